@@ -1,0 +1,220 @@
+"""Raw row sources: turn a file, a saved dataset directory or a hub dataset name into plain dict rows.
+
+:func:`iter_rows` yields ``(location, row)`` pairs. ``location`` says where the row came from, in the
+shape :class:`~rewardlab.errors.DataError` reports:
+
+* ``{"path": str, "line": int}`` — 1-based physical line, for JSONL and CSV (the CSV header is line 1);
+* ``{"path": str, "row": int}`` — 0-based row index, for JSON arrays, Parquet and Hugging Face datasets.
+
+What ``source`` may be, checked in this order:
+
+1. a directory written by ``datasets.Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``;
+2. an existing file ending in ``.jsonl``, ``.jsonl.gz``, ``.json``, ``.json.gz``, ``.parquet`` or ``.csv``;
+3. anything that *looks* local (ends in one of those extensions, or starts with ``.``, ``/`` or ``~``)
+   but does not exist — a clear "not found" error, never a hub lookup;
+4. otherwise a Hugging Face hub dataset name, read with ``datasets.load_dataset``.
+
+Nothing here knows about preference formats; :mod:`rewardlab.data.formats` turns rows into records.
+
+CSV carries no types, so every cell is a string except in the numeric columns ``label`` and ``margin``,
+which are converted to ``int``/``float`` when they parse as numbers (an empty cell there is missing).
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+from typing import Any, Callable, Iterator
+
+from rewardlab.errors import DataError
+
+Location = dict  # {"path": str, "line": int} or {"path": str, "row": int}
+Row = dict
+ErrorHandler = Callable[[DataError], None]
+
+
+def _open_binary(path: str):
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+
+
+def _report(error: DataError, on_error: ErrorHandler | None) -> None:
+    """Raise a row-level error, or hand it to ``on_error`` so reading can go on."""
+    if on_error is None:
+        raise error
+    on_error(error)
+
+
+def _read_jsonl(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Location, Row]]:
+    with _open_binary(path) as f:
+        for line_no, raw in enumerate(f, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                _report(DataError(f"not valid UTF-8 ({e.reason})", path=path, line=line_no), on_error)
+                continue
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as e:
+                _report(DataError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, line=line_no),
+                        on_error)
+                continue
+            if not isinstance(row, dict):
+                _report(DataError(f"expected a JSON object, got {type(row).__name__}", path=path,
+                                  line=line_no), on_error)
+                continue
+            yield {"path": path, "line": line_no}, row
+
+
+def _json_rows(document: Any, path: str) -> list:
+    """The list of rows in a JSON document: the document itself, or its one list-valued entry."""
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict):
+        lists = [value for value in document.values() if isinstance(value, list)]
+        if len(lists) == 1:
+            return lists[0]
+    raise DataError("expected a JSON list of objects, or an object with a single list value "
+                    "such as {\"data\": [...]}", path=path)
+
+
+def _read_json(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Location, Row]]:
+    with _open_binary(path) as f:
+        try:
+            document = json.loads(f.read().decode("utf-8-sig"))
+        except UnicodeDecodeError as e:
+            raise DataError(f"not valid UTF-8 ({e.reason})", path=path) from e
+        except json.JSONDecodeError as e:
+            raise DataError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, line=e.lineno) from e
+    for index, row in enumerate(_json_rows(document, path)):
+        if not isinstance(row, dict):
+            _report(DataError(f"expected a JSON object, got {type(row).__name__}", path=path, row=index),
+                    on_error)
+            continue
+        yield {"path": path, "row": index}, row
+
+
+def _read_parquet(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Location, Row]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        batches = pq.ParquetFile(path).iter_batches()
+        index = 0
+        for batch in batches:
+            for row in batch.to_pylist():
+                yield {"path": path, "row": index}, row
+                index += 1
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"cannot read Parquet file: {e}", path=path) from e
+
+
+_CSV_NUMERIC: dict[str, type] = {"label": int, "margin": float}
+
+
+def _csv_cell(column: str, value: str | None) -> Any:
+    """Convert the cells of the known numeric columns; everything else stays text."""
+    convert = _CSV_NUMERIC.get(column)
+    if convert is None or value is None:
+        return value
+    if not value.strip():
+        return None
+    try:
+        return convert(value)
+    except ValueError:
+        return value  # left as text so the format parser reports the wrong type
+
+
+def _read_csv(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Location, Row]]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        try:
+            for row in reader:
+                cells = {column: _csv_cell(column, value) for column, value in row.items()
+                         if column is not None}
+                yield {"path": path, "line": reader.line_num}, cells
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise DataError(f"cannot read CSV: {e}", path=path, line=reader.line_num) from e
+
+
+FILE_READERS: dict[str, Callable[[str, ErrorHandler | None], Iterator[tuple[Location, Row]]]] = {
+    ".jsonl": _read_jsonl,
+    ".jsonl.gz": _read_jsonl,
+    ".json": _read_json,
+    ".json.gz": _read_json,
+    ".parquet": _read_parquet,
+    ".csv": _read_csv,
+}
+
+
+def _file_reader(path: str):
+    for suffix, reader in FILE_READERS.items():
+        if path.lower().endswith(suffix):
+            return reader
+    raise DataError(f"unsupported file type; accepted: {', '.join(FILE_READERS)} "
+                    "or a directory saved with datasets' save_to_disk", path=path)
+
+
+def looks_local(source: str) -> bool:
+    """True when ``source`` names a local path (existing, or shaped like one) rather than a hub dataset."""
+    return (os.path.exists(source)
+            or source.startswith((".", "/", "~"))
+            or source.lower().endswith(tuple(FILE_READERS)))
+
+
+def _pick_split(dataset_dict, split: str | None, path: str):
+    names = list(dataset_dict.keys())
+    if split is None:
+        split = "train" if "train" in names or len(names) != 1 else names[0]
+    if split not in names:
+        raise DataError(f"no split '{split}'; available splits: {', '.join(names) or 'none'}", path=path)
+    return dataset_dict[split]
+
+
+def _iter_dataset(dataset, path: str) -> Iterator[tuple[Location, Row]]:
+    for index, row in enumerate(dataset):
+        yield {"path": path, "row": index}, dict(row)
+
+
+def _read_saved_dataset(path: str, split: str | None) -> Iterator[tuple[Location, Row]]:
+    import datasets
+
+    try:
+        loaded = datasets.load_from_disk(path)
+    except FileNotFoundError as e:
+        raise DataError("directory is not a dataset saved with datasets' save_to_disk", path=path) from e
+    if isinstance(loaded, datasets.DatasetDict):
+        loaded = _pick_split(loaded, split, path)
+    yield from _iter_dataset(loaded, path)
+
+
+def _read_hub_dataset(name: str, split: str | None) -> Iterator[tuple[Location, Row]]:
+    import datasets
+
+    try:
+        dataset = datasets.load_dataset(name, split=split or "train")
+    except Exception as e:  # the hub raises many error types; the user needs the name and the reason
+        raise DataError(f"cannot load Hugging Face dataset: {e}", path=name) from e
+    yield from _iter_dataset(dataset, name)
+
+
+def iter_rows(source: str, split: str | None = None, *,
+              on_error: ErrorHandler | None = None) -> Iterator[tuple[Location, Row]]:
+    """Yield ``(location, row)`` for every row of ``source`` (see the module docstring).
+
+    ``split`` picks the split of a saved ``DatasetDict`` (default ``"train"``, or the only split) or of a
+    hub dataset (default ``"train"``). Row-level problems (invalid JSON on a line, a line that is not an
+    object) raise :class:`DataError`, unless ``on_error`` is given: then they are passed to it and the
+    row is skipped. Problems with the source as a whole always raise.
+    """
+    source = str(source)
+    if os.path.isdir(source):
+        yield from _read_saved_dataset(source, split)
+    elif os.path.isfile(source):
+        yield from _file_reader(source)(source, on_error)
+    elif looks_local(source):
+        raise DataError("no such file or directory", path=source)
+    else:
+        yield from _read_hub_dataset(source, split)

@@ -1,0 +1,349 @@
+"""The reward model contract: a Hugging Face backbone with a scalar head, and exactly how text becomes a score.
+
+A rewardlab model directory is a standard ``AutoModelForSequenceClassification`` checkpoint
+(``num_labels=1``) plus ``rewardlab.json`` (:class:`ScoringSpec`), which records every choice that turns
+(prompt, response) into token ids and a number. Plain transformers loads the directory and, fed the ids
+that :meth:`TextEncoder.encode` produces, gives the same scores.
+
+Where the reward is read (the pooling rule):
+
+* causal LMs (``pooling="last_token"``): at the **last non-padding token** of the rendered text, i.e. the
+  final token the template writes after the response (for ChatML templates the newline after
+  ``<|im_end|>``). transformers' heads find that token as the rightmost id that is not
+  ``config.pad_token_id``, so the pad id must never occur in real text. Many chat tokenizers set
+  pad == eos (SmolLM2: ``<|im_end|>``, which every turn contains); rewardlab then picks a special token
+  that the template does not use (e.g. ``<|endoftext|>``) or adds ``<|pad|>``, and records it.
+  Either padding side gives the same score: position ids are computed from the attention mask.
+* encoders (``pooling="cls"``): the model's own [CLS] pooler, prompt and response as a text pair,
+  always right-padded (absolute positions and CLS pooling require the first token to be real).
+
+Truncation (``truncation="prompt_left"``, the default): when a text exceeds ``max_length``, tokens are
+dropped from the *start of the prompt* first (keeping a leading BOS), so the whole response and the end
+of the prompt survive; only if the response alone is too long is the response cut from its right, keeping
+the template's closing tokens. ``truncation="right"`` cuts the end like a plain tokenizer would.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from rewardlab.data.record import Comparison, Prompt, prompt_as_messages
+from rewardlab.errors import ModelContractError
+
+SPEC_FILE = "rewardlab.json"
+SPEC_VERSION = 1
+_SENTINEL = "\u2063RLRESPONSE\u2063"
+PAD_CANDIDATES = ("<|endoftext|>", "<pad>", "[PAD]", "<|pad|>", "<|finetune_right_pad_id|>")
+
+
+@dataclass
+class ScoringSpec:
+    """Everything that decides how text becomes a score. Saved as ``rewardlab.json``."""
+
+    backbone: str
+    model_type: str
+    pooling: str  # "last_token" | "cls"
+    template: str  # "chat" (tokenizer's chat template), "plain" (User:/Assistant: text), "pair" (encoder text pair)
+    chat_template: str | None
+    add_special_tokens: bool  # whether the tokenizer's own BOS/CLS/SEP are added when tokenizing
+    bos_token: str | None
+    eos_token: str | None
+    pad_token: str
+    pad_token_id: int
+    padding_side: str  # "right" | "left"
+    max_length: int
+    truncation: str = "prompt_left"  # "prompt_left" | "right"
+    normalization: dict | None = None  # {"mean": float, "std": float} applied by score(normalize=True)
+    data_fingerprint: str | None = None
+    versions: dict = field(default_factory=dict)
+    format_version: int = SPEC_VERSION
+
+    # Fields that change which ids or which number a text gets. Loading refuses a mismatch in these.
+    CONTRACT = ("pooling", "template", "chat_template", "add_special_tokens", "bos_token", "eos_token",
+                "pad_token", "pad_token_id", "truncation")
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ScoringSpec":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ModelContractError(f"{SPEC_FILE} has unknown fields {sorted(unknown)} (written by a newer rewardlab?)")
+        return cls(**d)
+
+
+def _plain_conversation(messages: list[dict]) -> str:
+    return "".join(f"{m['role'].capitalize()}: {m['content']}\n\n" for m in messages)
+
+
+class TextEncoder:
+    """Turns (prompt, response) into token ids following a :class:`ScoringSpec`."""
+
+    def __init__(self, tokenizer, spec: ScoringSpec):
+        self.tok, self.spec = tokenizer, spec
+
+    def render(self, prompt: Prompt, response: str) -> tuple[str, str, str]:
+        """Split the full text into (prefix, response, suffix) strings; their concatenation is what is tokenized."""
+        messages = prompt_as_messages(prompt)
+        if self.spec.template == "chat":
+            full = self.tok.apply_chat_template(messages + [{"role": "assistant", "content": _SENTINEL}],
+                                                tokenize=False, chat_template=self.spec.chat_template)
+            prefix, sep, suffix = full.partition(_SENTINEL)
+            if not sep:
+                raise ModelContractError("the chat template dropped the assistant message; cannot score with it")
+            return prefix, response, suffix
+        if self.spec.template == "plain":
+            return _plain_conversation(messages) + "Assistant: ", response, self.spec.eos_token or ""
+        if self.spec.template == "pair":
+            text = messages[0]["content"] if len(messages) == 1 else _plain_conversation(messages).rstrip()
+            return text, response, ""
+        raise ModelContractError(f"unknown template {self.spec.template!r}")
+
+    def encode(self, prompt: Prompt, response: str) -> dict:
+        """Return ``{"input_ids": [...], "token_type_ids": [...]?}`` truncated to ``max_length``."""
+        prefix, response, suffix = self.render(prompt, response)
+        if self.spec.template == "pair":
+            return self._encode_pair(prefix, response)
+        text = prefix + response + suffix
+        enc = self.tok(text, add_special_tokens=self.spec.add_special_tokens, return_offsets_mapping=True)
+        ids = enc["input_ids"]
+        if len(ids) <= self.spec.max_length:
+            return {"input_ids": ids}
+        if self.spec.truncation == "right":
+            return {"input_ids": ids[: self.spec.max_length]}
+        return {"input_ids": self._truncate_prompt_left(ids, enc["offset_mapping"], len(prefix), len(prefix) + len(response))}
+
+    def _truncate_prompt_left(self, ids, offsets, resp_start: int, resp_end: int) -> list[int]:
+        # Tokens are in text order: [BOS added by the tokenizer] [prompt] [response] [template tail].
+        # A token belongs to the part in which its text starts; added specials have the span (0, 0).
+        head = 0
+        while self.spec.add_special_tokens and head < len(ids) and tuple(offsets[head]) == (0, 0):
+            head += 1
+        n_prompt = head
+        while n_prompt < len(ids) and tuple(offsets[n_prompt]) != (0, 0) and offsets[n_prompt][0] < resp_start:
+            n_prompt += 1
+        n_resp = n_prompt
+        while n_resp < len(ids) and tuple(offsets[n_resp]) != (0, 0) and offsets[n_resp][0] < resp_end:
+            n_resp += 1
+        head_ids, prompt_ids, resp_ids, tail_ids = ids[:head], ids[head:n_prompt], ids[n_prompt:n_resp], ids[n_resp:]
+        keep_prompt = self.spec.max_length - len(head_ids) - len(resp_ids) - len(tail_ids)
+        if keep_prompt >= 0:
+            return head_ids + prompt_ids[len(prompt_ids) - keep_prompt:] + resp_ids + tail_ids
+        keep_resp = max(self.spec.max_length - len(head_ids) - len(tail_ids), 1)
+        return (head_ids + resp_ids[:keep_resp] + tail_ids)[-self.spec.max_length:]
+
+    def _encode_pair(self, prompt_text: str, response: str) -> dict:
+        truncation = "only_first" if self.spec.truncation == "prompt_left" else "longest_first"
+        side = self.tok.truncation_side
+        self.tok.truncation_side = "left" if self.spec.truncation == "prompt_left" else "right"
+        try:
+            enc = self.tok(prompt_text, response, truncation=truncation, max_length=self.spec.max_length)
+        except Exception:  # response alone longer than max_length
+            self.tok.truncation_side = "right"
+            enc = self.tok(prompt_text, response, truncation="longest_first", max_length=self.spec.max_length)
+        finally:
+            self.tok.truncation_side = side
+        out = {"input_ids": enc["input_ids"]}
+        if "token_type_ids" in enc:
+            out["token_type_ids"] = enc["token_type_ids"]
+        return out
+
+
+def pad_batch(features: list[dict], pad_id: int, side: str) -> dict[str, torch.Tensor]:
+    """Stack encoded texts into padded tensors: ``input_ids``, ``attention_mask`` (and ``token_type_ids``) ``(B, T)``."""
+    width = max(len(f["input_ids"]) for f in features)
+    out: dict[str, list] = {"input_ids": [], "attention_mask": []}
+    has_tt = "token_type_ids" in features[0]
+    if has_tt:
+        out["token_type_ids"] = []
+    for f in features:
+        n = len(f["input_ids"])
+        pad = [0] * (width - n)
+        cat = (lambda real, fill: fill + real) if side == "left" else (lambda real, fill: real + fill)
+        out["input_ids"].append(cat(list(f["input_ids"]), [pad_id] * (width - n)))
+        out["attention_mask"].append(cat([1] * n, pad))
+        if has_tt:
+            out["token_type_ids"].append(cat(list(f["token_type_ids"]), pad))
+    return {k: torch.tensor(v, dtype=torch.long) for k, v in out.items()}
+
+
+def _choose_pad(tokenizer, chat_template: str | None) -> tuple[str, bool]:
+    """Pick a pad token that never occurs in rendered text. Returns (token, whether it must be added)."""
+    pad = tokenizer.pad_token
+    used = {tokenizer.eos_token, tokenizer.bos_token}
+    in_template = (lambda t: chat_template is not None and t in chat_template)
+    if pad is not None and pad not in used and not in_template(pad):
+        return pad, False
+    vocab = tokenizer.get_vocab()
+    for cand in PAD_CANDIDATES + ((tokenizer.unk_token,) if tokenizer.unk_token else ()):
+        if cand in vocab and cand not in used and not in_template(cand):
+            return cand, False
+    return "<|pad|>", True
+
+
+def package_versions() -> dict:
+    import platform
+
+    import accelerate
+    import transformers
+
+    from rewardlab import __version__
+
+    return {"rewardlab": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "accelerate": accelerate.__version__, "python": platform.python_version()}
+
+
+class RewardModel(torch.nn.Module):
+    """A sequence-classification model with one output, its tokenizer and its :class:`ScoringSpec`."""
+
+    def __init__(self, model, tokenizer, spec: ScoringSpec):
+        super().__init__()
+        self.model, self.tokenizer, self.spec = model, tokenizer, spec
+        self.encoder = TextEncoder(tokenizer, spec)
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_backbone(cls, backbone: str, *, max_length: int = 512, padding_side: str | None = None,
+                      truncation: str = "prompt_left", use_chat_template: bool = True,
+                      torch_dtype: torch.dtype = torch.float32, seed: int | None = None) -> "RewardModel":
+        """Put a fresh scalar head on any causal-LM or encoder checkpoint (local dir, embedded name or hub id)."""
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+        from rewardlab.backbones import resolve_backbone
+
+        path = resolve_backbone(backbone)
+        tok = AutoTokenizer.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path)
+        is_encoder = not getattr(config, "is_decoder", False) and config.model_type in ENCODER_TYPES
+        chat = tok.chat_template if (use_chat_template and getattr(tok, "chat_template", None)) else None
+        if is_encoder:
+            pad, add = tok.pad_token, False
+            template, pooling, side = "pair", "cls", "right"
+            if padding_side == "left":
+                raise ModelContractError("encoders read [CLS] at position 0 and must be right-padded")
+        else:
+            pad, add = _choose_pad(tok, chat)
+            template, pooling, side = ("chat" if chat else "plain"), "last_token", (padding_side or "right")
+        if add:
+            tok.add_special_tokens({"pad_token": pad})
+        tok.pad_token = pad
+        config.num_labels = 1
+        config.pad_token_id = tok.pad_token_id
+        for attr in ("hidden_dropout_prob", "attention_probs_dropout_prob", "attention_dropout", "dropout",
+                     "resid_pdrop", "embd_pdrop", "attn_pdrop", "classifier_dropout"):
+            if getattr(config, attr, None):  # dropout off: deterministic training and scoring
+                setattr(config, attr, 0.0)
+        if seed is not None:
+            torch.manual_seed(seed)  # the new head's initialisation
+        model = AutoModelForSequenceClassification.from_pretrained(path, config=config, dtype=torch_dtype)
+        if add:
+            model.resize_token_embeddings(len(tok))
+        model.config.pad_token_id = tok.pad_token_id
+        probe = tok("a", add_special_tokens=True)["input_ids"]
+        add_special = not (chat and tok.bos_token and chat.lstrip().startswith("{{ bos_token") and
+                           tok.bos_token_id in probe)
+        spec = ScoringSpec(
+            backbone=backbone, model_type=config.model_type, pooling=pooling, template=template,
+            chat_template=chat, add_special_tokens=add_special, bos_token=tok.bos_token, eos_token=tok.eos_token,
+            pad_token=pad, pad_token_id=tok.pad_token_id, padding_side=side, max_length=max_length,
+            truncation=truncation, versions=package_versions())
+        return cls(model, tok, spec)
+
+    @classmethod
+    def load(cls, path: str | Path, *, expect: dict | None = None, torch_dtype=torch.float32) -> "RewardModel":
+        """Load a saved directory; ``expect`` (field -> value) must match ``rewardlab.json`` or loading refuses."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        path = Path(path)
+        spec_path = path / SPEC_FILE
+        if not spec_path.exists():
+            raise ModelContractError(f"{path} has no {SPEC_FILE}: not a rewardlab model directory "
+                                     "(use `rewardlab train --backbone` to start from a plain checkpoint)")
+        spec = ScoringSpec.from_json(json.loads(spec_path.read_text()))
+        if spec.format_version > SPEC_VERSION:
+            raise ModelContractError(f"{spec_path}: format_version {spec.format_version} is newer than this rewardlab")
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)
+        problems = []
+        if tok.pad_token != spec.pad_token or tok.pad_token_id != spec.pad_token_id:
+            problems.append(f"tokenizer pad token {tok.pad_token!r}/{tok.pad_token_id} != {spec.pad_token!r}/{spec.pad_token_id}")
+        if spec.pooling == "last_token" and model.config.pad_token_id != spec.pad_token_id:
+            problems.append(f"config.pad_token_id {model.config.pad_token_id} != {spec.pad_token_id}")
+        if model.config.num_labels != 1:
+            problems.append(f"num_labels is {model.config.num_labels}, a reward model has 1")
+        if spec.template == "chat" and tok.chat_template != spec.chat_template:
+            problems.append("the tokenizer's chat template differs from the one the model was trained with")
+        for key, value in (expect or {}).items():
+            if value is not None and getattr(spec, key) != value:
+                problems.append(f"{key}: model was trained with {getattr(spec, key)!r}, asked for {value!r}")
+        if problems:
+            raise ModelContractError(f"{spec_path} does not match: " + "; ".join(problems))
+        return cls(model, tok, spec)
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path, safe_serialization=True)
+        self.tokenizer.save_pretrained(path)
+        (path / SPEC_FILE).write_text(json.dumps(self.spec.to_json(), indent=2, ensure_ascii=False) + "\n")
+
+    # ---- forward and scoring --------------------------------------------------------------------
+    def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        """Rewards ``(B,)`` for a padded batch ``(B, T)``."""
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        if self.spec.pooling == "last_token":
+            kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        return self.model(**kwargs).logits[:, 0].float()
+
+    def collate(self, features: list[dict], padding_side: str | None = None) -> dict[str, torch.Tensor]:
+        return pad_batch(features, self.spec.pad_token_id, padding_side or self.spec.padding_side)
+
+    @torch.no_grad()
+    def score(self, items: list[tuple[Prompt, str]], batch_size: int = 16, normalize: bool = False,
+              padding_side: str | None = None) -> list[float]:
+        """Score (prompt, response) pairs. Batches are length-sorted to cut padding; order is preserved."""
+        was_training = self.training
+        self.eval()
+        device = next(self.model.parameters()).device
+        feats = [self.encoder.encode(p, r) for p, r in items]
+        order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
+        out = [0.0] * len(feats)
+        for start in range(0, len(order), batch_size):
+            idx = order[start: start + batch_size]
+            batch = {k: v.to(device) for k, v in self.collate([feats[i] for i in idx], padding_side).items()}
+            for i, r in zip(idx, self(**batch).tolist()):
+                out[i] = r
+        self.train(was_training)
+        if normalize:
+            out = self.normalize(out)
+        return out
+
+    def normalize(self, rewards: list[float]) -> list[float]:
+        stats = self.spec.normalization
+        if not stats:
+            raise ModelContractError("this model has no normalisation statistics (rewardlab.json 'normalization')")
+        std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
+        return [(r - stats["mean"]) / std for r in rewards]
+
+    def score_comparisons(self, records: list[Comparison], batch_size: int = 16) -> list[list[float]]:
+        """Rewards for every response of every record, as ``[[r_0, r_1, ...], ...]``."""
+        flat = [(c.prompt, resp) for c in records for resp in c.responses]
+        scores = self.score(flat, batch_size=batch_size)
+        out, i = [], 0
+        for c in records:
+            out.append(scores[i: i + c.k])
+            i += c.k
+        return out
+
+
+ENCODER_TYPES = {"bert", "roberta", "deberta", "deberta-v2", "distilbert", "electra", "xlm-roberta", "mpnet",
+                 "modernbert", "albert"}
