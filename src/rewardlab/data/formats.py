@@ -310,12 +310,19 @@ def _hh_split(text: Any, location: dict, field: str) -> tuple[tuple[dict, ...], 
     return tuple(turns[:-1]), turns[-1]["content"]
 
 
+def _hh_difference(chosen: tuple[dict, ...], rejected: tuple[dict, ...]) -> str:
+    n = _shared_prefix_length(chosen, rejected)
+    if len(chosen) != len(rejected):
+        return f"chosen has {len(chosen)} earlier turns, rejected {len(rejected)}; they agree on the first {n}"
+    return f"turn {n} differs"
+
+
 def parse_hh(row: dict, location: dict) -> Comparison:
     prompt, chosen = _hh_split(_required(row, location, "chosen"), location, "chosen")
     rejected_prompt, rejected = _hh_split(_required(row, location, "rejected"), location, "rejected")
     if rejected_prompt != prompt:
         raise data_error(location, "rejected", "the conversation before the final Assistant turn differs "
-                                               "from chosen's")
+                                               f"from chosen's ({_hh_difference(prompt, rejected_prompt)})")
     _distinct(chosen, rejected, location, "rejected")
     return _comparison(row, location, prompt, (chosen, rejected))
 

@@ -3,7 +3,8 @@
 :func:`iter_rows` yields ``(location, row)`` pairs. ``location`` says where the row came from, in the
 shape :class:`~rewardlab.errors.DataError` reports:
 
-* ``{"path": str, "line": int}`` — 1-based physical line, for JSONL and CSV (the CSV header is line 1);
+* ``{"path": str, "line": int}`` — 1-based physical line, for JSONL and CSV (the CSV header is line 1,
+  and a CSV record spanning several lines is reported at its first line);
 * ``{"path": str, "row": int}`` — 0-based row index, for JSON arrays, Parquet and Hugging Face datasets.
 
 What ``source`` may be, checked in this order:
@@ -128,13 +129,22 @@ def _csv_cell(column: str, value: str | None) -> Any:
 
 
 def _read_csv(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Location, Row]]:
+    """Rows keyed by the header; a row's line is the physical line where its record starts.
+
+    (``csv.reader.line_num`` counts lines read so far, so a record's first line is the previous count
+    plus one; that is its own number for one-line records and stays right for quoted multi-line cells.)
+    """
     with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
+        reader = csv.reader(f)
         try:
-            for row in reader:
-                cells = {column: _csv_cell(column, value) for column, value in row.items()
-                         if column is not None}
-                yield {"path": path, "line": reader.line_num}, cells
+            header = next(reader, None) or []
+            start = reader.line_num + 1
+            for cells in reader:
+                if cells:  # blank lines come back as [] and are skipped
+                    row = {column: _csv_cell(column, cells[i] if i < len(cells) else None)
+                           for i, column in enumerate(header)}
+                    yield {"path": path, "line": start}, row
+                start = reader.line_num + 1
         except (csv.Error, UnicodeDecodeError) as e:
             raise DataError(f"cannot read CSV: {e}", path=path, line=reader.line_num) from e
 

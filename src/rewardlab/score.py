@@ -1,0 +1,77 @@
+"""``rewardlab score``: batched, length-sorted inference over a file, one JSON line per input row.
+
+Input rows are either comparisons in any format the readers accept (every response is scored) or
+single ``{"prompt": ..., "response": ...}`` rows (policy samples). Output keeps the input order.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewardlab.errors import DataError
+
+
+@dataclass
+class ScoreConfig:
+    model: str = ""  # a rewardlab model directory
+    data: str = ""
+    output: str = "scores.jsonl"
+    format: str = "auto"
+    batch_size: int = 16
+    normalize: bool = False  # apply the model's saved mean/std
+    skip_invalid: bool = False
+    padding_side: str | None = None
+
+
+def _single_rows(path: str) -> list[dict] | None:
+    """Rows with ``prompt`` + ``response`` (not a comparison), or None when the file holds comparisons."""
+    from rewardlab.data.readers import iter_rows
+
+    rows = []
+    for loc, row in iter_rows(path):
+        if "response" not in row:
+            return None if not rows else _bad(loc, "response", "missing field (other rows are prompt/response rows)")
+        for key in ("prompt", "response"):
+            if not isinstance(row.get(key), (str, list)) or not row.get(key):
+                _bad(loc, key, "missing, empty or not text/messages")
+        prompt = row["prompt"] if isinstance(row["prompt"], str) else tuple(row["prompt"])
+        rows.append({"id": row.get("id", f"{Path(path).name}:{loc.get('line', loc.get('row'))}"),
+                     "prompt": prompt, "response": row["response"]})
+    return rows
+
+
+def _bad(loc: dict, field: str, msg: str):
+    raise DataError(msg, path=loc["path"], line=loc.get("line"), row=loc.get("row"), field=field)
+
+
+def run_score(cfg: ScoreConfig) -> Path:
+    from rewardlab.data import load_comparisons
+    from rewardlab.model import RewardModel
+
+    rm = RewardModel.load(cfg.model)
+    singles = _single_rows(cfg.data) if cfg.format in ("auto", "single") else None
+    out_rows = []
+    if singles is not None:
+        scores = rm.score([(r["prompt"], r["response"]) for r in singles], batch_size=cfg.batch_size,
+                          normalize=cfg.normalize, padding_side=cfg.padding_side)
+        out_rows = [{"id": r["id"], "score": s} for r, s in zip(singles, scores)]
+    else:
+        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid)
+        flat = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
+        scores = rm.score(flat, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side)
+        i = 0
+        for c in loaded.records:
+            out_rows.append({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": scores[i:i + c.k]})
+            i += c.k
+        for err in loaded.skipped:
+            print(f"rewardlab score: skipped {err}")
+    out = Path(cfg.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        for row in out_rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, out)
+    return out

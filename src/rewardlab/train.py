@@ -1,0 +1,404 @@
+"""The training loop: read it top to bottom.
+
+One process or many (``torchrun`` / ``accelerate launch``) run the same code through HF Accelerate.
+Each optimizer step takes a *global* batch of ``batch_size`` comparisons in a seeded order; every process
+takes its slice, splits it into micro-batches, and scales each micro-batch's summed pair loss by
+``world_size / pairs_in_global_batch``. DDP averages gradients over processes, so the update equals the
+mean pair loss over the whole global batch: accumulation 4×1 equals batch 1×4, and 2 processes equal 1.
+
+Checkpoints hold weights, optimizer, scheduler and the step; the data order is a pure function of
+(seed, epoch), so ``resume`` continues exactly where the run stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rewardlab.collate import collate_pairs, count_pairs
+from rewardlab.data.record import Comparison
+from rewardlab.errors import RewardlabError
+from rewardlab.losses import LossType, pair_loss
+from rewardlab.model import RewardModel
+
+
+@dataclass
+class TrainConfig:
+    # data
+    data: str = "embedded"  # a file / saved dataset / hub name, or "embedded" (rewardlab.data.synthetic)
+    format: str = "auto"
+    eval_data: str | None = None  # default: a held-out split of `data` by prompt hash
+    eval_fraction: float = 0.1
+    split_seed: int = 0
+    skip_invalid: bool = False
+    limit: int | None = None  # use only the first N records of `data`
+    embedded_size: int = 4000  # records generated when data == "embedded"
+    # model
+    backbone: str = "minilm"  # embedded name (minilm, smollm2-135m), local dir or hub id
+    max_length: int = 256
+    truncation: str = "prompt_left"
+    padding_side: str | None = None  # default: right (encoders must be right-padded)
+    # objective
+    loss: str = "bt"
+    center_coef: float = 0.0
+    # optimisation
+    epochs: float = 1.0  # one epoch: the reference's recommendation (more overfits)
+    max_steps: int | None = None
+    batch_size: int = 16  # comparisons per optimizer step, over all processes
+    micro_batch_size: int | None = None  # comparisons per forward; default: the whole local batch
+    lr: float = 5e-5
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    lr_schedule: str = "linear"  # linear | cosine | constant (after warmup)
+    max_grad_norm: float = 1.0
+    gradient_checkpointing: bool = False
+    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
+    seed: int = 0
+    # bookkeeping
+    output_dir: str = "runs/rm"
+    log_every: int = 10
+    eval_every: int = 0  # steps between held-out evaluations; 0: only at the end
+    eval_batch_size: int = 32
+    save_every: int = 0  # steps between checkpoints; 0: only at the end
+    keep_checkpoints: int = 2
+    resume: bool = False
+    stop_after: int | None = None  # stop (as if killed) after this many steps; for testing resume
+
+    # fields that may differ between a run and its resumption
+    RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size")
+
+    def __post_init__(self):
+        LossType(self.loss)  # fail early with the list of valid names
+        if self.lr_schedule not in ("linear", "cosine", "constant"):
+            raise RewardlabError(f"lr_schedule must be linear, cosine or constant, not {self.lr_schedule!r}")
+        if self.truncation not in ("prompt_left", "right"):
+            raise RewardlabError(f"truncation must be prompt_left or right, not {self.truncation!r}")
+        if self.batch_size < 1 or (self.micro_batch_size is not None and self.micro_batch_size < 1):
+            raise RewardlabError("batch_size and micro_batch_size must be positive")
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    steps: int
+    metrics: list[dict] = field(default_factory=list)
+    final_eval: dict | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison], dict]:
+    """The training and held-out records, and a summary of what was read (skipped rows, sizes)."""
+    from rewardlab.data import load_comparisons, split_by_prompt
+    from rewardlab.data import synthetic
+
+    info: dict = {"skipped": []}
+    if cfg.data == "embedded":
+        records = synthetic.generate(cfg.embedded_size, seed=cfg.split_seed)
+        info["source"] = f"embedded synthetic (n={cfg.embedded_size}, seed={cfg.split_seed})"
+    else:
+        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
+        records = loaded.records
+        info["skipped"] += [str(e) for e in loaded.skipped]
+        info["source"] = cfg.data
+    if cfg.eval_data:
+        loaded = load_comparisons(cfg.eval_data, format=cfg.format, skip_invalid=cfg.skip_invalid)
+        train, held = records, loaded.records
+        info["skipped"] += [str(e) for e in loaded.skipped]
+    else:
+        train, held = split_by_prompt(records, cfg.eval_fraction, seed=cfg.split_seed)
+    if not train:
+        raise RewardlabError(f"no training records in {cfg.data}")
+    info.update(n_train=len(train), n_eval=len(held), n_skipped=len(info["skipped"]))
+    return train, held, info
+
+
+def lr_lambda(cfg: TrainConfig, total_steps: int):
+    warmup = int(cfg.warmup_ratio * total_steps)
+
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        if cfg.lr_schedule == "constant":
+            return 1.0
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        if cfg.lr_schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * progress))
+        return max(0.0, 1.0 - progress)
+
+    return f
+
+
+def step_records(records: list, step: int, cfg: TrainConfig, world: int) -> list:
+    """The global batch of optimizer step ``step``: a seeded permutation per epoch, cut in batch_size chunks.
+
+    With several processes, the last partial batch of an epoch is dropped so every process gets data.
+    """
+    per_epoch = steps_per_epoch(len(records), cfg.batch_size, world)
+    epoch, pos = divmod(step, per_epoch)
+    g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
+    perm = torch.randperm(len(records), generator=g).tolist()
+    return [records[i] for i in perm[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]]
+
+
+def steps_per_epoch(n: int, batch_size: int, world: int) -> int:
+    return max(1, n // batch_size) if world > 1 else math.ceil(n / batch_size)
+
+
+# ---------------------------------------------------------------------------------------------
+def train(cfg: TrainConfig) -> TrainResult:
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
+    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no")
+    world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
+    if cfg.batch_size < world:
+        raise RewardlabError(f"batch_size {cfg.batch_size} is smaller than the number of processes ({world})")
+    set_seed(cfg.seed)
+    out = Path(cfg.output_dir)
+    ckpt_root = out / "checkpoints"
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume and main and ckpt_root.exists() and any(ckpt_root.iterdir()):
+        raise RewardlabError(f"{ckpt_root} already has checkpoints: pass --resume to continue, or another --output-dir")
+
+    train_recs, eval_recs, data_info = load_train_eval(cfg)
+    from rewardlab.data import fingerprint
+
+    data_fp = fingerprint(train_recs)
+    rm = RewardModel.from_backbone(cfg.backbone, max_length=cfg.max_length, padding_side=cfg.padding_side,
+                                   truncation=cfg.truncation, seed=cfg.seed)
+    rm.spec.data_fingerprint = data_fp
+    if cfg.gradient_checkpointing:
+        rm.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses] for c in train_recs}
+
+    per_epoch = steps_per_epoch(len(train_recs), cfg.batch_size, world)
+    total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
+    decay = [p for n, p in rm.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in rm.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, total_steps))
+
+    start = 0
+    if cfg.resume:
+        start = _load_checkpoint(ckpt_root, cfg, data_fp, rm, optimizer, scheduler)
+    model, optimizer = accelerator.prepare(rm, optimizer)
+    model.train()
+    device = accelerator.device
+
+    metrics_path = out / "metrics.jsonl"
+    tb = _tensorboard(out) if main else None
+    history: list[dict] = []
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total_steps, initial=start, disable=not main, desc="train", dynamic_ncols=True)
+    window = {"loss": 0.0, "acc": 0.0, "pairs": 0, "tokens": 0, "t": time.perf_counter()}
+    micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
+    step = start
+    for step in range(start, total_steps):
+        global_batch = step_records(train_recs, step, cfg, world)
+        n_pairs = count_pairs(global_batch)
+        local = global_batch[rank::world]
+        chunks = [local[i:i + micro] for i in range(0, len(local), micro)]
+        for ci, chunk in enumerate(chunks):
+            last = ci == len(chunks) - 1
+            batch = collate_pairs(chunk, [features[id(c)] for c in chunk], rm.spec.pad_token_id,
+                                  rm.spec.padding_side).to(device)
+            ctx = accelerator.no_sync(model) if (not last and world > 1) else _nullcontext()
+            with ctx:
+                with accelerator.autocast():
+                    rewards = model(**batch.inputs)
+                r_w, r_l = rewards[batch.chosen_idx], rewards[batch.rejected_idx]
+                losses = pair_loss(cfg.loss, r_w, r_l, batch.margin, cfg.center_coef)
+                accelerator.backward(losses.sum() * world / n_pairs)
+            window["loss"] += losses.detach().sum().item()
+            window["acc"] += (r_w > r_l).sum().item()
+            window["pairs"] += len(losses)
+            window["tokens"] += batch.n_tokens
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        done = step + 1
+        bar.update(1)
+
+        if done % cfg.log_every == 0 or done == total_steps:
+            stats = torch.tensor([window["loss"], window["acc"], window["pairs"], window["tokens"]], device=device)
+            stats = accelerator.reduce(stats, reduction="sum").tolist()
+            dt = time.perf_counter() - window["t"]
+            rec = {"step": done, "epoch": round(done / per_epoch, 4), "loss": stats[0] / max(stats[2], 1),
+                   "accuracy": stats[1] / max(stats[2], 1), "lr": scheduler.get_last_lr()[0],
+                   "grad_norm": None if grad_norm is None else float(grad_norm),
+                   "pairs_per_s": stats[2] / dt, "tokens_per_s": stats[3] / dt}
+            bar.set_postfix(loss=f"{rec['loss']:.4f}", acc=f"{rec['accuracy']:.3f}", pairs_s=f"{rec['pairs_per_s']:.1f}")
+            _log(rec, history, metrics_path, tb, main)
+            window = {"loss": 0.0, "acc": 0.0, "pairs": 0, "tokens": 0, "t": time.perf_counter()}
+        if cfg.eval_every and done % cfg.eval_every == 0 and done != total_steps and eval_recs:
+            _log({"step": done, **_eval_summary(accelerator.unwrap_model(model), eval_recs, cfg)}, history,
+                 metrics_path, tb, main)
+        if cfg.save_every and done % cfg.save_every == 0 and done != total_steps:
+            _save_checkpoint(accelerator, ckpt_root, done, cfg, data_fp, rm, optimizer, scheduler)
+        if cfg.stop_after is not None and done >= cfg.stop_after and done != total_steps:
+            _save_checkpoint(accelerator, ckpt_root, done, cfg, data_fp, rm, optimizer, scheduler)
+            bar.close()
+            accelerator.end_training()
+            return TrainResult(out / "model", done, history)
+    bar.close()
+
+    rm = accelerator.unwrap_model(model)
+    final_eval = None
+    if eval_recs:
+        from rewardlab.metrics import evaluate_scores
+
+        scores = rm.score_comparisons(eval_recs, batch_size=cfg.eval_batch_size)
+        final_eval = evaluate_scores(eval_recs, scores, seed=cfg.seed)
+        flat = np.array([s for row in scores for s in row])
+        rm.spec.normalization = {"mean": float(flat.mean()), "std": float(flat.std()),
+                                 "source": "held-out split responses", "n": int(flat.size)}
+        _log({"step": total_steps, "eval_accuracy": final_eval["accuracy"], "eval_n": final_eval["n_records"]},
+             history, metrics_path, tb, main)
+    if main:
+        _atomic_save_model(rm, out / "model")
+        summary = {"config": cfg.to_json(), "data": data_info, "data_fingerprint": data_fp, "steps": total_steps,
+                   "final_eval": final_eval}
+        _atomic_write(out / "train_summary.json", json.dumps(summary, indent=2, default=str))
+    if tb is not None:
+        tb.close()
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return TrainResult(out / "model", total_steps, history, final_eval)
+
+
+# ---------------------------------------------------------------------------------------------
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *a):
+        return False
+
+
+def _eval_summary(rm: RewardModel, records, cfg: TrainConfig) -> dict:
+    scores = rm.score_comparisons(records, batch_size=cfg.eval_batch_size)
+    rm.train()
+    wins = sum(all(row[c.chosen] > s for j, s in enumerate(row) if j != c.chosen) for c, row in zip(records, scores))
+    return {"eval_accuracy": wins / len(records), "eval_n": len(records)}
+
+
+def _log(rec: dict, history: list, path: Path, tb, main: bool) -> None:
+    history.append(rec)
+    if not main:
+        return
+    with open(path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    if tb is not None:
+        for k, v in rec.items():
+            if k != "step" and isinstance(v, (int, float)):
+                tb.add_scalar(k, v, rec["step"])
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard not installed: metrics.jsonl is still written
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _atomic_save_model(rm: RewardModel, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    rm.save(tmp)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+def _resume_key(cfg: TrainConfig) -> dict:
+    return {k: v for k, v in cfg.to_json().items() if k not in TrainConfig.RESUMABLE}
+
+
+def _save_checkpoint(accelerator, root: Path, step: int, cfg, data_fp, rm, optimizer, scheduler) -> None:
+    """Write ``checkpoints/step-N`` via a temporary directory and a rename: a crash leaves the old one intact."""
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        root.mkdir(parents=True, exist_ok=True)
+        final = root / f"step-{step:08d}"
+        tmp = root / f".tmp-step-{step:08d}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        from safetensors.torch import save_file
+
+        unwrapped = accelerator.unwrap_model(rm)
+        state = {k: v.detach().contiguous().clone() for k, v in unwrapped.model.state_dict().items()}
+        save_file(_untie(state), str(tmp / "model.safetensors"))
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                            "python": random.getstate()}}, tmp / "trainer.pt")
+        (tmp / "state.json").write_text(json.dumps({"step": step, "config": _resume_key(cfg),
+                                                    "data_fingerprint": data_fp}, indent=2))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in sorted(p for p in root.glob("step-*"))[:-cfg.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _untie(state: dict) -> dict:
+    """safetensors refuses tensors that share memory (tied embeddings); store each once as its own copy."""
+    seen, out = {}, {}
+    for k, v in state.items():
+        ptr = v.data_ptr()
+        out[k] = v.clone() if ptr in seen else v
+        seen[ptr] = k
+    return out
+
+
+def _load_checkpoint(root: Path, cfg, data_fp, rm, optimizer, scheduler) -> int:
+    ckpts = sorted(root.glob("step-*"))
+    if not ckpts:
+        print(f"rewardlab: --resume given but no checkpoint in {root}; starting from step 0", file=sys.stderr)
+        return 0
+    ck = ckpts[-1]
+    state = json.loads((ck / "state.json").read_text())
+    mismatched = {k for k, v in _resume_key(cfg).items() if state["config"].get(k) != v}
+    if mismatched:
+        raise RewardlabError(f"cannot resume from {ck}: config differs in {sorted(mismatched)}")
+    if state["data_fingerprint"] != data_fp:
+        raise RewardlabError(f"cannot resume from {ck}: the training data changed (fingerprint differs)")
+    from safetensors.torch import load_file
+
+    rm.model.load_state_dict(load_file(str(ck / "model.safetensors")))
+    tr = torch.load(ck / "trainer.pt", weights_only=False)
+    optimizer.load_state_dict(tr["optimizer"])
+    scheduler.load_state_dict(tr["scheduler"])
+    torch.set_rng_state(tr["rng"]["torch"])
+    np.random.set_state(tr["rng"]["numpy"])
+    random.setstate(tr["rng"]["python"])
+    print(f"rewardlab: resumed from {ck} (step {state['step']})", file=sys.stderr)
+    return state["step"]
