@@ -102,10 +102,11 @@ class TrainResult:
 def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison], dict]:
     """The training and held-out records, and a summary of what was read (skipped rows, sizes)."""
     from rewardlab.data import load_comparisons, split_by_prompt
-    from rewardlab.data import synthetic
 
     info: dict = {"skipped": []}
     if cfg.data == "embedded":
+        from rewardlab.data import synthetic
+
         records = synthetic.generate(cfg.embedded_size, seed=cfg.split_seed)
         info["source"] = f"embedded synthetic (n={cfg.embedded_size}, seed={cfg.split_seed})"
     else:

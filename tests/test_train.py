@@ -1,0 +1,92 @@
+"""Recipe tests: the real training loop on tiny models, compared across batching, interruption and resume."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rewardlab.data import Comparison, write_jsonl
+from rewardlab.train import TrainConfig, train
+
+WORDS = "apple pear plum fig kiwi lime lemon mango grape melon peach berry".split()
+
+
+@pytest.fixture(scope="module")
+def pref_file(tmp_path_factory):
+    """Prompts ask for a word; the preferred response contains it, the other a different word."""
+    records = []
+    for i in range(48):
+        w, other = WORDS[i % len(WORDS)], WORDS[(i * 5 + 3) % len(WORDS)]
+        other = other if other != w else WORDS[(i + 1) % len(WORDS)]
+        resp = (f"I like {w} a lot.", f"I like {other} a lot.")
+        chosen = i % 2
+        records.append(Comparison(prompt=f"Say something about {w} number {i}", responses=resp if chosen == 0
+                                  else resp[::-1], chosen=chosen, margin=float(i % 3), id=f"r{i}"))
+    path = tmp_path_factory.mktemp("data") / "prefs.jsonl"
+    write_jsonl(records, str(path))
+    return str(path)
+
+
+def run(tmp_path, name, backbone, data, **kw):
+    kw = {"max_length": 64, "lr": 1e-3, "log_every": 1, "seed": 0, "eval_fraction": 0.25, **kw}
+    cfg = TrainConfig(data=data, backbone=backbone, output_dir=str(tmp_path / name), **kw)
+    return cfg, train(cfg)
+
+
+def weights(result):
+    return load_file(str(Path(result.model_dir) / "model.safetensors"))
+
+
+def losses(cfg):
+    rows = [json.loads(l) for l in open(Path(cfg.output_dir) / "metrics.jsonl")]
+    return [r["loss"] for r in rows if "loss" in r]
+
+
+def test_accumulation_4x1_equals_1x4(tmp_path, tiny_llama, pref_file):
+    """Same data, same update: only float summation order differs. After 3 AdamW steps of lr 1e-3 the weights
+    agree to 2e-5 (Adam's normalised step amplifies round-off in near-zero gradients; measured 3.4e-6)."""
+    ca, a = run(tmp_path, "a", tiny_llama, pref_file, batch_size=4, micro_batch_size=1, max_steps=3)
+    cb, b = run(tmp_path, "b", tiny_llama, pref_file, batch_size=4, max_steps=3)
+    assert losses(ca) == pytest.approx(losses(cb), abs=1e-6)
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], atol=2e-5), (k, (wa[k] - wb[k]).abs().max())
+
+
+@pytest.mark.parametrize("backbone", ["llama", "bert"])
+def test_resume_equals_uninterrupted(tmp_path, tiny_llama, tiny_bert, pref_file, backbone):
+    bb = {"llama": tiny_llama, "bert": tiny_bert}[backbone]
+    full_cfg, full = run(tmp_path, "full", bb, pref_file, batch_size=4, max_steps=6)
+    part_cfg, part = run(tmp_path, "part", bb, pref_file, batch_size=4, max_steps=6, stop_after=3)
+    assert part.steps == 3 and not Path(part.model_dir).exists()
+    assert (Path(part_cfg.output_dir) / "checkpoints" / "step-00000003" / "model.safetensors").exists()
+    _, resumed = run(tmp_path, "part", bb, pref_file, batch_size=4, max_steps=6, resume=True)
+    wf, wr = weights(full), weights(resumed)
+    for k in wf:
+        assert torch.equal(wf[k], wr[k]), k
+    assert losses(full_cfg) == pytest.approx(losses(part_cfg), abs=0)
+
+
+def test_refuses_to_overwrite_and_to_resume_changed_config(tmp_path, tiny_llama, pref_file):
+    from rewardlab.errors import RewardlabError
+
+    run(tmp_path, "x", tiny_llama, pref_file, batch_size=4, max_steps=4, stop_after=2)
+    with pytest.raises(RewardlabError, match="--resume"):
+        run(tmp_path, "x", tiny_llama, pref_file, batch_size=4, max_steps=4)
+    with pytest.raises(RewardlabError, match="lr"):
+        cfg = TrainConfig(data=pref_file, backbone=tiny_llama, output_dir=str(tmp_path / "x"), max_length=64,
+                          lr=5e-4, log_every=1, eval_fraction=0.25, batch_size=4, max_steps=4, resume=True)
+        train(cfg)
+
+
+def test_training_learns_and_reports(tmp_path, tiny_bert, pref_file):
+    cfg, res = run(tmp_path, "learn", tiny_bert, pref_file, batch_size=8, epochs=3, lr=3e-3, loss="margin")
+    ls = losses(cfg)
+    assert len(ls) == res.steps and all(l == l for l in ls)
+    assert sum(ls[-3:]) / 3 < sum(ls[:3]) / 3  # the loss goes down
+    summary = json.loads((Path(cfg.output_dir) / "train_summary.json").read_text())
+    assert summary["data"]["n_train"] + summary["data"]["n_eval"] == 48
+    spec = json.loads((Path(res.model_dir) / "rewardlab.json").read_text())
+    assert spec["data_fingerprint"] == summary["data_fingerprint"] and spec["normalization"]["n"] > 0
