@@ -2,6 +2,8 @@ import os
 
 import pytest
 
+import rewardlab  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch a hub
 

@@ -50,8 +50,9 @@ def add_config_args(parser: argparse.ArgumentParser, cls) -> None:
                                 help=f"(default: {default})")
 
 
-def build_config(cls, args: argparse.Namespace):
-    values: dict = {}
+def build_config(cls, args: argparse.Namespace, base: dict | None = None):
+    """Dataclass defaults < ``base`` (a command's own defaults) < YAML ``--config`` < command-line flags."""
+    values: dict = dict(base or {})
     if getattr(args, "config", None):
         import yaml
 
@@ -99,13 +100,16 @@ def cmd_eval(args) -> None:
     print(f"report: {out / 'report.md'}")
 
 
+# The quickstart's own defaults on top of TrainConfig's: MiniLM on the embedded data learns the rules in
+# one epoch at 1e-4 (measured: held-out 0.878) but not at the general default 5e-5 (0.831).
+QUICKSTART_DEFAULTS = {"output_dir": "runs/quickstart", "lr": 1e-4}
+
+
 def cmd_quickstart(args) -> None:
     from rewardlab.quickstart import run_quickstart
     from rewardlab.train import TrainConfig
 
-    cfg = build_config(TrainConfig, args)
-    if "output_dir" not in vars(args):
-        cfg = dataclasses.replace(cfg, output_dir="runs/quickstart")
+    cfg = build_config(TrainConfig, args, base=QUICKSTART_DEFAULTS)
     report = run_quickstart(cfg)
     print(report.read_text())
     print(f"report: {report}")

@@ -38,7 +38,7 @@ def run_quickstart(cfg: TrainConfig) -> Path:
         f"trained model: {result.model_dir}",
     ]
     prov = provenance(config=cfg.to_json(), data_fingerprint=fingerprint(held), tokenizer=trained.tokenizer)
-    md, _ = write_report(out, {"untrained": before, "trained": after},
+    _, md = write_report(out, {"untrained": before, "trained": after},
                          title="rewardlab quickstart: held-out accuracy before and after training",
                          provenance=prov, notes=notes)
     return Path(md)

@@ -22,15 +22,18 @@ class ScoreConfig:
     batch_size: int = 16
     normalize: bool = False  # apply the model's saved mean/std
     skip_invalid: bool = False
+    limit: int | None = None
     padding_side: str | None = None
 
 
-def _single_rows(path: str) -> list[dict] | None:
+def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
     """Rows with ``prompt`` + ``response`` (not a comparison), or None when the file holds comparisons."""
     from rewardlab.data.readers import iter_rows
 
     rows = []
     for loc, row in iter_rows(path):
+        if limit is not None and len(rows) >= limit:
+            break
         if "response" not in row:
             return None if not rows else _bad(loc, "response", "missing field (other rows are prompt/response rows)")
         for key in ("prompt", "response"):
@@ -51,14 +54,14 @@ def run_score(cfg: ScoreConfig) -> Path:
     from rewardlab.model import RewardModel
 
     rm = RewardModel.load(cfg.model)
-    singles = _single_rows(cfg.data) if cfg.format in ("auto", "single") else None
+    singles = _single_rows(cfg.data, cfg.limit) if cfg.format in ("auto", "single") else None
     out_rows = []
     if singles is not None:
         scores = rm.score([(r["prompt"], r["response"]) for r in singles], batch_size=cfg.batch_size,
                           normalize=cfg.normalize, padding_side=cfg.padding_side)
         out_rows = [{"id": r["id"], "score": s} for r, s in zip(singles, scores)]
     else:
-        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid)
+        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
         flat = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
         scores = rm.score(flat, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side)
         i = 0

@@ -150,8 +150,7 @@ NAMES = ("Ana", "Ben", "Chloe", "David", "Emma", "Farid", "Grace", "Hiro", "Isla
          "Mateo", "Nina", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tara")
 COUNTABLES = ("apples", "marbles", "stickers", "books", "coins", "pencils", "cookies", "shells", "cards",
               "stamps", "balloons", "crayons")
-ARITHMETIC_MAX = 10  # operands are drawn from 1..ARITHMETIC_MAX
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+ARITHMETIC_MAX = 5  # operands are drawn from 1..ARITHMETIC_MAX
 
 # ---------------------------------------------------------------------------------------------
 # Prompt and response templates
@@ -238,11 +237,11 @@ ARITHMETIC_ANSWERS = (
     "The answer is {s}.",
     "{a} + {b} = {s}.",
     "That makes {s}.",
-    "It comes to {s}.",
+    "{a} and {b} make {s}.",
     "The total is {s}.",
-    "You get {s}.",
+    "Adding {a} and {b} gives {s}.",
     "{a} plus {b} equals {s}.",
-    "Adding them gives {s}.",
+    "{a} + {b} comes to {s}.",
 )
 
 
@@ -330,7 +329,7 @@ _BULLET = re.compile(r"^\s*(?:\d+[.)]|[-*])\s*")
 
 
 def _format_list(rng: random.Random, items: list[str], plural: str) -> str:
-    style = rng.choice(("numbered", "bullets", "commas"))
+    style = rng.choice(("numbered", "numbered", "bullets", "commas"))
     if style == "commas":
         body = ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 and rng.random() < 0.5 \
             else ", ".join(items)
@@ -357,8 +356,7 @@ def make_list(rng: random.Random) -> Made:
     cat = rng.choice(list(CATEGORIES))
     plural = cat + "s"
     n = rng.randint(2, 6)
-    shown = str(n) if rng.random() < 0.5 else NUMBER_WORDS[n]
-    prompt = _prefix(rng, rng.choice(LIST_PROMPTS).format(n=shown, plural=plural) + rng.choice(LIST_PURPOSES))
+    prompt = _prefix(rng, rng.choice(LIST_PROMPTS).format(n=n, plural=plural) + rng.choice(LIST_PURPOSES))
     sign = rng.choice((-1, 1))  # as often too many as too few
     step = rng.choice((1, 2)) if n + sign * 2 >= 1 else 1
     m = n + sign * step
@@ -400,7 +398,7 @@ def reward_refusal(meta: dict, response: str) -> float:
 def make_arithmetic(rng: random.Random) -> Made:
     a, b = rng.randint(1, ARITHMETIC_MAX), rng.randint(1, ARITHMETIC_MAX)
     total = a + b
-    wrong = total + rng.choice((-3, -2, -1, 1, 2, 3))
+    wrong = total + rng.choice([d for d in (-3, -2, -1, 1, 2, 3) if total + d >= 1])
     question = rng.choice(ARITHMETIC_PROMPTS).format(a=a, b=b, name=rng.choice(NAMES), things=rng.choice(COUNTABLES))
     prompt = _prefix(rng, question)
 
