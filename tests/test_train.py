@@ -90,3 +90,25 @@ def test_training_learns_and_reports(tmp_path, tiny_bert, pref_file):
     assert summary["data"]["n_train"] + summary["data"]["n_eval"] == 48
     spec = json.loads((Path(res.model_dir) / "rewardlab.json").read_text())
     assert spec["data_fingerprint"] == summary["data_fingerprint"] and spec["normalization"]["n"] > 0
+
+
+def test_two_process_ddp_equals_one_process(tmp_path, tiny_llama, pref_file):
+    """torchrun --nproc_per_node 2 (gloo, real DDP): same global batch, same per-step losses and weights."""
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    single_cfg, single = run(tmp_path, "one", tiny_llama, pref_file, batch_size=4, max_steps=4)
+    args = ["--data", pref_file, "--backbone", tiny_llama, "--batch-size", "4", "--max-steps", "4", "--log-every",
+            "1", "--lr", "1e-3", "--max-length", "64", "--eval-fraction", "0.25", "--output-dir", str(tmp_path / "two")]
+    r = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "rewardlab.cli", "train", *args],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("model:") == 1  # only rank 0 reports
+    two_losses = [json.loads(l)["loss"] for l in open(tmp_path / "two" / "metrics.jsonl") if '"loss"' in l]
+    assert len(two_losses) == 4  # one writer, not two independent runs
+    assert two_losses == pytest.approx(losses(single_cfg), abs=1e-6)
+    w1, w2 = weights(single), load_file(str(tmp_path / "two" / "model" / "model.safetensors"))
+    for k in w1:
+        assert torch.allclose(w1[k], w2[k], atol=2e-5), k

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import typing
 from pathlib import Path
@@ -81,6 +82,8 @@ def cmd_train(args) -> None:
 
     cfg = build_config(TrainConfig, args)
     result = train(cfg)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun / accelerate launch, rank 0 speaks
+        return
     if result.final_eval:
         print(f"held-out accuracy {result.final_eval['accuracy']:.4f} on {result.final_eval['n_records']} records")
     print(f"model: {result.model_dir}")
@@ -138,8 +141,6 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import os
-
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
 
