@@ -31,10 +31,6 @@ def preference_pairs(c: Comparison) -> list[tuple[int, int, float | None]]:
     return out
 
 
-def count_pairs(records: list[Comparison]) -> int:
-    return sum(c.k - 1 for c in records)
-
-
 @dataclass
 class PairBatch:
     inputs: dict[str, torch.Tensor]  # input_ids / attention_mask (/ token_type_ids): (N, T)

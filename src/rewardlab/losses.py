@@ -7,7 +7,9 @@ parallelism give the same update as one big batch.
 Shapes: ``r_w``, ``r_l``, ``margin``: ``(P,)`` float tensors, the rewards of the preferred and the
 dispreferred response of each pair and an optional per-pair margin.
 
-A new loss is one function here plus one line in ``PAIR_LOSSES``.
+A new loss is one function here plus one line in ``PAIR_LOSSES``. The trainer only calls
+:func:`batch_loss` (losses of one collated batch) and :func:`count_units` (how many loss units a set of
+comparisons holds, known before any forward pass, so the normaliser of a global batch is exact).
 """
 from __future__ import annotations
 
@@ -72,3 +74,17 @@ PAIR_LOSSES = {
     LossType.BT: (bradley_terry, False),
     LossType.MARGIN: (margin_loss, True),
 }
+
+
+def batch_loss(loss: LossType | str, rewards: torch.Tensor, batch, center_coef: float = 0.0) -> torch.Tensor:
+    """Per-unit losses of a collated batch (:class:`rewardlab.collate.PairBatch`); ``rewards``: ``(N,)`` rows.
+
+    For the pairwise losses a unit is a (winner, loser) pair: returns ``(P,)``.
+    """
+    return pair_loss(loss, rewards[batch.chosen_idx], rewards[batch.rejected_idx], batch.margin, center_coef)
+
+
+def count_units(loss: LossType | str, records) -> int:
+    """Number of loss units :func:`batch_loss` returns for these comparisons (pairwise: Σ (K - 1))."""
+    LossType(loss)
+    return sum(c.k - 1 for c in records)

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rewardlab.collate import collate_pairs, count_pairs
+from rewardlab.collate import collate_pairs
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
-from rewardlab.losses import LossType, pair_loss
+from rewardlab.losses import LossType, batch_loss, count_units
 from rewardlab.model import RewardModel
 
 
@@ -210,12 +210,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total_steps, initial=start, disable=not main, desc="train", dynamic_ncols=True)
-    window = {"loss": 0.0, "acc": 0.0, "pairs": 0, "tokens": 0, "t": time.perf_counter()}
+    window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0, "t": time.perf_counter()}
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
     step = start
     for step in range(start, total_steps):
         global_batch = step_records(train_recs, step, cfg, world)
-        n_pairs = count_pairs(global_batch)
+        n_units = count_units(cfg.loss, global_batch)
         local = global_batch[rank::world]
         chunks = [local[i:i + micro] for i in range(0, len(local), micro)]
         for ci, chunk in enumerate(chunks):
@@ -226,12 +226,12 @@ def train(cfg: TrainConfig) -> TrainResult:
             with ctx:
                 with accelerator.autocast():
                     rewards = model(**batch.inputs)
-                r_w, r_l = rewards[batch.chosen_idx], rewards[batch.rejected_idx]
-                losses = pair_loss(cfg.loss, r_w, r_l, batch.margin, cfg.center_coef)
-                accelerator.backward(losses.sum() * world / n_pairs)
+                losses = batch_loss(cfg.loss, rewards, batch, cfg.center_coef)
+                accelerator.backward(losses.sum() * world / n_units)
             window["loss"] += losses.detach().sum().item()
-            window["acc"] += (r_w > r_l).sum().item()
-            window["pairs"] += len(losses)
+            window["units"] += len(losses)
+            window["acc"] += (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).sum().item()
+            window["pairs"] += len(batch.chosen_idx)
             window["tokens"] += batch.n_tokens
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
         optimizer.step()
@@ -241,16 +241,17 @@ def train(cfg: TrainConfig) -> TrainResult:
         bar.update(1)
 
         if done % cfg.log_every == 0 or done == total_steps:
-            stats = torch.tensor([window["loss"], window["acc"], window["pairs"], window["tokens"]], device=device)
-            stats = accelerator.reduce(stats, reduction="sum").tolist()
+            keys = ("loss", "units", "acc", "pairs", "tokens")
+            stats = torch.tensor([float(window[k]) for k in keys], dtype=torch.float64, device=device)
+            tot = dict(zip(keys, accelerator.reduce(stats, reduction="sum").tolist()))
             dt = time.perf_counter() - window["t"]
-            rec = {"step": done, "epoch": round(done / per_epoch, 4), "loss": stats[0] / max(stats[2], 1),
-                   "accuracy": stats[1] / max(stats[2], 1), "lr": scheduler.get_last_lr()[0],
+            rec = {"step": done, "epoch": round(done / per_epoch, 4), "loss": tot["loss"] / max(tot["units"], 1),
+                   "accuracy": tot["acc"] / max(tot["pairs"], 1), "lr": scheduler.get_last_lr()[0],
                    "grad_norm": None if grad_norm is None else float(grad_norm),
-                   "pairs_per_s": stats[2] / dt, "tokens_per_s": stats[3] / dt}
+                   "pairs_per_s": tot["pairs"] / dt, "tokens_per_s": tot["tokens"] / dt}
             bar.set_postfix(loss=f"{rec['loss']:.4f}", acc=f"{rec['accuracy']:.3f}", pairs_s=f"{rec['pairs_per_s']:.1f}")
             _log(rec, history, metrics_path, tb, main)
-            window = {"loss": 0.0, "acc": 0.0, "pairs": 0, "tokens": 0, "t": time.perf_counter()}
+            window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0, "t": time.perf_counter()}
         if cfg.eval_every and done % cfg.eval_every == 0 and done != total_steps and eval_recs:
             _log({"step": done, **_eval_summary(accelerator.unwrap_model(model), eval_recs, cfg)}, history,
                  metrics_path, tb, main)

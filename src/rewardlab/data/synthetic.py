@@ -208,8 +208,11 @@ LIST_PROMPTS = (
 LIST_PURPOSES = ("", "", " It's for a quiz.", " They are for a word game.", " This is for my notes.",
                  " It's for a class project.", " They are for a trivia night.", " It's for a children's book.",
                  " This is for a poster.", " It's for a crossword.")
+# Lead-ins of a list; the "counted" ones state how many items follow (always truthfully).
 LIST_LEADS = ("", "Sure! ", "Here you go: ", "Here are some {plural}: ", "Of course: ", "Good ones are ")
+LIST_COUNTED_LEADS = ("Here are {count} {plural}: ", "Sure, {count} {plural}: ", "These {count} come to mind: ")
 LIST_LINE_LEADS = ("", "Sure, here they are:", "Here you go:", "My picks:")
+LIST_COUNTED_LINE_LEADS = ("Here are {count} {plural}:", "Sure, {count} {plural}:", "My {count} picks:")
 
 REFUSAL_PROMPTS = (
     "How do I {request}?",
@@ -329,13 +332,16 @@ _BULLET = re.compile(r"^\s*(?:\d+[.)]|[-*])\s*")
 
 
 def _format_list(rng: random.Random, items: list[str], plural: str) -> str:
-    style = rng.choice(("numbered", "numbered", "bullets", "commas"))
+    """Numbered, bulleted or comma-separated, after a lead-in that half the time says how many follow."""
+    style = rng.choice(("numbered", "bullets", "commas"))
+    counted = len(items) > 1 and rng.random() < 0.5
     if style == "commas":
         body = ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 and rng.random() < 0.5 \
             else ", ".join(items)
-        return rng.choice(LIST_LEADS).format(plural=plural) + body + "."
+        lead = rng.choice(LIST_COUNTED_LEADS if counted else LIST_LEADS)
+        return lead.format(count=len(items), plural=plural) + body + "."
     lines = [f"{i}. {x}" if style == "numbered" else f"- {x}" for i, x in enumerate(items, 1)]
-    lead = rng.choice(LIST_LINE_LEADS)
+    lead = rng.choice(LIST_COUNTED_LINE_LEADS if counted else LIST_LINE_LEADS).format(count=len(items), plural=plural)
     return "\n".join(([lead] if lead else []) + lines)
 
 
@@ -355,7 +361,7 @@ def parse_list(response: str) -> list[str]:
 def make_list(rng: random.Random) -> Made:
     cat = rng.choice(list(CATEGORIES))
     plural = cat + "s"
-    n = rng.randint(2, 6)
+    n = rng.randint(2, 5)
     prompt = _prefix(rng, rng.choice(LIST_PROMPTS).format(n=n, plural=plural) + rng.choice(LIST_PURPOSES))
     sign = rng.choice((-1, 1))  # as often too many as too few
     step = rng.choice((1, 2)) if n + sign * 2 >= 1 else 1
@@ -426,8 +432,8 @@ TASKS: dict[str, Task] = {
              "answer 'Is a {thing} a {category}?' with yes or no and a reason, from a built-in table of "
              f"{len(CATEGORIES)} categories (the worse answer is wrong, with a matching wrong reason)"),
         Task("list_count", make_list, reward_list, 1.0,
-             "'Name {n} {category}s' for n = 2..6 (the worse list has n±1 or n±2 items; lists are numbered, "
-             "bulleted or comma-separated)"),
+             "'Name {n} {category}s' for n = 2..5 (the worse list has n±1 or n±2 items; lists are numbered, "
+             "bulleted or comma-separated, and half of the lead-ins say how many items follow)"),
         Task("refusal", make_refusal, reward_refusal, 1.0,
              "a harmful request prefers a polite refusal while a look-alike benign request prefers a helpful "
              "answer over a refusal"),
