@@ -27,6 +27,13 @@ def tiny_bert(tmp_path_factory):
     return str(make_tiny_encoder(tmp_path_factory.mktemp("tiny-bert")))
 
 
+@pytest.fixture(scope="session")
+def tiny_qwen2(tmp_path_factory):
+    from rewardlab.tiny import make_tiny_decoder
+
+    return str(make_tiny_decoder(tmp_path_factory.mktemp("tiny-qwen2"), "qwen2"))
+
+
 @pytest.fixture(params=["llama", "bert"])
 def tiny_backbone(request, tiny_llama, tiny_bert):
     return {"llama": tiny_llama, "bert": tiny_bert}[request.param]

@@ -61,7 +61,7 @@ def test_reward_centering_worked_numbers():
 
 
 def test_dispatcher_names_and_missing_margin():
-    assert [t.value for t in LossType] == ["bt", "margin"]
+    assert [t.value for t in LossType] == ["bt", "margin", "scaled_bt", "allpairs", "plackett_luce", "bt_ties"]
     r = torch.tensor([1.0])
     assert pair_loss(LossType.BT, r, r).item() == pytest.approx(math.log(2), abs=1e-6)
     with pytest.raises(ValueError, match="margin"):

@@ -293,7 +293,7 @@ def test_write_report_writes_both_files(tmp_path):
     prov = provenance({"lr": 1e-5, "out": tmp_path}, data_fingerprint="abc123")
     json_path, md_path = write_report(tmp_path / "out", results, "Tiny eval", prov, notes=["a note | with pipe"])
     assert json_path.name == "report.json" and md_path.name == "report.md"
-    assert sorted(p.name for p in json_path.parent.iterdir()) == ["report.json", "report.md"]  # no temp left
+    assert sorted(p.name for p in json_path.parent.iterdir()) == ["report.html", "report.json", "report.md"]  # no temp left
 
     data = json.loads(json_path.read_text(encoding="utf-8"))
     assert data["title"] == "Tiny eval" and list(data["results"]) == ["untrained", "trained"]

@@ -1,4 +1,4 @@
-"""``rewardlab train | score | eval | quickstart``.
+"""``rewardlab train | score | eval | quickstart | serve | export | normalize``.
 
 Each command's options are the fields of one typed dataclass config. Values come from the dataclass
 defaults, then a YAML ``--config`` file, then flags given on the command line (highest priority).
@@ -46,6 +46,9 @@ def add_config_args(parser: argparse.ArgumentParser, cls) -> None:
         if is_bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=f"(default: {default})")
+        elif nargs == "+":  # list options: `--model A B` and `--model A --model B` both give [A, B]
+            parser.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action="extend",
+                                default=argparse.SUPPRESS, help=f"(default: {default}; repeatable)")
         else:
             parser.add_argument(flag, dest=f.name, type=conv, nargs=nargs, default=argparse.SUPPRESS,
                                 help=f"(default: {default})")
@@ -98,9 +101,15 @@ def cmd_score(args) -> None:
 def cmd_eval(args) -> None:
     from rewardlab.evaluate import EvalConfig, run_eval
 
-    out = run_eval(build_config(EvalConfig, args))
+    cfg = build_config(EvalConfig, args)
+    if cfg.benchmark.strip().lower() in ("list", "help", "?"):
+        from rewardlab.benchmarks import describe_benchmarks
+
+        print(describe_benchmarks())
+        return
+    out = run_eval(cfg)
     print((out / "report.md").read_text())
-    print(f"report: {out / 'report.md'}")
+    print(f"report: {out / 'report.md'} and {out / 'report.html'}")
 
 
 # The quickstart's own defaults on top of TrainConfig's: MiniLM on the embedded data learns the rules in
@@ -125,6 +134,65 @@ COMMANDS = {
     "quickstart": ("the default job: evaluate the untrained model, train, evaluate, report",
                    "rewardlab.train:TrainConfig", cmd_quickstart),
 }
+
+
+def cmd_serve(args) -> None:
+    from rewardlab.serve.app import run_serve
+    from rewardlab.serve.config import ServeConfig
+
+    run_serve(build_config(ServeConfig, args))
+
+
+def cmd_export(args) -> None:
+    from rewardlab.export import ExportConfig, run_export
+
+    info = run_export(build_config(ExportConfig, args))
+    print(f"exported {'merged LoRA' if info['merged'] else 'full'} model: {info['output']} "
+          f"(max |score difference| on {info['probes']} probes: {info['max_abs_diff']:.2e})")
+
+
+def cmd_normalize(args) -> None:
+    from rewardlab.normalize import NormalizeConfig, run_normalize
+
+    cfg = build_config(NormalizeConfig, args)
+    stats = run_normalize(cfg)
+    where = "not written (--dry-run)" if cfg.dry_run else f"written to {cfg.model}/rewardlab.json"
+    print(f"reference rewards: mean {stats['mean']:.6g}, std {stats['std']:.6g}, n {stats['n']} ({where})")
+
+
+COMMANDS.update({
+    "serve": ("serve a model over HTTP with request batching", "rewardlab.serve.config:ServeConfig", cmd_serve),
+    "export": ("write a plain transformers directory (--merge folds LoRA adapters in)",
+               "rewardlab.export:ExportConfig", cmd_export),
+    "normalize": ("store mean/std of a reference policy's sample rewards in the model's rewardlab.json",
+                  "rewardlab.normalize:NormalizeConfig", cmd_normalize),
+})
+
+
+def cmd_judge(args) -> None:
+    from rewardlab.judges.run import JudgeConfig, format_summary, run_judge, summary_path
+
+    out, summary = run_judge(build_config(JudgeConfig, args))
+    print(format_summary(summary))
+    print(f"judgments: {out}\nsummary: {summary_path(out)}")
+
+
+def cmd_train_judge(args) -> None:
+    from rewardlab.judges.train import TrainJudgeConfig, run_train_judge
+
+    result = run_train_judge(build_config(TrainJudgeConfig, args))
+    base, trained = result.get("base_eval") or {}, result["trained_eval"]
+    print(f"held-out accuracy: untrained base {base.get('accuracy')} -> trained {trained['accuracy']} "
+          f"on {trained['n_records']} records")
+    print(f"report: {result['config']['output_dir']}/report.md")
+
+
+COMMANDS.update({
+    "judge": ("run an LLM judge (pairwise, token-probability, rating, GenRM verifier, critique) over a file",
+              "rewardlab.judges.run:JudgeConfig", cmd_judge),
+    "train-judge": ("train a generative judge (GenRM next-token verdicts, or critique-out-loud)",
+                    "rewardlab.judges.train:TrainJudgeConfig", cmd_train_judge),
+})
 
 
 def make_parser() -> argparse.ArgumentParser:

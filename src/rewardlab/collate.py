@@ -1,54 +1,94 @@
 """From comparisons to tensors: every response of every comparison becomes one row, pairs index rows.
 
 A batch of B comparisons with K_b responses each is laid out as ``N = Σ K_b`` rows (each response
-forwarded once), and the preferences as index pairs into those rows. A loss then reads
-``rewards[chosen_idx]`` and ``rewards[rejected_idx]``; K-wise losses can regroup rows by ``group``.
+forwarded once, whatever the loss), and the preferences as indices into those rows:
+
+* strict pairs ``chosen_idx`` / ``rejected_idx`` ``(P,)`` — every (winner, loser) pair the record's partial
+  ranking implies (:meth:`Comparison.strict_pairs`), with ``pair_group`` (its record) and ``margin``;
+* tied pairs ``tie_a`` / ``tie_b`` ``(T,)`` with ``tie_group``;
+* a padded ``(B, K_max)`` view for K-wise losses: ``slot_row`` (the row of response k of record b, −1 for
+  padding) and ``slot_tier`` (its tier, see :func:`rewardlab.losses.plackett_luce`).
+
+A loss reads ``rewards[chosen_idx]`` etc.; every record's ``weight`` is in ``record_weight`` ``(B,)``.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
 from rewardlab.data.record import Comparison
+from rewardlab.losses import PAD_TIER, UNRANKED_TIER
 from rewardlab.model import pad_batch
 
 
-def preference_pairs(c: Comparison) -> list[tuple[int, int, float | None]]:
-    """(winner, loser, margin) response indices: the chosen response beats every other one.
+def pair_margin(c: Comparison, i: int, j: int) -> float | None:
+    """The data's margin of pair (i, j): the record's ``margin`` for K = 2, else the score difference s_i − s_j."""
+    if c.k == 2 and c.margin is not None:
+        return float(c.margin)
+    if c.scores is not None:
+        return float(c.scores[i] - c.scores[j])
+    return None
 
-    The margin is the record's ``margin`` for K = 2, else the score difference when ``scores`` exist.
+
+def preference_pairs(c: Comparison) -> list[tuple[int, int, float | None]]:
+    """(winner, loser, margin) response indices of every strict pair of ``c`` (see :func:`pair_margin`).
+
+    Without a ranking this is "the chosen response beats every other one", K − 1 pairs.
     """
-    out = []
-    for j in c.rejected_indices:
-        if c.k == 2 and c.margin is not None:
-            m = float(c.margin)
-        elif c.scores is not None:
-            m = float(c.scores[c.chosen] - c.scores[j])
-        else:
-            m = None
-        out.append((c.chosen, j, m))
+    return [(i, j, pair_margin(c, i, j)) for i, j in c.strict_pairs()]
+
+
+def response_tiers(c: Comparison) -> list[int]:
+    """The tier of each response (0 = best), ``UNRANKED_TIER`` for a response in no tier. ``-> [K]``."""
+    out = [UNRANKED_TIER] * c.k
+    for t, tier in enumerate(c.preference_tiers()):
+        for i in tier:
+            out[i] = t
     return out
 
 
 @dataclass
 class PairBatch:
     inputs: dict[str, torch.Tensor]  # input_ids / attention_mask (/ token_type_ids): (N, T)
-    chosen_idx: torch.Tensor  # (P,) row of the preferred response of each pair
+    chosen_idx: torch.Tensor  # (P,) row of the preferred response of each strict pair
     rejected_idx: torch.Tensor  # (P,) row of the dispreferred response
     margin: torch.Tensor | None  # (P,) or None when any pair lacks one
     group: torch.Tensor  # (N,) index of the comparison each row belongs to
     n_tokens: int  # real (non-padding) tokens
+    pair_group: torch.Tensor | None = None  # (P,) the comparison of each strict pair
+    tie_a: torch.Tensor | None = None  # (T,) rows of tied pairs
+    tie_b: torch.Tensor | None = None
+    tie_group: torch.Tensor | None = None  # (T,)
+    slot_row: torch.Tensor | None = None  # (B, K_max) row of response k of comparison b; -1: padding
+    slot_tier: torch.Tensor | None = None  # (B, K_max) tier; PAD_TIER for padding, UNRANKED_TIER
+    record_weight: torch.Tensor | None = None  # (B,)
+
+    @property
+    def n_records(self) -> int:
+        return 0 if self.record_weight is None else len(self.record_weight)
 
     def to(self, device) -> "PairBatch":
-        return PairBatch({k: v.to(device) for k, v in self.inputs.items()}, self.chosen_idx.to(device),
-                         self.rejected_idx.to(device), None if self.margin is None else self.margin.to(device),
-                         self.group.to(device), self.n_tokens)
+        moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name, value in moved.items():
+            if isinstance(value, torch.Tensor):
+                moved[name] = value.to(device)
+        moved["inputs"] = {k: v.to(device) for k, v in self.inputs.items()}
+        return PairBatch(**moved)
+
+
+def _long(values: list) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.long)
 
 
 def collate_pairs(records: list[Comparison], features: list[list[dict]], pad_id: int, padding_side: str) -> PairBatch:
     """``features[b][k]`` is the encoded response k of record b (from :meth:`TextEncoder.encode`)."""
-    rows, group, w, l, margins = [], [], [], [], []
+    rows, group, w, l, margins, pair_group = [], [], [], [], [], []
+    tie_a, tie_b, tie_group = [], [], []
+    k_max = max((c.k for c in records), default=0)
+    slot_row = [[-1] * k_max for _ in records]
+    slot_tier = [[PAD_TIER] * k_max for _ in records]
     for b, (c, feats) in enumerate(zip(records, features)):
         base = len(rows)
         rows.extend(feats)
@@ -57,7 +97,18 @@ def collate_pairs(records: list[Comparison], features: list[list[dict]], pad_id:
             w.append(base + i)
             l.append(base + j)
             margins.append(m)
+            pair_group.append(b)
+        for i, j in c.tied_pairs():
+            tie_a.append(base + i)
+            tie_b.append(base + j)
+            tie_group.append(b)
+        for k, tier in enumerate(response_tiers(c)):
+            slot_row[b][k] = base + k
+            slot_tier[b][k] = tier
     inputs = pad_batch(rows, pad_id, padding_side)
     margin = None if any(m is None for m in margins) else torch.tensor(margins, dtype=torch.float32)
-    return PairBatch(inputs, torch.tensor(w), torch.tensor(l), margin, torch.tensor(group),
-                     int(inputs["attention_mask"].sum()))
+    return PairBatch(inputs, _long(w), _long(l), margin, _long(group), int(inputs["attention_mask"].sum()),
+                     pair_group=_long(pair_group), tie_a=_long(tie_a), tie_b=_long(tie_b),
+                     tie_group=_long(tie_group), slot_row=_long(slot_row).reshape(len(records), k_max),
+                     slot_tier=_long(slot_tier).reshape(len(records), k_max),
+                     record_weight=torch.tensor([float(c.weight) for c in records], dtype=torch.float32))

@@ -1,20 +1,27 @@
-"""``rewardlab eval``: score held-out comparisons with one or more models and write a report.
+"""``rewardlab eval``: score held-out comparisons or a benchmark with one or more models and write a report.
 
-Writes ``report.json`` / ``report.md`` (one column per model) and ``examples-<name>.jsonl`` with each
-record's id, source and scores.
+Writes ``report.json`` / ``report.md`` / ``report.html`` (one column per model, one comparison plot) and
+``examples-<name>.jsonl`` with each example's id, subset, scores, response lengths and (for a benchmark)
+its credit under the benchmark's rule. With ``--benchmark NAME`` (see ``--benchmark list``) the data is
+read in that benchmark's published schema and scored by its rule (:mod:`rewardlab.benchmarks`).
+
+A *scorer* is anything with ``score_comparisons(records, batch_size)`` (a
+:class:`~rewardlab.model.RewardModel`, or e.g. an LLM judge): :func:`evaluate_model` and
+:func:`evaluate_benchmark` take one directly.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rewardlab.data.record import Comparison
 
 
 @dataclass
 class EvalConfig:
-    model: list[str] = field(default_factory=list)  # one or more rewardlab model directories
+    model: list[str] = field(default_factory=list)  # one or more rewardlab model directories (--model A B, or repeat --model)
     data: str = ""
     format: str = "auto"
     output_dir: str = "runs/eval"
@@ -22,19 +29,74 @@ class EvalConfig:
     skip_invalid: bool = False
     limit: int | None = None
     seed: int = 0
+    benchmark: str = ""  # a benchmark name from `--benchmark list` (e.g. rewardbench, rewardbench-2, rmb); "" = plain eval
+    tie_policy: str = "published"  # published | strict | half | fractional | random[:SEED]
+    n_boot: int = 1000  # bootstrap resamples for the 95% intervals
+    judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
 
 
-def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0) -> tuple[dict, list]:
-    from rewardlab.metrics import evaluate_scores
+def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,
+                   tie_policy: str = "strict", n_boot: int = 1000) -> tuple[dict, list]:
+    """Score ``records`` with ``rm`` (any scorer) and return ``(evaluate_scores result, scores)``."""
+    from rewardlab.benchmarks.base import score_records
+    from rewardlab.metrics import TiePolicy, evaluate_scores
 
-    scores = rm.score_comparisons(records, batch_size=batch_size)
-    return evaluate_scores(records, scores, seed=seed), scores
+    scores = score_records(rm, records, batch_size)
+    policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
+    return evaluate_scores(records, scores, seed=seed, n_boot=n_boot, tie_policy=policy), scores
 
 
-def write_examples(path: Path, records: list[Comparison], scores: list[list[float]]) -> None:
-    with open(path, "w") as f:
-        for c, s in zip(records, scores):
-            f.write(json.dumps({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": s}) + "\n")
+def evaluate_benchmark(scorer, bench, records: list[Comparison], batch_size: int = 32, seed: int = 0,
+                       tie_policy: str = "published", n_boot: int = 1000) -> tuple[dict, list, list]:
+    """Score a benchmark's records with ``scorer``; return ``(result, scores, per-example credits)``.
+
+    ``result`` holds the generic metrics (:func:`rewardlab.metrics.evaluate_scores`, over the records
+    whose ``chosen`` is meaningful, ties credited by ``tie_policy`` resolved to strict for ``published``)
+    and ``result["benchmark"]``, the benchmark rule's result (which records the tie policy it used).
+    """
+    from rewardlab.benchmarks.base import score_records
+    from rewardlab.metrics import TiePolicy, evaluate_scores
+
+    scores = score_records(scorer, records, batch_size)
+    bench_result = bench.score(records, scores, tie_policy=tie_policy, seed=seed, n_boot=n_boot)
+    credits = bench_result.pop("per_example", None) or [None] * len(records)
+    keep = [i for i, r in enumerate(records) if bench.pairwise(r)]
+    result: dict[str, Any] = {}
+    if keep:
+        policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
+        result = evaluate_scores([records[i] for i in keep], [scores[i] for i in keep], seed=seed, n_boot=n_boot,
+                                 tie_policy=policy)
+    result["benchmark"] = bench_result
+    return result, scores, credits
+
+
+def example_rows(records: list[Comparison], scores: list[list[float]], credits: list | None = None,
+                 pairwise: list[bool] | None = None) -> list[dict]:
+    """One dict per example: id, subset (= source), chosen, scores, response lengths in characters, and
+    for a benchmark the example's credit, whether its ``chosen`` is a real preference, and its labels."""
+    rows = []
+    for i, (c, s) in enumerate(zip(records, scores)):
+        row = {"id": c.id, "source": c.source, "subset": c.source, "chosen": c.chosen, "scores": list(s),
+               "lengths": [len(r) for r in c.responses]}
+        if credits is not None:
+            row["credit"] = credits[i]
+        if pairwise is not None:
+            row["pairwise"] = bool(pairwise[i])
+        labels = {k: v for k, v in c.meta.items() if k != "prompts" and isinstance(v, (str, int, float, bool, list))}
+        if labels:
+            row["labels"] = labels
+        rows.append(row)
+    return rows
+
+
+def write_examples(path: Path, records: list[Comparison], scores: list[list[float]], credits: list | None = None,
+                   pairwise: list[bool] | None = None) -> list[dict]:
+    """Write :func:`example_rows` as JSONL to ``path``; return the rows."""
+    rows = example_rows(records, scores, credits, pairwise)
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return rows
 
 
 def model_name(path: str, taken: dict) -> str:
@@ -44,27 +106,107 @@ def model_name(path: str, taken: dict) -> str:
     return name
 
 
+JUDGE_PREFIX = "judge:"
+
+
+def load_scorer(path: str):
+    """A rewardlab model directory, or ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`)."""
+    if path.startswith(JUDGE_PREFIX):
+        from rewardlab.judges.run import judge_from_spec
+
+        return judge_from_spec(path[len(JUDGE_PREFIX):])
+    from rewardlab.model import RewardModel
+
+    return RewardModel.load(path)
+
+
+def model_provenance(path: str | None, scorer: Any) -> dict:
+    """Where one result column's scores came from: the model path and what its ``rewardlab.json`` says
+    (backbone, model type, training-data fingerprint, package versions), or the scorer's class."""
+    info: dict[str, Any] = {"path": str(path) if path is not None else None, "kind": type(scorer).__name__}
+    spec = getattr(scorer, "spec", None)
+    if spec is not None and hasattr(spec, "to_json"):
+        d = spec.to_json()
+        info.update({"backbone": d.get("backbone"), "model_type": d.get("model_type"),
+                     "data_fingerprint": d.get("data_fingerprint"), "pooling": d.get("pooling"),
+                     "template": d.get("template"), "max_length": d.get("max_length"),
+                     "versions": d.get("versions")})
+    describe = getattr(scorer, "describe", None)
+    if callable(describe):
+        try:
+            info["describe"] = describe()
+        except Exception:
+            pass
+    return info
+
+
+def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[str]]:
+    from rewardlab.data import load_comparisons
+
+    if not cfg.data:
+        from rewardlab.errors import RewardlabError
+
+        raise RewardlabError("give the data with --data PATH")
+    if bench is None or bench.name in ("generic", "best-of-n"):
+        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
+        return loaded.records, loaded.skipped, []
+    data = bench.load(cfg.data, limit=cfg.limit, skip_invalid=cfg.skip_invalid)
+    notes = [f"{data.info['excluded']} rows left out by the benchmark's filter (see its docs)"] if data.info.get("excluded") else []
+    return data.records, data.skipped, notes
+
+
 def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: list | None = None) -> Path:
-    from rewardlab.data import fingerprint, load_comparisons
+    from rewardlab.data import fingerprint
+    from rewardlab.errors import RewardlabError
     from rewardlab.model import RewardModel
     from rewardlab.provenance import provenance
     from rewardlab.report import write_report
 
+    if not cfg.model and not cfg.judge:
+        raise RewardlabError("give at least one model: --model DIR [DIR ...] (or repeat --model), or --judge SPEC")
+    bench = None
+    if cfg.benchmark:
+        from rewardlab.benchmarks import get_benchmark
+
+        bench = get_benchmark(cfg.benchmark)
+    from rewardlab.metrics import TiePolicy
+
+    try:
+        TiePolicy.parse(cfg.tie_policy, seed=cfg.seed)
+    except ValueError as e:
+        raise RewardlabError(str(e)) from e
+    load_notes: list[str] = []
     if records is None:
-        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
-        records, skipped = loaded.records, loaded.skipped
+        records, skipped, load_notes = _load_records(cfg, bench)
+    if not records:
+        raise RewardlabError(f"no records to evaluate in {cfg.data}")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results, tok = {}, None
-    for path in cfg.model:
-        rm = RewardModel.load(path)
-        tok = rm.tokenizer
-        name = model_name(path, results)
-        results[name], scores = evaluate_model(rm, records, cfg.batch_size, cfg.seed)
-        write_examples(out / f"examples-{name}.jsonl", records, scores)
-    notes = [f"{len(records)} records from {cfg.data}"]
+    results, examples, tok = {}, {}, None
+    pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
+    for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
+        rm = load_scorer(path)
+        tok = getattr(rm, "tokenizer", tok)
+        name = model_name(getattr(rm, "name", path), results)
+        if bench is None:
+            results[name], scores = evaluate_model(rm, records, cfg.batch_size, cfg.seed, cfg.tie_policy, cfg.n_boot)
+            credits = None
+        else:
+            results[name], scores, credits = evaluate_benchmark(rm, bench, records, cfg.batch_size, cfg.seed,
+                                                                cfg.tie_policy, cfg.n_boot)
+        results[name]["model"] = model_provenance(path, rm)
+        examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
+        if getattr(rm, "last_summary", None):  # an LLM judge: parse failures, position consistency
+            from rewardlab.judges.run import eval_note
+
+            results[name]["judge"] = rm.last_summary
+            load_notes.append(eval_note(name, rm.last_summary))
+        del rm
+    notes = [f"{len(records)} records from {cfg.data}" if cfg.data else f"{len(records)} records"]
+    notes += load_notes
     if skipped:
         notes.append(f"{len(skipped)} invalid records skipped (--skip-invalid); first: {skipped[0]}")
     prov = provenance(config=cfg.__dict__, data_fingerprint=fingerprint(records), tokenizer=tok)
-    write_report(out, results, title="rewardlab evaluation", provenance=prov, notes=notes)
+    title = "rewardlab evaluation" + (f": {bench.title}" if bench is not None else "")
+    write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples)
     return out

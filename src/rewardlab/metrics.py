@@ -5,9 +5,11 @@ Everything here works on the rewards a model gave to the responses of :class:`Co
 *pairs*: the chosen response against every other one. (An optional ``ranking`` beyond the chosen
 response is not used here.)
 
-* **Accuracy** is strict: a pair is a win only if ``r_chosen > r_other``. A tie is not a win; ties
-  are counted and reported separately, so a model that gives every response the same reward scores
-  accuracy 0 with tie rate 1, not 0.5.
+* **Accuracy** is strict by default: a pair is a win only if ``r_chosen > r_other``. A tie is not a
+  win; ties are counted and reported separately, so a model that gives every response the same reward
+  scores accuracy 0 with tie rate 1, not 0.5. Other **tie policies** (:class:`TiePolicy`: ``strict``,
+  ``half``, ``fractional``, ``random`` with a seed) give ties partial or random credit; every result
+  records the policy it used.
 * **Calibration** reads ``P = σ(r_chosen − r_other)`` as the probability the model gives to the
   human (ground-truth) choice, as in the Bradley–Terry loss. See :func:`calibration`.
 * Confidence intervals come from a percentile bootstrap that resamples *records*, so the pairs of one
@@ -18,11 +20,23 @@ response is not used here.)
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
 __all__ = [
+    "TIE_POLICIES",
+    "TiePolicy",
+    "tie_policy",
+    "beat_all_credit",
+    "compare_credit",
+    "pair_credits",
+    "best_of_n",
+    "vote_from_rewards",
+    "win_loss_tie",
+    "adjusted_win_rate",
+    "agreement",
     "PairOutcomes",
     "pairwise_outcomes",
     "pair_margins",
@@ -99,6 +113,146 @@ def pair_margins(scores: Sequence[Sequence[float]], chosen: Sequence[int]) -> tu
 
 
 # ----------------------------------------------------------------------------------------------
+# tie policies
+
+TIE_POLICIES = ("strict", "half", "fractional", "random", "published")
+
+
+@dataclass(frozen=True)
+class TiePolicy:
+    """How a metric scores an exact tie between rewards that decide an outcome.
+
+    Every rule here asks "do the correct responses score above the incorrect ones?". When the answer
+    hangs on rewards that are exactly equal:
+
+    * ``strict`` — the tie counts as a failure (credit 0). rewardlab's and RewardBench v1's convention.
+    * ``half`` — the tie earns credit ½, however many responses share it.
+    * ``fractional`` — the tie earns the probability that breaking it uniformly at random puts every
+      correct response first: ``1/k`` when one correct response shares the top reward with ``k − 1``
+      others (RewardBench 2's best-of-4 rule), ½ for a pair; in general ``1 / C(a + b, a)`` when ``a``
+      correct and ``b`` incorrect responses share the deciding reward (:func:`beat_all_credit`).
+    * ``random`` — break the tie with a seeded coin: credit 1 with that same probability, else 0
+      (``np.random.default_rng(seed)``, drawn in example order, so a seed gives one fixed answer).
+    * ``published`` — each benchmark's own published rule (e.g. strict for RewardBench v1,
+      fractional for RewardBench 2's best-of-4); plain metrics resolve it to ``strict``.
+
+    The expected value of ``random`` equals ``fractional``. ``str(policy)`` is what results record,
+    e.g. ``"random(seed=3)"``.
+    """
+
+    name: str = "strict"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.name not in TIE_POLICIES:
+            raise ValueError(f"unknown tie policy {self.name!r}; choose one of {', '.join(TIE_POLICIES)} "
+                             "(random takes a seed: 'random:7')")
+
+    @classmethod
+    def parse(cls, spec: "TiePolicy | str | None", seed: int = 0) -> "TiePolicy":
+        """``"strict"``, ``"half"``, ``"fractional"``, ``"published"``, ``"random"`` (uses ``seed``)
+        or ``"random:7"`` / ``"random(seed=7)"``; a :class:`TiePolicy` is returned as is; ``None`` →
+        ``published``."""
+        if isinstance(spec, TiePolicy):
+            return spec
+        if spec is None:
+            return cls("published", seed)
+        text = str(spec).strip().lower()
+        for sep in (":", "(seed=", "@"):
+            if sep in text:
+                name, _, rest = text.partition(sep)
+                try:
+                    return cls(name.strip(), int(rest.rstrip(")").strip()))
+                except ValueError as e:
+                    raise ValueError(f"bad tie policy {spec!r}: expected e.g. 'random:7'") from e
+        return cls(text, seed)
+
+    def resolve(self, published: str) -> "TiePolicy":
+        """This policy, or ``published`` (a policy name) when this one is ``published``."""
+        return TiePolicy(published, self.seed) if self.name == "published" else self
+
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+    def __str__(self) -> str:
+        return f"random(seed={self.seed})" if self.name == "random" else self.name
+
+
+def tie_policy(spec: TiePolicy | str | None = "strict", seed: int = 0) -> TiePolicy:
+    """Shorthand for :meth:`TiePolicy.parse`."""
+    return TiePolicy.parse(spec, seed)
+
+
+def _tie_credit(policy: TiePolicy, p_fair: float, rng: np.random.Generator | None) -> float:
+    """Credit for a tie whose fair (random tie-break) success probability is ``p_fair``."""
+    if policy.name == "strict":
+        return 0.0
+    if policy.name == "half":
+        return 0.5
+    if policy.name == "fractional":
+        return float(p_fair)
+    if policy.name == "random":
+        if rng is None:
+            raise ValueError("the random tie policy needs an rng (policy.rng())")
+        return float(rng.random() < p_fair)
+    raise ValueError(f"tie policy {policy.name!r} must be resolved first (TiePolicy.resolve)")
+
+
+def beat_all_credit(correct: Sequence[float], incorrect: Sequence[float], policy: TiePolicy | str = "strict",
+                    rng: np.random.Generator | None = None) -> float:
+    """Credit in [0, 1] for "every correct response scores strictly above every incorrect one".
+
+    ``m = min(correct) − max(incorrect)``: ``m > 0`` → 1, ``m < 0`` → 0. At ``m = 0``, ``a`` correct
+    responses sit at ``min(correct)`` and ``b`` incorrect ones at ``max(incorrect)``; a uniformly random
+    order of those ``a + b`` puts all the correct ones first with probability ``1 / C(a + b, a)``
+    (``1/k`` for one correct response tied with ``k − 1`` others; ½ for a pair), and the tie policy
+    turns that into credit (:class:`TiePolicy`).
+    """
+    policy = TiePolicy.parse(policy).resolve("strict")
+    c = np.asarray(correct, dtype=np.float64).reshape(-1)
+    w = np.asarray(incorrect, dtype=np.float64).reshape(-1)
+    if c.size == 0 or w.size == 0:
+        raise ValueError("beat_all_credit needs at least one correct and one incorrect reward")
+    lo, hi = c.min(), w.max()
+    if lo > hi:
+        return 1.0
+    if lo < hi:
+        return 0.0
+    a, b = int(np.sum(c == lo)), int(np.sum(w == hi))
+    return _tie_credit(policy, 1.0 / math.comb(a + b, a), rng)
+
+
+def compare_credit(x: float, y: float, policy: TiePolicy | str = "strict",
+                   rng: np.random.Generator | None = None) -> float:
+    """Credit for ``x > y``: 1 if greater, 0 if smaller, a tie by the policy (fair probability ½)."""
+    policy = TiePolicy.parse(policy).resolve("strict")
+    if x > y:
+        return 1.0
+    if x < y:
+        return 0.0
+    return _tie_credit(policy, 0.5, rng)
+
+
+def pair_credits(r_chosen, r_other, policy: TiePolicy | str = "strict", rng: np.random.Generator | None = None) -> np.ndarray:
+    """Vectorised :func:`compare_credit` over pairs: 1 win, 0 loss, a tie by the policy.
+
+    ``random`` draws one coin per tie, in pair order, from ``rng`` (default ``policy.rng()``).
+    """
+    policy = TiePolicy.parse(policy).resolve("strict")
+    r_w = np.asarray(r_chosen, dtype=np.float64).reshape(-1)
+    r_l = np.asarray(r_other, dtype=np.float64).reshape(-1)
+    credit = (r_w > r_l).astype(np.float64)
+    ties = r_w == r_l
+    if ties.any():
+        if policy.name == "random":
+            rng = rng if rng is not None else policy.rng()
+            credit[ties] = (rng.random(int(ties.sum())) < 0.5).astype(np.float64)
+        else:
+            credit[ties] = _tie_credit(policy, 0.5, None)
+    return credit
+
+
+# ----------------------------------------------------------------------------------------------
 # bootstrap
 
 
@@ -143,21 +297,28 @@ def _finite(x: Any) -> float | None:
 
 
 def accuracy_summary(scores: Sequence[Sequence[float]], chosen: Sequence[int],
-                     sources: Sequence[str] | None = None, *, seed: int = 0, n_boot: int = 1000) -> dict:
-    """Strict pairwise accuracy, ties and mean margin, overall and per source.
+                     sources: Sequence[str] | None = None, *, seed: int = 0, n_boot: int = 1000,
+                     tie_policy: TiePolicy | str = "strict") -> dict:
+    """Pairwise accuracy (strict by default), ties and mean margin, overall and per source.
 
-    ``accuracy`` = wins / pairs (pooled over pairs, so a K = 3 record weighs two pairs);
+    ``accuracy`` = credit / pairs (pooled over pairs, so a K = 3 record weighs two pairs), where a win
+    earns 1, a loss 0 and a tie what ``tie_policy`` gives it (:class:`TiePolicy`; ``strict``: 0, so
+    accuracy = wins / pairs; ``half``/``fractional``: ½; ``random``: a seeded coin — its seed is
+    ``seed`` unless the policy names one). ``tie_policy`` in the result records the policy used;
     ``tie_rate`` = ties / pairs; ``mean_margin`` = mean over pairs of ``r_chosen − r_other``.
     ``accuracy_ci95`` and each source's ``ci95`` are bootstrap intervals over records
     (:func:`bootstrap_ci`, ``n_boot`` resamples, ``seed``); ``None`` when ``n_boot`` is 0.
     ``per_source`` maps each source name (records' order of first appearance) to
     ``{n, n_pairs, accuracy, ties, ci95}`` where ``n`` counts records.
     """
-    wins, ties, rec = pairwise_outcomes(scores, chosen)
-    margins, _ = pair_margins(scores, chosen)
+    policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
+    r_w, r_l, rec = _pairs(scores, chosen)
+    wins, ties = r_w > r_l, r_w == r_l
+    credit = pair_credits(r_w, r_l, policy)
+    margins = r_w - r_l
     n_records = len(chosen)
     n_pairs = int(wins.size)
-    per_record = np.stack([np.bincount(rec, weights=wins, minlength=n_records),
+    per_record = np.stack([np.bincount(rec, weights=credit, minlength=n_records),
                            np.bincount(rec, minlength=n_records).astype(np.float64)], axis=1)
 
     def ci(rows):
@@ -169,11 +330,12 @@ def accuracy_summary(scores: Sequence[Sequence[float]], chosen: Sequence[int],
         "n_records": n_records,
         "n_pairs": n_pairs,
         "wins": int(wins.sum()),
-        "accuracy": float(wins.mean()) if n_pairs else None,
+        "accuracy": float(credit.mean()) if n_pairs else None,
         "accuracy_ci95": ci(per_record),
         "ties": int(ties.sum()),
         "tie_rate": float(ties.mean()) if n_pairs else None,
         "mean_margin": float(margins.mean()) if n_pairs else None,
+        "tie_policy": str(policy),
     }
     if sources is not None:
         if len(sources) != n_records:
@@ -186,7 +348,7 @@ def accuracy_summary(scores: Sequence[Sequence[float]], chosen: Sequence[int],
             per_source[name] = {
                 "n": int(idx.size),
                 "n_pairs": int(mask.sum()),
-                "accuracy": float(wins[mask].mean()),
+                "accuracy": float(credit[mask].mean()),
                 "ties": int(ties[mask].sum()),
                 "ci95": ci(per_record[idx]),
             }
@@ -335,7 +497,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 def evaluate_scores(records: Sequence, scores: Sequence[Sequence[float]], seed: int = 0,
-                    n_boot: int = 1000, n_bins: int = 10) -> dict:
+                    n_boot: int = 1000, n_bins: int = 10, tie_policy: TiePolicy | str = "strict") -> dict:
     """All metrics for rewards ``scores[i][j]`` of ``records[i].responses[j]`` (:class:`Comparison`).
 
     Returns a JSON-serialisable dict::
@@ -345,6 +507,7 @@ def evaluate_scores(records: Sequence, scores: Sequence[Sequence[float]], seed: 
         calibration {log_loss, brier, ece, n_bins, bins [{lo, hi, count, mean_p, mean_label}]},
         length_correlation {pearson, spearman},       # over every response, length in characters
         reward_stats {mean, std, mean_chosen, mean_rejected, n_responses},
+        tie_policy,                                   # how ties were credited in accuracy (TiePolicy)
         seed
 
     ``std`` is the population standard deviation of all rewards; ``mean_rejected`` averages every
@@ -360,7 +523,8 @@ def evaluate_scores(records: Sequence, scores: Sequence[Sequence[float]], seed: 
         if row.size != len(record.responses):
             raise ValueError(f"record {i} ({record.id or 'no id'}): {len(record.responses)} responses "
                              f"but {row.size} rewards")
-    out = accuracy_summary(rows, chosen, [r.source for r in records], seed=seed, n_boot=n_boot)
+    out = accuracy_summary(rows, chosen, [r.source for r in records], seed=seed, n_boot=n_boot,
+                           tie_policy=tie_policy)
     margins, _ = pair_margins(rows, chosen)
     out["calibration"] = calibration(margins, n_bins=n_bins, seed=seed)
 
@@ -378,3 +542,146 @@ def evaluate_scores(records: Sequence, scores: Sequence[Sequence[float]], seed: 
     }
     out["seed"] = seed
     return _jsonable(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# best-of-N
+
+
+def best_of_n_credits(scores: Sequence[Sequence[float]], gold: Sequence[int],
+                      tie_policy: TiePolicy | str = "strict", seed: int = 0) -> np.ndarray:
+    """Per prompt, the credit for "the gold candidate gets the highest reward" (:func:`beat_all_credit`
+    of the gold reward against all the others; a tie at the top is scored by ``tie_policy``)."""
+    policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
+    rows = _rows(scores, gold)
+    rng = policy.rng()
+    return np.asarray([beat_all_credit([r[int(g)]], np.delete(r, int(g)), policy, rng)
+                       for r, g in zip(rows, gold)], dtype=np.float64)
+
+
+def best_of_n(scores: Sequence[Sequence[float]], gold: Sequence[int], tie_policy: TiePolicy | str = "strict",
+              seed: int = 0, n_boot: int = 1000) -> dict:
+    """Best-of-N accuracy: prompts with N candidates each (N may vary) and the index of the gold one.
+
+    ``accuracy`` = mean over prompts of the credit for the gold candidate being the unique top reward
+    (:func:`best_of_n_credits`; a tie at the top by ``tie_policy``: ``strict`` 0, ``half`` ½,
+    ``fractional`` 1/k for k tied, ``random`` a seeded draw). ``random_baseline`` = mean of 1/N, the
+    accuracy of picking a candidate uniformly at random (a constant scorer under ``fractional`` scores
+    exactly this). ``by_n`` splits both by N. ``ties_at_top`` counts prompts whose gold reward is tied
+    for the maximum. ``ci95``: bootstrap over prompts (``n_boot`` resamples, ``seed``).
+    """
+    policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
+    rows = _rows(scores, gold)
+    if not rows:
+        raise ValueError("best_of_n needs at least one prompt")
+    credit = best_of_n_credits(rows, gold, policy)
+    sizes = np.asarray([r.size for r in rows])
+    tied = np.asarray([r[int(g)] == r.max() and np.sum(r == r.max()) > 1 for r, g in zip(rows, gold)])
+    by_n = {}
+    for n in sorted(set(sizes.tolist())):
+        mask = sizes == n
+        by_n[str(n)] = {"n_prompts": int(mask.sum()), "accuracy": float(credit[mask].mean()), "random_baseline": 1.0 / n}
+    ci = list(bootstrap_ci(credit, n=n_boot, seed=seed)) if n_boot > 0 else None
+    return _jsonable({
+        "n_prompts": len(rows),
+        "accuracy": float(credit.mean()),
+        "ci95": ci,
+        "random_baseline": float(np.mean(1.0 / sizes)),
+        "ties_at_top": int(tied.sum()),
+        "by_n": by_n,
+        "tie_policy": str(policy),
+    })
+
+
+# ----------------------------------------------------------------------------------------------
+# judge votes: win/loss/tie and agreement (MT-Bench style)
+
+Vote = tuple  # (p_model_a, p_model_b, p_tie), summing to 1
+
+
+def _as_vote(vote: Any) -> tuple[float, float, float]:
+    """``"model_a"`` → (1, 0, 0), ``"model_b"`` → (0, 1, 0), anything containing ``"tie"`` (e.g.
+    MT-Bench's ``"tie (bothbad)"``) → (0, 0, 1); a 3-tuple is taken as it is."""
+    if isinstance(vote, str):
+        if "tie" in vote:
+            return (0.0, 0.0, 1.0)
+        if vote == "model_a":
+            return (1.0, 0.0, 0.0)
+        if vote == "model_b":
+            return (0.0, 1.0, 0.0)
+        raise ValueError(f"unknown vote {vote!r}: expected model_a, model_b or tie")
+    a, b, t = (float(v) for v in vote)
+    if min(a, b, t) < 0 or abs(a + b + t - 1.0) > 1e-9:
+        raise ValueError(f"a vote (p_a, p_b, p_tie) must be probabilities summing to 1, got {vote!r}")
+    return (a, b, t)
+
+
+def vote_from_rewards(r_a: float, r_b: float, policy: TiePolicy | str = "strict",
+                      rng: np.random.Generator | None = None) -> tuple[float, float, float]:
+    """A reward model's vote on (a, b) as ``(p_a, p_b, p_tie)``: the higher reward wins.
+
+    Equal rewards: ``strict`` → a tie vote (0, 0, 1), as a judge saying "tie"; ``half`` and
+    ``fractional`` → half a vote each way (½, ½, 0); ``random`` → a seeded coin picks a or b.
+    """
+    policy = TiePolicy.parse(policy).resolve("strict")
+    if r_a > r_b:
+        return (1.0, 0.0, 0.0)
+    if r_a < r_b:
+        return (0.0, 1.0, 0.0)
+    if policy.name == "strict":
+        return (0.0, 0.0, 1.0)
+    if policy.name in ("half", "fractional"):
+        return (0.5, 0.5, 0.0)
+    a_wins = _tie_credit(policy, 0.5, rng)
+    return (a_wins, 1.0 - a_wins, 0.0)
+
+
+def adjusted_win_rate(win: float, loss: float, tie: float) -> float | None:
+    """``(W + 0.5·T) / (W + L + T)``: each tie counts as half a win (MT-Bench's ``win_rate_adjusted``)."""
+    total = win + loss + tie
+    return (win + 0.5 * tie) / total if total > 0 else None
+
+
+def win_loss_tie(rows: Sequence[tuple[str, str, Any]]) -> dict:
+    """Per model, wins / losses / ties over ``(model_a, model_b, vote)`` rows, MT-Bench style.
+
+    A vote for a gives a a win and b a loss; a tie gives both a tie; a fractional vote
+    ``(p_a, p_b, p_tie)`` adds those fractions. Returns ``{model: {win, loss, tie, n, win_rate,
+    loss_rate, adjusted_win_rate}}`` with ``win_rate = W / (W+L+T)`` and the adjusted rate
+    ``(W + 0.5·T) / (W+L+T)`` (:func:`adjusted_win_rate`). Models in order of first appearance.
+    """
+    table: dict[str, list[float]] = {}
+    for model_a, model_b, vote in rows:
+        p_a, p_b, p_t = _as_vote(vote)
+        for model, w, l in ((model_a, p_a, p_b), (model_b, p_b, p_a)):
+            cell = table.setdefault(str(model), [0.0, 0.0, 0.0])
+            cell[0] += w
+            cell[1] += l
+            cell[2] += p_t
+    out = {}
+    for model, (w, l, t) in table.items():
+        n = w + l + t
+        out[model] = {"win": w, "loss": l, "tie": t, "n": n,
+                      "win_rate": w / n if n else None, "loss_rate": l / n if n else None,
+                      "adjusted_win_rate": adjusted_win_rate(w, l, t)}
+    return _jsonable(out)
+
+
+def agreement(judge_votes: Sequence[Any], human_votes: Sequence[Any], include_ties: bool = True) -> dict:
+    """Agreement between a judge's and humans' votes on the same items, as in MT-Bench.
+
+    Votes are ``"model_a"``, ``"model_b"``, ``"tie"`` (any text containing "tie") or ``(p_a, p_b, p_tie)``.
+    ``include_ties=True`` ("with ties"): every item counts and two tie votes agree; the credit of an item
+    is the judge's probability on the human's choice. ``include_ties=False`` ("without ties"): items
+    where the human or the judge voted tie (``p_tie > 0``) are left out. Returns ``{agree, total, rate}``.
+    """
+    if len(judge_votes) != len(human_votes):
+        raise ValueError(f"{len(judge_votes)} judge votes but {len(human_votes)} human votes")
+    agree, total = 0.0, 0
+    for j, h in zip(judge_votes, human_votes):
+        jv, hv = _as_vote(j), _as_vote(h)
+        if not include_ties and (hv[2] > 0 or jv[2] > 0):
+            continue
+        total += 1
+        agree += sum(x * y for x, y in zip(jv, hv))
+    return _jsonable({"agree": agree, "total": total, "rate": agree / total if total else None})

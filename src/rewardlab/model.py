@@ -270,7 +270,12 @@ class RewardModel(torch.nn.Module):
         if spec.format_version > SPEC_VERSION:
             raise ModelContractError(f"{spec_path}: format_version {spec.format_version} is newer than this rewardlab")
         tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)
+        if (path / "adapter_config.json").exists():  # a LoRA model (rewardlab.lora): base backbone + adapter
+            from rewardlab.lora import load_adapter_model
+
+            model = load_adapter_model(path, spec, tok, torch_dtype)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)
         problems = []
         if tok.pad_token != spec.pad_token or tok.pad_token_id != spec.pad_token_id:
             problems.append(f"tokenizer pad token {tok.pad_token!r}/{tok.pad_token_id} != {spec.pad_token!r}/{spec.pad_token_id}")
@@ -287,16 +292,26 @@ class RewardModel(torch.nn.Module):
             raise ModelContractError(f"{spec_path} does not match: " + "; ".join(problems))
         return cls(model, tok, spec)
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, state_dict: dict | None = None) -> None:
+        """Write the directory; ``state_dict`` (keys of ``self.model``) overrides the weights, e.g. the full
+        weights gathered from a ZeRO-3/FSDP-sharded model."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(path, safe_serialization=True)
+        self.model.save_pretrained(path, safe_serialization=True, state_dict=state_dict)
         self.tokenizer.save_pretrained(path)
         (path / SPEC_FILE).write_text(json.dumps(self.spec.to_json(), indent=2, ensure_ascii=False) + "\n")
 
     # ---- forward and scoring --------------------------------------------------------------------
-    def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
-        """Rewards ``(B,)`` for a padded batch ``(B, T)``."""
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, **packed) -> torch.Tensor:
+        """Rewards ``(B,)`` for a padded batch ``(B, T)``, or ``(N,)`` for packed inputs
+        (``position_ids`` + ``packed_*`` from :mod:`rewardlab.packing`; then ``attention_mask`` is not used)."""
+        if packed:
+            from rewardlab.packing import packed_forward, packing_support
+
+            mode, why = packing_support(self.model, self.spec)
+            if mode is None:
+                raise ModelContractError(f"packed inputs given but packing does not cover this model: {why}")
+            return packed_forward(self.model, mode, input_ids, token_type_ids=token_type_ids, **packed)
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
@@ -309,10 +324,21 @@ class RewardModel(torch.nn.Module):
 
     @torch.no_grad()
     def score(self, items: list[tuple[Prompt, str]], batch_size: int = 16, normalize: bool = False,
-              padding_side: str | None = None) -> list[float]:
-        """Score (prompt, response) pairs. Batches are length-sorted to cut padding; order is preserved."""
+              padding_side: str | None = None, packing: bool = False, token_budget: int | None = None) -> list[float]:
+        """Score (prompt, response) pairs. Batches are length-sorted to cut padding; order is preserved.
+
+        ``packing=True``: padding-free rows of ``token_budget`` tokens, each prompt's tokens computed once for all
+        its responses (:func:`rewardlab.packing.score_packed`; models it does not cover take this padded path)."""
         was_training = self.training
         self.eval()
+        if packing:
+            from rewardlab.packing import score_packed
+
+            try:
+                out = score_packed(self, items, token_budget)
+            finally:
+                self.train(was_training)
+            return self.normalize(out) if normalize else out
         device = next(self.model.parameters()).device
         feats = [self.encoder.encode(p, r) for p, r in items]
         order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
@@ -334,10 +360,11 @@ class RewardModel(torch.nn.Module):
         std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
         return [(r - stats["mean"]) / std for r in rewards]
 
-    def score_comparisons(self, records: list[Comparison], batch_size: int = 16) -> list[list[float]]:
+    def score_comparisons(self, records: list[Comparison], batch_size: int = 16, packing: bool = False,
+                          token_budget: int | None = None) -> list[list[float]]:
         """Rewards for every response of every record, as ``[[r_0, r_1, ...], ...]``."""
         flat = [(c.prompt, resp) for c in records for resp in c.responses]
-        scores = self.score(flat, batch_size=batch_size)
+        scores = self.score(flat, batch_size=batch_size, packing=packing, token_budget=token_budget)
         out, i = [], 0
         for c in records:
             out.append(scores[i: i + c.k])

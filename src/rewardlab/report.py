@@ -1,8 +1,11 @@
-"""Write an evaluation report: ``report.json`` (everything) and ``report.md`` (tables for people).
+"""Write an evaluation report: ``report.json`` (everything), ``report.md`` (tables for people) and
+``report.html`` (one self-contained page: the same tables plus plots, :mod:`rewardlab.report_html`).
 
-``results`` maps a column name (e.g. ``"untrained"``, ``"trained"``) to a dict from
-:func:`rewardlab.metrics.evaluate_scores`. Both files are written atomically: to a temporary file in
-the same directory, then ``os.replace``, so a reader never sees half a report.
+``results`` maps a column name (e.g. ``"untrained"``, ``"trained"``, or one per model) to a dict from
+:func:`rewardlab.metrics.evaluate_scores`, optionally with a ``"benchmark"`` entry (a benchmark rule's
+result, :mod:`rewardlab.benchmarks`) and a ``"model"`` entry (where that column's model came from).
+Every file is written atomically: to a temporary file in the same directory, then ``os.replace``, so a
+reader never sees half a report.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["write_report", "render_markdown", "fmt"]
+__all__ = ["write_report", "render_markdown", "report_tables", "read_examples", "fmt"]
 
 MISSING = "—"
 NO_SOURCE = "(no source)"
@@ -82,6 +85,7 @@ HEADLINE_ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("ECE", lambda r: fmt(_get(r, "calibration", "ece"))),
     ("reward–length Pearson", lambda r: fmt(_get(r, "length_correlation", "pearson"))),
     ("reward–length Spearman", lambda r: fmt(_get(r, "length_correlation", "spearman"))),
+    ("tie policy", lambda r: fmt(_get(r, "tie_policy"))),
 ]
 
 
@@ -104,6 +108,93 @@ def _per_source_rows(results: dict[str, dict]) -> list[list[str]]:
             row.append(text)
         rows.append(row)
     return rows
+
+
+def _with_n(entry: Any, value_key: str = "score") -> str:
+    if not isinstance(entry, dict):
+        return MISSING
+    text = _with_ci(entry.get(value_key), entry.get("ci95"))
+    if entry.get("n") is not None:
+        text += f" (n={fmt(entry.get('n'))})"
+    return text
+
+
+def _union(results: dict[str, dict], *keys: str) -> list[str]:
+    names: dict[str, None] = {}
+    for result in results.values():
+        for name in (_get(result, *keys) or {}):
+            names.setdefault(name, None)
+    return list(names)
+
+
+def _benchmark_tables(results: dict[str, dict]) -> list[dict]:
+    """Tables for results that carry a benchmark result (all columns normally share one benchmark)."""
+    benches = {c: r["benchmark"] for c, r in results.items() if isinstance(_get(r, "benchmark"), dict)}
+    if not benches:
+        return []
+    columns = list(results)
+    first = next(iter(benches.values()))
+    bench = lambda c: benches.get(c) or {}
+    title = f"Benchmark: {first.get('title') or first.get('benchmark')} — version {first.get('version', MISSING)}"
+    rows = [[label, *(fmt(_get(bench(c), "headline", label)) for c in columns)]
+            for label in _union(benches, "headline")]
+    for name in _union(benches, "sections"):
+        rows.append([f"section: {name}", *(fmt(_get(bench(c), "sections", name)) for c in columns)])
+    rows.append(["tie policy", *(fmt(bench(c).get("tie_policy")) for c in columns)])
+    rules = first.get("tie_rules") or {}
+    text = [f"Tie rules used: {', '.join(f'{k}: {v}' for k, v in rules.items()) or MISSING}.",
+            f"Formula source: {first.get('reference') or MISSING}."]
+    if first.get("section_weights"):
+        text.append(f"Section weights: {first['section_weights']} example counts "
+                    "(math-prm weighted as the code subsets together).")
+    notes = list(dict.fromkeys(n for b in benches.values() for n in (b.get("notes") or [])))
+    text += [f"Note: {n}" for n in notes]
+    tables = [{"heading": title, "header": ["metric", *columns], "rows": rows, "text": text}]
+    subset_rows = [[name, *(_with_n(_get(bench(c), "subsets", name)) for c in columns)]
+                   for name in _union(benches, "subsets")]
+    if subset_rows:
+        tables.append({"heading": "Benchmark subsets", "header": ["subset", *columns], "rows": subset_rows,
+                       "text": ["Score [bootstrap 95% interval] (n = examples)."]})
+    models = _union(benches, "win_rates", "judge")
+    if models:
+        def cell(c, m):
+            j = _get(bench(c), "win_rates", "judge", m, "adjusted_win_rate")
+            h = _get(bench(c), "win_rates", "human", m, "adjusted_win_rate")
+            return f"{fmt(j)} / {fmt(h)}"
+        tables.append({"heading": "Adjusted win rate (W + 0.5·T)/(W + L + T), judge / human",
+                       "header": ["model", *columns], "rows": [[m, *(cell(c, m) for c in columns)] for m in models],
+                       "text": []})
+    return tables
+
+
+def _model_table(results: dict[str, dict]) -> list[dict]:
+    rows = []
+    for column, result in results.items():
+        model = _get(result, "model")
+        if isinstance(model, dict):
+            rows.append([column, fmt(model.get("path")), fmt(model.get("backbone")),
+                         fmt(model.get("data_fingerprint")), fmt(model.get("kind"))])
+    if not rows:
+        return []
+    return [{"heading": "Models", "header": ["column", "path", "backbone", "training data fingerprint", "scorer"],
+             "rows": rows, "text": [], "numeric": False}]
+
+
+def report_tables(results: dict[str, dict]) -> list[dict]:
+    """Every table of the report, for both renderers: ``{heading, header, rows, text[, numeric]}``."""
+    columns = list(results)
+    tables = [{"heading": "Summary", "header": ["metric", *columns],
+               "rows": [[label, *(get(results[c]) for c in columns)] for label, get in HEADLINE_ROWS],
+               "text": ["Accuracy counts a win as 1 and a tie as the tie policy says (strict: 0); intervals are "
+                        "bootstrap 95% over records."]}]
+    bench_tables = _benchmark_tables(results)
+    tables += bench_tables
+    source_rows = _per_source_rows(results)
+    if source_rows and not any(t["heading"] == "Benchmark subsets" for t in bench_tables):
+        tables.append({"heading": "Per-source accuracy", "header": ["source", *columns], "rows": source_rows,
+                       "text": []})
+    tables += _model_table(results)
+    return tables
 
 
 def _code(text: str) -> str:
@@ -152,15 +243,13 @@ def _provenance_lines(prov: dict) -> list[str]:
 
 def render_markdown(results: dict[str, dict], title: str, provenance: dict, notes: list[str] | None = None) -> str:
     """The Markdown text :func:`write_report` writes to ``report.md``."""
-    columns = list(results)
-    lines = [f"# {title}", "", "## Summary", ""]
-    lines += _table(["metric", *columns], [[label, *(get(results[c]) for c in columns)] for label, get in HEADLINE_ROWS])
-    lines += ["", "Accuracy is strict (a tie is not a win); intervals are bootstrap 95% over records.", ""]
-    source_rows = _per_source_rows(results)
-    if source_rows:
-        lines += ["## Per-source accuracy", ""]
-        lines += _table(["source", *columns], source_rows)
+    lines = [f"# {title}", ""]
+    for table in report_tables(results):
+        lines += [f"## {table['heading']}", ""]
+        lines += _table(table["header"], table["rows"], numeric=table.get("numeric", True))
         lines.append("")
+        for text in table["text"]:
+            lines += [text, ""]
     if notes:
         lines += ["## Notes", ""]
         lines += [f"- {note}" for note in notes]
@@ -211,9 +300,35 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def read_examples(path: str | os.PathLike) -> list[dict]:
+    """The rows of a per-example JSONL file (``examples-<column>.jsonl``)."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _find_examples(out: Path, results: dict[str, dict]) -> dict[str, list[dict]]:
+    found = {}
+    for column in results:
+        path = out / f"examples-{column}.jsonl"
+        if path.is_file():
+            try:
+                found[column] = read_examples(path)
+            except (OSError, ValueError):
+                continue
+    return found
+
+
 def write_report(out_dir: str | os.PathLike, results: dict[str, dict], title: str, provenance: dict,
-                 notes: list[str] | None = None) -> tuple[Path, Path]:
-    """Write ``out_dir/report.json`` and ``out_dir/report.md``; return ``(json_path, md_path)``.
+                 notes: list[str] | None = None, *, examples: dict[str, list[dict]] | None = None,
+                 html: bool = True) -> tuple[Path, Path]:
+    """Write ``out_dir/report.json``, ``out_dir/report.md`` and (``html=True``) ``out_dir/report.html``;
+    return ``(json_path, md_path)`` (the HTML is ``json_path.with_name("report.html")``).
+
+    ``examples`` maps a column to its per-example rows (as written by
+    :func:`rewardlab.evaluate.write_examples`: ``scores``, ``chosen``, ``lengths``, ``subset``); the HTML
+    plots reward histograms and reward-vs-length from them. Without it, ``out_dir/examples-<column>.jsonl``
+    files are read when present. The HTML is self-contained (plots embedded as PNG); without matplotlib
+    it has the tables and says the plots need it.
 
     ``report.json`` holds ``{"title", "results", "notes", "provenance"}`` (NaN → null). ``report.md``
     has the title, a headline table (one column per result: records, pairs, accuracy with 95% CI,
@@ -230,4 +345,10 @@ def write_report(out_dir: str | os.PathLike, results: dict[str, dict], title: st
     _atomic_write(json_path, json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     _atomic_write(md_path, render_markdown(payload["results"], str(title), payload["provenance"] or {},
                                            payload["notes"]))
+    if html:
+        from rewardlab.report_html import render_html
+
+        if examples is None:
+            examples = _find_examples(out, results)
+        _atomic_write(out / "report.html", render_html(payload, examples))
     return json_path, md_path

@@ -24,6 +24,8 @@ class ScoreConfig:
     skip_invalid: bool = False
     limit: int | None = None
     padding_side: str | None = None
+    packing: bool = False  # padding-free rows, each prompt computed once for its responses (rewardlab.packing)
+    token_budget: int | None = None  # packed row width in tokens; default max(512, hidden size)
 
 
 def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
@@ -58,12 +60,14 @@ def run_score(cfg: ScoreConfig) -> Path:
     out_rows = []
     if singles is not None:
         scores = rm.score([(r["prompt"], r["response"]) for r in singles], batch_size=cfg.batch_size,
-                          normalize=cfg.normalize, padding_side=cfg.padding_side)
+                          normalize=cfg.normalize, padding_side=cfg.padding_side, packing=cfg.packing,
+                          token_budget=cfg.token_budget)
         out_rows = [{"id": r["id"], "score": s} for r, s in zip(singles, scores)]
     else:
         loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
         flat = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
-        scores = rm.score(flat, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side)
+        scores = rm.score(flat, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side,
+                          packing=cfg.packing, token_budget=cfg.token_budget)
         i = 0
         for c in loaded.records:
             out_rows.append({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": scores[i:i + c.k]})

@@ -68,3 +68,25 @@ def make_tiny_encoder(path: str | Path, seed: int = 0, hidden: int = 32, layers:
     BertModel(config).save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+def make_tiny_decoder(path: str | Path, arch: str = "qwen2", seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
+    """Like :func:`make_tiny_causal_lm` with another decoder family: ``qwen2`` (q/k/v biases), ``qwen3`` (q/k
+    norms), ``mistral``, or ``gpt2`` (absolute positions; an architecture the packed fast path does not cover)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    path = Path(path)
+    tok = make_tiny_tokenizer()
+    common = dict(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                  pad_token_id=tok.pad_token_id, tie_word_embeddings=True)
+    if arch == "gpt2":
+        config = AutoConfig.for_model("gpt2", n_embd=hidden, n_layer=layers, n_head=4, n_positions=1024, **common)
+    else:
+        config = AutoConfig.for_model(arch, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                                      num_attention_heads=4, num_key_value_heads=2, head_dim=hidden // 4,
+                                      max_position_embeddings=1024, **common)
+    torch.manual_seed(seed)
+    AutoModelForCausalLM.from_config(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path

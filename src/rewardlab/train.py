@@ -49,8 +49,17 @@ class TrainConfig:
     truncation: str = "prompt_left"
     padding_side: str | None = None  # default: right (encoders must be right-padded)
     # objective
-    loss: str = "bt"
+    loss: str = "bt"  # bt | margin | scaled_bt | allpairs | plackett_luce | bt_ties (rewardlab.losses)
     center_coef: float = 0.0
+    label_smoothing: float = 0.0  # pairwise losses: (1 - ε)·ℓ(Δ) + ε·ℓ(-Δ)
+    margin_table: str = "none"  # none (margin = margin_scale × data margin) | llama2_small | llama2_large
+    margin_scale: float = 1.0
+    tie_model: str = "davidson"  # bt_ties: davidson | rao_kupper
+    tie_param: float | None = None  # Davidson ν (default 1) or Rao-Kupper θ (default 2)
+    top_k: int | None = None  # plackett_luce: only the first k tiers of each ranking (None: all)
+    score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5"
+    sampler: str = "random"  # random | grouped (all records of a prompt in one step) | tokens (by total tokens)
+    max_tokens: int | None = None  # tokens sampler: real tokens per optimizer step
     # optimisation
     epochs: float = 1.0  # one epoch: the reference's recommendation (more overfits)
     max_steps: int | None = None
@@ -62,6 +71,16 @@ class TrainConfig:
     lr_schedule: str = "linear"  # linear | cosine | constant (after warmup)
     max_grad_norm: float = 1.0
     gradient_checkpointing: bool = False
+    # padding-free, prefix-shared forward for training and held-out scoring (rewardlab.packing); exact to ~1e-6 in
+    # fp32. Models it does not cover run padded. token_budget: packed row width (default max(512, hidden size)).
+    packing: bool = False
+    token_budget: int | None = None
+    # LoRA (peft): lora_r > 0 trains low-rank adapters instead of all weights; the scalar head is always trained
+    # and saved in full. `rewardlab export --merge` folds the adapters into a plain transformers directory.
+    lora_r: int = 0
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0  # 0: deterministic, like the rest of rewardlab's training
+    lora_target_modules: list[str] | None = None  # default: every linear layer except the head
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
     seed: int = 0
     # bookkeeping
@@ -78,7 +97,21 @@ class TrainConfig:
     RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size")
 
     def __post_init__(self):
-        LossType(self.loss)  # fail early with the list of valid names
+        from rewardlab.data import parse_score_weights
+        from rewardlab.losses import check_options
+        from rewardlab.samplers import SAMPLERS
+
+        if self.loss not in {t.value for t in LossType}:  # fail early with the list of valid names
+            raise RewardlabError(f"loss must be one of {', '.join(t.value for t in LossType)}, not {self.loss!r}")
+        try:
+            check_options(self.loss, self.loss_options())
+        except ValueError as e:
+            raise RewardlabError(str(e)) from None
+        parse_score_weights(self.score_weights)
+        if self.sampler not in SAMPLERS:
+            raise RewardlabError(f"sampler must be one of {', '.join(SAMPLERS)}, not {self.sampler!r}")
+        if self.sampler == "tokens" and (self.max_tokens is None or self.max_tokens < 1):
+            raise RewardlabError("sampler 'tokens' needs --max-tokens (real tokens per optimizer step)")
         if self.lr_schedule not in ("linear", "cosine", "constant"):
             raise RewardlabError(f"lr_schedule must be linear, cosine or constant, not {self.lr_schedule!r}")
         if self.truncation not in ("prompt_left", "right"):
@@ -88,6 +121,18 @@ class TrainConfig:
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
+
+    def loss_options(self):
+        from rewardlab.losses import LossOptions
+
+        return LossOptions(label_smoothing=self.label_smoothing, margin_table=self.margin_table,
+                           margin_scale=self.margin_scale, tie_model=self.tie_model, tie_param=self.tie_param,
+                           top_k=self.top_k)
+
+    def read_options(self):
+        from rewardlab.data import ReadOptions, parse_score_weights
+
+        return ReadOptions(score_weights=parse_score_weights(self.score_weights))
 
 
 @dataclass
@@ -110,18 +155,24 @@ def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison
         records = synthetic.generate(cfg.embedded_size, seed=cfg.split_seed)
         info["source"] = f"embedded synthetic (n={cfg.embedded_size}, seed={cfg.split_seed})"
     else:
-        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
+        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
+                                  options=cfg.read_options())
         records = loaded.records
         info["skipped"] += [str(e) for e in loaded.skipped]
         info["source"] = cfg.data
     if cfg.eval_data:
-        loaded = load_comparisons(cfg.eval_data, format=cfg.format, skip_invalid=cfg.skip_invalid)
+        loaded = load_comparisons(cfg.eval_data, format=cfg.format, skip_invalid=cfg.skip_invalid,
+                                  options=cfg.read_options())
         train, held = records, loaded.records
         info["skipped"] += [str(e) for e in loaded.skipped]
     else:
         train, held = split_by_prompt(records, cfg.eval_fraction, seed=cfg.split_seed)
+    # records that give the loss nothing to learn (e.g. an all-tie record under a loss that drops ties)
+    usable = [c for c in train if count_units(cfg.loss, [c])]
+    info["n_without_units"] = len(train) - len(usable)
+    train = usable
     if not train:
-        raise RewardlabError(f"no training records in {cfg.data}")
+        raise RewardlabError(f"no training records in {cfg.data} (for loss {cfg.loss})")
     info.update(n_train=len(train), n_eval=len(held), n_skipped=len(info["skipped"]))
     return train, held, info
 
@@ -142,20 +193,38 @@ def lr_lambda(cfg: TrainConfig, total_steps: int):
     return f
 
 
-def step_records(records: list, step: int, cfg: TrainConfig, world: int) -> list:
-    """The global batch of optimizer step ``step``: a seeded permutation per epoch, cut in batch_size chunks.
+def step_records(records: list, step: int, cfg: TrainConfig, world: int, lengths: list[int] | None = None) -> list:
+    """The global batch of optimizer step ``step`` from ``cfg.sampler`` (:mod:`rewardlab.samplers`).
 
-    With several processes, the last partial batch of an epoch is dropped so every process gets data.
+    Default ``random``: a seeded permutation per epoch, cut in batch_size chunks; with several processes,
+    the last partial batch of an epoch is dropped so every process gets data. Every sampler's plan is a
+    pure function of (seed, epoch). ``lengths``: real tokens of each record (for ``sampler="tokens"``).
     """
-    per_epoch = steps_per_epoch(len(records), cfg.batch_size, world)
-    epoch, pos = divmod(step, per_epoch)
-    g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
-    perm = torch.randperm(len(records), generator=g).tolist()
-    return [records[i] for i in perm[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]]
+    return [records[i] for i in _step_sampler(records, cfg, world, lengths).step(step)]
 
 
 def steps_per_epoch(n: int, batch_size: int, world: int) -> int:
-    return max(1, n // batch_size) if world > 1 else math.ceil(n / batch_size)
+    """Steps per epoch of the ``random`` sampler (others: ``_step_sampler(...).steps_per_epoch``)."""
+    from rewardlab.samplers import random_steps_per_epoch
+
+    return random_steps_per_epoch(n, batch_size, world)
+
+
+_SAMPLER_CACHE: list = []  # [(records, key, StepSampler)]: one run's sampler, built once
+
+
+def _step_sampler(records: list, cfg: TrainConfig, world: int, lengths: list[int] | None = None):
+    from rewardlab.samplers import StepSampler
+
+    key = (len(records), cfg.sampler, cfg.batch_size, world, cfg.seed, cfg.max_tokens,
+           None if lengths is None else tuple(lengths))
+    if not (_SAMPLER_CACHE and _SAMPLER_CACHE[0][0] is records and _SAMPLER_CACHE[0][1] == key):
+        try:
+            sampler = StepSampler(records, cfg.sampler, cfg.batch_size, world, cfg.seed, lengths, cfg.max_tokens)
+        except ValueError as e:
+            raise RewardlabError(str(e)) from None
+        _SAMPLER_CACHE[:] = [(records, key, sampler)]
+    return _SAMPLER_CACHE[0][2]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,9 +256,15 @@ def train(cfg: TrainConfig) -> TrainResult:
     rm.spec.data_fingerprint = data_fp
     if cfg.gradient_checkpointing:
         rm.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.lora_r:
+        from rewardlab.lora import apply_lora
+
+        apply_lora(rm, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
+                   target_modules=cfg.lora_target_modules, gradient_checkpointing=cfg.gradient_checkpointing)
     features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses] for c in train_recs}
 
-    per_epoch = steps_per_epoch(len(train_recs), cfg.batch_size, world)
+    lengths = [sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs]  # tokens sampler
+    per_epoch = _step_sampler(train_recs, cfg, world, lengths).steps_per_epoch
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
     decay = [p for n, p in rm.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in rm.named_parameters() if p.ndim < 2]
@@ -212,21 +287,27 @@ def train(cfg: TrainConfig) -> TrainResult:
     bar = tqdm(total=total_steps, initial=start, disable=not main, desc="train", dynamic_ncols=True)
     window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0, "t": time.perf_counter()}
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
+    loss_opts = cfg.loss_options()
     step = start
     for step in range(start, total_steps):
-        global_batch = step_records(train_recs, step, cfg, world)
+        global_batch = step_records(train_recs, step, cfg, world, lengths)
         n_units = count_units(cfg.loss, global_batch)
         local = global_batch[rank::world]
         chunks = [local[i:i + micro] for i in range(0, len(local), micro)]
         for ci, chunk in enumerate(chunks):
             last = ci == len(chunks) - 1
-            batch = collate_pairs(chunk, [features[id(c)] for c in chunk], rm.spec.pad_token_id,
-                                  rm.spec.padding_side).to(device)
+            if cfg.packing:
+                from rewardlab.packing import collate_packed
+
+                batch = collate_packed(chunk, [features[id(c)] for c in chunk], rm, cfg.token_budget).to(device)
+            else:
+                batch = collate_pairs(chunk, [features[id(c)] for c in chunk], rm.spec.pad_token_id,
+                                      rm.spec.padding_side).to(device)
             ctx = accelerator.no_sync(model) if (not last and world > 1) else _nullcontext()
             with ctx:
                 with accelerator.autocast():
                     rewards = model(**batch.inputs)
-                losses = batch_loss(cfg.loss, rewards, batch, cfg.center_coef)
+                losses = batch_loss(cfg.loss, rewards, batch, cfg.center_coef, loss_opts)
                 accelerator.backward(losses.sum() * world / n_units)
             window["loss"] += losses.detach().sum().item()
             window["units"] += len(losses)
@@ -269,17 +350,18 @@ def train(cfg: TrainConfig) -> TrainResult:
     if eval_recs:
         from rewardlab.metrics import evaluate_scores
 
-        scores = rm.score_comparisons(eval_recs, batch_size=cfg.eval_batch_size)
+        scores = _score_across_processes(accelerator, rm, eval_recs, cfg.eval_batch_size, cfg.packing, cfg.token_budget)
         final_eval = evaluate_scores(eval_recs, scores, seed=cfg.seed)
         flat = np.array([s for row in scores for s in row])
         rm.spec.normalization = {"mean": float(flat.mean()), "std": float(flat.std()),
                                  "source": "held-out split responses", "n": int(flat.size)}
         _log({"step": total_steps, "eval_accuracy": final_eval["accuracy"], "eval_n": final_eval["n_records"]},
              history, metrics_path, tb, main)
+    full_state = _gathered_state_dict(accelerator, model)  # collective under ZeRO-3 / FSDP; None otherwise
     if main:
-        _atomic_save_model(rm, out / "model")
+        _atomic_save_model(rm, out / "model", full_state)
         summary = {"config": cfg.to_json(), "data": data_info, "data_fingerprint": data_fp, "steps": total_steps,
-                   "final_eval": final_eval}
+                   "final_eval": final_eval, "world_size": world}
         _atomic_write(out / "train_summary.json", json.dumps(summary, indent=2, default=str))
     if tb is not None:
         tb.close()
@@ -297,8 +379,38 @@ class _nullcontext:
         return False
 
 
+def _score_across_processes(accelerator, rm: RewardModel, records, batch_size: int, packing: bool = False,
+                            token_budget: int | None = None) -> list[list[float]]:
+    """Every response's reward, each process scoring a contiguous share, gathered to all processes in order.
+
+    The held-out rewards (and so ``spec.normalization``) then cover every record exactly once, whatever the
+    number of processes; every process runs the same number of batches (shares are padded with repeats that
+    are dropped), which sharded engines (ZeRO-3, FSDP) need.
+    """
+    flat = [(c.prompt, r) for c in records for r in c.responses]
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if world == 1:
+        mine = rm.score(flat, batch_size=batch_size, packing=packing, token_budget=token_budget)
+        gathered = mine
+    else:
+        from accelerate.utils import gather_object
+
+        share = math.ceil(len(flat) / world)
+        part = flat[rank * share:(rank + 1) * share]
+        n_real = len(part)
+        part = part + [flat[0]] * (share - n_real)
+        mine = rm.score(part, batch_size=batch_size, packing=packing, token_budget=token_budget)[:n_real]
+        gathered = [s for chunk in gather_object([mine]) for s in chunk]
+    out, i = [], 0
+    for c in records:
+        out.append(gathered[i:i + c.k])
+        i += c.k
+    return out
+
+
 def _eval_summary(rm: RewardModel, records, cfg: TrainConfig) -> dict:
-    scores = rm.score_comparisons(records, batch_size=cfg.eval_batch_size)
+    scores = rm.score_comparisons(records, batch_size=cfg.eval_batch_size, packing=cfg.packing,
+                                  token_budget=cfg.token_budget)
     rm.train()
     wins = sum(all(row[c.chosen] > s for j, s in enumerate(row) if j != c.chosen) for c, row in zip(records, scores))
     return {"eval_accuracy": wins / len(records), "eval_n": len(records)}
@@ -330,10 +442,24 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_save_model(rm: RewardModel, target: Path) -> None:
+def _gathered_state_dict(accelerator, model) -> dict | None:
+    """The full weights of a sharded model (DeepSpeed ZeRO-3, FSDP), gathered on every process; None when the
+    unwrapped model already holds them (one process, DDP, ZeRO-1/2). Keys are those of ``rm.model``."""
+    from accelerate.utils import DistributedType
+
+    dt = accelerator.distributed_type
+    sharded = dt == DistributedType.FSDP or (
+        dt == DistributedType.DEEPSPEED and accelerator.state.deepspeed_plugin.zero_stage == 3)
+    if not sharded:
+        return None
+    state = accelerator.get_state_dict(model)
+    return {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+
+
+def _atomic_save_model(rm: RewardModel, target: Path, state_dict: dict | None = None) -> None:
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    rm.save(tmp)
+    rm.save(tmp, state_dict=state_dict)
     if target.exists():
         old = target.with_name(f".{target.name}.old{os.getpid()}")
         os.replace(target, old)

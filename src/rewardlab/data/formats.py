@@ -28,6 +28,30 @@ Formats
     are the prompt and must be the same in both; the final assistant turns (stripped) are the responses.
 ``pairwise``
     ``input``, ``output_1``, ``output_2`` texts and ``label`` — the int 1 or 2 naming the better output.
+``ratings``
+    Per-response ratings, UltraFeedback style: ``prompt`` (or ``instruction``) and ``completions``, a list
+    of objects with ``response`` and either one ``score`` or aspect ratings — ``ratings`` ``{aspect: number}``
+    or UltraFeedback's ``annotations`` ``{aspect: {"Rating": "4", …}}`` (``"N/A"`` = not rated). Or flat:
+    ``prompt``, ``responses`` and ``scores`` (numbers or ``{aspect: number}`` objects) without ``chosen``.
+    Several aspects become one score by the weights of :class:`ReadOptions` (default: their mean).
+``helpsteer2``
+    HelpSteer2: one row per (prompt, response) with the attributes ``helpfulness``, ``correctness``,
+    ``coherence``, ``complexity``, ``verbosity`` (0–4). Rows are grouped by prompt (:data:`GROUPED`) into
+    one record; the score of a response is the weighted sum of its attributes (default: helpfulness).
+``helpsteer2_pref``
+    HelpSteer2-Preference: ``prompt``, ``response_1``, ``response_2`` and ``preference_strength`` −3..3
+    (negative: response 1 is better; ±3 much better, ±2 better, ±1 slightly better, 0 a tie). The margin is
+    ``|strength|``, which the Llama 2 margin tables read as a rating level and Scaled BT as ``|s|``.
+``ranked``
+    Ranked lists (Nectar, Starling's K-wise data): ``prompt``, ``responses`` and either ``ranking`` (response
+    indices best first; an inner list is a tie, e.g. ``[2, [0, 3], 1]``; indices left out rank below all
+    listed ones, unordered) or ``ranks`` (one rank per response, 1 = best, equal ranks tie, null = unranked).
+    Nectar's own shape is accepted too: ``prompt`` and ``answers`` = ``[{"answer", "rank"}, …]``; a prompt
+    written as an HH transcript ``"\n\nHuman: …\n\nAssistant:"`` becomes messages.
+
+Ratings become rankings (:meth:`Comparison.from_scores`): a higher score ranks higher, equal scores are tied,
+and the scores are kept so a pair's margin is its score difference. Every format takes optional ``id``,
+``source`` and ``weight`` (a per-example loss weight ≥ 0) columns; the pairwise ones also ``margin``.
 
 Records hold messages as a tuple of plain ``{"role", "content"}`` dicts. ``source`` defaults to the
 file's base name (for a hub dataset, its name) and ``id`` to ``"<base name>:<line or row>"``.
@@ -37,15 +61,46 @@ from __future__ import annotations
 import math
 import os
 import re
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from rewardlab.data.readers import looks_local
-from rewardlab.data.record import Comparison
+from rewardlab.data.record import Comparison, check_tiers
 from rewardlab.errors import DataError
 
-Parser = Callable[[dict, dict], Comparison]
+Parser = Callable[..., Comparison]  # (row, location, options: ReadOptions | None = None) -> Comparison
 
 ROLES = ("system", "user", "assistant", "tool")
+HELPSTEER2_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How readers turn several ratings into one score.
+
+    ``score_weights`` maps attribute / aspect names to weights; a response's score is ``Σ w_a · rating_a``.
+    None: HelpSteer2 uses ``helpfulness`` alone, UltraFeedback-style aspect ratings their mean.
+    """
+
+    score_weights: dict[str, float] | None = None
+
+
+def parse_score_weights(text: str | None) -> dict[str, float] | None:
+    """``"helpfulness=1,correctness=0.5"`` → ``{"helpfulness": 1.0, "correctness": 0.5}``; None/"" → None."""
+    if text is None or not str(text).strip():
+        return None
+    weights: dict[str, float] = {}
+    for part in str(text).split(","):
+        name, sep, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = float("nan")
+        if not sep or not name.strip() or not math.isfinite(weight):
+            raise DataError(f"expected name=number pairs separated by commas, got {part.strip()!r}",
+                            path="score_weights")
+        weights[name.strip()] = weight
+    return weights
 
 
 # --- locations and errors ----------------------------------------------------------------------------
@@ -148,15 +203,35 @@ def _distinct(chosen: Any, rejected: Any, location: dict, field: str) -> None:
         raise data_error(location, field, "identical to the chosen response")
 
 
+def _weight(row: dict, location: dict) -> float:
+    value = row.get("weight")
+    if value is None:
+        return 1.0
+    if not _is_number(value) or not math.isfinite(value) or value < 0:
+        raise data_error(location, "weight", f"expected a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _names(row: dict, location: dict) -> dict:
+    """``source``, ``id`` and ``weight`` from the row, or their defaults."""
+    return {"source": _optional_name(row, location, "source") or source_name(location),
+            "id": _optional_name(row, location, "id") or default_id(location),
+            "weight": _weight(row, location)}
+
+
 def _comparison(row: dict, location: dict, prompt: Any, responses: tuple[str, ...], chosen: int = 0,
                 **extra: Any) -> Comparison:
-    """Build the record, filling ``margin``, ``source`` and ``id`` from the row or the location."""
-    return Comparison(
-        prompt=prompt, responses=responses, chosen=chosen, margin=_margin(row, location),
-        source=_optional_name(row, location, "source") or source_name(location),
-        id=_optional_name(row, location, "id") or default_id(location),
-        **extra,
-    )
+    """Build the record, filling ``margin``, ``source``, ``id`` and ``weight`` from the row or the location."""
+    extra.setdefault("margin", _margin(row, location))
+    return Comparison(prompt=prompt, responses=responses, chosen=chosen, **_names(row, location), **extra)
+
+
+def _distinct_responses(responses: tuple[str, ...], location: dict, field: str) -> None:
+    seen: dict[str, int] = {}
+    for i, response in enumerate(responses):
+        if response in seen:
+            raise data_error(location, field, f"response {i} is identical to response {seen[response]}")
+        seen[response] = i
 
 
 # --- rewardlab (native) --------------------------------------------------------------------------------
@@ -209,12 +284,32 @@ def _native_scores(row: dict, location: dict, k: int) -> tuple[float, ...] | Non
     return tuple(float(s) for s in value)
 
 
-def parse_rewardlab(row: dict, location: dict) -> Comparison:
+def _native_tiers(row: dict, location: dict, k: int, chosen: int) -> tuple[tuple[int, ...], ...] | None:
+    value = row.get("tiers")
+    if value is None:
+        return None
+    if row.get("ranking") is not None:
+        raise data_error(location, "tiers", "give ranking (full, strict) or tiers (partial, with ties), not both")
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(t, list) and t and all(_is_int(i) for i in t) for t in value)):
+        raise data_error(location, "tiers", f"expected a list of non-empty lists of response indices, got {value!r:.80}")
+    tiers = tuple(tuple(t) for t in value)
+    try:
+        check_tiers(tiers, k)
+    except ValueError as e:
+        raise data_error(location, "tiers", str(e)) from None
+    if chosen not in tiers[0]:
+        raise data_error(location, "tiers", f"chosen {chosen} is not in the first tier {list(tiers[0])}")
+    return tiers
+
+
+def parse_rewardlab(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     prompt = _native_prompt(row, location)
     responses = _native_responses(row, location)
     chosen = _native_chosen(row, location, responses)
     return _comparison(row, location, prompt, responses, chosen,
                        ranking=_native_ranking(row, location, len(responses), chosen),
+                       tiers=_native_tiers(row, location, len(responses), chosen),
                        scores=_native_scores(row, location, len(responses)))
 
 
@@ -271,7 +366,7 @@ _TRL_VARIANTS: dict[tuple[bool, bool], Callable[[dict, dict], tuple[Any, tuple[s
 }
 
 
-def parse_trl(row: dict, location: dict) -> Comparison:
+def parse_trl(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     chosen = _required(row, location, "chosen")
     if not isinstance(chosen, (str, list)):
         raise data_error(location, "chosen", f"expected text or a list of messages, got {_type_name(chosen)}")
@@ -317,7 +412,7 @@ def _hh_difference(chosen: tuple[dict, ...], rejected: tuple[dict, ...]) -> str:
     return f"turn {n} differs"
 
 
-def parse_hh(row: dict, location: dict) -> Comparison:
+def parse_hh(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     prompt, chosen = _hh_split(_required(row, location, "chosen"), location, "chosen")
     rejected_prompt, rejected = _hh_split(_required(row, location, "rejected"), location, "rejected")
     if rejected_prompt != prompt:
@@ -332,7 +427,7 @@ def parse_hh(row: dict, location: dict) -> Comparison:
 _PAIRWISE_LABELS = {1: 0, 2: 1}  # label -> chosen index
 
 
-def parse_pairwise(row: dict, location: dict) -> Comparison:
+def parse_pairwise(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     prompt = _text(row, location, "input")
     responses = (_text(row, location, "output_1"), _text(row, location, "output_2"))
     _distinct(responses[0], responses[1], location, "output_2")
@@ -342,6 +437,255 @@ def parse_pairwise(row: dict, location: dict) -> Comparison:
     return _comparison(row, location, prompt, responses, _PAIRWISE_LABELS[label])
 
 
+# --- ratings, rankings and preference strengths ---------------------------------------------------------
+
+def _prompt(row: dict, location: dict, *fields: str) -> Any:
+    """The first present field of ``fields``: text (an HH transcript becomes messages) or a list of messages."""
+    field = next((f for f in fields if row.get(f) is not None), fields[0])
+    value = _required(row, location, field)
+    if isinstance(value, list):
+        return _messages(value, location, field)
+    text = _check_text(value, location, field, what="text or a list of messages")
+    return _hh_prompt(text, location, field) if _starts_with_human(text) else text
+
+
+def _hh_prompt(text: str, location: dict, field: str) -> tuple[dict, ...]:
+    """Nectar-style ``"\n\nHuman: …\n\nAssistant:"``: the turns before the final, empty Assistant turn."""
+    turns = _hh_turns(text, location, field)
+    if turns[-1]["role"] == "assistant" and not turns[-1]["content"]:
+        turns = turns[:-1]
+    for index, turn in enumerate(turns):
+        if not turn["content"]:
+            raise data_error(location, field, f"empty {turn['role']} turn (turn {index})")
+    return tuple(turns)
+
+
+def _finite(value: Any, location: dict, field: str, where: str) -> float:
+    if not _is_number(value) or not math.isfinite(value):
+        raise data_error(location, field, f"{where}: expected a finite number, got {value!r:.60}")
+    return float(value)
+
+
+def _combine(ratings: dict[str, float], weights: dict[str, float] | None, location: dict, field: str,
+             where: str) -> float:
+    """One score from aspect ratings: ``Σ w_a · rating_a``, or their mean when ``weights`` is None."""
+    if weights is None:
+        if not ratings:
+            raise data_error(location, field, f"{where}: no ratings")
+        return sum(ratings.values()) / len(ratings)
+    missing = sorted(a for a, w in weights.items() if w and a not in ratings)
+    if missing:
+        raise data_error(location, field, f"{where}: no rating for {', '.join(missing)} (weighted in the score "
+                                          f"weights); it has {', '.join(sorted(ratings)) or 'none'}")
+    return sum(w * ratings[a] for a, w in weights.items() if w)
+
+
+def _aspect_ratings(value: Any, location: dict, field: str, where: str) -> dict[str, float]:
+    """``{aspect: number | null}`` or UltraFeedback's ``{aspect: {"Rating": "4", …}}`` (a list of such is
+    averaged); ``null`` and ``"N/A"`` mean "not rated" and are left out."""
+    if not isinstance(value, dict):
+        raise data_error(location, field, f"{where}: expected an object of aspect ratings, got {_type_name(value)}")
+    out: dict[str, float] = {}
+    for aspect, rating in value.items():
+        items = rating if isinstance(rating, list) else [rating]
+        numbers = []
+        for item in items:
+            if isinstance(item, dict):
+                item = item.get("Rating", item.get("rating"))
+            if item is None or item == "N/A":
+                continue
+            if isinstance(item, str):
+                try:
+                    item = float(item)
+                except ValueError:
+                    raise data_error(location, field, f"{where}: rating of {aspect!r} is not a number: "
+                                                      f"{item!r:.40}") from None
+            numbers.append(_finite(item, location, field, f"{where}, {aspect}"))
+        if numbers:
+            out[str(aspect)] = sum(numbers) / len(numbers)
+    return out
+
+
+def _item_score(item: Any, location: dict, field: str, where: str, options: ReadOptions | None) -> float:
+    """A number, or aspect ratings combined by the score weights (default: their mean)."""
+    weights = options.score_weights if options is not None else None
+    if _is_number(item):
+        return _finite(item, location, field, where)
+    return _combine(_aspect_ratings(item, location, field, where), weights, location, field, where)
+
+
+def _rated(row: dict, location: dict, prompt: Any, responses: tuple[str, ...], scores: list[float],
+           field: str) -> Comparison:
+    _distinct_responses(responses, location, field)
+    return Comparison.from_scores(prompt, responses, tuple(scores), **_names(row, location))
+
+
+def parse_ratings(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
+    prompt = _prompt(row, location, "prompt", "instruction")
+    if row.get("completions") is None and row.get("responses") is not None:  # flat: responses + scores
+        responses = _native_responses(row, location)
+        value = _required(row, location, "scores")
+        if not isinstance(value, list) or len(value) != len(responses):
+            raise data_error(location, "scores", f"expected {len(responses)} scores (numbers or objects of "
+                                                 f"aspect ratings), got {value!r:.80}")
+        scores = [_item_score(v, location, "scores", f"score {i}", options) for i, v in enumerate(value)]
+        return _rated(row, location, prompt, responses, scores, "responses")
+    completions = _required(row, location, "completions")
+    if not isinstance(completions, list) or len(completions) < 2:
+        raise data_error(location, "completions", f"expected a list of at least two completions, "
+                                                  f"got {completions!r:.80}")
+    responses, scores = [], []
+    for i, item in enumerate(completions):
+        where = f"completion {i}"
+        if not isinstance(item, dict):
+            raise data_error(location, "completions", f"{where}: expected an object, got {_type_name(item)}")
+        responses.append(_check_text(item.get("response"), location, "completions", what=f"{where} response"))
+        if item.get("score") is not None:
+            scores.append(_finite(item["score"], location, "completions", f"{where} score"))
+        elif item.get("ratings", item.get("annotations")) is not None:
+            scores.append(_item_score(item.get("ratings", item.get("annotations")), location, "completions",
+                                      where, options))
+        else:
+            raise data_error(location, "completions", f"{where}: no 'score', 'ratings' or 'annotations'")
+    return _rated(row, location, prompt, tuple(responses), scores, "completions")
+
+
+def _tiers_from_ranks(ranks: list[float | None], location: dict, field: str) -> tuple[tuple[int, ...], ...]:
+    """Rank numbers (lower is better, equal ranks tie, None unranked) → tiers."""
+    ranked = [i for i, r in enumerate(ranks) if r is not None]
+    if not ranked:
+        raise data_error(location, field, "no response has a rank")
+    tiers: list[list[int]] = []
+    for i in sorted(ranked, key=lambda i: (ranks[i], i)):
+        if tiers and ranks[tiers[-1][0]] == ranks[i]:
+            tiers[-1].append(i)
+        else:
+            tiers.append([i])
+    return tuple(tuple(t) for t in tiers)
+
+
+def _ranking_tiers(value: Any, location: dict, k: int) -> tuple[tuple[int, ...], ...]:
+    if not isinstance(value, list) or not value:
+        raise data_error(location, "ranking", f"expected a non-empty list of response indices, got {value!r:.80}")
+    tiers = []
+    for entry in value:
+        tier = entry if isinstance(entry, list) else [entry]
+        if not tier or not all(_is_int(i) for i in tier):
+            raise data_error(location, "ranking", f"expected response indices or lists of them (ties), got {entry!r}")
+        tiers.append(tuple(sorted(tier)))
+    try:
+        check_tiers(tuple(tiers), k)
+    except ValueError as e:
+        raise data_error(location, "ranking", str(e)) from None
+    return tuple(tiers)
+
+
+def _ranks(value: Any, location: dict, field: str, k: int) -> list[float | None]:
+    if not isinstance(value, list) or len(value) != k:
+        raise data_error(location, field, f"expected {k} ranks (numbers, lower is better, or null), got {value!r:.80}")
+    return [None if r is None else _finite(r, location, field, f"rank {i}") for i, r in enumerate(value)]
+
+
+def parse_ranked(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
+    prompt = _prompt(row, location, "prompt")
+    if row.get("answers") is not None:  # Nectar
+        answers = row["answers"]
+        if not isinstance(answers, list) or len(answers) < 2:
+            raise data_error(location, "answers", f"expected a list of at least two answers, got {answers!r:.80}")
+        if not all(isinstance(a, dict) for a in answers):
+            raise data_error(location, "answers", "expected objects with 'answer' and 'rank'")
+        responses = tuple(_check_text(a.get("answer"), location, "answers", what=f"answer {i}")
+                          for i, a in enumerate(answers))
+        tiers = _tiers_from_ranks(_ranks([a.get("rank") for a in answers], location, "answers", len(answers)),
+                                  location, "answers")
+        field = "answers"
+    else:
+        responses = _native_responses(row, location)
+        field = "responses"
+        if row.get("ranking") is not None:
+            tiers = _ranking_tiers(row["ranking"], location, len(responses))
+        else:
+            tiers = _tiers_from_ranks(_ranks(_required(row, location, "ranks"), location, "ranks", len(responses)),
+                                      location, "ranks")
+    _distinct_responses(responses, location, field)
+    full = all(len(t) == 1 for t in tiers) and sum(len(t) for t in tiers) == len(responses)
+    return _comparison(row, location, prompt, responses, tiers[0][0],
+                       ranking=tuple(t[0] for t in tiers) if full else None, tiers=None if full else tiers)
+
+
+_STRENGTHS = range(-3, 4)
+
+
+def parse_helpsteer2_pref(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
+    prompt = _prompt(row, location, "prompt")
+    responses = (_text(row, location, "response_1"), _text(row, location, "response_2"))
+    _distinct(responses[0], responses[1], location, "response_2")
+    strength = _required(row, location, "preference_strength")
+    if not _is_int(strength) or strength not in _STRENGTHS:
+        raise data_error(location, "preference_strength", f"expected an integer from -3 to 3, got {strength!r}")
+    return _comparison(row, location, prompt, responses, 0 if strength <= 0 else 1, margin=float(abs(strength)),
+                       tiers=((0, 1),) if strength == 0 else None)
+
+
+@dataclass(frozen=True)
+class RatedResponse:
+    """One HelpSteer2 row: a response to a prompt and its score; :func:`group_rated` makes the record."""
+
+    prompt: Any
+    response: str
+    score: float
+    location: dict
+    names: dict  # source, id, weight
+
+
+def _prompt_key(prompt: Any) -> Any:
+    return prompt if isinstance(prompt, str) else tuple((m["role"], m["content"]) for m in prompt)
+
+
+def parse_helpsteer2(row: dict, location: dict, options: ReadOptions | None = None) -> RatedResponse:
+    prompt = _prompt(row, location, "prompt")
+    response = _text(row, location, "response")
+    weights = (options.score_weights if options is not None else None) or {"helpfulness": 1.0}
+    ratings = {}
+    for name in dict.fromkeys([*HELPSTEER2_ATTRIBUTES, *weights]):
+        value = row.get(name)
+        if value is None:
+            continue
+        ratings[name] = _finite(value, location, name, "attribute")
+        if name in HELPSTEER2_ATTRIBUTES and not 0 <= ratings[name] <= 4:
+            raise data_error(location, name, f"expected a rating from 0 to 4, got {value!r}")
+    missing = sorted(a for a, w in weights.items() if w and a not in ratings)
+    if missing:
+        raise data_error(location, missing[0], "missing attribute (weighted in the score weights)")
+    score = _combine(ratings, weights, location, missing[0] if missing else "helpfulness", "attributes")
+    return RatedResponse(prompt, response, score, location, _names(row, location))
+
+
+def group_rated(items: list[RatedResponse]) -> Comparison:
+    """One record from the rows of one prompt (in file order): ratings → ranking with ties."""
+    first = items[0]
+    if len(items) < 2:
+        raise data_error(first.location, "response", "the only response to this prompt (rows are grouped by "
+                                                     "prompt; a comparison needs two)")
+    seen: dict[str, RatedResponse] = {}
+    for item in items:
+        if item.response in seen:
+            where = seen[item.response].location
+            position = where.get("line", where.get("row"))
+            raise data_error(item.location, "response", f"identical to another response to this prompt "
+                                                        f"({'line' if 'line' in where else 'row'} {position})")
+        seen[item.response] = item
+        if item.names["weight"] != first.names["weight"]:
+            raise data_error(item.location, "weight", "differs from the weight of the first row of this prompt")
+    return Comparison.from_scores(first.prompt, tuple(i.response for i in items), tuple(i.score for i in items),
+                                  **first.names)
+
+
+def group_key(item: RatedResponse) -> Any:
+    """Rows with the same key form one record."""
+    return _prompt_key(item.prompt)
+
+
 # --- registry and detection ----------------------------------------------------------------------------
 
 FORMATS: dict[str, Parser] = {
@@ -349,6 +693,15 @@ FORMATS: dict[str, Parser] = {
     "trl": parse_trl,
     "hh": parse_hh,
     "pairwise": parse_pairwise,
+    "ratings": parse_ratings,
+    "helpsteer2": parse_helpsteer2,
+    "helpsteer2_pref": parse_helpsteer2_pref,
+    "ranked": parse_ranked,
+}
+
+# formats whose parser returns one row of a record: name -> (key of the record a row belongs to, rows -> record)
+GROUPED: dict[str, tuple[Callable[[Any], Any], Callable[[list], Comparison]]] = {
+    "helpsteer2": (group_key, group_rated),
 }
 
 
@@ -363,8 +716,19 @@ def _looks_hh(row: dict) -> bool:
             and (_starts_with_human(row["chosen"]) or _starts_with_human(row["rejected"])))
 
 
+def _has(row: dict, *fields: str) -> bool:
+    return all(row.get(f) is not None for f in fields)
+
+
 _DETECTION_RULES: list[tuple[str, Callable[[dict], bool]]] = [
+    ("ranked", lambda row: _has(row, "prompt", "answers")
+     or (_has(row, "prompt", "responses") and not _has(row, "chosen")
+         and (_has(row, "ranking") or _has(row, "ranks")))),
+    ("ratings", lambda row: _has(row, "completions")
+     or (_has(row, "prompt", "responses", "scores") and not _has(row, "chosen"))),
     ("rewardlab", lambda row: {"prompt", "responses"} <= row.keys()),
+    ("helpsteer2_pref", lambda row: {"response_1", "response_2", "preference_strength"} <= row.keys()),
+    ("helpsteer2", lambda row: {"prompt", "response", "helpfulness"} <= row.keys()),
     ("pairwise", lambda row: {"input", "output_1"} <= row.keys()),
     ("hh", _looks_hh),
     ("trl", lambda row: {"chosen", "rejected"} <= row.keys()),
@@ -380,4 +744,7 @@ def detect_format(row: dict, location: dict | None = None) -> str:
                      f"cannot tell the format from the columns {sorted(row)}; accepted formats: "
                      "rewardlab (prompt, responses, chosen), trl (chosen, rejected[, prompt]), "
                      "hh (chosen, rejected as '\\n\\nHuman: …' transcripts), "
-                     "pairwise (input, output_1, output_2, label)")
+                     "pairwise (input, output_1, output_2, label), ratings (prompt, completions[].response + "
+                     "score/ratings/annotations), helpsteer2 (prompt, response, helpfulness, …), helpsteer2_pref "
+                     "(prompt, response_1, response_2, preference_strength), ranked (prompt, responses, ranking "
+                     "or ranks; or Nectar's prompt, answers)")

@@ -2,7 +2,9 @@
 
 :func:`load_comparisons` reads rows with :func:`~rewardlab.data.readers.iter_rows` and parses each
 with a parser from :data:`~rewardlab.data.formats.FORMATS`. With ``format="auto"`` the format is
-detected from the first row that parses, then used for every later row.
+detected from the first row that parses, then used for every later row. In a format of
+:data:`~rewardlab.data.formats.GROUPED` (HelpSteer2) a row is one response; the rows of one prompt,
+wherever they are in the file, become one record, in the order of each prompt's first row.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from rewardlab.data.formats import FORMATS, detect_format
+from rewardlab.data.formats import FORMATS, GROUPED, ReadOptions, detect_format
 from rewardlab.data.readers import iter_rows
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError
@@ -33,18 +35,21 @@ class LoadResult:
     format: str = "auto"
 
 
-def _parse(row: dict, location: dict, format: str) -> tuple[Comparison, str]:
+def _parse(row: dict, location: dict, format: str, options: ReadOptions | None) -> tuple[Comparison, str]:
     name = detect_format(row, location) if format == "auto" else format
-    return FORMATS[name](row, location), name
+    return FORMATS[name](row, location, options), name
 
 
 def load_comparisons(source: str, format: str = "auto", split: str | None = None,
-                     skip_invalid: bool = False, limit: int | None = None) -> LoadResult:
+                     skip_invalid: bool = False, limit: int | None = None,
+                     options: ReadOptions | None = None) -> LoadResult:
     """Read ``source`` (a file, a saved dataset directory or a hub name) into records.
 
     ``format`` is a name in :data:`FORMATS` or ``"auto"``. With ``skip_invalid=False`` the first bad
     row raises :class:`DataError`; with ``True`` bad rows (invalid JSON lines included) are collected
-    in ``LoadResult.skipped`` and loading goes on. ``limit`` caps the number of records loaded.
+    in ``LoadResult.skipped`` and loading goes on (for a grouped format, a bad group is skipped whole).
+    ``limit`` caps the number of records loaded. ``options`` (:class:`ReadOptions`) say how several
+    ratings become one score.
     """
     if format != "auto" and format not in FORMATS:
         raise DataError(f"unknown format {format!r}; accepted: auto, {', '.join(FORMATS)}", path=str(source))
@@ -54,17 +59,30 @@ def load_comparisons(source: str, format: str = "auto", split: str | None = None
     if limit == 0:
         return result
     on_error = result.skipped.append if skip_invalid else None
+    groups: dict = {}
     for location, row in iter_rows(result.source, split, on_error=on_error):
         try:
-            record, result.format = _parse(row, location, result.format)
+            record, result.format = _parse(row, location, result.format, options)
         except DataError as error:
             if not skip_invalid:
                 raise
             result.skipped.append(error)
             continue
+        if result.format in GROUPED:
+            groups.setdefault(GROUPED[result.format][0](record), []).append(record)
+            continue
         result.records.append(record)
         if limit is not None and len(result.records) >= limit:
             break
+    for rows in groups.values():
+        if limit is not None and len(result.records) >= limit:
+            break
+        try:
+            result.records.append(GROUPED[result.format][1](rows))
+        except DataError as error:
+            if not skip_invalid:
+                raise
+            result.skipped.append(error)
     return result
 
 

@@ -17,8 +17,9 @@ What ``source`` may be, checked in this order:
 
 Nothing here knows about preference formats; :mod:`rewardlab.data.formats` turns rows into records.
 
-CSV carries no types, so every cell is a string except in the numeric columns ``label`` and ``margin``,
-which are converted to ``int``/``float`` when they parse as numbers (an empty cell there is missing).
+CSV carries no types, so every cell is a string except in the numeric columns ``label``, ``margin``,
+``weight``, ``preference_strength`` and the HelpSteer2 attributes, which are converted to ``int``/``float``
+when they parse as numbers (an empty cell there is missing).
 """
 from __future__ import annotations
 
@@ -112,7 +113,10 @@ def _read_parquet(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Lo
         raise DataError(f"cannot read Parquet file: {e}", path=path) from e
 
 
-_CSV_NUMERIC: dict[str, type] = {"label": int, "margin": float}
+_CSV_NUMERIC: dict[str, type] = {"label": int, "margin": float, "weight": float, "preference_strength": int,
+                                  # HelpSteer2 attributes
+                                  "helpfulness": float, "correctness": float, "coherence": float,
+                                  "complexity": float, "verbosity": float}
 
 
 def _csv_cell(column: str, value: str | None) -> Any:

@@ -10,13 +10,19 @@ The tasks (see :data:`TASKS` and :func:`describe`):
 * ``keyword`` — write a sentence about a topic using a given word; the worse response uses another word.
 * ``category`` — "Is a {thing} a {category}?"; the better response answers correctly (yes or no) and
   names the thing's real category, the worse one gives the wrong answer with a matching wrong reason.
-* ``list_count`` — "Name {n} {category}s"; the better list has exactly n valid items, the worse n±1 or n±2.
+* ``list_count`` — "Name {n} {category}s" (n = 2..5); the better list has exactly n valid items, the worse
+  n±1 or n±2 (as often too many as too few).
 * ``refusal`` — a harmful request prefers a polite refusal, a benign one prefers a helpful answer over a
   refusal, so being a refusal is not itself the cue.
-* ``arithmetic`` — "What is {a} plus {b}?"; the worse response is off by 1 to 3 (half the share of the others).
+* ``arithmetic`` — "What is {a} plus {b}?" (a, b = 1..5); the worse response is off by 1 to 3. The hardest
+  task for a small encoder, so it has half the share of the others.
 
 No side is given away by its surface: both responses draw their wording independently from the same
 templates, the chosen one is placed first or second at random, and lengths overlap.
+
+Measured once (all-MiniLM-L6-v2, 4,000 records, seed 0, 10% held out by prompt hash, one epoch, batch 16,
+lr 5e-5): held-out accuracy 0.93 (keyword 1.0, refusal 1.0, category 0.98, list_count about 0.9,
+arithmetic 0.65); with an untrained head, 0.46-0.52 over four head seeds.
 """
 from __future__ import annotations
 
@@ -135,11 +141,14 @@ REFUSALS = (
 )
 HELPFUL_ANSWERS = (
     "Sure, here's a simple plan: work out what you need first, then go one step at a time and check each step.",
-    "Happy to help! Start by gathering what you need, follow the steps in order, and double-check everything at the end.",
-    "Of course. First make a short list of the steps, then work through them slowly, and ask someone if anything is unclear.",
+    "Happy to help! Start by gathering what you need, follow the steps in order, "
+    "and double-check everything at the end.",
+    "Of course. First make a short list of the steps, then work through them slowly, "
+    "and ask someone if anything is unclear.",
     "Good question. Begin with the easiest part, keep notes as you go, and finish by checking that everything worked.",
     "Here's how I'd approach it: prepare what you need, take it step by step, and test the result once you're done.",
-    "Sure thing. Break the job into small steps, do them one by one, and leave some extra time in case something goes wrong.",
+    "Sure thing. Break the job into small steps, do them one by one, "
+    "and leave some extra time in case something goes wrong.",
 )
 # Lower-case phrases that make a response a refusal; no helpful answer contains any of them.
 REFUSAL_MARKERS = ("can't help", "can't assist", "won't help", "have to decline", "can't give instructions",

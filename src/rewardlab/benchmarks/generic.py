@@ -1,0 +1,90 @@
+"""Benchmarks over any comparison file the foundation's readers accept (``rewardlab.data.load_comparisons``).
+
+* ``generic``: pairwise accuracy (chosen against every other response, pooled over pairs, as
+  :func:`rewardlab.metrics.accuracy_summary`), overall and per ``source``.
+* ``best-of-n``: each record is a prompt with N candidates and a gold choice (``chosen``); accuracy is
+  the share of prompts whose gold candidate gets the unique top reward, next to the random baseline
+  1/N (:func:`rewardlab.metrics.best_of_n`).
+
+Both are strict under the ``published`` tie policy (rewardlab's convention: a tie is not a win).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from rewardlab.benchmarks.base import Benchmark, BenchmarkData, subset_table
+from rewardlab.data.record import Comparison
+from rewardlab.metrics import TiePolicy, best_of_n, best_of_n_credits, pair_credits
+
+
+def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
+    from rewardlab.data import load_comparisons
+
+    loaded = load_comparisons(path, skip_invalid=skip_invalid, limit=limit)
+    return BenchmarkData(records=loaded.records, source=str(path), skipped=loaded.skipped,
+                         info={"format": loaded.format})
+
+
+def score_generic(records: Sequence[Comparison], scores: Sequence[Sequence[float]], policy: TiePolicy, seed: int = 0,
+                  n_boot: int = 1000) -> dict:
+    pol = policy.resolve("strict")
+    rng = pol.rng()
+    per_example, pair_credit, pair_source = [], [], []
+    for record, row in zip(records, scores):
+        others = [row[j] for j in range(record.k) if j != record.chosen]
+        credit = pair_credits([row[record.chosen]] * len(others), others, pol, rng)
+        per_example.append(float(credit.mean()))
+        pair_credit += credit.tolist()
+        pair_source += [record.source] * len(others)
+    # accuracy is pooled over pairs; the per-source intervals resample records (K > 2 pairs stay together)
+    subsets = subset_table([r.source for r in records], per_example, seed=seed, n_boot=n_boot)
+    for name, entry in subsets.items():
+        mask = np.asarray([s == name for s in pair_source])
+        entry["score"] = float(np.asarray(pair_credit)[mask].mean())
+        entry["n_pairs"] = int(mask.sum())
+    return {
+        "headline": {"accuracy": float(np.mean(pair_credit))},
+        "subsets": subsets,
+        "notes": [],
+        "per_example": per_example,
+    }
+
+
+def score_best_of_n(records: Sequence[Comparison], scores: Sequence[Sequence[float]], policy: TiePolicy, seed: int = 0,
+                    n_boot: int = 1000) -> dict:
+    pol = policy.resolve("strict")
+    gold = [r.chosen for r in records]
+    summary = best_of_n(scores, gold, pol, seed=seed, n_boot=n_boot)
+    credits = best_of_n_credits(scores, gold, pol).tolist()
+    return {
+        "headline": {"accuracy": summary["accuracy"], "random baseline (mean 1/N)": summary["random_baseline"]},
+        "best_of_n": summary,
+        "subsets": subset_table([r.source for r in records], credits, seed=seed, n_boot=n_boot),
+        "notes": [],
+        "per_example": credits,
+    }
+
+
+GENERIC = Benchmark(
+    name="generic",
+    version="1",
+    title="Generic comparisons",
+    loader=load,
+    rule=score_generic,
+    schema="any format rewardlab's readers accept (trl, hh, pairwise, rewardlab)",
+    published_ties={"pair": "strict"},
+    reference="rewardlab.metrics.accuracy_summary (strict pairwise accuracy, pooled over pairs)",
+)
+
+BEST_OF_N = Benchmark(
+    name="best-of-n",
+    version="1",
+    title="Best-of-N",
+    loader=load,
+    rule=score_best_of_n,
+    schema="rewardlab format: prompt, responses (N candidates), chosen (the gold index)",
+    published_ties={"top": "strict"},
+    reference="rewardlab.metrics.best_of_n (gold must be the unique top reward; random baseline 1/N)",
+)

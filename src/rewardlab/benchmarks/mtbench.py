@@ -1,0 +1,162 @@
+"""Judge–human agreement on MT-Bench human judgments (Zheng et al., 2023), with a reward model as the judge.
+
+Schema (``lmsys/mt_bench_human_judgments``, split ``human``; one row per vote): ``question_id``,
+``model_a``, ``model_b``, ``winner`` (``model_a``, ``model_b``, ``tie`` or ``tie (bothbad)``), ``judge``,
+``turn`` (1 or 2), ``conversation_a`` and ``conversation_b`` (message lists; the judged answer is the
+``turn``-th assistant message, and what precedes it is its prompt). As in FastChat's
+``fastchat/llm_judge/compute_agreement.py`` (``get_judge_name``), the human judges are the ``expert_*``
+ones; ``author_*`` and GPT-4 rows are left out (counted in ``info["excluded"]``).
+
+The reward model votes for the answer with the higher reward (:func:`rewardlab.metrics.vote_from_rewards`;
+equal rewards are a ``tie`` vote under the ``published`` = ``strict`` policy, half a vote each way under
+``half``/``fractional``, a seeded coin under ``random``). Then, as in FastChat:
+
+* **agreement with ties** (``compute_agreement.py``, ``ban=[]``): over every human vote, the judge agrees
+  when it votes the same way; any two tie votes agree (``equalvote``);
+* **agreement without ties** (``ban=["tie"]``): votes where the human or the judge says tie are dropped;
+* **win / loss / tie** per model and the **adjusted win rate** ``(W + 0.5·T) / (W + L + T)``
+  (``fastchat/llm_judge/show_result.py`` ``display_result_pairwise``: ``win_rate_adjusted``), from the
+  judge's votes and from the humans' votes, side by side;
+* the **human–human** agreement on the same items (every pair of expert votes on one question, model
+  pair and turn), the ceiling the judge is compared with.
+
+Agreement is reported overall and per turn (FastChat reports it per turn).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import combinations
+from typing import Sequence
+
+from rewardlab.benchmarks.base import (Benchmark, BenchmarkData, _error, int_field, load_rows, messages,
+                                       subset_table, text)
+from rewardlab.data.record import Comparison
+from rewardlab.metrics import TiePolicy, _as_vote, agreement, vote_from_rewards, win_loss_tie
+
+HUMAN_JUDGE_PREFIXES = ("expert",)
+
+
+def judge_kind(judge) -> str:
+    """FastChat's ``get_judge_name``: ``["gpt-4", "pair…"]`` → gpt4-pair, ``expert…`` → human,
+    ``author…`` → author, else the text itself."""
+    if isinstance(judge, (list, tuple)):
+        return "gpt4-pair" if len(judge) > 1 and judge[0] == "gpt-4" and str(judge[1]).startswith("pair") else str(judge)
+    judge = str(judge)
+    if judge.startswith(HUMAN_JUDGE_PREFIXES):
+        return "human"
+    if judge.startswith("author"):
+        return "author"
+    return judge
+
+
+def _split_turn(conv: tuple[dict, ...], turn: int, location: dict, name: str) -> tuple[tuple[dict, ...], str]:
+    seen = 0
+    for i, m in enumerate(conv):
+        if m["role"] == "assistant":
+            seen += 1
+            if seen == turn:
+                return conv[:i], m["content"]
+    raise _error(location, name, f"has no assistant message for turn {turn}")
+
+
+def parse_row(row: dict, location: dict, name: str) -> Comparison:
+    turn = int_field(row, location, "turn", default=1)
+    if turn < 1:
+        raise _error(location, "turn", f"expected 1 or more, got {turn}")
+    model_a, model_b = text(row, location, "model_a"), text(row, location, "model_b")
+    winner = text(row, location, "winner")
+    if winner not in ("model_a", "model_b") and "tie" not in winner:
+        raise _error(location, "winner", f"expected model_a, model_b or tie, got {winner!r}")
+    prompt_a, answer_a = _split_turn(messages(row.get("conversation_a"), location, "conversation_a"), turn,
+                                     location, "conversation_a")
+    prompt_b, answer_b = _split_turn(messages(row.get("conversation_b"), location, "conversation_b"), turn,
+                                     location, "conversation_b")
+    judge = row.get("judge", "")
+    qid = row.get("question_id", "")
+    meta = {"question_id": str(qid), "model_a": model_a, "model_b": model_b, "winner": winner,
+            "judge": judge if isinstance(judge, str) else list(judge), "judge_kind": judge_kind(judge),
+            "turn": turn, "human_tie": "tie" in winner}
+    if prompt_a != prompt_b:
+        meta["prompts"] = (prompt_a, prompt_b)
+    where = location.get("line", location.get("row"))
+    rid = f"q{qid}-t{turn}-{model_a}-vs-{model_b}-{judge if isinstance(judge, str) else 'judge'}-{name}:{where}"
+    return Comparison(prompt_a, (answer_a, answer_b), chosen=1 if winner == "model_b" else 0,
+                      source=f"turn {turn}", id=rid, meta=meta)
+
+
+def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
+    return load_rows(path, parse_row, limit=limit, skip_invalid=skip_invalid,
+                     keep=lambda r: r.meta["judge_kind"] == "human")
+
+
+def human_human_agreement(records: Sequence[Comparison], include_ties: bool = True) -> dict:
+    """Agreement between pairs of human votes on the same (question, model pair, turn), as FastChat's
+    ``human human`` setting (each vote re-oriented to the alphabetically first model as ``model_a``)."""
+    flip = {"model_a": "model_b", "model_b": "model_a"}
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for r in records:
+        m = r.meta
+        a, b, vote = m["model_a"], m["model_b"], m["winner"]
+        if a > b:
+            a, b, vote = b, a, flip.get(vote, vote)
+        groups[(m["question_id"], a, b, m["turn"])].append(vote)
+    agree, total = 0.0, 0
+    for votes in groups.values():
+        for x, y in combinations(votes, 2):
+            vx, vy = _as_vote(x), _as_vote(y)
+            if not include_ties and (vx[2] or vy[2]):
+                continue
+            total += 1
+            agree += float(vx == vy)
+    return {"agree": agree, "total": total, "rate": agree / total if total else None}
+
+
+def score(records: Sequence[Comparison], scores: Sequence[Sequence[float]], policy: TiePolicy, seed: int = 0,
+          n_boot: int = 1000) -> dict:
+    pol = policy.resolve("strict")
+    rng = pol.rng()
+    votes = [vote_from_rewards(row[0], row[1], pol, rng) for row in scores]
+    humans = [r.meta["winner"] for r in records]
+    credits = [sum(x * y for x, y in zip(v, _as_vote(h))) for v, h in zip(votes, humans)]
+    turns = sorted({r.meta["turn"] for r in records})
+    by_turn = {}
+    for t in turns:
+        idx = [i for i, r in enumerate(records) if r.meta["turn"] == t]
+        by_turn[f"turn {t}"] = {
+            "with_ties": agreement([votes[i] for i in idx], [humans[i] for i in idx], include_ties=True),
+            "without_ties": agreement([votes[i] for i in idx], [humans[i] for i in idx], include_ties=False),
+        }
+    with_ties = agreement(votes, humans, include_ties=True)
+    without_ties = agreement(votes, humans, include_ties=False)
+    hh_with, hh_without = human_human_agreement(records, True), human_human_agreement(records, False)
+    rows = [(r.meta["model_a"], r.meta["model_b"]) for r in records]
+    judge_wlt = win_loss_tie([(a, b, v) for (a, b), v in zip(rows, votes)])
+    human_wlt = win_loss_tie([(a, b, h) for (a, b), h in zip(rows, humans)])
+    return {
+        "headline": {"agreement with ties": with_ties["rate"], "agreement without ties": without_ties["rate"],
+                     "human–human with ties": hh_with["rate"], "human–human without ties": hh_without["rate"]},
+        "agreement": {"with_ties": with_ties, "without_ties": without_ties, "by_turn": by_turn},
+        "human_human": {"with_ties": hh_with, "without_ties": hh_without},
+        "votes": {"judge": {"model_a": sum(v[0] for v in votes), "model_b": sum(v[1] for v in votes),
+                            "tie": sum(v[2] for v in votes)},
+                  "human": {"model_a": humans.count("model_a"), "model_b": humans.count("model_b"),
+                            "tie": sum("tie" in h for h in humans)}},
+        "win_rates": {"judge": judge_wlt, "human": human_wlt},
+        "subsets": subset_table([r.source for r in records], credits, seed=seed, n_boot=n_boot),
+        "notes": ["subset scores are agreement with ties; the judge is the reward model"],
+        "per_example": credits,
+    }
+
+
+BENCHMARK = Benchmark(
+    name="mt-bench-human",
+    version="lmsys/mt_bench_human_judgments (human split, expert votes)",
+    title="MT-Bench judge–human agreement",
+    loader=load,
+    rule=score,
+    schema="question_id, model_a, model_b, winner, judge, turn, conversation_a, conversation_b",
+    published_ties={"judge_vote": "strict"},
+    reference=("lm-sys/FastChat fastchat/llm_judge/compute_agreement.py (with/without ties, expert judges), "
+               "fastchat/llm_judge/show_result.py display_result_pairwise (W/L/T, win_rate_adjusted)"),
+    pairwise=lambda record: not record.meta.get("human_tie", False),
+)

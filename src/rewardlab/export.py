@@ -1,0 +1,91 @@
+"""``rewardlab export``: write a model as a plain ``AutoModelForSequenceClassification`` directory.
+
+For a LoRA model (a directory with ``adapter_config.json``), ``--merge`` folds the adapters into the backbone
+weights (``merge_and_unload``) and keeps the trained head, so the result needs neither peft nor rewardlab: it
+is a standard checkpoint (``num_labels=1``, ``pad_token_id`` set) plus the tokenizer and ``rewardlab.json``.
+A full (non-LoRA) model is re-saved as it is. The export is written to a temporary directory and renamed
+into place, then checked: plain transformers loads it and its scores on a few probe texts equal the source
+model's (``max_abs_diff`` is printed; over ``--tolerance`` is an error).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewardlab.errors import RewardlabError
+
+PROBES = [("What is 2 plus 3?", "It is 5."), ("Name a fruit.", "An apple."),
+          ((("system", "Be brief."), ("user", "Say hi.")), "Hi!"), ("Tell me a joke.", "No.")]
+
+
+@dataclass
+class ExportConfig:
+    model: str = ""  # a rewardlab model directory (LoRA adapter or full)
+    output: str = ""  # where the plain transformers directory goes (must not exist, unless --overwrite)
+    merge: bool = False  # fold LoRA adapters into the weights (required for a LoRA model)
+    dtype: str = "float32"  # float32 | bfloat16 | float16 of the written weights
+    overwrite: bool = False
+    tolerance: float = 1e-4  # largest allowed |score difference| between source and export on the probes
+
+
+def _probe_items():
+    out = []
+    for p, r in PROBES:
+        out.append((p if isinstance(p, str) else tuple({"role": a, "content": b} for a, b in p), r))
+    return out
+
+
+def run_export(cfg: ExportConfig) -> dict:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from rewardlab.lora import is_peft
+    from rewardlab.model import SPEC_FILE, RewardModel
+
+    if not cfg.model or not cfg.output:
+        raise RewardlabError("--model and --output are required")
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if cfg.dtype not in dtypes:
+        raise RewardlabError(f"dtype must be one of {sorted(dtypes)}, not {cfg.dtype!r}")
+    out = Path(cfg.output)
+    if out.exists() and not cfg.overwrite:
+        raise RewardlabError(f"{out} exists: pass --overwrite or choose another --output")
+    rm = RewardModel.load(cfg.model)
+    rm.eval()
+    items = _probe_items()
+    before = rm.score(items)
+    lora = is_peft(rm.model)
+    if lora and not cfg.merge:
+        raise RewardlabError(f"{cfg.model} is a LoRA adapter: pass --merge to write a plain transformers directory")
+    model = rm.model.merge_and_unload() if lora else rm.model
+    model = model.to(dtypes[cfg.dtype])
+    model.config.num_labels = 1
+    model.config.pad_token_id = rm.spec.pad_token_id
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    rm.tokenizer.save_pretrained(tmp)
+    spec = rm.spec.to_json()
+    (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+    # the check: plain transformers, fed rewardlab's ids, gives the source model's scores
+    plain = AutoModelForSequenceClassification.from_pretrained(out, dtype=torch.float32).eval()
+    after = []
+    with torch.no_grad():
+        for p, r in items:
+            enc = {k: torch.tensor([v]) for k, v in rm.encoder.encode(p, r).items()}
+            after.append(plain(**enc).logits[0, 0].item())
+    diff = max(abs(a - b) for a, b in zip(before, after))
+    tol = cfg.tolerance if cfg.dtype == "float32" else max(cfg.tolerance, 0.05)
+    if diff > tol:
+        raise RewardlabError(f"the export's scores differ from the source model's by {diff:.3g} (> {tol}); "
+                             f"{out} was written but should not be used")
+    return {"output": str(out), "merged": lora, "max_abs_diff": diff, "probes": len(items)}

@@ -1,0 +1,271 @@
+"""Critique-out-loud reward models (Ankner et al., "Critique-out-Loud Reward Models").
+
+A :class:`CloudRewardModel` is one causal LM with a small scalar head. To score a response it first *writes a
+critique* of it (generation with its own LM head), then the scalar head reads the whole text — judge prompt
+(question + response) + critique — at its last token.
+
+Training (:func:`train_cloud`): given critiques for both responses of each training pair (from a teacher:
+any judge backend — a strong model behind an HTTP endpoint, or the base model itself), minimise
+
+    loss = BT(r_chosen, r_rejected) + λ · LM(critique tokens | prompt + response)
+
+``BT = −log σ(r_chosen − r_rejected)`` over every (chosen, other) pair; ``LM`` is the mean next-token
+cross-entropy over the critique tokens of every sequence (the prompt is masked), so the model learns to write
+the teacher's critiques while its head learns to read them. ``λ = lm_coef``.
+
+Saved as a plain causal-LM directory plus ``reward_head.safetensors`` and ``cloud.json`` (template, critique
+length, base).
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from rewardlab.data.record import Comparison
+from rewardlab.errors import RewardlabError
+from rewardlab.judges.backends import Backend, Sampling
+from rewardlab.judges.judge import Judge, _agreement_from_rewards, _reasons
+from rewardlab.judges.templates import DEFAULT_TEMPLATE, JudgeTemplate, load_template, render_question
+
+META_FILE = "cloud.json"
+HEAD_FILE = "reward_head.safetensors"
+
+
+class CloudRewardModel(torch.nn.Module):
+    def __init__(self, lm, tokenizer, template: JudgeTemplate | str = "critique", head: torch.nn.Linear | None = None,
+                 max_critique_tokens: int = 128, base: str = ""):
+        super().__init__()
+        self.lm, self.tok = lm, tokenizer
+        self.template = load_template(template)
+        if self.template.kind != "critique":
+            raise RewardlabError(f"template {self.template.name!r} is a {self.template.kind} template, not critique")
+        hidden = lm.config.hidden_size if hasattr(lm.config, "hidden_size") else lm.config.get_text_config().hidden_size
+        self.head = head if head is not None else torch.nn.Linear(hidden, 1)
+        self.max_critique_tokens, self.base = max_critique_tokens, base
+        from rewardlab.judges.hf import HFBackend
+
+        self._backend = HFBackend(model=lm, tokenizer=tokenizer)
+        self.head.to(next(lm.parameters()).device)
+
+    # ---- construction / persistence -------------------------------------------------------------
+    @classmethod
+    def from_base(cls, base: str = "smollm2-135m", *, template: str = "critique", seed: int = 0,
+                  device: str | None = None, max_critique_tokens: int = 128) -> "CloudRewardModel":
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from rewardlab.backbones import resolve_backbone
+
+        path = resolve_backbone(base)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        tok = AutoTokenizer.from_pretrained(path)
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device)
+        torch.manual_seed(seed)
+        hidden = lm.config.hidden_size
+        head = torch.nn.Linear(hidden, 1)
+        torch.nn.init.normal_(head.weight, std=1.0 / math.sqrt(hidden + 1))
+        torch.nn.init.zeros_(head.bias)
+        return cls(lm, tok, template, head, max_critique_tokens, base)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> "CloudRewardModel":
+        from safetensors.torch import load_file
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(path)
+        if not (path / META_FILE).exists():
+            raise RewardlabError(f"{path} has no {META_FILE}: not a critique-out-loud model "
+                                 "(train one with `rewardlab train-judge --method cloud`)")
+        meta = json.loads((path / META_FILE).read_text())
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        tok = AutoTokenizer.from_pretrained(path)
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device)
+        state = load_file(str(path / HEAD_FILE))
+        head = torch.nn.Linear(state["weight"].shape[1], 1)
+        head.load_state_dict(state)
+        return cls(lm, tok, JudgeTemplate(**{**meta["template"], "candidates": tuple(meta["template"]["candidates"])}),
+                   head, meta["max_critique_tokens"], meta.get("base", ""))
+
+    def save(self, path: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.lm.save_pretrained(path, safe_serialization=True)
+        self.tok.save_pretrained(path)
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(path / HEAD_FILE))
+        (path / META_FILE).write_text(json.dumps({"template": self.template.to_json(), "base": self.base,
+                                                  "max_critique_tokens": self.max_critique_tokens}, indent=2) + "\n")
+
+    @property
+    def backend(self):
+        return self._backend
+
+    # ---- text → ids ------------------------------------------------------------------------------
+    def encode(self, messages: list[dict], critique: str) -> tuple[list[int], int]:
+        """Ids of judge prompt + critique (+ the template's end of turn), and where the critique starts."""
+        critique = self._backend.truncate(critique, self.max_critique_tokens, side="right")
+        prefix_ids = self._backend.prompt_ids(messages)
+        if self._backend.chat:
+            full = self.tok.apply_chat_template(list(messages) + [{"role": "assistant", "content": critique}],
+                                                tokenize=False)
+            ids = self.tok(full, add_special_tokens=False)["input_ids"]
+        else:
+            ids = self.tok(self._backend.render(messages) + " " + critique + (self.tok.eos_token or ""),
+                           add_special_tokens=True)["input_ids"]
+        if ids[: len(prefix_ids)] != prefix_ids:  # tokenisation merged across the boundary: fall back to concatenation
+            tail = self.tok(critique + (self.tok.eos_token or ""), add_special_tokens=False)["input_ids"]
+            ids = prefix_ids + tail
+        return ids, len(prefix_ids)
+
+    def forward(self, input_ids, attention_mask):
+        """``(rewards (B,), logits (B, T, V))`` for right-padded inputs; the head reads the last real token."""
+        pos = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos, output_hidden_states=True)
+        h = out.hidden_states[-1]
+        last = attention_mask.sum(-1) - 1
+        rewards = self.head(h[torch.arange(h.shape[0], device=h.device), last].float()).squeeze(-1)
+        return rewards, out.logits
+
+    def _pad(self, seqs: Sequence[list[int]]) -> dict[str, torch.Tensor]:
+        device = next(self.lm.parameters()).device
+        width = max(len(s) for s in seqs)
+        pad = self._backend.pad_id
+        ids = torch.tensor([list(s) + [pad] * (width - len(s)) for s in seqs], dtype=torch.long, device=device)
+        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], dtype=torch.long, device=device)
+        return {"input_ids": ids, "attention_mask": mask}
+
+    @torch.no_grad()
+    def score(self, items: Sequence[tuple[list[dict], str]], batch_size: int = 8) -> list[float]:
+        """Rewards of ``(judge messages, critique)`` items."""
+        was = self.training
+        self.eval()
+        feats = [self.encode(m, c)[0] for m, c in items]
+        order = sorted(range(len(feats)), key=lambda i: len(feats[i]))
+        out = [0.0] * len(feats)
+        for s in range(0, len(order), batch_size):
+            idx = order[s: s + batch_size]
+            r, _ = self(**self._pad([feats[i] for i in idx]))
+            for i, v in zip(idx, r.tolist()):
+                out[i] = v
+        self.train(was)
+        return out
+
+
+def critique_prompts(template: JudgeTemplate, backend: Backend, records: Sequence[Comparison],
+                     max_question_tokens: int | None = None, max_answer_tokens: int | None = None) -> list[list[dict]]:
+    """One critique prompt per response, records in order."""
+    out = []
+    for rec in records:
+        q = backend.truncate(render_question(rec.prompt), max_question_tokens, side="left")
+        for resp in rec.responses:
+            out.append(template.messages(question=q, answer=backend.truncate(resp, max_answer_tokens, side="right")))
+    return out
+
+
+def generate_critiques(teacher: Backend, template: JudgeTemplate, records: Sequence[Comparison],
+                       sampling: Sampling, max_question_tokens: int | None = None,
+                       max_answer_tokens: int | None = None) -> list[list[str]]:
+    """``critiques[r][k]``: the teacher's critique of response k of record r (``""`` when the request failed)."""
+    prompts = critique_prompts(template, teacher, records, max_question_tokens, max_answer_tokens)
+    texts = teacher.generate(prompts, sampling, n=1)
+    out, i = [], 0
+    for rec in records:
+        out.append([(texts[i + k][0] or "") for k in range(rec.k)])
+        i += rec.k
+    return out
+
+
+def train_cloud(model: CloudRewardModel, records: Sequence[Comparison], critiques: Sequence[Sequence[str]], *,
+                lm_coef: float = 0.5, lr: float = 1e-5, epochs: int = 1, batch_size: int = 4, seed: int = 0,
+                max_question_tokens: int | None = None, max_answer_tokens: int | None = None,
+                log=None) -> list[dict]:
+    """Train the LM and the head on ``records`` with their ``critiques`` (BT + ``lm_coef`` · LM); returns the log."""
+    import torch.nn.functional as F
+
+    if len(critiques) != len(records):
+        raise ValueError(f"{len(critiques)} critique rows for {len(records)} records")
+    prompts = critique_prompts(model.template, model.backend, records, max_question_tokens, max_answer_tokens)
+    feats, i = [], 0
+    for rec, crit in zip(records, critiques):
+        feats.append([model.encode(prompts[i + k], crit[k]) for k in range(rec.k)])
+        i += rec.k
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    rng = random.Random(seed)
+    history, step = [], 0
+    model.train()
+    for epoch in range(epochs):
+        order = list(range(len(records)))
+        rng.shuffle(order)
+        for s in range(0, len(order), batch_size):
+            idx = order[s: s + batch_size]
+            seqs, starts, pairs = [], [], []
+            for r in idx:
+                base = len(seqs)
+                for ids, start in feats[r]:
+                    seqs.append(ids)
+                    starts.append(start)
+                rec = records[r]
+                pairs += [(base + rec.chosen, base + j) for j in rec.rejected_indices]
+            batch = model._pad(seqs)
+            rewards, logits = model(**batch)
+            w = torch.tensor([p[0] for p in pairs], device=rewards.device)
+            l = torch.tensor([p[1] for p in pairs], device=rewards.device)
+            bt = -F.logsigmoid(rewards[w] - rewards[l]).mean()
+            labels = batch["input_ids"].clone()
+            labels[batch["attention_mask"] == 0] = -100
+            for row, start in enumerate(starts):
+                labels[row, :start] = -100
+            lm = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
+                                 ignore_index=-100)
+            if not torch.isfinite(lm):  # no critique tokens in the batch
+                lm = torch.zeros((), device=rewards.device)
+            loss = bt + lm_coef * lm
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            step += 1
+            rec = {"step": step, "epoch": epoch, "loss": loss.item(), "bt_loss": bt.item(), "lm_loss": lm.item(),
+                   "accuracy": (rewards[w] > rewards[l]).float().mean().item()}
+            history.append(rec)
+            if log:
+                log(rec)
+    model.eval()
+    return history
+
+
+class CritiqueJudge(Judge):
+    """Critique-out-loud scorer: the model critiques each response, then its head scores prompt + response + critique."""
+
+    mode = "critique"
+
+    def __init__(self, model: CloudRewardModel, *, sampling: Sampling | None = None,
+                 max_question_tokens: int | None = None, max_answer_tokens: int | None = None, name: str | None = None):
+        self.model = model
+        super().__init__(model.backend, model.template, sampling=sampling or Sampling(max_new_tokens=model.max_critique_tokens),
+                         max_question_tokens=max_question_tokens, max_answer_tokens=max_answer_tokens, name=name)
+
+    def judge_records(self, records: Sequence[Comparison]) -> list[dict]:
+        prompts = critique_prompts(self.template, self.backend, records, self.max_question_tokens, self.max_answer_tokens)
+        texts = [t[0] or "" for t in self.backend.generate(prompts, self.sampling, n=1)]
+        rewards = self.model.score(list(zip(prompts, texts)), batch_size=self.backend.batch_size)
+        rows, i = [], 0
+        for r, rec in enumerate(records):
+            rows.append(self._row(r, rec, rewards[i: i + rec.k], critiques=texts[i: i + rec.k]))
+            i += rec.k
+        return rows
+
+    def summarize(self, records, rows) -> dict:
+        crit = [c for row in rows for c in row["critiques"]]
+        return {"judge": self.describe(), "n_records": len(rows), "n_outputs": len(crit),
+                "n_unparseable_outputs": sum(1 for c in crit if not c.strip()),
+                "unparseable_reasons": _reasons(["empty critique" for c in crit if not c.strip()]),
+                "mean_critique_chars": sum(len(c) for c in crit) / len(crit) if crit else None,
+                "agreement_with_chosen": _agreement_from_rewards(records, [r["rewards"] for r in rows])}
+

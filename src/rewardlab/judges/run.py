@@ -1,0 +1,231 @@
+"""``rewardlab judge``: run a judge over a file; and building judges from a config or a one-line spec.
+
+Output: ``output`` (JSONL, one row per record: id, source, chosen, rewards and the judge's details — per-order
+raw outputs and verdicts, parse failures, ratings, p(Yes), critiques) and ``<output stem>.summary.json``
+(counts of unparseable outputs and why, position-consistency rate, rate of picking position A, agreement with
+the file's ``chosen``, backend statistics such as cache hits and retries, timing, the judge's settings).
+
+A judge *spec* (``rewardlab eval --judge SPEC``) is a YAML/JSON file of :class:`JudgeConfig` fields, or
+``key=value`` pairs separated by commas (``mode=logprob,model=runs/judge/model,position=average``), or just a
+model (``smollm2-135m``, a directory) for the default pairwise judge. A model directory written by
+``rewardlab train-judge`` carries ``judge.json`` (mode, template, truncation), used unless overridden.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewardlab.errors import RewardlabError
+
+MODES = ("pairwise", "logprob", "rating", "verifier", "verifier-cot", "critique")
+
+
+@dataclass
+class JudgeConfig:
+    data: str = ""
+    format: str = "auto"
+    skip_invalid: bool = False
+    limit: int | None = None
+    output: str = "runs/judge/judgments.jsonl"
+    mode: str | None = None  # pairwise | logprob | rating | verifier | verifier-cot | critique (default pairwise)
+    backend: str = "hf"  # hf | openai | llamacpp
+    model: str = "smollm2-135m"  # hf: embedded name or directory; openai: the served model name; llamacpp: .gguf
+    base_url: str = ""  # openai: e.g. http://127.0.0.1:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+    timeout: float = 60.0
+    max_retries: int = 4
+    cache_dir: str | None = None  # openai: on-disk answer cache
+    template: str | None = None  # built-in name or YAML/JSON file (default per mode)
+    parser: str | None = None  # pairwise: strict|mtbench|last|lenient|letter|regex:...; rating: mtbench|last|number
+    position: str | None = None  # single | random_swap | both | average (default both; logprob: average)
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    samples: int = 1  # rating: ratings averaged; verifier-cot: K rationales
+    seed: int = 0
+    batch_size: int = 8
+    max_question_tokens: int | None = None
+    max_answer_tokens: int | None = None
+    device: str | None = None
+    name: str | None = None
+
+    def __post_init__(self):
+        if self.mode is not None and self.mode not in MODES:
+            raise RewardlabError(f"unknown judge mode {self.mode!r}; choose one of {', '.join(MODES)}")
+
+
+def _judge_meta(model: str) -> dict:
+    path = Path(model) / "judge.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def build_judge(cfg: JudgeConfig):
+    """The judge a :class:`JudgeConfig` describes (loads the backend)."""
+    from rewardlab.judges.backends import Sampling, make_backend
+    from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
+    from rewardlab.judges.templates import JudgeTemplate
+
+    meta = _judge_meta(cfg.model) if cfg.backend == "hf" else {}
+    if (Path(cfg.model) / "cloud.json").is_file() and cfg.mode in (None, "critique"):
+        meta = {"mode": "critique"}
+    mode = cfg.mode or meta.get("mode") or "pairwise"
+    template = cfg.template
+    if template is None and meta.get("template") and meta.get("mode") == mode:
+        t = meta["template"]
+        template = JudgeTemplate(**{**t, "candidates": tuple(t.get("candidates") or ())})
+    trunc = dict(max_question_tokens=cfg.max_question_tokens if cfg.max_question_tokens is not None
+                 else meta.get("max_question_tokens"),
+                 max_answer_tokens=cfg.max_answer_tokens if cfg.max_answer_tokens is not None
+                 else meta.get("max_answer_tokens"))
+    sampling = Sampling(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
+    if mode == "critique":
+        from rewardlab.judges.cloud import CloudRewardModel, CritiqueJudge
+
+        if cfg.backend != "hf":
+            raise RewardlabError("critique mode runs a local critique-out-loud model (--backend hf)")
+        model = CloudRewardModel.load(cfg.model, device=cfg.device)
+        model.backend.batch_size = cfg.batch_size
+        return CritiqueJudge(model, sampling=Sampling(temperature=cfg.temperature, top_p=cfg.top_p,
+                                                      max_new_tokens=min(cfg.max_new_tokens, model.max_critique_tokens),
+                                                      seed=cfg.seed), name=cfg.name, **trunc)
+    backend = make_backend(cfg.backend, cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
+                           concurrency=cfg.concurrency, timeout=cfg.timeout, max_retries=cfg.max_retries,
+                           cache_dir=cfg.cache_dir, batch_size=cfg.batch_size, device=cfg.device)
+    if mode in ("pairwise", "logprob"):
+        return PairwiseJudge(backend, mode="generate" if mode == "pairwise" else "logprob", template=template,
+                             parser=cfg.parser, position=cfg.position or meta.get("position"), sampling=sampling,
+                             seed=cfg.seed, name=cfg.name, **trunc)
+    if mode == "rating":
+        return RatingJudge(backend, template=template, parser=cfg.parser, sampling=sampling, samples=cfg.samples,
+                           name=cfg.name, **trunc)
+    return VerifierJudge(backend, cot=mode == "verifier-cot", template=template, sampling=sampling,
+                         samples=cfg.samples, name=cfg.name, **trunc)
+
+
+def parse_judge_spec(spec: str) -> JudgeConfig:
+    """A :class:`JudgeConfig` from a YAML/JSON file, ``key=value,key=value`` or a bare model."""
+    names = {f.name: f for f in dataclasses.fields(JudgeConfig)}
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
+        import yaml
+
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise RewardlabError(f"{path}: expected a mapping of judge option: value")
+        values = {k.replace("-", "_"): v for k, v in values.items()}
+    elif "=" in spec:
+        values = {}
+        for part in spec.split(","):
+            if not part.strip():
+                continue
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise RewardlabError(f"judge spec {spec!r}: expected key=value, got {part!r}")
+            values[key.strip().replace("-", "_")] = _convert(names, key.strip().replace("-", "_"), value.strip(), spec)
+    else:
+        values = {"model": spec}
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise RewardlabError(f"judge spec {spec!r}: unknown option(s) {unknown}; valid: {sorted(names)}")
+    return JudgeConfig(**values)
+
+
+def _convert(names: dict, key: str, value: str, spec: str):
+    import typing
+
+    if key not in names:
+        return value
+    hints = typing.get_type_hints(JudgeConfig)
+    tp = hints[key]
+    args = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+    base = args[0]
+    if value.lower() in ("none", "null") and type(None) in typing.get_args(tp):
+        return None
+    try:
+        if base is bool:
+            return value.lower() in ("1", "true", "yes", "on")
+        return base(value)
+    except ValueError as e:
+        raise RewardlabError(f"judge spec {spec!r}: {key}={value!r} is not a {base.__name__}") from e
+
+
+def judge_from_spec(spec: str, batch_size: int | None = None):
+    cfg = parse_judge_spec(spec)
+    if batch_size and "batch_size=" not in spec:
+        cfg.batch_size = batch_size
+    return build_judge(cfg)
+
+
+def summary_path(output: str | Path) -> Path:
+    output = Path(output)
+    name = output.name[: -len(".gz")] if output.name.endswith(".gz") else output.name
+    return output.with_name((name[: -len(".jsonl")] if name.endswith(".jsonl") else name) + ".summary.json")
+
+
+def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
+    """Judge every record of ``cfg.data``; write the JSONL and the summary; return ``(output, summary)``."""
+    from rewardlab.data import fingerprint, load_comparisons
+    from rewardlab.report import _clean
+
+    if not cfg.data:
+        raise RewardlabError("--data is required")
+    loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
+    records = loaded.records
+    if not records:
+        raise RewardlabError(f"{cfg.data}: no records")
+    judge = build_judge(cfg)
+    t = time.perf_counter()
+    judge.score_comparisons(records)
+    seconds = time.perf_counter() - t
+    out = Path(cfg.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
+        for row in judge.last_rows:
+            f.write(json.dumps(_clean({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
+    summary = dict(judge.last_summary)
+    summary.update(data=cfg.data, n_skipped_invalid=len(loaded.skipped), data_fingerprint=fingerprint(records),
+                   seconds=seconds, output=str(out), config=dataclasses.asdict(cfg))
+    summary = _clean(summary)
+    summary_path(out).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    judge.backend.close()
+    return out, summary
+
+
+def format_summary(summary: dict) -> str:
+    from rewardlab.report import fmt
+
+    lines = [f"judge {summary['judge']['name']} ({summary['judge']['mode']}, {summary['judge']['backend']}): "
+             f"{summary['n_records']} records in {fmt(summary.get('seconds'), 1)} s"]
+    n_out, n_bad = summary.get("n_outputs"), summary.get("n_unparseable_outputs")
+    lines.append(f"unparseable outputs: {n_bad} of {n_out}"
+                 + (f" ({', '.join(f'{k}: {v}' for k, v in list(summary.get('unparseable_reasons', {}).items())[:3])})"
+                    if n_bad else ""))
+    if "position_consistency" in summary:
+        lines.append(f"position consistency: {fmt(summary['position_consistency'])} over "
+                     f"{summary['n_pairs_both_parsed']} pairs judged in both orders; position A picked at rate "
+                     f"{fmt(summary['first_position_rate'])}")
+    agree = summary.get("agreement_with_chosen") or {}
+    if agree:
+        lines.append(f"agreement with chosen: {fmt(agree.get('accuracy'))} strict, "
+                     f"{fmt(agree.get('accuracy_ties_half'))} with ties as half ({agree.get('ties')} ties)")
+    stats = summary.get("backend_stats") or {}
+    if stats:
+        lines.append("backend: " + ", ".join(f"{k} {v}" for k, v in stats.items() if k != "errors"))
+    return "\n".join(lines)
+
+
+def eval_note(name: str, summary: dict) -> str:
+    """One line for ``rewardlab eval``'s report notes: a judge's parse failures and position consistency."""
+    from rewardlab.report import fmt
+
+    text = (f"judge {name}: {summary.get('n_unparseable_outputs')} unparseable of {summary.get('n_outputs')} outputs "
+            f"(scored as ties)")
+    if summary.get("position_consistency") is not None:
+        text += (f"; position consistency {fmt(summary['position_consistency'])} over "
+                 f"{summary.get('n_pairs_both_parsed')} pairs; position A picked at rate "
+                 f"{fmt(summary.get('first_position_rate'))}")
+    return text

@@ -1,0 +1,77 @@
+"""``rewardlab normalize``: reward statistics against a reference policy, stored with the model.
+
+InstructGPT and Stiennon et al. (2020) shift the reward model so that the SFT (reference) policy's samples
+score 0 on average. ``rewardlab normalize --model DIR --data samples.jsonl`` scores a file of that policy's
+samples (rows ``{"prompt": text or messages, "response": text}``; a comparison file works too, every response
+is scored) and stores their mean and standard deviation in ``DIR/rewardlab.json`` under ``normalization``,
+replacing the held-out statistics the trainer wrote. The file is rewritten atomically (temporary file +
+rename). ``rewardlab score --normalize``, ``RewardModel.score(normalize=True)`` and the server
+(``normalize: true`` per request, or ``rewardlab serve --normalize``) then return ``(r - mean) / std``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewardlab.errors import RewardlabError
+
+
+@dataclass
+class NormalizeConfig:
+    model: str = ""  # the rewardlab model directory whose rewardlab.json is updated
+    data: str = ""  # policy samples: prompt/response rows (JSONL/JSON/Parquet/CSV), or comparisons
+    format: str = "auto"
+    batch_size: int = 16
+    limit: int | None = None
+    skip_invalid: bool = False
+    dry_run: bool = False  # print the statistics without writing them
+
+
+def reward_stats(rewards: list[float]) -> dict:
+    n = len(rewards)
+    if n == 0:
+        raise RewardlabError("no samples to compute statistics from")
+    mean = math.fsum(rewards) / n
+    std = math.sqrt(math.fsum((r - mean) ** 2 for r in rewards) / n)
+    return {"mean": mean, "std": std, "n": n}
+
+
+def write_normalization(model_dir: str | Path, stats: dict) -> Path:
+    """Replace ``normalization`` in ``model_dir/rewardlab.json``, keeping every other field; atomic."""
+    from rewardlab.model import SPEC_FILE, ScoringSpec
+
+    path = Path(model_dir) / SPEC_FILE
+    if not path.exists():
+        raise RewardlabError(f"{model_dir} has no {SPEC_FILE}: not a rewardlab model directory")
+    spec = json.loads(path.read_text())
+    spec["normalization"] = stats
+    ScoringSpec.from_json(spec)  # still a valid spec
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def run_normalize(cfg: NormalizeConfig) -> dict:
+    from rewardlab.model import RewardModel
+    from rewardlab.score import _single_rows
+
+    if not cfg.model or not cfg.data:
+        raise RewardlabError("--model and --data are required")
+    rm = RewardModel.load(cfg.model)
+    singles = _single_rows(cfg.data, cfg.limit) if cfg.format in ("auto", "single") else None
+    if singles is not None:
+        items = [(r["prompt"], r["response"]) for r in singles]
+    else:
+        from rewardlab.data import load_comparisons
+
+        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
+        items = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
+    rewards = rm.score(items, batch_size=cfg.batch_size)
+    stats = {**reward_stats(rewards), "source": f"reference-policy samples: {cfg.data}"}
+    if not cfg.dry_run:
+        write_normalization(cfg.model, stats)
+    return stats

@@ -1,0 +1,411 @@
+"""The reward server: FastAPI + uvicorn around one :class:`~rewardlab.model.RewardModel` and a batching worker.
+
+Endpoints (JSON; every error is ``{"detail": "<message>"}`` with a 4xx/5xx status):
+
+``POST /v1/score``
+    request ``{"prompt": str | "messages": [{"role", "content"}, ...], "responses": [str, ...],
+    "normalize": bool?}``; answer ``{"rewards": [float, ...], "normalized": bool, "tokens": [int, ...],
+    "model": str}`` with one reward per response, in order. ``normalize`` (default: the server's
+    ``--normalize``) applies the model's saved ``(r - mean) / std`` (``rewardlab normalize``); a model
+    without statistics answers 422 when asked. The OpenAPI schema is at ``/openapi.json`` (``/docs``).
+``POST /get_reward``
+    OpenRLHF's remote reward model API: ``{"query": [str, ...], "prompts": [str, ...]?, "labels": ?,
+    "normalize": bool?}`` -> ``{"rewards": [...], "scores": [...]}`` (how queries are split:
+    :mod:`rewardlab.serve.openrlhf`).
+``GET /health``
+    ``{"status": "ok", "model": ..., "queued_texts": ...}``; no token needed; 503 while shutting down.
+``GET /metrics``
+    Prometheus text: requests by endpoint and status, request latency, texts, batch sizes (texts, jobs,
+    tokens per forward), queue wait, forward time, queued texts, in-flight requests.
+
+Limits: a body over ``max_request_bytes`` -> 413; more than ``max_texts`` responses/queries -> 413; a prompt or
+response over ``max_text_chars`` characters -> 413; invalid JSON -> 400; a body of the wrong shape -> 422;
+queue over ``max_queue_texts`` -> 503. With ``token`` set, every endpoint but ``/health`` needs
+``Authorization: Bearer <token>`` (401 otherwise).
+
+Shutdown (SIGINT/SIGTERM): uvicorn stops accepting connections and waits up to ``shutdown_timeout`` seconds
+for in-flight requests; the worker keeps scoring until they are answered, then stops.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import os
+import threading
+import time
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.concurrency import run_in_threadpool
+
+from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
+from rewardlab.serve.config import ServeConfig
+from rewardlab.serve.openrlhf import SplitError, split_query
+
+TOKEN_ENV = "REWARDLAB_SERVE_TOKEN"
+
+
+# ---- request / response schemas -----------------------------------------------------------------
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str
+
+
+class ScoreRequest(BaseModel):
+    """One conversation (``prompt`` text or ``messages``) and one or more candidate responses."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"prompt": "What is 2 plus 3?", "responses": ["It is 5.", "It is 6."]},
+        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}],
+         "responses": ["Hello!"], "normalize": True}]})
+    prompt: str | None = Field(None, description="the user's prompt as plain text (one user turn)")
+    messages: list[Message] | None = Field(None, min_length=1, description="the conversation before the response")
+    responses: list[str] = Field(..., min_length=1, description="candidate responses, each scored separately")
+    normalize: bool | None = Field(None, description="apply the model's saved mean/std (default: server setting)")
+
+    @model_validator(mode="after")
+    def _one_prompt(self):
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give exactly one of 'prompt' (text) or 'messages' (a list of {role, content})")
+        return self
+
+
+class ScoreResponse(BaseModel):
+    rewards: list[float]
+    normalized: bool
+    tokens: list[int] = Field(description="tokens scored per response, after truncation to the model's max_length")
+    model: str
+
+
+class OpenRLHFRequest(BaseModel):
+    """OpenRLHF's remote reward request. ``labels`` and unknown fields are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    query: list[str] = Field(..., description="full prompt + response texts, as decoded by the policy")
+    prompts: list[str] | None = Field(None, description="the prompt part of each query (a prefix of it)")
+    labels: Any = None
+    normalize: bool | None = None
+
+    @model_validator(mode="after")
+    def _lengths(self):
+        if self.prompts is not None and len(self.prompts) != len(self.query):
+            raise ValueError(f"'prompts' has {len(self.prompts)} items but 'query' has {len(self.query)}")
+        return self
+
+
+class OpenRLHFResponse(BaseModel):
+    rewards: list[float]
+    scores: list[float]
+
+
+# ---- metrics ------------------------------------------------------------------------------------
+class Metrics:
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+        disable_created_metrics()  # no *_created series: they only add noise here
+        r = self.registry = CollectorRegistry()
+        lat = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+        self.requests = Counter("rewardlab_requests", "HTTP requests", ["endpoint", "status"], registry=r)
+        self.latency = Histogram("rewardlab_request_latency_seconds", "request latency", ["endpoint"],
+                                 buckets=lat, registry=r)
+        self.texts = Counter("rewardlab_texts_scored", "texts scored", registry=r)
+        sizes = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+        self.batch_texts = Histogram("rewardlab_batch_texts", "texts per batched forward", buckets=sizes, registry=r)
+        self.batch_jobs = Histogram("rewardlab_batch_requests", "requests per batched forward", buckets=sizes,
+                                    registry=r)
+        self.batch_tokens = Histogram("rewardlab_batch_tokens", "real tokens per batched forward",
+                                      buckets=tuple(64 * 2 ** i for i in range(12)), registry=r)
+        self.padding = Counter("rewardlab_padded_tokens", "tokens run through the model including padding",
+                               registry=r)
+        self.queue_wait = Histogram("rewardlab_queue_wait_seconds", "time a request waited for its forward",
+                                    buckets=lat, registry=r)
+        self.forward = Histogram("rewardlab_forward_seconds", "time of one batched forward", buckets=lat, registry=r)
+        self.queued = Gauge("rewardlab_queued_texts", "texts waiting for a forward", registry=r)
+        self.inflight = Gauge("rewardlab_inflight_requests", "requests being handled", registry=r)
+
+    def on_batch(self, s) -> None:
+        self.texts.inc(s.n_texts)
+        self.batch_texts.observe(s.n_texts)
+        self.batch_jobs.observe(s.n_jobs)
+        self.batch_tokens.observe(s.n_tokens)
+        self.padding.inc(s.n_padded)
+        self.forward.observe(s.forward_s)
+        for w in s.queue_wait_s:
+            self.queue_wait.observe(w)
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+# ---- ASGI middlewares (plain ASGI: cheaper per request than BaseHTTPMiddleware) --------------------
+class Observe:
+    """Count requests by endpoint and status, time them, track in-flight requests."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        endpoint = path if path in _KNOWN else "other"
+        status = [500]
+
+        async def send_wrapper(msg):
+            if msg["type"] == "http.response.start":
+                status[0] = msg["status"]
+            await send(msg)
+
+        self.metrics.inflight.inc()
+        t0 = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.metrics.inflight.dec()
+            self.metrics.requests.labels(endpoint, str(status[0])).inc()
+            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - t0)
+
+
+# ---- the ASGI body limit --------------------------------------------------------------------------
+class BodyLimit:
+    """413 for a body over ``limit`` bytes: by Content-Length up front, or while reading a chunked body."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await _send_json(send, 413, f"request body of {int(declared)} bytes is over the limit of "
+                                               f"{self.limit} bytes")
+        if declared is not None:
+            return await self.app(scope, receive, send)
+        body, messages = 0, []
+        while True:  # chunked: buffer up to the limit, then replay
+            msg = await receive()
+            messages.append(msg)
+            if msg["type"] != "http.request":
+                break
+            body += len(msg.get("body", b""))
+            if body > self.limit:
+                return await _send_json(send, 413, f"request body is over the limit of {self.limit} bytes")
+            if not msg.get("more_body", False):
+                break
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        return await self.app(scope, replay, send)
+
+
+async def _send_json(send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# ---- the app ------------------------------------------------------------------------------------
+def _validation_message(errors) -> str:
+    parts = []
+    for e in errors:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+        parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+    return "; ".join(parts)
+
+
+def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
+    """The FastAPI app for ``cfg`` (loads ``cfg.model`` unless a loaded ``rm`` is given)."""
+    import torch
+
+    from rewardlab.errors import ModelContractError
+
+    if rm is None:
+        from rewardlab.model import RewardModel
+
+        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
+        rm = RewardModel.load(cfg.model, torch_dtype=dtype)
+    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    rm.to(device)
+    rm.eval()
+    if hasattr(rm.model.config, "use_cache"):
+        rm.model.config.use_cache = False  # scoring is one forward: no KV cache to build
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    token = cfg.token or os.environ.get(TOKEN_ENV) or None
+    model_name = os.path.basename(os.path.normpath(cfg.model)) if cfg.model else rm.spec.backbone
+    metrics = Metrics()
+    batcher = Batcher(rm, batching=cfg.batching, max_batch_tokens=cfg.max_batch_tokens,
+                      max_batch_texts=cfg.max_batch_texts, max_wait_ms=cfg.max_wait_ms,
+                      max_queue_texts=cfg.max_queue_texts, on_batch=metrics.on_batch, packing=cfg.packing,
+                      token_budget=cfg.token_budget)
+    tok_lock = threading.Lock()
+    extra_ends = tuple(t for t in (rm.tokenizer.eos_token, rm.tokenizer.pad_token) if t)
+    state = {"draining": False}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        batcher.start()
+        yield
+        # uvicorn runs this after in-flight requests were answered (or shutdown_timeout passed)
+        state["draining"] = True
+        await run_in_threadpool(batcher.stop, cfg.shutdown_timeout)
+
+    app = FastAPI(title="rewardlab reward server", version=_version(), lifespan=lifespan,
+                  description=__doc__.split("\n\n")[0])
+    app.state.batcher, app.state.metrics, app.state.rm, app.state.config = batcher, metrics, rm, cfg
+    app.add_middleware(BodyLimit, limit=cfg.max_request_bytes)
+    app.add_middleware(Observe, metrics=metrics)  # outermost: 413s from BodyLimit are counted too
+
+    async def check_token(request: Request):
+        if token is None:
+            return
+        got = request.headers.get("authorization", "")
+        scheme, _, value = got.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token (send 'Authorization: Bearer <token>')",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    auth = [Depends(check_token)]
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        bad = [e for e in errors if e.get("type") == "json_invalid"]
+        if bad:
+            where = bad[0].get("loc", ("body", "?"))[-1]
+            why = (bad[0].get("ctx") or {}).get("error", "JSON decode error")
+            return JSONResponse({"detail": f"the body is not valid JSON ({why} at character {where})"}, 400)
+        return JSONResponse({"detail": _validation_message(errors)}, 422)
+
+    def check_sizes(texts: list[str], what: str) -> None:
+        if len(texts) > cfg.max_texts:
+            raise HTTPException(413, f"{len(texts)} {what} in one request; the limit is {cfg.max_texts}")
+        for i, t in enumerate(texts):
+            if len(t) > cfg.max_text_chars:
+                raise HTTPException(413, f"{what}[{i}] has {len(t)} characters; the limit is {cfg.max_text_chars}")
+
+    def wants_norm(flag: bool | None) -> bool:
+        norm = cfg.normalize if flag is None else flag
+        if norm and not rm.spec.normalization:
+            raise HTTPException(422, "normalize was asked for but this model has no normalisation statistics "
+                                     "(run `rewardlab normalize --model DIR --data samples.jsonl`)")
+        return norm
+
+    def encode_all(items) -> list[dict]:
+        with tok_lock:
+            return [rm.encoder.encode(p, r) for p, r in items]
+
+    async def score_items(items, normalize: bool) -> tuple[list[float], list[dict]]:
+        # a few short texts tokenize in well under a millisecond: cheaper here than a hop to the thread pool
+        if sum(len(r) + (len(p) if isinstance(p, str) else sum(len(m["content"]) for m in p)) for p, r in items) <= 4096:
+            feats = encode_all(items)
+        else:
+            feats = await run_in_threadpool(encode_all, items)
+        try:
+            fut = batcher.submit(feats, items if cfg.packing else None)
+        except QueueFull as e:
+            raise HTTPException(503, str(e), headers={"Retry-After": "1"})
+        except Stopped as e:
+            raise HTTPException(503, str(e))
+        rewards = await asyncio.wrap_future(fut)
+        return (rm.normalize(rewards) if normalize else rewards), feats
+
+    @app.post("/v1/score", response_model=ScoreResponse, dependencies=auth,
+              responses={400: {}, 401: {}, 413: {}, 422: {}, 503: {}})
+    async def score(req: ScoreRequest) -> ScoreResponse:
+        """Score one or more responses to one prompt or conversation."""
+        check_sizes(req.responses, "responses")
+        if req.prompt is not None:
+            check_sizes([req.prompt], "prompt")
+            prompt: Any = req.prompt
+        else:
+            check_sizes([m.content for m in req.messages], "messages")
+            prompt = tuple({"role": m.role, "content": m.content} for m in req.messages)
+        norm = wants_norm(req.normalize)
+        try:
+            rewards, feats = await score_items([(prompt, r) for r in req.responses], norm)
+        except ModelContractError as e:
+            raise HTTPException(422, str(e))
+        return ScoreResponse(rewards=rewards, normalized=norm, tokens=[len(f["input_ids"]) for f in feats],
+                             model=model_name)
+
+    @app.post("/get_reward", response_model=OpenRLHFResponse, dependencies=auth,
+              responses={400: {}, 401: {}, 413: {}, 422: {}, 503: {}})
+    async def get_reward(req: OpenRLHFRequest) -> OpenRLHFResponse:
+        """OpenRLHF's remote reward model API (``--remote_rm_url http://host:port/get_reward``)."""
+        check_sizes(req.query, "query")
+        if req.prompts is not None:
+            check_sizes(req.prompts, "prompts")
+        norm = wants_norm(req.normalize)
+        items = []
+        for i, q in enumerate(req.query):
+            try:
+                items.append(split_query(q, req.prompts[i] if req.prompts else None, extra_ends))
+            except SplitError as e:
+                raise HTTPException(422, f"query[{i}]: {e}")
+        try:
+            rewards, _ = await score_items(items, norm)
+        except ModelContractError as e:
+            raise HTTPException(422, str(e))
+        return OpenRLHFResponse(rewards=rewards, scores=rewards)
+
+    @app.get("/health")
+    async def health():
+        ok = batcher.alive() and not state["draining"]
+        body = {"status": "ok" if ok else "unavailable", "model": model_name, "queued_texts": batcher.queued_texts(),
+                "batching": cfg.batching, "normalization": bool(rm.spec.normalization),
+                "device": str(batcher.device), "torch_threads": torch.get_num_threads()}
+        return JSONResponse(body, 200 if ok else 503)
+
+    @app.get("/metrics", dependencies=auth)
+    async def prometheus():
+        metrics.queued.set(batcher.queued_texts())
+        data, ctype = metrics.render()
+        return Response(data, media_type=ctype)
+
+    return app
+
+
+_KNOWN = {"/v1/score", "/get_reward", "/health", "/metrics"}
+
+
+def _version() -> str:
+    from rewardlab import __version__
+
+    return __version__
+
+
+def make_server(cfg: ServeConfig, rm=None):
+    """A ``uvicorn.Server`` for ``cfg`` (``server.run()`` blocks; set ``server.should_exit`` to stop it)."""
+    import uvicorn
+
+    app = create_app(cfg, rm)
+    config = uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level,
+                            timeout_graceful_shutdown=cfg.shutdown_timeout, access_log=False, lifespan="on")
+    return uvicorn.Server(config)
+
+
+def run_serve(cfg: ServeConfig) -> None:
+    if not cfg.model:
+        from rewardlab.errors import RewardlabError
+
+        raise RewardlabError("--model is required (a rewardlab model directory)")
+    server = make_server(cfg)
+    print(f"rewardlab serve: {cfg.model} on http://{cfg.host}:{cfg.port} "
+          f"(batching {'on' if cfg.batching else 'off'}{', token required' if (cfg.token or os.environ.get(TOKEN_ENV)) else ''})",
+          flush=True)
+    server.run()

@@ -1,0 +1,197 @@
+"""The batching worker: concurrent requests in, one forward, each request's own rewards out.
+
+Request handlers tokenize their texts (under a lock: a Hugging Face tokenizer is not safe to call from
+several threads at once) and :meth:`Batcher.submit` the encoded features. One worker thread owns the model:
+it takes the oldest queued job, waits up to ``max_wait_ms`` (counted from when that job was queued) for more
+jobs while the gathered texts stay within ``max_batch_texts`` and ``max_batch_tokens``, then scores all of
+them together (length-sorted, cut into sub-batches whose padded size fits the token budget) and answers
+every job with its own slice. Jobs that queue up while a forward runs are taken at once by the next one, so
+under load batches fill without waiting. With ``batching=False`` each job gets its own forward (the baseline).
+
+A job larger than the budget is never split across forwards of different jobs; it is scored alone in
+sub-batches. ``stop()`` lets the worker finish every queued job before it exits. With ``packing=True`` the
+gathered (prompt, response) pairs go through :func:`rewardlab.packing.score_packed` (padding-free rows; a
+prompt shared by several responses computed once) instead of padded sub-batches.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import torch
+
+
+class QueueFull(Exception):
+    """The queue already holds ``max_queue_texts`` texts: the caller answers 503."""
+
+
+class Stopped(Exception):
+    """The batcher is shutting down and takes no new work."""
+
+
+@dataclass
+class _Job:
+    feats: list[dict]
+    future: Future
+    enqueued: float
+    items: list | None = None  # the (prompt, response) pairs, for the packed path
+    n_tokens: int = field(init=False)
+
+    def __post_init__(self):
+        self.n_tokens = sum(len(f["input_ids"]) for f in self.feats)
+
+
+@dataclass
+class BatchStats:
+    """What one forward did; handed to the ``on_batch`` callback (metrics)."""
+
+    n_jobs: int
+    n_texts: int
+    n_tokens: int  # real tokens
+    n_padded: int  # tokens including padding, summed over sub-batches
+    n_forwards: int
+    queue_wait_s: list[float]
+    forward_s: float
+
+
+class Batcher:
+    def __init__(self, rm, *, batching: bool = True, max_batch_tokens: int = 16384, max_batch_texts: int = 256,
+                 max_wait_ms: float = 5.0, max_queue_texts: int = 8192, on_batch=None, packing: bool = False,
+                 token_budget: int | None = None):
+        self.rm = rm
+        self.packing, self.token_budget = packing, token_budget
+        self.batching = batching
+        self.max_batch_tokens, self.max_batch_texts = max_batch_tokens, max_batch_texts
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_queue_texts = max_queue_texts
+        self.on_batch = on_batch
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._queued_texts = 0
+        self._cv = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="rewardlab-batcher", daemon=True)
+        self.device = next(rm.model.parameters()).device
+
+    # ---- public ---------------------------------------------------------------------------------
+    def start(self) -> "Batcher":
+        self.rm.eval()
+        self._thread.start()
+        return self
+
+    def submit(self, feats: list[dict], items: list | None = None) -> Future:
+        """Queue encoded texts (and, for the packed path, their (prompt, response) pairs); the future resolves
+        to their rewards (raw, in order)."""
+        fut: Future = Future()
+        if not feats:
+            fut.set_result([])
+            return fut
+        with self._cv:
+            if self._stopping:
+                raise Stopped("the server is shutting down")
+            if self._queued_texts + len(feats) > self.max_queue_texts and self._queue:
+                raise QueueFull(f"{self._queued_texts} texts are already waiting (max_queue_texts "
+                                f"{self.max_queue_texts}); retry later")
+            self._queue.append(_Job(feats, fut, time.perf_counter(), items))
+            self._queued_texts += len(feats)
+            self._cv.notify()
+        return fut
+
+    def queued_texts(self) -> int:
+        return self._queued_texts
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Take no new work, finish what is queued, then end the worker."""
+        with self._cv:
+            self._stopping = True
+            self._cv.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    # ---- worker ---------------------------------------------------------------------------------
+    def _take(self) -> list[_Job] | None:
+        with self._cv:
+            while not self._queue and not self._stopping:
+                self._cv.wait()
+            if not self._queue:
+                return None  # stopping and drained
+            jobs = [self._queue.popleft()]
+            if self.batching:
+                texts, tokens = len(jobs[0].feats), jobs[0].n_tokens
+                deadline = jobs[0].enqueued + self.max_wait
+                while True:
+                    while self._queue:
+                        nxt = self._queue[0]
+                        if (texts + len(nxt.feats) > self.max_batch_texts
+                                or tokens + nxt.n_tokens > self.max_batch_tokens):
+                            break
+                        jobs.append(self._queue.popleft())
+                        texts, tokens = texts + len(nxt.feats), tokens + nxt.n_tokens
+                    full = bool(self._queue) or texts >= self.max_batch_texts or tokens >= self.max_batch_tokens
+                    left = deadline - time.perf_counter()
+                    if full or left <= 0 or self._stopping:
+                        break
+                    self._cv.wait(left)
+            self._queued_texts -= sum(len(j.feats) for j in jobs)
+            return jobs
+
+    def _run(self) -> None:
+        while True:
+            jobs = self._take()
+            if jobs is None:
+                return
+            try:
+                self._score(jobs)
+            except BaseException as e:  # answer every waiting request; keep serving
+                for j in jobs:
+                    if not j.future.done():
+                        j.future.set_exception(e)
+
+    def _sub_batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """Cut length-sorted indices so each sub-batch's padded size fits the token budget."""
+        out, cur = [], []
+        for i in order:
+            width = max(lengths[i], max((lengths[j] for j in cur), default=0))
+            if cur and ((len(cur) + 1) * width > self.max_batch_tokens or len(cur) + 1 > self.max_batch_texts):
+                out.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            out.append(cur)
+        return out
+
+    @torch.inference_mode()
+    def _score(self, jobs: list[_Job]) -> None:
+        t0 = time.perf_counter()
+        feats = [f for j in jobs for f in j.feats]
+        lengths = [len(f["input_ids"]) for f in feats]
+        order = sorted(range(len(feats)), key=lambda i: lengths[i])
+        rewards = [0.0] * len(feats)
+        padded = 0
+        subs = self._sub_batches(order, lengths)
+        if self.packing and all(j.items is not None for j in jobs):
+            # rewardlab.packing: padding-free rows, a prompt shared by several responses computed once
+            from rewardlab.packing import score_packed
+
+            rewards = score_packed(self.rm, [it for j in jobs for it in j.items], self.token_budget)
+            subs = []
+            padded = sum(lengths)
+        for idx in subs:
+            batch = {k: v.to(self.device) for k, v in self.rm.collate([feats[i] for i in idx]).items()}
+            padded += batch["input_ids"].numel()
+            for i, r in zip(idx, self.rm(**batch).tolist()):
+                rewards[i] = r
+        t1 = time.perf_counter()
+        pos = 0
+        for j in jobs:
+            j.future.set_result(rewards[pos: pos + len(j.feats)])
+            pos += len(j.feats)
+        if self.on_batch is not None:
+            self.on_batch(BatchStats(n_jobs=len(jobs), n_texts=len(feats), n_tokens=sum(lengths), n_padded=padded,
+                                     n_forwards=len(subs), queue_wait_s=[t0 - j.enqueued for j in jobs],
+                                     forward_s=t1 - t0))

@@ -1,0 +1,44 @@
+"""``rewardlab serve`` options (one dataclass, like every command; no heavy imports here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rewardlab.errors import RewardlabError
+
+
+@dataclass
+class ServeConfig:
+    model: str = ""  # a rewardlab model directory (a LoRA adapter directory works too)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None  # bearer token required on /v1/score, /get_reward, /metrics (or $REWARDLAB_SERVE_TOKEN)
+    # batching: a worker gathers queued requests into one forward
+    batching: bool = True  # off: one request per forward (the load test's baseline)
+    max_batch_tokens: int = 16384  # padded tokens (texts x longest text) per forward
+    max_batch_texts: int = 256  # texts per forward
+    max_wait_ms: float = 5.0  # how long the first queued request may wait for others to join it
+    max_queue_texts: int = 8192  # texts waiting for a forward; beyond this requests get 503
+    packing: bool = False  # padding-free packed forwards (rewardlab.packing; prompts shared by responses run once)
+    token_budget: int | None = None  # packed row width (default: rewardlab.packing's)
+    # request limits (4xx with a message beyond them)
+    max_request_bytes: int = 4 * 1024 * 1024  # 413
+    max_texts: int = 256  # responses (or queries) per request: 413
+    max_text_chars: int = 65536  # characters in one prompt or response: 413
+    # scoring
+    normalize: bool = False  # default for requests that do not say (the model's saved mean/std)
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
+    dtype: str = "float32"  # float32 | bfloat16 | float16
+    num_threads: int | None = None  # torch intra-op threads (default: torch's choice)
+    # process
+    shutdown_timeout: float = 30.0  # seconds to finish in-flight requests after SIGINT/SIGTERM
+    log_level: str = "warning"
+
+    def __post_init__(self):
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise RewardlabError(f"dtype must be float32, bfloat16 or float16, not {self.dtype!r}")
+        for name in ("max_batch_tokens", "max_batch_texts", "max_request_bytes", "max_texts", "max_text_chars",
+                     "max_queue_texts"):
+            if getattr(self, name) < 1:
+                raise RewardlabError(f"{name} must be positive")
+        if self.max_wait_ms < 0:
+            raise RewardlabError("max_wait_ms must be >= 0")
