@@ -242,8 +242,8 @@ def environment() -> dict:
     except Exception:
         pass
     versions = {}
-    for pkg in ("rewardlab", "torch", "transformers", "fastapi", "starlette", "uvicorn", "pydantic", "httpx",
-                "prometheus-client"):
+    for pkg in ("rewardlab", "torch", "transformers", "fastapi", "starlette", "uvicorn", "httptools", "uvloop",
+                "pydantic", "httpx", "prometheus-client"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -264,7 +264,7 @@ def markdown(result: dict) -> str:
              f"server settings: {' '.join(a['server_args']) or 'defaults'}",
              f"- hardware: {result['env']['cpu']}, {result['env']['cpu_count']} CPUs, {result['env']['memory']}; "
              f"{result['note']}",
-             f"- versions: " + ", ".join(f"{k} {v}" for k, v in result["env"]["versions"].items()),
+             "- versions: " + ", ".join(f"{k} {v}" for k, v in result["env"]["versions"].items()),
              f"- date: {result['date']}", "",
              "| mode | requests ok | errors | throughput (req/s) | p50 ms | p90 ms | p99 ms | max ms | texts/forward |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

@@ -156,6 +156,13 @@ def test_train_judge_cloud_on_tiny(tiny_llama, data_file, tmp_path):
     result = run_train_judge(cfg)
     assert result["trained_eval"]["n_records"] == 3 and (tmp_path / "cloud" / "model" / "cloud.json").exists()
     assert result["history_tail"][0]["lm_loss"] > 0
+    from rewardlab.cli import main
+
+    out = tmp_path / "c.jsonl"
+    assert main(["judge", "--data", data_file, "--model", str(tmp_path / "cloud" / "model"), "--limit", "2",
+                 "--max-new-tokens", "4", "--output", str(out), "--device", "cpu"]) == 0
+    rows = [json.loads(line) for line in open(out)]
+    assert rows[0]["mode"] == "critique" and len(rows[0]["critiques"]) == 2
 
 
 def test_cli_judge_and_eval_with_judge(tiny_llama, data_file, tmp_path):
@@ -222,3 +229,50 @@ def test_llamacpp_backend_calls(monkeypatch):
     p = lj.score_comparisons(RECORDS[:1])[0][0]
     assert p == pytest.approx(1 / (1 + pytest.importorskip("math").exp(-1.8 + 0.2)))
     assert calls[-1][1]["max_tokens"] == 1 and calls[-1][1]["top_logprobs"] == 20
+
+
+def test_trunk_cache_matches_full_model(tiny_llama):
+    from rewardlab.judges.hf import HFBackend
+    from rewardlab.judges.train import freeze_below
+    from rewardlab.judges.trunk import TrunkCachedBackend
+
+    full = HFBackend(tiny_llama, device="cpu", batch_size=2)
+    info = freeze_below(full.model, 1)
+    assert 0 < info["trainable"] < info["total"]
+    assert all(not p.requires_grad for p in full.model.model.embed_tokens.parameters())
+    cached = TrunkCachedBackend(full, n_top=1)
+    prompts = [[{"role": "user", "content": "hi"}], [{"role": "user", "content": "What is 12 plus 30? " * 3}],
+               [{"role": "system", "content": "judge"}, {"role": "user", "content": "abc"}]]
+    want = torch.stack([full.next_token_logprobs_full([p])[0] for p in prompts])
+    got = cached.next_token_logprobs_full(prompts)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert cached.misses == 3 and len(cached.store) == 3
+    again = cached.next_token_logprobs_full(prompts)  # from the cache: only the top block runs
+    assert torch.allclose(again, want, atol=1e-5) and cached.hits == 3
+    # gradients reach the top block only
+    ids = [cached.prompt_ids(p) for p in prompts]
+    cached.upper_logits(cached.states(ids)).sum().backward()
+    assert full.model.model.layers[-1].self_attn.q_proj.weight.grad is not None
+    assert full.model.model.layers[0].self_attn.q_proj.weight.grad is None
+
+
+def test_train_judge_with_cached_trunk(tiny_llama, data_file, tmp_path):
+    from rewardlab.judges.hf import HFBackend
+    from rewardlab.judges.judge import PairwiseJudge
+    from rewardlab.judges.train import TrainJudgeConfig, run_train_judge, _load
+
+    cfg = TrainJudgeConfig(data=data_file, base=tiny_llama, output_dir=str(tmp_path / "j"), eval_fraction=0.3,
+                           train_layers=1, lr=1e-2, epochs=2, batch_size=4, device="cpu", max_question_tokens=32,
+                           max_answer_tokens=16)
+    result = run_train_judge(cfg)
+    assert result["trainable"]["trainable"] < result["trainable"]["total"]
+    assert "--train-layers 1" in result["command"]
+    # the cached evaluation of the trained judge equals a fresh full-model evaluation of the saved directory
+    fresh = PairwiseJudge(HFBackend(str(tmp_path / "j" / "model"), device="cpu"), mode="logprob",
+                          max_question_tokens=32, max_answer_tokens=16)
+    _, evaluation, _ = _load(cfg)
+    scores = fresh.score_comparisons(evaluation)
+    from rewardlab.metrics import evaluate_scores
+
+    assert evaluate_scores(evaluation, scores)["accuracy"] == result["trained_eval"]["accuracy"]
+    assert abs(evaluate_scores(evaluation, scores)["mean_margin"] - result["trained_eval"]["mean_margin"]) < 1e-5

@@ -45,3 +45,11 @@ def test_normalize_refuses_a_non_model_directory(tmp_path, capsys):
     data.write_text(json.dumps(SAMPLES[0]) + "\n")
     assert main(["normalize", "--model", str(tmp_path), "--data", str(data)]) == 2
     assert "rewardlab.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cmd,flag", [("serve", "--max-batch-tokens"), ("export", "--merge"),
+                                      ("normalize", "--dry-run"), ("train", "--lora-target-modules")])
+def test_new_commands_have_help(cmd, flag, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--help"])
+    assert e.value.code == 0 and flag in capsys.readouterr().out

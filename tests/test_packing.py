@@ -11,7 +11,7 @@ from rewardlab.data import Comparison, write_jsonl
 from rewardlab.losses import LossType, batch_loss
 from rewardlab.model import RewardModel
 from rewardlab.packing import (block_mask, build_inputs, collate_packed, common_prefix_len, layout_group, pack_rows,
-                               packing_support)
+                               packing_support, width_buckets)
 
 TOL = 1e-4  # the bound for fp32; measured ≤ 1e-6 for rewards, ≤ 1e-6 relative for gradients
 
@@ -71,7 +71,8 @@ def test_rows_respect_the_budget_and_the_mask_is_a_tree():
     lengths = [300, 200, 150, 120, 90, 60, 700]
     rows = pack_rows(lengths, 512)
     assert sorted(i for r in rows for i in r) == list(range(len(lengths)))
-    assert all(sum(lengths[i] for i in r) <= 700 for r in rows)  # the cap rises to the longest group
+    assert all(sum(lengths[i] for i in r) <= 512 or len(r) == 1 for r in rows)  # a longer group: a row of its own
+    assert width_buckets([700, 510, 500, 400, 90]) == [[0], [1, 2, 3], [4]]
     g = layout_group([{"input_ids": [1, 2, 3]}, {"input_ids": [1, 2, 4, 5]}], "causal")
     inp = build_inputs([g], [[0]], pad_id=0)
     m = block_mask(inp["packed_seg"], inp["packed_member"], causal=True)[0, 0]
@@ -243,3 +244,19 @@ def test_cli_score_packing(tmp_path, tiny_llama, pref_file):
         outs[flag] = [json.loads(l)["scores"] for l in open(out)]
     flat = lambda rows: [s for r in rows for s in r]  # noqa: E731
     assert flat(outs["--packing"]) == pytest.approx(flat(outs["--no-packing"]), abs=TOL)
+
+
+def test_cli_eval_packing(tmp_path, tiny_llama, pref_file):
+    from rewardlab.cli import main
+
+    rm = _model(tiny_llama)
+    rm.save(tmp_path / "m")
+    scores = {}
+    for flag in ("--no-packing", "--packing"):
+        out = tmp_path / f"eval{flag}"
+        assert main(["eval", "--model", str(tmp_path / "m"), "--data", pref_file, "--output-dir", str(out),
+                     "--n-boot", "10", flag]) == 0
+        (examples,) = out.glob("examples-*.jsonl")
+        scores[flag] = [s for l in open(examples) for s in json.loads(l)["scores"]]
+    assert len(scores["--packing"]) == 48
+    assert scores["--packing"] == pytest.approx(scores["--no-packing"], abs=TOL)

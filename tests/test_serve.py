@@ -1,6 +1,8 @@
 """The reward server over real HTTP on 127.0.0.1 (uvicorn in a thread, tiny model): batching correctness,
 OpenRLHF compatibility, limits and malformed input, auth, metrics, graceful shutdown; plus the batcher and the
 OpenRLHF query splitter on their own. Every loop is bounded; nothing leaves loopback."""
+import json
+import re
 import signal
 import socket
 import subprocess
@@ -183,8 +185,8 @@ def test_metrics_are_prometheus_text(served):
 
 
 def test_shutdown_drains_in_flight_requests(model_dir, offline):
-    """Requests sit in the batch queue (max_wait 1.5 s) when shutdown starts; every one is still answered."""
-    run = Running(ServeConfig(model=model_dir, max_wait_ms=1500, max_batch_texts=64))
+    """Requests sit in the batch queue (max_wait 3 s) when shutdown starts; every one is still answered."""
+    run = Running(ServeConfig(model=model_dir, max_wait_ms=3000, max_batch_texts=64))
     n = 6
     results: list = [None] * n
 
@@ -217,7 +219,7 @@ def test_sigterm_drains_the_cli_server(model_dir, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "rewardlab.cli", "serve", "--model", model_dir, "--port", str(port),
-                             "--max-wait-ms", "1500"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--max-wait-ms", "3000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -236,7 +238,12 @@ def test_sigterm_drains_the_cli_server(model_dir, tmp_path):
         threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
         for t in threads:
             t.start()
-        time.sleep(0.5)  # inside the 1.5 s batching window: the requests are queued
+        deadline, queued = time.monotonic() + 20, 0.0  # wait until all 4 are queued (the 3 s batching window)
+        while time.monotonic() < deadline and queued < 4:
+            text = httpx.get(url + "/metrics", timeout=5).text
+            queued = float(re.search(r"^rewardlab_queued_texts (\S+)$", text, re.M).group(1))
+            time.sleep(0.02)
+        assert queued >= 1  # requests are in flight when SIGTERM arrives
         proc.terminate()
         for t in threads:
             t.join(30)
@@ -309,3 +316,19 @@ def test_split_query_errors():
         split_query("just some text")
     with pytest.raises(SplitError, match="does not start with its prompt"):
         split_query("abc", "xyz")
+
+
+@pytest.mark.slow
+def test_loadtest_script_smoke(tmp_path):
+    """benchmarks/loadtest.py end to end on a tiny model: both servers, bounded rounds, JSON + Markdown, no errors."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "loadtest.py"
+    r = subprocess.run([sys.executable, str(script), "--backbone", "tiny-bert:hidden=32,layers=2", "--clients", "4",
+                        "--requests", "24", "--rounds", "2", "--warmup", "4", "--max-seconds", "60",
+                        "--output-dir", str(tmp_path), "--name", "smoke"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    result = json.loads((tmp_path / "smoke.json").read_text())
+    for mode in ("batched", "unbatched"):
+        m = result["modes"][mode]
+        assert m["requests_ok"] == 24 and m["errors"] == 0 and m["latency_ms"]["p99"] > 0
+    assert result["modes"]["unbatched"]["mean_texts_per_forward"] == 1.0
+    assert result["server_exit_codes"] and "| batched |" in (tmp_path / "smoke.md").read_text()

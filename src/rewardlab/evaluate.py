@@ -32,6 +32,7 @@ class EvalConfig:
     benchmark: str = ""  # a benchmark name from `--benchmark list` (e.g. rewardbench, rewardbench-2, rmb); "" = plain eval
     tie_policy: str = "published"  # published | strict | half | fractional | random[:SEED]
     n_boot: int = 1000  # bootstrap resamples for the 95% intervals
+    packing: bool = False  # reward models: padding-free, prefix-shared scoring (rewardlab.packing)
     judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
 
 
@@ -186,6 +187,8 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
         rm = load_scorer(path)
+        if cfg.packing and hasattr(rm, "spec"):  # a RewardModel: its score() then packs
+            rm.packing = True
         tok = getattr(rm, "tokenizer", tok)
         name = model_name(getattr(rm, "name", path), results)
         if bench is None:

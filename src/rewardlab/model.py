@@ -324,11 +324,16 @@ class RewardModel(torch.nn.Module):
 
     @torch.no_grad()
     def score(self, items: list[tuple[Prompt, str]], batch_size: int = 16, normalize: bool = False,
-              padding_side: str | None = None, packing: bool = False, token_budget: int | None = None) -> list[float]:
+              padding_side: str | None = None, packing: bool | None = None,
+              token_budget: int | None = None) -> list[float]:
         """Score (prompt, response) pairs. Batches are length-sorted to cut padding; order is preserved.
 
         ``packing=True``: padding-free rows of ``token_budget`` tokens, each prompt's tokens computed once for all
-        its responses (:func:`rewardlab.packing.score_packed`; models it does not cover take this padded path)."""
+        its responses (:func:`rewardlab.packing.score_packed`; models it does not cover take this padded path).
+        ``None``: the model's ``packing`` attribute (default False), so callers that only pass ``batch_size``
+        (e.g. evaluation) can be switched with ``rm.packing = True``."""
+        if packing is None:
+            packing = getattr(self, "packing", False)
         was_training = self.training
         self.eval()
         if packing:
@@ -360,7 +365,7 @@ class RewardModel(torch.nn.Module):
         std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
         return [(r - stats["mean"]) / std for r in rewards]
 
-    def score_comparisons(self, records: list[Comparison], batch_size: int = 16, packing: bool = False,
+    def score_comparisons(self, records: list[Comparison], batch_size: int = 16, packing: bool | None = None,
                           token_budget: int | None = None) -> list[list[float]]:
         """Rewards for every response of every record, as ``[[r_0, r_1, ...], ...]``."""
         flat = [(c.prompt, resp) for c in records for resp in c.responses]

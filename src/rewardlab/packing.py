@@ -17,11 +17,13 @@ Encoders attend in both directions, so the prompt's hidden states depend on the 
 shared. They are still packed without padding: each text is its own bidirectional block, position ids
 restart at 0, token types are kept, and the [CLS] pooler reads each block's first token.
 
-Many groups are packed (first-fit decreasing) into rows of at most ``token_budget`` tokens, and all
-rows of a micro-batch go through one forward ``(R, W)``; only the tail of a row that is shorter than
-the widest row is padding (masked: nothing attends to it, nothing reads it). The mask is built on the
-device from two small integer tensors (segment and member ids), as a 4-D boolean mask for SDPA or an
-additive float mask for eager attention; HF models take such a mask as-is.
+Many groups are packed (first-fit decreasing) into rows of at most ``token_budget`` tokens (a longer group
+gets a row of its own). The rows of a micro-batch go through the base model as ``(R, W)`` batches of rows of
+similar width (:func:`width_buckets`; usually one), so only the short tail of a row is padding (masked:
+nothing attends to it, nothing reads it). The mask is built on the device from two small integer tensors
+(segment and member ids), as a 4-D boolean mask for SDPA or an additive float mask for eager attention;
+HF models take such a mask as-is. The dense mask costs attention FLOPs over the whole row whatever it hides,
+which is why rows are kept about as wide as the hidden size (:func:`default_token_budget`).
 
 The rewards come back in exactly the row order of :func:`rewardlab.collate.collate_pairs`, so
 ``batch.chosen_idx`` / ``rejected_idx`` / ``group`` index them unchanged and every loss works as is.
@@ -51,8 +53,8 @@ def default_token_budget(model) -> int:
 
     The dense block mask makes attention cost ``~4·W·d`` FLOPs per token and layer whatever the mask hides, against
     ``~24·d²`` or more for the linear layers; ``W ≈ d`` keeps that overhead near 1/6. All rows of a micro-batch go
-    through one forward, so narrow rows do not make the matmuls smaller (measured on the 2-core CPU with a
-    hidden-256 Llama on hh-rlhf: 512-token rows were 1.5× faster than 1024 and 2× faster than 2048)."""
+    through one forward, so narrow rows do not make the matmuls smaller. Measured on the shared 2-core CPU with a
+    hidden-256 Llama on hh-rlhf (noisy): 512-token rows were the fastest of 256-2048, by 5-50%."""
     hidden = getattr(model.config, "hidden_size", None) or getattr(model.config, "dim", None) or 0
     return max(MIN_TOKEN_BUDGET, int(hidden))
 
@@ -146,11 +148,8 @@ def layout_group(feats: list[dict], mode: str, share_prefix: bool = True) -> Gro
 
 
 def pack_rows(lengths: list[int], token_budget: int) -> list[list[int]]:
-    """First-fit decreasing: group indices per row, each row ≤ ``max(token_budget, longest group)`` tokens.
-
-    Raising the cap to the longest group keeps the rows of one forward about equally wide (a single long group
-    would otherwise widen every row of the ``(R, W)`` batch with padding)."""
-    token_budget = max([token_budget, *lengths])
+    """First-fit decreasing: group indices per row, each row ≤ ``token_budget`` tokens; a longer group gets a row
+    of its own (the forward runs rows of very different widths separately, see :func:`width_buckets`)."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     rows: list[list[int]] = []
     free: list[int] = []
@@ -216,26 +215,55 @@ def block_mask(seg: torch.Tensor, member: torch.Tensor, causal: bool) -> torch.T
 
 
 # ---- forward ---------------------------------------------------------------------------------------
+def width_buckets(lengths: list[int], ratio: float = 0.75) -> list[list[int]]:
+    """Rows (widest first) cut into runs of similar width: a row joins the current run while it is at least
+    ``ratio`` × the run's widest row. Each run is one base-model forward of its own width, so a single long group
+    does not widen (with padding, and quadratic masked attention) every other row of the micro-batch."""
+    order = sorted(range(len(lengths)), key=lambda r: (-lengths[r], r))
+    runs: list[list[int]] = []
+    for r in order:
+        if runs and lengths[r] >= ratio * lengths[runs[-1][0]]:
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    return runs
+
+
 def packed_forward(model, mode: str, input_ids: torch.Tensor, position_ids: torch.Tensor, packed_seg: torch.Tensor,
                    packed_member: torch.Tensor, packed_read: torch.Tensor,
                    token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
     """Rewards ``(N,)`` in ``packed_read`` order, computed by the base model plus the model's own head."""
     model = _unwrap(model)
-    mask = block_mask(packed_seg, packed_member, causal=(mode == "causal"))
-    if model.config._attn_implementation == "eager":
-        dtype = next(model.parameters()).dtype
-        mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
-    if mode == "causal":
-        base = getattr(model, model.base_model_prefix)
-        hidden = base(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
-                      use_cache=False).last_hidden_state
-        picked = hidden.flatten(0, 1).index_select(0, packed_read)
-        return model.score(picked)[:, 0].float()
     base = getattr(model, model.base_model_prefix)
-    kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-    hidden = base(input_ids=input_ids, attention_mask=mask, position_ids=position_ids, **kwargs).last_hidden_state
-    picked = hidden.flatten(0, 1).index_select(0, packed_read)
-    pooled = base.pooler(picked[:, None, :])
+    R, W = input_ids.shape
+    lengths = (packed_seg >= 0).sum(1).tolist()
+    read_row, read_col = packed_read // W, packed_read % W
+    picked, where = [], []
+    for rows in width_buckets(lengths):
+        w = lengths[rows[0]]
+        idx = torch.tensor(rows, device=input_ids.device)
+        cut = (lambda t: t.index_select(0, idx)[:, :w]) if len(rows) < R else (lambda t: t[:, :w])
+        seg, member = cut(packed_seg), cut(packed_member)
+        mask = block_mask(seg, member, causal=(mode == "causal"))
+        if model.config._attn_implementation == "eager":
+            dtype = next(model.parameters()).dtype
+            mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
+        kwargs = {"use_cache": False} if mode == "causal" else {}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = cut(token_type_ids)
+        hidden = base(input_ids=cut(input_ids), attention_mask=mask, position_ids=cut(position_ids),
+                      **kwargs).last_hidden_state
+        local = torch.full((R,), -1, dtype=torch.long, device=input_ids.device)
+        local[idx] = torch.arange(len(rows), device=input_ids.device)
+        mine = (local[read_row] >= 0).nonzero().squeeze(1)
+        picked.append(hidden.flatten(0, 1).index_select(0, local[read_row[mine]] * w + read_col[mine]))
+        where.append(mine)
+    states = torch.cat(picked)
+    if len(picked) > 1:
+        states = states.index_select(0, torch.argsort(torch.cat(where)))
+    if mode == "causal":
+        return model.score(states)[:, 0].float()
+    pooled = base.pooler(states[:, None, :])
     return model.classifier(model.dropout(pooled))[:, 0].float()
 
 
@@ -285,12 +313,13 @@ def score_packed(rm, items: list, token_budget: int | None = None, forward_token
     groups = [layout_group([feats[i] for i in idx], mode, share_prefix) for idx in groups_items]
     token_budget = token_budget or default_token_budget(rm.model)
     rows = pack_rows([len(g) for g in groups], token_budget)
+    width = {id(row): sum(len(groups[g]) for g in row) for row in rows}
+    rows.sort(key=lambda row: -width[id(row)])  # widest first: the rows of one forward are about equally wide
     forward_tokens = forward_tokens or 8 * token_budget
     out = [0.0] * len(items)
     start = 0
-    while start < len(rows):  # rows are widest first; fill each forward up to forward_tokens slots
-        width = sum(len(groups[g]) for g in rows[start])
-        n = max(1, min(len(rows) - start, forward_tokens // max(width, 1)))
+    while start < len(rows):  # fill each forward up to forward_tokens slots
+        n = max(1, min(len(rows) - start, forward_tokens // max(width[id(rows[start])], 1)))
         chunk = rows[start:start + n]
         order = [(g, k) for row in chunk for g in row for k in range(len(groups[g].reads))]
         inputs = {k: v.to(device) for k, v in build_inputs(groups, chunk, rm.spec.pad_token_id, order).items()}

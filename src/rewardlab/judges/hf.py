@@ -29,7 +29,7 @@ class HFBackend(Backend):
     name = "hf"
 
     def __init__(self, model="smollm2-135m", tokenizer=None, *, batch_size: int = 8, device: str | None = None,
-                 dtype: torch.dtype | None = None, progress: bool = False):
+                 dtype: torch.dtype | None = None, progress: bool = False, autocast: torch.dtype | None = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if isinstance(model, str):
@@ -49,6 +49,7 @@ class HFBackend(Backend):
             self.model_id = getattr(model.config, "_name_or_path", "") or "in-memory"
         self.model, self.tok = model, tokenizer
         self.batch_size, self.progress = batch_size, progress
+        self.autocast = autocast  # e.g. torch.bfloat16: matmuls in bf16 (also on CPUs with AVX512-BF16 / AMX)
         self.chat = bool(getattr(tokenizer, "chat_template", None))
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         eos = {tokenizer.eos_token_id}
@@ -157,7 +158,8 @@ class HFBackend(Backend):
                 batch = self._batch([feats[jobs[k][0]] for k in idx])
                 if not sampling.greedy:
                     torch.manual_seed(sampling.seed + start)
-                gen = self.model.generate(**batch, generation_config=config)
+                with self.autocast_context():
+                    gen = self.model.generate(**batch, generation_config=config)
                 new = gen[:, batch["input_ids"].shape[1]:]
                 for k, row in zip(idx, new.tolist()):
                     p, s = jobs[k]
@@ -184,9 +186,7 @@ class HFBackend(Backend):
         try:
             for start in range(0, len(order), self.batch_size):
                 idx = order[start: start + self.batch_size]
-                batch = self._batch([feats[k] for k in idx])
-                pos = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-                logits = self.model(**batch, position_ids=pos, logits_to_keep=1).logits[:, -1].float()
+                logits = self.last_logits([feats[k] for k in idx])
                 for k, row in zip(idx, torch.log_softmax(logits, dim=-1).cpu()):
                     rows[k] = row
                 bar.update(len(idx))
@@ -194,6 +194,16 @@ class HFBackend(Backend):
             bar.close()
             self.model.train(was_training)
         return torch.stack(rows) if rows else torch.zeros(0)
+
+    def autocast_context(self):
+        return torch.autocast(self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None)
+
+    def last_logits(self, seqs: Sequence[list[int]]) -> torch.Tensor:
+        """Next-token logits ``(len(seqs), vocab)`` (float32) for one left-padded batch."""
+        batch = self._batch(seqs)
+        pos = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        with self.autocast_context():
+            return self.model(**batch, position_ids=pos, logits_to_keep=1, use_cache=False).logits[:, -1].float()
 
     def next_token_logprobs(self, prompts: Sequence[Messages], candidates: Sequence[str],
                             assistant_prefix: str = "") -> list[dict[str, float] | None]:
@@ -216,4 +226,5 @@ class HFBackend(Backend):
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model_id, "device": str(self.device),
                 "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
+                "autocast": str(self.autocast).replace("torch.", "") if self.autocast else None,
                 "chat_template": self.chat, "batch_size": self.batch_size}

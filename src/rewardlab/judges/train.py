@@ -61,6 +61,7 @@ class TrainJudgeConfig:
     eval_batch_size: int = 8
     gradient_checkpointing: bool = False
     train_layers: int | None = None  # train only the last N transformer blocks (+ final norm); None = all weights
+    cache_trunk: bool = True  # with train_layers: run the frozen blocks once per prompt (rewardlab.judges.trunk)
     bf16: bool | None = None  # default: on for CUDA
     device: str | None = None
     eval_before: bool = True
@@ -99,16 +100,39 @@ def _load(cfg: TrainJudgeConfig):
     return train, evaluation, info
 
 
-def _evaluate(judge, records, seed: int) -> dict:
+def _evaluate(judge, records, seed: int, keep: dict | None = None, name: str = "") -> dict:
     from rewardlab.metrics import evaluate_scores
 
     scores = judge.score_comparisons(records)
+    if keep is not None:
+        keep[name] = scores
     out = evaluate_scores(records, scores, seed=seed)
     summary = judge.last_summary
     out["judge"] = {k: summary.get(k) for k in ("position_consistency", "n_pairs_both_parsed", "first_position_rate",
                                                 "n_unparseable_outputs", "n_outputs", "seconds", "mean_critique_chars")
                     if k in summary}
     return out
+
+
+def _record_credit(records, scores) -> list[float]:
+    """Per record: the fraction of its (chosen, other) pairs won strictly."""
+    out = []
+    for rec, r in zip(records, scores):
+        others = rec.rejected_indices
+        out.append(sum(1.0 for j in others if r[rec.chosen] > r[j]) / len(others))
+    return out
+
+
+def accuracy_gain(records, base_scores, trained_scores, seed: int = 0, n_boot: int = 2000) -> dict:
+    """Trained minus base accuracy on the same records, with a paired bootstrap 95% interval (records resampled)."""
+    import numpy as np
+
+    from rewardlab.metrics import bootstrap_ci
+
+    diff = np.asarray(_record_credit(records, trained_scores)) - np.asarray(_record_credit(records, base_scores))
+    lo, hi = bootstrap_ci(diff, n=n_boot, seed=seed)
+    return {"gain": float(diff.mean()), "ci95": [lo, hi], "n_records": int(diff.size),
+            "records_better": int((diff > 0).sum()), "records_worse": int((diff < 0).sum())}
 
 
 def genrm_examples(judge, records, both_orders: bool, seed: int) -> list[tuple[list[int], int]]:
@@ -164,14 +188,18 @@ def freeze_below(model, n_layers: int) -> dict:
 def train_genrm(cfg: TrainJudgeConfig, judge, examples, log) -> list[dict]:
     import torch.nn.functional as F
 
+    from rewardlab.judges.trunk import TrunkCachedBackend
+
     model, backend = judge.backend.model, judge.backend
     device = backend.device
-    use_bf16 = cfg.bf16 if cfg.bf16 is not None else device.type == "cuda"
+    cached = isinstance(backend, TrunkCachedBackend)
+    if cached:  # the frozen blocks run once per training prompt, here
+        t = time.perf_counter()
+        backend.states([ids for ids, _ in examples])
+        log({"phase": "trunk_cache", "prompts": len(backend.store), "seconds": time.perf_counter() - t})
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
-    if cfg.train_layers is not None:
-        freeze_below(model, cfg.train_layers)
     micro = cfg.micro_batch_size or cfg.batch_size
     if cfg.batch_size % micro:
         raise RewardlabError(f"batch_size {cfg.batch_size} is not a multiple of micro_batch_size {micro}")
@@ -196,11 +224,14 @@ def train_genrm(cfg: TrainJudgeConfig, judge, examples, log) -> list[dict]:
             loss_sum, correct = 0.0, 0
             for m in range(0, len(batch), micro):
                 chunk = batch[m: m + micro]
-                inputs = backend._batch([ids for ids, _ in chunk])
                 target = torch.tensor([t for _, t in chunk], device=device)
-                pos = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    logits = model(**inputs, position_ids=pos, logits_to_keep=1).logits[:, -1].float()
+                if cached:
+                    logits = backend.upper_logits(backend.states([ids for ids, _ in chunk]))
+                else:
+                    inputs = backend._batch([ids for ids, _ in chunk])
+                    pos = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+                    with backend.autocast_context():
+                        logits = model(**inputs, position_ids=pos, logits_to_keep=1, use_cache=False).logits[:, -1].float()
                 loss = F.cross_entropy(logits, target, reduction="sum") / len(batch)
                 loss.backward()
                 loss_sum += loss.item()
@@ -236,21 +267,31 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
         with open(metrics_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
         if force or rec.get("step", 0) % max(1, cfg.log_every) == 0 or rec.get("phase"):
-            print("train-judge: " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items()}),
-                  flush=True)
+            print("train-judge: " + json.dumps({k: (float(f"{v:.4g}") if isinstance(v, float) else v)
+                                                for k, v in rec.items()}), flush=True)
 
     result: dict = {"method": cfg.method, "base": cfg.base, "data": data_info}
+    kept: dict[str, list] = {}
     if cfg.method == "genrm":
         from rewardlab.judges.hf import HFBackend
         from rewardlab.judges.judge import PairwiseJudge
 
-        backend = HFBackend(cfg.base, batch_size=cfg.eval_batch_size, device=cfg.device, dtype=torch.float32)
+        device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        bf16 = cfg.bf16 if cfg.bf16 is not None else device.startswith("cuda")
+        backend = HFBackend(cfg.base, batch_size=cfg.eval_batch_size, device=device, dtype=torch.float32,
+                            autocast=torch.bfloat16 if bf16 else None)
+        if cfg.train_layers is not None:
+            result["trainable"] = freeze_below(backend.model, cfg.train_layers)
+            if cfg.cache_trunk:
+                from rewardlab.judges.trunk import TrunkCachedBackend
+
+                backend = TrunkCachedBackend(backend, cfg.train_layers)
         judge = PairwiseJudge(backend, mode="logprob", template=cfg.template or "pair-token", position="average",
                               max_question_tokens=cfg.max_question_tokens, max_answer_tokens=cfg.max_answer_tokens,
                               seed=cfg.seed, name="genrm")
         if cfg.eval_before:
             t = time.perf_counter()
-            result["base_eval"] = _evaluate(judge, evaluation, cfg.seed)
+            result["base_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "base")
             log({"phase": "eval_base", "accuracy": result["base_eval"]["accuracy"], "seconds": time.perf_counter() - t})
         examples = genrm_examples(judge, train, cfg.both_orders, cfg.seed)
         lengths = sorted(len(ids) for ids, _ in examples)
@@ -259,7 +300,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
         result["history_tail"] = train_genrm(cfg, judge, examples, log)[-5:]
         result["train_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
-        result["trained_eval"] = _evaluate(judge, evaluation, cfg.seed)
+        result["trained_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "trained")
         log({"phase": "eval_trained", "accuracy": result["trained_eval"]["accuracy"], "seconds": time.perf_counter() - t})
         if cfg.save_model:
             model_dir = out / "model"
@@ -282,7 +323,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
                               max_answer_tokens=cfg.max_answer_tokens, name="cloud")
         judge.backend.batch_size = cfg.eval_batch_size
         if cfg.eval_before:
-            result["base_eval"] = _evaluate(judge, evaluation, cfg.seed)
+            result["base_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "base")
             log({"phase": "eval_base", "accuracy": result["base_eval"]["accuracy"]})
         teacher = model.backend if not cfg.teacher or cfg.teacher == cfg.base else HFBackend(cfg.teacher, device=cfg.device)
         t = time.perf_counter()
@@ -296,12 +337,18 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
                                              max_answer_tokens=cfg.max_answer_tokens,
                                              log=lambda r: log(r))[-5:]
         result["train_seconds"] = time.perf_counter() - t
-        result["trained_eval"] = _evaluate(judge, evaluation, cfg.seed)
+        result["trained_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "trained")
         log({"phase": "eval_trained", "accuracy": result["trained_eval"]["accuracy"]})
         if cfg.save_model:
             model.save(out / "model")
             result["model_dir"] = str(out / "model")
         tokenizer = model.tok
+    if "base" in kept:
+        result["accuracy_gain"] = accuracy_gain(evaluation, kept["base"], kept["trained"], seed=cfg.seed)
+    with open(out / "examples.jsonl", "w", encoding="utf-8") as f:
+        for i, rec in enumerate(evaluation):
+            f.write(json.dumps({"id": rec.id, "chosen": rec.chosen, "base": kept["base"][i] if "base" in kept else None,
+                                "trained": kept["trained"][i]}) + "\n")
     result["total_seconds"] = time.perf_counter() - t_start
     result["command"] = command or command_line(cfg)
     result["config"] = asdict(cfg)
@@ -328,6 +375,9 @@ def render_train_report(result: dict) -> str:
         return fmt(((result.get(key) or {}).get("judge") or {}).get(field))
 
     d = result["data"]
+    g = result.get("accuracy_gain")
+    gain = (f"{g['gain']:+.4f} [{g['ci95'][0]:+.3f}, {g['ci95'][1]:+.3f}] ({g['records_better']} records better, "
+            f"{g['records_worse']} worse)") if g else "—"
     lines = [f"# Judge training ({result['method']}): {result['base']}", "",
              f"Trained on {d['n_train']} pairs; evaluated on {d['n_eval']} held-out pairs "
              f"(no prompt on both sides; {d['n_skipped']} invalid records skipped).", "",
@@ -336,6 +386,7 @@ def render_train_report(result: dict) -> str:
              f"| ties | {fmt((result.get('base_eval') or {}).get('ties'))} | {fmt(result['trained_eval'].get('ties'))} |",
              f"| position consistency | {jget('base_eval', 'position_consistency')} | {jget('trained_eval', 'position_consistency')} |",
              f"| rate of picking position A | {jget('base_eval', 'first_position_rate')} | {jget('trained_eval', 'first_position_rate')} |",
+             f"| accuracy gain, paired bootstrap 95% CI | | {gain} |",
              f"| log-loss | {fmt(((result.get('base_eval') or {}).get('calibration') or {}).get('log_loss'))} | "
              f"{fmt((result['trained_eval'].get('calibration') or {}).get('log_loss'))} |",
              "", "Accuracy is strict (a tie is not a win). Scores are P(win) from the A/B verdict-token probabilities "
