@@ -39,6 +39,10 @@ import sys
 import time
 from pathlib import Path
 
+# Before torch loads: rewardlab sets OMP_WAIT_POLICY=PASSIVE (busy-waiting OpenMP workers make small ops far slower
+# on a shared 2-core machine). Every configuration, TRL included, runs with the same setting.
+import rewardlab  # noqa: F401,E402
+
 HERE = Path(__file__).resolve().parent
 DATA_CANDIDATES = [HERE.parent.parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz",
                    HERE.parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"]
@@ -132,6 +136,7 @@ def environment(device: str) -> dict:
     import transformers
 
     env = {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
            "platform": platform.platform(), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
     try:
         import trl
@@ -363,8 +368,6 @@ def worker_score(name: str, spec: dict, device: str) -> dict:
 
 def worker_main(name: str, spec_path: str) -> None:
     import torch
-
-    import rewardlab  # noqa: F401  (OMP settings before torch work)
 
     spec = json.loads(Path(spec_path).read_text())
     device = spec["device"]

@@ -113,6 +113,25 @@ def test_packed_rewards_and_gradients_equal_padded(arch, tiny_llama, tiny_bert, 
         assert int((b1.inputs["packed_seg"] >= 0).sum()) < b0.n_tokens
 
 
+@pytest.mark.parametrize("order", ["ascending", "descending", "one_row_each"])
+def test_rows_in_any_order_and_width(order, tiny_llama):
+    """Rows are run in runs of similar width, reordered inside; the rewards must come back in collate order."""
+    from rewardlab.packing import packed_forward
+
+    rm = _model(tiny_llama)
+    feats = _features(rm, RECORDS)
+    groups = [layout_group(f, "causal") for f in feats]
+    assert [len(g) for g in groups] == [33, 42, 91, 96, 25]  # the tiny tokenizer is trained deterministically
+    rows = {"ascending": [[2], [3], [0, 1, 4]], "descending": [[0, 1, 4], [3], [2]],  # widths 91, 96, 100: one run
+            "one_row_each": [[4], [0], [1], [2], [3]]}[order]  # several runs
+    widths = [sum(len(groups[g]) for g in row) for row in rows]
+    assert len(width_buckets(widths)) == (1 if order != "one_row_each" else 3)
+    with torch.no_grad():
+        packed = packed_forward(rm.model, "causal", **build_inputs(groups, rows, rm.spec.pad_token_id))
+        padded = rm(**collate_pairs(RECORDS, feats, rm.spec.pad_token_id, "right").inputs)
+    assert (packed - padded).abs().max().item() <= TOL
+
+
 def test_every_loss_sees_the_same_rewards(tiny_llama):
     rm = _model(tiny_llama)
     feats = _features(rm, RECORDS)

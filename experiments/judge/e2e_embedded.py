@@ -8,7 +8,7 @@ outputs and the position-consistency rate (how often the verdict survives swappi
 * ``logprob`` — one-letter prompt, P(A) = softmax over the A/B verdict-token logits, both orders averaged
   (an order's verdict for the consistency figure is its argmax).
 
-    .venv/bin/python experiments/judge/e2e_embedded.py --n 60 --out experiments/results/judge-smollm2-e2e
+    .venv/bin/python experiments/judge/e2e_embedded.py --n 60 --bf16 --out experiments/results/judge-smollm2-e2e
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hh-rlhf
 
 
 def run(n: int, out: Path, data: Path = DATA, max_new_tokens: int = 128, max_question_tokens: int = 128,
-        max_answer_tokens: int = 96, batch_size: int = 8, model: str = "smollm2-135m") -> dict:
+        max_answer_tokens: int = 96, batch_size: int = 8, model: str = "smollm2-135m", bf16: bool = False) -> dict:
     import torch
 
     from rewardlab.data import fingerprint, load_comparisons
@@ -34,7 +34,7 @@ def run(n: int, out: Path, data: Path = DATA, max_new_tokens: int = 128, max_que
     from rewardlab.report import _clean
 
     records = load_comparisons(str(data), skip_invalid=True, limit=n).records
-    backend = HFBackend(model, batch_size=batch_size)
+    backend = HFBackend(model, batch_size=batch_size, autocast=torch.bfloat16 if bf16 else None)
     trunc = dict(max_question_tokens=max_question_tokens, max_answer_tokens=max_answer_tokens)
     judges = {
         "pairwise": PairwiseJudge(backend, mode="generate", position="both", parser="strict",
@@ -43,7 +43,9 @@ def run(n: int, out: Path, data: Path = DATA, max_new_tokens: int = 128, max_que
     }
     out.mkdir(parents=True, exist_ok=True)
     result = {"data": str(data), "n_records": len(records), "data_fingerprint": fingerprint(records),
-              "model": model, "torch_threads": torch.get_num_threads(), "machine": platform.machine(), "judges": {}}
+              "model": model, "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
+              "bf16_autocast": bf16, "max_new_tokens": max_new_tokens, "max_question_tokens": max_question_tokens,
+              "max_answer_tokens": max_answer_tokens, "judges": {}}
     for name, judge in judges.items():
         t = time.perf_counter()
         judge.score_comparisons(records)
@@ -76,7 +78,9 @@ def render(result: dict) -> str:
     for name, s in result["judges"].items():
         lines.append(f"- {name}: {json.dumps(s['unparseable_reasons']) if s['unparseable_reasons'] else 'none'}")
     lines += ["", f"Data: `{result['data']}` (first {result['n_records']} valid pairs), fingerprint "
-              f"`{result['data_fingerprint'][:16]}`.", ""]
+              f"`{result['data_fingerprint'][:16]}`. Conversations cut to their last {result['max_question_tokens']} "
+              f"tokens, answers to their first {result['max_answer_tokens']}; up to {result['max_new_tokens']} generated "
+              f"tokens; bf16 autocast: {str(result['bf16_autocast']).lower()}.", ""]
     return "\n".join(lines)
 
 
@@ -87,6 +91,8 @@ if __name__ == "__main__":
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on CPUs with AVX512-BF16)")
     args = ap.parse_args()
-    res = run(args.n, Path(args.out), Path(args.data), max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    res = run(args.n, Path(args.out), Path(args.data), max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+              bf16=args.bf16)
     print(Path(args.out, "summary.md").read_text())

@@ -240,7 +240,8 @@ def packed_forward(model, mode: str, input_ids: torch.Tensor, position_ids: torc
     read_row, read_col = packed_read // W, packed_read % W
     picked, where = [], []
     for rows in width_buckets(lengths):
-        w = lengths[rows[0]]
+        rows = sorted(rows)  # all rows in one run: the identity, no gather needed
+        w = max(lengths[r] for r in rows)
         idx = torch.tensor(rows, device=input_ids.device)
         cut = (lambda t: t.index_select(0, idx)[:, :w]) if len(rows) < R else (lambda t: t[:, :w])
         seg, member = cut(packed_seg), cut(packed_member)

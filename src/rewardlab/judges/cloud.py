@@ -30,7 +30,7 @@ from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, Sampling
 from rewardlab.judges.judge import Judge, _agreement_from_rewards, _reasons
-from rewardlab.judges.templates import DEFAULT_TEMPLATE, JudgeTemplate, load_template, render_question
+from rewardlab.judges.templates import JudgeTemplate, load_template, render_question
 
 META_FILE = "cloud.json"
 HEAD_FILE = "reward_head.safetensors"
