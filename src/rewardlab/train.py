@@ -193,38 +193,19 @@ def lr_lambda(cfg: TrainConfig, total_steps: int):
     return f
 
 
-def step_records(records: list, step: int, cfg: TrainConfig, world: int, lengths: list[int] | None = None) -> list:
-    """The global batch of optimizer step ``step`` from ``cfg.sampler`` (:mod:`rewardlab.samplers`).
+def make_sampler(records: list, cfg: TrainConfig, world: int, lengths: list[int] | None = None):
+    """The run's :class:`rewardlab.samplers.StepSampler`: step k's global batch is ``sampler.step(k)``.
 
     Default ``random``: a seeded permutation per epoch, cut in batch_size chunks; with several processes,
     the last partial batch of an epoch is dropped so every process gets data. Every sampler's plan is a
     pure function of (seed, epoch). ``lengths``: real tokens of each record (for ``sampler="tokens"``).
     """
-    return [records[i] for i in _step_sampler(records, cfg, world, lengths).step(step)]
-
-
-def steps_per_epoch(n: int, batch_size: int, world: int) -> int:
-    """Steps per epoch of the ``random`` sampler (others: ``_step_sampler(...).steps_per_epoch``)."""
-    from rewardlab.samplers import random_steps_per_epoch
-
-    return random_steps_per_epoch(n, batch_size, world)
-
-
-_SAMPLER_CACHE: list = []  # [(records, key, StepSampler)]: one run's sampler, built once
-
-
-def _step_sampler(records: list, cfg: TrainConfig, world: int, lengths: list[int] | None = None):
     from rewardlab.samplers import StepSampler
 
-    key = (len(records), cfg.sampler, cfg.batch_size, world, cfg.seed, cfg.max_tokens,
-           None if lengths is None else tuple(lengths))
-    if not (_SAMPLER_CACHE and _SAMPLER_CACHE[0][0] is records and _SAMPLER_CACHE[0][1] == key):
-        try:
-            sampler = StepSampler(records, cfg.sampler, cfg.batch_size, world, cfg.seed, lengths, cfg.max_tokens)
-        except ValueError as e:
-            raise RewardlabError(str(e)) from None
-        _SAMPLER_CACHE[:] = [(records, key, sampler)]
-    return _SAMPLER_CACHE[0][2]
+    try:
+        return StepSampler(records, cfg.sampler, cfg.batch_size, world, cfg.seed, lengths, cfg.max_tokens)
+    except ValueError as e:
+        raise RewardlabError(str(e)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +245,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses] for c in train_recs}
 
     lengths = [sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs]  # tokens sampler
-    per_epoch = _step_sampler(train_recs, cfg, world, lengths).steps_per_epoch
+    sampler = make_sampler(train_recs, cfg, world, lengths)
+    per_epoch = sampler.steps_per_epoch
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
     decay = [p for n, p in rm.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in rm.named_parameters() if p.ndim < 2]
@@ -290,7 +272,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     loss_opts = cfg.loss_options()
     step = start
     for step in range(start, total_steps):
-        global_batch = step_records(train_recs, step, cfg, world, lengths)
+        global_batch = [train_recs[i] for i in sampler.step(step)]
         n_units = count_units(cfg.loss, global_batch)
         local = global_batch[rank::world]
         chunks = [local[i:i + micro] for i in range(0, len(local), micro)]
