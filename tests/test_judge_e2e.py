@@ -20,7 +20,7 @@ def test_embedded_judge_end_to_end(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     result = mod.run(4, tmp_path, DATA, max_new_tokens=24, max_question_tokens=64, max_answer_tokens=32)
-    for name in ("pairwise", "logprob"):
+    for name in ("pairwise", "letter", "logprob"):
         s = result["judges"][name]
         assert s["n_pairs"] == 4 and s["n_outputs"] == 8
         assert s["n_pairs_both_orders"] == 4

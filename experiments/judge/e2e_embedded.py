@@ -1,11 +1,13 @@
 """End-to-end run of the embedded judge (SmolLM2-135M-Instruct, offline) on a sample of the shared HH pairs.
 
-Runs two judges over the same pairs and reports, for each, agreement with the human choice, unparseable
+Runs three judges over the same pairs and reports, for each, agreement with the human choice, unparseable
 outputs and the position-consistency rate (how often the verdict survives swapping A and B):
 
 * ``pairwise`` — MT-Bench pair-v2 prompt, generated explanation + ``[[A]]``/``[[B]]``/``[[C]]``, both orders,
   consistency rule (disagreement ⇒ tie), strict parser;
-* ``logprob`` — one-letter prompt, P(A) = softmax over the A/B verdict-token logits, both orders averaged
+* ``letter`` — the one-letter prompt (``pair-token``), the generated letter parsed (``letter`` parser), both
+  orders, consistency rule;
+* ``logprob`` — the same one-letter prompt, P(A) = softmax over the A/B verdict-token logits, both orders averaged
   (an order's verdict for the consistency figure is its argmax).
 
     .venv/bin/python experiments/judge/e2e_embedded.py --n 60 --bf16 --out experiments/results/judge-smollm2-e2e
@@ -39,6 +41,8 @@ def run(n: int, out: Path, data: Path = DATA, max_new_tokens: int = 128, max_que
     judges = {
         "pairwise": PairwiseJudge(backend, mode="generate", position="both", parser="strict",
                                   sampling=Sampling(max_new_tokens=max_new_tokens), **trunc),
+        "letter": PairwiseJudge(backend, mode="generate", template="pair-token", parser="letter", position="both",
+                                sampling=Sampling(max_new_tokens=4), **trunc),
         "logprob": PairwiseJudge(backend, mode="logprob", position="average", **trunc),
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -80,7 +84,7 @@ def render(result: dict) -> str:
     lines += ["", f"Data: `{result['data']}` (first {result['n_records']} valid pairs), fingerprint "
               f"`{result['data_fingerprint'][:16]}`. Conversations cut to their last {result['max_question_tokens']} "
               f"tokens, answers to their first {result['max_answer_tokens']}; up to {result['max_new_tokens']} generated "
-              f"tokens; bf16 autocast: {str(result['bf16_autocast']).lower()}.", ""]
+              f"tokens (`letter`: 4); bf16 autocast: {str(result['bf16_autocast']).lower()}.", ""]
     return "\n".join(lines)
 
 

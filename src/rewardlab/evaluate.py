@@ -159,7 +159,6 @@ def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[
 def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: list | None = None) -> Path:
     from rewardlab.data import fingerprint
     from rewardlab.errors import RewardlabError
-    from rewardlab.model import RewardModel
     from rewardlab.provenance import provenance
     from rewardlab.report import write_report
 

@@ -45,15 +45,14 @@ CAUSAL_TYPES = ("llama", "qwen2", "qwen3", "mistral")
 ENCODER_TYPES = ("bert",)
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
 MIN_TOKEN_BUDGET = 512
-PACKED_KEYS = ("packed_seg", "packed_member", "packed_read")
 
 
 def default_token_budget(model) -> int:
     """Row width when none is given: ``max(512, hidden size)``.
 
     The dense block mask makes attention cost ``~4·W·d`` FLOPs per token and layer whatever the mask hides, against
-    ``~24·d²`` or more for the linear layers; ``W ≈ d`` keeps that overhead near 1/6. All rows of a micro-batch go
-    through one forward, so narrow rows do not make the matmuls smaller. Measured on the shared 2-core CPU with a
+    ``~24·d²`` or more for the linear layers; ``W ≈ d`` keeps that overhead near 1/6. Rows of similar width go
+    through one forward together, so narrow rows do not make the matmuls smaller. Measured on the shared 2-core CPU with a
     hidden-256 Llama on hh-rlhf (noisy): 512-token rows were the fastest of 256-2048, by 5-50%."""
     hidden = getattr(model.config, "hidden_size", None) or getattr(model.config, "dim", None) or 0
     return max(MIN_TOKEN_BUDGET, int(hidden))
@@ -108,7 +107,6 @@ class Group:
     member: list[int]
     token_type: list[int] | None
     reads: list[int]
-    blocks: list[tuple[int, int]]  # encoder: (start, end) of each response's own bidirectional block
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -127,15 +125,14 @@ def layout_group(feats: list[dict], mode: str, share_prefix: bool = True) -> Gro
     """Lay out one group of encoded texts (``feats[k]`` from :meth:`TextEncoder.encode`)."""
     seqs = [list(f["input_ids"]) for f in feats]
     if mode == "encoder":
-        ids, pos, member, tt, reads, blocks = [], [], [], [], [], []
+        ids, pos, member, tt, reads = [], [], [], [], []
         for k, (f, s) in enumerate(zip(feats, seqs)):
             reads.append(len(ids))  # [CLS]
-            blocks.append((len(ids), len(ids) + len(s)))
             ids += s
             pos += range(len(s))
             member += [k] * len(s)
             tt += list(f.get("token_type_ids", [0] * len(s)))
-        return Group(ids, pos, member, tt, reads, blocks)
+        return Group(ids, pos, member, tt, reads)
     p = common_prefix_len(seqs) if (share_prefix and len(seqs) > 1) else 0
     p = min(p, min(len(s) for s in seqs) - 1)  # every response keeps its own last token
     ids, pos, member, reads = seqs[0][:p], list(range(p)), [-1] * p, []
@@ -144,7 +141,7 @@ def layout_group(feats: list[dict], mode: str, share_prefix: bool = True) -> Gro
         pos += range(p, len(s))
         member += [k] * (len(s) - p)
         reads.append(len(ids) - 1)
-    return Group(ids, pos, member, None, reads, [])
+    return Group(ids, pos, member, None, reads)
 
 
 def pack_rows(lengths: list[int], token_budget: int) -> list[list[int]]:
