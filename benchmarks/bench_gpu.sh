@@ -4,7 +4,7 @@
 # packed, and packed + gradient checkpointing, each in its own process; then scoring packed vs a padded batch-8
 # transformers loop. Writes benchmarks/results/gpu-<gpu name>/bench.{json,md}.
 #
-#   bash benchmarks/bench_gpu.sh                      # everything (about 8-10 minutes on one H100/H200)
+#   bash benchmarks/bench_gpu.sh                      # everything (not yet timed on a GPU; budget ~10 minutes)
 #   bash benchmarks/bench_gpu.sh --runs trl,rewardlab-packed --score-runs ""    # a subset
 #
 # Needs: a CUDA torch, transformers, accelerate, datasets, trl (pip install trl) and rewardlab importable (the

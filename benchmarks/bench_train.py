@@ -92,10 +92,14 @@ def prepare(args, work: Path) -> dict:
         torch.manual_seed(0)
         with torch.device("cuda" if torch.cuda.is_available() else "cpu"):  # a 1.7B init is minutes on a CPU
             model = LlamaForCausalLM(cfg)
+        if torch.cuda.is_available():  # half the bytes to write and read back; training upcasts to fp32 anyway
+            model.to(torch.bfloat16)
         model.save_pretrained(backbone)
         del model
         tok.save_pretrained(backbone)
     rm = RewardModel.from_backbone(backbone, max_length=args.max_length, seed=0)
+    if torch.cuda.is_available():
+        rm.model.to(torch.bfloat16)
     rm.save(work / "init")  # every configuration starts from these exact weights (head included)
 
     loaded = load_comparisons(str(args.data), skip_invalid=True)
@@ -494,6 +498,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     info = prepare(args, work)
     peak = matmul_peak(device)
+    env = environment(device)
     spec = {"work": str(work), "device": device, "batch_size": args.batch_size, "max_length": args.max_length,
             "lr": args.lr, "warmup_steps": args.warmup_steps, "threads": args.threads, "token_budget": args.token_budget}
     (work / "spec.json").write_text(json.dumps(spec))
@@ -525,7 +530,7 @@ def main(argv=None) -> int:
     report = {"config": args.config, "device": device, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
               "command": " ".join([Path(sys.executable).name, *sys.argv]), "data": str(args.data),
               "batch_size": args.batch_size, "max_length": args.max_length, "lr": args.lr, "threads": args.threads,
-              "token_budget": args.token_budget, "setup": info, "matmul_peak": peak, "environment": environment(device),
+              "token_budget": args.token_budget, "setup": info, "matmul_peak": peak, "environment": env,
               "results": results, "total_seconds": time.time() - t0}
     (out / "bench.json").write_text(json.dumps(report, indent=2))
     (out / "bench.md").write_text(markdown(report))

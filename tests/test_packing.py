@@ -279,3 +279,27 @@ def test_cli_eval_packing(tmp_path, tiny_llama, pref_file):
         scores[flag] = [s for l in open(examples) for s in json.loads(l)["scores"]]
     assert len(scores["--packing"]) == 48
     assert scores["--packing"] == pytest.approx(scores["--no-packing"], abs=TOL)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_packed_equals_one_process(tmp_path, tiny_llama, pref_file):
+    """torchrun --nproc_per_node 2 with --packing: same per-step losses and weights as one process."""
+    import shutil
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    one, l1 = _train(tmp_path, "one", tiny_llama, pref_file, packing=True)
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    args = ["--data", pref_file, "--backbone", tiny_llama, "--batch-size", "4", "--max-steps", "3", "--log-every", "1",
+            "--lr", "1e-3", "--max-length", "64", "--eval-fraction", "0.25", "--packing",
+            "--output-dir", str(tmp_path / "two")]
+    r = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "rewardlab.cli", "train", *args],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    l2 = [json.loads(l)["loss"] for l in open(tmp_path / "two" / "metrics.jsonl") if '"loss"' in l]
+    assert l2 == pytest.approx(l1, abs=1e-5)
+    w1, w2 = load_file(str(one.model_dir / "model.safetensors")), load_file(str(tmp_path / "two" / "model" / "model.safetensors"))
+    for k in w1:
+        assert torch.allclose(w1[k], w2[k], atol=2e-5), k

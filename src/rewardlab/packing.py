@@ -217,6 +217,9 @@ def width_buckets(lengths: list[int], ratio: float = 0.75) -> list[list[int]]:
     ``ratio`` × the run's widest row. Each run is one base-model forward of its own width, so a single long group
     does not widen (with padding, and quadratic masked attention) every other row of the micro-batch."""
     order = sorted(range(len(lengths)), key=lambda r: (-lengths[r], r))
+    if torch.distributed.is_available() and torch.distributed.is_initialized() and \
+            torch.distributed.get_world_size() > 1:
+        return [order]  # one forward per micro-batch on every process: sharded engines (ZeRO-3, FSDP) need that
     runs: list[list[int]] = []
     for r in order:
         if runs and lengths[r] >= ratio * lengths[runs[-1][0]]:

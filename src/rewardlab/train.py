@@ -381,7 +381,9 @@ def _score_across_processes(accelerator, rm: RewardModel, records, batch_size: i
         part = flat[rank * share:(rank + 1) * share]
         n_real = len(part)
         part = part + [flat[0]] * (share - n_real)
-        mine = rm.score(part, batch_size=batch_size, packing=packing, token_budget=token_budget)[:n_real]
+        # padded, not packed: the number of packed forwards depends on the texts, and sharded engines need
+        # every process to run the same number
+        mine = rm.score(part, batch_size=batch_size, packing=False)[:n_real]
         gathered = [s for chunk in gather_object([mine]) for s in chunk]
     out, i = [], 0
     for c in records:
