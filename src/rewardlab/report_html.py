@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.report import _get
+
 __all__ = ["render_html", "make_figures"]
 
 MAX_SCATTER = 4000
@@ -47,14 +49,6 @@ def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", facecolor="white")
     return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _get(d: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(key)
-    return d
 
 
 def _num(x: Any) -> float | None:
