@@ -109,3 +109,35 @@ def test_real_hh_pairs_train_eval_and_plain_transformers_agree(tmp_path):
             enc = {k: torch.tensor([v]) for k, v in rm.encoder.encode(c.prompt, resp).items()}
             with torch.no_grad():
                 assert plain(**enc).logits[0, 0].item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_score_weights_change_the_chosen_response_in_eval_and_score(tmp_path, tiny_llama):
+    """HelpSteer2 rows, 3 prompts × 2 responses. Default score = helpfulness: response 0 (3) beats 1 (1).
+    --score-weights helpfulness=1,verbosity=1: response 0 scores 3 + 0 = 3, response 1 scores 1 + 4 = 5 → 1 wins.
+    The model's rewards do not depend on the weights, so with 3 records (no reward ties) the weighted accuracy is
+    1 − the default one, and the two differ (k/3 ≠ 1 − k/3). `score` reads an auto-format HelpSteer2 file as
+    single rows unless weights are given, so the unweighted run names --format helpsteer2."""
+    from rewardlab.model import RewardModel
+
+    RewardModel.from_backbone(tiny_llama).save(tmp_path / "m")
+    rows = [{"prompt": f"Question {p}?", "response": f"answer {p}.{j} " + "word " * (3 * j), "helpfulness": h,
+             "correctness": 3, "coherence": 4, "complexity": 1, "verbosity": v}
+            for p in range(3) for j, (h, v) in enumerate([(3, 0), (1, 4)])]
+    data = write_jsonl(tmp_path / "hs.jsonl", rows)
+    accuracy, chosen = {}, {}
+    for name, extra, fmt in (("default", [], ["--format", "helpsteer2"]),
+                             ("weighted", ["--score-weights", "helpfulness=1,verbosity=1"], [])):
+        out = tmp_path / name
+        assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(data), "--output-dir", str(out),
+                     "--n-boot", "0", *extra]) == 0
+        accuracy[name] = next(iter(json.loads((out / "report.json").read_text())["results"].values()))["accuracy"]
+        examples = [json.loads(l) for l in open(next(out.glob("examples-*.jsonl")))]
+        chosen[name] = [e["chosen"] for e in examples]
+        assert accuracy[name] == pytest.approx(sum(e["scores"][e["chosen"]] > e["scores"][1 - e["chosen"]]
+                                                   for e in examples) / 3)
+        assert main(["score", "--model", str(tmp_path / "m"), "--data", str(data),
+                     "--output", str(tmp_path / f"{name}.jsonl"), *extra, *fmt]) == 0
+        assert [json.loads(l)["chosen"] for l in open(tmp_path / f"{name}.jsonl")] == chosen[name]
+    assert chosen == {"default": [0, 0, 0], "weighted": [1, 1, 1]}
+    assert accuracy["weighted"] == pytest.approx(1 - accuracy["default"]) and accuracy["weighted"] != accuracy["default"]
+    assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(data), "--score-weights", "helpfulness"]) == 2

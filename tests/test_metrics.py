@@ -413,3 +413,107 @@ def test_tokenizer_info_on_a_real_tokenizer():
     assert special["eos"]["id"] == special["pad"]["id"] is not None
     assert special["bos"]["token"] == "<|im_start|>" and special["unk"]["token"] == "<|endoftext|>"
     assert info["chat_template_sha256"] == hashlib.sha256(CHATML.encode("utf-8")).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------
+# ranked / tiered records: strict pairs count, judge-tied pairs do not
+
+
+def _tiered():
+    return [
+        Comparison("pA", ("a0", "a1", "a2", "a3"), chosen=2, tiers=((2,), (0, 3), (1,)), source="x", id="A"),
+        Comparison("pB", ("b0", "b1", "b2"), chosen=0, tiers=((0, 1), (2,)), source="x", id="B"),
+        Comparison("pC", ("c0", "c1"), chosen=0, tiers=((0, 1),), source="y", id="C"),
+    ]
+
+
+TIERED_SCORES = [[1, 2, 3, 2], [1, 2, 0], [5, 5]]
+
+
+def test_tiered_records_count_strict_pairs_only():
+    """A: tiers ((2,), (0, 3), (1,)), rewards [1, 2, 3, 2] (chosen 2).
+        strict pairs (2,0) 3 > 1 W · (2,3) 3 > 2 W · (2,1) 3 > 2 W · (0,1) 1 < 2 L · (3,1) 2 = 2 reward tie
+        judge-tied pair (0,3): rewards 1 vs 2 → not equal, gap 1.  → 3 wins of 5 pairs; record not all won.
+        (Chosen-vs-others would count only (2,0) (2,1) (2,3): 3/3 — it misses 0 and 3 both beating 1.)
+    B: tiers ((0, 1), (2,)), rewards [1, 2, 0] (chosen 0, tied with 1).
+        strict pairs (0,2) 1 > 0 W · (1,2) 2 > 0 W; tied pair (0,1): gap 1.  → 2 of 2; record all won.
+        (Chosen-vs-others would count (0,1) 1 < 2 as a loss: 1/2, record failed.)
+    C: tiers ((0, 1),), rewards [5, 5]: no strict pair (not scored); tied pair (0,1): equal, gap 0.
+
+    accuracy = (3 + 2) / (5 + 2) = 5/7; half policy: (5 + ½) / 7 = 11/14 (the reward tie (3,1) earns ½).
+    record_accuracy = 1 / 2 (A ✗, B ✓; C has no pairs); n_scored_records 2, n_records 3.
+    ties (reward ties in the pairs) 1, tie_rate 1/7; margins [2, 1, 1, −1, 0, 1, 2] → mean 6/7.
+    n_tied_pairs 3; tie_agreement 1/3 (only C's); tied_mean_abs_gap (1 + 1 + 0) / 3 = 2/3.
+    per source: x → 5/7, record 1/2; y → no pairs: accuracy None, record None, ci None.
+    reward_stats: mean_chosen (3 + 1 + 5)/3 = 3; mean_rejected over the chosen's losers
+    A: 0, 3, 1 → [1, 2, 2]; B: 2 → [0]; C: none → 5/4.
+    """
+    out = evaluate_scores(_tiered(), TIERED_SCORES, seed=0, n_boot=200)
+    json.dumps(out, allow_nan=False)
+    assert (out["n_records"], out["n_scored_records"], out["n_pairs"], out["wins"]) == (3, 2, 7, 5)
+    assert out["accuracy"] == pytest.approx(5 / 7) and out["record_accuracy"] == 0.5
+    assert out["ties"] == 1 and out["tie_rate"] == pytest.approx(1 / 7)
+    assert out["mean_margin"] == pytest.approx(6 / 7)
+    assert out["n_tied_pairs"] == 3 and out["tie_agreement"] == pytest.approx(1 / 3)
+    assert out["tied_mean_abs_gap"] == pytest.approx(2 / 3)
+    x, y = out["per_source"]["x"], out["per_source"]["y"]
+    assert (x["n"], x["n_pairs"], x["accuracy"], x["record_accuracy"]) == (2, 7, pytest.approx(5 / 7), 0.5)
+    assert (y["n"], y["n_pairs"], y["accuracy"], y["record_accuracy"], y["ci95"]) == (1, 0, None, None, None)
+    assert out["reward_stats"]["mean_chosen"] == 3.0 and out["reward_stats"]["mean_rejected"] == 1.25
+    assert evaluate_scores(_tiered(), TIERED_SCORES, tie_policy="half", n_boot=0)["accuracy"] == pytest.approx(11 / 14)
+
+    wins, ties, record = pairwise_outcomes(TIERED_SCORES[:1], [2], [_tiered()[0].strict_pairs()])
+    assert wins.tolist() == [True, True, True, False, False] and ties.tolist() == [False] * 4 + [True]
+    margins, _ = pair_margins(TIERED_SCORES[:1], [2], [_tiered()[0].strict_pairs()])
+    assert margins.tolist() == [2, 1, 1, -1, 0]
+    with pytest.raises(ValueError, match="pair"):
+        pairwise_outcomes([[1, 2]], [0], [[(0, 2)]])
+
+    from rewardlab.benchmarks.generic import GENERIC
+    from rewardlab.train import eval_accuracies
+
+    bench = GENERIC.score(_tiered(), TIERED_SCORES, n_boot=0)
+    assert bench["headline"]["accuracy"] == pytest.approx(5 / 7) and list(bench["subsets"]) == ["x"]
+    assert bench["per_example"] == [pytest.approx(3 / 5), 1.0, None]
+    assert eval_accuracies(_tiered(), TIERED_SCORES) == {"eval_accuracy": 0.5, "eval_pair_accuracy": pytest.approx(5 / 7),
+                                                        "eval_n": 3}
+
+
+def _old_chosen_vs_others(scores, chosen):
+    """The pre-tiers definition, written out: accuracy over (chosen, j ≠ chosen) pairs; record = chosen beats all."""
+    pairs = [(row[c], row[j]) for row, c in zip(scores, chosen) for j in range(len(row)) if j != c]
+    accuracy = sum(a > b for a, b in pairs) / len(pairs)
+    record = np.mean([all(row[c] > s for j, s in enumerate(row) if j != c) for row, c in zip(scores, chosen)])
+    return accuracy, float(record), sum(a == b for a, b in pairs), float(np.mean([a - b for a, b in pairs]))
+
+
+def test_plain_data_numbers_are_unchanged():
+    """Plain records (chosen only, K = 2..4, integer rewards so reward ties occur): strict_pairs() is the chosen
+    response against every other in index order, so every number — accuracy, ties, margins, the bootstrap
+    interval, calibration, reward stats — equals the chosen-vs-others computation (the default pairs of the
+    low-level functions, i.e. the old code path) and the written-out old definition; record accuracy equals the
+    old training ``eval_accuracy`` (chosen beats all others); no tied pairs."""
+    rng = np.random.default_rng(0)
+    ks = rng.integers(2, 5, size=40)
+    records = [Comparison(f"p{i}", tuple(f"r{i}-{j}" * (j + 1) for j in range(k)), chosen=int(rng.integers(k)),
+                          source="ab"[i % 2]) for i, k in enumerate(ks)]
+    scores = [rng.integers(0, 4, size=k).astype(float).tolist() for k in ks]
+    chosen = [r.chosen for r in records]
+    out = evaluate_scores(records, scores, seed=3, n_boot=100)
+    old = accuracy_summary(scores, chosen, [r.source for r in records], seed=3, n_boot=100)
+    for key in ("n_pairs", "wins", "accuracy", "accuracy_ci95", "ties", "tie_rate", "mean_margin"):
+        assert out[key] == old[key], key
+    for name in "ab":
+        for key in ("n", "n_pairs", "accuracy", "ties", "ci95"):
+            assert out["per_source"][name][key] == old["per_source"][name][key]
+    margins, _ = pair_margins(scores, chosen)
+    assert out["calibration"] == json.loads(json.dumps(calibration(margins, seed=3)))
+    accuracy, record, ties, mean_margin = _old_chosen_vs_others(scores, chosen)
+    assert out["accuracy"] == pytest.approx(accuracy) and out["record_accuracy"] == pytest.approx(record)
+    assert out["ties"] == ties and out["mean_margin"] == pytest.approx(mean_margin)
+    assert out["n_tied_pairs"] == 0 and out["tie_agreement"] is None
+    rejected = [s for row, c in zip(scores, chosen) for j, s in enumerate(row) if j != c]
+    assert out["reward_stats"]["mean_rejected"] == pytest.approx(np.mean(rejected))
+    from rewardlab.train import eval_accuracies
+
+    assert eval_accuracies(records, scores)["eval_accuracy"] == pytest.approx(record)

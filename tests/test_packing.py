@@ -303,3 +303,43 @@ def test_two_process_ddp_packed_equals_one_process(tmp_path, tiny_llama, pref_fi
     w1, w2 = load_file(str(one.model_dir / "model.safetensors")), load_file(str(tmp_path / "two" / "model" / "model.safetensors"))
     for k in w1:
         assert torch.allclose(w1[k], w2[k], atol=2e-5), k
+
+
+# ---- the last layer at the read tokens only --------------------------------------------------------------------------
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "mistral", "llama-eager"])
+def test_trimmed_last_layer_equals_the_full_forward(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders, monkeypatch):
+    """The causal fast path runs the last layer with queries at the read tokens only; rewards and gradients equal
+    running it over every token (the same packed rows through the base model's own forward), with and without
+    gradient checkpointing."""
+    from rewardlab import packing
+
+    rm = _model(_backbone(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders), attn="eager" if arch == "llama-eager" else None)
+    assert packing.last_layer_trimmable(rm.model) == ""
+    feats = _features(rm, RECORDS)
+    batch = collate_packed(RECORDS, feats, rm, token_budget=64)
+    for checkpointing in (False, True):
+        if checkpointing:
+            rm.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        results = []
+        for trim in (True, False):
+            monkeypatch.setattr(packing, "last_layer_trimmable", (lambda m: "") if trim else (lambda m: "off"))
+            rm.zero_grad(set_to_none=True)
+            rewards = rm(**batch.inputs)
+            batch_loss("bt", rewards, batch).sum().backward()
+            results.append((rewards.detach(), {n: p.grad.clone() for n, p in rm.named_parameters() if p.grad is not None}))
+        (r0, g0), (r1, g1) = results
+        assert (r0 - r1).abs().max().item() <= 1e-5
+        assert g0.keys() == g1.keys() and any("layers.1." in k for k in g0)  # the last layer is trained too
+        for k in g0:
+            assert (g0[k] - g1[k]).abs().max().item() <= 1e-5 * max(1.0, g1[k].abs().max().item()), k
+
+
+def test_sharded_or_uncovered_layers_keep_the_full_forward(tiny_llama, decoders):
+    from rewardlab import packing
+
+    rm = _model(tiny_llama)
+    assert packing.last_layer_trimmable(rm.model) == ""
+    for p in rm.model.model.layers[-1].parameters():
+        p.ds_id = 0  # what DeepSpeed ZeRO-3 marks its partitioned parameters with
+    assert "ZeRO-3" in packing.last_layer_trimmable(rm.model)
+    assert "gpt2" in packing.last_layer_trimmable(_model(decoders["gpt2"]).model)

@@ -24,6 +24,7 @@ class EvalConfig:
     model: list[str] = field(default_factory=list)  # one or more rewardlab model directories (--model A B, or repeat --model)
     data: str = ""
     format: str = "auto"
+    score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
     output_dir: str = "runs/eval"
     batch_size: int = 32
     skip_invalid: bool = False
@@ -142,15 +143,18 @@ def model_provenance(path: str | None, scorer: Any) -> dict:
 
 
 def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[str]]:
-    from rewardlab.data import load_comparisons
+    from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
+    from rewardlab.errors import RewardlabError
 
     if not cfg.data:
-        from rewardlab.errors import RewardlabError
-
         raise RewardlabError("give the data with --data PATH")
+    options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))
     if bench is None or bench.name in ("generic", "best-of-n"):
-        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
+        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
+                                  options=options)
         return loaded.records, loaded.skipped, []
+    if options.score_weights is not None:
+        raise RewardlabError(f"--score-weights does not apply to the {bench.name} benchmark (its schema is fixed)")
     data = bench.load(cfg.data, limit=cfg.limit, skip_invalid=cfg.skip_invalid)
     notes = [f"{data.info['excluded']} rows left out by the benchmark's filter (see its docs)"] if data.info.get("excluded") else []
     return data.records, data.skipped, notes

@@ -1,17 +1,27 @@
 """Evaluation metrics for reward models: pure functions over numbers, no model code.
 
 Everything here works on the rewards a model gave to the responses of :class:`Comparison` records:
-``scores[i][j]`` is the reward of ``records[i].responses[j]``. A record with K responses gives K − 1
-*pairs*: the chosen response against every other one. (An optional ``ranking`` beyond the chosen
-response is not used here.)
+``scores[i][j]`` is the reward of ``records[i].responses[j]``. The *pairs* of a record are the
+``(winner, loser)`` pairs its judgement implies (:meth:`Comparison.strict_pairs`): for plain data
+(``chosen`` only) the chosen response against every other one, K − 1 pairs; with a ``ranking`` or
+``tiers`` every pair of responses in different tiers. Responses the judge *tied* (same tier,
+:meth:`Comparison.tied_pairs`) form no pair: they are neither wins nor losses; they are only counted
+(``n_tied_pairs``) and described (``tie_agreement``, ``tied_mean_abs_gap``). Example: tiers
+((2,), (0, 3), (1,)) give the pairs (2,0) (2,3) (2,1) (0,1) (3,1) and the tied pair (0,3).
+The low-level functions take the pairs as ``pairs[i]`` (a list of ``(winner, loser)`` indices per
+record); without it they fall back to chosen-vs-every-other.
 
-* **Accuracy** is strict by default: a pair is a win only if ``r_chosen > r_other``. A tie is not a
-  win; ties are counted and reported separately, so a model that gives every response the same reward
-  scores accuracy 0 with tie rate 1, not 0.5. Other **tie policies** (:class:`TiePolicy`: ``strict``,
+* **Accuracy** (``accuracy``, *pair accuracy*) is pooled over the strict pairs of all records, and
+  strict by default: a pair is a win only if ``r_winner > r_loser``. A reward tie is not a win; reward
+  ties are counted and reported separately, so a model that gives every response the same reward
+  scores accuracy 0 with tie rate 1, not 0.5. **Record accuracy** (``record_accuracy``) is the share
+  of records (with at least one pair) whose every pair is a win — for plain data "the chosen response
+  beats all the others", the number training logs as ``eval_accuracy``; for K = 2 both are equal.
+  Record accuracy is always strict (a reward tie fails the record). Other **tie policies** (:class:`TiePolicy`: ``strict``,
   ``half``, ``fractional``, ``random`` with a seed) give ties partial or random credit; every result
   records the policy it used.
-* **Calibration** reads ``P = σ(r_chosen − r_other)`` as the probability the model gives to the
-  human (ground-truth) choice, as in the Bradley–Terry loss. See :func:`calibration`.
+* **Calibration** reads ``P = σ(r_winner − r_loser)`` over the pairs as the probability the model gives
+  to the human (ground-truth) choice, as in the Bradley–Terry loss. See :func:`calibration`.
 * Confidence intervals come from a percentile bootstrap that resamples *records*, so the pairs of one
   K > 2 record stay together.
 
@@ -40,6 +50,7 @@ __all__ = [
     "PairOutcomes",
     "pairwise_outcomes",
     "pair_margins",
+    "record_pairs",
     "accuracy_summary",
     "log_sigmoid",
     "sigmoid",
@@ -52,9 +63,9 @@ __all__ = [
 
 
 class PairOutcomes(NamedTuple):
-    """One entry per (chosen, other) pair, in record order then response order.
+    """One entry per (winner, loser) pair, in record order then the order of the record's pairs; each (P,).
 
-    ``wins[p]``: the chosen response's reward is strictly greater; ``ties[p]``: the rewards are equal;
+    ``wins[p]``: the winner's reward is strictly greater; ``ties[p]``: the rewards are equal;
     ``record[p]``: the index of the record the pair came from (for per-record / per-source grouping).
     """
 
@@ -79,36 +90,53 @@ def _rows(scores: Sequence[Sequence[float]], chosen: Sequence[int]) -> list[np.n
     return rows
 
 
-def _pairs(scores, chosen) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(r_chosen, r_other, record index) per pair."""
-    rows = _rows(scores, chosen)
-    r_w, r_l, rec = [], [], []
-    for i, (r, c) in enumerate(zip(rows, chosen)):
-        c = int(c)
-        others = np.delete(r, c)
-        r_w.append(np.full(others.size, r[c]))
-        r_l.append(others)
-        rec.append(np.full(others.size, i, dtype=np.int64))
-    if not rows:
-        empty = np.zeros(0, dtype=np.float64)
-        return empty, empty.copy(), np.zeros(0, dtype=np.int64)
-    return np.concatenate(r_w), np.concatenate(r_l), np.concatenate(rec)
+Pairs = Sequence[Sequence[tuple[int, int]]]  # pairs[i]: record i's (winner, loser) response indices
 
 
-def pairwise_outcomes(scores: Sequence[Sequence[float]], chosen: Sequence[int]) -> PairOutcomes:
-    """Compare each record's chosen reward with every other reward of that record.
+def record_pairs(records: Sequence) -> tuple[list, list]:
+    """``(strict, tied)``: each record's :meth:`~Comparison.strict_pairs` and :meth:`~Comparison.tied_pairs`."""
+    return [r.strict_pairs() for r in records], [r.tied_pairs() for r in records]
 
-    Returns :class:`PairOutcomes` ``(wins, ties, record)`` — boolean arrays ``wins`` (strictly
-    greater) and ``ties`` (equal), and the int array ``record`` of each pair's record index.
-    Raises ``ValueError`` on mismatched lengths, a bad ``chosen`` index or a non-finite reward.
+
+def _pairs(scores, chosen, pairs: Pairs | None = None, rows: list[np.ndarray] | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(r_a, r_b, record index)``, each of shape (P,), for the pairs ``(a, b)`` of every record.
+
+    ``pairs[i]`` lists record i's ``(a, b)`` response indices; None: ``(chosen, j)`` for every
+    ``j ≠ chosen`` in index order. ``rows`` (from :func:`_rows`) skips re-validating ``scores``.
     """
-    r_w, r_l, rec = _pairs(scores, chosen)
+    rows = _rows(scores, chosen) if rows is None else rows
+    if pairs is None:
+        pairs = [[(int(c), j) for j in range(r.size) if j != int(c)] for r, c in zip(rows, chosen)]
+    if len(pairs) != len(rows):
+        raise ValueError(f"{len(rows)} score rows but pairs for {len(pairs)} records")
+    flat = [(i, int(a), int(b)) for i, record in enumerate(pairs) for a, b in record]
+    for i, a, b in flat:
+        if a == b or not (0 <= a < rows[i].size and 0 <= b < rows[i].size):
+            raise ValueError(f"record {i}: pair ({a}, {b}) is not two distinct indices into {rows[i].size} rewards")
+    r_a = np.asarray([rows[i][a] for i, a, _ in flat], dtype=np.float64)
+    r_b = np.asarray([rows[i][b] for i, _, b in flat], dtype=np.float64)
+    return r_a, r_b, np.asarray([i for i, _, _ in flat], dtype=np.int64)
+
+
+def pairwise_outcomes(scores: Sequence[Sequence[float]], chosen: Sequence[int], pairs: Pairs | None = None
+                      ) -> PairOutcomes:
+    """Compare the winner's reward with the loser's for every pair of every record.
+
+    ``pairs[i]``: record i's ``(winner, loser)`` indices (e.g. :func:`record_pairs`); None: the chosen
+    response against every other one. Returns :class:`PairOutcomes` ``(wins, ties, record)`` — boolean
+    arrays ``wins`` (strictly greater) and ``ties`` (equal), and the int array ``record`` of each pair's
+    record index, all of shape (P,). Raises ``ValueError`` on mismatched lengths, a bad ``chosen`` or
+    pair index or a non-finite reward.
+    """
+    r_w, r_l, rec = _pairs(scores, chosen, pairs)
     return PairOutcomes(wins=r_w > r_l, ties=r_w == r_l, record=rec)
 
 
-def pair_margins(scores: Sequence[Sequence[float]], chosen: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """``(r_chosen − r_other, record index)`` per pair, in the order of :func:`pairwise_outcomes`."""
-    r_w, r_l, rec = _pairs(scores, chosen)
+def pair_margins(scores: Sequence[Sequence[float]], chosen: Sequence[int], pairs: Pairs | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(r_winner − r_loser, record index)``, each (P,), in the order of :func:`pairwise_outcomes`."""
+    r_w, r_l, rec = _pairs(scores, chosen, pairs)
     return r_w - r_l, rec
 
 
@@ -298,43 +326,67 @@ def _finite(x: Any) -> float | None:
 
 def accuracy_summary(scores: Sequence[Sequence[float]], chosen: Sequence[int],
                      sources: Sequence[str] | None = None, *, seed: int = 0, n_boot: int = 1000,
-                     tie_policy: TiePolicy | str = "strict") -> dict:
-    """Pairwise accuracy (strict by default), ties and mean margin, overall and per source.
+                     tie_policy: TiePolicy | str = "strict", pairs: Pairs | None = None,
+                     tied: Pairs | None = None) -> dict:
+    """Pair and record accuracy (strict by default), ties and mean margin, overall and per source.
 
-    ``accuracy`` = credit / pairs (pooled over pairs, so a K = 3 record weighs two pairs), where a win
-    earns 1, a loss 0 and a tie what ``tie_policy`` gives it (:class:`TiePolicy`; ``strict``: 0, so
-    accuracy = wins / pairs; ``half``/``fractional``: ½; ``random``: a seeded coin — its seed is
-    ``seed`` unless the policy names one). ``tie_policy`` in the result records the policy used;
-    ``tie_rate`` = ties / pairs; ``mean_margin`` = mean over pairs of ``r_chosen − r_other``.
-    ``accuracy_ci95`` and each source's ``ci95`` are bootstrap intervals over records
+    ``pairs[i]`` are record i's ``(winner, loser)`` pairs and ``tied[i]`` its judge-tied ``(i, j)``
+    pairs (:func:`record_pairs`); by default the chosen response against every other one and no ties.
+
+    ``accuracy`` = credit / pairs (pooled over pairs, so a record with three pairs weighs three), where
+    a win earns 1, a loss 0 and a reward tie what ``tie_policy`` gives it (:class:`TiePolicy`;
+    ``strict``: 0, so accuracy = wins / pairs; ``half``/``fractional``: ½; ``random``: a seeded coin —
+    its seed is ``seed`` unless the policy names one). ``tie_policy`` in the result records the policy
+    used; ``ties`` / ``tie_rate`` count reward ties among the pairs; ``mean_margin`` = mean over pairs of
+    ``r_winner − r_loser``. ``record_accuracy`` = share of the records with at least one pair whose
+    pairs are all strict wins (``n_scored_records`` of them). Judge-tied pairs are no pairs:
+    ``n_tied_pairs`` counts them, ``tie_agreement`` is the share of them the model also scores exactly
+    equal (meaningful for discrete scorers such as rating judges) and ``tied_mean_abs_gap`` the mean
+    ``|r_i − r_j|`` over them (``None`` without tied pairs).
+    ``accuracy_ci95`` and each source's ``ci95`` are bootstrap intervals over the records with pairs
     (:func:`bootstrap_ci`, ``n_boot`` resamples, ``seed``); ``None`` when ``n_boot`` is 0.
     ``per_source`` maps each source name (records' order of first appearance) to
-    ``{n, n_pairs, accuracy, ties, ci95}`` where ``n`` counts records.
+    ``{n, n_pairs, accuracy, record_accuracy, ties, ci95}`` where ``n`` counts records.
     """
     policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
-    r_w, r_l, rec = _pairs(scores, chosen)
+    rows = _rows(scores, chosen)
+    r_w, r_l, rec = _pairs(scores, chosen, pairs, rows)
     wins, ties = r_w > r_l, r_w == r_l
     credit = pair_credits(r_w, r_l, policy)
     margins = r_w - r_l
     n_records = len(chosen)
     n_pairs = int(wins.size)
-    per_record = np.stack([np.bincount(rec, weights=credit, minlength=n_records),
-                           np.bincount(rec, minlength=n_records).astype(np.float64)], axis=1)
+    pairs_of = np.bincount(rec, minlength=n_records).astype(np.float64)  # (n_records,)
+    per_record = np.stack([np.bincount(rec, weights=credit, minlength=n_records), pairs_of], axis=1)
+    scored = pairs_of > 0  # records with at least one pair
+    all_won = scored & (np.bincount(rec, weights=wins, minlength=n_records) == pairs_of)
+    t_a, t_b, _ = _pairs(scores, chosen, tied if tied is not None else [[] for _ in rows], rows)
 
-    def ci(rows):
-        if n_boot <= 0 or rows.shape[0] == 0:
+    def ci(idx):
+        idx = idx[scored[idx]]
+        if n_boot <= 0 or idx.size == 0:
             return None
-        return list(bootstrap_ci(rows, stat=_pooled_accuracy, n=n_boot, seed=seed))
+        return list(bootstrap_ci(per_record[idx], stat=_pooled_accuracy, n=n_boot, seed=seed))
 
+    def record_accuracy(idx):
+        idx = idx[scored[idx]]
+        return float(all_won[idx].mean()) if idx.size else None
+
+    everyone = np.arange(n_records)
     out = {
         "n_records": n_records,
         "n_pairs": n_pairs,
         "wins": int(wins.sum()),
         "accuracy": float(credit.mean()) if n_pairs else None,
-        "accuracy_ci95": ci(per_record),
+        "accuracy_ci95": ci(everyone),
+        "record_accuracy": record_accuracy(everyone),
+        "n_scored_records": int(scored.sum()),
         "ties": int(ties.sum()),
         "tie_rate": float(ties.mean()) if n_pairs else None,
         "mean_margin": float(margins.mean()) if n_pairs else None,
+        "n_tied_pairs": int(t_a.size),
+        "tie_agreement": float(np.mean(t_a == t_b)) if t_a.size else None,
+        "tied_mean_abs_gap": float(np.mean(np.abs(t_a - t_b))) if t_a.size else None,
         "tie_policy": str(policy),
     }
     if sources is not None:
@@ -348,9 +400,10 @@ def accuracy_summary(scores: Sequence[Sequence[float]], chosen: Sequence[int],
             per_source[name] = {
                 "n": int(idx.size),
                 "n_pairs": int(mask.sum()),
-                "accuracy": float(credit[mask].mean()),
+                "accuracy": float(credit[mask].mean()) if mask.any() else None,
+                "record_accuracy": record_accuracy(idx),
                 "ties": int(ties[mask].sum()),
-                "ci95": ci(per_record[idx]),
+                "ci95": ci(idx),
             }
         out["per_source"] = per_source
     return out
@@ -500,10 +553,13 @@ def evaluate_scores(records: Sequence, scores: Sequence[Sequence[float]], seed: 
                     n_boot: int = 1000, n_bins: int = 10, tie_policy: TiePolicy | str = "strict") -> dict:
     """All metrics for rewards ``scores[i][j]`` of ``records[i].responses[j]`` (:class:`Comparison`).
 
+    The pairs of each record are its :meth:`~Comparison.strict_pairs` (for plain data: chosen against
+    every other response); pairs the judge tied are left out and only counted (:func:`accuracy_summary`).
     Returns a JSON-serialisable dict::
 
-        n_records, n_pairs, wins, accuracy, accuracy_ci95 [low, high], ties, tie_rate, mean_margin,
-        per_source {name: {n, n_pairs, accuracy, ties, ci95}},
+        n_records, n_pairs, wins, accuracy, accuracy_ci95 [low, high], record_accuracy, n_scored_records,
+        ties, tie_rate, mean_margin, n_tied_pairs, tie_agreement, tied_mean_abs_gap,
+        per_source {name: {n, n_pairs, accuracy, record_accuracy, ties, ci95}},
         calibration {log_loss, brier, ece, n_bins, bins [{lo, hi, count, mean_p, mean_label}]},
         length_correlation {pearson, spearman},       # over every response, length in characters
         reward_stats {mean, std, mean_chosen, mean_rejected, n_responses},
@@ -511,7 +567,8 @@ def evaluate_scores(records: Sequence, scores: Sequence[Sequence[float]], seed: 
         seed
 
     ``std`` is the population standard deviation of all rewards; ``mean_rejected`` averages every
-    non-chosen response. ``seed`` drives the bootstrap and the calibration orientation.
+    response the chosen one beats (its losers in the pairs; with plain data every non-chosen response).
+    Calibration is over the pairs' margins. ``seed`` drives the bootstrap and the calibration orientation.
     """
     if len(records) != len(scores):
         raise ValueError(f"{len(records)} records but {len(scores)} score rows")
@@ -523,21 +580,22 @@ def evaluate_scores(records: Sequence, scores: Sequence[Sequence[float]], seed: 
         if row.size != len(record.responses):
             raise ValueError(f"record {i} ({record.id or 'no id'}): {len(record.responses)} responses "
                              f"but {row.size} rewards")
+    pairs, tied = record_pairs(records)
     out = accuracy_summary(rows, chosen, [r.source for r in records], seed=seed, n_boot=n_boot,
-                           tie_policy=tie_policy)
-    margins, _ = pair_margins(rows, chosen)
+                           tie_policy=tie_policy, pairs=pairs, tied=tied)
+    margins, _ = pair_margins(rows, chosen, pairs)
     out["calibration"] = calibration(margins, n_bins=n_bins, seed=seed)
 
     all_rewards = np.concatenate(rows)
     lengths = np.asarray([len(resp) for r in records for resp in r.responses], dtype=np.float64)
     out["length_correlation"] = length_correlation(all_rewards, lengths)
     chosen_rewards = np.asarray([row[c] for row, c in zip(rows, chosen)])
-    rejected_rewards = np.concatenate([np.delete(row, c) for row, c in zip(rows, chosen)])
+    rejected_rewards = np.asarray([row[b] for row, c, p in zip(rows, chosen, pairs) for a, b in p if a == c])
     out["reward_stats"] = {
         "mean": float(all_rewards.mean()),
         "std": float(all_rewards.std()),
         "mean_chosen": float(chosen_rewards.mean()),
-        "mean_rejected": float(rejected_rewards.mean()),
+        "mean_rejected": float(rejected_rewards.mean()) if rejected_rewards.size else None,
         "n_responses": int(all_rewards.size),
     }
     out["seed"] = seed

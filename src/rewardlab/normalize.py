@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.atomic import atomic_write_text
 from rewardlab.errors import RewardlabError
 
 
@@ -49,9 +49,7 @@ def write_normalization(model_dir: str | Path, stats: dict) -> Path:
     spec = json.loads(path.read_text())
     spec["normalization"] = stats
     ScoringSpec.from_json(spec)  # still a valid spec
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
     return path
 
 

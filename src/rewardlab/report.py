@@ -13,9 +13,10 @@ import json
 import math
 import os
 import shlex
-import uuid
 from pathlib import Path
 from typing import Any, Callable
+
+from rewardlab.atomic import atomic_write_text
 
 __all__ = ["write_report", "render_markdown", "report_tables", "read_examples", "fmt"]
 
@@ -283,23 +284,6 @@ def _clean(value: Any) -> Any:
     return str(value)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def read_examples(path: str | os.PathLike) -> list[dict]:
     """The rows of a per-example JSONL file (``examples-<column>.jsonl``)."""
     with open(path, encoding="utf-8") as f:
@@ -342,13 +326,13 @@ def write_report(out_dir: str | os.PathLike, results: dict[str, dict], title: st
     out.mkdir(parents=True, exist_ok=True)
     payload = _clean({"title": title, "results": results, "notes": list(notes or []), "provenance": provenance})
     json_path, md_path = out / "report.json", out / "report.md"
-    _atomic_write(json_path, json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-    _atomic_write(md_path, render_markdown(payload["results"], str(title), payload["provenance"] or {},
-                                           payload["notes"]))
+    atomic_write_text(json_path, json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    atomic_write_text(md_path, render_markdown(payload["results"], str(title), payload["provenance"] or {},
+                                                payload["notes"]))
     if html:
         from rewardlab.report_html import render_html
 
         if examples is None:
             examples = _find_examples(out, results)
-        _atomic_write(out / "report.html", render_html(payload, examples))
+        atomic_write_text(out / "report.html", render_html(payload, examples))
     return json_path, md_path

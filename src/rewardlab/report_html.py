@@ -154,18 +154,25 @@ def _fig_subsets(results: dict[str, dict]):
     return fig
 
 
-def _fig_histograms(examples: dict[str, list[dict]], columns: list[str]):
+def _panel_grid(n: int, panel_height: float):
+    """A figure of ``n`` small panels, three to a row; returns it and its ``n`` axes (the grid's spare ones hidden)."""
     from matplotlib.figure import Figure
 
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(3.6 * cols + 0.6, panel_height * rows + 0.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _fig_histograms(examples: dict[str, list[dict]], columns: list[str]):
     panels = [(c, *_pairs(examples[c])) for c in columns if c in examples]
     panels = [p for p in panels if p[1].size and p[2].size]
     if not panels:
         return None
-    n = len(panels)
-    cols = min(n, 3)
-    rows = math.ceil(n / cols)
-    fig = Figure(figsize=(3.6 * cols + 0.6, 3.0 * rows + 0.4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    fig, axes = _panel_grid(len(panels), 3.0)
     for ax, (column, chosen, rejected) in zip(axes, panels):
         both = np.concatenate([chosen, rejected])
         lo, hi = float(both.min()), float(both.max())
@@ -177,8 +184,6 @@ def _fig_histograms(examples: dict[str, list[dict]], columns: list[str]):
         ax.set_title(column, fontsize=10)
         ax.set_xlabel("reward")
         ax.legend(fontsize=7)
-    for ax in axes[n:]:
-        ax.set_visible(False)
     fig.suptitle("Reward histograms: chosen vs rejected", fontsize=11)
     return fig
 
@@ -216,8 +221,6 @@ def _fig_reliability(results: dict[str, dict]):
 
 
 def _fig_length(examples: dict[str, list[dict]], results: dict[str, dict], columns: list[str]):
-    from matplotlib.figure import Figure
-
     from rewardlab.metrics import length_correlation
 
     panels = []
@@ -230,11 +233,7 @@ def _fig_length(examples: dict[str, list[dict]], results: dict[str, dict], colum
             panels.append((column, rewards, lengths, corr))
     if not panels:
         return None
-    n = len(panels)
-    cols = min(n, 3)
-    rows = math.ceil(n / cols)
-    fig = Figure(figsize=(3.6 * cols + 0.6, 3.1 * rows + 0.4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    fig, axes = _panel_grid(len(panels), 3.1)
     rng = np.random.default_rng(0)
     for k, (ax, (column, rewards, lengths, corr)) in enumerate(zip(axes, panels)):
         idx = np.arange(rewards.size)
@@ -250,8 +249,6 @@ def _fig_length(examples: dict[str, list[dict]], results: dict[str, dict], colum
         if lengths.size and lengths.max() > 50 * max(lengths.min(), 1):
             ax.set_xscale("log")
         ax.grid(alpha=0.3)
-    for ax in axes[n:]:
-        ax.set_visible(False)
     fig.suptitle("Reward vs response length", fontsize=11)
     return fig
 

@@ -2,6 +2,9 @@
 
 Input rows are either comparisons in any format the readers accept (every response is scored) or
 single ``{"prompt": ..., "response": ...}`` rows (policy samples). Output keeps the input order.
+With ``--format auto`` a file of rated prompt/response rows (HelpSteer2) is read as single rows, unless
+``--score-weights`` is given: weights combine ratings into the score that orders a comparison's responses, so
+the file is then read as comparisons (``chosen`` in the output follows the weights).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ class ScoreConfig:
     data: str = ""
     output: str = "scores.jsonl"
     format: str = "auto"
+    score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
     batch_size: int = 16
     normalize: bool = False  # apply the model's saved mean/std
     skip_invalid: bool = False
@@ -52,11 +56,15 @@ def _bad(loc: dict, field: str, msg: str):
 
 
 def run_score(cfg: ScoreConfig) -> Path:
-    from rewardlab.data import load_comparisons
+    from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
     from rewardlab.model import RewardModel
 
+    options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))  # bad weights fail before loading
+    if options.score_weights is not None and cfg.format == "single":
+        raise DataError("--score-weights applies to comparisons, not single prompt/response rows", path=cfg.data)
     rm = RewardModel.load(cfg.model)
-    singles = _single_rows(cfg.data, cfg.limit) if cfg.format in ("auto", "single") else None
+    read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
+    singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
     out_rows = []
     if singles is not None:
         scores = rm.score([(r["prompt"], r["response"]) for r in singles], batch_size=cfg.batch_size,
@@ -64,7 +72,8 @@ def run_score(cfg: ScoreConfig) -> Path:
                           token_budget=cfg.token_budget)
         out_rows = [{"id": r["id"], "score": s} for r, s in zip(singles, scores)]
     else:
-        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
+        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
+                                  options=options)
         flat = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
         scores = rm.score(flat, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side,
                           packing=cfg.packing, token_budget=cfg.token_budget)

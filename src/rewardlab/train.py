@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rewardlab.atomic import atomic_write_text
 from rewardlab.collate import collate_pairs
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
@@ -337,14 +338,15 @@ def train(cfg: TrainConfig) -> TrainResult:
         flat = np.array([s for row in scores for s in row])
         rm.spec.normalization = {"mean": float(flat.mean()), "std": float(flat.std()),
                                  "source": "held-out split responses", "n": int(flat.size)}
-        _log({"step": total_steps, "eval_accuracy": final_eval["accuracy"], "eval_n": final_eval["n_records"]},
+        _log({"step": total_steps, "eval_accuracy": final_eval["record_accuracy"],  # as eval_accuracies
+              "eval_pair_accuracy": final_eval["accuracy"], "eval_n": final_eval["n_records"]},
              history, metrics_path, tb, main)
     full_state = _gathered_state_dict(accelerator, model)  # collective under ZeRO-3 / FSDP; None otherwise
     if main:
         _atomic_save_model(rm, out / "model", full_state)
         summary = {"config": cfg.to_json(), "data": data_info, "data_fingerprint": data_fp, "steps": total_steps,
                    "final_eval": final_eval, "world_size": world}
-        _atomic_write(out / "train_summary.json", json.dumps(summary, indent=2, default=str))
+        atomic_write_text(out / "train_summary.json", json.dumps(summary, indent=2, default=str))
     if tb is not None:
         tb.close()
     accelerator.wait_for_everyone()
@@ -396,8 +398,18 @@ def _eval_summary(rm: RewardModel, records, cfg: TrainConfig) -> dict:
     scores = rm.score_comparisons(records, batch_size=cfg.eval_batch_size, packing=cfg.packing,
                                   token_budget=cfg.token_budget)
     rm.train()
-    wins = sum(all(row[c.chosen] > s for j, s in enumerate(row) if j != c.chosen) for c, row in zip(records, scores))
-    return {"eval_accuracy": wins / len(records), "eval_n": len(records)}
+    return eval_accuracies(records, scores)
+
+
+def eval_accuracies(records, scores) -> dict:
+    """``eval_accuracy``: record accuracy (every strict pair of a record won; plain data: the chosen response
+    beats all others), ``eval_pair_accuracy``: over all strict pairs; judge-tied pairs count for neither
+    (:func:`rewardlab.metrics.accuracy_summary`, strict). ``scores[i]``: the K_i rewards of ``records[i]``."""
+    from rewardlab.metrics import accuracy_summary, record_pairs
+
+    pairs, tied = record_pairs(records)
+    s = accuracy_summary(scores, [c.chosen for c in records], n_boot=0, pairs=pairs, tied=tied)
+    return {"eval_accuracy": s["record_accuracy"], "eval_pair_accuracy": s["accuracy"], "eval_n": len(records)}
 
 
 def _log(rec: dict, history: list, path: Path, tb, main: bool) -> None:
@@ -418,12 +430,6 @@ def _tensorboard(out: Path):
     except Exception:  # tensorboard not installed: metrics.jsonl is still written
         return None
     return SummaryWriter(str(out / "tensorboard"))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _gathered_state_dict(accelerator, model) -> dict | None:

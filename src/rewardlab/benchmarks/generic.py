@@ -1,7 +1,9 @@
 """Benchmarks over any comparison file the foundation's readers accept (``rewardlab.data.load_comparisons``).
 
-* ``generic``: pairwise accuracy (chosen against every other response, pooled over pairs, as
-  :func:`rewardlab.metrics.accuracy_summary`), overall and per ``source``.
+* ``generic``: pairwise accuracy over each record's strict pairs (:meth:`Comparison.strict_pairs`: chosen
+  against every other response for plain data; for ranked / tiered data every pair in different tiers,
+  judge-tied pairs left out), pooled over pairs, as :func:`rewardlab.metrics.accuracy_summary`, overall
+  and per ``source``. A record without strict pairs (all tied) has no credit and is left out of the subsets.
 * ``best-of-n``: each record is a prompt with N candidates and a gold choice (``chosen``); accuracy is
   the share of prompts whose gold candidate gets the unique top reward, next to the random baseline
   1/N (:func:`rewardlab.metrics.best_of_n`).
@@ -33,13 +35,14 @@ def score_generic(records: Sequence[Comparison], scores: Sequence[Sequence[float
     rng = pol.rng()
     per_example, pair_credit, pair_source = [], [], []
     for record, row in zip(records, scores):
-        others = [row[j] for j in range(record.k) if j != record.chosen]
-        credit = pair_credits([row[record.chosen]] * len(others), others, pol, rng)
-        per_example.append(float(credit.mean()))
+        pairs = record.strict_pairs()
+        credit = pair_credits([row[a] for a, _ in pairs], [row[b] for _, b in pairs], pol, rng)
+        per_example.append(float(credit.mean()) if pairs else None)
         pair_credit += credit.tolist()
-        pair_source += [record.source] * len(others)
+        pair_source += [record.source] * len(pairs)
     # accuracy is pooled over pairs; the per-source intervals resample records (K > 2 pairs stay together)
-    subsets = subset_table([r.source for r in records], per_example, seed=seed, n_boot=n_boot)
+    scored = [(r.source, c) for r, c in zip(records, per_example) if c is not None]
+    subsets = subset_table([s for s, _ in scored], [c for _, c in scored], seed=seed, n_boot=n_boot)
     for name, entry in subsets.items():
         mask = np.asarray([s == name for s in pair_source])
         entry["score"] = float(np.asarray(pair_credit)[mask].mean())

@@ -153,6 +153,14 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _int_in(row: dict, location: dict, field: str, allowed, expected: str) -> int:
+    """The required integer ``row[field]``, one of ``allowed`` (``expected`` says which, for the error)."""
+    value = _required(row, location, field)
+    if not _is_int(value) or value not in allowed:
+        raise data_error(location, field, f"expected {expected}, got {value!r}")
+    return value
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -201,6 +209,13 @@ def _optional_name(row: dict, location: dict, field: str) -> str | None:
 def _distinct(chosen: Any, rejected: Any, location: dict, field: str) -> None:
     if chosen == rejected:
         raise data_error(location, field, "identical to the chosen response")
+
+
+def _text_pair(row: dict, location: dict, first: str, second: str) -> tuple[str, str]:
+    """Two required texts ``row[first]``, ``row[second]`` that must differ."""
+    pair = (_text(row, location, first), _text(row, location, second))
+    _distinct(pair[0], pair[1], location, second)
+    return pair
 
 
 def _weight(row: dict, location: dict) -> float:
@@ -429,11 +444,8 @@ _PAIRWISE_LABELS = {1: 0, 2: 1}  # label -> chosen index
 
 def parse_pairwise(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     prompt = _text(row, location, "input")
-    responses = (_text(row, location, "output_1"), _text(row, location, "output_2"))
-    _distinct(responses[0], responses[1], location, "output_2")
-    label = _required(row, location, "label")
-    if not _is_int(label) or label not in _PAIRWISE_LABELS:
-        raise data_error(location, "label", f"expected the integer 1 or 2, got {label!r}")
+    responses = _text_pair(row, location, "output_1", "output_2")
+    label = _int_in(row, location, "label", _PAIRWISE_LABELS, "the integer 1 or 2")
     return _comparison(row, location, prompt, responses, _PAIRWISE_LABELS[label])
 
 
@@ -618,11 +630,8 @@ _STRENGTHS = range(-3, 4)
 
 def parse_helpsteer2_pref(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     prompt = _prompt(row, location, "prompt")
-    responses = (_text(row, location, "response_1"), _text(row, location, "response_2"))
-    _distinct(responses[0], responses[1], location, "response_2")
-    strength = _required(row, location, "preference_strength")
-    if not _is_int(strength) or strength not in _STRENGTHS:
-        raise data_error(location, "preference_strength", f"expected an integer from -3 to 3, got {strength!r}")
+    responses = _text_pair(row, location, "response_1", "response_2")
+    strength = _int_in(row, location, "preference_strength", _STRENGTHS, "an integer from -3 to 3")
     return _comparison(row, location, prompt, responses, 0 if strength <= 0 else 1, margin=float(abs(strength)),
                        tiers=((0, 1),) if strength == 0 else None)
 

@@ -104,6 +104,39 @@ class Judge:
     def _row(index: int, rec: Comparison, rewards: list[float], **extra) -> dict:
         return {"index": index, "id": rec.id, "source": rec.source, "chosen": rec.chosen, "rewards": rewards, **extra}
 
+    # ---- single-answer judges (one prompt per response) -----------------------------------------
+    def _single_prompts(self, records: Sequence[Comparison]) -> tuple[list[list[dict]], list[tuple[int, int]]]:
+        """One judge prompt per response and its ``(record, response)``."""
+        prompts, index = [], []
+        for r, rec in enumerate(records):
+            q = self.question(rec.prompt)
+            for k, resp in enumerate(rec.responses):
+                prompts.append(self.template.messages(question=q, answer=self.answer(resp)))
+                index.append((r, k))
+        return prompts, index
+
+    def _response_rows(self, records: Sequence[Comparison], per: dict[tuple[int, int], dict], reward: str) -> list[dict]:
+        """One row per record from the per-response results ``per[(record, response)]``; ``reward`` names the key."""
+        rows = []
+        for r, rec in enumerate(records):
+            resp = [per[(r, k)] for k in range(rec.k)]
+            rows.append(self._row(r, rec, [x[reward] for x in resp], responses=resp))
+        return rows
+
+    def _samples_summary(self, rows: Sequence[dict], value: str) -> dict:
+        """The head of a single-answer summary: output counts, a sample whose ``value`` is None being unparseable."""
+        samples = [s for row in rows for resp in row["responses"] for s in resp["samples"]]
+        failed = [s for s in samples if s[value] is None]
+        return {"judge": self.describe(), "n_records": len(rows), "n_outputs": len(samples),
+                "n_unparseable_outputs": len(failed), "unparseable_rate": len(failed) / len(samples) if samples else None,
+                "unparseable_reasons": _reasons([s.get("error") for s in failed])}
+
+    def _agreement_summary(self, records: Sequence[Comparison], rows: Sequence[dict]) -> dict:
+        """The tail of every summary: agreement with the human choice, and the backend's counters if it keeps any."""
+        stats = self.backend.stats()
+        return {"agreement_with_chosen": _agreement_from_rewards(records, [r["rewards"] for r in rows]),
+                **({"backend_stats": stats} if stats else {})}
+
 
 def _short(model_id: str) -> str:
     from pathlib import Path
@@ -199,8 +232,7 @@ class PairwiseJudge(Judge):
                 orders = [OrderResult(o["order"] == "BA", o["raw"], o["verdict"], o["p_a"], o["error"]) for o in p["orders"]]
                 pvs.append(PairVerdict(p["i"], p["j"], orders, p["verdict"], p["p_first"], p["consistent"], p["error"]))
         return {"judge": self.describe(), "n_records": len(rows), **position_summary(pvs),
-                "agreement_with_chosen": _agreement_from_rewards(records, [r["rewards"] for r in rows]),
-                **({"backend_stats": self.backend.stats()} if self.backend.stats() else {})}
+                **self._agreement_summary(records, rows)}
 
 
 class RatingJudge(Judge):
@@ -226,12 +258,7 @@ class RatingJudge(Judge):
         return {**super().describe(), "parser": self.parser_name, "samples": self.samples, "scale": [self.low, self.high]}
 
     def judge_records(self, records: Sequence[Comparison]) -> list[dict]:
-        prompts, index = [], []
-        for r, rec in enumerate(records):
-            q = self.question(rec.prompt)
-            for k, resp in enumerate(rec.responses):
-                prompts.append(self.template.messages(question=q, answer=self.answer(resp)))
-                index.append((r, k))
+        prompts, index = self._single_prompts(records)
         outs = self.backend.generate(prompts, self.sampling, n=self.samples)
         per: dict[tuple[int, int], dict] = {}
         for key, texts in zip(index, outs):
@@ -240,23 +267,14 @@ class RatingJudge(Judge):
             per[key] = {"rating": sum(values) / len(values) if values else (self.low + self.high) / 2,
                         "rated": bool(values),
                         "samples": [{"raw": t, "rating": p.value, "error": p.error} for t, p in zip(texts, parsed)]}
-        rows = []
-        for r, rec in enumerate(records):
-            resp = [per[(r, k)] for k in range(rec.k)]
-            rows.append(self._row(r, rec, [x["rating"] for x in resp], responses=resp))
-        return rows
+        return self._response_rows(records, per, "rating")
 
     def summarize(self, records, rows) -> dict:
-        samples = [s for row in rows for resp in row["responses"] for s in resp["samples"]]
-        failed = [s for s in samples if s["rating"] is None]
         rated = [resp["rating"] for row in rows for resp in row["responses"] if resp["rated"]]
-        return {"judge": self.describe(), "n_records": len(rows), "n_outputs": len(samples),
-                "n_unparseable_outputs": len(failed), "unparseable_rate": len(failed) / len(samples) if samples else None,
-                "unparseable_reasons": _reasons([s["error"] for s in failed]),
+        return {**self._samples_summary(rows, "rating"),
                 "n_unrated_responses": sum(1 for row in rows for resp in row["responses"] if not resp["rated"]),
                 "mean_rating": sum(rated) / len(rated) if rated else None,
-                "agreement_with_chosen": _agreement_from_rewards(records, [r["rewards"] for r in rows]),
-                **({"backend_stats": self.backend.stats()} if self.backend.stats() else {})}
+                **self._agreement_summary(records, rows)}
 
 
 class VerifierJudge(Judge):
@@ -285,12 +303,7 @@ class VerifierJudge(Judge):
         return {**super().describe(), "samples": self.samples, "candidates": list(self.candidates)}
 
     def judge_records(self, records: Sequence[Comparison]) -> list[dict]:
-        prompts, index = [], []
-        for r, rec in enumerate(records):
-            q = self.question(rec.prompt)
-            for k, resp in enumerate(rec.responses):
-                prompts.append(self.template.messages(question=q, answer=self.answer(resp)))
-                index.append((r, k))
+        prompts, index = self._single_prompts(records)
         yes, no = self.candidates
         if not self.cot:
             lps = self.backend.next_token_logprobs(prompts, self.candidates, self.template.assistant_prefix)
@@ -317,21 +330,12 @@ class VerifierJudge(Judge):
                                   else f"no probability for {yes!r} or {no!r}")
             per[key] = {"p_yes": sum(ps) / len(ps) if ps else 0.5, "scored": bool(ps),
                         "votes_yes": sum(1 for p in ps if p > 0.5), "n_samples": len(ss), "samples": ss}
-        rows = []
-        for r, rec in enumerate(records):
-            resp = [per[(r, k)] for k in range(rec.k)]
-            rows.append(self._row(r, rec, [x["p_yes"] for x in resp], responses=resp))
-        return rows
+        return self._response_rows(records, per, "p_yes")
 
     def summarize(self, records, rows) -> dict:
-        samples = [s for row in rows for resp in row["responses"] for s in resp["samples"]]
-        failed = [s for s in samples if s["p_yes"] is None]
-        return {"judge": self.describe(), "n_records": len(rows), "n_outputs": len(samples),
-                "n_unparseable_outputs": len(failed), "unparseable_rate": len(failed) / len(samples) if samples else None,
-                "unparseable_reasons": _reasons([s.get("error") for s in failed]),
+        return {**self._samples_summary(rows, "p_yes"),
                 "n_unscored_responses": sum(1 for row in rows for resp in row["responses"] if not resp["scored"]),
-                "agreement_with_chosen": _agreement_from_rewards(records, [r["rewards"] for r in rows]),
-                **({"backend_stats": self.backend.stats()} if self.backend.stats() else {})}
+                **self._agreement_summary(records, rows)}
 
 
 def _finite(lp: dict | None) -> dict | None:

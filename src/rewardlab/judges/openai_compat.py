@@ -27,11 +27,11 @@ import os
 import random
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
+from rewardlab.atomic import atomic_write_text
 from rewardlab.judges.backends import Backend, BackendError, Messages, Sampling, candidate_logprobs
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -62,9 +62,7 @@ class DiskCache:
     def put(self, key: str, value: Any, meta: dict | None = None) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_text(json.dumps({"value": value, "request": meta}, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps({"value": value, "request": meta}, ensure_ascii=False), fsync=False)
 
 
 def normalize_base_url(url: str) -> str:

@@ -46,6 +46,24 @@ def _headers(token: str | None) -> dict:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+def _score_body(prompt, responses: list[str] | str, normalize: bool | None) -> dict:
+    """The JSON body of ``POST /v1/score``."""
+    body = {**_prompt_fields(prompt), "responses": [responses] if isinstance(responses, str) else list(responses)}
+    if normalize is not None:
+        body["normalize"] = normalize
+    return body
+
+
+def _reward_body(queries: list[str], prompts: list[str] | None, normalize: bool | None) -> dict:
+    """The JSON body of ``POST /get_reward`` (OpenRLHF's remote reward-model protocol)."""
+    body: dict = {"query": list(queries)}
+    if prompts is not None:
+        body["prompts"] = list(prompts)
+    if normalize is not None:
+        body["normalize"] = normalize
+    return body
+
+
 class RewardClient:
     """Blocking client. ``prompt`` is text or a list of ``{"role", "content"}`` messages."""
 
@@ -55,19 +73,11 @@ class RewardClient:
         self._http = client or httpx.Client(base_url=self.base_url, headers=_headers(token), timeout=timeout)
 
     def score(self, prompt, responses: list[str] | str, normalize: bool | None = None) -> list[float]:
-        body = {**_prompt_fields(prompt), "responses": [responses] if isinstance(responses, str) else list(responses)}
-        if normalize is not None:
-            body["normalize"] = normalize
-        return _check(self._http.post("/v1/score", json=body))["rewards"]
+        return _check(self._http.post("/v1/score", json=_score_body(prompt, responses, normalize)))["rewards"]
 
     def get_reward(self, queries: list[str], prompts: list[str] | None = None,
                    normalize: bool | None = None) -> list[float]:
-        body: dict = {"query": list(queries)}
-        if prompts is not None:
-            body["prompts"] = list(prompts)
-        if normalize is not None:
-            body["normalize"] = normalize
-        return _check(self._http.post("/get_reward", json=body))["rewards"]
+        return _check(self._http.post("/get_reward", json=_reward_body(queries, prompts, normalize)))["rewards"]
 
     def health(self) -> dict:
         return _check(self._http.get("/health"))
@@ -114,19 +124,11 @@ class AsyncRewardClient:
                                                  limits=limits)
 
     async def score(self, prompt, responses: list[str] | str, normalize: bool | None = None) -> list[float]:
-        body = {**_prompt_fields(prompt), "responses": [responses] if isinstance(responses, str) else list(responses)}
-        if normalize is not None:
-            body["normalize"] = normalize
-        return _check(await self._http.post("/v1/score", json=body))["rewards"]
+        return _check(await self._http.post("/v1/score", json=_score_body(prompt, responses, normalize)))["rewards"]
 
     async def get_reward(self, queries: list[str], prompts: list[str] | None = None,
                          normalize: bool | None = None) -> list[float]:
-        body: dict = {"query": list(queries)}
-        if prompts is not None:
-            body["prompts"] = list(prompts)
-        if normalize is not None:
-            body["normalize"] = normalize
-        return _check(await self._http.post("/get_reward", json=body))["rewards"]
+        return _check(await self._http.post("/get_reward", json=_reward_body(queries, prompts, normalize)))["rewards"]
 
     async def health(self) -> dict:
         return _check(await self._http.get("/health"))

@@ -50,27 +50,26 @@ class SplitError(ValueError):
     """A query that cannot be split into prompt and response."""
 
 
-def _strip_bos(text: str) -> str:
+def _strip_tokens(text: str, tokens: tuple[str, ...], at_end: bool) -> str:
+    """``text`` without the (non-empty) ``tokens`` at its start, or at its end when ``at_end``, repeated while one
+    is there; the white space before each removed token goes with it."""
     changed = True
     while changed:
         changed = False
-        stripped = text.lstrip()
-        for b in BOS_TOKENS:
-            if stripped.startswith(b):
-                text, changed = stripped[len(b):], True
+        stripped = text.rstrip() if at_end else text.lstrip()
+        for t in tokens:
+            if stripped.endswith(t) if at_end else stripped.startswith(t):
+                text, changed = (stripped[: -len(t)] if at_end else stripped[len(t):]), True
     return text
+
+
+def _strip_bos(text: str) -> str:
+    return _strip_tokens(text, BOS_TOKENS, at_end=False)
 
 
 def clean_response(text: str, extra_end_tokens: tuple[str, ...] = ()) -> str:
     ends = tuple(t for t in (*END_TOKENS, *extra_end_tokens) if t)
-    changed = True
-    while changed:
-        changed = False
-        stripped = text.rstrip()
-        for t in ends:
-            if stripped.endswith(t):
-                text, changed = stripped[: -len(t)], True
-    return text.strip()
+    return _strip_tokens(text, ends, at_end=True).strip()
 
 
 def _turns(regex, text: str, roles: dict | None = None) -> list[dict] | None:
