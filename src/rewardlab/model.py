@@ -328,8 +328,8 @@ class RewardModel(torch.nn.Module):
               token_budget: int | None = None) -> list[float]:
         """Score (prompt, response) pairs. Batches are length-sorted to cut padding; order is preserved.
 
-        ``packing=True``: padding-free rows of ``token_budget`` tokens, each prompt's tokens computed once for all
-        its responses (:func:`rewardlab.packing.score_packed`; models it does not cover take this padded path).
+        ``packing=True``: padding-free rows (a row per prompt group, or groups packed into rows of
+        ``token_budget`` tokens), each prompt's tokens computed once for all its responses (:func:`rewardlab.packing.score_packed`; models it does not cover take this padded path).
         ``None``: the model's ``packing`` attribute (default False), so callers that only pass ``batch_size``
         (e.g. evaluation) can be switched with ``rm.packing = True``."""
         if packing is None:

