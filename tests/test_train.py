@@ -81,6 +81,40 @@ def test_refuses_to_overwrite_and_to_resume_changed_config(tmp_path, tiny_llama,
         train(cfg)
 
 
+def test_resumes_a_checkpoint_written_before_a_config_field_existed(tmp_path, tiny_llama, pref_file):
+    """A field missing from the checkpoint's saved config was added to TrainConfig later: the run that wrote it
+    behaved as the field's default, so resuming with the default is allowed and with another value refused."""
+    from rewardlab.errors import RewardlabError
+
+    run(tmp_path, "old", tiny_llama, pref_file, batch_size=4, max_steps=4, stop_after=2)
+    state_path = tmp_path / "old" / "checkpoints" / "step-00000002" / "state.json"
+    state = json.loads(state_path.read_text())
+    del state["config"]["checkpoint_every"]
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(RewardlabError, match="checkpoint_every"):
+        run(tmp_path, "old", tiny_llama, pref_file, batch_size=4, max_steps=4, resume=True, checkpoint_every=2)
+    _, res = run(tmp_path, "old", tiny_llama, pref_file, batch_size=4, max_steps=4, resume=True)
+    assert res.steps == 4 and Path(res.model_dir).exists()
+
+
+@pytest.mark.parametrize("every", [1, 2])
+def test_selective_checkpointing_gives_the_same_training(tmp_path, tiny_llama, pref_file, every):
+    """Checkpointing recomputes activations in the backward; the update is unchanged (every layer, or layers 0, 2, ..)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from rewardlab.train import enable_checkpointing
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_llama)
+    n_layers = model.config.num_hidden_layers
+    assert enable_checkpointing(model, every) == list(range(0, n_layers, every))
+    base_cfg, base = run(tmp_path, "plain", tiny_llama, pref_file, batch_size=4, max_steps=2)
+    cfg, ckpt = run(tmp_path, f"ckpt{every}", tiny_llama, pref_file, batch_size=4, max_steps=2,
+                    gradient_checkpointing=True, checkpoint_every=every)
+    assert losses(cfg) == pytest.approx(losses(base_cfg), abs=1e-6)
+    wa, wb = weights(base), weights(ckpt)
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)
+
+
 def test_training_learns_and_reports(tmp_path, tiny_bert, pref_file):
     cfg, res = run(tmp_path, "learn", tiny_bert, pref_file, batch_size=8, epochs=3, lr=3e-3, loss="margin")
     ls = losses(cfg)

@@ -72,6 +72,7 @@ class TrainConfig:
     lr_schedule: str = "linear"  # linear | cosine | constant (after warmup)
     max_grad_norm: float = 1.0
     gradient_checkpointing: bool = False
+    checkpoint_every: int = 1  # with gradient_checkpointing: every n-th layer (1: all, least memory; 2: half, less recompute)
     # padding-free, prefix-shared forward for training and held-out scoring (rewardlab.packing); exact to ~1e-6 in
     # fp32. Models it does not cover run padded. token_budget: packed row width (default max(512, hidden size)).
     packing: bool = False
@@ -119,6 +120,8 @@ class TrainConfig:
             raise RewardlabError(f"truncation must be prompt_left or right, not {self.truncation!r}")
         if self.batch_size < 1 or (self.micro_batch_size is not None and self.micro_batch_size < 1):
             raise RewardlabError("batch_size and micro_batch_size must be positive")
+        if self.checkpoint_every < 1:
+            raise RewardlabError("checkpoint_every must be at least 1")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -237,7 +240,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                                    truncation=cfg.truncation, seed=cfg.seed)
     rm.spec.data_fingerprint = data_fp
     if cfg.gradient_checkpointing:
-        rm.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_checkpointing(rm.model, cfg.checkpoint_every)
     if cfg.lora_r:
         from rewardlab.lora import apply_lora
 
@@ -252,7 +255,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     decay = [p for n, p in rm.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in rm.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
+                                  fused=accelerator.device.type == "cuda")  # no per-step temporaries the size of
+    # the weights (the foreach kernels make them); CPU keeps the default, which the recorded losses were made with
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, total_steps))
 
     start = 0
@@ -394,6 +399,19 @@ def _score_across_processes(accelerator, rm: RewardModel, records, batch_size: i
     return out
 
 
+def enable_checkpointing(model, every: int = 1) -> list[int]:
+    """Activation checkpointing (non-reentrant) of every ``every``-th transformer layer (layers 0, n, 2n, ...);
+    returns their indices. Selective by layer, as torchtune's ``ac_freq``: a checkpointed layer keeps only its input
+    and recomputes the rest in the backward; the others keep all their activations."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+    for i, layer in enumerate(layers):
+        layer.gradient_checkpointing = i % every == 0
+    return [i for i, layer in enumerate(layers) if layer.gradient_checkpointing]
+
+
 def _eval_summary(rm: RewardModel, records, cfg: TrainConfig) -> dict:
     scores = rm.score_comparisons(records, batch_size=cfg.eval_batch_size, packing=cfg.packing,
                                   token_budget=cfg.token_budget)
@@ -506,7 +524,9 @@ def _load_checkpoint(root: Path, cfg, data_fp, rm, optimizer, scheduler) -> int:
         return 0
     ck = ckpts[-1]
     state = json.loads((ck / "state.json").read_text())
-    mismatched = {k for k, v in _resume_key(cfg).items() if state["config"].get(k) != v}
+    # a field the checkpoint lacks was added to TrainConfig later: its default is what that run did
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    mismatched = {k for k, v in _resume_key(cfg).items() if state["config"].get(k, defaults.get(k)) != v}
     if mismatched:
         raise RewardlabError(f"cannot resume from {ck}: config differs in {sorted(mismatched)}")
     if state["data_fingerprint"] != data_fp:
