@@ -238,7 +238,7 @@ def packed_forward(model, mode: str, input_ids: torch.Tensor, position_ids: torc
     R, W = input_ids.shape
     lengths = (packed_seg >= 0).sum(1).tolist()
     read_row, read_col = packed_read // W, packed_read % W
-    trim = mode == "causal" and last_layer_trimmable(model) == ""
+    trim = last_layer_trimmable(model) == ""
     picked, where = [], []
     for rows in width_buckets(lengths):
         rows = sorted(rows)  # all rows in one run: the identity, no gather needed
@@ -254,8 +254,11 @@ def packed_forward(model, mode: str, input_ids: torch.Tensor, position_ids: torc
         local[idx] = torch.arange(len(rows), device=input_ids.device)
         mine = (local[read_row] >= 0).nonzero().squeeze(1)
         q_row, q_col = local[read_row[mine]], read_col[mine]
-        if trim:
+        if trim and mode == "causal":
             picked.append(_causal_states_at(base, cut(input_ids), cut(position_ids), mask, q_row, q_col))
+        elif trim:
+            types = cut(token_type_ids) if token_type_ids is not None else None
+            picked.append(_encoder_states_at(base, cut(input_ids), cut(position_ids), types, mask, q_row, q_col))
         else:
             kwargs = {"use_cache": False} if mode == "causal" else {}
             if token_type_ids is not None:
@@ -274,43 +277,77 @@ def packed_forward(model, mode: str, input_ids: torch.Tensor, position_ids: torc
 
 
 # ---- the last layer at the read tokens only ----------------------------------------------------------
-LAST_LAYER_PARTS = ("input_layernorm", "self_attn", "post_attention_layernorm", "mlp")
-ATTN_PARTS = ("q_proj", "k_proj", "v_proj", "o_proj")
-
-
 def last_layer_trimmable(model) -> str:
-    """``""`` when :func:`_causal_states_at` may run this causal LM's last layer at the read tokens only, else why
-    not. Only a reward is read from the last layer, at one token per response: every other token needs the
-    last layer's keys and values (a ``d × 2·d_kv`` projection), not its queries, attention, output projection and
-    MLP. That skips about ``(1 − read tokens / all tokens) × 0.9 / L`` of the forward for ``L`` layers (a quarter
-    for the 4-layer benchmark model, 4% at 24 layers), and the same share of the backward.
+    """``""`` when the packed forward may run this model's last layer at the read tokens only
+    (:func:`_causal_states_at`, :func:`_encoder_states_at`), else why not. A reward is read from the last layer at
+    one token per text (a causal response's last token, an encoder block's [CLS]); every other token needs the last
+    layer's keys and values, not its queries, attention, output projection and MLP. That skips about
+    ``(1 − reads / tokens) × 0.9 / L`` of the forward for ``L`` layers (a quarter for the 4-layer benchmark model,
+    a sixth for MiniLM, 4% at 24 layers), and the same share of the backward.
 
     The layers are called one by one, so models whose layers are sharded by a wrapper that gathers weights in the
     layer's own forward (FSDP) or by DeepSpeed ZeRO-3 keep the ordinary forward."""
     model = _unwrap(model)
     base = getattr(model, model.base_model_prefix, None)
-    if model.config.model_type not in CAUSAL_TYPES or base is None:
-        return f"model type {model.config.model_type!r}"
-    if not all(hasattr(base, a) for a in ("embed_tokens", "rotary_emb", "layers", "norm")):
-        return f"{type(base).__name__} lacks embed_tokens / rotary_emb / layers / norm"
-    last = base.layers[-1]
-    if not all(hasattr(last, a) for a in LAST_LAYER_PARTS) or not all(hasattr(last.self_attn, a) for a in ATTN_PARTS):
-        return f"{type(last).__name__} is not a pre-norm attention + MLP block"
+    cfg = model.config
+    if base is None or cfg.model_type not in CAUSAL_TYPES + ENCODER_TYPES:
+        return f"model type {cfg.model_type!r}"
+    if cfg.model_type in CAUSAL_TYPES:
+        parts = {"": ("embed_tokens", "rotary_emb", "layers", "norm"),
+                 "layers.-1": ("input_layernorm", "self_attn", "post_attention_layernorm", "mlp"),
+                 "layers.-1.self_attn": ("q_proj", "k_proj", "v_proj", "o_proj")}
+    else:
+        if getattr(cfg, "is_decoder", False) or getattr(cfg, "add_cross_attention", False):
+            return "a BERT decoder"
+        parts = {"": ("embeddings", "encoder"), "encoder.layer.-1": ("attention", "intermediate", "output"),
+                 "encoder.layer.-1.attention": ("self", "output"),
+                 "encoder.layer.-1.attention.self": ("query", "key", "value")}
+    for path, names in parts.items():
+        module = base
+        for name in path.split(".") if path else ():
+            module = module[-1] if name == "-1" else getattr(module, name, None)
+        if not all(hasattr(module, n) for n in names):
+            return f"{type(module).__name__} lacks one of {names}"
     if any("FSDP" in type(m).__name__ or "FullyShardedDataParallel" in type(m).__name__ for m in base.modules()):
         return "FSDP-wrapped layers"
-    if any(hasattr(p, "ds_id") for p in last.parameters()):
+    if any(hasattr(p, "ds_id") for p in base.parameters()):
         return "DeepSpeed ZeRO-3 parameters"
     return ""
 
 
-def _causal_states_at(base, input_ids, position_ids, mask, q_row, q_col) -> torch.Tensor:
-    """Final hidden states ``(n, d)`` at tokens ``(q_row[i], q_col[i])`` of ``(R, W)`` packed rows: every layer but
-    the last over all tokens (exactly as the base model's forward), the last one with queries at those tokens
-    only (keys and values over all tokens), then the final norm. The read tokens are laid out ``(R, Q)``,
-    ``Q`` = most reads in one row; the empty slots query token 0 and are dropped."""
+def _slots(q_row: torch.Tensor, q_col: torch.Tensor, R: int):
+    """The read tokens laid out ``(R, Q)``, ``Q`` = most reads in one row: ``cols[r, j]`` is row ``r``'s ``j``-th
+    read column (empty slots: column 0, dropped later); read ``i`` sits at ``(q_row[i], slot[i])``."""
+    counts = torch.bincount(q_row, minlength=R)
+    first = torch.cumsum(counts, 0) - counts
+    order = torch.argsort(q_row, stable=True)
+    slot = torch.empty_like(q_row)
+    slot[order] = torch.arange(len(q_row), device=q_row.device) - first[q_row[order]]
+    cols = torch.zeros((R, int(counts.max())), dtype=torch.long, device=q_row.device)
+    cols[q_row, slot] = q_col
+    return torch.arange(R, device=q_row.device)[:, None], cols, slot
+
+
+def _attend(attn, q, k, v, mask, rows, cols, dropout: float):
+    """The model's own attention function (SDPA or eager) for queries ``(R, H, Q, D)`` at ``cols`` against all
+    keys; returns ``(R, Q, H·D)``."""
     import sys
 
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    impl = attn.config._attn_implementation
+    attend = sys.modules[type(attn).__module__].eager_attention_forward if impl == "eager" else \
+        ALL_ATTENTION_FUNCTIONS[impl]
+    out, _ = attend(attn, q, k, v, mask[rows, :, cols].transpose(1, 2), dropout=dropout if attn.training else 0.0,
+                    scaling=attn.scaling, sliding_window=getattr(attn, "sliding_window", None))
+    return out.reshape(*cols.shape, -1)
+
+
+def _causal_states_at(base, input_ids, position_ids, mask, q_row, q_col) -> torch.Tensor:
+    """Final hidden states ``(n, d)`` at tokens ``(q_row[i], q_col[i])`` of ``(R, W)`` packed rows: every layer but
+    the last over all tokens (as the base model's forward does), the last one with queries at those tokens only
+    (keys and values over all tokens), then the final norm."""
+    import sys
 
     hidden = base.embed_tokens(input_ids)
     cos, sin = base.rotary_emb(hidden, position_ids=position_ids)
@@ -319,36 +356,43 @@ def _causal_states_at(base, input_ids, position_ids, mask, q_row, q_col) -> torc
                        use_cache=False)
         hidden = hidden[0] if isinstance(hidden, tuple) else hidden
     R, W, _ = hidden.shape
-    counts = torch.bincount(q_row, minlength=R)
-    first = torch.cumsum(counts, 0) - counts
-    order = torch.argsort(q_row, stable=True)
-    slot = torch.empty_like(q_row)
-    slot[order] = torch.arange(len(q_row), device=q_row.device) - first[q_row[order]]
-    cols = torch.zeros((R, int(counts.max())), dtype=torch.long, device=q_row.device)
-    cols[q_row, slot] = q_col
-    rows = torch.arange(R, device=q_row.device)[:, None]
-
+    rows, cols, slot = _slots(q_row, q_col, R)
     layer = base.layers[-1]
     attn = layer.self_attn
-    mod = sys.modules[type(attn).__module__]
+    rotate = sys.modules[type(attn).__module__].apply_rotary_pos_emb
     x = layer.input_layernorm(hidden)
-    xq = x[rows, cols]  # (R, Q, d)
     D = attn.head_dim
-    q = attn.q_proj(xq).view(*cols.shape, -1, D)
+    q = attn.q_proj(x[rows, cols]).view(*cols.shape, -1, D)
     k = attn.k_proj(x).view(R, W, -1, D)
     v = attn.v_proj(x).view(R, W, -1, D).transpose(1, 2)
     if hasattr(attn, "q_norm"):  # Qwen3: RMSNorm over the head dim before the rotation
         q, k = attn.q_norm(q), attn.k_norm(k)
-    q, _ = mod.apply_rotary_pos_emb(q.transpose(1, 2), q.transpose(1, 2), cos[rows, cols], sin[rows, cols])
-    k, _ = mod.apply_rotary_pos_emb(k.transpose(1, 2), k.transpose(1, 2), cos, sin)
-    impl = base.config._attn_implementation
-    attend = mod.eager_attention_forward if impl == "eager" else ALL_ATTENTION_FUNCTIONS[impl]
-    out, _ = attend(attn, q, k, v, mask[rows, :, cols].transpose(1, 2),
-                    dropout=attn.attention_dropout if attn.training else 0.0, scaling=attn.scaling,
-                    sliding_window=getattr(attn, "sliding_window", None))
-    h = hidden[rows, cols] + attn.o_proj(out.reshape(*cols.shape, -1))
+    q, _ = rotate(q.transpose(1, 2), q.transpose(1, 2), cos[rows, cols], sin[rows, cols])
+    k, _ = rotate(k.transpose(1, 2), k.transpose(1, 2), cos, sin)
+    h = hidden[rows, cols] + attn.o_proj(_attend(attn, q, k, v, mask, rows, cols, attn.attention_dropout))
     h = h + layer.mlp(layer.post_attention_layernorm(h))
     return base.norm(h[q_row, slot])
+
+
+def _encoder_states_at(base, input_ids, position_ids, token_type_ids, mask, q_row, q_col) -> torch.Tensor:
+    """:func:`_causal_states_at` for BERT-style post-norm encoders: the embeddings and every layer but the last
+    over all tokens, the last one (self-attention, its residual + LayerNorm, the feed-forward block) with queries
+    at the read ([CLS]) tokens only. Dropout modules are the model's own."""
+    hidden = base.embeddings(input_ids=input_ids, position_ids=position_ids, token_type_ids=token_type_ids)
+    layers = base.encoder.layer
+    for layer in layers[:-1]:
+        hidden = layer(hidden, attention_mask=mask)
+        hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+    R, W, _ = hidden.shape
+    rows, cols, slot = _slots(q_row, q_col, R)
+    layer = layers[-1]
+    attn = layer.attention.self
+    D = attn.attention_head_size
+    q = attn.query(hidden[rows, cols]).view(*cols.shape, -1, D).transpose(1, 2)
+    k = attn.key(hidden).view(R, W, -1, D).transpose(1, 2)
+    v = attn.value(hidden).view(R, W, -1, D).transpose(1, 2)
+    a = layer.attention.output(_attend(attn, q, k, v, mask, rows, cols, attn.dropout.p), hidden[rows, cols])
+    return layer.feed_forward_chunk(a)[q_row, slot]
 
 
 # ---- training: a PairBatch whose inputs are packed -------------------------------------------------
