@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU benchmark of issue 6, in one command: SmolLM2-1.7B shape (random weights), bf16 autocast, the shared
 # hh-rlhf harmless pairs; TRL RewardTrainer (defaults, and without gradient checkpointing) vs rewardlab padded,
-# packed, and packed + gradient checkpointing, each in its own process; then scoring packed vs a padded batch-8
+# packed, packed + gradient checkpointing (all layers; every 2nd), each in its own process; then scoring packed vs a padded batch-8
 # transformers loop. Writes benchmarks/results/gpu-<gpu name>/bench.{json,md}.
 #
 #   bash benchmarks/bench_gpu.sh                      # everything (not yet timed on a GPU; budget ~10 minutes)
