@@ -55,6 +55,27 @@ def test_accumulation_4x1_equals_1x4(tmp_path, tiny_llama, pref_file):
         assert torch.allclose(wa[k], wb[k], atol=2e-5), (k, (wa[k] - wb[k]).abs().max())
 
 
+def test_micro_batches_by_records_and_tokens():
+    """tokens 5, 3, 9, 2, 2 with at most 2 records and 8 tokens: [5, 3] (8), [9] (alone: over the cap), [2, 2]."""
+    from rewardlab.train import micro_batches
+
+    recs = list("abcde")
+    assert micro_batches(recs, [5, 3, 9, 2, 2], 2, 8) == [["a", "b"], ["c"], ["d", "e"]]
+    assert micro_batches(recs, [5, 3, 9, 2, 2], 2) == [["a", "b"], ["c", "d"], ["e"]]
+    assert micro_batches(recs, [5, 3, 9, 2, 2], 5, 7) == [["a"], ["b"], ["c"], ["d", "e"]]
+    assert micro_batches([], [], 4, 10) == []
+
+
+def test_token_capped_micro_batches_give_the_same_update(tmp_path, tiny_llama, pref_file):
+    """Splitting each step into forwards of ≤ 230 tokens (2 comparisons of 107-114 tokens) is accumulation: same
+    losses and, after 3 AdamW steps, the same weights up to float summation order (as 4x1 vs 1x4 above)."""
+    ca, a = run(tmp_path, "whole", tiny_llama, pref_file, batch_size=4, max_steps=3)
+    cb, b = run(tmp_path, "split", tiny_llama, pref_file, batch_size=4, max_steps=3, micro_batch_tokens=230)
+    assert losses(ca) == pytest.approx(losses(cb), abs=1e-6)
+    wa, wb = weights(a), weights(b)
+    assert all(torch.allclose(wa[k], wb[k], atol=2e-5) for k in wa)
+
+
 @pytest.mark.parametrize("backbone", ["llama", "bert"])
 def test_resume_equals_uninterrupted(tmp_path, tiny_llama, tiny_bert, pref_file, backbone):
     bb = {"llama": tiny_llama, "bert": tiny_bert}[backbone]

@@ -66,6 +66,7 @@ class TrainConfig:
     max_steps: int | None = None
     batch_size: int = 16  # comparisons per optimizer step, over all processes
     micro_batch_size: int | None = None  # comparisons per forward; default: the whole local batch
+    micro_batch_tokens: int | None = None  # also cap a forward's real tokens (a longer comparison goes alone)
     lr: float = 5e-5
     weight_decay: float = 0.0
     warmup_ratio: float = 0.05
@@ -120,6 +121,8 @@ class TrainConfig:
             raise RewardlabError(f"truncation must be prompt_left or right, not {self.truncation!r}")
         if self.batch_size < 1 or (self.micro_batch_size is not None and self.micro_batch_size < 1):
             raise RewardlabError("batch_size and micro_batch_size must be positive")
+        if self.micro_batch_tokens is not None and self.micro_batch_tokens < 1:
+            raise RewardlabError("micro_batch_tokens must be positive")
         if self.checkpoint_every < 1:
             raise RewardlabError("checkpoint_every must be at least 1")
 
@@ -248,7 +251,8 @@ def train(cfg: TrainConfig) -> TrainResult:
                    target_modules=cfg.lora_target_modules, gradient_checkpointing=cfg.gradient_checkpointing)
     features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses] for c in train_recs}
 
-    lengths = [sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs]  # tokens sampler
+    n_tokens = {id(c): sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs}
+    lengths = [n_tokens[id(c)] for c in train_recs]  # tokens sampler
     sampler = make_sampler(train_recs, cfg, world, lengths)
     per_epoch = sampler.steps_per_epoch
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
@@ -281,7 +285,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         global_batch = [train_recs[i] for i in sampler.step(step)]
         n_units = count_units(cfg.loss, global_batch)
         local = global_batch[rank::world]
-        chunks = [local[i:i + micro] for i in range(0, len(local), micro)]
+        chunks = micro_batches(local, [n_tokens[id(c)] for c in local], micro, cfg.micro_batch_tokens)
         for ci, chunk in enumerate(chunks):
             last = ci == len(chunks) - 1
             if cfg.packing:
@@ -397,6 +401,21 @@ def _score_across_processes(accelerator, rm: RewardModel, records, batch_size: i
         out.append(gathered[i:i + c.k])
         i += c.k
     return out
+
+
+def micro_batches(records: list, tokens: list[int], max_records: int, max_tokens: int | None = None) -> list[list]:
+    """Consecutive chunks of a process's share of a step, each at most ``max_records`` comparisons and, when given,
+    ``max_tokens`` real tokens (``tokens[i]``: all responses of ``records[i]``); a comparison longer than
+    ``max_tokens`` forms a chunk alone. Every loss is summed over the step's units before the update, so the
+    split changes memory and speed, not the update (tested against one chunk)."""
+    chunks, cur, cur_tokens = [], [], 0
+    for rec, n in zip(records, tokens):
+        if cur and (len(cur) == max_records or (max_tokens is not None and cur_tokens + n > max_tokens)):
+            chunks.append(cur)
+            cur, cur_tokens = [], 0
+        cur.append(rec)
+        cur_tokens += n
+    return chunks + [cur] if cur else chunks
 
 
 def enable_checkpointing(model, every: int = 1) -> list[int]:
