@@ -77,9 +77,34 @@ def test_unknown_yaml_option_is_refused(tmp_path, capsys):
 
 
 def test_help_for_every_command():
-    for cmd in ("train", "score", "eval", "quickstart"):
+    for cmd in ("train", "score", "eval", "quickstart", "serve", "export", "normalize", "judge", "train-judge"):
         r = subprocess.run([sys.executable, "-m", "rewardlab.cli", cmd, "--help"], capture_output=True, text=True)
         assert r.returncode == 0 and "--config" in r.stdout
+
+
+def test_option_help_is_read_from_the_config_comments():
+    """--help text comes from the dataclass source: a field's trailing comment, else the comment block above it,
+    but not a one-word section header such as ``# bookkeeping``."""
+    from dataclasses import dataclass
+
+    from rewardlab.cli import field_comments
+    from rewardlab.train import TrainConfig
+
+    @dataclass
+    class Demo:
+        # section
+        a: int = 1  # the first one
+        # explained over
+        # two lines here
+        b: str = "x"
+        # bookkeeping
+        c: float = 0.5
+
+    assert field_comments(Demo) == {"a": "the first one", "b": "explained over two lines here"}
+    docs = field_comments(TrainConfig)
+    assert docs["checkpoint_every"].startswith("with gradient_checkpointing: every n-th layer")
+    assert docs["packing"].startswith("padding-free, prefix-shared forward") and "output_dir" in docs
+    assert "bookkeeping" not in docs["output_dir"]
 
 
 @pytest.mark.skipif(not HH.exists(), reason="shared hh-rlhf data not present")

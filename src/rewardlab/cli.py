@@ -36,22 +36,61 @@ def _field_parser(tp):
     return tp, None, False
 
 
+def field_comments(cls) -> dict[str, str]:
+    """Each dataclass field's documentation, read from the class source: its trailing ``# comment``, else the
+    block of ``#`` lines right above it. The config classes are documented once, where the fields are."""
+    import inspect
+    import io
+    import textwrap
+    import tokenize
+
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    names = {f.name for f in dataclasses.fields(cls)}
+    out: dict[str, str] = {}
+    block: list[str] = []
+    field_on_line: dict[int, str] = {}
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    for i, tok in enumerate(tokens):
+        if tok.type == tokenize.NAME and tok.string in names and tok.start[1] == 4 and i + 1 < len(tokens) \
+                and tokens[i + 1].string == ":":
+            field_on_line[tok.start[0]] = tok.string
+            if len(" ".join(block).split()) > 3:  # not a one-word section header such as "# model"
+                out[tok.string] = " ".join(block)
+            block = []
+        elif tok.type == tokenize.COMMENT:
+            text = tok.string.lstrip("#").strip()
+            if tok.start[0] in field_on_line:
+                out[field_on_line[tok.start[0]]] = text
+            elif tok.line.strip().startswith("#") and tok.start[1] == 4:
+                block.append(text)
+        elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT) and \
+                tok.start[0] not in field_on_line:
+            block = []
+    return out
+
+
 def add_config_args(parser: argparse.ArgumentParser, cls) -> None:
     parser.add_argument("--config", help="YAML file with any of the options below; flags override it")
     hints = typing.get_type_hints(cls)
+    docs = field_comments(cls)
     for f in dataclasses.fields(cls):
         conv, nargs, is_bool = _field_parser(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         flag = "--" + f.name.replace("_", "-")
+        doc = docs.get(f.name, "").replace("%", "%%")
+        doc = f"{doc} " if doc else ""
         if is_bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=f"(default: {default})")
+                                default=argparse.SUPPRESS, help=f"{doc}(default: {default})")
         elif nargs == "+":  # list options: `--model A B` and `--model A --model B` both give [A, B]
             parser.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action="extend",
-                                default=argparse.SUPPRESS, help=f"(default: {default}; repeatable)")
+                                default=argparse.SUPPRESS, help=f"{doc}(default: {default}; repeatable)")
         else:
             parser.add_argument(flag, dest=f.name, type=conv, nargs=nargs, default=argparse.SUPPRESS,
-                                help=f"(default: {default})")
+                                help=f"{doc}(default: {default})")
 
 
 def build_config(cls, args: argparse.Namespace, base: dict | None = None):
