@@ -79,7 +79,9 @@ HEADLINE_ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("records", lambda r: fmt(_get(r, "n_records"))),
     ("pairs", lambda r: fmt(_get(r, "n_pairs"))),
     ("accuracy [95% CI]", lambda r: _with_ci(_get(r, "accuracy"), _get(r, "accuracy_ci95"))),
+    ("record accuracy", lambda r: fmt(_get(r, "record_accuracy"))),
     ("ties (rate)", _ties),
+    ("judge-tied pairs (not counted)", lambda r: fmt(_get(r, "n_tied_pairs"))),
     ("mean margin", lambda r: fmt(_get(r, "mean_margin"))),
     ("log-loss", lambda r: fmt(_get(r, "calibration", "log_loss"))),
     ("Brier", lambda r: fmt(_get(r, "calibration", "brier"))),
@@ -316,7 +318,7 @@ def write_report(out_dir: str | os.PathLike, results: dict[str, dict], title: st
 
     ``report.json`` holds ``{"title", "results", "notes", "provenance"}`` (NaN → null). ``report.md``
     has the title, a headline table (one column per result: records, pairs, accuracy with 95% CI,
-    ties, mean margin, log-loss, Brier, ECE, reward–length Pearson and Spearman), a per-source accuracy
+    record accuracy, reward ties, judge-tied pairs, mean margin, log-loss, Brier, ECE, reward–length Pearson and Spearman), a per-source accuracy
     table (rows = sources, columns = results), the notes and a provenance section. Numbers have 4
     decimals; a missing value is "—". ``out_dir`` is created if needed; each file is replaced atomically.
     """
