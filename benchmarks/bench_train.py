@@ -65,8 +65,9 @@ CONFIGS = {
                 score_runs="score-hf-loop,score-rewardlab-padded,score-packed,score-packed-noshare", warmup_steps=2,
                 score_rounds=3),
     "gpu": dict(shape="smollm2-1.7b", n_train=640, n_eval=128, n_score=256, batch_size=16, max_length=1024, lr=1e-5,
-                runs="trl,trl-nockpt,rewardlab-padded,rewardlab-packed,rewardlab-packed-ckpt,rewardlab-packed-ckpt2",
-                score_runs="score-hf-loop,score-rewardlab-padded,score-packed", warmup_steps=3, score_rounds=1),
+                # most informative first: a run cut short at a time limit still answers the issue's question
+                runs="trl,rewardlab-packed-ckpt,rewardlab-packed,trl-nockpt,rewardlab-packed-ckpt2,rewardlab-padded",
+                score_runs="score-hf-loop,score-packed,score-rewardlab-padded", warmup_steps=3, score_rounds=1),
     "smoke": dict(shape="tiny", n_train=32, n_eval=16, n_score=16, batch_size=8, max_length=128, lr=1e-4,
                   runs="rewardlab-padded,rewardlab-packed,trl", score_runs="score-hf-loop,score-packed",
                   warmup_steps=1, score_rounds=1),
@@ -512,10 +513,16 @@ def main(argv=None) -> int:
             "lr": args.lr, "warmup_steps": args.warmup_steps, "threads": args.threads, "token_budget": args.token_budget}
     (work / "spec.json").write_text(json.dumps(spec))
     # training configurations once each; scoring ones (seconds each) in score_rounds round-robin rounds, so a load
-    # change on a shared machine hits every configuration alike; each keeps its median round (by seconds)
+    # change on a shared machine hits every configuration alike; each keeps its median round (by seconds). The
+    # report is rewritten after every configuration: a run stopped at a time limit keeps what it measured.
     names = [n for n in args.runs.split(",") if n]
     score_names = [n for n in (args.score_runs or "").split(",") if n]
-    results, rounds = {}, {}
+    rounds: dict[str, list] = {}
+    meta = {"config": args.config, "device": device, "data": str(args.data),
+            "command": " ".join([Path(sys.executable).name, *sys.argv]), "batch_size": args.batch_size,
+            "max_length": args.max_length, "lr": args.lr, "threads": args.threads, "token_budget": args.token_budget,
+            "score_rounds": args.score_rounds, "setup": info, "matmul_peak": peak, "environment": env}
+    report = write_report(out, work, meta, rounds, t0)
     for name in names + score_names * args.score_rounds:
         print(f"bench: {name} ...", flush=True)
         t = time.time()
@@ -533,6 +540,16 @@ def main(argv=None) -> int:
         rounds.setdefault(name, []).append(res)
         print(f"bench: {name} done in {time.time() - t:.0f} s: "
               f"{ {k: v for k, v in res.items() if k != 'error'} or res['error'][-500:]}", flush=True)
+        report = write_report(out, work, meta, rounds, t0)
+    print(markdown(report))
+    if not args.keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if all("error" not in r for r in report["results"].values()) else 1
+
+
+def write_report(out: Path, work: Path, meta: dict, rounds: dict[str, list], t0: float) -> dict:
+    """bench.json and bench.md from the configurations run so far (each one's median round)."""
+    results = {}
     for name, runs in rounds.items():
         ok = sorted((r for r in runs if "error" not in r), key=lambda r: r.get("seconds", 0))
         results[name] = dict(ok[len(ok) // 2]) if ok else runs[-1]
@@ -545,18 +562,12 @@ def main(argv=None) -> int:
             path = work / f"scores-{name}.json"
             if name.startswith("score-") and path.exists():
                 results[name]["max_abs_diff_vs_hf"] = max(abs(a - b) for a, b in zip(hf, json.loads(path.read_text())))
-    derive(results, info, peak)
-    report = {"config": args.config, "device": device, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-              "command": " ".join([Path(sys.executable).name, *sys.argv]), "data": str(args.data),
-              "batch_size": args.batch_size, "max_length": args.max_length, "lr": args.lr, "threads": args.threads,
-              "token_budget": args.token_budget, "score_rounds": args.score_rounds, "setup": info, "matmul_peak": peak, "environment": env,
-              "results": results, "total_seconds": time.time() - t0}
+    derive(results, meta["setup"], meta["matmul_peak"])
+    report = {**meta, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "results": results,
+              "total_seconds": time.time() - t0}
     (out / "bench.json").write_text(json.dumps(report, indent=2))
     (out / "bench.md").write_text(markdown(report))
-    print(markdown(report))
-    if not args.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
-    return 0 if all("error" not in r for r in results.values()) else 1
+    return report
 
 
 if __name__ == "__main__":

@@ -338,7 +338,8 @@ def _attend(attn, q, k, v, mask, rows, cols, dropout: float):
     impl = attn.config._attn_implementation
     attend = sys.modules[type(attn).__module__].eager_attention_forward if impl == "eager" else \
         ALL_ATTENTION_FUNCTIONS[impl]
-    out, _ = attend(attn, q, k, v, mask[rows, :, cols].transpose(1, 2), dropout=dropout if attn.training else 0.0,
+    out, _ = attend(attn, q, k, v, mask[rows, :, cols].transpose(1, 2).contiguous(),  # (R, 1, Q, W)
+                    dropout=dropout if attn.training else 0.0,
                     scaling=attn.scaling, sliding_window=getattr(attn, "sliding_window", None))
     return out.reshape(*cols.shape, -1)
 
