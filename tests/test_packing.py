@@ -1,6 +1,7 @@
 """The packed, prefix-shared fast path (rewardlab.packing) equals the padded forward: rewards, gradients, scoring,
 training; and models it does not cover take the padded path explicitly."""
 import json
+import os
 import re
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from rewardlab.packing import (block_mask, build_inputs, collate_packed, common_
                                packing_support, width_buckets)
 
 TOL = 1e-4  # the issue's bound for fp32; measured ≤ 1e-6 for rewards, ≤ 1e-6 relative for gradients
+# The equality tests run on this device: `REWARDLAB_TEST_DEVICE=cuda pytest tests/test_packing.py` checks the fast
+# path's GPU kernels (SDPA with a boolean block mask) on a GPU machine; CI runs them on the CPU.
+DEVICE = os.environ.get("REWARDLAB_TEST_DEVICE", "cpu")
 
 RECORDS = [
     Comparison(prompt="What is 12 plus 30?", responses=("The answer is 42.", "The answer is 43."), chosen=0, margin=1.0),
@@ -39,13 +43,13 @@ def _backbone(name, tiny_llama, tiny_bert, tiny_qwen2, decoders):
     return {"llama": tiny_llama, "bert": tiny_bert, "qwen2": tiny_qwen2, "llama-eager": tiny_llama}.get(name) or decoders[name]
 
 
-def _model(path, attn=None, max_length=48):
+def _model(path, attn=None, max_length=48, device="cpu"):
     rm = RewardModel.from_backbone(path, seed=0, max_length=max_length)
     if attn:
         rm.model.set_attn_implementation(attn)
     head = next(p for n, p in rm.model.named_parameters() if n.startswith(("score", "classifier")))
     torch.nn.init.normal_(head, std=1.0)  # a random head that spreads the rewards
-    return rm
+    return rm.to(device)
 
 
 def _features(rm, records):
@@ -86,16 +90,17 @@ def test_rows_respect_the_budget_and_the_mask_is_a_tree():
 # ---- equality with the padded forward ------------------------------------------------------------------------------
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "mistral", "bert", "llama-eager"])
 def test_packed_rewards_and_gradients_equal_padded(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders):
-    rm = _model(_backbone(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders), attn="eager" if arch == "llama-eager" else None)
+    rm = _model(_backbone(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders), attn="eager" if arch == "llama-eager" else None,
+                device=DEVICE)
     assert packing_support(rm.model, rm.spec)[0] == ("encoder" if arch == "bert" else "causal")
     feats = _features(rm, RECORDS)
     results = {}
     for name in ("padded", "packed"):
         rm.zero_grad(set_to_none=True)
         if name == "padded":
-            batch = collate_pairs(RECORDS, feats, rm.spec.pad_token_id, rm.spec.padding_side)
+            batch = collate_pairs(RECORDS, feats, rm.spec.pad_token_id, rm.spec.padding_side).to(DEVICE)
         else:
-            batch = collate_packed(RECORDS, feats, rm, token_budget=64)
+            batch = collate_packed(RECORDS, feats, rm, token_budget=64).to(DEVICE)
             assert "packed_read" in batch.inputs and batch.inputs["input_ids"].shape[0] > 1  # several rows
         rewards = rm(**batch.inputs)
         batch_loss("bt", rewards, batch).sum().backward()
@@ -154,7 +159,7 @@ def test_every_loss_sees_the_same_rewards(tiny_llama):
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "bert"])
 def test_score_packing_equals_padded(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders):
-    rm = _model(_backbone(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders))
+    rm = _model(_backbone(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders), device=DEVICE)
     items = [(c.prompt, r) for c in RECORDS for r in c.responses]
     items = items[::2] + items[1::2]  # responses to one prompt are not adjacent
     padded = rm.score(items, batch_size=4)
@@ -314,10 +319,11 @@ def test_trimmed_last_layer_equals_the_full_forward(arch, tiny_llama, tiny_bert,
     gradient checkpointing."""
     from rewardlab import packing
 
-    rm = _model(_backbone(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders), attn="eager" if arch == "llama-eager" else None)
+    rm = _model(_backbone(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders), attn="eager" if arch == "llama-eager" else None,
+                device=DEVICE)
     assert packing.last_layer_trimmable(rm.model) == ""
     feats = _features(rm, RECORDS)
-    batch = collate_packed(RECORDS, feats, rm, token_budget=64)
+    batch = collate_packed(RECORDS, feats, rm, token_budget=64).to(DEVICE)
     for checkpointing in (False, True):
         if checkpointing:
             rm.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
