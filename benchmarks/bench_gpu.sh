@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU benchmark of issue 6, in one command: SmolLM2-1.7B shape (random weights), bf16 autocast, the shared
 # hh-rlhf harmless pairs; TRL RewardTrainer (defaults, and without gradient checkpointing) vs rewardlab padded,
-# packed, packed + gradient checkpointing (all layers; every 2nd), each in its own process; then scoring packed vs a padded batch-8
+# packed, packed + gradient checkpointing (all layers; every 2nd; with --precision bf16-pure), each in its own process; then scoring packed vs a padded batch-8
 # transformers loop. Writes benchmarks/results/gpu-<gpu name>/bench.{json,md}, rewritten after every configuration
 # (most informative first: TRL defaults, packed + checkpointing, packed, ...), so a run stopped at a time limit
 # keeps what it measured.

@@ -13,7 +13,7 @@ Training configurations (``--runs``):
 * ``rewardlab-padded``  — ``rewardlab train`` (padded batches, each response a row)
 * ``rewardlab-packed``  — ``rewardlab train --packing`` (padding-free rows, each prompt computed once)
 * ``rewardlab-packed-ckpt`` — the same with ``--gradient-checkpointing``; ``rewardlab-packed-ckptN`` checkpoints
-  every N-th layer only (``--checkpoint-every N``)
+  every N-th layer only (``--checkpoint-every N``); a ``-pure`` suffix trains with ``--precision bf16-pure``
 * ``trl`` — TRL ``RewardTrainer`` with its defaults (gradient checkpointing on), fed rewardlab's token ids
 * ``trl-nockpt`` — the same with gradient checkpointing off
 
@@ -66,7 +66,8 @@ CONFIGS = {
                 score_rounds=3),
     "gpu": dict(shape="smollm2-1.7b", n_train=640, n_eval=128, n_score=256, batch_size=16, max_length=1024, lr=1e-5,
                 # most informative first: a run cut short at a time limit still answers the question
-                runs="trl,rewardlab-packed-ckpt,rewardlab-packed,trl-nockpt,rewardlab-packed-ckpt2,rewardlab-padded",
+                runs="trl,rewardlab-packed-ckpt,rewardlab-packed-ckpt-pure,rewardlab-packed,trl-nockpt,"
+                     "rewardlab-packed-ckpt2-pure,rewardlab-padded",
                 score_runs="score-hf-loop,score-packed,score-rewardlab-padded", warmup_steps=3, score_rounds=1),
     "smoke": dict(shape="tiny", n_train=32, n_eval=16, n_score=16, batch_size=8, max_length=128, lr=1e-4,
                   runs="rewardlab-padded,rewardlab-packed,trl", score_runs="score-hf-loop,score-packed",
@@ -214,9 +215,10 @@ def worker_rewardlab(name: str, spec: dict, device: str) -> dict:
     cfg = TrainConfig(data=str(work / "train.jsonl"), eval_data=str(work / "eval.jsonl"), backbone=str(work / "init"),
                       max_length=spec["max_length"], batch_size=spec["batch_size"], lr=spec["lr"], epochs=1.0,
                       log_every=1, seed=0, output_dir=str(work / f"run-{name}"), packing="packed" in name,
-                      gradient_checkpointing="-ckpt" in name, checkpoint_every=int(name.split("-ckpt")[1] or 1)
+                      gradient_checkpointing="-ckpt" in name, checkpoint_every=int(name.split("-ckpt")[1].split("-")[0] or 1)
                       if "-ckpt" in name else 1, eval_batch_size=16,
-                      precision="bf16" if device == "cuda" else "fp32", token_budget=spec.get("token_budget"))
+                      precision="bf16-pure" if name.endswith("-pure") else "bf16" if device == "cuda" else "fp32",
+                      token_budget=spec.get("token_budget"))
     # train() logs right after each optimizer step (log_every=1): time the steps there, wall and CPU
     laps, log, clock = [], rl_train._log, [None]
 

@@ -84,7 +84,7 @@ class TrainConfig:
     lora_alpha: float = 16.0  # LoRA scaling: alpha / r
     lora_dropout: float = 0.0  # 0: deterministic, like the rest of rewardlab's training
     lora_target_modules: list[str] | None = None  # default: every linear layer except the head
-    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
+    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (autocast) | bf16-pure (bf16 weights, fp32 masters)
     seed: int = 0  # model head init, data order, dropout
     # bookkeeping
     output_dir: str = "runs/rm"  # model/, checkpoints/, metrics.jsonl, train_summary.json
@@ -123,6 +123,8 @@ class TrainConfig:
             raise RewardlabError("batch_size and micro_batch_size must be positive")
         if self.micro_batch_tokens is not None and self.micro_batch_tokens < 1:
             raise RewardlabError("micro_batch_tokens must be positive")
+        if self.precision not in ("auto", "fp32", "bf16", "bf16-pure"):
+            raise RewardlabError(f"precision must be auto, fp32, bf16 or bf16-pure, not {self.precision!r}")
         if self.checkpoint_every < 1:
             raise RewardlabError("checkpoint_every must be at least 1")
 
@@ -249,6 +251,8 @@ def train(cfg: TrainConfig) -> TrainResult:
 
         apply_lora(rm, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
                    target_modules=cfg.lora_target_modules, gradient_checkpointing=cfg.gradient_checkpointing)
+    if precision == "bf16-pure":  # bf16 weights, gradients and activations; the optimizer keeps fp32 masters
+        rm.model.to(torch.bfloat16)
     features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses] for c in train_recs}
 
     n_tokens = {id(c): sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs}
@@ -258,10 +262,13 @@ def train(cfg: TrainConfig) -> TrainResult:
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
     decay = [p for n, p in rm.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in rm.named_parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
-                                  fused=accelerator.device.type == "cuda")  # no per-step temporaries the size of
-    # the weights (the foreach kernels make them); CPU keeps the default, which the recorded losses were made with
+    from rewardlab.optim import MasterAdamW
+
+    adamw = MasterAdamW if precision == "bf16-pure" else torch.optim.AdamW
+    optimizer = adamw([{"params": decay, "weight_decay": cfg.weight_decay},
+                       {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
+                      fused=accelerator.device.type == "cuda")  # no per-step temporaries the size of the
+    # weights (the foreach kernels make them); CPU keeps the default, which the recorded losses were made with
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, total_steps))
 
     start = 0
@@ -338,6 +345,11 @@ def train(cfg: TrainConfig) -> TrainResult:
     bar.close()
 
     rm = accelerator.unwrap_model(model)
+    if precision == "bf16-pure":  # evaluate and save the fp32 masters, not their bf16 roundings
+        masters = getattr(optimizer, "optimizer", optimizer).masters()
+        rm.model.float()
+        for p, master in masters.items():
+            p.data.copy_(master)
     final_eval = None
     if eval_recs:
         from rewardlab.metrics import evaluate_scores
