@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import sys
 import typing
@@ -36,9 +37,11 @@ def _field_parser(tp):
     return tp, None, False
 
 
+@functools.lru_cache(maxsize=None)
 def field_comments(cls) -> dict[str, str]:
     """Each dataclass field's documentation, read from the class source: its trailing ``# comment``, else the
-    block of ``#`` lines right above it. The config classes are documented once, where the fields are."""
+    block of ``#`` lines right above it. The config classes are documented once, where the fields are.
+    (Finding a class's source costs ~20 ms, so ``--help`` reads it when it prints, not at every start-up.)"""
     import inspect
     import io
     import textwrap
@@ -72,25 +75,34 @@ def field_comments(cls) -> dict[str, str]:
     return out
 
 
+class ConfigHelpFormatter(argparse.HelpFormatter):
+    """Puts each option's :func:`field_comments` text before its default, when the help is printed."""
+
+    def _get_help_string(self, action):
+        text = super()._get_help_string(action)
+        cls = getattr(action, "config_class", None)
+        doc = field_comments(cls).get(action.dest, "") if cls is not None else ""
+        return f"{doc.replace('%', '%%')} {text}" if doc else text
+
+
 def add_config_args(parser: argparse.ArgumentParser, cls) -> None:
+    parser.formatter_class = ConfigHelpFormatter
     parser.add_argument("--config", help="YAML file with any of the options below; flags override it")
     hints = typing.get_type_hints(cls)
-    docs = field_comments(cls)
     for f in dataclasses.fields(cls):
         conv, nargs, is_bool = _field_parser(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         flag = "--" + f.name.replace("_", "-")
-        doc = docs.get(f.name, "").replace("%", "%%")
-        doc = f"{doc} " if doc else ""
         if is_bool:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=f"{doc}(default: {default})")
+            action = parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                                         default=argparse.SUPPRESS, help=f"(default: {default})")
         elif nargs == "+":  # list options: `--model A B` and `--model A --model B` both give [A, B]
-            parser.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action="extend",
-                                default=argparse.SUPPRESS, help=f"{doc}(default: {default}; repeatable)")
+            action = parser.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action="extend",
+                                         default=argparse.SUPPRESS, help=f"(default: {default}; repeatable)")
         else:
-            parser.add_argument(flag, dest=f.name, type=conv, nargs=nargs, default=argparse.SUPPRESS,
-                                help=f"{doc}(default: {default})")
+            action = parser.add_argument(flag, dest=f.name, type=conv, nargs=nargs, default=argparse.SUPPRESS,
+                                         help=f"(default: {default})")
+        action.config_class = cls
 
 
 def build_config(cls, args: argparse.Namespace, base: dict | None = None):

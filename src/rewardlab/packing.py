@@ -360,7 +360,8 @@ def _causal_states_at(base, input_ids, position_ids, mask, q_row, q_col) -> torc
     rows, cols, slot = _slots(q_row, q_col, R)
     layer = base.layers[-1]
     attn = layer.self_attn
-    rotate = sys.modules[type(attn).__module__].apply_rotary_pos_emb
+    rotate_half = sys.modules[type(attn).__module__].rotate_half  # as the module's apply_rotary_pos_emb, for q or k
+    rotate = lambda x, c, s: x * c[:, None] + rotate_half(x) * s[:, None]  # noqa: E731  x (R, H, T, D), c (R, T, D)
     x = layer.input_layernorm(hidden)
     D = attn.head_dim
     q = attn.q_proj(x[rows, cols]).view(*cols.shape, -1, D)
@@ -368,8 +369,7 @@ def _causal_states_at(base, input_ids, position_ids, mask, q_row, q_col) -> torc
     v = attn.v_proj(x).view(R, W, -1, D).transpose(1, 2)
     if hasattr(attn, "q_norm"):  # Qwen3: RMSNorm over the head dim before the rotation
         q, k = attn.q_norm(q), attn.k_norm(k)
-    q, _ = rotate(q.transpose(1, 2), q.transpose(1, 2), cos[rows, cols], sin[rows, cols])
-    k, _ = rotate(k.transpose(1, 2), k.transpose(1, 2), cos, sin)
+    q, k = rotate(q.transpose(1, 2), cos[rows, cols], sin[rows, cols]), rotate(k.transpose(1, 2), cos, sin)
     h = hidden[rows, cols] + attn.o_proj(_attend(attn, q, k, v, mask, rows, cols, attn.attention_dropout))
     h = h + layer.mlp(layer.post_attention_layernorm(h))
     return base.norm(h[q_row, slot])
