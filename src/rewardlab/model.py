@@ -62,6 +62,8 @@ class ScoringSpec:
     data_fingerprint: str | None = None
     versions: dict = field(default_factory=dict)
     format_version: int = SPEC_VERSION
+    # attribute names, scales, scaliser, gate and debiasing of a K-output model (rewardlab.multiobjective)
+    multiobjective: dict | None = None
 
     # Fields that change which ids or which number a text gets. Loading refuses a mismatch in these.
     CONTRACT = ("pooling", "template", "chat_template", "add_special_tokens", "bos_token", "eos_token",
@@ -282,7 +284,9 @@ class RewardModel(torch.nn.Module):
         if spec.pooling == "last_token" and model.config.pad_token_id != spec.pad_token_id:
             problems.append(f"config.pad_token_id {model.config.pad_token_id} != {spec.pad_token_id}")
         if model.config.num_labels != 1:
-            problems.append(f"num_labels is {model.config.num_labels}, a reward model has 1")
+            problems.append(f"num_labels is {model.config.num_labels}, a reward model has 1"
+                            + (" (a multi-objective model: load it with rewardlab.multiobjective.AttributeRewardModel)"
+                               if spec.multiobjective else ""))
         if spec.template == "chat" and tok.chat_template != spec.chat_template:
             problems.append("the tokenizer's chat template differs from the one the model was trained with")
         for key, value in (expect or {}).items():

@@ -695,6 +695,12 @@ def group_key(item: RatedResponse) -> Any:
     return _prompt_key(item.prompt)
 
 
+def parse_nemo_regression(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
+    """NeMo-Aligner regression rows (``text`` + ``label``) rate one response and state no preference."""
+    raise data_error(location, "label", "a NeMo regression row (text + label) rates one response and holds no "
+                                        "preference; train it with --objective regression (rewardlab.data.ratings)")
+
+
 # --- registry and detection ----------------------------------------------------------------------------
 
 FORMATS: dict[str, Parser] = {
@@ -706,6 +712,7 @@ FORMATS: dict[str, Parser] = {
     "helpsteer2": parse_helpsteer2,
     "helpsteer2_pref": parse_helpsteer2_pref,
     "ranked": parse_ranked,
+    "nemo_regression": parse_nemo_regression,
 }
 
 # formats whose parser returns one row of a record: name -> (key of the record a row belongs to, rows -> record)
@@ -730,6 +737,7 @@ def _has(row: dict, *fields: str) -> bool:
 
 
 _DETECTION_RULES: list[tuple[str, Callable[[dict], bool]]] = [
+    ("nemo_regression", lambda row: {"text", "label"} <= row.keys()),
     ("ranked", lambda row: _has(row, "prompt", "answers")
      or (_has(row, "prompt", "responses") and not _has(row, "chosen")
          and (_has(row, "ranking") or _has(row, "ranks")))),

@@ -1,0 +1,287 @@
+"""A K-output reward model: a plain ``AutoModelForSequenceClassification`` (``num_labels=K``, ``id2label`` naming
+the attributes) plus what turns its K outputs into one score, recorded in ``rewardlab.json`` under
+``multiobjective`` (:class:`MultiObjectiveSpec`).
+
+Plain transformers loads the directory and, fed :meth:`AttributeRewardModel.encode`'s ids, gives the same K
+attribute rewards (the normalised [0, 1] ratings; ``scales`` map them back). This class, the documented custom
+head, adds after a gating run (``gate.safetensors``): the gate weights ``g`` (softmax over the K objectives, read
+at the hidden state where the final user turn ends), the transformed rewards ``r′ = r @ T`` (verbosity
+debiasing) and the gated score ``β · gᵀ r′``.
+
+Where the gate reads (``prompt_end``): the last token of the templated prompt *without* the assistant header
+(chat templates: the prompt rendered alone, ``add_generation_prompt=False``; plain: the conversation text before
+``Assistant:``; encoder text pairs: the ``[SEP]`` closing the prompt segment). In a causal LM that state does not
+depend on the response. With ``truncation="prompt_left"`` the index follows the tokens the truncation drops.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from rewardlab.data.record import Prompt, prompt_as_messages
+from rewardlab.errors import ModelContractError, RewardlabError
+from rewardlab.model import SPEC_FILE, RewardModel, ScoringSpec, TextEncoder, pad_batch
+from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
+from rewardlab.multiobjective.scalarise import FixedWeights, Scaliser, scaliser_from_json
+
+GATE_FILE = "gate.safetensors"
+HEAD_NAMES = ("score", "classifier")  # single-Linear heads of decoder and BERT-style sequence classifiers
+
+
+@dataclass
+class MultiObjectiveSpec:
+    attributes: list[str]
+    scales: dict[str, list[float]]  # attribute -> [low, high] of the original ratings
+    scaliser: dict = field(default_factory=lambda: FixedWeights(equal=True).to_json())
+    transform: list[list[float]] | None = None  # K×K: r′ = r @ T (verbosity debiasing); None = identity
+    debias: dict | None = None  # {"attribute", "lambdas", "threshold", "reference"}
+    gate: dict | None = None  # GateConfig fields
+    stage1: dict | None = None  # how the head was fitted ({"method": "ridge", "alphas": [...]} or gradient)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "MultiObjectiveSpec":
+        return cls(**d)
+
+
+def find_head(model) -> torch.nn.Linear:
+    for name in HEAD_NAMES:
+        head = getattr(model, name, None)
+        if isinstance(head, torch.nn.Linear):
+            return head
+    raise ModelContractError(f"{type(model).__name__} has no single-Linear head ({' or '.join(HEAD_NAMES)}); "
+                             "closed-form stage 1 and feature caching need one")
+
+
+@dataclass
+class MultiScores:
+    """Outputs for N texts: ``rewards`` ``(N, K)`` raw head outputs, ``transformed`` ``(N, K)`` (= rewards without a
+    transform), ``gate`` ``(N, K)`` softmax weights or None, ``score`` ``(N,)`` from the model's scaliser."""
+
+    rewards: torch.Tensor
+    transformed: torch.Tensor
+    gate: torch.Tensor | None
+    score: torch.Tensor
+
+
+class AttributeRewardModel(torch.nn.Module):
+    def __init__(self, model, tokenizer, spec: ScoringSpec, mo: MultiObjectiveSpec, gate: GatingNetwork | None = None):
+        super().__init__()
+        self.model, self.tokenizer, self.spec, self.mo, self.gate = model, tokenizer, spec, mo, gate
+        self.encoder = TextEncoder(tokenizer, spec)
+
+    @property
+    def attributes(self) -> list[str]:
+        return list(self.mo.attributes)
+
+    # ---- construction --------------------------------------------------------------------------------
+    @classmethod
+    def from_backbone(cls, backbone: str, attributes: list[str], scales: dict[str, list[float]], *,
+                      max_length: int = 512, padding_side: str | None = None, truncation: str = "prompt_left",
+                      seed: int | None = None) -> "AttributeRewardModel":
+        """A fresh K-output head on any backbone (built as a 1-output rewardlab model, then the head is widened)."""
+        from transformers import AutoModelForSequenceClassification
+
+        base = RewardModel.from_backbone(backbone, max_length=max_length, padding_side=padding_side,
+                                         truncation=truncation, seed=seed)
+        config = base.model.config
+        config.num_labels = len(attributes)
+        config.id2label = dict(enumerate(attributes))
+        config.label2id = {a: i for i, a in enumerate(attributes)}
+        config.problem_type = "regression"
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = AutoModelForSequenceClassification.from_config(config)
+        state = {k: v for k, v in base.model.state_dict().items()
+                 if k in model.state_dict() and model.state_dict()[k].shape == v.shape}
+        missing = [k for k in model.state_dict() if k not in state]
+        model.load_state_dict(state, strict=False)
+        if any(not k.startswith(HEAD_NAMES) for k in missing):
+            raise ModelContractError(f"widening the head left backbone weights unset: {missing[:4]}")
+        mo = MultiObjectiveSpec(list(attributes), dict(scales))
+        base.spec.multiobjective = mo.to_json()
+        return cls(model, base.tokenizer, base.spec, mo)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "AttributeRewardModel":
+        from safetensors.torch import load_file
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        path = Path(path)
+        spec_path = path / SPEC_FILE
+        if not spec_path.exists():
+            raise ModelContractError(f"{path} has no {SPEC_FILE}: not a rewardlab model directory")
+        spec = ScoringSpec.from_json(json.loads(spec_path.read_text()))
+        if not spec.multiobjective:
+            raise ModelContractError(f"{spec_path} has no 'multiobjective' section: a single-output model "
+                                     "(load it with rewardlab.model.RewardModel)")
+        mo = MultiObjectiveSpec.from_json(spec.multiobjective)
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForSequenceClassification.from_pretrained(path)
+        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        if names != mo.attributes:
+            raise ModelContractError(f"{path}/config.json labels {names} differ from {SPEC_FILE} attributes {mo.attributes}")
+        if tok.pad_token_id != spec.pad_token_id:
+            raise ModelContractError(f"tokenizer pad id {tok.pad_token_id} != {spec.pad_token_id} in {SPEC_FILE}")
+        gate = None
+        if mo.gate is not None:
+            if not (path / GATE_FILE).exists():
+                raise ModelContractError(f"{SPEC_FILE} describes a gate but {path / GATE_FILE} is missing")
+            gate = GatingNetwork(GateConfig(**mo.gate))
+            gate.load_state_dict(load_file(str(path / GATE_FILE)))
+        rm = cls(model, tok, spec, mo, gate)
+        rm.scaliser()  # a bad scaliser record fails at load, not at the first request
+        return rm
+
+    def save(self, path: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path, safe_serialization=True)
+        self.tokenizer.save_pretrained(path)
+        if self.gate is not None:
+            self.mo.gate = self.gate.cfg.to_json()
+            save_file({k: v.contiguous() for k, v in self.gate.state_dict().items()}, str(path / GATE_FILE))
+        self.spec.multiobjective = self.mo.to_json()
+        (path / SPEC_FILE).write_text(json.dumps(self.spec.to_json(), indent=2, ensure_ascii=False) + "\n")
+
+    def scaliser(self) -> Scaliser:
+        return scaliser_from_json(self.mo.scaliser)
+
+    def transform_matrix(self) -> torch.Tensor:
+        k = len(self.attributes)
+        return torch.eye(k) if self.mo.transform is None else torch.tensor(self.mo.transform, dtype=torch.float32)
+
+    # ---- encoding -----------------------------------------------------------------------------------
+    def encode(self, prompt: Prompt, response: str) -> dict:
+        """:meth:`TextEncoder.encode`'s ids plus ``prompt_end``, the index the gate reads."""
+        enc = self.encoder.encode(prompt, response)
+        enc["prompt_end"] = self._prompt_end(prompt, response, enc)
+        return enc
+
+    def _prompt_end(self, prompt: Prompt, response: str, enc: dict) -> int:
+        if self.spec.template == "pair":
+            types = enc.get("token_type_ids")
+            if types is not None and 1 in types:
+                return types.index(1) - 1
+            sep = self.tokenizer.sep_token_id
+            return enc["input_ids"].index(sep) if sep in enc["input_ids"] else 0
+        prefix, resp, suffix = self.encoder.render(prompt, response)
+        if self.spec.template == "chat":
+            alone = self.tokenizer.apply_chat_template(prompt_as_messages(prompt), tokenize=False,
+                                                       chat_template=self.spec.chat_template)
+            boundary = len(alone) if prefix.startswith(alone) else len(prefix)
+        else:  # plain: "User: …\n\nAssistant: "
+            boundary = len(prefix) - len("Assistant: ")
+        full = self.tokenizer(prefix + resp + suffix, add_special_tokens=self.spec.add_special_tokens,
+                              return_offsets_mapping=True)
+        spans = full["offset_mapping"]
+        index = max((i for i, s in enumerate(spans) if tuple(s) != (0, 0) and s[0] < boundary), default=0)
+        dropped = len(full["input_ids"]) - len(enc["input_ids"])
+        if dropped and self.spec.truncation == "prompt_left":
+            index -= dropped
+        return min(max(index, 0), len(enc["input_ids"]) - 1)
+
+    def collate(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        side = self.spec.padding_side
+        batch = pad_batch([{k: v for k, v in f.items() if k != "prompt_end"} for f in features],
+                          self.spec.pad_token_id, side)
+        width = batch["input_ids"].shape[1]
+        shift = [width - len(f["input_ids"]) if side == "left" else 0 for f in features]
+        batch["prompt_end"] = torch.tensor([f["prompt_end"] + s for f, s in zip(features, shift)], dtype=torch.long)
+        return batch
+
+    # ---- forward ------------------------------------------------------------------------------------
+    def _kwargs(self, batch: dict) -> dict:
+        kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        if "token_type_ids" in batch:
+            kwargs["token_type_ids"] = batch["token_type_ids"]
+        if self.spec.pooling == "last_token":
+            kwargs["position_ids"] = (batch["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
+        return kwargs
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None, **_) -> torch.Tensor:
+        """Attribute rewards ``(B, K)`` (what plain transformers gives as ``logits``)."""
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            batch["token_type_ids"] = token_type_ids
+        return self.model(**self._kwargs(batch)).logits.float()
+
+    def features(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(rewards (B, K), head input (B, d), prompt-end hidden state (B, d))`` in one forward.
+
+        The head input is what the single-Linear head reads at the pooled token, so ``head(x) == rewards``."""
+        head = find_head(self.model)
+        seen: list[torch.Tensor] = []
+        hook = head.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
+        try:
+            out = self.model(**self._kwargs(batch), output_hidden_states=True)
+        finally:
+            hook.remove()
+        x = seen[0]
+        rows = torch.arange(x.shape[0])
+        if x.ndim == 3:  # decoder heads score every position; HF pools the rightmost non-pad token
+            ids = batch["input_ids"]
+            non_pad = (ids != self.model.config.pad_token_id).int()
+            last = (torch.arange(ids.shape[1], device=ids.device) * non_pad).argmax(-1)
+            x = x[rows, last]
+        hidden = out.hidden_states[-1]
+        return out.logits.float(), x.float(), hidden[rows, batch["prompt_end"].to(hidden.device)].float()
+
+    def outputs(self, rewards: torch.Tensor, prompt_hidden: torch.Tensor | None,
+                unsafe: torch.Tensor | None = None) -> MultiScores:
+        """Scaliser outputs from raw rewards ``(N, K)`` and (for a gate) prompt hidden states ``(N, d)``."""
+        transformed = rewards.float() @ self.transform_matrix()
+        gate = None
+        if self.gate is not None and prompt_hidden is not None:
+            self.gate.eval()
+            with torch.no_grad():
+                g = self.gate.weights(prompt_hidden)
+            gate = g
+        scaliser = self.scaliser()
+        if scaliser.kind == "gate":
+            if gate is None:
+                raise RewardlabError("this model's scaliser is the gate, but it has no gate")
+            score = self.gate.logit_scale.detach()[0] * (gate * transformed).sum(-1)
+        else:
+            score = scaliser(rewards, self.attributes, unsafe=unsafe)
+        return MultiScores(rewards.float(), transformed, gate, score.float())
+
+    @torch.no_grad()
+    def score_items(self, items: list[tuple[Prompt, str]], batch_size: int = 16,
+                    unsafe: list[bool] | None = None) -> MultiScores:
+        was = self.training
+        self.eval()
+        feats = [self.encode(p, r) for p, r in items]
+        order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
+        k, rewards, hidden = len(self.attributes), torch.zeros(len(items), len(self.attributes)), None
+        device = next(self.model.parameters()).device
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            batch = {n: v.to(device) for n, v in self.collate([feats[i] for i in idx]).items()}
+            if self.gate is not None:
+                r, _, h = self.features(batch)
+                if hidden is None:
+                    hidden = torch.zeros(len(items), h.shape[1])
+                hidden[idx] = h.cpu()
+            else:
+                r = self(**batch)
+            rewards[idx] = r.cpu().reshape(len(idx), k)
+        self.train(was)
+        tags = None if unsafe is None else torch.tensor(unsafe, dtype=torch.bool)
+        return self.outputs(rewards, hidden, tags)
+
+
+def is_multiobjective(path: str | Path) -> bool:
+    """Whether the model directory's ``rewardlab.json`` describes a K-output model."""
+    spec_path = Path(path) / SPEC_FILE
+    try:
+        return bool(json.loads(spec_path.read_text()).get("multiobjective"))
+    except (OSError, ValueError):
+        return False
