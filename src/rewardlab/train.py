@@ -31,6 +31,7 @@ from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.losses import LossType, batch_loss, count_units
 from rewardlab.model import RewardModel
+from rewardlab.multiobjective.train import OBJECTIVES, init_from_attribute
 
 
 @dataclass
@@ -85,6 +86,25 @@ class TrainConfig:
     lora_dropout: float = 0.0  # 0: deterministic, like the rest of rewardlab's training
     lora_target_modules: list[str] | None = None  # default: every linear layer except the head
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (autocast) | bf16-pure (bf16 weights, fp32 masters)
+    # multi-objective (rewardlab.multiobjective): preference (a scalar BT-family model) | regression (K attribute
+    # outputs, masked MSE) | gating (ArmoRM stage 2 on a regression model given by --init-from)
+    objective: str = "preference"
+    attributes: str | None = None  # regression: rating columns / attributes, e.g. "helpfulness,correctness"
+    attribute_scales: str | None = None  # scales of attributes without a known one, e.g. "quality=0:9"
+    weights: str | None = None  # regression scaliser: nemotron | equal | llama2[:...] | helpfulness=0.3,...
+    stage1: str = "gradient"  # regression: gradient (train backbone + head) | ridge (frozen features, closed form)
+    init_from: str | None = None  # gating: the regression model; preference: start BT from its --init-attribute
+    init_attribute: str | None = None  # preference --init-from: the attribute whose output becomes the reward
+    reference_data: str | None = None  # gating: pairs the verbosity λ are fitted on (default: the training pairs)
+    debias: bool = True  # gating: verbosity debiasing r' = r - λ·r_verbosity before the gate
+    verbosity_attribute: str = "verbosity"
+    debias_threshold: float = 0.03  # λ_j: smallest grid value with Spearman(r'_j, r_verbosity) <= this
+    gate_hidden: int = 1024  # gate MLP width (ArmoRM: 1024)
+    gate_layers: int = 3  # gate hidden layers
+    gate_steps: int = 500
+    gate_batch_size: int = 1024
+    gate_lr: float = 1e-3
+    feature_cache: str | None = None  # where cached hidden states go (default: OUTPUT_DIR/features)
     seed: int = 0  # model head init, data order, dropout
     # bookkeeping
     output_dir: str = "runs/rm"  # model/, checkpoints/, metrics.jsonl, train_summary.json
@@ -127,6 +147,10 @@ class TrainConfig:
             raise RewardlabError(f"precision must be auto, fp32, bf16 or bf16-pure, not {self.precision!r}")
         if self.checkpoint_every < 1:
             raise RewardlabError("checkpoint_every must be at least 1")
+        if self.objective not in ("preference", *OBJECTIVES):
+            raise RewardlabError(f"objective must be preference, {', '.join(OBJECTIVES)}, not {self.objective!r}")
+        if self.objective == "preference" and bool(self.init_from) != bool(self.init_attribute):
+            raise RewardlabError("--init-from a regression model and --init-attribute go together for a preference run")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -219,6 +243,8 @@ def make_sampler(records: list, cfg: TrainConfig, world: int, lengths: list[int]
 
 # ---------------------------------------------------------------------------------------------
 def train(cfg: TrainConfig) -> TrainResult:
+    if cfg.objective in OBJECTIVES:
+        return OBJECTIVES[cfg.objective](cfg)
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -241,7 +267,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     from rewardlab.data import fingerprint
 
     data_fp = fingerprint(train_recs)
-    rm = RewardModel.from_backbone(cfg.backbone, max_length=cfg.max_length, padding_side=cfg.padding_side,
+    backbone = cfg.backbone
+    if cfg.init_from:  # HelpSteer2-Preference: start from a regression model's attribute output
+        backbone = str(init_from_attribute(cfg.init_from, cfg.init_attribute, out / "init"))
+    rm = RewardModel.from_backbone(backbone, max_length=cfg.max_length, padding_side=cfg.padding_side,
                                    truncation=cfg.truncation, seed=cfg.seed)
     rm.spec.data_fingerprint = data_fp
     if cfg.gradient_checkpointing:

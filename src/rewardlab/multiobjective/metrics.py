@@ -1,0 +1,80 @@
+"""Evaluation of K-output models: per-attribute regression fit, pairwise accuracy under each scaliser, length bias.
+
+* :func:`attribute_metrics` — per attribute, on the rated rows only: MSE, Pearson, Spearman (scipy).
+* :func:`pair_accuracy` — share of pairs where the chosen response scores higher (ties count ½), with a 95%
+  Wilson interval.
+* :func:`length_correlation` — Spearman of score against response length in characters.
+* :func:`mean_gate_by_source` — mean gate weight per attribute for each prompt source (and a PNG bar chart).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import pearsonr
+
+from rewardlab.multiobjective.debias import spearman
+
+
+def _safe(f, a, b) -> float | None:
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(f(a, b))
+
+
+def attribute_metrics(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, attributes: list[str]) -> dict:
+    out = {}
+    for k, name in enumerate(attributes):
+        rows = mask[:, k] > 0
+        p, t = pred[rows, k].double().numpy(), target[rows, k].double().numpy()
+        out[name] = {"n": int(rows.sum()), "mse": float(((p - t) ** 2).mean()) if len(p) else None,
+                     "pearson": _safe(lambda a, b: pearsonr(a, b).statistic, p, t), "spearman": _safe(spearman, p, t)}
+    return out
+
+
+def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval for a proportion (``successes`` may hold ½ for ties)."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def pair_accuracy(chosen: torch.Tensor, rejected: torch.Tensor) -> dict:
+    """chosen, rejected ``(P,)`` scores → ``{"accuracy", "ci95", "n"}``."""
+    wins = float((chosen > rejected).sum()) + 0.5 * float((chosen == rejected).sum())
+    n = len(chosen)
+    return {"accuracy": wins / n if n else None, "ci95": list(wilson(wins, n)), "n": n}
+
+
+def length_correlation(scores: torch.Tensor, responses: list[str]) -> float:
+    return spearman(scores.double().numpy(), [len(r) for r in responses])
+
+
+def mean_gate_by_source(gate: torch.Tensor, sources: list[str], attributes: list[str],
+                        plot: str | Path | None = None) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for s in sorted(set(sources)):
+        rows = torch.tensor([x == s for x in sources])
+        out[s] = dict(zip(attributes, gate[rows].mean(0).tolist()))
+    if plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(out), 3.2))
+        width = 0.8 / len(attributes)
+        for k, a in enumerate(attributes):
+            ax.bar([i + k * width for i in range(len(out))], [out[s][a] for s in out], width, label=a)
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(out))], list(out))
+        ax.set_ylabel("mean gate weight")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(plot, dpi=100)
+        plt.close(fig)
+    return out

@@ -1,0 +1,378 @@
+"""``rewardlab train --objective regression | gating`` and the regression → BT initialisation.
+
+:data:`OBJECTIVES` maps an objective name to its run function ``(cfg) -> MultiObjectiveResult``; ``cfg`` is a
+:class:`rewardlab.train.TrainConfig` (read, never changed).
+
+* ``regression`` — a K-output head, one output per ``--attributes`` name, masked MSE (missing ratings count 0).
+  ``--stage1 gradient`` trains backbone and head (AdamW); ``--stage1 ridge`` keeps the backbone frozen, caches its
+  features once and fits one ridge probe per attribute in closed form (ArmoRM stage 1). Writes ``model/`` (plain
+  transformers, ``num_labels=K``) and ``train_summary.json`` with held-out MSE / Pearson / Spearman per attribute.
+* ``gating`` — ArmoRM stage 2 from ``--init-from`` a regression model: backbone and head frozen, features cached,
+  λ found on ``--reference-data`` (default: the training pairs, chosen and rejected pooled), the gate trained with
+  BT on the *transformed* rewards, softmax over the objectives. Writes ``model/`` (the regression directory plus
+  ``gate.safetensors`` and the transform in ``rewardlab.json``).
+* :func:`init_from_attribute` — HelpSteer2-Preference: a 1-output checkpoint whose head is the regression head's
+  row for ``--init-attribute``, the starting point of a BT / Scaled BT run (``--objective preference``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rewardlab.atomic import atomic_write_text
+from rewardlab.data.ratings import RatedText, load_rated, parse_attribute_list, parse_scales
+from rewardlab.errors import RewardlabError
+from rewardlab.multiobjective.debias import find_lambdas, transform_matrix
+from rewardlab.multiobjective.features import cached_features
+from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
+from rewardlab.multiobjective.losses import masked_mse, targets_and_mask
+from rewardlab.multiobjective.metrics import attribute_metrics, length_correlation, pair_accuracy
+from rewardlab.multiobjective.model import AttributeRewardModel, find_head
+from rewardlab.multiobjective.ridge import fit_ridge
+from rewardlab.multiobjective.scalarise import FixedWeights, GatedSum, parse_scaliser
+
+
+@dataclass
+class MultiObjectiveResult:
+    model_dir: Path
+    steps: int
+    metrics: list[dict] = field(default_factory=list)
+    final_eval: dict | None = None
+    summary: dict = field(default_factory=dict)
+
+
+def _held_out(key: str, fraction: float, seed: int) -> bool:
+    h = int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:8], 16)
+    return h / 0xFFFFFFFF < fraction
+
+
+def _prompt_key(prompt) -> str:
+    return prompt if isinstance(prompt, str) else json.dumps([[m["role"], m["content"]] for m in prompt])
+
+
+def _lr_factor(step: int, total: int, warmup_ratio: float, schedule: str) -> float:
+    warmup = int(warmup_ratio * total)
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    progress = (step - warmup) / max(1, total - warmup)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return max(0.0, 1.0 - progress)
+
+
+# --- regression ---------------------------------------------------------------------------------------------
+
+def load_rated_split(cfg):
+    """(attributes, scales json, train items, held-out items, source description)."""
+    attributes = parse_attribute_list(cfg.attributes)
+    if cfg.data == "embedded":
+        from rewardlab.data import synthetic_attributes as sa
+
+        items = sa.generate_rated(cfg.embedded_size, seed=cfg.split_seed)
+        names = list(attributes or sa.ATTRIBUTES)
+        unknown = sorted(set(names) - set(sa.ATTRIBUTES))
+        if unknown:
+            raise RewardlabError(f"the embedded data rates {', '.join(sa.ATTRIBUTES)}, not {', '.join(unknown)}")
+        idx = [sa.ATTRIBUTES.index(a) for a in names]
+        items = [RatedText(t.prompt, t.response, tuple(t.ratings[i] for i in idx), t.source, t.id, t.unsafe)
+                 for t in items]
+        scales = {a: sa.SCALES[a].to_json() for a in names}
+        source = f"embedded multi-attribute synthetic (prompts={cfg.embedded_size}, seed={cfg.split_seed})"
+    else:
+        fmt = cfg.format if cfg.format in ("helpsteer2", "nemo", "aspects", "columns") else "auto"
+        rated = load_rated(cfg.data, attributes, fmt, parse_scales(cfg.attribute_scales), cfg.limit)
+        items, names, scales, source = rated.items, list(rated.attributes), rated.scales_json(), cfg.data
+    if cfg.eval_data:
+        held = load_rated(cfg.eval_data, tuple(names), "auto", parse_scales(cfg.attribute_scales)).items
+        train = items
+    else:
+        held = [t for t in items if _held_out(_prompt_key(t.prompt), cfg.eval_fraction, cfg.split_seed)]
+        train = [t for t in items if not _held_out(_prompt_key(t.prompt), cfg.eval_fraction, cfg.split_seed)]
+    if not train:
+        raise RewardlabError(f"no training rows in {cfg.data}")
+    return names, scales, train, held, source
+
+
+def _regression_eval(rm: AttributeRewardModel, held: list[RatedText], batch_size: int) -> dict:
+    if not held:
+        return {}
+    pred = rm.score_items([(t.prompt, t.response) for t in held], batch_size=batch_size).rewards
+    target, mask = targets_and_mask([t.ratings for t in held])
+    return attribute_metrics(pred, target, mask, rm.attributes)
+
+
+def train_regression(cfg) -> MultiObjectiveResult:
+    t0 = time.perf_counter()
+    names, scales, train, held, source = load_rated_split(cfg)
+    torch.manual_seed(cfg.seed)
+    rm = AttributeRewardModel.from_backbone(cfg.backbone, names, scales, max_length=cfg.max_length,
+                                            padding_side=cfg.padding_side, truncation=cfg.truncation, seed=cfg.seed)
+    scaliser = parse_scaliser(cfg.weights) or FixedWeights(equal=True)
+    if isinstance(scaliser, GatedSum):
+        raise RewardlabError("--weights gate needs a gate: train one with --objective gating --init-from THIS_MODEL")
+    scaliser(torch.zeros(1, len(names)), names)  # weights naming unknown attributes fail now, not after training
+    rm.mo.scaliser = scaliser.to_json()
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target, mask = targets_and_mask([t.ratings for t in train])
+    history: list[dict] = []
+    steps = 0
+    if cfg.stage1 == "ridge":
+        feats, hit = cached_features(rm, [(t.prompt, t.response) for t in train], cfg.feature_cache or out / "features",
+                                     batch_size=cfg.eval_batch_size)
+        fit = fit_ridge(feats.head_input, target, mask, seed=cfg.seed)
+        head = find_head(rm.model)
+        with torch.no_grad():
+            head.weight.copy_(fit.weight)
+            if head.bias is not None:
+                head.bias.zero_()
+        rm.mo.stage1 = {"method": "ridge", "alphas": dict(zip(names, fit.alphas)),
+                        "val_mse": dict(zip(names, fit.val_mse)), "features_from_cache": hit}
+    elif cfg.stage1 == "gradient":
+        steps, history = _gradient_regression(rm, train, target, mask, cfg, out)
+        rm.mo.stage1 = {"method": "gradient", "steps": steps, "lr": cfg.lr}
+    else:
+        raise RewardlabError(f"stage1 must be gradient or ridge, not {cfg.stage1!r}")
+    model_dir = out / "model"
+    rm.save(model_dir)
+    metrics = _regression_eval(rm, held, cfg.eval_batch_size)
+    summary = {"objective": "regression", "source": source, "attributes": names, "scales": scales,
+               "n_train": len(train), "n_eval": len(held), "stage1": rm.mo.stage1, "held_out": metrics,
+               "seconds": round(time.perf_counter() - t0, 2), "config": cfg.to_json()}
+    atomic_write_text(out / "train_summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    for name, m in metrics.items():
+        pearson = "n/a" if m["pearson"] is None else f"{m['pearson']:.3f}"
+        print(f"held-out {name}: MSE {m['mse']:.4f}, Pearson {pearson} (n={m['n']})")
+    return MultiObjectiveResult(model_dir, steps, history, None, summary)
+
+
+def _gradient_regression(rm, train, target, mask, cfg, out: Path) -> tuple[int, list[dict]]:
+    feats = [rm.encode(t.prompt, t.response) for t in train]
+    per_epoch = math.ceil(len(train) / cfg.batch_size)
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
+    params = [p for p in rm.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: _lr_factor(s, total, cfg.warmup_ratio, cfg.lr_schedule))
+    rng = random.Random(cfg.seed)
+    order: list[int] = []
+    history = []
+    rm.train()
+    for step in range(total):
+        if len(order) < cfg.batch_size:
+            perm = list(range(len(train)))
+            rng.shuffle(perm)
+            order += perm
+        idx, order = order[:cfg.batch_size], order[cfg.batch_size:]
+        batch = rm.collate([feats[i] for i in idx])
+        loss = masked_mse(rm(**batch), target[idx], mask[idx])
+        loss.backward()
+        if cfg.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        if (step + 1) % cfg.log_every == 0 or step + 1 == total:
+            history.append({"step": step + 1, "loss": float(loss), "lr": scheduler.get_last_lr()[0]})
+    with open(out / "metrics.jsonl", "w") as f:
+        for row in history:
+            f.write(json.dumps(row) + "\n")
+    return total, history
+
+
+# --- gating -------------------------------------------------------------------------------------------------
+
+def _load_pairs(cfg):
+    from rewardlab.data import load_comparisons, split_by_prompt
+
+    if cfg.data == "embedded":
+        from rewardlab.data import synthetic_attributes as sa
+
+        records = sa.generate_pairs(cfg.embedded_size, seed=cfg.split_seed + 1)
+        source = f"embedded multi-attribute pairs (n={cfg.embedded_size}, seed={cfg.split_seed + 1})"
+    else:
+        records = load_comparisons(cfg.data, format=cfg.format, limit=cfg.limit, options=cfg.read_options()).records
+        source = cfg.data
+    if cfg.eval_data:
+        return records, load_comparisons(cfg.eval_data, format=cfg.format, options=cfg.read_options()).records, source
+    train, held = split_by_prompt(records, cfg.eval_fraction, seed=cfg.split_seed)
+    return train, held, source
+
+
+def _texts(records) -> tuple[list[tuple], list[tuple[int, int]], list[str]]:
+    """Flattened (prompt, response) items; (winner, loser) item-index pairs; each pair's source."""
+    items, pairs, sources = [], [], []
+    for c in records:
+        base = len(items)
+        items += [(c.prompt, r) for r in c.responses]
+        for w, l in c.strict_pairs():
+            pairs.append((base + w, base + l))
+            sources.append(c.source)
+    return items, pairs, sources
+
+
+def gate_scores(gate: GatingNetwork, prompt_hidden: torch.Tensor, transformed: torch.Tensor) -> torch.Tensor:
+    return gate(prompt_hidden, transformed)[0]
+
+
+def train_gate(prompt_hidden: torch.Tensor, transformed: torch.Tensor, pairs: torch.Tensor, gate_cfg: GateConfig,
+               steps: int, batch_size: int, lr: float, weight_decay: float, seed: int) -> tuple[GatingNetwork, list]:
+    """BT on ``β gᵀ r′`` of winner minus loser; pairs ``(P, 2)`` item indices; AdamW + cosine (ArmoRM)."""
+    torch.manual_seed(seed)
+    gate = GatingNetwork(gate_cfg)
+    opt = torch.optim.AdamW(gate.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, steps))))
+    gen = torch.Generator().manual_seed(seed)
+    history = []
+    gate.train()
+    for step in range(steps):
+        idx = torch.randint(len(pairs), (min(batch_size, len(pairs)),), generator=gen)
+        w, l = pairs[idx, 0], pairs[idx, 1]
+        delta = gate_scores(gate, prompt_hidden[w], transformed[w]) - gate_scores(gate, prompt_hidden[l], transformed[l])
+        loss = torch.nn.functional.softplus(-delta).mean()
+        loss.backward()
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        if step % 50 == 0 or step + 1 == steps:
+            history.append({"step": step + 1, "loss": float(loss), "beta": float(gate.logit_scale)})
+    gate.eval()
+    return gate, history
+
+
+def train_gating(cfg) -> MultiObjectiveResult:
+    t0 = time.perf_counter()
+    if not cfg.init_from:
+        raise RewardlabError("--objective gating needs --init-from a regression model (rewardlab train --objective regression)")
+    rm = AttributeRewardModel.load(cfg.init_from)
+    names = rm.attributes
+    if cfg.verbosity_attribute not in names and cfg.debias:
+        raise RewardlabError(f"--verbosity-attribute {cfg.verbosity_attribute!r} is not an attribute of {cfg.init_from} "
+                             f"({', '.join(names)}); name one or pass --no-debias")
+    train_recs, held_recs, source = _load_pairs(cfg)
+    out = Path(cfg.output_dir)
+    cache = cfg.feature_cache or out / "features"
+    items, pairs, _ = _texts(train_recs)
+    feats, hit = cached_features(rm, items, cache, model_dir=cfg.init_from, batch_size=cfg.eval_batch_size)
+    if cfg.reference_data:
+        from rewardlab.data import load_comparisons
+
+        ref_items = _texts(load_comparisons(cfg.reference_data, format="auto").records)[0]
+        ref_rewards = cached_features(rm, ref_items, cache, model_dir=cfg.init_from,
+                                      batch_size=cfg.eval_batch_size)[0].rewards
+        reference = cfg.reference_data
+    else:
+        ref_rewards, reference = feats.rewards, f"the training pairs ({source}), chosen and rejected pooled"
+    k = len(names)
+    if cfg.debias:
+        v = names.index(cfg.verbosity_attribute)
+        lambdas = find_lambdas(ref_rewards.numpy(), v, cfg.debias_threshold)
+        transform = transform_matrix(lambdas, v)
+        rm.mo.debias = {"attribute": cfg.verbosity_attribute, "lambdas": dict(zip(names, lambdas.tolist())),
+                        "threshold": cfg.debias_threshold, "reference": reference, "n_reference": len(ref_rewards)}
+    else:
+        transform = np.eye(k)
+        rm.mo.debias = None
+    rm.mo.transform = transform.tolist()
+    transformed = feats.rewards @ torch.tensor(transform, dtype=torch.float32)
+    gate_cfg = GateConfig(input_dim=feats.prompt_hidden.shape[1], n_objectives=k, hidden=cfg.gate_hidden,
+                          n_hidden=cfg.gate_layers)
+    gate, history = train_gate(feats.prompt_hidden, transformed, torch.tensor(pairs), gate_cfg, cfg.gate_steps,
+                               cfg.gate_batch_size, cfg.gate_lr, cfg.weight_decay, cfg.seed)
+    rm.gate = gate
+    rm.mo.scaliser = GatedSum().to_json()
+    model_dir = out / "model"
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    shutil.copytree(cfg.init_from, model_dir, ignore=shutil.ignore_patterns("gate.safetensors"))
+    rm.save(model_dir)
+    held = evaluate_pairs(rm, held_recs, cache, cfg.init_from, cfg.eval_batch_size) if held_recs else {}
+    summary = {"objective": "gating", "source": source, "init_from": cfg.init_from, "attributes": names,
+               "n_train_pairs": len(pairs), "features_from_cache": hit, "debias": rm.mo.debias, "gate": gate_cfg.to_json(),
+               "beta": float(gate.logit_scale), "history": history, "held_out": held,
+               "seconds": round(time.perf_counter() - t0, 2), "config": cfg.to_json()}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "train_summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    final = None
+    if held:
+        final = {"accuracy": held["accuracy"]["gate"]["accuracy"], "n_records": len(held_recs)}
+        for name, acc in held["accuracy"].items():
+            print(f"held-out pairwise accuracy ({name}): {acc['accuracy']:.4f} "
+                  f"[{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}] on {acc['n']} pairs")
+    return MultiObjectiveResult(model_dir, cfg.gate_steps, history, final, summary)
+
+
+def evaluate_pairs(rm: AttributeRewardModel, records, cache=None, model_dir=None, batch_size: int = 32,
+                   plot=None) -> dict:
+    """Pairwise accuracy under each scaliser (equal weights raw and transformed, the model's own, Llama 2 rule when
+    the attributes allow), |Spearman| of score vs length, and mean gate weights by prompt source."""
+    from rewardlab.multiobjective.metrics import mean_gate_by_source
+    from rewardlab.multiobjective.scalarise import Llama2Rule
+
+    items, pairs, sources = _texts(records)
+    feats, _ = cached_features(rm, items, cache, model_dir=model_dir, batch_size=batch_size)
+    unsafe = torch.tensor([bool(c.meta.get("unsafe", False)) for c in records for _ in c.responses])
+    res = rm.outputs(feats.rewards, feats.prompt_hidden, unsafe)
+    w = torch.tensor([p[0] for p in pairs])
+    l = torch.tensor([p[1] for p in pairs])
+    equal = FixedWeights(equal=True)
+    scored = {"equal_weights": equal(res.rewards, rm.attributes),
+              "equal_weights_debiased": equal(res.transformed, rm.attributes),
+              "model": res.score}
+    if {"harmlessness", "helpfulness"} <= set(rm.attributes):
+        scored["llama2_rule"] = Llama2Rule()(res.rewards, rm.attributes, unsafe=unsafe)
+    if res.gate is not None:
+        scored["gate"] = res.score
+        scored["gate_without_debiasing"] = rm.gate.logit_scale.detach()[0] * (res.gate * res.rewards).sum(-1)
+    responses = [r for _, r in items]
+    out = {"accuracy": {n: pair_accuracy(s[w], s[l]) for n, s in scored.items()},
+           "abs_spearman_score_vs_length": {n: abs(length_correlation(s, responses)) for n, s in scored.items()}}
+    if res.gate is not None:
+        item_sources = [c.source for c in records for _ in c.responses]
+        out["mean_gate_by_source"] = mean_gate_by_source(res.gate, item_sources, rm.attributes, plot)
+    return out
+
+
+# --- regression → BT ----------------------------------------------------------------------------------------
+
+def init_from_attribute(model_dir: str, attribute: str, out_dir: Path) -> Path:
+    """A 1-output checkpoint (no ``rewardlab.json``: a plain backbone for ``RewardModel.from_backbone``) whose head is
+    the regression head's row for ``attribute``, so its reward equals that attribute's output."""
+    rm = AttributeRewardModel.load(model_dir)
+    if attribute not in rm.attributes:
+        raise RewardlabError(f"--init-attribute {attribute!r} is not an attribute of {model_dir} ({', '.join(rm.attributes)})")
+    k = rm.attributes.index(attribute)
+    head = find_head(rm.model)
+    with torch.no_grad():
+        weight = head.weight[k:k + 1].clone()
+        bias = None if head.bias is None else head.bias[k:k + 1].clone()
+        new = torch.nn.Linear(head.in_features, 1, bias=bias is not None)
+        new.weight.copy_(weight)
+        if bias is not None:
+            new.bias.copy_(bias)
+    for name in ("score", "classifier"):
+        if getattr(rm.model, name, None) is head:
+            setattr(rm.model, name, new)
+    rm.model.config.num_labels = 1
+    rm.model.config.id2label = {0: attribute}
+    rm.model.config.label2id = {attribute: 0}
+    rm.model.num_labels = 1
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rm.model.save_pretrained(out_dir, safe_serialization=True)
+    rm.tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+OBJECTIVES = {"regression": train_regression, "gating": train_gating}
