@@ -246,7 +246,7 @@ def train_gate(prompt_hidden: torch.Tensor, transformed: torch.Tensor, pairs: to
         sched.step()
         opt.zero_grad(set_to_none=True)
         if step % 50 == 0 or step + 1 == steps:
-            history.append({"step": step + 1, "loss": float(loss), "beta": float(gate.logit_scale)})
+            history.append({"step": step + 1, "loss": float(loss.detach()), "beta": float(gate.logit_scale.detach())})
     gate.eval()
     return gate, history
 
@@ -300,7 +300,7 @@ def train_gating(cfg) -> MultiObjectiveResult:
     held = evaluate_pairs(rm, held_recs, cache, cfg.init_from, cfg.eval_batch_size) if held_recs else {}
     summary = {"objective": "gating", "source": source, "init_from": cfg.init_from, "attributes": names,
                "n_train_pairs": len(pairs), "features_from_cache": hit, "debias": rm.mo.debias, "gate": gate_cfg.to_json(),
-               "beta": float(gate.logit_scale), "history": history, "held_out": held,
+               "beta": float(gate.logit_scale.detach()), "history": history, "held_out": held,
                "seconds": round(time.perf_counter() - t0, 2), "config": cfg.to_json()}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "train_summary.json", json.dumps(summary, indent=2, default=str) + "\n")
