@@ -311,3 +311,21 @@ def test_real_helpsteer2_rows_read_and_train(tiny_llama, tmp_path, name):
     assert len(losses) == 3 and all(np.isfinite(losses))
     loaded = AttributeRewardModel.load(result.model_dir)
     assert loaded.attributes == list(rated.attributes) and loaded.mo.scaliser["weights"]["correctness"] == 0.74
+
+
+def test_score_writes_rewards_gate_and_score(tiny_llama, tmp_path):
+    from rewardlab.score import ScoreConfig, run_score
+    from rewardlab.train import train
+
+    reg = train(_cfg(tmp_path, name="ridge", objective="regression", stage1="ridge", backbone=tiny_llama,
+                     data="embedded", embedded_size=24))
+    gate = train(_cfg(tmp_path, name="gate", objective="gating", init_from=str(reg.model_dir), data="embedded",
+                      embedded_size=24, gate_hidden=8, gate_layers=1, gate_steps=5))
+    data = _write(tmp_path, [{"prompt": "Add 2 and 3.", "response": "5"}, {"prompt": "hi", "response": "Hello!"}])
+    out = run_score(ScoreConfig(model=str(gate.model_dir), data=data, output=str(tmp_path / "s.jsonl")))
+    rows = [json.loads(line) for line in Path(out).read_text().splitlines()]
+    rm = AttributeRewardModel.load(gate.model_dir)
+    expect = rm.score_items([("Add 2 and 3.", "5"), ("hi", "Hello!")])
+    assert [r["score"] for r in rows] == pytest.approx(expect.score.tolist(), abs=1e-6)
+    assert set(rows[0]["rewards"]) == set(ATTRS) and sum(rows[0]["gate"].values()) == pytest.approx(1.0)
+    assert rows[1]["transformed"]["verbosity"] == pytest.approx(0.0, abs=1e-6)

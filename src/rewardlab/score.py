@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab.errors import DataError
+from rewardlab.multiobjective.model import AttributeRewardModel, is_multiobjective, output_rows
 
 
 @dataclass
@@ -62,6 +63,8 @@ def run_score(cfg: ScoreConfig) -> Path:
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))  # bad weights fail before loading
     if options.score_weights is not None and cfg.format == "single":
         raise DataError("--score-weights applies to comparisons, not single prompt/response rows", path=cfg.data)
+    if is_multiobjective(cfg.model):  # K attribute outputs: per-attribute rewards, gate weights and the score
+        return _write(Path(cfg.output), score_multiobjective(cfg, options))
     rm = RewardModel.load(cfg.model)
     read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
@@ -83,7 +86,36 @@ def run_score(cfg: ScoreConfig) -> Path:
             i += c.k
         for err in loaded.skipped:
             print(f"rewardlab score: skipped {err}")
-    out = Path(cfg.output)
+    return _write(Path(cfg.output), out_rows)
+
+
+def score_multiobjective(cfg: ScoreConfig, options) -> list[dict]:
+    """Rows of a K-output model: single rows get ``rewards``/``gate``/``score``; comparisons one such entry per response."""
+    from rewardlab.data import load_comparisons
+
+    if cfg.normalize or cfg.packing:
+        raise DataError("--normalize and --packing are not supported for multi-objective models yet", path=cfg.model)
+    rm = AttributeRewardModel.load(cfg.model)
+    read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
+    singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
+    if singles is not None:
+        scored = rm.score_items([(r["prompt"], r["response"]) for r in singles], batch_size=cfg.batch_size)
+        return [{"id": r["id"], **o} for r, o in zip(singles, output_rows(rm, scored))]
+    loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
+                              options=options)
+    flat = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
+    unsafe = [bool(c.meta.get("unsafe", False)) for c in loaded.records for _ in c.responses]
+    outs = output_rows(rm, rm.score_items(flat, batch_size=cfg.batch_size, unsafe=unsafe))
+    rows, i = [], 0
+    for c in loaded.records:
+        part = outs[i:i + c.k]
+        rows.append({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": [o["score"] for o in part],
+                     "responses": part})
+        i += c.k
+    return rows
+
+
+def _write(out: Path, out_rows: list[dict]) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     with open(tmp, "w") as f:

@@ -285,3 +285,18 @@ def is_multiobjective(path: str | Path) -> bool:
         return bool(json.loads(spec_path.read_text()).get("multiobjective"))
     except (OSError, ValueError):
         return False
+
+
+def output_rows(rm: AttributeRewardModel, scores: MultiScores) -> list[dict]:
+    """Per-text JSON fields: ``rewards`` {attribute: value}, ``transformed`` (after debiasing), ``gate`` {attribute:
+    weight} when the model has one, and ``score`` from the model's scaliser."""
+    names = rm.attributes
+    rows = []
+    for i in range(len(scores.score)):
+        row = {"score": float(scores.score[i]), "rewards": dict(zip(names, scores.rewards[i].tolist()))}
+        if rm.mo.transform is not None:
+            row["transformed"] = dict(zip(names, scores.transformed[i].tolist()))
+        if scores.gate is not None:
+            row["gate"] = dict(zip(names, scores.gate[i].tolist()))
+        rows.append(row)
+    return rows
