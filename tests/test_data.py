@@ -242,7 +242,7 @@ def test_every_format_and_file_type_parses_exactly(tmp_path, case, kind):
 
 def test_formats_registry_names():
     assert set(FORMATS) == {"rewardlab", "trl", "hh", "pairwise", "ratings", "helpsteer2", "helpsteer2_pref",
-                            "ranked"}
+                            "ranked", "nemo_regression"}
 
 
 @pytest.mark.parametrize("row,expected", [
