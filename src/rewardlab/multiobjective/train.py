@@ -184,7 +184,7 @@ def _gradient_regression(rm, train, target, mask, cfg, out: Path) -> tuple[int, 
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         if (step + 1) % cfg.log_every == 0 or step + 1 == total:
-            history.append({"step": step + 1, "loss": float(loss), "lr": scheduler.get_last_lr()[0]})
+            history.append({"step": step + 1, "loss": float(loss.detach()), "lr": scheduler.get_last_lr()[0]})
     with open(out / "metrics.jsonl", "w") as f:
         for row in history:
             f.write(json.dumps(row) + "\n")
