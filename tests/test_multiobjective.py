@@ -329,3 +329,47 @@ def test_score_writes_rewards_gate_and_score(tiny_llama, tmp_path):
     assert [r["score"] for r in rows] == pytest.approx(expect.score.tolist(), abs=1e-6)
     assert set(rows[0]["rewards"]) == set(ATTRS) and sum(rows[0]["gate"].values()) == pytest.approx(1.0)
     assert rows[1]["transformed"]["verbosity"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_serve_returns_attributes_gate_and_scalar(tiny_llama, tmp_path):
+    """/v1/score answers per-attribute rewards, transformed rewards and gate weights with the gated score as
+    ``rewards``; /get_reward answers the scalar only; both equal offline scoring."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+
+    from rewardlab.serve.app import make_server
+    from rewardlab.serve.config import ServeConfig
+    from rewardlab.train import train
+
+    reg = train(_cfg(tmp_path, name="ridge", objective="regression", stage1="ridge", backbone=tiny_llama,
+                     data="embedded", embedded_size=24))
+    gate = train(_cfg(tmp_path, name="gate", objective="gating", init_from=str(reg.model_dir), data="embedded",
+                      embedded_size=24, gate_hidden=8, gate_layers=1, gate_steps=5))
+    server = make_server(ServeConfig(model=str(gate.model_dir), max_wait_ms=5))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.01)
+    try:
+        responses = ["2 plus 3 is exactly 5.", "Roughly 7. I hope this helps."]
+        body = httpx.post(url + "/v1/score", json={"prompt": "Add 2 and 3.", "responses": responses}).json()
+        offline = AttributeRewardModel.load(gate.model_dir).score_items([("Add 2 and 3.", r) for r in responses])
+        assert body["rewards"] == pytest.approx(offline.score.tolist(), abs=1e-5)
+        assert torch.allclose(torch.tensor([list(a.values()) for a in body["attributes"]]), offline.rewards, atol=1e-5)
+        assert [sum(g.values()) for g in body["gate"]] == pytest.approx([1.0, 1.0], abs=1e-5)
+        assert body["transformed"][0]["verbosity"] == pytest.approx(0.0, abs=1e-6)
+        query = ["<|im_start|>user\nAdd 2 and 3.<|im_end|>\n<|im_start|>assistant\n2 plus 3 is exactly 5.<|im_end|>\n"]
+        got = httpx.post(url + "/get_reward", json={"query": query, "prompts": [query[0].split("assistant\n")[0] + "assistant\n"]}).json()
+        assert len(got["rewards"]) == 1 and isinstance(got["rewards"][0], float)
+        assert got["rewards"][0] == pytest.approx(body["rewards"][0], abs=1e-4)
+    finally:
+        server.should_exit = True
+        thread.join(30)

@@ -43,6 +43,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from rewardlab.errors import RewardlabError
+from rewardlab.multiobjective.model import is_multiobjective
+from rewardlab.multiobjective.serving import load_for_serving, unpack
 from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.openrlhf import SplitError, split_query
@@ -81,6 +84,10 @@ class ScoreResponse(BaseModel):
     normalized: bool
     tokens: list[int] = Field(description="tokens scored per response, after truncation to the model's max_length")
     model: str
+    # multi-objective models only (rewardlab.multiobjective): per response, {attribute: value}
+    attributes: list[dict[str, float]] | None = Field(None, description="per-attribute rewards (K-output models)")
+    transformed: list[dict[str, float]] | None = Field(None, description="rewards after verbosity debiasing")
+    gate: list[dict[str, float]] | None = Field(None, description="gate weights over the objectives (sum to 1)")
 
 
 class OpenRLHFRequest(BaseModel):
@@ -233,6 +240,10 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
 
     from rewardlab.errors import ModelContractError
 
+    if rm is None and is_multiobjective(cfg.model):
+        if cfg.packing or cfg.dtype != "float32" or cfg.normalize:
+            raise RewardlabError("multi-objective models are served in float32 without --packing or --normalize")
+        rm = load_for_serving(cfg.model)
     if rm is None:
         from rewardlab.model import RewardModel
 
@@ -241,6 +252,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     rm.to(device)
     rm.eval()
+    multi = getattr(rm, "multiobjective", False)
     if hasattr(rm.model.config, "use_cache"):
         rm.model.config.use_cache = False  # scoring is one forward: no KV cache to build
     if cfg.num_threads:
@@ -340,8 +352,9 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             rewards, feats = await score_items([(prompt, r) for r in req.responses], norm)
         except ModelContractError as e:
             raise HTTPException(422, str(e))
-        return ScoreResponse(rewards=rewards, normalized=norm, tokens=[len(f["input_ids"]) for f in feats],
-                             model=model_name)
+        extra = unpack(rewards, rm.attributes, rm.inner.gate is not None) if multi else {}
+        return ScoreResponse(**({"rewards": rewards} | extra), normalized=norm,
+                             tokens=[len(f["input_ids"]) for f in feats], model=model_name)
 
     @app.post("/get_reward", response_model=OpenRLHFResponse, dependencies=auth,
               responses={400: {}, 401: {}, 413: {}, 422: {}, 503: {}})
@@ -361,6 +374,8 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             rewards, _ = await score_items(items, norm)
         except ModelContractError as e:
             raise HTTPException(422, str(e))
+        if multi:  # the scalar: the model's scaliser (fixed weights, Llama 2 rule or gate)
+            rewards = [r[0] for r in rewards]
         return OpenRLHFResponse(rewards=rewards, scores=rewards)
 
     @app.get("/health")
