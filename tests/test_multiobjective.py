@@ -373,3 +373,29 @@ def test_serve_returns_attributes_gate_and_scalar(tiny_llama, tmp_path):
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def test_eval_reports_every_scaliser_and_gate_plot(tiny_llama, tmp_path):
+    from rewardlab.data import synthetic_attributes as sa
+    from rewardlab.data import write_jsonl
+    from rewardlab.evaluate import EvalConfig, run_eval
+    from rewardlab.train import train
+
+    reg = train(_cfg(tmp_path, name="ridge", objective="regression", stage1="ridge", backbone=tiny_llama,
+                     data="embedded", embedded_size=24))
+    gate = train(_cfg(tmp_path, name="gate", objective="gating", init_from=str(reg.model_dir), data="embedded",
+                      embedded_size=24, gate_hidden=8, gate_layers=1, gate_steps=5))
+    pairs = sa.generate_pairs(12, seed=5)
+    data = tmp_path / "pairs.jsonl"
+    write_jsonl(pairs, data)
+    out = run_eval(EvalConfig(model=[str(gate.model_dir)], data=str(data), output_dir=str(tmp_path / "eval"), n_boot=50))
+    report = json.loads((out / "report.json").read_text())
+    mo = next(iter(report["results"].values()))["multiobjective"] if "results" in report else None
+    assert mo is not None, sorted(report)
+    assert {"equal_weights", "gate", "gate_without_debiasing"} <= set(mo["accuracy"])
+    assert all(len(a["ci95"]) == 2 and a["n"] == 12 for a in mo["accuracy"].values())
+    assert set(mo["mean_gate_by_source"]) == {"harmful", "arithmetic", "keyword"}
+    assert list(out.glob("gate-*.png"))
+    # the model's own score (the gate) is what the generic accuracy column reports
+    generic = next(iter(report["results"].values()))["accuracy"]
+    assert generic == pytest.approx(mo["accuracy"]["gate"]["accuracy"])

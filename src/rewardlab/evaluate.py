@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.data.record import Comparison
+from rewardlab.multiobjective.model import is_multiobjective
+from rewardlab.multiobjective.serving import MultiObjectiveScorer, multiobjective_note
 
 
 @dataclass
@@ -117,6 +119,8 @@ def load_scorer(path: str):
         from rewardlab.judges.run import judge_from_spec
 
         return judge_from_spec(path[len(JUDGE_PREFIX):])
+    if is_multiobjective(path):  # K attribute outputs: scored by its recorded scaliser
+        return MultiObjectiveScorer.load(path)
     from rewardlab.model import RewardModel
 
     return RewardModel.load(path)
@@ -202,6 +206,9 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
                                                                 cfg.tie_policy, cfg.n_boot)
         results[name]["model"] = model_provenance(path, rm)
         examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
+        if hasattr(rm, "multiobjective_report"):  # every scaliser with CIs, length correlation, gate by source
+            results[name]["multiobjective"] = rm.multiobjective_report(records, out / f"gate-{name}.png", cfg.batch_size)
+            load_notes.append(multiobjective_note(name, results[name]["multiobjective"]))
         if getattr(rm, "last_summary", None):  # an LLM judge: parse failures, position consistency
             from rewardlab.judges.run import eval_note
 

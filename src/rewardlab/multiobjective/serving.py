@@ -61,3 +61,35 @@ def unpack(rows: list[list[float]], attributes: list[str], has_gate: bool) -> di
 
 def load_for_serving(path: str) -> ServingModel:
     return ServingModel(AttributeRewardModel.load(path))
+
+
+class MultiObjectiveScorer:
+    """A K-output model as a ``rewardlab eval`` scorer: pointwise ``score`` is the model's scaliser, and
+    :meth:`multiobjective_report` adds accuracy under every scaliser, length correlations and the gate plot."""
+
+    pointwise = True
+
+    def __init__(self, rm: AttributeRewardModel):
+        self.rm, self.spec, self.tokenizer = rm, rm.spec, rm.tokenizer
+
+    @classmethod
+    def load(cls, path: str) -> "MultiObjectiveScorer":
+        return cls(AttributeRewardModel.load(path))
+
+    def score(self, items, batch_size: int = 32) -> list[float]:
+        return self.rm.score_items(list(items), batch_size=batch_size).score.tolist()
+
+    def describe(self) -> dict:
+        return {"attributes": self.rm.attributes, "scaliser": self.rm.mo.scaliser, "debias": self.rm.mo.debias}
+
+    def multiobjective_report(self, records, plot=None, batch_size: int = 32) -> dict:
+        from rewardlab.multiobjective.train import evaluate_pairs
+
+        return evaluate_pairs(self.rm, records, None, None, batch_size, plot=plot if self.rm.gate is not None else None)
+
+
+def multiobjective_note(name: str, report: dict) -> str:
+    """One report line: accuracy [95% CI] and |Spearman(score, length)| under each scaliser."""
+    parts = [f"{s} {a['accuracy']:.3f} [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}] |ρ_len| "
+             f"{report['abs_spearman_score_vs_length'][s]:.3f}" for s, a in report["accuracy"].items()]
+    return f"{name} (multi-objective): " + "; ".join(parts)
