@@ -399,3 +399,38 @@ def test_eval_reports_every_scaliser_and_gate_plot(tiny_llama, tmp_path):
     # the model's own score (the gate) is what the generic accuracy column reports
     generic = next(iter(report["results"].values()))["accuracy"]
     assert generic == pytest.approx(mo["accuracy"]["gate"]["accuracy"])
+
+
+def test_lora_regression_saves_a_merged_plain_model(tiny_llama, tmp_path):
+    """--lora-r: adapters train, the head trains in full, and the saved directory is a merged plain K-output model
+    whose outputs equal the model's own (reloaded) outputs; the weights moved from the backbone's."""
+    from transformers import AutoModelForSequenceClassification
+
+    from rewardlab.train import train
+
+    result = train(_cfg(tmp_path, objective="regression", backbone=tiny_llama, data="embedded", embedded_size=12,
+                        max_steps=3, batch_size=4, lr=1e-2, lora_r=4, eval_fraction=0.0))
+    assert not (result.model_dir / "adapter_config.json").exists()
+    plain = AutoModelForSequenceClassification.from_pretrained(result.model_dir).eval()
+    rm = AttributeRewardModel.load(result.model_dir)
+    batch = rm.collate([rm.encode("Add 2 and 3.", "5")])
+    with torch.no_grad():
+        theirs = plain(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert torch.allclose(rm(**batch), theirs, atol=1e-5) and theirs.shape == (1, 4)
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_llama, num_labels=4)
+    name = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.allclose(plain.state_dict()[name], base.state_dict()[name])  # the merged adapter changed it
+
+
+def test_cli_bad_rating_stops_with_file_line_field_and_no_traceback(tmp_path, capsys):
+    from rewardlab.cli import main
+
+    path = _write(tmp_path, [{"prompt": "p", "response": "r", "helpfulness": 3},
+                             {"prompt": "p", "response": "s", "helpfulness": 9}])
+    rc = main(["train", "--objective", "regression", "--data", path, "--attributes", "helpfulness",
+               "--output-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert f"{path}, line 2, field 'helpfulness'" in err and "outside the scale" in err
+    rc = main(["train", "--objective", "regression", "--data", "embedded", "--weights", "helpfulness=x"])
+    assert rc == 2 and "finite number" in capsys.readouterr().err

@@ -31,7 +31,7 @@ from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.losses import LossType, batch_loss, count_units
 from rewardlab.model import RewardModel
-from rewardlab.multiobjective.train import OBJECTIVES, init_from_attribute
+from rewardlab.multiobjective.train import OBJECTIVES, check_options as check_multiobjective, init_from_attribute
 
 
 @dataclass
@@ -149,6 +149,7 @@ class TrainConfig:
             raise RewardlabError("checkpoint_every must be at least 1")
         if self.objective not in ("preference", *OBJECTIVES):
             raise RewardlabError(f"objective must be preference, {', '.join(OBJECTIVES)}, not {self.objective!r}")
+        check_multiobjective(self)
         if self.objective == "preference" and bool(self.init_from) != bool(self.init_attribute):
             raise RewardlabError("--init-from a regression model and --init-attribute go together for a preference run")
 

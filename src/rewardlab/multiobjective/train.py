@@ -31,6 +31,7 @@ import torch
 from rewardlab.atomic import atomic_write_text
 from rewardlab.data.ratings import RatedText, load_rated, parse_attribute_list, parse_scales
 from rewardlab.errors import RewardlabError
+from rewardlab.lora import apply_lora
 from rewardlab.multiobjective.debias import find_lambdas, transform_matrix
 from rewardlab.multiobjective.features import cached_features
 from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
@@ -48,6 +49,17 @@ class MultiObjectiveResult:
     metrics: list[dict] = field(default_factory=list)
     final_eval: dict | None = None
     summary: dict = field(default_factory=dict)
+
+
+def check_options(cfg) -> None:
+    """Fail before any model loads: the attribute list, scales and scaliser parse; gate sizes are positive."""
+    parse_attribute_list(cfg.attributes)
+    parse_scales(cfg.attribute_scales)
+    parse_scaliser(cfg.weights)
+    if cfg.stage1 not in ("gradient", "ridge"):
+        raise RewardlabError(f"stage1 must be gradient or ridge, not {cfg.stage1!r}")
+    if min(cfg.gate_hidden, cfg.gate_layers, cfg.gate_steps, cfg.gate_batch_size) < 1 or not cfg.gate_lr > 0:
+        raise RewardlabError("gate_hidden, gate_layers, gate_steps, gate_batch_size and gate_lr must be positive")
 
 
 def _held_out(key: str, fraction: float, seed: int) -> bool:
@@ -140,8 +152,13 @@ def train_regression(cfg) -> MultiObjectiveResult:
         rm.mo.stage1 = {"method": "ridge", "alphas": dict(zip(names, fit.alphas)),
                         "val_mse": dict(zip(names, fit.val_mse)), "features_from_cache": hit}
     elif cfg.stage1 == "gradient":
+        if cfg.lora_r:  # adapters on the backbone, the K-output head in full; merged before saving
+            apply_lora(rm, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
+                       target_modules=cfg.lora_target_modules)
         steps, history = _gradient_regression(rm, train, target, mask, cfg, out)
-        rm.mo.stage1 = {"method": "gradient", "steps": steps, "lr": cfg.lr}
+        if cfg.lora_r:
+            rm.model = rm.model.merge_and_unload()
+        rm.mo.stage1 = {"method": "gradient", "steps": steps, "lr": cfg.lr, "lora_r": cfg.lora_r}
     else:
         raise RewardlabError(f"stage1 must be gradient or ridge, not {cfg.stage1!r}")
     model_dir = out / "model"
