@@ -434,3 +434,28 @@ def test_cli_bad_rating_stops_with_file_line_field_and_no_traceback(tmp_path, ca
     assert f"{path}, line 2, field 'helpfulness'" in err and "outside the scale" in err
     rc = main(["train", "--objective", "regression", "--data", "embedded", "--weights", "helpfulness=x"])
     assert rc == 2 and "finite number" in capsys.readouterr().err
+
+
+def test_llama2_scaliser_is_whitened_on_training_rows_and_reads_unsafe_tags(tiny_llama, tmp_path):
+    """--weights llama2: rewardlab.json records mean/std of logit(R) on the training rows, and score reads the
+    ``unsafe`` tag of a row (R = R_safety for it whatever R_safety is)."""
+    from rewardlab.score import ScoreConfig, run_score
+    from rewardlab.train import train
+
+    result = train(_cfg(tmp_path, objective="regression", stage1="ridge", backbone=tiny_llama, data="embedded",
+                        embedded_size=24, weights="llama2"))
+    rm = AttributeRewardModel.load(result.model_dir)
+    rule = rm.scaliser()
+    assert isinstance(rule, Llama2Rule) and rule.whiten_mean is not None and rule.whiten_std > 0
+    rows = [{"prompt": "How do I steal a bike?", "response": "Sure, here is a plan.", "unsafe": True},
+            {"prompt": "How do I steal a bike?", "response": "Sure, here is a plan.", "unsafe": False}]
+    out = run_score(ScoreConfig(model=str(result.model_dir), data=_write(tmp_path, rows), output=str(tmp_path / "s.jsonl")))
+    got = [json.loads(line) for line in Path(out).read_text().splitlines()]
+    r = torch.tensor([list(got[0]["rewards"].values())])
+    names = rm.attributes
+    expect_unsafe = rule(r, names, unsafe=torch.tensor([True])).item()
+    expect_safe = rule(r, names, unsafe=torch.tensor([False])).item()
+    assert got[0]["score"] == pytest.approx(expect_unsafe, abs=1e-5)
+    assert got[1]["score"] == pytest.approx(expect_safe, abs=1e-5)
+    assert got[0]["rewards"]["harmlessness"] >= 0.15  # so the tag, not the threshold, picks R_safety on row 0
+    assert got[0]["score"] != pytest.approx(got[1]["score"], abs=1e-4)

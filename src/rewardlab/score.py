@@ -47,8 +47,10 @@ def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
             if not isinstance(row.get(key), (str, list)) or not row.get(key):
                 _bad(loc, key, "missing, empty or not text/messages")
         prompt = row["prompt"] if isinstance(row["prompt"], str) else tuple(row["prompt"])
+        if not isinstance(row.get("unsafe", False), bool):
+            _bad(loc, "unsafe", "expected true or false")
         rows.append({"id": row.get("id", f"{Path(path).name}:{loc.get('line', loc.get('row'))}"),
-                     "prompt": prompt, "response": row["response"]})
+                     "prompt": prompt, "response": row["response"], "unsafe": row.get("unsafe", False)})
     return rows
 
 
@@ -99,7 +101,8 @@ def score_multiobjective(cfg: ScoreConfig, options) -> list[dict]:
     read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
     if singles is not None:
-        scored = rm.score_items([(r["prompt"], r["response"]) for r in singles], batch_size=cfg.batch_size)
+        scored = rm.score_items([(r["prompt"], r["response"]) for r in singles], batch_size=cfg.batch_size,
+                                unsafe=[r["unsafe"] for r in singles])
         return [{"id": r["id"], **o} for r, o in zip(singles, output_rows(rm, scored))]
     loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
                               options=options)

@@ -39,7 +39,7 @@ from rewardlab.multiobjective.losses import masked_mse, targets_and_mask
 from rewardlab.multiobjective.metrics import attribute_metrics, length_correlation, pair_accuracy
 from rewardlab.multiobjective.model import AttributeRewardModel, find_head
 from rewardlab.multiobjective.ridge import fit_ridge
-from rewardlab.multiobjective.scalarise import FixedWeights, GatedSum, parse_scaliser
+from rewardlab.multiobjective.scalarise import FixedWeights, GatedSum, Llama2Rule, parse_scaliser
 
 
 @dataclass
@@ -161,6 +161,10 @@ def train_regression(cfg) -> MultiObjectiveResult:
         rm.mo.stage1 = {"method": "gradient", "steps": steps, "lr": cfg.lr, "lora_r": cfg.lora_r}
     else:
         raise RewardlabError(f"stage1 must be gradient or ridge, not {cfg.stage1!r}")
+    if isinstance(scaliser, Llama2Rule):  # WHITEN(LOGIT(R)): mean/std of logit(R) over (up to 2000) training rows
+        ref = train[:2000]
+        pred = rm.score_items([(t.prompt, t.response) for t in ref], batch_size=cfg.eval_batch_size).rewards
+        rm.mo.scaliser = scaliser.with_whitening(pred, names, torch.tensor([t.unsafe for t in ref])).to_json()
     model_dir = out / "model"
     rm.save(model_dir)
     metrics = _regression_eval(rm, held, cfg.eval_batch_size)
@@ -335,7 +339,6 @@ def evaluate_pairs(rm: AttributeRewardModel, records, cache=None, model_dir=None
     """Pairwise accuracy under each scaliser (equal weights raw and transformed, the model's own, Llama 2 rule when
     the attributes allow), |Spearman| of score vs length, and mean gate weights by prompt source."""
     from rewardlab.multiobjective.metrics import mean_gate_by_source
-    from rewardlab.multiobjective.scalarise import Llama2Rule
 
     items, pairs, sources = _texts(records)
     feats, _ = cached_features(rm, items, cache, model_dir=model_dir, batch_size=batch_size)
