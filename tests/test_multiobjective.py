@@ -77,6 +77,17 @@ def test_features_feed_the_head_exactly(tiny_backbone):
     assert hidden.shape == x.shape
 
 
+def test_encoder_gate_input_is_the_prompt_alone(tiny_bert):
+    """Text-pair encoders see both segments; the gate's input comes from the prompt encoded alone (its [SEP])."""
+    rm = AttributeRewardModel.from_backbone(tiny_bert, ATTRS, SCALES, seed=0).eval()
+    a, b = rm.encode("What is 12 plus 30?", "42."), rm.encode("What is 12 plus 30?", "It is 43, I think, roughly.")
+    assert a["prompt_ids"] == b["prompt_ids"] and a["prompt_ids"][a["prompt_end"]] == rm.tokenizer.sep_token_id
+    with torch.no_grad():
+        h = rm.features(rm.collate([a, b]))[2]
+        alone = rm.model.bert(input_ids=torch.tensor([a["prompt_ids"]])).last_hidden_state[0, -1]
+    assert torch.allclose(h[0], h[1], atol=1e-5) and torch.allclose(h[0], alone, atol=1e-5)
+
+
 def test_prompt_end_state_does_not_depend_on_response(tiny_llama):
     """Causal LM: the gate's input, the state where the final user turn ends, is the same for any response."""
     rm = AttributeRewardModel.from_backbone(tiny_llama, ATTRS, SCALES, seed=0).eval()

@@ -10,8 +10,10 @@ debiasing) and the gated score ``β · gᵀ r′``.
 
 Where the gate reads (``prompt_end``): the last token of the templated prompt *without* the assistant header
 (chat templates: the prompt rendered alone, ``add_generation_prompt=False``; plain: the conversation text before
-``Assistant:``; encoder text pairs: the ``[SEP]`` closing the prompt segment). In a causal LM that state does not
-depend on the response. With ``truncation="prompt_left"`` the index follows the tokens the truncation drops.
+``Assistant:``). In a causal LM that state does not depend on the response. With ``truncation="prompt_left"`` the
+index follows the tokens the truncation drops. An encoder reads both segments bidirectionally, so for text-pair
+models the gate reads the final ``[SEP]`` of the prompt encoded *alone* (``prompt_ids``, an extra short forward),
+which keeps the gate a function of the prompt only, as in ArmoRM.
 """
 from __future__ import annotations
 
@@ -162,16 +164,15 @@ class AttributeRewardModel(torch.nn.Module):
     def encode(self, prompt: Prompt, response: str) -> dict:
         """:meth:`TextEncoder.encode`'s ids plus ``prompt_end``, the index the gate reads."""
         enc = self.encoder.encode(prompt, response)
-        enc["prompt_end"] = self._prompt_end(prompt, response, enc)
+        if self.spec.template == "pair":  # the prompt alone; the gate reads its last token ([SEP])
+            text = self.encoder.render(prompt, response)[0]
+            enc["prompt_ids"] = self.tokenizer(text, truncation=True, max_length=self.spec.max_length)["input_ids"]
+            enc["prompt_end"] = len(enc["prompt_ids"]) - 1
+        else:
+            enc["prompt_end"] = self._prompt_end(prompt, response, enc)
         return enc
 
     def _prompt_end(self, prompt: Prompt, response: str, enc: dict) -> int:
-        if self.spec.template == "pair":
-            types = enc.get("token_type_ids")
-            if types is not None and 1 in types:
-                return types.index(1) - 1
-            sep = self.tokenizer.sep_token_id
-            return enc["input_ids"].index(sep) if sep in enc["input_ids"] else 0
         prefix, resp, suffix = self.encoder.render(prompt, response)
         if self.spec.template == "chat":
             alone = self.tokenizer.apply_chat_template(prompt_as_messages(prompt), tokenize=False,
@@ -190,10 +191,14 @@ class AttributeRewardModel(torch.nn.Module):
 
     def collate(self, features: list[dict]) -> dict[str, torch.Tensor]:
         side = self.spec.padding_side
-        batch = pad_batch([{k: v for k, v in f.items() if k != "prompt_end"} for f in features],
+        batch = pad_batch([{k: v for k, v in f.items() if k not in ("prompt_end", "prompt_ids")} for f in features],
                           self.spec.pad_token_id, side)
         width = batch["input_ids"].shape[1]
         shift = [width - len(f["input_ids"]) if side == "left" else 0 for f in features]
+        if "prompt_ids" in features[0]:  # encoders: the prompt alone, right-padded
+            prompts = pad_batch([{"input_ids": f["prompt_ids"]} for f in features], self.spec.pad_token_id, "right")
+            batch["prompt_input_ids"], batch["prompt_attention_mask"] = prompts["input_ids"], prompts["attention_mask"]
+            shift = [0] * len(features)
         batch["prompt_end"] = torch.tensor([f["prompt_end"] + s for f, s in zip(features, shift)], dtype=torch.long)
         return batch
 
@@ -232,6 +237,9 @@ class AttributeRewardModel(torch.nn.Module):
             last = (torch.arange(ids.shape[1], device=ids.device) * non_pad).argmax(-1)
             x = x[rows, last]
         hidden = out.hidden_states[-1]
+        if "prompt_input_ids" in batch:  # encoders: the prompt encoded alone
+            hidden = self.model.base_model(input_ids=batch["prompt_input_ids"],
+                                           attention_mask=batch["prompt_attention_mask"]).last_hidden_state
         return out.logits.float(), x.float(), hidden[rows, batch["prompt_end"].to(hidden.device)].float()
 
     def outputs(self, rewards: torch.Tensor, prompt_hidden: torch.Tensor | None,
