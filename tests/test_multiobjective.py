@@ -115,7 +115,7 @@ def test_gate_weights_sum_to_one_over_objectives_for_pairs():
     assert not torch.allclose(g.sum(1), torch.ones(6, 5), atol=1e-3)  # not normalised over the pair
     defect = torch.softmax(gate.mlp(p) / 10.0, dim=1)  # what the released script computes
     assert not torch.allclose(defect.sum(-1), torch.ones(6, 2), atol=1e-3)
-    score, weights = gate(p, torch.ones(6, 2, 5))
+    score, _ = gate(p, torch.ones(6, 2, 5))
     assert torch.allclose(score, gate.logit_scale * torch.ones(6, 2))  # β · Σ g = β with all-ones rewards
     assert gate.logit_scale.item() == 1.0
 

@@ -340,7 +340,7 @@ def evaluate_pairs(rm: AttributeRewardModel, records, cache=None, model_dir=None
     the attributes allow), |Spearman| of score vs length, and mean gate weights by prompt source."""
     from rewardlab.multiobjective.metrics import mean_gate_by_source
 
-    items, pairs, sources = _texts(records)
+    items, pairs, _ = _texts(records)
     feats, _ = cached_features(rm, items, cache, model_dir=model_dir, batch_size=batch_size)
     unsafe = torch.tensor([bool(c.meta.get("unsafe", False)) for c in records for _ in c.responses])
     res = rm.outputs(feats.rewards, feats.prompt_hidden, unsafe)
