@@ -256,11 +256,18 @@ def train_gate(prompt_hidden: torch.Tensor, transformed: torch.Tensor, pairs: to
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, steps))))
     gen = torch.Generator().manual_seed(seed)
     history = []
+    # Chosen and rejected of a pair share the prompt, so (causal LMs, and encoders reading the prompt alone) the same
+    # gate input: one gate forward per pair, β gᵀ(r′_w − r′_l), half the work and one dropout mask per prompt.
+    shared = torch.equal(prompt_hidden[pairs[:, 0]], prompt_hidden[pairs[:, 1]])
     gate.train()
     for step in range(steps):
         idx = torch.randint(len(pairs), (min(batch_size, len(pairs)),), generator=gen)
         w, l = pairs[idx, 0], pairs[idx, 1]
-        delta = gate_scores(gate, prompt_hidden[w], transformed[w]) - gate_scores(gate, prompt_hidden[l], transformed[l])
+        if shared:
+            delta = gate_scores(gate, prompt_hidden[w], transformed[w] - transformed[l])
+        else:
+            delta = (gate_scores(gate, prompt_hidden[w], transformed[w])
+                     - gate_scores(gate, prompt_hidden[l], transformed[l]))
         loss = torch.nn.functional.softplus(-delta).mean()
         loss.backward()
         opt.step()
