@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data.record import Comparison
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(ContractOptions):
     model: list[str] = field(default_factory=list)  # one or more rewardlab model directories (--model A B, or repeat --model)
     data: str = ""
     format: str = "auto"
@@ -111,15 +112,16 @@ def model_name(path: str, taken: dict) -> str:
 JUDGE_PREFIX = "judge:"
 
 
-def load_scorer(path: str):
-    """A rewardlab model directory, or ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`)."""
+def load_scorer(path: str, options: ContractOptions | None = None):
+    """A rewardlab model directory, any other reward model (:func:`rewardlab.foreign.load_reward_model`), or
+    ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`)."""
     if path.startswith(JUDGE_PREFIX):
         from rewardlab.judges.run import judge_from_spec
 
         return judge_from_spec(path[len(JUDGE_PREFIX):])
-    from rewardlab.model import RewardModel
+    from rewardlab.foreign import load_reward_model
 
-    return RewardModel.load(path)
+    return load_reward_model(path, options)
 
 
 def model_provenance(path: str | None, scorer: Any) -> dict:
@@ -189,7 +191,7 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     results, examples, tok = {}, {}, None
     pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
-        rm = load_scorer(path)
+        rm = load_scorer(path, contract_options(cfg))
         if cfg.packing and hasattr(rm, "spec"):  # a RewardModel: its score() then packs
             rm.packing = True
         tok = getattr(rm, "tokenizer", tok)
@@ -207,6 +209,8 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
 
             results[name]["judge"] = rm.last_summary
             load_notes.append(eval_note(name, rm.last_summary))
+        if getattr(rm, "contract", None) is not None:  # a foreign model: which parts of its contract were inferred
+            load_notes.append(rm.contract.summary())
         del rm
     notes = [f"{len(records)} records from {cfg.data}" if cfg.data else f"{len(records)} records"]
     notes += load_notes

@@ -13,12 +13,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.errors import DataError
 
 
 @dataclass
-class ScoreConfig:
-    model: str = ""  # a rewardlab model directory
+class ScoreConfig(ContractOptions):
+    model: str = ""  # a rewardlab model directory, or any reward model (directory or hub id; rewardlab.foreign)
     data: str = ""
     output: str = "scores.jsonl"
     format: str = "auto"
@@ -57,12 +58,12 @@ def _bad(loc: dict, field: str, msg: str):
 
 def run_score(cfg: ScoreConfig) -> Path:
     from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
-    from rewardlab.model import RewardModel
+    from rewardlab.foreign import load_reward_model, write_contract
 
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))  # bad weights fail before loading
     if options.score_weights is not None and cfg.format == "single":
         raise DataError("--score-weights applies to comparisons, not single prompt/response rows", path=cfg.data)
-    rm = RewardModel.load(cfg.model)
+    rm = load_reward_model(cfg.model, contract_options(cfg))
     read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
     out_rows = []
@@ -90,4 +91,5 @@ def run_score(cfg: ScoreConfig) -> Path:
         for row in out_rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     os.replace(tmp, out)
+    write_contract(out, rm)  # a foreign model's inferred contract, next to its scores
     return out
