@@ -11,7 +11,8 @@ import torch
 from rewardlab.cli import main
 from rewardlab.contract_options import ContractOptions
 from rewardlab.errors import ModelContractError
-from rewardlab.foreign import ForeignRewardModel, infer_contract, load_reward_model
+from rewardlab.foreign import ForeignRewardModel, infer_contract
+from rewardlab.loader import load_reward_model
 
 PAIRS = [("What is 2 plus 3?", "It is 5.", "It is 7."), ("Name a fruit.", "Apple.", "A chair."),
          ("Say hi.", "Hi!", "No."), ("Count to three.", "One, two, three.", "Three, two.")]

@@ -250,7 +250,7 @@ COMMANDS.update({
 
 
 def cmd_inspect(args) -> None:
-    from rewardlab.foreign import InspectConfig, run_inspect
+    from rewardlab.loader import InspectConfig, run_inspect
 
     if getattr(args, "target", None):  # `rewardlab inspect MODEL` = `rewardlab inspect --model MODEL`
         args.model = args.target
@@ -260,7 +260,7 @@ def cmd_inspect(args) -> None:
 
 COMMANDS.update({
     "inspect": ("print the scoring contract a model gets (inferred for models trained elsewhere) and why",
-                "rewardlab.foreign:InspectConfig", cmd_inspect),
+                "rewardlab.loader:InspectConfig", cmd_inspect),
 })
 
 

@@ -119,7 +119,7 @@ def load_scorer(path: str, options: ContractOptions | None = None):
         from rewardlab.judges.run import judge_from_spec
 
         return judge_from_spec(path[len(JUDGE_PREFIX):])
-    from rewardlab.foreign import load_reward_model
+    from rewardlab.loader import load_reward_model
 
     return load_reward_model(path, options)
 

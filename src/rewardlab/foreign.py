@@ -4,7 +4,7 @@ A *foreign* model is a local directory or hub id without ``rewardlab.json``: a t
 classifier (Skywork-Reward, a TRL ``RewardTrainer`` save, an encoder text-pair classifier), an OpenRLHF reward
 model (a base model + ``value_head_prefix`` linear head, ``mean``/``std`` in ``config.json``), or a custom-code
 model (``auto_map`` + ``--trust-remote-code``, e.g. ArmoRM's ``rewards``/``gating_output``/``score``).
-:func:`load_reward_model` is the one entry point: rewardlab-trained directories go to
+:func:`rewardlab.loader.load_reward_model` is the one entry point: rewardlab-trained directories go to
 :meth:`rewardlab.model.RewardModel.load` (their checked contract) untouched.
 
 How a foreign model's contract is inferred (each part can be overridden, see
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -415,38 +414,6 @@ def load_foreign(path: str, opts: ContractOptions | None = None, torch_dtype=tor
     return ForeignRewardModel(model, tok, spec, contract, read)
 
 
-def announce(text: str) -> None:
-    print(text, file=sys.stderr)
-
-
-def is_rewardlab_dir(path: str | Path) -> bool:
-    return (Path(path) / SPEC_FILE).is_file()
-
-
-def load_reward_model(path: str, opts: ContractOptions | None = None, *, torch_dtype=torch.float32,
-                      say: Callable[[str], None] | None = announce, **load_kwargs):
-    """The one model-loading entry point: a rewardlab directory through its checked contract
-    (:meth:`RewardModel.load`, ``load_kwargs`` passed on), a DPO policy with ``--ref-model``/``--ref-free``
-    (:mod:`rewardlab.implicit`), else a foreign reward model; the inferred contract is told to ``say``."""
-    opts = opts or ContractOptions()
-    if opts.ref_model is not None or opts.ref_free:
-        from rewardlab.implicit import load_implicit
-
-        rm = load_implicit(path, opts, torch_dtype=torch_dtype)
-    elif is_rewardlab_dir(path):
-        given = {k: v for k, v in opts.given().items()}
-        if given:
-            flags = ", ".join("--" + k.replace("_", "-") for k in given)
-            raise ModelContractError(f"{path} is a rewardlab model: its contract is fixed by {SPEC_FILE} and checked "
-                                     f"on load; {flags} appl{'y' if len(given) > 1 else 'ies'} only to models without it")
-        return RewardModel.load(path, torch_dtype=torch_dtype, **load_kwargs)
-    else:
-        rm = load_foreign(path, opts, torch_dtype=torch_dtype)
-    if say is not None:
-        say(rm.contract.format())
-    return rm
-
-
 def contract_of(scorer) -> dict | None:
     """The contract a loaded scorer reports (foreign and implicit models), for reports and score outputs."""
     contract = getattr(scorer, "contract", None)
@@ -463,30 +430,3 @@ def write_contract(path: Path, scorer) -> Path | None:
     out = path.with_name(path.name.rsplit(".", 1)[0] + ".contract.json")
     atomic_write_text(out, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
     return out
-
-
-# ---- rewardlab inspect ---------------------------------------------------------------------------------
-@dataclass
-class InspectConfig(ContractOptions):
-    model: str = ""  # a model directory or hub id (rewardlab-trained or not)
-
-
-def run_inspect(cfg: InspectConfig) -> str:
-    """The contract a model gets and why (foreign models: from config and tokenizer, no weights loaded)."""
-    from rewardlab.contract_options import contract_options
-
-    if not cfg.model:
-        raise ModelContractError("give the model: rewardlab inspect MODEL (or --model MODEL)")
-    opts = contract_options(cfg)
-    if opts.ref_model is not None or opts.ref_free:
-        from rewardlab.implicit import implicit_contract
-
-        return implicit_contract(cfg.model, opts).format()
-    if is_rewardlab_dir(cfg.model):
-        spec = ScoringSpec.from_json(json.loads((Path(cfg.model) / SPEC_FILE).read_text()))
-        lines = [f"scoring contract for {cfg.model}: rewardlab model, fixed by its {SPEC_FILE} (checked on load)"]
-        for name in ("template", "pooling", "add_special_tokens", "pad_token", "pad_token_id", "padding_side",
-                     "max_length", "truncation", "normalization"):
-            lines.append(f"  {name:<19} {getattr(spec, name)!r}")
-        return "\n".join(lines)
-    return infer_contract(cfg.model, opts)[3].format()

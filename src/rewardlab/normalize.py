@@ -55,7 +55,7 @@ def write_normalization(model_dir: str | Path, stats: dict) -> Path:
 
 
 def run_normalize(cfg: NormalizeConfig) -> dict:
-    from rewardlab.foreign import is_rewardlab_dir, load_reward_model
+    from rewardlab.loader import is_rewardlab_dir, load_reward_model
     from rewardlab.score import _single_rows
 
     if not cfg.model or not cfg.data:

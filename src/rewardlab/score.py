@@ -58,7 +58,9 @@ def _bad(loc: dict, field: str, msg: str):
 
 def run_score(cfg: ScoreConfig) -> Path:
     from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
-    from rewardlab.foreign import load_reward_model, write_contract
+    from rewardlab.data.formats import identical_responses_are_ties
+    from rewardlab.foreign import write_contract
+    from rewardlab.loader import load_reward_model
 
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))  # bad weights fail before loading
     if options.score_weights is not None and cfg.format == "single":
@@ -73,8 +75,9 @@ def run_score(cfg: ScoreConfig) -> Path:
                           token_budget=cfg.token_budget)
         out_rows = [{"id": r["id"], "score": s} for r, s in zip(singles, scores)]
     else:
-        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
-                                  options=options)
+        with identical_responses_are_ties():  # scoring, like evaluation, gives identical answers equal scores
+            loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
+                                      options=options)
         flat = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
         scores = rm.score(flat, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side,
                           packing=cfg.packing, token_budget=cfg.token_budget)

@@ -235,7 +235,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
 
     if rm is None:
         from rewardlab.contract_options import contract_options
-        from rewardlab.foreign import load_reward_model
+        from rewardlab.loader import load_reward_model
 
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
         rm = load_reward_model(cfg.model, contract_options(cfg), torch_dtype=dtype)
