@@ -171,16 +171,47 @@ class ForeignRewardModel(RewardModel):
     def describe(self) -> dict:
         return {"contract": self.contract.to_json()}
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, **packed) -> torch.Tensor:
-        if packed:
-            raise ModelContractError("packed scoring covers rewardlab-trained models only")
+    def _output(self, input_ids, attention_mask=None, token_type_ids=None):
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
-        if attention_mask is not None and self.spec.pooling == "last_non_pad" and \
+        if attention_mask is not None and self.spec.pooling in ("last_non_pad", "custom") and \
                 bool((attention_mask[:, 0] == 0).any()):  # left padding: positions from the mask
             kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        return self._read(self.model(**kwargs)).float()
+        return self.model(**kwargs)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, **packed) -> torch.Tensor:
+        if packed:
+            raise ModelContractError("packed scoring covers rewardlab-trained models only")
+        return self._read(self._output(input_ids, attention_mask, token_type_ids)).float()
+
+    def attribute_names(self) -> list[str] | None:
+        """Names of a custom-code model's per-attribute ``rewards`` (config id2label when it names them all)."""
+        k = getattr(self, "_n_attributes", None)
+        if k is None:
+            return None
+        labels = getattr(self.model.config, "id2label", None) or {}
+        names = [str(labels.get(i, labels.get(str(i), ""))) for i in range(k)]
+        if len(set(names)) == k and not any(n == "" or n.startswith("LABEL_") for n in names):
+            return names
+        return [f"rewards[{i}]" for i in range(k)]
+
+    @torch.no_grad()
+    def attribute_scores(self, items, batch_size: int = 16) -> list[dict] | None:
+        """Per-attribute rewards ``[{name: value}, ...]`` for a model whose output has ``rewards``; else None."""
+        names = self.attribute_names()
+        if names is None:
+            return None
+        device = next(self.model.parameters()).device
+        feats = [self.encoder.encode(p, r) for p, r in items]
+        out: list[dict] = [{} for _ in feats]
+        for start in range(0, len(feats), batch_size):
+            idx = list(range(start, min(start + batch_size, len(feats))))
+            batch = {k: v.to(device) for k, v in self.collate([feats[i] for i in idx]).items()}
+            rewards = _field(self._output(**batch), "rewards").float().tolist()
+            for i, row in zip(idx, rewards):
+                out[i] = dict(zip(names, row))
+        return out
 
     def score(self, items, batch_size: int = 16, normalize: bool = False, padding_side: str | None = None,
               packing: bool | None = None, token_budget: int | None = None) -> list[float]:
@@ -304,7 +335,8 @@ def infer_contract(path: str, opts: ContractOptions | None = None):
         raise ModelContractError(f"{path} has no pad, EOS or config pad token id: batched scoring cannot find the reward")
     pad_token = tok.convert_ids_to_tokens(int(pad_id))
     pooling = "cls" if is_encoder and kind != "openrlhf" else ("last_mask" if kind == "openrlhf" else "last_non_pad")
-    where = {"cls": "the model's own pooler ([CLS], first token)",
+    pooling = "custom" if kind == "custom-code" else pooling
+    where = {"cls": "the model's own pooler ([CLS], first token)", "custom": "the model's own code decides",
              "last_mask": "OpenRLHF: value at the last attention-mask position",
              "last_non_pad": "transformers: the last token that is not the pad token"}[pooling]
     c.set("reward_read_at", pooling, "model", where)
@@ -411,7 +443,19 @@ def load_foreign(path: str, opts: ContractOptions | None = None, torch_dtype=tor
         model.config.pad_token_id = spec.pad_token_id  # transformers finds the reward by it
     model.eval()
     read = _reader(contract.kind, model.config, opts, contract)
-    return ForeignRewardModel(model, tok, spec, contract, read)
+    rm = ForeignRewardModel(model, tok, spec, contract, read)
+    if contract.kind == "custom-code":  # one probe forward: does it give per-attribute rewards, and how many?
+        with torch.no_grad():
+            probe = rm._output(**rm.collate([rm.encoder.encode("a", "b")]))
+        rewards = getattr(probe, "rewards", None)
+        rm._n_attributes = int(rewards.shape[-1]) if isinstance(rewards, torch.Tensor) and rewards.dim() == 2 else None
+        try:
+            read(probe)
+        except ModelContractError as e:
+            raise ModelContractError(f"{path}: {e}") from None
+        contract.set("attributes", rm.attribute_names(), "model", "its `rewards` output, written per response by "
+                     "`score`" if rm._n_attributes else "none")
+    return rm
 
 
 def contract_of(scorer) -> dict | None:

@@ -56,6 +56,12 @@ def _bad(loc: dict, field: str, msg: str):
     raise DataError(msg, path=loc["path"], line=loc.get("line"), row=loc.get("row"), field=field)
 
 
+def _attributes(rm, items, batch_size: int) -> list[dict] | None:
+    """Per-attribute rewards when the model has them (multi-output custom-code models), else None."""
+    get = getattr(rm, "attribute_scores", None)
+    return get(items, batch_size=batch_size) if callable(get) else None
+
+
 def run_score(cfg: ScoreConfig) -> Path:
     from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
     from rewardlab.data.formats import identical_responses_are_ties
@@ -74,6 +80,9 @@ def run_score(cfg: ScoreConfig) -> Path:
                           normalize=cfg.normalize, padding_side=cfg.padding_side, packing=cfg.packing,
                           token_budget=cfg.token_budget)
         out_rows = [{"id": r["id"], "score": s} for r, s in zip(singles, scores)]
+        attrs = _attributes(rm, [(r["prompt"], r["response"]) for r in singles], cfg.batch_size)
+        for row, a in zip(out_rows, attrs or ()):
+            row["attributes"] = a
     else:
         with identical_responses_are_ties():  # scoring, like evaluation, gives identical answers equal scores
             loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
@@ -81,9 +90,12 @@ def run_score(cfg: ScoreConfig) -> Path:
         flat = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
         scores = rm.score(flat, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side,
                           packing=cfg.packing, token_budget=cfg.token_budget)
+        attrs = _attributes(rm, flat, cfg.batch_size)
         i = 0
         for c in loaded.records:
             out_rows.append({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": scores[i:i + c.k]})
+            if attrs is not None:
+                out_rows[-1]["attributes"] = attrs[i:i + c.k]
             i += c.k
         for err in loaded.skipped:
             print(f"rewardlab score: skipped {err}")
