@@ -296,3 +296,24 @@ def test_serve_foreign_model_matches_offline(llama_rm):
         assert r.json()["rewards"] == pytest.approx(offline.score(ITEMS[:2]), abs=1e-5)
         health = client.get("/health").json()
         assert health["contract"]["kind"] == "sequence-classifier"
+
+
+def test_docs_commands_use_real_flags():
+    """Every command in docs/foreign-models.md's bash blocks parses with the real CLI parser."""
+    import re
+    import shlex
+
+    from rewardlab.cli import make_parser
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "foreign-models.md").read_text()
+    commands = [line for block in re.findall(r"```bash\n(.*?)```", text, re.S) for line in block.splitlines()
+                if line.strip()]
+    assert len(commands) >= 15
+    parser = make_parser()
+    for line in commands:
+        argv = shlex.split(line)
+        assert argv[0] == "rewardlab", line
+        try:
+            parser.parse_args(argv[1:])
+        except SystemExit:
+            pytest.fail(f"docs command does not parse: {line}")
