@@ -317,3 +317,25 @@ def test_docs_commands_use_real_flags():
             parser.parse_args(argv[1:])
         except SystemExit:
             pytest.fail(f"docs command does not parse: {line}")
+
+
+def test_serve_packing_falls_back_and_normalize_dry_run(bert_rm, tmp_path, capsys):
+    """A foreign encoder served with --packing takes the padded path (rewardlab's packed rules are not its
+    contract); `normalize` prints a foreign model's statistics with --dry-run and refuses to write them."""
+    from fastapi.testclient import TestClient
+
+    from rewardlab.serve.app import create_app
+    from rewardlab.serve.config import ServeConfig
+
+    offline = load_reward_model(bert_rm, say=None).score(ITEMS[:2])
+    with TestClient(create_app(ServeConfig(model=bert_rm, packing=True, max_wait_ms=1))) as client:
+        r = client.post("/v1/score", json={"prompt": PAIRS[0][0], "responses": [PAIRS[0][1], PAIRS[0][2]]})
+        assert r.status_code == 200 and r.json()["rewards"] == pytest.approx(offline, abs=1e-5)
+    data = _write(tmp_path / "samples.jsonl", [{"prompt": p, "response": r} for p, r in ITEMS])
+    assert main(["normalize", "--model", bert_rm, "--data", data, "--dry-run"]) == 0
+    import statistics
+
+    scores = load_reward_model(bert_rm, say=None).score(ITEMS)
+    assert f"mean {statistics.fmean(scores):.6g}" in capsys.readouterr().out
+    assert main(["normalize", "--model", bert_rm, "--data", data]) == 2
+    assert "no rewardlab.json" in capsys.readouterr().err

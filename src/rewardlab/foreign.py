@@ -175,7 +175,7 @@ class ForeignRewardModel(RewardModel):
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
-        if attention_mask is not None and self.spec.pooling in ("last_non_pad", "custom") and \
+        if attention_mask is not None and self.contract.value("reward_read_at") in ("last_non_pad", "custom") and \
                 bool((attention_mask[:, 0] == 0).any()):  # left padding: positions from the mask
             kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         return self.model(**kwargs)
@@ -388,7 +388,8 @@ def infer_contract(path: str, opts: ContractOptions | None = None):
         c.set("normalization", normalization, "model", "OpenRLHF's stored mean/std, applied with --normalize (its "
               f"--reward.normalize_enable; saved normalize_reward={getattr(config, 'normalize_reward', None)})")
     spec = ScoringSpec(
-        backbone=str(path), model_type=config.model_type, pooling=pooling, template=template,
+        # "foreign-*": rewardlab's own pooling rules (and its packed fast path) never apply to these models
+        backbone=str(path), model_type=config.model_type, pooling=f"foreign-{pooling}", template=template,
         chat_template=chat if template == "chat" else None, add_special_tokens=bool(add), bos_token=tok.bos_token,
         eos_token=tok.eos_token, pad_token=pad_token, pad_token_id=int(pad_id), padding_side=side,
         max_length=int(max_length), truncation=truncation, normalization=normalization, versions=package_versions())
