@@ -87,7 +87,8 @@ def test_cli_eval_score_and_serve_with_a_reference(pair, tmp_path, capsys):
     col = next(iter(report["results"].values()))
     contract = col["model"]["describe"]["contract"]
     assert contract["kind"] == "dpo-implicit" and contract["parts"]["beta"]["value"] == 0.5
-    assert "dpo-implicit" in (tmp_path / "ev" / "report.md").read_text()
+    md = (tmp_path / "ev" / "report.md").read_text()
+    assert "dpo-implicit, reward: sum over response tokens of log pi - log pi_ref" in md  # which reward was used
     want = [0.5 * (a - b) for a, b in zip(_plain_logps(policy, ITEMS[:2]), _plain_logps(ref, ITEMS[:2]))]
     acc = (1.0 if want[0] > want[1] else 0.0) + 0.5  # row 2 ties: half credit
     assert col["accuracy"] == pytest.approx(acc / 2)

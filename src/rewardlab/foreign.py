@@ -81,8 +81,10 @@ class Contract:
     def summary(self) -> str:
         inferred = [k for k, p in self.parts.items() if p.source == "inferred"]
         given = [k for k, p in self.parts.items() if p.source == "given"]
-        text = (f"{self.model}: foreign model ({self.kind}); contract inferred: {', '.join(inferred) or 'none'}; "
-                f"given: {', '.join(given) or 'none'}")
+        used = self.parts.get("reward") or self.parts.get("output")
+        text = (f"{self.model}: foreign model ({self.kind}"
+                + (f", reward: {used.value}" if used is not None else "")
+                + f"); contract inferred: {', '.join(inferred) or 'none'}; given: {', '.join(given) or 'none'}")
         return text + (f"; warnings: {' | '.join(self.warnings)}" if self.warnings else "")
 
 
