@@ -11,6 +11,9 @@ The reward-bench side is re-stated in this file from its source, each function c
 * headline: ``analysis/get_benchmark_results.py`` ``get_average_over_rewardbench``: ``np.nanmean`` over the
   prior sets anthropic_helpful, anthropic_hhh, shp, summarize, then a masked average of the four sections and
   Prior Sets with weights [2, 2, 2, 2, 1].
+* RewardBench 2: ``rewardbench/utils.py`` ``reroll_and_score_dataset`` (best-of-4 with shared-top penalty),
+  ``process_single_model`` / ``_compute_prompt_stats`` (Ties), ``scripts/run_v2.py`` (per-subset mean) and the
+  unweighted mean of the six subsets (paper-v2.pdf).
 * prior-set rows: ``rewardbench/utils.py`` ``load_eval_dataset`` renames a split's ``subset`` column to
   ``subsubset`` and scores each row under the split's name.
 """
@@ -170,3 +173,71 @@ def test_per_example_scores_and_sections_equal_the_reward_bench_pipeline(rb_mode
     assert heads["leaderboard (2·sections + prior sets)/9"] == pytest.approx(rb_headline, abs=1e-15)
     print(f"pipeline parity: sections {rb_sections}, leaderboard {rb_headline:.6f} (rewardlab "
           f"{heads['leaderboard (2·sections + prior sets)/9']:.6f})")
+
+
+def rb2_reroll_result(scores):
+    """rewardbench/utils.py reroll_and_score_dataset: 1 / #(scores == max) if scores[0] is the max, else 0."""
+    scores = np.asarray(scores)
+    max_val = np.max(scores)
+    return (1 / np.sum(scores == max_val)) if scores[0] == max_val else 0
+
+
+def rb2_process_single_model(rows):
+    """rewardbench/utils.py process_single_model with _compute_prompt_stats, restated over rows
+    ``{"id": "ref:<n>" | "tied:<n>", "scores": [...], "num_correct": k}``."""
+    def stats(samples):
+        correct = [s for ok, s in samples if ok]
+        wrong = [s for ok, s in samples if not ok]
+        diff = max(correct) - min(correct) if len(correct) > 1 else None
+        margin = min(correct) - max(wrong)
+        return margin > 0, diff, margin
+
+    ref, tied = {}, {}
+    for row in rows:
+        kind, number = row["id"].split(":")
+        samples = [(i < row["num_correct"], s) for i, s in enumerate(row["scores"])]
+        (ref if kind == "ref" else tied)[int(number)] = stats(samples)
+    ref_acc = np.mean([s[0] for s in ref.values()]) if ref else 0.0
+    tied_acc = np.mean([s[0] for s in tied.values()]) if tied else 0.0
+    both = set(ref) & set(tied)
+    diff = np.array([tied[p][1] for p in both])
+    m_tied = np.array([tied[p][2] for p in both])
+    m_ref = np.array([ref[p][2] for p in both])
+    pref = np.mean(m_tied > diff)
+    pref_hard = np.mean(np.minimum(m_ref, m_tied) > diff)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        margin = float(np.mean(np.nan_to_num(np.tanh(np.minimum(m_ref, m_tied) / diff - 1), nan=0.0)))
+    return float(0.30 * tied_acc + 0.30 * ref_acc + 0.20 * pref + 0.20 * pref_hard + 0.01 * margin)
+
+
+def test_rewardbench2_subsets_ties_and_overall_equal_reward_bench():
+    """Five best-of-4 subsets (random integer rewards: top ties happen) and a Ties subset of 30 prompt numbers
+    (ref rows: 1 correct + 3 wrong; tied rows: 2-3 correct + 3 wrong); reward-bench's functions above, then
+    scripts/run_v2.py's per-subset mean and the paper's unweighted mean over the six subsets."""
+    rng = random.Random(3)
+    records, scores, rows_by_subset = [], [], {}
+    for name in ("Factuality", "Precise IF", "Math", "Safety", "Focus"):
+        for i in range(40):
+            s = [float(rng.randint(0, 3)) for _ in range(4)]
+            records.append(Comparison(f"p{i}", tuple(f"{name} {i} {j}" for j in range(4)), chosen=0, source=name,
+                                      id=f"{name}-{i}"))
+            scores.append(s)
+            rows_by_subset.setdefault(name, []).append(rb2_reroll_result(s))
+    ties_rows = []
+    for n in range(30):
+        for kind, k in (("ref", 1), ("tied", rng.choice([2, 3]))):
+            s = [rng.gauss(1.0, 1.0) for _ in range(k)] + [rng.gauss(0.0, 1.0) for _ in range(3)]
+            records.append(Comparison(f"t{n}", tuple(f"a{n} {kind} {j}" for j in range(len(s))), chosen=0,
+                                      source="Ties", id=f"{kind}:{n}", meta={"num_correct": k}))
+            scores.append(s)
+            ties_rows.append({"id": f"{kind}:{n}", "scores": s, "num_correct": k})
+    rb = {name: sum(r) / len(r) for name, r in rows_by_subset.items()}
+    rb["Ties"] = rb2_process_single_model(ties_rows)
+    rb_overall = float(np.mean(list(rb.values())))
+    ours = get_benchmark("rewardbench-2").score(records, scores, tie_policy="published", n_boot=10)
+    diffs = [abs(ours["subsets"][s]["score"] - rb[s]) for s in rb]
+    diffs.append(abs(ours["headline"]["overall (mean of subsets)"] - rb_overall))
+    print(f"synthetic RB v2: max |rewardlab - reward-bench| over 6 subsets and overall = {max(diffs):.1e}; "
+          f"overall {rb_overall:.6f}, Ties {rb['Ties']:.6f}")
+    assert max(diffs) <= 1e-15, diffs
+    assert any(0 < rb2_reroll_result(s) < 1 for s in scores[:200])  # shared top rewards were exercised
