@@ -339,3 +339,17 @@ def test_serve_packing_falls_back_and_normalize_dry_run(bert_rm, tmp_path, capsy
     assert f"mean {statistics.fmean(scores):.6g}" in capsys.readouterr().out
     assert main(["normalize", "--model", bert_rm, "--data", data]) == 2
     assert "no rewardlab.json" in capsys.readouterr().err
+
+
+def test_openrlhf_text_ending(openrlhf_rm):
+    """openrlhf/datasets/reward_dataset.py: (prompt + response).rstrip("\\n"), then " " + eos unless it ends in
+    eos; tokenized without special tokens; the last id is eos even when truncated."""
+    rm = load_reward_model(openrlhf_rm, ContractOptions(template="join", max_length=6), say=None)
+    eos = rm.tokenizer.eos_token
+    assert rm.encoder.render("Q?", "A.\n\n") == ("Q?", "A.", " " + eos)
+    assert rm.encoder.render("Q?", "A." + eos) == ("Q?", "A." + eos, "")
+    ids = rm.encoder.encode("What is 2 plus 3? Tell me in words.", "It is five, of course.")["input_ids"]
+    assert len(ids) == 6 and ids[-1] == rm.tokenizer.eos_token_id
+    chat = load_reward_model(openrlhf_rm, say=None)
+    prefix, resp, suffix = chat.encoder.render("Q?", "A.")
+    assert suffix.endswith(eos) and not suffix.endswith("\n")  # ChatML's trailing newline stripped

@@ -101,9 +101,13 @@ class ForeignTextEncoder(TextEncoder):
             messages = prompt_as_messages(prompt)
             text = messages[0]["content"] if len(messages) == 1 else \
                 "".join(f"{m['role'].capitalize()}: {m['content']}\n\n" for m in messages).rstrip()
-            sep = "" if not text or text[-1].isspace() else "\n"
-            return text + sep, response, self.spec.eos_token or ""
-        prefix, resp, suffix = super().render(prompt, response)
+            if self.openrlhf:  # OpenRLHF without a chat template: prompt + response (its ending added below)
+                prefix, resp, suffix = text, response, ""
+            else:
+                sep = "" if not text or text[-1].isspace() else "\n"
+                return text + sep, response, self.spec.eos_token or ""
+        else:
+            prefix, resp, suffix = super().render(prompt, response)
         if self.openrlhf:  # openrlhf/datasets/reward_dataset.py: text.rstrip("\n"), then " " + eos unless it ends so
             eos = self.spec.eos_token or ""
             if suffix:
@@ -320,7 +324,9 @@ def infer_contract(path: str, opts: ContractOptions | None = None):
         template = c.set("template", "chat", "inferred",
                          "the tokenizer's chat template, rendered as text then tokenized (as reward-bench)")
     else:
-        template = c.set("template", "join", "inferred", "no chat template: prompt, newline, response, EOS")
+        why = ("no chat template: prompt + response + ' ' + EOS, as OpenRLHF's reward dataset joins them"
+               if kind == "openrlhf" else "no chat template: prompt, newline, response, EOS")
+        template = c.set("template", "join", "inferred", why)
         c.warnings.append("no chat template: the text layout (join) is a guess; check how the model was trained "
                           "and give --template plain|join or a chat-template file")
     # pad token and where the reward is read
@@ -359,6 +365,9 @@ def infer_contract(path: str, opts: ContractOptions | None = None):
     probe = tok("a", add_special_tokens=True)["input_ids"]
     adds_bos = tok.bos_token_id is not None and tok.bos_token_id in probe[:1]
     if opts.add_special_tokens is not None:
+        if template == "pair" and not opts.add_special_tokens:
+            raise ModelContractError("--no-add-special-tokens: a text pair is always encoded with the tokenizer's "
+                                     "[CLS]/[SEP] (template pair)")
         add = c.set("add_special_tokens", opts.add_special_tokens, "given", "--add-special-tokens")
     elif template == "chat" and adds_bos and chat and _renders_bos(tok, chat):
         add = c.set("add_special_tokens", False, "inferred", "the template writes BOS itself (reward-bench masks the "
