@@ -241,3 +241,56 @@ def test_rewardbench2_subsets_ties_and_overall_equal_reward_bench():
           f"overall {rb_overall:.6f}, Ties {rb['Ties']:.6f}")
     assert max(diffs) <= 1e-15, diffs
     assert any(0 < rb2_reroll_result(s) < 1 for s in scores[:200])  # shared top rewards were exercised
+
+
+@pytest.fixture(scope="module")
+def bos_model(tmp_path_factory, tiny_llama):
+    """A classifier whose tokenizer adds BOS itself and whose chat template also writes it (Llama-3 style)."""
+    from tokenizers import processors
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    bos = tok.bos_token
+    tok._tokenizer.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=False),
+        processors.TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, tok.bos_token_id)])])
+    tok.chat_template = "{{ bos_token }}" + tok.chat_template
+    tok.pad_token = "<|endoftext|>"
+    torch.manual_seed(12)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_llama, num_labels=1)
+    torch.nn.init.normal_(model.score.weight, std=0.5)
+    model.config.pad_token_id = tok.pad_token_id
+    out = tmp_path_factory.mktemp("bos-model")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
+
+
+def test_double_bos_is_handled_as_reward_bench_does(bos_model):
+    """rewardbench/models/pipeline.py RewardBenchPipeline.__call__: the template writes BOS and the tokenizer
+    adds another; reward-bench sets the attention mask of the first of two leading BOS tokens to 0. rewardlab
+    infers add_special_tokens=False (one BOS). Llama's rotary positions are relative, so the two agree."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from rewardlab.loader import load_reward_model
+
+    tok = AutoTokenizer.from_pretrained(bos_model)
+    assert tok("a")["input_ids"][0] == tok.bos_token_id  # the tokenizer adds BOS
+    rm = load_reward_model(bos_model, say=None)
+    assert rm.contract.value("add_special_tokens") is False and "duplicate BOS" in rm.contract.parts["add_special_tokens"].why
+    items = [("What is 2 plus 3?", "It is 5."), ("Name a fruit.", "A chair.")]
+    ours = rm.score(items)
+    model = AutoModelForSequenceClassification.from_pretrained(bos_model).eval()
+    want = []
+    for p, r in items:
+        text = tok.apply_chat_template([{"role": "user", "content": p}, {"role": "assistant", "content": r}],
+                                       tokenize=False)
+        enc = tok(text, return_tensors="pt")
+        ids, mask = enc["input_ids"], enc["attention_mask"].clone()
+        assert ids[0, 0] == ids[0, 1] == tok.bos_token_id  # the double BOS reward-bench then masks
+        mask[0, 0] = 0
+        with torch.no_grad():
+            want.append(model(input_ids=ids, attention_mask=mask).logits[0, 0].item())
+    diff = max(abs(a - b) for a, b in zip(ours, want))
+    print(f"double-BOS parity: max |rewardlab - reward-bench masked double BOS| = {diff:.2e}")
+    assert diff <= 1e-4
