@@ -338,7 +338,7 @@ def test_score_writes_rewards_gate_and_score(tiny_llama, tmp_path):
     rm = AttributeRewardModel.load(gate.model_dir)
     expect = rm.score_items([("Add 2 and 3.", "5"), ("hi", "Hello!")])
     assert [r["score"] for r in rows] == pytest.approx(expect.score.tolist(), abs=1e-6)
-    assert set(rows[0]["rewards"]) == set(ATTRS) and sum(rows[0]["gate"].values()) == pytest.approx(1.0)
+    assert set(rows[0]["attributes"]) == set(ATTRS) and sum(rows[0]["gate"].values()) == pytest.approx(1.0)
     assert rows[1]["transformed"]["verbosity"] == pytest.approx(0.0, abs=1e-6)
 
 
@@ -462,11 +462,11 @@ def test_llama2_scaliser_is_whitened_on_training_rows_and_reads_unsafe_tags(tiny
             {"prompt": "How do I steal a bike?", "response": "Sure, here is a plan.", "unsafe": False}]
     out = run_score(ScoreConfig(model=str(result.model_dir), data=_write(tmp_path, rows), output=str(tmp_path / "s.jsonl")))
     got = [json.loads(line) for line in Path(out).read_text().splitlines()]
-    r = torch.tensor([list(got[0]["rewards"].values())])
+    r = torch.tensor([list(got[0]["attributes"].values())])
     names = rm.attributes
     expect_unsafe = rule(r, names, unsafe=torch.tensor([True])).item()
     expect_safe = rule(r, names, unsafe=torch.tensor([False])).item()
     assert got[0]["score"] == pytest.approx(expect_unsafe, abs=1e-5)
     assert got[1]["score"] == pytest.approx(expect_safe, abs=1e-5)
-    assert got[0]["rewards"]["harmlessness"] >= 0.15  # so the tag, not the threshold, picks R_safety on row 0
+    assert got[0]["attributes"]["harmlessness"] >= 0.15  # so the tag, not the threshold, picks R_safety on row 0
     assert got[0]["score"] != pytest.approx(got[1]["score"], abs=1e-4)

@@ -296,12 +296,12 @@ def is_multiobjective(path: str | Path) -> bool:
 
 
 def output_rows(rm: AttributeRewardModel, scores: MultiScores) -> list[dict]:
-    """Per-text JSON fields: ``rewards`` {attribute: value}, ``transformed`` (after debiasing), ``gate`` {attribute:
+    """Per-text JSON fields: ``attributes`` {attribute: reward}, ``transformed`` (after debiasing), ``gate`` {attribute:
     weight} when the model has one, and ``score`` from the model's scaliser."""
     names = rm.attributes
     rows = []
     for i in range(len(scores.score)):
-        row = {"score": float(scores.score[i]), "rewards": dict(zip(names, scores.rewards[i].tolist()))}
+        row = {"score": float(scores.score[i]), "attributes": dict(zip(names, scores.rewards[i].tolist()))}
         if rm.mo.transform is not None:
             row["transformed"] = dict(zip(names, scores.transformed[i].tolist()))
         if scores.gate is not None:
