@@ -104,12 +104,15 @@ def run_score(cfg: ScoreConfig) -> Path:
             i += c.k
         for err in loaded.skipped:
             print(f"rewardlab score: skipped {err}")
-    return _write(Path(cfg.output), out_rows)
+    out = _write(Path(cfg.output), out_rows)
+    write_contract(out, rm)  # a foreign model's inferred contract, next to its scores
+    return out
 
 
 def score_multiobjective(cfg: ScoreConfig, options) -> list[dict]:
     """Rows of a K-output model: single rows get ``attributes``/``gate``/``score``; comparisons one such entry per response."""
     from rewardlab.data import load_comparisons
+    from rewardlab.data.formats import identical_responses_are_ties
 
     if cfg.normalize or cfg.packing:
         raise DataError("--normalize and --packing are not supported for multi-objective models yet", path=cfg.model)
@@ -120,8 +123,9 @@ def score_multiobjective(cfg: ScoreConfig, options) -> list[dict]:
         scored = rm.score_items([(r["prompt"], r["response"]) for r in singles], batch_size=cfg.batch_size,
                                 unsafe=[r["unsafe"] for r in singles])
         return [{"id": r["id"], **o} for r, o in zip(singles, output_rows(rm, scored))]
-    loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
-                              options=options)
+    with identical_responses_are_ties():  # as in run_score
+        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
+                                  options=options)
     flat = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
     unsafe = [bool(c.meta.get("unsafe", False)) for c in loaded.records for _ in c.responses]
     outs = output_rows(rm, rm.score_items(flat, batch_size=cfg.batch_size, unsafe=unsafe))
@@ -141,5 +145,4 @@ def _write(out: Path, out_rows: list[dict]) -> Path:
         for row in out_rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     os.replace(tmp, out)
-    write_contract(out, rm)  # a foreign model's inferred contract, next to its scores
     return out
