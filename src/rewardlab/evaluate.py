@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewardlab.bounds import NonNegative, Positive, Seed
 from rewardlab.data.record import Comparison
 
 
@@ -26,13 +27,13 @@ class EvalConfig:
     format: str = "auto"
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
     output_dir: str = "runs/eval"
-    batch_size: int = 32
+    batch_size: Positive = 32
     skip_invalid: bool = False
-    limit: int | None = None
-    seed: int = 0
+    limit: Positive | None = None
+    seed: Seed = 0
     benchmark: str = ""  # a benchmark name from `--benchmark list` (e.g. rewardbench, rewardbench-2, rmb); "" = plain eval
     tie_policy: str = "published"  # published | strict | half | fractional | random[:SEED]
-    n_boot: int = 1000  # bootstrap resamples for the 95% intervals
+    n_boot: NonNegative = 1000  # bootstrap resamples for the 95% intervals
     packing: bool = False  # reward models: padding-free, prefix-shared scoring (rewardlab.packing)
     judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
 

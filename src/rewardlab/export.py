@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.bounds import NonNegativeFloat
 from rewardlab.errors import RewardlabError
 
 PROBES = [("What is 2 plus 3?", "It is 5."), ("Name a fruit.", "An apple."),
@@ -28,7 +29,7 @@ class ExportConfig:
     merge: bool = False  # fold LoRA adapters into the weights (required for a LoRA model)
     dtype: str = "float32"  # float32 | bfloat16 | float16 of the written weights
     overwrite: bool = False
-    tolerance: float = 1e-4  # largest allowed |score difference| between source and export on the probes
+    tolerance: NonNegativeFloat = 1e-4  # largest allowed |score difference| between source and export on the probes
 
 
 def _probe_items():

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab.atomic import atomic_write_text
+from rewardlab.bounds import Positive
 from rewardlab.errors import RewardlabError
 
 
@@ -24,8 +25,8 @@ class NormalizeConfig:
     model: str = ""  # the rewardlab model directory whose rewardlab.json is updated
     data: str = ""  # policy samples: prompt/response rows (JSONL/JSON/Parquet/CSV), or comparisons
     format: str = "auto"
-    batch_size: int = 16
-    limit: int | None = None
+    batch_size: Positive = 16
+    limit: Positive | None = None
     skip_invalid: bool = False
     dry_run: bool = False  # print the statistics without writing them
 

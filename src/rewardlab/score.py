@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.bounds import Positive
 from rewardlab.errors import DataError
 
 
@@ -23,13 +24,13 @@ class ScoreConfig:
     output: str = "scores.jsonl"
     format: str = "auto"
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
-    batch_size: int = 16
+    batch_size: Positive = 16
     normalize: bool = False  # apply the model's saved mean/std
     skip_invalid: bool = False
-    limit: int | None = None
+    limit: Positive | None = None
     padding_side: str | None = None
     packing: bool = False  # padding-free rows, each prompt computed once for its responses (rewardlab.packing)
-    token_budget: int | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
+    token_budget: Positive | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
 
 
 def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from rewardlab.atomic import atomic_write_text
+from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, OpenFraction, Positive, PositiveFloat, Seed
 from rewardlab.collate import collate_pairs
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
@@ -39,62 +40,62 @@ class TrainConfig:
     data: str = "embedded"  # a file / saved dataset / hub name, or "embedded" (rewardlab.data.synthetic)
     format: str = "auto"  # auto | rewardlab | trl | hh | pairwise | ratings | helpsteer2 | helpsteer2_pref | ranked
     eval_data: str | None = None  # default: a held-out split of `data` by prompt hash
-    eval_fraction: float = 0.1  # share of prompts held out when eval_data is not given
-    split_seed: int = 0  # seed of the prompt-hash split
+    eval_fraction: Fraction = 0.1  # share of prompts held out when eval_data is not given
+    split_seed: Seed = 0  # seed of the prompt-hash split
     skip_invalid: bool = False  # skip malformed rows (counted and reported) instead of stopping at the first
-    limit: int | None = None  # use only the first N records of `data`
-    embedded_size: int = 4000  # records generated when data == "embedded"
+    limit: Positive | None = None  # use only the first N records of `data`
+    embedded_size: Positive = 4000  # records generated when data == "embedded"
     # model
     backbone: str = "minilm"  # embedded name (minilm, smollm2-135m), local dir or hub id
-    max_length: int = 256  # tokens per (prompt, response) text
+    max_length: Positive = 256  # tokens per (prompt, response) text
     truncation: str = "prompt_left"  # prompt_left (cut the prompt's start, keep the response) | right
     padding_side: str | None = None  # default: right (encoders must be right-padded)
     # objective
     loss: str = "bt"  # bt | margin | scaled_bt | allpairs | plackett_luce | bt_ties (rewardlab.losses)
-    center_coef: float = 0.0  # + coef · mean(r²): keeps rewards centred on 0
-    label_smoothing: float = 0.0  # pairwise losses: (1 - ε)·ℓ(Δ) + ε·ℓ(-Δ)
+    center_coef: NonNegativeFloat = 0.0  # + coef · mean(r²): keeps rewards centred on 0
+    label_smoothing: Fraction = 0.0  # pairwise losses: (1 - ε)·ℓ(Δ) + ε·ℓ(-Δ)
     margin_table: str = "none"  # none (margin = margin_scale × data margin) | llama2_small | llama2_large
     margin_scale: float = 1.0  # margin loss: multiplies the margin
     tie_model: str = "davidson"  # bt_ties: davidson | rao_kupper
-    tie_param: float | None = None  # Davidson ν (default 1) or Rao-Kupper θ (default 2)
-    top_k: int | None = None  # plackett_luce: only the first k tiers of each ranking (None: all)
+    tie_param: PositiveFloat | None = None  # Davidson ν (default 1) or Rao-Kupper θ (default 2)
+    top_k: Positive | None = None  # plackett_luce: only the first k tiers of each ranking (None: all)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5"
     sampler: str = "random"  # random | grouped (all records of a prompt in one step) | tokens (by total tokens)
-    max_tokens: int | None = None  # tokens sampler: real tokens per optimizer step
+    max_tokens: Positive | None = None  # tokens sampler: real tokens per optimizer step
     # optimisation
-    epochs: float = 1.0  # one epoch: the reference's recommendation (more overfits)
-    max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
-    batch_size: int = 16  # comparisons per optimizer step, over all processes
-    micro_batch_size: int | None = None  # comparisons per forward; default: the whole local batch
-    micro_batch_tokens: int | None = None  # also cap a forward's real tokens (a longer comparison goes alone)
-    lr: float = 5e-5  # peak learning rate (AdamW)
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.05  # share of the steps spent warming up linearly
+    epochs: PositiveFloat = 1.0  # one epoch: the reference's recommendation (more overfits)
+    max_steps: Positive | None = None  # stop after this many optimizer steps (overrides epochs)
+    batch_size: Positive = 16  # comparisons per optimizer step, over all processes
+    micro_batch_size: Positive | None = None  # comparisons per forward; default: the whole local batch
+    micro_batch_tokens: Positive | None = None  # also cap a forward's real tokens (a longer comparison goes alone)
+    lr: PositiveFloat = 5e-5  # peak learning rate (AdamW)
+    weight_decay: NonNegativeFloat = 0.0
+    warmup_ratio: Fraction = 0.05  # share of the steps spent warming up linearly
     lr_schedule: str = "linear"  # linear | cosine | constant (after warmup)
-    max_grad_norm: float = 1.0  # gradient clipping (global norm)
+    max_grad_norm: NonNegativeFloat = 1.0  # gradient clipping (global norm); 0: no clipping
     gradient_checkpointing: bool = False  # recompute activations in the backward: less memory, ~30% more compute
-    checkpoint_every: int = 1  # with gradient_checkpointing: every n-th layer (1: all, least memory; 2: half, less recompute)
+    checkpoint_every: Positive = 1  # with gradient_checkpointing: every n-th layer (1: all, least memory; 2: half, less recompute)
     # padding-free, prefix-shared forward for training and held-out scoring (rewardlab.packing); exact to ~1e-6 in
     # fp32. Models it does not cover run padded.
     packing: bool = False
-    token_budget: int | None = None  # packed row width in tokens (default max(512, hidden size))
+    token_budget: Positive | None = None  # packed row width in tokens (default max(512, hidden size))
     # LoRA (peft): lora_r > 0 trains low-rank adapters instead of all weights; the scalar head is always trained
     # and saved in full. `rewardlab export --merge` folds the adapters into a plain transformers directory.
-    lora_r: int = 0
-    lora_alpha: float = 16.0  # LoRA scaling: alpha / r
-    lora_dropout: float = 0.0  # 0: deterministic, like the rest of rewardlab's training
+    lora_r: NonNegative = 0
+    lora_alpha: PositiveFloat = 16.0  # LoRA scaling: alpha / r
+    lora_dropout: OpenFraction = 0.0  # 0: deterministic, like the rest of rewardlab's training
     lora_target_modules: list[str] | None = None  # default: every linear layer except the head
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (autocast) | bf16-pure (bf16 weights, fp32 masters)
-    seed: int = 0  # model head init, data order, dropout
+    seed: Seed = 0  # model head init, data order, dropout
     # bookkeeping
     output_dir: str = "runs/rm"  # model/, checkpoints/, metrics.jsonl, train_summary.json
-    log_every: int = 10  # steps between metrics.jsonl rows
-    eval_every: int = 0  # steps between held-out evaluations; 0: only at the end
-    eval_batch_size: int = 32  # texts per forward when scoring the held-out split
-    save_every: int = 0  # steps between checkpoints; 0: only at the end
-    keep_checkpoints: int = 2  # the newest N periodic checkpoints are kept
+    log_every: Positive = 10  # steps between metrics.jsonl rows
+    eval_every: NonNegative = 0  # steps between held-out evaluations; 0: only at the end
+    eval_batch_size: Positive = 32  # texts per forward when scoring the held-out split
+    save_every: NonNegative = 0  # steps between checkpoints; 0: only at the end
+    keep_checkpoints: Positive = 2  # the newest N periodic checkpoints are kept
     resume: bool = False  # continue from the newest checkpoint in output_dir (exactly)
-    stop_after: int | None = None  # stop (as if killed) after this many steps; for testing resume
+    stop_after: Positive | None = None  # stop (as if killed) after this many steps; for testing resume
 
     # fields that may differ between a run and its resumption
     RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size")

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, PositiveFloat, PositiveFraction, Seed
 from rewardlab.errors import RewardlabError
 
 MODES = ("pairwise", "logprob", "rating", "verifier", "verifier-cot", "critique")
@@ -28,28 +29,28 @@ class JudgeConfig:
     data: str = ""
     format: str = "auto"
     skip_invalid: bool = False
-    limit: int | None = None
+    limit: Positive | None = None
     output: str = "runs/judge/judgments.jsonl"
     mode: str | None = None  # pairwise | logprob | rating | verifier | verifier-cot | critique (default pairwise)
     backend: str = "hf"  # hf | openai | llamacpp
     model: str = "smollm2-135m"  # hf: embedded name or directory; openai: the served model name; llamacpp: .gguf
     base_url: str = ""  # openai: e.g. http://127.0.0.1:8000/v1
     api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 8
-    timeout: float = 60.0
-    max_retries: int = 4
+    concurrency: Positive = 8
+    timeout: PositiveFloat = 60.0
+    max_retries: NonNegative = 4
     cache_dir: str | None = None  # openai: on-disk answer cache
     template: str | None = None  # built-in name or YAML/JSON file (default per mode)
     parser: str | None = None  # pairwise: strict|mtbench|last|lenient|letter|regex:...; rating: mtbench|last|number
     position: str | None = None  # single | random_swap | both | average (default both; logprob: average)
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
-    samples: int = 1  # rating: ratings averaged; verifier-cot: K rationales
-    seed: int = 0
-    batch_size: int = 8
-    max_question_tokens: int | None = None
-    max_answer_tokens: int | None = None
+    temperature: NonNegativeFloat = 0.0
+    top_p: PositiveFraction = 1.0
+    max_new_tokens: Positive = 256
+    samples: Positive = 1  # rating: ratings averaged; verifier-cot: K rationales
+    seed: Seed = 0
+    batch_size: Positive = 8
+    max_question_tokens: Positive | None = None
+    max_answer_tokens: Positive | None = None
     device: str | None = None
     name: str | None = None
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from rewardlab.bounds import Fraction, NonNegativeFloat, Positive, PositiveFloat, Seed
 from rewardlab.errors import RewardlabError
 
 JUDGE_META = "judge.json"
@@ -37,37 +38,37 @@ class TrainJudgeConfig:
     data: str = ""
     format: str = "auto"
     skip_invalid: bool = False
-    limit: int | None = None  # records read from data
+    limit: Positive | None = None  # records read from data
     eval_data: str | None = None  # held-out file; default: a prompt-hash split of data
-    eval_fraction: float = 0.1
-    max_train: int | None = None  # training pairs (after the split and a seeded shuffle)
-    max_eval: int | None = None  # held-out records (the first ones, in file order)
+    eval_fraction: Fraction = 0.1
+    max_train: Positive | None = None  # training pairs (after the split and a seeded shuffle)
+    max_eval: Positive | None = None  # held-out records (the first ones, in file order)
     method: str = "genrm"  # genrm | cloud
     base: str = "smollm2-135m"
     teacher: str | None = None  # cloud: the model that writes training critiques (default: base)
     output_dir: str = "runs/judge"
     template: str | None = None  # default pair-token (genrm) / critique (cloud)
-    max_question_tokens: int = 192  # the conversation keeps its last tokens
-    max_answer_tokens: int = 96  # each response keeps its first tokens
-    max_critique_tokens: int = 64  # cloud
-    lm_coef: float = 0.5  # cloud: λ in BT + λ·LM
+    max_question_tokens: Positive = 192  # the conversation keeps its last tokens
+    max_answer_tokens: Positive = 96  # each response keeps its first tokens
+    max_critique_tokens: Positive = 64  # cloud
+    lm_coef: NonNegativeFloat = 0.5  # cloud: λ in BT + λ·LM
     both_orders: bool = True
-    epochs: int = 1
-    lr: float = 1e-5
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.1
-    batch_size: int = 8
-    micro_batch_size: int | None = None
-    eval_batch_size: int = 8
+    epochs: Positive = 1
+    lr: PositiveFloat = 1e-5
+    weight_decay: NonNegativeFloat = 0.0
+    warmup_ratio: Fraction = 0.1
+    batch_size: Positive = 8
+    micro_batch_size: Positive | None = None
+    eval_batch_size: Positive = 8
     gradient_checkpointing: bool = False
-    train_layers: int | None = None  # train only the last N transformer blocks (+ final norm); None = all weights
+    train_layers: Positive | None = None  # train only the last N transformer blocks (+ final norm); None = all weights
     cache_trunk: bool = True  # with train_layers: run the frozen blocks once per prompt (rewardlab.judges.trunk)
     bf16: bool | None = None  # default: on for CUDA
     device: str | None = None
     eval_before: bool = True
     save_model: bool = True
-    log_every: int = 10
-    seed: int = 0
+    log_every: Positive = 10
+    seed: Seed = 0
 
     def __post_init__(self):
         if self.method not in ("genrm", "cloud"):
