@@ -186,7 +186,6 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     if not records:
         raise RewardlabError(f"no records to evaluate in {cfg.data}")
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     results, examples, tok = {}, {}, None
     pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
@@ -202,6 +201,7 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
             results[name], scores, credits = evaluate_benchmark(rm, bench, records, cfg.batch_size, cfg.seed,
                                                                 cfg.tie_policy, cfg.n_boot)
         results[name]["model"] = model_provenance(path, rm)
+        out.mkdir(parents=True, exist_ok=True)  # only once a model has loaded and scored
         examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
         if getattr(rm, "last_summary", None):  # an LLM judge: parse failures, position consistency
             from rewardlab.judges.run import eval_note

@@ -34,6 +34,7 @@ import torch
 
 from rewardlab.data.record import Comparison, Prompt, prompt_as_messages
 from rewardlab.errors import ModelContractError
+from rewardlab.finite import check_rewards, check_weights
 
 SPEC_FILE = "rewardlab.json"
 SPEC_VERSION = 1
@@ -276,6 +277,7 @@ class RewardModel(torch.nn.Module):
             model = load_adapter_model(path, spec, tok, torch_dtype)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)
+        check_weights(model.state_dict().items(), f"{path}: refusing to load")
         problems = []
         if tok.pad_token != spec.pad_token or tok.pad_token_id != spec.pad_token_id:
             problems.append(f"tokenizer pad token {tok.pad_token!r}/{tok.pad_token_id} != {spec.pad_token!r}/{spec.pad_token_id}")
@@ -296,6 +298,7 @@ class RewardModel(torch.nn.Module):
         """Write the directory; ``state_dict`` (keys of ``self.model``) overrides the weights, e.g. the full
         weights gathered from a ZeRO-3/FSDP-sharded model."""
         path = Path(path)
+        check_weights((state_dict or self.model.state_dict()).items(), f"refusing to write {path}")
         path.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(path, safe_serialization=True, state_dict=state_dict)
         self.tokenizer.save_pretrained(path)
@@ -340,7 +343,7 @@ class RewardModel(torch.nn.Module):
             from rewardlab.packing import score_packed
 
             try:
-                out = score_packed(self, items, token_budget)
+                out = check_rewards(score_packed(self, items, token_budget), "scoring")
             finally:
                 self.train(was_training)
             return self.normalize(out) if normalize else out
@@ -354,6 +357,7 @@ class RewardModel(torch.nn.Module):
             for i, r in zip(idx, self(**batch).tolist()):
                 out[i] = r
         self.train(was_training)
+        check_rewards(out, "scoring")
         if normalize:
             out = self.normalize(out)
         return out

@@ -30,6 +30,7 @@ from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, OpenFracti
 from rewardlab.collate import collate_pairs
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
+from rewardlab.finite import NonFiniteError, check_weights, step_problem
 from rewardlab.losses import LossType, batch_loss, count_units
 from rewardlab.model import RewardModel
 
@@ -96,9 +97,12 @@ class TrainConfig:
     keep_checkpoints: Positive = 2  # the newest N periodic checkpoints are kept
     resume: bool = False  # continue from the newest checkpoint in output_dir (exactly)
     stop_after: Positive | None = None  # stop (as if killed) after this many steps; for testing resume
+    # a non-finite loss or gradient norm stops the run at that step; N > 0 skips up to N such updates instead
+    skip_nonfinite: NonNegative = 0
 
     # fields that may differ between a run and its resumption
-    RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size")
+    RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size",
+                 "skip_nonfinite")
 
     def __post_init__(self):
         from rewardlab.data import parse_score_weights
@@ -289,7 +293,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
     loss_opts = cfg.loss_options()
     step = start
+    n_nonfinite = 0
     for step in range(start, total_steps):
+        step_window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0}
         global_batch = [train_recs[i] for i in sampler.step(step)]
         n_units = count_units(cfg.loss, global_batch)
         local = global_batch[rank::world]
@@ -309,16 +315,29 @@ def train(cfg: TrainConfig) -> TrainResult:
                     rewards = model(**batch.inputs)
                 losses = batch_loss(cfg.loss, rewards, batch, cfg.center_coef, loss_opts)
                 accelerator.backward(losses.sum() * world / n_units)
-            window["loss"] += losses.detach().sum().item()
-            window["units"] += len(losses)
-            window["acc"] += (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).sum().item()
-            window["pairs"] += len(batch.chosen_idx)
-            window["tokens"] += batch.n_tokens
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
-        optimizer.step()
+            step_window["loss"] += losses.detach().sum().item()
+            step_window["units"] += len(losses)
+            step_window["acc"] += (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).sum().item()
+            step_window["pairs"] += len(batch.chosen_idx)
+            step_window["tokens"] += batch.n_tokens
+        # max_grad_norm 0: no clipping, but the norm is still measured for the divergence guard
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or math.inf)
+        done = step + 1
+        problem = _nonfinite_step(accelerator, step_window["loss"], grad_norm)
+        if problem is None:
+            optimizer.step()
+            for k, v in step_window.items():
+                window[k] += v
+        else:  # the weights are not updated; the data position and the schedule move on
+            n_nonfinite += 1
+            if n_nonfinite > cfg.skip_nonfinite:
+                bar.close()
+                raise NonFiniteError(_divergence_message(done, problem, ckpt_root, cfg.skip_nonfinite))
+            if main:
+                print(f"rewardlab: step {done}: non-finite {problem}: update skipped "
+                      f"({n_nonfinite} of at most {cfg.skip_nonfinite}, --skip-nonfinite)", file=sys.stderr)
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        done = step + 1
         bar.update(1)
 
         if done % cfg.log_every == 0 or done == total_steps:
@@ -326,11 +345,14 @@ def train(cfg: TrainConfig) -> TrainResult:
             stats = torch.tensor([float(window[k]) for k in keys], dtype=torch.float64, device=device)
             tot = dict(zip(keys, accelerator.reduce(stats, reduction="sum").tolist()))
             dt = time.perf_counter() - window["t"]
-            rec = {"step": done, "epoch": round(done / per_epoch, 4), "loss": tot["loss"] / max(tot["units"], 1),
-                   "accuracy": tot["acc"] / max(tot["pairs"], 1), "lr": scheduler.get_last_lr()[0],
-                   "grad_norm": None if grad_norm is None else float(grad_norm),
-                   "pairs_per_s": tot["pairs"] / dt, "tokens_per_s": tot["tokens"] / dt}
-            bar.set_postfix(loss=f"{rec['loss']:.4f}", acc=f"{rec['accuracy']:.3f}", pairs_s=f"{rec['pairs_per_s']:.1f}")
+            rec = {"step": done, "epoch": round(done / per_epoch, 4),  # None: every step of the window was skipped
+                   "loss": tot["loss"] / tot["units"] if tot["units"] else None,
+                   "accuracy": tot["acc"] / tot["pairs"] if tot["pairs"] else None, "lr": scheduler.get_last_lr()[0],
+                   "grad_norm": None if grad_norm is None or problem is not None else float(grad_norm),
+                   "pairs_per_s": tot["pairs"] / dt, "tokens_per_s": tot["tokens"] / dt,
+                   **({"skipped_nonfinite": n_nonfinite} if n_nonfinite else {})}
+            if rec["loss"] is not None and rec["accuracy"] is not None:
+                bar.set_postfix(loss=f"{rec['loss']:.4f}", acc=f"{rec['accuracy']:.3f}", pairs_s=f"{rec['pairs_per_s']:.1f}")
             _log(rec, history, metrics_path, tb, main)
             window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0, "t": time.perf_counter()}
         if cfg.eval_every and done % cfg.eval_every == 0 and done != total_steps and eval_recs:
@@ -377,6 +399,26 @@ def train(cfg: TrainConfig) -> TrainResult:
 
 
 # ---------------------------------------------------------------------------------------------
+def _nonfinite_step(accelerator, loss_sum: float, grad_norm) -> str | None:
+    """What was non-finite at this step on any process (:func:`rewardlab.finite.step_problem`), or None; every
+    process gets the same answer, so all stop or skip together."""
+    problem = step_problem(loss_sum, None if grad_norm is None else float(grad_norm))
+    if accelerator.num_processes > 1:
+        flag = torch.tensor([0.0 if problem is None else 1.0], device=accelerator.device)
+        if accelerator.reduce(flag, reduction="sum").item() > 0 and problem is None:
+            problem = "loss or gradient norm on another process"
+    return problem
+
+
+def _divergence_message(step: int, problem: str, ckpt_root: Path, allowed: int) -> str:
+    ckpts = sorted(ckpt_root.glob("step-*")) if ckpt_root.exists() else []
+    kept = f"the last good checkpoint {ckpts[-1]} is kept" if ckpts else "no checkpoint was written yet"
+    skipped = f" (after skipping {allowed}, --skip-nonfinite {allowed})" if allowed else ""
+    return (f"training diverged at step {step}: non-finite {problem}{skipped}; stopped before updating the weights, "
+            f"{kept}. Lower --lr or --max-grad-norm, or pass --skip-nonfinite N to skip up to N such steps "
+            "(then --resume continues from the checkpoint)")
+
+
 class _nullcontext:
     def __enter__(self):
         return None
@@ -497,6 +539,7 @@ def _gathered_state_dict(accelerator, model) -> dict | None:
 
 
 def _atomic_save_model(rm: RewardModel, target: Path, state_dict: dict | None = None) -> None:
+    check_weights((state_dict or rm.model.state_dict()).items(), f"refusing to write {target}")
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     rm.save(tmp, state_dict=state_dict)
@@ -520,12 +563,13 @@ def _save_checkpoint(accelerator, root: Path, step: int, cfg, data_fp, rm, optim
         root.mkdir(parents=True, exist_ok=True)
         final = root / f"step-{step:08d}"
         tmp = root / f".tmp-step-{step:08d}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
         from safetensors.torch import save_file
 
         unwrapped = accelerator.unwrap_model(rm)
         state = {k: v.detach().contiguous().clone() for k, v in unwrapped.model.state_dict().items()}
+        check_weights(state.items(), f"step {step}: refusing to write checkpoint {final}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
         save_file(_untie(state), str(tmp / "model.safetensors"))
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),

@@ -43,6 +43,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from rewardlab.finite import NonFiniteError, check_weights, nonfinite_tensors
 from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.openrlhf import SplitError, split_query
@@ -241,6 +242,8 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     rm.to(device)
     rm.eval()
+    check_weights(rm.model.state_dict().items(), f"{cfg.model or 'model'}: refusing to serve")
+    rm.score([("probe", "probe")], batch_size=1)  # a model that cannot score refuses to start (NonFiniteError)
     if hasattr(rm.model.config, "use_cache"):
         rm.model.config.use_cache = False  # scoring is one forward: no KV cache to build
     if cfg.num_threads:
@@ -254,7 +257,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
                       token_budget=cfg.token_budget)
     tok_lock = threading.Lock()
     extra_ends = tuple(t for t in (rm.tokenizer.eos_token, rm.tokenizer.pad_token) if t)
-    state = {"draining": False}
+    state = {"draining": False, "failure": None}
 
     @asynccontextmanager
     async def lifespan(app):
@@ -321,7 +324,12 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             raise HTTPException(503, str(e), headers={"Retry-After": "1"})
         except Stopped as e:
             raise HTTPException(503, str(e))
-        rewards = await asyncio.wrap_future(fut)
+        try:
+            rewards = await asyncio.wrap_future(fut)
+        except NonFiniteError as e:  # an error answer, never a null reward; unhealthy when the weights broke
+            if nonfinite_tensors(rm.model.state_dict().items()):
+                state["failure"] = str(e)
+            raise HTTPException(500, str(e))
         return (rm.normalize(rewards) if normalize else rewards), feats
 
     @app.post("/v1/score", response_model=ScoreResponse, dependencies=auth,
@@ -365,8 +373,8 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
 
     @app.get("/health")
     async def health():
-        ok = batcher.alive() and not state["draining"]
-        body = {"status": "ok" if ok else "unavailable", "model": model_name, "queued_texts": batcher.queued_texts(),
+        ok = batcher.alive() and not state["draining"] and state["failure"] is None
+        body = {"status": "ok" if ok else "unavailable", **({"detail": state["failure"]} if state["failure"] else {}), "model": model_name, "queued_texts": batcher.queued_texts(),
                 "batching": cfg.batching, "normalization": bool(rm.spec.normalization),
                 "device": str(batcher.device), "torch_threads": torch.get_num_threads()}
         return JSONResponse(body, 200 if ok else 503)

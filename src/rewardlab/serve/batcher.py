@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from rewardlab.finite import check_rewards
+
 
 class QueueFull(Exception):
     """The queue already holds ``max_queue_texts`` texts: the caller answers 503."""
@@ -186,6 +188,7 @@ class Batcher:
             padded += batch["input_ids"].numel()
             for i, r in zip(idx, self.rm(**batch).tolist()):
                 rewards[i] = r
+        check_rewards(rewards, "scoring")  # an error for these requests, never a null reward
         t1 = time.perf_counter()
         pos = 0
         for j in jobs:

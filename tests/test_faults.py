@@ -1,0 +1,160 @@
+"""Fault injection: every fault stops with exit code 2, a message naming what is wrong, no traceback, and
+nothing already written lost or changed (the run directory's files hashed before and after).
+
+One class per section, as in issue 16: divergence, output directories, settings, files.
+"""
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rewardlab.cli import main
+
+
+def rows(n, heavy=None):
+    """``n`` TRL pairs; row ``heavy`` has a loss weight of 1e300, which is +inf in float32: its step's loss is inf."""
+    fruits = "apple pear plum fig kiwi lime lemon mango".split()
+    out = [{"prompt": f"Tell me about {fruits[i % 8]} #{i}", "chosen": f"{fruits[i % 8]} is a fruit.",
+            "rejected": f"{fruits[(i + 3) % 8]} is a fruit."} for i in range(n)]
+    if heavy is not None:
+        out[heavy]["weight"] = 1e300
+    return out
+
+
+def write_jsonl(path, items):
+    path.write_text("".join(json.dumps(r) + "\n" for r in items))
+    return path
+
+
+def snapshot(root: Path) -> dict:
+    """sha256 of every file under ``root`` (tensorboard event files excluded: each start adds one)."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and "tensorboard" not in p.parts}
+
+
+def unchanged(before: dict, after: dict) -> bool:
+    """Nothing that existed was lost or changed (new files may appear)."""
+    return all(after.get(k) == v for k, v in before.items())
+
+
+def run_cli(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+# ---- 1. divergence ------------------------------------------------------------------------------
+def _train_args(tiny_llama, data, out, *extra):
+    return ["train", "--data", str(data), "--backbone", tiny_llama, "--batch-size", "4", "--max-length", "48",
+            "--eval-fraction", "0", "--log-every", "1", "--save-every", "1", "--keep-checkpoints", "2",
+            "--lr-schedule", "constant", "--warmup-ratio", "0", "--output-dir", str(out), *extra]
+
+
+def test_nonfinite_loss_stops_at_its_step_keeps_good_checkpoints_and_skip_continues(tmp_path, tiny_llama, capsys):
+    from rewardlab.samplers import random_plan
+
+    heavy = random_plan(24, 4, 1, 0, 0)[3][0]  # a row of the 4th step (seed 0, epoch 0)
+    data = write_jsonl(tmp_path / "d.jsonl", rows(24, heavy=heavy))
+    out = tmp_path / "run"
+    code, err = run_cli(capsys, _train_args(tiny_llama, data, out))
+    assert code == 2 and "diverged at step" in err and "non-finite loss inf" in err
+    step = int(err.split("diverged at step ")[1].split(":")[0])
+    assert step == 4
+    ckpts = sorted(p.name for p in (out / "checkpoints").glob("step-*"))
+    # the good checkpoints before the bad step are there, none after it; no model was written
+    assert ckpts == ["step-00000002", "step-00000003"]
+    assert not (out / "model").exists()
+    assert f"the last good checkpoint {out / 'checkpoints' / ckpts[-1]} is kept" in err
+    steps = [json.loads(line)["step"] for line in open(out / "metrics.jsonl")]
+    assert steps == list(range(1, step))  # no row for the bad step
+    # resuming without --skip-nonfinite hits the same step again, and changes nothing already written
+    before = snapshot(out)
+    code, err = run_cli(capsys, _train_args(tiny_llama, data, out, "--resume"))
+    assert code == 2 and f"diverged at step {step}:" in err
+    assert unchanged(before, snapshot(out))
+    # with --skip-nonfinite 1 the bad step's update is skipped, said so, and the run finishes with finite weights
+    code, err = run_cli(capsys, _train_args(tiny_llama, data, out, "--resume", "--skip-nonfinite", "1"))
+    assert code == 0 and f"step {step}: non-finite loss inf: update skipped (1 of at most 1" in err
+    from safetensors.torch import load_file
+
+    weights = load_file(str(out / "model" / "model.safetensors"))
+    assert all(torch.isfinite(t).all() for t in weights.values())
+    for line in open(out / "metrics.jsonl"):
+        assert "NaN" not in line and "Infinity" not in line
+
+
+def _nan_model(tmp_path, tiny_llama) -> Path:
+    """A saved model whose head weight is NaN (written around RewardModel.save, which refuses it)."""
+    from safetensors.torch import load_file, save_file
+
+    from rewardlab.model import RewardModel
+
+    d = tmp_path / "nanmodel"
+    RewardModel.from_backbone(tiny_llama, max_length=48).save(d)
+    state = load_file(str(d / "model.safetensors"))
+    head = next(k for k in state if k.startswith("score") or "classifier" in k)
+    state[head] = torch.full_like(state[head], math.nan)
+    save_file(state, str(d / "model.safetensors"), metadata={"format": "pt"})
+    return d
+
+
+@pytest.mark.parametrize("command", ["score", "eval", "serve"])
+def test_a_model_with_nan_weights_is_refused_at_load(tmp_path, tiny_llama, capsys, command):
+    model = _nan_model(tmp_path, tiny_llama)
+    data = write_jsonl(tmp_path / "d.jsonl", rows(4))
+    argv = {"score": ["score", "--model", str(model), "--data", str(data), "--output", str(tmp_path / "s.jsonl")],
+            "eval": ["eval", "--model", str(model), "--data", str(data), "--output-dir", str(tmp_path / "ev")],
+            "serve": ["serve", "--model", str(model), "--port", "0"]}[command]
+    before = snapshot(tmp_path)
+    code, err = run_cli(capsys, argv)
+    assert code == 2 and "non-finite" in err and str(model) in err and "score" in err
+    assert not (tmp_path / "s.jsonl").exists() and not (tmp_path / "ev").exists()
+    assert unchanged(before, snapshot(tmp_path))
+
+
+def test_nonfinite_weights_are_never_saved(tmp_path, tiny_llama):
+    from rewardlab.finite import NonFiniteError
+    from rewardlab.model import RewardModel
+
+    rm = RewardModel.from_backbone(tiny_llama, max_length=48)
+    with torch.no_grad():
+        next(rm.model.parameters()).view(-1)[0] = math.inf
+    with pytest.raises(NonFiniteError, match="refusing to write"):
+        rm.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_server_answers_an_error_not_null_and_health_turns_unhealthy(tmp_path, tiny_llama):
+    from fastapi.testclient import TestClient
+
+    from rewardlab.model import RewardModel
+    from rewardlab.serve.app import create_app
+    from rewardlab.serve.config import ServeConfig
+
+    rm = RewardModel.from_backbone(tiny_llama, max_length=48)
+    app = create_app(ServeConfig(model="", max_wait_ms=0), rm)
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 200
+        ok = client.post("/v1/score", json={"prompt": "hi", "responses": ["hello"]})
+        assert ok.status_code == 200 and math.isfinite(ok.json()["rewards"][0])
+        with torch.no_grad():  # the weights break while serving
+            for p in rm.model.parameters():
+                p.fill_(math.nan)
+        bad = client.post("/v1/score", json={"prompt": "hi", "responses": ["hello"]})
+        assert bad.status_code == 500 and "non-finite reward" in bad.json()["detail"]
+        health = client.get("/health")
+        assert health.status_code == 503 and "non-finite" in health.json()["detail"]
+
+
+def test_cli_fault_in_a_real_process_has_no_traceback(tmp_path):
+    """The same contract seen from outside: exit code 2 and one line on stderr."""
+    proc = subprocess.run([sys.executable, "-m", "rewardlab.cli", "score", "--batch-size", "-2", "--model", "m",
+                           "--data", "d"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--batch-size: should be greater than or equal to 1, got -2" in proc.stderr
