@@ -6,6 +6,7 @@ One class per section, as in issue 16: divergence, output directories, settings,
 import hashlib
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -158,3 +159,90 @@ def test_cli_fault_in_a_real_process_has_no_traceback(tmp_path):
                            "--data", "d"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--batch-size: should be greater than or equal to 1, got -2" in proc.stderr
+
+
+# ---- 3. output directories ----------------------------------------------------------------------
+def test_a_second_train_into_a_finished_run_is_refused_and_changes_nothing(tmp_path, tiny_llama, capsys):
+    data = write_jsonl(tmp_path / "d.jsonl", rows(16))
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--backbone", tiny_llama, "--batch-size", "4", "--max-length", "48",
+            "--max-steps", "2", "--log-every", "1", "--output-dir", str(out)]
+    assert run_cli(capsys, args)[0] == 0
+    before = snapshot(out)
+    code, err = run_cli(capsys, args + ["--lr", "0.5"])
+    assert code == 2 and f"--output-dir {out} is not empty" in err and "--resume" in err and "--overwrite" in err
+    assert snapshot(out) == before
+    # --overwrite replaces the run: metrics.jsonl holds one run, not two
+    assert run_cli(capsys, args + ["--lr", "0.5", "--overwrite"])[0] == 0
+    steps = [json.loads(line)["step"] for line in open(out / "metrics.jsonl")]
+    assert steps == [1, 2, 2]  # two train rows and the final eval row, once
+    assert json.loads((out / "train_summary.json").read_text())["config"]["lr"] == 0.5
+
+
+def test_resume_from_a_moved_directory_spelt_relatively_has_no_duplicated_steps(tmp_path, tiny_llama, capsys,
+                                                                                 monkeypatch):
+    data = write_jsonl(tmp_path / "d.jsonl", rows(16))
+    common = ["--data", str(data), "--backbone", tiny_llama, "--batch-size", "4", "--max-length", "48",
+              "--max-steps", "4", "--log-every", "1", "--save-every", "2"]
+    # as if killed after logging step 3 but before its checkpoint: the newest checkpoint is step 2, so step 3
+    # runs and is logged again after the resume
+    assert run_cli(capsys, ["train", *common, "--output-dir", str(tmp_path / "a"), "--stop-after", "3"])[0] == 0
+    shutil.rmtree(tmp_path / "a" / "checkpoints" / "step-00000003")
+    (tmp_path / "a").rename(tmp_path / "moved")
+    monkeypatch.chdir(tmp_path)
+    code, err = run_cli(capsys, ["train", *common, "--output-dir", "./moved", "--resume"])
+    assert code == 0 and "resumed from" in err and "step 2" in err
+    steps = [json.loads(line)["step"] for line in open(tmp_path / "moved" / "metrics.jsonl")
+             if "loss" in json.loads(line)]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_score_and_eval_outputs_are_not_overwritten_silently(tmp_path, tiny_llama, capsys):
+    from rewardlab.model import RewardModel
+
+    model = tmp_path / "m"
+    RewardModel.from_backbone(tiny_llama, max_length=48).save(model)
+    data = write_jsonl(tmp_path / "d.jsonl", rows(4))
+    scores = tmp_path / "s.jsonl"
+    scores.write_text("precious\n")
+    code, err = run_cli(capsys, ["score", "--model", str(model), "--data", str(data), "--output", str(scores)])
+    assert code == 2 and f"--output {scores} exists" in err and scores.read_text() == "precious\n"
+    assert run_cli(capsys, ["score", "--model", str(model), "--data", str(data), "--output", str(scores),
+                            "--overwrite"])[0] == 0
+    assert len(scores.read_text().splitlines()) == 4
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "notes.txt").write_text("mine")
+    before = snapshot(ev)
+    code, err = run_cli(capsys, ["eval", "--model", str(model), "--data", str(data), "--output-dir", str(ev)])
+    assert code == 2 and f"--output-dir {ev} is not empty (notes.txt)" in err and snapshot(ev) == before
+    assert run_cli(capsys, ["eval", "--model", str(model), "--data", str(data), "--output-dir", str(ev),
+                            "--overwrite"])[0] == 0
+    assert (ev / "notes.txt").read_text() == "mine" and (ev / "report.json").exists()
+
+
+def test_every_json_file_a_run_writes_is_strict_json(tmp_path, tiny_llama, capsys):
+    """No NaN/Infinity tokens: each file parses with a reader that refuses them."""
+    data = write_jsonl(tmp_path / "d.jsonl", rows(16))
+    out = tmp_path / "run"
+    assert run_cli(capsys, ["train", "--data", str(data), "--backbone", tiny_llama, "--batch-size", "4",
+                            "--max-length", "48", "--max-steps", "2", "--log-every", "1", "--save-every", "1",
+                            "--output-dir", str(out)])[0] == 0
+
+    def refuse(token):
+        raise ValueError(f"non-strict JSON token {token}")
+
+    files = [p for p in out.rglob("*") if p.suffix in (".json", ".jsonl")]
+    assert len(files) >= 4
+    for p in files:
+        for line in (p.read_text().splitlines() if p.suffix == ".jsonl" else [p.read_text()]):
+            json.loads(line, parse_constant=refuse)
+
+
+def test_strict_json_turns_undefined_statistics_into_null():
+    import numpy as np
+
+    from rewardlab.jsonstrict import dumps_strict
+
+    assert dumps_strict({"a": math.nan, "b": [1.5, math.inf, np.float32("nan")], "c": np.float64(2.0)}) == \
+        '{"a": null, "b": [1.5, null, null], "c": 2.0}'

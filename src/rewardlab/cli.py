@@ -11,7 +11,6 @@ import functools
 import os
 import sys
 import typing
-from pathlib import Path
 
 from rewardlab.errors import RewardlabError
 
@@ -153,7 +152,8 @@ def cmd_eval(args) -> None:
 
 # The quickstart's own defaults on top of TrainConfig's: MiniLM on the embedded data learns the rules in
 # one epoch at 1e-4 (measured: held-out 0.878) but not at the general default 5e-5 (0.831).
-QUICKSTART_DEFAULTS = {"output_dir": "runs/quickstart", "lr": 1e-4}
+# It is the default job, run again and again: it replaces its own previous run (overwrite) unless told not to.
+QUICKSTART_DEFAULTS = {"output_dir": "runs/quickstart", "lr": 1e-4, "overwrite": True}
 
 
 def cmd_quickstart(args) -> None:

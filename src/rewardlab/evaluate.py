@@ -11,13 +11,18 @@ A *scorer* is anything with ``score_comparisons(records, batch_size)`` (a
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rewardlab.bounds import NonNegative, Positive, Seed
 from rewardlab.data.record import Comparison
+from rewardlab.jsonstrict import dumps_strict
+from rewardlab.outputs import claim_output_dir
+
+
+# what eval writes into output_dir: --overwrite removes these first
+EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
 
 
 @dataclass
@@ -36,6 +41,7 @@ class EvalConfig:
     n_boot: NonNegative = 1000  # bootstrap resamples for the 95% intervals
     packing: bool = False  # reward models: padding-free, prefix-shared scoring (rewardlab.packing)
     judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
+    overwrite: bool = False  # replace the report in a non-empty --output-dir
 
 
 def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,
@@ -98,7 +104,7 @@ def write_examples(path: Path, records: list[Comparison], scores: list[list[floa
     rows = example_rows(records, scores, credits, pairwise)
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(dumps_strict(row, ensure_ascii=False) + "\n")
     return rows
 
 
@@ -180,6 +186,7 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         TiePolicy.parse(cfg.tie_policy, seed=cfg.seed)
     except ValueError as e:
         raise RewardlabError(str(e)) from e
+    claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=EVAL_WRITES)
     load_notes: list[str] = []
     if records is None:
         records, skipped, load_notes = _load_records(cfg, bench)

@@ -9,7 +9,6 @@ model's (``max_abs_diff`` is printed; over ``--tolerance`` is an error).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from rewardlab.bounds import NonNegativeFloat
 from rewardlab.errors import RewardlabError
+from rewardlab.jsonstrict import dumps_strict
 
 PROBES = [("What is 2 plus 3?", "It is 5."), ("Name a fruit.", "An apple."),
           ((("system", "Be brief."), ("user", "Say hi.")), "Hi!"), ("Tell me a joke.", "No.")]
@@ -72,7 +72,7 @@ def run_export(cfg: ExportConfig) -> dict:
     model.save_pretrained(tmp, safe_serialization=True)
     rm.tokenizer.save_pretrained(tmp)
     spec = rm.spec.to_json()
-    (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+    (tmp / SPEC_FILE).write_text(dumps_strict(spec, indent=2, ensure_ascii=False) + "\n")
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)

@@ -35,6 +35,7 @@ import torch
 from rewardlab.data.record import Comparison, Prompt, prompt_as_messages
 from rewardlab.errors import ModelContractError
 from rewardlab.finite import check_rewards, check_weights
+from rewardlab.jsonstrict import dumps_strict
 
 SPEC_FILE = "rewardlab.json"
 SPEC_VERSION = 1
@@ -302,7 +303,7 @@ class RewardModel(torch.nn.Module):
         path.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(path, safe_serialization=True, state_dict=state_dict)
         self.tokenizer.save_pretrained(path)
-        (path / SPEC_FILE).write_text(json.dumps(self.spec.to_json(), indent=2, ensure_ascii=False) + "\n")
+        (path / SPEC_FILE).write_text(dumps_strict(self.spec.to_json(), indent=2, ensure_ascii=False) + "\n")
 
     # ---- forward and scoring --------------------------------------------------------------------
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, **packed) -> torch.Tensor:

@@ -18,6 +18,7 @@ from pathlib import Path
 from rewardlab.atomic import atomic_write_text
 from rewardlab.bounds import Positive
 from rewardlab.errors import RewardlabError
+from rewardlab.jsonstrict import dumps_strict
 
 
 @dataclass
@@ -50,7 +51,7 @@ def write_normalization(model_dir: str | Path, stats: dict) -> Path:
     spec = json.loads(path.read_text())
     spec["normalization"] = stats
     ScoringSpec.from_json(spec)  # still a valid spec
-    atomic_write_text(path, json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, dumps_strict(spec, indent=2, ensure_ascii=False) + "\n")
     return path
 
 

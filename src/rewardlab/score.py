@@ -8,13 +8,14 @@ the file is then read as comparisons (``chosen`` in the output follows the weigh
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab.bounds import Positive
 from rewardlab.errors import DataError
+from rewardlab.jsonstrict import dumps_strict
+from rewardlab.outputs import claim_output_file
 
 
 @dataclass
@@ -31,6 +32,7 @@ class ScoreConfig:
     padding_side: str | None = None
     packing: bool = False  # padding-free rows, each prompt computed once for its responses (rewardlab.packing)
     token_budget: Positive | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
+    overwrite: bool = False  # replace an existing --output file
 
 
 def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
@@ -63,6 +65,7 @@ def run_score(cfg: ScoreConfig) -> Path:
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))  # bad weights fail before loading
     if options.score_weights is not None and cfg.format == "single":
         raise DataError("--score-weights applies to comparisons, not single prompt/response rows", path=cfg.data)
+    claim_output_file(cfg.output, overwrite=cfg.overwrite)
     rm = RewardModel.load(cfg.model)
     read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
@@ -89,6 +92,6 @@ def run_score(cfg: ScoreConfig) -> Path:
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     with open(tmp, "w") as f:
         for row in out_rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(dumps_strict(row, ensure_ascii=False) + "\n")
     os.replace(tmp, out)
     return out

@@ -31,8 +31,10 @@ from rewardlab.collate import collate_pairs
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.finite import NonFiniteError, check_weights, step_problem
+from rewardlab.jsonstrict import dumps_strict
 from rewardlab.losses import LossType, batch_loss, count_units
 from rewardlab.model import RewardModel
+from rewardlab.outputs import claim_output_dir
 
 
 @dataclass
@@ -96,13 +98,14 @@ class TrainConfig:
     save_every: NonNegative = 0  # steps between checkpoints; 0: only at the end
     keep_checkpoints: Positive = 2  # the newest N periodic checkpoints are kept
     resume: bool = False  # continue from the newest checkpoint in output_dir (exactly)
+    overwrite: bool = False  # replace the run in a non-empty output_dir (refused without --resume or --overwrite)
     stop_after: Positive | None = None  # stop (as if killed) after this many steps; for testing resume
     # a non-finite loss or gradient norm stops the run at that step; N > 0 skips up to N such updates instead
     skip_nonfinite: NonNegative = 0
 
     # fields that may differ between a run and its resumption
     RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size",
-                 "skip_nonfinite")
+                 "skip_nonfinite", "overwrite", "output_dir")  # output_dir: however spelt, or moved
 
     def __post_init__(self):
         from rewardlab.data import parse_score_weights
@@ -223,7 +226,12 @@ def make_sampler(records: list, cfg: TrainConfig, world: int, lengths: list[int]
 
 
 # ---------------------------------------------------------------------------------------------
-def train(cfg: TrainConfig) -> TrainResult:
+# what train writes into output_dir: --overwrite removes these (and only these) first
+TRAIN_WRITES = ("model", "checkpoints", "metrics.jsonl", "train_summary.json", "tensorboard")
+
+
+def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
+    """``output_claimed``: the caller already checked ``output_dir`` (:func:`rewardlab.outputs.claim_output_dir`)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -237,6 +245,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     set_seed(cfg.seed)
     out = Path(cfg.output_dir)
     ckpt_root = out / "checkpoints"
+    if main and not output_claimed:
+        claim_output_dir(out, resume=cfg.resume, overwrite=cfg.overwrite, written=TRAIN_WRITES)
     if main:
         out.mkdir(parents=True, exist_ok=True)
     if not cfg.resume and main and ckpt_root.exists() and any(ckpt_root.iterdir()):
@@ -284,6 +294,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     device = accelerator.device
 
     metrics_path = out / "metrics.jsonl"
+    if cfg.resume and main:
+        _truncate_metrics(metrics_path, start)
     tb = _tensorboard(out) if main else None
     history: list[dict] = []
     from tqdm.auto import tqdm
@@ -390,7 +402,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         _atomic_save_model(rm, out / "model", full_state)
         summary = {"config": cfg.to_json(), "data": data_info, "data_fingerprint": data_fp, "steps": total_steps,
                    "final_eval": final_eval, "world_size": world}
-        atomic_write_text(out / "train_summary.json", json.dumps(summary, indent=2, default=str))
+        atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str))
     if tb is not None:
         tb.close()
     accelerator.wait_for_everyone()
@@ -509,11 +521,20 @@ def _log(rec: dict, history: list, path: Path, tb, main: bool) -> None:
     if not main:
         return
     with open(path, "a") as f:
-        f.write(json.dumps(rec) + "\n")
+        f.write(dumps_strict(rec) + "\n")
     if tb is not None:
         for k, v in rec.items():
             if k != "step" and isinstance(v, (int, float)):
                 tb.add_scalar(k, v, rec["step"])
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Keep only the rows up to ``step`` (the resumed checkpoint): the steps after it are run and logged again,
+    so ``metrics.jsonl`` never holds a step twice."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def _tensorboard(out: Path):
@@ -574,7 +595,7 @@ def _save_checkpoint(accelerator, root: Path, step: int, cfg, data_fp, rm, optim
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                             "python": random.getstate()}}, tmp / "trainer.pt")
-        (tmp / "state.json").write_text(json.dumps({"step": step, "config": _resume_key(cfg),
+        (tmp / "state.json").write_text(dumps_strict({"step": step, "config": _resume_key(cfg),
                                                     "data_fingerprint": data_fp}, indent=2))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, PositiveFloat, PositiveFraction, Seed
 from rewardlab.errors import RewardlabError
+from rewardlab.jsonstrict import dumps_strict
 
 MODES = ("pairwise", "logprob", "rating", "verifier", "verifier-cot", "critique")
 
@@ -186,12 +187,12 @@ def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         for row in judge.last_rows:
-            f.write(json.dumps(_clean({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
+            f.write(dumps_strict(_clean({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
     summary = dict(judge.last_summary)
     summary.update(data=cfg.data, n_skipped_invalid=len(loaded.skipped), data_fingerprint=fingerprint(records),
                    seconds=seconds, output=str(out), config=dataclasses.asdict(cfg))
     summary = _clean(summary)
-    summary_path(out).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    summary_path(out).write_text(dumps_strict(summary, indent=2, ensure_ascii=False) + "\n")
     judge.backend.close()
     return out, summary
 

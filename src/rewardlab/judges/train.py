@@ -29,8 +29,14 @@ import torch
 
 from rewardlab.bounds import Fraction, NonNegativeFloat, Positive, PositiveFloat, Seed
 from rewardlab.errors import RewardlabError
+from rewardlab.jsonstrict import dumps_strict
+from rewardlab.outputs import claim_output_dir
 
 JUDGE_META = "judge.json"
+
+
+# what train-judge writes into output_dir: --overwrite removes these first
+JUDGE_RUN_WRITES = ("model", "metrics.jsonl", "examples.jsonl", "report.json", "report.md")
 
 
 @dataclass
@@ -69,6 +75,7 @@ class TrainJudgeConfig:
     save_model: bool = True
     log_every: Positive = 10
     seed: Seed = 0
+    overwrite: bool = False  # replace the run in a non-empty output_dir
 
     def __post_init__(self):
         if self.method not in ("genrm", "cloud"):
@@ -258,7 +265,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
 
     t_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    out = Path(cfg.output_dir)
+    out = claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=JUDGE_RUN_WRITES)
     out.mkdir(parents=True, exist_ok=True)
     train, evaluation, data_info = _load(cfg)
     metrics_path = out / "metrics.jsonl"
@@ -266,7 +273,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
 
     def log(rec: dict, force: bool = False) -> None:
         with open(metrics_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+            f.write(dumps_strict(rec) + "\n")
         if force or rec.get("step", 0) % max(1, cfg.log_every) == 0 or rec.get("phase"):
             print("train-judge: " + json.dumps({k: (float(f"{v:.4g}") if isinstance(v, float) else v)
                                                 for k, v in rec.items()}), flush=True)
@@ -307,7 +314,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
             model_dir = out / "model"
             backend.model.save_pretrained(model_dir, safe_serialization=True)
             backend.tok.save_pretrained(model_dir)
-            (model_dir / JUDGE_META).write_text(json.dumps({
+            (model_dir / JUDGE_META).write_text(dumps_strict({
                 "mode": "logprob", "template": judge.template.to_json(), "position": "average",
                 "max_question_tokens": cfg.max_question_tokens, "max_answer_tokens": cfg.max_answer_tokens,
                 "trained_from": cfg.base, "method": "genrm"}, indent=2) + "\n")
@@ -348,7 +355,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
         result["accuracy_gain"] = accuracy_gain(evaluation, kept["base"], kept["trained"], seed=cfg.seed)
     with open(out / "examples.jsonl", "w", encoding="utf-8") as f:
         for i, rec in enumerate(evaluation):
-            f.write(json.dumps({"id": rec.id, "chosen": rec.chosen, "base": kept["base"][i] if "base" in kept else None,
+            f.write(dumps_strict({"id": rec.id, "chosen": rec.chosen, "base": kept["base"][i] if "base" in kept else None,
                                 "trained": kept["trained"][i]}) + "\n")
     result["total_seconds"] = time.perf_counter() - t_start
     result["command"] = command or command_line(cfg)
@@ -358,7 +365,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     from rewardlab.report import _clean
 
     result = _clean(result)
-    (out / "report.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    (out / "report.json").write_text(dumps_strict(result, indent=2, ensure_ascii=False) + "\n")
     (out / "report.md").write_text(render_train_report(result))
     return result
 
