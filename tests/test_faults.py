@@ -246,3 +246,77 @@ def test_strict_json_turns_undefined_statistics_into_null():
 
     assert dumps_strict({"a": math.nan, "b": [1.5, math.inf, np.float32("nan")], "c": np.float64(2.0)}) == \
         '{"a": null, "b": [1.5, null, null], "c": 2.0}'
+
+
+# ---- 5. files -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, content, needle", [
+    ("empty.jsonl", b"", "no rows: the input is empty"),
+    ("trunc.jsonl.gz", None, "cannot read the file after"),
+    ("notgz.jsonl.gz", b'{"prompt": "p"}\n', "cannot read the file after 0 line(s)"),
+    ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ("surrogate.jsonl", b'{"prompt": "p", "chosen": "a\\ud800", "rejected": "b"}\n', "lone UTF-16 surrogate"),
+    ("latin1.jsonl", b'{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n', "not valid UTF-8"),
+    ("shifted.csv", b"prompt,chosen,rejected\nhi,a,b\nhello, world,a,b\n", "line 3: 4 fields, but the header has 3"),
+])
+def test_broken_input_files_are_errors_naming_file_and_line(tmp_path, tiny_llama, capsys, name, content, needle):
+    path = tmp_path / name
+    if content is None:  # a gzip stream cut in the middle
+        import gzip
+
+        full = gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in rows(200)))
+        content = full[: len(full) // 2]
+    path.write_bytes(content)
+    out = tmp_path / "run"
+    code, err = run_cli(capsys, ["train", "--data", str(path), "--backbone", tiny_llama, "--output-dir", str(out)])
+    assert code == 2 and str(path) in err and needle in err, err
+    assert not out.exists() or not any(p for p in out.rglob("*") if p.is_file())
+
+
+def test_score_of_an_empty_file_is_an_error_not_an_empty_output(tmp_path, tiny_llama, capsys):
+    from rewardlab.model import RewardModel
+
+    RewardModel.from_backbone(tiny_llama, max_length=48).save(tmp_path / "m")
+    (tmp_path / "e.jsonl").write_text("\n\n")
+    code, err = run_cli(capsys, ["score", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "e.jsonl"),
+                                 "--output", str(tmp_path / "s.jsonl")])
+    assert code == 2 and "e.jsonl: no rows: the input is empty" in err and not (tmp_path / "s.jsonl").exists()
+
+
+def test_a_list_response_in_prompt_response_rows_names_the_line(tmp_path, tiny_llama, capsys):
+    from rewardlab.model import RewardModel
+
+    RewardModel.from_backbone(tiny_llama, max_length=48).save(tmp_path / "m")
+    write_jsonl(tmp_path / "r.jsonl", [{"prompt": "p", "response": "ok"}, {"prompt": "p", "response": ["a", "b"]}])
+    code, err = run_cli(capsys, ["score", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "r.jsonl"),
+                                 "--output", str(tmp_path / "s.jsonl")])
+    assert code == 2 and "r.jsonl, line 2, field 'response'" in err
+
+
+def test_csv_quoted_commas_and_newlines_and_gzip(tmp_path):
+    import gzip
+
+    from rewardlab.data import load_comparisons
+
+    text = 'prompt,chosen,rejected\n"Hi, there","line one\nline two","b"\n'
+    (tmp_path / "q.csv.gz").write_bytes(gzip.compress(text.encode()))
+    rec = load_comparisons(str(tmp_path / "q.csv.gz")).records
+    assert len(rec) == 1 and rec[0].prompt == "Hi, there" and rec[0].responses[0] == "line one\nline two"
+
+
+def test_a_missing_local_looking_path_fails_at_once(tmp_path, monkeypatch):
+    """``data/train`` (no extension) where ``data/`` is here is a local path, not a hub id: no hub retries."""
+    import time
+
+    from rewardlab.data import load_comparisons
+    from rewardlab.data.readers import looks_local
+    from rewardlab.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    for source in ("data/train", "a/b/c", "mydata.txt", "./x", "C:\\data\\x"):
+        assert looks_local(source), source
+    assert not looks_local("Anthropic/hh-rlhf") and not looks_local("org/name.v2")
+    t0 = time.perf_counter()
+    with pytest.raises(DataError, match="data/train: no such file or directory"):
+        load_comparisons("data/train")
+    assert time.perf_counter() - t0 < 1.0

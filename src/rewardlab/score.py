@@ -45,9 +45,13 @@ def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
             break
         if "response" not in row:
             return None if not rows else _bad(loc, "response", "missing field (other rows are prompt/response rows)")
-        for key in ("prompt", "response"):
-            if not isinstance(row.get(key), (str, list)) or not row.get(key):
-                _bad(loc, key, "missing, empty or not text/messages")
+        if not isinstance(row.get("response"), str) or not row["response"]:
+            _bad(loc, "response", f"expected non-empty text, got {type(row.get('response')).__name__}")
+        prompt = row.get("prompt")
+        if not prompt or not (isinstance(prompt, str) or (isinstance(prompt, list) and all(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                for m in prompt))):
+            _bad(loc, "prompt", "missing, empty, or not text / a list of {role, content} messages")
         prompt = row["prompt"] if isinstance(row["prompt"], str) else tuple(row["prompt"])
         rows.append({"id": row.get("id", f"{Path(path).name}:{loc.get('line', loc.get('row'))}"),
                      "prompt": prompt, "response": row["response"]})
