@@ -320,3 +320,77 @@ def test_a_missing_local_looking_path_fails_at_once(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="data/train: no such file or directory"):
         load_comparisons("data/train")
     assert time.perf_counter() - t0 < 1.0
+
+
+# ---- 2. the model contract ----------------------------------------------------------------------
+@pytest.fixture
+def saved_model(tmp_path, tiny_llama):
+    from rewardlab.model import RewardModel
+
+    d = tmp_path / "m"
+    RewardModel.from_backbone(tiny_llama, max_length=48).save(d)
+    return d
+
+
+def _score_argv(model, tmp_path, *extra):
+    data = tmp_path / "d.jsonl"
+    if not data.exists():
+        write_jsonl(data, rows(4))
+    return ["score", "--model", str(model), "--data", str(data), "--output", str(tmp_path / "s.jsonl"), *extra]
+
+
+@pytest.mark.parametrize("tamper, needle", [
+    (lambda d: (d / "tokenizer.json").unlink(), "tokenizer.json is missing"),
+    (lambda d: (d / "tokenizer_config.json").write_text((d / "tokenizer_config.json").read_text()
+                                                        .replace('"model_max_length"', '"model_max_length_"')),
+     "tokenizer_config.json was modified"),
+    (lambda d: (d / "config.json").write_text((d / "config.json").read_text().replace("}", ', "x": 1}', 1)),
+     "config.json was modified"),
+    (lambda d: (d / "chat_template.jinja").write_text("{{ messages }}"), "chat_template.jinja was"),
+    (lambda d: (d / "vocab.txt").write_text("[UNK]\n"), "vocab.txt was added"),
+])
+def test_a_tampered_model_directory_is_refused_naming_the_file(saved_model, tmp_path, capsys, tamper, needle):
+    tamper(saved_model)
+    argv = _score_argv(saved_model, tmp_path)
+    before = snapshot(tmp_path)
+    code, err = run_cli(capsys, argv)
+    assert code == 2 and needle in err and "--trust-modified" in err
+    assert snapshot(tmp_path) == before
+
+
+def test_trust_modified_loads_and_is_recorded_in_the_report(saved_model, tmp_path, capsys):
+    (saved_model / "generation_config.json").write_text("{}")  # not a scoring file: not checked
+    (saved_model / "vocab.txt").write_text("[UNK]\n")
+    code, err = run_cli(capsys, _score_argv(saved_model, tmp_path, "--trust-modified"))
+    assert code == 0 and "warning" in err and "vocab.txt was added" in err
+    ev = tmp_path / "ev"
+    assert run_cli(capsys, ["eval", "--model", str(saved_model), "--data", str(tmp_path / "d.jsonl"),
+                            "--output-dir", str(ev), "--trust-modified"])[0] == 0
+    report = json.loads((ev / "report.json").read_text())
+    model_info = next(iter(report["results"].values()))["model"]
+    assert model_info["trust_modified"] == ["vocab.txt was added (not recorded in rewardlab.json)"]
+    (saved_model / "tokenizer.json").unlink()  # even trusted, a model without its tokenizer is an error
+    code, err = run_cli(capsys, _score_argv(saved_model, tmp_path, "--trust-modified", "--overwrite"))
+    assert code == 2 and "cannot load the tokenizer" in err
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("max_length", 0, "rewardlab.json: max_length: should be greater than or equal to 1, got 0"),
+    ("truncation", "middle", "truncation must be prompt_left or right, not 'middle'"),
+    ("padding_side", "middle", "padding_side must be left or right, not 'middle'"),
+])
+def test_a_rewardlab_json_value_the_trainer_refuses_is_refused_at_load(saved_model, tmp_path, capsys, key, value,
+                                                                      needle):
+    spec = json.loads((saved_model / "rewardlab.json").read_text())
+    spec[key] = value
+    (saved_model / "rewardlab.json").write_text(json.dumps(spec))
+    code, err = run_cli(capsys, _score_argv(saved_model, tmp_path))
+    assert code == 2 and needle in err, err
+    assert "rewardlab.json" in err
+
+
+def test_the_trainer_refuses_the_same_values_with_the_same_message(capsys):
+    code, err = run_cli(capsys, ["train", "--max-length", "0"])
+    assert code == 2 and "max_length" not in err.split(":")[0] and "should be greater than or equal to 1, got 0" in err
+    code, err = run_cli(capsys, ["train", "--truncation", "middle"])
+    assert code == 2 and "truncation must be prompt_left or right, not 'middle'" in err

@@ -42,6 +42,7 @@ class EvalConfig:
     packing: bool = False  # reward models: padding-free, prefix-shared scoring (rewardlab.packing)
     judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
     overwrite: bool = False  # replace the report in a non-empty --output-dir
+    trust_modified: bool = False  # load models whose files differ from the hashes in rewardlab.json (reported)
 
 
 def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,
@@ -118,7 +119,7 @@ def model_name(path: str, taken: dict) -> str:
 JUDGE_PREFIX = "judge:"
 
 
-def load_scorer(path: str):
+def load_scorer(path: str, trust_modified: bool = False):
     """A rewardlab model directory, or ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`)."""
     if path.startswith(JUDGE_PREFIX):
         from rewardlab.judges.run import judge_from_spec
@@ -126,7 +127,7 @@ def load_scorer(path: str):
         return judge_from_spec(path[len(JUDGE_PREFIX):])
     from rewardlab.model import RewardModel
 
-    return RewardModel.load(path)
+    return RewardModel.load(path, trust_modified=trust_modified)
 
 
 def model_provenance(path: str | None, scorer: Any) -> dict:
@@ -140,6 +141,8 @@ def model_provenance(path: str | None, scorer: Any) -> dict:
                      "data_fingerprint": d.get("data_fingerprint"), "pooling": d.get("pooling"),
                      "template": d.get("template"), "max_length": d.get("max_length"),
                      "versions": d.get("versions")})
+    if getattr(scorer, "modified_files", None):  # loaded with --trust-modified despite these mismatches
+        info["trust_modified"] = list(scorer.modified_files)
     describe = getattr(scorer, "describe", None)
     if callable(describe):
         try:
@@ -196,7 +199,7 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     results, examples, tok = {}, {}, None
     pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
-        rm = load_scorer(path)
+        rm = load_scorer(path, cfg.trust_modified)
         if cfg.packing and hasattr(rm, "spec"):  # a RewardModel: its score() then packs
             rm.packing = True
         tok = getattr(rm, "tokenizer", tok)

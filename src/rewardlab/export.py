@@ -16,7 +16,6 @@ from pathlib import Path
 
 from rewardlab.bounds import NonNegativeFloat
 from rewardlab.errors import RewardlabError
-from rewardlab.jsonstrict import dumps_strict
 
 PROBES = [("What is 2 plus 3?", "It is 5."), ("Name a fruit.", "An apple."),
           ((("system", "Be brief."), ("user", "Say hi.")), "Hi!"), ("Tell me a joke.", "No.")]
@@ -44,7 +43,7 @@ def run_export(cfg: ExportConfig) -> dict:
     from transformers import AutoModelForSequenceClassification
 
     from rewardlab.lora import is_peft
-    from rewardlab.model import SPEC_FILE, RewardModel
+    from rewardlab.model import RewardModel, write_spec
 
     if not cfg.model or not cfg.output:
         raise RewardlabError("--model and --output are required")
@@ -71,8 +70,7 @@ def run_export(cfg: ExportConfig) -> dict:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     rm.tokenizer.save_pretrained(tmp)
-    spec = rm.spec.to_json()
-    (tmp / SPEC_FILE).write_text(dumps_strict(spec, indent=2, ensure_ascii=False) + "\n")
+    write_spec(tmp, rm.spec.to_json())  # with the hashes of the exported files
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)

@@ -33,6 +33,7 @@ class ScoreConfig:
     packing: bool = False  # padding-free rows, each prompt computed once for its responses (rewardlab.packing)
     token_budget: Positive | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
     overwrite: bool = False  # replace an existing --output file
+    trust_modified: bool = False  # load a model whose files differ from the hashes in rewardlab.json (warned)
 
 
 def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
@@ -70,7 +71,7 @@ def run_score(cfg: ScoreConfig) -> Path:
     if options.score_weights is not None and cfg.format == "single":
         raise DataError("--score-weights applies to comparisons, not single prompt/response rows", path=cfg.data)
     claim_output_file(cfg.output, overwrite=cfg.overwrite)
-    rm = RewardModel.load(cfg.model)
+    rm = RewardModel.load(cfg.model, trust_modified=cfg.trust_modified)
     read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
     out_rows = []

@@ -238,7 +238,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         from rewardlab.model import RewardModel
 
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
-        rm = RewardModel.load(cfg.model, torch_dtype=dtype)
+        rm = RewardModel.load(cfg.model, torch_dtype=dtype, trust_modified=cfg.trust_modified)
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     rm.to(device)
     rm.eval()
@@ -376,7 +376,8 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         ok = batcher.alive() and not state["draining"] and state["failure"] is None
         body = {"status": "ok" if ok else "unavailable", **({"detail": state["failure"]} if state["failure"] else {}), "model": model_name, "queued_texts": batcher.queued_texts(),
                 "batching": cfg.batching, "normalization": bool(rm.spec.normalization),
-                "device": str(batcher.device), "torch_threads": torch.get_num_threads()}
+                "device": str(batcher.device), "torch_threads": torch.get_num_threads(),
+                **({"trust_modified": rm.modified_files} if getattr(rm, "modified_files", None) else {})}
         return JSONResponse(body, 200 if ok else 503)
 
     @app.get("/metrics", dependencies=auth)

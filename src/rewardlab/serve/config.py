@@ -33,6 +33,7 @@ class ServeConfig:
     # process
     shutdown_timeout: NonNegativeFloat = 30.0  # seconds to finish in-flight requests after SIGINT/SIGTERM
     log_level: str = "warning"
+    trust_modified: bool = False  # serve a model whose files differ from the hashes in rewardlab.json (/health says)
 
     def __post_init__(self):
         if self.dtype not in ("float32", "bfloat16", "float16"):
