@@ -394,3 +394,97 @@ def test_the_trainer_refuses_the_same_values_with_the_same_message(capsys):
     assert code == 2 and "max_length" not in err.split(":")[0] and "should be greater than or equal to 1, got 0" in err
     code, err = run_cli(capsys, ["train", "--truncation", "middle"])
     assert code == 2 and "truncation must be prompt_left or right, not 'middle'" in err
+
+
+# ---- 6. checkpoints and disks -------------------------------------------------------------------
+def _truncate(p: Path):
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+
+
+CORRUPTIONS = {
+    "truncated weights": lambda ck: _truncate(ck / "model.safetensors"),
+    "missing weights": lambda ck: (ck / "model.safetensors").unlink(),
+    "missing optimizer state": lambda ck: (ck / "trainer.pt").unlink(),
+    "truncated optimizer state": lambda ck: _truncate(ck / "trainer.pt"),
+    "garbage state.json": lambda ck: (ck / "state.json").write_text("{not json"),
+    "missing state.json": lambda ck: (ck / "state.json").unlink(),
+    "empty directory": lambda ck: [p.unlink() for p in ck.iterdir()],
+}
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory, tiny_llama):
+    """A run stopped after step 3 with checkpoints at steps 2 and 3, and its arguments."""
+    root = tmp_path_factory.mktemp("stopped")
+    data = write_jsonl(root / "d.jsonl", rows(16))
+    args = ["train", "--data", str(data), "--backbone", tiny_llama, "--batch-size", "4", "--max-length", "48",
+            "--max-steps", "4", "--log-every", "1", "--save-every", "2", "--keep-checkpoints", "3"]
+    assert main([*args, "--output-dir", str(root / "run"), "--stop-after", "3"]) == 0
+    assert sorted(p.name for p in (root / "run" / "checkpoints").iterdir()) == ["step-00000002", "step-00000003"]
+    return root / "run", args
+
+
+@pytest.mark.parametrize("kind", list(CORRUPTIONS))
+def test_a_corrupt_newest_checkpoint_falls_back_to_the_newest_intact_one(stopped_run, tmp_path, capsys, kind):
+    src, args = stopped_run
+    run = tmp_path / "run"
+    shutil.copytree(src, run)
+    newest = run / "checkpoints" / "step-00000003"
+    CORRUPTIONS[kind](newest)
+    intact = snapshot(run / "checkpoints" / "step-00000002")
+    code, err = run_cli(capsys, [*args, "--output-dir", str(run), "--resume"])
+    assert code == 0, err
+    assert f"checkpoint {newest} is unreadable" in err and "resumed from" in err and "(step 2)" in err
+    assert snapshot(run / "checkpoints" / "step-00000002") == intact
+    steps = [json.loads(line)["step"] for line in open(run / "metrics.jsonl") if "loss" in json.loads(line)]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_no_intact_checkpoint_is_an_error(stopped_run, tmp_path, capsys):
+    src, args = stopped_run
+    run = tmp_path / "run"
+    shutil.copytree(src, run)
+    for ck in (run / "checkpoints").iterdir():
+        (ck / "trainer.pt").unlink()
+    before = snapshot(run)
+    code, err = run_cli(capsys, [*args, "--output-dir", str(run), "--resume"])
+    assert code == 2 and "none of the 2 checkpoints" in err and "--overwrite" in err
+    assert snapshot(run) == before
+
+
+def test_leftover_temporary_directories_are_removed_at_the_next_start(stopped_run, tmp_path, capsys):
+    src, args = stopped_run
+    run = tmp_path / "run"
+    shutil.copytree(src, run)
+    (run / ".model.tmp99999").mkdir()
+    (run / ".model.tmp99999" / "model.safetensors").write_bytes(b"x" * 1000)
+    (run / "checkpoints" / ".tmp-step-00000004").mkdir()
+    code, err = run_cli(capsys, [*args, "--output-dir", str(run), "--resume"])
+    assert code == 0 and "removed 2 temporary" in err
+    assert not (run / ".model.tmp99999").exists() and not (run / "checkpoints" / ".tmp-step-00000004").exists()
+
+
+def test_an_unwritable_output_dir_is_reported_before_training(tmp_path, tiny_llama, capsys):
+    import os
+
+    if os.geteuid() == 0:  # root writes anywhere: use a path under a file instead
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "run"
+    else:
+        (tmp_path / "ro").mkdir(mode=0o500)
+        out = tmp_path / "ro" / "run"
+    data = write_jsonl(tmp_path / "d.jsonl", rows(8))
+    code, err = run_cli(capsys, ["train", "--data", str(data), "--backbone", tiny_llama, "--output-dir", str(out)])
+    assert code == 2 and str(out) in err and ("not writable" in err or "is a file" in err or "Not a directory" in err)
+
+
+def test_too_little_free_space_is_reported_before_training(tmp_path, tiny_llama, capsys, monkeypatch):
+    import shutil as sh
+
+    real = sh.disk_usage
+    monkeypatch.setattr(sh, "disk_usage", lambda p: real(p)._replace(free=1000))
+    data = write_jsonl(tmp_path / "d.jsonl", rows(8))
+    code, err = run_cli(capsys, ["train", "--data", str(data), "--backbone", tiny_llama, "--output-dir",
+                                 str(tmp_path / "run"), "--save-every", "1"])
+    assert code == 2 and "only 0 MiB free" in err and "checkpoints" in err
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rewardlab.atomic import atomic_write_text
+from rewardlab.atomic import atomic_write_text, fsync_tree
 from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, OpenFraction, Positive, PositiveFloat, Seed
 from rewardlab.collate import collate_pairs
 from rewardlab.data.record import Comparison
@@ -248,7 +248,7 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
     if main and not output_claimed:
         claim_output_dir(out, resume=cfg.resume, overwrite=cfg.overwrite, written=TRAIN_WRITES)
     if main:
-        out.mkdir(parents=True, exist_ok=True)
+        _prepare_output_dir(out)
     if not cfg.resume and main and ckpt_root.exists() and any(ckpt_root.iterdir()):
         raise RewardlabError(f"{ckpt_root} already has checkpoints: pass --resume to continue, or another --output-dir")
 
@@ -268,6 +268,8 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
                    target_modules=cfg.lora_target_modules, gradient_checkpointing=cfg.gradient_checkpointing)
     if precision == "bf16-pure":  # bf16 weights, gradients and activations; the optimizer keeps fp32 masters
         rm.model.to(torch.bfloat16)
+    if main:
+        _check_free_space(out, rm, cfg)
     features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses] for c in train_recs}
 
     n_tokens = {id(c): sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs}
@@ -528,6 +530,38 @@ def _log(rec: dict, history: list, path: Path, tb, main: bool) -> None:
                 tb.add_scalar(k, v, rec["step"])
 
 
+def _prepare_output_dir(out: Path) -> None:
+    """Create ``out``, prove it is writable, and remove what a killed run left behind: temporary model and
+    checkpoint directories (``.model.tmp<pid>``, ``.model.old<pid>``, ``checkpoints/.tmp-step-*``)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise RewardlabError(f"--output-dir {out} is not writable: {e.strerror or e}") from None
+    leftovers = [*out.glob(".model.tmp*"), *out.glob(".model.old*"), *(out / "checkpoints").glob(".tmp-step-*")]
+    for p in leftovers:
+        shutil.rmtree(p, ignore_errors=True)
+    if leftovers:
+        print(f"rewardlab: removed {len(leftovers)} temporary director(ies) left by an interrupted run in {out}",
+              file=sys.stderr)
+
+
+def _check_free_space(out: Path, rm: RewardModel, cfg: TrainConfig) -> None:
+    """Refuse to start when ``out``'s disk cannot hold what the run will write: the model and, when checkpoints
+    are kept, ``keep_checkpoints + 1`` of them (weights + AdamW's two moments each), plus 10%."""
+    weights = sum(p.numel() * p.element_size() for p in rm.model.state_dict().values())
+    trainable = sum(p.numel() * 4 for p in rm.parameters() if p.requires_grad)
+    n_ckpt = cfg.keep_checkpoints + 1 if (cfg.save_every or cfg.stop_after) else 0
+    need = int(1.1 * (weights + n_ckpt * (weights + 2 * trainable)))
+    free = shutil.disk_usage(out).free
+    if free < need:
+        raise RewardlabError(f"--output-dir {out}: only {free / 2**20:.0f} MiB free, and this run writes about "
+                             f"{need / 2**20:.0f} MiB (model + {n_ckpt} checkpoints); free space or lower "
+                             "--keep-checkpoints")
+
+
 def _truncate_metrics(path: Path, step: int) -> None:
     """Keep only the rows up to ``step`` (the resumed checkpoint): the steps after it are run and logged again,
     so ``metrics.jsonl`` never holds a step twice."""
@@ -564,6 +598,7 @@ def _atomic_save_model(rm: RewardModel, target: Path, state_dict: dict | None = 
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     rm.save(tmp, state_dict=state_dict)
+    fsync_tree(tmp)
     if target.exists():
         old = target.with_name(f".{target.name}.old{os.getpid()}")
         os.replace(target, old)
@@ -597,8 +632,10 @@ def _save_checkpoint(accelerator, root: Path, step: int, cfg, data_fp, rm, optim
                             "python": random.getstate()}}, tmp / "trainer.pt")
         (tmp / "state.json").write_text(dumps_strict({"step": step, "config": _resume_key(cfg),
                                                     "data_fingerprint": data_fp}, indent=2))
+        fsync_tree(tmp)  # on disk before the rename makes it the newest checkpoint
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
+        fsync_tree(root, files=False)
         for old in sorted(p for p in root.glob("step-*"))[:-cfg.keep_checkpoints]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
@@ -614,25 +651,67 @@ def _untie(state: dict) -> dict:
     return out
 
 
-def _load_checkpoint(root: Path, cfg, data_fp, rm, optimizer, scheduler) -> int:
+def _read_checkpoint(ck: Path) -> tuple[dict, dict, dict]:
+    """``(state, weights, trainer state)`` of checkpoint directory ``ck``, all read before any is applied;
+    ValueError saying what is wrong when a file is missing, truncated or garbage."""
+    from safetensors.torch import load_file
+
+    try:
+        state = json.loads((ck / "state.json").read_text())
+        if not isinstance(state, dict) or not isinstance(state.get("step"), int) or "config" not in state:
+            raise ValueError("state.json lacks step/config")
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"state.json: {e}") from None
+    try:
+        weights = load_file(str(ck / "model.safetensors"))
+    except Exception as e:  # safetensors raises its own error types for a truncated or garbage file
+        raise ValueError(f"model.safetensors: {e}") from None
+    try:
+        trainer = torch.load(ck / "trainer.pt", weights_only=False)
+        if not all(k in trainer for k in ("optimizer", "scheduler", "rng")):
+            raise ValueError("trainer.pt lacks optimizer/scheduler/rng")
+    except Exception as e:  # torch.load: EOFError, RuntimeError, UnpicklingError, ...
+        raise ValueError(f"trainer.pt: {e}") from None
+    return state, weights, trainer
+
+
+def _newest_intact_checkpoint(root: Path):
+    """``(path, state, weights, trainer)`` of the newest checkpoint that reads whole, warning about each newer one
+    that does not (a crash or a full disk can leave one broken); None when there are none."""
     ckpts = sorted(root.glob("step-*"))
-    if not ckpts:
+    broken = []
+    for ck in reversed(ckpts):
+        try:
+            return (ck, *_read_checkpoint(ck))
+        except ValueError as e:
+            broken.append(ck)
+            print(f"rewardlab: warning: checkpoint {ck} is unreadable ({str(e).splitlines()[0][:200]}); "
+                  "trying the one before it", file=sys.stderr)
+    if broken:
+        raise RewardlabError(f"--resume: none of the {len(broken)} checkpoints in {root} is intact; "
+                             "start again with --overwrite")
+    return None
+
+
+def _load_checkpoint(root: Path, cfg, data_fp, rm, optimizer, scheduler) -> int:
+    found = _newest_intact_checkpoint(root) if root.exists() else None
+    if found is None:
         print(f"rewardlab: --resume given but no checkpoint in {root}; starting from step 0", file=sys.stderr)
         return 0
-    ck = ckpts[-1]
-    state = json.loads((ck / "state.json").read_text())
+    ck, state, weights, tr = found
     # a field the checkpoint lacks was added to TrainConfig later: its default is what that run did
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
     mismatched = {k for k, v in _resume_key(cfg).items() if state["config"].get(k, defaults.get(k)) != v}
     if mismatched:
         raise RewardlabError(f"cannot resume from {ck}: config differs in {sorted(mismatched)}")
-    if state["data_fingerprint"] != data_fp:
+    if state.get("data_fingerprint") != data_fp:
         raise RewardlabError(f"cannot resume from {ck}: the training data changed (fingerprint differs)")
-    from safetensors.torch import load_file
-
-    rm.model.load_state_dict(load_file(str(ck / "model.safetensors")))
-    tr = torch.load(ck / "trainer.pt", weights_only=False)
-    optimizer.load_state_dict(tr["optimizer"])
+    try:
+        rm.model.load_state_dict(weights)
+        optimizer.load_state_dict(tr["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise RewardlabError(f"cannot resume from {ck}: its weights or optimizer state do not fit this model "
+                             f"({str(e).splitlines()[0][:200]})") from None
     scheduler.load_state_dict(tr["scheduler"])
     torch.set_rng_state(tr["rng"]["torch"])
     np.random.set_state(tr["rng"]["numpy"])
