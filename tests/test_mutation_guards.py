@@ -148,9 +148,20 @@ def test_eval_accuracy_is_record_accuracy_not_pair_accuracy():
 
 
 def test_the_trainer_logs_record_accuracy_as_eval_accuracy(tmp_path, tiny_llama, data):
-    """The final metrics row's eval_accuracy is the record accuracy of the held-out scores (K = 2 here, where
-    the two coincide, so this checks the key wiring: eval_pair_accuracy and eval_accuracy both present)."""
-    cfg, res = _train(tmp_path, "acc", tiny_llama, data, max_steps=1, eval_data=str(data / "eval.jsonl"))
+    """The final metrics row's eval_accuracy is the record accuracy over 3-response held-out records (every
+    pair of the ranking won), recomputed here from the saved model's scores; eval_pair_accuracy is the share
+    of pairs. The data are chosen so the two differ. Catches: the final row switched to pair accuracy."""
+    held = [Comparison(prompt=f"Say {WORDS[i % 8]} #{i}", responses=(f"I like {WORDS[i % 8]}.",
+                                                                      f"{WORDS[(i + 1) % 8]} is fine.",
+                                                                      f"No {WORDS[(i + 5) % 8]} here, sorry."),
+                       chosen=0, ranking=(0, 1, 2)) for i in range(12)]
+    write_jsonl(held, str(tmp_path / "held3.jsonl"))
+    cfg, res = _train(tmp_path, "acc", tiny_llama, data, max_steps=1, eval_data=str(tmp_path / "held3.jsonl"))
+    scores = RewardModel.load(res.model_dir).score_comparisons(held)
+    pairs_won = [[s[0] > s[1], s[0] > s[2], s[1] > s[2]] for s in scores]
+    record_acc = sum(all(p) for p in pairs_won) / 12
+    pair_acc = sum(sum(p) for p in pairs_won) / 36
+    assert record_acc != pytest.approx(pair_acc)  # else the test could not tell them apart
     final = [r for r in _metrics(cfg) if "eval_accuracy" in r][-1]
-    assert final["eval_accuracy"] == res.final_eval["record_accuracy"]
-    assert final["eval_pair_accuracy"] == res.final_eval["accuracy"]
+    assert final["eval_accuracy"] == pytest.approx(record_acc)
+    assert final["eval_pair_accuracy"] == pytest.approx(pair_acc)
