@@ -91,7 +91,8 @@ def test_nonfinite_loss_stops_at_its_step_keeps_good_checkpoints_and_skip_contin
 
 
 def _nan_model(tmp_path, tiny_llama) -> Path:
-    """A saved model whose head weight is NaN (written around RewardModel.save, which refuses it)."""
+    """A saved model whose head weight is NaN (written around RewardModel.save, which refuses it), with its
+    rewardlab.json hashes recorded for the NaN weights."""
     from safetensors.torch import load_file, save_file
 
     from rewardlab.model import RewardModel
@@ -102,6 +103,9 @@ def _nan_model(tmp_path, tiny_llama) -> Path:
     head = next(k for k in state if k.startswith("score") or "classifier" in k)
     state[head] = torch.full_like(state[head], math.nan)
     save_file(state, str(d / "model.safetensors"), metadata={"format": "pt"})
+    from rewardlab.model import write_spec
+
+    write_spec(d, json.loads((d / "rewardlab.json").read_text()))  # hashes as if saved so: only the NaN is wrong
     return d
 
 
