@@ -492,3 +492,94 @@ def test_too_little_free_space_is_reported_before_training(tmp_path, tiny_llama,
                                  str(tmp_path / "run"), "--save-every", "1"])
     assert code == 2 and "only 0 MiB free" in err and "checkpoints" in err
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+# ---- 7. server ------------------------------------------------------------------------------------
+class Served:
+    """A real uvicorn server on a free port in a thread (as tests/test_serve.py)."""
+
+    def __init__(self, cfg, rm):
+        import socket
+        import threading
+        import time
+
+        from rewardlab.serve.app import make_server
+
+        self.server = make_server(cfg, rm)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive()
+            time.sleep(0.01)
+
+    def stop(self, timeout=60) -> float:
+        import time
+
+        t0 = time.monotonic()
+        self.server.should_exit = True
+        self.thread.join(timeout)
+        assert not self.thread.is_alive()
+        return time.monotonic() - t0
+
+
+@pytest.fixture(scope="module")
+def tiny_rm(tiny_llama):
+    from rewardlab.model import RewardModel
+
+    return RewardModel.from_backbone(tiny_llama, max_length=48)
+
+
+def test_token_guards_docs_and_schema_and_answers_401_before_reading_the_body(tiny_rm):
+    import httpx
+
+    from rewardlab.serve.config import ServeConfig
+
+    run = Served(ServeConfig(token="s3cret", max_wait_ms=0), tiny_rm)
+    try:
+        for path in ("/docs", "/openapi.json", "/metrics"):
+            r = httpx.get(run.url + path)
+            assert r.status_code == 401 and "bearer token" in r.json()["detail"], path
+        r = httpx.post(run.url + "/v1/score", content=b"{not json", headers={"content-type": "application/json"})
+        assert r.status_code == 401 and r.json()["detail"].startswith("missing or wrong bearer token")
+        ok = {"Authorization": "Bearer s3cret"}
+        assert httpx.get(run.url + "/openapi.json", headers=ok).status_code == 200
+        assert httpx.get(run.url + "/health").status_code == 200  # health stays open for probes
+        r = httpx.post(run.url + "/v1/score", headers={**ok, "content-type": "application/json"},
+                       content=b'{"prompt": "hi", "responses": ["a\\ud800"]}')
+        assert r.status_code == 400 and "lone UTF-16 surrogate" in r.json()["detail"]
+    finally:
+        run.stop()
+
+
+def test_idle_and_half_sent_connections_do_not_hold_the_shutdown(tiny_rm):
+    """60 idle keep-alive connections and 5 half-sent bodies: the half-sent ones get a JSON 408 after the body
+    timeout, and the shutdown ends within its grace period (2 s here), not 30 s."""
+    import socket
+    import time
+
+    from rewardlab.serve.config import ServeConfig
+
+    run = Served(ServeConfig(max_wait_ms=0, shutdown_timeout=2.0, body_timeout=1.0, keep_alive_timeout=1.0), tiny_rm)
+    idle = [socket.create_connection(("127.0.0.1", run.port)) for _ in range(60)]
+    half = []
+    for _ in range(5):
+        s = socket.create_connection(("127.0.0.1", run.port))
+        s.sendall(b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+                  b'{"prompt": "hi",')
+        half.append(s)
+    time.sleep(1.5)
+    answers = []
+    for s in half:
+        s.settimeout(5)
+        answers.append(s.recv(4096))
+    assert all(a.startswith(b"HTTP/1.1 408") and b'"detail"' in a for a in answers), answers[:1]
+    took = run.stop()
+    assert took < 2.0 + 1.0, f"shutdown took {took:.1f} s"
+    for s in idle + half:
+        s.close()

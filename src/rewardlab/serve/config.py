@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rewardlab.bounds import NonNegativeFloat, Port, Positive
+from rewardlab.bounds import NonNegativeFloat, Port, Positive, PositiveFloat
 from rewardlab.contract_options import ContractOptions
 from rewardlab.errors import RewardlabError
 
@@ -33,6 +33,8 @@ class ServeConfig(ContractOptions):
     num_threads: Positive | None = None  # torch intra-op threads (default: torch's choice)
     # process
     shutdown_timeout: NonNegativeFloat = 30.0  # seconds to finish in-flight requests after SIGINT/SIGTERM
+    keep_alive_timeout: PositiveFloat = 5.0  # seconds an idle keep-alive connection stays open
+    body_timeout: PositiveFloat = 10.0  # seconds a request body may stall before a 408
     log_level: str = "warning"
     trust_modified: bool = False  # serve a model whose files differ from the hashes in rewardlab.json (/health says)
 
