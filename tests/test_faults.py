@@ -583,3 +583,14 @@ def test_idle_and_half_sent_connections_do_not_hold_the_shutdown(tiny_rm):
     assert took < 2.0 + 1.0, f"shutdown took {took:.1f} s"
     for s in idle + half:
         s.close()
+
+
+def test_train_judge_and_export_refuse_an_existing_output(tmp_path, saved_model, capsys):
+    out = tmp_path / "judge-run"
+    out.mkdir()
+    (out / "report.md").write_text("an earlier run")
+    before = snapshot(out)
+    code, err = run_cli(capsys, ["train-judge", "--data", str(tmp_path / "d.jsonl"), "--output-dir", str(out)])
+    assert code == 2 and f"--output-dir {out} is not empty (report.md)" in err and snapshot(out) == before
+    code, err = run_cli(capsys, ["export", "--model", str(saved_model), "--output", str(out)])
+    assert code == 2 and f"{out} exists" in err and snapshot(out) == before
