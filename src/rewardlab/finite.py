@@ -32,9 +32,10 @@ def check_weights(named: Iterable[tuple[str, torch.Tensor]], where: str) -> None
 
 
 def check_rewards(rewards: list[float], where: str) -> list[float]:
-    """``rewards`` unchanged when all are finite, else :class:`NonFiniteError` naming the first bad index."""
+    """``rewards`` unchanged when all are finite, else :class:`NonFiniteError` naming the first bad index.
+    A reward may be a row of numbers (a multi-objective model's score, attributes and gate weights)."""
     for i, r in enumerate(rewards):
-        if not math.isfinite(r):
+        if not all(math.isfinite(v) for v in (r if isinstance(r, list) else (r,))):
             raise NonFiniteError(f"{where}: the model gave a non-finite reward ({r}) for text #{i}; "
                                  "its weights or this input overflow")
     return rewards
