@@ -11,6 +11,7 @@ Checkpoints hold weights, optimizer, scheduler and the step; the data order is a
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rewardlab import fsdp as fsdp_engine
 from rewardlab.atomic import atomic_write_text
 from rewardlab.collate import collate_pairs
 from rewardlab.data.record import Comparison
@@ -85,6 +87,9 @@ class TrainConfig:
     lora_dropout: float = 0.0  # 0: deterministic, like the rest of rewardlab's training
     lora_target_modules: list[str] | None = None  # default: every linear layer except the head
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (autocast) | bf16-pure (bf16 weights, fp32 masters)
+    # shard weights, gradients and optimizer states over the processes with PyTorch FSDP2 (rewardlab.fsdp; run under
+    # torchrun, CPU/gloo or GPU); checkpoints are sharded, the saved model is whole
+    fsdp: bool = False
     seed: int = 0  # model head init, data order, dropout
     # bookkeeping
     output_dir: str = "runs/rm"  # model/, checkpoints/, metrics.jsonl, train_summary.json
@@ -127,6 +132,11 @@ class TrainConfig:
             raise RewardlabError(f"precision must be auto, fp32, bf16 or bf16-pure, not {self.precision!r}")
         if self.checkpoint_every < 1:
             raise RewardlabError("checkpoint_every must be at least 1")
+        if self.fsdp and self.precision == "bf16-pure":
+            raise RewardlabError("--fsdp keeps fp32 shards and computes in bf16 with --precision bf16; "
+                                 "--precision bf16-pure is not supported with it")
+        if self.fsdp and self.lora_r:
+            raise RewardlabError("--fsdp does not shard LoRA adapters; use --lora-r 0 or drop --fsdp")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -224,8 +234,11 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
     # cpu=True is what makes Accelerate see a torchrun/accelerate-launch world on a machine without a GPU
-    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no",
+    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" and not cfg.fsdp else "no",
                               cpu=not torch.cuda.is_available())
+    if cfg.fsdp and accelerator.distributed_type.value in ("FSDP", "DEEPSPEED"):
+        raise RewardlabError(f"--fsdp runs PyTorch FSDP2 itself: launch with torchrun or a DDP accelerate config, "
+                             f"not Accelerate's {accelerator.distributed_type.value} plugin")
     world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
     if cfg.batch_size < world:
         raise RewardlabError(f"batch_size {cfg.batch_size} is smaller than the number of processes ({world})")
@@ -253,6 +266,10 @@ def train(cfg: TrainConfig) -> TrainResult:
                    target_modules=cfg.lora_target_modules, gradient_checkpointing=cfg.gradient_checkpointing)
     if precision == "bf16-pure":  # bf16 weights, gradients and activations; the optimizer keeps fp32 masters
         rm.model.to(torch.bfloat16)
+    own_group = False
+    if cfg.fsdp:  # after checkpointing and before the optimizer: it must see the DTensor shards
+        own_group = fsdp_engine.ensure_process_group()
+        fsdp_engine.shard(rm.to(accelerator.device), accelerator.device, bf16=precision == "bf16")
     features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses] for c in train_recs}
 
     n_tokens = {id(c): sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs}
@@ -274,7 +291,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     start = 0
     if cfg.resume:
         start = _load_checkpoint(ckpt_root, cfg, data_fp, rm, optimizer, scheduler)
-    model, optimizer = accelerator.prepare(rm, optimizer)
+    if cfg.fsdp:
+        model, optimizer = rm, accelerator.prepare(optimizer)
+    else:
+        model, optimizer = accelerator.prepare(rm, optimizer)
     model.train()
     device = accelerator.device
 
@@ -293,6 +313,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         n_units = count_units(cfg.loss, global_batch)
         local = global_batch[rank::world]
         chunks = micro_batches(local, [n_tokens[id(c)] for c in local], micro, cfg.micro_batch_tokens)
+        n_real = len(chunks)
+        if cfg.fsdp and world > 1:
+            chunks = _equal_chunks(chunks, global_batch, world, n_tokens, micro, cfg.micro_batch_tokens)
         for ci, chunk in enumerate(chunks):
             last = ci == len(chunks) - 1
             if cfg.packing:
@@ -302,18 +325,23 @@ def train(cfg: TrainConfig) -> TrainResult:
             else:
                 batch = collate_pairs(chunk, [features[id(c)] for c in chunk], rm.spec.pad_token_id,
                                       rm.spec.padding_side).to(device)
-            ctx = accelerator.no_sync(model) if (not last and world > 1) else _nullcontext()
+            no_sync = fsdp_engine.no_sync if cfg.fsdp else accelerator.no_sync
+            ctx = no_sync(model) if (not last and world > 1) else contextlib.nullcontext()
             with ctx:
                 with accelerator.autocast():
                     rewards = model(**batch.inputs)
                 losses = batch_loss(cfg.loss, rewards, batch, cfg.center_coef, loss_opts)
+                if ci >= n_real:  # a repeat that only keeps this process in step with the others: no gradient
+                    accelerator.backward(losses.sum() * 0.0)
+                    continue
                 accelerator.backward(losses.sum() * world / n_units)
             window["loss"] += losses.detach().sum().item()
             window["units"] += len(losses)
             window["acc"] += (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).sum().item()
             window["pairs"] += len(batch.chosen_idx)
             window["tokens"] += batch.n_tokens
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
+        clip = fsdp_engine.clip_grad_norm_ if cfg.fsdp else accelerator.clip_grad_norm_
+        grad_norm = clip(model.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -340,7 +368,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         if cfg.stop_after is not None and done >= cfg.stop_after and done != total_steps:
             _save_checkpoint(accelerator, ckpt_root, done, cfg, data_fp, rm, optimizer, scheduler)
             bar.close()
-            accelerator.end_training()
+            _end(accelerator, own_group)
             return TrainResult(out / "model", done, history)
     bar.close()
 
@@ -362,7 +390,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         _log({"step": total_steps, "eval_accuracy": final_eval["record_accuracy"],  # as eval_accuracies
               "eval_pair_accuracy": final_eval["accuracy"], "eval_n": final_eval["n_records"]},
              history, metrics_path, tb, main)
-    full_state = _gathered_state_dict(accelerator, model)  # collective under ZeRO-3 / FSDP; None otherwise
+    # collective under ZeRO-3 / FSDP; None otherwise
+    full_state = fsdp_engine.full_state_dict(model) if cfg.fsdp else _gathered_state_dict(accelerator, model)
     if main:
         _atomic_save_model(rm, out / "model", full_state)
         summary = {"config": cfg.to_json(), "data": data_info, "data_fingerprint": data_fp, "steps": total_steps,
@@ -371,17 +400,26 @@ def train(cfg: TrainConfig) -> TrainResult:
     if tb is not None:
         tb.close()
     accelerator.wait_for_everyone()
-    accelerator.end_training()
+    _end(accelerator, own_group)
     return TrainResult(out / "model", total_steps, history, final_eval)
 
 
 # ---------------------------------------------------------------------------------------------
-class _nullcontext:
-    def __enter__(self):
-        return None
+def _end(accelerator, own_group: bool) -> None:
+    accelerator.end_training()
+    if own_group and torch.distributed.is_initialized():  # the world of one that --fsdp started (if Accelerate
+        torch.distributed.destroy_process_group()  # has not ended it)
 
-    def __exit__(self, *a):
-        return False
+
+def _equal_chunks(chunks: list, global_batch: list, world: int, n_tokens: dict, micro: int,
+                  micro_tokens: int | None) -> list:
+    """``chunks`` extended with repeats of its last chunk up to the most micro-batches any process has this step:
+    under FSDP every forward all-gathers the layers, so every process must run as many. The caller gives the
+    repeats no gradient and does not count them."""
+    counts = [len(micro_batches(part, [n_tokens[id(c)] for c in part], micro, micro_tokens))
+              for part in (global_batch[r::world] for r in range(world))]
+    filler = chunks[-1] if chunks else global_batch[:1]
+    return chunks + [filler] * (max(counts) - len(chunks))
 
 
 def _score_across_processes(accelerator, rm: RewardModel, records, batch_size: int, packing: bool = False,
@@ -515,18 +553,26 @@ def _resume_key(cfg: TrainConfig) -> dict:
 def _save_checkpoint(accelerator, root: Path, step: int, cfg, data_fp, rm, optimizer, scheduler) -> None:
     """Write ``checkpoints/step-N`` via a temporary directory and a rename: a crash leaves the old one intact."""
     accelerator.wait_for_everyone()
+    final = root / f"step-{step:08d}"
+    tmp = root / f".tmp-step-{step:08d}"
     if accelerator.is_main_process:
         root.mkdir(parents=True, exist_ok=True)
-        final = root / f"step-{step:08d}"
-        tmp = root / f".tmp-step-{step:08d}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
+    if cfg.fsdp:  # every process writes its shards of the weights and optimizer states
+        accelerator.wait_for_everyone()
+        fsdp_engine.save_sharded(tmp / fsdp_engine.SHARDED_DIR, rm, optimizer)
+        accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
         from safetensors.torch import save_file
 
-        unwrapped = accelerator.unwrap_model(rm)
-        state = {k: v.detach().contiguous().clone() for k, v in unwrapped.model.state_dict().items()}
-        save_file(_untie(state), str(tmp / "model.safetensors"))
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        trainer = {}
+        if not cfg.fsdp:
+            unwrapped = accelerator.unwrap_model(rm)
+            state = {k: v.detach().contiguous().clone() for k, v in unwrapped.model.state_dict().items()}
+            save_file(_untie(state), str(tmp / "model.safetensors"))
+            trainer["optimizer"] = optimizer.state_dict()
+        torch.save({**trainer, "scheduler": scheduler.state_dict(),
                     "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                             "python": random.getstate()}}, tmp / "trainer.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step, "config": _resume_key(cfg),
@@ -564,9 +610,12 @@ def _load_checkpoint(root: Path, cfg, data_fp, rm, optimizer, scheduler) -> int:
         raise RewardlabError(f"cannot resume from {ck}: the training data changed (fingerprint differs)")
     from safetensors.torch import load_file
 
-    rm.model.load_state_dict(load_file(str(ck / "model.safetensors")))
     tr = torch.load(ck / "trainer.pt", weights_only=False)
-    optimizer.load_state_dict(tr["optimizer"])
+    if cfg.fsdp:
+        fsdp_engine.load_sharded(ck / fsdp_engine.SHARDED_DIR, rm, optimizer)
+    else:
+        rm.model.load_state_dict(load_file(str(ck / "model.safetensors")))
+        optimizer.load_state_dict(tr["optimizer"])
     scheduler.load_state_dict(tr["scheduler"])
     torch.set_rng_state(tr["rng"]["torch"])
     np.random.set_state(tr["rng"]["numpy"])
