@@ -17,24 +17,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rewardlab.atomic import atomic_write_text
+from rewardlab.cells import MISSING, _get, fmt  # noqa: F401  (importable from here as before)
+from rewardlab.report_html import render_html
 
 __all__ = ["write_report", "render_markdown", "report_tables", "read_examples", "fmt"]
 
-MISSING = "—"
 NO_SOURCE = "(no source)"
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """A number with ``digits`` decimals (ints and bools as they are); ``None``/NaN as "—"."""
-    if value is None:
-        return MISSING
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.{digits}f}" if math.isfinite(value) else MISSING
-    return str(value)
 
 
 def _cell(text: Any) -> str:
@@ -49,14 +37,6 @@ def _table(header: list[str], rows: list[list[Any]], numeric: bool = True) -> li
     """A GFM table; the first column is left-aligned, the others right-aligned when ``numeric``."""
     rule = [":---" if i == 0 or not numeric else "---:" for i in range(len(header))]
     return [_row(header), "| " + " | ".join(rule) + " |", *(_row(r) for r in rows)]
-
-
-def _get(d: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(key)
-    return d
 
 
 def _with_ci(value: Any, ci: Any) -> str:
@@ -332,9 +312,7 @@ def write_report(out_dir: str | os.PathLike, results: dict[str, dict], title: st
     atomic_write_text(md_path, render_markdown(payload["results"], str(title), payload["provenance"] or {},
                                                 payload["notes"]))
     if html:
-        from rewardlab.report_html import render_html
-
         if examples is None:
             examples = _find_examples(out, results)
-        atomic_write_text(out / "report.html", render_html(payload, examples))
+        atomic_write_text(out / "report.html", render_html(payload, examples, report_tables(payload["results"])))
     return json_path, md_path

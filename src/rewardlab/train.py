@@ -33,6 +33,7 @@ from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.losses import LossType, batch_loss, count_units
 from rewardlab.model import RewardModel
+from rewardlab.packing import collate_packed
 
 
 @dataclass
@@ -319,8 +320,6 @@ def train(cfg: TrainConfig) -> TrainResult:
         for ci, chunk in enumerate(chunks):
             last = ci == len(chunks) - 1
             if cfg.packing:
-                from rewardlab.packing import collate_packed
-
                 batch = collate_packed(chunk, [features[id(c)] for c in chunk], rm, cfg.token_budget).to(device)
             else:
                 batch = collate_pairs(chunk, [features[id(c)] for c in chunk], rm.spec.pad_token_id,

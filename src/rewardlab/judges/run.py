@@ -65,7 +65,8 @@ def _judge_meta(model: str) -> dict:
 
 def build_judge(cfg: JudgeConfig):
     """The judge a :class:`JudgeConfig` describes (loads the backend)."""
-    from rewardlab.judges.backends import Sampling, make_backend
+    from rewardlab.judges.backends import Sampling
+    from rewardlab.judges.factory import make_backend
     from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
     from rewardlab.judges.templates import JudgeTemplate
 
