@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison
 
 
@@ -23,7 +24,7 @@ from rewardlab.data.record import Comparison
 class EvalConfig:
     model: list[str] = field(default_factory=list)  # one or more rewardlab model directories (--model A B, or repeat --model)
     data: str = ""
-    format: str = "auto"
+    format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
     output_dir: str = "runs/eval"
     batch_size: int = 32
@@ -35,6 +36,8 @@ class EvalConfig:
     n_boot: int = 1000  # bootstrap resamples for the 95% intervals
     packing: bool = False  # reward models: padding-free, prefix-shared scoring (rewardlab.packing)
     judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
+
+    HELP = {"format": format_help}  # --help lists the formats from their registry
 
 
 def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,
@@ -149,7 +152,7 @@ def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[
     if not cfg.data:
         raise RewardlabError("give the data with --data PATH")
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))
-    if bench is None or bench.name in ("generic", "best-of-n"):
+    if bench is None or bench.reads_comparisons:
         loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
                                   options=options)
         return loaded.records, loaded.skipped, []

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab.atomic import atomic_write_text
+from rewardlab.data.formats import format_help
 from rewardlab.errors import RewardlabError
 
 
@@ -28,6 +29,8 @@ class NormalizeConfig:
     limit: int | None = None
     skip_invalid: bool = False
     dry_run: bool = False  # print the statistics without writing them
+
+    HELP = {"format": lambda: format_help(comparisons_only=False)}  # --help lists the formats, `single` too
 
 
 def reward_stats(rewards: list[float]) -> dict:

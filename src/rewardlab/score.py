@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.data.formats import format_help
 from rewardlab.errors import DataError
 
 
@@ -21,7 +22,7 @@ class ScoreConfig:
     model: str = ""  # a rewardlab model directory
     data: str = ""
     output: str = "scores.jsonl"
-    format: str = "auto"
+    format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
     batch_size: int = 16
     normalize: bool = False  # apply the model's saved mean/std
@@ -30,6 +31,8 @@ class ScoreConfig:
     padding_side: str | None = None
     packing: bool = False  # padding-free rows, each prompt computed once for its responses (rewardlab.packing)
     token_budget: int | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
+
+    HELP = {"format": lambda: format_help(comparisons_only=False)}  # --help lists the formats, `single` too
 
 
 def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:

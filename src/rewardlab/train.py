@@ -29,9 +29,10 @@ import torch
 from rewardlab import fsdp as fsdp_engine
 from rewardlab.atomic import atomic_write_text
 from rewardlab.collate import collate_pairs
+from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
-from rewardlab.losses import LossType, batch_loss, count_units
+from rewardlab.losses import LossType, batch_loss, count_units, loss_help
 from rewardlab.model import RewardModel
 from rewardlab.packing import collate_packed
 
@@ -40,7 +41,7 @@ from rewardlab.packing import collate_packed
 class TrainConfig:
     # data
     data: str = "embedded"  # a file / saved dataset / hub name, or "embedded" (rewardlab.data.synthetic)
-    format: str = "auto"  # auto | rewardlab | trl | hh | pairwise | ratings | helpsteer2 | helpsteer2_pref | ranked
+    format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     eval_data: str | None = None  # default: a held-out split of `data` by prompt hash
     eval_fraction: float = 0.1  # share of prompts held out when eval_data is not given
     split_seed: int = 0  # seed of the prompt-hash split
@@ -53,7 +54,7 @@ class TrainConfig:
     truncation: str = "prompt_left"  # prompt_left (cut the prompt's start, keep the response) | right
     padding_side: str | None = None  # default: right (encoders must be right-padded)
     # objective
-    loss: str = "bt"  # bt | margin | scaled_bt | allpairs | plackett_luce | bt_ties (rewardlab.losses)
+    loss: str = "bt"  # the objective (rewardlab.losses.LOSSES)
     center_coef: float = 0.0  # + coef · mean(r²): keeps rewards centred on 0
     label_smoothing: float = 0.0  # pairwise losses: (1 - ε)·ℓ(Δ) + ε·ℓ(-Δ)
     margin_table: str = "none"  # none (margin = margin_scale × data margin) | llama2_small | llama2_large
@@ -103,6 +104,8 @@ class TrainConfig:
     stop_after: int | None = None  # stop (as if killed) after this many steps; for testing resume
 
     # fields that may differ between a run and its resumption
+    # --help lists these fields' choices from their registries
+    HELP = {"loss": loss_help, "format": format_help}
     RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size")
 
     def __post_init__(self):
