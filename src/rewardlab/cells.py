@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 MISSING = "—"
@@ -26,3 +27,11 @@ def _get(d: Any, *keys: str) -> Any:
             return None
         d = d.get(key)
     return d
+
+
+def model_label(path: str) -> str:
+    """A model's short name for a report column or a judge: its directory's name, or the parent's for a
+    ``.../run/model`` directory (``runs/rm/model`` → ``rm``)."""
+    p = Path(str(path).rstrip("/"))
+    name = p.parent.name if p.name == "model" and p.parent.name else p.name
+    return name or "model"

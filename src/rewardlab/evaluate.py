@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewardlab.cells import model_label
 from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison
 
@@ -105,7 +106,7 @@ def write_examples(path: Path, records: list[Comparison], scores: list[list[floa
 
 
 def model_name(path: str, taken: dict) -> str:
-    name = Path(path).name if Path(path).name != "model" else Path(path).parent.name
+    name = model_label(path)
     while name in taken:
         name += "'"
     return name

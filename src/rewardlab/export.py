@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.atomic import replace_dir
 from rewardlab.errors import RewardlabError
 
 PROBES = [("What is 2 plus 3?", "It is 5."), ("Name a fruit.", "An apple."),
@@ -72,9 +73,7 @@ def run_export(cfg: ExportConfig) -> dict:
     rm.tokenizer.save_pretrained(tmp)
     spec = rm.spec.to_json()
     (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    replace_dir(tmp, out)
 
     # the check: plain transformers, fed rewardlab's ids, gives the source model's scores
     plain = AutoModelForSequenceClassification.from_pretrained(out, dtype=torch.float32).eval()

@@ -36,6 +36,7 @@ from rewardlab.data.record import Comparison, Prompt, prompt_as_messages
 from rewardlab.errors import ModelContractError
 from rewardlab.layout import pad_batch  # noqa: F401  (importable from here as before)
 from rewardlab.packing import packed_forward, packing_support, score_packed
+from rewardlab.provenance import library_versions
 
 SPEC_FILE = "rewardlab.json"
 SPEC_VERSION = 1
@@ -173,15 +174,9 @@ def _choose_pad(tokenizer, chat_template: str | None) -> tuple[str, bool]:
 
 
 def package_versions() -> dict:
-    import platform
-
-    import accelerate
-    import transformers
-
-    from rewardlab import __version__
-
-    return {"rewardlab": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "accelerate": accelerate.__version__, "python": platform.python_version()}
+    """The versions recorded in ``rewardlab.json`` (a subset of :func:`rewardlab.provenance.library_versions`)."""
+    versions = library_versions()
+    return {k: versions[k] for k in ("rewardlab", "torch", "transformers", "accelerate", "python")}
 
 
 class RewardModel(torch.nn.Module):

@@ -10,13 +10,12 @@ reader never sees half a report.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shlex
 from pathlib import Path
 from typing import Any, Callable
 
-from rewardlab.atomic import atomic_write_text
+from rewardlab.atomic import atomic_write_text, json_safe
 from rewardlab.cells import MISSING, _get, fmt  # noqa: F401  (importable from here as before)
 from rewardlab.report_html import render_html
 
@@ -241,29 +240,7 @@ def render_markdown(results: dict[str, dict], title: str, provenance: dict, note
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf → None, tuples → lists, numpy scalars → Python, unknown → str."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        try:
-            return _clean(value.item())
-        except Exception:
-            pass
-    if hasattr(value, "tolist") and callable(value.tolist):
-        try:
-            return _clean(value.tolist())
-        except Exception:
-            pass
-    return str(value)
+_clean = json_safe  # the package's one JSON cleaner (rewardlab.atomic), under its old name here
 
 
 def read_examples(path: str | os.PathLike) -> list[dict]:

@@ -9,10 +9,10 @@ the file is then read as comparisons (``chosen`` in the output follows the weigh
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.atomic import atomic_write_text
 from rewardlab.data.formats import format_help
 from rewardlab.errors import DataError
 
@@ -88,9 +88,5 @@ def run_score(cfg: ScoreConfig) -> Path:
             print(f"rewardlab score: skipped {err}")
     out = Path(cfg.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        for row in out_rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, out)
+    atomic_write_text(out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in out_rows))
     return out

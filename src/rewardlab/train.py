@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from rewardlab import fsdp as fsdp_engine
-from rewardlab.atomic import atomic_write_text
+from rewardlab.atomic import atomic_write_text, replace_dir
 from rewardlab.collate import collate_pairs
 from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison
@@ -539,13 +539,7 @@ def _atomic_save_model(rm: RewardModel, target: Path, state_dict: dict | None = 
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     rm.save(tmp, state_dict=state_dict)
-    if target.exists():
-        old = target.with_name(f".{target.name}.old{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
+    replace_dir(tmp, target)
 
 
 def _resume_key(cfg: TrainConfig) -> dict:
@@ -579,8 +573,7 @@ def _save_checkpoint(accelerator, root: Path, step: int, cfg, data_fp, rm, optim
                             "python": random.getstate()}}, tmp / "trainer.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step, "config": _resume_key(cfg),
                                                     "data_fingerprint": data_fp}, indent=2))
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
+        replace_dir(tmp, final)
         for old in sorted(p for p in root.glob("step-*"))[:-cfg.keep_checkpoints]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()

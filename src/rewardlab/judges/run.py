@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.atomic import atomic_write_text
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Sampling
 
@@ -218,7 +219,7 @@ def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     summary.update(data=cfg.data, n_skipped_invalid=len(loaded.skipped), data_fingerprint=fingerprint(records),
                    seconds=seconds, output=str(out), config=dataclasses.asdict(cfg))
     summary = _clean(summary)
-    summary_path(out).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(summary_path(out), json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     judge.backend.close()
     return out, summary
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from rewardlab.atomic import atomic_write_text
 from rewardlab.errors import RewardlabError
 
 JUDGE_META = "judge.json"
@@ -357,8 +358,8 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     from rewardlab.report import _clean
 
     result = _clean(result)
-    (out / "report.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    (out / "report.md").write_text(render_train_report(result))
+    atomic_write_text(out / "report.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out / "report.md", render_train_report(result))
     return result
 
 
