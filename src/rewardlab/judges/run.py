@@ -185,7 +185,7 @@ def _convert(names: dict, key: str, value: str, spec: str):
 def judge_from_spec(spec: str, batch_size: int | None = None):
     cfg = parse_judge_spec(spec)
     if batch_size and "batch_size=" not in spec:
-        cfg.batch_size = batch_size
+        cfg = dataclasses.replace(cfg, batch_size=batch_size)  # a new config, not a mutated one
     return build_judge(cfg)
 
 
