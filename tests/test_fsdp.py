@@ -115,3 +115,36 @@ def test_fsdp_two_processes_resume_equals_uninterrupted(tmp_path, tiny_llama, pr
     full = [json.loads(line) for line in open(tmp_path / "full" / "metrics.jsonl")]
     part = [json.loads(line) for line in open(tmp_path / "part" / "metrics.jsonl")]
     assert _losses(part) == pytest.approx(_losses(full), abs=1e-7) and len(_losses(full)) == 4
+
+
+def test_packed_forward_detects_sharded_layers_and_stays_exact(tiny_llama):
+    """Under fully_shard the packed forward runs whole layers (their forward gathers the weights) instead of reading
+    the last layer's weights itself; packed rewards still equal the padded ones, through the model's forward."""
+    from rewardlab.data.record import Comparison
+    from rewardlab.fsdp import ensure_process_group, shard
+    from rewardlab.model import RewardModel
+    from rewardlab.packing import collate_packed, last_layer_trimmable
+
+    rm = RewardModel.from_backbone(tiny_llama, seed=0, max_length=48)
+    torch.nn.init.normal_(rm.model.score.weight, std=1.0)
+    assert last_layer_trimmable(rm.model) == ""
+    recs = [Comparison(prompt="Tell me about figs", responses=("Figs are sweet.", "Figs are blue.")),
+            Comparison(prompt="Say yes", responses=("Yes", "No", "Maybe"))]
+    feats = [[rm.encoder.encode(c.prompt, r) for r in c.responses] for c in recs]
+    with torch.no_grad():
+        before = rm(**collate_packed(recs, feats, rm).inputs)
+    own = ensure_process_group()
+    try:
+        shard(rm, torch.device("cpu"), bf16=False)
+        assert last_layer_trimmable(rm.model) == "FSDP-wrapped layers"
+        with torch.no_grad():
+            packed = rm(**collate_packed(recs, feats, rm).inputs)
+        items = [(c.prompt, r) for c in recs for r in c.responses]
+        scored = rm.score(items, packing=True)
+        padded = rm.score(items, packing=False)
+    finally:
+        if own:
+            torch.distributed.destroy_process_group()
+    assert (packed - before).abs().max().item() <= 1e-5
+    assert max(abs(a - b) for a, b in zip(scored, padded)) <= 1e-5
+    assert scored == pytest.approx(before.tolist(), abs=1e-5)
