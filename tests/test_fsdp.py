@@ -6,9 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+import rewardlab
 
 from rewardlab.errors import RewardlabError
 from rewardlab.fsdp import SHARDED_DIR
@@ -74,7 +77,8 @@ def _torchrun(tmp_path, out: str, cfg: dict, *extra: str) -> subprocess.Complete
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in cfg.items()]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    src = str(Path(rewardlab.__file__).resolve().parents[1])  # this tree's rewardlab, whatever the cwd
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
                         str(port), "-m", "rewardlab.cli", "train", "--fsdp", *flags, f"--output-dir={out}", *extra],
                        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)

@@ -40,7 +40,6 @@ import dataclasses
 import sys
 
 import torch
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from rewardlab.collate import collate_pairs
 from rewardlab.data.record import prompt_key
@@ -230,6 +229,8 @@ def _slots(q_row: torch.Tensor, q_col: torch.Tensor, R: int):
 def _attend(attn, q, k, v, mask, rows, cols, dropout: float):
     """The model's own attention function (SDPA or eager) for queries ``(R, H, Q, D)`` at ``cols`` against all
     keys; returns ``(R, Q, H·D)``."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS  # ~3 s to import: not at rewardlab start-up
+
     impl = attn.config._attn_implementation
     attend = sys.modules[type(attn).__module__].eager_attention_forward if impl == "eager" else \
         ALL_ATTENTION_FUNCTIONS[impl]

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rewardlab import fsdp as fsdp_engine
 from rewardlab.atomic import atomic_write_text, replace_dir
 from rewardlab.collate import collate_pairs
 from rewardlab.data.formats import format_help
@@ -272,6 +271,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         rm.model.to(torch.bfloat16)
     own_group = False
     if cfg.fsdp:  # after checkpointing and before the optimizer: it must see the DTensor shards
+        from rewardlab import fsdp as fsdp_engine  # torch.distributed's FSDP/DCP: ~3 s to import, only when asked
+
         own_group = fsdp_engine.ensure_process_group()
         fsdp_engine.shard(rm.to(accelerator.device), accelerator.device, bf16=precision == "bf16")
     features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses] for c in train_recs}
@@ -556,6 +557,8 @@ def _save_checkpoint(accelerator, root: Path, step: int, cfg, data_fp, rm, optim
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
     if cfg.fsdp:  # every process writes its shards of the weights and optimizer states
+        from rewardlab import fsdp as fsdp_engine
+
         accelerator.wait_for_everyone()
         fsdp_engine.save_sharded(tmp / fsdp_engine.SHARDED_DIR, rm, optimizer)
         accelerator.wait_for_everyone()
@@ -607,6 +610,8 @@ def _load_checkpoint(root: Path, cfg, data_fp, rm, optimizer, scheduler) -> int:
 
     tr = torch.load(ck / "trainer.pt", weights_only=False)
     if cfg.fsdp:
+        from rewardlab import fsdp as fsdp_engine
+
         fsdp_engine.load_sharded(ck / fsdp_engine.SHARDED_DIR, rm, optimizer)
     else:
         rm.model.load_state_dict(load_file(str(ck / "model.safetensors")))
