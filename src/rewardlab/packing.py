@@ -25,6 +25,10 @@ nothing attends to it, nothing reads it). The mask is built on the device from t
 HF models take such a mask as-is. The dense mask costs attention FLOPs over the whole row whatever it hides,
 which is why rows are kept about as wide as the hidden size (:func:`default_token_budget`).
 
+The CPU side (laying groups out in rows, :func:`layout_group`, :func:`pack_rows`, :func:`build_inputs`) lives in
+:mod:`rewardlab.layout` and is importable from here too; this module is the forward. Every packed forward goes
+through :meth:`rewardlab.model.RewardModel.forward`, which decides once per model whether packing covers it.
+
 The rewards come back in exactly the row order of :func:`rewardlab.collate.collate_pairs`, so
 ``batch.chosen_idx`` / ``rejected_idx`` / ``group`` index them unchanged and every loss works as is.
 
