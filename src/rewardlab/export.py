@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab.bounds import NonNegativeFloat
+from rewardlab.atomic import replace_dir
 from rewardlab.errors import RewardlabError
 
 PROBES = [("What is 2 plus 3?", "It is 5."), ("Name a fruit.", "An apple."),
@@ -71,9 +72,7 @@ def run_export(cfg: ExportConfig) -> dict:
     model.save_pretrained(tmp, safe_serialization=True)
     rm.tokenizer.save_pretrained(tmp)
     write_spec(tmp, rm.spec.to_json())  # with the hashes of the exported files
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    replace_dir(tmp, out)
 
     # the check: plain transformers, fed rewardlab's ids, gives the source model's scores
     plain = AutoModelForSequenceClassification.from_pretrained(out, dtype=torch.float32).eval()

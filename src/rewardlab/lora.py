@@ -26,10 +26,6 @@ def head_name(model) -> str:
     raise RewardlabError(f"cannot find the scalar head of {type(model).__name__} (looked for {HEAD_NAMES})")
 
 
-def is_adapter_dir(path: str | Path) -> bool:
-    return (Path(path) / ADAPTER_CONFIG).exists()
-
-
 def is_peft(model) -> bool:
     try:
         from peft import PeftModel
@@ -63,12 +59,6 @@ def apply_lora(rm, *, r: int, alpha: float, dropout: float = 0.0, target_modules
     rm.model = peft.get_peft_model(base, config)
     if gradient_checkpointing:
         rm.model.enable_input_require_grads()
-
-
-def trainable_summary(model) -> dict:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"trainable": trainable, "total": total}
 
 
 def load_adapter_model(path: str | Path, spec, tokenizer, torch_dtype):

@@ -9,7 +9,7 @@ whole (accumulated, all-process) batch, so gradient accumulation and data parall
 update as one big batch. What a unit is depends on the loss:
 
 ========================  ================================================  ============================
-``LossType``              loss of one unit                                  unit
+``LOSSES`` name            loss of one unit                                  unit
 ========================  ================================================  ============================
 ``bt``                    ``-log σ(Δ)``, ``Δ = r_w − r_l`` (eq. 3)            every implied (w, l) pair
 ``margin``                ``-log σ(Δ − m)`` (eq. 5, Llama 2)                  every implied pair
@@ -39,18 +39,6 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-
-
-class LossType(str, enum.Enum):
-    BT = "bt"  # Bradley-Terry, reference eq. 3
-    MARGIN = "margin"  # Llama 2, reference eq. 5
-    SCALED_BT = "scaled_bt"  # HelpSteer2-Preference: -|s| log σ(Δ)
-    ALLPAIRS = "allpairs"  # InstructGPT, reference eq. 6: per-prompt mean over its C(K,2) pairs
-    PLACKETT_LUCE = "plackett_luce"  # K-wise MLE (Zhu, Jordan & Jiao 2023; Starling)
-    BT_TIES = "bt_ties"  # Bradley-Terry with ties (Rao-Kupper or Davidson)
-
-    def __str__(self) -> str:  # so argparse/YAML show the plain value
-        return self.value
 
 
 TIE_MODELS = ("davidson", "rao_kupper")
@@ -142,22 +130,15 @@ def _bt(r_w, r_l, margin, label_smoothing=0.0):
     return smoothed_logistic(r_w - r_l, label_smoothing)
 
 
-# name -> (function (r_w, r_l, margin, label_smoothing) -> (P,), whether it needs the per-pair margin)
-PAIR_LOSSES: dict[LossType, tuple[Callable, bool]] = {
-    LossType.BT: (_bt, False),
-    LossType.MARGIN: (margin_loss, True),
-    LossType.SCALED_BT: (scaled_bradley_terry, True),
-}
-
-
 def pair_loss(loss: LossType | str, r_w: torch.Tensor, r_l: torch.Tensor,
               margin: torch.Tensor | None = None, center_coef: float = 0.0,
               label_smoothing: float = 0.0) -> torch.Tensor:
     """Dispatch to the named per-pair loss and add the centering term. Returns ``(P,)``."""
     loss = LossType(loss)
-    if loss not in PAIR_LOSSES:
+    spec = LOSSES[loss]
+    if spec.pair is None:
         raise ValueError(f"'{loss}' is not a per-pair loss; use batch_loss")
-    fn, needs_margin = PAIR_LOSSES[loss]
+    fn, needs_margin = spec.pair, spec.needs_margin
     if needs_margin and margin is None:
         raise ValueError(f"loss '{loss}' needs a margin for every pair (a 'margin' field or per-response "
                          "'scores' in the data)")
@@ -293,12 +274,11 @@ def bt_ties_loss(r_w: torch.Tensor, r_l: torch.Tensor, r_a: torch.Tensor, r_b: t
 
 # --- batches: one function per loss, one registry --------------------------------------------------------
 
-def _pairs_batch(loss: LossType):
-    def run(rewards, batch, center_coef, opts):
-        r_w, r_l = rewards[batch.chosen_idx], rewards[batch.rejected_idx]
-        out = pair_loss(loss, r_w, r_l, pair_margins(batch.margin, opts), center_coef, opts.label_smoothing)
-        return out * batch.record_weight[batch.pair_group]
-    return run
+def _pairs_batch(loss: str, rewards, batch, center_coef, opts):
+    """A per-pair loss (:attr:`LossSpec.pair`) on every strict pair of the batch."""
+    r_w, r_l = rewards[batch.chosen_idx], rewards[batch.rejected_idx]
+    out = pair_loss(loss, r_w, r_l, pair_margins(batch.margin, opts), center_coef, opts.label_smoothing)
+    return out * batch.record_weight[batch.pair_group]
 
 
 def _allpairs_batch(rewards, batch, center_coef, opts):
@@ -329,22 +309,72 @@ def _bt_ties_batch(rewards, batch, center_coef, opts):
     return out * batch.record_weight[torch.cat([batch.pair_group, batch.tie_group])]
 
 
+def _strict_pairs(c) -> int:
+    return len(c.strict_pairs())
+
+
 @dataclass(frozen=True)
 class LossSpec:
-    batch: Callable  # (rewards (N,), PairBatch, center_coef, LossOptions) -> (U,)
-    units: Callable  # (Comparison) -> int, the length of its share of `batch`'s output
-    label_smoothing: bool = True  # whether LossOptions.label_smoothing applies
+    """One loss, described once: how it is computed, what its unit is, which options apply, its help line.
+
+    A per-pair loss gives ``pair`` ``(r_w, r_l, margin, label_smoothing) -> (P,)`` (run on every strict pair,
+    one unit each); any other gives ``batch`` ``(rewards (N,), PairBatch, center_coef, LossOptions) -> (U,)``
+    and ``units``. ``options``: the :class:`LossOptions` fields it reads (the CLI help lists them)."""
+
+    help: str  # one line: the loss of one unit
+    unit: str  # what one unit is
+    pair: Callable | None = None
+    needs_margin: bool = False  # pair losses: needs the data's per-pair margin (or score difference)
+    batch: Callable | None = None
+    units: Callable = _strict_pairs  # (Comparison) -> int, the length of its share of the output
+    options: tuple[str, ...] = ("label_smoothing",)
+
+    def __post_init__(self):
+        if (self.pair is None) == (self.batch is None):
+            raise TypeError("a LossSpec has exactly one of `pair` and `batch`")
+
+    @property
+    def label_smoothing(self) -> bool:
+        return "label_smoothing" in self.options
+
+    def run(self, name: str, rewards, batch, center_coef: float, opts: LossOptions) -> torch.Tensor:
+        if self.pair is not None:
+            return _pairs_batch(name, rewards, batch, center_coef, opts)
+        return self.batch(rewards, batch, center_coef, opts)
 
 
-LOSSES: dict[LossType, LossSpec] = {
-    LossType.BT: LossSpec(_pairs_batch(LossType.BT), lambda c: len(c.strict_pairs())),
-    LossType.MARGIN: LossSpec(_pairs_batch(LossType.MARGIN), lambda c: len(c.strict_pairs())),
-    LossType.SCALED_BT: LossSpec(_pairs_batch(LossType.SCALED_BT), lambda c: len(c.strict_pairs())),
-    LossType.ALLPAIRS: LossSpec(_allpairs_batch, lambda c: int(bool(c.strict_pairs()))),
-    LossType.PLACKETT_LUCE: LossSpec(_plackett_luce_batch, lambda c: 1, label_smoothing=False),
-    LossType.BT_TIES: LossSpec(_bt_ties_batch, lambda c: len(c.strict_pairs()) + len(c.tied_pairs()),
-                               label_smoothing=False),
+_MARGIN_OPTIONS = ("label_smoothing", "margin_table", "margin_scale")
+
+# THE registry of losses: the name is --loss, the order is the order of --help and of the README table.
+LOSSES: dict[str, LossSpec] = {
+    "bt": LossSpec("-log σ(r_w − r_l) (Bradley-Terry, eq. 3)", "every strict pair", pair=_bt),
+    "margin": LossSpec("-log σ(r_w − r_l − m), m the data's margin (Llama 2, eq. 5)", "every strict pair",
+                       pair=margin_loss, needs_margin=True, options=_MARGIN_OPTIONS),
+    "scaled_bt": LossSpec("-|s|·log σ(r_w − r_l), s the data's margin (HelpSteer2-Preference)", "every strict pair",
+                          pair=scaled_bradley_terry, needs_margin=True, options=_MARGIN_OPTIONS),
+    "allpairs": LossSpec("mean of -log σ(Δ) over a prompt's pairs (InstructGPT, eq. 6)", "one prompt",
+                         batch=_allpairs_batch, units=lambda c: int(bool(c.strict_pairs()))),
+    "plackett_luce": LossSpec("-Σ_j [r_σ(j) − log Σ_{k≥j} exp r_σ(k)] (K-wise ranking likelihood)", "one prompt",
+                              batch=_plackett_luce_batch, units=lambda c: 1, options=("top_k",)),
+    "bt_ties": LossSpec("-log P(win) / -log P(tie) (Davidson or Rao-Kupper ties)", "every strict and tied pair",
+                        batch=_bt_ties_batch, units=lambda c: len(c.strict_pairs()) + len(c.tied_pairs()),
+                        options=("tie_model", "tie_param")),
 }
+
+
+class _LossName(str, enum.Enum):
+    def __str__(self) -> str:  # so argparse/YAML show the plain value
+        return self.value
+
+
+# the names of LOSSES as an enum (LossType.BT == "bt"), for code that spells a loss as a constant
+LossType = _LossName("LossType", {name.upper(): name for name in LOSSES})
+
+
+def loss_help() -> str:
+    """The --loss choices for --help, from :data:`LOSSES`."""
+    return "one of: " + "; ".join(f"{name} ({spec.help}; unit: {spec.unit}; options: {', '.join(spec.options)})"
+                                  for name, spec in LOSSES.items())
 
 
 def check_options(loss: LossType | str, opts: LossOptions) -> None:
@@ -374,7 +404,7 @@ def batch_loss(loss: LossType | str, rewards: torch.Tensor, batch, center_coef: 
     """
     opts = opts or LossOptions()
     loss = LossType(loss)
-    return LOSSES[loss].batch(rewards, batch, center_coef, opts)
+    return LOSSES[loss].run(loss.value, rewards, batch, center_coef, opts)
 
 
 def count_units(loss: LossType | str, records) -> int:

@@ -34,11 +34,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
+import scipy.stats
+
+from rewardlab.atomic import json_safe
 
 __all__ = [
     "TIE_POLICIES",
     "TiePolicy",
-    "tie_policy",
     "beat_all_credit",
     "compare_credit",
     "pair_credits",
@@ -204,11 +206,6 @@ class TiePolicy:
 
     def __str__(self) -> str:
         return f"random(seed={self.seed})" if self.name == "random" else self.name
-
-
-def tie_policy(spec: TiePolicy | str | None = "strict", seed: int = 0) -> TiePolicy:
-    """Shorthand for :meth:`TiePolicy.parse`."""
-    return TiePolicy.parse(spec, seed)
 
 
 def _tie_credit(policy: TiePolicy, p_fair: float, rng: np.random.Generator | None) -> float:
@@ -491,26 +488,12 @@ def calibration(margins, n_bins: int = 10, seed: int = 0) -> dict:
 # reward vs length
 
 
-def _rank(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n with ties given their average rank (as ``scipy.stats.rankdata``)."""
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
-    ends = np.r_[starts[1:], xs.size]
-    avg = (starts + ends + 1) / 2.0  # mean of 1-based ranks starts+1 .. ends
-    ranks = np.empty(x.size, dtype=np.float64)
-    ranks[order] = np.repeat(avg, ends - starts)
-    return ranks
-
-
 def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Pearson's r (``scipy.stats.pearsonr``); None when undefined (fewer than two points, a constant input)."""
     if x.size < 2 or np.all(x == x[0]) or np.all(y == y[0]):
         return None
-    xc, yc = x - x.mean(), y - y.mean()
-    denom = math.sqrt(float(np.dot(xc, xc)) * float(np.dot(yc, yc)))
-    if not denom or not math.isfinite(denom):
-        return None
-    return float(np.clip(np.dot(xc, yc) / denom, -1.0, 1.0))
+    r = float(scipy.stats.pearsonr(x, y).statistic)
+    return float(np.clip(r, -1.0, 1.0)) if math.isfinite(r) else None
 
 
 def length_correlation(rewards, lengths) -> dict:
@@ -527,7 +510,7 @@ def length_correlation(rewards, lengths) -> dict:
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     pearson = _pearson(x, y)
-    spearman = _pearson(_rank(x), _rank(y)) if pearson is not None else None
+    spearman = float(scipy.stats.spearmanr(x, y).statistic) if pearson is not None else None
     return {"pearson": pearson, "spearman": spearman}
 
 
@@ -535,18 +518,7 @@ def length_correlation(rewards, lengths) -> dict:
 # everything
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _finite(obj)
-    return obj
+_jsonable = json_safe
 
 
 def evaluate_scores(records: Sequence, scores: Sequence[Sequence[float]], seed: int = 0,
@@ -653,9 +625,6 @@ def best_of_n(scores: Sequence[Sequence[float]], gold: Sequence[int], tie_policy
 
 # ----------------------------------------------------------------------------------------------
 # judge votes: win/loss/tie and agreement (MT-Bench style)
-
-Vote = tuple  # (p_model_a, p_model_b, p_tie), summing to 1
-
 
 def _as_vote(vote: Any) -> tuple[float, float, float]:
     """``"model_a"`` → (1, 0, 0), ``"model_b"`` → (0, 1, 0), anything containing ``"tie"`` (e.g.

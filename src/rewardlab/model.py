@@ -38,6 +38,9 @@ from rewardlab.errors import ModelContractError
 from rewardlab.finite import check_rewards, check_weights
 from rewardlab.integrity import check_spec_values, file_hashes, verify_model_dir
 from rewardlab.jsonstrict import dumps_strict
+from rewardlab.layout import pad_batch  # noqa: F401  (importable from here as before)
+from rewardlab.packing import packed_forward, packing_support, score_packed
+from rewardlab.provenance import library_versions
 
 SPEC_FILE = "rewardlab.json"
 SPEC_VERSION = 1
@@ -169,24 +172,6 @@ class TextEncoder:
         return out
 
 
-def pad_batch(features: list[dict], pad_id: int, side: str) -> dict[str, torch.Tensor]:
-    """Stack encoded texts into padded tensors: ``input_ids``, ``attention_mask`` (and ``token_type_ids``) ``(B, T)``."""
-    width = max(len(f["input_ids"]) for f in features)
-    out: dict[str, list] = {"input_ids": [], "attention_mask": []}
-    has_tt = "token_type_ids" in features[0]
-    if has_tt:
-        out["token_type_ids"] = []
-    for f in features:
-        n = len(f["input_ids"])
-        pad = [0] * (width - n)
-        cat = (lambda real, fill: fill + real) if side == "left" else (lambda real, fill: real + fill)
-        out["input_ids"].append(cat(list(f["input_ids"]), [pad_id] * (width - n)))
-        out["attention_mask"].append(cat([1] * n, pad))
-        if has_tt:
-            out["token_type_ids"].append(cat(list(f["token_type_ids"]), pad))
-    return {k: torch.tensor(v, dtype=torch.long) for k, v in out.items()}
-
-
 def _choose_pad(tokenizer, chat_template: str | None) -> tuple[str, bool]:
     """Pick a pad token that never occurs in rendered text. Returns (token, whether it must be added)."""
     pad = tokenizer.pad_token
@@ -202,15 +187,9 @@ def _choose_pad(tokenizer, chat_template: str | None) -> tuple[str, bool]:
 
 
 def package_versions() -> dict:
-    import platform
-
-    import accelerate
-    import transformers
-
-    from rewardlab import __version__
-
-    return {"rewardlab": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "accelerate": accelerate.__version__, "python": platform.python_version()}
+    """The versions recorded in ``rewardlab.json`` (a subset of :func:`rewardlab.provenance.library_versions`)."""
+    versions = library_versions()
+    return {k: versions[k] for k in ("rewardlab", "torch", "transformers", "accelerate", "python")}
 
 
 class RewardModel(torch.nn.Module):
@@ -221,6 +200,19 @@ class RewardModel(torch.nn.Module):
         self.model, self.tokenizer, self.spec = model, tokenizer, spec
         self.modified_files: list[str] = []  # scoring files loaded despite a hash mismatch (--trust-modified)
         self.encoder = TextEncoder(tokenizer, spec)
+        self.packing = False  # what score(packing=None) does (evaluation switches it on)
+        self._packing_support: tuple | None = None  # (key, (mode, why)), see packing_mode()
+
+    def packing_mode(self) -> str | None:
+        """``"causal"`` / ``"encoder"`` when the packed forward covers this model, else None (:func:`packing_support`).
+        Decided once per model: kept until the wrapped model or its attention implementation changes."""
+        return self._packing_decision()[0]
+
+    def _packing_decision(self) -> tuple[str | None, str]:
+        key = (id(self.model), getattr(self.model.config, "_attn_implementation", None))
+        if self._packing_support is None or self._packing_support[0] != key:
+            self._packing_support = (key, packing_support(self.model, self.spec))
+        return self._packing_support[1]
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -336,9 +328,7 @@ class RewardModel(torch.nn.Module):
         """Rewards ``(B,)`` for a padded batch ``(B, T)``, or ``(N,)`` for packed inputs
         (``position_ids`` + ``packed_*`` from :mod:`rewardlab.packing`; then ``attention_mask`` is not used)."""
         if packed:
-            from rewardlab.packing import packed_forward, packing_support
-
-            mode, why = packing_support(self.model, self.spec)
+            mode, why = self._packing_decision()
             if mode is None:
                 raise ModelContractError(f"packed inputs given but packing does not cover this model: {why}")
             return packed_forward(self.model, mode, input_ids, token_type_ids=token_type_ids, **packed)
@@ -363,12 +353,10 @@ class RewardModel(torch.nn.Module):
         ``None``: the model's ``packing`` attribute (default False), so callers that only pass ``batch_size``
         (e.g. evaluation) can be switched with ``rm.packing = True``."""
         if packing is None:
-            packing = getattr(self, "packing", False)
+            packing = self.packing
         was_training = self.training
         self.eval()
-        if packing:
-            from rewardlab.packing import score_packed
-
+        if packing and self.packing_mode() is not None:
             try:
                 out = check_rewards(score_packed(self, items, token_budget), "scoring")
             finally:

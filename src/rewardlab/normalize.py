@@ -18,6 +18,7 @@ from pathlib import Path
 from rewardlab.atomic import atomic_write_text
 from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
+from rewardlab.data.formats import format_help
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
 
@@ -31,6 +32,8 @@ class NormalizeConfig(ContractOptions):
     limit: Positive | None = None
     skip_invalid: bool = False
     dry_run: bool = False  # print the statistics without writing them
+
+    HELP = {"format": lambda: format_help(comparisons_only=False)}  # --help lists the formats, `single` too
 
 
 def reward_stats(rewards: list[float]) -> dict:

@@ -25,6 +25,10 @@ nothing attends to it, nothing reads it). The mask is built on the device from t
 HF models take such a mask as-is. The dense mask costs attention FLOPs over the whole row whatever it hides,
 which is why rows are kept about as wide as the hidden size (:func:`default_token_budget`).
 
+The CPU side (laying groups out in rows, :func:`layout_group`, :func:`pack_rows`, :func:`build_inputs`) lives in
+:mod:`rewardlab.layout` and is importable from here too; this module is the forward. Every packed forward goes
+through :meth:`rewardlab.model.RewardModel.forward`, which decides once per model whether packing covers it.
+
 The rewards come back in exactly the row order of :func:`rewardlab.collate.collate_pairs`, so
 ``batch.chosen_idx`` / ``rejected_idx`` / ``group`` index them unchanged and every loss works as is.
 
@@ -37,25 +41,25 @@ says which and why, and the fallback is tested.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import sys
 
 import torch
+
+from rewardlab.collate import collate_pairs
+from rewardlab.data.record import prompt_key
+from rewardlab.layout import (  # noqa: F401  (the layout's names, importable from here as before)
+    MIN_TOKEN_BUDGET,
+    Group,
+    build_inputs,
+    common_prefix_len,
+    default_token_budget,
+    layout_group,
+    pack_rows,
+)
 
 CAUSAL_TYPES = ("llama", "qwen2", "qwen3", "mistral")
 ENCODER_TYPES = ("bert",)
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
-MIN_TOKEN_BUDGET = 512
-
-
-def default_token_budget(model) -> int:
-    """Row width when none is given: ``max(512, hidden size)``.
-
-    The dense block mask makes attention cost ``~4·W·d`` FLOPs per token and layer whatever the mask hides, against
-    ``~24·d²`` or more for the linear layers; ``W ≈ d`` keeps that overhead near 1/6. Rows of similar width go
-    through one forward together, so narrow rows do not make the matmuls smaller. Measured on the shared 2-core CPU with a
-    hidden-256 Llama on hh-rlhf (noisy): 512-token rows were the fastest of 256-2048, by 5-50%."""
-    hidden = getattr(model.config, "hidden_size", None) or getattr(model.config, "dim", None) or 0
-    return max(MIN_TOKEN_BUDGET, int(hidden))
 
 
 # ---- which models the fast path covers --------------------------------------------------------------
@@ -94,108 +98,6 @@ def _sliding_window(cfg) -> int | None:
     active = cfg.model_type == "mistral" or getattr(cfg, "use_sliding_window", False) or \
         "sliding_attention" in layer_types
     return window if (active and window) else None
-
-
-# ---- layout ---------------------------------------------------------------------------------------
-@dataclass
-class Group:
-    """One group's packed tokens: ids, position ids, member (-1 = shared prefix, k = response k), token types,
-    and for each response the offset of the token its reward is read from."""
-
-    ids: list[int]
-    pos: list[int]
-    member: list[int]
-    token_type: list[int] | None
-    reads: list[int]
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def common_prefix_len(seqs: list[list[int]]) -> int:
-    first, n = seqs[0], min(len(s) for s in seqs)
-    for i in range(n):
-        t = first[i]
-        if any(s[i] != t for s in seqs[1:]):
-            return i
-    return n
-
-
-def layout_group(feats: list[dict], mode: str, share_prefix: bool = True) -> Group:
-    """Lay out one group of encoded texts (``feats[k]`` from :meth:`TextEncoder.encode`)."""
-    seqs = [list(f["input_ids"]) for f in feats]
-    if mode == "encoder":
-        ids, pos, member, tt, reads = [], [], [], [], []
-        for k, (f, s) in enumerate(zip(feats, seqs)):
-            reads.append(len(ids))  # [CLS]
-            ids += s
-            pos += range(len(s))
-            member += [k] * len(s)
-            tt += list(f.get("token_type_ids", [0] * len(s)))
-        return Group(ids, pos, member, tt, reads)
-    p = common_prefix_len(seqs) if (share_prefix and len(seqs) > 1) else 0
-    p = min(p, min(len(s) for s in seqs) - 1)  # every response keeps its own last token
-    ids, pos, member, reads = seqs[0][:p], list(range(p)), [-1] * p, []
-    for k, s in enumerate(seqs):
-        ids += s[p:]
-        pos += range(p, len(s))
-        member += [k] * (len(s) - p)
-        reads.append(len(ids) - 1)
-    return Group(ids, pos, member, None, reads)
-
-
-def pack_rows(lengths: list[int], token_budget: int) -> list[list[int]]:
-    """First-fit decreasing: group indices per row, each row ≤ ``token_budget`` tokens; a longer group gets a row
-    of its own (the forward runs rows of very different widths separately, see :func:`width_buckets`)."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    rows: list[list[int]] = []
-    free: list[int] = []
-    for i in order:
-        n = lengths[i]
-        for r, room in enumerate(free):
-            if n <= room:
-                rows[r].append(i)
-                free[r] -= n
-                break
-        else:
-            rows.append([i])
-            free.append(max(token_budget - n, 0))
-    return rows
-
-
-def build_inputs(groups: list[Group], rows: list[list[int]], pad_id: int,
-                 read_order: list[tuple[int, int]] | None = None) -> dict[str, torch.Tensor]:
-    """Tensors ``(R, W)`` for the packed forward. Rewards come out in ``read_order`` — a list of (group,
-    response) — by default every response of every group in order (the :func:`collate_pairs` row order)."""
-    width = max(sum(len(groups[g]) for g in row) for row in rows)
-    R = len(rows)
-    ids = torch.full((R, width), pad_id, dtype=torch.long)
-    pos = torch.zeros((R, width), dtype=torch.long)
-    seg = torch.full((R, width), -1, dtype=torch.long)
-    member = torch.full((R, width), -2, dtype=torch.long)
-    has_tt = groups[0].token_type is not None
-    tt = torch.zeros((R, width), dtype=torch.long) if has_tt else None
-    where: dict[int, tuple[int, int]] = {}
-    for r, row in enumerate(rows):
-        off = 0
-        for s, g in enumerate(row):
-            grp, n = groups[g], len(groups[g])
-            ids[r, off:off + n] = torch.tensor(grp.ids)
-            pos[r, off:off + n] = torch.tensor(grp.pos)
-            seg[r, off:off + n] = s
-            member[r, off:off + n] = torch.tensor(grp.member)
-            if has_tt:
-                tt[r, off:off + n] = torch.tensor(grp.token_type)
-            where[g] = (r, off)
-            off += n
-    if read_order is None:
-        read_order = [(g, k) for g in range(len(groups)) for k in range(len(groups[g].reads))]
-    read = torch.tensor([where[g][0] * width + where[g][1] + groups[g].reads[k] for g, k in read_order],
-                        dtype=torch.long)
-    out = {"input_ids": ids, "position_ids": pos, "packed_seg": seg, "packed_member": member, "packed_read": read}
-    if has_tt:
-        out["token_type_ids"] = tt
-    return out
 
 
 def block_mask(seg: torch.Tensor, member: torch.Tensor, causal: bool) -> torch.Tensor:
@@ -331,9 +233,7 @@ def _slots(q_row: torch.Tensor, q_col: torch.Tensor, R: int):
 def _attend(attn, q, k, v, mask, rows, cols, dropout: float):
     """The model's own attention function (SDPA or eager) for queries ``(R, H, Q, D)`` at ``cols`` against all
     keys; returns ``(R, Q, H·D)``."""
-    import sys
-
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS  # ~3 s to import: not at rewardlab start-up
 
     impl = attn.config._attn_implementation
     attend = sys.modules[type(attn).__module__].eager_attention_forward if impl == "eager" else \
@@ -348,8 +248,6 @@ def _causal_states_at(base, input_ids, position_ids, mask, q_row, q_col) -> torc
     """Final hidden states ``(n, d)`` at tokens ``(q_row[i], q_col[i])`` of ``(R, W)`` packed rows: every layer but
     the last over all tokens (as the base model's forward does), the last one with queries at those tokens only
     (keys and values over all tokens), then the final norm."""
-    import sys
-
     hidden = base.embed_tokens(input_ids)
     cos, sin = base.rotary_emb(hidden, position_ids=position_ids)
     for layer in base.layers[:-1]:
@@ -402,24 +300,13 @@ def collate_packed(records, features: list[list[dict]], rm, token_budget: int | 
     """Like :func:`rewardlab.collate.collate_pairs` (same rows, pairs, groups, margins, ``n_tokens``), with packed
     inputs. ``rm(**batch.inputs)`` then returns the rewards in the same row order. When the model is not covered
     (:func:`packing_support`), the padded batch of ``collate_pairs`` is returned unchanged."""
-    from rewardlab.collate import collate_pairs
-
     batch = collate_pairs(records, features, rm.spec.pad_token_id, rm.spec.padding_side)
-    mode, _ = packing_support(rm.model, rm.spec)
+    mode = rm.packing_mode()
     if mode is None:
         return batch
     groups = [layout_group(f, mode, share_prefix) for f in features]
     rows = pack_rows([len(g) for g in groups], token_budget or default_token_budget(rm.model))
     return dataclasses.replace(batch, inputs=build_inputs(groups, rows, rm.spec.pad_token_id))
-
-
-def packed_stats(batch) -> dict:
-    """Tokens the packed forward computes vs the padded one would (for logs and the benchmark)."""
-    seg = batch.inputs.get("packed_seg")
-    if seg is None:
-        am = batch.inputs["attention_mask"]
-        return {"real_tokens": int(am.sum()), "computed_tokens": int(am.sum()), "slots": am.numel()}
-    return {"real_tokens": batch.n_tokens, "computed_tokens": int((seg >= 0).sum()), "slots": seg.numel()}
 
 
 # ---- scoring -----------------------------------------------------------------------------------------
@@ -434,14 +321,14 @@ def score_packed(rm, items: list, token_budget: int | None = None, forward_token
     (what training does, where a micro-batch has too few groups to sort). Measured on the 2-core CPU with the
     benchmark's hidden-256 Llama: one group per row and 2,048-token forwards took 5-15% less CPU time than 512-token
     rows in 4,096-token forwards. Falls back to the padded path when the model is not covered."""
-    mode, _ = packing_support(rm.model, rm.spec)
+    mode = rm.packing_mode()
     if mode is None:
         return rm.score(items, packing=False)
     device = next(rm.model.parameters()).device
     feats = [rm.encoder.encode(p, r) for p, r in items]
     members: dict = {}
     for i, (prompt, _) in enumerate(items):
-        members.setdefault(_prompt_key(prompt), []).append(i)
+        members.setdefault(prompt_key(prompt), []).append(i)
     groups_items = list(members.values())
     groups = [layout_group([feats[i] for i in idx], mode, share_prefix) for idx in groups_items]
     rows = pack_rows([len(g) for g in groups], token_budget or 0)
@@ -455,14 +342,9 @@ def score_packed(rm, items: list, token_budget: int | None = None, forward_token
         chunk = rows[start:start + n]
         order = [(g, k) for row in chunk for g in row for k in range(len(groups[g].reads))]
         inputs = {k: v.to(device) for k, v in build_inputs(groups, chunk, rm.spec.pad_token_id, order).items()}
-        rewards = packed_forward(rm.model, mode, **inputs).tolist()
+        rewards = rm(**inputs).tolist()  # through the model's forward: sharded engines' hooks run
         for (g, k), r in zip(order, rewards):
             out[groups_items[g][k]] = r
         start += n
     return out
 
-
-def _prompt_key(prompt):
-    if isinstance(prompt, str):
-        return prompt
-    return tuple(tuple(sorted(m.items())) if isinstance(m, dict) else m for m in prompt)

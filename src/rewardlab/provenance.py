@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from rewardlab.atomic import json_safe
+
 __all__ = ["provenance", "library_versions", "git_info", "tokenizer_info"]
 
 # module name -> distribution name
@@ -144,12 +146,7 @@ def tokenizer_info(tokenizer: Any) -> dict:
     }
 
 
-def _jsonable(value: Any) -> Any:
-    """A JSON-safe copy (``str`` for anything JSON cannot hold, e.g. ``Path``)."""
-    try:
-        return json.loads(json.dumps(value, default=str))
-    except (TypeError, ValueError):
-        return str(value)
+_jsonable = json_safe
 
 
 def provenance(config: dict | None = None, data_fingerprint: str | None = None, tokenizer: Any = None) -> dict:

@@ -10,31 +10,18 @@ reader never sees half a report.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shlex
 from pathlib import Path
 from typing import Any, Callable
 
-from rewardlab.atomic import atomic_write_text
+from rewardlab.atomic import atomic_write_text, json_safe
+from rewardlab.cells import MISSING, _get, fmt  # noqa: F401  (importable from here as before)
+from rewardlab.report_html import render_html
 
 __all__ = ["write_report", "render_markdown", "report_tables", "read_examples", "fmt"]
 
-MISSING = "—"
 NO_SOURCE = "(no source)"
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """A number with ``digits`` decimals (ints and bools as they are); ``None``/NaN as "—"."""
-    if value is None:
-        return MISSING
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.{digits}f}" if math.isfinite(value) else MISSING
-    return str(value)
 
 
 def _cell(text: Any) -> str:
@@ -49,14 +36,6 @@ def _table(header: list[str], rows: list[list[Any]], numeric: bool = True) -> li
     """A GFM table; the first column is left-aligned, the others right-aligned when ``numeric``."""
     rule = [":---" if i == 0 or not numeric else "---:" for i in range(len(header))]
     return [_row(header), "| " + " | ".join(rule) + " |", *(_row(r) for r in rows)]
-
-
-def _get(d: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(key)
-    return d
 
 
 def _with_ci(value: Any, ci: Any) -> str:
@@ -261,29 +240,7 @@ def render_markdown(results: dict[str, dict], title: str, provenance: dict, note
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf → None, tuples → lists, numpy scalars → Python, unknown → str."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        try:
-            return _clean(value.item())
-        except Exception:
-            pass
-    if hasattr(value, "tolist") and callable(value.tolist):
-        try:
-            return _clean(value.tolist())
-        except Exception:
-            pass
-    return str(value)
+_clean = json_safe  # the package's one JSON cleaner (rewardlab.atomic), under its old name here
 
 
 def read_examples(path: str | os.PathLike) -> list[dict]:
@@ -332,9 +289,7 @@ def write_report(out_dir: str | os.PathLike, results: dict[str, dict], title: st
     atomic_write_text(md_path, render_markdown(payload["results"], str(title), payload["provenance"] or {},
                                                 payload["notes"]))
     if html:
-        from rewardlab.report_html import render_html
-
         if examples is None:
             examples = _find_examples(out, results)
-        atomic_write_text(out / "report.html", render_html(payload, examples))
+        atomic_write_text(out / "report.html", render_html(payload, examples, report_tables(payload["results"])))
     return json_path, md_path

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.report import _get
+from rewardlab.cells import MISSING, _get, fmt
 
 __all__ = ["render_html", "make_figures"]
 
@@ -307,8 +307,6 @@ def _table_html(header: list[str], rows: list[list[Any]], numeric: bool = True) 
 def _provenance_html(prov: dict) -> str:
     import shlex
 
-    from rewardlab.report import MISSING, fmt
-
     command = prov.get("command")
     if isinstance(command, (list, tuple)):
         command = shlex.join(str(c) for c in command)
@@ -331,17 +329,15 @@ def _provenance_html(prov: dict) -> str:
     return "\n".join(parts)
 
 
-def render_html(payload: dict, examples: dict[str, list[dict]] | None = None) -> str:
-    """The page for ``payload`` = ``{"title", "results", "notes", "provenance"}`` (as in report.json)."""
-    from rewardlab.report import report_tables
-
+def render_html(payload: dict, examples: dict[str, list[dict]] | None, tables: list[dict]) -> str:
+    """The page for ``payload`` = ``{"title", "results", "notes", "provenance"}`` (as in report.json), with the
+    report's ``tables`` (:func:`rewardlab.report.report_tables` of its results)."""
     results = payload.get("results") or {}
     title = str(payload.get("title") or "rewardlab report")
     body = [f"<h1>{_e(title)}</h1>",
             f'<p class="small">Columns: {_e(", ".join(results))}. Everything on this page is embedded; '
             "the numbers are also in <code>report.json</code> and <code>report.md</code>.</p>"]
     figures = make_figures(results, examples)
-    tables = report_tables(results)
     first = [t for t in tables if t["heading"] == "Summary" or t["heading"].startswith("Benchmark")]
     rest = [t for t in tables if t not in first]
     for table in first:

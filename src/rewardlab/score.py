@@ -8,12 +8,13 @@ the file is then read as comparisons (``chosen`` in the output follows the weigh
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.atomic import atomic_write_text
 from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
+from rewardlab.data.formats import format_help
 from rewardlab.errors import DataError
 from rewardlab.multiobjective.model import AttributeRewardModel, is_multiobjective, output_rows
 from rewardlab.jsonstrict import dumps_strict
@@ -25,7 +26,7 @@ class ScoreConfig(ContractOptions):
     model: str = ""  # a rewardlab model directory, or any reward model (directory or hub id; rewardlab.foreign)
     data: str = ""
     output: str = "scores.jsonl"
-    format: str = "auto"
+    format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
     batch_size: Positive = 16
     normalize: bool = False  # apply the model's saved mean/std
@@ -36,6 +37,8 @@ class ScoreConfig(ContractOptions):
     token_budget: Positive | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
     overwrite: bool = False  # replace an existing --output file
     trust_modified: bool = False  # load a model whose files differ from the hashes in rewardlab.json (warned)
+
+    HELP = {"format": lambda: format_help(comparisons_only=False)}  # --help lists the formats, `single` too
 
 
 def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
@@ -149,9 +152,5 @@ def score_multiobjective(cfg: ScoreConfig, options) -> list[dict]:
 
 def _write(out: Path, out_rows: list[dict]) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        for row in out_rows:
-            f.write(dumps_strict(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, out)
+    atomic_write_text(out, "".join(dumps_strict(row, ensure_ascii=False) + "\n" for row in out_rows))
     return out

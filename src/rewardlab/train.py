@@ -11,6 +11,7 @@ Checkpoints hold weights, optimizer, scheduler and the step; the data order is a
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -25,24 +26,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rewardlab.atomic import atomic_write_text, fsync_tree
+from rewardlab.atomic import atomic_write_text, fsync_tree, replace_dir
 from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, OpenFraction, Positive, PositiveFloat, Seed
 from rewardlab.collate import collate_pairs
+from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.finite import NonFiniteError, check_weights, step_problem
 from rewardlab.jsonstrict import dumps_strict
-from rewardlab.losses import LossType, batch_loss, count_units
+from rewardlab.losses import LossType, batch_loss, count_units, loss_help
 from rewardlab.model import RewardModel
 from rewardlab.multiobjective.train import OBJECTIVES, check_options as check_multiobjective, init_from_attribute
 from rewardlab.outputs import claim_output_dir
+from rewardlab.packing import collate_packed
 
 
 @dataclass
 class TrainConfig:
     # data
     data: str = "embedded"  # a file / saved dataset / hub name, or "embedded" (rewardlab.data.synthetic)
-    format: str = "auto"  # auto | rewardlab | trl | hh | pairwise | ratings | helpsteer2 | helpsteer2_pref | ranked
+    format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     eval_data: str | None = None  # default: a held-out split of `data` by prompt hash
     eval_fraction: Fraction = 0.1  # share of prompts held out when eval_data is not given
     split_seed: Seed = 0  # seed of the prompt-hash split
@@ -55,7 +58,7 @@ class TrainConfig:
     truncation: str = "prompt_left"  # prompt_left (cut the prompt's start, keep the response) | right
     padding_side: str | None = None  # default: right (encoders must be right-padded)
     # objective
-    loss: str = "bt"  # bt | margin | scaled_bt | allpairs | plackett_luce | bt_ties (rewardlab.losses)
+    loss: str = "bt"  # the objective (rewardlab.losses.LOSSES)
     center_coef: NonNegativeFloat = 0.0  # + coef · mean(r²): keeps rewards centred on 0
     label_smoothing: Fraction = 0.0  # pairwise losses: (1 - ε)·ℓ(Δ) + ε·ℓ(-Δ)
     margin_table: str = "none"  # none (margin = margin_scale × data margin) | llama2_small | llama2_large
@@ -109,6 +112,9 @@ class TrainConfig:
     gate_batch_size: int = 1024
     gate_lr: float = 1e-3
     feature_cache: str | None = None  # where cached hidden states go (default: OUTPUT_DIR/features)
+    # shard weights, gradients and optimizer states over the processes with PyTorch FSDP2 (rewardlab.fsdp; run under
+    # torchrun, CPU/gloo or GPU); checkpoints are sharded, the saved model is whole
+    fsdp: bool = False
     seed: Seed = 0  # model head init, data order, dropout
     # bookkeeping
     output_dir: str = "runs/rm"  # model/, checkpoints/, metrics.jsonl, train_summary.json
@@ -124,6 +130,8 @@ class TrainConfig:
     skip_nonfinite: NonNegative = 0
 
     # fields that may differ between a run and its resumption
+    # --help lists these fields' choices from their registries
+    HELP = {"loss": loss_help, "format": format_help}
     RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size",
                  "skip_nonfinite", "overwrite", "output_dir")  # output_dir: however spelt, or moved
 
@@ -160,6 +168,11 @@ class TrainConfig:
         check_multiobjective(self)
         if self.objective == "preference" and bool(self.init_from) != bool(self.init_attribute):
             raise RewardlabError("--init-from a regression model and --init-attribute go together for a preference run")
+        if self.fsdp and self.precision == "bf16-pure":
+            raise RewardlabError("--fsdp keeps fp32 shards and computes in bf16 with --precision bf16; "
+                                 "--precision bf16-pure is not supported with it")
+        if self.fsdp and self.lora_r:
+            raise RewardlabError("--fsdp does not shard LoRA adapters; use --lora-r 0 or drop --fsdp")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -264,8 +277,11 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
 
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
     # cpu=True is what makes Accelerate see a torchrun/accelerate-launch world on a machine without a GPU
-    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no",
+    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" and not cfg.fsdp else "no",
                               cpu=not torch.cuda.is_available())
+    if cfg.fsdp and accelerator.distributed_type.value in ("FSDP", "DEEPSPEED"):
+        raise RewardlabError(f"--fsdp runs PyTorch FSDP2 itself: launch with torchrun or a DDP accelerate config, "
+                             f"not Accelerate's {accelerator.distributed_type.value} plugin")
     world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
     if cfg.batch_size < world:
         raise RewardlabError(f"batch_size {cfg.batch_size} is smaller than the number of processes ({world})")
@@ -300,6 +316,12 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
         rm.model.to(torch.bfloat16)
     if main:
         _check_free_space(out, rm, cfg)
+    own_group = False
+    if cfg.fsdp:  # after checkpointing and before the optimizer: it must see the DTensor shards
+        from rewardlab import fsdp as fsdp_engine  # torch.distributed's FSDP/DCP: ~3 s to import, only when asked
+
+        own_group = fsdp_engine.ensure_process_group()
+        fsdp_engine.shard(rm.to(accelerator.device), accelerator.device, bf16=precision == "bf16")
     features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses] for c in train_recs}
 
     n_tokens = {id(c): sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs}
@@ -321,7 +343,10 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
     start = 0
     if cfg.resume:
         start = _load_checkpoint(ckpt_root, cfg, data_fp, rm, optimizer, scheduler)
-    model, optimizer = accelerator.prepare(rm, optimizer)
+    if cfg.fsdp:
+        model, optimizer = rm, accelerator.prepare(optimizer)
+    else:
+        model, optimizer = accelerator.prepare(rm, optimizer)
     model.train()
     device = accelerator.device
 
@@ -344,20 +369,25 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
         n_units = count_units(cfg.loss, global_batch)
         local = global_batch[rank::world]
         chunks = micro_batches(local, [n_tokens[id(c)] for c in local], micro, cfg.micro_batch_tokens)
+        n_real = len(chunks)
+        if cfg.fsdp and world > 1:
+            chunks = _equal_chunks(chunks, global_batch, world, n_tokens, micro, cfg.micro_batch_tokens)
         for ci, chunk in enumerate(chunks):
             last = ci == len(chunks) - 1
             if cfg.packing:
-                from rewardlab.packing import collate_packed
-
                 batch = collate_packed(chunk, [features[id(c)] for c in chunk], rm, cfg.token_budget).to(device)
             else:
                 batch = collate_pairs(chunk, [features[id(c)] for c in chunk], rm.spec.pad_token_id,
                                       rm.spec.padding_side).to(device)
-            ctx = accelerator.no_sync(model) if (not last and world > 1) else _nullcontext()
+            no_sync = fsdp_engine.no_sync if cfg.fsdp else accelerator.no_sync
+            ctx = no_sync(model) if (not last and world > 1) else contextlib.nullcontext()
             with ctx:
                 with accelerator.autocast():
                     rewards = model(**batch.inputs)
                 losses = batch_loss(cfg.loss, rewards, batch, cfg.center_coef, loss_opts)
+                if ci >= n_real:  # a repeat that only keeps this process in step with the others: no gradient
+                    accelerator.backward(losses.sum() * 0.0)
+                    continue
                 accelerator.backward(losses.sum() * world / n_units)
             step_window["loss"] += losses.detach().sum().item()
             step_window["units"] += len(losses)
@@ -365,7 +395,8 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
             step_window["pairs"] += len(batch.chosen_idx)
             step_window["tokens"] += batch.n_tokens
         # max_grad_norm 0: no clipping, but the norm is still measured for the divergence guard
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or math.inf)
+        clip = fsdp_engine.clip_grad_norm_ if cfg.fsdp else accelerator.clip_grad_norm_
+        grad_norm = clip(model.parameters(), cfg.max_grad_norm or math.inf)
         done = step + 1
         problem = _nonfinite_step(accelerator, step_window["loss"], grad_norm)
         if problem is None:
@@ -407,7 +438,7 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
         if cfg.stop_after is not None and done >= cfg.stop_after and done != total_steps:
             _save_checkpoint(accelerator, ckpt_root, done, cfg, data_fp, rm, optimizer, scheduler)
             bar.close()
-            accelerator.end_training()
+            _end(accelerator, own_group)
             return TrainResult(out / "model", done, history)
     bar.close()
 
@@ -429,7 +460,8 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
         _log({"step": total_steps, "eval_accuracy": final_eval["record_accuracy"],  # as eval_accuracies
               "eval_pair_accuracy": final_eval["accuracy"], "eval_n": final_eval["n_records"]},
              history, metrics_path, tb, main)
-    full_state = _gathered_state_dict(accelerator, model)  # collective under ZeRO-3 / FSDP; None otherwise
+    # collective under ZeRO-3 / FSDP; None otherwise
+    full_state = fsdp_engine.full_state_dict(model) if cfg.fsdp else _gathered_state_dict(accelerator, model)
     if main:
         _atomic_save_model(rm, out / "model", full_state)
         summary = {"config": cfg.to_json(), "data": data_info, "data_fingerprint": data_fp, "steps": total_steps,
@@ -438,7 +470,7 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
     if tb is not None:
         tb.close()
     accelerator.wait_for_everyone()
-    accelerator.end_training()
+    _end(accelerator, own_group)
     return TrainResult(out / "model", total_steps, history, final_eval)
 
 
@@ -463,12 +495,21 @@ def _divergence_message(step: int, problem: str, ckpt_root: Path, allowed: int) 
             "(then --resume continues from the checkpoint)")
 
 
-class _nullcontext:
-    def __enter__(self):
-        return None
+def _end(accelerator, own_group: bool) -> None:
+    accelerator.end_training()
+    if own_group and torch.distributed.is_initialized():  # the world of one that --fsdp started (if Accelerate
+        torch.distributed.destroy_process_group()  # has not ended it)
 
-    def __exit__(self, *a):
-        return False
+
+def _equal_chunks(chunks: list, global_batch: list, world: int, n_tokens: dict, micro: int,
+                  micro_tokens: int | None) -> list:
+    """``chunks`` extended with repeats of its last chunk up to the most micro-batches any process has this step:
+    under FSDP every forward all-gathers the layers, so every process must run as many. The caller gives the
+    repeats no gradient and does not count them."""
+    counts = [len(micro_batches(part, [n_tokens[id(c)] for c in part], micro, micro_tokens))
+              for part in (global_batch[r::world] for r in range(world))]
+    filler = chunks[-1] if chunks else global_batch[:1]
+    return chunks + [filler] * (max(counts) - len(chunks))
 
 
 def _score_across_processes(accelerator, rm: RewardModel, records, batch_size: int, packing: bool = False,
@@ -628,14 +669,7 @@ def _atomic_save_model(rm: RewardModel, target: Path, state_dict: dict | None = 
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     rm.save(tmp, state_dict=state_dict)
-    fsync_tree(tmp)
-    if target.exists():
-        old = target.with_name(f".{target.name}.old{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
+    replace_dir(tmp, target)
 
 
 def _resume_key(cfg: TrainConfig) -> dict:
@@ -645,26 +679,34 @@ def _resume_key(cfg: TrainConfig) -> dict:
 def _save_checkpoint(accelerator, root: Path, step: int, cfg, data_fp, rm, optimizer, scheduler) -> None:
     """Write ``checkpoints/step-N`` via a temporary directory and a rename: a crash leaves the old one intact."""
     accelerator.wait_for_everyone()
+    final = root / f"step-{step:08d}"
+    tmp = root / f".tmp-step-{step:08d}"
     if accelerator.is_main_process:
         root.mkdir(parents=True, exist_ok=True)
-        final = root / f"step-{step:08d}"
-        tmp = root / f".tmp-step-{step:08d}"
-        from safetensors.torch import save_file
-
-        unwrapped = accelerator.unwrap_model(rm)
-        state = {k: v.detach().contiguous().clone() for k, v in unwrapped.model.state_dict().items()}
-        check_weights(state.items(), f"step {step}: refusing to write checkpoint {final}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        save_file(_untie(state), str(tmp / "model.safetensors"))
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+    if cfg.fsdp:  # every process writes its shards of the weights and optimizer states
+        from rewardlab import fsdp as fsdp_engine
+
+        accelerator.wait_for_everyone()
+        fsdp_engine.save_sharded(tmp / fsdp_engine.SHARDED_DIR, rm, optimizer)
+        accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        from safetensors.torch import save_file
+
+        trainer = {}
+        if not cfg.fsdp:
+            unwrapped = accelerator.unwrap_model(rm)
+            state = {k: v.detach().contiguous().clone() for k, v in unwrapped.model.state_dict().items()}
+            check_weights(state.items(), f"step {step}: refusing to write checkpoint {final}")
+            save_file(_untie(state), str(tmp / "model.safetensors"))
+            trainer["optimizer"] = optimizer.state_dict()
+        torch.save({**trainer, "scheduler": scheduler.state_dict(),
                     "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                             "python": random.getstate()}}, tmp / "trainer.pt")
         (tmp / "state.json").write_text(dumps_strict({"step": step, "config": _resume_key(cfg),
                                                     "data_fingerprint": data_fp}, indent=2))
-        fsync_tree(tmp)  # on disk before the rename makes it the newest checkpoint
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
+        replace_dir(tmp, final)  # fsynced before the rename makes it the newest checkpoint
         fsync_tree(root, files=False)
         for old in sorted(p for p in root.glob("step-*"))[:-cfg.keep_checkpoints]:
             shutil.rmtree(old, ignore_errors=True)
@@ -681,7 +723,7 @@ def _untie(state: dict) -> dict:
     return out
 
 
-def _read_checkpoint(ck: Path) -> tuple[dict, dict, dict]:
+def _read_checkpoint(ck: Path, sharded: bool = False) -> tuple[dict, dict | None, dict]:
     """``(state, weights, trainer state)`` of checkpoint directory ``ck``, all read before any is applied;
     ValueError saying what is wrong when a file is missing, truncated or garbage."""
     from safetensors.torch import load_file
@@ -692,27 +734,33 @@ def _read_checkpoint(ck: Path) -> tuple[dict, dict, dict]:
             raise ValueError("state.json lacks step/config")
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"state.json: {e}") from None
-    try:
-        weights = load_file(str(ck / "model.safetensors"))
-    except Exception as e:  # safetensors raises its own error types for a truncated or garbage file
-        raise ValueError(f"model.safetensors: {e}") from None
+    weights = None
+    if sharded:  # --fsdp: weights and optimizer states are torch.distributed.checkpoint shards
+        if not (ck / "sharded" / ".metadata").is_file():
+            raise ValueError("sharded/.metadata is missing (not an --fsdp checkpoint, or cut short)")
+    else:
+        try:
+            weights = load_file(str(ck / "model.safetensors"))
+        except Exception as e:  # safetensors raises its own error types for a truncated or garbage file
+            raise ValueError(f"model.safetensors: {e}") from None
+    needed = ("scheduler", "rng") if sharded else ("optimizer", "scheduler", "rng")
     try:
         trainer = torch.load(ck / "trainer.pt", weights_only=False)
-        if not all(k in trainer for k in ("optimizer", "scheduler", "rng")):
-            raise ValueError("trainer.pt lacks optimizer/scheduler/rng")
+        if not all(k in trainer for k in needed):
+            raise ValueError(f"trainer.pt lacks one of {'/'.join(needed)}")
     except Exception as e:  # torch.load: EOFError, RuntimeError, UnpicklingError, ...
         raise ValueError(f"trainer.pt: {e}") from None
     return state, weights, trainer
 
 
-def _newest_intact_checkpoint(root: Path):
+def _newest_intact_checkpoint(root: Path, sharded: bool = False):
     """``(path, state, weights, trainer)`` of the newest checkpoint that reads whole, warning about each newer one
     that does not (a crash or a full disk can leave one broken); None when there are none."""
     ckpts = sorted(root.glob("step-*"))
     broken = []
     for ck in reversed(ckpts):
         try:
-            return (ck, *_read_checkpoint(ck))
+            return (ck, *_read_checkpoint(ck, sharded))
         except ValueError as e:
             broken.append(ck)
             print(f"rewardlab: warning: checkpoint {ck} is unreadable ({str(e).splitlines()[0][:200]}); "
@@ -724,7 +772,7 @@ def _newest_intact_checkpoint(root: Path):
 
 
 def _load_checkpoint(root: Path, cfg, data_fp, rm, optimizer, scheduler) -> int:
-    found = _newest_intact_checkpoint(root) if root.exists() else None
+    found = _newest_intact_checkpoint(root, cfg.fsdp) if root.exists() else None
     if found is None:
         print(f"rewardlab: --resume given but no checkpoint in {root}; starting from step 0", file=sys.stderr)
         return 0
@@ -737,8 +785,13 @@ def _load_checkpoint(root: Path, cfg, data_fp, rm, optimizer, scheduler) -> int:
     if state.get("data_fingerprint") != data_fp:
         raise RewardlabError(f"cannot resume from {ck}: the training data changed (fingerprint differs)")
     try:
-        rm.model.load_state_dict(weights)
-        optimizer.load_state_dict(tr["optimizer"])
+        if cfg.fsdp:
+            from rewardlab import fsdp as fsdp_engine
+
+            fsdp_engine.load_sharded(ck / fsdp_engine.SHARDED_DIR, rm, optimizer)
+        else:
+            rm.model.load_state_dict(weights)
+            optimizer.load_state_dict(tr["optimizer"])
     except (RuntimeError, ValueError, KeyError) as e:
         raise RewardlabError(f"cannot resume from {ck}: its weights or optimizer state do not fit this model "
                              f"({str(e).splitlines()[0][:200]})") from None

@@ -53,6 +53,8 @@ class Benchmark:
     ``published`` policy. ``reference`` says where the formula comes from.
     ``pairwise(record)`` says whether a record's ``chosen`` is meaningful for the generic
     chosen-vs-rejected metrics and plots (False e.g. for a human tie vote).
+    ``reads_comparisons``: the data is plain comparisons in any reader format (``--format``, ``--score-weights``
+    apply), not a benchmark's fixed schema read by ``loader``.
     """
 
     name: str
@@ -64,6 +66,7 @@ class Benchmark:
     published_ties: dict
     reference: str
     pairwise: Callable[[Comparison], bool] = lambda record: True
+    reads_comparisons: bool = False
 
     def load(self, path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
         return self.loader(path, limit=limit, skip_invalid=skip_invalid)

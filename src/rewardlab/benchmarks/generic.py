@@ -79,6 +79,7 @@ GENERIC = Benchmark(
     schema="any format rewardlab's readers accept (trl, hh, pairwise, rewardlab)",
     published_ties={"pair": "strict"},
     reference="rewardlab.metrics.accuracy_summary (strict pairwise accuracy, pooled over pairs)",
+    reads_comparisons=True,
 )
 
 BEST_OF_N = Benchmark(
@@ -90,4 +91,5 @@ BEST_OF_N = Benchmark(
     schema="rewardlab format: prompt, responses (N candidates), chosen (the gold index)",
     published_ties={"top": "strict"},
     reference="rewardlab.metrics.best_of_n (gold must be the unique top reward; random baseline 1/N)",
+    reads_comparisons=True,
 )

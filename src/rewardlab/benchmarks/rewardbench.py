@@ -36,7 +36,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 
 from rewardlab.benchmarks.base import (Benchmark, BenchmarkData, _error, load_rows, mean_or_none, messages,
                                        subset_table, text)

@@ -82,15 +82,6 @@ def _prompt_stats(row: Sequence[float], num_correct: int, policy: TiePolicy, rng
     return accurate, diff, min(correct) - max(wrong)
 
 
-def ties_score(records: Sequence[Comparison], scores: Sequence[Sequence[float]], policy: TiePolicy,
-               rng=None) -> dict:
-    """The Ties subset score and its parts (see the module docstring)."""
-    policy = policy.resolve("strict")
-    rng = rng if rng is not None else policy.rng()
-    ref, tied = _ties_stats(records, scores, policy, rng)
-    return _ties_from_stats(ref, tied, policy, rng)
-
-
 def _ties_stats(records, scores, policy: TiePolicy, rng) -> tuple[dict, dict]:
     """Per prompt number, the stats of its ref row and of its tied row."""
     ref: dict[int, tuple] = {}

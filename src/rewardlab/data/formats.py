@@ -720,22 +720,18 @@ def parse_nemo_regression(row: dict, location: dict, options: ReadOptions | None
 
 # --- registry and detection ----------------------------------------------------------------------------
 
-FORMATS: dict[str, Parser] = {
-    "rewardlab": parse_rewardlab,
-    "trl": parse_trl,
-    "hh": parse_hh,
-    "pairwise": parse_pairwise,
-    "ratings": parse_ratings,
-    "helpsteer2": parse_helpsteer2,
-    "helpsteer2_pref": parse_helpsteer2_pref,
-    "ranked": parse_ranked,
-    "nemo_regression": parse_nemo_regression,
-}
+@dataclass(frozen=True)
+class FormatSpec:
+    """One input format: its name (``--format``), its parser, the rule that recognises it from a row's columns
+    (``--format auto``), the columns in words (``--help`` and the detection error), and for a format whose rows
+    are single responses, how rows group into records."""
 
-# formats whose parser returns one row of a record: name -> (key of the record a row belongs to, rows -> record)
-GROUPED: dict[str, tuple[Callable[[Any], Any], Callable[[list], Comparison]]] = {
-    "helpsteer2": (group_key, group_rated),
-}
+    name: str
+    parse: Parser | None  # None: not a comparison format (``single``, read by ``rewardlab score``/``normalize``)
+    columns: str
+    detect: Callable[[dict], bool] | None = None  # None: never chosen by --format auto
+    detect_rank: int = 0  # detection tries lower ranks first (a more specific rule before a looser one)
+    group: tuple[Callable[[Any], Any], Callable[[list], Comparison]] | None = None  # (row -> record key, rows -> record)
 
 
 def _starts_with_human(value: Any) -> bool:
@@ -753,20 +749,47 @@ def _has(row: dict, *fields: str) -> bool:
     return all(row.get(f) is not None for f in fields)
 
 
+# THE registry of formats, in the order of --help and the error text; detection follows ``detect_rank``.
+FORMAT_SPECS: tuple[FormatSpec, ...] = (
+    FormatSpec("rewardlab", parse_rewardlab, "prompt, responses, chosen",
+               lambda row: {"prompt", "responses"} <= row.keys(), 3),
+    FormatSpec("trl", parse_trl, "chosen, rejected[, prompt]", lambda row: {"chosen", "rejected"} <= row.keys(), 8),
+    FormatSpec("hh", parse_hh, "chosen, rejected as '\\n\\nHuman: …' transcripts", _looks_hh, 7),
+    FormatSpec("pairwise", parse_pairwise, "input, output_1, output_2, label",
+               lambda row: {"input", "output_1"} <= row.keys(), 6),
+    FormatSpec("ratings", parse_ratings, "prompt, completions[].response + score/ratings/annotations",
+               lambda row: _has(row, "completions")
+               or (_has(row, "prompt", "responses", "scores") and not _has(row, "chosen")), 2),
+    FormatSpec("helpsteer2", parse_helpsteer2, "prompt, response, helpfulness, …",
+               lambda row: {"prompt", "response", "helpfulness"} <= row.keys(), 5, group=(group_key, group_rated)),
+    FormatSpec("helpsteer2_pref", parse_helpsteer2_pref, "prompt, response_1, response_2, preference_strength",
+               lambda row: {"response_1", "response_2", "preference_strength"} <= row.keys(), 4),
+    FormatSpec("ranked", parse_ranked, "prompt, responses, ranking or ranks; or Nectar's prompt, answers",
+               lambda row: _has(row, "prompt", "answers")
+               or (_has(row, "prompt", "responses") and not _has(row, "chosen")
+                   and (_has(row, "ranking") or _has(row, "ranks"))), 1),
+    FormatSpec("nemo_regression", parse_nemo_regression, "text, label: NeMo regression rows (--objective regression)",
+               lambda row: {"text", "label"} <= row.keys(), 0),
+    FormatSpec("single", None, "prompt, response: one text per row, scored alone (rewardlab score, normalize)"),
+)
+SPECS: dict[str, FormatSpec] = {f.name: f for f in FORMAT_SPECS}
+# the comparison formats: name -> parser (row, location, options) -> Comparison
+FORMATS: dict[str, Parser] = {f.name: f.parse for f in FORMAT_SPECS if f.parse is not None}
+# formats whose parser returns one row of a record: name -> (key of the record a row belongs to, rows -> record)
+GROUPED: dict[str, tuple[Callable[[Any], Any], Callable[[list], Comparison]]] = {
+    f.name: f.group for f in FORMAT_SPECS if f.group is not None}
 _DETECTION_RULES: list[tuple[str, Callable[[dict], bool]]] = [
-    ("nemo_regression", lambda row: {"text", "label"} <= row.keys()),
-    ("ranked", lambda row: _has(row, "prompt", "answers")
-     or (_has(row, "prompt", "responses") and not _has(row, "chosen")
-         and (_has(row, "ranking") or _has(row, "ranks")))),
-    ("ratings", lambda row: _has(row, "completions")
-     or (_has(row, "prompt", "responses", "scores") and not _has(row, "chosen"))),
-    ("rewardlab", lambda row: {"prompt", "responses"} <= row.keys()),
-    ("helpsteer2_pref", lambda row: {"response_1", "response_2", "preference_strength"} <= row.keys()),
-    ("helpsteer2", lambda row: {"prompt", "response", "helpfulness"} <= row.keys()),
-    ("pairwise", lambda row: {"input", "output_1"} <= row.keys()),
-    ("hh", _looks_hh),
-    ("trl", lambda row: {"chosen", "rejected"} <= row.keys()),
-]
+    (f.name, f.detect) for f in sorted(FORMAT_SPECS, key=lambda f: f.detect_rank) if f.detect is not None]
+
+
+def formats_text(comparisons_only: bool = True) -> str:
+    """``name (columns), …`` of every format, from :data:`FORMAT_SPECS`."""
+    return ", ".join(f"{f.name} ({f.columns})" for f in FORMAT_SPECS if f.parse is not None or not comparisons_only)
+
+
+def format_help(comparisons_only: bool = True) -> str:
+    """The --format choices for --help: the comparison formats, and ``single`` where a command reads it."""
+    return "one of: auto (detected from the first row's columns), " + formats_text(comparisons_only)
 
 
 def detect_format(row: dict, location: dict | None = None) -> str:
@@ -775,10 +798,4 @@ def detect_format(row: dict, location: dict | None = None) -> str:
         if matches(row):
             return name
     raise data_error(location or {}, None,
-                     f"cannot tell the format from the columns {sorted(row)}; accepted formats: "
-                     "rewardlab (prompt, responses, chosen), trl (chosen, rejected[, prompt]), "
-                     "hh (chosen, rejected as '\\n\\nHuman: …' transcripts), "
-                     "pairwise (input, output_1, output_2, label), ratings (prompt, completions[].response + "
-                     "score/ratings/annotations), helpsteer2 (prompt, response, helpfulness, …), helpsteer2_pref "
-                     "(prompt, response_1, response_2, preference_strength), ranked (prompt, responses, ranking "
-                     "or ranks; or Nectar's prompt, answers)")
+                     f"cannot tell the format from the columns {sorted(row)}; accepted formats: {formats_text()}")

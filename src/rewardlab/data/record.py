@@ -35,6 +35,13 @@ Message = dict  # {"role": str, "content": str}
 Prompt = Union[str, tuple]  # str or tuple[Message, ...]
 
 
+
+def prompt_key(prompt: Prompt) -> str:
+    """A canonical string for a prompt (a string, or messages by role and content): equal prompts, equal keys."""
+    if isinstance(prompt, str):
+        return prompt
+    return json.dumps([[m["role"], m["content"]] for m in prompt], ensure_ascii=False)
+
 @dataclass(frozen=True)
 class Comparison:
     prompt: Prompt
@@ -134,10 +141,8 @@ class Comparison:
                 for b in sorted(tier)[n + 1:]]
 
     def prompt_key(self) -> str:
-        """A canonical string for the prompt, used for hashing (split, dedup, fingerprint)."""
-        if isinstance(self.prompt, str):
-            return self.prompt
-        return json.dumps([[m["role"], m["content"]] for m in self.prompt], ensure_ascii=False)
+        """A canonical string for the prompt, used for hashing (split, dedup, fingerprint): :func:`prompt_key`."""
+        return prompt_key(self.prompt)
 
     def prompt_hash(self) -> str:
         return hashlib.sha256(self.prompt_key().encode("utf-8")).hexdigest()

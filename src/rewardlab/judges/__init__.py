@@ -5,7 +5,8 @@ Instruct by default), any OpenAI-compatible endpoint (:class:`OpenAIBackend`), l
 Judges (:mod:`rewardlab.judges.judge`) are scorers — ``score_comparisons(records, batch_size)`` — so
 ``rewardlab eval --judge`` benchmarks them like reward models.
 """
-from rewardlab.judges.backends import Backend, BackendError, Sampling, make_backend
+from rewardlab.judges.backends import Backend, BackendError, Sampling
+from rewardlab.judges.factory import make_backend
 from rewardlab.judges.judge import Judge, PairwiseJudge, RatingJudge, VerifierJudge
 from rewardlab.judges.parsers import Parsed, get_pairwise_parser, make_rating_parser, parse_yes_no
 from rewardlab.judges.position import POSITION_MODES, combine, position_summary

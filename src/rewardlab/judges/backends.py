@@ -1,4 +1,4 @@
-"""The one small interface every judge backend implements, and :func:`make_backend`.
+"""The one small interface every judge backend implements (built by name: :func:`rewardlab.judges.factory.make_backend`).
 
 A backend turns chat messages into text, and can say how likely each of a few candidate tokens is as the
 first token of its reply:
@@ -114,25 +114,3 @@ def two_way(logprobs: dict[str, float] | None, first: str, second: str) -> float
     if a == NEG_INF:
         return 0.0
     return 1.0 / (1.0 + math.exp(b - a))
-
-
-def make_backend(backend: str = "hf", model: str = "smollm2-135m", *, base_url: str = "", api_key_env: str = "OPENAI_API_KEY",
-                 concurrency: int = 8, timeout: float = 60.0, max_retries: int = 4, cache_dir: str | None = None,
-                 batch_size: int = 8, device: str | None = None, raise_errors: bool = False) -> Backend:
-    """A backend by name: ``hf`` (local transformers), ``openai`` (needs ``base_url``), ``llamacpp``."""
-    if backend == "hf":
-        from rewardlab.judges.hf import HFBackend
-
-        return HFBackend(model, batch_size=batch_size, device=device)
-    if backend == "openai":
-        from rewardlab.judges.openai_compat import OpenAIBackend
-
-        if not base_url:
-            raise RewardlabError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        return OpenAIBackend(base_url, model, api_key_env=api_key_env, concurrency=concurrency, timeout=timeout,
-                             max_retries=max_retries, cache_dir=cache_dir, raise_errors=raise_errors)
-    if backend == "llamacpp":
-        from rewardlab.judges.llamacpp import LlamaCppBackend
-
-        return LlamaCppBackend(model)
-    raise RewardlabError(f"unknown judge backend {backend!r}; choose hf, openai or llamacpp")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
+from rewardlab.cells import model_label
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, Sampling, two_way
@@ -138,12 +139,7 @@ class Judge:
                 **({"backend_stats": stats} if stats else {})}
 
 
-def _short(model_id: str) -> str:
-    from pathlib import Path
-
-    p = Path(str(model_id).rstrip("/"))
-    name = p.parent.name if p.name == "model" and p.parent.name else p.name
-    return name or "model"
+_short = model_label
 
 
 class PairwiseJudge(Judge):

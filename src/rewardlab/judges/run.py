@@ -18,12 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.atomic import atomic_write_text
 from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, PositiveFloat, PositiveFraction, Seed
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
-
-MODES = ("pairwise", "logprob", "rating", "verifier", "verifier-cot", "critique")
-
+from rewardlab.judges.backends import Sampling
 
 @dataclass
 class JudgeConfig:
@@ -32,7 +31,7 @@ class JudgeConfig:
     skip_invalid: bool = False
     limit: Positive | None = None
     output: str = "runs/judge/judgments.jsonl"
-    mode: str | None = None  # pairwise | logprob | rating | verifier | verifier-cot | critique (default pairwise)
+    mode: str | None = None  # the kind of judge (rewardlab.judges.run.JUDGE_MODES; default pairwise)
     backend: str = "hf"  # hf | openai | llamacpp
     model: str = "smollm2-135m"  # hf: embedded name or directory; openai: the served model name; llamacpp: .gguf
     base_url: str = ""  # openai: e.g. http://127.0.0.1:8000/v1
@@ -55,6 +54,8 @@ class JudgeConfig:
     device: str | None = None
     name: str | None = None
 
+    HELP = {"mode": lambda: "one of: " + ", ".join(JUDGE_MODES)}  # --help lists the modes from their registry
+
     def __post_init__(self):
         if self.mode is not None and self.mode not in MODES:
             raise RewardlabError(f"unknown judge mode {self.mode!r}; choose one of {', '.join(MODES)}")
@@ -67,8 +68,6 @@ def _judge_meta(model: str) -> dict:
 
 def build_judge(cfg: JudgeConfig):
     """The judge a :class:`JudgeConfig` describes (loads the backend)."""
-    from rewardlab.judges.backends import Sampling, make_backend
-    from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
     from rewardlab.judges.templates import JudgeTemplate
 
     meta = _judge_meta(cfg.model) if cfg.backend == "hf" else {}
@@ -84,28 +83,58 @@ def build_judge(cfg: JudgeConfig):
                  max_answer_tokens=cfg.max_answer_tokens if cfg.max_answer_tokens is not None
                  else meta.get("max_answer_tokens"))
     sampling = Sampling(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
-    if mode == "critique":
-        from rewardlab.judges.cloud import CloudRewardModel, CritiqueJudge
+    build = JUDGE_MODES.get(mode)
+    if build is None:  # e.g. a judge.json written by another version: never silently another kind of judge
+        raise RewardlabError(f"unknown judge mode {mode!r}; choose one of {', '.join(JUDGE_MODES)}")
+    return build(cfg, mode, template, sampling, meta, trunc)
 
-        if cfg.backend != "hf":
-            raise RewardlabError("critique mode runs a local critique-out-loud model (--backend hf)")
-        model = CloudRewardModel.load(cfg.model, device=cfg.device)
-        model.backend.batch_size = cfg.batch_size
-        return CritiqueJudge(model, sampling=Sampling(temperature=cfg.temperature, top_p=cfg.top_p,
-                                                      max_new_tokens=min(cfg.max_new_tokens, model.max_critique_tokens),
-                                                      seed=cfg.seed), name=cfg.name, **trunc)
-    backend = make_backend(cfg.backend, cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
-                           concurrency=cfg.concurrency, timeout=cfg.timeout, max_retries=cfg.max_retries,
-                           cache_dir=cfg.cache_dir, batch_size=cfg.batch_size, device=cfg.device)
-    if mode in ("pairwise", "logprob"):
-        return PairwiseJudge(backend, mode="generate" if mode == "pairwise" else "logprob", template=template,
-                             parser=cfg.parser, position=cfg.position or meta.get("position"), sampling=sampling,
-                             seed=cfg.seed, name=cfg.name, **trunc)
-    if mode == "rating":
-        return RatingJudge(backend, template=template, parser=cfg.parser, sampling=sampling, samples=cfg.samples,
-                           name=cfg.name, **trunc)
-    return VerifierJudge(backend, cot=mode == "verifier-cot", template=template, sampling=sampling,
+
+def _backend(cfg: JudgeConfig):
+    from rewardlab.judges.factory import make_backend
+
+    return make_backend(cfg.backend, cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
+                        concurrency=cfg.concurrency, timeout=cfg.timeout, max_retries=cfg.max_retries,
+                        cache_dir=cfg.cache_dir, batch_size=cfg.batch_size, device=cfg.device)
+
+
+def _pairwise_judge(cfg, mode, template, sampling, meta, trunc):
+    from rewardlab.judges.judge import PairwiseJudge
+
+    return PairwiseJudge(_backend(cfg), mode="generate" if mode == "pairwise" else "logprob", template=template,
+                         parser=cfg.parser, position=cfg.position or meta.get("position"), sampling=sampling,
+                         seed=cfg.seed, name=cfg.name, **trunc)
+
+
+def _rating_judge(cfg, mode, template, sampling, meta, trunc):
+    from rewardlab.judges.judge import RatingJudge
+
+    return RatingJudge(_backend(cfg), template=template, parser=cfg.parser, sampling=sampling, samples=cfg.samples,
+                       name=cfg.name, **trunc)
+
+
+def _verifier_judge(cfg, mode, template, sampling, meta, trunc):
+    from rewardlab.judges.judge import VerifierJudge
+
+    return VerifierJudge(_backend(cfg), cot=mode == "verifier-cot", template=template, sampling=sampling,
                          samples=cfg.samples, name=cfg.name, **trunc)
+
+
+def _critique_judge(cfg, mode, template, sampling, meta, trunc):
+    from rewardlab.judges.cloud import CloudRewardModel, CritiqueJudge
+
+    if cfg.backend != "hf":
+        raise RewardlabError("critique mode runs a local critique-out-loud model (--backend hf)")
+    model = CloudRewardModel.load(cfg.model, device=cfg.device)
+    model.backend.batch_size = cfg.batch_size
+    return CritiqueJudge(model, sampling=Sampling(temperature=cfg.temperature, top_p=cfg.top_p,
+                                                  max_new_tokens=min(cfg.max_new_tokens, model.max_critique_tokens),
+                                                  seed=cfg.seed), name=cfg.name, **trunc)
+
+
+# THE registry of judge modes: --mode name -> builder (cfg, mode, template, sampling, judge.json meta, truncation)
+JUDGE_MODES = {"pairwise": _pairwise_judge, "logprob": _pairwise_judge, "rating": _rating_judge,
+               "verifier": _verifier_judge, "verifier-cot": _verifier_judge, "critique": _critique_judge}
+MODES = tuple(JUDGE_MODES)
 
 
 def parse_judge_spec(spec: str) -> JudgeConfig:
@@ -158,7 +187,7 @@ def _convert(names: dict, key: str, value: str, spec: str):
 def judge_from_spec(spec: str, batch_size: int | None = None):
     cfg = parse_judge_spec(spec)
     if batch_size and "batch_size=" not in spec:
-        cfg.batch_size = batch_size
+        cfg = dataclasses.replace(cfg, batch_size=batch_size)  # a new config, not a mutated one
     return build_judge(cfg)
 
 
@@ -192,7 +221,7 @@ def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     summary.update(data=cfg.data, n_skipped_invalid=len(loaded.skipped), data_fingerprint=fingerprint(records),
                    seconds=seconds, output=str(out), config=dataclasses.asdict(cfg))
     summary = _clean(summary)
-    summary_path(out).write_text(dumps_strict(summary, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(summary_path(out), dumps_strict(summary, indent=2, ensure_ascii=False) + "\n")
     judge.backend.close()
     return out, summary
 

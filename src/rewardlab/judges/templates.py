@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rewardlab.data.record import Prompt, prompt_as_messages
@@ -160,7 +160,3 @@ def load_template(spec: "str | JudgeTemplate") -> JudgeTemplate:
     data.setdefault("name", path.stem)
     data["candidates"] = tuple(data.get("candidates") or ())
     return JudgeTemplate(**data)
-
-
-def with_prefix(template: JudgeTemplate, prefix: str) -> JudgeTemplate:
-    return replace(template, assistant_prefix=prefix)

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from rewardlab.atomic import atomic_write_text
 from rewardlab.bounds import Fraction, NonNegativeFloat, Positive, PositiveFloat, Seed
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
@@ -364,8 +365,8 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     from rewardlab.report import _clean
 
     result = _clean(result)
-    (out / "report.json").write_text(dumps_strict(result, indent=2, ensure_ascii=False) + "\n")
-    (out / "report.md").write_text(render_train_report(result))
+    atomic_write_text(out / "report.json", dumps_strict(result, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out / "report.md", render_train_report(result))
     return result
 
 

@@ -2,7 +2,7 @@
 stop after it is told to, and what the half-sent requests get. Runs against whichever rewardlab is on the path
 (the original code: PYTHONPATH=<old checkout>/src). Tiny random Llama model; CPU.
 
-    PYTHONPATH=src python benchmarks/shutdown_idle.py --grace 5 --output benchmarks/results/shutdown_after.json
+    PYTHONPATH=src python perf/shutdown_idle.py --grace 5 --output perf/results/shutdown_after.json
 """
 import argparse
 import dataclasses

@@ -4,9 +4,9 @@ One invocation prepares one model (random weights of a given shape, or a real ba
 matmul-peak measurement, then runs every configuration in its **own process** on the same model, data, batch
 size, sequence cap and hardware, and writes ``bench.json`` and ``bench.md`` to ``--out``.
 
-    python benchmarks/bench_train.py --config cpu --out benchmarks/results/cpu-small     # ~10 min on 2 CPU cores
-    python benchmarks/bench_train.py --config gpu --out benchmarks/results/gpu-1.7b      # one GPU (H100/H200)
-    python benchmarks/bench_train.py --config smoke --out /tmp/bench-smoke                # seconds; tests use it
+    python perf/bench_train.py --config cpu --out perf/results/cpu-small     # ~10 min on 2 CPU cores
+    python perf/bench_train.py --config gpu --out perf/results/gpu-1.7b      # one GPU (H100/H200)
+    python perf/bench_train.py --config smoke --out /tmp/bench-smoke                # seconds; tests use it
 
 Training configurations (``--runs``):
 
@@ -471,7 +471,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", choices=sorted(CONFIGS), default="cpu")
     p.add_argument("--data", default=str(DEFAULT_DATA))
-    p.add_argument("--out", default=None, help="output folder (default benchmarks/results/<config>)")
+    p.add_argument("--out", default=None, help="output folder (default perf/results/<config>)")
     p.add_argument("--work", default=None, help="scratch folder (default <out>/work, deleted unless --keep-work)")
     p.add_argument("--keep-work", action="store_true")
     p.add_argument("--backbone", default=None, help="a real backbone (e.g. smollm2-135m) instead of random weights")

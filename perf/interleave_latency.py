@@ -3,7 +3,7 @@ while a client sends back-to-back requests of ``--large-texts`` long responses. 
 event loop free?). Runs against whichever rewardlab is on the path (the original code:
 PYTHONPATH=<old checkout>/src). Tiny random Llama model (hidden 64) at max_length 512; CPU.
 
-    PYTHONPATH=src python benchmarks/interleave_latency.py --output benchmarks/results/interleave_after.json
+    PYTHONPATH=src python perf/interleave_latency.py --output perf/results/interleave_after.json
 """
 import argparse
 import json

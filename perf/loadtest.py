@@ -6,7 +6,7 @@ modes see the same background load on a shared machine. Every client loop is bou
 a time limit; the servers are stopped with SIGTERM at the end. Writes ``NAME.json`` and ``NAME.md`` (a table of
 throughput, p50/p90/p99 latency, errors, mean texts per forward) to ``--output-dir``.
 
-    python benchmarks/loadtest.py --backbone minilm --clients 32 --requests 2000 --name loadtest-minilm-cpu
+    python perf/loadtest.py --backbone minilm --clients 32 --requests 2000 --name loadtest-minilm-cpu
 
 Traffic goes only to 127.0.0.1.
 """
@@ -349,7 +349,7 @@ def main(argv=None) -> int:
     desc = args.model or (f"{args.backbone} (untrained head; weights do not change the cost), "
                           f"max_length {args.max_length}")
     result = {"name": args.name, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-              "command": "python benchmarks/loadtest.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "command": "python perf/loadtest.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "args": vars(args), "model_desc": desc, "server_health": health, "server_exit_codes": codes,
               "env": environment(), "note": args.note, "modes": modes,
               "speedup": round(speedup, 3) if speedup else None}
