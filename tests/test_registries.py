@@ -90,7 +90,8 @@ def test_every_detect_rule_picks_its_own_format():
             "ratings": {"prompt": "p", "completions": [{"response": "a", "score": 1}]},
             "helpsteer2": {"prompt": "p", "response": "a", "helpfulness": 3},
             "helpsteer2_pref": {"prompt": "p", "response_1": "a", "response_2": "b", "preference_strength": 1},
-            "ranked": {"prompt": "p", "responses": ["a", "b"], "ranking": [1, 0]}}
+            "ranked": {"prompt": "p", "responses": ["a", "b"], "ranking": [1, 0]},
+            "nemo_regression": {"text": "<extra_id_1>User\nq\n<extra_id_1>Assistant\na\n", "label": [1] * 9}}
     assert set(rows) == set(FORMATS)
     assert {name: detect_format(row) for name, row in rows.items()} == {name: name for name in rows}
 
