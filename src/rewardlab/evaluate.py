@@ -173,6 +173,10 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         from rewardlab.benchmarks import get_benchmark
 
         bench = get_benchmark(cfg.benchmark)
+    elif records is None and cfg.data:
+        from rewardlab.benchmarks import detect_benchmark
+
+        bench = detect_benchmark(cfg.data)  # a file in a benchmark's own layout (EvalBiasBench), else None
     from rewardlab.metrics import TiePolicy
 
     try:
@@ -182,6 +186,8 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     load_notes: list[str] = []
     if records is None:
         records, skipped, load_notes = _load_records(cfg, bench)
+    if bench is not None and not cfg.benchmark:
+        load_notes.append(f"{cfg.data} is in the {bench.title} layout: scored as --benchmark {bench.name}")
     if not records:
         raise RewardlabError(f"no records to evaluate in {cfg.data}")
     out = Path(cfg.output_dir)
