@@ -255,3 +255,33 @@ def test_probe_command_errors_are_clear(tmp_path, capsys):
     assert "--model" in capsys.readouterr().err
     assert main(["probe", "--model", "m", "--data", "x.jsonl", "--probes", "verbosity"]) == 2
     assert "unknown probe" in capsys.readouterr().err
+
+
+def test_eval_probes_adds_a_bias_profile_section_for_every_model(tiny_llama, tmp_path):
+    """Two models compared: both get a column in the Bias profile table and a bar in its one plot; without
+    --probes the section and the plot are absent."""
+    from rewardlab.cli import main
+    from rewardlab.data import write_jsonl
+    from rewardlab.model import RewardModel
+
+    for seed in (0, 1):
+        RewardModel.from_backbone(tiny_llama, max_length=64, seed=seed).save(tmp_path / f"m{seed}")
+    data = tmp_path / "d.jsonl"
+    write_jsonl(fixture_records(), str(data))
+    common = ["eval", "--model", str(tmp_path / "m0"), str(tmp_path / "m1"), "--data", str(data), "--n-boot", "20"]
+    assert main([*common, "--probes", "--probe-list", "length,off_topic", "--output-dir", str(tmp_path / "ev")]) == 0
+    md = (tmp_path / "ev" / "report.md").read_text()
+    section = md.split("## Bias profile", 1)[1].split("\n## ", 1)[0]
+    header = next(line for line in section.splitlines() if line.startswith("| probe"))
+    assert "m0" in header and "m1" in header
+    assert "length: biased preferred" in section and "off_topic: biased preferred" in section
+    assert "concreteness" not in section
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    for name in ("m0", "m1"):
+        prof = report["results"][name]["bias_profile"]
+        assert set(prof["probes"]) == {"length", "off_topic"} and "pairs" not in prof
+    html = (tmp_path / "ev" / "report.html").read_text()
+    assert 'data-plot="bias"' in html and "<h2>Bias profile</h2>" in html
+    assert main([*common, "--output-dir", str(tmp_path / "plain")]) == 0
+    assert "Bias profile" not in (tmp_path / "plain" / "report.md").read_text()
+    assert 'data-plot="bias"' not in (tmp_path / "plain" / "report.html").read_text()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.data.record import Comparison
+from rewardlab.probes.profile import bias_profile
 
 
 @dataclass
@@ -35,6 +36,8 @@ class EvalConfig:
     n_boot: int = 1000  # bootstrap resamples for the 95% intervals
     packing: bool = False  # reward models: padding-free, prefix-shared scoring (rewardlab.packing)
     judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
+    probes: bool = False  # add a Bias profile section: probe pairs derived from the data (rewardlab.probes)
+    probe_list: str = "all"  # with --probes: comma list of probes (length, off_topic, concreteness, ...) or all
 
 
 def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,
@@ -207,6 +210,9 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
             results[name], scores, credits = evaluate_benchmark(rm, bench, records, cfg.batch_size, cfg.seed,
                                                                 cfg.tie_policy, cfg.n_boot)
         results[name]["model"] = model_provenance(path, rm)
+        if cfg.probes:
+            results[name]["bias_profile"] = bias_profile(rm, records, cfg.probe_list, seed=cfg.seed, n_boot=cfg.n_boot,
+                                                         batch_size=cfg.batch_size, keep_pairs=False)
         examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
         if getattr(rm, "last_summary", None):  # an LLM judge: parse failures, position consistency
             from rewardlab.judges.run import eval_note

@@ -74,9 +74,9 @@ def build_pairs(records: Sequence[Comparison], probes: Sequence[str], seed: int 
 
 
 def bias_profile(scorer: Any, records: Sequence[Comparison], probes: Sequence[str] | str | None = None,
-                 seed: int = 0, n_boot: int = 1000, batch_size: int = 32) -> dict:
+                 seed: int = 0, n_boot: int = 1000, batch_size: int = 32, keep_pairs: bool = True) -> dict:
     """``{"probes": {name: summary}, "pairs": {name: [per-pair rows]}, "skipped": {name: why}}`` (see the
-    module docstring for the summary fields)."""
+    module docstring for the summary fields; ``keep_pairs=False`` leaves the per-pair rows out)."""
     names = parse_probe_names(probes)
     pointwise = _pointwise(scorer)
     built = build_pairs(list(records), names, seed, pointwise)
@@ -140,5 +140,8 @@ def bias_profile(scorer: Any, records: Sequence[Comparison], probes: Sequence[st
                            shift_ci95=_ci(sh, n_boot, seed))
         out[name] = summary
         rows[name] = prow
-    return {"probes": out, "pairs": rows, "skipped": skipped, "seed": seed,
-            "n_records": len(records), "pointwise": pointwise}
+    profile = {"probes": out, "pairs": rows, "skipped": skipped, "seed": seed, "n_records": len(records),
+               "pointwise": pointwise}
+    if not keep_pairs:
+        del profile["pairs"]
+    return profile
