@@ -285,3 +285,78 @@ def test_eval_probes_adds_a_bias_profile_section_for_every_model(tiny_llama, tmp
     assert main([*common, "--output-dir", str(tmp_path / "plain")]) == 0
     assert "Bias profile" not in (tmp_path / "plain" / "report.md").read_text()
     assert 'data-plot="bias"' not in (tmp_path / "plain" / "report.html").read_text()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# train --augment offsetbias
+
+
+def test_parse_augment():
+    from rewardlab.probes.augment import DEFAULT_FRACTION, AugmentSpec, parse_augment
+
+    assert parse_augment(None) is None and parse_augment("") is None
+    assert parse_augment("offsetbias") == AugmentSpec("offsetbias", DEFAULT_FRACTION)
+    assert parse_augment("offsetbias:0.25") == AugmentSpec("offsetbias", 0.25)
+    for bad, match in [("offsetbias:0", r"\(0, 1\]"), ("offsetbias:1.5", r"\(0, 1\]"), ("offsetbias:x", "number"),
+                       ("verbosity", "unknown augmentation")]:
+        with pytest.raises(RewardlabError, match=match):
+            parse_augment(bad)
+    from rewardlab.train import TrainConfig
+
+    with pytest.raises(RewardlabError, match="augment"):
+        TrainConfig(augment="offsetbias:2")
+
+
+def test_offsetbias_records_are_off_topic_negatives_from_the_given_records():
+    """Fixture (6 records; 'tie' has no strict preference, so 5 are eligible). fraction 1 → min(5, 6) = 5 added,
+    one per eligible record: its own chosen response beats its off-topic partner's (bread→cake, cake→bread,
+    france→bread, chat→cake, rank→bread, as in the off_topic probe). fraction 0.5 → round(3.0) = 3 of them."""
+    from rewardlab.probes.augment import SOURCE, offsetbias_records
+
+    recs = fixture_records()
+    added = offsetbias_records(recs, 1.0, seed=0)
+    assert [r.id for r in added] == ["bread#offtopic", "cake#offtopic", "france#offtopic", "chat#offtopic",
+                                     "rank#offtopic"]
+    partner = {"bread": "cake", "cake": "bread", "france": "bread", "chat": "cake", "rank": "bread"}
+    for r in added:
+        key = r.id.split("#")[0]
+        assert r.prompt == next(x.prompt for x in recs if x.id == key) and r.chosen == 0 and r.source == SOURCE
+        assert r.responses == (BEST[key], BEST[partner[key]])
+    three = offsetbias_records(recs, 0.5, seed=0)
+    assert len(three) == 3 and set(r.id for r in three) <= set(r.id for r in added)
+    assert three == offsetbias_records(recs, 0.5, seed=0)
+    assert any(offsetbias_records(recs, 0.5, seed=s) != three for s in range(1, 6))
+
+
+def test_augmentation_never_crosses_the_train_eval_split():
+    """On the embedded data: the added records' prompts and both responses come from the training side; no
+    held-out prompt or response is used; the held-out split is the same as without the augmentation."""
+    from rewardlab.train import TrainConfig, load_train_eval
+
+    base = dict(embedded_size=300, eval_fraction=0.2)
+    train0, held0, info0 = load_train_eval(TrainConfig(**base))
+    train1, held1, info1 = load_train_eval(TrainConfig(**base, augment="offsetbias:0.3"))
+    assert [r.id for r in held0] == [r.id for r in held1] and info0["augment"] is None
+    assert train1[: len(train0)] == train0
+    added = train1[len(train0):]
+    assert len(added) == info1["augment"]["n_added"] == round(0.3 * len(train0))
+    held_prompts = {r.prompt_key() for r in held0}
+    train_prompts = {r.prompt_key() for r in train0}
+    train_responses = {x for r in train0 for x in r.responses}
+    for r in added:
+        assert r.prompt_key() in train_prompts and r.prompt_key() not in held_prompts
+        assert set(r.responses) <= train_responses
+    assert info1["augment"]["fraction"] == 0.3 and info1["n_train"] == len(train1)
+
+
+def test_train_records_the_augmentation_in_its_summary(tiny_llama, tmp_path):
+    from rewardlab.cli import main
+
+    rc = main(["train", "--backbone", tiny_llama, "--embedded-size", "120", "--max-steps", "1", "--max-length", "48",
+               "--augment", "offsetbias:0.5", "--output-dir", str(tmp_path / "r")])
+    assert rc == 0
+    summary = json.loads((tmp_path / "r" / "train_summary.json").read_text())
+    assert summary["config"]["augment"] == "offsetbias:0.5"
+    aug = summary["data"]["augment"]
+    assert aug["name"] == "offsetbias" and aug["n_added"] == round(0.5 * aug["n_train_before"]) > 0
+    assert summary["data"]["n_train"] == aug["n_train_before"] + aug["n_added"]
