@@ -185,6 +185,7 @@ def nested_instruction(records: Sequence[Comparison], seed: int = 0) -> list[Pro
     data (a seeded draw among the other distinct prompts) as quoted material; ``reference`` = the chosen
     response to the original task, ``biased`` = the chosen response to the quoted instruction."""
     keys, first = _distinct_prompts(records)
+    position_of = {k: n for n, k in enumerate(keys)}
     out = []
     if len(keys) < 2:
         return out
@@ -194,7 +195,7 @@ def nested_instruction(records: Sequence[Comparison], seed: int = 0) -> list[Pro
             continue
         key = _key(record, i)
         rng = _rng(seed, "nested_instruction", key)
-        own = keys.index(record.prompt_key())
+        own = position_of[record.prompt_key()]
         pick = rng.randrange(len(keys) - 1)
         other = records[first[keys[pick + (pick >= own)]]]
         if other.preferred == pair[0]:

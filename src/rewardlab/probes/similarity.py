@@ -40,24 +40,29 @@ def tfidf_matrix(texts: Sequence[str]) -> sparse.csr_matrix:
     return sparse.diags(1.0 / norms) @ m
 
 
-def nearest_other(texts: Sequence[str], block: int = 2048) -> list[int | None]:
+def nearest_other(texts: Sequence[str], cells: int = 16_000_000) -> list[int | None]:
     """For each text, the index of the most similar *other distinct* text (cosine of TF-IDF vectors);
-    equal texts never count as neighbours. ``None`` when there is no other distinct text."""
+    equal texts never count as neighbours. ``None`` when there is no other distinct text. Rows are compared
+    in blocks of at most ``cells`` similarities (128 MB of float64)."""
     texts = list(texts)
     n = len(texts)
     if n < 2:
         return [None] * n
+    block = max(1, cells // n)
     m = tfidf_matrix(texts)
+    group: dict[str, list[int]] = {}
+    for i, t in enumerate(texts):
+        group.setdefault(t, []).append(i)
     out: list[int | None] = []
     for start in range(0, n, block):
         sims = (m[start:start + block] @ m.T).toarray()
-        for r in range(sims.shape[0]):
-            i = start + r
-            row = sims[r]
-            row[i] = -np.inf
-            best = int(np.argmax(row))  # first maximum: lowest index on ties
-            while np.isfinite(row[best]) and texts[best] == texts[i]:
-                row[best] = -np.inf
-                best = int(np.argmax(row))
-            out.append(best if np.isfinite(row[best]) else None)
+        rows = np.arange(sims.shape[0])
+        sims[rows, start + rows] = -np.inf
+        for r in rows:  # equal texts are not neighbours either (rare: only rows with a duplicate)
+            same = group[texts[start + r]]
+            if len(same) > 1:
+                sims[r, same] = -np.inf
+        best = np.argmax(sims, axis=1)  # the first maximum: lowest index on ties
+        ok = np.isfinite(sims[rows, best])
+        out += [int(b) if k else None for b, k in zip(best, ok)]
     return out
