@@ -52,17 +52,42 @@ def accuracy_credits(rm, records) -> np.ndarray:
                      for c, s in zip(records, scores)])
 
 
+def analyse_model(runs: Path, run: str, held, n_boot: int) -> dict:
+    """One model's held-out accuracy credits and bias profile (with per-pair credits), cached in
+    ``<run>/probe-analysis.json`` so each model can be done as soon as it is trained."""
+    cache = runs / run / "probe-analysis.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    t0 = time.time()
+    rm = RewardModel.load(runs / run / "model")
+    acc = accuracy_credits(rm, held)
+    prof = bias_profile(rm, held, "all", seed=0, n_boot=n_boot, batch_size=64)
+    pairs = {p: [win_credit(r["r_biased"], r["r_reference"]) for r in rows] for p, rows in prof.pop("pairs").items()}
+    got = {"accuracy_credits": acc.tolist(), "pair_credits": pairs, "bias_profile": prof,
+           "seconds": round(time.time() - t0, 1)}
+    cache.write_text(json.dumps(got) + "\n")
+    print(f"{run}: accuracy {acc.mean():.4f}", {p: round(s["biased_preferred"], 3) for p, s in prof["probes"].items()},
+          flush=True)
+    return got
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", default="runs/probes-exp")
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--only", default=None, help="analyse (and cache) only this run directory name, write nothing else")
     args = ap.parse_args()
     runs = Path(args.runs)
     out: dict = {"datasets": {}, "probes": list(PROBES), "n_boot": args.n_boot}
     for title, (before, after) in PAIRS.items():
+        if args.only is not None and args.only not in (before, after):
+            continue
         cfg_b, sum_b = load_cfg(runs / before)
-        cfg_a, sum_a = load_cfg(runs / after)
         train_b, held, _ = load_train_eval(cfg_b)
+        if args.only is not None:
+            analyse_model(runs, args.only, held, args.n_boot)
+            continue
+        cfg_a, sum_a = load_cfg(runs / after)
         train_a, held_a, info_a = load_train_eval(cfg_a)
         assert [r.id for r in held] == [r.id for r in held_a], "the two runs must share the held-out split"
         held_prompts = {r.prompt_key() for r in held}
@@ -73,28 +98,23 @@ def main() -> int:
                   "added_negatives_not_from_training": sum(r.responses[1] not in train_responses for r in added),
                   "n_added": len(added), "n_train_before": len(train_b), "n_held_out": len(held)}
         entry: dict = {"checks": checks, "augment": info_a["augment"], "models": {}}
-        credits, pair_credits = {}, {}
+        got = {}
         for label, run, summary in (("before", before, sum_b), ("after", after, sum_a)):
-            t0 = time.time()
-            rm = RewardModel.load(runs / run / "model")
-            acc = accuracy_credits(rm, held)
-            prof = bias_profile(rm, held, "all", seed=0, n_boot=args.n_boot, batch_size=64)
-            pair_credits[label] = {p: np.array([win_credit(r["r_biased"], r["r_reference"]) for r in rows])
-                                   for p, rows in prof.pop("pairs").items()}
-            credits[label] = acc
+            got[label] = analyse_model(runs, run, held, args.n_boot)
             fe = summary["final_eval"]
             entry["models"][label] = {"run": run, "config_augment": summary["config"].get("augment"),
                                       "train_summary_accuracy": fe["accuracy"],
                                       "train_summary_accuracy_ci95": fe["accuracy_ci95"],
-                                      "held_out_accuracy": float(acc.mean()), "bias_profile": prof,
-                                      "steps": summary["steps"], "seconds_to_probe": round(time.time() - t0, 1)}
-            print(f"{title} {label}: accuracy {acc.mean():.4f}", {p: round(s["biased_preferred"], 3)
-                                                                     for p, s in prof["probes"].items()}, flush=True)
-            del rm
-        entry["paired"] = {"held_out_accuracy": paired_diff(credits["before"], credits["after"], args.n_boot),
-                           **{p: paired_diff(pair_credits["before"][p], pair_credits["after"][p], args.n_boot)
-                              for p in pair_credits["before"]}}
+                                      "held_out_accuracy": float(np.mean(got[label]["accuracy_credits"])),
+                                      "bias_profile": got[label]["bias_profile"], "steps": summary["steps"],
+                                      "seconds_to_probe": got[label]["seconds"]}
+        b, a = got["before"], got["after"]
+        entry["paired"] = {"held_out_accuracy": paired_diff(b["accuracy_credits"], a["accuracy_credits"], args.n_boot),
+                           **{p: paired_diff(b["pair_credits"][p], a["pair_credits"][p], args.n_boot)
+                              for p in b["pair_credits"]}}
         out["datasets"][title] = entry
+    if args.only is not None:
+        return 0
     (HERE / "results.json").write_text(json.dumps(out, indent=2) + "\n")
     (HERE / "results.md").write_text(render(out))
     print(f"wrote {HERE / 'results.json'} and {HERE / 'results.md'}")
