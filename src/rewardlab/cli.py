@@ -47,12 +47,15 @@ def field_comments(cls) -> dict[str, str]:
     import textwrap
     import tokenize
 
+    out: dict[str, str] = {}
+    for base in reversed(cls.__mro__[1:]):  # fields inherited from a dataclass base are documented there
+        if dataclasses.is_dataclass(base):
+            out.update(field_comments(base))
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):
-        return {}
+        return out
     names = {f.name for f in dataclasses.fields(cls)}
-    out: dict[str, str] = {}
     block: list[str] = []
     field_on_line: dict[int, str] = {}
     tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
@@ -258,6 +261,21 @@ COMMANDS["probe"] = ("bias probes: how often a model prefers a biased variant (l
                      "rewardlab.probes.run:ProbeConfig", cmd_probe)
 
 
+def cmd_inspect(args) -> None:
+    from rewardlab.loader import InspectConfig, run_inspect
+
+    if getattr(args, "target", None):  # `rewardlab inspect MODEL` = `rewardlab inspect --model MODEL`
+        args.model = args.target
+    del args.target
+    print(run_inspect(build_config(InspectConfig, args)))
+
+
+COMMANDS.update({
+    "inspect": ("print the scoring contract a model gets (inferred for models trained elsewhere) and why",
+                "rewardlab.loader:InspectConfig", cmd_inspect),
+})
+
+
 def make_parser() -> argparse.ArgumentParser:
     import importlib
 
@@ -268,6 +286,8 @@ def make_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_config_args(p, getattr(importlib.import_module(mod), cls_name))
         p.set_defaults(func=func)
+        if name == "inspect":
+            p.add_argument("target", nargs="?", metavar="MODEL", help="the model (same as --model)")
     return parser
 
 

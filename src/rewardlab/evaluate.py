@@ -16,19 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data.record import Comparison
 from rewardlab.probes.profile import bias_profile
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(ContractOptions):
     model: list[str] = field(default_factory=list)  # one or more rewardlab model directories (--model A B, or repeat --model)
-    data: str = ""
+    data: list[str] = field(default_factory=list)  # files or directories (several: each file a subset, rewardlab.evalsets)
     format: str = "auto"
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
     output_dir: str = "runs/eval"
     batch_size: int = 32
-    skip_invalid: bool = False
+    skip_invalid: bool = True  # skip rows that cannot be scored and report them (--no-skip-invalid: stop at the first)
     limit: int | None = None
     seed: int = 0
     benchmark: str = ""  # a benchmark name from `--benchmark list` (e.g. rewardbench, rewardbench-2, rmb); "" = plain eval
@@ -114,15 +115,16 @@ def model_name(path: str, taken: dict) -> str:
 JUDGE_PREFIX = "judge:"
 
 
-def load_scorer(path: str):
-    """A rewardlab model directory, or ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`)."""
+def load_scorer(path: str, options: ContractOptions | None = None):
+    """A rewardlab model directory, any other reward model (:func:`rewardlab.foreign.load_reward_model`), or
+    ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`)."""
     if path.startswith(JUDGE_PREFIX):
         from rewardlab.judges.run import judge_from_spec
 
         return judge_from_spec(path[len(JUDGE_PREFIX):])
-    from rewardlab.model import RewardModel
+    from rewardlab.loader import load_reward_model
 
-    return RewardModel.load(path)
+    return load_reward_model(path, options)
 
 
 def model_provenance(path: str | None, scorer: Any) -> dict:
@@ -146,21 +148,29 @@ def model_provenance(path: str | None, scorer: Any) -> dict:
 
 
 def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[str]]:
-    from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
+    from rewardlab.data import ReadOptions, parse_score_weights
     from rewardlab.errors import RewardlabError
 
-    if not cfg.data:
-        raise RewardlabError("give the data with --data PATH")
+    from rewardlab.evalsets import as_paths, load_eval_comparisons
+
+    if not as_paths(cfg.data):
+        raise RewardlabError("give the data with --data PATH [PATH ...]")
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))
     if bench is None or bench.name in ("generic", "best-of-n"):
-        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
-                                  options=options)
-        return loaded.records, loaded.skipped, []
+        loaded = load_eval_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
+                                       options=options)
+        return loaded.records, loaded.skipped, loaded.notes
     if options.score_weights is not None:
         raise RewardlabError(f"--score-weights does not apply to the {bench.name} benchmark (its schema is fixed)")
-    data = bench.load(cfg.data, limit=cfg.limit, skip_invalid=cfg.skip_invalid)
-    notes = [f"{data.info['excluded']} rows left out by the benchmark's filter (see its docs)"] if data.info.get("excluded") else []
-    return data.records, data.skipped, notes
+    records, skipped, excluded = [], [], 0
+    for path in as_paths(cfg.data):
+        left = None if cfg.limit is None else cfg.limit - len(records)
+        if left is not None and left <= 0:
+            break
+        data = bench.load(path, limit=left, skip_invalid=cfg.skip_invalid)
+        records, skipped, excluded = records + data.records, skipped + data.skipped, excluded + data.info.get("excluded", 0)
+    notes = [f"{excluded} rows left out by the benchmark's filter (see its docs)"] if excluded else []
+    return records, skipped, notes
 
 
 def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: list | None = None) -> Path:
@@ -178,8 +188,10 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         bench = get_benchmark(cfg.benchmark)
     elif records is None and cfg.data:
         from rewardlab.benchmarks import detect_benchmark
+        from rewardlab.evalsets import as_paths
 
-        bench = detect_benchmark(cfg.data)  # a file in a benchmark's own layout (EvalBiasBench), else None
+        found = {detect_benchmark(p) for p in as_paths(cfg.data)}  # files in a benchmark's own layout (EvalBiasBench)
+        bench = found.pop() if len(found) == 1 else None
     from rewardlab.metrics import TiePolicy
 
     try:
@@ -190,7 +202,7 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     if records is None:
         records, skipped, load_notes = _load_records(cfg, bench)
     if bench is not None and not cfg.benchmark:
-        load_notes.append(f"{cfg.data} is in the {bench.title} layout: scored as --benchmark {bench.name}")
+        load_notes.append(f"{', '.join(as_paths(cfg.data))}: {bench.title} layout, scored as --benchmark {bench.name}")
     if not records:
         raise RewardlabError(f"no records to evaluate in {cfg.data}")
     out = Path(cfg.output_dir)
@@ -198,7 +210,7 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     results, examples, tok = {}, {}, None
     pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
-        rm = load_scorer(path)
+        rm = load_scorer(path, contract_options(cfg))
         if cfg.packing and hasattr(rm, "spec"):  # a RewardModel: its score() then packs
             rm.packing = True
         tok = getattr(rm, "tokenizer", tok)
@@ -219,11 +231,18 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
 
             results[name]["judge"] = rm.last_summary
             load_notes.append(eval_note(name, rm.last_summary))
+        if getattr(rm, "contract", None) is not None:  # a foreign model: which parts of its contract were inferred
+            load_notes.append(rm.contract.summary())
         del rm
-    notes = [f"{len(records)} records from {cfg.data}" if cfg.data else f"{len(records)} records"]
+    from rewardlab.evalsets import as_paths
+
+    data_names = ", ".join(as_paths(cfg.data))
+    notes = [f"{len(records)} records from {data_names}" if data_names else f"{len(records)} records"]
     notes += load_notes
     if skipped:
-        notes.append(f"{len(skipped)} invalid records skipped (--skip-invalid); first: {skipped[0]}")
+        from rewardlab.benchmarks.base import skipped_summary
+
+        notes.append(f"rows that cannot be scored were skipped and not counted{skipped_summary(skipped)}")
     prov = provenance(config=cfg.__dict__, data_fingerprint=fingerprint(records), tokenizer=tok)
     title = "rewardlab evaluation" + (f": {bench.title}" if bench is not None else "")
     write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples)

@@ -13,12 +13,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.errors import DataError
 
 
 @dataclass
-class ScoreConfig:
-    model: str = ""  # a rewardlab model directory
+class ScoreConfig(ContractOptions):
+    model: str = ""  # a rewardlab model directory, or any reward model (directory or hub id; rewardlab.foreign)
     data: str = ""
     output: str = "scores.jsonl"
     format: str = "auto"
@@ -55,14 +56,22 @@ def _bad(loc: dict, field: str, msg: str):
     raise DataError(msg, path=loc["path"], line=loc.get("line"), row=loc.get("row"), field=field)
 
 
+def _attributes(rm, items, batch_size: int) -> list[dict] | None:
+    """Per-attribute rewards when the model has them (multi-output custom-code models), else None."""
+    get = getattr(rm, "attribute_scores", None)
+    return get(items, batch_size=batch_size) if callable(get) else None
+
+
 def run_score(cfg: ScoreConfig) -> Path:
     from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
-    from rewardlab.model import RewardModel
+    from rewardlab.data.formats import identical_responses_are_ties
+    from rewardlab.foreign import write_contract
+    from rewardlab.loader import load_reward_model
 
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))  # bad weights fail before loading
     if options.score_weights is not None and cfg.format == "single":
         raise DataError("--score-weights applies to comparisons, not single prompt/response rows", path=cfg.data)
-    rm = RewardModel.load(cfg.model)
+    rm = load_reward_model(cfg.model, contract_options(cfg))
     read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
     out_rows = []
@@ -71,15 +80,22 @@ def run_score(cfg: ScoreConfig) -> Path:
                           normalize=cfg.normalize, padding_side=cfg.padding_side, packing=cfg.packing,
                           token_budget=cfg.token_budget)
         out_rows = [{"id": r["id"], "score": s} for r, s in zip(singles, scores)]
+        attrs = _attributes(rm, [(r["prompt"], r["response"]) for r in singles], cfg.batch_size)
+        for row, a in zip(out_rows, attrs or ()):
+            row["attributes"] = a
     else:
-        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
-                                  options=options)
+        with identical_responses_are_ties():  # scoring, like evaluation, gives identical answers equal scores
+            loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
+                                      options=options)
         flat = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
         scores = rm.score(flat, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side,
                           packing=cfg.packing, token_budget=cfg.token_budget)
+        attrs = _attributes(rm, flat, cfg.batch_size)
         i = 0
         for c in loaded.records:
             out_rows.append({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": scores[i:i + c.k]})
+            if attrs is not None:
+                out_rows[-1]["attributes"] = attrs[i:i + c.k]
             i += c.k
         for err in loaded.skipped:
             print(f"rewardlab score: skipped {err}")
@@ -90,4 +106,5 @@ def run_score(cfg: ScoreConfig) -> Path:
         for row in out_rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     os.replace(tmp, out)
+    write_contract(out, rm)  # a foreign model's inferred contract, next to its scores
     return out

@@ -234,10 +234,11 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     from rewardlab.errors import ModelContractError
 
     if rm is None:
-        from rewardlab.model import RewardModel
+        from rewardlab.contract_options import contract_options
+        from rewardlab.loader import load_reward_model
 
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
-        rm = RewardModel.load(cfg.model, torch_dtype=dtype)
+        rm = load_reward_model(cfg.model, contract_options(cfg), torch_dtype=dtype)
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     rm.to(device)
     rm.eval()
@@ -369,6 +370,8 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         body = {"status": "ok" if ok else "unavailable", "model": model_name, "queued_texts": batcher.queued_texts(),
                 "batching": cfg.batching, "normalization": bool(rm.spec.normalization),
                 "device": str(batcher.device), "torch_threads": torch.get_num_threads()}
+        if getattr(rm, "contract", None) is not None:  # a foreign model: the contract it is scored with
+            body["contract"] = rm.contract.to_json()
         return JSONResponse(body, 200 if ok else 503)
 
     @app.get("/metrics", dependencies=auth)

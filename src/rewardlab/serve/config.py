@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rewardlab.contract_options import ContractOptions
 from rewardlab.errors import RewardlabError
 
 
 @dataclass
-class ServeConfig:
-    model: str = ""  # a rewardlab model directory (a LoRA adapter directory works too)
+class ServeConfig(ContractOptions):
+    model: str = ""  # a rewardlab model directory (a LoRA adapter directory works too), or any reward model (rewardlab.foreign)
     host: str = "127.0.0.1"
     port: int = 8000
     token: str | None = None  # bearer token required on /v1/score, /get_reward, /metrics (or $REWARDLAB_SERVE_TOKEN)
