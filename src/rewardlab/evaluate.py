@@ -187,11 +187,11 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
 
         bench = get_benchmark(cfg.benchmark)
     elif records is None and cfg.data:
-        from rewardlab.benchmarks import detect_benchmark
+        from rewardlab.benchmarks import detect_benchmark, get_benchmark
         from rewardlab.evalsets import as_paths
 
-        found = {detect_benchmark(p) for p in as_paths(cfg.data)}  # files in a benchmark's own layout (EvalBiasBench)
-        bench = found.pop() if len(found) == 1 else None
+        found = {getattr(detect_benchmark(p), "name", None) for p in as_paths(cfg.data)}  # a benchmark's own layout
+        bench = get_benchmark(found.pop()) if len(found) == 1 and None not in found else None  # (EvalBiasBench)
     from rewardlab.metrics import TiePolicy
 
     try:
