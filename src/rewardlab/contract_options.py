@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rewardlab.bounds import NonNegative, Positive
+
 TEMPLATES = ("chat", "plain", "join", "pair")
 TRUNCATIONS = ("right", "prompt_left")
 
@@ -17,11 +19,11 @@ TRUNCATIONS = ("right", "prompt_left")
 class ContractOptions:
     # models without rewardlab.json (foreign models, rewardlab.foreign): None = inferred from the model
     template: str | None = None  # chat | plain | join | pair, or a Jinja chat-template file (foreign models)
-    max_length: int | None = None  # tokens per text (foreign models; default: the model's max length)
+    max_length: Positive | None = None  # tokens per text (foreign models; default: the model's max length)
     truncation: str | None = None  # right | prompt_left (foreign models; default: right, as reward-bench)
     padding_side: str | None = None  # right | left
     add_special_tokens: bool | None = None  # let the tokenizer add its BOS/CLS (foreign models; default: inferred)
-    score_index: int | None = None  # which output of a multi-output head is the reward (foreign models)
+    score_index: NonNegative | None = None  # which output of a multi-output head is the reward (foreign models)
     attribute: str | None = None  # the reward is this named output (config id2label / custom-code rewards)
     trust_remote_code: bool = False  # run a model's own modeling code (custom-code models, e.g. ArmoRM-style)
     # DPO implicit reward (rewardlab.implicit): --model POLICY --ref-model REF, or --ref-free

@@ -11,14 +11,23 @@ A *scorer* is anything with ``score_comparisons(records, batch_size)`` (a
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewardlab.bounds import NonNegative, Positive, Seed
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data.record import Comparison
+<<<<<<< HEAD
 from rewardlab.probes.profile import bias_profile
+=======
+from rewardlab.jsonstrict import dumps_strict
+from rewardlab.outputs import claim_output_dir
+
+
+# what eval writes into output_dir: --overwrite removes these first
+EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
+>>>>>>> main
 
 
 @dataclass
@@ -28,17 +37,22 @@ class EvalConfig(ContractOptions):
     format: str = "auto"
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
     output_dir: str = "runs/eval"
-    batch_size: int = 32
+    batch_size: Positive = 32
     skip_invalid: bool = True  # skip rows that cannot be scored and report them (--no-skip-invalid: stop at the first)
-    limit: int | None = None
-    seed: int = 0
+    limit: Positive | None = None
+    seed: Seed = 0
     benchmark: str = ""  # a benchmark name from `--benchmark list` (e.g. rewardbench, rewardbench-2, rmb); "" = plain eval
     tie_policy: str = "published"  # published | strict | half | fractional | random[:SEED]
-    n_boot: int = 1000  # bootstrap resamples for the 95% intervals
+    n_boot: NonNegative = 1000  # bootstrap resamples for the 95% intervals
     packing: bool = False  # reward models: padding-free, prefix-shared scoring (rewardlab.packing)
     judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
+<<<<<<< HEAD
     probes: bool = False  # add a Bias profile section: probe pairs derived from the data (rewardlab.probes)
     probe_list: str = "all"  # with --probes: comma list of probes (length, off_topic, concreteness, ...) or all
+=======
+    overwrite: bool = False  # replace the report in a non-empty --output-dir
+    trust_modified: bool = False  # load models whose files differ from the hashes in rewardlab.json (reported)
+>>>>>>> main
 
 
 def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,
@@ -101,7 +115,7 @@ def write_examples(path: Path, records: list[Comparison], scores: list[list[floa
     rows = example_rows(records, scores, credits, pairwise)
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(dumps_strict(row, ensure_ascii=False) + "\n")
     return rows
 
 
@@ -115,7 +129,7 @@ def model_name(path: str, taken: dict) -> str:
 JUDGE_PREFIX = "judge:"
 
 
-def load_scorer(path: str, options: ContractOptions | None = None):
+def load_scorer(path: str, options: ContractOptions | None = None, trust_modified: bool = False):
     """A rewardlab model directory, any other reward model (:func:`rewardlab.foreign.load_reward_model`), or
     ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`)."""
     if path.startswith(JUDGE_PREFIX):
@@ -124,7 +138,7 @@ def load_scorer(path: str, options: ContractOptions | None = None):
         return judge_from_spec(path[len(JUDGE_PREFIX):])
     from rewardlab.loader import load_reward_model
 
-    return load_reward_model(path, options)
+    return load_reward_model(path, options, trust_modified=trust_modified)  # only rewardlab dirs are hashed
 
 
 def model_provenance(path: str | None, scorer: Any) -> dict:
@@ -138,6 +152,8 @@ def model_provenance(path: str | None, scorer: Any) -> dict:
                      "data_fingerprint": d.get("data_fingerprint"), "pooling": d.get("pooling"),
                      "template": d.get("template"), "max_length": d.get("max_length"),
                      "versions": d.get("versions")})
+    if getattr(scorer, "modified_files", None):  # loaded with --trust-modified despite these mismatches
+        info["trust_modified"] = list(scorer.modified_files)
     describe = getattr(scorer, "describe", None)
     if callable(describe):
         try:
@@ -198,6 +214,7 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         TiePolicy.parse(cfg.tie_policy, seed=cfg.seed)
     except ValueError as e:
         raise RewardlabError(str(e)) from e
+    claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=EVAL_WRITES)
     load_notes: list[str] = []
     if records is None:
         records, skipped, load_notes = _load_records(cfg, bench)
@@ -206,11 +223,10 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     if not records:
         raise RewardlabError(f"no records to evaluate in {cfg.data}")
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     results, examples, tok = {}, {}, None
     pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
-        rm = load_scorer(path, contract_options(cfg))
+        rm = load_scorer(path, contract_options(cfg), cfg.trust_modified)
         if cfg.packing and hasattr(rm, "spec"):  # a RewardModel: its score() then packs
             rm.packing = True
         tok = getattr(rm, "tokenizer", tok)
@@ -222,9 +238,13 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
             results[name], scores, credits = evaluate_benchmark(rm, bench, records, cfg.batch_size, cfg.seed,
                                                                 cfg.tie_policy, cfg.n_boot)
         results[name]["model"] = model_provenance(path, rm)
+<<<<<<< HEAD
         if cfg.probes:
             results[name]["bias_profile"] = bias_profile(rm, records, cfg.probe_list, seed=cfg.seed, n_boot=cfg.n_boot,
                                                          batch_size=cfg.batch_size, keep_pairs=False)
+=======
+        out.mkdir(parents=True, exist_ok=True)  # only once a model has loaded and scored
+>>>>>>> main
         examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
         if getattr(rm, "last_summary", None):  # an LLM judge: parse failures, position consistency
             from rewardlab.judges.run import eval_note

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab.atomic import atomic_write_text
+from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.errors import RewardlabError
+from rewardlab.jsonstrict import dumps_strict
 
 
 @dataclass
@@ -25,8 +27,8 @@ class NormalizeConfig(ContractOptions):
     model: str = ""  # the rewardlab model directory whose rewardlab.json is updated
     data: str = ""  # policy samples: prompt/response rows (JSONL/JSON/Parquet/CSV), or comparisons
     format: str = "auto"
-    batch_size: int = 16
-    limit: int | None = None
+    batch_size: Positive = 16
+    limit: Positive | None = None
     skip_invalid: bool = False
     dry_run: bool = False  # print the statistics without writing them
 
@@ -50,7 +52,7 @@ def write_normalization(model_dir: str | Path, stats: dict) -> Path:
     spec = json.loads(path.read_text())
     spec["normalization"] = stats
     ScoringSpec.from_json(spec)  # still a valid spec
-    atomic_write_text(path, json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, dumps_strict(spec, indent=2, ensure_ascii=False) + "\n")
     return path
 
 

@@ -8,13 +8,15 @@ the file is then read as comparisons (``chosen`` in the output follows the weigh
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.errors import DataError
+from rewardlab.jsonstrict import dumps_strict
+from rewardlab.outputs import claim_output_file
 
 
 @dataclass
@@ -24,13 +26,15 @@ class ScoreConfig(ContractOptions):
     output: str = "scores.jsonl"
     format: str = "auto"
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
-    batch_size: int = 16
+    batch_size: Positive = 16
     normalize: bool = False  # apply the model's saved mean/std
     skip_invalid: bool = False
-    limit: int | None = None
+    limit: Positive | None = None
     padding_side: str | None = None
     packing: bool = False  # padding-free rows, each prompt computed once for its responses (rewardlab.packing)
-    token_budget: int | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
+    token_budget: Positive | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
+    overwrite: bool = False  # replace an existing --output file
+    trust_modified: bool = False  # load a model whose files differ from the hashes in rewardlab.json (warned)
 
 
 def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
@@ -43,9 +47,13 @@ def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
             break
         if "response" not in row:
             return None if not rows else _bad(loc, "response", "missing field (other rows are prompt/response rows)")
-        for key in ("prompt", "response"):
-            if not isinstance(row.get(key), (str, list)) or not row.get(key):
-                _bad(loc, key, "missing, empty or not text/messages")
+        if not isinstance(row.get("response"), str) or not row["response"]:
+            _bad(loc, "response", f"expected non-empty text, got {type(row.get('response')).__name__}")
+        prompt = row.get("prompt")
+        if not prompt or not (isinstance(prompt, str) or (isinstance(prompt, list) and all(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                for m in prompt))):
+            _bad(loc, "prompt", "missing, empty, or not text / a list of {role, content} messages")
         prompt = row["prompt"] if isinstance(row["prompt"], str) else tuple(row["prompt"])
         rows.append({"id": row.get("id", f"{Path(path).name}:{loc.get('line', loc.get('row'))}"),
                      "prompt": prompt, "response": row["response"]})
@@ -71,7 +79,8 @@ def run_score(cfg: ScoreConfig) -> Path:
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))  # bad weights fail before loading
     if options.score_weights is not None and cfg.format == "single":
         raise DataError("--score-weights applies to comparisons, not single prompt/response rows", path=cfg.data)
-    rm = load_reward_model(cfg.model, contract_options(cfg))
+    claim_output_file(cfg.output, overwrite=cfg.overwrite)
+    rm = load_reward_model(cfg.model, contract_options(cfg), trust_modified=cfg.trust_modified)
     read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
     out_rows = []
@@ -104,7 +113,7 @@ def run_score(cfg: ScoreConfig) -> Path:
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     with open(tmp, "w") as f:
         for row in out_rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(dumps_strict(row, ensure_ascii=False) + "\n")
     os.replace(tmp, out)
     write_contract(out, rm)  # a foreign model's inferred contract, next to its scores
     return out

@@ -18,7 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, PositiveFloat, PositiveFraction, Seed
 from rewardlab.errors import RewardlabError
+from rewardlab.jsonstrict import dumps_strict
 
 MODES = ("pairwise", "logprob", "rating", "verifier", "verifier-cot", "critique")
 
@@ -28,28 +30,28 @@ class JudgeConfig:
     data: str = ""
     format: str = "auto"
     skip_invalid: bool = False
-    limit: int | None = None
+    limit: Positive | None = None
     output: str = "runs/judge/judgments.jsonl"
     mode: str | None = None  # pairwise | logprob | rating | verifier | verifier-cot | critique (default pairwise)
     backend: str = "hf"  # hf | openai | llamacpp
     model: str = "smollm2-135m"  # hf: embedded name or directory; openai: the served model name; llamacpp: .gguf
     base_url: str = ""  # openai: e.g. http://127.0.0.1:8000/v1
     api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 8
-    timeout: float = 60.0
-    max_retries: int = 4
+    concurrency: Positive = 8
+    timeout: PositiveFloat = 60.0
+    max_retries: NonNegative = 4
     cache_dir: str | None = None  # openai: on-disk answer cache
     template: str | None = None  # built-in name or YAML/JSON file (default per mode)
     parser: str | None = None  # pairwise: strict|mtbench|last|lenient|letter|regex:...; rating: mtbench|last|number
     position: str | None = None  # single | random_swap | both | average (default both; logprob: average)
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
-    samples: int = 1  # rating: ratings averaged; verifier-cot: K rationales
-    seed: int = 0
-    batch_size: int = 8
-    max_question_tokens: int | None = None
-    max_answer_tokens: int | None = None
+    temperature: NonNegativeFloat = 0.0
+    top_p: PositiveFraction = 1.0
+    max_new_tokens: Positive = 256
+    samples: Positive = 1  # rating: ratings averaged; verifier-cot: K rationales
+    seed: Seed = 0
+    batch_size: Positive = 8
+    max_question_tokens: Positive | None = None
+    max_answer_tokens: Positive | None = None
     device: str | None = None
     name: str | None = None
 
@@ -185,12 +187,12 @@ def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         for row in judge.last_rows:
-            f.write(json.dumps(_clean({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
+            f.write(dumps_strict(_clean({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
     summary = dict(judge.last_summary)
     summary.update(data=cfg.data, n_skipped_invalid=len(loaded.skipped), data_fingerprint=fingerprint(records),
                    seconds=seconds, output=str(out), config=dataclasses.asdict(cfg))
     summary = _clean(summary)
-    summary_path(out).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    summary_path(out).write_text(dumps_strict(summary, indent=2, ensure_ascii=False) + "\n")
     judge.backend.close()
     return out, summary
 

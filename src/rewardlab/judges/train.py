@@ -23,13 +23,19 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
+from rewardlab.bounds import Fraction, NonNegativeFloat, Positive, PositiveFloat, Seed
 from rewardlab.errors import RewardlabError
+from rewardlab.jsonstrict import dumps_strict
+from rewardlab.outputs import claim_output_dir
 
 JUDGE_META = "judge.json"
+
+
+# what train-judge writes into output_dir: --overwrite removes these first
+JUDGE_RUN_WRITES = ("model", "metrics.jsonl", "examples.jsonl", "report.json", "report.md")
 
 
 @dataclass
@@ -37,37 +43,38 @@ class TrainJudgeConfig:
     data: str = ""
     format: str = "auto"
     skip_invalid: bool = False
-    limit: int | None = None  # records read from data
+    limit: Positive | None = None  # records read from data
     eval_data: str | None = None  # held-out file; default: a prompt-hash split of data
-    eval_fraction: float = 0.1
-    max_train: int | None = None  # training pairs (after the split and a seeded shuffle)
-    max_eval: int | None = None  # held-out records (the first ones, in file order)
+    eval_fraction: Fraction = 0.1
+    max_train: Positive | None = None  # training pairs (after the split and a seeded shuffle)
+    max_eval: Positive | None = None  # held-out records (the first ones, in file order)
     method: str = "genrm"  # genrm | cloud
     base: str = "smollm2-135m"
     teacher: str | None = None  # cloud: the model that writes training critiques (default: base)
     output_dir: str = "runs/judge"
     template: str | None = None  # default pair-token (genrm) / critique (cloud)
-    max_question_tokens: int = 192  # the conversation keeps its last tokens
-    max_answer_tokens: int = 96  # each response keeps its first tokens
-    max_critique_tokens: int = 64  # cloud
-    lm_coef: float = 0.5  # cloud: λ in BT + λ·LM
+    max_question_tokens: Positive = 192  # the conversation keeps its last tokens
+    max_answer_tokens: Positive = 96  # each response keeps its first tokens
+    max_critique_tokens: Positive = 64  # cloud
+    lm_coef: NonNegativeFloat = 0.5  # cloud: λ in BT + λ·LM
     both_orders: bool = True
-    epochs: int = 1
-    lr: float = 1e-5
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.1
-    batch_size: int = 8
-    micro_batch_size: int | None = None
-    eval_batch_size: int = 8
+    epochs: Positive = 1
+    lr: PositiveFloat = 1e-5
+    weight_decay: NonNegativeFloat = 0.0
+    warmup_ratio: Fraction = 0.1
+    batch_size: Positive = 8
+    micro_batch_size: Positive | None = None
+    eval_batch_size: Positive = 8
     gradient_checkpointing: bool = False
-    train_layers: int | None = None  # train only the last N transformer blocks (+ final norm); None = all weights
+    train_layers: Positive | None = None  # train only the last N transformer blocks (+ final norm); None = all weights
     cache_trunk: bool = True  # with train_layers: run the frozen blocks once per prompt (rewardlab.judges.trunk)
     bf16: bool | None = None  # default: on for CUDA
     device: str | None = None
     eval_before: bool = True
     save_model: bool = True
-    log_every: int = 10
-    seed: int = 0
+    log_every: Positive = 10
+    seed: Seed = 0
+    overwrite: bool = False  # replace the run in a non-empty output_dir
 
     def __post_init__(self):
         if self.method not in ("genrm", "cloud"):
@@ -257,7 +264,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
 
     t_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    out = Path(cfg.output_dir)
+    out = claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=JUDGE_RUN_WRITES)
     out.mkdir(parents=True, exist_ok=True)
     train, evaluation, data_info = _load(cfg)
     metrics_path = out / "metrics.jsonl"
@@ -265,7 +272,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
 
     def log(rec: dict, force: bool = False) -> None:
         with open(metrics_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+            f.write(dumps_strict(rec) + "\n")
         if force or rec.get("step", 0) % max(1, cfg.log_every) == 0 or rec.get("phase"):
             print("train-judge: " + json.dumps({k: (float(f"{v:.4g}") if isinstance(v, float) else v)
                                                 for k, v in rec.items()}), flush=True)
@@ -306,7 +313,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
             model_dir = out / "model"
             backend.model.save_pretrained(model_dir, safe_serialization=True)
             backend.tok.save_pretrained(model_dir)
-            (model_dir / JUDGE_META).write_text(json.dumps({
+            (model_dir / JUDGE_META).write_text(dumps_strict({
                 "mode": "logprob", "template": judge.template.to_json(), "position": "average",
                 "max_question_tokens": cfg.max_question_tokens, "max_answer_tokens": cfg.max_answer_tokens,
                 "trained_from": cfg.base, "method": "genrm"}, indent=2) + "\n")
@@ -347,7 +354,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
         result["accuracy_gain"] = accuracy_gain(evaluation, kept["base"], kept["trained"], seed=cfg.seed)
     with open(out / "examples.jsonl", "w", encoding="utf-8") as f:
         for i, rec in enumerate(evaluation):
-            f.write(json.dumps({"id": rec.id, "chosen": rec.chosen, "base": kept["base"][i] if "base" in kept else None,
+            f.write(dumps_strict({"id": rec.id, "chosen": rec.chosen, "base": kept["base"][i] if "base" in kept else None,
                                 "trained": kept["trained"][i]}) + "\n")
     result["total_seconds"] = time.perf_counter() - t_start
     result["command"] = command or command_line(cfg)
@@ -357,7 +364,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     from rewardlab.report import _clean
 
     result = _clean(result)
-    (out / "report.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    (out / "report.json").write_text(dumps_strict(result, indent=2, ensure_ascii=False) + "\n")
     (out / "report.md").write_text(render_train_report(result))
     return result
 
