@@ -18,16 +18,13 @@ from typing import Any
 from rewardlab.bounds import NonNegative, Positive, Seed
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data.record import Comparison
-<<<<<<< HEAD
-from rewardlab.probes.profile import bias_profile
-=======
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.outputs import claim_output_dir
+from rewardlab.probes.profile import bias_profile
 
 
 # what eval writes into output_dir: --overwrite removes these first
 EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
->>>>>>> main
 
 
 @dataclass
@@ -46,13 +43,10 @@ class EvalConfig(ContractOptions):
     n_boot: NonNegative = 1000  # bootstrap resamples for the 95% intervals
     packing: bool = False  # reward models: padding-free, prefix-shared scoring (rewardlab.packing)
     judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
-<<<<<<< HEAD
     probes: bool = False  # add a Bias profile section: probe pairs derived from the data (rewardlab.probes)
     probe_list: str = "all"  # with --probes: comma list of probes (length, off_topic, concreteness, ...) or all
-=======
     overwrite: bool = False  # replace the report in a non-empty --output-dir
     trust_modified: bool = False  # load models whose files differ from the hashes in rewardlab.json (reported)
->>>>>>> main
 
 
 def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,
@@ -238,13 +232,10 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
             results[name], scores, credits = evaluate_benchmark(rm, bench, records, cfg.batch_size, cfg.seed,
                                                                 cfg.tie_policy, cfg.n_boot)
         results[name]["model"] = model_provenance(path, rm)
-<<<<<<< HEAD
         if cfg.probes:
             results[name]["bias_profile"] = bias_profile(rm, records, cfg.probe_list, seed=cfg.seed, n_boot=cfg.n_boot,
                                                          batch_size=cfg.batch_size, keep_pairs=False)
-=======
         out.mkdir(parents=True, exist_ok=True)  # only once a model has loaded and scored
->>>>>>> main
         examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
         if getattr(rm, "last_summary", None):  # an LLM judge: parse failures, position consistency
             from rewardlab.judges.run import eval_note

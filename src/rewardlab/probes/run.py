@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rewardlab.atomic import atomic_write_text
+from rewardlab.bounds import NonNegative, Positive, Seed
 from rewardlab.data import fingerprint, load_comparisons
 from rewardlab.errors import RewardlabError
 from rewardlab.evaluate import JUDGE_PREFIX, load_scorer, model_name, model_provenance
@@ -27,11 +28,11 @@ class ProbeConfig:
     data: str = ""  # preference data (any format `train` reads); probe pairs are derived from it
     format: str = "auto"
     skip_invalid: bool = False
-    limit: int | None = None  # use only the first N records
+    limit: Positive | None = None  # use only the first N records
     probes: str = "all"  # comma list of probes (length, off_topic, concreteness, empty_reference, ...) or all
-    seed: int = 0  # seeds every probe's choice of template texts
-    n_boot: int = 1000  # bootstrap resamples for the reward-shift intervals
-    batch_size: int = 32
+    seed: Seed = 0  # seeds every probe's choice of template texts
+    n_boot: NonNegative = 1000  # bootstrap resamples for the reward-shift intervals
+    batch_size: Positive = 32
     output_dir: str = "runs/probe"
 
     def __post_init__(self):
