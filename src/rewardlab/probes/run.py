@@ -12,8 +12,10 @@ from pathlib import Path
 
 from rewardlab.atomic import atomic_write_text
 from rewardlab.bounds import NonNegative, Positive, Seed
+from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import fingerprint, load_comparisons
 from rewardlab.errors import RewardlabError
+from rewardlab.outputs import claim_output_dir
 from rewardlab.evaluate import JUDGE_PREFIX, load_scorer, model_name, model_provenance
 from rewardlab.probes.pairs import PROBES
 from rewardlab.probes.profile import bias_profile, build_pairs, parse_probe_names
@@ -21,8 +23,12 @@ from rewardlab.probes.report import bias_tables
 from rewardlab.provenance import provenance
 
 
+# what probe writes into output_dir: --overwrite removes these first
+PROBE_WRITES = ("probes.json", "probes.md", "probe-pairs-*.jsonl")
+
+
 @dataclass
-class ProbeConfig:
+class ProbeConfig(ContractOptions):
     model: list[str] = field(default_factory=list)  # rewardlab model directories, one column each
     judge: list[str] = field(default_factory=list)  # LLM judges: a model, key=value,... or a YAML (rewardlab.judges.run)
     data: str = ""  # preference data (any format `train` reads); probe pairs are derived from it
@@ -34,6 +40,8 @@ class ProbeConfig:
     n_boot: NonNegative = 1000  # bootstrap resamples for the reward-shift intervals
     batch_size: Positive = 32
     output_dir: str = "runs/probe"
+    overwrite: bool = False  # replace the results in a non-empty --output-dir
+    trust_modified: bool = False  # load models whose files differ from the hashes in rewardlab.json (reported)
 
     def __post_init__(self):
         parse_probe_names(self.probes)
@@ -67,11 +75,11 @@ def run_probe(cfg: ProbeConfig) -> Path:
     if not records:
         raise RewardlabError(f"no records in {cfg.data}")
     names = parse_probe_names(cfg.probes)
-    out = Path(cfg.output_dir)
+    out = claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=PROBE_WRITES)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
-        scorer = load_scorer(path)
+        scorer = load_scorer(path, contract_options(cfg), cfg.trust_modified)
         name = model_name(getattr(scorer, "name", path), results)
         profile = bias_profile(scorer, records, names, seed=cfg.seed, n_boot=cfg.n_boot, batch_size=cfg.batch_size)
         pairs = build_pairs(records, list(profile["pairs"]), cfg.seed, pointwise=False)
