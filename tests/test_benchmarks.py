@@ -367,7 +367,8 @@ def test_mt_bench_agreement_hand_computed():
 
 
 def test_registry_lists_every_benchmark():
-    assert set(REGISTRY) == {"rewardbench", "rewardbench-2", "rmb", "generic", "best-of-n", "mt-bench-human"}
+    assert set(REGISTRY) == {"rewardbench", "rewardbench-2", "rmb", "generic", "best-of-n", "mt-bench-human",
+                             "evalbiasbench"}
     assert get_benchmark("RB2") is REGISTRY["rewardbench-2"] and get_benchmark("rewardbench-v1").name == "rewardbench"
     for bench in REGISTRY.values():
         assert bench.version and bench.reference and bench.schema and callable(bench.loader) and callable(bench.rule)

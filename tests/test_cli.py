@@ -77,7 +77,7 @@ def test_unknown_yaml_option_is_refused(tmp_path, capsys):
 
 
 def test_help_for_every_command():
-    for cmd in ("train", "score", "eval", "quickstart", "serve", "export", "normalize", "judge", "train-judge"):
+    for cmd in ("train", "score", "eval", "quickstart", "serve", "export", "normalize", "judge", "train-judge", "probe"):
         r = subprocess.run([sys.executable, "-m", "rewardlab.cli", cmd, "--help"], capture_output=True, text=True)
         assert r.returncode == 0 and "--config" in r.stdout
 

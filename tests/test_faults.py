@@ -594,3 +594,13 @@ def test_train_judge_and_export_refuse_an_existing_output(tmp_path, saved_model,
     assert code == 2 and f"--output-dir {out} is not empty (report.md)" in err and snapshot(out) == before
     code, err = run_cli(capsys, ["export", "--model", str(saved_model), "--output", str(out)])
     assert code == 2 and f"{out} exists" in err and snapshot(out) == before
+
+
+def test_probe_refuses_an_existing_output_dir(tmp_path, saved_model, capsys):
+    out = tmp_path / "probe-run"
+    out.mkdir()
+    (out / "probes.md").write_text("an earlier profile")
+    before = snapshot(out)
+    data = write_jsonl(tmp_path / "d.jsonl", rows(4))
+    code, err = run_cli(capsys, ["probe", "--model", str(saved_model), "--data", str(data), "--output-dir", str(out)])
+    assert code == 2 and f"--output-dir {out} is not empty (probes.md)" in err and snapshot(out) == before

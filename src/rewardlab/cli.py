@@ -240,6 +240,18 @@ COMMANDS.update({
 })
 
 
+def cmd_probe(args) -> None:
+    from rewardlab.probes.run import ProbeConfig, run_probe
+
+    out = run_probe(build_config(ProbeConfig, args))
+    print((out / "probes.md").read_text())
+    print(f"bias profile: {out / 'probes.json'}; pairs: {out}/probe-pairs-*.jsonl")
+
+
+COMMANDS["probe"] = ("bias probes: how often a model prefers a biased variant (length, off-topic, ...)",
+                     "rewardlab.probes.run:ProbeConfig", cmd_probe)
+
+
 def cmd_inspect(args) -> None:
     from rewardlab.loader import InspectConfig, run_inspect
 

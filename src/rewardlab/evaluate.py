@@ -24,6 +24,7 @@ from rewardlab.multiobjective.model import is_multiobjective
 from rewardlab.multiobjective.serving import MultiObjectiveScorer, multiobjective_note
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.outputs import claim_output_dir
+from rewardlab.probes.profile import bias_profile
 
 
 # what eval writes into output_dir: --overwrite removes these first
@@ -46,6 +47,8 @@ class EvalConfig(ContractOptions):
     n_boot: NonNegative = 1000  # bootstrap resamples for the 95% intervals
     packing: bool = False  # reward models: padding-free, prefix-shared scoring (rewardlab.packing)
     judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
+    probes: bool = False  # add a Bias profile section: probe pairs derived from the data (rewardlab.probes)
+    probe_list: str = "all"  # with --probes: comma list of probes (length, off_topic, concreteness, ...) or all
     overwrite: bool = False  # replace the report in a non-empty --output-dir
     trust_modified: bool = False  # load models whose files differ from the hashes in rewardlab.json (reported)
 
@@ -201,6 +204,12 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         from rewardlab.benchmarks import get_benchmark
 
         bench = get_benchmark(cfg.benchmark)
+    elif records is None and cfg.data:
+        from rewardlab.benchmarks import detect_benchmark, get_benchmark
+        from rewardlab.evalsets import as_paths
+
+        found = {getattr(detect_benchmark(p), "name", None) for p in as_paths(cfg.data)}  # a benchmark's own layout
+        bench = get_benchmark(found.pop()) if len(found) == 1 and None not in found else None  # (EvalBiasBench)
     from rewardlab.metrics import TiePolicy
 
     try:
@@ -211,6 +220,8 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     load_notes: list[str] = []
     if records is None:
         records, skipped, load_notes = _load_records(cfg, bench)
+    if bench is not None and not cfg.benchmark:
+        load_notes.append(f"{', '.join(as_paths(cfg.data))}: {bench.title} layout, scored as --benchmark {bench.name}")
     if not records:
         raise RewardlabError(f"no records to evaluate in {cfg.data}")
     out = Path(cfg.output_dir)
@@ -229,6 +240,9 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
             results[name], scores, credits = evaluate_benchmark(rm, bench, records, cfg.batch_size, cfg.seed,
                                                                 cfg.tie_policy, cfg.n_boot)
         results[name]["model"] = model_provenance(path, rm)
+        if cfg.probes:
+            results[name]["bias_profile"] = bias_profile(rm, records, cfg.probe_list, seed=cfg.seed, n_boot=cfg.n_boot,
+                                                         batch_size=cfg.batch_size, keep_pairs=False)
         out.mkdir(parents=True, exist_ok=True)  # only once a model has loaded and scored
         examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
         if hasattr(rm, "multiobjective_report"):  # every scaliser with CIs, length correlation, gate by source

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.cells import MISSING, _get, fmt
+from rewardlab.probes.report import fig_bias_profile, probe_names
 
 __all__ = ["render_html", "make_figures"]
 
@@ -268,6 +269,10 @@ def make_figures(results: dict[str, dict], examples: dict[str, list[dict]] | Non
         ("length", "Reward vs response length", "Every response; a strong correlation is a sign of length "
          "bias.", lambda: _fig_length(examples, results, columns), "per-example rewards and lengths"),
     ]
+    if probe_names(results):  # `eval --probes`
+        specs.append(("bias", "Bias profile", "Per probe, the share of pairs in which each model prefers the biased "
+                      "variant (whiskers: Wilson 95% intervals); 0.5 = cannot tell, lower is better.",
+                      lambda: fig_bias_profile(results), "bias profile"))
     try:
         import matplotlib  # noqa: F401
     except ImportError:

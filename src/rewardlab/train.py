@@ -39,6 +39,7 @@ from rewardlab.model import RewardModel
 from rewardlab.multiobjective.train import OBJECTIVES, check_options as check_multiobjective, init_from_attribute
 from rewardlab.outputs import claim_output_dir
 from rewardlab.packing import collate_packed
+from rewardlab.probes.augment import augment_records, parse_augment
 
 
 @dataclass
@@ -51,6 +52,7 @@ class TrainConfig:
     split_seed: Seed = 0  # seed of the prompt-hash split
     skip_invalid: bool = False  # skip malformed rows (counted and reported) instead of stopping at the first
     limit: Positive | None = None  # use only the first N records of `data`
+    augment: str | None = None  # offsetbias[:FRACTION]: add off-topic negatives built from the training split (rewardlab.probes.augment)
     embedded_size: Positive = 4000  # records generated when data == "embedded"
     # model
     backbone: str = "minilm"  # embedded name (minilm, smollm2-135m), local dir or hub id
@@ -147,6 +149,7 @@ class TrainConfig:
         except ValueError as e:
             raise RewardlabError(str(e)) from None
         parse_score_weights(self.score_weights)
+        parse_augment(self.augment)
         if self.sampler not in SAMPLERS:
             raise RewardlabError(f"sampler must be one of {', '.join(SAMPLERS)}, not {self.sampler!r}")
         if self.sampler == "tokens" and (self.max_tokens is None or self.max_tokens < 1):
@@ -222,6 +225,7 @@ def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison
         info["skipped"] += [str(e) for e in loaded.skipped]
     else:
         train, held = split_by_prompt(records, cfg.eval_fraction, seed=cfg.split_seed)
+    train, info["augment"] = augment_records(train, cfg.augment, cfg.seed)  # from the training side only
     # records that give the loss nothing to learn (e.g. an all-tie record under a loss that drops ties)
     usable = [c for c in train if count_units(cfg.loss, [c])]
     info["n_without_units"] = len(train) - len(usable)

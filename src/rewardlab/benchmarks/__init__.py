@@ -14,24 +14,32 @@ rmb                RMB: pairwise and Best-of-N accuracy for helpfulness/harmless
 generic            any comparison file: pairwise accuracy, per source
 best-of-n          any comparison file with N candidates: gold-at-top accuracy vs random 1/N
 mt-bench-human     MT-Bench human judgments: judge–human agreement with/without ties, W/L/T
+evalbiasbench      EvalBiasBench (OffsetBias): per-bias single/pair accuracy and pair agreement, both orders
 =================  =========================================================================
+
+``detect_benchmark(path)`` names the benchmark a file's own layout gives away (EvalBiasBench's JSON object
+keyed by bias name), so ``eval`` scores it by that rule without ``--benchmark``.
 
 Each module's docstring says exactly where its formula was read.
 """
 from __future__ import annotations
 
-from rewardlab.benchmarks import generic, mtbench, rewardbench, rewardbench2, rmb
+from rewardlab.benchmarks import evalbiasbench, generic, mtbench, rewardbench, rewardbench2, rmb
 from rewardlab.benchmarks.base import Benchmark, BenchmarkData, score_records
 
 REGISTRY: dict[str, Benchmark] = {
     b.name: b for b in (rewardbench.BENCHMARK, rewardbench2.BENCHMARK, rmb.BENCHMARK, generic.GENERIC,
-                        generic.BEST_OF_N, mtbench.BENCHMARK)
+                        generic.BEST_OF_N, mtbench.BENCHMARK, evalbiasbench.BENCHMARK)
 }
+# benchmarks recognised from the file itself: name -> detect(path) -> bool
+DETECTORS = {"evalbiasbench": evalbiasbench.detect}
 ALIASES = {"rewardbench-v1": "rewardbench", "rewardbench-1": "rewardbench", "rb1": "rewardbench",
            "rewardbench2": "rewardbench-2", "rewardbench-v2": "rewardbench-2", "rb2": "rewardbench-2",
-           "bon": "best-of-n", "mt-bench": "mt-bench-human", "judge-agreement": "mt-bench-human"}
+           "bon": "best-of-n", "mt-bench": "mt-bench-human", "judge-agreement": "mt-bench-human",
+           "biasbench": "evalbiasbench", "eval-bias-bench": "evalbiasbench"}
 
-__all__ = ["REGISTRY", "ALIASES", "Benchmark", "BenchmarkData", "get_benchmark", "describe_benchmarks", "score_records"]
+__all__ = ["REGISTRY", "ALIASES", "DETECTORS", "Benchmark", "BenchmarkData", "get_benchmark", "detect_benchmark",
+           "describe_benchmarks", "score_records"]
 
 
 def get_benchmark(name: str) -> Benchmark:
@@ -43,6 +51,14 @@ def get_benchmark(name: str) -> Benchmark:
         raise RewardlabError(f"unknown benchmark {name!r}; known: {', '.join(REGISTRY)} "
                              "(`rewardlab eval --benchmark list` describes them)")
     return REGISTRY[key]
+
+
+def detect_benchmark(path: str) -> Benchmark | None:
+    """The benchmark whose published layout ``path`` has (:data:`DETECTORS`), or None."""
+    for name, matches in DETECTORS.items():
+        if matches(path):
+            return REGISTRY[name]
+    return None
 
 
 def describe_benchmarks() -> str:
