@@ -12,29 +12,36 @@ A *scorer* is anything with ``score_comparisons(records, batch_size)`` (a
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rewardlab.data.record import Comparison
+from rewardlab.splits import trained_on
 
 
 @dataclass
 class EvalConfig:
+    # models
     model: list[str] = field(default_factory=list)  # one or more rewardlab model directories (--model A B, or repeat --model)
-    data: str = ""
-    format: str = "auto"
+    # data
+    data: str = ""  # comparisons to evaluate (a file, directory or saved dataset), or the benchmark's local copy
+    format: str = "auto"  # auto | rewardlab | trl | hh | pairwise | ratings | helpsteer2 | helpsteer2_pref | ranked
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
-    output_dir: str = "runs/eval"
-    batch_size: int = 32
-    skip_invalid: bool = False
-    limit: int | None = None
-    seed: int = 0
+    # output
+    output_dir: str = "runs/eval"  # report.json / report.md / report.html and examples-<model>.jsonl go here
+    batch_size: int = 32  # texts per forward
+    skip_invalid: bool = False  # skip malformed records (counted in the report) instead of stopping at the first
+    limit: int | None = None  # use only the first N records
+    seed: int = 0  # bootstrap resampling and random tie policies
     benchmark: str = ""  # a benchmark name from `--benchmark list` (e.g. rewardbench, rewardbench-2, rmb); "" = plain eval
+    # evaluation
     tie_policy: str = "published"  # published | strict | half | fractional | random[:SEED]
     n_boot: int = 1000  # bootstrap resamples for the 95% intervals
     packing: bool = False  # reward models: padding-free, prefix-shared scoring (rewardlab.packing)
     judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
+    run: str = ""  # a training run directory: evaluate exactly its held-out records (split.json); model: RUN/model
 
 
 def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,
@@ -201,6 +208,12 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
             results[name], scores, credits = evaluate_benchmark(rm, bench, records, cfg.batch_size, cfg.seed,
                                                                 cfg.tie_policy, cfg.n_boot)
         results[name]["model"] = model_provenance(path, rm)
+        seen = 0 if path.startswith(JUDGE_PREFIX) else trained_on(path, records)
+        if seen:
+            warning = (f"{seen} of {len(records)} records have a prompt that {name} was trained on "
+                       f"(its run's split.json): those scores are not held-out")
+            print(f"rewardlab eval: warning: {warning}", file=sys.stderr)
+            load_notes.append(f"warning: {warning}")
         examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
         if getattr(rm, "last_summary", None):  # an LLM judge: parse failures, position consistency
             from rewardlab.judges.run import eval_note

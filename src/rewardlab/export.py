@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.atomic import readable_like_the_rest
 from rewardlab.errors import RewardlabError
 
 PROBES = [("What is 2 plus 3?", "It is 5."), ("Name a fruit.", "An apple."),
@@ -27,7 +28,7 @@ class ExportConfig:
     output: str = ""  # where the plain transformers directory goes (must not exist, unless --overwrite)
     merge: bool = False  # fold LoRA adapters into the weights (required for a LoRA model)
     dtype: str = "float32"  # float32 | bfloat16 | float16 of the written weights
-    overwrite: bool = False
+    overwrite: bool = False  # replace an existing --output directory
     tolerance: float = 1e-4  # largest allowed |score difference| between source and export on the probes
 
 
@@ -72,6 +73,7 @@ def run_export(cfg: ExportConfig) -> dict:
     rm.tokenizer.save_pretrained(tmp)
     spec = rm.spec.to_json()
     (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+    readable_like_the_rest(tmp)
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)

@@ -32,8 +32,10 @@ from pathlib import Path
 
 import torch
 
+from rewardlab.atomic import readable_like_the_rest
 from rewardlab.data.record import Comparison, Prompt, prompt_as_messages
 from rewardlab.errors import ModelContractError
+from rewardlab.progress import bar as progress_bar, track
 
 SPEC_FILE = "rewardlab.json"
 SPEC_VERSION = 1
@@ -300,6 +302,7 @@ class RewardModel(torch.nn.Module):
         self.model.save_pretrained(path, safe_serialization=True, state_dict=state_dict)
         self.tokenizer.save_pretrained(path)
         (path / SPEC_FILE).write_text(json.dumps(self.spec.to_json(), indent=2, ensure_ascii=False) + "\n")
+        readable_like_the_rest(path)
 
     # ---- forward and scoring --------------------------------------------------------------------
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, **packed) -> torch.Tensor:
@@ -345,14 +348,16 @@ class RewardModel(torch.nn.Module):
                 self.train(was_training)
             return self.normalize(out) if normalize else out
         device = next(self.model.parameters()).device
-        feats = [self.encoder.encode(p, r) for p, r in items]
+        feats = [self.encoder.encode(p, r) for p, r in track(items, "tokenize", unit="text")]
         order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
         out = [0.0] * len(feats)
-        for start in range(0, len(order), batch_size):
-            idx = order[start: start + batch_size]
-            batch = {k: v.to(device) for k, v in self.collate([feats[i] for i in idx], padding_side).items()}
-            for i, r in zip(idx, self(**batch).tolist()):
-                out[i] = r
+        with progress_bar(len(order), "score", unit="text") as bar:
+            for start in range(0, len(order), batch_size):
+                idx = order[start: start + batch_size]
+                batch = {k: v.to(device) for k, v in self.collate([feats[i] for i in idx], padding_side).items()}
+                for i, r in zip(idx, self(**batch).tolist()):
+                    out[i] = r
+                bar.update(len(idx))
         self.train(was_training)
         if normalize:
             out = self.normalize(out)

@@ -23,10 +23,10 @@ from rewardlab.errors import RewardlabError
 class NormalizeConfig:
     model: str = ""  # the rewardlab model directory whose rewardlab.json is updated
     data: str = ""  # policy samples: prompt/response rows (JSONL/JSON/Parquet/CSV), or comparisons
-    format: str = "auto"
-    batch_size: int = 16
-    limit: int | None = None
-    skip_invalid: bool = False
+    format: str = "auto"  # auto | single (prompt/response rows) | a comparison format (every response counts)
+    batch_size: int = 16  # texts per forward
+    limit: int | None = None  # use only the first N rows
+    skip_invalid: bool = False  # skip malformed rows instead of stopping at the first
     dry_run: bool = False  # print the statistics without writing them
 
 

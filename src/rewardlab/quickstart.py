@@ -40,5 +40,5 @@ def run_quickstart(cfg: TrainConfig) -> Path:
     prov = provenance(config=cfg.to_json(), data_fingerprint=fingerprint(held), tokenizer=trained.tokenizer)
     _, md = write_report(out, {"untrained": before, "trained": after},
                          title="rewardlab quickstart: held-out accuracy before and after training",
-                         provenance=prov, notes=notes)
+                         provenance=prov, notes=notes, curves={"trained": out})
     return Path(md)

@@ -2,9 +2,11 @@
 
 One process or many (``torchrun`` / ``accelerate launch``) run the same code through HF Accelerate.
 Each optimizer step takes a *global* batch of ``batch_size`` comparisons in a seeded order; every process
-takes its slice, splits it into micro-batches, and scales each micro-batch's summed pair loss by
-``world_size / pairs_in_global_batch``. DDP averages gradients over processes, so the update equals the
-mean pair loss over the whole global batch: accumulation 4×1 equals batch 1×4, and 2 processes equal 1.
+takes its slice, splits it into micro-batches, and scales each micro-batch's summed loss by
+``world_size / units_in_global_batch``, where a loss *unit* is what the loss averages over
+(:func:`rewardlab.losses.count_units`: a strict pair for bt / margin / scaled_bt, a strict or tied pair for
+bt_ties, a prompt for allpairs and plackett_luce). DDP averages gradients over processes, so the update equals
+the mean unit loss over the whole global batch: accumulation 4×1 equals batch 1×4, and 2 processes equal 1.
 
 Checkpoints hold weights, optimizer, scheduler and the step; the data order is a pure function of
 (seed, epoch), so ``resume`` continues exactly where the run stopped.
@@ -30,7 +32,10 @@ from rewardlab.collate import collate_pairs
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.losses import LossType, batch_loss, count_units
+from rewardlab import progress
 from rewardlab.model import RewardModel
+from rewardlab.run_report import write_train_report
+from rewardlab.splits import write_split
 
 
 @dataclass
@@ -49,15 +54,17 @@ class TrainConfig:
     max_length: int = 256  # tokens per (prompt, response) text
     truncation: str = "prompt_left"  # prompt_left (cut the prompt's start, keep the response) | right
     padding_side: str | None = None  # default: right (encoders must be right-padded)
-    # objective
+    # loss
     loss: str = "bt"  # bt | margin | scaled_bt | allpairs | plackett_luce | bt_ties (rewardlab.losses)
-    center_coef: float = 0.0  # + coef · mean(r²): keeps rewards centred on 0
+    # adds coef · (r_w + r_l)² per pair (K-wise losses: (2·mean_k r_k)² per prompt): keeps rewards centred on 0
+    center_coef: float = 0.0
     label_smoothing: float = 0.0  # pairwise losses: (1 - ε)·ℓ(Δ) + ε·ℓ(-Δ)
     margin_table: str = "none"  # none (margin = margin_scale × data margin) | llama2_small | llama2_large
     margin_scale: float = 1.0  # margin loss: multiplies the margin
     tie_model: str = "davidson"  # bt_ties: davidson | rao_kupper
     tie_param: float | None = None  # Davidson ν (default 1) or Rao-Kupper θ (default 2)
-    top_k: int | None = None  # plackett_luce: only the first k tiers of each ranking (None: all)
+    # plackett_luce: only the first k tiers of each ranking (a tier: the responses tied at one rank; None: all)
+    top_k: int | None = None
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5"
     sampler: str = "random"  # random | grouped (all records of a prompt in one step) | tokens (by total tokens)
     max_tokens: int | None = None  # tokens sampler: real tokens per optimizer step
@@ -68,7 +75,7 @@ class TrainConfig:
     micro_batch_size: int | None = None  # comparisons per forward; default: the whole local batch
     micro_batch_tokens: int | None = None  # also cap a forward's real tokens (a longer comparison goes alone)
     lr: float = 5e-5  # peak learning rate (AdamW)
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # AdamW weight decay of the matrices (biases and norms get none)
     warmup_ratio: float = 0.05  # share of the steps spent warming up linearly
     lr_schedule: str = "linear"  # linear | cosine | constant (after warmup)
     max_grad_norm: float = 1.0  # gradient clipping (global norm)
@@ -78,19 +85,23 @@ class TrainConfig:
     # fp32. Models it does not cover run padded.
     packing: bool = False
     token_budget: int | None = None  # packed row width in tokens (default max(512, hidden size))
+    # lora
     # LoRA (peft): lora_r > 0 trains low-rank adapters instead of all weights; the scalar head is always trained
     # and saved in full. `rewardlab export --merge` folds the adapters into a plain transformers directory.
     lora_r: int = 0
     lora_alpha: float = 16.0  # LoRA scaling: alpha / r
     lora_dropout: float = 0.0  # 0: deterministic, like the rest of rewardlab's training
     lora_target_modules: list[str] | None = None  # default: every linear layer except the head
+    # precision
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (autocast) | bf16-pure (bf16 weights, fp32 masters)
     seed: int = 0  # model head init, data order, dropout
-    # bookkeeping
+    # output
     output_dir: str = "runs/rm"  # model/, checkpoints/, metrics.jsonl, train_summary.json
     log_every: int = 10  # steps between metrics.jsonl rows
+    # evaluation
     eval_every: int = 0  # steps between held-out evaluations; 0: only at the end
     eval_batch_size: int = 32  # texts per forward when scoring the held-out split
+    # checkpoints
     save_every: int = 0  # steps between checkpoints; 0: only at the end
     keep_checkpoints: int = 2  # the newest N periodic checkpoints are kept
     resume: bool = False  # continue from the newest checkpoint in output_dir (exactly)
@@ -150,6 +161,9 @@ class TrainResult:
     steps: int
     metrics: list[dict] = field(default_factory=list)
     final_eval: dict | None = None
+    report: Path | None = None  # report.md in the run directory (rank 0, finished runs)
+    data_info: dict = field(default_factory=dict)
+    elapsed_s: float = 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,6 +183,7 @@ def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison
         records = loaded.records
         info["skipped"] += [str(e) for e in loaded.skipped]
         info["source"] = cfg.data
+    info["n_read"] = len(records) + len(info["skipped"])
     if cfg.eval_data:
         loaded = load_comparisons(cfg.eval_data, format=cfg.format, skip_invalid=cfg.skip_invalid,
                                   options=cfg.read_options())
@@ -230,6 +245,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.batch_size < world:
         raise RewardlabError(f"batch_size {cfg.batch_size} is smaller than the number of processes ({world})")
     set_seed(cfg.seed)
+    t_start = time.perf_counter()
     out = Path(cfg.output_dir)
     ckpt_root = out / "checkpoints"
     if main:
@@ -237,8 +253,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     if not cfg.resume and main and ckpt_root.exists() and any(ckpt_root.iterdir()):
         raise RewardlabError(f"{ckpt_root} already has checkpoints: pass --resume to continue, or another --output-dir")
 
+    progress.status(f"reading {cfg.data}")
     train_recs, eval_recs, data_info = load_train_eval(cfg)
     from rewardlab.data import fingerprint
+
+    progress.status(f"{data_info['n_train']} training and {data_info['n_eval']} held-out records; "
+                    f"loading the backbone {cfg.backbone}")
 
     data_fp = fingerprint(train_recs)
     rm = RewardModel.from_backbone(cfg.backbone, max_length=cfg.max_length, padding_side=cfg.padding_side,
@@ -253,7 +273,8 @@ def train(cfg: TrainConfig) -> TrainResult:
                    target_modules=cfg.lora_target_modules, gradient_checkpointing=cfg.gradient_checkpointing)
     if precision == "bf16-pure":  # bf16 weights, gradients and activations; the optimizer keeps fp32 masters
         rm.model.to(torch.bfloat16)
-    features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses] for c in train_recs}
+    features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses]
+                for c in progress.track(train_recs, "tokenize", unit="rec")}
 
     n_tokens = {id(c): sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs}
     lengths = [n_tokens[id(c)] for c in train_recs]  # tokens sampler
@@ -281,9 +302,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     metrics_path = out / "metrics.jsonl"
     tb = _tensorboard(out) if main else None
     history: list[dict] = []
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total_steps, initial=start, disable=not main, desc="train", dynamic_ncols=True)
+    bar = progress.bar(total_steps, "train", unit="step", initial=start, leave=True) if main else \
+        progress.bar(total_steps, "train", unit="step", initial=start, leave=False)
+    if not main:
+        bar.disable = True
     window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0, "t": time.perf_counter()}
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
     loss_opts = cfg.loss_options()
@@ -350,10 +372,11 @@ def train(cfg: TrainConfig) -> TrainResult:
         rm.model.float()
         for p, master in masters.items():
             p.data.copy_(master)
-    final_eval = None
+    final_eval, scores = None, None
     if eval_recs:
         from rewardlab.metrics import evaluate_scores
 
+        progress.status(f"scoring the {len(eval_recs)} held-out records")
         scores = _score_across_processes(accelerator, rm, eval_recs, cfg.eval_batch_size, cfg.packing, cfg.token_budget)
         final_eval = evaluate_scores(eval_recs, scores, seed=cfg.seed)
         flat = np.array([s for row in scores for s in row])
@@ -368,11 +391,15 @@ def train(cfg: TrainConfig) -> TrainResult:
         summary = {"config": cfg.to_json(), "data": data_info, "data_fingerprint": data_fp, "steps": total_steps,
                    "final_eval": final_eval, "world_size": world}
         atomic_write_text(out / "train_summary.json", json.dumps(summary, indent=2, default=str))
+        write_split(out, cfg, train_recs, eval_recs)
     if tb is not None:
         tb.close()
     accelerator.wait_for_everyone()
     accelerator.end_training()
-    return TrainResult(out / "model", total_steps, history, final_eval)
+    elapsed = time.perf_counter() - t_start
+    report = write_train_report(out, cfg, data_info, final_eval, total_steps, elapsed, eval_recs, scores,
+                                rm.tokenizer) if main else None
+    return TrainResult(out / "model", total_steps, history, final_eval, report, data_info, elapsed)
 
 
 # ---------------------------------------------------------------------------------------------

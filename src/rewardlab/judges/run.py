@@ -25,33 +25,40 @@ MODES = ("pairwise", "logprob", "rating", "verifier", "verifier-cot", "critique"
 
 @dataclass
 class JudgeConfig:
-    data: str = ""
-    format: str = "auto"
-    skip_invalid: bool = False
-    limit: int | None = None
-    output: str = "runs/judge/judgments.jsonl"
+    # data
+    data: str = ""  # comparisons to judge (any format train reads)
+    format: str = "auto"  # auto | rewardlab | trl | hh | pairwise | ratings | helpsteer2 | helpsteer2_pref | ranked
+    skip_invalid: bool = False  # skip malformed records instead of stopping at the first
+    limit: int | None = None  # judge only the first N records
+    # output
+    output: str = "runs/judge/judgments.jsonl"  # JSONL of judgments, one row per record; a summary JSON next to it
+    # judge
     mode: str | None = None  # pairwise | logprob | rating | verifier | verifier-cot | critique (default pairwise)
+    # backend
     backend: str = "hf"  # hf | openai | llamacpp
     model: str = "smollm2-135m"  # hf: embedded name or directory; openai: the served model name; llamacpp: .gguf
     base_url: str = ""  # openai: e.g. http://127.0.0.1:8000/v1
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 8
-    timeout: float = 60.0
-    max_retries: int = 4
+    api_key_env: str = "OPENAI_API_KEY"  # openai: the environment variable holding the API key
+    concurrency: int = 8  # openai: requests in flight at once
+    timeout: float = 60.0  # openai: seconds per request
+    max_retries: int = 4  # openai: retries of a failed request (with backoff)
     cache_dir: str | None = None  # openai: on-disk answer cache
+    # prompting
     template: str | None = None  # built-in name or YAML/JSON file (default per mode)
     parser: str | None = None  # pairwise: strict|mtbench|last|lenient|letter|regex:...; rating: mtbench|last|number
     position: str | None = None  # single | random_swap | both | average (default both; logprob: average)
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
+    # sampling
+    temperature: float = 0.0  # sampling temperature (0: greedy)
+    top_p: float = 1.0  # nucleus sampling mass
+    max_new_tokens: int = 256  # tokens a judge may generate per answer
     samples: int = 1  # rating: ratings averaged; verifier-cot: K rationales
-    seed: int = 0
-    batch_size: int = 8
-    max_question_tokens: int | None = None
-    max_answer_tokens: int | None = None
-    device: str | None = None
-    name: str | None = None
+    seed: int = 0  # sampling and random_swap positions
+    batch_size: int = 8  # hf: prompts per forward
+    # truncation
+    max_question_tokens: int | None = None  # the conversation keeps its last N tokens (default: all)
+    max_answer_tokens: int | None = None  # each response keeps its first N tokens (default: all)
+    device: str | None = None  # hf: cpu | cuda | cuda:N (default: cuda when available)
+    name: str | None = None  # the judge's name in reports (default: from the model)
 
     def __post_init__(self):
         if self.mode is not None and self.mode not in MODES:

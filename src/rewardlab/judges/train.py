@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from rewardlab.atomic import readable_like_the_rest
 from rewardlab.errors import RewardlabError
 
 JUDGE_META = "judge.json"
@@ -34,40 +35,47 @@ JUDGE_META = "judge.json"
 
 @dataclass
 class TrainJudgeConfig:
-    data: str = ""
-    format: str = "auto"
-    skip_invalid: bool = False
+    # data
+    data: str = ""  # training comparisons (any format train reads)
+    format: str = "auto"  # auto | rewardlab | trl | hh | pairwise | ratings | helpsteer2 | helpsteer2_pref | ranked
+    skip_invalid: bool = False  # skip malformed records instead of stopping at the first
     limit: int | None = None  # records read from data
     eval_data: str | None = None  # held-out file; default: a prompt-hash split of data
-    eval_fraction: float = 0.1
+    eval_fraction: float = 0.1  # share of prompts held out when eval_data is not given
     max_train: int | None = None  # training pairs (after the split and a seeded shuffle)
     max_eval: int | None = None  # held-out records (the first ones, in file order)
+    # model
     method: str = "genrm"  # genrm | cloud
-    base: str = "smollm2-135m"
+    base: str = "smollm2-135m"  # the causal LM to train: embedded name (smollm2-135m), directory or hub id
     teacher: str | None = None  # cloud: the model that writes training critiques (default: base)
-    output_dir: str = "runs/judge"
+    output_dir: str = "runs/judge"  # model/, report.md, metrics
     template: str | None = None  # default pair-token (genrm) / critique (cloud)
+    # truncation
     max_question_tokens: int = 192  # the conversation keeps its last tokens
     max_answer_tokens: int = 96  # each response keeps its first tokens
     max_critique_tokens: int = 64  # cloud
+    # loss
     lm_coef: float = 0.5  # cloud: λ in BT + λ·LM
-    both_orders: bool = True
-    epochs: int = 1
-    lr: float = 1e-5
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.1
-    batch_size: int = 8
-    micro_batch_size: int | None = None
-    eval_batch_size: int = 8
-    gradient_checkpointing: bool = False
+    both_orders: bool = True  # train on each pair in both positions (A/B and B/A), against position bias
+    # optimisation
+    epochs: int = 1  # passes over the training pairs
+    lr: float = 1e-5  # peak learning rate (AdamW)
+    weight_decay: float = 0.0  # AdamW weight decay
+    warmup_ratio: float = 0.1  # share of the steps spent warming up linearly
+    batch_size: int = 8  # pairs per optimizer step
+    micro_batch_size: int | None = None  # pairs per forward (default: the whole batch)
+    eval_batch_size: int = 8  # prompts per forward when evaluating
+    gradient_checkpointing: bool = False  # recompute activations in the backward: less memory, more compute
     train_layers: int | None = None  # train only the last N transformer blocks (+ final norm); None = all weights
     cache_trunk: bool = True  # with train_layers: run the frozen blocks once per prompt (rewardlab.judges.trunk)
+    # hardware
     bf16: bool | None = None  # default: on for CUDA
-    device: str | None = None
-    eval_before: bool = True
-    save_model: bool = True
-    log_every: int = 10
-    seed: int = 0
+    device: str | None = None  # cpu | cuda | cuda:N (default: cuda when available)
+    # output
+    eval_before: bool = True  # also evaluate the untrained base (the report's first column)
+    save_model: bool = True  # write the trained judge to output_dir/model
+    log_every: int = 10  # steps between metrics rows
+    seed: int = 0  # data order, head initialisation
 
     def __post_init__(self):
         if self.method not in ("genrm", "cloud"):
@@ -310,6 +318,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
                 "mode": "logprob", "template": judge.template.to_json(), "position": "average",
                 "max_question_tokens": cfg.max_question_tokens, "max_answer_tokens": cfg.max_answer_tokens,
                 "trained_from": cfg.base, "method": "genrm"}, indent=2) + "\n")
+            readable_like_the_rest(model_dir)
             result["model_dir"] = str(model_dir)
         tokenizer = backend.tok
     else:

@@ -8,9 +8,11 @@ from rewardlab.errors import RewardlabError
 
 @dataclass
 class ServeConfig:
+    # model
     model: str = ""  # a rewardlab model directory (a LoRA adapter directory works too)
-    host: str = "127.0.0.1"
-    port: int = 8000
+    # server
+    host: str = "127.0.0.1"  # interface to listen on (127.0.0.1: this machine only)
+    port: int = 8000  # TCP port
     token: str | None = None  # bearer token required on /v1/score, /get_reward, /metrics (or $REWARDLAB_SERVE_TOKEN)
     # batching: a worker gathers queued requests into one forward
     batching: bool = True  # off: one request per forward (the load test's baseline)
@@ -31,7 +33,7 @@ class ServeConfig:
     num_threads: int | None = None  # torch intra-op threads (default: torch's choice)
     # process
     shutdown_timeout: float = 30.0  # seconds to finish in-flight requests after SIGINT/SIGTERM
-    log_level: str = "warning"
+    log_level: str = "warning"  # uvicorn log level: critical | error | warning | info | debug
 
     def __post_init__(self):
         if self.dtype not in ("float32", "bfloat16", "float16"):
