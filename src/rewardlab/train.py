@@ -32,7 +32,7 @@ from rewardlab.collate import collate_pairs
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.losses import LossType, batch_loss, count_units
-from rewardlab import progress
+from rewardlab import progress, trackers
 from rewardlab.model import RewardModel
 from rewardlab.run_report import write_train_report
 from rewardlab.splits import write_split
@@ -98,6 +98,10 @@ class TrainConfig:
     # output
     output_dir: str = "runs/rm"  # model/, checkpoints/, metrics.jsonl, train_summary.json
     log_every: int = 10  # steps between metrics.jsonl rows
+    # experiment trackers (rewardlab.trackers), all local: auto (tensorboard when installed) | none | a list such as
+    # tensorboard,mlflow,wandb,trackio
+    report_to: str = "auto"
+    run_name: str | None = None  # the trackers' run name (default: the output directory's name)
     # evaluation
     eval_every: int = 0  # steps between held-out evaluations; 0: only at the end
     eval_batch_size: int = 32  # texts per forward when scoring the held-out split
@@ -108,7 +112,8 @@ class TrainConfig:
     stop_after: int | None = None  # stop (as if killed) after this many steps; for testing resume
 
     # fields that may differ between a run and its resumption
-    RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size")
+    RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size",
+                 "report_to", "run_name")
 
     def __post_init__(self):
         from rewardlab.data import parse_score_weights
@@ -239,8 +244,10 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
     # cpu=True is what makes Accelerate see a torchrun/accelerate-launch world on a machine without a GPU
+    report_to = trackers.tracker_names(cfg.report_to)
     accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no",
-                              cpu=not torch.cuda.is_available())
+                              cpu=not torch.cuda.is_available(), log_with=report_to or None,
+                              project_dir=str(Path(cfg.output_dir) / "tensorboard"))
     world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
     if cfg.batch_size < world:
         raise RewardlabError(f"batch_size {cfg.batch_size} is smaller than the number of processes ({world})")
@@ -300,13 +307,13 @@ def train(cfg: TrainConfig) -> TrainResult:
     device = accelerator.device
 
     metrics_path = out / "metrics.jsonl"
-    tb = _tensorboard(out) if main else None
+    tb = trackers.start(accelerator, cfg, out, report_to)
     history: list[dict] = []
     bar = progress.bar(total_steps, "train", unit="step", initial=start, leave=True) if main else \
         progress.bar(total_steps, "train", unit="step", initial=start, leave=False)
     if not main:
         bar.disable = True
-    window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0, "t": time.perf_counter()}
+    window = _new_window()
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
     loss_opts = cfg.loss_options()
     step = start
@@ -335,6 +342,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             window["acc"] += (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).sum().item()
             window["pairs"] += len(batch.chosen_idx)
             window["tokens"] += batch.n_tokens
+            _add_reward_stats(window, rewards.detach().float(), batch)
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
         optimizer.step()
         scheduler.step()
@@ -343,17 +351,20 @@ def train(cfg: TrainConfig) -> TrainResult:
         bar.update(1)
 
         if done % cfg.log_every == 0 or done == total_steps:
-            keys = ("loss", "units", "acc", "pairs", "tokens")
+            keys = ("loss", "units", "acc", "pairs", "tokens", "r_sum", "r_n", "m_sum")
             stats = torch.tensor([float(window[k]) for k in keys], dtype=torch.float64, device=device)
             tot = dict(zip(keys, accelerator.reduce(stats, reduction="sum").tolist()))
+            extremes = accelerator.gather(torch.tensor([[-window["r_min"], window["r_max"]]], dtype=torch.float64,
+                                                       device=device)).max(0).values.tolist()
             dt = time.perf_counter() - window["t"]
             rec = {"step": done, "epoch": round(done / per_epoch, 4), "loss": tot["loss"] / max(tot["units"], 1),
                    "accuracy": tot["acc"] / max(tot["pairs"], 1), "lr": scheduler.get_last_lr()[0],
                    "grad_norm": None if grad_norm is None else float(grad_norm),
-                   "pairs_per_s": tot["pairs"] / dt, "tokens_per_s": tot["tokens"] / dt}
+                   "pairs_per_s": tot["pairs"] / dt, "tokens_per_s": tot["tokens"] / dt,
+                   **_reward_stats(tot, extremes)}
             bar.set_postfix(loss=f"{rec['loss']:.4f}", acc=f"{rec['accuracy']:.3f}", pairs_s=f"{rec['pairs_per_s']:.1f}")
             _log(rec, history, metrics_path, tb, main)
-            window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0, "t": time.perf_counter()}
+            window = _new_window()
         if cfg.eval_every and done % cfg.eval_every == 0 and done != total_steps and eval_recs:
             _log({"step": done, **_eval_summary(accelerator.unwrap_model(model), eval_recs, cfg)}, history,
                  metrics_path, tb, main)
@@ -383,7 +394,10 @@ def train(cfg: TrainConfig) -> TrainResult:
         rm.spec.normalization = {"mean": float(flat.mean()), "std": float(flat.std()),
                                  "source": "held-out split responses", "n": int(flat.size)}
         _log({"step": total_steps, "eval_accuracy": final_eval["record_accuracy"],  # as eval_accuracies
-              "eval_pair_accuracy": final_eval["accuracy"], "eval_n": final_eval["n_records"]},
+              "eval_pair_accuracy": final_eval["accuracy"], "eval_n": final_eval["n_records"],
+              "eval_loss": (final_eval.get("calibration") or {}).get("log_loss"),  # mean -log σ(Δ) over pairs
+              "eval_mean_reward": float(flat.mean()), "eval_min_reward": float(flat.min()),
+              "eval_max_reward": float(flat.max()), "eval_margin": final_eval.get("mean_margin")},
              history, metrics_path, tb, main)
     full_state = _gathered_state_dict(accelerator, model)  # collective under ZeRO-3 / FSDP; None otherwise
     if main:
@@ -494,18 +508,30 @@ def _log(rec: dict, history: list, path: Path, tb, main: bool) -> None:
         return
     with open(path, "a") as f:
         f.write(json.dumps(rec) + "\n")
-    if tb is not None:
-        for k, v in rec.items():
-            if k != "step" and isinstance(v, (int, float)):
-                tb.add_scalar(k, v, rec["step"])
+    if tb is not None:  # the experiment trackers (rewardlab.trackers.Run)
+        tb.log(rec)
 
 
-def _tensorboard(out: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # tensorboard not installed: metrics.jsonl is still written
-        return None
-    return SummaryWriter(str(out / "tensorboard"))
+def _new_window() -> dict:
+    return {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0, "r_sum": 0.0, "r_n": 0, "m_sum": 0.0,
+            "r_min": math.inf, "r_max": -math.inf, "t": time.perf_counter()}
+
+
+def _add_reward_stats(window: dict, rewards: torch.Tensor, batch) -> None:
+    """TRL's reward statistics over a logging window: every reward's sum / min / max, the chosen-minus-other margin."""
+    if rewards.numel():
+        window["r_sum"] += rewards.sum().item()
+        window["r_n"] += rewards.numel()
+        window["r_min"] = min(window["r_min"], rewards.min().item())
+        window["r_max"] = max(window["r_max"], rewards.max().item())
+    window["m_sum"] += (rewards[batch.chosen_idx] - rewards[batch.rejected_idx]).sum().item()
+
+
+def _reward_stats(tot: dict, extremes: list[float]) -> dict:
+    if not tot["r_n"]:
+        return {}
+    return {"mean_reward": tot["r_sum"] / tot["r_n"], "min_reward": -extremes[0], "max_reward": extremes[1],
+            "margin": tot["m_sum"] / max(tot["pairs"], 1)}
 
 
 def _gathered_state_dict(accelerator, model) -> dict | None:
