@@ -197,3 +197,29 @@ def test_skip_reasons_group_messages_without_their_line():
             "bad.jsonl, line 2, field 'chosen': empty"]
     assert skip_reasons(msgs) == ["2 × field 'rejected': chosen and rejected are identical",
                                   "1 × field 'chosen': empty"]
+
+
+def test_score_with_text_writes_the_texts_next_to_the_scores(tmp_path, tiny_llama):
+    from rewardlab.model import RewardModel
+
+    model = tmp_path / "m"
+    RewardModel.from_backbone(tiny_llama, max_length=32).save(model)
+    singles = tmp_path / "s.jsonl"
+    singles.write_text(json.dumps({"prompt": "hi", "response": "hello"}) + "\n" +
+                       json.dumps({"prompt": [{"role": "user", "content": "yo"}], "response": "hey"}) + "\n")
+    pairs = tmp_path / "p.jsonl"
+    pairs.write_text(json.dumps({"prompt": "q", "chosen": "good", "rejected": "bad"}) + "\n")
+    for data, name in ((singles, "a"), (pairs, "b")):
+        plain, text = tmp_path / f"{name}.jsonl", tmp_path / f"{name}-text.jsonl"
+        assert main(["score", "--model", str(model), "--data", str(data), "--output", str(plain), "-q"]) == 0
+        assert main(["score", "--model", str(model), "--data", str(data), "--output", str(text), "--with-text",
+                     "-q"]) == 0
+        rows = [json.loads(x) for x in plain.read_text().splitlines()]
+        rows_t = [json.loads(x) for x in text.read_text().splitlines()]
+        assert [{k: r[k] for k in r} for r in rows] == [{k: r[k] for k in r if k in rows[0]} for r in rows_t]
+        if name == "a":
+            assert [(r["prompt"], r["response"]) for r in rows_t] == [("hi", "hello"),
+                                                                      ([{"role": "user", "content": "yo"}], "hey")]
+            assert "prompt" not in rows[0]
+        else:
+            assert rows_t[0]["prompt"] == "q" and rows_t[0]["responses"] == ["good", "bad"]

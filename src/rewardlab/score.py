@@ -33,6 +33,8 @@ class ScoreConfig:
     padding_side: str | None = None  # override the model's padding side (the score does not change; for testing)
     packing: bool = False  # padding-free rows, each prompt computed once for its responses (rewardlab.packing)
     token_budget: int | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
+    # output
+    with_text: bool = False  # also write each row's prompt and response(s) next to its score(s)
 
 
 def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
@@ -54,6 +56,11 @@ def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
     return rows
 
 
+def _json_prompt(prompt):
+    """A prompt as it is written out: text, or the list of chat messages."""
+    return prompt if isinstance(prompt, str) else [dict(m) for m in prompt]
+
+
 def _bad(loc: dict, field: str, msg: str):
     raise DataError(msg, path=loc["path"], line=loc.get("line"), row=loc.get("row"), field=field)
 
@@ -73,7 +80,8 @@ def run_score(cfg: ScoreConfig) -> Path:
         scores = rm.score([(r["prompt"], r["response"]) for r in singles], batch_size=cfg.batch_size,
                           normalize=cfg.normalize, padding_side=cfg.padding_side, packing=cfg.packing,
                           token_budget=cfg.token_budget)
-        out_rows = [{"id": r["id"], "score": s} for r, s in zip(singles, scores)]
+        out_rows = [{"id": r["id"], "score": s, **({"prompt": _json_prompt(r["prompt"]), "response": r["response"]}
+                                                  if cfg.with_text else {})} for r, s in zip(singles, scores)]
     else:
         loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
                                   options=options)
@@ -82,7 +90,9 @@ def run_score(cfg: ScoreConfig) -> Path:
                           packing=cfg.packing, token_budget=cfg.token_budget)
         i = 0
         for c in loaded.records:
-            out_rows.append({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": scores[i:i + c.k]})
+            out_rows.append({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": scores[i:i + c.k],
+                             **({"prompt": _json_prompt(c.prompt), "responses": list(c.responses)}
+                                if cfg.with_text else {})})
             i += c.k
         for err in loaded.skipped:
             print(f"rewardlab score: skipped {err}")
