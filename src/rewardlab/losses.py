@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 
 class LossType(str, enum.Enum):
-    BT = "bt"  # Bradley-Terry, reference eq. 3
+    BT = "bt"  # Bradley-Terry (InstructGPT eq. 1 for K = 2)
     MARGIN = "margin"  # Llama 2, reference eq. 5
     SCALED_BT = "scaled_bt"  # HelpSteer2-Preference: -|s| log σ(Δ)
     ALLPAIRS = "allpairs"  # InstructGPT, reference eq. 6: per-prompt mean over its C(K,2) pairs

@@ -69,7 +69,7 @@ class TrainConfig:
     sampler: str = "random"  # random | grouped (all records of a prompt in one step) | tokens (by total tokens)
     max_tokens: int | None = None  # tokens sampler: real tokens per optimizer step
     # optimisation
-    epochs: float = 1.0  # one epoch: the reference's recommendation (more overfits)
+    epochs: float = 1.0  # one epoch, as InstructGPT (Ouyang et al. 2022): reward models overfit after one
     max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
     batch_size: int = 16  # comparisons per optimizer step, over all processes
     micro_batch_size: int | None = None  # comparisons per forward; default: the whole local batch
