@@ -45,11 +45,13 @@ def status(message: str, level: int = 1) -> None:
         print(f"rewardlab: {message}", file=sys.stderr, flush=True)
 
 
-def bar(total: int | None, desc: str, unit: str = "it", initial: int = 0, leave: bool = False):
-    """A tqdm bar (count, rate and ETA) on stderr; disabled (a no-op bar) when not :func:`enabled`."""
+def bar(total: int | None, desc: str, unit: str = "it", initial: int = 0, leave: bool = False,
+        delay: float = DELAY_S):
+    """A tqdm bar (count, rate and ETA) on stderr, shown after ``delay`` seconds; disabled (a no-op bar) when not
+    :func:`enabled`."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, initial=initial, leave=leave, delay=DELAY_S,
+    return tqdm(total=total, desc=desc, unit=unit, initial=initial, leave=leave, delay=delay,
                 disable=not enabled(), dynamic_ncols=True, file=sys.stderr)
 
 

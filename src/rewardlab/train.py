@@ -309,10 +309,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     metrics_path = out / "metrics.jsonl"
     tb = trackers.start(accelerator, cfg, out, report_to)
     history: list[dict] = []
-    bar = progress.bar(total_steps, "train", unit="step", initial=start, leave=True) if main else \
-        progress.bar(total_steps, "train", unit="step", initial=start, leave=False)
-    if not main:
-        bar.disable = True
+    bar = progress.bar(total_steps, "train", unit="step", initial=start, leave=True, delay=0)  # rank 0 draws it
     window = _new_window()
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
     loss_opts = cfg.loss_options()

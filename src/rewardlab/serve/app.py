@@ -33,6 +33,7 @@ import asyncio
 import hmac
 import json
 import os
+import re
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -267,7 +268,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         await run_in_threadpool(batcher.stop, cfg.shutdown_timeout)
 
     app = FastAPI(title="rewardlab reward server", version=_version(), lifespan=lifespan,
-                  description=__doc__.split("\n\n")[0], docs_url=None, redoc_url=None)
+                  description=_plain_doc(__doc__.split("\n\n")[0]), docs_url=None, redoc_url=None)
     add_offline_docs(app)  # Swagger UI / ReDoc from a package, not a CDN
     app.state.batcher, app.state.metrics, app.state.rm, app.state.config = batcher, metrics, rm, cfg
     app.add_middleware(BodyLimit, limit=cfg.max_request_bytes)
@@ -384,6 +385,11 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
 
 
 _KNOWN = {"/v1/score", "/get_reward", "/health", "/metrics"}
+
+
+def _plain_doc(text: str) -> str:
+    """A docstring paragraph for /docs: Sphinx roles (``:class:`~a.b.C```) become ``C``."""
+    return re.sub(r":\w+:`~?([\w.]+)`", lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", text)
 
 
 def served_model_name(path: str, rm) -> str:
