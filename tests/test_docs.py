@@ -111,6 +111,17 @@ def test_a_wrong_flag_is_caught():
     assert rewardlab_argv(["torchrun", "--nproc_per_node", "2", "-m", "rewardlab.cli", "train", "..."]) == ["train"]
 
 
+def test_every_relative_link_resolves():
+    missing = []
+    for page in PAGES:
+        for m in re.finditer(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            target = m.group(1).split("#")[0]
+            if target and not target.startswith(("http://", "https://", "mailto:")) and \
+                    not (page.parent / target).exists():
+                missing.append(f"{page.relative_to(ROOT)}: {m.group(1)}")
+    assert missing == []
+
+
 # ---- running the run blocks on tiny models ------------------------------------------------------------------
 def _substitutions(tmp: Path, tiny: str) -> dict[str, str]:
     """Placeholder file names of the docs -> small real files (a token is replaced when it equals a key)."""
