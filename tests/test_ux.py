@@ -172,9 +172,26 @@ def test_quiet_silences_status_lines(tmp_path, tiny_llama, capsys):
     _train(tmp_path, tiny_llama, "quiet", ["--quiet"])
     res = capsys.readouterr()
     assert "rewardlab:" not in res.err and "train:" not in res.err and "trained 3 steps" in res.out
-    os.environ["REWARDLAB_VERBOSITY"] = "normal"
+    assert "REWARDLAB_VERBOSITY" not in os.environ  # --quiet was that call's only
     args = make_parser(only="train", light=True).parse_args(["train", "-v"])
     assert args.verbosity == "verbose"
+
+
+def test_progress_shows_on_rank_0_only_and_follows_the_verbosity(monkeypatch):
+    from rewardlab import progress
+
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.setenv(progress.ENV, "normal")
+    assert progress.enabled() and not progress.enabled(2)
+    monkeypatch.setenv("RANK", "1")
+    assert not progress.enabled()
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv(progress.ENV, "quiet")
+    assert not progress.enabled() and progress.bar(3, "x").disable
+    monkeypatch.setenv(progress.ENV, "verbose")
+    assert progress.enabled(2) and list(progress.track([1, 2, 3], "x")) == [1, 2, 3]
+    with pytest.raises(ValueError, match="verbosity"):
+        progress.set_verbosity("loud")
 
 
 def test_summary_table_worked_example():

@@ -297,9 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     command = _command_of(argv)
     wants_help = not argv or any(a in ("-h", "--help", "--version") for a in argv)
     args = make_parser(only=command if command in COMMANDS else None, light=wants_help).parse_args(argv)
-    from rewardlab.progress import set_verbosity
+    from rewardlab import progress
 
-    set_verbosity(vars(args).pop("verbosity", None) or os.environ.get("REWARDLAB_VERBOSITY", "normal"))
+    previous = os.environ.get(progress.ENV)
+    progress.set_verbosity(vars(args).pop("verbosity", None) or previous or "normal")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -309,6 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     except RewardlabError as e:
         print(f"rewardlab {args.command}: error: {e}", file=sys.stderr)
         return 2
+    finally:  # this call's --quiet / --verbose only (main() is also called in-process, e.g. by tests)
+        if previous is None:
+            os.environ.pop(progress.ENV, None)
+        else:
+            os.environ[progress.ENV] = previous
     return 0
 
 
