@@ -25,23 +25,23 @@ from rewardlab.splits import trained_on
 class EvalConfig:
     # models
     model: list[str] = field(default_factory=list)  # one or more rewardlab model directories (--model A B, or repeat --model)
+    judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
     # data
     data: str = ""  # comparisons to evaluate (a file, directory or saved dataset), or the benchmark's local copy
     format: str = "auto"  # auto | rewardlab | trl | hh | pairwise | ratings | helpsteer2 | helpsteer2_pref | ranked
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
-    # output
-    output_dir: str = "runs/eval"  # report.json / report.md / report.html and examples-<model>.jsonl go here
-    batch_size: int = 32  # texts per forward
     skip_invalid: bool = False  # skip malformed records (counted in the report) instead of stopping at the first
     limit: int | None = None  # use only the first N records
-    seed: int = 0  # bootstrap resampling and random tie policies
-    benchmark: str = ""  # a benchmark name from `--benchmark list` (e.g. rewardbench, rewardbench-2, rmb); "" = plain eval
+    run: str = ""  # a training run directory: evaluate exactly its held-out records (split.json); model: RUN/model
     # evaluation
+    benchmark: str = ""  # a benchmark name from `--benchmark list` (e.g. rewardbench, rewardbench-2, rmb); "" = plain eval
     tie_policy: str = "published"  # published | strict | half | fractional | random[:SEED]
     n_boot: int = 1000  # bootstrap resamples for the 95% intervals
+    seed: int = 0  # bootstrap resampling and random tie policies
+    batch_size: int = 32  # texts per forward
     packing: bool = False  # reward models: padding-free, prefix-shared scoring (rewardlab.packing)
-    judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
-    run: str = ""  # a training run directory: evaluate exactly its held-out records (split.json); model: RUN/model
+    # output
+    output_dir: str = "runs/eval"  # report.json / report.md / report.html and examples-<model>.jsonl go here
 
 
 def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,

@@ -22,18 +22,18 @@ class ScoreConfig:
     model: str = ""  # a rewardlab model directory
     # data
     data: str = ""  # file to score: comparisons (every response scored) or prompt/response rows
-    output: str = "scores.jsonl"  # JSONL, one row per input row, in input order
     format: str = "auto"  # auto | single (prompt/response rows) | any train format (rewardlab, trl, hh, ...)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
+    skip_invalid: bool = False  # skip malformed comparisons (listed) instead of stopping at the first
+    limit: int | None = None  # score only the first N rows
     # scoring
     batch_size: int = 16  # texts per forward (length-sorted batches)
     normalize: bool = False  # apply the model's saved mean/std
-    skip_invalid: bool = False  # skip malformed comparisons (listed) instead of stopping at the first
-    limit: int | None = None  # score only the first N rows
     padding_side: str | None = None  # override the model's padding side (the score does not change; for testing)
     packing: bool = False  # padding-free rows, each prompt computed once for its responses (rewardlab.packing)
     token_budget: int | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
     # output
+    output: str = "scores.jsonl"  # JSONL, one row per input row, in input order
     with_text: bool = False  # also write each row's prompt and response(s) next to its score(s)
 
 

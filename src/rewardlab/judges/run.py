@@ -57,6 +57,7 @@ class JudgeConfig:
     # truncation
     max_question_tokens: int | None = None  # the conversation keeps its last N tokens (default: all)
     max_answer_tokens: int | None = None  # each response keeps its first N tokens (default: all)
+    # runtime
     device: str | None = None  # hf: cpu | cuda | cuda:N (default: cuda when available)
     name: str | None = None  # the judge's name in reports (default: from the model)
 
