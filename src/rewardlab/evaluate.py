@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewardlab import progress
 from rewardlab.data.record import Comparison
 from rewardlab.splits import trained_on
 
@@ -126,6 +127,7 @@ def load_scorer(path: str):
         return judge_from_spec(path[len(JUDGE_PREFIX):])
     from rewardlab.model import RewardModel
 
+    progress.status(f"loading the model {path}")
     return RewardModel.load(path)
 
 

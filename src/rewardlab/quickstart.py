@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rewardlab import progress
 from rewardlab.train import TrainConfig, load_train_eval, train
 
 
@@ -20,6 +21,7 @@ def run_quickstart(cfg: TrainConfig) -> Path:
     _, held, info = load_train_eval(cfg)
     untrained = RewardModel.from_backbone(cfg.backbone, max_length=cfg.max_length, padding_side=cfg.padding_side,
                                           truncation=cfg.truncation, seed=cfg.seed)
+    progress.status(f"scoring the {len(held)} held-out records with the untrained model")
     before, before_scores = evaluate_model(untrained, held, cfg.eval_batch_size, cfg.seed)
     write_examples(out / "examples-untrained.jsonl", held, before_scores)
     del untrained
@@ -27,6 +29,7 @@ def run_quickstart(cfg: TrainConfig) -> Path:
     result = train(cfg)
     t_train = time.perf_counter() - t_train
     trained = RewardModel.load(result.model_dir)
+    progress.status(f"scoring the {len(held)} held-out records with the trained model")
     after, after_scores = evaluate_model(trained, held, cfg.eval_batch_size, cfg.seed)
     write_examples(out / "examples-trained.jsonl", held, after_scores)
     notes = [

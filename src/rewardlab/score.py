@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab import progress
 from rewardlab.errors import DataError
 
 
@@ -72,6 +73,7 @@ def run_score(cfg: ScoreConfig) -> Path:
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))  # bad weights fail before loading
     if options.score_weights is not None and cfg.format == "single":
         raise DataError("--score-weights applies to comparisons, not single prompt/response rows", path=cfg.data)
+    progress.status(f"loading the model {cfg.model}")
     rm = RewardModel.load(cfg.model)
     read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
