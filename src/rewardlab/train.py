@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rewardlab import progress, trackers
 from rewardlab.atomic import atomic_write_text
 from rewardlab.collate import collate_pairs
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.losses import LossType, batch_loss, count_units
-from rewardlab import progress, trackers
 from rewardlab.model import RewardModel
 from rewardlab.run_report import write_train_report
 from rewardlab.splits import write_split
