@@ -77,7 +77,7 @@ def test_section_headers_are_not_documentation():
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["train", "--help"], ["eval", "--help"],
-                                  ["judge", "--help"], ["serve", "--help"]])
+                                  ["judge", "--help"], ["serve", "--help"], ["trian", "--data", "x"], []])
 def test_help_and_version_do_not_import_torch(argv):
     """torch + transformers were what made `rewardlab --help` take ~3 s; the help must not import them."""
     code = ("import sys\nfrom rewardlab.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"

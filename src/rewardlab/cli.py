@@ -295,8 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     command = _command_of(argv)
-    wants_help = not argv or any(a in ("-h", "--help", "--version") for a in argv)
-    args = make_parser(only=command if command in COMMANDS else None, light=wants_help).parse_args(argv)
+    # --help, --version, no command or a misspelt one: argparse answers and exits, so nothing heavy is imported
+    light = not argv or command not in COMMANDS or any(a in ("-h", "--help", "--version") for a in argv)
+    args = make_parser(only=command if command in COMMANDS else None, light=light).parse_args(argv)
     from rewardlab import progress
 
     previous = os.environ.get(progress.ENV)
