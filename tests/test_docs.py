@@ -179,3 +179,17 @@ def test_the_run_blocks_run_on_tiny_models(tmp_path, tiny_llama, monkeypatch):
     assert (tmp_path / "runs" / "quickstart-eval" / "report.md").is_file()
     scores = [json.loads(x) for x in (tmp_path / "scores.jsonl").read_text().splitlines()]
     assert scores and "response" in scores[0]  # --with-text
+
+
+@pytest.mark.slow
+def test_readme_python_example_is_ranked_right_by_the_quickstart_model(tmp_path, monkeypatch):
+    """The README's Python snippet, run against a real `rewardlab quickstart` model (MiniLM, ~4-12 min): its
+    first response, the one that uses the asked-for word, must get the higher reward."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    assert main(["quickstart", "-q"]) == 0
+    namespace: dict = {}
+    exec(snippet.replace("rm.score(", "result = rm.score(", 1), namespace)  # noqa: S102 - the README's own code
+    first, second = namespace["result"]
+    assert first > second
