@@ -129,6 +129,14 @@ def test_train_ends_with_a_summary_a_report_with_curves_and_a_split(tmp_path, ti
     assert mode == 0o666 & ~umask
 
 
+def test_checkpoints_are_readable_like_the_rest(tmp_path, tiny_llama):
+    out = _train(tmp_path, tiny_llama, "ck", ["--save-every", "1", "--eval-fraction", "0"])
+    umask = os.umask(0)
+    os.umask(umask)
+    files = sorted((out / "checkpoints").glob("step-*/model.safetensors"))
+    assert files and all(stat.S_IMODE(f.stat().st_mode) == 0o666 & ~umask for f in files)
+
+
 def test_eval_run_evaluates_exactly_the_held_out_records_and_eval_warns_on_training_records(tmp_path, tiny_llama,
                                                                                            capsys):
     from rewardlab.data import synthetic, write_jsonl

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from rewardlab import progress, trackers
-from rewardlab.atomic import atomic_write_text
+from rewardlab.atomic import atomic_write_text, readable_like_the_rest
 from rewardlab.collate import collate_pairs
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
@@ -581,6 +581,7 @@ def _save_checkpoint(accelerator, root: Path, step: int, cfg, data_fp, rm, optim
                             "python": random.getstate()}}, tmp / "trainer.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step, "config": _resume_key(cfg),
                                                     "data_fingerprint": data_fp}, indent=2))
+        readable_like_the_rest(tmp)  # safetensors writes its files 0600
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         for old in sorted(p for p in root.glob("step-*"))[:-cfg.keep_checkpoints]:
