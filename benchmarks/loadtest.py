@@ -66,12 +66,19 @@ def items(n: int, seed: int = 0) -> list[tuple[str, str]]:
     return pairs[:n]
 
 
+def auth_headers(token: str | None) -> dict:
+    """The bearer-token header for a server started with ``--token`` (none without one)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class Server:
-    def __init__(self, model: str, batching: bool, extra: list[str]):
+    def __init__(self, model: str, batching: bool, extra: list[str], token: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.token = token
         cmd = [sys.executable, "-m", "rewardlab.cli", "serve", "--model", model, "--host", "127.0.0.1",
-               "--port", str(self.port), "--batching" if batching else "--no-batching", *extra]
+               "--port", str(self.port), "--batching" if batching else "--no-batching", *extra,
+               *(["--token", token] if token else [])]
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -90,7 +97,7 @@ class Server:
         raise TimeoutError("server did not become ready")
 
     def metrics(self) -> dict:
-        text = httpx.get(self.url + "/metrics", timeout=10).text
+        text = httpx.get(self.url + "/metrics", timeout=10, headers=auth_headers(self.token)).text
         vals = {}
         for name in ("rewardlab_batch_texts_sum", "rewardlab_batch_texts_count", "rewardlab_batch_requests_sum",
                      "rewardlab_forward_seconds_sum", "rewardlab_texts_scored_total"):
@@ -115,15 +122,16 @@ class RawConnection:
     httpx costs a few milliseconds of CPU per request; on a 2-core machine that the client shares with the server
     that would be measured as server time. This client costs a fraction of that. ``--client httpx`` uses httpx."""
 
-    def __init__(self, host: str, port: int):
+    def __init__(self, host: str, port: int, token: str | None = None):
         self.host, self.port = host, port
+        self.auth = "".join(f"{k}: {v}\r\n" for k, v in auth_headers(token).items())
         self.reader = self.writer = None
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
+                f"{self.auth}Content-Length: {len(body)}\r\n\r\n").encode()
         self.writer.write(head + body)
         await self.writer.drain()
         status_line = await self.reader.readline()
@@ -156,14 +164,14 @@ class RawConnection:
 
 
 async def run_clients(url: str, pairs, n_requests: int, clients: int, per_request: int, max_seconds: float,
-                      offset: int = 0, client_kind: str = "raw") -> dict:
+                      offset: int = 0, client_kind: str = "raw", token: str | None = None) -> dict:
     latencies, errors, sent = [], [], [0]
     deadline = time.perf_counter() + max_seconds
     host, port = url.split("//")[1].split(":")
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits, headers=auth_headers(token)) as http:
         async def client():
-            conn = RawConnection(host, int(port))
+            conn = RawConnection(host, int(port), token)
             try:
                 while sent[0] < n_requests and time.perf_counter() < deadline:
                     i = offset + sent[0]
@@ -299,6 +307,7 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", nargs="+", default=["batched", "unbatched"], choices=["batched", "unbatched"])
     ap.add_argument("--server-arg", action="append", default=[], dest="server_args",
                     help="extra `rewardlab serve` flag, e.g. --server-arg=--max-wait-ms=5 (repeatable)")
+    ap.add_argument("--token", default=None, help="start the servers with this bearer token and send it")
     ap.add_argument("--output-dir", default=str(HERE / "results"))
     ap.add_argument("--name", default="loadtest")
     ap.add_argument("--note", default="")
@@ -308,7 +317,7 @@ def main(argv=None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="rewardlab-loadtest-"))
     model = build_model(args, workdir)
     pairs = items(max(200, args.clients * 4))
-    servers = {m: Server(model, m == "batched", args.server_args) for m in args.modes}
+    servers = {m: Server(model, m == "batched", args.server_args, args.token) for m in args.modes}
     results = {m: [] for m in args.modes}
     health = {}
     try:
@@ -316,7 +325,7 @@ def main(argv=None) -> int:
             health[m] = s.wait_ready()
         for m, s in servers.items():  # warm-up, not measured
             asyncio.run(run_clients(s.url, pairs, args.warmup, args.clients, args.responses_per_request, 120,
-                                    client_kind=args.client))
+                                    client_kind=args.client, token=args.token))
         per_round = [args.requests // args.rounds + (1 if i < args.requests % args.rounds else 0)
                      for i in range(args.rounds)]
         for rnd, n in enumerate(per_round):
@@ -324,7 +333,8 @@ def main(argv=None) -> int:
             for m in order:
                 before = round(os.getloadavg()[0], 2)
                 r = asyncio.run(run_clients(servers[m].url, pairs, n, args.clients, args.responses_per_request,
-                                            args.max_seconds, offset=sum(per_round[:rnd]), client_kind=args.client))
+                                            args.max_seconds, offset=sum(per_round[:rnd]), client_kind=args.client,
+                                            token=args.token))
                 r["loadavg_before"], r["loadavg_after"] = before, round(os.getloadavg()[0], 2)
                 results[m].append(r)
                 print(f"round {rnd + 1} {m}: {r['ok']}/{r['sent']} ok, {r['errors']} errors, "

@@ -73,7 +73,7 @@ def _check_parses(argv: list[str], where: str) -> None:
     cls_path = COMMANDS[args.command][1]
     module, name = cls_path.split(":")
     cls = getattr(__import__(module, fromlist=[name]), name)
-    values = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "verbosity"})
+    values = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in ("verbosity", "target")})
     try:
         build_config(cls, values, COMMAND_BASES.get(args.command))
     except Exception as e:  # a value its config refuses (e.g. an unknown loss name)

@@ -283,13 +283,30 @@ def test_batcher_token_budget_splits_forwards_and_stop_drains(offline):
     seen = []
     b = Batcher(offline, max_batch_tokens=40, max_batch_texts=64, max_wait_ms=0, on_batch=seen.append)
     feats = _feats(offline, 6)
-    fut = b.submit(feats)  # one job over the budget: scored alone, in several sub-batches
+    fut = b.submit(feats)  # one request over the budget: split into pieces within it, scored in turn
     b.stop(0)  # stopping before the worker ran: it still drains the queue
     b.start()
     b._thread.join(30)
     items = [(PROMPTS[i % len(PROMPTS)], RESPONSES[i % len(RESPONSES)]) for i in range(6)]
     assert fut.result(timeout=1) == pytest.approx(offline.score(items), abs=1e-5)
-    assert seen[0].n_forwards > 1 and seen[0].n_jobs == 1
+    assert len(seen) > 1 and sum(s.n_texts for s in seen) == 6
+    assert all(s.n_tokens <= 40 for s in seen if s.n_texts > 1)  # a piece of several texts fits the budget
+
+
+def test_batcher_interleaves_a_small_request_with_a_large_one(offline):
+    """Round-robin over requests: a one-text request queued after a six-piece request is answered after the
+    second forward, not after all six (issue 16: a large request held the worker while a small one waited)."""
+    done_at = []
+    b = Batcher(offline, max_batch_tokens=30, max_batch_texts=64, max_wait_ms=0,
+                on_batch=lambda s: done_at.append((big.done(), small.done())))
+    big = b.submit(_feats(offline, 6))
+    small = b.submit(_feats(offline, 1))
+    b.stop(0)
+    b.start()
+    b._thread.join(30)
+    assert len(done_at) == 7
+    assert done_at[1] == (False, True)  # the small request was scored second
+    assert done_at[-1] == (True, True)
 
 
 # ---- OpenRLHF query splitting ----------------------------------------------------------------------

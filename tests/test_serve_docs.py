@@ -14,6 +14,8 @@ from rewardlab.serve.app import create_app  # noqa: E402
 from rewardlab.serve.config import ServeConfig  # noqa: E402
 from rewardlab.serve.docs import MISSING_PAGE, assets_dir  # noqa: E402
 
+AUTH = {"Authorization": "Bearer t"}
+
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, tiny_llama):
@@ -28,13 +30,14 @@ def test_docs_pages_load_their_assets_from_the_server(client):
     if assets_dir() is None:
         pytest.skip("fastapi-offline is not installed (the serve extra has it)")
     for page, assets in (("/docs", ("swagger-ui-bundle.js", "swagger-ui.css")), ("/redoc", ("redoc.standalone.js",))):
-        html = client.get(page).text
+        html = client.get(page, headers=AUTH).text
         assert "cdn." not in html and "fonts.googleapis" not in html  # nothing from elsewhere
         for asset in assets:
             assert f"/docs-assets/{asset}" in html
-            r = client.get(f"/docs-assets/{asset}")  # no token needed for static docs
+            r = client.get(f"/docs-assets/{asset}", headers=AUTH)  # with --token, every path but /health needs it
             assert r.status_code == 200 and len(r.content) > 10_000
-    assert client.get("/openapi.json").json()["paths"]["/v1/score"]
+    assert client.get("/openapi.json", headers=AUTH).json()["paths"]["/v1/score"]
+    assert client.get("/docs").status_code == 401  # the token guards the docs too
 
 
 def test_docs_without_the_assets_say_how_to_get_them(monkeypatch, tiny_llama, tmp_path):
@@ -51,6 +54,5 @@ def test_docs_without_the_assets_say_how_to_get_them(monkeypatch, tiny_llama, tm
 
 def test_health_and_answers_name_the_model_directory(client):
     assert client.get("/health").json()["model"] == os.path.normpath(client.model_dir)
-    body = client.post("/v1/score", json={"prompt": "hi", "responses": ["a"]},
-                       headers={"Authorization": "Bearer t"}).json()
+    body = client.post("/v1/score", json={"prompt": "hi", "responses": ["a"]}, headers=AUTH).json()
     assert body["model"].endswith(os.path.join("run", "model"))

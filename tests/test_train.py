@@ -177,5 +177,5 @@ RECORDED_LOSSES = [0.6929611, 0.6940008, 0.6985267, 0.6883737, 0.6963948, 0.6936
 def test_per_step_losses_match_recorded(tmp_path, tiny_llama, pref_file):
     cfg, _ = run(tmp_path, "rec", tiny_llama, pref_file, batch_size=4, max_steps=6)
     got = losses(cfg)
-    assert RECORDED_LOSSES is not None, f"record these: {got}"
+    assert len(got) == len(RECORDED_LOSSES) == 6, f"record these: {got}"
     assert got == pytest.approx(RECORDED_LOSSES, abs=1e-4)

@@ -52,3 +52,22 @@ def readable_like_the_rest(directory: str | os.PathLike) -> None:
                     p.chmod(0o666 & ~umask)
             except OSError:
                 pass
+
+
+def fsync_tree(path: str | os.PathLike, *, files: bool = True) -> None:
+    """Flush directory ``path`` to disk: each file directly in it (``files=True``), then the directory entry
+    itself, so a rename that follows publishes complete files even after a power cut."""
+    path = Path(path)
+    if files:
+        for p in path.iterdir():
+            if p.is_file():
+                fd = os.open(p, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import importlib
 import io
 import textwrap
 import tokenize
@@ -20,6 +21,8 @@ import typing
 from pathlib import Path
 
 SOURCE_ATTR = "__rewardlab_source__"
+# modules a config's annotations and bases may come from that import neither torch nor transformers
+LIGHT_MODULES = ("rewardlab.bounds", "rewardlab.contract_options")
 HEADER_MAX_WORDS = 1
 
 
@@ -51,6 +54,14 @@ def light_config_class(module: str, name: str):
         source = path.read_text(encoding="utf-8")
         tree = ast.parse(source)
         node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+        namespace = dict(_NAMESPACE)
+        for stmt in tree.body:  # names the annotations may use, from modules light enough to import
+            if isinstance(stmt, ast.ImportFrom) and stmt.module in LIGHT_MODULES:
+                module_obj = importlib.import_module(stmt.module)
+                namespace.update({a.asname or a.name: getattr(module_obj, a.name) for a in stmt.names})
+        bases = tuple(namespace[b.id] for b in node.bases)  # a base from elsewhere: KeyError, import the real one
+        if not all(dataclasses.is_dataclass(b) for b in bases):
+            return None
         fields = []
         for stmt in node.body:
             if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
@@ -58,11 +69,12 @@ def light_config_class(module: str, name: str):
             annotation = ast.unparse(stmt.annotation)
             if "ClassVar" in annotation:
                 continue
-            tp = eval(annotation, dict(_NAMESPACE))  # noqa: S307 - the package's own annotations
+            tp = eval(annotation, namespace)  # noqa: S307 - the package's own annotations
             fields.append((stmt.target.id, tp, _field_default(stmt.value)))
-    except (OSError, SyntaxError, StopIteration, ValueError, NameError, TypeError, AttributeError):
+    except (OSError, SyntaxError, StopIteration, ValueError, NameError, TypeError, AttributeError, KeyError,
+            ImportError):
         return None
-    cls = dataclasses.make_dataclass(name, fields)
+    cls = dataclasses.make_dataclass(name, fields, bases=bases)
     setattr(cls, SOURCE_ATTR, _segment(source, node))
     return cls
 
@@ -119,13 +131,18 @@ def _is_header(text: str) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _read(cls) -> tuple[dict[str, str], dict[str, str]]:
-    """(field → documentation, field → section) read from the class source."""
-    source = class_source(cls)
-    if source is None:
-        return {}, {}
-    names = {f.name for f in dataclasses.fields(cls)}
+    """(field → documentation, field → section) read from the class source (inherited fields: their class's)."""
     docs: dict[str, str] = {}
     sections: dict[str, str] = {}
+    for base in reversed(getattr(cls, "__mro__", ())[1:]):
+        if dataclasses.is_dataclass(base):
+            base_docs, base_sections = _read(base)
+            docs.update(base_docs)
+            sections.update(base_sections)
+    source = class_source(cls)
+    if source is None:
+        return docs, sections
+    names = {f.name for f in dataclasses.fields(cls)}
     block: list[str] = []
     section = ""
     field_on_line: dict[int, str] = {}

@@ -44,5 +44,5 @@ def run_eval_of_run(cfg: EvalConfig) -> Path:
     held, split = held_out_of_run(cfg.run)
     models = cfg.model or ([] if cfg.judge else [str(Path(cfg.run) / "model")])
     where = split["rule"].get("path") or split.get("data")
-    resolved = dataclasses.replace(cfg, model=models, data=f"{where} (held-out split of {cfg.run})")
+    resolved = dataclasses.replace(cfg, model=models, data=[f"{where} (held-out split of {cfg.run})"])
     return run_eval(resolved, records=held, skipped=[])

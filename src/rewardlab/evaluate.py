@@ -18,32 +18,41 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab import progress
+from rewardlab.bounds import NonNegative, Positive, Seed
+from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data.record import Comparison
+from rewardlab.jsonstrict import dumps_strict
+from rewardlab.outputs import claim_output_dir
 from rewardlab.splits import trained_on
 
 
+# what eval writes into output_dir: --overwrite removes these first
+EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
+
+
 @dataclass
-class EvalConfig:
+class EvalConfig(ContractOptions):
     # models
     model: list[str] = field(default_factory=list)  # one or more rewardlab model directories (--model A B, or repeat --model)
     judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
+    trust_modified: bool = False  # load models whose files differ from the hashes in rewardlab.json (reported)
     # data
-    data: str = ""  # comparisons to evaluate (a file, directory or saved dataset), or the benchmark's local copy
+    data: list[str] = field(default_factory=list)  # files or directories (several: each file a subset, rewardlab.evalsets)
     format: str = "auto"  # auto | rewardlab | trl | hh | pairwise | ratings | helpsteer2 | helpsteer2_pref | ranked
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
-    skip_invalid: bool = False  # skip malformed records (counted in the report) instead of stopping at the first
-    limit: int | None = None  # use only the first N records
+    skip_invalid: bool = True  # skip rows that cannot be scored and report them (--no-skip-invalid: stop at the first)
+    limit: Positive | None = None  # use only the first N records
     run: str = ""  # a training run directory: evaluate exactly its held-out records (split.json); model: RUN/model
     # evaluation
     benchmark: str = ""  # a benchmark name from `--benchmark list` (e.g. rewardbench, rewardbench-2, rmb); "" = plain eval
     tie_policy: str = "published"  # published | strict | half | fractional | random[:SEED]
-    n_boot: int = 1000  # bootstrap resamples for the 95% intervals
-    seed: int = 0  # bootstrap resampling and random tie policies
-    batch_size: int = 32  # texts per forward
+    n_boot: NonNegative = 1000  # bootstrap resamples for the 95% intervals
+    seed: Seed = 0  # bootstrap resampling and random tie policies
+    batch_size: Positive = 32  # texts per forward
     packing: bool = False  # reward models: padding-free, prefix-shared scoring (rewardlab.packing)
     # output
     output_dir: str = "runs/eval"  # report.json / report.md / report.html and examples-<model>.jsonl go here
-
+    overwrite: bool = False  # replace the report in a non-empty --output-dir
 
 def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,
                    tie_policy: str = "strict", n_boot: int = 1000) -> tuple[dict, list]:
@@ -105,7 +114,7 @@ def write_examples(path: Path, records: list[Comparison], scores: list[list[floa
     rows = example_rows(records, scores, credits, pairwise)
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(dumps_strict(row, ensure_ascii=False) + "\n")
     return rows
 
 
@@ -119,16 +128,17 @@ def model_name(path: str, taken: dict) -> str:
 JUDGE_PREFIX = "judge:"
 
 
-def load_scorer(path: str):
-    """A rewardlab model directory, or ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`)."""
+def load_scorer(path: str, options: ContractOptions | None = None, trust_modified: bool = False):
+    """A rewardlab model directory, any other reward model (:func:`rewardlab.foreign.load_reward_model`), or
+    ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`)."""
     if path.startswith(JUDGE_PREFIX):
         from rewardlab.judges.run import judge_from_spec
 
         return judge_from_spec(path[len(JUDGE_PREFIX):])
-    from rewardlab.model import RewardModel
+    from rewardlab.loader import load_reward_model
 
     progress.status(f"loading the model {path}")
-    return RewardModel.load(path)
+    return load_reward_model(path, options, trust_modified=trust_modified)  # only rewardlab dirs are hashed
 
 
 def model_provenance(path: str | None, scorer: Any) -> dict:
@@ -142,6 +152,8 @@ def model_provenance(path: str | None, scorer: Any) -> dict:
                      "data_fingerprint": d.get("data_fingerprint"), "pooling": d.get("pooling"),
                      "template": d.get("template"), "max_length": d.get("max_length"),
                      "versions": d.get("versions")})
+    if getattr(scorer, "modified_files", None):  # loaded with --trust-modified despite these mismatches
+        info["trust_modified"] = list(scorer.modified_files)
     describe = getattr(scorer, "describe", None)
     if callable(describe):
         try:
@@ -152,21 +164,29 @@ def model_provenance(path: str | None, scorer: Any) -> dict:
 
 
 def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[str]]:
-    from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
+    from rewardlab.data import ReadOptions, parse_score_weights
     from rewardlab.errors import RewardlabError
 
-    if not cfg.data:
-        raise RewardlabError("give the data with --data PATH")
+    from rewardlab.evalsets import as_paths, load_eval_comparisons
+
+    if not as_paths(cfg.data):
+        raise RewardlabError("give the data with --data PATH [PATH ...]")
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))
     if bench is None or bench.name in ("generic", "best-of-n"):
-        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
-                                  options=options)
-        return loaded.records, loaded.skipped, []
+        loaded = load_eval_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
+                                       options=options)
+        return loaded.records, loaded.skipped, loaded.notes
     if options.score_weights is not None:
         raise RewardlabError(f"--score-weights does not apply to the {bench.name} benchmark (its schema is fixed)")
-    data = bench.load(cfg.data, limit=cfg.limit, skip_invalid=cfg.skip_invalid)
-    notes = [f"{data.info['excluded']} rows left out by the benchmark's filter (see its docs)"] if data.info.get("excluded") else []
-    return data.records, data.skipped, notes
+    records, skipped, excluded = [], [], 0
+    for path in as_paths(cfg.data):
+        left = None if cfg.limit is None else cfg.limit - len(records)
+        if left is not None and left <= 0:
+            break
+        data = bench.load(path, limit=left, skip_invalid=cfg.skip_invalid)
+        records, skipped, excluded = records + data.records, skipped + data.skipped, excluded + data.info.get("excluded", 0)
+    notes = [f"{excluded} rows left out by the benchmark's filter (see its docs)"] if excluded else []
+    return records, skipped, notes
 
 
 def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: list | None = None) -> Path:
@@ -188,17 +208,17 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         TiePolicy.parse(cfg.tie_policy, seed=cfg.seed)
     except ValueError as e:
         raise RewardlabError(str(e)) from e
+    claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=EVAL_WRITES)
     load_notes: list[str] = []
     if records is None:
         records, skipped, load_notes = _load_records(cfg, bench)
     if not records:
         raise RewardlabError(f"no records to evaluate in {cfg.data}")
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     results, examples, tok = {}, {}, None
     pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
-        rm = load_scorer(path)
+        rm = load_scorer(path, contract_options(cfg), cfg.trust_modified)
         if cfg.packing and hasattr(rm, "spec"):  # a RewardModel: its score() then packs
             rm.packing = True
         tok = getattr(rm, "tokenizer", tok)
@@ -210,6 +230,7 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
             results[name], scores, credits = evaluate_benchmark(rm, bench, records, cfg.batch_size, cfg.seed,
                                                                 cfg.tie_policy, cfg.n_boot)
         results[name]["model"] = model_provenance(path, rm)
+        out.mkdir(parents=True, exist_ok=True)  # only once a model has loaded and scored
         seen = 0 if path.startswith(JUDGE_PREFIX) else trained_on(path, records)
         if seen:
             warning = (f"{seen} of {len(records)} records have a prompt that {name} was trained on "
@@ -222,11 +243,18 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
 
             results[name]["judge"] = rm.last_summary
             load_notes.append(eval_note(name, rm.last_summary))
+        if getattr(rm, "contract", None) is not None:  # a foreign model: which parts of its contract were inferred
+            load_notes.append(rm.contract.summary())
         del rm
-    notes = [f"{len(records)} records from {cfg.data}" if cfg.data else f"{len(records)} records"]
+    from rewardlab.evalsets import as_paths
+
+    data_names = ", ".join(as_paths(cfg.data))
+    notes = [f"{len(records)} records from {data_names}" if data_names else f"{len(records)} records"]
     notes += load_notes
     if skipped:
-        notes.append(f"{len(skipped)} invalid records skipped (--skip-invalid); first: {skipped[0]}")
+        from rewardlab.benchmarks.base import skipped_summary
+
+        notes.append(f"rows that cannot be scored were skipped and not counted{skipped_summary(skipped)}")
     prov = provenance(config=cfg.__dict__, data_fingerprint=fingerprint(records), tokenizer=tok)
     title = "rewardlab evaluation" + (f": {bench.title}" if bench is not None else "")
     write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples)

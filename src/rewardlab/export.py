@@ -9,13 +9,13 @@ model's (``max_abs_diff`` is printed; over ``--tolerance`` is an error).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab.atomic import readable_like_the_rest
+from rewardlab.bounds import NonNegativeFloat
 from rewardlab.errors import RewardlabError
 
 PROBES = [("What is 2 plus 3?", "It is 5."), ("Name a fruit.", "An apple."),
@@ -29,7 +29,7 @@ class ExportConfig:
     merge: bool = False  # fold LoRA adapters into the weights (required for a LoRA model)
     dtype: str = "float32"  # float32 | bfloat16 | float16 of the written weights
     overwrite: bool = False  # replace an existing --output directory
-    tolerance: float = 1e-4  # largest allowed |score difference| between source and export on the probes
+    tolerance: NonNegativeFloat = 1e-4  # largest allowed |score difference| between source and export on the probes
 
 
 def _probe_items():
@@ -44,7 +44,7 @@ def run_export(cfg: ExportConfig) -> dict:
     from transformers import AutoModelForSequenceClassification
 
     from rewardlab.lora import is_peft
-    from rewardlab.model import SPEC_FILE, RewardModel
+    from rewardlab.model import RewardModel, write_spec
 
     if not cfg.model or not cfg.output:
         raise RewardlabError("--model and --output are required")
@@ -71,8 +71,7 @@ def run_export(cfg: ExportConfig) -> dict:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     rm.tokenizer.save_pretrained(tmp)
-    spec = rm.spec.to_json()
-    (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+    write_spec(tmp, rm.spec.to_json())  # with the hashes of the exported files
     readable_like_the_rest(tmp)
     if out.exists():
         shutil.rmtree(out)

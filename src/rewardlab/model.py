@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,9 @@ import torch
 from rewardlab.atomic import readable_like_the_rest
 from rewardlab.data.record import Comparison, Prompt, prompt_as_messages
 from rewardlab.errors import ModelContractError
+from rewardlab.finite import check_rewards, check_weights
+from rewardlab.integrity import check_spec_values, file_hashes, verify_model_dir
+from rewardlab.jsonstrict import dumps_strict
 from rewardlab.progress import bar as progress_bar, track
 
 SPEC_FILE = "rewardlab.json"
@@ -64,6 +68,7 @@ class ScoringSpec:
     data_fingerprint: str | None = None
     versions: dict = field(default_factory=dict)
     format_version: int = SPEC_VERSION
+    file_hashes: dict | None = None  # sha256 of the scoring files (rewardlab.integrity); None: not recorded
 
     # Fields that change which ids or which number a text gets. Loading refuses a mismatch in these.
     CONTRACT = ("pooling", "template", "chat_template", "add_special_tokens", "bos_token", "eos_token",
@@ -79,6 +84,12 @@ class ScoringSpec:
         if unknown:
             raise ModelContractError(f"{SPEC_FILE} has unknown fields {sorted(unknown)} (written by a newer rewardlab?)")
         return cls(**d)
+
+
+def write_spec(path: Path, spec: dict) -> None:
+    """Write ``path/rewardlab.json`` with ``spec`` and the hashes of the scoring files now in ``path``."""
+    spec = {**spec, "file_hashes": file_hashes(path)}
+    (path / SPEC_FILE).write_text(dumps_strict(spec, indent=2, ensure_ascii=False) + "\n")
 
 
 def _plain_conversation(messages: list[dict]) -> str:
@@ -208,6 +219,7 @@ class RewardModel(torch.nn.Module):
     def __init__(self, model, tokenizer, spec: ScoringSpec):
         super().__init__()
         self.model, self.tokenizer, self.spec = model, tokenizer, spec
+        self.modified_files: list[str] = []  # scoring files loaded despite a hash mismatch (--trust-modified)
         self.encoder = TextEncoder(tokenizer, spec)
 
     # ---- construction -------------------------------------------------------------------------
@@ -259,8 +271,12 @@ class RewardModel(torch.nn.Module):
         return cls(model, tok, spec)
 
     @classmethod
-    def load(cls, path: str | Path, *, expect: dict | None = None, torch_dtype=torch.float32) -> "RewardModel":
-        """Load a saved directory; ``expect`` (field -> value) must match ``rewardlab.json`` or loading refuses."""
+    def load(cls, path: str | Path, *, expect: dict | None = None, torch_dtype=torch.float32,
+             trust_modified: bool = False) -> "RewardModel":
+        """Load a saved directory; ``expect`` (field -> value) must match ``rewardlab.json`` or loading refuses.
+
+        The scoring files must match the hashes in ``rewardlab.json`` (:mod:`rewardlab.integrity`); with
+        ``trust_modified`` a mismatch is warned about and kept in ``rm.modified_files`` for the reports."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         path = Path(path)
@@ -271,13 +287,20 @@ class RewardModel(torch.nn.Module):
         spec = ScoringSpec.from_json(json.loads(spec_path.read_text()))
         if spec.format_version > SPEC_VERSION:
             raise ModelContractError(f"{spec_path}: format_version {spec.format_version} is newer than this rewardlab")
-        tok = AutoTokenizer.from_pretrained(path)
+        modified = verify_model_dir(path, spec.file_hashes, trust_modified=trust_modified,
+                                    warn=lambda m: print(m, file=sys.stderr))
+        check_spec_values(spec, str(spec_path))
+        try:
+            tok = AutoTokenizer.from_pretrained(path)
+        except (OSError, ValueError) as e:
+            raise ModelContractError(f"{path}: cannot load the tokenizer: {str(e).splitlines()[0]}") from None
         if (path / "adapter_config.json").exists():  # a LoRA model (rewardlab.lora): base backbone + adapter
             from rewardlab.lora import load_adapter_model
 
             model = load_adapter_model(path, spec, tok, torch_dtype)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)
+        check_weights(model.state_dict().items(), f"{path}: refusing to load")
         problems = []
         if tok.pad_token != spec.pad_token or tok.pad_token_id != spec.pad_token_id:
             problems.append(f"tokenizer pad token {tok.pad_token!r}/{tok.pad_token_id} != {spec.pad_token!r}/{spec.pad_token_id}")
@@ -292,16 +315,19 @@ class RewardModel(torch.nn.Module):
                 problems.append(f"{key}: model was trained with {getattr(spec, key)!r}, asked for {value!r}")
         if problems:
             raise ModelContractError(f"{spec_path} does not match: " + "; ".join(problems))
-        return cls(model, tok, spec)
+        rm = cls(model, tok, spec)
+        rm.modified_files = modified
+        return rm
 
     def save(self, path: str | Path, state_dict: dict | None = None) -> None:
         """Write the directory; ``state_dict`` (keys of ``self.model``) overrides the weights, e.g. the full
         weights gathered from a ZeRO-3/FSDP-sharded model."""
         path = Path(path)
+        check_weights((state_dict or self.model.state_dict()).items(), f"refusing to write {path}")
         path.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(path, safe_serialization=True, state_dict=state_dict)
         self.tokenizer.save_pretrained(path)
-        (path / SPEC_FILE).write_text(json.dumps(self.spec.to_json(), indent=2, ensure_ascii=False) + "\n")
+        write_spec(path, self.spec.to_json())
         readable_like_the_rest(path)
 
     # ---- forward and scoring --------------------------------------------------------------------
@@ -343,7 +369,7 @@ class RewardModel(torch.nn.Module):
             from rewardlab.packing import score_packed
 
             try:
-                out = score_packed(self, items, token_budget)
+                out = check_rewards(score_packed(self, items, token_budget), "scoring")
             finally:
                 self.train(was_training)
             return self.normalize(out) if normalize else out
@@ -359,6 +385,7 @@ class RewardModel(torch.nn.Module):
                     out[i] = r
                 bar.update(len(idx))
         self.train(was_training)
+        check_rewards(out, "scoring")
         if normalize:
             out = self.normalize(out)
         return out

@@ -16,16 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab.atomic import atomic_write_text
+from rewardlab.bounds import Positive
+from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.errors import RewardlabError
+from rewardlab.jsonstrict import dumps_strict
 
 
 @dataclass
-class NormalizeConfig:
+class NormalizeConfig(ContractOptions):
     model: str = ""  # the rewardlab model directory whose rewardlab.json is updated
     data: str = ""  # policy samples: prompt/response rows (JSONL/JSON/Parquet/CSV), or comparisons
     format: str = "auto"  # auto | single (prompt/response rows) | a comparison format (every response counts)
-    batch_size: int = 16  # texts per forward
-    limit: int | None = None  # use only the first N rows
+    batch_size: Positive = 16  # texts per forward
+    limit: Positive | None = None  # use only the first N rows
     skip_invalid: bool = False  # skip malformed rows instead of stopping at the first
     dry_run: bool = False  # print the statistics without writing them
 
@@ -49,17 +52,20 @@ def write_normalization(model_dir: str | Path, stats: dict) -> Path:
     spec = json.loads(path.read_text())
     spec["normalization"] = stats
     ScoringSpec.from_json(spec)  # still a valid spec
-    atomic_write_text(path, json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, dumps_strict(spec, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
 def run_normalize(cfg: NormalizeConfig) -> dict:
-    from rewardlab.model import RewardModel
+    from rewardlab.loader import is_rewardlab_dir, load_reward_model
     from rewardlab.score import _single_rows
 
     if not cfg.model or not cfg.data:
         raise RewardlabError("--model and --data are required")
-    rm = RewardModel.load(cfg.model)
+    if not cfg.dry_run and not is_rewardlab_dir(cfg.model):
+        raise RewardlabError(f"{cfg.model} has no rewardlab.json to store statistics in: a model trained elsewhere "
+                             "gets them printed with --dry-run")
+    rm = load_reward_model(cfg.model, contract_options(cfg))
     singles = _single_rows(cfg.data, cfg.limit) if cfg.format in ("auto", "single") else None
     if singles is not None:
         items = [(r["prompt"], r["response"]) for r in singles]

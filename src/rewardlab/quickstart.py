@@ -5,7 +5,11 @@ import time
 from pathlib import Path
 
 from rewardlab import progress
-from rewardlab.train import TrainConfig, load_train_eval, train
+from rewardlab.outputs import claim_output_dir
+from rewardlab.train import TRAIN_WRITES, TrainConfig, load_train_eval, train
+
+QUICKSTART_WRITES = TRAIN_WRITES + ("examples-untrained.jsonl", "examples-trained.jsonl", "report.md", "report.html",
+                                    "report.json")
 
 
 def run_quickstart(cfg: TrainConfig) -> Path:
@@ -16,7 +20,7 @@ def run_quickstart(cfg: TrainConfig) -> Path:
     from rewardlab.report import write_report
 
     t0 = time.perf_counter()
-    out = Path(cfg.output_dir)
+    out = claim_output_dir(cfg.output_dir, resume=cfg.resume, overwrite=cfg.overwrite, written=QUICKSTART_WRITES)
     out.mkdir(parents=True, exist_ok=True)
     _, held, info = load_train_eval(cfg)
     untrained = RewardModel.from_backbone(cfg.backbone, max_length=cfg.max_length, padding_side=cfg.padding_side,
@@ -26,7 +30,7 @@ def run_quickstart(cfg: TrainConfig) -> Path:
     write_examples(out / "examples-untrained.jsonl", held, before_scores)
     del untrained
     t_train = time.perf_counter()
-    result = train(cfg)
+    result = train(cfg, output_claimed=True)
     t_train = time.perf_counter() - t_train
     trained = RewardModel.load(result.model_dir)
     progress.status(f"scoring the {len(held)} held-out records with the trained model")

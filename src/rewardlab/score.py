@@ -8,35 +8,39 @@ the file is then read as comparisons (``chosen`` in the output follows the weigh
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab import progress
+from rewardlab.bounds import Positive
+from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.errors import DataError
+from rewardlab.jsonstrict import dumps_strict
+from rewardlab.outputs import claim_output_file
 
 
 @dataclass
-class ScoreConfig:
+class ScoreConfig(ContractOptions):
     # model
-    model: str = ""  # a rewardlab model directory
+    model: str = ""  # a rewardlab model directory, or any reward model (directory or hub id; rewardlab.foreign)
+    trust_modified: bool = False  # load a model whose files differ from the hashes in rewardlab.json (warned)
     # data
     data: str = ""  # file to score: comparisons (every response scored) or prompt/response rows
     format: str = "auto"  # auto | single (prompt/response rows) | any train format (rewardlab, trl, hh, ...)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
     skip_invalid: bool = False  # skip malformed comparisons (listed) instead of stopping at the first
-    limit: int | None = None  # score only the first N rows
+    limit: Positive | None = None  # score only the first N rows
     # scoring
-    batch_size: int = 16  # texts per forward (length-sorted batches)
+    batch_size: Positive = 16  # texts per forward (length-sorted batches)
     normalize: bool = False  # apply the model's saved mean/std
     padding_side: str | None = None  # override the model's padding side (the score does not change; for testing)
     packing: bool = False  # padding-free rows, each prompt computed once for its responses (rewardlab.packing)
-    token_budget: int | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
+    token_budget: Positive | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
     # output
     output: str = "scores.jsonl"  # JSONL, one row per input row, in input order
+    overwrite: bool = False  # replace an existing --output file
     with_text: bool = False  # also write each row's prompt and response(s) next to its score(s)
-
 
 def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
     """Rows with ``prompt`` + ``response`` (not a comparison), or None when the file holds comparisons."""
@@ -48,9 +52,13 @@ def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
             break
         if "response" not in row:
             return None if not rows else _bad(loc, "response", "missing field (other rows are prompt/response rows)")
-        for key in ("prompt", "response"):
-            if not isinstance(row.get(key), (str, list)) or not row.get(key):
-                _bad(loc, key, "missing, empty or not text/messages")
+        if not isinstance(row.get("response"), str) or not row["response"]:
+            _bad(loc, "response", f"expected non-empty text, got {type(row.get('response')).__name__}")
+        prompt = row.get("prompt")
+        if not prompt or not (isinstance(prompt, str) or (isinstance(prompt, list) and all(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                for m in prompt))):
+            _bad(loc, "prompt", "missing, empty, or not text / a list of {role, content} messages")
         prompt = row["prompt"] if isinstance(row["prompt"], str) else tuple(row["prompt"])
         rows.append({"id": row.get("id", f"{Path(path).name}:{loc.get('line', loc.get('row'))}"),
                      "prompt": prompt, "response": row["response"]})
@@ -66,15 +74,24 @@ def _bad(loc: dict, field: str, msg: str):
     raise DataError(msg, path=loc["path"], line=loc.get("line"), row=loc.get("row"), field=field)
 
 
+def _attributes(rm, items, batch_size: int) -> list[dict] | None:
+    """Per-attribute rewards when the model has them (multi-output custom-code models), else None."""
+    get = getattr(rm, "attribute_scores", None)
+    return get(items, batch_size=batch_size) if callable(get) else None
+
+
 def run_score(cfg: ScoreConfig) -> Path:
     from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
-    from rewardlab.model import RewardModel
+    from rewardlab.data.formats import identical_responses_are_ties
+    from rewardlab.foreign import write_contract
+    from rewardlab.loader import load_reward_model
 
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))  # bad weights fail before loading
     if options.score_weights is not None and cfg.format == "single":
         raise DataError("--score-weights applies to comparisons, not single prompt/response rows", path=cfg.data)
+    claim_output_file(cfg.output, overwrite=cfg.overwrite)
     progress.status(f"loading the model {cfg.model}")
-    rm = RewardModel.load(cfg.model)
+    rm = load_reward_model(cfg.model, contract_options(cfg), trust_modified=cfg.trust_modified)
     read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
     out_rows = []
@@ -84,17 +101,24 @@ def run_score(cfg: ScoreConfig) -> Path:
                           token_budget=cfg.token_budget)
         out_rows = [{"id": r["id"], "score": s, **({"prompt": _json_prompt(r["prompt"]), "response": r["response"]}
                                                   if cfg.with_text else {})} for r, s in zip(singles, scores)]
+        attrs = _attributes(rm, [(r["prompt"], r["response"]) for r in singles], cfg.batch_size)
+        for row, a in zip(out_rows, attrs or ()):
+            row["attributes"] = a
     else:
-        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
-                                  options=options)
+        with identical_responses_are_ties():  # scoring, like evaluation, gives identical answers equal scores
+            loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
+                                      options=options)
         flat = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
         scores = rm.score(flat, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side,
                           packing=cfg.packing, token_budget=cfg.token_budget)
+        attrs = _attributes(rm, flat, cfg.batch_size)
         i = 0
         for c in loaded.records:
             out_rows.append({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": scores[i:i + c.k],
                              **({"prompt": _json_prompt(c.prompt), "responses": list(c.responses)}
                                 if cfg.with_text else {})})
+            if attrs is not None:
+                out_rows[-1]["attributes"] = attrs[i:i + c.k]
             i += c.k
         for err in loaded.skipped:
             print(f"rewardlab score: skipped {err}")
@@ -103,6 +127,7 @@ def run_score(cfg: ScoreConfig) -> Path:
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     with open(tmp, "w") as f:
         for row in out_rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(dumps_strict(row, ensure_ascii=False) + "\n")
     os.replace(tmp, out)
+    write_contract(out, rm)  # a foreign model's inferred contract, next to its scores
     return out

@@ -28,12 +28,16 @@ import numpy as np
 import torch
 
 from rewardlab import progress, trackers
-from rewardlab.atomic import atomic_write_text, readable_like_the_rest
+from rewardlab.atomic import atomic_write_text, fsync_tree, readable_like_the_rest
+from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, OpenFraction, Positive, PositiveFloat, Seed
 from rewardlab.collate import collate_pairs
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
+from rewardlab.finite import NonFiniteError, check_weights, step_problem
+from rewardlab.jsonstrict import dumps_strict
 from rewardlab.losses import LossType, batch_loss, count_units
 from rewardlab.model import RewardModel
+from rewardlab.outputs import claim_output_dir
 from rewardlab.run_report import write_train_report
 from rewardlab.splits import write_split
 
@@ -44,76 +48,79 @@ class TrainConfig:
     data: str = "embedded"  # a file / saved dataset / hub name, or "embedded" (rewardlab.data.synthetic)
     format: str = "auto"  # auto | rewardlab | trl | hh | pairwise | ratings | helpsteer2 | helpsteer2_pref | ranked
     eval_data: str | None = None  # default: a held-out split of `data` by prompt hash
-    eval_fraction: float = 0.1  # share of prompts held out when eval_data is not given
-    split_seed: int = 0  # seed of the prompt-hash split
+    eval_fraction: Fraction = 0.1  # share of prompts held out when eval_data is not given
+    split_seed: Seed = 0  # seed of the prompt-hash split
     skip_invalid: bool = False  # skip malformed rows (counted and reported) instead of stopping at the first
-    limit: int | None = None  # use only the first N records of `data`
-    embedded_size: int = 4000  # records generated when data == "embedded"
+    limit: Positive | None = None  # use only the first N records of `data`
+    embedded_size: Positive = 4000  # records generated when data == "embedded"
     # model
     backbone: str = "minilm"  # embedded name (minilm, smollm2-135m), local dir or hub id
-    max_length: int = 256  # tokens per (prompt, response) text
+    max_length: Positive = 256  # tokens per (prompt, response) text
     truncation: str = "prompt_left"  # prompt_left (cut the prompt's start, keep the response) | right
     padding_side: str | None = None  # default: right (encoders must be right-padded)
     # loss
     loss: str = "bt"  # bt | margin | scaled_bt | allpairs | plackett_luce | bt_ties (rewardlab.losses)
     # adds coef · (r_w + r_l)² per pair (K-wise losses: (2·mean_k r_k)² per prompt): keeps rewards centred on 0
-    center_coef: float = 0.0
-    label_smoothing: float = 0.0  # pairwise losses: (1 - ε)·ℓ(Δ) + ε·ℓ(-Δ)
+    center_coef: NonNegativeFloat = 0.0
+    label_smoothing: Fraction = 0.0  # pairwise losses: (1 - ε)·ℓ(Δ) + ε·ℓ(-Δ)
     margin_table: str = "none"  # none (margin = margin_scale × data margin) | llama2_small | llama2_large
     margin_scale: float = 1.0  # margin loss: multiplies the margin
     tie_model: str = "davidson"  # bt_ties: davidson | rao_kupper
-    tie_param: float | None = None  # Davidson ν (default 1) or Rao-Kupper θ (default 2)
+    tie_param: PositiveFloat | None = None  # Davidson ν (default 1) or Rao-Kupper θ (default 2)
     # plackett_luce: only the first k tiers of each ranking (a tier: the responses tied at one rank; None: all)
-    top_k: int | None = None
+    top_k: Positive | None = None
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5"
     sampler: str = "random"  # random | grouped (all records of a prompt in one step) | tokens (by total tokens)
-    max_tokens: int | None = None  # tokens sampler: real tokens per optimizer step
+    max_tokens: Positive | None = None  # tokens sampler: real tokens per optimizer step
     # optimisation
-    epochs: float = 1.0  # one epoch, as InstructGPT (Ouyang et al. 2022): reward models overfit after one
-    max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
-    batch_size: int = 16  # comparisons per optimizer step, over all processes
-    micro_batch_size: int | None = None  # comparisons per forward; default: the whole local batch
-    micro_batch_tokens: int | None = None  # also cap a forward's real tokens (a longer comparison goes alone)
-    lr: float = 5e-5  # peak learning rate (AdamW)
-    weight_decay: float = 0.0  # AdamW weight decay of the matrices (biases and norms get none)
-    warmup_ratio: float = 0.05  # share of the steps spent warming up linearly
+    epochs: PositiveFloat = 1.0  # one epoch, as InstructGPT (Ouyang et al. 2022): reward models overfit after one
+    max_steps: Positive | None = None  # stop after this many optimizer steps (overrides epochs)
+    batch_size: Positive = 16  # comparisons per optimizer step, over all processes
+    micro_batch_size: Positive | None = None  # comparisons per forward; default: the whole local batch
+    micro_batch_tokens: Positive | None = None  # also cap a forward's real tokens (a longer comparison goes alone)
+    lr: PositiveFloat = 5e-5  # peak learning rate (AdamW)
+    weight_decay: NonNegativeFloat = 0.0  # AdamW weight decay of the matrices (biases and norms get none)
+    warmup_ratio: Fraction = 0.05  # share of the steps spent warming up linearly
     lr_schedule: str = "linear"  # linear | cosine | constant (after warmup)
-    max_grad_norm: float = 1.0  # gradient clipping (global norm)
+    max_grad_norm: NonNegativeFloat = 1.0  # gradient clipping (global norm); 0: no clipping
     gradient_checkpointing: bool = False  # recompute activations in the backward: less memory, ~30% more compute
-    checkpoint_every: int = 1  # with gradient_checkpointing: every n-th layer (1: all, least memory; 2: half, less recompute)
+    checkpoint_every: Positive = 1  # with gradient_checkpointing: every n-th layer (1: all, least memory; 2: half, less recompute)
     # padding-free, prefix-shared forward for training and held-out scoring (rewardlab.packing); exact to ~1e-6 in
     # fp32. Models it does not cover run padded.
     packing: bool = False
-    token_budget: int | None = None  # packed row width in tokens (default max(512, hidden size))
+    token_budget: Positive | None = None  # packed row width in tokens (default max(512, hidden size))
     # lora
     # LoRA (peft): lora_r > 0 trains low-rank adapters instead of all weights; the scalar head is always trained
     # and saved in full. `rewardlab export --merge` folds the adapters into a plain transformers directory.
-    lora_r: int = 0
-    lora_alpha: float = 16.0  # LoRA scaling: alpha / r
-    lora_dropout: float = 0.0  # 0: deterministic, like the rest of rewardlab's training
+    lora_r: NonNegative = 0
+    lora_alpha: PositiveFloat = 16.0  # LoRA scaling: alpha / r
+    lora_dropout: OpenFraction = 0.0  # 0: deterministic, like the rest of rewardlab's training
     lora_target_modules: list[str] | None = None  # default: every linear layer except the head
     # precision
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (autocast) | bf16-pure (bf16 weights, fp32 masters)
-    seed: int = 0  # model head init, data order, dropout
+    seed: Seed = 0  # model head init, data order, dropout
     # output
     output_dir: str = "runs/rm"  # model/, checkpoints/, metrics.jsonl, train_summary.json
-    log_every: int = 10  # steps between metrics.jsonl rows
+    log_every: Positive = 10  # steps between metrics.jsonl rows
     # experiment trackers (rewardlab.trackers), all local: auto (tensorboard when installed) | none | a list such as
     # tensorboard,mlflow,wandb,trackio
     report_to: str = "auto"
     run_name: str | None = None  # the trackers' run name (default: the output directory's name)
     # evaluation
-    eval_every: int = 0  # steps between held-out evaluations; 0: only at the end
-    eval_batch_size: int = 32  # texts per forward when scoring the held-out split
+    eval_every: NonNegative = 0  # steps between held-out evaluations; 0: only at the end
+    eval_batch_size: Positive = 32  # texts per forward when scoring the held-out split
     # checkpoints
-    save_every: int = 0  # steps between checkpoints; 0: only at the end
-    keep_checkpoints: int = 2  # the newest N periodic checkpoints are kept
+    save_every: NonNegative = 0  # steps between checkpoints; 0: only at the end
+    keep_checkpoints: Positive = 2  # the newest N periodic checkpoints are kept
     resume: bool = False  # continue from the newest checkpoint in output_dir (exactly)
-    stop_after: int | None = None  # stop (as if killed) after this many steps; for testing resume
+    overwrite: bool = False  # replace the run in a non-empty output_dir (refused without --resume or --overwrite)
+    stop_after: Positive | None = None  # stop (as if killed) after this many steps; for testing resume
+    # a non-finite loss or gradient norm stops the run at that step; N > 0 skips up to N such updates instead
+    skip_nonfinite: NonNegative = 0
 
     # fields that may differ between a run and its resumption
     RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size",
-                 "report_to", "run_name")
+                 "report_to", "run_name", "skip_nonfinite", "overwrite", "output_dir")  # output_dir: however spelt, or moved
 
     def __post_init__(self):
         from rewardlab.data import parse_score_weights
@@ -238,7 +245,13 @@ def make_sampler(records: list, cfg: TrainConfig, world: int, lengths: list[int]
 
 
 # ---------------------------------------------------------------------------------------------
-def train(cfg: TrainConfig) -> TrainResult:
+# what train writes into output_dir: --overwrite removes these (and only these) first
+TRAIN_WRITES = ("model", "checkpoints", "metrics.jsonl", "train_summary.json", "tensorboard", "mlruns", "split.json",
+                "report.md", "report.html", "report.json", "examples-trained.jsonl")
+
+
+def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
+    """``output_claimed``: the caller already checked ``output_dir`` (:func:`rewardlab.outputs.claim_output_dir`)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -255,8 +268,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     t_start = time.perf_counter()
     out = Path(cfg.output_dir)
     ckpt_root = out / "checkpoints"
+    if main and not output_claimed:
+        claim_output_dir(out, resume=cfg.resume, overwrite=cfg.overwrite, written=TRAIN_WRITES)
     if main:
-        out.mkdir(parents=True, exist_ok=True)
+        _prepare_output_dir(out)
     if not cfg.resume and main and ckpt_root.exists() and any(ckpt_root.iterdir()):
         raise RewardlabError(f"{ckpt_root} already has checkpoints: pass --resume to continue, or another --output-dir")
 
@@ -280,6 +295,8 @@ def train(cfg: TrainConfig) -> TrainResult:
                    target_modules=cfg.lora_target_modules, gradient_checkpointing=cfg.gradient_checkpointing)
     if precision == "bf16-pure":  # bf16 weights, gradients and activations; the optimizer keeps fp32 masters
         rm.model.to(torch.bfloat16)
+    if main:
+        _check_free_space(out, rm, cfg)
     features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses]
                 for c in progress.track(train_recs, "tokenize", unit="rec")}
 
@@ -307,6 +324,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     device = accelerator.device
 
     metrics_path = out / "metrics.jsonl"
+    if cfg.resume and main:
+        _truncate_metrics(metrics_path, start)
     tb = trackers.start(accelerator, cfg, out, report_to)
     history: list[dict] = []
     bar = progress.bar(total_steps, "train", unit="step", initial=start, leave=True, delay=0)  # rank 0 draws it
@@ -314,7 +333,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
     loss_opts = cfg.loss_options()
     step = start
+    n_nonfinite = 0
     for step in range(start, total_steps):
+        step_window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0}
         global_batch = [train_recs[i] for i in sampler.step(step)]
         n_units = count_units(cfg.loss, global_batch)
         local = global_batch[rank::world]
@@ -334,17 +355,30 @@ def train(cfg: TrainConfig) -> TrainResult:
                     rewards = model(**batch.inputs)
                 losses = batch_loss(cfg.loss, rewards, batch, cfg.center_coef, loss_opts)
                 accelerator.backward(losses.sum() * world / n_units)
-            window["loss"] += losses.detach().sum().item()
-            window["units"] += len(losses)
-            window["acc"] += (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).sum().item()
-            window["pairs"] += len(batch.chosen_idx)
-            window["tokens"] += batch.n_tokens
+            step_window["loss"] += losses.detach().sum().item()
+            step_window["units"] += len(losses)
+            step_window["acc"] += (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).sum().item()
+            step_window["pairs"] += len(batch.chosen_idx)
+            step_window["tokens"] += batch.n_tokens
             _add_reward_stats(window, rewards.detach().float(), batch)
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
-        optimizer.step()
+        # max_grad_norm 0: no clipping, but the norm is still measured for the divergence guard
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or math.inf)
+        done = step + 1
+        problem = _nonfinite_step(accelerator, step_window["loss"], grad_norm)
+        if problem is None:
+            optimizer.step()
+            for k, v in step_window.items():
+                window[k] += v
+        else:  # the weights are not updated; the data position and the schedule move on
+            n_nonfinite += 1
+            if n_nonfinite > cfg.skip_nonfinite:
+                bar.close()
+                raise NonFiniteError(_divergence_message(done, problem, ckpt_root, cfg.skip_nonfinite))
+            if main:
+                print(f"rewardlab: step {done}: non-finite {problem}: update skipped "
+                      f"({n_nonfinite} of at most {cfg.skip_nonfinite}, --skip-nonfinite)", file=sys.stderr)
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        done = step + 1
         bar.update(1)
 
         if done % cfg.log_every == 0 or done == total_steps:
@@ -354,12 +388,14 @@ def train(cfg: TrainConfig) -> TrainResult:
             extremes = accelerator.gather(torch.tensor([[-window["r_min"], window["r_max"]]], dtype=torch.float64,
                                                        device=device)).max(0).values.tolist()
             dt = time.perf_counter() - window["t"]
-            rec = {"step": done, "epoch": round(done / per_epoch, 4), "loss": tot["loss"] / max(tot["units"], 1),
-                   "accuracy": tot["acc"] / max(tot["pairs"], 1), "lr": scheduler.get_last_lr()[0],
-                   "grad_norm": None if grad_norm is None else float(grad_norm),
+            rec = {"step": done, "epoch": round(done / per_epoch, 4),  # None: every step of the window was skipped
+                   "loss": tot["loss"] / tot["units"] if tot["units"] else None,
+                   "accuracy": tot["acc"] / tot["pairs"] if tot["pairs"] else None, "lr": scheduler.get_last_lr()[0],
+                   "grad_norm": None if grad_norm is None or problem is not None else float(grad_norm),
                    "pairs_per_s": tot["pairs"] / dt, "tokens_per_s": tot["tokens"] / dt,
-                   **_reward_stats(tot, extremes)}
-            bar.set_postfix(loss=f"{rec['loss']:.4f}", acc=f"{rec['accuracy']:.3f}", pairs_s=f"{rec['pairs_per_s']:.1f}")
+                   **_reward_stats(tot, extremes), **({"skipped_nonfinite": n_nonfinite} if n_nonfinite else {})}
+            if rec["loss"] is not None and rec["accuracy"] is not None:
+                bar.set_postfix(loss=f"{rec['loss']:.4f}", acc=f"{rec['accuracy']:.3f}", pairs_s=f"{rec['pairs_per_s']:.1f}")
             _log(rec, history, metrics_path, tb, main)
             window = _new_window()
         if cfg.eval_every and done % cfg.eval_every == 0 and done != total_steps and eval_recs:
@@ -401,7 +437,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         _atomic_save_model(rm, out / "model", full_state)
         summary = {"config": cfg.to_json(), "data": data_info, "data_fingerprint": data_fp, "steps": total_steps,
                    "final_eval": final_eval, "world_size": world}
-        atomic_write_text(out / "train_summary.json", json.dumps(summary, indent=2, default=str))
+        atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str))
         write_split(out, cfg, train_recs, eval_recs)
     if tb is not None:
         tb.close()
@@ -414,6 +450,26 @@ def train(cfg: TrainConfig) -> TrainResult:
 
 
 # ---------------------------------------------------------------------------------------------
+def _nonfinite_step(accelerator, loss_sum: float, grad_norm) -> str | None:
+    """What was non-finite at this step on any process (:func:`rewardlab.finite.step_problem`), or None; every
+    process gets the same answer, so all stop or skip together."""
+    problem = step_problem(loss_sum, None if grad_norm is None else float(grad_norm))
+    if accelerator.num_processes > 1:
+        flag = torch.tensor([0.0 if problem is None else 1.0], device=accelerator.device)
+        if accelerator.reduce(flag, reduction="sum").item() > 0 and problem is None:
+            problem = "loss or gradient norm on another process"
+    return problem
+
+
+def _divergence_message(step: int, problem: str, ckpt_root: Path, allowed: int) -> str:
+    ckpts = sorted(ckpt_root.glob("step-*")) if ckpt_root.exists() else []
+    kept = f"the last good checkpoint {ckpts[-1]} is kept" if ckpts else "no checkpoint was written yet"
+    skipped = f" (after skipping {allowed}, --skip-nonfinite {allowed})" if allowed else ""
+    return (f"training diverged at step {step}: non-finite {problem}{skipped}; stopped before updating the weights, "
+            f"{kept}. Lower --lr or --max-grad-norm, or pass --skip-nonfinite N to skip up to N such steps "
+            "(then --resume continues from the checkpoint)")
+
+
 class _nullcontext:
     def __enter__(self):
         return None
@@ -504,7 +560,7 @@ def _log(rec: dict, history: list, path: Path, tb, main: bool) -> None:
     if not main:
         return
     with open(path, "a") as f:
-        f.write(json.dumps(rec) + "\n")
+        f.write(dumps_strict(rec) + "\n")
     if tb is not None:  # the experiment trackers (rewardlab.trackers.Run)
         tb.log(rec)
 
@@ -516,6 +572,8 @@ def _new_window() -> dict:
 
 def _add_reward_stats(window: dict, rewards: torch.Tensor, batch) -> None:
     """TRL's reward statistics over a logging window: every reward's sum / min / max, the chosen-minus-other margin."""
+    if not bool(torch.isfinite(rewards).all()):  # a diverged step (the divergence guard reports it)
+        return
     if rewards.numel():
         window["r_sum"] += rewards.sum().item()
         window["r_n"] += rewards.numel()
@@ -529,6 +587,47 @@ def _reward_stats(tot: dict, extremes: list[float]) -> dict:
         return {}
     return {"mean_reward": tot["r_sum"] / tot["r_n"], "min_reward": -extremes[0], "max_reward": extremes[1],
             "margin": tot["m_sum"] / max(tot["pairs"], 1)}
+
+
+def _prepare_output_dir(out: Path) -> None:
+    """Create ``out``, prove it is writable, and remove what a killed run left behind: temporary model and
+    checkpoint directories (``.model.tmp<pid>``, ``.model.old<pid>``, ``checkpoints/.tmp-step-*``)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise RewardlabError(f"--output-dir {out} is not writable: {e.strerror or e}") from None
+    leftovers = [*out.glob(".model.tmp*"), *out.glob(".model.old*"), *(out / "checkpoints").glob(".tmp-step-*")]
+    for p in leftovers:
+        shutil.rmtree(p, ignore_errors=True)
+    if leftovers:
+        print(f"rewardlab: removed {len(leftovers)} temporary director(ies) left by an interrupted run in {out}",
+              file=sys.stderr)
+
+
+def _check_free_space(out: Path, rm: RewardModel, cfg: TrainConfig) -> None:
+    """Refuse to start when ``out``'s disk cannot hold what the run will write: the model and, when checkpoints
+    are kept, ``keep_checkpoints + 1`` of them (weights + AdamW's two moments each), plus 10%."""
+    weights = sum(p.numel() * p.element_size() for p in rm.model.state_dict().values())
+    trainable = sum(p.numel() * 4 for p in rm.parameters() if p.requires_grad)
+    n_ckpt = cfg.keep_checkpoints + 1 if (cfg.save_every or cfg.stop_after) else 0
+    need = int(1.1 * (weights + n_ckpt * (weights + 2 * trainable)))
+    free = shutil.disk_usage(out).free
+    if free < need:
+        raise RewardlabError(f"--output-dir {out}: only {free / 2**20:.0f} MiB free, and this run writes about "
+                             f"{need / 2**20:.0f} MiB (model + {n_ckpt} checkpoints); free space or lower "
+                             "--keep-checkpoints")
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Keep only the rows up to ``step`` (the resumed checkpoint): the steps after it are run and logged again,
+    so ``metrics.jsonl`` never holds a step twice."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def _gathered_state_dict(accelerator, model) -> dict | None:
@@ -546,9 +645,11 @@ def _gathered_state_dict(accelerator, model) -> dict | None:
 
 
 def _atomic_save_model(rm: RewardModel, target: Path, state_dict: dict | None = None) -> None:
+    check_weights((state_dict or rm.model.state_dict()).items(), f"refusing to write {target}")
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     rm.save(tmp, state_dict=state_dict)
+    fsync_tree(tmp)
     if target.exists():
         old = target.with_name(f".{target.name}.old{os.getpid()}")
         os.replace(target, old)
@@ -569,21 +670,24 @@ def _save_checkpoint(accelerator, root: Path, step: int, cfg, data_fp, rm, optim
         root.mkdir(parents=True, exist_ok=True)
         final = root / f"step-{step:08d}"
         tmp = root / f".tmp-step-{step:08d}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
         from safetensors.torch import save_file
 
         unwrapped = accelerator.unwrap_model(rm)
         state = {k: v.detach().contiguous().clone() for k, v in unwrapped.model.state_dict().items()}
+        check_weights(state.items(), f"step {step}: refusing to write checkpoint {final}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
         save_file(_untie(state), str(tmp / "model.safetensors"))
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                             "python": random.getstate()}}, tmp / "trainer.pt")
-        (tmp / "state.json").write_text(json.dumps({"step": step, "config": _resume_key(cfg),
+        (tmp / "state.json").write_text(dumps_strict({"step": step, "config": _resume_key(cfg),
                                                     "data_fingerprint": data_fp}, indent=2))
         readable_like_the_rest(tmp)  # safetensors writes its files 0600
+        fsync_tree(tmp)  # on disk before the rename makes it the newest checkpoint
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
+        fsync_tree(root, files=False)
         for old in sorted(p for p in root.glob("step-*"))[:-cfg.keep_checkpoints]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
@@ -599,25 +703,67 @@ def _untie(state: dict) -> dict:
     return out
 
 
-def _load_checkpoint(root: Path, cfg, data_fp, rm, optimizer, scheduler) -> int:
+def _read_checkpoint(ck: Path) -> tuple[dict, dict, dict]:
+    """``(state, weights, trainer state)`` of checkpoint directory ``ck``, all read before any is applied;
+    ValueError saying what is wrong when a file is missing, truncated or garbage."""
+    from safetensors.torch import load_file
+
+    try:
+        state = json.loads((ck / "state.json").read_text())
+        if not isinstance(state, dict) or not isinstance(state.get("step"), int) or "config" not in state:
+            raise ValueError("state.json lacks step/config")
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"state.json: {e}") from None
+    try:
+        weights = load_file(str(ck / "model.safetensors"))
+    except Exception as e:  # safetensors raises its own error types for a truncated or garbage file
+        raise ValueError(f"model.safetensors: {e}") from None
+    try:
+        trainer = torch.load(ck / "trainer.pt", weights_only=False)
+        if not all(k in trainer for k in ("optimizer", "scheduler", "rng")):
+            raise ValueError("trainer.pt lacks optimizer/scheduler/rng")
+    except Exception as e:  # torch.load: EOFError, RuntimeError, UnpicklingError, ...
+        raise ValueError(f"trainer.pt: {e}") from None
+    return state, weights, trainer
+
+
+def _newest_intact_checkpoint(root: Path):
+    """``(path, state, weights, trainer)`` of the newest checkpoint that reads whole, warning about each newer one
+    that does not (a crash or a full disk can leave one broken); None when there are none."""
     ckpts = sorted(root.glob("step-*"))
-    if not ckpts:
+    broken = []
+    for ck in reversed(ckpts):
+        try:
+            return (ck, *_read_checkpoint(ck))
+        except ValueError as e:
+            broken.append(ck)
+            print(f"rewardlab: warning: checkpoint {ck} is unreadable ({str(e).splitlines()[0][:200]}); "
+                  "trying the one before it", file=sys.stderr)
+    if broken:
+        raise RewardlabError(f"--resume: none of the {len(broken)} checkpoints in {root} is intact; "
+                             "start again with --overwrite")
+    return None
+
+
+def _load_checkpoint(root: Path, cfg, data_fp, rm, optimizer, scheduler) -> int:
+    found = _newest_intact_checkpoint(root) if root.exists() else None
+    if found is None:
         print(f"rewardlab: --resume given but no checkpoint in {root}; starting from step 0", file=sys.stderr)
         return 0
-    ck = ckpts[-1]
-    state = json.loads((ck / "state.json").read_text())
+    ck, state, weights, tr = found
     # a field the checkpoint lacks was added to TrainConfig later: its default is what that run did
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
     mismatched = {k for k, v in _resume_key(cfg).items() if state["config"].get(k, defaults.get(k)) != v}
     if mismatched:
         raise RewardlabError(f"cannot resume from {ck}: config differs in {sorted(mismatched)}")
-    if state["data_fingerprint"] != data_fp:
+    if state.get("data_fingerprint") != data_fp:
         raise RewardlabError(f"cannot resume from {ck}: the training data changed (fingerprint differs)")
-    from safetensors.torch import load_file
-
-    rm.model.load_state_dict(load_file(str(ck / "model.safetensors")))
-    tr = torch.load(ck / "trainer.pt", weights_only=False)
-    optimizer.load_state_dict(tr["optimizer"])
+    try:
+        rm.model.load_state_dict(weights)
+        optimizer.load_state_dict(tr["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise RewardlabError(f"cannot resume from {ck}: its weights or optimizer state do not fit this model "
+                             f"({str(e).splitlines()[0][:200]})") from None
     scheduler.load_state_dict(tr["scheduler"])
     torch.set_rng_state(tr["rng"]["torch"])
     np.random.set_state(tr["rng"]["numpy"])

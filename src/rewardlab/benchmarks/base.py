@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from rewardlab.data.loading import with_failure_count
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError, RewardlabError
 from rewardlab.metrics import TiePolicy, bootstrap_ci
@@ -141,6 +142,22 @@ def load_rows(source: str, parse: Callable[[dict, dict, str], Comparison], *, li
     ``parse(row, location, name)``. Bad rows raise :class:`DataError` naming file, line/row and field,
     or with ``skip_invalid`` are collected in ``skipped``. ``keep`` filters parsed records (counted in
     ``info["excluded"]``); ``limit`` caps the records kept."""
+    try:
+        return _load_rows(source, parse, limit=limit, skip_invalid=skip_invalid, keep=keep)
+    except DataError as error:
+        if skip_invalid or (error.line is None and error.row is None):
+            raise
+        try:
+            others = len(_load_rows(source, parse, skip_invalid=True, keep=keep).skipped) - 1
+        except DataError:  # no usable row at all
+            others = -1
+        if others < 0:
+            raise error from None
+        raise with_failure_count(error, others) from None
+
+
+def _load_rows(source: str, parse: Callable[[dict, dict, str], Comparison], *, limit: int | None = None,
+               skip_invalid: bool = False, keep: Callable[[Comparison], bool] | None = None) -> BenchmarkData:
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
     data = BenchmarkData(records=[], source=str(source), info={"excluded": 0})
@@ -162,8 +179,24 @@ def load_rows(source: str, parse: Callable[[dict, dict, str], Comparison], *, li
         if limit is not None and len(data.records) >= limit:
             break
     if not data.records:
-        raise DataError("no usable examples", path=str(source))
+        raise DataError("no usable examples" + skipped_summary(data.skipped, data.info["excluded"]), path=str(source))
     return data
+
+
+def skipped_summary(skipped: list, excluded: int = 0) -> str:
+    """``": 3 rows skipped as invalid (2× missing; 1× empty ...), first: FILE, line 2 ..."`` ('' when none)."""
+    parts = []
+    if skipped:
+        reasons: dict[str, int] = {}
+        for e in skipped:
+            key = getattr(e, "reason", str(e))
+            reasons[key] = reasons.get(key, 0) + 1
+        why = "; ".join(f"{n}× {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+        parts.append(f"{len(skipped)} row{'s' if len(skipped) != 1 else ''} skipped as invalid ({why}); "
+                     f"first: {skipped[0]}")
+    if excluded:
+        parts.append(f"{excluded} left out by the benchmark's filter")
+    return (": " + "; ".join(parts)) if parts else ""
 
 
 def _error(location: dict, field_name: str | None, message: str) -> DataError:

@@ -4,7 +4,9 @@ Schema (the ``allenai/reward-bench`` ``filtered`` split, one row per pair): ``pr
 ``chosen``, ``rejected`` (texts), ``subset`` (one of the 23 names below), ``id``; extra columns
 (``chosen_model``, ``rejected_model``) are ignored. The *prior sets* (``allenai/pref-test-sets``) come as
 one split per set with ``prompt`` a list of messages and ``chosen``/``rejected`` texts: give them as
-files named after the set (``anthropic_helpful.jsonl``, ...) or rows with a ``subset`` column. ``--data``
+files named after the set (``anthropic_helpful.jsonl``, ...; a file so named scores every row under
+that name and keeps the row's own ``subset``, e.g. anthropic_hhh's harmless/helpful/honest, as ``subsubset``,
+as reward-bench's ``load_eval_dataset`` does) or rows with a ``subset`` column. ``--data``
 may be one file or a directory holding both (read recursively).
 
 Scoring, as reward-bench computes it (read in allenai/reward-bench at commit 05a9005):
@@ -61,6 +63,9 @@ PUBLISHED_COUNTS: dict[str, int] = {
     "math-prm": 984, **{name: 164 for name in CODE_SUBSETS},
 }
 PRIOR_SETS = ("anthropic_helpful", "anthropic_hhh", "shp", "summarize")
+# The splits of allenai/pref-test-sets (reward-bench drops pku_better and pku_safer from its results).
+PREF_TEST_SETS = ("anthropic_harmless", "anthropic_helpful", "anthropic_hhh", "mtbench_gpt4", "mtbench_human", "shp",
+                  "summarize", "pku_better", "pku_safer")
 HEADLINE_WEIGHTS = {"Chat": 2, "Chat Hard": 2, "Safety": 2, "Reasoning": 2, "Prior Sets": 1}
 
 
@@ -75,11 +80,16 @@ def parse_row(row: dict, location: dict, name: str) -> Comparison:
     subset = row.get("subset")
     if subset is not None and not isinstance(subset, str):
         raise _error(location, "subset", f"expected text, got {type(subset).__name__}")
-    subset = subset or name.rsplit("/", 1)[-1]
+    split = name.rsplit("/", 1)[-1]
+    meta = {}
+    if split in PREF_TEST_SETS:  # rewardbench/utils.py load_eval_dataset: a prior-set split's own `subset`
+        meta = {"subsubset": subset} if subset else {}  # column becomes `subsubset`; the row is scored
+        subset = split  # under the split's name
+    subset = subset or split
     where = location.get("line", location.get("row"))
     rid = row.get("id")
     rid = str(rid) if rid is not None and rid != "" else f"{name}:{where}"
-    return Comparison(prompt, (chosen, rejected), chosen=0, source=subset, id=rid)
+    return Comparison(prompt, (chosen, rejected), chosen=0, source=subset, id=rid, meta=meta)
 
 
 def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:

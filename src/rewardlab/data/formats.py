@@ -61,6 +61,8 @@ from __future__ import annotations
 import math
 import os
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -206,8 +208,23 @@ def _optional_name(row: dict, location: dict, field: str) -> str | None:
     raise data_error(location, field, f"expected text or an integer, got {_type_name(value)}")
 
 
+# Training refuses a comparison whose responses are identical; evaluation reads it as an exact tie (credited by
+# the tie policy), inside `identical_responses_are_ties()` (rewardlab.evalsets).
+_IDENTICAL_IS_TIE: ContextVar[bool] = ContextVar("rewardlab_identical_is_tie", default=False)
+
+
+@contextmanager
+def identical_responses_are_ties():
+    """Within this block, parsers accept identical responses (a tie) instead of refusing the row."""
+    token = _IDENTICAL_IS_TIE.set(True)
+    try:
+        yield
+    finally:
+        _IDENTICAL_IS_TIE.reset(token)
+
+
 def _distinct(chosen: Any, rejected: Any, location: dict, field: str) -> None:
-    if chosen == rejected:
+    if chosen == rejected and not _IDENTICAL_IS_TIE.get():
         raise data_error(location, field, "identical to the chosen response")
 
 
@@ -244,7 +261,7 @@ def _comparison(row: dict, location: dict, prompt: Any, responses: tuple[str, ..
 def _distinct_responses(responses: tuple[str, ...], location: dict, field: str) -> None:
     seen: dict[str, int] = {}
     for i, response in enumerate(responses):
-        if response in seen:
+        if response in seen and not _IDENTICAL_IS_TIE.get():
             raise data_error(location, field, f"response {i} is identical to response {seen[response]}")
         seen[response] = i
 
@@ -272,7 +289,7 @@ def _native_chosen(row: dict, location: dict, responses: tuple[str, ...]) -> int
     if not _is_int(value) or not 0 <= value < len(responses):
         raise data_error(location, "chosen", f"expected a response index 0..{len(responses) - 1}, got {value!r}")
     for i, response in enumerate(responses):
-        if i != value and response == responses[value]:
+        if i != value and response == responses[value] and not _IDENTICAL_IS_TIE.get():
             raise data_error(location, "responses", f"response {i} is identical to the chosen response")
     return value
 

@@ -43,6 +43,27 @@ def _parse(row: dict, location: dict, format: str, options: ReadOptions | None) 
 def load_comparisons(source: str, format: str = "auto", split: str | None = None,
                      skip_invalid: bool = False, limit: int | None = None,
                      options: ReadOptions | None = None) -> LoadResult:
+    try:
+        return _load_comparisons(source, format, split, skip_invalid, limit, options)
+    except DataError as error:
+        if skip_invalid or (error.line is None and error.row is None):
+            raise
+        others = len(_load_comparisons(source, format, split, True, None, options).skipped) - 1
+        raise with_failure_count(error, max(others, 0)) from None
+
+
+def with_failure_count(error: DataError, others: int) -> DataError:
+    """``error`` saying how its row is numbered and how many other rows of the source fail too."""
+    numbering = "line numbers are 1-based" if error.line is not None else "row numbers are 0-based"
+    rest = (f"{others} other row{'s' if others != 1 else ''} fail too; --skip-invalid leaves them out and "
+            "reports them") if others else "no other row fails"
+    return DataError(f"{error.reason} ({numbering}; {rest})", path=error.path, line=error.line, row=error.row,
+                     field=error.field)
+
+
+def _load_comparisons(source: str, format: str = "auto", split: str | None = None,
+                      skip_invalid: bool = False, limit: int | None = None,
+                      options: ReadOptions | None = None) -> LoadResult:
     """Read ``source`` (a file, a saved dataset directory or a hub name) into records.
 
     ``format`` is a name in :data:`FORMATS` or ``"auto"``. With ``skip_invalid=False`` the first bad

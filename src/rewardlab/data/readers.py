@@ -10,10 +10,17 @@ shape :class:`~rewardlab.errors.DataError` reports:
 What ``source`` may be, checked in this order:
 
 1. a directory written by ``datasets.Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``;
-2. an existing file ending in ``.jsonl``, ``.jsonl.gz``, ``.json``, ``.json.gz``, ``.parquet`` or ``.csv``;
-3. anything that *looks* local (ends in one of those extensions, or starts with ``.``, ``/`` or ``~``)
-   but does not exist — a clear "not found" error, never a hub lookup;
+2. an existing file ending in ``.jsonl``, ``.jsonl.gz``, ``.json``, ``.json.gz``, ``.parquet``, ``.csv`` or
+   ``.csv.gz``;
+3. anything that *looks* local but does not exist — a clear "not found" error at once, never a hub lookup
+   (:func:`looks_local`: it ends in a file extension, starts with ``.``, ``/`` or ``~``, has more than one
+   ``/``, or its first path component is an existing directory; ``name.ext`` without a ``/``);
 4. otherwise a Hugging Face hub dataset name, read with ``datasets.load_dataset``.
+
+A file that cannot be read as a whole (a truncated or non-gzip ``.gz``, a JSON document nested too deeply,
+invalid UTF-8 in a JSON document, a broken Parquet file) raises :class:`DataError` naming the line or row
+reached; an empty file is an error, not zero records. A string holding a lone UTF-16 surrogate (``"\\ud800"``
+in JSON), which no UTF-8 tokenizer or writer accepts, is a row-level error.
 
 Nothing here knows about preference formats; :mod:`rewardlab.data.formats` turns rows into records.
 
@@ -25,8 +32,11 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import os
+import re
+import zlib
 from typing import Any, Callable, Iterator
 
 from rewardlab.errors import DataError
@@ -40,6 +50,55 @@ def _open_binary(path: str):
     return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 
 
+# what a broken compressed or truncated stream raises while it is read
+_STREAM_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def _lines(path: str) -> Iterator[tuple[int, bytes]]:
+    """``(line number, raw line)`` of a (gzipped) text file; a broken stream is a :class:`DataError` saying how
+    many lines were read."""
+    line_no = 0
+    try:
+        with _open_binary(path) as f:
+            for raw in f:
+                line_no += 1
+                yield line_no, raw
+    except _STREAM_ERRORS as e:
+        raise DataError(f"cannot read the file after {line_no} line(s): {e}", path=path, line=line_no + 1) from None
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first string inside ``value`` that holds a lone surrogate (not encodable as UTF-8), else None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _decode_json(text: str):
+    """``json.loads`` with the two failures it raises as other errors turned into ValueError messages."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(text) and _lone_surrogate(value) is not None:
+        raise ValueError("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff escape), which is not text")
+    return value
+
+
 def _report(error: DataError, on_error: ErrorHandler | None) -> None:
     """Raise a row-level error, or hand it to ``on_error`` so reading can go on."""
     if on_error is None:
@@ -48,26 +107,28 @@ def _report(error: DataError, on_error: ErrorHandler | None) -> None:
 
 
 def _read_jsonl(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Location, Row]]:
-    with _open_binary(path) as f:
-        for line_no, raw in enumerate(f, start=1):
-            try:
-                text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
-            except UnicodeDecodeError as e:
-                _report(DataError(f"not valid UTF-8 ({e.reason})", path=path, line=line_no), on_error)
-                continue
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as e:
-                _report(DataError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, line=line_no),
-                        on_error)
-                continue
-            if not isinstance(row, dict):
-                _report(DataError(f"expected a JSON object, got {type(row).__name__}", path=path,
-                                  line=line_no), on_error)
-                continue
-            yield {"path": path, "line": line_no}, row
+    for line_no, raw in _lines(path):
+        try:
+            text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+        except UnicodeDecodeError as e:
+            _report(DataError(f"not valid UTF-8 ({e.reason})", path=path, line=line_no), on_error)
+            continue
+        if not text.strip():
+            continue
+        try:
+            row = _decode_json(text)
+        except json.JSONDecodeError as e:
+            _report(DataError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, line=line_no),
+                    on_error)
+            continue
+        except ValueError as e:
+            _report(DataError(str(e), path=path, line=line_no), on_error)
+            continue
+        if not isinstance(row, dict):
+            _report(DataError(f"expected a JSON object, got {type(row).__name__}", path=path,
+                              line=line_no), on_error)
+            continue
+        yield {"path": path, "line": line_no}, row
 
 
 def _json_rows(document: Any, path: str) -> list:
@@ -79,21 +140,29 @@ def _json_rows(document: Any, path: str) -> list:
         if len(lists) == 1:
             return lists[0]
     raise DataError("expected a JSON list of objects, or an object with a single list value "
-                    "such as {\"data\": [...]}", path=path)
+                    "such as {\"data\": [...]}", path=path, line=1)
 
 
 def _read_json(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Location, Row]]:
-    with _open_binary(path) as f:
-        try:
-            document = json.loads(f.read().decode("utf-8-sig"))
-        except UnicodeDecodeError as e:
-            raise DataError(f"not valid UTF-8 ({e.reason})", path=path) from e
-        except json.JSONDecodeError as e:
-            raise DataError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, line=e.lineno) from e
+    data = b"".join(raw for _, raw in _lines(path))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"not valid UTF-8 ({e.reason})", path=path, line=data.count(b"\n", 0, e.start) + 1) from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, line=e.lineno) from None
+    except RecursionError:
+        raise DataError("JSON nested too deeply", path=path, line=1) from None
     for index, row in enumerate(_json_rows(document, path)):
         if not isinstance(row, dict):
             _report(DataError(f"expected a JSON object, got {type(row).__name__}", path=path, row=index),
                     on_error)
+            continue
+        if _SURROGATE_ESCAPE.search(text) and _lone_surrogate(row) is not None:
+            _report(DataError("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff escape), which is not text",
+                              path=path, row=index), on_error)
             continue
         yield {"path": path, "row": index}, row
 
@@ -102,15 +171,15 @@ def _read_parquet(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Lo
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    index = 0
     try:
         batches = pq.ParquetFile(path).iter_batches()
-        index = 0
         for batch in batches:
             for row in batch.to_pylist():
                 yield {"path": path, "row": index}, row
                 index += 1
-    except (pa.ArrowException, OSError) as e:
-        raise DataError(f"cannot read Parquet file: {e}", path=path) from e
+    except (pa.ArrowException, OSError, ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read Parquet file after {index} row(s): {e}", path=path, row=index) from None
 
 
 _CSV_NUMERIC: dict[str, type] = {"label": int, "margin": float, "weight": float, "preference_strength": int,
@@ -138,19 +207,22 @@ def _read_csv(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Locati
     (``csv.reader.line_num`` counts lines read so far, so a record's first line is the previous count
     plus one; that is its own number for one-line records and stays right for quoted multi-line cells.)
     """
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
+    binary = _open_binary(path)
+    with io.TextIOWrapper(binary, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, strict=True)
+        start = 1
         try:
             header = next(reader, None) or []
             start = reader.line_num + 1
             for cells in reader:
-                if cells:  # blank lines come back as [] and are skipped
-                    row = {column: _csv_cell(column, cells[i] if i < len(cells) else None)
-                           for i, column in enumerate(header)}
-                    yield {"path": path, "line": start}, row
+                if cells and len(cells) != len(header):
+                    _report(DataError(f"{len(cells)} fields, but the header has {len(header)} (an unquoted comma "
+                                      "or a missing cell?)", path=path, line=start), on_error)
+                elif cells:  # blank lines come back as [] and are skipped
+                    yield {"path": path, "line": start}, {c: _csv_cell(c, v) for c, v in zip(header, cells)}
                 start = reader.line_num + 1
-        except (csv.Error, UnicodeDecodeError) as e:
-            raise DataError(f"cannot read CSV: {e}", path=path, line=reader.line_num) from e
+        except (csv.Error, UnicodeDecodeError, *_STREAM_ERRORS) as e:
+            raise DataError(f"cannot read CSV: {e}", path=path, line=max(start, reader.line_num)) from None
 
 
 FILE_READERS: dict[str, Callable[[str, ErrorHandler | None], Iterator[tuple[Location, Row]]]] = {
@@ -160,6 +232,7 @@ FILE_READERS: dict[str, Callable[[str, ErrorHandler | None], Iterator[tuple[Loca
     ".json.gz": _read_json,
     ".parquet": _read_parquet,
     ".csv": _read_csv,
+    ".csv.gz": _read_csv,
 }
 
 
@@ -173,9 +246,13 @@ def _file_reader(path: str):
 
 def looks_local(source: str) -> bool:
     """True when ``source`` names a local path (existing, or shaped like one) rather than a hub dataset."""
+    first = source.replace("\\", "/").split("/")[0]
     return (os.path.exists(source)
             or source.startswith((".", "/", "~"))
-            or source.lower().endswith(tuple(FILE_READERS)))
+            or source.lower().endswith(tuple(FILE_READERS))
+            or ("/" not in source and re.search(r"\.[A-Za-z][A-Za-z0-9]{0,7}$", source) is not None)  # data.txt
+            or source.count("/") > 1 or "\\" in source  # a hub id is at most org/name
+            or ("/" in source and os.path.isdir(first)))  # data/train where data/ is here
 
 
 def _pick_split(dataset_dict, split: str | None, path: str):
@@ -224,11 +301,23 @@ def iter_rows(source: str, split: str | None = None, *,
     row is skipped. Problems with the source as a whole always raise.
     """
     source = str(source)
+    n_reported = [0]
+
+    def counted(error: DataError) -> None:
+        n_reported[0] += 1
+        on_error(error)
+
     if os.path.isdir(source):
-        yield from _read_saved_dataset(source, split)
+        rows = _read_saved_dataset(source, split)
     elif os.path.isfile(source):
-        yield from _file_reader(source)(source, on_error)
+        rows = _file_reader(source)(source, counted if on_error is not None else None)
     elif looks_local(source):
         raise DataError("no such file or directory", path=source)
     else:
-        yield from _read_hub_dataset(source, split)
+        rows = _read_hub_dataset(source, split)
+    n = 0
+    for item in rows:
+        n += 1
+        yield item
+    if n == 0 and not n_reported[0]:
+        raise DataError("no rows: the input is empty", path=source)

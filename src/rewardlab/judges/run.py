@@ -18,7 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, PositiveFloat, PositiveFraction, Seed
 from rewardlab.errors import RewardlabError
+from rewardlab.jsonstrict import dumps_strict
 
 MODES = ("pairwise", "logprob", "rating", "verifier", "verifier-cot", "critique")
 
@@ -29,7 +31,7 @@ class JudgeConfig:
     data: str = ""  # comparisons to judge (any format train reads)
     format: str = "auto"  # auto | rewardlab | trl | hh | pairwise | ratings | helpsteer2 | helpsteer2_pref | ranked
     skip_invalid: bool = False  # skip malformed records instead of stopping at the first
-    limit: int | None = None  # judge only the first N records
+    limit: Positive | None = None  # judge only the first N records
     # output
     output: str = "runs/judge/judgments.jsonl"  # JSONL of judgments, one row per record; a summary JSON next to it
     # judge
@@ -39,24 +41,24 @@ class JudgeConfig:
     model: str = "smollm2-135m"  # hf: embedded name or directory; openai: the served model name; llamacpp: .gguf
     base_url: str = ""  # openai: e.g. http://127.0.0.1:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # openai: the environment variable holding the API key
-    concurrency: int = 8  # openai: requests in flight at once
-    timeout: float = 60.0  # openai: seconds per request
-    max_retries: int = 4  # openai: retries of a failed request (with backoff)
+    concurrency: Positive = 8  # openai: requests in flight at once
+    timeout: PositiveFloat = 60.0  # openai: seconds per request
+    max_retries: NonNegative = 4  # openai: retries of a failed request (with backoff)
     cache_dir: str | None = None  # openai: on-disk answer cache
     # prompting
     template: str | None = None  # built-in name or YAML/JSON file (default per mode)
     parser: str | None = None  # pairwise: strict|mtbench|last|lenient|letter|regex:...; rating: mtbench|last|number
     position: str | None = None  # single | random_swap | both | average (default both; logprob: average)
     # sampling
-    temperature: float = 0.0  # sampling temperature (0: greedy)
-    top_p: float = 1.0  # nucleus sampling mass
-    max_new_tokens: int = 256  # tokens a judge may generate per answer
-    samples: int = 1  # rating: ratings averaged; verifier-cot: K rationales
-    seed: int = 0  # sampling and random_swap positions
-    batch_size: int = 8  # hf: prompts per forward
+    temperature: NonNegativeFloat = 0.0  # sampling temperature (0: greedy)
+    top_p: PositiveFraction = 1.0  # nucleus sampling mass
+    max_new_tokens: Positive = 256  # tokens a judge may generate per answer
+    samples: Positive = 1  # rating: ratings averaged; verifier-cot: K rationales
+    seed: Seed = 0  # sampling and random_swap positions
+    batch_size: Positive = 8  # hf: prompts per forward
     # truncation
-    max_question_tokens: int | None = None  # the conversation keeps its last N tokens (default: all)
-    max_answer_tokens: int | None = None  # each response keeps its first N tokens (default: all)
+    max_question_tokens: Positive | None = None  # the conversation keeps its last N tokens (default: all)
+    max_answer_tokens: Positive | None = None  # each response keeps its first N tokens (default: all)
     # runtime
     device: str | None = None  # hf: cpu | cuda | cuda:N (default: cuda when available)
     name: str | None = None  # the judge's name in reports (default: from the model)
@@ -193,12 +195,12 @@ def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         for row in judge.last_rows:
-            f.write(json.dumps(_clean({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
+            f.write(dumps_strict(_clean({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
     summary = dict(judge.last_summary)
     summary.update(data=cfg.data, n_skipped_invalid=len(loaded.skipped), data_fingerprint=fingerprint(records),
                    seconds=seconds, output=str(out), config=dataclasses.asdict(cfg))
     summary = _clean(summary)
-    summary_path(out).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    summary_path(out).write_text(dumps_strict(summary, indent=2, ensure_ascii=False) + "\n")
     judge.backend.close()
     return out, summary
 

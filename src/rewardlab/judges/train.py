@@ -23,14 +23,20 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
 from rewardlab.atomic import readable_like_the_rest
+from rewardlab.bounds import Fraction, NonNegativeFloat, Positive, PositiveFloat, Seed
 from rewardlab.errors import RewardlabError
+from rewardlab.jsonstrict import dumps_strict
+from rewardlab.outputs import claim_output_dir
 
 JUDGE_META = "judge.json"
+
+
+# what train-judge writes into output_dir: --overwrite removes these first
+JUDGE_RUN_WRITES = ("model", "metrics.jsonl", "examples.jsonl", "report.json", "report.md")
 
 
 @dataclass
@@ -39,11 +45,11 @@ class TrainJudgeConfig:
     data: str = ""  # training comparisons (any format train reads)
     format: str = "auto"  # auto | rewardlab | trl | hh | pairwise | ratings | helpsteer2 | helpsteer2_pref | ranked
     skip_invalid: bool = False  # skip malformed records instead of stopping at the first
-    limit: int | None = None  # records read from data
+    limit: Positive | None = None  # records read from data
     eval_data: str | None = None  # held-out file; default: a prompt-hash split of data
-    eval_fraction: float = 0.1  # share of prompts held out when eval_data is not given
-    max_train: int | None = None  # training pairs (after the split and a seeded shuffle)
-    max_eval: int | None = None  # held-out records (the first ones, in file order)
+    eval_fraction: Fraction = 0.1  # share of prompts held out when eval_data is not given
+    max_train: Positive | None = None  # training pairs (after the split and a seeded shuffle)
+    max_eval: Positive | None = None  # held-out records (the first ones, in file order)
     # model
     method: str = "genrm"  # genrm | cloud
     base: str = "smollm2-135m"  # the causal LM to train: embedded name (smollm2-135m), directory or hub id
@@ -51,22 +57,22 @@ class TrainJudgeConfig:
     output_dir: str = "runs/judge"  # model/, report.md, metrics
     template: str | None = None  # default pair-token (genrm) / critique (cloud)
     # truncation
-    max_question_tokens: int = 192  # the conversation keeps its last tokens
-    max_answer_tokens: int = 96  # each response keeps its first tokens
-    max_critique_tokens: int = 64  # cloud
+    max_question_tokens: Positive = 192  # the conversation keeps its last tokens
+    max_answer_tokens: Positive = 96  # each response keeps its first tokens
+    max_critique_tokens: Positive = 64  # cloud
     # loss
-    lm_coef: float = 0.5  # cloud: λ in BT + λ·LM
+    lm_coef: NonNegativeFloat = 0.5  # cloud: λ in BT + λ·LM
     both_orders: bool = True  # train on each pair in both positions (A/B and B/A), against position bias
     # optimisation
-    epochs: int = 1  # passes over the training pairs
-    lr: float = 1e-5  # peak learning rate (AdamW)
-    weight_decay: float = 0.0  # AdamW weight decay
-    warmup_ratio: float = 0.1  # share of the steps spent warming up linearly
-    batch_size: int = 8  # pairs per optimizer step
-    micro_batch_size: int | None = None  # pairs per forward (default: the whole batch)
-    eval_batch_size: int = 8  # prompts per forward when evaluating
+    epochs: Positive = 1  # passes over the training pairs
+    lr: PositiveFloat = 1e-5  # peak learning rate (AdamW)
+    weight_decay: NonNegativeFloat = 0.0  # AdamW weight decay
+    warmup_ratio: Fraction = 0.1  # share of the steps spent warming up linearly
+    batch_size: Positive = 8  # pairs per optimizer step
+    micro_batch_size: Positive | None = None  # pairs per forward (default: the whole batch)
+    eval_batch_size: Positive = 8  # prompts per forward when evaluating
     gradient_checkpointing: bool = False  # recompute activations in the backward: less memory, more compute
-    train_layers: int | None = None  # train only the last N transformer blocks (+ final norm); None = all weights
+    train_layers: Positive | None = None  # train only the last N transformer blocks (+ final norm); None = all weights
     cache_trunk: bool = True  # with train_layers: run the frozen blocks once per prompt (rewardlab.judges.trunk)
     # hardware
     bf16: bool | None = None  # default: on for CUDA
@@ -74,8 +80,9 @@ class TrainJudgeConfig:
     # output
     eval_before: bool = True  # also evaluate the untrained base (the report's first column)
     save_model: bool = True  # write the trained judge to output_dir/model
-    log_every: int = 10  # steps between metrics rows
-    seed: int = 0  # data order, head initialisation
+    log_every: Positive = 10  # steps between metrics rows
+    seed: Seed = 0  # data order, head initialisation
+    overwrite: bool = False  # replace the run in a non-empty output_dir
 
     def __post_init__(self):
         if self.method not in ("genrm", "cloud"):
@@ -265,7 +272,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
 
     t_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    out = Path(cfg.output_dir)
+    out = claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=JUDGE_RUN_WRITES)
     out.mkdir(parents=True, exist_ok=True)
     train, evaluation, data_info = _load(cfg)
     metrics_path = out / "metrics.jsonl"
@@ -273,7 +280,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
 
     def log(rec: dict, force: bool = False) -> None:
         with open(metrics_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+            f.write(dumps_strict(rec) + "\n")
         if force or rec.get("step", 0) % max(1, cfg.log_every) == 0 or rec.get("phase"):
             print("train-judge: " + json.dumps({k: (float(f"{v:.4g}") if isinstance(v, float) else v)
                                                 for k, v in rec.items()}), flush=True)
@@ -314,7 +321,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
             model_dir = out / "model"
             backend.model.save_pretrained(model_dir, safe_serialization=True)
             backend.tok.save_pretrained(model_dir)
-            (model_dir / JUDGE_META).write_text(json.dumps({
+            (model_dir / JUDGE_META).write_text(dumps_strict({
                 "mode": "logprob", "template": judge.template.to_json(), "position": "average",
                 "max_question_tokens": cfg.max_question_tokens, "max_answer_tokens": cfg.max_answer_tokens,
                 "trained_from": cfg.base, "method": "genrm"}, indent=2) + "\n")
@@ -356,7 +363,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
         result["accuracy_gain"] = accuracy_gain(evaluation, kept["base"], kept["trained"], seed=cfg.seed)
     with open(out / "examples.jsonl", "w", encoding="utf-8") as f:
         for i, rec in enumerate(evaluation):
-            f.write(json.dumps({"id": rec.id, "chosen": rec.chosen, "base": kept["base"][i] if "base" in kept else None,
+            f.write(dumps_strict({"id": rec.id, "chosen": rec.chosen, "base": kept["base"][i] if "base" in kept else None,
                                 "trained": kept["trained"][i]}) + "\n")
     result["total_seconds"] = time.perf_counter() - t_start
     result["command"] = command or command_line(cfg)
@@ -366,7 +373,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     from rewardlab.report import _clean
 
     result = _clean(result)
-    (out / "report.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    (out / "report.json").write_text(dumps_strict(result, indent=2, ensure_ascii=False) + "\n")
     (out / "report.md").write_text(render_train_report(result))
     return result
 

@@ -45,6 +45,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from rewardlab.finite import NonFiniteError, check_weights, nonfinite_tensors
 from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.docs import add_offline_docs
@@ -178,12 +179,33 @@ class Observe:
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - t0)
 
 
+# ---- the bearer token, before anything reads the body ---------------------------------------------
+class RequireToken:
+    """401 (JSON) for every path but ``/health`` without ``Authorization: Bearer <token>``: the docs and the
+    OpenAPI schema too, and before the body is read or parsed."""
+
+    def __init__(self, app, token: str | None):
+        self.app, self.token = app, token
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or self.token is None or scope.get("path") == "/health":
+            return await self.app(scope, receive, send)
+        got = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        scheme, _, value = got.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.token.encode()):
+            return await _send_json(send, 401, "missing or wrong bearer token (send 'Authorization: Bearer <token>')",
+                                    extra=[(b"www-authenticate", b"Bearer")])
+        return await self.app(scope, receive, send)
+
+
 # ---- the ASGI body limit --------------------------------------------------------------------------
 class BodyLimit:
-    """413 for a body over ``limit`` bytes: by Content-Length up front, or while reading a chunked body."""
+    """413 for a body over ``limit`` bytes: by Content-Length up front, or while reading a chunked body;
+    408 when the client stops sending its body for ``timeout`` seconds (a half-sent request never holds a
+    worker or the shutdown). The body is read here, then replayed to the app."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, timeout: float | None = None):
+        self.app, self.limit, self.timeout = app, limit, timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -193,11 +215,13 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             return await _send_json(send, 413, f"request body of {int(declared)} bytes is over the limit of "
                                                f"{self.limit} bytes")
-        if declared is not None:
-            return await self.app(scope, receive, send)
+        timed = _timed_receive(receive, self.timeout) if self.timeout else receive
         body, messages = 0, []
-        while True:  # chunked: buffer up to the limit, then replay
-            msg = await receive()
+        while True:  # buffer up to the limit, then replay
+            try:
+                msg = await timed()
+            except _BodyTimeout as e:
+                return await _send_json(send, 408, str(e))
             messages.append(msg)
             if msg["type"] != "http.request":
                 break
@@ -213,11 +237,25 @@ class BodyLimit:
         return await self.app(scope, replay, send)
 
 
-async def _send_json(send, status: int, detail: str) -> None:
+class _BodyTimeout(Exception):
+    pass
+
+
+def _timed_receive(receive, timeout: float):
+    async def timed():
+        try:
+            return await asyncio.wait_for(receive(), timeout)
+        except asyncio.TimeoutError:
+            raise _BodyTimeout(f"the request body stalled for {timeout:g} s (--body-timeout)") from None
+
+    return timed
+
+
+async def _send_json(send, status: int, detail: str, extra: list | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+                            (b"connection", b"close"), *(extra or [])]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -237,13 +275,17 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     from rewardlab.errors import ModelContractError
 
     if rm is None:
-        from rewardlab.model import RewardModel
+        from rewardlab.contract_options import contract_options
+        from rewardlab.loader import load_reward_model
 
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
-        rm = RewardModel.load(cfg.model, torch_dtype=dtype)
+        rm = load_reward_model(cfg.model, contract_options(cfg), torch_dtype=dtype,
+                               trust_modified=cfg.trust_modified)
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     rm.to(device)
     rm.eval()
+    check_weights(rm.model.state_dict().items(), f"{cfg.model or 'model'}: refusing to serve")
+    rm.score([("probe", "probe")], batch_size=1)  # a model that cannot score refuses to start (NonFiniteError)
     if hasattr(rm.model.config, "use_cache"):
         rm.model.config.use_cache = False  # scoring is one forward: no KV cache to build
     if cfg.num_threads:
@@ -257,7 +299,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
                       token_budget=cfg.token_budget)
     tok_lock = threading.Lock()
     extra_ends = tuple(t for t in (rm.tokenizer.eos_token, rm.tokenizer.pad_token) if t)
-    state = {"draining": False}
+    state = {"draining": False, "failure": None}
 
     @asynccontextmanager
     async def lifespan(app):
@@ -271,8 +313,9 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
                   description=_plain_doc(__doc__.split("\n\n")[0]), docs_url=None, redoc_url=None)
     add_offline_docs(app)  # Swagger UI / ReDoc from a package, not a CDN
     app.state.batcher, app.state.metrics, app.state.rm, app.state.config = batcher, metrics, rm, cfg
-    app.add_middleware(BodyLimit, limit=cfg.max_request_bytes)
-    app.add_middleware(Observe, metrics=metrics)  # outermost: 413s from BodyLimit are counted too
+    app.add_middleware(BodyLimit, limit=cfg.max_request_bytes, timeout=cfg.body_timeout)
+    app.add_middleware(RequireToken, token=token)  # before the body is read
+    app.add_middleware(Observe, metrics=metrics)  # outermost: 401s and 413s are counted too
 
     async def check_token(request: Request):
         if token is None:
@@ -295,12 +338,21 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             return JSONResponse({"detail": f"the body is not valid JSON ({why} at character {where})"}, 400)
         return JSONResponse({"detail": _validation_message(errors)}, 422)
 
+    @app.exception_handler(Exception)
+    async def on_error(request: Request, exc: Exception):  # every error answer is JSON {"detail": ...}
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, 500)
+
     def check_sizes(texts: list[str], what: str) -> None:
         if len(texts) > cfg.max_texts:
             raise HTTPException(413, f"{len(texts)} {what} in one request; the limit is {cfg.max_texts}")
         for i, t in enumerate(texts):
             if len(t) > cfg.max_text_chars:
                 raise HTTPException(413, f"{what}[{i}] has {len(t)} characters; the limit is {cfg.max_text_chars}")
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError:
+                raise HTTPException(400, f"{what}[{i}] holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape), "
+                                         "which is not text") from None
 
     def wants_norm(flag: bool | None) -> bool:
         norm = cfg.normalize if flag is None else flag
@@ -325,7 +377,12 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             raise HTTPException(503, str(e), headers={"Retry-After": "1"})
         except Stopped as e:
             raise HTTPException(503, str(e))
-        rewards = await asyncio.wrap_future(fut)
+        try:
+            rewards = await asyncio.wrap_future(fut)
+        except NonFiniteError as e:  # an error answer, never a null reward; unhealthy when the weights broke
+            if nonfinite_tensors(rm.model.state_dict().items()):
+                state["failure"] = str(e)
+            raise HTTPException(500, str(e))
         return (rm.normalize(rewards) if normalize else rewards), feats
 
     @app.post("/v1/score", response_model=ScoreResponse, dependencies=auth,
@@ -369,10 +426,13 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
 
     @app.get("/health")
     async def health():
-        ok = batcher.alive() and not state["draining"]
-        body = {"status": "ok" if ok else "unavailable", "model": model_name, "queued_texts": batcher.queued_texts(),
+        ok = batcher.alive() and not state["draining"] and state["failure"] is None
+        body = {"status": "ok" if ok else "unavailable", **({"detail": state["failure"]} if state["failure"] else {}), "model": model_name, "queued_texts": batcher.queued_texts(),
                 "batching": cfg.batching, "normalization": bool(rm.spec.normalization),
-                "device": str(batcher.device), "torch_threads": torch.get_num_threads()}
+                "device": str(batcher.device), "torch_threads": torch.get_num_threads(),
+                **({"trust_modified": rm.modified_files} if getattr(rm, "modified_files", None) else {})}
+        if getattr(rm, "contract", None) is not None:  # a foreign model: the contract it is scored with
+            body["contract"] = rm.contract.to_json()
         return JSONResponse(body, 200 if ok else 503)
 
     @app.get("/metrics", dependencies=auth)
@@ -410,7 +470,8 @@ def make_server(cfg: ServeConfig, rm=None):
 
     app = create_app(cfg, rm)
     config = uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level,
-                            timeout_graceful_shutdown=cfg.shutdown_timeout, access_log=False, lifespan="on")
+                            timeout_graceful_shutdown=cfg.shutdown_timeout, timeout_keep_alive=cfg.keep_alive_timeout,
+                            access_log=False, lifespan="on")
     return uvicorn.Server(config)
 
 

@@ -8,8 +8,10 @@ them together (length-sorted, cut into sub-batches whose padded size fits the to
 every job with its own slice. Jobs that queue up while a forward runs are taken at once by the next one, so
 under load batches fill without waiting. With ``batching=False`` each job gets its own forward (the baseline).
 
-A job larger than the budget is never split across forwards of different jobs; it is scored alone in
-sub-batches. ``stop()`` lets the worker finish every queued job before it exits. With ``packing=True`` the
+A request larger than the budget is split into pieces of at most ``max_batch_tokens`` tokens and
+``max_batch_texts`` texts, and the worker takes pieces round-robin over the waiting requests: a small request
+that arrives while a large one is being scored waits for at most about one forward per request ahead of it,
+not for the whole large request. ``stop()`` lets the worker finish every queued job before it exits. With ``packing=True`` the
 gathered (prompt, response) pairs go through :func:`rewardlab.packing.score_packed` (padding-free rows; a
 prompt shared by several responses computed once) instead of padded sub-batches.
 """
@@ -23,6 +25,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from rewardlab.finite import check_rewards
+
 
 class QueueFull(Exception):
     """The queue already holds ``max_queue_texts`` texts: the caller answers 503."""
@@ -32,16 +36,39 @@ class Stopped(Exception):
     """The batcher is shutting down and takes no new work."""
 
 
+class _Request:
+    """One submitted request, answered when all its pieces are scored (only the worker thread writes here)."""
+
+    def __init__(self, future: Future, n_pieces: int):
+        self.future, self.results, self.left = future, [None] * n_pieces, n_pieces
+
+    def done(self, index: int, rewards: list[float]) -> None:
+        self.results[index] = rewards
+        self.left -= 1
+        if self.left == 0 and not self.future.done():
+            self.future.set_result([r for part in self.results for r in part])
+
+    def fail(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
+
+
 @dataclass
 class _Job:
+    """One piece of a request: at most one forward's budget of its texts."""
     feats: list[dict]
-    future: Future
+    request: _Request
+    index: int
     enqueued: float
     items: list | None = None  # the (prompt, response) pairs, for the packed path
     n_tokens: int = field(init=False)
 
     def __post_init__(self):
         self.n_tokens = sum(len(f["input_ids"]) for f in self.feats)
+
+    @property
+    def future(self) -> Future:
+        return self.request.future
 
 
 @dataclass
@@ -68,7 +95,8 @@ class Batcher:
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue_texts = max_queue_texts
         self.on_batch = on_batch
-        self._queue: collections.deque[_Job] = collections.deque()
+        # one deque of pieces per waiting request, served round-robin
+        self._queue: collections.deque[collections.deque[_Job]] = collections.deque()
         self._queued_texts = 0
         self._cv = threading.Condition()
         self._stopping = False
@@ -94,10 +122,35 @@ class Batcher:
             if self._queued_texts + len(feats) > self.max_queue_texts and self._queue:
                 raise QueueFull(f"{self._queued_texts} texts are already waiting (max_queue_texts "
                                 f"{self.max_queue_texts}); retry later")
-            self._queue.append(_Job(feats, fut, time.perf_counter(), items))
+            now = time.perf_counter()
+            cuts = self._pieces(feats)
+            request = _Request(fut, len(cuts))
+            self._queue.append(collections.deque(
+                _Job(feats[a:b], request, i, now, items[a:b] if items is not None else None)
+                for i, (a, b) in enumerate(cuts)))
             self._queued_texts += len(feats)
             self._cv.notify()
         return fut
+
+    def _pieces(self, feats: list[dict]) -> list[tuple[int, int]]:
+        """``[(start, end), ...]``: consecutive runs of ``feats`` within one forward's budget (a text longer than
+        the budget is a piece alone)."""
+        cuts, start, tokens = [], 0, 0
+        for i, f in enumerate(feats):
+            n = len(f["input_ids"])
+            if i > start and (tokens + n > self.max_batch_tokens or i - start >= self.max_batch_texts):
+                cuts.append((start, i))
+                start, tokens = i, 0
+            tokens += n
+        return cuts + [(start, len(feats))]
+
+    def _pop_piece(self) -> _Job:
+        """The next piece of the first waiting request; that request goes to the back if it has more."""
+        pieces = self._queue.popleft()
+        job = pieces.popleft()
+        if pieces:
+            self._queue.append(pieces)
+        return job
 
     def queued_texts(self) -> int:
         return self._queued_texts
@@ -120,17 +173,17 @@ class Batcher:
                 self._cv.wait()
             if not self._queue:
                 return None  # stopping and drained
-            jobs = [self._queue.popleft()]
+            jobs = [self._pop_piece()]
             if self.batching:
                 texts, tokens = len(jobs[0].feats), jobs[0].n_tokens
                 deadline = jobs[0].enqueued + self.max_wait
                 while True:
                     while self._queue:
-                        nxt = self._queue[0]
+                        nxt = self._queue[0][0]
                         if (texts + len(nxt.feats) > self.max_batch_texts
                                 or tokens + nxt.n_tokens > self.max_batch_tokens):
                             break
-                        jobs.append(self._queue.popleft())
+                        jobs.append(self._pop_piece())
                         texts, tokens = texts + len(nxt.feats), tokens + nxt.n_tokens
                     full = bool(self._queue) or texts >= self.max_batch_texts or tokens >= self.max_batch_tokens
                     left = deadline - time.perf_counter()
@@ -145,12 +198,14 @@ class Batcher:
             jobs = self._take()
             if jobs is None:
                 return
+            jobs = [j for j in jobs if not j.future.done()]  # a request whose other piece already failed
+            if not jobs:
+                continue
             try:
                 self._score(jobs)
             except BaseException as e:  # answer every waiting request; keep serving
                 for j in jobs:
-                    if not j.future.done():
-                        j.future.set_exception(e)
+                    j.request.fail(e)
 
     def _sub_batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
         """Cut length-sorted indices so each sub-batch's padded size fits the token budget."""
@@ -186,10 +241,11 @@ class Batcher:
             padded += batch["input_ids"].numel()
             for i, r in zip(idx, self.rm(**batch).tolist()):
                 rewards[i] = r
+        check_rewards(rewards, "scoring")  # an error for these requests, never a null reward
         t1 = time.perf_counter()
         pos = 0
         for j in jobs:
-            j.future.set_result(rewards[pos: pos + len(j.feats)])
+            j.request.done(j.index, rewards[pos: pos + len(j.feats)])
             pos += len(j.feats)
         if self.on_batch is not None:
             self.on_batch(BatchStats(n_jobs=len(jobs), n_texts=len(feats), n_tokens=sum(lengths), n_padded=padded,

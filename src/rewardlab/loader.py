@@ -1,0 +1,74 @@
+"""The one model-loading entry point for score, eval, serve, normalize and inspect.
+
+A directory with ``rewardlab.json`` goes through its checked contract (:meth:`RewardModel.load`, unchanged);
+``--ref-model``/``--ref-free`` make a DPO policy's implicit reward (:mod:`rewardlab.implicit`); anything else
+is a foreign reward model whose contract is inferred, printed and stored (:mod:`rewardlab.foreign`).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from rewardlab.contract_options import ContractOptions, contract_options
+from rewardlab.errors import ModelContractError
+from rewardlab.foreign import infer_contract, load_foreign
+from rewardlab.implicit import implicit_contract, load_implicit
+from rewardlab.model import SPEC_FILE, RewardModel, ScoringSpec
+
+
+def announce(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def is_rewardlab_dir(path: str | Path) -> bool:
+    return (Path(path) / SPEC_FILE).is_file()
+
+
+def load_reward_model(path: str, opts: ContractOptions | None = None, *, torch_dtype=torch.float32,
+                      say: Callable[[str], None] | None = announce, **load_kwargs):
+    """The one model-loading entry point: a rewardlab directory through its checked contract
+    (:meth:`RewardModel.load`, ``load_kwargs`` passed on), a DPO policy with ``--ref-model``/``--ref-free``
+    (:mod:`rewardlab.implicit`), else a foreign reward model; the inferred contract is told to ``say``."""
+    opts = opts or ContractOptions()
+    if opts.ref_model is not None or opts.ref_free:
+        rm = load_implicit(path, opts, torch_dtype=torch_dtype)
+    elif is_rewardlab_dir(path):
+        given = {k: v for k, v in opts.given().items()}
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise ModelContractError(f"{path} is a rewardlab model: its contract is fixed by {SPEC_FILE} and checked "
+                                     f"on load; {flags} appl{'y' if len(given) > 1 else 'ies'} only to models without it")
+        return RewardModel.load(path, torch_dtype=torch_dtype, **load_kwargs)
+    else:
+        rm = load_foreign(path, opts, torch_dtype=torch_dtype)
+    if say is not None:
+        say(rm.contract.format())
+    return rm
+
+
+# ---- rewardlab inspect ---------------------------------------------------------------------------------
+@dataclass
+class InspectConfig(ContractOptions):
+    model: str = ""  # a model directory or hub id (rewardlab-trained or not)
+
+
+def run_inspect(cfg: InspectConfig) -> str:
+    """The contract a model gets and why (foreign models: from config and tokenizer, no weights loaded)."""
+    if not cfg.model:
+        raise ModelContractError("give the model: rewardlab inspect MODEL (or --model MODEL)")
+    opts = contract_options(cfg)
+    if opts.ref_model is not None or opts.ref_free:
+        return implicit_contract(cfg.model, opts)[2].format()
+    if is_rewardlab_dir(cfg.model):
+        spec = ScoringSpec.from_json(json.loads((Path(cfg.model) / SPEC_FILE).read_text()))
+        lines = [f"scoring contract for {cfg.model}: rewardlab model, fixed by its {SPEC_FILE} (checked on load)"]
+        for name in ("template", "pooling", "add_special_tokens", "pad_token", "pad_token_id", "padding_side",
+                     "max_length", "truncation", "normalization"):
+            lines.append(f"  {name:<19} {getattr(spec, name)!r}")
+        return "\n".join(lines)
+    return infer_contract(cfg.model, opts)[3].format()
