@@ -289,8 +289,6 @@ def make_parser(only: str | None = None, light: bool = False) -> argparse.Argume
         p.set_defaults(func=func)
         if name == "inspect":
             p.add_argument("target", nargs="?", metavar="MODEL", help="the model (same as --model)")
-        if name == "inspect":
-            p.add_argument("target", nargs="?", metavar="MODEL", help="the model (same as --model)")
     return parser
 
 
