@@ -2,6 +2,7 @@
 OpenRLHF compatibility, limits and malformed input, auth, metrics, graceful shutdown; plus the batcher and the
 OpenRLHF query splitter on their own. Every loop is bounded; nothing leaves loopback."""
 import json
+import os
 import re
 import signal
 import socket
@@ -96,7 +97,7 @@ def test_concurrent_requests_each_get_their_own_offline_rewards(served, offline)
     normed = client.score(PROMPTS[0], RESPONSES[:3], normalize=True)
     assert normed == pytest.approx(offline.score([(PROMPTS[0], r) for r in RESPONSES[:3]], normalize=True), abs=1e-5)
     body = httpx.post(served.url + "/v1/score", json={"prompt": "hi", "responses": ["a", "bb"]}, headers=auth()).json()
-    assert body["normalized"] is False and len(body["tokens"]) == 2 and body["model"] == "model"
+    assert body["normalized"] is False and len(body["tokens"]) == 2 and body["model"] == os.path.normpath(served.app.state.config.model)
 
 
 def test_packed_server_matches_offline(model_dir, offline):

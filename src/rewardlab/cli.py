@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
+import importlib
 import os
 import sys
 import typing
 
+from rewardlab import __version__
+from rewardlab.cli_help import field_comments, field_sections, light_config_class, registry_help
 from rewardlab.errors import RewardlabError
 
 
@@ -36,78 +38,67 @@ def _field_parser(tp):
     return tp, None, False
 
 
-@functools.lru_cache(maxsize=None)
-def field_comments(cls) -> dict[str, str]:
-    """Each dataclass field's documentation, read from the class source: its trailing ``# comment``, else the
-    block of ``#`` lines right above it. The config classes are documented once, where the fields are.
-    (Finding a class's source costs ~20 ms, so ``--help`` reads it when it prints, not at every start-up.)"""
-    import inspect
-    import io
-    import textwrap
-    import tokenize
-
-    out: dict[str, str] = {}
-    for base in reversed(cls.__mro__[1:]):  # fields inherited from a dataclass base are documented there
-        if dataclasses.is_dataclass(base):
-            out.update(field_comments(base))
-    try:
-        source = textwrap.dedent(inspect.getsource(cls))
-    except (OSError, TypeError):
-        return out
-    names = {f.name for f in dataclasses.fields(cls)}
-    block: list[str] = []
-    field_on_line: dict[int, str] = {}
-    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    for i, tok in enumerate(tokens):
-        if tok.type == tokenize.NAME and tok.string in names and tok.start[1] == 4 and i + 1 < len(tokens) \
-                and tokens[i + 1].string == ":":
-            field_on_line[tok.start[0]] = tok.string
-            if len(" ".join(block).split()) > 3:  # not a one-word section header such as "# model"
-                out[tok.string] = " ".join(block)
-            block = []
-        elif tok.type == tokenize.COMMENT:
-            text = tok.string.lstrip("#").strip()
-            if tok.start[0] in field_on_line:
-                out[field_on_line[tok.start[0]]] = text
-            elif tok.line.strip().startswith("#") and tok.start[1] == 4:
-                block.append(text)
-        elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT) and \
-                tok.start[0] not in field_on_line:
-            block = []
-    return out
-
-
 class ConfigHelpFormatter(argparse.HelpFormatter):
-    """Puts each option's :func:`field_comments` text before its default, when the help is printed."""
+    """Puts each option's :func:`field_comments` text before its default, when the help is printed; a default the
+    text already explains (``Davidson ν (default 1) or Rao-Kupper θ (default 2)`` for None) is not shown again."""
 
     def _get_help_string(self, action):
-        text = super()._get_help_string(action)
+        text = super()._get_help_string(action).replace("%(default)s", "")  # a placeholder: argparse skips an
+        # empty help, and the default shown is default_text (the config's), not argparse's SUPPRESS
         cls = getattr(action, "config_class", None)
-        doc = field_comments(cls).get(action.dest, "") if cls is not None else ""
-        listed = getattr(cls, "HELP", {}).get(action.dest)
+        if cls is None:
+            return text
+        doc = field_comments(cls).get(action.dest, "")
+        listed = registry_help(cls).get(action.dest)
         if listed is not None:  # a field that names a registry entry: the choices are listed by the registry
             doc = f"{doc}; {listed()}" if doc else listed()
-        return f"{doc.replace('%', '%%')} {text}" if doc else text
+        doc = doc.replace("%", "%%")
+        shown = getattr(action, "default_text", None)
+        if shown is None:
+            return f"{doc} {text}".strip()
+        if shown == "none" and ("default" in doc.lower() or "none:" in doc.lower()):
+            return doc
+        return f"{doc} (default: {shown}{text})".strip()
 
 
-def add_config_args(parser: argparse.ArgumentParser, cls) -> None:
+def _default_text(value) -> str:
+    if value is None or value == [] or value == "":
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return str(value)
+
+
+def add_config_args(parser: argparse.ArgumentParser, cls, base: dict | None = None) -> None:
+    """One flag per field of ``cls``, grouped by the field's section (:func:`field_sections`); the defaults shown
+    are ``base``'s (a command's own defaults) where it has the field, else the dataclass's."""
     parser.formatter_class = ConfigHelpFormatter
     parser.add_argument("--config", help="YAML file with any of the options below; flags override it")
     hints = typing.get_type_hints(cls)
+    sections = field_sections(cls)
+    groups: dict[str, argparse._ArgumentGroup] = {}
     for f in dataclasses.fields(cls):
         conv, nargs, is_bool = _field_parser(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = (base or {}).get(f.name, default)
+        section = sections.get(f.name) or "options"
+        if section not in groups:
+            groups[section] = parser.add_argument_group(f"{section} options")
+        group = groups[section]
         flag = "--" + f.name.replace("_", "-")
         if is_bool:
-            action = parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                                         default=argparse.SUPPRESS, help=f"(default: {default})")
+            action = group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                                        default=argparse.SUPPRESS, help="%(default)s")
         elif nargs == "+":  # list options: `--model A B` and `--model A --model B` both give [A, B]
-            action = parser.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action="extend",
-                                         default=argparse.SUPPRESS, help=f"(default: {default}; repeatable)")
+            action = group.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action="extend",
+                                        default=argparse.SUPPRESS, help="%(default)s; repeatable")
         else:
-            action = parser.add_argument(flag, dest=f.name, type=conv, nargs=nargs, default=argparse.SUPPRESS,
-                                         help=f"(default: {default})")
+            action = group.add_argument(flag, dest=f.name, type=conv, nargs=nargs, default=argparse.SUPPRESS,
+                                        help="%(default)s")
         action.config_class = cls
+        action.default_text = _default_text(default)
 
 
 def build_config(cls, args: argparse.Namespace, base: dict | None = None):
@@ -125,15 +116,14 @@ def build_config(cls, args: argparse.Namespace, base: dict | None = None):
 
 # ---------------------------------------------------------------------------------------------
 def cmd_train(args) -> None:
+    from rewardlab.run_report import train_summary
     from rewardlab.train import TrainConfig, train
 
     cfg = build_config(TrainConfig, args)
     result = train(cfg)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun / accelerate launch, rank 0 speaks
         return
-    if result.final_eval:
-        print(f"held-out accuracy {result.final_eval['accuracy']:.4f} on {result.final_eval['n_records']} records")
-    print(f"model: {result.model_dir}")
+    print(train_summary(result, cfg))
 
 
 def cmd_score(args) -> None:
@@ -144,6 +134,7 @@ def cmd_score(args) -> None:
 
 def cmd_eval(args) -> None:
     from rewardlab.evaluate import EvalConfig, run_eval
+    from rewardlab.run_report import report_summary
 
     cfg = build_config(EvalConfig, args)
     if cfg.benchmark.strip().lower() in ("list", "help", "?"):
@@ -151,9 +142,13 @@ def cmd_eval(args) -> None:
 
         print(describe_benchmarks())
         return
-    out = run_eval(cfg)
-    print((out / "report.md").read_text())
-    print(f"report: {out / 'report.md'} and {out / 'report.html'}")
+    if cfg.run:
+        from rewardlab.eval_run import run_eval_of_run
+
+        out = run_eval_of_run(cfg)
+    else:
+        out = run_eval(cfg)
+    print(report_summary(out))
 
 
 # The quickstart's own defaults on top of TrainConfig's: MiniLM on the embedded data learns the rules in
@@ -167,9 +162,10 @@ def cmd_quickstart(args) -> None:
     from rewardlab.train import TrainConfig
 
     cfg = build_config(TrainConfig, args, base=QUICKSTART_DEFAULTS)
+    from rewardlab.run_report import report_summary
+
     report = run_quickstart(cfg)
-    print(report.read_text())
-    print(f"report: {report}")
+    print(report_summary(report.parent))
 
 
 COMMANDS = {
@@ -267,33 +263,80 @@ COMMANDS.update({
 })
 
 
-def make_parser() -> argparse.ArgumentParser:
-    import importlib
+COMMAND_BASES = {"quickstart": QUICKSTART_DEFAULTS}
+EPILOGS = {
+    "train": "Distributed: the same command under `torchrun --nproc_per_node N -m rewardlab.cli train ...` or "
+             "`accelerate launch -m rewardlab.cli train ...`; --batch-size stays the global batch.",
+    "eval": "`--benchmark list` lists the benchmarks; `--run RUN` evaluates exactly a training run's held-out records.",
+}
 
-    parser = argparse.ArgumentParser(prog="rewardlab", description="Train, evaluate and serve reward models.")
-    sub = parser.add_subparsers(dest="command", required=True)
+
+def _config_class(cls_path: str, light: bool):
+    module, name = cls_path.split(":")
+    if light and module not in sys.modules:
+        cls = light_config_class(module, name)
+        if cls is not None:
+            return cls
+    return getattr(importlib.import_module(module), name)
+
+
+def _add_verbosity(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("output verbosity").add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const="quiet",
+                       default=argparse.SUPPRESS, help="no progress bars or status lines; errors and the result only")
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const="verbose",
+                       default=argparse.SUPPRESS, help="also the details of each step")
+
+
+def make_parser(only: str | None = None, light: bool = False) -> argparse.ArgumentParser:
+    """The whole command line. ``only``: give options to that command alone (the others are listed, which is all
+    the top-level ``--help`` shows); ``light``: read the config classes from their source, without importing
+    their modules (for ``--help``; :func:`rewardlab.cli_help.light_config_class`)."""
+    parser = argparse.ArgumentParser(prog="rewardlab", description="Train, evaluate and serve reward models.",
+                                     epilog="`rewardlab COMMAND --help` lists a command's options by section.")
+    parser.add_argument("--version", action="version", version=f"rewardlab {__version__}")
+    _add_verbosity(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, cls_path, func) in COMMANDS.items():
-        mod, cls_name = cls_path.split(":")
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        add_config_args(p, getattr(importlib.import_module(mod), cls_name))
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOGS.get(name))
+        if only is None or only == name:
+            add_config_args(p, _config_class(cls_path, light), COMMAND_BASES.get(name))
+            _add_verbosity(p)
         p.set_defaults(func=func)
         if name == "inspect":
             p.add_argument("target", nargs="?", metavar="MODEL", help="the model (same as --model)")
     return parser
 
 
+def _command_of(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    command = _command_of(argv)
+    # --help, --version, no command or a misspelt one: argparse answers and exits, so nothing heavy is imported
+    light = not argv or command not in COMMANDS or any(a in ("-h", "--help", "--version") for a in argv)
+    args = make_parser(only=command if command in COMMANDS else None, light=light).parse_args(argv)
+    from rewardlab import progress
+
+    previous = os.environ.get(progress.ENV)
+    progress.set_verbosity(vars(args).pop("verbosity", None) or previous or "normal")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    args = make_parser().parse_args(argv)
     try:
         args.func(args)
     except RewardlabError as e:
         print(f"rewardlab {args.command}: error: {e}", file=sys.stderr)
         return 2
+    finally:  # this call's --quiet / --verbose only (main() is also called in-process, e.g. by tests)
+        if previous is None:
+            os.environ.pop(progress.ENV, None)
+        else:
+            os.environ[progress.ENV] = previous
     return 0
 
 

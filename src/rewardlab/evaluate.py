@@ -11,10 +11,12 @@ A *scorer* is anything with ``score_comparisons(records, batch_size)`` (a
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewardlab import progress
 from rewardlab.bounds import NonNegative, Positive, Seed
 from rewardlab.cells import model_label
 from rewardlab.contract_options import ContractOptions, contract_options
@@ -25,6 +27,7 @@ from rewardlab.multiobjective.serving import MultiObjectiveScorer, multiobjectiv
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.outputs import claim_output_dir
 from rewardlab.probes.profile import bias_profile
+from rewardlab.splits import trained_on
 
 
 # what eval writes into output_dir: --overwrite removes these first
@@ -33,24 +36,29 @@ EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
 
 @dataclass
 class EvalConfig(ContractOptions):
+    # models
     model: list[str] = field(default_factory=list)  # one or more rewardlab model directories (--model A B, or repeat --model)
+    judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
+    trust_modified: bool = False  # load models whose files differ from the hashes in rewardlab.json (reported)
+    # data
     data: list[str] = field(default_factory=list)  # files or directories (several: each file a subset, rewardlab.evalsets)
     format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
-    output_dir: str = "runs/eval"
-    batch_size: Positive = 32
     skip_invalid: bool = True  # skip rows that cannot be scored and report them (--no-skip-invalid: stop at the first)
-    limit: Positive | None = None
-    seed: Seed = 0
+    limit: Positive | None = None  # use only the first N records
+    run: str = ""  # a training run directory: evaluate exactly its held-out records (split.json); model: RUN/model
+    # evaluation
     benchmark: str = ""  # a benchmark name from `--benchmark list` (e.g. rewardbench, rewardbench-2, rmb); "" = plain eval
     tie_policy: str = "published"  # published | strict | half | fractional | random[:SEED]
     n_boot: NonNegative = 1000  # bootstrap resamples for the 95% intervals
+    seed: Seed = 0  # bootstrap resampling and random tie policies
+    batch_size: Positive = 32  # texts per forward
     packing: bool = False  # reward models: padding-free, prefix-shared scoring (rewardlab.packing)
-    judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
     probes: bool = False  # add a Bias profile section: probe pairs derived from the data (rewardlab.probes)
     probe_list: str = "all"  # with --probes: comma list of probes (length, off_topic, concreteness, ...) or all
+    # output
+    output_dir: str = "runs/eval"  # report.json / report.md / report.html and examples-<model>.jsonl go here
     overwrite: bool = False  # replace the report in a non-empty --output-dir
-    trust_modified: bool = False  # load models whose files differ from the hashes in rewardlab.json (reported)
 
     HELP = {"format": format_help}  # --help lists the formats from their registry
 
@@ -140,6 +148,7 @@ def load_scorer(path: str, options: ContractOptions | None = None, trust_modifie
         return MultiObjectiveScorer.load(path)
     from rewardlab.loader import load_reward_model
 
+    progress.status(f"loading the model {path}")
     return load_reward_model(path, options, trust_modified=trust_modified)  # only rewardlab dirs are hashed
 
 
@@ -244,6 +253,12 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
             results[name]["bias_profile"] = bias_profile(rm, records, cfg.probe_list, seed=cfg.seed, n_boot=cfg.n_boot,
                                                          batch_size=cfg.batch_size, keep_pairs=False)
         out.mkdir(parents=True, exist_ok=True)  # only once a model has loaded and scored
+        seen = 0 if path.startswith(JUDGE_PREFIX) else trained_on(path, records)
+        if seen:
+            warning = (f"{seen} of {len(records)} records have a prompt that {name} was trained on "
+                       f"(its run's split.json): those scores are not held-out")
+            print(f"rewardlab eval: warning: {warning}", file=sys.stderr)
+            load_notes.append(f"warning: {warning}")
         examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
         if hasattr(rm, "multiobjective_report"):  # every scaliser with CIs, length correlation, gate by source
             results[name]["multiobjective"] = rm.multiobjective_report(records, out / f"gate-{name}.png", cfg.batch_size)

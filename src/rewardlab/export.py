@@ -14,8 +14,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardlab.atomic import readable_like_the_rest, replace_dir
 from rewardlab.bounds import NonNegativeFloat
-from rewardlab.atomic import replace_dir
 from rewardlab.errors import RewardlabError
 
 PROBES = [("What is 2 plus 3?", "It is 5."), ("Name a fruit.", "An apple."),
@@ -28,7 +28,7 @@ class ExportConfig:
     output: str = ""  # where the plain transformers directory goes (must not exist, unless --overwrite)
     merge: bool = False  # fold LoRA adapters into the weights (required for a LoRA model)
     dtype: str = "float32"  # float32 | bfloat16 | float16 of the written weights
-    overwrite: bool = False
+    overwrite: bool = False  # replace an existing --output directory
     tolerance: NonNegativeFloat = 1e-4  # largest allowed |score difference| between source and export on the probes
 
 
@@ -72,6 +72,7 @@ def run_export(cfg: ExportConfig) -> dict:
     model.save_pretrained(tmp, safe_serialization=True)
     rm.tokenizer.save_pretrained(tmp)
     write_spec(tmp, rm.spec.to_json())  # with the hashes of the exported files
+    readable_like_the_rest(tmp)
     replace_dir(tmp, out)
 
     # the check: plain transformers, fed rewardlab's ids, gives the source model's scores

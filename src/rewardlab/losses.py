@@ -206,7 +206,8 @@ def plackett_luce(rewards: torch.Tensor, tier: torch.Tensor, top_k: int | None =
     Each response ``j`` in a tier ``t`` (``t < top_k``) contributes ``r_j − log Σ exp r_k`` over the
     responses ``k`` whose tier is ``t`` or later (unranked ones included). For a strict ranking that is
     the Plackett-Luce likelihood exactly (the last response's term is ``r − log exp r = 0``); ``top_k``
-    stops after the first k choices (Zhu et al.'s top-k model); responses tied in a tier share one
+    stops after the first k **tiers** (Zhu et al.'s top-k model for a strict ranking, where a tier is one response;
+    with ties, k tiers can hold more than k responses); responses tied in a tier share one
     denominator (Breslow's approximation, as for ties in Cox's partial likelihood).
 
     K = 2, ranking (w, l): ``-[r_w − log(e^{r_w} + e^{r_l})] − [r_l − r_l] = log(1 + e^{r_l − r_w})`` = BT.

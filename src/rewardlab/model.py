@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from rewardlab.atomic import readable_like_the_rest
 from rewardlab.data.record import Comparison, Prompt, prompt_as_messages
 from rewardlab.errors import ModelContractError
 from rewardlab.finite import check_rewards, check_weights
@@ -41,6 +42,7 @@ from rewardlab.jsonstrict import dumps_strict
 from rewardlab.layout import pad_batch  # noqa: F401  (importable from here as before)
 from rewardlab.packing import packed_forward, packing_support, score_packed
 from rewardlab.provenance import library_versions
+from rewardlab.progress import bar as progress_bar, track
 
 SPEC_FILE = "rewardlab.json"
 SPEC_VERSION = 1
@@ -322,6 +324,7 @@ class RewardModel(torch.nn.Module):
         self.model.save_pretrained(path, safe_serialization=True, state_dict=state_dict)
         self.tokenizer.save_pretrained(path)
         write_spec(path, self.spec.to_json())
+        readable_like_the_rest(path)
 
     # ---- forward and scoring --------------------------------------------------------------------
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, **packed) -> torch.Tensor:
@@ -363,14 +366,16 @@ class RewardModel(torch.nn.Module):
                 self.train(was_training)
             return self.normalize(out) if normalize else out
         device = next(self.model.parameters()).device
-        feats = [self.encoder.encode(p, r) for p, r in items]
+        feats = [self.encoder.encode(p, r) for p, r in track(items, "tokenize", unit="text")]
         order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
         out = [0.0] * len(feats)
-        for start in range(0, len(order), batch_size):
-            idx = order[start: start + batch_size]
-            batch = {k: v.to(device) for k, v in self.collate([feats[i] for i in idx], padding_side).items()}
-            for i, r in zip(idx, self(**batch).tolist()):
-                out[i] = r
+        with progress_bar(len(order), "score", unit="text") as bar:
+            for start in range(0, len(order), batch_size):
+                idx = order[start: start + batch_size]
+                batch = {k: v.to(device) for k, v in self.collate([feats[i] for i in idx], padding_side).items()}
+                for i, r in zip(idx, self(**batch).tolist()):
+                    out[i] = r
+                bar.update(len(idx))
         self.train(was_training)
         check_rewards(out, "scoring")
         if normalize:

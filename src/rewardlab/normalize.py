@@ -27,10 +27,10 @@ from rewardlab.jsonstrict import dumps_strict
 class NormalizeConfig(ContractOptions):
     model: str = ""  # the rewardlab model directory whose rewardlab.json is updated
     data: str = ""  # policy samples: prompt/response rows (JSONL/JSON/Parquet/CSV), or comparisons
-    format: str = "auto"
-    batch_size: Positive = 16
-    limit: Positive | None = None
-    skip_invalid: bool = False
+    format: str = "auto"  # auto | single (prompt/response rows) | a comparison format (every response counts)
+    batch_size: Positive = 16  # texts per forward
+    limit: Positive | None = None  # use only the first N rows
+    skip_invalid: bool = False  # skip malformed rows instead of stopping at the first
     dry_run: bool = False  # print the statistics without writing them
 
     HELP = {"format": lambda: format_help(comparisons_only=False)}  # --help lists the formats, `single` too

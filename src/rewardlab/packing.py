@@ -56,6 +56,7 @@ from rewardlab.layout import (  # noqa: F401  (the layout's names, importable fr
     layout_group,
     pack_rows,
 )
+from rewardlab.progress import bar as progress_bar
 
 CAUSAL_TYPES = ("llama", "qwen2", "qwen3", "mistral")
 ENCODER_TYPES = ("bert",)
@@ -337,14 +338,16 @@ def score_packed(rm, items: list, token_budget: int | None = None, forward_token
     forward_tokens = forward_tokens or 4 * default_token_budget(rm.model)
     out = [0.0] * len(items)
     start = 0
-    while start < len(rows):  # fill each forward up to forward_tokens slots
-        n = max(1, min(len(rows) - start, forward_tokens // max(width[id(rows[start])], 1)))
-        chunk = rows[start:start + n]
-        order = [(g, k) for row in chunk for g in row for k in range(len(groups[g].reads))]
-        inputs = {k: v.to(device) for k, v in build_inputs(groups, chunk, rm.spec.pad_token_id, order).items()}
-        rewards = rm(**inputs).tolist()  # through the model's forward: sharded engines' hooks run
-        for (g, k), r in zip(order, rewards):
-            out[groups_items[g][k]] = r
-        start += n
+    with progress_bar(len(items), "score (packed)", unit="text") as bar:
+        while start < len(rows):  # fill each forward up to forward_tokens slots
+            n = max(1, min(len(rows) - start, forward_tokens // max(width[id(rows[start])], 1)))
+            chunk = rows[start:start + n]
+            order = [(g, k) for row in chunk for g in row for k in range(len(groups[g].reads))]
+            inputs = {k: v.to(device) for k, v in build_inputs(groups, chunk, rm.spec.pad_token_id, order).items()}
+            rewards = rm(**inputs).tolist()  # through the model's forward: sharded engines' hooks run
+            for (g, k), r in zip(order, rewards):
+                out[groups_items[g][k]] = r
+            start += n
+            bar.update(len(order))
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rewardlab import progress
 from rewardlab.outputs import claim_output_dir
 from rewardlab.train import TRAIN_WRITES, TrainConfig, load_train_eval, train
 
@@ -24,6 +25,7 @@ def run_quickstart(cfg: TrainConfig) -> Path:
     _, held, info = load_train_eval(cfg)
     untrained = RewardModel.from_backbone(cfg.backbone, max_length=cfg.max_length, padding_side=cfg.padding_side,
                                           truncation=cfg.truncation, seed=cfg.seed)
+    progress.status(f"scoring the {len(held)} held-out records with the untrained model")
     before, before_scores = evaluate_model(untrained, held, cfg.eval_batch_size, cfg.seed)
     write_examples(out / "examples-untrained.jsonl", held, before_scores)
     del untrained
@@ -31,6 +33,7 @@ def run_quickstart(cfg: TrainConfig) -> Path:
     result = train(cfg, output_claimed=True)
     t_train = time.perf_counter() - t_train
     trained = RewardModel.load(result.model_dir)
+    progress.status(f"scoring the {len(held)} held-out records with the trained model")
     after, after_scores = evaluate_model(trained, held, cfg.eval_batch_size, cfg.seed)
     write_examples(out / "examples-trained.jsonl", held, after_scores)
     notes = [
@@ -44,5 +47,5 @@ def run_quickstart(cfg: TrainConfig) -> Path:
     prov = provenance(config=cfg.to_json(), data_fingerprint=fingerprint(held), tokenizer=trained.tokenizer)
     _, md = write_report(out, {"untrained": before, "trained": after},
                          title="rewardlab quickstart: held-out accuracy before and after training",
-                         provenance=prov, notes=notes)
+                         provenance=prov, notes=notes, curves={"trained": out})
     return Path(md)

@@ -225,8 +225,11 @@ def _provenance_lines(prov: dict) -> list[str]:
     return lines
 
 
-def render_markdown(results: dict[str, dict], title: str, provenance: dict, notes: list[str] | None = None) -> str:
+def render_markdown(results: dict[str, dict], title: str, provenance: dict, notes: list[str] | None = None,
+                    curves: dict[str, list[dict]] | None = None) -> str:
     """The Markdown text :func:`write_report` writes to ``report.md``."""
+    from rewardlab.curves import curve_table
+
     lines = [f"# {title}", ""]
     for table in report_tables(results):
         lines += [f"## {table['heading']}", ""]
@@ -234,6 +237,12 @@ def render_markdown(results: dict[str, dict], title: str, provenance: dict, note
         lines.append("")
         for text in table["text"]:
             lines += [text, ""]
+    for column, rows in (curves or {}).items():
+        table = curve_table(rows)
+        if table:
+            lines += [f"## Training curves: {column}", ""]
+            lines += _table(table[0], [[fmt(v) for v in row] for row in table[1]])
+            lines += ["", "From the run's `metrics.jsonl` (every row is there; the report.html plots them).", ""]
     if notes:
         lines += ["## Notes", ""]
         lines += [f"- {note}" for note in notes]
@@ -263,9 +272,22 @@ def _find_examples(out: Path, results: dict[str, dict]) -> dict[str, list[dict]]
     return found
 
 
+def _find_curves(results: dict[str, dict], curves: dict[str, Any] | None) -> dict[str, list[dict]]:
+    from rewardlab.curves import read_curves
+
+    if curves is None:
+        curves = {c: _get(r, "model", "path") for c, r in results.items() if _get(r, "model", "path")}
+    found = {}
+    for column, where in curves.items():
+        rows = where if isinstance(where, list) else read_curves(where)
+        if rows:
+            found[column] = rows
+    return found
+
+
 def write_report(out_dir: str | os.PathLike, results: dict[str, dict], title: str, provenance: dict,
                  notes: list[str] | None = None, *, examples: dict[str, list[dict]] | None = None,
-                 html: bool = True) -> tuple[Path, Path]:
+                 html: bool = True, curves: dict[str, Any] | None = None) -> tuple[Path, Path]:
     """Write ``out_dir/report.json``, ``out_dir/report.md`` and (``html=True``) ``out_dir/report.html``;
     return ``(json_path, md_path)`` (the HTML is ``json_path.with_name("report.html")``).
 
@@ -280,16 +302,23 @@ def write_report(out_dir: str | os.PathLike, results: dict[str, dict], title: st
     record accuracy, reward ties, judge-tied pairs, mean margin, log-loss, Brier, ECE, reward–length Pearson and Spearman), a per-source accuracy
     table (rows = sources, columns = results), the notes and a provenance section. Numbers have 4
     decimals; a missing value is "—". ``out_dir`` is created if needed; each file is replaced atomically.
+
+    ``curves`` maps a column to its run directory (or model directory, or metrics rows); by default each column's
+    ``model.path`` is looked at. A column whose run has a ``metrics.jsonl`` gets training curves (a table in the
+    Markdown, a plot in the HTML; the rows are in ``report.json`` under ``curves``).
     """
     if not results:
         raise ValueError("write_report needs at least one result column")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     payload = _clean({"title": title, "results": results, "notes": list(notes or []), "provenance": provenance})
+    found = _find_curves(results, curves)
+    if found:
+        payload["curves"] = _clean(found)
     json_path, md_path = out / "report.json", out / "report.md"
     atomic_write_text(json_path, json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     atomic_write_text(md_path, render_markdown(payload["results"], str(title), payload["provenance"] or {},
-                                                payload["notes"]))
+                                                payload["notes"], payload.get("curves")))
     if html:
         if examples is None:
             examples = _find_examples(out, results)

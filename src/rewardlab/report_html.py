@@ -334,6 +334,24 @@ def _provenance_html(prov: dict) -> str:
     return "\n".join(parts)
 
 
+def _curve_figures(curves: dict[str, list[dict]] | None) -> list[dict]:
+    """The training-curves plot (first on the page) when the report has a run's metrics.jsonl rows."""
+    if not curves:
+        return []
+    title, caption = "Training curves", ("Training loss and accuracy (every log_every steps) and held-out accuracy "
+                                         "(at each eval_every and at the end), from the run's metrics.jsonl.")
+    try:
+        from rewardlab.curves import curves_figure
+
+        fig = curves_figure(curves)
+    except ImportError:
+        return [{"id": "curves", "title": title, "caption": caption, "png": None,
+                 "missing": "matplotlib is not installed (pip install 'rewardlab[dev]')"}]
+    if fig is None:
+        return []
+    return [{"id": "curves", "title": title, "caption": caption, "png": _png(fig), "missing": None}]
+
+
 def render_html(payload: dict, examples: dict[str, list[dict]] | None, tables: list[dict]) -> str:
     """The page for ``payload`` = ``{"title", "results", "notes", "provenance"}`` (as in report.json), with the
     report's ``tables`` (:func:`rewardlab.report.report_tables` of its results)."""
@@ -350,6 +368,7 @@ def render_html(payload: dict, examples: dict[str, list[dict]] | None, tables: l
         body.append(_table_html(table["header"], table["rows"], numeric=table.get("numeric", True)))
         body += [f'<p class="small">{_e(t)}</p>' for t in table["text"]]
     body.append("<h2>Plots</h2>")
+    figures = _curve_figures(payload.get("curves")) + figures
     for fig in figures:
         if fig["png"]:
             body.append(f'<figure id="plot-{_e(fig["id"])}" data-plot="{_e(fig["id"])}">'

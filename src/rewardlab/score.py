@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab.atomic import atomic_write_text
+from rewardlab import progress
 from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data.formats import format_help
@@ -23,20 +24,25 @@ from rewardlab.outputs import claim_output_file
 
 @dataclass
 class ScoreConfig(ContractOptions):
+    # model
     model: str = ""  # a rewardlab model directory, or any reward model (directory or hub id; rewardlab.foreign)
-    data: str = ""
-    output: str = "scores.jsonl"
-    format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
+    trust_modified: bool = False  # load a model whose files differ from the hashes in rewardlab.json (warned)
+    # data
+    data: str = ""  # file to score: comparisons (every response scored) or prompt/response rows
+    format: str = "auto"  # the input format: single (prompt/response rows) or a comparison format (FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
-    batch_size: Positive = 16
+    skip_invalid: bool = False  # skip malformed comparisons (listed) instead of stopping at the first
+    limit: Positive | None = None  # score only the first N rows
+    # scoring
+    batch_size: Positive = 16  # texts per forward (length-sorted batches)
     normalize: bool = False  # apply the model's saved mean/std
-    skip_invalid: bool = False
-    limit: Positive | None = None
-    padding_side: str | None = None
+    padding_side: str | None = None  # override the model's padding side (the score does not change; for testing)
     packing: bool = False  # padding-free rows, each prompt computed once for its responses (rewardlab.packing)
     token_budget: Positive | None = None  # pack prompt groups into rows of this many tokens; default: a row per group
+    # output
+    output: str = "scores.jsonl"  # JSONL, one row per input row, in input order
     overwrite: bool = False  # replace an existing --output file
-    trust_modified: bool = False  # load a model whose files differ from the hashes in rewardlab.json (warned)
+    with_text: bool = False  # also write each row's prompt and response(s) next to its score(s)
 
     HELP = {"format": lambda: format_help(comparisons_only=False)}  # --help lists the formats, `single` too
 
@@ -66,6 +72,11 @@ def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
     return rows
 
 
+def _json_prompt(prompt):
+    """A prompt as it is written out: text, or the list of chat messages."""
+    return prompt if isinstance(prompt, str) else [dict(m) for m in prompt]
+
+
 def _bad(loc: dict, field: str, msg: str):
     raise DataError(msg, path=loc["path"], line=loc.get("line"), row=loc.get("row"), field=field)
 
@@ -88,6 +99,7 @@ def run_score(cfg: ScoreConfig) -> Path:
     claim_output_file(cfg.output, overwrite=cfg.overwrite)
     if is_multiobjective(cfg.model):  # K attribute outputs: per-attribute rewards, gate weights and the score
         return _write(Path(cfg.output), score_multiobjective(cfg, options))
+    progress.status(f"loading the model {cfg.model}")
     rm = load_reward_model(cfg.model, contract_options(cfg), trust_modified=cfg.trust_modified)
     read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
@@ -96,7 +108,8 @@ def run_score(cfg: ScoreConfig) -> Path:
         scores = rm.score([(r["prompt"], r["response"]) for r in singles], batch_size=cfg.batch_size,
                           normalize=cfg.normalize, padding_side=cfg.padding_side, packing=cfg.packing,
                           token_budget=cfg.token_budget)
-        out_rows = [{"id": r["id"], "score": s} for r, s in zip(singles, scores)]
+        out_rows = [{"id": r["id"], "score": s, **({"prompt": _json_prompt(r["prompt"]), "response": r["response"]}
+                                                  if cfg.with_text else {})} for r, s in zip(singles, scores)]
         attrs = _attributes(rm, [(r["prompt"], r["response"]) for r in singles], cfg.batch_size)
         for row, a in zip(out_rows, attrs or ()):
             row["attributes"] = a
@@ -110,7 +123,9 @@ def run_score(cfg: ScoreConfig) -> Path:
         attrs = _attributes(rm, flat, cfg.batch_size)
         i = 0
         for c in loaded.records:
-            out_rows.append({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": scores[i:i + c.k]})
+            out_rows.append({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": scores[i:i + c.k],
+                             **({"prompt": _json_prompt(c.prompt), "responses": list(c.responses)}
+                                if cfg.with_text else {})})
             if attrs is not None:
                 out_rows[-1]["attributes"] = attrs[i:i + c.k]
             i += c.k

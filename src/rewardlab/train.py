@@ -2,9 +2,11 @@
 
 One process or many (``torchrun`` / ``accelerate launch``) run the same code through HF Accelerate.
 Each optimizer step takes a *global* batch of ``batch_size`` comparisons in a seeded order; every process
-takes its slice, splits it into micro-batches, and scales each micro-batch's summed pair loss by
-``world_size / pairs_in_global_batch``. DDP averages gradients over processes, so the update equals the
-mean pair loss over the whole global batch: accumulation 4×1 equals batch 1×4, and 2 processes equal 1.
+takes its slice, splits it into micro-batches, and scales each micro-batch's summed loss by
+``world_size / units_in_global_batch``, where a loss *unit* is what the loss averages over
+(:func:`rewardlab.losses.count_units`: a strict pair for bt / margin / scaled_bt, a strict or tied pair for
+bt_ties, a prompt for allpairs and plackett_luce). DDP averages gradients over processes, so the update equals
+the mean unit loss over the whole global batch: accumulation 4×1 equals batch 1×4, and 2 processes equal 1.
 
 Checkpoints hold weights, optimizer, scheduler and the step; the data order is a pure function of
 (seed, epoch), so ``resume`` continues exactly where the run stopped.
@@ -26,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rewardlab.atomic import atomic_write_text, fsync_tree, replace_dir
+from rewardlab import progress, trackers
+from rewardlab.atomic import atomic_write_text, fsync_tree, readable_like_the_rest, replace_dir
 from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, OpenFraction, Positive, PositiveFloat, Seed
 from rewardlab.collate import collate_pairs
 from rewardlab.data.formats import format_help
@@ -40,6 +43,8 @@ from rewardlab.multiobjective.train import OBJECTIVES, check_options as check_mu
 from rewardlab.outputs import claim_output_dir
 from rewardlab.packing import collate_packed
 from rewardlab.probes.augment import augment_records, parse_augment
+from rewardlab.run_report import write_train_report
+from rewardlab.splits import write_split
 
 
 @dataclass
@@ -59,26 +64,28 @@ class TrainConfig:
     max_length: Positive = 256  # tokens per (prompt, response) text
     truncation: str = "prompt_left"  # prompt_left (cut the prompt's start, keep the response) | right
     padding_side: str | None = None  # default: right (encoders must be right-padded)
-    # objective
+    # loss
     loss: str = "bt"  # the objective (rewardlab.losses.LOSSES)
-    center_coef: NonNegativeFloat = 0.0  # + coef · mean(r²): keeps rewards centred on 0
+    # adds coef · (r_w + r_l)² per pair (K-wise losses: (2·mean_k r_k)² per prompt): keeps rewards centred on 0
+    center_coef: NonNegativeFloat = 0.0
     label_smoothing: Fraction = 0.0  # pairwise losses: (1 - ε)·ℓ(Δ) + ε·ℓ(-Δ)
     margin_table: str = "none"  # none (margin = margin_scale × data margin) | llama2_small | llama2_large
     margin_scale: float = 1.0  # margin loss: multiplies the margin
     tie_model: str = "davidson"  # bt_ties: davidson | rao_kupper
     tie_param: PositiveFloat | None = None  # Davidson ν (default 1) or Rao-Kupper θ (default 2)
-    top_k: Positive | None = None  # plackett_luce: only the first k tiers of each ranking (None: all)
+    # plackett_luce: only the first k tiers of each ranking (a tier: the responses tied at one rank; None: all)
+    top_k: Positive | None = None
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5"
     sampler: str = "random"  # random | grouped (all records of a prompt in one step) | tokens (by total tokens)
     max_tokens: Positive | None = None  # tokens sampler: real tokens per optimizer step
     # optimisation
-    epochs: PositiveFloat = 1.0  # one epoch: the reference's recommendation (more overfits)
+    epochs: PositiveFloat = 1.0  # one epoch, as InstructGPT (Ouyang et al. 2022): reward models overfit after one
     max_steps: Positive | None = None  # stop after this many optimizer steps (overrides epochs)
     batch_size: Positive = 16  # comparisons per optimizer step, over all processes
     micro_batch_size: Positive | None = None  # comparisons per forward; default: the whole local batch
     micro_batch_tokens: Positive | None = None  # also cap a forward's real tokens (a longer comparison goes alone)
     lr: PositiveFloat = 5e-5  # peak learning rate (AdamW)
-    weight_decay: NonNegativeFloat = 0.0
+    weight_decay: NonNegativeFloat = 0.0  # AdamW weight decay of the matrices (biases and norms get none)
     warmup_ratio: Fraction = 0.05  # share of the steps spent warming up linearly
     lr_schedule: str = "linear"  # linear | cosine | constant (after warmup)
     max_grad_norm: NonNegativeFloat = 1.0  # gradient clipping (global norm); 0: no clipping
@@ -88,12 +95,14 @@ class TrainConfig:
     # fp32. Models it does not cover run padded.
     packing: bool = False
     token_budget: Positive | None = None  # packed row width in tokens (default max(512, hidden size))
+    # lora
     # LoRA (peft): lora_r > 0 trains low-rank adapters instead of all weights; the scalar head is always trained
     # and saved in full. `rewardlab export --merge` folds the adapters into a plain transformers directory.
     lora_r: NonNegative = 0
     lora_alpha: PositiveFloat = 16.0  # LoRA scaling: alpha / r
     lora_dropout: OpenFraction = 0.0  # 0: deterministic, like the rest of rewardlab's training
     lora_target_modules: list[str] | None = None  # default: every linear layer except the head
+    # precision
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (autocast) | bf16-pure (bf16 weights, fp32 masters)
     # multi-objective (rewardlab.multiobjective): preference (a scalar BT-family model) | regression (K attribute
     # outputs, masked MSE) | gating (ArmoRM stage 2 on a regression model given by --init-from)
@@ -118,11 +127,17 @@ class TrainConfig:
     # torchrun, CPU/gloo or GPU); checkpoints are sharded, the saved model is whole
     fsdp: bool = False
     seed: Seed = 0  # model head init, data order, dropout
-    # bookkeeping
+    # output
     output_dir: str = "runs/rm"  # model/, checkpoints/, metrics.jsonl, train_summary.json
     log_every: Positive = 10  # steps between metrics.jsonl rows
+    # experiment trackers (rewardlab.trackers), all local: auto (tensorboard when installed) | none | a list such as
+    # tensorboard,mlflow,wandb,trackio
+    report_to: str = "auto"
+    run_name: str | None = None  # the trackers' run name (default: the output directory's name)
+    # evaluation
     eval_every: NonNegative = 0  # steps between held-out evaluations; 0: only at the end
     eval_batch_size: Positive = 32  # texts per forward when scoring the held-out split
+    # checkpoints
     save_every: NonNegative = 0  # steps between checkpoints; 0: only at the end
     keep_checkpoints: Positive = 2  # the newest N periodic checkpoints are kept
     resume: bool = False  # continue from the newest checkpoint in output_dir (exactly)
@@ -135,7 +150,7 @@ class TrainConfig:
     # --help lists these fields' choices from their registries
     HELP = {"loss": loss_help, "format": format_help}
     RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size",
-                 "skip_nonfinite", "overwrite", "output_dir")  # output_dir: however spelt, or moved
+                 "report_to", "run_name", "skip_nonfinite", "overwrite", "output_dir")  # output_dir: however spelt, or moved
 
     def __post_init__(self):
         from rewardlab.data import parse_score_weights
@@ -199,6 +214,9 @@ class TrainResult:
     steps: int
     metrics: list[dict] = field(default_factory=list)
     final_eval: dict | None = None
+    report: Path | None = None  # report.md in the run directory (rank 0, finished runs)
+    data_info: dict = field(default_factory=dict)
+    elapsed_s: float = 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,6 +236,7 @@ def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison
         records = loaded.records
         info["skipped"] += [str(e) for e in loaded.skipped]
         info["source"] = cfg.data
+    info["n_read"] = len(records) + len(info["skipped"])
     if cfg.eval_data:
         loaded = load_comparisons(cfg.eval_data, format=cfg.format, skip_invalid=cfg.skip_invalid,
                                   options=cfg.read_options())
@@ -269,7 +288,8 @@ def make_sampler(records: list, cfg: TrainConfig, world: int, lengths: list[int]
 
 # ---------------------------------------------------------------------------------------------
 # what train writes into output_dir: --overwrite removes these (and only these) first
-TRAIN_WRITES = ("model", "checkpoints", "metrics.jsonl", "train_summary.json", "tensorboard")
+TRAIN_WRITES = ("model", "checkpoints", "metrics.jsonl", "train_summary.json", "tensorboard", "mlruns", "split.json",
+                "report.md", "report.html", "report.json", "examples-trained.jsonl")
 
 
 def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
@@ -281,8 +301,10 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
 
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
     # cpu=True is what makes Accelerate see a torchrun/accelerate-launch world on a machine without a GPU
+    report_to = trackers.tracker_names(cfg.report_to)
     accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" and not cfg.fsdp else "no",
-                              cpu=not torch.cuda.is_available())
+                              cpu=not torch.cuda.is_available(), log_with=report_to or None,
+                              project_dir=str(Path(cfg.output_dir) / "tensorboard"))
     if cfg.fsdp and accelerator.distributed_type.value in ("FSDP", "DEEPSPEED"):
         raise RewardlabError(f"--fsdp runs PyTorch FSDP2 itself: launch with torchrun or a DDP accelerate config, "
                              f"not Accelerate's {accelerator.distributed_type.value} plugin")
@@ -290,6 +312,7 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
     if cfg.batch_size < world:
         raise RewardlabError(f"batch_size {cfg.batch_size} is smaller than the number of processes ({world})")
     set_seed(cfg.seed)
+    t_start = time.perf_counter()
     out = Path(cfg.output_dir)
     ckpt_root = out / "checkpoints"
     if main and not output_claimed:
@@ -299,8 +322,12 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
     if not cfg.resume and main and ckpt_root.exists() and any(ckpt_root.iterdir()):
         raise RewardlabError(f"{ckpt_root} already has checkpoints: pass --resume to continue, or another --output-dir")
 
+    progress.status(f"reading {cfg.data}")
     train_recs, eval_recs, data_info = load_train_eval(cfg)
     from rewardlab.data import fingerprint
+
+    progress.status(f"{data_info['n_train']} training and {data_info['n_eval']} held-out records; "
+                    f"loading the backbone {cfg.backbone}")
 
     data_fp = fingerprint(train_recs)
     backbone = cfg.backbone
@@ -326,7 +353,8 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
 
         own_group = fsdp_engine.ensure_process_group()
         fsdp_engine.shard(rm.to(accelerator.device), accelerator.device, bf16=precision == "bf16")
-    features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses] for c in train_recs}
+    features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses]
+                for c in progress.track(train_recs, "tokenize", unit="rec")}
 
     n_tokens = {id(c): sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs}
     lengths = [n_tokens[id(c)] for c in train_recs]  # tokens sampler
@@ -357,12 +385,10 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
     metrics_path = out / "metrics.jsonl"
     if cfg.resume and main:
         _truncate_metrics(metrics_path, start)
-    tb = _tensorboard(out) if main else None
+    tb = trackers.start(accelerator, cfg, out, report_to)
     history: list[dict] = []
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total_steps, initial=start, disable=not main, desc="train", dynamic_ncols=True)
-    window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0, "t": time.perf_counter()}
+    bar = progress.bar(total_steps, "train", unit="step", initial=start, leave=True, delay=0)  # rank 0 draws it
+    window = _new_window()
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
     loss_opts = cfg.loss_options()
     step = start
@@ -398,6 +424,7 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
             step_window["acc"] += (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).sum().item()
             step_window["pairs"] += len(batch.chosen_idx)
             step_window["tokens"] += batch.n_tokens
+            _add_reward_stats(window, rewards.detach().float(), batch)
         # max_grad_norm 0: no clipping, but the norm is still measured for the divergence guard
         clip = fsdp_engine.clip_grad_norm_ if cfg.fsdp else accelerator.clip_grad_norm_
         grad_norm = clip(model.parameters(), cfg.max_grad_norm or math.inf)
@@ -420,20 +447,22 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
         bar.update(1)
 
         if done % cfg.log_every == 0 or done == total_steps:
-            keys = ("loss", "units", "acc", "pairs", "tokens")
+            keys = ("loss", "units", "acc", "pairs", "tokens", "r_sum", "r_n", "m_sum")
             stats = torch.tensor([float(window[k]) for k in keys], dtype=torch.float64, device=device)
             tot = dict(zip(keys, accelerator.reduce(stats, reduction="sum").tolist()))
+            extremes = accelerator.gather(torch.tensor([[-window["r_min"], window["r_max"]]], dtype=torch.float64,
+                                                       device=device)).max(0).values.tolist()
             dt = time.perf_counter() - window["t"]
             rec = {"step": done, "epoch": round(done / per_epoch, 4),  # None: every step of the window was skipped
                    "loss": tot["loss"] / tot["units"] if tot["units"] else None,
                    "accuracy": tot["acc"] / tot["pairs"] if tot["pairs"] else None, "lr": scheduler.get_last_lr()[0],
                    "grad_norm": None if grad_norm is None or problem is not None else float(grad_norm),
                    "pairs_per_s": tot["pairs"] / dt, "tokens_per_s": tot["tokens"] / dt,
-                   **({"skipped_nonfinite": n_nonfinite} if n_nonfinite else {})}
+                   **_reward_stats(tot, extremes), **({"skipped_nonfinite": n_nonfinite} if n_nonfinite else {})}
             if rec["loss"] is not None and rec["accuracy"] is not None:
                 bar.set_postfix(loss=f"{rec['loss']:.4f}", acc=f"{rec['accuracy']:.3f}", pairs_s=f"{rec['pairs_per_s']:.1f}")
             _log(rec, history, metrics_path, tb, main)
-            window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0, "t": time.perf_counter()}
+            window = _new_window()
         if cfg.eval_every and done % cfg.eval_every == 0 and done != total_steps and eval_recs:
             _log({"step": done, **_eval_summary(accelerator.unwrap_model(model), eval_recs, cfg)}, history,
                  metrics_path, tb, main)
@@ -452,17 +481,21 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
         rm.model.float()
         for p, master in masters.items():
             p.data.copy_(master)
-    final_eval = None
+    final_eval, scores = None, None
     if eval_recs:
         from rewardlab.metrics import evaluate_scores
 
+        progress.status(f"scoring the {len(eval_recs)} held-out records")
         scores = _score_across_processes(accelerator, rm, eval_recs, cfg.eval_batch_size, cfg.packing, cfg.token_budget)
         final_eval = evaluate_scores(eval_recs, scores, seed=cfg.seed)
         flat = np.array([s for row in scores for s in row])
         rm.spec.normalization = {"mean": float(flat.mean()), "std": float(flat.std()),
                                  "source": "held-out split responses", "n": int(flat.size)}
         _log({"step": total_steps, "eval_accuracy": final_eval["record_accuracy"],  # as eval_accuracies
-              "eval_pair_accuracy": final_eval["accuracy"], "eval_n": final_eval["n_records"]},
+              "eval_pair_accuracy": final_eval["accuracy"], "eval_n": final_eval["n_records"],
+              "eval_loss": (final_eval.get("calibration") or {}).get("log_loss"),  # mean -log σ(Δ) over pairs
+              "eval_mean_reward": float(flat.mean()), "eval_min_reward": float(flat.min()),
+              "eval_max_reward": float(flat.max()), "eval_margin": final_eval.get("mean_margin")},
              history, metrics_path, tb, main)
     # collective under ZeRO-3 / FSDP; None otherwise
     full_state = fsdp_engine.full_state_dict(model) if cfg.fsdp else _gathered_state_dict(accelerator, model)
@@ -471,11 +504,15 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
         summary = {"config": cfg.to_json(), "data": data_info, "data_fingerprint": data_fp, "steps": total_steps,
                    "final_eval": final_eval, "world_size": world}
         atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str))
+        write_split(out, cfg, train_recs, eval_recs)
     if tb is not None:
         tb.close()
     accelerator.wait_for_everyone()
     _end(accelerator, own_group)
-    return TrainResult(out / "model", total_steps, history, final_eval)
+    elapsed = time.perf_counter() - t_start
+    report = write_train_report(out, cfg, data_info, final_eval, total_steps, elapsed, eval_recs, scores,
+                                rm.tokenizer) if main else None
+    return TrainResult(out / "model", total_steps, history, final_eval, report, data_info, elapsed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -599,10 +636,32 @@ def _log(rec: dict, history: list, path: Path, tb, main: bool) -> None:
         return
     with open(path, "a") as f:
         f.write(dumps_strict(rec) + "\n")
-    if tb is not None:
-        for k, v in rec.items():
-            if k != "step" and isinstance(v, (int, float)):
-                tb.add_scalar(k, v, rec["step"])
+    if tb is not None:  # the experiment trackers (rewardlab.trackers.Run)
+        tb.log(rec)
+
+
+def _new_window() -> dict:
+    return {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0, "r_sum": 0.0, "r_n": 0, "m_sum": 0.0,
+            "r_min": math.inf, "r_max": -math.inf, "t": time.perf_counter()}
+
+
+def _add_reward_stats(window: dict, rewards: torch.Tensor, batch) -> None:
+    """TRL's reward statistics over a logging window: every reward's sum / min / max, the chosen-minus-other margin."""
+    if not bool(torch.isfinite(rewards).all()):  # a diverged step (the divergence guard reports it)
+        return
+    if rewards.numel():
+        window["r_sum"] += rewards.sum().item()
+        window["r_n"] += rewards.numel()
+        window["r_min"] = min(window["r_min"], rewards.min().item())
+        window["r_max"] = max(window["r_max"], rewards.max().item())
+    window["m_sum"] += (rewards[batch.chosen_idx] - rewards[batch.rejected_idx]).sum().item()
+
+
+def _reward_stats(tot: dict, extremes: list[float]) -> dict:
+    if not tot["r_n"]:
+        return {}
+    return {"mean_reward": tot["r_sum"] / tot["r_n"], "min_reward": -extremes[0], "max_reward": extremes[1],
+            "margin": tot["m_sum"] / max(tot["pairs"], 1)}
 
 
 def _prepare_output_dir(out: Path) -> None:
@@ -644,14 +703,6 @@ def _truncate_metrics(path: Path, step: int) -> None:
         return
     kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
     atomic_write_text(path, "".join(line + "\n" for line in kept))
-
-
-def _tensorboard(out: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # tensorboard not installed: metrics.jsonl is still written
-        return None
-    return SummaryWriter(str(out / "tensorboard"))
 
 
 def _gathered_state_dict(accelerator, model) -> dict | None:
@@ -710,6 +761,7 @@ def _save_checkpoint(accelerator, root: Path, step: int, cfg, data_fp, rm, optim
                             "python": random.getstate()}}, tmp / "trainer.pt")
         (tmp / "state.json").write_text(dumps_strict({"step": step, "config": _resume_key(cfg),
                                                     "data_fingerprint": data_fp}, indent=2))
+        readable_like_the_rest(tmp)  # safetensors writes its files 0600
         replace_dir(tmp, final)  # fsynced before the rename makes it the newest checkpoint
         fsync_tree(root, files=False)
         for old in sorted(p for p in root.glob("step-*"))[:-cfg.keep_checkpoints]:

@@ -10,8 +10,14 @@ any judge backend — a strong model behind an HTTP endpoint, or the base model 
     loss = BT(r_chosen, r_rejected) + λ · LM(critique tokens | prompt + response)
 
 ``BT = −log σ(r_chosen − r_rejected)`` over every (chosen, other) pair; ``LM`` is the mean next-token
-cross-entropy over the critique tokens of every sequence (the prompt is masked), so the model learns to write
-the teacher's critiques while its head learns to read them. ``λ = lm_coef``.
+cross-entropy over every token after the judge prompt (the prompt is masked): the critique's tokens **and** the
+end-of-turn tokens the chat template writes after it (or the EOS a plain tokenizer gets), so the model learns to
+write the teacher's critiques and to end them, while its head learns to read them. ``λ = lm_coef``.
+
+A teacher critique longer than ``max_critique_tokens`` is cut there and ends with the marker ``" [...]"``
+(:func:`rewardlab.judges.backends.Backend.truncate`); the LM term trains on the marker too, so a model trained on
+cut critiques learns to write it. Give the teacher ``max_new_tokens`` at most ``max_critique_tokens`` (as
+``train-judge`` does) to avoid cut critiques.
 
 Saved as a plain causal-LM directory plus ``reward_head.safetensors`` and ``cloud.json`` (template, critique
 length, base).
@@ -26,6 +32,7 @@ from typing import Sequence
 
 import torch
 
+from rewardlab.atomic import readable_like_the_rest
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, Sampling
@@ -100,6 +107,7 @@ class CloudRewardModel(torch.nn.Module):
         save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(path / HEAD_FILE))
         (path / META_FILE).write_text(json.dumps({"template": self.template.to_json(), "base": self.base,
                                                   "max_critique_tokens": self.max_critique_tokens}, indent=2) + "\n")
+        readable_like_the_rest(path)
 
     @property
     def backend(self):

@@ -19,6 +19,7 @@ import torch
 
 from rewardlab.judges.backends import (NEG_INF, TRUNCATION_MARK, Backend, BackendError, Messages, Sampling,
                                        logsumexp)
+from rewardlab.progress import bar as progress_bar
 
 
 def _plain(messages: Messages) -> str:
@@ -29,7 +30,7 @@ class HFBackend(Backend):
     name = "hf"
 
     def __init__(self, model="smollm2-135m", tokenizer=None, *, batch_size: int = 8, device: str | None = None,
-                 dtype: torch.dtype | None = None, progress: bool = False, autocast: torch.dtype | None = None):
+                 dtype: torch.dtype | None = None, progress: bool | None = None, autocast: torch.dtype | None = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if isinstance(model, str):
@@ -129,9 +130,12 @@ class HFBackend(Backend):
         return {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
 
     def _bar(self, total: int, desc: str):
+        """A progress bar (rewardlab.progress: rate, ETA, --quiet); ``progress=False`` turns it off for this backend."""
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, desc=desc, disable=not self.progress, leave=False)
+        if self.progress is False:
+            return tqdm(total=total, desc=desc, disable=True)
+        return progress_bar(total, f"judge {desc}")
 
     # ---- the interface ---------------------------------------------------------------------------
     @torch.no_grad()

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
+from rewardlab import progress
 from rewardlab.atomic import atomic_write_text
 from rewardlab.judges.backends import Backend, BackendError, Messages, Sampling, candidate_logprobs
 
@@ -158,9 +159,9 @@ class OpenAIBackend(Backend):
 
     def _map(self, fn, items: list) -> list:
         if self.concurrency == 1 or len(items) <= 1:
-            return [fn(x) for x in items]
+            return [fn(x) for x in progress.track(items, "judge requests", unit="req")]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(items))) as pool:
-            return list(pool.map(fn, items))
+            return list(progress.track(pool.map(fn, items), "judge requests", total=len(items), unit="req"))
 
     @staticmethod
     def _messages(messages: Messages, assistant_prefix: str) -> list[dict]:

@@ -26,33 +26,41 @@ from rewardlab.judges.backends import Sampling
 
 @dataclass
 class JudgeConfig:
-    data: str = ""
-    format: str = "auto"
-    skip_invalid: bool = False
-    limit: Positive | None = None
-    output: str = "runs/judge/judgments.jsonl"
-    mode: str | None = None  # the kind of judge (rewardlab.judges.run.JUDGE_MODES; default pairwise)
+    # data
+    data: str = ""  # comparisons to judge (any format train reads)
+    format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
+    skip_invalid: bool = False  # skip malformed records instead of stopping at the first
+    limit: Positive | None = None  # judge only the first N records
+    # output
+    output: str = "runs/judge/judgments.jsonl"  # JSONL of judgments, one row per record; a summary JSON next to it
+    # judge
+    mode: str | None = None  # the kind of judge (default pairwise)
+    # backend
     backend: str = "hf"  # hf | openai | llamacpp
     model: str = "smollm2-135m"  # hf: embedded name or directory; openai: the served model name; llamacpp: .gguf
     base_url: str = ""  # openai: e.g. http://127.0.0.1:8000/v1
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: Positive = 8
-    timeout: PositiveFloat = 60.0
-    max_retries: NonNegative = 4
+    api_key_env: str = "OPENAI_API_KEY"  # openai: the environment variable holding the API key
+    concurrency: Positive = 8  # openai: requests in flight at once
+    timeout: PositiveFloat = 60.0  # openai: seconds per request
+    max_retries: NonNegative = 4  # openai: retries of a failed request (with backoff)
     cache_dir: str | None = None  # openai: on-disk answer cache
+    # prompting
     template: str | None = None  # built-in name or YAML/JSON file (default per mode)
     parser: str | None = None  # pairwise: strict|mtbench|last|lenient|letter|regex:...; rating: mtbench|last|number
     position: str | None = None  # single | random_swap | both | average (default both; logprob: average)
-    temperature: NonNegativeFloat = 0.0
-    top_p: PositiveFraction = 1.0
-    max_new_tokens: Positive = 256
+    # sampling
+    temperature: NonNegativeFloat = 0.0  # sampling temperature (0: greedy)
+    top_p: PositiveFraction = 1.0  # nucleus sampling mass
+    max_new_tokens: Positive = 256  # tokens a judge may generate per answer
     samples: Positive = 1  # rating: ratings averaged; verifier-cot: K rationales
-    seed: Seed = 0
-    batch_size: Positive = 8
-    max_question_tokens: Positive | None = None
-    max_answer_tokens: Positive | None = None
-    device: str | None = None
-    name: str | None = None
+    seed: Seed = 0  # sampling and random_swap positions
+    batch_size: Positive = 8  # hf: prompts per forward
+    # truncation
+    max_question_tokens: Positive | None = None  # the conversation keeps its last N tokens (default: all)
+    max_answer_tokens: Positive | None = None  # each response keeps its first N tokens (default: all)
+    # runtime
+    device: str | None = None  # hf: cpu | cuda | cuda:N (default: cuda when available)
+    name: str | None = None  # the judge's name in reports (default: from the model)
 
     HELP = {"mode": lambda: "one of: " + ", ".join(JUDGE_MODES)}  # --help lists the modes from their registry
 

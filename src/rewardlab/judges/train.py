@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from rewardlab.atomic import atomic_write_text
+from rewardlab.atomic import atomic_write_text, readable_like_the_rest
 from rewardlab.bounds import Fraction, NonNegativeFloat, Positive, PositiveFloat, Seed
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
@@ -41,40 +41,47 @@ JUDGE_RUN_WRITES = ("model", "metrics.jsonl", "examples.jsonl", "report.json", "
 
 @dataclass
 class TrainJudgeConfig:
-    data: str = ""
-    format: str = "auto"
-    skip_invalid: bool = False
+    # data
+    data: str = ""  # training comparisons (any format train reads)
+    format: str = "auto"  # auto | rewardlab | trl | hh | pairwise | ratings | helpsteer2 | helpsteer2_pref | ranked
+    skip_invalid: bool = False  # skip malformed records instead of stopping at the first
     limit: Positive | None = None  # records read from data
     eval_data: str | None = None  # held-out file; default: a prompt-hash split of data
-    eval_fraction: Fraction = 0.1
+    eval_fraction: Fraction = 0.1  # share of prompts held out when eval_data is not given
     max_train: Positive | None = None  # training pairs (after the split and a seeded shuffle)
     max_eval: Positive | None = None  # held-out records (the first ones, in file order)
+    # model
     method: str = "genrm"  # genrm | cloud
-    base: str = "smollm2-135m"
+    base: str = "smollm2-135m"  # the causal LM to train: embedded name (smollm2-135m), directory or hub id
     teacher: str | None = None  # cloud: the model that writes training critiques (default: base)
-    output_dir: str = "runs/judge"
+    output_dir: str = "runs/judge"  # model/, report.md, metrics
     template: str | None = None  # default pair-token (genrm) / critique (cloud)
+    # truncation
     max_question_tokens: Positive = 192  # the conversation keeps its last tokens
     max_answer_tokens: Positive = 96  # each response keeps its first tokens
     max_critique_tokens: Positive = 64  # cloud
+    # loss
     lm_coef: NonNegativeFloat = 0.5  # cloud: λ in BT + λ·LM
-    both_orders: bool = True
-    epochs: Positive = 1
-    lr: PositiveFloat = 1e-5
-    weight_decay: NonNegativeFloat = 0.0
-    warmup_ratio: Fraction = 0.1
-    batch_size: Positive = 8
-    micro_batch_size: Positive | None = None
-    eval_batch_size: Positive = 8
-    gradient_checkpointing: bool = False
+    both_orders: bool = True  # train on each pair in both positions (A/B and B/A), against position bias
+    # optimisation
+    epochs: Positive = 1  # passes over the training pairs
+    lr: PositiveFloat = 1e-5  # peak learning rate (AdamW)
+    weight_decay: NonNegativeFloat = 0.0  # AdamW weight decay
+    warmup_ratio: Fraction = 0.1  # share of the steps spent warming up linearly
+    batch_size: Positive = 8  # pairs per optimizer step
+    micro_batch_size: Positive | None = None  # pairs per forward (default: the whole batch)
+    eval_batch_size: Positive = 8  # prompts per forward when evaluating
+    gradient_checkpointing: bool = False  # recompute activations in the backward: less memory, more compute
     train_layers: Positive | None = None  # train only the last N transformer blocks (+ final norm); None = all weights
     cache_trunk: bool = True  # with train_layers: run the frozen blocks once per prompt (rewardlab.judges.trunk)
+    # hardware
     bf16: bool | None = None  # default: on for CUDA
-    device: str | None = None
-    eval_before: bool = True
-    save_model: bool = True
-    log_every: Positive = 10
-    seed: Seed = 0
+    device: str | None = None  # cpu | cuda | cuda:N (default: cuda when available)
+    # output
+    eval_before: bool = True  # also evaluate the untrained base (the report's first column)
+    save_model: bool = True  # write the trained judge to output_dir/model
+    log_every: Positive = 10  # steps between metrics rows
+    seed: Seed = 0  # data order, head initialisation
     overwrite: bool = False  # replace the run in a non-empty output_dir
 
     def __post_init__(self):
@@ -318,6 +325,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
                 "mode": "logprob", "template": judge.template.to_json(), "position": "average",
                 "max_question_tokens": cfg.max_question_tokens, "max_answer_tokens": cfg.max_answer_tokens,
                 "trained_from": cfg.base, "method": "genrm"}, indent=2) + "\n")
+            readable_like_the_rest(model_dir)
             result["model_dir"] = str(model_dir)
         tokenizer = backend.tok
     else:

@@ -13,7 +13,8 @@ Endpoints (JSON; every error is ``{"detail": "<message>"}`` with a 4xx/5xx statu
     "normalize": bool?}`` -> ``{"rewards": [...], "scores": [...]}`` (how queries are split:
     :mod:`rewardlab.serve.openrlhf`).
 ``GET /health``
-    ``{"status": "ok", "model": ..., "queued_texts": ...}``; no token needed; 503 while shutting down.
+    ``{"status": "ok", "model": <the model directory as given, or its backbone>, "queued_texts": ...}``; no token
+    needed; 503 while shutting down. ``/docs`` and ``/redoc`` are served with no network (:mod:`rewardlab.serve.docs`).
 ``GET /metrics``
     Prometheus text: requests by endpoint and status, request latency, texts, batch sizes (texts, jobs,
     tokens per forward), queue wait, forward time, queued texts, in-flight requests.
@@ -32,6 +33,7 @@ import asyncio
 import hmac
 import json
 import os
+import re
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -49,6 +51,7 @@ from rewardlab.multiobjective.serving import load_for_serving, unpack
 from rewardlab.finite import NonFiniteError, check_weights, nonfinite_tensors
 from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
 from rewardlab.serve.config import ServeConfig
+from rewardlab.serve.docs import add_offline_docs
 from rewardlab.serve.openrlhf import SplitError, split_query
 
 TOKEN_ENV = "REWARDLAB_SERVE_TOKEN"
@@ -301,7 +304,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     token = cfg.token or os.environ.get(TOKEN_ENV) or None
-    model_name = os.path.basename(os.path.normpath(cfg.model)) if cfg.model else rm.spec.backbone
+    model_name = served_model_name(cfg.model, rm)
     metrics = Metrics()
     batcher = Batcher(rm, batching=cfg.batching, max_batch_tokens=cfg.max_batch_tokens,
                       max_batch_texts=cfg.max_batch_texts, max_wait_ms=cfg.max_wait_ms,
@@ -320,7 +323,8 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         await run_in_threadpool(batcher.stop, cfg.shutdown_timeout)
 
     app = FastAPI(title="rewardlab reward server", version=_version(), lifespan=lifespan,
-                  description=__doc__.split("\n\n")[0])
+                  description=_plain_doc(__doc__.split("\n\n")[0]), docs_url=None, redoc_url=None)
+    add_offline_docs(app)  # Swagger UI / ReDoc from a package, not a CDN
     app.state.batcher, app.state.metrics, app.state.rm, app.state.config = batcher, metrics, rm, cfg
     app.add_middleware(BodyLimit, limit=cfg.max_request_bytes, timeout=cfg.body_timeout)
     app.add_middleware(RequireToken, token=token)  # before the body is read
@@ -457,6 +461,17 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
 
 
 _KNOWN = {"/v1/score", "/get_reward", "/health", "/metrics"}
+
+
+def _plain_doc(text: str) -> str:
+    """A docstring paragraph for /docs: Sphinx roles (``:class:`~a.b.C```) become ``C``."""
+    return re.sub(r":\w+:`~?([\w.]+)`", lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", text)
+
+
+def served_model_name(path: str, rm) -> str:
+    """What ``/health`` and every answer call the model: the directory as given (``runs/hh/model``), else the
+    model's backbone (hub id or directory) — never just ``model``."""
+    return os.path.normpath(path) if path else str(rm.spec.backbone)
 
 
 def _version() -> str:

@@ -10,9 +10,11 @@ from rewardlab.errors import RewardlabError
 
 @dataclass
 class ServeConfig(ContractOptions):
+    # model
     model: str = ""  # a rewardlab model directory (a LoRA adapter directory works too), or any reward model (rewardlab.foreign)
-    host: str = "127.0.0.1"
-    port: Port = 8000
+    # server
+    host: str = "127.0.0.1"  # interface to listen on (127.0.0.1: this machine only)
+    port: Port = 8000  # TCP port
     token: str | None = None  # bearer token required on /v1/score, /get_reward, /metrics (or $REWARDLAB_SERVE_TOKEN)
     # batching: a worker gathers queued requests into one forward
     batching: bool = True  # off: one request per forward (the load test's baseline)
@@ -35,7 +37,7 @@ class ServeConfig(ContractOptions):
     shutdown_timeout: NonNegativeFloat = 30.0  # seconds to finish in-flight requests after SIGINT/SIGTERM
     keep_alive_timeout: PositiveFloat = 5.0  # seconds an idle keep-alive connection stays open
     body_timeout: PositiveFloat = 10.0  # seconds a request body may stall before a 408
-    log_level: str = "warning"
+    log_level: str = "warning"  # uvicorn log level: critical | error | warning | info | debug
     trust_modified: bool = False  # serve a model whose files differ from the hashes in rewardlab.json (/health says)
 
     def __post_init__(self):
