@@ -28,6 +28,10 @@ def _rows(fmt: str, n: int = 24) -> list[dict]:
         q, good, bad = f"What is {i} plus 1?", f"It is {i + 1}.", f"It is {i + 7}, I think."
         if fmt == "hh":
             rows.append({"chosen": f"\n\nHuman: {q}\n\nAssistant: {good}", "rejected": f"\n\nHuman: {q}\n\nAssistant: {bad}"})
+        elif fmt == "helpsteer2":  # rated responses, for the multi-objective recipe
+            for k, text in enumerate((good, bad)):
+                rows.append({"prompt": q, "response": text, **{a: (4 - 3 * k + i) % 5 for a in (
+                    "helpfulness", "correctness", "coherence", "complexity", "verbosity")}})
         elif fmt == "ranked":
             rows.append({"prompt": q, "responses": [bad, good, f"Maybe {i}."], "ranking": [1, 0, 2]})
         else:
@@ -45,7 +49,8 @@ def test_recipe_parses_and_runs_two_steps_on_a_tiny_model(recipe, tiny_llama, tm
     command = _command(recipe)
     values = yaml.safe_load(recipe.read_text())
     data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in _rows(values.get("format", "auto"))))
+    fmt = "helpsteer2" if values.get("objective") == "regression" else values.get("format", "auto")
+    data.write_text("".join(json.dumps(r) + "\n" for r in _rows(fmt)))
     out = tmp_path / "out"
     args = [command, "--config", str(recipe), "--data", str(data), "--output-dir", str(out)]
     if command == "train":
@@ -55,7 +60,9 @@ def test_recipe_parses_and_runs_two_steps_on_a_tiny_model(recipe, tiny_llama, tm
             args += ["--micro-batch-size", "2"]
         assert main(args) == 0
         summary = json.loads((out / "train_summary.json").read_text())
-        assert summary["steps"] == 2 and (out / "model" / "rewardlab.json").exists()
+        assert (out / "model" / "rewardlab.json").exists()
+        if values.get("objective") != "regression":  # a ridge stage 1 is solved in closed form: no steps
+            assert summary["steps"] == 2
         for key, value in values.items():  # every recipe value reached the run, except what was overridden
             if key not in {"data", "output_dir", "backbone", "max_length", "batch_size", "micro_batch_size",
                            "precision", "eval_every", "save_every", "eval_fraction"}:

@@ -372,12 +372,6 @@ class _LossName(str, enum.Enum):
 LossType = _LossName("LossType", {name.upper(): name for name in LOSSES})
 
 
-def loss_help() -> str:
-    """The --loss choices for --help, from :data:`LOSSES`."""
-    return "one of: " + "; ".join(f"{name} ({spec.help}; unit: {spec.unit}; options: {', '.join(spec.options)})"
-                                  for name, spec in LOSSES.items())
-
-
 def check_options(loss: LossType | str, opts: LossOptions) -> None:
     """``ValueError`` for an option that does not fit the loss or is out of range."""
     loss = LossType(loss)

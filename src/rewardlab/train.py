@@ -37,7 +37,7 @@ from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.finite import NonFiniteError, check_weights, step_problem
 from rewardlab.jsonstrict import dumps_strict
-from rewardlab.losses import LossType, batch_loss, count_units, loss_help
+from rewardlab.losses import LossType, batch_loss, count_units
 from rewardlab.model import RewardModel
 from rewardlab.multiobjective.train import OBJECTIVES, check_options as check_multiobjective, init_from_attribute
 from rewardlab.outputs import claim_output_dir
@@ -65,7 +65,7 @@ class TrainConfig:
     truncation: str = "prompt_left"  # prompt_left (cut the prompt's start, keep the response) | right
     padding_side: str | None = None  # default: right (encoders must be right-padded)
     # loss
-    loss: str = "bt"  # the objective (rewardlab.losses.LOSSES)
+    loss: str = "bt"  # bt | margin | scaled_bt | allpairs | plackett_luce | bt_ties (rewardlab.losses.LOSSES; docs/losses.md)
     # adds coef · (r_w + r_l)² per pair (K-wise losses: (2·mean_k r_k)² per prompt): keeps rewards centred on 0
     center_coef: NonNegativeFloat = 0.0
     label_smoothing: Fraction = 0.0  # pairwise losses: (1 - ε)·ℓ(Δ) + ε·ℓ(-Δ)
@@ -104,8 +104,10 @@ class TrainConfig:
     lora_target_modules: list[str] | None = None  # default: every linear layer except the head
     # precision
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (autocast) | bf16-pure (bf16 weights, fp32 masters)
-    # multi-objective (rewardlab.multiobjective): preference (a scalar BT-family model) | regression (K attribute
-    # outputs, masked MSE) | gating (ArmoRM stage 2 on a regression model given by --init-from)
+    seed: Seed = 0  # model head init, data order, dropout
+    # multi-objective
+    # rewardlab.multiobjective: preference (a scalar BT-family model) | regression (K attribute outputs, masked
+    # MSE) | gating (ArmoRM stage 2 on a regression model given by --init-from)
     objective: str = "preference"
     attributes: str | None = None  # regression: rating columns / attributes, e.g. "helpfulness,correctness"
     attribute_scales: str | None = None  # scales of attributes without a known one, e.g. "quality=0:9"
@@ -115,18 +117,18 @@ class TrainConfig:
     init_attribute: str | None = None  # preference --init-from: the attribute whose output becomes the reward
     reference_data: str | None = None  # gating: pairs the verbosity λ are fitted on (default: the training pairs)
     debias: bool = True  # gating: verbosity debiasing r' = r - λ·r_verbosity before the gate
-    verbosity_attribute: str = "verbosity"
-    debias_threshold: float = 0.03  # λ_j: smallest grid value with Spearman(r'_j, r_verbosity) <= this
-    gate_hidden: int = 1024  # gate MLP width (ArmoRM: 1024)
-    gate_layers: int = 3  # gate hidden layers
-    gate_steps: int = 500
-    gate_batch_size: int = 1024
-    gate_lr: float = 1e-3
+    verbosity_attribute: str = "verbosity"  # gating: the attribute whose reward measures verbosity
+    debias_threshold: NonNegativeFloat = 0.03  # λ_j: smallest grid value with Spearman(r'_j, r_verbosity) <= this
+    gate_hidden: Positive = 1024  # gate MLP width (ArmoRM: 1024)
+    gate_layers: Positive = 3  # gate hidden layers
+    gate_steps: Positive = 500  # gating: optimizer steps of the gate (backbone and probes frozen)
+    gate_batch_size: Positive = 1024  # gating: pairs per gate step (on cached features)
+    gate_lr: PositiveFloat = 1e-3  # gating: AdamW learning rate of the gate (cosine schedule)
     feature_cache: str | None = None  # where cached hidden states go (default: OUTPUT_DIR/features)
+    # distributed
     # shard weights, gradients and optimizer states over the processes with PyTorch FSDP2 (rewardlab.fsdp; run under
     # torchrun, CPU/gloo or GPU); checkpoints are sharded, the saved model is whole
     fsdp: bool = False
-    seed: Seed = 0  # model head init, data order, dropout
     # output
     output_dir: str = "runs/rm"  # model/, checkpoints/, metrics.jsonl, train_summary.json
     log_every: Positive = 10  # steps between metrics.jsonl rows
@@ -148,7 +150,7 @@ class TrainConfig:
 
     # fields that may differ between a run and its resumption
     # --help lists these fields' choices from their registries
-    HELP = {"loss": loss_help, "format": format_help}
+    HELP = {"format": format_help}
     RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size",
                  "report_to", "run_name", "skip_nonfinite", "overwrite", "output_dir")  # output_dir: however spelt, or moved
 

@@ -40,6 +40,7 @@ from rewardlab.multiobjective.metrics import attribute_metrics, length_correlati
 from rewardlab.multiobjective.model import AttributeRewardModel, find_head
 from rewardlab.multiobjective.ridge import fit_ridge
 from rewardlab.multiobjective.scalarise import FixedWeights, GatedSum, Llama2Rule, parse_scaliser
+from rewardlab.jsonstrict import dumps_strict
 
 
 @dataclass
@@ -49,6 +50,9 @@ class MultiObjectiveResult:
     metrics: list[dict] = field(default_factory=list)
     final_eval: dict | None = None
     summary: dict = field(default_factory=dict)
+    report: Path | None = None  # (the scalar trainer's report.md; a multi-objective run's numbers are in summary)
+    data_info: dict = field(default_factory=dict)
+    elapsed_s: float = 0.0
 
 
 def check_options(cfg) -> None:
@@ -171,11 +175,11 @@ def train_regression(cfg) -> MultiObjectiveResult:
     summary = {"objective": "regression", "source": source, "attributes": names, "scales": scales,
                "n_train": len(train), "n_eval": len(held), "stage1": rm.mo.stage1, "held_out": metrics,
                "seconds": round(time.perf_counter() - t0, 2), "config": cfg.to_json()}
-    atomic_write_text(out / "train_summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str) + "\n")
     for name, m in metrics.items():
         pearson = "n/a" if m["pearson"] is None else f"{m['pearson']:.3f}"
         print(f"held-out {name}: MSE {m['mse']:.4f}, Pearson {pearson} (n={m['n']})")
-    return MultiObjectiveResult(model_dir, steps, history, None, summary)
+    return MultiObjectiveResult(model_dir, steps, history, None, summary, elapsed_s=summary["seconds"])
 
 
 def _gradient_regression(rm, train, target, mask, cfg, out: Path) -> tuple[int, list[dict]]:
@@ -331,14 +335,14 @@ def train_gating(cfg) -> MultiObjectiveResult:
                "beta": float(gate.logit_scale.detach()), "history": history, "held_out": held,
                "seconds": round(time.perf_counter() - t0, 2), "config": cfg.to_json()}
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "train_summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str) + "\n")
     final = None
     if held:
         final = {"accuracy": held["accuracy"]["gate"]["accuracy"], "n_records": len(held_recs)}
         for name, acc in held["accuracy"].items():
             print(f"held-out pairwise accuracy ({name}): {acc['accuracy']:.4f} "
                   f"[{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}] on {acc['n']} pairs")
-    return MultiObjectiveResult(model_dir, cfg.gate_steps, history, final, summary)
+    return MultiObjectiveResult(model_dir, cfg.gate_steps, history, final, summary, elapsed_s=summary["seconds"])
 
 
 def evaluate_pairs(rm: AttributeRewardModel, records, cache=None, model_dir=None, batch_size: int = 32,

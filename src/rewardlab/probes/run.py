@@ -32,14 +32,14 @@ class ProbeConfig(ContractOptions):
     model: list[str] = field(default_factory=list)  # rewardlab model directories, one column each
     judge: list[str] = field(default_factory=list)  # LLM judges: a model, key=value,... or a YAML (rewardlab.judges.run)
     data: str = ""  # preference data (any format `train` reads); probe pairs are derived from it
-    format: str = "auto"
-    skip_invalid: bool = False
+    format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
+    skip_invalid: bool = False  # skip malformed rows (counted) instead of stopping at the first
     limit: Positive | None = None  # use only the first N records
     probes: str = "all"  # comma list of probes (length, off_topic, concreteness, empty_reference, ...) or all
     seed: Seed = 0  # seeds every probe's choice of template texts
     n_boot: NonNegative = 1000  # bootstrap resamples for the reward-shift intervals
-    batch_size: Positive = 32
-    output_dir: str = "runs/probe"
+    batch_size: Positive = 32  # texts per forward
+    output_dir: str = "runs/probe"  # probes.json, probes.md and probe-pairs-<model>.jsonl go here
     overwrite: bool = False  # replace the results in a non-empty --output-dir
     trust_modified: bool = False  # load models whose files differ from the hashes in rewardlab.json (reported)
 
