@@ -604,3 +604,16 @@ def test_probe_refuses_an_existing_output_dir(tmp_path, saved_model, capsys):
     data = write_jsonl(tmp_path / "d.jsonl", rows(4))
     code, err = run_cli(capsys, ["probe", "--model", str(saved_model), "--data", str(data), "--output-dir", str(out)])
     assert code == 2 and f"--output-dir {out} is not empty (probes.md)" in err and snapshot(out) == before
+
+
+def test_multiobjective_train_refuses_a_finished_run_dir(tmp_path, tiny_llama, capsys):
+    out = tmp_path / "mo-run"
+    out.mkdir()
+    (out / "train_summary.json").write_text("{}")
+    before = snapshot(out)
+    data = write_jsonl(tmp_path / "hs.jsonl", [{"prompt": f"q{i}", "response": f"a{i}", "helpfulness": i % 5,
+                                                "correctness": 2, "coherence": 3, "complexity": 1, "verbosity": 2}
+                                               for i in range(8)])
+    code, err = run_cli(capsys, ["train", "--objective", "regression", "--stage1", "ridge", "--backbone", tiny_llama,
+                                 "--data", str(data), "--output-dir", str(out)])
+    assert code == 2 and f"--output-dir {out} is not empty (train_summary.json)" in err and snapshot(out) == before

@@ -296,7 +296,9 @@ TRAIN_WRITES = ("model", "checkpoints", "metrics.jsonl", "train_summary.json", "
 
 def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
     """``output_claimed``: the caller already checked ``output_dir`` (:func:`rewardlab.outputs.claim_output_dir`)."""
-    if cfg.objective in OBJECTIVES:
+    if cfg.objective in OBJECTIVES:  # multi-objective runs (no --resume): the same output-directory rule
+        if not output_claimed:
+            claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=TRAIN_WRITES)
         return OBJECTIVES[cfg.objective](cfg)
     from accelerate import Accelerator
     from accelerate.utils import set_seed
