@@ -280,9 +280,9 @@ def test_regression_gating_and_bt_init_end_to_end(tiny_llama, tmp_path):
     assert torch.allclose(out.gate.sum(-1), torch.ones(2), atol=1e-6)
     assert torch.allclose(out.transformed, out.rewards @ gated.transform_matrix())
     assert torch.allclose(out.score, gated.gate.logit_scale.detach() * (out.gate * out.transformed).sum(-1))
-    # second gating run: the features come from the cache
+    # second gating run into the same directory (--overwrite: the cached features are kept): from the cache
     again = train(_cfg(tmp_path, name="gate", objective="gating", init_from=str(reg.model_dir), data="embedded",
-                       embedded_size=30, gate_hidden=8, gate_layers=1, gate_steps=5))
+                       embedded_size=30, gate_hidden=8, gate_layers=1, gate_steps=5, overwrite=True))
     assert again.summary["features_from_cache"] is True
     # regression → BT: the initial reward is the regression model's helpfulness output
     from rewardlab.multiobjective.train import init_from_attribute
