@@ -32,6 +32,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
+from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
 from rewardlab.atomic import atomic_write_text, fsync_tree, readable_like_the_rest, replace_dir
@@ -41,6 +42,14 @@ from rewardlab.jsonstrict import dumps_strict
 from rewardlab.optim import MasterAdamW
 
 SCHEDULES = ("linear", "cosine", "constant")
+
+
+# --- the engine --------------------------------------------------------------------------------------------
+def make_accelerator(bf16_autocast: bool, report_to: list[str], tensorboard_dir: Path) -> Accelerator:
+    """HF Accelerate for one process or a ``torchrun`` / ``accelerate launch`` world (DDP). ``cpu=True`` without a
+    GPU is what makes Accelerate see a torchrun world on a machine without one (gloo)."""
+    return Accelerator(mixed_precision="bf16" if bf16_autocast else "no", cpu=not torch.cuda.is_available(),
+                       log_with=report_to or None, project_dir=str(tensorboard_dir))
 
 
 # --- the schedule ------------------------------------------------------------------------------------------

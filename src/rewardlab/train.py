@@ -48,7 +48,7 @@ from rewardlab.outputs import claim_output_dir
 from rewardlab.packing import collate_packed
 from rewardlab.probes.augment import augment_records, parse_augment
 from rewardlab.recipe import (Checkpointing, MetricsLog, NonFiniteGuard, UpdateResult, any_process, config_defaults,
-                              load_checkpoint, make_optimizer, make_scheduler, update)
+                              load_checkpoint, make_accelerator, make_optimizer, make_scheduler, update)
 from rewardlab.recipe import save_checkpoint as recipe_save_checkpoint
 from rewardlab.run_report import write_train_report
 from rewardlab.samplers import SAMPLERS, StepSampler
@@ -276,8 +276,13 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
     """Set up, run the steps (logging, evaluating and checkpointing between them), then evaluate and save.
     ``output_claimed``: the caller already checked ``output_dir`` (:func:`rewardlab.outputs.claim_output_dir`)."""
     if cfg.objective in OBJECTIVES:  # multi-objective runs: the same output-directory rule
-        if not output_claimed:
-            claim_output_dir(cfg.output_dir, resume=cfg.resume, overwrite=cfg.overwrite, written=TRAIN_WRITES)
+        resumable = cfg.objective == "regression" and cfg.stage1 == "gradient"  # the runs with checkpoints
+        if cfg.resume and not resumable:
+            raise RewardlabError(f"--resume continues preference and --objective regression --stage1 gradient runs; "
+                                 f"--objective {cfg.objective} --stage1 {cfg.stage1} has no checkpoints")
+        if not output_claimed and int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 claims
+            claim_output_dir(cfg.output_dir, resume=cfg.resume if resumable else None, overwrite=cfg.overwrite,
+                             written=TRAIN_WRITES)
         return OBJECTIVES[cfg.objective](cfg)
     run = setup(cfg, output_claimed)
     bar = progress.bar(run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0)  # rank 0 draws it
@@ -345,7 +350,7 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
     schedule, and (``--resume``) the newest checkpoint."""
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
     report_to = trackers.tracker_names(cfg.report_to)
-    accelerator = _accelerator(cfg, precision, report_to)
+    accelerator = make_accelerator(precision == "bf16" and not cfg.fsdp, report_to, Path(cfg.output_dir) / "tensorboard")
     if cfg.fsdp and accelerator.distributed_type.value in ("FSDP", "DEEPSPEED"):
         raise RewardlabError(f"--fsdp runs PyTorch FSDP2 itself: launch with torchrun or a DDP accelerate config, "
                              f"not Accelerate's {accelerator.distributed_type.value} plugin")
@@ -413,13 +418,6 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
     return ScalarRun(cfg, accelerator, precision, out, rm, model, optimizer, scheduler, sampler, train_recs, eval_recs,
                      data_info, features, n_tokens, total_steps, start, metrics, ckpt,
                      NonFiniteGuard(cfg.skip_nonfinite, ckpt_root, main), own_group, t_start)
-
-
-def _accelerator(cfg: TrainConfig, precision: str, report_to: list[str]) -> Accelerator:
-    # cpu=True is what makes Accelerate see a torchrun/accelerate-launch world on a machine without a GPU
-    return Accelerator(mixed_precision="bf16" if precision == "bf16" and not cfg.fsdp else "no",
-                       cpu=not torch.cuda.is_available(), log_with=report_to or None,
-                       project_dir=str(Path(cfg.output_dir) / "tensorboard"))
 
 
 def train_step(run: ScalarRun, step: int, window: dict) -> UpdateResult:
