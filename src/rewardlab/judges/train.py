@@ -81,7 +81,7 @@ class TrainJudgeConfig:
     # optimisation
     epochs: Positive = 1  # passes over the training pairs
     lr: PositiveFloat = 1e-5  # peak learning rate (AdamW)
-    weight_decay: NonNegativeFloat = 0.0  # AdamW weight decay
+    weight_decay: NonNegativeFloat = 0.0  # AdamW weight decay of the matrices (biases and norms get none)
     warmup_ratio: Fraction = 0.1  # share of the steps spent warming up linearly
     batch_size: Positive = 8  # pairs per optimizer step
     micro_batch_size: Positive | None = None  # pairs per forward (default: the whole batch)
