@@ -302,9 +302,10 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
                 break
             if cfg.eval_every and done % cfg.eval_every == 0 and run.eval_recs:
                 run.metrics.log({"step": done, **evaluate(run)})
-            if (cfg.save_every and done % cfg.save_every == 0) or (cfg.stop_after is not None and done >= cfg.stop_after):
+            stop = cfg.stop_after is not None and done >= cfg.stop_after
+            if (cfg.save_every and done % cfg.save_every == 0) or stop:
                 save_checkpoint(run, done)
-            if cfg.stop_after is not None and done >= cfg.stop_after:
+            if stop:
                 _end(run.accelerator, run.own_group)
                 return TrainResult(run.out / "model", done, run.metrics.history)
     return finish(run)
@@ -322,7 +323,7 @@ class ScalarRun:
     model: torch.nn.Module  # what the engine runs (DDP wrapper, FSDP root, or rm)
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
-    sampler: object  # rewardlab.samplers.StepSampler
+    sampler: StepSampler  # step k's global batch is sampler.step(k)
     train_recs: list[Comparison]
     eval_recs: list[Comparison]
     data_info: dict
@@ -350,7 +351,8 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
     schedule, and (``--resume``) the newest checkpoint."""
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
     report_to = trackers.tracker_names(cfg.report_to)
-    accelerator = make_accelerator(precision == "bf16" and not cfg.fsdp, report_to, Path(cfg.output_dir) / "tensorboard")
+    accelerator = make_accelerator(precision == "bf16" and not cfg.fsdp, report_to,
+                                   Path(cfg.output_dir) / "tensorboard")
     if cfg.fsdp and accelerator.distributed_type.value in ("FSDP", "DEEPSPEED"):
         raise RewardlabError(f"--fsdp runs PyTorch FSDP2 itself: launch with torchrun or a DDP accelerate config, "
                              f"not Accelerate's {accelerator.distributed_type.value} plugin")

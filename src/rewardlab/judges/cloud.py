@@ -14,7 +14,8 @@ any judge backend — a strong model behind an HTTP endpoint, or the base model 
 responses counting for neither, each pair times its record's weight, divided by the number of strict pairs.
 ``LM`` is the mean next-token cross-entropy over every token after the judge prompt (the prompt is masked): the
 critique's tokens **and** the end-of-turn tokens the chat template writes after it (or the EOS a plain tokenizer
-gets), so the model learns to write the teacher's critiques and to end them, while its head learns to read them. ``λ = lm_coef``.
+gets), so the model learns to write the teacher's critiques and to end them, while its head learns to read them.
+``λ = lm_coef``.
 
 A teacher critique longer than ``max_critique_tokens`` is cut there and ends with the marker ``" [...]"``
 (:func:`rewardlab.judges.backends.Backend.truncate`); the LM term trains on the marker too, so a model trained on
