@@ -107,15 +107,31 @@ def test_resume_of_a_run_without_checkpoints_is_refused(tmp_path, tiny_llama):
         train(_cfg(tmp_path, "ridge", tiny_llama, stage1="ridge", resume=True))
 
 
+def _rated_file(tmp_path) -> str:
+    """HelpSteer2 rows with ratings missing unevenly (row i lacks helpfulness when i % 3 == 0, verbosity when
+    i % 4 == 1): the two processes' slices of a batch hold different numbers of labels."""
+    path = tmp_path / "rated.jsonl"
+    rows = []
+    for i in range(16):
+        row = {"prompt": f"Question {i}: add {i} and {i}.", "response": f"It is {2 * i}." if i % 2 else f"Maybe {i}.",
+               "helpfulness": None if i % 3 == 0 else i % 5, "correctness": (i * 3) % 5, "coherence": 4 - i % 5,
+               "complexity": i % 2, "verbosity": None if i % 4 == 1 else (i * 7) % 5}
+        rows.append(json.dumps(row))
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
 @pytest.mark.slow
 def test_two_process_regression_equals_one_process(tmp_path, tiny_llama):
-    """torchrun --nproc_per_node 2 (gloo, real DDP): the same global batches, per-step losses within 1e-5 and the
-    same weights as one process."""
-    one = _cfg(tmp_path, "one", tiny_llama, max_steps=4)
+    """torchrun --nproc_per_node 2 (gloo, real DDP) on ratings missing unevenly: the same global batches, per-step
+    losses within 1e-5 and the same weights as one process (each process's backward is scaled by the labels of the
+    whole global batch, not its own)."""
+    data = _rated_file(tmp_path)
+    one = _cfg(tmp_path, "one", tiny_llama, max_steps=4, data=data)
     train(one)
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
-    args = ["--objective", "regression", "--stage1", "gradient", "--backbone", tiny_llama, "--data", "embedded",
-            "--embedded-size", "16", "--batch-size", "4", "--max-steps", "4", "--lr", "1e-3", "--log-every", "1",
+    args = ["--objective", "regression", "--stage1", "gradient", "--backbone", tiny_llama, "--data", data,
+            "--batch-size", "4", "--max-steps", "4", "--lr", "1e-3", "--log-every", "1",
             "--max-length", "64", "--eval-fraction", "0", "--warmup-ratio", "0", "--report-to", "none",
             "--output-dir", str(tmp_path / "two")]
     r = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "rewardlab.cli", "train", *args],
