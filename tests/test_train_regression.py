@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import rewardlab
 from rewardlab.errors import RewardlabError
 from rewardlab.finite import NonFiniteError
 from rewardlab.multiobjective.losses import masked_mse, targets_and_mask
@@ -129,13 +131,19 @@ def test_two_process_regression_equals_one_process(tmp_path, tiny_llama):
     data = _rated_file(tmp_path)
     one = _cfg(tmp_path, "one", tiny_llama, max_steps=4, data=data)
     train(one)
-    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    with socket.socket() as sock:  # a free port: another torchrun on this machine may hold the default one
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    src = str(Path(rewardlab.__file__).resolve().parents[1])  # this tree's rewardlab, whatever the cwd
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     args = ["--objective", "regression", "--stage1", "gradient", "--backbone", tiny_llama, "--data", data,
             "--batch-size", "4", "--max-steps", "4", "--lr", "1e-3", "--log-every", "1",
             "--max-length", "64", "--eval-fraction", "0", "--warmup-ratio", "0", "--report-to", "none",
             "--output-dir", str(tmp_path / "two")]
-    r = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "rewardlab.cli", "train", *args],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                        str(port), "-m", "rewardlab.cli", "train", *args],
+                       capture_output=True, text=True, timeout=300, env=env,
+                       cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     two = [json.loads(line) for line in open(tmp_path / "two" / "metrics.jsonl")]
     assert [row["step"] for row in two] == [1, 2, 3, 4]  # one writer
