@@ -18,8 +18,10 @@ from rewardlab.benchmarks import REGISTRY, describe_benchmarks, get_benchmark, s
 from rewardlab.benchmarks import rewardbench as rb1
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError, RewardlabError
-from rewardlab.metrics import (TiePolicy, agreement, beat_all_credit, best_of_n, compare_credit, evaluate_scores,
-                               vote_from_rewards, win_loss_tie)
+from rewardlab.benchmarks.mtbench import agreement, vote_from_rewards, win_loss_tie
+from rewardlab.metrics.best_of_n import best_of_n
+from rewardlab.metrics.summary import evaluate_scores
+from rewardlab.metrics.ties import beat_all_credit, compare_credit, TiePolicy
 
 FIX = Path(__file__).parent / "fixtures" / "benchmarks"
 TAG = re.compile(r"\[r=([-0-9.]+)\]")

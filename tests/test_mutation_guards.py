@@ -141,7 +141,7 @@ def test_eval_accuracy_is_record_accuracy_not_pair_accuracy():
     recs = [Comparison(prompt=f"p{i}", responses=("a", "b", "c"), chosen=0, ranking=(0, 1, 2)) for i in range(2)]
     got = eval_accuracies(recs, [[3.0, 1.0, 2.0], [3.0, 2.0, 1.0]])
     assert got["eval_accuracy"] == pytest.approx(0.5) and got["eval_pair_accuracy"] == pytest.approx(5 / 6)
-    from rewardlab.metrics import evaluate_scores
+    from rewardlab.metrics.summary import evaluate_scores
 
     full = evaluate_scores(recs, [[3.0, 1.0, 2.0], [3.0, 2.0, 1.0]], n_boot=0)
     assert full["record_accuracy"] == pytest.approx(0.5) and full["accuracy"] == pytest.approx(5 / 6)

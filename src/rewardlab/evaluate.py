@@ -67,7 +67,8 @@ def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: in
                    tie_policy: str = "strict", n_boot: int = 1000) -> tuple[dict, list]:
     """Score ``records`` with ``rm`` (any scorer) and return ``(evaluate_scores result, scores)``."""
     from rewardlab.benchmarks.base import score_records
-    from rewardlab.metrics import TiePolicy, evaluate_scores
+    from rewardlab.metrics.summary import evaluate_scores
+    from rewardlab.metrics.ties import TiePolicy
 
     scores = score_records(rm, records, batch_size)
     policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
@@ -83,7 +84,8 @@ def evaluate_benchmark(scorer, bench, records: list[Comparison], batch_size: int
     and ``result["benchmark"]``, the benchmark rule's result (which records the tie policy it used).
     """
     from rewardlab.benchmarks.base import score_records
-    from rewardlab.metrics import TiePolicy, evaluate_scores
+    from rewardlab.metrics.summary import evaluate_scores
+    from rewardlab.metrics.ties import TiePolicy
 
     scores = score_records(scorer, records, batch_size)
     bench_result = bench.score(records, scores, tie_policy=tie_policy, seed=seed, n_boot=n_boot)
@@ -219,7 +221,7 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
 
         found = {getattr(detect_benchmark(p), "name", None) for p in as_paths(cfg.data)}  # a benchmark's own layout
         bench = get_benchmark(found.pop()) if len(found) == 1 and None not in found else None  # (EvalBiasBench)
-    from rewardlab.metrics import TiePolicy
+    from rewardlab.metrics.ties import TiePolicy
 
     try:
         TiePolicy.parse(cfg.tie_policy, seed=cfg.seed)

@@ -2,7 +2,7 @@
 ``report.html`` (one self-contained page: the same tables plus plots, :mod:`rewardlab.report_html`).
 
 ``results`` maps a column name (e.g. ``"untrained"``, ``"trained"``, or one per model) to a dict from
-:func:`rewardlab.metrics.evaluate_scores`, optionally with a ``"benchmark"`` entry (a benchmark rule's
+:func:`rewardlab.metrics.summary.evaluate_scores`, optionally with a ``"benchmark"`` entry (a benchmark rule's
 result, :mod:`rewardlab.benchmarks`) and a ``"model"`` entry (where that column's model came from).
 Every file is written atomically: to a temporary file in the same directory, then ``os.replace``, so a
 reader never sees half a report.

@@ -10,7 +10,7 @@ backend change). The plots:
 * **reward histograms**, chosen vs rejected responses, one panel per column;
 * a **reliability diagram** of ``σ(Δr)``: per probability bin, the mean predicted probability against
   how often the first response of a randomly oriented pair was the preferred one
-  (:func:`rewardlab.metrics.calibration`), one line per column, ECE in the legend;
+  (:func:`rewardlab.metrics.calibration.calibration`), one line per column, ECE in the legend;
 * **reward vs length** (characters) of every response, one panel per column, with Pearson r and
   Spearman ρ in the title.
 
@@ -222,7 +222,7 @@ def _fig_reliability(results: dict[str, dict]):
 
 
 def _fig_length(examples: dict[str, list[dict]], results: dict[str, dict], columns: list[str]):
-    from rewardlab.metrics import length_correlation
+    from rewardlab.metrics.statistics import length_correlation
 
     panels = []
     for column in columns:

@@ -487,7 +487,7 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
             p.data.copy_(master)
     final_eval, scores = None, None
     if eval_recs:
-        from rewardlab.metrics import evaluate_scores
+        from rewardlab.metrics.summary import evaluate_scores
 
         progress.status(f"scoring the {len(eval_recs)} held-out records")
         scores = _score_across_processes(accelerator, rm, eval_recs, cfg.eval_batch_size, cfg.packing, cfg.token_budget)
@@ -627,7 +627,8 @@ def eval_accuracies(records, scores) -> dict:
     """``eval_accuracy``: record accuracy (every strict pair of a record won; plain data: the chosen response
     beats all others), ``eval_pair_accuracy``: over all strict pairs; judge-tied pairs count for neither
     (:func:`rewardlab.metrics.accuracy_summary`, strict). ``scores[i]``: the K_i rewards of ``records[i]``."""
-    from rewardlab.metrics import accuracy_summary, record_pairs
+    from rewardlab.metrics.accuracy import accuracy_summary
+    from rewardlab.metrics.pairs import record_pairs
 
     pairs, tied = record_pairs(records)
     s = accuracy_summary(scores, [c.chosen for c in records], n_boot=0, pairs=pairs, tied=tied)

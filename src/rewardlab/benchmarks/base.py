@@ -22,7 +22,8 @@ import numpy as np
 from rewardlab.data.loading import with_failure_count
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError, RewardlabError
-from rewardlab.metrics import TiePolicy, bootstrap_ci
+from rewardlab.metrics.statistics import bootstrap_ci
+from rewardlab.metrics.ties import TiePolicy
 
 __all__ = ["Benchmark", "BenchmarkData", "iter_local_rows", "load_rows", "score_records", "subset_table",
            "mean_or_none", "messages", "text", "text_list", "int_field"]

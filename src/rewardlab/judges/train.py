@@ -116,7 +116,7 @@ def _load(cfg: TrainJudgeConfig):
 
 
 def _evaluate(judge, records, seed: int, keep: dict | None = None, name: str = "") -> dict:
-    from rewardlab.metrics import evaluate_scores
+    from rewardlab.metrics.summary import evaluate_scores
 
     scores = judge.score_comparisons(records)
     if keep is not None:
@@ -142,7 +142,7 @@ def accuracy_gain(records, base_scores, trained_scores, seed: int = 0, n_boot: i
     """Trained minus base accuracy on the same records, with a paired bootstrap 95% interval (records resampled)."""
     import numpy as np
 
-    from rewardlab.metrics import bootstrap_ci
+    from rewardlab.metrics.statistics import bootstrap_ci
 
     diff = np.asarray(_record_credit(records, trained_scores)) - np.asarray(_record_credit(records, base_scores))
     lo, hi = bootstrap_ci(diff, n=n_boot, seed=seed)
