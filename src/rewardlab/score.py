@@ -89,7 +89,7 @@ def _attributes(rm, items, batch_size: int) -> list[dict] | None:
 
 def run_score(cfg: ScoreConfig) -> Path:
     from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
-    from rewardlab.data.formats import identical_responses_are_ties
+    from rewardlab.data.fields import identical_responses_are_ties
     from rewardlab.foreign import write_contract
     from rewardlab.loader import load_reward_model
 
@@ -139,7 +139,7 @@ def run_score(cfg: ScoreConfig) -> Path:
 def score_multiobjective(cfg: ScoreConfig, options) -> list[dict]:
     """Rows of a K-output model: single rows get ``attributes``/``gate``/``score``; comparisons one such entry per response."""
     from rewardlab.data import load_comparisons
-    from rewardlab.data.formats import identical_responses_are_ties
+    from rewardlab.data.fields import identical_responses_are_ties
 
     if cfg.normalize or cfg.packing:
         raise DataError("--normalize and --packing are not supported for multi-objective models yet", path=cfg.model)
