@@ -333,3 +333,27 @@ def test_judge_specs(tmp_path):
         parse_judge_spec("samples=many")
     assert summary_path("runs/x/j.jsonl").name == "j.summary.json"
     assert summary_path("runs/x/j.jsonl.gz").name == "j.summary.json"
+
+
+def test_a_calls_batch_size_reaches_the_backend_without_changing_the_judge():
+    """score_comparisons(records, batch_size=2) runs on a backend whose batch_size is 2 for that call only; the
+    judge and its backend keep 5 (no attribute swapped during the call); the backend counters and the last
+    summary are the judge's. A backend that does not batch (batch_size None) is used as it is."""
+    class Batching(Scripted):
+        def __init__(self, reply):
+            super().__init__(reply)
+            self.batch_size, self.seen = 5, []
+
+        def generate(self, prompts, sampling, n=1):
+            self.seen.append((self.batch_size, backend.batch_size))  # this call's, and the judge's backend's
+            return super().generate(prompts, sampling, n)
+
+    backend = Batching(lambda text, s: "[[A]]" if "good" in answer_a(text) else "[[B]]")
+    judge = PairwiseJudge(backend, position="single")
+    assert judge.score_comparisons(RECORDS, batch_size=2) == [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
+    assert backend.seen == [(2, 5)] and backend.batch_size == 5 and judge.backend is backend
+    assert judge.last_summary["n_outputs"] == 3
+    judge.score_comparisons(RECORDS)
+    assert backend.seen == [(2, 5), (5, 5)]
+    plain = PairwiseJudge(Scripted(lambda text, s: "[[A]]"), position="single")
+    assert plain.with_batch_size(2) is plain and plain.backend.batch_size is None

@@ -16,6 +16,7 @@ Every judge is a *scorer*: ``score_comparisons(records, batch_size)`` returns on
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Sequence
 
@@ -81,16 +82,21 @@ class Judge:
     def summarize(self, records: Sequence[Comparison], rows: Sequence[dict]) -> dict:
         raise NotImplementedError
 
+    def with_batch_size(self, batch_size: int | None) -> "Judge":
+        """This judge with its backend running ``batch_size`` prompts per forward (:meth:`Backend.with_batch_size`):
+        a shallow copy, so the judge itself is never changed; itself when nothing changes."""
+        backend = self.backend.with_batch_size(batch_size)
+        if backend is self.backend:
+            return self
+        other = copy.copy(self)
+        other.backend = backend
+        return other
+
     def score_comparisons(self, records: Sequence[Comparison], batch_size: int | None = None) -> list[list[float]]:
-        saved = getattr(self.backend, "batch_size", None)
-        if batch_size and saved is not None:
-            self.backend.batch_size = batch_size
+        """One reward per response of every record; ``batch_size``: prompts per forward for this call (the
+        backend's own when None)."""
         start = time.perf_counter()
-        try:
-            rows = self.judge_records(records)
-        finally:
-            if saved is not None:
-                self.backend.batch_size = saved
+        rows = self.with_batch_size(batch_size).judge_records(records)
         self.last_rows = rows
         self.last_summary = self.summarize(records, rows)
         self.last_summary["seconds"] = time.perf_counter() - start

@@ -133,10 +133,9 @@ def _critique_judge(cfg, mode, template, sampling, meta, trunc):
     if cfg.backend != "hf":
         raise RewardlabError("critique mode runs a local critique-out-loud model (--backend hf)")
     model = CloudRewardModel.load(cfg.model, device=cfg.device)
-    model.backend.batch_size = cfg.batch_size
     return CritiqueJudge(model, sampling=Sampling(temperature=cfg.temperature, top_p=cfg.top_p,
                                                   max_new_tokens=min(cfg.max_new_tokens, model.max_critique_tokens),
-                                                  seed=cfg.seed), name=cfg.name, **trunc)
+                                                  seed=cfg.seed), name=cfg.name, **trunc).with_batch_size(cfg.batch_size)
 
 
 # THE registry of judge modes: --mode name -> builder (cfg, mode, template, sampling, judge.json meta, truncation)
