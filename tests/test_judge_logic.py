@@ -357,3 +357,32 @@ def test_a_calls_batch_size_reaches_the_backend_without_changing_the_judge():
     assert backend.seen == [(2, 5), (5, 5)]
     plain = PairwiseJudge(Scripted(lambda text, s: "[[A]]"), position="single")
     assert plain.with_batch_size(2) is plain and plain.backend.batch_size is None
+
+
+def test_judge_specs_and_templates_are_validated_like_command_options(tmp_path):
+    """A judge spec and a template file go through rewardlab.settings, as flags and --config do: declared ranges
+    (samples >= 1), real booleans, a did-you-mean for a misspelt key, each error naming the spec and the option.
+    The old spec parser took samples=0, read skip_invalid=maybe as False and ignored a YAML spec's batch_size."""
+    with pytest.raises(RewardlabError, match=r"judge spec 'samples=0': samples: should be greater than or equal to 1, got '0'"):
+        parse_judge_spec("samples=0")
+    with pytest.raises(RewardlabError, match=r"judge spec 'skip_invalid=maybe': skip_invalid: .*bool"):
+        parse_judge_spec("skip_invalid=maybe")
+    with pytest.raises(RewardlabError, match=r"judge spec 'temprature=1': temprature: unknown option \(did you mean 'temperature'\?\)"):
+        parse_judge_spec("temprature=1")
+    with pytest.raises(RewardlabError, match=r"expected key=value, got 'mode'"):
+        parse_judge_spec("model=m,mode")
+    assert parse_judge_spec("skip_invalid=yes,limit=none,max_answer_tokens=8").skip_invalid is True
+    (tmp_path / "j.yaml").write_text("model: m\nbatch_size: 3\n")
+    assert parse_judge_spec(str(tmp_path / "j.yaml"), {"batch_size": 16}).batch_size == 3  # the spec's own wins
+    assert parse_judge_spec("model=m", {"batch_size": 16}).batch_size == 16
+    (tmp_path / "j.json").write_text('{"mode": "rating", "samples": 0}')
+    with pytest.raises(RewardlabError, match=r"j.json: samples: should be greater than or equal to 1, got 0"):
+        parse_judge_spec(str(tmp_path / "j.json"))
+    (tmp_path / "t.json").write_text('{"kind": "pairwise", "user": "x", "candidates": ["A", "B"]}')
+    assert load_template(str(tmp_path / "t.json")).candidates == ("A", "B")
+    (tmp_path / "t.yaml").write_text("kind: pairwise\nuser: x\nsytem: hi\n")
+    with pytest.raises(RewardlabError, match=r"t.yaml: sytem: unknown option \(did you mean 'system'\?\)"):
+        load_template(str(tmp_path / "t.yaml"))
+    (tmp_path / "k.yaml").write_text("kind: verdict\nuser: x\n")
+    with pytest.raises(RewardlabError, match="kind must be one of"):
+        load_template(str(tmp_path / "k.yaml"))

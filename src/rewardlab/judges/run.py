@@ -23,6 +23,7 @@ from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, PositiveFl
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.judges.backends import Sampling
+from rewardlab.settings import Sourced, read_key_values, read_yaml, validate
 
 @dataclass
 class JudgeConfig:
@@ -144,58 +145,24 @@ JUDGE_MODES = {"pairwise": _pairwise_judge, "logprob": _pairwise_judge, "rating"
 MODES = tuple(JUDGE_MODES)
 
 
-def parse_judge_spec(spec: str) -> JudgeConfig:
-    """A :class:`JudgeConfig` from a YAML/JSON file, ``key=value,key=value`` or a bare model."""
-    names = {f.name: f for f in dataclasses.fields(JudgeConfig)}
+def parse_judge_spec(spec: str, defaults: dict | None = None) -> JudgeConfig:
+    """A :class:`JudgeConfig` from a YAML/JSON file, ``key=value,key=value`` or a bare model, validated like every
+    command's options (:mod:`rewardlab.settings`: types, ranges, unknown keys with a did-you-mean, each error naming
+    the option and the spec). ``defaults`` (e.g. ``eval``'s batch size) apply where the spec does not say."""
     path = Path(spec)
     if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
-        import yaml
-
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise RewardlabError(f"{path}: expected a mapping of judge option: value")
-        values = {k.replace("-", "_"): v for k, v in values.items()}
+        layer = read_yaml(JudgeConfig, path)
     elif "=" in spec:
-        values = {}
-        for part in spec.split(","):
-            if not part.strip():
-                continue
-            key, sep, value = part.partition("=")
-            if not sep:
-                raise RewardlabError(f"judge spec {spec!r}: expected key=value, got {part!r}")
-            values[key.strip().replace("-", "_")] = _convert(names, key.strip().replace("-", "_"), value.strip(), spec)
+        layer = read_key_values(JudgeConfig, spec, f"judge spec {spec!r}")
     else:
-        values = {"model": spec}
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise RewardlabError(f"judge spec {spec!r}: unknown option(s) {unknown}; valid: {sorted(names)}")
-    return JudgeConfig(**values)
-
-
-def _convert(names: dict, key: str, value: str, spec: str):
-    import typing
-
-    if key not in names:
-        return value
-    hints = typing.get_type_hints(JudgeConfig)
-    tp = hints[key]
-    args = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
-    base = args[0]
-    if value.lower() in ("none", "null") and type(None) in typing.get_args(tp):
-        return None
-    try:
-        if base is bool:
-            return value.lower() in ("1", "true", "yes", "on")
-        return base(value)
-    except ValueError as e:
-        raise RewardlabError(f"judge spec {spec!r}: {key}={value!r} is not a {base.__name__}") from e
+        layer = Sourced({"model": spec}, {"model": f"judge spec {spec!r}"})
+    base = Sourced(dict(defaults or {}), {k: f"the default {k} for judge spec {spec!r}" for k in defaults or {}})
+    return validate(JudgeConfig, base, layer)
 
 
 def judge_from_spec(spec: str, batch_size: int | None = None):
-    cfg = parse_judge_spec(spec)
-    if batch_size and "batch_size=" not in spec:
-        cfg = dataclasses.replace(cfg, batch_size=batch_size)  # a new config, not a mutated one
-    return build_judge(cfg)
+    """The judge of a spec (:func:`parse_judge_spec`); ``batch_size`` where the spec gives none."""
+    return build_judge(parse_judge_spec(spec, {"batch_size": batch_size} if batch_size else None))
 
 
 def summary_path(output: str | Path) -> Path:
