@@ -38,6 +38,27 @@ def _field_parser(tp):
     return tp, None, False
 
 
+class _ConfigOption:
+    """A flag that sets a field of a config dataclass: ``config_class`` (whose comments and registries document
+    it in ``--help``) and ``default_text`` (the default shown: the config's, not argparse's SUPPRESS)."""
+
+    def __init__(self, *args, config_class=None, default_text: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config_class, self.default_text = config_class, default_text
+
+
+class StoreOption(_ConfigOption, argparse._StoreAction):
+    pass
+
+
+class ExtendOption(_ConfigOption, argparse._ExtendAction):
+    pass
+
+
+class BoolOption(_ConfigOption, argparse.BooleanOptionalAction):
+    pass
+
+
 class ConfigHelpFormatter(argparse.HelpFormatter):
     """Puts each option's :func:`field_comments` text before its default, when the help is printed; a default the
     text already explains (``Davidson ν (default 1) or Rao-Kupper θ (default 2)`` for None) is not shown again."""
@@ -45,15 +66,15 @@ class ConfigHelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action):
         text = super()._get_help_string(action).replace("%(default)s", "")  # a placeholder: argparse skips an
         # empty help, and the default shown is default_text (the config's), not argparse's SUPPRESS
-        cls = getattr(action, "config_class", None)
-        if cls is None:
+        if not isinstance(action, _ConfigOption):
             return text
+        cls = action.config_class
         doc = field_comments(cls).get(action.dest, "")
         listed = registry_help(cls).get(action.dest)
         if listed is not None:  # a field that names a registry entry: the choices are listed by the registry
             doc = f"{doc}; {listed()}" if doc else listed()
         doc = doc.replace("%", "%%")
-        shown = getattr(action, "default_text", None)
+        shown = action.default_text
         if shown is None:
             return f"{doc} {text}".strip()
         if shown == "none" and ("default" in doc.lower() or "none:" in doc.lower()):
@@ -88,17 +109,16 @@ def add_config_args(parser: argparse.ArgumentParser, cls, base: dict | None = No
             groups[section] = parser.add_argument_group(f"{section} options")
         group = groups[section]
         flag = "--" + f.name.replace("_", "-")
+        documented = {"config_class": cls, "default_text": _default_text(default)}
         if is_bool:
-            action = group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                                        default=argparse.SUPPRESS, help="%(default)s")
+            group.add_argument(flag, dest=f.name, action=BoolOption, default=argparse.SUPPRESS, help="%(default)s",
+                               **documented)
         elif nargs == "+":  # list options: `--model A B` and `--model A --model B` both give [A, B]
-            action = group.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action="extend",
-                                        default=argparse.SUPPRESS, help="%(default)s; repeatable")
+            group.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action=ExtendOption,
+                               default=argparse.SUPPRESS, help="%(default)s; repeatable", **documented)
         else:
-            action = group.add_argument(flag, dest=f.name, type=conv, nargs=nargs, default=argparse.SUPPRESS,
-                                        help="%(default)s")
-        action.config_class = cls
-        action.default_text = _default_text(default)
+            group.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action=StoreOption,
+                               default=argparse.SUPPRESS, help="%(default)s", **documented)
 
 
 def build_config(cls, args: argparse.Namespace, base: dict | None = None):
@@ -251,10 +271,10 @@ COMMANDS["probe"] = ("bias probes: how often a model prefers a biased variant (l
 def cmd_inspect(args) -> None:
     from rewardlab.loader import InspectConfig, run_inspect
 
+    given = {k: v for k, v in vars(args).items() if k != "target"}
     if getattr(args, "target", None):  # `rewardlab inspect MODEL` = `rewardlab inspect --model MODEL`
-        args.model = args.target
-    del args.target
-    print(run_inspect(build_config(InspectConfig, args)))
+        given["model"] = args.target
+    print(run_inspect(build_config(InspectConfig, argparse.Namespace(**given))))
 
 
 COMMANDS.update({
