@@ -7,7 +7,7 @@ import pytest
 from rewardlab.data import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, Sampling, candidate_logprobs, two_way
-from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
+from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge, _agreement_from_rewards
 from rewardlab.judges.parsers import get_pairwise_parser, make_rating_parser, parse_yes_no
 from rewardlab.judges.position import OrderResult, combine, orders_for, position_summary, rewards_from_pairs, swap_coin
 from rewardlab.judges.run import JudgeConfig, parse_judge_spec, summary_path
@@ -386,3 +386,16 @@ def test_judge_specs_and_templates_are_validated_like_command_options(tmp_path):
     (tmp_path / "k.yaml").write_text("kind: verdict\nuser: x\n")
     with pytest.raises(RewardlabError, match="kind must be one of"):
         load_template(str(tmp_path / "k.yaml"))
+
+
+def test_agreement_with_chosen_is_pair_accuracy_over_strict_pairs():
+    """Tiers ((2,), (0, 3), (1,)) give the strict pairs (2,0) (2,3) (2,1) (0,1) (3,1); (0, 3) is a judge tie and no
+    pair. Rewards [1, 0, 3, 1]: 3 > 1, 3 > 1, 3 > 0, 1 > 0, 1 > 0 → 5 wins of 5 (the old chosen-vs-others count
+    read (2,0) (2,1) (2,3) only). Rewards [1, 1, 3, 0]: (2,·) three wins, (0,1) a reward tie, (3,1) a loss →
+    accuracy 3/5, ties as half 3.5/5."""
+    rec = Comparison("q", ("a", "b", "c", "d"), chosen=2, tiers=((2,), (0, 3), (1,)))
+    assert _agreement_from_rewards([rec], [[1, 0, 3, 1]]) == {"n_pairs": 5, "agree": 5, "ties": 0, "disagree": 0,
+                                                              "accuracy": 1.0, "accuracy_ties_half": 1.0}
+    got = _agreement_from_rewards([rec], [[1, 1, 3, 0]])
+    assert (got["agree"], got["ties"], got["disagree"]) == (3, 1, 1)
+    assert got["accuracy"] == pytest.approx(3 / 5) and got["accuracy_ties_half"] == pytest.approx(3.5 / 5)

@@ -63,7 +63,7 @@ def score_best_of_n(records: Sequence[Comparison], scores: Sequence[Sequence[flo
     summary = best_of_n(scores, gold, pol, seed=seed, n_boot=n_boot)
     credits = best_of_n_credits(scores, gold, pol).tolist()
     return {
-        "headline": {"accuracy": summary["accuracy"], "random baseline (mean 1/N)": summary["random_baseline"]},
+        "headline": {"record accuracy (gold at top)": summary["record_accuracy"], "random baseline (mean 1/N)": summary["random_baseline"]},
         "best_of_n": summary,
         "subsets": subset_table([r.source for r in records], credits, seed=seed, n_boot=n_boot),
         "notes": [],

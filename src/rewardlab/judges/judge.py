@@ -39,13 +39,15 @@ def _reasons(errors: Sequence[str | None]) -> dict:
 
 
 def _agreement_from_rewards(records: Sequence[Comparison], rewards: Sequence[Sequence[float]]) -> dict:
-    """Strict agreement with the human choice over (chosen, other) pairs: win, tie, loss counts."""
+    """Agreement with the human judgement over each record's strict pairs (:meth:`Comparison.strict_pairs`: chosen
+    against every other response for plain data; judge-tied responses form no pair): win, reward-tie and loss
+    counts; ``accuracy`` is pair accuracy (a reward tie is no win), ``accuracy_ties_half`` credits it ½."""
     win = tie = loss = 0
     for rec, r in zip(records, rewards):
-        for j in rec.rejected_indices:
-            if r[rec.chosen] > r[j]:
+        for a, b in rec.strict_pairs():
+            if r[a] > r[b]:
                 win += 1
-            elif r[rec.chosen] == r[j]:
+            elif r[a] == r[b]:
                 tie += 1
             else:
                 loss += 1

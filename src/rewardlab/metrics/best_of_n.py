@@ -26,7 +26,8 @@ def best_of_n(scores: Sequence[Sequence[float]], gold: Sequence[int], tie_policy
               seed: int = 0, n_boot: int = 1000) -> dict:
     """Best-of-N accuracy: prompts with N candidates each (N may vary) and the index of the gold one.
 
-    ``accuracy`` = mean over prompts of the credit for the gold candidate being the unique top reward
+    ``record_accuracy`` (record-level: one credit per prompt, not per pair) = mean over prompts of the credit
+    for the gold candidate being the unique top reward
     (:func:`best_of_n_credits`; a tie at the top by ``tie_policy``: ``strict`` 0, ``half`` ½,
     ``fractional`` 1/k for k tied, ``random`` a seeded draw). ``random_baseline`` = mean of 1/N, the
     accuracy of picking a candidate uniformly at random (a constant scorer under ``fractional`` scores
@@ -43,11 +44,12 @@ def best_of_n(scores: Sequence[Sequence[float]], gold: Sequence[int], tie_policy
     by_n = {}
     for n in sorted(set(sizes.tolist())):
         mask = sizes == n
-        by_n[str(n)] = {"n_prompts": int(mask.sum()), "accuracy": float(credit[mask].mean()), "random_baseline": 1.0 / n}
+        by_n[str(n)] = {"n_prompts": int(mask.sum()), "record_accuracy": float(credit[mask].mean()),
+                    "random_baseline": 1.0 / n}
     ci = list(bootstrap_ci(credit, n=n_boot, seed=seed)) if n_boot > 0 else None
     return json_safe({
         "n_prompts": len(rows),
-        "accuracy": float(credit.mean()),
+        "record_accuracy": float(credit.mean()),
         "ci95": ci,
         "random_baseline": float(np.mean(1.0 / sizes)),
         "ties_at_top": int(tied.sum()),
