@@ -234,7 +234,7 @@ def _slots(q_row: torch.Tensor, q_col: torch.Tensor, R: int):
 def _attend(attn, q, k, v, mask, rows, cols, dropout: float):
     """The model's own attention function (SDPA or eager) for queries ``(R, H, Q, D)`` at ``cols`` against all
     keys; returns ``(R, Q, H·D)``."""
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS  # ~3 s to import: not at rewardlab start-up
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS  # lazy: ~3 s to import, not at rewardlab start-up
 
     impl = attn.config._attn_implementation
     attend = sys.modules[type(attn).__module__].eager_attention_forward if impl == "eager" else \

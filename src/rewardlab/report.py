@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from rewardlab.atomic import atomic_write_text, json_safe
 from rewardlab.cells import MISSING, _get, fmt  # noqa: F401  (importable from here as before)
+from rewardlab.curves import curve_table, read_curves
 from rewardlab.probes.report import bias_tables
 from rewardlab.report_html import render_html
 
@@ -228,8 +229,6 @@ def _provenance_lines(prov: dict) -> list[str]:
 def render_markdown(results: dict[str, dict], title: str, provenance: dict, notes: list[str] | None = None,
                     curves: dict[str, list[dict]] | None = None) -> str:
     """The Markdown text :func:`write_report` writes to ``report.md``."""
-    from rewardlab.curves import curve_table
-
     lines = [f"# {title}", ""]
     for table in report_tables(results):
         lines += [f"## {table['heading']}", ""]
@@ -273,8 +272,6 @@ def _find_examples(out: Path, results: dict[str, dict]) -> dict[str, list[dict]]
 
 
 def _find_curves(results: dict[str, dict], curves: dict[str, Any] | None) -> dict[str, list[dict]]:
-    from rewardlab.curves import read_curves
-
     if curves is None:
         curves = {c: _get(r, "model", "path") for c, r in results.items() if _get(r, "model", "path")}
     found = {}

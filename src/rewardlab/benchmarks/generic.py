@@ -17,14 +17,13 @@ from typing import Sequence
 import numpy as np
 
 from rewardlab.benchmarks.base import Benchmark, BenchmarkData, subset_table
+from rewardlab.data import load_comparisons
 from rewardlab.data.record import Comparison
 from rewardlab.metrics.best_of_n import best_of_n, best_of_n_credits
-from rewardlab.metrics.ties import pair_credits, TiePolicy
+from rewardlab.metrics.ties import TiePolicy, pair_credits
 
 
 def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
-    from rewardlab.data import load_comparisons
-
     loaded = load_comparisons(path, skip_invalid=skip_invalid, limit=limit)
     return BenchmarkData(records=loaded.records, source=str(path), skipped=loaded.skipped,
                          info={"format": loaded.format})

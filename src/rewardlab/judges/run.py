@@ -18,12 +18,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewardlab.atomic import atomic_write_text
+from rewardlab.atomic import atomic_write_text, json_safe
 from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, PositiveFloat, PositiveFraction, Seed
+from rewardlab.cells import fmt
+from rewardlab.data import fingerprint, load_comparisons
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.judges.backends import Sampling
+from rewardlab.judges.factory import make_backend
+from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
+from rewardlab.judges.templates import JudgeTemplate
 from rewardlab.settings import Sourced, read_key_values, read_yaml, validate
+
 
 @dataclass
 class JudgeConfig:
@@ -77,8 +83,6 @@ def _judge_meta(model: str) -> dict:
 
 def build_judge(cfg: JudgeConfig):
     """The judge a :class:`JudgeConfig` describes (loads the backend)."""
-    from rewardlab.judges.templates import JudgeTemplate
-
     meta = _judge_meta(cfg.model) if cfg.backend == "hf" else {}
     if (Path(cfg.model) / "cloud.json").is_file() and cfg.mode in (None, "critique"):
         meta = {"mode": "critique"}
@@ -99,37 +103,32 @@ def build_judge(cfg: JudgeConfig):
 
 
 def _backend(cfg: JudgeConfig):
-    from rewardlab.judges.factory import make_backend
-
     return make_backend(cfg.backend, cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
                         concurrency=cfg.concurrency, timeout=cfg.timeout, max_retries=cfg.max_retries,
                         cache_dir=cfg.cache_dir, batch_size=cfg.batch_size, device=cfg.device)
 
 
 def _pairwise_judge(cfg, mode, template, sampling, meta, trunc):
-    from rewardlab.judges.judge import PairwiseJudge
-
     return PairwiseJudge(_backend(cfg), mode="generate" if mode == "pairwise" else "logprob", template=template,
                          parser=cfg.parser, position=cfg.position or meta.get("position"), sampling=sampling,
                          seed=cfg.seed, name=cfg.name, **trunc)
 
 
 def _rating_judge(cfg, mode, template, sampling, meta, trunc):
-    from rewardlab.judges.judge import RatingJudge
-
     return RatingJudge(_backend(cfg), template=template, parser=cfg.parser, sampling=sampling, samples=cfg.samples,
                        name=cfg.name, **trunc)
 
 
 def _verifier_judge(cfg, mode, template, sampling, meta, trunc):
-    from rewardlab.judges.judge import VerifierJudge
-
     return VerifierJudge(_backend(cfg), cot=mode == "verifier-cot", template=template, sampling=sampling,
                          samples=cfg.samples, name=cfg.name, **trunc)
 
 
 def _critique_judge(cfg, mode, template, sampling, meta, trunc):
-    from rewardlab.judges.cloud import CloudRewardModel, CritiqueJudge
+    from rewardlab.judges.cloud import (  # lazy: imports torch; judges.run is on the light judge --help path
+        CloudRewardModel,
+        CritiqueJudge,
+    )
 
     if cfg.backend != "hf":
         raise RewardlabError("critique mode runs a local critique-out-loud model (--backend hf)")
@@ -173,9 +172,6 @@ def summary_path(output: str | Path) -> Path:
 
 def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     """Judge every record of ``cfg.data``; write the JSONL and the summary; return ``(output, summary)``."""
-    from rewardlab.data import fingerprint, load_comparisons
-    from rewardlab.report import _clean
-
     if not cfg.data:
         raise RewardlabError("--data is required")
     loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
@@ -190,19 +186,17 @@ def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         for row in judge.last_rows:
-            f.write(dumps_strict(_clean({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
+            f.write(dumps_strict(json_safe({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
     summary = dict(judge.last_summary)
     summary.update(data=cfg.data, n_skipped_invalid=len(loaded.skipped), data_fingerprint=fingerprint(records),
                    seconds=seconds, output=str(out), config=dataclasses.asdict(cfg))
-    summary = _clean(summary)
+    summary = json_safe(summary)
     atomic_write_text(summary_path(out), dumps_strict(summary, indent=2, ensure_ascii=False) + "\n")
     judge.backend.close()
     return out, summary
 
 
 def format_summary(summary: dict) -> str:
-    from rewardlab.report import fmt
-
     lines = [f"judge {summary['judge']['name']} ({summary['judge']['mode']}, {summary['judge']['backend']}): "
              f"{summary['n_records']} records in {fmt(summary.get('seconds'), 1)} s"]
     n_out, n_bad = summary.get("n_outputs"), summary.get("n_unparseable_outputs")
@@ -225,8 +219,6 @@ def format_summary(summary: dict) -> str:
 
 def eval_note(name: str, summary: dict) -> str:
     """One line for ``rewardlab eval``'s report notes: a judge's parse failures and position consistency."""
-    from rewardlab.report import fmt
-
     text = (f"judge {name}: {summary.get('n_unparseable_outputs')} unparseable of {summary.get('n_outputs')} outputs "
             f"(scored as ties)")
     if summary.get("position_consistency") is not None:
