@@ -27,6 +27,7 @@ class ReadOptions:
 
     score_weights: dict[str, float] | None = None
 
+
 def parse_score_weights(text: str | None) -> dict[str, float] | None:
     """``"helpfulness=1,correctness=0.5"`` → ``{"helpfulness": 1.0, "correctness": 0.5}``; None/"" → None."""
     if text is None or not str(text).strip():
@@ -44,10 +45,12 @@ def parse_score_weights(text: str | None) -> dict[str, float] | None:
         weights[name.strip()] = weight
     return weights
 
+
 def data_error(location: dict, field: str | None, message: str) -> DataError:
     """A :class:`DataError` pointing at ``location`` (``{"path", "line"}`` or ``{"path", "row"}``)."""
     return DataError(message, path=location.get("path", "?"), line=location.get("line"),
                      row=location.get("row"), field=field)
+
 
 def source_name(location: dict) -> str:
     """The default ``source``: a file's base name, or a hub dataset's name."""
@@ -56,18 +59,22 @@ def source_name(location: dict) -> str:
         return os.path.basename(os.path.normpath(path))
     return path
 
+
 def default_id(location: dict) -> str:
     position = location["line"] if "line" in location else location.get("row")
     return f"{source_name(location)}:{position}"
 
+
 def type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
+
 
 def required(row: dict, location: dict, field: str) -> Any:
     value = row.get(field)
     if value is None:
         raise data_error(location, field, "missing field")
     return value
+
 
 def check_text(value: Any, location: dict, field: str, what: str = "text") -> str:
     if not isinstance(value, str):
@@ -76,11 +83,14 @@ def check_text(value: Any, location: dict, field: str, what: str = "text") -> st
         raise data_error(location, field, f"empty or whitespace-only {what}")
     return value
 
+
 def text_field(row: dict, location: dict, field: str) -> str:
     return check_text(required(row, location, field), location, field)
 
+
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
 
 def int_in(row: dict, location: dict, field: str, allowed, expected: str) -> int:
     """The required integer ``row[field]``, one of ``allowed`` (``expected`` says which, for the error)."""
@@ -89,13 +99,16 @@ def int_in(row: dict, location: dict, field: str, allowed, expected: str) -> int
         raise data_error(location, field, f"expected {expected}, got {value!r}")
     return value
 
+
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
 
 def finite_number(value: Any, location: dict, field: str, where: str) -> float:
     if not is_number(value) or not math.isfinite(value):
         raise data_error(location, field, f"{where}: expected a finite number, got {value!r:.60}")
     return float(value)
+
 
 def optional_margin(row: dict, location: dict) -> float | None:
     value = row.get("margin")
@@ -107,6 +120,7 @@ def optional_margin(row: dict, location: dict) -> float | None:
         raise data_error(location, "margin", f"must not be negative, got {value!r}")
     return float(value)
 
+
 def optional_name(row: dict, location: dict, field: str) -> str | None:
     """An optional ``id``/``source`` column: text or an int; absent or empty means "use the default"."""
     value = row.get(field)
@@ -116,9 +130,11 @@ def optional_name(row: dict, location: dict, field: str) -> str | None:
         return str(value)
     raise data_error(location, field, f"expected text or an integer, got {type_name(value)}")
 
+
 # Training refuses a comparison whose responses are identical; evaluation reads it as an exact tie (credited by
 # the tie policy), inside `identical_responses_are_ties()` (rewardlab.evalsets).
 IDENTICAL_IS_TIE: ContextVar[bool] = ContextVar("rewardlab_identical_is_tie", default=False)
+
 
 @contextmanager
 def identical_responses_are_ties():
@@ -129,15 +145,18 @@ def identical_responses_are_ties():
     finally:
         IDENTICAL_IS_TIE.reset(token)
 
+
 def distinct(chosen: Any, rejected: Any, location: dict, field: str) -> None:
     if chosen == rejected and not IDENTICAL_IS_TIE.get():
         raise data_error(location, field, "identical to the chosen response")
+
 
 def text_pair(row: dict, location: dict, first: str, second: str) -> tuple[str, str]:
     """Two required texts ``row[first]``, ``row[second]`` that must differ."""
     pair = (text_field(row, location, first), text_field(row, location, second))
     distinct(pair[0], pair[1], location, second)
     return pair
+
 
 def optional_weight(row: dict, location: dict) -> float:
     value = row.get("weight")
@@ -147,17 +166,20 @@ def optional_weight(row: dict, location: dict) -> float:
         raise data_error(location, "weight", f"expected a finite number >= 0, got {value!r}")
     return float(value)
 
+
 def record_names(row: dict, location: dict) -> dict:
     """``source``, ``id`` and ``weight`` from the row, or their defaults."""
     return {"source": optional_name(row, location, "source") or source_name(location),
             "id": optional_name(row, location, "id") or default_id(location),
             "weight": optional_weight(row, location)}
 
+
 def build_comparison(row: dict, location: dict, prompt: Any, responses: tuple[str, ...], chosen: int = 0,
                 **extra: Any) -> Comparison:
     """Build the record, filling ``margin``, ``source``, ``id`` and ``weight`` from the row or the location."""
     extra.setdefault("margin", optional_margin(row, location))
     return Comparison(prompt=prompt, responses=responses, chosen=chosen, **record_names(row, location), **extra)
+
 
 def distinct_responses(responses: tuple[str, ...], location: dict, field: str) -> None:
     seen: dict[str, int] = {}

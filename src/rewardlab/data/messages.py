@@ -9,6 +9,7 @@ from rewardlab.data.fields import check_text, data_error, required, type_name
 
 ROLES = ("system", "user", "assistant", "tool")
 
+
 def checked_message(value: Any, location: dict, field: str, index: int) -> dict:
     where = f"message {index}"
     if not isinstance(value, dict):
@@ -22,10 +23,12 @@ def checked_message(value: Any, location: dict, field: str, index: int) -> dict:
     content = check_text(value["content"], location, field, what=f"{where} content")
     return {"role": value["role"], "content": content}
 
+
 def checked_messages(value: Any, location: dict, field: str) -> tuple[dict, ...]:
     if not isinstance(value, list) or not value:
         raise data_error(location, field, f"expected a non-empty list of messages, got {type_name(value)}")
     return tuple(checked_message(item, location, field, i) for i, item in enumerate(value))
+
 
 def single_assistant(messages: tuple[dict, ...], location: dict, field: str) -> str:
     if len(messages) != 1 or messages[0]["role"] != "assistant":
@@ -33,18 +36,22 @@ def single_assistant(messages: tuple[dict, ...], location: dict, field: str) -> 
         raise data_error(location, field, f"expected exactly one assistant message, got roles {roles}")
     return messages[0]["content"]
 
+
 def shared_prefix_length(a: tuple, b: tuple) -> int:
     n = 0
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
     return n
 
+
 HH_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant):")
 
 HH_ROLES = {"Human": "user", "Assistant": "assistant"}
 
+
 def starts_with_human(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(("\n\nHuman:", "Human:"))
+
 
 def hh_turns(text: Any, location: dict, field: str) -> list[dict]:
     """Split an HH transcript into ``{"role", "content"}`` turns (contents stripped)."""
@@ -55,6 +62,7 @@ def hh_turns(text: Any, location: dict, field: str) -> list[dict]:
         raise data_error(location, field, "does not start with a '\\n\\nHuman:' turn")
     return [{"role": HH_ROLES[speaker], "content": content.strip()}
             for speaker, content in zip(parts[1::2], parts[2::2])]
+
 
 def hh_split(text: Any, location: dict, field: str) -> tuple[tuple[dict, ...], str]:
     """(prompt messages, final assistant response) of one transcript."""
@@ -67,11 +75,13 @@ def hh_split(text: Any, location: dict, field: str) -> tuple[tuple[dict, ...], s
             raise data_error(location, field, f"empty {final}{turn['role']} turn (turn {index})")
     return tuple(turns[:-1]), turns[-1]["content"]
 
+
 def hh_difference(chosen: tuple[dict, ...], rejected: tuple[dict, ...]) -> str:
     n = shared_prefix_length(chosen, rejected)
     if len(chosen) != len(rejected):
         return f"chosen has {len(chosen)} earlier turns, rejected {len(rejected)}; they agree on the first {n}"
     return f"turn {n} differs"
+
 
 def hh_prompt(text: str, location: dict, field: str) -> tuple[dict, ...]:
     """Nectar-style ``"\n\nHuman: …\n\nAssistant:"``: the turns before the final, empty Assistant turn."""
@@ -82,6 +92,7 @@ def hh_prompt(text: str, location: dict, field: str) -> tuple[dict, ...]:
         if not turn["content"]:
             raise data_error(location, field, f"empty {turn['role']} turn (turn {index})")
     return tuple(turns)
+
 
 def prompt_field(row: dict, location: dict, *fields: str) -> Any:
     """The first present field of ``fields``: text (an HH transcript becomes messages) or a list of messages."""

@@ -15,7 +15,6 @@ def _pooled_accuracy(rows: np.ndarray) -> float:
     return float(rows[:, 0].sum() / rows[:, 1].sum())
 
 
-
 def accuracy_summary(scores: Sequence[Sequence[float]], chosen: Sequence[int],
                      sources: Sequence[str] | None = None, *, seed: int = 0, n_boot: int = 1000,
                      tie_policy: TiePolicy | str = "strict", pairs: Pairs | None = None,

@@ -32,7 +32,6 @@ def bootstrap_ci(values, stat: Callable[[np.ndarray], float] = np.mean, n: int =
     return float(low), float(high)
 
 
-
 def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
     """Pearson's r (``scipy.stats.pearsonr``); None when undefined (fewer than two points, a constant input)."""
     if x.size < 2 or np.all(x == x[0]) or np.all(y == y[0]):

@@ -18,11 +18,13 @@ def _native_prompt(row: dict, location: dict) -> Any:
         return checked_messages(value, location, "prompt")
     return check_text(value, location, "prompt", what="text or a list of messages")
 
+
 def native_responses(row: dict, location: dict) -> tuple[str, ...]:
     value = required(row, location, "responses")
     if not isinstance(value, list) or len(value) < 2:
         raise data_error(location, "responses", f"expected a list of at least two texts, got {value!r:.80}")
     return tuple(check_text(item, location, "responses", what=f"response {i}") for i, item in enumerate(value))
+
 
 def _native_chosen(row: dict, location: dict, responses: tuple[str, ...]) -> int:
     value = required(row, location, "chosen")
@@ -32,6 +34,7 @@ def _native_chosen(row: dict, location: dict, responses: tuple[str, ...]) -> int
         if i != value and response == responses[value] and not IDENTICAL_IS_TIE.get():
             raise data_error(location, "responses", f"response {i} is identical to the chosen response")
     return value
+
 
 def _native_ranking(row: dict, location: dict, k: int, chosen: int) -> tuple[int, ...] | None:
     value = row.get("ranking")
@@ -44,6 +47,7 @@ def _native_ranking(row: dict, location: dict, k: int, chosen: int) -> tuple[int
         raise data_error(location, "ranking", f"ranks {value[0]} first but chosen is {chosen}")
     return tuple(value)
 
+
 def _native_scores(row: dict, location: dict, k: int) -> tuple[float, ...] | None:
     value = row.get("scores")
     if value is None:
@@ -52,6 +56,7 @@ def _native_scores(row: dict, location: dict, k: int) -> tuple[float, ...] | Non
             or not all(is_number(s) and math.isfinite(s) for s in value)):
         raise data_error(location, "scores", f"expected {k} finite numbers, got {value!r}")
     return tuple(float(s) for s in value)
+
 
 def _native_tiers(row: dict, location: dict, k: int, chosen: int) -> tuple[tuple[int, ...], ...] | None:
     value = row.get("tiers")
@@ -70,6 +75,7 @@ def _native_tiers(row: dict, location: dict, k: int, chosen: int) -> tuple[tuple
     if chosen not in tiers[0]:
         raise data_error(location, "tiers", f"chosen {chosen} is not in the first tier {list(tiers[0])}")
     return tiers
+
 
 def parse_rewardlab(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     prompt = _native_prompt(row, location)

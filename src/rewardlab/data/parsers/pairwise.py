@@ -14,14 +14,17 @@ def _trl_text_explicit(row: dict, location: dict) -> tuple[Any, tuple[str, str]]
     prompt = text_field(row, location, "prompt")
     return prompt, (text_field(row, location, "chosen"), text_field(row, location, "rejected"))
 
+
 def _trl_text_implicit(row: dict, location: dict) -> tuple[Any, tuple[str, str]]:
     return "", (text_field(row, location, "chosen"), text_field(row, location, "rejected"))
+
 
 def _trl_conversation_explicit(row: dict, location: dict) -> tuple[Any, tuple[str, str]]:
     prompt = checked_messages(required(row, location, "prompt"), location, "prompt")
     responses = tuple(single_assistant(checked_messages(required(row, location, field), location, field),
                                         location, field) for field in ("chosen", "rejected"))
     return prompt, responses
+
 
 def _trl_conversation_implicit(row: dict, location: dict) -> tuple[Any, tuple[str, str]]:
     chosen = checked_messages(required(row, location, "chosen"), location, "chosen")
@@ -34,6 +37,7 @@ def _trl_conversation_implicit(row: dict, location: dict) -> tuple[Any, tuple[st
                  single_assistant(rejected[n:], location, "rejected"))
     return chosen[:n], responses
 
+
 _TRL_VARIANTS: dict[tuple[bool, bool], Callable[[dict, dict], tuple[Any, tuple[str, str]]]] = {
     # (conversational, explicit prompt) -> parser
     (False, True): _trl_text_explicit,
@@ -41,6 +45,7 @@ _TRL_VARIANTS: dict[tuple[bool, bool], Callable[[dict, dict], tuple[Any, tuple[s
     (True, True): _trl_conversation_explicit,
     (True, False): _trl_conversation_implicit,
 }
+
 
 def parse_trl(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     chosen = required(row, location, "chosen")
@@ -51,6 +56,7 @@ def parse_trl(row: dict, location: dict, options: ReadOptions | None = None) -> 
     distinct(responses[0], responses[1], location, "rejected")
     return build_comparison(row, location, prompt, responses)
 
+
 def parse_hh(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     prompt, chosen = hh_split(required(row, location, "chosen"), location, "chosen")
     rejected_prompt, rejected = hh_split(required(row, location, "rejected"), location, "rejected")
@@ -60,7 +66,9 @@ def parse_hh(row: dict, location: dict, options: ReadOptions | None = None) -> C
     distinct(chosen, rejected, location, "rejected")
     return build_comparison(row, location, prompt, (chosen, rejected))
 
+
 _PAIRWISE_LABELS = {1: 0, 2: 1}  # label -> chosen index
+
 
 def parse_pairwise(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     prompt = text_field(row, location, "input")
@@ -68,7 +76,9 @@ def parse_pairwise(row: dict, location: dict, options: ReadOptions | None = None
     label = int_in(row, location, "label", _PAIRWISE_LABELS, "the integer 1 or 2")
     return build_comparison(row, location, prompt, responses, _PAIRWISE_LABELS[label])
 
+
 _STRENGTHS = range(-3, 4)
+
 
 def parse_helpsteer2_pref(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     prompt = prompt_field(row, location, "prompt")

@@ -23,6 +23,7 @@ def _tiers_from_ranks(ranks: list[float | None], location: dict, field: str) -> 
             tiers.append([i])
     return tuple(tuple(t) for t in tiers)
 
+
 def _ranking_tiers(value: Any, location: dict, k: int) -> tuple[tuple[int, ...], ...]:
     if not isinstance(value, list) or not value:
         raise data_error(location, "ranking", f"expected a non-empty list of response indices, got {value!r:.80}")
@@ -38,10 +39,12 @@ def _ranking_tiers(value: Any, location: dict, k: int) -> tuple[tuple[int, ...],
         raise data_error(location, "ranking", str(e)) from None
     return tuple(tiers)
 
+
 def _ranks(value: Any, location: dict, field: str, k: int) -> list[float | None]:
     if not isinstance(value, list) or len(value) != k:
         raise data_error(location, field, f"expected {k} ranks (numbers, lower is better, or null), got {value!r:.80}")
     return [None if r is None else finite_number(r, location, field, f"rank {i}") for i, r in enumerate(value)]
+
 
 def parse_ranked(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     prompt = prompt_field(row, location, "prompt")

@@ -27,6 +27,7 @@ def _combine(ratings: dict[str, float], weights: dict[str, float] | None, locati
                                           f"weights); it has {', '.join(sorted(ratings)) or 'none'}")
     return sum(w * ratings[a] for a, w in weights.items() if w)
 
+
 def _aspect_ratings(value: Any, location: dict, field: str, where: str) -> dict[str, float]:
     """``{aspect: number | null}`` or UltraFeedback's ``{aspect: {"Rating": "4", …}}`` (a list of such is
     averaged); ``null`` and ``"N/A"`` mean "not rated" and are left out."""
@@ -52,6 +53,7 @@ def _aspect_ratings(value: Any, location: dict, field: str, where: str) -> dict[
             out[str(aspect)] = sum(numbers) / len(numbers)
     return out
 
+
 def _item_score(item: Any, location: dict, field: str, where: str, options: ReadOptions | None) -> float:
     """A number, or aspect ratings combined by the score weights (default: their mean)."""
     weights = options.score_weights if options is not None else None
@@ -59,10 +61,12 @@ def _item_score(item: Any, location: dict, field: str, where: str, options: Read
         return finite_number(item, location, field, where)
     return _combine(_aspect_ratings(item, location, field, where), weights, location, field, where)
 
+
 def _rated(row: dict, location: dict, prompt: Any, responses: tuple[str, ...], scores: list[float],
            field: str) -> Comparison:
     distinct_responses(responses, location, field)
     return Comparison.from_scores(prompt, responses, tuple(scores), **record_names(row, location))
+
 
 def parse_ratings(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     prompt = prompt_field(row, location, "prompt", "instruction")
@@ -93,6 +97,7 @@ def parse_ratings(row: dict, location: dict, options: ReadOptions | None = None)
             raise data_error(location, "completions", f"{where}: no 'score', 'ratings' or 'annotations'")
     return _rated(row, location, prompt, tuple(responses), scores, "completions")
 
+
 @dataclass(frozen=True)
 class RatedResponse:
     """One HelpSteer2 row: a response to a prompt and its score; :func:`group_rated` makes the record."""
@@ -103,8 +108,10 @@ class RatedResponse:
     location: dict
     names: dict  # source, id, weight
 
+
 def _prompt_key(prompt: Any) -> Any:
     return prompt if isinstance(prompt, str) else tuple((m["role"], m["content"]) for m in prompt)
+
 
 def parse_helpsteer2(row: dict, location: dict, options: ReadOptions | None = None) -> RatedResponse:
     prompt = prompt_field(row, location, "prompt")
@@ -123,6 +130,7 @@ def parse_helpsteer2(row: dict, location: dict, options: ReadOptions | None = No
         raise data_error(location, missing[0], "missing attribute (weighted in the score weights)")
     score = _combine(ratings, weights, location, missing[0] if missing else "helpfulness", "attributes")
     return RatedResponse(prompt, response, score, location, record_names(row, location))
+
 
 def group_rated(items: list[RatedResponse]) -> Comparison:
     """One record from the rows of one prompt (in file order): ratings → ranking with ties."""
@@ -143,9 +151,11 @@ def group_rated(items: list[RatedResponse]) -> Comparison:
     return Comparison.from_scores(first.prompt, tuple(i.response for i in items), tuple(i.score for i in items),
                                   **first.names)
 
+
 def group_key(item: RatedResponse) -> Any:
     """Rows with the same key form one record."""
     return _prompt_key(item.prompt)
+
 
 def parse_nemo_regression(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     """NeMo-Aligner regression rows (``text`` + ``label``) rate one response and state no preference."""
