@@ -25,7 +25,7 @@ TAGS = {
     "epoch": "train/epoch", "pairs_per_s": "train/pairs_per_second", "tokens_per_s": "train/tokens_per_second",
     "mean_reward": "train/mean_reward", "min_reward": "train/min_reward", "max_reward": "train/max_reward",
     "margin": "train/margin",
-    "eval_accuracy": "eval/accuracy", "eval_pair_accuracy": "eval/pair_accuracy", "eval_loss": "eval/loss",
+    "eval_accuracy": "eval/accuracy", "eval_record_accuracy": "eval/record_accuracy", "eval_loss": "eval/loss",
     "eval_mean_reward": "eval/mean_reward", "eval_min_reward": "eval/min_reward",
     "eval_max_reward": "eval/max_reward", "eval_margin": "eval/margin",
 }

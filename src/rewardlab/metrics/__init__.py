@@ -23,7 +23,7 @@ record); without it they fall back to chosen-vs-every-other.
   ties are counted and reported separately, so a model that gives every response the same reward
   scores accuracy 0 with tie rate 1, not 0.5. **Record accuracy** (``record_accuracy``) is the share
   of records (with at least one pair) whose every pair is a win — for plain data "the chosen response
-  beats all the others", the number training logs as ``eval_accuracy``; for K = 2 both are equal.
+  beats all the others", the number training logs as ``eval_record_accuracy``; for K = 2 both are equal.
   Record accuracy is always strict (a reward tie fails the record). Other **tie policies** (:class:`TiePolicy`: ``strict``,
   ``half``, ``fractional``, ``random`` with a seed) give ties partial or random credit; every result
   records the policy it used.
