@@ -22,8 +22,7 @@ from rewardlab.cells import model_label
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison
-from rewardlab.multiobjective.model import is_multiobjective
-from rewardlab.multiobjective.serving import MultiObjectiveScorer, multiobjective_note
+from rewardlab.multiobjective.serving import multiobjective_note
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.outputs import claim_output_dir
 from rewardlab.probes.profile import bias_profile
@@ -144,8 +143,6 @@ def load_scorer(path: str, options: ContractOptions | None = None, trust_modifie
         from rewardlab.judges.run import judge_from_spec
 
         return judge_from_spec(path[len(JUDGE_PREFIX):])
-    if is_multiobjective(path):  # K attribute outputs: scored by its recorded scaliser
-        return MultiObjectiveScorer.load(path)
     from rewardlab.loader import load_reward_model
 
     progress.status(f"loading the model {path}")

@@ -29,14 +29,17 @@ import numpy as np
 import torch
 
 from rewardlab.atomic import atomic_write_text
+from rewardlab.data import load_comparisons, split_by_prompt
+from rewardlab.data import synthetic_attributes as sa
 from rewardlab.data.ratings import RatedText, load_rated, parse_attribute_list, parse_scales
 from rewardlab.errors import RewardlabError
 from rewardlab.lora import apply_lora
-from rewardlab.multiobjective.debias import find_lambdas, transform_matrix
+from rewardlab.multiobjective.debias import find_lambdas, spearman, transform_matrix
 from rewardlab.multiobjective.features import cached_features
 from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
 from rewardlab.multiobjective.losses import masked_mse, targets_and_mask
-from rewardlab.multiobjective.metrics import attribute_metrics, length_correlation, pair_accuracy
+from rewardlab.multiobjective.metrics import (attribute_metrics, length_correlation, mean_gate_by_source,
+                                              pair_accuracy, score_stats)
 from rewardlab.multiobjective.model import AttributeRewardModel, find_head
 from rewardlab.multiobjective.ridge import fit_ridge
 from rewardlab.multiobjective.scalarise import FixedWeights, GatedSum, Llama2Rule, parse_scaliser
@@ -93,8 +96,6 @@ def load_rated_split(cfg):
     """(attributes, scales json, train items, held-out items, source description)."""
     attributes = parse_attribute_list(cfg.attributes)
     if cfg.data == "embedded":
-        from rewardlab.data import synthetic_attributes as sa
-
         items = sa.generate_rated(cfg.embedded_size, seed=cfg.split_seed)
         names = list(attributes or sa.ATTRIBUTES)
         unknown = sorted(set(names) - set(sa.ATTRIBUTES))
@@ -120,12 +121,14 @@ def load_rated_split(cfg):
     return names, scales, train, held, source
 
 
-def _regression_eval(rm: AttributeRewardModel, held: list[RatedText], batch_size: int) -> dict:
+def _regression_eval(rm: AttributeRewardModel, held: list[RatedText], batch_size: int) -> tuple[dict, dict | None]:
+    """Per-attribute held-out metrics and the held-out mean/std of the model's scalar (its scaliser)."""
     if not held:
-        return {}
-    pred = rm.score_items([(t.prompt, t.response) for t in held], batch_size=batch_size).rewards
+        return {}, None
+    out = rm.score_items([(t.prompt, t.response) for t in held], batch_size=batch_size,
+                         unsafe=[t.unsafe for t in held])
     target, mask = targets_and_mask([t.ratings for t in held])
-    return attribute_metrics(pred, target, mask, rm.attributes)
+    return attribute_metrics(out.rewards, target, mask, rm.attributes), score_stats(out.score)
 
 
 def train_regression(cfg) -> MultiObjectiveResult:
@@ -169,9 +172,10 @@ def train_regression(cfg) -> MultiObjectiveResult:
         ref = train[:2000]
         pred = rm.score_items([(t.prompt, t.response) for t in ref], batch_size=cfg.eval_batch_size).rewards
         rm.mo.scaliser = scaliser.with_whitening(pred, names, torch.tensor([t.unsafe for t in ref])).to_json()
+    metrics, stats = _regression_eval(rm, held, cfg.eval_batch_size)
+    rm.spec.normalization = stats  # `--normalize` applies it to the scalar (as the scalar trainer's held-out stats)
     model_dir = out / "model"
     rm.save(model_dir)
-    metrics = _regression_eval(rm, held, cfg.eval_batch_size)
     summary = {"objective": "regression", "source": source, "attributes": names, "scales": scales,
                "n_train": len(train), "n_eval": len(held), "stage1": rm.mo.stage1, "held_out": metrics,
                "seconds": round(time.perf_counter() - t0, 2), "config": cfg.to_json()}
@@ -219,11 +223,7 @@ def _gradient_regression(rm, train, target, mask, cfg, out: Path) -> tuple[int, 
 # --- gating -------------------------------------------------------------------------------------------------
 
 def _load_pairs(cfg):
-    from rewardlab.data import load_comparisons, split_by_prompt
-
     if cfg.data == "embedded":
-        from rewardlab.data import synthetic_attributes as sa
-
         records = sa.generate_pairs(cfg.embedded_size, seed=cfg.split_seed + 1)
         source = f"embedded multi-attribute pairs (n={cfg.embedded_size}, seed={cfg.split_seed + 1})"
     else:
@@ -298,8 +298,6 @@ def train_gating(cfg) -> MultiObjectiveResult:
     items, pairs, _ = _texts(train_recs)
     feats, hit = cached_features(rm, items, cache, model_dir=cfg.init_from, batch_size=cfg.eval_batch_size)
     if cfg.reference_data:
-        from rewardlab.data import load_comparisons
-
         ref_items = _texts(load_comparisons(cfg.reference_data, format="auto").records)[0]
         ref_rewards = cached_features(rm, ref_items, cache, model_dir=cfg.init_from,
                                       batch_size=cfg.eval_batch_size)[0].rewards
@@ -324,12 +322,13 @@ def train_gating(cfg) -> MultiObjectiveResult:
                                cfg.gate_batch_size, cfg.gate_lr, cfg.weight_decay, cfg.seed)
     rm.gate = gate
     rm.mo.scaliser = GatedSum().to_json()
+    held = evaluate_pairs(rm, held_recs, cache, cfg.init_from, cfg.eval_batch_size) if held_recs else {}
+    rm.spec.normalization = held.get("model_score_stats")  # the gated scalar's held-out mean/std (--normalize)
     model_dir = out / "model"
     if model_dir.exists():
         shutil.rmtree(model_dir)
     shutil.copytree(cfg.init_from, model_dir, ignore=shutil.ignore_patterns("gate.safetensors"))
     rm.save(model_dir)
-    held = evaluate_pairs(rm, held_recs, cache, cfg.init_from, cfg.eval_batch_size) if held_recs else {}
     summary = {"objective": "gating", "source": source, "init_from": cfg.init_from, "attributes": names,
                "n_train_pairs": len(pairs), "features_from_cache": hit, "debias": rm.mo.debias, "gate": gate_cfg.to_json(),
                "beta": float(gate.logit_scale.detach()), "history": history, "held_out": held,
@@ -348,9 +347,10 @@ def train_gating(cfg) -> MultiObjectiveResult:
 def evaluate_pairs(rm: AttributeRewardModel, records, cache=None, model_dir=None, batch_size: int = 32,
                    plot=None) -> dict:
     """Pairwise accuracy under each scaliser (equal weights raw and transformed, the model's own, Llama 2 rule when
-    the attributes allow), |Spearman| of score vs length, and mean gate weights by prompt source."""
-    from rewardlab.multiobjective.metrics import mean_gate_by_source
-
+    the attributes allow), |Spearman| of score vs length (responses pooled, as ArmoRM measures it, and within pairs:
+    of the score difference vs the length difference, which prompt kinds of different lengths do not confound),
+    the mean/std of the model's score over the responses (``model_score_stats``), and mean gate weights by prompt
+    source."""
     items, pairs, _ = _texts(records)
     feats, _ = cached_features(rm, items, cache, model_dir=model_dir, batch_size=batch_size)
     unsafe = torch.tensor([bool(c.meta.get("unsafe", False)) for c in records for _ in c.responses])
@@ -367,8 +367,12 @@ def evaluate_pairs(rm: AttributeRewardModel, records, cache=None, model_dir=None
         scored["gate"] = res.score
         scored["gate_without_debiasing"] = rm.gate.logit_scale.detach()[0] * (res.gate * res.rewards).sum(-1)
     responses = [r for _, r in items]
+    dlen = [len(responses[a]) - len(responses[b]) for a, b in pairs]
     out = {"accuracy": {n: pair_accuracy(s[w], s[l]) for n, s in scored.items()},
-           "abs_spearman_score_vs_length": {n: abs(length_correlation(s, responses)) for n, s in scored.items()}}
+           "abs_spearman_score_vs_length": {n: abs(length_correlation(s, responses)) for n, s in scored.items()},
+           "abs_spearman_score_vs_length_within_pairs": {n: abs(spearman((s[w] - s[l]).double().numpy(), dlen))
+                                                         for n, s in scored.items()},
+           "model_score_stats": score_stats(res.score)}
     if res.gate is not None:
         item_sources = [c.source for c in records for _ in c.responses]
         out["mean_gate_by_source"] = mean_gate_by_source(res.gate, item_sources, rm.attributes, plot)

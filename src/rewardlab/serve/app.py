@@ -46,8 +46,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from rewardlab.errors import RewardlabError
-from rewardlab.multiobjective.model import is_multiobjective
-from rewardlab.multiobjective.serving import load_for_serving, unpack
 from rewardlab.finite import NonFiniteError, check_weights, nonfinite_tensors
 from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
 from rewardlab.serve.config import ServeConfig
@@ -281,10 +279,6 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
 
     from rewardlab.errors import ModelContractError
 
-    if rm is None and is_multiobjective(cfg.model):
-        if cfg.packing or cfg.dtype != "float32" or cfg.normalize:
-            raise RewardlabError("multi-objective models are served in float32 without --packing or --normalize")
-        rm = load_for_serving(cfg.model)
     if rm is None:
         from rewardlab.contract_options import contract_options
         from rewardlab.loader import load_reward_model
@@ -292,13 +286,15 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
         rm = load_reward_model(cfg.model, contract_options(cfg), torch_dtype=dtype,
                                trust_modified=cfg.trust_modified)
+    for refusal in (getattr(rm, "refuses_serving", None), cfg.packing and getattr(rm, "refuses_packing", None)):
+        if refusal:  # models the server cannot batch (a composed pair) or pack (K outputs): said before serving
+            raise RewardlabError(refusal)
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     rm.to(device)
     rm.eval()
     multi = getattr(rm, "multiobjective", False)
     check_weights(rm.model.state_dict().items(), f"{cfg.model or 'model'}: refusing to serve")
-    if not multi:
-        rm.score([("probe", "probe")], batch_size=1)  # a model that cannot score refuses to start (NonFiniteError)
+    rm.score([("probe", "probe")], batch_size=1)  # a model that cannot score refuses to start (NonFiniteError)
     if hasattr(rm.model.config, "use_cache"):
         rm.model.config.use_cache = False  # scoring is one forward: no KV cache to build
     if cfg.num_threads:
@@ -414,7 +410,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             rewards, feats = await score_items([(prompt, r) for r in req.responses], norm)
         except ModelContractError as e:
             raise HTTPException(422, str(e))
-        extra = unpack(rewards, rm.attributes, rm.inner.gate is not None) if multi else {}
+        extra = rm.unpack(rewards) if multi else {}
         return ScoreResponse(**({"rewards": rewards} | extra), normalized=norm,
                              tokens=[len(f["input_ids"]) for f in feats], model=model_name)
 
