@@ -251,9 +251,26 @@ def gate_scores(gate: GatingNetwork, prompt_hidden: torch.Tensor, transformed: t
     return gate(prompt_hidden, transformed)[0]
 
 
+VAL_FRACTION = 0.1  # of the training pairs, held back to stop the gate early
+VAL_EVERY = 20  # steps between validation checks
+PATIENCE = 3  # checks without a better validation loss before stopping
+MIN_VAL_PAIRS = 20  # fewer training pairs than 10× this: no validation split, all steps run
+
+
+def _pair_delta(gate: GatingNetwork, prompt_hidden, transformed, w, l, shared: bool) -> torch.Tensor:
+    if shared:
+        return gate_scores(gate, prompt_hidden[w], transformed[w] - transformed[l])
+    return gate_scores(gate, prompt_hidden[w], transformed[w]) - gate_scores(gate, prompt_hidden[l], transformed[l])
+
+
 def train_gate(prompt_hidden: torch.Tensor, transformed: torch.Tensor, pairs: torch.Tensor, gate_cfg: GateConfig,
                steps: int, batch_size: int, lr: float, weight_decay: float, seed: int) -> tuple[GatingNetwork, list]:
-    """BT on ``β gᵀ r′`` of winner minus loser; pairs ``(P, 2)`` item indices; AdamW + cosine (ArmoRM)."""
+    """BT on ``β gᵀ r′`` of winner minus loser; pairs ``(P, 2)`` item indices; AdamW + cosine (ArmoRM).
+
+    Early stopping: with at least ``10 × MIN_VAL_PAIRS`` pairs, a seeded ``VAL_FRACTION`` of them is held back;
+    every ``VAL_EVERY`` steps the BT loss on them is measured (dropout off), training stops after ``PATIENCE``
+    checks without improvement, and the gate with the best validation loss is returned. ``steps`` is the most
+    steps (the cosine schedule spans them). ``history`` rows carry ``val_loss`` where measured."""
     torch.manual_seed(seed)
     gate = GatingNetwork(gate_cfg)
     opt = torch.optim.AdamW(gate.parameters(), lr=lr, weight_decay=weight_decay)
@@ -263,22 +280,44 @@ def train_gate(prompt_hidden: torch.Tensor, transformed: torch.Tensor, pairs: to
     # Chosen and rejected of a pair share the prompt, so (causal LMs, and encoders reading the prompt alone) the same
     # gate input: one gate forward per pair, β gᵀ(r′_w − r′_l), half the work and one dropout mask per prompt.
     shared = torch.equal(prompt_hidden[pairs[:, 0]], prompt_hidden[pairs[:, 1]])
+    val = None
+    if len(pairs) >= 10 * MIN_VAL_PAIRS:
+        perm = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed + 1))
+        n_val = max(MIN_VAL_PAIRS, int(VAL_FRACTION * len(pairs)))
+        val, pairs = pairs[perm[:n_val]], pairs[perm[n_val:]]
+    best, best_state, bad_checks = math.inf, None, 0
     gate.train()
     for step in range(steps):
         idx = torch.randint(len(pairs), (min(batch_size, len(pairs)),), generator=gen)
-        w, l = pairs[idx, 0], pairs[idx, 1]
-        if shared:
-            delta = gate_scores(gate, prompt_hidden[w], transformed[w] - transformed[l])
-        else:
-            delta = (gate_scores(gate, prompt_hidden[w], transformed[w])
-                     - gate_scores(gate, prompt_hidden[l], transformed[l]))
+        delta = _pair_delta(gate, prompt_hidden, transformed, pairs[idx, 0], pairs[idx, 1], shared)
         loss = torch.nn.functional.softplus(-delta).mean()
         loss.backward()
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
+        row = None
         if step % 50 == 0 or step + 1 == steps:
-            history.append({"step": step + 1, "loss": float(loss.detach()), "beta": float(gate.logit_scale.detach())})
+            row = {"step": step + 1, "loss": float(loss.detach()), "beta": float(gate.logit_scale.detach())}
+        if val is not None and ((step + 1) % VAL_EVERY == 0 or step + 1 == steps):
+            gate.eval()
+            with torch.no_grad():
+                val_loss = float(torch.nn.functional.softplus(
+                    -_pair_delta(gate, prompt_hidden, transformed, val[:, 0], val[:, 1], shared)).mean())
+            gate.train()
+            row = row or {"step": step + 1, "loss": float(loss.detach()), "beta": float(gate.logit_scale.detach())}
+            row["val_loss"] = val_loss
+            if val_loss < best - 1e-4:
+                best, bad_checks = val_loss, 0
+                best_state = {k: v.detach().clone() for k, v in gate.state_dict().items()}
+            else:
+                bad_checks += 1
+        if row is not None:
+            history.append(row)
+        if val is not None and bad_checks >= PATIENCE:
+            history.append({"step": step + 1, "stopped_early": True, "best_val_loss": best})
+            break
+    if best_state is not None:
+        gate.load_state_dict(best_state)
     gate.eval()
     return gate, history
 
@@ -332,6 +371,7 @@ def train_gating(cfg) -> MultiObjectiveResult:
     summary = {"objective": "gating", "source": source, "init_from": cfg.init_from, "attributes": names,
                "n_train_pairs": len(pairs), "features_from_cache": hit, "debias": rm.mo.debias, "gate": gate_cfg.to_json(),
                "beta": float(gate.logit_scale.detach()), "history": history, "held_out": held,
+               "gate_steps_run": history[-1]["step"] if history else cfg.gate_steps,
                "seconds": round(time.perf_counter() - t0, 2), "config": cfg.to_json()}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str) + "\n")
@@ -341,7 +381,7 @@ def train_gating(cfg) -> MultiObjectiveResult:
         for name, acc in held["accuracy"].items():
             print(f"held-out pairwise accuracy ({name}): {acc['accuracy']:.4f} "
                   f"[{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}] on {acc['n']} pairs")
-    return MultiObjectiveResult(model_dir, cfg.gate_steps, history, final, summary, elapsed_s=summary["seconds"])
+    return MultiObjectiveResult(model_dir, summary["gate_steps_run"], history, final, summary, elapsed_s=summary["seconds"])
 
 
 def evaluate_pairs(rm: AttributeRewardModel, records, cache=None, model_dir=None, batch_size: int = 32,
