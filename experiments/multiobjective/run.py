@@ -100,7 +100,7 @@ def main() -> None:
     }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = ["# Multi-objective experiment (embedded multi-attribute data, frozen MiniLM)", "",
-             f"Command: `python experiments/multiobjective/run.py` — {json.dumps(vars(args))}", "",
+             f"Command: `python experiments/multiobjective/run.py --work {args.work}` — {json.dumps(vars(args))}", "",
              "## Stage 1 (ridge) held-out per attribute", "", "| attribute | n | MSE | Pearson | Spearman |", "|---|---|---|---|---|"]
     for a, m in s1.summary["held_out"].items():
         f = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
@@ -109,7 +109,7 @@ def main() -> None:
               "## Held-out pairwise accuracy (95% Wilson interval)", "",
               "|Spearman| pooled: score vs response length over all held-out responses (as ArmoRM measures it); "
               "within pairs: score difference vs length difference of each pair.", "",
-              "| scaliser | accuracy | 95% CI | |Spearman(score, length)| pooled | within pairs |",
+              "| scaliser | accuracy | 95% CI | \\|Spearman(score, length)\\| pooled | within pairs |",
               "|---|---|---|---|---|"]
     for n, a in ev["accuracy"].items():
         lines.append(f"| {n} | {a['accuracy']:.4f} | [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}] | "

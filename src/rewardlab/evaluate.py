@@ -258,7 +258,8 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
             load_notes.append(f"warning: {warning}")
         examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
         if hasattr(rm, "multiobjective_report"):  # every scaliser with CIs, length correlation, gate by source
-            results[name]["multiobjective"] = rm.multiobjective_report(records, out / f"gate-{name}.png", cfg.batch_size)
+            results[name]["multiobjective"] = rm.multiobjective_report(records, out / f"gate-{name}.png", cfg.batch_size,
+                                                                       rated=as_paths(cfg.data))
             load_notes.append(multiobjective_note(name, results[name]["multiobjective"]))
         if getattr(rm, "last_summary", None):  # an LLM judge: parse failures, position consistency
             from rewardlab.judges.run import eval_note

@@ -21,6 +21,8 @@ from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data.formats import format_help
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
+from rewardlab.model import SPEC_FILE, ScoringSpec
+from rewardlab.multiobjective.composed import COMPOSED_KIND, ComposedSpec
 
 
 @dataclass
@@ -47,14 +49,15 @@ def reward_stats(rewards: list[float]) -> dict:
 
 def write_normalization(model_dir: str | Path, stats: dict) -> Path:
     """Replace ``normalization`` in ``model_dir/rewardlab.json``, keeping every other field; atomic."""
-    from rewardlab.model import SPEC_FILE, ScoringSpec
-
     path = Path(model_dir) / SPEC_FILE
     if not path.exists():
         raise RewardlabError(f"{model_dir} has no {SPEC_FILE}: not a rewardlab model directory")
     spec = json.loads(path.read_text())
     spec["normalization"] = stats
-    ScoringSpec.from_json(spec)  # still a valid spec
+    if spec.get("kind") == COMPOSED_KIND:
+        ComposedSpec.from_json(spec, str(path))  # a composed Llama 2 directory: still a valid one
+    else:
+        ScoringSpec.from_json(spec)  # still a valid spec
     atomic_write_text(path, dumps_strict(spec, indent=2, ensure_ascii=False) + "\n")
     return path
 

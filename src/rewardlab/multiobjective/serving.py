@@ -23,8 +23,11 @@ import math
 
 import torch
 
-from rewardlab.errors import ModelContractError
+from rewardlab.data.ratings import Scale, load_rated
+from rewardlab.errors import DataError, ModelContractError
 from rewardlab.finite import check_rewards
+from rewardlab.multiobjective.losses import targets_and_mask
+from rewardlab.multiobjective.metrics import attribute_metrics
 from rewardlab.multiobjective.model import AttributeRewardModel, output_rows
 from rewardlab.multiobjective.train import evaluate_pairs
 
@@ -113,8 +116,30 @@ class MultiObjectiveScorer(torch.nn.Module):
     def describe(self) -> dict:
         return {"attributes": self.attributes, "scaliser": self.inner.mo.scaliser, "debias": self.inner.mo.debias}
 
-    def multiobjective_report(self, records, plot=None, batch_size: int = 32) -> dict:
-        return evaluate_pairs(self.inner, records, None, None, batch_size, plot=plot if self.has_gate else None)
+    def multiobjective_report(self, records, plot=None, batch_size: int = 32, rated: list[str] | None = None) -> dict:
+        """:func:`evaluate_pairs` on ``records`` (every scaliser with CIs, length correlations, gate by source and
+        its plot) plus ``attributes``: per-attribute MSE / Pearson / Spearman on the files ``rated`` when they carry
+        ratings of this model's attributes (else ``attributes_note`` says why there are none)."""
+        out = evaluate_pairs(self.inner, records, None, None, batch_size, plot=plot if self.has_gate else None)
+        out["attributes"], note = self.attribute_report(rated or [], batch_size)
+        if note:
+            out["attributes_note"] = note
+        return out
+
+    def attribute_report(self, paths: list[str], batch_size: int = 32) -> tuple[dict, str | None]:
+        """Per-attribute fit on the rated rows of ``paths`` (ratings rescaled with the model's recorded scales)."""
+        scales = {a: Scale(*bounds) for a, bounds in self.inner.mo.scales.items()}
+        items, reasons = [], []
+        for path in paths:
+            try:
+                items += load_rated(path, tuple(self.attributes), "auto", scales).items
+            except DataError as e:  # comparisons without ratings (or not of these attributes)
+                reasons.append(f"{path}: no ratings of {', '.join(self.attributes)} ({str(e).splitlines()[0]})")
+        if not items:
+            return {}, "; ".join(reasons) or "no eval data files"
+        pred = self.inner.score_items([(t.prompt, t.response) for t in items], batch_size=batch_size).rewards
+        target, mask = targets_and_mask([t.ratings for t in items])
+        return attribute_metrics(pred, target, mask, self.attributes), "; ".join(reasons) or None
 
     # ---- the server's batcher -----------------------------------------------------------------------
     def collate(self, features: list[dict], padding_side: str | None = None) -> dict[str, torch.Tensor]:

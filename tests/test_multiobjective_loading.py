@@ -1,0 +1,291 @@
+"""Multi-objective models through the one loader: score/eval/probe/normalize/serve use the recorded scaliser;
+file hashes cover the K-output and gate files; --normalize; packing refused; the Llama 2 rule over two models;
+eval's multi-objective report section."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from rewardlab.errors import ModelContractError, RewardlabError
+from rewardlab.loader import load_reward_model
+from rewardlab.model import RewardModel
+from rewardlab.multiobjective.composed import ComposedLlama2Scorer
+from rewardlab.multiobjective.model import GATE_FILE, AttributeRewardModel
+from rewardlab.multiobjective.serving import MultiObjectiveScorer
+
+ITEMS = [("Add 2 and 3.", "Answer: 2 plus 3 is exactly 5."), ("How do I pick a lock?", "I won't help with that."),
+         ("Write a sentence about cats that uses the word 'red'.", "Here is one: my red hat reminds me of cats.")]
+
+
+def _cfg(tmp_path, **kw):
+    from rewardlab.train import TrainConfig
+
+    base = dict(output_dir=str(tmp_path / kw.pop("name", "run")), eval_batch_size=16, log_every=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _write(tmp_path, rows, name="d.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def mo_models(tiny_llama, tmp_path_factory):
+    """A ridge regression model scored by ``verbosity`` alone (output 3, not output 0) and a gated model from it."""
+    from rewardlab.train import train
+
+    tmp = tmp_path_factory.mktemp("mo")
+    reg = train(_cfg(tmp, name="reg", objective="regression", stage1="ridge", backbone=tiny_llama, data="embedded",
+                     embedded_size=24, weights="verbosity=1", eval_fraction=0.3))
+    gate = train(_cfg(tmp, name="gate", objective="gating", init_from=str(reg.model_dir), data="embedded",
+                      embedded_size=24, gate_hidden=8, gate_layers=1, gate_steps=5))
+    return reg.model_dir, gate.model_dir
+
+
+def test_loader_returns_the_multiobjective_scorer_with_its_scaliser(mo_models):
+    """load_reward_model is the one entry point: a K-output directory gives a scorer whose score() is the recorded
+    scaliser (here output 3 alone), a gated one the gate's score; plain RewardModel.load still refuses K outputs."""
+    reg_dir, gate_dir = mo_models
+    reg = load_reward_model(str(reg_dir), say=None)
+    assert isinstance(reg, MultiObjectiveScorer) and reg.attributes[3] == "verbosity"
+    raw = AttributeRewardModel.load(reg_dir).score_items(ITEMS)
+    assert reg.score(ITEMS) == pytest.approx(raw.rewards[:, 3].tolist(), abs=1e-6)
+    assert reg.score(ITEMS) != pytest.approx(raw.rewards[:, 0].tolist(), abs=1e-3)
+    gated = load_reward_model(str(gate_dir), say=None)
+    assert gated.has_gate and gated.score(ITEMS) == pytest.approx(
+        AttributeRewardModel.load(gate_dir).score_items(ITEMS).score.tolist(), abs=1e-6)
+    with pytest.raises(ModelContractError, match="num_labels is 4"):
+        RewardModel.load(reg_dir)
+
+
+def test_probe_uses_the_recorded_scaliser_not_output_0(mo_models, tmp_path):
+    """`rewardlab probe` on a model scored by verbosity: its length-probe margin equals that of a scorer reading
+    output 3 and differs from one reading output 0 (which a probe that took ``logits[:, 0]`` would give)."""
+    from rewardlab.data import synthetic_attributes as sa
+    from rewardlab.data import write_jsonl
+    from rewardlab.probes.profile import bias_profile
+    from rewardlab.probes.run import ProbeConfig, run_probe
+
+    reg_dir, _ = mo_models
+    records = sa.generate_pairs(12, seed=3)
+    data = tmp_path / "pairs.jsonl"
+    write_jsonl(records, data)
+    out = run_probe(ProbeConfig(model=[str(reg_dir)], data=str(data), probes="length", n_boot=20,
+                                output_dir=str(tmp_path / "probe")))
+    payload = json.loads((Path(out) / "probes.json").read_text() if Path(out).is_dir() else Path(out).read_text())
+    got = next(iter(payload["results"].values()))["bias_profile"]["probes"]["length"]["margin"]
+    rm = AttributeRewardModel.load(reg_dir)
+
+    class Output:
+        pointwise = True
+
+        def __init__(self, k):
+            self.k = k
+
+        def score(self, items, batch_size=32):
+            return rm.score_items(list(items), batch_size=batch_size).rewards[:, self.k].tolist()
+
+    want = bias_profile(Output(3), records, "length", n_boot=20)["probes"]["length"]["margin"]
+    wrong = bias_profile(Output(0), records, "length", n_boot=20)["probes"]["length"]["margin"]
+    assert got == pytest.approx(want, abs=1e-6) and got != pytest.approx(wrong, abs=1e-4)
+
+
+def test_normalize_uses_the_recorded_scaliser_and_score_applies_it(mo_models, tmp_path):
+    """`rewardlab normalize` stores mean/std of the scaliser's scalar (verbosity output), not output 0's; then
+    `score --normalize` returns (s − mean)/std. The trainer already recorded held-out stats of that scalar."""
+    import shutil
+
+    from rewardlab.normalize import NormalizeConfig, run_normalize
+    from rewardlab.score import ScoreConfig, run_score
+
+    reg_dir, _ = mo_models
+    spec = json.loads((reg_dir / "rewardlab.json").read_text())
+    assert spec["normalization"]["source"] == "held-out split responses" and spec["normalization"]["n"] > 0
+    model = tmp_path / "model"
+    shutil.copytree(reg_dir, model)
+    data = _write(tmp_path, [{"prompt": p, "response": r} for p, r in ITEMS])
+    stats = run_normalize(NormalizeConfig(model=str(model), data=data))
+    raw = AttributeRewardModel.load(model).score_items(ITEMS).rewards
+    v, o0 = raw[:, 3].double(), raw[:, 0].double()
+    assert stats["mean"] == pytest.approx(float(v.mean()), abs=1e-6)
+    assert stats["std"] == pytest.approx(float(v.std(unbiased=False)), abs=1e-6)
+    assert stats["mean"] != pytest.approx(float(o0.mean()), abs=1e-3)
+    out = run_score(ScoreConfig(model=str(model), data=data, normalize=True, output=str(tmp_path / "s.jsonl")))
+    rows = [json.loads(x) for x in Path(out).read_text().splitlines()]
+    want = [(float(x) - stats["mean"]) / stats["std"] for x in v]
+    assert [r["score"] for r in rows] == pytest.approx(want, abs=1e-5)
+    assert rows[0]["attributes"]["verbosity"] == pytest.approx(float(v[0]), abs=1e-6)  # the parts stay raw
+
+
+def test_tampered_gate_file_stops_the_load_naming_it(mo_models, tmp_path, capsys):
+    """rewardlab.json records sha256 of every scoring file of a gated model, gate.safetensors included: an edited
+    gate stops score with an error naming it (no traceback); --trust-modified loads it and says so."""
+    import shutil
+
+    from rewardlab.cli import main
+
+    _, gate_dir = mo_models
+    model = tmp_path / "model"
+    shutil.copytree(gate_dir, model)
+    hashes = json.loads((model / "rewardlab.json").read_text())["file_hashes"]
+    assert {GATE_FILE, "model.safetensors", "config.json"} <= set(hashes)
+    blob = bytearray((model / GATE_FILE).read_bytes())
+    blob[-1] ^= 0x01  # one bit of the last weight
+    (model / GATE_FILE).write_bytes(bytes(blob))
+    with pytest.raises(ModelContractError, match=r"gate\.safetensors was modified"):
+        load_reward_model(str(model), say=None)
+    data = _write(tmp_path, [{"prompt": "hi", "response": "Hello!"}])
+    rc = main(["score", "--model", str(model), "--data", data, "--output", str(tmp_path / "s.jsonl")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "gate.safetensors was modified" in err and "Traceback" not in err
+    rm = load_reward_model(str(model), say=None, trust_modified=True)
+    assert any("gate.safetensors" in m for m in rm.modified_files)
+    (model / GATE_FILE).unlink()
+    with pytest.raises(ModelContractError, match=r"gate\.safetensors is missing"):
+        load_reward_model(str(model), say=None)
+
+
+def test_packing_is_refused_clearly_and_bf16_loads(mo_models, tmp_path):
+    from rewardlab.score import ScoreConfig, run_score
+    from rewardlab.serve.app import create_app
+    from rewardlab.serve.config import ServeConfig
+
+    _, gate_dir = mo_models
+    data = _write(tmp_path, [{"prompt": "hi", "response": "Hello!"}])
+    with pytest.raises(ModelContractError, match="--packing does not cover multi-objective models"):
+        run_score(ScoreConfig(model=str(gate_dir), data=data, packing=True, output=str(tmp_path / "s.jsonl")))
+    with pytest.raises(RewardlabError, match="--packing does not cover multi-objective models"):
+        create_app(ServeConfig(model=str(gate_dir), packing=True))
+    bf16 = load_reward_model(str(gate_dir), say=None, torch_dtype=torch.bfloat16)
+    fp32 = load_reward_model(str(gate_dir), say=None)
+    assert bf16.model.dtype == torch.bfloat16
+    assert bf16.score(ITEMS) == pytest.approx(fp32.score(ITEMS), abs=0.05)
+
+
+def test_eval_reports_per_attribute_fit_scalisers_length_and_gate_plot(mo_models, tmp_path):
+    """On eval data that carries ratings (columns rows of the model's attributes) and comparisons, report.json has
+    per-attribute MSE/Pearson/Spearman equal to attribute_metrics on those rows, accuracy under every scaliser with
+    CIs and the length correlations; report.md has the section; report.html embeds the gate plot."""
+    from rewardlab.data import synthetic_attributes as sa
+    from rewardlab.data import write_jsonl
+    from rewardlab.evaluate import EvalConfig, run_eval
+    from rewardlab.multiobjective.losses import targets_and_mask
+    from rewardlab.multiobjective.metrics import attribute_metrics
+
+    _, gate_dir = mo_models
+    pairs = tmp_path / "pairs.jsonl"
+    write_jsonl(sa.generate_pairs(12, seed=5), pairs)
+    out = run_eval(EvalConfig(model=[str(gate_dir)], data=str(pairs), output_dir=str(tmp_path / "e1"), n_boot=20))
+    mo = next(iter(json.loads((out / "report.json").read_text())["results"].values()))["multiobjective"]
+    assert mo["attributes"] == {} and "no ratings" in mo["attributes_note"]
+    rated = sa.generate_rated(8, seed=9)
+    scale = {a: sa.SCALES[a] for a in sa.ATTRIBUTES}
+    rows = [{"prompt": t.prompt, "response": t.response, "unsafe": t.unsafe,
+             **{a: scale[a].denormalise(r) for a, r in zip(sa.ATTRIBUTES, t.ratings)}} for t in rated]
+    rated_path = _write(tmp_path, rows, "rated.jsonl")
+    out = run_eval(EvalConfig(model=[str(gate_dir)], data=[str(pairs), rated_path], output_dir=str(tmp_path / "e2"),
+                              n_boot=20))
+    mo = next(iter(json.loads((out / "report.json").read_text())["results"].values()))["multiobjective"]
+    rm = AttributeRewardModel.load(gate_dir)
+    pred = rm.score_items([(t.prompt, t.response) for t in rated]).rewards
+    target, mask = targets_and_mask([t.ratings for t in rated])
+    want = attribute_metrics(pred, target, mask, rm.attributes)
+    for a in rm.attributes:
+        assert mo["attributes"][a]["n"] == 16
+        for k in ("mse", "pearson", "spearman"):
+            assert mo["attributes"][a][k] == pytest.approx(want[a][k], abs=1e-6)
+    assert {"equal_weights", "equal_weights_debiased", "gate", "gate_without_debiasing"} <= set(mo["accuracy"])
+    assert set(mo["abs_spearman_score_vs_length_within_pairs"]) == set(mo["accuracy"])
+    md = (out / "report.md").read_text()
+    assert "## Multi-objective: per-attribute fit" in md and "verbosity pearson" in md
+    assert "## Multi-objective: length correlation before and after debiasing" in md
+    assert "## Multi-objective: mean gate weight by prompt source" in md
+    html = (out / "report.html").read_text()
+    assert 'data-plot="gate"' in html and list(out.glob("gate-*.png"))
+
+
+# ---- the Llama 2 rule over two separate models --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_models(tiny_llama, tmp_path_factory):
+    """Two real tiny scalar reward models (random heads, different seeds): "safety" and "helpfulness"."""
+    tmp = tmp_path_factory.mktemp("members")
+    out = []
+    for name, seed in (("safety", 1), ("helpfulness", 2)):
+        rm = RewardModel.from_backbone(tiny_llama, max_length=64, seed=seed)
+        with torch.no_grad():
+            rm.model.score.weight.mul_(50.0)  # spread the rewards so σ(r) is not ≈ 0.5 for every text
+        rm.save(tmp / name)
+        out.append(tmp / name)
+    return out
+
+
+def _logit(p: float) -> float:
+    return math.log(p) - math.log1p(-p)
+
+
+def test_composed_llama2_rule_over_two_models_hand_worked(two_models, tmp_path):
+    """R_s = σ(r_safety), R_h = σ(r_helpfulness) from the two members; the threshold is put between the R_s of items
+    0 and 1, so item 0 (R_s below it) takes R_s, item 1 takes R_h, and item 1 tagged unsafe takes R_s again; the score
+    is logit(R), whitened with the mean/std of logit(R) over the reference rows (worked out here by hand)."""
+    from rewardlab.compose import ComposeConfig, run_compose
+    from rewardlab.score import ScoreConfig, run_score
+
+    safety, helpful = two_models
+    items = ITEMS[:2]
+    r_s = [1 / (1 + math.exp(-x)) for x in RewardModel.load(safety).score(items)]
+    r_h = [1 / (1 + math.exp(-x)) for x in RewardModel.load(helpful).score(items)]
+    lo, hi = sorted(range(2), key=lambda i: r_s[i])
+    assert r_s[hi] - r_s[lo] > 1e-3, (r_s, "members too alike for the test")
+    threshold = (r_s[lo] + r_s[hi]) / 2
+    ref = _write(tmp_path, [{"prompt": p, "response": r} for p, r in items], "ref.jsonl")
+    out = run_compose(ComposeConfig(safety=str(safety), helpfulness=str(helpful), output_dir=str(tmp_path / "c"),
+                                    threshold=threshold, reference_data=ref))
+    spec = json.loads((out / "rewardlab.json").read_text())
+    assert spec["kind"] == "llama2-composed" and spec["safety"]["rewardlab_json_sha256"]
+    # by hand: R = R_s on the low-safety item, R_h on the other; whitening over these two reference rows
+    z = {lo: _logit(r_s[lo]), hi: _logit(r_h[hi])}
+    mean = (z[0] + z[1]) / 2
+    std = math.sqrt(((z[0] - mean) ** 2 + (z[1] - mean) ** 2) / 1)  # torch.std: n − 1 = 1
+    assert spec["scaliser"]["whiten_mean"] == pytest.approx(mean, abs=1e-6)
+    assert spec["scaliser"]["whiten_std"] == pytest.approx(std, abs=1e-6)
+    scorer = load_reward_model(str(out), say=None)
+    assert isinstance(scorer, ComposedLlama2Scorer)
+    got = scorer.score(items)
+    assert got[lo] == pytest.approx((z[lo] - mean) / std, abs=1e-5)
+    assert got[hi] == pytest.approx((z[hi] - mean) / std, abs=1e-5)
+    tagged = scorer.score(items, unsafe=[True, True])
+    assert tagged[hi] == pytest.approx((_logit(r_s[hi]) - mean) / std, abs=1e-5)  # unsafe tag: R_s whatever R_s is
+    data = _write(tmp_path, [{"prompt": p, "response": r, "unsafe": i == hi} for i, (p, r) in enumerate(items)])
+    rows = [json.loads(x) for x in Path(run_score(ScoreConfig(model=str(out), data=data,
+                                                              output=str(tmp_path / "s.jsonl")))).read_text().splitlines()]
+    assert rows[hi]["score"] == pytest.approx(tagged[hi], abs=1e-5)
+    assert rows[lo]["attributes"]["safety"] == pytest.approx(r_s[lo], abs=1e-6)
+
+
+def test_composed_model_refuses_a_changed_member_and_serving(two_models, tmp_path):
+    from rewardlab.compose import ComposeConfig, run_compose
+    from rewardlab.serve.app import create_app
+    from rewardlab.serve.config import ServeConfig
+    import shutil
+
+    safety, helpful = two_models
+    member = tmp_path / "safety"
+    shutil.copytree(safety, member)
+    out = run_compose(ComposeConfig(safety=str(member), helpfulness=str(helpful), output_dir=str(tmp_path / "c")))
+    with pytest.raises(RewardlabError, match="exists; pass --overwrite"):
+        run_compose(ComposeConfig(safety=str(member), helpfulness=str(helpful), output_dir=str(out)))
+    with pytest.raises(RewardlabError, match="serve each member"):
+        create_app(ServeConfig(model=str(out)))
+    spec = json.loads((member / "rewardlab.json").read_text())
+    spec["normalization"] = {"mean": 1.0, "std": 2.0}
+    (member / "rewardlab.json").write_text(json.dumps(spec))
+    with pytest.raises(ModelContractError, match="safety model .* differs from the one composed"):
+        load_reward_model(str(out), say=None)
+    assert load_reward_model(str(out), say=None, trust_modified=True).modified_files
