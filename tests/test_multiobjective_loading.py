@@ -162,6 +162,10 @@ def test_packing_is_refused_clearly_and_bf16_loads(mo_models, tmp_path):
         run_score(ScoreConfig(model=str(gate_dir), data=data, packing=True, output=str(tmp_path / "s.jsonl")))
     with pytest.raises(RewardlabError, match="--packing does not cover multi-objective models"):
         create_app(ServeConfig(model=str(gate_dir), packing=True))
+    from rewardlab.train import TrainConfig
+
+    with pytest.raises(RewardlabError, match="--packing does not cover --objective regression"):
+        TrainConfig(objective="regression", data="embedded", packing=True)
     bf16 = load_reward_model(str(gate_dir), say=None, torch_dtype=torch.bfloat16)
     fp32 = load_reward_model(str(gate_dir), say=None)
     assert bf16.model.dtype == torch.bfloat16

@@ -67,6 +67,12 @@ def check_options(cfg) -> None:
         raise RewardlabError(f"stage1 must be gradient or ridge, not {cfg.stage1!r}")
     if min(cfg.gate_hidden, cfg.gate_layers, cfg.gate_steps, cfg.gate_batch_size) < 1 or not cfg.gate_lr > 0:
         raise RewardlabError("gate_hidden, gate_layers, gate_steps, gate_batch_size and gate_lr must be positive")
+    if cfg.objective in OBJECTIVE_NAMES and cfg.packing:
+        raise RewardlabError(f"--packing does not cover --objective {cfg.objective} yet (K-output rows are padded; "
+                             "ridge and gating read cached features); drop --packing")
+
+
+OBJECTIVE_NAMES = ("regression", "gating")  # the keys of OBJECTIVES (defined at the end)
 
 
 def _held_out(key: str, fraction: float, seed: int) -> bool:
