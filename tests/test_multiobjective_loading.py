@@ -123,6 +123,27 @@ def test_normalize_uses_the_recorded_scaliser_and_score_applies_it(mo_models, tm
     assert rows[0]["attributes"]["verbosity"] == pytest.approx(float(v[0]), abs=1e-6)  # the parts stay raw
 
 
+def test_serve_normalizes_the_scalar_and_keeps_the_parts(mo_models):
+    """/v1/score with normalize: rewards are (score − mean)/std with the held-out stats the trainer stored; the
+    attributes are the raw outputs; /get_reward answers the same normalised scalar."""
+    from fastapi.testclient import TestClient
+
+    from rewardlab.serve.app import create_app
+    from rewardlab.serve.config import ServeConfig
+
+    _, gate_dir = mo_models
+    stats = json.loads((gate_dir / "rewardlab.json").read_text())["normalization"]
+    offline = AttributeRewardModel.load(gate_dir).score_items([(ITEMS[0][0], ITEMS[0][1])])
+    with TestClient(create_app(ServeConfig(model=str(gate_dir), max_wait_ms=1))) as client:
+        body = client.post("/v1/score", json={"prompt": ITEMS[0][0], "responses": [ITEMS[0][1]],
+                                              "normalize": True}).json()
+        plain = client.post("/v1/score", json={"prompt": ITEMS[0][0], "responses": [ITEMS[0][1]]}).json()
+    want = (float(offline.score[0]) - stats["mean"]) / stats["std"]
+    assert body["normalized"] and body["rewards"] == pytest.approx([want], abs=1e-5)
+    assert plain["rewards"] == pytest.approx([float(offline.score[0])], abs=1e-5)
+    assert list(body["attributes"][0].values()) == pytest.approx(offline.rewards[0].tolist(), abs=1e-5)
+
+
 def test_tampered_gate_file_stops_the_load_naming_it(mo_models, tmp_path, capsys):
     """rewardlab.json records sha256 of every scoring file of a gated model, gate.safetensors included: an edited
     gate stops score with an error naming it (no traceback); --trust-modified loads it and says so."""
@@ -271,6 +292,19 @@ def test_composed_llama2_rule_over_two_models_hand_worked(two_models, tmp_path):
                                                               output=str(tmp_path / "s.jsonl")))).read_text().splitlines()]
     assert rows[hi]["score"] == pytest.approx(tagged[hi], abs=1e-5)
     assert rows[lo]["attributes"]["safety"] == pytest.approx(r_s[lo], abs=1e-6)
+    # eval and inspect load it through the same loader
+    from rewardlab.data.record import Comparison
+    from rewardlab.evaluate import EvalConfig, run_eval
+    from rewardlab.data import write_jsonl
+    from rewardlab.loader import InspectConfig, run_inspect
+
+    pairs = tmp_path / "pairs.jsonl"
+    write_jsonl([Comparison(items[0][0], (items[0][1], items[1][1]), chosen=0, id="p0")], pairs)
+    report = json.loads((run_eval(EvalConfig(model=[str(out)], data=str(pairs), output_dir=str(tmp_path / "ev"),
+                                             n_boot=10)) / "report.json").read_text())
+    column = next(iter(report["results"].values()))
+    assert column["n_pairs"] == 1 and column["accuracy"] == float(got[0] > got[1])
+    assert "composed Llama 2 model" in run_inspect(InspectConfig(model=str(out)))
 
 
 def test_composed_model_refuses_a_changed_member_and_serving(two_models, tmp_path):

@@ -82,6 +82,15 @@ def run_inspect(cfg: InspectConfig) -> str:
     opts = contract_options(cfg)
     if opts.ref_model is not None or opts.ref_free:
         return implicit_contract(cfg.model, opts)[2].format()
+    if is_rewardlab_dir(cfg.model) and _spec_json(cfg.model).get("kind") == COMPOSED_KIND:
+        d = _spec_json(cfg.model)
+        lines = [f"scoring contract for {cfg.model}: a composed Llama 2 model ({SPEC_FILE}); each member is "
+                 "scored with its own contract"]
+        for name in ("safety", "helpfulness"):
+            m = d.get(name) or {}
+            lines.append(f"  {name:<19} {m.get('path')!r} (attribute {m.get('attribute')!r}, {m.get('squash')})")
+        lines.append(f"  {'scaliser':<19} {d.get('scaliser')!r}")
+        return "\n".join(lines)
     if is_rewardlab_dir(cfg.model):
         spec = ScoringSpec.from_json(json.loads((Path(cfg.model) / SPEC_FILE).read_text()))
         lines = [f"scoring contract for {cfg.model}: rewardlab model, fixed by its {SPEC_FILE} (checked on load)"]
