@@ -15,6 +15,11 @@ from rewardlab.atomic import atomic_write_text
 from rewardlab import progress
 from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
+from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
+from rewardlab.data.formats import identical_responses_are_ties
+from rewardlab.data.readers import iter_rows
+from rewardlab.foreign import write_contract
+from rewardlab.loader import load_reward_model
 from rewardlab.data.formats import format_help
 from rewardlab.errors import DataError
 from rewardlab.jsonstrict import dumps_strict
@@ -48,8 +53,6 @@ class ScoreConfig(ContractOptions):
 
 def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
     """Rows with ``prompt`` + ``response`` (not a comparison), or None when the file holds comparisons."""
-    from rewardlab.data.readers import iter_rows
-
     rows = []
     for loc, row in iter_rows(path):
         if limit is not None and len(rows) >= limit:
@@ -97,11 +100,6 @@ def _scored(rm, items, cfg: ScoreConfig, unsafe: list[bool]) -> tuple[list[float
 
 
 def run_score(cfg: ScoreConfig) -> Path:
-    from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
-    from rewardlab.data.formats import identical_responses_are_ties
-    from rewardlab.foreign import write_contract
-    from rewardlab.loader import load_reward_model
-
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))  # bad weights fail before loading
     if options.score_weights is not None and cfg.format == "single":
         raise DataError("--score-weights applies to comparisons, not single prompt/response rows", path=cfg.data)

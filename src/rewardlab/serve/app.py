@@ -39,14 +39,18 @@ import time
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+import torch
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from rewardlab.errors import RewardlabError
+from rewardlab import __version__
+from rewardlab.contract_options import contract_options
+from rewardlab.errors import ModelContractError, RewardlabError
 from rewardlab.finite import NonFiniteError, check_weights, nonfinite_tensors
+from rewardlab.loader import load_reward_model
 from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.docs import add_offline_docs
@@ -275,14 +279,7 @@ def _validation_message(errors) -> str:
 
 def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     """The FastAPI app for ``cfg`` (loads ``cfg.model`` unless a loaded ``rm`` is given)."""
-    import torch
-
-    from rewardlab.errors import ModelContractError
-
     if rm is None:
-        from rewardlab.contract_options import contract_options
-        from rewardlab.loader import load_reward_model
-
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
         rm = load_reward_model(cfg.model, contract_options(cfg), torch_dtype=dtype,
                                trust_modified=cfg.trust_modified)
@@ -471,8 +468,6 @@ def served_model_name(path: str, rm) -> str:
 
 
 def _version() -> str:
-    from rewardlab import __version__
-
     return __version__
 
 
@@ -489,8 +484,6 @@ def make_server(cfg: ServeConfig, rm=None):
 
 def run_serve(cfg: ServeConfig) -> None:
     if not cfg.model:
-        from rewardlab.errors import RewardlabError
-
         raise RewardlabError("--model is required (a rewardlab model directory)")
     server = make_server(cfg)
     print(f"rewardlab serve: {cfg.model} on http://{cfg.host}:{cfg.port} "
