@@ -303,8 +303,17 @@ def test_composed_llama2_rule_over_two_models_hand_worked(two_models, tmp_path):
     report = json.loads((run_eval(EvalConfig(model=[str(out)], data=str(pairs), output_dir=str(tmp_path / "ev"),
                                              n_boot=10)) / "report.json").read_text())
     column = next(iter(report["results"].values()))
-    assert column["n_pairs"] == 1 and column["accuracy"] == float(got[0] > got[1])
+    pair = [(items[0][0], items[0][1]), (items[0][0], items[1][1])]
+    plain = scorer.score(pair)
+    assert column["n_pairs"] == 1 and column["accuracy"] == float(plain[0] > plain[1])
     assert "composed Llama 2 model" in run_inspect(InspectConfig(model=str(out)))
+    # a record tagged unsafe is scored with the tag (R = R_s for both responses), not as if untagged
+    write_jsonl([Comparison(items[0][0], (items[0][1], items[1][1]), chosen=0, id="p0", meta={"unsafe": True})], pairs)
+    ev = run_eval(EvalConfig(model=[str(out)], data=str(pairs), output_dir=str(tmp_path / "ev2"), n_boot=10))
+    example = json.loads(next(ev.glob("examples-*.jsonl")).read_text().splitlines()[0])
+    want = scorer.score(pair, unsafe=[True, True])
+    assert example["scores"] == pytest.approx(want, abs=1e-5)
+    assert want != pytest.approx(plain, abs=1e-4)  # the tag changed the score of at least one response
 
 
 def test_composed_model_refuses_a_changed_member_and_serving(two_models, tmp_path):
@@ -327,3 +336,20 @@ def test_composed_model_refuses_a_changed_member_and_serving(two_models, tmp_pat
     with pytest.raises(ModelContractError, match="safety model .* differs from the one composed"):
         load_reward_model(str(out), say=None)
     assert load_reward_model(str(out), say=None, trust_modified=True).modified_files
+
+
+def test_comparison_rows_carry_the_unsafe_tag(tmp_path):
+    """A comparison row's boolean ``unsafe`` reaches ``meta`` (and is written back by ``to_json``); anything else
+    stops with the file, line and field."""
+    from rewardlab.data import load_comparisons, write_jsonl
+    from rewardlab.errors import DataError
+
+    path = _write(tmp_path, [{"prompt": "p", "chosen": "a", "rejected": "b", "unsafe": True},
+                             {"prompt": "q", "chosen": "a", "rejected": "b"}])
+    records = load_comparisons(path).records
+    assert records[0].meta["unsafe"] is True and "unsafe" not in records[1].meta
+    write_jsonl(records, str(tmp_path / "back.jsonl"))
+    assert [r.meta.get("unsafe") for r in load_comparisons(str(tmp_path / "back.jsonl")).records] == [True, None]
+    bad = _write(tmp_path, [{"prompt": "p", "chosen": "a", "rejected": "b", "unsafe": "yes"}], "bad.jsonl")
+    with pytest.raises(DataError, match=r"line 1, field 'unsafe'.*true or false"):
+        load_comparisons(bad)

@@ -72,11 +72,18 @@ class EvalConfig(ContractOptions):
     HELP = {"format": format_help}  # --help lists the formats from their registry
 
 
+def _scores(rm, records: list[Comparison], batch_size: int) -> list[list[float]]:
+    """:func:`score_records`, except that a scorer whose scaliser reads the prompt's ``unsafe`` tag (the Llama 2
+    rule: ``reads_unsafe_tags``) scores record by record when some record is tagged, so the tag counts."""
+    if getattr(rm, "reads_unsafe_tags", False) and any(r.meta.get("unsafe") for r in records):
+        return rm.score_comparisons(records, batch_size=batch_size)
+    return score_records(rm, records, batch_size)
+
+
 def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,
                    tie_policy: str = "strict", n_boot: int = 1000) -> tuple[dict, list]:
     """Score ``records`` with ``rm`` (any scorer) and return ``(evaluate_scores result, scores)``."""
-
-    scores = score_records(rm, records, batch_size)
+    scores = _scores(rm, records, batch_size)
     policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
     return evaluate_scores(records, scores, seed=seed, n_boot=n_boot, tie_policy=policy), scores
 
@@ -89,8 +96,7 @@ def evaluate_benchmark(scorer, bench, records: list[Comparison], batch_size: int
     whose ``chosen`` is meaningful, ties credited by ``tie_policy`` resolved to strict for ``published``)
     and ``result["benchmark"]``, the benchmark rule's result (which records the tie policy it used).
     """
-
-    scores = score_records(scorer, records, batch_size)
+    scores = _scores(scorer, records, batch_size)
     bench_result = bench.score(records, scores, tie_policy=tie_policy, seed=seed, n_boot=n_boot)
     credits = bench_result.pop("per_example", None) or [None] * len(records)
     keep = [i for i, r in enumerate(records) if bench.pairwise(r)]

@@ -255,6 +255,10 @@ def _comparison(row: dict, location: dict, prompt: Any, responses: tuple[str, ..
                 **extra: Any) -> Comparison:
     """Build the record, filling ``margin``, ``source``, ``id`` and ``weight`` from the row or the location."""
     extra.setdefault("margin", _margin(row, location))
+    if "unsafe" in row:  # the prompt tagged unsafe: read by the Llama 2 rule (rewardlab.multiobjective.scalarise)
+        if not isinstance(row["unsafe"], bool):
+            raise data_error(location, "unsafe", f"expected true or false, got {row['unsafe']!r:.40}")
+        extra["meta"] = {**extra.get("meta", {}), "unsafe": row["unsafe"]}
     return Comparison(prompt=prompt, responses=responses, chosen=chosen, **_names(row, location), **extra)
 
 

@@ -115,6 +115,7 @@ def _load_member(path: Path, torch_dtype, trust_modified: bool):
 class ComposedLlama2Scorer:
     pointwise = True
     multiobjective = True
+    reads_unsafe_tags = True  # the Llama 2 rule
     refuses_serving = SERVE_REFUSAL
     refuses_packing = "--packing does not cover a composed Llama 2 model (two models); drop --packing"
 

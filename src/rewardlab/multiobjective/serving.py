@@ -65,6 +65,11 @@ class MultiObjectiveScorer(torch.nn.Module):
         return self.inner.attributes
 
     @property
+    def reads_unsafe_tags(self) -> bool:
+        """Whether the recorded scaliser reads each prompt's ``unsafe`` tag (the Llama 2 rule)."""
+        return self.inner.scaliser().kind == "llama2"
+
+    @property
     def has_gate(self) -> bool:
         return self.inner.gate is not None
 
