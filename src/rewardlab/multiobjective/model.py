@@ -263,18 +263,18 @@ class AttributeRewardModel(torch.nn.Module):
     def outputs(self, rewards: torch.Tensor, prompt_hidden: torch.Tensor | None,
                 unsafe: torch.Tensor | None = None) -> MultiScores:
         """Scaliser outputs from raw rewards ``(N, K)`` and (for a gate) prompt hidden states ``(N, d)``."""
-        transformed = rewards.float() @ self.transform_matrix()
+        rewards = rewards.float().cpu()
+        transformed = rewards @ self.transform_matrix()
         gate = None
         if self.gate is not None and prompt_hidden is not None:
             self.gate.eval()
-            with torch.no_grad():
-                g = self.gate.weights(prompt_hidden)
-            gate = g
+            with torch.no_grad():  # the gate runs where it lives (a served model may be on a GPU); results on CPU
+                gate = self.gate.weights(prompt_hidden.to(self.gate.logit_scale.device)).float().cpu()
         scaliser = self.scaliser()
         if scaliser.kind == "gate":
             if gate is None:
                 raise RewardlabError("this model's scaliser is the gate, but it has no gate")
-            score = self.gate.logit_scale.detach()[0] * (gate * transformed).sum(-1)
+            score = self.gate.logit_scale.detach().cpu()[0] * (gate * transformed).sum(-1)
         else:
             score = scaliser(rewards, self.attributes, unsafe=unsafe)
         return MultiScores(rewards.float(), transformed, gate, score.float())
