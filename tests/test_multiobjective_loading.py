@@ -316,20 +316,33 @@ def test_composed_llama2_rule_over_two_models_hand_worked(two_models, tmp_path):
     assert want != pytest.approx(plain, abs=1e-4)  # the tag changed the score of at least one response
 
 
-def test_composed_model_refuses_a_changed_member_and_serving(two_models, tmp_path):
+def test_composed_model_serves_and_refuses_a_changed_member(two_models, mo_models, tmp_path):
+    """The server batches a composed model (a scalar safety member, a K-output helpfulness member read at its
+    `correctness` output): /v1/score equals offline scoring, with {safety, helpfulness} per response."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
     from rewardlab.compose import ComposeConfig, run_compose
     from rewardlab.serve.app import create_app
     from rewardlab.serve.config import ServeConfig
-    import shutil
 
-    safety, helpful = two_models
+    safety, _ = two_models
+    reg_dir, _ = mo_models
     member = tmp_path / "safety"
     shutil.copytree(safety, member)
-    out = run_compose(ComposeConfig(safety=str(member), helpfulness=str(helpful), output_dir=str(tmp_path / "c")))
+    out = run_compose(ComposeConfig(safety=str(member), helpfulness=str(reg_dir), helpfulness_attribute="correctness",
+                                    output_dir=str(tmp_path / "c"), threshold=0.5))
     with pytest.raises(RewardlabError, match="exists; pass --overwrite"):
-        run_compose(ComposeConfig(safety=str(member), helpfulness=str(helpful), output_dir=str(out)))
-    with pytest.raises(RewardlabError, match="serve each member"):
-        create_app(ServeConfig(model=str(out)))
+        run_compose(ComposeConfig(safety=str(member), helpfulness=str(reg_dir), output_dir=str(out)))
+    offline = load_reward_model(str(out), say=None)
+    items = [(ITEMS[0][0], r) for r in (ITEMS[0][1], ITEMS[1][1], ITEMS[2][1])]
+    want = offline.score_rows(items)
+    with TestClient(create_app(ServeConfig(model=str(out), max_wait_ms=1))) as client:
+        body = client.post("/v1/score", json={"prompt": ITEMS[0][0], "responses": [r for _, r in items]}).json()
+    assert body["rewards"] == pytest.approx([w["score"] for w in want], abs=1e-4)
+    assert [a["helpfulness"] for a in body["attributes"]] == pytest.approx(
+        [w["attributes"]["helpfulness"] for w in want], abs=1e-5)
     spec = json.loads((member / "rewardlab.json").read_text())
     spec["normalization"] = {"mean": 1.0, "std": 2.0}
     (member / "rewardlab.json").write_text(json.dumps(spec))

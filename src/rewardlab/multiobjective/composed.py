@@ -21,8 +21,10 @@ scoring files, checked when the member loads), so a retrained or edited member s
 ``--trust-modified`` loads anyway (warned, listed in ``modified_files``).
 
 ``rewardlab.loader.load_reward_model`` returns a :class:`ComposedLlama2Scorer` for such a directory: score, eval,
-probe and normalize use it like any scorer (``score``, ``score_rows``, ``score_comparisons``, ``normalize``).
-``rewardlab serve`` refuses it (two tokenizers do not fit the server's one-tokenizer batcher; serve the members).
+probe and normalize use it like any scorer (``score``, ``score_rows``, ``score_comparisons``, ``normalize``), and
+``rewardlab serve`` batches it like any model: each text is encoded for both members (``encoder``), ``collate``
+pads each member's part, and ``forward`` answers rows ``[score, R_s, R_h]`` (``/v1/score`` adds ``attributes``
+{safety, helpfulness}; no unsafe tag reaches the server, so the threshold alone decides there).
 """
 from __future__ import annotations
 
@@ -45,8 +47,6 @@ from rewardlab.multiobjective.serving import MultiObjectiveScorer
 COMPOSED_KIND = "llama2-composed"
 FORMAT_VERSION = 1
 NAMES = ("safety", "helpfulness")
-SERVE_REFUSAL = ("a composed Llama 2 model scores with two models and two tokenizers; the reward server batches "
-                 "one model's tokens: serve each member, or score/eval the composed directory")
 
 
 def sha256_of(path: Path) -> str:
@@ -112,14 +112,19 @@ def _load_member(path: Path, torch_dtype, trust_modified: bool):
     return RewardModel.load(path, torch_dtype=torch_dtype, trust_modified=trust_modified)
 
 
-class ComposedLlama2Scorer:
+class ComposedLlama2Scorer(torch.nn.Module):
     pointwise = True
     multiobjective = True
     reads_unsafe_tags = True  # the Llama 2 rule
-    refuses_serving = SERVE_REFUSAL
     refuses_packing = "--packing does not cover a composed Llama 2 model (two models); drop --packing"
 
     def __init__(self, spec: ComposedSpec, safety: _Member, helpfulness: _Member, modified_files: list[str]):
+        super().__init__()
+        self.members = torch.nn.ModuleDict({"safety": safety.scorer, "helpfulness": helpfulness.scorer})
+        # what the server checks and moves: both members' weights (config: the safety member's)
+        self.model = torch.nn.ModuleDict({"safety": safety.scorer.model, "helpfulness": helpfulness.scorer.model})
+        self.model.config = safety.scorer.model.config
+        self.encoder = _PairEncoder(safety.scorer, helpfulness.scorer)
         self.spec, self.safety, self.helpfulness = spec, safety, helpfulness
         self.modified_files = modified_files
         self.rule = Llama2Rule(**{k: v for k, v in spec.scaliser.items() if k != "type"})
@@ -184,22 +189,60 @@ class ComposedLlama2Scorer:
             i += c.k
         return out
 
-    def normalize(self, rewards: list[float]) -> list[float]:
+    def normalize(self, rewards: list) -> list:
+        """``(r − mean)/std``; for the server's rows ``[score, …]`` only the score column changes."""
         stats = self.spec.normalization
         if not stats:
             raise ModelContractError("this model has no normalisation statistics (rewardlab.json 'normalization'; "
                                      "run `rewardlab normalize --model DIR --data samples.jsonl`)")
         std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
-        return [(r - stats["mean"]) / std for r in rewards]
+        return [[(r[0] - stats["mean"]) / std, *r[1:]] if isinstance(r, (list, tuple)) else (r - stats["mean"]) / std
+                for r in rewards]
 
     def describe(self) -> dict:
         return {"kind": COMPOSED_KIND, "safety": self.spec.safety, "helpfulness": self.spec.helpfulness,
                 "scaliser": self.spec.scaliser}
 
-    def to(self, *args, **kwargs):
-        for m in (self.safety, self.helpfulness):
-            m.scorer.to(*args, **kwargs)
-        return self
+    # ---- the server's batcher: each text encoded for both members, scored in one call ----------------
+    def collate(self, features: list[dict], padding_side: str | None = None) -> dict[str, torch.Tensor]:
+        """``features`` from :class:`_PairEncoder`; ``{"input_ids": the safety member's, "safety.…", "helpfulness.…"}``."""
+        batch = {}
+        for k, name in enumerate(NAMES):
+            member = self.members[name]
+            part = member.collate([f["members"][k] for f in features])
+            batch.update({f"{name}.{key}": v for key, v in part.items()})
+        batch["input_ids"] = batch["safety.input_ids"]  # what the batcher counts
+        return batch
 
-    def eval(self):
-        return self
+    def forward(self, **batch) -> torch.Tensor:
+        """Rows ``[score, R_s, R_h]`` (no unsafe tag reaches the server: the threshold alone decides)."""
+        values = []
+        for name in NAMES:
+            member = getattr(self, name)
+            part = {key.split(".", 1)[1]: v for key, v in batch.items() if key.startswith(name + ".")}
+            out = member.scorer(**part)
+            if out.ndim == 1:  # a scalar reward model
+                r = out
+            elif member.attribute is not None:  # a K-output model's rows [score, r_1..r_K, …]
+                r = out[:, 1 + member.scorer.attributes.index(member.attribute)]
+            else:
+                r = out[:, 0]
+            r = r.double().cpu()
+            values.append(torch.sigmoid(r) if member.squash == "sigmoid" else r)
+        rs = torch.stack(values, 1)
+        return torch.cat([self.rule(rs, list(NAMES)).double()[:, None], rs], 1)
+
+    def unpack(self, rows: list[list[float]]) -> dict:
+        return {"rewards": [r[0] for r in rows], "attributes": [dict(zip(NAMES, r[1:3])) for r in rows],
+                "transformed": None, "gate": None}
+
+
+class _PairEncoder:
+    """Encodes a (prompt, response) for both members (each with its own tokenizer and contract)."""
+
+    def __init__(self, safety, helpfulness):
+        self.safety, self.helpfulness = safety, helpfulness
+
+    def encode(self, prompt, response) -> dict:
+        parts = (self.safety.encoder.encode(prompt, response), self.helpfulness.encoder.encode(prompt, response))
+        return {"input_ids": parts[0]["input_ids"], "members": parts}

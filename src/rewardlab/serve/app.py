@@ -283,9 +283,8 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
         rm = load_reward_model(cfg.model, contract_options(cfg), torch_dtype=dtype,
                                trust_modified=cfg.trust_modified)
-    for refusal in (getattr(rm, "refuses_serving", None), cfg.packing and getattr(rm, "refuses_packing", None)):
-        if refusal:  # models the server cannot batch (a composed pair) or pack (K outputs): said before serving
-            raise RewardlabError(refusal)
+    if cfg.packing and getattr(rm, "refuses_packing", None):  # K-output models: said before serving, not per request
+        raise RewardlabError(rm.refuses_packing)
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     rm.to(device)
     rm.eval()
