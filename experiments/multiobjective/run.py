@@ -72,11 +72,12 @@ def main() -> None:
     ev = evaluate_pairs(rm, held, cache, str(s1.model_dir), 64, plot=plot)
     ev_raw = evaluate_pairs(AttributeRewardModel.load(raw.model_dir), held, cache, str(s1.model_dir), 64)
 
-    per_source = {}
+    per_source, per_source_length = {}, {}
     for src in ("harmful", "arithmetic", "keyword"):
         sub = [c for c in held if c.source == src]
         e = evaluate_pairs(rm, sub, cache, str(s1.model_dir), 64)
         per_source[src] = {n: a["accuracy"] for n, a in e["accuracy"].items()}
+        per_source_length[src] = e["abs_spearman_score_vs_length"]
     results = {
         "backbone": "all-MiniLM-L6-v2 (embedded), frozen",
         "data": {"rated_prompts": args.rated_prompts, "rated_texts": 2 * args.rated_prompts,
@@ -89,6 +90,7 @@ def main() -> None:
         "held_out_accuracy": {n: a for n, a in ev["accuracy"].items()},
         "held_out_accuracy_gate_trained_without_debiasing": ev_raw["accuracy"]["gate"],
         "held_out_accuracy_by_source": per_source,
+        "abs_spearman_score_vs_length_by_source": per_source_length,
         "abs_spearman_score_vs_length": ev["abs_spearman_score_vs_length"],
         "abs_spearman_score_vs_length_gate_trained_without_debiasing": ev_raw["abs_spearman_score_vs_length"]["gate"],
         "abs_spearman_within_pairs": ev["abs_spearman_score_vs_length_within_pairs"],
