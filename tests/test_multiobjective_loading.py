@@ -366,3 +366,36 @@ def test_comparison_rows_carry_the_unsafe_tag(tmp_path):
     bad = _write(tmp_path, [{"prompt": "p", "chosen": "a", "rejected": "b", "unsafe": "yes"}], "bad.jsonl")
     with pytest.raises(DataError, match=r"line 1, field 'unsafe'.*true or false"):
         load_comparisons(bad)
+
+
+def test_gate_training_stops_early_and_keeps_the_best_validation_gate():
+    """Early stopping on a validation tenth of the pairs. (a) Rewards equal within every pair: Δ = 0 whatever the
+    gate, the validation loss is log 2 at every check, never better than the first by 1e-4 → training stops after
+    the first check + PATIENCE checks = 20·(1 + 3) = 80 of 500 steps. (b) Random rewards: the gate returned is the
+    one of the best check (a check counts as better when it beats the best so far by 1e-4), not the last one; its
+    validation loss is recomputed here on the same validation pairs."""
+    from rewardlab.multiobjective import train as mt
+    from rewardlab.multiobjective.gate import GateConfig
+
+    g = torch.Generator().manual_seed(0)
+    n = 300
+    hidden = torch.randn(2 * n, 6, generator=g)
+    hidden[1::2] = hidden[0::2]  # a pair shares its prompt
+    pairs = torch.tensor([[2 * i, 2 * i + 1] for i in range(n)])
+    flat = torch.rand(2 * n, 3, generator=g)
+    flat[1::2] = flat[0::2]
+    _, history = mt.train_gate(hidden, flat, pairs, GateConfig(6, 3, hidden=8, n_hidden=1), 500, 64, 1e-2, 0.0, 0)
+    assert history[-1] == {"step": 80, "stopped_early": True, "best_val_loss": pytest.approx(math.log(2), abs=1e-6)}
+    rewards = torch.rand(2 * n, 3, generator=g)
+    gate, history = mt.train_gate(hidden, rewards, pairs, GateConfig(6, 3, hidden=16, n_hidden=1), 200, 64, 1e-2,
+                                  0.0, 0)
+    checks = [r["val_loss"] for r in history if "val_loss" in r]
+    best = math.inf
+    for c in checks:
+        best = c if c < best - 1e-4 else best
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(1))
+    val = pairs[perm[:max(mt.MIN_VAL_PAIRS, int(mt.VAL_FRACTION * n))]]
+    with torch.no_grad():
+        delta = gate(hidden[val[:, 0]], rewards[val[:, 0]] - rewards[val[:, 1]])[0]
+    assert float(torch.nn.functional.softplus(-delta).mean()) == pytest.approx(best, abs=1e-6)
+    assert best != pytest.approx(checks[-1], abs=1e-7)  # so returning the last gate would fail this test
