@@ -104,9 +104,18 @@ def test_normalize_uses_the_recorded_scaliser_and_score_applies_it(mo_models, tm
     from rewardlab.normalize import NormalizeConfig, run_normalize
     from rewardlab.score import ScoreConfig, run_score
 
+    from rewardlab.multiobjective.train import load_rated_split
+    from rewardlab.train import TrainConfig
+
     reg_dir, _ = mo_models
     spec = json.loads((reg_dir / "rewardlab.json").read_text())
-    assert spec["normalization"]["source"] == "held-out split responses" and spec["normalization"]["n"] > 0
+    saved = json.loads((reg_dir.parent / "train_summary.json").read_text())["config"]
+    held = load_rated_split(TrainConfig(**{k: saved[k] for k in ("data", "embedded_size", "eval_fraction",
+                                                                 "split_seed", "objective")}))[3]
+    scalar = AttributeRewardModel.load(reg_dir).score_items([(t.prompt, t.response) for t in held]).rewards[:, 3]
+    assert spec["normalization"]["source"] == "held-out split responses" and spec["normalization"]["n"] == len(held)
+    assert spec["normalization"]["mean"] == pytest.approx(float(scalar.double().mean()), abs=1e-6)
+    assert spec["normalization"]["std"] == pytest.approx(float(scalar.double().std(unbiased=False)), abs=1e-6)
     model = tmp_path / "model"
     shutil.copytree(reg_dir, model)
     data = _write(tmp_path, [{"prompt": p, "response": r} for p, r in ITEMS])
