@@ -352,6 +352,14 @@ def test_composed_model_serves_and_refuses_a_changed_member(two_models, mo_model
     assert body["rewards"] == pytest.approx([w["score"] for w in want], abs=1e-4)
     assert [a["helpfulness"] for a in body["attributes"]] == pytest.approx(
         [w["attributes"]["helpfulness"] for w in want], abs=1e-5)
+    from rewardlab.normalize import NormalizeConfig, run_normalize
+
+    samples = _write(tmp_path, [{"prompt": p, "response": r} for p, r in items], "samples.jsonl")
+    stats = run_normalize(NormalizeConfig(model=str(out), data=samples))  # the composed rewardlab.json is updated
+    again = load_reward_model(str(out), say=None)
+    assert again.spec.normalization["mean"] == pytest.approx(stats["mean"])
+    assert again.score(items, normalize=True) == pytest.approx(
+        [(w["score"] - stats["mean"]) / stats["std"] for w in want], abs=1e-5)
     spec = json.loads((member / "rewardlab.json").read_text())
     spec["normalization"] = {"mean": 1.0, "std": 2.0}
     (member / "rewardlab.json").write_text(json.dumps(spec))

@@ -304,15 +304,6 @@ class AttributeRewardModel(torch.nn.Module):
         return self.outputs(rewards, hidden, tags)
 
 
-def is_multiobjective(path: str | Path) -> bool:
-    """Whether the model directory's ``rewardlab.json`` describes a K-output model."""
-    spec_path = Path(path) / SPEC_FILE
-    try:
-        return bool(json.loads(spec_path.read_text()).get("multiobjective"))
-    except (OSError, ValueError):
-        return False
-
-
 def output_rows(rm: AttributeRewardModel, scores: MultiScores) -> list[dict]:
     """Per-text JSON fields: ``attributes`` {attribute: reward}, ``transformed`` (after debiasing), ``gate`` {attribute:
     weight} when the model has one, and ``score`` from the model's scaliser."""
