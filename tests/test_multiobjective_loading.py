@@ -416,3 +416,20 @@ def test_gate_training_stops_early_and_keeps_the_best_validation_gate():
         delta = gate(hidden[val[:, 0]], rewards[val[:, 0]] - rewards[val[:, 1]])[0]
     assert float(torch.nn.functional.softplus(-delta).mean()) == pytest.approx(best, abs=1e-6)
     assert best != pytest.approx(checks[-1], abs=1e-7)  # so returning the last gate would fail this test
+
+
+def test_score_comparisons_write_the_parts_per_response(mo_models, tmp_path):
+    """Comparison rows: ``scores`` and, per response in order, ``attributes``, ``transformed`` and ``gate``, equal to
+    offline scoring of those (prompt, response) items."""
+    from rewardlab.score import ScoreConfig, run_score
+
+    _, gate_dir = mo_models
+    data = _write(tmp_path, [{"prompt": ITEMS[0][0], "chosen": ITEMS[0][1], "rejected": "It is 7, roughly."}])
+    out = run_score(ScoreConfig(model=str(gate_dir), data=data, output=str(tmp_path / "s.jsonl")))
+    row = json.loads(Path(out).read_text())
+    offline = AttributeRewardModel.load(gate_dir).score_items([(ITEMS[0][0], ITEMS[0][1]),
+                                                               (ITEMS[0][0], "It is 7, roughly.")])
+    assert row["scores"] == pytest.approx(offline.score.tolist(), abs=1e-6)
+    assert torch.allclose(torch.tensor([list(a.values()) for a in row["attributes"]]), offline.rewards, atol=1e-6)
+    assert torch.allclose(torch.tensor([list(g.values()) for g in row["gate"]]), offline.gate, atol=1e-6)
+    assert len(row["transformed"]) == 2
