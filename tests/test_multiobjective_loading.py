@@ -433,3 +433,23 @@ def test_score_comparisons_write_the_parts_per_response(mo_models, tmp_path):
     assert torch.allclose(torch.tensor([list(a.values()) for a in row["attributes"]]), offline.rewards, atol=1e-6)
     assert torch.allclose(torch.tensor([list(g.values()) for g in row["gate"]]), offline.gate, atol=1e-6)
     assert len(row["transformed"]) == 2
+
+
+def test_eval_on_real_helpsteer2_rows_reports_each_attribute(tiny_llama, tmp_path):
+    """The real HelpSteer2 sample (../shared) as eval data: read as comparisons for the accuracy columns and as rated
+    rows for the per-attribute fit of a regression model trained a few steps on it (skipped without ../shared)."""
+    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "helpsteer2-sample.jsonl"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    from rewardlab.evaluate import EvalConfig, run_eval
+    from rewardlab.train import train
+
+    result = train(_cfg(tmp_path, objective="regression", backbone=tiny_llama, data=str(path), max_steps=2,
+                        batch_size=4, eval_fraction=0.0, max_length=128, weights="nemotron"))
+    out = run_eval(EvalConfig(model=[str(result.model_dir)], data=str(path), output_dir=str(tmp_path / "ev"),
+                              n_boot=10))
+    column = next(iter(json.loads((out / "report.json").read_text())["results"].values()))
+    attrs = column["multiobjective"]["attributes"]
+    assert set(attrs) == {"helpfulness", "correctness", "coherence", "complexity", "verbosity"}
+    assert all(a["n"] == 8 and a["mse"] is not None for a in attrs.values())
+    assert column["n_pairs"] >= 1 and "model" in column["multiobjective"]["accuracy"]
