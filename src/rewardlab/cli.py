@@ -277,7 +277,15 @@ def cmd_inspect(args) -> None:
     print(run_inspect(build_config(InspectConfig, argparse.Namespace(**given))))
 
 
+def cmd_compose(args) -> None:
+    from rewardlab.compose import ComposeConfig, run_compose  # lazy: the --help start-up path
+
+    print(f"composed Llama 2 model written to {run_compose(build_config(ComposeConfig, args))}")
+
+
 COMMANDS.update({
+    "compose": ("write a model directory that scores with Llama 2's rule over a safety and a helpfulness model",
+                "rewardlab.compose:ComposeConfig", cmd_compose),
     "inspect": ("print the scoring contract a model gets (inferred for models trained elsewhere) and why",
                 "rewardlab.loader:InspectConfig", cmd_inspect),
 })

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from rewardlab.atomic import atomic_write_text, json_safe
 from rewardlab.cells import MISSING, _get, fmt  # noqa: F401  (importable from here as before)
 from rewardlab.curves import curve_table, read_curves
+from rewardlab.multiobjective.report import multiobjective_tables
 from rewardlab.probes.report import bias_tables
 from rewardlab.report_html import render_html
 
@@ -178,6 +179,7 @@ def report_tables(results: dict[str, dict]) -> list[dict]:
         tables.append({"heading": "Per-source accuracy", "header": ["source", *columns], "rows": source_rows,
                        "text": []})
     tables += bias_tables(results)  # `eval --probes`: the Bias profile section (rewardlab.probes.report)
+    tables += multiobjective_tables(results)  # K-output models (rewardlab.multiobjective.report)
     tables += _model_table(results)
     return tables
 

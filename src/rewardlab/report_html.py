@@ -31,6 +31,7 @@ import numpy as np
 from rewardlab.cells import MISSING, _get, fmt
 from rewardlab.curves import curves_figure
 from rewardlab.metrics.statistics import length_correlation
+from rewardlab.multiobjective.report import fig_gate_by_source, gate_columns
 from rewardlab.probes.report import fig_bias_profile, probe_names
 
 __all__ = ["render_html", "make_figures"]
@@ -274,6 +275,10 @@ def make_figures(results: dict[str, dict], examples: dict[str, list[dict]] | Non
         specs.append(("bias", "Bias profile", "Per probe, the share of pairs in which each model prefers the biased "
                       "variant (whiskers: Wilson 95% intervals); 0.5 = cannot tell, lower is better.",
                       lambda: fig_bias_profile(results), "bias profile"))
+    if gate_columns(results):  # multi-objective models with a gate (rewardlab.multiobjective.report)
+        specs.append(("gate", "Mean gate weight by prompt source", "Per prompt source, the mean weight the learned "
+                      "gate gives each attribute (weights sum to 1 over the attributes).",
+                      lambda: fig_gate_by_source(results), "gate weights"))
     try:
         import matplotlib  # lazy: matplotlib is an optional dependency  # noqa: F401
     except ImportError:

@@ -178,6 +178,10 @@ def build_comparison(row: dict, location: dict, prompt: Any, responses: tuple[st
                 **extra: Any) -> Comparison:
     """Build the record, filling ``margin``, ``source``, ``id`` and ``weight`` from the row or the location."""
     extra.setdefault("margin", optional_margin(row, location))
+    if "unsafe" in row:  # the prompt tagged unsafe: read by the Llama 2 rule (rewardlab.multiobjective.scalarise)
+        if not isinstance(row["unsafe"], bool):
+            raise data_error(location, "unsafe", f"expected true or false, got {row['unsafe']!r:.40}")
+        extra["meta"] = {**extra.get("meta", {}), "unsafe": row["unsafe"]}
     return Comparison(prompt=prompt, responses=responses, chosen=chosen, **record_names(row, location), **extra)
 
 

@@ -51,6 +51,13 @@ def pair_accuracy(chosen: torch.Tensor, rejected: torch.Tensor) -> dict:
     return {"accuracy": wins / n if n else None, "ci95": list(wilson(wins, n)), "n": n}
 
 
+def score_stats(scores: torch.Tensor) -> dict:
+    """``{"mean", "std", "n", "source"}`` of scores ``(N,)`` (population std), as ``rewardlab.json``'s ``normalization``."""
+    x = scores.double()
+    return {"mean": float(x.mean()), "std": float(x.std(unbiased=False)), "n": int(x.numel()),
+            "source": "held-out split responses"}
+
+
 def length_correlation(scores: torch.Tensor, responses: list[str]) -> float:
     return spearman(scores.double().numpy(), [len(r) for r in responses])
 
