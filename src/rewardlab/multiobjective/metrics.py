@@ -45,8 +45,9 @@ def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]
 
 
 def pair_accuracy(chosen: torch.Tensor, rejected: torch.Tensor) -> dict:
-    """chosen, rejected ``(P,)`` scores → ``{"accuracy", "ci95", "n"}``."""
-    wins = float((chosen > rejected).sum()) + 0.5 * float((chosen == rejected).sum())
+    """chosen, rejected ``(P,)`` scores → ``{"accuracy", "ci95", "n"}``: strict, a tie counts as a loss (eval's
+    default tie policy, so this agrees with the report's headline accuracy)."""
+    wins = float((chosen > rejected).sum())
     n = len(chosen)
     return {"accuracy": wins / n if n else None, "ci95": list(wilson(wins, n)), "n": n}
 

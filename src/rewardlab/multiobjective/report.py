@@ -70,7 +70,7 @@ def multiobjective_tables(results: dict[str, dict]) -> list[dict]:
         acc_rows.append([s, *cells])
     tables.append({"heading": f"{HEADING}: pairwise accuracy by scaliser", "header": ["scaliser", *columns],
                    "rows": acc_rows, "text": [
-                       "Share of pairs the scaliser orders as labelled (ties ½), 95% Wilson interval. equal_weights: "
+                       "Share of pairs the scaliser orders as labelled (strict: a tie counts as a loss), 95% Wilson interval. equal_weights: "
                        "the mean of the K rewards; _debiased: of the verbosity-transformed rewards; model: the "
                        "recorded scaliser; gate_without_debiasing: the gate's weights on the untransformed rewards."]})
     len_rows = []
