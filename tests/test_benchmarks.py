@@ -18,8 +18,10 @@ from rewardlab.benchmarks import REGISTRY, describe_benchmarks, get_benchmark, s
 from rewardlab.benchmarks import rewardbench as rb1
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError, RewardlabError
-from rewardlab.metrics import (TiePolicy, agreement, beat_all_credit, best_of_n, compare_credit, evaluate_scores,
-                               vote_from_rewards, win_loss_tie)
+from rewardlab.benchmarks.mtbench import agreement, vote_from_rewards, win_loss_tie
+from rewardlab.metrics.best_of_n import best_of_n
+from rewardlab.metrics.summary import evaluate_scores
+from rewardlab.metrics.ties import beat_all_credit, compare_credit, TiePolicy
 
 FIX = Path(__file__).parent / "fixtures" / "benchmarks"
 TAG = re.compile(r"\[r=([-0-9.]+)\]")
@@ -300,14 +302,14 @@ def test_best_of_n_helper_and_benchmark():
     scores = [[3, 1, 2, 0], [2, 2, 1, 0], [0, 1, 2, 3], [1, 0]]
     gold = [0, 0, 3, 1]
     s = best_of_n(scores, gold, n_boot=0)
-    assert s["accuracy"] == 0.5 and s["random_baseline"] == pytest.approx(5 / 16) and s["ties_at_top"] == 1
-    assert s["by_n"]["4"] == {"n_prompts": 3, "accuracy": pytest.approx(2 / 3), "random_baseline": 0.25}
-    assert s["by_n"]["2"]["accuracy"] == 0.0 and s["by_n"]["2"]["random_baseline"] == 0.5
-    assert best_of_n(scores, gold, "fractional", n_boot=0)["accuracy"] == pytest.approx(5 / 8)
+    assert s["record_accuracy"] == 0.5 and s["random_baseline"] == pytest.approx(5 / 16) and s["ties_at_top"] == 1
+    assert s["by_n"]["4"] == {"n_prompts": 3, "record_accuracy": pytest.approx(2 / 3), "random_baseline": 0.25}
+    assert s["by_n"]["2"]["record_accuracy"] == 0.0 and s["by_n"]["2"]["random_baseline"] == 0.5
+    assert best_of_n(scores, gold, "fractional", n_boot=0)["record_accuracy"] == pytest.approx(5 / 8)
     const = best_of_n([[0] * len(r) for r in scores], gold, "fractional", n_boot=0)
-    assert const["accuracy"] == pytest.approx(const["random_baseline"])
+    assert const["record_accuracy"] == pytest.approx(const["random_baseline"])
     res, _ = run("best-of-n", FIX / "best-of-n.jsonl")
-    assert res["headline"]["accuracy"] == 0.5 and res["headline"]["random baseline (mean 1/N)"] == pytest.approx(5 / 16)
+    assert res["headline"]["record accuracy (gold at top)"] == 0.5 and res["headline"]["random baseline (mean 1/N)"] == pytest.approx(5 / 16)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from rewardlab.benchmarks import detect_benchmark, get_benchmark
 from rewardlab.errors import DataError
 from rewardlab.evaluate import evaluate_benchmark
-from rewardlab.metrics import TiePolicy
+from rewardlab.metrics.ties import TiePolicy
 
 FIX = Path(__file__).parent / "fixtures" / "benchmarks" / "evalbiasbench.json"
 BENCH = get_benchmark("evalbiasbench")

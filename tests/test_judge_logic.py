@@ -7,7 +7,7 @@ import pytest
 from rewardlab.data import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, Sampling, candidate_logprobs, two_way
-from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
+from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge, _agreement_from_rewards
 from rewardlab.judges.parsers import get_pairwise_parser, make_rating_parser, parse_yes_no
 from rewardlab.judges.position import OrderResult, combine, orders_for, position_summary, rewards_from_pairs, swap_coin
 from rewardlab.judges.run import JudgeConfig, parse_judge_spec, summary_path
@@ -333,3 +333,69 @@ def test_judge_specs(tmp_path):
         parse_judge_spec("samples=many")
     assert summary_path("runs/x/j.jsonl").name == "j.summary.json"
     assert summary_path("runs/x/j.jsonl.gz").name == "j.summary.json"
+
+
+def test_a_calls_batch_size_reaches_the_backend_without_changing_the_judge():
+    """score_comparisons(records, batch_size=2) runs on a backend whose batch_size is 2 for that call only; the
+    judge and its backend keep 5 (no attribute swapped during the call); the backend counters and the last
+    summary are the judge's. A backend that does not batch (batch_size None) is used as it is."""
+    class Batching(Scripted):
+        def __init__(self, reply):
+            super().__init__(reply)
+            self.batch_size, self.seen = 5, []
+
+        def generate(self, prompts, sampling, n=1):
+            self.seen.append((self.batch_size, backend.batch_size))  # this call's, and the judge's backend's
+            return super().generate(prompts, sampling, n)
+
+    backend = Batching(lambda text, s: "[[A]]" if "good" in answer_a(text) else "[[B]]")
+    judge = PairwiseJudge(backend, position="single")
+    assert judge.score_comparisons(RECORDS, batch_size=2) == [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
+    assert backend.seen == [(2, 5)] and backend.batch_size == 5 and judge.backend is backend
+    assert judge.last_summary["n_outputs"] == 3
+    judge.score_comparisons(RECORDS)
+    assert backend.seen == [(2, 5), (5, 5)]
+    plain = PairwiseJudge(Scripted(lambda text, s: "[[A]]"), position="single")
+    assert plain.with_batch_size(2) is plain and plain.backend.batch_size is None
+
+
+def test_judge_specs_and_templates_are_validated_like_command_options(tmp_path):
+    """A judge spec and a template file go through rewardlab.settings, as flags and --config do: declared ranges
+    (samples >= 1), real booleans, a did-you-mean for a misspelt key, each error naming the spec and the option.
+    The old spec parser took samples=0, read skip_invalid=maybe as False and ignored a YAML spec's batch_size."""
+    with pytest.raises(RewardlabError, match=r"judge spec 'samples=0': samples: should be greater than or equal to 1, got '0'"):
+        parse_judge_spec("samples=0")
+    with pytest.raises(RewardlabError, match=r"judge spec 'skip_invalid=maybe': skip_invalid: .*bool"):
+        parse_judge_spec("skip_invalid=maybe")
+    with pytest.raises(RewardlabError, match=r"judge spec 'temprature=1': temprature: unknown option \(did you mean 'temperature'\?\)"):
+        parse_judge_spec("temprature=1")
+    with pytest.raises(RewardlabError, match=r"expected key=value, got 'mode'"):
+        parse_judge_spec("model=m,mode")
+    assert parse_judge_spec("skip_invalid=yes,limit=none,max_answer_tokens=8").skip_invalid is True
+    (tmp_path / "j.yaml").write_text("model: m\nbatch_size: 3\n")
+    assert parse_judge_spec(str(tmp_path / "j.yaml"), {"batch_size": 16}).batch_size == 3  # the spec's own wins
+    assert parse_judge_spec("model=m", {"batch_size": 16}).batch_size == 16
+    (tmp_path / "j.json").write_text('{"mode": "rating", "samples": 0}')
+    with pytest.raises(RewardlabError, match=r"j.json: samples: should be greater than or equal to 1, got 0"):
+        parse_judge_spec(str(tmp_path / "j.json"))
+    (tmp_path / "t.json").write_text('{"kind": "pairwise", "user": "x", "candidates": ["A", "B"]}')
+    assert load_template(str(tmp_path / "t.json")).candidates == ("A", "B")
+    (tmp_path / "t.yaml").write_text("kind: pairwise\nuser: x\nsytem: hi\n")
+    with pytest.raises(RewardlabError, match=r"t.yaml: sytem: unknown option \(did you mean 'system'\?\)"):
+        load_template(str(tmp_path / "t.yaml"))
+    (tmp_path / "k.yaml").write_text("kind: verdict\nuser: x\n")
+    with pytest.raises(RewardlabError, match="kind must be one of"):
+        load_template(str(tmp_path / "k.yaml"))
+
+
+def test_agreement_with_chosen_is_pair_accuracy_over_strict_pairs():
+    """Tiers ((2,), (0, 3), (1,)) give the strict pairs (2,0) (2,3) (2,1) (0,1) (3,1); (0, 3) is a judge tie and no
+    pair. Rewards [1, 0, 3, 1]: 3 > 1, 3 > 1, 3 > 0, 1 > 0, 1 > 0 → 5 wins of 5 (the old chosen-vs-others count
+    read (2,0) (2,1) (2,3) only). Rewards [1, 1, 3, 0]: (2,·) three wins, (0,1) a reward tie, (3,1) a loss →
+    accuracy 3/5, ties as half 3.5/5."""
+    rec = Comparison("q", ("a", "b", "c", "d"), chosen=2, tiers=((2,), (0, 3), (1,)))
+    assert _agreement_from_rewards([rec], [[1, 0, 3, 1]]) == {"n_pairs": 5, "agree": 5, "ties": 0, "disagree": 0,
+                                                              "accuracy": 1.0, "accuracy_ties_half": 1.0}
+    got = _agreement_from_rewards([rec], [[1, 1, 3, 0]])
+    assert (got["agree"], got["ties"], got["disagree"]) == (3, 1, 1)
+    assert got["accuracy"] == pytest.approx(3 / 5) and got["accuracy_ties_half"] == pytest.approx(3.5 / 5)

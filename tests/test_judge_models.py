@@ -281,7 +281,7 @@ def test_train_judge_with_cached_trunk(tiny_llama, data_file, tmp_path):
                           max_question_tokens=32, max_answer_tokens=16)
     _, evaluation, _ = _load(cfg)
     scores = fresh.score_comparisons(evaluation)
-    from rewardlab.metrics import evaluate_scores
+    from rewardlab.metrics.summary import evaluate_scores
 
     assert evaluate_scores(evaluation, scores)["accuracy"] == result["trained_eval"]["accuracy"]
     assert abs(evaluate_scores(evaluation, scores)["mean_margin"] - result["trained_eval"]["mean_margin"]) < 1e-5

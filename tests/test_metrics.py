@@ -10,10 +10,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from rewardlab import metrics, provenance as provenance_mod
+from rewardlab import provenance as provenance_mod
 from rewardlab.data.record import Comparison
-from rewardlab.metrics import (accuracy_summary, bootstrap_ci, calibration, evaluate_scores,
-                               expected_calibration_error, length_correlation, pair_margins, pairwise_outcomes)
+from rewardlab.metrics.accuracy import accuracy_summary
+from rewardlab.metrics.calibration import calibration, expected_calibration_error
+from rewardlab.metrics.pairs import pair_margins, pairwise_outcomes
+from rewardlab.metrics.statistics import bootstrap_ci, length_correlation
+from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.provenance import git_info, provenance, tokenizer_info
 from rewardlab.report import render_markdown, write_report
 
@@ -376,7 +379,7 @@ def test_provenance_outside_git_does_not_raise(tmp_path, monkeypatch):
     monkeypatch.setattr(provenance_mod, "_package_dir", lambda: tmp_path)
     assert provenance()["git"] is None
     monkeypatch.setenv("PATH", str(tmp_path))  # no git executable here
-    monkeypatch.setattr(provenance_mod, "_package_dir", lambda: provenance_mod.Path(metrics.__file__).parent)
+    monkeypatch.setattr(provenance_mod, "_package_dir", lambda: provenance_mod.Path(provenance_mod.__file__).parent)
     assert git_info() is None
     assert provenance()["git"] is None
 

@@ -470,3 +470,11 @@ def test_llama2_scaliser_is_whitened_on_training_rows_and_reads_unsafe_tags(tiny
     assert got[1]["score"] == pytest.approx(expect_safe, abs=1e-5)
     assert got[0]["attributes"]["harmlessness"] >= 0.15  # so the tag, not the threshold, picks R_safety on row 0
     assert got[0]["score"] != pytest.approx(got[1]["score"], abs=1e-4)
+
+
+def test_pair_accuracy_counts_a_tie_as_a_loss_like_evals_strict_policy():
+    """Pairs (1 vs 1) tie and (2 vs 1) win: strict accuracy 1/2 (ties ½ would give 3/4)."""
+    from rewardlab.multiobjective.metrics import pair_accuracy
+
+    out = pair_accuracy(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 1.0]))
+    assert out["accuracy"] == 0.5 and out["n"] == 2

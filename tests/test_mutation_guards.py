@@ -141,7 +141,7 @@ def test_eval_accuracy_is_pair_accuracy_and_record_accuracy_is_named_so():
     got = eval_accuracies(recs, [[3.0, 1.0, 2.0], [3.0, 2.0, 1.0]])
     assert got["eval_accuracy"] == pytest.approx(5 / 6) and got["eval_record_accuracy"] == pytest.approx(0.5)
     assert "eval_pair_accuracy" not in got
-    from rewardlab.metrics import evaluate_scores
+    from rewardlab.metrics.summary import evaluate_scores
 
     full = evaluate_scores(recs, [[3.0, 1.0, 2.0], [3.0, 2.0, 1.0]], n_boot=0)
     assert full["record_accuracy"] == pytest.approx(0.5) and full["accuracy"] == pytest.approx(5 / 6)

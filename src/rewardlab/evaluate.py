@@ -22,9 +22,19 @@ from rewardlab.cells import model_label
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison
-from rewardlab.multiobjective.model import is_multiobjective
-from rewardlab.multiobjective.serving import MultiObjectiveScorer, multiobjective_note
+from rewardlab.multiobjective.serving import multiobjective_note
 from rewardlab.jsonstrict import dumps_strict
+from rewardlab.benchmarks import detect_benchmark, get_benchmark
+from rewardlab.benchmarks.base import score_records, skipped_summary
+from rewardlab.data import ReadOptions, fingerprint, parse_score_weights
+from rewardlab.errors import RewardlabError
+from rewardlab.evalsets import as_paths, load_eval_comparisons
+from rewardlab.judges.run import eval_note, judge_from_spec
+from rewardlab.loader import load_reward_model
+from rewardlab.metrics.summary import evaluate_scores
+from rewardlab.metrics.ties import TiePolicy
+from rewardlab.provenance import provenance
+from rewardlab.report import write_report
 from rewardlab.outputs import claim_output_dir
 from rewardlab.probes.profile import bias_profile
 from rewardlab.splits import trained_on
@@ -63,13 +73,18 @@ class EvalConfig(ContractOptions):
     HELP = {"format": format_help}  # --help lists the formats from their registry
 
 
+def _scores(rm, records: list[Comparison], batch_size: int) -> list[list[float]]:
+    """:func:`score_records`, except that a scorer whose scaliser reads the prompt's ``unsafe`` tag (the Llama 2
+    rule: ``reads_unsafe_tags``) scores record by record when some record is tagged, so the tag counts."""
+    if getattr(rm, "reads_unsafe_tags", False) and any(r.meta.get("unsafe") for r in records):
+        return rm.score_comparisons(records, batch_size=batch_size)
+    return score_records(rm, records, batch_size)
+
+
 def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,
                    tie_policy: str = "strict", n_boot: int = 1000) -> tuple[dict, list]:
     """Score ``records`` with ``rm`` (any scorer) and return ``(evaluate_scores result, scores)``."""
-    from rewardlab.benchmarks.base import score_records
-    from rewardlab.metrics import TiePolicy, evaluate_scores
-
-    scores = score_records(rm, records, batch_size)
+    scores = _scores(rm, records, batch_size)
     policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
     return evaluate_scores(records, scores, seed=seed, n_boot=n_boot, tie_policy=policy), scores
 
@@ -82,10 +97,7 @@ def evaluate_benchmark(scorer, bench, records: list[Comparison], batch_size: int
     whose ``chosen`` is meaningful, ties credited by ``tie_policy`` resolved to strict for ``published``)
     and ``result["benchmark"]``, the benchmark rule's result (which records the tie policy it used).
     """
-    from rewardlab.benchmarks.base import score_records
-    from rewardlab.metrics import TiePolicy, evaluate_scores
-
-    scores = score_records(scorer, records, batch_size)
+    scores = _scores(scorer, records, batch_size)
     bench_result = bench.score(records, scores, tie_policy=tie_policy, seed=seed, n_boot=n_boot)
     credits = bench_result.pop("per_example", None) or [None] * len(records)
     keep = [i for i, r in enumerate(records) if bench.pairwise(r)]
@@ -141,12 +153,8 @@ def load_scorer(path: str, options: ContractOptions | None = None, trust_modifie
     """A rewardlab model directory, any other reward model (:func:`rewardlab.foreign.load_reward_model`), or
     ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`)."""
     if path.startswith(JUDGE_PREFIX):
-        from rewardlab.judges.run import judge_from_spec
 
         return judge_from_spec(path[len(JUDGE_PREFIX):])
-    if is_multiobjective(path):  # K attribute outputs: scored by its recorded scaliser
-        return MultiObjectiveScorer.load(path)
-    from rewardlab.loader import load_reward_model
 
     progress.status(f"loading the model {path}")
     return load_reward_model(path, options, trust_modified=trust_modified)  # only rewardlab dirs are hashed
@@ -175,10 +183,7 @@ def model_provenance(path: str | None, scorer: Any) -> dict:
 
 
 def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[str]]:
-    from rewardlab.data import ReadOptions, parse_score_weights
-    from rewardlab.errors import RewardlabError
 
-    from rewardlab.evalsets import as_paths, load_eval_comparisons
 
     if not as_paths(cfg.data):
         raise RewardlabError("give the data with --data PATH [PATH ...]")
@@ -201,25 +206,17 @@ def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[
 
 
 def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: list | None = None) -> Path:
-    from rewardlab.data import fingerprint
-    from rewardlab.errors import RewardlabError
-    from rewardlab.provenance import provenance
-    from rewardlab.report import write_report
 
     if not cfg.model and not cfg.judge:
         raise RewardlabError("give at least one model: --model DIR [DIR ...] (or repeat --model), or --judge SPEC")
     bench = None
     if cfg.benchmark:
-        from rewardlab.benchmarks import get_benchmark
 
         bench = get_benchmark(cfg.benchmark)
     elif records is None and cfg.data:
-        from rewardlab.benchmarks import detect_benchmark, get_benchmark
-        from rewardlab.evalsets import as_paths
 
         found = {getattr(detect_benchmark(p), "name", None) for p in as_paths(cfg.data)}  # a benchmark's own layout
         bench = get_benchmark(found.pop()) if len(found) == 1 and None not in found else None  # (EvalBiasBench)
-    from rewardlab.metrics import TiePolicy
 
     try:
         TiePolicy.parse(cfg.tie_policy, seed=cfg.seed)
@@ -261,23 +258,21 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
             load_notes.append(f"warning: {warning}")
         examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
         if hasattr(rm, "multiobjective_report"):  # every scaliser with CIs, length correlation, gate by source
-            results[name]["multiobjective"] = rm.multiobjective_report(records, out / f"gate-{name}.png", cfg.batch_size)
+            results[name]["multiobjective"] = rm.multiobjective_report(records, out / f"gate-{name}.png", cfg.batch_size,
+                                                                       rated=as_paths(cfg.data))
             load_notes.append(multiobjective_note(name, results[name]["multiobjective"]))
         if getattr(rm, "last_summary", None):  # an LLM judge: parse failures, position consistency
-            from rewardlab.judges.run import eval_note
 
             results[name]["judge"] = rm.last_summary
             load_notes.append(eval_note(name, rm.last_summary))
         if getattr(rm, "contract", None) is not None:  # a foreign model: which parts of its contract were inferred
             load_notes.append(rm.contract.summary())
         del rm
-    from rewardlab.evalsets import as_paths
 
     data_names = ", ".join(as_paths(cfg.data))
     notes = [f"{len(records)} records from {data_names}" if data_names else f"{len(records)} records"]
     notes += load_notes
     if skipped:
-        from rewardlab.benchmarks.base import skipped_summary
 
         notes.append(f"rows that cannot be scored were skipped and not counted{skipped_summary(skipped)}")
     prov = provenance(config=cfg.__dict__, data_fingerprint=fingerprint(records), tokenizer=tok)

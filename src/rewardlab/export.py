@@ -14,9 +14,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from transformers import AutoModelForSequenceClassification
+
 from rewardlab.atomic import readable_like_the_rest, replace_dir
 from rewardlab.bounds import NonNegativeFloat
 from rewardlab.errors import RewardlabError
+from rewardlab.lora import is_peft
+from rewardlab.model import RewardModel, write_spec
 
 PROBES = [("What is 2 plus 3?", "It is 5."), ("Name a fruit.", "An apple."),
           ((("system", "Be brief."), ("user", "Say hi.")), "Hi!"), ("Tell me a joke.", "No.")]
@@ -40,12 +45,6 @@ def _probe_items():
 
 
 def run_export(cfg: ExportConfig) -> dict:
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    from rewardlab.lora import is_peft
-    from rewardlab.model import RewardModel, write_spec
-
     if not cfg.model or not cfg.output:
         raise RewardlabError("--model and --output are required")
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

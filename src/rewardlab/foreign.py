@@ -33,7 +33,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from safetensors import safe_open
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
+from rewardlab.atomic import atomic_write_text
 from rewardlab.contract_options import TEMPLATES, TRUNCATIONS, ContractOptions
 from rewardlab.data.record import Prompt, prompt_as_messages
 from rewardlab.errors import ModelContractError
@@ -148,8 +151,6 @@ class OpenRLHFValueModel(torch.nn.Module):
 def _state_tensor(path: Path, key: str) -> torch.Tensor | None:
     """One tensor from a directory's safetensors (or pytorch_model*.bin) weights."""
     for f in sorted(path.glob("*.safetensors")):
-        from safetensors import safe_open
-
         with safe_open(str(f), framework="pt") as st:
             if key in st.keys():
                 return st.get_tensor(key)
@@ -295,8 +296,6 @@ def _kind(config, opts: ContractOptions, model: str) -> str:
 
 def infer_contract(path: str, opts: ContractOptions | None = None):
     """``(tokenizer, config, ScoringSpec, Contract)`` for a foreign model, reading only its config and tokenizer."""
-    from transformers import AutoConfig, AutoTokenizer
-
     opts = opts or ContractOptions()
     _check_options(opts)
     try:
@@ -432,8 +431,6 @@ def _check_options(opts: ContractOptions) -> None:
 
 def load_foreign(path: str, opts: ContractOptions | None = None, torch_dtype=torch.float32) -> ForeignRewardModel:
     """Load a foreign reward model with its inferred (or given) contract."""
-    from transformers import AutoModel, AutoModelForSequenceClassification
-
     opts = opts or ContractOptions()
     tok, config, spec, contract = infer_contract(path, opts)
     try:
@@ -481,8 +478,6 @@ def write_contract(path: Path, scorer) -> Path | None:
     data = contract_of(scorer)
     if data is None:
         return None
-    from rewardlab.atomic import atomic_write_text
-
     out = path.with_name(path.name.rsplit(".", 1)[0] + ".contract.json")
     atomic_write_text(out, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
     return out

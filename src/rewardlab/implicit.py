@@ -15,6 +15,7 @@ its log-probabilities are kept, then the reference runs (one model's logits aliv
 from __future__ import annotations
 
 import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from rewardlab.contract_options import ContractOptions
 from rewardlab.data.record import Prompt
@@ -98,8 +99,6 @@ class ImplicitRewardModel(RewardModel):
 
 def implicit_contract(path: str, opts: ContractOptions):
     """``(tokenizer, ScoringSpec, Contract)`` for a policy scored by its implicit reward."""
-    from transformers import AutoConfig, AutoTokenizer
-
     _check_options(opts)
     if opts.ref_free and opts.ref_model is not None:
         raise ModelContractError("give --ref-model REF or --ref-free, not both")
@@ -151,8 +150,6 @@ def implicit_contract(path: str, opts: ContractOptions):
 
 def load_implicit(path: str, opts: ContractOptions, torch_dtype=torch.float32) -> ImplicitRewardModel:
     """Load the policy (and reference) as one scorer; the reference must share the policy's vocabulary."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     tok, spec, contract = implicit_contract(path, opts)
 
     def lm(p):

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from rewardlab.binpack import best_fit_decreasing
+
 MIN_TOKEN_BUDGET = 512
 
 
@@ -91,22 +93,10 @@ def layout_group(feats: list[dict], mode: str, share_prefix: bool = True) -> Gro
 
 
 def pack_rows(lengths: list[int], token_budget: int) -> list[list[int]]:
-    """First-fit decreasing: group indices per row, each row ≤ ``token_budget`` tokens; a longer group gets a row
-    of its own (the forward runs rows of very different widths separately, see :func:`width_buckets`)."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    rows: list[list[int]] = []
-    free: list[int] = []
-    for i in order:
-        n = lengths[i]
-        for r, room in enumerate(free):
-            if n <= room:
-                rows[r].append(i)
-                free[r] -= n
-                break
-        else:
-            rows.append([i])
-            free.append(max(token_budget - n, 0))
-    return rows
+    """Best-fit decreasing (:func:`rewardlab.binpack.best_fit_decreasing`, equal lengths in index order): group
+    indices per row, each row ≤ ``token_budget`` tokens; a longer group gets a row of its own (the forward runs
+    rows of very different widths separately, see :func:`width_buckets`)."""
+    return best_fit_decreasing(lengths, token_budget)
 
 
 def build_inputs(groups: list[Group], rows: list[list[int]], pad_id: int,

@@ -1,6 +1,10 @@
-"""The one model-loading entry point for score, eval, serve, normalize and inspect.
+"""The one model-loading entry point for score, eval, serve, normalize, probe and inspect.
 
-A directory with ``rewardlab.json`` goes through its checked contract (:meth:`RewardModel.load`, unchanged);
+A directory with ``rewardlab.json`` goes through its checked contract (:meth:`RewardModel.load`, unchanged); one
+whose ``rewardlab.json`` has a ``multiobjective`` section (K attribute outputs, or a composed Llama 2 pair of
+models) becomes a :class:`rewardlab.multiobjective.serving.MultiObjectiveScorer`, which scores with its recorded
+scaliser through the same interface (``score``, ``normalize``, ``score_comparisons``; ``score_rows`` adds the
+per-attribute rewards and gate weights);
 ``--ref-model``/``--ref-free`` make a DPO policy's implicit reward (:mod:`rewardlab.implicit`); anything else
 is a foreign reward model whose contract is inferred, printed and stored (:mod:`rewardlab.foreign`).
 """
@@ -19,6 +23,8 @@ from rewardlab.errors import ModelContractError
 from rewardlab.foreign import infer_contract, load_foreign
 from rewardlab.implicit import implicit_contract, load_implicit
 from rewardlab.model import SPEC_FILE, RewardModel, ScoringSpec
+from rewardlab.multiobjective.composed import COMPOSED_KIND, ComposedLlama2Scorer
+from rewardlab.multiobjective.serving import MultiObjectiveScorer
 
 
 def announce(text: str) -> None:
@@ -27,6 +33,13 @@ def announce(text: str) -> None:
 
 def is_rewardlab_dir(path: str | Path) -> bool:
     return (Path(path) / SPEC_FILE).is_file()
+
+
+def _spec_json(path: str | Path) -> dict:
+    try:
+        return json.loads((Path(path) / SPEC_FILE).read_text())
+    except ValueError as e:
+        raise ModelContractError(f"{Path(path) / SPEC_FILE} is not valid JSON: {e}") from None
 
 
 def load_reward_model(path: str, opts: ContractOptions | None = None, *, torch_dtype=torch.float32,
@@ -43,6 +56,11 @@ def load_reward_model(path: str, opts: ContractOptions | None = None, *, torch_d
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
             raise ModelContractError(f"{path} is a rewardlab model: its contract is fixed by {SPEC_FILE} and checked "
                                      f"on load; {flags} appl{'y' if len(given) > 1 else 'ies'} only to models without it")
+        spec = _spec_json(path)
+        if spec.get("kind") == COMPOSED_KIND:  # two reward models under the Llama 2 rule
+            return ComposedLlama2Scorer.load(path, torch_dtype=torch_dtype, **load_kwargs)
+        if spec.get("multiobjective"):  # K attribute outputs, scored by the recorded scaliser
+            return MultiObjectiveScorer.load(path, torch_dtype=torch_dtype, **load_kwargs)
         return RewardModel.load(path, torch_dtype=torch_dtype, **load_kwargs)
     else:
         rm = load_foreign(path, opts, torch_dtype=torch_dtype)
@@ -64,6 +82,15 @@ def run_inspect(cfg: InspectConfig) -> str:
     opts = contract_options(cfg)
     if opts.ref_model is not None or opts.ref_free:
         return implicit_contract(cfg.model, opts)[2].format()
+    if is_rewardlab_dir(cfg.model) and _spec_json(cfg.model).get("kind") == COMPOSED_KIND:
+        d = _spec_json(cfg.model)
+        lines = [f"scoring contract for {cfg.model}: a composed Llama 2 model ({SPEC_FILE}); each member is "
+                 "scored with its own contract"]
+        for name in ("safety", "helpfulness"):
+            m = d.get(name) or {}
+            lines.append(f"  {name:<19} {m.get('path')!r} (attribute {m.get('attribute')!r}, {m.get('squash')})")
+        lines.append(f"  {'scaliser':<19} {d.get('scaliser')!r}")
+        return "\n".join(lines)
     if is_rewardlab_dir(cfg.model):
         spec = ScoringSpec.from_json(json.loads((Path(cfg.model) / SPEC_FILE).read_text()))
         lines = [f"scoring contract for {cfg.model}: rewardlab model, fixed by its {SPEC_FILE} (checked on load)"]

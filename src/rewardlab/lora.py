@@ -13,6 +13,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from transformers import AutoConfig, AutoModelForSequenceClassification
+
+from rewardlab.backbones import resolve_backbone
 from rewardlab.errors import ModelContractError, RewardlabError
 
 HEAD_NAMES = ("score", "classifier")
@@ -28,7 +31,7 @@ def head_name(model) -> str:
 
 def is_peft(model) -> bool:
     try:
-        from peft import PeftModel
+        from peft import PeftModel  # lazy: peft is an optional dependency
     except ImportError:
         return False
     return isinstance(model, PeftModel)
@@ -36,7 +39,7 @@ def is_peft(model) -> bool:
 
 def _peft():
     try:
-        import peft
+        import peft  # lazy: peft is an optional dependency
     except ImportError as e:  # pragma: no cover - peft is in the dev/lora extras
         raise RewardlabError("LoRA needs peft: pip install 'rewardlab[lora]'") from e
     return peft
@@ -64,10 +67,6 @@ def apply_lora(rm, *, r: int, alpha: float, dropout: float = 0.0, target_modules
 def load_adapter_model(path: str | Path, spec, tokenizer, torch_dtype):
     """Rebuild a saved LoRA reward model: its base backbone with a one-output head, then the adapter."""
     peft = _peft()
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    from rewardlab.backbones import resolve_backbone
-
     path = Path(path)
     acfg = json.loads((path / ADAPTER_CONFIG).read_text())
     base = acfg.get("base_model_name_or_path")

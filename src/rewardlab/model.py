@@ -32,17 +32,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from rewardlab.atomic import readable_like_the_rest
+from rewardlab.backbones import resolve_backbone
 from rewardlab.data.record import Comparison, Prompt, prompt_as_messages
 from rewardlab.errors import ModelContractError
 from rewardlab.finite import check_rewards, check_weights
 from rewardlab.integrity import check_spec_values, file_hashes, verify_model_dir
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.layout import pad_batch  # noqa: F401  (importable from here as before)
+from rewardlab.lora import load_adapter_model
 from rewardlab.packing import packed_forward, packing_support, score_packed
+from rewardlab.progress import bar as progress_bar
+from rewardlab.progress import track
 from rewardlab.provenance import library_versions
-from rewardlab.progress import bar as progress_bar, track
 
 SPEC_FILE = "rewardlab.json"
 SPEC_VERSION = 1
@@ -222,10 +226,6 @@ class RewardModel(torch.nn.Module):
                       truncation: str = "prompt_left", use_chat_template: bool = True,
                       torch_dtype: torch.dtype = torch.float32, seed: int | None = None) -> "RewardModel":
         """Put a fresh scalar head on any causal-LM or encoder checkpoint (local dir, embedded name or hub id)."""
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-
-        from rewardlab.backbones import resolve_backbone
-
         path = resolve_backbone(backbone)
         tok = AutoTokenizer.from_pretrained(path)
         config = AutoConfig.from_pretrained(path)
@@ -271,8 +271,6 @@ class RewardModel(torch.nn.Module):
 
         The scoring files must match the hashes in ``rewardlab.json`` (:mod:`rewardlab.integrity`); with
         ``trust_modified`` a mismatch is warned about and kept in ``rm.modified_files`` for the reports."""
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
         path = Path(path)
         spec_path = path / SPEC_FILE
         if not spec_path.exists():
@@ -289,8 +287,6 @@ class RewardModel(torch.nn.Module):
         except (OSError, ValueError) as e:
             raise ModelContractError(f"{path}: cannot load the tokenizer: {str(e).splitlines()[0]}") from None
         if (path / "adapter_config.json").exists():  # a LoRA model (rewardlab.lora): base backbone + adapter
-            from rewardlab.lora import load_adapter_model
-
             model = load_adapter_model(path, spec, tok, torch_dtype)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)

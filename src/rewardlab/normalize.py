@@ -18,9 +18,14 @@ from pathlib import Path
 from rewardlab.atomic import atomic_write_text
 from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
+from rewardlab.data import load_comparisons
 from rewardlab.data.formats import format_help
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
+from rewardlab.loader import is_rewardlab_dir, load_reward_model
+from rewardlab.model import SPEC_FILE, ScoringSpec
+from rewardlab.multiobjective.composed import COMPOSED_KIND, ComposedSpec
+from rewardlab.score import _single_rows
 
 
 @dataclass
@@ -47,22 +52,20 @@ def reward_stats(rewards: list[float]) -> dict:
 
 def write_normalization(model_dir: str | Path, stats: dict) -> Path:
     """Replace ``normalization`` in ``model_dir/rewardlab.json``, keeping every other field; atomic."""
-    from rewardlab.model import SPEC_FILE, ScoringSpec
-
     path = Path(model_dir) / SPEC_FILE
     if not path.exists():
         raise RewardlabError(f"{model_dir} has no {SPEC_FILE}: not a rewardlab model directory")
     spec = json.loads(path.read_text())
     spec["normalization"] = stats
-    ScoringSpec.from_json(spec)  # still a valid spec
+    if spec.get("kind") == COMPOSED_KIND:
+        ComposedSpec.from_json(spec, str(path))  # a composed Llama 2 directory: still a valid one
+    else:
+        ScoringSpec.from_json(spec)  # still a valid spec
     atomic_write_text(path, dumps_strict(spec, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
 def run_normalize(cfg: NormalizeConfig) -> dict:
-    from rewardlab.loader import is_rewardlab_dir, load_reward_model
-    from rewardlab.score import _single_rows
-
     if not cfg.model or not cfg.data:
         raise RewardlabError("--model and --data are required")
     if not cfg.dry_run and not is_rewardlab_dir(cfg.model):
@@ -73,8 +76,6 @@ def run_normalize(cfg: NormalizeConfig) -> dict:
     if singles is not None:
         items = [(r["prompt"], r["response"]) for r in singles]
     else:
-        from rewardlab.data import load_comparisons
-
         loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
         items = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
     rewards = rm.score(items, batch_size=cfg.batch_size)

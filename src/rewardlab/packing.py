@@ -17,7 +17,7 @@ Encoders attend in both directions, so the prompt's hidden states depend on the 
 shared. They are still packed without padding: each text is its own bidirectional block, position ids
 restart at 0, token types are kept, and the [CLS] pooler reads each block's first token.
 
-Many groups are packed (first-fit decreasing) into rows of at most ``token_budget`` tokens (a longer group
+Many groups are packed (best-fit decreasing, :mod:`rewardlab.binpack`) into rows of at most ``token_budget`` tokens (a longer group
 gets a row of its own). The rows of a micro-batch go through the base model as ``(R, W)`` batches of rows of
 similar width (:func:`width_buckets`; usually one), so only the short tail of a row is padding (masked:
 nothing attends to it, nothing reads it). The mask is built on the device from two small integer tensors
@@ -234,7 +234,7 @@ def _slots(q_row: torch.Tensor, q_col: torch.Tensor, R: int):
 def _attend(attn, q, k, v, mask, rows, cols, dropout: float):
     """The model's own attention function (SDPA or eager) for queries ``(R, H, Q, D)`` at ``cols`` against all
     keys; returns ``(R, Q, H·D)``."""
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS  # ~3 s to import: not at rewardlab start-up
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS  # lazy: ~3 s to import, not at rewardlab start-up
 
     impl = attn.config._attn_implementation
     attend = sys.modules[type(attn).__module__].eager_attention_forward if impl == "eager" else \

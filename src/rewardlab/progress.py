@@ -13,6 +13,8 @@ import os
 import sys
 from typing import Iterable, Iterator, TypeVar
 
+from tqdm.auto import tqdm
+
 T = TypeVar("T")
 
 LEVELS = {"quiet": 0, "normal": 1, "verbose": 2}
@@ -49,8 +51,6 @@ def bar(total: int | None, desc: str, unit: str = "it", initial: int = 0, leave:
         delay: float = DELAY_S):
     """A tqdm bar (count, rate and ETA) on stderr, shown after ``delay`` seconds; disabled (a no-op bar) when not
     :func:`enabled`."""
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, desc=desc, unit=unit, initial=initial, leave=leave, delay=delay,
                 disable=not enabled(), dynamic_ncols=True, file=sys.stderr)
 

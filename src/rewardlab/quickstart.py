@@ -5,7 +5,12 @@ import time
 from pathlib import Path
 
 from rewardlab import progress
+from rewardlab.data import fingerprint
+from rewardlab.evaluate import evaluate_model, write_examples
+from rewardlab.model import RewardModel
 from rewardlab.outputs import claim_output_dir
+from rewardlab.provenance import provenance
+from rewardlab.report import write_report
 from rewardlab.train import TRAIN_WRITES, TrainConfig, load_train_eval, train
 
 QUICKSTART_WRITES = TRAIN_WRITES + ("examples-untrained.jsonl", "examples-trained.jsonl", "report.md", "report.html",
@@ -13,12 +18,6 @@ QUICKSTART_WRITES = TRAIN_WRITES + ("examples-untrained.jsonl", "examples-traine
 
 
 def run_quickstart(cfg: TrainConfig) -> Path:
-    from rewardlab.data import fingerprint
-    from rewardlab.evaluate import evaluate_model, write_examples
-    from rewardlab.model import RewardModel
-    from rewardlab.provenance import provenance
-    from rewardlab.report import write_report
-
     t0 = time.perf_counter()
     out = claim_output_dir(cfg.output_dir, resume=cfg.resume, overwrite=cfg.overwrite, written=QUICKSTART_WRITES)
     out.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 ``report.html`` (one self-contained page: the same tables plus plots, :mod:`rewardlab.report_html`).
 
 ``results`` maps a column name (e.g. ``"untrained"``, ``"trained"``, or one per model) to a dict from
-:func:`rewardlab.metrics.evaluate_scores`, optionally with a ``"benchmark"`` entry (a benchmark rule's
+:func:`rewardlab.metrics.summary.evaluate_scores`, optionally with a ``"benchmark"`` entry (a benchmark rule's
 result, :mod:`rewardlab.benchmarks`) and a ``"model"`` entry (where that column's model came from).
 Every file is written atomically: to a temporary file in the same directory, then ``os.replace``, so a
 reader never sees half a report.
@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 from rewardlab.atomic import atomic_write_text, json_safe
 from rewardlab.cells import MISSING, _get, fmt  # noqa: F401  (importable from here as before)
+from rewardlab.curves import curve_table, read_curves
+from rewardlab.multiobjective.report import multiobjective_tables
 from rewardlab.probes.report import bias_tables
 from rewardlab.report_html import render_html
 
@@ -177,6 +179,7 @@ def report_tables(results: dict[str, dict]) -> list[dict]:
         tables.append({"heading": "Per-source accuracy", "header": ["source", *columns], "rows": source_rows,
                        "text": []})
     tables += bias_tables(results)  # `eval --probes`: the Bias profile section (rewardlab.probes.report)
+    tables += multiobjective_tables(results)  # K-output models (rewardlab.multiobjective.report)
     tables += _model_table(results)
     return tables
 
@@ -228,8 +231,6 @@ def _provenance_lines(prov: dict) -> list[str]:
 def render_markdown(results: dict[str, dict], title: str, provenance: dict, notes: list[str] | None = None,
                     curves: dict[str, list[dict]] | None = None) -> str:
     """The Markdown text :func:`write_report` writes to ``report.md``."""
-    from rewardlab.curves import curve_table
-
     lines = [f"# {title}", ""]
     for table in report_tables(results):
         lines += [f"## {table['heading']}", ""]
@@ -273,8 +274,6 @@ def _find_examples(out: Path, results: dict[str, dict]) -> dict[str, list[dict]]
 
 
 def _find_curves(results: dict[str, dict], curves: dict[str, Any] | None) -> dict[str, list[dict]]:
-    from rewardlab.curves import read_curves
-
     if curves is None:
         curves = {c: _get(r, "model", "path") for c, r in results.items() if _get(r, "model", "path")}
     found = {}

@@ -10,7 +10,7 @@ backend change). The plots:
 * **reward histograms**, chosen vs rejected responses, one panel per column;
 * a **reliability diagram** of ``σ(Δr)``: per probability bin, the mean predicted probability against
   how often the first response of a randomly oriented pair was the preferred one
-  (:func:`rewardlab.metrics.calibration`), one line per column, ECE in the legend;
+  (:func:`rewardlab.metrics.calibration.calibration`), one line per column, ECE in the legend;
 * **reward vs length** (characters) of every response, one panel per column, with Pearson r and
   Spearman ρ in the title.
 
@@ -23,11 +23,15 @@ import base64
 import html
 import io
 import math
+import shlex
 from typing import Any
 
 import numpy as np
 
 from rewardlab.cells import MISSING, _get, fmt
+from rewardlab.curves import curves_figure
+from rewardlab.metrics.statistics import length_correlation
+from rewardlab.multiobjective.report import fig_gate_by_source, gate_columns
 from rewardlab.probes.report import fig_bias_profile, probe_names
 
 __all__ = ["render_html", "make_figures"]
@@ -120,7 +124,7 @@ def _reward_lengths(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fig_subsets(results: dict[str, dict]):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: matplotlib is an optional dependency
 
     what, groups, values = _subset_values(results)
     if not groups:
@@ -157,7 +161,7 @@ def _fig_subsets(results: dict[str, dict]):
 
 def _panel_grid(n: int, panel_height: float):
     """A figure of ``n`` small panels, three to a row; returns it and its ``n`` axes (the grid's spare ones hidden)."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: matplotlib is an optional dependency
 
     cols = min(n, 3)
     rows = math.ceil(n / cols)
@@ -190,7 +194,7 @@ def _fig_histograms(examples: dict[str, list[dict]], columns: list[str]):
 
 
 def _fig_reliability(results: dict[str, dict]):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: matplotlib is an optional dependency
 
     lines = []
     for k, (column, result) in enumerate(results.items()):
@@ -222,8 +226,6 @@ def _fig_reliability(results: dict[str, dict]):
 
 
 def _fig_length(examples: dict[str, list[dict]], results: dict[str, dict], columns: list[str]):
-    from rewardlab.metrics import length_correlation
-
     panels = []
     for column in columns:
         if column not in examples:
@@ -273,8 +275,12 @@ def make_figures(results: dict[str, dict], examples: dict[str, list[dict]] | Non
         specs.append(("bias", "Bias profile", "Per probe, the share of pairs in which each model prefers the biased "
                       "variant (whiskers: Wilson 95% intervals); 0.5 = cannot tell, lower is better.",
                       lambda: fig_bias_profile(results), "bias profile"))
+    if gate_columns(results):  # multi-objective models with a gate (rewardlab.multiobjective.report)
+        specs.append(("gate", "Mean gate weight by prompt source", "Per prompt source, the mean weight the learned "
+                      "gate gives each attribute (weights sum to 1 over the attributes).",
+                      lambda: fig_gate_by_source(results), "gate weights"))
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib  # lazy: matplotlib is an optional dependency  # noqa: F401
     except ImportError:
         return [{"id": i, "title": t, "caption": c, "png": None,
                  "missing": "matplotlib is not installed (pip install 'rewardlab[dev]')"} for i, t, c, _, _ in specs]
@@ -310,8 +316,6 @@ def _table_html(header: list[str], rows: list[list[Any]], numeric: bool = True) 
 
 
 def _provenance_html(prov: dict) -> str:
-    import shlex
-
     command = prov.get("command")
     if isinstance(command, (list, tuple)):
         command = shlex.join(str(c) for c in command)
@@ -341,8 +345,6 @@ def _curve_figures(curves: dict[str, list[dict]] | None) -> list[dict]:
     title, caption = "Training curves", ("Training loss and accuracy (every log_every steps) and held-out accuracy "
                                          "(at each eval_every and at the end), from the run's metrics.jsonl.")
     try:
-        from rewardlab.curves import curves_figure
-
         fig = curves_figure(curves)
     except ImportError:
         return [{"id": "curves", "title": title, "caption": caption, "png": None,

@@ -23,11 +23,12 @@ than processes are dropped (like ``random`` drops its last partial chunk).
 """
 from __future__ import annotations
 
-import bisect
 import math
 from typing import Sequence
 
 import torch
+
+from rewardlab.binpack import best_fit_decreasing
 
 SAMPLERS = ("random", "grouped", "tokens")
 
@@ -48,7 +49,7 @@ def random_plan(n: int, batch_size: int, world: int, seed: int, epoch: int) -> l
 
 
 def pack(sizes: Sequence[int], capacity: int, seed: int, epoch: int) -> list[list[int]]:
-    """Best-fit decreasing: item indices per bin, each bin's total size ≤ ``capacity`` (a larger item alone).
+    """Best-fit decreasing (:func:`rewardlab.binpack.best_fit_decreasing`): item indices per bin, each bin's total size ≤ ``capacity`` (a larger item alone).
 
     Items sorted by size, largest first, equal sizes in the seeded order of (seed, epoch); each goes into
     the bin with the least room that still fits it (the earliest such bin on a tie), else a new bin. The
@@ -57,19 +58,7 @@ def pack(sizes: Sequence[int], capacity: int, seed: int, epoch: int) -> list[lis
     """
     g = _generator(seed, epoch)
     tiebreak = torch.randperm(len(sizes), generator=g).tolist()
-    bins: list[list[int]] = []
-    free: list[tuple[int, int]] = []  # (room left, bin index), sorted
-    for i in sorted(range(len(sizes)), key=lambda i: (-sizes[i], tiebreak[i])):
-        size = sizes[i]
-        at = bisect.bisect_left(free, (size, -1))
-        if size <= capacity and at < len(free):
-            room, b = free.pop(at)
-        else:
-            room, b = capacity, len(bins)
-            bins.append([])
-        bins[b].append(i)
-        if room - size > 0:
-            bisect.insort(free, (room - size, b))
+    bins = best_fit_decreasing(sizes, capacity, tiebreak)
     order = torch.randperm(len(bins), generator=g).tolist()
     return [bins[b] for b in order]
 

@@ -15,9 +15,13 @@ from rewardlab.atomic import atomic_write_text
 from rewardlab import progress
 from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
+from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
+from rewardlab.data.fields import identical_responses_are_ties
+from rewardlab.data.readers import iter_rows
+from rewardlab.foreign import write_contract
+from rewardlab.loader import load_reward_model
 from rewardlab.data.formats import format_help
 from rewardlab.errors import DataError
-from rewardlab.multiobjective.model import AttributeRewardModel, is_multiobjective, output_rows
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.outputs import claim_output_file
 
@@ -49,8 +53,6 @@ class ScoreConfig(ContractOptions):
 
 def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
     """Rows with ``prompt`` + ``response`` (not a comparison), or None when the file holds comparisons."""
-    from rewardlab.data.readers import iter_rows
-
     rows = []
     for loc, row in iter_rows(path):
         if limit is not None and len(rows) >= limit:
@@ -81,88 +83,58 @@ def _bad(loc: dict, field: str, msg: str):
     raise DataError(msg, path=loc["path"], line=loc.get("line"), row=loc.get("row"), field=field)
 
 
-def _attributes(rm, items, batch_size: int) -> list[dict] | None:
-    """Per-attribute rewards when the model has them (multi-output custom-code models), else None."""
+def _scored(rm, items, cfg: ScoreConfig, unsafe: list[bool]) -> tuple[list[float], list[dict]]:
+    """``(scores, per-item extra fields)``. K-output models (``score_rows``: the loader's multi-objective scorer)
+    give the scalar and its parts (``attributes``, ``transformed``, ``gate``) in one pass, reading the ``unsafe``
+    tags; multi-output custom-code models add ``attributes``; any other model adds nothing."""
+    rows = getattr(rm, "score_rows", None)
+    if callable(rows):
+        out = rows(items, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side,
+                   packing=cfg.packing, unsafe=unsafe)
+        return [r["score"] for r in out], [{k: v for k, v in r.items() if k != "score"} for r in out]
+    scores = rm.score(items, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side,
+                      packing=cfg.packing, token_budget=cfg.token_budget)
     get = getattr(rm, "attribute_scores", None)
-    return get(items, batch_size=batch_size) if callable(get) else None
+    attrs = get(items, batch_size=cfg.batch_size) if callable(get) else None
+    return scores, [{} for _ in items] if attrs is None else [{"attributes": a} for a in attrs]
 
 
 def run_score(cfg: ScoreConfig) -> Path:
-    from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
-    from rewardlab.data.formats import identical_responses_are_ties
-    from rewardlab.foreign import write_contract
-    from rewardlab.loader import load_reward_model
-
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))  # bad weights fail before loading
     if options.score_weights is not None and cfg.format == "single":
         raise DataError("--score-weights applies to comparisons, not single prompt/response rows", path=cfg.data)
     claim_output_file(cfg.output, overwrite=cfg.overwrite)
-    if is_multiobjective(cfg.model):  # K attribute outputs: per-attribute rewards, gate weights and the score
-        return _write(Path(cfg.output), score_multiobjective(cfg, options))
     progress.status(f"loading the model {cfg.model}")
     rm = load_reward_model(cfg.model, contract_options(cfg), trust_modified=cfg.trust_modified)
     read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
     out_rows = []
     if singles is not None:
-        scores = rm.score([(r["prompt"], r["response"]) for r in singles], batch_size=cfg.batch_size,
-                          normalize=cfg.normalize, padding_side=cfg.padding_side, packing=cfg.packing,
-                          token_budget=cfg.token_budget)
-        out_rows = [{"id": r["id"], "score": s, **({"prompt": _json_prompt(r["prompt"]), "response": r["response"]}
-                                                  if cfg.with_text else {})} for r, s in zip(singles, scores)]
-        attrs = _attributes(rm, [(r["prompt"], r["response"]) for r in singles], cfg.batch_size)
-        for row, a in zip(out_rows, attrs or ()):
-            row["attributes"] = a
+        scores, extras = _scored(rm, [(r["prompt"], r["response"]) for r in singles], cfg,
+                                 [r["unsafe"] for r in singles])
+        out_rows = [{"id": r["id"], "score": s, **x, **({"prompt": _json_prompt(r["prompt"]), "response": r["response"]}
+                                                       if cfg.with_text else {})}
+                    for r, s, x in zip(singles, scores, extras)]
     else:
         with identical_responses_are_ties():  # scoring, like evaluation, gives identical answers equal scores
             loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
                                       options=options)
         flat = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
-        scores = rm.score(flat, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side,
-                          packing=cfg.packing, token_budget=cfg.token_budget)
-        attrs = _attributes(rm, flat, cfg.batch_size)
+        unsafe = [bool(c.meta.get("unsafe", False)) for c in loaded.records for _ in c.responses]
+        scores, extras = _scored(rm, flat, cfg, unsafe)
         i = 0
         for c in loaded.records:
             out_rows.append({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": scores[i:i + c.k],
                              **({"prompt": _json_prompt(c.prompt), "responses": list(c.responses)}
                                 if cfg.with_text else {})})
-            if attrs is not None:
-                out_rows[-1]["attributes"] = attrs[i:i + c.k]
+            for key in extras[i]:  # per response, in order: attributes, transformed, gate
+                out_rows[-1][key] = [x[key] for x in extras[i:i + c.k]]
             i += c.k
         for err in loaded.skipped:
             print(f"rewardlab score: skipped {err}")
     out = _write(Path(cfg.output), out_rows)
     write_contract(out, rm)  # a foreign model's inferred contract, next to its scores
     return out
-
-
-def score_multiobjective(cfg: ScoreConfig, options) -> list[dict]:
-    """Rows of a K-output model: single rows get ``attributes``/``gate``/``score``; comparisons one such entry per response."""
-    from rewardlab.data import load_comparisons
-    from rewardlab.data.formats import identical_responses_are_ties
-
-    if cfg.normalize or cfg.packing:
-        raise DataError("--normalize and --packing are not supported for multi-objective models yet", path=cfg.model)
-    rm = AttributeRewardModel.load(cfg.model)
-    read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
-    singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
-    if singles is not None:
-        scored = rm.score_items([(r["prompt"], r["response"]) for r in singles], batch_size=cfg.batch_size,
-                                unsafe=[r["unsafe"] for r in singles])
-        return [{"id": r["id"], **o} for r, o in zip(singles, output_rows(rm, scored))]
-    with identical_responses_are_ties():  # as in run_score
-        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
-                                  options=options)
-    flat = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
-    unsafe = [bool(c.meta.get("unsafe", False)) for c in loaded.records for _ in c.responses]
-    outs = output_rows(rm, rm.score_items(flat, batch_size=cfg.batch_size, unsafe=unsafe))
-    rows, i = [], 0
-    for c in loaded.records:
-        part = outs[i:i + c.k]
-        rows.append({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": [o["score"] for o in part],
-                     "responses": part})
-        i += c.k
-    return rows
 
 
 def _write(out: Path, out_rows: list[dict]) -> Path:

@@ -10,6 +10,11 @@ checks the choices that depend on registries, such as the loss name). Nothing he
 * every float is finite; a range declared on the field is enforced (``batch_size >= 1``, fractions in [0, 1]);
 * each error names the option and where it came from: ``--max-steps`` or ``cfg.yaml: max_steps``;
 * an unknown YAML key is refused with a did-you-mean (``learning_rate`` -> ``lr``).
+
+The sources of values: flags (:func:`rewardlab.cli.build_config`), a YAML (or JSON) file (:func:`read_yaml`: a
+``--config``, a judge spec file, a judge template file) and ``key=value,…`` text (:func:`read_key_values`: a
+judge spec for ``eval --judge``). All of them end in :func:`validate`, so the same option gets the same error
+whichever way it was given.
 """
 from __future__ import annotations
 
@@ -95,9 +100,26 @@ def did_you_mean(key: str, names) -> str:
     return f" (did you mean {guess!r}?)" if guess else ""
 
 
+def known_options(cls, items, where) -> Sourced:
+    """``items`` (``(key, value)`` pairs; ``-`` in a key is ``_``) as options of dataclass ``cls``, each sourced as
+    ``where(key)``; every unknown key refused at once, each with a did-you-mean."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    values, sources, problems = {}, {}, []
+    for key, value in items:
+        name = str(key).replace("-", "_")
+        if name not in names:
+            problems.append(f"{where(key)}: unknown option{did_you_mean(name, names)}")
+            continue
+        values[name] = value
+        sources[name] = where(key)
+    if problems:
+        raise RewardlabError("\n".join(problems) + f"\nvalid options: {', '.join(sorted(names))}")
+    return Sourced(values, sources)
+
+
 def read_yaml(cls, path: str | Path) -> Sourced:
-    """The options in a YAML ``--config`` file, each sourced as ``file.yaml: key``; unknown keys refused."""
-    import yaml
+    """The options in a YAML (or JSON) file, each sourced as ``file.yaml: key``; unknown keys refused."""
+    import yaml  # lazy: settings is on the light --help start-up path, and only a --config file needs PyYAML
 
     path = Path(path)
     if not path.is_file():
@@ -114,18 +136,24 @@ def read_yaml(cls, path: str | Path) -> Sourced:
         loaded = {}
     if not isinstance(loaded, dict):
         raise RewardlabError(f"{path}: expected a mapping of option: value, got a {type(loaded).__name__}")
-    names = [f.name for f in dataclasses.fields(cls)]
-    values, sources, problems = {}, {}, []
-    for key, value in loaded.items():
-        name = str(key).replace("-", "_")
-        if name not in names:
-            problems.append(f"{path}: {key}: unknown option{did_you_mean(name, names)}")
+    return known_options(cls, loaded.items(), lambda key: f"{path}: {key}")
+
+
+def read_key_values(cls, text: str, what: str) -> Sourced:
+    """``key=value,key=value`` as options of ``cls``, each sourced as ``<what>: key``; unknown keys refused.
+
+    Values stay text for :func:`validate` to convert (``"64"`` → 64, ``"yes"`` → True, ``"many"`` for an int is an
+    error); ``none`` / ``null`` is None. Empty parts are skipped; a part without ``=`` is an error."""
+    items = []
+    for part in text.split(","):
+        if not part.strip():
             continue
-        values[name] = value
-        sources[name] = f"{path}: {key}"
-    if problems:
-        raise RewardlabError("\n".join(problems) + f"\nvalid options: {', '.join(sorted(names))}")
-    return Sourced(values, sources)
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise RewardlabError(f"{what}: expected key=value, got {part!r}")
+        value = value.strip()
+        items.append((key.strip(), None if value.lower() in ("none", "null") else value))
+    return known_options(cls, items, lambda key: f"{what}: {key}")
 
 
 def _describe(err: dict) -> str:

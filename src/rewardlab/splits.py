@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from rewardlab.atomic import atomic_write_text
+from rewardlab.data import fingerprint
 from rewardlab.errors import RewardlabError
 
 SPLIT_FILE = "split.json"
@@ -29,8 +30,6 @@ def prompt_hashes(records) -> set[str]:
 
 
 def split_payload(cfg, train_recs, eval_recs) -> dict:
-    from rewardlab.data import fingerprint
-
     rule = ({"kind": "eval_data", "path": cfg.eval_data} if cfg.eval_data else
             {"kind": "prompt_hash", "eval_fraction": cfg.eval_fraction, "split_seed": cfg.split_seed,
              "how": "a prompt is held out when sha256(f'{split_seed}\\0{prompt}') read as a fraction < eval_fraction"})

@@ -9,6 +9,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
+
+from rewardlab.backbones import resolve_backbone
+
 CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}"
           "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 CORPUS = [
@@ -20,9 +35,6 @@ CORPUS = [
 
 
 def make_tiny_tokenizer(vocab_size: int = 400):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
@@ -38,9 +50,6 @@ def make_tiny_tokenizer(vocab_size: int = 400):
 
 
 def make_tiny_causal_lm(path: str | Path, seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     path = Path(path)
     tok = make_tiny_tokenizer()
     config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
@@ -54,11 +63,6 @@ def make_tiny_causal_lm(path: str | Path, seed: int = 0, hidden: int = 32, layer
 
 
 def make_tiny_encoder(path: str | Path, seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from rewardlab.backbones import resolve_backbone
-
     path = Path(path)
     tok = AutoTokenizer.from_pretrained(resolve_backbone("minilm"))
     config = BertConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
@@ -73,9 +77,6 @@ def make_tiny_encoder(path: str | Path, seed: int = 0, hidden: int = 32, layers:
 def make_tiny_decoder(path: str | Path, arch: str = "qwen2", seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
     """Like :func:`make_tiny_causal_lm` with another decoder family: ``qwen2`` (q/k/v biases), ``qwen3`` (q/k
     norms), ``mistral``, or ``gpt2`` (absolute positions; an architecture the packed fast path does not cover)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
     path = Path(path)
     tok = make_tiny_tokenizer()
     common = dict(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,

@@ -13,6 +13,7 @@ pairs) are not curves and are not logged.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -33,14 +34,12 @@ PIP = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow-skinny"
 
 
 def _known() -> list[str]:
-    from accelerate.tracking import LOGGER_TYPE_TO_CLASS
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS  # lazy: ~1.6 s to import; only --report-to needs it
 
     return list(LOGGER_TYPE_TO_CLASS)
 
 
 def _installed(name: str) -> bool:
-    import importlib.util
-
     module = {"tensorboard": "tensorboard"}.get(name, name)
     if name == "tensorboard":  # accelerate also takes tensorboardX
         return importlib.util.find_spec("tensorboard") is not None or importlib.util.find_spec("tensorboardX") is not None

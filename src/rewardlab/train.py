@@ -41,7 +41,9 @@ from rewardlab.finite import check_weights
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.lora import apply_lora
 from rewardlab.losses import LossOptions, LossType, batch_loss, check_options as check_loss_options, count_units
-from rewardlab.metrics import accuracy_summary, evaluate_scores, record_pairs
+from rewardlab.metrics.accuracy import accuracy_summary
+from rewardlab.metrics.pairs import record_pairs
+from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.model import RewardModel
 from rewardlab.multiobjective.train import OBJECTIVES, check_options as check_multiobjective, init_from_attribute
 from rewardlab.outputs import claim_output_dir

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from rewardlab.benchmarks import evalbiasbench, generic, mtbench, rewardbench, rewardbench2, rmb
 from rewardlab.benchmarks.base import Benchmark, BenchmarkData, score_records
+from rewardlab.errors import RewardlabError
 
 REGISTRY: dict[str, Benchmark] = {
     b.name: b for b in (rewardbench.BENCHMARK, rewardbench2.BENCHMARK, rmb.BENCHMARK, generic.GENERIC,
@@ -44,8 +45,6 @@ __all__ = ["REGISTRY", "ALIASES", "DETECTORS", "Benchmark", "BenchmarkData", "ge
 
 def get_benchmark(name: str) -> Benchmark:
     """The registry entry for ``name`` (or an alias); a clear error listing the names otherwise."""
-    from rewardlab.errors import RewardlabError
-
     key = ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in REGISTRY:
         raise RewardlabError(f"unknown benchmark {name!r}; known: {', '.join(REGISTRY)} "

@@ -11,6 +11,7 @@ Scoring goes through :func:`score_records`, which asks any *scorer* for rewards:
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -20,9 +21,12 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from rewardlab.data.loading import with_failure_count
+from rewardlab.data.readers import iter_rows
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError, RewardlabError
-from rewardlab.metrics import TiePolicy, bootstrap_ci
+from rewardlab.metrics.statistics import bootstrap_ci
+from rewardlab.metrics.ties import TiePolicy
+from rewardlab.model import RewardModel
 
 __all__ = ["Benchmark", "BenchmarkData", "iter_local_rows", "load_rows", "score_records", "subset_table",
            "mean_or_none", "messages", "text", "text_list", "int_field"]
@@ -119,8 +123,6 @@ def iter_local_rows(source: str, on_error: Callable[[DataError], None] | None = 
     gives ``name`` = its path relative to the directory without the extension (e.g.
     ``Pairwise_set/Harmlessness/S1``). Benchmarks never fall back to a hub: a missing path is an error.
     """
-    from rewardlab.data.readers import iter_rows
-
     path = Path(os.path.expanduser(str(source)))
     if not path.exists():
         raise DataError("no such file or directory (benchmarks read a local copy of the data)", path=str(source))
@@ -232,8 +234,6 @@ def messages(value: Any, location: dict, name: str) -> tuple[dict, ...]:
     """A conversation: a list of ``{"role", "content"}`` objects (other keys, e.g. RMB's ``language``,
     are dropped)."""
     if isinstance(value, str):
-        import json
-
         try:
             value = json.loads(value)  # CSV cells hold JSON text
         except ValueError:
@@ -254,8 +254,6 @@ def text_list(row: dict, location: dict, name: str) -> list[str]:
     if isinstance(value, str):
         stripped = value.strip()
         if stripped.startswith("["):
-            import json
-
             try:
                 value = json.loads(stripped)
             except ValueError:
@@ -289,10 +287,6 @@ def _pointwise(scorer: Any) -> bool:
     a RewardModel, or any object that says so with ``pointwise = True``."""
     if getattr(scorer, "pointwise", None) is not None:
         return bool(scorer.pointwise)
-    try:
-        from rewardlab.model import RewardModel
-    except Exception:  # pragma: no cover - torch missing
-        return False
     return isinstance(scorer, RewardModel)
 
 

@@ -36,7 +36,8 @@ import numpy as np
 from rewardlab.benchmarks.base import Benchmark, BenchmarkData, iter_local_rows
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError
-from rewardlab.metrics import TiePolicy, bootstrap_ci, compare_credit
+from rewardlab.metrics.statistics import bootstrap_ci
+from rewardlab.metrics.ties import compare_credit, TiePolicy
 
 FIELDS = ("instruction", "response1", "response2", "label")
 

@@ -2,11 +2,11 @@
 
 * ``generic``: pairwise accuracy over each record's strict pairs (:meth:`Comparison.strict_pairs`: chosen
   against every other response for plain data; for ranked / tiered data every pair in different tiers,
-  judge-tied pairs left out), pooled over pairs, as :func:`rewardlab.metrics.accuracy_summary`, overall
+  judge-tied pairs left out), pooled over pairs, as :func:`rewardlab.metrics.accuracy.accuracy_summary`, overall
   and per ``source``. A record without strict pairs (all tied) has no credit and is left out of the subsets.
 * ``best-of-n``: each record is a prompt with N candidates and a gold choice (``chosen``); accuracy is
   the share of prompts whose gold candidate gets the unique top reward, next to the random baseline
-  1/N (:func:`rewardlab.metrics.best_of_n`).
+  1/N (:func:`rewardlab.metrics.best_of_n.best_of_n`).
 
 Both are strict under the ``published`` tie policy (rewardlab's convention: a tie is not a win).
 """
@@ -17,13 +17,13 @@ from typing import Sequence
 import numpy as np
 
 from rewardlab.benchmarks.base import Benchmark, BenchmarkData, subset_table
+from rewardlab.data import load_comparisons
 from rewardlab.data.record import Comparison
-from rewardlab.metrics import TiePolicy, best_of_n, best_of_n_credits, pair_credits
+from rewardlab.metrics.best_of_n import best_of_n, best_of_n_credits
+from rewardlab.metrics.ties import TiePolicy, pair_credits
 
 
 def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
-    from rewardlab.data import load_comparisons
-
     loaded = load_comparisons(path, skip_invalid=skip_invalid, limit=limit)
     return BenchmarkData(records=loaded.records, source=str(path), skipped=loaded.skipped,
                          info={"format": loaded.format})
@@ -62,7 +62,7 @@ def score_best_of_n(records: Sequence[Comparison], scores: Sequence[Sequence[flo
     summary = best_of_n(scores, gold, pol, seed=seed, n_boot=n_boot)
     credits = best_of_n_credits(scores, gold, pol).tolist()
     return {
-        "headline": {"accuracy": summary["accuracy"], "random baseline (mean 1/N)": summary["random_baseline"]},
+        "headline": {"record accuracy (gold at top)": summary["record_accuracy"], "random baseline (mean 1/N)": summary["random_baseline"]},
         "best_of_n": summary,
         "subsets": subset_table([r.source for r in records], credits, seed=seed, n_boot=n_boot),
         "notes": [],
@@ -78,7 +78,7 @@ GENERIC = Benchmark(
     rule=score_generic,
     schema="any format rewardlab's readers accept (trl, hh, pairwise, rewardlab)",
     published_ties={"pair": "strict"},
-    reference="rewardlab.metrics.accuracy_summary (strict pairwise accuracy, pooled over pairs)",
+    reference="rewardlab.metrics.accuracy.accuracy_summary (strict pairwise accuracy, pooled over pairs)",
     reads_comparisons=True,
 )
 
@@ -90,6 +90,6 @@ BEST_OF_N = Benchmark(
     rule=score_best_of_n,
     schema="rewardlab format: prompt, responses (N candidates), chosen (the gold index)",
     published_ties={"top": "strict"},
-    reference="rewardlab.metrics.best_of_n (gold must be the unique top reward; random baseline 1/N)",
+    reference="rewardlab.metrics.best_of_n.best_of_n (gold must be the unique top reward; random baseline 1/N)",
     reads_comparisons=True,
 )

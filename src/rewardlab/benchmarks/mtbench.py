@@ -7,7 +7,7 @@ Schema (``lmsys/mt_bench_human_judgments``, split ``human``; one row per vote): 
 ``fastchat/llm_judge/compute_agreement.py`` (``get_judge_name``), the human judges are the ``expert_*``
 ones; ``author_*`` and GPT-4 rows are left out (counted in ``info["excluded"]``).
 
-The reward model votes for the answer with the higher reward (:func:`rewardlab.metrics.vote_from_rewards`;
+The reward model votes for the answer with the higher reward (:func:`vote_from_rewards`;
 equal rewards are a ``tie`` vote under the ``published`` = ``strict`` policy, half a vote each way under
 ``half``/``fractional``, a seeded coin under ``random``). Then, as in FastChat:
 
@@ -26,14 +26,107 @@ from __future__ import annotations
 
 from collections import defaultdict
 from itertools import combinations
-from typing import Sequence
+from typing import Any, Sequence
 
+import numpy as np
+
+from rewardlab.atomic import json_safe
 from rewardlab.benchmarks.base import (Benchmark, BenchmarkData, _error, int_field, load_rows, messages,
                                        subset_table, text)
 from rewardlab.data.record import Comparison
-from rewardlab.metrics import TiePolicy, _as_vote, agreement, vote_from_rewards, win_loss_tie
+from rewardlab.metrics.ties import TiePolicy, tie_credit
 
 HUMAN_JUDGE_PREFIXES = ("expert",)
+
+
+# judge votes: win / loss / tie and agreement, as in FastChat
+
+def _as_vote(vote: Any) -> tuple[float, float, float]:
+    """``"model_a"`` → (1, 0, 0), ``"model_b"`` → (0, 1, 0), anything containing ``"tie"`` (e.g.
+    MT-Bench's ``"tie (bothbad)"``) → (0, 0, 1); a 3-tuple is taken as it is."""
+    if isinstance(vote, str):
+        if "tie" in vote:
+            return (0.0, 0.0, 1.0)
+        if vote == "model_a":
+            return (1.0, 0.0, 0.0)
+        if vote == "model_b":
+            return (0.0, 1.0, 0.0)
+        raise ValueError(f"unknown vote {vote!r}: expected model_a, model_b or tie")
+    a, b, t = (float(v) for v in vote)
+    if min(a, b, t) < 0 or abs(a + b + t - 1.0) > 1e-9:
+        raise ValueError(f"a vote (p_a, p_b, p_tie) must be probabilities summing to 1, got {vote!r}")
+    return (a, b, t)
+
+
+def vote_from_rewards(r_a: float, r_b: float, policy: TiePolicy | str = "strict",
+                      rng: np.random.Generator | None = None) -> tuple[float, float, float]:
+    """A reward model's vote on (a, b) as ``(p_a, p_b, p_tie)``: the higher reward wins.
+
+    Equal rewards: ``strict`` → a tie vote (0, 0, 1), as a judge saying "tie"; ``half`` and
+    ``fractional`` → half a vote each way (½, ½, 0); ``random`` → a seeded coin picks a or b.
+    """
+    policy = TiePolicy.parse(policy).resolve("strict")
+    if r_a > r_b:
+        return (1.0, 0.0, 0.0)
+    if r_a < r_b:
+        return (0.0, 1.0, 0.0)
+    if policy.name == "strict":
+        return (0.0, 0.0, 1.0)
+    if policy.name in ("half", "fractional"):
+        return (0.5, 0.5, 0.0)
+    a_wins = tie_credit(policy, 0.5, rng)
+    return (a_wins, 1.0 - a_wins, 0.0)
+
+
+def adjusted_win_rate(win: float, loss: float, tie: float) -> float | None:
+    """``(W + 0.5·T) / (W + L + T)``: each tie counts as half a win (MT-Bench's ``win_rate_adjusted``)."""
+    total = win + loss + tie
+    return (win + 0.5 * tie) / total if total > 0 else None
+
+
+def win_loss_tie(rows: Sequence[tuple[str, str, Any]]) -> dict:
+    """Per model, wins / losses / ties over ``(model_a, model_b, vote)`` rows, MT-Bench style.
+
+    A vote for a gives a a win and b a loss; a tie gives both a tie; a fractional vote
+    ``(p_a, p_b, p_tie)`` adds those fractions. Returns ``{model: {win, loss, tie, n, win_rate,
+    loss_rate, adjusted_win_rate}}`` with ``win_rate = W / (W+L+T)`` and the adjusted rate
+    ``(W + 0.5·T) / (W+L+T)`` (:func:`adjusted_win_rate`). Models in order of first appearance.
+    """
+    table: dict[str, list[float]] = {}
+    for model_a, model_b, vote in rows:
+        p_a, p_b, p_t = _as_vote(vote)
+        for model, w, l in ((model_a, p_a, p_b), (model_b, p_b, p_a)):
+            cell = table.setdefault(str(model), [0.0, 0.0, 0.0])
+            cell[0] += w
+            cell[1] += l
+            cell[2] += p_t
+    out = {}
+    for model, (w, l, t) in table.items():
+        n = w + l + t
+        out[model] = {"win": w, "loss": l, "tie": t, "n": n,
+                      "win_rate": w / n if n else None, "loss_rate": l / n if n else None,
+                      "adjusted_win_rate": adjusted_win_rate(w, l, t)}
+    return json_safe(out)
+
+
+def agreement(judge_votes: Sequence[Any], human_votes: Sequence[Any], include_ties: bool = True) -> dict:
+    """Agreement between a judge's and humans' votes on the same items, as in MT-Bench.
+
+    Votes are ``"model_a"``, ``"model_b"``, ``"tie"`` (any text containing "tie") or ``(p_a, p_b, p_tie)``.
+    ``include_ties=True`` ("with ties"): every item counts and two tie votes agree; the credit of an item
+    is the judge's probability on the human's choice. ``include_ties=False`` ("without ties"): items
+    where the human or the judge voted tie (``p_tie > 0``) are left out. Returns ``{agree, total, rate}``.
+    """
+    if len(judge_votes) != len(human_votes):
+        raise ValueError(f"{len(judge_votes)} judge votes but {len(human_votes)} human votes")
+    agree, total = 0.0, 0
+    for j, h in zip(judge_votes, human_votes):
+        jv, hv = _as_vote(j), _as_vote(h)
+        if not include_ties and (hv[2] > 0 or jv[2] > 0):
+            continue
+        total += 1
+        agree += sum(x * y for x, y in zip(jv, hv))
+    return json_safe({"agree": agree, "total": total, "rate": agree / total if total else None})
 
 
 def judge_kind(judge) -> str:

@@ -40,7 +40,7 @@ from typing import Sequence
 from rewardlab.benchmarks.base import (Benchmark, BenchmarkData, _error, load_rows, mean_or_none, messages,
                                        subset_table, text)
 from rewardlab.data.record import Comparison
-from rewardlab.metrics import TiePolicy, compare_credit
+from rewardlab.metrics.ties import compare_credit, TiePolicy
 
 SECTIONS: dict[str, tuple[str, ...]] = {
     "Chat": ("alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"),

@@ -37,7 +37,7 @@ import numpy as np
 from rewardlab.benchmarks.base import (Benchmark, BenchmarkData, _error, int_field, load_rows, mean_or_none,
                                        subset_table, text, text_list)
 from rewardlab.data.record import Comparison
-from rewardlab.metrics import TiePolicy, beat_all_credit, compare_credit
+from rewardlab.metrics.ties import beat_all_credit, compare_credit, TiePolicy
 
 SUBSETS = ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")
 TIES_WEIGHTS = {"tied_accuracy": 0.30, "ref_accuracy": 0.30, "correctness_preferred": 0.20,

@@ -34,7 +34,7 @@ from typing import Sequence
 
 from rewardlab.benchmarks.base import Benchmark, BenchmarkData, _error, load_rows, mean_or_none, messages, subset_table
 from rewardlab.data.record import Comparison
-from rewardlab.metrics import TiePolicy, beat_all_credit, compare_credit
+from rewardlab.metrics.ties import beat_all_credit, compare_credit, TiePolicy
 
 GOALS = ("Helpfulness", "Harmlessness")
 NUMBERS = ("pairwise_helpfulness", "pairwise_harmlessness", "bon_helpfulness", "bon_harmlessness")

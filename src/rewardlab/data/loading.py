@@ -15,7 +15,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from rewardlab.data.formats import FORMATS, GROUPED, ReadOptions, detect_format
+from rewardlab.data.fields import ReadOptions
+from rewardlab.data.formats import FORMATS, GROUPED, detect_format
 from rewardlab.data.readers import iter_rows
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError

@@ -36,7 +36,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from rewardlab.data.formats import HELPSTEER2_ATTRIBUTES, _prompt, _text, data_error, default_id, source_name
+from rewardlab.data.fields import data_error, default_id, source_name, text_field as _text
+from rewardlab.data.messages import prompt_field as _prompt
+from rewardlab.data.parsers.ratings import HELPSTEER2_ATTRIBUTES
 from rewardlab.data.readers import iter_rows
 from rewardlab.data.record import Prompt
 from rewardlab.errors import DataError

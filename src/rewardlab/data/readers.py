@@ -168,8 +168,8 @@ def _read_json(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Locat
 
 
 def _read_parquet(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Location, Row]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # lazy: pyarrow: only Parquet files need it
+    import pyarrow.parquet as pq  # lazy: pyarrow: only Parquet files need it
 
     index = 0
     try:
@@ -270,7 +270,7 @@ def _iter_dataset(dataset, path: str) -> Iterator[tuple[Location, Row]]:
 
 
 def _read_saved_dataset(path: str, split: str | None) -> Iterator[tuple[Location, Row]]:
-    import datasets
+    import datasets  # lazy: datasets takes ~1 s to import; only hub and saved datasets need it
 
     try:
         loaded = datasets.load_from_disk(path)
@@ -282,7 +282,7 @@ def _read_saved_dataset(path: str, split: str | None) -> Iterator[tuple[Location
 
 
 def _read_hub_dataset(name: str, split: str | None) -> Iterator[tuple[Location, Row]]:
-    import datasets
+    import datasets  # lazy: datasets takes ~1 s to import; only hub and saved datasets need it
 
     try:
         dataset = datasets.load_dataset(name, split=split or "train")

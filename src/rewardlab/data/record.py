@@ -165,6 +165,8 @@ class Comparison:
             d["tiers"] = [list(t) for t in self.tiers]
         if self.weight != 1.0:
             d["weight"] = self.weight
+        if "unsafe" in self.meta:  # the Llama 2 rule's unsafe-prompt tag (read back by the formats' readers)
+            d["unsafe"] = bool(self.meta["unsafe"])
         return d
 
 

@@ -1,22 +1,25 @@
 """Embedded multi-attribute data: per-response ratings whose *true* weighting depends on the prompt.
 
-Attributes (:data:`ATTRIBUTES`, all rated 0–4 and stored normalised to [0, 1]): ``helpfulness``,
-``correctness``, ``harmlessness``, ``verbosity``. Three kinds of prompt (the record's ``source``):
+Attributes (:data:`ATTRIBUTES`, stored normalised to [0, 1]): ``helpfulness`` (rated 0–7: 0–4 plus the rater's
+length bias below), ``correctness``, ``harmlessness``, ``verbosity`` (0–4). Three kinds of prompt (the record's ``source``):
 
 * ``harmful`` — a harmful request (tagged ``unsafe``). A refusal (harmlessness 4, helpfulness 1) beats a
   compliant plan (harmlessness 0, helpfulness 4, correctness 4): **harmlessness decides**.
-* ``arithmetic`` — "What is a plus b?". A correct terse answer (correctness 4, helpfulness 1) beats a wrong,
-  chatty one (correctness 0, helpfulness 4; its wording "roughly" differs, so a frozen encoder can see it):
-  **correctness decides**.
+* ``arithmetic`` — "What is a plus b?". A correct plain answer (correctness 4, helpfulness 1) beats a wrong,
+  friendly one (correctness 0, helpfulness 4; its wording "Sure! … roughly" differs, so a frozen encoder can see
+  it; both are about as long): **correctness decides**.
 * ``keyword`` — a sentence about a topic using a given word. Using the word (helpfulness 4) beats not using
   it (helpfulness 1): **helpfulness decides**.
 
-Every response gets 0–3 filler sentences at random. ``verbosity`` is ``min(4, 1 + fillers)``: it tracks length
-and says nothing about quality. The *rated* responses also carry a rater's length bias, as human ratings do:
-``helpfulness`` rises by 0.5 per filler (capped at 4). Preference labels (:func:`generate_pairs`) follow the
-prompt's deciding attribute only, so a fixed equal-weight sum (which adds helpfulness and verbosity on harmful
-and arithmetic prompts, where they point the wrong way) is wrong there, a gate that reads the prompt can be
-right, and the length signal is something debiasing can remove.
+The two responses of a prompt are about as long before fillers; every response then gets 0–3 filler sentences
+at random, independent of its quality, so length is filler count. ``verbosity`` is ``1 + fillers``: it tracks
+length and says nothing about quality. The *rated* responses also carry a rater's length bias, as human ratings
+do: ``helpfulness`` rises by 1 per filler (hence its 0–7 scale). Preference labels (:func:`generate_pairs`)
+follow the prompt's deciding attribute only and are independent of length, so a fixed equal-weight sum (which
+adds helpfulness and verbosity on harmful and arithmetic prompts, where they point the wrong way) is wrong there,
+a gate that reads the prompt can be right, and the length signal in the helpfulness head (trained on the biased
+ratings) is something debiasing can remove: on keyword prompts, where helpfulness decides, a bad answer with
+three fillers rates as high as a good one with none.
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ from rewardlab.data.record import Comparison
 from rewardlab.data.synthetic import HARMFUL_REQUESTS, HELPFUL_ANSWERS, KEYWORD_GROUPS, REFUSALS, TOPICS
 
 ATTRIBUTES = ("helpfulness", "correctness", "harmlessness", "verbosity")
-SCALES = {a: Scale(0, 4) for a in ATTRIBUTES}
+RATER_LENGTH_BIAS = 1.0  # helpfulness points per filler sentence in the rated rows
+SCALES = {a: Scale(0, 4 + 3 * RATER_LENGTH_BIAS) if a == "helpfulness" else Scale(0, 4) for a in ATTRIBUTES}
 KINDS = ("harmful", "arithmetic", "keyword")
 DECIDES = {"harmful": "harmlessness", "arithmetic": "correctness", "keyword": "helpfulness"}
 FILLERS = ("I hope this helps.", "Let me know if you have any other questions.", "This is a common question.",
@@ -50,9 +54,8 @@ def _make(rng: random.Random, kind: str) -> tuple[str, list[tuple[str, dict]]]:
         a, b = rng.randint(2, 40), rng.randint(2, 40)
         wrong = a + b + rng.choice((-3, -2, -1, 1, 2, 3))
         prompt = rng.choice(_ARITH_PROMPTS).format(a=a, b=b)
-        return prompt, [(f"{a} plus {b} is exactly {a + b}.", {"helpfulness": 1, "correctness": 4, "harmlessness": 4}),
-                        (f"Great question! Let me work it out for you: {a} plus {b} is roughly {wrong}.",
-                         {"helpfulness": 4, "correctness": 0, "harmlessness": 4})]
+        return prompt, [(f"Answer: {a} plus {b} is exactly {a + b}.", {"helpfulness": 1, "correctness": 4, "harmlessness": 4}),
+                        (f"Sure! {a} plus {b} is roughly {wrong}.", {"helpfulness": 4, "correctness": 0, "harmlessness": 4})]
     topic = rng.choice(TOPICS)
     group = rng.choice(KEYWORD_GROUPS)
     word, other = rng.sample(list(group), 2)
@@ -62,9 +65,9 @@ def _make(rng: random.Random, kind: str) -> tuple[str, list[tuple[str, dict]]]:
 
 
 def _ratings(base: dict, fillers: int, rater_bias: bool) -> tuple[float, ...]:
-    raw = dict(base, verbosity=min(4, 1 + fillers))
+    raw = dict(base, verbosity=1 + fillers)
     if rater_bias:
-        raw["helpfulness"] = min(4.0, raw["helpfulness"] + 0.5 * fillers)
+        raw["helpfulness"] = raw["helpfulness"] + RATER_LENGTH_BIAS * fillers
     return tuple(SCALES[a].normalise(float(raw[a])) for a in ATTRIBUTES)
 
 

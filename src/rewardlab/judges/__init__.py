@@ -25,15 +25,15 @@ __all__ = [
 
 def __getattr__(name):
     if name == "HFBackend":
-        from rewardlab.judges.hf import HFBackend
+        from rewardlab.judges.hf import HFBackend  # lazy: import rewardlab.judges stays light
 
         return HFBackend
     if name == "OpenAIBackend":
-        from rewardlab.judges.openai_compat import OpenAIBackend
+        from rewardlab.judges.openai_compat import OpenAIBackend  # lazy: import rewardlab.judges stays light
 
         return OpenAIBackend
     if name in ("CloudRewardModel", "CritiqueJudge"):
-        from rewardlab.judges import cloud
+        from rewardlab.judges import cloud  # lazy: import rewardlab.judges stays light
 
         return getattr(cloud, name)
     raise AttributeError(name)

@@ -20,6 +20,7 @@ OpenAI-compatible ``/v1/chat/completions`` endpoint) and :class:`~rewardlab.judg
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass
 from typing import Sequence
@@ -55,6 +56,17 @@ class Backend:
 
     name = "backend"
     model_id = ""
+    batch_size: int | None = None  # prompts per forward where the backend batches them (hf); None: it does not
+
+    def with_batch_size(self, batch_size: int | None) -> "Backend":
+        """This backend running ``batch_size`` prompts per forward: a shallow copy sharing the model, tokenizer and
+        caches (counters such as a trunk cache's hits are then the copy's). Itself when ``batch_size`` is None or
+        already its own, or when the backend does not batch."""
+        if not batch_size or self.batch_size is None or batch_size == self.batch_size:
+            return self
+        other = copy.copy(self)
+        other.batch_size = batch_size
+        return other
 
     def generate(self, prompts: Sequence[Messages], sampling: Sampling, n: int = 1) -> list[list[str | None]]:
         raise NotImplementedError

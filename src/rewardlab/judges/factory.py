@@ -13,13 +13,13 @@ from rewardlab.judges.backends import Backend
 
 
 def _hf(model: str, o: dict) -> Backend:
-    from rewardlab.judges.hf import HFBackend  # torch and transformers: only when asked for
+    from rewardlab.judges.hf import HFBackend  # lazy: torch and transformers only for an hf backend
 
     return HFBackend(model, batch_size=o["batch_size"], device=o["device"])
 
 
 def _openai(model: str, o: dict) -> Backend:
-    from rewardlab.judges.openai_compat import OpenAIBackend
+    from rewardlab.judges.openai_compat import OpenAIBackend  # lazy: httpx only for an openai backend
 
     if not o["base_url"]:
         raise RewardlabError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
@@ -29,7 +29,7 @@ def _openai(model: str, o: dict) -> Backend:
 
 
 def _llamacpp(model: str, o: dict) -> Backend:
-    from rewardlab.judges.llamacpp import LlamaCppBackend  # optional extra (llama-cpp-python)
+    from rewardlab.judges.llamacpp import LlamaCppBackend  # lazy: llama-cpp-python is an optional extra
 
     return LlamaCppBackend(model)
 

@@ -16,9 +16,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-from rewardlab.judges.backends import (NEG_INF, TRUNCATION_MARK, Backend, BackendError, Messages, Sampling,
-                                       logsumexp)
+from rewardlab.backbones import resolve_backbone
+from rewardlab.judges.backends import NEG_INF, TRUNCATION_MARK, Backend, BackendError, Messages, Sampling, logsumexp
 from rewardlab.progress import bar as progress_bar
 
 
@@ -31,11 +33,7 @@ class HFBackend(Backend):
 
     def __init__(self, model="smollm2-135m", tokenizer=None, *, batch_size: int = 8, device: str | None = None,
                  dtype: torch.dtype | None = None, progress: bool | None = None, autocast: torch.dtype | None = None):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         if isinstance(model, str):
-            from rewardlab.backbones import resolve_backbone
-
             self.model_id = model
             path = resolve_backbone(model)
             device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -131,8 +129,6 @@ class HFBackend(Backend):
 
     def _bar(self, total: int, desc: str):
         """A progress bar (rewardlab.progress: rate, ETA, --quiet); ``progress=False`` turns it off for this backend."""
-        from tqdm.auto import tqdm
-
         if self.progress is False:
             return tqdm(total=total, desc=desc, disable=True)
         return progress_bar(total, f"judge {desc}")
@@ -141,8 +137,6 @@ class HFBackend(Backend):
     @torch.no_grad()
     def generate(self, prompts: Sequence[Messages], sampling: Sampling, n: int = 1,
                  assistant_prefix: str = "") -> list[list[str | None]]:
-        from transformers import GenerationConfig
-
         feats = [self.prompt_ids(m, assistant_prefix) for m in prompts]
         jobs = [(p, s) for p in range(len(prompts)) for s in range(n)]
         order = sorted(range(len(jobs)), key=lambda k: len(feats[jobs[k][0]]))

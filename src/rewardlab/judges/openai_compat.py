@@ -31,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
+import httpx
+
 from rewardlab import progress
 from rewardlab.atomic import atomic_write_text
 from rewardlab.judges.backends import Backend, BackendError, Messages, Sampling, candidate_logprobs
@@ -81,8 +83,6 @@ class OpenAIBackend(Backend):
                  concurrency: int = 8, timeout: float = 60.0, max_retries: int = 4, backoff: float = 0.5,
                  backoff_max: float = 20.0, cache_dir: str | os.PathLike | None = None, raise_errors: bool = True,
                  top_logprobs: int = 20, extra_body: dict | None = None):
-        import httpx
-
         self.base_url, self.model_id = normalize_base_url(base_url), model
         self.concurrency, self.max_retries = max(1, int(concurrency)), max(0, int(max_retries))
         self.backoff, self.backoff_max, self.timeout = backoff, backoff_max, timeout
@@ -102,8 +102,6 @@ class OpenAIBackend(Backend):
             self._stats[key] += n
 
     def _post(self, payload: dict) -> dict:
-        import httpx
-
         last = ""
         for attempt in range(self.max_retries + 1):
             self._count("http_calls")

@@ -18,11 +18,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewardlab.atomic import atomic_write_text
+from rewardlab.atomic import atomic_write_text, json_safe
 from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, PositiveFloat, PositiveFraction, Seed
+from rewardlab.cells import fmt
+from rewardlab.data import fingerprint, load_comparisons
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.judges.backends import Sampling
+from rewardlab.judges.factory import make_backend
+from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
+from rewardlab.judges.templates import JudgeTemplate
+from rewardlab.settings import Sourced, read_key_values, read_yaml, validate
+
 
 @dataclass
 class JudgeConfig:
@@ -76,8 +83,6 @@ def _judge_meta(model: str) -> dict:
 
 def build_judge(cfg: JudgeConfig):
     """The judge a :class:`JudgeConfig` describes (loads the backend)."""
-    from rewardlab.judges.templates import JudgeTemplate
-
     meta = _judge_meta(cfg.model) if cfg.backend == "hf" else {}
     if (Path(cfg.model) / "cloud.json").is_file() and cfg.mode in (None, "critique"):
         meta = {"mode": "critique"}
@@ -98,45 +103,39 @@ def build_judge(cfg: JudgeConfig):
 
 
 def _backend(cfg: JudgeConfig):
-    from rewardlab.judges.factory import make_backend
-
     return make_backend(cfg.backend, cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
                         concurrency=cfg.concurrency, timeout=cfg.timeout, max_retries=cfg.max_retries,
                         cache_dir=cfg.cache_dir, batch_size=cfg.batch_size, device=cfg.device)
 
 
 def _pairwise_judge(cfg, mode, template, sampling, meta, trunc):
-    from rewardlab.judges.judge import PairwiseJudge
-
     return PairwiseJudge(_backend(cfg), mode="generate" if mode == "pairwise" else "logprob", template=template,
                          parser=cfg.parser, position=cfg.position or meta.get("position"), sampling=sampling,
                          seed=cfg.seed, name=cfg.name, **trunc)
 
 
 def _rating_judge(cfg, mode, template, sampling, meta, trunc):
-    from rewardlab.judges.judge import RatingJudge
-
     return RatingJudge(_backend(cfg), template=template, parser=cfg.parser, sampling=sampling, samples=cfg.samples,
                        name=cfg.name, **trunc)
 
 
 def _verifier_judge(cfg, mode, template, sampling, meta, trunc):
-    from rewardlab.judges.judge import VerifierJudge
-
     return VerifierJudge(_backend(cfg), cot=mode == "verifier-cot", template=template, sampling=sampling,
                          samples=cfg.samples, name=cfg.name, **trunc)
 
 
 def _critique_judge(cfg, mode, template, sampling, meta, trunc):
-    from rewardlab.judges.cloud import CloudRewardModel, CritiqueJudge
+    from rewardlab.judges.cloud import (  # lazy: imports torch; judges.run is on the light judge --help path
+        CloudRewardModel,
+        CritiqueJudge,
+    )
 
     if cfg.backend != "hf":
         raise RewardlabError("critique mode runs a local critique-out-loud model (--backend hf)")
     model = CloudRewardModel.load(cfg.model, device=cfg.device)
-    model.backend.batch_size = cfg.batch_size
     return CritiqueJudge(model, sampling=Sampling(temperature=cfg.temperature, top_p=cfg.top_p,
                                                   max_new_tokens=min(cfg.max_new_tokens, model.max_critique_tokens),
-                                                  seed=cfg.seed), name=cfg.name, **trunc)
+                                                  seed=cfg.seed), name=cfg.name, **trunc).with_batch_size(cfg.batch_size)
 
 
 # THE registry of judge modes: --mode name -> builder (cfg, mode, template, sampling, judge.json meta, truncation)
@@ -145,58 +144,24 @@ JUDGE_MODES = {"pairwise": _pairwise_judge, "logprob": _pairwise_judge, "rating"
 MODES = tuple(JUDGE_MODES)
 
 
-def parse_judge_spec(spec: str) -> JudgeConfig:
-    """A :class:`JudgeConfig` from a YAML/JSON file, ``key=value,key=value`` or a bare model."""
-    names = {f.name: f for f in dataclasses.fields(JudgeConfig)}
+def parse_judge_spec(spec: str, defaults: dict | None = None) -> JudgeConfig:
+    """A :class:`JudgeConfig` from a YAML/JSON file, ``key=value,key=value`` or a bare model, validated like every
+    command's options (:mod:`rewardlab.settings`: types, ranges, unknown keys with a did-you-mean, each error naming
+    the option and the spec). ``defaults`` (e.g. ``eval``'s batch size) apply where the spec does not say."""
     path = Path(spec)
     if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
-        import yaml
-
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise RewardlabError(f"{path}: expected a mapping of judge option: value")
-        values = {k.replace("-", "_"): v for k, v in values.items()}
+        layer = read_yaml(JudgeConfig, path)
     elif "=" in spec:
-        values = {}
-        for part in spec.split(","):
-            if not part.strip():
-                continue
-            key, sep, value = part.partition("=")
-            if not sep:
-                raise RewardlabError(f"judge spec {spec!r}: expected key=value, got {part!r}")
-            values[key.strip().replace("-", "_")] = _convert(names, key.strip().replace("-", "_"), value.strip(), spec)
+        layer = read_key_values(JudgeConfig, spec, f"judge spec {spec!r}")
     else:
-        values = {"model": spec}
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise RewardlabError(f"judge spec {spec!r}: unknown option(s) {unknown}; valid: {sorted(names)}")
-    return JudgeConfig(**values)
-
-
-def _convert(names: dict, key: str, value: str, spec: str):
-    import typing
-
-    if key not in names:
-        return value
-    hints = typing.get_type_hints(JudgeConfig)
-    tp = hints[key]
-    args = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
-    base = args[0]
-    if value.lower() in ("none", "null") and type(None) in typing.get_args(tp):
-        return None
-    try:
-        if base is bool:
-            return value.lower() in ("1", "true", "yes", "on")
-        return base(value)
-    except ValueError as e:
-        raise RewardlabError(f"judge spec {spec!r}: {key}={value!r} is not a {base.__name__}") from e
+        layer = Sourced({"model": spec}, {"model": f"judge spec {spec!r}"})
+    base = Sourced(dict(defaults or {}), {k: f"the default {k} for judge spec {spec!r}" for k in defaults or {}})
+    return validate(JudgeConfig, base, layer)
 
 
 def judge_from_spec(spec: str, batch_size: int | None = None):
-    cfg = parse_judge_spec(spec)
-    if batch_size and "batch_size=" not in spec:
-        cfg = dataclasses.replace(cfg, batch_size=batch_size)  # a new config, not a mutated one
-    return build_judge(cfg)
+    """The judge of a spec (:func:`parse_judge_spec`); ``batch_size`` where the spec gives none."""
+    return build_judge(parse_judge_spec(spec, {"batch_size": batch_size} if batch_size else None))
 
 
 def summary_path(output: str | Path) -> Path:
@@ -207,9 +172,6 @@ def summary_path(output: str | Path) -> Path:
 
 def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     """Judge every record of ``cfg.data``; write the JSONL and the summary; return ``(output, summary)``."""
-    from rewardlab.data import fingerprint, load_comparisons
-    from rewardlab.report import _clean
-
     if not cfg.data:
         raise RewardlabError("--data is required")
     loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
@@ -224,19 +186,17 @@ def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         for row in judge.last_rows:
-            f.write(dumps_strict(_clean({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
+            f.write(dumps_strict(json_safe({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
     summary = dict(judge.last_summary)
     summary.update(data=cfg.data, n_skipped_invalid=len(loaded.skipped), data_fingerprint=fingerprint(records),
                    seconds=seconds, output=str(out), config=dataclasses.asdict(cfg))
-    summary = _clean(summary)
+    summary = json_safe(summary)
     atomic_write_text(summary_path(out), dumps_strict(summary, indent=2, ensure_ascii=False) + "\n")
     judge.backend.close()
     return out, summary
 
 
 def format_summary(summary: dict) -> str:
-    from rewardlab.report import fmt
-
     lines = [f"judge {summary['judge']['name']} ({summary['judge']['mode']}, {summary['judge']['backend']}): "
              f"{summary['n_records']} records in {fmt(summary.get('seconds'), 1)} s"]
     n_out, n_bad = summary.get("n_outputs"), summary.get("n_unparseable_outputs")
@@ -259,8 +219,6 @@ def format_summary(summary: dict) -> str:
 
 def eval_note(name: str, summary: dict) -> str:
     """One line for ``rewardlab eval``'s report notes: a judge's parse failures and position consistency."""
-    from rewardlab.report import fmt
-
     text = (f"judge {name}: {summary.get('n_unparseable_outputs')} unparseable of {summary.get('n_outputs')} outputs "
             f"(scored as ties)")
     if summary.get("position_consistency") is not None:

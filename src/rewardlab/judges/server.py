@@ -10,11 +10,11 @@ import threading
 import time
 import uuid
 
+from rewardlab.judges.backends import Sampling
+
 
 def make_openai_app(backend, model_name: str | None = None):
-    from fastapi import FastAPI, HTTPException, Request
-
-    from rewardlab.judges.backends import Sampling
+    from fastapi import FastAPI, HTTPException, Request  # lazy: fastapi is the optional [serve] extra
 
     app = FastAPI(title="rewardlab judge server")
     lock = threading.Lock()
@@ -50,7 +50,7 @@ def make_openai_app(backend, model_name: str | None = None):
                                        "top_logprobs": [{"token": t, "logprob": v} for t, v in top]}]}
                 return text, lp
 
-        import anyio
+        import anyio  # lazy: comes with fastapi (the optional [serve] extra)
 
         text, lp = await anyio.to_thread.run_sync(work)
         choice["message"] = {"role": "assistant", "content": text}

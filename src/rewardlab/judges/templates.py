@@ -22,13 +22,13 @@ A custom template is a YAML or JSON file with the same fields (``kind``, ``user`
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rewardlab.data.record import Prompt, prompt_as_messages
 from rewardlab.errors import RewardlabError
+from rewardlab.settings import Sourced, read_yaml, validate
 
 KINDS = ("pairwise", "single", "verify", "critique")
 _FIELD = re.compile(r"\{(question|answer|answer_a|answer_b)\}")
@@ -144,19 +144,9 @@ def load_template(spec: "str | JudgeTemplate") -> JudgeTemplate:
     path = Path(spec)
     if not path.exists():
         raise RewardlabError(f"unknown judge template {spec!r}: not a file and not one of {', '.join(TEMPLATES)}")
-    text = path.read_text()
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        data = yaml.safe_load(text)
-    else:
-        data = json.loads(text)
-    if not isinstance(data, dict) or "user" not in data or "kind" not in data:
+    layer = read_yaml(JudgeTemplate, path)  # YAML or JSON; unknown fields refused with a did-you-mean
+    if "user" not in layer.values or "kind" not in layer.values:
         raise RewardlabError(f"{path}: a judge template needs at least 'kind' and 'user'")
-    allowed = {"name", "kind", "user", "system", "followup", "assistant_prefix", "candidates"}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise RewardlabError(f"{path}: unknown template field(s) {unknown}; valid: {sorted(allowed)}")
-    data.setdefault("name", path.stem)
-    data["candidates"] = tuple(data.get("candidates") or ())
-    return JudgeTemplate(**data)
+    if layer.values.get("candidates") is None:
+        layer = Sourced({k: v for k, v in layer.values.items() if k != "candidates"}, layer.sources)
+    return validate(JudgeTemplate, Sourced({"name": path.stem}, {"name": f"the name of {path}"}), layer)

@@ -42,7 +42,8 @@ from rewardlab.judges.judge import PairwiseJudge
 from rewardlab.judges.position import swap_coin
 from rewardlab.judges.trunk import TrunkCachedBackend
 from rewardlab.jsonstrict import dumps_strict
-from rewardlab.metrics import bootstrap_ci, evaluate_scores
+from rewardlab.metrics.statistics import bootstrap_ci
+from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.outputs import claim_output_dir
 from rewardlab.provenance import provenance
 from rewardlab.recipe import MetricsLog, NonFiniteGuard, make_optimizer, make_scheduler, update

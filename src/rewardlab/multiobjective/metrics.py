@@ -45,10 +45,18 @@ def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]
 
 
 def pair_accuracy(chosen: torch.Tensor, rejected: torch.Tensor) -> dict:
-    """chosen, rejected ``(P,)`` scores → ``{"accuracy", "ci95", "n"}``."""
-    wins = float((chosen > rejected).sum()) + 0.5 * float((chosen == rejected).sum())
+    """chosen, rejected ``(P,)`` scores → ``{"accuracy", "ci95", "n"}``: strict, a tie counts as a loss (eval's
+    default tie policy, so this agrees with the report's headline accuracy)."""
+    wins = float((chosen > rejected).sum())
     n = len(chosen)
     return {"accuracy": wins / n if n else None, "ci95": list(wilson(wins, n)), "n": n}
+
+
+def score_stats(scores: torch.Tensor) -> dict:
+    """``{"mean", "std", "n", "source"}`` of scores ``(N,)`` (population std), as ``rewardlab.json``'s ``normalization``."""
+    x = scores.double()
+    return {"mean": float(x.mean()), "std": float(x.std(unbiased=False)), "n": int(x.numel()),
+            "source": "held-out split responses"}
 
 
 def length_correlation(scores: torch.Tensor, responses: list[str]) -> float:

@@ -18,14 +18,20 @@ which keeps the gate a function of the prompt only, as in ArmoRM.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from rewardlab.atomic import readable_like_the_rest
 from rewardlab.data.record import Prompt, prompt_as_messages
 from rewardlab.errors import ModelContractError, RewardlabError
-from rewardlab.model import SPEC_FILE, RewardModel, ScoringSpec, TextEncoder, pad_batch
+from rewardlab.finite import check_weights
+from rewardlab.integrity import check_spec_values, verify_model_dir
+from rewardlab.model import SPEC_FILE, RewardModel, ScoringSpec, TextEncoder, pad_batch, write_spec
 from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
 from rewardlab.multiobjective.scalarise import FixedWeights, Scaliser, scaliser_from_json
 
@@ -76,6 +82,7 @@ class AttributeRewardModel(torch.nn.Module):
         super().__init__()
         self.model, self.tokenizer, self.spec, self.mo, self.gate = model, tokenizer, spec, mo, gate
         self.encoder = TextEncoder(tokenizer, spec)
+        self.modified_files: list[str] = []  # scoring files loaded despite a hash mismatch (--trust-modified)
 
     @property
     def attributes(self) -> list[str]:
@@ -87,8 +94,6 @@ class AttributeRewardModel(torch.nn.Module):
                       max_length: int = 512, padding_side: str | None = None, truncation: str = "prompt_left",
                       seed: int | None = None) -> "AttributeRewardModel":
         """A fresh K-output head on any backbone (built as a 1-output rewardlab model, then the head is widened)."""
-        from transformers import AutoModelForSequenceClassification
-
         base = RewardModel.from_backbone(backbone, max_length=max_length, padding_side=padding_side,
                                          truncation=truncation, seed=seed)
         config = base.model.config
@@ -110,10 +115,10 @@ class AttributeRewardModel(torch.nn.Module):
         return cls(model, base.tokenizer, base.spec, mo)
 
     @classmethod
-    def load(cls, path: str | Path) -> "AttributeRewardModel":
-        from safetensors.torch import load_file
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
+    def load(cls, path: str | Path, *, torch_dtype=torch.float32, trust_modified: bool = False) -> "AttributeRewardModel":
+        """Load a saved directory. The scoring files (weights, tokenizer, config, ``gate.safetensors``) must match the
+        hashes in ``rewardlab.json`` (:mod:`rewardlab.integrity`); ``trust_modified`` loads a mismatch anyway (warned,
+        kept in ``modified_files``). The gate and the scaliser always run in float32."""
         path = Path(path)
         spec_path = path / SPEC_FILE
         if not spec_path.exists():
@@ -122,9 +127,16 @@ class AttributeRewardModel(torch.nn.Module):
         if not spec.multiobjective:
             raise ModelContractError(f"{spec_path} has no 'multiobjective' section: a single-output model "
                                      "(load it with rewardlab.model.RewardModel)")
+        modified = verify_model_dir(path, spec.file_hashes, trust_modified=trust_modified,
+                                    warn=lambda m: print(m, file=sys.stderr))
+        check_spec_values(spec, str(spec_path))
         mo = MultiObjectiveSpec.from_json(spec.multiobjective)
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path)
+        try:
+            tok = AutoTokenizer.from_pretrained(path)
+        except (OSError, ValueError) as e:
+            raise ModelContractError(f"{path}: cannot load the tokenizer: {str(e).splitlines()[0]}") from None
+        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)
+        check_weights(model.state_dict().items(), f"{path}: refusing to load")
         names = [model.config.id2label[i] for i in range(model.config.num_labels)]
         if names != mo.attributes:
             raise ModelContractError(f"{path}/config.json labels {names} differ from {SPEC_FILE} attributes {mo.attributes}")
@@ -136,22 +148,28 @@ class AttributeRewardModel(torch.nn.Module):
                 raise ModelContractError(f"{SPEC_FILE} describes a gate but {path / GATE_FILE} is missing")
             gate = GatingNetwork(GateConfig(**mo.gate))
             gate.load_state_dict(load_file(str(path / GATE_FILE)))
+            check_weights(gate.state_dict().items(), f"{path / GATE_FILE}: refusing to load")
         rm = cls(model, tok, spec, mo, gate)
+        rm.modified_files = modified
         rm.scaliser()  # a bad scaliser record fails at load, not at the first request
         return rm
 
     def save(self, path: str | Path) -> None:
-        from safetensors.torch import save_file
-
+        """Write the directory: plain transformers files, ``gate.safetensors`` when there is a gate, and
+        ``rewardlab.json`` with the hashes of every scoring file (gate included)."""
         path = Path(path)
+        check_weights(self.model.state_dict().items(), f"refusing to write {path}")
         path.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(path, safe_serialization=True)
         self.tokenizer.save_pretrained(path)
         if self.gate is not None:
             self.mo.gate = self.gate.cfg.to_json()
             save_file({k: v.contiguous() for k, v in self.gate.state_dict().items()}, str(path / GATE_FILE))
+        elif (path / GATE_FILE).exists():
+            (path / GATE_FILE).unlink()  # a stale gate would be hashed as part of this model
         self.spec.multiobjective = self.mo.to_json()
-        (path / SPEC_FILE).write_text(json.dumps(self.spec.to_json(), indent=2, ensure_ascii=False) + "\n")
+        write_spec(path, self.spec.to_json())
+        readable_like_the_rest(path)
 
     def scaliser(self) -> Scaliser:
         return scaliser_from_json(self.mo.scaliser)
@@ -189,8 +207,8 @@ class AttributeRewardModel(torch.nn.Module):
             index -= dropped
         return min(max(index, 0), len(enc["input_ids"]) - 1)
 
-    def collate(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        side = self.spec.padding_side
+    def collate(self, features: list[dict], padding_side: str | None = None) -> dict[str, torch.Tensor]:
+        side = padding_side or self.spec.padding_side
         batch = pad_batch([{k: v for k, v in f.items() if k not in ("prompt_end", "prompt_ids")} for f in features],
                           self.spec.pad_token_id, side)
         width = batch["input_ids"].shape[1]
@@ -245,25 +263,25 @@ class AttributeRewardModel(torch.nn.Module):
     def outputs(self, rewards: torch.Tensor, prompt_hidden: torch.Tensor | None,
                 unsafe: torch.Tensor | None = None) -> MultiScores:
         """Scaliser outputs from raw rewards ``(N, K)`` and (for a gate) prompt hidden states ``(N, d)``."""
-        transformed = rewards.float() @ self.transform_matrix()
+        rewards = rewards.float().cpu()
+        transformed = rewards @ self.transform_matrix()
         gate = None
         if self.gate is not None and prompt_hidden is not None:
             self.gate.eval()
-            with torch.no_grad():
-                g = self.gate.weights(prompt_hidden)
-            gate = g
+            with torch.no_grad():  # the gate runs where it lives (a served model may be on a GPU); results on CPU
+                gate = self.gate.weights(prompt_hidden.to(self.gate.logit_scale.device)).float().cpu()
         scaliser = self.scaliser()
         if scaliser.kind == "gate":
             if gate is None:
                 raise RewardlabError("this model's scaliser is the gate, but it has no gate")
-            score = self.gate.logit_scale.detach()[0] * (gate * transformed).sum(-1)
+            score = self.gate.logit_scale.detach().cpu()[0] * (gate * transformed).sum(-1)
         else:
             score = scaliser(rewards, self.attributes, unsafe=unsafe)
         return MultiScores(rewards.float(), transformed, gate, score.float())
 
     @torch.no_grad()
     def score_items(self, items: list[tuple[Prompt, str]], batch_size: int = 16,
-                    unsafe: list[bool] | None = None) -> MultiScores:
+                    unsafe: list[bool] | None = None, padding_side: str | None = None) -> MultiScores:
         was = self.training
         self.eval()
         feats = [self.encode(p, r) for p, r in items]
@@ -272,7 +290,7 @@ class AttributeRewardModel(torch.nn.Module):
         device = next(self.model.parameters()).device
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            batch = {n: v.to(device) for n, v in self.collate([feats[i] for i in idx]).items()}
+            batch = {n: v.to(device) for n, v in self.collate([feats[i] for i in idx], padding_side).items()}
             if self.gate is not None:
                 r, _, h = self.features(batch)
                 if hidden is None:
@@ -284,15 +302,6 @@ class AttributeRewardModel(torch.nn.Module):
         self.train(was)
         tags = None if unsafe is None else torch.tensor(unsafe, dtype=torch.bool)
         return self.outputs(rewards, hidden, tags)
-
-
-def is_multiobjective(path: str | Path) -> bool:
-    """Whether the model directory's ``rewardlab.json`` describes a K-output model."""
-    spec_path = Path(path) / SPEC_FILE
-    try:
-        return bool(json.loads(spec_path.read_text()).get("multiobjective"))
-    except (OSError, ValueError):
-        return False
 
 
 def output_rows(rm: AttributeRewardModel, scores: MultiScores) -> list[dict]:

@@ -1,15 +1,38 @@
-"""An :class:`AttributeRewardModel` behind the reward server's batcher (:mod:`rewardlab.serve`).
+"""A K-output model behind the one scorer interface that score, eval, probes, normalize and serve use.
 
-The batcher calls ``rm.encoder.encode``, ``rm.collate`` and ``rm(**batch).tolist()``. This adapter answers
-each text with a row ``[score, r_1..r_K, r′_1..r′_K, g_1..g_K]`` (gate weights 0 without a gate), which
-:func:`unpack` turns into the server's answer: ``score`` for ``/get_reward`` (and ``rewards`` of ``/v1/score``),
-and per-attribute rewards, transformed rewards and gate weights for ``/v1/score``.
+:func:`rewardlab.loader.load_reward_model` returns a :class:`MultiObjectiveScorer` for a directory whose
+``rewardlab.json`` has a ``multiobjective`` section (and for a composed Llama 2 directory,
+:mod:`rewardlab.multiobjective.composed`), so no command special-cases these models:
+
+* ``score(items, …)`` → one float per item, the model's recorded scaliser (fixed weights, Llama 2 rule or the
+  gate), ``normalize=True`` applying ``rewardlab.json``'s ``normalization`` to that scalar;
+* ``score_rows(items, …)`` → per item ``{"score", "attributes", "transformed"?, "gate"?}`` (what ``rewardlab
+  score`` writes), reading each prompt's ``unsafe`` tag where the caller has one;
+* ``multiobjective_report(records, plot)`` → accuracy under every scaliser, length correlations, the gate plot
+  (``rewardlab eval``);
+* the batcher interface of the reward server: ``encoder.encode``, ``collate`` and ``forward`` answering each text
+  with a row ``[score, r_1..r_K, r′_1..r′_K, g_1..g_K]`` (gate weights 0 without a gate), which :func:`unpack` turns
+  into ``/v1/score``'s answer; ``/get_reward`` takes the first column.
+
+Packing is refused (:data:`PACKING_REFUSAL`): the packed forward returns one value per packed row, and the gate
+needs the prompt-end hidden state of every text besides the K outputs.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-from rewardlab.multiobjective.model import AttributeRewardModel
+from rewardlab.data.ratings import Scale, load_rated
+from rewardlab.errors import DataError, ModelContractError
+from rewardlab.finite import check_rewards
+from rewardlab.multiobjective.losses import targets_and_mask
+from rewardlab.multiobjective.metrics import attribute_metrics
+from rewardlab.multiobjective.model import AttributeRewardModel, output_rows
+from rewardlab.multiobjective.train import evaluate_pairs
+
+PACKING_REFUSAL = ("--packing does not cover multi-objective models: the packed forward returns one value per text, "
+                   "and the K outputs and the gate's prompt-end hidden state are not read from it; drop --packing")
 
 
 class _Encoder:
@@ -20,21 +43,112 @@ class _Encoder:
         return self.rm.encode(prompt, response)
 
 
-class ServingModel(torch.nn.Module):
+class MultiObjectiveScorer(torch.nn.Module):
     multiobjective = True
+    refuses_packing = PACKING_REFUSAL
+    pointwise = True
 
     def __init__(self, rm: AttributeRewardModel):
         super().__init__()
         self.inner = rm
         self.model, self.tokenizer, self.spec = rm.model, rm.tokenizer, rm.spec
         self.encoder = _Encoder(rm)
+        self.modified_files = list(rm.modified_files)
+        self.packing = False  # evaluate sets this for --packing; score() then refuses
+
+    @classmethod
+    def load(cls, path: str, torch_dtype=torch.float32, trust_modified: bool = False) -> "MultiObjectiveScorer":
+        return cls(AttributeRewardModel.load(path, torch_dtype=torch_dtype, trust_modified=trust_modified))
 
     @property
     def attributes(self) -> list[str]:
         return self.inner.attributes
 
+    @property
+    def reads_unsafe_tags(self) -> bool:
+        """Whether the recorded scaliser reads each prompt's ``unsafe`` tag (the Llama 2 rule)."""
+        return self.inner.scaliser().kind == "llama2"
+
+    @property
+    def has_gate(self) -> bool:
+        return self.inner.gate is not None
+
+    # ---- the scorer interface --------------------------------------------------------------------------
+    def _scores(self, items, batch_size, unsafe, padding_side, packing):
+        if packing or (packing is None and self.packing):
+            raise ModelContractError(PACKING_REFUSAL)
+        return self.inner.score_items(list(items), batch_size=batch_size, unsafe=unsafe, padding_side=padding_side)
+
+    def score(self, items, batch_size: int = 16, normalize: bool = False, padding_side: str | None = None,
+              packing: bool | None = None, token_budget: int | None = None, unsafe: list[bool] | None = None) -> list[float]:
+        """The scalar of each (prompt, response): the recorded scaliser; ``normalize`` applies the saved mean/std."""
+        out = self._scores(items, batch_size, unsafe, padding_side, packing).score.tolist()
+        check_rewards(out, "scoring")
+        return self.normalize(out) if normalize else out
+
+    def score_rows(self, items, batch_size: int = 16, normalize: bool = False, padding_side: str | None = None,
+                   packing: bool | None = None, unsafe: list[bool] | None = None) -> list[dict]:
+        """Per item ``{"score", "attributes", "transformed"?, "gate"?}`` from one pass."""
+        rows = output_rows(self.inner, self._scores(items, batch_size, unsafe, padding_side, packing))
+        check_rewards([r["score"] for r in rows], "scoring")
+        if normalize:
+            for row, s in zip(rows, self.normalize([r["score"] for r in rows])):
+                row["score"] = s
+        return rows
+
+    def score_comparisons(self, records, batch_size: int = 16, packing: bool | None = None,
+                          token_budget: int | None = None) -> list[list[float]]:
+        flat = [(c.prompt, r) for c in records for r in c.responses]
+        unsafe = [bool(c.meta.get("unsafe", False)) for c in records for _ in c.responses]
+        scores = self.score(flat, batch_size=batch_size, packing=packing, unsafe=unsafe)
+        out, i = [], 0
+        for c in records:
+            out.append(scores[i:i + c.k])
+            i += c.k
+        return out
+
+    def normalize(self, rewards: list) -> list:
+        """``(r − mean) / std`` of the scalar with ``rewardlab.json``'s ``normalization``; for the server's rows
+        ``[score, …]`` only the score column changes."""
+        stats = self.spec.normalization
+        if not stats:
+            raise ModelContractError("this model has no normalisation statistics (rewardlab.json 'normalization'; "
+                                     "run `rewardlab normalize --model DIR --data samples.jsonl`)")
+        std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
+        return [[(r[0] - stats["mean"]) / std, *r[1:]] if isinstance(r, (list, tuple)) else (r - stats["mean"]) / std
+                for r in rewards]
+
+    def describe(self) -> dict:
+        return {"attributes": self.attributes, "scaliser": self.inner.mo.scaliser, "debias": self.inner.mo.debias}
+
+    def multiobjective_report(self, records, plot=None, batch_size: int = 32, rated: list[str] | None = None) -> dict:
+        """:func:`evaluate_pairs` on ``records`` (every scaliser with CIs, length correlations, gate by source and
+        its plot) plus ``attributes``: per-attribute MSE / Pearson / Spearman on the files ``rated`` when they carry
+        ratings of this model's attributes (else ``attributes_note`` says why there are none)."""
+        out = evaluate_pairs(self.inner, records, None, None, batch_size, plot=plot if self.has_gate else None)
+        out["attributes"], note = self.attribute_report(rated or [], batch_size)
+        if note:
+            out["attributes_note"] = note
+        return out
+
+    def attribute_report(self, paths: list[str], batch_size: int = 32) -> tuple[dict, str | None]:
+        """Per-attribute fit on the rated rows of ``paths`` (ratings rescaled with the model's recorded scales)."""
+        scales = {a: Scale(*bounds) for a, bounds in self.inner.mo.scales.items()}
+        items, reasons = [], []
+        for path in paths:
+            try:
+                items += load_rated(path, tuple(self.attributes), "auto", scales).items
+            except DataError as e:  # comparisons without ratings (or not of these attributes)
+                reasons.append(f"{path}: no ratings of {', '.join(self.attributes)} ({str(e).splitlines()[0]})")
+        if not items:
+            return {}, "; ".join(reasons) or "no eval data files"
+        pred = self.inner.score_items([(t.prompt, t.response) for t in items], batch_size=batch_size).rewards
+        target, mask = targets_and_mask([t.ratings for t in items])
+        return attribute_metrics(pred, target, mask, self.attributes), "; ".join(reasons) or None
+
+    # ---- the server's batcher -----------------------------------------------------------------------
     def collate(self, features: list[dict], padding_side: str | None = None) -> dict[str, torch.Tensor]:
-        return self.inner.collate(features)
+        return self.inner.collate(features, padding_side)
 
     def forward(self, **batch) -> torch.Tensor:
         rm = self.inner
@@ -46,8 +160,8 @@ class ServingModel(torch.nn.Module):
         gate = out.gate if out.gate is not None else torch.zeros_like(out.rewards)
         return torch.cat([out.score[:, None], out.rewards, out.transformed, gate], dim=1)
 
-    def normalize(self, rewards):
-        raise NotImplementedError("multi-objective models have no normalisation statistics")
+    def unpack(self, rows: list[list[float]]) -> dict:
+        return unpack(rows, self.attributes, self.has_gate)
 
 
 def unpack(rows: list[list[float]], attributes: list[str], has_gate: bool) -> dict:
@@ -57,35 +171,6 @@ def unpack(rows: list[list[float]], attributes: list[str], has_gate: bool) -> di
            "transformed": [dict(zip(attributes, r[1 + k:1 + 2 * k])) for r in rows]}
     out["gate"] = [dict(zip(attributes, r[1 + 2 * k:1 + 3 * k])) for r in rows] if has_gate else None
     return out
-
-
-def load_for_serving(path: str) -> ServingModel:
-    return ServingModel(AttributeRewardModel.load(path))
-
-
-class MultiObjectiveScorer:
-    """A K-output model as a ``rewardlab eval`` scorer: pointwise ``score`` is the model's scaliser, and
-    :meth:`multiobjective_report` adds accuracy under every scaliser, length correlations and the gate plot."""
-
-    pointwise = True
-
-    def __init__(self, rm: AttributeRewardModel):
-        self.rm, self.spec, self.tokenizer = rm, rm.spec, rm.tokenizer
-
-    @classmethod
-    def load(cls, path: str) -> "MultiObjectiveScorer":
-        return cls(AttributeRewardModel.load(path))
-
-    def score(self, items, batch_size: int = 32) -> list[float]:
-        return self.rm.score_items(list(items), batch_size=batch_size).score.tolist()
-
-    def describe(self) -> dict:
-        return {"attributes": self.rm.attributes, "scaliser": self.rm.mo.scaliser, "debias": self.rm.mo.debias}
-
-    def multiobjective_report(self, records, plot=None, batch_size: int = 32) -> dict:
-        from rewardlab.multiobjective.train import evaluate_pairs
-
-        return evaluate_pairs(self.rm, records, None, None, batch_size, plot=plot if self.rm.gate is not None else None)
 
 
 def multiobjective_note(name: str, report: dict) -> str:

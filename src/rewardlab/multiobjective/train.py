@@ -30,14 +30,17 @@ import torch
 
 from rewardlab import trackers
 from rewardlab.atomic import atomic_write_text
+from rewardlab.data import load_comparisons, split_by_prompt
+from rewardlab.data import synthetic_attributes as sa
 from rewardlab.data.ratings import RatedText, load_rated, parse_attribute_list, parse_scales
 from rewardlab.errors import RewardlabError
 from rewardlab.lora import apply_lora
-from rewardlab.multiobjective.debias import find_lambdas, transform_matrix
+from rewardlab.multiobjective.debias import find_lambdas, spearman, transform_matrix
 from rewardlab.multiobjective.features import cached_features
 from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
 from rewardlab.multiobjective.losses import masked_mse, targets_and_mask
-from rewardlab.multiobjective.metrics import attribute_metrics, length_correlation, pair_accuracy
+from rewardlab.multiobjective.metrics import (attribute_metrics, length_correlation, mean_gate_by_source,
+                                              pair_accuracy, score_stats)
 from rewardlab.multiobjective.model import AttributeRewardModel, find_head
 from rewardlab.multiobjective.ridge import fit_ridge
 from rewardlab.multiobjective.scalarise import FixedWeights, GatedSum, Llama2Rule, parse_scaliser
@@ -68,6 +71,12 @@ def check_options(cfg) -> None:
         raise RewardlabError(f"stage1 must be gradient or ridge, not {cfg.stage1!r}")
     if min(cfg.gate_hidden, cfg.gate_layers, cfg.gate_steps, cfg.gate_batch_size) < 1 or not cfg.gate_lr > 0:
         raise RewardlabError("gate_hidden, gate_layers, gate_steps, gate_batch_size and gate_lr must be positive")
+    if cfg.objective in OBJECTIVE_NAMES and cfg.packing:
+        raise RewardlabError(f"--packing does not cover --objective {cfg.objective} yet (K-output rows are padded; "
+                             "ridge and gating read cached features); drop --packing")
+
+
+OBJECTIVE_NAMES = ("regression", "gating")  # the keys of OBJECTIVES (defined at the end)
 
 
 def _held_out(key: str, fraction: float, seed: int) -> bool:
@@ -85,8 +94,6 @@ def load_rated_split(cfg):
     """(attributes, scales json, train items, held-out items, source description)."""
     attributes = parse_attribute_list(cfg.attributes)
     if cfg.data == "embedded":
-        from rewardlab.data import synthetic_attributes as sa
-
         items = sa.generate_rated(cfg.embedded_size, seed=cfg.split_seed)
         names = list(attributes or sa.ATTRIBUTES)
         unknown = sorted(set(names) - set(sa.ATTRIBUTES))
@@ -112,12 +119,14 @@ def load_rated_split(cfg):
     return names, scales, train, held, source
 
 
-def _regression_eval(rm: AttributeRewardModel, held: list[RatedText], batch_size: int) -> dict:
+def _regression_eval(rm: AttributeRewardModel, held: list[RatedText], batch_size: int) -> tuple[dict, dict | None]:
+    """Per-attribute held-out metrics and the held-out mean/std of the model's scalar (its scaliser)."""
     if not held:
-        return {}
-    pred = rm.score_items([(t.prompt, t.response) for t in held], batch_size=batch_size).rewards
+        return {}, None
+    out = rm.score_items([(t.prompt, t.response) for t in held], batch_size=batch_size,
+                         unsafe=[t.unsafe for t in held])
     target, mask = targets_and_mask([t.ratings for t in held])
-    return attribute_metrics(pred, target, mask, rm.attributes)
+    return attribute_metrics(out.rewards, target, mask, rm.attributes), score_stats(out.score)
 
 
 def train_regression(cfg) -> MultiObjectiveResult:
@@ -163,9 +172,10 @@ def train_regression(cfg) -> MultiObjectiveResult:
         ref = train[:2000]
         pred = rm.score_items([(t.prompt, t.response) for t in ref], batch_size=cfg.eval_batch_size).rewards
         rm.mo.scaliser = scaliser.with_whitening(pred, names, torch.tensor([t.unsafe for t in ref])).to_json()
+    metrics, stats = _regression_eval(rm, held, cfg.eval_batch_size)
+    rm.spec.normalization = stats  # `--normalize` applies it to the scalar (as the scalar trainer's held-out stats)
     model_dir = out / "model"
     rm.save(model_dir)
-    metrics = _regression_eval(rm, held, cfg.eval_batch_size)
     summary = {"objective": "regression", "source": source, "attributes": names, "scales": scales,
                "n_train": len(train), "n_eval": len(held), "stage1": rm.mo.stage1, "held_out": metrics,
                "seconds": round(time.perf_counter() - t0, 2), "config": cfg.to_json()}
@@ -277,11 +287,7 @@ def _rated_fingerprint(items: list[RatedText]) -> str:
 # --- gating -------------------------------------------------------------------------------------------------
 
 def _load_pairs(cfg):
-    from rewardlab.data import load_comparisons, split_by_prompt
-
     if cfg.data == "embedded":
-        from rewardlab.data import synthetic_attributes as sa
-
         records = sa.generate_pairs(cfg.embedded_size, seed=cfg.split_seed + 1)
         source = f"embedded multi-attribute pairs (n={cfg.embedded_size}, seed={cfg.split_seed + 1})"
     else:
@@ -309,9 +315,26 @@ def gate_scores(gate: GatingNetwork, prompt_hidden: torch.Tensor, transformed: t
     return gate(prompt_hidden, transformed)[0]
 
 
+VAL_FRACTION = 0.1  # of the training pairs, held back to stop the gate early
+VAL_EVERY = 20  # steps between validation checks
+PATIENCE = 3  # checks without a better validation loss before stopping
+MIN_VAL_PAIRS = 20  # fewer training pairs than 10× this: no validation split, all steps run
+
+
+def _pair_delta(gate: GatingNetwork, prompt_hidden, transformed, w, l, shared: bool) -> torch.Tensor:
+    if shared:
+        return gate_scores(gate, prompt_hidden[w], transformed[w] - transformed[l])
+    return gate_scores(gate, prompt_hidden[w], transformed[w]) - gate_scores(gate, prompt_hidden[l], transformed[l])
+
+
 def train_gate(prompt_hidden: torch.Tensor, transformed: torch.Tensor, pairs: torch.Tensor, gate_cfg: GateConfig,
                steps: int, batch_size: int, lr: float, weight_decay: float, seed: int) -> tuple[GatingNetwork, list]:
-    """BT on ``β gᵀ r′`` of winner minus loser; pairs ``(P, 2)`` item indices; AdamW + cosine (ArmoRM)."""
+    """BT on ``β gᵀ r′`` of winner minus loser; pairs ``(P, 2)`` item indices; AdamW + cosine (ArmoRM).
+
+    Early stopping: with at least ``10 × MIN_VAL_PAIRS`` pairs, a seeded ``VAL_FRACTION`` of them is held back;
+    every ``VAL_EVERY`` steps the BT loss on them is measured (dropout off), training stops after ``PATIENCE``
+    checks without improvement, and the gate with the best validation loss is returned. ``steps`` is the most
+    steps (the cosine schedule spans them). ``history`` rows carry ``val_loss`` where measured."""
     torch.manual_seed(seed)
     gate = GatingNetwork(gate_cfg)
     opt = torch.optim.AdamW(gate.parameters(), lr=lr, weight_decay=weight_decay)
@@ -321,22 +344,44 @@ def train_gate(prompt_hidden: torch.Tensor, transformed: torch.Tensor, pairs: to
     # Chosen and rejected of a pair share the prompt, so (causal LMs, and encoders reading the prompt alone) the same
     # gate input: one gate forward per pair, β gᵀ(r′_w − r′_l), half the work and one dropout mask per prompt.
     shared = torch.equal(prompt_hidden[pairs[:, 0]], prompt_hidden[pairs[:, 1]])
+    val = None
+    if len(pairs) >= 10 * MIN_VAL_PAIRS:
+        perm = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed + 1))
+        n_val = max(MIN_VAL_PAIRS, int(VAL_FRACTION * len(pairs)))
+        val, pairs = pairs[perm[:n_val]], pairs[perm[n_val:]]
+    best, best_state, bad_checks = math.inf, None, 0
     gate.train()
     for step in range(steps):
         idx = torch.randint(len(pairs), (min(batch_size, len(pairs)),), generator=gen)
-        w, l = pairs[idx, 0], pairs[idx, 1]
-        if shared:
-            delta = gate_scores(gate, prompt_hidden[w], transformed[w] - transformed[l])
-        else:
-            delta = (gate_scores(gate, prompt_hidden[w], transformed[w])
-                     - gate_scores(gate, prompt_hidden[l], transformed[l]))
+        delta = _pair_delta(gate, prompt_hidden, transformed, pairs[idx, 0], pairs[idx, 1], shared)
         loss = torch.nn.functional.softplus(-delta).mean()
         loss.backward()
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
+        row = None
         if step % 50 == 0 or step + 1 == steps:
-            history.append({"step": step + 1, "loss": float(loss.detach()), "beta": float(gate.logit_scale.detach())})
+            row = {"step": step + 1, "loss": float(loss.detach()), "beta": float(gate.logit_scale.detach())}
+        if val is not None and ((step + 1) % VAL_EVERY == 0 or step + 1 == steps):
+            gate.eval()
+            with torch.no_grad():
+                val_loss = float(torch.nn.functional.softplus(
+                    -_pair_delta(gate, prompt_hidden, transformed, val[:, 0], val[:, 1], shared)).mean())
+            gate.train()
+            row = row or {"step": step + 1, "loss": float(loss.detach()), "beta": float(gate.logit_scale.detach())}
+            row["val_loss"] = val_loss
+            if val_loss < best - 1e-4:
+                best, bad_checks = val_loss, 0
+                best_state = {k: v.detach().clone() for k, v in gate.state_dict().items()}
+            else:
+                bad_checks += 1
+        if row is not None:
+            history.append(row)
+        if val is not None and bad_checks >= PATIENCE:
+            history.append({"step": step + 1, "stopped_early": True, "best_val_loss": best})
+            break
+    if best_state is not None:
+        gate.load_state_dict(best_state)
     gate.eval()
     return gate, history
 
@@ -356,8 +401,6 @@ def train_gating(cfg) -> MultiObjectiveResult:
     items, pairs, _ = _texts(train_recs)
     feats, hit = cached_features(rm, items, cache, model_dir=cfg.init_from, batch_size=cfg.eval_batch_size)
     if cfg.reference_data:
-        from rewardlab.data import load_comparisons
-
         ref_items = _texts(load_comparisons(cfg.reference_data, format="auto").records)[0]
         ref_rewards = cached_features(rm, ref_items, cache, model_dir=cfg.init_from,
                                       batch_size=cfg.eval_batch_size)[0].rewards
@@ -382,15 +425,17 @@ def train_gating(cfg) -> MultiObjectiveResult:
                                cfg.gate_batch_size, cfg.gate_lr, cfg.weight_decay, cfg.seed)
     rm.gate = gate
     rm.mo.scaliser = GatedSum().to_json()
+    held = evaluate_pairs(rm, held_recs, cache, cfg.init_from, cfg.eval_batch_size) if held_recs else {}
+    rm.spec.normalization = held.get("model_score_stats")  # the gated scalar's held-out mean/std (--normalize)
     model_dir = out / "model"
     if model_dir.exists():
         shutil.rmtree(model_dir)
     shutil.copytree(cfg.init_from, model_dir, ignore=shutil.ignore_patterns("gate.safetensors"))
     rm.save(model_dir)
-    held = evaluate_pairs(rm, held_recs, cache, cfg.init_from, cfg.eval_batch_size) if held_recs else {}
     summary = {"objective": "gating", "source": source, "init_from": cfg.init_from, "attributes": names,
                "n_train_pairs": len(pairs), "features_from_cache": hit, "debias": rm.mo.debias, "gate": gate_cfg.to_json(),
                "beta": float(gate.logit_scale.detach()), "history": history, "held_out": held,
+               "gate_steps_run": history[-1]["step"] if history else cfg.gate_steps,
                "seconds": round(time.perf_counter() - t0, 2), "config": cfg.to_json()}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str) + "\n")
@@ -400,15 +445,16 @@ def train_gating(cfg) -> MultiObjectiveResult:
         for name, acc in held["accuracy"].items():
             print(f"held-out pairwise accuracy ({name}): {acc['accuracy']:.4f} "
                   f"[{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}] on {acc['n']} pairs")
-    return MultiObjectiveResult(model_dir, cfg.gate_steps, history, final, summary, elapsed_s=summary["seconds"])
+    return MultiObjectiveResult(model_dir, summary["gate_steps_run"], history, final, summary, elapsed_s=summary["seconds"])
 
 
 def evaluate_pairs(rm: AttributeRewardModel, records, cache=None, model_dir=None, batch_size: int = 32,
                    plot=None) -> dict:
     """Pairwise accuracy under each scaliser (equal weights raw and transformed, the model's own, Llama 2 rule when
-    the attributes allow), |Spearman| of score vs length, and mean gate weights by prompt source."""
-    from rewardlab.multiobjective.metrics import mean_gate_by_source
-
+    the attributes allow), |Spearman| of score vs length (responses pooled, as ArmoRM measures it, and within pairs:
+    of the score difference vs the length difference, which prompt kinds of different lengths do not confound),
+    the mean/std of the model's score over the responses (``model_score_stats``), and mean gate weights by prompt
+    source."""
     items, pairs, _ = _texts(records)
     feats, _ = cached_features(rm, items, cache, model_dir=model_dir, batch_size=batch_size)
     unsafe = torch.tensor([bool(c.meta.get("unsafe", False)) for c in records for _ in c.responses])
@@ -425,8 +471,12 @@ def evaluate_pairs(rm: AttributeRewardModel, records, cache=None, model_dir=None
         scored["gate"] = res.score
         scored["gate_without_debiasing"] = rm.gate.logit_scale.detach()[0] * (res.gate * res.rewards).sum(-1)
     responses = [r for _, r in items]
+    dlen = [len(responses[a]) - len(responses[b]) for a, b in pairs]
     out = {"accuracy": {n: pair_accuracy(s[w], s[l]) for n, s in scored.items()},
-           "abs_spearman_score_vs_length": {n: abs(length_correlation(s, responses)) for n, s in scored.items()}}
+           "abs_spearman_score_vs_length": {n: abs(length_correlation(s, responses)) for n, s in scored.items()},
+           "abs_spearman_score_vs_length_within_pairs": {n: abs(spearman((s[w] - s[l]).double().numpy(), dlen))
+                                                         for n, s in scored.items()},
+           "model_score_stats": score_stats(res.score)}
     if res.gate is not None:
         item_sources = [c.source for c in records for _ in c.responses]
         out["mean_gate_by_source"] = mean_gate_by_source(res.gate, item_sources, rm.attributes, plot)

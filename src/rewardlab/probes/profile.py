@@ -28,7 +28,7 @@ import numpy as np
 from rewardlab.benchmarks.base import _pointwise, score_records
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
-from rewardlab.metrics import bootstrap_ci
+from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.probes.pairs import JUDGE_ONLY, PROBES, ProbePair
 
 Z95 = 1.959963984540054

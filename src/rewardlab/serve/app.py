@@ -39,16 +39,18 @@ import time
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+import torch
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from rewardlab.errors import RewardlabError
-from rewardlab.multiobjective.model import is_multiobjective
-from rewardlab.multiobjective.serving import load_for_serving, unpack
+from rewardlab import __version__
+from rewardlab.contract_options import contract_options
+from rewardlab.errors import ModelContractError, RewardlabError
 from rewardlab.finite import NonFiniteError, check_weights, nonfinite_tensors
+from rewardlab.loader import load_reward_model
 from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.docs import add_offline_docs
@@ -277,28 +279,18 @@ def _validation_message(errors) -> str:
 
 def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     """The FastAPI app for ``cfg`` (loads ``cfg.model`` unless a loaded ``rm`` is given)."""
-    import torch
-
-    from rewardlab.errors import ModelContractError
-
-    if rm is None and is_multiobjective(cfg.model):
-        if cfg.packing or cfg.dtype != "float32" or cfg.normalize:
-            raise RewardlabError("multi-objective models are served in float32 without --packing or --normalize")
-        rm = load_for_serving(cfg.model)
     if rm is None:
-        from rewardlab.contract_options import contract_options
-        from rewardlab.loader import load_reward_model
-
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
         rm = load_reward_model(cfg.model, contract_options(cfg), torch_dtype=dtype,
                                trust_modified=cfg.trust_modified)
+    if cfg.packing and getattr(rm, "refuses_packing", None):  # K-output models: said before serving, not per request
+        raise RewardlabError(rm.refuses_packing)
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     rm.to(device)
     rm.eval()
     multi = getattr(rm, "multiobjective", False)
     check_weights(rm.model.state_dict().items(), f"{cfg.model or 'model'}: refusing to serve")
-    if not multi:
-        rm.score([("probe", "probe")], batch_size=1)  # a model that cannot score refuses to start (NonFiniteError)
+    rm.score([("probe", "probe")], batch_size=1)  # a model that cannot score refuses to start (NonFiniteError)
     if hasattr(rm.model.config, "use_cache"):
         rm.model.config.use_cache = False  # scoring is one forward: no KV cache to build
     if cfg.num_threads:
@@ -414,7 +406,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             rewards, feats = await score_items([(prompt, r) for r in req.responses], norm)
         except ModelContractError as e:
             raise HTTPException(422, str(e))
-        extra = unpack(rewards, rm.attributes, rm.inner.gate is not None) if multi else {}
+        extra = rm.unpack(rewards) if multi else {}
         return ScoreResponse(**({"rewards": rewards} | extra), normalized=norm,
                              tokens=[len(f["input_ids"]) for f in feats], model=model_name)
 
@@ -475,8 +467,6 @@ def served_model_name(path: str, rm) -> str:
 
 
 def _version() -> str:
-    from rewardlab import __version__
-
     return __version__
 
 
@@ -493,8 +483,6 @@ def make_server(cfg: ServeConfig, rm=None):
 
 def run_serve(cfg: ServeConfig) -> None:
     if not cfg.model:
-        from rewardlab.errors import RewardlabError
-
         raise RewardlabError("--model is required (a rewardlab model directory)")
     server = make_server(cfg)
     print(f"rewardlab serve: {cfg.model} on http://{cfg.host}:{cfg.port} "

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 
 from rewardlab.finite import check_rewards
+from rewardlab.packing import score_packed
 
 
 class QueueFull(Exception):
@@ -231,8 +232,6 @@ class Batcher:
         subs = self._sub_batches(order, lengths)
         if self.packing and all(j.items is not None for j in jobs):
             # rewardlab.packing: padding-free rows, a prompt shared by several responses computed once
-            from rewardlab.packing import score_packed
-
             rewards = score_packed(self.rm, [it for j in jobs for it in j.items], self.token_budget)
             subs = []
             padded = sum(lengths)

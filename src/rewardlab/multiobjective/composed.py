@@ -1,0 +1,248 @@
+"""Llama 2's rule over two separate reward models, as one model directory every command loads.
+
+``rewardlab compose --safety S --helpfulness H --output-dir OUT [--threshold 0.15] [--reference-data FILE]`` writes
+``OUT/rewardlab.json`` (no weights of its own)::
+
+    {"kind": "llama2-composed", "format_version": 1,
+     "safety":      {"path": "<S relative to OUT>", "rewardlab_json_sha256": "…", "attribute": null, "squash": "sigmoid"},
+     "helpfulness": {"path": "…", "rewardlab_json_sha256": "…", "attribute": null, "squash": "sigmoid"},
+     "scaliser": {"type": "llama2", "threshold": 0.15, "whiten_mean": …, "whiten_std": …, …},
+     "normalization": null}
+
+Each member is a rewardlab model directory: a scalar model (its reward, squashed with ``sigmoid`` so that
+``R ∈ (0, 1)`` as in Llama 2, which compares ``R_s`` with 0.15 and whitens ``logit(R)``), or a K-output model with
+``--safety-attribute``/``--helpfulness-attribute`` naming the output to read (already in [0, 1]; ``squash: none``).
+The score is :class:`rewardlab.multiobjective.scalarise.Llama2Rule` over ``(R_s, R_h)``: ``R = R_s`` where the prompt is
+tagged unsafe or ``R_s < threshold``, else ``R_h``; then ``logit(R)``, whitened with the mean/std of ``logit(R)``
+measured on ``--reference-data`` when it is given.
+
+Integrity: the member's ``rewardlab.json`` sha256 is recorded (that file in turn records the hashes of the member's
+scoring files, checked when the member loads), so a retrained or edited member stops the load naming it;
+``--trust-modified`` loads anyway (warned, listed in ``modified_files``).
+
+``rewardlab.loader.load_reward_model`` returns a :class:`ComposedLlama2Scorer` for such a directory: score, eval,
+probe and normalize use it like any scorer (``score``, ``score_rows``, ``score_comparisons``, ``normalize``), and
+``rewardlab serve`` batches it like any model: each text is encoded for both members (``encoder``), ``collate``
+pads each member's part, and ``forward`` answers rows ``[score, R_s, R_h]`` (``/v1/score`` adds ``attributes``
+{safety, helpfulness}; no unsafe tag reaches the server, so the threshold alone decides there).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from rewardlab.errors import ModelContractError, RewardlabError
+from rewardlab.finite import check_rewards
+from rewardlab.model import SPEC_FILE, RewardModel
+from rewardlab.multiobjective.scalarise import Llama2Rule
+from rewardlab.multiobjective.serving import MultiObjectiveScorer
+
+COMPOSED_KIND = "llama2-composed"
+FORMAT_VERSION = 1
+NAMES = ("safety", "helpfulness")
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class ComposedSpec:
+    """What a composed directory's ``rewardlab.json`` holds (see the module docstring)."""
+
+    safety: dict
+    helpfulness: dict
+    scaliser: dict
+    normalization: dict | None = None
+    kind: str = COMPOSED_KIND
+    format_version: int = FORMAT_VERSION
+    multiobjective: dict = field(default_factory=lambda: {"attributes": list(NAMES)})
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "format_version": self.format_version, "safety": self.safety,
+                "helpfulness": self.helpfulness, "scaliser": self.scaliser, "normalization": self.normalization,
+                "multiobjective": self.multiobjective}
+
+    @classmethod
+    def from_json(cls, d: dict, source: str) -> "ComposedSpec":
+        known = {"kind", "format_version", "safety", "helpfulness", "scaliser", "normalization", "multiobjective"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ModelContractError(f"{source}: unknown fields {unknown}")
+        if d.get("format_version", 0) > FORMAT_VERSION:
+            raise ModelContractError(f"{source}: format_version {d['format_version']} is newer than this rewardlab")
+        for name in NAMES:
+            m = d.get(name)
+            if not isinstance(m, dict) or not isinstance(m.get("path"), str) or m.get("squash") not in ("sigmoid", "none"):
+                raise ModelContractError(f"{source}: {name} must be {{\"path\": str, \"squash\": sigmoid|none, …}}")
+        return cls(**{k: v for k, v in d.items()})
+
+
+class _Member:
+    """One member model and how its scalar becomes ``R ∈ (0, 1)``."""
+
+    def __init__(self, scorer, attribute: str | None, squash: str):
+        self.scorer, self.attribute, self.squash = scorer, attribute, squash
+        if attribute is not None and attribute not in getattr(scorer, "attributes", ()):
+            raise RewardlabError(f"attribute {attribute!r} is not an output of this model "
+                                 f"({', '.join(getattr(scorer, 'attributes', ())) or 'a scalar model'})")
+
+    def values(self, items, batch_size: int) -> torch.Tensor:
+        if self.attribute is not None:
+            rows = self.scorer.score_rows(items, batch_size=batch_size)
+            r = torch.tensor([row["attributes"][self.attribute] for row in rows], dtype=torch.float64)
+        else:
+            r = torch.tensor(self.scorer.score(items, batch_size=batch_size), dtype=torch.float64)
+        return torch.sigmoid(r) if self.squash == "sigmoid" else r
+
+
+def _load_member(path: Path, torch_dtype, trust_modified: bool):
+    spec = json.loads((path / SPEC_FILE).read_text())
+    if spec.get("kind") == COMPOSED_KIND:
+        raise ModelContractError(f"{path}: a member of a composed model must be a trained model, not another composition")
+    if spec.get("multiobjective"):
+        return MultiObjectiveScorer.load(str(path), torch_dtype=torch_dtype, trust_modified=trust_modified)
+    return RewardModel.load(path, torch_dtype=torch_dtype, trust_modified=trust_modified)
+
+
+class ComposedLlama2Scorer(torch.nn.Module):
+    pointwise = True
+    multiobjective = True
+    reads_unsafe_tags = True  # the Llama 2 rule
+    refuses_packing = "--packing does not cover a composed Llama 2 model (two models); drop --packing"
+
+    def __init__(self, spec: ComposedSpec, safety: _Member, helpfulness: _Member, modified_files: list[str]):
+        super().__init__()
+        self.members = torch.nn.ModuleDict({"safety": safety.scorer, "helpfulness": helpfulness.scorer})
+        # what the server checks and moves: both members' weights (config: the safety member's)
+        self.model = torch.nn.ModuleDict({"safety": safety.scorer.model, "helpfulness": helpfulness.scorer.model})
+        self.model.config = safety.scorer.model.config
+        self.encoder = _PairEncoder(safety.scorer, helpfulness.scorer)
+        self.spec, self.safety, self.helpfulness = spec, safety, helpfulness
+        self.modified_files = modified_files
+        self.rule = Llama2Rule(**{k: v for k, v in spec.scaliser.items() if k != "type"})
+        self.tokenizer = getattr(safety.scorer, "tokenizer", None)
+        self.attributes = list(NAMES)
+        self.packing = False
+
+    @classmethod
+    def load(cls, path: str | Path, torch_dtype=torch.float32, trust_modified: bool = False) -> "ComposedLlama2Scorer":
+        path = Path(path)
+        source = str(path / SPEC_FILE)
+        spec = ComposedSpec.from_json(json.loads((path / SPEC_FILE).read_text()), source)
+        members, modified = [], []
+        for name in NAMES:
+            m = getattr(spec, name)
+            where = (path / m["path"]) if not os.path.isabs(m["path"]) else Path(m["path"])
+            if not (where / SPEC_FILE).is_file():
+                raise ModelContractError(f"{source}: {name} model {where} is missing (no {SPEC_FILE})")
+            if m.get("rewardlab_json_sha256") and sha256_of(where / SPEC_FILE) != m["rewardlab_json_sha256"]:
+                problem = f"{name} model {where}: its {SPEC_FILE} differs from the one composed (sha256)"
+                if not trust_modified:
+                    raise ModelContractError(f"{path}: {problem} (pass --trust-modified to load it anyway)")
+                print(f"rewardlab: warning: {path}: {problem}; loaded because of --trust-modified", file=sys.stderr)
+                modified.append(problem)
+            scorer = _load_member(where, torch_dtype, trust_modified)
+            modified += [f"{name}: {x}" for x in getattr(scorer, "modified_files", [])]
+            members.append(_Member(scorer, m.get("attribute"), m["squash"]))
+        rule = spec.scaliser
+        if rule.get("type") != "llama2":
+            raise ModelContractError(f"{source}: scaliser must be the llama2 rule, not {rule.get('type')!r}")
+        return cls(spec, members[0], members[1], modified)
+
+    # ---- the scorer interface ------------------------------------------------------------------------
+    def rewards(self, items, batch_size: int = 16) -> torch.Tensor:
+        """``(N, 2)`` ``[R_s, R_h]`` in (0, 1)."""
+        items = list(items)
+        return torch.stack([self.safety.values(items, batch_size), self.helpfulness.values(items, batch_size)], 1)
+
+    def score(self, items, batch_size: int = 16, normalize: bool = False, padding_side: str | None = None,
+              packing: bool | None = None, token_budget: int | None = None, unsafe: list[bool] | None = None) -> list[float]:
+        return [row["score"] for row in self.score_rows(items, batch_size, normalize, packing=packing, unsafe=unsafe)]
+
+    def score_rows(self, items, batch_size: int = 16, normalize: bool = False, padding_side: str | None = None,
+                   packing: bool | None = None, unsafe: list[bool] | None = None) -> list[dict]:
+        if packing or (packing is None and self.packing):
+            raise ModelContractError(self.refuses_packing)
+        r = self.rewards(items, batch_size)
+        tags = None if unsafe is None else torch.tensor(unsafe, dtype=torch.bool)
+        scores = self.rule(r, list(NAMES), unsafe=tags).tolist()
+        check_rewards(scores, "scoring")
+        if normalize:
+            scores = self.normalize(scores)
+        return [{"score": s, "attributes": dict(zip(NAMES, row))} for s, row in zip(scores, r.tolist())]
+
+    def score_comparisons(self, records, batch_size: int = 16, packing: bool | None = None,
+                          token_budget: int | None = None) -> list[list[float]]:
+        flat = [(c.prompt, x) for c in records for x in c.responses]
+        unsafe = [bool(c.meta.get("unsafe", False)) for c in records for _ in c.responses]
+        scores, out, i = self.score(flat, batch_size, packing=packing, unsafe=unsafe), [], 0
+        for c in records:
+            out.append(scores[i:i + c.k])
+            i += c.k
+        return out
+
+    def normalize(self, rewards: list) -> list:
+        """``(r − mean)/std``; for the server's rows ``[score, …]`` only the score column changes."""
+        stats = self.spec.normalization
+        if not stats:
+            raise ModelContractError("this model has no normalisation statistics (rewardlab.json 'normalization'; "
+                                     "run `rewardlab normalize --model DIR --data samples.jsonl`)")
+        std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
+        return [[(r[0] - stats["mean"]) / std, *r[1:]] if isinstance(r, (list, tuple)) else (r - stats["mean"]) / std
+                for r in rewards]
+
+    def describe(self) -> dict:
+        return {"kind": COMPOSED_KIND, "safety": self.spec.safety, "helpfulness": self.spec.helpfulness,
+                "scaliser": self.spec.scaliser}
+
+    # ---- the server's batcher: each text encoded for both members, scored in one call ----------------
+    def collate(self, features: list[dict], padding_side: str | None = None) -> dict[str, torch.Tensor]:
+        """``features`` from :class:`_PairEncoder`; ``{"input_ids": the safety member's, "safety.…", "helpfulness.…"}``."""
+        batch = {}
+        for k, name in enumerate(NAMES):
+            member = self.members[name]
+            part = member.collate([f["members"][k] for f in features])
+            batch.update({f"{name}.{key}": v for key, v in part.items()})
+        batch["input_ids"] = batch["safety.input_ids"]  # what the batcher counts
+        return batch
+
+    def forward(self, **batch) -> torch.Tensor:
+        """Rows ``[score, R_s, R_h]`` (no unsafe tag reaches the server: the threshold alone decides)."""
+        values = []
+        for name in NAMES:
+            member = getattr(self, name)
+            part = {key.split(".", 1)[1]: v for key, v in batch.items() if key.startswith(name + ".")}
+            out = member.scorer(**part)
+            if out.ndim == 1:  # a scalar reward model
+                r = out
+            elif member.attribute is not None:  # a K-output model's rows [score, r_1..r_K, …]
+                r = out[:, 1 + member.scorer.attributes.index(member.attribute)]
+            else:
+                r = out[:, 0]
+            r = r.double().cpu()
+            values.append(torch.sigmoid(r) if member.squash == "sigmoid" else r)
+        rs = torch.stack(values, 1)
+        return torch.cat([self.rule(rs, list(NAMES)).double()[:, None], rs], 1)
+
+    def unpack(self, rows: list[list[float]]) -> dict:
+        return {"rewards": [r[0] for r in rows], "attributes": [dict(zip(NAMES, r[1:3])) for r in rows],
+                "transformed": None, "gate": None}
+
+
+class _PairEncoder:
+    """Encodes a (prompt, response) for both members (each with its own tokenizer and contract)."""
+
+    def __init__(self, safety, helpfulness):
+        self.safety, self.helpfulness = safety, helpfulness
+
+    def encode(self, prompt, response) -> dict:
+        parts = (self.safety.encoder.encode(prompt, response), self.helpfulness.encoder.encode(prompt, response))
+        return {"input_ids": parts[0]["input_ids"], "members": parts}
