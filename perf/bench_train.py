@@ -13,7 +13,7 @@ Training configurations (``--runs``):
 * ``rewardlab-padded``  — ``rewardlab train`` (padded batches, each response a row)
 * ``rewardlab-packed``  — ``rewardlab train --packing`` (padding-free rows, each prompt computed once)
 * ``rewardlab-packed-ckpt`` — the same with ``--gradient-checkpointing``; ``rewardlab-packed-ckptN`` checkpoints
-  every N-th layer only (``--checkpoint-every N``); a ``-pure`` suffix trains with ``--precision bf16-pure``
+  every N-th layer only (``--gradient-checkpointing-every N``); a ``-pure`` suffix trains with ``--precision bf16-pure``
 * ``trl`` — TRL ``RewardTrainer`` with its defaults (gradient checkpointing on), fed rewardlab's token ids
 * ``trl-nockpt`` — the same with gradient checkpointing off
 
@@ -206,7 +206,7 @@ class StepClock:
 def worker_rewardlab(name: str, spec: dict, device: str) -> dict:
     import torch
 
-    import rewardlab.train as rl_train
+    import rewardlab.recipe as rl_recipe
     from rewardlab.train import TrainConfig, train
 
     work = Path(spec["work"])
@@ -215,14 +215,14 @@ def worker_rewardlab(name: str, spec: dict, device: str) -> dict:
     cfg = TrainConfig(data=str(work / "train.jsonl"), eval_data=str(work / "eval.jsonl"), backbone=str(work / "init"),
                       max_length=spec["max_length"], batch_size=spec["batch_size"], lr=spec["lr"], epochs=1.0,
                       log_every=1, seed=0, output_dir=str(work / f"run-{name}"), packing="packed" in name,
-                      gradient_checkpointing="-ckpt" in name, checkpoint_every=int(name.split("-ckpt")[1].split("-")[0] or 1)
+                      gradient_checkpointing="-ckpt" in name, gradient_checkpointing_every=int(name.split("-ckpt")[1].split("-")[0] or 1)
                       if "-ckpt" in name else 1, eval_batch_size=16,
                       precision="bf16-pure" if name.endswith("-pure") else "bf16" if device == "cuda" else "fp32",
                       token_budget=spec.get("token_budget"))
     # train() logs right after each optimizer step (log_every=1): time the steps there, wall and CPU
-    laps, log, clock = [], rl_train._log, [None]
+    laps, log, clock = [], rl_recipe.MetricsLog.log, [None]
 
-    def timed_log(rec, *a, **kw):
+    def timed_log(self, rec):
         if "pairs_per_s" in rec:
             if device == "cuda":
                 torch.cuda.synchronize()
@@ -231,9 +231,9 @@ def worker_rewardlab(name: str, spec: dict, device: str) -> dict:
                 laps.append((rec["pairs_per_s"], None))
             else:
                 laps.append(clock[0].lap())
-        return log(rec, *a, **kw)
+        return log(self, rec)
 
-    rl_train._log = timed_log
+    rl_recipe.MetricsLog.log = timed_log
     t0 = time.perf_counter()
     result = train(cfg)
     wall = time.perf_counter() - t0

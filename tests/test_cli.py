@@ -102,7 +102,7 @@ def test_option_help_is_read_from_the_config_comments():
 
     assert field_comments(Demo) == {"a": "the first one", "b": "explained over two lines here"}
     docs = field_comments(TrainConfig)
-    assert docs["checkpoint_every"].startswith("with gradient_checkpointing: every n-th layer")
+    assert docs["gradient_checkpointing_every"].startswith("with gradient_checkpointing: every n-th layer")
     assert docs["packing"].startswith("padding-free, prefix-shared forward") and "output_dir" in docs
     assert "bookkeeping" not in docs["output_dir"]
 

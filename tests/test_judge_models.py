@@ -10,6 +10,7 @@ from rewardlab.data import Comparison, write_jsonl
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Sampling, two_way
 from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
+from rewardlab.recipe import lr_factor
 
 RECORDS = [
     Comparison("What is 2 plus 3?", ("It is 5.", "It is 6, I think, or maybe 7."), chosen=0, id="r0", source="math"),
@@ -133,7 +134,15 @@ def test_train_judge_genrm_on_tiny(tiny_llama, data_file, tmp_path):
     assert report["data"]["n_train"] + report["data"]["n_eval"] == 24
     assert report["train_examples"]["n"] == 2 * report["data"]["n_train"]  # both orders
     assert "base_eval" in report and "trained_eval" in report and report["command"].startswith("rewardlab train-judge")
-    assert report["history_tail"][-1]["loss"] < 1.0  # learned to answer with a verdict token
+    # learned to answer with a verdict token: the loss falls from ~5.9 to ~1.0 (the recorded run: 5.8512 →
+    # 1.0155). Before the training core the last loss was 0.9361: GenRM's own warmup reached the peak lr one step
+    # earlier than the one schedule (rewardlab.recipe.lr_factor) every trainer now uses.
+    rows = [json.loads(line) for line in open(out / "metrics.jsonl") if '"loss"' in line]
+    assert len(rows) == 21 and rows[-1]["loss"] < 0.25 * rows[0]["loss"]
+    assert report["history_tail"][-1]["loss"] == rows[-1]["loss"]
+    # the core's schedule: warmup int(0.1 · 21) = 2 steps, lr after step d is lr · f(d); f(1) = 2/3, f(2) = 1
+    assert [r["lr"] for r in rows] == pytest.approx([1e-2 * lr_factor(d, 21, 0.1, "linear") for d in range(1, 22)])
+    assert rows[0]["lr"] == pytest.approx(1e-2 * 2 / 3) and rows[1]["lr"] == pytest.approx(1e-2)
     meta = json.loads((out / "model" / "judge.json").read_text())
     assert meta["mode"] == "logprob" and meta["template"]["name"] == "pair-token"
     assert "held-out accuracy" in (out / "report.md").read_text()

@@ -478,7 +478,7 @@ def test_tiered_records_count_strict_pairs_only():
     bench = GENERIC.score(_tiered(), TIERED_SCORES, n_boot=0)
     assert bench["headline"]["accuracy"] == pytest.approx(5 / 7) and list(bench["subsets"]) == ["x"]
     assert bench["per_example"] == [pytest.approx(3 / 5), 1.0, None]
-    assert eval_accuracies(_tiered(), TIERED_SCORES) == {"eval_accuracy": 0.5, "eval_pair_accuracy": pytest.approx(5 / 7),
+    assert eval_accuracies(_tiered(), TIERED_SCORES) == {"eval_accuracy": pytest.approx(5 / 7), "eval_record_accuracy": 0.5,
                                                         "eval_n": 3}
 
 
@@ -495,7 +495,7 @@ def test_plain_data_numbers_are_unchanged():
     response against every other in index order, so every number — accuracy, ties, margins, the bootstrap
     interval, calibration, reward stats — equals the chosen-vs-others computation (the default pairs of the
     low-level functions, i.e. the old code path) and the written-out old definition; record accuracy equals the
-    old training ``eval_accuracy`` (chosen beats all others); no tied pairs."""
+    old training ``eval_accuracy`` (chosen beats all others; now ``eval_record_accuracy``); no tied pairs."""
     rng = np.random.default_rng(0)
     ks = rng.integers(2, 5, size=40)
     records = [Comparison(f"p{i}", tuple(f"r{i}-{j}" * (j + 1) for j in range(k)), chosen=int(rng.integers(k)),
@@ -519,4 +519,5 @@ def test_plain_data_numbers_are_unchanged():
     assert out["reward_stats"]["mean_rejected"] == pytest.approx(np.mean(rejected))
     from rewardlab.train import eval_accuracies
 
-    assert eval_accuracies(records, scores)["eval_accuracy"] == pytest.approx(record)
+    assert eval_accuracies(records, scores)["eval_record_accuracy"] == pytest.approx(record)
+    assert eval_accuracies(records, scores)["eval_accuracy"] == pytest.approx(accuracy)

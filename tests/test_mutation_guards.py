@@ -16,7 +16,8 @@ from safetensors.torch import load_file
 from rewardlab.data import write_jsonl
 from rewardlab.data.record import Comparison
 from rewardlab.model import RewardModel
-from rewardlab.train import TrainConfig, eval_accuracies, lr_lambda, train
+from rewardlab.recipe import lr_factor
+from rewardlab.train import TrainConfig, eval_accuracies, train
 
 WORDS = "apple pear plum fig kiwi lime lemon mango".split()
 
@@ -55,8 +56,7 @@ def _metrics(cfg):
 ])
 def test_lr_schedule_values_by_hand(schedule, expected):
     """Catches: warmup removed (step 0 would be 1.0, not 1/3); cosine replaced by linear (step 4: 0.75 vs 4/6)."""
-    f = lr_lambda(TrainConfig(lr_schedule=schedule, warmup_ratio=0.25), 8)
-    assert [f(s) for s in range(8)] == pytest.approx(expected, abs=1e-12)
+    assert [lr_factor(s, 8, 0.25, schedule) for s in range(8)] == pytest.approx(expected, abs=1e-12)
 
 
 def test_the_trainer_applies_the_schedule(tmp_path, tiny_llama, data):
@@ -65,8 +65,7 @@ def test_the_trainer_applies_the_schedule(tmp_path, tiny_llama, data):
     cfg, _ = _train(tmp_path, "sched", tiny_llama, data, max_steps=8, lr_schedule="cosine", warmup_ratio=0.25,
                     lr=1e-3)
     lrs = [r["lr"] for r in _metrics(cfg) if "loss" in r]
-    f = lr_lambda(cfg, 8)
-    assert lrs[:7] == pytest.approx([1e-3 * f(d) for d in range(1, 8)], rel=1e-9)
+    assert lrs[:7] == pytest.approx([1e-3 * lr_factor(d, 8, 0.25, "cosine") for d in range(1, 8)], rel=1e-9)
     assert lrs[3] == pytest.approx(1e-3 * 0.75)  # the row of step 4 logs f(4): p = (4 - 2) / 6, (1 + cos(pi/3)) / 2
 
 
@@ -134,23 +133,24 @@ def test_normalize_arithmetic(tiny_llama):
 
 
 # ---- record vs pair accuracy --------------------------------------------------------------------
-def test_eval_accuracy_is_record_accuracy_not_pair_accuracy():
+def test_eval_accuracy_is_pair_accuracy_and_record_accuracy_is_named_so():
     """Two 3-response records ranked 0 > 1 > 2. Record A scores (3, 1, 2): pairs 0>1 won, 0>2 won, 1>2 lost:
     2 of 3 pairs, the record is not won. Record B scores (3, 2, 1): all 3 pairs, record won.
-    Record accuracy 1/2, pair accuracy 5/6. Catches: eval accuracy switched from record to pair accuracy."""
+    Record accuracy 1/2, pair accuracy 5/6. Catches: eval_accuracy switched to record accuracy (or the two swapped)."""
     recs = [Comparison(prompt=f"p{i}", responses=("a", "b", "c"), chosen=0, ranking=(0, 1, 2)) for i in range(2)]
     got = eval_accuracies(recs, [[3.0, 1.0, 2.0], [3.0, 2.0, 1.0]])
-    assert got["eval_accuracy"] == pytest.approx(0.5) and got["eval_pair_accuracy"] == pytest.approx(5 / 6)
+    assert got["eval_accuracy"] == pytest.approx(5 / 6) and got["eval_record_accuracy"] == pytest.approx(0.5)
+    assert "eval_pair_accuracy" not in got
     from rewardlab.metrics.summary import evaluate_scores
 
     full = evaluate_scores(recs, [[3.0, 1.0, 2.0], [3.0, 2.0, 1.0]], n_boot=0)
     assert full["record_accuracy"] == pytest.approx(0.5) and full["accuracy"] == pytest.approx(5 / 6)
 
 
-def test_the_trainer_logs_record_accuracy_as_eval_accuracy(tmp_path, tiny_llama, data):
-    """The final metrics row's eval_accuracy is the record accuracy over 3-response held-out records (every
-    pair of the ranking won), recomputed here from the saved model's scores; eval_pair_accuracy is the share
-    of pairs. The data are chosen so the two differ. Catches: the final row switched to pair accuracy."""
+def test_the_trainer_logs_pair_accuracy_as_eval_accuracy(tmp_path, tiny_llama, data):
+    """The final metrics row's eval_accuracy is the share of strict pairs won over 3-response held-out records,
+    recomputed here from the saved model's scores; eval_record_accuracy is the share of records with every pair
+    of the ranking won. The data are chosen so the two differ. Catches: the final row's keys swapped."""
     held = [Comparison(prompt=f"Say {WORDS[i % 8]} #{i}", responses=(f"I like {WORDS[i % 8]}.",
                                                                       f"{WORDS[(i + 1) % 8]} is fine.",
                                                                       f"No {WORDS[(i + 5) % 8]} here, sorry."),
@@ -163,5 +163,7 @@ def test_the_trainer_logs_record_accuracy_as_eval_accuracy(tmp_path, tiny_llama,
     pair_acc = sum(sum(p) for p in pairs_won) / 36
     assert record_acc != pytest.approx(pair_acc)  # else the test could not tell them apart
     final = [r for r in _metrics(cfg) if "eval_accuracy" in r][-1]
-    assert final["eval_accuracy"] == pytest.approx(record_acc)
-    assert final["eval_pair_accuracy"] == pytest.approx(pair_acc)
+    assert final["eval_accuracy"] == pytest.approx(pair_acc)
+    assert final["eval_record_accuracy"] == pytest.approx(record_acc)
+    summary = json.loads((Path(cfg.output_dir) / "train_summary.json").read_text())["final_eval"]
+    assert summary["accuracy"] == pytest.approx(pair_acc) and summary["record_accuracy"] == pytest.approx(record_acc)

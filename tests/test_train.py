@@ -110,10 +110,10 @@ def test_resumes_a_checkpoint_written_before_a_config_field_existed(tmp_path, ti
     run(tmp_path, "old", tiny_llama, pref_file, batch_size=4, max_steps=4, stop_after=2)
     state_path = tmp_path / "old" / "checkpoints" / "step-00000002" / "state.json"
     state = json.loads(state_path.read_text())
-    del state["config"]["checkpoint_every"]
+    del state["config"]["gradient_checkpointing_every"]
     state_path.write_text(json.dumps(state))
-    with pytest.raises(RewardlabError, match="checkpoint_every"):
-        run(tmp_path, "old", tiny_llama, pref_file, batch_size=4, max_steps=4, resume=True, checkpoint_every=2)
+    with pytest.raises(RewardlabError, match="gradient_checkpointing_every"):
+        run(tmp_path, "old", tiny_llama, pref_file, batch_size=4, max_steps=4, resume=True, gradient_checkpointing_every=2)
     _, res = run(tmp_path, "old", tiny_llama, pref_file, batch_size=4, max_steps=4, resume=True)
     assert res.steps == 4 and Path(res.model_dir).exists()
 
@@ -130,7 +130,7 @@ def test_selective_checkpointing_gives_the_same_training(tmp_path, tiny_llama, p
     assert enable_checkpointing(model, every) == list(range(0, n_layers, every))
     base_cfg, base = run(tmp_path, "plain", tiny_llama, pref_file, batch_size=4, max_steps=2)
     cfg, ckpt = run(tmp_path, f"ckpt{every}", tiny_llama, pref_file, batch_size=4, max_steps=2,
-                    gradient_checkpointing=True, checkpoint_every=every)
+                    gradient_checkpointing=True, gradient_checkpointing_every=every)
     assert losses(cfg) == pytest.approx(losses(base_cfg), abs=1e-6)
     wa, wb = weights(base), weights(ckpt)
     assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)

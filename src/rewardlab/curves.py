@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 METRICS_FILE = "metrics.jsonl"
+# "accuracy" and "eval_accuracy" are both pair accuracies (strict pairs; ties count for neither)
 SERIES = (("loss", "training loss"), ("accuracy", "training accuracy"), ("eval_accuracy", "held-out accuracy"))
 MAX_TABLE_ROWS = 12
 

@@ -9,6 +9,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rewardlab.cells import _get, fmt
+from rewardlab.evaluate import write_examples
+from rewardlab.provenance import provenance
+from rewardlab.report import _with_ci, write_report
+
 
 # ---------------------------------------------------------------------------------------------
 def skip_reasons(skipped: list[str], top: int = 3) -> list[str]:
@@ -38,10 +43,6 @@ def train_notes(data_info: dict, steps: int, elapsed_s: float, cfg) -> list[str]
 def write_train_report(out: Path, cfg, data_info: dict, final_eval: dict | None, steps: int, elapsed_s: float,
                        eval_recs=None, scores=None, tokenizer=None) -> Path:
     """``out/report.{json,md,html}`` for a finished run; returns the Markdown path."""
-    from rewardlab.evaluate import write_examples
-    from rewardlab.provenance import provenance
-    from rewardlab.report import write_report
-
     results = {"trained": final_eval} if final_eval else {"trained": {"n_records": 0}}
     if final_eval and eval_recs is not None and scores is not None:
         write_examples(Path(out) / "examples-trained.jsonl", eval_recs, scores)
@@ -54,8 +55,6 @@ def write_train_report(out: Path, cfg, data_info: dict, final_eval: dict | None,
 def summary_table(results: dict[str, dict]) -> str:
     """A few lines for the terminal: one row per column of a report (records, pairs, accuracy [95% CI], and the
     benchmark's headline score when there is one)."""
-    from rewardlab.report import _get, _with_ci, fmt
-
     rows = [["", "records", "pairs", "accuracy [95% CI]", "benchmark"]]
     for name, r in results.items():
         headline = _get(r, "benchmark", "headline")

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
-import random
 import shutil
 import sys
 import time
@@ -27,25 +25,36 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedType, gather_object, set_seed
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from rewardlab import progress, trackers
-from rewardlab.atomic import atomic_write_text, fsync_tree, readable_like_the_rest, replace_dir
+from rewardlab.atomic import atomic_write_text, replace_dir
 from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, OpenFraction, Positive, PositiveFloat, Seed
 from rewardlab.collate import collate_pairs
+from rewardlab.data import ReadOptions, fingerprint, load_comparisons, parse_score_weights, split_by_prompt, synthetic
 from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
-from rewardlab.finite import NonFiniteError, check_weights, step_problem
+from rewardlab.finite import check_weights
 from rewardlab.jsonstrict import dumps_strict
-from rewardlab.losses import LossType, batch_loss, count_units
+from rewardlab.lora import apply_lora
+from rewardlab.losses import LossOptions, LossType, batch_loss, check_options as check_loss_options, count_units
+from rewardlab.metrics.accuracy import accuracy_summary
+from rewardlab.metrics.pairs import record_pairs
+from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.model import RewardModel
 from rewardlab.multiobjective.train import OBJECTIVES, check_options as check_multiobjective, init_from_attribute
 from rewardlab.outputs import claim_output_dir
 from rewardlab.packing import collate_packed
 from rewardlab.probes.augment import augment_records, parse_augment
+from rewardlab.recipe import (Checkpointing, MetricsLog, NonFiniteGuard, UpdateResult, any_process, config_defaults,
+                              load_checkpoint, make_accelerator, make_optimizer, make_scheduler, update)
+from rewardlab.recipe import save_checkpoint as recipe_save_checkpoint
 from rewardlab.run_report import write_train_report
+from rewardlab.samplers import SAMPLERS, StepSampler
 from rewardlab.splits import write_split
-
 
 @dataclass
 class TrainConfig:
@@ -90,7 +99,8 @@ class TrainConfig:
     lr_schedule: str = "linear"  # linear | cosine | constant (after warmup)
     max_grad_norm: NonNegativeFloat = 1.0  # gradient clipping (global norm); 0: no clipping
     gradient_checkpointing: bool = False  # recompute activations in the backward: less memory, ~30% more compute
-    checkpoint_every: Positive = 1  # with gradient_checkpointing: every n-th layer (1: all, least memory; 2: half, less recompute)
+    # with gradient_checkpointing: every n-th layer (1: all, least memory; 2: half, less recompute)
+    gradient_checkpointing_every: Positive = 1
     # padding-free, prefix-shared forward for training and held-out scoring (rewardlab.packing); exact to ~1e-6 in
     # fp32. Models it does not cover run padded.
     packing: bool = False
@@ -155,14 +165,10 @@ class TrainConfig:
                  "report_to", "run_name", "skip_nonfinite", "overwrite", "output_dir")  # output_dir: however spelt, or moved
 
     def __post_init__(self):
-        from rewardlab.data import parse_score_weights
-        from rewardlab.losses import check_options
-        from rewardlab.samplers import SAMPLERS
-
         if self.loss not in {t.value for t in LossType}:  # fail early with the list of valid names
             raise RewardlabError(f"loss must be one of {', '.join(t.value for t in LossType)}, not {self.loss!r}")
         try:
-            check_options(self.loss, self.loss_options())
+            check_loss_options(self.loss, self.loss_options())
         except ValueError as e:
             raise RewardlabError(str(e)) from None
         parse_score_weights(self.score_weights)
@@ -181,8 +187,8 @@ class TrainConfig:
             raise RewardlabError("micro_batch_tokens must be positive")
         if self.precision not in ("auto", "fp32", "bf16", "bf16-pure"):
             raise RewardlabError(f"precision must be auto, fp32, bf16 or bf16-pure, not {self.precision!r}")
-        if self.checkpoint_every < 1:
-            raise RewardlabError("checkpoint_every must be at least 1")
+        if self.gradient_checkpointing_every < 1:
+            raise RewardlabError("gradient_checkpointing_every must be at least 1")
         if self.objective not in ("preference", *OBJECTIVES):
             raise RewardlabError(f"objective must be preference, {', '.join(OBJECTIVES)}, not {self.objective!r}")
         check_multiobjective(self)
@@ -197,16 +203,12 @@ class TrainConfig:
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
-    def loss_options(self):
-        from rewardlab.losses import LossOptions
-
+    def loss_options(self) -> LossOptions:
         return LossOptions(label_smoothing=self.label_smoothing, margin_table=self.margin_table,
                            margin_scale=self.margin_scale, tie_model=self.tie_model, tie_param=self.tie_param,
                            top_k=self.top_k)
 
-    def read_options(self):
-        from rewardlab.data import ReadOptions, parse_score_weights
-
+    def read_options(self) -> ReadOptions:
         return ReadOptions(score_weights=parse_score_weights(self.score_weights))
 
 
@@ -224,12 +226,8 @@ class TrainResult:
 # ---------------------------------------------------------------------------------------------
 def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison], dict]:
     """The training and held-out records, and a summary of what was read (skipped rows, sizes)."""
-    from rewardlab.data import load_comparisons, split_by_prompt
-
     info: dict = {"skipped": []}
     if cfg.data == "embedded":
-        from rewardlab.data import synthetic
-
         records = synthetic.generate(cfg.embedded_size, seed=cfg.split_seed)
         info["source"] = f"embedded synthetic (n={cfg.embedded_size}, seed={cfg.split_seed})"
     else:
@@ -257,22 +255,6 @@ def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison
     return train, held, info
 
 
-def lr_lambda(cfg: TrainConfig, total_steps: int):
-    warmup = int(cfg.warmup_ratio * total_steps)
-
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        if cfg.lr_schedule == "constant":
-            return 1.0
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        if cfg.lr_schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * progress))
-        return max(0.0, 1.0 - progress)
-
-    return f
-
-
 def make_sampler(records: list, cfg: TrainConfig, world: int, lengths: list[int] | None = None):
     """The run's :class:`rewardlab.samplers.StepSampler`: step k's global batch is ``sampler.step(k)``.
 
@@ -280,8 +262,6 @@ def make_sampler(records: list, cfg: TrainConfig, world: int, lengths: list[int]
     the last partial batch of an epoch is dropped so every process gets data. Every sampler's plan is a
     pure function of (seed, epoch). ``lengths``: real tokens of each record (for ``sampler="tokens"``).
     """
-    from rewardlab.samplers import StepSampler
-
     try:
         return StepSampler(records, cfg.sampler, cfg.batch_size, world, cfg.seed, lengths, cfg.max_tokens)
     except ValueError as e:
@@ -295,24 +275,90 @@ TRAIN_WRITES = ("model", "checkpoints", "metrics.jsonl", "train_summary.json", "
 
 
 def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
-    """``output_claimed``: the caller already checked ``output_dir`` (:func:`rewardlab.outputs.claim_output_dir`)."""
-    if cfg.objective in OBJECTIVES:  # multi-objective runs (no --resume): the same output-directory rule
-        if not output_claimed:
-            claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=TRAIN_WRITES)
+    """Set up, run the steps (logging, evaluating and checkpointing between them), then evaluate and save.
+    ``output_claimed``: the caller already checked ``output_dir`` (:func:`rewardlab.outputs.claim_output_dir`)."""
+    if cfg.objective in OBJECTIVES:  # multi-objective runs: the same output-directory rule
+        resumable = cfg.objective == "regression" and cfg.stage1 == "gradient"  # the runs with checkpoints
+        if cfg.resume and not resumable:
+            raise RewardlabError(f"--resume continues preference and --objective regression --stage1 gradient runs; "
+                                 f"--objective {cfg.objective} --stage1 {cfg.stage1} has no checkpoints")
+        if not output_claimed and int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 claims
+            claim_output_dir(cfg.output_dir, resume=cfg.resume if resumable else None, overwrite=cfg.overwrite,
+                             written=TRAIN_WRITES)
         return OBJECTIVES[cfg.objective](cfg)
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    run = setup(cfg, output_claimed)
+    bar = progress.bar(run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0)  # rank 0 draws it
+    window = _new_window()
+    with contextlib.closing(bar):
+        for step in range(run.start, run.total_steps):
+            done = step + 1
+            update_result = train_step(run, step, window)
+            bar.update(1)
+            if done % cfg.log_every == 0 or done == run.total_steps:
+                rec = log_window(run, window, done, update_result)
+                if rec["loss"] is not None and rec["accuracy"] is not None:
+                    bar.set_postfix(loss=f"{rec['loss']:.4f}", acc=f"{rec['accuracy']:.3f}",
+                                    pairs_s=f"{rec['pairs_per_s']:.1f}")
+                window = _new_window()
+            if done == run.total_steps:
+                break
+            if cfg.eval_every and done % cfg.eval_every == 0 and run.eval_recs:
+                run.metrics.log({"step": done, **evaluate(run)})
+            stop = cfg.stop_after is not None and done >= cfg.stop_after
+            if (cfg.save_every and done % cfg.save_every == 0) or stop:
+                save_checkpoint(run, done)
+            if stop:
+                _end(run.accelerator, run.own_group)
+                return TrainResult(run.out / "model", done, run.metrics.history)
+    return finish(run)
 
+
+@dataclass
+class ScalarRun:
+    """What a scalar (preference) run holds between its steps; built once by :func:`setup`, never its config."""
+
+    cfg: TrainConfig
+    accelerator: Accelerator
+    precision: str  # fp32 | bf16 | bf16-pure (auto resolved)
+    out: Path
+    rm: RewardModel  # the unwrapped model
+    model: torch.nn.Module  # what the engine runs (DDP wrapper, FSDP root, or rm)
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    sampler: StepSampler  # step k's global batch is sampler.step(k)
+    train_recs: list[Comparison]
+    eval_recs: list[Comparison]
+    data_info: dict
+    features: dict  # id(record) -> its encoded responses
+    n_tokens: dict  # id(record) -> real tokens of all its responses
+    total_steps: int
+    start: int  # the first step to run (> 0 on resume)
+    metrics: MetricsLog
+    ckpt: Checkpointing
+    guard: NonFiniteGuard
+    own_group: bool  # --fsdp started a world of one that must be ended
+    t_start: float
+
+    @property
+    def world(self) -> int:
+        return self.accelerator.num_processes
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+
+def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
+    """The engine (Accelerate; FSDP2 with ``--fsdp``), the output directory, the data, the model, optimizer and
+    schedule, and (``--resume``) the newest checkpoint."""
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
-    # cpu=True is what makes Accelerate see a torchrun/accelerate-launch world on a machine without a GPU
     report_to = trackers.tracker_names(cfg.report_to)
-    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" and not cfg.fsdp else "no",
-                              cpu=not torch.cuda.is_available(), log_with=report_to or None,
-                              project_dir=str(Path(cfg.output_dir) / "tensorboard"))
+    accelerator = make_accelerator(precision == "bf16" and not cfg.fsdp, report_to,
+                                   Path(cfg.output_dir) / "tensorboard")
     if cfg.fsdp and accelerator.distributed_type.value in ("FSDP", "DEEPSPEED"):
         raise RewardlabError(f"--fsdp runs PyTorch FSDP2 itself: launch with torchrun or a DDP accelerate config, "
                              f"not Accelerate's {accelerator.distributed_type.value} plugin")
-    world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
+    world, main = accelerator.num_processes, accelerator.is_main_process
     if cfg.batch_size < world:
         raise RewardlabError(f"batch_size {cfg.batch_size} is smaller than the number of processes ({world})")
     set_seed(cfg.seed)
@@ -328,11 +374,8 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
 
     progress.status(f"reading {cfg.data}")
     train_recs, eval_recs, data_info = load_train_eval(cfg)
-    from rewardlab.data import fingerprint
-
     progress.status(f"{data_info['n_train']} training and {data_info['n_eval']} held-out records; "
                     f"loading the backbone {cfg.backbone}")
-
     data_fp = fingerprint(train_recs)
     backbone = cfg.backbone
     if cfg.init_from:  # HelpSteer2-Preference: start from a regression model's attribute output
@@ -341,10 +384,8 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
                                    truncation=cfg.truncation, seed=cfg.seed)
     rm.spec.data_fingerprint = data_fp
     if cfg.gradient_checkpointing:
-        enable_checkpointing(rm.model, cfg.checkpoint_every)
+        enable_checkpointing(rm.model, cfg.gradient_checkpointing_every)
     if cfg.lora_r:
-        from rewardlab.lora import apply_lora
-
         apply_lora(rm, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
                    target_modules=cfg.lora_target_modules, gradient_checkpointing=cfg.gradient_checkpointing)
     if precision == "bf16-pure":  # bf16 weights, gradients and activations; the optimizer keeps fp32 masters
@@ -353,191 +394,166 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
         _check_free_space(out, rm, cfg)
     own_group = False
     if cfg.fsdp:  # after checkpointing and before the optimizer: it must see the DTensor shards
-        from rewardlab import fsdp as fsdp_engine  # torch.distributed's FSDP/DCP: ~3 s to import, only when asked
-
-        own_group = fsdp_engine.ensure_process_group()
-        fsdp_engine.shard(rm.to(accelerator.device), accelerator.device, bf16=precision == "bf16")
+        own_group = _fsdp().ensure_process_group()
+        _fsdp().shard(rm.to(accelerator.device), accelerator.device, bf16=precision == "bf16")
     features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses]
                 for c in progress.track(train_recs, "tokenize", unit="rec")}
-
     n_tokens = {id(c): sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs}
-    lengths = [n_tokens[id(c)] for c in train_recs]  # tokens sampler
-    sampler = make_sampler(train_recs, cfg, world, lengths)
-    per_epoch = sampler.steps_per_epoch
-    total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
-    decay = [p for n, p in rm.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in rm.named_parameters() if p.ndim < 2]
-    from rewardlab.optim import MasterAdamW
+    sampler = make_sampler(train_recs, cfg, world, [n_tokens[id(c)] for c in train_recs])
+    total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * sampler.steps_per_epoch))
+    optimizer = make_optimizer(rm.named_parameters(), cfg.lr, cfg.weight_decay,
+                               master_weights=precision == "bf16-pure", fused=accelerator.device.type == "cuda")
+    scheduler = make_scheduler(optimizer, total_steps, cfg.warmup_ratio, cfg.lr_schedule)
 
-    adamw = MasterAdamW if precision == "bf16-pure" else torch.optim.AdamW
-    optimizer = adamw([{"params": decay, "weight_decay": cfg.weight_decay},
-                       {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
-                      fused=accelerator.device.type == "cuda")  # no per-step temporaries the size of the
-    # weights (the foreach kernels make them); CPU keeps the default, which the recorded losses were made with
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, total_steps))
-
+    ckpt = Checkpointing(ckpt_root, _resume_key(cfg), config_defaults(TrainConfig), data_fp, cfg.keep_checkpoints,
+                         sharded=cfg.fsdp)
     start = 0
     if cfg.resume:
-        start = _load_checkpoint(ckpt_root, cfg, data_fp, rm, optimizer, scheduler)
+        start = load_checkpoint(ckpt, rm.model, optimizer, scheduler,
+                                read_shards=lambda d: _fsdp().load_sharded(d / _fsdp().SHARDED_DIR, rm, optimizer))
     if cfg.fsdp:
         model, optimizer = rm, accelerator.prepare(optimizer)
     else:
         model, optimizer = accelerator.prepare(rm, optimizer)
     model.train()
-    device = accelerator.device
+    metrics = MetricsLog(out / "metrics.jsonl", main, trackers.start(accelerator, cfg, out, report_to))
+    if cfg.resume:
+        metrics.truncate(start)
+    return ScalarRun(cfg, accelerator, precision, out, rm, model, optimizer, scheduler, sampler, train_recs, eval_recs,
+                     data_info, features, n_tokens, total_steps, start, metrics, ckpt,
+                     NonFiniteGuard(cfg.skip_nonfinite, ckpt_root, main), own_group, t_start)
 
-    metrics_path = out / "metrics.jsonl"
-    if cfg.resume and main:
-        _truncate_metrics(metrics_path, start)
-    tb = trackers.start(accelerator, cfg, out, report_to)
-    history: list[dict] = []
-    bar = progress.bar(total_steps, "train", unit="step", initial=start, leave=True, delay=0)  # rank 0 draws it
-    window = _new_window()
+
+def train_step(run: ScalarRun, step: int, window: dict) -> UpdateResult:
+    """Optimizer step ``step`` (0-based): this process's share of the global batch in micro-batches, each
+    backward scaled so the update is the mean unit loss over the whole global batch, then :func:`recipe.update`.
+    The step's statistics go into the logging ``window`` (its loss and accuracy only when the update was applied)."""
+    cfg, accelerator, model, rm = run.cfg, run.accelerator, run.model, run.rm
+    world, rank = run.world, accelerator.process_index
+    step_window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0}
+    global_batch = [run.train_recs[i] for i in run.sampler.step(step)]
+    n_units = count_units(cfg.loss, global_batch)
+    local = global_batch[rank::world]
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
+    chunks = micro_batches(local, [run.n_tokens[id(c)] for c in local], micro, cfg.micro_batch_tokens)
+    n_real = len(chunks)
+    if cfg.fsdp and world > 1:
+        chunks = _equal_chunks(chunks, global_batch, world, run.n_tokens, micro, cfg.micro_batch_tokens)
     loss_opts = cfg.loss_options()
-    step = start
-    n_nonfinite = 0
-    for step in range(start, total_steps):
-        step_window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0}
-        global_batch = [train_recs[i] for i in sampler.step(step)]
-        n_units = count_units(cfg.loss, global_batch)
-        local = global_batch[rank::world]
-        chunks = micro_batches(local, [n_tokens[id(c)] for c in local], micro, cfg.micro_batch_tokens)
-        n_real = len(chunks)
-        if cfg.fsdp and world > 1:
-            chunks = _equal_chunks(chunks, global_batch, world, n_tokens, micro, cfg.micro_batch_tokens)
-        for ci, chunk in enumerate(chunks):
-            last = ci == len(chunks) - 1
-            if cfg.packing:
-                batch = collate_packed(chunk, [features[id(c)] for c in chunk], rm, cfg.token_budget).to(device)
-            else:
-                batch = collate_pairs(chunk, [features[id(c)] for c in chunk], rm.spec.pad_token_id,
-                                      rm.spec.padding_side).to(device)
-            no_sync = fsdp_engine.no_sync if cfg.fsdp else accelerator.no_sync
-            ctx = no_sync(model) if (not last and world > 1) else contextlib.nullcontext()
-            with ctx:
-                with accelerator.autocast():
-                    rewards = model(**batch.inputs)
-                losses = batch_loss(cfg.loss, rewards, batch, cfg.center_coef, loss_opts)
-                if ci >= n_real:  # a repeat that only keeps this process in step with the others: no gradient
-                    accelerator.backward(losses.sum() * 0.0)
-                    continue
-                accelerator.backward(losses.sum() * world / n_units)
-            step_window["loss"] += losses.detach().sum().item()
-            step_window["units"] += len(losses)
-            step_window["acc"] += (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).sum().item()
-            step_window["pairs"] += len(batch.chosen_idx)
-            step_window["tokens"] += batch.n_tokens
-            _add_reward_stats(window, rewards.detach().float(), batch)
-        # max_grad_norm 0: no clipping, but the norm is still measured for the divergence guard
-        clip = fsdp_engine.clip_grad_norm_ if cfg.fsdp else accelerator.clip_grad_norm_
-        grad_norm = clip(model.parameters(), cfg.max_grad_norm or math.inf)
-        done = step + 1
-        problem = _nonfinite_step(accelerator, step_window["loss"], grad_norm)
-        if problem is None:
-            optimizer.step()
-            for k, v in step_window.items():
-                window[k] += v
-        else:  # the weights are not updated; the data position and the schedule move on
-            n_nonfinite += 1
-            if n_nonfinite > cfg.skip_nonfinite:
-                bar.close()
-                raise NonFiniteError(_divergence_message(done, problem, ckpt_root, cfg.skip_nonfinite))
-            if main:
-                print(f"rewardlab: step {done}: non-finite {problem}: update skipped "
-                      f"({n_nonfinite} of at most {cfg.skip_nonfinite}, --skip-nonfinite)", file=sys.stderr)
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        bar.update(1)
+    no_sync = _fsdp().no_sync if cfg.fsdp else accelerator.no_sync
+    for ci, chunk in enumerate(chunks):
+        last = ci == len(chunks) - 1
+        feats = [run.features[id(c)] for c in chunk]
+        if cfg.packing:
+            batch = collate_packed(chunk, feats, rm, cfg.token_budget).to(accelerator.device)
+        else:
+            batch = collate_pairs(chunk, feats, rm.spec.pad_token_id, rm.spec.padding_side).to(accelerator.device)
+        with no_sync(model) if (not last and world > 1) else contextlib.nullcontext():
+            with accelerator.autocast():
+                rewards = model(**batch.inputs)
+            losses = batch_loss(cfg.loss, rewards, batch, cfg.center_coef, loss_opts)
+            if ci >= n_real:  # a repeat that only keeps this process in step with the others: no gradient
+                accelerator.backward(losses.sum() * 0.0)
+                continue
+            accelerator.backward(losses.sum() * world / n_units)
+        step_window["loss"] += losses.detach().sum().item()
+        step_window["units"] += len(losses)
+        step_window["acc"] += (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).sum().item()
+        step_window["pairs"] += len(batch.chosen_idx)
+        step_window["tokens"] += batch.n_tokens
+        _add_reward_stats(window, rewards.detach().float(), batch)
+    result = update(run.optimizer, run.scheduler, model.parameters(), step=step + 1, loss_sum=step_window["loss"],
+                    max_grad_norm=cfg.max_grad_norm, guard=run.guard,
+                    clip=_fsdp().clip_grad_norm_ if cfg.fsdp else accelerator.clip_grad_norm_,
+                    any_process=any_process(accelerator))
+    if result.applied:
+        for k, v in step_window.items():
+            window[k] += v
+    return result
 
-        if done % cfg.log_every == 0 or done == total_steps:
-            keys = ("loss", "units", "acc", "pairs", "tokens", "r_sum", "r_n", "m_sum")
-            stats = torch.tensor([float(window[k]) for k in keys], dtype=torch.float64, device=device)
-            tot = dict(zip(keys, accelerator.reduce(stats, reduction="sum").tolist()))
-            extremes = accelerator.gather(torch.tensor([[-window["r_min"], window["r_max"]]], dtype=torch.float64,
-                                                       device=device)).max(0).values.tolist()
-            dt = time.perf_counter() - window["t"]
-            rec = {"step": done, "epoch": round(done / per_epoch, 4),  # None: every step of the window was skipped
-                   "loss": tot["loss"] / tot["units"] if tot["units"] else None,
-                   "accuracy": tot["acc"] / tot["pairs"] if tot["pairs"] else None, "lr": scheduler.get_last_lr()[0],
-                   "grad_norm": None if grad_norm is None or problem is not None else float(grad_norm),
-                   "pairs_per_s": tot["pairs"] / dt, "tokens_per_s": tot["tokens"] / dt,
-                   **_reward_stats(tot, extremes), **({"skipped_nonfinite": n_nonfinite} if n_nonfinite else {})}
-            if rec["loss"] is not None and rec["accuracy"] is not None:
-                bar.set_postfix(loss=f"{rec['loss']:.4f}", acc=f"{rec['accuracy']:.3f}", pairs_s=f"{rec['pairs_per_s']:.1f}")
-            _log(rec, history, metrics_path, tb, main)
-            window = _new_window()
-        if cfg.eval_every and done % cfg.eval_every == 0 and done != total_steps and eval_recs:
-            _log({"step": done, **_eval_summary(accelerator.unwrap_model(model), eval_recs, cfg)}, history,
-                 metrics_path, tb, main)
-        if cfg.save_every and done % cfg.save_every == 0 and done != total_steps:
-            _save_checkpoint(accelerator, ckpt_root, done, cfg, data_fp, rm, optimizer, scheduler)
-        if cfg.stop_after is not None and done >= cfg.stop_after and done != total_steps:
-            _save_checkpoint(accelerator, ckpt_root, done, cfg, data_fp, rm, optimizer, scheduler)
-            bar.close()
-            _end(accelerator, own_group)
-            return TrainResult(out / "model", done, history)
-    bar.close()
 
-    rm = accelerator.unwrap_model(model)
-    if precision == "bf16-pure":  # evaluate and save the fp32 masters, not their bf16 roundings
-        masters = getattr(optimizer, "optimizer", optimizer).masters()
+def log_window(run: ScalarRun, window: dict, done: int, last: UpdateResult) -> dict:
+    """The metrics row of the steps since the last one (summed over processes), logged; returned."""
+    accelerator, device = run.accelerator, run.accelerator.device
+    keys = ("loss", "units", "acc", "pairs", "tokens", "r_sum", "r_n", "m_sum")
+    stats = torch.tensor([float(window[k]) for k in keys], dtype=torch.float64, device=device)
+    tot = dict(zip(keys, accelerator.reduce(stats, reduction="sum").tolist()))
+    extremes = accelerator.gather(torch.tensor([[-window["r_min"], window["r_max"]]], dtype=torch.float64,
+                                               device=device)).max(0).values.tolist()
+    dt = time.perf_counter() - window["t"]
+    n_skipped = run.guard.skipped
+    rec = {"step": done, "epoch": round(done / run.sampler.steps_per_epoch, 4),
+           # None: every step of the window was skipped
+           "loss": tot["loss"] / tot["units"] if tot["units"] else None,
+           "accuracy": tot["acc"] / tot["pairs"] if tot["pairs"] else None, "lr": run.scheduler.get_last_lr()[0],
+           "grad_norm": last.grad_norm, "pairs_per_s": tot["pairs"] / dt, "tokens_per_s": tot["tokens"] / dt,
+           **_reward_stats(tot, extremes), **({"skipped_nonfinite": n_skipped} if n_skipped else {})}
+    run.metrics.log(rec)
+    return rec
+
+
+def evaluate(run: ScalarRun) -> dict:
+    """Held-out accuracies between steps (:func:`eval_accuracies`), the model back in training mode."""
+    rm = run.accelerator.unwrap_model(run.model)
+    scores = rm.score_comparisons(run.eval_recs, batch_size=run.cfg.eval_batch_size, packing=run.cfg.packing,
+                                  token_budget=run.cfg.token_budget)
+    rm.train()
+    return eval_accuracies(run.eval_recs, scores)
+
+
+def save_checkpoint(run: ScalarRun, step: int) -> None:
+    fsdp = run.cfg.fsdp
+    write_shards = (lambda d: _fsdp().save_sharded(d / _fsdp().SHARDED_DIR, run.rm, run.optimizer)) if fsdp else None
+    weights = None if fsdp else run.accelerator.unwrap_model(run.rm).model
+    recipe_save_checkpoint(run.ckpt, step, run.accelerator, weights, run.optimizer, run.scheduler, write_shards)
+
+
+def finish(run: ScalarRun) -> TrainResult:
+    """After the last step: score the held-out split (its rewards set the model's normalisation), save the model,
+    the summary, the split and the report."""
+    cfg, accelerator, out, total_steps = run.cfg, run.accelerator, run.out, run.total_steps
+    rm = accelerator.unwrap_model(run.model)
+    if run.precision == "bf16-pure":  # evaluate and save the fp32 masters, not their bf16 roundings
+        masters = getattr(run.optimizer, "optimizer", run.optimizer).masters()
         rm.model.float()
         for p, master in masters.items():
             p.data.copy_(master)
     final_eval, scores = None, None
-    if eval_recs:
-        from rewardlab.metrics.summary import evaluate_scores
-
-        progress.status(f"scoring the {len(eval_recs)} held-out records")
-        scores = _score_across_processes(accelerator, rm, eval_recs, cfg.eval_batch_size, cfg.packing, cfg.token_budget)
-        final_eval = evaluate_scores(eval_recs, scores, seed=cfg.seed)
+    if run.eval_recs:
+        progress.status(f"scoring the {len(run.eval_recs)} held-out records")
+        scores = _score_across_processes(accelerator, rm, run.eval_recs, cfg.eval_batch_size, cfg.packing,
+                                         cfg.token_budget)
+        final_eval = evaluate_scores(run.eval_recs, scores, seed=cfg.seed)
         flat = np.array([s for row in scores for s in row])
         rm.spec.normalization = {"mean": float(flat.mean()), "std": float(flat.std()),
                                  "source": "held-out split responses", "n": int(flat.size)}
-        _log({"step": total_steps, "eval_accuracy": final_eval["record_accuracy"],  # as eval_accuracies
-              "eval_pair_accuracy": final_eval["accuracy"], "eval_n": final_eval["n_records"],
-              "eval_loss": (final_eval.get("calibration") or {}).get("log_loss"),  # mean -log σ(Δ) over pairs
-              "eval_mean_reward": float(flat.mean()), "eval_min_reward": float(flat.min()),
-              "eval_max_reward": float(flat.max()), "eval_margin": final_eval.get("mean_margin")},
-             history, metrics_path, tb, main)
+        run.metrics.log({"step": total_steps, **_accuracy_keys(final_eval["accuracy"], final_eval["record_accuracy"],
+                                                               final_eval["n_records"]),
+                         "eval_loss": (final_eval.get("calibration") or {}).get("log_loss"),  # mean -log σ(Δ), pairs
+                         "eval_mean_reward": float(flat.mean()), "eval_min_reward": float(flat.min()),
+                         "eval_max_reward": float(flat.max()), "eval_margin": final_eval.get("mean_margin")})
     # collective under ZeRO-3 / FSDP; None otherwise
-    full_state = fsdp_engine.full_state_dict(model) if cfg.fsdp else _gathered_state_dict(accelerator, model)
-    if main:
+    full_state = _fsdp().full_state_dict(run.model) if cfg.fsdp else _gathered_state_dict(accelerator, run.model)
+    if run.main:
         _atomic_save_model(rm, out / "model", full_state)
-        summary = {"config": cfg.to_json(), "data": data_info, "data_fingerprint": data_fp, "steps": total_steps,
-                   "final_eval": final_eval, "world_size": world}
+        summary = {"config": cfg.to_json(), "data": run.data_info, "data_fingerprint": run.ckpt.data_fingerprint,
+                   "steps": total_steps, "final_eval": final_eval, "world_size": run.world}
         atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str))
-        write_split(out, cfg, train_recs, eval_recs)
-    if tb is not None:
-        tb.close()
+        write_split(out, cfg, run.train_recs, run.eval_recs)
+    run.metrics.close()
     accelerator.wait_for_everyone()
-    _end(accelerator, own_group)
-    elapsed = time.perf_counter() - t_start
-    report = write_train_report(out, cfg, data_info, final_eval, total_steps, elapsed, eval_recs, scores,
-                                rm.tokenizer) if main else None
-    return TrainResult(out / "model", total_steps, history, final_eval, report, data_info, elapsed)
+    _end(accelerator, run.own_group)
+    elapsed = time.perf_counter() - run.t_start
+    report = write_train_report(out, cfg, run.data_info, final_eval, total_steps, elapsed, run.eval_recs, scores,
+                                rm.tokenizer) if run.main else None
+    return TrainResult(out / "model", total_steps, run.metrics.history, final_eval, report, run.data_info, elapsed)
 
 
 # ---------------------------------------------------------------------------------------------
-def _nonfinite_step(accelerator, loss_sum: float, grad_norm) -> str | None:
-    """What was non-finite at this step on any process (:func:`rewardlab.finite.step_problem`), or None; every
-    process gets the same answer, so all stop or skip together."""
-    problem = step_problem(loss_sum, None if grad_norm is None else float(grad_norm))
-    if accelerator.num_processes > 1:
-        flag = torch.tensor([0.0 if problem is None else 1.0], device=accelerator.device)
-        if accelerator.reduce(flag, reduction="sum").item() > 0 and problem is None:
-            problem = "loss or gradient norm on another process"
-    return problem
+def _fsdp():
+    from rewardlab import fsdp  # lazy: torch.distributed's FSDP/DCP take ~3 s to import; only --fsdp runs pay it
 
-
-def _divergence_message(step: int, problem: str, ckpt_root: Path, allowed: int) -> str:
-    ckpts = sorted(ckpt_root.glob("step-*")) if ckpt_root.exists() else []
-    kept = f"the last good checkpoint {ckpts[-1]} is kept" if ckpts else "no checkpoint was written yet"
-    skipped = f" (after skipping {allowed}, --skip-nonfinite {allowed})" if allowed else ""
-    return (f"training diverged at step {step}: non-finite {problem}{skipped}; stopped before updating the weights, "
-            f"{kept}. Lower --lr or --max-grad-norm, or pass --skip-nonfinite N to skip up to N such steps "
-            "(then --resume continues from the checkpoint)")
+    return fsdp
 
 
 def _end(accelerator, own_group: bool) -> None:
@@ -571,8 +587,6 @@ def _score_across_processes(accelerator, rm: RewardModel, records, batch_size: i
         mine = rm.score(flat, batch_size=batch_size, packing=packing, token_budget=token_budget)
         gathered = mine
     else:
-        from accelerate.utils import gather_object
-
         share = math.ceil(len(flat) / world)
         part = flat[rank * share:(rank + 1) * share]
         n_real = len(part)
@@ -607,8 +621,6 @@ def enable_checkpointing(model, every: int = 1) -> list[int]:
     """Activation checkpointing (non-reentrant) of every ``every``-th transformer layer (layers 0, n, 2n, ...);
     returns their indices. Selective by layer, as torchtune's ``ac_freq``: a checkpointed layer keeps only its input
     and recomputes the rest in the backward; the others keep all their activations."""
-    from transformers.modeling_layers import GradientCheckpointingLayer
-
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
     for i, layer in enumerate(layers):
@@ -616,33 +628,19 @@ def enable_checkpointing(model, every: int = 1) -> list[int]:
     return [i for i, layer in enumerate(layers) if layer.gradient_checkpointing]
 
 
-def _eval_summary(rm: RewardModel, records, cfg: TrainConfig) -> dict:
-    scores = rm.score_comparisons(records, batch_size=cfg.eval_batch_size, packing=cfg.packing,
-                                  token_budget=cfg.token_budget)
-    rm.train()
-    return eval_accuracies(records, scores)
-
-
 def eval_accuracies(records, scores) -> dict:
-    """``eval_accuracy``: record accuracy (every strict pair of a record won; plain data: the chosen response
-    beats all others), ``eval_pair_accuracy``: over all strict pairs; judge-tied pairs count for neither
-    (:func:`rewardlab.metrics.accuracy_summary`, strict). ``scores[i]``: the K_i rewards of ``records[i]``."""
-    from rewardlab.metrics.accuracy import accuracy_summary
-    from rewardlab.metrics.pairs import record_pairs
-
+    """``eval_accuracy``: pair accuracy, over every strict pair of the records; ``eval_record_accuracy``: the share
+    of records all of whose strict pairs are won (plain data: the chosen response beats all others); judge-tied
+    pairs count for neither (:func:`rewardlab.metrics.accuracy_summary`, strict). For K = 2 the two are equal.
+    ``scores[i]``: the K_i rewards of ``records[i]``."""
     pairs, tied = record_pairs(records)
     s = accuracy_summary(scores, [c.chosen for c in records], n_boot=0, pairs=pairs, tied=tied)
-    return {"eval_accuracy": s["record_accuracy"], "eval_pair_accuracy": s["accuracy"], "eval_n": len(records)}
+    return _accuracy_keys(s["accuracy"], s["record_accuracy"], len(records))
 
 
-def _log(rec: dict, history: list, path: Path, tb, main: bool) -> None:
-    history.append(rec)
-    if not main:
-        return
-    with open(path, "a") as f:
-        f.write(dumps_strict(rec) + "\n")
-    if tb is not None:  # the experiment trackers (rewardlab.trackers.Run)
-        tb.log(rec)
+def _accuracy_keys(pair_accuracy: float, record_accuracy: float, n: int) -> dict:
+    """What train writes: "accuracy" is always pair accuracy, the record-level one is "record_accuracy"."""
+    return {"eval_accuracy": pair_accuracy, "eval_record_accuracy": record_accuracy, "eval_n": n}
 
 
 def _new_window() -> dict:
@@ -701,20 +699,9 @@ def _check_free_space(out: Path, rm: RewardModel, cfg: TrainConfig) -> None:
                              "--keep-checkpoints")
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Keep only the rows up to ``step`` (the resumed checkpoint): the steps after it are run and logged again,
-    so ``metrics.jsonl`` never holds a step twice."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
-
-
 def _gathered_state_dict(accelerator, model) -> dict | None:
     """The full weights of a sharded model (DeepSpeed ZeRO-3, FSDP), gathered on every process; None when the
     unwrapped model already holds them (one process, DDP, ZeRO-1/2). Keys are those of ``rm.model``."""
-    from accelerate.utils import DistributedType
-
     dt = accelerator.distributed_type
     sharded = dt == DistributedType.FSDP or (
         dt == DistributedType.DEEPSPEED and accelerator.state.deepspeed_plugin.zero_stage == 3)
@@ -734,131 +721,3 @@ def _atomic_save_model(rm: RewardModel, target: Path, state_dict: dict | None = 
 
 def _resume_key(cfg: TrainConfig) -> dict:
     return {k: v for k, v in cfg.to_json().items() if k not in TrainConfig.RESUMABLE}
-
-
-def _save_checkpoint(accelerator, root: Path, step: int, cfg, data_fp, rm, optimizer, scheduler) -> None:
-    """Write ``checkpoints/step-N`` via a temporary directory and a rename: a crash leaves the old one intact."""
-    accelerator.wait_for_everyone()
-    final = root / f"step-{step:08d}"
-    tmp = root / f".tmp-step-{step:08d}"
-    if accelerator.is_main_process:
-        root.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-    if cfg.fsdp:  # every process writes its shards of the weights and optimizer states
-        from rewardlab import fsdp as fsdp_engine
-
-        accelerator.wait_for_everyone()
-        fsdp_engine.save_sharded(tmp / fsdp_engine.SHARDED_DIR, rm, optimizer)
-        accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        from safetensors.torch import save_file
-
-        trainer = {}
-        if not cfg.fsdp:
-            unwrapped = accelerator.unwrap_model(rm)
-            state = {k: v.detach().contiguous().clone() for k, v in unwrapped.model.state_dict().items()}
-            check_weights(state.items(), f"step {step}: refusing to write checkpoint {final}")
-            save_file(_untie(state), str(tmp / "model.safetensors"))
-            trainer["optimizer"] = optimizer.state_dict()
-        torch.save({**trainer, "scheduler": scheduler.state_dict(),
-                    "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                            "python": random.getstate()}}, tmp / "trainer.pt")
-        (tmp / "state.json").write_text(dumps_strict({"step": step, "config": _resume_key(cfg),
-                                                    "data_fingerprint": data_fp}, indent=2))
-        readable_like_the_rest(tmp)  # safetensors writes its files 0600
-        replace_dir(tmp, final)  # fsynced before the rename makes it the newest checkpoint
-        fsync_tree(root, files=False)
-        for old in sorted(p for p in root.glob("step-*"))[:-cfg.keep_checkpoints]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-
-def _untie(state: dict) -> dict:
-    """safetensors refuses tensors that share memory (tied embeddings); store each once as its own copy."""
-    seen, out = {}, {}
-    for k, v in state.items():
-        ptr = v.data_ptr()
-        out[k] = v.clone() if ptr in seen else v
-        seen[ptr] = k
-    return out
-
-
-def _read_checkpoint(ck: Path, sharded: bool = False) -> tuple[dict, dict | None, dict]:
-    """``(state, weights, trainer state)`` of checkpoint directory ``ck``, all read before any is applied;
-    ValueError saying what is wrong when a file is missing, truncated or garbage."""
-    from safetensors.torch import load_file
-
-    try:
-        state = json.loads((ck / "state.json").read_text())
-        if not isinstance(state, dict) or not isinstance(state.get("step"), int) or "config" not in state:
-            raise ValueError("state.json lacks step/config")
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"state.json: {e}") from None
-    weights = None
-    if sharded:  # --fsdp: weights and optimizer states are torch.distributed.checkpoint shards
-        if not (ck / "sharded" / ".metadata").is_file():
-            raise ValueError("sharded/.metadata is missing (not an --fsdp checkpoint, or cut short)")
-    else:
-        try:
-            weights = load_file(str(ck / "model.safetensors"))
-        except Exception as e:  # safetensors raises its own error types for a truncated or garbage file
-            raise ValueError(f"model.safetensors: {e}") from None
-    needed = ("scheduler", "rng") if sharded else ("optimizer", "scheduler", "rng")
-    try:
-        trainer = torch.load(ck / "trainer.pt", weights_only=False)
-        if not all(k in trainer for k in needed):
-            raise ValueError(f"trainer.pt lacks one of {'/'.join(needed)}")
-    except Exception as e:  # torch.load: EOFError, RuntimeError, UnpicklingError, ...
-        raise ValueError(f"trainer.pt: {e}") from None
-    return state, weights, trainer
-
-
-def _newest_intact_checkpoint(root: Path, sharded: bool = False):
-    """``(path, state, weights, trainer)`` of the newest checkpoint that reads whole, warning about each newer one
-    that does not (a crash or a full disk can leave one broken); None when there are none."""
-    ckpts = sorted(root.glob("step-*"))
-    broken = []
-    for ck in reversed(ckpts):
-        try:
-            return (ck, *_read_checkpoint(ck, sharded))
-        except ValueError as e:
-            broken.append(ck)
-            print(f"rewardlab: warning: checkpoint {ck} is unreadable ({str(e).splitlines()[0][:200]}); "
-                  "trying the one before it", file=sys.stderr)
-    if broken:
-        raise RewardlabError(f"--resume: none of the {len(broken)} checkpoints in {root} is intact; "
-                             "start again with --overwrite")
-    return None
-
-
-def _load_checkpoint(root: Path, cfg, data_fp, rm, optimizer, scheduler) -> int:
-    found = _newest_intact_checkpoint(root, cfg.fsdp) if root.exists() else None
-    if found is None:
-        print(f"rewardlab: --resume given but no checkpoint in {root}; starting from step 0", file=sys.stderr)
-        return 0
-    ck, state, weights, tr = found
-    # a field the checkpoint lacks was added to TrainConfig later: its default is what that run did
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
-    mismatched = {k for k, v in _resume_key(cfg).items() if state["config"].get(k, defaults.get(k)) != v}
-    if mismatched:
-        raise RewardlabError(f"cannot resume from {ck}: config differs in {sorted(mismatched)}")
-    if state.get("data_fingerprint") != data_fp:
-        raise RewardlabError(f"cannot resume from {ck}: the training data changed (fingerprint differs)")
-    try:
-        if cfg.fsdp:
-            from rewardlab import fsdp as fsdp_engine
-
-            fsdp_engine.load_sharded(ck / fsdp_engine.SHARDED_DIR, rm, optimizer)
-        else:
-            rm.model.load_state_dict(weights)
-            optimizer.load_state_dict(tr["optimizer"])
-    except (RuntimeError, ValueError, KeyError) as e:
-        raise RewardlabError(f"cannot resume from {ck}: its weights or optimizer state do not fit this model "
-                             f"({str(e).splitlines()[0][:200]})") from None
-    scheduler.load_state_dict(tr["scheduler"])
-    torch.set_rng_state(tr["rng"]["torch"])
-    np.random.set_state(tr["rng"]["numpy"])
-    random.setstate(tr["rng"]["python"])
-    print(f"rewardlab: resumed from {ck} (step {state['step']})", file=sys.stderr)
-    return state["step"]

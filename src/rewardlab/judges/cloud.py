@@ -9,10 +9,13 @@ any judge backend — a strong model behind an HTTP endpoint, or the base model 
 
     loss = BT(r_chosen, r_rejected) + λ · LM(critique tokens | prompt + response)
 
-``BT = −log σ(r_chosen − r_rejected)`` over every (chosen, other) pair; ``LM`` is the mean next-token
-cross-entropy over every token after the judge prompt (the prompt is masked): the critique's tokens **and** the
-end-of-turn tokens the chat template writes after it (or the EOS a plain tokenizer gets), so the model learns to
-write the teacher's critiques and to end them, while its head learns to read them. ``λ = lm_coef``.
+``BT`` is the scalar trainer's Bradley-Terry loss (:func:`rewardlab.losses.batch_loss` over
+:func:`rewardlab.collate.collate_pairs`): ``−log σ(r_w − r_l)`` over every strict pair of a record's ranking, tied
+responses counting for neither, each pair times its record's weight, divided by the number of strict pairs.
+``LM`` is the mean next-token cross-entropy over every token after the judge prompt (the prompt is masked): the
+critique's tokens **and** the end-of-turn tokens the chat template writes after it (or the EOS a plain tokenizer
+gets), so the model learns to write the teacher's critiques and to end them, while its head learns to read them.
+``λ = lm_coef``.
 
 A teacher critique longer than ``max_critique_tokens`` is cut there and ends with the marker ``" [...]"``
 (:func:`rewardlab.judges.backends.Backend.truncate`); the LM term trains on the marker too, so a model trained on
@@ -31,13 +34,21 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rewardlab.atomic import readable_like_the_rest
+from rewardlab.backbones import resolve_backbone
+from rewardlab.collate import PairBatch, collate_pairs
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, Sampling
+from rewardlab.judges.hf import HFBackend
 from rewardlab.judges.judge import Judge, _agreement_from_rewards, _reasons
 from rewardlab.judges.templates import JudgeTemplate, load_template, render_question
+from rewardlab.losses import batch_loss, count_units
+from rewardlab.recipe import NonFiniteGuard, make_optimizer, make_scheduler, update
 
 META_FILE = "cloud.json"
 HEAD_FILE = "reward_head.safetensors"
@@ -45,7 +56,7 @@ HEAD_FILE = "reward_head.safetensors"
 
 class CloudRewardModel(torch.nn.Module):
     def __init__(self, lm, tokenizer, template: JudgeTemplate | str = "critique", head: torch.nn.Linear | None = None,
-                 max_critique_tokens: int = 128, base: str = ""):
+                 max_critique_tokens: int = 128, base: str = "", batch_size: int = 8):
         super().__init__()
         self.lm, self.tok = lm, tokenizer
         self.template = load_template(template)
@@ -54,19 +65,14 @@ class CloudRewardModel(torch.nn.Module):
         hidden = lm.config.hidden_size if hasattr(lm.config, "hidden_size") else lm.config.get_text_config().hidden_size
         self.head = head if head is not None else torch.nn.Linear(hidden, 1)
         self.max_critique_tokens, self.base = max_critique_tokens, base
-        from rewardlab.judges.hf import HFBackend
-
-        self._backend = HFBackend(model=lm, tokenizer=tokenizer)
+        self._backend = HFBackend(model=lm, tokenizer=tokenizer, batch_size=batch_size)
         self.head.to(next(lm.parameters()).device)
 
     # ---- construction / persistence -------------------------------------------------------------
     @classmethod
     def from_base(cls, base: str = "smollm2-135m", *, template: str = "critique", seed: int = 0,
-                  device: str | None = None, max_critique_tokens: int = 128) -> "CloudRewardModel":
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from rewardlab.backbones import resolve_backbone
-
+                  device: str | None = None, max_critique_tokens: int = 128, batch_size: int = 8) -> "CloudRewardModel":
+        """``batch_size``: texts per forward when the model writes and scores critiques."""
         path = resolve_backbone(base)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         tok = AutoTokenizer.from_pretrained(path)
@@ -76,13 +82,10 @@ class CloudRewardModel(torch.nn.Module):
         head = torch.nn.Linear(hidden, 1)
         torch.nn.init.normal_(head.weight, std=1.0 / math.sqrt(hidden + 1))
         torch.nn.init.zeros_(head.bias)
-        return cls(lm, tok, template, head, max_critique_tokens, base)
+        return cls(lm, tok, template, head, max_critique_tokens, base, batch_size)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None) -> "CloudRewardModel":
-        from safetensors.torch import load_file
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    def load(cls, path: str | Path, device: str | None = None, batch_size: int = 8) -> "CloudRewardModel":
         path = Path(path)
         if not (path / META_FILE).exists():
             raise RewardlabError(f"{path} has no {META_FILE}: not a critique-out-loud model "
@@ -95,11 +98,9 @@ class CloudRewardModel(torch.nn.Module):
         head = torch.nn.Linear(state["weight"].shape[1], 1)
         head.load_state_dict(state)
         return cls(lm, tok, JudgeTemplate(**{**meta["template"], "candidates": tuple(meta["template"]["candidates"])}),
-                   head, meta["max_critique_tokens"], meta.get("base", ""))
+                   head, meta["max_critique_tokens"], meta.get("base", ""), batch_size)
 
     def save(self, path: str | Path) -> None:
-        from safetensors.torch import save_file
-
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.lm.save_pretrained(path, safe_serialization=True)
@@ -188,22 +189,64 @@ def generate_critiques(teacher: Backend, template: JudgeTemplate, records: Seque
     return out
 
 
-def train_cloud(model: CloudRewardModel, records: Sequence[Comparison], critiques: Sequence[Sequence[str]], *,
-                lm_coef: float = 0.5, lr: float = 1e-5, epochs: int = 1, batch_size: int = 4, seed: int = 0,
-                max_question_tokens: int | None = None, max_answer_tokens: int | None = None,
-                log=None) -> list[dict]:
-    """Train the LM and the head on ``records`` with their ``critiques`` (BT + ``lm_coef`` · LM); returns the log."""
-    import torch.nn.functional as F
-
+def cloud_features(model: CloudRewardModel, records: Sequence[Comparison], critiques: Sequence[Sequence[str]],
+                   max_question_tokens: int | None = None, max_answer_tokens: int | None = None) -> list[list[dict]]:
+    """``features[b][k]``: ``{"input_ids": judge prompt + critique of response k, "critique_start": where the
+    critique starts}`` for record b (what :func:`rewardlab.collate.collate_pairs` stacks)."""
     if len(critiques) != len(records):
         raise ValueError(f"{len(critiques)} critique rows for {len(records)} records")
     prompts = critique_prompts(model.template, model.backend, records, max_question_tokens, max_answer_tokens)
     feats, i = [], 0
     for rec, crit in zip(records, critiques):
-        feats.append([model.encode(prompts[i + k], crit[k]) for k in range(rec.k)])
+        row = []
+        for k in range(rec.k):
+            ids, start = model.encode(prompts[i + k], crit[k])
+            row.append({"input_ids": ids, "critique_start": start})
+        feats.append(row)
         i += rec.k
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    return feats
+
+
+def cloud_loss(rewards: torch.Tensor, logits: torch.Tensor, batch: PairBatch, starts: Sequence[int], n_units: int,
+               lm_coef: float, loss: str = "bt") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(loss, bt, lm)`` of one batch: ``loss = bt + lm_coef · lm``.
+
+    ``bt``: the preference ``loss`` of the registry (:func:`rewardlab.losses.batch_loss`: every strict pair of a
+    ranking, ties as the loss treats them, each record's weight) summed and divided by ``n_units``
+    (:func:`rewardlab.losses.count_units` of the batch's records), as the scalar trainer does; ``lm``: the mean
+    next-token cross-entropy over the critique tokens (and the end of turn after them) of every row.
+    rewards ``(N,)``, logits ``(N, T, V)``, ``starts[n]``: the first critique token of row n.
+    """
+    bt = batch_loss(loss, rewards, batch).sum() / max(n_units, 1)
+    ids, mask = batch.inputs["input_ids"], batch.inputs["attention_mask"]
+    labels = ids.clone()
+    labels[mask == 0] = -100
+    for row, start in enumerate(starts):
+        labels[row, :start] = -100
+    lm = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
+                         ignore_index=-100)
+    if not torch.isfinite(lm) and not bool((labels[:, 1:] != -100).any()):  # no critique tokens in the batch
+        lm = torch.zeros((), device=rewards.device)
+    return bt + lm_coef * lm, bt, lm
+
+
+def train_cloud(model: CloudRewardModel, records: Sequence[Comparison], critiques: Sequence[Sequence[str]], *,
+                lm_coef: float = 0.5, lr: float = 1e-5, epochs: int = 1, batch_size: int = 4, seed: int = 0,
+                max_question_tokens: int | None = None, max_answer_tokens: int | None = None,
+                weight_decay: float = 0.0, warmup_ratio: float = 0.0, lr_schedule: str = "constant",
+                max_grad_norm: float = 1.0, loss: str = "bt", log=None) -> list[dict]:
+    """Train the LM and the head on ``records`` with their ``critiques`` (:func:`cloud_loss`); returns the log.
+
+    The batches are ``batch_size`` records in a seeded order per epoch, collated as the scalar trainer's
+    (:func:`rewardlab.collate.collate_pairs`, right-padded); schedule, optimizer and update are the training
+    core's (:mod:`rewardlab.recipe`): a non-finite loss or gradient norm stops the run at that step."""
+    feats = cloud_features(model, records, critiques, max_question_tokens, max_answer_tokens)
+    device = next(model.lm.parameters()).device
+    total = epochs * math.ceil(len(records) / batch_size)
+    optimizer = make_optimizer(((n, p) for n, p in model.named_parameters() if p.requires_grad), lr, weight_decay,
+                               fused=device.type == "cuda")
+    scheduler = make_scheduler(optimizer, total, warmup_ratio, lr_schedule)
+    guard = NonFiniteGuard()
     rng = random.Random(seed)
     history, step = [], 0
     model.train()
@@ -212,35 +255,20 @@ def train_cloud(model: CloudRewardModel, records: Sequence[Comparison], critique
         rng.shuffle(order)
         for s in range(0, len(order), batch_size):
             idx = order[s: s + batch_size]
-            seqs, starts, pairs = [], [], []
-            for r in idx:
-                base = len(seqs)
-                for ids, start in feats[r]:
-                    seqs.append(ids)
-                    starts.append(start)
-                rec = records[r]
-                pairs += [(base + rec.chosen, base + j) for j in rec.rejected_indices]
-            batch = model._pad(seqs)
-            rewards, logits = model(**batch)
-            w = torch.tensor([p[0] for p in pairs], device=rewards.device)
-            l = torch.tensor([p[1] for p in pairs], device=rewards.device)
-            bt = -F.logsigmoid(rewards[w] - rewards[l]).mean()
-            labels = batch["input_ids"].clone()
-            labels[batch["attention_mask"] == 0] = -100
-            for row, start in enumerate(starts):
-                labels[row, :start] = -100
-            lm = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
-                                 ignore_index=-100)
-            if not torch.isfinite(lm):  # no critique tokens in the batch
-                lm = torch.zeros((), device=rewards.device)
-            loss = bt + lm_coef * lm
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
+            chunk = [records[r] for r in idx]
+            rows = [feats[r] for r in idx]
+            batch = collate_pairs(chunk, rows, model.backend.pad_id, "right").to(device)
+            starts = [f["critique_start"] for row in rows for f in row]
+            rewards, logits = model(**batch.inputs)
+            total_loss, bt, lm = cloud_loss(rewards, logits, batch, starts, count_units(loss, chunk), lm_coef, loss)
+            total_loss.backward()
             step += 1
-            rec = {"step": step, "epoch": epoch, "loss": loss.item(), "bt_loss": bt.item(), "lm_loss": lm.item(),
-                   "accuracy": (rewards[w] > rewards[l]).float().mean().item()}
+            result = update(optimizer, scheduler, [p for g in optimizer.param_groups for p in g["params"]],
+                            step=step, loss_sum=total_loss.item(), max_grad_norm=max_grad_norm, guard=guard)
+            won = (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).float()
+            rec = {"step": step, "epoch": epoch, "loss": total_loss.item(), "bt_loss": bt.item(), "lm_loss": lm.item(),
+                   "accuracy": won.mean().item() if won.numel() else None, "lr": scheduler.get_last_lr()[0],
+                   "grad_norm": result.grad_norm}
             history.append(rec)
             if log:
                 log(rec)

@@ -18,19 +18,35 @@ consistency, timings, the config and the command.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
+import shlex
 import time
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
-from rewardlab.atomic import atomic_write_text, readable_like_the_rest
+from rewardlab.atomic import atomic_write_text, json_safe, readable_like_the_rest
 from rewardlab.bounds import Fraction, NonNegativeFloat, Positive, PositiveFloat, Seed
+from rewardlab.cells import fmt
+from rewardlab.data import fingerprint, load_comparisons, split_by_prompt
 from rewardlab.errors import RewardlabError
+from rewardlab.judges.backends import Sampling
+from rewardlab.judges.cloud import CloudRewardModel, CritiqueJudge, generate_critiques, train_cloud
+from rewardlab.judges.hf import HFBackend
+from rewardlab.judges.judge import PairwiseJudge
+from rewardlab.judges.position import swap_coin
+from rewardlab.judges.trunk import TrunkCachedBackend
 from rewardlab.jsonstrict import dumps_strict
+from rewardlab.metrics.statistics import bootstrap_ci
+from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.outputs import claim_output_dir
+from rewardlab.provenance import provenance
+from rewardlab.recipe import MetricsLog, NonFiniteGuard, make_optimizer, make_scheduler, update
 
 JUDGE_META = "judge.json"
 
@@ -66,7 +82,7 @@ class TrainJudgeConfig:
     # optimisation
     epochs: Positive = 1  # passes over the training pairs
     lr: PositiveFloat = 1e-5  # peak learning rate (AdamW)
-    weight_decay: NonNegativeFloat = 0.0  # AdamW weight decay
+    weight_decay: NonNegativeFloat = 0.0  # AdamW weight decay of the matrices (biases and norms get none)
     warmup_ratio: Fraction = 0.1  # share of the steps spent warming up linearly
     batch_size: Positive = 8  # pairs per optimizer step
     micro_batch_size: Positive | None = None  # pairs per forward (default: the whole batch)
@@ -92,8 +108,6 @@ class TrainJudgeConfig:
 
 
 def _load(cfg: TrainJudgeConfig):
-    from rewardlab.data import fingerprint, load_comparisons, split_by_prompt
-
     loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
     if cfg.eval_data:
         train = loaded.records
@@ -116,8 +130,6 @@ def _load(cfg: TrainJudgeConfig):
 
 
 def _evaluate(judge, records, seed: int, keep: dict | None = None, name: str = "") -> dict:
-    from rewardlab.metrics.summary import evaluate_scores
-
     scores = judge.score_comparisons(records)
     if keep is not None:
         keep[name] = scores
@@ -140,10 +152,6 @@ def _record_credit(records, scores) -> list[float]:
 
 def accuracy_gain(records, base_scores, trained_scores, seed: int = 0, n_boot: int = 2000) -> dict:
     """Trained minus base accuracy on the same records, with a paired bootstrap 95% interval (records resampled)."""
-    import numpy as np
-
-    from rewardlab.metrics.statistics import bootstrap_ci
-
     diff = np.asarray(_record_credit(records, trained_scores)) - np.asarray(_record_credit(records, base_scores))
     lo, hi = bootstrap_ci(diff, n=n_boot, seed=seed)
     return {"gain": float(diff.mean()), "ci95": [lo, hi], "n_records": int(diff.size),
@@ -152,8 +160,6 @@ def accuracy_gain(records, base_scores, trained_scores, seed: int = 0, n_boot: i
 
 def genrm_examples(judge, records, both_orders: bool, seed: int) -> list[tuple[list[int], int]]:
     """``(prompt ids, target token id)`` per judge prompt: both orders of every (chosen, other) pair."""
-    from rewardlab.judges.position import swap_coin
-
     backend, tpl = judge.backend, judge.template
     a_tok = backend.candidate_ids(judge.candidates[0])[0]
     b_tok = backend.candidate_ids(judge.candidates[1])[0]
@@ -168,14 +174,6 @@ def genrm_examples(judge, records, both_orders: bool, seed: int) -> list[tuple[l
                 ids = backend.prompt_ids(tpl.messages(question=q, answer_a=a, answer_b=b), tpl.assistant_prefix)
                 out.append((ids, b_tok if chosen_second else a_tok))
     return out
-
-
-def _lr_lambda(total: int, warmup: int):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
-    return f
 
 
 def freeze_below(model, n_layers: int) -> dict:
@@ -201,10 +199,11 @@ def freeze_below(model, n_layers: int) -> dict:
 
 
 def train_genrm(cfg: TrainJudgeConfig, judge, examples, log) -> list[dict]:
-    import torch.nn.functional as F
-
-    from rewardlab.judges.trunk import TrunkCachedBackend
-
+    """Next-token training of the verdict: the cross-entropy of the target token (``A`` / ``B``) as the first
+    token of the reply, summed over a batch's examples and divided by its size. Its own example batching (the
+    two orders of a pair stay in one batch); schedule, optimizer and update are the training core's
+    (:mod:`rewardlab.recipe`: linear warmup over ``warmup_ratio`` of the steps, then linear decay; clipping at 1;
+    a non-finite loss or gradient norm stops the run at that step)."""
     model, backend = judge.backend.model, judge.backend
     device = backend.device
     cached = isinstance(backend, TrunkCachedBackend)
@@ -224,9 +223,11 @@ def train_genrm(cfg: TrainJudgeConfig, judge, examples, log) -> list[dict]:
     groups = [examples[i: i + group] for i in range(0, len(examples), group)]
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, int(cfg.warmup_ratio * total)))
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in trainable]
+    opt = make_optimizer(trainable, cfg.lr, cfg.weight_decay, fused=torch.device(device).type == "cuda")
+    sched = make_scheduler(opt, total, cfg.warmup_ratio, "linear")
+    guard = NonFiniteGuard()
     torch.manual_seed(cfg.seed)
     model.train()
     history, step, t0 = [], 0, time.perf_counter()
@@ -235,7 +236,6 @@ def train_genrm(cfg: TrainJudgeConfig, judge, examples, log) -> list[dict]:
         flat = [e for g in groups for e in g]
         for s in range(0, len(flat), cfg.batch_size):
             batch = flat[s: s + cfg.batch_size]
-            opt.zero_grad(set_to_none=True)
             loss_sum, correct = 0.0, 0
             for m in range(0, len(batch), micro):
                 chunk = batch[m: m + micro]
@@ -251,12 +251,10 @@ def train_genrm(cfg: TrainJudgeConfig, judge, examples, log) -> list[dict]:
                 loss.backward()
                 loss_sum += loss.item()
                 correct += int((logits.argmax(-1) == target).sum())
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
             step += 1
+            result = update(opt, sched, params, step=step, loss_sum=loss_sum, max_grad_norm=1.0, guard=guard)
             rec = {"step": step, "epoch": epoch, "loss": loss_sum, "token_accuracy": correct / len(batch),
-                   "lr": sched.get_last_lr()[0], "grad_norm": float(grad_norm), "seconds": time.perf_counter() - t0}
+                   "lr": sched.get_last_lr()[0], "grad_norm": result.grad_norm, "seconds": time.perf_counter() - t0}
             history.append(rec)
             log(rec, force=step == total)
     model.eval()
@@ -267,20 +265,16 @@ def train_genrm(cfg: TrainJudgeConfig, judge, examples, log) -> list[dict]:
 
 
 def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
-    from rewardlab.judges.backends import Sampling
-    from rewardlab.provenance import provenance
-
     t_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     out = claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=JUDGE_RUN_WRITES)
     out.mkdir(parents=True, exist_ok=True)
     train, evaluation, data_info = _load(cfg)
-    metrics_path = out / "metrics.jsonl"
-    metrics_path.write_text("")
+    metrics = MetricsLog(out / "metrics.jsonl")
+    metrics.path.write_text("")
 
     def log(rec: dict, force: bool = False) -> None:
-        with open(metrics_path, "a") as f:
-            f.write(dumps_strict(rec) + "\n")
+        metrics.log(rec)
         if force or rec.get("step", 0) % max(1, cfg.log_every) == 0 or rec.get("phase"):
             print("train-judge: " + json.dumps({k: (float(f"{v:.4g}") if isinstance(v, float) else v)
                                                 for k, v in rec.items()}), flush=True)
@@ -288,9 +282,6 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     result: dict = {"method": cfg.method, "base": cfg.base, "data": data_info}
     kept: dict[str, list] = {}
     if cfg.method == "genrm":
-        from rewardlab.judges.hf import HFBackend
-        from rewardlab.judges.judge import PairwiseJudge
-
         device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
         bf16 = cfg.bf16 if cfg.bf16 is not None else device.startswith("cuda")
         backend = HFBackend(cfg.base, batch_size=cfg.eval_batch_size, device=device, dtype=torch.float32,
@@ -298,8 +289,6 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
         if cfg.train_layers is not None:
             result["trainable"] = freeze_below(backend.model, cfg.train_layers)
             if cfg.cache_trunk:
-                from rewardlab.judges.trunk import TrunkCachedBackend
-
                 backend = TrunkCachedBackend(backend, cfg.train_layers)
         judge = PairwiseJudge(backend, mode="logprob", template=cfg.template or "pair-token", position="average",
                               max_question_tokens=cfg.max_question_tokens, max_answer_tokens=cfg.max_answer_tokens,
@@ -329,15 +318,12 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
             result["model_dir"] = str(model_dir)
         tokenizer = backend.tok
     else:
-        from rewardlab.judges.cloud import CloudRewardModel, CritiqueJudge, generate_critiques, train_cloud
-        from rewardlab.judges.hf import HFBackend
-
         model = CloudRewardModel.from_base(cfg.base, template=cfg.template or "critique", seed=cfg.seed,
-                                           device=cfg.device, max_critique_tokens=cfg.max_critique_tokens)
+                                           device=cfg.device, max_critique_tokens=cfg.max_critique_tokens,
+                                           batch_size=cfg.eval_batch_size)
         sampling = Sampling(max_new_tokens=cfg.max_critique_tokens)
         judge = CritiqueJudge(model, sampling=sampling, max_question_tokens=cfg.max_question_tokens,
                               max_answer_tokens=cfg.max_answer_tokens, name="cloud")
-        judge.backend.batch_size = cfg.eval_batch_size
         if cfg.eval_before:
             result["base_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "base")
             log({"phase": "eval_base", "accuracy": result["base_eval"]["accuracy"]})
@@ -351,7 +337,8 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
                                              batch_size=cfg.batch_size, seed=cfg.seed,
                                              max_question_tokens=cfg.max_question_tokens,
                                              max_answer_tokens=cfg.max_answer_tokens,
-                                             log=lambda r: log(r))[-5:]
+                                             weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio,
+                                             lr_schedule="linear", log=lambda r: log(r))[-5:]
         result["train_seconds"] = time.perf_counter() - t
         result["trained_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "trained")
         log({"phase": "eval_trained", "accuracy": result["trained_eval"]["accuracy"]})
@@ -370,17 +357,13 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     result["config"] = asdict(cfg)
     result["provenance"] = provenance(config=asdict(cfg), data_fingerprint=data_info["eval_fingerprint"],
                                       tokenizer=tokenizer)
-    from rewardlab.report import _clean
-
-    result = _clean(result)
+    result = json_safe(result)
     atomic_write_text(out / "report.json", dumps_strict(result, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(out / "report.md", render_train_report(result))
     return result
 
 
 def render_train_report(result: dict) -> str:
-    from rewardlab.report import fmt
-
     def acc(key):
         e = result.get(key) or {}
         ci = e.get("accuracy_ci95")
@@ -416,9 +399,6 @@ def render_train_report(result: dict) -> str:
 
 def command_line(cfg: TrainJudgeConfig) -> str:
     """The ``rewardlab train-judge`` command that reproduces ``cfg`` (every option that differs from its default)."""
-    import dataclasses
-    import shlex
-
     parts = ["rewardlab", "train-judge"]
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)

@@ -16,10 +16,10 @@
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
-import random
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rewardlab import trackers
 from rewardlab.atomic import atomic_write_text
 from rewardlab.data import load_comparisons, split_by_prompt
 from rewardlab.data import synthetic_attributes as sa
@@ -44,6 +45,9 @@ from rewardlab.multiobjective.model import AttributeRewardModel, find_head
 from rewardlab.multiobjective.ridge import fit_ridge
 from rewardlab.multiobjective.scalarise import FixedWeights, GatedSum, Llama2Rule, parse_scaliser
 from rewardlab.jsonstrict import dumps_strict
+from rewardlab.recipe import (Checkpointing, MetricsLog, NonFiniteGuard, any_process, config_defaults, load_checkpoint,
+                              make_accelerator, make_optimizer, make_scheduler, save_checkpoint, update)
+from rewardlab.samplers import StepSampler
 
 
 @dataclass
@@ -82,18 +86,6 @@ def _held_out(key: str, fraction: float, seed: int) -> bool:
 
 def _prompt_key(prompt) -> str:
     return prompt if isinstance(prompt, str) else json.dumps([[m["role"], m["content"]] for m in prompt])
-
-
-def _lr_factor(step: int, total: int, warmup_ratio: float, schedule: str) -> float:
-    warmup = int(warmup_ratio * total)
-    if step < warmup:
-        return (step + 1) / (warmup + 1)
-    progress = (step - warmup) / max(1, total - warmup)
-    if schedule == "constant":
-        return 1.0
-    if schedule == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * progress))
-    return max(0.0, 1.0 - progress)
 
 
 # --- regression ---------------------------------------------------------------------------------------------
@@ -168,7 +160,9 @@ def train_regression(cfg) -> MultiObjectiveResult:
         if cfg.lora_r:  # adapters on the backbone, the K-output head in full; merged before saving
             apply_lora(rm, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
                        target_modules=cfg.lora_target_modules)
-        steps, history = _gradient_regression(rm, train, target, mask, cfg, out)
+        steps, history, finished, main = _gradient_regression(rm, train, target, mask, cfg, out)
+        if not finished or not main:  # --stop-after (checkpoint written), or a torchrun rank other than 0
+            return MultiObjectiveResult(out / "model", steps, history)
         if cfg.lora_r:
             rm.model = rm.model.merge_and_unload()
         rm.mo.stage1 = {"method": "gradient", "steps": steps, "lr": cfg.lr, "lora_r": cfg.lora_r}
@@ -192,38 +186,102 @@ def train_regression(cfg) -> MultiObjectiveResult:
     return MultiObjectiveResult(model_dir, steps, history, None, summary, elapsed_s=summary["seconds"])
 
 
-def _gradient_regression(rm, train, target, mask, cfg, out: Path) -> tuple[int, list[dict]]:
+def _gradient_regression(rm, train, target, mask, cfg, out: Path) -> tuple[int, list[dict], bool, bool]:
+    """``--stage1 gradient`` on the training core (:mod:`rewardlab.recipe`): masked MSE over the global batch,
+    AdamW (decay / no-decay groups), the one LR schedule, clipping, the non-finite guard, checkpoints with exact
+    ``--resume``, DDP under ``torchrun`` and ``metrics.jsonl``. Returns ``(steps, metrics rows, finished, main
+    process)``; ``finished`` is False after ``--stop-after``.
+
+    Step s takes the records ``random_plan(seed, epoch)`` gives it (:mod:`rewardlab.samplers`); each process its
+    slice ``[rank::world]``, whose backward is scaled by ``world / labels in the global batch``, so with DDP's mean
+    the update is that of the masked MSE over the whole global batch (2 processes equal 1)."""
+    if cfg.fsdp or cfg.precision == "bf16-pure":
+        raise RewardlabError("--objective regression --stage1 gradient runs fp32 or --precision bf16 under DDP; "
+                             "--fsdp and --precision bf16-pure are for preference runs")
+    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
+    report_to = trackers.tracker_names(cfg.report_to)
+    accelerator = make_accelerator(precision == "bf16", report_to, out / "tensorboard")
+    world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
+    if cfg.batch_size < world:
+        raise RewardlabError(f"batch_size {cfg.batch_size} is smaller than the number of processes ({world})")
+    ckpt_root = out / "checkpoints"
+    if not cfg.resume and ckpt_root.exists() and any(ckpt_root.iterdir()):
+        raise RewardlabError(f"{ckpt_root} already has checkpoints: pass --resume to continue, or another --output-dir")
     feats = [rm.encode(t.prompt, t.response) for t in train]
-    per_epoch = math.ceil(len(train) / cfg.batch_size)
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
-    params = [p for p in rm.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: _lr_factor(s, total, cfg.warmup_ratio, cfg.lr_schedule))
-    rng = random.Random(cfg.seed)
-    order: list[int] = []
-    history = []
-    rm.train()
-    for step in range(total):
-        if len(order) < cfg.batch_size:
-            perm = list(range(len(train)))
-            rng.shuffle(perm)
-            order += perm
-        idx, order = order[:cfg.batch_size], order[cfg.batch_size:]
-        batch = rm.collate([feats[i] for i in idx])
-        loss = masked_mse(rm(**batch), target[idx], mask[idx])
-        loss.backward()
-        if cfg.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        if (step + 1) % cfg.log_every == 0 or step + 1 == total:
-            history.append({"step": step + 1, "loss": float(loss.detach()), "lr": scheduler.get_last_lr()[0]})
-    with open(out / "metrics.jsonl", "w") as f:
-        for row in history:
-            f.write(json.dumps(row) + "\n")
-    return total, history
+    sampler = StepSampler(train, "random", cfg.batch_size, world, cfg.seed)
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * sampler.steps_per_epoch))
+    optimizer = make_optimizer(rm.model.named_parameters(), cfg.lr, cfg.weight_decay,
+                               fused=accelerator.device.type == "cuda")
+    scheduler = make_scheduler(optimizer, total, cfg.warmup_ratio, cfg.lr_schedule)
+    resume_key = {k: v for k, v in cfg.to_json().items() if k not in type(cfg).RESUMABLE}
+    ckpt = Checkpointing(ckpt_root, resume_key, config_defaults(type(cfg)), _rated_fingerprint(train),
+                         cfg.keep_checkpoints)
+    start = load_checkpoint(ckpt, rm.model, optimizer, scheduler) if cfg.resume else 0
+    model, optimizer = accelerator.prepare(rm, optimizer)
+    model.train()
+    metrics = MetricsLog(out / "metrics.jsonl", main, trackers.start(accelerator, cfg, out, report_to))
+    if cfg.resume:
+        metrics.truncate(start)
+    guard = NonFiniteGuard(cfg.skip_nonfinite, ckpt_root, main)
+    device = accelerator.device
+    micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
+    window = {"loss": 0.0, "labels": 0.0, "rows": 0, "t": time.perf_counter()}
+    for step in range(start, total):
+        done = step + 1
+        idx = sampler.step(step)
+        n_labels = float(mask[idx].sum().clamp(min=1.0))
+        local = idx[rank::world]
+        chunks = [local[i:i + micro] for i in range(0, len(local), micro)]
+        loss_sum = 0.0
+        for ci, chunk in enumerate(chunks):
+            batch = {k: v.to(device) for k, v in rm.collate([feats[i] for i in chunk]).items()}
+            m = mask[chunk].to(device)
+            last = ci == len(chunks) - 1
+            with accelerator.no_sync(model) if (not last and world > 1) else contextlib.nullcontext():
+                with accelerator.autocast():
+                    pred = model(**batch)
+                # the masked squared error summed over this chunk's labels
+                sq_sum = masked_mse(pred, target[chunk].to(device), m) * m.sum().clamp(min=1.0)
+                accelerator.backward(sq_sum * world / n_labels)
+            loss_sum += float(sq_sum.detach())
+        result = update(optimizer, scheduler, model.parameters(), step=done, loss_sum=loss_sum,
+                        max_grad_norm=cfg.max_grad_norm, guard=guard, clip=accelerator.clip_grad_norm_,
+                        any_process=any_process(accelerator))
+        if result.applied:
+            window["loss"] += loss_sum
+            window["labels"] += float(mask[local].sum())
+            window["rows"] += len(local)
+        if done % cfg.log_every == 0 or done == total:
+            tot = accelerator.reduce(torch.tensor([window["loss"], window["labels"], float(window["rows"])],
+                                                  dtype=torch.float64, device=device), reduction="sum").tolist()
+            metrics.log({"step": done, "epoch": round(done / sampler.steps_per_epoch, 4),
+                         "loss": tot[0] / tot[1] if tot[1] else None,  # masked MSE over the window's labels
+                         "lr": scheduler.get_last_lr()[0], "grad_norm": result.grad_norm,
+                         "rows_per_s": tot[2] / (time.perf_counter() - window["t"]),
+                         **({"skipped_nonfinite": guard.skipped} if guard.skipped else {})})
+            window = {"loss": 0.0, "labels": 0.0, "rows": 0, "t": time.perf_counter()}
+        if done == total:
+            break
+        stop = cfg.stop_after is not None and done >= cfg.stop_after
+        if (cfg.save_every and done % cfg.save_every == 0) or stop:
+            save_checkpoint(ckpt, done, accelerator, rm.model, optimizer, scheduler)
+        if stop:
+            metrics.close()
+            accelerator.end_training()
+            return done, metrics.history, False, main
+    metrics.close()
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    rm.eval()
+    return total, metrics.history, True, main
+
+
+def _rated_fingerprint(items: list[RatedText]) -> str:
+    """sha256 of the training rows (prompt, response, ratings) in order: a resumed run must train on the same."""
+    h = hashlib.sha256()
+    for t in items:
+        h.update(json.dumps([t.prompt, t.response, list(t.ratings)], sort_keys=True, default=str).encode())
+    return h.hexdigest()
 
 
 # --- gating -------------------------------------------------------------------------------------------------

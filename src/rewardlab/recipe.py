@@ -1,0 +1,346 @@
+"""The training core every trainer runs on: schedule, optimizer, update, checkpoints, metrics.
+
+A trainer (the scalar one in :mod:`rewardlab.train`, multi-objective regression in
+:mod:`rewardlab.multiobjective.train`, GenRM in :mod:`rewardlab.judges.train`, CLoud in
+:mod:`rewardlab.judges.cloud`) owns its data, its model and its loss; it takes the rest from here, so every one
+warms up, decays, clips, guards against NaN and resumes the same way:
+
+* :func:`lr_factor` / :func:`make_scheduler` — the one LR schedule (linear warmup, then linear / cosine /
+  constant);
+* :func:`make_optimizer` — AdamW with decay (matrices) and no-decay (biases, norms) groups; fused only on CUDA;
+* :func:`update` — clip, the non-finite guard (:class:`NonFiniteGuard`, ``--skip-nonfinite``), optimizer and
+  scheduler step, zero the gradients;
+* :func:`save_checkpoint` / :func:`load_checkpoint` — ``checkpoints/step-N`` (weights, optimizer, scheduler, RNG,
+  the config's resume key and the data fingerprint) written through a temporary directory and a rename, read back
+  exactly (the newest intact one);
+* :class:`MetricsLog` — ``metrics.jsonl`` rows (rank 0) and the experiment trackers, cut back to the resumed step.
+
+A new trainer: build the model and a loss that returns the step's summed loss, then per step call the loss,
+``backward``, :func:`update`; log with :class:`MetricsLog`; save with :func:`save_checkpoint`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from safetensors.torch import load_file, save_file
+
+from rewardlab.atomic import atomic_write_text, fsync_tree, readable_like_the_rest, replace_dir
+from rewardlab.errors import RewardlabError
+from rewardlab.finite import NonFiniteError, check_weights, step_problem
+from rewardlab.jsonstrict import dumps_strict
+from rewardlab.optim import MasterAdamW
+
+SCHEDULES = ("linear", "cosine", "constant")
+
+
+# --- the engine --------------------------------------------------------------------------------------------
+def make_accelerator(bf16_autocast: bool, report_to: list[str], tensorboard_dir: Path) -> Accelerator:
+    """HF Accelerate for one process or a ``torchrun`` / ``accelerate launch`` world (DDP). ``cpu=True`` without a
+    GPU is what makes Accelerate see a torchrun world on a machine without one (gloo)."""
+    return Accelerator(mixed_precision="bf16" if bf16_autocast else "no", cpu=not torch.cuda.is_available(),
+                       log_with=report_to or None, project_dir=str(tensorboard_dir))
+
+
+# --- the schedule ------------------------------------------------------------------------------------------
+def lr_factor(step: int, total_steps: int, warmup_ratio: float, schedule: str = "linear") -> float:
+    """The learning-rate multiplier of optimizer step ``step`` (0-based) of ``total_steps``.
+
+    ``warmup = int(warmup_ratio · total_steps)`` steps rise linearly to 1 (step s gets (s + 1) / (warmup + 1), so
+    the first update is never at lr 0 and the last warmup step is just below the peak); then ``constant`` stays at
+    1, ``linear`` falls to 0 at ``total_steps`` and ``cosine`` follows ½(1 + cos(π·progress)).
+    """
+    warmup = int(warmup_ratio * total_steps)
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return max(0.0, 1.0 - progress)
+
+
+def make_scheduler(optimizer, total_steps: int, warmup_ratio: float, schedule: str = "linear"):
+    if schedule not in SCHEDULES:
+        raise RewardlabError(f"lr_schedule must be {', '.join(SCHEDULES)}, not {schedule!r}")
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup_ratio, schedule))
+
+
+# --- the optimizer -----------------------------------------------------------------------------------------
+def make_optimizer(named_parameters: Iterable[tuple[str, torch.nn.Parameter]], lr: float, weight_decay: float, *,
+                   master_weights: bool = False, fused: bool = False) -> torch.optim.AdamW:
+    """AdamW over two groups: matrices (``ndim >= 2``) decay by ``weight_decay``, biases and norms do not.
+
+    ``master_weights``: :class:`rewardlab.optim.MasterAdamW` (fp32 masters of bf16 weights, ``--precision
+    bf16-pure``). ``fused``: torch's fused kernel (CUDA only: no per-step temporaries the size of the weights); CPU
+    keeps torch's default, which the recorded losses were made with.
+    """
+    named = list(named_parameters)
+    decay = [p for _, p in named if p.ndim >= 2]
+    no_decay = [p for _, p in named if p.ndim < 2]
+    adamw = MasterAdamW if master_weights else torch.optim.AdamW
+    return adamw([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                 lr=lr, fused=fused)
+
+
+# --- the update --------------------------------------------------------------------------------------------
+@dataclass
+class NonFiniteGuard:
+    """A non-finite loss or gradient norm stops the run at that step; ``allowed > 0`` skips up to that many such
+    updates first (``--skip-nonfinite``): the weights are not updated, the data position and the schedule move on."""
+
+    allowed: int = 0
+    checkpoints: Path | None = None  # where the last good checkpoint would be (named in the message)
+    main: bool = True  # the process that prints the warning
+    skipped: int = 0
+
+    def admit(self, step: int, problem: str | None) -> bool:
+        """True: apply the update of (1-based) ``step``; False: skip it; raises :class:`NonFiniteError` past the
+        allowance."""
+        if problem is None:
+            return True
+        self.skipped += 1
+        if self.skipped > self.allowed:
+            raise NonFiniteError(divergence_message(step, problem, self.checkpoints, self.allowed))
+        if self.main:
+            print(f"rewardlab: step {step}: non-finite {problem}: update skipped "
+                  f"({self.skipped} of at most {self.allowed}, --skip-nonfinite)", file=sys.stderr)
+        return False
+
+
+def divergence_message(step: int, problem: str, ckpt_root: Path | None, allowed: int) -> str:
+    ckpts = sorted(ckpt_root.glob("step-*")) if ckpt_root is not None and ckpt_root.exists() else []
+    kept = f"the last good checkpoint {ckpts[-1]} is kept" if ckpts else "no checkpoint was written yet"
+    skipped = f" (after skipping {allowed}, --skip-nonfinite {allowed})" if allowed else ""
+    return (f"training diverged at step {step}: non-finite {problem}{skipped}; stopped before updating the weights, "
+            f"{kept}. Lower --lr or --max-grad-norm, or pass --skip-nonfinite N to skip up to N such steps "
+            "(then --resume continues from the checkpoint)")
+
+
+@dataclass
+class UpdateResult:
+    grad_norm: float | None  # before clipping; None when the step was skipped as non-finite
+    problem: str | None  # what was non-finite (:func:`rewardlab.finite.step_problem`), or None
+    applied: bool
+
+
+def update(optimizer, scheduler, parameters, *, step: int, loss_sum: float, max_grad_norm: float,
+           guard: NonFiniteGuard, clip: Callable = torch.nn.utils.clip_grad_norm_,
+           any_process: Callable[[bool], bool] = bool) -> UpdateResult:
+    """One optimizer step after the backward: clip the global gradient norm to ``max_grad_norm`` (0: no clipping,
+    the norm is still measured for the guard), ask ``guard`` whether a non-finite loss (``loss_sum``, this
+    process's) or norm allows the update, step the optimizer (or not) and the scheduler, zero the gradients.
+
+    ``clip``: the engine's clipping (Accelerate's, FSDP2's, torch's); ``any_process(flag)``: True when ``flag`` is
+    True on any process, so all processes stop or skip together.
+    """
+    grad_norm = clip(parameters, max_grad_norm or math.inf)
+    norm = None if grad_norm is None else float(grad_norm)
+    problem = step_problem(loss_sum, norm)
+    if any_process(problem is not None) and problem is None:
+        problem = "loss or gradient norm on another process"
+    applied = guard.admit(step, problem)
+    if applied:
+        optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return UpdateResult(None if problem is not None else norm, problem, applied)
+
+
+def any_process(accelerator) -> Callable[[bool], bool]:
+    """``flag -> True if flag is True on any process`` over ``accelerator``'s world (one process: the flag)."""
+    def f(flag: bool) -> bool:
+        if accelerator.num_processes == 1:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
+        return accelerator.reduce(t, reduction="sum").item() > 0
+    return f
+
+
+# --- metrics -----------------------------------------------------------------------------------------------
+@dataclass
+class MetricsLog:
+    """``metrics.jsonl`` (one strict-JSON row per line, written by the main process) plus the trackers."""
+
+    path: Path
+    main: bool = True
+    trackers: object | None = None  # rewardlab.trackers.Run
+    history: list[dict] = field(default_factory=list)
+
+    def log(self, rec: dict) -> None:
+        self.history.append(rec)
+        if not self.main:
+            return
+        with open(self.path, "a") as f:
+            f.write(dumps_strict(rec) + "\n")
+        if self.trackers is not None:
+            self.trackers.log(rec)
+
+    def truncate(self, step: int) -> None:
+        """Keep only the rows up to ``step`` (the resumed checkpoint): the steps after it are run and logged again,
+        so ``metrics.jsonl`` never holds a step twice."""
+        if not self.main or not self.path.exists():
+            return
+        kept = [line for line in self.path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
+        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+
+    def close(self) -> None:
+        if self.trackers is not None:
+            self.trackers.close()
+
+
+# --- checkpoints -------------------------------------------------------------------------------------------
+@dataclass
+class Checkpointing:
+    """Where a run's checkpoints go and what identifies the run: ``key`` (the config fields that must not change
+    on resume), ``defaults`` (a field an older checkpoint lacks was added later: its default is what that run did)
+    and the training data's fingerprint."""
+
+    root: Path
+    key: dict
+    defaults: dict
+    data_fingerprint: str
+    keep: int = 2
+    sharded: bool = False  # --fsdp: weights and optimizer are torch.distributed.checkpoint shards
+
+
+def config_defaults(config_class) -> dict:
+    return {f.name: f.default for f in dataclasses.fields(config_class) if f.default is not dataclasses.MISSING}
+
+
+def untie(state: dict) -> dict:
+    """safetensors refuses tensors that share memory (tied embeddings); store each once as its own copy."""
+    seen, out = {}, {}
+    for k, v in state.items():
+        ptr = v.data_ptr()
+        out[k] = v.clone() if ptr in seen else v
+        seen[ptr] = k
+    return out
+
+
+def save_checkpoint(ck: Checkpointing, step: int, accelerator, weights: torch.nn.Module | None, optimizer, scheduler,
+                    write_shards: Callable[[Path], None] | None = None) -> Path:
+    """Write ``checkpoints/step-N`` via a temporary directory and a rename: a crash leaves the old one intact; only
+    the newest ``ck.keep`` are kept. ``weights``: the module whose ``state_dict`` is saved (unsharded runs);
+    ``write_shards(dir)``: every process writes its shards there (sharded runs)."""
+    accelerator.wait_for_everyone()
+    final = ck.root / f"step-{step:08d}"
+    tmp = ck.root / f".tmp-step-{step:08d}"
+    main = accelerator.is_main_process
+    if main:
+        ck.root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    if ck.sharded:
+        accelerator.wait_for_everyone()
+        write_shards(tmp)
+        accelerator.wait_for_everyone()
+    if main:
+        trainer = {}
+        if not ck.sharded:
+            state = {k: v.detach().contiguous().clone() for k, v in weights.state_dict().items()}
+            check_weights(state.items(), f"step {step}: refusing to write checkpoint {final}")
+            save_file(untie(state), str(tmp / "model.safetensors"))
+            trainer["optimizer"] = optimizer.state_dict()
+        torch.save({**trainer, "scheduler": scheduler.state_dict(),
+                    "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                            "python": random.getstate()}}, tmp / "trainer.pt")
+        (tmp / "state.json").write_text(dumps_strict({"step": step, "config": ck.key,
+                                                    "data_fingerprint": ck.data_fingerprint}, indent=2))
+        readable_like_the_rest(tmp)  # safetensors writes its files 0600
+        replace_dir(tmp, final)  # fsynced before the rename makes it the newest checkpoint
+        fsync_tree(ck.root, files=False)
+        for old in sorted(p for p in ck.root.glob("step-*"))[:-ck.keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def read_checkpoint(ck: Path, sharded: bool = False) -> tuple[dict, dict | None, dict]:
+    """``(state, weights, trainer state)`` of checkpoint directory ``ck``, all read before any is applied;
+    ValueError saying what is wrong when a file is missing, truncated or garbage."""
+    try:
+        state = json.loads((ck / "state.json").read_text())
+        if not isinstance(state, dict) or not isinstance(state.get("step"), int) or "config" not in state:
+            raise ValueError("state.json lacks step/config")
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"state.json: {e}") from None
+    weights = None
+    if sharded:  # --fsdp: weights and optimizer states are torch.distributed.checkpoint shards
+        if not (ck / "sharded" / ".metadata").is_file():
+            raise ValueError("sharded/.metadata is missing (not an --fsdp checkpoint, or cut short)")
+    else:
+        try:
+            weights = load_file(str(ck / "model.safetensors"))
+        except Exception as e:  # safetensors raises its own error types for a truncated or garbage file
+            raise ValueError(f"model.safetensors: {e}") from None
+    needed = ("scheduler", "rng") if sharded else ("optimizer", "scheduler", "rng")
+    try:
+        trainer = torch.load(ck / "trainer.pt", weights_only=False)
+        if not all(k in trainer for k in needed):
+            raise ValueError(f"trainer.pt lacks one of {'/'.join(needed)}")
+    except Exception as e:  # torch.load: EOFError, RuntimeError, UnpicklingError, ...
+        raise ValueError(f"trainer.pt: {e}") from None
+    return state, weights, trainer
+
+
+def newest_intact_checkpoint(root: Path, sharded: bool = False):
+    """``(path, state, weights, trainer)`` of the newest checkpoint that reads whole, warning about each newer one
+    that does not (a crash or a full disk can leave one broken); None when there are none."""
+    ckpts = sorted(root.glob("step-*"))
+    broken = []
+    for ck in reversed(ckpts):
+        try:
+            return (ck, *read_checkpoint(ck, sharded))
+        except ValueError as e:
+            broken.append(ck)
+            print(f"rewardlab: warning: checkpoint {ck} is unreadable ({str(e).splitlines()[0][:200]}); "
+                  "trying the one before it", file=sys.stderr)
+    if broken:
+        raise RewardlabError(f"--resume: none of the {len(broken)} checkpoints in {root} is intact; "
+                             "start again with --overwrite")
+    return None
+
+
+def load_checkpoint(ck: Checkpointing, weights: torch.nn.Module | None, optimizer, scheduler,
+                    read_shards: Callable[[Path], None] | None = None) -> int:
+    """Restore the newest intact checkpoint under ``ck.root`` into ``weights`` (or, sharded, through
+    ``read_shards(dir)``), ``optimizer``, ``scheduler`` and the RNGs; returns its step (0: none found). Refuses a
+    checkpoint of another config (``ck.key``) or other training data."""
+    found = newest_intact_checkpoint(ck.root, ck.sharded) if ck.root.exists() else None
+    if found is None:
+        print(f"rewardlab: --resume given but no checkpoint in {ck.root}; starting from step 0", file=sys.stderr)
+        return 0
+    path, state, saved_weights, tr = found
+    mismatched = {k for k, v in ck.key.items() if state["config"].get(k, ck.defaults.get(k)) != v}
+    if mismatched:
+        raise RewardlabError(f"cannot resume from {path}: config differs in {sorted(mismatched)}")
+    if state.get("data_fingerprint") != ck.data_fingerprint:
+        raise RewardlabError(f"cannot resume from {path}: the training data changed (fingerprint differs)")
+    try:
+        if ck.sharded:
+            read_shards(path)
+        else:
+            weights.load_state_dict(saved_weights)
+            optimizer.load_state_dict(tr["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise RewardlabError(f"cannot resume from {path}: its weights or optimizer state do not fit this model "
+                             f"({str(e).splitlines()[0][:200]})") from None
+    scheduler.load_state_dict(tr["scheduler"])
+    torch.set_rng_state(tr["rng"]["torch"])
+    np.random.set_state(tr["rng"]["numpy"])
+    random.setstate(tr["rng"]["python"])
+    print(f"rewardlab: resumed from {path} (step {state['step']})", file=sys.stderr)
+    return state["step"]
