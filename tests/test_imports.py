@@ -96,3 +96,47 @@ def test_package_has_no_import_cycle():
     graph = import_graph(PACKAGE)
     assert "rewardlab.packing" in graph and "rewardlab.layout" in graph["rewardlab.collate"]
     assert cycles(graph) == []
+
+
+# packages rewardlab works without (extras or optional at run time): importing them inside the function that needs
+# them is the point
+OPTIONAL = {"peft", "matplotlib", "llama_cpp", "mlflow", "wandb", "tensorboard", "torch.utils.tensorboard",
+            "trackio", "deepspeed", "gguf", "datasets", "pyarrow", "pandas", "openai", "fastapi", "uvicorn", "trl",
+            "tensorboardX", "PIL", "prometheus_client", "httpx", "fastapi_offline"}
+
+
+def function_local_imports(root: Path) -> list[tuple[str, int, str, str]]:
+    """``(file, line, imported module, source line)`` of every import inside a function body."""
+    out = []
+    for f in sorted(root.rglob("*.py")):
+        text = f.read_text()
+        lines = text.splitlines()
+        for fn in ast.walk(ast.parse(text, str(f))):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and not node.level:
+                    names = [node.module or ""]
+                else:
+                    continue
+                out += [(str(f.relative_to(root)), node.lineno, n, lines[node.lineno - 1]) for n in names]
+    return out
+
+
+def test_function_local_imports_are_optional_packages_or_say_why():
+    """An import inside a function hides the import graph; it is allowed for an optional package, or with a
+    ``# lazy: <why>`` comment (the light ``--help`` start-up path, a heavy import only one command needs)."""
+    found = function_local_imports(PACKAGE)
+    unexplained = [f"{f}:{line}: {src.strip()}" for f, line, name, src in set(found)
+                   if name.split(".")[0] not in OPTIONAL and name not in OPTIONAL and "# lazy:" not in src]
+    assert not unexplained, "function-local imports without a reason:\n" + "\n".join(sorted(unexplained))
+
+
+def test_the_local_import_rule_sees_an_unmarked_import(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("def f():\n    import json\n    import peft\n    import os  # lazy: reason\n")
+    found = [(name, "# lazy:" in src) for _, _, name, src in function_local_imports(pkg)]
+    assert found == [("json", False), ("peft", False), ("os", True)]
