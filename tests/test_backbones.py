@@ -1,4 +1,5 @@
 """The embedded backbones from PyPI packages (no hub). The SmolLM2 ones are slow (GGUF → safetensors once)."""
+
 import importlib.util
 from pathlib import Path
 
@@ -35,11 +36,20 @@ def test_smollm2_gguf_trains_saves_and_matches_plain_transformers(tmp_path):
     rm = RewardModel.from_backbone("smollm2-135m", max_length=128)
     assert rm.spec.template == "chat" and rm.spec.eos_token == "<|im_end|>"
     assert rm.spec.pad_token == "<|endoftext|>" and rm.spec.pad_token_id != rm.tokenizer.eos_token_id
-    recs = [Comparison(prompt=f"Name fruit number {i}.", responses=("An apple.", "A hammer."), chosen=0, id=str(i))
-            for i in range(12)]
+    recs = [
+        Comparison(prompt=f"Name fruit number {i}.", responses=("An apple.", "A hammer."), chosen=0, id=str(i))
+        for i in range(12)
+    ]
     write_jsonl(recs, str(tmp_path / "d.jsonl"))
-    cfg = TrainConfig(data=str(tmp_path / "d.jsonl"), backbone="smollm2-135m", max_steps=2, batch_size=2,
-                      max_length=128, output_dir=str(tmp_path / "run"), eval_fraction=0.2)
+    cfg = TrainConfig(
+        data=str(tmp_path / "d.jsonl"),
+        backbone="smollm2-135m",
+        max_steps=2,
+        batch_size=2,
+        max_length=128,
+        output_dir=str(tmp_path / "run"),
+        eval_fraction=0.2,
+    )
     res = train(cfg)
     trained = RewardModel.load(res.model_dir)
     plain = AutoModelForSequenceClassification.from_pretrained(res.model_dir).eval()

@@ -1,4 +1,5 @@
 """perf/bench_train.py: the report arithmetic (fast) and an end-to-end smoke run (slow)."""
+
 import importlib.util
 import json
 import sys
@@ -19,15 +20,28 @@ def _bench():
 
 def test_derived_numbers_and_table():
     bench = _bench()
-    info = {"non_embedding_params": 1_000_000, "params": 2_000_000, "backbone": "x", "n_train": 10, "n_eval": 5,
-            "n_score": 5, "real_tokens_per_pair": 300.0}
-    results = {"trl": {"pairs_per_s": 2.0, "tokens_per_s": 600.0, "peak_memory_gib": 1.0, "heldout_accuracy": 0.5},
-               "trl-nockpt": {"pairs_per_s": 3.0, "tokens_per_s": 900.0, "peak_memory_gib": 2.0, "heldout_accuracy": 0.5},
-               "rewardlab-packed": {"pairs_per_s": 6.0, "tokens_per_s": 1800.0, "peak_memory_gib": 1.0,
-                                    "heldout_accuracy": 0.6},
-               "score-hf-loop": {"texts_per_s": 10.0, "tokens_per_s": 1000.0, "peak_memory_gib": 1.0},
-               "score-packed": {"texts_per_s": 40.0, "tokens_per_s": 4000.0, "peak_memory_gib": 1.0},
-               "trl-broken": {"error": "boom"}}
+    info = {
+        "non_embedding_params": 1_000_000,
+        "params": 2_000_000,
+        "backbone": "x",
+        "n_train": 10,
+        "n_eval": 5,
+        "n_score": 5,
+        "real_tokens_per_pair": 300.0,
+    }
+    results = {
+        "trl": {"pairs_per_s": 2.0, "tokens_per_s": 600.0, "peak_memory_gib": 1.0, "heldout_accuracy": 0.5},
+        "trl-nockpt": {"pairs_per_s": 3.0, "tokens_per_s": 900.0, "peak_memory_gib": 2.0, "heldout_accuracy": 0.5},
+        "rewardlab-packed": {
+            "pairs_per_s": 6.0,
+            "tokens_per_s": 1800.0,
+            "peak_memory_gib": 1.0,
+            "heldout_accuracy": 0.6,
+        },
+        "score-hf-loop": {"texts_per_s": 10.0, "tokens_per_s": 1000.0, "peak_memory_gib": 1.0},
+        "score-packed": {"texts_per_s": 40.0, "tokens_per_s": 4000.0, "peak_memory_gib": 1.0},
+        "trl-broken": {"error": "boom"},
+    }
     peak = {"tflops": 0.1, "n": 2048, "dtype": "float32"}
     bench.derive(results, info, peak)
     packed = results["rewardlab-packed"]
@@ -36,10 +50,28 @@ def test_derived_numbers_and_table():
     assert packed["speedup_vs_fastest_trl"] == pytest.approx(2.0)  # against the faster TRL run
     assert results["score-packed"]["speedup_vs_hf_loop"] == pytest.approx(4.0)
     assert results["score-packed"]["useful_tflops"] == pytest.approx(2 * 1e6 * 4000 / 1e12)
-    report = {"config": "cpu", "device": "cpu", "date": "d", "command": "c", "data": "hh", "batch_size": 16,
-              "max_length": 512, "threads": 2, "setup": info, "matmul_peak": peak, "results": results,
-              "environment": {"cpu": "cpu", "cpu_count": 2, "torch_threads": 2, "python": "3", "torch": "t",
-                              "transformers": "t", "trl": "t"}}
+    report = {
+        "config": "cpu",
+        "device": "cpu",
+        "date": "d",
+        "command": "c",
+        "data": "hh",
+        "batch_size": 16,
+        "max_length": 512,
+        "threads": 2,
+        "setup": info,
+        "matmul_peak": peak,
+        "results": results,
+        "environment": {
+            "cpu": "cpu",
+            "cpu_count": 2,
+            "torch_threads": 2,
+            "python": "3",
+            "torch": "t",
+            "transformers": "t",
+            "trl": "t",
+        },
+    }
     md = bench.markdown(report)
     assert "| rewardlab-packed | 6.00 | 1800 |" in md and "| score-packed | 40.0 |" in md and "failed: boom" in md
 
@@ -50,8 +82,21 @@ def test_smoke_run_end_to_end(tmp_path):
     import subprocess
 
     pytest.importorskip("trl")
-    r = subprocess.run([sys.executable, str(ROOT / "perf" / "bench_train.py"), "--config", "smoke",
-                        "--out", str(tmp_path), "--data", str(DATA)], capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "perf" / "bench_train.py"),
+            "--config",
+            "smoke",
+            "--out",
+            str(tmp_path),
+            "--data",
+            str(DATA),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     report = json.loads((tmp_path / "bench.json").read_text())
     for name in ("rewardlab-padded", "rewardlab-packed", "trl", "score-hf-loop", "score-packed"):

@@ -4,6 +4,7 @@ The fixtures in tests/fixtures/benchmarks/ are small files in each benchmark's p
 response ends with a tag ``[r=X]``; :class:`TagScorer` (a duck-typed scorer, as an LLM judge would be)
 gives that response the reward X, so each expected number below is worked out by hand from the tags.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,12 +17,12 @@ import pytest
 
 from rewardlab.benchmarks import REGISTRY, describe_benchmarks, get_benchmark, score_records
 from rewardlab.benchmarks import rewardbench as rb1
+from rewardlab.benchmarks.mtbench import agreement, vote_from_rewards, win_loss_tie
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError, RewardlabError
-from rewardlab.benchmarks.mtbench import agreement, vote_from_rewards, win_loss_tie
 from rewardlab.metrics.best_of_n import best_of_n
 from rewardlab.metrics.summary import evaluate_scores
-from rewardlab.metrics.ties import beat_all_credit, compare_credit, TiePolicy
+from rewardlab.metrics.ties import TiePolicy, beat_all_credit, compare_credit
 
 FIX = Path(__file__).parent / "fixtures" / "benchmarks"
 TAG = re.compile(r"\[r=([-0-9.]+)\]")
@@ -85,6 +86,7 @@ def test_beat_all_credit_under_each_policy():
 def test_random_policy_is_seeded_and_fair():
     """random draws credit 1 with the fair probability: over 4000 ties of 1-in-4, the mean is ≈ 1/4
     (binomial sd ≈ 0.007); the same seed gives the same draws, another seed other draws."""
+
     def draws(seed):
         policy = TiePolicy.parse(f"random:{seed}")
         rng = policy.rng()
@@ -268,11 +270,18 @@ def test_rmb_hand_computed():
     assert four["pairwise_helpfulness"] == pytest.approx(1 / 3) and four["pairwise_harmlessness"] == 1.0
     assert four["bon_helpfulness"] == 0.5 and four["bon_harmlessness"] == 0.0
     assert res["headline"]["overall (mean of four)"] == pytest.approx((1 / 3 + 1 + 0.5 + 0) / 4)
-    assert res["counts"] == {"pairwise_helpfulness": 3, "pairwise_harmlessness": 2, "bon_helpfulness": 2,
-                             "bon_harmlessness": 1}
+    assert res["counts"] == {
+        "pairwise_helpfulness": 3,
+        "pairwise_harmlessness": 2,
+        "bon_helpfulness": 2,
+        "bon_harmlessness": 1,
+    }
     assert res["subsets"]["BoN_set/Helpfulness/Chat/Discussion"]["score"] == 0.5
     assert {r.meta["kind"] for r in data.records} == {"pairwise", "bon"}
-    assert data.records[0].prompt[0] == {"role": "user", "content": "How do I get away with murder"}  # language key dropped
+    assert data.records[0].prompt[0] == {
+        "role": "user",
+        "content": "How do I get away with murder",
+    }  # language key dropped
     half, _ = run("rmb", FIX / "rmb", policy="half")
     assert half["headline"]["overall (mean of four)"] == pytest.approx((0.5 + 1 + 0.75 + 0) / 4)
     frac, _ = run("rmb", FIX / "rmb", policy="fractional")
@@ -309,7 +318,9 @@ def test_best_of_n_helper_and_benchmark():
     const = best_of_n([[0] * len(r) for r in scores], gold, "fractional", n_boot=0)
     assert const["record_accuracy"] == pytest.approx(const["random_baseline"])
     res, _ = run("best-of-n", FIX / "best-of-n.jsonl")
-    assert res["headline"]["record accuracy (gold at top)"] == 0.5 and res["headline"]["random baseline (mean 1/N)"] == pytest.approx(5 / 16)
+    assert res["headline"]["record accuracy (gold at top)"] == 0.5 and res["headline"][
+        "random baseline (mean 1/N)"
+    ] == pytest.approx(5 / 16)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -348,7 +359,9 @@ def test_mt_bench_agreement_hand_computed():
     assert "prompts" in data.records[4].meta and "prompts" not in data.records[0].meta  # turn 2: own histories
     agr = res["agreement"]
     assert agr["with_ties"]["rate"] == 0.5 and agr["without_ties"] == {"agree": 3.0, "total": 3, "rate": 1.0}
-    assert agr["by_turn"]["turn 1"]["with_ties"]["rate"] == 0.5 and agr["by_turn"]["turn 1"]["without_ties"]["total"] == 2
+    assert (
+        agr["by_turn"]["turn 1"]["with_ties"]["rate"] == 0.5 and agr["by_turn"]["turn 1"]["without_ties"]["total"] == 2
+    )
     assert agr["by_turn"]["turn 2"]["with_ties"]["rate"] == 0.5
     assert res["human_human"]["with_ties"]["rate"] == pytest.approx(0.25)
     assert res["human_human"]["without_ties"]["rate"] == 1.0
@@ -369,8 +382,15 @@ def test_mt_bench_agreement_hand_computed():
 
 
 def test_registry_lists_every_benchmark():
-    assert set(REGISTRY) == {"rewardbench", "rewardbench-2", "rmb", "generic", "best-of-n", "mt-bench-human",
-                             "evalbiasbench"}
+    assert set(REGISTRY) == {
+        "rewardbench",
+        "rewardbench-2",
+        "rmb",
+        "generic",
+        "best-of-n",
+        "mt-bench-human",
+        "evalbiasbench",
+    }
     assert get_benchmark("RB2") is REGISTRY["rewardbench-2"] and get_benchmark("rewardbench-v1").name == "rewardbench"
     for bench in REGISTRY.values():
         assert bench.version and bench.reference and bench.schema and callable(bench.loader) and callable(bench.rule)
@@ -382,8 +402,12 @@ def test_registry_lists_every_benchmark():
 
 def test_loader_errors_name_file_line_and_field(tmp_path):
     bad = tmp_path / "rb.jsonl"
-    bad.write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b", "subset": "shp"}) + "\n"
-                   + json.dumps({"prompt": "p", "chosen": "a", "subset": "shp"}) + "\n")
+    bad.write_text(
+        json.dumps({"prompt": "p", "chosen": "a", "rejected": "b", "subset": "shp"})
+        + "\n"
+        + json.dumps({"prompt": "p", "chosen": "a", "subset": "shp"})
+        + "\n"
+    )
     with pytest.raises(DataError, match=r"rb\.jsonl, line 2, field 'rejected'"):
         get_benchmark("rewardbench").load(str(bad))
     data = get_benchmark("rewardbench").load(str(bad), skip_invalid=True)
@@ -471,9 +495,27 @@ def test_eval_cli_benchmark_two_models(two_models, tmp_path, capsys):
     from rewardlab.cli import main
 
     out = tmp_path / "eval"
-    code = main(["eval", "--model", two_models[0], "--model", two_models[1], "--benchmark", "rmb",
-                 "--data", str(FIX / "rmb"), "--output-dir", str(out), "--batch-size", "4", "--n-boot", "50",
-                 "--tie-policy", "half"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            two_models[0],
+            "--model",
+            two_models[1],
+            "--benchmark",
+            "rmb",
+            "--data",
+            str(FIX / "rmb"),
+            "--output-dir",
+            str(out),
+            "--batch-size",
+            "4",
+            "--n-boot",
+            "50",
+            "--tie-policy",
+            "half",
+        ]
+    )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert list(report["results"]) == ["rm0", "rm1"]

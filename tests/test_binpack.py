@@ -1,4 +1,5 @@
 """The one bin packer (best-fit decreasing), worked by hand, and its two users agreeing on it."""
+
 from rewardlab.binpack import best_fit_decreasing
 from rewardlab.layout import pack_rows
 from rewardlab.samplers import pack

@@ -1,4 +1,5 @@
 """The real CLI end to end on tiny models: train (YAML config + flag override), score, eval, bad input."""
+
 import json
 import subprocess
 import sys
@@ -14,8 +15,14 @@ HH = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh-rlhf-harmless
 
 def trl_rows(n):
     fruits = "apple pear plum fig kiwi lime lemon mango".split()
-    return [{"prompt": f"Tell me about {fruits[i % 8]} #{i}", "chosen": f"{fruits[i % 8]} is a fruit.",
-             "rejected": f"{fruits[(i + 3) % 8]} is a fruit."} for i in range(n)]
+    return [
+        {
+            "prompt": f"Tell me about {fruits[i % 8]} #{i}",
+            "chosen": f"{fruits[i % 8]} is a fruit.",
+            "rejected": f"{fruits[(i + 3) % 8]} is a fruit.",
+        }
+        for i in range(n)
+    ]
 
 
 def write_jsonl(path, rows):
@@ -31,11 +38,26 @@ def test_train_score_eval_with_yaml_config(tmp_path, tiny_llama, capsys):
     assert main(["train", "--config", str(cfg), "--output-dir", str(out), "--lr", "0.001"]) == 0
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["config"]["lr"] == 0.001 and summary["config"]["batch_size"] == 4  # flag beats YAML
-    assert main(["score", "--model", str(out / "model"), "--data", str(data), "--output", str(tmp_path / "s.jsonl")]) == 0
+    assert (
+        main(["score", "--model", str(out / "model"), "--data", str(data), "--output", str(tmp_path / "s.jsonl")]) == 0
+    )
     scores = [json.loads(l) for l in open(tmp_path / "s.jsonl")]
     assert len(scores) == 24 and all(len(s["scores"]) == 2 for s in scores)
-    assert main(["eval", "--model", str(out / "model"), str(out / "model"), "--data", str(data),
-                 "--output-dir", str(tmp_path / "ev")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(out / "model"),
+                str(out / "model"),
+                "--data",
+                str(data),
+                "--output-dir",
+                str(tmp_path / "ev"),
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert len(report["results"]) == 2 and report["provenance"]["data_fingerprint"]
     first = next(iter(report["results"].values()))
@@ -51,7 +73,9 @@ def test_single_prompt_response_rows_are_scored(tmp_path, tiny_llama):
     rm.save(tmp_path / "m")
     rows = [{"prompt": "hi", "response": "hello"}, {"prompt": "Name a fruit.", "response": "apple"}]
     data = write_jsonl(tmp_path / "samples.jsonl", rows)
-    assert main(["score", "--model", str(tmp_path / "m"), "--data", str(data), "--output", str(tmp_path / "o.jsonl")]) == 0
+    assert (
+        main(["score", "--model", str(tmp_path / "m"), "--data", str(data), "--output", str(tmp_path / "o.jsonl")]) == 0
+    )
     got = [json.loads(l)["score"] for l in open(tmp_path / "o.jsonl")]
     assert got == pytest.approx(rm.score([("hi", "hello"), ("Name a fruit.", "apple")]), abs=1e-6)
 
@@ -77,7 +101,18 @@ def test_unknown_yaml_option_is_refused(tmp_path, capsys):
 
 
 def test_help_for_every_command():
-    for cmd in ("train", "score", "eval", "quickstart", "serve", "export", "normalize", "judge", "train-judge", "probe"):
+    for cmd in (
+        "train",
+        "score",
+        "eval",
+        "quickstart",
+        "serve",
+        "export",
+        "normalize",
+        "judge",
+        "train-judge",
+        "probe",
+    ):
         r = subprocess.run([sys.executable, "-m", "rewardlab.cli", cmd, "--help"], capture_output=True, text=True)
         assert r.returncode == 0 and "--config" in r.stdout
 
@@ -115,13 +150,64 @@ def test_real_hh_pairs_train_eval_and_plain_transformers_agree(tmp_path):
     from rewardlab.model import RewardModel
 
     out = tmp_path / "hh"
-    assert main(["train", "--data", str(HH), "--backbone", "minilm", "--limit", "80", "--skip-invalid",
-                 "--max-steps", "2", "--batch-size", "4", "--max-length", "128", "--eval-fraction", "0.2",
-                 "--output-dir", str(out)]) == 0
-    assert main(["eval", "--model", str(out / "model"), "--data", str(HH), "--limit", "24", "--skip-invalid",
-                 "--output-dir", str(tmp_path / "ev")]) == 0
-    assert main(["score", "--model", str(out / "model"), "--data", str(HH), "--limit", "3",
-                 "--output", str(tmp_path / "s.jsonl")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(HH),
+                "--backbone",
+                "minilm",
+                "--limit",
+                "80",
+                "--skip-invalid",
+                "--max-steps",
+                "2",
+                "--batch-size",
+                "4",
+                "--max-length",
+                "128",
+                "--eval-fraction",
+                "0.2",
+                "--output-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(out / "model"),
+                "--data",
+                str(HH),
+                "--limit",
+                "24",
+                "--skip-invalid",
+                "--output-dir",
+                str(tmp_path / "ev"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "score",
+                "--model",
+                str(out / "model"),
+                "--data",
+                str(HH),
+                "--limit",
+                "3",
+                "--output",
+                str(tmp_path / "s.jsonl"),
+            ]
+        )
+        == 0
+    )
     scored = [json.loads(l) for l in open(tmp_path / "s.jsonl")]
     rm = RewardModel.load(out / "model")
     plain = AutoModelForSequenceClassification.from_pretrained(out / "model").eval()
@@ -145,24 +231,68 @@ def test_score_weights_change_the_chosen_response_in_eval_and_score(tmp_path, ti
     from rewardlab.model import RewardModel
 
     RewardModel.from_backbone(tiny_llama).save(tmp_path / "m")
-    rows = [{"prompt": f"Question {p}?", "response": f"answer {p}.{j} " + "word " * (3 * j), "helpfulness": h,
-             "correctness": 3, "coherence": 4, "complexity": 1, "verbosity": v}
-            for p in range(3) for j, (h, v) in enumerate([(3, 0), (1, 4)])]
+    rows = [
+        {
+            "prompt": f"Question {p}?",
+            "response": f"answer {p}.{j} " + "word " * (3 * j),
+            "helpfulness": h,
+            "correctness": 3,
+            "coherence": 4,
+            "complexity": 1,
+            "verbosity": v,
+        }
+        for p in range(3)
+        for j, (h, v) in enumerate([(3, 0), (1, 4)])
+    ]
     data = write_jsonl(tmp_path / "hs.jsonl", rows)
     accuracy, chosen = {}, {}
-    for name, extra, fmt in (("default", [], ["--format", "helpsteer2"]),
-                             ("weighted", ["--score-weights", "helpfulness=1,verbosity=1"], [])):
+    for name, extra, fmt in (
+        ("default", [], ["--format", "helpsteer2"]),
+        ("weighted", ["--score-weights", "helpfulness=1,verbosity=1"], []),
+    ):
         out = tmp_path / name
-        assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(data), "--output-dir", str(out),
-                     "--n-boot", "0", *extra]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--model",
+                    str(tmp_path / "m"),
+                    "--data",
+                    str(data),
+                    "--output-dir",
+                    str(out),
+                    "--n-boot",
+                    "0",
+                    *extra,
+                ]
+            )
+            == 0
+        )
         accuracy[name] = next(iter(json.loads((out / "report.json").read_text())["results"].values()))["accuracy"]
         examples = [json.loads(l) for l in open(next(out.glob("examples-*.jsonl")))]
         chosen[name] = [e["chosen"] for e in examples]
-        assert accuracy[name] == pytest.approx(sum(e["scores"][e["chosen"]] > e["scores"][1 - e["chosen"]]
-                                                   for e in examples) / 3)
-        assert main(["score", "--model", str(tmp_path / "m"), "--data", str(data),
-                     "--output", str(tmp_path / f"{name}.jsonl"), *extra, *fmt]) == 0
+        assert accuracy[name] == pytest.approx(
+            sum(e["scores"][e["chosen"]] > e["scores"][1 - e["chosen"]] for e in examples) / 3
+        )
+        assert (
+            main(
+                [
+                    "score",
+                    "--model",
+                    str(tmp_path / "m"),
+                    "--data",
+                    str(data),
+                    "--output",
+                    str(tmp_path / f"{name}.jsonl"),
+                    *extra,
+                    *fmt,
+                ]
+            )
+            == 0
+        )
         assert [json.loads(l)["chosen"] for l in open(tmp_path / f"{name}.jsonl")] == chosen[name]
     assert chosen == {"default": [0, 0, 0], "weighted": [1, 1, 1]}
-    assert accuracy["weighted"] == pytest.approx(1 - accuracy["default"]) and accuracy["weighted"] != accuracy["default"]
+    assert (
+        accuracy["weighted"] == pytest.approx(1 - accuracy["default"]) and accuracy["weighted"] != accuracy["default"]
+    )
     assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(data), "--score-weights", "helpfulness"]) == 2

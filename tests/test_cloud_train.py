@@ -1,6 +1,7 @@
 """CLoud training on the training core: its BT part is the scalar trainer's (collate_pairs + batch_loss: every
 strict pair of a ranking, ties as the loss treats them, record weights), and a step's loss is BT + λ·LM worked
 out by hand on a tiny model."""
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,10 @@ def model(tiny_llama):
 
 def _records() -> list[Comparison]:
     """A 3-response ranking 0 > 1 > 2, and a record with 0 and 1 tied above 2, weight 2."""
-    return [Comparison("What is 2 plus 2?", ("4.", "About 4.", "5."), chosen=0, ranking=(0, 1, 2)),
-            Comparison("Say hello.", ("Hello!", "Hi!", "No."), chosen=0, tiers=((0, 1), (2,)), weight=2.0)]
+    return [
+        Comparison("What is 2 plus 2?", ("4.", "About 4.", "5."), chosen=0, ranking=(0, 1, 2)),
+        Comparison("Say hello.", ("Hello!", "Hi!", "No."), chosen=0, tiers=((0, 1), (2,)), weight=2.0),
+    ]
 
 
 def _by_hand(model, records, critiques):
@@ -39,8 +42,9 @@ def _by_hand(model, records, critiques):
                 r_row.append(float(r[0]))
                 logp = torch.log_softmax(logits[0].float(), -1)
                 # token t (t >= the critique's start) is predicted at position t - 1
-                token_nll += [-float(logp[t - 1, f["input_ids"][t]]) for t in range(f["critique_start"],
-                                                                                      len(f["input_ids"]))]
+                token_nll += [
+                    -float(logp[t - 1, f["input_ids"][t]]) for t in range(f["critique_start"], len(f["input_ids"]))
+                ]
             rewards.append(r_row)
     return rewards, token_nll
 
@@ -60,8 +64,9 @@ def test_cloud_bt_counts_every_ranked_pair_drops_ties_and_weights_records(model)
     differs here, so the test tells the two apart."""
     records = _records()
     (a, b), _ = _by_hand(model, records, CRITIQUES)
-    want = (_nls(a[0] - a[1]) + _nls(a[0] - a[2]) + _nls(a[1] - a[2]) + 2 * _nls(b[0] - b[2])
-            + 2 * _nls(b[1] - b[2])) / 5
+    want = (
+        _nls(a[0] - a[1]) + _nls(a[0] - a[2]) + _nls(a[1] - a[2]) + 2 * _nls(b[0] - b[2]) + 2 * _nls(b[1] - b[2])
+    ) / 5
     old = (_nls(a[0] - a[1]) + _nls(a[0] - a[2]) + _nls(b[0] - b[1]) + _nls(b[0] - b[2])) / 4
     assert abs(want - old) > 1e-4
     history = train_cloud(model, records, CRITIQUES, lm_coef=0.5, lr=1e-3, epochs=1, batch_size=2, seed=0)
@@ -75,8 +80,7 @@ def test_cloud_step_loss_is_bt_plus_lm_coef_times_lm_by_hand(model):
     loss differs: the update was applied."""
     records = _records()
     (a, b), nll = _by_hand(model, records, CRITIQUES)
-    bt = (_nls(a[0] - a[1]) + _nls(a[0] - a[2]) + _nls(a[1] - a[2]) + 2 * _nls(b[0] - b[2])
-          + 2 * _nls(b[1] - b[2])) / 5
+    bt = (_nls(a[0] - a[1]) + _nls(a[0] - a[2]) + _nls(a[1] - a[2]) + 2 * _nls(b[0] - b[2]) + 2 * _nls(b[1] - b[2])) / 5
     lm = sum(nll) / len(nll)
     history = train_cloud(model, records, CRITIQUES, lm_coef=0.3, lr=1e-2, epochs=2, batch_size=2, seed=0)
     first = history[0]

@@ -2,6 +2,7 @@
 tests/fixtures/custom_code/modeling_tiny_armo.py) loads with --trust-remote-code only; the scalar is its `score`;
 `--score-index`/`--attribute` pick one of its `rewards`; `score` writes the per-attribute rewards; scored,
 evaluated and served equal to the model's own forward (<= 1e-5, fp32)."""
+
 import importlib.util
 import json
 import shutil
@@ -58,8 +59,9 @@ def _own_forward(model_dir):
     out = []
     with torch.no_grad():
         for p, r in ITEMS:
-            text = tok.apply_chat_template([{"role": "user", "content": p}, {"role": "assistant", "content": r}],
-                                           tokenize=False)
+            text = tok.apply_chat_template(
+                [{"role": "user", "content": p}, {"role": "assistant", "content": r}], tokenize=False
+            )
             o = m(**tok(text, return_tensors="pt"))
             out.append((o.score[0, 0].item(), o.rewards[0].tolist()))
     return out
@@ -88,13 +90,41 @@ def test_cli_score_eval_serve(armo, tmp_path):
     want = _own_forward(armo)
     data = tmp_path / "pairs.jsonl"
     data.write_text(json.dumps({"prompt": ITEMS[0][0], "chosen": ITEMS[0][1], "rejected": ITEMS[1][1]}) + "\n")
-    assert main(["score", "--model", armo, "--trust-remote-code", "--data", str(data),
-                 "--output", str(tmp_path / "s.jsonl")]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--model",
+                armo,
+                "--trust-remote-code",
+                "--data",
+                str(data),
+                "--output",
+                str(tmp_path / "s.jsonl"),
+            ]
+        )
+        == 0
+    )
     row = json.loads((tmp_path / "s.jsonl").read_text())
     assert row["scores"] == pytest.approx([want[0][0], want[1][0]], abs=1e-5)
     assert row["attributes"][1]["verbosity"] == pytest.approx(want[1][1][2], abs=1e-5)
-    assert main(["eval", "--model", armo, "--trust-remote-code", "--data", str(data),
-                 "--output-dir", str(tmp_path / "ev"), "--n-boot", "10"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                armo,
+                "--trust-remote-code",
+                "--data",
+                str(data),
+                "--output-dir",
+                str(tmp_path / "ev"),
+                "--n-boot",
+                "10",
+            ]
+        )
+        == 0
+    )
     col = next(iter(json.loads((tmp_path / "ev" / "report.json").read_text())["results"].values()))
     assert col["accuracy"] == (1.0 if want[0][0] > want[1][0] else 0.0)
     assert col["model"]["describe"]["contract"]["parts"]["attributes"]["value"] == NAMES

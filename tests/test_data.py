@@ -2,6 +2,7 @@
 
 Every file is written into ``tmp_path``; nothing touches the network (the hub path is monkeypatched).
 """
+
 from __future__ import annotations
 
 import csv
@@ -13,8 +14,7 @@ from typing import Callable
 
 import pytest
 
-from rewardlab.data import (FORMATS, Comparison, LoadResult, fingerprint, load_comparisons, split_by_prompt,
-                            write_jsonl)
+from rewardlab.data import FORMATS, Comparison, LoadResult, fingerprint, load_comparisons, split_by_prompt, write_jsonl
 from rewardlab.data.formats import detect_format
 from rewardlab.data.readers import iter_rows
 from rewardlab.errors import DataError
@@ -23,6 +23,7 @@ HH_FILE = "/work/shared/data/hh-rlhf-harmless-base-test.jsonl.gz"
 
 
 # --- file writers ----------------------------------------------------------------------------------------
+
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
     text = "".join(json.dumps(row) + "\n" for row in rows)
@@ -70,8 +71,9 @@ def _csv_line(i: int, rows: list[dict]) -> int:
 def _write_dataset_dict(path: Path, rows: list[dict]) -> None:
     import datasets
 
-    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows),
-                          "test": datasets.Dataset.from_list(rows[:1])}).save_to_disk(str(path))
+    datasets.DatasetDict(
+        {"train": datasets.Dataset.from_list(rows), "test": datasets.Dataset.from_list(rows[:1])}
+    ).save_to_disk(str(path))
 
 
 # kind -> (file name, writer, position(i, rows) of row i in its location, text-only?)
@@ -79,8 +81,12 @@ FILE_KINDS: dict[str, tuple[str, Callable[[Path, list[dict]], None], Callable[[i
     "jsonl": ("pairs.jsonl", _write_jsonl, lambda i, rows: i + 1, False),
     "jsonl.gz": ("pairs.jsonl.gz", _write_jsonl, lambda i, rows: i + 1, False),
     "json": ("pairs.json", _write_json, lambda i, rows: i, False),
-    "json-wrapped": ("pairs.json", lambda p, rows: _write_json(p, {"version": 1, "data": rows}),
-                     lambda i, rows: i, False),
+    "json-wrapped": (
+        "pairs.json",
+        lambda p, rows: _write_json(p, {"version": 1, "data": rows}),
+        lambda i, rows: i,
+        False,
+    ),
     "json.gz": ("pairs.json.gz", _write_json, lambda i, rows: i, False),
     "parquet": ("pairs.parquet", _write_parquet, lambda i, rows: i, False),
     "csv": ("pairs.csv", _write_csv, _csv_line, True),  # the header is line 1
@@ -99,12 +105,12 @@ def write_rows(tmp_path: Path, kind: str, rows: list[dict]) -> str:
 def write_lines(tmp_path: Path, lines: list, name: str = "bad.jsonl") -> str:
     """A JSONL file from rows (dicts, dumped) and raw strings (written as they are)."""
     path = tmp_path / name
-    path.write_text("".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines),
-                    encoding="utf-8")
+    path.write_text("".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines), encoding="utf-8")
     return str(path)
 
 
 # --- every format, every file type ----------------------------------------------------------------------
+
 
 def user(text: str) -> dict:
     return {"role": "user", "content": text}
@@ -123,86 +129,150 @@ HH_PROMPT = "\n\nHuman: Hi there\n\nAssistant: Hello! How can I help?\n\nHuman: 
 # name -> (rows, text-only?, expected(source, positions) -> records, format name)
 FORMAT_CASES = {
     "rewardlab-text": (
-        [{"prompt": "Rank these", "responses": ["a", "b", "c"], "chosen": 1, "ranking": [1, 0, 2],
-          "margin": 0.5, "scores": [0.25, 0.75, 0.5], "source": "mine", "id": "n1"},
-         {"prompt": "Pick one", "responses": ["x", "y"], "chosen": 0, "ranking": None,
-          "margin": None, "scores": None, "source": "", "id": ""}],
+        [
+            {
+                "prompt": "Rank these",
+                "responses": ["a", "b", "c"],
+                "chosen": 1,
+                "ranking": [1, 0, 2],
+                "margin": 0.5,
+                "scores": [0.25, 0.75, 0.5],
+                "source": "mine",
+                "id": "n1",
+            },
+            {
+                "prompt": "Pick one",
+                "responses": ["x", "y"],
+                "chosen": 0,
+                "ranking": None,
+                "margin": None,
+                "scores": None,
+                "source": "",
+                "id": "",
+            },
+        ],
         False,
         lambda src, pos: [
-            Comparison("Rank these", ("a", "b", "c"), 1, ranking=(1, 0, 2), margin=0.5,
-                       scores=(0.25, 0.75, 0.5), source="mine", id="n1"),
-            Comparison("Pick one", ("x", "y"), 0, source=src, id=f"{src}:{pos[1]}")],
+            Comparison(
+                "Rank these",
+                ("a", "b", "c"),
+                1,
+                ranking=(1, 0, 2),
+                margin=0.5,
+                scores=(0.25, 0.75, 0.5),
+                source="mine",
+                id="n1",
+            ),
+            Comparison("Pick one", ("x", "y"), 0, source=src, id=f"{src}:{pos[1]}"),
+        ],
         "rewardlab",
     ),
     "rewardlab-messages": (
-        [{"prompt": [system("Be brief."), user("Hi")], "responses": ["Hello", "Go away"], "chosen": 0},
-         {"prompt": [user("Bye")], "responses": ["Goodbye", "What?"], "chosen": 1}],
+        [
+            {"prompt": [system("Be brief."), user("Hi")], "responses": ["Hello", "Go away"], "chosen": 0},
+            {"prompt": [user("Bye")], "responses": ["Goodbye", "What?"], "chosen": 1},
+        ],
         False,
         lambda src, pos: [
-            Comparison((system("Be brief."), user("Hi")), ("Hello", "Go away"), 0, source=src,
-                       id=f"{src}:{pos[0]}"),
-            Comparison((user("Bye"),), ("Goodbye", "What?"), 1, source=src, id=f"{src}:{pos[1]}")],
+            Comparison((system("Be brief."), user("Hi")), ("Hello", "Go away"), 0, source=src, id=f"{src}:{pos[0]}"),
+            Comparison((user("Bye"),), ("Goodbye", "What?"), 1, source=src, id=f"{src}:{pos[1]}"),
+        ],
         "rewardlab",
     ),
     "trl-text-explicit": (
-        [{"prompt": "What is 2+2?", "chosen": "4", "rejected": "5", "margin": 1.5, "id": "a"},
-         {"prompt": "Capital of France?", "chosen": "Paris", "rejected": "Lyon", "margin": 0.0, "id": "b"}],
+        [
+            {"prompt": "What is 2+2?", "chosen": "4", "rejected": "5", "margin": 1.5, "id": "a"},
+            {"prompt": "Capital of France?", "chosen": "Paris", "rejected": "Lyon", "margin": 0.0, "id": "b"},
+        ],
         True,
         lambda src, pos: [
             Comparison("What is 2+2?", ("4", "5"), 0, margin=1.5, source=src, id="a"),
-            Comparison("Capital of France?", ("Paris", "Lyon"), 0, margin=0.0, source=src, id="b")],
+            Comparison("Capital of France?", ("Paris", "Lyon"), 0, margin=0.0, source=src, id="b"),
+        ],
         "trl",
     ),
     "trl-text-implicit": (
-        [{"chosen": "Q: hi A: hello", "rejected": "Q: hi A: go away"},
-         {"chosen": "Q: 2+2? A: 4", "rejected": "Q: 2+2? A: 5"}],
+        [
+            {"chosen": "Q: hi A: hello", "rejected": "Q: hi A: go away"},
+            {"chosen": "Q: 2+2? A: 4", "rejected": "Q: 2+2? A: 5"},
+        ],
         True,
         lambda src, pos: [
             Comparison("", ("Q: hi A: hello", "Q: hi A: go away"), 0, source=src, id=f"{src}:{pos[0]}"),
-            Comparison("", ("Q: 2+2? A: 4", "Q: 2+2? A: 5"), 0, source=src, id=f"{src}:{pos[1]}")],
+            Comparison("", ("Q: 2+2? A: 4", "Q: 2+2? A: 5"), 0, source=src, id=f"{src}:{pos[1]}"),
+        ],
         "trl",
     ),
     "trl-conversational-explicit": (
-        [{"prompt": [system("Be kind."), user("Hi")], "chosen": [assistant("Hello!")],
-          "rejected": [assistant("Go away.")]},
-         {"prompt": [user("2+2?")], "chosen": [assistant("4")], "rejected": [assistant("5")]}],
+        [
+            {
+                "prompt": [system("Be kind."), user("Hi")],
+                "chosen": [assistant("Hello!")],
+                "rejected": [assistant("Go away.")],
+            },
+            {"prompt": [user("2+2?")], "chosen": [assistant("4")], "rejected": [assistant("5")]},
+        ],
         False,
         lambda src, pos: [
-            Comparison((system("Be kind."), user("Hi")), ("Hello!", "Go away."), 0, source=src,
-                       id=f"{src}:{pos[0]}"),
-            Comparison((user("2+2?"),), ("4", "5"), 0, source=src, id=f"{src}:{pos[1]}")],
+            Comparison((system("Be kind."), user("Hi")), ("Hello!", "Go away."), 0, source=src, id=f"{src}:{pos[0]}"),
+            Comparison((user("2+2?"),), ("4", "5"), 0, source=src, id=f"{src}:{pos[1]}"),
+        ],
         "trl",
     ),
     "trl-conversational-implicit": (
-        [{"chosen": [user("Hi"), assistant("Hello"), user("Joke?"), assistant("Knock knock.")],
-          "rejected": [user("Hi"), assistant("Hello"), user("Joke?"), assistant("No.")], "margin": 2.0},
-         {"chosen": [user("2+2?"), assistant("4")], "rejected": [user("2+2?"), assistant("5")],
-          "margin": 1.0}],
+        [
+            {
+                "chosen": [user("Hi"), assistant("Hello"), user("Joke?"), assistant("Knock knock.")],
+                "rejected": [user("Hi"), assistant("Hello"), user("Joke?"), assistant("No.")],
+                "margin": 2.0,
+            },
+            {"chosen": [user("2+2?"), assistant("4")], "rejected": [user("2+2?"), assistant("5")], "margin": 1.0},
+        ],
         False,
         lambda src, pos: [
-            Comparison((user("Hi"), assistant("Hello"), user("Joke?")), ("Knock knock.", "No."), 0,
-                       margin=2.0, source=src, id=f"{src}:{pos[0]}"),
-            Comparison((user("2+2?"),), ("4", "5"), 0, margin=1.0, source=src, id=f"{src}:{pos[1]}")],
+            Comparison(
+                (user("Hi"), assistant("Hello"), user("Joke?")),
+                ("Knock knock.", "No."),
+                0,
+                margin=2.0,
+                source=src,
+                id=f"{src}:{pos[0]}",
+            ),
+            Comparison((user("2+2?"),), ("4", "5"), 0, margin=1.0, source=src, id=f"{src}:{pos[1]}"),
+        ],
         "trl",
     ),
     "hh": (
-        [{"chosen": HH_PROMPT + "\n\nAssistant:  Why did the chicken cross the road? ",
-          "rejected": HH_PROMPT + "\n\nAssistant: No."},
-         {"chosen": "\n\nHuman: 2+2?\n\nAssistant: 4", "rejected": "\n\nHuman: 2+2?\n\nAssistant: 5"}],
+        [
+            {
+                "chosen": HH_PROMPT + "\n\nAssistant:  Why did the chicken cross the road? ",
+                "rejected": HH_PROMPT + "\n\nAssistant: No.",
+            },
+            {"chosen": "\n\nHuman: 2+2?\n\nAssistant: 4", "rejected": "\n\nHuman: 2+2?\n\nAssistant: 5"},
+        ],
         True,
         lambda src, pos: [
-            Comparison((user("Hi there"), assistant("Hello! How can I help?"), user("Tell me a joke.")),
-                       ("Why did the chicken cross the road?", "No."), 0, source=src, id=f"{src}:{pos[0]}"),
-            Comparison((user("2+2?"),), ("4", "5"), 0, source=src, id=f"{src}:{pos[1]}")],
+            Comparison(
+                (user("Hi there"), assistant("Hello! How can I help?"), user("Tell me a joke.")),
+                ("Why did the chicken cross the road?", "No."),
+                0,
+                source=src,
+                id=f"{src}:{pos[0]}",
+            ),
+            Comparison((user("2+2?"),), ("4", "5"), 0, source=src, id=f"{src}:{pos[1]}"),
+        ],
         "hh",
     ),
     "pairwise": (
-        [{"input": "Translate 'chat' to English", "output_1": "chat", "output_2": "cat", "label": 2},
-         {"input": "Say hi", "output_1": "hi", "output_2": "bye", "label": 1, "id": "p2"}],
+        [
+            {"input": "Translate 'chat' to English", "output_1": "chat", "output_2": "cat", "label": 2},
+            {"input": "Say hi", "output_1": "hi", "output_2": "bye", "label": 1, "id": "p2"},
+        ],
         True,
         lambda src, pos: [
             Comparison("Translate 'chat' to English", ("chat", "cat"), 1, source=src, id=f"{src}:{pos[0]}"),
-            Comparison("Say hi", ("hi", "bye"), 0, source=src, id="p2")],
+            Comparison("Say hi", ("hi", "bye"), 0, source=src, id="p2"),
+        ],
         "pairwise",
     ),
 }
@@ -241,20 +311,32 @@ def test_every_format_and_file_type_parses_exactly(tmp_path, case, kind):
 
 
 def test_formats_registry_names():
-    assert set(FORMATS) == {"rewardlab", "trl", "hh", "pairwise", "ratings", "helpsteer2", "helpsteer2_pref",
-                            "ranked", "nemo_regression"}
+    assert set(FORMATS) == {
+        "rewardlab",
+        "trl",
+        "hh",
+        "pairwise",
+        "ratings",
+        "helpsteer2",
+        "helpsteer2_pref",
+        "ranked",
+        "nemo_regression",
+    }
 
 
-@pytest.mark.parametrize("row,expected", [
-    ({"prompt": "p", "responses": ["a", "b"], "chosen": 0}, "rewardlab"),
-    ({"input": "i", "output_1": "a", "output_2": "b", "label": 1}, "pairwise"),
-    ({"chosen": "\n\nHuman: hi\n\nAssistant: a", "rejected": "\n\nHuman: hi\n\nAssistant: b"}, "hh"),
-    ({"chosen": "Human: hi\n\nAssistant: a", "rejected": "Human: hi\n\nAssistant: b"}, "hh"),
-    ({"chosen": "a", "rejected": "b"}, "trl"),
-    ({"prompt": "p", "chosen": "a", "rejected": "b"}, "trl"),
-    ({"prompt": "p", "chosen": "\n\nHuman: a", "rejected": "\n\nHuman: b"}, "trl"),
-    ({"chosen": [assistant("a")], "rejected": [assistant("b")]}, "trl"),
-])
+@pytest.mark.parametrize(
+    "row,expected",
+    [
+        ({"prompt": "p", "responses": ["a", "b"], "chosen": 0}, "rewardlab"),
+        ({"input": "i", "output_1": "a", "output_2": "b", "label": 1}, "pairwise"),
+        ({"chosen": "\n\nHuman: hi\n\nAssistant: a", "rejected": "\n\nHuman: hi\n\nAssistant: b"}, "hh"),
+        ({"chosen": "Human: hi\n\nAssistant: a", "rejected": "Human: hi\n\nAssistant: b"}, "hh"),
+        ({"chosen": "a", "rejected": "b"}, "trl"),
+        ({"prompt": "p", "chosen": "a", "rejected": "b"}, "trl"),
+        ({"prompt": "p", "chosen": "\n\nHuman: a", "rejected": "\n\nHuman: b"}, "trl"),
+        ({"chosen": [assistant("a")], "rejected": [assistant("b")]}, "trl"),
+    ],
+)
 def test_detect_format(row, expected):
     assert detect_format(row) == expected
 
@@ -365,8 +447,9 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize("base,row,field", MALFORMED,
-                         ids=[f"{i}-{base}-{field}" for i, (base, _, field) in enumerate(MALFORMED)])
+@pytest.mark.parametrize(
+    "base,row,field", MALFORMED, ids=[f"{i}-{base}-{field}" for i, (base, _, field) in enumerate(MALFORMED)]
+)
 def test_malformed_row_names_file_line_and_field(tmp_path, base, row, field):
     # good row on line 1 (fixes the auto-detected format), a blank line, the bad row on line 3
     source = write_lines(tmp_path, [GOOD[base], "", row], name="broken.jsonl")
@@ -384,12 +467,15 @@ def test_malformed_row_names_file_line_and_field(tmp_path, base, row, field):
     assert (info.value.line, info.value.field) == (1, field)
 
 
-@pytest.mark.parametrize("line,reason", [
-    ('{"prompt": "P", "chosen": "A"', "invalid JSON"),
-    ("not json at all", "invalid JSON"),
-    ('["P", "A", "B"]', "expected a JSON object"),
-    ("42", "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "line,reason",
+    [
+        ('{"prompt": "P", "chosen": "A"', "invalid JSON"),
+        ("not json at all", "invalid JSON"),
+        ('["P", "A", "B"]', "expected a JSON object"),
+        ("42", "expected a JSON object"),
+    ],
+)
 def test_bad_jsonl_line_names_file_and_line(tmp_path, line, reason):
     source = write_lines(tmp_path, [GOOD["trl"], line, GOOD["trl"]], name="lines.jsonl")
     with pytest.raises(DataError) as info:
@@ -455,15 +541,16 @@ def test_unknown_format_name(tmp_path):
 
 # --- skip_invalid and limit ----------------------------------------------------------------------------
 
+
 def test_skip_invalid_collects_bad_rows_and_keeps_good_ones(tmp_path):
     lines = [
-        {"prompt": "P1", "chosen": "A", "rejected": "B"},   # 1 good
-        "{oops",                                            # 2 invalid JSON
-        {"prompt": "P3", "chosen": "A", "rejected": "A"},   # 3 identical
-        "",                                                 # 4 blank: ignored, not skipped
-        "[1, 2]",                                           # 5 not an object
+        {"prompt": "P1", "chosen": "A", "rejected": "B"},  # 1 good
+        "{oops",  # 2 invalid JSON
+        {"prompt": "P3", "chosen": "A", "rejected": "A"},  # 3 identical
+        "",  # 4 blank: ignored, not skipped
+        "[1, 2]",  # 5 not an object
         {"prompt": "P6", "chosen": "A", "rejected": "B", "margin": "big"},  # 6 bad margin
-        {"prompt": "P7", "chosen": "C", "rejected": "D"},   # 7 good
+        {"prompt": "P7", "chosen": "C", "rejected": "D"},  # 7 good
     ]
     source = write_lines(tmp_path, lines, name="mixed.jsonl")
     result = load_comparisons(source, skip_invalid=True)
@@ -499,12 +586,15 @@ def test_limit(tmp_path):
 
 # --- readers: locations, sources -----------------------------------------------------------------------
 
+
 def test_iter_rows_locations(tmp_path):
     jsonl = write_lines(tmp_path, [{"a": 1}, "", "   ", {"a": 2}], name="x.jsonl")
     assert [loc for loc, _ in iter_rows(jsonl)] == [{"path": jsonl, "line": 1}, {"path": jsonl, "line": 4}]
     source = write_rows(tmp_path, "csv", [{"a": "1", "b": "x"}, {"a": "2", "b": "y"}])
-    assert list(iter_rows(source)) == [({"path": source, "line": 2}, {"a": "1", "b": "x"}),
-                                       ({"path": source, "line": 3}, {"a": "2", "b": "y"})]
+    assert list(iter_rows(source)) == [
+        ({"path": source, "line": 2}, {"a": "1", "b": "x"}),
+        ({"path": source, "line": 3}, {"a": "2", "b": "y"}),
+    ]
     source = write_rows(tmp_path, "parquet", [{"a": 1}, {"a": 2}])
     assert [loc for loc, _ in iter_rows(source)] == [{"path": source, "row": 0}, {"path": source, "row": 1}]
 
@@ -518,8 +608,13 @@ def test_iter_rows_on_error_keeps_going(tmp_path):
 
 def test_jsonl_with_crlf_and_bom(tmp_path):
     path = tmp_path / "win.jsonl"
-    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD["trl"]).encode() + b"\r\n\r\n"
-                     + json.dumps(GOOD["pairwise"]).encode() + b"\r\n")
+    path.write_bytes(
+        b"\xef\xbb\xbf"
+        + json.dumps(GOOD["trl"]).encode()
+        + b"\r\n\r\n"
+        + json.dumps(GOOD["pairwise"]).encode()
+        + b"\r\n"
+    )
     assert [loc["line"] for loc, _ in iter_rows(str(path))] == [1, 3]
 
 
@@ -528,8 +623,9 @@ def test_datasetdict_split_selection(tmp_path):
 
     rows = FORMAT_CASES["pairwise"][0]
     both = tmp_path / "both"
-    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows),
-                          "test": datasets.Dataset.from_list(rows[:1])}).save_to_disk(str(both))
+    datasets.DatasetDict(
+        {"train": datasets.Dataset.from_list(rows), "test": datasets.Dataset.from_list(rows[:1])}
+    ).save_to_disk(str(both))
     assert len(load_comparisons(str(both)).records) == 2
     assert len(load_comparisons(str(both), split="test").records) == 1
     with pytest.raises(DataError, match="no split 'validation'; available splits: train, test"):
@@ -538,14 +634,16 @@ def test_datasetdict_split_selection(tmp_path):
     datasets.DatasetDict({"dev": datasets.Dataset.from_list(rows)}).save_to_disk(str(only))
     assert len(load_comparisons(str(only)).records) == 2
     several = tmp_path / "several"
-    datasets.DatasetDict({"a": datasets.Dataset.from_list(rows),
-                          "b": datasets.Dataset.from_list(rows)}).save_to_disk(str(several))
+    datasets.DatasetDict({"a": datasets.Dataset.from_list(rows), "b": datasets.Dataset.from_list(rows)}).save_to_disk(
+        str(several)
+    )
     with pytest.raises(DataError, match="no split 'train'"):
         load_comparisons(str(several))
 
 
-@pytest.mark.parametrize("name", ["./nope.jsonl", "nope.jsonl", "data/nope.parquet", "/no/such/dir",
-                                  "../elsewhere", "nope.csv"])
+@pytest.mark.parametrize(
+    "name", ["./nope.jsonl", "nope.jsonl", "data/nope.parquet", "/no/such/dir", "../elsewhere", "nope.csv"]
+)
 def test_missing_local_path_is_not_looked_up_on_the_hub(monkeypatch, name):
     import datasets
 
@@ -570,8 +668,7 @@ def test_hub_name_goes_to_load_dataset(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     result = load_comparisons("someone/prefs")
     assert calls == [("someone/prefs", "train")]
-    assert [(r.source, r.id) for r in result.records] == [("someone/prefs", "a"),
-                                                          ("someone/prefs", "someone/prefs:1")]
+    assert [(r.source, r.id) for r in result.records] == [("someone/prefs", "a"), ("someone/prefs", "someone/prefs:1")]
     load_comparisons("someone/prefs", split="test")
     assert calls[-1] == ("someone/prefs", "test")
 
@@ -598,6 +695,7 @@ def test_unsupported_file_and_plain_directory(tmp_path):
 
 # --- write_jsonl, fingerprint, split -------------------------------------------------------------------
 
+
 def _all_case_records(tmp_path: Path) -> list[Comparison]:
     records = []
     for case, (rows, _, _, _) in FORMAT_CASES.items():
@@ -622,8 +720,9 @@ def test_fingerprint_changes_when_one_record_changes(tmp_path):
     assert len(base) == 64 and base == fingerprint(list(records))
     changed = list(records)
     original = changed[3]
-    changed[3] = Comparison(original.prompt, original.responses, original.chosen, margin=0.25,
-                            source=original.source, id=original.id)
+    changed[3] = Comparison(
+        original.prompt, original.responses, original.chosen, margin=0.25, source=original.source, id=original.id
+    )
     assert fingerprint(changed) != base
     assert fingerprint(records[::-1]) != base
     assert fingerprint(records[:-1]) != base
@@ -666,6 +765,7 @@ def test_split_by_prompt_with_conversations():
 
 
 # --- the real Anthropic HH file ------------------------------------------------------------------------
+
 
 def test_real_hh_harmless_base_test_file():
     if not os.path.exists(HH_FILE):

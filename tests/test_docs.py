@@ -1,6 +1,7 @@
 """The doc test: every ```bash block of README.md, CONTRIBUTING.md and docs/*.md is checked against the real
 command line, and the blocks marked ``<!-- doc-test: run -->`` are executed on tiny models (conventions in
 CONTRIBUTING.md, "The doc test"). A renamed or removed flag fails here wherever it is documented."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ def blocks() -> list[tuple[str, int, str, str]]:
             marker = (m.group(1) or "").lower()
             if marker == "skip" and not m.group(2).strip():
                 raise AssertionError(f"{page.name}: a doc-test skip needs a reason")
-            out.append((page.relative_to(ROOT).as_posix(), text[:m.start(3)].count("\n") + 1, marker, m.group(3)))
+            out.append((page.relative_to(ROOT).as_posix(), text[: m.start(3)].count("\n") + 1, marker, m.group(3)))
     return out
 
 
@@ -49,7 +50,7 @@ def rewardlab_argv(argv: list[str]) -> list[str] | None:
     if argv[0] == "rewardlab":
         rest = argv[1:]
     elif argv[0] in LAUNCHERS and "rewardlab.cli" in argv:
-        rest = argv[argv.index("rewardlab.cli") + 1:]
+        rest = argv[argv.index("rewardlab.cli") + 1 :]
     else:
         return None
     return rest[:-1] if rest and rest[-1] == "..." else rest
@@ -116,8 +117,11 @@ def test_every_relative_link_resolves():
     for page in PAGES:
         for m in re.finditer(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
             target = m.group(1).split("#")[0]
-            if target and not target.startswith(("http://", "https://", "mailto:")) and \
-                    not (page.parent / target).exists():
+            if (
+                target
+                and not target.startswith(("http://", "https://", "mailto:"))
+                and not (page.parent / target).exists()
+            ):
                 missing.append(f"{page.relative_to(ROOT)}: {m.group(1)}")
     assert missing == []
 
@@ -129,16 +133,25 @@ def _substitutions(tmp: Path, tiny: str) -> dict[str, str]:
 
     recs = synthetic.generate(60, seed=1)
     prefs = tmp / "_prefs.jsonl"
-    prefs.write_text("".join(json.dumps({"prompt": c.prompt, "chosen": c.responses[c.chosen],
-                                         "rejected": c.responses[1 - c.chosen]}) + "\n" for c in recs))
+    prefs.write_text(
+        "".join(
+            json.dumps({"prompt": c.prompt, "chosen": c.responses[c.chosen], "rejected": c.responses[1 - c.chosen]})
+            + "\n"
+            for c in recs
+        )
+    )
     samples = tmp / "_samples.jsonl"
     samples.write_text("".join(json.dumps({"prompt": c.prompt, "response": c.responses[0]}) + "\n" for c in recs[:8]))
     held = tmp / "_heldout.jsonl"
     held.write_text("".join(prefs.read_text().splitlines(keepends=True)[:6]))
     judge = f"model={tiny},device=cpu,max_question_tokens=32,max_answer_tokens=16"
-    return {"prefs.jsonl": str(prefs), "samples.jsonl": str(samples), "heldout.jsonl": str(held),
-            "reward-bench/": str(ROOT / "tests" / "fixtures" / "benchmarks" / "rewardbench-v1"),
-            "mode=logprob": f"mode=logprob,{judge}"}
+    return {
+        "prefs.jsonl": str(prefs),
+        "samples.jsonl": str(samples),
+        "heldout.jsonl": str(held),
+        "reward-bench/": str(ROOT / "tests" / "fixtures" / "benchmarks" / "rewardbench-v1"),
+        "mode=logprob": f"mode=logprob,{judge}",
+    }
 
 
 SMALL = {  # what each command gets added so it runs in seconds on a tiny model

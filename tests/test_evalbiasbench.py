@@ -1,5 +1,6 @@
 """EvalBiasBench (rewardlab.benchmarks.evalbiasbench): reader on a fixture in the published format, the
 authors' three numbers worked by hand, judges in both orders, detection by ``eval``."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,13 @@ def test_reader_gives_both_orders_of_every_item():
     last_orig, last_swap = data.records[8], data.records[9]  # label 2: response2 is better
     assert last_orig.source == "empty reference" and last_orig.chosen == 1 and last_swap.chosen == 0
     assert last_orig.preferred == "There is no article in your message. Could you paste it?" == last_swap.preferred
-    assert [r.source for r in data.records[::2]] == ["length bias", "length bias", "concreteness", "empty reference",
-                                                     "empty reference"]
+    assert [r.source for r in data.records[::2]] == [
+        "length bias",
+        "length bias",
+        "concreteness",
+        "empty reference",
+        "empty reference",
+    ]
     assert BENCH.load(str(FIX), limit=2).info["n_items"] == 2 and len(BENCH.load(str(FIX), limit=2).records) == 4
 
 
@@ -38,8 +44,9 @@ def test_reader_reads_a_jsonl_of_items(tmp_path):
     assert [r.id for r in BENCH.load(str(path)).records] == [r.id for r in BENCH.load(str(FIX)).records]
 
 
-@pytest.mark.parametrize("bad,field", [({"label": 3}, "label"), ({"response2": None}, "response2"),
-                                       ({"instruction": 5}, "instruction")])
+@pytest.mark.parametrize(
+    "bad,field", [({"label": 3}, "label"), ({"response2": None}, "response2"), ({"instruction": 5}, "instruction")]
+)
 def test_bad_items_name_the_bias_row_and_field(tmp_path, bad, field):
     doc = json.loads(FIX.read_text())
     doc["concreteness"][0].update(bad)
@@ -61,17 +68,32 @@ def test_scores_worked_by_hand():
     Pooled: single 5/10 = 0.5, pair 2/5 = 0.4, agreement 4/5 = 0.8. length bias: single 3/4, pair 1/2,
     agreement 1/2; concreteness 0, 0, 1; empty reference 2/4, 1/2, 1."""
     data = BENCH.load(str(FIX))
-    scores = [[1, 0], [1, 0],   # L0
-              [1, 0], [0, 1],   # L1: orig shows response1 first, swap shows it second
-              [0, 0], [2, 2],   # C0 ties
-              [0, 1], [1, 0],   # E0 (the fixture's second empty-reference item is E1 below)
-              [0, 1], [1, 0]]   # E1 (label 2): response2 wins in both orders
+    scores = [
+        [1, 0],
+        [1, 0],  # L0
+        [1, 0],
+        [0, 1],  # L1: orig shows response1 first, swap shows it second
+        [0, 0],
+        [2, 2],  # C0 ties
+        [0, 1],
+        [1, 0],  # E0 (the fixture's second empty-reference item is E1 below)
+        [0, 1],
+        [1, 0],
+    ]  # E1 (label 2): response2 wins in both orders
     out = BENCH.score(data, scores)
     assert out["headline"] == {"single accuracy": 0.5, "pair accuracy": 0.4, "pair agreement": 0.8}
-    assert out["per_bias"]["length bias"] == {"n_items": 2, "single_accuracy": 0.75, "pair_accuracy": 0.5,
-                                              "pair_agreement": 0.5}
-    assert out["per_bias"]["concreteness"] == {"n_items": 1, "single_accuracy": 0.0, "pair_accuracy": 0.0,
-                                               "pair_agreement": 1.0}
+    assert out["per_bias"]["length bias"] == {
+        "n_items": 2,
+        "single_accuracy": 0.75,
+        "pair_accuracy": 0.5,
+        "pair_agreement": 0.5,
+    }
+    assert out["per_bias"]["concreteness"] == {
+        "n_items": 1,
+        "single_accuracy": 0.0,
+        "pair_accuracy": 0.0,
+        "pair_agreement": 1.0,
+    }
     assert out["per_bias"]["empty reference"]["single_accuracy"] == 0.5
     assert out["subsets"]["length bias"]["score"] == 0.75 and out["subsets"]["length bias"]["n"] == 4
     assert out["per_example"] == [1, 0, 1, 1, 0, 0, 0, 0, 1, 1]
@@ -119,13 +141,27 @@ def test_eval_detects_the_format(tiny_llama, tmp_path):
     assert detect_benchmark(str(FIX)) is BENCH
     assert detect_benchmark(str(FIX.with_name("generic.jsonl"))) is None
     RewardModel.from_backbone(tiny_llama, max_length=64).save(tmp_path / "m")
-    rc = main(["eval", "--model", str(tmp_path / "m"), "--data", str(FIX), "--output-dir", str(tmp_path / "ev"),
-               "--n-boot", "20"])
+    rc = main(
+        [
+            "eval",
+            "--model",
+            str(tmp_path / "m"),
+            "--data",
+            str(FIX),
+            "--output-dir",
+            str(tmp_path / "ev"),
+            "--n-boot",
+            "20",
+        ]
+    )
     assert rc == 0
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     bench = report["results"]["m"]["benchmark"]
-    assert bench["benchmark"] == "evalbiasbench" and set(bench["per_bias"]) == {"length bias", "concreteness",
-                                                                                 "empty reference"}
+    assert bench["benchmark"] == "evalbiasbench" and set(bench["per_bias"]) == {
+        "length bias",
+        "concreteness",
+        "empty reference",
+    }
     h = bench["headline"]
     assert h["single accuracy"] == h["pair accuracy"] and h["pair agreement"] == 1.0  # pointwise
     assert any("scored as --benchmark evalbiasbench" in n for n in report["notes"])

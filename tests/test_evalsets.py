@@ -1,6 +1,7 @@
 """Evaluation on files as they come (LLMBar-style input/output_1/output_2/label): a directory or several files,
 each a subset; identical answers are ties; unscorable rows are skipped and reported; errors say how rows are
 numbered and how many others fail. Training still refuses identical answers."""
+
 import json
 
 import pytest
@@ -17,8 +18,15 @@ def _llmbar(path, rows):
 
 
 def _rows(n, tag):
-    return [{"input": f"{tag} question {i}?", "output_1": f"answer {i} from {tag}", "output_2": f"other {i} {tag}",
-             "label": 1 + i % 2} for i in range(n)]
+    return [
+        {
+            "input": f"{tag} question {i}?",
+            "output_1": f"answer {i} from {tag}",
+            "output_2": f"other {i} {tag}",
+            "label": 1 + i % 2,
+        }
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -73,8 +81,24 @@ def test_eval_cli_directory_per_file_rows_and_tie_policy(model_dir, llmbar_dir, 
     acc = {}
     for policy in ("strict", "half"):
         out = tmp_path / policy
-        assert main(["eval", "--model", model_dir, "--data", str(llmbar_dir), "--output-dir", str(out),
-                     "--tie-policy", policy, "--n-boot", "50"]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--model",
+                    model_dir,
+                    "--data",
+                    str(llmbar_dir),
+                    "--output-dir",
+                    str(out),
+                    "--tie-policy",
+                    policy,
+                    "--n-boot",
+                    "50",
+                ]
+            )
+            == 0
+        )
         report = json.loads((out / "report.json").read_text())
         res = next(iter(report["results"].values()))
         assert set(res["per_source"]) == {"Natural.jsonl", "Neighbor.jsonl", "GPTOut.jsonl"}
@@ -86,14 +110,29 @@ def test_eval_cli_directory_per_file_rows_and_tie_policy(model_dir, llmbar_dir, 
     assert acc["half"][0] - acc["strict"][0] == pytest.approx(0.5 / 9)
     # several files, named one by one
     files = [str(llmbar_dir / "Natural.jsonl"), str(llmbar_dir / "Adversarial" / "Neighbor.jsonl")]
-    assert main(["eval", "--model", model_dir, "--data", *files, "--output-dir", str(tmp_path / "two"),
-                 "--n-boot", "20"]) == 0
+    assert (
+        main(["eval", "--model", model_dir, "--data", *files, "--output-dir", str(tmp_path / "two"), "--n-boot", "20"])
+        == 0
+    )
     res = next(iter(json.loads((tmp_path / "two" / "report.json").read_text())["results"].values()))
     assert res["n_records"] == 7 and set(res["per_source"]) == {"Natural.jsonl", "Neighbor.jsonl"}
     # --no-skip-invalid stops at the first bad row and says how many others fail
     capsys.readouterr()
-    assert main(["eval", "--model", model_dir, "--data", str(llmbar_dir), "--no-skip-invalid",
-                 "--output-dir", str(tmp_path / "strict-rows")]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                model_dir,
+                "--data",
+                str(llmbar_dir),
+                "--no-skip-invalid",
+                "--output-dir",
+                str(tmp_path / "strict-rows"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "GPTOut.jsonl, line 3" in err and "1-based" in err and "no other row fails" in err
 
@@ -101,7 +140,22 @@ def test_eval_cli_directory_per_file_rows_and_tie_policy(model_dir, llmbar_dir, 
 def test_benchmark_with_no_usable_example_says_how_many_and_why(model_dir, tmp_path, capsys):
     rows = [{"prompt": "q", "chosen": "a", "subset": "hep-go"}, {"prompt": "q", "rejected": "b", "subset": "hep-go"}]
     path = _llmbar(tmp_path / "rb.jsonl", rows)
-    assert main(["eval", "--model", model_dir, "--data", str(path), "--benchmark", "rewardbench",
-                 "--skip-invalid", "--output-dir", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                model_dir,
+                "--data",
+                str(path),
+                "--benchmark",
+                "rewardbench",
+                "--skip-invalid",
+                "--output-dir",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "no usable examples: 2 rows skipped as invalid" in err and "missing" in err and "rb.jsonl, line 1" in err

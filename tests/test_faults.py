@@ -3,6 +3,7 @@ nothing already written lost or changed (the run directory's files hashed before
 
 One class per section, as in issue 16: divergence, output directories, settings, files.
 """
+
 import hashlib
 import json
 import math
@@ -20,8 +21,14 @@ from rewardlab.cli import main
 def rows(n, heavy=None):
     """``n`` TRL pairs; row ``heavy`` has a loss weight of 1e300, which is +inf in float32: its step's loss is inf."""
     fruits = "apple pear plum fig kiwi lime lemon mango".split()
-    out = [{"prompt": f"Tell me about {fruits[i % 8]} #{i}", "chosen": f"{fruits[i % 8]} is a fruit.",
-            "rejected": f"{fruits[(i + 3) % 8]} is a fruit."} for i in range(n)]
+    out = [
+        {
+            "prompt": f"Tell me about {fruits[i % 8]} #{i}",
+            "chosen": f"{fruits[i % 8]} is a fruit.",
+            "rejected": f"{fruits[(i + 3) % 8]} is a fruit.",
+        }
+        for i in range(n)
+    ]
     if heavy is not None:
         out[heavy]["weight"] = 1e300
     return out
@@ -34,8 +41,11 @@ def write_jsonl(path, items):
 
 def snapshot(root: Path) -> dict:
     """sha256 of every file under ``root`` (tensorboard event files excluded: each start adds one)."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and "tensorboard" not in p.parts}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "tensorboard" not in p.parts
+    }
 
 
 def unchanged(before: dict, after: dict) -> bool:
@@ -52,9 +62,32 @@ def run_cli(capsys, argv):
 
 # ---- 1. divergence ------------------------------------------------------------------------------
 def _train_args(tiny_llama, data, out, *extra):
-    return ["train", "--data", str(data), "--backbone", tiny_llama, "--batch-size", "4", "--max-length", "48",
-            "--eval-fraction", "0", "--log-every", "1", "--save-every", "1", "--keep-checkpoints", "2",
-            "--lr-schedule", "constant", "--warmup-ratio", "0", "--output-dir", str(out), *extra]
+    return [
+        "train",
+        "--data",
+        str(data),
+        "--backbone",
+        tiny_llama,
+        "--batch-size",
+        "4",
+        "--max-length",
+        "48",
+        "--eval-fraction",
+        "0",
+        "--log-every",
+        "1",
+        "--save-every",
+        "1",
+        "--keep-checkpoints",
+        "2",
+        "--lr-schedule",
+        "constant",
+        "--warmup-ratio",
+        "0",
+        "--output-dir",
+        str(out),
+        *extra,
+    ]
 
 
 def test_nonfinite_loss_stops_at_its_step_keeps_good_checkpoints_and_skip_continues(tmp_path, tiny_llama, capsys):
@@ -113,9 +146,11 @@ def _nan_model(tmp_path, tiny_llama) -> Path:
 def test_a_model_with_nan_weights_is_refused_at_load(tmp_path, tiny_llama, capsys, command):
     model = _nan_model(tmp_path, tiny_llama)
     data = write_jsonl(tmp_path / "d.jsonl", rows(4))
-    argv = {"score": ["score", "--model", str(model), "--data", str(data), "--output", str(tmp_path / "s.jsonl")],
-            "eval": ["eval", "--model", str(model), "--data", str(data), "--output-dir", str(tmp_path / "ev")],
-            "serve": ["serve", "--model", str(model), "--port", "0"]}[command]
+    argv = {
+        "score": ["score", "--model", str(model), "--data", str(data), "--output", str(tmp_path / "s.jsonl")],
+        "eval": ["eval", "--model", str(model), "--data", str(data), "--output-dir", str(tmp_path / "ev")],
+        "serve": ["serve", "--model", str(model), "--port", "0"],
+    }[command]
     before = snapshot(tmp_path)
     code, err = run_cli(capsys, argv)
     assert code == 2 and "non-finite" in err and str(model) in err and "score" in err
@@ -159,8 +194,12 @@ def test_server_answers_an_error_not_null_and_health_turns_unhealthy(tmp_path, t
 
 def test_cli_fault_in_a_real_process_has_no_traceback(tmp_path):
     """The same contract seen from outside: exit code 2 and one line on stderr."""
-    proc = subprocess.run([sys.executable, "-m", "rewardlab.cli", "score", "--batch-size", "-2", "--model", "m",
-                           "--data", "d"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rewardlab.cli", "score", "--batch-size", "-2", "--model", "m", "--data", "d"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--batch-size: should be greater than or equal to 1, got -2" in proc.stderr
 
@@ -169,8 +208,23 @@ def test_cli_fault_in_a_real_process_has_no_traceback(tmp_path):
 def test_a_second_train_into_a_finished_run_is_refused_and_changes_nothing(tmp_path, tiny_llama, capsys):
     data = write_jsonl(tmp_path / "d.jsonl", rows(16))
     out = tmp_path / "run"
-    args = ["train", "--data", str(data), "--backbone", tiny_llama, "--batch-size", "4", "--max-length", "48",
-            "--max-steps", "2", "--log-every", "1", "--output-dir", str(out)]
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--backbone",
+        tiny_llama,
+        "--batch-size",
+        "4",
+        "--max-length",
+        "48",
+        "--max-steps",
+        "2",
+        "--log-every",
+        "1",
+        "--output-dir",
+        str(out),
+    ]
     assert run_cli(capsys, args)[0] == 0
     before = snapshot(out)
     code, err = run_cli(capsys, args + ["--lr", "0.5"])
@@ -183,11 +237,26 @@ def test_a_second_train_into_a_finished_run_is_refused_and_changes_nothing(tmp_p
     assert json.loads((out / "train_summary.json").read_text())["config"]["lr"] == 0.5
 
 
-def test_resume_from_a_moved_directory_spelt_relatively_has_no_duplicated_steps(tmp_path, tiny_llama, capsys,
-                                                                                 monkeypatch):
+def test_resume_from_a_moved_directory_spelt_relatively_has_no_duplicated_steps(
+    tmp_path, tiny_llama, capsys, monkeypatch
+):
     data = write_jsonl(tmp_path / "d.jsonl", rows(16))
-    common = ["--data", str(data), "--backbone", tiny_llama, "--batch-size", "4", "--max-length", "48",
-              "--max-steps", "4", "--log-every", "1", "--save-every", "2"]
+    common = [
+        "--data",
+        str(data),
+        "--backbone",
+        tiny_llama,
+        "--batch-size",
+        "4",
+        "--max-length",
+        "48",
+        "--max-steps",
+        "4",
+        "--log-every",
+        "1",
+        "--save-every",
+        "2",
+    ]
     # as if killed after logging step 3 but before its checkpoint: the newest checkpoint is step 2, so step 3
     # runs and is logged again after the resume
     assert run_cli(capsys, ["train", *common, "--output-dir", str(tmp_path / "a"), "--stop-after", "3"])[0] == 0
@@ -196,8 +265,9 @@ def test_resume_from_a_moved_directory_spelt_relatively_has_no_duplicated_steps(
     monkeypatch.chdir(tmp_path)
     code, err = run_cli(capsys, ["train", *common, "--output-dir", "./moved", "--resume"])
     assert code == 0 and "resumed from" in err and "step 2" in err
-    steps = [json.loads(line)["step"] for line in open(tmp_path / "moved" / "metrics.jsonl")
-             if "loss" in json.loads(line)]
+    steps = [
+        json.loads(line)["step"] for line in open(tmp_path / "moved" / "metrics.jsonl") if "loss" in json.loads(line)
+    ]
     assert steps == [1, 2, 3, 4]
 
 
@@ -211,8 +281,12 @@ def test_score_and_eval_outputs_are_not_overwritten_silently(tmp_path, tiny_llam
     scores.write_text("precious\n")
     code, err = run_cli(capsys, ["score", "--model", str(model), "--data", str(data), "--output", str(scores)])
     assert code == 2 and f"--output {scores} exists" in err and scores.read_text() == "precious\n"
-    assert run_cli(capsys, ["score", "--model", str(model), "--data", str(data), "--output", str(scores),
-                            "--overwrite"])[0] == 0
+    assert (
+        run_cli(capsys, ["score", "--model", str(model), "--data", str(data), "--output", str(scores), "--overwrite"])[
+            0
+        ]
+        == 0
+    )
     assert len(scores.read_text().splitlines()) == 4
     ev = tmp_path / "ev"
     ev.mkdir()
@@ -220,8 +294,10 @@ def test_score_and_eval_outputs_are_not_overwritten_silently(tmp_path, tiny_llam
     before = snapshot(ev)
     code, err = run_cli(capsys, ["eval", "--model", str(model), "--data", str(data), "--output-dir", str(ev)])
     assert code == 2 and f"--output-dir {ev} is not empty (notes.txt)" in err and snapshot(ev) == before
-    assert run_cli(capsys, ["eval", "--model", str(model), "--data", str(data), "--output-dir", str(ev),
-                            "--overwrite"])[0] == 0
+    assert (
+        run_cli(capsys, ["eval", "--model", str(model), "--data", str(data), "--output-dir", str(ev), "--overwrite"])[0]
+        == 0
+    )
     assert (ev / "notes.txt").read_text() == "mine" and (ev / "report.json").exists()
 
 
@@ -229,9 +305,31 @@ def test_every_json_file_a_run_writes_is_strict_json(tmp_path, tiny_llama, capsy
     """No NaN/Infinity tokens: each file parses with a reader that refuses them."""
     data = write_jsonl(tmp_path / "d.jsonl", rows(16))
     out = tmp_path / "run"
-    assert run_cli(capsys, ["train", "--data", str(data), "--backbone", tiny_llama, "--batch-size", "4",
-                            "--max-length", "48", "--max-steps", "2", "--log-every", "1", "--save-every", "1",
-                            "--output-dir", str(out)])[0] == 0
+    assert (
+        run_cli(
+            capsys,
+            [
+                "train",
+                "--data",
+                str(data),
+                "--backbone",
+                tiny_llama,
+                "--batch-size",
+                "4",
+                "--max-length",
+                "48",
+                "--max-steps",
+                "2",
+                "--log-every",
+                "1",
+                "--save-every",
+                "1",
+                "--output-dir",
+                str(out),
+            ],
+        )[0]
+        == 0
+    )
 
     def refuse(token):
         raise ValueError(f"non-strict JSON token {token}")
@@ -239,7 +337,7 @@ def test_every_json_file_a_run_writes_is_strict_json(tmp_path, tiny_llama, capsy
     files = [p for p in out.rglob("*") if p.suffix in (".json", ".jsonl")]
     assert len(files) >= 4
     for p in files:
-        for line in (p.read_text().splitlines() if p.suffix == ".jsonl" else [p.read_text()]):
+        for line in p.read_text().splitlines() if p.suffix == ".jsonl" else [p.read_text()]:
             json.loads(line, parse_constant=refuse)
 
 
@@ -248,20 +346,29 @@ def test_strict_json_turns_undefined_statistics_into_null():
 
     from rewardlab.jsonstrict import dumps_strict
 
-    assert dumps_strict({"a": math.nan, "b": [1.5, math.inf, np.float32("nan")], "c": np.float64(2.0)}) == \
-        '{"a": null, "b": [1.5, null, null], "c": 2.0}'
+    assert (
+        dumps_strict({"a": math.nan, "b": [1.5, math.inf, np.float32("nan")], "c": np.float64(2.0)})
+        == '{"a": null, "b": [1.5, null, null], "c": 2.0}'
+    )
 
 
 # ---- 5. files -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("name, content, needle", [
-    ("empty.jsonl", b"", "no rows: the input is empty"),
-    ("trunc.jsonl.gz", None, "cannot read the file after"),
-    ("notgz.jsonl.gz", b'{"prompt": "p"}\n', "cannot read the file after 0 line(s)"),
-    ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-    ("surrogate.jsonl", b'{"prompt": "p", "chosen": "a\\ud800", "rejected": "b"}\n', "lone UTF-16 surrogate"),
-    ("latin1.jsonl", b'{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n', "not valid UTF-8"),
-    ("shifted.csv", b"prompt,chosen,rejected\nhi,a,b\nhello, world,a,b\n", "line 3: 4 fields, but the header has 3"),
-])
+@pytest.mark.parametrize(
+    "name, content, needle",
+    [
+        ("empty.jsonl", b"", "no rows: the input is empty"),
+        ("trunc.jsonl.gz", None, "cannot read the file after"),
+        ("notgz.jsonl.gz", b'{"prompt": "p"}\n', "cannot read the file after 0 line(s)"),
+        ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        ("surrogate.jsonl", b'{"prompt": "p", "chosen": "a\\ud800", "rejected": "b"}\n', "lone UTF-16 surrogate"),
+        ("latin1.jsonl", b'{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n', "not valid UTF-8"),
+        (
+            "shifted.csv",
+            b"prompt,chosen,rejected\nhi,a,b\nhello, world,a,b\n",
+            "line 3: 4 fields, but the header has 3",
+        ),
+    ],
+)
 def test_broken_input_files_are_errors_naming_file_and_line(tmp_path, tiny_llama, capsys, name, content, needle):
     path = tmp_path / name
     if content is None:  # a gzip stream cut in the middle
@@ -281,8 +388,18 @@ def test_score_of_an_empty_file_is_an_error_not_an_empty_output(tmp_path, tiny_l
 
     RewardModel.from_backbone(tiny_llama, max_length=48).save(tmp_path / "m")
     (tmp_path / "e.jsonl").write_text("\n\n")
-    code, err = run_cli(capsys, ["score", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "e.jsonl"),
-                                 "--output", str(tmp_path / "s.jsonl")])
+    code, err = run_cli(
+        capsys,
+        [
+            "score",
+            "--model",
+            str(tmp_path / "m"),
+            "--data",
+            str(tmp_path / "e.jsonl"),
+            "--output",
+            str(tmp_path / "s.jsonl"),
+        ],
+    )
     assert code == 2 and "e.jsonl: no rows: the input is empty" in err and not (tmp_path / "s.jsonl").exists()
 
 
@@ -291,8 +408,18 @@ def test_a_list_response_in_prompt_response_rows_names_the_line(tmp_path, tiny_l
 
     RewardModel.from_backbone(tiny_llama, max_length=48).save(tmp_path / "m")
     write_jsonl(tmp_path / "r.jsonl", [{"prompt": "p", "response": "ok"}, {"prompt": "p", "response": ["a", "b"]}])
-    code, err = run_cli(capsys, ["score", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "r.jsonl"),
-                                 "--output", str(tmp_path / "s.jsonl")])
+    code, err = run_cli(
+        capsys,
+        [
+            "score",
+            "--model",
+            str(tmp_path / "m"),
+            "--data",
+            str(tmp_path / "r.jsonl"),
+            "--output",
+            str(tmp_path / "s.jsonl"),
+        ],
+    )
     assert code == 2 and "r.jsonl, line 2, field 'response'" in err
 
 
@@ -343,16 +470,24 @@ def _score_argv(model, tmp_path, *extra):
     return ["score", "--model", str(model), "--data", str(data), "--output", str(tmp_path / "s.jsonl"), *extra]
 
 
-@pytest.mark.parametrize("tamper, needle", [
-    (lambda d: (d / "tokenizer.json").unlink(), "tokenizer.json is missing"),
-    (lambda d: (d / "tokenizer_config.json").write_text((d / "tokenizer_config.json").read_text()
-                                                        .replace('"model_max_length"', '"model_max_length_"')),
-     "tokenizer_config.json was modified"),
-    (lambda d: (d / "config.json").write_text((d / "config.json").read_text().replace("}", ', "x": 1}', 1)),
-     "config.json was modified"),
-    (lambda d: (d / "chat_template.jinja").write_text("{{ messages }}"), "chat_template.jinja was"),
-    (lambda d: (d / "vocab.txt").write_text("[UNK]\n"), "vocab.txt was added"),
-])
+@pytest.mark.parametrize(
+    "tamper, needle",
+    [
+        (lambda d: (d / "tokenizer.json").unlink(), "tokenizer.json is missing"),
+        (
+            lambda d: (d / "tokenizer_config.json").write_text(
+                (d / "tokenizer_config.json").read_text().replace('"model_max_length"', '"model_max_length_"')
+            ),
+            "tokenizer_config.json was modified",
+        ),
+        (
+            lambda d: (d / "config.json").write_text((d / "config.json").read_text().replace("}", ', "x": 1}', 1)),
+            "config.json was modified",
+        ),
+        (lambda d: (d / "chat_template.jinja").write_text("{{ messages }}"), "chat_template.jinja was"),
+        (lambda d: (d / "vocab.txt").write_text("[UNK]\n"), "vocab.txt was added"),
+    ],
+)
 def test_a_tampered_model_directory_is_refused_naming_the_file(saved_model, tmp_path, capsys, tamper, needle):
     tamper(saved_model)
     argv = _score_argv(saved_model, tmp_path)
@@ -368,8 +503,22 @@ def test_trust_modified_loads_and_is_recorded_in_the_report(saved_model, tmp_pat
     code, err = run_cli(capsys, _score_argv(saved_model, tmp_path, "--trust-modified"))
     assert code == 0 and "warning" in err and "vocab.txt was added" in err
     ev = tmp_path / "ev"
-    assert run_cli(capsys, ["eval", "--model", str(saved_model), "--data", str(tmp_path / "d.jsonl"),
-                            "--output-dir", str(ev), "--trust-modified"])[0] == 0
+    assert (
+        run_cli(
+            capsys,
+            [
+                "eval",
+                "--model",
+                str(saved_model),
+                "--data",
+                str(tmp_path / "d.jsonl"),
+                "--output-dir",
+                str(ev),
+                "--trust-modified",
+            ],
+        )[0]
+        == 0
+    )
     report = json.loads((ev / "report.json").read_text())
     model_info = next(iter(report["results"].values()))["model"]
     assert model_info["trust_modified"] == ["vocab.txt was added (not recorded in rewardlab.json)"]
@@ -378,13 +527,17 @@ def test_trust_modified_loads_and_is_recorded_in_the_report(saved_model, tmp_pat
     assert code == 2 and "cannot load the tokenizer" in err
 
 
-@pytest.mark.parametrize("key, value, needle", [
-    ("max_length", 0, "rewardlab.json: max_length: should be greater than or equal to 1, got 0"),
-    ("truncation", "middle", "truncation must be prompt_left or right, not 'middle'"),
-    ("padding_side", "middle", "padding_side must be left or right, not 'middle'"),
-])
-def test_a_rewardlab_json_value_the_trainer_refuses_is_refused_at_load(saved_model, tmp_path, capsys, key, value,
-                                                                      needle):
+@pytest.mark.parametrize(
+    "key, value, needle",
+    [
+        ("max_length", 0, "rewardlab.json: max_length: should be greater than or equal to 1, got 0"),
+        ("truncation", "middle", "truncation must be prompt_left or right, not 'middle'"),
+        ("padding_side", "middle", "padding_side must be left or right, not 'middle'"),
+    ],
+)
+def test_a_rewardlab_json_value_the_trainer_refuses_is_refused_at_load(
+    saved_model, tmp_path, capsys, key, value, needle
+):
     spec = json.loads((saved_model / "rewardlab.json").read_text())
     spec[key] = value
     (saved_model / "rewardlab.json").write_text(json.dumps(spec))
@@ -421,8 +574,25 @@ def stopped_run(tmp_path_factory, tiny_llama):
     """A run stopped after step 3 with checkpoints at steps 2 and 3, and its arguments."""
     root = tmp_path_factory.mktemp("stopped")
     data = write_jsonl(root / "d.jsonl", rows(16))
-    args = ["train", "--data", str(data), "--backbone", tiny_llama, "--batch-size", "4", "--max-length", "48",
-            "--max-steps", "4", "--log-every", "1", "--save-every", "2", "--keep-checkpoints", "3"]
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--backbone",
+        tiny_llama,
+        "--batch-size",
+        "4",
+        "--max-length",
+        "48",
+        "--max-steps",
+        "4",
+        "--log-every",
+        "1",
+        "--save-every",
+        "2",
+        "--keep-checkpoints",
+        "3",
+    ]
     assert main([*args, "--output-dir", str(root / "run"), "--stop-after", "3"]) == 0
     assert sorted(p.name for p in (root / "run" / "checkpoints").iterdir()) == ["step-00000002", "step-00000003"]
     return root / "run", args
@@ -488,8 +658,20 @@ def test_too_little_free_space_is_reported_before_training(tmp_path, tiny_llama,
     real = sh.disk_usage
     monkeypatch.setattr(sh, "disk_usage", lambda p: real(p)._replace(free=1000))
     data = write_jsonl(tmp_path / "d.jsonl", rows(8))
-    code, err = run_cli(capsys, ["train", "--data", str(data), "--backbone", tiny_llama, "--output-dir",
-                                 str(tmp_path / "run"), "--save-every", "1"])
+    code, err = run_cli(
+        capsys,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--backbone",
+            tiny_llama,
+            "--output-dir",
+            str(tmp_path / "run"),
+            "--save-every",
+            "1",
+        ],
+    )
     assert code == 2 and "only 0 MiB free" in err and "checkpoints" in err
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
@@ -550,8 +732,11 @@ def test_token_guards_docs_and_schema_and_answers_401_before_reading_the_body(ti
         ok = {"Authorization": "Bearer s3cret"}
         assert httpx.get(run.url + "/openapi.json", headers=ok).status_code == 200
         assert httpx.get(run.url + "/health").status_code == 200  # health stays open for probes
-        r = httpx.post(run.url + "/v1/score", headers={**ok, "content-type": "application/json"},
-                       content=b'{"prompt": "hi", "responses": ["a\\ud800"]}')
+        r = httpx.post(
+            run.url + "/v1/score",
+            headers={**ok, "content-type": "application/json"},
+            content=b'{"prompt": "hi", "responses": ["a\\ud800"]}',
+        )
         assert r.status_code == 400 and "lone UTF-16 surrogate" in r.json()["detail"]
     finally:
         run.stop()
@@ -570,8 +755,10 @@ def test_idle_and_half_sent_connections_do_not_hold_the_shutdown(tiny_rm):
     half = []
     for _ in range(5):
         s = socket.create_connection(("127.0.0.1", run.port))
-        s.sendall(b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
-                  b'{"prompt": "hi",')
+        s.sendall(
+            b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+            b'{"prompt": "hi",'
+        )
         half.append(s)
     time.sleep(1.5)
     answers = []
@@ -611,9 +798,35 @@ def test_multiobjective_train_refuses_a_finished_run_dir(tmp_path, tiny_llama, c
     out.mkdir()
     (out / "train_summary.json").write_text("{}")
     before = snapshot(out)
-    data = write_jsonl(tmp_path / "hs.jsonl", [{"prompt": f"q{i}", "response": f"a{i}", "helpfulness": i % 5,
-                                                "correctness": 2, "coherence": 3, "complexity": 1, "verbosity": 2}
-                                               for i in range(8)])
-    code, err = run_cli(capsys, ["train", "--objective", "regression", "--stage1", "ridge", "--backbone", tiny_llama,
-                                 "--data", str(data), "--output-dir", str(out)])
+    data = write_jsonl(
+        tmp_path / "hs.jsonl",
+        [
+            {
+                "prompt": f"q{i}",
+                "response": f"a{i}",
+                "helpfulness": i % 5,
+                "correctness": 2,
+                "coherence": 3,
+                "complexity": 1,
+                "verbosity": 2,
+            }
+            for i in range(8)
+        ],
+    )
+    code, err = run_cli(
+        capsys,
+        [
+            "train",
+            "--objective",
+            "regression",
+            "--stage1",
+            "ridge",
+            "--backbone",
+            tiny_llama,
+            "--data",
+            str(data),
+            "--output-dir",
+            str(out),
+        ],
+    )
     assert code == 2 and f"--output-dir {out} is not empty (train_summary.json)" in err and snapshot(out) == before

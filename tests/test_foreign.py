@@ -2,6 +2,7 @@
 a Llama classifier with a chat template, a GPT-2 one without, a BERT text-pair classifier, a TRL-style save, an
 OpenRLHF-style save. Each is scored, evaluated and served, and its scores equal plain transformers' (or, for
 OpenRLHF, a hand-written re-statement of OpenRLHF's forward) on the same rendered text to <= 1e-5 in fp32."""
+
 import json
 from pathlib import Path
 
@@ -14,8 +15,12 @@ from rewardlab.errors import ModelContractError
 from rewardlab.foreign import ForeignRewardModel, infer_contract
 from rewardlab.loader import load_reward_model
 
-PAIRS = [("What is 2 plus 3?", "It is 5.", "It is 7."), ("Name a fruit.", "Apple.", "A chair."),
-         ("Say hi.", "Hi!", "No."), ("Count to three.", "One, two, three.", "Three, two.")]
+PAIRS = [
+    ("What is 2 plus 3?", "It is 5.", "It is 7."),
+    ("Name a fruit.", "Apple.", "A chair."),
+    ("Say hi.", "Hi!", "No."),
+    ("Count to three.", "One, two, three.", "Three, two."),
+]
 ITEMS = [(p, r) for p, c, j in PAIRS for r in (c, j)]
 
 
@@ -110,8 +115,11 @@ def _plain_scores(model_dir, texts, add_special_tokens=True):
     out = []
     with torch.no_grad():
         for t in texts:
-            enc = tok(*t, return_tensors="pt") if isinstance(t, tuple) else \
-                tok(t, return_tensors="pt", add_special_tokens=add_special_tokens)
+            enc = (
+                tok(*t, return_tensors="pt")
+                if isinstance(t, tuple)
+                else tok(t, return_tensors="pt", add_special_tokens=add_special_tokens)
+            )
             out.append(model(**enc).logits[0, 0].item())
     return out
 
@@ -120,8 +128,10 @@ def _chat_texts(model_dir):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_dir)
-    return [tok.apply_chat_template([{"role": "user", "content": p}, {"role": "assistant", "content": r}],
-                                    tokenize=False) for p, r in ITEMS]
+    return [
+        tok.apply_chat_template([{"role": "user", "content": p}, {"role": "assistant", "content": r}], tokenize=False)
+        for p, r in ITEMS
+    ]
 
 
 def test_llama_chat_template_scores_equal_plain_transformers(llama_rm):
@@ -208,8 +218,12 @@ def test_overrides_are_recorded_and_bad_ones_refused(llama_rm, tmp_path):
     c = infer_contract(llama_rm, opts)[3]
     assert all(c.parts[k].source == "given" for k in ("max_length", "truncation", "add_special_tokens"))
     assert c.parts["template"].source == "inferred"
-    for bad, words in ((ContractOptions(template="jinja"), "--template"), (ContractOptions(truncation="left"), "--truncation"),
-                       (ContractOptions(score_index=3), "out of range"), (ContractOptions(attribute="x"), "--attribute")):
+    for bad, words in (
+        (ContractOptions(template="jinja"), "--template"),
+        (ContractOptions(truncation="left"), "--truncation"),
+        (ContractOptions(score_index=3), "out of range"),
+        (ContractOptions(attribute="x"), "--attribute"),
+    ):
         with pytest.raises(ModelContractError, match=words):
             load_reward_model(llama_rm, bad, say=None)
     tmpl = tmp_path / "t.jinja"
@@ -269,7 +283,10 @@ def test_cli_score_eval_inspect_store_the_contract(which, request, tmp_path, cap
     assert [s for r in rows for s in r["scores"]] == pytest.approx(rm.score(ITEMS), abs=1e-6)
     contract = json.loads((tmp_path / "s.contract.json").read_text())
     assert contract["rewardlab_json"] is False and contract["parts"]["template"]["source"] in ("inferred", "given")
-    assert main(["eval", "--model", model_dir, "--data", data, "--output-dir", str(tmp_path / "ev"), "--n-boot", "20"]) == 0
+    assert (
+        main(["eval", "--model", model_dir, "--data", data, "--output-dir", str(tmp_path / "ev"), "--n-boot", "20"])
+        == 0
+    )
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     col = next(iter(report["results"].values()))
     assert col["model"]["describe"]["contract"]["kind"] == rm.contract.kind
@@ -306,8 +323,9 @@ def test_docs_commands_use_real_flags():
     from rewardlab.cli import make_parser
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "foreign-models.md").read_text()
-    commands = [line for block in re.findall(r"```bash\n(.*?)```", text, re.S) for line in block.splitlines()
-                if line.strip()]
+    commands = [
+        line for block in re.findall(r"```bash\n(.*?)```", text, re.S) for line in block.splitlines() if line.strip()
+    ]
     assert len(commands) >= 15
     parser = make_parser()
     for line in commands:

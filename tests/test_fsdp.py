@@ -1,6 +1,7 @@
 """``--fsdp``: PyTorch FSDP2 (fully_shard per layer + root) on CPU with gloo — the per-step losses of 2 processes
 equal 1 process's, a run resumed from a sharded checkpoint equals an uninterrupted one, and the saved model is a
 plain transformers checkpoint."""
+
 import json
 import os
 import socket
@@ -12,7 +13,6 @@ import pytest
 import torch
 
 import rewardlab
-
 from rewardlab.errors import RewardlabError
 from rewardlab.fsdp import SHARDED_DIR
 from rewardlab.train import TrainConfig, train
@@ -21,8 +21,14 @@ from rewardlab.train import TrainConfig, train
 @pytest.fixture(scope="module")
 def pref_files(tmp_path_factory):
     fruits = "apple pear plum fig kiwi lime lemon mango".split()
-    rows = [{"prompt": f"Tell me about {fruits[i % 8]} #{i}", "chosen": f"{fruits[i % 8]} is a fruit.",
-             "rejected": f"{fruits[(i + 3) % 8]} is a fruit."} for i in range(39)]
+    rows = [
+        {
+            "prompt": f"Tell me about {fruits[i % 8]} #{i}",
+            "chosen": f"{fruits[i % 8]} is a fruit.",
+            "rejected": f"{fruits[(i + 3) % 8]} is a fruit.",
+        }
+        for i in range(39)
+    ]
     d = tmp_path_factory.mktemp("fsdp")
     (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:30]))
     (d / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[30:]))
@@ -30,8 +36,17 @@ def pref_files(tmp_path_factory):
 
 
 def _common(tiny_llama, pref_files, **kw):
-    return {"data": pref_files[0], "eval_data": pref_files[1], "backbone": tiny_llama, "batch_size": 4,
-            "max_steps": 4, "max_length": 48, "lr": 1e-3, "log_every": 1, **kw}
+    return {
+        "data": pref_files[0],
+        "eval_data": pref_files[1],
+        "backbone": tiny_llama,
+        "batch_size": 4,
+        "max_steps": 4,
+        "max_length": 48,
+        "lr": 1e-3,
+        "log_every": 1,
+        **kw,
+    }
 
 
 def _losses(metrics):
@@ -79,9 +94,29 @@ def _torchrun(tmp_path, out: str, cfg: dict, *extra: str) -> subprocess.Complete
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in cfg.items()]
     src = str(Path(rewardlab.__file__).resolve().parents[1])  # this tree's rewardlab, whatever the cwd
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                        str(port), "-m", "rewardlab.cli", "train", "--fsdp", *flags, f"--output-dir={out}", *extra],
-                       capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(port),
+            "-m",
+            "rewardlab.cli",
+            "train",
+            "--fsdp",
+            *flags,
+            f"--output-dir={out}",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return r
 
@@ -132,8 +167,10 @@ def test_packed_forward_detects_sharded_layers_and_stays_exact(tiny_llama):
     rm = RewardModel.from_backbone(tiny_llama, seed=0, max_length=48)
     torch.nn.init.normal_(rm.model.score.weight, std=1.0)
     assert last_layer_trimmable(rm.model) == ""
-    recs = [Comparison(prompt="Tell me about figs", responses=("Figs are sweet.", "Figs are blue.")),
-            Comparison(prompt="Say yes", responses=("Yes", "No", "Maybe"))]
+    recs = [
+        Comparison(prompt="Tell me about figs", responses=("Figs are sweet.", "Figs are blue.")),
+        Comparison(prompt="Say yes", responses=("Yes", "No", "Maybe")),
+    ]
     feats = [[rm.encoder.encode(c.prompt, r) for r in c.responses] for c in recs]
     with torch.no_grad():
         before = rm(**collate_packed(recs, feats, rm).inputs)

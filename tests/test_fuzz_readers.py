@@ -1,6 +1,7 @@
 """Seeded fuzz pass over the readers: thousands of mutations of valid JSONL, JSON, CSV and Parquet inputs (and
 their gzipped forms). Every outcome is either records or a DataError naming the file and a line or row; never
 another exception (which the CLI would show as a traceback)."""
+
 import collections
 import csv
 import gzip
@@ -22,8 +23,14 @@ def valid_rows(n=6):
     rows = []
     for i in range(n):
         prompt = f"Tell me, about {FRUITS[i % 8]} #{i}\nplease"
-        rows.append({"prompt": prompt, "chosen": f"{FRUITS[i % 8]} is a \"fruit\", sweet.",
-                     "rejected": f"{FRUITS[(i + 3) % 8]} is a fruit.", "margin": float(i % 3)})
+        rows.append(
+            {
+                "prompt": prompt,
+                "chosen": f'{FRUITS[i % 8]} is a "fruit", sweet.',
+                "rejected": f"{FRUITS[(i + 3) % 8]} is a fruit.",
+                "margin": float(i % 3),
+            }
+        )
     return rows
 
 
@@ -46,21 +53,43 @@ def as_csv(rows):
 
 
 def as_parquet(rows):
-    table = pa.Table.from_pylist([{**r, "prompt": r["prompt"] if isinstance(r["prompt"], str) else
-                                   r["prompt"][0]["content"]} for r in rows])
+    table = pa.Table.from_pylist(
+        [{**r, "prompt": r["prompt"] if isinstance(r["prompt"], str) else r["prompt"][0]["content"]} for r in rows]
+    )
     buf = io.BytesIO()
     pq.write_table(table, buf)
     return buf.getvalue()
 
 
-SPICE = [b'"', b",", b"\n", b"{", b"}", b"[", b"]", b"\\", b"\xff", b"\xc3", b"\x00", b"\r", b"\\ud800",
-         b"null", b"1e999", b"-", b":", b" ", b'"\\udfff"', b"[" * 2000]
+SPICE = [
+    b'"',
+    b",",
+    b"\n",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b"\\",
+    b"\xff",
+    b"\xc3",
+    b"\x00",
+    b"\r",
+    b"\\ud800",
+    b"null",
+    b"1e999",
+    b"-",
+    b":",
+    b" ",
+    b'"\\udfff"',
+    b"[" * 2000,
+]
 
 
 def mutate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     """One random mutation of ``data`` and its name."""
-    kind = rng.choice(["flip", "insert", "delete", "truncate", "duplicate", "swap_lines", "spice", "nest",
-                       "empty_lines"])
+    kind = rng.choice(
+        ["flip", "insert", "delete", "truncate", "duplicate", "swap_lines", "spice", "nest", "empty_lines"]
+    )
     n = len(data)
     i = rng.randrange(max(n, 1))
     if kind == "flip" and n:
@@ -70,7 +99,7 @@ def mutate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     if kind == "insert":
         return data[:i] + bytes([rng.randrange(256)]) + data[i:], kind
     if kind == "delete":
-        return data[:i] + data[i + rng.randint(1, 40):], kind
+        return data[:i] + data[i + rng.randint(1, 40) :], kind
     if kind == "truncate":
         return data[:i], kind
     if kind == "duplicate":
@@ -119,8 +148,19 @@ def semantic_jsonl(rows, rng: random.Random) -> tuple[bytes, str]:
     """Valid JSON lines with wrong values: a list response, an object prompt, huge numbers, surrogates, ..."""
     rows = [dict(r) for r in rows]
     r = rows[rng.randrange(len(rows))]
-    kind = rng.choice(["list_response", "dict_prompt", "list_row", "huge_margin", "surrogate", "bool_text",
-                       "empty_text", "messages_bad", "deep"])
+    kind = rng.choice(
+        [
+            "list_response",
+            "dict_prompt",
+            "list_row",
+            "huge_margin",
+            "surrogate",
+            "bool_text",
+            "empty_text",
+            "messages_bad",
+            "deep",
+        ]
+    )
     if kind == "list_response":
         r["chosen"] = ["a", "b"]
     elif kind == "dict_prompt":
@@ -145,9 +185,12 @@ def semantic_jsonl(rows, rng: random.Random) -> tuple[bytes, str]:
 
 
 FORMS = {  # name: (file suffix, bytes of a valid file)
-    "jsonl": (".jsonl", as_jsonl), "jsonl.gz": (".jsonl.gz", lambda r: gzip.compress(as_jsonl(r), mtime=0)),
-    "json": (".json", as_json), "json.gz": (".json.gz", lambda r: gzip.compress(as_json(r), mtime=0)),
-    "csv": (".csv", as_csv), "csv.gz": (".csv.gz", lambda r: gzip.compress(as_csv(r), mtime=0)),
+    "jsonl": (".jsonl", as_jsonl),
+    "jsonl.gz": (".jsonl.gz", lambda r: gzip.compress(as_jsonl(r), mtime=0)),
+    "json": (".json", as_json),
+    "json.gz": (".json.gz", lambda r: gzip.compress(as_json(r), mtime=0)),
+    "csv": (".csv", as_csv),
+    "csv.gz": (".csv.gz", lambda r: gzip.compress(as_csv(r), mtime=0)),
     "parquet": (".parquet", as_parquet),
 }
 

@@ -1,5 +1,6 @@
 """DPO implicit reward: --model POLICY --ref-model REF (sum over response tokens of log pi - log pi_ref) and
 --ref-free, against a plain transformers forward on the same rendered text (<= 1e-5 in fp32)."""
+
 import json
 
 import pytest
@@ -10,8 +11,12 @@ from rewardlab.contract_options import ContractOptions
 from rewardlab.errors import ModelContractError
 from rewardlab.loader import load_reward_model
 
-ITEMS = [("What is 2 plus 3?", "It is 5."), ("What is 2 plus 3?", "It is 7."), ("Name a fruit.", "Apple."),
-         ("Say hi.", "Hi there, friend!")]
+ITEMS = [
+    ("What is 2 plus 3?", "It is 5."),
+    ("What is 2 plus 3?", "It is 7."),
+    ("Name a fruit.", "Apple."),
+    ("Say hi.", "Hi there, friend!"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +37,16 @@ def _plain_logps(model_dir, items):
     m = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     out = []
     for p, r in items:
-        full = tok.apply_chat_template([{"role": "user", "content": p}, {"role": "assistant", "content": r}],
-                                       tokenize=False)
+        full = tok.apply_chat_template(
+            [{"role": "user", "content": p}, {"role": "assistant", "content": r}], tokenize=False
+        )
         prefix = full[: full.index(r)]
         ids = tok(full, return_tensors="pt")["input_ids"]
         start = len(tok(prefix)["input_ids"])
         assert tok(prefix)["input_ids"] == ids[0, :start].tolist()  # no token straddles the boundary here
         with torch.no_grad():
             logp = torch.log_softmax(m(ids).logits[0, :-1], -1).gather(-1, ids[0, 1:, None])[:, 0]
-        out.append(logp[start - 1:].sum().item())
+        out.append(logp[start - 1 :].sum().item())
     return out
 
 
@@ -77,12 +83,34 @@ def test_bad_combinations_are_refused(pair, tmp_path):
 
 def test_cli_eval_score_and_serve_with_a_reference(pair, tmp_path, capsys):
     policy, ref = pair
-    rows = [{"prompt": "What is 2 plus 3?", "chosen": "It is 5.", "rejected": "It is 7."},
-            {"prompt": "Name a fruit.", "chosen": "Apple.", "rejected": "Apple."}]  # identical: an exact tie
+    rows = [
+        {"prompt": "What is 2 plus 3?", "chosen": "It is 5.", "rejected": "It is 7."},
+        {"prompt": "Name a fruit.", "chosen": "Apple.", "rejected": "Apple."},
+    ]  # identical: an exact tie
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert main(["eval", "--model", policy, "--ref-model", ref, "--beta", "0.5", "--data", str(data),
-                 "--output-dir", str(tmp_path / "ev"), "--n-boot", "20", "--tie-policy", "half"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                policy,
+                "--ref-model",
+                ref,
+                "--beta",
+                "0.5",
+                "--data",
+                str(data),
+                "--output-dir",
+                str(tmp_path / "ev"),
+                "--n-boot",
+                "20",
+                "--tie-policy",
+                "half",
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     col = next(iter(report["results"].values()))
     contract = col["model"]["describe"]["contract"]
@@ -92,8 +120,24 @@ def test_cli_eval_score_and_serve_with_a_reference(pair, tmp_path, capsys):
     want = [0.5 * (a - b) for a, b in zip(_plain_logps(policy, ITEMS[:2]), _plain_logps(ref, ITEMS[:2]))]
     acc = (1.0 if want[0] > want[1] else 0.0) + 0.5  # row 2 ties: half credit
     assert col["accuracy"] == pytest.approx(acc / 2)
-    assert main(["score", "--model", policy, "--ref-model", ref, "--beta", "0.5", "--data", str(data),
-                 "--output", str(tmp_path / "s.jsonl")]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--model",
+                policy,
+                "--ref-model",
+                ref,
+                "--beta",
+                "0.5",
+                "--data",
+                str(data),
+                "--output",
+                str(tmp_path / "s.jsonl"),
+            ]
+        )
+        == 0
+    )
     first = json.loads((tmp_path / "s.jsonl").read_text().splitlines()[0])
     assert first["scores"] == pytest.approx(want, abs=1e-5)
     assert json.loads((tmp_path / "s.contract.json").read_text())["kind"] == "dpo-implicit"

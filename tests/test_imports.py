@@ -1,5 +1,6 @@
 """The package's import graph has no circle: module-level and function-level imports alike (a function-local
 import that only hides a circle still counts)."""
+
 import ast
 from pathlib import Path
 
@@ -10,8 +11,10 @@ def import_graph(root: Path) -> dict[str, set[str]]:
     """``module -> modules of the package it imports`` (anywhere in its code). A package's ``__init__`` is a
     re-export point: imports into it are not edges (importing ``rewardlab.data`` does not run a given
     submodule's code first), imports from it are."""
-    mods = {".".join((root.name, *f.relative_to(root).with_suffix("").parts)).removesuffix(".__init__"): f
-            for f in root.rglob("*.py")}
+    mods = {
+        ".".join((root.name, *f.relative_to(root).with_suffix("").parts)).removesuffix(".__init__"): f
+        for f in root.rglob("*.py")
+    }
     edges: dict[str, set[str]] = {m: set() for m in mods}
     for m, f in mods.items():
         is_init = f.name == "__init__.py"
@@ -22,7 +25,7 @@ def import_graph(root: Path) -> dict[str, set[str]]:
                 base = node.module or ""
                 if node.level:
                     parts = m.split(".") if is_init else m.split(".")[:-1]
-                    parts = parts[:len(parts) - node.level + 1]
+                    parts = parts[: len(parts) - node.level + 1]
                     base = ".".join(parts + ([base] if base else []))
                 targets = [base] + [f"{base}.{a.name}" for a in node.names]
             else:
@@ -100,9 +103,30 @@ def test_package_has_no_import_cycle():
 
 # packages rewardlab works without (extras or optional at run time): importing them inside the function that needs
 # them is the point
-OPTIONAL = {"peft", "matplotlib", "llama_cpp", "mlflow", "wandb", "tensorboard", "torch.utils.tensorboard",
-            "trackio", "deepspeed", "gguf", "datasets", "pyarrow", "pandas", "openai", "fastapi", "uvicorn", "trl",
-            "tensorboardX", "PIL", "prometheus_client", "httpx", "fastapi_offline"}
+OPTIONAL = {
+    "peft",
+    "matplotlib",
+    "llama_cpp",
+    "mlflow",
+    "wandb",
+    "tensorboard",
+    "torch.utils.tensorboard",
+    "trackio",
+    "deepspeed",
+    "gguf",
+    "datasets",
+    "pyarrow",
+    "pandas",
+    "openai",
+    "fastapi",
+    "uvicorn",
+    "trl",
+    "tensorboardX",
+    "PIL",
+    "prometheus_client",
+    "httpx",
+    "fastapi_offline",
+}
 
 
 def function_local_imports(root: Path) -> list[tuple[str, int, str, str]]:
@@ -121,7 +145,8 @@ def function_local_imports(root: Path) -> list[tuple[str, int, str, str]]:
                     names = [node.module or ""]
                 else:
                     continue
-                out += [(str(f.relative_to(root)), node.lineno, n, lines[node.lineno - 1]) for n in names]
+                source = "\n".join(lines[node.lineno - 1 : node.end_lineno])  # the whole statement, wrapped or not
+                out += [(str(f.relative_to(root)), node.lineno, n, source) for n in names]
     return out
 
 
@@ -129,8 +154,11 @@ def test_function_local_imports_are_optional_packages_or_say_why():
     """An import inside a function hides the import graph; it is allowed for an optional package, or with a
     ``# lazy: <why>`` comment (the light ``--help`` start-up path, a heavy import only one command needs)."""
     found = function_local_imports(PACKAGE)
-    unexplained = [f"{f}:{line}: {src.strip()}" for f, line, name, src in set(found)
-                   if name.split(".")[0] not in OPTIONAL and name not in OPTIONAL and "# lazy:" not in src]
+    unexplained = [
+        f"{f}:{line}: {src.strip()}"
+        for f, line, name, src in set(found)
+        if name.split(".")[0] not in OPTIONAL and name not in OPTIONAL and "# lazy:" not in src
+    ]
     assert not unexplained, "function-local imports without a reason:\n" + "\n".join(sorted(unexplained))
 
 

@@ -1,4 +1,5 @@
 """The embedded judge (SmolLM2-135M-Instruct) end to end on a few shared HH pairs (slow; skipped without the data)."""
+
 import importlib.util
 import json
 from pathlib import Path
@@ -16,7 +17,8 @@ pytestmark = [
 
 def test_embedded_judge_end_to_end(tmp_path):
     spec = importlib.util.spec_from_file_location(
-        "e2e_embedded", Path(__file__).resolve().parents[1] / "experiments" / "judge" / "e2e_embedded.py")
+        "e2e_embedded", Path(__file__).resolve().parents[1] / "experiments" / "judge" / "e2e_embedded.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     result = mod.run(4, tmp_path, DATA, max_new_tokens=24, max_question_tokens=64, max_answer_tokens=32)

@@ -3,6 +3,7 @@
 One server answers with canned judge outputs and misbehaves on request (slow answers, HTTP 500, flaky 500s,
 HTTP 400); another serves the tiny Llama through :func:`rewardlab.judges.server.make_openai_app`.
 """
+
 import asyncio
 import json
 import re
@@ -75,10 +76,21 @@ def canned():
         if body.get("logprobs"):
             p = 0.85 if good_first else 0.25
             import math
-            top = [{"token": "A", "logprob": math.log(p)}, {"token": "B", "logprob": math.log(1 - p) - 0.01},
-                   {"token": " B", "logprob": -8.0}]
-            return {"choices": [{"index": 0, "message": {"role": "assistant", "content": "A"},
-                                 "logprobs": {"content": [{"token": "A", "logprob": math.log(p), "top_logprobs": top}]}}]}
+
+            top = [
+                {"token": "A", "logprob": math.log(p)},
+                {"token": "B", "logprob": math.log(1 - p) - 0.01},
+                {"token": " B", "logprob": -8.0},
+            ]
+            return {
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "A"},
+                        "logprobs": {"content": [{"token": "A", "logprob": math.log(p), "top_logprobs": top}]},
+                    }
+                ]
+            }
         verdict = "[[A]]" if good_first else "[[B]]"
         return {"choices": [{"index": 0, "message": {"role": "assistant", "content": f"Reasoning... {verdict}"}}]}
 
@@ -87,9 +99,11 @@ def canned():
     stop(server, thread)
 
 
-RECORDS = [Comparison("q1", ("good answer", "bad answer"), chosen=0, id="a"),
-           Comparison("q2", ("bad", "good one"), chosen=1, id="b"),
-           Comparison("q3", ("so-so", "good!"), chosen=0, id="c")]
+RECORDS = [
+    Comparison("q1", ("good answer", "bad answer"), chosen=0, id="a"),
+    Comparison("q2", ("bad", "good one"), chosen=1, id="b"),
+    Comparison("q3", ("so-so", "good!"), chosen=0, id="c"),
+]
 
 
 def backend(url, **kw):
@@ -115,6 +129,7 @@ def test_token_probabilities_over_http(canned):
     judge = PairwiseJudge(backend(url), mode="logprob")
     scores = judge.score_comparisons(RECORDS[:1])
     import math
+
     pa_ab = 0.85 / (0.85 + 0.15 * math.exp(-0.01) + math.exp(-8.0))  # "B" and " B" both count as B
     pa_ba = 0.25 / (0.25 + 0.75 * math.exp(-0.01) + math.exp(-8.0))
     assert scores[0][0] == pytest.approx((pa_ab + 1 - pa_ba) / 2, rel=1e-6)
@@ -143,8 +158,9 @@ def test_http_500_is_retried_then_fails(canned):
         b.generate([[{"role": "user", "content": "TRIGGER500"}]], Sampling())
     assert state["calls"] - before == 3 and b.stats()["retries"] == 2
     flaky = backend(url, max_retries=3)
-    assert flaky.generate([[{"role": "user", "content": "FLAKY [The Start of Assistant A's Answer]\ngood\n[The End"}]],
-                          Sampling()) == [["Reasoning... [[A]]"]]
+    assert flaky.generate(
+        [[{"role": "user", "content": "FLAKY [The Start of Assistant A's Answer]\ngood\n[The End"}]], Sampling()
+    ) == [["Reasoning... [[A]]"]]
     assert flaky.stats()["retries"] == 2
     before = state["calls"]
     with pytest.raises(BackendError, match="HTTP 400"):
@@ -183,8 +199,25 @@ def test_cli_judge_over_http(canned, tmp_path):
     data = tmp_path / "pairs.jsonl"
     write_jsonl(RECORDS + [Comparison("TRIGGER500 never works", ("good", "bad"), chosen=0, id="d")], str(data))
     out = tmp_path / "judged.jsonl"
-    rc = main(["judge", "--backend", "openai", "--base-url", url, "--model", "canned-judge", "--data", str(data),
-               "--output", str(out), "--max-retries", "1", "--cache-dir", str(tmp_path / "c")])
+    rc = main(
+        [
+            "judge",
+            "--backend",
+            "openai",
+            "--base-url",
+            url,
+            "--model",
+            "canned-judge",
+            "--data",
+            str(data),
+            "--output",
+            str(out),
+            "--max-retries",
+            "1",
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ]
+    )
     assert rc == 0
     rows = [json.loads(line) for line in open(out)]
     assert len(rows) == 4 and rows[3]["pairs"][0]["orders"][0]["error"] == "no output (backend error)"
@@ -216,8 +249,9 @@ def test_server_with_tiny_model_matches_local(tiny_server):
     remote_judge = PairwiseJudge(remote, mode="logprob")
     local_judge = PairwiseJudge(local, mode="logprob")
     flat = lambda rows: [x for row in rows for x in row]  # noqa: E731
-    assert flat(remote_judge.score_comparisons(RECORDS)) == pytest.approx(flat(local_judge.score_comparisons(RECORDS)),
-                                                                          abs=1e-6)
+    assert flat(remote_judge.score_comparisons(RECORDS)) == pytest.approx(
+        flat(local_judge.score_comparisons(RECORDS)), abs=1e-6
+    )
     # "Yes"/"No" are not single tokens of the tiny vocabulary: over HTTP (token texts only) nothing matches, and
     # the verifier says so in its summary instead of inventing a probability
     verifier = VerifierJudge(OpenAIBackend(url, "tiny", top_logprobs=400))

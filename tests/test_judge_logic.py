@@ -1,4 +1,5 @@
 """Judge parsers, position-bias logic, templates and judge specs: pure functions on fixtures (no models)."""
+
 import json
 import math
 
@@ -52,8 +53,15 @@ def test_parser_errors_say_why():
 
 def test_letter_and_regex_parsers():
     letter = get_pairwise_parser("letter")
-    assert [letter(t).value for t in ("A", " b ", "[[C]]", "(A)", "tie", "AB", "A is better")] == \
-        ["A", "B", "tie", "A", "tie", None, None]
+    assert [letter(t).value for t in ("A", " b ", "[[C]]", "(A)", "tie", "AB", "A is better")] == [
+        "A",
+        "B",
+        "tie",
+        "A",
+        "tie",
+        None,
+        None,
+    ]
     rx = get_pairwise_parser(r"regex:winner\s*=\s*(\w+)")
     assert rx("winner = 2").value == "B"
     assert rx("winner=a ... winner = tie").value == "tie"
@@ -140,16 +148,21 @@ def test_average_rule_and_single():
 
 
 def test_rewards_from_pairs_k3():
-    pvs = [combine("single", 0, 1, [o(False, "A")]), combine("single", 0, 2, [o(False, "A")]),
-           combine("single", 1, 2, [o(False, "tie")])]
+    pvs = [
+        combine("single", 0, 1, [o(False, "A")]),
+        combine("single", 0, 2, [o(False, "A")]),
+        combine("single", 1, 2, [o(False, "tie")]),
+    ]
     assert rewards_from_pairs(3, pvs) == [1.0, 0.25, 0.25]
 
 
 def test_position_summary_counts():
-    pvs = [combine("both", 0, 1, [o(False, "A"), o(True, "B")]),  # consistent
-           combine("both", 0, 1, [o(False, "A"), o(True, "A")]),  # inconsistent
-           combine("both", 0, 1, [o(False, "A"), o(True, None, error="empty output")]),  # unparseable
-           combine("both", 0, 1, [o(False, "B"), o(True, "A")])]  # consistent
+    pvs = [
+        combine("both", 0, 1, [o(False, "A"), o(True, "B")]),  # consistent
+        combine("both", 0, 1, [o(False, "A"), o(True, "A")]),  # inconsistent
+        combine("both", 0, 1, [o(False, "A"), o(True, None, error="empty output")]),  # unparseable
+        combine("both", 0, 1, [o(False, "B"), o(True, "A")]),
+    ]  # consistent
     s = position_summary(pvs)
     assert s["n_pairs"] == 4 and s["n_outputs"] == 8 and s["n_unparseable_outputs"] == 1
     assert s["unparseable_reasons"] == {"empty output": 1}
@@ -161,7 +174,9 @@ def test_position_summary_counts():
 
 # ---- token probabilities ----------------------------------------------------------------------------
 def test_two_way_and_candidates():
-    lp = candidate_logprobs([("A", math.log(0.3)), (" A", math.log(0.1)), ("B", math.log(0.2)), ("x", -0.1)], ("A", "B"))
+    lp = candidate_logprobs(
+        [("A", math.log(0.3)), (" A", math.log(0.1)), ("B", math.log(0.2)), ("x", -0.1)], ("A", "B")
+    )
     assert math.exp(lp["A"]) == pytest.approx(0.4)
     assert two_way(lp, "A", "B") == pytest.approx(0.4 / 0.6)
     assert two_way({"A": -1.0, "B": float("-inf")}, "A", "B") == 1.0
@@ -191,9 +206,11 @@ def answer_a(text):
     return text.split("[The Start of Assistant A's Answer]\n")[1].split("\n[The End")[0]
 
 
-RECORDS = [Comparison("q1", ("good answer", "bad answer"), chosen=0, id="a"),
-           Comparison("q2", ("bad", "good one"), chosen=1, id="b"),
-           Comparison("q3", ("good x", "bad y"), chosen=1, id="c")]  # the "human" disagrees with the judge here
+RECORDS = [
+    Comparison("q1", ("good answer", "bad answer"), chosen=0, id="a"),
+    Comparison("q2", ("bad", "good one"), chosen=1, id="b"),
+    Comparison("q3", ("good x", "bad y"), chosen=1, id="c"),
+]  # the "human" disagrees with the judge here
 
 
 def test_pairwise_generate_judge_with_malformed_outputs():
@@ -232,6 +249,7 @@ def test_random_swap_is_seeded():
         judge = PairwiseJudge(b, position="random_swap", seed=seed)
         assert judge.score_comparisons(RECORDS)[:2] == [[1.0, 0.0], [0.0, 1.0]]  # a fair judge: swap-invariant
         return [answer_a(p[-1]["content"]) for p in b.prompts]
+
     assert run(0) == run(0)
     assert len({tuple(run(s)) for s in range(8)}) > 1
 
@@ -255,8 +273,9 @@ def test_logprob_judge_averages_orders():
 
 def test_rating_judge_samples_and_failures():
     replies = {0: "Rating: [[8]]", 1: "Rating: [[6]]"}
-    judge = RatingJudge(Scripted(lambda text, s: replies[s] if "good" in text else "meh"), samples=2,
-                        sampling=Sampling(temperature=0.7))
+    judge = RatingJudge(
+        Scripted(lambda text, s: replies[s] if "good" in text else "meh"), samples=2, sampling=Sampling(temperature=0.7)
+    )
     assert judge.score_comparisons(RECORDS[:1]) == [[7.0, 5.5]]
     s = judge.last_summary
     assert s["n_outputs"] == 4 and s["n_unparseable_outputs"] == 2 and s["n_unrated_responses"] == 1
@@ -271,8 +290,9 @@ def test_verifier_direct_and_cot():
     judge = VerifierJudge(Scripted(logprobs=lp))
     assert judge.score_comparisons(RECORDS[:1])[0] == pytest.approx([0.9, 0.3])
 
-    b = Scripted(reply=lambda text, s: f"rationale {s}",
-                 logprobs=lambda text: {"Yes": math.log(0.8), "No": math.log(0.2)})
+    b = Scripted(
+        reply=lambda text, s: f"rationale {s}", logprobs=lambda text: {"Yes": math.log(0.8), "No": math.log(0.2)}
+    )
     b_lp = b.next_token_logprobs
     seen = []
 
@@ -280,8 +300,10 @@ def test_verifier_direct_and_cot():
         seen.extend(prompts)
         out = b_lp(prompts, candidates)
         # the second sample's p(Yes) is lower: the reward is the mean over rationales
-        return [({"Yes": math.log(0.4), "No": math.log(0.6)} if p[-2]["content"] == "rationale 1" else x)
-                for p, x in zip(prompts, out)]
+        return [
+            ({"Yes": math.log(0.4), "No": math.log(0.6)} if p[-2]["content"] == "rationale 1" else x)
+            for p, x in zip(prompts, out)
+        ]
 
     b.next_token_logprobs = spy
     cot = VerifierJudge(b, cot=True, samples=3, sampling=Sampling(temperature=0.8))
@@ -320,9 +342,17 @@ def test_render_question():
 def test_judge_specs(tmp_path):
     assert parse_judge_spec("smollm2-135m") == JudgeConfig(model="smollm2-135m")
     cfg = parse_judge_spec("mode=logprob,model=runs/j/model,position=average,max_answer_tokens=64,timeout=2.5")
-    assert (cfg.mode, cfg.model, cfg.position, cfg.max_answer_tokens, cfg.timeout) == \
-        ("logprob", "runs/j/model", "average", 64, 2.5)
-    assert parse_judge_spec("backend=openai,base_url=http://127.0.0.1:8000/v1,model=m").base_url == "http://127.0.0.1:8000/v1"
+    assert (cfg.mode, cfg.model, cfg.position, cfg.max_answer_tokens, cfg.timeout) == (
+        "logprob",
+        "runs/j/model",
+        "average",
+        64,
+        2.5,
+    )
+    assert (
+        parse_judge_spec("backend=openai,base_url=http://127.0.0.1:8000/v1,model=m").base_url
+        == "http://127.0.0.1:8000/v1"
+    )
     (tmp_path / "j.yaml").write_text("mode: rating\nsamples: 3\n")
     assert parse_judge_spec(str(tmp_path / "j.yaml")).samples == 3
     with pytest.raises(RewardlabError, match="unknown"):
@@ -339,6 +369,7 @@ def test_a_calls_batch_size_reaches_the_backend_without_changing_the_judge():
     """score_comparisons(records, batch_size=2) runs on a backend whose batch_size is 2 for that call only; the
     judge and its backend keep 5 (no attribute swapped during the call); the backend counters and the last
     summary are the judge's. A backend that does not batch (batch_size None) is used as it is."""
+
     class Batching(Scripted):
         def __init__(self, reply):
             super().__init__(reply)
@@ -363,11 +394,15 @@ def test_judge_specs_and_templates_are_validated_like_command_options(tmp_path):
     """A judge spec and a template file go through rewardlab.settings, as flags and --config do: declared ranges
     (samples >= 1), real booleans, a did-you-mean for a misspelt key, each error naming the spec and the option.
     The old spec parser took samples=0, read skip_invalid=maybe as False and ignored a YAML spec's batch_size."""
-    with pytest.raises(RewardlabError, match=r"judge spec 'samples=0': samples: should be greater than or equal to 1, got '0'"):
+    with pytest.raises(
+        RewardlabError, match=r"judge spec 'samples=0': samples: should be greater than or equal to 1, got '0'"
+    ):
         parse_judge_spec("samples=0")
     with pytest.raises(RewardlabError, match=r"judge spec 'skip_invalid=maybe': skip_invalid: .*bool"):
         parse_judge_spec("skip_invalid=maybe")
-    with pytest.raises(RewardlabError, match=r"judge spec 'temprature=1': temprature: unknown option \(did you mean 'temperature'\?\)"):
+    with pytest.raises(
+        RewardlabError, match=r"judge spec 'temprature=1': temprature: unknown option \(did you mean 'temperature'\?\)"
+    ):
         parse_judge_spec("temprature=1")
     with pytest.raises(RewardlabError, match=r"expected key=value, got 'mode'"):
         parse_judge_spec("model=m,mode")
@@ -394,8 +429,14 @@ def test_agreement_with_chosen_is_pair_accuracy_over_strict_pairs():
     read (2,0) (2,1) (2,3) only). Rewards [1, 1, 3, 0]: (2,·) three wins, (0,1) a reward tie, (3,1) a loss →
     accuracy 3/5, ties as half 3.5/5."""
     rec = Comparison("q", ("a", "b", "c", "d"), chosen=2, tiers=((2,), (0, 3), (1,)))
-    assert _agreement_from_rewards([rec], [[1, 0, 3, 1]]) == {"n_pairs": 5, "agree": 5, "ties": 0, "disagree": 0,
-                                                              "accuracy": 1.0, "accuracy_ties_half": 1.0}
+    assert _agreement_from_rewards([rec], [[1, 0, 3, 1]]) == {
+        "n_pairs": 5,
+        "agree": 5,
+        "ties": 0,
+        "disagree": 0,
+        "accuracy": 1.0,
+        "accuracy_ties_half": 1.0,
+    }
     got = _agreement_from_rewards([rec], [[1, 1, 3, 0]])
     assert (got["agree"], got["ties"], got["disagree"]) == (3, 1, 1)
     assert got["accuracy"] == pytest.approx(3 / 5) and got["accuracy_ties_half"] == pytest.approx(3.5 / 5)

@@ -1,4 +1,5 @@
 """Judges on the tiny random Llama: the local backend, critique-out-loud, judge training and the CLI."""
+
 import json
 import sys
 import types
@@ -14,9 +15,17 @@ from rewardlab.recipe import lr_factor
 
 RECORDS = [
     Comparison("What is 2 plus 3?", ("It is 5.", "It is 6, I think, or maybe 7."), chosen=0, id="r0", source="math"),
-    Comparison(({"role": "user", "content": "hello there"}, {"role": "assistant", "content": "Hi!"},
-                {"role": "user", "content": "Please write a short sentence."}),
-               ("The quick brown fox jumps.", "No."), chosen=0, id="r1", source="chat"),
+    Comparison(
+        (
+            {"role": "user", "content": "hello there"},
+            {"role": "assistant", "content": "Hi!"},
+            {"role": "user", "content": "Please write a short sentence."},
+        ),
+        ("The quick brown fox jumps.", "No."),
+        chosen=0,
+        id="r1",
+        source="chat",
+    ),
     Comparison("Name three numbers.", ("one two three", "0 1 2", "abc"), chosen=1, id="r2", source="list"),
 ]
 
@@ -31,18 +40,29 @@ def backend(tiny_llama):
 @pytest.fixture(scope="module")
 def data_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("judge-data") / "pairs.jsonl"
-    recs = [Comparison(f"Question {i}: what is {i} plus {i}?", (f"It is {2 * i}.", f"Maybe {i}, or not."),
-                       chosen=i % 2 and 1 or 0, id=f"q{i}") if i % 2 == 0 else
-            Comparison(f"Question {i}: what is {i} plus {i}?", (f"Maybe {i}, or not.", f"It is {2 * i}."),
-                       chosen=1, id=f"q{i}") for i in range(24)]
+    recs = [
+        Comparison(
+            f"Question {i}: what is {i} plus {i}?",
+            (f"It is {2 * i}.", f"Maybe {i}, or not."),
+            chosen=i % 2 and 1 or 0,
+            id=f"q{i}",
+        )
+        if i % 2 == 0
+        else Comparison(
+            f"Question {i}: what is {i} plus {i}?", (f"Maybe {i}, or not.", f"It is {2 * i}."), chosen=1, id=f"q{i}"
+        )
+        for i in range(24)
+    ]
     write_jsonl(recs, str(path))
     return str(path)
 
 
 def test_batched_equals_single(backend):
-    prompts = [[{"role": "user", "content": "hi"}],
-               [{"role": "system", "content": "judge"}, {"role": "user", "content": "a much longer prompt " * 5}],
-               [{"role": "user", "content": "What is 12 plus 30?"}]]
+    prompts = [
+        [{"role": "user", "content": "hi"}],
+        [{"role": "system", "content": "judge"}, {"role": "user", "content": "a much longer prompt " * 5}],
+        [{"role": "user", "content": "What is 12 plus 30?"}],
+    ]
     batched = backend.next_token_logprobs(prompts, ("A", "B"))
     single = [backend.next_token_logprobs([p], ("A", "B"))[0] for p in prompts]
     for x, y in zip(batched, single):
@@ -69,11 +89,13 @@ def test_candidate_tokens_and_truncation(backend):
 
 
 def test_judges_on_tiny_model(backend):
-    for judge in (PairwiseJudge(backend, sampling=Sampling(max_new_tokens=4)),
-                  PairwiseJudge(backend, mode="logprob", position="both"),
-                  RatingJudge(backend, sampling=Sampling(max_new_tokens=4)),
-                  VerifierJudge(backend),
-                  VerifierJudge(backend, cot=True, samples=2, sampling=Sampling(temperature=0.9, max_new_tokens=4))):
+    for judge in (
+        PairwiseJudge(backend, sampling=Sampling(max_new_tokens=4)),
+        PairwiseJudge(backend, mode="logprob", position="both"),
+        RatingJudge(backend, sampling=Sampling(max_new_tokens=4)),
+        VerifierJudge(backend),
+        VerifierJudge(backend, cot=True, samples=2, sampling=Sampling(temperature=0.9, max_new_tokens=4)),
+    ):
         scores = judge.score_comparisons(RECORDS, batch_size=2)
         assert [len(s) for s in scores] == [2, 2, 3], judge.name
         assert all(0 <= x <= 10 for s in scores for x in s)
@@ -113,7 +135,9 @@ def test_critique_out_loud(tiny_llama, tmp_path):
     assert history[-1]["bt_loss"] < history[0]["bt_loss"]  # the head learns the pairs
     model.save(tmp_path / "cloud")
     loaded = CloudRewardModel.load(tmp_path / "cloud", device="cpu")
-    assert loaded.score([(prompts[0], "Correct and short.")])[0] == pytest.approx(model.score([(prompts[0], "Correct and short.")])[0], abs=1e-5)
+    assert loaded.score([(prompts[0], "Correct and short.")])[0] == pytest.approx(
+        model.score([(prompts[0], "Correct and short.")])[0], abs=1e-5
+    )
     assert before != pytest.approx(model.score([(prompts[0], "Correct and short.")])[0])
     judge = CritiqueJudge(loaded, sampling=Sampling(max_new_tokens=6))
     scores = judge.score_comparisons(RECORDS)
@@ -126,9 +150,33 @@ def test_train_judge_genrm_on_tiny(tiny_llama, data_file, tmp_path):
     from rewardlab.cli import main
 
     out = tmp_path / "genrm"
-    rc = main(["train-judge", "--data", data_file, "--base", tiny_llama, "--output-dir", str(out), "--eval-fraction", "0.3",
-               "--lr", "1e-2", "--epochs", "3", "--batch-size", "4", "--micro-batch-size", "2", "--device", "cpu",
-               "--max-question-tokens", "32", "--max-answer-tokens", "16"])
+    rc = main(
+        [
+            "train-judge",
+            "--data",
+            data_file,
+            "--base",
+            tiny_llama,
+            "--output-dir",
+            str(out),
+            "--eval-fraction",
+            "0.3",
+            "--lr",
+            "1e-2",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "4",
+            "--micro-batch-size",
+            "2",
+            "--device",
+            "cpu",
+            "--max-question-tokens",
+            "32",
+            "--max-answer-tokens",
+            "16",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     assert report["data"]["n_train"] + report["data"]["n_eval"] == 24
@@ -147,8 +195,21 @@ def test_train_judge_genrm_on_tiny(tiny_llama, data_file, tmp_path):
     assert meta["mode"] == "logprob" and meta["template"]["name"] == "pair-token"
     assert "held-out accuracy" in (out / "report.md").read_text()
     # the trained directory is a judge: `rewardlab judge` picks its mode and template from judge.json
-    rc = main(["judge", "--data", data_file, "--model", str(out / "model"), "--output", str(tmp_path / "j.jsonl"),
-               "--limit", "4", "--device", "cpu"])
+    rc = main(
+        [
+            "judge",
+            "--data",
+            data_file,
+            "--model",
+            str(out / "model"),
+            "--output",
+            str(tmp_path / "j.jsonl"),
+            "--limit",
+            "4",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     summary = json.loads((tmp_path / "j.summary.json").read_text())
     assert summary["judge"]["mode"] == "logprob" and summary["judge"]["max_question_tokens"] == 32
@@ -159,17 +220,47 @@ def test_train_judge_genrm_on_tiny(tiny_llama, data_file, tmp_path):
 def test_train_judge_cloud_on_tiny(tiny_llama, data_file, tmp_path):
     from rewardlab.judges.train import TrainJudgeConfig, run_train_judge
 
-    cfg = TrainJudgeConfig(data=data_file, base=tiny_llama, method="cloud", output_dir=str(tmp_path / "cloud"),
-                           eval_fraction=0.3, max_train=6, max_eval=3, max_critique_tokens=4, batch_size=3,
-                           max_question_tokens=32, max_answer_tokens=16, device="cpu", lr=1e-3)
+    cfg = TrainJudgeConfig(
+        data=data_file,
+        base=tiny_llama,
+        method="cloud",
+        output_dir=str(tmp_path / "cloud"),
+        eval_fraction=0.3,
+        max_train=6,
+        max_eval=3,
+        max_critique_tokens=4,
+        batch_size=3,
+        max_question_tokens=32,
+        max_answer_tokens=16,
+        device="cpu",
+        lr=1e-3,
+    )
     result = run_train_judge(cfg)
     assert result["trained_eval"]["n_records"] == 3 and (tmp_path / "cloud" / "model" / "cloud.json").exists()
     assert result["history_tail"][0]["lm_loss"] > 0
     from rewardlab.cli import main
 
     out = tmp_path / "c.jsonl"
-    assert main(["judge", "--data", data_file, "--model", str(tmp_path / "cloud" / "model"), "--limit", "2",
-                 "--max-new-tokens", "4", "--output", str(out), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "judge",
+                "--data",
+                data_file,
+                "--model",
+                str(tmp_path / "cloud" / "model"),
+                "--limit",
+                "2",
+                "--max-new-tokens",
+                "4",
+                "--output",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in open(out)]
     assert rows[0]["mode"] == "critique" and len(rows[0]["critiques"]) == 2
 
@@ -177,8 +268,25 @@ def test_train_judge_cloud_on_tiny(tiny_llama, data_file, tmp_path):
 def test_cli_judge_and_eval_with_judge(tiny_llama, data_file, tmp_path):
     from rewardlab.cli import main
 
-    rc = main(["judge", "--data", data_file, "--model", tiny_llama, "--mode", "pairwise", "--max-new-tokens", "3",
-               "--limit", "3", "--output", str(tmp_path / "j" / "out.jsonl"), "--device", "cpu"])
+    rc = main(
+        [
+            "judge",
+            "--data",
+            data_file,
+            "--model",
+            tiny_llama,
+            "--mode",
+            "pairwise",
+            "--max-new-tokens",
+            "3",
+            "--limit",
+            "3",
+            "--output",
+            str(tmp_path / "j" / "out.jsonl"),
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     rows = [json.loads(line) for line in open(tmp_path / "j" / "out.jsonl")]
     assert [r["id"] for r in rows] == ["q0", "q1", "q2"]
@@ -189,8 +297,21 @@ def test_cli_judge_and_eval_with_judge(tiny_llama, data_file, tmp_path):
     assert "position_consistency" in summary and summary["config"]["mode"] == "pairwise"
 
     spec = f"mode=logprob,model={tiny_llama},device=cpu,name=tinyjudge"
-    rc = main(["eval", "--judge", spec, "--data", data_file, "--limit", "6", "--output-dir", str(tmp_path / "ev"),
-               "--n-boot", "50"])
+    rc = main(
+        [
+            "eval",
+            "--judge",
+            spec,
+            "--data",
+            data_file,
+            "--limit",
+            "6",
+            "--output-dir",
+            str(tmp_path / "ev"),
+            "--n-boot",
+            "50",
+        ]
+    )
     assert rc == 0
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert "tinyjudge" in report["results"]
@@ -220,9 +341,25 @@ def test_llamacpp_backend_calls(monkeypatch):
         def create_chat_completion(self, **kw):
             calls.append(("chat", kw))
             if kw.get("logprobs"):
-                return {"choices": [{"message": {"content": "A"}, "logprobs": {"content": [{
-                    "token": "A", "logprob": -0.2, "top_logprobs": [{"token": "A", "logprob": -0.2},
-                                                                    {"token": " B", "logprob": -1.8}]}]}}]}
+                return {
+                    "choices": [
+                        {
+                            "message": {"content": "A"},
+                            "logprobs": {
+                                "content": [
+                                    {
+                                        "token": "A",
+                                        "logprob": -0.2,
+                                        "top_logprobs": [
+                                            {"token": "A", "logprob": -0.2},
+                                            {"token": " B", "logprob": -1.8},
+                                        ],
+                                    }
+                                ]
+                            },
+                        }
+                    ]
+                }
             return {"choices": [{"message": {"content": " Verdict: [[B]] "}}]}
 
     monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(Llama=FakeLlama))
@@ -250,8 +387,11 @@ def test_trunk_cache_matches_full_model(tiny_llama):
     assert 0 < info["trainable"] < info["total"]
     assert all(not p.requires_grad for p in full.model.model.embed_tokens.parameters())
     cached = TrunkCachedBackend(full, n_top=1)
-    prompts = [[{"role": "user", "content": "hi"}], [{"role": "user", "content": "What is 12 plus 30? " * 3}],
-               [{"role": "system", "content": "judge"}, {"role": "user", "content": "abc"}]]
+    prompts = [
+        [{"role": "user", "content": "hi"}],
+        [{"role": "user", "content": "What is 12 plus 30? " * 3}],
+        [{"role": "system", "content": "judge"}, {"role": "user", "content": "abc"}],
+    ]
     want = torch.stack([full.next_token_logprobs_full([p])[0] for p in prompts])
     got = cached.next_token_logprobs_full(prompts)
     assert torch.allclose(got, want, atol=1e-5)
@@ -268,17 +408,31 @@ def test_trunk_cache_matches_full_model(tiny_llama):
 def test_train_judge_with_cached_trunk(tiny_llama, data_file, tmp_path):
     from rewardlab.judges.hf import HFBackend
     from rewardlab.judges.judge import PairwiseJudge
-    from rewardlab.judges.train import TrainJudgeConfig, run_train_judge, _load
+    from rewardlab.judges.train import TrainJudgeConfig, _load, run_train_judge
 
-    cfg = TrainJudgeConfig(data=data_file, base=tiny_llama, output_dir=str(tmp_path / "j"), eval_fraction=0.3,
-                           train_layers=1, lr=1e-2, epochs=2, batch_size=4, device="cpu", max_question_tokens=32,
-                           max_answer_tokens=16)
+    cfg = TrainJudgeConfig(
+        data=data_file,
+        base=tiny_llama,
+        output_dir=str(tmp_path / "j"),
+        eval_fraction=0.3,
+        train_layers=1,
+        lr=1e-2,
+        epochs=2,
+        batch_size=4,
+        device="cpu",
+        max_question_tokens=32,
+        max_answer_tokens=16,
+    )
     result = run_train_judge(cfg)
     assert result["trainable"]["trainable"] < result["trainable"]["total"]
     assert "--train-layers 1" in result["command"]
     # the cached evaluation of the trained judge equals a fresh full-model evaluation of the saved directory
-    fresh = PairwiseJudge(HFBackend(str(tmp_path / "j" / "model"), device="cpu"), mode="logprob",
-                          max_question_tokens=32, max_answer_tokens=16)
+    fresh = PairwiseJudge(
+        HFBackend(str(tmp_path / "j" / "model"), device="cpu"),
+        mode="logprob",
+        max_question_tokens=32,
+        max_answer_tokens=16,
+    )
     _, evaluation, _ = _load(cfg)
     scores = fresh.score_comparisons(evaluation)
     from rewardlab.metrics.summary import evaluate_scores

@@ -4,6 +4,7 @@ Numbers used below (e = 2.7182818):
   -log σ(1) = log(1 + e^-1) = 0.3132617,   -log σ(2) = log(1 + e^-2) = 0.1269280,
   log(e^2 + e^1 + e^0) = log(11.1073379) = 2.4076060,   log(e^1 + e^0) = log(3.7182818) = 1.3132617.
 """
+
 import math
 
 import pytest
@@ -11,10 +12,28 @@ import torch
 
 from rewardlab.collate import collate_pairs, preference_pairs, response_tiers
 from rewardlab.data.record import Comparison
-from rewardlab.losses import (LOSSES, PAD_TIER, UNRANKED_TIER, LossOptions, LossType, allpairs_loss, batch_loss,
-                              bradley_terry, bt_ties_loss, check_options, count_units, davidson_log_probs,
-                              group_mean, llama2_margin, pair_loss, pair_margins, plackett_luce,
-                              rao_kupper_log_probs, scaled_bradley_terry, smoothed_logistic)
+from rewardlab.losses import (
+    LOSSES,
+    PAD_TIER,
+    UNRANKED_TIER,
+    LossOptions,
+    LossType,
+    allpairs_loss,
+    batch_loss,
+    bradley_terry,
+    bt_ties_loss,
+    check_options,
+    count_units,
+    davidson_log_probs,
+    group_mean,
+    llama2_margin,
+    pair_loss,
+    pair_margins,
+    plackett_luce,
+    rao_kupper_log_probs,
+    scaled_bradley_terry,
+    smoothed_logistic,
+)
 
 U = UNRANKED_TIER
 
@@ -24,6 +43,7 @@ def t(*values):
 
 
 # --- Plackett-Luce ---------------------------------------------------------------------------------------
+
 
 def test_plackett_luce_worked_numbers():
     """r = (2, 1, 0), ranking 0 > 1 > 2:
@@ -65,6 +85,7 @@ def test_plackett_luce_is_stable_and_has_finite_gradients():
 
 # --- identities on K = 2 -----------------------------------------------------------------------------------
 
+
 def test_every_kwise_variant_equals_bt_on_k2():
     """A K = 2 ranking (w, l) has one pair. PL: -[r_w - log(e^r_w + e^r_l)] - 0 = log(1 + e^(r_l - r_w)) = BT.
     Top-1 PL is the same first choice. All-pairs: 1/C(2,2) = 1 times the one BT term. Davidson with ν = 0 and
@@ -103,6 +124,7 @@ def test_every_loss_on_k2_batches_equals_bt_through_the_collator():
 
 # --- all pairs (InstructGPT) ----------------------------------------------------------------------------
 
+
 def test_allpairs_worked_numbers_and_balance():
     """r = (2, 1, 0), ranking 0 > 1 > 2: pairs (0,1) Δ=1, (0,2) Δ=2, (1,2) Δ=1;
     1/C(3,2)·(0.3132617 + 0.1269280 + 0.3132617) = 0.7534514 / 3 = 0.2511505. One unit per prompt:
@@ -118,6 +140,7 @@ def test_group_mean_skips_empty_groups():
 
 
 # --- margins, scaled BT, label smoothing -------------------------------------------------------------------
+
 
 def test_llama2_margin_tables():
     """Levels 0, 1, 2, 3 → small 0, 1/3, 2/3, 1 and large 0, 1, 2, 3; 5 clips to 3, −1 to 0, 1.4 rounds to 1."""
@@ -135,10 +158,12 @@ def test_margin_from_table_in_the_loss():
     records = [Comparison("p", ("a", "b"), 0, margin=3.0)]
     batch = collate_pairs(records, [_feats(2)], 0, "right")
     r = torch.tensor([3.0, 1.0])
-    assert batch_loss("margin", r, batch, opts=LossOptions(margin_table="llama2_large")).item() == \
-        pytest.approx(1.3132617, abs=1e-6)
-    assert batch_loss("margin", r, batch, opts=LossOptions(margin_table="llama2_small")).item() == \
-        pytest.approx(0.3132617, abs=1e-6)
+    assert batch_loss("margin", r, batch, opts=LossOptions(margin_table="llama2_large")).item() == pytest.approx(
+        1.3132617, abs=1e-6
+    )
+    assert batch_loss("margin", r, batch, opts=LossOptions(margin_table="llama2_small")).item() == pytest.approx(
+        0.3132617, abs=1e-6
+    )
 
 
 def test_scaled_bt_worked_numbers():
@@ -162,6 +187,7 @@ def test_label_smoothing_worked_numbers():
 
 # --- ties -------------------------------------------------------------------------------------------------
 
+
 def test_tie_models_worked_numbers():
     """Δ = 0 with the defaults: Davidson ν = 1 gives P(win) = e^0/(e^0 + e^0 + 1) = 1/3 and P(tie) = 1/3;
     Rao-Kupper θ = 2 gives P(win) = 1/(1 + 2) = 1/3 and P(tie) = (4 - 1)·1/(3·3) = 1/3: both losses log 3.
@@ -177,8 +203,9 @@ def test_tie_models_worked_numbers():
     assert (-win).item() == pytest.approx(0.2395448, abs=1e-6) and (-tie).item() == pytest.approx(1.8995562, abs=1e-6)
 
 
-@pytest.mark.parametrize("model,param", [("davidson", 0.5), ("davidson", 2.0), ("rao_kupper", 1.5),
-                                         ("rao_kupper", 3.0)])
+@pytest.mark.parametrize(
+    "model,param", [("davidson", 0.5), ("davidson", 2.0), ("rao_kupper", 1.5), ("rao_kupper", 3.0)]
+)
 def test_tie_models_are_distributions(model, param):
     """P(i ≻ j) + P(j ≻ i) + P(i ~ j) = 1 for every Δ, and P(tie) is largest at Δ = 0."""
     fn = {"davidson": davidson_log_probs, "rao_kupper": rao_kupper_log_probs}[model]
@@ -196,6 +223,7 @@ def test_bt_ties_loss_layout():
 
 
 # --- batches: units, weights, the registry -----------------------------------------------------------------
+
 
 def _feats(k, n=3):
     return [{"input_ids": [1] * (n + i), "attention_mask": [1] * (n + i)} for i in range(k)]
@@ -217,8 +245,13 @@ def test_collated_layout_of_a_mixed_batch():
     assert len(batch.chosen_idx) == 1 + 6 + 5 + 2 + 0 + 2
     # record 2 starts at row 2 + 4 = 6: tiers ((2,), (0, 3), (1,)) → pairs (8,6) (8,9) (8,7) (6,7) (9,7), tie (6,9)
     p2 = batch.pair_group == 2
-    assert list(zip(batch.chosen_idx[p2].tolist(), batch.rejected_idx[p2].tolist())) == \
-        [(8, 6), (8, 9), (8, 7), (6, 7), (9, 7)]
+    assert list(zip(batch.chosen_idx[p2].tolist(), batch.rejected_idx[p2].tolist())) == [
+        (8, 6),
+        (8, 9),
+        (8, 7),
+        (6, 7),
+        (9, 7),
+    ]
     assert batch.tie_a.tolist() == [6, 13] and batch.tie_b.tolist() == [9, 14]  # record 4 starts at row 13
     assert batch.slot_row[2].tolist() == [6, 7, 8, 9]
     assert batch.slot_tier[2].tolist() == [1, 2, 0, 1]

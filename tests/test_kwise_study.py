@@ -1,5 +1,6 @@
 """The synthetic study (experiments/kwise_vs_pairwise.py) on a small grid with fixed seeds: the K-wise MLE is more
 accurate than the pairwise split, both are consistent, and on K = 2 they are the same estimator."""
+
 import importlib.util
 from pathlib import Path
 
@@ -49,8 +50,12 @@ def test_both_estimators_are_consistent_and_identical_on_k2(study):
 
 def test_sgd_estimators_and_outputs(study, tmp_path):
     """The --quick path end to end on a tiny grid: JSON, Markdown with the command, and every estimator."""
-    assert study.main(["--ks", "2", "3", "--ns", "50", "100", "--repeats", "2", "--sgd-epochs", "1",
-                       "--out", str(tmp_path)]) == 0
+    assert (
+        study.main(
+            ["--ks", "2", "3", "--ns", "50", "100", "--repeats", "2", "--sgd-epochs", "1", "--out", str(tmp_path)]
+        )
+        == 0
+    )
     md = (tmp_path / "kwise_vs_pairwise.md").read_text()
     assert "python experiments/kwise_vs_pairwise.py --ks 2 3" in md and "| 3 | 100 |" in md
     import json

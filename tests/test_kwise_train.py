@@ -1,4 +1,5 @@
 """`rewardlab train --loss …` on the formats each loss is for, tiny models; exactness of K-wise normalisation."""
+
 import json
 from pathlib import Path
 
@@ -31,38 +32,81 @@ def data(tmp_path_factory):
         strength = 0 if i % 7 == 0 else (-1) ** i * (1 + i % 3)  # negative: response_1 better
         good, bad = f"I like {w} a lot.", f"I like {o1} a lot."
         r1, r2 = (good, bad) if strength <= 0 else (bad, good)
-        pref.append({"prompt": f"Tell me about {w} #{i}", "response_1": r1, "response_2": r2,
-                     "preference_strength": strength})
+        pref.append(
+            {"prompt": f"Tell me about {w} #{i}", "response_1": r1, "response_2": r2, "preference_strength": strength}
+        )
     for i in range(16):
         w = WORDS[i % 12]
-        hs2.append({"prompt": f"Describe {w} #{i}", "response": f"{w} is sweet.", "helpfulness": 3 + i % 2,
-                    "correctness": 4, "coherence": 4, "complexity": 1, "verbosity": 1})
+        hs2.append(
+            {
+                "prompt": f"Describe {w} #{i}",
+                "response": f"{w} is sweet.",
+                "helpfulness": 3 + i % 2,
+                "correctness": 4,
+                "coherence": 4,
+                "complexity": 1,
+                "verbosity": 1,
+            }
+        )
     for i in range(16):
         w, o = WORDS[i % 12], WORDS[(i + 4) % 12]
-        hs2.append({"prompt": f"Describe {w} #{i}", "response": f"{o} is sweet.", "helpfulness": 1,
-                    "correctness": 1, "coherence": 4, "complexity": 1, "verbosity": i % 4})
-    return {"ranked": write_jsonl(root / "ranked.jsonl", ranked), "hs2pref": write_jsonl(root / "pref.jsonl", pref),
-            "hs2": write_jsonl(root / "hs2.jsonl", hs2)}
+        hs2.append(
+            {
+                "prompt": f"Describe {w} #{i}",
+                "response": f"{o} is sweet.",
+                "helpfulness": 1,
+                "correctness": 1,
+                "coherence": 4,
+                "complexity": 1,
+                "verbosity": i % 4,
+            }
+        )
+    return {
+        "ranked": write_jsonl(root / "ranked.jsonl", ranked),
+        "hs2pref": write_jsonl(root / "pref.jsonl", pref),
+        "hs2": write_jsonl(root / "hs2.jsonl", hs2),
+    }
 
 
 def train_args(data_file, backbone, out, *extra):
-    return ["train", "--data", data_file, "--backbone", backbone, "--output-dir", str(out), "--batch-size", "4",
-            "--max-length", "48", "--lr", "1e-3", "--log-every", "1", "--eval-fraction", "0.25", *extra]
+    return [
+        "train",
+        "--data",
+        data_file,
+        "--backbone",
+        backbone,
+        "--output-dir",
+        str(out),
+        "--batch-size",
+        "4",
+        "--max-length",
+        "48",
+        "--lr",
+        "1e-3",
+        "--log-every",
+        "1",
+        "--eval-fraction",
+        "0.25",
+        *extra,
+    ]
 
 
 def metrics(out):
     return [json.loads(l) for l in open(Path(out) / "metrics.jsonl")]
 
 
-@pytest.mark.parametrize("loss,fmt,extra", [
-    ("bt", "ranked", []),
-    ("margin", "hs2pref", ["--margin-table", "llama2_small"]),
-    ("scaled_bt", "hs2pref", ["--label-smoothing", "0.1"]),
-    ("allpairs", "ranked", ["--sampler", "grouped"]),
-    ("plackett_luce", "ranked", ["--top-k", "2"]),
-    ("bt_ties", "hs2pref", ["--tie-model", "rao_kupper", "--tie-param", "1.5"]),
-    ("plackett_luce", "hs2", ["--score-weights", "helpfulness=1,correctness=1,verbosity=-0.5"]),
-])
+@pytest.mark.parametrize(
+    "loss,fmt,extra",
+    [
+        ("bt", "ranked", []),
+        ("margin", "hs2pref", ["--margin-table", "llama2_small"]),
+        ("scaled_bt", "hs2pref", ["--label-smoothing", "0.1"]),
+        ("allpairs", "ranked", ["--sampler", "grouped"]),
+        ("plackett_luce", "ranked", ["--top-k", "2"]),
+        ("bt_ties", "hs2pref", ["--tie-model", "rao_kupper", "--tie-param", "1.5"]),
+        ("plackett_luce", "hs2", ["--score-weights", "helpfulness=1,correctness=1,verbosity=-0.5"]),
+    ],
+)
 def test_train_each_loss_on_its_format(tmp_path, tiny_bert, data, loss, fmt, extra, capsys):
     out = tmp_path / "run"
     assert main(train_args(data[fmt], tiny_bert, out, "--loss", loss, "--max-steps", "3", *extra)) == 0
@@ -93,7 +137,9 @@ def test_accumulation_is_exact_for_kwise_losses(tmp_path, tiny_llama, data, loss
     per-step losses agree (only float summation order differs)."""
     fmt = "hs2pref" if loss == "bt_ties" else "ranked"
     a, b = tmp_path / "a", tmp_path / "b"
-    assert main(train_args(data[fmt], tiny_llama, a, "--loss", loss, "--max-steps", "2", "--micro-batch-size", "1")) == 0
+    assert (
+        main(train_args(data[fmt], tiny_llama, a, "--loss", loss, "--max-steps", "2", "--micro-batch-size", "1")) == 0
+    )
     assert main(train_args(data[fmt], tiny_llama, b, "--loss", loss, "--max-steps", "2")) == 0
     la = [r["loss"] for r in metrics(a) if "loss" in r]
     lb = [r["loss"] for r in metrics(b) if "loss" in r]
@@ -115,13 +161,16 @@ def test_resume_is_exact_with_the_new_samplers(tmp_path, tiny_bert, data, sample
         assert torch.equal(wf[k], wp[k]), k
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--loss", "nope"], "loss must be one of"),
-    (["--loss", "plackett_luce", "--label-smoothing", "0.1"], "label_smoothing applies"),
-    (["--sampler", "tokens"], "--max-tokens"),
-    (["--loss", "bt_ties", "--tie-model", "rao_kupper", "--tie-param", "0.5"], "tie_param"),
-    (["--score-weights", "helpfulness"], "name=number"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--loss", "nope"], "loss must be one of"),
+        (["--loss", "plackett_luce", "--label-smoothing", "0.1"], "label_smoothing applies"),
+        (["--sampler", "tokens"], "--max-tokens"),
+        (["--loss", "bt_ties", "--tie-model", "rao_kupper", "--tie-param", "0.5"], "tie_param"),
+        (["--score-weights", "helpfulness"], "name=number"),
+    ],
+)
 def test_bad_objective_options_are_refused(tmp_path, capsys, args, message):
     assert main(["train", "--output-dir", str(tmp_path / "x"), *args]) == 2
     err = capsys.readouterr().err

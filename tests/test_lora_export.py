@@ -1,5 +1,6 @@
 """LoRA training (peft) with the head always trained and saved, loading the adapter directory, and
 `rewardlab export --merge` -> a plain transformers directory whose scores equal the unmerged model's."""
+
 import json
 from pathlib import Path
 
@@ -13,15 +14,25 @@ from rewardlab.errors import RewardlabError
 from rewardlab.model import RewardModel
 from rewardlab.train import TrainConfig, train
 
-ITEMS = [("Say something about apple", "I like apple a lot."), ("Name a fruit.", "A pear."),
-         (({"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}), "Hi!")]
+ITEMS = [
+    ("Say something about apple", "I like apple a lot."),
+    ("Name a fruit.", "A pear."),
+    (({"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}), "Hi!"),
+]
 
 
 @pytest.fixture(scope="module")
 def prefs(tmp_path_factory):
     words = "apple pear plum fig kiwi lime lemon mango".split()
-    recs = [Comparison(prompt=f"Say something about {w} #{i}", responses=(f"I like {w}.", f"I like {words[(i + 3) % 8]}."),
-                       chosen=0, id=f"r{i}") for i, w in enumerate(words * 3)]
+    recs = [
+        Comparison(
+            prompt=f"Say something about {w} #{i}",
+            responses=(f"I like {w}.", f"I like {words[(i + 3) % 8]}."),
+            chosen=0,
+            id=f"r{i}",
+        )
+        for i, w in enumerate(words * 3)
+    ]
     path = tmp_path_factory.mktemp("lora-data") / "prefs.jsonl"
     write_jsonl(recs, str(path))
     return str(path)
@@ -31,8 +42,20 @@ def prefs(tmp_path_factory):
 def lora_run(request, tmp_path_factory, tiny_llama, tiny_bert, prefs):
     backbone = {"llama": tiny_llama, "bert": tiny_bert}[request.param]
     out = tmp_path_factory.mktemp(f"lora-{request.param}")
-    cfg = TrainConfig(data=prefs, backbone=backbone, output_dir=str(out / "run"), max_length=64, batch_size=4,
-                      max_steps=3, lr=1e-2, lora_r=4, lora_alpha=8, log_every=1, eval_fraction=0.25, seed=0)
+    cfg = TrainConfig(
+        data=prefs,
+        backbone=backbone,
+        output_dir=str(out / "run"),
+        max_length=64,
+        batch_size=4,
+        max_steps=3,
+        lr=1e-2,
+        lora_r=4,
+        lora_alpha=8,
+        log_every=1,
+        eval_fraction=0.25,
+        seed=0,
+    )
     res = train(cfg)
     return request.param, backbone, Path(res.model_dir), out
 

@@ -1,4 +1,5 @@
 """Hand-worked tests for rewardlab.metrics, rewardlab.report and rewardlab.provenance."""
+
 from __future__ import annotations
 
 import hashlib
@@ -296,7 +297,11 @@ def test_write_report_writes_both_files(tmp_path):
     prov = provenance({"lr": 1e-5, "out": tmp_path}, data_fingerprint="abc123")
     json_path, md_path = write_report(tmp_path / "out", results, "Tiny eval", prov, notes=["a note | with pipe"])
     assert json_path.name == "report.json" and md_path.name == "report.md"
-    assert sorted(p.name for p in json_path.parent.iterdir()) == ["report.html", "report.json", "report.md"]  # no temp left
+    assert sorted(p.name for p in json_path.parent.iterdir()) == [
+        "report.html",
+        "report.json",
+        "report.md",
+    ]  # no temp left
 
     data = json.loads(json_path.read_text(encoding="utf-8"))
     assert data["title"] == "Tiny eval" and list(data["results"]) == ["untrained", "trained"]
@@ -308,8 +313,15 @@ def test_write_report_writes_both_files(tmp_path):
     tables = _md_tables(text)
     summary = {row[0]: row[1:] for row in tables["Summary"]}
     assert summary["metric"] == ["untrained", "trained"]
-    for label in ("accuracy [95% CI]", "ties (rate)", "mean margin", "log-loss", "Brier", "ECE",
-                  "reward–length Pearson"):
+    for label in (
+        "accuracy [95% CI]",
+        "ties (rate)",
+        "mean margin",
+        "log-loss",
+        "Brier",
+        "ECE",
+        "reward–length Pearson",
+    ):
         assert label in summary and len(summary[label]) == 2
     assert summary["accuracy [95% CI]"][0].startswith("0.0000 [")
     assert re.fullmatch(r"0\.5000 \[\d\.\d{4}, \d\.\d{4}\]", summary["accuracy [95% CI]"][1])
@@ -393,9 +405,18 @@ def test_provenance_missing_library_is_none(monkeypatch):
 def test_tokenizer_special_tokens():
     """A duck-typed tokenizer: bos/eos/pad/unk with ids; pad = eos (id 2); no unk → {None, None};
     chat_template sha256 = sha256 of the template text."""
-    tok = SimpleNamespace(bos_token="<s>", bos_token_id=1, eos_token="</s>", eos_token_id=2,
-                          pad_token="</s>", pad_token_id=2, unk_token=None, unk_token_id=None,
-                          chat_template="{{ messages }}", name_or_path="toy")
+    tok = SimpleNamespace(
+        bos_token="<s>",
+        bos_token_id=1,
+        eos_token="</s>",
+        eos_token_id=2,
+        pad_token="</s>",
+        pad_token_id=2,
+        unk_token=None,
+        unk_token_id=None,
+        chat_template="{{ messages }}",
+        name_or_path="toy",
+    )
     info = provenance(tokenizer=tok)["tokenizer"]
     assert info["special_tokens"]["bos"] == {"token": "<s>", "id": 1}
     assert info["special_tokens"]["pad"] == {"token": "</s>", "id": 2}
@@ -478,8 +499,11 @@ def test_tiered_records_count_strict_pairs_only():
     bench = GENERIC.score(_tiered(), TIERED_SCORES, n_boot=0)
     assert bench["headline"]["accuracy"] == pytest.approx(5 / 7) and list(bench["subsets"]) == ["x"]
     assert bench["per_example"] == [pytest.approx(3 / 5), 1.0, None]
-    assert eval_accuracies(_tiered(), TIERED_SCORES) == {"eval_accuracy": pytest.approx(5 / 7), "eval_record_accuracy": 0.5,
-                                                        "eval_n": 3}
+    assert eval_accuracies(_tiered(), TIERED_SCORES) == {
+        "eval_accuracy": pytest.approx(5 / 7),
+        "eval_record_accuracy": 0.5,
+        "eval_n": 3,
+    }
 
 
 def _old_chosen_vs_others(scores, chosen):
@@ -498,8 +522,12 @@ def test_plain_data_numbers_are_unchanged():
     old training ``eval_accuracy`` (chosen beats all others; now ``eval_record_accuracy``); no tied pairs."""
     rng = np.random.default_rng(0)
     ks = rng.integers(2, 5, size=40)
-    records = [Comparison(f"p{i}", tuple(f"r{i}-{j}" * (j + 1) for j in range(k)), chosen=int(rng.integers(k)),
-                          source="ab"[i % 2]) for i, k in enumerate(ks)]
+    records = [
+        Comparison(
+            f"p{i}", tuple(f"r{i}-{j}" * (j + 1) for j in range(k)), chosen=int(rng.integers(k)), source="ab"[i % 2]
+        )
+        for i, k in enumerate(ks)
+    ]
     scores = [rng.integers(0, 4, size=k).astype(float).tolist() for k in ks]
     chosen = [r.chosen for r in records]
     out = evaluate_scores(records, scores, seed=3, n_boot=100)

@@ -1,4 +1,5 @@
 """Multi-objective reward models: masked MSE, K-output save/load, gate, λ grid, Llama 2 rule, ratings readers."""
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,9 @@ def test_k_output_save_loads_in_plain_transformers(tiny_backbone, tmp_path):
     plain = AutoModelForSequenceClassification.from_pretrained(tmp_path / "m").eval()
     assert plain.config.num_labels == 4 and [plain.config.id2label[i] for i in range(4)] == ATTRS
     spec = json.loads((tmp_path / "m" / "rewardlab.json").read_text())["multiobjective"]
-    assert spec["attributes"] == ATTRS and spec["scales"]["verbosity"] == [0, 4] and spec["scaliser"]["type"] == "weights"
+    assert (
+        spec["attributes"] == ATTRS and spec["scales"]["verbosity"] == [0, 4] and spec["scaliser"]["type"] == "weights"
+    )
     items = [("What is 2 plus 2?", "It is 4."), ("hello", "Hi! How can I help you today, friend?")]
     loaded = AttributeRewardModel.load(tmp_path / "m")
     ours = loaded.score_items(items).rewards
@@ -92,12 +95,15 @@ def test_prompt_end_state_does_not_depend_on_response(tiny_llama):
     """Causal LM: the gate's input, the state where the final user turn ends, is the same for any response."""
     rm = AttributeRewardModel.from_backbone(tiny_llama, ATTRS, SCALES, seed=0).eval()
     a, b = rm.encode("What is 12 plus 30?", "42."), rm.encode("What is 12 plus 30?", "It is 43, I think, roughly.")
-    assert a["prompt_end"] == b["prompt_end"] and a["input_ids"][:a["prompt_end"] + 1] == b["input_ids"][:b["prompt_end"] + 1]
+    assert (
+        a["prompt_end"] == b["prompt_end"]
+        and a["input_ids"][: a["prompt_end"] + 1] == b["input_ids"][: b["prompt_end"] + 1]
+    )
     with torch.no_grad():
         h = rm.features(rm.collate([a, b]))[2]
     assert torch.allclose(h[0], h[1], atol=1e-5)
     # the token the gate reads is the end of the user turn, before the assistant header
-    text = rm.tokenizer.decode(a["input_ids"][a["prompt_end"] + 1:])
+    text = rm.tokenizer.decode(a["input_ids"][a["prompt_end"] + 1 :])
     assert text.startswith("<|im_start|>assistant")
 
 
@@ -166,7 +172,9 @@ def test_fixed_weights_and_presets():
     """Nemotron preset on (h, c, coh, cx, v) = (1, 1, 1, 1, 1): 0.3 + 0.74 + 0.46 + 0.47 − 0.33 = 1.64."""
     names = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"]
     assert parse_scaliser("nemotron")(torch.ones(1, 5), names).item() == pytest.approx(1.64)
-    assert parse_scaliser("helpfulness=2,verbosity=-1")(torch.tensor([[0.5, 9, 9, 9, 0.25]]), names).item() == pytest.approx(0.75)
+    assert parse_scaliser("helpfulness=2,verbosity=-1")(
+        torch.tensor([[0.5, 9, 9, 9, 0.25]]), names
+    ).item() == pytest.approx(0.75)
     assert FixedWeights(equal=True)(torch.tensor([[1.0, 2, 3, 4, 5]]), names).item() == pytest.approx(3.0)
     with pytest.raises(RewardlabError, match="honesty"):
         parse_scaliser("honesty=1")(torch.ones(1, 5), names)
@@ -190,18 +198,25 @@ def test_ridge_recovers_a_linear_probe():
 
 # --- readers ------------------------------------------------------------------------------------------------
 
+
 def _write(tmp_path, rows, name="d.jsonl"):
     path = tmp_path / name
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return str(path)
 
 
-@pytest.mark.parametrize("row, field, message", [
-    ({"prompt": "p", "response": "r", "helpfulness": 5}, "helpfulness", "outside the scale"),
-    ({"prompt": "p", "response": "r", "helpfulness": "good"}, "helpfulness", "not a number"),
-    ({"prompt": "p", "response": "r", "helpfulness": None, "correctness": None}, "helpfulness, correctness",
-     "every attribute is missing"),
-])
+@pytest.mark.parametrize(
+    "row, field, message",
+    [
+        ({"prompt": "p", "response": "r", "helpfulness": 5}, "helpfulness", "outside the scale"),
+        ({"prompt": "p", "response": "r", "helpfulness": "good"}, "helpfulness", "not a number"),
+        (
+            {"prompt": "p", "response": "r", "helpfulness": None, "correctness": None},
+            "helpfulness, correctness",
+            "every attribute is missing",
+        ),
+    ],
+)
 def test_malformed_helpsteer2_ratings_name_file_line_field(tmp_path, row, field, message):
     good = {"prompt": "p0", "response": "r0", "helpfulness": 3, "correctness": 2}
     path = _write(tmp_path, [good, row])
@@ -212,8 +227,10 @@ def test_malformed_helpsteer2_ratings_name_file_line_field(tmp_path, row, field,
 
 def test_malformed_nemo_and_aspects_rows(tmp_path):
     text = "<extra_id_0>System\n\n<extra_id_1>User\nhi\n<extra_id_1>Assistant\nhello\n"
-    path = _write(tmp_path, [{"text": text, "label": [-100] * 4 + [4, 3, 2, 1, 0]},
-                             {"text": text, "label": [-100] * 4 + [4, 3, 7, 1, 0]}])
+    path = _write(
+        tmp_path,
+        [{"text": text, "label": [-100] * 4 + [4, 3, 2, 1, 0]}, {"text": text, "label": [-100] * 4 + [4, 3, 7, 1, 0]}],
+    )
     with pytest.raises(DataError) as e:
         load_rated(path)
     assert (e.value.line, e.value.field) == (2, "coherence") and "outside the scale" in str(e.value)
@@ -221,9 +238,13 @@ def test_malformed_nemo_and_aspects_rows(tmp_path):
     with pytest.raises(DataError, match="9 labels") as e:
         load_rated(path)
     assert e.value.field == "label"
-    uf = {"instruction": "q", "completions": [
-        {"response": "a", "annotations": {"honesty": {"Rating": "4"}, "helpfulness": {"Rating": "N/A"}}},
-        {"response": "b", "annotations": {"honesty": {"Rating": "9"}, "helpfulness": {"Rating": "2"}}}]}
+    uf = {
+        "instruction": "q",
+        "completions": [
+            {"response": "a", "annotations": {"honesty": {"Rating": "4"}, "helpfulness": {"Rating": "N/A"}}},
+            {"response": "b", "annotations": {"honesty": {"Rating": "9"}, "helpfulness": {"Rating": "2"}}},
+        ],
+    }
     path = _write(tmp_path, [uf], "uf.jsonl")
     with pytest.raises(DataError, match="outside the scale") as e:
         load_rated(path)
@@ -254,6 +275,7 @@ def test_nemo_row_in_a_preference_run_says_what_to_do(tmp_path):
 
 # --- training end to end (tiny) -----------------------------------------------------------------------------
 
+
 def _cfg(tmp_path, **kw):
     from rewardlab.train import TrainConfig
 
@@ -266,12 +288,33 @@ def test_regression_gating_and_bt_init_end_to_end(tiny_llama, tmp_path):
     from rewardlab.model import RewardModel
     from rewardlab.train import train
 
-    reg = train(_cfg(tmp_path, name="ridge", objective="regression", stage1="ridge", backbone=tiny_llama,
-                     data="embedded", embedded_size=30, weights="equal"))
+    reg = train(
+        _cfg(
+            tmp_path,
+            name="ridge",
+            objective="regression",
+            stage1="ridge",
+            backbone=tiny_llama,
+            data="embedded",
+            embedded_size=30,
+            weights="equal",
+        )
+    )
     summary = json.loads((tmp_path / "ridge" / "train_summary.json").read_text())
     assert summary["stage1"]["method"] == "ridge" and set(summary["held_out"]) == set(ATTRS)
-    gate_run = train(_cfg(tmp_path, name="gate", objective="gating", init_from=str(reg.model_dir), data="embedded",
-                          embedded_size=30, gate_hidden=8, gate_layers=1, gate_steps=20))
+    gate_run = train(
+        _cfg(
+            tmp_path,
+            name="gate",
+            objective="gating",
+            init_from=str(reg.model_dir),
+            data="embedded",
+            embedded_size=30,
+            gate_hidden=8,
+            gate_layers=1,
+            gate_steps=20,
+        )
+    )
     gated = AttributeRewardModel.load(gate_run.model_dir)
     assert gated.gate is not None and gated.mo.scaliser == {"type": "gate"}
     lambdas = gated.mo.debias["lambdas"]
@@ -281,8 +324,20 @@ def test_regression_gating_and_bt_init_end_to_end(tiny_llama, tmp_path):
     assert torch.allclose(out.transformed, out.rewards @ gated.transform_matrix())
     assert torch.allclose(out.score, gated.gate.logit_scale.detach() * (out.gate * out.transformed).sum(-1))
     # second gating run into the same directory (--overwrite: the cached features are kept): from the cache
-    again = train(_cfg(tmp_path, name="gate", objective="gating", init_from=str(reg.model_dir), data="embedded",
-                       embedded_size=30, gate_hidden=8, gate_layers=1, gate_steps=5, overwrite=True))
+    again = train(
+        _cfg(
+            tmp_path,
+            name="gate",
+            objective="gating",
+            init_from=str(reg.model_dir),
+            data="embedded",
+            embedded_size=30,
+            gate_hidden=8,
+            gate_layers=1,
+            gate_steps=5,
+            overwrite=True,
+        )
+    )
     assert again.summary["features_from_cache"] is True
     # regression → BT: the initial reward is the regression model's helpfulness output
     from rewardlab.multiobjective.train import init_from_attribute
@@ -316,8 +371,19 @@ def test_real_helpsteer2_rows_read_and_train(tiny_llama, tmp_path, name):
     assert len(rated.items) == 8
     assert rated.attributes[-5:] == ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
     assert all(0 <= r <= 1 for t in rated.items for r in t.ratings if r is not None)
-    result = train(_cfg(tmp_path, objective="regression", backbone=tiny_llama, data=str(path), max_steps=3,
-                        batch_size=4, eval_fraction=0.0, max_length=128, weights="nemotron"))
+    result = train(
+        _cfg(
+            tmp_path,
+            objective="regression",
+            backbone=tiny_llama,
+            data=str(path),
+            max_steps=3,
+            batch_size=4,
+            eval_fraction=0.0,
+            max_length=128,
+            weights="nemotron",
+        )
+    )
     losses = [row["loss"] for row in result.metrics]
     assert len(losses) == 3 and all(np.isfinite(losses))
     loaded = AttributeRewardModel.load(result.model_dir)
@@ -328,10 +394,30 @@ def test_score_writes_rewards_gate_and_score(tiny_llama, tmp_path):
     from rewardlab.score import ScoreConfig, run_score
     from rewardlab.train import train
 
-    reg = train(_cfg(tmp_path, name="ridge", objective="regression", stage1="ridge", backbone=tiny_llama,
-                     data="embedded", embedded_size=24))
-    gate = train(_cfg(tmp_path, name="gate", objective="gating", init_from=str(reg.model_dir), data="embedded",
-                      embedded_size=24, gate_hidden=8, gate_layers=1, gate_steps=5))
+    reg = train(
+        _cfg(
+            tmp_path,
+            name="ridge",
+            objective="regression",
+            stage1="ridge",
+            backbone=tiny_llama,
+            data="embedded",
+            embedded_size=24,
+        )
+    )
+    gate = train(
+        _cfg(
+            tmp_path,
+            name="gate",
+            objective="gating",
+            init_from=str(reg.model_dir),
+            data="embedded",
+            embedded_size=24,
+            gate_hidden=8,
+            gate_layers=1,
+            gate_steps=5,
+        )
+    )
     data = _write(tmp_path, [{"prompt": "Add 2 and 3.", "response": "5"}, {"prompt": "hi", "response": "Hello!"}])
     out = run_score(ScoreConfig(model=str(gate.model_dir), data=data, output=str(tmp_path / "s.jsonl")))
     rows = [json.loads(line) for line in Path(out).read_text().splitlines()]
@@ -355,10 +441,30 @@ def test_serve_returns_attributes_gate_and_scalar(tiny_llama, tmp_path):
     from rewardlab.serve.config import ServeConfig
     from rewardlab.train import train
 
-    reg = train(_cfg(tmp_path, name="ridge", objective="regression", stage1="ridge", backbone=tiny_llama,
-                     data="embedded", embedded_size=24))
-    gate = train(_cfg(tmp_path, name="gate", objective="gating", init_from=str(reg.model_dir), data="embedded",
-                      embedded_size=24, gate_hidden=8, gate_layers=1, gate_steps=5))
+    reg = train(
+        _cfg(
+            tmp_path,
+            name="ridge",
+            objective="regression",
+            stage1="ridge",
+            backbone=tiny_llama,
+            data="embedded",
+            embedded_size=24,
+        )
+    )
+    gate = train(
+        _cfg(
+            tmp_path,
+            name="gate",
+            objective="gating",
+            init_from=str(reg.model_dir),
+            data="embedded",
+            embedded_size=24,
+            gate_hidden=8,
+            gate_layers=1,
+            gate_steps=5,
+        )
+    )
     server = make_server(ServeConfig(model=str(gate.model_dir), max_wait_ms=5))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -378,7 +484,9 @@ def test_serve_returns_attributes_gate_and_scalar(tiny_llama, tmp_path):
         assert [sum(g.values()) for g in body["gate"]] == pytest.approx([1.0, 1.0], abs=1e-5)
         assert body["transformed"][0]["verbosity"] == pytest.approx(0.0, abs=1e-6)
         query = ["<|im_start|>user\nAdd 2 and 3.<|im_end|>\n<|im_start|>assistant\n2 plus 3 is exactly 5.<|im_end|>\n"]
-        got = httpx.post(url + "/get_reward", json={"query": query, "prompts": [query[0].split("assistant\n")[0] + "assistant\n"]}).json()
+        got = httpx.post(
+            url + "/get_reward", json={"query": query, "prompts": [query[0].split("assistant\n")[0] + "assistant\n"]}
+        ).json()
         assert len(got["rewards"]) == 1 and isinstance(got["rewards"][0], float)
         assert got["rewards"][0] == pytest.approx(body["rewards"][0], abs=1e-4)
     finally:
@@ -392,14 +500,36 @@ def test_eval_reports_every_scaliser_and_gate_plot(tiny_llama, tmp_path):
     from rewardlab.evaluate import EvalConfig, run_eval
     from rewardlab.train import train
 
-    reg = train(_cfg(tmp_path, name="ridge", objective="regression", stage1="ridge", backbone=tiny_llama,
-                     data="embedded", embedded_size=24))
-    gate = train(_cfg(tmp_path, name="gate", objective="gating", init_from=str(reg.model_dir), data="embedded",
-                      embedded_size=24, gate_hidden=8, gate_layers=1, gate_steps=5))
+    reg = train(
+        _cfg(
+            tmp_path,
+            name="ridge",
+            objective="regression",
+            stage1="ridge",
+            backbone=tiny_llama,
+            data="embedded",
+            embedded_size=24,
+        )
+    )
+    gate = train(
+        _cfg(
+            tmp_path,
+            name="gate",
+            objective="gating",
+            init_from=str(reg.model_dir),
+            data="embedded",
+            embedded_size=24,
+            gate_hidden=8,
+            gate_layers=1,
+            gate_steps=5,
+        )
+    )
     pairs = sa.generate_pairs(12, seed=5)
     data = tmp_path / "pairs.jsonl"
     write_jsonl(pairs, data)
-    out = run_eval(EvalConfig(model=[str(gate.model_dir)], data=str(data), output_dir=str(tmp_path / "eval"), n_boot=50))
+    out = run_eval(
+        EvalConfig(model=[str(gate.model_dir)], data=str(data), output_dir=str(tmp_path / "eval"), n_boot=50)
+    )
     report = json.loads((out / "report.json").read_text())
     mo = next(iter(report["results"].values()))["multiobjective"] if "results" in report else None
     assert mo is not None, sorted(report)
@@ -419,8 +549,20 @@ def test_lora_regression_saves_a_merged_plain_model(tiny_llama, tmp_path):
 
     from rewardlab.train import train
 
-    result = train(_cfg(tmp_path, objective="regression", backbone=tiny_llama, data="embedded", embedded_size=12,
-                        max_steps=3, batch_size=4, lr=1e-2, lora_r=4, eval_fraction=0.0))
+    result = train(
+        _cfg(
+            tmp_path,
+            objective="regression",
+            backbone=tiny_llama,
+            data="embedded",
+            embedded_size=12,
+            max_steps=3,
+            batch_size=4,
+            lr=1e-2,
+            lora_r=4,
+            eval_fraction=0.0,
+        )
+    )
     assert not (result.model_dir / "adapter_config.json").exists()
     plain = AutoModelForSequenceClassification.from_pretrained(result.model_dir).eval()
     rm = AttributeRewardModel.load(result.model_dir)
@@ -436,10 +578,23 @@ def test_lora_regression_saves_a_merged_plain_model(tiny_llama, tmp_path):
 def test_cli_bad_rating_stops_with_file_line_field_and_no_traceback(tmp_path, capsys):
     from rewardlab.cli import main
 
-    path = _write(tmp_path, [{"prompt": "p", "response": "r", "helpfulness": 3},
-                             {"prompt": "p", "response": "s", "helpfulness": 9}])
-    rc = main(["train", "--objective", "regression", "--data", path, "--attributes", "helpfulness",
-               "--output-dir", str(tmp_path / "run")])
+    path = _write(
+        tmp_path,
+        [{"prompt": "p", "response": "r", "helpfulness": 3}, {"prompt": "p", "response": "s", "helpfulness": 9}],
+    )
+    rc = main(
+        [
+            "train",
+            "--objective",
+            "regression",
+            "--data",
+            path,
+            "--attributes",
+            "helpfulness",
+            "--output-dir",
+            str(tmp_path / "run"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err
     assert f"{path}, line 2, field 'helpfulness'" in err and "outside the scale" in err
@@ -453,14 +608,27 @@ def test_llama2_scaliser_is_whitened_on_training_rows_and_reads_unsafe_tags(tiny
     from rewardlab.score import ScoreConfig, run_score
     from rewardlab.train import train
 
-    result = train(_cfg(tmp_path, objective="regression", stage1="ridge", backbone=tiny_llama, data="embedded",
-                        embedded_size=24, weights="llama2"))
+    result = train(
+        _cfg(
+            tmp_path,
+            objective="regression",
+            stage1="ridge",
+            backbone=tiny_llama,
+            data="embedded",
+            embedded_size=24,
+            weights="llama2",
+        )
+    )
     rm = AttributeRewardModel.load(result.model_dir)
     rule = rm.scaliser()
     assert isinstance(rule, Llama2Rule) and rule.whiten_mean is not None and rule.whiten_std > 0
-    rows = [{"prompt": "How do I steal a bike?", "response": "Sure, here is a plan.", "unsafe": True},
-            {"prompt": "How do I steal a bike?", "response": "Sure, here is a plan.", "unsafe": False}]
-    out = run_score(ScoreConfig(model=str(result.model_dir), data=_write(tmp_path, rows), output=str(tmp_path / "s.jsonl")))
+    rows = [
+        {"prompt": "How do I steal a bike?", "response": "Sure, here is a plan.", "unsafe": True},
+        {"prompt": "How do I steal a bike?", "response": "Sure, here is a plan.", "unsafe": False},
+    ]
+    out = run_score(
+        ScoreConfig(model=str(result.model_dir), data=_write(tmp_path, rows), output=str(tmp_path / "s.jsonl"))
+    )
     got = [json.loads(line) for line in Path(out).read_text().splitlines()]
     r = torch.tensor([list(got[0]["attributes"].values())])
     names = rm.attributes

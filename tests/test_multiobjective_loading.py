@@ -1,6 +1,7 @@
 """Multi-objective models through the one loader: score/eval/probe/normalize/serve use the recorded scaliser;
 file hashes cover the K-output and gate files; --normalize; packing refused; the Llama 2 rule over two models;
 eval's multi-objective report section."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,11 @@ from rewardlab.multiobjective.composed import ComposedLlama2Scorer
 from rewardlab.multiobjective.model import GATE_FILE, AttributeRewardModel
 from rewardlab.multiobjective.serving import MultiObjectiveScorer
 
-ITEMS = [("Add 2 and 3.", "Answer: 2 plus 3 is exactly 5."), ("How do I pick a lock?", "I won't help with that."),
-         ("Write a sentence about cats that uses the word 'red'.", "Here is one: my red hat reminds me of cats.")]
+ITEMS = [
+    ("Add 2 and 3.", "Answer: 2 plus 3 is exactly 5."),
+    ("How do I pick a lock?", "I won't help with that."),
+    ("Write a sentence about cats that uses the word 'red'.", "Here is one: my red hat reminds me of cats."),
+]
 
 
 def _cfg(tmp_path, **kw):
@@ -41,10 +45,32 @@ def mo_models(tiny_llama, tmp_path_factory):
     from rewardlab.train import train
 
     tmp = tmp_path_factory.mktemp("mo")
-    reg = train(_cfg(tmp, name="reg", objective="regression", stage1="ridge", backbone=tiny_llama, data="embedded",
-                     embedded_size=24, weights="verbosity=1", eval_fraction=0.3))
-    gate = train(_cfg(tmp, name="gate", objective="gating", init_from=str(reg.model_dir), data="embedded",
-                      embedded_size=24, gate_hidden=8, gate_layers=1, gate_steps=5))
+    reg = train(
+        _cfg(
+            tmp,
+            name="reg",
+            objective="regression",
+            stage1="ridge",
+            backbone=tiny_llama,
+            data="embedded",
+            embedded_size=24,
+            weights="verbosity=1",
+            eval_fraction=0.3,
+        )
+    )
+    gate = train(
+        _cfg(
+            tmp,
+            name="gate",
+            objective="gating",
+            init_from=str(reg.model_dir),
+            data="embedded",
+            embedded_size=24,
+            gate_hidden=8,
+            gate_layers=1,
+            gate_steps=5,
+        )
+    )
     return reg.model_dir, gate.model_dir
 
 
@@ -59,7 +85,8 @@ def test_loader_returns_the_multiobjective_scorer_with_its_scaliser(mo_models):
     assert reg.score(ITEMS) != pytest.approx(raw.rewards[:, 0].tolist(), abs=1e-3)
     gated = load_reward_model(str(gate_dir), say=None)
     assert gated.has_gate and gated.score(ITEMS) == pytest.approx(
-        AttributeRewardModel.load(gate_dir).score_items(ITEMS).score.tolist(), abs=1e-6)
+        AttributeRewardModel.load(gate_dir).score_items(ITEMS).score.tolist(), abs=1e-6
+    )
     with pytest.raises(ModelContractError, match="num_labels is 4"):
         RewardModel.load(reg_dir)
 
@@ -76,8 +103,11 @@ def test_probe_uses_the_recorded_scaliser_not_output_0(mo_models, tmp_path):
     records = sa.generate_pairs(12, seed=3)
     data = tmp_path / "pairs.jsonl"
     write_jsonl(records, data)
-    out = run_probe(ProbeConfig(model=[str(reg_dir)], data=str(data), probes="length", n_boot=20,
-                                output_dir=str(tmp_path / "probe")))
+    out = run_probe(
+        ProbeConfig(
+            model=[str(reg_dir)], data=str(data), probes="length", n_boot=20, output_dir=str(tmp_path / "probe")
+        )
+    )
     payload = json.loads((Path(out) / "probes.json").read_text() if Path(out).is_dir() else Path(out).read_text())
     got = next(iter(payload["results"].values()))["bias_profile"]["probes"]["length"]["margin"]
     rm = AttributeRewardModel.load(reg_dir)
@@ -101,17 +131,17 @@ def test_normalize_uses_the_recorded_scaliser_and_score_applies_it(mo_models, tm
     `score --normalize` returns (s − mean)/std. The trainer already recorded held-out stats of that scalar."""
     import shutil
 
+    from rewardlab.multiobjective.train import load_rated_split
     from rewardlab.normalize import NormalizeConfig, run_normalize
     from rewardlab.score import ScoreConfig, run_score
-
-    from rewardlab.multiobjective.train import load_rated_split
     from rewardlab.train import TrainConfig
 
     reg_dir, _ = mo_models
     spec = json.loads((reg_dir / "rewardlab.json").read_text())
     saved = json.loads((reg_dir.parent / "train_summary.json").read_text())["config"]
-    held = load_rated_split(TrainConfig(**{k: saved[k] for k in ("data", "embedded_size", "eval_fraction",
-                                                                 "split_seed", "objective")}))[3]
+    held = load_rated_split(
+        TrainConfig(**{k: saved[k] for k in ("data", "embedded_size", "eval_fraction", "split_seed", "objective")})
+    )[3]
     scalar = AttributeRewardModel.load(reg_dir).score_items([(t.prompt, t.response) for t in held]).rewards[:, 3]
     assert spec["normalization"]["source"] == "held-out split responses" and spec["normalization"]["n"] == len(held)
     assert spec["normalization"]["mean"] == pytest.approx(float(scalar.double().mean()), abs=1e-6)
@@ -144,8 +174,9 @@ def test_serve_normalizes_the_scalar_and_keeps_the_parts(mo_models):
     stats = json.loads((gate_dir / "rewardlab.json").read_text())["normalization"]
     offline = AttributeRewardModel.load(gate_dir).score_items([(ITEMS[0][0], ITEMS[0][1])])
     with TestClient(create_app(ServeConfig(model=str(gate_dir), max_wait_ms=1))) as client:
-        body = client.post("/v1/score", json={"prompt": ITEMS[0][0], "responses": [ITEMS[0][1]],
-                                              "normalize": True}).json()
+        body = client.post(
+            "/v1/score", json={"prompt": ITEMS[0][0], "responses": [ITEMS[0][1]], "normalize": True}
+        ).json()
         plain = client.post("/v1/score", json={"prompt": ITEMS[0][0], "responses": [ITEMS[0][1]]}).json()
     want = (float(offline.score[0]) - stats["mean"]) / stats["std"]
     assert body["normalized"] and body["rewards"] == pytest.approx([want], abs=1e-5)
@@ -220,11 +251,19 @@ def test_eval_reports_per_attribute_fit_scalisers_length_and_gate_plot(mo_models
     assert mo["attributes"] == {} and "no ratings" in mo["attributes_note"]
     rated = sa.generate_rated(8, seed=9)
     scale = {a: sa.SCALES[a] for a in sa.ATTRIBUTES}
-    rows = [{"prompt": t.prompt, "response": t.response, "unsafe": t.unsafe,
-             **{a: scale[a].denormalise(r) for a, r in zip(sa.ATTRIBUTES, t.ratings)}} for t in rated]
+    rows = [
+        {
+            "prompt": t.prompt,
+            "response": t.response,
+            "unsafe": t.unsafe,
+            **{a: scale[a].denormalise(r) for a, r in zip(sa.ATTRIBUTES, t.ratings)},
+        }
+        for t in rated
+    ]
     rated_path = _write(tmp_path, rows, "rated.jsonl")
-    out = run_eval(EvalConfig(model=[str(gate_dir)], data=[str(pairs), rated_path], output_dir=str(tmp_path / "e2"),
-                              n_boot=20))
+    out = run_eval(
+        EvalConfig(model=[str(gate_dir)], data=[str(pairs), rated_path], output_dir=str(tmp_path / "e2"), n_boot=20)
+    )
     mo = next(iter(json.loads((out / "report.json").read_text())["results"].values()))["multiobjective"]
     rm = AttributeRewardModel.load(gate_dir)
     pred = rm.score_items([(t.prompt, t.response) for t in rated]).rewards
@@ -245,6 +284,7 @@ def test_eval_reports_per_attribute_fit_scalisers_length_and_gate_plot(mo_models
 
 
 # ---- the Llama 2 rule over two separate models --------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def two_models(tiny_llama, tmp_path_factory):
@@ -279,8 +319,15 @@ def test_composed_llama2_rule_over_two_models_hand_worked(two_models, tmp_path):
     assert r_s[hi] - r_s[lo] > 1e-3, (r_s, "members too alike for the test")
     threshold = (r_s[lo] + r_s[hi]) / 2
     ref = _write(tmp_path, [{"prompt": p, "response": r} for p, r in items], "ref.jsonl")
-    out = run_compose(ComposeConfig(safety=str(safety), helpfulness=str(helpful), output_dir=str(tmp_path / "c"),
-                                    threshold=threshold, reference_data=ref))
+    out = run_compose(
+        ComposeConfig(
+            safety=str(safety),
+            helpfulness=str(helpful),
+            output_dir=str(tmp_path / "c"),
+            threshold=threshold,
+            reference_data=ref,
+        )
+    )
     spec = json.loads((out / "rewardlab.json").read_text())
     assert spec["kind"] == "llama2-composed" and spec["safety"]["rewardlab_json_sha256"]
     # by hand: R = R_s on the low-safety item, R_h on the other; whitening over these two reference rows
@@ -297,20 +344,28 @@ def test_composed_llama2_rule_over_two_models_hand_worked(two_models, tmp_path):
     tagged = scorer.score(items, unsafe=[True, True])
     assert tagged[hi] == pytest.approx((_logit(r_s[hi]) - mean) / std, abs=1e-5)  # unsafe tag: R_s whatever R_s is
     data = _write(tmp_path, [{"prompt": p, "response": r, "unsafe": i == hi} for i, (p, r) in enumerate(items)])
-    rows = [json.loads(x) for x in Path(run_score(ScoreConfig(model=str(out), data=data,
-                                                              output=str(tmp_path / "s.jsonl")))).read_text().splitlines()]
+    rows = [
+        json.loads(x)
+        for x in Path(run_score(ScoreConfig(model=str(out), data=data, output=str(tmp_path / "s.jsonl"))))
+        .read_text()
+        .splitlines()
+    ]
     assert rows[hi]["score"] == pytest.approx(tagged[hi], abs=1e-5)
     assert rows[lo]["attributes"]["safety"] == pytest.approx(r_s[lo], abs=1e-6)
     # eval and inspect load it through the same loader
+    from rewardlab.data import write_jsonl
     from rewardlab.data.record import Comparison
     from rewardlab.evaluate import EvalConfig, run_eval
-    from rewardlab.data import write_jsonl
     from rewardlab.loader import InspectConfig, run_inspect
 
     pairs = tmp_path / "pairs.jsonl"
     write_jsonl([Comparison(items[0][0], (items[0][1], items[1][1]), chosen=0, id="p0")], pairs)
-    report = json.loads((run_eval(EvalConfig(model=[str(out)], data=str(pairs), output_dir=str(tmp_path / "ev"),
-                                             n_boot=10)) / "report.json").read_text())
+    report = json.loads(
+        (
+            run_eval(EvalConfig(model=[str(out)], data=str(pairs), output_dir=str(tmp_path / "ev"), n_boot=10))
+            / "report.json"
+        ).read_text()
+    )
     column = next(iter(report["results"].values()))
     pair = [(items[0][0], items[0][1]), (items[0][0], items[1][1])]
     plain = scorer.score(pair)
@@ -340,8 +395,15 @@ def test_composed_model_serves_and_refuses_a_changed_member(two_models, mo_model
     reg_dir, _ = mo_models
     member = tmp_path / "safety"
     shutil.copytree(safety, member)
-    out = run_compose(ComposeConfig(safety=str(member), helpfulness=str(reg_dir), helpfulness_attribute="correctness",
-                                    output_dir=str(tmp_path / "c"), threshold=0.5))
+    out = run_compose(
+        ComposeConfig(
+            safety=str(member),
+            helpfulness=str(reg_dir),
+            helpfulness_attribute="correctness",
+            output_dir=str(tmp_path / "c"),
+            threshold=0.5,
+        )
+    )
     with pytest.raises(RewardlabError, match="exists; pass --overwrite"):
         run_compose(ComposeConfig(safety=str(member), helpfulness=str(reg_dir), output_dir=str(out)))
     offline = load_reward_model(str(out), say=None)
@@ -351,7 +413,8 @@ def test_composed_model_serves_and_refuses_a_changed_member(two_models, mo_model
         body = client.post("/v1/score", json={"prompt": ITEMS[0][0], "responses": [r for _, r in items]}).json()
     assert body["rewards"] == pytest.approx([w["score"] for w in want], abs=1e-4)
     assert [a["helpfulness"] for a in body["attributes"]] == pytest.approx(
-        [w["attributes"]["helpfulness"] for w in want], abs=1e-5)
+        [w["attributes"]["helpfulness"] for w in want], abs=1e-5
+    )
     from rewardlab.normalize import NormalizeConfig, run_normalize
 
     samples = _write(tmp_path, [{"prompt": p, "response": r} for p, r in items], "samples.jsonl")
@@ -359,7 +422,8 @@ def test_composed_model_serves_and_refuses_a_changed_member(two_models, mo_model
     again = load_reward_model(str(out), say=None)
     assert again.spec.normalization["mean"] == pytest.approx(stats["mean"])
     assert again.score(items, normalize=True) == pytest.approx(
-        [(w["score"] - stats["mean"]) / stats["std"] for w in want], abs=1e-5)
+        [(w["score"] - stats["mean"]) / stats["std"] for w in want], abs=1e-5
+    )
     spec = json.loads((member / "rewardlab.json").read_text())
     spec["normalization"] = {"mean": 1.0, "std": 2.0}
     (member / "rewardlab.json").write_text(json.dumps(spec))
@@ -374,8 +438,13 @@ def test_comparison_rows_carry_the_unsafe_tag(tmp_path):
     from rewardlab.data import load_comparisons, write_jsonl
     from rewardlab.errors import DataError
 
-    path = _write(tmp_path, [{"prompt": "p", "chosen": "a", "rejected": "b", "unsafe": True},
-                             {"prompt": "q", "chosen": "a", "rejected": "b"}])
+    path = _write(
+        tmp_path,
+        [
+            {"prompt": "p", "chosen": "a", "rejected": "b", "unsafe": True},
+            {"prompt": "q", "chosen": "a", "rejected": "b"},
+        ],
+    )
     records = load_comparisons(path).records
     assert records[0].meta["unsafe"] is True and "unsafe" not in records[1].meta
     write_jsonl(records, str(tmp_path / "back.jsonl"))
@@ -404,14 +473,15 @@ def test_gate_training_stops_early_and_keeps_the_best_validation_gate():
     _, history = mt.train_gate(hidden, flat, pairs, GateConfig(6, 3, hidden=8, n_hidden=1), 500, 64, 1e-2, 0.0, 0)
     assert history[-1] == {"step": 80, "stopped_early": True, "best_val_loss": pytest.approx(math.log(2), abs=1e-6)}
     rewards = torch.rand(2 * n, 3, generator=g)
-    gate, history = mt.train_gate(hidden, rewards, pairs, GateConfig(6, 3, hidden=16, n_hidden=1), 200, 64, 1e-2,
-                                  0.0, 0)
+    gate, history = mt.train_gate(
+        hidden, rewards, pairs, GateConfig(6, 3, hidden=16, n_hidden=1), 200, 64, 1e-2, 0.0, 0
+    )
     checks = [r["val_loss"] for r in history if "val_loss" in r]
     best = math.inf
     for c in checks:
         best = c if c < best - 1e-4 else best
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(1))
-    val = pairs[perm[:max(mt.MIN_VAL_PAIRS, int(mt.VAL_FRACTION * n))]]
+    val = pairs[perm[: max(mt.MIN_VAL_PAIRS, int(mt.VAL_FRACTION * n))]]
     with torch.no_grad():
         delta = gate(hidden[val[:, 0]], rewards[val[:, 0]] - rewards[val[:, 1]])[0]
     assert float(torch.nn.functional.softplus(-delta).mean()) == pytest.approx(best, abs=1e-6)
@@ -427,8 +497,9 @@ def test_score_comparisons_write_the_parts_per_response(mo_models, tmp_path):
     data = _write(tmp_path, [{"prompt": ITEMS[0][0], "chosen": ITEMS[0][1], "rejected": "It is 7, roughly."}])
     out = run_score(ScoreConfig(model=str(gate_dir), data=data, output=str(tmp_path / "s.jsonl")))
     row = json.loads(Path(out).read_text())
-    offline = AttributeRewardModel.load(gate_dir).score_items([(ITEMS[0][0], ITEMS[0][1]),
-                                                               (ITEMS[0][0], "It is 7, roughly.")])
+    offline = AttributeRewardModel.load(gate_dir).score_items(
+        [(ITEMS[0][0], ITEMS[0][1]), (ITEMS[0][0], "It is 7, roughly.")]
+    )
     assert row["scores"] == pytest.approx(offline.score.tolist(), abs=1e-6)
     assert torch.allclose(torch.tensor([list(a.values()) for a in row["attributes"]]), offline.rewards, atol=1e-6)
     assert torch.allclose(torch.tensor([list(g.values()) for g in row["gate"]]), offline.gate, atol=1e-6)
@@ -444,10 +515,22 @@ def test_eval_on_real_helpsteer2_rows_reports_each_attribute(tiny_llama, tmp_pat
     from rewardlab.evaluate import EvalConfig, run_eval
     from rewardlab.train import train
 
-    result = train(_cfg(tmp_path, objective="regression", backbone=tiny_llama, data=str(path), max_steps=2,
-                        batch_size=4, eval_fraction=0.0, max_length=128, weights="nemotron"))
-    out = run_eval(EvalConfig(model=[str(result.model_dir)], data=str(path), output_dir=str(tmp_path / "ev"),
-                              n_boot=10))
+    result = train(
+        _cfg(
+            tmp_path,
+            objective="regression",
+            backbone=tiny_llama,
+            data=str(path),
+            max_steps=2,
+            batch_size=4,
+            eval_fraction=0.0,
+            max_length=128,
+            weights="nemotron",
+        )
+    )
+    out = run_eval(
+        EvalConfig(model=[str(result.model_dir)], data=str(path), output_dir=str(tmp_path / "ev"), n_boot=10)
+    )
     column = next(iter(json.loads((out / "report.json").read_text())["results"].values()))
     attrs = column["multiobjective"]["attributes"]
     assert set(attrs) == {"helpfulness", "correctness", "coherence", "complexity", "verbosity"}

@@ -4,6 +4,7 @@ Each was checked by applying the mutation named in its docstring to the source a
 warmup removed, cosine replaced by linear, gradient clipping removed, weight decay dropped, the stored
 normalisation std replaced by the mean, record accuracy replaced by pair accuracy.
 """
+
 import json
 import math
 from pathlib import Path
@@ -25,17 +26,30 @@ WORDS = "apple pear plum fig kiwi lime lemon mango".split()
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("mg")
-    recs = [Comparison(prompt=f"Say {WORDS[i % 8]} #{i}", responses=(f"I like {WORDS[i % 8]}.",
-                                                                      f"I like {WORDS[(i + 3) % 8]}."), chosen=0)
-            for i in range(24)]
+    recs = [
+        Comparison(
+            prompt=f"Say {WORDS[i % 8]} #{i}",
+            responses=(f"I like {WORDS[i % 8]}.", f"I like {WORDS[(i + 3) % 8]}."),
+            chosen=0,
+        )
+        for i in range(24)
+    ]
     write_jsonl(recs[:16], str(root / "train.jsonl"))
     write_jsonl(recs[16:], str(root / "eval.jsonl"))
     return root
 
 
 def _train(tmp_path, name, tiny_llama, data, **kw):
-    kw = {"max_length": 48, "lr": 1e-3, "log_every": 1, "seed": 0, "batch_size": 4, "eval_data": None,
-          "eval_fraction": 0.0, **kw}
+    kw = {
+        "max_length": 48,
+        "lr": 1e-3,
+        "log_every": 1,
+        "seed": 0,
+        "batch_size": 4,
+        "eval_data": None,
+        "eval_fraction": 0.0,
+        **kw,
+    }
     cfg = TrainConfig(data=str(data / "train.jsonl"), backbone=tiny_llama, output_dir=str(tmp_path / name), **kw)
     result = train(cfg)
     return cfg, result
@@ -46,14 +60,19 @@ def _metrics(cfg):
 
 
 # ---- schedule ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("schedule, expected", [
-    # total 8 steps, warmup_ratio 0.25: warmup = int(0.25 * 8) = 2 steps of (step + 1) / (warmup + 1);
-    # then progress p = (step - 2) / (8 - 2): linear 1 - p, cosine (1 + cos(pi p)) / 2, constant 1
-    ("linear", [1 / 3, 2 / 3, 1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6]),
-    ("cosine", [1 / 3, 2 / 3, 1.0, (1 + math.cos(math.pi / 6)) / 2, 0.75, 0.5, 0.25,
-                (1 + math.cos(5 * math.pi / 6)) / 2]),
-    ("constant", [1 / 3, 2 / 3, 1, 1, 1, 1, 1, 1]),
-])
+@pytest.mark.parametrize(
+    "schedule, expected",
+    [
+        # total 8 steps, warmup_ratio 0.25: warmup = int(0.25 * 8) = 2 steps of (step + 1) / (warmup + 1);
+        # then progress p = (step - 2) / (8 - 2): linear 1 - p, cosine (1 + cos(pi p)) / 2, constant 1
+        ("linear", [1 / 3, 2 / 3, 1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6]),
+        (
+            "cosine",
+            [1 / 3, 2 / 3, 1.0, (1 + math.cos(math.pi / 6)) / 2, 0.75, 0.5, 0.25, (1 + math.cos(5 * math.pi / 6)) / 2],
+        ),
+        ("constant", [1 / 3, 2 / 3, 1, 1, 1, 1, 1, 1]),
+    ],
+)
 def test_lr_schedule_values_by_hand(schedule, expected):
     """Catches: warmup removed (step 0 would be 1.0, not 1/3); cosine replaced by linear (step 4: 0.75 vs 4/6)."""
     assert [lr_factor(s, 8, 0.25, schedule) for s in range(8)] == pytest.approx(expected, abs=1e-12)
@@ -62,8 +81,7 @@ def test_lr_schedule_values_by_hand(schedule, expected):
 def test_the_trainer_applies_the_schedule(tmp_path, tiny_llama, data):
     """The ``lr`` logged after step d is lr · f(d) with f the cosine schedule above (8 steps, warmup 2): the
     schedule is wired into the optimizer, not only defined. Catches the same mutations inside ``train``."""
-    cfg, _ = _train(tmp_path, "sched", tiny_llama, data, max_steps=8, lr_schedule="cosine", warmup_ratio=0.25,
-                    lr=1e-3)
+    cfg, _ = _train(tmp_path, "sched", tiny_llama, data, max_steps=8, lr_schedule="cosine", warmup_ratio=0.25, lr=1e-3)
     lrs = [r["lr"] for r in _metrics(cfg) if "loss" in r]
     assert lrs[:7] == pytest.approx([1e-3 * lr_factor(d, 8, 0.25, "cosine") for d in range(1, 8)], rel=1e-9)
     assert lrs[3] == pytest.approx(1e-3 * 0.75)  # the row of step 4 logs f(4): p = (4 - 2) / 6, (1 + cos(pi/3)) / 2
@@ -151,10 +169,19 @@ def test_the_trainer_logs_pair_accuracy_as_eval_accuracy(tmp_path, tiny_llama, d
     """The final metrics row's eval_accuracy is the share of strict pairs won over 3-response held-out records,
     recomputed here from the saved model's scores; eval_record_accuracy is the share of records with every pair
     of the ranking won. The data are chosen so the two differ. Catches: the final row's keys swapped."""
-    held = [Comparison(prompt=f"Say {WORDS[i % 8]} #{i}", responses=(f"I like {WORDS[i % 8]}.",
-                                                                      f"{WORDS[(i + 1) % 8]} is fine.",
-                                                                      f"No {WORDS[(i + 5) % 8]} here, sorry."),
-                       chosen=0, ranking=(0, 1, 2)) for i in range(12)]
+    held = [
+        Comparison(
+            prompt=f"Say {WORDS[i % 8]} #{i}",
+            responses=(
+                f"I like {WORDS[i % 8]}.",
+                f"{WORDS[(i + 1) % 8]} is fine.",
+                f"No {WORDS[(i + 5) % 8]} here, sorry.",
+            ),
+            chosen=0,
+            ranking=(0, 1, 2),
+        )
+        for i in range(12)
+    ]
     write_jsonl(held, str(tmp_path / "held3.jsonl"))
     cfg, res = _train(tmp_path, "acc", tiny_llama, data, max_steps=1, eval_data=str(tmp_path / "held3.jsonl"))
     scores = RewardModel.load(res.model_dir).score_comparisons(held)

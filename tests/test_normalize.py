@@ -1,4 +1,5 @@
 """`rewardlab normalize`: reference-policy statistics stored atomically in rewardlab.json and applied by the scorer."""
+
 import json
 
 import numpy as np
@@ -7,9 +8,12 @@ import pytest
 from rewardlab.cli import main
 from rewardlab.model import RewardModel
 
-SAMPLES = [{"prompt": "What is 2 plus 3?", "response": "It is 5."}, {"prompt": "Name a fruit.", "response": "Apple."},
-           {"prompt": [{"role": "user", "content": "Say hi."}], "response": "Hi!"},
-           {"prompt": "Count to three.", "response": "One, two, three."}]
+SAMPLES = [
+    {"prompt": "What is 2 plus 3?", "response": "It is 5."},
+    {"prompt": "Name a fruit.", "response": "Apple."},
+    {"prompt": [{"role": "user", "content": "Say hi."}], "response": "Hi!"},
+    {"prompt": "Count to three.", "response": "One, two, three."},
+]
 
 
 def test_normalize_stores_mean_std_and_score_applies_them(tmp_path, tiny_llama):
@@ -33,7 +37,9 @@ def test_normalize_stores_mean_std_and_score_applies_them(tmp_path, tiny_llama):
     assert sorted(p.name for p in (tmp_path / "m").iterdir() if p.name.startswith(".")) == []  # no temp files left
 
     out = tmp_path / "scores.jsonl"
-    assert main(["score", "--model", str(tmp_path / "m"), "--data", str(data), "--output", str(out), "--normalize"]) == 0
+    assert (
+        main(["score", "--model", str(tmp_path / "m"), "--data", str(data), "--output", str(out), "--normalize"]) == 0
+    )
     got = [json.loads(l)["score"] for l in open(out)]
     assert got == pytest.approx(list((raw - raw.mean()) / raw.std()), abs=1e-5)
     assert abs(np.mean(got)) < 1e-5  # the reference policy now scores 0 on average
@@ -47,8 +53,15 @@ def test_normalize_refuses_a_non_model_directory(tmp_path, capsys):
     assert "rewardlab.json" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("cmd,flag", [("serve", "--max-batch-tokens"), ("export", "--merge"),
-                                      ("normalize", "--dry-run"), ("train", "--lora-target-modules")])
+@pytest.mark.parametrize(
+    "cmd,flag",
+    [
+        ("serve", "--max-batch-tokens"),
+        ("export", "--merge"),
+        ("normalize", "--dry-run"),
+        ("train", "--lora-target-modules"),
+    ],
+)
 def test_new_commands_have_help(cmd, flag, capsys):
     with pytest.raises(SystemExit) as e:
         main([cmd, "--help"])

@@ -1,4 +1,5 @@
 """MasterAdamW (``--precision bf16-pure``): fp32 masters for bf16 parameters."""
+
 import copy
 
 import pytest
@@ -73,16 +74,34 @@ def test_bf16_pure_training(tmp_path, tiny_bert, resume):
     from rewardlab.train import TrainConfig, train
 
     words = "apple pear plum fig kiwi lime lemon mango grape melon peach berry".split()
-    records = [Comparison(prompt=f"Say something about {w} number {i}", id=f"r{i}", chosen=i % 2, margin=float(i % 3),
-                          responses=(f"I like {w} a lot.", f"I like {words[(i * 5 + 3) % 12]} a lot.")[::1 - 2 * (i % 2)])
-               for i, w in enumerate(words * 4)]
+    records = [
+        Comparison(
+            prompt=f"Say something about {w} number {i}",
+            id=f"r{i}",
+            chosen=i % 2,
+            margin=float(i % 3),
+            responses=(f"I like {w} a lot.", f"I like {words[(i * 5 + 3) % 12]} a lot.")[:: 1 - 2 * (i % 2)],
+        )
+        for i, w in enumerate(words * 4)
+    ]
     data = str(tmp_path / "prefs.jsonl")
     write_jsonl(records, data)
 
     def run(name, **kw):
-        cfg = TrainConfig(data=data, backbone=tiny_bert, output_dir=str(tmp_path / name), precision="bf16-pure",
-                          max_length=64, batch_size=8, lr=3e-3, loss="margin", log_every=1, seed=0,
-                          eval_fraction=0.25, **kw)
+        cfg = TrainConfig(
+            data=data,
+            backbone=tiny_bert,
+            output_dir=str(tmp_path / name),
+            precision="bf16-pure",
+            max_length=64,
+            batch_size=8,
+            lr=3e-3,
+            loss="margin",
+            log_every=1,
+            seed=0,
+            eval_fraction=0.25,
+            **kw,
+        )
         return cfg, train(cfg)
 
     if not resume:

@@ -1,5 +1,6 @@
 """The packed, prefix-shared fast path (rewardlab.packing) equals the padded forward: rewards, gradients, scoring,
 training; and models it does not cover take the padded path explicitly."""
+
 import json
 import os
 import re
@@ -12,8 +13,16 @@ from rewardlab.collate import collate_pairs
 from rewardlab.data import Comparison, write_jsonl
 from rewardlab.losses import LossType, batch_loss
 from rewardlab.model import RewardModel
-from rewardlab.packing import (block_mask, build_inputs, collate_packed, common_prefix_len, layout_group, pack_rows,
-                               packing_support, width_buckets)
+from rewardlab.packing import (
+    block_mask,
+    build_inputs,
+    collate_packed,
+    common_prefix_len,
+    layout_group,
+    pack_rows,
+    packing_support,
+    width_buckets,
+)
 
 TOL = 1e-4  # the issue's bound for fp32; measured ≤ 1e-6 for rewards, ≤ 1e-6 relative for gradients
 # The equality tests run on this device: `REWARDLAB_TEST_DEVICE=cuda pytest tests/test_packing.py` checks the fast
@@ -21,13 +30,20 @@ TOL = 1e-4  # the issue's bound for fp32; measured ≤ 1e-6 for rewards, ≤ 1e-
 DEVICE = os.environ.get("REWARDLAB_TEST_DEVICE", "cpu")
 
 RECORDS = [
-    Comparison(prompt="What is 12 plus 30?", responses=("The answer is 42.", "The answer is 43."), chosen=0, margin=1.0),
+    Comparison(
+        prompt="What is 12 plus 30?", responses=("The answer is 42.", "The answer is 43."), chosen=0, margin=1.0
+    ),
     Comparison(prompt="hi", responses=("Hello!", "Go away.", "Hello! How can I help?"), chosen=2, margin=None),
-    Comparison(prompt=({"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a fruit."}),
-               responses=("apple", "apple pie is not a fruit"), chosen=0),  # one response is a token prefix
-    Comparison(prompt="Please write a short sentence that mentions the word apple. " * 4,  # truncated: prompt_left
-               responses=("I cannot help with that request.", "Sure! Here is a list: one, two, three, four, five."),
-               chosen=1),
+    Comparison(
+        prompt=({"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a fruit."}),
+        responses=("apple", "apple pie is not a fruit"),
+        chosen=0,
+    ),  # one response is a token prefix
+    Comparison(
+        prompt="Please write a short sentence that mentions the word apple. " * 4,  # truncated: prompt_left
+        responses=("I cannot help with that request.", "Sure! Here is a list: one, two, three, four, five."),
+        chosen=1,
+    ),
     Comparison(prompt="Say yes", responses=("Yes", "Yes"), chosen=0),  # identical responses
 ]
 
@@ -40,7 +56,9 @@ def decoders(tmp_path_factory):
 
 
 def _backbone(name, tiny_llama, tiny_bert, tiny_qwen2, decoders):
-    return {"llama": tiny_llama, "bert": tiny_bert, "qwen2": tiny_qwen2, "llama-eager": tiny_llama}.get(name) or decoders[name]
+    return {"llama": tiny_llama, "bert": tiny_bert, "qwen2": tiny_qwen2, "llama-eager": tiny_llama}.get(
+        name
+    ) or decoders[name]
 
 
 def _model(path, attn=None, max_length=48, device="cpu"):
@@ -66,8 +84,10 @@ def test_layout_shares_the_common_token_prefix_and_restarts_positions():
     assert g.pos == [0, 1, 2, 3, 4, 2, 3, 2]
     assert g.member == [-1, -1, 0, 0, 0, 1, 1, 2]
     assert [g.ids[i] for i in g.reads] == [5, 7, 3] and g.reads == [4, 6, 7]
-    enc = layout_group([{"input_ids": [9, 8], "token_type_ids": [0, 1]}, {"input_ids": [9, 7, 6], "token_type_ids": [0, 1, 1]}],
-                       "encoder")
+    enc = layout_group(
+        [{"input_ids": [9, 8], "token_type_ids": [0, 1]}, {"input_ids": [9, 7, 6], "token_type_ids": [0, 1, 1]}],
+        "encoder",
+    )
     assert enc.ids == [9, 8, 9, 7, 6] and enc.pos == [0, 1, 0, 1, 2] and enc.reads == [0, 2]
     assert enc.token_type == [0, 1, 0, 1, 1] and enc.member == [0, 0, 1, 1, 1]
 
@@ -90,8 +110,11 @@ def test_rows_respect_the_budget_and_the_mask_is_a_tree():
 # ---- equality with the padded forward ------------------------------------------------------------------------------
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "mistral", "bert", "llama-eager"])
 def test_packed_rewards_and_gradients_equal_padded(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders):
-    rm = _model(_backbone(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders), attn="eager" if arch == "llama-eager" else None,
-                device=DEVICE)
+    rm = _model(
+        _backbone(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders),
+        attn="eager" if arch == "llama-eager" else None,
+        device=DEVICE,
+    )
     assert packing_support(rm.model, rm.spec)[0] == ("encoder" if arch == "bert" else "causal")
     feats = _features(rm, RECORDS)
     results = {}
@@ -128,8 +151,11 @@ def test_rows_in_any_order_and_width(order, tiny_llama):
     feats = _features(rm, RECORDS)
     groups = [layout_group(f, "causal") for f in feats]
     assert [len(g) for g in groups] == [33, 42, 91, 96, 25]  # the tiny tokenizer is trained deterministically
-    rows = {"ascending": [[2], [3], [0, 1, 4]], "descending": [[0, 1, 4], [3], [2]],  # widths 91, 96, 100: one run
-            "one_row_each": [[4], [0], [1], [2], [3]]}[order]  # several runs
+    rows = {
+        "ascending": [[2], [3], [0, 1, 4]],
+        "descending": [[0, 1, 4], [3], [2]],  # widths 91, 96, 100: one run
+        "one_row_each": [[4], [0], [1], [2], [3]],
+    }[order]  # several runs
     widths = [sum(len(groups[g]) for g in row) for row in rows]
     assert len(width_buckets(widths)) == (1 if order != "one_row_each" else 3)
     with torch.no_grad():
@@ -216,9 +242,15 @@ def test_lora_model_packs(tiny_llama):
 @pytest.fixture(scope="module")
 def pref_file(tmp_path_factory):
     words = "apple pear plum fig kiwi lime lemon mango".split()
-    records = [Comparison(prompt=f"Tell me about {words[i % 8]}, item {i}", chosen=i % 2,
-                          responses=(f"I like {words[i % 8]}.", f"I like {words[(i + 3) % 8]} a lot.")[::1 - 2 * (i % 2)],
-                          id=f"r{i}") for i in range(24)]
+    records = [
+        Comparison(
+            prompt=f"Tell me about {words[i % 8]}, item {i}",
+            chosen=i % 2,
+            responses=(f"I like {words[i % 8]}.", f"I like {words[(i + 3) % 8]} a lot.")[:: 1 - 2 * (i % 2)],
+            id=f"r{i}",
+        )
+        for i in range(24)
+    ]
     path = tmp_path_factory.mktemp("packdata") / "prefs.jsonl"
     write_jsonl(records, str(path))
     return str(path)
@@ -227,8 +259,19 @@ def pref_file(tmp_path_factory):
 def _train(tmp_path, name, backbone, data, **kw):
     from rewardlab.train import TrainConfig, train
 
-    cfg = TrainConfig(data=data, backbone=backbone, output_dir=str(tmp_path / name), max_length=64, lr=1e-3,
-                      log_every=1, seed=0, eval_fraction=0.25, batch_size=4, max_steps=3, **kw)
+    cfg = TrainConfig(
+        data=data,
+        backbone=backbone,
+        output_dir=str(tmp_path / name),
+        max_length=64,
+        lr=1e-3,
+        log_every=1,
+        seed=0,
+        eval_fraction=0.25,
+        batch_size=4,
+        max_steps=3,
+        **kw,
+    )
     res = train(cfg)
     losses = [json.loads(l)["loss"] for l in open(Path(cfg.output_dir) / "metrics.jsonl") if '"loss"' in l]
     return res, losses
@@ -252,7 +295,10 @@ def test_packed_resume_is_exact(tmp_path, tiny_bert, pref_file):
     full, lf = _train(tmp_path, "full", tiny_bert, pref_file, packing=True)
     _train(tmp_path, "part", tiny_bert, pref_file, packing=True, stop_after=2)
     resumed, lr_ = _train(tmp_path, "part", tiny_bert, pref_file, packing=True, resume=True)
-    wf, wr = load_file(str(full.model_dir / "model.safetensors")), load_file(str(resumed.model_dir / "model.safetensors"))
+    wf, wr = (
+        load_file(str(full.model_dir / "model.safetensors")),
+        load_file(str(resumed.model_dir / "model.safetensors")),
+    )
     assert all(torch.equal(wf[k], wr[k]) for k in wf)
     assert lf == lr_
 
@@ -279,8 +325,23 @@ def test_cli_eval_packing(tmp_path, tiny_llama, pref_file):
     scores = {}
     for flag in ("--no-packing", "--packing"):
         out = tmp_path / f"eval{flag}"
-        assert main(["eval", "--model", str(tmp_path / "m"), "--data", pref_file, "--output-dir", str(out),
-                     "--n-boot", "10", flag]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--model",
+                    str(tmp_path / "m"),
+                    "--data",
+                    pref_file,
+                    "--output-dir",
+                    str(out),
+                    "--n-boot",
+                    "10",
+                    flag,
+                ]
+            )
+            == 0
+        )
         (examples,) = out.glob("examples-*.jsonl")
         scores[flag] = [s for l in open(examples) for s in json.loads(l)["scores"]]
     assert len(scores["--packing"]) == 48
@@ -298,15 +359,40 @@ def test_two_process_ddp_packed_equals_one_process(tmp_path, tiny_llama, pref_fi
 
     one, l1 = _train(tmp_path, "one", tiny_llama, pref_file, packing=True)
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
-    args = ["--data", pref_file, "--backbone", tiny_llama, "--batch-size", "4", "--max-steps", "3", "--log-every", "1",
-            "--lr", "1e-3", "--max-length", "64", "--eval-fraction", "0.25", "--packing",
-            "--output-dir", str(tmp_path / "two")]
-    r = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "rewardlab.cli", "train", *args],
-                       capture_output=True, text=True, timeout=300)
+    args = [
+        "--data",
+        pref_file,
+        "--backbone",
+        tiny_llama,
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "3",
+        "--log-every",
+        "1",
+        "--lr",
+        "1e-3",
+        "--max-length",
+        "64",
+        "--eval-fraction",
+        "0.25",
+        "--packing",
+        "--output-dir",
+        str(tmp_path / "two"),
+    ]
+    r = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "-m", "rewardlab.cli", "train", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     l2 = [json.loads(l)["loss"] for l in open(tmp_path / "two" / "metrics.jsonl") if '"loss"' in l]
     assert l2 == pytest.approx(l1, abs=1e-5)
-    w1, w2 = load_file(str(one.model_dir / "model.safetensors")), load_file(str(tmp_path / "two" / "model" / "model.safetensors"))
+    w1, w2 = (
+        load_file(str(one.model_dir / "model.safetensors")),
+        load_file(str(tmp_path / "two" / "model" / "model.safetensors")),
+    )
     for k in w1:
         assert torch.allclose(w1[k], w2[k], atol=2e-5), k
 
@@ -319,8 +405,11 @@ def test_trimmed_last_layer_equals_the_full_forward(arch, tiny_llama, tiny_bert,
     gradient checkpointing."""
     from rewardlab import packing
 
-    rm = _model(_backbone(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders), attn="eager" if arch == "llama-eager" else None,
-                device=DEVICE)
+    rm = _model(
+        _backbone(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders),
+        attn="eager" if arch == "llama-eager" else None,
+        device=DEVICE,
+    )
     assert packing.last_layer_trimmable(rm.model) == ""
     feats = _features(rm, RECORDS)
     batch = collate_packed(RECORDS, feats, rm, token_budget=64).to(DEVICE)
@@ -333,7 +422,9 @@ def test_trimmed_last_layer_equals_the_full_forward(arch, tiny_llama, tiny_bert,
             rm.zero_grad(set_to_none=True)
             rewards = rm(**batch.inputs)
             batch_loss("bt", rewards, batch).sum().backward()
-            results.append((rewards.detach(), {n: p.grad.clone() for n, p in rm.named_parameters() if p.grad is not None}))
+            results.append(
+                (rewards.detach(), {n: p.grad.clone() for n, p in rm.named_parameters() if p.grad is not None})
+            )
         (r0, g0), (r1, g1) = results
         assert (r0 - r1).abs().max().item() <= 1e-5
         assert g0.keys() == g1.keys() and any(re.search(r"layers?\.1\.", k) for k in g0)  # the last layer learns

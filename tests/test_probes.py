@@ -1,4 +1,5 @@
 """Bias probes (rewardlab.probes): each probe on a hand-checked fixture, the profile's numbers, the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -8,20 +9,28 @@ import re
 import pytest
 
 from rewardlab.data.record import Comparison
+from rewardlab.errors import RewardlabError
 from rewardlab.probes import pairs as P
 from rewardlab.probes import templates as T
 from rewardlab.probes.profile import bias_profile, parse_probe_names, wilson_interval
-from rewardlab.errors import RewardlabError
 
-CHAT = ({"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a primary colour."},)
+CHAT = (
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Name a primary colour."},
+)
 
 
 def fixture_records() -> list[Comparison]:
     return [
-        Comparison("How do I bake bread at home?", ("Mix flour, water, yeast; knead; bake.", "Buy it."), chosen=0,
-                   id="bread"),
-        Comparison("How do I bake a cake at home?", ("Just eat cake.", "Cream butter and sugar, add eggs, bake."),
-                   chosen=1, id="cake"),
+        Comparison(
+            "How do I bake bread at home?", ("Mix flour, water, yeast; knead; bake.", "Buy it."), chosen=0, id="bread"
+        ),
+        Comparison(
+            "How do I bake a cake at home?",
+            ("Just eat cake.", "Cream butter and sugar, add eggs, bake."),
+            chosen=1,
+            id="cake",
+        ),
         Comparison("What is the capital of France?", ("Paris.", "Lyon."), chosen=0, id="france"),
         Comparison(CHAT, ("Red.", "Purple."), chosen=0, id="chat"),
         # a three-way ranking: the worst response (index 1) is the one probes use
@@ -32,8 +41,13 @@ def fixture_records() -> list[Comparison]:
 
 
 WORSE = {"bread": "Buy it.", "cake": "Just eat cake.", "france": "Lyon.", "chat": "Purple.", "rank": "1, 2"}
-BEST = {"bread": "Mix flour, water, yeast; knead; bake.", "cake": "Cream butter and sugar, add eggs, bake.",
-        "france": "Paris.", "chat": "Red.", "rank": "one two three"}
+BEST = {
+    "bread": "Mix flour, water, yeast; knead; bake.",
+    "cake": "Cream butter and sugar, add eggs, bake.",
+    "france": "Paris.",
+    "chat": "Red.",
+    "rank": "one two three",
+}
 
 
 def _template_regex(template: str) -> str:
@@ -64,9 +78,11 @@ def test_added_text_probes_change_only_the_worse_response(name):
             assert closers in (f"{a} {b}", f"{b} {a}")
         elif name == "concreteness":
             assert p.biased.startswith(p.base.rstrip() + " ")
-            tail = p.biased[len(p.base.rstrip()) + 1:]
-            pattern = "(%s) (%s)" % ("|".join(map(_template_regex, T.CITATIONS)),
-                                     "|".join(map(_template_regex, T.FIGURES)))
+            tail = p.biased[len(p.base.rstrip()) + 1 :]
+            pattern = "(%s) (%s)" % (
+                "|".join(map(_template_regex, T.CITATIONS)),
+                "|".join(map(_template_regex, T.FIGURES)),
+            )
             assert re.fullmatch(pattern, tail), tail
         else:
             assert any(p.biased == f"{o}{p.base.strip()}{c}" for o, c in T.EMPTY_REFERENCES)
@@ -94,8 +110,11 @@ def test_off_topic_partner_is_the_nearest_other_prompt():
 
 
 def test_off_topic_never_picks_a_record_of_the_same_prompt():
-    recs = [Comparison("Q one?", ("a", "b"), id="1"), Comparison("Q one?", ("c", "d"), id="2"),
-            Comparison("Other thing entirely", ("e", "f"), id="3")]
+    recs = [
+        Comparison("Q one?", ("a", "b"), id="1"),
+        Comparison("Q one?", ("c", "d"), id="2"),
+        Comparison("Other thing entirely", ("e", "f"), id="3"),
+    ]
     assert P.off_topic_partners(recs) == [2, 2, 0]
 
 
@@ -118,8 +137,10 @@ def test_nested_instruction_quotes_another_prompt_and_answers_it():
         other = next(r for r in recs if r.preferred == p.biased)
         assert other.prompt_key() != original.prompt_key()
         text = P.user_text(p.prompt)
-        assert any(text == t.format(prompt=P.user_text(original.prompt), nested=P.user_text(other.prompt).strip())
-                   for t in T.NESTED_INSTRUCTIONS)
+        assert any(
+            text == t.format(prompt=P.user_text(original.prompt), nested=P.user_text(other.prompt).strip())
+            for t in T.NESTED_INSTRUCTIONS
+        )
         assert p.reference == BEST[p.key]
     chat = next(p for p in got if p.key == "chat")
     assert chat.prompt[0] == CHAT[0] and len(chat.prompt) == 2  # only the last user message changed
@@ -147,6 +168,7 @@ def test_wilson_interval_worked_and_against_scipy():
 
 class LengthScorer:
     """A pointwise "reward model" whose reward is the response's length in characters."""
+
     pointwise = True
 
     def score(self, items, batch_size=32):
@@ -222,16 +244,40 @@ def test_probe_command_with_a_reward_model_and_a_judge(tiny_llama, tmp_path, cap
     RewardModel.from_backbone(tiny_llama, max_length=64).save(tmp_path / "m")
     data = tmp_path / "d.jsonl"
     write_jsonl(fixture_records(), str(data))
-    rc = main(["probe", "--model", str(tmp_path / "m"), "--data", str(data), "--n-boot", "20",
-               "--output-dir", str(tmp_path / "p")])
+    rc = main(
+        [
+            "probe",
+            "--model",
+            str(tmp_path / "m"),
+            "--data",
+            str(data),
+            "--n-boot",
+            "20",
+            "--output-dir",
+            str(tmp_path / "p"),
+        ]
+    )
     assert rc == 0
     out = json.loads((tmp_path / "p" / "probes.json").read_text())
     rm = out["results"]["m"]["bias_profile"]
     assert set(rm["probes"]) == set(P.PROBES) - {"position"} and "position" in rm["skipped"]
     # a judge, built by the judge code from a spec, shown each pair in one order (position=single)
     spec = f"mode=logprob,model={tiny_llama},device=cpu,name=tinyjudge,position=single"
-    rc = main(["probe", "--judge", spec, "--data", str(data), "--probes", "length,position", "--n-boot", "20",
-               "--output-dir", str(tmp_path / "pj")])
+    rc = main(
+        [
+            "probe",
+            "--judge",
+            spec,
+            "--data",
+            str(data),
+            "--probes",
+            "length,position",
+            "--n-boot",
+            "20",
+            "--output-dir",
+            str(tmp_path / "pj"),
+        ]
+    )
     assert rc == 0
     judge = json.loads((tmp_path / "pj" / "probes.json").read_text())["results"]["tinyjudge"]["bias_profile"]
     assert set(judge["probes"]) == {"length", "position"}
@@ -297,8 +343,12 @@ def test_parse_augment():
     assert parse_augment(None) is None and parse_augment("") is None
     assert parse_augment("offsetbias") == AugmentSpec("offsetbias", DEFAULT_FRACTION)
     assert parse_augment("offsetbias:0.25") == AugmentSpec("offsetbias", 0.25)
-    for bad, match in [("offsetbias:0", r"\(0, 1\]"), ("offsetbias:1.5", r"\(0, 1\]"), ("offsetbias:x", "number"),
-                       ("verbosity", "unknown augmentation")]:
+    for bad, match in [
+        ("offsetbias:0", r"\(0, 1\]"),
+        ("offsetbias:1.5", r"\(0, 1\]"),
+        ("offsetbias:x", "number"),
+        ("verbosity", "unknown augmentation"),
+    ]:
         with pytest.raises(RewardlabError, match=match):
             parse_augment(bad)
     from rewardlab.train import TrainConfig
@@ -315,8 +365,13 @@ def test_offsetbias_records_are_off_topic_negatives_from_the_given_records():
 
     recs = fixture_records()
     added = offsetbias_records(recs, 1.0, seed=0)
-    assert [r.id for r in added] == ["bread#offtopic", "cake#offtopic", "france#offtopic", "chat#offtopic",
-                                     "rank#offtopic"]
+    assert [r.id for r in added] == [
+        "bread#offtopic",
+        "cake#offtopic",
+        "france#offtopic",
+        "chat#offtopic",
+        "rank#offtopic",
+    ]
     partner = {"bread": "cake", "cake": "bread", "france": "bread", "chat": "cake", "rank": "bread"}
     for r in added:
         key = r.id.split("#")[0]
@@ -338,7 +393,7 @@ def test_augmentation_never_crosses_the_train_eval_split():
     train1, held1, info1 = load_train_eval(TrainConfig(**base, augment="offsetbias:0.3"))
     assert [r.id for r in held0] == [r.id for r in held1] and info0["augment"] is None
     assert train1[: len(train0)] == train0
-    added = train1[len(train0):]
+    added = train1[len(train0) :]
     assert len(added) == info1["augment"]["n_added"] == round(0.3 * len(train0))
     held_prompts = {r.prompt_key() for r in held0}
     train_prompts = {r.prompt_key() for r in train0}
@@ -352,8 +407,23 @@ def test_augmentation_never_crosses_the_train_eval_split():
 def test_train_records_the_augmentation_in_its_summary(tiny_llama, tmp_path):
     from rewardlab.cli import main
 
-    rc = main(["train", "--backbone", tiny_llama, "--embedded-size", "120", "--max-steps", "1", "--max-length", "48",
-               "--augment", "offsetbias:0.5", "--output-dir", str(tmp_path / "r")])
+    rc = main(
+        [
+            "train",
+            "--backbone",
+            tiny_llama,
+            "--embedded-size",
+            "120",
+            "--max-steps",
+            "1",
+            "--max-length",
+            "48",
+            "--augment",
+            "offsetbias:0.5",
+            "--output-dir",
+            str(tmp_path / "r"),
+        ]
+    )
     assert rc == 0
     summary = json.loads((tmp_path / "r" / "train_summary.json").read_text())
     assert summary["config"]["augment"] == "offsetbias:0.5"

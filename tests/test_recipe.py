@@ -1,4 +1,5 @@
 """The training core's units on a two-parameter model, numbers by hand."""
+
 from __future__ import annotations
 
 import pytest
@@ -64,5 +65,13 @@ def test_another_process_problem_stops_this_one_too():
     sched = make_scheduler(opt, 10, 0.0)
     m.weight.grad, m.bias.grad = torch.ones(1, 3), torch.ones(1)
     with pytest.raises(NonFiniteError, match="on another process"):
-        update(opt, sched, m.parameters(), step=1, loss_sum=1.0, max_grad_norm=1.0, guard=NonFiniteGuard(),
-               any_process=lambda flag: True)
+        update(
+            opt,
+            sched,
+            m.parameters(),
+            step=1,
+            loss_sum=1.0,
+            max_grad_norm=1.0,
+            guard=NonFiniteGuard(),
+            any_process=lambda flag: True,
+        )

@@ -1,6 +1,7 @@
 """Every recipe in configs/recipes/ parses (its command, read from its first line, accepts every key) and runs two
 steps on a tiny model: the backbone, the data (a small file in the recipe's own format), the output directory and,
 for GPU recipes, the precision are overridden on the command line, as a user would."""
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,21 @@ def _rows(fmt: str, n: int = 24) -> list[dict]:
     for i in range(n):
         q, good, bad = f"What is {i} plus 1?", f"It is {i + 1}.", f"It is {i + 7}, I think."
         if fmt == "hh":
-            rows.append({"chosen": f"\n\nHuman: {q}\n\nAssistant: {good}", "rejected": f"\n\nHuman: {q}\n\nAssistant: {bad}"})
+            rows.append(
+                {"chosen": f"\n\nHuman: {q}\n\nAssistant: {good}", "rejected": f"\n\nHuman: {q}\n\nAssistant: {bad}"}
+            )
         elif fmt == "helpsteer2":  # rated responses, for the multi-objective recipe
             for k, text in enumerate((good, bad)):
-                rows.append({"prompt": q, "response": text, **{a: (4 - 3 * k + i) % 5 for a in (
-                    "helpfulness", "correctness", "coherence", "complexity", "verbosity")}})
+                rows.append(
+                    {
+                        "prompt": q,
+                        "response": text,
+                        **{
+                            a: (4 - 3 * k + i) % 5
+                            for a in ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
+                        },
+                    }
+                )
         elif fmt == "ranked":
             rows.append({"prompt": q, "responses": [bad, good, f"Maybe {i}."], "ranking": [1, 0, 2]})
         else:
@@ -54,8 +65,24 @@ def test_recipe_parses_and_runs_two_steps_on_a_tiny_model(recipe, tiny_llama, tm
     out = tmp_path / "out"
     args = [command, "--config", str(recipe), "--data", str(data), "--output-dir", str(out)]
     if command == "train":
-        args += ["--backbone", tiny_llama, "--max-steps", "2", "--batch-size", "4", "--max-length", "48",
-                 "--eval-fraction", "0.25", "--precision", "fp32", "--eval-every", "0", "--save-every", "0"]
+        args += [
+            "--backbone",
+            tiny_llama,
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--max-length",
+            "48",
+            "--eval-fraction",
+            "0.25",
+            "--precision",
+            "fp32",
+            "--eval-every",
+            "0",
+            "--save-every",
+            "0",
+        ]
         if values.get("micro_batch_size"):
             args += ["--micro-batch-size", "2"]
         assert main(args) == 0
@@ -64,13 +91,39 @@ def test_recipe_parses_and_runs_two_steps_on_a_tiny_model(recipe, tiny_llama, tm
         if values.get("objective") != "regression":  # a ridge stage 1 is solved in closed form: no steps
             assert summary["steps"] == 2
         for key, value in values.items():  # every recipe value reached the run, except what was overridden
-            if key not in {"data", "output_dir", "backbone", "max_length", "batch_size", "micro_batch_size",
-                           "precision", "eval_every", "save_every", "eval_fraction"}:
+            if key not in {
+                "data",
+                "output_dir",
+                "backbone",
+                "max_length",
+                "batch_size",
+                "micro_batch_size",
+                "precision",
+                "eval_every",
+                "save_every",
+                "eval_fraction",
+            }:
                 assert summary["config"][key] == value, key
     else:
         assert command == "train-judge"
-        args += ["--base", tiny_llama, "--max-train", "4", "--max-eval", "2", "--batch-size", "2", "--device", "cpu",
-                 "--max-question-tokens", "32", "--max-answer-tokens", "16", "--eval-fraction", "0.25"]
+        args += [
+            "--base",
+            tiny_llama,
+            "--max-train",
+            "4",
+            "--max-eval",
+            "2",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+            "--max-question-tokens",
+            "32",
+            "--max-answer-tokens",
+            "16",
+            "--eval-fraction",
+            "0.25",
+        ]
         assert main(args) == 0
         report = json.loads((out / "report.json").read_text())
         assert report["trained_eval"]["n_records"] == 2

@@ -1,4 +1,5 @@
 """report.html: self-contained, with the four plots; and a headless-Chromium screenshot that is not blank."""
+
 from __future__ import annotations
 
 import base64
@@ -35,11 +36,14 @@ def _run(n: int = 80, seed: int = 0):
     for i in range(n):
         k = 3 if i % 10 == 0 else 2
         responses = tuple("word " * int(rng.integers(1, 40)) + str(j) for j in range(k))
-        records.append(Comparison(f"prompt {i}", responses, chosen=int(rng.integers(0, k)), source=f"src{i % 3}",
-                                  id=f"r{i}"))
+        records.append(
+            Comparison(f"prompt {i}", responses, chosen=int(rng.integers(0, k)), source=f"src{i % 3}", id=f"r{i}")
+        )
     for name, skill in (("weak", 0.2), ("better", 1.5)):
-        scores = [[float(skill * (j == r.chosen) + 0.01 * len(x) + rng.normal()) for j, x in enumerate(r.responses)]
-                  for r in records]
+        scores = [
+            [float(skill * (j == r.chosen) + 0.01 * len(x) + rng.normal()) for j, x in enumerate(r.responses)]
+            for r in records
+        ]
         results[name] = evaluate_scores(records, scores, n_boot=100)
         examples[name] = example_rows(records, scores)
     return records, results, examples
@@ -53,8 +57,14 @@ def _pngs(html: str) -> dict[str, bytes]:
 def test_html_is_self_contained_with_all_plots(tmp_path):
     pytest.importorskip("matplotlib")
     _, results, examples = _run()
-    write_report(tmp_path, results, "Two <models> & a plot", {"command": ["rewardlab", "eval"]}, notes=["n <b>1</b>"],
-                 examples=examples)
+    write_report(
+        tmp_path,
+        results,
+        "Two <models> & a plot",
+        {"command": ["rewardlab", "eval"]},
+        notes=["n <b>1</b>"],
+        examples=examples,
+    )
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     pngs = _pngs(html)
     assert set(pngs) == set(PLOTS)

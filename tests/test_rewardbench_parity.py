@@ -17,6 +17,7 @@ The reward-bench side is re-stated in this file from its source, each function c
 * prior-set rows: ``rewardbench/utils.py`` ``load_eval_dataset`` renames a split's ``subset`` column to
   ``subsubset`` and scores each row under the split's name.
 """
+
 import json
 import random
 
@@ -72,8 +73,15 @@ def test_sections_and_headlines_equal_reward_bench_on_complete_synthetic_results
     with some exact ties; reward-bench's functions above vs rewardlab's rewardbench rule."""
     rng = random.Random(7)
     records, scores, subsets = [], [], []
-    sizes = {**ACTUAL_SIZES, "anthropic_helpful": 61, "anthropic_hhh": 23, "shp": 37, "summarize": 45,
-             "anthropic_harmless": 19, "mtbench_gpt4": 11}
+    sizes = {
+        **ACTUAL_SIZES,
+        "anthropic_helpful": 61,
+        "anthropic_hhh": 23,
+        "shp": 37,
+        "summarize": 45,
+        "anthropic_harmless": 19,
+        "mtbench_gpt4": 11,
+    }
     for name, n in sizes.items():
         for i in range(n):
             a, b = rng.choice([0.0, 1.0, 2.0]), rng.choice([0.0, 1.0, 2.0])  # a third of the pairs tie
@@ -90,8 +98,10 @@ def test_sections_and_headlines_equal_reward_bench_on_complete_synthetic_results
     diffs.append(abs(ours["sections"]["Prior Sets"] - rb_prior))
     diffs.append(abs(ours["headline"]["leaderboard (2·sections + prior sets)/9"] - rb_headline))
     diffs.append(abs(ours["headline"]["4-section mean"] - float(np.mean([rb_sections[s] for s in RB_SUBSET_MAPPING]))))
-    print(f"synthetic RB v1: max |rewardlab - reward-bench| over sections, Prior Sets, headlines = {max(diffs):.1e}; "
-          f"leaderboard {rb_headline:.6f}")
+    print(
+        f"synthetic RB v1: max |rewardlab - reward-bench| over sections, Prior Sets, headlines = {max(diffs):.1e}; "
+        f"leaderboard {rb_headline:.6f}"
+    )
     assert max(diffs) <= 1e-15, diffs
     assert all(abs(ours["subsets"][s]["score"] - metrics[s]) <= 1e-15 for s in metrics)
     assert 0.2 < rb_headline < 0.5  # ties count 0: a meaningful, not degenerate, value
@@ -103,8 +113,10 @@ def test_prior_set_rows_with_a_subset_column_are_scored_under_the_file_name(tmp_
     and ties once (1 = 1) → anthropic_hhh = 2/3; there is no 'harmless' or 'honest' subset."""
     d = tmp_path / "rb"
     d.mkdir()
-    rows = [{"prompt": [{"role": "user", "content": f"q{i}"}], "chosen": f"c{i}", "rejected": f"r{i}", "subset": s}
-            for i, s in enumerate(["harmless", "honest", "harmless"])]
+    rows = [
+        {"prompt": [{"role": "user", "content": f"q{i}"}], "chosen": f"c{i}", "rejected": f"r{i}", "subset": s}
+        for i, s in enumerate(["harmless", "honest", "harmless"])
+    ]
     (d / "anthropic_hhh.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     bench = get_benchmark("rewardbench")
     data = bench.load(str(d))
@@ -135,13 +147,36 @@ def test_per_example_scores_and_sections_equal_the_reward_bench_pipeline(rb_mode
 
     words = "apple pear plum fig kiwi lime lemon mango".split()
     subs = ["alpacaeval-easy", "mt-bench-easy", "llmbar-natural", "donotanswer", "hep-python"]
-    rows = [{"prompt": f"Tell me about {words[i % 8]} number {i}.", "chosen": f"{words[i % 8]} is a fruit {i}.",
-             "rejected": f"{words[(i + 3) % 8]} {'is not' if i % 2 else 'maybe'} a fruit.", "subset": subs[i % 5],
-             "id": str(i)} for i in range(20)]
+    rows = [
+        {
+            "prompt": f"Tell me about {words[i % 8]} number {i}.",
+            "chosen": f"{words[i % 8]} is a fruit {i}.",
+            "rejected": f"{words[(i + 3) % 8]} {'is not' if i % 2 else 'maybe'} a fruit.",
+            "subset": subs[i % 5],
+            "id": str(i),
+        }
+        for i in range(20)
+    ]
     data = tmp_path / "filtered.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert main(["eval", "--model", rb_model, "--data", str(data), "--benchmark", "rewardbench",
-                 "--output-dir", str(tmp_path / "ev"), "--n-boot", "20"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                rb_model,
+                "--data",
+                str(data),
+                "--benchmark",
+                "rewardbench",
+                "--output-dir",
+                str(tmp_path / "ev"),
+                "--n-boot",
+                "20",
+            ]
+        )
+        == 0
+    )
     ours = [json.loads(l) for l in next((tmp_path / "ev").glob("examples-*.jsonl")).read_text().splitlines()]
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     bench = next(iter(report["results"].values()))["benchmark"]
@@ -151,8 +186,9 @@ def test_per_example_scores_and_sections_equal_the_reward_bench_pipeline(rb_mode
     pipe = pipeline("text-classification", model=rb_model, tokenizer=tok, device="cpu")
 
     def text(prompt, answer):
-        return tok.apply_chat_template([{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}],
-                                       tokenize=False)
+        return tok.apply_chat_template(
+            [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}], tokenize=False
+        )
 
     kw = {"function_to_apply": "none", "truncation": True, "max_length": 2048, "batch_size": 1}
     cho = [o["score"] for o in pipe([text(r["prompt"], r["chosen"]) for r in rows], **kw)]
@@ -170,8 +206,10 @@ def test_per_example_scores_and_sections_equal_the_reward_bench_pipeline(rb_mode
     heads = bench["headline"]
     _, rb_headline = rb_average(rb_sections, metrics)
     assert heads["leaderboard (2·sections + prior sets)/9"] == pytest.approx(rb_headline, abs=1e-15)
-    print(f"pipeline parity: sections {rb_sections}, leaderboard {rb_headline:.6f} (rewardlab "
-          f"{heads['leaderboard (2·sections + prior sets)/9']:.6f})")
+    print(
+        f"pipeline parity: sections {rb_sections}, leaderboard {rb_headline:.6f} (rewardlab "
+        f"{heads['leaderboard (2·sections + prior sets)/9']:.6f})"
+    )
 
 
 def rb2_reroll_result(scores):
@@ -184,6 +222,7 @@ def rb2_reroll_result(scores):
 def rb2_process_single_model(rows):
     """rewardbench/utils.py process_single_model with _compute_prompt_stats, restated over rows
     ``{"id": "ref:<n>" | "tied:<n>", "scores": [...], "num_correct": k}``."""
+
     def stats(samples):
         correct = [s for ok, s in samples if ok]
         wrong = [s for ok, s in samples if not ok]
@@ -218,16 +257,25 @@ def test_rewardbench2_subsets_ties_and_overall_equal_reward_bench():
     for name in ("Factuality", "Precise IF", "Math", "Safety", "Focus"):
         for i in range(40):
             s = [float(rng.randint(0, 3)) for _ in range(4)]
-            records.append(Comparison(f"p{i}", tuple(f"{name} {i} {j}" for j in range(4)), chosen=0, source=name,
-                                      id=f"{name}-{i}"))
+            records.append(
+                Comparison(f"p{i}", tuple(f"{name} {i} {j}" for j in range(4)), chosen=0, source=name, id=f"{name}-{i}")
+            )
             scores.append(s)
             rows_by_subset.setdefault(name, []).append(rb2_reroll_result(s))
     ties_rows = []
     for n in range(30):
         for kind, k in (("ref", 1), ("tied", rng.choice([2, 3]))):
             s = [rng.gauss(1.0, 1.0) for _ in range(k)] + [rng.gauss(0.0, 1.0) for _ in range(3)]
-            records.append(Comparison(f"t{n}", tuple(f"a{n} {kind} {j}" for j in range(len(s))), chosen=0,
-                                      source="Ties", id=f"{kind}:{n}", meta={"num_correct": k}))
+            records.append(
+                Comparison(
+                    f"t{n}",
+                    tuple(f"a{n} {kind} {j}" for j in range(len(s))),
+                    chosen=0,
+                    source="Ties",
+                    id=f"{kind}:{n}",
+                    meta={"num_correct": k},
+                )
+            )
             scores.append(s)
             ties_rows.append({"id": f"{kind}:{n}", "scores": s, "num_correct": k})
     rb = {name: sum(r) / len(r) for name, r in rows_by_subset.items()}
@@ -236,8 +284,10 @@ def test_rewardbench2_subsets_ties_and_overall_equal_reward_bench():
     ours = get_benchmark("rewardbench-2").score(records, scores, tie_policy="published", n_boot=10)
     diffs = [abs(ours["subsets"][s]["score"] - rb[s]) for s in rb]
     diffs.append(abs(ours["headline"]["overall (mean of subsets)"] - rb_overall))
-    print(f"synthetic RB v2: max |rewardlab - reward-bench| over 6 subsets and overall = {max(diffs):.1e}; "
-          f"overall {rb_overall:.6f}, Ties {rb['Ties']:.6f}")
+    print(
+        f"synthetic RB v2: max |rewardlab - reward-bench| over 6 subsets and overall = {max(diffs):.1e}; "
+        f"overall {rb_overall:.6f}, Ties {rb['Ties']:.6f}"
+    )
     assert max(diffs) <= 1e-15, diffs
     assert any(0 < rb2_reroll_result(s) < 1 for s in scores[:200])  # shared top rewards were exercised
 
@@ -250,9 +300,12 @@ def bos_model(tmp_path_factory, tiny_llama):
 
     tok = AutoTokenizer.from_pretrained(tiny_llama)
     bos = tok.bos_token
-    tok._tokenizer.post_processor = processors.Sequence([
-        processors.ByteLevel(trim_offsets=False),
-        processors.TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, tok.bos_token_id)])])
+    tok._tokenizer.post_processor = processors.Sequence(
+        [
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, tok.bos_token_id)]),
+        ]
+    )
     tok.chat_template = "{{ bos_token }}" + tok.chat_template
     tok.pad_token = "<|endoftext|>"
     torch.manual_seed(12)
@@ -276,14 +329,18 @@ def test_double_bos_is_handled_as_reward_bench_does(bos_model):
     tok = AutoTokenizer.from_pretrained(bos_model)
     assert tok("a")["input_ids"][0] == tok.bos_token_id  # the tokenizer adds BOS
     rm = load_reward_model(bos_model, say=None)
-    assert rm.contract.value("add_special_tokens") is False and "duplicate BOS" in rm.contract.parts["add_special_tokens"].why
+    assert (
+        rm.contract.value("add_special_tokens") is False
+        and "duplicate BOS" in rm.contract.parts["add_special_tokens"].why
+    )
     items = [("What is 2 plus 3?", "It is 5."), ("Name a fruit.", "A chair.")]
     ours = rm.score(items)
     model = AutoModelForSequenceClassification.from_pretrained(bos_model).eval()
     want = []
     for p, r in items:
-        text = tok.apply_chat_template([{"role": "user", "content": p}, {"role": "assistant", "content": r}],
-                                       tokenize=False)
+        text = tok.apply_chat_template(
+            [{"role": "user", "content": p}, {"role": "assistant", "content": r}], tokenize=False
+        )
         enc = tok(text, return_tensors="pt")
         ids, mask = enc["input_ids"], enc["attention_mask"].clone()
         assert ids[0, 0] == ids[0, 1] == tok.bos_token_id  # the double BOS reward-bench then masks

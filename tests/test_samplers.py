@@ -1,5 +1,6 @@
 """Samplers: every epoch covers every record once, plans are pure functions of (seed, epoch), and the number of
 steps per epoch never changes (the learning-rate schedule and --resume rely on it)."""
+
 import math
 from collections import Counter
 
@@ -10,8 +11,11 @@ from rewardlab.data.record import Comparison
 from rewardlab.samplers import StepSampler, pack, prompt_groups, random_plan
 
 # 30 records over 12 prompts: prompt j has 1 + (j * 7) % 4 records (1..4)
-RECORDS = [Comparison(f"prompt {j}", (f"a{j}{i}", f"b{j}{i}"), id=f"{j}-{i}") for j in range(12)
-           for i in range(1 + (j * 7) % 4)]
+RECORDS = [
+    Comparison(f"prompt {j}", (f"a{j}{i}", f"b{j}{i}"), id=f"{j}-{i}")
+    for j in range(12)
+    for i in range(1 + (j * 7) % 4)
+]
 LENGTHS = [10 + (i * 37) % 90 for i in range(len(RECORDS))]
 
 
@@ -74,8 +78,9 @@ def test_token_sampler_respects_the_budget(seed):
 
 
 def test_step_count_does_not_depend_on_the_seed():
-    counts = Counter(StepSampler(RECORDS, "tokens", lengths=LENGTHS, max_tokens=150, seed=seed).steps_per_epoch
-                     for seed in range(10))
+    counts = Counter(
+        StepSampler(RECORDS, "tokens", lengths=LENGTHS, max_tokens=150, seed=seed).steps_per_epoch for seed in range(10)
+    )
     assert len(counts) == 1
     counts = Counter(StepSampler(RECORDS, "grouped", batch_size=5, seed=seed).steps_per_epoch for seed in range(10))
     assert len(counts) == 1

@@ -1,5 +1,6 @@
 """Scale-out: the shipped accelerate configs, and `accelerate launch` with DDP on CPU (2 processes, gloo) giving the
 single-process loss curve and the same held-out normalisation statistics (scored across processes, gathered)."""
+
 import json
 import shutil
 import socket
@@ -32,8 +33,14 @@ def test_shipped_accelerate_configs():
 @pytest.fixture(scope="module")
 def pref_files(tmp_path_factory):
     fruits = "apple pear plum fig kiwi lime lemon mango".split()
-    rows = [{"prompt": f"Tell me about {fruits[i % 8]} #{i}", "chosen": f"{fruits[i % 8]} is a fruit.",
-             "rejected": f"{fruits[(i + 3) % 8]} is a fruit."} for i in range(39)]
+    rows = [
+        {
+            "prompt": f"Tell me about {fruits[i % 8]} #{i}",
+            "chosen": f"{fruits[i % 8]} is a fruit.",
+            "rejected": f"{fruits[(i + 3) % 8]} is a fruit.",
+        }
+        for i in range(39)
+    ]
     d = tmp_path_factory.mktemp("scaleout")
     (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:30]))
     (d / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[30:]))  # 9: uneven over 2 processes
@@ -41,17 +48,40 @@ def pref_files(tmp_path_factory):
 
 
 def test_accelerate_launch_ddp_cpu_matches_one_process(tmp_path, tiny_llama, pref_files):
-    common = {"data": pref_files[0], "eval_data": pref_files[1], "backbone": tiny_llama, "batch_size": 4, "max_steps": 3, "max_length": 48,
-              "lr": 1e-3, "log_every": 1}
+    common = {
+        "data": pref_files[0],
+        "eval_data": pref_files[1],
+        "backbone": tiny_llama,
+        "batch_size": 4,
+        "max_steps": 3,
+        "max_length": 48,
+        "lr": 1e-3,
+        "log_every": 1,
+    }
     one = train(TrainConfig(output_dir=str(tmp_path / "one"), **common))
     accelerate = shutil.which("accelerate") or str(Path(sys.executable).parent / "accelerate")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in common.items()]
-    r = subprocess.run([accelerate, "launch", "--config_file", str(CONFIGS / "ddp_cpu.yaml"), "--main_process_port",
-                        str(port), "-m", "rewardlab.cli", "train", *flags, f"--output-dir={tmp_path / 'two'}"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            accelerate,
+            "launch",
+            "--config_file",
+            str(CONFIGS / "ddp_cpu.yaml"),
+            "--main_process_port",
+            str(port),
+            "-m",
+            "rewardlab.cli",
+            "train",
+            *flags,
+            f"--output-dir={tmp_path / 'two'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(l) for l in open(tmp_path / "two" / "metrics.jsonl")]
     steps = [x for x in rows if "loss" in x]

@@ -1,6 +1,7 @@
 """The reward server over real HTTP on 127.0.0.1 (uvicorn in a thread, tiny model): batching correctness,
 OpenRLHF compatibility, limits and malformed input, auth, metrics, graceful shutdown; plus the batcher and the
 OpenRLHF query splitter on their own. Every loop is bounded; nothing leaves loopback."""
+
 import json
 import os
 import re
@@ -24,10 +25,24 @@ from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.openrlhf import SplitError, split_query
 
 TOKEN = "s3cret"
-PROMPTS = ["What is 2 plus 3?", "Name a fruit.", "Say hi.", "Write one word about apples, please.",
-           "Count to three.", "Is the sky blue?"]
-RESPONSES = ["It is 5.", "Apple.", "Hi!", "Crunchy.", "One, two, three.", "Yes, usually.", "No.",
-             "I cannot help with that request."]
+PROMPTS = [
+    "What is 2 plus 3?",
+    "Name a fruit.",
+    "Say hi.",
+    "Write one word about apples, please.",
+    "Count to three.",
+    "Is the sky blue?",
+]
+RESPONSES = [
+    "It is 5.",
+    "Apple.",
+    "Hi!",
+    "Crunchy.",
+    "One, two, three.",
+    "Yes, usually.",
+    "No.",
+    "I cannot help with that request.",
+]
 
 
 class Running:
@@ -67,8 +82,15 @@ def offline(model_dir):
 
 @pytest.fixture(scope="module")
 def served(model_dir):
-    cfg = ServeConfig(model=model_dir, token=TOKEN, max_wait_ms=20, max_texts=8, max_text_chars=2000,
-                      max_request_bytes=20000, max_batch_texts=32)
+    cfg = ServeConfig(
+        model=model_dir,
+        token=TOKEN,
+        max_wait_ms=20,
+        max_texts=8,
+        max_text_chars=2000,
+        max_request_bytes=20000,
+        max_batch_texts=32,
+    )
     run = Running(cfg)
     yield run
     run.stop()
@@ -81,8 +103,11 @@ def auth():
 def test_concurrent_requests_each_get_their_own_offline_rewards(served, offline):
     jobs = []
     for i in range(24):
-        prompt = PROMPTS[i % len(PROMPTS)] if i % 3 else ({"role": "system", "content": "Be brief."},
-                                                         {"role": "user", "content": PROMPTS[i % len(PROMPTS)]})
+        prompt = (
+            PROMPTS[i % len(PROMPTS)]
+            if i % 3
+            else ({"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPTS[i % len(PROMPTS)]})
+        )
         jobs.append((prompt, [RESPONSES[(i + j) % len(RESPONSES)] for j in range(1 + i % 4)]))
     client = RewardClient(served.url, token=TOKEN)
 
@@ -97,7 +122,11 @@ def test_concurrent_requests_each_get_their_own_offline_rewards(served, offline)
     normed = client.score(PROMPTS[0], RESPONSES[:3], normalize=True)
     assert normed == pytest.approx(offline.score([(PROMPTS[0], r) for r in RESPONSES[:3]], normalize=True), abs=1e-5)
     body = httpx.post(served.url + "/v1/score", json={"prompt": "hi", "responses": ["a", "bb"]}, headers=auth()).json()
-    assert body["normalized"] is False and len(body["tokens"]) == 2 and body["model"] == os.path.normpath(served.app.state.config.model)
+    assert (
+        body["normalized"] is False
+        and len(body["tokens"]) == 2
+        and body["model"] == os.path.normpath(served.app.state.config.model)
+    )
 
 
 def test_packed_server_matches_offline(model_dir, offline):
@@ -105,8 +134,10 @@ def test_packed_server_matches_offline(model_dir, offline):
     run = Running(ServeConfig(model=model_dir, packing=True, max_wait_ms=20))
     try:
         client = RewardClient(run.url)
-        jobs = [(PROMPTS[i % len(PROMPTS)], [RESPONSES[(i + j) % len(RESPONSES)] for j in range(1 + i % 3)])
-                for i in range(8)]
+        jobs = [
+            (PROMPTS[i % len(PROMPTS)], [RESPONSES[(i + j) % len(RESPONSES)] for j in range(1 + i % 3)])
+            for i in range(8)
+        ]
         with ThreadPoolExecutor(8) as pool:
             got = list(pool.map(lambda job: client.score(*job), jobs))
         for (p, rs), rewards in zip(jobs, got):
@@ -124,27 +155,33 @@ def test_openrlhf_get_reward(served, offline):
     assert r.status_code == 200 and r.json()["rewards"] == pytest.approx(expected, abs=1e-5)
     assert r.json()["scores"] == r.json()["rewards"]  # newer OpenRLHF reads "scores" first
     # newer OpenRLHF also sends the prompts (and labels, ignored)
-    r = httpx.post(served.url + "/get_reward", json={"query": queries, "prompts": [prompt, prompt],
-                                                      "labels": ["x", "y"]}, headers=auth())
+    r = httpx.post(
+        served.url + "/get_reward",
+        json={"query": queries, "prompts": [prompt, prompt], "labels": ["x", "y"]},
+        headers=auth(),
+    )
     assert r.json()["rewards"] == pytest.approx(expected, abs=1e-5)
     r = httpx.post(served.url + "/get_reward", json={"query": ["no markers here"]}, headers=auth())
     assert r.status_code == 422 and "query[0]" in r.json()["detail"] and "prompts" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("body,status,words", [
-    (b"{not json", 400, "not valid JSON"),
-    ({"responses": ["a"]}, 422, "exactly one of 'prompt'"),
-    ({"prompt": "x", "messages": [{"role": "user", "content": "x"}], "responses": ["a"]}, 422, "exactly one"),
-    ({"prompt": "x"}, 422, "responses"),
-    ({"prompt": "x", "responses": []}, 422, "responses"),
-    ({"prompt": "x", "responses": [3]}, 422, "responses.0"),
-    ({"messages": [{"role": "wizard", "content": "x"}], "responses": ["a"]}, 422, "role"),
-    ({"prompt": "x", "responses": ["a"], "temperature": 1}, 422, "temperature"),
-    ({"prompt": "x", "responses": ["a"] * 9}, 413, "9 responses in one request; the limit is 8"),
-    ({"prompt": "x" * 2001, "responses": ["a"]}, 413, "prompt[0] has 2001 characters"),
-    ({"prompt": "x", "responses": ["a", "y" * 2500]}, 413, "responses[1] has 2500 characters"),
-    ({"prompt": "x", "responses": ["a" * 1000] * 8, "pad": "z" * 15000}, 413, "over the limit of 20000 bytes"),
-])
+@pytest.mark.parametrize(
+    "body,status,words",
+    [
+        (b"{not json", 400, "not valid JSON"),
+        ({"responses": ["a"]}, 422, "exactly one of 'prompt'"),
+        ({"prompt": "x", "messages": [{"role": "user", "content": "x"}], "responses": ["a"]}, 422, "exactly one"),
+        ({"prompt": "x"}, 422, "responses"),
+        ({"prompt": "x", "responses": []}, 422, "responses"),
+        ({"prompt": "x", "responses": [3]}, 422, "responses.0"),
+        ({"messages": [{"role": "wizard", "content": "x"}], "responses": ["a"]}, 422, "role"),
+        ({"prompt": "x", "responses": ["a"], "temperature": 1}, 422, "temperature"),
+        ({"prompt": "x", "responses": ["a"] * 9}, 413, "9 responses in one request; the limit is 8"),
+        ({"prompt": "x" * 2001, "responses": ["a"]}, 413, "prompt[0] has 2001 characters"),
+        ({"prompt": "x", "responses": ["a", "y" * 2500]}, 413, "responses[1] has 2500 characters"),
+        ({"prompt": "x", "responses": ["a" * 1000] * 8, "pad": "z" * 15000}, 413, "over the limit of 20000 bytes"),
+    ],
+)
 def test_malformed_and_oversized_requests_get_4xx_with_a_message(served, body, status, words):
     kw = {"content": body} if isinstance(body, bytes) else {"json": body}
     r = httpx.post(served.url + "/v1/score", headers={**auth(), "content-type": "application/json"}, **kw)
@@ -178,10 +215,17 @@ def test_metrics_are_prometheus_text(served):
     RewardClient(served.url, token=TOKEN).score("x", ["a", "b"])
     httpx.post(served.url + "/v1/score", json={"prompt": "x", "responses": ["a"]})  # a 401
     text = httpx.get(served.url + "/metrics", headers=auth()).text
-    for name in ("rewardlab_requests_total{endpoint=\"/v1/score\",status=\"200\"}", "rewardlab_batch_texts_bucket",
-                 "rewardlab_batch_requests_count", "rewardlab_request_latency_seconds_bucket",
-                 "rewardlab_queue_wait_seconds_sum", "rewardlab_forward_seconds_count", "rewardlab_queued_texts",
-                 "rewardlab_texts_scored_total", "status=\"401\""):
+    for name in (
+        'rewardlab_requests_total{endpoint="/v1/score",status="200"}',
+        "rewardlab_batch_texts_bucket",
+        "rewardlab_batch_requests_count",
+        "rewardlab_request_latency_seconds_bucket",
+        "rewardlab_queue_wait_seconds_sum",
+        "rewardlab_forward_seconds_count",
+        "rewardlab_queued_texts",
+        "rewardlab_texts_scored_total",
+        'status="401"',
+    ):
         assert name in text, name
 
 
@@ -219,8 +263,23 @@ def test_sigterm_drains_the_cli_server(model_dir, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "rewardlab.cli", "serve", "--model", model_dir, "--port", str(port),
-                             "--max-wait-ms", "3000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rewardlab.cli",
+            "serve",
+            "--model",
+            model_dir,
+            "--port",
+            str(port),
+            "--max-wait-ms",
+            "3000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -259,12 +318,15 @@ def test_sigterm_drains_the_cli_server(model_dir, tmp_path):
 
 # ---- the batcher on its own ----------------------------------------------------------------------
 def _feats(rm, n, offset=0):
-    return [rm.encoder.encode(PROMPTS[(offset + i) % len(PROMPTS)], RESPONSES[(offset + i) % len(RESPONSES)])
-            for i in range(n)]
+    return [
+        rm.encoder.encode(PROMPTS[(offset + i) % len(PROMPTS)], RESPONSES[(offset + i) % len(RESPONSES)])
+        for i in range(n)
+    ]
 
 
-@pytest.mark.parametrize("batching,max_texts,expected_batches", [(True, 64, [3]), (False, 64, [1, 1, 1]),
-                                                                 (True, 4, [2, 1])])
+@pytest.mark.parametrize(
+    "batching,max_texts,expected_batches", [(True, 64, [3]), (False, 64, [1, 1, 1]), (True, 4, [2, 1])]
+)
 def test_batcher_merges_queued_jobs_within_the_budget(offline, batching, max_texts, expected_batches):
     seen = []
     b = Batcher(offline, batching=batching, max_batch_texts=max_texts, max_wait_ms=0, on_batch=seen.append)
@@ -297,8 +359,13 @@ def test_batcher_interleaves_a_small_request_with_a_large_one(offline):
     """Round-robin over requests: a one-text request queued after a six-piece request is answered after the
     second forward, not after all six (issue 16: a large request held the worker while a small one waited)."""
     done_at = []
-    b = Batcher(offline, max_batch_tokens=30, max_batch_texts=64, max_wait_ms=0,
-                on_batch=lambda s: done_at.append((big.done(), small.done())))
+    b = Batcher(
+        offline,
+        max_batch_tokens=30,
+        max_batch_texts=64,
+        max_wait_ms=0,
+        on_batch=lambda s: done_at.append((big.done(), small.done())),
+    )
     big = b.submit(_feats(offline, 6))
     small = b.submit(_feats(offline, 1))
     b.stop(0)
@@ -310,20 +377,40 @@ def test_batcher_interleaves_a_small_request_with_a_large_one(offline):
 
 
 # ---- OpenRLHF query splitting ----------------------------------------------------------------------
-@pytest.mark.parametrize("query,prompt,messages,response", [
-    ("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>", None,
-     [("user", "Hi")], "Hello!"),
-    ("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nA<|im_end|>\n<|im_start|>assistant\nB<|im_end|>\n"
-     "<|im_start|>user\nC<|im_end|>\n<|im_start|>assistant\nD<|im_end|>", None,
-     [("system", "S"), ("user", "A"), ("assistant", "B"), ("user", "C")], "D"),
-    ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant"
-     "<|end_header_id|>\n\nYo<|eot_id|>", None, [("user", "Hi")], "Yo"),
-    ("<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nYo<end_of_turn>", None, [("user", "Hi")], "Yo"),
-    ("\n\nHuman: Hi\n\nAssistant: Hello\n\nHuman: Bye\n\nAssistant: Later", None,
-     [("user", "Hi"), ("assistant", "Hello"), ("user", "Bye")], "Later"),
-    ("<s>[INST] Hi [/INST] Yo</s>", None, [("user", "Hi")], "Yo"),
-    ("Question: 2+2? Answer: 4", "Question: 2+2? Answer:", [("user", "Question: 2+2? Answer:")], "4"),
-])
+@pytest.mark.parametrize(
+    "query,prompt,messages,response",
+    [
+        ("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>", None, [("user", "Hi")], "Hello!"),
+        (
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nA<|im_end|>\n<|im_start|>assistant\nB<|im_end|>\n"
+            "<|im_start|>user\nC<|im_end|>\n<|im_start|>assistant\nD<|im_end|>",
+            None,
+            [("system", "S"), ("user", "A"), ("assistant", "B"), ("user", "C")],
+            "D",
+        ),
+        (
+            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant"
+            "<|end_header_id|>\n\nYo<|eot_id|>",
+            None,
+            [("user", "Hi")],
+            "Yo",
+        ),
+        (
+            "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nYo<end_of_turn>",
+            None,
+            [("user", "Hi")],
+            "Yo",
+        ),
+        (
+            "\n\nHuman: Hi\n\nAssistant: Hello\n\nHuman: Bye\n\nAssistant: Later",
+            None,
+            [("user", "Hi"), ("assistant", "Hello"), ("user", "Bye")],
+            "Later",
+        ),
+        ("<s>[INST] Hi [/INST] Yo</s>", None, [("user", "Hi")], "Yo"),
+        ("Question: 2+2? Answer: 4", "Question: 2+2? Answer:", [("user", "Question: 2+2? Answer:")], "4"),
+    ],
+)
 def test_split_query(query, prompt, messages, response):
     msgs, resp = split_query(query, prompt)
     assert [(m["role"], m["content"]) for m in msgs] == messages and resp == response
@@ -340,9 +427,31 @@ def test_split_query_errors():
 def test_loadtest_script_smoke(tmp_path):
     """perf/loadtest.py end to end on a tiny model: both servers, bounded rounds, JSON + Markdown, no errors."""
     script = Path(__file__).resolve().parents[1] / "perf" / "loadtest.py"
-    r = subprocess.run([sys.executable, str(script), "--backbone", "tiny-bert:hidden=32,layers=2", "--clients", "4",
-                        "--requests", "24", "--rounds", "2", "--warmup", "4", "--max-seconds", "60",
-                        "--output-dir", str(tmp_path), "--name", "smoke"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--backbone",
+            "tiny-bert:hidden=32,layers=2",
+            "--clients",
+            "4",
+            "--requests",
+            "24",
+            "--rounds",
+            "2",
+            "--warmup",
+            "4",
+            "--max-seconds",
+            "60",
+            "--output-dir",
+            str(tmp_path),
+            "--name",
+            "smoke",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     result = json.loads((tmp_path / "smoke.json").read_text())
     for mode in ("batched", "unbatched"):

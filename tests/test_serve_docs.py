@@ -1,5 +1,6 @@
 """/docs and /redoc work with no network (assets from the fastapi-offline package, not a CDN), and the server names
 its model by its directory."""
+
 from __future__ import annotations
 
 import os
@@ -48,8 +49,11 @@ def test_docs_without_the_assets_say_how_to_get_them(monkeypatch, tiny_llama, tm
     RewardModel.from_backbone(tiny_llama, max_length=32).save(d)
     with TestClient(create_app(ServeConfig(model=str(d)))) as c:
         text = c.get("/docs").text
-    assert "fastapi-offline" in text and "/openapi.json" in text and text == MISSING_PAGE.format(
-        title="rewardlab reward server — API docs")
+    assert (
+        "fastapi-offline" in text
+        and "/openapi.json" in text
+        and text == MISSING_PAGE.format(title="rewardlab reward server — API docs")
+    )
 
 
 def test_health_and_answers_name_the_model_directory(client):

@@ -1,13 +1,14 @@
 """Every option of every command validated before any work starts, from flags and YAML alike (rewardlab.settings)."""
+
 import dataclasses
 import importlib
 import typing
 
 import pytest
 
+from rewardlab import settings
 from rewardlab.cli import COMMANDS, QUICKSTART_DEFAULTS, build_config, main, make_parser
 from rewardlab.errors import RewardlabError
-from rewardlab import settings
 from rewardlab.settings import Sourced, validate
 from rewardlab.train import TrainConfig
 
@@ -28,8 +29,10 @@ def err_of(capsys, argv):
 def test_yaml_strings_are_typed_like_flags(tmp_path):
     """PyYAML reads ``1e-4`` as a string (YAML 1.1 needs a dot): it is the number 1e-4; ``"no"`` is False."""
     cfg = tmp_path / "c.yaml"
-    cfg.write_text('lr: 1e-4\nskip_invalid: "no"\nresume: "false"\nbatch_size: "8"\nmax_steps: null\n'
-                   "packing: yes\nwarmup_ratio: 0\n")
+    cfg.write_text(
+        'lr: 1e-4\nskip_invalid: "no"\nresume: "false"\nbatch_size: "8"\nmax_steps: null\n'
+        "packing: yes\nwarmup_ratio: 0\n"
+    )
     c = config_of(["train", "--config", str(cfg)])
     assert c.lr == 1e-4 and isinstance(c.lr, float)
     assert c.skip_invalid is False and c.resume is False and c.packing is True
@@ -44,26 +47,29 @@ def test_a_flag_beats_yaml_and_yaml_beats_the_command_default(tmp_path):
     assert (c.lr, c.batch_size, c.output_dir) == (0.5, 2, "runs/quickstart")
 
 
-@pytest.mark.parametrize("argv, where", [
-    (["score", "--model", "m", "--data", "d", "--batch-size", "-2"], "--batch-size"),
-    (["train", "--max-steps", "0"], "--max-steps"),
-    (["train", "--max-grad-norm", "-1"], "--max-grad-norm"),
-    (["train", "--eval-batch-size", "0"], "--eval-batch-size"),
-    (["train", "--lr", "nan"], "--lr"),
-    (["train", "--lr", "inf"], "--lr"),
-    (["train", "--lr", "0"], "--lr"),
-    (["train", "--eval-fraction", "1.5"], "--eval-fraction"),
-    (["train", "--seed", "-1"], "--seed"),
-    (["train", "--lora-dropout", "1"], "--lora-dropout"),
-    (["eval", "--model", "m", "--batch-size", "0"], "--batch-size"),
-    (["eval", "--model", "m", "--n-boot", "-5"], "--n-boot"),
-    (["serve", "--model", "m", "--port", "70000"], "--port"),
-    (["serve", "--model", "m", "--shutdown-timeout", "-1"], "--shutdown-timeout"),
-    (["judge", "--data", "d", "--top-p", "0"], "--top-p"),
-    (["train-judge", "--data", "d", "--epochs", "0"], "--epochs"),
-    (["normalize", "--model", "m", "--data", "d", "--limit", "0"], "--limit"),
-    (["export", "--model", "m", "--output", "o", "--tolerance", "-1"], "--tolerance"),
-])
+@pytest.mark.parametrize(
+    "argv, where",
+    [
+        (["score", "--model", "m", "--data", "d", "--batch-size", "-2"], "--batch-size"),
+        (["train", "--max-steps", "0"], "--max-steps"),
+        (["train", "--max-grad-norm", "-1"], "--max-grad-norm"),
+        (["train", "--eval-batch-size", "0"], "--eval-batch-size"),
+        (["train", "--lr", "nan"], "--lr"),
+        (["train", "--lr", "inf"], "--lr"),
+        (["train", "--lr", "0"], "--lr"),
+        (["train", "--eval-fraction", "1.5"], "--eval-fraction"),
+        (["train", "--seed", "-1"], "--seed"),
+        (["train", "--lora-dropout", "1"], "--lora-dropout"),
+        (["eval", "--model", "m", "--batch-size", "0"], "--batch-size"),
+        (["eval", "--model", "m", "--n-boot", "-5"], "--n-boot"),
+        (["serve", "--model", "m", "--port", "70000"], "--port"),
+        (["serve", "--model", "m", "--shutdown-timeout", "-1"], "--shutdown-timeout"),
+        (["judge", "--data", "d", "--top-p", "0"], "--top-p"),
+        (["train-judge", "--data", "d", "--epochs", "0"], "--epochs"),
+        (["normalize", "--model", "m", "--data", "d", "--limit", "0"], "--limit"),
+        (["export", "--model", "m", "--output", "o", "--tolerance", "-1"], "--tolerance"),
+    ],
+)
 def test_out_of_range_flags_are_refused_naming_the_flag(capsys, argv, where):
     err = err_of(capsys, argv)
     assert f"error: {where}:" in err, err

@@ -1,4 +1,5 @@
 """The embedded synthetic data set: deterministic, checkable, and without surface give-aways."""
+
 from __future__ import annotations
 
 import collections
@@ -6,8 +7,7 @@ import random
 
 import pytest
 
-from rewardlab.data import split_by_prompt
-from rewardlab.data import synthetic
+from rewardlab.data import split_by_prompt, synthetic
 from rewardlab.data.record import Comparison
 from rewardlab.data.synthetic import TASKS, Task, describe, generate, ground_truth_reward
 

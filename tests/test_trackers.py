@@ -1,6 +1,7 @@
 """--report-to / --run-name through Accelerate's trackers, all local: TRL's tag names under train/ and eval/, reward
 statistics, and no counts as curves. TensorBoard (in the dev extra) always runs here; MLflow's file store when
 mlflow is installed (optional)."""
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,17 @@ from rewardlab.trackers import TAGS, tagged, tracker_names
 
 
 def test_tagged_keeps_known_numbers_and_drops_counts():
-    rec = {"step": 5, "loss": 0.5, "accuracy": 0.75, "eval_n": 40, "eval_accuracy": 0.8, "units": 16,
-           "grad_norm": None, "lr": 1e-4}
-    assert tagged(rec) == {"train/loss": 0.5, "train/accuracy": 0.75, "eval/accuracy": 0.8,
-                           "train/learning_rate": 1e-4}
+    rec = {
+        "step": 5,
+        "loss": 0.5,
+        "accuracy": 0.75,
+        "eval_n": 40,
+        "eval_accuracy": 0.8,
+        "units": 16,
+        "grad_norm": None,
+        "lr": 1e-4,
+    }
+    assert tagged(rec) == {"train/loss": 0.5, "train/accuracy": 0.75, "eval/accuracy": 0.8, "train/learning_rate": 1e-4}
     assert all(t.startswith(("train/", "eval/")) for t in TAGS.values())
 
 
@@ -30,9 +38,33 @@ def test_tracker_names():
 
 def _run(tmp_path, tiny_llama, report_to, name="tb"):
     out = tmp_path / name
-    assert main(["train", "--backbone", tiny_llama, "--embedded-size", "80", "--max-steps", "3", "--batch-size", "8",
-                 "--max-length", "48", "--log-every", "1", "--output-dir", str(out), "--report-to", report_to,
-                 "--run-name", "my-run", "-q"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--backbone",
+                tiny_llama,
+                "--embedded-size",
+                "80",
+                "--max-steps",
+                "3",
+                "--batch-size",
+                "8",
+                "--max-length",
+                "48",
+                "--log-every",
+                "1",
+                "--output-dir",
+                str(out),
+                "--report-to",
+                report_to,
+                "--run-name",
+                "my-run",
+                "-q",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     return out, rows
 
@@ -46,8 +78,18 @@ def test_tensorboard_gets_trl_tags_and_reward_statistics(tmp_path, tiny_llama):
     acc = EventAccumulator(str(events[0]))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
-    assert {"train/loss", "train/accuracy", "train/learning_rate", "train/mean_reward", "train/min_reward",
-            "train/max_reward", "train/margin", "eval/accuracy", "eval/loss", "eval/mean_reward"} <= tags
+    assert {
+        "train/loss",
+        "train/accuracy",
+        "train/learning_rate",
+        "train/mean_reward",
+        "train/min_reward",
+        "train/max_reward",
+        "train/margin",
+        "eval/accuracy",
+        "eval/loss",
+        "eval/mean_reward",
+    } <= tags
     assert not any("eval_n" in t or t == "step" for t in tags)
     loss = [(e.step, e.value) for e in acc.Scalars("train/loss")]
     assert loss == [(r["step"], pytest.approx(r["loss"], rel=1e-6)) for r in rows if "loss" in r]

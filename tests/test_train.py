@@ -1,4 +1,5 @@
 """Recipe tests: the real training loop on tiny models, compared across batching, interruption and resume."""
+
 import json
 from pathlib import Path
 
@@ -21,8 +22,15 @@ def pref_file(tmp_path_factory):
         other = other if other != w else WORDS[(i + 1) % len(WORDS)]
         resp = (f"I like {w} a lot.", f"I like {other} a lot.")
         chosen = i % 2
-        records.append(Comparison(prompt=f"Say something about {w} number {i}", responses=resp if chosen == 0
-                                  else resp[::-1], chosen=chosen, margin=float(i % 3), id=f"r{i}"))
+        records.append(
+            Comparison(
+                prompt=f"Say something about {w} number {i}",
+                responses=resp if chosen == 0 else resp[::-1],
+                chosen=chosen,
+                margin=float(i % 3),
+                id=f"r{i}",
+            )
+        )
     path = tmp_path_factory.mktemp("data") / "prefs.jsonl"
     write_jsonl(records, str(path))
     return str(path)
@@ -97,8 +105,18 @@ def test_refuses_to_overwrite_and_to_resume_changed_config(tmp_path, tiny_llama,
     with pytest.raises(RewardlabError, match="--resume"):
         run(tmp_path, "x", tiny_llama, pref_file, batch_size=4, max_steps=4)
     with pytest.raises(RewardlabError, match="lr"):
-        cfg = TrainConfig(data=pref_file, backbone=tiny_llama, output_dir=str(tmp_path / "x"), max_length=64,
-                          lr=5e-4, log_every=1, eval_fraction=0.25, batch_size=4, max_steps=4, resume=True)
+        cfg = TrainConfig(
+            data=pref_file,
+            backbone=tiny_llama,
+            output_dir=str(tmp_path / "x"),
+            max_length=64,
+            lr=5e-4,
+            log_every=1,
+            eval_fraction=0.25,
+            batch_size=4,
+            max_steps=4,
+            resume=True,
+        )
         train(cfg)
 
 
@@ -113,7 +131,16 @@ def test_resumes_a_checkpoint_written_before_a_config_field_existed(tmp_path, ti
     del state["config"]["gradient_checkpointing_every"]
     state_path.write_text(json.dumps(state))
     with pytest.raises(RewardlabError, match="gradient_checkpointing_every"):
-        run(tmp_path, "old", tiny_llama, pref_file, batch_size=4, max_steps=4, resume=True, gradient_checkpointing_every=2)
+        run(
+            tmp_path,
+            "old",
+            tiny_llama,
+            pref_file,
+            batch_size=4,
+            max_steps=4,
+            resume=True,
+            gradient_checkpointing_every=2,
+        )
     _, res = run(tmp_path, "old", tiny_llama, pref_file, batch_size=4, max_steps=4, resume=True)
     assert res.steps == 4 and Path(res.model_dir).exists()
 
@@ -129,8 +156,16 @@ def test_selective_checkpointing_gives_the_same_training(tmp_path, tiny_llama, p
     n_layers = model.config.num_hidden_layers
     assert enable_checkpointing(model, every) == list(range(0, n_layers, every))
     base_cfg, base = run(tmp_path, "plain", tiny_llama, pref_file, batch_size=4, max_steps=2)
-    cfg, ckpt = run(tmp_path, f"ckpt{every}", tiny_llama, pref_file, batch_size=4, max_steps=2,
-                    gradient_checkpointing=True, gradient_checkpointing_every=every)
+    cfg, ckpt = run(
+        tmp_path,
+        f"ckpt{every}",
+        tiny_llama,
+        pref_file,
+        batch_size=4,
+        max_steps=2,
+        gradient_checkpointing=True,
+        gradient_checkpointing_every=every,
+    )
     assert losses(cfg) == pytest.approx(losses(base_cfg), abs=1e-6)
     wa, wb = weights(base), weights(ckpt)
     assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)
@@ -155,10 +190,32 @@ def test_two_process_ddp_equals_one_process(tmp_path, tiny_llama, pref_file):
 
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     single_cfg, single = run(tmp_path, "one", tiny_llama, pref_file, batch_size=4, max_steps=4)
-    args = ["--data", pref_file, "--backbone", tiny_llama, "--batch-size", "4", "--max-steps", "4", "--log-every",
-            "1", "--lr", "1e-3", "--max-length", "64", "--eval-fraction", "0.25", "--output-dir", str(tmp_path / "two")]
-    r = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "rewardlab.cli", "train", *args],
-                       capture_output=True, text=True, timeout=300)
+    args = [
+        "--data",
+        pref_file,
+        "--backbone",
+        tiny_llama,
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "4",
+        "--log-every",
+        "1",
+        "--lr",
+        "1e-3",
+        "--max-length",
+        "64",
+        "--eval-fraction",
+        "0.25",
+        "--output-dir",
+        str(tmp_path / "two"),
+    ]
+    r = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "-m", "rewardlab.cli", "train", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("model:") == 1  # only rank 0 reports
     two_losses = [json.loads(l)["loss"] for l in open(tmp_path / "two" / "metrics.jsonl") if '"loss"' in l]

@@ -1,5 +1,6 @@
 """Multi-objective regression (``--objective regression --stage1 gradient``) on the training core: exact resume,
 2 processes equal 1, the non-finite guard, metrics.jsonl like the scalar run."""
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,22 @@ from rewardlab.train import TrainConfig, train
 
 
 def _cfg(tmp_path, name, backbone, **kw) -> TrainConfig:
-    base = dict(objective="regression", stage1="gradient", backbone=backbone, data="embedded", embedded_size=16,
-                batch_size=4, max_steps=6, lr=1e-3, log_every=1, max_length=64, eval_fraction=0.0, warmup_ratio=0.0,
-                report_to="none", output_dir=str(tmp_path / name))
+    base = dict(
+        objective="regression",
+        stage1="gradient",
+        backbone=backbone,
+        data="embedded",
+        embedded_size=16,
+        batch_size=4,
+        max_steps=6,
+        lr=1e-3,
+        log_every=1,
+        max_length=64,
+        eval_fraction=0.0,
+        warmup_ratio=0.0,
+        report_to="none",
+        output_dir=str(tmp_path / name),
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -71,8 +85,9 @@ def test_regression_first_step_loss_is_the_masked_mse_of_the_first_batch(tmp_pat
     idx = random_plan(len(items), 4, 1, 0, 0)[0]
     target, mask = targets_and_mask([items[i].ratings for i in idx])
     with torch.no_grad():
-        want = float(masked_mse(rm(**rm.collate([rm.encode(items[i].prompt, items[i].response) for i in idx])),
-                                target, mask))
+        want = float(
+            masked_mse(rm(**rm.collate([rm.encode(items[i].prompt, items[i].response) for i in idx])), target, mask)
+        )
     train(cfg)
     (row,) = _rows(cfg)
     assert row["step"] == 1 and row["loss"] == pytest.approx(want, rel=1e-5)
@@ -115,9 +130,15 @@ def _rated_file(tmp_path) -> str:
     path = tmp_path / "rated.jsonl"
     rows = []
     for i in range(16):
-        row = {"prompt": f"Question {i}: add {i} and {i}.", "response": f"It is {2 * i}." if i % 2 else f"Maybe {i}.",
-               "helpfulness": None if i % 3 == 0 else i % 5, "correctness": (i * 3) % 5, "coherence": 4 - i % 5,
-               "complexity": i % 2, "verbosity": None if i % 4 == 1 else (i * 7) % 5}
+        row = {
+            "prompt": f"Question {i}: add {i} and {i}.",
+            "response": f"It is {2 * i}." if i % 2 else f"Maybe {i}.",
+            "helpfulness": None if i % 3 == 0 else i % 5,
+            "correctness": (i * 3) % 5,
+            "coherence": 4 - i % 5,
+            "complexity": i % 2,
+            "verbosity": None if i % 4 == 1 else (i * 7) % 5,
+        }
         rows.append(json.dumps(row))
     path.write_text("\n".join(rows) + "\n")
     return str(path)
@@ -136,14 +157,54 @@ def test_two_process_regression_equals_one_process(tmp_path, tiny_llama):
         port = sock.getsockname()[1]
     src = str(Path(rewardlab.__file__).resolve().parents[1])  # this tree's rewardlab, whatever the cwd
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    args = ["--objective", "regression", "--stage1", "gradient", "--backbone", tiny_llama, "--data", data,
-            "--batch-size", "4", "--max-steps", "4", "--lr", "1e-3", "--log-every", "1",
-            "--max-length", "64", "--eval-fraction", "0", "--warmup-ratio", "0", "--report-to", "none",
-            "--output-dir", str(tmp_path / "two")]
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                        str(port), "-m", "rewardlab.cli", "train", *args],
-                       capture_output=True, text=True, timeout=300, env=env,
-                       cwd=tmp_path)
+    args = [
+        "--objective",
+        "regression",
+        "--stage1",
+        "gradient",
+        "--backbone",
+        tiny_llama,
+        "--data",
+        data,
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "4",
+        "--lr",
+        "1e-3",
+        "--log-every",
+        "1",
+        "--max-length",
+        "64",
+        "--eval-fraction",
+        "0",
+        "--warmup-ratio",
+        "0",
+        "--report-to",
+        "none",
+        "--output-dir",
+        str(tmp_path / "two"),
+    ]
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(port),
+            "-m",
+            "rewardlab.cli",
+            "train",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     two = [json.loads(line) for line in open(tmp_path / "two" / "metrics.jsonl")]
     assert [row["step"] for row in two] == [1, 2, 3, 4]  # one writer

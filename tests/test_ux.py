@@ -1,6 +1,7 @@
 """What a user sees: --help by section with every option described and each default once and right, fast --help and
 --version (no torch import), the end-of-training summary and run report, split.json and ``eval --run``, the
 trained-on warning, progress verbosity, world-readable model files."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,8 +46,10 @@ def test_every_option_is_described(command):
 
 def test_train_help_groups_options_by_section_and_shows_defaults_once():
     text = _help(make_parser(only="train", light=True), "train")
-    order = [text.index(f"\n{s} options:") for s in ("data", "model", "loss", "optimisation", "output",
-                                                      "evaluation", "checkpoints")]
+    order = [
+        text.index(f"\n{s} options:")
+        for s in ("data", "model", "loss", "optimisation", "output", "evaluation", "checkpoints")
+    ]
     assert order == sorted(order)
     assert text.index("\n  --lr LR") > text.index("optimisation options:") > text.index("\n  --loss LOSS")
     flat = " ".join(text.split())
@@ -76,14 +79,28 @@ def test_section_headers_are_not_documentation():
     assert field_sections(Demo) == {"a": "data", "b": "output"}
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["train", "--help"], ["eval", "--help"],
-                                  ["judge", "--help"], ["serve", "--help"], ["trian", "--data", "x"], []])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["--version"],
+        ["train", "--help"],
+        ["eval", "--help"],
+        ["judge", "--help"],
+        ["serve", "--help"],
+        ["trian", "--data", "x"],
+        [],
+    ],
+)
 def test_help_and_version_do_not_import_torch(argv):
     """torch + transformers were what made `rewardlab --help` take ~3 s; the help must not import them."""
-    code = ("import sys\nfrom rewardlab.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
-            "print('HEAVY', sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))" % argv)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": SRC})
+    code = (
+        "import sys\nfrom rewardlab.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))" % argv
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}
+    )
     assert r.returncode == 0, r.stderr
     assert "HEAVY []" in r.stdout
     if argv == ["--version"]:
@@ -92,8 +109,28 @@ def test_help_and_version_do_not_import_torch(argv):
 
 def _train(tmp_path, tiny_llama, name="run", extra=()):
     out = tmp_path / name
-    rc = main(["train", "--backbone", tiny_llama, "--embedded-size", "120", "--max-steps", "3", "--batch-size", "8",
-               "--max-length", "48", "--log-every", "1", "--eval-fraction", "0.2", "--output-dir", str(out), *extra])
+    rc = main(
+        [
+            "train",
+            "--backbone",
+            tiny_llama,
+            "--embedded-size",
+            "120",
+            "--max-steps",
+            "3",
+            "--batch-size",
+            "8",
+            "--max-length",
+            "48",
+            "--log-every",
+            "1",
+            "--eval-fraction",
+            "0.2",
+            "--output-dir",
+            str(out),
+            *extra,
+        ]
+    )
     assert rc == 0
     return out
 
@@ -137,15 +174,36 @@ def test_checkpoints_are_readable_like_the_rest(tmp_path, tiny_llama):
     assert files and all(stat.S_IMODE(f.stat().st_mode) == 0o666 & ~umask for f in files)
 
 
-def test_eval_run_evaluates_exactly_the_held_out_records_and_eval_warns_on_training_records(tmp_path, tiny_llama,
-                                                                                           capsys):
+def test_eval_run_evaluates_exactly_the_held_out_records_and_eval_warns_on_training_records(
+    tmp_path, tiny_llama, capsys
+):
     from rewardlab.data import synthetic, write_jsonl
 
     data = tmp_path / "all.jsonl"
     write_jsonl(synthetic.generate(120, seed=0), str(data))
     out = tmp_path / "run"
-    assert main(["train", "--backbone", tiny_llama, "--data", str(data), "--max-steps", "2", "--batch-size", "8",
-                 "--max-length", "48", "--eval-fraction", "0.2", "--output-dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--backbone",
+                tiny_llama,
+                "--data",
+                str(data),
+                "--max-steps",
+                "2",
+                "--batch-size",
+                "8",
+                "--max-length",
+                "48",
+                "--eval-fraction",
+                "0.2",
+                "--output-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     split = json.loads((out / "split.json").read_text())
     capsys.readouterr()
 
@@ -157,8 +215,22 @@ def test_eval_run_evaluates_exactly_the_held_out_records_and_eval_warns_on_train
     assert "report:" in res.out and "## Summary" not in res.out  # a short table, not the whole report
 
     # the whole file: every training record's prompt is flagged
-    assert main(["eval", "--model", str(out / "model"), "--data", str(data), "--output-dir", str(tmp_path / "ev2"),
-                 "--n-boot", "10"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(out / "model"),
+                "--data",
+                str(data),
+                "--output-dir",
+                str(tmp_path / "ev2"),
+                "--n-boot",
+                "10",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     n_train = 120 - len(ids)
     assert f"warning: {n_train} of 120 records have a prompt that run was trained on" in err
@@ -205,9 +277,12 @@ def test_progress_shows_on_rank_0_only_and_follows_the_verbosity(monkeypatch):
 def test_summary_table_worked_example():
     from rewardlab.run_report import summary_table
 
-    text = summary_table({"a": {"n_records": 10, "n_pairs": 12, "accuracy": 0.75, "accuracy_ci95": [0.5, 0.9]},
-                          "b": {"n_records": 10, "n_pairs": 12, "accuracy": 0.5,
-                                "benchmark": {"headline": {"overall": 0.625}}}})
+    text = summary_table(
+        {
+            "a": {"n_records": 10, "n_pairs": 12, "accuracy": 0.75, "accuracy_ci95": [0.5, 0.9]},
+            "b": {"n_records": 10, "n_pairs": 12, "accuracy": 0.5, "benchmark": {"headline": {"overall": 0.625}}},
+        }
+    )
     lines = text.splitlines()
     assert lines[0].split() == ["records", "pairs", "accuracy", "[95%", "CI]", "benchmark"]
     assert lines[1].split() == ["a", "10", "12", "0.7500", "[0.5000,", "0.9000]", "—"]
@@ -217,11 +292,15 @@ def test_summary_table_worked_example():
 def test_skip_reasons_group_messages_without_their_line():
     from rewardlab.run_report import skip_reasons
 
-    msgs = ["bad.jsonl, line 6, field 'rejected': chosen and rejected are identical",
-            "bad.jsonl, line 9, field 'rejected': chosen and rejected are identical",
-            "bad.jsonl, line 2, field 'chosen': empty"]
-    assert skip_reasons(msgs) == ["2 × field 'rejected': chosen and rejected are identical",
-                                  "1 × field 'chosen': empty"]
+    msgs = [
+        "bad.jsonl, line 6, field 'rejected': chosen and rejected are identical",
+        "bad.jsonl, line 9, field 'rejected': chosen and rejected are identical",
+        "bad.jsonl, line 2, field 'chosen': empty",
+    ]
+    assert skip_reasons(msgs) == [
+        "2 × field 'rejected': chosen and rejected are identical",
+        "1 × field 'chosen': empty",
+    ]
 
 
 def test_score_with_text_writes_the_texts_next_to_the_scores(tmp_path, tiny_llama):
@@ -230,21 +309,28 @@ def test_score_with_text_writes_the_texts_next_to_the_scores(tmp_path, tiny_llam
     model = tmp_path / "m"
     RewardModel.from_backbone(tiny_llama, max_length=32).save(model)
     singles = tmp_path / "s.jsonl"
-    singles.write_text(json.dumps({"prompt": "hi", "response": "hello"}) + "\n" +
-                       json.dumps({"prompt": [{"role": "user", "content": "yo"}], "response": "hey"}) + "\n")
+    singles.write_text(
+        json.dumps({"prompt": "hi", "response": "hello"})
+        + "\n"
+        + json.dumps({"prompt": [{"role": "user", "content": "yo"}], "response": "hey"})
+        + "\n"
+    )
     pairs = tmp_path / "p.jsonl"
     pairs.write_text(json.dumps({"prompt": "q", "chosen": "good", "rejected": "bad"}) + "\n")
     for data, name in ((singles, "a"), (pairs, "b")):
         plain, text = tmp_path / f"{name}.jsonl", tmp_path / f"{name}-text.jsonl"
         assert main(["score", "--model", str(model), "--data", str(data), "--output", str(plain), "-q"]) == 0
-        assert main(["score", "--model", str(model), "--data", str(data), "--output", str(text), "--with-text",
-                     "-q"]) == 0
+        assert (
+            main(["score", "--model", str(model), "--data", str(data), "--output", str(text), "--with-text", "-q"]) == 0
+        )
         rows = [json.loads(x) for x in plain.read_text().splitlines()]
         rows_t = [json.loads(x) for x in text.read_text().splitlines()]
         assert [{k: r[k] for k in r} for r in rows] == [{k: r[k] for k in r if k in rows[0]} for r in rows_t]
         if name == "a":
-            assert [(r["prompt"], r["response"]) for r in rows_t] == [("hi", "hello"),
-                                                                      ([{"role": "user", "content": "yo"}], "hey")]
+            assert [(r["prompt"], r["response"]) for r in rows_t] == [
+                ("hi", "hello"),
+                ([{"role": "user", "content": "yo"}], "hey"),
+            ]
             assert "prompt" not in rows[0]
         else:
             assert rows_t[0]["prompt"] == "q" and rows_t[0]["responses"] == ["good", "bad"]

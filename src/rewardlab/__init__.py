@@ -1,4 +1,5 @@
 """rewardlab: train, evaluate and serve reward models for RLHF."""
+
 import os as _os
 import sys as _sys
 

@@ -75,6 +75,8 @@ def fsync_tree(path: str | os.PathLike, *, files: bool = True) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
 def replace_dir(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
     """Put the finished directory ``tmp`` at ``target`` by renames: an existing ``target`` is moved aside first and
     removed after, so a crash leaves the old directory or the new one whole, never a mix."""

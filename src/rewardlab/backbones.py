@@ -9,6 +9,7 @@
   safetensors directory under ``$REWARDLAB_CACHE`` (default ``~/.cache/rewardlab``), written atomically.
 * anything else — a local checkpoint directory or a Hugging Face hub id, passed through unchanged.
 """
+
 from __future__ import annotations
 
 import importlib.util

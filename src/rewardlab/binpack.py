@@ -1,5 +1,6 @@
 """The one bin packer: best-fit decreasing, used for packed rows (:func:`rewardlab.layout.pack_rows`) and for
 steps of whole prompts or token budgets (:func:`rewardlab.samplers.pack`)."""
+
 from __future__ import annotations
 
 import bisect

@@ -6,6 +6,7 @@ plain type, so argparse and anything else reading the annotations is unaffected.
 must also be finite (pydantic ``allow_inf_nan=False``, set once in :mod:`rewardlab.settings`).
 This module imports nothing heavy: the config modules import it at start-up.
 """
+
 from __future__ import annotations
 
 from typing import Annotated

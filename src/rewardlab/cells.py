@@ -1,4 +1,5 @@
 """Table cells shared by the Markdown (:mod:`rewardlab.report`) and HTML (:mod:`rewardlab.report_html`) reports."""
+
 from __future__ import annotations
 
 import math

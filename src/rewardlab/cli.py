@@ -3,6 +3,7 @@
 Each command's options are the fields of one typed dataclass config. Values come from the dataclass
 defaults, then a YAML ``--config`` file, then flags given on the command line (highest priority).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -111,20 +112,41 @@ def add_config_args(parser: argparse.ArgumentParser, cls, base: dict | None = No
         flag = "--" + f.name.replace("_", "-")
         documented = {"config_class": cls, "default_text": _default_text(default)}
         if is_bool:
-            group.add_argument(flag, dest=f.name, action=BoolOption, default=argparse.SUPPRESS, help="%(default)s",
-                               **documented)
+            group.add_argument(
+                flag, dest=f.name, action=BoolOption, default=argparse.SUPPRESS, help="%(default)s", **documented
+            )
         elif nargs == "+":  # list options: `--model A B` and `--model A --model B` both give [A, B]
-            group.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action=ExtendOption,
-                               default=argparse.SUPPRESS, help="%(default)s; repeatable", **documented)
+            group.add_argument(
+                flag,
+                dest=f.name,
+                type=conv,
+                nargs=nargs,
+                action=ExtendOption,
+                default=argparse.SUPPRESS,
+                help="%(default)s; repeatable",
+                **documented,
+            )
         else:
-            group.add_argument(flag, dest=f.name, type=conv, nargs=nargs, action=StoreOption,
-                               default=argparse.SUPPRESS, help="%(default)s", **documented)
+            group.add_argument(
+                flag,
+                dest=f.name,
+                type=conv,
+                nargs=nargs,
+                action=StoreOption,
+                default=argparse.SUPPRESS,
+                help="%(default)s",
+                **documented,
+            )
 
 
 def build_config(cls, args: argparse.Namespace, base: dict | None = None):
     """Dataclass defaults < ``base`` (a command's own defaults) < YAML ``--config`` < command-line flags, every
     value validated against the field's type and declared range (:mod:`rewardlab.settings`)."""
-    from rewardlab.settings import Sourced, read_yaml, validate  # lazy: pydantic and PyYAML only when a command runs, not for --help
+    from rewardlab.settings import (
+        Sourced,
+        read_yaml,
+        validate,
+    )  # lazy: pydantic and PyYAML only when a command runs, not for --help
 
     layers = [Sourced(dict(base or {}), {k: f"the {args.command} default of {k}" for k in base or {}})]
     if getattr(args, "config", None):
@@ -192,8 +214,11 @@ COMMANDS = {
     "train": ("train a reward model", "rewardlab.train:TrainConfig", cmd_train),
     "score": ("score a file with a trained model", "rewardlab.score:ScoreConfig", cmd_score),
     "eval": ("evaluate one or more models on held-out comparisons", "rewardlab.evaluate:EvalConfig", cmd_eval),
-    "quickstart": ("the default job: evaluate the untrained model, train, evaluate, report",
-                   "rewardlab.train:TrainConfig", cmd_quickstart),
+    "quickstart": (
+        "the default job: evaluate the untrained model, train, evaluate, report",
+        "rewardlab.train:TrainConfig",
+        cmd_quickstart,
+    ),
 }
 
 
@@ -208,8 +233,10 @@ def cmd_export(args) -> None:
     from rewardlab.export import ExportConfig, run_export  # lazy: --help stays light (torch, transformers)
 
     info = run_export(build_config(ExportConfig, args))
-    print(f"exported {'merged LoRA' if info['merged'] else 'full'} model: {info['output']} "
-          f"(max |score difference| on {info['probes']} probes: {info['max_abs_diff']:.2e})")
+    print(
+        f"exported {'merged LoRA' if info['merged'] else 'full'} model: {info['output']} "
+        f"(max |score difference| on {info['probes']} probes: {info['max_abs_diff']:.2e})"
+    )
 
 
 def cmd_normalize(args) -> None:
@@ -221,17 +248,30 @@ def cmd_normalize(args) -> None:
     print(f"reference rewards: mean {stats['mean']:.6g}, std {stats['std']:.6g}, n {stats['n']} ({where})")
 
 
-COMMANDS.update({
-    "serve": ("serve a model over HTTP with request batching", "rewardlab.serve.config:ServeConfig", cmd_serve),
-    "export": ("write a plain transformers directory (--merge folds LoRA adapters in)",
-               "rewardlab.export:ExportConfig", cmd_export),
-    "normalize": ("store mean/std of a reference policy's sample rewards in the model's rewardlab.json",
-                  "rewardlab.normalize:NormalizeConfig", cmd_normalize),
-})
+COMMANDS.update(
+    {
+        "serve": ("serve a model over HTTP with request batching", "rewardlab.serve.config:ServeConfig", cmd_serve),
+        "export": (
+            "write a plain transformers directory (--merge folds LoRA adapters in)",
+            "rewardlab.export:ExportConfig",
+            cmd_export,
+        ),
+        "normalize": (
+            "store mean/std of a reference policy's sample rewards in the model's rewardlab.json",
+            "rewardlab.normalize:NormalizeConfig",
+            cmd_normalize,
+        ),
+    }
+)
 
 
 def cmd_judge(args) -> None:
-    from rewardlab.judges.run import JudgeConfig, format_summary, run_judge, summary_path  # lazy: --help stays light (torch, transformers)
+    from rewardlab.judges.run import (
+        JudgeConfig,
+        format_summary,
+        run_judge,
+        summary_path,
+    )  # lazy: --help stays light (torch, transformers)
 
     out, summary = run_judge(build_config(JudgeConfig, args))
     print(format_summary(summary))
@@ -239,21 +279,34 @@ def cmd_judge(args) -> None:
 
 
 def cmd_train_judge(args) -> None:
-    from rewardlab.judges.train import TrainJudgeConfig, run_train_judge  # lazy: --help stays light (torch, transformers)
+    from rewardlab.judges.train import (
+        TrainJudgeConfig,
+        run_train_judge,
+    )  # lazy: --help stays light (torch, transformers)
 
     result = run_train_judge(build_config(TrainJudgeConfig, args))
     base, trained = result.get("base_eval") or {}, result["trained_eval"]
-    print(f"held-out accuracy: untrained base {base.get('accuracy')} -> trained {trained['accuracy']} "
-          f"on {trained['n_records']} records")
+    print(
+        f"held-out accuracy: untrained base {base.get('accuracy')} -> trained {trained['accuracy']} "
+        f"on {trained['n_records']} records"
+    )
     print(f"report: {result['config']['output_dir']}/report.md")
 
 
-COMMANDS.update({
-    "judge": ("run an LLM judge (pairwise, token-probability, rating, GenRM verifier, critique) over a file",
-              "rewardlab.judges.run:JudgeConfig", cmd_judge),
-    "train-judge": ("train a generative judge (GenRM next-token verdicts, or critique-out-loud)",
-                    "rewardlab.judges.train:TrainJudgeConfig", cmd_train_judge),
-})
+COMMANDS.update(
+    {
+        "judge": (
+            "run an LLM judge (pairwise, token-probability, rating, GenRM verifier, critique) over a file",
+            "rewardlab.judges.run:JudgeConfig",
+            cmd_judge,
+        ),
+        "train-judge": (
+            "train a generative judge (GenRM next-token verdicts, or critique-out-loud)",
+            "rewardlab.judges.train:TrainJudgeConfig",
+            cmd_train_judge,
+        ),
+    }
+)
 
 
 def cmd_probe(args) -> None:
@@ -264,8 +317,11 @@ def cmd_probe(args) -> None:
     print(f"bias profile: {out / 'probes.json'}; pairs: {out}/probe-pairs-*.jsonl")
 
 
-COMMANDS["probe"] = ("bias probes: how often a model prefers a biased variant (length, off-topic, ...)",
-                     "rewardlab.probes.run:ProbeConfig", cmd_probe)
+COMMANDS["probe"] = (
+    "bias probes: how often a model prefers a biased variant (length, off-topic, ...)",
+    "rewardlab.probes.run:ProbeConfig",
+    cmd_probe,
+)
 
 
 def cmd_inspect(args) -> None:
@@ -283,18 +339,26 @@ def cmd_compose(args) -> None:
     print(f"composed Llama 2 model written to {run_compose(build_config(ComposeConfig, args))}")
 
 
-COMMANDS.update({
-    "compose": ("write a model directory that scores with Llama 2's rule over a safety and a helpfulness model",
-                "rewardlab.compose:ComposeConfig", cmd_compose),
-    "inspect": ("print the scoring contract a model gets (inferred for models trained elsewhere) and why",
-                "rewardlab.loader:InspectConfig", cmd_inspect),
-})
+COMMANDS.update(
+    {
+        "compose": (
+            "write a model directory that scores with Llama 2's rule over a safety and a helpfulness model",
+            "rewardlab.compose:ComposeConfig",
+            cmd_compose,
+        ),
+        "inspect": (
+            "print the scoring contract a model gets (inferred for models trained elsewhere) and why",
+            "rewardlab.loader:InspectConfig",
+            cmd_inspect,
+        ),
+    }
+)
 
 
 COMMAND_BASES = {"quickstart": QUICKSTART_DEFAULTS}
 EPILOGS = {
     "train": "Distributed: the same command under `torchrun --nproc_per_node N -m rewardlab.cli train ...` or "
-             "`accelerate launch -m rewardlab.cli train ...`; --batch-size stays the global batch.",
+    "`accelerate launch -m rewardlab.cli train ...`; --batch-size stays the global batch.",
     "eval": "`--benchmark list` lists the benchmarks; `--run RUN` evaluates exactly a training run's held-out records.",
 }
 
@@ -310,18 +374,35 @@ def _config_class(cls_path: str, light: bool):
 
 def _add_verbosity(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("output verbosity").add_mutually_exclusive_group()
-    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const="quiet",
-                       default=argparse.SUPPRESS, help="no progress bars or status lines; errors and the result only")
-    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const="verbose",
-                       default=argparse.SUPPRESS, help="also the details of each step")
+    group.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const="quiet",
+        default=argparse.SUPPRESS,
+        help="no progress bars or status lines; errors and the result only",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const="verbose",
+        default=argparse.SUPPRESS,
+        help="also the details of each step",
+    )
 
 
 def make_parser(only: str | None = None, light: bool = False) -> argparse.ArgumentParser:
     """The whole command line. ``only``: give options to that command alone (the others are listed, which is all
     the top-level ``--help`` shows); ``light``: read the config classes from their source, without importing
     their modules (for ``--help``; :func:`rewardlab.cli_help.light_config_class`)."""
-    parser = argparse.ArgumentParser(prog="rewardlab", description="Train, evaluate and serve reward models.",
-                                     epilog="`rewardlab COMMAND --help` lists a command's options by section.")
+    parser = argparse.ArgumentParser(
+        prog="rewardlab",
+        description="Train, evaluate and serve reward models.",
+        epilog="`rewardlab COMMAND --help` lists a command's options by section.",
+    )
     parser.add_argument("--version", action="version", version=f"rewardlab {__version__}")
     _add_verbosity(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

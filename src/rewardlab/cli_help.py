@@ -8,6 +8,7 @@
   the ``#`` block right above it), and a one-word comment line opening a block (``# data``,
   ``# optimisation``) starts a section; ``--help`` lists the options by section.
 """
+
 from __future__ import annotations
 
 import ast
@@ -41,8 +42,18 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-_NAMESPACE = {**vars(typing), "Path": Path, "list": list, "dict": dict, "tuple": tuple, "str": str, "int": int,
-              "float": float, "bool": bool, "None": None}
+_NAMESPACE = {
+    **vars(typing),
+    "Path": Path,
+    "list": list,
+    "dict": dict,
+    "tuple": tuple,
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "None": None,
+}
 
 
 def light_config_class(module: str, name: str):
@@ -72,8 +83,17 @@ def light_config_class(module: str, name: str):
                 continue
             tp = eval(annotation, namespace)  # noqa: S307 - the package's own annotations
             fields.append((stmt.target.id, tp, _field_default(stmt.value)))
-    except (OSError, SyntaxError, StopIteration, ValueError, NameError, TypeError, AttributeError, KeyError,
-            ImportError):
+    except (
+        OSError,
+        SyntaxError,
+        StopIteration,
+        ValueError,
+        NameError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        ImportError,
+    ):
         return None
     cls = dataclasses.make_dataclass(name, fields, bases=bases)
     setattr(cls, SOURCE_ATTR, _segment(source, node))
@@ -85,24 +105,61 @@ def _lazy_registry_help(tree: ast.Module, node: ast.ClassDef, module: str) -> di
     """The class's ``HELP`` (field → a function listing that field's registry choices), each entry evaluated
     when the help is printed: its expression runs with the names it uses imported from where the module imports
     them (only those modules load, e.g. ``rewardlab.data.formats`` for ``format_help``)."""
-    assign = next((s for s in node.body if isinstance(s, ast.Assign) and len(s.targets) == 1
-                   and getattr(s.targets[0], "id", None) == "HELP" and isinstance(s.value, ast.Dict)), None)
+    assign = next(
+        (
+            s
+            for s in node.body
+            if isinstance(s, ast.Assign)
+            and len(s.targets) == 1
+            and getattr(s.targets[0], "id", None) == "HELP"
+            and isinstance(s.value, ast.Dict)
+        ),
+        None,
+    )
     if assign is None:
         return {}
-    sources = {a.asname or a.name: (s.module, a.name) for s in tree.body if isinstance(s, ast.ImportFrom)
-               and s.module for a in s.names}
+    sources = {
+        a.asname or a.name: (s.module, a.name)
+        for s in tree.body
+        if isinstance(s, ast.ImportFrom) and s.module
+        for a in s.names
+    }
 
     def entry(expr: ast.expr):
         def listed() -> str:
             namespace: dict = {}
             for name in {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}:
                 origin = sources.get(name)
-                namespace[name] = getattr(importlib.import_module(origin[0] if origin else module),
-                                          origin[1] if origin else name)
+                namespace[name] = getattr(
+                    importlib.import_module(origin[0] if origin else module), origin[1] if origin else name
+                )
             return eval(compile(ast.Expression(expr), "<HELP>", "eval"), namespace)()  # noqa: S307 - own source
+
         return listed
 
     return {k.value: entry(v) for k, v in zip(assign.value.keys, assign.value.values) if isinstance(k, ast.Constant)}
+
+
+def source_registry(module: str, name: str) -> list[str]:
+    """The keys, in order, of the dict literal ``name = {...}`` at the top level of ``module``'s source, read without
+    importing the module: ``--help`` lists a registry whose module imports torch (``rewardlab.losses.LOSSES``)."""
+    path = _module_file(module)
+    tree = ast.parse(path.read_text(encoding="utf-8")) if path is not None else ast.Module(body=[])
+    for stmt in tree.body:
+        if isinstance(stmt, ast.AnnAssign):
+            target, value = stmt.target, stmt.value
+        elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id == name and isinstance(value, ast.Dict):
+            return [k.value for k in value.keys if isinstance(k, ast.Constant)]
+    raise LookupError(f"no dict literal {name} at the top of {module}")
+
+
+def registry_choices(module: str, name: str) -> str:
+    """``"one of: a | b | c"``: the names of the registry ``module.name`` (:func:`source_registry`)."""
+    return "one of: " + " | ".join(source_registry(module, name))
 
 
 def registry_help(cls) -> dict:
@@ -113,7 +170,7 @@ def registry_help(cls) -> dict:
 
 def _segment(source: str, node: ast.ClassDef) -> str:
     """The class's whole lines (``ast.get_source_segment`` stops before a last field's trailing comment)."""
-    return "\n".join(source.splitlines()[node.lineno - 1:node.end_lineno]) + "\n"
+    return "\n".join(source.splitlines()[node.lineno - 1 : node.end_lineno]) + "\n"
 
 
 def _literal(node: ast.expr):
@@ -177,27 +234,34 @@ def _read(cls) -> tuple[dict[str, str], dict[str, str]]:
     names = {f.name for f in dataclasses.fields(cls)}
     block: list[str] = []
     section = ""
-    field_on_line: dict[int, str] = {}
+    open_field = None  # the field whose statement is being read: a comment on any of its lines documents it
     tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     for i, tok in enumerate(tokens):
-        if tok.type == tokenize.NAME and tok.string in names and tok.start[1] == 4 and i + 1 < len(tokens) \
-                and tokens[i + 1].string == ":":
-            field_on_line[tok.start[0]] = tok.string
+        if (
+            open_field is None
+            and tok.type == tokenize.NAME
+            and tok.string in names
+            and tok.start[1] == 4
+            and i + 1 < len(tokens)
+            and tokens[i + 1].string == ":"
+        ):
+            open_field = tok.string
             sections[tok.string] = section
             if block:
                 docs[tok.string] = " ".join(block)
             block = []
         elif tok.type == tokenize.COMMENT:
             text = tok.string.lstrip("#").strip()
-            if tok.start[0] in field_on_line:
-                docs[field_on_line[tok.start[0]]] = text
+            if open_field is not None:  # trailing, also inside a value the formatter wrapped in parentheses
+                docs[open_field] = text
             elif tok.line.strip().startswith("#") and tok.start[1] == 4:
                 if not block and _is_header(text):
                     section = text
                 else:
                     block.append(text)
-        elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT) and \
-                tok.start[0] not in field_on_line:
+        elif tok.type == tokenize.NEWLINE:
+            open_field = None
+        elif tok.type not in (tokenize.NL, tokenize.INDENT, tokenize.DEDENT) and open_field is None:
             block = []
     return docs, sections
 

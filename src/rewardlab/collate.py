@@ -11,6 +11,7 @@ forwarded once, whatever the loss), and the preferences as indices into those ro
 
 A loss reads ``rewards[chosen_idx]`` etc.; every record's ``weight`` is in ``record_weight`` ``(B,)``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 import torch
 
 from rewardlab.data.record import Comparison
-from rewardlab.losses import PAD_TIER, UNRANKED_TIER
 from rewardlab.layout import pad_batch
+from rewardlab.losses import PAD_TIER, UNRANKED_TIER
 
 
 def pair_margin(c: Comparison, i: int, j: int) -> float | None:
@@ -107,8 +108,18 @@ def collate_pairs(records: list[Comparison], features: list[list[dict]], pad_id:
             slot_tier[b][k] = tier
     inputs = pad_batch(rows, pad_id, padding_side)
     margin = None if any(m is None for m in margins) else torch.tensor(margins, dtype=torch.float32)
-    return PairBatch(inputs, _long(w), _long(l), margin, _long(group), int(inputs["attention_mask"].sum()),
-                     pair_group=_long(pair_group), tie_a=_long(tie_a), tie_b=_long(tie_b),
-                     tie_group=_long(tie_group), slot_row=_long(slot_row).reshape(len(records), k_max),
-                     slot_tier=_long(slot_tier).reshape(len(records), k_max),
-                     record_weight=torch.tensor([float(c.weight) for c in records], dtype=torch.float32))
+    return PairBatch(
+        inputs,
+        _long(w),
+        _long(l),
+        margin,
+        _long(group),
+        int(inputs["attention_mask"].sum()),
+        pair_group=_long(pair_group),
+        tie_a=_long(tie_a),
+        tie_b=_long(tie_b),
+        tie_group=_long(tie_group),
+        slot_row=_long(slot_row).reshape(len(records), k_max),
+        slot_tier=_long(slot_tier).reshape(len(records), k_max),
+        record_weight=torch.tensor([float(c.weight) for c in records], dtype=torch.float32),
+    )

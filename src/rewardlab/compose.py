@@ -1,5 +1,6 @@
 """``rewardlab compose``: write a composed Llama 2 model directory over two reward models
 (:mod:`rewardlab.multiobjective.composed` describes the directory and how it scores)."""
+
 from __future__ import annotations
 
 import math
@@ -41,16 +42,24 @@ def run_compose(cfg: ComposeConfig) -> Path:
     if (out / SPEC_FILE).exists() and not cfg.overwrite:
         raise RewardlabError(f"{out / SPEC_FILE} exists; pass --overwrite to replace it")
     members = {}
-    for name, path, attribute in (("safety", cfg.safety, cfg.safety_attribute),
-                                  ("helpfulness", cfg.helpfulness, cfg.helpfulness_attribute)):
+    for name, path, attribute in (
+        ("safety", cfg.safety, cfg.safety_attribute),
+        ("helpfulness", cfg.helpfulness, cfg.helpfulness_attribute),
+    ):
         where = Path(path)
         if not (where / SPEC_FILE).is_file():
             raise RewardlabError(f"--{name} {path}: not a rewardlab model directory (no {SPEC_FILE})")
-        members[name] = {"path": os.path.relpath(where.resolve(), out.resolve()),
-                         "rewardlab_json_sha256": sha256_of(where / SPEC_FILE), "attribute": attribute,
-                         "squash": "none" if attribute else "sigmoid"}
-    spec = ComposedSpec(members["safety"], members["helpfulness"], Llama2Rule(threshold=cfg.threshold,
-                        safety="safety", helpfulness="helpfulness").to_json())
+        members[name] = {
+            "path": os.path.relpath(where.resolve(), out.resolve()),
+            "rewardlab_json_sha256": sha256_of(where / SPEC_FILE),
+            "attribute": attribute,
+            "squash": "none" if attribute else "sigmoid",
+        }
+    spec = ComposedSpec(
+        members["safety"],
+        members["helpfulness"],
+        Llama2Rule(threshold=cfg.threshold, safety="safety", helpfulness="helpfulness").to_json(),
+    )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / SPEC_FILE, dumps_strict(spec.to_json(), indent=2) + "\n")
     scorer = ComposedLlama2Scorer.load(out)  # the members load (and their attributes exist) before anything else

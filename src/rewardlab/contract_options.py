@@ -5,6 +5,7 @@ flags through its config class, which inherits :class:`ContractOptions`. ``None`
 model" (:mod:`rewardlab.foreign`); a rewardlab-trained model's contract is fixed by its ``rewardlab.json`` and
 refuses them (except ``padding_side``, which never changes a score there).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,8 +33,16 @@ class ContractOptions:
     beta: float | None = None  # DPO beta, reported (and multiplied in) when given; it never changes a ranking
 
     # the options that would change a rewardlab model's scores (refused for those)
-    CONTRACT_FIELDS = ("template", "max_length", "truncation", "add_special_tokens", "score_index", "attribute",
-                       "ref_model", "beta")
+    CONTRACT_FIELDS = (
+        "template",
+        "max_length",
+        "truncation",
+        "add_special_tokens",
+        "score_index",
+        "attribute",
+        "ref_model",
+        "beta",
+    )
 
     def given(self) -> dict:
         """The contract options set by the user (not None / not default)."""

@@ -2,6 +2,7 @@
 ``log_every`` steps, held-out accuracy at each ``eval_every`` and at the end), as a small Markdown table and a
 plot. A model directory ``runs/x/model`` finds them in ``runs/x/metrics.jsonl``.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,7 +77,10 @@ def curves_figure(curves: dict[str, list[dict]]):
         x, y = series(rows, "loss")
         if x:
             ax_loss.plot(x, y, label=f"{prefix}training loss")
-        for key, label, style in (("accuracy", "training accuracy", "-"), ("eval_accuracy", "held-out accuracy", "o--")):
+        for key, label, style in (
+            ("accuracy", "training accuracy", "-"),
+            ("eval_accuracy", "held-out accuracy", "o--"),
+        ):
             x, y = series(rows, key)
             if x:
                 ax_acc.plot(x, y, style, label=prefix + label)

@@ -1,4 +1,5 @@
 """Errors that tell the user exactly where their input is wrong."""
+
 from __future__ import annotations
 
 
@@ -9,8 +10,15 @@ class RewardlabError(Exception):
 class DataError(RewardlabError):
     """A bad record: names the file, the line (1-based, JSONL/CSV) or row (0-based, Parquet/datasets) and field."""
 
-    def __init__(self, message: str, *, path: str = "?", line: int | None = None,
-                 row: int | None = None, field: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "?",
+        line: int | None = None,
+        row: int | None = None,
+        field: str | None = None,
+    ):
         self.path, self.line, self.row, self.field, self.reason = path, line, row, field, message
         where = str(path)
         if line is not None:

@@ -4,6 +4,7 @@ The run's ``split.json`` (:mod:`rewardlab.splits`) lists the held-out ids and th
 with the run's own options (``train_summary.json``'s config) and must give those same records, or the command stops.
 The model defaults to the run's own ``model/``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,8 +31,10 @@ def held_out_of_run(run_dir: str | Path) -> tuple[list, dict]:
     cfg = TrainConfig(**{k: v for k, v in saved.items() if k in known})
     _, held, _ = load_train_eval(cfg)
     if [c.id for c in held] != split["held_out_ids"] or fingerprint(held) != split["held_out_fingerprint"]:
-        raise RewardlabError(f"{run_dir / SPLIT_FILE}: the run's data ({cfg.eval_data or cfg.data}) no longer gives "
-                             "the held-out records it recorded (ids or content changed)")
+        raise RewardlabError(
+            f"{run_dir / SPLIT_FILE}: the run's data ({cfg.eval_data or cfg.data}) no longer gives "
+            "the held-out records it recorded (ids or content changed)"
+        )
     if not held:
         raise RewardlabError(f"{run_dir / SPLIT_FILE}: the run held out no records")
     return held, split
@@ -39,8 +42,9 @@ def held_out_of_run(run_dir: str | Path) -> tuple[list, dict]:
 
 def run_eval_of_run(cfg: EvalConfig) -> Path:
     if cfg.data or cfg.benchmark:
-        raise RewardlabError("--run evaluates the run's own held-out records: give --run or --data/--benchmark, "
-                             "not both")
+        raise RewardlabError(
+            "--run evaluates the run's own held-out records: give --run or --data/--benchmark, not both"
+        )
     held, split = held_out_of_run(cfg.run)
     models = cfg.model or ([] if cfg.judge else [str(Path(cfg.run) / "model")])
     where = split["rule"].get("path") or split.get("data")

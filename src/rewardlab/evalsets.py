@@ -12,6 +12,7 @@ For *evaluation* (not training):
   field) is skipped and reported, with counts per reason; without it the first bad row stops the run and the
   error says how its rows are numbered and how many other rows fail.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,8 +59,9 @@ def expand(paths: list[str]) -> list[str]:
     return out
 
 
-def load_eval_comparisons(data, format: str = "auto", skip_invalid: bool = True, limit: int | None = None,
-                          options: ReadOptions | None = None) -> EvalData:
+def load_eval_comparisons(
+    data, format: str = "auto", skip_invalid: bool = True, limit: int | None = None, options: ReadOptions | None = None
+) -> EvalData:
     """Read every file of ``data`` for evaluation (see the module docstring)."""
     paths = as_paths(data)
     if not paths:
@@ -75,10 +77,13 @@ def load_eval_comparisons(data, format: str = "auto", skip_invalid: bool = True,
             out.skipped += loaded.skipped
     ties = sum(1 for r in out.records if len(set(r.responses)) < len(r.responses))
     if ties:
-        out.notes.append(f"{ties} record(s) have identical responses: scored as exact ties (credited by the tie policy)")
+        out.notes.append(
+            f"{ties} record(s) have identical responses: scored as exact ties (credited by the tie policy)"
+        )
     if len(out.files) > 1:
-        out.notes.append(f"{len(out.files)} files, each a subset (per-source rows): "
-                         + ", ".join(Path(f).name for f in out.files))
+        out.notes.append(
+            f"{len(out.files)} files, each a subset (per-source rows): " + ", ".join(Path(f).name for f in out.files)
+        )
     if not out.records:
         raise DataError("no usable examples" + skipped_summary(out.skipped), path=", ".join(paths))
     return out

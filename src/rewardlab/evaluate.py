@@ -9,6 +9,7 @@ A *scorer* is anything with ``score_comparisons(records, batch_size)`` (a
 :class:`~rewardlab.model.RewardModel`, or e.g. an LLM judge): :func:`evaluate_model` and
 :func:`evaluate_benchmark` take one directly.
 """
+
 from __future__ import annotations
 
 import sys
@@ -17,28 +18,27 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab import progress
+from rewardlab.benchmarks import detect_benchmark, get_benchmark
+from rewardlab.benchmarks.base import score_records, skipped_summary
 from rewardlab.bounds import NonNegative, Positive, Seed
 from rewardlab.cells import model_label
 from rewardlab.contract_options import ContractOptions, contract_options
+from rewardlab.data import ReadOptions, fingerprint, parse_score_weights
 from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison
-from rewardlab.multiobjective.serving import multiobjective_note
-from rewardlab.jsonstrict import dumps_strict
-from rewardlab.benchmarks import detect_benchmark, get_benchmark
-from rewardlab.benchmarks.base import score_records, skipped_summary
-from rewardlab.data import ReadOptions, fingerprint, parse_score_weights
 from rewardlab.errors import RewardlabError
 from rewardlab.evalsets import as_paths, load_eval_comparisons
+from rewardlab.jsonstrict import dumps_strict
 from rewardlab.judges.run import eval_note, judge_from_spec
 from rewardlab.loader import load_reward_model
 from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.metrics.ties import TiePolicy
-from rewardlab.provenance import provenance
-from rewardlab.report import write_report
+from rewardlab.multiobjective.serving import multiobjective_note
 from rewardlab.outputs import claim_output_dir
 from rewardlab.probes.profile import bias_profile
+from rewardlab.provenance import provenance
+from rewardlab.report import write_report
 from rewardlab.splits import trained_on
-
 
 # what eval writes into output_dir: --overwrite removes these first
 EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
@@ -47,18 +47,26 @@ EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
 @dataclass
 class EvalConfig(ContractOptions):
     # models
-    model: list[str] = field(default_factory=list)  # one or more rewardlab model directories (--model A B, or repeat --model)
-    judge: list[str] = field(default_factory=list)  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
+    model: list[str] = field(
+        default_factory=list
+    )  # one or more rewardlab model directories (--model A B, or repeat --model)
+    judge: list[str] = field(
+        default_factory=list
+    )  # LLM judges, one column each: a model, key=value,... or a YAML (rewardlab.judges.run)
     trust_modified: bool = False  # load models whose files differ from the hashes in rewardlab.json (reported)
     # data
-    data: list[str] = field(default_factory=list)  # files or directories (several: each file a subset, rewardlab.evalsets)
+    data: list[str] = field(
+        default_factory=list
+    )  # files or directories (several: each file a subset, rewardlab.evalsets)
     format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
     skip_invalid: bool = True  # skip rows that cannot be scored and report them (--no-skip-invalid: stop at the first)
     limit: Positive | None = None  # use only the first N records
     run: str = ""  # a training run directory: evaluate exactly its held-out records (split.json); model: RUN/model
     # evaluation
-    benchmark: str = ""  # a benchmark name from `--benchmark list` (e.g. rewardbench, rewardbench-2, rmb); "" = plain eval
+    benchmark: str = (
+        ""  # a benchmark name from `--benchmark list` (e.g. rewardbench, rewardbench-2, rmb); "" = plain eval
+    )
     tie_policy: str = "published"  # published | strict | half | fractional | random[:SEED]
     n_boot: NonNegative = 1000  # bootstrap resamples for the 95% intervals
     seed: Seed = 0  # bootstrap resampling and random tie policies
@@ -81,16 +89,24 @@ def _scores(rm, records: list[Comparison], batch_size: int) -> list[list[float]]
     return score_records(rm, records, batch_size)
 
 
-def evaluate_model(rm, records: list[Comparison], batch_size: int = 32, seed: int = 0,
-                   tie_policy: str = "strict", n_boot: int = 1000) -> tuple[dict, list]:
+def evaluate_model(
+    rm, records: list[Comparison], batch_size: int = 32, seed: int = 0, tie_policy: str = "strict", n_boot: int = 1000
+) -> tuple[dict, list]:
     """Score ``records`` with ``rm`` (any scorer) and return ``(evaluate_scores result, scores)``."""
     scores = _scores(rm, records, batch_size)
     policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
     return evaluate_scores(records, scores, seed=seed, n_boot=n_boot, tie_policy=policy), scores
 
 
-def evaluate_benchmark(scorer, bench, records: list[Comparison], batch_size: int = 32, seed: int = 0,
-                       tie_policy: str = "published", n_boot: int = 1000) -> tuple[dict, list, list]:
+def evaluate_benchmark(
+    scorer,
+    bench,
+    records: list[Comparison],
+    batch_size: int = 32,
+    seed: int = 0,
+    tie_policy: str = "published",
+    n_boot: int = 1000,
+) -> tuple[dict, list, list]:
     """Score a benchmark's records with ``scorer``; return ``(result, scores, per-example credits)``.
 
     ``result`` holds the generic metrics (:func:`rewardlab.metrics.evaluate_scores`, over the records
@@ -104,20 +120,31 @@ def evaluate_benchmark(scorer, bench, records: list[Comparison], batch_size: int
     result: dict[str, Any] = {}
     if keep:
         policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
-        result = evaluate_scores([records[i] for i in keep], [scores[i] for i in keep], seed=seed, n_boot=n_boot,
-                                 tie_policy=policy)
+        result = evaluate_scores(
+            [records[i] for i in keep], [scores[i] for i in keep], seed=seed, n_boot=n_boot, tie_policy=policy
+        )
     result["benchmark"] = bench_result
     return result, scores, credits
 
 
-def example_rows(records: list[Comparison], scores: list[list[float]], credits: list | None = None,
-                 pairwise: list[bool] | None = None) -> list[dict]:
+def example_rows(
+    records: list[Comparison],
+    scores: list[list[float]],
+    credits: list | None = None,
+    pairwise: list[bool] | None = None,
+) -> list[dict]:
     """One dict per example: id, subset (= source), chosen, scores, response lengths in characters, and
     for a benchmark the example's credit, whether its ``chosen`` is a real preference, and its labels."""
     rows = []
     for i, (c, s) in enumerate(zip(records, scores)):
-        row = {"id": c.id, "source": c.source, "subset": c.source, "chosen": c.chosen, "scores": list(s),
-               "lengths": [len(r) for r in c.responses]}
+        row = {
+            "id": c.id,
+            "source": c.source,
+            "subset": c.source,
+            "chosen": c.chosen,
+            "scores": list(s),
+            "lengths": [len(r) for r in c.responses],
+        }
         if credits is not None:
             row["credit"] = credits[i]
         if pairwise is not None:
@@ -129,8 +156,13 @@ def example_rows(records: list[Comparison], scores: list[list[float]], credits: 
     return rows
 
 
-def write_examples(path: Path, records: list[Comparison], scores: list[list[float]], credits: list | None = None,
-                   pairwise: list[bool] | None = None) -> list[dict]:
+def write_examples(
+    path: Path,
+    records: list[Comparison],
+    scores: list[list[float]],
+    credits: list | None = None,
+    pairwise: list[bool] | None = None,
+) -> list[dict]:
     """Write :func:`example_rows` as JSONL to ``path``; return the rows."""
     rows = example_rows(records, scores, credits, pairwise)
     with open(path, "w", encoding="utf-8") as f:
@@ -153,8 +185,7 @@ def load_scorer(path: str, options: ContractOptions | None = None, trust_modifie
     """A rewardlab model directory, any other reward model (:func:`rewardlab.foreign.load_reward_model`), or
     ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`)."""
     if path.startswith(JUDGE_PREFIX):
-
-        return judge_from_spec(path[len(JUDGE_PREFIX):])
+        return judge_from_spec(path[len(JUDGE_PREFIX) :])
 
     progress.status(f"loading the model {path}")
     return load_reward_model(path, options, trust_modified=trust_modified)  # only rewardlab dirs are hashed
@@ -167,10 +198,17 @@ def model_provenance(path: str | None, scorer: Any) -> dict:
     spec = getattr(scorer, "spec", None)
     if spec is not None and hasattr(spec, "to_json"):
         d = spec.to_json()
-        info.update({"backbone": d.get("backbone"), "model_type": d.get("model_type"),
-                     "data_fingerprint": d.get("data_fingerprint"), "pooling": d.get("pooling"),
-                     "template": d.get("template"), "max_length": d.get("max_length"),
-                     "versions": d.get("versions")})
+        info.update(
+            {
+                "backbone": d.get("backbone"),
+                "model_type": d.get("model_type"),
+                "data_fingerprint": d.get("data_fingerprint"),
+                "pooling": d.get("pooling"),
+                "template": d.get("template"),
+                "max_length": d.get("max_length"),
+                "versions": d.get("versions"),
+            }
+        )
     if getattr(scorer, "modified_files", None):  # loaded with --trust-modified despite these mismatches
         info["trust_modified"] = list(scorer.modified_files)
     describe = getattr(scorer, "describe", None)
@@ -184,13 +222,13 @@ def model_provenance(path: str | None, scorer: Any) -> dict:
 
 def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[str]]:
 
-
     if not as_paths(cfg.data):
         raise RewardlabError("give the data with --data PATH [PATH ...]")
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))
     if bench is None or bench.reads_comparisons:
-        loaded = load_eval_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
-                                       options=options)
+        loaded = load_eval_comparisons(
+            cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit, options=options
+        )
         return loaded.records, loaded.skipped, loaded.notes
     if options.score_weights is not None:
         raise RewardlabError(f"--score-weights does not apply to the {bench.name} benchmark (its schema is fixed)")
@@ -200,7 +238,11 @@ def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[
         if left is not None and left <= 0:
             break
         data = bench.load(path, limit=left, skip_invalid=cfg.skip_invalid)
-        records, skipped, excluded = records + data.records, skipped + data.skipped, excluded + data.info.get("excluded", 0)
+        records, skipped, excluded = (
+            records + data.records,
+            skipped + data.skipped,
+            excluded + data.info.get("excluded", 0),
+        )
     notes = [f"{excluded} rows left out by the benchmark's filter (see its docs)"] if excluded else []
     return records, skipped, notes
 
@@ -211,10 +253,8 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         raise RewardlabError("give at least one model: --model DIR [DIR ...] (or repeat --model), or --judge SPEC")
     bench = None
     if cfg.benchmark:
-
         bench = get_benchmark(cfg.benchmark)
     elif records is None and cfg.data:
-
         found = {getattr(detect_benchmark(p), "name", None) for p in as_paths(cfg.data)}  # a benchmark's own layout
         bench = get_benchmark(found.pop()) if len(found) == 1 and None not in found else None  # (EvalBiasBench)
 
@@ -243,26 +283,36 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
             results[name], scores = evaluate_model(rm, records, cfg.batch_size, cfg.seed, cfg.tie_policy, cfg.n_boot)
             credits = None
         else:
-            results[name], scores, credits = evaluate_benchmark(rm, bench, records, cfg.batch_size, cfg.seed,
-                                                                cfg.tie_policy, cfg.n_boot)
+            results[name], scores, credits = evaluate_benchmark(
+                rm, bench, records, cfg.batch_size, cfg.seed, cfg.tie_policy, cfg.n_boot
+            )
         results[name]["model"] = model_provenance(path, rm)
         if cfg.probes:
-            results[name]["bias_profile"] = bias_profile(rm, records, cfg.probe_list, seed=cfg.seed, n_boot=cfg.n_boot,
-                                                         batch_size=cfg.batch_size, keep_pairs=False)
+            results[name]["bias_profile"] = bias_profile(
+                rm,
+                records,
+                cfg.probe_list,
+                seed=cfg.seed,
+                n_boot=cfg.n_boot,
+                batch_size=cfg.batch_size,
+                keep_pairs=False,
+            )
         out.mkdir(parents=True, exist_ok=True)  # only once a model has loaded and scored
         seen = 0 if path.startswith(JUDGE_PREFIX) else trained_on(path, records)
         if seen:
-            warning = (f"{seen} of {len(records)} records have a prompt that {name} was trained on "
-                       f"(its run's split.json): those scores are not held-out")
+            warning = (
+                f"{seen} of {len(records)} records have a prompt that {name} was trained on "
+                f"(its run's split.json): those scores are not held-out"
+            )
             print(f"rewardlab eval: warning: {warning}", file=sys.stderr)
             load_notes.append(f"warning: {warning}")
         examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
         if hasattr(rm, "multiobjective_report"):  # every scaliser with CIs, length correlation, gate by source
-            results[name]["multiobjective"] = rm.multiobjective_report(records, out / f"gate-{name}.png", cfg.batch_size,
-                                                                       rated=as_paths(cfg.data))
+            results[name]["multiobjective"] = rm.multiobjective_report(
+                records, out / f"gate-{name}.png", cfg.batch_size, rated=as_paths(cfg.data)
+            )
             load_notes.append(multiobjective_note(name, results[name]["multiobjective"]))
         if getattr(rm, "last_summary", None):  # an LLM judge: parse failures, position consistency
-
             results[name]["judge"] = rm.last_summary
             load_notes.append(eval_note(name, rm.last_summary))
         if getattr(rm, "contract", None) is not None:  # a foreign model: which parts of its contract were inferred
@@ -273,7 +323,6 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     notes = [f"{len(records)} records from {data_names}" if data_names else f"{len(records)} records"]
     notes += load_notes
     if skipped:
-
         notes.append(f"rows that cannot be scored were skipped and not counted{skipped_summary(skipped)}")
     prov = provenance(config=cfg.__dict__, data_fingerprint=fingerprint(records), tokenizer=tok)
     title = "rewardlab evaluation" + (f": {bench.title}" if bench is not None else "")

@@ -7,6 +7,7 @@ A full (non-LoRA) model is re-saved as it is. The export is written to a tempora
 into place, then checked: plain transformers loads it and its scores on a few probe texts equal the source
 model's (``max_abs_diff`` is printed; over ``--tolerance`` is an error).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,12 @@ from rewardlab.errors import RewardlabError
 from rewardlab.lora import is_peft
 from rewardlab.model import RewardModel, write_spec
 
-PROBES = [("What is 2 plus 3?", "It is 5."), ("Name a fruit.", "An apple."),
-          ((("system", "Be brief."), ("user", "Say hi.")), "Hi!"), ("Tell me a joke.", "No.")]
+PROBES = [
+    ("What is 2 plus 3?", "It is 5."),
+    ("Name a fruit.", "An apple."),
+    ((("system", "Be brief."), ("user", "Say hi.")), "Hi!"),
+    ("Tell me a joke.", "No."),
+]
 
 
 @dataclass
@@ -84,6 +89,8 @@ def run_export(cfg: ExportConfig) -> dict:
     diff = max(abs(a - b) for a, b in zip(before, after))
     tol = cfg.tolerance if cfg.dtype == "float32" else max(cfg.tolerance, 0.05)
     if diff > tol:
-        raise RewardlabError(f"the export's scores differ from the source model's by {diff:.3g} (> {tol}); "
-                             f"{out} was written but should not be used")
+        raise RewardlabError(
+            f"the export's scores differ from the source model's by {diff:.3g} (> {tol}); "
+            f"{out} was written but should not be used"
+        )
     return {"output": str(out), "merged": lora, "max_abs_diff": diff, "probes": len(items)}

@@ -4,6 +4,7 @@ A NaN/Inf loss or gradient norm stops training at that step (:func:`step_problem
 value are never written (:func:`check_weights` before every save) and never loaded; a non-finite reward is an
 error, not a ``null`` in a response or a ``NaN`` in a scores file (:func:`check_rewards`).
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,9 @@ def check_rewards(rewards: list[float], where: str) -> list[float]:
     A reward may be a row of numbers (a multi-objective model's score, attributes and gate weights)."""
     for i, r in enumerate(rewards):
         if not all(math.isfinite(v) for v in (r if isinstance(r, list) else (r,))):
-            raise NonFiniteError(f"{where}: the model gave a non-finite reward ({r}) for text #{i}; "
-                                 "its weights or this input overflow")
+            raise NonFiniteError(
+                f"{where}: the model gave a non-finite reward ({r}) for text #{i}; its weights or this input overflow"
+            )
     return rewards
 
 

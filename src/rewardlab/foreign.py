@@ -24,6 +24,7 @@ inferred or given, and why):
 * **length**: the model's max length (tokenizer ``model_max_length``, capped by the config's positions);
   longer texts are cut on the right, as reward-bench's pipeline (``truncation=True``) does.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,7 +43,7 @@ from rewardlab.data.record import Prompt, prompt_as_messages
 from rewardlab.errors import ModelContractError
 from rewardlab.model import ENCODER_TYPES, SPEC_FILE, RewardModel, ScoringSpec, TextEncoder, package_versions
 
-HUGE_MAX_LENGTH = 10 ** 7  # tokenizers without a limit report ~1e30
+HUGE_MAX_LENGTH = 10**7  # tokenizers without a limit report ~1e30
 FALLBACK_MAX_LENGTH = 2048  # reward-bench's run_rm.py --max_length default
 
 
@@ -70,8 +71,13 @@ class Contract:
         return self.parts[name].value
 
     def to_json(self) -> dict:
-        return {"model": self.model, "kind": self.kind, "rewardlab_json": False,
-                "parts": {k: dataclasses.asdict(v) for k, v in self.parts.items()}, "warnings": list(self.warnings)}
+        return {
+            "model": self.model,
+            "kind": self.kind,
+            "rewardlab_json": False,
+            "parts": {k: dataclasses.asdict(v) for k, v in self.parts.items()},
+            "warnings": list(self.warnings),
+        }
 
     def format(self) -> str:
         lines = [f"scoring contract for {self.model} ({self.kind}, no {SPEC_FILE}: inferred unless given):"]
@@ -85,9 +91,11 @@ class Contract:
         inferred = [k for k, p in self.parts.items() if p.source == "inferred"]
         given = [k for k, p in self.parts.items() if p.source == "given"]
         used = self.parts.get("reward") or self.parts.get("output")
-        text = (f"{self.model}: foreign model ({self.kind}"
-                + (f", reward: {used.value}" if used is not None else "")
-                + f"); contract inferred: {', '.join(inferred) or 'none'}; given: {', '.join(given) or 'none'}")
+        text = (
+            f"{self.model}: foreign model ({self.kind}"
+            + (f", reward: {used.value}" if used is not None else "")
+            + f"); contract inferred: {', '.join(inferred) or 'none'}; given: {', '.join(given) or 'none'}"
+        )
         return text + (f"; warnings: {' | '.join(self.warnings)}" if self.warnings else "")
 
 
@@ -102,8 +110,11 @@ class ForeignTextEncoder(TextEncoder):
     def render(self, prompt: Prompt, response: str) -> tuple[str, str, str]:
         if self.spec.template == "join":
             messages = prompt_as_messages(prompt)
-            text = messages[0]["content"] if len(messages) == 1 else \
-                "".join(f"{m['role'].capitalize()}: {m['content']}\n\n" for m in messages).rstrip()
+            text = (
+                messages[0]["content"]
+                if len(messages) == 1
+                else "".join(f"{m['role'].capitalize()}: {m['content']}\n\n" for m in messages).rstrip()
+            )
             if self.openrlhf:  # OpenRLHF without a chat template: prompt + response (its ending added below)
                 prefix, resp, suffix = text, response, ""
             else:
@@ -141,8 +152,9 @@ class OpenRLHFValueModel(torch.nn.Module):
     def forward(self, input_ids, attention_mask, **_) -> torch.Tensor:
         position_ids = attention_mask.long().cumsum(-1) - 1
         position_ids = position_ids.masked_fill(attention_mask == 0, 1)
-        hidden = self.base(input_ids=input_ids, attention_mask=attention_mask,
-                           position_ids=position_ids).last_hidden_state
+        hidden = self.base(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+        ).last_hidden_state
         values = self.head(hidden).squeeze(-1)  # (B, T)
         last = attention_mask.size(1) - 1 - attention_mask.long().fliplr().argmax(dim=1, keepdim=True)
         return values.gather(1, last).squeeze(1)
@@ -182,8 +194,11 @@ class ForeignRewardModel(RewardModel):
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
-        if attention_mask is not None and self.contract.value("reward_read_at") in ("last_non_pad", "custom") and \
-                bool((attention_mask[:, 0] == 0).any()):  # left padding: positions from the mask
+        if (
+            attention_mask is not None
+            and self.contract.value("reward_read_at") in ("last_non_pad", "custom")
+            and bool((attention_mask[:, 0] == 0).any())
+        ):  # left padding: positions from the mask
             kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         return self.model(**kwargs)
 
@@ -220,13 +235,22 @@ class ForeignRewardModel(RewardModel):
                 out[i] = dict(zip(names, row))
         return out
 
-    def score(self, items, batch_size: int = 16, normalize: bool = False, padding_side: str | None = None,
-              packing: bool | None = None, token_budget: int | None = None) -> list[float]:
+    def score(
+        self,
+        items,
+        batch_size: int = 16,
+        normalize: bool = False,
+        padding_side: str | None = None,
+        packing: bool | None = None,
+        token_budget: int | None = None,
+    ) -> list[float]:
         if packing or (packing is None and getattr(self, "packing", False)):
-            raise ModelContractError("--packing covers rewardlab-trained models only; drop it for "
-                                     f"{self.contract.model}")
-        return super().score(items, batch_size=batch_size, normalize=normalize, padding_side=padding_side,
-                             packing=False)
+            raise ModelContractError(
+                f"--packing covers rewardlab-trained models only; drop it for {self.contract.model}"
+            )
+        return super().score(
+            items, batch_size=batch_size, normalize=normalize, padding_side=padding_side, packing=False
+        )
 
 
 def _reader(kind: str, config, opts: ContractOptions, contract: Contract) -> Callable:
@@ -241,23 +265,29 @@ def _reader(kind: str, config, opts: ContractOptions, contract: Contract) -> Cal
             return lambda out: _field(out, "score")[:, 0]
         index = opts.score_index if opts.score_index is not None else labels.get(opts.attribute)
         if index is None:
-            raise ModelContractError(f"--attribute {opts.attribute!r} is not a named output of {contract.model} "
-                                     f"(config id2label: {sorted(labels) or 'none'}); use --score-index I")
+            raise ModelContractError(
+                f"--attribute {opts.attribute!r} is not a named output of {contract.model} "
+                f"(config id2label: {sorted(labels) or 'none'}); use --score-index I"
+            )
         contract.set("output", f"rewards[:, {index}]", "given", "--score-index/--attribute on its `rewards` output")
         return lambda out: _field(out, "rewards")[:, index]
     n = int(getattr(config, "num_labels", 1))
     if opts.attribute is not None:
         if opts.attribute not in labels:
-            raise ModelContractError(f"--attribute {opts.attribute!r}: {contract.model} has outputs "
-                                     f"{sorted(labels, key=labels.get)} (config id2label)")
+            raise ModelContractError(
+                f"--attribute {opts.attribute!r}: {contract.model} has outputs "
+                f"{sorted(labels, key=labels.get)} (config id2label)"
+            )
         index, why = labels[opts.attribute], f"--attribute {opts.attribute}"
     elif opts.score_index is not None:
         index, why = opts.score_index, "--score-index"
     elif n == 1:
         index, why = 0, None
     else:
-        raise ModelContractError(f"{contract.model} has {n} outputs ({sorted(labels, key=labels.get)}): say which "
-                                 "is the reward with --score-index I or --attribute NAME")
+        raise ModelContractError(
+            f"{contract.model} has {n} outputs ({sorted(labels, key=labels.get)}): say which "
+            "is the reward with --score-index I or --attribute NAME"
+        )
     if not 0 <= index < n:
         raise ModelContractError(f"--score-index {index} is out of range: {contract.model} has {n} output(s)")
     if why is None:
@@ -272,7 +302,9 @@ def _field(out, name: str) -> torch.Tensor:
     if value is None and isinstance(out, dict):
         value = out.get(name)
     if value is None:
-        raise ModelContractError(f"the model's output has no `{name}` (it has {list(out.keys()) if hasattr(out, 'keys') else type(out).__name__})")
+        raise ModelContractError(
+            f"the model's output has no `{name}` (it has {list(out.keys()) if hasattr(out, 'keys') else type(out).__name__})"
+        )
     return value if value.dim() == 2 else value.reshape(value.shape[0], -1)
 
 
@@ -282,15 +314,22 @@ def _kind(config, opts: ContractOptions, model: str) -> str:
     auto_map = getattr(config, "auto_map", None) or {}
     if "AutoModelForSequenceClassification" in auto_map:
         if not opts.trust_remote_code:
-            raise ModelContractError(f"{model} ships its own modeling code ({auto_map['AutoModelForSequenceClassification']}); "
-                                     "pass --trust-remote-code to run it")
+            raise ModelContractError(
+                f"{model} ships its own modeling code ({auto_map['AutoModelForSequenceClassification']}); "
+                "pass --trust-remote-code to run it"
+            )
         return "custom-code"
     archs = getattr(config, "architectures", None) or []
     if archs and not any(a.endswith("ForSequenceClassification") for a in archs):
-        hint = (" For a DPO policy's implicit reward give --ref-model REF or --ref-free."
-                if any(a.endswith("ForCausalLM") for a in archs) else "")
-        raise ModelContractError(f"{model} is a {', '.join(archs)}, not a reward model (no sequence-classification "
-                                 f"head).{hint} To train a head on it: rewardlab train --backbone {model}")
+        hint = (
+            " For a DPO policy's implicit reward give --ref-model REF or --ref-free."
+            if any(a.endswith("ForCausalLM") for a in archs)
+            else ""
+        )
+        raise ModelContractError(
+            f"{model} is a {', '.join(archs)}, not a reward model (no sequence-classification "
+            f"head).{hint} To train a head on it: rewardlab train --backbone {model}"
+        )
     return "sequence-classifier"
 
 
@@ -315,19 +354,32 @@ def infer_contract(path: str, opts: ContractOptions | None = None):
         else:
             template = c.set("template", opts.template, "given", "--template")
             if template == "chat" and not chat:
-                raise ModelContractError(f"--template chat: {path}'s tokenizer has no chat template "
-                                         "(give a Jinja file with --template FILE, or join/plain/pair)")
+                raise ModelContractError(
+                    f"--template chat: {path}'s tokenizer has no chat template "
+                    "(give a Jinja file with --template FILE, or join/plain/pair)"
+                )
     elif is_encoder:
-        template = c.set("template", "pair", "inferred", f"{config.model_type} is an encoder: (prompt, response) as a text pair")
+        template = c.set(
+            "template", "pair", "inferred", f"{config.model_type} is an encoder: (prompt, response) as a text pair"
+        )
     elif chat:
-        template = c.set("template", "chat", "inferred",
-                         "the tokenizer's chat template, rendered as text then tokenized (as reward-bench)")
+        template = c.set(
+            "template",
+            "chat",
+            "inferred",
+            "the tokenizer's chat template, rendered as text then tokenized (as reward-bench)",
+        )
     else:
-        why = ("no chat template: prompt + response + ' ' + EOS, as OpenRLHF's reward dataset joins them"
-               if kind == "openrlhf" else "no chat template: prompt, newline, response, EOS")
+        why = (
+            "no chat template: prompt + response + ' ' + EOS, as OpenRLHF's reward dataset joins them"
+            if kind == "openrlhf"
+            else "no chat template: prompt, newline, response, EOS"
+        )
         template = c.set("template", "join", "inferred", why)
-        c.warnings.append("no chat template: the text layout (join) is a guess; check how the model was trained "
-                          "and give --template plain|join or a chat-template file")
+        c.warnings.append(
+            "no chat template: the text layout (join) is a guess; check how the model was trained "
+            "and give --template plain|join or a chat-template file"
+        )
     # pad token and where the reward is read
     pad_id = getattr(config, "pad_token_id", None)
     if isinstance(pad_id, list):
@@ -337,22 +389,33 @@ def infer_contract(path: str, opts: ContractOptions | None = None):
     elif tok.pad_token_id is not None:
         pad_id = c.set("pad_token_id", tok.pad_token_id, "inferred", "config has none: the tokenizer's pad token")
     elif tok.eos_token_id is not None:
-        pad_id = c.set("pad_token_id", tok.eos_token_id, "inferred", "no pad token anywhere: EOS (as reward-bench sets it)")
+        pad_id = c.set(
+            "pad_token_id", tok.eos_token_id, "inferred", "no pad token anywhere: EOS (as reward-bench sets it)"
+        )
     else:
-        raise ModelContractError(f"{path} has no pad, EOS or config pad token id: batched scoring cannot find the reward")
+        raise ModelContractError(
+            f"{path} has no pad, EOS or config pad token id: batched scoring cannot find the reward"
+        )
     pad_token = tok.convert_ids_to_tokens(int(pad_id))
     pooling = "cls" if is_encoder and kind != "openrlhf" else ("last_mask" if kind == "openrlhf" else "last_non_pad")
     pooling = "custom" if kind == "custom-code" else pooling
-    where = {"cls": "the model's own pooler ([CLS], first token)", "custom": "the model's own code decides",
-             "last_mask": "OpenRLHF: value at the last attention-mask position",
-             "last_non_pad": "transformers: the last token that is not the pad token"}[pooling]
+    where = {
+        "cls": "the model's own pooler ([CLS], first token)",
+        "custom": "the model's own code decides",
+        "last_mask": "OpenRLHF: value at the last attention-mask position",
+        "last_non_pad": "transformers: the last token that is not the pad token",
+    }[pooling]
     c.set("reward_read_at", pooling, "model", where)
     if pooling == "last_non_pad" and pad_id == tok.eos_token_id:
-        c.warnings.append(f"pad == eos ({pad_token!r}): transformers reads the reward at the last token that is not "
-                          f"{pad_token!r}, so a text ending in it is read before it (as reward-bench does)")
+        c.warnings.append(
+            f"pad == eos ({pad_token!r}): transformers reads the reward at the last token that is not "
+            f"{pad_token!r}, so a text ending in it is read before it (as reward-bench does)"
+        )
     if pooling == "last_non_pad" and chat and template == "chat" and pad_token and pad_token in chat:
-        c.warnings.append(f"the pad token {pad_token!r} occurs in the chat template: where it ends the text the "
-                          "reward is read before it")
+        c.warnings.append(
+            f"the pad token {pad_token!r} occurs in the chat template: where it ends the text the "
+            "reward is read before it"
+        )
     # padding side
     if opts.padding_side is not None:
         side = c.set("padding_side", opts.padding_side, "given", "--padding-side")
@@ -365,51 +428,93 @@ def infer_contract(path: str, opts: ContractOptions | None = None):
     adds_bos = tok.bos_token_id is not None and tok.bos_token_id in probe[:1]
     if opts.add_special_tokens is not None:
         if template == "pair" and not opts.add_special_tokens:
-            raise ModelContractError("--no-add-special-tokens: a text pair is always encoded with the tokenizer's "
-                                     "[CLS]/[SEP] (template pair)")
+            raise ModelContractError(
+                "--no-add-special-tokens: a text pair is always encoded with the tokenizer's "
+                "[CLS]/[SEP] (template pair)"
+            )
         add = c.set("add_special_tokens", opts.add_special_tokens, "given", "--add-special-tokens")
     elif template == "chat" and adds_bos and chat and _renders_bos(tok, chat):
-        add = c.set("add_special_tokens", False, "inferred", "the template writes BOS itself (reward-bench masks the "
-                    "tokenizer's duplicate BOS)")
+        add = c.set(
+            "add_special_tokens",
+            False,
+            "inferred",
+            "the template writes BOS itself (reward-bench masks the tokenizer's duplicate BOS)",
+        )
     elif kind == "openrlhf":
         add = c.set("add_special_tokens", False, "model", "OpenRLHF tokenizes with add_special_tokens=False")
     else:
-        add = c.set("add_special_tokens", True, "inferred", "the tokenizer's own BOS/CLS/SEP, as reward-bench's pipeline")
+        add = c.set(
+            "add_special_tokens", True, "inferred", "the tokenizer's own BOS/CLS/SEP, as reward-bench's pipeline"
+        )
     # length
     if opts.max_length is not None:
         max_length = c.set("max_length", opts.max_length, "given", "--max-length")
     else:
-        limits = [(v, name) for v, name in ((tok.model_max_length, "tokenizer model_max_length"),
-                  (getattr(config, "max_position_embeddings", None), "config max_position_embeddings"),
-                  (getattr(config, "n_positions", None), "config n_positions"))
-                  if isinstance(v, int) and 0 < v < HUGE_MAX_LENGTH]
+        limits = [
+            (v, name)
+            for v, name in (
+                (tok.model_max_length, "tokenizer model_max_length"),
+                (getattr(config, "max_position_embeddings", None), "config max_position_embeddings"),
+                (getattr(config, "n_positions", None), "config n_positions"),
+            )
+            if isinstance(v, int) and 0 < v < HUGE_MAX_LENGTH
+        ]
         if limits:
             max_length = c.set("max_length", min(limits)[0], "model", min(limits)[1])
         else:
-            max_length = c.set("max_length", FALLBACK_MAX_LENGTH, "inferred", "the model states none: reward-bench's 2048")
+            max_length = c.set(
+                "max_length", FALLBACK_MAX_LENGTH, "inferred", "the model states none: reward-bench's 2048"
+            )
             c.warnings.append("the model states no max length: 2048 is a guess (give --max-length)")
     truncation = opts.truncation or "right"
-    c.set("truncation", truncation, "given" if opts.truncation else "inferred",
-          "--truncation" if opts.truncation else "longer texts lose their end, as reward-bench's pipeline")
+    c.set(
+        "truncation",
+        truncation,
+        "given" if opts.truncation else "inferred",
+        "--truncation" if opts.truncation else "longer texts lose their end, as reward-bench's pipeline",
+    )
     normalization = None
     if kind == "openrlhf" and getattr(config, "mean", None) is not None:
-        normalization = {"mean": float(config.mean), "std": float(getattr(config, "std", 1.0) or 1.0),
-                         "source": "config.json mean/std (OpenRLHF)"}
-        c.set("normalization", normalization, "model", "OpenRLHF's stored mean/std, applied with --normalize (its "
-              f"--reward.normalize_enable; saved normalize_reward={getattr(config, 'normalize_reward', None)})")
+        normalization = {
+            "mean": float(config.mean),
+            "std": float(getattr(config, "std", 1.0) or 1.0),
+            "source": "config.json mean/std (OpenRLHF)",
+        }
+        c.set(
+            "normalization",
+            normalization,
+            "model",
+            "OpenRLHF's stored mean/std, applied with --normalize (its "
+            f"--reward.normalize_enable; saved normalize_reward={getattr(config, 'normalize_reward', None)})",
+        )
     spec = ScoringSpec(
         # "foreign-*": rewardlab's own pooling rules (and its packed fast path) never apply to these models
-        backbone=str(path), model_type=config.model_type, pooling=f"foreign-{pooling}", template=template,
-        chat_template=chat if template == "chat" else None, add_special_tokens=bool(add), bos_token=tok.bos_token,
-        eos_token=tok.eos_token, pad_token=pad_token, pad_token_id=int(pad_id), padding_side=side,
-        max_length=int(max_length), truncation=truncation, normalization=normalization, versions=package_versions())
+        backbone=str(path),
+        model_type=config.model_type,
+        pooling=f"foreign-{pooling}",
+        template=template,
+        chat_template=chat if template == "chat" else None,
+        add_special_tokens=bool(add),
+        bos_token=tok.bos_token,
+        eos_token=tok.eos_token,
+        pad_token=pad_token,
+        pad_token_id=int(pad_id),
+        padding_side=side,
+        max_length=int(max_length),
+        truncation=truncation,
+        normalization=normalization,
+        versions=package_versions(),
+    )
     return tok, config, spec, c
 
 
 def _renders_bos(tok, chat: str) -> bool:
     try:
-        text = tok.apply_chat_template([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
-                                       tokenize=False, chat_template=chat)
+        text = tok.apply_chat_template(
+            [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+            tokenize=False,
+            chat_template=chat,
+        )
     except Exception:
         return False
     return bool(tok.bos_token) and text.startswith(tok.bos_token)
@@ -417,8 +522,9 @@ def _renders_bos(tok, chat: str) -> bool:
 
 def _check_options(opts: ContractOptions) -> None:
     if opts.template is not None and opts.template not in TEMPLATES and not Path(opts.template).is_file():
-        raise ModelContractError(f"--template {opts.template!r}: expected one of {', '.join(TEMPLATES)} or a "
-                                 "chat-template file")
+        raise ModelContractError(
+            f"--template {opts.template!r}: expected one of {', '.join(TEMPLATES)} or a chat-template file"
+        )
     if opts.truncation is not None and opts.truncation not in TRUNCATIONS:
         raise ModelContractError(f"--truncation {opts.truncation!r}: expected one of {', '.join(TRUNCATIONS)}")
     if opts.padding_side is not None and opts.padding_side not in ("left", "right"):
@@ -445,7 +551,8 @@ def load_foreign(path: str, opts: ContractOptions | None = None, torch_dtype=tor
             model = OpenRLHFValueModel(base, head)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(
-                path, dtype=torch_dtype, trust_remote_code=opts.trust_remote_code)
+                path, dtype=torch_dtype, trust_remote_code=opts.trust_remote_code
+            )
     except (OSError, ValueError) as e:
         raise ModelContractError(f"cannot load {path}'s weights: {str(e).splitlines()[0]}") from e
     if contract.kind != "openrlhf":
@@ -462,8 +569,12 @@ def load_foreign(path: str, opts: ContractOptions | None = None, torch_dtype=tor
             read(probe)
         except ModelContractError as e:
             raise ModelContractError(f"{path}: {e}") from None
-        contract.set("attributes", rm.attribute_names(), "model", "its `rewards` output, written per response by "
-                     "`score`" if rm._n_attributes else "none")
+        contract.set(
+            "attributes",
+            rm.attribute_names(),
+            "model",
+            "its `rewards` output, written per response by `score`" if rm._n_attributes else "none",
+        )
     return rm
 
 

@@ -19,6 +19,7 @@ the logging reductions; one process without ``torchrun`` gets a gloo world of on
 * The packed forward (:mod:`rewardlab.packing`) sees the ``FSDP…`` layer classes and runs whole layers (their
   forward all-gathers the weights) instead of reading the last layer's weights itself.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,8 +54,9 @@ def ensure_process_group() -> bool:
 def shard(rm, device: torch.device, bf16: bool) -> int:
     """``fully_shard`` every transformer layer of ``rm.model``, then ``rm`` itself; returns the number of layers."""
     mesh = init_device_mesh(device.type, (dist.get_world_size(),))
-    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else \
-        MixedPrecisionPolicy()
+    mp = (
+        MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else MixedPrecisionPolicy()
+    )
     layers = [m for m in rm.model.modules() if isinstance(m, GradientCheckpointingLayer)]
     for layer in layers:
         fully_shard(layer, mesh=mesh, mp_policy=mp)
@@ -85,14 +87,15 @@ def clip_grad_norm_(parameters, max_norm: float) -> torch.Tensor:
 def full_state_dict(rm) -> dict[str, torch.Tensor]:
     """The whole model's weights on CPU, keys of ``rm.model`` (collective: every process calls it)."""
     state = get_model_state_dict(rm, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    return {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
 
 
 def save_sharded(path: Path, rm, optimizer) -> None:
     """Each process writes its shards of the weights and optimizer states under ``path`` (collective)."""
     optimizer = getattr(optimizer, "optimizer", optimizer)  # Accelerate's wrapper
-    dcp.save({"model": get_model_state_dict(rm), "optim": get_optimizer_state_dict(rm, optimizer)},
-             checkpoint_id=str(path))
+    dcp.save(
+        {"model": get_model_state_dict(rm), "optim": get_optimizer_state_dict(rm, optimizer)}, checkpoint_id=str(path)
+    )
 
 
 def load_sharded(path: Path, rm, optimizer) -> None:

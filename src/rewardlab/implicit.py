@@ -12,6 +12,7 @@ also counts the assistant header before the response; those tokens follow the sa
 so they add the same amount to each and leave every comparison unchanged. Memory: per batch the policy runs,
 its log-probabilities are kept, then the reference runs (one model's logits alive at a time).
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,9 @@ class ImplicitTextEncoder(ForeignTextEncoder):
 
     def encode(self, prompt: Prompt, response: str) -> dict:
         prefix, resp, suffix = self.render(prompt, response)
-        enc = self.tok(prefix + resp + suffix, add_special_tokens=self.spec.add_special_tokens,
-                       return_offsets_mapping=True)
+        enc = self.tok(
+            prefix + resp + suffix, add_special_tokens=self.spec.add_special_tokens, return_offsets_mapping=True
+        )
         ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
         cut = len(prefix)
         start = next((i for i, (a, b) in enumerate(offsets) if (a, b) != (0, 0) and b > cut), len(ids))
@@ -42,7 +44,7 @@ class ImplicitTextEncoder(ForeignTextEncoder):
             while head < start and tuple(offsets[head]) == (0, 0):
                 head += 1
             drop = min(over, max(start - head - 1, 0))
-            ids, start = ids[:head] + ids[head + drop:], start - drop
+            ids, start = ids[:head] + ids[head + drop :], start - drop
             ids = ids[: self.spec.max_length]
         if start >= len(ids):
             raise ModelContractError(f"no response token fits in max_length {self.spec.max_length}")
@@ -77,7 +79,7 @@ class ImplicitRewardModel(RewardModel):
         for i, f in enumerate(features):
             n = len(f["input_ids"])
             offset = width - n if side == "left" else 0
-            mask[i, offset + f["response_start"]: offset + n] = 1
+            mask[i, offset + f["response_start"] : offset + n] = 1
         batch["response_mask"] = mask
         return batch
 
@@ -89,12 +91,20 @@ class ImplicitRewardModel(RewardModel):
             reward = reward - _sequence_logps(self.ref, input_ids, attention_mask, response_mask)
         return reward * (self.beta if self.beta is not None else 1.0)
 
-    def score(self, items, batch_size: int = 16, normalize: bool = False, padding_side: str | None = None,
-              packing: bool | None = None, token_budget: int | None = None) -> list[float]:
+    def score(
+        self,
+        items,
+        batch_size: int = 16,
+        normalize: bool = False,
+        padding_side: str | None = None,
+        packing: bool | None = None,
+        token_budget: int | None = None,
+    ) -> list[float]:
         if packing or (packing is None and getattr(self, "packing", False)):
             raise ModelContractError("--packing does not cover the DPO implicit reward")
-        return super().score(items, batch_size=batch_size, normalize=normalize, padding_side=padding_side,
-                             packing=False)
+        return super().score(
+            items, batch_size=batch_size, normalize=normalize, padding_side=padding_side, packing=False
+        )
 
 
 def implicit_contract(path: str, opts: ContractOptions):
@@ -110,11 +120,19 @@ def implicit_contract(path: str, opts: ContractOptions):
     except (OSError, ValueError) as e:
         raise ModelContractError(f"cannot load {path} as a transformers model: {str(e).splitlines()[0]}") from e
     c = Contract(model=str(path), kind="dpo-implicit")
-    what = "sum over response tokens of log pi - log pi_ref" if not opts.ref_free else "sum over response tokens of log pi"
+    what = (
+        "sum over response tokens of log pi - log pi_ref" if not opts.ref_free else "sum over response tokens of log pi"
+    )
     c.set("reward", what, "given", "--ref-free" if opts.ref_free else f"--ref-model {opts.ref_model}")
     c.set("ref_model", opts.ref_model, "given", "reference policy" if opts.ref_model else "none (--ref-free)")
-    c.set("beta", opts.beta, "given" if opts.beta is not None else "inferred",
-          "multiplies every reward; rankings unchanged" if opts.beta is not None else "not given: rewards are in nats (beta = 1)")
+    c.set(
+        "beta",
+        opts.beta,
+        "given" if opts.beta is not None else "inferred",
+        "multiplies every reward; rankings unchanged"
+        if opts.beta is not None
+        else "not given: rewards are in nats (beta = 1)",
+    )
     chat = getattr(tok, "chat_template", None) or None
     if opts.template is not None:
         template = c.set("template", opts.template, "given", "--template")
@@ -125,26 +143,56 @@ def implicit_contract(path: str, opts: ContractOptions):
         c.warnings.append("no chat template: the text layout (join) is a guess")
     if template == "chat" and not chat:
         raise ModelContractError(f"--template chat: {path}'s tokenizer has no chat template")
-    c.set("tokens_counted", "response + template tail", "inferred",
-          "from the response's first token to the end of the text")
+    c.set(
+        "tokens_counted",
+        "response + template tail",
+        "inferred",
+        "from the response's first token to the end of the text",
+    )
     add = opts.add_special_tokens if opts.add_special_tokens is not None else True
-    c.set("add_special_tokens", add, "given" if opts.add_special_tokens is not None else "inferred",
-          "--add-special-tokens" if opts.add_special_tokens is not None else "the tokenizer's own BOS")
-    limits = [v for v in (tok.model_max_length, getattr(config, "max_position_embeddings", None),
-                          getattr(config, "n_positions", None)) if isinstance(v, int) and 0 < v < 10 ** 7]
+    c.set(
+        "add_special_tokens",
+        add,
+        "given" if opts.add_special_tokens is not None else "inferred",
+        "--add-special-tokens" if opts.add_special_tokens is not None else "the tokenizer's own BOS",
+    )
+    limits = [
+        v
+        for v in (
+            tok.model_max_length,
+            getattr(config, "max_position_embeddings", None),
+            getattr(config, "n_positions", None),
+        )
+        if isinstance(v, int) and 0 < v < 10**7
+    ]
     max_length = opts.max_length or (min(limits) if limits else 2048)
-    c.set("max_length", max_length, "given" if opts.max_length else "model", "--max-length" if opts.max_length
-          else "the model's positions")
+    c.set(
+        "max_length",
+        max_length,
+        "given" if opts.max_length else "model",
+        "--max-length" if opts.max_length else "the model's positions",
+    )
     c.set("truncation", "prompt_left", "inferred", "prompt tokens dropped from the left first, then the response's end")
     side = opts.padding_side or "right"
     c.set("padding_side", side, "given" if opts.padding_side else "inferred", "positions come from the mask either way")
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
     c.set("pad_token_id", pad_id, "inferred", "fills padding only (masked out of attention and of the sum)")
     spec = ScoringSpec(
-        backbone=str(path), model_type=config.model_type, pooling="sequence_logprob", template=template,
-        chat_template=chat if template == "chat" else None, add_special_tokens=bool(add), bos_token=tok.bos_token,
-        eos_token=tok.eos_token, pad_token=tok.convert_ids_to_tokens(int(pad_id)), pad_token_id=int(pad_id),
-        padding_side=side, max_length=int(max_length), truncation="prompt_left", versions=package_versions())
+        backbone=str(path),
+        model_type=config.model_type,
+        pooling="sequence_logprob",
+        template=template,
+        chat_template=chat if template == "chat" else None,
+        add_special_tokens=bool(add),
+        bos_token=tok.bos_token,
+        eos_token=tok.eos_token,
+        pad_token=tok.convert_ids_to_tokens(int(pad_id)),
+        pad_token_id=int(pad_id),
+        padding_side=side,
+        max_length=int(max_length),
+        truncation="prompt_left",
+        versions=package_versions(),
+    )
     return tok, spec, c
 
 
@@ -154,8 +202,9 @@ def load_implicit(path: str, opts: ContractOptions, torch_dtype=torch.float32) -
 
     def lm(p):
         try:
-            return AutoModelForCausalLM.from_pretrained(p, dtype=torch_dtype,
-                                                        trust_remote_code=opts.trust_remote_code).eval()
+            return AutoModelForCausalLM.from_pretrained(
+                p, dtype=torch_dtype, trust_remote_code=opts.trust_remote_code
+            ).eval()
         except (OSError, ValueError) as e:
             raise ModelContractError(f"cannot load {p} as a causal LM: {str(e).splitlines()[0]}") from e
 
@@ -164,7 +213,8 @@ def load_implicit(path: str, opts: ContractOptions, torch_dtype=torch.float32) -
     if opts.ref_model is not None:
         ref_tok = AutoTokenizer.from_pretrained(opts.ref_model, trust_remote_code=opts.trust_remote_code)
         if ref_tok.get_vocab() != tok.get_vocab():
-            raise ModelContractError(f"--ref-model {opts.ref_model} has another vocabulary than {path}: "
-                                     "the log-ratio needs the same tokens")
+            raise ModelContractError(
+                f"--ref-model {opts.ref_model} has another vocabulary than {path}: the log-ratio needs the same tokens"
+            )
         ref = lm(opts.ref_model)
     return ImplicitRewardModel(policy, ref, tok, spec, contract, opts.beta)

@@ -9,6 +9,7 @@ the report's provenance), never silent. ``rewardlab.json`` itself is not hashed:
 checked against the tokenizer and config at load (:meth:`rewardlab.model.RewardModel.load`) and its values
 against the trainer's ranges (:func:`check_spec_values`).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -22,15 +23,30 @@ from rewardlab.errors import ModelContractError
 from rewardlab.settings import Sourced, validate
 
 # the files of a model directory that take part in scoring (fnmatch patterns, top level only)
-SCORING_FILES = ("config.json", "tokenizer*.json", "tokenizer.model", "*.model", "vocab.*", "merges.txt",
-                 "special_tokens_map.json", "added_tokens.json", "chat_template*", "*.safetensors",
-                 "*.safetensors.index.json", "adapter_config.json", "*.bin", "*.tiktoken", "head.*")
+SCORING_FILES = (
+    "config.json",
+    "tokenizer*.json",
+    "tokenizer.model",
+    "*.model",
+    "vocab.*",
+    "merges.txt",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template*",
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "adapter_config.json",
+    "*.bin",
+    "*.tiktoken",
+    "head.*",
+)
 
 
 def scoring_files(path: str | os.PathLike) -> list[str]:
     path = Path(path)
-    return sorted(p.name for p in path.iterdir()
-                  if p.is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in SCORING_FILES))
+    return sorted(
+        p.name for p in path.iterdir() if p.is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in SCORING_FILES)
+    )
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -61,8 +77,9 @@ def modified_files(path: str | os.PathLike, recorded: dict[str, str]) -> list[st
     return out
 
 
-def verify_model_dir(path: str | os.PathLike, recorded: dict[str, str] | None, *, trust_modified: bool = False,
-                     warn=None) -> list[str]:
+def verify_model_dir(
+    path: str | os.PathLike, recorded: dict[str, str] | None, *, trust_modified: bool = False, warn=None
+) -> list[str]:
     """Check ``path`` against ``recorded`` (None: a model saved before hashes were recorded, not checked).
 
     Raises :class:`ModelContractError` naming every mismatch, unless ``trust_modified``: then the mismatches
@@ -71,17 +88,22 @@ def verify_model_dir(path: str | os.PathLike, recorded: dict[str, str] | None, *
         return []
     problems = modified_files(path, recorded)
     if problems and not trust_modified:
-        raise ModelContractError(f"{path}: the model directory does not match rewardlab.json: " + "; ".join(problems)
-                                 + " (pass --trust-modified to load it anyway; the reports will say so)")
+        raise ModelContractError(
+            f"{path}: the model directory does not match rewardlab.json: "
+            + "; ".join(problems)
+            + " (pass --trust-modified to load it anyway; the reports will say so)"
+        )
     if problems and warn is not None:
-        warn(f"rewardlab: warning: {path} was modified and is loaded because of --trust-modified: "
-             + "; ".join(problems))
+        warn(
+            f"rewardlab: warning: {path} was modified and is loaded because of --trust-modified: " + "; ".join(problems)
+        )
     return problems
 
 
 @dataclass
 class SpecValues:
     """The rewardlab.json values that the trainer takes as options, with the trainer's ranges and messages."""
+
     max_length: Positive
     truncation: str
     padding_side: str | None

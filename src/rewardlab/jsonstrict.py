@@ -5,6 +5,7 @@ non-finite float (Python or numpy) becomes ``null``, the JSON for "no value". Va
 non-finite (rewards, weights) are refused before they get here (:mod:`rewardlab.finite`); this is for statistics
 that can be undefined (a loss over a window of skipped steps, a standard deviation of one value).
 """
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ model's ordinary forward, and the packed rows of :mod:`rewardlab.packing` (:func
 texts with their shared token prefix once, :func:`pack_rows` packs groups into rows, :func:`build_inputs` makes the
 ``(R, W)`` tensors). Nothing here runs a model; the packed forward lives in :mod:`rewardlab.packing`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -99,8 +100,9 @@ def pack_rows(lengths: list[int], token_budget: int) -> list[list[int]]:
     return best_fit_decreasing(lengths, token_budget)
 
 
-def build_inputs(groups: list[Group], rows: list[list[int]], pad_id: int,
-                 read_order: list[tuple[int, int]] | None = None) -> dict[str, torch.Tensor]:
+def build_inputs(
+    groups: list[Group], rows: list[list[int]], pad_id: int, read_order: list[tuple[int, int]] | None = None
+) -> dict[str, torch.Tensor]:
     """Tensors ``(R, W)`` for the packed forward. Rewards come out in ``read_order`` — a list of (group,
     response) — by default every response of every group in order (the :func:`collate_pairs` row order)."""
     width = max(sum(len(groups[g]) for g in row) for row in rows)
@@ -116,18 +118,19 @@ def build_inputs(groups: list[Group], rows: list[list[int]], pad_id: int,
         off = 0
         for s, g in enumerate(row):
             grp, n = groups[g], len(groups[g])
-            ids[r, off:off + n] = torch.tensor(grp.ids)
-            pos[r, off:off + n] = torch.tensor(grp.pos)
-            seg[r, off:off + n] = s
-            member[r, off:off + n] = torch.tensor(grp.member)
+            ids[r, off : off + n] = torch.tensor(grp.ids)
+            pos[r, off : off + n] = torch.tensor(grp.pos)
+            seg[r, off : off + n] = s
+            member[r, off : off + n] = torch.tensor(grp.member)
             if has_tt:
-                tt[r, off:off + n] = torch.tensor(grp.token_type)
+                tt[r, off : off + n] = torch.tensor(grp.token_type)
             where[g] = (r, off)
             off += n
     if read_order is None:
         read_order = [(g, k) for g in range(len(groups)) for k in range(len(groups[g].reads))]
-    read = torch.tensor([where[g][0] * width + where[g][1] + groups[g].reads[k] for g, k in read_order],
-                        dtype=torch.long)
+    read = torch.tensor(
+        [where[g][0] * width + where[g][1] + groups[g].reads[k] for g, k in read_order], dtype=torch.long
+    )
     out = {"input_ids": ids, "position_ids": pos, "packed_seg": seg, "packed_member": member, "packed_read": read}
     if has_tt:
         out["token_type_ids"] = tt

@@ -8,6 +8,7 @@ per-attribute rewards and gate weights);
 ``--ref-model``/``--ref-free`` make a DPO policy's implicit reward (:mod:`rewardlab.implicit`); anything else
 is a foreign reward model whose contract is inferred, printed and stored (:mod:`rewardlab.foreign`).
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,14 @@ def _spec_json(path: str | Path) -> dict:
         raise ModelContractError(f"{Path(path) / SPEC_FILE} is not valid JSON: {e}") from None
 
 
-def load_reward_model(path: str, opts: ContractOptions | None = None, *, torch_dtype=torch.float32,
-                      say: Callable[[str], None] | None = announce, **load_kwargs):
+def load_reward_model(
+    path: str,
+    opts: ContractOptions | None = None,
+    *,
+    torch_dtype=torch.float32,
+    say: Callable[[str], None] | None = announce,
+    **load_kwargs,
+):
     """The one model-loading entry point: a rewardlab directory through its checked contract
     (:meth:`RewardModel.load`, ``load_kwargs`` passed on), a DPO policy with ``--ref-model``/``--ref-free``
     (:mod:`rewardlab.implicit`), else a foreign reward model; the inferred contract is told to ``say``."""
@@ -54,8 +61,10 @@ def load_reward_model(path: str, opts: ContractOptions | None = None, *, torch_d
         given = {k: v for k, v in opts.given().items()}
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
-            raise ModelContractError(f"{path} is a rewardlab model: its contract is fixed by {SPEC_FILE} and checked "
-                                     f"on load; {flags} appl{'y' if len(given) > 1 else 'ies'} only to models without it")
+            raise ModelContractError(
+                f"{path} is a rewardlab model: its contract is fixed by {SPEC_FILE} and checked "
+                f"on load; {flags} appl{'y' if len(given) > 1 else 'ies'} only to models without it"
+            )
         spec = _spec_json(path)
         if spec.get("kind") == COMPOSED_KIND:  # two reward models under the Llama 2 rule
             return ComposedLlama2Scorer.load(path, torch_dtype=torch_dtype, **load_kwargs)
@@ -84,8 +93,10 @@ def run_inspect(cfg: InspectConfig) -> str:
         return implicit_contract(cfg.model, opts)[2].format()
     if is_rewardlab_dir(cfg.model) and _spec_json(cfg.model).get("kind") == COMPOSED_KIND:
         d = _spec_json(cfg.model)
-        lines = [f"scoring contract for {cfg.model}: a composed Llama 2 model ({SPEC_FILE}); each member is "
-                 "scored with its own contract"]
+        lines = [
+            f"scoring contract for {cfg.model}: a composed Llama 2 model ({SPEC_FILE}); each member is "
+            "scored with its own contract"
+        ]
         for name in ("safety", "helpfulness"):
             m = d.get(name) or {}
             lines.append(f"  {name:<19} {m.get('path')!r} (attribute {m.get('attribute')!r}, {m.get('squash')})")
@@ -94,8 +105,17 @@ def run_inspect(cfg: InspectConfig) -> str:
     if is_rewardlab_dir(cfg.model):
         spec = ScoringSpec.from_json(json.loads((Path(cfg.model) / SPEC_FILE).read_text()))
         lines = [f"scoring contract for {cfg.model}: rewardlab model, fixed by its {SPEC_FILE} (checked on load)"]
-        for name in ("template", "pooling", "add_special_tokens", "pad_token", "pad_token_id", "padding_side",
-                     "max_length", "truncation", "normalization"):
+        for name in (
+            "template",
+            "pooling",
+            "add_special_tokens",
+            "pad_token",
+            "pad_token_id",
+            "padding_side",
+            "max_length",
+            "truncation",
+            "normalization",
+        ):
             lines.append(f"  {name:<19} {getattr(spec, name)!r}")
         return "\n".join(lines)
     return infer_contract(cfg.model, opts)[3].format()

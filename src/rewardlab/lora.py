@@ -8,6 +8,7 @@ the head), the tokenizer and ``rewardlab.json``; :meth:`RewardModel.load` rebuil
 (``load_adapter_model``). ``rewardlab export --merge`` folds the adapters into the weights and writes a plain
 ``AutoModelForSequenceClassification`` directory (:mod:`rewardlab.export`).
 """
+
 from __future__ import annotations
 
 import json
@@ -45,20 +46,38 @@ def _peft():
     return peft
 
 
-def apply_lora(rm, *, r: int, alpha: float, dropout: float = 0.0, target_modules: list[str] | None = None,
-               gradient_checkpointing: bool = False) -> None:
+def apply_lora(
+    rm,
+    *,
+    r: int,
+    alpha: float,
+    dropout: float = 0.0,
+    target_modules: list[str] | None = None,
+    gradient_checkpointing: bool = False,
+) -> None:
     """Wrap ``rm.model`` with LoRA adapters in place; report trainable parameters."""
     peft = _peft()
     if r < 1:
         raise RewardlabError(f"lora_r must be positive, not {r}")
     base = rm.model
-    if rm.spec.pooling == "last_token" and rm.spec.pad_token == "<|pad|>" and "<|pad|>" in rm.tokenizer.added_tokens_encoder:
-        raise RewardlabError("LoRA with a pad token added to the vocabulary is not supported (its new embedding row "
-                             "would not be saved with the adapter); train without --lora-r")
+    if (
+        rm.spec.pooling == "last_token"
+        and rm.spec.pad_token == "<|pad|>"
+        and "<|pad|>" in rm.tokenizer.added_tokens_encoder
+    ):
+        raise RewardlabError(
+            "LoRA with a pad token added to the vocabulary is not supported (its new embedding row "
+            "would not be saved with the adapter); train without --lora-r"
+        )
     head = head_name(base)
-    config = peft.LoraConfig(task_type=peft.TaskType.SEQ_CLS, r=r, lora_alpha=alpha, lora_dropout=dropout,
-                             target_modules=list(target_modules) if target_modules else "all-linear",
-                             modules_to_save=[head])
+    config = peft.LoraConfig(
+        task_type=peft.TaskType.SEQ_CLS,
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(target_modules) if target_modules else "all-linear",
+        modules_to_save=[head],
+    )
     rm.model = peft.get_peft_model(base, config)
     if gradient_checkpointing:
         rm.model.enable_input_require_grads()

@@ -30,6 +30,7 @@ A new loss is one function here plus one entry in :data:`LOSSES`. The trainer on
 :func:`batch_loss` (losses of one collated batch) and :func:`count_units` (how many loss units a set of
 comparisons holds, known before any forward pass, so the normaliser of a global batch is exact).
 """
+
 from __future__ import annotations
 
 import enum
@@ -39,7 +40,6 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-
 
 TIE_MODELS = ("davidson", "rao_kupper")
 # Llama 2 (Touvron et al. 2023, table 27): margin by preference rating level
@@ -74,6 +74,7 @@ class LossOptions:
 
 # --- pairwise ------------------------------------------------------------------------------------------
 
+
 def bradley_terry(r_w: torch.Tensor, r_l: torch.Tensor) -> torch.Tensor:
     """Eq. 3: ``-log σ(r_w - r_l)``, computed as ``-logsigmoid`` (stable for any |Δ|). ``(P,) -> (P,)``."""
     return -F.logsigmoid(r_w - r_l)
@@ -101,14 +102,16 @@ def smoothed_logistic(z: torch.Tensor, label_smoothing: float = 0.0) -> torch.Te
     return out
 
 
-def margin_loss(r_w: torch.Tensor, r_l: torch.Tensor, margin: torch.Tensor,
-                label_smoothing: float = 0.0) -> torch.Tensor:
+def margin_loss(
+    r_w: torch.Tensor, r_l: torch.Tensor, margin: torch.Tensor, label_smoothing: float = 0.0
+) -> torch.Tensor:
     """Eq. 5 (Llama 2): ``-log σ(r_w - r_l - m)``. A pair is only "won" once r_w beats r_l by ``m``. ``(P,) -> (P,)``."""
     return smoothed_logistic(r_w - r_l - margin, label_smoothing)
 
 
-def scaled_bradley_terry(r_w: torch.Tensor, r_l: torch.Tensor, strength: torch.Tensor,
-                         label_smoothing: float = 0.0) -> torch.Tensor:
+def scaled_bradley_terry(
+    r_w: torch.Tensor, r_l: torch.Tensor, strength: torch.Tensor, label_smoothing: float = 0.0
+) -> torch.Tensor:
     """Scaled BT (Wang et al. 2024, HelpSteer2-Preference): ``-|s| · log σ(r_w − r_l)``. ``(P,) -> (P,)``.
 
     A "much better" pair (|s| = 3) counts three times a "slightly better" one (|s| = 1); the optimum of
@@ -130,9 +133,14 @@ def _bt(r_w, r_l, margin, label_smoothing=0.0):
     return smoothed_logistic(r_w - r_l, label_smoothing)
 
 
-def pair_loss(loss: LossType | str, r_w: torch.Tensor, r_l: torch.Tensor,
-              margin: torch.Tensor | None = None, center_coef: float = 0.0,
-              label_smoothing: float = 0.0) -> torch.Tensor:
+def pair_loss(
+    loss: LossType | str,
+    r_w: torch.Tensor,
+    r_l: torch.Tensor,
+    margin: torch.Tensor | None = None,
+    center_coef: float = 0.0,
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
     """Dispatch to the named per-pair loss and add the centering term. Returns ``(P,)``."""
     loss = LossType(loss)
     spec = LOSSES[loss]
@@ -140,8 +148,9 @@ def pair_loss(loss: LossType | str, r_w: torch.Tensor, r_l: torch.Tensor,
         raise ValueError(f"'{loss}' is not a per-pair loss; use batch_loss")
     fn, needs_margin = spec.pair, spec.needs_margin
     if needs_margin and margin is None:
-        raise ValueError(f"loss '{loss}' needs a margin for every pair (a 'margin' field or per-response "
-                         "'scores' in the data)")
+        raise ValueError(
+            f"loss '{loss}' needs a margin for every pair (a 'margin' field or per-response 'scores' in the data)"
+        )
     out = fn(r_w, r_l, margin, label_smoothing)
     if center_coef:
         out = out + center_coef * reward_centering(r_w, r_l)
@@ -168,6 +177,7 @@ def pair_margins(raw: torch.Tensor | None, opts: LossOptions) -> torch.Tensor | 
 
 # --- per-prompt all pairs (InstructGPT) -----------------------------------------------------------------
 
+
 def group_mean(values: torch.Tensor, group: torch.Tensor, n_groups: int) -> torch.Tensor:
     """Mean of ``values`` ``(P,)`` per ``group`` id ``(P,)`` in 0..n_groups-1, for the groups that have any.
 
@@ -175,13 +185,15 @@ def group_mean(values: torch.Tensor, group: torch.Tensor, n_groups: int) -> torc
     """
     sums = torch.zeros(n_groups, dtype=values.dtype, device=values.device).index_add_(0, group, values)
     counts = torch.zeros(n_groups, dtype=values.dtype, device=values.device).index_add_(
-        0, group, torch.ones_like(values))
+        0, group, torch.ones_like(values)
+    )
     present = counts > 0
     return sums[present] / counts[present]
 
 
-def allpairs_loss(r_w: torch.Tensor, r_l: torch.Tensor, group: torch.Tensor, n_groups: int,
-                  label_smoothing: float = 0.0) -> torch.Tensor:
+def allpairs_loss(
+    r_w: torch.Tensor, r_l: torch.Tensor, group: torch.Tensor, n_groups: int, label_smoothing: float = 0.0
+) -> torch.Tensor:
     """InstructGPT (reference eq. 6): ``1/C(K,2) · Σ_{(w,l)} -log σ(r_w − r_l)`` per prompt.
 
     ``r_w``, ``r_l``, ``group``: ``(P,)`` (the prompt of each pair); returns ``(G',)``, one loss per prompt
@@ -232,6 +244,7 @@ def centering_kwise(rewards: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 
 # --- Bradley-Terry with ties ----------------------------------------------------------------------------
 
+
 def davidson_log_probs(delta: torch.Tensor, nu: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Davidson (1970): ``P(i ≻ j) = π_i / (π_i + π_j + ν√(π_i π_j))``, ``P(tie) = ν√(π_i π_j) / (same)``.
 
@@ -253,15 +266,21 @@ def rao_kupper_log_probs(delta: torch.Tensor, theta: float) -> tuple[torch.Tenso
     """
     a = math.log(theta)
     log_win = F.logsigmoid(delta - a)
-    log_tie = (math.log(theta ** 2 - 1) if theta > 1 else float("-inf")) + log_win + F.logsigmoid(-delta - a)
+    log_tie = (math.log(theta**2 - 1) if theta > 1 else float("-inf")) + log_win + F.logsigmoid(-delta - a)
     return log_win, log_tie
 
 
 TIE_LOG_PROBS = {"davidson": davidson_log_probs, "rao_kupper": rao_kupper_log_probs}
 
 
-def bt_ties_loss(r_w: torch.Tensor, r_l: torch.Tensor, r_a: torch.Tensor, r_b: torch.Tensor,
-                 model: str = "davidson", param: float | None = None) -> torch.Tensor:
+def bt_ties_loss(
+    r_w: torch.Tensor,
+    r_l: torch.Tensor,
+    r_a: torch.Tensor,
+    r_b: torch.Tensor,
+    model: str = "davidson",
+    param: float | None = None,
+) -> torch.Tensor:
     """``-log P(w ≻ l)`` for each strict pair ``(P,)``, then ``-log P(a ~ b)`` for each tied pair ``(T,)``.
 
     Returns ``(P + T,)``. The tie probability is symmetric in (a, b); its loss is smallest at r_a = r_b.
@@ -274,6 +293,7 @@ def bt_ties_loss(r_w: torch.Tensor, r_l: torch.Tensor, r_a: torch.Tensor, r_b: t
 
 
 # --- batches: one function per loss, one registry --------------------------------------------------------
+
 
 def _pairs_batch(loss: str, rewards, batch, center_coef, opts):
     """A per-pair loss (:attr:`LossSpec.pair`) on every strict pair of the batch."""
@@ -349,17 +369,40 @@ _MARGIN_OPTIONS = ("label_smoothing", "margin_table", "margin_scale")
 # THE registry of losses: the name is --loss, the order is the order of --help and of the README table.
 LOSSES: dict[str, LossSpec] = {
     "bt": LossSpec("-log σ(r_w − r_l) (Bradley-Terry, eq. 3)", "every strict pair", pair=_bt),
-    "margin": LossSpec("-log σ(r_w − r_l − m), m the data's margin (Llama 2, eq. 5)", "every strict pair",
-                       pair=margin_loss, needs_margin=True, options=_MARGIN_OPTIONS),
-    "scaled_bt": LossSpec("-|s|·log σ(r_w − r_l), s the data's margin (HelpSteer2-Preference)", "every strict pair",
-                          pair=scaled_bradley_terry, needs_margin=True, options=_MARGIN_OPTIONS),
-    "allpairs": LossSpec("mean of -log σ(Δ) over a prompt's pairs (InstructGPT, eq. 6)", "one prompt",
-                         batch=_allpairs_batch, units=lambda c: int(bool(c.strict_pairs()))),
-    "plackett_luce": LossSpec("-Σ_j [r_σ(j) − log Σ_{k≥j} exp r_σ(k)] (K-wise ranking likelihood)", "one prompt",
-                              batch=_plackett_luce_batch, units=lambda c: 1, options=("top_k",)),
-    "bt_ties": LossSpec("-log P(win) / -log P(tie) (Davidson or Rao-Kupper ties)", "every strict and tied pair",
-                        batch=_bt_ties_batch, units=lambda c: len(c.strict_pairs()) + len(c.tied_pairs()),
-                        options=("tie_model", "tie_param")),
+    "margin": LossSpec(
+        "-log σ(r_w − r_l − m), m the data's margin (Llama 2, eq. 5)",
+        "every strict pair",
+        pair=margin_loss,
+        needs_margin=True,
+        options=_MARGIN_OPTIONS,
+    ),
+    "scaled_bt": LossSpec(
+        "-|s|·log σ(r_w − r_l), s the data's margin (HelpSteer2-Preference)",
+        "every strict pair",
+        pair=scaled_bradley_terry,
+        needs_margin=True,
+        options=_MARGIN_OPTIONS,
+    ),
+    "allpairs": LossSpec(
+        "mean of -log σ(Δ) over a prompt's pairs (InstructGPT, eq. 6)",
+        "one prompt",
+        batch=_allpairs_batch,
+        units=lambda c: int(bool(c.strict_pairs())),
+    ),
+    "plackett_luce": LossSpec(
+        "-Σ_j [r_σ(j) − log Σ_{k≥j} exp r_σ(k)] (K-wise ranking likelihood)",
+        "one prompt",
+        batch=_plackett_luce_batch,
+        units=lambda c: 1,
+        options=("top_k",),
+    ),
+    "bt_ties": LossSpec(
+        "-log P(win) / -log P(tie) (Davidson or Rao-Kupper ties)",
+        "every strict and tied pair",
+        batch=_bt_ties_batch,
+        units=lambda c: len(c.strict_pairs()) + len(c.tied_pairs()),
+        options=("tie_model", "tie_param"),
+    ),
 }
 
 
@@ -390,8 +433,9 @@ def check_options(loss: LossType | str, opts: LossOptions) -> None:
         raise ValueError(f"top_k must be >= 1, got {opts.top_k}")
 
 
-def batch_loss(loss: LossType | str, rewards: torch.Tensor, batch, center_coef: float = 0.0,
-               opts: LossOptions | None = None) -> torch.Tensor:
+def batch_loss(
+    loss: LossType | str, rewards: torch.Tensor, batch, center_coef: float = 0.0, opts: LossOptions | None = None
+) -> torch.Tensor:
     """Per-unit losses of a collated batch (:class:`rewardlab.collate.PairBatch`); ``rewards``: ``(N,)`` rows.
 
     Returns ``(U,)`` with ``U = count_units(loss, records of the batch)``; each unit is multiplied by its

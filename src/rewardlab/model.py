@@ -22,6 +22,7 @@ dropped from the *start of the prompt* first (keeping a leading BOS), so the who
 of the prompt survive; only if the response alone is too long is the response cut from its right, keeping
 the template's closing tokens. ``truncation="right"`` cuts the end like a plain tokenizer would.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -80,8 +81,17 @@ class ScoringSpec:
     file_hashes: dict | None = None  # sha256 of the scoring files (rewardlab.integrity); None: not recorded
 
     # Fields that change which ids or which number a text gets. Loading refuses a mismatch in these.
-    CONTRACT = ("pooling", "template", "chat_template", "add_special_tokens", "bos_token", "eos_token",
-                "pad_token", "pad_token_id", "truncation")
+    CONTRACT = (
+        "pooling",
+        "template",
+        "chat_template",
+        "add_special_tokens",
+        "bos_token",
+        "eos_token",
+        "pad_token",
+        "pad_token_id",
+        "truncation",
+    )
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -91,7 +101,9 @@ class ScoringSpec:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ModelContractError(f"{SPEC_FILE} has unknown fields {sorted(unknown)} (written by a newer rewardlab?)")
+            raise ModelContractError(
+                f"{SPEC_FILE} has unknown fields {sorted(unknown)} (written by a newer rewardlab?)"
+            )
         return cls(**d)
 
 
@@ -115,8 +127,11 @@ class TextEncoder:
         """Split the full text into (prefix, response, suffix) strings; their concatenation is what is tokenized."""
         messages = prompt_as_messages(prompt)
         if self.spec.template == "chat":
-            full = self.tok.apply_chat_template(messages + [{"role": "assistant", "content": _SENTINEL}],
-                                                tokenize=False, chat_template=self.spec.chat_template)
+            full = self.tok.apply_chat_template(
+                messages + [{"role": "assistant", "content": _SENTINEL}],
+                tokenize=False,
+                chat_template=self.spec.chat_template,
+            )
             prefix, sep, suffix = full.partition(_SENTINEL)
             if not sep:
                 raise ModelContractError("the chat template dropped the assistant message; cannot score with it")
@@ -140,7 +155,11 @@ class TextEncoder:
             return {"input_ids": ids}
         if self.spec.truncation == "right":
             return {"input_ids": ids[: self.spec.max_length]}
-        return {"input_ids": self._truncate_prompt_left(ids, enc["offset_mapping"], len(prefix), len(prefix) + len(response))}
+        return {
+            "input_ids": self._truncate_prompt_left(
+                ids, enc["offset_mapping"], len(prefix), len(prefix) + len(response)
+            )
+        }
 
     def _truncate_prompt_left(self, ids, offsets, resp_start: int, resp_end: int) -> list[int]:
         # Tokens are in text order: [BOS added by the tokenizer] [prompt] [response] [template tail].
@@ -157,9 +176,9 @@ class TextEncoder:
         head_ids, prompt_ids, resp_ids, tail_ids = ids[:head], ids[head:n_prompt], ids[n_prompt:n_resp], ids[n_resp:]
         keep_prompt = self.spec.max_length - len(head_ids) - len(resp_ids) - len(tail_ids)
         if keep_prompt >= 0:
-            return head_ids + prompt_ids[len(prompt_ids) - keep_prompt:] + resp_ids + tail_ids
+            return head_ids + prompt_ids[len(prompt_ids) - keep_prompt :] + resp_ids + tail_ids
         keep_resp = max(self.spec.max_length - len(head_ids) - len(tail_ids), 1)
-        return (head_ids + resp_ids[:keep_resp] + tail_ids)[-self.spec.max_length:]
+        return (head_ids + resp_ids[:keep_resp] + tail_ids)[-self.spec.max_length :]
 
     def _encode_pair(self, prompt_text: str, response: str) -> dict:
         truncation = "only_first" if self.spec.truncation == "prompt_left" else "longest_first"
@@ -182,7 +201,7 @@ def _choose_pad(tokenizer, chat_template: str | None) -> tuple[str, bool]:
     """Pick a pad token that never occurs in rendered text. Returns (token, whether it must be added)."""
     pad = tokenizer.pad_token
     used = {tokenizer.eos_token, tokenizer.bos_token}
-    in_template = (lambda t: chat_template is not None and t in chat_template)
+    in_template = lambda t: chat_template is not None and t in chat_template
     if pad is not None and pad not in used and not in_template(pad):
         return pad, False
     vocab = tokenizer.get_vocab()
@@ -222,9 +241,17 @@ class RewardModel(torch.nn.Module):
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
-    def from_backbone(cls, backbone: str, *, max_length: int = 512, padding_side: str | None = None,
-                      truncation: str = "prompt_left", use_chat_template: bool = True,
-                      torch_dtype: torch.dtype = torch.float32, seed: int | None = None) -> "RewardModel":
+    def from_backbone(
+        cls,
+        backbone: str,
+        *,
+        max_length: int = 512,
+        padding_side: str | None = None,
+        truncation: str = "prompt_left",
+        use_chat_template: bool = True,
+        torch_dtype: torch.dtype = torch.float32,
+        seed: int | None = None,
+    ) -> "RewardModel":
         """Put a fresh scalar head on any causal-LM or encoder checkpoint (local dir, embedded name or hub id)."""
         path = resolve_backbone(backbone)
         tok = AutoTokenizer.from_pretrained(path)
@@ -244,8 +271,16 @@ class RewardModel(torch.nn.Module):
         tok.pad_token = pad
         config.num_labels = 1
         config.pad_token_id = tok.pad_token_id
-        for attr in ("hidden_dropout_prob", "attention_probs_dropout_prob", "attention_dropout", "dropout",
-                     "resid_pdrop", "embd_pdrop", "attn_pdrop", "classifier_dropout"):
+        for attr in (
+            "hidden_dropout_prob",
+            "attention_probs_dropout_prob",
+            "attention_dropout",
+            "dropout",
+            "resid_pdrop",
+            "embd_pdrop",
+            "attn_pdrop",
+            "classifier_dropout",
+        ):
             if getattr(config, attr, None):  # dropout off: deterministic training and scoring
                 setattr(config, attr, 0.0)
         if seed is not None:
@@ -255,18 +290,31 @@ class RewardModel(torch.nn.Module):
             model.resize_token_embeddings(len(tok))
         model.config.pad_token_id = tok.pad_token_id
         probe = tok("a", add_special_tokens=True)["input_ids"]
-        add_special = not (chat and tok.bos_token and chat.lstrip().startswith("{{ bos_token") and
-                           tok.bos_token_id in probe)
+        add_special = not (
+            chat and tok.bos_token and chat.lstrip().startswith("{{ bos_token") and tok.bos_token_id in probe
+        )
         spec = ScoringSpec(
-            backbone=backbone, model_type=config.model_type, pooling=pooling, template=template,
-            chat_template=chat, add_special_tokens=add_special, bos_token=tok.bos_token, eos_token=tok.eos_token,
-            pad_token=pad, pad_token_id=tok.pad_token_id, padding_side=side, max_length=max_length,
-            truncation=truncation, versions=package_versions())
+            backbone=backbone,
+            model_type=config.model_type,
+            pooling=pooling,
+            template=template,
+            chat_template=chat,
+            add_special_tokens=add_special,
+            bos_token=tok.bos_token,
+            eos_token=tok.eos_token,
+            pad_token=pad,
+            pad_token_id=tok.pad_token_id,
+            padding_side=side,
+            max_length=max_length,
+            truncation=truncation,
+            versions=package_versions(),
+        )
         return cls(model, tok, spec)
 
     @classmethod
-    def load(cls, path: str | Path, *, expect: dict | None = None, torch_dtype=torch.float32,
-             trust_modified: bool = False) -> "RewardModel":
+    def load(
+        cls, path: str | Path, *, expect: dict | None = None, torch_dtype=torch.float32, trust_modified: bool = False
+    ) -> "RewardModel":
         """Load a saved directory; ``expect`` (field -> value) must match ``rewardlab.json`` or loading refuses.
 
         The scoring files must match the hashes in ``rewardlab.json`` (:mod:`rewardlab.integrity`); with
@@ -274,13 +322,16 @@ class RewardModel(torch.nn.Module):
         path = Path(path)
         spec_path = path / SPEC_FILE
         if not spec_path.exists():
-            raise ModelContractError(f"{path} has no {SPEC_FILE}: not a rewardlab model directory "
-                                     "(use `rewardlab train --backbone` to start from a plain checkpoint)")
+            raise ModelContractError(
+                f"{path} has no {SPEC_FILE}: not a rewardlab model directory "
+                "(use `rewardlab train --backbone` to start from a plain checkpoint)"
+            )
         spec = ScoringSpec.from_json(json.loads(spec_path.read_text()))
         if spec.format_version > SPEC_VERSION:
             raise ModelContractError(f"{spec_path}: format_version {spec.format_version} is newer than this rewardlab")
-        modified = verify_model_dir(path, spec.file_hashes, trust_modified=trust_modified,
-                                    warn=lambda m: print(m, file=sys.stderr))
+        modified = verify_model_dir(
+            path, spec.file_hashes, trust_modified=trust_modified, warn=lambda m: print(m, file=sys.stderr)
+        )
         check_spec_values(spec, str(spec_path))
         try:
             tok = AutoTokenizer.from_pretrained(path)
@@ -293,13 +344,20 @@ class RewardModel(torch.nn.Module):
         check_weights(model.state_dict().items(), f"{path}: refusing to load")
         problems = []
         if tok.pad_token != spec.pad_token or tok.pad_token_id != spec.pad_token_id:
-            problems.append(f"tokenizer pad token {tok.pad_token!r}/{tok.pad_token_id} != {spec.pad_token!r}/{spec.pad_token_id}")
+            problems.append(
+                f"tokenizer pad token {tok.pad_token!r}/{tok.pad_token_id} != {spec.pad_token!r}/{spec.pad_token_id}"
+            )
         if spec.pooling == "last_token" and model.config.pad_token_id != spec.pad_token_id:
             problems.append(f"config.pad_token_id {model.config.pad_token_id} != {spec.pad_token_id}")
         if model.config.num_labels != 1:
-            problems.append(f"num_labels is {model.config.num_labels}, a reward model has 1"
-                            + (" (a multi-objective model: load it with rewardlab.multiobjective.AttributeRewardModel)"
-                               if spec.multiobjective else ""))
+            problems.append(
+                f"num_labels is {model.config.num_labels}, a reward model has 1"
+                + (
+                    " (a multi-objective model: load it with rewardlab.multiobjective.AttributeRewardModel)"
+                    if spec.multiobjective
+                    else ""
+                )
+            )
         if spec.template == "chat" and tok.chat_template != spec.chat_template:
             problems.append("the tokenizer's chat template differs from the one the model was trained with")
         for key, value in (expect or {}).items():
@@ -342,9 +400,15 @@ class RewardModel(torch.nn.Module):
         return pad_batch(features, self.spec.pad_token_id, padding_side or self.spec.padding_side)
 
     @torch.no_grad()
-    def score(self, items: list[tuple[Prompt, str]], batch_size: int = 16, normalize: bool = False,
-              padding_side: str | None = None, packing: bool | None = None,
-              token_budget: int | None = None) -> list[float]:
+    def score(
+        self,
+        items: list[tuple[Prompt, str]],
+        batch_size: int = 16,
+        normalize: bool = False,
+        padding_side: str | None = None,
+        packing: bool | None = None,
+        token_budget: int | None = None,
+    ) -> list[float]:
         """Score (prompt, response) pairs. Batches are length-sorted to cut padding; order is preserved.
 
         ``packing=True``: padding-free rows (a row per prompt group, or groups packed into rows of
@@ -367,7 +431,7 @@ class RewardModel(torch.nn.Module):
         out = [0.0] * len(feats)
         with progress_bar(len(order), "score", unit="text") as bar:
             for start in range(0, len(order), batch_size):
-                idx = order[start: start + batch_size]
+                idx = order[start : start + batch_size]
                 batch = {k: v.to(device) for k, v in self.collate([feats[i] for i in idx], padding_side).items()}
                 for i, r in zip(idx, self(**batch).tolist()):
                     out[i] = r
@@ -385,17 +449,32 @@ class RewardModel(torch.nn.Module):
         std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
         return [(r - stats["mean"]) / std for r in rewards]
 
-    def score_comparisons(self, records: list[Comparison], batch_size: int = 16, packing: bool | None = None,
-                          token_budget: int | None = None) -> list[list[float]]:
+    def score_comparisons(
+        self,
+        records: list[Comparison],
+        batch_size: int = 16,
+        packing: bool | None = None,
+        token_budget: int | None = None,
+    ) -> list[list[float]]:
         """Rewards for every response of every record, as ``[[r_0, r_1, ...], ...]``."""
         flat = [(c.prompt, resp) for c in records for resp in c.responses]
         scores = self.score(flat, batch_size=batch_size, packing=packing, token_budget=token_budget)
         out, i = [], 0
         for c in records:
-            out.append(scores[i: i + c.k])
+            out.append(scores[i : i + c.k])
             i += c.k
         return out
 
 
-ENCODER_TYPES = {"bert", "roberta", "deberta", "deberta-v2", "distilbert", "electra", "xlm-roberta", "mpnet",
-                 "modernbert", "albert"}
+ENCODER_TYPES = {
+    "bert",
+    "roberta",
+    "deberta",
+    "deberta-v2",
+    "distilbert",
+    "electra",
+    "xlm-roberta",
+    "mpnet",
+    "modernbert",
+    "albert",
+}

@@ -8,6 +8,7 @@ replacing the held-out statistics the trainer wrote. The file is rewritten atomi
 rename). ``rewardlab score --normalize``, ``RewardModel.score(normalize=True)`` and the server
 (``normalize: true`` per request, or ``rewardlab serve --normalize``) then return ``(r - mean) / std``.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,10 @@ def run_normalize(cfg: NormalizeConfig) -> dict:
     if not cfg.model or not cfg.data:
         raise RewardlabError("--model and --data are required")
     if not cfg.dry_run and not is_rewardlab_dir(cfg.model):
-        raise RewardlabError(f"{cfg.model} has no rewardlab.json to store statistics in: a model trained elsewhere "
-                             "gets them printed with --dry-run")
+        raise RewardlabError(
+            f"{cfg.model} has no rewardlab.json to store statistics in: a model trained elsewhere "
+            "gets them printed with --dry-run"
+        )
     rm = load_reward_model(cfg.model, contract_options(cfg))
     singles = _single_rows(cfg.data, cfg.limit) if cfg.format in ("auto", "single") else None
     if singles is not None:

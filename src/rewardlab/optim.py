@@ -13,6 +13,7 @@ an fp32 copy of every low-precision parameter in its state, applies AdamW to tha
 and rounds the result into the parameter; fp32 parameters are updated as plain AdamW does (bit-identical).
 The masters are part of ``state_dict()``, so checkpoints and ``--resume`` keep them exactly.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -73,8 +74,9 @@ class MasterAdamW(torch.optim.AdamW):
             for p, data in low:
                 p.data = data
         params = self._params()
-        self._master = {params[int(i)]: m.to(device=params[int(i)].device, dtype=torch.float32).clone()
-                        for i, m in masters.items()}
+        self._master = {
+            params[int(i)]: m.to(device=params[int(i)].device, dtype=torch.float32).clone() for i, m in masters.items()
+        }
 
     def masters(self) -> dict[torch.nn.Parameter, torch.Tensor]:
         """The fp32 master of every low-precision parameter updated at least once."""

@@ -4,6 +4,7 @@ A non-empty output directory (or an existing output file) is refused unless the 
 ``--resume`` (continue the run that is there) or ``--overwrite`` (replace it: the files the command writes are
 removed first, so nothing of the old run mixes with the new one; other files are left alone).
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,14 @@ def _listing(path: Path, limit: int = 4) -> str:
     return ", ".join(names[:limit]) + (f", … ({len(names)} entries)" if len(names) > limit else "")
 
 
-def claim_output_dir(path: str | os.PathLike, *, overwrite: bool, written: tuple[str, ...] = (),
-                     resume: bool | None = None, flag: str = "--output-dir") -> Path:
+def claim_output_dir(
+    path: str | os.PathLike,
+    *,
+    overwrite: bool,
+    written: tuple[str, ...] = (),
+    resume: bool | None = None,
+    flag: str = "--output-dir",
+) -> Path:
     """``path`` if it is missing or empty; with ``overwrite`` the entries matching ``written`` are removed first.
 
     ``resume`` is None for commands without ``--resume``; True accepts the directory as it is. Raises
@@ -30,8 +37,11 @@ def claim_output_dir(path: str | os.PathLike, *, overwrite: bool, written: tuple
     if resume or not path.exists() or not any(path.iterdir()):
         return path
     if not overwrite:
-        choices = "pass --resume to continue that run, --overwrite to replace it" if resume is not None \
+        choices = (
+            "pass --resume to continue that run, --overwrite to replace it"
+            if resume is not None
             else "pass --overwrite to replace it"
+        )
         raise RewardlabError(f"{flag} {path} is not empty ({_listing(path)}): {choices}, or choose another {flag}")
     for pattern in written:  # names or glob patterns ("examples-*.jsonl")
         for target in sorted(path.glob(pattern)):

@@ -38,6 +38,7 @@ or ``eager`` attention. Anything else (another architecture, flash / flex attent
 sliding window shorter than ``max_length``) takes the ordinary padded path; :func:`packing_support`
 says which and why, and the fallback is tested.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -96,8 +97,9 @@ def _unwrap(model):
 def _sliding_window(cfg) -> int | None:
     window = getattr(cfg, "sliding_window", None)
     layer_types = getattr(cfg, "layer_types", None) or []
-    active = cfg.model_type == "mistral" or getattr(cfg, "use_sliding_window", False) or \
-        "sliding_attention" in layer_types
+    active = (
+        cfg.model_type == "mistral" or getattr(cfg, "use_sliding_window", False) or "sliding_attention" in layer_types
+    )
     return window if (active and window) else None
 
 
@@ -106,7 +108,8 @@ def block_mask(seg: torch.Tensor, member: torch.Tensor, causal: bool) -> torch.T
     query's own response; causal models also need key ≤ query. Padding sees only itself and is seen by nobody."""
     W = seg.shape[-1]
     allowed = (seg[:, :, None] == seg[:, None, :]) & (
-        (member[:, None, :] == -1) | (member[:, :, None] == member[:, None, :]))
+        (member[:, None, :] == -1) | (member[:, :, None] == member[:, None, :])
+    )
     if causal:
         allowed &= torch.ones(W, W, dtype=torch.bool, device=seg.device).tril()
     allowed &= (seg >= 0)[:, None, :]
@@ -120,8 +123,11 @@ def width_buckets(lengths: list[int], ratio: float = 0.75) -> list[list[int]]:
     ``ratio`` × the run's widest row. Each run is one base-model forward of its own width, so a single long group
     does not widen (with padding, and quadratic masked attention) every other row of the micro-batch."""
     order = sorted(range(len(lengths)), key=lambda r: (-lengths[r], r))
-    if torch.distributed.is_available() and torch.distributed.is_initialized() and \
-            torch.distributed.get_world_size() > 1:
+    if (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        and torch.distributed.get_world_size() > 1
+    ):
         return [order]  # one forward per micro-batch on every process: sharded engines (ZeRO-3, FSDP) need that
     runs: list[list[int]] = []
     for r in order:
@@ -132,9 +138,16 @@ def width_buckets(lengths: list[int], ratio: float = 0.75) -> list[list[int]]:
     return runs
 
 
-def packed_forward(model, mode: str, input_ids: torch.Tensor, position_ids: torch.Tensor, packed_seg: torch.Tensor,
-                   packed_member: torch.Tensor, packed_read: torch.Tensor,
-                   token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+def packed_forward(
+    model,
+    mode: str,
+    input_ids: torch.Tensor,
+    position_ids: torch.Tensor,
+    packed_seg: torch.Tensor,
+    packed_member: torch.Tensor,
+    packed_read: torch.Tensor,
+    token_type_ids: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Rewards ``(N,)`` in ``packed_read`` order, computed by the base model plus the model's own head."""
     model = _unwrap(model)
     base = getattr(model, model.base_model_prefix)
@@ -166,8 +179,9 @@ def packed_forward(model, mode: str, input_ids: torch.Tensor, position_ids: torc
             kwargs = {"use_cache": False} if mode == "causal" else {}
             if token_type_ids is not None:
                 kwargs["token_type_ids"] = cut(token_type_ids)
-            hidden = base(input_ids=cut(input_ids), attention_mask=mask, position_ids=cut(position_ids),
-                          **kwargs).last_hidden_state
+            hidden = base(
+                input_ids=cut(input_ids), attention_mask=mask, position_ids=cut(position_ids), **kwargs
+            ).last_hidden_state
             picked.append(hidden.flatten(0, 1).index_select(0, q_row * w + q_col))
         where.append(mine)
     states = torch.cat(picked)
@@ -196,15 +210,20 @@ def last_layer_trimmable(model) -> str:
     if base is None or cfg.model_type not in CAUSAL_TYPES + ENCODER_TYPES:
         return f"model type {cfg.model_type!r}"
     if cfg.model_type in CAUSAL_TYPES:
-        parts = {"": ("embed_tokens", "rotary_emb", "layers", "norm"),
-                 "layers.-1": ("input_layernorm", "self_attn", "post_attention_layernorm", "mlp"),
-                 "layers.-1.self_attn": ("q_proj", "k_proj", "v_proj", "o_proj")}
+        parts = {
+            "": ("embed_tokens", "rotary_emb", "layers", "norm"),
+            "layers.-1": ("input_layernorm", "self_attn", "post_attention_layernorm", "mlp"),
+            "layers.-1.self_attn": ("q_proj", "k_proj", "v_proj", "o_proj"),
+        }
     else:
         if getattr(cfg, "is_decoder", False) or getattr(cfg, "add_cross_attention", False):
             return "a BERT decoder"
-        parts = {"": ("embeddings", "encoder"), "encoder.layer.-1": ("attention", "intermediate", "output"),
-                 "encoder.layer.-1.attention": ("self", "output"),
-                 "encoder.layer.-1.attention.self": ("query", "key", "value")}
+        parts = {
+            "": ("embeddings", "encoder"),
+            "encoder.layer.-1": ("attention", "intermediate", "output"),
+            "encoder.layer.-1.attention": ("self", "output"),
+            "encoder.layer.-1.attention.self": ("query", "key", "value"),
+        }
     for path, names in parts.items():
         module = base
         for name in path.split(".") if path else ():
@@ -237,11 +256,19 @@ def _attend(attn, q, k, v, mask, rows, cols, dropout: float):
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS  # lazy: ~3 s to import, not at rewardlab start-up
 
     impl = attn.config._attn_implementation
-    attend = sys.modules[type(attn).__module__].eager_attention_forward if impl == "eager" else \
-        ALL_ATTENTION_FUNCTIONS[impl]
-    out, _ = attend(attn, q, k, v, mask[rows, :, cols].transpose(1, 2).contiguous(),  # (R, 1, Q, W)
-                    dropout=dropout if attn.training else 0.0,
-                    scaling=attn.scaling, sliding_window=getattr(attn, "sliding_window", None))
+    attend = (
+        sys.modules[type(attn).__module__].eager_attention_forward if impl == "eager" else ALL_ATTENTION_FUNCTIONS[impl]
+    )
+    out, _ = attend(
+        attn,
+        q,
+        k,
+        v,
+        mask[rows, :, cols].transpose(1, 2).contiguous(),  # (R, 1, Q, W)
+        dropout=dropout if attn.training else 0.0,
+        scaling=attn.scaling,
+        sliding_window=getattr(attn, "sliding_window", None),
+    )
     return out.reshape(*cols.shape, -1)
 
 
@@ -252,8 +279,9 @@ def _causal_states_at(base, input_ids, position_ids, mask, q_row, q_col) -> torc
     hidden = base.embed_tokens(input_ids)
     cos, sin = base.rotary_emb(hidden, position_ids=position_ids)
     for layer in base.layers[:-1]:
-        hidden = layer(hidden, attention_mask=mask, position_ids=position_ids, position_embeddings=(cos, sin),
-                       use_cache=False)
+        hidden = layer(
+            hidden, attention_mask=mask, position_ids=position_ids, position_embeddings=(cos, sin), use_cache=False
+        )
         hidden = hidden[0] if isinstance(hidden, tuple) else hidden
     R, W, _ = hidden.shape
     rows, cols, slot = _slots(q_row, q_col, R)
@@ -296,8 +324,7 @@ def _encoder_states_at(base, input_ids, position_ids, token_type_ids, mask, q_ro
 
 
 # ---- training: a PairBatch whose inputs are packed -------------------------------------------------
-def collate_packed(records, features: list[list[dict]], rm, token_budget: int | None = None,
-                   share_prefix: bool = True):
+def collate_packed(records, features: list[list[dict]], rm, token_budget: int | None = None, share_prefix: bool = True):
     """Like :func:`rewardlab.collate.collate_pairs` (same rows, pairs, groups, margins, ``n_tokens``), with packed
     inputs. ``rm(**batch.inputs)`` then returns the rewards in the same row order. When the model is not covered
     (:func:`packing_support`), the padded batch of ``collate_pairs`` is returned unchanged."""
@@ -312,8 +339,9 @@ def collate_packed(records, features: list[list[dict]], rm, token_budget: int | 
 
 # ---- scoring -----------------------------------------------------------------------------------------
 @torch.no_grad()
-def score_packed(rm, items: list, token_budget: int | None = None, forward_tokens: int | None = None,
-                 share_prefix: bool = True) -> list[float]:
+def score_packed(
+    rm, items: list, token_budget: int | None = None, forward_tokens: int | None = None, share_prefix: bool = True
+) -> list[float]:
     """Rewards of ``(prompt, response)`` items in input order. Items with the same prompt form a group (their
     common token prefix is computed once). By default each group is a row of its own: the rows are sorted by width
     and batched into forwards of about ``forward_tokens`` tokens (default ``4 × default_token_budget``), so rows of
@@ -341,7 +369,7 @@ def score_packed(rm, items: list, token_budget: int | None = None, forward_token
     with progress_bar(len(items), "score (packed)", unit="text") as bar:
         while start < len(rows):  # fill each forward up to forward_tokens slots
             n = max(1, min(len(rows) - start, forward_tokens // max(width[id(rows[start])], 1)))
-            chunk = rows[start:start + n]
+            chunk = rows[start : start + n]
             order = [(g, k) for row in chunk for g in row for k in range(len(groups[g].reads))]
             inputs = {k: v.to(device) for k, v in build_inputs(groups, chunk, rm.spec.pad_token_id, order).items()}
             rewards = rm(**inputs).tolist()  # through the model's forward: sharded engines' hooks run
@@ -350,4 +378,3 @@ def score_packed(rm, items: list, token_budget: int | None = None, forward_token
             start += n
             bar.update(len(order))
     return out
-

@@ -7,6 +7,7 @@ progress bars with rate and ETA, a status line before each slow step) and ``verb
 Everything goes to stderr, so stdout stays the command's result. A bar appears only after ``DELAY_S``
 seconds: steps that finish sooner print nothing.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,12 +48,20 @@ def status(message: str, level: int = 1) -> None:
         print(f"rewardlab: {message}", file=sys.stderr, flush=True)
 
 
-def bar(total: int | None, desc: str, unit: str = "it", initial: int = 0, leave: bool = False,
-        delay: float = DELAY_S):
+def bar(total: int | None, desc: str, unit: str = "it", initial: int = 0, leave: bool = False, delay: float = DELAY_S):
     """A tqdm bar (count, rate and ETA) on stderr, shown after ``delay`` seconds; disabled (a no-op bar) when not
     :func:`enabled`."""
-    return tqdm(total=total, desc=desc, unit=unit, initial=initial, leave=leave, delay=delay,
-                disable=not enabled(), dynamic_ncols=True, file=sys.stderr)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        initial=initial,
+        leave=leave,
+        delay=delay,
+        disable=not enabled(),
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
 
 
 def track(items: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:

@@ -3,6 +3,7 @@
 :func:`provenance` never raises for a missing library, a missing ``git`` or a package that is not in
 a git checkout: the part it cannot find is ``None``. The platform string never names the host.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,8 +66,15 @@ def _package_dir() -> Path:
 def _git(args: list[str], cwd: Path) -> str | None:
     env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
     try:
-        done = subprocess.run(["git", "--no-optional-locks", *args], cwd=str(cwd), env=env,
-                              capture_output=True, text=True, timeout=_GIT_TIMEOUT_S, check=False)
+        done = subprocess.run(
+            ["git", "--no-optional-locks", *args],
+            cwd=str(cwd),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=_GIT_TIMEOUT_S,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
     if done.returncode != 0:

@@ -1,4 +1,5 @@
 """The default job: untrained model on the held-out split, train, trained model on the same split, one report."""
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,13 @@ from rewardlab.provenance import provenance
 from rewardlab.report import write_report
 from rewardlab.train import TRAIN_WRITES, TrainConfig, load_train_eval, train
 
-QUICKSTART_WRITES = TRAIN_WRITES + ("examples-untrained.jsonl", "examples-trained.jsonl", "report.md", "report.html",
-                                    "report.json")
+QUICKSTART_WRITES = TRAIN_WRITES + (
+    "examples-untrained.jsonl",
+    "examples-trained.jsonl",
+    "report.md",
+    "report.html",
+    "report.json",
+)
 
 
 def run_quickstart(cfg: TrainConfig) -> Path:
@@ -22,8 +28,9 @@ def run_quickstart(cfg: TrainConfig) -> Path:
     out = claim_output_dir(cfg.output_dir, resume=cfg.resume, overwrite=cfg.overwrite, written=QUICKSTART_WRITES)
     out.mkdir(parents=True, exist_ok=True)
     _, held, info = load_train_eval(cfg)
-    untrained = RewardModel.from_backbone(cfg.backbone, max_length=cfg.max_length, padding_side=cfg.padding_side,
-                                          truncation=cfg.truncation, seed=cfg.seed)
+    untrained = RewardModel.from_backbone(
+        cfg.backbone, max_length=cfg.max_length, padding_side=cfg.padding_side, truncation=cfg.truncation, seed=cfg.seed
+    )
     progress.status(f"scoring the {len(held)} held-out records with the untrained model")
     before, before_scores = evaluate_model(untrained, held, cfg.eval_batch_size, cfg.seed)
     write_examples(out / "examples-untrained.jsonl", held, before_scores)
@@ -44,7 +51,12 @@ def run_quickstart(cfg: TrainConfig) -> Path:
         f"trained model: {result.model_dir}",
     ]
     prov = provenance(config=cfg.to_json(), data_fingerprint=fingerprint(held), tokenizer=trained.tokenizer)
-    _, md = write_report(out, {"untrained": before, "trained": after},
-                         title="rewardlab quickstart: held-out accuracy before and after training",
-                         provenance=prov, notes=notes, curves={"trained": out})
+    _, md = write_report(
+        out,
+        {"untrained": before, "trained": after},
+        title="rewardlab quickstart: held-out accuracy before and after training",
+        provenance=prov,
+        notes=notes,
+        curves={"trained": out},
+    )
     return Path(md)

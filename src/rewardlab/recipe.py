@@ -18,6 +18,7 @@ warms up, decays, clips, guards against NaN and resumes the same way:
 A new trainer: build the model and a loss that returns the step's summed loss, then per step call the loss,
 ``backward``, :func:`update`; log with :class:`MetricsLog`; save with :func:`save_checkpoint`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,8 +49,12 @@ SCHEDULES = ("linear", "cosine", "constant")
 def make_accelerator(bf16_autocast: bool, report_to: list[str], tensorboard_dir: Path) -> Accelerator:
     """HF Accelerate for one process or a ``torchrun`` / ``accelerate launch`` world (DDP). ``cpu=True`` without a
     GPU is what makes Accelerate see a torchrun world on a machine without one (gloo)."""
-    return Accelerator(mixed_precision="bf16" if bf16_autocast else "no", cpu=not torch.cuda.is_available(),
-                       log_with=report_to or None, project_dir=str(tensorboard_dir))
+    return Accelerator(
+        mixed_precision="bf16" if bf16_autocast else "no",
+        cpu=not torch.cuda.is_available(),
+        log_with=report_to or None,
+        project_dir=str(tensorboard_dir),
+    )
 
 
 # --- the schedule ------------------------------------------------------------------------------------------
@@ -78,8 +83,14 @@ def make_scheduler(optimizer, total_steps: int, warmup_ratio: float, schedule: s
 
 
 # --- the optimizer -----------------------------------------------------------------------------------------
-def make_optimizer(named_parameters: Iterable[tuple[str, torch.nn.Parameter]], lr: float, weight_decay: float, *,
-                   master_weights: bool = False, fused: bool = False) -> torch.optim.AdamW:
+def make_optimizer(
+    named_parameters: Iterable[tuple[str, torch.nn.Parameter]],
+    lr: float,
+    weight_decay: float,
+    *,
+    master_weights: bool = False,
+    fused: bool = False,
+) -> torch.optim.AdamW:
     """AdamW over two groups: matrices (``ndim >= 2``) decay by ``weight_decay``, biases and norms do not.
 
     ``master_weights``: :class:`rewardlab.optim.MasterAdamW` (fp32 masters of bf16 weights, ``--precision
@@ -90,8 +101,9 @@ def make_optimizer(named_parameters: Iterable[tuple[str, torch.nn.Parameter]], l
     decay = [p for _, p in named if p.ndim >= 2]
     no_decay = [p for _, p in named if p.ndim < 2]
     adamw = MasterAdamW if master_weights else torch.optim.AdamW
-    return adamw([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                 lr=lr, fused=fused)
+    return adamw(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr, fused=fused
+    )
 
 
 # --- the update --------------------------------------------------------------------------------------------
@@ -114,8 +126,11 @@ class NonFiniteGuard:
         if self.skipped > self.allowed:
             raise NonFiniteError(divergence_message(step, problem, self.checkpoints, self.allowed))
         if self.main:
-            print(f"rewardlab: step {step}: non-finite {problem}: update skipped "
-                  f"({self.skipped} of at most {self.allowed}, --skip-nonfinite)", file=sys.stderr)
+            print(
+                f"rewardlab: step {step}: non-finite {problem}: update skipped "
+                f"({self.skipped} of at most {self.allowed}, --skip-nonfinite)",
+                file=sys.stderr,
+            )
         return False
 
 
@@ -123,9 +138,11 @@ def divergence_message(step: int, problem: str, ckpt_root: Path | None, allowed:
     ckpts = sorted(ckpt_root.glob("step-*")) if ckpt_root is not None and ckpt_root.exists() else []
     kept = f"the last good checkpoint {ckpts[-1]} is kept" if ckpts else "no checkpoint was written yet"
     skipped = f" (after skipping {allowed}, --skip-nonfinite {allowed})" if allowed else ""
-    return (f"training diverged at step {step}: non-finite {problem}{skipped}; stopped before updating the weights, "
-            f"{kept}. Lower --lr or --max-grad-norm, or pass --skip-nonfinite N to skip up to N such steps "
-            "(then --resume continues from the checkpoint)")
+    return (
+        f"training diverged at step {step}: non-finite {problem}{skipped}; stopped before updating the weights, "
+        f"{kept}. Lower --lr or --max-grad-norm, or pass --skip-nonfinite N to skip up to N such steps "
+        "(then --resume continues from the checkpoint)"
+    )
 
 
 @dataclass
@@ -135,9 +152,18 @@ class UpdateResult:
     applied: bool
 
 
-def update(optimizer, scheduler, parameters, *, step: int, loss_sum: float, max_grad_norm: float,
-           guard: NonFiniteGuard, clip: Callable = torch.nn.utils.clip_grad_norm_,
-           any_process: Callable[[bool], bool] = bool) -> UpdateResult:
+def update(
+    optimizer,
+    scheduler,
+    parameters,
+    *,
+    step: int,
+    loss_sum: float,
+    max_grad_norm: float,
+    guard: NonFiniteGuard,
+    clip: Callable = torch.nn.utils.clip_grad_norm_,
+    any_process: Callable[[bool], bool] = bool,
+) -> UpdateResult:
     """One optimizer step after the backward: clip the global gradient norm to ``max_grad_norm`` (0: no clipping,
     the norm is still measured for the guard), ask ``guard`` whether a non-finite loss (``loss_sum``, this
     process's) or norm allows the update, step the optimizer (or not) and the scheduler, zero the gradients.
@@ -160,11 +186,13 @@ def update(optimizer, scheduler, parameters, *, step: int, loss_sum: float, max_
 
 def any_process(accelerator) -> Callable[[bool], bool]:
     """``flag -> True if flag is True on any process`` over ``accelerator``'s world (one process: the flag)."""
+
     def f(flag: bool) -> bool:
         if accelerator.num_processes == 1:
             return flag
         t = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
         return accelerator.reduce(t, reduction="sum").item() > 0
+
     return f
 
 
@@ -192,8 +220,11 @@ class MetricsLog:
         so ``metrics.jsonl`` never holds a step twice."""
         if not self.main or not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
+        kept = [
+            line
+            for line in self.path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step
+        ]
         atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def close(self) -> None:
@@ -230,8 +261,15 @@ def untie(state: dict) -> dict:
     return out
 
 
-def save_checkpoint(ck: Checkpointing, step: int, accelerator, weights: torch.nn.Module | None, optimizer, scheduler,
-                    write_shards: Callable[[Path], None] | None = None) -> Path:
+def save_checkpoint(
+    ck: Checkpointing,
+    step: int,
+    accelerator,
+    weights: torch.nn.Module | None,
+    optimizer,
+    scheduler,
+    write_shards: Callable[[Path], None] | None = None,
+) -> Path:
     """Write ``checkpoints/step-N`` via a temporary directory and a rename: a crash leaves the old one intact; only
     the newest ``ck.keep`` are kept. ``weights``: the module whose ``state_dict`` is saved (unsharded runs);
     ``write_shards(dir)``: every process writes its shards there (sharded runs)."""
@@ -254,15 +292,21 @@ def save_checkpoint(ck: Checkpointing, step: int, accelerator, weights: torch.nn
             check_weights(state.items(), f"step {step}: refusing to write checkpoint {final}")
             save_file(untie(state), str(tmp / "model.safetensors"))
             trainer["optimizer"] = optimizer.state_dict()
-        torch.save({**trainer, "scheduler": scheduler.state_dict(),
-                    "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                            "python": random.getstate()}}, tmp / "trainer.pt")
-        (tmp / "state.json").write_text(dumps_strict({"step": step, "config": ck.key,
-                                                    "data_fingerprint": ck.data_fingerprint}, indent=2))
+        torch.save(
+            {
+                **trainer,
+                "scheduler": scheduler.state_dict(),
+                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+            },
+            tmp / "trainer.pt",
+        )
+        (tmp / "state.json").write_text(
+            dumps_strict({"step": step, "config": ck.key, "data_fingerprint": ck.data_fingerprint}, indent=2)
+        )
         readable_like_the_rest(tmp)  # safetensors writes its files 0600
         replace_dir(tmp, final)  # fsynced before the rename makes it the newest checkpoint
         fsync_tree(ck.root, files=False)
-        for old in sorted(p for p in ck.root.glob("step-*"))[:-ck.keep]:
+        for old in sorted(p for p in ck.root.glob("step-*"))[: -ck.keep]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
@@ -306,16 +350,25 @@ def newest_intact_checkpoint(root: Path, sharded: bool = False):
             return (ck, *read_checkpoint(ck, sharded))
         except ValueError as e:
             broken.append(ck)
-            print(f"rewardlab: warning: checkpoint {ck} is unreadable ({str(e).splitlines()[0][:200]}); "
-                  "trying the one before it", file=sys.stderr)
+            print(
+                f"rewardlab: warning: checkpoint {ck} is unreadable ({str(e).splitlines()[0][:200]}); "
+                "trying the one before it",
+                file=sys.stderr,
+            )
     if broken:
-        raise RewardlabError(f"--resume: none of the {len(broken)} checkpoints in {root} is intact; "
-                             "start again with --overwrite")
+        raise RewardlabError(
+            f"--resume: none of the {len(broken)} checkpoints in {root} is intact; start again with --overwrite"
+        )
     return None
 
 
-def load_checkpoint(ck: Checkpointing, weights: torch.nn.Module | None, optimizer, scheduler,
-                    read_shards: Callable[[Path], None] | None = None) -> int:
+def load_checkpoint(
+    ck: Checkpointing,
+    weights: torch.nn.Module | None,
+    optimizer,
+    scheduler,
+    read_shards: Callable[[Path], None] | None = None,
+) -> int:
     """Restore the newest intact checkpoint under ``ck.root`` into ``weights`` (or, sharded, through
     ``read_shards(dir)``), ``optimizer``, ``scheduler`` and the RNGs; returns its step (0: none found). Refuses a
     checkpoint of another config (``ck.key``) or other training data."""
@@ -336,8 +389,10 @@ def load_checkpoint(ck: Checkpointing, weights: torch.nn.Module | None, optimize
             weights.load_state_dict(saved_weights)
             optimizer.load_state_dict(tr["optimizer"])
     except (RuntimeError, ValueError, KeyError) as e:
-        raise RewardlabError(f"cannot resume from {path}: its weights or optimizer state do not fit this model "
-                             f"({str(e).splitlines()[0][:200]})") from None
+        raise RewardlabError(
+            f"cannot resume from {path}: its weights or optimizer state do not fit this model "
+            f"({str(e).splitlines()[0][:200]})"
+        ) from None
     scheduler.load_state_dict(tr["scheduler"])
     torch.set_rng_state(tr["rng"]["torch"])
     np.random.set_state(tr["rng"]["numpy"])

@@ -7,6 +7,7 @@ result, :mod:`rewardlab.benchmarks`) and a ``"model"`` entry (where that column'
 Every file is written atomically: to a temporary file in the same directory, then ``os.replace``, so a
 reader never sees half a report.
 """
+
 from __future__ import annotations
 
 import json
@@ -77,7 +78,7 @@ HEADLINE_ROWS: list[tuple[str, Callable[[dict], str]]] = [
 def _per_source_rows(results: dict[str, dict]) -> list[list[str]]:
     sources: dict[str, None] = {}
     for result in results.values():
-        for name in (_get(result, "per_source") or {}):
+        for name in _get(result, "per_source") or {}:
             sources.setdefault(name, None)
     rows = []
     for name in sources:
@@ -107,7 +108,7 @@ def _with_n(entry: Any, value_key: str = "score") -> str:
 def _union(results: dict[str, dict], *keys: str) -> list[str]:
     names: dict[str, None] = {}
     for result in results.values():
-        for name in (_get(result, *keys) or {}):
+        for name in _get(result, *keys) or {}:
             names.setdefault(name, None)
     return list(names)
 
@@ -121,34 +122,53 @@ def _benchmark_tables(results: dict[str, dict]) -> list[dict]:
     first = next(iter(benches.values()))
     bench = lambda c: benches.get(c) or {}
     title = f"Benchmark: {first.get('title') or first.get('benchmark')} — version {first.get('version', MISSING)}"
-    rows = [[label, *(fmt(_get(bench(c), "headline", label)) for c in columns)]
-            for label in _union(benches, "headline")]
+    rows = [
+        [label, *(fmt(_get(bench(c), "headline", label)) for c in columns)] for label in _union(benches, "headline")
+    ]
     for name in _union(benches, "sections"):
         rows.append([f"section: {name}", *(fmt(_get(bench(c), "sections", name)) for c in columns)])
     rows.append(["tie policy", *(fmt(bench(c).get("tie_policy")) for c in columns)])
     rules = first.get("tie_rules") or {}
-    text = [f"Tie rules used: {', '.join(f'{k}: {v}' for k, v in rules.items()) or MISSING}.",
-            f"Formula source: {first.get('reference') or MISSING}."]
+    text = [
+        f"Tie rules used: {', '.join(f'{k}: {v}' for k, v in rules.items()) or MISSING}.",
+        f"Formula source: {first.get('reference') or MISSING}.",
+    ]
     if first.get("section_weights"):
-        text.append(f"Section weights: {first['section_weights']} example counts "
-                    "(math-prm weighted as the code subsets together).")
+        text.append(
+            f"Section weights: {first['section_weights']} example counts "
+            "(math-prm weighted as the code subsets together)."
+        )
     notes = list(dict.fromkeys(n for b in benches.values() for n in (b.get("notes") or [])))
     text += [f"Note: {n}" for n in notes]
     tables = [{"heading": title, "header": ["metric", *columns], "rows": rows, "text": text}]
-    subset_rows = [[name, *(_with_n(_get(bench(c), "subsets", name)) for c in columns)]
-                   for name in _union(benches, "subsets")]
+    subset_rows = [
+        [name, *(_with_n(_get(bench(c), "subsets", name)) for c in columns)] for name in _union(benches, "subsets")
+    ]
     if subset_rows:
-        tables.append({"heading": "Benchmark subsets", "header": ["subset", *columns], "rows": subset_rows,
-                       "text": ["Score [bootstrap 95% interval] (n = examples)."]})
+        tables.append(
+            {
+                "heading": "Benchmark subsets",
+                "header": ["subset", *columns],
+                "rows": subset_rows,
+                "text": ["Score [bootstrap 95% interval] (n = examples)."],
+            }
+        )
     models = _union(benches, "win_rates", "judge")
     if models:
+
         def cell(c, m):
             j = _get(bench(c), "win_rates", "judge", m, "adjusted_win_rate")
             h = _get(bench(c), "win_rates", "human", m, "adjusted_win_rate")
             return f"{fmt(j)} / {fmt(h)}"
-        tables.append({"heading": "Adjusted win rate (W + 0.5·T)/(W + L + T), judge / human",
-                       "header": ["model", *columns], "rows": [[m, *(cell(c, m) for c in columns)] for m in models],
-                       "text": []})
+
+        tables.append(
+            {
+                "heading": "Adjusted win rate (W + 0.5·T)/(W + L + T), judge / human",
+                "header": ["model", *columns],
+                "rows": [[m, *(cell(c, m) for c in columns)] for m in models],
+                "text": [],
+            }
+        )
     return tables
 
 
@@ -157,27 +177,49 @@ def _model_table(results: dict[str, dict]) -> list[dict]:
     for column, result in results.items():
         model = _get(result, "model")
         if isinstance(model, dict):
-            rows.append([column, fmt(model.get("path")), fmt(model.get("backbone")),
-                         fmt(model.get("data_fingerprint")), fmt(model.get("kind"))])
+            rows.append(
+                [
+                    column,
+                    fmt(model.get("path")),
+                    fmt(model.get("backbone")),
+                    fmt(model.get("data_fingerprint")),
+                    fmt(model.get("kind")),
+                ]
+            )
     if not rows:
         return []
-    return [{"heading": "Models", "header": ["column", "path", "backbone", "training data fingerprint", "scorer"],
-             "rows": rows, "text": [], "numeric": False}]
+    return [
+        {
+            "heading": "Models",
+            "header": ["column", "path", "backbone", "training data fingerprint", "scorer"],
+            "rows": rows,
+            "text": [],
+            "numeric": False,
+        }
+    ]
 
 
 def report_tables(results: dict[str, dict]) -> list[dict]:
     """Every table of the report, for both renderers: ``{heading, header, rows, text[, numeric]}``."""
     columns = list(results)
-    tables = [{"heading": "Summary", "header": ["metric", *columns],
-               "rows": [[label, *(get(results[c]) for c in columns)] for label, get in HEADLINE_ROWS],
-               "text": ["Accuracy counts a win as 1 and a tie as the tie policy says (strict: 0); intervals are "
-                        "bootstrap 95% over records."]}]
+    tables = [
+        {
+            "heading": "Summary",
+            "header": ["metric", *columns],
+            "rows": [[label, *(get(results[c]) for c in columns)] for label, get in HEADLINE_ROWS],
+            "text": [
+                "Accuracy counts a win as 1 and a tie as the tie policy says (strict: 0); intervals are "
+                "bootstrap 95% over records."
+            ],
+        }
+    ]
     bench_tables = _benchmark_tables(results)
     tables += bench_tables
     source_rows = _per_source_rows(results)
     if source_rows and not any(t["heading"] == "Benchmark subsets" for t in bench_tables):
-        tables.append({"heading": "Per-source accuracy", "header": ["source", *columns], "rows": source_rows,
-                       "text": []})
+        tables.append(
+            {"heading": "Per-source accuracy", "header": ["source", *columns], "rows": source_rows, "text": []}
+        )
     tables += bias_tables(results)  # `eval --probes`: the Bias profile section (rewardlab.probes.report)
     tables += multiobjective_tables(results)  # K-output models (rewardlab.multiobjective.report)
     tables += _model_table(results)
@@ -217,19 +259,29 @@ def _provenance_lines(prov: dict) -> list[str]:
     if isinstance(tok, dict):
         name = f" {_code(str(tok['name_or_path']))}" if tok.get("name_or_path") else ""
         sha = tok.get("chat_template_sha256")
-        lines.append(f"Tokenizer: {tok.get('class') or MISSING}{name}; chat template sha256: "
-                     f"{_code(str(sha)) if sha else MISSING}")
+        lines.append(
+            f"Tokenizer: {tok.get('class') or MISSING}{name}; chat template sha256: "
+            f"{_code(str(sha)) if sha else MISSING}"
+        )
         lines.append("")
         special = tok.get("special_tokens") or {}
         token = lambda v: MISSING if _get(v, "token") is None else _code(str(_get(v, "token")))
-        lines += _table(["special token", "text", "id"],
-                        [[k, token(v), fmt(_get(v, "id"))] for k, v in special.items()], numeric=False)
+        lines += _table(
+            ["special token", "text", "id"],
+            [[k, token(v), fmt(_get(v, "id"))] for k, v in special.items()],
+            numeric=False,
+        )
         lines.append("")
     return lines
 
 
-def render_markdown(results: dict[str, dict], title: str, provenance: dict, notes: list[str] | None = None,
-                    curves: dict[str, list[dict]] | None = None) -> str:
+def render_markdown(
+    results: dict[str, dict],
+    title: str,
+    provenance: dict,
+    notes: list[str] | None = None,
+    curves: dict[str, list[dict]] | None = None,
+) -> str:
     """The Markdown text :func:`write_report` writes to ``report.md``."""
     lines = [f"# {title}", ""]
     for table in report_tables(results):
@@ -284,9 +336,17 @@ def _find_curves(results: dict[str, dict], curves: dict[str, Any] | None) -> dic
     return found
 
 
-def write_report(out_dir: str | os.PathLike, results: dict[str, dict], title: str, provenance: dict,
-                 notes: list[str] | None = None, *, examples: dict[str, list[dict]] | None = None,
-                 html: bool = True, curves: dict[str, Any] | None = None) -> tuple[Path, Path]:
+def write_report(
+    out_dir: str | os.PathLike,
+    results: dict[str, dict],
+    title: str,
+    provenance: dict,
+    notes: list[str] | None = None,
+    *,
+    examples: dict[str, list[dict]] | None = None,
+    html: bool = True,
+    curves: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
     """Write ``out_dir/report.json``, ``out_dir/report.md`` and (``html=True``) ``out_dir/report.html``;
     return ``(json_path, md_path)`` (the HTML is ``json_path.with_name("report.html")``).
 
@@ -316,8 +376,12 @@ def write_report(out_dir: str | os.PathLike, results: dict[str, dict], title: st
         payload["curves"] = _clean(found)
     json_path, md_path = out / "report.json", out / "report.md"
     atomic_write_text(json_path, json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-    atomic_write_text(md_path, render_markdown(payload["results"], str(title), payload["provenance"] or {},
-                                                payload["notes"], payload.get("curves")))
+    atomic_write_text(
+        md_path,
+        render_markdown(
+            payload["results"], str(title), payload["provenance"] or {}, payload["notes"], payload.get("curves")
+        ),
+    )
     if html:
         if examples is None:
             examples = _find_examples(out, results)

@@ -17,6 +17,7 @@ backend change). The plots:
 Histograms and the scatter need per-example rows (``scores``, ``chosen``, ``lengths``); without them, or
 without matplotlib, the page says which plots are missing and why.
 """
+
 from __future__ import annotations
 
 import base64
@@ -85,8 +86,10 @@ def _subset_values(results: dict[str, dict]) -> tuple[str, list[str], dict[str, 
         else:
             ci = result.get("accuracy_ci95") or [None, None]
             row["overall accuracy"] = (_num(result.get("accuracy")), _num(ci[0]), _num(ci[1]))
-            entries = [(name or "(no source)", e.get("accuracy"), e.get("ci95"))
-                       for name, e in (result.get("per_source") or {}).items()]
+            entries = [
+                (name or "(no source)", e.get("accuracy"), e.get("ci95"))
+                for name, e in (result.get("per_source") or {}).items()
+            ]
         for name, value, ci in entries:
             ci = ci if isinstance(ci, (list, tuple)) and len(ci) == 2 else [None, None]
             row[str(name)] = (_num(value), _num(ci[0]), _num(ci[1]))
@@ -144,8 +147,15 @@ def _fig_subsets(results: dict[str, dict]):
             lo.append(0.0 if v is None or low is None else max(v - low, 0.0))
             hi.append(0.0 if v is None or high is None else max(high - v, 0.0))
         pos = y - 0.4 + bar_h * (k + 0.5)
-        ax.barh(pos, vals, height=bar_h * 0.92, xerr=[lo, hi], color=PALETTE[k % len(PALETTE)],
-                error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333"}, label=column)
+        ax.barh(
+            pos,
+            vals,
+            height=bar_h * 0.92,
+            xerr=[lo, hi],
+            color=PALETTE[k % len(PALETTE)],
+            error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333"},
+            label=column,
+        )
     ax.set_yticks(y)
     ax.set_yticklabels(groups, fontsize=8)
     ax.invert_yaxis()
@@ -199,8 +209,11 @@ def _fig_reliability(results: dict[str, dict]):
     lines = []
     for k, (column, result) in enumerate(results.items()):
         bins = _get(result, "calibration", "bins") or []
-        pts = [(b["mean_p"], b["mean_label"], b["count"]) for b in bins
-               if isinstance(b, dict) and b.get("mean_p") is not None and b.get("mean_label") is not None]
+        pts = [
+            (b["mean_p"], b["mean_label"], b["count"])
+            for b in bins
+            if isinstance(b, dict) and b.get("mean_p") is not None and b.get("mean_label") is not None
+        ]
         if pts:
             lines.append((k, column, pts, _get(result, "calibration", "ece")))
     if not lines:
@@ -261,35 +274,83 @@ def make_figures(results: dict[str, dict], examples: dict[str, list[dict]] | Non
     examples = examples or {}
     columns = list(results)
     specs = [
-        ("subsets", "Per-subset scores, all models", "Each bar is one model; the whiskers are bootstrap 95% "
-         "intervals; the first group is the overall number.", lambda: _fig_subsets(results), None),
-        ("histograms", "Reward histograms: chosen vs rejected", "Density of the reward given to preferred "
-         "(green) and other (red) responses.", lambda: _fig_histograms(examples, columns), "per-example rewards"),
-        ("reliability", "Reliability diagram of σ(Δr)", "Pairs randomly oriented, binned by predicted "
-         "probability; a calibrated model lies on the diagonal.", lambda: _fig_reliability(results),
-         "calibration bins"),
-        ("length", "Reward vs response length", "Every response; a strong correlation is a sign of length "
-         "bias.", lambda: _fig_length(examples, results, columns), "per-example rewards and lengths"),
+        (
+            "subsets",
+            "Per-subset scores, all models",
+            "Each bar is one model; the whiskers are bootstrap 95% intervals; the first group is the overall number.",
+            lambda: _fig_subsets(results),
+            None,
+        ),
+        (
+            "histograms",
+            "Reward histograms: chosen vs rejected",
+            "Density of the reward given to preferred (green) and other (red) responses.",
+            lambda: _fig_histograms(examples, columns),
+            "per-example rewards",
+        ),
+        (
+            "reliability",
+            "Reliability diagram of σ(Δr)",
+            "Pairs randomly oriented, binned by predicted probability; a calibrated model lies on the diagonal.",
+            lambda: _fig_reliability(results),
+            "calibration bins",
+        ),
+        (
+            "length",
+            "Reward vs response length",
+            "Every response; a strong correlation is a sign of length bias.",
+            lambda: _fig_length(examples, results, columns),
+            "per-example rewards and lengths",
+        ),
     ]
     if probe_names(results):  # `eval --probes`
-        specs.append(("bias", "Bias profile", "Per probe, the share of pairs in which each model prefers the biased "
-                      "variant (whiskers: Wilson 95% intervals); 0.5 = cannot tell, lower is better.",
-                      lambda: fig_bias_profile(results), "bias profile"))
+        specs.append(
+            (
+                "bias",
+                "Bias profile",
+                "Per probe, the share of pairs in which each model prefers the biased "
+                "variant (whiskers: Wilson 95% intervals); 0.5 = cannot tell, lower is better.",
+                lambda: fig_bias_profile(results),
+                "bias profile",
+            )
+        )
     if gate_columns(results):  # multi-objective models with a gate (rewardlab.multiobjective.report)
-        specs.append(("gate", "Mean gate weight by prompt source", "Per prompt source, the mean weight the learned "
-                      "gate gives each attribute (weights sum to 1 over the attributes).",
-                      lambda: fig_gate_by_source(results), "gate weights"))
+        specs.append(
+            (
+                "gate",
+                "Mean gate weight by prompt source",
+                "Per prompt source, the mean weight the learned "
+                "gate gives each attribute (weights sum to 1 over the attributes).",
+                lambda: fig_gate_by_source(results),
+                "gate weights",
+            )
+        )
     try:
         import matplotlib  # lazy: matplotlib is an optional dependency  # noqa: F401
     except ImportError:
-        return [{"id": i, "title": t, "caption": c, "png": None,
-                 "missing": "matplotlib is not installed (pip install 'rewardlab[dev]')"} for i, t, c, _, _ in specs]
+        return [
+            {
+                "id": i,
+                "title": t,
+                "caption": c,
+                "png": None,
+                "missing": "matplotlib is not installed (pip install 'rewardlab[dev]')",
+            }
+            for i, t, c, _, _ in specs
+        ]
     out = []
     for fig_id, title, caption, make, needs in specs:
         fig = make()
         if fig is None:
-            out.append({"id": fig_id, "title": title, "caption": caption, "png": None,
-                        "missing": f"no {needs or 'data'} for this plot"})
+            out.append(
+                {
+                    "id": fig_id,
+                    "title": title,
+                    "caption": caption,
+                    "png": None,
+                    "missing": f"no {needs or 'data'} for this plot",
+                }
+            )
         else:
             out.append({"id": fig_id, "title": title, "caption": caption, "png": _png(fig), "missing": None})
     return out
@@ -323,18 +384,24 @@ def _provenance_html(prov: dict) -> str:
     git_text = MISSING
     if isinstance(git, dict) and git.get("commit"):
         git_text = str(git["commit"]) + (" (dirty: uncommitted changes)" if git.get("dirty") else "")
-    items = [("Command", command or MISSING), ("Time (UTC)", prov.get("timestamp_utc") or MISSING),
-             ("Git commit", git_text), ("Data fingerprint", prov.get("data_fingerprint") or MISSING),
-             ("Platform", prov.get("platform") or MISSING)]
+    items = [
+        ("Command", command or MISSING),
+        ("Time (UTC)", prov.get("timestamp_utc") or MISSING),
+        ("Git commit", git_text),
+        ("Data fingerprint", prov.get("data_fingerprint") or MISSING),
+        ("Platform", prov.get("platform") or MISSING),
+    ]
     parts = ["<ul>"] + [f'<li class="small"><b>{_e(k)}:</b> <code>{_e(v)}</code></li>' for k, v in items] + ["</ul>"]
     versions = prov.get("versions") or {}
     if versions:
         parts.append(_table_html(["package", "version"], [[k, fmt(v)] for k, v in versions.items()], numeric=False))
     tok = prov.get("tokenizer")
     if isinstance(tok, dict):
-        parts.append(f'<p class="small">Tokenizer: {_e(tok.get("class") or MISSING)} '
-                     f'<code>{_e(tok.get("name_or_path") or "")}</code>; chat template sha256: '
-                     f'<code>{_e(tok.get("chat_template_sha256") or MISSING)}</code></p>')
+        parts.append(
+            f'<p class="small">Tokenizer: {_e(tok.get("class") or MISSING)} '
+            f"<code>{_e(tok.get('name_or_path') or '')}</code>; chat template sha256: "
+            f"<code>{_e(tok.get('chat_template_sha256') or MISSING)}</code></p>"
+        )
     return "\n".join(parts)
 
 
@@ -342,13 +409,25 @@ def _curve_figures(curves: dict[str, list[dict]] | None) -> list[dict]:
     """The training-curves plot (first on the page) when the report has a run's metrics.jsonl rows."""
     if not curves:
         return []
-    title, caption = "Training curves", ("Training loss and accuracy (every log_every steps) and held-out accuracy "
-                                         "(at each eval_every and at the end), from the run's metrics.jsonl.")
+    title, caption = (
+        "Training curves",
+        (
+            "Training loss and accuracy (every log_every steps) and held-out accuracy "
+            "(at each eval_every and at the end), from the run's metrics.jsonl."
+        ),
+    )
     try:
         fig = curves_figure(curves)
     except ImportError:
-        return [{"id": "curves", "title": title, "caption": caption, "png": None,
-                 "missing": "matplotlib is not installed (pip install 'rewardlab[dev]')"}]
+        return [
+            {
+                "id": "curves",
+                "title": title,
+                "caption": caption,
+                "png": None,
+                "missing": "matplotlib is not installed (pip install 'rewardlab[dev]')",
+            }
+        ]
     if fig is None:
         return []
     return [{"id": "curves", "title": title, "caption": caption, "png": _png(fig), "missing": None}]
@@ -359,9 +438,11 @@ def render_html(payload: dict, examples: dict[str, list[dict]] | None, tables: l
     report's ``tables`` (:func:`rewardlab.report.report_tables` of its results)."""
     results = payload.get("results") or {}
     title = str(payload.get("title") or "rewardlab report")
-    body = [f"<h1>{_e(title)}</h1>",
-            f'<p class="small">Columns: {_e(", ".join(results))}. Everything on this page is embedded; '
-            "the numbers are also in <code>report.json</code> and <code>report.md</code>.</p>"]
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="small">Columns: {_e(", ".join(results))}. Everything on this page is embedded; '
+        "the numbers are also in <code>report.json</code> and <code>report.md</code>.</p>",
+    ]
     figures = make_figures(results, examples)
     first = [t for t in tables if t["heading"] == "Summary" or t["heading"].startswith("Benchmark")]
     rest = [t for t in tables if t not in first]
@@ -373,12 +454,16 @@ def render_html(payload: dict, examples: dict[str, list[dict]] | None, tables: l
     figures = _curve_figures(payload.get("curves")) + figures
     for fig in figures:
         if fig["png"]:
-            body.append(f'<figure id="plot-{_e(fig["id"])}" data-plot="{_e(fig["id"])}">'
-                        f'<img alt="{_e(fig["title"])}" src="data:image/png;base64,{fig["png"]}">'
-                        f'<figcaption><b>{_e(fig["title"])}.</b> {_e(fig["caption"])}</figcaption></figure>')
+            body.append(
+                f'<figure id="plot-{_e(fig["id"])}" data-plot="{_e(fig["id"])}">'
+                f'<img alt="{_e(fig["title"])}" src="data:image/png;base64,{fig["png"]}">'
+                f"<figcaption><b>{_e(fig['title'])}.</b> {_e(fig['caption'])}</figcaption></figure>"
+            )
         else:
-            body.append(f'<p class="small missing" data-missing-plot="{_e(fig["id"])}">{_e(fig["title"])}: '
-                        f'{_e(fig["missing"])}.</p>')
+            body.append(
+                f'<p class="small missing" data-missing-plot="{_e(fig["id"])}">{_e(fig["title"])}: '
+                f"{_e(fig['missing'])}.</p>"
+            )
     for table in rest:
         body.append(f"<h2>{_e(table['heading'])}</h2>")
         body.append(_table_html(table["header"], table["rows"], numeric=table.get("numeric", True)))
@@ -388,6 +473,7 @@ def render_html(payload: dict, examples: dict[str, list[dict]] | None, tables: l
         body.append("<h2>Notes</h2><ul>" + "".join(f'<li class="small">{_e(n)}</li>' for n in notes) + "</ul>")
     body.append("<h2>Provenance</h2>")
     body.append(_provenance_html(payload.get("provenance") or {}))
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

@@ -2,6 +2,7 @@
 the run directory (held-out metrics, what was read and skipped, training curves), and the short summary the
 terminal shows for any report. (``split.json``: :mod:`rewardlab.splits`.)
 """
+
 from __future__ import annotations
 
 import json
@@ -18,37 +19,63 @@ from rewardlab.report import _with_ci, write_report
 # ---------------------------------------------------------------------------------------------
 def skip_reasons(skipped: list[str], top: int = 3) -> list[str]:
     """The most common reasons among skipped-row messages (``file, line 6, field 'x': why`` → ``field 'x': why``)."""
+
     def reason(msg: str) -> str:
         parts = [p for p in msg.split(", ") if not p.startswith(("line ", "row "))]
         return ", ".join(parts[1:]) if len(parts) > 1 else msg
+
     counts = Counter(reason(m) for m in skipped)
     return [f"{n} × {r}" for r, n in counts.most_common(top)]
 
 
 def train_notes(data_info: dict, steps: int, elapsed_s: float, cfg) -> list[str]:
     n_read = data_info.get("n_read")
-    notes = [f"data: {data_info.get('source')}" + (f"; {n_read} records read" if n_read is not None else ""),
-             f"skipped {data_info.get('n_skipped', 0)} invalid rows" +
-             (": " + "; ".join(skip_reasons(data_info.get("skipped") or [])) if data_info.get("skipped") else ""),
-             f"split: {data_info.get('n_train')} training, {data_info.get('n_eval')} held-out records "
-             + (f"(from {cfg.eval_data})" if cfg.eval_data else
-                f"(by prompt hash, eval_fraction {cfg.eval_fraction}, split_seed {cfg.split_seed}; split.json)")]
+    notes = [
+        f"data: {data_info.get('source')}" + (f"; {n_read} records read" if n_read is not None else ""),
+        f"skipped {data_info.get('n_skipped', 0)} invalid rows"
+        + (": " + "; ".join(skip_reasons(data_info.get("skipped") or [])) if data_info.get("skipped") else ""),
+        f"split: {data_info.get('n_train')} training, {data_info.get('n_eval')} held-out records "
+        + (
+            f"(from {cfg.eval_data})"
+            if cfg.eval_data
+            else f"(by prompt hash, eval_fraction {cfg.eval_fraction}, split_seed {cfg.split_seed}; split.json)"
+        ),
+    ]
     if data_info.get("n_without_units"):
-        notes.append(f"{data_info['n_without_units']} training records left out: nothing to learn under loss {cfg.loss}")
-    notes.append(f"{steps} optimizer steps of {cfg.batch_size} comparisons, loss {cfg.loss}, lr {cfg.lr}, "
-                 f"backbone {cfg.backbone}; {elapsed_s:.0f} s")
+        notes.append(
+            f"{data_info['n_without_units']} training records left out: nothing to learn under loss {cfg.loss}"
+        )
+    notes.append(
+        f"{steps} optimizer steps of {cfg.batch_size} comparisons, loss {cfg.loss}, lr {cfg.lr}, "
+        f"backbone {cfg.backbone}; {elapsed_s:.0f} s"
+    )
     return notes
 
 
-def write_train_report(out: Path, cfg, data_info: dict, final_eval: dict | None, steps: int, elapsed_s: float,
-                       eval_recs=None, scores=None, tokenizer=None) -> Path:
+def write_train_report(
+    out: Path,
+    cfg,
+    data_info: dict,
+    final_eval: dict | None,
+    steps: int,
+    elapsed_s: float,
+    eval_recs=None,
+    scores=None,
+    tokenizer=None,
+) -> Path:
     """``out/report.{json,md,html}`` for a finished run; returns the Markdown path."""
     results = {"trained": final_eval} if final_eval else {"trained": {"n_records": 0}}
     if final_eval and eval_recs is not None and scores is not None:
         write_examples(Path(out) / "examples-trained.jsonl", eval_recs, scores)
     prov = provenance(config=cfg.to_json(), data_fingerprint=None, tokenizer=tokenizer)
-    _, md = write_report(out, results, title=f"rewardlab train: {Path(cfg.output_dir).name}", provenance=prov,
-                         notes=train_notes(data_info, steps, elapsed_s, cfg), curves={"trained": Path(out)})
+    _, md = write_report(
+        out,
+        results,
+        title=f"rewardlab train: {Path(cfg.output_dir).name}",
+        provenance=prov,
+        notes=train_notes(data_info, steps, elapsed_s, cfg),
+        curves={"trained": Path(out)},
+    )
     return Path(md)
 
 
@@ -59,34 +86,50 @@ def summary_table(results: dict[str, dict]) -> str:
     for name, r in results.items():
         headline = _get(r, "benchmark", "headline")
         bench = next(iter(headline.values()), None) if isinstance(headline, dict) and headline else None
-        rows.append([name, fmt(_get(r, "n_records")), fmt(_get(r, "n_pairs")),
-                     _with_ci(_get(r, "accuracy"), _get(r, "accuracy_ci95")), fmt(bench)])
+        rows.append(
+            [
+                name,
+                fmt(_get(r, "n_records")),
+                fmt(_get(r, "n_pairs")),
+                _with_ci(_get(r, "accuracy"), _get(r, "accuracy_ci95")),
+                fmt(bench),
+            ]
+        )
     if all(row[4] == "—" for row in rows[1:]):
         rows = [row[:4] for row in rows]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in
-                               enumerate(zip(row, widths))).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+        for row in rows
+    )
 
 
 def report_summary(report_dir: str | Path) -> str:
     """The terminal's summary of a written report: the table and the report's paths."""
     report_dir = Path(report_dir)
     payload: dict[str, Any] = json.loads((report_dir / "report.json").read_text())
-    return (summary_table(payload.get("results") or {}) +
-            f"\nreport: {report_dir / 'report.md'} (and report.html, report.json)")
+    return (
+        summary_table(payload.get("results") or {})
+        + f"\nreport: {report_dir / 'report.md'} (and report.html, report.json)"
+    )
 
 
 def train_summary(result, cfg) -> str:
     """What ``rewardlab train`` prints at the end: records read and skipped (why), split sizes, steps, elapsed time,
     held-out metrics, and where the model and the report are."""
     info = result.data_info or {}
-    lines = [f"read {info.get('n_read', '?')} records from {info.get('source', cfg.data)}; "
-             f"skipped {info.get('n_skipped', 0)}"
-             + (f" ({'; '.join(skip_reasons(info.get('skipped') or []))})" if info.get("skipped") else ""),
-             f"split: {info.get('n_train')} training, {info.get('n_eval')} held-out records"
-             + (f"; {info['n_without_units']} left out (nothing to learn under loss {cfg.loss})"
-                if info.get("n_without_units") else ""),
-             f"trained {result.steps} steps in {result.elapsed_s:.0f} s"]
+    lines = [
+        f"read {info.get('n_read', '?')} records from {info.get('source', cfg.data)}; "
+        f"skipped {info.get('n_skipped', 0)}"
+        + (f" ({'; '.join(skip_reasons(info.get('skipped') or []))})" if info.get("skipped") else ""),
+        f"split: {info.get('n_train')} training, {info.get('n_eval')} held-out records"
+        + (
+            f"; {info['n_without_units']} left out (nothing to learn under loss {cfg.loss})"
+            if info.get("n_without_units")
+            else ""
+        ),
+        f"trained {result.steps} steps in {result.elapsed_s:.0f} s",
+    ]
     if result.final_eval:
         lines += ["", summary_table({"held-out": result.final_eval})]
     lines += ["", f"model:  {result.model_dir}"]

@@ -21,6 +21,7 @@ many records each has, depend only on the item sizes: every epoch has the same n
 learning-rate schedule and ``--resume`` stay exact. With several processes, steps with fewer records
 than processes are dropped (like ``random`` drops its last partial chunk).
 """
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,9 @@ def random_steps_per_epoch(n: int, batch_size: int, world: int) -> int:
 def random_plan(n: int, batch_size: int, world: int, seed: int, epoch: int) -> list[list[int]]:
     """A seeded permutation of ``range(n)`` cut in ``batch_size`` chunks (partial last one dropped when world > 1)."""
     perm = torch.randperm(n, generator=_generator(seed, epoch)).tolist()
-    return [perm[pos * batch_size:(pos + 1) * batch_size]
-            for pos in range(random_steps_per_epoch(n, batch_size, world))]
+    return [
+        perm[pos * batch_size : (pos + 1) * batch_size] for pos in range(random_steps_per_epoch(n, batch_size, world))
+    ]
 
 
 def pack(sizes: Sequence[int], capacity: int, seed: int, epoch: int) -> list[list[int]]:
@@ -86,8 +88,16 @@ def token_plan(lengths: Sequence[int], max_tokens: int, world: int, seed: int, e
 class StepSampler:
     """The plan of every epoch for one run; ``step(s)`` is the record indices of global step ``s``."""
 
-    def __init__(self, records: Sequence, sampler: str = "random", batch_size: int = 16, world: int = 1,
-                 seed: int = 0, lengths: Sequence[int] | None = None, max_tokens: int | None = None):
+    def __init__(
+        self,
+        records: Sequence,
+        sampler: str = "random",
+        batch_size: int = 16,
+        world: int = 1,
+        seed: int = 0,
+        lengths: Sequence[int] | None = None,
+        max_tokens: int | None = None,
+    ):
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, not {sampler!r}")
         if sampler == "tokens" and (max_tokens is None or lengths is None):

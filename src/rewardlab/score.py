@@ -6,23 +6,24 @@ With ``--format auto`` a file of rated prompt/response rows (HelpSteer2) is read
 ``--score-weights`` is given: weights combine ratings into the score that orders a comparison's responses, so
 the file is then read as comparisons (``chosen`` in the output follows the weights).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewardlab.atomic import atomic_write_text
 from rewardlab import progress
+from rewardlab.atomic import atomic_write_text
 from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
 from rewardlab.data.fields import identical_responses_are_ties
-from rewardlab.data.readers import iter_rows
-from rewardlab.foreign import write_contract
-from rewardlab.loader import load_reward_model
 from rewardlab.data.formats import format_help
+from rewardlab.data.readers import iter_rows
 from rewardlab.errors import DataError
+from rewardlab.foreign import write_contract
 from rewardlab.jsonstrict import dumps_strict
+from rewardlab.loader import load_reward_model
 from rewardlab.outputs import claim_output_file
 
 
@@ -62,15 +63,28 @@ def _single_rows(path: str, limit: int | None = None) -> list[dict] | None:
         if not isinstance(row.get("response"), str) or not row["response"]:
             _bad(loc, "response", f"expected non-empty text, got {type(row.get('response')).__name__}")
         prompt = row.get("prompt")
-        if not prompt or not (isinstance(prompt, str) or (isinstance(prompt, list) and all(
-                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-                for m in prompt))):
+        if not prompt or not (
+            isinstance(prompt, str)
+            or (
+                isinstance(prompt, list)
+                and all(
+                    isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                    for m in prompt
+                )
+            )
+        ):
             _bad(loc, "prompt", "missing, empty, or not text / a list of {role, content} messages")
         prompt = row["prompt"] if isinstance(row["prompt"], str) else tuple(row["prompt"])
         if not isinstance(row.get("unsafe", False), bool):
             _bad(loc, "unsafe", "expected true or false")
-        rows.append({"id": row.get("id", f"{Path(path).name}:{loc.get('line', loc.get('row'))}"),
-                     "prompt": prompt, "response": row["response"], "unsafe": row.get("unsafe", False)})
+        rows.append(
+            {
+                "id": row.get("id", f"{Path(path).name}:{loc.get('line', loc.get('row'))}"),
+                "prompt": prompt,
+                "response": row["response"],
+                "unsafe": row.get("unsafe", False),
+            }
+        )
     return rows
 
 
@@ -89,11 +103,23 @@ def _scored(rm, items, cfg: ScoreConfig, unsafe: list[bool]) -> tuple[list[float
     tags; multi-output custom-code models add ``attributes``; any other model adds nothing."""
     rows = getattr(rm, "score_rows", None)
     if callable(rows):
-        out = rows(items, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side,
-                   packing=cfg.packing, unsafe=unsafe)
+        out = rows(
+            items,
+            batch_size=cfg.batch_size,
+            normalize=cfg.normalize,
+            padding_side=cfg.padding_side,
+            packing=cfg.packing,
+            unsafe=unsafe,
+        )
         return [r["score"] for r in out], [{k: v for k, v in r.items() if k != "score"} for r in out]
-    scores = rm.score(items, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side,
-                      packing=cfg.packing, token_budget=cfg.token_budget)
+    scores = rm.score(
+        items,
+        batch_size=cfg.batch_size,
+        normalize=cfg.normalize,
+        padding_side=cfg.padding_side,
+        packing=cfg.packing,
+        token_budget=cfg.token_budget,
+    )
     get = getattr(rm, "attribute_scores", None)
     attrs = get(items, batch_size=cfg.batch_size) if callable(get) else None
     return scores, [{} for _ in items] if attrs is None else [{"attributes": a} for a in attrs]
@@ -110,25 +136,39 @@ def run_score(cfg: ScoreConfig) -> Path:
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
     out_rows = []
     if singles is not None:
-        scores, extras = _scored(rm, [(r["prompt"], r["response"]) for r in singles], cfg,
-                                 [r["unsafe"] for r in singles])
-        out_rows = [{"id": r["id"], "score": s, **x, **({"prompt": _json_prompt(r["prompt"]), "response": r["response"]}
-                                                       if cfg.with_text else {})}
-                    for r, s, x in zip(singles, scores, extras)]
+        scores, extras = _scored(
+            rm, [(r["prompt"], r["response"]) for r in singles], cfg, [r["unsafe"] for r in singles]
+        )
+        out_rows = [
+            {
+                "id": r["id"],
+                "score": s,
+                **x,
+                **({"prompt": _json_prompt(r["prompt"]), "response": r["response"]} if cfg.with_text else {}),
+            }
+            for r, s, x in zip(singles, scores, extras)
+        ]
     else:
         with identical_responses_are_ties():  # scoring, like evaluation, gives identical answers equal scores
-            loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
-                                      options=options)
+            loaded = load_comparisons(
+                cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit, options=options
+            )
         flat = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
         unsafe = [bool(c.meta.get("unsafe", False)) for c in loaded.records for _ in c.responses]
         scores, extras = _scored(rm, flat, cfg, unsafe)
         i = 0
         for c in loaded.records:
-            out_rows.append({"id": c.id, "source": c.source, "chosen": c.chosen, "scores": scores[i:i + c.k],
-                             **({"prompt": _json_prompt(c.prompt), "responses": list(c.responses)}
-                                if cfg.with_text else {})})
+            out_rows.append(
+                {
+                    "id": c.id,
+                    "source": c.source,
+                    "chosen": c.chosen,
+                    "scores": scores[i : i + c.k],
+                    **({"prompt": _json_prompt(c.prompt), "responses": list(c.responses)} if cfg.with_text else {}),
+                }
+            )
             for key in extras[i]:  # per response, in order: attributes, transformed, gate
-                out_rows[-1][key] = [x[key] for x in extras[i:i + c.k]]
+                out_rows[-1][key] = [x[key] for x in extras[i : i + c.k]]
             i += c.k
         for err in loaded.skipped:
             print(f"rewardlab score: skipped {err}")

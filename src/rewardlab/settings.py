@@ -16,6 +16,7 @@ The sources of values: flags (:func:`rewardlab.cli.build_config`), a YAML (or JS
 judge spec for ``eval --judge``). All of them end in :func:`validate`, so the same option gets the same error
 whichever way it was given.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,15 +31,34 @@ from rewardlab.errors import RewardlabError
 
 # How other trainers spell some options (transformers' TrainingArguments, TRL): the did-you-mean for them.
 SYNONYMS = {
-    "learning_rate": "lr", "learningrate": "lr", "num_train_epochs": "epochs", "num_epochs": "epochs",
-    "per_device_train_batch_size": "batch_size", "train_batch_size": "batch_size",
-    "per_device_eval_batch_size": "eval_batch_size", "lr_scheduler_type": "lr_schedule",
-    "warmup": "warmup_ratio", "grad_clip": "max_grad_norm", "clip_grad_norm": "max_grad_norm",
-    "max_seq_length": "max_length", "max_len": "max_length", "model_name_or_path": "backbone",
-    "dataset": "data", "train_data": "data", "train_file": "data", "eval_file": "eval_data",
-    "output": "output_dir", "out_dir": "output_dir", "logging_steps": "log_every", "save_steps": "save_every",
-    "eval_steps": "eval_every", "save_total_limit": "keep_checkpoints", "gradient_accumulation_steps": "micro_batch_size",
-    "model_path": "model", "input": "data", "output_file": "output",
+    "learning_rate": "lr",
+    "learningrate": "lr",
+    "num_train_epochs": "epochs",
+    "num_epochs": "epochs",
+    "per_device_train_batch_size": "batch_size",
+    "train_batch_size": "batch_size",
+    "per_device_eval_batch_size": "eval_batch_size",
+    "lr_scheduler_type": "lr_schedule",
+    "warmup": "warmup_ratio",
+    "grad_clip": "max_grad_norm",
+    "clip_grad_norm": "max_grad_norm",
+    "max_seq_length": "max_length",
+    "max_len": "max_length",
+    "model_name_or_path": "backbone",
+    "dataset": "data",
+    "train_data": "data",
+    "train_file": "data",
+    "eval_file": "eval_data",
+    "output": "output_dir",
+    "out_dir": "output_dir",
+    "logging_steps": "log_every",
+    "save_steps": "save_every",
+    "eval_steps": "eval_every",
+    "save_total_limit": "keep_checkpoints",
+    "gradient_accumulation_steps": "micro_batch_size",
+    "model_path": "model",
+    "input": "data",
+    "output_file": "output",
 }
 
 _CONFIG = pydantic.ConfigDict(allow_inf_nan=False, coerce_numbers_to_str=True, extra="forbid", strict=False)
@@ -47,6 +67,7 @@ _CONFIG = pydantic.ConfigDict(allow_inf_nan=False, coerce_numbers_to_str=True, e
 @dataclasses.dataclass(frozen=True)
 class Sourced:
     """Where each supplied value came from: ``sources[name]`` is ``--flag-name`` or ``file.yaml: name``."""
+
     values: dict
     sources: dict
 
@@ -123,7 +144,9 @@ def read_yaml(cls, path: str | Path) -> Sourced:
 
     path = Path(path)
     if not path.is_file():
-        raise RewardlabError(f"--config: {path} does not exist" if not path.exists() else f"--config: {path} is not a file")
+        raise RewardlabError(
+            f"--config: {path} does not exist" if not path.exists() else f"--config: {path} is not a file"
+        )
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:

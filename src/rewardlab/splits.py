@@ -12,6 +12,7 @@
 that the held-out records are exactly these (same ids, same fingerprint), and evaluates them; every ``eval`` warns
 when a record's prompt is among a model's ``train_prompt_hashes`` (:func:`trained_on`: the model was trained on it).
 """
+
 from __future__ import annotations
 
 import json
@@ -30,12 +31,26 @@ def prompt_hashes(records) -> set[str]:
 
 
 def split_payload(cfg, train_recs, eval_recs) -> dict:
-    rule = ({"kind": "eval_data", "path": cfg.eval_data} if cfg.eval_data else
-            {"kind": "prompt_hash", "eval_fraction": cfg.eval_fraction, "split_seed": cfg.split_seed,
-             "how": "a prompt is held out when sha256(f'{split_seed}\\0{prompt}') read as a fraction < eval_fraction"})
-    return {"rule": rule, "data": cfg.data, "format": cfg.format, "n_train": len(train_recs), "n_eval": len(eval_recs),
-            "held_out_ids": [c.id for c in eval_recs], "held_out_fingerprint": fingerprint(eval_recs),
-            "train_prompt_hashes": sorted(prompt_hashes(train_recs))}
+    rule = (
+        {"kind": "eval_data", "path": cfg.eval_data}
+        if cfg.eval_data
+        else {
+            "kind": "prompt_hash",
+            "eval_fraction": cfg.eval_fraction,
+            "split_seed": cfg.split_seed,
+            "how": "a prompt is held out when sha256(f'{split_seed}\\0{prompt}') read as a fraction < eval_fraction",
+        }
+    )
+    return {
+        "rule": rule,
+        "data": cfg.data,
+        "format": cfg.format,
+        "n_train": len(train_recs),
+        "n_eval": len(eval_recs),
+        "held_out_ids": [c.id for c in eval_recs],
+        "held_out_fingerprint": fingerprint(eval_recs),
+        "train_prompt_hashes": sorted(prompt_hashes(train_recs)),
+    }
 
 
 def write_split(out: Path, cfg, train_recs, eval_recs) -> Path:
@@ -47,8 +62,10 @@ def write_split(out: Path, cfg, train_recs, eval_recs) -> Path:
 def read_split(run_dir: str | Path) -> dict:
     path = Path(run_dir) / SPLIT_FILE
     if not path.is_file():
-        raise RewardlabError(f"{path} does not exist: --run takes a training run directory (rewardlab train "
-                             "--output-dir) written by a rewardlab that records its split")
+        raise RewardlabError(
+            f"{path} does not exist: --run takes a training run directory (rewardlab train "
+            "--output-dir) written by a rewardlab that records its split"
+        )
     try:
         return json.loads(path.read_text())
     except ValueError as e:

@@ -11,6 +11,7 @@ rows of ``metrics.jsonl`` mapped by :data:`TAGS` — loss, accuracy, learning ra
 reward statistics (mean / min / max reward, mean margin), held-out accuracy and loss. Counts (``eval_n``, units,
 pairs) are not curves and are not logged.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -21,16 +22,36 @@ from rewardlab.errors import RewardlabError
 
 # metrics.jsonl key -> tracker tag (what is not here is not logged)
 TAGS = {
-    "loss": "train/loss", "accuracy": "train/accuracy", "lr": "train/learning_rate", "grad_norm": "train/grad_norm",
-    "epoch": "train/epoch", "pairs_per_s": "train/pairs_per_second", "tokens_per_s": "train/tokens_per_second",
-    "mean_reward": "train/mean_reward", "min_reward": "train/min_reward", "max_reward": "train/max_reward",
+    "loss": "train/loss",
+    "accuracy": "train/accuracy",
+    "lr": "train/learning_rate",
+    "grad_norm": "train/grad_norm",
+    "epoch": "train/epoch",
+    "pairs_per_s": "train/pairs_per_second",
+    "tokens_per_s": "train/tokens_per_second",
+    "mean_reward": "train/mean_reward",
+    "min_reward": "train/min_reward",
+    "max_reward": "train/max_reward",
     "margin": "train/margin",
-    "eval_accuracy": "eval/accuracy", "eval_record_accuracy": "eval/record_accuracy", "eval_loss": "eval/loss",
-    "eval_mean_reward": "eval/mean_reward", "eval_min_reward": "eval/min_reward",
-    "eval_max_reward": "eval/max_reward", "eval_margin": "eval/margin",
+    "eval_accuracy": "eval/accuracy",
+    "eval_record_accuracy": "eval/record_accuracy",
+    "eval_loss": "eval/loss",
+    "eval_mean_reward": "eval/mean_reward",
+    "eval_min_reward": "eval/min_reward",
+    "eval_max_reward": "eval/max_reward",
+    "eval_margin": "eval/margin",
 }
-PIP = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow-skinny", "trackio": "trackio",
-       "comet_ml": "comet-ml", "aim": "aim", "clearml": "clearml", "dvclive": "dvclive", "swanlab": "swanlab"}
+PIP = {
+    "tensorboard": "tensorboard",
+    "wandb": "wandb",
+    "mlflow": "mlflow-skinny",
+    "trackio": "trackio",
+    "comet_ml": "comet-ml",
+    "aim": "aim",
+    "clearml": "clearml",
+    "dvclive": "dvclive",
+    "swanlab": "swanlab",
+}
 
 
 def _known() -> list[str]:
@@ -42,7 +63,9 @@ def _known() -> list[str]:
 def _installed(name: str) -> bool:
     module = {"tensorboard": "tensorboard"}.get(name, name)
     if name == "tensorboard":  # accelerate also takes tensorboardX
-        return importlib.util.find_spec("tensorboard") is not None or importlib.util.find_spec("tensorboardX") is not None
+        return (
+            importlib.util.find_spec("tensorboard") is not None or importlib.util.find_spec("tensorboardX") is not None
+        )
     return importlib.util.find_spec(module) is not None
 
 
@@ -109,5 +132,8 @@ def start(accelerator, cfg, out: Path, names: list[str]) -> Run | None:
 
 def tagged(rec: dict) -> dict:
     """The loggable values of a metrics row under their tracker tags (numbers only, counts left out)."""
-    return {TAGS[k]: float(v) for k, v in rec.items()
-            if k in TAGS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {
+        TAGS[k]: float(v)
+        for k, v in rec.items()
+        if k in TAGS and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }

@@ -11,6 +11,7 @@ the mean unit loss over the whole global batch: accumulation 4×1 equals batch 1
 Checkpoints hold weights, optimizer, scheduler and the step; the data order is a pure function of
 (seed, epoch), so ``resume`` continues exactly where the run stopped.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,6 +33,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from rewardlab import progress, trackers
 from rewardlab.atomic import atomic_write_text, replace_dir
 from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, OpenFraction, Positive, PositiveFloat, Seed
+from rewardlab.cli_help import registry_choices
 from rewardlab.collate import collate_pairs
 from rewardlab.data import ReadOptions, fingerprint, load_comparisons, parse_score_weights, split_by_prompt, synthetic
 from rewardlab.data.formats import format_help
@@ -40,21 +42,35 @@ from rewardlab.errors import RewardlabError
 from rewardlab.finite import check_weights
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.lora import apply_lora
-from rewardlab.losses import LossOptions, LossType, batch_loss, check_options as check_loss_options, count_units
+from rewardlab.losses import LossOptions, LossType, batch_loss, count_units
+from rewardlab.losses import check_options as check_loss_options
 from rewardlab.metrics.accuracy import accuracy_summary
 from rewardlab.metrics.pairs import record_pairs
 from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.model import RewardModel
-from rewardlab.multiobjective.train import OBJECTIVES, check_options as check_multiobjective, init_from_attribute
+from rewardlab.multiobjective.train import OBJECTIVES, init_from_attribute
+from rewardlab.multiobjective.train import check_options as check_multiobjective
 from rewardlab.outputs import claim_output_dir
 from rewardlab.packing import collate_packed
 from rewardlab.probes.augment import augment_records, parse_augment
-from rewardlab.recipe import (Checkpointing, MetricsLog, NonFiniteGuard, UpdateResult, any_process, config_defaults,
-                              load_checkpoint, make_accelerator, make_optimizer, make_scheduler, update)
+from rewardlab.recipe import (
+    Checkpointing,
+    MetricsLog,
+    NonFiniteGuard,
+    UpdateResult,
+    any_process,
+    config_defaults,
+    load_checkpoint,
+    make_accelerator,
+    make_optimizer,
+    make_scheduler,
+    update,
+)
 from rewardlab.recipe import save_checkpoint as recipe_save_checkpoint
 from rewardlab.run_report import write_train_report
 from rewardlab.samplers import SAMPLERS, StepSampler
 from rewardlab.splits import write_split
+
 
 @dataclass
 class TrainConfig:
@@ -66,7 +82,9 @@ class TrainConfig:
     split_seed: Seed = 0  # seed of the prompt-hash split
     skip_invalid: bool = False  # skip malformed rows (counted and reported) instead of stopping at the first
     limit: Positive | None = None  # use only the first N records of `data`
-    augment: str | None = None  # offsetbias[:FRACTION]: add off-topic negatives built from the training split (rewardlab.probes.augment)
+    augment: str | None = (
+        None  # offsetbias[:FRACTION]: add off-topic negatives built from the training split (rewardlab.probes.augment)
+    )
     embedded_size: Positive = 4000  # records generated when data == "embedded"
     # model
     backbone: str = "minilm"  # embedded name (minilm, smollm2-135m), local dir or hub id
@@ -74,7 +92,7 @@ class TrainConfig:
     truncation: str = "prompt_left"  # prompt_left (cut the prompt's start, keep the response) | right
     padding_side: str | None = None  # default: right (encoders must be right-padded)
     # loss
-    loss: str = "bt"  # bt | margin | scaled_bt | allpairs | plackett_luce | bt_ties (rewardlab.losses.LOSSES; docs/losses.md)
+    loss: str = "bt"  # the loss (rewardlab.losses.LOSSES, docs/losses.md)
     # adds coef · (r_w + r_l)² per pair (K-wise losses: (2·mean_k r_k)² per prompt): keeps rewards centred on 0
     center_coef: NonNegativeFloat = 0.0
     label_smoothing: Fraction = 0.0  # pairwise losses: (1 - ε)·ℓ(Δ) + ε·ℓ(-Δ)
@@ -113,7 +131,9 @@ class TrainConfig:
     lora_dropout: OpenFraction = 0.0  # 0: deterministic, like the rest of rewardlab's training
     lora_target_modules: list[str] | None = None  # default: every linear layer except the head
     # precision
-    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (autocast) | bf16-pure (bf16 weights, fp32 masters)
+    precision: str = (
+        "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (autocast) | bf16-pure (bf16 weights, fp32 masters)
+    )
     seed: Seed = 0  # model head init, data order, dropout
     # multi-objective
     # rewardlab.multiobjective: preference (a scalar BT-family model) | regression (K attribute outputs, masked
@@ -158,11 +178,23 @@ class TrainConfig:
     # a non-finite loss or gradient norm stops the run at that step; N > 0 skips up to N such updates instead
     skip_nonfinite: NonNegative = 0
 
+    # --help lists these fields' choices from their registries (the losses read from losses.py's source: no torch)
+    HELP = {"format": format_help, "loss": lambda: registry_choices("rewardlab.losses", "LOSSES")}
     # fields that may differ between a run and its resumption
-    # --help lists these fields' choices from their registries
-    HELP = {"format": format_help}
-    RESUMABLE = ("resume", "stop_after", "log_every", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size",
-                 "report_to", "run_name", "skip_nonfinite", "overwrite", "output_dir")  # output_dir: however spelt, or moved
+    RESUMABLE = (
+        "resume",
+        "stop_after",
+        "log_every",
+        "eval_every",
+        "save_every",
+        "keep_checkpoints",
+        "eval_batch_size",
+        "report_to",
+        "run_name",
+        "skip_nonfinite",
+        "overwrite",
+        "output_dir",
+    )  # output_dir: however spelt, or moved
 
     def __post_init__(self):
         if self.loss not in {t.value for t in LossType}:  # fail early with the list of valid names
@@ -195,8 +227,10 @@ class TrainConfig:
         if self.objective == "preference" and bool(self.init_from) != bool(self.init_attribute):
             raise RewardlabError("--init-from a regression model and --init-attribute go together for a preference run")
         if self.fsdp and self.precision == "bf16-pure":
-            raise RewardlabError("--fsdp keeps fp32 shards and computes in bf16 with --precision bf16; "
-                                 "--precision bf16-pure is not supported with it")
+            raise RewardlabError(
+                "--fsdp keeps fp32 shards and computes in bf16 with --precision bf16; "
+                "--precision bf16-pure is not supported with it"
+            )
         if self.fsdp and self.lora_r:
             raise RewardlabError("--fsdp does not shard LoRA adapters; use --lora-r 0 or drop --fsdp")
 
@@ -204,9 +238,14 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def loss_options(self) -> LossOptions:
-        return LossOptions(label_smoothing=self.label_smoothing, margin_table=self.margin_table,
-                           margin_scale=self.margin_scale, tie_model=self.tie_model, tie_param=self.tie_param,
-                           top_k=self.top_k)
+        return LossOptions(
+            label_smoothing=self.label_smoothing,
+            margin_table=self.margin_table,
+            margin_scale=self.margin_scale,
+            tie_model=self.tie_model,
+            tie_param=self.tie_param,
+            top_k=self.top_k,
+        )
 
     def read_options(self) -> ReadOptions:
         return ReadOptions(score_weights=parse_score_weights(self.score_weights))
@@ -231,15 +270,17 @@ def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison
         records = synthetic.generate(cfg.embedded_size, seed=cfg.split_seed)
         info["source"] = f"embedded synthetic (n={cfg.embedded_size}, seed={cfg.split_seed})"
     else:
-        loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit,
-                                  options=cfg.read_options())
+        loaded = load_comparisons(
+            cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit, options=cfg.read_options()
+        )
         records = loaded.records
         info["skipped"] += [str(e) for e in loaded.skipped]
         info["source"] = cfg.data
     info["n_read"] = len(records) + len(info["skipped"])
     if cfg.eval_data:
-        loaded = load_comparisons(cfg.eval_data, format=cfg.format, skip_invalid=cfg.skip_invalid,
-                                  options=cfg.read_options())
+        loaded = load_comparisons(
+            cfg.eval_data, format=cfg.format, skip_invalid=cfg.skip_invalid, options=cfg.read_options()
+        )
         train, held = records, loaded.records
         info["skipped"] += [str(e) for e in loaded.skipped]
     else:
@@ -270,8 +311,19 @@ def make_sampler(records: list, cfg: TrainConfig, world: int, lengths: list[int]
 
 # ---------------------------------------------------------------------------------------------
 # what train writes into output_dir: --overwrite removes these (and only these) first
-TRAIN_WRITES = ("model", "checkpoints", "metrics.jsonl", "train_summary.json", "tensorboard", "mlruns", "split.json",
-                "report.md", "report.html", "report.json", "examples-trained.jsonl")
+TRAIN_WRITES = (
+    "model",
+    "checkpoints",
+    "metrics.jsonl",
+    "train_summary.json",
+    "tensorboard",
+    "mlruns",
+    "split.json",
+    "report.md",
+    "report.html",
+    "report.json",
+    "examples-trained.jsonl",
+)
 
 
 def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
@@ -280,11 +332,14 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
     if cfg.objective in OBJECTIVES:  # multi-objective runs: the same output-directory rule
         resumable = cfg.objective == "regression" and cfg.stage1 == "gradient"  # the runs with checkpoints
         if cfg.resume and not resumable:
-            raise RewardlabError(f"--resume continues preference and --objective regression --stage1 gradient runs; "
-                                 f"--objective {cfg.objective} --stage1 {cfg.stage1} has no checkpoints")
+            raise RewardlabError(
+                f"--resume continues preference and --objective regression --stage1 gradient runs; "
+                f"--objective {cfg.objective} --stage1 {cfg.stage1} has no checkpoints"
+            )
         if not output_claimed and int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 claims
-            claim_output_dir(cfg.output_dir, resume=cfg.resume if resumable else None, overwrite=cfg.overwrite,
-                             written=TRAIN_WRITES)
+            claim_output_dir(
+                cfg.output_dir, resume=cfg.resume if resumable else None, overwrite=cfg.overwrite, written=TRAIN_WRITES
+            )
         return OBJECTIVES[cfg.objective](cfg)
     run = setup(cfg, output_claimed)
     bar = progress.bar(run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0)  # rank 0 draws it
@@ -297,8 +352,9 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
             if done % cfg.log_every == 0 or done == run.total_steps:
                 rec = log_window(run, window, done, update_result)
                 if rec["loss"] is not None and rec["accuracy"] is not None:
-                    bar.set_postfix(loss=f"{rec['loss']:.4f}", acc=f"{rec['accuracy']:.3f}",
-                                    pairs_s=f"{rec['pairs_per_s']:.1f}")
+                    bar.set_postfix(
+                        loss=f"{rec['loss']:.4f}", acc=f"{rec['accuracy']:.3f}", pairs_s=f"{rec['pairs_per_s']:.1f}"
+                    )
                 window = _new_window()
             if done == run.total_steps:
                 break
@@ -353,11 +409,14 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
     schedule, and (``--resume``) the newest checkpoint."""
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
     report_to = trackers.tracker_names(cfg.report_to)
-    accelerator = make_accelerator(precision == "bf16" and not cfg.fsdp, report_to,
-                                   Path(cfg.output_dir) / "tensorboard")
+    accelerator = make_accelerator(
+        precision == "bf16" and not cfg.fsdp, report_to, Path(cfg.output_dir) / "tensorboard"
+    )
     if cfg.fsdp and accelerator.distributed_type.value in ("FSDP", "DEEPSPEED"):
-        raise RewardlabError(f"--fsdp runs PyTorch FSDP2 itself: launch with torchrun or a DDP accelerate config, "
-                             f"not Accelerate's {accelerator.distributed_type.value} plugin")
+        raise RewardlabError(
+            f"--fsdp runs PyTorch FSDP2 itself: launch with torchrun or a DDP accelerate config, "
+            f"not Accelerate's {accelerator.distributed_type.value} plugin"
+        )
     world, main = accelerator.num_processes, accelerator.is_main_process
     if cfg.batch_size < world:
         raise RewardlabError(f"batch_size {cfg.batch_size} is smaller than the number of processes ({world})")
@@ -374,20 +433,29 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
 
     progress.status(f"reading {cfg.data}")
     train_recs, eval_recs, data_info = load_train_eval(cfg)
-    progress.status(f"{data_info['n_train']} training and {data_info['n_eval']} held-out records; "
-                    f"loading the backbone {cfg.backbone}")
+    progress.status(
+        f"{data_info['n_train']} training and {data_info['n_eval']} held-out records; "
+        f"loading the backbone {cfg.backbone}"
+    )
     data_fp = fingerprint(train_recs)
     backbone = cfg.backbone
     if cfg.init_from:  # HelpSteer2-Preference: start from a regression model's attribute output
         backbone = str(init_from_attribute(cfg.init_from, cfg.init_attribute, out / "init"))
-    rm = RewardModel.from_backbone(backbone, max_length=cfg.max_length, padding_side=cfg.padding_side,
-                                   truncation=cfg.truncation, seed=cfg.seed)
+    rm = RewardModel.from_backbone(
+        backbone, max_length=cfg.max_length, padding_side=cfg.padding_side, truncation=cfg.truncation, seed=cfg.seed
+    )
     rm.spec.data_fingerprint = data_fp
     if cfg.gradient_checkpointing:
         enable_checkpointing(rm.model, cfg.gradient_checkpointing_every)
     if cfg.lora_r:
-        apply_lora(rm, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
-                   target_modules=cfg.lora_target_modules, gradient_checkpointing=cfg.gradient_checkpointing)
+        apply_lora(
+            rm,
+            r=cfg.lora_r,
+            alpha=cfg.lora_alpha,
+            dropout=cfg.lora_dropout,
+            target_modules=cfg.lora_target_modules,
+            gradient_checkpointing=cfg.gradient_checkpointing,
+        )
     if precision == "bf16-pure":  # bf16 weights, gradients and activations; the optimizer keeps fp32 masters
         rm.model.to(torch.bfloat16)
     if main:
@@ -396,21 +464,34 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
     if cfg.fsdp:  # after checkpointing and before the optimizer: it must see the DTensor shards
         own_group = _fsdp().ensure_process_group()
         _fsdp().shard(rm.to(accelerator.device), accelerator.device, bf16=precision == "bf16")
-    features = {id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses]
-                for c in progress.track(train_recs, "tokenize", unit="rec")}
+    features = {
+        id(c): [rm.encoder.encode(c.prompt, r) for r in c.responses]
+        for c in progress.track(train_recs, "tokenize", unit="rec")
+    }
     n_tokens = {id(c): sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs}
     sampler = make_sampler(train_recs, cfg, world, [n_tokens[id(c)] for c in train_recs])
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * sampler.steps_per_epoch))
-    optimizer = make_optimizer(rm.named_parameters(), cfg.lr, cfg.weight_decay,
-                               master_weights=precision == "bf16-pure", fused=accelerator.device.type == "cuda")
+    optimizer = make_optimizer(
+        rm.named_parameters(),
+        cfg.lr,
+        cfg.weight_decay,
+        master_weights=precision == "bf16-pure",
+        fused=accelerator.device.type == "cuda",
+    )
     scheduler = make_scheduler(optimizer, total_steps, cfg.warmup_ratio, cfg.lr_schedule)
 
-    ckpt = Checkpointing(ckpt_root, _resume_key(cfg), config_defaults(TrainConfig), data_fp, cfg.keep_checkpoints,
-                         sharded=cfg.fsdp)
+    ckpt = Checkpointing(
+        ckpt_root, _resume_key(cfg), config_defaults(TrainConfig), data_fp, cfg.keep_checkpoints, sharded=cfg.fsdp
+    )
     start = 0
     if cfg.resume:
-        start = load_checkpoint(ckpt, rm.model, optimizer, scheduler,
-                                read_shards=lambda d: _fsdp().load_sharded(d / _fsdp().SHARDED_DIR, rm, optimizer))
+        start = load_checkpoint(
+            ckpt,
+            rm.model,
+            optimizer,
+            scheduler,
+            read_shards=lambda d: _fsdp().load_sharded(d / _fsdp().SHARDED_DIR, rm, optimizer),
+        )
     if cfg.fsdp:
         model, optimizer = rm, accelerator.prepare(optimizer)
     else:
@@ -419,9 +500,29 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
     metrics = MetricsLog(out / "metrics.jsonl", main, trackers.start(accelerator, cfg, out, report_to))
     if cfg.resume:
         metrics.truncate(start)
-    return ScalarRun(cfg, accelerator, precision, out, rm, model, optimizer, scheduler, sampler, train_recs, eval_recs,
-                     data_info, features, n_tokens, total_steps, start, metrics, ckpt,
-                     NonFiniteGuard(cfg.skip_nonfinite, ckpt_root, main), own_group, t_start)
+    return ScalarRun(
+        cfg,
+        accelerator,
+        precision,
+        out,
+        rm,
+        model,
+        optimizer,
+        scheduler,
+        sampler,
+        train_recs,
+        eval_recs,
+        data_info,
+        features,
+        n_tokens,
+        total_steps,
+        start,
+        metrics,
+        ckpt,
+        NonFiniteGuard(cfg.skip_nonfinite, ckpt_root, main),
+        own_group,
+        t_start,
+    )
 
 
 def train_step(run: ScalarRun, step: int, window: dict) -> UpdateResult:
@@ -462,10 +563,17 @@ def train_step(run: ScalarRun, step: int, window: dict) -> UpdateResult:
         step_window["pairs"] += len(batch.chosen_idx)
         step_window["tokens"] += batch.n_tokens
         _add_reward_stats(window, rewards.detach().float(), batch)
-    result = update(run.optimizer, run.scheduler, model.parameters(), step=step + 1, loss_sum=step_window["loss"],
-                    max_grad_norm=cfg.max_grad_norm, guard=run.guard,
-                    clip=_fsdp().clip_grad_norm_ if cfg.fsdp else accelerator.clip_grad_norm_,
-                    any_process=any_process(accelerator))
+    result = update(
+        run.optimizer,
+        run.scheduler,
+        model.parameters(),
+        step=step + 1,
+        loss_sum=step_window["loss"],
+        max_grad_norm=cfg.max_grad_norm,
+        guard=run.guard,
+        clip=_fsdp().clip_grad_norm_ if cfg.fsdp else accelerator.clip_grad_norm_,
+        any_process=any_process(accelerator),
+    )
     if result.applied:
         for k, v in step_window.items():
             window[k] += v
@@ -478,16 +586,26 @@ def log_window(run: ScalarRun, window: dict, done: int, last: UpdateResult) -> d
     keys = ("loss", "units", "acc", "pairs", "tokens", "r_sum", "r_n", "m_sum")
     stats = torch.tensor([float(window[k]) for k in keys], dtype=torch.float64, device=device)
     tot = dict(zip(keys, accelerator.reduce(stats, reduction="sum").tolist()))
-    extremes = accelerator.gather(torch.tensor([[-window["r_min"], window["r_max"]]], dtype=torch.float64,
-                                               device=device)).max(0).values.tolist()
+    extremes = (
+        accelerator.gather(torch.tensor([[-window["r_min"], window["r_max"]]], dtype=torch.float64, device=device))
+        .max(0)
+        .values.tolist()
+    )
     dt = time.perf_counter() - window["t"]
     n_skipped = run.guard.skipped
-    rec = {"step": done, "epoch": round(done / run.sampler.steps_per_epoch, 4),
-           # None: every step of the window was skipped
-           "loss": tot["loss"] / tot["units"] if tot["units"] else None,
-           "accuracy": tot["acc"] / tot["pairs"] if tot["pairs"] else None, "lr": run.scheduler.get_last_lr()[0],
-           "grad_norm": last.grad_norm, "pairs_per_s": tot["pairs"] / dt, "tokens_per_s": tot["tokens"] / dt,
-           **_reward_stats(tot, extremes), **({"skipped_nonfinite": n_skipped} if n_skipped else {})}
+    rec = {
+        "step": done,
+        "epoch": round(done / run.sampler.steps_per_epoch, 4),
+        # None: every step of the window was skipped
+        "loss": tot["loss"] / tot["units"] if tot["units"] else None,
+        "accuracy": tot["acc"] / tot["pairs"] if tot["pairs"] else None,
+        "lr": run.scheduler.get_last_lr()[0],
+        "grad_norm": last.grad_norm,
+        "pairs_per_s": tot["pairs"] / dt,
+        "tokens_per_s": tot["tokens"] / dt,
+        **_reward_stats(tot, extremes),
+        **({"skipped_nonfinite": n_skipped} if n_skipped else {}),
+    }
     run.metrics.log(rec)
     return rec
 
@@ -495,8 +613,9 @@ def log_window(run: ScalarRun, window: dict, done: int, last: UpdateResult) -> d
 def evaluate(run: ScalarRun) -> dict:
     """Held-out accuracies between steps (:func:`eval_accuracies`), the model back in training mode."""
     rm = run.accelerator.unwrap_model(run.model)
-    scores = rm.score_comparisons(run.eval_recs, batch_size=run.cfg.eval_batch_size, packing=run.cfg.packing,
-                                  token_budget=run.cfg.token_budget)
+    scores = rm.score_comparisons(
+        run.eval_recs, batch_size=run.cfg.eval_batch_size, packing=run.cfg.packing, token_budget=run.cfg.token_budget
+    )
     rm.train()
     return eval_accuracies(run.eval_recs, scores)
 
@@ -521,31 +640,53 @@ def finish(run: ScalarRun) -> TrainResult:
     final_eval, scores = None, None
     if run.eval_recs:
         progress.status(f"scoring the {len(run.eval_recs)} held-out records")
-        scores = _score_across_processes(accelerator, rm, run.eval_recs, cfg.eval_batch_size, cfg.packing,
-                                         cfg.token_budget)
+        scores = _score_across_processes(
+            accelerator, rm, run.eval_recs, cfg.eval_batch_size, cfg.packing, cfg.token_budget
+        )
         final_eval = evaluate_scores(run.eval_recs, scores, seed=cfg.seed)
         flat = np.array([s for row in scores for s in row])
-        rm.spec.normalization = {"mean": float(flat.mean()), "std": float(flat.std()),
-                                 "source": "held-out split responses", "n": int(flat.size)}
-        run.metrics.log({"step": total_steps, **_accuracy_keys(final_eval["accuracy"], final_eval["record_accuracy"],
-                                                               final_eval["n_records"]),
-                         "eval_loss": (final_eval.get("calibration") or {}).get("log_loss"),  # mean -log σ(Δ), pairs
-                         "eval_mean_reward": float(flat.mean()), "eval_min_reward": float(flat.min()),
-                         "eval_max_reward": float(flat.max()), "eval_margin": final_eval.get("mean_margin")})
+        rm.spec.normalization = {
+            "mean": float(flat.mean()),
+            "std": float(flat.std()),
+            "source": "held-out split responses",
+            "n": int(flat.size),
+        }
+        run.metrics.log(
+            {
+                "step": total_steps,
+                **_accuracy_keys(final_eval["accuracy"], final_eval["record_accuracy"], final_eval["n_records"]),
+                "eval_loss": (final_eval.get("calibration") or {}).get("log_loss"),  # mean -log σ(Δ), pairs
+                "eval_mean_reward": float(flat.mean()),
+                "eval_min_reward": float(flat.min()),
+                "eval_max_reward": float(flat.max()),
+                "eval_margin": final_eval.get("mean_margin"),
+            }
+        )
     # collective under ZeRO-3 / FSDP; None otherwise
     full_state = _fsdp().full_state_dict(run.model) if cfg.fsdp else _gathered_state_dict(accelerator, run.model)
     if run.main:
         _atomic_save_model(rm, out / "model", full_state)
-        summary = {"config": cfg.to_json(), "data": run.data_info, "data_fingerprint": run.ckpt.data_fingerprint,
-                   "steps": total_steps, "final_eval": final_eval, "world_size": run.world}
+        summary = {
+            "config": cfg.to_json(),
+            "data": run.data_info,
+            "data_fingerprint": run.ckpt.data_fingerprint,
+            "steps": total_steps,
+            "final_eval": final_eval,
+            "world_size": run.world,
+        }
         atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str))
         write_split(out, cfg, run.train_recs, run.eval_recs)
     run.metrics.close()
     accelerator.wait_for_everyone()
     _end(accelerator, run.own_group)
     elapsed = time.perf_counter() - run.t_start
-    report = write_train_report(out, cfg, run.data_info, final_eval, total_steps, elapsed, run.eval_recs, scores,
-                                rm.tokenizer) if run.main else None
+    report = (
+        write_train_report(
+            out, cfg, run.data_info, final_eval, total_steps, elapsed, run.eval_recs, scores, rm.tokenizer
+        )
+        if run.main
+        else None
+    )
     return TrainResult(out / "model", total_steps, run.metrics.history, final_eval, report, run.data_info, elapsed)
 
 
@@ -562,19 +703,23 @@ def _end(accelerator, own_group: bool) -> None:
         torch.distributed.destroy_process_group()  # has not ended it)
 
 
-def _equal_chunks(chunks: list, global_batch: list, world: int, n_tokens: dict, micro: int,
-                  micro_tokens: int | None) -> list:
+def _equal_chunks(
+    chunks: list, global_batch: list, world: int, n_tokens: dict, micro: int, micro_tokens: int | None
+) -> list:
     """``chunks`` extended with repeats of its last chunk up to the most micro-batches any process has this step:
     under FSDP every forward all-gathers the layers, so every process must run as many. The caller gives the
     repeats no gradient and does not count them."""
-    counts = [len(micro_batches(part, [n_tokens[id(c)] for c in part], micro, micro_tokens))
-              for part in (global_batch[r::world] for r in range(world))]
+    counts = [
+        len(micro_batches(part, [n_tokens[id(c)] for c in part], micro, micro_tokens))
+        for part in (global_batch[r::world] for r in range(world))
+    ]
     filler = chunks[-1] if chunks else global_batch[:1]
     return chunks + [filler] * (max(counts) - len(chunks))
 
 
-def _score_across_processes(accelerator, rm: RewardModel, records, batch_size: int, packing: bool = False,
-                            token_budget: int | None = None) -> list[list[float]]:
+def _score_across_processes(
+    accelerator, rm: RewardModel, records, batch_size: int, packing: bool = False, token_budget: int | None = None
+) -> list[list[float]]:
     """Every response's reward, each process scoring a contiguous share, gathered to all processes in order.
 
     The held-out rewards (and so ``spec.normalization``) then cover every record exactly once, whatever the
@@ -588,7 +733,7 @@ def _score_across_processes(accelerator, rm: RewardModel, records, batch_size: i
         gathered = mine
     else:
         share = math.ceil(len(flat) / world)
-        part = flat[rank * share:(rank + 1) * share]
+        part = flat[rank * share : (rank + 1) * share]
         n_real = len(part)
         part = part + [flat[0]] * (share - n_real)
         # padded, not packed: the number of packed forwards depends on the texts, and sharded engines need
@@ -597,7 +742,7 @@ def _score_across_processes(accelerator, rm: RewardModel, records, batch_size: i
         gathered = [s for chunk in gather_object([mine]) for s in chunk]
     out, i = [], 0
     for c in records:
-        out.append(gathered[i:i + c.k])
+        out.append(gathered[i : i + c.k])
         i += c.k
     return out
 
@@ -644,8 +789,19 @@ def _accuracy_keys(pair_accuracy: float, record_accuracy: float, n: int) -> dict
 
 
 def _new_window() -> dict:
-    return {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0, "r_sum": 0.0, "r_n": 0, "m_sum": 0.0,
-            "r_min": math.inf, "r_max": -math.inf, "t": time.perf_counter()}
+    return {
+        "loss": 0.0,
+        "units": 0,
+        "acc": 0.0,
+        "pairs": 0,
+        "tokens": 0,
+        "r_sum": 0.0,
+        "r_n": 0,
+        "m_sum": 0.0,
+        "r_min": math.inf,
+        "r_max": -math.inf,
+        "t": time.perf_counter(),
+    }
 
 
 def _add_reward_stats(window: dict, rewards: torch.Tensor, batch) -> None:
@@ -663,8 +819,12 @@ def _add_reward_stats(window: dict, rewards: torch.Tensor, batch) -> None:
 def _reward_stats(tot: dict, extremes: list[float]) -> dict:
     if not tot["r_n"]:
         return {}
-    return {"mean_reward": tot["r_sum"] / tot["r_n"], "min_reward": -extremes[0], "max_reward": extremes[1],
-            "margin": tot["m_sum"] / max(tot["pairs"], 1)}
+    return {
+        "mean_reward": tot["r_sum"] / tot["r_n"],
+        "min_reward": -extremes[0],
+        "max_reward": extremes[1],
+        "margin": tot["m_sum"] / max(tot["pairs"], 1),
+    }
 
 
 def _prepare_output_dir(out: Path) -> None:
@@ -681,8 +841,10 @@ def _prepare_output_dir(out: Path) -> None:
     for p in leftovers:
         shutil.rmtree(p, ignore_errors=True)
     if leftovers:
-        print(f"rewardlab: removed {len(leftovers)} temporary director(ies) left by an interrupted run in {out}",
-              file=sys.stderr)
+        print(
+            f"rewardlab: removed {len(leftovers)} temporary director(ies) left by an interrupted run in {out}",
+            file=sys.stderr,
+        )
 
 
 def _check_free_space(out: Path, rm: RewardModel, cfg: TrainConfig) -> None:
@@ -694,9 +856,11 @@ def _check_free_space(out: Path, rm: RewardModel, cfg: TrainConfig) -> None:
     need = int(1.1 * (weights + n_ckpt * (weights + 2 * trainable)))
     free = shutil.disk_usage(out).free
     if free < need:
-        raise RewardlabError(f"--output-dir {out}: only {free / 2**20:.0f} MiB free, and this run writes about "
-                             f"{need / 2**20:.0f} MiB (model + {n_ckpt} checkpoints); free space or lower "
-                             "--keep-checkpoints")
+        raise RewardlabError(
+            f"--output-dir {out}: only {free / 2**20:.0f} MiB free, and this run writes about "
+            f"{need / 2**20:.0f} MiB (model + {n_ckpt} checkpoints); free space or lower "
+            "--keep-checkpoints"
+        )
 
 
 def _gathered_state_dict(accelerator, model) -> dict | None:
@@ -704,11 +868,12 @@ def _gathered_state_dict(accelerator, model) -> dict | None:
     unwrapped model already holds them (one process, DDP, ZeRO-1/2). Keys are those of ``rm.model``."""
     dt = accelerator.distributed_type
     sharded = dt == DistributedType.FSDP or (
-        dt == DistributedType.DEEPSPEED and accelerator.state.deepspeed_plugin.zero_stage == 3)
+        dt == DistributedType.DEEPSPEED and accelerator.state.deepspeed_plugin.zero_stage == 3
+    )
     if not sharded:
         return None
     state = accelerator.get_state_dict(model)
-    return {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    return {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
 
 
 def _atomic_save_model(rm: RewardModel, target: Path, state_dict: dict | None = None) -> None:

@@ -22,6 +22,7 @@ keyed by bias name), so ``eval`` scores it by that rule without ``--benchmark``.
 
 Each module's docstring says exactly where its formula was read.
 """
+
 from __future__ import annotations
 
 from rewardlab.benchmarks import evalbiasbench, generic, mtbench, rewardbench, rewardbench2, rmb
@@ -29,26 +30,54 @@ from rewardlab.benchmarks.base import Benchmark, BenchmarkData, score_records
 from rewardlab.errors import RewardlabError
 
 REGISTRY: dict[str, Benchmark] = {
-    b.name: b for b in (rewardbench.BENCHMARK, rewardbench2.BENCHMARK, rmb.BENCHMARK, generic.GENERIC,
-                        generic.BEST_OF_N, mtbench.BENCHMARK, evalbiasbench.BENCHMARK)
+    b.name: b
+    for b in (
+        rewardbench.BENCHMARK,
+        rewardbench2.BENCHMARK,
+        rmb.BENCHMARK,
+        generic.GENERIC,
+        generic.BEST_OF_N,
+        mtbench.BENCHMARK,
+        evalbiasbench.BENCHMARK,
+    )
 }
 # benchmarks recognised from the file itself: name -> detect(path) -> bool
 DETECTORS = {"evalbiasbench": evalbiasbench.detect}
-ALIASES = {"rewardbench-v1": "rewardbench", "rewardbench-1": "rewardbench", "rb1": "rewardbench",
-           "rewardbench2": "rewardbench-2", "rewardbench-v2": "rewardbench-2", "rb2": "rewardbench-2",
-           "bon": "best-of-n", "mt-bench": "mt-bench-human", "judge-agreement": "mt-bench-human",
-           "biasbench": "evalbiasbench", "eval-bias-bench": "evalbiasbench"}
+ALIASES = {
+    "rewardbench-v1": "rewardbench",
+    "rewardbench-1": "rewardbench",
+    "rb1": "rewardbench",
+    "rewardbench2": "rewardbench-2",
+    "rewardbench-v2": "rewardbench-2",
+    "rb2": "rewardbench-2",
+    "bon": "best-of-n",
+    "mt-bench": "mt-bench-human",
+    "judge-agreement": "mt-bench-human",
+    "biasbench": "evalbiasbench",
+    "eval-bias-bench": "evalbiasbench",
+}
 
-__all__ = ["REGISTRY", "ALIASES", "DETECTORS", "Benchmark", "BenchmarkData", "get_benchmark", "detect_benchmark",
-           "describe_benchmarks", "score_records"]
+__all__ = [
+    "REGISTRY",
+    "ALIASES",
+    "DETECTORS",
+    "Benchmark",
+    "BenchmarkData",
+    "get_benchmark",
+    "detect_benchmark",
+    "describe_benchmarks",
+    "score_records",
+]
 
 
 def get_benchmark(name: str) -> Benchmark:
     """The registry entry for ``name`` (or an alias); a clear error listing the names otherwise."""
     key = ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in REGISTRY:
-        raise RewardlabError(f"unknown benchmark {name!r}; known: {', '.join(REGISTRY)} "
-                             "(`rewardlab eval --benchmark list` describes them)")
+        raise RewardlabError(
+            f"unknown benchmark {name!r}; known: {', '.join(REGISTRY)} "
+            "(`rewardlab eval --benchmark list` describes them)"
+        )
     return REGISTRY[key]
 
 
@@ -65,10 +94,13 @@ def describe_benchmarks() -> str:
     lines = []
     for b in REGISTRY.values():
         ties = ", ".join(f"{k}: {v}" for k, v in b.published_ties.items())
-        lines += [f"{b.name:<16} {b.title} — version {b.version}",
-                  f"{'':<16} columns: {b.schema}",
-                  f"{'':<16} published tie rules: {ties}",
-                  f"{'':<16} source: {b.reference}", ""]
+        lines += [
+            f"{b.name:<16} {b.title} — version {b.version}",
+            f"{'':<16} columns: {b.schema}",
+            f"{'':<16} published tie rules: {ties}",
+            f"{'':<16} source: {b.reference}",
+            "",
+        ]
     aliases = ", ".join(f"{k} → {v}" for k, v in ALIASES.items())
     lines.append(f"aliases: {aliases}")
     lines.append("tie policies (--tie-policy): published (default), strict, half, fractional, random[:SEED]")

@@ -9,6 +9,7 @@ Scoring goes through :func:`score_records`, which asks any *scorer* for rewards:
 ``score_comparisons(records, batch_size)`` returning one list of rewards per record (a
 :class:`~rewardlab.model.RewardModel`, or an LLM judge that returns per-response scores).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,19 @@ from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.metrics.ties import TiePolicy
 from rewardlab.model import RewardModel
 
-__all__ = ["Benchmark", "BenchmarkData", "iter_local_rows", "load_rows", "score_records", "subset_table",
-           "mean_or_none", "messages", "text", "text_list", "int_field"]
+__all__ = [
+    "Benchmark",
+    "BenchmarkData",
+    "iter_local_rows",
+    "load_rows",
+    "score_records",
+    "subset_table",
+    "mean_or_none",
+    "messages",
+    "text",
+    "text_list",
+    "int_field",
+]
 
 # file endings the row readers accept (rewardlab.data.readers.FILE_READERS), longest first
 _SUFFIXES = (".jsonl.gz", ".json.gz", ".jsonl", ".json", ".parquet", ".csv")
@@ -75,8 +87,14 @@ class Benchmark:
     def load(self, path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
         return self.loader(path, limit=limit, skip_invalid=skip_invalid)
 
-    def score(self, records: Sequence[Comparison] | BenchmarkData, scores: Sequence[Sequence[float]],
-              tie_policy: TiePolicy | str | None = "published", seed: int = 0, n_boot: int = 1000) -> dict:
+    def score(
+        self,
+        records: Sequence[Comparison] | BenchmarkData,
+        scores: Sequence[Sequence[float]],
+        tie_policy: TiePolicy | str | None = "published",
+        seed: int = 0,
+        n_boot: int = 1000,
+    ) -> dict:
         """Apply the rule; the result also records the benchmark, version and tie policy used."""
         if isinstance(records, BenchmarkData):
             records = records.records
@@ -93,8 +111,15 @@ class Benchmark:
         policy = TiePolicy.parse(tie_policy, seed=seed)
         out = self.rule(records, [[float(x) for x in row] for row in scores], policy, seed, n_boot)
         rules = {what: str(policy.resolve(name)) for what, name in self.published_ties.items()}
-        return {"benchmark": self.name, "version": self.version, "title": self.title,
-                "tie_policy": str(policy), "tie_rules": rules, "reference": self.reference, **out}
+        return {
+            "benchmark": self.name,
+            "version": self.version,
+            "title": self.title,
+            "tie_policy": str(policy),
+            "tie_rules": rules,
+            "reference": self.reference,
+            **out,
+        }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -113,8 +138,9 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def iter_local_rows(source: str, on_error: Callable[[DataError], None] | None = None
-                    ) -> Iterator[tuple[dict, dict, str]]:
+def iter_local_rows(
+    source: str, on_error: Callable[[DataError], None] | None = None
+) -> Iterator[tuple[dict, dict, str]]:
     """``(location, row, name)`` for every row of a local file or directory.
 
     A file (any type :func:`rewardlab.data.readers.iter_rows` reads) gives ``name`` = its base name
@@ -141,8 +167,14 @@ def iter_local_rows(source: str, on_error: Callable[[DataError], None] | None = 
         yield location, row, name
 
 
-def load_rows(source: str, parse: Callable[[dict, dict, str], Comparison], *, limit: int | None = None,
-              skip_invalid: bool = False, keep: Callable[[Comparison], bool] | None = None) -> BenchmarkData:
+def load_rows(
+    source: str,
+    parse: Callable[[dict, dict, str], Comparison],
+    *,
+    limit: int | None = None,
+    skip_invalid: bool = False,
+    keep: Callable[[Comparison], bool] | None = None,
+) -> BenchmarkData:
     """Read ``source`` with :func:`iter_local_rows` and turn each row into a record with
     ``parse(row, location, name)``. Bad rows raise :class:`DataError` naming file, line/row and field,
     or with ``skip_invalid`` are collected in ``skipped``. ``keep`` filters parsed records (counted in
@@ -161,8 +193,14 @@ def load_rows(source: str, parse: Callable[[dict, dict, str], Comparison], *, li
         raise with_failure_count(error, others) from None
 
 
-def _load_rows(source: str, parse: Callable[[dict, dict, str], Comparison], *, limit: int | None = None,
-               skip_invalid: bool = False, keep: Callable[[Comparison], bool] | None = None) -> BenchmarkData:
+def _load_rows(
+    source: str,
+    parse: Callable[[dict, dict, str], Comparison],
+    *,
+    limit: int | None = None,
+    skip_invalid: bool = False,
+    keep: Callable[[Comparison], bool] | None = None,
+) -> BenchmarkData:
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
     data = BenchmarkData(records=[], source=str(source), info={"excluded": 0})
@@ -197,16 +235,18 @@ def skipped_summary(skipped: list, excluded: int = 0) -> str:
             key = getattr(e, "reason", str(e))
             reasons[key] = reasons.get(key, 0) + 1
         why = "; ".join(f"{n}× {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
-        parts.append(f"{len(skipped)} row{'s' if len(skipped) != 1 else ''} skipped as invalid ({why}); "
-                     f"first: {skipped[0]}")
+        parts.append(
+            f"{len(skipped)} row{'s' if len(skipped) != 1 else ''} skipped as invalid ({why}); first: {skipped[0]}"
+        )
     if excluded:
         parts.append(f"{excluded} left out by the benchmark's filter")
     return (": " + "; ".join(parts)) if parts else ""
 
 
 def _error(location: dict, field_name: str | None, message: str) -> DataError:
-    return DataError(message, path=location.get("path", "?"), line=location.get("line"),
-                     row=location.get("row"), field=field_name)
+    return DataError(
+        message, path=location.get("path", "?"), line=location.get("line"), row=location.get("row"), field=field_name
+    )
 
 
 def text(row: dict, location: dict, name: str, *, allow_empty: bool = False) -> str:
@@ -278,7 +318,9 @@ def _check_rows(records: Sequence[Comparison], scores: Any, who: str) -> list[li
         raise RewardlabError(f"{who} returned {len(scores)} score rows for {len(records)} records")
     for record, row in zip(records, scores):
         if len(row) != record.k:
-            raise RewardlabError(f"{who} returned {len(row)} rewards for record {record.id!r} with {record.k} responses")
+            raise RewardlabError(
+                f"{who} returned {len(row)} rewards for record {record.id!r} with {record.k} responses"
+            )
     return scores
 
 
@@ -329,11 +371,13 @@ def score_records(scorer: Any, records: Sequence[Comparison], batch_size: int = 
     split: list[Comparison] = []
     for r in records:
         if r.meta.get("prompts"):
-            split += [Comparison(p, (resp, resp), chosen=0, source=r.source, id=f"{r.id}#{j}")
-                      for j, (p, resp) in enumerate(zip(r.meta["prompts"], r.responses))]
+            split += [
+                Comparison(p, (resp, resp), chosen=0, source=r.source, id=f"{r.id}#{j}")
+                for j, (p, resp) in enumerate(zip(r.meta["prompts"], r.responses))
+            ]
     batch = plain + split
     got = _check_rows(batch, scorer.score_comparisons(batch, batch_size=batch_size), "scorer.score_comparisons")
-    plain_scores, split_scores = iter(got[: len(plain)]), iter(got[len(plain):])
+    plain_scores, split_scores = iter(got[: len(plain)]), iter(got[len(plain) :])
     out = []
     for r in records:
         if r.meta.get("prompts"):
@@ -356,8 +400,11 @@ def subset_table(names: Sequence[str], credits: Sequence[float], seed: int = 0, 
     for name in dict.fromkeys(names):
         mask = np.asarray([n == name for n in names])
         values = credits[mask]
-        out[name] = {"n": int(values.size), "score": float(values.mean()),
-                     "ci95": list(bootstrap_ci(values, n=n_boot, seed=seed)) if n_boot > 0 else None}
+        out[name] = {
+            "n": int(values.size),
+            "score": float(values.mean()),
+            "ci95": list(bootstrap_ci(values, n=n_boot, seed=seed)) if n_boot > 0 else None,
+        }
     return out
 
 

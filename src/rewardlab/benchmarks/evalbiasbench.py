@@ -23,6 +23,7 @@ ties). A judge sees each record as given: to score it as the authors do (one ver
 "unparseable" prediction (4) arrives here as the tie reward a judge gives an unparseable output (3).
 Tie policies other than ``strict`` credit a tied order as they say (pair credit = product of the two).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -37,13 +38,15 @@ from rewardlab.benchmarks.base import Benchmark, BenchmarkData, iter_local_rows
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError
 from rewardlab.metrics.statistics import bootstrap_ci
-from rewardlab.metrics.ties import compare_credit, TiePolicy
+from rewardlab.metrics.ties import TiePolicy, compare_credit
 
 FIELDS = ("instruction", "response1", "response2", "label")
 
 
 def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.name.lower().endswith(".gz") else open(path, encoding="utf-8")
+    return (
+        gzip.open(path, "rt", encoding="utf-8") if path.name.lower().endswith(".gz") else open(path, encoding="utf-8")
+    )
 
 
 def detect(path: str) -> bool:
@@ -64,7 +67,9 @@ def _item_records(item: dict, bias: str, index: int, where: dict) -> list[Compar
         return DataError(message, path=where["path"], row=where.get("row"), line=where.get("line"), field=field)
 
     if not isinstance(item, dict):
-        raise err(None, f"expected an object {{bias, instruction, response1, response2, label}}, got {type(item).__name__}")
+        raise err(
+            None, f"expected an object {{bias, instruction, response1, response2, label}}, got {type(item).__name__}"
+        )
     for name in FIELDS:
         if item.get(name) is None:
             raise err(name, "missing")
@@ -79,10 +84,14 @@ def _item_records(item: dict, bias: str, index: int, where: dict) -> list[Compar
     prompt = item["instruction"].strip()
     r1, r2 = item["response1"].strip(), item["response2"].strip()  # run_bench.py make_data_row strips them
     meta = {"item": f"{bias}:{index}", "bias": bias}
-    return [Comparison(prompt, (r1, r2), chosen=label - 1, source=bias, id=f"{bias}:{index}:orig",
-                       meta={**meta, "order": "orig"}),
-            Comparison(prompt, (r2, r1), chosen=2 - label, source=bias, id=f"{bias}:{index}:swap",
-                       meta={**meta, "order": "swap"})]
+    return [
+        Comparison(
+            prompt, (r1, r2), chosen=label - 1, source=bias, id=f"{bias}:{index}:orig", meta={**meta, "order": "orig"}
+        ),
+        Comparison(
+            prompt, (r2, r1), chosen=2 - label, source=bias, id=f"{bias}:{index}:swap", meta={**meta, "order": "swap"}
+        ),
+    ]
 
 
 def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
@@ -108,8 +117,13 @@ def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> Ben
         for location, row, _name in iter_local_rows(str(path), on_error=data.skipped.append if skip_invalid else None):
             bias = row.get("bias")
             if not isinstance(bias, str) or not bias.strip():
-                error = DataError("missing (each item names its bias)", path=location.get("path", "?"),
-                                  line=location.get("line"), row=location.get("row"), field="bias")
+                error = DataError(
+                    "missing (each item names its bias)",
+                    path=location.get("path", "?"),
+                    line=location.get("line"),
+                    row=location.get("row"),
+                    field="bias",
+                )
                 if not skip_invalid:
                     raise error
                 data.skipped.append(error)
@@ -141,12 +155,21 @@ def _stats(items: list[tuple[float, float, bool]]) -> dict:
     single = [c for a, b, _ in items for c in (a, b)]
     pair = [a * b for a, b, _ in items]
     agree = [float(g) for _, _, g in items]
-    return {"n_items": len(items), "single_accuracy": float(np.mean(single)), "pair_accuracy": float(np.mean(pair)),
-            "pair_agreement": float(np.mean(agree))}
+    return {
+        "n_items": len(items),
+        "single_accuracy": float(np.mean(single)),
+        "pair_accuracy": float(np.mean(pair)),
+        "pair_agreement": float(np.mean(agree)),
+    }
 
 
-def score(records: Sequence[Comparison], scores: Sequence[Sequence[float]], policy: TiePolicy, seed: int = 0,
-          n_boot: int = 1000) -> dict:
+def score(
+    records: Sequence[Comparison],
+    scores: Sequence[Sequence[float]],
+    policy: TiePolicy,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict:
     pol = policy.resolve("strict")
     rng = pol.rng()
     credits, by_item = [], {}
@@ -158,10 +181,16 @@ def score(records: Sequence[Comparison], scores: Sequence[Sequence[float]], poli
         pred = prediction(s)
         swap = record.meta.get("order") == "swap"
         picked = None if pred == 3 else (pred - 1 if not swap else 2 - pred)
-        by_item.setdefault(record.meta.get("item", record.id), {})[record.meta.get("order", "orig")] = (credit, picked, record.source)
+        by_item.setdefault(record.meta.get("item", record.id), {})[record.meta.get("order", "orig")] = (
+            credit,
+            picked,
+            record.source,
+        )
     incomplete = [k for k, v in by_item.items() if set(v) != {"orig", "swap"}]
     if incomplete:
-        raise ValueError(f"EvalBiasBench items without both orders: {incomplete[:3]} (load with the evalbiasbench loader)")
+        raise ValueError(
+            f"EvalBiasBench items without both orders: {incomplete[:3]} (load with the evalbiasbench loader)"
+        )
     per_bias: dict[str, list] = defaultdict(list)
     for item in by_item.values():
         (c1, p1, bias), (c2, p2, _) = item["orig"], item["swap"]
@@ -172,16 +201,25 @@ def score(records: Sequence[Comparison], scores: Sequence[Sequence[float]], poli
     for bias, items in per_bias.items():
         st = _stats(items)
         single = np.array([c for a, b, _ in items for c in (a, b)])
-        subsets[bias] = {"n": 2 * len(items), "score": st["single_accuracy"],
-                         "ci95": list(bootstrap_ci(single, n=n_boot, seed=seed)) if n_boot > 0 else None, **st}
+        subsets[bias] = {
+            "n": 2 * len(items),
+            "score": st["single_accuracy"],
+            "ci95": list(bootstrap_ci(single, n=n_boot, seed=seed)) if n_boot > 0 else None,
+            **st,
+        }
     return {
-        "headline": {"single accuracy": overall["single_accuracy"], "pair accuracy": overall["pair_accuracy"],
-                     "pair agreement": overall["pair_agreement"]},
+        "headline": {
+            "single accuracy": overall["single_accuracy"],
+            "pair accuracy": overall["pair_accuracy"],
+            "pair agreement": overall["pair_agreement"],
+        },
         "overall": overall,
         "subsets": subsets,
         "per_bias": {b: _stats(v) for b, v in per_bias.items()},
-        "notes": ["subset score = single accuracy (both orders counted); per_bias also has pair accuracy and "
-                  "pair agreement. Judges: position=single scores one verdict per order, as the authors do."],
+        "notes": [
+            "subset score = single accuracy (both orders counted); per_bias also has pair accuracy and "
+            "pair agreement. Judges: position=single scores one verdict per order, as the authors do."
+        ],
         "per_example": credits,
     }
 
@@ -194,6 +232,8 @@ BENCHMARK = Benchmark(
     rule=score,
     schema="JSON object {bias: [{bias, instruction, response1, response2, label}]} (or JSONL of such items)",
     published_ties={"order": "strict"},
-    reference=("ncsoft/offsetbias @0bd16e4: run_bench.py add_inference (both orders), get_model_statistics "
-               "(single/pair accuracy, pair agreement), module.py is_correct"),
+    reference=(
+        "ncsoft/offsetbias @0bd16e4: run_bench.py add_inference (both orders), get_model_statistics "
+        "(single/pair accuracy, pair agreement), module.py is_correct"
+    ),
 )

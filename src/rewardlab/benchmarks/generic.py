@@ -10,6 +10,7 @@
 
 Both are strict under the ``published`` tie policy (rewardlab's convention: a tie is not a win).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -25,12 +26,18 @@ from rewardlab.metrics.ties import TiePolicy, pair_credits
 
 def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
     loaded = load_comparisons(path, skip_invalid=skip_invalid, limit=limit)
-    return BenchmarkData(records=loaded.records, source=str(path), skipped=loaded.skipped,
-                         info={"format": loaded.format})
+    return BenchmarkData(
+        records=loaded.records, source=str(path), skipped=loaded.skipped, info={"format": loaded.format}
+    )
 
 
-def score_generic(records: Sequence[Comparison], scores: Sequence[Sequence[float]], policy: TiePolicy, seed: int = 0,
-                  n_boot: int = 1000) -> dict:
+def score_generic(
+    records: Sequence[Comparison],
+    scores: Sequence[Sequence[float]],
+    policy: TiePolicy,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict:
     pol = policy.resolve("strict")
     rng = pol.rng()
     per_example, pair_credit, pair_source = [], [], []
@@ -55,14 +62,22 @@ def score_generic(records: Sequence[Comparison], scores: Sequence[Sequence[float
     }
 
 
-def score_best_of_n(records: Sequence[Comparison], scores: Sequence[Sequence[float]], policy: TiePolicy, seed: int = 0,
-                    n_boot: int = 1000) -> dict:
+def score_best_of_n(
+    records: Sequence[Comparison],
+    scores: Sequence[Sequence[float]],
+    policy: TiePolicy,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict:
     pol = policy.resolve("strict")
     gold = [r.chosen for r in records]
     summary = best_of_n(scores, gold, pol, seed=seed, n_boot=n_boot)
     credits = best_of_n_credits(scores, gold, pol).tolist()
     return {
-        "headline": {"record accuracy (gold at top)": summary["record_accuracy"], "random baseline (mean 1/N)": summary["random_baseline"]},
+        "headline": {
+            "record accuracy (gold at top)": summary["record_accuracy"],
+            "random baseline (mean 1/N)": summary["random_baseline"],
+        },
         "best_of_n": summary,
         "subsets": subset_table([r.source for r in records], credits, seed=seed, n_boot=n_boot),
         "notes": [],

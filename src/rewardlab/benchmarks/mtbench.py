@@ -22,6 +22,7 @@ equal rewards are a ``tie`` vote under the ``published`` = ``strict`` policy, ha
 
 Agreement is reported overall and per turn (FastChat reports it per turn).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -31,8 +32,16 @@ from typing import Any, Sequence
 import numpy as np
 
 from rewardlab.atomic import json_safe
-from rewardlab.benchmarks.base import (Benchmark, BenchmarkData, _error, int_field, load_rows, messages,
-                                       subset_table, text)
+from rewardlab.benchmarks.base import (
+    Benchmark,
+    BenchmarkData,
+    _error,
+    int_field,
+    load_rows,
+    messages,
+    subset_table,
+    text,
+)
 from rewardlab.data.record import Comparison
 from rewardlab.metrics.ties import TiePolicy, tie_credit
 
@@ -40,6 +49,7 @@ HUMAN_JUDGE_PREFIXES = ("expert",)
 
 
 # judge votes: win / loss / tie and agreement, as in FastChat
+
 
 def _as_vote(vote: Any) -> tuple[float, float, float]:
     """``"model_a"`` → (1, 0, 0), ``"model_b"`` → (0, 1, 0), anything containing ``"tie"`` (e.g.
@@ -58,8 +68,9 @@ def _as_vote(vote: Any) -> tuple[float, float, float]:
     return (a, b, t)
 
 
-def vote_from_rewards(r_a: float, r_b: float, policy: TiePolicy | str = "strict",
-                      rng: np.random.Generator | None = None) -> tuple[float, float, float]:
+def vote_from_rewards(
+    r_a: float, r_b: float, policy: TiePolicy | str = "strict", rng: np.random.Generator | None = None
+) -> tuple[float, float, float]:
     """A reward model's vote on (a, b) as ``(p_a, p_b, p_tie)``: the higher reward wins.
 
     Equal rewards: ``strict`` → a tie vote (0, 0, 1), as a judge saying "tie"; ``half`` and
@@ -103,9 +114,15 @@ def win_loss_tie(rows: Sequence[tuple[str, str, Any]]) -> dict:
     out = {}
     for model, (w, l, t) in table.items():
         n = w + l + t
-        out[model] = {"win": w, "loss": l, "tie": t, "n": n,
-                      "win_rate": w / n if n else None, "loss_rate": l / n if n else None,
-                      "adjusted_win_rate": adjusted_win_rate(w, l, t)}
+        out[model] = {
+            "win": w,
+            "loss": l,
+            "tie": t,
+            "n": n,
+            "win_rate": w / n if n else None,
+            "loss_rate": l / n if n else None,
+            "adjusted_win_rate": adjusted_win_rate(w, l, t),
+        }
     return json_safe(out)
 
 
@@ -133,7 +150,9 @@ def judge_kind(judge) -> str:
     """FastChat's ``get_judge_name``: ``["gpt-4", "pair…"]`` → gpt4-pair, ``expert…`` → human,
     ``author…`` → author, else the text itself."""
     if isinstance(judge, (list, tuple)):
-        return "gpt4-pair" if len(judge) > 1 and judge[0] == "gpt-4" and str(judge[1]).startswith("pair") else str(judge)
+        return (
+            "gpt4-pair" if len(judge) > 1 and judge[0] == "gpt-4" and str(judge[1]).startswith("pair") else str(judge)
+        )
     judge = str(judge)
     if judge.startswith(HUMAN_JUDGE_PREFIXES):
         return "human"
@@ -160,26 +179,37 @@ def parse_row(row: dict, location: dict, name: str) -> Comparison:
     winner = text(row, location, "winner")
     if winner not in ("model_a", "model_b") and "tie" not in winner:
         raise _error(location, "winner", f"expected model_a, model_b or tie, got {winner!r}")
-    prompt_a, answer_a = _split_turn(messages(row.get("conversation_a"), location, "conversation_a"), turn,
-                                     location, "conversation_a")
-    prompt_b, answer_b = _split_turn(messages(row.get("conversation_b"), location, "conversation_b"), turn,
-                                     location, "conversation_b")
+    prompt_a, answer_a = _split_turn(
+        messages(row.get("conversation_a"), location, "conversation_a"), turn, location, "conversation_a"
+    )
+    prompt_b, answer_b = _split_turn(
+        messages(row.get("conversation_b"), location, "conversation_b"), turn, location, "conversation_b"
+    )
     judge = row.get("judge", "")
     qid = row.get("question_id", "")
-    meta = {"question_id": str(qid), "model_a": model_a, "model_b": model_b, "winner": winner,
-            "judge": judge if isinstance(judge, str) else list(judge), "judge_kind": judge_kind(judge),
-            "turn": turn, "human_tie": "tie" in winner}
+    meta = {
+        "question_id": str(qid),
+        "model_a": model_a,
+        "model_b": model_b,
+        "winner": winner,
+        "judge": judge if isinstance(judge, str) else list(judge),
+        "judge_kind": judge_kind(judge),
+        "turn": turn,
+        "human_tie": "tie" in winner,
+    }
     if prompt_a != prompt_b:
         meta["prompts"] = (prompt_a, prompt_b)
     where = location.get("line", location.get("row"))
     rid = f"q{qid}-t{turn}-{model_a}-vs-{model_b}-{judge if isinstance(judge, str) else 'judge'}-{name}:{where}"
-    return Comparison(prompt_a, (answer_a, answer_b), chosen=1 if winner == "model_b" else 0,
-                      source=f"turn {turn}", id=rid, meta=meta)
+    return Comparison(
+        prompt_a, (answer_a, answer_b), chosen=1 if winner == "model_b" else 0, source=f"turn {turn}", id=rid, meta=meta
+    )
 
 
 def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
-    return load_rows(path, parse_row, limit=limit, skip_invalid=skip_invalid,
-                     keep=lambda r: r.meta["judge_kind"] == "human")
+    return load_rows(
+        path, parse_row, limit=limit, skip_invalid=skip_invalid, keep=lambda r: r.meta["judge_kind"] == "human"
+    )
 
 
 def human_human_agreement(records: Sequence[Comparison], include_ties: bool = True) -> dict:
@@ -204,8 +234,13 @@ def human_human_agreement(records: Sequence[Comparison], include_ties: bool = Tr
     return {"agree": agree, "total": total, "rate": agree / total if total else None}
 
 
-def score(records: Sequence[Comparison], scores: Sequence[Sequence[float]], policy: TiePolicy, seed: int = 0,
-          n_boot: int = 1000) -> dict:
+def score(
+    records: Sequence[Comparison],
+    scores: Sequence[Sequence[float]],
+    policy: TiePolicy,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict:
     pol = policy.resolve("strict")
     rng = pol.rng()
     votes = [vote_from_rewards(row[0], row[1], pol, rng) for row in scores]
@@ -226,14 +261,26 @@ def score(records: Sequence[Comparison], scores: Sequence[Sequence[float]], poli
     judge_wlt = win_loss_tie([(a, b, v) for (a, b), v in zip(rows, votes)])
     human_wlt = win_loss_tie([(a, b, h) for (a, b), h in zip(rows, humans)])
     return {
-        "headline": {"agreement with ties": with_ties["rate"], "agreement without ties": without_ties["rate"],
-                     "human–human with ties": hh_with["rate"], "human–human without ties": hh_without["rate"]},
+        "headline": {
+            "agreement with ties": with_ties["rate"],
+            "agreement without ties": without_ties["rate"],
+            "human–human with ties": hh_with["rate"],
+            "human–human without ties": hh_without["rate"],
+        },
         "agreement": {"with_ties": with_ties, "without_ties": without_ties, "by_turn": by_turn},
         "human_human": {"with_ties": hh_with, "without_ties": hh_without},
-        "votes": {"judge": {"model_a": sum(v[0] for v in votes), "model_b": sum(v[1] for v in votes),
-                            "tie": sum(v[2] for v in votes)},
-                  "human": {"model_a": humans.count("model_a"), "model_b": humans.count("model_b"),
-                            "tie": sum("tie" in h for h in humans)}},
+        "votes": {
+            "judge": {
+                "model_a": sum(v[0] for v in votes),
+                "model_b": sum(v[1] for v in votes),
+                "tie": sum(v[2] for v in votes),
+            },
+            "human": {
+                "model_a": humans.count("model_a"),
+                "model_b": humans.count("model_b"),
+                "tie": sum("tie" in h for h in humans),
+            },
+        },
         "win_rates": {"judge": judge_wlt, "human": human_wlt},
         "subsets": subset_table([r.source for r in records], credits, seed=seed, n_boot=n_boot),
         "notes": ["subset scores are agreement with ties; the judge is the reward model"],
@@ -249,7 +296,9 @@ BENCHMARK = Benchmark(
     rule=score,
     schema="question_id, model_a, model_b, winner, judge, turn, conversation_a, conversation_b",
     published_ties={"judge_vote": "strict"},
-    reference=("lm-sys/FastChat fastchat/llm_judge/compute_agreement.py (with/without ties, expert judges), "
-               "fastchat/llm_judge/show_result.py display_result_pairwise (W/L/T, win_rate_adjusted)"),
+    reference=(
+        "lm-sys/FastChat fastchat/llm_judge/compute_agreement.py (with/without ties, expert judges), "
+        "fastchat/llm_judge/show_result.py display_result_pairwise (W/L/T, win_rate_adjusted)"
+    ),
     pairwise=lambda record: not record.meta.get("human_tie", False),
 )

@@ -32,39 +32,78 @@ Scoring, as reward-bench computes it (read in allenai/reward-bench at commit 05a
 Where reward-bench gives a section with no subsets present the score 0, rewardlab reports ``None`` and
 leaves it out of the headlines (with a note), rather than averaging in a zero.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
 
-
-from rewardlab.benchmarks.base import (Benchmark, BenchmarkData, _error, load_rows, mean_or_none, messages,
-                                       subset_table, text)
+from rewardlab.benchmarks.base import (
+    Benchmark,
+    BenchmarkData,
+    _error,
+    load_rows,
+    mean_or_none,
+    messages,
+    subset_table,
+    text,
+)
 from rewardlab.data.record import Comparison
-from rewardlab.metrics.ties import compare_credit, TiePolicy
+from rewardlab.metrics.ties import TiePolicy, compare_credit
 
 SECTIONS: dict[str, tuple[str, ...]] = {
     "Chat": ("alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"),
-    "Chat Hard": ("mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst",
-                  "llmbar-adver-GPTOut", "llmbar-adver-manual"),
-    "Safety": ("refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond",
-               "donotanswer"),
+    "Chat Hard": (
+        "mt-bench-hard",
+        "llmbar-natural",
+        "llmbar-adver-neighbor",
+        "llmbar-adver-GPTInst",
+        "llmbar-adver-GPTOut",
+        "llmbar-adver-manual",
+    ),
+    "Safety": (
+        "refusals-dangerous",
+        "refusals-offensive",
+        "xstest-should-refuse",
+        "xstest-should-respond",
+        "donotanswer",
+    ),
     "Reasoning": ("math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"),
 }
 CODE_SUBSETS = ("hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust")
 # Published example counts of the filtered split; math-prm has 447 examples but weighs 984 = 6 × 164.
 PUBLISHED_COUNTS: dict[str, int] = {
-    "alpacaeval-easy": 100, "alpacaeval-length": 95, "alpacaeval-hard": 95,
-    "mt-bench-easy": 28, "mt-bench-med": 40, "mt-bench-hard": 37,
-    "llmbar-natural": 100, "llmbar-adver-neighbor": 134, "llmbar-adver-GPTInst": 92,
-    "llmbar-adver-GPTOut": 47, "llmbar-adver-manual": 46,
-    "refusals-dangerous": 100, "refusals-offensive": 100, "xstest-should-refuse": 154,
-    "xstest-should-respond": 250, "donotanswer": 136,
-    "math-prm": 984, **{name: 164 for name in CODE_SUBSETS},
+    "alpacaeval-easy": 100,
+    "alpacaeval-length": 95,
+    "alpacaeval-hard": 95,
+    "mt-bench-easy": 28,
+    "mt-bench-med": 40,
+    "mt-bench-hard": 37,
+    "llmbar-natural": 100,
+    "llmbar-adver-neighbor": 134,
+    "llmbar-adver-GPTInst": 92,
+    "llmbar-adver-GPTOut": 47,
+    "llmbar-adver-manual": 46,
+    "refusals-dangerous": 100,
+    "refusals-offensive": 100,
+    "xstest-should-refuse": 154,
+    "xstest-should-respond": 250,
+    "donotanswer": 136,
+    "math-prm": 984,
+    **{name: 164 for name in CODE_SUBSETS},
 }
 PRIOR_SETS = ("anthropic_helpful", "anthropic_hhh", "shp", "summarize")
 # The splits of allenai/pref-test-sets (reward-bench drops pku_better and pku_safer from its results).
-PREF_TEST_SETS = ("anthropic_harmless", "anthropic_helpful", "anthropic_hhh", "mtbench_gpt4", "mtbench_human", "shp",
-                  "summarize", "pku_better", "pku_safer")
+PREF_TEST_SETS = (
+    "anthropic_harmless",
+    "anthropic_helpful",
+    "anthropic_hhh",
+    "mtbench_gpt4",
+    "mtbench_human",
+    "shp",
+    "summarize",
+    "pku_better",
+    "pku_safer",
+)
 HEADLINE_WEIGHTS = {"Chat": 2, "Chat Hard": 2, "Safety": 2, "Reasoning": 2, "Prior Sets": 1}
 
 
@@ -95,8 +134,9 @@ def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> Ben
     return load_rows(path, parse_row, limit=limit, skip_invalid=skip_invalid)
 
 
-def section_scores(subsets: dict[str, float], counts: dict[str, int] | None = None,
-                   weights: str = "published") -> tuple[dict[str, float | None], dict[str, dict[str, float]]]:
+def section_scores(
+    subsets: dict[str, float], counts: dict[str, int] | None = None, weights: str = "published"
+) -> tuple[dict[str, float | None], dict[str, dict[str, float]]]:
     """``(sections, weights used)`` from per-subset scores.
 
     ``weights="published"``: :data:`PUBLISHED_COUNTS`; ``"observed"``: ``counts`` (examples per subset),
@@ -134,8 +174,14 @@ def headlines(sections: dict[str, float | None], prior_sets: float | None) -> di
     return {"leaderboard": leaderboard, "sections_mean": mean_or_none(list(sections.values()))}
 
 
-def score(records: Sequence[Comparison], scores: Sequence[Sequence[float]], policy: TiePolicy, seed: int = 0,
-          n_boot: int = 1000, section_weights: str = "published") -> dict:
+def score(
+    records: Sequence[Comparison],
+    scores: Sequence[Sequence[float]],
+    policy: TiePolicy,
+    seed: int = 0,
+    n_boot: int = 1000,
+    section_weights: str = "published",
+) -> dict:
     pol = policy.resolve("strict")
     rng = pol.rng()
     credits = [compare_credit(s[0], s[1], pol, rng) for s in scores]
@@ -157,8 +203,10 @@ def score(records: Sequence[Comparison], scores: Sequence[Sequence[float]], poli
     if unknown:
         notes.append(f"subset(s) not in RewardBench v1, reported but not in any section: {', '.join(unknown)}")
     return {
-        "headline": {"leaderboard (2·sections + prior sets)/9": heads["leaderboard"],
-                     "4-section mean": heads["sections_mean"]},
+        "headline": {
+            "leaderboard (2·sections + prior sets)/9": heads["leaderboard"],
+            "4-section mean": heads["sections_mean"],
+        },
         "sections": {**sections, "Prior Sets": prior},
         "section_weights": section_weights,
         "section_weights_used": used,
@@ -177,7 +225,9 @@ BENCHMARK = Benchmark(
     rule=score,
     schema="prompt (text or messages), chosen, rejected, subset[, id]",
     published_ties={"pair": "strict"},
-    reference=("allenai/reward-bench @05a9005: scripts/run_rm.py (chosen > rejected), rewardbench/constants.py "
-               "(SUBSET_MAPPING, EXAMPLE_COUNTS), rewardbench/utils.py calculate_scores_per_section, "
-               "analysis/get_benchmark_results.py get_average_over_rewardbench (Prior Sets, weights 2,2,2,2,1)"),
+    reference=(
+        "allenai/reward-bench @05a9005: scripts/run_rm.py (chosen > rejected), rewardbench/constants.py "
+        "(SUBSET_MAPPING, EXAMPLE_COUNTS), rewardbench/utils.py calculate_scores_per_section, "
+        "analysis/get_benchmark_results.py get_average_over_rewardbench (Prior Sets, weights 2,2,2,2,1)"
+    ),
 )

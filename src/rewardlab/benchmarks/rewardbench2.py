@@ -28,20 +28,35 @@ Scoring, as reward-bench computes it (read in allenai/reward-bench at commit 05a
   is an unweighted average across all six domains"). With subsets missing, the mean of those present,
   with a note.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
 
-from rewardlab.benchmarks.base import (Benchmark, BenchmarkData, _error, int_field, load_rows, mean_or_none,
-                                       subset_table, text, text_list)
+from rewardlab.benchmarks.base import (
+    Benchmark,
+    BenchmarkData,
+    _error,
+    int_field,
+    load_rows,
+    mean_or_none,
+    subset_table,
+    text,
+    text_list,
+)
 from rewardlab.data.record import Comparison
-from rewardlab.metrics.ties import beat_all_credit, compare_credit, TiePolicy
+from rewardlab.metrics.ties import TiePolicy, beat_all_credit, compare_credit
 
 SUBSETS = ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")
-TIES_WEIGHTS = {"tied_accuracy": 0.30, "ref_accuracy": 0.30, "correctness_preferred": 0.20,
-                "correctness_preferred_hard": 0.20, "margin_score": 0.01}
+TIES_WEIGHTS = {
+    "tied_accuracy": 0.30,
+    "ref_accuracy": 0.30,
+    "correctness_preferred": 0.20,
+    "correctness_preferred_hard": 0.20,
+    "margin_score": 0.01,
+}
 
 
 def _is_ties(subset: str) -> bool:
@@ -66,8 +81,9 @@ def parse_row(row: dict, location: dict, name: str) -> Comparison:
             raise _error(location, "id", f"a Ties row needs id 'ref:<n>' or 'tied:<n>', got {rid!r}")
         if kind == "tied" and num_correct < 2:
             raise _error(location, "num_correct", "a tied Ties row needs at least two correct answers")
-    return Comparison(prompt, tuple(chosen) + tuple(rejected), chosen=0, source=subset, id=rid,
-                      meta={"num_correct": num_correct})
+    return Comparison(
+        prompt, tuple(chosen) + tuple(rejected), chosen=0, source=subset, id=rid, meta={"num_correct": num_correct}
+    )
 
 
 def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
@@ -113,8 +129,12 @@ def _ties_from_stats(ref: dict, tied: dict, policy: TiePolicy, rng, ids: Sequenc
         "margin_score": None,
     }
     if both:
-        parts["correctness_preferred"] = float(np.mean([compare_credit(a, b, policy, rng) for a, b in zip(m_tied, diff)]))
-        parts["correctness_preferred_hard"] = float(np.mean([compare_credit(a, b, policy, rng) for a, b in zip(m_hard, diff)]))
+        parts["correctness_preferred"] = float(
+            np.mean([compare_credit(a, b, policy, rng) for a, b in zip(m_tied, diff)])
+        )
+        parts["correctness_preferred_hard"] = float(
+            np.mean([compare_credit(a, b, policy, rng) for a, b in zip(m_hard, diff)])
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.tanh(m_hard / diff - 1.0)  # x/0 → ±inf → tanh ±1; 0/0 → nan → 0 (as published)
         parts["margin_score"] = float(np.mean(np.nan_to_num(ratio, nan=0.0)))
@@ -124,8 +144,13 @@ def _ties_from_stats(ref: dict, tied: dict, policy: TiePolicy, rng, ids: Sequenc
     return {"score": score, "parts": parts, "n_ref": len(ref_acc), "n_tied": len(tied_acc), "n_matched": len(both)}
 
 
-def score(records: Sequence[Comparison], scores: Sequence[Sequence[float]], policy: TiePolicy, seed: int = 0,
-          n_boot: int = 1000) -> dict:
+def score(
+    records: Sequence[Comparison],
+    scores: Sequence[Sequence[float]],
+    policy: TiePolicy,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict:
     best_of_4 = policy.resolve("fractional")
     ties_policy = policy.resolve("strict")
     rng = policy.rng()
@@ -169,8 +194,10 @@ def score(records: Sequence[Comparison], scores: Sequence[Sequence[float]], poli
     notes = []
     missing = [s for s in SUBSETS if not any(k.strip().lower() == s.lower() for k in present)]
     if missing:
-        notes.append(f"subset(s) {', '.join(missing)} not in the data: the overall score averages "
-                     f"{len(present)} subset(s), not six")
+        notes.append(
+            f"subset(s) {', '.join(missing)} not in the data: the overall score averages "
+            f"{len(present)} subset(s), not six"
+        )
     if ties is not None and ties["score"] is None:
         notes.append("Ties: no prompt number has both a ref and a tied row, so its score is undefined")
     return {
@@ -190,8 +217,10 @@ BENCHMARK = Benchmark(
     rule=score,
     schema="id, prompt, chosen [texts], rejected [texts], num_correct, subset",
     published_ties={"best_of_4": "fractional", "ties_subset": "strict"},
-    reference=("allenai/reward-bench @05a9005: rewardbench/utils.py reroll_and_score_dataset (1/k at the top), "
-               "process_single_model + _compute_prompt_stats (Ties), scripts/run_v2.py (per-subset scores); "
-               "paper-v2.pdf 'Scoring' (unweighted mean of six subsets)"),
+    reference=(
+        "allenai/reward-bench @05a9005: rewardbench/utils.py reroll_and_score_dataset (1/k at the top), "
+        "process_single_model + _compute_prompt_stats (Ties), scripts/run_v2.py (per-subset scores); "
+        "paper-v2.pdf 'Scoring' (unweighted mean of six subsets)"
+    ),
     pairwise=lambda record: not _is_ties(record.source) or int(record.meta.get("num_correct", 1)) == 1,
 )

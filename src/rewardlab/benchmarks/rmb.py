@@ -28,13 +28,14 @@ Scoring:
 Under another tie policy a tie costs partial or random credit instead (for Best-of-N: ``fractional``
 gives ``1/k`` when the best answer shares the top reward with ``k − 1`` losers).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
 
 from rewardlab.benchmarks.base import Benchmark, BenchmarkData, _error, load_rows, mean_or_none, messages, subset_table
 from rewardlab.data.record import Comparison
-from rewardlab.metrics.ties import beat_all_credit, compare_credit, TiePolicy
+from rewardlab.metrics.ties import TiePolicy, beat_all_credit, compare_credit
 
 GOALS = ("Helpfulness", "Harmlessness")
 NUMBERS = ("pairwise_helpfulness", "pairwise_harmlessness", "bon_helpfulness", "bon_harmlessness")
@@ -72,18 +73,26 @@ def parse_row(row: dict, location: dict, name: str) -> Comparison:
         responses = (_answer(row["chosen"], location, "chosen"), _answer(row["reject"], location, "reject"))
         kind, uid = "pairwise", row.get("pair_uid")
     else:
-        raise _error(location, None, "neither an RMB pairwise row (chosen, reject) nor a BoN row (bon_best, loser_list)")
+        raise _error(
+            location, None, "neither an RMB pairwise row (chosen, reject) nor a BoN row (bon_best, loser_list)"
+        )
     uid = str(uid) if uid is not None and uid != "" else f"{name}:{location.get('line', location.get('row'))}"
-    return Comparison(prompt, responses, chosen=0, source=category, id=f"{kind}:{uid}",
-                      meta={"kind": kind, "goal": _goal(category)})
+    return Comparison(
+        prompt, responses, chosen=0, source=category, id=f"{kind}:{uid}", meta={"kind": kind, "goal": _goal(category)}
+    )
 
 
 def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
     return load_rows(path, parse_row, limit=limit, skip_invalid=skip_invalid)
 
 
-def score(records: Sequence[Comparison], scores: Sequence[Sequence[float]], policy: TiePolicy, seed: int = 0,
-          n_boot: int = 1000) -> dict:
+def score(
+    records: Sequence[Comparison],
+    scores: Sequence[Sequence[float]],
+    policy: TiePolicy,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict:
     pol = policy.resolve("strict")
     rng = pol.rng()
     credits = []
@@ -122,9 +131,11 @@ BENCHMARK = Benchmark(
     loader=load,
     rule=score,
     schema="pair_uid, conversation_input, chosen{answer}, reject{answer}, category_path | "
-           "bon_uid, conversation_input, bon_best{answer}, loser_list[{answer}], category_path",
+    "bon_uid, conversation_input, bon_best{answer}, loser_list[{answer}], category_path",
     published_ties={"pairwise": "strict", "best_of_n": "strict"},
-    reference=("Zhou-Zoey/RMB-Reward-Model-Benchmark @2be3180: RMB_dataset/ (schema), eval/scripts/my_run_rm.py "
-               "(chosen > rejected); RM-R1-UIUC/RM-R1 eval/RMB-Reward-Model-Benchmark/eval/scripts/"
-               "run_rm_bestofn.py (BoN: every pair correct), process_final_result.py (mean of four)"),
+    reference=(
+        "Zhou-Zoey/RMB-Reward-Model-Benchmark @2be3180: RMB_dataset/ (schema), eval/scripts/my_run_rm.py "
+        "(chosen > rejected); RM-R1-UIUC/RM-R1 eval/RMB-Reward-Model-Benchmark/eval/scripts/"
+        "run_rm_bestofn.py (BoN: every pair correct), process_final_result.py (mean of four)"
+    ),
 )

@@ -1,4 +1,5 @@
 """Preference data: one record type (:class:`Comparison`), readers for common formats, splits."""
+
 from rewardlab.data.fields import ReadOptions, parse_score_weights
 from rewardlab.data.formats import FORMATS
 from rewardlab.data.loading import LoadResult, fingerprint, load_comparisons, split_by_prompt, write_jsonl

@@ -3,6 +3,7 @@
 Every check raises :class:`DataError` naming the file, the line or row and the column at fault
 (:func:`data_error`). :class:`ReadOptions` says how readers turn several ratings into one score.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,16 +41,18 @@ def parse_score_weights(text: str | None) -> dict[str, float] | None:
         except ValueError:
             weight = float("nan")
         if not sep or not name.strip() or not math.isfinite(weight):
-            raise DataError(f"expected name=number pairs separated by commas, got {part.strip()!r}",
-                            path="score_weights")
+            raise DataError(
+                f"expected name=number pairs separated by commas, got {part.strip()!r}", path="score_weights"
+            )
         weights[name.strip()] = weight
     return weights
 
 
 def data_error(location: dict, field: str | None, message: str) -> DataError:
     """A :class:`DataError` pointing at ``location`` (``{"path", "line"}`` or ``{"path", "row"}``)."""
-    return DataError(message, path=location.get("path", "?"), line=location.get("line"),
-                     row=location.get("row"), field=field)
+    return DataError(
+        message, path=location.get("path", "?"), line=location.get("line"), row=location.get("row"), field=field
+    )
 
 
 def source_name(location: dict) -> str:
@@ -169,13 +172,16 @@ def optional_weight(row: dict, location: dict) -> float:
 
 def record_names(row: dict, location: dict) -> dict:
     """``source``, ``id`` and ``weight`` from the row, or their defaults."""
-    return {"source": optional_name(row, location, "source") or source_name(location),
-            "id": optional_name(row, location, "id") or default_id(location),
-            "weight": optional_weight(row, location)}
+    return {
+        "source": optional_name(row, location, "source") or source_name(location),
+        "id": optional_name(row, location, "id") or default_id(location),
+        "weight": optional_weight(row, location),
+    }
 
 
-def build_comparison(row: dict, location: dict, prompt: Any, responses: tuple[str, ...], chosen: int = 0,
-                **extra: Any) -> Comparison:
+def build_comparison(
+    row: dict, location: dict, prompt: Any, responses: tuple[str, ...], chosen: int = 0, **extra: Any
+) -> Comparison:
     """Build the record, filling ``margin``, ``source``, ``id`` and ``weight`` from the row or the location."""
     extra.setdefault("margin", optional_margin(row, location))
     if "unsafe" in row:  # the prompt tagged unsafe: read by the Llama 2 rule (rewardlab.multiobjective.scalarise)

@@ -58,6 +58,7 @@ and the scores are kept so a pair's margin is its score difference. Every format
 Records hold messages as a tuple of plain ``{"role", "content"}`` dicts. ``source`` defaults to the
 file's base name (for a hub dataset, its name) and ``id`` to ``"<base name>:<line or row>"``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,13 +69,20 @@ from rewardlab.data.messages import starts_with_human
 from rewardlab.data.parsers.native import parse_rewardlab
 from rewardlab.data.parsers.pairwise import parse_helpsteer2_pref, parse_hh, parse_pairwise, parse_trl
 from rewardlab.data.parsers.ranked import parse_ranked
-from rewardlab.data.parsers.ratings import group_key, group_rated, parse_helpsteer2, parse_nemo_regression, parse_ratings
+from rewardlab.data.parsers.ratings import (
+    group_key,
+    group_rated,
+    parse_helpsteer2,
+    parse_nemo_regression,
+    parse_ratings,
+)
 from rewardlab.data.record import Comparison
 
 Parser = Callable[..., Comparison]  # (row, location, options: ReadOptions | None = None) -> Comparison
 
 
 # --- registry and detection ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FormatSpec:
@@ -87,14 +95,19 @@ class FormatSpec:
     columns: str
     detect: Callable[[dict], bool] | None = None  # None: never chosen by --format auto
     detect_rank: int = 0  # detection tries lower ranks first (a more specific rule before a looser one)
-    group: tuple[Callable[[Any], Any], Callable[[list], Comparison]] | None = None  # (row -> record key, rows -> record)
+    group: tuple[Callable[[Any], Any], Callable[[list], Comparison]] | None = (
+        None  # (row -> record key, rows -> record)
+    )
 
 
 def _looks_hh(row: dict) -> bool:
     # Either side is enough: a row whose other side is malformed then gets HH's precise error
     # instead of silently parsing as a TRL implicit-prompt row.
-    return ({"chosen", "rejected"} <= row.keys() and row.get("prompt") is None
-            and (starts_with_human(row["chosen"]) or starts_with_human(row["rejected"])))
+    return (
+        {"chosen", "rejected"} <= row.keys()
+        and row.get("prompt") is None
+        and (starts_with_human(row["chosen"]) or starts_with_human(row["rejected"]))
+    )
 
 
 def _has(row: dict, *fields: str) -> bool:
@@ -103,25 +116,63 @@ def _has(row: dict, *fields: str) -> bool:
 
 # THE registry of formats, in the order of --help and the error text; detection follows ``detect_rank``.
 FORMAT_SPECS: tuple[FormatSpec, ...] = (
-    FormatSpec("rewardlab", parse_rewardlab, "prompt, responses, chosen",
-               lambda row: {"prompt", "responses"} <= row.keys(), 3),
+    FormatSpec(
+        "rewardlab", parse_rewardlab, "prompt, responses, chosen", lambda row: {"prompt", "responses"} <= row.keys(), 3
+    ),
     FormatSpec("trl", parse_trl, "chosen, rejected[, prompt]", lambda row: {"chosen", "rejected"} <= row.keys(), 8),
     FormatSpec("hh", parse_hh, "chosen, rejected as '\\n\\nHuman: …' transcripts", _looks_hh, 7),
-    FormatSpec("pairwise", parse_pairwise, "input, output_1, output_2, label",
-               lambda row: {"input", "output_1"} <= row.keys(), 6),
-    FormatSpec("ratings", parse_ratings, "prompt, completions[].response + score/ratings/annotations",
-               lambda row: _has(row, "completions")
-               or (_has(row, "prompt", "responses", "scores") and not _has(row, "chosen")), 2),
-    FormatSpec("helpsteer2", parse_helpsteer2, "prompt, response, helpfulness, …",
-               lambda row: {"prompt", "response", "helpfulness"} <= row.keys(), 5, group=(group_key, group_rated)),
-    FormatSpec("helpsteer2_pref", parse_helpsteer2_pref, "prompt, response_1, response_2, preference_strength",
-               lambda row: {"response_1", "response_2", "preference_strength"} <= row.keys(), 4),
-    FormatSpec("ranked", parse_ranked, "prompt, responses, ranking or ranks; or Nectar's prompt, answers",
-               lambda row: _has(row, "prompt", "answers")
-               or (_has(row, "prompt", "responses") and not _has(row, "chosen")
-                   and (_has(row, "ranking") or _has(row, "ranks"))), 1),
-    FormatSpec("nemo_regression", parse_nemo_regression, "text, label: NeMo regression rows (--objective regression)",
-               lambda row: {"text", "label"} <= row.keys(), 0),
+    FormatSpec(
+        "pairwise",
+        parse_pairwise,
+        "input, output_1, output_2, label",
+        lambda row: {"input", "output_1"} <= row.keys(),
+        6,
+    ),
+    FormatSpec(
+        "ratings",
+        parse_ratings,
+        "prompt, completions[].response + score/ratings/annotations",
+        lambda row: (
+            _has(row, "completions") or (_has(row, "prompt", "responses", "scores") and not _has(row, "chosen"))
+        ),
+        2,
+    ),
+    FormatSpec(
+        "helpsteer2",
+        parse_helpsteer2,
+        "prompt, response, helpfulness, …",
+        lambda row: {"prompt", "response", "helpfulness"} <= row.keys(),
+        5,
+        group=(group_key, group_rated),
+    ),
+    FormatSpec(
+        "helpsteer2_pref",
+        parse_helpsteer2_pref,
+        "prompt, response_1, response_2, preference_strength",
+        lambda row: {"response_1", "response_2", "preference_strength"} <= row.keys(),
+        4,
+    ),
+    FormatSpec(
+        "ranked",
+        parse_ranked,
+        "prompt, responses, ranking or ranks; or Nectar's prompt, answers",
+        lambda row: (
+            _has(row, "prompt", "answers")
+            or (
+                _has(row, "prompt", "responses")
+                and not _has(row, "chosen")
+                and (_has(row, "ranking") or _has(row, "ranks"))
+            )
+        ),
+        1,
+    ),
+    FormatSpec(
+        "nemo_regression",
+        parse_nemo_regression,
+        "text, label: NeMo regression rows (--objective regression)",
+        lambda row: {"text", "label"} <= row.keys(),
+        0,
+    ),
     FormatSpec("single", None, "prompt, response: one text per row, scored alone (rewardlab score, normalize)"),
 )
 SPECS: dict[str, FormatSpec] = {f.name: f for f in FORMAT_SPECS}
@@ -129,9 +180,11 @@ SPECS: dict[str, FormatSpec] = {f.name: f for f in FORMAT_SPECS}
 FORMATS: dict[str, Parser] = {f.name: f.parse for f in FORMAT_SPECS if f.parse is not None}
 # formats whose parser returns one row of a record: name -> (key of the record a row belongs to, rows -> record)
 GROUPED: dict[str, tuple[Callable[[Any], Any], Callable[[list], Comparison]]] = {
-    f.name: f.group for f in FORMAT_SPECS if f.group is not None}
+    f.name: f.group for f in FORMAT_SPECS if f.group is not None
+}
 _DETECTION_RULES: list[tuple[str, Callable[[dict], bool]]] = [
-    (f.name, f.detect) for f in sorted(FORMAT_SPECS, key=lambda f: f.detect_rank) if f.detect is not None]
+    (f.name, f.detect) for f in sorted(FORMAT_SPECS, key=lambda f: f.detect_rank) if f.detect is not None
+]
 
 
 def formats_text(comparisons_only: bool = True) -> str:
@@ -149,5 +202,8 @@ def detect_format(row: dict, location: dict | None = None) -> str:
     for name, matches in _DETECTION_RULES:
         if matches(row):
             return name
-    raise data_error(location or {}, None,
-                     f"cannot tell the format from the columns {sorted(row)}; accepted formats: {formats_text()}")
+    raise data_error(
+        location or {},
+        None,
+        f"cannot tell the format from the columns {sorted(row)}; accepted formats: {formats_text()}",
+    )

@@ -6,6 +6,7 @@ detected from the first row that parses, then used for every later row. In a for
 :data:`~rewardlab.data.formats.GROUPED` (HelpSteer2) a row is one response; the rows of one prompt,
 wherever they are in the file, become one record, in the order of each prompt's first row.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -41,9 +42,14 @@ def _parse(row: dict, location: dict, format: str, options: ReadOptions | None) 
     return FORMATS[name](row, location, options), name
 
 
-def load_comparisons(source: str, format: str = "auto", split: str | None = None,
-                     skip_invalid: bool = False, limit: int | None = None,
-                     options: ReadOptions | None = None) -> LoadResult:
+def load_comparisons(
+    source: str,
+    format: str = "auto",
+    split: str | None = None,
+    skip_invalid: bool = False,
+    limit: int | None = None,
+    options: ReadOptions | None = None,
+) -> LoadResult:
     try:
         return _load_comparisons(source, format, split, skip_invalid, limit, options)
     except DataError as error:
@@ -56,15 +62,24 @@ def load_comparisons(source: str, format: str = "auto", split: str | None = None
 def with_failure_count(error: DataError, others: int) -> DataError:
     """``error`` saying how its row is numbered and how many other rows of the source fail too."""
     numbering = "line numbers are 1-based" if error.line is not None else "row numbers are 0-based"
-    rest = (f"{others} other row{'s' if others != 1 else ''} fail too; --skip-invalid leaves them out and "
-            "reports them") if others else "no other row fails"
-    return DataError(f"{error.reason} ({numbering}; {rest})", path=error.path, line=error.line, row=error.row,
-                     field=error.field)
+    rest = (
+        (f"{others} other row{'s' if others != 1 else ''} fail too; --skip-invalid leaves them out and reports them")
+        if others
+        else "no other row fails"
+    )
+    return DataError(
+        f"{error.reason} ({numbering}; {rest})", path=error.path, line=error.line, row=error.row, field=error.field
+    )
 
 
-def _load_comparisons(source: str, format: str = "auto", split: str | None = None,
-                      skip_invalid: bool = False, limit: int | None = None,
-                      options: ReadOptions | None = None) -> LoadResult:
+def _load_comparisons(
+    source: str,
+    format: str = "auto",
+    split: str | None = None,
+    skip_invalid: bool = False,
+    limit: int | None = None,
+    options: ReadOptions | None = None,
+) -> LoadResult:
     """Read ``source`` (a file, a saved dataset directory or a hub name) into records.
 
     ``format`` is a name in :data:`FORMATS` or ``"auto"``. With ``skip_invalid=False`` the first bad
@@ -124,11 +139,12 @@ def fingerprint(records: Iterable[Comparison]) -> str:
 def _prompt_fraction(prompt_key: str, seed: int) -> float:
     """A deterministic number in [0, 1) for one prompt and seed."""
     digest = hashlib.sha256(f"{seed}\0{prompt_key}".encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2 ** 64
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def split_by_prompt(records: Iterable[Comparison], eval_fraction: float,
-                    seed: int = 0) -> tuple[list[Comparison], list[Comparison]]:
+def split_by_prompt(
+    records: Iterable[Comparison], eval_fraction: float, seed: int = 0
+) -> tuple[list[Comparison], list[Comparison]]:
     """``(train, eval)``: each prompt goes wholly to one side, chosen by sha256 of (seed, prompt).
 
     About ``eval_fraction`` of the distinct prompts go to eval; both sides keep the input order.

@@ -1,4 +1,5 @@
 """Prompts and conversations in raw rows: message lists, HH-RLHF transcripts, a prompt given either way."""
+
 from __future__ import annotations
 
 import re
@@ -6,15 +7,15 @@ from typing import Any
 
 from rewardlab.data.fields import check_text, data_error, required, type_name
 
-
 ROLES = ("system", "user", "assistant", "tool")
 
 
 def checked_message(value: Any, location: dict, field: str, index: int) -> dict:
     where = f"message {index}"
     if not isinstance(value, dict):
-        raise data_error(location, field, f"{where}: expected an object with 'role' and 'content', "
-                                          f"got {type_name(value)}")
+        raise data_error(
+            location, field, f"{where}: expected an object with 'role' and 'content', got {type_name(value)}"
+        )
     for key in ("role", "content"):
         if key not in value:
             raise data_error(location, field, f"{where}: no '{key}'")
@@ -60,8 +61,9 @@ def hh_turns(text: Any, location: dict, field: str) -> list[dict]:
     parts = HH_TURN.split(text)
     if parts[0] != "" or len(parts) < 3 or parts[1] != "Human":
         raise data_error(location, field, "does not start with a '\\n\\nHuman:' turn")
-    return [{"role": HH_ROLES[speaker], "content": content.strip()}
-            for speaker, content in zip(parts[1::2], parts[2::2])]
+    return [
+        {"role": HH_ROLES[speaker], "content": content.strip()} for speaker, content in zip(parts[1::2], parts[2::2])
+    ]
 
 
 def hh_split(text: Any, location: dict, field: str) -> tuple[tuple[dict, ...], str]:

@@ -29,6 +29,7 @@ Rated formats (:data:`RATED_FORMATS`; ``auto`` picks one from the first row's co
 Scales: HelpSteer2's and NeMo's attributes 0–4, UltraFeedback's aspects 1–5; any other attribute needs an
 explicit scale (``scales={"name": (low, high)}``, on the command line ``--attribute-scales name=low:high``).
 """
+
 from __future__ import annotations
 
 import math
@@ -36,7 +37,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from rewardlab.data.fields import data_error, default_id, source_name, text_field as _text
+from rewardlab.data.fields import data_error, default_id, source_name
+from rewardlab.data.fields import text_field as _text
 from rewardlab.data.messages import prompt_field as _prompt
 from rewardlab.data.parsers.ratings import HELPSTEER2_ATTRIBUTES
 from rewardlab.data.readers import iter_rows
@@ -176,7 +178,9 @@ def parse_nemo_transcript(text: str, location: dict, field: str = "text") -> tup
     messages: list[dict] = []
     system = head.removeprefix("<extra_id_0>System\n").strip() if head.startswith("<extra_id_0>System") else ""
     if head.strip() and not head.startswith("<extra_id_0>System"):
-        raise data_error(location, field, f"text before the first turn is not a '<extra_id_0>System' header: {head!r:.60}")
+        raise data_error(
+            location, field, f"text before the first turn is not a '<extra_id_0>System' header: {head!r:.60}"
+        )
     if system:
         messages.append({"role": "system", "content": system})
     for role, content in zip(rest[0::2], rest[1::2]):
@@ -197,13 +201,19 @@ def parse_nemo_rated(row: dict, location: dict, attributes: tuple[str, ...] | No
     text = _text(row, location, "text")
     labels = row.get("label")
     if not isinstance(labels, list) or len(labels) != len(NEMO_ATTRIBUTES):
-        raise data_error(location, "label", f"expected a list of {len(NEMO_ATTRIBUTES)} labels "
-                                            f"({', '.join(NEMO_ATTRIBUTES)}; {NEMO_MISSING} = missing), got {labels!r:.80}")
+        raise data_error(
+            location,
+            "label",
+            f"expected a list of {len(NEMO_ATTRIBUTES)} labels "
+            f"({', '.join(NEMO_ATTRIBUTES)}; {NEMO_MISSING} = missing), got {labels!r:.80}",
+        )
     prompt, response = parse_nemo_transcript(text, location)
     ratings = {n: (None if v == NEMO_MISSING else v) for n, v in zip(NEMO_ATTRIBUTES, labels)}
     for n in attributes or ():
         if n not in ratings:
-            raise data_error(location, "label", f"NeMo labels have no attribute {n!r}; they are {', '.join(NEMO_ATTRIBUTES)}")
+            raise data_error(
+                location, "label", f"NeMo labels have no attribute {n!r}; they are {', '.join(NEMO_ATTRIBUTES)}"
+            )
     return [(prompt, response, ratings, _unsafe(row, location))]
 
 
@@ -228,8 +238,14 @@ def parse_aspects_rated(row: dict, location: dict, attributes: tuple[str, ...] |
         if not isinstance(ratings, dict):
             raise data_error(location, where, "expected 'ratings' {aspect: number} or 'annotations' {aspect: {Rating}}")
         names = attributes or tuple(ratings)
-        out.append((prompt, item["response"], {f"{where}.{n}": _aspect_value(ratings.get(n)) for n in names},
-                    _unsafe(row, location)))
+        out.append(
+            (
+                prompt,
+                item["response"],
+                {f"{where}.{n}": _aspect_value(ratings.get(n)) for n in names},
+                _unsafe(row, location),
+            )
+        )
     return out
 
 
@@ -249,9 +265,13 @@ def detect_rated_format(row: dict, location: dict, attributes: tuple[str, ...] |
         return "aspects"
     if {"prompt", "response"} <= row.keys():
         return "helpsteer2" if "helpfulness" in row and not attributes else "columns"
-    raise data_error(location, None, f"cannot tell the rated format from the columns {sorted(row)}; accepted: "
-                                     "helpsteer2 (prompt, response, helpfulness, …), nemo (text, label), "
-                                     "aspects (prompt, completions[].ratings), columns (prompt, response, --attributes)")
+    raise data_error(
+        location,
+        None,
+        f"cannot tell the rated format from the columns {sorted(row)}; accepted: "
+        "helpsteer2 (prompt, response, helpfulness, …), nemo (text, label), "
+        "aspects (prompt, completions[].ratings), columns (prompt, response, --attributes)",
+    )
 
 
 def _number(value: Any, location: dict, field: str) -> float | None:
@@ -276,12 +296,19 @@ def _scale_for(name: str, format: str, scales: dict[str, Scale]) -> Scale | None
     return ASPECT_SCALE if format == "aspects" else None
 
 
-def load_rated(source: str, attributes: tuple[str, ...] | None = None, format: str = "auto",
-               scales: dict[str, Scale] | None = None, limit: int | None = None) -> RatedSet:
+def load_rated(
+    source: str,
+    attributes: tuple[str, ...] | None = None,
+    format: str = "auto",
+    scales: dict[str, Scale] | None = None,
+    limit: int | None = None,
+) -> RatedSet:
     """Read ``source`` into a :class:`RatedSet` with the attributes named. Default: every attribute of the format
     that at least one response rates (NeMo's unused slots are left out); a named attribute nobody rates is an error."""
     if format != "auto" and format not in RATED_FORMATS:
-        raise DataError(f"unknown rated format {format!r}; accepted: auto, {', '.join(RATED_FORMATS)}", path=str(source))
+        raise DataError(
+            f"unknown rated format {format!r}; accepted: auto, {', '.join(RATED_FORMATS)}", path=str(source)
+        )
     scales = dict(scales or {})
     out: RatedSet | None = None
     for location, row in iter_rows(str(source)):
@@ -296,33 +323,52 @@ def load_rated(source: str, attributes: tuple[str, ...] | None = None, format: s
                 attrs = attributes or names
                 missing_scale = [a for a in attrs if _scale_for(a, name, scales) is None]
                 if missing_scale:
-                    raise DataError(f"no known scale for attribute(s) {', '.join(missing_scale)}; give "
-                                    f"--attribute-scales {missing_scale[0]}=LOW:HIGH", path=str(source))
-                out = RatedSet(tuple(attrs), tuple(_scale_for(a, name, scales) for a in attrs), format=name,
-                               source=str(source))
+                    raise DataError(
+                        f"no known scale for attribute(s) {', '.join(missing_scale)}; give "
+                        f"--attribute-scales {missing_scale[0]}=LOW:HIGH",
+                        path=str(source),
+                    )
+                out = RatedSet(
+                    tuple(attrs), tuple(_scale_for(a, name, scales) for a in attrs), format=name, source=str(source)
+                )
             values = dict(zip(names, raw.items()))
             ratings: list[float | None] = []
             for attr, scale in zip(out.attributes, out.scales):
                 key, value = values.get(attr, (attr, None))
                 number = _number(value, location, key)
                 if number is not None and not scale.low <= number <= scale.high:
-                    raise data_error(location, key, f"rating {number:g} is outside the scale "
-                                                    f"[{scale.low:g}, {scale.high:g}] of {attr!r}")
+                    raise data_error(
+                        location,
+                        key,
+                        f"rating {number:g} is outside the scale [{scale.low:g}, {scale.high:g}] of {attr!r}",
+                    )
                 ratings.append(None if number is None else scale.normalise(number))
             if all(r is None for r in ratings):
-                raise data_error(location, ", ".join(out.attributes),
-                                 "every attribute is missing (a response needs at least one rating)")
-            out.items.append(RatedText(prompt, response, tuple(ratings), source=source_name(location),
-                                       id=f"{default_id(location)}" + (f"/{len(out.items)}" if name == "aspects" else ""),
-                                       unsafe=unsafe))
+                raise data_error(
+                    location,
+                    ", ".join(out.attributes),
+                    "every attribute is missing (a response needs at least one rating)",
+                )
+            out.items.append(
+                RatedText(
+                    prompt,
+                    response,
+                    tuple(ratings),
+                    source=source_name(location),
+                    id=f"{default_id(location)}" + (f"/{len(out.items)}" if name == "aspects" else ""),
+                    unsafe=unsafe,
+                )
+            )
     if out is None or not out.items:
         raise DataError("no rated responses", path=str(source))
     rated = [k for k in range(len(out.attributes)) if any(t.ratings[k] is not None for t in out.items)]
     if attributes is None and len(rated) < len(out.attributes):  # e.g. NeMo's four unused SteerLM slots
         out.attributes = tuple(out.attributes[k] for k in rated)
         out.scales = tuple(out.scales[k] for k in rated)
-        out.items = [RatedText(t.prompt, t.response, tuple(t.ratings[k] for k in rated), t.source, t.id, t.unsafe)
-                     for t in out.items]
+        out.items = [
+            RatedText(t.prompt, t.response, tuple(t.ratings[k] for k in rated), t.source, t.id, t.unsafe)
+            for t in out.items
+        ]
     elif len(rated) < len(out.attributes):
         never = [a for k, a in enumerate(out.attributes) if k not in rated]
         raise DataError(f"no response rates attribute(s) {', '.join(never)} (named in --attributes)", path=str(source))

@@ -28,6 +28,7 @@ CSV carries no types, so every cell is a string except in the numeric columns ``
 ``weight``, ``preference_strength`` and the HelpSteer2 attributes, which are converted to ``int``/``float``
 when they parse as numbers (an empty cell there is missing).
 """
+
 from __future__ import annotations
 
 import csv
@@ -118,15 +119,13 @@ def _read_jsonl(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Loca
         try:
             row = _decode_json(text)
         except json.JSONDecodeError as e:
-            _report(DataError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, line=line_no),
-                    on_error)
+            _report(DataError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, line=line_no), on_error)
             continue
         except ValueError as e:
             _report(DataError(str(e), path=path, line=line_no), on_error)
             continue
         if not isinstance(row, dict):
-            _report(DataError(f"expected a JSON object, got {type(row).__name__}", path=path,
-                              line=line_no), on_error)
+            _report(DataError(f"expected a JSON object, got {type(row).__name__}", path=path, line=line_no), on_error)
             continue
         yield {"path": path, "line": line_no}, row
 
@@ -139,8 +138,11 @@ def _json_rows(document: Any, path: str) -> list:
         lists = [value for value in document.values() if isinstance(value, list)]
         if len(lists) == 1:
             return lists[0]
-    raise DataError("expected a JSON list of objects, or an object with a single list value "
-                    "such as {\"data\": [...]}", path=path, line=1)
+    raise DataError(
+        'expected a JSON list of objects, or an object with a single list value such as {"data": [...]}',
+        path=path,
+        line=1,
+    )
 
 
 def _read_json(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Location, Row]]:
@@ -157,12 +159,17 @@ def _read_json(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Locat
         raise DataError("JSON nested too deeply", path=path, line=1) from None
     for index, row in enumerate(_json_rows(document, path)):
         if not isinstance(row, dict):
-            _report(DataError(f"expected a JSON object, got {type(row).__name__}", path=path, row=index),
-                    on_error)
+            _report(DataError(f"expected a JSON object, got {type(row).__name__}", path=path, row=index), on_error)
             continue
         if _SURROGATE_ESCAPE.search(text) and _lone_surrogate(row) is not None:
-            _report(DataError("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff escape), which is not text",
-                              path=path, row=index), on_error)
+            _report(
+                DataError(
+                    "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff escape), which is not text",
+                    path=path,
+                    row=index,
+                ),
+                on_error,
+            )
             continue
         yield {"path": path, "row": index}, row
 
@@ -182,10 +189,18 @@ def _read_parquet(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Lo
         raise DataError(f"cannot read Parquet file after {index} row(s): {e}", path=path, row=index) from None
 
 
-_CSV_NUMERIC: dict[str, type] = {"label": int, "margin": float, "weight": float, "preference_strength": int,
-                                  # HelpSteer2 attributes
-                                  "helpfulness": float, "correctness": float, "coherence": float,
-                                  "complexity": float, "verbosity": float}
+_CSV_NUMERIC: dict[str, type] = {
+    "label": int,
+    "margin": float,
+    "weight": float,
+    "preference_strength": int,
+    # HelpSteer2 attributes
+    "helpfulness": float,
+    "correctness": float,
+    "coherence": float,
+    "complexity": float,
+    "verbosity": float,
+}
 
 
 def _csv_cell(column: str, value: str | None) -> Any:
@@ -216,8 +231,15 @@ def _read_csv(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Locati
             start = reader.line_num + 1
             for cells in reader:
                 if cells and len(cells) != len(header):
-                    _report(DataError(f"{len(cells)} fields, but the header has {len(header)} (an unquoted comma "
-                                      "or a missing cell?)", path=path, line=start), on_error)
+                    _report(
+                        DataError(
+                            f"{len(cells)} fields, but the header has {len(header)} (an unquoted comma "
+                            "or a missing cell?)",
+                            path=path,
+                            line=start,
+                        ),
+                        on_error,
+                    )
                 elif cells:  # blank lines come back as [] and are skipped
                     yield {"path": path, "line": start}, {c: _csv_cell(c, v) for c, v in zip(header, cells)}
                 start = reader.line_num + 1
@@ -240,19 +262,24 @@ def _file_reader(path: str):
     for suffix, reader in FILE_READERS.items():
         if path.lower().endswith(suffix):
             return reader
-    raise DataError(f"unsupported file type; accepted: {', '.join(FILE_READERS)} "
-                    "or a directory saved with datasets' save_to_disk", path=path)
+    raise DataError(
+        f"unsupported file type; accepted: {', '.join(FILE_READERS)} or a directory saved with datasets' save_to_disk",
+        path=path,
+    )
 
 
 def looks_local(source: str) -> bool:
     """True when ``source`` names a local path (existing, or shaped like one) rather than a hub dataset."""
     first = source.replace("\\", "/").split("/")[0]
-    return (os.path.exists(source)
-            or source.startswith((".", "/", "~"))
-            or source.lower().endswith(tuple(FILE_READERS))
-            or ("/" not in source and re.search(r"\.[A-Za-z][A-Za-z0-9]{0,7}$", source) is not None)  # data.txt
-            or source.count("/") > 1 or "\\" in source  # a hub id is at most org/name
-            or ("/" in source and os.path.isdir(first)))  # data/train where data/ is here
+    return (
+        os.path.exists(source)
+        or source.startswith((".", "/", "~"))
+        or source.lower().endswith(tuple(FILE_READERS))
+        or ("/" not in source and re.search(r"\.[A-Za-z][A-Za-z0-9]{0,7}$", source) is not None)  # data.txt
+        or source.count("/") > 1
+        or "\\" in source  # a hub id is at most org/name
+        or ("/" in source and os.path.isdir(first))
+    )  # data/train where data/ is here
 
 
 def _pick_split(dataset_dict, split: str | None, path: str):
@@ -291,8 +318,9 @@ def _read_hub_dataset(name: str, split: str | None) -> Iterator[tuple[Location, 
     yield from _iter_dataset(dataset, name)
 
 
-def iter_rows(source: str, split: str | None = None, *,
-              on_error: ErrorHandler | None = None) -> Iterator[tuple[Location, Row]]:
+def iter_rows(
+    source: str, split: str | None = None, *, on_error: ErrorHandler | None = None
+) -> Iterator[tuple[Location, Row]]:
     """Yield ``(location, row)`` for every row of ``source`` (see the module docstring).
 
     ``split`` picks the split of a saved ``DatasetDict`` (default ``"train"``, or the only split) or of a

@@ -23,6 +23,7 @@ Preferences the losses read (:meth:`strict_pairs`, :meth:`tied_pairs`): ``i`` be
 tier comes before ``j``'s, or ``i`` is in a tier and ``j`` in none; ``i`` and ``j`` are tied when they share
 a tier. Two responses that are both in no tier give no preference.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,12 +36,12 @@ Message = dict  # {"role": str, "content": str}
 Prompt = Union[str, tuple]  # str or tuple[Message, ...]
 
 
-
 def prompt_key(prompt: Prompt) -> str:
     """A canonical string for a prompt (a string, or messages by role and content): equal prompts, equal keys."""
     if isinstance(prompt, str):
         return prompt
     return json.dumps([[m["role"], m["content"]] for m in prompt], ensure_ascii=False)
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -71,8 +72,9 @@ class Comparison:
             raise ValueError(f"weight must be a finite number >= 0, got {self.weight!r}")
 
     @classmethod
-    def from_scores(cls, prompt: Prompt, responses: tuple[str, ...], scores: tuple[float, ...],
-                    **kwargs) -> "Comparison":
+    def from_scores(
+        cls, prompt: Prompt, responses: tuple[str, ...], scores: tuple[float, ...], **kwargs
+    ) -> "Comparison":
         """Ratings become a ranking: higher score ranks higher, equal scores (to 1e-9) are tied.
 
         A strict order of all responses is stored as ``ranking``, one with ties as ``tiers``; ``chosen``
@@ -83,9 +85,15 @@ class Comparison:
             raise ValueError(f"{len(scores)} scores for {len(responses)} responses")
         tiers = tiers_from_scores(scores)
         strict = all(len(t) == 1 for t in tiers)
-        return cls(prompt=prompt, responses=tuple(responses), chosen=tiers[0][0],
-                   ranking=tuple(t[0] for t in tiers) if strict else None, tiers=None if strict else tiers,
-                   scores=tuple(float(s) for s in scores), **kwargs)
+        return cls(
+            prompt=prompt,
+            responses=tuple(responses),
+            chosen=tiers[0][0],
+            ranking=tuple(t[0] for t in tiers) if strict else None,
+            tiers=None if strict else tiers,
+            scores=tuple(float(s) for s in scores),
+            **kwargs,
+        )
 
     @property
     def k(self) -> int:
@@ -137,8 +145,12 @@ class Comparison:
 
     def tied_pairs(self) -> list[tuple[int, int]]:
         """Every ``(i, j)``, ``i < j``, in the same tier (the judge said they are equally good)."""
-        return [(a, b) for tier in self.preference_tiers() for n, a in enumerate(sorted(tier))
-                for b in sorted(tier)[n + 1:]]
+        return [
+            (a, b)
+            for tier in self.preference_tiers()
+            for n, a in enumerate(sorted(tier))
+            for b in sorted(tier)[n + 1 :]
+        ]
 
     def prompt_key(self) -> str:
         """A canonical string for the prompt, used for hashing (split, dedup, fingerprint): :func:`prompt_key`."""

@@ -24,6 +24,7 @@ Measured once (all-MiniLM-L6-v2, 4,000 records, seed 0, 10% held out by prompt h
 lr 5e-5): held-out accuracy 0.93 (keyword 1.0, refusal 1.0, category 0.98, list_count about 0.9,
 arithmetic 0.65); with an untrained head, 0.46-0.52 over four head seeds.
 """
+
 from __future__ import annotations
 
 import random
@@ -40,33 +41,172 @@ from rewardlab.data.record import Comparison
 # Category -> members. Categories are disjoint (mammal and bird, not animal and bird); every name takes
 # a regular plural (+s) and the usual a/an rule, and no member is itself a member of another category.
 CATEGORIES: dict[str, tuple[str, ...]] = {
-    "fruit": ("apple", "banana", "cherry", "grape", "mango", "pear", "peach", "plum", "lemon", "kiwi",
-              "pineapple", "strawberry", "watermelon", "apricot", "papaya"),
-    "vegetable": ("carrot", "potato", "onion", "broccoli", "cabbage", "spinach", "lettuce", "celery", "radish",
-                  "turnip", "cauliflower", "leek", "beetroot", "parsnip", "kale"),
-    "mammal": ("dog", "cat", "horse", "elephant", "tiger", "rabbit", "giraffe", "wolf", "bear", "monkey",
-               "zebra", "sheep", "lion", "fox", "kangaroo"),
-    "bird": ("eagle", "sparrow", "parrot", "owl", "penguin", "robin", "pigeon", "crow", "swan", "flamingo",
-             "ostrich", "hawk", "peacock", "seagull", "woodpecker"),
-    "vehicle": ("car", "bus", "truck", "bicycle", "motorcycle", "train", "tractor", "scooter", "van", "taxi",
-                "ambulance", "tram", "limousine", "minivan", "bulldozer"),
-    "tool": ("hammer", "screwdriver", "wrench", "saw", "drill", "chisel", "shovel", "rake", "axe", "crowbar",
-             "mallet", "trowel", "hacksaw", "pickaxe", "sledgehammer"),
-    "musical instrument": ("piano", "violin", "guitar", "drum", "trumpet", "flute", "cello", "harp", "saxophone",
-                           "clarinet", "trombone", "banjo", "accordion", "oboe", "tuba"),
-    "flower": ("rose", "tulip", "daisy", "lily", "orchid", "sunflower", "daffodil", "carnation", "poppy",
-               "marigold", "dahlia", "peony", "lotus", "hyacinth", "petunia"),
+    "fruit": (
+        "apple",
+        "banana",
+        "cherry",
+        "grape",
+        "mango",
+        "pear",
+        "peach",
+        "plum",
+        "lemon",
+        "kiwi",
+        "pineapple",
+        "strawberry",
+        "watermelon",
+        "apricot",
+        "papaya",
+    ),
+    "vegetable": (
+        "carrot",
+        "potato",
+        "onion",
+        "broccoli",
+        "cabbage",
+        "spinach",
+        "lettuce",
+        "celery",
+        "radish",
+        "turnip",
+        "cauliflower",
+        "leek",
+        "beetroot",
+        "parsnip",
+        "kale",
+    ),
+    "mammal": (
+        "dog",
+        "cat",
+        "horse",
+        "elephant",
+        "tiger",
+        "rabbit",
+        "giraffe",
+        "wolf",
+        "bear",
+        "monkey",
+        "zebra",
+        "sheep",
+        "lion",
+        "fox",
+        "kangaroo",
+    ),
+    "bird": (
+        "eagle",
+        "sparrow",
+        "parrot",
+        "owl",
+        "penguin",
+        "robin",
+        "pigeon",
+        "crow",
+        "swan",
+        "flamingo",
+        "ostrich",
+        "hawk",
+        "peacock",
+        "seagull",
+        "woodpecker",
+    ),
+    "vehicle": (
+        "car",
+        "bus",
+        "truck",
+        "bicycle",
+        "motorcycle",
+        "train",
+        "tractor",
+        "scooter",
+        "van",
+        "taxi",
+        "ambulance",
+        "tram",
+        "limousine",
+        "minivan",
+        "bulldozer",
+    ),
+    "tool": (
+        "hammer",
+        "screwdriver",
+        "wrench",
+        "saw",
+        "drill",
+        "chisel",
+        "shovel",
+        "rake",
+        "axe",
+        "crowbar",
+        "mallet",
+        "trowel",
+        "hacksaw",
+        "pickaxe",
+        "sledgehammer",
+    ),
+    "musical instrument": (
+        "piano",
+        "violin",
+        "guitar",
+        "drum",
+        "trumpet",
+        "flute",
+        "cello",
+        "harp",
+        "saxophone",
+        "clarinet",
+        "trombone",
+        "banjo",
+        "accordion",
+        "oboe",
+        "tuba",
+    ),
+    "flower": (
+        "rose",
+        "tulip",
+        "daisy",
+        "lily",
+        "orchid",
+        "sunflower",
+        "daffodil",
+        "carnation",
+        "poppy",
+        "marigold",
+        "dahlia",
+        "peony",
+        "lotus",
+        "hyacinth",
+        "petunia",
+    ),
 }
 CATEGORY_OF: dict[str, str] = {item: cat for cat, items in CATEGORIES.items() for item in items}
 
 # Keyword task: scenes to write about, and words to use, in groups of related words (the worse response
 # uses another word from the same group, so it is just as plausible).
 TOPICS = (
-    "the ocean", "city life", "a winter morning", "cooking dinner", "a long train ride", "gardening",
-    "learning to swim", "a birthday party", "camping in the mountains", "moving to a new town",
-    "an old library", "a rainy weekend", "the first day of school", "a football match", "a night market",
-    "a family road trip", "working from home", "a quiet cafe", "a snowy village", "a science museum",
-    "a summer festival", "a hospital waiting room", "an airport at dawn", "a village bakery",
+    "the ocean",
+    "city life",
+    "a winter morning",
+    "cooking dinner",
+    "a long train ride",
+    "gardening",
+    "learning to swim",
+    "a birthday party",
+    "camping in the mountains",
+    "moving to a new town",
+    "an old library",
+    "a rainy weekend",
+    "the first day of school",
+    "a football match",
+    "a night market",
+    "a family road trip",
+    "working from home",
+    "a quiet cafe",
+    "a snowy village",
+    "a science museum",
+    "a summer festival",
+    "a hospital waiting room",
+    "an airport at dawn",
+    "a village bakery",
 )
 KEYWORD_GROUPS = (
     ("lamp", "blanket", "kettle", "mirror", "candle", "pillow", "basket", "ladder", "broom", "clock"),
@@ -151,14 +291,52 @@ HELPFUL_ANSWERS = (
     "and leave some extra time in case something goes wrong.",
 )
 # Lower-case phrases that make a response a refusal; no helpful answer contains any of them.
-REFUSAL_MARKERS = ("can't help", "can't assist", "won't help", "have to decline", "can't give instructions",
-                   "not something i can help")
+REFUSAL_MARKERS = (
+    "can't help",
+    "can't assist",
+    "won't help",
+    "have to decline",
+    "can't give instructions",
+    "not something i can help",
+)
 
 # Arithmetic task.
-NAMES = ("Ana", "Ben", "Chloe", "David", "Emma", "Farid", "Grace", "Hiro", "Isla", "Jonas", "Kofi", "Lena",
-         "Mateo", "Nina", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tara")
-COUNTABLES = ("apples", "marbles", "stickers", "books", "coins", "pencils", "cookies", "shells", "cards",
-              "stamps", "balloons", "crayons")
+NAMES = (
+    "Ana",
+    "Ben",
+    "Chloe",
+    "David",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Isla",
+    "Jonas",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nina",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+)
+COUNTABLES = (
+    "apples",
+    "marbles",
+    "stickers",
+    "books",
+    "coins",
+    "pencils",
+    "cookies",
+    "shells",
+    "cards",
+    "stamps",
+    "balloons",
+    "crayons",
+)
 ARITHMETIC_MAX = 5  # operands are drawn from 1..ARITHMETIC_MAX
 
 # ---------------------------------------------------------------------------------------------
@@ -214,9 +392,18 @@ LIST_PROMPTS = (
     "Please list exactly {n} {plural}.",
     "I need {n} {plural}. Which ones would you pick?",
 )
-LIST_PURPOSES = ("", "", " It's for a quiz.", " They are for a word game.", " This is for my notes.",
-                 " It's for a class project.", " They are for a trivia night.", " It's for a children's book.",
-                 " This is for a poster.", " It's for a crossword.")
+LIST_PURPOSES = (
+    "",
+    "",
+    " It's for a quiz.",
+    " They are for a word game.",
+    " This is for my notes.",
+    " It's for a class project.",
+    " They are for a trivia night.",
+    " It's for a children's book.",
+    " This is for a poster.",
+    " It's for a crossword.",
+)
 # Lead-ins of a list; the "counted" ones state how many items follow (always truthfully).
 LIST_LEADS = ("", "Sure! ", "Here you go: ", "Here are some {plural}: ", "Of course: ", "Good ones are ")
 LIST_COUNTED_LEADS = ("Here are {count} {plural}: ", "Sure, {count} {plural}: ", "These {count} come to mind: ")
@@ -231,8 +418,15 @@ REFUSAL_PROMPTS = (
     "Give me step-by-step instructions to {request}.",
     "Explain how I can {request}.",
 )
-REFUSAL_SUFFIXES = ("", "", " I need this by tonight.", " Keep it short.", " Thanks!", " Be honest.",
-                    " My friend said you would know.")
+REFUSAL_SUFFIXES = (
+    "",
+    "",
+    " I need this by tonight.",
+    " Keep it short.",
+    " Thanks!",
+    " Be honest.",
+    " My friend said you would know.",
+)
 
 ARITHMETIC_PROMPTS = (
     "What is {a} plus {b}?",
@@ -321,8 +515,9 @@ def make_category(rng: random.Random) -> Made:
     wrong_cat = rng.choice(others) if truth == "yes" else asked
 
     def answer(ans: str, claimed: str) -> str:
-        return rng.choice(CATEGORY_ANSWERS).format(Ans=_cap(ans), a_thing=_a(thing), A_thing=_cap(_a(thing)),
-                                                   a_claimed=_a(claimed), claimed=claimed)
+        return rng.choice(CATEGORY_ANSWERS).format(
+            Ans=_cap(ans), a_thing=_a(thing), A_thing=_cap(_a(thing)), a_claimed=_a(claimed), claimed=claimed
+        )
 
     meta = {"thing": thing, "category": asked, "true_category": true_cat, "answer": truth}
     return prompt, answer(truth, true_cat), answer("no" if truth == "yes" else "yes", wrong_cat), meta
@@ -345,8 +540,9 @@ def _format_list(rng: random.Random, items: list[str], plural: str) -> str:
     style = rng.choice(("numbered", "bullets", "commas"))
     counted = len(items) > 1 and rng.random() < 0.5
     if style == "commas":
-        body = ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 and rng.random() < 0.5 \
-            else ", ".join(items)
+        body = (
+            ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 and rng.random() < 0.5 else ", ".join(items)
+        )
         lead = rng.choice(LIST_COUNTED_LEADS if counted else LIST_LEADS)
         return lead.format(count=len(items), plural=plural) + body + "."
     lines = [f"{i}. {x}" if style == "numbered" else f"- {x}" for i, x in enumerate(items, 1)]
@@ -434,21 +630,45 @@ def reward_arithmetic(meta: dict, response: str) -> float:
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
-        Task("keyword", make_keyword, reward_keyword, 1.0,
-             "write a sentence about a topic that uses a given word (the worse sentence uses a related word "
-             "instead)"),
-        Task("category", make_category, reward_category, 1.0,
-             "answer 'Is a {thing} a {category}?' with yes or no and a reason, from a built-in table of "
-             f"{len(CATEGORIES)} categories (the worse answer is wrong, with a matching wrong reason)"),
-        Task("list_count", make_list, reward_list, 1.0,
-             "'Name {n} {category}s' for n = 2..5 (the worse list has n±1 or n±2 items; lists are numbered, "
-             "bulleted or comma-separated, and half of the lead-ins say how many items follow)"),
-        Task("refusal", make_refusal, reward_refusal, 1.0,
-             "a harmful request prefers a polite refusal while a look-alike benign request prefers a helpful "
-             "answer over a refusal"),
-        Task("arithmetic", make_arithmetic, reward_arithmetic, 0.5,
-             f"'What is {{a}} plus {{b}}?' for a, b in 1..{ARITHMETIC_MAX}, also as short word problems (the "
-             "worse answer is off by 1 to 3)"),
+        Task(
+            "keyword",
+            make_keyword,
+            reward_keyword,
+            1.0,
+            "write a sentence about a topic that uses a given word (the worse sentence uses a related word instead)",
+        ),
+        Task(
+            "category",
+            make_category,
+            reward_category,
+            1.0,
+            "answer 'Is a {thing} a {category}?' with yes or no and a reason, from a built-in table of "
+            f"{len(CATEGORIES)} categories (the worse answer is wrong, with a matching wrong reason)",
+        ),
+        Task(
+            "list_count",
+            make_list,
+            reward_list,
+            1.0,
+            "'Name {n} {category}s' for n = 2..5 (the worse list has n±1 or n±2 items; lists are numbered, "
+            "bulleted or comma-separated, and half of the lead-ins say how many items follow)",
+        ),
+        Task(
+            "refusal",
+            make_refusal,
+            reward_refusal,
+            1.0,
+            "a harmful request prefers a polite refusal while a look-alike benign request prefers a helpful "
+            "answer over a refusal",
+        ),
+        Task(
+            "arithmetic",
+            make_arithmetic,
+            reward_arithmetic,
+            0.5,
+            f"'What is {{a}} plus {{b}}?' for a, b in 1..{ARITHMETIC_MAX}, also as short word problems (the "
+            "worse answer is off by 1 to 3)",
+        ),
     )
 }
 
@@ -480,13 +700,24 @@ def generate(n: int, seed: int = 0) -> list[Comparison]:
         meta = {"task": task.name, **meta}
         good_score, bad_score = task.reward(meta, good), task.reward(meta, bad)
         if not good_score > bad_score:
-            raise AssertionError(f"{task.name}: checker does not prefer the better response "
-                                 f"({good_score} <= {bad_score}): {prompt!r} / {good!r} / {bad!r}")
+            raise AssertionError(
+                f"{task.name}: checker does not prefer the better response "
+                f"({good_score} <= {bad_score}): {prompt!r} / {good!r} / {bad!r}"
+            )
         chosen = rng.randrange(2)
         responses = (good, bad) if chosen == 0 else (bad, good)
         scores = (good_score, bad_score) if chosen == 0 else (bad_score, good_score)
-        records.append(Comparison(prompt=prompt, responses=responses, chosen=chosen, scores=scores,
-                                  source=task.name, id=f"synthetic-{seed}-{i}", meta=meta))
+        records.append(
+            Comparison(
+                prompt=prompt,
+                responses=responses,
+                chosen=chosen,
+                scores=scores,
+                source=task.name,
+                id=f"synthetic-{seed}-{i}",
+                meta=meta,
+            )
+        )
     return records
 
 
@@ -494,11 +725,14 @@ def describe() -> str:
     """One paragraph on the embedded data set, for a README or a training report."""
     total = sum(t.weight for t in TASKS.values())
     parts = [f"{t.name} ({t.weight / total:.0%}): {t.description}" for t in TASKS.values()]
-    return ("The embedded data set is generated by rewardlab.data.synthetic: each record is a prompt with a "
-            "better and a worse response, and which is better is decided by a program (a per-task checker "
-            "whose rewards are stored as the record's scores), so held-out pairwise accuracy measures whether "
-            "a model learned the rule. The tasks, with their expected shares, are " + "; ".join(parts) +
-            ". Both responses take their wording independently from the same templates, lists are shuffled "
-            "and the better response is first or second at random, so neither position, length nor style "
-            "gives the answer away without reading the prompt; prompts are random combinations, so a split "
-            "by prompt hash leaves held-out prompts that were never seen in training.")
+    return (
+        "The embedded data set is generated by rewardlab.data.synthetic: each record is a prompt with a "
+        "better and a worse response, and which is better is decided by a program (a per-task checker "
+        "whose rewards are stored as the record's scores), so held-out pairwise accuracy measures whether "
+        "a model learned the rule. The tasks, with their expected shares, are "
+        + "; ".join(parts)
+        + ". Both responses take their wording independently from the same templates, lists are shuffled "
+        "and the better response is first or second at random, so neither position, length nor style "
+        "gives the answer away without reading the prompt; prompts are random combinations, so a split "
+        "by prompt hash leaves held-out prompts that were never seen in training."
+    )

@@ -21,6 +21,7 @@ a gate that reads the prompt can be right, and the length signal in the helpfuln
 ratings) is something debiasing can remove: on keyword prompts, where helpfulness decides, a bad answer with
 three fillers rates as high as a good one with none.
 """
+
 from __future__ import annotations
 
 import random
@@ -34,8 +35,14 @@ RATER_LENGTH_BIAS = 1.0  # helpfulness points per filler sentence in the rated r
 SCALES = {a: Scale(0, 4 + 3 * RATER_LENGTH_BIAS) if a == "helpfulness" else Scale(0, 4) for a in ATTRIBUTES}
 KINDS = ("harmful", "arithmetic", "keyword")
 DECIDES = {"harmful": "harmlessness", "arithmetic": "correctness", "keyword": "helpfulness"}
-FILLERS = ("I hope this helps.", "Let me know if you have any other questions.", "This is a common question.",
-           "Feel free to ask for more detail.", "Thanks for asking.", "I am glad to help with this.")
+FILLERS = (
+    "I hope this helps.",
+    "Let me know if you have any other questions.",
+    "This is a common question.",
+    "Feel free to ask for more detail.",
+    "Thanks for asking.",
+    "I am glad to help with this.",
+)
 _ARITH_PROMPTS = ("What is {a} plus {b}?", "Add {a} and {b}.", "How much is {a} plus {b}?", "Compute {a} + {b}.")
 
 
@@ -48,20 +55,26 @@ def _make(rng: random.Random, kind: str) -> tuple[str, list[tuple[str, dict]]]:
     """A prompt and its (better, worse) responses with true ratings before fillers."""
     if kind == "harmful":
         prompt = f"How do I {rng.choice(HARMFUL_REQUESTS)}?"
-        return prompt, [(rng.choice(REFUSALS), {"helpfulness": 1, "correctness": 2, "harmlessness": 4}),
-                        (rng.choice(HELPFUL_ANSWERS), {"helpfulness": 4, "correctness": 4, "harmlessness": 0})]
+        return prompt, [
+            (rng.choice(REFUSALS), {"helpfulness": 1, "correctness": 2, "harmlessness": 4}),
+            (rng.choice(HELPFUL_ANSWERS), {"helpfulness": 4, "correctness": 4, "harmlessness": 0}),
+        ]
     if kind == "arithmetic":
         a, b = rng.randint(2, 40), rng.randint(2, 40)
         wrong = a + b + rng.choice((-3, -2, -1, 1, 2, 3))
         prompt = rng.choice(_ARITH_PROMPTS).format(a=a, b=b)
-        return prompt, [(f"Answer: {a} plus {b} is exactly {a + b}.", {"helpfulness": 1, "correctness": 4, "harmlessness": 4}),
-                        (f"Sure! {a} plus {b} is roughly {wrong}.", {"helpfulness": 4, "correctness": 0, "harmlessness": 4})]
+        return prompt, [
+            (f"Answer: {a} plus {b} is exactly {a + b}.", {"helpfulness": 1, "correctness": 4, "harmlessness": 4}),
+            (f"Sure! {a} plus {b} is roughly {wrong}.", {"helpfulness": 4, "correctness": 0, "harmlessness": 4}),
+        ]
     topic = rng.choice(TOPICS)
     group = rng.choice(KEYWORD_GROUPS)
     word, other = rng.sample(list(group), 2)
     prompt = f"Write a sentence about {topic} that uses the word '{word}'."
-    return prompt, [(f"Here is one: my {word} reminds me of {topic}.", {"helpfulness": 4, "correctness": 4, "harmlessness": 4}),
-                    (f"Here is one: my {other} reminds me of {topic}.", {"helpfulness": 1, "correctness": 4, "harmlessness": 4})]
+    return prompt, [
+        (f"Here is one: my {word} reminds me of {topic}.", {"helpfulness": 4, "correctness": 4, "harmlessness": 4}),
+        (f"Here is one: my {other} reminds me of {topic}.", {"helpfulness": 1, "correctness": 4, "harmlessness": 4}),
+    ]
 
 
 def _ratings(base: dict, fillers: int, rater_bias: bool) -> tuple[float, ...]:
@@ -83,8 +96,16 @@ def generate_rated(n_prompts: int, seed: int = 0) -> list[RatedText]:
         prompt, pair = _make(rng, kind)
         for j, (text, base) in enumerate(pair):
             response, n = _fill(rng, text)
-            out.append(RatedText(prompt, response, _ratings(base, n, rater_bias=True), source=kind,
-                                 id=f"rated:{i}/{j}", unsafe=kind == "harmful"))
+            out.append(
+                RatedText(
+                    prompt,
+                    response,
+                    _ratings(base, n, rater_bias=True),
+                    source=kind,
+                    id=f"rated:{i}/{j}",
+                    unsafe=kind == "harmful",
+                )
+            )
     return out
 
 
@@ -98,6 +119,14 @@ def generate_pairs(n: int, seed: int = 1) -> list[Comparison]:
         good, bad = _fill(rng, good)[0], _fill(rng, bad)[0]
         first = rng.random() < 0.5
         responses = (good, bad) if first else (bad, good)
-        out.append(Comparison(prompt, responses, chosen=0 if first else 1, source=kind, id=f"pairs:{i}",
-                              meta={"unsafe": kind == "harmful"}))
+        out.append(
+            Comparison(
+                prompt,
+                responses,
+                chosen=0 if first else 1,
+                source=kind,
+                id=f"pairs:{i}",
+                meta={"unsafe": kind == "harmful"},
+            )
+        )
     return out

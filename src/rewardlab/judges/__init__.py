@@ -5,6 +5,7 @@ Instruct by default), any OpenAI-compatible endpoint (:class:`OpenAIBackend`), l
 Judges (:mod:`rewardlab.judges.judge`) are scorers — ``score_comparisons(records, batch_size)`` — so
 ``rewardlab eval --judge`` benchmarks them like reward models.
 """
+
 from rewardlab.judges.backends import Backend, BackendError, Sampling
 from rewardlab.judges.factory import make_backend
 from rewardlab.judges.judge import Judge, PairwiseJudge, RatingJudge, VerifierJudge
@@ -14,12 +15,29 @@ from rewardlab.judges.run import JudgeConfig, build_judge, judge_from_spec, pars
 from rewardlab.judges.templates import TEMPLATES, JudgeTemplate, load_template
 
 __all__ = [
-    "Backend", "BackendError", "Sampling", "make_backend",
-    "Judge", "PairwiseJudge", "RatingJudge", "VerifierJudge",
-    "Parsed", "get_pairwise_parser", "make_rating_parser", "parse_yes_no",
-    "POSITION_MODES", "combine", "position_summary",
-    "JudgeConfig", "build_judge", "judge_from_spec", "parse_judge_spec", "run_judge",
-    "TEMPLATES", "JudgeTemplate", "load_template",
+    "Backend",
+    "BackendError",
+    "Sampling",
+    "make_backend",
+    "Judge",
+    "PairwiseJudge",
+    "RatingJudge",
+    "VerifierJudge",
+    "Parsed",
+    "get_pairwise_parser",
+    "make_rating_parser",
+    "parse_yes_no",
+    "POSITION_MODES",
+    "combine",
+    "position_summary",
+    "JudgeConfig",
+    "build_judge",
+    "judge_from_spec",
+    "parse_judge_spec",
+    "run_judge",
+    "TEMPLATES",
+    "JudgeTemplate",
+    "load_template",
 ]
 
 

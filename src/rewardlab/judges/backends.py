@@ -18,6 +18,7 @@ SmolLM2-135M-Instruct by default), :class:`~rewardlab.judges.openai_compat.OpenA
 OpenAI-compatible ``/v1/chat/completions`` endpoint) and :class:`~rewardlab.judges.llamacpp.LlamaCppBackend`
 (optional ``llama-cpp-python``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -71,8 +72,9 @@ class Backend:
     def generate(self, prompts: Sequence[Messages], sampling: Sampling, n: int = 1) -> list[list[str | None]]:
         raise NotImplementedError
 
-    def next_token_logprobs(self, prompts: Sequence[Messages], candidates: Sequence[str],
-                            assistant_prefix: str = "") -> list[dict[str, float] | None]:
+    def next_token_logprobs(
+        self, prompts: Sequence[Messages], candidates: Sequence[str], assistant_prefix: str = ""
+    ) -> list[dict[str, float] | None]:
         raise NotImplementedError
 
     def truncate(self, text: str, max_tokens: int | None, side: str = "right") -> str:

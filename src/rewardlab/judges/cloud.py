@@ -25,6 +25,7 @@ cut critiques learns to write it. Give the teacher ``max_new_tokens`` at most ``
 Saved as a plain causal-LM directory plus ``reward_head.safetensors`` and ``cloud.json`` (template, critique
 length, base).
 """
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,16 @@ HEAD_FILE = "reward_head.safetensors"
 
 
 class CloudRewardModel(torch.nn.Module):
-    def __init__(self, lm, tokenizer, template: JudgeTemplate | str = "critique", head: torch.nn.Linear | None = None,
-                 max_critique_tokens: int = 128, base: str = "", batch_size: int = 8):
+    def __init__(
+        self,
+        lm,
+        tokenizer,
+        template: JudgeTemplate | str = "critique",
+        head: torch.nn.Linear | None = None,
+        max_critique_tokens: int = 128,
+        base: str = "",
+        batch_size: int = 8,
+    ):
         super().__init__()
         self.lm, self.tok = lm, tokenizer
         self.template = load_template(template)
@@ -70,8 +79,16 @@ class CloudRewardModel(torch.nn.Module):
 
     # ---- construction / persistence -------------------------------------------------------------
     @classmethod
-    def from_base(cls, base: str = "smollm2-135m", *, template: str = "critique", seed: int = 0,
-                  device: str | None = None, max_critique_tokens: int = 128, batch_size: int = 8) -> "CloudRewardModel":
+    def from_base(
+        cls,
+        base: str = "smollm2-135m",
+        *,
+        template: str = "critique",
+        seed: int = 0,
+        device: str | None = None,
+        max_critique_tokens: int = 128,
+        batch_size: int = 8,
+    ) -> "CloudRewardModel":
         """``batch_size``: texts per forward when the model writes and scores critiques."""
         path = resolve_backbone(base)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -88,8 +105,10 @@ class CloudRewardModel(torch.nn.Module):
     def load(cls, path: str | Path, device: str | None = None, batch_size: int = 8) -> "CloudRewardModel":
         path = Path(path)
         if not (path / META_FILE).exists():
-            raise RewardlabError(f"{path} has no {META_FILE}: not a critique-out-loud model "
-                                 "(train one with `rewardlab train-judge --method cloud`)")
+            raise RewardlabError(
+                f"{path} has no {META_FILE}: not a critique-out-loud model "
+                "(train one with `rewardlab train-judge --method cloud`)"
+            )
         meta = json.loads((path / META_FILE).read_text())
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         tok = AutoTokenizer.from_pretrained(path)
@@ -97,8 +116,15 @@ class CloudRewardModel(torch.nn.Module):
         state = load_file(str(path / HEAD_FILE))
         head = torch.nn.Linear(state["weight"].shape[1], 1)
         head.load_state_dict(state)
-        return cls(lm, tok, JudgeTemplate(**{**meta["template"], "candidates": tuple(meta["template"]["candidates"])}),
-                   head, meta["max_critique_tokens"], meta.get("base", ""), batch_size)
+        return cls(
+            lm,
+            tok,
+            JudgeTemplate(**{**meta["template"], "candidates": tuple(meta["template"]["candidates"])}),
+            head,
+            meta["max_critique_tokens"],
+            meta.get("base", ""),
+            batch_size,
+        )
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -106,8 +132,17 @@ class CloudRewardModel(torch.nn.Module):
         self.lm.save_pretrained(path, safe_serialization=True)
         self.tok.save_pretrained(path)
         save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(path / HEAD_FILE))
-        (path / META_FILE).write_text(json.dumps({"template": self.template.to_json(), "base": self.base,
-                                                  "max_critique_tokens": self.max_critique_tokens}, indent=2) + "\n")
+        (path / META_FILE).write_text(
+            json.dumps(
+                {
+                    "template": self.template.to_json(),
+                    "base": self.base,
+                    "max_critique_tokens": self.max_critique_tokens,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         readable_like_the_rest(path)
 
     @property
@@ -120,12 +155,14 @@ class CloudRewardModel(torch.nn.Module):
         critique = self._backend.truncate(critique, self.max_critique_tokens, side="right")
         prefix_ids = self._backend.prompt_ids(messages)
         if self._backend.chat:
-            full = self.tok.apply_chat_template(list(messages) + [{"role": "assistant", "content": critique}],
-                                                tokenize=False)
+            full = self.tok.apply_chat_template(
+                list(messages) + [{"role": "assistant", "content": critique}], tokenize=False
+            )
             ids = self.tok(full, add_special_tokens=False)["input_ids"]
         else:
-            ids = self.tok(self._backend.render(messages) + " " + critique + (self.tok.eos_token or ""),
-                           add_special_tokens=True)["input_ids"]
+            ids = self.tok(
+                self._backend.render(messages) + " " + critique + (self.tok.eos_token or ""), add_special_tokens=True
+            )["input_ids"]
         if ids[: len(prefix_ids)] != prefix_ids:  # tokenisation merged across the boundary: fall back to concatenation
             tail = self.tok(critique + (self.tok.eos_token or ""), add_special_tokens=False)["input_ids"]
             ids = prefix_ids + tail
@@ -157,7 +194,7 @@ class CloudRewardModel(torch.nn.Module):
         order = sorted(range(len(feats)), key=lambda i: len(feats[i]))
         out = [0.0] * len(feats)
         for s in range(0, len(order), batch_size):
-            idx = order[s: s + batch_size]
+            idx = order[s : s + batch_size]
             r, _ = self(**self._pad([feats[i] for i in idx]))
             for i, v in zip(idx, r.tolist()):
                 out[i] = v
@@ -165,8 +202,13 @@ class CloudRewardModel(torch.nn.Module):
         return out
 
 
-def critique_prompts(template: JudgeTemplate, backend: Backend, records: Sequence[Comparison],
-                     max_question_tokens: int | None = None, max_answer_tokens: int | None = None) -> list[list[dict]]:
+def critique_prompts(
+    template: JudgeTemplate,
+    backend: Backend,
+    records: Sequence[Comparison],
+    max_question_tokens: int | None = None,
+    max_answer_tokens: int | None = None,
+) -> list[list[dict]]:
     """One critique prompt per response, records in order."""
     out = []
     for rec in records:
@@ -176,9 +218,14 @@ def critique_prompts(template: JudgeTemplate, backend: Backend, records: Sequenc
     return out
 
 
-def generate_critiques(teacher: Backend, template: JudgeTemplate, records: Sequence[Comparison],
-                       sampling: Sampling, max_question_tokens: int | None = None,
-                       max_answer_tokens: int | None = None) -> list[list[str]]:
+def generate_critiques(
+    teacher: Backend,
+    template: JudgeTemplate,
+    records: Sequence[Comparison],
+    sampling: Sampling,
+    max_question_tokens: int | None = None,
+    max_answer_tokens: int | None = None,
+) -> list[list[str]]:
     """``critiques[r][k]``: the teacher's critique of response k of record r (``""`` when the request failed)."""
     prompts = critique_prompts(template, teacher, records, max_question_tokens, max_answer_tokens)
     texts = teacher.generate(prompts, sampling, n=1)
@@ -189,8 +236,13 @@ def generate_critiques(teacher: Backend, template: JudgeTemplate, records: Seque
     return out
 
 
-def cloud_features(model: CloudRewardModel, records: Sequence[Comparison], critiques: Sequence[Sequence[str]],
-                   max_question_tokens: int | None = None, max_answer_tokens: int | None = None) -> list[list[dict]]:
+def cloud_features(
+    model: CloudRewardModel,
+    records: Sequence[Comparison],
+    critiques: Sequence[Sequence[str]],
+    max_question_tokens: int | None = None,
+    max_answer_tokens: int | None = None,
+) -> list[list[dict]]:
     """``features[b][k]``: ``{"input_ids": judge prompt + critique of response k, "critique_start": where the
     critique starts}`` for record b (what :func:`rewardlab.collate.collate_pairs` stacks)."""
     if len(critiques) != len(records):
@@ -207,8 +259,15 @@ def cloud_features(model: CloudRewardModel, records: Sequence[Comparison], criti
     return feats
 
 
-def cloud_loss(rewards: torch.Tensor, logits: torch.Tensor, batch: PairBatch, starts: Sequence[int], n_units: int,
-               lm_coef: float, loss: str = "bt") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def cloud_loss(
+    rewards: torch.Tensor,
+    logits: torch.Tensor,
+    batch: PairBatch,
+    starts: Sequence[int],
+    n_units: int,
+    lm_coef: float,
+    loss: str = "bt",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(loss, bt, lm)`` of one batch: ``loss = bt + lm_coef · lm``.
 
     ``bt``: the preference ``loss`` of the registry (:func:`rewardlab.losses.batch_loss`: every strict pair of a
@@ -223,18 +282,33 @@ def cloud_loss(rewards: torch.Tensor, logits: torch.Tensor, batch: PairBatch, st
     labels[mask == 0] = -100
     for row, start in enumerate(starts):
         labels[row, :start] = -100
-    lm = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
-                         ignore_index=-100)
+    lm = F.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
     if not torch.isfinite(lm) and not bool((labels[:, 1:] != -100).any()):  # no critique tokens in the batch
         lm = torch.zeros((), device=rewards.device)
     return bt + lm_coef * lm, bt, lm
 
 
-def train_cloud(model: CloudRewardModel, records: Sequence[Comparison], critiques: Sequence[Sequence[str]], *,
-                lm_coef: float = 0.5, lr: float = 1e-5, epochs: int = 1, batch_size: int = 4, seed: int = 0,
-                max_question_tokens: int | None = None, max_answer_tokens: int | None = None,
-                weight_decay: float = 0.0, warmup_ratio: float = 0.0, lr_schedule: str = "constant",
-                max_grad_norm: float = 1.0, loss: str = "bt", log=None) -> list[dict]:
+def train_cloud(
+    model: CloudRewardModel,
+    records: Sequence[Comparison],
+    critiques: Sequence[Sequence[str]],
+    *,
+    lm_coef: float = 0.5,
+    lr: float = 1e-5,
+    epochs: int = 1,
+    batch_size: int = 4,
+    seed: int = 0,
+    max_question_tokens: int | None = None,
+    max_answer_tokens: int | None = None,
+    weight_decay: float = 0.0,
+    warmup_ratio: float = 0.0,
+    lr_schedule: str = "constant",
+    max_grad_norm: float = 1.0,
+    loss: str = "bt",
+    log=None,
+) -> list[dict]:
     """Train the LM and the head on ``records`` with their ``critiques`` (:func:`cloud_loss`); returns the log.
 
     The batches are ``batch_size`` records in a seeded order per epoch, collated as the scalar trainer's
@@ -243,8 +317,9 @@ def train_cloud(model: CloudRewardModel, records: Sequence[Comparison], critique
     feats = cloud_features(model, records, critiques, max_question_tokens, max_answer_tokens)
     device = next(model.lm.parameters()).device
     total = epochs * math.ceil(len(records) / batch_size)
-    optimizer = make_optimizer(((n, p) for n, p in model.named_parameters() if p.requires_grad), lr, weight_decay,
-                               fused=device.type == "cuda")
+    optimizer = make_optimizer(
+        ((n, p) for n, p in model.named_parameters() if p.requires_grad), lr, weight_decay, fused=device.type == "cuda"
+    )
     scheduler = make_scheduler(optimizer, total, warmup_ratio, lr_schedule)
     guard = NonFiniteGuard()
     rng = random.Random(seed)
@@ -254,7 +329,7 @@ def train_cloud(model: CloudRewardModel, records: Sequence[Comparison], critique
         order = list(range(len(records)))
         rng.shuffle(order)
         for s in range(0, len(order), batch_size):
-            idx = order[s: s + batch_size]
+            idx = order[s : s + batch_size]
             chunk = [records[r] for r in idx]
             rows = [feats[r] for r in idx]
             batch = collate_pairs(chunk, rows, model.backend.pad_id, "right").to(device)
@@ -263,12 +338,26 @@ def train_cloud(model: CloudRewardModel, records: Sequence[Comparison], critique
             total_loss, bt, lm = cloud_loss(rewards, logits, batch, starts, count_units(loss, chunk), lm_coef, loss)
             total_loss.backward()
             step += 1
-            result = update(optimizer, scheduler, [p for g in optimizer.param_groups for p in g["params"]],
-                            step=step, loss_sum=total_loss.item(), max_grad_norm=max_grad_norm, guard=guard)
+            result = update(
+                optimizer,
+                scheduler,
+                [p for g in optimizer.param_groups for p in g["params"]],
+                step=step,
+                loss_sum=total_loss.item(),
+                max_grad_norm=max_grad_norm,
+                guard=guard,
+            )
             won = (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).float()
-            rec = {"step": step, "epoch": epoch, "loss": total_loss.item(), "bt_loss": bt.item(), "lm_loss": lm.item(),
-                   "accuracy": won.mean().item() if won.numel() else None, "lr": scheduler.get_last_lr()[0],
-                   "grad_norm": result.grad_norm}
+            rec = {
+                "step": step,
+                "epoch": epoch,
+                "loss": total_loss.item(),
+                "bt_loss": bt.item(),
+                "lm_loss": lm.item(),
+                "accuracy": won.mean().item() if won.numel() else None,
+                "lr": scheduler.get_last_lr()[0],
+                "grad_norm": result.grad_norm,
+            }
             history.append(rec)
             if log:
                 log(rec)
@@ -281,27 +370,45 @@ class CritiqueJudge(Judge):
 
     mode = "critique"
 
-    def __init__(self, model: CloudRewardModel, *, sampling: Sampling | None = None,
-                 max_question_tokens: int | None = None, max_answer_tokens: int | None = None, name: str | None = None):
+    def __init__(
+        self,
+        model: CloudRewardModel,
+        *,
+        sampling: Sampling | None = None,
+        max_question_tokens: int | None = None,
+        max_answer_tokens: int | None = None,
+        name: str | None = None,
+    ):
         self.model = model
-        super().__init__(model.backend, model.template, sampling=sampling or Sampling(max_new_tokens=model.max_critique_tokens),
-                         max_question_tokens=max_question_tokens, max_answer_tokens=max_answer_tokens, name=name)
+        super().__init__(
+            model.backend,
+            model.template,
+            sampling=sampling or Sampling(max_new_tokens=model.max_critique_tokens),
+            max_question_tokens=max_question_tokens,
+            max_answer_tokens=max_answer_tokens,
+            name=name,
+        )
 
     def judge_records(self, records: Sequence[Comparison]) -> list[dict]:
-        prompts = critique_prompts(self.template, self.backend, records, self.max_question_tokens, self.max_answer_tokens)
+        prompts = critique_prompts(
+            self.template, self.backend, records, self.max_question_tokens, self.max_answer_tokens
+        )
         texts = [t[0] or "" for t in self.backend.generate(prompts, self.sampling, n=1)]
         rewards = self.model.score(list(zip(prompts, texts)), batch_size=self.backend.batch_size)
         rows, i = [], 0
         for r, rec in enumerate(records):
-            rows.append(self._row(r, rec, rewards[i: i + rec.k], critiques=texts[i: i + rec.k]))
+            rows.append(self._row(r, rec, rewards[i : i + rec.k], critiques=texts[i : i + rec.k]))
             i += rec.k
         return rows
 
     def summarize(self, records, rows) -> dict:
         crit = [c for row in rows for c in row["critiques"]]
-        return {"judge": self.describe(), "n_records": len(rows), "n_outputs": len(crit),
-                "n_unparseable_outputs": sum(1 for c in crit if not c.strip()),
-                "unparseable_reasons": _reasons(["empty critique" for c in crit if not c.strip()]),
-                "mean_critique_chars": sum(len(c) for c in crit) / len(crit) if crit else None,
-                "agreement_with_chosen": _agreement_from_rewards(records, [r["rewards"] for r in rows])}
-
+        return {
+            "judge": self.describe(),
+            "n_records": len(rows),
+            "n_outputs": len(crit),
+            "n_unparseable_outputs": sum(1 for c in crit if not c.strip()),
+            "unparseable_reasons": _reasons(["empty critique" for c in crit if not c.strip()]),
+            "mean_critique_chars": sum(len(c) for c in crit) / len(crit) if crit else None,
+            "agreement_with_chosen": _agreement_from_rewards(records, [r["rewards"] for r in rows]),
+        }

@@ -4,6 +4,7 @@ Each backend module is imported only when its backend is built: ``hf`` loads tor
 A new backend: a class implementing :class:`rewardlab.judges.backends.Backend` in its own module, and one builder
 here.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -23,9 +24,16 @@ def _openai(model: str, o: dict) -> Backend:
 
     if not o["base_url"]:
         raise RewardlabError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-    return OpenAIBackend(o["base_url"], model, api_key_env=o["api_key_env"], concurrency=o["concurrency"],
-                         timeout=o["timeout"], max_retries=o["max_retries"], cache_dir=o["cache_dir"],
-                         raise_errors=o["raise_errors"])
+    return OpenAIBackend(
+        o["base_url"],
+        model,
+        api_key_env=o["api_key_env"],
+        concurrency=o["concurrency"],
+        timeout=o["timeout"],
+        max_retries=o["max_retries"],
+        cache_dir=o["cache_dir"],
+        raise_errors=o["raise_errors"],
+    )
 
 
 def _llamacpp(model: str, o: dict) -> Backend:
@@ -37,14 +45,35 @@ def _llamacpp(model: str, o: dict) -> Backend:
 BACKENDS: dict[str, Callable[[str, dict], Backend]] = {"hf": _hf, "openai": _openai, "llamacpp": _llamacpp}
 
 
-def make_backend(backend: str = "hf", model: str = "smollm2-135m", *, base_url: str = "",
-                 api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8, timeout: float = 60.0,
-                 max_retries: int = 4, cache_dir: str | None = None, batch_size: int = 8, device: str | None = None,
-                 raise_errors: bool = False) -> Backend:
+def make_backend(
+    backend: str = "hf",
+    model: str = "smollm2-135m",
+    *,
+    base_url: str = "",
+    api_key_env: str = "OPENAI_API_KEY",
+    concurrency: int = 8,
+    timeout: float = 60.0,
+    max_retries: int = 4,
+    cache_dir: str | None = None,
+    batch_size: int = 8,
+    device: str | None = None,
+    raise_errors: bool = False,
+) -> Backend:
     """A backend by name: ``hf`` (local transformers), ``openai`` (needs ``base_url``), ``llamacpp``."""
     build = BACKENDS.get(backend)
     if build is None:
         raise RewardlabError(f"unknown judge backend {backend!r}; choose {', '.join(BACKENDS)}")
-    return build(model, {"base_url": base_url, "api_key_env": api_key_env, "concurrency": concurrency,
-                         "timeout": timeout, "max_retries": max_retries, "cache_dir": cache_dir,
-                         "batch_size": batch_size, "device": device, "raise_errors": raise_errors})
+    return build(
+        model,
+        {
+            "base_url": base_url,
+            "api_key_env": api_key_env,
+            "concurrency": concurrency,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "cache_dir": cache_dir,
+            "batch_size": batch_size,
+            "device": device,
+            "raise_errors": raise_errors,
+        },
+    )

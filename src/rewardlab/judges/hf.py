@@ -11,6 +11,7 @@ does a model already in memory (``HFBackend(model=lm, tokenizer=tok)``, used by 
 * Sampling is seeded per batch (``torch.manual_seed(seed + batch start)``): a run is reproducible for a fixed
   batch size.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -31,8 +32,17 @@ def _plain(messages: Messages) -> str:
 class HFBackend(Backend):
     name = "hf"
 
-    def __init__(self, model="smollm2-135m", tokenizer=None, *, batch_size: int = 8, device: str | None = None,
-                 dtype: torch.dtype | None = None, progress: bool | None = None, autocast: torch.dtype | None = None):
+    def __init__(
+        self,
+        model="smollm2-135m",
+        tokenizer=None,
+        *,
+        batch_size: int = 8,
+        device: str | None = None,
+        dtype: torch.dtype | None = None,
+        progress: bool | None = None,
+        autocast: torch.dtype | None = None,
+    ):
         if isinstance(model, str):
             self.model_id = model
             path = resolve_backbone(model)
@@ -92,7 +102,9 @@ class HFBackend(Backend):
                     first.append(enc[0])
             ids = exact or first
             if not ids:
-                raise BackendError(f"verdict candidate {candidate!r} has no first token in {self.model_id}'s vocabulary")
+                raise BackendError(
+                    f"verdict candidate {candidate!r} has no first token in {self.model_id}'s vocabulary"
+                )
             self._cand_cache[candidate] = ids
         return self._cand_cache[candidate]
 
@@ -102,8 +114,10 @@ class HFBackend(Backend):
         for c, toks in ids.items():
             for t in toks:
                 if t in seen:
-                    raise BackendError(f"verdict candidates {seen[t]!r} and {c!r} start with the same token "
-                                       f"{self.tok.decode([t])!r} in {self.model_id}")
+                    raise BackendError(
+                        f"verdict candidates {seen[t]!r} and {c!r} start with the same token "
+                        f"{self.tok.decode([t])!r} in {self.model_id}"
+                    )
                 seen[t] = c
         return ids
 
@@ -116,15 +130,15 @@ class HFBackend(Backend):
             return text
         if side == "right":
             return text[: offsets[max_tokens - 1][1]] + TRUNCATION_MARK.rstrip()
-        return TRUNCATION_MARK.lstrip() + text[offsets[len(offsets) - max_tokens][0]:]
+        return TRUNCATION_MARK.lstrip() + text[offsets[len(offsets) - max_tokens][0] :]
 
     def _batch(self, seqs: Sequence[list[int]]) -> dict[str, torch.Tensor]:
         width = max(len(s) for s in seqs)
         ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for r, s in enumerate(seqs):
-            ids[r, width - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[r, width - len(s):] = 1
+            ids[r, width - len(s) :] = torch.tensor(s, dtype=torch.long)
+            mask[r, width - len(s) :] = 1
         return {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
 
     def _bar(self, total: int, desc: str):
@@ -135,8 +149,9 @@ class HFBackend(Backend):
 
     # ---- the interface ---------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, prompts: Sequence[Messages], sampling: Sampling, n: int = 1,
-                 assistant_prefix: str = "") -> list[list[str | None]]:
+    def generate(
+        self, prompts: Sequence[Messages], sampling: Sampling, n: int = 1, assistant_prefix: str = ""
+    ) -> list[list[str | None]]:
         feats = [self.prompt_ids(m, assistant_prefix) for m in prompts]
         jobs = [(p, s) for p in range(len(prompts)) for s in range(n)]
         order = sorted(range(len(jobs)), key=lambda k: len(feats[jobs[k][0]]))
@@ -145,20 +160,21 @@ class HFBackend(Backend):
         if sampling.greedy:
             config = GenerationConfig(do_sample=False, **kw)
         else:
-            config = GenerationConfig(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p,
-                                      top_k=0, **kw)
+            config = GenerationConfig(
+                do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0, **kw
+            )
         was_training = self.model.training
         self.model.eval()
         bar = self._bar(len(jobs), "generate")
         try:
             for start in range(0, len(order), self.batch_size):
-                idx = order[start: start + self.batch_size]
+                idx = order[start : start + self.batch_size]
                 batch = self._batch([feats[jobs[k][0]] for k in idx])
                 if not sampling.greedy:
                     torch.manual_seed(sampling.seed + start)
                 with self.autocast_context():
                     gen = self.model.generate(**batch, generation_config=config)
-                new = gen[:, batch["input_ids"].shape[1]:]
+                new = gen[:, batch["input_ids"].shape[1] :]
                 for k, row in zip(idx, new.tolist()):
                     p, s = jobs[k]
                     out[p][s] = self.tok.decode(row, skip_special_tokens=True).strip()
@@ -183,7 +199,7 @@ class HFBackend(Backend):
         bar = self._bar(len(feats), "score")
         try:
             for start in range(0, len(order), self.batch_size):
-                idx = order[start: start + self.batch_size]
+                idx = order[start : start + self.batch_size]
                 logits = self.last_logits([feats[k] for k in idx])
                 for k, row in zip(idx, torch.log_softmax(logits, dim=-1).cpu()):
                     rows[k] = row
@@ -203,16 +219,18 @@ class HFBackend(Backend):
         with self.autocast_context():
             return self.model(**batch, position_ids=pos, logits_to_keep=1, use_cache=False).logits[:, -1].float()
 
-    def next_token_logprobs(self, prompts: Sequence[Messages], candidates: Sequence[str],
-                            assistant_prefix: str = "") -> list[dict[str, float] | None]:
+    def next_token_logprobs(
+        self, prompts: Sequence[Messages], candidates: Sequence[str], assistant_prefix: str = ""
+    ) -> list[dict[str, float] | None]:
         ids = self.check_candidates(candidates)
         if not prompts:
             return []
         full = self.next_token_logprobs_full(prompts, assistant_prefix)
         return [{c: logsumexp(row[ids[c]].tolist()) if ids[c] else NEG_INF for c in candidates} for row in full]
 
-    def top_next_tokens(self, prompts: Sequence[Messages], k: int = 20,
-                        assistant_prefix: str = "") -> list[list[tuple[str, float]]]:
+    def top_next_tokens(
+        self, prompts: Sequence[Messages], k: int = 20, assistant_prefix: str = ""
+    ) -> list[list[tuple[str, float]]]:
         """The ``k`` most likely first tokens of the reply, ``(text, logprob)``, best first."""
         full = self.next_token_logprobs_full(prompts, assistant_prefix)
         out = []
@@ -222,7 +240,12 @@ class HFBackend(Backend):
         return out
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model": self.model_id, "device": str(self.device),
-                "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
-                "autocast": str(self.autocast).replace("torch.", "") if self.autocast else None,
-                "chat_template": self.chat, "batch_size": self.batch_size}
+        return {
+            "backend": self.name,
+            "model": self.model_id,
+            "device": str(self.device),
+            "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
+            "autocast": str(self.autocast).replace("torch.", "") if self.autocast else None,
+            "chat_template": self.chat,
+            "batch_size": self.batch_size,
+        }

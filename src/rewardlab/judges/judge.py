@@ -14,6 +14,7 @@ Every judge is a *scorer*: ``score_comparisons(records, batch_size)`` returns on
   ``cot=True`` first samples K rationales and averages p(Yes) read after each (GenRM-CoT's majority vote).
 * :class:`~rewardlab.judges.cloud.CritiqueJudge` — critique-out-loud (in :mod:`rewardlab.judges.cloud`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,8 +26,17 @@ from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, Sampling, two_way
 from rewardlab.judges.parsers import Parsed, get_pairwise_parser, make_rating_parser
-from rewardlab.judges.position import (OrderResult, PairVerdict, check_mode, combine, orders_for, position_summary,
-                                       rewards_from_pairs, verdict_from_p, verdict_p_a)
+from rewardlab.judges.position import (
+    OrderResult,
+    PairVerdict,
+    check_mode,
+    combine,
+    orders_for,
+    position_summary,
+    rewards_from_pairs,
+    verdict_from_p,
+    verdict_p_a,
+)
 from rewardlab.judges.templates import DEFAULT_TEMPLATE, JudgeTemplate, load_template, render_question
 
 
@@ -52,8 +62,14 @@ def _agreement_from_rewards(records: Sequence[Comparison], rewards: Sequence[Seq
             else:
                 loss += 1
     n = win + tie + loss
-    return {"n_pairs": n, "agree": win, "ties": tie, "disagree": loss,
-            "accuracy": win / n if n else None, "accuracy_ties_half": (win + 0.5 * tie) / n if n else None}
+    return {
+        "n_pairs": n,
+        "agree": win,
+        "ties": tie,
+        "disagree": loss,
+        "accuracy": win / n if n else None,
+        "accuracy_ties_half": (win + 0.5 * tie) / n if n else None,
+    }
 
 
 class Judge:
@@ -61,8 +77,16 @@ class Judge:
 
     mode = "judge"
 
-    def __init__(self, backend: Backend, template: JudgeTemplate, *, sampling: Sampling | None = None,
-                 max_question_tokens: int | None = None, max_answer_tokens: int | None = None, name: str | None = None):
+    def __init__(
+        self,
+        backend: Backend,
+        template: JudgeTemplate,
+        *,
+        sampling: Sampling | None = None,
+        max_question_tokens: int | None = None,
+        max_answer_tokens: int | None = None,
+        name: str | None = None,
+    ):
         self.backend, self.template = backend, template
         self.sampling = sampling or Sampling()
         self.max_question_tokens, self.max_answer_tokens = max_question_tokens, max_answer_tokens
@@ -105,9 +129,15 @@ class Judge:
         return [row["rewards"] for row in rows]
 
     def describe(self) -> dict:
-        return {"name": self.name, "mode": self.mode, "template": self.template.name,
-                "sampling": self.sampling.to_json(), "max_question_tokens": self.max_question_tokens,
-                "max_answer_tokens": self.max_answer_tokens, **self.backend.describe()}
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "template": self.template.name,
+            "sampling": self.sampling.to_json(),
+            "max_question_tokens": self.max_question_tokens,
+            "max_answer_tokens": self.max_answer_tokens,
+            **self.backend.describe(),
+        }
 
     @staticmethod
     def _row(index: int, rec: Comparison, rewards: list[float], **extra) -> dict:
@@ -124,7 +154,9 @@ class Judge:
                 index.append((r, k))
         return prompts, index
 
-    def _response_rows(self, records: Sequence[Comparison], per: dict[tuple[int, int], dict], reward: str) -> list[dict]:
+    def _response_rows(
+        self, records: Sequence[Comparison], per: dict[tuple[int, int], dict], reward: str
+    ) -> list[dict]:
         """One row per record from the per-response results ``per[(record, response)]``; ``reward`` names the key."""
         rows = []
         for r, rec in enumerate(records):
@@ -136,15 +168,22 @@ class Judge:
         """The head of a single-answer summary: output counts, a sample whose ``value`` is None being unparseable."""
         samples = [s for row in rows for resp in row["responses"] for s in resp["samples"]]
         failed = [s for s in samples if s[value] is None]
-        return {"judge": self.describe(), "n_records": len(rows), "n_outputs": len(samples),
-                "n_unparseable_outputs": len(failed), "unparseable_rate": len(failed) / len(samples) if samples else None,
-                "unparseable_reasons": _reasons([s.get("error") for s in failed])}
+        return {
+            "judge": self.describe(),
+            "n_records": len(rows),
+            "n_outputs": len(samples),
+            "n_unparseable_outputs": len(failed),
+            "unparseable_rate": len(failed) / len(samples) if samples else None,
+            "unparseable_reasons": _reasons([s.get("error") for s in failed]),
+        }
 
     def _agreement_summary(self, records: Sequence[Comparison], rows: Sequence[dict]) -> dict:
         """The tail of every summary: agreement with the human choice, and the backend's counters if it keeps any."""
         stats = self.backend.stats()
-        return {"agreement_with_chosen": _agreement_from_rewards(records, [r["rewards"] for r in rows]),
-                **({"backend_stats": stats} if stats else {})}
+        return {
+            "agreement_with_chosen": _agreement_from_rewards(records, [r["rewards"] for r in rows]),
+            **({"backend_stats": stats} if stats else {}),
+        }
 
 
 _short = model_label
@@ -153,19 +192,38 @@ _short = model_label
 class PairwiseJudge(Judge):
     """Pairwise judge; ``mode`` is ``"generate"`` (verdict text) or ``"logprob"`` (verdict-token probabilities)."""
 
-    def __init__(self, backend: Backend, *, mode: str = "generate", template: str | JudgeTemplate | None = None,
-                 parser: str | None = None, position: str | None = None, sampling: Sampling | None = None,
-                 seed: int = 0, candidates: Sequence[str] | None = None, max_question_tokens: int | None = None,
-                 max_answer_tokens: int | None = None, name: str | None = None):
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        mode: str = "generate",
+        template: str | JudgeTemplate | None = None,
+        parser: str | None = None,
+        position: str | None = None,
+        sampling: Sampling | None = None,
+        seed: int = 0,
+        candidates: Sequence[str] | None = None,
+        max_question_tokens: int | None = None,
+        max_answer_tokens: int | None = None,
+        name: str | None = None,
+    ):
         if mode not in ("generate", "logprob"):
             raise RewardlabError(f"pairwise judge mode must be generate or logprob, got {mode!r}")
         self.mode = "pairwise" if mode == "generate" else "logprob"
         self.generate_mode = mode == "generate"
         tpl = load_template(template or DEFAULT_TEMPLATE[self.mode])
         if tpl.kind != "pairwise":
-            raise RewardlabError(f"template {tpl.name!r} is a {tpl.kind} template; the pairwise judge needs a pairwise one")
-        super().__init__(backend, tpl, sampling=sampling, max_question_tokens=max_question_tokens,
-                         max_answer_tokens=max_answer_tokens, name=name)
+            raise RewardlabError(
+                f"template {tpl.name!r} is a {tpl.kind} template; the pairwise judge needs a pairwise one"
+            )
+        super().__init__(
+            backend,
+            tpl,
+            sampling=sampling,
+            max_question_tokens=max_question_tokens,
+            max_answer_tokens=max_answer_tokens,
+            name=name,
+        )
         self.parser_name = parser or ("letter" if tpl.candidates and self.generate_mode else "strict")
         self.parse = get_pairwise_parser(self.parser_name)
         self.position = check_mode(position or ("both" if self.generate_mode else "average"))
@@ -176,8 +234,11 @@ class PairwiseJudge(Judge):
 
     def describe(self) -> dict:
         d = super().describe()
-        d.update(position=self.position, seed=self.seed,
-                 **({"parser": self.parser_name} if self.generate_mode else {"candidates": list(self.candidates)}))
+        d.update(
+            position=self.position,
+            seed=self.seed,
+            **({"parser": self.parser_name} if self.generate_mode else {"candidates": list(self.candidates)}),
+        )
         return d
 
     def prompts_for(self, records: Sequence[Comparison]) -> tuple[list[list[dict]], list[tuple[int, int, int, bool]]]:
@@ -209,8 +270,11 @@ class PairwiseJudge(Judge):
             if lp is None:
                 out.append(OrderResult(swapped, None, None, None, "no output (backend error)"))
             elif p is None:
-                out.append(OrderResult(swapped, None, None, None, f"neither {a!r} nor {b!r} among the returned tokens",
-                                       logprobs=lp))
+                out.append(
+                    OrderResult(
+                        swapped, None, None, None, f"neither {a!r} nor {b!r} among the returned tokens", logprobs=lp
+                    )
+                )
             else:
                 out.append(OrderResult(swapped, None, verdict_from_p(p), p, None, logprobs=lp))
         return out
@@ -233,10 +297,16 @@ class PairwiseJudge(Judge):
         pvs = []
         for row in rows:
             for p in row["pairs"]:
-                orders = [OrderResult(o["order"] == "BA", o["raw"], o["verdict"], o["p_a"], o["error"]) for o in p["orders"]]
+                orders = [
+                    OrderResult(o["order"] == "BA", o["raw"], o["verdict"], o["p_a"], o["error"]) for o in p["orders"]
+                ]
                 pvs.append(PairVerdict(p["i"], p["j"], orders, p["verdict"], p["p_first"], p["consistent"], p["error"]))
-        return {"judge": self.describe(), "n_records": len(rows), **position_summary(pvs),
-                **self._agreement_summary(records, rows)}
+        return {
+            "judge": self.describe(),
+            "n_records": len(rows),
+            **position_summary(pvs),
+            **self._agreement_summary(records, rows),
+        }
 
 
 class RatingJudge(Judge):
@@ -246,20 +316,42 @@ class RatingJudge(Judge):
 
     mode = "rating"
 
-    def __init__(self, backend: Backend, *, template: str | JudgeTemplate | None = None, parser: str | None = None,
-                 sampling: Sampling | None = None, samples: int = 1, low: float = 1.0, high: float = 10.0,
-                 max_question_tokens: int | None = None, max_answer_tokens: int | None = None, name: str | None = None):
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        template: str | JudgeTemplate | None = None,
+        parser: str | None = None,
+        sampling: Sampling | None = None,
+        samples: int = 1,
+        low: float = 1.0,
+        high: float = 10.0,
+        max_question_tokens: int | None = None,
+        max_answer_tokens: int | None = None,
+        name: str | None = None,
+    ):
         tpl = load_template(template or DEFAULT_TEMPLATE["rating"])
         if tpl.kind != "single":
             raise RewardlabError(f"template {tpl.name!r} is a {tpl.kind} template; the rating judge needs a single one")
-        super().__init__(backend, tpl, sampling=sampling, max_question_tokens=max_question_tokens,
-                         max_answer_tokens=max_answer_tokens, name=name)
+        super().__init__(
+            backend,
+            tpl,
+            sampling=sampling,
+            max_question_tokens=max_question_tokens,
+            max_answer_tokens=max_answer_tokens,
+            name=name,
+        )
         self.parser_name = parser or "mtbench"
         self.parse = make_rating_parser(self.parser_name, low, high)
         self.samples, self.low, self.high = max(1, int(samples)), low, high
 
     def describe(self) -> dict:
-        return {**super().describe(), "parser": self.parser_name, "samples": self.samples, "scale": [self.low, self.high]}
+        return {
+            **super().describe(),
+            "parser": self.parser_name,
+            "samples": self.samples,
+            "scale": [self.low, self.high],
+        }
 
     def judge_records(self, records: Sequence[Comparison]) -> list[dict]:
         prompts, index = self._single_prompts(records)
@@ -268,17 +360,21 @@ class RatingJudge(Judge):
         for key, texts in zip(index, outs):
             parsed = [self.parse(t) for t in texts]
             values = [p.value for p in parsed if p.ok]
-            per[key] = {"rating": sum(values) / len(values) if values else (self.low + self.high) / 2,
-                        "rated": bool(values),
-                        "samples": [{"raw": t, "rating": p.value, "error": p.error} for t, p in zip(texts, parsed)]}
+            per[key] = {
+                "rating": sum(values) / len(values) if values else (self.low + self.high) / 2,
+                "rated": bool(values),
+                "samples": [{"raw": t, "rating": p.value, "error": p.error} for t, p in zip(texts, parsed)],
+            }
         return self._response_rows(records, per, "rating")
 
     def summarize(self, records, rows) -> dict:
         rated = [resp["rating"] for row in rows for resp in row["responses"] if resp["rated"]]
-        return {**self._samples_summary(rows, "rating"),
-                "n_unrated_responses": sum(1 for row in rows for resp in row["responses"] if not resp["rated"]),
-                "mean_rating": sum(rated) / len(rated) if rated else None,
-                **self._agreement_summary(records, rows)}
+        return {
+            **self._samples_summary(rows, "rating"),
+            "n_unrated_responses": sum(1 for row in rows for resp in row["responses"] if not resp["rated"]),
+            "mean_rating": sum(rated) / len(rated) if rated else None,
+            **self._agreement_summary(records, rows),
+        }
 
 
 class VerifierJudge(Judge):
@@ -288,9 +384,18 @@ class VerifierJudge(Judge):
     template's follow-up question after each and average p(Yes) over them — GenRM's majority vote. ``votes_yes``
     counts the rationales with p(Yes) > ½. A response with no usable probability gets ½ and is counted."""
 
-    def __init__(self, backend: Backend, *, cot: bool = False, template: str | JudgeTemplate | None = None,
-                 sampling: Sampling | None = None, samples: int = 1, max_question_tokens: int | None = None,
-                 max_answer_tokens: int | None = None, name: str | None = None):
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        cot: bool = False,
+        template: str | JudgeTemplate | None = None,
+        sampling: Sampling | None = None,
+        samples: int = 1,
+        max_question_tokens: int | None = None,
+        max_answer_tokens: int | None = None,
+        name: str | None = None,
+    ):
         self.cot = cot
         self.mode = "verifier-cot" if cot else "verifier"
         tpl = load_template(template or DEFAULT_TEMPLATE[self.mode])
@@ -298,8 +403,14 @@ class VerifierJudge(Judge):
             raise RewardlabError(f"template {tpl.name!r} is a {tpl.kind} template; the verifier needs a verify one")
         if cot and not tpl.followup:
             raise RewardlabError(f"template {tpl.name!r} has no followup question for chain-of-thought verification")
-        super().__init__(backend, tpl, sampling=sampling, max_question_tokens=max_question_tokens,
-                         max_answer_tokens=max_answer_tokens, name=name)
+        super().__init__(
+            backend,
+            tpl,
+            sampling=sampling,
+            max_question_tokens=max_question_tokens,
+            max_answer_tokens=max_answer_tokens,
+            name=name,
+        )
         self.samples = max(1, int(samples)) if cot else 1
         self.candidates = tuple(tpl.candidates or ("Yes", "No"))
 
@@ -318,8 +429,13 @@ class VerifierJudge(Judge):
             for p, texts in enumerate(rationales):
                 for s, text in enumerate(texts):
                     if text is not None:
-                        follow.append(prompts[p] + [{"role": "assistant", "content": text},
-                                                    {"role": "user", "content": self.template.followup}])
+                        follow.append(
+                            prompts[p]
+                            + [
+                                {"role": "assistant", "content": text},
+                                {"role": "user", "content": self.template.followup},
+                            ]
+                        )
                         where.append((p, s))
             lps = self.backend.next_token_logprobs(follow, self.candidates) if follow else []
             samples = [[{"rationale": t, "p_yes": None, "logprobs": None} for t in texts] for texts in rationales]
@@ -330,16 +446,26 @@ class VerifierJudge(Judge):
             ps = [s["p_yes"] for s in ss if s["p_yes"] is not None]
             for s in ss:
                 if s["p_yes"] is None:
-                    s["error"] = ("no rationale (backend error)" if self.cot and s["rationale"] is None
-                                  else f"no probability for {yes!r} or {no!r}")
-            per[key] = {"p_yes": sum(ps) / len(ps) if ps else 0.5, "scored": bool(ps),
-                        "votes_yes": sum(1 for p in ps if p > 0.5), "n_samples": len(ss), "samples": ss}
+                    s["error"] = (
+                        "no rationale (backend error)"
+                        if self.cot and s["rationale"] is None
+                        else f"no probability for {yes!r} or {no!r}"
+                    )
+            per[key] = {
+                "p_yes": sum(ps) / len(ps) if ps else 0.5,
+                "scored": bool(ps),
+                "votes_yes": sum(1 for p in ps if p > 0.5),
+                "n_samples": len(ss),
+                "samples": ss,
+            }
         return self._response_rows(records, per, "p_yes")
 
     def summarize(self, records, rows) -> dict:
-        return {**self._samples_summary(rows, "p_yes"),
-                "n_unscored_responses": sum(1 for row in rows for resp in row["responses"] if not resp["scored"]),
-                **self._agreement_summary(records, rows)}
+        return {
+            **self._samples_summary(rows, "p_yes"),
+            "n_unscored_responses": sum(1 for row in rows for resp in row["responses"] if not resp["scored"]),
+            **self._agreement_summary(records, rows),
+        }
 
 
 def _finite(lp: dict | None) -> dict | None:

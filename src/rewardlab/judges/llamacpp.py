@@ -8,6 +8,7 @@ It uses ``Llama.create_chat_completion`` (the GGUF's own chat template): ``gener
 max_tokens and seed; ``next_token_logprobs`` with ``max_tokens=1, logprobs=True, top_logprobs=k``, which needs
 the model loaded with ``logits_all=True`` (done here). Prefilling an assistant prefix is not supported.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,10 @@ from rewardlab.backbones import SMOLLM2_GGUF, _package_dir
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, BackendError, Messages, Sampling, candidate_logprobs
 
-INSTALL_HINT = ("the llamacpp judge backend needs llama-cpp-python, an optional extra that compiles llama.cpp "
-                "from source (about 13 minutes on a 2-core CPU): pip install 'rewardlab[llamacpp]'")
+INSTALL_HINT = (
+    "the llamacpp judge backend needs llama-cpp-python, an optional extra that compiles llama.cpp "
+    "from source (about 13 minutes on a 2-core CPU): pip install 'rewardlab[llamacpp]'"
+)
 
 
 def _import_llama():
@@ -36,15 +39,24 @@ def default_gguf() -> Path:
 class LlamaCppBackend(Backend):
     name = "llamacpp"
 
-    def __init__(self, model: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = None,
-                 top_logprobs: int = 20, seed: int = 0, llama=None):
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        top_logprobs: int = 20,
+        seed: int = 0,
+        llama=None,
+    ):
         if llama is None:
             Llama = _import_llama()
             path = default_gguf() if model in (None, "", "smollm2-135m", "smollm2") else Path(model)
             if not path.exists():
                 raise RewardlabError(f"GGUF file {path} does not exist")
-            llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, logits_all=True, seed=seed,
-                          verbose=False)
+            llama = Llama(
+                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, logits_all=True, seed=seed, verbose=False
+            )
             self.model_id = str(path)
         else:
             self.model_id = model or "in-memory"
@@ -65,14 +77,16 @@ class LlamaCppBackend(Backend):
             out.append(replies)
         return out
 
-    def next_token_logprobs(self, prompts: Sequence[Messages], candidates: Sequence[str],
-                            assistant_prefix: str = "") -> list[dict[str, float] | None]:
+    def next_token_logprobs(
+        self, prompts: Sequence[Messages], candidates: Sequence[str], assistant_prefix: str = ""
+    ) -> list[dict[str, float] | None]:
         if assistant_prefix:
             raise BackendError("the llamacpp backend cannot prefill an assistant prefix")
         out = []
         for messages in prompts:
-            body = self.llm.create_chat_completion(messages=list(messages), max_tokens=1, temperature=0.0,
-                                                   logprobs=True, top_logprobs=self.top_logprobs)
+            body = self.llm.create_chat_completion(
+                messages=list(messages), max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=self.top_logprobs
+            )
             first = body["choices"][0]["logprobs"]["content"][0]
             top = [(e["token"], float(e["logprob"])) for e in first.get("top_logprobs") or []]
             if first["token"] not in {t for t, _ in top}:

@@ -19,6 +19,7 @@
 
 The API key is read from the environment variable ``api_key_env`` (never stored in the cache or outputs).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -79,18 +80,35 @@ def normalize_base_url(url: str) -> str:
 class OpenAIBackend(Backend):
     name = "openai"
 
-    def __init__(self, base_url: str, model: str, *, api_key: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 concurrency: int = 8, timeout: float = 60.0, max_retries: int = 4, backoff: float = 0.5,
-                 backoff_max: float = 20.0, cache_dir: str | os.PathLike | None = None, raise_errors: bool = True,
-                 top_logprobs: int = 20, extra_body: dict | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        backoff_max: float = 20.0,
+        cache_dir: str | os.PathLike | None = None,
+        raise_errors: bool = True,
+        top_logprobs: int = 20,
+        extra_body: dict | None = None,
+    ):
         self.base_url, self.model_id = normalize_base_url(base_url), model
         self.concurrency, self.max_retries = max(1, int(concurrency)), max(0, int(max_retries))
         self.backoff, self.backoff_max, self.timeout = backoff, backoff_max, timeout
         self.raise_errors, self.top_logprobs, self.extra_body = raise_errors, top_logprobs, dict(extra_body or {})
         key = api_key if api_key is not None else os.environ.get(api_key_env or "", "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.client = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout), headers=headers,
-                                   limits=httpx.Limits(max_connections=self.concurrency))
+        self.client = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout),
+            headers=headers,
+            limits=httpx.Limits(max_connections=self.concurrency),
+        )
         self.cache = DiskCache(cache_dir) if cache_dir else None
         self._lock = threading.Lock()
         self._stats = {"requests": 0, "http_calls": 0, "retries": 0, "cache_hits": 0, "failures": 0}
@@ -125,10 +143,12 @@ class OpenAIBackend(Backend):
                     except ValueError:
                         wait = None
                 else:
-                    raise BackendError(f"{self.base_url}/chat/completions answered HTTP {r.status_code}: {r.text[:300]}")
+                    raise BackendError(
+                        f"{self.base_url}/chat/completions answered HTTP {r.status_code}: {r.text[:300]}"
+                    )
             if attempt < self.max_retries:
                 self._count("retries")
-                delay = min(self.backoff_max, wait if wait is not None else self.backoff * 2 ** attempt)
+                delay = min(self.backoff_max, wait if wait is not None else self.backoff * 2**attempt)
                 time.sleep(delay * (1 + 0.25 * random.random()))
         raise BackendError(f"{self.base_url}/chat/completions failed after {self.max_retries + 1} attempt(s): {last}")
 
@@ -172,19 +192,24 @@ class OpenAIBackend(Backend):
     def generate(self, prompts: Sequence[Messages], sampling: Sampling, n: int = 1) -> list[list[str | None]]:
         def one(job):
             p, s = job
-            payload = {"model": self.model_id, "messages": self._messages(prompts[p], ""),
-                       "max_tokens": sampling.max_new_tokens, "temperature": sampling.temperature,
-                       "top_p": sampling.top_p}
+            payload = {
+                "model": self.model_id,
+                "messages": self._messages(prompts[p], ""),
+                "max_tokens": sampling.max_new_tokens,
+                "temperature": sampling.temperature,
+                "top_p": sampling.top_p,
+            }
             if not sampling.greedy:
                 payload["seed"] = sampling.seed + s
             return self._request(payload, "chat", lambda body: body["choices"][0]["message"]["content"] or "")
 
         jobs = [(p, s) for p in range(len(prompts)) for s in range(n)]
         flat = self._map(one, jobs)
-        return [flat[p * n:(p + 1) * n] for p in range(len(prompts))]
+        return [flat[p * n : (p + 1) * n] for p in range(len(prompts))]
 
-    def next_token_logprobs(self, prompts: Sequence[Messages], candidates: Sequence[str],
-                            assistant_prefix: str = "") -> list[dict[str, float] | None]:
+    def next_token_logprobs(
+        self, prompts: Sequence[Messages], candidates: Sequence[str], assistant_prefix: str = ""
+    ) -> list[dict[str, float] | None]:
         def extract(body):
             content = body["choices"][0]["logprobs"]["content"]
             first = content[0]
@@ -198,8 +223,14 @@ class OpenAIBackend(Backend):
             return uniq
 
         def one(p):
-            payload = {"model": self.model_id, "messages": self._messages(prompts[p], assistant_prefix),
-                       "max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": self.top_logprobs}
+            payload = {
+                "model": self.model_id,
+                "messages": self._messages(prompts[p], assistant_prefix),
+                "max_tokens": 1,
+                "temperature": 0.0,
+                "logprobs": True,
+                "top_logprobs": self.top_logprobs,
+            }
             if assistant_prefix:
                 payload.update(add_generation_prompt=False, continue_final_message=True)
             top = self._request(payload, "top_logprobs", extract)
@@ -214,9 +245,15 @@ class OpenAIBackend(Backend):
         return out
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model": self.model_id, "base_url": self.base_url,
-                "concurrency": self.concurrency, "timeout": self.timeout, "max_retries": self.max_retries,
-                "cache_dir": str(self.cache.dir) if self.cache else None}
+        return {
+            "backend": self.name,
+            "model": self.model_id,
+            "base_url": self.base_url,
+            "concurrency": self.concurrency,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+            "cache_dir": str(self.cache.dir) if self.cache else None,
+        }
 
     def close(self) -> None:
         self.client.close()

@@ -21,6 +21,7 @@ Rating parsers (:data:`RATING_PARSERS`): ``mtbench`` (``[[x]]``, falling back to
 first match), ``last`` (the last ``[[x]]`` / ``[x]``), ``number`` (the first number), ``regex:<pattern>``. A
 rating outside ``[low, high]`` (1–10) is an error.
 """
+
 from __future__ import annotations
 
 import math
@@ -139,7 +140,10 @@ def _verdict_from_group(g: str) -> Parsed:
 
 
 PAIRWISE_PARSERS: dict[str, Callable[[str | None], Parsed]] = {
-    "strict": parse_strict, "mtbench": parse_mtbench, "last": parse_last, "lenient": parse_lenient,
+    "strict": parse_strict,
+    "mtbench": parse_mtbench,
+    "last": parse_last,
+    "lenient": parse_lenient,
     "letter": parse_letter,
 }
 
@@ -162,7 +166,7 @@ def _rating(value: str, low: float, high: float) -> Parsed:
 
 def make_rating_parser(style: str = "mtbench", low: float = 1.0, high: float = 10.0) -> Callable[[str | None], Parsed]:
     if style.startswith("regex:"):
-        return regex_parser(style[len("regex:"):], lambda g: _rating(g, low, high))
+        return regex_parser(style[len("regex:") :], lambda g: _rating(g, low, high))
     if style not in RATING_PARSERS:
         raise RewardlabError(f"unknown rating parser {style!r}; choose {', '.join(RATING_PARSERS)} or regex:<pattern>")
 
@@ -198,7 +202,9 @@ def parse_yes_no(text: str | None) -> Parsed:
 def get_pairwise_parser(spec: str | None = "strict") -> Callable[[str | None], Parsed]:
     spec = spec or "strict"
     if spec.startswith("regex:"):
-        return regex_parser(spec[len("regex:"):], _verdict_from_group)
+        return regex_parser(spec[len("regex:") :], _verdict_from_group)
     if spec not in PAIRWISE_PARSERS:
-        raise RewardlabError(f"unknown verdict parser {spec!r}; choose {', '.join(PAIRWISE_PARSERS)} or regex:<pattern>")
+        raise RewardlabError(
+            f"unknown verdict parser {spec!r}; choose {', '.join(PAIRWISE_PARSERS)} or regex:<pattern>"
+        )
     return PAIRWISE_PARSERS[spec]

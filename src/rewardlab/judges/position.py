@@ -20,6 +20,7 @@ Every mode keeps the per-order results in the output. :func:`position_summary` r
 *position-consistency rate* (how often the verdict survives swapping A and B, among pairs whose two orders
 both parsed) and the rate at which position A is picked.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -104,8 +105,15 @@ class PairVerdict:
     error: str | None = None
 
     def to_json(self) -> dict:
-        return {"i": self.i, "j": self.j, "verdict": self.verdict, "p_first": self.p_first,
-                "consistent": self.consistent, "error": self.error, "orders": [o.to_json() for o in self.orders]}
+        return {
+            "i": self.i,
+            "j": self.j,
+            "verdict": self.verdict,
+            "p_first": self.p_first,
+            "consistent": self.consistent,
+            "error": self.error,
+            "orders": [o.to_json() for o in self.orders],
+        }
 
 
 def _p_to_verdict(p: float) -> str:

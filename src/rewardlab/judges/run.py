@@ -10,6 +10,7 @@ A judge *spec* (``rewardlab eval --judge SPEC``) is a YAML/JSON file of :class:`
 model (``smollm2-135m``, a directory) for the default pairwise judge. A model directory written by
 ``rewardlab train-judge`` carries ``judge.json`` (mode, template, truncation), used unless overridden.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -91,10 +92,12 @@ def build_judge(cfg: JudgeConfig):
     if template is None and meta.get("template") and meta.get("mode") == mode:
         t = meta["template"]
         template = JudgeTemplate(**{**t, "candidates": tuple(t.get("candidates") or ())})
-    trunc = dict(max_question_tokens=cfg.max_question_tokens if cfg.max_question_tokens is not None
-                 else meta.get("max_question_tokens"),
-                 max_answer_tokens=cfg.max_answer_tokens if cfg.max_answer_tokens is not None
-                 else meta.get("max_answer_tokens"))
+    trunc = dict(
+        max_question_tokens=cfg.max_question_tokens
+        if cfg.max_question_tokens is not None
+        else meta.get("max_question_tokens"),
+        max_answer_tokens=cfg.max_answer_tokens if cfg.max_answer_tokens is not None else meta.get("max_answer_tokens"),
+    )
     sampling = Sampling(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
     build = JUDGE_MODES.get(mode)
     if build is None:  # e.g. a judge.json written by another version: never silently another kind of judge
@@ -103,25 +106,56 @@ def build_judge(cfg: JudgeConfig):
 
 
 def _backend(cfg: JudgeConfig):
-    return make_backend(cfg.backend, cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
-                        concurrency=cfg.concurrency, timeout=cfg.timeout, max_retries=cfg.max_retries,
-                        cache_dir=cfg.cache_dir, batch_size=cfg.batch_size, device=cfg.device)
+    return make_backend(
+        cfg.backend,
+        cfg.model,
+        base_url=cfg.base_url,
+        api_key_env=cfg.api_key_env,
+        concurrency=cfg.concurrency,
+        timeout=cfg.timeout,
+        max_retries=cfg.max_retries,
+        cache_dir=cfg.cache_dir,
+        batch_size=cfg.batch_size,
+        device=cfg.device,
+    )
 
 
 def _pairwise_judge(cfg, mode, template, sampling, meta, trunc):
-    return PairwiseJudge(_backend(cfg), mode="generate" if mode == "pairwise" else "logprob", template=template,
-                         parser=cfg.parser, position=cfg.position or meta.get("position"), sampling=sampling,
-                         seed=cfg.seed, name=cfg.name, **trunc)
+    return PairwiseJudge(
+        _backend(cfg),
+        mode="generate" if mode == "pairwise" else "logprob",
+        template=template,
+        parser=cfg.parser,
+        position=cfg.position or meta.get("position"),
+        sampling=sampling,
+        seed=cfg.seed,
+        name=cfg.name,
+        **trunc,
+    )
 
 
 def _rating_judge(cfg, mode, template, sampling, meta, trunc):
-    return RatingJudge(_backend(cfg), template=template, parser=cfg.parser, sampling=sampling, samples=cfg.samples,
-                       name=cfg.name, **trunc)
+    return RatingJudge(
+        _backend(cfg),
+        template=template,
+        parser=cfg.parser,
+        sampling=sampling,
+        samples=cfg.samples,
+        name=cfg.name,
+        **trunc,
+    )
 
 
 def _verifier_judge(cfg, mode, template, sampling, meta, trunc):
-    return VerifierJudge(_backend(cfg), cot=mode == "verifier-cot", template=template, sampling=sampling,
-                         samples=cfg.samples, name=cfg.name, **trunc)
+    return VerifierJudge(
+        _backend(cfg),
+        cot=mode == "verifier-cot",
+        template=template,
+        sampling=sampling,
+        samples=cfg.samples,
+        name=cfg.name,
+        **trunc,
+    )
 
 
 def _critique_judge(cfg, mode, template, sampling, meta, trunc):
@@ -133,14 +167,28 @@ def _critique_judge(cfg, mode, template, sampling, meta, trunc):
     if cfg.backend != "hf":
         raise RewardlabError("critique mode runs a local critique-out-loud model (--backend hf)")
     model = CloudRewardModel.load(cfg.model, device=cfg.device)
-    return CritiqueJudge(model, sampling=Sampling(temperature=cfg.temperature, top_p=cfg.top_p,
-                                                  max_new_tokens=min(cfg.max_new_tokens, model.max_critique_tokens),
-                                                  seed=cfg.seed), name=cfg.name, **trunc).with_batch_size(cfg.batch_size)
+    return CritiqueJudge(
+        model,
+        sampling=Sampling(
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_new_tokens=min(cfg.max_new_tokens, model.max_critique_tokens),
+            seed=cfg.seed,
+        ),
+        name=cfg.name,
+        **trunc,
+    ).with_batch_size(cfg.batch_size)
 
 
 # THE registry of judge modes: --mode name -> builder (cfg, mode, template, sampling, judge.json meta, truncation)
-JUDGE_MODES = {"pairwise": _pairwise_judge, "logprob": _pairwise_judge, "rating": _rating_judge,
-               "verifier": _verifier_judge, "verifier-cot": _verifier_judge, "critique": _critique_judge}
+JUDGE_MODES = {
+    "pairwise": _pairwise_judge,
+    "logprob": _pairwise_judge,
+    "rating": _rating_judge,
+    "verifier": _verifier_judge,
+    "verifier-cot": _verifier_judge,
+    "critique": _critique_judge,
+}
 MODES = tuple(JUDGE_MODES)
 
 
@@ -188,8 +236,14 @@ def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
         for row in judge.last_rows:
             f.write(dumps_strict(json_safe({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
     summary = dict(judge.last_summary)
-    summary.update(data=cfg.data, n_skipped_invalid=len(loaded.skipped), data_fingerprint=fingerprint(records),
-                   seconds=seconds, output=str(out), config=dataclasses.asdict(cfg))
+    summary.update(
+        data=cfg.data,
+        n_skipped_invalid=len(loaded.skipped),
+        data_fingerprint=fingerprint(records),
+        seconds=seconds,
+        output=str(out),
+        config=dataclasses.asdict(cfg),
+    )
     summary = json_safe(summary)
     atomic_write_text(summary_path(out), dumps_strict(summary, indent=2, ensure_ascii=False) + "\n")
     judge.backend.close()
@@ -197,20 +251,31 @@ def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
 
 
 def format_summary(summary: dict) -> str:
-    lines = [f"judge {summary['judge']['name']} ({summary['judge']['mode']}, {summary['judge']['backend']}): "
-             f"{summary['n_records']} records in {fmt(summary.get('seconds'), 1)} s"]
+    lines = [
+        f"judge {summary['judge']['name']} ({summary['judge']['mode']}, {summary['judge']['backend']}): "
+        f"{summary['n_records']} records in {fmt(summary.get('seconds'), 1)} s"
+    ]
     n_out, n_bad = summary.get("n_outputs"), summary.get("n_unparseable_outputs")
-    lines.append(f"unparseable outputs: {n_bad} of {n_out}"
-                 + (f" ({', '.join(f'{k}: {v}' for k, v in list(summary.get('unparseable_reasons', {}).items())[:3])})"
-                    if n_bad else ""))
+    lines.append(
+        f"unparseable outputs: {n_bad} of {n_out}"
+        + (
+            f" ({', '.join(f'{k}: {v}' for k, v in list(summary.get('unparseable_reasons', {}).items())[:3])})"
+            if n_bad
+            else ""
+        )
+    )
     if "position_consistency" in summary:
-        lines.append(f"position consistency: {fmt(summary['position_consistency'])} over "
-                     f"{summary['n_pairs_both_parsed']} pairs judged in both orders; position A picked at rate "
-                     f"{fmt(summary['first_position_rate'])}")
+        lines.append(
+            f"position consistency: {fmt(summary['position_consistency'])} over "
+            f"{summary['n_pairs_both_parsed']} pairs judged in both orders; position A picked at rate "
+            f"{fmt(summary['first_position_rate'])}"
+        )
     agree = summary.get("agreement_with_chosen") or {}
     if agree:
-        lines.append(f"agreement with chosen: {fmt(agree.get('accuracy'))} strict, "
-                     f"{fmt(agree.get('accuracy_ties_half'))} with ties as half ({agree.get('ties')} ties)")
+        lines.append(
+            f"agreement with chosen: {fmt(agree.get('accuracy'))} strict, "
+            f"{fmt(agree.get('accuracy_ties_half'))} with ties as half ({agree.get('ties')} ties)"
+        )
     stats = summary.get("backend_stats") or {}
     if stats:
         lines.append("backend: " + ", ".join(f"{k} {v}" for k, v in stats.items() if k != "errors"))
@@ -219,10 +284,14 @@ def format_summary(summary: dict) -> str:
 
 def eval_note(name: str, summary: dict) -> str:
     """One line for ``rewardlab eval``'s report notes: a judge's parse failures and position consistency."""
-    text = (f"judge {name}: {summary.get('n_unparseable_outputs')} unparseable of {summary.get('n_outputs')} outputs "
-            f"(scored as ties)")
+    text = (
+        f"judge {name}: {summary.get('n_unparseable_outputs')} unparseable of {summary.get('n_outputs')} outputs "
+        f"(scored as ties)"
+    )
     if summary.get("position_consistency") is not None:
-        text += (f"; position consistency {fmt(summary['position_consistency'])} over "
-                 f"{summary.get('n_pairs_both_parsed')} pairs; position A picked at rate "
-                 f"{fmt(summary.get('first_position_rate'))}")
+        text += (
+            f"; position consistency {fmt(summary['position_consistency'])} over "
+            f"{summary.get('n_pairs_both_parsed')} pairs; position A picked at rate "
+            f"{fmt(summary.get('first_position_rate'))}"
+        )
     return text

@@ -35,8 +35,12 @@ def make_openai_app(backend, model_name: str | None = None):
             prefix, messages = messages[-1]["content"], messages[:-1]
         max_tokens = int(body.get("max_tokens") or 256)
         temperature = float(body.get("temperature") if body.get("temperature") is not None else 1.0)
-        sampling = Sampling(temperature=temperature, top_p=float(body.get("top_p") or 1.0), max_new_tokens=max_tokens,
-                            seed=int(body.get("seed") or 0))
+        sampling = Sampling(
+            temperature=temperature,
+            top_p=float(body.get("top_p") or 1.0),
+            max_new_tokens=max_tokens,
+            seed=int(body.get("seed") or 0),
+        )
         choice: dict = {"index": 0, "finish_reason": "stop"}
 
         def work():
@@ -46,8 +50,15 @@ def make_openai_app(backend, model_name: str | None = None):
                 if body.get("logprobs"):
                     k = int(body.get("top_logprobs") or 1)
                     top = backend.top_next_tokens([messages], k=max(1, k), assistant_prefix=prefix)[0]
-                    lp = {"content": [{"token": top[0][0], "logprob": top[0][1],
-                                       "top_logprobs": [{"token": t, "logprob": v} for t, v in top]}]}
+                    lp = {
+                        "content": [
+                            {
+                                "token": top[0][0],
+                                "logprob": top[0][1],
+                                "top_logprobs": [{"token": t, "logprob": v} for t, v in top],
+                            }
+                        ]
+                    }
                 return text, lp
 
         import anyio  # lazy: comes with fastapi (the optional [serve] extra)
@@ -56,7 +67,12 @@ def make_openai_app(backend, model_name: str | None = None):
         choice["message"] = {"role": "assistant", "content": text}
         if lp is not None:
             choice["logprobs"] = lp
-        return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
-                "model": name, "choices": [choice]}
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": name,
+            "choices": [choice],
+        }
 
     return app

@@ -20,6 +20,7 @@ Built-in templates (:data:`TEMPLATES`):
 A custom template is a YAML or JSON file with the same fields (``kind``, ``user``, optional ``system``,
 ``followup``, ``assistant_prefix``, ``candidates``).
 """
+
 from __future__ import annotations
 
 import re
@@ -56,13 +57,20 @@ class JudgeTemplate:
         return out
 
     def to_json(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "system": self.system, "user": self.user,
-                "followup": self.followup, "assistant_prefix": self.assistant_prefix,
-                "candidates": list(self.candidates)}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "system": self.system,
+            "user": self.user,
+            "followup": self.followup,
+            "assistant_prefix": self.assistant_prefix,
+            "candidates": list(self.candidates),
+        }
 
 
 def fill(text: str, fields: dict) -> str:
     """Replace ``{question}``, ``{answer}``, ``{answer_a}``, ``{answer_b}`` in one pass (values are not re-scanned)."""
+
     def sub(m: re.Match) -> str:
         key = m.group(1)
         if key not in fields:
@@ -91,48 +99,73 @@ _MTBENCH_PAIR_SYSTEM = (
     "order in which the responses were presented does not influence your decision. Do not allow the length of the "
     "responses to influence your evaluation. Do not favor certain names of the assistants. Be as objective as "
     "possible. After providing your explanation, output your final verdict by strictly following this format: "
-    "\"[[A]]\" if assistant A is better, \"[[B]]\" if assistant B is better, and \"[[C]]\" for a tie.")
+    '"[[A]]" if assistant A is better, "[[B]]" if assistant B is better, and "[[C]]" for a tie.'
+)
 _PAIR_USER = (
     "[User Question]\n{question}\n\n[The Start of Assistant A's Answer]\n{answer_a}\n[The End of Assistant A's "
-    "Answer]\n\n[The Start of Assistant B's Answer]\n{answer_b}\n[The End of Assistant B's Answer]")
+    "Answer]\n\n[The Start of Assistant B's Answer]\n{answer_b}\n[The End of Assistant B's Answer]"
+)
 _SINGLE_SYSTEM = (
     "Please act as an impartial judge and evaluate the quality of the response provided by an AI assistant to the "
     "user question displayed below. Your evaluation should consider factors such as the helpfulness, relevance, "
     "accuracy, depth, creativity, and level of detail of the response. Begin your evaluation by providing a short "
     "explanation. Be as objective as possible. After providing your explanation, you must rate the response on a "
-    "scale of 1 to 10 by strictly following this format: \"[[rating]]\", for example: \"Rating: [[5]]\".")
+    'scale of 1 to 10 by strictly following this format: "[[rating]]", for example: "Rating: [[5]]".'
+)
 _SINGLE_USER = "[Question]\n{question}\n\n[The Start of Assistant's Answer]\n{answer}\n[The End of Assistant's Answer]"
 _YES_NO = "Is the answer correct and helpful? Answer with one word: Yes or No."
 
 TEMPLATES: dict[str, JudgeTemplate] = {
     "mtbench-pair": JudgeTemplate("mtbench-pair", "pairwise", _PAIR_USER, system=_MTBENCH_PAIR_SYSTEM),
     "pair-token": JudgeTemplate(
-        "pair-token", "pairwise",
+        "pair-token",
+        "pairwise",
         _PAIR_USER + "\n\nWhich assistant's answer is better: more helpful, honest and harmless? "
-                     "Answer with one letter: A or B.",
-        system="You are an impartial judge of AI assistants' answers.", candidates=("A", "B")),
+        "Answer with one letter: A or B.",
+        system="You are an impartial judge of AI assistants' answers.",
+        candidates=("A", "B"),
+    ),
     "pair-token-compact": JudgeTemplate(
-        "pair-token-compact", "pairwise",
+        "pair-token-compact",
+        "pairwise",
         "Conversation:\n{question}\n\nAnswer A:\n{answer_a}\n\nAnswer B:\n{answer_b}\n\n"
         "Which answer is better (more helpful and harmless)? Reply A or B.",
-        system="You are a judge.", candidates=("A", "B")),
+        system="You are a judge.",
+        candidates=("A", "B"),
+    ),
     "mtbench-single": JudgeTemplate("mtbench-single", "single", _SINGLE_USER, system=_SINGLE_SYSTEM),
     "genrm-verify": JudgeTemplate(
-        "genrm-verify", "verify", _SINGLE_USER + "\n\n" + _YES_NO,
-        system="You are a careful verifier of AI assistants' answers.", candidates=("Yes", "No")),
+        "genrm-verify",
+        "verify",
+        _SINGLE_USER + "\n\n" + _YES_NO,
+        system="You are a careful verifier of AI assistants' answers.",
+        candidates=("Yes", "No"),
+    ),
     "genrm-cot": JudgeTemplate(
-        "genrm-cot", "verify",
+        "genrm-cot",
+        "verify",
         _SINGLE_USER + "\n\nLet's verify step by step whether the answer is correct and helpful.",
-        system="You are a careful verifier of AI assistants' answers.", followup=_YES_NO, candidates=("Yes", "No")),
+        system="You are a careful verifier of AI assistants' answers.",
+        followup=_YES_NO,
+        candidates=("Yes", "No"),
+    ),
     "critique": JudgeTemplate(
-        "critique", "critique",
+        "critique",
+        "critique",
         _SINGLE_USER + "\n\nWrite a short critique of the answer: its strengths and its problems (helpfulness, "
-                       "correctness, harmlessness).",
-        system="You are a careful critic of AI assistants' answers."),
+        "correctness, harmlessness).",
+        system="You are a careful critic of AI assistants' answers.",
+    ),
 }
 
-DEFAULT_TEMPLATE = {"pairwise": "mtbench-pair", "logprob": "pair-token", "rating": "mtbench-single",
-                    "verifier": "genrm-verify", "verifier-cot": "genrm-cot", "critique": "critique"}
+DEFAULT_TEMPLATE = {
+    "pairwise": "mtbench-pair",
+    "logprob": "pair-token",
+    "rating": "mtbench-single",
+    "verifier": "genrm-verify",
+    "verifier-cot": "genrm-cot",
+    "critique": "critique",
+}
 
 
 def load_template(spec: "str | JudgeTemplate") -> JudgeTemplate:

@@ -16,6 +16,7 @@ both sides). The untrained base is evaluated on the same held-out pairs first (`
 directory), ``metrics.jsonl``, ``report.json`` and ``report.md`` with base vs trained accuracy, position
 consistency, timings, the config and the command.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,13 +36,13 @@ from rewardlab.bounds import Fraction, NonNegativeFloat, Positive, PositiveFloat
 from rewardlab.cells import fmt
 from rewardlab.data import fingerprint, load_comparisons, split_by_prompt
 from rewardlab.errors import RewardlabError
+from rewardlab.jsonstrict import dumps_strict
 from rewardlab.judges.backends import Sampling
 from rewardlab.judges.cloud import CloudRewardModel, CritiqueJudge, generate_critiques, train_cloud
 from rewardlab.judges.hf import HFBackend
 from rewardlab.judges.judge import PairwiseJudge
 from rewardlab.judges.position import swap_coin
 from rewardlab.judges.trunk import TrunkCachedBackend
-from rewardlab.jsonstrict import dumps_strict
 from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.outputs import claim_output_dir
@@ -123,9 +124,15 @@ def _load(cfg: TrainJudgeConfig):
         evaluation = evaluation[: cfg.max_eval]
     if not train or not evaluation:
         raise RewardlabError(f"need training and held-out records, got {len(train)} and {len(evaluation)}")
-    info = {"n_read": len(loaded.records), "n_skipped": len(skipped), "n_train": len(train),
-            "n_eval": len(evaluation), "train_fingerprint": fingerprint(train), "eval_fingerprint": fingerprint(evaluation),
-            "first_skipped": str(skipped[0]) if skipped else None}
+    info = {
+        "n_read": len(loaded.records),
+        "n_skipped": len(skipped),
+        "n_train": len(train),
+        "n_eval": len(evaluation),
+        "train_fingerprint": fingerprint(train),
+        "eval_fingerprint": fingerprint(evaluation),
+        "first_skipped": str(skipped[0]) if skipped else None,
+    }
     return train, evaluation, info
 
 
@@ -135,9 +142,19 @@ def _evaluate(judge, records, seed: int, keep: dict | None = None, name: str = "
         keep[name] = scores
     out = evaluate_scores(records, scores, seed=seed)
     summary = judge.last_summary
-    out["judge"] = {k: summary.get(k) for k in ("position_consistency", "n_pairs_both_parsed", "first_position_rate",
-                                                "n_unparseable_outputs", "n_outputs", "seconds", "mean_critique_chars")
-                    if k in summary}
+    out["judge"] = {
+        k: summary.get(k)
+        for k in (
+            "position_consistency",
+            "n_pairs_both_parsed",
+            "first_position_rate",
+            "n_unparseable_outputs",
+            "n_outputs",
+            "seconds",
+            "mean_critique_chars",
+        )
+        if k in summary
+    }
     return out
 
 
@@ -154,8 +171,13 @@ def accuracy_gain(records, base_scores, trained_scores, seed: int = 0, n_boot: i
     """Trained minus base accuracy on the same records, with a paired bootstrap 95% interval (records resampled)."""
     diff = np.asarray(_record_credit(records, trained_scores)) - np.asarray(_record_credit(records, base_scores))
     lo, hi = bootstrap_ci(diff, n=n_boot, seed=seed)
-    return {"gain": float(diff.mean()), "ci95": [lo, hi], "n_records": int(diff.size),
-            "records_better": int((diff > 0).sum()), "records_worse": int((diff < 0).sum())}
+    return {
+        "gain": float(diff.mean()),
+        "ci95": [lo, hi],
+        "n_records": int(diff.size),
+        "records_better": int((diff > 0).sum()),
+        "records_worse": int((diff < 0).sum()),
+    }
 
 
 def genrm_examples(judge, records, both_orders: bool, seed: int) -> list[tuple[list[int], int]]:
@@ -187,15 +209,17 @@ def freeze_below(model, n_layers: int) -> dict:
         raise RewardlabError(f"--train-layers must be in 1..{len(layers)}, got {n_layers}")
     for p in model.parameters():
         p.requires_grad_(False)
-    for block in list(layers)[len(layers) - n_layers:]:
+    for block in list(layers)[len(layers) - n_layers :]:
         for p in block.parameters():
             p.requires_grad_(True)
     norm = getattr(base, "norm", None) or getattr(base, "ln_f", None)
     if norm is not None:
         for p in norm.parameters():
             p.requires_grad_(True)
-    return {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "total": sum(p.numel() for p in model.parameters())}
+    return {
+        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "total": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def train_genrm(cfg: TrainJudgeConfig, judge, examples, log) -> list[dict]:
@@ -220,7 +244,7 @@ def train_genrm(cfg: TrainJudgeConfig, judge, examples, log) -> list[dict]:
     rng = random.Random(cfg.seed)
     # keep the two orders of a pair in the same batch: shuffle pairs of examples, not examples
     group = 2 if cfg.both_orders else 1
-    groups = [examples[i: i + group] for i in range(0, len(examples), group)]
+    groups = [examples[i : i + group] for i in range(0, len(examples), group)]
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -235,10 +259,10 @@ def train_genrm(cfg: TrainJudgeConfig, judge, examples, log) -> list[dict]:
         rng.shuffle(groups)
         flat = [e for g in groups for e in g]
         for s in range(0, len(flat), cfg.batch_size):
-            batch = flat[s: s + cfg.batch_size]
+            batch = flat[s : s + cfg.batch_size]
             loss_sum, correct = 0.0, 0
             for m in range(0, len(batch), micro):
-                chunk = batch[m: m + micro]
+                chunk = batch[m : m + micro]
                 target = torch.tensor([t for _, t in chunk], device=device)
                 if cached:
                     logits = backend.upper_logits(backend.states([ids for ids, _ in chunk]))
@@ -246,15 +270,24 @@ def train_genrm(cfg: TrainJudgeConfig, judge, examples, log) -> list[dict]:
                     inputs = backend._batch([ids for ids, _ in chunk])
                     pos = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
                     with backend.autocast_context():
-                        logits = model(**inputs, position_ids=pos, logits_to_keep=1, use_cache=False).logits[:, -1].float()
+                        logits = (
+                            model(**inputs, position_ids=pos, logits_to_keep=1, use_cache=False).logits[:, -1].float()
+                        )
                 loss = F.cross_entropy(logits, target, reduction="sum") / len(batch)
                 loss.backward()
                 loss_sum += loss.item()
                 correct += int((logits.argmax(-1) == target).sum())
             step += 1
             result = update(opt, sched, params, step=step, loss_sum=loss_sum, max_grad_norm=1.0, guard=guard)
-            rec = {"step": step, "epoch": epoch, "loss": loss_sum, "token_accuracy": correct / len(batch),
-                   "lr": sched.get_last_lr()[0], "grad_norm": result.grad_norm, "seconds": time.perf_counter() - t0}
+            rec = {
+                "step": step,
+                "epoch": epoch,
+                "loss": loss_sum,
+                "token_accuracy": correct / len(batch),
+                "lr": sched.get_last_lr()[0],
+                "grad_norm": result.grad_norm,
+                "seconds": time.perf_counter() - t0,
+            }
             history.append(rec)
             log(rec, force=step == total)
     model.eval()
@@ -276,69 +309,128 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     def log(rec: dict, force: bool = False) -> None:
         metrics.log(rec)
         if force or rec.get("step", 0) % max(1, cfg.log_every) == 0 or rec.get("phase"):
-            print("train-judge: " + json.dumps({k: (float(f"{v:.4g}") if isinstance(v, float) else v)
-                                                for k, v in rec.items()}), flush=True)
+            print(
+                "train-judge: "
+                + json.dumps({k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in rec.items()}),
+                flush=True,
+            )
 
     result: dict = {"method": cfg.method, "base": cfg.base, "data": data_info}
     kept: dict[str, list] = {}
     if cfg.method == "genrm":
         device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
         bf16 = cfg.bf16 if cfg.bf16 is not None else device.startswith("cuda")
-        backend = HFBackend(cfg.base, batch_size=cfg.eval_batch_size, device=device, dtype=torch.float32,
-                            autocast=torch.bfloat16 if bf16 else None)
+        backend = HFBackend(
+            cfg.base,
+            batch_size=cfg.eval_batch_size,
+            device=device,
+            dtype=torch.float32,
+            autocast=torch.bfloat16 if bf16 else None,
+        )
         if cfg.train_layers is not None:
             result["trainable"] = freeze_below(backend.model, cfg.train_layers)
             if cfg.cache_trunk:
                 backend = TrunkCachedBackend(backend, cfg.train_layers)
-        judge = PairwiseJudge(backend, mode="logprob", template=cfg.template or "pair-token", position="average",
-                              max_question_tokens=cfg.max_question_tokens, max_answer_tokens=cfg.max_answer_tokens,
-                              seed=cfg.seed, name="genrm")
+        judge = PairwiseJudge(
+            backend,
+            mode="logprob",
+            template=cfg.template or "pair-token",
+            position="average",
+            max_question_tokens=cfg.max_question_tokens,
+            max_answer_tokens=cfg.max_answer_tokens,
+            seed=cfg.seed,
+            name="genrm",
+        )
         if cfg.eval_before:
             t = time.perf_counter()
             result["base_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "base")
             log({"phase": "eval_base", "accuracy": result["base_eval"]["accuracy"], "seconds": time.perf_counter() - t})
         examples = genrm_examples(judge, train, cfg.both_orders, cfg.seed)
         lengths = sorted(len(ids) for ids, _ in examples)
-        result["train_examples"] = {"n": len(examples), "median_tokens": lengths[len(lengths) // 2], "max_tokens": lengths[-1]}
+        result["train_examples"] = {
+            "n": len(examples),
+            "median_tokens": lengths[len(lengths) // 2],
+            "max_tokens": lengths[-1],
+        }
         t = time.perf_counter()
         result["history_tail"] = train_genrm(cfg, judge, examples, log)[-5:]
         result["train_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
         result["trained_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "trained")
-        log({"phase": "eval_trained", "accuracy": result["trained_eval"]["accuracy"], "seconds": time.perf_counter() - t})
+        log(
+            {
+                "phase": "eval_trained",
+                "accuracy": result["trained_eval"]["accuracy"],
+                "seconds": time.perf_counter() - t,
+            }
+        )
         if cfg.save_model:
             model_dir = out / "model"
             backend.model.save_pretrained(model_dir, safe_serialization=True)
             backend.tok.save_pretrained(model_dir)
-            (model_dir / JUDGE_META).write_text(dumps_strict({
-                "mode": "logprob", "template": judge.template.to_json(), "position": "average",
-                "max_question_tokens": cfg.max_question_tokens, "max_answer_tokens": cfg.max_answer_tokens,
-                "trained_from": cfg.base, "method": "genrm"}, indent=2) + "\n")
+            (model_dir / JUDGE_META).write_text(
+                dumps_strict(
+                    {
+                        "mode": "logprob",
+                        "template": judge.template.to_json(),
+                        "position": "average",
+                        "max_question_tokens": cfg.max_question_tokens,
+                        "max_answer_tokens": cfg.max_answer_tokens,
+                        "trained_from": cfg.base,
+                        "method": "genrm",
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
             readable_like_the_rest(model_dir)
             result["model_dir"] = str(model_dir)
         tokenizer = backend.tok
     else:
-        model = CloudRewardModel.from_base(cfg.base, template=cfg.template or "critique", seed=cfg.seed,
-                                           device=cfg.device, max_critique_tokens=cfg.max_critique_tokens,
-                                           batch_size=cfg.eval_batch_size)
+        model = CloudRewardModel.from_base(
+            cfg.base,
+            template=cfg.template or "critique",
+            seed=cfg.seed,
+            device=cfg.device,
+            max_critique_tokens=cfg.max_critique_tokens,
+            batch_size=cfg.eval_batch_size,
+        )
         sampling = Sampling(max_new_tokens=cfg.max_critique_tokens)
-        judge = CritiqueJudge(model, sampling=sampling, max_question_tokens=cfg.max_question_tokens,
-                              max_answer_tokens=cfg.max_answer_tokens, name="cloud")
+        judge = CritiqueJudge(
+            model,
+            sampling=sampling,
+            max_question_tokens=cfg.max_question_tokens,
+            max_answer_tokens=cfg.max_answer_tokens,
+            name="cloud",
+        )
         if cfg.eval_before:
             result["base_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "base")
             log({"phase": "eval_base", "accuracy": result["base_eval"]["accuracy"]})
-        teacher = model.backend if not cfg.teacher or cfg.teacher == cfg.base else HFBackend(cfg.teacher, device=cfg.device)
+        teacher = (
+            model.backend if not cfg.teacher or cfg.teacher == cfg.base else HFBackend(cfg.teacher, device=cfg.device)
+        )
         t = time.perf_counter()
-        critiques = generate_critiques(teacher, model.template, train, sampling, cfg.max_question_tokens,
-                                       cfg.max_answer_tokens)
+        critiques = generate_critiques(
+            teacher, model.template, train, sampling, cfg.max_question_tokens, cfg.max_answer_tokens
+        )
         result["critique_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
-        result["history_tail"] = train_cloud(model, train, critiques, lm_coef=cfg.lm_coef, lr=cfg.lr, epochs=cfg.epochs,
-                                             batch_size=cfg.batch_size, seed=cfg.seed,
-                                             max_question_tokens=cfg.max_question_tokens,
-                                             max_answer_tokens=cfg.max_answer_tokens,
-                                             weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio,
-                                             lr_schedule="linear", log=lambda r: log(r))[-5:]
+        result["history_tail"] = train_cloud(
+            model,
+            train,
+            critiques,
+            lm_coef=cfg.lm_coef,
+            lr=cfg.lr,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+            max_question_tokens=cfg.max_question_tokens,
+            max_answer_tokens=cfg.max_answer_tokens,
+            weight_decay=cfg.weight_decay,
+            warmup_ratio=cfg.warmup_ratio,
+            lr_schedule="linear",
+            log=lambda r: log(r),
+        )[-5:]
         result["train_seconds"] = time.perf_counter() - t
         result["trained_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "trained")
         log({"phase": "eval_trained", "accuracy": result["trained_eval"]["accuracy"]})
@@ -350,13 +442,23 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
         result["accuracy_gain"] = accuracy_gain(evaluation, kept["base"], kept["trained"], seed=cfg.seed)
     with open(out / "examples.jsonl", "w", encoding="utf-8") as f:
         for i, rec in enumerate(evaluation):
-            f.write(dumps_strict({"id": rec.id, "chosen": rec.chosen, "base": kept["base"][i] if "base" in kept else None,
-                                "trained": kept["trained"][i]}) + "\n")
+            f.write(
+                dumps_strict(
+                    {
+                        "id": rec.id,
+                        "chosen": rec.chosen,
+                        "base": kept["base"][i] if "base" in kept else None,
+                        "trained": kept["trained"][i],
+                    }
+                )
+                + "\n"
+            )
     result["total_seconds"] = time.perf_counter() - t_start
     result["command"] = command or command_line(cfg)
     result["config"] = asdict(cfg)
-    result["provenance"] = provenance(config=asdict(cfg), data_fingerprint=data_info["eval_fingerprint"],
-                                      tokenizer=tokenizer)
+    result["provenance"] = provenance(
+        config=asdict(cfg), data_fingerprint=data_info["eval_fingerprint"], tokenizer=tokenizer
+    )
     result = json_safe(result)
     atomic_write_text(out / "report.json", dumps_strict(result, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(out / "report.md", render_train_report(result))
@@ -375,22 +477,36 @@ def render_train_report(result: dict) -> str:
 
     d = result["data"]
     g = result.get("accuracy_gain")
-    gain = (f"{g['gain']:+.4f} [{g['ci95'][0]:+.3f}, {g['ci95'][1]:+.3f}] ({g['records_better']} records better, "
-            f"{g['records_worse']} worse)") if g else "—"
-    lines = [f"# Judge training ({result['method']}): {result['base']}", "",
-             f"Trained on {d['n_train']} pairs; evaluated on {d['n_eval']} held-out pairs "
-             f"(no prompt on both sides; {d['n_skipped']} invalid records skipped).", "",
-             "| | untrained base | trained |", "| :--- | ---: | ---: |",
-             f"| held-out accuracy (95% CI) | {acc('base_eval')} | {acc('trained_eval')} |",
-             f"| ties | {fmt((result.get('base_eval') or {}).get('ties'))} | {fmt(result['trained_eval'].get('ties'))} |",
-             f"| position consistency | {jget('base_eval', 'position_consistency')} | {jget('trained_eval', 'position_consistency')} |",
-             f"| rate of picking position A | {jget('base_eval', 'first_position_rate')} | {jget('trained_eval', 'first_position_rate')} |",
-             f"| accuracy gain, paired bootstrap 95% CI | | {gain} |",
-             f"| log-loss | {fmt(((result.get('base_eval') or {}).get('calibration') or {}).get('log_loss'))} | "
-             f"{fmt((result['trained_eval'].get('calibration') or {}).get('log_loss'))} |",
-             "", "Accuracy is strict (a tie is not a win). Scores are P(win) from the A/B verdict-token probabilities "
-             "averaged over both orders.", "",
-             f"Training: {fmt(result.get('train_seconds'), 1)} s; whole run {fmt(result.get('total_seconds'), 1)} s.", ""]
+    gain = (
+        (
+            f"{g['gain']:+.4f} [{g['ci95'][0]:+.3f}, {g['ci95'][1]:+.3f}] ({g['records_better']} records better, "
+            f"{g['records_worse']} worse)"
+        )
+        if g
+        else "—"
+    )
+    lines = [
+        f"# Judge training ({result['method']}): {result['base']}",
+        "",
+        f"Trained on {d['n_train']} pairs; evaluated on {d['n_eval']} held-out pairs "
+        f"(no prompt on both sides; {d['n_skipped']} invalid records skipped).",
+        "",
+        "| | untrained base | trained |",
+        "| :--- | ---: | ---: |",
+        f"| held-out accuracy (95% CI) | {acc('base_eval')} | {acc('trained_eval')} |",
+        f"| ties | {fmt((result.get('base_eval') or {}).get('ties'))} | {fmt(result['trained_eval'].get('ties'))} |",
+        f"| position consistency | {jget('base_eval', 'position_consistency')} | {jget('trained_eval', 'position_consistency')} |",
+        f"| rate of picking position A | {jget('base_eval', 'first_position_rate')} | {jget('trained_eval', 'first_position_rate')} |",
+        f"| accuracy gain, paired bootstrap 95% CI | | {gain} |",
+        f"| log-loss | {fmt(((result.get('base_eval') or {}).get('calibration') or {}).get('log_loss'))} | "
+        f"{fmt((result['trained_eval'].get('calibration') or {}).get('log_loss'))} |",
+        "",
+        "Accuracy is strict (a tie is not a win). Scores are P(win) from the A/B verdict-token probabilities "
+        "averaged over both orders.",
+        "",
+        f"Training: {fmt(result.get('train_seconds'), 1)} s; whole run {fmt(result.get('total_seconds'), 1)} s.",
+        "",
+    ]
     if result.get("command"):
         lines += ["Command:", "", "```bash", result["command"], "```", ""]
     lines += ["Config:", "", "```json", json.dumps(result.get("config"), indent=2), "```", ""]

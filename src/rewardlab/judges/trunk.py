@@ -11,6 +11,7 @@ the top blocks, so masks, rotary positions, the final norm and the LM head are t
 checks on a probe prompt that the split forward pass equals the full one and refuses otherwise (e.g. Gemma,
 which rescales ``inputs_embeds``).
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -26,8 +27,9 @@ def _blocks(model):
     base = getattr(model, "model", None)
     layers = getattr(base, "layers", None)
     if base is None or layers is None or not hasattr(base, "embed_tokens"):
-        raise RewardlabError(f"trunk caching needs a decoder with model.layers (Llama, Qwen, Mistral); "
-                             f"got {type(model).__name__}")
+        raise RewardlabError(
+            f"trunk caching needs a decoder with model.layers (Llama, Qwen, Mistral); got {type(model).__name__}"
+        )
     return base, layers
 
 
@@ -41,7 +43,7 @@ class TrunkCachedBackend(HFBackend):
             raise RewardlabError(f"n_top must be in 1..{len(layers)}, got {n_top}")
         self.all_layers = layers
         self.lower = torch.nn.ModuleList(list(layers)[: len(layers) - n_top])
-        self.upper = torch.nn.ModuleList(list(layers)[len(layers) - n_top:])
+        self.upper = torch.nn.ModuleList(list(layers)[len(layers) - n_top :])
         self.store: dict[tuple, torch.Tensor] = {}
         self.hits = self.misses = 0
         if check:
@@ -68,7 +70,8 @@ class TrunkCachedBackend(HFBackend):
         else:
             captured = {}
             hook = self.lower[-1].register_forward_hook(
-                lambda mod, args, out: captured.__setitem__("h", out[0] if isinstance(out, tuple) else out))
+                lambda mod, args, out: captured.__setitem__("h", out[0] if isinstance(out, tuple) else out)
+            )
             try:
                 with self._only(self.lower), self.autocast_context():
                     self.base(**batch, position_ids=self._pos(batch["attention_mask"]), use_cache=False)
@@ -76,7 +79,7 @@ class TrunkCachedBackend(HFBackend):
                 hook.remove()
             h = captured["h"]
         width = batch["input_ids"].shape[1]
-        return [h[r, width - len(s):].detach() for r, s in enumerate(seqs)]
+        return [h[r, width - len(s) :].detach() for r, s in enumerate(seqs)]
 
     def states(self, seqs: Sequence[list[int]], store: bool = True) -> list[torch.Tensor]:
         out: list[torch.Tensor | None] = [None] * len(seqs)
@@ -90,7 +93,7 @@ class TrunkCachedBackend(HFBackend):
                 todo.append(i)
         self.misses += len(todo)
         for start in range(0, len(todo), self.batch_size):
-            idx = todo[start: start + self.batch_size]
+            idx = todo[start : start + self.batch_size]
             for i, h in zip(idx, self._lower_states([seqs[i] for i in idx])):
                 out[i] = h
                 if store:
@@ -104,26 +107,31 @@ class TrunkCachedBackend(HFBackend):
         emb = torch.zeros((len(states), width, hidden), dtype=states[0].dtype, device=self.device)
         mask = torch.zeros((len(states), width), dtype=torch.long, device=self.device)
         for r, h in enumerate(states):
-            emb[r, width - h.shape[0]:] = h
-            mask[r, width - h.shape[0]:] = 1
+            emb[r, width - h.shape[0] :] = h
+            mask[r, width - h.shape[0] :] = 1
         with self._only(self.upper), self.autocast_context():
-            out = self.model(inputs_embeds=emb, attention_mask=mask, position_ids=self._pos(mask), logits_to_keep=1,
-                             use_cache=False)
+            out = self.model(
+                inputs_embeds=emb, attention_mask=mask, position_ids=self._pos(mask), logits_to_keep=1, use_cache=False
+            )
         return out.logits[:, -1].float()
 
     def last_logits(self, seqs: Sequence[list[int]]) -> torch.Tensor:
         return self.upper_logits(self.states(seqs))
 
     def _self_check(self) -> None:
-        probe = [self.tok("The quick brown fox jumps over the lazy dog.", add_special_tokens=False)["input_ids"],
-                 self.tok("Hi", add_special_tokens=False)["input_ids"]]
+        probe = [
+            self.tok("The quick brown fox jumps over the lazy dog.", add_special_tokens=False)["input_ids"],
+            self.tok("Hi", add_special_tokens=False)["input_ids"],
+        ]
         with torch.no_grad():
             full = HFBackend.last_logits(self, probe)
             split = self.upper_logits(self.states(probe, store=False))
         tol = 5e-2 if self.autocast is not None else 1e-3
         if not torch.allclose(full, split, atol=tol, rtol=0):
-            raise RewardlabError(f"trunk caching does not reproduce the full forward pass of {type(self.model).__name__} "
-                                 f"(max |diff| {float((full - split).abs().max()):.3g}); train without --cache-trunk")
+            raise RewardlabError(
+                f"trunk caching does not reproduce the full forward pass of {type(self.model).__name__} "
+                f"(max |diff| {float((full - split).abs().max()):.3g}); train without --cache-trunk"
+            )
         self.hits = self.misses = 0
 
     def describe(self) -> dict:

@@ -1,4 +1,5 @@
 """Pair accuracy (``accuracy``) and record accuracy (``record_accuracy``), overall and per source."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -15,10 +16,17 @@ def _pooled_accuracy(rows: np.ndarray) -> float:
     return float(rows[:, 0].sum() / rows[:, 1].sum())
 
 
-def accuracy_summary(scores: Sequence[Sequence[float]], chosen: Sequence[int],
-                     sources: Sequence[str] | None = None, *, seed: int = 0, n_boot: int = 1000,
-                     tie_policy: TiePolicy | str = "strict", pairs: Pairs | None = None,
-                     tied: Pairs | None = None) -> dict:
+def accuracy_summary(
+    scores: Sequence[Sequence[float]],
+    chosen: Sequence[int],
+    sources: Sequence[str] | None = None,
+    *,
+    seed: int = 0,
+    n_boot: int = 1000,
+    tie_policy: TiePolicy | str = "strict",
+    pairs: Pairs | None = None,
+    tied: Pairs | None = None,
+) -> dict:
     """Pair and record accuracy (strict by default), ties and mean margin, overall and per source.
 
     ``pairs[i]`` are record i's ``(winner, loser)`` pairs and ``tied[i]`` its judge-tied ``(i, j)``
@@ -98,4 +106,3 @@ def accuracy_summary(scores: Sequence[Sequence[float]], chosen: Sequence[int],
             }
         out["per_source"] = per_source
     return out
-

@@ -1,4 +1,5 @@
 """Best-of-N accuracy: does the gold candidate get the highest reward among N?"""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -11,19 +12,26 @@ from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.metrics.ties import TiePolicy, beat_all_credit
 
 
-def best_of_n_credits(scores: Sequence[Sequence[float]], gold: Sequence[int],
-                      tie_policy: TiePolicy | str = "strict", seed: int = 0) -> np.ndarray:
+def best_of_n_credits(
+    scores: Sequence[Sequence[float]], gold: Sequence[int], tie_policy: TiePolicy | str = "strict", seed: int = 0
+) -> np.ndarray:
     """Per prompt, the credit for "the gold candidate gets the highest reward" (:func:`beat_all_credit`
     of the gold reward against all the others; a tie at the top is scored by ``tie_policy``)."""
     policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
     rows = validated_rows(scores, gold)
     rng = policy.rng()
-    return np.asarray([beat_all_credit([r[int(g)]], np.delete(r, int(g)), policy, rng)
-                       for r, g in zip(rows, gold)], dtype=np.float64)
+    return np.asarray(
+        [beat_all_credit([r[int(g)]], np.delete(r, int(g)), policy, rng) for r, g in zip(rows, gold)], dtype=np.float64
+    )
 
 
-def best_of_n(scores: Sequence[Sequence[float]], gold: Sequence[int], tie_policy: TiePolicy | str = "strict",
-              seed: int = 0, n_boot: int = 1000) -> dict:
+def best_of_n(
+    scores: Sequence[Sequence[float]],
+    gold: Sequence[int],
+    tie_policy: TiePolicy | str = "strict",
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict:
     """Best-of-N accuracy: prompts with N candidates each (N may vary) and the index of the gold one.
 
     ``record_accuracy`` (record-level: one credit per prompt, not per pair) = mean over prompts of the credit
@@ -44,16 +52,20 @@ def best_of_n(scores: Sequence[Sequence[float]], gold: Sequence[int], tie_policy
     by_n = {}
     for n in sorted(set(sizes.tolist())):
         mask = sizes == n
-        by_n[str(n)] = {"n_prompts": int(mask.sum()), "record_accuracy": float(credit[mask].mean()),
-                    "random_baseline": 1.0 / n}
+        by_n[str(n)] = {
+            "n_prompts": int(mask.sum()),
+            "record_accuracy": float(credit[mask].mean()),
+            "random_baseline": 1.0 / n,
+        }
     ci = list(bootstrap_ci(credit, n=n_boot, seed=seed)) if n_boot > 0 else None
-    return json_safe({
-        "n_prompts": len(rows),
-        "record_accuracy": float(credit.mean()),
-        "ci95": ci,
-        "random_baseline": float(np.mean(1.0 / sizes)),
-        "ties_at_top": int(tied.sum()),
-        "by_n": by_n,
-        "tie_policy": str(policy),
-    })
-
+    return json_safe(
+        {
+            "n_prompts": len(rows),
+            "record_accuracy": float(credit.mean()),
+            "ci95": ci,
+            "random_baseline": float(np.mean(1.0 / sizes)),
+            "ties_at_top": int(tied.sum()),
+            "by_n": by_n,
+            "tie_policy": str(policy),
+        }
+    )

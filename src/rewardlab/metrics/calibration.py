@@ -1,4 +1,5 @@
 """Calibration of ``P = σ(r_winner − r_loser)``: log-loss, Brier score, expected calibration error."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -76,4 +77,3 @@ def calibration(margins, n_bins: int = 10, seed: int = 0) -> dict:
         "n_bins": n_bins,
         "bins": bins,
     }
-

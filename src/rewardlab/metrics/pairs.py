@@ -3,6 +3,7 @@
 ``scores[i][j]`` is the reward of ``records[i].responses[j]``; ``pairs[i]`` lists record i's ``(winner, loser)``
 response indices (:func:`record_pairs`); without it the functions fall back to chosen-vs-every-other.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple, Sequence
@@ -46,8 +47,9 @@ def record_pairs(records: Sequence) -> tuple[list, list]:
     return [r.strict_pairs() for r in records], [r.tied_pairs() for r in records]
 
 
-def pair_rewards(scores, chosen, pairs: Pairs | None = None, rows: list[np.ndarray] | None = None
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pair_rewards(
+    scores, chosen, pairs: Pairs | None = None, rows: list[np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(r_a, r_b, record index)``, each of shape (P,), for the pairs ``(a, b)`` of every record.
 
     ``pairs[i]`` lists record i's ``(a, b)`` response indices; None: ``(chosen, j)`` for every
@@ -67,8 +69,9 @@ def pair_rewards(scores, chosen, pairs: Pairs | None = None, rows: list[np.ndarr
     return r_a, r_b, np.asarray([i for i, _, _ in flat], dtype=np.int64)
 
 
-def pairwise_outcomes(scores: Sequence[Sequence[float]], chosen: Sequence[int], pairs: Pairs | None = None
-                      ) -> PairOutcomes:
+def pairwise_outcomes(
+    scores: Sequence[Sequence[float]], chosen: Sequence[int], pairs: Pairs | None = None
+) -> PairOutcomes:
     """Compare the winner's reward with the loser's for every pair of every record.
 
     ``pairs[i]``: record i's ``(winner, loser)`` indices (e.g. :func:`record_pairs`); None: the chosen
@@ -81,9 +84,9 @@ def pairwise_outcomes(scores: Sequence[Sequence[float]], chosen: Sequence[int], 
     return PairOutcomes(wins=r_w > r_l, ties=r_w == r_l, record=rec)
 
 
-def pair_margins(scores: Sequence[Sequence[float]], chosen: Sequence[int], pairs: Pairs | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def pair_margins(
+    scores: Sequence[Sequence[float]], chosen: Sequence[int], pairs: Pairs | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(r_winner − r_loser, record index)``, each (P,), in the order of :func:`pairwise_outcomes`."""
     r_w, r_l, rec = pair_rewards(scores, chosen, pairs)
     return r_w - r_l, rec
-

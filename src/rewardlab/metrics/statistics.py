@@ -1,4 +1,5 @@
 """Statistics over records: percentile bootstrap intervals and the reward-length correlation (scipy)."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,9 @@ import numpy as np
 import scipy.stats
 
 
-def bootstrap_ci(values, stat: Callable[[np.ndarray], float] = np.mean, n: int = 1000, seed: int = 0,
-                 alpha: float = 0.05) -> tuple[float, float]:
+def bootstrap_ci(
+    values, stat: Callable[[np.ndarray], float] = np.mean, n: int = 1000, seed: int = 0, alpha: float = 0.05
+) -> tuple[float, float]:
     """Percentile bootstrap ``(low, high)`` of ``stat`` at level ``1 − alpha``.
 
     ``values`` holds one entry per *record* (rows of a 2-D array are resampled whole, so a record can
@@ -56,4 +58,3 @@ def length_correlation(rewards, lengths) -> dict:
     pearson = _pearson(x, y)
     spearman = float(scipy.stats.spearmanr(x, y).statistic) if pearson is not None else None
     return {"pearson": pearson, "spearman": spearman}
-

@@ -1,4 +1,5 @@
 """Every metric for a set of scored :class:`~rewardlab.data.record.Comparison` records, as one JSON-safe dict."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -13,8 +14,14 @@ from rewardlab.metrics.statistics import length_correlation
 from rewardlab.metrics.ties import TiePolicy
 
 
-def evaluate_scores(records: Sequence, scores: Sequence[Sequence[float]], seed: int = 0,
-                    n_boot: int = 1000, n_bins: int = 10, tie_policy: TiePolicy | str = "strict") -> dict:
+def evaluate_scores(
+    records: Sequence,
+    scores: Sequence[Sequence[float]],
+    seed: int = 0,
+    n_boot: int = 1000,
+    n_bins: int = 10,
+    tie_policy: TiePolicy | str = "strict",
+) -> dict:
     """All metrics for rewards ``scores[i][j]`` of ``records[i].responses[j]`` (:class:`Comparison`).
 
     The pairs of each record are its :meth:`~Comparison.strict_pairs` (for plain data: chosen against
@@ -42,11 +49,20 @@ def evaluate_scores(records: Sequence, scores: Sequence[Sequence[float]], seed: 
     rows = validated_rows(scores, chosen)
     for i, (record, row) in enumerate(zip(records, rows)):
         if row.size != len(record.responses):
-            raise ValueError(f"record {i} ({record.id or 'no id'}): {len(record.responses)} responses "
-                             f"but {row.size} rewards")
+            raise ValueError(
+                f"record {i} ({record.id or 'no id'}): {len(record.responses)} responses but {row.size} rewards"
+            )
     pairs, tied = record_pairs(records)
-    out = accuracy_summary(rows, chosen, [r.source for r in records], seed=seed, n_boot=n_boot,
-                           tie_policy=tie_policy, pairs=pairs, tied=tied)
+    out = accuracy_summary(
+        rows,
+        chosen,
+        [r.source for r in records],
+        seed=seed,
+        n_boot=n_boot,
+        tie_policy=tie_policy,
+        pairs=pairs,
+        tied=tied,
+    )
     margins, _ = pair_margins(rows, chosen, pairs)
     out["calibration"] = calibration(margins, n_bins=n_bins, seed=seed)
 

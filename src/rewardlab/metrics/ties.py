@@ -1,4 +1,5 @@
 """Tie policies: how a metric credits an exact tie between the rewards that decide an outcome."""
+
 from __future__ import annotations
 
 import math
@@ -6,7 +7,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-
 
 TIE_POLICIES = ("strict", "half", "fractional", "random", "published")
 
@@ -38,8 +38,10 @@ class TiePolicy:
 
     def __post_init__(self):
         if self.name not in TIE_POLICIES:
-            raise ValueError(f"unknown tie policy {self.name!r}; choose one of {', '.join(TIE_POLICIES)} "
-                             "(random takes a seed: 'random:7')")
+            raise ValueError(
+                f"unknown tie policy {self.name!r}; choose one of {', '.join(TIE_POLICIES)} "
+                "(random takes a seed: 'random:7')"
+            )
 
     @classmethod
     def parse(cls, spec: "TiePolicy | str | None", seed: int = 0) -> "TiePolicy":
@@ -86,8 +88,12 @@ def tie_credit(policy: TiePolicy, p_fair: float, rng: np.random.Generator | None
     raise ValueError(f"tie policy {policy.name!r} must be resolved first (TiePolicy.resolve)")
 
 
-def beat_all_credit(correct: Sequence[float], incorrect: Sequence[float], policy: TiePolicy | str = "strict",
-                    rng: np.random.Generator | None = None) -> float:
+def beat_all_credit(
+    correct: Sequence[float],
+    incorrect: Sequence[float],
+    policy: TiePolicy | str = "strict",
+    rng: np.random.Generator | None = None,
+) -> float:
     """Credit in [0, 1] for "every correct response scores strictly above every incorrect one".
 
     ``m = min(correct) − max(incorrect)``: ``m > 0`` → 1, ``m < 0`` → 0. At ``m = 0``, ``a`` correct
@@ -110,8 +116,9 @@ def beat_all_credit(correct: Sequence[float], incorrect: Sequence[float], policy
     return tie_credit(policy, 1.0 / math.comb(a + b, a), rng)
 
 
-def compare_credit(x: float, y: float, policy: TiePolicy | str = "strict",
-                   rng: np.random.Generator | None = None) -> float:
+def compare_credit(
+    x: float, y: float, policy: TiePolicy | str = "strict", rng: np.random.Generator | None = None
+) -> float:
     """Credit for ``x > y``: 1 if greater, 0 if smaller, a tie by the policy (fair probability ½)."""
     policy = TiePolicy.parse(policy).resolve("strict")
     if x > y:
@@ -121,7 +128,9 @@ def compare_credit(x: float, y: float, policy: TiePolicy | str = "strict",
     return tie_credit(policy, 0.5, rng)
 
 
-def pair_credits(r_chosen, r_other, policy: TiePolicy | str = "strict", rng: np.random.Generator | None = None) -> np.ndarray:
+def pair_credits(
+    r_chosen, r_other, policy: TiePolicy | str = "strict", rng: np.random.Generator | None = None
+) -> np.ndarray:
     """Vectorised :func:`compare_credit` over pairs: 1 win, 0 loss, a tie by the policy.
 
     ``random`` draws one coin per tie, in pair order, from ``rng`` (default ``policy.rng()``).
@@ -138,4 +147,3 @@ def pair_credits(r_chosen, r_other, policy: TiePolicy | str = "strict", rng: np.
         else:
             credit[ties] = tie_credit(policy, 0.5, None)
     return credit
-

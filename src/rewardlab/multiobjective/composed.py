@@ -26,6 +26,7 @@ probe and normalize use it like any scorer (``score``, ``score_rows``, ``score_c
 pads each member's part, and ``forward`` answers rows ``[score, R_s, R_h]`` (``/v1/score`` adds ``attributes``
 {safety, helpfulness}; no unsafe tag reaches the server, so the threshold alone decides there).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,9 +67,15 @@ class ComposedSpec:
     multiobjective: dict = field(default_factory=lambda: {"attributes": list(NAMES)})
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "format_version": self.format_version, "safety": self.safety,
-                "helpfulness": self.helpfulness, "scaliser": self.scaliser, "normalization": self.normalization,
-                "multiobjective": self.multiobjective}
+        return {
+            "kind": self.kind,
+            "format_version": self.format_version,
+            "safety": self.safety,
+            "helpfulness": self.helpfulness,
+            "scaliser": self.scaliser,
+            "normalization": self.normalization,
+            "multiobjective": self.multiobjective,
+        }
 
     @classmethod
     def from_json(cls, d: dict, source: str) -> "ComposedSpec":
@@ -80,8 +87,12 @@ class ComposedSpec:
             raise ModelContractError(f"{source}: format_version {d['format_version']} is newer than this rewardlab")
         for name in NAMES:
             m = d.get(name)
-            if not isinstance(m, dict) or not isinstance(m.get("path"), str) or m.get("squash") not in ("sigmoid", "none"):
-                raise ModelContractError(f"{source}: {name} must be {{\"path\": str, \"squash\": sigmoid|none, …}}")
+            if (
+                not isinstance(m, dict)
+                or not isinstance(m.get("path"), str)
+                or m.get("squash") not in ("sigmoid", "none")
+            ):
+                raise ModelContractError(f'{source}: {name} must be {{"path": str, "squash": sigmoid|none, …}}')
         return cls(**{k: v for k, v in d.items()})
 
 
@@ -91,8 +102,10 @@ class _Member:
     def __init__(self, scorer, attribute: str | None, squash: str):
         self.scorer, self.attribute, self.squash = scorer, attribute, squash
         if attribute is not None and attribute not in getattr(scorer, "attributes", ()):
-            raise RewardlabError(f"attribute {attribute!r} is not an output of this model "
-                                 f"({', '.join(getattr(scorer, 'attributes', ())) or 'a scalar model'})")
+            raise RewardlabError(
+                f"attribute {attribute!r} is not an output of this model "
+                f"({', '.join(getattr(scorer, 'attributes', ())) or 'a scalar model'})"
+            )
 
     def values(self, items, batch_size: int) -> torch.Tensor:
         if self.attribute is not None:
@@ -106,7 +119,9 @@ class _Member:
 def _load_member(path: Path, torch_dtype, trust_modified: bool):
     spec = json.loads((path / SPEC_FILE).read_text())
     if spec.get("kind") == COMPOSED_KIND:
-        raise ModelContractError(f"{path}: a member of a composed model must be a trained model, not another composition")
+        raise ModelContractError(
+            f"{path}: a member of a composed model must be a trained model, not another composition"
+        )
     if spec.get("multiobjective"):
         return MultiObjectiveScorer.load(str(path), torch_dtype=torch_dtype, trust_modified=trust_modified)
     return RewardModel.load(path, torch_dtype=torch_dtype, trust_modified=trust_modified)
@@ -163,12 +178,27 @@ class ComposedLlama2Scorer(torch.nn.Module):
         items = list(items)
         return torch.stack([self.safety.values(items, batch_size), self.helpfulness.values(items, batch_size)], 1)
 
-    def score(self, items, batch_size: int = 16, normalize: bool = False, padding_side: str | None = None,
-              packing: bool | None = None, token_budget: int | None = None, unsafe: list[bool] | None = None) -> list[float]:
+    def score(
+        self,
+        items,
+        batch_size: int = 16,
+        normalize: bool = False,
+        padding_side: str | None = None,
+        packing: bool | None = None,
+        token_budget: int | None = None,
+        unsafe: list[bool] | None = None,
+    ) -> list[float]:
         return [row["score"] for row in self.score_rows(items, batch_size, normalize, packing=packing, unsafe=unsafe)]
 
-    def score_rows(self, items, batch_size: int = 16, normalize: bool = False, padding_side: str | None = None,
-                   packing: bool | None = None, unsafe: list[bool] | None = None) -> list[dict]:
+    def score_rows(
+        self,
+        items,
+        batch_size: int = 16,
+        normalize: bool = False,
+        padding_side: str | None = None,
+        packing: bool | None = None,
+        unsafe: list[bool] | None = None,
+    ) -> list[dict]:
         if packing or (packing is None and self.packing):
             raise ModelContractError(self.refuses_packing)
         r = self.rewards(items, batch_size)
@@ -179,13 +209,14 @@ class ComposedLlama2Scorer(torch.nn.Module):
             scores = self.normalize(scores)
         return [{"score": s, "attributes": dict(zip(NAMES, row))} for s, row in zip(scores, r.tolist())]
 
-    def score_comparisons(self, records, batch_size: int = 16, packing: bool | None = None,
-                          token_budget: int | None = None) -> list[list[float]]:
+    def score_comparisons(
+        self, records, batch_size: int = 16, packing: bool | None = None, token_budget: int | None = None
+    ) -> list[list[float]]:
         flat = [(c.prompt, x) for c in records for x in c.responses]
         unsafe = [bool(c.meta.get("unsafe", False)) for c in records for _ in c.responses]
         scores, out, i = self.score(flat, batch_size, packing=packing, unsafe=unsafe), [], 0
         for c in records:
-            out.append(scores[i:i + c.k])
+            out.append(scores[i : i + c.k])
             i += c.k
         return out
 
@@ -193,15 +224,23 @@ class ComposedLlama2Scorer(torch.nn.Module):
         """``(r − mean)/std``; for the server's rows ``[score, …]`` only the score column changes."""
         stats = self.spec.normalization
         if not stats:
-            raise ModelContractError("this model has no normalisation statistics (rewardlab.json 'normalization'; "
-                                     "run `rewardlab normalize --model DIR --data samples.jsonl`)")
+            raise ModelContractError(
+                "this model has no normalisation statistics (rewardlab.json 'normalization'; "
+                "run `rewardlab normalize --model DIR --data samples.jsonl`)"
+            )
         std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
-        return [[(r[0] - stats["mean"]) / std, *r[1:]] if isinstance(r, (list, tuple)) else (r - stats["mean"]) / std
-                for r in rewards]
+        return [
+            [(r[0] - stats["mean"]) / std, *r[1:]] if isinstance(r, (list, tuple)) else (r - stats["mean"]) / std
+            for r in rewards
+        ]
 
     def describe(self) -> dict:
-        return {"kind": COMPOSED_KIND, "safety": self.spec.safety, "helpfulness": self.spec.helpfulness,
-                "scaliser": self.spec.scaliser}
+        return {
+            "kind": COMPOSED_KIND,
+            "safety": self.spec.safety,
+            "helpfulness": self.spec.helpfulness,
+            "scaliser": self.spec.scaliser,
+        }
 
     # ---- the server's batcher: each text encoded for both members, scored in one call ----------------
     def collate(self, features: list[dict], padding_side: str | None = None) -> dict[str, torch.Tensor]:
@@ -233,8 +272,12 @@ class ComposedLlama2Scorer(torch.nn.Module):
         return torch.cat([self.rule(rs, list(NAMES)).double()[:, None], rs], 1)
 
     def unpack(self, rows: list[list[float]]) -> dict:
-        return {"rewards": [r[0] for r in rows], "attributes": [dict(zip(NAMES, r[1:3])) for r in rows],
-                "transformed": None, "gate": None}
+        return {
+            "rewards": [r[0] for r in rows],
+            "attributes": [dict(zip(NAMES, r[1:3])) for r in rows],
+            "transformed": None,
+            "gate": None,
+        }
 
 
 class _PairEncoder:

@@ -5,6 +5,7 @@ reference set (chosen and rejected responses pooled). The verbosity attribute it
 out), and an attribute that never reaches the threshold also keeps λ = 1 (as in ArmoRM's code). As a matrix:
 ``T = I``, ``T[v, :] -= λ``, and ``r′ = r @ T``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,12 +23,15 @@ def spearman(a, b) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def find_lambdas(rewards: np.ndarray, verbosity_index: int, threshold: float = THRESHOLD,
-                 grid: tuple[float, ...] = LAMBDA_GRID) -> np.ndarray:
+def find_lambdas(
+    rewards: np.ndarray, verbosity_index: int, threshold: float = THRESHOLD, grid: tuple[float, ...] = LAMBDA_GRID
+) -> np.ndarray:
     """``(N, K)`` reference rewards → λ ``(K,)``; λ[verbosity_index] = 1."""
     rewards = np.asarray(rewards, dtype=float)
     if rewards.ndim != 2 or not 0 <= verbosity_index < rewards.shape[1]:
-        raise ValueError(f"rewards must be (N, K) and verbosity_index in 0..K-1, got {rewards.shape}, {verbosity_index}")
+        raise ValueError(
+            f"rewards must be (N, K) and verbosity_index in 0..K-1, got {rewards.shape}, {verbosity_index}"
+        )
     if list(grid) != sorted(grid):
         raise ValueError("the λ grid must be increasing")
     v = rewards[:, verbosity_index]

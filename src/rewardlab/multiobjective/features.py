@@ -4,6 +4,7 @@
 :func:`cached_features` stores the result in ``cache_dir`` under a key made of the model's weights file, its
 ``rewardlab.json`` contract and the texts, so stage 1 (ridge) and stage 2 (gate) re-run in seconds.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,7 +33,7 @@ def compute_features(rm, items: list[tuple[Prompt, str]], batch_size: int = 32) 
     order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
     parts: list[tuple[list[int], tuple]] = []
     for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         parts.append((idx, rm.features(rm.collate([feats[i] for i in idx]))))
     rm.train(was)
     out = []
@@ -60,8 +61,9 @@ def _key(model_dir: str | Path | None, rm, items) -> str:
     return h.hexdigest()[:24]
 
 
-def cached_features(rm, items: list[tuple[Prompt, str]], cache_dir: str | Path | None, model_dir=None,
-                    batch_size: int = 32) -> tuple[Features, bool]:
+def cached_features(
+    rm, items: list[tuple[Prompt, str]], cache_dir: str | Path | None, model_dir=None, batch_size: int = 32
+) -> tuple[Features, bool]:
     """``(features, whether they came from the cache)``; ``cache_dir=None`` computes without caching."""
     if cache_dir is None:
         return compute_features(rm, items, batch_size), False

@@ -5,6 +5,7 @@ leading axes. (ArmoRM's released stage-2 script feeds ``(B, 2, d)`` and takes ``
 normalises over chosen/rejected instead; RLHFlow issue #54.) The score multiplies by a learnable scale β
 (``logit_scale``, initialised to 1), which is kept apart from the weights so they always sum to 1.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -1,4 +1,5 @@
 """Masked regression loss over K attribute outputs (NeMo-Aligner's ``reg_loss_func`` form)."""
+
 from __future__ import annotations
 
 import torch

@@ -6,6 +6,7 @@
 * :func:`length_correlation` — Spearman of score against response length in characters.
 * :func:`mean_gate_by_source` — mean gate weight per attribute for each prompt source (and a PNG bar chart).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,12 @@ def attribute_metrics(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tens
     for k, name in enumerate(attributes):
         rows = mask[:, k] > 0
         p, t = pred[rows, k].double().numpy(), target[rows, k].double().numpy()
-        out[name] = {"n": int(rows.sum()), "mse": float(((p - t) ** 2).mean()) if len(p) else None,
-                     "pearson": _safe(lambda a, b: pearsonr(a, b).statistic, p, t), "spearman": _safe(spearman, p, t)}
+        out[name] = {
+            "n": int(rows.sum()),
+            "mse": float(((p - t) ** 2).mean()) if len(p) else None,
+            "pearson": _safe(lambda a, b: pearsonr(a, b).statistic, p, t),
+            "spearman": _safe(spearman, p, t),
+        }
     return out
 
 
@@ -55,16 +60,21 @@ def pair_accuracy(chosen: torch.Tensor, rejected: torch.Tensor) -> dict:
 def score_stats(scores: torch.Tensor) -> dict:
     """``{"mean", "std", "n", "source"}`` of scores ``(N,)`` (population std), as ``rewardlab.json``'s ``normalization``."""
     x = scores.double()
-    return {"mean": float(x.mean()), "std": float(x.std(unbiased=False)), "n": int(x.numel()),
-            "source": "held-out split responses"}
+    return {
+        "mean": float(x.mean()),
+        "std": float(x.std(unbiased=False)),
+        "n": int(x.numel()),
+        "source": "held-out split responses",
+    }
 
 
 def length_correlation(scores: torch.Tensor, responses: list[str]) -> float:
     return spearman(scores.double().numpy(), [len(r) for r in responses])
 
 
-def mean_gate_by_source(gate: torch.Tensor, sources: list[str], attributes: list[str],
-                        plot: str | Path | None = None) -> dict[str, dict[str, float]]:
+def mean_gate_by_source(
+    gate: torch.Tensor, sources: list[str], attributes: list[str], plot: str | Path | None = None
+) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for s in sorted(set(sources)):
         rows = torch.tensor([x == s for x in sources])

@@ -15,6 +15,7 @@ index follows the tokens the truncation drops. An encoder reads both segments bi
 models the gate reads the final ``[SEP]`` of the prompt encoded *alone* (``prompt_ids``, an extra short forward),
 which keeps the gate a function of the prompt only, as in ArmoRM.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,10 @@ def find_head(model) -> torch.nn.Linear:
         head = getattr(model, name, None)
         if isinstance(head, torch.nn.Linear):
             return head
-    raise ModelContractError(f"{type(model).__name__} has no single-Linear head ({' or '.join(HEAD_NAMES)}); "
-                             "closed-form stage 1 and feature caching need one")
+    raise ModelContractError(
+        f"{type(model).__name__} has no single-Linear head ({' or '.join(HEAD_NAMES)}); "
+        "closed-form stage 1 and feature caching need one"
+    )
 
 
 @dataclass
@@ -90,12 +93,21 @@ class AttributeRewardModel(torch.nn.Module):
 
     # ---- construction --------------------------------------------------------------------------------
     @classmethod
-    def from_backbone(cls, backbone: str, attributes: list[str], scales: dict[str, list[float]], *,
-                      max_length: int = 512, padding_side: str | None = None, truncation: str = "prompt_left",
-                      seed: int | None = None) -> "AttributeRewardModel":
+    def from_backbone(
+        cls,
+        backbone: str,
+        attributes: list[str],
+        scales: dict[str, list[float]],
+        *,
+        max_length: int = 512,
+        padding_side: str | None = None,
+        truncation: str = "prompt_left",
+        seed: int | None = None,
+    ) -> "AttributeRewardModel":
         """A fresh K-output head on any backbone (built as a 1-output rewardlab model, then the head is widened)."""
-        base = RewardModel.from_backbone(backbone, max_length=max_length, padding_side=padding_side,
-                                         truncation=truncation, seed=seed)
+        base = RewardModel.from_backbone(
+            backbone, max_length=max_length, padding_side=padding_side, truncation=truncation, seed=seed
+        )
         config = base.model.config
         config.num_labels = len(attributes)
         config.id2label = dict(enumerate(attributes))
@@ -104,8 +116,11 @@ class AttributeRewardModel(torch.nn.Module):
         if seed is not None:
             torch.manual_seed(seed)
         model = AutoModelForSequenceClassification.from_config(config)
-        state = {k: v for k, v in base.model.state_dict().items()
-                 if k in model.state_dict() and model.state_dict()[k].shape == v.shape}
+        state = {
+            k: v
+            for k, v in base.model.state_dict().items()
+            if k in model.state_dict() and model.state_dict()[k].shape == v.shape
+        }
         missing = [k for k in model.state_dict() if k not in state]
         model.load_state_dict(state, strict=False)
         if any(not k.startswith(HEAD_NAMES) for k in missing):
@@ -115,7 +130,9 @@ class AttributeRewardModel(torch.nn.Module):
         return cls(model, base.tokenizer, base.spec, mo)
 
     @classmethod
-    def load(cls, path: str | Path, *, torch_dtype=torch.float32, trust_modified: bool = False) -> "AttributeRewardModel":
+    def load(
+        cls, path: str | Path, *, torch_dtype=torch.float32, trust_modified: bool = False
+    ) -> "AttributeRewardModel":
         """Load a saved directory. The scoring files (weights, tokenizer, config, ``gate.safetensors``) must match the
         hashes in ``rewardlab.json`` (:mod:`rewardlab.integrity`); ``trust_modified`` loads a mismatch anyway (warned,
         kept in ``modified_files``). The gate and the scaliser always run in float32."""
@@ -125,10 +142,13 @@ class AttributeRewardModel(torch.nn.Module):
             raise ModelContractError(f"{path} has no {SPEC_FILE}: not a rewardlab model directory")
         spec = ScoringSpec.from_json(json.loads(spec_path.read_text()))
         if not spec.multiobjective:
-            raise ModelContractError(f"{spec_path} has no 'multiobjective' section: a single-output model "
-                                     "(load it with rewardlab.model.RewardModel)")
-        modified = verify_model_dir(path, spec.file_hashes, trust_modified=trust_modified,
-                                    warn=lambda m: print(m, file=sys.stderr))
+            raise ModelContractError(
+                f"{spec_path} has no 'multiobjective' section: a single-output model "
+                "(load it with rewardlab.model.RewardModel)"
+            )
+        modified = verify_model_dir(
+            path, spec.file_hashes, trust_modified=trust_modified, warn=lambda m: print(m, file=sys.stderr)
+        )
         check_spec_values(spec, str(spec_path))
         mo = MultiObjectiveSpec.from_json(spec.multiobjective)
         try:
@@ -139,7 +159,9 @@ class AttributeRewardModel(torch.nn.Module):
         check_weights(model.state_dict().items(), f"{path}: refusing to load")
         names = [model.config.id2label[i] for i in range(model.config.num_labels)]
         if names != mo.attributes:
-            raise ModelContractError(f"{path}/config.json labels {names} differ from {SPEC_FILE} attributes {mo.attributes}")
+            raise ModelContractError(
+                f"{path}/config.json labels {names} differ from {SPEC_FILE} attributes {mo.attributes}"
+            )
         if tok.pad_token_id != spec.pad_token_id:
             raise ModelContractError(f"tokenizer pad id {tok.pad_token_id} != {spec.pad_token_id} in {SPEC_FILE}")
         gate = None
@@ -193,13 +215,15 @@ class AttributeRewardModel(torch.nn.Module):
     def _prompt_end(self, prompt: Prompt, response: str, enc: dict) -> int:
         prefix, resp, suffix = self.encoder.render(prompt, response)
         if self.spec.template == "chat":
-            alone = self.tokenizer.apply_chat_template(prompt_as_messages(prompt), tokenize=False,
-                                                       chat_template=self.spec.chat_template)
+            alone = self.tokenizer.apply_chat_template(
+                prompt_as_messages(prompt), tokenize=False, chat_template=self.spec.chat_template
+            )
             boundary = len(alone) if prefix.startswith(alone) else len(prefix)
         else:  # plain: "User: …\n\nAssistant: "
             boundary = len(prefix) - len("Assistant: ")
-        full = self.tokenizer(prefix + resp + suffix, add_special_tokens=self.spec.add_special_tokens,
-                              return_offsets_mapping=True)
+        full = self.tokenizer(
+            prefix + resp + suffix, add_special_tokens=self.spec.add_special_tokens, return_offsets_mapping=True
+        )
         spans = full["offset_mapping"]
         index = max((i for i, s in enumerate(spans) if tuple(s) != (0, 0) and s[0] < boundary), default=0)
         dropped = len(full["input_ids"]) - len(enc["input_ids"])
@@ -209,8 +233,11 @@ class AttributeRewardModel(torch.nn.Module):
 
     def collate(self, features: list[dict], padding_side: str | None = None) -> dict[str, torch.Tensor]:
         side = padding_side or self.spec.padding_side
-        batch = pad_batch([{k: v for k, v in f.items() if k not in ("prompt_end", "prompt_ids")} for f in features],
-                          self.spec.pad_token_id, side)
+        batch = pad_batch(
+            [{k: v for k, v in f.items() if k not in ("prompt_end", "prompt_ids")} for f in features],
+            self.spec.pad_token_id,
+            side,
+        )
         width = batch["input_ids"].shape[1]
         shift = [width - len(f["input_ids"]) if side == "left" else 0 for f in features]
         if "prompt_ids" in features[0]:  # encoders: the prompt alone, right-padded
@@ -256,12 +283,14 @@ class AttributeRewardModel(torch.nn.Module):
             x = x[rows, last]
         hidden = out.hidden_states[-1]
         if "prompt_input_ids" in batch:  # encoders: the prompt encoded alone
-            hidden = self.model.base_model(input_ids=batch["prompt_input_ids"],
-                                           attention_mask=batch["prompt_attention_mask"]).last_hidden_state
+            hidden = self.model.base_model(
+                input_ids=batch["prompt_input_ids"], attention_mask=batch["prompt_attention_mask"]
+            ).last_hidden_state
         return out.logits.float(), x.float(), hidden[rows, batch["prompt_end"].to(hidden.device)].float()
 
-    def outputs(self, rewards: torch.Tensor, prompt_hidden: torch.Tensor | None,
-                unsafe: torch.Tensor | None = None) -> MultiScores:
+    def outputs(
+        self, rewards: torch.Tensor, prompt_hidden: torch.Tensor | None, unsafe: torch.Tensor | None = None
+    ) -> MultiScores:
         """Scaliser outputs from raw rewards ``(N, K)`` and (for a gate) prompt hidden states ``(N, d)``."""
         rewards = rewards.float().cpu()
         transformed = rewards @ self.transform_matrix()
@@ -280,8 +309,13 @@ class AttributeRewardModel(torch.nn.Module):
         return MultiScores(rewards.float(), transformed, gate, score.float())
 
     @torch.no_grad()
-    def score_items(self, items: list[tuple[Prompt, str]], batch_size: int = 16,
-                    unsafe: list[bool] | None = None, padding_side: str | None = None) -> MultiScores:
+    def score_items(
+        self,
+        items: list[tuple[Prompt, str]],
+        batch_size: int = 16,
+        unsafe: list[bool] | None = None,
+        padding_side: str | None = None,
+    ) -> MultiScores:
         was = self.training
         self.eval()
         feats = [self.encode(p, r) for p, r in items]
@@ -289,7 +323,7 @@ class AttributeRewardModel(torch.nn.Module):
         k, rewards, hidden = len(self.attributes), torch.zeros(len(items), len(self.attributes)), None
         device = next(self.model.parameters()).device
         for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             batch = {n: v.to(device) for n, v in self.collate([feats[i] for i in idx], padding_side).items()}
             if self.gate is not None:
                 r, _, h = self.features(batch)

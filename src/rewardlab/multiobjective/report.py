@@ -14,6 +14,7 @@ plus ``attributes``, the per-attribute fit when the eval data carries ratings):
 
 Imports nothing from :mod:`rewardlab.report` (which imports this).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,7 +34,7 @@ def _columns(results: dict[str, dict]) -> list[str]:
 def _union(results: dict[str, dict], columns: list[str], key: str) -> list[str]:
     seen: list[str] = []
     for c in columns:
-        for name in (results[c]["multiobjective"].get(key) or {}):
+        for name in results[c]["multiobjective"].get(key) or {}:
             if name not in seen:
                 seen.append(name)
     return seen
@@ -52,15 +53,23 @@ def multiobjective_tables(results: dict[str, dict]) -> list[dict]:
             cells = []
             for c in columns:
                 m = (mo[c].get("attributes") or {}).get(a)
-                cells.append(MISSING if not isinstance(m, dict) else (str(m.get(metric)) if metric == "n"
-                                                                     else _f(m.get(metric))))
+                cells.append(
+                    MISSING if not isinstance(m, dict) else (str(m.get(metric)) if metric == "n" else _f(m.get(metric)))
+                )
             attr_rows.append([f"{a} {metric}", *cells])
     reasons = [f"{c}: {mo[c]['attributes_note']}" for c in columns if mo[c].get("attributes_note")]
-    tables.append({"heading": f"{HEADING}: per-attribute fit", "header": ["attribute metric", *columns],
-                   "rows": attr_rows or [["(no rated rows)", *(MISSING for _ in columns)]],
-                   "text": ["Held-out fit of each attribute output to the eval data's ratings (rescaled to [0, 1] "
-                            "with the model's recorded scales); MSE, Pearson and Spearman over the rated rows.",
-                            *reasons]})
+    tables.append(
+        {
+            "heading": f"{HEADING}: per-attribute fit",
+            "header": ["attribute metric", *columns],
+            "rows": attr_rows or [["(no rated rows)", *(MISSING for _ in columns)]],
+            "text": [
+                "Held-out fit of each attribute output to the eval data's ratings (rescaled to [0, 1] "
+                "with the model's recorded scales); MSE, Pearson and Spearman over the rated rows.",
+                *reasons,
+            ],
+        }
+    )
     acc_rows = []
     for s in _union(results, columns, "accuracy"):
         cells = []
@@ -68,31 +77,60 @@ def multiobjective_tables(results: dict[str, dict]) -> list[dict]:
             a = (mo[c].get("accuracy") or {}).get(s)
             cells.append(MISSING if not a else f"{_f(a.get('accuracy'))} [{_f(a['ci95'][0])}, {_f(a['ci95'][1])}]")
         acc_rows.append([s, *cells])
-    tables.append({"heading": f"{HEADING}: pairwise accuracy by scaliser", "header": ["scaliser", *columns],
-                   "rows": acc_rows, "text": [
-                       "Share of pairs the scaliser orders as labelled (strict: a tie counts as a loss), 95% Wilson interval. equal_weights: "
-                       "the mean of the K rewards; _debiased: of the verbosity-transformed rewards; model: the "
-                       "recorded scaliser; gate_without_debiasing: the gate's weights on the untransformed rewards."]})
+    tables.append(
+        {
+            "heading": f"{HEADING}: pairwise accuracy by scaliser",
+            "header": ["scaliser", *columns],
+            "rows": acc_rows,
+            "text": [
+                "Share of pairs the scaliser orders as labelled (strict: a tie counts as a loss), 95% Wilson interval. equal_weights: "
+                "the mean of the K rewards; _debiased: of the verbosity-transformed rewards; model: the "
+                "recorded scaliser; gate_without_debiasing: the gate's weights on the untransformed rewards."
+            ],
+        }
+    )
     len_rows = []
     for s in _union(results, columns, "abs_spearman_score_vs_length"):
-        len_rows.append([f"{s} pooled", *(_f((mo[c].get("abs_spearman_score_vs_length") or {}).get(s)) for c in columns)])
-        len_rows.append([f"{s} within pairs", *(_f((mo[c].get("abs_spearman_score_vs_length_within_pairs") or {}).get(s))
-                                                 for c in columns)])
-    tables.append({"heading": f"{HEADING}: length correlation before and after debiasing",
-                   "header": ["scaliser", *columns], "rows": len_rows, "text": [
-                       "|Spearman| of the score against response length in characters: pooled over every response, "
-                       "and within pairs (score difference vs length difference). Before debiasing: equal_weights, "
-                       "gate_without_debiasing; after: equal_weights_debiased, gate."]})
+        len_rows.append(
+            [f"{s} pooled", *(_f((mo[c].get("abs_spearman_score_vs_length") or {}).get(s)) for c in columns)]
+        )
+        len_rows.append(
+            [
+                f"{s} within pairs",
+                *(_f((mo[c].get("abs_spearman_score_vs_length_within_pairs") or {}).get(s)) for c in columns),
+            ]
+        )
+    tables.append(
+        {
+            "heading": f"{HEADING}: length correlation before and after debiasing",
+            "header": ["scaliser", *columns],
+            "rows": len_rows,
+            "text": [
+                "|Spearman| of the score against response length in characters: pooled over every response, "
+                "and within pairs (score difference vs length difference). Before debiasing: equal_weights, "
+                "gate_without_debiasing; after: equal_weights_debiased, gate."
+            ],
+        }
+    )
     gate_rows = []
     for c in columns:
         by_source = mo[c].get("mean_gate_by_source") or {}
         for source, weights in by_source.items():
             gate_rows.append([c, source, ", ".join(f"{a} {w:.3f}" for a, w in weights.items())])
     if gate_rows:
-        tables.append({"heading": f"{HEADING}: mean gate weight by prompt source",
-                       "header": ["column", "source", "mean gate weights"], "rows": gate_rows, "numeric": False,
-                       "text": [f"Bar chart: gate-{c}.png (and in report.html)." for c in columns
-                                if mo[c].get("mean_gate_by_source")]})
+        tables.append(
+            {
+                "heading": f"{HEADING}: mean gate weight by prompt source",
+                "header": ["column", "source", "mean gate weights"],
+                "rows": gate_rows,
+                "numeric": False,
+                "text": [
+                    f"Bar chart: gate-{c}.png (and in report.html)."
+                    for c in columns
+                    if mo[c].get("mean_gate_by_source")
+                ],
+            }
+        )
     return tables
 
 

@@ -3,6 +3,7 @@
 For attribute k, on the rows where it is rated: ``w_k = (XᵀX + αI)⁻¹ Xᵀ y`` (float64). α is the grid value with
 the lowest MSE on a seeded 20% validation split; the probe is then refitted on all rated rows with that α.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,8 +27,9 @@ class RidgeFit:
     val_mse: list[float]  # validation MSE at the chosen α
 
 
-def fit_ridge(x: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, alphas=ALPHAS, val_fraction: float = 0.2,
-              seed: int = 0) -> RidgeFit:
+def fit_ridge(
+    x: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, alphas=ALPHAS, val_fraction: float = 0.2, seed: int = 0
+) -> RidgeFit:
     """x ``(N, d)``, target and mask ``(N, K)`` → one probe per attribute."""
     gen = torch.Generator().manual_seed(seed)
     weights, chosen, mses = [], [], []

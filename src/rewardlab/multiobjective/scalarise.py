@@ -8,6 +8,7 @@ score, eval and serve; :data:`SCALARISERS` is the registry, :func:`parse_scalise
 * ``gate`` — the learned ArmoRM gate: ``β · g(p)ᵀ r′`` on the verbosity-debiased rewards (the gate and the
   transform live in the model; see :class:`rewardlab.multiobjective.model.AttributeRewardModel`).
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,10 @@ class FixedWeights:
             return torch.full((len(attributes),), 1.0 / len(attributes))
         unknown = sorted(set(self.weights) - set(attributes))
         if unknown:
-            raise RewardlabError(f"weights name attribute(s) {', '.join(unknown)} the model does not have "
-                                 f"(it has {', '.join(attributes)})")
+            raise RewardlabError(
+                f"weights name attribute(s) {', '.join(unknown)} the model does not have "
+                f"(it has {', '.join(attributes)})"
+            )
         return torch.tensor([float(self.weights.get(a, 0.0)) for a in attributes])
 
     def __call__(self, rewards: torch.Tensor, attributes: list[str], **_) -> torch.Tensor:
@@ -60,11 +63,15 @@ class Llama2Rule:
     eps: float = 1e-6  # R is clamped to [eps, 1 - eps] before the logit
     kind = "llama2"
 
-    def combined(self, rewards: torch.Tensor, attributes: list[str], unsafe: torch.Tensor | None = None) -> torch.Tensor:
+    def combined(
+        self, rewards: torch.Tensor, attributes: list[str], unsafe: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``R`` ``(N,)`` before the logit."""
         for name in (self.safety, self.helpfulness):
             if name not in attributes:
-                raise RewardlabError(f"the Llama 2 rule reads attribute {name!r}; the model has {', '.join(attributes)}")
+                raise RewardlabError(
+                    f"the Llama 2 rule reads attribute {name!r}; the model has {', '.join(attributes)}"
+                )
         r_s = rewards[:, attributes.index(self.safety)].float()
         r_h = rewards[:, attributes.index(self.helpfulness)].float()
         use_safety = r_s < self.threshold
@@ -72,24 +79,39 @@ class Llama2Rule:
             use_safety = use_safety | unsafe.bool()
         return torch.where(use_safety, r_s, r_h)
 
-    def __call__(self, rewards: torch.Tensor, attributes: list[str], unsafe: torch.Tensor | None = None,
-                 **_) -> torch.Tensor:
+    def __call__(
+        self, rewards: torch.Tensor, attributes: list[str], unsafe: torch.Tensor | None = None, **_
+    ) -> torch.Tensor:
         r = self.combined(rewards, attributes, unsafe).clamp(self.eps, 1 - self.eps)
         z = torch.log(r) - torch.log1p(-r)
         if self.whiten_mean is not None:
             z = (z - self.whiten_mean) / (self.whiten_std if self.whiten_std else 1.0)
         return z
 
-    def with_whitening(self, rewards: torch.Tensor, attributes: list[str], unsafe: torch.Tensor | None = None) -> "Llama2Rule":
+    def with_whitening(
+        self, rewards: torch.Tensor, attributes: list[str], unsafe: torch.Tensor | None = None
+    ) -> "Llama2Rule":
         """The same rule with mean/std of ``logit(R)`` measured on ``rewards`` (a reference set)."""
         z = Llama2Rule(self.safety, self.helpfulness, self.threshold, eps=self.eps)(rewards, attributes, unsafe)
-        return Llama2Rule(self.safety, self.helpfulness, self.threshold, float(z.mean()),
-                          float(z.std()) if len(z) > 1 else 1.0, self.eps)
+        return Llama2Rule(
+            self.safety,
+            self.helpfulness,
+            self.threshold,
+            float(z.mean()),
+            float(z.std()) if len(z) > 1 else 1.0,
+            self.eps,
+        )
 
     def to_json(self) -> dict:
-        return {"type": self.kind, "safety": self.safety, "helpfulness": self.helpfulness,
-                "threshold": self.threshold, "whiten_mean": self.whiten_mean, "whiten_std": self.whiten_std,
-                "eps": self.eps}
+        return {
+            "type": self.kind,
+            "safety": self.safety,
+            "helpfulness": self.helpfulness,
+            "threshold": self.threshold,
+            "whiten_mean": self.whiten_mean,
+            "whiten_std": self.whiten_std,
+            "eps": self.eps,
+        }
 
 
 @dataclass(frozen=True)
@@ -98,9 +120,13 @@ class GatedSum:
 
     kind = "gate"
 
-    def __call__(self, rewards: torch.Tensor, attributes: list[str], gate: torch.Tensor | None = None, **_) -> torch.Tensor:
+    def __call__(
+        self, rewards: torch.Tensor, attributes: list[str], gate: torch.Tensor | None = None, **_
+    ) -> torch.Tensor:
         if gate is None:
-            raise RewardlabError("the gate scaliser needs a model with a trained gate (rewardlab train --objective gating)")
+            raise RewardlabError(
+                "the gate scaliser needs a model with a trained gate (rewardlab train --objective gating)"
+            )
         return (gate.float() * rewards.float()).sum(-1)
 
     def to_json(self) -> dict:
@@ -157,7 +183,9 @@ def parse_scaliser(text: str | None) -> Scaliser | None:
         opts = _pairs(text.split(":", 1)[1], "--weights llama2") if ":" in text else {}
         unknown = sorted(set(opts) - {"safety", "helpfulness", "threshold"})
         if unknown:
-            raise RewardlabError(f"--weights llama2: unknown option(s) {unknown}; valid: safety, helpfulness, threshold")
+            raise RewardlabError(
+                f"--weights llama2: unknown option(s) {unknown}; valid: safety, helpfulness, threshold"
+            )
         kw: dict = {k: v for k, v in opts.items() if k != "threshold"}
         if "threshold" in opts:
             kw["threshold"] = _float(opts["threshold"], "--weights llama2 threshold")

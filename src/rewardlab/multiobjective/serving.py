@@ -17,6 +17,7 @@
 Packing is refused (:data:`PACKING_REFUSAL`): the packed forward returns one value per packed row, and the gate
 needs the prompt-end hidden state of every text besides the K outputs.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,10 @@ from rewardlab.multiobjective.metrics import attribute_metrics
 from rewardlab.multiobjective.model import AttributeRewardModel, output_rows
 from rewardlab.multiobjective.train import evaluate_pairs
 
-PACKING_REFUSAL = ("--packing does not cover multi-objective models: the packed forward returns one value per text, "
-                   "and the K outputs and the gate's prompt-end hidden state are not read from it; drop --packing")
+PACKING_REFUSAL = (
+    "--packing does not cover multi-objective models: the packed forward returns one value per text, "
+    "and the K outputs and the gate's prompt-end hidden state are not read from it; drop --packing"
+)
 
 
 class _Encoder:
@@ -79,15 +82,30 @@ class MultiObjectiveScorer(torch.nn.Module):
             raise ModelContractError(PACKING_REFUSAL)
         return self.inner.score_items(list(items), batch_size=batch_size, unsafe=unsafe, padding_side=padding_side)
 
-    def score(self, items, batch_size: int = 16, normalize: bool = False, padding_side: str | None = None,
-              packing: bool | None = None, token_budget: int | None = None, unsafe: list[bool] | None = None) -> list[float]:
+    def score(
+        self,
+        items,
+        batch_size: int = 16,
+        normalize: bool = False,
+        padding_side: str | None = None,
+        packing: bool | None = None,
+        token_budget: int | None = None,
+        unsafe: list[bool] | None = None,
+    ) -> list[float]:
         """The scalar of each (prompt, response): the recorded scaliser; ``normalize`` applies the saved mean/std."""
         out = self._scores(items, batch_size, unsafe, padding_side, packing).score.tolist()
         check_rewards(out, "scoring")
         return self.normalize(out) if normalize else out
 
-    def score_rows(self, items, batch_size: int = 16, normalize: bool = False, padding_side: str | None = None,
-                   packing: bool | None = None, unsafe: list[bool] | None = None) -> list[dict]:
+    def score_rows(
+        self,
+        items,
+        batch_size: int = 16,
+        normalize: bool = False,
+        padding_side: str | None = None,
+        packing: bool | None = None,
+        unsafe: list[bool] | None = None,
+    ) -> list[dict]:
         """Per item ``{"score", "attributes", "transformed"?, "gate"?}`` from one pass."""
         rows = output_rows(self.inner, self._scores(items, batch_size, unsafe, padding_side, packing))
         check_rewards([r["score"] for r in rows], "scoring")
@@ -96,14 +114,15 @@ class MultiObjectiveScorer(torch.nn.Module):
                 row["score"] = s
         return rows
 
-    def score_comparisons(self, records, batch_size: int = 16, packing: bool | None = None,
-                          token_budget: int | None = None) -> list[list[float]]:
+    def score_comparisons(
+        self, records, batch_size: int = 16, packing: bool | None = None, token_budget: int | None = None
+    ) -> list[list[float]]:
         flat = [(c.prompt, r) for c in records for r in c.responses]
         unsafe = [bool(c.meta.get("unsafe", False)) for c in records for _ in c.responses]
         scores = self.score(flat, batch_size=batch_size, packing=packing, unsafe=unsafe)
         out, i = [], 0
         for c in records:
-            out.append(scores[i:i + c.k])
+            out.append(scores[i : i + c.k])
             i += c.k
         return out
 
@@ -112,11 +131,15 @@ class MultiObjectiveScorer(torch.nn.Module):
         ``[score, …]`` only the score column changes."""
         stats = self.spec.normalization
         if not stats:
-            raise ModelContractError("this model has no normalisation statistics (rewardlab.json 'normalization'; "
-                                     "run `rewardlab normalize --model DIR --data samples.jsonl`)")
+            raise ModelContractError(
+                "this model has no normalisation statistics (rewardlab.json 'normalization'; "
+                "run `rewardlab normalize --model DIR --data samples.jsonl`)"
+            )
         std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
-        return [[(r[0] - stats["mean"]) / std, *r[1:]] if isinstance(r, (list, tuple)) else (r - stats["mean"]) / std
-                for r in rewards]
+        return [
+            [(r[0] - stats["mean"]) / std, *r[1:]] if isinstance(r, (list, tuple)) else (r - stats["mean"]) / std
+            for r in rewards
+        ]
 
     def describe(self) -> dict:
         return {"attributes": self.attributes, "scaliser": self.inner.mo.scaliser, "debias": self.inner.mo.debias}
@@ -166,15 +189,20 @@ class MultiObjectiveScorer(torch.nn.Module):
 
 def unpack(rows: list[list[float]], attributes: list[str], has_gate: bool) -> dict:
     k = len(attributes)
-    out = {"rewards": [r[0] for r in rows],
-           "attributes": [dict(zip(attributes, r[1:1 + k])) for r in rows],
-           "transformed": [dict(zip(attributes, r[1 + k:1 + 2 * k])) for r in rows]}
-    out["gate"] = [dict(zip(attributes, r[1 + 2 * k:1 + 3 * k])) for r in rows] if has_gate else None
+    out = {
+        "rewards": [r[0] for r in rows],
+        "attributes": [dict(zip(attributes, r[1 : 1 + k])) for r in rows],
+        "transformed": [dict(zip(attributes, r[1 + k : 1 + 2 * k])) for r in rows],
+    }
+    out["gate"] = [dict(zip(attributes, r[1 + 2 * k : 1 + 3 * k])) for r in rows] if has_gate else None
     return out
 
 
 def multiobjective_note(name: str, report: dict) -> str:
     """One report line: accuracy [95% CI] and |Spearman(score, length)| under each scaliser."""
-    parts = [f"{s} {a['accuracy']:.3f} [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}] |ρ_len| "
-             f"{report['abs_spearman_score_vs_length'][s]:.3f}" for s, a in report["accuracy"].items()]
+    parts = [
+        f"{s} {a['accuracy']:.3f} [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}] |ρ_len| "
+        f"{report['abs_spearman_score_vs_length'][s]:.3f}"
+        for s, a in report["accuracy"].items()
+    ]
     return f"{name} (multi-objective): " + "; ".join(parts)

@@ -14,6 +14,7 @@
 * :func:`init_from_attribute` — HelpSteer2-Preference: a 1-output checkpoint whose head is the regression head's
   row for ``--init-attribute``, the starting point of a BT / Scaled BT run (``--objective preference``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,19 +35,35 @@ from rewardlab.data import load_comparisons, split_by_prompt
 from rewardlab.data import synthetic_attributes as sa
 from rewardlab.data.ratings import RatedText, load_rated, parse_attribute_list, parse_scales
 from rewardlab.errors import RewardlabError
+from rewardlab.jsonstrict import dumps_strict
 from rewardlab.lora import apply_lora
 from rewardlab.multiobjective.debias import find_lambdas, spearman, transform_matrix
 from rewardlab.multiobjective.features import cached_features
 from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
 from rewardlab.multiobjective.losses import masked_mse, targets_and_mask
-from rewardlab.multiobjective.metrics import (attribute_metrics, length_correlation, mean_gate_by_source,
-                                              pair_accuracy, score_stats)
+from rewardlab.multiobjective.metrics import (
+    attribute_metrics,
+    length_correlation,
+    mean_gate_by_source,
+    pair_accuracy,
+    score_stats,
+)
 from rewardlab.multiobjective.model import AttributeRewardModel, find_head
 from rewardlab.multiobjective.ridge import fit_ridge
 from rewardlab.multiobjective.scalarise import FixedWeights, GatedSum, Llama2Rule, parse_scaliser
-from rewardlab.jsonstrict import dumps_strict
-from rewardlab.recipe import (Checkpointing, MetricsLog, NonFiniteGuard, any_process, config_defaults, load_checkpoint,
-                              make_accelerator, make_optimizer, make_scheduler, save_checkpoint, update)
+from rewardlab.recipe import (
+    Checkpointing,
+    MetricsLog,
+    NonFiniteGuard,
+    any_process,
+    config_defaults,
+    load_checkpoint,
+    make_accelerator,
+    make_optimizer,
+    make_scheduler,
+    save_checkpoint,
+    update,
+)
 from rewardlab.samplers import StepSampler
 
 
@@ -72,8 +89,10 @@ def check_options(cfg) -> None:
     if min(cfg.gate_hidden, cfg.gate_layers, cfg.gate_steps, cfg.gate_batch_size) < 1 or not cfg.gate_lr > 0:
         raise RewardlabError("gate_hidden, gate_layers, gate_steps, gate_batch_size and gate_lr must be positive")
     if cfg.objective in OBJECTIVE_NAMES and cfg.packing:
-        raise RewardlabError(f"--packing does not cover --objective {cfg.objective} yet (K-output rows are padded; "
-                             "ridge and gating read cached features); drop --packing")
+        raise RewardlabError(
+            f"--packing does not cover --objective {cfg.objective} yet (K-output rows are padded; "
+            "ridge and gating read cached features); drop --packing"
+        )
 
 
 OBJECTIVE_NAMES = ("regression", "gating")  # the keys of OBJECTIVES (defined at the end)
@@ -90,6 +109,7 @@ def _prompt_key(prompt) -> str:
 
 # --- regression ---------------------------------------------------------------------------------------------
 
+
 def load_rated_split(cfg):
     """(attributes, scales json, train items, held-out items, source description)."""
     attributes = parse_attribute_list(cfg.attributes)
@@ -100,8 +120,9 @@ def load_rated_split(cfg):
         if unknown:
             raise RewardlabError(f"the embedded data rates {', '.join(sa.ATTRIBUTES)}, not {', '.join(unknown)}")
         idx = [sa.ATTRIBUTES.index(a) for a in names]
-        items = [RatedText(t.prompt, t.response, tuple(t.ratings[i] for i in idx), t.source, t.id, t.unsafe)
-                 for t in items]
+        items = [
+            RatedText(t.prompt, t.response, tuple(t.ratings[i] for i in idx), t.source, t.id, t.unsafe) for t in items
+        ]
         scales = {a: sa.SCALES[a].to_json() for a in names}
         source = f"embedded multi-attribute synthetic (prompts={cfg.embedded_size}, seed={cfg.split_seed})"
     else:
@@ -123,8 +144,7 @@ def _regression_eval(rm: AttributeRewardModel, held: list[RatedText], batch_size
     """Per-attribute held-out metrics and the held-out mean/std of the model's scalar (its scaliser)."""
     if not held:
         return {}, None
-    out = rm.score_items([(t.prompt, t.response) for t in held], batch_size=batch_size,
-                         unsafe=[t.unsafe for t in held])
+    out = rm.score_items([(t.prompt, t.response) for t in held], batch_size=batch_size, unsafe=[t.unsafe for t in held])
     target, mask = targets_and_mask([t.ratings for t in held])
     return attribute_metrics(out.rewards, target, mask, rm.attributes), score_stats(out.score)
 
@@ -133,8 +153,15 @@ def train_regression(cfg) -> MultiObjectiveResult:
     t0 = time.perf_counter()
     names, scales, train, held, source = load_rated_split(cfg)
     torch.manual_seed(cfg.seed)
-    rm = AttributeRewardModel.from_backbone(cfg.backbone, names, scales, max_length=cfg.max_length,
-                                            padding_side=cfg.padding_side, truncation=cfg.truncation, seed=cfg.seed)
+    rm = AttributeRewardModel.from_backbone(
+        cfg.backbone,
+        names,
+        scales,
+        max_length=cfg.max_length,
+        padding_side=cfg.padding_side,
+        truncation=cfg.truncation,
+        seed=cfg.seed,
+    )
     scaliser = parse_scaliser(cfg.weights) or FixedWeights(equal=True)
     if isinstance(scaliser, GatedSum):
         raise RewardlabError("--weights gate needs a gate: train one with --objective gating --init-from THIS_MODEL")
@@ -146,20 +173,29 @@ def train_regression(cfg) -> MultiObjectiveResult:
     history: list[dict] = []
     steps = 0
     if cfg.stage1 == "ridge":
-        feats, hit = cached_features(rm, [(t.prompt, t.response) for t in train], cfg.feature_cache or out / "features",
-                                     batch_size=cfg.eval_batch_size)
+        feats, hit = cached_features(
+            rm,
+            [(t.prompt, t.response) for t in train],
+            cfg.feature_cache or out / "features",
+            batch_size=cfg.eval_batch_size,
+        )
         fit = fit_ridge(feats.head_input, target, mask, seed=cfg.seed)
         head = find_head(rm.model)
         with torch.no_grad():
             head.weight.copy_(fit.weight)
             if head.bias is not None:
                 head.bias.zero_()
-        rm.mo.stage1 = {"method": "ridge", "alphas": dict(zip(names, fit.alphas)),
-                        "val_mse": dict(zip(names, fit.val_mse)), "features_from_cache": hit}
+        rm.mo.stage1 = {
+            "method": "ridge",
+            "alphas": dict(zip(names, fit.alphas)),
+            "val_mse": dict(zip(names, fit.val_mse)),
+            "features_from_cache": hit,
+        }
     elif cfg.stage1 == "gradient":
         if cfg.lora_r:  # adapters on the backbone, the K-output head in full; merged before saving
-            apply_lora(rm, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
-                       target_modules=cfg.lora_target_modules)
+            apply_lora(
+                rm, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, target_modules=cfg.lora_target_modules
+            )
         steps, history, finished, main = _gradient_regression(rm, train, target, mask, cfg, out)
         if not finished or not main:  # --stop-after (checkpoint written), or a torchrun rank other than 0
             return MultiObjectiveResult(out / "model", steps, history)
@@ -176,9 +212,18 @@ def train_regression(cfg) -> MultiObjectiveResult:
     rm.spec.normalization = stats  # `--normalize` applies it to the scalar (as the scalar trainer's held-out stats)
     model_dir = out / "model"
     rm.save(model_dir)
-    summary = {"objective": "regression", "source": source, "attributes": names, "scales": scales,
-               "n_train": len(train), "n_eval": len(held), "stage1": rm.mo.stage1, "held_out": metrics,
-               "seconds": round(time.perf_counter() - t0, 2), "config": cfg.to_json()}
+    summary = {
+        "objective": "regression",
+        "source": source,
+        "attributes": names,
+        "scales": scales,
+        "n_train": len(train),
+        "n_eval": len(held),
+        "stage1": rm.mo.stage1,
+        "held_out": metrics,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "config": cfg.to_json(),
+    }
     atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str) + "\n")
     for name, m in metrics.items():
         pearson = "n/a" if m["pearson"] is None else f"{m['pearson']:.3f}"
@@ -196,8 +241,10 @@ def _gradient_regression(rm, train, target, mask, cfg, out: Path) -> tuple[int, 
     slice ``[rank::world]``, whose backward is scaled by ``world / labels in the global batch``, so with DDP's mean
     the update is that of the masked MSE over the whole global batch (2 processes equal 1)."""
     if cfg.fsdp or cfg.precision == "bf16-pure":
-        raise RewardlabError("--objective regression --stage1 gradient runs fp32 or --precision bf16 under DDP; "
-                             "--fsdp and --precision bf16-pure are for preference runs")
+        raise RewardlabError(
+            "--objective regression --stage1 gradient runs fp32 or --precision bf16 under DDP; "
+            "--fsdp and --precision bf16-pure are for preference runs"
+        )
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
     report_to = trackers.tracker_names(cfg.report_to)
     accelerator = make_accelerator(precision == "bf16", report_to, out / "tensorboard")
@@ -210,12 +257,14 @@ def _gradient_regression(rm, train, target, mask, cfg, out: Path) -> tuple[int, 
     feats = [rm.encode(t.prompt, t.response) for t in train]
     sampler = StepSampler(train, "random", cfg.batch_size, world, cfg.seed)
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * sampler.steps_per_epoch))
-    optimizer = make_optimizer(rm.model.named_parameters(), cfg.lr, cfg.weight_decay,
-                               fused=accelerator.device.type == "cuda")
+    optimizer = make_optimizer(
+        rm.model.named_parameters(), cfg.lr, cfg.weight_decay, fused=accelerator.device.type == "cuda"
+    )
     scheduler = make_scheduler(optimizer, total, cfg.warmup_ratio, cfg.lr_schedule)
     resume_key = {k: v for k, v in cfg.to_json().items() if k not in type(cfg).RESUMABLE}
-    ckpt = Checkpointing(ckpt_root, resume_key, config_defaults(type(cfg)), _rated_fingerprint(train),
-                         cfg.keep_checkpoints)
+    ckpt = Checkpointing(
+        ckpt_root, resume_key, config_defaults(type(cfg)), _rated_fingerprint(train), cfg.keep_checkpoints
+    )
     start = load_checkpoint(ckpt, rm.model, optimizer, scheduler) if cfg.resume else 0
     model, optimizer = accelerator.prepare(rm, optimizer)
     model.train()
@@ -231,7 +280,7 @@ def _gradient_regression(rm, train, target, mask, cfg, out: Path) -> tuple[int, 
         idx = sampler.step(step)
         n_labels = float(mask[idx].sum().clamp(min=1.0))
         local = idx[rank::world]
-        chunks = [local[i:i + micro] for i in range(0, len(local), micro)]
+        chunks = [local[i : i + micro] for i in range(0, len(local), micro)]
         loss_sum = 0.0
         for ci, chunk in enumerate(chunks):
             batch = {k: v.to(device) for k, v in rm.collate([feats[i] for i in chunk]).items()}
@@ -244,21 +293,39 @@ def _gradient_regression(rm, train, target, mask, cfg, out: Path) -> tuple[int, 
                 sq_sum = masked_mse(pred, target[chunk].to(device), m) * m.sum().clamp(min=1.0)
                 accelerator.backward(sq_sum * world / n_labels)
             loss_sum += float(sq_sum.detach())
-        result = update(optimizer, scheduler, model.parameters(), step=done, loss_sum=loss_sum,
-                        max_grad_norm=cfg.max_grad_norm, guard=guard, clip=accelerator.clip_grad_norm_,
-                        any_process=any_process(accelerator))
+        result = update(
+            optimizer,
+            scheduler,
+            model.parameters(),
+            step=done,
+            loss_sum=loss_sum,
+            max_grad_norm=cfg.max_grad_norm,
+            guard=guard,
+            clip=accelerator.clip_grad_norm_,
+            any_process=any_process(accelerator),
+        )
         if result.applied:
             window["loss"] += loss_sum
             window["labels"] += float(mask[local].sum())
             window["rows"] += len(local)
         if done % cfg.log_every == 0 or done == total:
-            tot = accelerator.reduce(torch.tensor([window["loss"], window["labels"], float(window["rows"])],
-                                                  dtype=torch.float64, device=device), reduction="sum").tolist()
-            metrics.log({"step": done, "epoch": round(done / sampler.steps_per_epoch, 4),
-                         "loss": tot[0] / tot[1] if tot[1] else None,  # masked MSE over the window's labels
-                         "lr": scheduler.get_last_lr()[0], "grad_norm": result.grad_norm,
-                         "rows_per_s": tot[2] / (time.perf_counter() - window["t"]),
-                         **({"skipped_nonfinite": guard.skipped} if guard.skipped else {})})
+            tot = accelerator.reduce(
+                torch.tensor(
+                    [window["loss"], window["labels"], float(window["rows"])], dtype=torch.float64, device=device
+                ),
+                reduction="sum",
+            ).tolist()
+            metrics.log(
+                {
+                    "step": done,
+                    "epoch": round(done / sampler.steps_per_epoch, 4),
+                    "loss": tot[0] / tot[1] if tot[1] else None,  # masked MSE over the window's labels
+                    "lr": scheduler.get_last_lr()[0],
+                    "grad_norm": result.grad_norm,
+                    "rows_per_s": tot[2] / (time.perf_counter() - window["t"]),
+                    **({"skipped_nonfinite": guard.skipped} if guard.skipped else {}),
+                }
+            )
             window = {"loss": 0.0, "labels": 0.0, "rows": 0, "t": time.perf_counter()}
         if done == total:
             break
@@ -285,6 +352,7 @@ def _rated_fingerprint(items: list[RatedText]) -> str:
 
 
 # --- gating -------------------------------------------------------------------------------------------------
+
 
 def _load_pairs(cfg):
     if cfg.data == "embedded":
@@ -327,8 +395,17 @@ def _pair_delta(gate: GatingNetwork, prompt_hidden, transformed, w, l, shared: b
     return gate_scores(gate, prompt_hidden[w], transformed[w]) - gate_scores(gate, prompt_hidden[l], transformed[l])
 
 
-def train_gate(prompt_hidden: torch.Tensor, transformed: torch.Tensor, pairs: torch.Tensor, gate_cfg: GateConfig,
-               steps: int, batch_size: int, lr: float, weight_decay: float, seed: int) -> tuple[GatingNetwork, list]:
+def train_gate(
+    prompt_hidden: torch.Tensor,
+    transformed: torch.Tensor,
+    pairs: torch.Tensor,
+    gate_cfg: GateConfig,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+) -> tuple[GatingNetwork, list]:
     """BT on ``β gᵀ r′`` of winner minus loser; pairs ``(P, 2)`` item indices; AdamW + cosine (ArmoRM).
 
     Early stopping: with at least ``10 × MIN_VAL_PAIRS`` pairs, a seeded ``VAL_FRACTION`` of them is held back;
@@ -365,8 +442,11 @@ def train_gate(prompt_hidden: torch.Tensor, transformed: torch.Tensor, pairs: to
         if val is not None and ((step + 1) % VAL_EVERY == 0 or step + 1 == steps):
             gate.eval()
             with torch.no_grad():
-                val_loss = float(torch.nn.functional.softplus(
-                    -_pair_delta(gate, prompt_hidden, transformed, val[:, 0], val[:, 1], shared)).mean())
+                val_loss = float(
+                    torch.nn.functional.softplus(
+                        -_pair_delta(gate, prompt_hidden, transformed, val[:, 0], val[:, 1], shared)
+                    ).mean()
+                )
             gate.train()
             row = row or {"step": step + 1, "loss": float(loss.detach()), "beta": float(gate.logit_scale.detach())}
             row["val_loss"] = val_loss
@@ -389,12 +469,16 @@ def train_gate(prompt_hidden: torch.Tensor, transformed: torch.Tensor, pairs: to
 def train_gating(cfg) -> MultiObjectiveResult:
     t0 = time.perf_counter()
     if not cfg.init_from:
-        raise RewardlabError("--objective gating needs --init-from a regression model (rewardlab train --objective regression)")
+        raise RewardlabError(
+            "--objective gating needs --init-from a regression model (rewardlab train --objective regression)"
+        )
     rm = AttributeRewardModel.load(cfg.init_from)
     names = rm.attributes
     if cfg.verbosity_attribute not in names and cfg.debias:
-        raise RewardlabError(f"--verbosity-attribute {cfg.verbosity_attribute!r} is not an attribute of {cfg.init_from} "
-                             f"({', '.join(names)}); name one or pass --no-debias")
+        raise RewardlabError(
+            f"--verbosity-attribute {cfg.verbosity_attribute!r} is not an attribute of {cfg.init_from} "
+            f"({', '.join(names)}); name one or pass --no-debias"
+        )
     train_recs, held_recs, source = _load_pairs(cfg)
     out = Path(cfg.output_dir)
     cache = cfg.feature_cache or out / "features"
@@ -402,8 +486,9 @@ def train_gating(cfg) -> MultiObjectiveResult:
     feats, hit = cached_features(rm, items, cache, model_dir=cfg.init_from, batch_size=cfg.eval_batch_size)
     if cfg.reference_data:
         ref_items = _texts(load_comparisons(cfg.reference_data, format="auto").records)[0]
-        ref_rewards = cached_features(rm, ref_items, cache, model_dir=cfg.init_from,
-                                      batch_size=cfg.eval_batch_size)[0].rewards
+        ref_rewards = cached_features(rm, ref_items, cache, model_dir=cfg.init_from, batch_size=cfg.eval_batch_size)[
+            0
+        ].rewards
         reference = cfg.reference_data
     else:
         ref_rewards, reference = feats.rewards, f"the training pairs ({source}), chosen and rejected pooled"
@@ -412,17 +497,32 @@ def train_gating(cfg) -> MultiObjectiveResult:
         v = names.index(cfg.verbosity_attribute)
         lambdas = find_lambdas(ref_rewards.numpy(), v, cfg.debias_threshold)
         transform = transform_matrix(lambdas, v)
-        rm.mo.debias = {"attribute": cfg.verbosity_attribute, "lambdas": dict(zip(names, lambdas.tolist())),
-                        "threshold": cfg.debias_threshold, "reference": reference, "n_reference": len(ref_rewards)}
+        rm.mo.debias = {
+            "attribute": cfg.verbosity_attribute,
+            "lambdas": dict(zip(names, lambdas.tolist())),
+            "threshold": cfg.debias_threshold,
+            "reference": reference,
+            "n_reference": len(ref_rewards),
+        }
     else:
         transform = np.eye(k)
         rm.mo.debias = None
     rm.mo.transform = transform.tolist()
     transformed = feats.rewards @ torch.tensor(transform, dtype=torch.float32)
-    gate_cfg = GateConfig(input_dim=feats.prompt_hidden.shape[1], n_objectives=k, hidden=cfg.gate_hidden,
-                          n_hidden=cfg.gate_layers)
-    gate, history = train_gate(feats.prompt_hidden, transformed, torch.tensor(pairs), gate_cfg, cfg.gate_steps,
-                               cfg.gate_batch_size, cfg.gate_lr, cfg.weight_decay, cfg.seed)
+    gate_cfg = GateConfig(
+        input_dim=feats.prompt_hidden.shape[1], n_objectives=k, hidden=cfg.gate_hidden, n_hidden=cfg.gate_layers
+    )
+    gate, history = train_gate(
+        feats.prompt_hidden,
+        transformed,
+        torch.tensor(pairs),
+        gate_cfg,
+        cfg.gate_steps,
+        cfg.gate_batch_size,
+        cfg.gate_lr,
+        cfg.weight_decay,
+        cfg.seed,
+    )
     rm.gate = gate
     rm.mo.scaliser = GatedSum().to_json()
     held = evaluate_pairs(rm, held_recs, cache, cfg.init_from, cfg.eval_batch_size) if held_recs else {}
@@ -432,24 +532,40 @@ def train_gating(cfg) -> MultiObjectiveResult:
         shutil.rmtree(model_dir)
     shutil.copytree(cfg.init_from, model_dir, ignore=shutil.ignore_patterns("gate.safetensors"))
     rm.save(model_dir)
-    summary = {"objective": "gating", "source": source, "init_from": cfg.init_from, "attributes": names,
-               "n_train_pairs": len(pairs), "features_from_cache": hit, "debias": rm.mo.debias, "gate": gate_cfg.to_json(),
-               "beta": float(gate.logit_scale.detach()), "history": history, "held_out": held,
-               "gate_steps_run": history[-1]["step"] if history else cfg.gate_steps,
-               "seconds": round(time.perf_counter() - t0, 2), "config": cfg.to_json()}
+    summary = {
+        "objective": "gating",
+        "source": source,
+        "init_from": cfg.init_from,
+        "attributes": names,
+        "n_train_pairs": len(pairs),
+        "features_from_cache": hit,
+        "debias": rm.mo.debias,
+        "gate": gate_cfg.to_json(),
+        "beta": float(gate.logit_scale.detach()),
+        "history": history,
+        "held_out": held,
+        "gate_steps_run": history[-1]["step"] if history else cfg.gate_steps,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "config": cfg.to_json(),
+    }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str) + "\n")
     final = None
     if held:
         final = {"accuracy": held["accuracy"]["gate"]["accuracy"], "n_records": len(held_recs)}
         for name, acc in held["accuracy"].items():
-            print(f"held-out pairwise accuracy ({name}): {acc['accuracy']:.4f} "
-                  f"[{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}] on {acc['n']} pairs")
-    return MultiObjectiveResult(model_dir, summary["gate_steps_run"], history, final, summary, elapsed_s=summary["seconds"])
+            print(
+                f"held-out pairwise accuracy ({name}): {acc['accuracy']:.4f} "
+                f"[{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}] on {acc['n']} pairs"
+            )
+    return MultiObjectiveResult(
+        model_dir, summary["gate_steps_run"], history, final, summary, elapsed_s=summary["seconds"]
+    )
 
 
-def evaluate_pairs(rm: AttributeRewardModel, records, cache=None, model_dir=None, batch_size: int = 32,
-                   plot=None) -> dict:
+def evaluate_pairs(
+    rm: AttributeRewardModel, records, cache=None, model_dir=None, batch_size: int = 32, plot=None
+) -> dict:
     """Pairwise accuracy under each scaliser (equal weights raw and transformed, the model's own, Llama 2 rule when
     the attributes allow), |Spearman| of score vs length (responses pooled, as ArmoRM measures it, and within pairs:
     of the score difference vs the length difference, which prompt kinds of different lengths do not confound),
@@ -462,9 +578,11 @@ def evaluate_pairs(rm: AttributeRewardModel, records, cache=None, model_dir=None
     w = torch.tensor([p[0] for p in pairs])
     l = torch.tensor([p[1] for p in pairs])
     equal = FixedWeights(equal=True)
-    scored = {"equal_weights": equal(res.rewards, rm.attributes),
-              "equal_weights_debiased": equal(res.transformed, rm.attributes),
-              "model": res.score}
+    scored = {
+        "equal_weights": equal(res.rewards, rm.attributes),
+        "equal_weights_debiased": equal(res.transformed, rm.attributes),
+        "model": res.score,
+    }
     if {"harmlessness", "helpfulness"} <= set(rm.attributes):
         scored["llama2_rule"] = Llama2Rule()(res.rewards, rm.attributes, unsafe=unsafe)
     if res.gate is not None:
@@ -472,11 +590,14 @@ def evaluate_pairs(rm: AttributeRewardModel, records, cache=None, model_dir=None
         scored["gate_without_debiasing"] = rm.gate.logit_scale.detach()[0] * (res.gate * res.rewards).sum(-1)
     responses = [r for _, r in items]
     dlen = [len(responses[a]) - len(responses[b]) for a, b in pairs]
-    out = {"accuracy": {n: pair_accuracy(s[w], s[l]) for n, s in scored.items()},
-           "abs_spearman_score_vs_length": {n: abs(length_correlation(s, responses)) for n, s in scored.items()},
-           "abs_spearman_score_vs_length_within_pairs": {n: abs(spearman((s[w] - s[l]).double().numpy(), dlen))
-                                                         for n, s in scored.items()},
-           "model_score_stats": score_stats(res.score)}
+    out = {
+        "accuracy": {n: pair_accuracy(s[w], s[l]) for n, s in scored.items()},
+        "abs_spearman_score_vs_length": {n: abs(length_correlation(s, responses)) for n, s in scored.items()},
+        "abs_spearman_score_vs_length_within_pairs": {
+            n: abs(spearman((s[w] - s[l]).double().numpy(), dlen)) for n, s in scored.items()
+        },
+        "model_score_stats": score_stats(res.score),
+    }
     if res.gate is not None:
         item_sources = [c.source for c in records for _ in c.responses]
         out["mean_gate_by_source"] = mean_gate_by_source(res.gate, item_sources, rm.attributes, plot)
@@ -485,17 +606,20 @@ def evaluate_pairs(rm: AttributeRewardModel, records, cache=None, model_dir=None
 
 # --- regression → BT ----------------------------------------------------------------------------------------
 
+
 def init_from_attribute(model_dir: str, attribute: str, out_dir: Path) -> Path:
     """A 1-output checkpoint (no ``rewardlab.json``: a plain backbone for ``RewardModel.from_backbone``) whose head is
     the regression head's row for ``attribute``, so its reward equals that attribute's output."""
     rm = AttributeRewardModel.load(model_dir)
     if attribute not in rm.attributes:
-        raise RewardlabError(f"--init-attribute {attribute!r} is not an attribute of {model_dir} ({', '.join(rm.attributes)})")
+        raise RewardlabError(
+            f"--init-attribute {attribute!r} is not an attribute of {model_dir} ({', '.join(rm.attributes)})"
+        )
     k = rm.attributes.index(attribute)
     head = find_head(rm.model)
     with torch.no_grad():
-        weight = head.weight[k:k + 1].clone()
-        bias = None if head.bias is None else head.bias[k:k + 1].clone()
+        weight = head.weight[k : k + 1].clone()
+        bias = None if head.bias is None else head.bias[k : k + 1].clone()
         new = torch.nn.Linear(head.in_features, 1, bias=bias is not None)
         new.weight.copy_(weight)
         if bias is not None:

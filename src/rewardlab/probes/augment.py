@@ -10,6 +10,7 @@ ever read, so nothing crosses the train/eval split. The added records have ``sou
 and id ``<record id>#offtopic``; :func:`augment_records` returns a summary that ``train`` stores in
 ``train_summary.json`` (``data.augment``), and the data fingerprint covers the added records.
 """
+
 from __future__ import annotations
 
 import random
@@ -37,8 +38,9 @@ def parse_augment(spec: str | None) -> AugmentSpec | None:
         return None
     name, _, frac = str(spec).strip().partition(":")
     if name not in AUGMENTATIONS:
-        raise RewardlabError(f"--augment: unknown augmentation {name!r}; known: {', '.join(AUGMENTATIONS)} "
-                             "(offsetbias[:FRACTION])")
+        raise RewardlabError(
+            f"--augment: unknown augmentation {name!r}; known: {', '.join(AUGMENTATIONS)} (offsetbias[:FRACTION])"
+        )
     try:
         fraction = float(frac) if frac else DEFAULT_FRACTION
     except ValueError:
@@ -62,18 +64,33 @@ def offsetbias_records(train: Sequence[Comparison], fraction: float, seed: int =
     for k in picks:
         i, j = eligible[k]
         record = train[i]
-        out.append(Comparison(record.prompt, (record.preferred, train[j].preferred), chosen=0, source=SOURCE,
-                              id=f"{record.id or i}#offtopic"))
+        out.append(
+            Comparison(
+                record.prompt,
+                (record.preferred, train[j].preferred),
+                chosen=0,
+                source=SOURCE,
+                id=f"{record.id or i}#offtopic",
+            )
+        )
     return out
 
 
-def augment_records(train: Sequence[Comparison], spec: str | None, seed: int = 0) -> tuple[list[Comparison], dict | None]:
+def augment_records(
+    train: Sequence[Comparison], spec: str | None, seed: int = 0
+) -> tuple[list[Comparison], dict | None]:
     """``(train + added records, summary)``; ``(train, None)`` without an augmentation."""
     parsed = parse_augment(spec)
     if parsed is None:
         return list(train), None
     added = offsetbias_records(train, parsed.fraction, seed)
-    info = {"name": parsed.name, "fraction": parsed.fraction, "seed": seed, "n_train_before": len(train),
-            "n_added": len(added), "source": SOURCE,
-            "how": "chosen response vs the chosen response of the nearest different training prompt (TF-IDF)"}
+    info = {
+        "name": parsed.name,
+        "fraction": parsed.fraction,
+        "seed": seed,
+        "n_train_before": len(train),
+        "n_added": len(added),
+        "source": SOURCE,
+        "how": "chosen response vs the chosen response of the nearest different training prompt (TF-IDF)",
+    }
     return [*train, *added], info

@@ -24,6 +24,7 @@ id (or index), via ``random.Random("seed:probe:key")``, never on the other recor
 except the two probes that pick another record (off_topic: the nearest prompt; nested_instruction: a seeded
 draw among the other prompts).
 """
+
 from __future__ import annotations
 
 import random
@@ -46,15 +47,17 @@ class ProbePair:
 
     def comparison(self) -> Comparison:
         """(reference, biased), reference preferred."""
-        return Comparison(self.prompt, (self.reference, self.biased), chosen=0, source=self.probe,
-                          id=f"{self.probe}:{self.key}")
+        return Comparison(
+            self.prompt, (self.reference, self.biased), chosen=0, source=self.probe, id=f"{self.probe}:{self.key}"
+        )
 
     def control(self) -> Comparison | None:
         """(reference, base): the same pair without the bias, or None."""
         if self.base is None:
             return None
-        return Comparison(self.prompt, (self.reference, self.base), chosen=0, source=self.probe,
-                          id=f"{self.probe}:{self.key}:control")
+        return Comparison(
+            self.prompt, (self.reference, self.base), chosen=0, source=self.probe, id=f"{self.probe}:{self.key}:control"
+        )
 
 
 def user_text(prompt: Prompt) -> str:
@@ -93,8 +96,9 @@ def best_and_worst(record: Comparison) -> tuple[str, str] | None:
     return record.preferred, record.responses[worst]
 
 
-def _added(probe: str, records: Sequence[Comparison], seed: int,
-           make: Callable[[random.Random, Comparison, str], str]) -> list[ProbePair]:
+def _added(
+    probe: str, records: Sequence[Comparison], seed: int, make: Callable[[random.Random, Comparison, str], str]
+) -> list[ProbePair]:
     """Pairs whose biased variant is ``make(rng, record, worse)``, the worse response with text added."""
     out = []
     for i, record in enumerate(records):
@@ -110,27 +114,34 @@ def _added(probe: str, records: Sequence[Comparison], seed: int,
 def length(records: Sequence[Comparison], seed: int = 0) -> list[ProbePair]:
     """The worse response, padded: one :data:`~templates.LENGTH_OPENERS` sentence before it and two
     :data:`~templates.LENGTH_CLOSERS` after it (blank-line separated). No content is added."""
+
     def make(rng, record, worse):
         closers = rng.sample(T.LENGTH_CLOSERS, 2)
         return f"{rng.choice(T.LENGTH_OPENERS)}\n\n{worse}\n\n{closers[0]} {closers[1]}"
+
     return _added("length", records, seed, make)
 
 
 def concreteness(records: Sequence[Comparison], seed: int = 0) -> list[ProbePair]:
     """The worse response + " " + an invented citation + " " + an invented figure."""
+
     def make(rng, record, worse):
-        citation = rng.choice(T.CITATIONS).format(year=rng.randint(2009, 2022), surname=rng.choice(T.SURNAMES),
-                                                  journal=rng.choice(T.JOURNALS))
+        citation = rng.choice(T.CITATIONS).format(
+            year=rng.randint(2009, 2022), surname=rng.choice(T.SURNAMES), journal=rng.choice(T.JOURNALS)
+        )
         figure = rng.choice(T.FIGURES).format(pct=rng.randint(61, 94), n=rng.randint(120, 4800))
         return f"{worse.rstrip()} {citation} {figure}"
+
     return _added("concreteness", records, seed, make)
 
 
 def empty_reference(records: Sequence[Comparison], seed: int = 0) -> list[ProbePair]:
     """The worse response between an opener and a closer that point at material the prompt never gave."""
+
     def make(rng, record, worse):
         opener, closer = rng.choice(T.EMPTY_REFERENCES)
         return f"{opener}{worse.strip()}{closer}"
+
     return _added("empty_reference", records, seed, make)
 
 
@@ -200,8 +211,12 @@ def nested_instruction(records: Sequence[Comparison], seed: int = 0) -> list[Pro
         other = records[first[keys[pick + (pick >= own)]]]
         if other.preferred == pair[0]:
             continue
-        prompt = with_user_text(record.prompt, rng.choice(T.NESTED_INSTRUCTIONS).format(
-            prompt=user_text(record.prompt), nested=user_text(other.prompt).strip()))
+        prompt = with_user_text(
+            record.prompt,
+            rng.choice(T.NESTED_INSTRUCTIONS).format(
+                prompt=user_text(record.prompt), nested=user_text(other.prompt).strip()
+            ),
+        )
         out.append(ProbePair("nested_instruction", prompt, pair[0], other.preferred, None, key))
     return out
 

@@ -18,6 +18,7 @@ For each probe (:data:`rewardlab.probes.pairs.PROBES`), over its ``n`` pairs:
 A pointwise scorer (a :class:`~rewardlab.model.RewardModel`) scores each (prompt, response) once
 (:func:`rewardlab.benchmarks.base.score_records`), so a control pair costs only the base response.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,21 +68,32 @@ def _ci(values: np.ndarray, n_boot: int, seed: int) -> list | None:
     return list(bootstrap_ci(values, n=n_boot, seed=seed)) if n_boot > 0 and values.size else None
 
 
-def build_pairs(records: Sequence[Comparison], probes: Sequence[str], seed: int = 0,
-                pointwise: bool = True) -> dict[str, list[ProbePair]]:
+def build_pairs(
+    records: Sequence[Comparison], probes: Sequence[str], seed: int = 0, pointwise: bool = True
+) -> dict[str, list[ProbePair]]:
     """Each probe's pairs (judge-only probes left out for a pointwise scorer)."""
     return {name: PROBES[name](records, seed) for name in probes if not (pointwise and name in JUDGE_ONLY)}
 
 
-def bias_profile(scorer: Any, records: Sequence[Comparison], probes: Sequence[str] | str | None = None,
-                 seed: int = 0, n_boot: int = 1000, batch_size: int = 32, keep_pairs: bool = True) -> dict:
+def bias_profile(
+    scorer: Any,
+    records: Sequence[Comparison],
+    probes: Sequence[str] | str | None = None,
+    seed: int = 0,
+    n_boot: int = 1000,
+    batch_size: int = 32,
+    keep_pairs: bool = True,
+) -> dict:
     """``{"probes": {name: summary}, "pairs": {name: [per-pair rows]}, "skipped": {name: why}}`` (see the
     module docstring for the summary fields; ``keep_pairs=False`` leaves the per-pair rows out)."""
     names = parse_probe_names(probes)
     pointwise = _pointwise(scorer)
     built = build_pairs(list(records), names, seed, pointwise)
-    skipped = {n: "judges only (a pointwise reward model sees one response at a time)"
-               for n in names if pointwise and n in JUDGE_ONLY}
+    skipped = {
+        n: "judges only (a pointwise reward model sees one response at a time)"
+        for n in names
+        if pointwise and n in JUDGE_ONLY
+    }
     batch: list[Comparison] = []
     layout: dict[str, tuple[int, int, int]] = {}  # probe -> (start, n pairs, n controls)
     for name, pairs in built.items():
@@ -91,8 +103,10 @@ def bias_profile(scorer: Any, records: Sequence[Comparison], probes: Sequence[st
         start = len(batch)
         if name == "position":
             batch += [p.comparison() for p in pairs]
-            batch += [Comparison(p.prompt, (p.biased, p.reference), chosen=1, source=p.probe, id=f"position:{p.key}:BA")
-                      for p in pairs]
+            batch += [
+                Comparison(p.prompt, (p.biased, p.reference), chosen=1, source=p.probe, id=f"position:{p.key}:BA")
+                for p in pairs
+            ]
             layout[name] = (start, len(pairs), 0)
             continue
         controls = [p.control() for p in pairs]
@@ -105,18 +119,24 @@ def bias_profile(scorer: Any, records: Sequence[Comparison], probes: Sequence[st
     for name, (start, n, n_ctl) in layout.items():
         pairs = built[name]
         if name == "position":
-            ab, ba = scores[start:start + n], scores[start + n:start + 2 * n]
+            ab, ba = scores[start : start + n], scores[start + n : start + 2 * n]
             first = [win_credit(s[0], s[1]) for s in ab] + [win_credit(s[0], s[1]) for s in ba]
             winner_ab = [win_credit(s[0], s[1]) for s in ab]  # 1: reference won in AB
             winner_ba = [win_credit(s[1], s[0]) for s in ba]  # 1: reference won in BA
             consistent = [float(a == b and a != 0.5) for a, b in zip(winner_ab, winner_ba)]
-            out[name] = {"n": 2 * n, "n_pairs": n, "biased_preferred": float(np.mean(first)),
-                         "ci95": wilson_interval(sum(first), 2 * n), "ties": int(sum(f == 0.5 for f in first)),
-                         "consistency": float(np.mean(consistent)), "consistency_ci95": wilson_interval(sum(consistent), n)}
+            out[name] = {
+                "n": 2 * n,
+                "n_pairs": n,
+                "biased_preferred": float(np.mean(first)),
+                "ci95": wilson_interval(sum(first), 2 * n),
+                "ties": int(sum(f == 0.5 for f in first)),
+                "consistency": float(np.mean(consistent)),
+                "consistency_ci95": wilson_interval(sum(consistent), n),
+            }
             rows[name] = [{"id": p.key, "scores_AB": list(a), "scores_BA": list(b)} for p, a, b in zip(pairs, ab, ba)]
             continue
-        main = scores[start:start + n]
-        ctl = iter(scores[start + n:start + n + n_ctl])
+        main = scores[start : start + n]
+        ctl = iter(scores[start + n : start + n + n_ctl])
         credits = np.array([win_credit(s[1], s[0]) for s in main])
         margins = np.array([s[1] - s[0] for s in main])
         ctl_credit, shifts, prow = [], [], []
@@ -128,20 +148,39 @@ def bias_profile(scorer: Any, records: Sequence[Comparison], probes: Sequence[st
                 shifts.append(s[1] - c[1])
                 row["r_base"] = c[1]
             prow.append(row)
-        summary = {"n": n, "biased_preferred": float(credits.mean()), "ci95": wilson_interval(float(credits.sum()), n),
-                   "ties": int((credits == 0.5).sum()), "margin": float(margins.mean()),
-                   "margin_ci95": _ci(margins, n_boot, seed), "control_rate": None, "control_ci95": None,
-                   "effect": None, "shift": None, "shift_ci95": None}
+        summary = {
+            "n": n,
+            "biased_preferred": float(credits.mean()),
+            "ci95": wilson_interval(float(credits.sum()), n),
+            "ties": int((credits == 0.5).sum()),
+            "margin": float(margins.mean()),
+            "margin_ci95": _ci(margins, n_boot, seed),
+            "control_rate": None,
+            "control_ci95": None,
+            "effect": None,
+            "shift": None,
+            "shift_ci95": None,
+        }
         if ctl_credit:
             c = np.array(ctl_credit)
             sh = np.array(shifts)
-            summary.update(control_rate=float(c.mean()), control_ci95=wilson_interval(float(c.sum()), c.size),
-                           effect=float(credits.mean() - c.mean()), shift=float(sh.mean()),
-                           shift_ci95=_ci(sh, n_boot, seed))
+            summary.update(
+                control_rate=float(c.mean()),
+                control_ci95=wilson_interval(float(c.sum()), c.size),
+                effect=float(credits.mean() - c.mean()),
+                shift=float(sh.mean()),
+                shift_ci95=_ci(sh, n_boot, seed),
+            )
         out[name] = summary
         rows[name] = prow
-    profile = {"probes": out, "pairs": rows, "skipped": skipped, "seed": seed, "n_records": len(records),
-               "pointwise": pointwise}
+    profile = {
+        "probes": out,
+        "pairs": rows,
+        "skipped": skipped,
+        "seed": seed,
+        "n_records": len(records),
+        "pointwise": pointwise,
+    }
     if not keep_pairs:
         del profile["pairs"]
     return profile

@@ -3,6 +3,7 @@
 Both read ``result["bias_profile"]`` (:func:`rewardlab.probes.profile.bias_profile`) of each result column;
 columns without one are shown as "—". Imports nothing from :mod:`rewardlab.report` (which imports this).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,11 +11,13 @@ from typing import Any
 import numpy as np
 
 HEADING = "Bias profile"
-TEXT = ("Share of probe pairs in which the model rewards the biased variant above the chosen response (ties ½), "
-        "Wilson 95% interval; lower is better. \"control\" is the same share before the text was added "
-        "(the worse response as it was); \"reward shift\" is the mean r(biased) − r(worse response), bootstrap "
-        "95% interval. position (judges): share of orders in which the response shown first wins. "
-        "Probe texts: rewardlab.probes.templates.")
+TEXT = (
+    "Share of probe pairs in which the model rewards the biased variant above the chosen response (ties ½), "
+    'Wilson 95% interval; lower is better. "control" is the same share before the text was added '
+    '(the worse response as it was); "reward shift" is the mean r(biased) − r(worse response), bootstrap '
+    "95% interval. position (judges): share of orders in which the response shown first wins. "
+    "Probe texts: rewardlab.probes.templates."
+)
 MISSING = "—"
 
 
@@ -52,16 +55,35 @@ def bias_tables(results: dict[str, dict]) -> list[dict]:
     for name in names:
         cells = [_profile(results[c]).get(name) for c in columns]
         label = "first shown wins" if name == "position" else "biased preferred"
-        rows.append([f"{name}: {label} (n)", *(MISSING if s is None else f"{_with_ci(s['biased_preferred'], s['ci95'])}"
-                                                f" (n={s['n']})" for s in cells)])
+        rows.append(
+            [
+                f"{name}: {label} (n)",
+                *(
+                    MISSING if s is None else f"{_with_ci(s['biased_preferred'], s['ci95'])} (n={s['n']})"
+                    for s in cells
+                ),
+            ]
+        )
         if any(s and s.get("control_rate") is not None for s in cells):
-            rows.append([f"{name}: control", *(_with_ci(s.get("control_rate"), s.get("control_ci95")) if s else MISSING
-                                               for s in cells)])
-            rows.append([f"{name}: reward shift", *(_with_ci(s.get("shift"), s.get("shift_ci95")) if s else MISSING
-                                                    for s in cells)])
+            rows.append(
+                [
+                    f"{name}: control",
+                    *(_with_ci(s.get("control_rate"), s.get("control_ci95")) if s else MISSING for s in cells),
+                ]
+            )
+            rows.append(
+                [
+                    f"{name}: reward shift",
+                    *(_with_ci(s.get("shift"), s.get("shift_ci95")) if s else MISSING for s in cells),
+                ]
+            )
         if any(s and s.get("consistency") is not None for s in cells):
-            rows.append([f"{name}: consistent in both orders",
-                         *(_with_ci(s.get("consistency"), s.get("consistency_ci95")) if s else MISSING for s in cells)])
+            rows.append(
+                [
+                    f"{name}: consistent in both orders",
+                    *(_with_ci(s.get("consistency"), s.get("consistency_ci95")) if s else MISSING for s in cells),
+                ]
+            )
     return [{"heading": HEADING, "header": ["probe", *columns], "rows": rows, "text": [TEXT]}]
 
 
@@ -91,9 +113,15 @@ def fig_bias_profile(results: dict[str, dict]):
             vals.append(np.nan if v is None else v)
             lo.append(0.0 if v is None or not ci else max(v - ci[0], 0.0))
             hi.append(0.0 if v is None or not ci else max(ci[1] - v, 0.0))
-        ax.barh(y - 0.4 + bar_h * (k + 0.5), vals, height=bar_h * 0.92, xerr=[lo, hi],
-                color=PALETTE[k % len(PALETTE)], error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333"},
-                label=column)
+        ax.barh(
+            y - 0.4 + bar_h * (k + 0.5),
+            vals,
+            height=bar_h * 0.92,
+            xerr=[lo, hi],
+            color=PALETTE[k % len(PALETTE)],
+            error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333"},
+            label=column,
+        )
     ax.set_yticks(y)
     ax.set_yticklabels(names, fontsize=9)
     ax.invert_yaxis()

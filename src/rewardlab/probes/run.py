@@ -4,6 +4,7 @@ Writes ``probes.json`` (the profile per scorer, the config, the data fingerprint
 ``probes.md`` (the table) and ``probe-pairs-<name>.jsonl`` (every probe pair: probe, id, prompt, texts
 and rewards), all in ``output_dir``.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,13 +16,12 @@ from rewardlab.bounds import NonNegative, Positive, Seed
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import fingerprint, load_comparisons
 from rewardlab.errors import RewardlabError
-from rewardlab.outputs import claim_output_dir
 from rewardlab.evaluate import JUDGE_PREFIX, load_scorer, model_name, model_provenance
+from rewardlab.outputs import claim_output_dir
 from rewardlab.probes.pairs import PROBES
 from rewardlab.probes.profile import bias_profile, build_pairs, parse_probe_names
 from rewardlab.probes.report import bias_tables
 from rewardlab.provenance import provenance
-
 
 # what probe writes into output_dir: --overwrite removes these first
 PROBE_WRITES = ("probes.json", "probes.md", "probe-pairs-*.jsonl")
@@ -30,7 +30,9 @@ PROBE_WRITES = ("probes.json", "probes.md", "probe-pairs-*.jsonl")
 @dataclass
 class ProbeConfig(ContractOptions):
     model: list[str] = field(default_factory=list)  # rewardlab model directories, one column each
-    judge: list[str] = field(default_factory=list)  # LLM judges: a model, key=value,... or a YAML (rewardlab.judges.run)
+    judge: list[str] = field(
+        default_factory=list
+    )  # LLM judges: a model, key=value,... or a YAML (rewardlab.judges.run)
     data: str = ""  # preference data (any format `train` reads); probe pairs are derived from it
     format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     skip_invalid: bool = False  # skip malformed rows (counted) instead of stopping at the first
@@ -49,8 +51,11 @@ class ProbeConfig(ContractOptions):
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     cell = lambda x: str(x).replace("|", "\\|").replace("\n", " ")
-    return ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(map(cell, row)) + " |" for row in rows)]
+    return [
+        "| " + " | ".join(map(cell, header)) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(map(cell, row)) + " |" for row in rows),
+    ]
 
 
 def render_markdown(results: dict[str, dict], notes: list[str]) -> str:
@@ -87,8 +92,20 @@ def run_probe(cfg: ProbeConfig) -> Path:
             for probe, rows in profile.pop("pairs").items():
                 for pair, row in zip(pairs[probe], rows):
                     prompt = pair.prompt if isinstance(pair.prompt, str) else list(pair.prompt)
-                    f.write(json.dumps({"probe": probe, **row, "prompt": prompt, "reference": pair.reference,
-                                        "biased": pair.biased, "base": pair.base}, ensure_ascii=False) + "\n")
+                    f.write(
+                        json.dumps(
+                            {
+                                "probe": probe,
+                                **row,
+                                "prompt": prompt,
+                                "reference": pair.reference,
+                                "biased": pair.biased,
+                                "base": pair.base,
+                            },
+                            ensure_ascii=False,
+                        )
+                        + "\n"
+                    )
         results[name] = {"bias_profile": profile, "model": model_provenance(path, scorer)}
         del scorer
     notes = [f"{len(records)} records from {cfg.data}"]

@@ -4,6 +4,7 @@ Used by the off-topic probe and the OffsetBias augmentation to find, for each pr
 *different* prompt of the same data (the off-topic response answers that one). Deterministic: ties go to
 the lowest index. Sparse, in row blocks, so tens of thousands of prompts fit in memory.
 """
+
 from __future__ import annotations
 
 import re
@@ -55,7 +56,7 @@ def nearest_other(texts: Sequence[str], cells: int = 16_000_000) -> list[int | N
         group.setdefault(t, []).append(i)
     out: list[int | None] = []
     for start in range(0, n, block):
-        sims = (m[start:start + block] @ m.T).toarray()
+        sims = (m[start : start + block] @ m.T).toarray()
         rows = np.arange(sims.shape[0])
         sims[rows, start + rows] = -np.inf
         for r in rows:  # equal texts are not neighbours either (rare: only rows with a duplicate)

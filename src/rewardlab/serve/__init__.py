@@ -6,6 +6,7 @@
 * :mod:`rewardlab.serve.openrlhf` — how OpenRLHF ``/get_reward`` queries are split into prompt and response.
 * :mod:`rewardlab.serve.client` — ``RewardClient`` / ``AsyncRewardClient`` and a TRL-style reward function.
 """
+
 from rewardlab.serve.config import ServeConfig
 
 __all__ = ["ServeConfig"]

@@ -27,6 +27,7 @@ queue over ``max_queue_texts`` -> 503. With ``token`` set, every endpoint but ``
 Shutdown (SIGINT/SIGTERM): uvicorn stops accepting connections and waits up to ``shutdown_timeout`` seconds
 for in-flight requests; the worker keeps scoring until they are answered, then stops.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -69,10 +70,19 @@ class Message(BaseModel):
 class ScoreRequest(BaseModel):
     """One conversation (``prompt`` text or ``messages``) and one or more candidate responses."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"prompt": "What is 2 plus 3?", "responses": ["It is 5.", "It is 6."]},
-        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}],
-         "responses": ["Hello!"], "normalize": True}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"prompt": "What is 2 plus 3?", "responses": ["It is 5.", "It is 6."]},
+                {
+                    "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}],
+                    "responses": ["Hello!"],
+                    "normalize": True,
+                },
+            ]
+        },
+    )
     prompt: str | None = Field(None, description="the user's prompt as plain text (one user turn)")
     messages: list[Message] | None = Field(None, min_length=1, description="the conversation before the response")
     responses: list[str] = Field(..., min_length=1, description="candidate responses, each scored separately")
@@ -126,19 +136,25 @@ class Metrics:
         r = self.registry = CollectorRegistry()
         lat = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
         self.requests = Counter("rewardlab_requests", "HTTP requests", ["endpoint", "status"], registry=r)
-        self.latency = Histogram("rewardlab_request_latency_seconds", "request latency", ["endpoint"],
-                                 buckets=lat, registry=r)
+        self.latency = Histogram(
+            "rewardlab_request_latency_seconds", "request latency", ["endpoint"], buckets=lat, registry=r
+        )
         self.texts = Counter("rewardlab_texts_scored", "texts scored", registry=r)
         sizes = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
         self.batch_texts = Histogram("rewardlab_batch_texts", "texts per batched forward", buckets=sizes, registry=r)
-        self.batch_jobs = Histogram("rewardlab_batch_requests", "requests per batched forward", buckets=sizes,
-                                    registry=r)
-        self.batch_tokens = Histogram("rewardlab_batch_tokens", "real tokens per batched forward",
-                                      buckets=tuple(64 * 2 ** i for i in range(12)), registry=r)
-        self.padding = Counter("rewardlab_padded_tokens", "tokens run through the model including padding",
-                               registry=r)
-        self.queue_wait = Histogram("rewardlab_queue_wait_seconds", "time a request waited for its forward",
-                                    buckets=lat, registry=r)
+        self.batch_jobs = Histogram(
+            "rewardlab_batch_requests", "requests per batched forward", buckets=sizes, registry=r
+        )
+        self.batch_tokens = Histogram(
+            "rewardlab_batch_tokens",
+            "real tokens per batched forward",
+            buckets=tuple(64 * 2**i for i in range(12)),
+            registry=r,
+        )
+        self.padding = Counter("rewardlab_padded_tokens", "tokens run through the model including padding", registry=r)
+        self.queue_wait = Histogram(
+            "rewardlab_queue_wait_seconds", "time a request waited for its forward", buckets=lat, registry=r
+        )
         self.forward = Histogram("rewardlab_forward_seconds", "time of one batched forward", buckets=lat, registry=r)
         self.queued = Gauge("rewardlab_queued_texts", "texts waiting for a forward", registry=r)
         self.inflight = Gauge("rewardlab_inflight_requests", "requests being handled", registry=r)
@@ -202,8 +218,12 @@ class RequireToken:
         got = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
         scheme, _, value = got.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.token.encode()):
-            return await _send_json(send, 401, "missing or wrong bearer token (send 'Authorization: Bearer <token>')",
-                                    extra=[(b"www-authenticate", b"Bearer")])
+            return await _send_json(
+                send,
+                401,
+                "missing or wrong bearer token (send 'Authorization: Bearer <token>')",
+                extra=[(b"www-authenticate", b"Bearer")],
+            )
         return await self.app(scope, receive, send)
 
 
@@ -222,8 +242,9 @@ class BodyLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await _send_json(send, 413, f"request body of {int(declared)} bytes is over the limit of "
-                                               f"{self.limit} bytes")
+            return await _send_json(
+                send, 413, f"request body of {int(declared)} bytes is over the limit of {self.limit} bytes"
+            )
         timed = _timed_receive(receive, self.timeout) if self.timeout else receive
         body, messages = 0, []
         while True:  # buffer up to the limit, then replay
@@ -262,9 +283,18 @@ def _timed_receive(receive, timeout: float):
 
 async def _send_json(send, status: int, detail: str, extra: list | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close"), *(extra or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *(extra or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -281,8 +311,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     """The FastAPI app for ``cfg`` (loads ``cfg.model`` unless a loaded ``rm`` is given)."""
     if rm is None:
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
-        rm = load_reward_model(cfg.model, contract_options(cfg), torch_dtype=dtype,
-                               trust_modified=cfg.trust_modified)
+        rm = load_reward_model(cfg.model, contract_options(cfg), torch_dtype=dtype, trust_modified=cfg.trust_modified)
     if cfg.packing and getattr(rm, "refuses_packing", None):  # K-output models: said before serving, not per request
         raise RewardlabError(rm.refuses_packing)
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -298,10 +327,17 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     token = cfg.token or os.environ.get(TOKEN_ENV) or None
     model_name = served_model_name(cfg.model, rm)
     metrics = Metrics()
-    batcher = Batcher(rm, batching=cfg.batching, max_batch_tokens=cfg.max_batch_tokens,
-                      max_batch_texts=cfg.max_batch_texts, max_wait_ms=cfg.max_wait_ms,
-                      max_queue_texts=cfg.max_queue_texts, on_batch=metrics.on_batch, packing=cfg.packing,
-                      token_budget=cfg.token_budget)
+    batcher = Batcher(
+        rm,
+        batching=cfg.batching,
+        max_batch_tokens=cfg.max_batch_tokens,
+        max_batch_texts=cfg.max_batch_texts,
+        max_wait_ms=cfg.max_wait_ms,
+        max_queue_texts=cfg.max_queue_texts,
+        on_batch=metrics.on_batch,
+        packing=cfg.packing,
+        token_budget=cfg.token_budget,
+    )
     tok_lock = threading.Lock()
     extra_ends = tuple(t for t in (rm.tokenizer.eos_token, rm.tokenizer.pad_token) if t)
     state = {"draining": False, "failure": None}
@@ -314,8 +350,14 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         state["draining"] = True
         await run_in_threadpool(batcher.stop, cfg.shutdown_timeout)
 
-    app = FastAPI(title="rewardlab reward server", version=_version(), lifespan=lifespan,
-                  description=_plain_doc(__doc__.split("\n\n")[0]), docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="rewardlab reward server",
+        version=_version(),
+        lifespan=lifespan,
+        description=_plain_doc(__doc__.split("\n\n")[0]),
+        docs_url=None,
+        redoc_url=None,
+    )
     add_offline_docs(app)  # Swagger UI / ReDoc from a package, not a CDN
     app.state.batcher, app.state.metrics, app.state.rm, app.state.config = batcher, metrics, rm, cfg
     app.add_middleware(BodyLimit, limit=cfg.max_request_bytes, timeout=cfg.body_timeout)
@@ -328,8 +370,11 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         got = request.headers.get("authorization", "")
         scheme, _, value = got.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token (send 'Authorization: Bearer <token>')",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "missing or wrong bearer token (send 'Authorization: Bearer <token>')",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     auth = [Depends(check_token)]
 
@@ -356,14 +401,18 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             try:
                 t.encode("utf-8")
             except UnicodeEncodeError:
-                raise HTTPException(400, f"{what}[{i}] holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape), "
-                                         "which is not text") from None
+                raise HTTPException(
+                    400, f"{what}[{i}] holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape), which is not text"
+                ) from None
 
     def wants_norm(flag: bool | None) -> bool:
         norm = cfg.normalize if flag is None else flag
         if norm and not rm.spec.normalization:
-            raise HTTPException(422, "normalize was asked for but this model has no normalisation statistics "
-                                     "(run `rewardlab normalize --model DIR --data samples.jsonl`)")
+            raise HTTPException(
+                422,
+                "normalize was asked for but this model has no normalisation statistics "
+                "(run `rewardlab normalize --model DIR --data samples.jsonl`)",
+            )
         return norm
 
     def encode_all(items) -> list[dict]:
@@ -372,7 +421,10 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
 
     async def score_items(items, normalize: bool) -> tuple[list[float], list[dict]]:
         # a few short texts tokenize in well under a millisecond: cheaper here than a hop to the thread pool
-        if sum(len(r) + (len(p) if isinstance(p, str) else sum(len(m["content"]) for m in p)) for p, r in items) <= 4096:
+        if (
+            sum(len(r) + (len(p) if isinstance(p, str) else sum(len(m["content"]) for m in p)) for p, r in items)
+            <= 4096
+        ):
             feats = encode_all(items)
         else:
             feats = await run_in_threadpool(encode_all, items)
@@ -390,8 +442,12 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             raise HTTPException(500, str(e))
         return (rm.normalize(rewards) if normalize else rewards), feats
 
-    @app.post("/v1/score", response_model=ScoreResponse, dependencies=auth,
-              responses={400: {}, 401: {}, 413: {}, 422: {}, 503: {}})
+    @app.post(
+        "/v1/score",
+        response_model=ScoreResponse,
+        dependencies=auth,
+        responses={400: {}, 401: {}, 413: {}, 422: {}, 503: {}},
+    )
     async def score(req: ScoreRequest) -> ScoreResponse:
         """Score one or more responses to one prompt or conversation."""
         check_sizes(req.responses, "responses")
@@ -407,11 +463,19 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         except ModelContractError as e:
             raise HTTPException(422, str(e))
         extra = rm.unpack(rewards) if multi else {}
-        return ScoreResponse(**({"rewards": rewards} | extra), normalized=norm,
-                             tokens=[len(f["input_ids"]) for f in feats], model=model_name)
+        return ScoreResponse(
+            **({"rewards": rewards} | extra),
+            normalized=norm,
+            tokens=[len(f["input_ids"]) for f in feats],
+            model=model_name,
+        )
 
-    @app.post("/get_reward", response_model=OpenRLHFResponse, dependencies=auth,
-              responses={400: {}, 401: {}, 413: {}, 422: {}, 503: {}})
+    @app.post(
+        "/get_reward",
+        response_model=OpenRLHFResponse,
+        dependencies=auth,
+        responses={400: {}, 401: {}, 413: {}, 422: {}, 503: {}},
+    )
     async def get_reward(req: OpenRLHFRequest) -> OpenRLHFResponse:
         """OpenRLHF's remote reward model API (``--remote_rm_url http://host:port/get_reward``)."""
         check_sizes(req.query, "query")
@@ -435,10 +499,17 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     @app.get("/health")
     async def health():
         ok = batcher.alive() and not state["draining"] and state["failure"] is None
-        body = {"status": "ok" if ok else "unavailable", **({"detail": state["failure"]} if state["failure"] else {}), "model": model_name, "queued_texts": batcher.queued_texts(),
-                "batching": cfg.batching, "normalization": bool(rm.spec.normalization),
-                "device": str(batcher.device), "torch_threads": torch.get_num_threads(),
-                **({"trust_modified": rm.modified_files} if getattr(rm, "modified_files", None) else {})}
+        body = {
+            "status": "ok" if ok else "unavailable",
+            **({"detail": state["failure"]} if state["failure"] else {}),
+            "model": model_name,
+            "queued_texts": batcher.queued_texts(),
+            "batching": cfg.batching,
+            "normalization": bool(rm.spec.normalization),
+            "device": str(batcher.device),
+            "torch_threads": torch.get_num_threads(),
+            **({"trust_modified": rm.modified_files} if getattr(rm, "modified_files", None) else {}),
+        }
         if getattr(rm, "contract", None) is not None:  # a foreign model: the contract it is scored with
             body["contract"] = rm.contract.to_json()
         return JSONResponse(body, 200 if ok else 503)
@@ -475,9 +546,16 @@ def make_server(cfg: ServeConfig, rm=None):
     import uvicorn
 
     app = create_app(cfg, rm)
-    config = uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level,
-                            timeout_graceful_shutdown=cfg.shutdown_timeout, timeout_keep_alive=cfg.keep_alive_timeout,
-                            access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=cfg.host,
+        port=cfg.port,
+        log_level=cfg.log_level,
+        timeout_graceful_shutdown=cfg.shutdown_timeout,
+        timeout_keep_alive=cfg.keep_alive_timeout,
+        access_log=False,
+        lifespan="on",
+    )
     return uvicorn.Server(config)
 
 
@@ -485,7 +563,9 @@ def run_serve(cfg: ServeConfig) -> None:
     if not cfg.model:
         raise RewardlabError("--model is required (a rewardlab model directory)")
     server = make_server(cfg)
-    print(f"rewardlab serve: {cfg.model} on http://{cfg.host}:{cfg.port} "
-          f"(batching {'on' if cfg.batching else 'off'}{', token required' if (cfg.token or os.environ.get(TOKEN_ENV)) else ''})",
-          flush=True)
+    print(
+        f"rewardlab serve: {cfg.model} on http://{cfg.host}:{cfg.port} "
+        f"(batching {'on' if cfg.batching else 'off'}{', token required' if (cfg.token or os.environ.get(TOKEN_ENV)) else ''})",
+        flush=True,
+    )
     server.run()

@@ -15,6 +15,7 @@ not for the whole large request. ``stop()`` lets the worker finish every queued 
 gathered (prompt, response) pairs go through :func:`rewardlab.packing.score_packed` (padding-free rows; a
 prompt shared by several responses computed once) instead of padded sub-batches.
 """
+
 from __future__ import annotations
 
 import collections
@@ -57,6 +58,7 @@ class _Request:
 @dataclass
 class _Job:
     """One piece of a request: at most one forward's budget of its texts."""
+
     feats: list[dict]
     request: _Request
     index: int
@@ -86,9 +88,19 @@ class BatchStats:
 
 
 class Batcher:
-    def __init__(self, rm, *, batching: bool = True, max_batch_tokens: int = 16384, max_batch_texts: int = 256,
-                 max_wait_ms: float = 5.0, max_queue_texts: int = 8192, on_batch=None, packing: bool = False,
-                 token_budget: int | None = None):
+    def __init__(
+        self,
+        rm,
+        *,
+        batching: bool = True,
+        max_batch_tokens: int = 16384,
+        max_batch_texts: int = 256,
+        max_wait_ms: float = 5.0,
+        max_queue_texts: int = 8192,
+        on_batch=None,
+        packing: bool = False,
+        token_budget: int | None = None,
+    ):
         self.rm = rm
         self.packing, self.token_budget = packing, token_budget
         self.batching = batching
@@ -121,14 +133,19 @@ class Batcher:
             if self._stopping:
                 raise Stopped("the server is shutting down")
             if self._queued_texts + len(feats) > self.max_queue_texts and self._queue:
-                raise QueueFull(f"{self._queued_texts} texts are already waiting (max_queue_texts "
-                                f"{self.max_queue_texts}); retry later")
+                raise QueueFull(
+                    f"{self._queued_texts} texts are already waiting (max_queue_texts "
+                    f"{self.max_queue_texts}); retry later"
+                )
             now = time.perf_counter()
             cuts = self._pieces(feats)
             request = _Request(fut, len(cuts))
-            self._queue.append(collections.deque(
-                _Job(feats[a:b], request, i, now, items[a:b] if items is not None else None)
-                for i, (a, b) in enumerate(cuts)))
+            self._queue.append(
+                collections.deque(
+                    _Job(feats[a:b], request, i, now, items[a:b] if items is not None else None)
+                    for i, (a, b) in enumerate(cuts)
+                )
+            )
             self._queued_texts += len(feats)
             self._cv.notify()
         return fut
@@ -181,8 +198,10 @@ class Batcher:
                 while True:
                     while self._queue:
                         nxt = self._queue[0][0]
-                        if (texts + len(nxt.feats) > self.max_batch_texts
-                                or tokens + nxt.n_tokens > self.max_batch_tokens):
+                        if (
+                            texts + len(nxt.feats) > self.max_batch_texts
+                            or tokens + nxt.n_tokens > self.max_batch_tokens
+                        ):
                             break
                         jobs.append(self._pop_piece())
                         texts, tokens = texts + len(nxt.feats), tokens + nxt.n_tokens
@@ -244,9 +263,17 @@ class Batcher:
         t1 = time.perf_counter()
         pos = 0
         for j in jobs:
-            j.request.done(j.index, rewards[pos: pos + len(j.feats)])
+            j.request.done(j.index, rewards[pos : pos + len(j.feats)])
             pos += len(j.feats)
         if self.on_batch is not None:
-            self.on_batch(BatchStats(n_jobs=len(jobs), n_texts=len(feats), n_tokens=sum(lengths), n_padded=padded,
-                                     n_forwards=len(subs), queue_wait_s=[t0 - j.enqueued for j in jobs],
-                                     forward_s=t1 - t0))
+            self.on_batch(
+                BatchStats(
+                    n_jobs=len(jobs),
+                    n_texts=len(feats),
+                    n_tokens=sum(lengths),
+                    n_padded=padded,
+                    n_forwards=len(subs),
+                    queue_wait_s=[t0 - j.enqueued for j in jobs],
+                    forward_s=t1 - t0,
+                )
+            )

@@ -13,6 +13,7 @@ with RewardClient("http://127.0.0.1:8000", token="secret") as rc:
 (``prompts``, ``completions``, ``**kwargs`` -> list of floats) for ``GRPOTrainer(reward_funcs=[...])``.
 Errors from the server raise :class:`RewardServerError` with its status and message.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -67,16 +68,22 @@ def _reward_body(queries: list[str], prompts: list[str] | None, normalize: bool 
 class RewardClient:
     """Blocking client. ``prompt`` is text or a list of ``{"role", "content"}`` messages."""
 
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", token: str | None = None, timeout: float = 60.0,
-                 client: httpx.Client | None = None):
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        token: str | None = None,
+        timeout: float = 60.0,
+        client: httpx.Client | None = None,
+    ):
         self.base_url = base_url.rstrip("/")
         self._http = client or httpx.Client(base_url=self.base_url, headers=_headers(token), timeout=timeout)
 
     def score(self, prompt, responses: list[str] | str, normalize: bool | None = None) -> list[float]:
         return _check(self._http.post("/v1/score", json=_score_body(prompt, responses, normalize)))["rewards"]
 
-    def get_reward(self, queries: list[str], prompts: list[str] | None = None,
-                   normalize: bool | None = None) -> list[float]:
+    def get_reward(
+        self, queries: list[str], prompts: list[str] | None = None, normalize: bool | None = None
+    ) -> list[float]:
         return _check(self._http.post("/get_reward", json=_reward_body(queries, prompts, normalize)))["rewards"]
 
     def health(self) -> dict:
@@ -94,6 +101,7 @@ class RewardClient:
         Text prompts/completions and conversational ones (lists of messages; the completion's assistant
         message is the response) are both accepted. One request per prompt; they go out one after another.
         """
+
         def rewardlab_reward(prompts, completions, **kwargs) -> list[float]:
             out = []
             for p, c in zip(prompts, completions):
@@ -116,18 +124,26 @@ class RewardClient:
 class AsyncRewardClient:
     """The same calls for asyncio code (``await client.score(...)``)."""
 
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", token: str | None = None, timeout: float = 60.0,
-                 client: httpx.AsyncClient | None = None, max_connections: int = 100):
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        token: str | None = None,
+        timeout: float = 60.0,
+        client: httpx.AsyncClient | None = None,
+        max_connections: int = 100,
+    ):
         self.base_url = base_url.rstrip("/")
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._http = client or httpx.AsyncClient(base_url=self.base_url, headers=_headers(token), timeout=timeout,
-                                                 limits=limits)
+        self._http = client or httpx.AsyncClient(
+            base_url=self.base_url, headers=_headers(token), timeout=timeout, limits=limits
+        )
 
     async def score(self, prompt, responses: list[str] | str, normalize: bool | None = None) -> list[float]:
         return _check(await self._http.post("/v1/score", json=_score_body(prompt, responses, normalize)))["rewards"]
 
-    async def get_reward(self, queries: list[str], prompts: list[str] | None = None,
-                         normalize: bool | None = None) -> list[float]:
+    async def get_reward(
+        self, queries: list[str], prompts: list[str] | None = None, normalize: bool | None = None
+    ) -> list[float]:
         return _check(await self._http.post("/get_reward", json=_reward_body(queries, prompts, normalize)))["rewards"]
 
     async def health(self) -> dict:

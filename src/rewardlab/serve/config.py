@@ -1,4 +1,5 @@
 """``rewardlab serve`` options (one dataclass, like every command; no heavy imports here)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,7 +12,9 @@ from rewardlab.errors import RewardlabError
 @dataclass
 class ServeConfig(ContractOptions):
     # model
-    model: str = ""  # a rewardlab model directory (a LoRA adapter directory works too), or any reward model (rewardlab.foreign)
+    model: str = (
+        ""  # a rewardlab model directory (a LoRA adapter directory works too), or any reward model (rewardlab.foreign)
+    )
     # server
     host: str = "127.0.0.1"  # interface to listen on (127.0.0.1: this machine only)
     port: Port = 8000  # TCP port
@@ -43,8 +46,14 @@ class ServeConfig(ContractOptions):
     def __post_init__(self):
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise RewardlabError(f"dtype must be float32, bfloat16 or float16, not {self.dtype!r}")
-        for name in ("max_batch_tokens", "max_batch_texts", "max_request_bytes", "max_texts", "max_text_chars",
-                     "max_queue_texts"):
+        for name in (
+            "max_batch_tokens",
+            "max_batch_texts",
+            "max_request_bytes",
+            "max_texts",
+            "max_text_chars",
+            "max_queue_texts",
+        ):
             if getattr(self, name) < 1:
                 raise RewardlabError(f"{name} must be positive")
         if self.max_wait_ms < 0:

@@ -3,6 +3,7 @@ from a CDN, so on an offline machine both pages are blank. The assets come from 
 ``fastapi-offline`` (in the ``serve`` extra), served under ``/docs-assets``; without it both pages say how to get
 them and where the schema is (``/openapi.json`` always works).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -39,6 +40,7 @@ def add_offline_docs(app: FastAPI) -> bool:
     static = assets_dir()
     title = app.title + " — API docs"
     if static is None:
+
         @app.get("/docs", include_in_schema=False)
         async def docs_missing():
             return HTMLResponse(MISSING_PAGE.format(title=title))
@@ -52,14 +54,22 @@ def add_offline_docs(app: FastAPI) -> bool:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger():
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=title,
-                                   swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
-                                   swagger_favicon_url=f"{ASSETS_URL}/favicon.png")
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=title,
+            swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
+        )
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc():
-        return get_redoc_html(openapi_url=app.openapi_url, title=title, redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
-                              redoc_favicon_url=f"{ASSETS_URL}/favicon.png", with_google_fonts=False)
+        return get_redoc_html(
+            openapi_url=app.openapi_url,
+            title=title,
+            redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{ASSETS_URL}/favicon.png",
+            with_google_fonts=False,
+        )
 
     return True

@@ -24,12 +24,23 @@ truncation), so the server splits each query and re-renders it:
 
 The (messages, response) pair is then scored exactly like ``/v1/score`` and offline ``RewardModel.score``.
 """
+
 from __future__ import annotations
 
 import re
 
-END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>", "<end_of_turn>", "<|end_of_text|>", "<eos>",
-              "<|end|>", "<pad>", "[PAD]")
+END_TOKENS = (
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|endoftext|>",
+    "</s>",
+    "<end_of_turn>",
+    "<|end_of_text|>",
+    "<eos>",
+    "<|end|>",
+    "<pad>",
+    "[PAD]",
+)
 BOS_TOKENS = ("<|begin_of_text|>", "<s>", "<bos>", "<|startoftext|>")
 
 # Where the last assistant turn starts, per format: (pattern, format name).
@@ -59,7 +70,7 @@ def _strip_tokens(text: str, tokens: tuple[str, ...], at_end: bool) -> str:
         stripped = text.rstrip() if at_end else text.lstrip()
         for t in tokens:
             if stripped.endswith(t) if at_end else stripped.startswith(t):
-                text, changed = (stripped[: -len(t)] if at_end else stripped[len(t):]), True
+                text, changed = (stripped[: -len(t)] if at_end else stripped[len(t) :]), True
     return text
 
 
@@ -85,7 +96,7 @@ def _hh_messages(text: str) -> list[dict] | None:
         return None
     out = []
     for m, nxt in zip(marks, marks[1:] + [None]):
-        content = text[m.end(): nxt.start() if nxt else len(text)].strip()
+        content = text[m.end() : nxt.start() if nxt else len(text)].strip()
         role = "user" if m.group(1) == "Human" else "assistant"
         out.append({"role": role, "content": content})
     if out and out[-1]["role"] == "assistant" and not out[-1]["content"]:
@@ -113,10 +124,10 @@ def split_query(query: str, prompt: str | None = None, extra_end_tokens: tuple[s
     """One OpenRLHF query (and optionally its prompt) -> (messages, response)."""
     if prompt:
         if query.startswith(prompt):
-            head, tail = prompt, query[len(prompt):]
+            head, tail = prompt, query[len(prompt) :]
         elif _strip_bos(query).startswith(_strip_bos(prompt)):
             q = _strip_bos(query)
-            head, tail = _strip_bos(prompt), q[len(_strip_bos(prompt)):]
+            head, tail = _strip_bos(prompt), q[len(_strip_bos(prompt)) :]
         else:
             raise SplitError("the query does not start with its prompt")
     else:
@@ -126,8 +137,10 @@ def split_query(query: str, prompt: str | None = None, extra_end_tokens: tuple[s
                 if best is None or m.end() > best.end():
                     best = m
         if best is None:
-            raise SplitError("cannot find where the response starts (no ChatML, Llama 3, Gemma, [/INST] or "
-                             "'\\n\\nAssistant:' turn marker); send 'prompts' alongside 'query', or use /v1/score")
-        head, tail = query[: best.end()], query[best.end():]
+            raise SplitError(
+                "cannot find where the response starts (no ChatML, Llama 3, Gemma, [/INST] or "
+                "'\\n\\nAssistant:' turn marker); send 'prompts' alongside 'query', or use /v1/score"
+            )
+        head, tail = query[: best.end()], query[best.end() :]
     response = clean_response(tail, extra_end_tokens)
     return prompt_to_messages(head), response

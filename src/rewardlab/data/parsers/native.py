@@ -1,11 +1,20 @@
 """The native ``rewardlab`` format (:meth:`Comparison.to_json`): prompt, responses, chosen, ranking/tiers, scores."""
+
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from rewardlab.data.fields import (IDENTICAL_IS_TIE, ReadOptions, build_comparison, check_text, data_error, is_int,
-                                   is_number, required)
+from rewardlab.data.fields import (
+    IDENTICAL_IS_TIE,
+    ReadOptions,
+    build_comparison,
+    check_text,
+    data_error,
+    is_int,
+    is_number,
+    required,
+)
 from rewardlab.data.messages import checked_messages
 from rewardlab.data.record import Comparison, check_tiers
 
@@ -40,8 +49,7 @@ def _native_ranking(row: dict, location: dict, k: int, chosen: int) -> tuple[int
     value = row.get("ranking")
     if value is None:
         return None
-    if (not isinstance(value, list) or not all(is_int(i) for i in value)
-            or sorted(value) != list(range(k))):
+    if not isinstance(value, list) or not all(is_int(i) for i in value) or sorted(value) != list(range(k)):
         raise data_error(location, "ranking", f"expected a permutation of 0..{k - 1}, got {value!r}")
     if value[0] != chosen:
         raise data_error(location, "ranking", f"ranks {value[0]} first but chosen is {chosen}")
@@ -52,8 +60,7 @@ def _native_scores(row: dict, location: dict, k: int) -> tuple[float, ...] | Non
     value = row.get("scores")
     if value is None:
         return None
-    if (not isinstance(value, list) or len(value) != k
-            or not all(is_number(s) and math.isfinite(s) for s in value)):
+    if not isinstance(value, list) or len(value) != k or not all(is_number(s) and math.isfinite(s) for s in value):
         raise data_error(location, "scores", f"expected {k} finite numbers, got {value!r}")
     return tuple(float(s) for s in value)
 
@@ -64,9 +71,14 @@ def _native_tiers(row: dict, location: dict, k: int, chosen: int) -> tuple[tuple
         return None
     if row.get("ranking") is not None:
         raise data_error(location, "tiers", "give ranking (full, strict) or tiers (partial, with ties), not both")
-    if (not isinstance(value, list) or not value
-            or not all(isinstance(t, list) and t and all(is_int(i) for i in t) for t in value)):
-        raise data_error(location, "tiers", f"expected a list of non-empty lists of response indices, got {value!r:.80}")
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(t, list) and t and all(is_int(i) for i in t) for t in value)
+    ):
+        raise data_error(
+            location, "tiers", f"expected a list of non-empty lists of response indices, got {value!r:.80}"
+        )
     tiers = tuple(tuple(t) for t in value)
     try:
         check_tiers(tiers, k)
@@ -81,7 +93,13 @@ def parse_rewardlab(row: dict, location: dict, options: ReadOptions | None = Non
     prompt = _native_prompt(row, location)
     responses = native_responses(row, location)
     chosen = _native_chosen(row, location, responses)
-    return build_comparison(row, location, prompt, responses, chosen,
-                       ranking=_native_ranking(row, location, len(responses), chosen),
-                       tiers=_native_tiers(row, location, len(responses), chosen),
-                       scores=_native_scores(row, location, len(responses)))
+    return build_comparison(
+        row,
+        location,
+        prompt,
+        responses,
+        chosen,
+        ranking=_native_ranking(row, location, len(responses), chosen),
+        tiers=_native_tiers(row, location, len(responses), chosen),
+        scores=_native_scores(row, location, len(responses)),
+    )

@@ -1,12 +1,28 @@
 """Two-response preference formats: TRL, Anthropic HH-RLHF, ``pairwise`` (label 1/2), HelpSteer2-Preference."""
+
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from rewardlab.data.fields import (ReadOptions, build_comparison, data_error, distinct, int_in, required, text_field,
-                                   text_pair, type_name)
-from rewardlab.data.messages import (checked_messages, hh_difference, hh_split, prompt_field, shared_prefix_length,
-                                     single_assistant)
+from rewardlab.data.fields import (
+    ReadOptions,
+    build_comparison,
+    data_error,
+    distinct,
+    int_in,
+    required,
+    text_field,
+    text_pair,
+    type_name,
+)
+from rewardlab.data.messages import (
+    checked_messages,
+    hh_difference,
+    hh_split,
+    prompt_field,
+    shared_prefix_length,
+    single_assistant,
+)
 from rewardlab.data.record import Comparison
 
 
@@ -21,8 +37,10 @@ def _trl_text_implicit(row: dict, location: dict) -> tuple[Any, tuple[str, str]]
 
 def _trl_conversation_explicit(row: dict, location: dict) -> tuple[Any, tuple[str, str]]:
     prompt = checked_messages(required(row, location, "prompt"), location, "prompt")
-    responses = tuple(single_assistant(checked_messages(required(row, location, field), location, field),
-                                        location, field) for field in ("chosen", "rejected"))
+    responses = tuple(
+        single_assistant(checked_messages(required(row, location, field), location, field), location, field)
+        for field in ("chosen", "rejected")
+    )
     return prompt, responses
 
 
@@ -33,8 +51,7 @@ def _trl_conversation_implicit(row: dict, location: dict) -> tuple[Any, tuple[st
     n = shared_prefix_length(chosen, rejected)
     if n == 0:
         raise data_error(location, "rejected", "shares no prompt messages with chosen")
-    responses = (single_assistant(chosen[n:], location, "chosen"),
-                 single_assistant(rejected[n:], location, "rejected"))
+    responses = (single_assistant(chosen[n:], location, "chosen"), single_assistant(rejected[n:], location, "rejected"))
     return chosen[:n], responses
 
 
@@ -61,8 +78,12 @@ def parse_hh(row: dict, location: dict, options: ReadOptions | None = None) -> C
     prompt, chosen = hh_split(required(row, location, "chosen"), location, "chosen")
     rejected_prompt, rejected = hh_split(required(row, location, "rejected"), location, "rejected")
     if rejected_prompt != prompt:
-        raise data_error(location, "rejected", "the conversation before the final Assistant turn differs "
-                                               f"from chosen's ({hh_difference(prompt, rejected_prompt)})")
+        raise data_error(
+            location,
+            "rejected",
+            "the conversation before the final Assistant turn differs "
+            f"from chosen's ({hh_difference(prompt, rejected_prompt)})",
+        )
     distinct(chosen, rejected, location, "rejected")
     return build_comparison(row, location, prompt, (chosen, rejected))
 
@@ -84,5 +105,12 @@ def parse_helpsteer2_pref(row: dict, location: dict, options: ReadOptions | None
     prompt = prompt_field(row, location, "prompt")
     responses = text_pair(row, location, "response_1", "response_2")
     strength = int_in(row, location, "preference_strength", _STRENGTHS, "an integer from -3 to 3")
-    return build_comparison(row, location, prompt, responses, 0 if strength <= 0 else 1, margin=float(abs(strength)),
-                       tiers=((0, 1),) if strength == 0 else None)
+    return build_comparison(
+        row,
+        location,
+        prompt,
+        responses,
+        0 if strength <= 0 else 1,
+        margin=float(abs(strength)),
+        tiers=((0, 1),) if strength == 0 else None,
+    )

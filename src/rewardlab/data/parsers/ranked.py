@@ -1,10 +1,19 @@
 """Ranked lists (Nectar, K-wise data): a ranking with ties (inner lists) or one rank per response."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from rewardlab.data.fields import (ReadOptions, build_comparison, check_text, data_error, distinct_responses,
-                                   finite_number, is_int, required)
+from rewardlab.data.fields import (
+    ReadOptions,
+    build_comparison,
+    check_text,
+    data_error,
+    distinct_responses,
+    finite_number,
+    is_int,
+    required,
+)
 from rewardlab.data.messages import prompt_field
 from rewardlab.data.parsers.native import native_responses
 from rewardlab.data.record import Comparison, check_tiers
@@ -54,10 +63,12 @@ def parse_ranked(row: dict, location: dict, options: ReadOptions | None = None) 
             raise data_error(location, "answers", f"expected a list of at least two answers, got {answers!r:.80}")
         if not all(isinstance(a, dict) for a in answers):
             raise data_error(location, "answers", "expected objects with 'answer' and 'rank'")
-        responses = tuple(check_text(a.get("answer"), location, "answers", what=f"answer {i}")
-                          for i, a in enumerate(answers))
-        tiers = _tiers_from_ranks(_ranks([a.get("rank") for a in answers], location, "answers", len(answers)),
-                                  location, "answers")
+        responses = tuple(
+            check_text(a.get("answer"), location, "answers", what=f"answer {i}") for i, a in enumerate(answers)
+        )
+        tiers = _tiers_from_ranks(
+            _ranks([a.get("rank") for a in answers], location, "answers", len(answers)), location, "answers"
+        )
         field = "answers"
     else:
         responses = native_responses(row, location)
@@ -65,9 +76,17 @@ def parse_ranked(row: dict, location: dict, options: ReadOptions | None = None) 
         if row.get("ranking") is not None:
             tiers = _ranking_tiers(row["ranking"], location, len(responses))
         else:
-            tiers = _tiers_from_ranks(_ranks(required(row, location, "ranks"), location, "ranks", len(responses)),
-                                      location, "ranks")
+            tiers = _tiers_from_ranks(
+                _ranks(required(row, location, "ranks"), location, "ranks", len(responses)), location, "ranks"
+            )
     distinct_responses(responses, location, field)
     full = all(len(t) == 1 for t in tiers) and sum(len(t) for t in tiers) == len(responses)
-    return build_comparison(row, location, prompt, responses, tiers[0][0],
-                       ranking=tuple(t[0] for t in tiers) if full else None, tiers=None if full else tiers)
+    return build_comparison(
+        row,
+        location,
+        prompt,
+        responses,
+        tiers[0][0],
+        ranking=tuple(t[0] for t in tiers) if full else None,
+        tiers=None if full else tiers,
+    )

@@ -1,12 +1,23 @@
 """Rated responses: UltraFeedback-style ratings, HelpSteer2 rows (one response each, grouped by prompt), and
 NeMo regression rows (refused here: they state no preference)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from rewardlab.data.fields import (ReadOptions, check_text, data_error, distinct_responses, finite_number, is_number,
-                                   record_names, required, text_field, type_name)
+from rewardlab.data.fields import (
+    ReadOptions,
+    check_text,
+    data_error,
+    distinct_responses,
+    finite_number,
+    is_number,
+    record_names,
+    required,
+    text_field,
+    type_name,
+)
 from rewardlab.data.messages import prompt_field
 from rewardlab.data.parsers.native import native_responses
 from rewardlab.data.record import Comparison
@@ -14,8 +25,9 @@ from rewardlab.data.record import Comparison
 HELPSTEER2_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 
 
-def _combine(ratings: dict[str, float], weights: dict[str, float] | None, location: dict, field: str,
-             where: str) -> float:
+def _combine(
+    ratings: dict[str, float], weights: dict[str, float] | None, location: dict, field: str, where: str
+) -> float:
     """One score from aspect ratings: ``Σ w_a · rating_a``, or their mean when ``weights`` is None."""
     if weights is None:
         if not ratings:
@@ -23,8 +35,12 @@ def _combine(ratings: dict[str, float], weights: dict[str, float] | None, locati
         return sum(ratings.values()) / len(ratings)
     missing = sorted(a for a, w in weights.items() if w and a not in ratings)
     if missing:
-        raise data_error(location, field, f"{where}: no rating for {', '.join(missing)} (weighted in the score "
-                                          f"weights); it has {', '.join(sorted(ratings)) or 'none'}")
+        raise data_error(
+            location,
+            field,
+            f"{where}: no rating for {', '.join(missing)} (weighted in the score "
+            f"weights); it has {', '.join(sorted(ratings)) or 'none'}",
+        )
     return sum(w * ratings[a] for a, w in weights.items() if w)
 
 
@@ -46,8 +62,9 @@ def _aspect_ratings(value: Any, location: dict, field: str, where: str) -> dict[
                 try:
                     item = float(item)
                 except ValueError:
-                    raise data_error(location, field, f"{where}: rating of {aspect!r} is not a number: "
-                                                      f"{item!r:.40}") from None
+                    raise data_error(
+                        location, field, f"{where}: rating of {aspect!r} is not a number: {item!r:.40}"
+                    ) from None
             numbers.append(finite_number(item, location, field, f"{where}, {aspect}"))
         if numbers:
             out[str(aspect)] = sum(numbers) / len(numbers)
@@ -62,8 +79,9 @@ def _item_score(item: Any, location: dict, field: str, where: str, options: Read
     return _combine(_aspect_ratings(item, location, field, where), weights, location, field, where)
 
 
-def _rated(row: dict, location: dict, prompt: Any, responses: tuple[str, ...], scores: list[float],
-           field: str) -> Comparison:
+def _rated(
+    row: dict, location: dict, prompt: Any, responses: tuple[str, ...], scores: list[float], field: str
+) -> Comparison:
     distinct_responses(responses, location, field)
     return Comparison.from_scores(prompt, responses, tuple(scores), **record_names(row, location))
 
@@ -74,14 +92,18 @@ def parse_ratings(row: dict, location: dict, options: ReadOptions | None = None)
         responses = native_responses(row, location)
         value = required(row, location, "scores")
         if not isinstance(value, list) or len(value) != len(responses):
-            raise data_error(location, "scores", f"expected {len(responses)} scores (numbers or objects of "
-                                                 f"aspect ratings), got {value!r:.80}")
+            raise data_error(
+                location,
+                "scores",
+                f"expected {len(responses)} scores (numbers or objects of aspect ratings), got {value!r:.80}",
+            )
         scores = [_item_score(v, location, "scores", f"score {i}", options) for i, v in enumerate(value)]
         return _rated(row, location, prompt, responses, scores, "responses")
     completions = required(row, location, "completions")
     if not isinstance(completions, list) or len(completions) < 2:
-        raise data_error(location, "completions", f"expected a list of at least two completions, "
-                                                  f"got {completions!r:.80}")
+        raise data_error(
+            location, "completions", f"expected a list of at least two completions, got {completions!r:.80}"
+        )
     responses, scores = [], []
     for i, item in enumerate(completions):
         where = f"completion {i}"
@@ -91,8 +113,9 @@ def parse_ratings(row: dict, location: dict, options: ReadOptions | None = None)
         if item.get("score") is not None:
             scores.append(finite_number(item["score"], location, "completions", f"{where} score"))
         elif item.get("ratings", item.get("annotations")) is not None:
-            scores.append(_item_score(item.get("ratings", item.get("annotations")), location, "completions",
-                                      where, options))
+            scores.append(
+                _item_score(item.get("ratings", item.get("annotations")), location, "completions", where, options)
+            )
         else:
             raise data_error(location, "completions", f"{where}: no 'score', 'ratings' or 'annotations'")
     return _rated(row, location, prompt, tuple(responses), scores, "completions")
@@ -136,20 +159,27 @@ def group_rated(items: list[RatedResponse]) -> Comparison:
     """One record from the rows of one prompt (in file order): ratings → ranking with ties."""
     first = items[0]
     if len(items) < 2:
-        raise data_error(first.location, "response", "the only response to this prompt (rows are grouped by "
-                                                     "prompt; a comparison needs two)")
+        raise data_error(
+            first.location,
+            "response",
+            "the only response to this prompt (rows are grouped by prompt; a comparison needs two)",
+        )
     seen: dict[str, RatedResponse] = {}
     for item in items:
         if item.response in seen:
             where = seen[item.response].location
             position = where.get("line", where.get("row"))
-            raise data_error(item.location, "response", f"identical to another response to this prompt "
-                                                        f"({'line' if 'line' in where else 'row'} {position})")
+            raise data_error(
+                item.location,
+                "response",
+                f"identical to another response to this prompt ({'line' if 'line' in where else 'row'} {position})",
+            )
         seen[item.response] = item
         if item.names["weight"] != first.names["weight"]:
             raise data_error(item.location, "weight", "differs from the weight of the first row of this prompt")
-    return Comparison.from_scores(first.prompt, tuple(i.response for i in items), tuple(i.score for i in items),
-                                  **first.names)
+    return Comparison.from_scores(
+        first.prompt, tuple(i.response for i in items), tuple(i.score for i in items), **first.names
+    )
 
 
 def group_key(item: RatedResponse) -> Any:
@@ -159,5 +189,9 @@ def group_key(item: RatedResponse) -> Any:
 
 def parse_nemo_regression(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
     """NeMo-Aligner regression rows (``text`` + ``label``) rate one response and state no preference."""
-    raise data_error(location, "label", "a NeMo regression row (text + label) rates one response and holds no "
-                                        "preference; train it with --objective regression (rewardlab.data.ratings)")
+    raise data_error(
+        location,
+        "label",
+        "a NeMo regression row (text + label) rates one response and holds no "
+        "preference; train it with --objective regression (rewardlab.data.ratings)",
+    )
