@@ -3,16 +3,12 @@ equal 1 process's, a run resumed from a sharded checkpoint equals an uninterrupt
 plain transformers checkpoint."""
 
 import json
-import os
-import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-import rewardlab
+from launch import torchrun_train
 from rewardlab.errors import RewardlabError
 from rewardlab.fsdp import SHARDED_DIR
 from rewardlab.train import TrainConfig, train
@@ -88,35 +84,8 @@ def test_fsdp_refuses_what_it_does_not_shard():
 
 
 def _torchrun(tmp_path, out: str, cfg: dict, *extra: str) -> subprocess.CompletedProcess:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in cfg.items()]
-    src = str(Path(rewardlab.__file__).resolve().parents[1])  # this tree's rewardlab, whatever the cwd
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_port",
-            str(port),
-            "-m",
-            "rewardlab.cli",
-            "train",
-            "--fsdp",
-            *flags,
-            f"--output-dir={out}",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=tmp_path,
-    )
+    r = torchrun_train(["--fsdp", *flags, f"--output-dir={out}", *extra], cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     return r
 

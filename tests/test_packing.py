@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from launch import torchrun_train
 from rewardlab.collate import collate_pairs
 from rewardlab.data import Comparison, write_jsonl
 from rewardlab.losses import LossType, batch_loss
@@ -351,14 +352,9 @@ def test_cli_eval_packing(tmp_path, tiny_llama, pref_file):
 @pytest.mark.slow
 def test_two_process_ddp_packed_equals_one_process(tmp_path, tiny_llama, pref_file):
     """torchrun --nproc_per_node 2 with --packing: same per-step losses and weights as one process."""
-    import shutil
-    import subprocess
-    import sys
-
     from safetensors.torch import load_file
 
     one, l1 = _train(tmp_path, "one", tiny_llama, pref_file, packing=True)
-    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     args = [
         "--data",
         pref_file,
@@ -380,12 +376,7 @@ def test_two_process_ddp_packed_equals_one_process(tmp_path, tiny_llama, pref_fi
         "--output-dir",
         str(tmp_path / "two"),
     ]
-    r = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "-m", "rewardlab.cli", "train", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = torchrun_train(args)
     assert r.returncode == 0, r.stderr[-3000:]
     l2 = [json.loads(l)["loss"] for l in open(tmp_path / "two" / "metrics.jsonl") if '"loss"' in l]
     assert l2 == pytest.approx(l1, abs=1e-5)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from launch import torchrun_train
 from rewardlab.data import Comparison, write_jsonl
 from rewardlab.train import TrainConfig, train
 
@@ -184,11 +185,6 @@ def test_training_learns_and_reports(tmp_path, tiny_bert, pref_file):
 
 def test_two_process_ddp_equals_one_process(tmp_path, tiny_llama, pref_file):
     """torchrun --nproc_per_node 2 (gloo, real DDP): same global batch, same per-step losses and weights."""
-    import shutil
-    import subprocess
-    import sys
-
-    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     single_cfg, single = run(tmp_path, "one", tiny_llama, pref_file, batch_size=4, max_steps=4)
     args = [
         "--data",
@@ -210,12 +206,7 @@ def test_two_process_ddp_equals_one_process(tmp_path, tiny_llama, pref_file):
         "--output-dir",
         str(tmp_path / "two"),
     ]
-    r = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "-m", "rewardlab.cli", "train", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = torchrun_train(args)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("model:") == 1  # only rank 0 reports
     two_losses = [json.loads(l)["loss"] for l in open(tmp_path / "two" / "metrics.jsonl") if '"loss"' in l]

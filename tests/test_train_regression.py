@@ -4,17 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-import rewardlab
+from launch import torchrun_train
 from rewardlab.errors import RewardlabError
 from rewardlab.finite import NonFiniteError
 from rewardlab.multiobjective.losses import masked_mse, targets_and_mask
@@ -152,11 +148,6 @@ def test_two_process_regression_equals_one_process(tmp_path, tiny_llama):
     data = _rated_file(tmp_path)
     one = _cfg(tmp_path, "one", tiny_llama, max_steps=4, data=data)
     train(one)
-    with socket.socket() as sock:  # a free port: another torchrun on this machine may hold the default one
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    src = str(Path(rewardlab.__file__).resolve().parents[1])  # this tree's rewardlab, whatever the cwd
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     args = [
         "--objective",
         "regression",
@@ -185,26 +176,7 @@ def test_two_process_regression_equals_one_process(tmp_path, tiny_llama):
         "--output-dir",
         str(tmp_path / "two"),
     ]
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_port",
-            str(port),
-            "-m",
-            "rewardlab.cli",
-            "train",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=tmp_path,
-    )
+    r = torchrun_train(args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     two = [json.loads(line) for line in open(tmp_path / "two" / "metrics.jsonl")]
     assert [row["step"] for row in two] == [1, 2, 3, 4]  # one writer
