@@ -781,3 +781,11 @@ def test_real_hh_harmless_base_test_file():
     assert first.source == "hh-rlhf-harmless-base-test.jsonl.gz" and first.id.endswith(":1")
     assert all(r.prompt[0]["role"] == "user" and r.prompt[-1]["role"] == "user" for r in result.records)
     assert all(r.responses[0] != r.responses[1] for r in result.records)
+
+
+def test_per_record_cuts_the_flat_response_values_at_each_records_k():
+    from rewardlab.data.record import per_record
+
+    two = Comparison(prompt="p", responses=("a", "b"))
+    three = Comparison(prompt="q", responses=("c", "d", "e"))
+    assert per_record([two, three], [1, 2, 3, 4, 5]) == [[1, 2], [3, 4, 5]]

@@ -37,7 +37,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from rewardlab.atomic import readable_like_the_rest
 from rewardlab.backbones import resolve_backbone
-from rewardlab.data.record import Comparison, Prompt, prompt_as_messages
+from rewardlab.data.record import Comparison, Prompt, per_record, prompt_as_messages
 from rewardlab.errors import ModelContractError
 from rewardlab.finite import check_rewards, check_weights
 from rewardlab.integrity import check_spec_values, file_hashes, verify_model_dir
@@ -215,6 +215,21 @@ def package_versions() -> dict:
     """The versions recorded in ``rewardlab.json`` (a subset of :func:`rewardlab.provenance.library_versions`)."""
     versions = library_versions()
     return {k: versions[k] for k in ("rewardlab", "torch", "transformers", "accelerate", "python")}
+
+
+def normalized(stats: dict | None, rewards: list) -> list:
+    """``(r − mean) / std`` with a model's ``normalization`` statistics (a zero or non-finite std counts as 1); in
+    rows ``[score, part, …]`` (a multi-objective server row) only the score changes."""
+    if not stats:
+        raise ModelContractError(
+            "this model has no normalisation statistics (rewardlab.json 'normalization'; "
+            "run `rewardlab normalize --model DIR --data samples.jsonl`)"
+        )
+    std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
+    return [
+        [(r[0] - stats["mean"]) / std, *r[1:]] if isinstance(r, (list, tuple)) else (r - stats["mean"]) / std
+        for r in rewards
+    ]
 
 
 class RewardModel(torch.nn.Module):
@@ -443,11 +458,7 @@ class RewardModel(torch.nn.Module):
         return out
 
     def normalize(self, rewards: list[float]) -> list[float]:
-        stats = self.spec.normalization
-        if not stats:
-            raise ModelContractError("this model has no normalisation statistics (rewardlab.json 'normalization')")
-        std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
-        return [(r - stats["mean"]) / std for r in rewards]
+        return normalized(self.spec.normalization, rewards)
 
     def score_comparisons(
         self,
@@ -458,12 +469,7 @@ class RewardModel(torch.nn.Module):
     ) -> list[list[float]]:
         """Rewards for every response of every record, as ``[[r_0, r_1, ...], ...]``."""
         flat = [(c.prompt, resp) for c in records for resp in c.responses]
-        scores = self.score(flat, batch_size=batch_size, packing=packing, token_budget=token_budget)
-        out, i = [], 0
-        for c in records:
-            out.append(scores[i : i + c.k])
-            i += c.k
-        return out
+        return per_record(records, self.score(flat, batch_size=batch_size, packing=packing, token_budget=token_budget))
 
 
 ENCODER_TYPES = {

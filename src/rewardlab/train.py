@@ -37,7 +37,7 @@ from rewardlab.cli_help import registry_choices
 from rewardlab.collate import collate_pairs
 from rewardlab.data import ReadOptions, fingerprint, load_comparisons, parse_score_weights, split_by_prompt, synthetic
 from rewardlab.data.formats import format_help
-from rewardlab.data.record import Comparison
+from rewardlab.data.record import Comparison, per_record
 from rewardlab.errors import RewardlabError
 from rewardlab.finite import check_weights
 from rewardlab.jsonstrict import dumps_strict
@@ -740,11 +740,7 @@ def _score_across_processes(
         # every process to run the same number
         mine = rm.score(part, batch_size=batch_size, packing=False)[:n_real]
         gathered = [s for chunk in gather_object([mine]) for s in chunk]
-    out, i = [], 0
-    for c in records:
-        out.append(gathered[i : i + c.k])
-        i += c.k
-    return out
+    return per_record(records, gathered)
 
 
 def micro_batches(records: list, tokens: list[int], max_records: int, max_tokens: int | None = None) -> list[list]:

@@ -182,6 +182,16 @@ class Comparison:
         return d
 
 
+def per_record(records, flat) -> list[list]:
+    """One value per response, the records' responses in order, → one list per record:
+    ``[flat[0:k_0], flat[k_0:k_0 + k_1], …]``."""
+    out, i = [], 0
+    for c in records:
+        out.append(list(flat[i : i + c.k]))
+        i += c.k
+    return out
+
+
 def check_tiers(tiers, k: int) -> None:
     """``ValueError`` unless ``tiers`` is a non-empty sequence of non-empty, disjoint tuples of indices 0..k-1."""
     if not tiers:

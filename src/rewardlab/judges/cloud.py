@@ -42,7 +42,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from rewardlab.atomic import readable_like_the_rest
 from rewardlab.backbones import resolve_backbone
 from rewardlab.collate import PairBatch, collate_pairs
-from rewardlab.data.record import Comparison
+from rewardlab.data.record import Comparison, per_record
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, Sampling
 from rewardlab.judges.hf import HFBackend
@@ -229,11 +229,7 @@ def generate_critiques(
     """``critiques[r][k]``: the teacher's critique of response k of record r (``""`` when the request failed)."""
     prompts = critique_prompts(template, teacher, records, max_question_tokens, max_answer_tokens)
     texts = teacher.generate(prompts, sampling, n=1)
-    out, i = [], 0
-    for rec in records:
-        out.append([(texts[i + k][0] or "") for k in range(rec.k)])
-        i += rec.k
-    return out
+    return per_record(records, [t[0] or "" for t in texts])
 
 
 def cloud_features(

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -39,9 +38,10 @@ from pathlib import Path
 
 import torch
 
+from rewardlab.data.record import per_record
 from rewardlab.errors import ModelContractError, RewardlabError
 from rewardlab.finite import check_rewards
-from rewardlab.model import SPEC_FILE, RewardModel
+from rewardlab.model import SPEC_FILE, RewardModel, normalized
 from rewardlab.multiobjective.scalarise import Llama2Rule
 from rewardlab.multiobjective.serving import MultiObjectiveScorer
 
@@ -214,25 +214,11 @@ class ComposedLlama2Scorer(torch.nn.Module):
     ) -> list[list[float]]:
         flat = [(c.prompt, x) for c in records for x in c.responses]
         unsafe = [bool(c.meta.get("unsafe", False)) for c in records for _ in c.responses]
-        scores, out, i = self.score(flat, batch_size, packing=packing, unsafe=unsafe), [], 0
-        for c in records:
-            out.append(scores[i : i + c.k])
-            i += c.k
-        return out
+        return per_record(records, self.score(flat, batch_size, packing=packing, unsafe=unsafe))
 
     def normalize(self, rewards: list) -> list:
-        """``(r − mean)/std``; for the server's rows ``[score, …]`` only the score column changes."""
-        stats = self.spec.normalization
-        if not stats:
-            raise ModelContractError(
-                "this model has no normalisation statistics (rewardlab.json 'normalization'; "
-                "run `rewardlab normalize --model DIR --data samples.jsonl`)"
-            )
-        std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
-        return [
-            [(r[0] - stats["mean"]) / std, *r[1:]] if isinstance(r, (list, tuple)) else (r - stats["mean"]) / std
-            for r in rewards
-        ]
+        """``(r − mean) / std`` of the scalar (:func:`rewardlab.model.normalized`)."""
+        return normalized(self.spec.normalization, rewards)
 
     def describe(self) -> dict:
         return {

@@ -20,13 +20,13 @@ needs the prompt-end hidden state of every text besides the K outputs.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from rewardlab.data.ratings import Scale, load_rated
+from rewardlab.data.record import per_record
 from rewardlab.errors import DataError, ModelContractError
 from rewardlab.finite import check_rewards
+from rewardlab.model import normalized
 from rewardlab.multiobjective.losses import targets_and_mask
 from rewardlab.multiobjective.metrics import attribute_metrics
 from rewardlab.multiobjective.model import AttributeRewardModel, output_rows
@@ -119,27 +119,11 @@ class MultiObjectiveScorer(torch.nn.Module):
     ) -> list[list[float]]:
         flat = [(c.prompt, r) for c in records for r in c.responses]
         unsafe = [bool(c.meta.get("unsafe", False)) for c in records for _ in c.responses]
-        scores = self.score(flat, batch_size=batch_size, packing=packing, unsafe=unsafe)
-        out, i = [], 0
-        for c in records:
-            out.append(scores[i : i + c.k])
-            i += c.k
-        return out
+        return per_record(records, self.score(flat, batch_size=batch_size, packing=packing, unsafe=unsafe))
 
     def normalize(self, rewards: list) -> list:
-        """``(r − mean) / std`` of the scalar with ``rewardlab.json``'s ``normalization``; for the server's rows
-        ``[score, …]`` only the score column changes."""
-        stats = self.spec.normalization
-        if not stats:
-            raise ModelContractError(
-                "this model has no normalisation statistics (rewardlab.json 'normalization'; "
-                "run `rewardlab normalize --model DIR --data samples.jsonl`)"
-            )
-        std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
-        return [
-            [(r[0] - stats["mean"]) / std, *r[1:]] if isinstance(r, (list, tuple)) else (r - stats["mean"]) / std
-            for r in rewards
-        ]
+        """``(r − mean) / std`` of the scalar (:func:`rewardlab.model.normalized`)."""
+        return normalized(self.spec.normalization, rewards)
 
     def describe(self) -> dict:
         return {"attributes": self.attributes, "scaliser": self.inner.mo.scaliser, "debias": self.inner.mo.debias}
