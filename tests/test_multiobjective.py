@@ -390,10 +390,12 @@ def test_real_helpsteer2_rows_read_and_train(tiny_llama, tmp_path, name):
     assert loaded.attributes == list(rated.attributes) and loaded.mo.scaliser["weights"]["correctness"] == 0.74
 
 
-def test_score_writes_rewards_gate_and_score(tiny_llama, tmp_path):
-    from rewardlab.score import ScoreConfig, run_score
+@pytest.fixture(scope="module")
+def gated_model(tiny_llama, tmp_path_factory):
+    """A ridge regression model on the embedded attributes and a small gate trained on it (read, never changed)."""
     from rewardlab.train import train
 
+    tmp_path = tmp_path_factory.mktemp("gated")
     reg = train(
         _cfg(
             tmp_path,
@@ -418,17 +420,23 @@ def test_score_writes_rewards_gate_and_score(tiny_llama, tmp_path):
             gate_steps=5,
         )
     )
+    return gate.model_dir
+
+
+def test_score_writes_rewards_gate_and_score(gated_model, tmp_path):
+    from rewardlab.score import ScoreConfig, run_score
+
     data = _write(tmp_path, [{"prompt": "Add 2 and 3.", "response": "5"}, {"prompt": "hi", "response": "Hello!"}])
-    out = run_score(ScoreConfig(model=str(gate.model_dir), data=data, output=str(tmp_path / "s.jsonl")))
+    out = run_score(ScoreConfig(model=str(gated_model), data=data, output=str(tmp_path / "s.jsonl")))
     rows = [json.loads(line) for line in Path(out).read_text().splitlines()]
-    rm = AttributeRewardModel.load(gate.model_dir)
+    rm = AttributeRewardModel.load(gated_model)
     expect = rm.score_items([("Add 2 and 3.", "5"), ("hi", "Hello!")])
     assert [r["score"] for r in rows] == pytest.approx(expect.score.tolist(), abs=1e-6)
     assert set(rows[0]["attributes"]) == set(ATTRS) and sum(rows[0]["gate"].values()) == pytest.approx(1.0)
     assert rows[1]["transformed"]["verbosity"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_serve_returns_attributes_gate_and_scalar(tiny_llama, tmp_path):
+def test_serve_returns_attributes_gate_and_scalar(gated_model, tmp_path):
     """/v1/score answers per-attribute rewards, transformed rewards and gate weights with the gated score as
     ``rewards``; /get_reward answers the scalar only; both equal offline scoring."""
     import socket
@@ -439,33 +447,8 @@ def test_serve_returns_attributes_gate_and_scalar(tiny_llama, tmp_path):
 
     from rewardlab.serve.app import make_server
     from rewardlab.serve.config import ServeConfig
-    from rewardlab.train import train
 
-    reg = train(
-        _cfg(
-            tmp_path,
-            name="ridge",
-            objective="regression",
-            stage1="ridge",
-            backbone=tiny_llama,
-            data="embedded",
-            embedded_size=24,
-        )
-    )
-    gate = train(
-        _cfg(
-            tmp_path,
-            name="gate",
-            objective="gating",
-            init_from=str(reg.model_dir),
-            data="embedded",
-            embedded_size=24,
-            gate_hidden=8,
-            gate_layers=1,
-            gate_steps=5,
-        )
-    )
-    server = make_server(ServeConfig(model=str(gate.model_dir), max_wait_ms=5))
+    server = make_server(ServeConfig(model=str(gated_model), max_wait_ms=5))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -478,7 +461,7 @@ def test_serve_returns_attributes_gate_and_scalar(tiny_llama, tmp_path):
     try:
         responses = ["2 plus 3 is exactly 5.", "Roughly 7. I hope this helps."]
         body = httpx.post(url + "/v1/score", json={"prompt": "Add 2 and 3.", "responses": responses}).json()
-        offline = AttributeRewardModel.load(gate.model_dir).score_items([("Add 2 and 3.", r) for r in responses])
+        offline = AttributeRewardModel.load(gated_model).score_items([("Add 2 and 3.", r) for r in responses])
         assert body["rewards"] == pytest.approx(offline.score.tolist(), abs=1e-5)
         assert torch.allclose(torch.tensor([list(a.values()) for a in body["attributes"]]), offline.rewards, atol=1e-5)
         assert [sum(g.values()) for g in body["gate"]] == pytest.approx([1.0, 1.0], abs=1e-5)
@@ -494,42 +477,15 @@ def test_serve_returns_attributes_gate_and_scalar(tiny_llama, tmp_path):
         thread.join(30)
 
 
-def test_eval_reports_every_scaliser_and_gate_plot(tiny_llama, tmp_path):
+def test_eval_reports_every_scaliser_and_gate_plot(gated_model, tmp_path):
     from rewardlab.data import synthetic_attributes as sa
     from rewardlab.data import write_jsonl
     from rewardlab.evaluate import EvalConfig, run_eval
-    from rewardlab.train import train
 
-    reg = train(
-        _cfg(
-            tmp_path,
-            name="ridge",
-            objective="regression",
-            stage1="ridge",
-            backbone=tiny_llama,
-            data="embedded",
-            embedded_size=24,
-        )
-    )
-    gate = train(
-        _cfg(
-            tmp_path,
-            name="gate",
-            objective="gating",
-            init_from=str(reg.model_dir),
-            data="embedded",
-            embedded_size=24,
-            gate_hidden=8,
-            gate_layers=1,
-            gate_steps=5,
-        )
-    )
     pairs = sa.generate_pairs(12, seed=5)
     data = tmp_path / "pairs.jsonl"
     write_jsonl(pairs, data)
-    out = run_eval(
-        EvalConfig(model=[str(gate.model_dir)], data=str(data), output_dir=str(tmp_path / "eval"), n_boot=50)
-    )
+    out = run_eval(EvalConfig(model=[str(gated_model)], data=str(data), output_dir=str(tmp_path / "eval"), n_boot=50))
     report = json.loads((out / "report.json").read_text())
     mo = next(iter(report["results"].values()))["multiobjective"] if "results" in report else None
     assert mo is not None, sorted(report)
