@@ -186,6 +186,7 @@ class ForeignRewardModel(RewardModel):
         super().__init__(model, tokenizer, spec)
         self.contract, self._read = contract, read
         self.encoder = ForeignTextEncoder(tokenizer, spec, openrlhf=contract.kind == "openrlhf")
+        self.n_attributes: int | None = None  # a custom-code model's per-attribute rewards (set by the load's probe)
 
     def describe(self) -> dict:
         return {"contract": self.contract.to_json()}
@@ -209,7 +210,7 @@ class ForeignRewardModel(RewardModel):
 
     def attribute_names(self) -> list[str] | None:
         """Names of a custom-code model's per-attribute ``rewards`` (config id2label when it names them all)."""
-        k = getattr(self, "_n_attributes", None)
+        k = self.n_attributes
         if k is None:
             return None
         labels = getattr(self.model.config, "id2label", None) or {}
@@ -244,7 +245,7 @@ class ForeignRewardModel(RewardModel):
         packing: bool | None = None,
         token_budget: int | None = None,
     ) -> list[float]:
-        if packing or (packing is None and getattr(self, "packing", False)):
+        if packing or (packing is None and self.packing):
             raise ModelContractError(
                 f"--packing covers rewardlab-trained models only; drop it for {self.contract.model}"
             )
@@ -564,7 +565,7 @@ def load_foreign(path: str, opts: ContractOptions | None = None, torch_dtype=tor
         with torch.no_grad():
             probe = rm._output(**rm.collate([rm.encoder.encode("a", "b")]))
         rewards = getattr(probe, "rewards", None)
-        rm._n_attributes = int(rewards.shape[-1]) if isinstance(rewards, torch.Tensor) and rewards.dim() == 2 else None
+        rm.n_attributes = int(rewards.shape[-1]) if isinstance(rewards, torch.Tensor) and rewards.dim() == 2 else None
         try:
             read(probe)
         except ModelContractError as e:
@@ -573,7 +574,7 @@ def load_foreign(path: str, opts: ContractOptions | None = None, torch_dtype=tor
             "attributes",
             rm.attribute_names(),
             "model",
-            "its `rewards` output, written per response by `score`" if rm._n_attributes else "none",
+            "its `rewards` output, written per response by `score`" if rm.n_attributes else "none",
         )
     return rm
 

@@ -100,7 +100,7 @@ class ImplicitRewardModel(RewardModel):
         packing: bool | None = None,
         token_budget: int | None = None,
     ) -> list[float]:
-        if packing or (packing is None and getattr(self, "packing", False)):
+        if packing or (packing is None and self.packing):
             raise ModelContractError("--packing does not cover the DPO implicit reward")
         return super().score(
             items, batch_size=batch_size, normalize=normalize, padding_side=padding_side, packing=False
