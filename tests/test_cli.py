@@ -296,3 +296,40 @@ def test_score_weights_change_the_chosen_response_in_eval_and_score(tmp_path, ti
         accuracy["weighted"] == pytest.approx(1 - accuracy["default"]) and accuracy["weighted"] != accuracy["default"]
     )
     assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(data), "--score-weights", "helpfulness"]) == 2
+
+
+def test_every_option_of_every_command_has_help_text():
+    """The help is each field's comment; a formatter that wraps a long field in parentheses must not lose it."""
+    import dataclasses
+
+    from rewardlab.cli import COMMANDS, _config_class
+    from rewardlab.cli_help import field_comments
+
+    missing = []
+    for name, (_, path, _) in COMMANDS.items():
+        if path:
+            cls = _config_class(path, True)
+            docs = field_comments(cls)
+            missing += [f"{name} --{f.name}" for f in dataclasses.fields(cls) if not docs.get(f.name)]
+    assert not missing
+
+
+def test_a_comment_inside_a_wrapped_field_documents_it(tmp_path):
+    import dataclasses
+
+    from rewardlab.cli_help import field_comments
+
+    # fmt: off
+    @dataclasses.dataclass
+    class Config:
+        long_name: str = (
+            "x"  # the comment the formatter moved inside the parentheses
+        )
+        # the block above the next field
+        other: int = 1
+    # fmt: on
+
+    assert field_comments(Config) == {
+        "long_name": "the comment the formatter moved inside the parentheses",
+        "other": "the block above the next field",
+    }
