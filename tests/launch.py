@@ -1,4 +1,5 @@
-"""``rewardlab train`` under torchrun, for the tests that compare 2 processes with 1 (gloo on CPU)."""
+"""``rewardlab train`` (or another command) under torchrun, for the tests that compare 2 processes with 1 (gloo on
+CPU)."""
 
 import os
 import socket
@@ -9,8 +10,10 @@ from pathlib import Path
 import rewardlab
 
 
-def torchrun_train(args: list[str], nproc: int = 2, cwd=None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run ``rewardlab train ARGS`` in ``nproc`` processes; output captured, the exit code left to the caller.
+def torchrun_train(
+    args: list[str], nproc: int = 2, cwd=None, timeout: int = 300, command: str = "train"
+) -> subprocess.CompletedProcess:
+    """Run ``rewardlab COMMAND ARGS`` in ``nproc`` processes; output captured, the exit code left to the caller.
 
     A free port (another torchrun on the machine may hold the default one), this tree's rewardlab whatever the
     cwd, one OMP thread per process."""
@@ -29,7 +32,7 @@ def torchrun_train(args: list[str], nproc: int = 2, cwd=None, timeout: int = 300
         str(port),
     ]
     return subprocess.run(
-        [*launcher, "-m", "rewardlab.cli", "train", *args],
+        [*launcher, "-m", "rewardlab.cli", command, *args],
         capture_output=True,
         text=True,
         timeout=timeout,

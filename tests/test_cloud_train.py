@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from rewardlab.data.record import Comparison
 from rewardlab.judges.cloud import CloudRewardModel, cloud_features, train_cloud
+from rewardlab.recipe import LoopOptions
 
 CRITIQUES = [["Right and short.", "Close but off.", "Wrong sum."], ["Helpful.", "Also helpful.", "Unhelpful."]]
 
@@ -69,7 +70,15 @@ def test_cloud_bt_counts_every_ranked_pair_drops_ties_and_weights_records(model)
     ) / 5
     old = (_nls(a[0] - a[1]) + _nls(a[0] - a[2]) + _nls(b[0] - b[1]) + _nls(b[0] - b[2])) / 4
     assert abs(want - old) > 1e-4
-    history = train_cloud(model, records, CRITIQUES, lm_coef=0.5, lr=1e-3, epochs=1, batch_size=2, seed=0)
+    history = train_cloud(
+        model,
+        records,
+        CRITIQUES,
+        opts=LoopOptions(lr=1e-3, lr_schedule="constant"),
+        lm_coef=0.5,
+        epochs=1,
+        batch_size=2,
+    ).history
     assert history[0]["bt_loss"] == pytest.approx(want, abs=1e-5)
 
 
@@ -82,7 +91,15 @@ def test_cloud_step_loss_is_bt_plus_lm_coef_times_lm_by_hand(model):
     (a, b), nll = _by_hand(model, records, CRITIQUES)
     bt = (_nls(a[0] - a[1]) + _nls(a[0] - a[2]) + _nls(a[1] - a[2]) + 2 * _nls(b[0] - b[2]) + 2 * _nls(b[1] - b[2])) / 5
     lm = sum(nll) / len(nll)
-    history = train_cloud(model, records, CRITIQUES, lm_coef=0.3, lr=1e-2, epochs=2, batch_size=2, seed=0)
+    history = train_cloud(
+        model,
+        records,
+        CRITIQUES,
+        opts=LoopOptions(lr=1e-2, lr_schedule="constant"),
+        lm_coef=0.3,
+        epochs=2,
+        batch_size=2,
+    ).history
     first = history[0]
     assert first["lm_loss"] == pytest.approx(lm, abs=1e-5) and first["bt_loss"] == pytest.approx(bt, abs=1e-5)
     assert first["loss"] == pytest.approx(bt + 0.3 * lm, abs=1e-5)
@@ -99,4 +116,12 @@ def test_cloud_nonfinite_loss_stops_the_run(model, monkeypatch):
     real = F.cross_entropy
     monkeypatch.setattr(cloud.F, "cross_entropy", lambda *a, **kw: real(*a, **kw) * float("nan"))
     with pytest.raises(NonFiniteError, match="diverged at step 1"):
-        train_cloud(model, _records(), CRITIQUES, lm_coef=0.5, lr=1e-3, epochs=1, batch_size=2, seed=0)
+        train_cloud(
+            model,
+            _records(),
+            CRITIQUES,
+            opts=LoopOptions(lr=1e-3, lr_schedule="constant"),
+            lm_coef=0.5,
+            epochs=1,
+            batch_size=2,
+        ).history

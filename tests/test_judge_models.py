@@ -11,7 +11,7 @@ from rewardlab.data import Comparison, write_jsonl
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Sampling, two_way
 from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
-from rewardlab.recipe import lr_factor
+from rewardlab.recipe import LoopOptions, lr_factor
 
 RECORDS = [
     Comparison("What is 2 plus 3?", ("It is 5.", "It is 6, I think, or maybe 7."), chosen=0, id="r0", source="math"),
@@ -130,7 +130,9 @@ def test_critique_out_loud(tiny_llama, tmp_path):
     ids, start = model.encode(prompts[0], "Correct and short.")
     assert ids[:start] == model.backend.prompt_ids(prompts[0]) and len(ids) > start
     before = model.score([(prompts[0], "Correct and short.")])[0]
-    history = train_cloud(model, recs, critiques, lm_coef=0.5, lr=1e-2, epochs=3, batch_size=2, seed=0)
+    history = train_cloud(
+        model, recs, critiques, opts=LoopOptions(lr=1e-2, lr_schedule="constant"), lm_coef=0.5, epochs=3, batch_size=2
+    ).history
     assert len(history) == 3 and all(h["lm_loss"] > 0 for h in history)
     assert history[-1]["bt_loss"] < history[0]["bt_loss"]  # the head learns the pairs
     model.save(tmp_path / "cloud")

@@ -285,6 +285,8 @@ def cmd_train_judge(args) -> None:
     )  # lazy: --help stays light (torch, transformers)
 
     result = run_train_judge(build_config(TrainJudgeConfig, args))
+    if "stopped_after" in result or int(os.environ.get("RANK", "0")) != 0:  # stopped: said so; rank 0 speaks
+        return
     base, trained = result.get("base_eval") or {}, result["trained_eval"]
     print(
         f"held-out accuracy: untrained base {base.get('accuracy')} -> trained {trained['accuracy']} "

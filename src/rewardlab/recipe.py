@@ -13,10 +13,15 @@ warms up, decays, clips, guards against NaN and resumes the same way:
 * :func:`save_checkpoint` / :func:`load_checkpoint` — ``checkpoints/step-N`` (weights, optimizer, scheduler, RNG,
   the config's resume key and the data fingerprint) written through a temporary directory and a rename, read back
   exactly (the newest intact one);
-* :class:`MetricsLog` — ``metrics.jsonl`` rows (rank 0) and the experiment trackers, cut back to the resumed step.
+* :class:`MetricsLog` — ``metrics.jsonl`` rows (rank 0) and the experiment trackers, cut back to the resumed step;
+* :func:`run_steps` — the whole loop for a trainer whose step is "a loss over some items": a :class:`StepPlan`
+  (which items each step takes), the rank's share of them under ``torchrun`` (gradients summed with
+  :func:`all_reduce_grads`), the update, logging, periodic checkpoints, ``--stop-after`` and exact ``--resume``.
+  GenRM and CLoud (:mod:`rewardlab.judges.train`) run on it.
 
-A new trainer: build the model and a loss that returns the step's summed loss, then per step call the loss,
-``backward``, :func:`update`; log with :class:`MetricsLog`; save with :func:`save_checkpoint`.
+A new trainer: build the model and a ``step_loss(share, items)`` that runs the forward and the backward of its
+items and returns the summed loss (and any counts to log); hand both to :func:`run_steps`. The scalar and the
+regression trainers write their loop out with the same parts, because they also evaluate and pack.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import math
 import random
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -201,29 +207,31 @@ def any_process(accelerator) -> Callable[[bool], bool]:
 class MetricsLog:
     """``metrics.jsonl`` (one strict-JSON row per line, written by the main process) plus the trackers."""
 
-    path: Path
+    path: Path | None  # None: rows kept in ``history`` only
     main: bool = True
     trackers: object | None = None  # rewardlab.trackers.Run
     history: list[dict] = field(default_factory=list)
 
     def log(self, rec: dict) -> None:
         self.history.append(rec)
-        if not self.main:
+        if not self.main or self.path is None:
             return
         with open(self.path, "a") as f:
             f.write(dumps_strict(rec) + "\n")
         if self.trackers is not None:
             self.trackers.log(rec)
 
-    def truncate(self, step: int) -> None:
+    def truncate(self, step: int, keep_unstepped: bool = True) -> None:
         """Keep only the rows up to ``step`` (the resumed checkpoint): the steps after it are run and logged again,
-        so ``metrics.jsonl`` never holds a step twice."""
-        if not self.main or not self.path.exists():
+        so ``metrics.jsonl`` never holds a step twice. ``keep_unstepped=False`` also drops the rows without a step
+        (a trainer that runs its phases again on resume, such as train-judge's evaluation of the base)."""
+        if not self.main or self.path is None or not self.path.exists():
             return
+        lines = [line for line in self.path.read_text().splitlines() if line.strip()]
         kept = [
             line
-            for line in self.path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step
+            for line, row in zip(lines, map(json.loads, lines))
+            if ("step" in row or keep_unstepped) and row.get("step", 0) <= step
         ]
         atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
@@ -399,3 +407,147 @@ def load_checkpoint(
     random.setstate(tr["rng"]["python"])
     print(f"rewardlab: resumed from {path} (step {state['step']})", file=sys.stderr)
     return state["step"]
+
+
+# --- the loop ----------------------------------------------------------------------------------------------
+@dataclass
+class StepPlan:
+    """The items every optimizer step takes: per epoch an order of item indices, cut into ``batch_size`` slices
+    (an epoch's last slice may be shorter). Step ``s`` (0-based) is a pure function of ``s``, so a resumed run
+    takes the same items as an uninterrupted one."""
+
+    orders: list[list[int]]  # orders[epoch]: the item indices of that epoch, in training order
+    batch_size: int
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.orders[0]) / self.batch_size)
+
+    @property
+    def total(self) -> int:
+        return self.steps_per_epoch * len(self.orders)
+
+    def step(self, s: int) -> tuple[int, list[int]]:
+        """``(epoch, item indices)`` of step ``s``."""
+        epoch, i = divmod(s, self.steps_per_epoch)
+        return epoch, self.orders[epoch][i * self.batch_size : (i + 1) * self.batch_size]
+
+
+@dataclass
+class LoopOptions:
+    """What :func:`run_steps` takes from a trainer's config (the same names as ``rewardlab train``'s options)."""
+
+    lr: float
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    lr_schedule: str = "linear"
+    max_grad_norm: float = 1.0
+    save_every: int = 0  # steps between checkpoints (0: none but --stop-after's)
+    stop_after: int | None = None  # stop as if killed after this many steps, leaving a checkpoint
+    resume: bool = False
+    skip_nonfinite: int = 0
+
+
+@dataclass
+class LoopResult:
+    steps: int  # the last step run
+    finished: bool  # False after --stop-after
+    history: list[dict]  # this invocation's rows (a resumed run: the steps after the checkpoint)
+
+
+def all_reduce_grads(parameters: list[torch.nn.Parameter], world: int) -> None:
+    """Sum every parameter's gradient over the ``torchrun`` world (a parameter a process left without one counts
+    as zeros there), so each process holds the gradient of the whole step's loss. One process: nothing."""
+    if world == 1:
+        return
+    for p in parameters:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        torch.distributed.all_reduce(p.grad)
+
+
+def run_steps(
+    plan: StepPlan,
+    step_loss: Callable[[list[int], list[int]], dict[str, float]],
+    row: Callable[[dict[str, float], list[int]], dict],
+    *,
+    module: torch.nn.Module,
+    trainable: list[tuple[str, torch.nn.Parameter]],
+    opts: LoopOptions,
+    ckpt: Checkpointing | None = None,
+    accelerator=None,
+    metrics: MetricsLog | None = None,
+    on_row: Callable[[dict, bool], None] | None = None,
+) -> LoopResult:
+    """Train ``trainable`` (``module``'s parameters that learn; ``module``'s state is what checkpoints hold) for
+    ``plan.total`` steps.
+
+    Step s: the process's share ``items[rank::world]`` of ``items = plan.step(s)`` goes to ``step_loss(share,
+    items)``, which runs the forward and the backward of the share (its loss divided by the whole step's
+    normaliser, so the summed gradient is the whole step's) and returns sums (``"loss"``: its part of the step's loss; any counts);
+    the gradients are summed over the processes (:func:`all_reduce_grads`), :func:`update` steps; the sums, added
+    over the processes, become a ``metrics.jsonl`` row through ``row(sums, items)`` plus step, epoch, lr,
+    grad_norm and seconds (``on_row(row, last)`` sees it too). Checkpoints every ``opts.save_every`` steps and at
+    ``opts.stop_after``; ``opts.resume`` continues from the newest intact one, exactly.
+
+    Library use: without ``ckpt`` there are no checkpoints (``save_every``, ``stop_after`` and ``resume`` are then
+    refused), without ``accelerator`` one process, without ``metrics`` no file (the rows are returned)."""
+    if ckpt is None and (opts.save_every or opts.stop_after is not None or opts.resume):
+        raise RewardlabError("save_every, stop_after and resume need a checkpoint directory")
+    accelerator = accelerator or make_accelerator(False, [], Path("."))
+    metrics = metrics or MetricsLog(None)
+    world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
+    if plan.batch_size < world:
+        raise RewardlabError(f"batch_size {plan.batch_size} is smaller than the number of processes ({world})")
+    if ckpt is not None and not opts.resume and ckpt.root.exists() and any(ckpt.root.iterdir()):
+        raise RewardlabError(f"{ckpt.root} already has checkpoints: pass --resume to continue, or --overwrite")
+    params = [p for _, p in trainable]
+    optimizer = make_optimizer(trainable, opts.lr, opts.weight_decay, fused=accelerator.device.type == "cuda")
+    scheduler = make_scheduler(optimizer, plan.total, opts.warmup_ratio, opts.lr_schedule)
+    start = load_checkpoint(ckpt, module, optimizer, scheduler) if opts.resume else 0
+    if opts.resume:
+        metrics.truncate(start)
+    guard = NonFiniteGuard(opts.skip_nonfinite, ckpt.root if ckpt is not None else None, main)
+    module.train()
+    history, t0 = [], time.perf_counter()
+    for s in range(start, plan.total):
+        done = s + 1
+        epoch, items = plan.step(s)
+        sums = step_loss(items[rank::world], items)
+        all_reduce_grads(params, world)
+        result = update(
+            optimizer,
+            scheduler,
+            params,
+            step=done,
+            loss_sum=sums["loss"],
+            max_grad_norm=opts.max_grad_norm,
+            guard=guard,
+            any_process=any_process(accelerator),
+        )
+        if world > 1:
+            values = torch.tensor(list(sums.values()), dtype=torch.float64, device=accelerator.device)
+            sums = dict(zip(sums, accelerator.reduce(values, reduction="sum").tolist()))
+        rec = {
+            "step": done,
+            "epoch": epoch,
+            **row(sums, items),
+            "lr": scheduler.get_last_lr()[0],
+            "grad_norm": result.grad_norm,
+            "seconds": time.perf_counter() - t0,
+            **({"skipped_nonfinite": guard.skipped} if guard.skipped else {}),
+        }
+        metrics.log(rec)
+        history.append(rec)
+        if on_row is not None:
+            on_row(rec, done == plan.total)
+        if done == plan.total:
+            break
+        stop = opts.stop_after is not None and done >= opts.stop_after
+        if (opts.save_every and done % opts.save_every == 0) or stop:
+            save_checkpoint(ckpt, done, accelerator, module, optimizer, scheduler)
+        if stop:
+            module.eval()
+            return LoopResult(done, False, history)
+    module.eval()
+    return LoopResult(plan.total, True, history)

@@ -49,7 +49,7 @@ from rewardlab.judges.hf import HFBackend
 from rewardlab.judges.judge import Judge, _agreement_from_rewards, _reasons
 from rewardlab.judges.templates import JudgeTemplate, load_template, render_question
 from rewardlab.losses import batch_loss, count_units
-from rewardlab.recipe import NonFiniteGuard, make_optimizer, make_scheduler, update
+from rewardlab.recipe import Checkpointing, LoopOptions, LoopResult, MetricsLog, StepPlan, run_steps
 
 META_FILE = "cloud.json"
 HEAD_FILE = "reward_head.safetensors"
@@ -263,13 +263,16 @@ def cloud_loss(
     n_units: int,
     lm_coef: float,
     loss: str = "bt",
+    n_lm_tokens: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(loss, bt, lm)`` of one batch: ``loss = bt + lm_coef · lm``.
 
     ``bt``: the preference ``loss`` of the registry (:func:`rewardlab.losses.batch_loss`: every strict pair of a
     ranking, ties as the loss treats them, each record's weight) summed and divided by ``n_units``
-    (:func:`rewardlab.losses.count_units` of the batch's records), as the scalar trainer does; ``lm``: the mean
-    next-token cross-entropy over the critique tokens (and the end of turn after them) of every row.
+    (:func:`rewardlab.losses.count_units` of the step's records), as the scalar trainer does; ``lm``: the
+    next-token cross-entropy over the critique tokens (and the end of turn after them) of every row, summed and
+    divided by ``n_lm_tokens`` (default: this batch's count, i.e. the mean; a process's share of a step passes the
+    step's count, :func:`lm_token_count`, so the processes' parts add up to the step's mean).
     rewards ``(N,)``, logits ``(N, T, V)``, ``starts[n]``: the first critique token of row n.
     """
     bt = batch_loss(loss, rewards, batch).sum() / max(n_units, 1)
@@ -278,12 +281,22 @@ def cloud_loss(
     labels[mask == 0] = -100
     for row, start in enumerate(starts):
         labels[row, :start] = -100
-    lm = F.cross_entropy(
-        logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1), ignore_index=-100
-    )
-    if not torch.isfinite(lm) and not bool((labels[:, 1:] != -100).any()):  # no critique tokens in the batch
-        lm = torch.zeros((), device=rewards.device)
+    targets = labels[:, 1:].reshape(-1)
+    here = int((targets != -100).sum())
+    flat = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
+    if not here:  # no critique tokens in the batch: no LM term
+        lm = torch.zeros((), device=rewards.device) + 0.0 * flat.sum()
+    elif n_lm_tokens is None or n_lm_tokens == here:  # the mean (bit for bit what one process computed before)
+        lm = F.cross_entropy(flat, targets, ignore_index=-100)
+    else:
+        lm = F.cross_entropy(flat, targets, ignore_index=-100, reduction="sum") / n_lm_tokens
     return bt + lm_coef * lm, bt, lm
+
+
+def lm_token_count(rows: Sequence[Sequence[dict]]) -> int:
+    """The tokens :func:`cloud_loss`'s LM term predicts for these records' features: per row, every token from
+    the critique's start on (the first token of a row is never predicted)."""
+    return sum(len(f["input_ids"]) - max(f["critique_start"], 1) for row in rows for f in row)
 
 
 def train_cloud(
@@ -291,74 +304,82 @@ def train_cloud(
     records: Sequence[Comparison],
     critiques: Sequence[Sequence[str]],
     *,
+    opts: LoopOptions,
     lm_coef: float = 0.5,
-    lr: float = 1e-5,
     epochs: int = 1,
     batch_size: int = 4,
     seed: int = 0,
     max_question_tokens: int | None = None,
     max_answer_tokens: int | None = None,
-    weight_decay: float = 0.0,
-    warmup_ratio: float = 0.0,
-    lr_schedule: str = "constant",
-    max_grad_norm: float = 1.0,
     loss: str = "bt",
+    ckpt: Checkpointing | None = None,
+    accelerator=None,
+    metrics: MetricsLog | None = None,
     log=None,
-) -> list[dict]:
-    """Train the LM and the head on ``records`` with their ``critiques`` (:func:`cloud_loss`); returns the log.
+) -> LoopResult:
+    """Train the LM and the head on ``records`` with their ``critiques`` (:func:`cloud_loss`) on the training core
+    (:func:`rewardlab.recipe.run_steps`: schedule, clipping, the non-finite guard, checkpoints, ``--resume``,
+    ``torchrun``).
 
-    The batches are ``batch_size`` records in a seeded order per epoch, collated as the scalar trainer's
-    (:func:`rewardlab.collate.collate_pairs`, right-padded); schedule, optimizer and update are the training
-    core's (:mod:`rewardlab.recipe`): a non-finite loss or gradient norm stops the run at that step."""
+    A step takes ``batch_size`` records in a seeded order per epoch; a process's share of them is collated as the
+    scalar trainer's (:func:`rewardlab.collate.collate_pairs`, right-padded) and its loss divided by the whole
+    step's BT units and LM tokens, so the processes' gradients add up to the step's."""
     feats = cloud_features(model, records, critiques, max_question_tokens, max_answer_tokens)
     device = next(model.lm.parameters()).device
-    total = epochs * math.ceil(len(records) / batch_size)
-    optimizer = make_optimizer(
-        ((n, p) for n, p in model.named_parameters() if p.requires_grad), lr, weight_decay, fused=device.type == "cuda"
-    )
-    scheduler = make_scheduler(optimizer, total, warmup_ratio, lr_schedule)
-    guard = NonFiniteGuard()
-    rng = random.Random(seed)
-    history, step = [], 0
-    model.train()
-    for epoch in range(epochs):
+    rng, orders = random.Random(seed), []
+    for _ in range(epochs):
         order = list(range(len(records)))
         rng.shuffle(order)
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            chunk = [records[r] for r in idx]
-            rows = [feats[r] for r in idx]
-            batch = collate_pairs(chunk, rows, model.backend.pad_id, "right").to(device)
-            starts = [f["critique_start"] for row in rows for f in row]
-            rewards, logits = model(**batch.inputs)
-            total_loss, bt, lm = cloud_loss(rewards, logits, batch, starts, count_units(loss, chunk), lm_coef, loss)
-            total_loss.backward()
-            step += 1
-            result = update(
-                optimizer,
-                scheduler,
-                [p for g in optimizer.param_groups for p in g["params"]],
-                step=step,
-                loss_sum=total_loss.item(),
-                max_grad_norm=max_grad_norm,
-                guard=guard,
-            )
-            won = (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).float()
-            rec = {
-                "step": step,
-                "epoch": epoch,
-                "loss": total_loss.item(),
-                "bt_loss": bt.item(),
-                "lm_loss": lm.item(),
-                "accuracy": won.mean().item() if won.numel() else None,
-                "lr": scheduler.get_last_lr()[0],
-                "grad_norm": result.grad_norm,
-            }
-            history.append(rec)
-            if log:
-                log(rec)
-    model.eval()
-    return history
+        orders.append(order)
+
+    def step_loss(share: list[int], items: list[int]) -> dict[str, float]:
+        if not share:
+            return {"loss": 0.0, "bt": 0.0, "lm": 0.0, "won": 0.0, "pairs": 0.0}
+        chunk = [records[r] for r in share]
+        rows = [feats[r] for r in share]
+        batch = collate_pairs(chunk, rows, model.backend.pad_id, "right").to(device)
+        starts = [f["critique_start"] for row in rows for f in row]
+        rewards, logits = model(**batch.inputs)
+        total, bt, lm = cloud_loss(
+            rewards,
+            logits,
+            batch,
+            starts,
+            count_units(loss, [records[r] for r in items]),  # the whole step's normalisers
+            lm_coef,
+            loss,
+            n_lm_tokens=lm_token_count([feats[r] for r in items]),
+        )
+        total.backward()
+        won = (rewards[batch.chosen_idx] > rewards[batch.rejected_idx]).float()
+        return {
+            "loss": total.item(),
+            "bt": bt.item(),
+            "lm": lm.item(),
+            "won": float(won.sum()),
+            "pairs": float(won.numel()),
+        }
+
+    def row(sums: dict, items: list[int]) -> dict:
+        return {
+            "loss": sums["loss"],
+            "bt_loss": sums["bt"],
+            "lm_loss": sums["lm"],
+            "accuracy": sums["won"] / sums["pairs"] if sums["pairs"] else None,
+        }
+
+    return run_steps(
+        StepPlan(orders, batch_size),
+        step_loss,
+        row,
+        module=model,
+        trainable=[(n, p) for n, p in model.named_parameters() if p.requires_grad],
+        opts=opts,
+        ckpt=ckpt,
+        accelerator=accelerator,
+        metrics=metrics,
+        on_row=None if log is None else (lambda rec, last: log(rec, force=last)),
+    )
 
 
 class CritiqueJudge(Judge):

@@ -20,19 +20,21 @@ consistency, timings, the config and the command.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-import math
 import random
 import shlex
+import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from rewardlab.atomic import atomic_write_text, json_safe, readable_like_the_rest
-from rewardlab.bounds import Fraction, NonNegativeFloat, Positive, PositiveFloat, Seed
+from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, Positive, PositiveFloat, Seed
 from rewardlab.cells import fmt
 from rewardlab.data import fingerprint, load_comparisons, split_by_prompt
 from rewardlab.errors import RewardlabError
@@ -47,13 +49,31 @@ from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.outputs import claim_output_dir
 from rewardlab.provenance import provenance
-from rewardlab.recipe import MetricsLog, NonFiniteGuard, make_optimizer, make_scheduler, update
+from rewardlab.recipe import (
+    SCHEDULES,
+    Checkpointing,
+    LoopOptions,
+    LoopResult,
+    MetricsLog,
+    StepPlan,
+    config_defaults,
+    make_accelerator,
+    run_steps,
+)
 
 JUDGE_META = "judge.json"
 
 
 # what train-judge writes into output_dir: --overwrite removes these first
-JUDGE_RUN_WRITES = ("model", "metrics.jsonl", "examples.jsonl", "report.json", "report.md")
+JUDGE_RUN_WRITES = (
+    "model",
+    "checkpoints",
+    "critiques.json",
+    "metrics.jsonl",
+    "examples.jsonl",
+    "report.json",
+    "report.md",
+)
 
 
 @dataclass
@@ -85,6 +105,8 @@ class TrainJudgeConfig:
     lr: PositiveFloat = 1e-5  # peak learning rate (AdamW)
     weight_decay: NonNegativeFloat = 0.0  # AdamW weight decay of the matrices (biases and norms get none)
     warmup_ratio: Fraction = 0.1  # share of the steps spent warming up linearly
+    lr_schedule: str = "linear"  # after the warmup: linear (to 0) | cosine | constant
+    max_grad_norm: NonNegativeFloat = 1.0  # gradient clipping (global norm); 0: no clipping
     batch_size: Positive = 8  # pairs per optimizer step
     micro_batch_size: Positive | None = None  # pairs per forward (default: the whole batch)
     eval_batch_size: Positive = 8  # prompts per forward when evaluating
@@ -97,15 +119,40 @@ class TrainJudgeConfig:
     # output
     eval_before: bool = True  # also evaluate the untrained base (the report's first column)
     save_model: bool = True  # write the trained judge to output_dir/model
-    log_every: Positive = 10  # steps between metrics rows
+    log_every: Positive = 10  # steps between the progress lines printed (metrics.jsonl has every step)
     seed: Seed = 0  # data order, head initialisation
-    overwrite: bool = False  # replace the run in a non-empty output_dir
+    # checkpoints
+    save_every: NonNegative = 0  # steps between checkpoints (output_dir/checkpoints); 0: none
+    keep_checkpoints: Positive = 2  # the newest N checkpoints are kept
+    resume: bool = False  # continue from the newest checkpoint in output_dir (exactly)
+    overwrite: bool = False  # replace the run in a non-empty output_dir (refused without --resume or --overwrite)
+    stop_after: Positive | None = None  # stop (as if killed) after this many steps, leaving a checkpoint
+    # a non-finite loss or gradient norm stops the run at that step; N > 0 skips up to N such updates instead
+    skip_nonfinite: NonNegative = 0
+
+    # fields that may differ between a run and its resumption
+    RESUMABLE = (
+        "resume",
+        "stop_after",
+        "log_every",
+        "save_every",
+        "keep_checkpoints",
+        "skip_nonfinite",
+        "overwrite",
+        "output_dir",
+        "eval_before",
+        "eval_batch_size",
+        "save_model",
+        "device",
+    )  # output_dir: however spelt, or moved
 
     def __post_init__(self):
         if self.method not in ("genrm", "cloud"):
             raise RewardlabError(f"--method must be genrm or cloud, got {self.method!r}")
         if not self.data:
             raise RewardlabError("--data is required")
+        if self.lr_schedule not in SCHEDULES:
+            raise RewardlabError(f"--lr-schedule must be {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
 
 
 def _load(cfg: TrainJudgeConfig):
@@ -222,12 +269,45 @@ def freeze_below(model, n_layers: int) -> dict:
     }
 
 
-def train_genrm(cfg: TrainJudgeConfig, judge, examples, log) -> list[dict]:
-    """Next-token training of the verdict: the cross-entropy of the target token (``A`` / ``B``) as the first
-    token of the reply, summed over a batch's examples and divided by its size. Its own example batching (the
-    two orders of a pair stay in one batch); schedule, optimizer and update are the training core's
-    (:mod:`rewardlab.recipe`: linear warmup over ``warmup_ratio`` of the steps, then linear decay; clipping at 1;
-    a non-finite loss or gradient norm stops the run at that step)."""
+def genrm_plan(n_examples: int, both_orders: bool, epochs: int, batch_size: int, seed: int) -> StepPlan:
+    """The examples of every step: each epoch shuffles the pairs of examples (the two orders of a pair stay next
+    to each other, so in one batch when ``batch_size`` is even), one ``random.Random(seed)`` across the epochs."""
+    group = 2 if both_orders else 1
+    groups = [list(range(i, min(i + group, n_examples))) for i in range(0, n_examples, group)]
+    rng, orders = random.Random(seed), []
+    for _ in range(epochs):
+        rng.shuffle(groups)
+        orders.append([e for g in groups for e in g])
+    return StepPlan(orders, batch_size)
+
+
+def loop_options(cfg: TrainJudgeConfig) -> LoopOptions:
+    return LoopOptions(
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        warmup_ratio=cfg.warmup_ratio,
+        lr_schedule=cfg.lr_schedule,
+        max_grad_norm=cfg.max_grad_norm,
+        save_every=cfg.save_every,
+        stop_after=cfg.stop_after,
+        resume=cfg.resume,
+        skip_nonfinite=cfg.skip_nonfinite,
+    )
+
+
+def checkpointing(cfg: TrainJudgeConfig, out, data_fingerprint: str) -> Checkpointing:
+    key = {k: v for k, v in asdict(cfg).items() if k not in TrainJudgeConfig.RESUMABLE}
+    return Checkpointing(
+        out / "checkpoints", json_safe(key), config_defaults(TrainJudgeConfig), data_fingerprint, cfg.keep_checkpoints
+    )
+
+
+def train_genrm(cfg: TrainJudgeConfig, judge, examples, accelerator, metrics, log) -> LoopResult:
+    """Next-token training of the verdict on the training core (:func:`rewardlab.recipe.run_steps`): the
+    cross-entropy of the target token (``A`` / ``B``) as the first token of the reply, summed over a step's
+    examples and divided by their number; ``micro_batch_size`` examples per forward; under ``torchrun`` each
+    process takes its share of a step's examples. Schedule, clipping, the non-finite guard, checkpoints and
+    ``--resume`` are the core's."""
     model, backend = judge.backend.model, judge.backend
     device = backend.device
     cached = isinstance(backend, TrunkCachedBackend)
@@ -241,84 +321,90 @@ def train_genrm(cfg: TrainJudgeConfig, judge, examples, log) -> list[dict]:
     micro = cfg.micro_batch_size or cfg.batch_size
     if cfg.batch_size % micro:
         raise RewardlabError(f"batch_size {cfg.batch_size} is not a multiple of micro_batch_size {micro}")
-    rng = random.Random(cfg.seed)
-    # keep the two orders of a pair in the same batch: shuffle pairs of examples, not examples
-    group = 2 if cfg.both_orders else 1
-    groups = [examples[i : i + group] for i in range(0, len(examples), group)]
-    steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    params = [p for _, p in trainable]
-    opt = make_optimizer(trainable, cfg.lr, cfg.weight_decay, fused=torch.device(device).type == "cuda")
-    sched = make_scheduler(opt, total, cfg.warmup_ratio, "linear")
-    guard = NonFiniteGuard()
+
+    def step_loss(share: list[int], items: list[int]) -> dict[str, float]:
+        loss_sum, correct = 0.0, 0
+        for m in range(0, len(share), micro):
+            chunk = [examples[i] for i in share[m : m + micro]]
+            target = torch.tensor([t for _, t in chunk], device=device)
+            if cached:
+                logits = backend.upper_logits(backend.states([ids for ids, _ in chunk]))
+            else:
+                inputs = backend._batch([ids for ids, _ in chunk])
+                pos = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+                with backend.autocast_context():
+                    logits = model(**inputs, position_ids=pos, logits_to_keep=1, use_cache=False).logits[:, -1].float()
+            loss = F.cross_entropy(logits, target, reduction="sum") / len(items)
+            loss.backward()
+            loss_sum += loss.item()
+            correct += int((logits.argmax(-1) == target).sum())
+        return {"loss": loss_sum, "correct": float(correct)}
+
+    def row(sums: dict, items: list[int]) -> dict:
+        return {"loss": sums["loss"], "token_accuracy": sums["correct"] / len(items)}
+
     torch.manual_seed(cfg.seed)
-    model.train()
-    history, step, t0 = [], 0, time.perf_counter()
-    for epoch in range(cfg.epochs):
-        rng.shuffle(groups)
-        flat = [e for g in groups for e in g]
-        for s in range(0, len(flat), cfg.batch_size):
-            batch = flat[s : s + cfg.batch_size]
-            loss_sum, correct = 0.0, 0
-            for m in range(0, len(batch), micro):
-                chunk = batch[m : m + micro]
-                target = torch.tensor([t for _, t in chunk], device=device)
-                if cached:
-                    logits = backend.upper_logits(backend.states([ids for ids, _ in chunk]))
-                else:
-                    inputs = backend._batch([ids for ids, _ in chunk])
-                    pos = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-                    with backend.autocast_context():
-                        logits = (
-                            model(**inputs, position_ids=pos, logits_to_keep=1, use_cache=False).logits[:, -1].float()
-                        )
-                loss = F.cross_entropy(logits, target, reduction="sum") / len(batch)
-                loss.backward()
-                loss_sum += loss.item()
-                correct += int((logits.argmax(-1) == target).sum())
-            step += 1
-            result = update(opt, sched, params, step=step, loss_sum=loss_sum, max_grad_norm=1.0, guard=guard)
-            rec = {
-                "step": step,
-                "epoch": epoch,
-                "loss": loss_sum,
-                "token_accuracy": correct / len(batch),
-                "lr": sched.get_last_lr()[0],
-                "grad_norm": result.grad_norm,
-                "seconds": time.perf_counter() - t0,
-            }
-            history.append(rec)
-            log(rec, force=step == total)
-    model.eval()
+    result = run_steps(
+        genrm_plan(len(examples), cfg.both_orders, cfg.epochs, cfg.batch_size, cfg.seed),
+        step_loss,
+        row,
+        module=model,
+        trainable=[(n, p) for n, p in model.named_parameters() if p.requires_grad],
+        opts=loop_options(cfg),
+        ckpt=checkpointing(cfg, Path(cfg.output_dir), fingerprint_examples(examples)),
+        accelerator=accelerator,
+        metrics=metrics,
+        on_row=lambda rec, last: log(rec, force=last),
+    )
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_disable()
         model.config.use_cache = True
-    return history
+    return result
+
+
+def fingerprint_examples(examples) -> str:
+    """sha256 of the training examples (token ids and targets, in order): a resumed run must train on the same."""
+    h = hashlib.sha256()
+    for ids, target in examples:
+        h.update(json.dumps([ids, target]).encode())
+    return h.hexdigest()
 
 
 def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
+    """Load, evaluate the base, train (on the core: checkpoints, ``--resume``, ``torchrun``), evaluate the trained
+    judge, write the report. Under ``torchrun`` every process evaluates (the same numbers: evaluation is not
+    sharded) and the main one writes. After ``--stop-after`` returns ``{"stopped_after": step, ...}`` without
+    the trained evaluation; ``--resume`` then continues."""
     t_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    out = claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=JUDGE_RUN_WRITES)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=JUDGE_RUN_WRITES, resume=cfg.resume)
     train, evaluation, data_info = _load(cfg)
-    metrics = MetricsLog(out / "metrics.jsonl")
-    metrics.path.write_text("")
+    accelerator = make_accelerator(False, [], out / "tensorboard")
+    main = accelerator.is_main_process
+    device = str(accelerator.device) if accelerator.num_processes > 1 else cfg.device
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    metrics = MetricsLog(out / "metrics.jsonl", main)
+    if not cfg.resume and main:
+        metrics.path.write_text("")
+    elif cfg.resume:  # the phases (base evaluation, ...) run again and log again; the steps are cut at the checkpoint
+        metrics.truncate(2**62, keep_unstepped=False)
 
     def log(rec: dict, force: bool = False) -> None:
-        metrics.log(rec)
-        if force or rec.get("step", 0) % max(1, cfg.log_every) == 0 or rec.get("phase"):
+        if "step" not in rec:
+            metrics.log(rec)  # run_steps logs the step rows
+        if main and (force or rec.get("step", 0) % max(1, cfg.log_every) == 0 or rec.get("phase")):
             print(
                 "train-judge: "
                 + json.dumps({k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in rec.items()}),
                 flush=True,
             )
 
-    result: dict = {"method": cfg.method, "base": cfg.base, "data": data_info}
+    result: dict = {"method": cfg.method, "base": cfg.base, "data": data_info, "processes": accelerator.num_processes}
     kept: dict[str, list] = {}
     if cfg.method == "genrm":
-        device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
         bf16 = cfg.bf16 if cfg.bf16 is not None else device.startswith("cuda")
         backend = HFBackend(
             cfg.base,
@@ -353,45 +439,14 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
             "max_tokens": lengths[-1],
         }
         t = time.perf_counter()
-        result["history_tail"] = train_genrm(cfg, judge, examples, log)[-5:]
-        result["train_seconds"] = time.perf_counter() - t
-        t = time.perf_counter()
-        result["trained_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "trained")
-        log(
-            {
-                "phase": "eval_trained",
-                "accuracy": result["trained_eval"]["accuracy"],
-                "seconds": time.perf_counter() - t,
-            }
-        )
-        if cfg.save_model:
-            model_dir = out / "model"
-            backend.model.save_pretrained(model_dir, safe_serialization=True)
-            backend.tok.save_pretrained(model_dir)
-            (model_dir / JUDGE_META).write_text(
-                dumps_strict(
-                    {
-                        "mode": "logprob",
-                        "template": judge.template.to_json(),
-                        "position": "average",
-                        "max_question_tokens": cfg.max_question_tokens,
-                        "max_answer_tokens": cfg.max_answer_tokens,
-                        "trained_from": cfg.base,
-                        "method": "genrm",
-                    },
-                    indent=2,
-                )
-                + "\n"
-            )
-            readable_like_the_rest(model_dir)
-            result["model_dir"] = str(model_dir)
-        tokenizer = backend.tok
+        loop = train_genrm(cfg, judge, examples, accelerator, metrics, log)
+        trained_model, tokenizer = backend.model, backend.tok
     else:
         model = CloudRewardModel.from_base(
             cfg.base,
             template=cfg.template or "critique",
             seed=cfg.seed,
-            device=cfg.device,
+            device=device,
             max_critique_tokens=cfg.max_critique_tokens,
             batch_size=cfg.eval_batch_size,
         )
@@ -406,63 +461,129 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
         if cfg.eval_before:
             result["base_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "base")
             log({"phase": "eval_base", "accuracy": result["base_eval"]["accuracy"]})
-        teacher = (
-            model.backend if not cfg.teacher or cfg.teacher == cfg.base else HFBackend(cfg.teacher, device=cfg.device)
-        )
         t = time.perf_counter()
-        critiques = generate_critiques(
-            teacher, model.template, train, sampling, cfg.max_question_tokens, cfg.max_answer_tokens
-        )
+        critiques = _critiques(cfg, out, model, train, sampling, data_info["train_fingerprint"], device, main)
         result["critique_seconds"] = time.perf_counter() - t
+        accelerator.wait_for_everyone()
         t = time.perf_counter()
-        result["history_tail"] = train_cloud(
+        loop = train_cloud(
             model,
             train,
             critiques,
             lm_coef=cfg.lm_coef,
-            lr=cfg.lr,
-            epochs=cfg.epochs,
             batch_size=cfg.batch_size,
+            epochs=cfg.epochs,
             seed=cfg.seed,
             max_question_tokens=cfg.max_question_tokens,
             max_answer_tokens=cfg.max_answer_tokens,
-            weight_decay=cfg.weight_decay,
-            warmup_ratio=cfg.warmup_ratio,
-            lr_schedule="linear",
-            log=lambda r: log(r),
-        )[-5:]
-        result["train_seconds"] = time.perf_counter() - t
-        result["trained_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "trained")
-        log({"phase": "eval_trained", "accuracy": result["trained_eval"]["accuracy"]})
-        if cfg.save_model:
-            model.save(out / "model")
-            result["model_dir"] = str(out / "model")
-        tokenizer = model.tok
+            opts=loop_options(cfg),
+            ckpt=checkpointing(cfg, out, _critiques_fingerprint(data_info["train_fingerprint"], critiques)),
+            accelerator=accelerator,
+            metrics=metrics,
+            log=log,
+        )
+        trained_model, tokenizer = model, model.tok
+    result["train_seconds"] = time.perf_counter() - t
+    result["history_tail"] = loop.history[-5:]
+    if not loop.finished:
+        accelerator.end_training()
+        if main:
+            print(
+                f"train-judge: stopped after step {loop.steps} (--stop-after); --resume continues from its checkpoint"
+            )
+        return {**json_safe(result), "stopped_after": loop.steps, "config": asdict(cfg)}
+    t = time.perf_counter()
+    result["trained_eval"] = _evaluate(judge, evaluation, cfg.seed, kept, "trained")
+    log({"phase": "eval_trained", "accuracy": result["trained_eval"]["accuracy"], "seconds": time.perf_counter() - t})
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
     if "base" in kept:
         result["accuracy_gain"] = accuracy_gain(evaluation, kept["base"], kept["trained"], seed=cfg.seed)
-    with open(out / "examples.jsonl", "w", encoding="utf-8") as f:
-        for i, rec in enumerate(evaluation):
-            f.write(
-                dumps_strict(
-                    {
-                        "id": rec.id,
-                        "chosen": rec.chosen,
-                        "base": kept["base"][i] if "base" in kept else None,
-                        "trained": kept["trained"][i],
-                    }
-                )
-                + "\n"
-            )
     result["total_seconds"] = time.perf_counter() - t_start
     result["command"] = command or command_line(cfg)
     result["config"] = asdict(cfg)
     result["provenance"] = provenance(
         config=asdict(cfg), data_fingerprint=data_info["eval_fingerprint"], tokenizer=tokenizer
     )
+    if cfg.save_model:
+        result["model_dir"] = str(out / "model")
     result = json_safe(result)
+    if not main:
+        return result
+    if cfg.save_model:
+        if cfg.method == "genrm":
+            save_genrm(out / "model", trained_model, tokenizer, judge, cfg)
+        else:
+            trained_model.save(out / "model")
+    lines = [
+        dumps_strict(
+            {
+                "id": rec.id,
+                "chosen": rec.chosen,
+                "base": kept["base"][i] if "base" in kept else None,
+                "trained": kept["trained"][i],
+            }
+        )
+        for i, rec in enumerate(evaluation)
+    ]
+    atomic_write_text(out / "examples.jsonl", "".join(line + "\n" for line in lines))
     atomic_write_text(out / "report.json", dumps_strict(result, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(out / "report.md", render_train_report(result))
     return result
+
+
+def save_genrm(model_dir: Path, model, tokenizer, judge, cfg: TrainJudgeConfig) -> None:
+    """A plain transformers causal-LM directory plus ``judge.json`` (how ``rewardlab judge`` runs it)."""
+    model.save_pretrained(model_dir, safe_serialization=True)
+    tokenizer.save_pretrained(model_dir)
+    meta = {
+        "mode": "logprob",
+        "template": judge.template.to_json(),
+        "position": "average",
+        "max_question_tokens": cfg.max_question_tokens,
+        "max_answer_tokens": cfg.max_answer_tokens,
+        "trained_from": cfg.base,
+        "method": "genrm",
+    }
+    atomic_write_text(model_dir / JUDGE_META, dumps_strict(meta, indent=2) + "\n")
+    readable_like_the_rest(model_dir)
+
+
+CRITIQUES_FILE = "critiques.json"
+
+
+def _critiques(cfg, out: Path, model, train, sampling, train_fingerprint: str, device: str, main: bool):
+    """The teacher's critiques of the training responses: read back from ``output_dir/critiques.json`` on
+    ``--resume`` when they were written for the same training records, teacher and lengths; else generated
+    (every process the same, deterministically) and written there by the main process."""
+    key = {
+        "train_fingerprint": train_fingerprint,
+        "teacher": cfg.teacher or cfg.base,
+        "template": model.template.to_json(),
+        "max_new_tokens": sampling.max_new_tokens,
+        "max_question_tokens": cfg.max_question_tokens,
+        "max_answer_tokens": cfg.max_answer_tokens,
+    }
+    path = out / CRITIQUES_FILE
+    if cfg.resume and path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise RewardlabError(f"--resume: {path} is unreadable ({e}); start again with --overwrite") from None
+        if saved.get("key") == json_safe(key) and len(saved.get("critiques", [])) == len(train):
+            return saved["critiques"]
+        print(f"rewardlab: {path} was written for other records or settings; generating again", file=sys.stderr)
+    teacher = model.backend if not cfg.teacher or cfg.teacher == cfg.base else HFBackend(cfg.teacher, device=device)
+    critiques = generate_critiques(
+        teacher, model.template, train, sampling, cfg.max_question_tokens, cfg.max_answer_tokens
+    )
+    if main:
+        atomic_write_text(path, dumps_strict(json_safe({"key": key, "critiques": critiques}), ensure_ascii=False))
+    return critiques
+
+
+def _critiques_fingerprint(train_fingerprint: str, critiques) -> str:
+    return hashlib.sha256((train_fingerprint + json.dumps(critiques, ensure_ascii=False)).encode()).hexdigest()
 
 
 def render_train_report(result: dict) -> str:
