@@ -107,8 +107,9 @@ class TrainJudgeConfig:
     warmup_ratio: Fraction = 0.1  # share of the steps spent warming up linearly
     lr_schedule: str = "linear"  # after the warmup: linear (to 0) | cosine | constant
     max_grad_norm: NonNegativeFloat = 1.0  # gradient clipping (global norm); 0: no clipping
-    batch_size: Positive = 8  # pairs per optimizer step
-    micro_batch_size: Positive | None = None  # pairs per forward (default: the whole batch)
+    # per optimizer step, over all processes: judge prompts (genrm; with both_orders a pair is two) or records (cloud)
+    batch_size: Positive = 8
+    micro_batch_size: Positive | None = None  # genrm: judge prompts per forward (default: the whole batch)
     eval_batch_size: Positive = 8  # prompts per forward when evaluating
     gradient_checkpointing: bool = False  # recompute activations in the backward: less memory, more compute
     train_layers: Positive | None = None  # train only the last N transformer blocks (+ final norm); None = all weights
