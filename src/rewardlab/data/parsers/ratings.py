@@ -20,7 +20,7 @@ from rewardlab.data.fields import (
 )
 from rewardlab.data.messages import prompt_field
 from rewardlab.data.parsers.native import native_responses
-from rewardlab.data.record import Comparison
+from rewardlab.data.record import Comparison, prompt_key
 
 HELPSTEER2_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 
@@ -132,10 +132,6 @@ class RatedResponse:
     names: dict  # source, id, weight
 
 
-def _prompt_key(prompt: Any) -> Any:
-    return prompt if isinstance(prompt, str) else tuple((m["role"], m["content"]) for m in prompt)
-
-
 def parse_helpsteer2(row: dict, location: dict, options: ReadOptions | None = None) -> RatedResponse:
     prompt = prompt_field(row, location, "prompt")
     response = text_field(row, location, "response")
@@ -184,7 +180,7 @@ def group_rated(items: list[RatedResponse]) -> Comparison:
 
 def group_key(item: RatedResponse) -> Any:
     """Rows with the same key form one record."""
-    return _prompt_key(item.prompt)
+    return prompt_key(item.prompt)
 
 
 def parse_nemo_regression(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
