@@ -50,6 +50,12 @@ def _by_hand(model, records, critiques):
     return rewards, token_nll
 
 
+def _train(model, records, lr: float, lm_coef: float = 0.5, epochs: int = 1) -> list[dict]:
+    """CLoud training at a constant ``lr``, 2 records a step; its metrics rows."""
+    opts = LoopOptions(lr=lr, lr_schedule="constant")
+    return train_cloud(model, records, CRITIQUES, opts=opts, lm_coef=lm_coef, epochs=epochs, batch_size=2).history
+
+
 def _nls(x: float) -> float:  # -log σ(x)
     return math.log1p(math.exp(-x))
 
@@ -70,15 +76,7 @@ def test_cloud_bt_counts_every_ranked_pair_drops_ties_and_weights_records(model)
     ) / 5
     old = (_nls(a[0] - a[1]) + _nls(a[0] - a[2]) + _nls(b[0] - b[1]) + _nls(b[0] - b[2])) / 4
     assert abs(want - old) > 1e-4
-    history = train_cloud(
-        model,
-        records,
-        CRITIQUES,
-        opts=LoopOptions(lr=1e-3, lr_schedule="constant"),
-        lm_coef=0.5,
-        epochs=1,
-        batch_size=2,
-    ).history
+    history = _train(model, records, lr=1e-3, lm_coef=0.5, epochs=1)
     assert history[0]["bt_loss"] == pytest.approx(want, abs=1e-5)
 
 
@@ -91,15 +89,7 @@ def test_cloud_step_loss_is_bt_plus_lm_coef_times_lm_by_hand(model):
     (a, b), nll = _by_hand(model, records, CRITIQUES)
     bt = (_nls(a[0] - a[1]) + _nls(a[0] - a[2]) + _nls(a[1] - a[2]) + 2 * _nls(b[0] - b[2]) + 2 * _nls(b[1] - b[2])) / 5
     lm = sum(nll) / len(nll)
-    history = train_cloud(
-        model,
-        records,
-        CRITIQUES,
-        opts=LoopOptions(lr=1e-2, lr_schedule="constant"),
-        lm_coef=0.3,
-        epochs=2,
-        batch_size=2,
-    ).history
+    history = _train(model, records, lr=1e-2, lm_coef=0.3, epochs=2)
     first = history[0]
     assert first["lm_loss"] == pytest.approx(lm, abs=1e-5) and first["bt_loss"] == pytest.approx(bt, abs=1e-5)
     assert first["loss"] == pytest.approx(bt + 0.3 * lm, abs=1e-5)
@@ -116,12 +106,4 @@ def test_cloud_nonfinite_loss_stops_the_run(model, monkeypatch):
     real = F.cross_entropy
     monkeypatch.setattr(cloud.F, "cross_entropy", lambda *a, **kw: real(*a, **kw) * float("nan"))
     with pytest.raises(NonFiniteError, match="diverged at step 1"):
-        train_cloud(
-            model,
-            _records(),
-            CRITIQUES,
-            opts=LoopOptions(lr=1e-3, lr_schedule="constant"),
-            lm_coef=0.5,
-            epochs=1,
-            batch_size=2,
-        ).history
+        _train(model, _records(), lr=1e-3)

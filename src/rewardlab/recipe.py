@@ -447,6 +447,11 @@ class LoopOptions:
     resume: bool = False
     skip_nonfinite: int = 0
 
+    @classmethod
+    def from_config(cls, cfg) -> "LoopOptions":
+        """The fields of a trainer's config that have these names."""
+        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
+
 
 @dataclass
 class LoopResult:

@@ -282,20 +282,6 @@ def genrm_plan(n_examples: int, both_orders: bool, epochs: int, batch_size: int,
     return StepPlan(orders, batch_size)
 
 
-def loop_options(cfg: TrainJudgeConfig) -> LoopOptions:
-    return LoopOptions(
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        warmup_ratio=cfg.warmup_ratio,
-        lr_schedule=cfg.lr_schedule,
-        max_grad_norm=cfg.max_grad_norm,
-        save_every=cfg.save_every,
-        stop_after=cfg.stop_after,
-        resume=cfg.resume,
-        skip_nonfinite=cfg.skip_nonfinite,
-    )
-
-
 def checkpointing(cfg: TrainJudgeConfig, out, data_fingerprint: str) -> Checkpointing:
     key = {k: v for k, v in asdict(cfg).items() if k not in TrainJudgeConfig.RESUMABLE}
     return Checkpointing(
@@ -351,7 +337,7 @@ def train_genrm(cfg: TrainJudgeConfig, judge, examples, accelerator, metrics, lo
         row,
         module=model,
         trainable=[(n, p) for n, p in model.named_parameters() if p.requires_grad],
-        opts=loop_options(cfg),
+        opts=LoopOptions.from_config(cfg),
         ckpt=checkpointing(cfg, Path(cfg.output_dir), fingerprint_examples(examples)),
         accelerator=accelerator,
         metrics=metrics,
@@ -477,7 +463,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
             seed=cfg.seed,
             max_question_tokens=cfg.max_question_tokens,
             max_answer_tokens=cfg.max_answer_tokens,
-            opts=loop_options(cfg),
+            opts=LoopOptions.from_config(cfg),
             ckpt=checkpointing(cfg, out, _critiques_fingerprint(data_info["train_fingerprint"], critiques)),
             accelerator=accelerator,
             metrics=metrics,
