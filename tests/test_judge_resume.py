@@ -120,6 +120,10 @@ def test_stopped_and_resumed_equals_uninterrupted(method, tiny_llama, data_file,
         assert all(torch.equal(a[k], b[k]) for k in a)
     ex_full = (full / "examples.jsonl").read_text()
     assert ex_full == (cut / "examples.jsonl").read_text() and ex_full.count("\n") == 3
+    # a finished run has nothing to resume: refused, nothing touched
+    before = (full / "metrics.jsonl").read_text()
+    code, err = run_cli(capsys, _args(tiny_llama, data_file, full, method, "--resume"))
+    assert code != 0 and "finished run" in err and (full / "metrics.jsonl").read_text() == before
     # the file has no step twice and one row per phase of the resumed run
     rows = [json.loads(line) for line in (cut / "metrics.jsonl").read_text().splitlines()]
     assert sum("phase" in r and r["phase"] == "eval_trained" for r in rows) == 1

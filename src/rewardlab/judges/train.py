@@ -365,6 +365,11 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     t_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     out = claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=JUDGE_RUN_WRITES, resume=cfg.resume)
+    if cfg.resume and (out / "report.json").exists():
+        raise RewardlabError(
+            f"--resume: {out} holds a finished run ({out / 'report.json'}); nothing to continue. "
+            "Pass --overwrite to train it again, or choose another --output-dir"
+        )
     train, evaluation, data_info = _load(cfg)
     accelerator = make_accelerator(False, [], out / "tensorboard")
     main = accelerator.is_main_process
