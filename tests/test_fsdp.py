@@ -76,6 +76,34 @@ def test_fsdp_one_process_equals_plain_resumes_exactly_and_saves_a_plain_model(t
     assert max((a[k] - p[k]).abs().max().item() for k in a) <= 1e-5
 
 
+def test_fsdp_checkpoint_with_a_nonfinite_shard_is_refused_and_the_world_ends(
+    tmp_path, tiny_llama, pref_files, monkeypatch
+):
+    """A weight made Inf after step 2's update (the loss and gradient were finite, so the guard let it through):
+    the sharded checkpoint of step 2 is refused naming it, step 1's stays the newest, and the world of one that
+    --fsdp started is ended although the run stopped with an error. Without the check the shards would be written."""
+    import rewardlab.train as train_module
+    from rewardlab.finite import NonFiniteError
+
+    real = train_module.train_step
+
+    def poison_after_step_2(run, step, window):
+        result = real(run, step, window)
+        if step == 1:
+            with torch.no_grad():
+                p = next(run.rm.model.parameters())
+                (p.to_local() if isinstance(p, torch.distributed.tensor.DTensor) else p).view(-1)[0] = float("inf")
+        return result
+
+    monkeypatch.setattr(train_module, "train_step", poison_after_step_2)
+    cfg = TrainConfig(output_dir=str(tmp_path / "r"), fsdp=True, save_every=1, **_common(tiny_llama, pref_files))
+    with pytest.raises(NonFiniteError, match=r"refusing to write checkpoint .*step-00000002: non-finite"):
+        train(cfg)
+    assert not torch.distributed.is_initialized()
+    ckpts = sorted(p.name for p in (tmp_path / "r" / "checkpoints").glob("step-*"))
+    assert ckpts == ["step-00000001"]
+
+
 def test_fsdp_refuses_what_it_does_not_shard():
     with pytest.raises(RewardlabError, match="bf16-pure"):
         TrainConfig(fsdp=True, precision="bf16-pure")

@@ -40,6 +40,8 @@ from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 from torch.distributed.tensor import DTensor
 from transformers.modeling_layers import GradientCheckpointingLayer
 
+from rewardlab.finite import NonFiniteError, nonfinite_tensors
+
 SHARDED_DIR = "sharded"  # inside checkpoints/step-N
 
 
@@ -90,12 +92,26 @@ def full_state_dict(rm) -> dict[str, torch.Tensor]:
     return {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
 
 
+def check_shards_finite(state: dict, where: str) -> None:
+    """Every process checks its own shards and all learn the count (collective): raise :class:`NonFiniteError`
+    naming ``where`` and the first bad tensors on every process when any shard anywhere holds a NaN or ±Inf."""
+    local = [(k, v.to_local() if isinstance(v, DTensor) else v) for k, v in state.items() if torch.is_tensor(v)]
+    bad = nonfinite_tensors(local)
+    count = torch.tensor([float(len(bad))], device=local[0][1].device if local else "cpu")
+    dist.all_reduce(count)
+    if count.item():
+        named = f": {', '.join(bad[:3])}" if bad else " (on another process)"
+        raise NonFiniteError(f"{where}: non-finite (NaN/Inf) weights in {int(count.item())} shard(s){named}")
+
+
 def save_sharded(path: Path, rm, optimizer) -> None:
-    """Each process writes its shards of the weights and optimizer states under ``path`` (collective)."""
+    """Each process writes its shards of the weights and optimizer states under ``path`` (collective), after
+    :func:`check_shards_finite`: no checkpoint holds a non-finite weight (the unsharded ones are checked too)."""
     optimizer = getattr(optimizer, "optimizer", optimizer)  # Accelerate's wrapper
-    dcp.save(
-        {"model": get_model_state_dict(rm), "optim": get_optimizer_state_dict(rm, optimizer)}, checkpoint_id=str(path)
-    )
+    model_state = get_model_state_dict(rm)
+    step_dir = path.parent  # checkpoints/.tmp-step-N, renamed to step-N once written
+    check_shards_finite(model_state, f"refusing to write checkpoint {step_dir.with_name(step_dir.name[5:])}")
+    dcp.save({"model": model_state, "optim": get_optimizer_state_dict(rm, optimizer)}, checkpoint_id=str(path))
 
 
 def load_sharded(path: Path, rm, optimizer) -> None:

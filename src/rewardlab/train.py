@@ -342,6 +342,16 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
             )
         return OBJECTIVES[cfg.objective](cfg)
     run = setup(cfg, output_claimed)
+    try:
+        return _run_steps(run)
+    except BaseException:  # a stopped run (divergence, a fault) ends the engine too: the caller may train again
+        _end(run.accelerator, run.own_group)
+        raise
+
+
+def _run_steps(run: ScalarRun) -> TrainResult:
+    """The steps of :func:`train` (logging, evaluating and checkpointing between them), then :func:`finish`."""
+    cfg = run.cfg
     bar = progress.bar(run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0)  # rank 0 draws it
     window = _new_window()
     with contextlib.closing(bar):
