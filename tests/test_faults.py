@@ -123,6 +123,29 @@ def test_nonfinite_loss_stops_at_its_step_keeps_good_checkpoints_and_skip_contin
         assert "NaN" not in line and "Infinity" not in line
 
 
+def test_checkpoint_of_nonfinite_weights_is_refused_and_the_good_ones_kept(tmp_path, tiny_llama, capsys, monkeypatch):
+    """A weight turns Inf after step 2's update (finite loss and gradient: the guard let it through). The checkpoint
+    of step 2 is refused (every process checks, so none waits on another), step 1's is kept, exit 2, no traceback."""
+    import rewardlab.train as train_module
+
+    real = train_module.train_step
+
+    def poison_after_step_2(run, step, window):
+        result = real(run, step, window)
+        if step == 1:
+            with torch.no_grad():
+                next(run.rm.model.parameters()).view(-1)[0] = float("inf")
+        return result
+
+    monkeypatch.setattr(train_module, "train_step", poison_after_step_2)
+    data = write_jsonl(tmp_path / "d.jsonl", rows(24))
+    out = tmp_path / "run"
+    code, err = run_cli(capsys, _train_args(tiny_llama, data, out))
+    assert code == 2 and "step 2: refusing to write checkpoint" in err and "non-finite (NaN/Inf) weights" in err
+    assert sorted(p.name for p in (out / "checkpoints").glob("step-*")) == ["step-00000001"]
+    assert not (out / "model").exists()
+
+
 def _nan_model(tmp_path, tiny_llama) -> Path:
     """A saved model whose head weight is NaN (written around RewardModel.save, which refuses it), with its
     rewardlab.json hashes recorded for the NaN weights."""

@@ -285,6 +285,8 @@ def save_checkpoint(
     final = ck.root / f"step-{step:08d}"
     tmp = ck.root / f".tmp-step-{step:08d}"
     main = accelerator.is_main_process
+    if not ck.sharded:  # every process (DDP: the same weights), so all stop together instead of waiting on rank 0
+        check_weights(weights.state_dict().items(), f"step {step}: refusing to write checkpoint {final}")
     if main:
         ck.root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -297,7 +299,6 @@ def save_checkpoint(
         trainer = {}
         if not ck.sharded:
             state = {k: v.detach().contiguous().clone() for k, v in weights.state_dict().items()}
-            check_weights(state.items(), f"step {step}: refusing to write checkpoint {final}")
             save_file(untie(state), str(tmp / "model.safetensors"))
             trainer["optimizer"] = optimizer.state_dict()
         torch.save(
