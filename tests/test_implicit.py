@@ -81,6 +81,19 @@ def test_bad_combinations_are_refused(pair, tmp_path):
         load_reward_model(policy, ContractOptions(ref_free=True, score_index=0), say=None)
 
 
+def test_packing_is_refused_for_the_implicit_reward(pair, tmp_path, capsys):
+    """eval --packing with --ref-model: exit 2, no traceback, the message names --packing and the reward."""
+    policy, ref = pair
+    data = tmp_path / "pairs.jsonl"
+    data.write_text(json.dumps({"prompt": "Say hi.", "chosen": "Hi!", "rejected": "No."}) + "\n")
+    argv = ["eval", "--model", policy, "--ref-model", ref, "--data", str(data), "--output-dir", str(tmp_path / "ev")]
+    assert main([*argv, "--packing"]) == 2
+    err = capsys.readouterr().err
+    assert "--packing does not cover the DPO implicit reward" in err and "Traceback" not in err
+    with pytest.raises(ModelContractError, match="--packing does not cover the DPO implicit reward"):
+        load_reward_model(policy, ContractOptions(ref_free=True), say=None, packing=True)
+
+
 def test_cli_eval_score_and_serve_with_a_reference(pair, tmp_path, capsys):
     policy, ref = pair
     rows = [

@@ -349,6 +349,39 @@ def test_cli_eval_packing(tmp_path, tiny_llama, pref_file):
     assert scores["--packing"] == pytest.approx(scores["--no-packing"], abs=TOL)
 
 
+def test_eval_packing_is_a_load_option_that_takes_the_packed_path(tmp_path, tiny_llama, pref_file, monkeypatch):
+    """--packing reaches the scorer when it is built (the loader's ``packing``), not by an attribute set on it
+    afterwards: eval --packing runs rewardlab.packing.score_packed (counted), eval without it never does; the
+    scores agree. Fails if evaluate stops passing ``packing`` to the loader, or the loader to RewardModel.load."""
+    import rewardlab.model as model_module
+    from rewardlab.evaluate import EvalConfig, run_eval
+    from rewardlab.loader import load_reward_model
+
+    rm = _model(tiny_llama)
+    rm.save(tmp_path / "m")
+    assert load_reward_model(str(tmp_path / "m"), say=None).packing is False
+    assert load_reward_model(str(tmp_path / "m"), say=None, packing=True).packing is True
+    calls = []
+    real = model_module.score_packed
+    monkeypatch.setattr(model_module, "score_packed", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    scores = {}
+    for packing in (False, True):
+        calls.clear()
+        out = run_eval(
+            EvalConfig(
+                model=[str(tmp_path / "m")],
+                data=[pref_file],
+                output_dir=str(tmp_path / f"eval-{packing}"),
+                n_boot=10,
+                packing=packing,
+            )
+        )
+        assert bool(calls) is packing and (not packing or sum(calls) == 48), calls  # 24 records x 2 responses
+        (examples,) = out.glob("examples-*.jsonl")
+        scores[packing] = [s for l in open(examples) for s in json.loads(l)["scores"]]
+    assert scores[True] == pytest.approx(scores[False], abs=TOL)
+
+
 @pytest.mark.slow
 def test_two_process_ddp_packed_equals_one_process(tmp_path, tiny_llama, pref_file):
     """torchrun --nproc_per_node 2 with --packing: same per-step losses and weights as one process."""
