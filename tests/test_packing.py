@@ -304,15 +304,22 @@ def test_packed_resume_is_exact(tmp_path, tiny_bert, pref_file):
     assert lf == lr_
 
 
-def test_cli_score_packing(tmp_path, tiny_llama, pref_file):
+def test_cli_score_packing(tmp_path, tiny_llama, pref_file, monkeypatch):
+    """score --packing takes the packed path (the load option reaches the model: score_packed is counted)."""
+    import rewardlab.model as model_module
     from rewardlab.cli import main
 
     rm = _model(tiny_llama)
     rm.save(tmp_path / "m")
+    calls = []
+    real = model_module.score_packed
+    monkeypatch.setattr(model_module, "score_packed", lambda *a, **k: calls.append(1) or real(*a, **k))
     outs = {}
     for flag in ("--no-packing", "--packing"):
         out = tmp_path / f"scores{flag}.jsonl"
+        calls.clear()
         assert main(["score", "--model", str(tmp_path / "m"), "--data", pref_file, "--output", str(out), flag]) == 0
+        assert bool(calls) is (flag == "--packing"), flag
         outs[flag] = [json.loads(l)["scores"] for l in open(out)]
     flat = lambda rows: [s for r in rows for s in r]  # noqa: E731
     assert flat(outs["--packing"]) == pytest.approx(flat(outs["--no-packing"]), abs=TOL)
