@@ -359,6 +359,28 @@ def test_serve_packing_falls_back_and_normalize_dry_run(bert_rm, tmp_path, capsy
     assert "no rewardlab.json" in capsys.readouterr().err
 
 
+def test_packing_is_refused_on_load_naming_the_option_and_the_model(llama_rm, tmp_path, capsys, monkeypatch):
+    """eval/score --packing on a foreign model: exit 2, no traceback, the message names --packing and the model;
+    the loader refuses the load option before any weights load (the server instead scores padded, above)."""
+    data = _write(tmp_path / "pairs.jsonl", [{"prompt": p, "chosen": c, "rejected": j} for p, c, j in PAIRS])
+    for argv in (
+        ["eval", "--model", llama_rm, "--data", data, "--output-dir", str(tmp_path / "ev"), "--packing"],
+        ["score", "--model", llama_rm, "--data", data, "--output", str(tmp_path / "s.jsonl"), "--packing"],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"--packing covers rewardlab-trained models only; drop it for {llama_rm}" in err, err
+        assert "Traceback" not in err
+    import rewardlab.foreign as foreign
+
+    def no_weights(*a, **k):
+        raise AssertionError("weights loaded before --packing was refused")
+
+    monkeypatch.setattr(foreign.AutoModelForSequenceClassification, "from_pretrained", no_weights)
+    with pytest.raises(ModelContractError, match="--packing covers rewardlab-trained models only"):
+        load_reward_model(llama_rm, say=None, packing=True)
+
+
 def test_openrlhf_text_ending(openrlhf_rm):
     """openrlhf/datasets/reward_dataset.py: (prompt + response).rstrip("\\n"), then " " + eos unless it ends in
     eos; tokenized without special tokens; the last id is eos even when truncated."""

@@ -212,7 +212,7 @@ def test_tampered_gate_file_stops_the_load_naming_it(mo_models, tmp_path, capsys
         load_reward_model(str(model), say=None)
 
 
-def test_packing_is_refused_clearly_and_bf16_loads(mo_models, tmp_path):
+def test_packing_is_refused_clearly_and_bf16_loads(mo_models, tmp_path, capsys):
     from rewardlab.score import ScoreConfig, run_score
     from rewardlab.serve.app import create_app
     from rewardlab.serve.config import ServeConfig
@@ -223,6 +223,13 @@ def test_packing_is_refused_clearly_and_bf16_loads(mo_models, tmp_path):
         run_score(ScoreConfig(model=str(gate_dir), data=data, packing=True, output=str(tmp_path / "s.jsonl")))
     with pytest.raises(RewardlabError, match="--packing does not cover multi-objective models"):
         create_app(ServeConfig(model=str(gate_dir), packing=True))
+    from rewardlab.cli import main
+
+    pairs = _write(tmp_path, [{"prompt": "hi", "chosen": "Hello!", "rejected": "Go."}], "pairs.jsonl")
+    argv = ["eval", "--model", str(gate_dir), "--data", pairs, "--output-dir", str(tmp_path / "e"), "--packing"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "eval: error: --packing does not cover multi-objective models" in err and "Traceback" not in err
     from rewardlab.train import TrainConfig
 
     with pytest.raises(RewardlabError, match="--packing does not cover --objective regression"):
@@ -371,6 +378,8 @@ def test_composed_llama2_rule_over_two_models_hand_worked(two_models, tmp_path):
     plain = scorer.score(pair)
     assert column["n_pairs"] == 1 and column["accuracy"] == float(plain[0] > plain[1])
     assert "composed Llama 2 model" in run_inspect(InspectConfig(model=str(out)))
+    with pytest.raises(ModelContractError, match="--packing does not cover a composed Llama 2 model"):
+        run_eval(EvalConfig(model=[str(out)], data=str(pairs), output_dir=str(tmp_path / "evp"), packing=True))
     # a record tagged unsafe is scored with the tag (R = R_s for both responses), not as if untagged
     write_jsonl([Comparison(items[0][0], (items[0][1], items[1][1]), chosen=0, id="p0", meta={"unsafe": True})], pairs)
     ev = run_eval(EvalConfig(model=[str(out)], data=str(pairs), output_dir=str(tmp_path / "ev2"), n_boot=10))

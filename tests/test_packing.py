@@ -304,15 +304,22 @@ def test_packed_resume_is_exact(tmp_path, tiny_bert, pref_file):
     assert lf == lr_
 
 
-def test_cli_score_packing(tmp_path, tiny_llama, pref_file):
+def test_cli_score_packing(tmp_path, tiny_llama, pref_file, monkeypatch):
+    """score --packing takes the packed path (the load option reaches the model: score_packed is counted)."""
+    import rewardlab.model as model_module
     from rewardlab.cli import main
 
     rm = _model(tiny_llama)
     rm.save(tmp_path / "m")
+    calls = []
+    real = model_module.score_packed
+    monkeypatch.setattr(model_module, "score_packed", lambda *a, **k: calls.append(1) or real(*a, **k))
     outs = {}
     for flag in ("--no-packing", "--packing"):
         out = tmp_path / f"scores{flag}.jsonl"
+        calls.clear()
         assert main(["score", "--model", str(tmp_path / "m"), "--data", pref_file, "--output", str(out), flag]) == 0
+        assert bool(calls) is (flag == "--packing"), flag
         outs[flag] = [json.loads(l)["scores"] for l in open(out)]
     flat = lambda rows: [s for r in rows for s in r]  # noqa: E731
     assert flat(outs["--packing"]) == pytest.approx(flat(outs["--no-packing"]), abs=TOL)
@@ -347,6 +354,39 @@ def test_cli_eval_packing(tmp_path, tiny_llama, pref_file):
         scores[flag] = [s for l in open(examples) for s in json.loads(l)["scores"]]
     assert len(scores["--packing"]) == 48
     assert scores["--packing"] == pytest.approx(scores["--no-packing"], abs=TOL)
+
+
+def test_eval_packing_is_a_load_option_that_takes_the_packed_path(tmp_path, tiny_llama, pref_file, monkeypatch):
+    """--packing reaches the scorer when it is built (the loader's ``packing``), not by an attribute set on it
+    afterwards: eval --packing runs rewardlab.packing.score_packed (counted), eval without it never does; the
+    scores agree. Fails if evaluate stops passing ``packing`` to the loader, or the loader to RewardModel.load."""
+    import rewardlab.model as model_module
+    from rewardlab.evaluate import EvalConfig, run_eval
+    from rewardlab.loader import load_reward_model
+
+    rm = _model(tiny_llama)
+    rm.save(tmp_path / "m")
+    assert load_reward_model(str(tmp_path / "m"), say=None).packing is False
+    assert load_reward_model(str(tmp_path / "m"), say=None, packing=True).packing is True
+    calls = []
+    real = model_module.score_packed
+    monkeypatch.setattr(model_module, "score_packed", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    scores = {}
+    for packing in (False, True):
+        calls.clear()
+        out = run_eval(
+            EvalConfig(
+                model=[str(tmp_path / "m")],
+                data=[pref_file],
+                output_dir=str(tmp_path / f"eval-{packing}"),
+                n_boot=10,
+                packing=packing,
+            )
+        )
+        assert bool(calls) is packing and (not packing or sum(calls) == 48), calls  # 24 records x 2 responses
+        (examples,) = out.glob("examples-*.jsonl")
+        scores[packing] = [s for l in open(examples) for s in json.loads(l)["scores"]]
+    assert scores[True] == pytest.approx(scores[False], abs=TOL)
 
 
 @pytest.mark.slow

@@ -181,14 +181,19 @@ def model_name(path: str, taken: dict) -> str:
 JUDGE_PREFIX = "judge:"
 
 
-def load_scorer(path: str, options: ContractOptions | None = None, trust_modified: bool = False):
-    """A rewardlab model directory, any other reward model (:func:`rewardlab.foreign.load_reward_model`), or
-    ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`)."""
+def load_scorer(path: str, options: ContractOptions | None = None, trust_modified: bool = False, packing: bool = False):
+    """A rewardlab model directory, any other reward model (:func:`rewardlab.loader.load_reward_model`), or
+    ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`).
+
+    ``packing`` (``--packing``) is a load option of reward models (:func:`rewardlab.loader.load_reward_model`
+    builds them with it, or refuses it for those that cannot pack); an LLM judge reads text, not padded token
+    batches, and is loaded as it is."""
     if path.startswith(JUDGE_PREFIX):
         return judge_from_spec(path[len(JUDGE_PREFIX) :])
 
     progress.status(f"loading the model {path}")
-    return load_reward_model(path, options, trust_modified=trust_modified)  # only rewardlab dirs are hashed
+    # only rewardlab dirs are hashed
+    return load_reward_model(path, options, trust_modified=trust_modified, packing=packing)
 
 
 def model_provenance(path: str | None, scorer: Any) -> dict:
@@ -274,9 +279,7 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     results, examples, tok = {}, {}, None
     pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
-        rm = load_scorer(path, contract_options(cfg), cfg.trust_modified)
-        if cfg.packing and hasattr(rm, "spec"):  # a RewardModel: its score() then packs
-            rm.packing = True
+        rm = load_scorer(path, contract_options(cfg), cfg.trust_modified, packing=cfg.packing)
         tok = getattr(rm, "tokenizer", tok)
         name = model_name(getattr(rm, "name", path), results)
         if bench is None:

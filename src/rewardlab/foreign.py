@@ -178,9 +178,15 @@ def is_openrlhf(config) -> bool:
 
 
 # ---- the model ---------------------------------------------------------------------------------------
+def packing_refusal(model: str) -> str:
+    """Why ``--packing`` is refused for a foreign model (``load_foreign(packing=True)``, ``score(packing=True)``)."""
+    return f"--packing covers rewardlab-trained models only; drop it for {model}"
+
+
 class ForeignRewardModel(RewardModel):
     """A foreign model behind the :class:`RewardModel` interface (score, collate, forward, encoder), so
-    evaluation, benchmarks, probes and the server use it unchanged. ``contract`` says how it scores."""
+    evaluation, benchmarks, probes and the server use it unchanged. ``contract`` says how it scores. It never
+    packs (built with ``packing=False``): :func:`load_foreign` refuses the ``--packing`` load option."""
 
     def __init__(self, model, tokenizer, spec: ScoringSpec, contract: Contract, read: Callable):
         super().__init__(model, tokenizer, spec)
@@ -245,10 +251,8 @@ class ForeignRewardModel(RewardModel):
         packing: bool | None = None,
         token_budget: int | None = None,
     ) -> list[float]:
-        if packing or (packing is None and self.packing):
-            raise ModelContractError(
-                f"--packing covers rewardlab-trained models only; drop it for {self.contract.model}"
-            )
+        if packing:
+            raise ModelContractError(packing_refusal(self.contract.model))
         return super().score(
             items, batch_size=batch_size, normalize=normalize, padding_side=padding_side, packing=False
         )
@@ -536,10 +540,15 @@ def _check_options(opts: ContractOptions) -> None:
         raise ModelContractError("give --score-index or --attribute, not both")
 
 
-def load_foreign(path: str, opts: ContractOptions | None = None, torch_dtype=torch.float32) -> ForeignRewardModel:
-    """Load a foreign reward model with its inferred (or given) contract."""
+def load_foreign(
+    path: str, opts: ContractOptions | None = None, torch_dtype=torch.float32, packing: bool = False
+) -> ForeignRewardModel:
+    """Load a foreign reward model with its inferred (or given) contract; ``packing=True`` (the ``--packing``
+    load option) is refused before its weights load (:func:`packing_refusal`)."""
     opts = opts or ContractOptions()
     tok, config, spec, contract = infer_contract(path, opts)
+    if packing:
+        raise ModelContractError(packing_refusal(contract.model))
     try:
         if contract.kind == "openrlhf":
             prefix = getattr(config, "value_head_prefix", "score")

@@ -24,6 +24,8 @@ from rewardlab.errors import ModelContractError
 from rewardlab.foreign import Contract, ForeignTextEncoder, _check_options
 from rewardlab.model import RewardModel, ScoringSpec, package_versions
 
+PACKING_REFUSAL = "--packing does not cover the DPO implicit reward"  # load_implicit / score(packing=True)
+
 
 class ImplicitTextEncoder(ForeignTextEncoder):
     """Token ids plus ``response_start``: the index of the first token whose log-probability counts."""
@@ -61,7 +63,8 @@ def _sequence_logps(model, input_ids, attention_mask, response_mask) -> torch.Te
 
 
 class ImplicitRewardModel(RewardModel):
-    """A DPO policy (and reference) behind the :class:`RewardModel` interface (score, collate, forward)."""
+    """A DPO policy (and reference) behind the :class:`RewardModel` interface (score, collate, forward). It never
+    packs (built with ``packing=False``): :func:`load_implicit` refuses the ``--packing`` load option."""
 
     def __init__(self, policy, ref, tokenizer, spec: ScoringSpec, contract: Contract, beta: float | None):
         super().__init__(policy, tokenizer, spec)
@@ -100,8 +103,8 @@ class ImplicitRewardModel(RewardModel):
         packing: bool | None = None,
         token_budget: int | None = None,
     ) -> list[float]:
-        if packing or (packing is None and self.packing):
-            raise ModelContractError("--packing does not cover the DPO implicit reward")
+        if packing:
+            raise ModelContractError(PACKING_REFUSAL)
         return super().score(
             items, batch_size=batch_size, normalize=normalize, padding_side=padding_side, packing=False
         )
@@ -196,9 +199,14 @@ def implicit_contract(path: str, opts: ContractOptions):
     return tok, spec, c
 
 
-def load_implicit(path: str, opts: ContractOptions, torch_dtype=torch.float32) -> ImplicitRewardModel:
-    """Load the policy (and reference) as one scorer; the reference must share the policy's vocabulary."""
+def load_implicit(
+    path: str, opts: ContractOptions, torch_dtype=torch.float32, packing: bool = False
+) -> ImplicitRewardModel:
+    """Load the policy (and reference) as one scorer; the reference must share the policy's vocabulary.
+    ``packing=True`` (the ``--packing`` load option) is refused before any weights load."""
     tok, spec, contract = implicit_contract(path, opts)
+    if packing:
+        raise ModelContractError(PACKING_REFUSAL)
 
     def lm(p):
         try:

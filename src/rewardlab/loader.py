@@ -49,14 +49,20 @@ def load_reward_model(
     *,
     torch_dtype=torch.float32,
     say: Callable[[str], None] | None = announce,
+    packing: bool = False,
     **load_kwargs,
 ):
     """The one model-loading entry point: a rewardlab directory through its checked contract
     (:meth:`RewardModel.load`, ``load_kwargs`` passed on), a DPO policy with ``--ref-model``/``--ref-free``
-    (:mod:`rewardlab.implicit`), else a foreign reward model; the inferred contract is told to ``say``."""
+    (:mod:`rewardlab.implicit`), else a foreign reward model; the inferred contract is told to ``say``.
+
+    ``packing`` (the ``--packing`` load option) is decided here, once: a :class:`RewardModel` is built with it
+    (its ``score()`` then packs unless the caller says otherwise; architectures the packed forward does not
+    cover score padded), and the scorers that cannot pack (multi-objective, composed, implicit, foreign
+    models) refuse it with an error naming ``--packing`` and the model."""
     opts = opts or ContractOptions()
     if opts.ref_model is not None or opts.ref_free:
-        rm = load_implicit(path, opts, torch_dtype=torch_dtype)
+        rm = load_implicit(path, opts, torch_dtype=torch_dtype, packing=packing)
     elif is_rewardlab_dir(path):
         given = {k: v for k, v in opts.given().items()}
         if given:
@@ -67,12 +73,12 @@ def load_reward_model(
             )
         spec = _spec_json(path)
         if spec.get("kind") == COMPOSED_KIND:  # two reward models under the Llama 2 rule
-            return ComposedLlama2Scorer.load(path, torch_dtype=torch_dtype, **load_kwargs)
+            return ComposedLlama2Scorer.load(path, torch_dtype=torch_dtype, packing=packing, **load_kwargs)
         if spec.get("multiobjective"):  # K attribute outputs, scored by the recorded scaliser
-            return MultiObjectiveScorer.load(path, torch_dtype=torch_dtype, **load_kwargs)
-        return RewardModel.load(path, torch_dtype=torch_dtype, **load_kwargs)
+            return MultiObjectiveScorer.load(path, torch_dtype=torch_dtype, packing=packing, **load_kwargs)
+        return RewardModel.load(path, torch_dtype=torch_dtype, packing=packing, **load_kwargs)
     else:
-        rm = load_foreign(path, opts, torch_dtype=torch_dtype)
+        rm = load_foreign(path, opts, torch_dtype=torch_dtype, packing=packing)
     if say is not None:
         say(rm.contract.format())
     return rm

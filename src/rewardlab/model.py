@@ -235,12 +235,22 @@ def normalized(stats: dict | None, rewards: list) -> list:
 class RewardModel(torch.nn.Module):
     """A sequence-classification model with one output, its tokenizer and its :class:`ScoringSpec`."""
 
-    def __init__(self, model, tokenizer, spec: ScoringSpec):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        spec: ScoringSpec,
+        *,
+        packing: bool = False,
+        modified_files: list[str] | None = None,
+    ):
         super().__init__()
         self.model, self.tokenizer, self.spec = model, tokenizer, spec
-        self.modified_files: list[str] = []  # scoring files loaded despite a hash mismatch (--trust-modified)
+        # scoring files loaded despite a hash mismatch (--trust-modified)
+        self.modified_files: list[str] = list(modified_files or [])
         self.encoder = TextEncoder(tokenizer, spec)
-        self.packing = False  # what score(packing=None) does (evaluation switches it on)
+        # what score(packing=None) does: the --packing load option, decided when the scorer is built
+        self.packing = packing
         self._packing_support: tuple | None = None  # (key, (mode, why)), see packing_mode()
 
     def packing_mode(self) -> str | None:
@@ -328,12 +338,19 @@ class RewardModel(torch.nn.Module):
 
     @classmethod
     def load(
-        cls, path: str | Path, *, expect: dict | None = None, torch_dtype=torch.float32, trust_modified: bool = False
+        cls,
+        path: str | Path,
+        *,
+        expect: dict | None = None,
+        torch_dtype=torch.float32,
+        trust_modified: bool = False,
+        packing: bool = False,
     ) -> "RewardModel":
         """Load a saved directory; ``expect`` (field -> value) must match ``rewardlab.json`` or loading refuses.
 
         The scoring files must match the hashes in ``rewardlab.json`` (:mod:`rewardlab.integrity`); with
-        ``trust_modified`` a mismatch is warned about and kept in ``rm.modified_files`` for the reports."""
+        ``trust_modified`` a mismatch is warned about and kept in ``rm.modified_files`` for the reports.
+        ``packing``: what :meth:`score` does when its caller does not say (``packing=None``), e.g. evaluation."""
         path = Path(path)
         spec_path = path / SPEC_FILE
         if not spec_path.exists():
@@ -380,9 +397,7 @@ class RewardModel(torch.nn.Module):
                 problems.append(f"{key}: model was trained with {getattr(spec, key)!r}, asked for {value!r}")
         if problems:
             raise ModelContractError(f"{spec_path} does not match: " + "; ".join(problems))
-        rm = cls(model, tok, spec)
-        rm.modified_files = modified
-        return rm
+        return cls(model, tok, spec, packing=packing, modified_files=modified)
 
     def save(self, path: str | Path, state_dict: dict | None = None) -> None:
         """Write the directory; ``state_dict`` (keys of ``self.model``) overrides the weights, e.g. the full
@@ -428,8 +443,9 @@ class RewardModel(torch.nn.Module):
 
         ``packing=True``: padding-free rows (a row per prompt group, or groups packed into rows of
         ``token_budget`` tokens), each prompt's tokens computed once for all its responses (:func:`rewardlab.packing.score_packed`; models it does not cover take this padded path).
-        ``None``: the model's ``packing`` attribute (default False), so callers that only pass ``batch_size``
-        (e.g. evaluation) can be switched with ``rm.packing = True``."""
+        ``None``: what the model was built with (``RewardModel(..., packing=)`` / ``load(..., packing=)``, the
+        ``--packing`` load option; default False), so callers that only pass ``batch_size`` (evaluation, the
+        benchmarks, the probes) score the way the command asked."""
         if packing is None:
             packing = self.packing
         was_training = self.training

@@ -108,7 +108,6 @@ def _scored(rm, items, cfg: ScoreConfig, unsafe: list[bool]) -> tuple[list[float
             batch_size=cfg.batch_size,
             normalize=cfg.normalize,
             padding_side=cfg.padding_side,
-            packing=cfg.packing,
             unsafe=unsafe,
         )
         return [r["score"] for r in out], [{k: v for k, v in r.items() if k != "score"} for r in out]
@@ -117,7 +116,6 @@ def _scored(rm, items, cfg: ScoreConfig, unsafe: list[bool]) -> tuple[list[float
         batch_size=cfg.batch_size,
         normalize=cfg.normalize,
         padding_side=cfg.padding_side,
-        packing=cfg.packing,
         token_budget=cfg.token_budget,
     )
     get = getattr(rm, "attribute_scores", None)
@@ -131,7 +129,9 @@ def run_score(cfg: ScoreConfig) -> Path:
         raise DataError("--score-weights applies to comparisons, not single prompt/response rows", path=cfg.data)
     claim_output_file(cfg.output, overwrite=cfg.overwrite)
     progress.status(f"loading the model {cfg.model}")
-    rm = load_reward_model(cfg.model, contract_options(cfg), trust_modified=cfg.trust_modified)
+    rm = load_reward_model(
+        cfg.model, contract_options(cfg), trust_modified=cfg.trust_modified, packing=cfg.packing
+    )  # --packing is a load option: decided here, refused for models that cannot pack
     read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
     out_rows = []

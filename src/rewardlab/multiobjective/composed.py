@@ -145,10 +145,15 @@ class ComposedLlama2Scorer(torch.nn.Module):
         self.rule = Llama2Rule(**{k: v for k, v in spec.scaliser.items() if k != "type"})
         self.tokenizer = getattr(safety.scorer, "tokenizer", None)
         self.attributes = list(NAMES)
-        self.packing = False
 
     @classmethod
-    def load(cls, path: str | Path, torch_dtype=torch.float32, trust_modified: bool = False) -> "ComposedLlama2Scorer":
+    def load(
+        cls, path: str | Path, torch_dtype=torch.float32, trust_modified: bool = False, packing: bool = False
+    ) -> "ComposedLlama2Scorer":
+        """Load both members; ``packing=True`` (the ``--packing`` load option) is refused (``refuses_packing``)
+        before any weights load."""
+        if packing:
+            raise ModelContractError(cls.refuses_packing)
         path = Path(path)
         source = str(path / SPEC_FILE)
         spec = ComposedSpec.from_json(json.loads((path / SPEC_FILE).read_text()), source)
@@ -199,7 +204,7 @@ class ComposedLlama2Scorer(torch.nn.Module):
         packing: bool | None = None,
         unsafe: list[bool] | None = None,
     ) -> list[dict]:
-        if packing or (packing is None and self.packing):
+        if packing:
             raise ModelContractError(self.refuses_packing)
         r = self.rewards(items, batch_size)
         tags = None if unsafe is None else torch.tensor(unsafe, dtype=torch.bool)

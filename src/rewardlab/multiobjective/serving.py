@@ -57,10 +57,15 @@ class MultiObjectiveScorer(torch.nn.Module):
         self.model, self.tokenizer, self.spec = rm.model, rm.tokenizer, rm.spec
         self.encoder = _Encoder(rm)
         self.modified_files = list(rm.modified_files)
-        self.packing = False  # evaluate sets this for --packing; score() then refuses
 
     @classmethod
-    def load(cls, path: str, torch_dtype=torch.float32, trust_modified: bool = False) -> "MultiObjectiveScorer":
+    def load(
+        cls, path: str, torch_dtype=torch.float32, trust_modified: bool = False, packing: bool = False
+    ) -> "MultiObjectiveScorer":
+        """Load a K-output directory; ``packing=True`` (the ``--packing`` load option) is refused
+        (:data:`PACKING_REFUSAL`) before any weights load."""
+        if packing:
+            raise ModelContractError(PACKING_REFUSAL)
         return cls(AttributeRewardModel.load(path, torch_dtype=torch_dtype, trust_modified=trust_modified))
 
     @property
@@ -78,7 +83,7 @@ class MultiObjectiveScorer(torch.nn.Module):
 
     # ---- the scorer interface --------------------------------------------------------------------------
     def _scores(self, items, batch_size, unsafe, padding_side, packing):
-        if packing or (packing is None and self.packing):
+        if packing:
             raise ModelContractError(PACKING_REFUSAL)
         return self.inner.score_items(list(items), batch_size=batch_size, unsafe=unsafe, padding_side=padding_side)
 
