@@ -81,11 +81,20 @@ class MultiScores:
 
 
 class AttributeRewardModel(torch.nn.Module):
-    def __init__(self, model, tokenizer, spec: ScoringSpec, mo: MultiObjectiveSpec, gate: GatingNetwork | None = None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        spec: ScoringSpec,
+        mo: MultiObjectiveSpec,
+        gate: GatingNetwork | None = None,
+        modified_files: list[str] | None = None,
+    ):
         super().__init__()
         self.model, self.tokenizer, self.spec, self.mo, self.gate = model, tokenizer, spec, mo, gate
         self.encoder = TextEncoder(tokenizer, spec)
-        self.modified_files: list[str] = []  # scoring files loaded despite a hash mismatch (--trust-modified)
+        # scoring files loaded despite a hash mismatch (--trust-modified)
+        self.modified_files: list[str] = list(modified_files or [])
 
     @property
     def attributes(self) -> list[str]:
@@ -171,8 +180,7 @@ class AttributeRewardModel(torch.nn.Module):
             gate = GatingNetwork(GateConfig(**mo.gate))
             gate.load_state_dict(load_file(str(path / GATE_FILE)))
             check_weights(gate.state_dict().items(), f"{path / GATE_FILE}: refusing to load")
-        rm = cls(model, tok, spec, mo, gate)
-        rm.modified_files = modified
+        rm = cls(model, tok, spec, mo, gate, modified_files=modified)
         rm.scaliser()  # a bad scaliser record fails at load, not at the first request
         return rm
 
