@@ -226,6 +226,28 @@ def test_cli_judge_over_http(canned, tmp_path):
     assert summary["backend_stats"]["failures"] == 2
 
 
+def test_cli_judge_refuses_an_existing_output_without_overwrite(canned, tmp_path, capsys):
+    """An existing --output file: exit 2 before any request, the message names the file and --overwrite, no
+    traceback, the file untouched; with --overwrite it is replaced."""
+    from rewardlab.cli import main
+
+    url, state = canned
+    data = tmp_path / "pairs.jsonl"
+    write_jsonl(RECORDS, str(data))
+    out = tmp_path / "judged.jsonl"
+    out.write_text("precious\n")
+    argv = ["judge", "--backend", "openai", "--base-url", url, "--model", "canned-judge", "--data", str(data)]
+    calls = state["calls"]
+    capsys.readouterr()
+    assert main([*argv, "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--output {out} exists" in err and "--overwrite" in err and "Traceback" not in err
+    assert out.read_text() == "precious\n" and state["calls"] == calls
+    assert not out.with_name("judged.summary.json").exists()
+    assert main([*argv, "--output", str(out), "--overwrite"]) == 0
+    assert len(out.read_text().splitlines()) == len(RECORDS)
+
+
 @pytest.fixture(scope="module")
 def tiny_server(tiny_llama):
     from rewardlab.judges.hf import HFBackend

@@ -29,6 +29,7 @@ from rewardlab.judges.backends import Sampling
 from rewardlab.judges.factory import make_backend
 from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
 from rewardlab.judges.templates import JudgeTemplate
+from rewardlab.outputs import claim_output_file
 from rewardlab.settings import Sourced, read_key_values, read_yaml, validate
 
 
@@ -41,6 +42,7 @@ class JudgeConfig:
     limit: Positive | None = None  # judge only the first N records
     # output
     output: str = "runs/judge/judgments.jsonl"  # JSONL of judgments, one row per record; a summary JSON next to it
+    overwrite: bool = False  # replace an existing --output file (refused without it, before any model loads)
     # judge
     mode: str | None = None  # the kind of judge (default pairwise)
     # backend
@@ -222,6 +224,7 @@ def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     """Judge every record of ``cfg.data``; write the JSONL and the summary; return ``(output, summary)``."""
     if not cfg.data:
         raise RewardlabError("--data is required")
+    claim_output_file(cfg.output, overwrite=cfg.overwrite)
     loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
     records = loaded.records
     if not records:

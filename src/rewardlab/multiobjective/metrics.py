@@ -1,6 +1,7 @@
 """Evaluation of K-output models: per-attribute regression fit, pairwise accuracy under each scaliser, length bias.
 
 * :func:`attribute_metrics` — per attribute, on the rated rows only: MSE, Pearson, Spearman (scipy).
+* :func:`regression_eval_row` — the held-out keys of a regression run's ``metrics.jsonl`` row, from those.
 * :func:`pair_accuracy` — share of pairs where the chosen response scores higher (ties count ½), with a 95%
   Wilson interval.
 * :func:`length_correlation` — Spearman of score against response length in characters.
@@ -37,6 +38,30 @@ def attribute_metrics(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tens
             "spearman": _safe(spearman, p, t),
         }
     return out
+
+
+def regression_eval_row(per_attribute: dict, n_rows: int) -> dict:
+    """The ``metrics.jsonl`` keys of a held-out evaluation of a K-output model (``--eval-every``), from
+    :func:`attribute_metrics`' dict over ``n_rows`` held-out rows:
+
+    * ``eval_loss`` — the masked MSE over all held-out labels (the training ``loss``, on the held-out rows):
+      ``Σ_k n_k·mse_k / Σ_k n_k``; None when no row is rated;
+    * ``eval_mse`` — the mean over attributes (those with a label) of the per-attribute MSE;
+    * ``eval_pearson_mean`` — the mean of the per-attribute Pearson r where it is defined (None where none is);
+    * ``eval_n`` — ``n_rows``;
+    * ``eval_attributes`` — ``per_attribute`` itself (``{attribute: {n, mse, pearson, spearman}}``, what
+      ``train_summary.json``'s ``held_out`` holds at the end).
+    """
+    rated = [m for m in per_attribute.values() if m["n"]]
+    pearson = [m["pearson"] for m in per_attribute.values() if m["pearson"] is not None]
+    labels = sum(m["n"] for m in rated)
+    return {
+        "eval_loss": sum(m["n"] * m["mse"] for m in rated) / labels if labels else None,
+        "eval_mse": sum(m["mse"] for m in rated) / len(rated) if rated else None,
+        "eval_pearson_mean": sum(pearson) / len(pearson) if pearson else None,
+        "eval_n": n_rows,
+        "eval_attributes": per_attribute,
+    }
 
 
 def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:

@@ -6,7 +6,8 @@
 * ``regression`` — a K-output head, one output per ``--attributes`` name, masked MSE (missing ratings count 0).
   ``--stage1 gradient`` trains backbone and head (AdamW); ``--stage1 ridge`` keeps the backbone frozen, caches its
   features once and fits one ridge probe per attribute in closed form (ArmoRM stage 1). Writes ``model/`` (plain
-  transformers, ``num_labels=K``) and ``train_summary.json`` with held-out MSE / Pearson / Spearman per attribute.
+  transformers, ``num_labels=K``) and ``train_summary.json`` with held-out MSE / Pearson / Spearman per attribute;
+  ``--stage1 gradient`` also ``metrics.jsonl``, with a held-out row every ``--eval-every`` steps.
 * ``gating`` — ArmoRM stage 2 from ``--init-from`` a regression model: backbone and head frozen, features cached,
   λ found on ``--reference-data`` (default: the training pairs, chosen and rejected pooled), the gate trained with
   BT on the *transformed* rewards, softmax over the objectives. Writes ``model/`` (the regression directory plus
@@ -46,6 +47,7 @@ from rewardlab.multiobjective.metrics import (
     length_correlation,
     mean_gate_by_source,
     pair_accuracy,
+    regression_eval_row,
     score_stats,
 )
 from rewardlab.multiobjective.model import AttributeRewardModel, find_head
@@ -196,7 +198,7 @@ def train_regression(cfg) -> MultiObjectiveResult:
             apply_lora(
                 rm, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, target_modules=cfg.lora_target_modules
             )
-        steps, history, finished, main = _gradient_regression(rm, train, target, mask, cfg, out)
+        steps, history, finished, main = _gradient_regression(rm, train, target, mask, cfg, out, held)
         if not finished or not main:  # --stop-after (checkpoint written), or a torchrun rank other than 0
             return MultiObjectiveResult(out / "model", steps, history)
         if cfg.lora_r:
@@ -231,11 +233,29 @@ def train_regression(cfg) -> MultiObjectiveResult:
     return MultiObjectiveResult(model_dir, steps, history, None, summary, elapsed_s=summary["seconds"])
 
 
-def _gradient_regression(rm, train, target, mask, cfg, out: Path) -> tuple[int, list[dict], bool, bool]:
+def _regression_eval_row(rm: AttributeRewardModel, held: list[RatedText], batch_size: int) -> dict:
+    """The held-out ``metrics.jsonl`` keys (:func:`rewardlab.multiobjective.metrics.regression_eval_row`) of the
+    model as it is now: :func:`_regression_eval`'s per-attribute metrics, so the row of the last step equals the
+    final ``held_out`` (up to rounding with ``--lora-r``: that one is measured after the merge). Dropout off and no
+    gradient while scoring; the RNGs are not drawn from."""
+    return regression_eval_row(_regression_eval(rm, held, batch_size)[0], len(held))
+
+
+def _gradient_regression(
+    rm, train, target, mask, cfg, out: Path, held: list[RatedText]
+) -> tuple[int, list[dict], bool, bool]:
     """``--stage1 gradient`` on the training core (:mod:`rewardlab.recipe`): masked MSE over the global batch,
     AdamW (decay / no-decay groups), the one LR schedule, clipping, the non-finite guard, checkpoints with exact
     ``--resume``, DDP under ``torchrun`` and ``metrics.jsonl``. Returns ``(steps, metrics rows, finished, main
     process)``; ``finished`` is False after ``--stop-after``.
+
+    ``--eval-every N``: after every N-th step (the last one included when N divides it) the held-out rows ``held``
+    (the split the end-of-run ``held_out`` is measured on; none: no evaluation, as the scalar trainer) are scored
+    and a row ``{"step", "eval_loss", "eval_mse", "eval_pearson_mean", "eval_n", "eval_attributes"}`` is logged
+    after that step's training row. Every process scores them (no collective: no process waits on another), the
+    main one writes the row; the model is back in training mode after, and the RNGs and the data order are
+    untouched, so the training losses are those of a run without ``--eval-every``. The time spent scoring is left
+    out of ``rows_per_s``.
 
     Step s takes the records ``random_plan(seed, epoch)`` gives it (:mod:`rewardlab.samplers`); each process its
     slice ``[rank::world]``, whose backward is scaled by ``world / labels in the global batch``, so with DDP's mean
@@ -327,6 +347,11 @@ def _gradient_regression(rm, train, target, mask, cfg, out: Path) -> tuple[int, 
                 }
             )
             window = {"loss": 0.0, "labels": 0.0, "rows": 0, "t": time.perf_counter()}
+        if cfg.eval_every and done % cfg.eval_every == 0 and held:
+            t_eval = time.perf_counter()
+            metrics.log({"step": done, **_regression_eval_row(rm, held, cfg.eval_batch_size)})
+            model.train()
+            window["t"] += time.perf_counter() - t_eval  # scoring is not training throughput
         if done == total:
             break
         stop = cfg.stop_after is not None and done >= cfg.stop_after
