@@ -508,7 +508,8 @@ def run_steps(
     if ckpt is not None and not opts.resume and ckpt.root.exists() and any(ckpt.root.iterdir()):
         raise RewardlabError(f"{ckpt.root} already has checkpoints: pass --resume to continue, or --overwrite")
     params = [p for _, p in trainable]
-    optimizer = make_optimizer(trainable, opts.lr, opts.weight_decay, fused=accelerator.device.type == "cuda")
+    on_cuda = bool(params) and params[0].device.type == "cuda"  # the model's device (--device cpu on a GPU machine)
+    optimizer = make_optimizer(trainable, opts.lr, opts.weight_decay, fused=on_cuda)
     scheduler = make_scheduler(optimizer, plan.total, opts.warmup_ratio, opts.lr_schedule)
     start = load_checkpoint(ckpt, module, optimizer, scheduler) if opts.resume else 0
     if opts.resume:
