@@ -490,10 +490,10 @@ def run_steps(
 
     Step s: the process's share ``items[rank::world]`` of ``items = plan.step(s)`` goes to ``step_loss(share,
     items)``, which runs the forward and the backward of the share (its loss divided by the whole step's
-    normaliser, so the summed gradient is the whole step's) and returns sums (``"loss"``: its part of the step's loss; any counts);
-    the gradients are summed over the processes (:func:`all_reduce_grads`), :func:`update` steps; the sums, added
-    over the processes, become a ``metrics.jsonl`` row through ``row(sums, items)`` plus step, epoch, lr,
-    grad_norm and seconds (``on_row(row, last)`` sees it too). Checkpoints every ``opts.save_every`` steps and at
+    normaliser, so the summed gradient is the whole step's) and returns sums (``"loss"``: its part of the step's
+    loss; any counts); the gradients are summed over the processes (:func:`all_reduce_grads`), :func:`update`
+    steps; the sums, added over the processes, become a ``metrics.jsonl`` row through ``row(sums, items)`` plus
+    step, epoch, lr, grad_norm and seconds (``on_row(row, last)`` sees it too). Checkpoints every ``opts.save_every`` steps and at
     ``opts.stop_after``; ``opts.resume`` continues from the newest intact one, exactly.
 
     Library use: without ``ckpt`` there are no checkpoints (``save_every``, ``stop_after`` and ``resume`` are then
