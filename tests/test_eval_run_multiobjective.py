@@ -127,3 +127,18 @@ def test_eval_run_refuses_a_regression_run_and_says_what_to_do(regression_run, t
     write_jsonl(sa.generate_pairs(6, seed=5), str(pairs))
     args = ["eval", "--model", str(regression_run / "model"), "--data", str(pairs), "--output-dir", str(tmp_path / "e")]
     assert main([*args, "--n-boot", "10"]) == 0
+
+
+def test_eval_run_on_a_gating_run_with_eval_data(regression_run, tmp_path):
+    """``--eval-data``: the held-out pairs are that file's, the rule names it."""
+    data, held = tmp_path / "pairs.jsonl", tmp_path / "held.jsonl"
+    write_jsonl(sa.generate_pairs(20, seed=3), str(data))
+    write_jsonl(sa.generate_pairs(5, seed=9), str(held))
+    run = _gating(regression_run, tmp_path / "gate", "--data", str(data), "--eval-data", str(held))
+    split = json.loads((run / "split.json").read_text())
+    assert split["rule"] == {"kind": "eval_data", "path": str(held)}
+    assert split["held_out_ids"] == [c.id for c in load_comparisons(str(held)).records]
+    assert main(["eval", "--run", str(run), "--output-dir", str(tmp_path / "ev"), "--n-boot", "10"]) == 0
+    assert [r["id"] for r in _examples(tmp_path / "ev")] == split["held_out_ids"]
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert _accuracy(tmp_path / "ev") == summary["held_out"]["accuracy"]["gate"]["accuracy"]
