@@ -11,7 +11,8 @@
 * ``gating`` — ArmoRM stage 2 from ``--init-from`` a regression model: backbone and head frozen, features cached,
   λ found on ``--reference-data`` (default: the training pairs, chosen and rejected pooled), the gate trained with
   BT on the *transformed* rewards, softmax over the objectives. Writes ``model/`` (the regression directory plus
-  ``gate.safetensors`` and the transform in ``rewardlab.json``).
+  ``gate.safetensors`` and the transform in ``rewardlab.json``) and ``split.json`` (:mod:`rewardlab.splits`: the
+  held-out pairs of :func:`_load_pairs`, which ``rewardlab eval --run`` scores again).
 * :func:`init_from_attribute` — HelpSteer2-Preference: a 1-output checkpoint whose head is the regression head's
   row for ``--init-attribute``, the starting point of a BT / Scaled BT run (``--objective preference``).
 """
@@ -67,6 +68,7 @@ from rewardlab.recipe import (
     update,
 )
 from rewardlab.samplers import StepSampler
+from rewardlab.splits import write_split
 
 
 @dataclass
@@ -575,6 +577,7 @@ def train_gating(cfg) -> MultiObjectiveResult:
     }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str) + "\n")
+    write_split(out, cfg, train_recs, held_recs)  # `eval --run` re-reads the held-out pairs with _load_pairs
     final = None
     if held:
         final = {"accuracy": held["accuracy"]["gate"]["accuracy"], "n_records": len(held_recs)}
