@@ -142,3 +142,22 @@ def test_eval_run_on_a_gating_run_with_eval_data(regression_run, tmp_path):
     assert [r["id"] for r in _examples(tmp_path / "ev")] == split["held_out_ids"]
     summary = json.loads((run / "train_summary.json").read_text())
     assert _accuracy(tmp_path / "ev") == summary["held_out"]["accuracy"]["gate"]["accuracy"]
+
+
+def test_train_prints_the_split_of_multiobjective_runs(regression_run, tmp_path, capsys):
+    """What ``rewardlab train`` prints for regression and gating runs names the records read and the split (it
+    printed ``read ? records`` and ``split: None training`` before)."""
+    common = ["--data", "embedded", "--embedded-size", "24", "--eval-batch-size", "16"]
+    reg = ["train", "--objective", "regression", "--stage1", "ridge", "--backbone"]
+    capsys.readouterr()
+    summary = json.loads((regression_run / "train_summary.json").read_text())
+    backbone = summary["config"]["backbone"]
+    assert main([*reg, backbone, *common, "--output-dir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    n_train, n_eval = summary["n_train"], summary["n_eval"]
+    assert f"read {n_train + n_eval} records from embedded" in out and "?" not in out.split("\n")[0]
+    assert f"split: {n_train} training, {n_eval} held-out records" in out
+    _gating(regression_run, tmp_path / "g", "--data", "embedded", "--embedded-size", "40", "--eval-fraction", "0.3")
+    out = capsys.readouterr().out
+    split = json.loads((tmp_path / "g" / "split.json").read_text())
+    assert f"split: {split['n_train']} training, {split['n_eval']} held-out records" in out and "None" not in out

@@ -232,7 +232,8 @@ def train_regression(cfg) -> MultiObjectiveResult:
     for name, m in metrics.items():
         pearson = "n/a" if m["pearson"] is None else f"{m['pearson']:.3f}"
         print(f"held-out {name}: MSE {m['mse']:.4f}, Pearson {pearson} (n={m['n']})")
-    return MultiObjectiveResult(model_dir, steps, history, None, summary, elapsed_s=summary["seconds"])
+    info = {"source": source, "n_read": len(train) + len(held), "n_train": len(train), "n_eval": len(held)}
+    return MultiObjectiveResult(model_dir, steps, history, None, summary, data_info=info, elapsed_s=summary["seconds"])
 
 
 def _regression_eval_row(rm: AttributeRewardModel, held: list[RatedText], batch_size: int) -> dict:
@@ -586,9 +587,14 @@ def train_gating(cfg) -> MultiObjectiveResult:
                 f"held-out pairwise accuracy ({name}): {acc['accuracy']:.4f} "
                 f"[{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}] on {acc['n']} pairs"
             )
-    return MultiObjectiveResult(
-        model_dir, summary["gate_steps_run"], history, final, summary, elapsed_s=summary["seconds"]
-    )
+    info = {
+        "source": source,
+        "n_read": len(train_recs) + len(held_recs),
+        "n_train": len(train_recs),
+        "n_eval": len(held_recs),
+    }
+    steps = summary["gate_steps_run"]
+    return MultiObjectiveResult(model_dir, steps, history, final, summary, data_info=info, elapsed_s=summary["seconds"])
 
 
 def evaluate_pairs(
