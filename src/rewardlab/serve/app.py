@@ -62,8 +62,8 @@ from rewardlab.serve.openrlhf import SplitError, split_query
 
 TOKEN_ENV = "REWARDLAB_SERVE_TOKEN"
 UNSAFE_REFUSAL = (
-    "unsafe was set but this model reads no unsafe tag (only a composed Llama 2 model or a multi-objective model "
-    "whose scaliser is the llama2 rule does); drop 'unsafe'"
+    "'unsafe': true was sent but this model reads no unsafe tag (only a composed Llama 2 model or a multi-objective "
+    "model whose scaliser is the llama2 rule does); drop 'unsafe' (or send false)"
 )
 
 
@@ -433,6 +433,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         return norm
 
     def wants_tags(tags: list[bool] | None) -> list[bool] | None:
+        """Per text: the prompt's unsafe tag, or None (no tag set); 422 for ``true`` on a model that cannot read it."""
         if tags is None or not any(tags):
             return None  # false everywhere: the untagged answer, for every model
         if not getattr(rm, "reads_unsafe_tags", False):
