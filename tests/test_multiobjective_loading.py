@@ -545,3 +545,88 @@ def test_eval_on_real_helpsteer2_rows_reports_each_attribute(tiny_llama, tmp_pat
     assert set(attrs) == {"helpfulness", "correctness", "coherence", "complexity", "verbosity"}
     assert all(a["n"] == 8 and a["mse"] is not None for a in attrs.values())
     assert column["n_pairs"] >= 1 and "model" in column["multiobjective"]["accuracy"]
+
+
+def test_served_unsafe_tag_takes_the_safety_path_and_the_threshold_decides_without_it(two_models, tmp_path):
+    """`"unsafe": true` on /v1/score (every response) and /get_reward (per query) scores R_s, as offline
+    score(unsafe=[True]); untagged (or `false`) the threshold decides. The threshold is put below every R_s, so
+    untagged texts take R_h and the tag alone changes the answer."""
+    from fastapi.testclient import TestClient
+
+    from rewardlab.compose import ComposeConfig, run_compose
+    from rewardlab.serve.app import create_app
+    from rewardlab.serve.client import RewardClient
+    from rewardlab.serve.config import ServeConfig
+
+    safety, helpful = two_models
+    prompt = ITEMS[0][0]
+    items = [(prompt, r) for _, r in ITEMS]
+    r_s = [1 / (1 + math.exp(-x)) for x in RewardModel.load(safety).score(items)]
+    out = run_compose(
+        ComposeConfig(
+            safety=str(safety), helpfulness=str(helpful), output_dir=str(tmp_path / "c"), threshold=min(r_s) / 2
+        )
+    )
+    scorer = load_reward_model(str(out), say=None)
+    tagged, plain = scorer.score(items, unsafe=[True] * len(items)), scorer.score(items)
+    assert tagged == pytest.approx([_logit(r) for r in r_s], abs=1e-4)  # R_s: the tag, not the threshold
+    assert all(abs(a - b) > 1e-3 for a, b in zip(tagged, plain)), "members too alike for the test"
+    responses = [r for _, r in items]
+    with TestClient(create_app(ServeConfig(model=str(out), max_wait_ms=1))) as client:
+        got = client.post("/v1/score", json={"prompt": prompt, "responses": responses, "unsafe": True}).json()
+        untagged = client.post("/v1/score", json={"prompt": prompt, "responses": responses}).json()
+        false = client.post("/v1/score", json={"prompt": prompt, "responses": responses, "unsafe": False}).json()
+        one = client.post("/v1/score", json={"prompt": prompt, "responses": responses[:1], "unsafe": True}).json()
+        queries = [f"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n{r}<|im_end|>" for r in responses]
+        rl = client.post("/get_reward", json={"query": queries[:2], "unsafe": [True, False]})
+        bad = client.post("/get_reward", json={"query": queries[:2], "unsafe": [True]})
+        rc = RewardClient(client=client)
+        via_client = (rc.score(prompt, responses[:1], unsafe=True), rc.get_reward(queries[:2], unsafe=[True, False]))
+    assert got["rewards"] == pytest.approx(tagged, abs=1e-4)
+    assert one["rewards"] == pytest.approx(scorer.score(items[:1], unsafe=[True]), abs=1e-4)
+    assert untagged["rewards"] == pytest.approx(plain, abs=1e-4) and false["rewards"] == untagged["rewards"]
+    assert [a["safety"] for a in got["attributes"]] == pytest.approx(r_s, abs=1e-5)  # the parts stay untagged
+    msgs = ({"role": "user", "content": prompt},)
+    want = scorer.score([(msgs, responses[0]), (msgs, responses[1])], unsafe=[True, False])
+    assert rl.status_code == 200 and rl.json()["rewards"] == pytest.approx(want, abs=1e-4)
+    assert bad.status_code == 422 and "'unsafe' has 1 items but 'query' has 2" in bad.json()["detail"]
+    assert via_client[0] == pytest.approx(one["rewards"], abs=1e-6) and via_client[1] == pytest.approx(want, abs=1e-4)
+
+
+def test_served_unsafe_tag_reaches_a_llama2_scaliser_and_is_refused_by_other_scalisers(mo_models, tmp_path):
+    """A K-output model whose recorded scaliser is the llama2 rule reads `"unsafe": true` in the server's batched
+    forward (= score(unsafe=[True])); the same model with fixed weights answers 422 naming the field."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from rewardlab.serve.app import create_app
+    from rewardlab.serve.config import ServeConfig
+
+    reg_dir, _ = mo_models
+    body = {"prompt": ITEMS[0][0], "responses": [ITEMS[0][1], ITEMS[2][1]]}
+    with TestClient(create_app(ServeConfig(model=str(reg_dir), max_wait_ms=1))) as client:
+        refused = client.post("/v1/score", json={**body, "unsafe": True})
+        fine = client.post("/v1/score", json={**body, "unsafe": False})
+        rl = client.post(
+            "/get_reward", json={"query": ["<|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\ny"], "unsafe": [True]}
+        )
+    assert refused.status_code == 422 and "reads no unsafe tag" in refused.json()["detail"]
+    assert "'unsafe'" in refused.json()["detail"] and fine.status_code == 200
+    assert rl.status_code == 422 and "reads no unsafe tag" in rl.json()["detail"]
+    model = tmp_path / "llama2"
+    shutil.copytree(reg_dir, model)
+    spec = json.loads((model / "rewardlab.json").read_text())
+    spec["multiobjective"]["scaliser"] = {"type": "llama2", "threshold": 1e-9}  # never below: untagged takes R_h
+    spec["normalization"] = None
+    (model / "rewardlab.json").write_text(json.dumps(spec))
+    scorer = load_reward_model(str(model), say=None)
+    assert scorer.reads_unsafe_tags
+    items = [(body["prompt"], r) for r in body["responses"]]
+    tagged, plain = scorer.score(items, unsafe=[True, True]), scorer.score(items)
+    assert tagged != pytest.approx(plain, abs=1e-4), "R_s and R_h too alike for the test"
+    with TestClient(create_app(ServeConfig(model=str(model), max_wait_ms=1))) as client:
+        got = client.post("/v1/score", json={**body, "unsafe": True}).json()
+        untagged = client.post("/v1/score", json=body).json()
+    assert got["rewards"] == pytest.approx(tagged, abs=1e-4)
+    assert untagged["rewards"] == pytest.approx(plain, abs=1e-4)

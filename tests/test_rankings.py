@@ -264,6 +264,33 @@ def test_bad_helpsteer2_rows_name_line_and_field(tmp_path, rows, line, field, me
     assert (info.value.line, info.value.field) == (line, field)
 
 
+def test_aspect_rating_and_helpsteer2_rows_read_the_unsafe_tag(tmp_path):
+    """The Llama 2 rule's `unsafe` column reaches record.meta as in the pairwise formats: aspect-rating rows
+    (completions or flat responses + scores) and grouped HelpSteer2 rows (a tag of the prompt: all its rows agree)."""
+    rated = [
+        {"prompt": "P", "completions": [{"response": "a", "score": 1}, {"response": "b", "score": 2}], "unsafe": True},
+        {"prompt": "Q", "responses": ["a", "b"], "scores": [{"h": 1}, {"h": 3}], "unsafe": False},
+        {"prompt": "R", "responses": ["a", "b"], "scores": [1, 2]},
+    ]
+    assert [c.meta for c in load_comparisons(write(tmp_path, rated, "uf.jsonl")).records] == [
+        {"unsafe": True},
+        {"unsafe": False},
+        {},
+    ]
+    rows = [_hs("A", "a1", 3, unsafe=True), _hs("B", "b1", 2), _hs("A", "a2", 1, unsafe=True), _hs("B", "b2", 1)]
+    a, b = load_comparisons(write(tmp_path, rows, "hs.jsonl")).records
+    assert (a.meta, b.meta) == ({"unsafe": True}, {})
+    assert json.loads(json.dumps(a.to_json()))["unsafe"] is True  # and written back out
+    for second in (_hs("A", "a2", 1, unsafe=False), _hs("A", "a2", 1)):
+        with pytest.raises(DataError, match="differs from the unsafe tag of the first row") as info:
+            load_comparisons(write(tmp_path, [rows[0], second], "mixed.jsonl"))
+        assert (info.value.line, info.value.field) == (2, "unsafe")
+    for bad in ([{**rated[2], "unsafe": "yes"}], [_hs("A", "a", 3, unsafe=1), _hs("A", "b", 1, unsafe=1)]):
+        with pytest.raises(DataError, match="expected true or false") as info:
+            load_comparisons(write(tmp_path, bad, "bad.jsonl"))
+        assert (info.value.line, info.value.field) == (1, "unsafe")
+
+
 def test_helpsteer2_skip_invalid_skips_the_group(tmp_path):
     rows = [_hs("A", "a", 3), _hs("B", "b", 2), _hs("A", "c", 1), _hs("C", "x", 9), _hs("C", "y", 1)]
     result = load_comparisons(write(tmp_path, rows), skip_invalid=True)

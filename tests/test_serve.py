@@ -163,6 +163,11 @@ def test_openrlhf_get_reward(served, offline):
     assert r.json()["rewards"] == pytest.approx(expected, abs=1e-5)
     r = httpx.post(served.url + "/get_reward", json={"query": ["no markers here"]}, headers=auth())
     assert r.status_code == 422 and "query[0]" in r.json()["detail"] and "prompts" in r.json()["detail"]
+    # the Llama 2 unsafe tag: a plain model refuses it (422), and an all-false list is the untagged answer
+    r = httpx.post(served.url + "/get_reward", json={"query": queries, "unsafe": [False, True]}, headers=auth())
+    assert r.status_code == 422 and "reads no unsafe tag" in r.json()["detail"]
+    r = httpx.post(served.url + "/get_reward", json={"query": queries, "unsafe": [False, False]}, headers=auth())
+    assert r.status_code == 200 and r.json()["rewards"] == pytest.approx(expected, abs=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -176,6 +181,8 @@ def test_openrlhf_get_reward(served, offline):
         ({"prompt": "x", "responses": [3]}, 422, "responses.0"),
         ({"messages": [{"role": "wizard", "content": "x"}], "responses": ["a"]}, 422, "role"),
         ({"prompt": "x", "responses": ["a"], "temperature": 1}, 422, "temperature"),
+        ({"prompt": "x", "responses": ["a"], "unsafe": True}, 422, "this model reads no unsafe tag"),
+        ({"prompt": "x", "responses": ["a"], "unsafe": "maybe"}, 422, "unsafe"),
         ({"prompt": "x", "responses": ["a"] * 9}, 413, "9 responses in one request; the limit is 8"),
         ({"prompt": "x" * 2001, "responses": ["a"]}, 413, "prompt[0] has 2001 characters"),
         ({"prompt": "x", "responses": ["a", "y" * 2500]}, 413, "responses[1] has 2500 characters"),

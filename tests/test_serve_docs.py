@@ -60,3 +60,16 @@ def test_health_and_answers_name_the_model_directory(client):
     assert client.get("/health").json()["model"] == os.path.normpath(client.model_dir)
     body = client.post("/v1/score", json={"prompt": "hi", "responses": ["a"]}, headers=AUTH).json()
     assert body["model"].endswith(os.path.join("run", "model"))
+
+
+def test_serving_docs_name_every_request_field_of_the_schema(client):
+    """docs/serving.md's endpoint table names every field of /v1/score's and /get_reward's request schemas
+    (`unsafe` included), so a new field cannot go undocumented."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "serving.md").read_text()
+    schemas = client.get("/openapi.json", headers=AUTH).json()["components"]["schemas"]
+    for name in ("ScoreRequest", "OpenRLHFRequest"):
+        fields = set(schemas[name]["properties"])
+        assert "unsafe" in fields
+        assert [f for f in fields if f'"{f}"' not in text] == [], name

@@ -179,15 +179,25 @@ def record_names(row: dict, location: dict) -> dict:
     }
 
 
+def unsafe_meta(row: dict, location: dict) -> dict:
+    """``{"unsafe": bool}`` from the row's optional ``unsafe`` column (the prompt tagged unsafe, read by the Llama 2
+    rule: rewardlab.multiobjective.scalarise), ``{}`` without one; a record keeps it in ``meta``."""
+    if "unsafe" not in row:
+        return {}
+    if not isinstance(row["unsafe"], bool):
+        raise data_error(location, "unsafe", f"expected true or false, got {row['unsafe']!r:.40}")
+    return {"unsafe": row["unsafe"]}
+
+
 def build_comparison(
     row: dict, location: dict, prompt: Any, responses: tuple[str, ...], chosen: int = 0, **extra: Any
 ) -> Comparison:
-    """Build the record, filling ``margin``, ``source``, ``id`` and ``weight`` from the row or the location."""
+    """Build the record, filling ``margin``, ``source``, ``id``, ``weight`` and ``meta["unsafe"]`` from the row or
+    the location."""
     extra.setdefault("margin", optional_margin(row, location))
-    if "unsafe" in row:  # the prompt tagged unsafe: read by the Llama 2 rule (rewardlab.multiobjective.scalarise)
-        if not isinstance(row["unsafe"], bool):
-            raise data_error(location, "unsafe", f"expected true or false, got {row['unsafe']!r:.40}")
-        extra["meta"] = {**extra.get("meta", {}), "unsafe": row["unsafe"]}
+    tag = unsafe_meta(row, location)
+    if tag:
+        extra["meta"] = {**extra.get("meta", {}), **tag}
     return Comparison(prompt=prompt, responses=responses, chosen=chosen, **record_names(row, location), **extra)
 
 

@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from rewardlab.data.fields import data_error, default_id, source_name
+from rewardlab.data.fields import data_error, default_id, source_name, unsafe_meta
 from rewardlab.data.fields import text_field as _text
 from rewardlab.data.messages import prompt_field as _prompt
 from rewardlab.data.parsers.ratings import HELPSTEER2_ATTRIBUTES
@@ -146,10 +146,7 @@ RawRated = tuple[Prompt, str, dict[str, Any], bool]
 
 
 def _unsafe(row: dict, location: dict) -> bool:
-    value = row.get("unsafe", False)
-    if not isinstance(value, bool):
-        raise data_error(location, "unsafe", f"expected true or false, got {value!r:.40}")
-    return value
+    return unsafe_meta(row, location).get("unsafe", False)
 
 
 def _rated_columns(row: dict, location: dict, names: Iterable[str]) -> list[RawRated]:

@@ -23,8 +23,9 @@ scoring files, checked when the member loads), so a retrained or edited member s
 ``rewardlab.loader.load_reward_model`` returns a :class:`ComposedLlama2Scorer` for such a directory: score, eval,
 probe and normalize use it like any scorer (``score``, ``score_rows``, ``score_comparisons``, ``normalize``), and
 ``rewardlab serve`` batches it like any model: each text is encoded for both members (``encoder``), ``collate``
-pads each member's part, and ``forward`` answers rows ``[score, R_s, R_h]`` (``/v1/score`` adds ``attributes``
-{safety, helpfulness}; no unsafe tag reaches the server, so the threshold alone decides there).
+pads each member's part (and the request's ``unsafe`` tag, :data:`UNSAFE_KEY`), and ``forward`` answers rows
+``[score, R_s, R_h]`` (``/v1/score`` adds ``attributes`` {safety, helpfulness}; a request's ``"unsafe": true`` gives
+``R_s`` whatever its value, else the threshold decides).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from rewardlab.errors import ModelContractError, RewardlabError
 from rewardlab.finite import check_rewards
 from rewardlab.model import SPEC_FILE, RewardModel, normalized
 from rewardlab.multiobjective.scalarise import Llama2Rule
-from rewardlab.multiobjective.serving import MultiObjectiveScorer
+from rewardlab.multiobjective.serving import UNSAFE_KEY, MultiObjectiveScorer, unsafe_column
 
 COMPOSED_KIND = "llama2-composed"
 FORMAT_VERSION = 1
@@ -242,10 +243,11 @@ class ComposedLlama2Scorer(torch.nn.Module):
             part = member.collate([f["members"][k] for f in features])
             batch.update({f"{name}.{key}": v for key, v in part.items()})
         batch["input_ids"] = batch["safety.input_ids"]  # what the batcher counts
+        batch[UNSAFE_KEY] = unsafe_column(features)
         return batch
 
     def forward(self, **batch) -> torch.Tensor:
-        """Rows ``[score, R_s, R_h]`` (no unsafe tag reaches the server: the threshold alone decides)."""
+        """Rows ``[score, R_s, R_h]``; ``batch["unsafe"]`` ``(N,)`` bool (from :meth:`collate`) tags the prompts."""
         values = []
         for name in NAMES:
             member = getattr(self, name)
@@ -260,7 +262,9 @@ class ComposedLlama2Scorer(torch.nn.Module):
             r = r.double().cpu()
             values.append(torch.sigmoid(r) if member.squash == "sigmoid" else r)
         rs = torch.stack(values, 1)
-        return torch.cat([self.rule(rs, list(NAMES)).double()[:, None], rs], 1)
+        tags = batch.get(UNSAFE_KEY)
+        score = self.rule(rs, list(NAMES), unsafe=None if tags is None else tags.cpu()).double()
+        return torch.cat([score[:, None], rs], 1)
 
     def unpack(self, rows: list[list[float]]) -> dict:
         return {

@@ -12,7 +12,9 @@
   (``rewardlab eval``);
 * the batcher interface of the reward server: ``encoder.encode``, ``collate`` and ``forward`` answering each text
   with a row ``[score, r_1..r_K, r′_1..r′_K, g_1..g_K]`` (gate weights 0 without a gate), which :func:`unpack` turns
-  into ``/v1/score``'s answer; ``/get_reward`` takes the first column.
+  into ``/v1/score``'s answer; ``/get_reward`` takes the first column. A request's ``unsafe`` tag travels with each
+  text's features (:data:`UNSAFE_KEY`, set by the server) into ``collate``'s batch, so one forward mixes tagged and
+  untagged requests.
 
 Packing is refused (:data:`PACKING_REFUSAL`): the packed forward returns one value per packed row, and the gate
 needs the prompt-end hidden state of every text besides the K outputs.
@@ -36,6 +38,12 @@ PACKING_REFUSAL = (
     "--packing does not cover multi-objective models: the packed forward returns one value per text, "
     "and the K outputs and the gate's prompt-end hidden state are not read from it; drop --packing"
 )
+UNSAFE_KEY = "unsafe"  # an encoded text's (and a collated batch's) unsafe-prompt tag, set by the server
+
+
+def unsafe_column(features: list[dict]) -> torch.Tensor:
+    """``(N,)`` bool: each encoded text's :data:`UNSAFE_KEY` tag (untagged: False)."""
+    return torch.tensor([bool(f.get(UNSAFE_KEY, False)) for f in features], dtype=torch.bool)
 
 
 class _Encoder:
@@ -160,15 +168,19 @@ class MultiObjectiveScorer(torch.nn.Module):
 
     # ---- the server's batcher -----------------------------------------------------------------------
     def collate(self, features: list[dict], padding_side: str | None = None) -> dict[str, torch.Tensor]:
-        return self.inner.collate(features, padding_side)
+        """The inner model's batch plus ``unsafe`` ``(N,)`` bool (:func:`unsafe_column`)."""
+        batch = self.inner.collate([{k: v for k, v in f.items() if k != UNSAFE_KEY} for f in features], padding_side)
+        batch[UNSAFE_KEY] = unsafe_column(features)
+        return batch
 
     def forward(self, **batch) -> torch.Tensor:
         rm = self.inner
+        tags = batch.pop(UNSAFE_KEY, None)
         if rm.gate is not None:
             rewards, _, hidden = rm.features(batch)
         else:
             rewards, hidden = rm(**batch), None
-        out = rm.outputs(rewards.cpu(), None if hidden is None else hidden.cpu())
+        out = rm.outputs(rewards.cpu(), None if hidden is None else hidden.cpu(), None if tags is None else tags.cpu())
         gate = out.gate if out.gate is not None else torch.zeros_like(out.rewards)
         return torch.cat([out.score[:, None], out.rewards, out.transformed, gate], dim=1)
 

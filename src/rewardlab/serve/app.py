@@ -4,14 +4,16 @@ Endpoints (JSON; every error is ``{"detail": "<message>"}`` with a 4xx/5xx statu
 
 ``POST /v1/score``
     request ``{"prompt": str | "messages": [{"role", "content"}, ...], "responses": [str, ...],
-    "normalize": bool?}``; answer ``{"rewards": [float, ...], "normalized": bool, "tokens": [int, ...],
+    "normalize": bool?, "unsafe": bool?}``; answer ``{"rewards": [float, ...], "normalized": bool, "tokens": [int, ...],
     "model": str}`` with one reward per response, in order. ``normalize`` (default: the server's
     ``--normalize``) applies the model's saved ``(r - mean) / std`` (``rewardlab normalize``); a model
-    without statistics answers 422 when asked. The OpenAPI schema is at ``/openapi.json`` (``/docs``).
+    without statistics answers 422 when asked. ``unsafe`` tags the prompt unsafe for the Llama 2 rule (all its
+    responses, as a record's ``unsafe`` column does); a model that reads no such tag answers 422 to ``true``.
+    The OpenAPI schema is at ``/openapi.json`` (``/docs``).
 ``POST /get_reward``
     OpenRLHF's remote reward model API: ``{"query": [str, ...], "prompts": [str, ...]?, "labels": ?,
-    "normalize": bool?}`` -> ``{"rewards": [...], "scores": [...]}`` (how queries are split:
-    :mod:`rewardlab.serve.openrlhf`).
+    "normalize": bool?, "unsafe": [bool, ...]?}`` -> ``{"rewards": [...], "scores": [...]}`` (how queries are
+    split: :mod:`rewardlab.serve.openrlhf`; ``unsafe``: one tag per query, as for ``/v1/score``).
 ``GET /health``
     ``{"status": "ok", "model": <the model directory as given, or its backbone>, "queued_texts": ...}``; no token
     needed; 503 while shutting down. ``/docs`` and ``/redoc`` are served with no network (:mod:`rewardlab.serve.docs`).
@@ -52,12 +54,17 @@ from rewardlab.contract_options import contract_options
 from rewardlab.errors import ModelContractError, RewardlabError
 from rewardlab.finite import NonFiniteError, check_weights, nonfinite_tensors
 from rewardlab.loader import load_reward_model
+from rewardlab.multiobjective.serving import UNSAFE_KEY
 from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.docs import add_offline_docs
 from rewardlab.serve.openrlhf import SplitError, split_query
 
 TOKEN_ENV = "REWARDLAB_SERVE_TOKEN"
+UNSAFE_REFUSAL = (
+    "'unsafe': true was sent but this model reads no unsafe tag (only a composed Llama 2 model or a multi-objective "
+    "model whose scaliser is the llama2 rule does); drop 'unsafe' (or send false)"
+)
 
 
 # ---- request / response schemas -----------------------------------------------------------------
@@ -87,6 +94,11 @@ class ScoreRequest(BaseModel):
     messages: list[Message] | None = Field(None, min_length=1, description="the conversation before the response")
     responses: list[str] = Field(..., min_length=1, description="candidate responses, each scored separately")
     normalize: bool | None = Field(None, description="apply the model's saved mean/std (default: server setting)")
+    unsafe: bool | None = Field(
+        None,
+        description="the prompt is tagged unsafe (the Llama 2 rule: R_safety for every response); "
+        "only for models that read the tag, 422 otherwise",
+    )
 
     @model_validator(mode="after")
     def _one_prompt(self):
@@ -114,11 +126,16 @@ class OpenRLHFRequest(BaseModel):
     prompts: list[str] | None = Field(None, description="the prompt part of each query (a prefix of it)")
     labels: Any = None
     normalize: bool | None = None
+    unsafe: list[bool] | None = Field(
+        None, description="per query: its prompt is tagged unsafe (as /v1/score's unsafe; 422 for models without it)"
+    )
 
     @model_validator(mode="after")
     def _lengths(self):
-        if self.prompts is not None and len(self.prompts) != len(self.query):
-            raise ValueError(f"'prompts' has {len(self.prompts)} items but 'query' has {len(self.query)}")
+        for name in ("prompts", "unsafe"):
+            got = getattr(self, name)
+            if got is not None and len(got) != len(self.query):
+                raise ValueError(f"{name!r} has {len(got)} items but 'query' has {len(self.query)}")
         return self
 
 
@@ -415,19 +432,30 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             )
         return norm
 
-    def encode_all(items) -> list[dict]:
-        with tok_lock:
-            return [rm.encoder.encode(p, r) for p, r in items]
+    def wants_tags(tags: list[bool] | None) -> list[bool] | None:
+        """Per text: the prompt's unsafe tag, or None (no tag set); 422 for ``true`` on a model that cannot read it."""
+        if tags is None or not any(tags):
+            return None  # false everywhere: the untagged answer, for every model
+        if not getattr(rm, "reads_unsafe_tags", False):
+            raise HTTPException(422, UNSAFE_REFUSAL)
+        return tags
 
-    async def score_items(items, normalize: bool) -> tuple[list[float], list[dict]]:
+    def encode_all(items, tags: list[bool] | None = None) -> list[dict]:
+        with tok_lock:
+            feats = [rm.encoder.encode(p, r) for p, r in items]
+        if tags is not None:  # travels with each text into the model's collate (rewardlab.multiobjective.serving)
+            feats = [{**f, UNSAFE_KEY: t} for f, t in zip(feats, tags)]
+        return feats
+
+    async def score_items(items, normalize: bool, tags: list[bool] | None = None) -> tuple[list[float], list[dict]]:
         # a few short texts tokenize in well under a millisecond: cheaper here than a hop to the thread pool
         if (
             sum(len(r) + (len(p) if isinstance(p, str) else sum(len(m["content"]) for m in p)) for p, r in items)
             <= 4096
         ):
-            feats = encode_all(items)
+            feats = encode_all(items, tags)
         else:
-            feats = await run_in_threadpool(encode_all, items)
+            feats = await run_in_threadpool(encode_all, items, tags)
         try:
             fut = batcher.submit(feats, items if cfg.packing else None)
         except QueueFull as e:
@@ -458,8 +486,9 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             check_sizes([m.content for m in req.messages], "messages")
             prompt = tuple({"role": m.role, "content": m.content} for m in req.messages)
         norm = wants_norm(req.normalize)
+        tags = wants_tags(None if req.unsafe is None else [req.unsafe] * len(req.responses))
         try:
-            rewards, feats = await score_items([(prompt, r) for r in req.responses], norm)
+            rewards, feats = await score_items([(prompt, r) for r in req.responses], norm, tags)
         except ModelContractError as e:
             raise HTTPException(422, str(e))
         extra = rm.unpack(rewards) if multi else {}
@@ -482,6 +511,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         if req.prompts is not None:
             check_sizes(req.prompts, "prompts")
         norm = wants_norm(req.normalize)
+        tags = wants_tags(req.unsafe)
         items = []
         for i, q in enumerate(req.query):
             try:
@@ -489,7 +519,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             except SplitError as e:
                 raise HTTPException(422, f"query[{i}]: {e}")
         try:
-            rewards, _ = await score_items(items, norm)
+            rewards, _ = await score_items(items, norm, tags)
         except ModelContractError as e:
             raise HTTPException(422, str(e))
         if multi:  # the scalar: the model's scaliser (fixed weights, Llama 2 rule or gate)

@@ -6,6 +6,7 @@ from rewardlab.serve.client import RewardClient
 with RewardClient("http://127.0.0.1:8000", token="secret") as rc:
     rc.score("What is 2 plus 3?", ["It is 5.", "It is 6."])          # -> [r0, r1]
     rc.score([{"role": "user", "content": "Hi"}], ["Hello!"], normalize=True)
+    rc.score("How do I pick a lock?", ["I won't help."], unsafe=True)  # a Llama 2 model's unsafe-prompt tag
     rc.get_reward(["<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\nHello!<|im_end|>"])
 ```
 
@@ -47,21 +48,28 @@ def _headers(token: str | None) -> dict:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def _score_body(prompt, responses: list[str] | str, normalize: bool | None) -> dict:
-    """The JSON body of ``POST /v1/score``."""
+def _score_body(prompt, responses: list[str] | str, normalize: bool | None, unsafe: bool | None = None) -> dict:
+    """The JSON body of ``POST /v1/score`` (``unsafe``: the prompt's Llama 2 tag, sent only when given)."""
     body = {**_prompt_fields(prompt), "responses": [responses] if isinstance(responses, str) else list(responses)}
     if normalize is not None:
         body["normalize"] = normalize
+    if unsafe is not None:
+        body["unsafe"] = unsafe
     return body
 
 
-def _reward_body(queries: list[str], prompts: list[str] | None, normalize: bool | None) -> dict:
-    """The JSON body of ``POST /get_reward`` (OpenRLHF's remote reward-model protocol)."""
+def _reward_body(
+    queries: list[str], prompts: list[str] | None, normalize: bool | None, unsafe: list[bool] | None = None
+) -> dict:
+    """The JSON body of ``POST /get_reward`` (OpenRLHF's remote reward-model protocol; ``unsafe``: one tag per
+    query, sent only when given)."""
     body: dict = {"query": list(queries)}
     if prompts is not None:
         body["prompts"] = list(prompts)
     if normalize is not None:
         body["normalize"] = normalize
+    if unsafe is not None:
+        body["unsafe"] = list(unsafe)
     return body
 
 
@@ -78,13 +86,21 @@ class RewardClient:
         self.base_url = base_url.rstrip("/")
         self._http = client or httpx.Client(base_url=self.base_url, headers=_headers(token), timeout=timeout)
 
-    def score(self, prompt, responses: list[str] | str, normalize: bool | None = None) -> list[float]:
-        return _check(self._http.post("/v1/score", json=_score_body(prompt, responses, normalize)))["rewards"]
+    def score(
+        self, prompt, responses: list[str] | str, normalize: bool | None = None, unsafe: bool | None = None
+    ) -> list[float]:
+        body = _score_body(prompt, responses, normalize, unsafe)
+        return _check(self._http.post("/v1/score", json=body))["rewards"]
 
     def get_reward(
-        self, queries: list[str], prompts: list[str] | None = None, normalize: bool | None = None
+        self,
+        queries: list[str],
+        prompts: list[str] | None = None,
+        normalize: bool | None = None,
+        unsafe: list[bool] | None = None,
     ) -> list[float]:
-        return _check(self._http.post("/get_reward", json=_reward_body(queries, prompts, normalize)))["rewards"]
+        body = _reward_body(queries, prompts, normalize, unsafe)
+        return _check(self._http.post("/get_reward", json=body))["rewards"]
 
     def health(self) -> dict:
         return _check(self._http.get("/health"))
@@ -138,13 +154,21 @@ class AsyncRewardClient:
             base_url=self.base_url, headers=_headers(token), timeout=timeout, limits=limits
         )
 
-    async def score(self, prompt, responses: list[str] | str, normalize: bool | None = None) -> list[float]:
-        return _check(await self._http.post("/v1/score", json=_score_body(prompt, responses, normalize)))["rewards"]
+    async def score(
+        self, prompt, responses: list[str] | str, normalize: bool | None = None, unsafe: bool | None = None
+    ) -> list[float]:
+        body = _score_body(prompt, responses, normalize, unsafe)
+        return _check(await self._http.post("/v1/score", json=body))["rewards"]
 
     async def get_reward(
-        self, queries: list[str], prompts: list[str] | None = None, normalize: bool | None = None
+        self,
+        queries: list[str],
+        prompts: list[str] | None = None,
+        normalize: bool | None = None,
+        unsafe: list[bool] | None = None,
     ) -> list[float]:
-        return _check(await self._http.post("/get_reward", json=_reward_body(queries, prompts, normalize)))["rewards"]
+        body = _reward_body(queries, prompts, normalize, unsafe)
+        return _check(await self._http.post("/get_reward", json=body))["rewards"]
 
     async def health(self) -> dict:
         return _check(await self._http.get("/health"))

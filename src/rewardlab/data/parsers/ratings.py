@@ -3,6 +3,7 @@ NeMo regression rows (refused here: they state no preference)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from rewardlab.data.fields import (
     required,
     text_field,
     type_name,
+    unsafe_meta,
 )
 from rewardlab.data.messages import prompt_field
 from rewardlab.data.parsers.native import native_responses
@@ -83,7 +85,9 @@ def _rated(
     row: dict, location: dict, prompt: Any, responses: tuple[str, ...], scores: list[float], field: str
 ) -> Comparison:
     distinct_responses(responses, location, field)
-    return Comparison.from_scores(prompt, responses, tuple(scores), **record_names(row, location))
+    return Comparison.from_scores(
+        prompt, responses, tuple(scores), **record_names(row, location), meta=unsafe_meta(row, location)
+    )
 
 
 def parse_ratings(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
@@ -130,6 +134,7 @@ class RatedResponse:
     score: float
     location: dict
     names: dict  # source, id, weight
+    meta: dict = dataclasses.field(default_factory=dict)  # {"unsafe": bool} from the row's unsafe column, else {}
 
 
 def parse_helpsteer2(row: dict, location: dict, options: ReadOptions | None = None) -> RatedResponse:
@@ -148,7 +153,7 @@ def parse_helpsteer2(row: dict, location: dict, options: ReadOptions | None = No
     if missing:
         raise data_error(location, missing[0], "missing attribute (weighted in the score weights)")
     score = _combine(ratings, weights, location, missing[0] if missing else "helpfulness", "attributes")
-    return RatedResponse(prompt, response, score, location, record_names(row, location))
+    return RatedResponse(prompt, response, score, location, record_names(row, location), unsafe_meta(row, location))
 
 
 def group_rated(items: list[RatedResponse]) -> Comparison:
@@ -173,8 +178,11 @@ def group_rated(items: list[RatedResponse]) -> Comparison:
         seen[item.response] = item
         if item.names["weight"] != first.names["weight"]:
             raise data_error(item.location, "weight", "differs from the weight of the first row of this prompt")
+        if item.meta.get("unsafe", False) != first.meta.get("unsafe", False):  # a tag of the prompt, not the row
+            raise data_error(item.location, "unsafe", "differs from the unsafe tag of the first row of this prompt")
+    meta = next((i.meta for i in items if i.meta), {})
     return Comparison.from_scores(
-        first.prompt, tuple(i.response for i in items), tuple(i.score for i in items), **first.names
+        first.prompt, tuple(i.response for i in items), tuple(i.score for i in items), **first.names, meta=meta
     )
 
 
