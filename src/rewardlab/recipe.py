@@ -221,17 +221,18 @@ class MetricsLog:
         if self.trackers is not None:
             self.trackers.log(rec)
 
-    def truncate(self, step: int, keep_unstepped: bool = True) -> None:
-        """Keep only the rows up to ``step`` (the resumed checkpoint): the steps after it are run and logged again,
-        so ``metrics.jsonl`` never holds a step twice. ``keep_unstepped=False`` also drops the rows without a step
-        (a trainer that runs its phases again on resume, such as train-judge's evaluation of the base)."""
+    def truncate(self, step: int | None, keep_unstepped: bool = True) -> None:
+        """Keep only the rows up to ``step`` (the resumed checkpoint; None: every step): the steps after it are run
+        and logged again, so ``metrics.jsonl`` never holds a step twice. ``keep_unstepped=False`` also drops the
+        rows without a step (a trainer that runs its phases again on resume, such as train-judge's evaluation of
+        the base)."""
         if not self.main or self.path is None or not self.path.exists():
             return
         lines = [line for line in self.path.read_text().splitlines() if line.strip()]
         kept = [
             line
             for line, row in zip(lines, map(json.loads, lines))
-            if ("step" in row or keep_unstepped) and row.get("step", 0) <= step
+            if ("step" in row or keep_unstepped) and (step is None or row.get("step", 0) <= step)
         ]
         atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 

@@ -285,7 +285,7 @@ def cloud_loss(
     here = int((targets != -100).sum())
     flat = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
     if not here:  # no critique tokens in the batch: no LM term
-        lm = torch.zeros((), device=rewards.device) + 0.0 * flat.sum()
+        lm = torch.zeros((), device=rewards.device)
     elif n_lm_tokens is None or n_lm_tokens == here:  # the mean (bit for bit what one process computed before)
         lm = F.cross_entropy(flat, targets, ignore_index=-100)
     else:

@@ -289,7 +289,7 @@ def checkpointing(cfg: TrainJudgeConfig, out, data_fingerprint: str) -> Checkpoi
     )
 
 
-def train_genrm(cfg: TrainJudgeConfig, judge, examples, accelerator, metrics, log) -> LoopResult:
+def train_genrm(cfg: TrainJudgeConfig, judge, examples, ckpt, accelerator, metrics, log) -> LoopResult:
     """Next-token training of the verdict on the training core (:func:`rewardlab.recipe.run_steps`): the
     cross-entropy of the target token (``A`` / ``B``) as the first token of the reply, summed over a step's
     examples and divided by their number; ``micro_batch_size`` examples per forward; under ``torchrun`` each
@@ -338,7 +338,7 @@ def train_genrm(cfg: TrainJudgeConfig, judge, examples, accelerator, metrics, lo
         module=model,
         trainable=[(n, p) for n, p in model.named_parameters() if p.requires_grad],
         opts=LoopOptions.from_config(cfg),
-        ckpt=checkpointing(cfg, Path(cfg.output_dir), fingerprint_examples(examples)),
+        ckpt=ckpt,
         accelerator=accelerator,
         metrics=metrics,
         on_row=lambda rec, last: log(rec, force=last),
@@ -382,7 +382,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     if not cfg.resume and main:
         metrics.path.write_text("")
     elif cfg.resume:  # the phases (base evaluation, ...) run again and log again; the steps are cut at the checkpoint
-        metrics.truncate(2**62, keep_unstepped=False)
+        metrics.truncate(None, keep_unstepped=False)
 
     def log(rec: dict, force: bool = False) -> None:
         if "step" not in rec:
@@ -431,7 +431,8 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
             "max_tokens": lengths[-1],
         }
         t = time.perf_counter()
-        loop = train_genrm(cfg, judge, examples, accelerator, metrics, log)
+        ckpt = checkpointing(cfg, out, fingerprint_examples(examples))
+        loop = train_genrm(cfg, judge, examples, ckpt, accelerator, metrics, log)
         trained_model, tokenizer = backend.model, backend.tok
     else:
         model = CloudRewardModel.from_base(
@@ -456,7 +457,6 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
         t = time.perf_counter()
         critiques = _critiques(cfg, out, model, train, sampling, data_info["train_fingerprint"], device, main)
         result["critique_seconds"] = time.perf_counter() - t
-        accelerator.wait_for_everyone()
         t = time.perf_counter()
         loop = train_cloud(
             model,
