@@ -45,33 +45,42 @@ KILLS = "tests/test_mutation_kills.py"
 
 # module name -> (source file under src/rewardlab, the test files that cover it)
 MODULES: dict[str, tuple[str, list[str]]] = {
-    "losses": ("losses.py", ["tests/test_losses.py", "tests/test_kwise_losses.py", KILLS]),
-    "collate": ("collate.py", ["tests/test_kwise_losses.py", "tests/test_losses.py", KILLS]),
+    "losses": ("losses.py", [KILLS, "tests/test_losses.py", "tests/test_kwise_losses.py"]),
+    "collate": ("collate.py", [KILLS, "tests/test_kwise_losses.py", "tests/test_losses.py"]),
     "packing": ("packing.py", ["tests/test_packing.py"]),
     "recipe": ("recipe.py", ["tests/test_recipe.py", "tests/test_mutation_guards.py"]),
-    "metrics_ties": ("metrics/ties.py", ["tests/test_metrics.py", "tests/test_benchmarks.py", KILLS]),
-    "metrics_accuracy": ("metrics/accuracy.py", ["tests/test_metrics.py", KILLS]),
-    "metrics_pairs": ("metrics/pairs.py", ["tests/test_metrics.py", KILLS]),
-    "metrics_statistics": ("metrics/statistics.py", ["tests/test_metrics.py", KILLS]),
+    "metrics_ties": ("metrics/ties.py", [KILLS, "tests/test_metrics.py", "tests/test_benchmarks.py"]),
+    "metrics_accuracy": ("metrics/accuracy.py", [KILLS, "tests/test_metrics.py"]),
+    "metrics_pairs": ("metrics/pairs.py", [KILLS, "tests/test_metrics.py"]),
+    "metrics_statistics": ("metrics/statistics.py", [KILLS, "tests/test_metrics.py"]),
     "rewardbench": ("benchmarks/rewardbench.py", ["tests/test_benchmarks.py", "tests/test_rewardbench_parity.py"]),
-    "mo_gate": ("multiobjective/gate.py", ["tests/test_multiobjective.py", KILLS]),
-    "mo_debias": ("multiobjective/debias.py", ["tests/test_multiobjective.py", KILLS]),
-    "mo_ridge": ("multiobjective/ridge.py", ["tests/test_multiobjective.py", KILLS]),
-    "mo_scalarise": ("multiobjective/scalarise.py", ["tests/test_multiobjective.py", KILLS]),
+    "mo_gate": ("multiobjective/gate.py", [KILLS, "tests/test_multiobjective.py"]),
+    "mo_debias": ("multiobjective/debias.py", [KILLS, "tests/test_multiobjective.py"]),
+    "mo_ridge": ("multiobjective/ridge.py", [KILLS, "tests/test_multiobjective.py"]),
+    "mo_scalarise": ("multiobjective/scalarise.py", [KILLS, "tests/test_multiobjective.py"]),
     "settings": ("settings.py", ["tests/test_settings.py"]),
-    "bounds": ("bounds.py", ["tests/test_settings.py", KILLS]),
-    "integrity": ("integrity.py", ["tests/test_lora_export.py", "tests/test_model.py", KILLS]),
-    "finite": ("finite.py", ["tests/test_faults.py", KILLS]),
-    "serve_batcher": ("serve/batcher.py", ["tests/test_serve.py", KILLS]),
+    "bounds": ("bounds.py", [KILLS, "tests/test_settings.py"]),
+    "integrity": ("integrity.py", [KILLS, "tests/test_lora_export.py", "tests/test_model.py"]),
+    "finite": ("finite.py", [KILLS, "tests/test_faults.py"]),
+    "serve_batcher": ("serve/batcher.py", [KILLS, "tests/test_serve.py"]),
     "parsers_pairwise": ("data/parsers/pairwise.py", ["tests/test_data.py", "tests/test_fuzz_readers.py"]),
     "parsers_ratings": ("data/parsers/ratings.py", ["tests/test_data.py", "tests/test_fuzz_readers.py"]),
     "parsers_native": ("data/parsers/native.py", ["tests/test_data.py", "tests/test_fuzz_readers.py"]),
-    "record": ("data/record.py", ["tests/test_data.py", KILLS]),
+    "record": ("data/record.py", [KILLS, "tests/test_data.py"]),
 }
 
 COMPARE = {"<": "<=", "<=": "<", ">": ">=", ">=": ">", "==": "!=", "!=": "=="}
 ARITH = {"+": "-", "-": "+", "*": "/", "/": "*"}
-NAMES = {"True": "False", "False": "True", "and": "or", "or": "and", "all": "any", "any": "all", "min": "max", "max": "min"}
+NAMES = {
+    "True": "False",
+    "False": "True",
+    "and": "or",
+    "or": "and",
+    "all": "any",
+    "any": "all",
+    "min": "max",
+    "max": "min",
+}
 
 
 @dataclass
@@ -129,7 +138,9 @@ def _function_statements(tree: ast.AST) -> tuple[list[ast.stmt], list[ast.stmt]]
         for node in ast.walk(fn):
             if not isinstance(node, SIMPLE) or node.lineno != node.end_lineno or _is_docstring(node):
                 continue
-            if isinstance(node, ast.Return) and (node.value is None or isinstance(node.value, ast.Constant) and node.value.value is None):
+            if isinstance(node, ast.Return) and (
+                node.value is None or isinstance(node.value, ast.Constant) and node.value.value is None
+            ):
                 continue
             deletable.append(node)
     return deletable, first
@@ -230,6 +241,10 @@ def run_tests(copy_src: Path, tests: list[str], timeout: float, extra: list[str]
     return "killed", seconds, failed[0] if failed else out.strip().splitlines()[-1][:160] if out.strip() else ""
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def git_status(paths: list[str]) -> str:
     return subprocess.run(
         ["git", "status", "--porcelain", "--", *paths], cwd=ROOT, capture_output=True, text=True
@@ -243,7 +258,9 @@ def main(argv=None) -> int:
     p.add_argument("--tests", nargs="+", help="test files to run instead of the module's mapped ones")
     p.add_argument("--limit", type=int, help="sample at most this many mutants per module (seeded)")
     p.add_argument("--seed", type=int, default=0, help="the sampling seed")
-    p.add_argument("--kinds", nargs="+", help="only these kinds: compare arithmetic constant boolean delete early-return")
+    p.add_argument(
+        "--kinds", nargs="+", help="only these kinds: compare arithmetic constant boolean delete early-return"
+    )
     p.add_argument("--line", type=int, action="append", help="only mutants on this line (repeatable)")
     p.add_argument("--replace", nargs=3, metavar=("LINE", "OLD", "NEW"), help="one hand-written mutation instead")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant (default 300)")
@@ -252,6 +269,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-baseline", action="store_true", help="skip the unmutated run (it must pass)")
     p.add_argument("--json", help="write the results to this file")
     args = p.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` cleans up like Ctrl-C
 
     targets: list[tuple[str, str, list[str]]] = []
     if args.file:
@@ -313,7 +332,9 @@ def main(argv=None) -> int:
                     m.detail = "does not compile"
                 finally:
                     path.write_text(original)  # always back, before anything else happens
-                print(f"   {m.result.upper():8} {m.seconds:5.0f} s  #{m.id} {m.describe(shown)}  {m.detail}", flush=True)
+                print(
+                    f"   {m.result.upper():8} {m.seconds:5.0f} s  #{m.id} {m.describe(shown)}  {m.detail}", flush=True
+                )
             results[name] = [{**asdict(m), "file": shown} for m in mutants]
     except KeyboardInterrupt:
         interrupted = True
@@ -332,7 +353,9 @@ def main(argv=None) -> int:
             print(f"  {name:20} " + "  ".join(f"{k} {v}" for k, v in counts.items()) + f"  score {score}")
             for r in rows:
                 if r["result"] == "survived":
-                    print(f"    survived: {r['file']}:{r['line']} {r['kind']}: {r['old'].strip()!r} -> {r['new'].strip()!r}")
+                    print(
+                        f"    survived: {r['file']}:{r['line']} {r['kind']}: {r['old'].strip()!r} -> {r['new'].strip()!r}"
+                    )
     after = git_status(["src"])
     if after != before:
         print(f"ERROR: git status of src/ changed during the run:\n{after}", file=sys.stderr)

@@ -258,7 +258,9 @@ def test_a_piece_also_respects_the_token_budget(sim):
 # ==== ArmoRM gate, ridge, debias, Llama 2 rule (O1–O9) =============================================================
 def _gate(temperature: float) -> GatingNetwork:
     """d = 2 → hidden 2 → K = 2 with identity layers and no dropout: MLP(p) = relu(p)."""
-    g = GatingNetwork(GateConfig(input_dim=2, n_objectives=2, hidden=2, n_hidden=1, dropout=0.0, temperature=temperature))
+    g = GatingNetwork(
+        GateConfig(input_dim=2, n_objectives=2, hidden=2, n_hidden=1, dropout=0.0, temperature=temperature)
+    )
     with torch.no_grad():
         for layer in (g.mlp[0], g.mlp[3]):
             layer.weight.copy_(torch.eye(2))
