@@ -490,3 +490,38 @@ def test_an_edited_rewardlab_json_with_cls_pooling_and_left_padding_is_refused(
             RewardModel.load(d)
     else:
         assert RewardModel.load(d).spec.padding_side == edit
+
+
+# ==== survivors of scripts/mutate.py's own run (docs/mutation.md) ================================================
+def test_pair_batch_layout_indexes_rows_by_record():
+    """collate: a K = 3 record then a K = 2 record are rows 0–2 and 3–4; ``group`` (N,) names each row's record:
+    (0, 0, 0, 1, 1); the padded view has row −1 and PAD_TIER in the K = 2 record's third slot."""
+    from rewardlab.losses import PAD_TIER
+
+    batch = _batch([Comparison("p", ("a", "b", "c"), chosen=1), Comparison("q", ("d", "e"), chosen=0)])
+    assert batch.group.tolist() == [0, 0, 0, 1, 1]
+    assert batch.slot_row.tolist() == [[0, 1, 2], [3, 4, -1]]
+    assert batch.slot_tier[1, 2].item() == PAD_TIER
+    assert batch.n_records == 2 and batch.n_tokens == 10
+
+
+def test_pair_batch_to_moves_every_tensor():
+    """collate: ``PairBatch.to(device)`` moves every tensor field and the inputs (checked with the ``meta``
+    device, which exists on any machine; on CPU → CPU a forgotten field would go unnoticed)."""
+    batch = _batch([Comparison("p", ("a", "b", "c"), chosen=1, tiers=((1,), (0, 2))), Comparison("q", ("d", "e"))])
+    moved = batch.to("meta")
+    tensors = {k: v for k, v in vars(moved).items() if isinstance(v, torch.Tensor)}
+    assert set(tensors) >= {"chosen_idx", "rejected_idx", "group", "pair_group", "tie_a", "slot_row", "record_weight"}
+    assert all(t.device.type == "meta" for t in tensors.values())
+    assert all(t.device.type == "meta" for t in moved.inputs.values())
+
+
+def test_a_tie_policy_with_a_bad_seed_says_the_seed_is_bad():
+    """metrics.ties: ``random:x`` names a known policy with a seed that is not a number; the error says so and
+    shows the form ('random:7') instead of calling 'random:x' an unknown policy. ``random:7`` parses to seed 7."""
+    from rewardlab.metrics.ties import TiePolicy
+
+    with pytest.raises(ValueError, match=r"bad tie policy 'random:x': expected e\.g\. 'random:7'"):
+        TiePolicy.parse("random:x")
+    assert TiePolicy.parse("random:7") == TiePolicy("random", 7)
+    assert str(TiePolicy.parse("random(seed=3)")) == "random(seed=3)"
