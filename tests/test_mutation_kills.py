@@ -552,3 +552,12 @@ def test_length_correlation_is_none_when_either_side_is_constant():
     assert length_correlation([4, 4, 4], [1, 2, 3]) == {"pearson": None, "spearman": None}
     got = length_correlation([1, 2, 3], [2, 4, 7])
     assert got["pearson"] == pytest.approx(0.9934, abs=1e-4) and got["spearman"] == pytest.approx(1.0)
+
+
+def test_length_correlation_drops_non_finite_pairs():
+    """metrics.statistics: a NaN or infinite reward drops its pair: rewards (1, 2, NaN, 3, inf) with lengths
+    (2, 4, 100, 7, 9) correlate exactly like (1, 2, 3) with (2, 4, 7): Pearson 0.9934, Spearman 1."""
+    from rewardlab.metrics.statistics import length_correlation
+
+    got = length_correlation([1, 2, float("nan"), 3, float("inf")], [2, 4, 100, 7, 9])
+    assert got["pearson"] == pytest.approx(0.9934, abs=1e-4) and got["spearman"] == pytest.approx(1.0)
