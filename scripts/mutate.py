@@ -48,7 +48,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "losses": ("losses.py", [KILLS, "tests/test_losses.py", "tests/test_kwise_losses.py"]),
     "collate": ("collate.py", [KILLS, "tests/test_kwise_losses.py", "tests/test_losses.py"]),
     "packing": ("packing.py", ["tests/test_packing.py"]),
-    "recipe": ("recipe.py", ["tests/test_recipe.py", "tests/test_mutation_guards.py"]),
+    "recipe": ("recipe.py", ["tests/test_recipe.py", "tests/test_mutation_guards.py", "tests/test_scaleout.py"]),
     "metrics_ties": ("metrics/ties.py", [KILLS, "tests/test_metrics.py", "tests/test_benchmarks.py"]),
     "metrics_accuracy": ("metrics/accuracy.py", [KILLS, "tests/test_metrics.py"]),
     "metrics_pairs": ("metrics/pairs.py", [KILLS, "tests/test_metrics.py"]),

@@ -561,3 +561,17 @@ def test_length_correlation_drops_non_finite_pairs():
 
     got = length_correlation([1, 2, float("nan"), 3, float("inf")], [2, 4, 100, 7, 9])
     assert got["pearson"] == pytest.approx(0.9934, abs=1e-4) and got["spearman"] == pytest.approx(1.0)
+
+
+def test_the_trainers_gate_uses_armorms_temperature_ten():
+    """multiobjective.gate: ``rewardlab train --objective gating`` builds GateConfig with the default τ, which is
+    ArmoRM's τ = 10 (next to its d → 1024 → 1024 → 1024 → K MLP, dropout 0.2): MLP output (10, 0) gives
+    softmax(1, 0) = (0.7311, 0.2689)."""
+    cfg = GateConfig(input_dim=2, n_objectives=2)
+    assert (cfg.temperature, cfg.hidden, cfg.n_hidden, cfg.dropout) == (10.0, 1024, 3, 0.2)
+    g = GatingNetwork(GateConfig(input_dim=2, n_objectives=2, hidden=2, n_hidden=1, dropout=0.0))
+    with torch.no_grad():
+        for layer in (g.mlp[0], g.mlp[3]):
+            layer.weight.copy_(torch.eye(2))
+            layer.bias.zero_()
+    assert g.eval().weights(torch.tensor([10.0, 0.0])).tolist() == pytest.approx([0.7311, 0.2689], abs=1e-4)
