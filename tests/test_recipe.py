@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from rewardlab.errors import RewardlabError
 from rewardlab.finite import NonFiniteError
 from rewardlab.recipe import (
     Checkpointing,
+    LoopOptions,
     MetricsLog,
     NonFiniteGuard,
     StepPlan,
@@ -18,6 +20,7 @@ from rewardlab.recipe import (
     lr_factor,
     make_optimizer,
     make_scheduler,
+    run_steps,
     save_checkpoint,
     update,
 )
@@ -174,3 +177,64 @@ def test_step_plan_cuts_each_epoch_into_batches_with_a_short_last_one():
     for epoch in (0, 1):
         items = [i for s in range(plan.total) if plan.step(s)[0] == epoch for i in plan.step(s)[1]]
         assert sorted(items) == list(range(10))
+
+
+class _GlooAccelerator:
+    """What run_steps asks of an Accelerator, over a real gloo process group (one per spawned process)."""
+
+    def __init__(self, rank: int, world: int):
+        self.num_processes, self.process_index, self.is_main_process = world, rank, rank == 0
+        self.device = torch.device("cpu")
+
+    def wait_for_everyone(self):
+        torch.distributed.barrier()
+
+    def reduce(self, t, reduction="sum"):
+        torch.distributed.all_reduce(t)
+        return t
+
+
+def _two_process_steps(rank: int, world: int, port: int, out: str) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        torch.manual_seed(0)
+        m = torch.nn.Linear(1, 1, bias=False)
+        with torch.no_grad():
+            m.weight.fill_(0.0)
+        xs = [1.0, 2.0, 3.0, 4.0]
+
+        def step_loss(share, items):  # loss = Σ (w·x − 1)² / |items| over this process's share
+            loss = sum((m(torch.tensor([[xs[i]]])) - 1.0).pow(2).sum() for i in share) / len(items)
+            loss.backward()
+            return {"loss": float(loss), "n": float(len(share))}
+
+        result = run_steps(
+            StepPlan([list(range(4))], batch_size=4),
+            step_loss,
+            lambda sums, items: {"loss": sums["loss"], "n": sums["n"]},
+            module=m,
+            trainable=list(m.named_parameters()),
+            opts=LoopOptions(lr=0.1),
+            accelerator=_GlooAccelerator(rank, world),
+        )
+        if rank == 0:
+            (Path(out) / "row.json").write_text(json.dumps(result.history[0]))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow  # two spawned processes
+def test_a_two_process_step_logs_the_whole_steps_loss(tmp_path):
+    """run_steps with world = 2 (real gloo): step 0 takes items 0–3, rank 0 the share (0, 2), rank 1 (1, 3). With
+    w = 0, each item's loss is (0·x − 1)² = 1, divided by the 4 items of the step: rank 0's sum is 0.5 and rank
+    1's 0.5. The logged row is the sum over the processes: loss 1.0 over n = 4 items (not one process's 0.5/2)."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_two_process_steps, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    row = json.loads((tmp_path / "row.json").read_text())
+    assert row["loss"] == pytest.approx(1.0) and row["n"] == 4.0 and row["step"] == 1
