@@ -575,3 +575,34 @@ def test_the_trainers_gate_uses_armorms_temperature_ten():
             layer.weight.copy_(torch.eye(2))
             layer.bias.zero_()
     assert g.eval().weights(torch.tensor([10.0, 0.0])).tolist() == pytest.approx([0.7311, 0.2689], abs=1e-4)
+
+
+def test_packed_scoring_with_rows_wider_than_the_forward_budget_scores_each_row_alone(tiny_llama):
+    """packing: a forward budget of 4 tokens is narrower than every row (each is a prompt plus a response, ≥ 8
+    tokens); each forward then takes one row (``max(1, budget // width)``), and the rewards equal the padded
+    path's. (Zero rows per forward would never advance: a hang, caught by the mutation run's timeout.)"""
+    from rewardlab.model import RewardModel
+    from rewardlab.packing import score_packed
+
+    rm = RewardModel.from_backbone(tiny_llama, seed=0, max_length=48)
+    items = [("Say hi.", "Hi!"), ("Say hi.", "Hello there."), ("Name a fruit.", "Apple.")]
+    assert score_packed(rm, items, forward_tokens=4) == pytest.approx(rm.score(items, batch_size=4), abs=1e-4)
+
+
+def test_key_value_text_becomes_sourced_options_skipping_empty_parts():
+    """settings.read_key_values (a judge spec ``key=value,…``): "a=1,,b = none," gives a = "1" and b = None, each
+    sourced as ``<what>: key`` (the empty parts are skipped, not errors); an unknown key is refused naming it."""
+    import dataclasses
+
+    from rewardlab.settings import read_key_values
+
+    @dataclasses.dataclass
+    class Opts:
+        a: int = 0
+        b: str | None = "x"
+
+    got = read_key_values(Opts, "a=1,,b = none,", "judge spec 's'")
+    assert got.values == {"a": "1", "b": None}
+    assert got.sources == {"a": "judge spec 's': a", "b": "judge spec 's': b"}
+    with pytest.raises(RewardlabError, match="judge spec 's': c: unknown option"):
+        read_key_values(Opts, "c=2", "judge spec 's'")
