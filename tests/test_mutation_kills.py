@@ -606,3 +606,18 @@ def test_key_value_text_becomes_sourced_options_skipping_empty_parts():
     assert got.sources == {"a": "judge spec 's': a", "b": "judge spec 's': b"}
     with pytest.raises(RewardlabError, match="judge spec 's': c: unknown option"):
         read_key_values(Opts, "c=2", "judge spec 's'")
+
+
+def test_file_hash_is_the_sha256_of_the_whole_file(tmp_path):
+    """integrity.sha256_file reads in 1 MiB chunks: a 2.5 MiB file's hash equals hashlib's sha256 of all its bytes,
+    and changing its last byte changes the hash (a file edited past the first chunk is noticed)."""
+    import hashlib
+
+    from rewardlab.integrity import sha256_file
+
+    data = bytes(range(256)) * (10 * 1024 + 1)  # 2,621,696 bytes: two full chunks and a part
+    f = tmp_path / "model.safetensors"
+    f.write_bytes(data)
+    assert sha256_file(f) == hashlib.sha256(data).hexdigest()
+    f.write_bytes(data[:-1] + b"\x00")
+    assert sha256_file(f) == hashlib.sha256(data[:-1] + b"\x00").hexdigest() != hashlib.sha256(data).hexdigest()
