@@ -621,3 +621,16 @@ def test_file_hash_is_the_sha256_of_the_whole_file(tmp_path):
     assert sha256_file(f) == hashlib.sha256(data).hexdigest()
     f.write_bytes(data[:-1] + b"\x00")
     assert sha256_file(f) == hashlib.sha256(data[:-1] + b"\x00").hexdigest() != hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.filterwarnings("error")  # scipy's ConstantInputWarning would mean a NaN was computed
+def test_debias_spearman_of_a_constant_side_is_zero_and_such_an_attribute_keeps_lambda_zero():
+    """multiobjective.debias: ρ((0, 1, 0.5), (1, 2, 3)) = ρ of ranks (1, 3, 2) and (1, 2, 3) = 1 − 6·2/(3·8) = 0.5;
+    a constant side has no monotone relation: ρ = 0 (not NaN). So an attribute that is constant on the reference
+    set is already decorrelated from verbosity: λ = 0 (a NaN would never pass ``ρ ≤ 0.03`` and leave λ = 1)."""
+    from rewardlab.multiobjective.debias import spearman
+
+    assert spearman([0, 1, 0.5], [1, 2, 3]) == pytest.approx(0.5)
+    assert spearman([2, 2, 2], [1, 2, 3]) == 0.0 and spearman([1, 2, 3], [5, 5, 5]) == 0.0
+    rewards = np.array([[0.7, 1.0], [0.7, 2.0], [0.7, 3.0], [0.7, 5.0]])
+    assert find_lambdas(rewards, verbosity_index=1).tolist() == [0.0, 1.0]
