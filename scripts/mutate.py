@@ -60,7 +60,16 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "mo_scalarise": ("multiobjective/scalarise.py", [KILLS, "tests/test_multiobjective.py"]),
     "settings": ("settings.py", ["tests/test_settings.py"]),
     "bounds": ("bounds.py", [KILLS, "tests/test_settings.py"]),
-    "integrity": ("integrity.py", [KILLS, "tests/test_lora_export.py", "tests/test_model.py"]),
+    "integrity": (
+        "integrity.py",
+        [
+            KILLS,
+            "tests/test_lora_export.py",
+            "tests/test_model.py",
+            "tests/test_multiobjective_loading.py",
+            "tests/test_faults.py",
+        ],
+    ),
     "finite": ("finite.py", [KILLS, "tests/test_faults.py"]),
     "serve_batcher": ("serve/batcher.py", [KILLS, "tests/test_serve.py"]),
     "parsers_pairwise": ("data/parsers/pairwise.py", ["tests/test_data.py", "tests/test_fuzz_readers.py"]),
