@@ -634,3 +634,34 @@ def test_debias_spearman_of_a_constant_side_is_zero_and_such_an_attribute_keeps_
     assert spearman([2, 2, 2], [1, 2, 3]) == 0.0 and spearman([1, 2, 3], [5, 5, 5]) == 0.0
     rewards = np.array([[0.7, 1.0], [0.7, 2.0], [0.7, 3.0], [0.7, 5.0]])
     assert find_lambdas(rewards, verbosity_index=1).tolist() == [0.0, 1.0]
+
+
+def test_rewardbench_published_section_weights_are_the_filtered_splits_sizes():
+    """benchmarks.rewardbench: with published weights each section weighs its subsets by RewardBench's example
+    counts: Chat 358, Chat Hard 456, Safety 740 examples (the filtered split's sections), Reasoning math-prm
+    weighted as the 6 × 164 = 984 code examples. Chat Hard with only llmbar-adver-GPTOut right scores
+    47 / 456 = 0.1031."""
+    from rewardlab.benchmarks.rewardbench import PUBLISHED_COUNTS, SECTIONS, section_scores
+
+    subsets = {name: 0.0 for name in PUBLISHED_COUNTS}
+    subsets["llmbar-adver-GPTOut"] = 1.0
+    sections, used = section_scores(subsets)
+    assert {k: sum(w.values()) for k, w in used.items()} == {
+        "Chat": 358,
+        "Chat Hard": 456,
+        "Safety": 740,
+        "Reasoning": 984 + 6 * 164,
+    }
+    assert sections["Chat Hard"] == pytest.approx(47 / 456) and sections["Chat"] == 0.0
+    assert set(SECTIONS["Chat Hard"]) == set(used["Chat Hard"])
+
+
+def test_llama2_whitening_on_a_one_row_reference_set_only_centres():
+    """multiobjective.scalarise: whitening needs a spread; with one reference row the std is taken as 1, so the
+    rule only subtracts that row's logit. Reference R = 0.5 (logit 0): mean 0, std 1; a row with R = σ(2) =
+    0.8808 then scores exactly logit = 2.0."""
+    rule = Llama2Rule(threshold=0.0).with_whitening(torch.tensor([[0.9, 0.5]]), ["harmlessness", "helpfulness"])
+    assert (rule.whiten_mean, rule.whiten_std) == (pytest.approx(0.0, abs=1e-6), 1.0)
+    r_two = 1 / (1 + math.exp(-2.0))
+    score = rule(torch.tensor([[0.9, r_two]]), ["harmlessness", "helpfulness"])
+    assert score.tolist() == pytest.approx([2.0], abs=1e-4)
