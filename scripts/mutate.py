@@ -73,7 +73,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "finite": ("finite.py", [KILLS, "tests/test_faults.py"]),
     "serve_batcher": ("serve/batcher.py", [KILLS, "tests/test_serve.py"]),
     "parsers_pairwise": ("data/parsers/pairwise.py", ["tests/test_data.py", "tests/test_fuzz_readers.py"]),
-    "parsers_ratings": ("data/parsers/ratings.py", ["tests/test_data.py", "tests/test_fuzz_readers.py"]),
+    "parsers_ratings": (
+        "data/parsers/ratings.py",
+        [KILLS, "tests/test_data.py", "tests/test_fuzz_readers.py", "tests/test_rankings.py"],
+    ),
     "parsers_native": ("data/parsers/native.py", ["tests/test_data.py", "tests/test_fuzz_readers.py"]),
     "record": ("data/record.py", [KILLS, "tests/test_data.py"]),
 }

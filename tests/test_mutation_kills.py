@@ -665,3 +665,50 @@ def test_llama2_whitening_on_a_one_row_reference_set_only_centres():
     r_two = 1 / (1 + math.exp(-2.0))
     score = rule(torch.tensor([[0.9, r_two]]), ["harmlessness", "helpfulness"])
     assert score.tolist() == pytest.approx([2.0], abs=1e-4)
+
+
+# ---- data parsers (ratings) ----
+LOC = {"path": "r.jsonl", "line": 3}
+
+
+def test_ratings_parser_averages_aspect_objects_and_refuses_a_non_object():
+    """data.parsers.ratings: a completion's ``ratings`` object {helpfulness 4, honesty 2} scores their mean 3;
+    {helpfulness 1, honesty 3} scores 2, so the first is chosen. A rating that is neither a number nor an
+    object ("good") is refused naming the completion."""
+    from rewardlab.errors import DataError
+    from rewardlab.data.parsers.ratings import parse_ratings
+
+    row = {
+        "prompt": "p",
+        "completions": [
+            {"response": "a", "ratings": {"helpfulness": 4, "honesty": 2}},
+            {"response": "b", "ratings": {"helpfulness": 1, "honesty": 3}},
+        ],
+    }
+    c = parse_ratings(row, LOC)
+    assert c.scores == (3.0, 2.0) and c.chosen == 0
+    row["completions"][1]["ratings"] = "good"
+    with pytest.raises(DataError, match="completion 1: expected an object of aspect ratings"):
+        parse_ratings(row, LOC)
+
+
+def test_ratings_parser_takes_two_completions_and_refuses_one():
+    """data.parsers.ratings: a comparison needs at least two completions: two are a record, one is refused."""
+    from rewardlab.errors import DataError
+    from rewardlab.data.parsers.ratings import parse_ratings
+
+    two = [{"response": "a", "score": 1}, {"response": "b", "score": 2}]
+    assert parse_ratings({"prompt": "p", "completions": two}, LOC).k == 2
+    with pytest.raises(DataError, match="at least two completions"):
+        parse_ratings({"prompt": "p", "completions": two[:1]}, LOC)
+
+
+def test_helpsteer2_ratings_run_from_0_to_4_inclusive():
+    """data.parsers.ratings: HelpSteer2's attributes are rated 0–4: helpfulness 4 and 0 are read, 4.5 refused."""
+    from rewardlab.errors import DataError
+    from rewardlab.data.parsers.ratings import parse_helpsteer2
+
+    assert parse_helpsteer2({"prompt": "p", "response": "r", "helpfulness": 4}, LOC).score == 4.0
+    assert parse_helpsteer2({"prompt": "p", "response": "r", "helpfulness": 0}, LOC).score == 0.0
+    with pytest.raises(DataError, match="expected a rating from 0 to 4"):
+        parse_helpsteer2({"prompt": "p", "response": "r", "helpfulness": 4.5}, LOC)
