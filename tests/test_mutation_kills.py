@@ -675,8 +675,8 @@ def test_ratings_parser_averages_aspect_objects_and_refuses_a_non_object():
     """data.parsers.ratings: a completion's ``ratings`` object {helpfulness 4, honesty 2} scores their mean 3;
     {helpfulness 1, honesty 3} scores 2, so the first is chosen. A rating that is neither a number nor an
     object ("good") is refused naming the completion."""
-    from rewardlab.errors import DataError
     from rewardlab.data.parsers.ratings import parse_ratings
+    from rewardlab.errors import DataError
 
     row = {
         "prompt": "p",
@@ -694,8 +694,8 @@ def test_ratings_parser_averages_aspect_objects_and_refuses_a_non_object():
 
 def test_ratings_parser_takes_two_completions_and_refuses_one():
     """data.parsers.ratings: a comparison needs at least two completions: two are a record, one is refused."""
-    from rewardlab.errors import DataError
     from rewardlab.data.parsers.ratings import parse_ratings
+    from rewardlab.errors import DataError
 
     two = [{"response": "a", "score": 1}, {"response": "b", "score": 2}]
     assert parse_ratings({"prompt": "p", "completions": two}, LOC).k == 2
@@ -705,8 +705,8 @@ def test_ratings_parser_takes_two_completions_and_refuses_one():
 
 def test_helpsteer2_ratings_run_from_0_to_4_inclusive():
     """data.parsers.ratings: HelpSteer2's attributes are rated 0–4: helpfulness 4 and 0 are read, 4.5 refused."""
-    from rewardlab.errors import DataError
     from rewardlab.data.parsers.ratings import parse_helpsteer2
+    from rewardlab.errors import DataError
 
     assert parse_helpsteer2({"prompt": "p", "response": "r", "helpfulness": 4}, LOC).score == 4.0
     assert parse_helpsteer2({"prompt": "p", "response": "r", "helpfulness": 0}, LOC).score == 0.0
