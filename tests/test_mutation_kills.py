@@ -20,7 +20,7 @@ import torch
 from rewardlab.collate import collate_pairs
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
-from rewardlab.finite import NonFiniteError, check_rewards
+from rewardlab.finite import NonFiniteError, check_rewards, check_weights
 from rewardlab.losses import LossOptions, batch_loss, bt_ties_loss, check_options, plackett_luce
 from rewardlab.metrics.pairs import validated_rows
 from rewardlab.metrics.statistics import bootstrap_ci
@@ -712,3 +712,22 @@ def test_helpsteer2_ratings_run_from_0_to_4_inclusive():
     assert parse_helpsteer2({"prompt": "p", "response": "r", "helpfulness": 0}, LOC).score == 0.0
     with pytest.raises(DataError, match="expected a rating from 0 to 4"):
         parse_helpsteer2({"prompt": "p", "response": "r", "helpfulness": 4.5}, LOC)
+
+
+def test_nonfinite_weights_message_names_three_tensors_then_counts_the_rest():
+    """finite.check_weights: three bad tensors are all named ("a, b, c", no "and 0 more"); with five, three are
+    named and "and 2 more" counts the rest."""
+    bad = torch.tensor([float("nan")])
+    with pytest.raises(NonFiniteError, match=r"in 3 tensor\(s\): a, b, c$"):
+        check_weights([(n, bad) for n in "abc"], "save")
+    with pytest.raises(NonFiniteError, match=r"in 5 tensor\(s\): a, b, c and 2 more$"):
+        check_weights([(n, bad) for n in "abcde"], "save")
+
+
+def test_ridge_alpha_grid_is_the_decades_from_1e_minus_4_to_1e4():
+    """multiobjective.ridge: α is chosen on a grid of decades, 10⁻⁴ … 10⁴ (nine values, each 10× the last), so
+    the validation split can pick any order of magnitude, 1.0 included."""
+    from rewardlab.multiobjective.ridge import ALPHAS
+
+    assert len(ALPHAS) == 9 and ALPHAS[0] == pytest.approx(1e-4) and 1.0 in ALPHAS
+    assert all(b / a == pytest.approx(10.0) for a, b in zip(ALPHAS, ALPHAS[1:]))
