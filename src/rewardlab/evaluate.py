@@ -5,9 +5,10 @@ Writes ``report.json`` / ``report.md`` / ``report.html`` (one column per model, 
 its credit under the benchmark's rule. With ``--benchmark NAME`` (see ``--benchmark list``) the data is
 read in that benchmark's published schema and scored by its rule (:mod:`rewardlab.benchmarks`).
 
-A *scorer* is anything with ``score_comparisons(records, batch_size)`` (a
-:class:`~rewardlab.model.RewardModel`, or e.g. an LLM judge): :func:`evaluate_model` and
-:func:`evaluate_benchmark` take one directly.
+A *scorer* is any :class:`~rewardlab.scoring.protocol.Scorer` (a reward model of any kind, or an LLM judge):
+:func:`evaluate_model` and :func:`evaluate_benchmark` take one directly; what a kind adds to the report (a
+multi-objective section, a judge's parse failures, a foreign model's inferred contract) comes from its
+:meth:`~rewardlab.scoring.protocol.Scorer.eval_sections`.
 """
 
 from __future__ import annotations
@@ -29,15 +30,15 @@ from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.evalsets import as_paths, load_eval_comparisons
 from rewardlab.jsonstrict import dumps_strict
-from rewardlab.judges.run import eval_note, judge_from_spec
 from rewardlab.loader import load_reward_model
 from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.metrics.ties import TiePolicy
-from rewardlab.multiobjective.serving import multiobjective_note
 from rewardlab.outputs import claim_output_dir
 from rewardlab.probes.profile import bias_profile
 from rewardlab.provenance import provenance
 from rewardlab.report import write_report
+from rewardlab.scoring.kinds import JUDGE_PREFIX
+from rewardlab.scoring.protocol import EvalContext, Scorer
 from rewardlab.splits import trained_on
 
 # what eval writes into output_dir: --overwrite removes these first
@@ -81,10 +82,11 @@ class EvalConfig(ContractOptions):
     HELP = {"format": format_help}  # --help lists the formats from their registry
 
 
-def _scores(rm, records: list[Comparison], batch_size: int) -> list[list[float]]:
+def _scores(rm: Scorer, records: list[Comparison], batch_size: int) -> list[list[float]]:
     """:func:`score_records`, except that a scorer whose scaliser reads the prompt's ``unsafe`` tag (the Llama 2
-    rule: ``reads_unsafe_tags``) scores record by record when some record is tagged, so the tag counts."""
-    if getattr(rm, "reads_unsafe_tags", False) and any(r.meta.get("unsafe") for r in records):
+    rule: ``capabilities.reads_unsafe_tags``) scores record by record when some record is tagged, so the tag
+    counts."""
+    if rm.capabilities.reads_unsafe_tags and any(r.meta.get("unsafe") for r in records):
         return rm.score_comparisons(records, batch_size=batch_size)
     return score_records(rm, records, batch_size)
 
@@ -178,31 +180,27 @@ def model_name(path: str, taken: dict) -> str:
     return name
 
 
-JUDGE_PREFIX = "judge:"
+def load_scorer(
+    path: str, options: ContractOptions | None = None, trust_modified: bool = False, packing: bool = False
+) -> Scorer:
+    """A rewardlab model directory, any other reward model, or ``judge:SPEC`` for an LLM judge: all through
+    :func:`rewardlab.loader.load_reward_model` (the registry of kinds, :mod:`rewardlab.scoring.kinds`).
 
-
-def load_scorer(path: str, options: ContractOptions | None = None, trust_modified: bool = False, packing: bool = False):
-    """A rewardlab model directory, any other reward model (:func:`rewardlab.loader.load_reward_model`), or
-    ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`).
-
-    ``packing`` (``--packing``) is a load option of reward models (:func:`rewardlab.loader.load_reward_model`
-    builds them with it, or refuses it for those that cannot pack); an LLM judge reads text, not padded token
-    batches, and is loaded as it is."""
+    ``packing`` (``--packing``) is a load option of reward models (the loader builds them with it, or refuses it
+    for those that cannot pack); an LLM judge reads text, not padded token batches, and is loaded as it is."""
     if path.startswith(JUDGE_PREFIX):
-        return judge_from_spec(path[len(JUDGE_PREFIX) :])
-
+        return load_reward_model(path, say=None)
     progress.status(f"loading the model {path}")
     # only rewardlab dirs are hashed
     return load_reward_model(path, options, trust_modified=trust_modified, packing=packing)
 
 
-def model_provenance(path: str | None, scorer: Any) -> dict:
+def model_provenance(path: str | None, scorer: Scorer) -> dict:
     """Where one result column's scores came from: the model path and what its ``rewardlab.json`` says
     (backbone, model type, training-data fingerprint, package versions), or the scorer's class."""
     info: dict[str, Any] = {"path": str(path) if path is not None else None, "kind": type(scorer).__name__}
-    spec = getattr(scorer, "spec", None)
-    if spec is not None and hasattr(spec, "to_json"):
-        d = spec.to_json()
+    d = scorer.spec_json()
+    if d is not None:
         info.update(
             {
                 "backbone": d.get("backbone"),
@@ -214,14 +212,11 @@ def model_provenance(path: str | None, scorer: Any) -> dict:
                 "versions": d.get("versions"),
             }
         )
-    if getattr(scorer, "modified_files", None):  # loaded with --trust-modified despite these mismatches
+    if scorer.modified_files:  # loaded with --trust-modified despite these mismatches
         info["trust_modified"] = list(scorer.modified_files)
-    describe = getattr(scorer, "describe", None)
-    if callable(describe):
-        try:
-            info["describe"] = describe()
-        except Exception:
-            pass
+    described = scorer.describe()
+    if described:
+        info["describe"] = described
     return info
 
 
@@ -260,7 +255,7 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     if cfg.benchmark:
         bench = get_benchmark(cfg.benchmark)
     elif records is None and cfg.data:
-        found = {getattr(detect_benchmark(p), "name", None) for p in as_paths(cfg.data)}  # a benchmark's own layout
+        found = {b.name if b is not None else None for b in map(detect_benchmark, as_paths(cfg.data))}
         bench = get_benchmark(found.pop()) if len(found) == 1 and None not in found else None  # (EvalBiasBench)
 
     try:
@@ -280,8 +275,8 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
         rm = load_scorer(path, contract_options(cfg), cfg.trust_modified, packing=cfg.packing)
-        tok = getattr(rm, "tokenizer", tok)
-        name = model_name(getattr(rm, "name", path), results)
+        tok = rm.tokenizer if rm.tokenizer is not None else tok
+        name = model_name(rm.name or path, results)
         if bench is None:
             results[name], scores = evaluate_model(rm, records, cfg.batch_size, cfg.seed, cfg.tie_policy, cfg.n_boot)
             credits = None
@@ -310,16 +305,12 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
             print(f"rewardlab eval: warning: {warning}", file=sys.stderr)
             load_notes.append(f"warning: {warning}")
         examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
-        if hasattr(rm, "multiobjective_report"):  # every scaliser with CIs, length correlation, gate by source
-            results[name]["multiobjective"] = rm.multiobjective_report(
-                records, out / f"gate-{name}.png", cfg.batch_size, rated=as_paths(cfg.data)
-            )
-            load_notes.append(multiobjective_note(name, results[name]["multiobjective"]))
-        if getattr(rm, "last_summary", None):  # an LLM judge: parse failures, position consistency
-            results[name]["judge"] = rm.last_summary
-            load_notes.append(eval_note(name, rm.last_summary))
-        if getattr(rm, "contract", None) is not None:  # a foreign model: which parts of its contract were inferred
-            load_notes.append(rm.contract.summary())
+        context = EvalContext(name, out, cfg.batch_size, tuple(as_paths(cfg.data)))
+        for section in rm.eval_sections(records, context):  # what this kind adds (rewardlab.scoring.protocol)
+            if section.key is not None:
+                results[name][section.key] = section.data
+            if section.note:
+                load_notes.append(section.note)
         del rm
 
     data_names = ", ".join(as_paths(cfg.data))

@@ -25,6 +25,7 @@ from rewardlab.foreign import write_contract
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.loader import load_reward_model
 from rewardlab.outputs import claim_output_file
+from rewardlab.scoring.protocol import ScoreOptions, Scorer
 
 
 @dataclass
@@ -97,30 +98,15 @@ def _bad(loc: dict, field: str, msg: str):
     raise DataError(msg, path=loc["path"], line=loc.get("line"), row=loc.get("row"), field=field)
 
 
-def _scored(rm, items, cfg: ScoreConfig, unsafe: list[bool]) -> tuple[list[float], list[dict]]:
-    """``(scores, per-item extra fields)``. K-output models (``score_rows``: the loader's multi-objective scorer)
-    give the scalar and its parts (``attributes``, ``transformed``, ``gate``) in one pass, reading the ``unsafe``
-    tags; multi-output custom-code models add ``attributes``; any other model adds nothing."""
-    rows = getattr(rm, "score_rows", None)
-    if callable(rows):
-        out = rows(
-            items,
-            batch_size=cfg.batch_size,
-            normalize=cfg.normalize,
-            padding_side=cfg.padding_side,
-            unsafe=unsafe,
-        )
-        return [r["score"] for r in out], [{k: v for k, v in r.items() if k != "score"} for r in out]
-    scores = rm.score(
-        items,
-        batch_size=cfg.batch_size,
-        normalize=cfg.normalize,
-        padding_side=cfg.padding_side,
-        token_budget=cfg.token_budget,
+def _scored(rm: Scorer, items, cfg: ScoreConfig, unsafe: list[bool]) -> tuple[list[float], list[dict]]:
+    """``(scores, per-item extra fields)`` from one pass (:meth:`~rewardlab.scoring.protocol.Scorer.score_rows`):
+    the parts a kind declares (``capabilities.output``: ``attributes``, ``transformed``, ``gate``; ``steps``)
+    besides the score, reading the ``unsafe`` tags where the kind reads them; a scalar model adds nothing."""
+    opts = ScoreOptions(
+        batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side, token_budget=cfg.token_budget
     )
-    get = getattr(rm, "attribute_scores", None)
-    attrs = get(items, batch_size=cfg.batch_size) if callable(get) else None
-    return scores, [{} for _ in items] if attrs is None else [{"attributes": a} for a in attrs]
+    out = rm.score_rows(items, opts, unsafe=unsafe)
+    return [r["score"] for r in out], [{k: v for k, v in r.items() if k != "score"} for r in out]
 
 
 def run_score(cfg: ScoreConfig) -> Path:

@@ -27,7 +27,7 @@ from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError, RewardlabError
 from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.metrics.ties import TiePolicy
-from rewardlab.model import RewardModel
+from rewardlab.scoring.protocol import Scorer
 
 __all__ = [
     "Benchmark",
@@ -324,19 +324,11 @@ def _check_rows(records: Sequence[Comparison], scores: Any, who: str) -> list[li
     return scores
 
 
-def _pointwise(scorer: Any) -> bool:
-    """True when the scorer scores each (prompt, response) on its own via ``score(items, batch_size)``:
-    a RewardModel, or any object that says so with ``pointwise = True``."""
-    if getattr(scorer, "pointwise", None) is not None:
-        return bool(scorer.pointwise)
-    return isinstance(scorer, RewardModel)
-
-
-def score_records(scorer: Any, records: Sequence[Comparison], batch_size: int = 32) -> list[list[float]]:
+def score_records(scorer: Scorer, records: Sequence[Comparison], batch_size: int = 32) -> list[list[float]]:
     """Rewards ``[[r_0, r_1, ...], ...]`` for every response of every record.
 
-    * A *pointwise* scorer (a :class:`~rewardlab.model.RewardModel`, or ``scorer.pointwise = True`` with
-      ``score(items, batch_size)``) scores each distinct (prompt, response) once: identical inputs get
+    * A *pointwise* scorer (``scorer.capabilities.pointwise``, :mod:`rewardlab.scoring.protocol`: every reward
+      model kind) scores each distinct (prompt, response) once: identical inputs get
       identical rewards (so an exact tie stays a tie whatever the batching), and repeated responses
       (e.g. one chosen answer in several RewardBench pairs) cost nothing extra.
     * Any other scorer is asked ``score_comparisons(records, batch_size=...)``, one record per example,
@@ -347,7 +339,7 @@ def score_records(scorer: Any, records: Sequence[Comparison], batch_size: int = 
     gets one record per response (the response twice, its second reward ignored).
     """
     records = list(records)
-    if _pointwise(scorer):
+    if scorer.capabilities.pointwise:
         keys: dict[tuple[str, str], int] = {}
         items: list[tuple[Any, str]] = []
         index: list[list[int]] = []

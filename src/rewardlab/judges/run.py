@@ -27,9 +27,10 @@ from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.judges.backends import Sampling
 from rewardlab.judges.factory import make_backend
-from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
+from rewardlab.judges.judge import Judge, PairwiseJudge, RatingJudge, VerifierJudge
 from rewardlab.judges.templates import JudgeTemplate
 from rewardlab.outputs import claim_output_file
+from rewardlab.scoring.kinds import JUDGE_PREFIX
 from rewardlab.settings import Sourced, read_key_values, read_yaml, validate
 
 
@@ -214,6 +215,19 @@ def judge_from_spec(spec: str, batch_size: int | None = None):
     return build_judge(parse_judge_spec(spec, {"batch_size": batch_size} if batch_size else None))
 
 
+class JudgeKind:
+    """The registry's opener for ``judge:SPEC`` (:mod:`rewardlab.scoring.kinds`): an LLM judge is read from its
+    spec, not from a model directory, and has no scoring contract to inspect."""
+
+    @staticmethod
+    def open(path: str, request) -> Judge:
+        return judge_from_spec(path[len(JUDGE_PREFIX) :])
+
+    @staticmethod
+    def inspect(path: str, options) -> str:
+        raise RewardlabError(f"{path}: an LLM judge has no scoring contract (its spec is what it does)")
+
+
 def summary_path(output: str | Path) -> Path:
     output = Path(output)
     name = output.name[: -len(".gz")] if output.name.endswith(".gz") else output.name
@@ -283,18 +297,3 @@ def format_summary(summary: dict) -> str:
     if stats:
         lines.append("backend: " + ", ".join(f"{k} {v}" for k, v in stats.items() if k != "errors"))
     return "\n".join(lines)
-
-
-def eval_note(name: str, summary: dict) -> str:
-    """One line for ``rewardlab eval``'s report notes: a judge's parse failures and position consistency."""
-    text = (
-        f"judge {name}: {summary.get('n_unparseable_outputs')} unparseable of {summary.get('n_outputs')} outputs "
-        f"(scored as ties)"
-    )
-    if summary.get("position_consistency") is not None:
-        text += (
-            f"; position consistency {fmt(summary['position_consistency'])} over "
-            f"{summary.get('n_pairs_both_parsed')} pairs; position A picked at rate "
-            f"{fmt(summary.get('first_position_rate'))}"
-        )
-    return text

@@ -85,7 +85,7 @@ def run_probe(cfg: ProbeConfig) -> Path:
     results: dict[str, dict] = {}
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
         scorer = load_scorer(path, contract_options(cfg), cfg.trust_modified)
-        name = model_name(getattr(scorer, "name", path), results)
+        name = model_name(scorer.name or path, results)
         profile = bias_profile(scorer, records, names, seed=cfg.seed, n_boot=cfg.n_boot, batch_size=cfg.batch_size)
         pairs = build_pairs(records, list(profile["pairs"]), cfg.seed, pointwise=False)
         with open(out / f"probe-pairs-{name}.jsonl", "w", encoding="utf-8") as f:
