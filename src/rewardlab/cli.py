@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 import typing
+from pathlib import Path
 
 from rewardlab import __version__
 from rewardlab.cli_help import field_comments, field_sections, light_config_class, registry_help
@@ -158,13 +159,25 @@ def build_config(cls, args: argparse.Namespace, base: dict | None = None):
 
 # ---------------------------------------------------------------------------------------------
 def cmd_train(args) -> None:
-    from rewardlab.run_report import train_summary  # lazy: --help stays light (torch, transformers)
+    from rewardlab.run_report import train_summary, write_train_report  # lazy: --help stays light (torch)
     from rewardlab.train import TrainConfig, train  # lazy: --help stays light (torch, transformers)
 
     cfg = build_config(TrainConfig, args)
-    result = train(cfg)
+    result = train(cfg)  # the command composes: the trainer, then the run's report from what it returns
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun / accelerate launch, rank 0 speaks
         return
+    if result.held_out is not None:  # a finished preference run
+        result.report = write_train_report(
+            Path(cfg.output_dir),
+            cfg,
+            result.data_info,
+            result.final_eval,
+            result.steps,
+            result.elapsed_s,
+            result.held_out.records,
+            result.held_out.scores,
+            result.held_out.tokenizer,
+        )
     print(train_summary(result, cfg))
 
 
@@ -185,7 +198,7 @@ def cmd_eval(args) -> None:
         print(describe_benchmarks())
         return
     if cfg.run:
-        from rewardlab.eval_run import run_eval_of_run  # lazy: --help stays light (torch, transformers)
+        from rewardlab.evaluate import run_eval_of_run  # lazy: --help stays light (torch, transformers)
 
         out = run_eval_of_run(cfg)
     else:

@@ -13,32 +13,31 @@ multi-objective section, a judge's parse failures, a foreign model's inferred co
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from rewardlab import progress
 from rewardlab.benchmarks import detect_benchmark, get_benchmark
-from rewardlab.benchmarks.base import score_records, skipped_summary
 from rewardlab.bounds import NonNegative, Positive, Seed
-from rewardlab.cells import model_label
+from rewardlab.cells import model_name
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import ReadOptions, fingerprint, parse_score_weights
 from rewardlab.data.formats import format_help
+from rewardlab.data.local import skipped_summary
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
+from rewardlab.eval_run import held_out_of_run
+from rewardlab.eval_scores import evaluate_benchmark, evaluate_model  # noqa: F401  (importable from here as before)
 from rewardlab.evalsets import as_paths, load_eval_comparisons
-from rewardlab.jsonstrict import dumps_strict
-from rewardlab.loader import load_reward_model
-from rewardlab.metrics.summary import evaluate_scores
+from rewardlab.loader import load_scorer, model_provenance
 from rewardlab.metrics.ties import TiePolicy
 from rewardlab.outputs import claim_output_dir
 from rewardlab.probes.profile import bias_profile
 from rewardlab.provenance import provenance
-from rewardlab.report import write_report
+from rewardlab.report import write_examples, write_report
 from rewardlab.scoring.kinds import JUDGE_PREFIX
-from rewardlab.scoring.protocol import EvalContext, Scorer
+from rewardlab.scoring.protocol import EvalContext
 from rewardlab.splits import trained_on
 
 # what eval writes into output_dir: --overwrite removes these first
@@ -80,144 +79,6 @@ class EvalConfig(ContractOptions):
     overwrite: bool = False  # replace the report in a non-empty --output-dir
 
     HELP = {"format": format_help}  # --help lists the formats from their registry
-
-
-def _scores(rm: Scorer, records: list[Comparison], batch_size: int) -> list[list[float]]:
-    """:func:`score_records`, except that a scorer whose scaliser reads the prompt's ``unsafe`` tag (the Llama 2
-    rule: ``capabilities.reads_unsafe_tags``) scores record by record when some record is tagged, so the tag
-    counts."""
-    if rm.capabilities.reads_unsafe_tags and any(r.meta.get("unsafe") for r in records):
-        return rm.score_comparisons(records, batch_size=batch_size)
-    return score_records(rm, records, batch_size)
-
-
-def evaluate_model(
-    rm, records: list[Comparison], batch_size: int = 32, seed: int = 0, tie_policy: str = "strict", n_boot: int = 1000
-) -> tuple[dict, list]:
-    """Score ``records`` with ``rm`` (any scorer) and return ``(evaluate_scores result, scores)``."""
-    scores = _scores(rm, records, batch_size)
-    policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
-    return evaluate_scores(records, scores, seed=seed, n_boot=n_boot, tie_policy=policy), scores
-
-
-def evaluate_benchmark(
-    scorer,
-    bench,
-    records: list[Comparison],
-    batch_size: int = 32,
-    seed: int = 0,
-    tie_policy: str = "published",
-    n_boot: int = 1000,
-) -> tuple[dict, list, list]:
-    """Score a benchmark's records with ``scorer``; return ``(result, scores, per-example credits)``.
-
-    ``result`` holds the generic metrics (:func:`rewardlab.metrics.evaluate_scores`, over the records
-    whose ``chosen`` is meaningful, ties credited by ``tie_policy`` resolved to strict for ``published``)
-    and ``result["benchmark"]``, the benchmark rule's result (which records the tie policy it used).
-    """
-    scores = _scores(scorer, records, batch_size)
-    bench_result = bench.score(records, scores, tie_policy=tie_policy, seed=seed, n_boot=n_boot)
-    credits = bench_result.pop("per_example", None) or [None] * len(records)
-    keep = [i for i, r in enumerate(records) if bench.pairwise(r)]
-    result: dict[str, Any] = {}
-    if keep:
-        policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
-        result = evaluate_scores(
-            [records[i] for i in keep], [scores[i] for i in keep], seed=seed, n_boot=n_boot, tie_policy=policy
-        )
-    result["benchmark"] = bench_result
-    return result, scores, credits
-
-
-def example_rows(
-    records: list[Comparison],
-    scores: list[list[float]],
-    credits: list | None = None,
-    pairwise: list[bool] | None = None,
-) -> list[dict]:
-    """One dict per example: id, subset (= source), chosen, scores, response lengths in characters, and
-    for a benchmark the example's credit, whether its ``chosen`` is a real preference, and its labels."""
-    rows = []
-    for i, (c, s) in enumerate(zip(records, scores)):
-        row = {
-            "id": c.id,
-            "source": c.source,
-            "subset": c.source,
-            "chosen": c.chosen,
-            "scores": list(s),
-            "lengths": [len(r) for r in c.responses],
-        }
-        if credits is not None:
-            row["credit"] = credits[i]
-        if pairwise is not None:
-            row["pairwise"] = bool(pairwise[i])
-        labels = {k: v for k, v in c.meta.items() if k != "prompts" and isinstance(v, (str, int, float, bool, list))}
-        if labels:
-            row["labels"] = labels
-        rows.append(row)
-    return rows
-
-
-def write_examples(
-    path: Path,
-    records: list[Comparison],
-    scores: list[list[float]],
-    credits: list | None = None,
-    pairwise: list[bool] | None = None,
-) -> list[dict]:
-    """Write :func:`example_rows` as JSONL to ``path``; return the rows."""
-    rows = example_rows(records, scores, credits, pairwise)
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(dumps_strict(row, ensure_ascii=False) + "\n")
-    return rows
-
-
-def model_name(path: str, taken: dict) -> str:
-    name = model_label(path)
-    while name in taken:
-        name += "'"
-    return name
-
-
-def load_scorer(
-    path: str, options: ContractOptions | None = None, trust_modified: bool = False, packing: bool = False
-) -> Scorer:
-    """A rewardlab model directory, any other reward model, or ``judge:SPEC`` for an LLM judge: all through
-    :func:`rewardlab.loader.load_reward_model` (the registry of kinds, :mod:`rewardlab.scoring.kinds`).
-
-    ``packing`` (``--packing``) is a load option of reward models (the loader builds them with it, or refuses it
-    for those that cannot pack); an LLM judge reads text, not padded token batches, and is loaded as it is."""
-    if path.startswith(JUDGE_PREFIX):
-        return load_reward_model(path, say=None)
-    progress.status(f"loading the model {path}")
-    # only rewardlab dirs are hashed
-    return load_reward_model(path, options, trust_modified=trust_modified, packing=packing)
-
-
-def model_provenance(path: str | None, scorer: Scorer) -> dict:
-    """Where one result column's scores came from: the model path and what its ``rewardlab.json`` says
-    (backbone, model type, training-data fingerprint, package versions), or the scorer's class."""
-    info: dict[str, Any] = {"path": str(path) if path is not None else None, "kind": type(scorer).__name__}
-    d = scorer.spec_json()
-    if d is not None:
-        info.update(
-            {
-                "backbone": d.get("backbone"),
-                "model_type": d.get("model_type"),
-                "data_fingerprint": d.get("data_fingerprint"),
-                "pooling": d.get("pooling"),
-                "template": d.get("template"),
-                "max_length": d.get("max_length"),
-                "versions": d.get("versions"),
-            }
-        )
-    if scorer.modified_files:  # loaded with --trust-modified despite these mismatches
-        info["trust_modified"] = list(scorer.modified_files)
-    described = scorer.describe()
-    if described:
-        info["describe"] = described
-    return info
 
 
 def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[str]]:
@@ -322,3 +183,16 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     title = "rewardlab evaluation" + (f": {bench.title}" if bench is not None else "")
     write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples)
     return out
+
+
+# ---- eval --run: exactly the held-out records of a training run (rewardlab.eval_run) --------------------------
+def run_eval_of_run(cfg: EvalConfig) -> Path:
+    if cfg.data or cfg.benchmark:
+        raise RewardlabError(
+            "--run evaluates the run's own held-out records: give --run or --data/--benchmark, not both"
+        )
+    held, split = held_out_of_run(cfg.run)
+    models = cfg.model or ([] if cfg.judge else [str(Path(cfg.run) / "model")])
+    where = split["rule"].get("path") or split.get("data")
+    resolved = dataclasses.replace(cfg, model=models, data=[f"{where} (held-out split of {cfg.run})"])
+    return run_eval(resolved, records=held, skipped=[])

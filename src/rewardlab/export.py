@@ -19,7 +19,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from rewardlab.atomic import readable_like_the_rest, replace_dir
-from rewardlab.bounds import NonNegativeFloat
+from rewardlab.bounds import Bounded, NonNegativeFloat
 from rewardlab.errors import RewardlabError
 from rewardlab.lora import is_peft
 from rewardlab.model import RewardModel, write_spec
@@ -33,7 +33,7 @@ PROBES = [
 
 
 @dataclass
-class ExportConfig:
+class ExportConfig(Bounded):
     model: str = ""  # a rewardlab model directory (LoRA adapter or full)
     output: str = ""  # where the plain transformers directory goes (must not exist, unless --overwrite)
     merge: bool = False  # fold LoRA adapters into the weights (required for a LoRA model)

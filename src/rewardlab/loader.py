@@ -12,13 +12,14 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
+from rewardlab import progress
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.errors import ModelContractError
-from rewardlab.scoring.kinds import SPEC_FILE, get_kind, kind_of
+from rewardlab.scoring.kinds import JUDGE_PREFIX, SPEC_FILE, get_kind, kind_of
 from rewardlab.scoring.protocol import LoadRequest, Scorer
 
 
@@ -63,6 +64,46 @@ def load_reward_model(
     if say is not None and rm.contract is not None:
         say(rm.contract.format())
     return rm
+
+
+def load_scorer(
+    path: str, options: ContractOptions | None = None, trust_modified: bool = False, packing: bool = False
+) -> Scorer:
+    """A rewardlab model directory, any other reward model, or ``judge:SPEC`` for an LLM judge: all through
+    :func:`rewardlab.loader.load_reward_model` (the registry of kinds, :mod:`rewardlab.scoring.kinds`).
+
+    ``packing`` (``--packing``) is a load option of reward models (the loader builds them with it, or refuses it
+    for those that cannot pack); an LLM judge reads text, not padded token batches, and is loaded as it is."""
+    if path.startswith(JUDGE_PREFIX):
+        return load_reward_model(path, say=None)
+    progress.status(f"loading the model {path}")
+    # only rewardlab dirs are hashed
+    return load_reward_model(path, options, trust_modified=trust_modified, packing=packing)
+
+
+def model_provenance(path: str | None, scorer: Scorer) -> dict:
+    """Where one result column's scores came from: the model path and what its ``rewardlab.json`` says
+    (backbone, model type, training-data fingerprint, package versions), or the scorer's class."""
+    info: dict[str, Any] = {"path": str(path) if path is not None else None, "kind": type(scorer).__name__}
+    d = scorer.spec_json()
+    if d is not None:
+        info.update(
+            {
+                "backbone": d.get("backbone"),
+                "model_type": d.get("model_type"),
+                "data_fingerprint": d.get("data_fingerprint"),
+                "pooling": d.get("pooling"),
+                "template": d.get("template"),
+                "max_length": d.get("max_length"),
+                "versions": d.get("versions"),
+            }
+        )
+    if scorer.modified_files:  # loaded with --trust-modified despite these mismatches
+        info["trust_modified"] = list(scorer.modified_files)
+    described = scorer.describe()
+    if described:
+        info["describe"] = described
+    return info
 
 
 # ---- rewardlab inspect ---------------------------------------------------------------------------------

@@ -21,12 +21,12 @@ from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import load_comparisons
 from rewardlab.data.formats import format_help
+from rewardlab.data.singles import single_rows
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.loader import is_rewardlab_dir, load_reward_model
 from rewardlab.model import SPEC_FILE, ScoringSpec
 from rewardlab.multiobjective.composed import COMPOSED_KIND, ComposedSpec
-from rewardlab.score import _single_rows
 
 
 @dataclass
@@ -75,7 +75,7 @@ def run_normalize(cfg: NormalizeConfig) -> dict:
             "gets them printed with --dry-run"
         )
     rm = load_reward_model(cfg.model, contract_options(cfg))
-    singles = _single_rows(cfg.data, cfg.limit) if cfg.format in ("auto", "single") else None
+    singles = single_rows(cfg.data, cfg.limit) if cfg.format in ("auto", "single") else None
     if singles is not None:
         items = [(r["prompt"], r["response"]) for r in singles]
     else:

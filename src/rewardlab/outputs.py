@@ -60,3 +60,19 @@ def claim_output_file(path: str | os.PathLike, *, overwrite: bool, flag: str = "
     if path.exists() and not overwrite:
         raise RewardlabError(f"{flag} {path} exists: pass --overwrite to replace it, or choose another {flag}")
     return path
+
+
+# what `rewardlab train` writes (every objective) into output_dir: --overwrite removes these (and only these) first
+TRAIN_WRITES = (
+    "model",
+    "checkpoints",
+    "metrics.jsonl",
+    "train_summary.json",
+    "tensorboard",
+    "mlruns",
+    "split.json",
+    "report.md",
+    "report.html",
+    "report.json",
+    "examples-trained.jsonl",
+)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -409,6 +410,18 @@ def load_checkpoint(
     random.setstate(tr["rng"]["python"])
     print(f"rewardlab: resumed from {path} (step {state['step']})", file=sys.stderr)
     return state["step"]
+
+
+# --- the final save ----------------------------------------------------------------------------------------
+def save_model_atomically(write: Callable[[Path], None], target: Path) -> None:
+    """``write(tmp)`` fills a fresh directory beside ``target``, which then replaces ``target`` by renames
+    (:func:`rewardlab.atomic.replace_dir`): a crash or ``kill -9`` during the save leaves the old ``target`` (or
+    none) or the new one whole, never a half-written or stale model."""
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write(tmp)
+    replace_dir(tmp, target)
 
 
 # --- the loop ----------------------------------------------------------------------------------------------

@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab.atomic import atomic_write_text, json_safe
-from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, PositiveFloat, PositiveFraction, Seed
+from rewardlab.bounds import (
+    NonNegative,
+    NonNegativeFloat,
+    Positive,
+    PositiveFloat,
+    PositiveFraction,
+    Seed,
+    check_bounds,
+)
 from rewardlab.cells import fmt
 from rewardlab.data import fingerprint, load_comparisons
 from rewardlab.errors import RewardlabError
@@ -76,6 +84,7 @@ class JudgeConfig:
     HELP = {"mode": lambda: "one of: " + ", ".join(JUDGE_MODES)}  # --help lists the modes from their registry
 
     def __post_init__(self):
+        check_bounds(self)  # the declared ranges bind however the config is built
         if self.mode is not None and self.mode not in MODES:
             raise RewardlabError(f"unknown judge mode {self.mode!r}; choose one of {', '.join(MODES)}")
 

@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from rewardlab.multiobjective.metrics import (
 from rewardlab.multiobjective.model import AttributeRewardModel, find_head
 from rewardlab.multiobjective.ridge import fit_ridge
 from rewardlab.multiobjective.scalarise import FixedWeights, GatedSum, Llama2Rule, parse_scaliser
+from rewardlab.outputs import TRAIN_WRITES, claim_output_dir
 from rewardlab.recipe import (
     Checkpointing,
     MetricsLog,
@@ -65,6 +67,7 @@ from rewardlab.recipe import (
     make_optimizer,
     make_scheduler,
     save_checkpoint,
+    save_model_atomically,
     update,
 )
 from rewardlab.samplers import StepSampler
@@ -81,25 +84,7 @@ class MultiObjectiveResult:
     report: Path | None = None  # (the scalar trainer's report.md; a multi-objective run's numbers are in summary)
     data_info: dict = field(default_factory=dict)
     elapsed_s: float = 0.0
-
-
-def check_options(cfg) -> None:
-    """Fail before any model loads: the attribute list, scales and scaliser parse; gate sizes are positive."""
-    parse_attribute_list(cfg.attributes)
-    parse_scales(cfg.attribute_scales)
-    parse_scaliser(cfg.weights)
-    if cfg.stage1 not in ("gradient", "ridge"):
-        raise RewardlabError(f"stage1 must be gradient or ridge, not {cfg.stage1!r}")
-    if min(cfg.gate_hidden, cfg.gate_layers, cfg.gate_steps, cfg.gate_batch_size) < 1 or not cfg.gate_lr > 0:
-        raise RewardlabError("gate_hidden, gate_layers, gate_steps, gate_batch_size and gate_lr must be positive")
-    if cfg.objective in OBJECTIVE_NAMES and cfg.packing:
-        raise RewardlabError(
-            f"--packing does not cover --objective {cfg.objective} yet (K-output rows are padded; "
-            "ridge and gating read cached features); drop --packing"
-        )
-
-
-OBJECTIVE_NAMES = ("regression", "gating")  # the keys of OBJECTIVES (defined at the end)
+    held_out: None = None  # (the scalar trainer's report inputs; a multi-objective run writes no report.md)
 
 
 def _held_out(key: str, fraction: float, seed: int) -> bool:
@@ -433,6 +418,7 @@ def train_gate(
     lr: float,
     weight_decay: float,
     seed: int,
+    guard: NonFiniteGuard | None = None,
 ) -> tuple[GatingNetwork, list]:
     """BT on ``β gᵀ r′`` of winner minus loser; pairs ``(P, 2)`` item indices; AdamW + cosine (ArmoRM).
 
@@ -440,6 +426,7 @@ def train_gate(
     every ``VAL_EVERY`` steps the BT loss on them is measured (dropout off), training stops after ``PATIENCE``
     checks without improvement, and the gate with the best validation loss is returned. ``steps`` is the most
     steps (the cosine schedule spans them). ``history`` rows carry ``val_loss`` where measured."""
+    guard = guard or NonFiniteGuard()  # a non-finite loss or gradient stops (--skip-nonfinite N: skips N first)
     torch.manual_seed(seed)
     gate = GatingNetwork(gate_cfg)
     opt = torch.optim.AdamW(gate.parameters(), lr=lr, weight_decay=weight_decay)
@@ -461,9 +448,10 @@ def train_gate(
         delta = _pair_delta(gate, prompt_hidden, transformed, pairs[idx, 0], pairs[idx, 1], shared)
         loss = torch.nn.functional.softplus(-delta).mean()
         loss.backward()
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
+        # the core's update (rewardlab.recipe): the non-finite guard, then the step; no clipping (max_grad_norm 0)
+        update(
+            opt, sched, gate.parameters(), step=step + 1, loss_sum=float(loss.detach()), max_grad_norm=0.0, guard=guard
+        )
         row = None
         if step % 50 == 0 or step + 1 == steps:
             row = {"step": step + 1, "loss": float(loss.detach()), "beta": float(gate.logit_scale.detach())}
@@ -550,16 +538,19 @@ def train_gating(cfg) -> MultiObjectiveResult:
         cfg.gate_lr,
         cfg.weight_decay,
         cfg.seed,
+        guard=NonFiniteGuard(cfg.skip_nonfinite),
     )
     rm.gate = gate
     rm.mo.scaliser = GatedSum().to_json()
     held = evaluate_pairs(rm, held_recs, cache, cfg.init_from, cfg.eval_batch_size) if held_recs else {}
     rm.spec.normalization = held.get("model_score_stats")  # the gated scalar's held-out mean/std (--normalize)
     model_dir = out / "model"
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    shutil.copytree(cfg.init_from, model_dir, ignore=shutil.ignore_patterns("gate.safetensors"))
-    rm.save(model_dir)
+
+    def write(tmp: Path) -> None:  # the stage-1 files, then the gated model over them
+        shutil.copytree(cfg.init_from, tmp, ignore=shutil.ignore_patterns("gate.safetensors"))
+        rm.save(tmp)
+
+    save_model_atomically(write, model_dir)  # never a half-written model, nor the ungated stage-1 copy
     summary = {
         "objective": "gating",
         "source": source,
@@ -638,38 +629,29 @@ def evaluate_pairs(
     return out
 
 
-# --- regression → BT ----------------------------------------------------------------------------------------
-
-
-def init_from_attribute(model_dir: str, attribute: str, out_dir: Path) -> Path:
-    """A 1-output checkpoint (no ``rewardlab.json``: a plain backbone for ``RewardModel.from_backbone``) whose head is
-    the regression head's row for ``attribute``, so its reward equals that attribute's output."""
-    rm = AttributeRewardModel.load(model_dir)
-    if attribute not in rm.attributes:
+# --- the entry points of `rewardlab train --objective regression | gating` (rewardlab.train.TRAINERS) -------------
+def _claim(cfg, output_claimed: bool, resumable: bool) -> None:
+    """The scalar trainer's output-directory rule: refuse ``--resume`` of a run without checkpoints; rank 0
+    claims ``output_dir`` (empty, or ``--overwrite`` / ``--resume``)."""
+    if cfg.resume and not resumable:
         raise RewardlabError(
-            f"--init-attribute {attribute!r} is not an attribute of {model_dir} ({', '.join(rm.attributes)})"
+            f"--resume continues preference and --objective regression --stage1 gradient runs; "
+            f"--objective {cfg.objective} --stage1 {cfg.stage1} has no checkpoints"
         )
-    k = rm.attributes.index(attribute)
-    head = find_head(rm.model)
-    with torch.no_grad():
-        weight = head.weight[k : k + 1].clone()
-        bias = None if head.bias is None else head.bias[k : k + 1].clone()
-        new = torch.nn.Linear(head.in_features, 1, bias=bias is not None)
-        new.weight.copy_(weight)
-        if bias is not None:
-            new.bias.copy_(bias)
-    for name in ("score", "classifier"):
-        if getattr(rm.model, name, None) is head:
-            setattr(rm.model, name, new)
-    rm.model.config.num_labels = 1
-    rm.model.config.id2label = {0: attribute}
-    rm.model.config.label2id = {attribute: 0}
-    rm.model.num_labels = 1
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rm.model.save_pretrained(out_dir, safe_serialization=True)
-    rm.tokenizer.save_pretrained(out_dir)
-    return out_dir
+    if not output_claimed and int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 claims
+        claim_output_dir(
+            cfg.output_dir, resume=cfg.resume if resumable else None, overwrite=cfg.overwrite, written=TRAIN_WRITES
+        )
+
+
+def train_regression_run(cfg, *, output_claimed: bool = False) -> MultiObjectiveResult:
+    _claim(cfg, output_claimed, resumable=cfg.stage1 == "gradient")  # the runs with checkpoints
+    return train_regression(cfg)
+
+
+def train_gating_run(cfg, *, output_claimed: bool = False) -> MultiObjectiveResult:
+    _claim(cfg, output_claimed, resumable=False)
+    return train_gating(cfg)
 
 
 OBJECTIVES = {"regression": train_regression, "gating": train_gating}

@@ -27,9 +27,7 @@ from pathlib import Path
 from typing import Any, Literal, Sequence, TypedDict
 
 from rewardlab.contract_options import ContractOptions
-from rewardlab.data.record import Comparison, per_record
 from rewardlab.errors import ModelContractError, RewardlabError
-from rewardlab.finite import check_rewards
 
 Output = Literal["scalar", "attributes", "steps"]
 OUTPUTS = ("scalar", "attributes", "steps")
@@ -164,6 +162,8 @@ class Scorer:
         """One reward per ``(prompt, response)``, in order. ``options`` (or its fields as keywords, e.g.
         ``batch_size=8``) say how; ``unsafe`` (one tag per item) is read only by kinds that declare
         ``reads_unsafe_tags``. Every reward is finite (:func:`rewardlab.finite.check_rewards`)."""
+        from rewardlab.finite import check_rewards  # lazy: torch, imported when scoring, not by --help
+
         opts = self.options(options, keywords)
         items = list(items)
         tags = list(unsafe) if unsafe is not None and self.capabilities.reads_unsafe_tags else None
@@ -190,14 +190,19 @@ class Scorer:
         return [{"score": s} for s in self.score(items, options, unsafe=unsafe, **keywords)]
 
     def score_comparisons(
-        self, records: Sequence[Comparison], options: ScoreOptions | None = None, /, **keywords
+        self, records: Sequence[Any], options: ScoreOptions | None = None, /, **keywords
     ) -> list[list[float]]:
         """Rewards for every response of every record, ``[[r_0, r_1, ...], ...]`` (each record's ``unsafe``
         tag passed on to kinds that read it)."""
         records = list(records)
         flat = [(c.prompt, r) for c in records for r in c.responses]
         unsafe = [bool(c.meta.get("unsafe", False)) for c in records for _ in c.responses]
-        return per_record(records, self.score(flat, options, unsafe=unsafe, **keywords))
+        rewards = self.score(flat, options, unsafe=unsafe, **keywords)
+        out, i = [], 0
+        for c in records:  # one list per record, its responses in order
+            out.append(rewards[i : i + c.k])
+            i += c.k
+        return out
 
     def options(self, options: ScoreOptions | None = None, keywords: dict | None = None) -> ScoreOptions:
         """The options of one call; ``--packing`` refused here (before any work) by kinds that declare a refusal."""
@@ -224,7 +229,7 @@ class Scorer:
         """The scorer's ``rewardlab.json`` as loaded (backbone, data fingerprint, versions); None: it has none."""
         return None
 
-    def eval_sections(self, records: Sequence[Comparison], context: EvalContext) -> list[EvalSection]:
+    def eval_sections(self, records: Sequence[Any], context: EvalContext) -> list[EvalSection]:
         """What ``rewardlab eval`` adds for this scorer after scoring ``records`` (a foreign model: which parts
         of its contract were inferred)."""
         return [EvalSection(note=self.contract.summary())] if self.contract is not None else []

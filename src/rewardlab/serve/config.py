@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rewardlab.bounds import NonNegativeFloat, Port, Positive, PositiveFloat
+from rewardlab.bounds import NonNegativeFloat, Port, Positive, PositiveFloat, check_bounds
 from rewardlab.contract_options import ContractOptions
 from rewardlab.errors import RewardlabError
 
@@ -44,6 +44,7 @@ class ServeConfig(ContractOptions):
     trust_modified: bool = False  # serve a model whose files differ from the hashes in rewardlab.json (/health says)
 
     def __post_init__(self):
+        check_bounds(self)  # the declared ranges bind however the config is built
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise RewardlabError(f"dtype must be float32, bfloat16 or float16, not {self.dtype!r}")
         for name in (
