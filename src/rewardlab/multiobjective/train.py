@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -58,15 +57,13 @@ from rewardlab.multiobjective.scalarise import FixedWeights, GatedSum, Llama2Rul
 from rewardlab.outputs import TRAIN_WRITES, claim_output_dir
 from rewardlab.recipe import (
     Checkpointing,
+    LoopOptions,
     MetricsLog,
     NonFiniteGuard,
-    any_process,
+    SamplerPlan,
     config_defaults,
-    load_checkpoint,
     make_accelerator,
-    make_optimizer,
-    make_scheduler,
-    save_checkpoint,
+    run_steps,
     save_model_atomically,
     update,
 )
@@ -232,7 +229,8 @@ def _regression_eval_row(rm: AttributeRewardModel, held: list[RatedText], batch_
 def _gradient_regression(
     rm, train, target, mask, cfg, out: Path, held: list[RatedText]
 ) -> tuple[int, list[dict], bool, bool]:
-    """``--stage1 gradient`` on the training core (:mod:`rewardlab.recipe`): masked MSE over the global batch,
+    """``--stage1 gradient`` on the training core's loop (:func:`rewardlab.recipe.run_steps`, as the judge trainers):
+    masked MSE over the global batch,
     AdamW (decay / no-decay groups), the one LR schedule, clipping, the non-finite guard, checkpoints with exact
     ``--resume``, DDP under ``torchrun`` and ``metrics.jsonl``. Returns ``(steps, metrics rows, finished, main
     process)``; ``finished`` is False after ``--stop-after``.
@@ -245,9 +243,11 @@ def _gradient_regression(
     untouched, so the training losses are those of a run without ``--eval-every``. The time spent scoring is left
     out of ``rows_per_s``.
 
-    Step s takes the records ``random_plan(seed, epoch)`` gives it (:mod:`rewardlab.samplers`); each process its
-    slice ``[rank::world]``, whose backward is scaled by ``world / labels in the global batch``, so with DDP's mean
-    the update is that of the masked MSE over the whole global batch (2 processes equal 1)."""
+    Step s takes the records ``random_plan(seed, epoch)`` gives it (:mod:`rewardlab.samplers`, through
+    :class:`rewardlab.recipe.SamplerPlan`); each process its slice ``[rank::world]``, whose backward is divided by
+    the labels in the global batch; the gradients are summed over the processes (``all_reduce_grads``), so the
+    update is that of the masked MSE over the whole global batch (2 processes equal 1). Rows every ``log_every``
+    steps carry the window's masked MSE and ``rows_per_s``."""
     if cfg.fsdp or cfg.precision == "bf16-pure":
         raise RewardlabError(
             "--objective regression --stage1 gradient runs fp32 or --precision bf16 under DDP; "
@@ -256,104 +256,84 @@ def _gradient_regression(
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
     report_to = trackers.tracker_names(cfg.report_to)
     accelerator = make_accelerator(precision == "bf16", report_to, out / "tensorboard")
-    world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
-    if cfg.batch_size < world:
-        raise RewardlabError(f"batch_size {cfg.batch_size} is smaller than the number of processes ({world})")
-    ckpt_root = out / "checkpoints"
-    if not cfg.resume and ckpt_root.exists() and any(ckpt_root.iterdir()):
-        raise RewardlabError(f"{ckpt_root} already has checkpoints: pass --resume to continue, or another --output-dir")
+    world, main, device = accelerator.num_processes, accelerator.is_main_process, accelerator.device
     feats = [rm.encode(t.prompt, t.response) for t in train]
     sampler = StepSampler(train, "random", cfg.batch_size, world, cfg.seed)
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * sampler.steps_per_epoch))
-    optimizer = make_optimizer(
-        rm.model.named_parameters(), cfg.lr, cfg.weight_decay, fused=accelerator.device.type == "cuda"
+    plan = SamplerPlan(
+        sampler, cfg.max_steps or max(1, math.ceil(cfg.epochs * sampler.steps_per_epoch)), cfg.batch_size
     )
-    scheduler = make_scheduler(optimizer, total, cfg.warmup_ratio, cfg.lr_schedule)
     resume_key = {k: v for k, v in cfg.to_json().items() if k not in type(cfg).RESUMABLE}
     ckpt = Checkpointing(
-        ckpt_root, resume_key, config_defaults(type(cfg)), _rated_fingerprint(train), cfg.keep_checkpoints
+        out / "checkpoints", resume_key, config_defaults(type(cfg)), _rated_fingerprint(train), cfg.keep_checkpoints
     )
-    start = load_checkpoint(ckpt, rm.model, optimizer, scheduler) if cfg.resume else 0
-    model, optimizer = accelerator.prepare(rm, optimizer)
-    model.train()
     metrics = MetricsLog(out / "metrics.jsonl", main, trackers.start(accelerator, cfg, out, report_to))
-    if cfg.resume:
-        metrics.truncate(start)
-    guard = NonFiniteGuard(cfg.skip_nonfinite, ckpt_root, main)
-    device = accelerator.device
+    rm.to(device)
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
-    window = {"loss": 0.0, "labels": 0.0, "rows": 0, "t": time.perf_counter()}
-    for step in range(start, total):
-        done = step + 1
-        idx = sampler.step(step)
-        n_labels = float(mask[idx].sum().clamp(min=1.0))
-        local = idx[rank::world]
-        chunks = [local[i : i + micro] for i in range(0, len(local), micro)]
+    clock = {"t": time.perf_counter()}  # the row's window started here (scoring held-out rows excluded)
+
+    def step_loss(share: list[int], items: list[int]) -> dict[str, float]:
+        """This process's micro-batches: the masked squared error summed over their labels, each backward divided
+        by the labels of the whole step (summed over the processes: the masked MSE of the global batch)."""
+        n_labels = float(mask[items].sum().clamp(min=1.0))
         loss_sum = 0.0
-        for ci, chunk in enumerate(chunks):
-            batch = {k: v.to(device) for k, v in rm.collate([feats[i] for i in chunk]).items()}
+        for i in range(0, len(share), micro):
+            chunk = share[i : i + micro]
+            batch = {k: v.to(device) for k, v in rm.collate([feats[j] for j in chunk]).items()}
             m = mask[chunk].to(device)
-            last = ci == len(chunks) - 1
-            with accelerator.no_sync(model) if (not last and world > 1) else contextlib.nullcontext():
-                with accelerator.autocast():
-                    pred = model(**batch)
-                # the masked squared error summed over this chunk's labels
-                sq_sum = masked_mse(pred, target[chunk].to(device), m) * m.sum().clamp(min=1.0)
-                accelerator.backward(sq_sum * world / n_labels)
+            with accelerator.autocast():
+                pred = rm(**batch)
+            sq_sum = masked_mse(pred, target[chunk].to(device), m) * m.sum().clamp(min=1.0)
+            accelerator.backward(sq_sum / n_labels)
             loss_sum += float(sq_sum.detach())
-        result = update(
-            optimizer,
-            scheduler,
-            model.parameters(),
-            step=done,
-            loss_sum=loss_sum,
-            max_grad_norm=cfg.max_grad_norm,
-            guard=guard,
-            clip=accelerator.clip_grad_norm_,
-            any_process=any_process(accelerator),
-        )
-        if result.applied:
-            window["loss"] += loss_sum
-            window["labels"] += float(mask[local].sum())
-            window["rows"] += len(local)
-        if done % cfg.log_every == 0 or done == total:
-            tot = accelerator.reduce(
-                torch.tensor(
-                    [window["loss"], window["labels"], float(window["rows"])], dtype=torch.float64, device=device
-                ),
-                reduction="sum",
-            ).tolist()
-            metrics.log(
-                {
-                    "step": done,
-                    "epoch": round(done / sampler.steps_per_epoch, 4),
-                    "loss": tot[0] / tot[1] if tot[1] else None,  # masked MSE over the window's labels
-                    "lr": scheduler.get_last_lr()[0],
-                    "grad_norm": result.grad_norm,
-                    "rows_per_s": tot[2] / (time.perf_counter() - window["t"]),
-                    **({"skipped_nonfinite": guard.skipped} if guard.skipped else {}),
-                }
-            )
-            window = {"loss": 0.0, "labels": 0.0, "rows": 0, "t": time.perf_counter()}
+        return {"loss": loss_sum, "labels": float(mask[share].sum()), "rows": float(len(share))}
+
+    def row(sums: dict[str, float], items: list[int]) -> dict:
+        now = time.perf_counter()
+        rec = {
+            "loss": sums["loss"] / sums["labels"] if sums.get("labels") else None,  # masked MSE over the row's labels
+            "rows_per_s": sums.get("rows", 0.0) / (now - clock["t"]),
+        }
+        clock["t"] = now
+        return rec
+
+    def on_step(done: int, last: bool) -> None:
         if cfg.eval_every and done % cfg.eval_every == 0 and held:
             t_eval = time.perf_counter()
             metrics.log({"step": done, **_regression_eval_row(rm, held, cfg.eval_batch_size)})
-            model.train()
-            window["t"] += time.perf_counter() - t_eval  # scoring is not training throughput
-        if done == total:
-            break
-        stop = cfg.stop_after is not None and done >= cfg.stop_after
-        if (cfg.save_every and done % cfg.save_every == 0) or stop:
-            save_checkpoint(ckpt, done, accelerator, rm.model, optimizer, scheduler)
-        if stop:
-            metrics.close()
-            accelerator.end_training()
-            return done, metrics.history, False, main
+            rm.train()
+            clock["t"] += time.perf_counter() - t_eval  # scoring is not training throughput
+
+    opts = LoopOptions(
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        warmup_ratio=cfg.warmup_ratio,
+        lr_schedule=cfg.lr_schedule,
+        max_grad_norm=cfg.max_grad_norm,
+        save_every=cfg.save_every,
+        stop_after=cfg.stop_after,
+        resume=cfg.resume,
+        skip_nonfinite=cfg.skip_nonfinite,
+        log_every=cfg.log_every,
+    )
+    rm.train()
+    result = run_steps(
+        plan,
+        step_loss,
+        row,
+        module=rm.model,
+        trainable=list(rm.model.named_parameters()),
+        opts=opts,
+        ckpt=ckpt,
+        accelerator=accelerator,
+        metrics=metrics,
+        on_step=on_step,
+    )
     metrics.close()
-    accelerator.wait_for_everyone()
+    if result.finished:
+        accelerator.wait_for_everyone()
     accelerator.end_training()
     rm.eval()
-    return total, metrics.history, True, main
+    return result.steps, metrics.history, result.finished, main
 
 
 def _rated_fingerprint(items: list[RatedText]) -> str:
