@@ -92,6 +92,7 @@ STAGE_OF = {
     "rewardlab.export": "commands",
     "rewardlab.quickstart": "commands",
     "rewardlab.compose": "commands",
+    "rewardlab.inspect_model": "commands",
     "rewardlab.probes.run": "commands",
     "rewardlab.judges.train": "commands",
 }

@@ -364,7 +364,7 @@ def test_composed_llama2_rule_over_two_models_hand_worked(two_models, tmp_path):
     from rewardlab.data import write_jsonl
     from rewardlab.data.record import Comparison
     from rewardlab.evaluate import EvalConfig, run_eval
-    from rewardlab.loader import InspectConfig, run_inspect
+    from rewardlab.inspect_model import InspectConfig, run_inspect
 
     pairs = tmp_path / "pairs.jsonl"
     write_jsonl([Comparison(items[0][0], (items[0][1], items[1][1]), chosen=0, id="p0")], pairs)

@@ -340,7 +340,7 @@ COMMANDS["probe"] = (
 
 
 def cmd_inspect(args) -> None:
-    from rewardlab.loader import InspectConfig, run_inspect  # lazy: --help stays light (torch, transformers)
+    from rewardlab.inspect_model import InspectConfig, run_inspect  # lazy: --help stays light (torch, transformers)
 
     given = {k: v for k, v in vars(args).items() if k != "target"}
     if getattr(args, "target", None):  # `rewardlab inspect MODEL` = `rewardlab inspect --model MODEL`
@@ -363,7 +363,7 @@ COMMANDS.update(
         ),
         "inspect": (
             "print the scoring contract a model gets (inferred for models trained elsewhere) and why",
-            "rewardlab.loader:InspectConfig",
+            "rewardlab.inspect_model:InspectConfig",
             cmd_inspect,
         ),
     }

@@ -10,14 +10,13 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from rewardlab import progress
-from rewardlab.contract_options import ContractOptions, contract_options
+from rewardlab.contract_options import ContractOptions
 from rewardlab.errors import ModelContractError
 from rewardlab.scoring.kinds import JUDGE_PREFIX, SPEC_FILE, get_kind, kind_of
 from rewardlab.scoring.protocol import LoadRequest, Scorer
@@ -104,17 +103,3 @@ def model_provenance(path: str | None, scorer: Scorer) -> dict:
     if described:
         info["describe"] = described
     return info
-
-
-# ---- rewardlab inspect ---------------------------------------------------------------------------------
-@dataclass
-class InspectConfig(ContractOptions):
-    model: str = ""  # a model directory or hub id (rewardlab-trained or not)
-
-
-def run_inspect(cfg: InspectConfig) -> str:
-    """The contract a model gets and why (foreign models: from config and tokenizer, no weights loaded)."""
-    if not cfg.model:
-        raise ModelContractError("give the model: rewardlab inspect MODEL (or --model MODEL)")
-    opts = contract_options(cfg)
-    return get_kind(kind_of(cfg.model, opts)).scorer_class().inspect(cfg.model, opts)
