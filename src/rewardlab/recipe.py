@@ -531,7 +531,7 @@ def run_steps(
     steps; the sums, added over the processes, become a ``metrics.jsonl`` row through ``row(sums, items)`` plus
     step, epoch, lr, grad_norm and seconds (``on_row(row, last)`` sees it too). With ``opts.log_every`` > 1 a row
     is written every ``log_every`` steps (and at the last), from the sums of the applied steps since the last row
-    (a skipped non-finite step adds nothing: ``row`` sees empty sums if all were skipped). ``on_step(done, last)``
+    (a skipped non-finite step adds nothing: ``row`` sees empty sums if all were skipped); with 1, each step's. ``on_step(done, last)``
     runs after every step's row (held-out evaluation), before its checkpoint. Checkpoints every ``opts.save_every`` steps and at
     ``opts.stop_after``; ``opts.resume`` continues from the newest intact one, exactly.
 
@@ -575,7 +575,9 @@ def run_steps(
         if world > 1:
             values = torch.tensor(list(sums.values()), dtype=torch.float64, device=accelerator.device)
             sums = dict(zip(sums, accelerator.reduce(values, reduction="sum").tolist()))
-        if result.applied:  # a skipped step adds nothing to its row
+        if opts.log_every == 1:
+            window = sums  # a row per step: this step's sums (a skipped step's too: its row says so)
+        elif result.applied:  # a skipped step adds nothing to a window of several
             window = {k: window.get(k, 0.0) + v for k, v in sums.items()}
         if done % opts.log_every == 0 or done == plan.total:
             rec = {

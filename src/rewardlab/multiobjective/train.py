@@ -290,7 +290,8 @@ def _gradient_regression(
     def row(sums: dict[str, float], items: list[int]) -> dict:
         now = time.perf_counter()
         rec = {
-            "loss": sums["loss"] / sums["labels"] if sums.get("labels") else None,  # masked MSE over the row's labels
+            # masked MSE over the row's labels; None for a skipped non-finite step (--skip-nonfinite)
+            "loss": sums["loss"] / sums["labels"] if sums.get("labels") and math.isfinite(sums["loss"]) else None,
             "rows_per_s": sums.get("rows", 0.0) / (now - clock["t"]),
         }
         clock["t"] = now
