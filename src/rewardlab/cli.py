@@ -438,12 +438,20 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    from rewardlab import interrupt  # lazy: the --help path stays light
+
+    interrupt.set_command_line(argv)  # for the `--resume` command an interrupted run prints
     try:
         args.func(args)
     except RewardlabError as e:
-        print(f"rewardlab {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        code = getattr(e, "exit_code", 2)  # 130: stopped on a signal after a checkpoint (rewardlab.interrupt)
+        print(f"rewardlab {args.command}: {'error: ' if code == 2 else ''}{e}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop's steps (or twice): no traceback
+        print(f"\nrewardlab {args.command}: interrupted", file=sys.stderr)
+        return interrupt.EXIT_CODE
     finally:  # this call's --quiet / --verbose only (main() is also called in-process, e.g. by tests)
+        interrupt.set_command_line(None)
         if previous is None:
             os.environ.pop(progress.ENV, None)
         else:

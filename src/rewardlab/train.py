@@ -40,6 +40,7 @@ from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison, per_record
 from rewardlab.errors import RewardlabError
 from rewardlab.finite import check_weights
+from rewardlab.interrupt import StopSignals, interrupted, resume_command
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.lora import apply_lora
 from rewardlab.losses import LossOptions, LossType, batch_loss, count_units
@@ -354,7 +355,7 @@ def _run_steps(run: ScalarRun) -> TrainResult:
     cfg = run.cfg
     bar = progress.bar(run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0)  # rank 0 draws it
     window = _new_window()
-    with contextlib.closing(bar):
+    with contextlib.closing(bar), StopSignals() as signals:  # Ctrl-C / SIGTERM: after the step, a checkpoint
         for step in range(run.start, run.total_steps):
             done = step + 1
             update_result = train_step(run, step, window)
@@ -371,8 +372,14 @@ def _run_steps(run: ScalarRun) -> TrainResult:
             if cfg.eval_every and done % cfg.eval_every == 0 and run.eval_recs:
                 run.metrics.log({"step": done, **evaluate(run)})
             stop = cfg.stop_after is not None and done >= cfg.stop_after
-            if (cfg.save_every and done % cfg.save_every == 0) or stop:
-                save_checkpoint(run, done)
+            signalled = signals.agreed(run.accelerator)
+            written = None
+            if (cfg.save_every and done % cfg.save_every == 0) or stop or signalled:
+                written = save_checkpoint(run, done)
+            if signalled:
+                bar.close()
+                command = resume_command("train", cfg.output_dir)
+                raise interrupted(signals.received, done, run.total_steps, str(written), command)
             if stop:
                 _end(run.accelerator, run.own_group)
                 return TrainResult(run.out / "model", done, run.metrics.history)
@@ -630,11 +637,11 @@ def evaluate(run: ScalarRun) -> dict:
     return eval_accuracies(run.eval_recs, scores)
 
 
-def save_checkpoint(run: ScalarRun, step: int) -> None:
+def save_checkpoint(run: ScalarRun, step: int) -> Path:
     fsdp = run.cfg.fsdp
     write_shards = (lambda d: _fsdp().save_sharded(d / _fsdp().SHARDED_DIR, run.rm, run.optimizer)) if fsdp else None
     weights = None if fsdp else run.accelerator.unwrap_model(run.rm).model
-    recipe_save_checkpoint(run.ckpt, step, run.accelerator, weights, run.optimizer, run.scheduler, write_shards)
+    return recipe_save_checkpoint(run.ckpt, step, run.accelerator, weights, run.optimizer, run.scheduler, write_shards)
 
 
 def finish(run: ScalarRun) -> TrainResult:
