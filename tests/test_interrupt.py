@@ -127,10 +127,10 @@ def test_resume_command_adds_resume_once():
 
 @pytest.mark.slow
 def test_ctrl_c_to_a_real_train_process_then_resume_equals_uninterrupted(tmp_path, tiny_llama, pref_file):
-    """A real ``rewardlab train`` subprocess gets SIGINT once its metrics.jsonl has a row (log every step; 400
+    """A real ``rewardlab train`` subprocess gets SIGINT once its metrics.jsonl has a row (log every step; 100
     steps, so it is mid-run), exits 130 without a traceback, printing the command; running that command finishes
     the run with the weights of an uninterrupted one, bit for bit."""
-    steps = 400
+    steps = 100
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cli = [sys.executable, "-m", "rewardlab.cli"]
     full = subprocess.run([*cli, *_args(tiny_llama, pref_file, tmp_path / "full", steps)], env=env, capture_output=True)

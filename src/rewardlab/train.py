@@ -162,7 +162,9 @@ class TrainConfig:
     fsdp: bool = False
     # output
     output_dir: str = "runs/rm"  # model/, checkpoints/, metrics.jsonl, train_summary.json
-    log_every: Positive = 10  # steps between metrics.jsonl rows
+    log_every: Positive = 10  # steps between metrics.jsonl rows (and, without a terminal, log lines)
+    # auto (a progress bar on a terminal, else one timestamped line per --log-every steps) | bar | text | json
+    log_format: str = "auto"
     # experiment trackers (rewardlab.trackers), all local: auto (tensorboard when installed) | none | a list such as
     # tensorboard,mlflow,wandb,trackio
     report_to: str = "auto"
@@ -186,6 +188,7 @@ class TrainConfig:
         "resume",
         "stop_after",
         "log_every",
+        "log_format",
         "eval_every",
         "save_every",
         "keep_checkpoints",
@@ -218,6 +221,10 @@ class TrainConfig:
             raise RewardlabError("batch_size and micro_batch_size must be positive")
         if self.micro_batch_tokens is not None and self.micro_batch_tokens < 1:
             raise RewardlabError("micro_batch_tokens must be positive")
+        if self.log_format not in progress.LOG_FORMATS:
+            raise RewardlabError(
+                f"log_format must be one of {', '.join(progress.LOG_FORMATS)}, not {self.log_format!r}"
+            )
         if self.precision not in ("auto", "fp32", "bf16", "bf16-pure"):
             raise RewardlabError(f"precision must be auto, fp32, bf16 or bf16-pure, not {self.precision!r}")
         if self.gradient_checkpointing_every < 1:
@@ -353,7 +360,11 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
 def _run_steps(run: ScalarRun) -> TrainResult:
     """The steps of :func:`train` (logging, evaluating and checkpointing between them), then :func:`finish`."""
     cfg = run.cfg
-    bar = progress.bar(run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0)  # rank 0 draws it
+    mode = progress.log_mode(cfg.log_format)  # a bar on a terminal; timestamped lines (or JSON) in a file
+    bar = progress.bar(
+        run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0, show=mode == "bar"
+    )  # rank 0 draws it
+    lines = progress.StepLog(mode, run.total_steps, run.start)
     window = _new_window()
     with contextlib.closing(bar), StopSignals() as signals:  # Ctrl-C / SIGTERM: after the step, a checkpoint
         for step in range(run.start, run.total_steps):
@@ -362,6 +373,7 @@ def _run_steps(run: ScalarRun) -> TrainResult:
             bar.update(1)
             if done % cfg.log_every == 0 or done == run.total_steps:
                 rec = log_window(run, window, done, update_result)
+                lines.log(rec)
                 if rec["loss"] is not None and rec["accuracy"] is not None:
                     bar.set_postfix(
                         loss=f"{rec['loss']:.4f}", acc=f"{rec['accuracy']:.3f}", pairs_s=f"{rec['pairs_per_s']:.1f}"

@@ -37,6 +37,7 @@ import hmac
 import json
 import os
 import re
+import sys
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -601,4 +602,9 @@ def run_serve(cfg: ServeConfig) -> None:
         f"(batching {'on' if cfg.batching else 'off'}{', token required' if (cfg.token or os.environ.get(TOKEN_ENV)) else ''})",
         flush=True,
     )
-    server.run()
+    try:
+        server.run()  # SIGINT/SIGTERM: in-flight requests answered, the batcher stopped, then the signal re-raised
+    except KeyboardInterrupt:  # Ctrl-C, after that clean shutdown: say so and end now, without a traceback
+        print("rewardlab serve: stopped (SIGINT); in-flight requests were answered", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)  # not sys.exit: the interpreter's final garbage collection of the model took ~10 s here
