@@ -173,7 +173,8 @@ class TrainConfig:
     eval_every: NonNegative = 0  # steps between held-out evaluations; 0: only at the end
     eval_batch_size: Positive = 32  # texts per forward when scoring the held-out split
     # checkpoints
-    save_every: NonNegative = 0  # steps between checkpoints; 0: only at the end
+    # steps between checkpoints (0: none; Ctrl-C / SIGTERM always write one): a killed run loses at most this many
+    save_every: NonNegative = 500
     keep_checkpoints: Positive = 2  # the newest N periodic checkpoints are kept
     resume: bool = False  # continue from the newest checkpoint in output_dir (exactly)
     overwrite: bool = False  # replace the run in a non-empty output_dir (refused without --resume or --overwrite)
@@ -386,7 +387,8 @@ def _run_steps(run: ScalarRun) -> TrainResult:
             stop = cfg.stop_after is not None and done >= cfg.stop_after
             signalled = signals.agreed(run.accelerator)
             written = None
-            if (cfg.save_every and done % cfg.save_every == 0) or stop or signalled:
+            periodic = cfg.save_every and done % cfg.save_every == 0 and not _plugin_sharded(run.accelerator)
+            if periodic or stop or signalled:  # (ZeRO-3 / Accelerate FSDP: no periodic ones, docs/scale-out.md)
                 written = save_checkpoint(run, done)
             if signalled:
                 bar.close()
@@ -888,14 +890,18 @@ def _check_free_space(out: Path, rm: RewardModel, cfg: TrainConfig) -> None:
         )
 
 
+def _plugin_sharded(accelerator) -> bool:
+    """Accelerate's DeepSpeed ZeRO-3 or FSDP plugin (not ``--fsdp``): the weights are sharded by the engine."""
+    dt = accelerator.distributed_type
+    return dt == DistributedType.FSDP or (
+        dt == DistributedType.DEEPSPEED and accelerator.state.deepspeed_plugin.zero_stage == 3
+    )
+
+
 def _gathered_state_dict(accelerator, model) -> dict | None:
     """The full weights of a sharded model (DeepSpeed ZeRO-3, FSDP), gathered on every process; None when the
     unwrapped model already holds them (one process, DDP, ZeRO-1/2). Keys are those of ``rm.model``."""
-    dt = accelerator.distributed_type
-    sharded = dt == DistributedType.FSDP or (
-        dt == DistributedType.DEEPSPEED and accelerator.state.deepspeed_plugin.zero_stage == 3
-    )
-    if not sharded:
+    if not _plugin_sharded(accelerator):
         return None
     state = accelerator.get_state_dict(model)
     return {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
