@@ -112,7 +112,9 @@ class TrainConfig:
     batch_size: Positive = 16  # comparisons per optimizer step, over all processes
     micro_batch_size: Positive | None = None  # comparisons per forward; default: the whole local batch
     micro_batch_tokens: Positive | None = None  # also cap a forward's real tokens (a longer comparison goes alone)
-    lr: PositiveFloat = 5e-5  # peak learning rate (AdamW)
+    # peak learning rate (AdamW). 5e-5 suits a full fine-tune of a pretrained backbone; the quickstart and the MiniLM
+    # recipes use 1e-4 (MiniLM on the embedded data: held-out 0.878 after one epoch at 1e-4, 0.831 at 5e-5)
+    lr: PositiveFloat = 5e-5
     weight_decay: NonNegativeFloat = 0.0  # AdamW weight decay of the matrices (biases and norms get none)
     warmup_ratio: Fraction = 0.05  # share of the steps spent warming up linearly
     lr_schedule: str = "linear"  # linear | cosine | constant (after warmup)
