@@ -167,6 +167,9 @@ class TrainConfig:
     log_every: Positive = 10  # steps between metrics.jsonl rows (and, without a terminal, log lines)
     # auto (a progress bar on a terminal, else one timestamped line per --log-every steps) | bar | text | json
     log_format: str = "auto"
+    # a hub repo OWNER/NAME: after training, upload the model with a generated model card through huggingface_hub
+    # (checked before training: a token, a hub not switched off; rewardlab.hub)
+    push_to_hub: str | None = None
     # experiment trackers (rewardlab.trackers), all local: auto (tensorboard when installed) | none | a list such as
     # tensorboard,mlflow,wandb,trackio
     report_to: str = "auto"
@@ -192,6 +195,7 @@ class TrainConfig:
         "stop_after",
         "log_every",
         "log_format",
+        "push_to_hub",
         "eval_every",
         "save_every",
         "keep_checkpoints",
