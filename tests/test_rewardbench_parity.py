@@ -96,6 +96,7 @@ def test_sections_and_headlines_equal_reward_bench_on_complete_synthetic_results
     ours = get_benchmark("rewardbench").score(records, scores, tie_policy="published", n_boot=10)
     diffs = [abs(ours["sections"][s] - rb_sections[s]) for s in RB_SUBSET_MAPPING]
     diffs.append(abs(ours["sections"]["Prior Sets"] - rb_prior))
+    assert ours["coverage"]["complete"]  # every subset at its published size: the leaderboard headline
     diffs.append(abs(ours["headline"]["leaderboard (2·sections + prior sets)/9"] - rb_headline))
     diffs.append(abs(ours["headline"]["4-section mean"] - float(np.mean([rb_sections[s] for s in RB_SUBSET_MAPPING]))))
     print(
@@ -205,11 +206,9 @@ def test_per_example_scores_and_sections_equal_the_reward_bench_pipeline(rb_mode
         assert bench["sections"][s] == pytest.approx(rb_sections[s], abs=1e-15)
     heads = bench["headline"]
     _, rb_headline = rb_average(rb_sections, metrics)
-    assert heads["leaderboard (2·sections + prior sets)/9"] == pytest.approx(rb_headline, abs=1e-15)
-    print(
-        f"pipeline parity: sections {rb_sections}, leaderboard {rb_headline:.6f} (rewardlab "
-        f"{heads['leaderboard (2·sections + prior sets)/9']:.6f})"
-    )
+    partial = "partial copy: (2·sections + prior sets)/9, not comparable with published scores"
+    assert heads[partial] == pytest.approx(rb_headline, abs=1e-15)  # a fixture: a partial copy, named so
+    print(f"pipeline parity: sections {rb_sections}, headline {rb_headline:.6f} (rewardlab {heads[partial]:.6f})")
 
 
 def rb2_reroll_result(scores):

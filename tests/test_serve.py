@@ -265,8 +265,10 @@ def test_shutdown_drains_in_flight_requests(model_dir, offline):
         httpx.get(run.url + "/health", timeout=2)
 
 
-def test_sigterm_drains_the_cli_server(model_dir, tmp_path):
-    """`rewardlab serve` as a process: SIGTERM while requests wait in the queue; all are answered, then it exits."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_drains_the_cli_server(model_dir, tmp_path, sig):
+    """`rewardlab serve` as a process: SIGTERM (or Ctrl-C's SIGINT) while requests wait in the queue; all are
+    answered, then it exits: killed by the re-raised SIGTERM, or 130 with one line and no traceback for SIGINT."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -311,12 +313,16 @@ def test_sigterm_drains_the_cli_server(model_dir, tmp_path):
             queued = float(re.search(r"^rewardlab_queued_texts (\S+)$", text, re.M).group(1))
             time.sleep(0.02)
         assert queued >= 1  # requests are in flight when SIGTERM arrives
-        proc.terminate()
+        proc.send_signal(sig)
         for t in threads:
             t.join(30)
         assert all(r is not None and r.status_code == 200 for r in results)
-        # uvicorn re-raises the signal once it has shut down gracefully: killed by SIGTERM, after draining
-        assert proc.wait(30) in (0, -signal.SIGTERM)
+        if sig == signal.SIGTERM:  # uvicorn re-raises the signal once it has shut down gracefully
+            assert proc.wait(30) in (0, -signal.SIGTERM)
+        else:
+            assert proc.wait(30) == 130
+            out = proc.stdout.read()
+            assert "Traceback" not in out and "rewardlab serve: stopped (SIGINT)" in out
     finally:
         if proc.poll() is None:
             proc.kill()

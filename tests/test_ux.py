@@ -284,7 +284,7 @@ def test_summary_table_worked_example():
         }
     )
     lines = text.splitlines()
-    assert lines[0].split() == ["records", "pairs", "accuracy", "[95%", "CI]", "benchmark"]
+    assert lines[0].split() == ["records", "pairs", "accuracy", "[95%", "CI]", "overall"]  # the headline's name
     assert lines[1].split() == ["a", "10", "12", "0.7500", "[0.5000,", "0.9000]", "—"]
     assert lines[2].split() == ["b", "10", "12", "0.5000", "0.6250"]
 

@@ -26,6 +26,7 @@ from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import ReadOptions, fingerprint, parse_score_weights
 from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison
+from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import RewardlabError
 from rewardlab.evalsets import as_paths, load_eval_comparisons
 from rewardlab.jsonstrict import dumps_strict
@@ -45,7 +46,7 @@ EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
 
 
 @dataclass
-class EvalConfig(ContractOptions):
+class EvalConfig(ContractOptions, DeviceOptions):
     # models
     model: list[str] = field(
         default_factory=list
@@ -60,7 +61,9 @@ class EvalConfig(ContractOptions):
     )  # files or directories (several: each file a subset, rewardlab.evalsets)
     format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
-    skip_invalid: bool = True  # skip rows that cannot be scored and report them (--no-skip-invalid: stop at the first)
+    # skip rows that cannot be scored and count them in the report (--no-skip-invalid: stop at the first). On here,
+    # off in train/score/judge: a report says what it skipped, while a trained model or a scores file would not
+    skip_invalid: bool = True
     limit: Positive | None = None  # use only the first N records
     run: str = ""  # a training run directory: evaluate exactly its held-out records (split.json); model: RUN/model
     # evaluation
@@ -181,7 +184,13 @@ def model_name(path: str, taken: dict) -> str:
 JUDGE_PREFIX = "judge:"
 
 
-def load_scorer(path: str, options: ContractOptions | None = None, trust_modified: bool = False, packing: bool = False):
+def load_scorer(
+    path: str,
+    options: ContractOptions | None = None,
+    trust_modified: bool = False,
+    packing: bool = False,
+    devices: DeviceOptions | None = None,
+):
     """A rewardlab model directory, any other reward model (:func:`rewardlab.loader.load_reward_model`), or
     ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`).
 
@@ -193,7 +202,7 @@ def load_scorer(path: str, options: ContractOptions | None = None, trust_modifie
 
     progress.status(f"loading the model {path}")
     # only rewardlab dirs are hashed
-    return load_reward_model(path, options, trust_modified=trust_modified, packing=packing)
+    return load_reward_model(path, options, trust_modified=trust_modified, packing=packing, devices=devices)
 
 
 def model_provenance(path: str | None, scorer: Any) -> dict:
@@ -214,6 +223,8 @@ def model_provenance(path: str | None, scorer: Any) -> dict:
                 "versions": d.get("versions"),
             }
         )
+    if getattr(scorer, "placement", None):  # --device / --dtype as resolved (rewardlab.device)
+        info["placement"] = dict(scorer.placement)
     if getattr(scorer, "modified_files", None):  # loaded with --trust-modified despite these mismatches
         info["trust_modified"] = list(scorer.modified_files)
     describe = getattr(scorer, "describe", None)
@@ -279,7 +290,9 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     results, examples, tok = {}, {}, None
     pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
-        rm = load_scorer(path, contract_options(cfg), cfg.trust_modified, packing=cfg.packing)
+        rm = load_scorer(
+            path, contract_options(cfg), cfg.trust_modified, packing=cfg.packing, devices=device_options(cfg)
+        )
         tok = getattr(rm, "tokenizer", tok)
         name = model_name(getattr(rm, "name", path), results)
         if bench is None:

@@ -40,6 +40,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 from rewardlab.atomic import atomic_write_text
 from rewardlab.contract_options import TEMPLATES, TRUNCATIONS, ContractOptions
 from rewardlab.data.record import Prompt, prompt_as_messages
+from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError
 from rewardlab.model import ENCODER_TYPES, SPEC_FILE, RewardModel, ScoringSpec, TextEncoder, package_versions
 
@@ -555,13 +556,13 @@ def load_foreign(
             weight = _state_tensor(Path(path), f"{prefix}.weight")
             if weight is None:
                 raise ModelContractError(f"{path}: OpenRLHF config but no `{prefix}.weight` value head in its weights")
-            base = AutoModel.from_pretrained(path, dtype=torch_dtype)
-            head = torch.nn.Linear(weight.shape[-1], 1, bias=False, dtype=torch_dtype)
+            base = AutoModel.from_pretrained(path, dtype=torch_dtype, **pretrained_kwargs())
+            head = torch.nn.Linear(weight.shape[-1], 1, bias=False, dtype=torch_dtype, device=base.device)
             head.weight.data.copy_(weight.reshape(1, -1))
             model = OpenRLHFValueModel(base, head)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(
-                path, dtype=torch_dtype, trust_remote_code=opts.trust_remote_code
+                path, dtype=torch_dtype, trust_remote_code=opts.trust_remote_code, **pretrained_kwargs()
             )
     except (OSError, ValueError) as e:
         raise ModelContractError(f"cannot load {path}'s weights: {str(e).splitlines()[0]}") from e

@@ -38,6 +38,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from rewardlab.atomic import readable_like_the_rest
 from rewardlab.backbones import resolve_backbone
 from rewardlab.data.record import Comparison, Prompt, per_record, prompt_as_messages
+from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError
 from rewardlab.finite import check_rewards, check_weights
 from rewardlab.integrity import check_spec_values, file_hashes, verify_model_dir
@@ -372,7 +373,7 @@ class RewardModel(torch.nn.Module):
         if (path / "adapter_config.json").exists():  # a LoRA model (rewardlab.lora): base backbone + adapter
             model = load_adapter_model(path, spec, tok, torch_dtype)
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)
+            model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype, **pretrained_kwargs())
         check_weights(model.state_dict().items(), f"{path}: refusing to load")
         problems = []
         if tok.pad_token != spec.pad_token or tok.pad_token_id != spec.pad_token_id:

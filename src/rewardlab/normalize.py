@@ -21,6 +21,7 @@ from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import load_comparisons
 from rewardlab.data.formats import format_help
+from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.loader import is_rewardlab_dir, load_reward_model
@@ -30,7 +31,7 @@ from rewardlab.score import _single_rows
 
 
 @dataclass
-class NormalizeConfig(ContractOptions):
+class NormalizeConfig(ContractOptions, DeviceOptions):
     model: str = ""  # the rewardlab model directory whose rewardlab.json is updated
     data: str = ""  # policy samples: prompt/response rows (JSONL/JSON/Parquet/CSV), or comparisons
     format: str = "auto"  # auto | single (prompt/response rows) | a comparison format (every response counts)
@@ -74,7 +75,7 @@ def run_normalize(cfg: NormalizeConfig) -> dict:
             f"{cfg.model} has no rewardlab.json to store statistics in: a model trained elsewhere "
             "gets them printed with --dry-run"
         )
-    rm = load_reward_model(cfg.model, contract_options(cfg))
+    rm = load_reward_model(cfg.model, contract_options(cfg), devices=device_options(cfg))
     singles = _single_rows(cfg.data, cfg.limit) if cfg.format in ("auto", "single") else None
     if singles is not None:
         items = [(r["prompt"], r["response"]) for r in singles]

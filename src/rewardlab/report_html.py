@@ -334,7 +334,7 @@ def make_figures(results: dict[str, dict], examples: dict[str, list[dict]] | Non
                 "title": t,
                 "caption": c,
                 "png": None,
-                "missing": "matplotlib is not installed (pip install 'rewardlab[dev]')",
+                "missing": "matplotlib is not installed (pip install 'rewardlab[plots]')",
             }
             for i, t, c, _, _ in specs
         ]
@@ -425,7 +425,7 @@ def _curve_figures(curves: dict[str, list[dict]] | None) -> list[dict]:
                 "title": title,
                 "caption": caption,
                 "png": None,
-                "missing": "matplotlib is not installed (pip install 'rewardlab[dev]')",
+                "missing": "matplotlib is not installed (pip install 'rewardlab[plots]')",
             }
         ]
     if fig is None:

@@ -83,9 +83,12 @@ def summary_table(results: dict[str, dict]) -> str:
     """A few lines for the terminal: one row per column of a report (records, pairs, accuracy [95% CI], and the
     benchmark's headline score when there is one)."""
     rows = [["", "records", "pairs", "accuracy [95% CI]", "benchmark"]]
+    named = set()
     for name, r in results.items():
         headline = _get(r, "benchmark", "headline")
         bench = next(iter(headline.values()), None) if isinstance(headline, dict) and headline else None
+        if bench is not None:
+            named.add(next(iter(headline)))
         rows.append(
             [
                 name,
@@ -97,6 +100,8 @@ def summary_table(results: dict[str, dict]) -> str:
         )
     if all(row[4] == "—" for row in rows[1:]):
         rows = [row[:4] for row in rows]
+    elif len(named) == 1:  # the column says which headline it is (e.g. a partial RewardBench copy says so)
+        rows[0][4] = named.pop()
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
