@@ -29,6 +29,7 @@ from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.evalsets import as_paths, load_eval_comparisons
 from rewardlab.jsonstrict import dumps_strict
+from rewardlab.judges.judge import row_unreadable
 from rewardlab.judges.run import eval_note, judge_from_spec
 from rewardlab.loader import load_reward_model
 from rewardlab.metrics.summary import evaluate_scores
@@ -98,6 +99,16 @@ def evaluate_model(
     return evaluate_scores(records, scores, seed=seed, n_boot=n_boot, tie_policy=policy), scores
 
 
+def unreadable_verdicts(scorer, records: list[Comparison]) -> list[bool] | None:
+    """For an LLM judge, one flag per record: no readable verdict in its last call (a pairwise judge's pair
+    whose verdict could not be parsed, a rating or verifier judge's response with no parsed sample); None for a
+    scorer without verdicts (a reward model) or when its rows do not line up with ``records``."""
+    rows = getattr(scorer, "last_rows", None)
+    if not rows or len(rows) != len(records):
+        return None
+    return [row_unreadable(row) for row in rows]
+
+
 def evaluate_benchmark(
     scorer,
     bench,
@@ -114,7 +125,14 @@ def evaluate_benchmark(
     and ``result["benchmark"]``, the benchmark rule's result (which records the tie policy it used).
     """
     scores = _scores(scorer, records, batch_size)
-    bench_result = bench.score(records, scores, tie_policy=tie_policy, seed=seed, n_boot=n_boot)
+    bench_result = bench.score(
+        records,
+        scores,
+        tie_policy=tie_policy,
+        seed=seed,
+        n_boot=n_boot,
+        unreadable=unreadable_verdicts(scorer, records),
+    )
     credits = bench_result.pop("per_example", None) or [None] * len(records)
     keep = [i for i, r in enumerate(records) if bench.pairwise(r)]
     result: dict[str, Any] = {}
