@@ -169,6 +169,14 @@ def test_eval_detects_the_format(tiny_llama, tmp_path):
     h = bench["headline"]
     assert h["single accuracy"] == h["pair accuracy"] and h["pair agreement"] == 1.0  # pointwise
     assert any("scored as --benchmark evalbiasbench" in n for n in report["notes"])
+    # a data folder that holds the published file (any name) is read with --benchmark evalbiasbench
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "EvalBiasBench.json").write_text(FIX.read_text())
+    args = ["eval", "--model", str(tmp_path / "m"), "--benchmark", "evalbiasbench", "--data", str(folder)]
+    assert main([*args, "--output-dir", str(tmp_path / "ev2"), "--n-boot", "20"]) == 0
+    again = json.loads((tmp_path / "ev2" / "report.json").read_text())["results"]["m"]["benchmark"]
+    assert again["headline"] == bench["headline"] and again["overall"]["n_items"] == 5
     assert "EvalBiasBench" in (tmp_path / "ev" / "report.md").read_text()
 
 

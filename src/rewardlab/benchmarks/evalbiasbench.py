@@ -5,7 +5,8 @@ keyed by bias name (``length bias``, ``concreteness``, ``empty reference``, ``co
 ``nested_instruction``, ``familiar knowledge preference bias``), each a list of items
 ``{bias, instruction, response1, response2, label}`` where ``label`` is 1 (``response1`` is better) or 2.
 In the published file every label is 1, which is why its authors show every item in both orders. A JSONL
-(or JSON list) of such items, grouped by their ``bias`` field, is read too.
+(or JSON list) of such items, grouped by their ``bias`` field, is read too, and so is a data folder: the files
+in it that hold the published object (whatever their name, e.g. ``EvalBiasBench.json``), else its item files.
 
 Each item becomes two records, the original order (``response1``, ``response2``) and the swapped one, with
 ``meta = {"item", "order": "orig" | "swap", "bias"}`` and ``source`` = the bias. Scoring, as
@@ -110,17 +111,21 @@ def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> Ben
     data = BenchmarkData(records=[], source=str(path), info={"n_items": 0})
     items: list[tuple[dict, str, int, dict]] = []
     p = Path(str(path))
-    if p.is_file() and detect(str(p)):
-        try:
-            with _open_text(p) as f:
-                document = json.load(f)
-        except ValueError as e:
-            raise DataError(f"invalid JSON: {e}", path=str(path)) from None
-        if not isinstance(document, dict) or not all(isinstance(v, list) for v in document.values()):
-            raise DataError("expected EvalBiasBench's object {bias name: [items]}", path=str(path))
-        for bias, rows in document.items():
-            for i, item in enumerate(rows):
-                items.append((item, str(bias), i, {"path": f"{path} (bias {bias!r})", "row": i}))
+    published = [p] if p.is_file() and detect(str(p)) else []
+    if p.is_dir():  # a data folder: its files in the published layout (e.g. EvalBiasBench.json), if it has any
+        published = sorted(f for f in p.rglob("*") if detect(str(f)))
+    if published:
+        for doc_path in published:
+            try:
+                with _open_text(doc_path) as f:
+                    document = json.load(f)
+            except ValueError as e:
+                raise DataError(f"invalid JSON: {e}", path=str(doc_path)) from None
+            if not isinstance(document, dict) or not all(isinstance(v, list) for v in document.values()):
+                raise DataError("expected EvalBiasBench's object {bias name: [items]}", path=str(doc_path))
+            for bias, rows in document.items():
+                for i, item in enumerate(rows):
+                    items.append((item, str(bias), i, {"path": f"{doc_path} (bias {bias!r})", "row": i}))
     else:
         counters: dict[str, int] = defaultdict(int)
         for location, row, _name in iter_local_rows(str(path), on_error=data.skipped.append if skip_invalid else None):
