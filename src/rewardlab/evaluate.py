@@ -30,6 +30,7 @@ from rewardlab.errors import RewardlabError
 from rewardlab.evalsets import as_paths, load_eval_comparisons
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.judges.judge import row_unreadable
+from rewardlab.truncation import truncation_counts, truncation_line, truncation_warnings
 from rewardlab.judges.run import eval_note, judge_from_spec
 from rewardlab.loader import load_reward_model
 from rewardlab.metrics.summary import evaluate_scores
@@ -308,6 +309,12 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
                 rm, bench, records, cfg.batch_size, cfg.seed, cfg.tie_policy, cfg.n_boot
             )
         results[name]["model"] = model_provenance(path, rm)
+        results[name]["truncation"] = cut = truncation_counts(rm, records)
+        if cut is not None:
+            load_notes.append(truncation_line(name, cut))
+            for warning in truncation_warnings(name, cut):
+                print(f"rewardlab eval: warning: {warning}", file=sys.stderr)
+                load_notes.append(f"warning: {warning}")
         if cfg.probes:
             results[name]["bias_profile"] = bias_profile(
                 rm,

@@ -185,6 +185,13 @@ class TextEncoder:
         keep_resp = max(self.spec.max_length - len(head_ids) - len(tail_ids), 1)
         return (head_ids + resp_ids[:keep_resp] + tail_ids)[-self.spec.max_length :]
 
+    def untruncated_length(self, prompt: Prompt, response: str) -> int:
+        """Tokens the text would have before any cut to ``max_length`` (more than ``max_length``: it is cut)."""
+        prefix, response, suffix = self.render(prompt, response)
+        if self.spec.template == "pair":
+            return len(self.tok(prefix, response)["input_ids"])
+        return len(self.tok(prefix + response + suffix, add_special_tokens=self.spec.add_special_tokens)["input_ids"])
+
     def _truncate_left(self, text: str) -> list[int]:
         """The text's ids cut on the left to ``max_length``, as ``tokenizer(text, truncation=True, max_length=L)``
         with ``truncation_side="left"`` cuts them: the tokenizer's added special tokens stay. Without added
