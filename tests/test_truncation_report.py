@@ -24,7 +24,10 @@ def test_eval_counts_and_reports_truncated_texts(tiny_llama, tmp_path, capsys):
     data = tmp_path / "d.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "ev"
-    assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(data), "--output-dir", str(out), "--n-boot", "10"]) == 0
+    assert (
+        main(["eval", "--model", str(tmp_path / "m"), "--data", str(data), "--output-dir", str(out), "--n-boot", "10"])
+        == 0
+    )
     captured = capsys.readouterr()
     report = json.loads((out / "report.json").read_text())
     cut = report["results"]["m"]["truncation"]

@@ -30,7 +30,6 @@ from rewardlab.errors import RewardlabError
 from rewardlab.evalsets import as_paths, load_eval_comparisons
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.judges.judge import row_unreadable
-from rewardlab.truncation import truncation_counts, truncation_line, truncation_warnings
 from rewardlab.judges.run import eval_note, judge_from_spec
 from rewardlab.loader import load_reward_model
 from rewardlab.metrics.summary import evaluate_scores
@@ -41,6 +40,7 @@ from rewardlab.probes.profile import bias_profile
 from rewardlab.provenance import provenance
 from rewardlab.report import write_report
 from rewardlab.splits import trained_on
+from rewardlab.truncation import truncation_counts, truncation_line, truncation_warnings
 
 # what eval writes into output_dir: --overwrite removes these first
 EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
