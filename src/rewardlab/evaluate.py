@@ -354,5 +354,16 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         notes.append(f"rows that cannot be scored were skipped and not counted{skipped_summary(skipped)}")
     prov = provenance(config=cfg.__dict__, data_fingerprint=fingerprint(records), tokenizer=tok)
     title = "rewardlab evaluation" + (f": {bench.title}" if bench is not None else "")
-    write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples)
+    curves_note = (
+        None
+        if getattr(cfg, "run", None)
+        # eval --run: the curves' held-out split is this data
+        else (
+            "These curves are the model's own training run (its metrics.jsonl): loss and accuracy on its training "
+            "data and accuracy on that run's own held-out split, not results on "
+            + (data_names or "the data evaluated here")
+            + "."
+        )
+    )
+    write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples, curves_note=curves_note)
     return out
