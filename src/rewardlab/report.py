@@ -209,7 +209,8 @@ def report_tables(results: dict[str, dict]) -> list[dict]:
             "rows": [[label, *(get(results[c]) for c in columns)] for label, get in HEADLINE_ROWS],
             "text": [
                 "Accuracy counts a win as 1 and a tie as the tie policy says (strict: 0); intervals are "
-                "bootstrap 95% over records."
+                "bootstrap 95% over the sampled units: prompts (all records of a prompt drawn together), or "
+                "benchmark items shown in both orders."
             ],
         }
     ]
