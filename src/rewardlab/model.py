@@ -21,6 +21,9 @@ Truncation (``truncation="prompt_left"``, the default): when a text exceeds ``ma
 dropped from the *start of the prompt* first (keeping a leading BOS), so the whole response and the end
 of the prompt survive; only if the response alone is too long is the response cut from its right, keeping
 the template's closing tokens. ``truncation="right"`` cuts the end like a plain tokenizer would.
+``truncation="left"`` (foreign models' default, as reward-bench's ``run_rm.py`` sets ``tokenizer.truncation_side
+= "left"``) cuts the start of the text like a tokenizer with ``truncation_side="left"``: the tokenizer's added
+special tokens (and a BOS the template itself writes) stay, the text's first tokens go.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ class ScoringSpec:
     pad_token_id: int
     padding_side: str  # "right" | "left"
     max_length: int
-    truncation: str = "prompt_left"  # "prompt_left" | "right"
+    truncation: str = "prompt_left"  # "prompt_left" | "right" | "left" (foreign models: a tokenizer cut on the left)
     normalization: dict | None = None  # {"mean": float, "std": float} applied by score(normalize=True)
     data_fingerprint: str | None = None
     versions: dict = field(default_factory=dict)
@@ -156,6 +159,8 @@ class TextEncoder:
             return {"input_ids": ids}
         if self.spec.truncation == "right":
             return {"input_ids": ids[: self.spec.max_length]}
+        if self.spec.truncation == "left":
+            return {"input_ids": self._truncate_left(text)}
         return {
             "input_ids": self._truncate_prompt_left(
                 ids, enc["offset_mapping"], len(prefix), len(prefix) + len(response)
@@ -181,10 +186,36 @@ class TextEncoder:
         keep_resp = max(self.spec.max_length - len(head_ids) - len(tail_ids), 1)
         return (head_ids + resp_ids[:keep_resp] + tail_ids)[-self.spec.max_length :]
 
+    def untruncated_length(self, prompt: Prompt, response: str) -> int:
+        """Tokens the text would have before any cut to ``max_length`` (more than ``max_length``: it is cut)."""
+        prefix, response, suffix = self.render(prompt, response)
+        if self.spec.template == "pair":
+            return len(self.tok(prefix, response)["input_ids"])
+        return len(self.tok(prefix + response + suffix, add_special_tokens=self.spec.add_special_tokens)["input_ids"])
+
+    def _truncate_left(self, text: str) -> list[int]:
+        """The text's ids cut on the left to ``max_length``, as ``tokenizer(text, truncation=True, max_length=L)``
+        with ``truncation_side="left"`` cuts them: the tokenizer's added special tokens stay. Without added
+        special tokens, a BOS that the template writes first stays too (reward-bench's tokenizer adds its own
+        BOS there and the template's is the one cut)."""
+        limit = self.spec.max_length
+        if self.spec.add_special_tokens:
+            side = self.tok.truncation_side
+            self.tok.truncation_side = "left"
+            try:
+                return list(self.tok(text, add_special_tokens=True, truncation=True, max_length=limit)["input_ids"])
+            finally:
+                self.tok.truncation_side = side
+        ids = list(self.tok(text, add_special_tokens=False)["input_ids"])
+        bos = self.tok.bos_token_id
+        if bos is not None and ids and ids[0] == bos and limit > 1:
+            return [bos] + ids[len(ids) - (limit - 1) :]
+        return ids[len(ids) - limit :]
+
     def _encode_pair(self, prompt_text: str, response: str) -> dict:
         truncation = "only_first" if self.spec.truncation == "prompt_left" else "longest_first"
         side = self.tok.truncation_side
-        self.tok.truncation_side = "left" if self.spec.truncation == "prompt_left" else "right"
+        self.tok.truncation_side = "left" if self.spec.truncation in ("prompt_left", "left") else "right"
         try:
             enc = self.tok(prompt_text, response, truncation=truncation, max_length=self.spec.max_length)
         except Exception:  # response alone longer than max_length
