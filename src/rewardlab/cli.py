@@ -438,10 +438,20 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    from rewardlab.atomic import write_fault  # lazy: the --help start-up path
+    from rewardlab.ownership import owning  # lazy: the --help start-up path
+
     try:
-        args.func(args)
+        with owning():  # the output directories this command locked are released when it ends
+            args.func(args)
     except RewardlabError as e:
         print(f"rewardlab {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full or read-only disk met by a writer outside rewardlab's own (a library's save)
+        fault = write_fault(e, e.filename or "the output")
+        if fault is None:
+            raise
+        print(f"rewardlab {args.command}: error: {fault}", file=sys.stderr)
         return 2
     finally:  # this call's --quiet / --verbose only (main() is also called in-process, e.g. by tests)
         if previous is None:

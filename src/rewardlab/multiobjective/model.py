@@ -18,7 +18,7 @@ which keeps the gate a function of the prompt only, as in ArmoRM.
 
 from __future__ import annotations
 
-import json
+import math
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,10 +31,11 @@ from rewardlab.atomic import readable_like_the_rest
 from rewardlab.data.record import Prompt, prompt_as_messages
 from rewardlab.errors import ModelContractError, RewardlabError
 from rewardlab.finite import check_weights
-from rewardlab.integrity import check_spec_values, verify_model_dir
+from rewardlab.integrity import check_spec_values, read_rewardlab_json, verify_model_dir
 from rewardlab.model import SPEC_FILE, RewardModel, ScoringSpec, TextEncoder, pad_batch, write_spec
 from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
 from rewardlab.multiobjective.scalarise import FixedWeights, Scaliser, scaliser_from_json
+from rewardlab.specfields import checked_fields
 
 GATE_FILE = "gate.safetensors"
 HEAD_NAMES = ("score", "classifier")  # single-Linear heads of decoder and BERT-style sequence classifiers
@@ -54,8 +55,32 @@ class MultiObjectiveSpec:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> "MultiObjectiveSpec":
-        return cls(**d)
+    def from_json(cls, d: dict, source: str = SPEC_FILE) -> "MultiObjectiveSpec":
+        """The section read from ``source``, every field of its type and its values usable (the scaliser, the gate's
+        settings, a K×K finite transform), else :class:`ModelContractError` naming ``multiobjective.<field>``."""
+        mo = cls(**checked_fields(cls, d, source, "multiobjective"))
+        k = len(mo.attributes)
+        if k == 0 or len(set(mo.attributes)) != k:
+            raise ModelContractError(f"{source}: multiobjective.attributes must be distinct names, got {mo.attributes}")
+        for name, bounds in mo.scales.items():
+            if len(bounds) != 2 or not all(math.isfinite(b) for b in bounds) or not bounds[0] < bounds[1]:
+                raise ModelContractError(f"{source}: multiobjective.scales.{name} must be [low, high], got {bounds}")
+        if mo.transform is not None and (
+            len(mo.transform) != k
+            or any(len(row) != k for row in mo.transform)
+            or not all(math.isfinite(x) for row in mo.transform for x in row)
+        ):
+            raise ModelContractError(f"{source}: multiobjective.transform must be a finite {k}×{k} matrix")
+        if mo.gate is not None:
+            gate = GateConfig(**checked_fields(GateConfig, mo.gate, source, "multiobjective.gate"))
+            if not (math.isfinite(gate.temperature) and gate.temperature > 0):
+                raise ModelContractError(
+                    f"{source}: multiobjective.gate.temperature must be a finite number > 0, got {gate.temperature}"
+                )
+            if gate.n_objectives != k:
+                raise ModelContractError(f"{source}: multiobjective.gate.n_objectives is {gate.n_objectives}, not {k}")
+        scaliser_from_json(mo.scaliser, source, "multiobjective.scaliser")
+        return mo
 
 
 def find_head(model) -> torch.nn.Linear:
@@ -149,17 +174,17 @@ class AttributeRewardModel(torch.nn.Module):
         spec_path = path / SPEC_FILE
         if not spec_path.exists():
             raise ModelContractError(f"{path} has no {SPEC_FILE}: not a rewardlab model directory")
-        spec = ScoringSpec.from_json(json.loads(spec_path.read_text()))
+        warn = lambda m: print(m, file=sys.stderr)  # noqa: E731
+        raw, sealed = read_rewardlab_json(path, trust_modified=trust_modified, warn=warn)
+        spec = ScoringSpec.from_json(raw, str(spec_path))
         if not spec.multiobjective:
             raise ModelContractError(
                 f"{spec_path} has no 'multiobjective' section: a single-output model "
                 "(load it with rewardlab.model.RewardModel)"
             )
-        modified = verify_model_dir(
-            path, spec.file_hashes, trust_modified=trust_modified, warn=lambda m: print(m, file=sys.stderr)
-        )
+        modified = sealed + verify_model_dir(path, spec.file_hashes, trust_modified=trust_modified, warn=warn)
         check_spec_values(spec, str(spec_path))
-        mo = MultiObjectiveSpec.from_json(spec.multiobjective)
+        mo = MultiObjectiveSpec.from_json(spec.multiobjective, str(spec_path))
         try:
             tok = AutoTokenizer.from_pretrained(path)
         except (OSError, ValueError) as e:
