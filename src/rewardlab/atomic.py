@@ -40,15 +40,17 @@ WRITE_FAULTS = {
 class OutputWriteError(RewardlabError):
     """A write failed for a reason of the disk, not of the program: one line naming the path."""
 
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(
+            f"cannot write {path}: {reason}; nothing was half-written (free space, or choose another output)"
+        )
+
 
 def write_fault(e: OSError, path: str | os.PathLike) -> OutputWriteError | None:
     """The :class:`OutputWriteError` for ``e`` (writing ``path``) when it is a disk fault, else None."""
     reason = WRITE_FAULTS.get(getattr(e, "errno", None))
-    if reason is None:
-        return None
-    return OutputWriteError(
-        f"cannot write {path}: {reason}; nothing was half-written (free space or choose another output)"
-    )
+    return None if reason is None else OutputWriteError(path, reason)
 
 
 def _remove(path: Path) -> None:
@@ -70,6 +72,8 @@ def writing(path: str | os.PathLike, *, temporary: tuple[str | os.PathLike, ...]
     except BaseException as e:
         for t in temporary:
             _remove(Path(t))
+        if isinstance(e, OutputWriteError) and any(str(t) in e.path for t in temporary):
+            raise OutputWriteError(path, e.reason) from None  # named as the output, not its temporary copy
         fault = write_fault(e, path) if isinstance(e, OSError) else None
         if fault is not None:
             raise fault from None
