@@ -203,6 +203,9 @@ def acquire(out: str | os.PathLike, command: str = "rewardlab", *, main: bool | 
                     f"({'; '.join(describe(w) for w in left) or 'unnamed'}): its launcher or main process is gone "
                     "but these run on; stop them first"
                 ) from None
+            for old in (out / WORKER_DIR).glob("*.json"):  # no process of an earlier run is left: their records go
+                with contextlib.suppress(OSError):
+                    old.unlink()
             fcntl.flock(workers, fcntl.LOCK_SH)  # downgrade: the door keeps other runs out meanwhile
             os.ftruncate(door, 0)
             os.lseek(door, 0, os.SEEK_SET)
