@@ -77,6 +77,15 @@ class MultiObjectiveSpec:
                 raise ModelContractError(
                     f"{source}: multiobjective.gate.temperature must be a finite number > 0, got {gate.temperature}"
                 )
+            for name in ("input_dim", "hidden", "n_hidden"):
+                if getattr(gate, name) < 1:
+                    raise ModelContractError(
+                        f"{source}: multiobjective.gate.{name} must be ≥ 1, got {getattr(gate, name)}"
+                    )
+            if not 0 <= gate.dropout < 1:
+                raise ModelContractError(
+                    f"{source}: multiobjective.gate.dropout must lie in [0, 1), got {gate.dropout}"
+                )
             if gate.n_objectives != k:
                 raise ModelContractError(f"{source}: multiobjective.gate.n_objectives is {gate.n_objectives}, not {k}")
         scaliser_from_json(mo.scaliser, source, "multiobjective.scaliser")
@@ -203,7 +212,13 @@ class AttributeRewardModel(torch.nn.Module):
             if not (path / GATE_FILE).exists():
                 raise ModelContractError(f"{SPEC_FILE} describes a gate but {path / GATE_FILE} is missing")
             gate = GatingNetwork(GateConfig(**mo.gate))
-            gate.load_state_dict(load_file(str(path / GATE_FILE)))
+            try:
+                gate.load_state_dict(load_file(str(path / GATE_FILE)))
+            except (RuntimeError, ValueError, OSError) as e:  # shapes of another gate, a truncated file
+                raise ModelContractError(
+                    f"{path / GATE_FILE} does not fit {SPEC_FILE} multiobjective.gate {mo.gate}: "
+                    f"{str(e).splitlines()[0][:200]}"
+                ) from None
             check_weights(gate.state_dict().items(), f"{path / GATE_FILE}: refusing to load")
         rm = cls(model, tok, spec, mo, gate, modified_files=modified)
         rm.scaliser()  # a bad scaliser record fails at load, not at the first request
