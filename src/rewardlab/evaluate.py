@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab import progress
+from rewardlab.atomic import atomic_write_text
 from rewardlab.benchmarks import detect_benchmark, get_benchmark
 from rewardlab.benchmarks.base import score_records, skipped_summary
 from rewardlab.bounds import NonNegative, Positive, Seed
@@ -37,6 +38,7 @@ from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.metrics.ties import TiePolicy
 from rewardlab.multiobjective.serving import multiobjective_note
 from rewardlab.outputs import claim_output_dir
+from rewardlab.ownership import owns_outputs
 from rewardlab.probes.profile import bias_profile
 from rewardlab.provenance import provenance
 from rewardlab.report import write_report
@@ -187,9 +189,7 @@ def write_examples(
 ) -> list[dict]:
     """Write :func:`example_rows` as JSONL to ``path``; return the rows."""
     rows = example_rows(records, scores, credits, pairwise)
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(dumps_strict(row, ensure_ascii=False) + "\n")
+    atomic_write_text(path, "".join(dumps_strict(row, ensure_ascii=False) + "\n" for row in rows))
     return rows
 
 
@@ -282,6 +282,7 @@ def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[
     return records, skipped, notes
 
 
+@owns_outputs
 def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: list | None = None) -> Path:
 
     if not cfg.model and not cfg.judge:
@@ -297,7 +298,13 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         TiePolicy.parse(cfg.tie_policy, seed=cfg.seed)
     except ValueError as e:
         raise RewardlabError(str(e)) from e
-    claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=EVAL_WRITES)
+    claim_output_dir(
+        cfg.output_dir,
+        overwrite=cfg.overwrite,
+        written=EVAL_WRITES,
+        inputs={"--data": as_paths(cfg.data) if cfg.data else None, "--model": cfg.model},
+        command="rewardlab eval",
+    )
     load_notes: list[str] = []
     if records is None:
         records, skipped, load_notes = _load_records(cfg, bench)

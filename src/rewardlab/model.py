@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,20 +37,22 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from rewardlab.atomic import readable_like_the_rest
+from rewardlab.atomic import atomic_write_text, readable_like_the_rest
 from rewardlab.backbones import resolve_backbone
 from rewardlab.data.record import Comparison, Prompt, per_record, prompt_as_messages
 from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError
 from rewardlab.finite import check_rewards, check_weights
-from rewardlab.integrity import check_spec_values, file_hashes, verify_model_dir
+from rewardlab.integrity import SEAL, check_spec_values, file_hashes, read_rewardlab_json, seal, verify_model_dir
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.layout import pad_batch  # noqa: F401  (importable from here as before)
 from rewardlab.lora import load_adapter_model
+from rewardlab.normstats import normalize_with
 from rewardlab.packing import packed_forward, packing_support, score_packed
 from rewardlab.progress import bar as progress_bar
 from rewardlab.progress import track
 from rewardlab.provenance import library_versions
+from rewardlab.specfields import checked_fields
 
 SPEC_FILE = "rewardlab.json"
 SPEC_VERSION = 1
@@ -101,20 +102,22 @@ class ScoringSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> "ScoringSpec":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ModelContractError(
-                f"{SPEC_FILE} has unknown fields {sorted(unknown)} (written by a newer rewardlab?)"
-            )
-        return cls(**d)
+    def from_json(cls, d: dict, source: str = SPEC_FILE) -> "ScoringSpec":
+        """The spec in ``d`` (a ``rewardlab.json`` object read from ``source``): every field of its type, or a
+        :class:`ModelContractError` naming the file and the field (:func:`rewardlab.specfields.checked_fields`)."""
+        if isinstance(d, dict):
+            d = {k: v for k, v in d.items() if k != SEAL}
+        return cls(**checked_fields(cls, d, source))
+
+
+def sealed_json(spec: dict) -> str:
+    """The text of a ``rewardlab.json`` holding ``spec``, sealed (:func:`rewardlab.integrity.seal`)."""
+    return dumps_strict(seal(json.loads(dumps_strict(spec))), indent=2, ensure_ascii=False) + "\n"
 
 
 def write_spec(path: Path, spec: dict) -> None:
-    """Write ``path/rewardlab.json`` with ``spec`` and the hashes of the scoring files now in ``path``."""
-    spec = {**spec, "file_hashes": file_hashes(path)}
-    (path / SPEC_FILE).write_text(dumps_strict(spec, indent=2, ensure_ascii=False) + "\n")
+    """Write ``path/rewardlab.json`` with ``spec`` and the hashes of the scoring files now in ``path``, sealed."""
+    atomic_write_text(path / SPEC_FILE, sealed_json({**spec, "file_hashes": file_hashes(path)}))
 
 
 def _plain_conversation(messages: list[dict]) -> str:
@@ -249,19 +252,12 @@ def package_versions() -> dict:
     return {k: versions[k] for k in ("rewardlab", "torch", "transformers", "accelerate", "python")}
 
 
-def normalized(stats: dict | None, rewards: list) -> list:
-    """``(r − mean) / std`` with a model's ``normalization`` statistics (a zero or non-finite std counts as 1); in
-    rows ``[score, part, …]`` (a multi-objective server row) only the score changes."""
-    if not stats:
-        raise ModelContractError(
-            "this model has no normalisation statistics (rewardlab.json 'normalization'; "
-            "run `rewardlab normalize --model DIR --data samples.jsonl`)"
-        )
-    std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
-    return [
-        [(r[0] - stats["mean"]) / std, *r[1:]] if isinstance(r, (list, tuple)) else (r - stats["mean"]) / std
-        for r in rewards
-    ]
+def normalized(stats: dict | None, rewards: list, source: str = SPEC_FILE) -> list:
+    """``(r − mean) / std`` with a model's ``normalization`` statistics, checked first
+    (:func:`rewardlab.normstats.checked_normalization`: a negative, zero, non-finite or rounding-noise std is an
+    error naming ``source``, never a silent "normalised" answer); in rows ``[score, part, …]`` (a multi-objective
+    server row) only the score changes."""
+    return normalize_with(stats, rewards, source)
 
 
 class RewardModel(torch.nn.Module):
@@ -390,12 +386,12 @@ class RewardModel(torch.nn.Module):
                 f"{path} has no {SPEC_FILE}: not a rewardlab model directory "
                 "(use `rewardlab train --backbone` to start from a plain checkpoint)"
             )
-        spec = ScoringSpec.from_json(json.loads(spec_path.read_text()))
+        warn = lambda m: print(m, file=sys.stderr)  # noqa: E731
+        raw, sealed = read_rewardlab_json(path, trust_modified=trust_modified, warn=warn)
+        spec = ScoringSpec.from_json(raw, str(spec_path))
         if spec.format_version > SPEC_VERSION:
             raise ModelContractError(f"{spec_path}: format_version {spec.format_version} is newer than this rewardlab")
-        modified = verify_model_dir(
-            path, spec.file_hashes, trust_modified=trust_modified, warn=lambda m: print(m, file=sys.stderr)
-        )
+        modified = sealed + verify_model_dir(path, spec.file_hashes, trust_modified=trust_modified, warn=warn)
         check_spec_values(spec, str(spec_path))
         try:
             tok = AutoTokenizer.from_pretrained(path)
@@ -429,7 +425,9 @@ class RewardModel(torch.nn.Module):
                 problems.append(f"{key}: model was trained with {getattr(spec, key)!r}, asked for {value!r}")
         if problems:
             raise ModelContractError(f"{spec_path} does not match: " + "; ".join(problems))
-        return cls(model, tok, spec, packing=packing, modified_files=modified)
+        rm = cls(model, tok, spec, packing=packing, modified_files=modified)
+        rm.spec_source = str(spec_path)
+        return rm
 
     def save(self, path: str | Path, state_dict: dict | None = None) -> None:
         """Write the directory; ``state_dict`` (keys of ``self.model``) overrides the weights, e.g. the full
@@ -505,8 +503,10 @@ class RewardModel(torch.nn.Module):
             out = self.normalize(out)
         return out
 
+    spec_source = SPEC_FILE  # where the spec was read (load): what a refusal of its statistics names
+
     def normalize(self, rewards: list[float]) -> list[float]:
-        return normalized(self.spec.normalization, rewards)
+        return normalized(self.spec.normalization, rewards, self.spec_source)
 
     def score_comparisons(
         self,
