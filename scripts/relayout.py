@@ -52,6 +52,12 @@ MOVES = {
     "rewardlab.contract_options": "rewardlab.core.contract_options",
     "rewardlab.trackers": "rewardlab.core.trackers",
     "rewardlab.cli_help": "rewardlab.core.cli_help",
+    "rewardlab.device": "rewardlab.core.device",
+    "rewardlab.hub": "rewardlab.core.hub",
+    "rewardlab.interrupt": "rewardlab.core.interrupt",
+    "rewardlab.normstats": "rewardlab.core.normstats",
+    "rewardlab.ownership": "rewardlab.core.ownership",
+    "rewardlab.specfields": "rewardlab.core.specfields",
     "rewardlab.scoring.protocol": "rewardlab.core.scorer",
     "rewardlab.scoring.kinds": "rewardlab.core.kinds",
     # data
@@ -82,6 +88,7 @@ MOVES = {
     "rewardlab.report": "rewardlab.evaluation.report",
     "rewardlab.report_html": "rewardlab.evaluation.report_html",
     "rewardlab.curves": "rewardlab.evaluation.curves",
+    "rewardlab.truncation": "rewardlab.evaluation.truncation",
     "rewardlab.run_report": "rewardlab.evaluation.run_report",
     # commands: what only the command line (rewardlab.cli) imports
     "rewardlab.score": "rewardlab.commands.score",

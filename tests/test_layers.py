@@ -34,6 +34,12 @@ STAGE_OF = {
     "rewardlab.contract_options": "core",
     "rewardlab.trackers": "core",
     "rewardlab.cli_help": "core",
+    "rewardlab.device": "core",
+    "rewardlab.hub": "core",
+    "rewardlab.interrupt": "core",
+    "rewardlab.normstats": "core",
+    "rewardlab.ownership": "core",
+    "rewardlab.specfields": "core",
     "rewardlab.scoring.protocol": "core",
     "rewardlab.scoring.kinds": "core",
     "rewardlab.scoring": "core",
@@ -80,6 +86,7 @@ STAGE_OF = {
     "rewardlab.run_report": "evaluation",
     "rewardlab.eval_scores": "evaluation",
     "rewardlab.eval_run": "evaluation",
+    "rewardlab.truncation": "evaluation",
     "rewardlab.probes": "evaluation",
     "rewardlab.multiobjective.report": "evaluation",
     "rewardlab.serve": "serve",
@@ -100,7 +107,11 @@ DISPATCHER = "rewardlab.cli"  # the one module that imports the commands
 
 
 def stage_of(module: str) -> str | None:
-    best = max((k for k in STAGE_OF if module == k or module.startswith(k + ".")), key=len, default=None)
+    if module == "rewardlab":
+        return STAGE_OF[module]  # the package's __init__ only (not a default for the modules in it)
+    best = max(
+        (k for k in STAGE_OF if k != "rewardlab" and (module == k or module.startswith(k + "."))), key=len, default=None
+    )
     return STAGE_OF[best] if best is not None else None
 
 

@@ -47,7 +47,14 @@ def evaluate_benchmark(
     and ``result["benchmark"]``, the benchmark rule's result (which records the tie policy it used).
     """
     scores = _scores(scorer, records, batch_size)
-    bench_result = bench.score(records, scores, tie_policy=tie_policy, seed=seed, n_boot=n_boot)
+    bench_result = bench.score(
+        records,
+        scores,
+        tie_policy=tie_policy,
+        seed=seed,
+        n_boot=n_boot,
+        unreadable=scorer.unreadable_verdicts(records),
+    )
     credits = bench_result.pop("per_example", None) or [None] * len(records)
     keep = [i for i, r in enumerate(records) if bench.pairwise(r)]
     result: dict[str, Any] = {}

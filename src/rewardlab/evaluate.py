@@ -26,6 +26,7 @@ from rewardlab.data import ReadOptions, fingerprint, parse_score_weights
 from rewardlab.data.formats import format_help
 from rewardlab.data.local import skipped_summary
 from rewardlab.data.record import Comparison
+from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import RewardlabError
 from rewardlab.eval_run import held_out_of_run
 from rewardlab.eval_scores import evaluate_benchmark, evaluate_model  # noqa: F401  (importable from here as before)
@@ -33,19 +34,21 @@ from rewardlab.evalsets import as_paths, load_eval_comparisons
 from rewardlab.loader import load_scorer, model_provenance
 from rewardlab.metrics.ties import TiePolicy
 from rewardlab.outputs import claim_output_dir
+from rewardlab.ownership import owns_outputs
 from rewardlab.probes.profile import bias_profile
 from rewardlab.provenance import provenance
 from rewardlab.report import write_examples, write_report
 from rewardlab.scoring.kinds import JUDGE_PREFIX
 from rewardlab.scoring.protocol import EvalContext
 from rewardlab.splits import trained_on
+from rewardlab.truncation import truncation_counts, truncation_line, truncation_warnings
 
 # what eval writes into output_dir: --overwrite removes these first
 EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
 
 
 @dataclass
-class EvalConfig(ContractOptions):
+class EvalConfig(ContractOptions, DeviceOptions):
     # models
     model: list[str] = field(
         default_factory=list
@@ -60,7 +63,9 @@ class EvalConfig(ContractOptions):
     )  # files or directories (several: each file a subset, rewardlab.evalsets)
     format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
-    skip_invalid: bool = True  # skip rows that cannot be scored and report them (--no-skip-invalid: stop at the first)
+    # skip rows that cannot be scored and count them in the report (--no-skip-invalid: stop at the first). On here,
+    # off in train/score/judge: a report says what it skipped, while a trained model or a scores file would not
+    skip_invalid: bool = True
     limit: Positive | None = None  # use only the first N records
     run: str = ""  # a training run directory: evaluate exactly its held-out records (split.json); model: RUN/model
     # evaluation
@@ -108,6 +113,7 @@ def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[
     return records, skipped, notes
 
 
+@owns_outputs
 def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: list | None = None) -> Path:
 
     if not cfg.model and not cfg.judge:
@@ -123,7 +129,13 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         TiePolicy.parse(cfg.tie_policy, seed=cfg.seed)
     except ValueError as e:
         raise RewardlabError(str(e)) from e
-    claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=EVAL_WRITES)
+    claim_output_dir(
+        cfg.output_dir,
+        overwrite=cfg.overwrite,
+        written=EVAL_WRITES,
+        inputs={"--data": as_paths(cfg.data) if cfg.data else None, "--model": cfg.model},
+        command="rewardlab eval",
+    )
     load_notes: list[str] = []
     if records is None:
         records, skipped, load_notes = _load_records(cfg, bench)
@@ -135,7 +147,9 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     results, examples, tok = {}, {}, None
     pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
-        rm = load_scorer(path, contract_options(cfg), cfg.trust_modified, packing=cfg.packing)
+        rm = load_scorer(
+            path, contract_options(cfg), cfg.trust_modified, packing=cfg.packing, devices=device_options(cfg)
+        )
         tok = rm.tokenizer if rm.tokenizer is not None else tok
         name = model_name(rm.name or path, results)
         if bench is None:
@@ -146,6 +160,12 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
                 rm, bench, records, cfg.batch_size, cfg.seed, cfg.tie_policy, cfg.n_boot
             )
         results[name]["model"] = model_provenance(path, rm)
+        results[name]["truncation"] = cut = truncation_counts(rm, records)
+        if cut is not None:
+            load_notes.append(truncation_line(name, cut))
+            for warning in truncation_warnings(name, cut):
+                print(f"rewardlab eval: warning: {warning}", file=sys.stderr)
+                load_notes.append(f"warning: {warning}")
         if cfg.probes:
             results[name]["bias_profile"] = bias_profile(
                 rm,
@@ -181,7 +201,18 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         notes.append(f"rows that cannot be scored were skipped and not counted{skipped_summary(skipped)}")
     prov = provenance(config=cfg.__dict__, data_fingerprint=fingerprint(records), tokenizer=tok)
     title = "rewardlab evaluation" + (f": {bench.title}" if bench is not None else "")
-    write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples)
+    curves_note = (
+        None
+        if getattr(cfg, "run", None)
+        # eval --run: the curves' held-out split is this data
+        else (
+            "These curves are the model's own training run (its metrics.jsonl): loss and accuracy on its training "
+            "data and accuracy on that run's own held-out split, not results on "
+            + (data_names or "the data evaluated here")
+            + "."
+        )
+    )
+    write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples, curves_note=curves_note)
     return out
 
 

@@ -17,6 +17,7 @@ import torch
 
 from rewardlab import progress
 from rewardlab.contract_options import ContractOptions
+from rewardlab.device import DeviceOptions, placed, resolve
 from rewardlab.errors import ModelContractError
 from rewardlab.scoring.kinds import JUDGE_PREFIX, SPEC_FILE, get_kind, kind_of
 from rewardlab.scoring.protocol import LoadRequest, Scorer
@@ -39,6 +40,7 @@ def load_reward_model(
     packing: bool = False,
     trust_modified: bool = False,
     expect: dict | None = None,
+    devices: DeviceOptions | None = None,
 ) -> Scorer:
     """The one model-loading entry point: the kind :func:`~rewardlab.scoring.kinds.kind_of` names opens
     ``path`` (a rewardlab directory through its checked contract; a DPO policy with ``--ref-model``/
@@ -47,7 +49,26 @@ def load_reward_model(
     ``packing`` (the ``--packing`` load option) is decided here, once: a kind that packs is built with it (its
     ``score()`` then packs unless the caller says otherwise; architectures the packed forward does not cover
     score padded), and the kinds that cannot pack (``Capabilities.packing_refusal``) refuse it with an error
-    naming ``--packing`` and the model, before any weights load."""
+    naming ``--packing`` and the model, before any weights load.
+
+    ``devices`` (``--device``, ``--dtype``, ``--attn-implementation``, ``--quantize``; :mod:`rewardlab.device`):
+    checked and resolved before any weights load, the choice told to ``say``, every ``from_pretrained`` of the
+    scorer run under it (the weights are created on the device in the dtype), and recorded as the scorer's
+    ``placement`` (eval's provenance, serve's ``/info``). None: the CPU in ``torch_dtype``, as before."""
+    placement = resolve(devices, path) if devices is not None else None
+    if placement is None:
+        return _load(path, opts, torch_dtype, say, packing, trust_modified, expect)
+    if say is not None:
+        say(f"rewardlab: {placement.line()}")
+    with placed(placement):
+        rm = _load(path, opts, placement.torch_dtype, say, packing, trust_modified, expect)
+    if placement.quantize is None and isinstance(rm, torch.nn.Module):  # parts built outside from_pretrained
+        rm.to(placement.device)  # (a gate, a value head) follow; quantized weights cannot be moved, and are placed
+    rm.placement = placement.describe()
+    return rm
+
+
+def _load(path: str, opts, torch_dtype, say, packing: bool, trust_modified: bool, expect: dict | None) -> Scorer:
     opts = opts or ContractOptions()
     kind = get_kind(kind_of(path, opts))
     if kind.fixed_contract:
@@ -66,10 +87,14 @@ def load_reward_model(
 
 
 def load_scorer(
-    path: str, options: ContractOptions | None = None, trust_modified: bool = False, packing: bool = False
+    path: str,
+    options: ContractOptions | None = None,
+    trust_modified: bool = False,
+    packing: bool = False,
+    devices: DeviceOptions | None = None,
 ) -> Scorer:
     """A rewardlab model directory, any other reward model, or ``judge:SPEC`` for an LLM judge: all through
-    :func:`rewardlab.loader.load_reward_model` (the registry of kinds, :mod:`rewardlab.scoring.kinds`).
+    :func:`load_reward_model` (the registry of kinds, :mod:`rewardlab.scoring.kinds`).
 
     ``packing`` (``--packing``) is a load option of reward models (the loader builds them with it, or refuses it
     for those that cannot pack); an LLM judge reads text, not padded token batches, and is loaded as it is."""
@@ -77,7 +102,7 @@ def load_scorer(
         return load_reward_model(path, say=None)
     progress.status(f"loading the model {path}")
     # only rewardlab dirs are hashed
-    return load_reward_model(path, options, trust_modified=trust_modified, packing=packing)
+    return load_reward_model(path, options, trust_modified=trust_modified, packing=packing, devices=devices)
 
 
 def model_provenance(path: str | None, scorer: Scorer) -> dict:
@@ -97,6 +122,8 @@ def model_provenance(path: str | None, scorer: Scorer) -> dict:
                 "versions": d.get("versions"),
             }
         )
+    if scorer.placement:  # --device / --dtype as resolved (rewardlab.device)
+        info["placement"] = dict(scorer.placement)
     if scorer.modified_files:  # loaded with --trust-modified despite these mismatches
         info["trust_modified"] = list(scorer.modified_files)
     described = scorer.describe()

@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import random
 import shutil
 import sys
@@ -43,9 +42,10 @@ import torch
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
-from rewardlab.atomic import atomic_write_text, fsync_tree, readable_like_the_rest, replace_dir
+from rewardlab.atomic import append_text, atomic_write_text, fsync_tree, readable_like_the_rest, replace_dir, writing
 from rewardlab.errors import RewardlabError
 from rewardlab.finite import NonFiniteError, check_weights, step_problem
+from rewardlab.interrupt import StopSignals, interrupted, resume_command
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.optim import MasterAdamW
 
@@ -217,8 +217,7 @@ class MetricsLog:
         self.history.append(rec)
         if not self.main or self.path is None:
             return
-        with open(self.path, "a") as f:
-            f.write(dumps_strict(rec) + "\n")
+        append_text(self.path, dumps_strict(rec) + "\n")
         if self.trackers is not None:
             self.trackers.log(rec)
 
@@ -286,9 +285,17 @@ def save_checkpoint(
     accelerator.wait_for_everyone()
     final = ck.root / f"step-{step:08d}"
     tmp = ck.root / f".tmp-step-{step:08d}"
-    main = accelerator.is_main_process
+    temporary = (tmp,) if accelerator.is_main_process else ()
     if not ck.sharded:  # every process (DDP: the same weights), so all stop together instead of waiting on rank 0
         check_weights(weights.state_dict().items(), f"step {step}: refusing to write checkpoint {final}")
+    with writing(final, temporary=temporary):  # a full disk: the temporary directory goes, the older checkpoints stay
+        _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, write_shards, final, tmp)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, write_shards, final: Path, tmp: Path):
+    main = accelerator.is_main_process
     if main:
         ck.root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -319,8 +326,6 @@ def save_checkpoint(
         fsync_tree(ck.root, files=False)
         for old in sorted(p for p in ck.root.glob("step-*"))[: -ck.keep]:
             shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
 
 
 def read_checkpoint(ck: Path, sharded: bool = False) -> tuple[dict, dict | None, dict]:
@@ -410,18 +415,6 @@ def load_checkpoint(
     random.setstate(tr["rng"]["python"])
     print(f"rewardlab: resumed from {path} (step {state['step']})", file=sys.stderr)
     return state["step"]
-
-
-# --- the final save ----------------------------------------------------------------------------------------
-def save_model_atomically(write: Callable[[Path], None], target: Path) -> None:
-    """``write(tmp)`` fills a fresh directory beside ``target``, which then replaces ``target`` by renames
-    (:func:`rewardlab.atomic.replace_dir`): a crash or ``kill -9`` during the save leaves the old ``target`` (or
-    none) or the new one whole, never a half-written or stale model."""
-    target = Path(target)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    write(tmp)
-    replace_dir(tmp, target)
 
 
 # --- the loop ----------------------------------------------------------------------------------------------
@@ -520,6 +513,7 @@ def run_steps(
     metrics: MetricsLog | None = None,
     on_row: Callable[[dict, bool], None] | None = None,
     on_step: Callable[[int, bool], None] | None = None,
+    resume_as: str = "train-judge",
 ) -> LoopResult:
     """Train ``trainable`` (``module``'s parameters that learn; ``module``'s state is what checkpoints hold) for
     ``plan.total`` steps.
@@ -557,52 +551,59 @@ def run_steps(
     module.train()
     history, t0 = [], time.perf_counter()
     window: dict[str, float] = {}
-    for s in range(start, plan.total):
-        done = s + 1
-        epoch, items = plan.step(s)
-        sums = step_loss(items[rank::world], items)
-        all_reduce_grads(params, world)
-        result = update(
-            optimizer,
-            scheduler,
-            params,
-            step=done,
-            loss_sum=sums["loss"],
-            max_grad_norm=opts.max_grad_norm,
-            guard=guard,
-            any_process=any_process(accelerator),
-        )
-        if world > 1:
-            values = torch.tensor(list(sums.values()), dtype=torch.float64, device=accelerator.device)
-            sums = dict(zip(sums, accelerator.reduce(values, reduction="sum").tolist()))
-        if opts.log_every == 1:
-            window = sums  # a row per step: this step's sums (a skipped step's too: its row says so)
-        elif result.applied:  # a skipped step adds nothing to a window of several
-            window = {k: window.get(k, 0.0) + v for k, v in sums.items()}
-        if done % opts.log_every == 0 or done == plan.total:
-            rec = {
-                "step": done,
-                "epoch": epoch,
-                **row(window, items),
-                "lr": scheduler.get_last_lr()[0],
-                "grad_norm": result.grad_norm,
-                "seconds": time.perf_counter() - t0,
-                **({"skipped_nonfinite": guard.skipped} if guard.skipped else {}),
-            }
-            metrics.log(rec)
-            history.append(rec)
-            window = {}
-            if on_row is not None:
-                on_row(rec, done == plan.total)
-        if on_step is not None:
-            on_step(done, done == plan.total)
-        if done == plan.total:
-            break
-        stop = opts.stop_after is not None and done >= opts.stop_after
-        if (opts.save_every and done % opts.save_every == 0) or stop:
-            save_checkpoint(ckpt, done, accelerator, module, optimizer, scheduler)
-        if stop:
-            module.eval()
-            return LoopResult(done, False, history)
+    with StopSignals() as signals:  # Ctrl-C / SIGTERM: the step finishes, a checkpoint, Interrupted (exit 130)
+        for s in range(start, plan.total):
+            done = s + 1
+            epoch, items = plan.step(s)
+            sums = step_loss(items[rank::world], items)
+            all_reduce_grads(params, world)
+            result = update(
+                optimizer,
+                scheduler,
+                params,
+                step=done,
+                loss_sum=sums["loss"],
+                max_grad_norm=opts.max_grad_norm,
+                guard=guard,
+                any_process=any_process(accelerator),
+            )
+            if world > 1:
+                values = torch.tensor(list(sums.values()), dtype=torch.float64, device=accelerator.device)
+                sums = dict(zip(sums, accelerator.reduce(values, reduction="sum").tolist()))
+            if opts.log_every == 1:
+                window = sums  # a row per step: this step's sums (a skipped step's too: its row says so)
+            elif result.applied:  # a skipped step adds nothing to a window of several
+                window = {k: window.get(k, 0.0) + v for k, v in sums.items()}
+            if done % opts.log_every == 0 or done == plan.total:
+                rec = {
+                    "step": done,
+                    "epoch": epoch,
+                    **row(window, items),
+                    "lr": scheduler.get_last_lr()[0],
+                    "grad_norm": result.grad_norm,
+                    "seconds": time.perf_counter() - t0,
+                    **({"skipped_nonfinite": guard.skipped} if guard.skipped else {}),
+                }
+                metrics.log(rec)
+                history.append(rec)
+                window = {}
+                if on_row is not None:
+                    on_row(rec, done == plan.total)
+            if on_step is not None:
+                on_step(done, done == plan.total)
+            if done == plan.total:
+                break
+            stop = opts.stop_after is not None and done >= opts.stop_after
+            signalled = signals.agreed(accelerator)
+            written = "none (no checkpoint directory)"
+            if ckpt is not None and ((opts.save_every and done % opts.save_every == 0) or stop or signalled):
+                written = str(save_checkpoint(ckpt, done, accelerator, module, optimizer, scheduler))
+            if signalled:
+                module.eval()
+                command = resume_command(resume_as, str(ckpt.root.parent) if ckpt is not None else ".")
+                raise interrupted(signals.received, done, plan.total, written, command)
+            if stop:
+                module.eval()
+                return LoopResult(done, False, history)
     module.eval()
     return LoopResult(plan.total, True, history)

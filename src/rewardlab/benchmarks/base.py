@@ -68,6 +68,8 @@ class Benchmark:
     chosen-vs-rejected metrics and plots (False e.g. for a human tie vote).
     ``reads_comparisons``: the data is plain comparisons in any reader format (``--format``, ``--score-weights``
     apply), not a benchmark's fixed schema read by ``loader``.
+    ``reads_unreadable``: the rule takes ``unreadable=`` (one bool per record: a judge gave no readable verdict
+    for it) and scores those as the benchmark's own code does; for the other rules the count is only reported.
     """
 
     name: str
@@ -80,6 +82,7 @@ class Benchmark:
     reference: str
     pairwise: Callable[[Comparison], bool] = lambda record: True
     reads_comparisons: bool = False
+    reads_unreadable: bool = False
 
     def load(self, path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
         return self.loader(path, limit=limit, skip_invalid=skip_invalid)
@@ -91,8 +94,11 @@ class Benchmark:
         tie_policy: TiePolicy | str | None = "published",
         seed: int = 0,
         n_boot: int = 1000,
+        unreadable: Sequence[bool] | None = None,
     ) -> dict:
-        """Apply the rule; the result also records the benchmark, version and tie policy used."""
+        """Apply the rule; the result also records the benchmark, version and tie policy used. ``unreadable``
+        (a judge's records without a readable verdict) goes to a rule that ``reads_unreadable``; the result's
+        ``n_unreadable`` counts them either way (None: the scorer has no verdicts to read, e.g. a reward model)."""
         if isinstance(records, BenchmarkData):
             records = records.records
         records = list(records)
@@ -106,7 +112,12 @@ class Benchmark:
             if not all(math.isfinite(float(x)) for x in row):
                 raise ValueError(f"record {i} ({record.id}): rewards must be finite, got {list(row)}")
         policy = TiePolicy.parse(tie_policy, seed=seed)
-        out = self.rule(records, [[float(x) for x in row] for row in scores], policy, seed, n_boot)
+        if unreadable is not None and len(unreadable) != len(records):
+            raise ValueError(f"{len(unreadable)} unreadable flags but {len(records)} records")
+        extra = {"unreadable": list(unreadable)} if self.reads_unreadable and unreadable is not None else {}
+        out = self.rule(records, [[float(x) for x in row] for row in scores], policy, seed, n_boot, **extra)
+        if unreadable is not None:
+            out.setdefault("n_unreadable", int(sum(bool(u) for u in unreadable)))
         rules = {what: str(policy.resolve(name)) for what, name in self.published_ties.items()}
         return {
             "benchmark": self.name,
@@ -322,19 +333,24 @@ def score_records(scorer: Scorer, records: Sequence[Comparison], batch_size: int
 # result helpers
 
 
-def subset_table(names: Sequence[str], credits: Sequence[float], seed: int = 0, n_boot: int = 1000) -> dict:
-    """``{subset: {n, score, ci95}}`` (score = mean credit; CI: bootstrap over examples), in order of
-    first appearance."""
+def subset_table(
+    names: Sequence[str], credits: Sequence[float], seed: int = 0, n_boot: int = 1000, groups: Sequence | None = None
+) -> dict:
+    """``{subset: {n, score, ci95}}`` (score = mean credit; CI: bootstrap over examples, or over ``groups`` when
+    given: one key per example, :func:`~rewardlab.metrics.statistics.sampling_units`, so the examples of one
+    prompt or item are drawn together), in order of first appearance."""
     names = list(names)
     credits = np.asarray(credits, dtype=np.float64)
+    keys = None if groups is None else np.asarray(list(groups), dtype=object)
     out = {}
     for name in dict.fromkeys(names):
         mask = np.asarray([n == name for n in names])
         values = credits[mask]
+        unit = None if keys is None else keys[mask].tolist()
         out[name] = {
             "n": int(values.size),
             "score": float(values.mean()),
-            "ci95": list(bootstrap_ci(values, n=n_boot, seed=seed)) if n_boot > 0 else None,
+            "ci95": list(bootstrap_ci(values, n=n_boot, seed=seed, groups=unit)) if n_boot > 0 else None,
         }
     return out
 

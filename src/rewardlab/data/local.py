@@ -66,15 +66,27 @@ def iter_local_rows(
         yield location, row, name
 
 
+SHOWN_REASONS = 3  # skipped_summary names this many reasons, then says how many more there are
+
+
 def skipped_summary(skipped: list, excluded: int = 0) -> str:
-    """``": 3 rows skipped as invalid (2× missing; 1× empty ...), first: FILE, line 2 ..."`` ('' when none)."""
+    """``": 3 rows skipped as invalid (2× missing; 1× empty ...), first: FILE, line 2 ..."`` ('' when none). The
+    :data:`SHOWN_REASONS` most frequent reasons are named; the rest as ``"… and N more reasons (M rows)"``."""
     parts = []
     if skipped:
         reasons: dict[str, int] = {}
         for e in skipped:
             key = getattr(e, "reason", str(e))
             reasons[key] = reasons.get(key, 0) + 1
-        why = "; ".join(f"{n}× {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+        ranked = sorted(reasons.items(), key=lambda kv: -kv[1])
+        why = "; ".join(f"{n}× {r}" for r, n in ranked[:SHOWN_REASONS])
+        hidden = ranked[SHOWN_REASONS:]
+        if hidden:  # never let the shown reasons pass for all of them
+            rows = sum(n for _, n in hidden)
+            why += (
+                f"; … and {len(hidden)} more reason{'s' if len(hidden) != 1 else ''} "
+                f"({rows} row{'s' if rows != 1 else ''})"
+            )
         parts.append(
             f"{len(skipped)} row{'s' if len(skipped) != 1 else ''} skipped as invalid ({why}); first: {skipped[0]}"
         )

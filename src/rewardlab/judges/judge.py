@@ -147,6 +147,14 @@ class Judge(Scorer):
         self.last_summary["seconds"] = time.perf_counter() - start
         return [row["rewards"] for row in rows]
 
+    def unreadable_verdicts(self, records: Sequence[Comparison]) -> list[bool] | None:
+        """Per record of the last :meth:`score_comparisons`: no readable verdict (:func:`row_unreadable`); None
+        when its rows do not line up with ``records``."""
+        rows = self.last_rows
+        if not rows or len(rows) != len(records):
+            return None
+        return [row_unreadable(row) for row in rows]
+
     def eval_sections(self, records: Sequence[Comparison], context: EvalContext) -> list[EvalSection]:
         """Parse failures and position consistency of the last :meth:`score_comparisons`."""
         if not self.last_summary:
@@ -209,6 +217,15 @@ class Judge(Scorer):
             "agreement_with_chosen": _agreement_from_rewards(records, [r["rewards"] for r in rows]),
             **({"backend_stats": stats} if stats else {}),
         }
+
+
+def row_unreadable(row: dict) -> bool:
+    """Whether a judge's row (``judge.last_rows``) lacks a readable verdict: a pair whose verdict could not be
+    parsed (``pairs[*].verdict`` None), or a response no sample of which was parsed (``responses[*].rated`` /
+    ``scored`` False). Its reward is then a stand-in (½, the scale's middle), not a verdict."""
+    if any(p.get("verdict") is None for p in row.get("pairs") or ()):
+        return True
+    return any(not r.get("rated", r.get("scored", True)) for r in row.get("responses") or ())
 
 
 _short = model_label

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from rewardlab import trackers
-from rewardlab.atomic import atomic_write_text
+from rewardlab.atomic import atomic_write_text, publish_dir
 from rewardlab.data import load_comparisons, split_by_prompt
 from rewardlab.data import synthetic_attributes as sa
 from rewardlab.data.ratings import RatedText, load_rated, parse_attribute_list, parse_scales
@@ -64,11 +64,11 @@ from rewardlab.recipe import (
     config_defaults,
     make_accelerator,
     run_steps,
-    save_model_atomically,
     update,
 )
 from rewardlab.samplers import StepSampler
 from rewardlab.splits import write_split
+from rewardlab.train import train_inputs
 
 
 @dataclass
@@ -328,6 +328,7 @@ def _gradient_regression(
         accelerator=accelerator,
         metrics=metrics,
         on_step=on_step,
+        resume_as="train",
     )
     metrics.close()
     if result.finished:
@@ -528,10 +529,10 @@ def train_gating(cfg) -> MultiObjectiveResult:
     model_dir = out / "model"
 
     def write(tmp: Path) -> None:  # the stage-1 files, then the gated model over them
-        shutil.copytree(cfg.init_from, tmp, ignore=shutil.ignore_patterns("gate.safetensors"))
+        shutil.copytree(cfg.init_from, tmp, ignore=shutil.ignore_patterns("gate.safetensors"), dirs_exist_ok=True)
         rm.save(tmp)
 
-    save_model_atomically(write, model_dir)  # never a half-written model, nor the ungated stage-1 copy
+    publish_dir(model_dir, write)  # never a half-written model, nor the ungated stage-1 copy (rewardlab.atomic)
     summary = {
         "objective": "gating",
         "source": source,
@@ -621,7 +622,12 @@ def _claim(cfg, output_claimed: bool, resumable: bool) -> None:
         )
     if not output_claimed and int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 claims
         claim_output_dir(
-            cfg.output_dir, resume=cfg.resume if resumable else None, overwrite=cfg.overwrite, written=TRAIN_WRITES
+            cfg.output_dir,
+            resume=cfg.resume if resumable else None,
+            overwrite=cfg.overwrite,
+            written=TRAIN_WRITES,
+            inputs=train_inputs(cfg),
+            command="rewardlab train",
         )
 
 

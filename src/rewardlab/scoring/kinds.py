@@ -13,12 +13,12 @@ A new kind = its module (a :class:`~rewardlab.scoring.protocol.Scorer` subclass 
 from __future__ import annotations
 
 import importlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab.contract_options import ContractOptions
 from rewardlab.errors import ModelContractError
+from rewardlab.integrity import parse_rewardlab_json
 
 SPEC_FILE = "rewardlab.json"  # the same name as rewardlab.model.SPEC_FILE (checked by tests/test_scoring.py)
 JUDGE_PREFIX = "judge:"  # `--model judge:SPEC` / eval's `--judge SPEC`: an LLM judge (rewardlab.judges.run)
@@ -75,13 +75,9 @@ KINDS: dict[str, Kind] = {
 
 def read_spec(path: str | Path) -> dict | None:
     """``rewardlab.json`` of a model directory as JSON, or None when there is none."""
-    file = Path(path) / SPEC_FILE
-    if not file.is_file():
+    if not (Path(path) / SPEC_FILE).is_file():
         return None
-    try:
-        return json.loads(file.read_text())
-    except ValueError as e:
-        raise ModelContractError(f"{file} is not valid JSON: {e}") from None
+    return parse_rewardlab_json(path)  # a malformed one: an error naming the file (rewardlab.integrity)
 
 
 def kind_of(path: str, options: ContractOptions | None = None) -> str:

@@ -137,6 +137,7 @@ class Scorer:
     modified_files: Sequence[str] = ()  # files loaded despite a hash mismatch (--trust-modified), for the reports
     name: str | None = None  # a display name (judges); None: the path it was loaded from
     tokenizer: Any = None  # the tokenizer the provenance records (None: none)
+    placement: dict | None = None  # --device / --dtype as resolved when loaded (rewardlab.device); None: not placed
 
     # ---- opening (the registry, rewardlab.scoring.kinds, calls these) ----------------------------------
     @classmethod
@@ -233,6 +234,16 @@ class Scorer:
         """What ``rewardlab eval`` adds for this scorer after scoring ``records`` (a foreign model: which parts
         of its contract were inferred)."""
         return [EvalSection(note=self.contract.summary())] if self.contract is not None else []
+
+    def text_encoder(self) -> Any:
+        """The :class:`rewardlab.model.TextEncoder` that turns a (prompt, response) into the tokens this scorer
+        reads (its ``max_length`` and truncation rule), or None when it has no single one (judges, compositions)."""
+        return None
+
+    def unreadable_verdicts(self, records: Sequence[Any]) -> list[bool] | None:
+        """One flag per record of the last :meth:`score_comparisons`: no readable verdict (an LLM judge's output
+        that could not be parsed); None for a scorer without verdicts (every reward model)."""
+        return None
 
     def unpack(self, values: list) -> dict:
         """The reward server's answer fields for the forward's values: ``{"rewards": [...]}`` (kinds with
