@@ -14,8 +14,7 @@ What is rewritten, in src/ tests/ docs/ perf/ experiments/ scripts/ and CONTRIBU
 
 * dotted names: ``rewardlab.OLD`` → ``rewardlab.NEW`` (imports, ``"module:Name"`` strings, monkeypatch targets,
   Sphinx roles, prose);
-* ``from rewardlab import a, b`` (a module of the package by name): one ``from rewardlab.PKG import a`` per new
-  package;
+* ``from rewardlab[.pkg] import a, b`` (modules by name): one ``from rewardlab.NEWPKG import a`` per new package;
 * source paths: ``src/rewardlab/OLD.py`` and ``rewardlab/OLD.py`` → the new file.
 
 Public paths users rely on keep working through thin re-export modules (:data:`SHIMS`, written by the move and
@@ -157,23 +156,25 @@ def _path_pattern() -> re.Pattern:
 
 
 _FROM_PACKAGE = re.compile(
-    r"^(?P<indent>[ \t]*)from rewardlab import (?P<names>[\w ,]+?)(?P<comment>[ \t]*#.*)?$", re.M
+    r"^(?P<indent>[ \t]*)from (?P<base>rewardlab(?:\.\w+)*) import (?P<names>[\w ,]+?)(?P<comment>[ \t]*#.*)?$", re.M
 )
 
 
 def _rewrite_from_package(text: str) -> str:
-    """``from rewardlab import a, b as c`` where a / b are moved modules → one line per new package."""
+    """``from rewardlab[.pkg] import a, b as c`` where ``rewardlab[.pkg].a`` is a moved module → one line per new
+    package (``from rewardlab.core import progress``; a renamed module keeps its local name with ``as``)."""
 
     def repl(m: re.Match) -> str:
+        base = m.group("base")
         names = [n.strip() for n in m.group("names").split(",") if n.strip()]
         groups: dict[str, list[str]] = {}
         changed = False
         for item in names:
             name, _, alias = item.partition(" as ")
             name, alias = name.strip(), alias.strip()
-            new = MOVES.get(f"rewardlab.{name}")
+            new = MOVES.get(f"{base}.{name}")
             if new is None:
-                groups.setdefault("rewardlab", []).append(item)
+                groups.setdefault(base, []).append(item)
                 continue
             changed = True
             parent, leaf = new.rsplit(".", 1)
