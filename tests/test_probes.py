@@ -13,6 +13,7 @@ from rewardlab.errors import RewardlabError
 from rewardlab.probes import pairs as P
 from rewardlab.probes import templates as T
 from rewardlab.probes.profile import bias_profile, parse_probe_names, wilson_interval
+from rewardlab.scoring.protocol import Capabilities, Scorer
 
 CHAT = (
     {"role": "system", "content": "Be brief."},
@@ -195,10 +196,10 @@ def test_wilson_interval_worked_and_against_scipy():
     assert wilson_interval(0, 0) is None
 
 
-class LengthScorer:
+class LengthScorer(Scorer):
     """A pointwise "reward model" whose reward is the response's length in characters."""
 
-    pointwise = True
+    capabilities = Capabilities(pointwise=True)
 
     def score(self, items, batch_size=32):
         return [float(len(r)) for _, r in items]
@@ -226,8 +227,8 @@ def test_profile_of_a_pure_length_reward():
     assert "position" in prof["skipped"] and "position" not in prof["probes"]  # pointwise: no order
 
 
-class TieScorer:
-    pointwise = True
+class TieScorer(Scorer):
+    capabilities = Capabilities(pointwise=True)
 
     def score(self, items, batch_size=32):
         return [1.0] * len(items)
@@ -238,15 +239,19 @@ def test_exact_ties_count_half():
     assert prof["biased_preferred"] == 0.5 and prof["ties"] == 5 and prof["shift"] == 0.0
 
 
-class FirstWins:
+class FirstWins(Scorer):
     """A comparison judge that always prefers the response shown first."""
+
+    capabilities = Capabilities(pointwise=False, batched_forward=False)
 
     def score_comparisons(self, records, batch_size=None):
         return [[1.0] + [0.0] * (r.k - 1) for r in records]
 
 
-class LongerWins:
+class LongerWins(Scorer):
     """A comparison judge that prefers the longer response, whatever the order."""
+
+    capabilities = Capabilities(pointwise=False, batched_forward=False)
 
     def score_comparisons(self, records, batch_size=None):
         return [[float(len(x)) for x in r.responses] for r in records]

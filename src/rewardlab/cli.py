@@ -159,16 +159,28 @@ def build_config(cls, args: argparse.Namespace, base: dict | None = None):
 
 # ---------------------------------------------------------------------------------------------
 def cmd_train(args) -> None:
-    from rewardlab.run_report import train_summary  # lazy: --help stays light (torch, transformers)
+    from rewardlab.run_report import train_summary, write_train_report  # lazy: --help stays light (torch)
     from rewardlab.train import TrainConfig, train  # lazy: --help stays light (torch, transformers)
 
     cfg = build_config(TrainConfig, args)
     from rewardlab.hub import check_can_push, push_to_hub  # lazy: --help stays light
 
     check_can_push(cfg.push_to_hub)  # before training: a repo id, a token, a hub not switched off
-    result = train(cfg)
+    result = train(cfg)  # the command composes: the trainer, then the run's report from what it returns
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun / accelerate launch, rank 0 speaks
         return
+    if result.held_out is not None:  # a finished preference run
+        result.report = write_train_report(
+            Path(cfg.output_dir),
+            cfg,
+            result.data_info,
+            result.final_eval,
+            result.steps,
+            result.elapsed_s,
+            result.held_out.records,
+            result.held_out.scores,
+            result.held_out.tokenizer,
+        )
     print(train_summary(result, cfg))
     if cfg.push_to_hub and Path(result.model_dir).is_dir():  # a finished run (not --stop-after)
         print(f"uploaded with its model card (README.md): {push_to_hub(result.model_dir, cfg.push_to_hub)}")
@@ -191,7 +203,7 @@ def cmd_eval(args) -> None:
         print(describe_benchmarks())
         return
     if cfg.run:
-        from rewardlab.eval_run import run_eval_of_run  # lazy: --help stays light (torch, transformers)
+        from rewardlab.evaluate import run_eval_of_run  # lazy: --help stays light (torch, transformers)
 
         out = run_eval_of_run(cfg)
     else:
@@ -337,7 +349,7 @@ COMMANDS["probe"] = (
 
 
 def cmd_inspect(args) -> None:
-    from rewardlab.loader import InspectConfig, run_inspect  # lazy: --help stays light (torch, transformers)
+    from rewardlab.inspect_model import InspectConfig, run_inspect  # lazy: --help stays light (torch, transformers)
 
     given = {k: v for k, v in vars(args).items() if k != "target"}
     if getattr(args, "target", None):  # `rewardlab inspect MODEL` = `rewardlab inspect --model MODEL`
@@ -360,7 +372,7 @@ COMMANDS.update(
         ),
         "inspect": (
             "print the scoring contract a model gets (inferred for models trained elsewhere) and why",
-            "rewardlab.loader:InspectConfig",
+            "rewardlab.inspect_model:InspectConfig",
             cmd_inspect,
         ),
     }

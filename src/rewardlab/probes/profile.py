@@ -15,7 +15,7 @@ For each probe (:data:`rewardlab.probes.pairs.PROBES`), over its ``n`` pairs:
   is the same in both orders. Run a judge with ``position=single`` to see its raw position bias (with
   ``both``/``average`` it already combines the two orders).
 
-A pointwise scorer (a :class:`~rewardlab.model.RewardModel`) scores each (prompt, response) once
+A pointwise scorer (``capabilities.pointwise``: a reward model of any kind) scores each (prompt, response) once
 (:func:`rewardlab.benchmarks.base.score_records`), so a control pair costs only the base response.
 """
 
@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rewardlab.benchmarks.base import _pointwise, score_records
+from rewardlab.benchmarks.base import score_records
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.metrics.statistics import bootstrap_ci
@@ -87,7 +87,7 @@ def bias_profile(
     """``{"probes": {name: summary}, "pairs": {name: [per-pair rows]}, "skipped": {name: why}}`` (see the
     module docstring for the summary fields; ``keep_pairs=False`` leaves the per-pair rows out)."""
     names = parse_probe_names(probes)
-    pointwise = _pointwise(scorer)
+    pointwise = scorer.capabilities.pointwise
     built = build_pairs(list(records), names, seed, pointwise)
     skipped = {
         n: "judges only (a pointwise reward model sees one response at a time)"

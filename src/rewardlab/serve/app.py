@@ -335,12 +335,15 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         )
     else:  # a model loaded by the caller: moved to --device
         rm.to(resolve(device_options(cfg)).device)
-    if cfg.packing and getattr(rm, "refuses_packing", None):  # K-output models: said before serving, not per request
-        raise RewardlabError(rm.refuses_packing)
+    caps = rm.capabilities  # what this kind does (rewardlab.scoring.protocol), declared, never probed
+    if not caps.batched_forward:
+        raise RewardlabError(f"{cfg.model or 'this model'} ({rm.kind}) cannot be served: it has no batched forward")
+    if cfg.packing and caps.forward_rows:  # said before serving, not per request
+        # the batcher's packed path reads one value per text; a scalar kind it does not cover scores padded
+        raise RewardlabError(caps.packing_refusal or f"--packing does not cover {rm.kind} models; drop --packing")
     if cfg.normalize:  # --normalize with statistics that cannot normalise: refused before serving
         checked_normalization(rm.spec.normalization, f"{cfg.model}/rewardlab.json")
     rm.eval()
-    multi = getattr(rm, "multiobjective", False)
     check_weights(rm.model.state_dict().items(), f"{cfg.model or 'model'}: refusing to serve")
     rm.score([("probe", "probe")], batch_size=1)  # a model that cannot score refuses to start (NonFiniteError)
     if hasattr(rm.model.config, "use_cache"):
@@ -449,7 +452,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         """Per text: the prompt's unsafe tag, or None (no tag set); 422 for ``true`` on a model that cannot read it."""
         if tags is None or not any(tags):
             return None  # false everywhere: the untagged answer, for every model
-        if not getattr(rm, "reads_unsafe_tags", False):
+        if not caps.reads_unsafe_tags:
             raise HTTPException(422, UNSAFE_REFUSAL)
         return tags
 
@@ -504,9 +507,8 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             rewards, feats = await score_items([(prompt, r) for r in req.responses], norm, tags)
         except ModelContractError as e:
             raise HTTPException(422, str(e))
-        extra = rm.unpack(rewards) if multi else {}
         return ScoreResponse(
-            **({"rewards": rewards} | extra),
+            **rm.unpack(rewards),  # {"rewards"} and, for kinds with forward_rows, the named parts
             normalized=norm,
             tokens=[len(f["input_ids"]) for f in feats],
             model=model_name,
@@ -535,8 +537,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             rewards, _ = await score_items(items, norm, tags)
         except ModelContractError as e:
             raise HTTPException(422, str(e))
-        if multi:  # the scalar: the model's scaliser (fixed weights, Llama 2 rule or gate)
-            rewards = [r[0] for r in rewards]
+        rewards = rm.unpack(rewards)["rewards"]  # the scalar: for K-output kinds, the model's scaliser
         return OpenRLHFResponse(rewards=rewards, scores=rewards)
 
     @app.get("/health")
@@ -550,11 +551,11 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             "batching": cfg.batching,
             "normalization": bool(rm.spec.normalization),
             "device": str(batcher.device),
-            **({"placement": rm.placement} if getattr(rm, "placement", None) else {}),
+            **({"placement": rm.placement} if rm.placement else {}),
             "torch_threads": torch.get_num_threads(),
-            **({"trust_modified": rm.modified_files} if getattr(rm, "modified_files", None) else {}),
+            **({"trust_modified": list(rm.modified_files)} if rm.modified_files else {}),
         }
-        if getattr(rm, "contract", None) is not None:  # a foreign model: the contract it is scored with
+        if rm.contract is not None:  # a foreign model: the contract it is scored with
             body["contract"] = rm.contract.to_json()
         return JSONResponse(body, 200 if ok else 503)
 

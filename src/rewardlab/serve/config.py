@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rewardlab.bounds import NonNegativeFloat, Port, Positive, PositiveFloat
+from rewardlab.bounds import NonNegativeFloat, Port, Positive, PositiveFloat, check_bounds
 from rewardlab.contract_options import ContractOptions
 from rewardlab.device import DeviceOptions
 from rewardlab.errors import RewardlabError
@@ -43,6 +43,7 @@ class ServeConfig(ContractOptions, DeviceOptions):
     trust_modified: bool = False  # serve a model whose files differ from the hashes in rewardlab.json (/health says)
 
     def __post_init__(self):
+        check_bounds(self)  # the declared ranges bind however the config is built
         for name in (
             "max_batch_tokens",
             "max_batch_texts",
