@@ -19,6 +19,7 @@ from transformers import AutoModelForSequenceClassification
 from rewardlab.atomic import publish_dir
 from rewardlab.bounds import NonNegativeFloat
 from rewardlab.errors import RewardlabError
+from rewardlab.hub import check_can_push, push_to_hub
 from rewardlab.lora import is_peft
 from rewardlab.model import RewardModel, write_spec
 from rewardlab.outputs import claim_output_dir
@@ -39,6 +40,10 @@ class ExportConfig:
     dtype: str = "float32"  # float32 | bfloat16 | float16 of the written weights
     overwrite: bool = False  # replace an existing --output directory
     tolerance: NonNegativeFloat = 1e-4  # largest allowed |score difference| between source and export on the probes
+    # a hub repo OWNER/NAME: after the check, upload the export with a generated model card (README.md) through
+    # huggingface_hub (needs a token; rewardlab.hub)
+    push_to_hub: str | None = None
+    private: bool = False  # with --push-to-hub: create the repo private
 
 
 def _probe_items():
@@ -54,6 +59,7 @@ def run_export(cfg: ExportConfig) -> dict:
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
     if cfg.dtype not in dtypes:
         raise RewardlabError(f"dtype must be one of {sorted(dtypes)}, not {cfg.dtype!r}")
+    check_can_push(cfg.push_to_hub)  # before any work: a repo id, a token, a hub not switched off
     out = Path(cfg.output)
     if out.exists() and not cfg.overwrite:
         raise RewardlabError(f"{out} exists: pass --overwrite or choose another --output")
@@ -94,4 +100,7 @@ def run_export(cfg: ExportConfig) -> dict:
             f"the export's scores differ from the source model's by {diff:.3g} (> {tol}); "
             f"{out} was written but should not be used"
         )
-    return {"output": str(out), "merged": lora, "max_abs_diff": diff, "probes": len(items)}
+    info = {"output": str(out), "merged": lora, "max_abs_diff": diff, "probes": len(items)}
+    if cfg.push_to_hub:  # the card reads the training run the source model sits in (runs/rm for runs/rm/model)
+        info["url"] = push_to_hub(out, cfg.push_to_hub, run_dir=Path(cfg.model).parent, private=cfg.private)
+    return info

@@ -21,6 +21,9 @@ Truncation (``truncation="prompt_left"``, the default): when a text exceeds ``ma
 dropped from the *start of the prompt* first (keeping a leading BOS), so the whole response and the end
 of the prompt survive; only if the response alone is too long is the response cut from its right, keeping
 the template's closing tokens. ``truncation="right"`` cuts the end like a plain tokenizer would.
+``truncation="left"`` (foreign models' default, as reward-bench's ``run_rm.py`` sets ``tokenizer.truncation_side
+= "left"``) cuts the start of the text like a tokenizer with ``truncation_side="left"``: the tokenizer's added
+special tokens (and a BOS the template itself writes) stay, the text's first tokens go.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from rewardlab.atomic import atomic_write_text, readable_like_the_rest
 from rewardlab.backbones import resolve_backbone
 from rewardlab.data.record import Comparison, Prompt, per_record, prompt_as_messages
+from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError
 from rewardlab.finite import check_rewards, check_weights
 from rewardlab.integrity import SEAL, check_spec_values, file_hashes, read_rewardlab_json, seal, verify_model_dir
@@ -72,7 +76,7 @@ class ScoringSpec:
     pad_token_id: int
     padding_side: str  # "right" | "left"
     max_length: int
-    truncation: str = "prompt_left"  # "prompt_left" | "right"
+    truncation: str = "prompt_left"  # "prompt_left" | "right" | "left" (foreign models: a tokenizer cut on the left)
     normalization: dict | None = None  # {"mean": float, "std": float} applied by score(normalize=True)
     data_fingerprint: str | None = None
     versions: dict = field(default_factory=dict)
@@ -158,6 +162,8 @@ class TextEncoder:
             return {"input_ids": ids}
         if self.spec.truncation == "right":
             return {"input_ids": ids[: self.spec.max_length]}
+        if self.spec.truncation == "left":
+            return {"input_ids": self._truncate_left(text)}
         return {
             "input_ids": self._truncate_prompt_left(
                 ids, enc["offset_mapping"], len(prefix), len(prefix) + len(response)
@@ -183,10 +189,36 @@ class TextEncoder:
         keep_resp = max(self.spec.max_length - len(head_ids) - len(tail_ids), 1)
         return (head_ids + resp_ids[:keep_resp] + tail_ids)[-self.spec.max_length :]
 
+    def untruncated_length(self, prompt: Prompt, response: str) -> int:
+        """Tokens the text would have before any cut to ``max_length`` (more than ``max_length``: it is cut)."""
+        prefix, response, suffix = self.render(prompt, response)
+        if self.spec.template == "pair":
+            return len(self.tok(prefix, response)["input_ids"])
+        return len(self.tok(prefix + response + suffix, add_special_tokens=self.spec.add_special_tokens)["input_ids"])
+
+    def _truncate_left(self, text: str) -> list[int]:
+        """The text's ids cut on the left to ``max_length``, as ``tokenizer(text, truncation=True, max_length=L)``
+        with ``truncation_side="left"`` cuts them: the tokenizer's added special tokens stay. Without added
+        special tokens, a BOS that the template writes first stays too (reward-bench's tokenizer adds its own
+        BOS there and the template's is the one cut)."""
+        limit = self.spec.max_length
+        if self.spec.add_special_tokens:
+            side = self.tok.truncation_side
+            self.tok.truncation_side = "left"
+            try:
+                return list(self.tok(text, add_special_tokens=True, truncation=True, max_length=limit)["input_ids"])
+            finally:
+                self.tok.truncation_side = side
+        ids = list(self.tok(text, add_special_tokens=False)["input_ids"])
+        bos = self.tok.bos_token_id
+        if bos is not None and ids and ids[0] == bos and limit > 1:
+            return [bos] + ids[len(ids) - (limit - 1) :]
+        return ids[len(ids) - limit :]
+
     def _encode_pair(self, prompt_text: str, response: str) -> dict:
         truncation = "only_first" if self.spec.truncation == "prompt_left" else "longest_first"
         side = self.tok.truncation_side
-        self.tok.truncation_side = "left" if self.spec.truncation == "prompt_left" else "right"
+        self.tok.truncation_side = "left" if self.spec.truncation in ("prompt_left", "left") else "right"
         try:
             enc = self.tok(prompt_text, response, truncation=truncation, max_length=self.spec.max_length)
         except Exception:  # response alone longer than max_length
@@ -368,7 +400,7 @@ class RewardModel(torch.nn.Module):
         if (path / "adapter_config.json").exists():  # a LoRA model (rewardlab.lora): base backbone + adapter
             model = load_adapter_model(path, spec, tok, torch_dtype)
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)
+            model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype, **pretrained_kwargs())
         check_weights(model.state_dict().items(), f"{path}: refusing to load")
         problems = []
         if tok.pad_token != spec.pad_token or tok.pad_token_id != spec.pad_token_id:

@@ -19,6 +19,7 @@ from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import load_comparisons
 from rewardlab.data.formats import format_help
+from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import RewardlabError
 from rewardlab.integrity import read_rewardlab_json
 from rewardlab.loader import is_rewardlab_dir, load_reward_model
@@ -31,7 +32,7 @@ from rewardlab.score import _single_rows
 
 
 @dataclass
-class NormalizeConfig(ContractOptions):
+class NormalizeConfig(ContractOptions, DeviceOptions):
     model: str = ""  # the rewardlab model directory whose rewardlab.json is updated
     data: str = ""  # policy samples: prompt/response rows (JSONL/JSON/Parquet/CSV), or comparisons
     format: str = "auto"  # auto | single (prompt/response rows) | a comparison format (every response counts)
@@ -76,7 +77,7 @@ def run_normalize(cfg: NormalizeConfig) -> dict:
         )
     if not cfg.dry_run:  # the model directory is this command's output: writable, and written by it alone
         claim_in_place(cfg.model, flag="--model", command="rewardlab normalize")
-    rm = load_reward_model(cfg.model, contract_options(cfg))
+    rm = load_reward_model(cfg.model, contract_options(cfg), devices=device_options(cfg))
     singles = _single_rows(cfg.data, cfg.limit) if cfg.format in ("auto", "single") else None
     if singles is not None:
         items = [(r["prompt"], r["response"]) for r in singles]

@@ -20,6 +20,7 @@ from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
 from rewardlab.data.fields import identical_responses_are_ties
 from rewardlab.data.formats import format_help
 from rewardlab.data.readers import iter_rows
+from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import DataError
 from rewardlab.foreign import write_contract
 from rewardlab.jsonstrict import dumps_strict
@@ -30,7 +31,7 @@ from rewardlab.ownership import owns_outputs
 
 
 @dataclass
-class ScoreConfig(ContractOptions):
+class ScoreConfig(ContractOptions, DeviceOptions):
     # model
     model: str = ""  # a rewardlab model directory, or any reward model (directory or hub id; rewardlab.foreign)
     trust_modified: bool = False  # load a model whose files differ from the hashes in rewardlab.json (warned)
@@ -133,7 +134,11 @@ def run_score(cfg: ScoreConfig) -> Path:
     target = claim_output_file(cfg.output, overwrite=cfg.overwrite, inputs={"--data": cfg.data, "--model": cfg.model})
     progress.status(f"loading the model {cfg.model}")
     rm = load_reward_model(
-        cfg.model, contract_options(cfg), trust_modified=cfg.trust_modified, packing=cfg.packing
+        cfg.model,
+        contract_options(cfg),
+        trust_modified=cfg.trust_modified,
+        packing=cfg.packing,
+        devices=device_options(cfg),
     )  # --packing is a load option: decided here, refused for models that cannot pack
     if cfg.normalize:  # statistics that cannot normalise are refused before any scoring
         checked_normalization(rm.spec.normalization, f"{cfg.model}/rewardlab.json")

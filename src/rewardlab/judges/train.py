@@ -124,7 +124,7 @@ class TrainJudgeConfig:
     log_every: Positive = 10  # steps between the progress lines printed (metrics.jsonl has every step)
     seed: Seed = 0  # data order, head initialisation
     # checkpoints
-    save_every: NonNegative = 0  # steps between checkpoints (output_dir/checkpoints); 0: none
+    save_every: NonNegative = 500  # steps between checkpoints (output_dir/checkpoints; as train); 0: none
     keep_checkpoints: Positive = 2  # the newest N checkpoints are kept
     resume: bool = False  # continue from the newest checkpoint in output_dir (exactly)
     overwrite: bool = False  # replace the run in a non-empty output_dir (refused without --resume or --overwrite)

@@ -29,6 +29,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from rewardlab.atomic import readable_like_the_rest
 from rewardlab.data.record import Prompt, prompt_as_messages
+from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError, RewardlabError
 from rewardlab.finite import check_weights
 from rewardlab.integrity import check_spec_values, read_rewardlab_json, verify_model_dir
@@ -198,7 +199,7 @@ class AttributeRewardModel(torch.nn.Module):
             tok = AutoTokenizer.from_pretrained(path)
         except (OSError, ValueError) as e:
             raise ModelContractError(f"{path}: cannot load the tokenizer: {str(e).splitlines()[0]}") from None
-        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)
+        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype, **pretrained_kwargs())
         check_weights(model.state_dict().items(), f"{path}: refusing to load")
         names = [model.config.id2label[i] for i in range(model.config.num_labels)]
         if names != mo.attributes:

@@ -15,6 +15,7 @@ from rewardlab.atomic import atomic_write_text
 from rewardlab.bounds import NonNegative, Positive, Seed
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import fingerprint, load_comparisons
+from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import RewardlabError
 from rewardlab.evaluate import JUDGE_PREFIX, load_scorer, model_name, model_provenance
 from rewardlab.outputs import claim_output_dir
@@ -29,7 +30,7 @@ PROBE_WRITES = ("probes.json", "probes.md", "probe-pairs-*.jsonl")
 
 
 @dataclass
-class ProbeConfig(ContractOptions):
+class ProbeConfig(ContractOptions, DeviceOptions):
     model: list[str] = field(default_factory=list)  # rewardlab model directories, one column each
     judge: list[str] = field(
         default_factory=list
@@ -92,7 +93,7 @@ def run_probe(cfg: ProbeConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
-        scorer = load_scorer(path, contract_options(cfg), cfg.trust_modified)
+        scorer = load_scorer(path, contract_options(cfg), cfg.trust_modified, devices=device_options(cfg))
         name = model_name(getattr(scorer, "name", path), results)
         profile = bias_profile(scorer, records, names, seed=cfg.seed, n_boot=cfg.n_boot, batch_size=cfg.batch_size)
         pairs = build_pairs(records, list(profile["pairs"]), cfg.seed, pointwise=False)
