@@ -26,7 +26,6 @@ from rewardlab.loader import load_reward_model
 from rewardlab.metrics.statistics import bootstrap_ci, length_correlation
 from rewardlab.probes.profile import bias_profile, win_credit
 
-
 # a run written by a rewardlab before its model seal (contract_hashes) loads only with trust_modified; set
 # REWARDLAB_TRUST_MODIFIED=1 for such a run (the output records it)
 TRUST_MODIFIED = os.environ.get("REWARDLAB_TRUST_MODIFIED") == "1"
