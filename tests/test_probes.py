@@ -490,3 +490,19 @@ def test_length_probe_reports_a_short_preference_that_polite_filler_would_hide()
     assert length["shift"] == pytest.approx(-sum(words) / 5) and length["shift"] < 0
     assert length["effect"] <= 0
     assert fill["shift"] == pytest.approx(200.0) and fill["biased_preferred"] == 1.0
+
+
+def test_length_pairs_whose_doubled_answer_is_cut_are_counted(tiny_llama):
+    """Known answer: max_length 40. Two worse answers are "No." (doubled: a few tokens, the text fits); two are
+    30 words (doubled: 60 words, far over 40 tokens, so the model sees them cut and the factor is not applied):
+    n_cut = 2, and shift_uncut is the mean shift of the two pairs that fit."""
+    from rewardlab.model import RewardModel
+
+    rm = RewardModel.from_backbone(tiny_llama, max_length=40)
+    long = " ".join(["apple"] * 30)
+    recs = [Comparison(f"Q{i}?", ("Yes, it is.", "No." if i < 2 else long), chosen=0, id=str(i)) for i in range(4)]
+    got = bias_profile(rm, recs, ["length"], n_boot=0, keep_pairs=True)["probes"]["length"]
+    rows = bias_profile(rm, recs, ["length"], n_boot=0, keep_pairs=True)["pairs"]["length"]
+    assert got["n_cut"] == 2
+    fits = [r["r_biased"] - r["r_base"] for r in rows[:2]]
+    assert got["shift_uncut"] == pytest.approx(sum(fits) / 2)

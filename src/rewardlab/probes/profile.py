@@ -10,6 +10,9 @@ For each probe (:data:`rewardlab.probes.pairs.PROBES`), over its ``n`` pairs:
 * ``margin`` — mean ``r(biased) − r(reference)`` with a bootstrap 95% interval (``margin_ci95``).
 * ``shift`` (added-text probes) — mean ``r(biased) − r(base)``, the *reward shift* the added text caused,
   with a bootstrap 95% interval (``shift_ci95``).
+* ``n_cut`` (added-text probes, scorers with a token limit) — pairs whose biased variant is longer than the
+  model's ``max_length``: the model is shown it cut, so the factor was not fully applied; ``shift_uncut``
+  (``shift_uncut_ci95``) is the shift over the other pairs.
 * ``position`` (judges only) — each (chosen, worse) pair in both orders; ``biased_preferred`` = the share
   of the 2n orders in which the response shown first wins, ``consistency`` = the share of pairs whose winner
   is the same in both orders. Run a judge with ``position=single`` to see its raw position bias (with
@@ -73,6 +76,14 @@ def build_pairs(
 ) -> dict[str, list[ProbePair]]:
     """Each probe's pairs (judge-only probes left out for a pointwise scorer)."""
     return {name: PROBES[name](records, seed) for name in probes if not (pointwise and name in JUDGE_ONLY)}
+
+
+def _cut(scorer: Any, pairs: Sequence[ProbePair]) -> list[bool] | None:
+    """Per pair: is its biased variant longer than the scorer's max_length (None: no limit rewardlab can read)."""
+    encoder = getattr(scorer, "encoder", None)
+    if not hasattr(encoder, "untruncated_length"):
+        return None
+    return [encoder.untruncated_length(p.prompt, p.biased) > encoder.spec.max_length for p in pairs]
 
 
 def bias_profile(
@@ -164,6 +175,14 @@ def bias_profile(
         if ctl_credit:
             c = np.array(ctl_credit)
             sh = np.array(shifts)
+            cut = _cut(scorer, [p for p in pairs if p.base is not None])
+            if cut is not None:
+                keep = ~np.array(cut, dtype=bool)
+                summary.update(
+                    n_cut=int(sum(cut)),
+                    shift_uncut=float(sh[keep].mean()) if keep.any() else None,
+                    shift_uncut_ci95=_ci(sh[keep], n_boot, seed) if keep.any() else None,
+                )
             summary.update(
                 control_rate=float(c.mean()),
                 control_ci95=wilson_interval(float(c.sum()), c.size),
