@@ -589,3 +589,17 @@ def test_eval_cli_lists_benchmarks_and_rejects_bad_input(capsys, tmp_path):
     assert "at least one model" in capsys.readouterr().err
     assert main(["eval", "--model", "x", "--benchmark", "nope", "--data", "y"]) == 2
     assert "unknown benchmark" in capsys.readouterr().err
+
+
+def test_skipped_summary_says_how_many_reasons_are_not_shown():
+    """Known answer: 9 rows skipped for 5 reasons (3, 2, 2, 1, 1 rows). The three most frequent are named (7 rows);
+    the other 2 reasons (2 rows) must be counted, not silently dropped."""
+    from rewardlab.benchmarks.base import skipped_summary
+    from rewardlab.errors import DataError
+
+    counts = {"missing": 3, "empty": 2, "not text": 2, "bad label": 1, "too long": 1}
+    skipped = [DataError(reason, path="f.jsonl", line=i + 1) for reason, n in counts.items() for i in range(n)]
+    text = skipped_summary(skipped)
+    assert "9 rows skipped" in text and "3× " in text
+    assert "… and 2 more reasons (2 rows)" in text
+    assert "more reason" not in skipped_summary(skipped[:7])  # three reasons: all shown

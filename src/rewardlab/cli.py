@@ -449,10 +449,13 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     from rewardlab import interrupt  # lazy: the --help path stays light
+    from rewardlab.atomic import write_fault  # lazy: the --help start-up path
+    from rewardlab.ownership import owning  # lazy: the --help start-up path
 
     interrupt.set_command_line(argv)  # for the `--resume` command an interrupted run prints
     try:
-        args.func(args)
+        with owning():  # the output directories this command locked are released when it ends
+            args.func(args)
     except RewardlabError as e:
         code = getattr(e, "exit_code", 2)  # 130: stopped on a signal after a checkpoint (rewardlab.interrupt)
         print(f"rewardlab {args.command}: {'error: ' if code == 2 else ''}{e}", file=sys.stderr)
@@ -460,6 +463,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside a training loop's steps (or twice): no traceback
         print(f"\nrewardlab {args.command}: interrupted", file=sys.stderr)
         return interrupt.EXIT_CODE
+    except OSError as e:  # a full or read-only disk met by a writer outside rewardlab's own (a library's save)
+        fault = write_fault(e, e.filename or "the output")
+        if fault is None:
+            raise
+        print(f"rewardlab {args.command}: error: {fault}", file=sys.stderr)
+        return 2
     finally:  # this call's --quiet / --verbose only (main() is also called in-process, e.g. by tests)
         interrupt.set_command_line(None)
         if previous is None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab import progress
+from rewardlab.atomic import atomic_write_text
 from rewardlab.benchmarks import detect_benchmark, get_benchmark
 from rewardlab.benchmarks.base import score_records, skipped_summary
 from rewardlab.bounds import NonNegative, Positive, Seed
@@ -30,16 +31,19 @@ from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import RewardlabError
 from rewardlab.evalsets import as_paths, load_eval_comparisons
 from rewardlab.jsonstrict import dumps_strict
+from rewardlab.judges.judge import row_unreadable
 from rewardlab.judges.run import eval_note, judge_from_spec
 from rewardlab.loader import load_reward_model
 from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.metrics.ties import TiePolicy
 from rewardlab.multiobjective.serving import multiobjective_note
 from rewardlab.outputs import claim_output_dir
+from rewardlab.ownership import owns_outputs
 from rewardlab.probes.profile import bias_profile
 from rewardlab.provenance import provenance
 from rewardlab.report import write_report
 from rewardlab.splits import trained_on
+from rewardlab.truncation import truncation_counts, truncation_line, truncation_warnings
 
 # what eval writes into output_dir: --overwrite removes these first
 EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
@@ -101,6 +105,16 @@ def evaluate_model(
     return evaluate_scores(records, scores, seed=seed, n_boot=n_boot, tie_policy=policy), scores
 
 
+def unreadable_verdicts(scorer, records: list[Comparison]) -> list[bool] | None:
+    """For an LLM judge, one flag per record: no readable verdict in its last call (a pairwise judge's pair
+    whose verdict could not be parsed, a rating or verifier judge's response with no parsed sample); None for a
+    scorer without verdicts (a reward model) or when its rows do not line up with ``records``."""
+    rows = getattr(scorer, "last_rows", None)
+    if not rows or len(rows) != len(records):
+        return None
+    return [row_unreadable(row) for row in rows]
+
+
 def evaluate_benchmark(
     scorer,
     bench,
@@ -117,7 +131,14 @@ def evaluate_benchmark(
     and ``result["benchmark"]``, the benchmark rule's result (which records the tie policy it used).
     """
     scores = _scores(scorer, records, batch_size)
-    bench_result = bench.score(records, scores, tie_policy=tie_policy, seed=seed, n_boot=n_boot)
+    bench_result = bench.score(
+        records,
+        scores,
+        tie_policy=tie_policy,
+        seed=seed,
+        n_boot=n_boot,
+        unreadable=unreadable_verdicts(scorer, records),
+    )
     credits = bench_result.pop("per_example", None) or [None] * len(records)
     keep = [i for i, r in enumerate(records) if bench.pairwise(r)]
     result: dict[str, Any] = {}
@@ -168,9 +189,7 @@ def write_examples(
 ) -> list[dict]:
     """Write :func:`example_rows` as JSONL to ``path``; return the rows."""
     rows = example_rows(records, scores, credits, pairwise)
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(dumps_strict(row, ensure_ascii=False) + "\n")
+    atomic_write_text(path, "".join(dumps_strict(row, ensure_ascii=False) + "\n" for row in rows))
     return rows
 
 
@@ -263,6 +282,7 @@ def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[
     return records, skipped, notes
 
 
+@owns_outputs
 def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: list | None = None) -> Path:
 
     if not cfg.model and not cfg.judge:
@@ -278,7 +298,13 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         TiePolicy.parse(cfg.tie_policy, seed=cfg.seed)
     except ValueError as e:
         raise RewardlabError(str(e)) from e
-    claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=EVAL_WRITES)
+    claim_output_dir(
+        cfg.output_dir,
+        overwrite=cfg.overwrite,
+        written=EVAL_WRITES,
+        inputs={"--data": as_paths(cfg.data) if cfg.data else None, "--model": cfg.model},
+        command="rewardlab eval",
+    )
     load_notes: list[str] = []
     if records is None:
         records, skipped, load_notes = _load_records(cfg, bench)
@@ -303,6 +329,12 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
                 rm, bench, records, cfg.batch_size, cfg.seed, cfg.tie_policy, cfg.n_boot
             )
         results[name]["model"] = model_provenance(path, rm)
+        results[name]["truncation"] = cut = truncation_counts(rm, records)
+        if cut is not None:
+            load_notes.append(truncation_line(name, cut))
+            for warning in truncation_warnings(name, cut):
+                print(f"rewardlab eval: warning: {warning}", file=sys.stderr)
+                load_notes.append(f"warning: {warning}")
         if cfg.probes:
             results[name]["bias_profile"] = bias_profile(
                 rm,
@@ -342,5 +374,16 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         notes.append(f"rows that cannot be scored were skipped and not counted{skipped_summary(skipped)}")
     prov = provenance(config=cfg.__dict__, data_fingerprint=fingerprint(records), tokenizer=tok)
     title = "rewardlab evaluation" + (f": {bench.title}" if bench is not None else "")
-    write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples)
+    curves_note = (
+        None
+        if getattr(cfg, "run", None)
+        # eval --run: the curves' held-out split is this data
+        else (
+            "These curves are the model's own training run (its metrics.jsonl): loss and accuracy on its training "
+            "data and accuracy on that run's own held-out split, not results on "
+            + (data_names or "the data evaluated here")
+            + "."
+        )
+    )
+    write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples, curves_note=curves_note)
     return out

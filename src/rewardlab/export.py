@@ -10,20 +10,19 @@ model's (``max_abs_diff`` is printed; over ``--tolerance`` is an error).
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from rewardlab.atomic import readable_like_the_rest, replace_dir
+from rewardlab.atomic import publish_dir
 from rewardlab.bounds import NonNegativeFloat
 from rewardlab.errors import RewardlabError
 from rewardlab.hub import check_can_push, push_to_hub
 from rewardlab.lora import is_peft
 from rewardlab.model import RewardModel, write_spec
+from rewardlab.outputs import claim_output_dir
 
 PROBES = [
     ("What is 2 plus 3?", "It is 5."),
@@ -64,6 +63,10 @@ def run_export(cfg: ExportConfig) -> dict:
     out = Path(cfg.output)
     if out.exists() and not cfg.overwrite:
         raise RewardlabError(f"{out} exists: pass --overwrite or choose another --output")
+    # the directory is replaced whole by a rename (publish_dir), so it is not locked: each export lands whole
+    claim_output_dir(
+        out, overwrite=cfg.overwrite, flag="--output", inputs={"--model": cfg.model}, may_hold_model=True, lock=False
+    )
     rm = RewardModel.load(cfg.model)
     rm.eval()
     items = _probe_items()
@@ -76,14 +79,12 @@ def run_export(cfg: ExportConfig) -> dict:
     model.config.num_labels = 1
     model.config.pad_token_id = rm.spec.pad_token_id
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    rm.tokenizer.save_pretrained(tmp)
-    write_spec(tmp, rm.spec.to_json())  # with the hashes of the exported files
-    readable_like_the_rest(tmp)
-    replace_dir(tmp, out)
+    def fill(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=True)
+        rm.tokenizer.save_pretrained(tmp)
+        write_spec(tmp, rm.spec.to_json())  # with the hashes of the exported files
+
+    publish_dir(out, fill)
 
     # the check: plain transformers, fed rewardlab's ids, gives the source model's scores
     plain = AutoModelForSequenceClassification.from_pretrained(out, dtype=torch.float32).eval()

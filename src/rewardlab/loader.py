@@ -11,7 +11,6 @@ is a foreign reward model whose contract is inferred, printed and stored (:mod:`
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from rewardlab.device import DeviceOptions, placed, resolve
 from rewardlab.errors import ModelContractError
 from rewardlab.foreign import infer_contract, load_foreign
 from rewardlab.implicit import implicit_contract, load_implicit
+from rewardlab.integrity import parse_rewardlab_json
 from rewardlab.model import SPEC_FILE, RewardModel, ScoringSpec
 from rewardlab.multiobjective.composed import COMPOSED_KIND, ComposedLlama2Scorer
 from rewardlab.multiobjective.serving import MultiObjectiveScorer
@@ -38,10 +38,8 @@ def is_rewardlab_dir(path: str | Path) -> bool:
 
 
 def _spec_json(path: str | Path) -> dict:
-    try:
-        return json.loads((Path(path) / SPEC_FILE).read_text())
-    except ValueError as e:
-        raise ModelContractError(f"{Path(path) / SPEC_FILE} is not valid JSON: {e}") from None
+    """The JSON object of ``path``'s ``rewardlab.json`` (a malformed one: an error naming the file)."""
+    return parse_rewardlab_json(path)
 
 
 def load_reward_model(
@@ -130,7 +128,7 @@ def run_inspect(cfg: InspectConfig) -> str:
         lines.append(f"  {'scaliser':<19} {d.get('scaliser')!r}")
         return "\n".join(lines)
     if is_rewardlab_dir(cfg.model):
-        spec = ScoringSpec.from_json(json.loads((Path(cfg.model) / SPEC_FILE).read_text()))
+        spec = ScoringSpec.from_json(_spec_json(cfg.model), str(Path(cfg.model) / SPEC_FILE))
         lines = [f"scoring contract for {cfg.model}: rewardlab model, fixed by its {SPEC_FILE} (checked on load)"]
         for name in (
             "template",

@@ -42,7 +42,7 @@ import torch
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
-from rewardlab.atomic import atomic_write_text, fsync_tree, readable_like_the_rest, replace_dir
+from rewardlab.atomic import append_text, atomic_write_text, fsync_tree, readable_like_the_rest, replace_dir, writing
 from rewardlab.errors import RewardlabError
 from rewardlab.finite import NonFiniteError, check_weights, step_problem
 from rewardlab.interrupt import StopSignals, interrupted, resume_command
@@ -217,8 +217,7 @@ class MetricsLog:
         self.history.append(rec)
         if not self.main or self.path is None:
             return
-        with open(self.path, "a") as f:
-            f.write(dumps_strict(rec) + "\n")
+        append_text(self.path, dumps_strict(rec) + "\n")
         if self.trackers is not None:
             self.trackers.log(rec)
 
@@ -286,9 +285,17 @@ def save_checkpoint(
     accelerator.wait_for_everyone()
     final = ck.root / f"step-{step:08d}"
     tmp = ck.root / f".tmp-step-{step:08d}"
-    main = accelerator.is_main_process
+    temporary = (tmp,) if accelerator.is_main_process else ()
     if not ck.sharded:  # every process (DDP: the same weights), so all stop together instead of waiting on rank 0
         check_weights(weights.state_dict().items(), f"step {step}: refusing to write checkpoint {final}")
+    with writing(final, temporary=temporary):  # a full disk: the temporary directory goes, the older checkpoints stay
+        _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, write_shards, final, tmp)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, write_shards, final: Path, tmp: Path):
+    main = accelerator.is_main_process
     if main:
         ck.root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -319,8 +326,6 @@ def save_checkpoint(
         fsync_tree(ck.root, files=False)
         for old in sorted(p for p in ck.root.glob("step-*"))[: -ck.keep]:
             shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
 
 
 def read_checkpoint(ck: Path, sharded: bool = False) -> tuple[dict, dict | None, dict]:

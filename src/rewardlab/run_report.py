@@ -14,6 +14,7 @@ from rewardlab.cells import _get, fmt
 from rewardlab.evaluate import write_examples
 from rewardlab.provenance import provenance
 from rewardlab.report import _with_ci, write_report
+from rewardlab.truncation import truncation_line
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,11 +111,21 @@ def summary_table(results: dict[str, dict]) -> str:
 
 
 def report_summary(report_dir: str | Path) -> str:
-    """The terminal's summary of a written report: the table and the report's paths."""
+    """The terminal's summary of a written report: the table, one line per model on the texts it saw cut to its
+    max_length (:mod:`rewardlab.truncation`), and the report's paths."""
     report_dir = Path(report_dir)
     payload: dict[str, Any] = json.loads((report_dir / "report.json").read_text())
+    results = payload.get("results") or {}
+    cut = [
+        line
+        for name, result in results.items()
+        if isinstance(result, dict)
+        for line in [truncation_line(name, result.get("truncation"))]
+        if line
+    ]
     return (
-        summary_table(payload.get("results") or {})
+        summary_table(results)
+        + "".join(f"\ntruncated: {line}" for line in cut)
         + f"\nreport: {report_dir / 'report.md'} (and report.html, report.json)"
     )
 

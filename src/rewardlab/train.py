@@ -31,7 +31,7 @@ from accelerate.utils import DistributedType, gather_object, set_seed
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from rewardlab import progress, trackers
-from rewardlab.atomic import atomic_write_text, replace_dir
+from rewardlab.atomic import atomic_write_text, publish_dir
 from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, OpenFraction, Positive, PositiveFloat, Seed
 from rewardlab.cli_help import registry_choices
 from rewardlab.collate import collate_pairs
@@ -51,7 +51,9 @@ from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.model import RewardModel
 from rewardlab.multiobjective.train import OBJECTIVES, init_from_attribute
 from rewardlab.multiobjective.train import check_options as check_multiobjective
-from rewardlab.outputs import claim_output_dir
+from rewardlab.normstats import measured
+from rewardlab.outputs import check_free_space, claim_output_dir, disk_bytes
+from rewardlab.ownership import acquire, owns_outputs
 from rewardlab.packing import collate_packed
 from rewardlab.probes.augment import augment_records, parse_augment
 from rewardlab.recipe import (
@@ -341,6 +343,12 @@ TRAIN_WRITES = (
 )
 
 
+def train_inputs(cfg: TrainConfig) -> dict:
+    """What a run reads, which its output directory must not be nor replace (:func:`rewardlab.outputs.claim_output_dir`)."""
+    return {"--data": cfg.data, "--eval-data": cfg.eval_data, "--backbone": cfg.backbone, "--init-from": cfg.init_from}
+
+
+@owns_outputs
 def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
     """Set up, run the steps (logging, evaluating and checkpointing between them), then evaluate and save.
     ``output_claimed``: the caller already checked ``output_dir`` (:func:`rewardlab.outputs.claim_output_dir`)."""
@@ -353,7 +361,12 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
             )
         if not output_claimed and int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 claims
             claim_output_dir(
-                cfg.output_dir, resume=cfg.resume if resumable else None, overwrite=cfg.overwrite, written=TRAIN_WRITES
+                cfg.output_dir,
+                resume=cfg.resume if resumable else None,
+                overwrite=cfg.overwrite,
+                written=TRAIN_WRITES,
+                inputs=train_inputs(cfg),
+                command="rewardlab train",
             )
         return OBJECTIVES[cfg.objective](cfg)
     run = setup(cfg, output_claimed)
@@ -462,7 +475,16 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
     out = Path(cfg.output_dir)
     ckpt_root = out / "checkpoints"
     if main and not output_claimed:
-        claim_output_dir(out, resume=cfg.resume, overwrite=cfg.overwrite, written=TRAIN_WRITES)
+        claim_output_dir(
+            out,
+            resume=cfg.resume,
+            overwrite=cfg.overwrite,
+            written=TRAIN_WRITES,
+            inputs=train_inputs(cfg),
+            command="rewardlab train",
+        )
+    elif not main:
+        acquire(out, "rewardlab train")  # every process of the run holds the directory (rank 0 claimed it)
     if main:
         _prepare_output_dir(out)
     if not cfg.resume and main and ckpt_root.exists() and any(ckpt_root.iterdir()):
@@ -682,12 +704,15 @@ def finish(run: ScalarRun) -> TrainResult:
         )
         final_eval = evaluate_scores(run.eval_recs, scores, seed=cfg.seed)
         flat = np.array([s for row in scores for s in row])
-        rm.spec.normalization = {
-            "mean": float(flat.mean()),
-            "std": float(flat.std()),
-            "source": "held-out split responses",
-            "n": int(flat.size),
-        }
+        try:  # statistics that could not normalise (constant held-out scores) are not written, and it is said
+            rm.spec.normalization = {
+                **measured([float(x) for x in flat], "the held-out rewards"),
+                "source": "held-out split responses",
+            }
+        except RewardlabError as e:
+            rm.spec.normalization = None
+            if run.main:
+                print(f"rewardlab: warning: no normalisation statistics recorded: {e}", file=sys.stderr)
         run.metrics.log(
             {
                 "step": total_steps,
@@ -887,13 +912,11 @@ def _check_free_space(out: Path, rm: RewardModel, cfg: TrainConfig) -> None:
     trainable = sum(p.numel() * 4 for p in rm.parameters() if p.requires_grad)
     n_ckpt = cfg.keep_checkpoints + 1 if (cfg.save_every or cfg.stop_after) else 0
     need = int(1.1 * (weights + n_ckpt * (weights + 2 * trainable)))
-    free = shutil.disk_usage(out).free
-    if free < need:
-        raise RewardlabError(
-            f"--output-dir {out}: only {free / 2**20:.0f} MiB free, and this run writes about "
-            f"{need / 2**20:.0f} MiB (model + {n_ckpt} checkpoints); free space or lower "
-            "--keep-checkpoints"
-        )
+    # what the run already has there (its checkpoints on --resume, its model) is not written again on top
+    have = disk_bytes([out / "model", out / "checkpoints"])
+    check_free_space(
+        out, need, "--output-dir", have=have, what=f"model + {n_ckpt} checkpoints; or lower --keep-checkpoints"
+    )
 
 
 def _plugin_sharded(accelerator) -> bool:
@@ -915,10 +938,7 @@ def _gathered_state_dict(accelerator, model) -> dict | None:
 
 def _atomic_save_model(rm: RewardModel, target: Path, state_dict: dict | None = None) -> None:
     check_weights((state_dict or rm.model.state_dict()).items(), f"refusing to write {target}")
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    rm.save(tmp, state_dict=state_dict)
-    replace_dir(tmp, target)
+    publish_dir(target, lambda tmp: rm.save(tmp, state_dict=state_dict))
 
 
 def _resume_key(cfg: TrainConfig) -> dict:

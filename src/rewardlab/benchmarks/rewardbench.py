@@ -55,6 +55,7 @@ from rewardlab.benchmarks.base import (
     text,
 )
 from rewardlab.data.record import Comparison
+from rewardlab.metrics.statistics import sampling_units
 from rewardlab.metrics.ties import TiePolicy, compare_credit
 
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -213,7 +214,7 @@ def score(
     rng = pol.rng()
     credits = [compare_credit(s[0], s[1], pol, rng) for s in scores]
     names = [r.source for r in records]
-    subsets = subset_table(names, credits, seed=seed, n_boot=n_boot)
+    subsets = subset_table(names, credits, seed=seed, n_boot=n_boot, groups=sampling_units(records))
     plain = {k: v["score"] for k, v in subsets.items()}
     counts = {k: v["n"] for k, v in subsets.items()}
     sections, used = section_scores(plain, counts, section_weights)

@@ -57,6 +57,7 @@ from rewardlab.errors import ModelContractError, RewardlabError
 from rewardlab.finite import NonFiniteError, check_weights, nonfinite_tensors
 from rewardlab.loader import load_reward_model
 from rewardlab.multiobjective.serving import UNSAFE_KEY
+from rewardlab.normstats import checked_normalization
 from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.docs import add_offline_docs
@@ -336,6 +337,8 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         rm.to(resolve(device_options(cfg)).device)
     if cfg.packing and getattr(rm, "refuses_packing", None):  # K-output models: said before serving, not per request
         raise RewardlabError(rm.refuses_packing)
+    if cfg.normalize:  # --normalize with statistics that cannot normalise: refused before serving
+        checked_normalization(rm.spec.normalization, f"{cfg.model}/rewardlab.json")
     rm.eval()
     multi = getattr(rm, "multiobjective", False)
     check_weights(rm.model.state_dict().items(), f"{cfg.model or 'model'}: refusing to serve")
@@ -426,6 +429,8 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
                 ) from None
 
     def wants_norm(flag: bool | None) -> bool:
+        """Whether to normalise; 422 when asked for and the model's statistics cannot (missing, or refused by
+        :func:`rewardlab.normstats.checked_normalization`), so "normalized": true is never said of raw rewards."""
         norm = cfg.normalize if flag is None else flag
         if norm and not rm.spec.normalization:
             raise HTTPException(
@@ -433,6 +438,11 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
                 "normalize was asked for but this model has no normalisation statistics "
                 "(run `rewardlab normalize --model DIR --data samples.jsonl`)",
             )
+        if norm:
+            try:
+                checked_normalization(rm.spec.normalization, f"{cfg.model}/rewardlab.json")
+            except ModelContractError as e:
+                raise HTTPException(422, f"normalize was asked for but {e}") from None
         return norm
 
     def wants_tags(tags: list[bool] | None) -> list[bool] | None:
