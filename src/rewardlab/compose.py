@@ -32,6 +32,12 @@ class ComposeConfig:
     batch_size: Positive = 16  # texts per forward while whitening
     overwrite: bool = False  # replace an existing OUT/rewardlab.json
 
+    REQUIRED = (
+        "safety",
+        "helpfulness",
+        "output_dir",
+    )  # options that must be given (rewardlab.preflight checks them before anything loads)
+
 
 def run_compose(cfg: ComposeConfig) -> Path:
     if not (cfg.safety and cfg.helpfulness and cfg.output_dir):

@@ -41,6 +41,8 @@ class ExportConfig:
     overwrite: bool = False  # replace an existing --output directory
     tolerance: NonNegativeFloat = 1e-4  # largest allowed |score difference| between source and export on the probes
 
+    REQUIRED = ("model", "output")  # options that must be given (rewardlab.preflight checks them before anything loads)
+
 
 def _probe_items():
     out = []

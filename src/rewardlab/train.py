@@ -34,7 +34,7 @@ from rewardlab import progress, trackers
 from rewardlab.atomic import atomic_write_text, replace_dir
 from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, OpenFraction, Positive, PositiveFloat, Seed
 from rewardlab.cli_help import registry_choices
-from rewardlab.collate import collate_pairs
+from rewardlab.collate import collate_pairs, preference_pairs
 from rewardlab.data import ReadOptions, fingerprint, load_comparisons, parse_score_weights, split_by_prompt, synthetic
 from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison, per_record
@@ -42,7 +42,7 @@ from rewardlab.errors import RewardlabError
 from rewardlab.finite import check_weights
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.lora import apply_lora
-from rewardlab.losses import LossOptions, LossType, batch_loss, count_units
+from rewardlab.losses import LOSSES, LossOptions, LossType, batch_loss, count_units
 from rewardlab.losses import check_options as check_loss_options
 from rewardlab.metrics.accuracy import accuracy_summary
 from rewardlab.metrics.pairs import record_pairs
@@ -64,6 +64,7 @@ from rewardlab.recipe import (
     make_accelerator,
     make_optimizer,
     make_scheduler,
+    restored_window,
     update,
 )
 from rewardlab.recipe import save_checkpoint as recipe_save_checkpoint
@@ -263,6 +264,19 @@ class TrainResult:
 
 
 # ---------------------------------------------------------------------------------------------
+def check_loss_fields(loss: str, records: list[Comparison], source: str) -> None:
+    """A loss that reads the data's margins (``LossSpec.needs_margin``) needs one for every training pair: said
+    after the data is read, before the model loads, naming a record without one (not a failure at step 1)."""
+    if not LOSSES[LossType(loss)].needs_margin:
+        return
+    lacking = [c for c in records if any(m is None for _, _, m in preference_pairs(c))]
+    if lacking:
+        raise RewardlabError(
+            f"--loss {loss} needs a margin for every pair (a 'margin' column, or per-response 'scores'), but "
+            f"{len(lacking)} of {len(records)} training records in {source} have none (the first: id {lacking[0].id!r})"
+        )
+
+
 def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison], dict]:
     """The training and held-out records, and a summary of what was read (skipped rows, sizes)."""
     info: dict = {"skipped": []}
@@ -292,6 +306,7 @@ def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison
     train = usable
     if not train:
         raise RewardlabError(f"no training records in {cfg.data} (for loss {cfg.loss})")
+    check_loss_fields(cfg.loss, train, cfg.data)
     info.update(n_train=len(train), n_eval=len(held), n_skipped=len(info["skipped"]))
     return train, held, info
 
@@ -353,7 +368,7 @@ def _run_steps(run: ScalarRun) -> TrainResult:
     """The steps of :func:`train` (logging, evaluating and checkpointing between them), then :func:`finish`."""
     cfg = run.cfg
     bar = progress.bar(run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0)  # rank 0 draws it
-    window = _new_window()
+    window = restored_window(_new_window(), run.ckpt.resumed_window, run.accelerator.process_index, run.world)
     with contextlib.closing(bar):
         for step in range(run.start, run.total_steps):
             done = step + 1
@@ -372,7 +387,7 @@ def _run_steps(run: ScalarRun) -> TrainResult:
                 run.metrics.log({"step": done, **evaluate(run)})
             stop = cfg.stop_after is not None and done >= cfg.stop_after
             if (cfg.save_every and done % cfg.save_every == 0) or stop:
-                save_checkpoint(run, done)
+                save_checkpoint(run, done, window)
             if stop:
                 _end(run.accelerator, run.own_group)
                 return TrainResult(run.out / "model", done, run.metrics.history)
@@ -630,11 +645,14 @@ def evaluate(run: ScalarRun) -> dict:
     return eval_accuracies(run.eval_recs, scores)
 
 
-def save_checkpoint(run: ScalarRun, step: int) -> None:
+def save_checkpoint(run: ScalarRun, step: int, window: dict | None = None) -> None:
+    """Checkpoint ``step``; ``window``: the open logging window, so the row that spans a kill is exact on resume."""
     fsdp = run.cfg.fsdp
     write_shards = (lambda d: _fsdp().save_sharded(d / _fsdp().SHARDED_DIR, run.rm, run.optimizer)) if fsdp else None
     weights = None if fsdp else run.accelerator.unwrap_model(run.rm).model
-    recipe_save_checkpoint(run.ckpt, step, run.accelerator, weights, run.optimizer, run.scheduler, write_shards)
+    recipe_save_checkpoint(
+        run.ckpt, step, run.accelerator, weights, run.optimizer, run.scheduler, write_shards, window=window
+    )
 
 
 def finish(run: ScalarRun) -> TrainResult:

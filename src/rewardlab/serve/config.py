@@ -43,6 +43,8 @@ class ServeConfig(ContractOptions):
     log_level: str = "warning"  # uvicorn log level: critical | error | warning | info | debug
     trust_modified: bool = False  # serve a model whose files differ from the hashes in rewardlab.json (/health says)
 
+    REQUIRED = ("model",)  # options that must be given (rewardlab.preflight checks them before anything loads)
+
     def __post_init__(self):
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise RewardlabError(f"dtype must be float32, bfloat16 or float16, not {self.dtype!r}")
