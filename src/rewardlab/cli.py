@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import importlib
 import os
 import sys
@@ -55,12 +56,10 @@ class OneLineParser(argparse.ArgumentParser):
         given = flags[0].split("=", 1)[0]
         names = {o[2:].replace("-", "_"): o for a in self._actions for o in a.option_strings if o.startswith("--")}
         key = given.lstrip("-").replace("-", "_")
-        from rewardlab.settings import SYNONYMS  # light: no torch
+        from rewardlab.settings import SYNONYMS  # lazy: pydantic only when a flag is unknown
 
         guess = SYNONYMS.get(key) if SYNONYMS.get(key) in names else None
         if guess is None:
-            import difflib
-
             close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.6)
             guess = close[0] if close else None
         hint = f" (did you mean {names[guess]}?)" if guess else ""
@@ -123,7 +122,7 @@ def _default_text(value) -> str:
 
 def aliases_of(name: str) -> list[str]:
     """Other trainers' names for option ``name`` that mean exactly the same (:data:`rewardlab.aliases.ALIASES`)."""
-    from rewardlab.aliases import ALIASES  # light: a dict
+    from rewardlab.aliases import ALIASES  # lazy: read when the flags are built, not at import
 
     return [alias for alias, target in ALIASES.items() if target == name]
 
@@ -459,7 +458,7 @@ def preflight(args: argparse.Namespace) -> None:
     """The command's options validated (types, ranges: the config class read from source) and checked
     (:func:`rewardlab.preflight.check_settings`: required options, paths, models, hub ids, the environment) before
     the command imports torch."""
-    from rewardlab.preflight import check_settings  # light: stdlib only
+    from rewardlab.preflight import check_settings  # lazy: only when a command runs, not for --help
 
     _, cls_path, _ = COMMANDS[args.command]
     cls = _config_class(cls_path, light=True)

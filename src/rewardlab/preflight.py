@@ -23,11 +23,13 @@ against the data) run where those are loaded, before the first step (``rewardlab
 from __future__ import annotations
 
 import ast
+import json
 import os
 import socket
 import threading
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlparse
 
 from rewardlab.errors import RewardlabError
 
@@ -45,7 +47,7 @@ def flag(name: str) -> str:
 # --- what a path is ------------------------------------------------------------------------------------------
 def looks_local(value: str) -> bool:
     """A path rather than a hub id or an embedded name (:func:`rewardlab.data.readers.looks_local`'s rule)."""
-    from rewardlab.data.readers import looks_local as readers_looks_local  # light: stdlib and errors only
+    from rewardlab.data.readers import looks_local as readers_looks_local  # lazy: rewardlab.data only if needed
 
     return readers_looks_local(value)
 
@@ -57,8 +59,6 @@ def _is_dataset_dir(path: Path) -> bool:
 
 
 def _rewardlab_spec(path: Path) -> dict | None:
-    import json
-
     try:
         spec = json.loads((path / "rewardlab.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -68,7 +68,7 @@ def _rewardlab_spec(path: Path) -> dict | None:
 
 def embedded_names() -> tuple[str, ...]:
     """The embedded backbone names and their aliases (``EMBEDDED`` and ``ALIASES`` in rewardlab.backbones)."""
-    from rewardlab.cli_help import _module_file  # light: ast only
+    from rewardlab.cli_help import _module_file  # lazy: only when an embedded name is looked up
 
     path = _module_file(_BACKBONES_MODULE)
     tree = ast.parse(path.read_text(encoding="utf-8")) if path is not None else ast.Module(body=[])
@@ -130,8 +130,6 @@ def _offline_set() -> bool:
 
 def hub_reachable(timeout: float = NETWORK_TIMEOUT_S) -> bool:
     """One TCP connection to the hub's host (``HF_ENDPOINT``'s, if set), name lookup included, within ``timeout``."""
-    from urllib.parse import urlparse
-
     host = urlparse(os.environ.get("HF_ENDPOINT") or f"https://{HUB_HOST}").hostname or HUB_HOST
     ok = [False]
 
@@ -299,7 +297,7 @@ COMMAND_CHECKS: dict[str, Callable[[object], None]] = {"normalize": check_writab
 
 def check_required(cls, cfg) -> None:
     """The fields ``cls.REQUIRED`` names must be given (non-empty)."""
-    from rewardlab.cli_help import field_comments  # light: ast and tokenize only
+    from rewardlab.cli_help import field_comments  # lazy: the help text only for an error
 
     for name in getattr(cls, "REQUIRED", ()):
         if not getattr(cfg, name, None):

@@ -124,7 +124,7 @@ def did_you_mean(key: str, names) -> str:
 def known_options(cls, items, where) -> Sourced:
     """``items`` (``(key, value)`` pairs; ``-`` in a key is ``_``) as options of dataclass ``cls``, each sourced as
     ``where(key)``; every unknown key refused at once, each with a did-you-mean."""
-    from rewardlab.aliases import ALIASES  # other trainers' names that mean exactly the same option
+    from rewardlab.aliases import ALIASES  # lazy: other trainers' names for the same options, read per file
 
     names = [f.name for f in dataclasses.fields(cls)]
     values, sources, problems = {}, {}, []

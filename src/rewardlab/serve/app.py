@@ -37,7 +37,6 @@ import hmac
 import json
 import os
 import re
-import threading
 import time
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -59,6 +58,7 @@ from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.docs import add_offline_docs
 from rewardlab.serve.openrlhf import SplitError, split_query
+from rewardlab.serve.tokenizing import TokenizerStopped, TokenizerWorker
 
 TOKEN_ENV = "REWARDLAB_SERVE_TOKEN"
 UNSAFE_REFUSAL = (
@@ -354,17 +354,20 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         on_batch=metrics.on_batch,
         packing=cfg.packing,
         token_budget=cfg.token_budget,
+        max_forward_ms=cfg.max_forward_ms,
     )
-    tok_lock = threading.Lock()
+    tokenizer = TokenizerWorker(lambda p, r: rm.encoder.encode(p, r))  # the only thread that tokenizes
     extra_ends = tuple(t for t in (rm.tokenizer.eos_token, rm.tokenizer.pad_token) if t)
     state = {"draining": False, "failure": None}
 
     @asynccontextmanager
     async def lifespan(app):
+        tokenizer.start()
         batcher.start()
         yield
         # uvicorn runs this after in-flight requests were answered (or shutdown_timeout passed)
         state["draining"] = True
+        await run_in_threadpool(tokenizer.stop, cfg.shutdown_timeout)
         await run_in_threadpool(batcher.stop, cfg.shutdown_timeout)
 
     app = FastAPI(
@@ -440,22 +443,18 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             raise HTTPException(422, UNSAFE_REFUSAL)
         return tags
 
-    def encode_all(items, tags: list[bool] | None = None) -> list[dict]:
-        with tok_lock:
-            feats = [rm.encoder.encode(p, r) for p, r in items]
+    async def encode_all(items, tags: list[bool] | None = None) -> list[dict]:
+        """The items' features from the tokenizer's own thread (the event loop never waits on a lock)."""
+        try:
+            feats = await asyncio.wrap_future(tokenizer.submit(items))
+        except TokenizerStopped as e:
+            raise HTTPException(503, str(e))
         if tags is not None:  # travels with each text into the model's collate (rewardlab.multiobjective.serving)
             feats = [{**f, UNSAFE_KEY: t} for f, t in zip(feats, tags)]
         return feats
 
     async def score_items(items, normalize: bool, tags: list[bool] | None = None) -> tuple[list[float], list[dict]]:
-        # a few short texts tokenize in well under a millisecond: cheaper here than a hop to the thread pool
-        if (
-            sum(len(r) + (len(p) if isinstance(p, str) else sum(len(m["content"]) for m in p)) for p, r in items)
-            <= 4096
-        ):
-            feats = encode_all(items, tags)
-        else:
-            feats = await run_in_threadpool(encode_all, items, tags)
+        feats = await encode_all(items, tags)
         try:
             fut = batcher.submit(feats, items if cfg.packing else None)
         except QueueFull as e:

@@ -25,6 +25,9 @@ class ServeConfig(ContractOptions):
     max_batch_texts: Positive = 256  # texts per forward
     max_wait_ms: NonNegativeFloat = 5.0  # how long the first queued request may wait for others to join it
     max_queue_texts: Positive = 8192  # texts waiting for a forward; beyond this requests get 503
+    # a forward takes at most about this long (its tokens capped by the measured seconds per token; 0: no cap), so a
+    # small request waits for about one such forward while large requests stream; single-piece requests go first
+    max_forward_ms: NonNegativeFloat = 25.0
     packing: bool = False  # padding-free packed forwards (rewardlab.packing; prompts shared by responses run once)
     token_budget: Positive | None = None  # pack prompt groups into rows of this many tokens (default: a row per group)
     # request limits (4xx with a message beyond them)
