@@ -232,9 +232,12 @@ class RequireToken:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or self.token is None or scope.get("path") == "/health":
             return await self.app(scope, receive, send)
-        got = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        given = [v for k, v in scope.get("headers") or [] if k.lower() == b"authorization"]
+        got = given[0].decode("latin-1") if len(given) == 1 else ""  # two Authorization headers: neither counts
         scheme, _, value = got.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.token.encode()):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            value.strip().encode("latin-1"), self.token.encode("latin-1")
+        ):
             return await _send_json(
                 send,
                 401,
@@ -341,7 +344,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         rm.model.config.use_cache = False  # scoring is one forward: no KV cache to build
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    token = cfg.token or os.environ.get(TOKEN_ENV) or None
+    token = serve_token(cfg)
     model_name = served_model_name(cfg.model, rm)
     metrics = Metrics()
     batcher = Batcher(
@@ -387,9 +390,12 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     async def check_token(request: Request):
         if token is None:
             return
-        got = request.headers.get("authorization", "")
+        given = request.headers.getlist("authorization")
+        got = given[0] if len(given) == 1 else ""
         scheme, _, value = got.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            value.strip().encode("latin-1"), token.encode("latin-1")
+        ):
             raise HTTPException(
                 401,
                 "missing or wrong bearer token (send 'Authorization: Bearer <token>')",
@@ -560,6 +566,25 @@ def _plain_doc(text: str) -> str:
     return re.sub(r":\w+:`~?([\w.]+)`", lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", text)
 
 
+def serve_token(cfg: ServeConfig, environ=os.environ) -> str | None:
+    """The bearer token: ``--token``, else ``$REWARDLAB_SERVE_TOKEN``, else none. An empty or blank one (an unset
+    shell variable in ``--token "$TOKEN"``) is an error, never a server left open."""
+    for value, where in ((cfg.token, "--token"), (environ.get(TOKEN_ENV), TOKEN_ENV)):
+        if value is None:
+            continue
+        if not value.strip() or value != value.strip():
+            raise RewardlabError(
+                f"{where} is empty or has surrounding blanks; a server meant to need a token would accept "
+                "requests it should not (give the token itself, or leave both unset for no token)"
+            )
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise RewardlabError(f"{where}: an HTTP header carries latin-1 text only; use ASCII") from None
+        return value
+    return None
+
+
 def served_model_name(path: str, rm) -> str:
     """What ``/health`` and every answer call the model: the directory as given (``runs/hh/model``), else the
     model's backbone (hub id or directory) — never just ``model``."""
@@ -591,10 +616,11 @@ def make_server(cfg: ServeConfig, rm=None):
 def run_serve(cfg: ServeConfig) -> None:
     if not cfg.model:
         raise RewardlabError("--model is required (a rewardlab model directory)")
+    serve_token(cfg)  # a blank token is refused before the model loads
     server = make_server(cfg)
     print(
         f"rewardlab serve: {cfg.model} on http://{cfg.host}:{cfg.port} "
-        f"(batching {'on' if cfg.batching else 'off'}{', token required' if (cfg.token or os.environ.get(TOKEN_ENV)) else ''})",
+        f"(batching {'on' if cfg.batching else 'off'}{', token required' if serve_token(cfg) else ''})",
         flush=True,
     )
     server.run()
