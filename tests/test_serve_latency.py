@@ -105,3 +105,23 @@ def test_missing_wrong_and_doubled_tokens_are_401_the_right_one_200(tiny_llama):
         assert r.status_code == 200 and len(r.json()["rewards"]) == 2
         assert r.json()["rewards"] == pytest.approx(rm.score([("hi", "a"), ("hi", "b")]), abs=1e-5)
 
+
+def test_a_key_given_twice_and_a_string_for_a_boolean_are_refused(tiny_llama):
+    """Found by scripts/faultsearch: {"prompt": "hi", "prompt": "ho"} was scored as "ho" and "unsafe": "no" was
+    read as false (200); now 400 / 422 naming the key."""
+    from fastapi.testclient import TestClient
+
+    from rewardlab.model import RewardModel
+    from rewardlab.serve.app import create_app
+
+    rm = RewardModel.from_backbone(tiny_llama, max_length=32)
+    with TestClient(create_app(ServeConfig(max_wait_ms=0), rm)) as client:
+        json_header = {"content-type": "application/json"}
+        r = client.post(
+            "/v1/score", content=b'{"prompt": "hi", "prompt": "ho", "responses": ["a"]}', headers=json_header
+        )
+        assert r.status_code == 400 and "'prompt' appears twice" in r.json()["detail"]
+        for field in ("unsafe", "normalize"):
+            r = client.post("/v1/score", json={"prompt": "hi", "responses": ["a"], field: "no"})
+            assert r.status_code == 422 and field in r.json()["detail"]
+        assert client.post("/get_reward", json={"query": ["hi a"], "unsafe": ["no"]}).status_code == 422

@@ -45,7 +45,7 @@ import torch
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from rewardlab import __version__
@@ -93,8 +93,8 @@ class ScoreRequest(BaseModel):
     prompt: str | None = Field(None, description="the user's prompt as plain text (one user turn)")
     messages: list[Message] | None = Field(None, min_length=1, description="the conversation before the response")
     responses: list[str] = Field(..., min_length=1, description="candidate responses, each scored separately")
-    normalize: bool | None = Field(None, description="apply the model's saved mean/std (default: server setting)")
-    unsafe: bool | None = Field(
+    normalize: StrictBool | None = Field(None, description="apply the model's saved mean/std (default: server setting)")
+    unsafe: StrictBool | None = Field(
         None,
         description="the prompt is tagged unsafe (the Llama 2 rule: R_safety for every response); "
         "only for models that read the tag, 422 otherwise",
@@ -125,8 +125,8 @@ class OpenRLHFRequest(BaseModel):
     query: list[str] = Field(..., description="full prompt + response texts, as decoded by the policy")
     prompts: list[str] | None = Field(None, description="the prompt part of each query (a prefix of it)")
     labels: Any = None
-    normalize: bool | None = None
-    unsafe: list[bool] | None = Field(
+    normalize: StrictBool | None = None
+    unsafe: list[StrictBool] | None = Field(
         None, description="per query: its prompt is tagged unsafe (as /v1/score's unsafe; 422 for models without it)"
     )
 
@@ -281,10 +281,33 @@ class BodyLimit:
             if not msg.get("more_body", False):
                 break
 
+        twice = _duplicated_key(b"".join(m.get("body", b"") for m in messages), headers)
+        if twice is not None:  # JSON would keep the last one silently: which one was meant?
+            return await _send_json(send, 400, f"the key {twice!r} appears twice in one JSON object")
+
         async def replay():
             return messages.pop(0) if messages else await receive()
 
         return await self.app(scope, replay, send)
+
+
+def _duplicated_key(body: bytes, headers: dict) -> str | None:
+    """The first key a JSON body gives twice in one object, else None (not JSON: the app answers that)."""
+    if not body or b"json" not in headers.get(b"content-type", b"application/json"):
+        return None
+    found: list[str] = []
+
+    def pairs(items):
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys) and not found:
+            found.append(next(k for i, k in enumerate(keys) if k in keys[:i]))
+        return dict(items)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return None
+    return found[0] if found else None
 
 
 class _BodyTimeout(Exception):
