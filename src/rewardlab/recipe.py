@@ -330,12 +330,14 @@ def save_checkpoint(
     if not ck.sharded:  # every process (DDP: the same weights), so all stop together instead of waiting on rank 0
         check_weights(weights.state_dict().items(), f"step {step}: refusing to write checkpoint {final}")
     with writing(final, temporary=temporary):  # a full disk: the temporary directory goes, the older checkpoints stay
-        _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, write_shards, final, tmp)
+        _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, write_shards, final, tmp, windows)
     accelerator.wait_for_everyone()
     return final
 
 
-def _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, write_shards, final: Path, tmp: Path):
+def _write_checkpoint(
+    ck, step, accelerator, weights, optimizer, scheduler, write_shards, final: Path, tmp: Path, windows=None
+):
     main = accelerator.is_main_process
     if main:
         ck.root.mkdir(parents=True, exist_ok=True)
