@@ -41,6 +41,12 @@ class ComposeConfig(Bounded):
     batch_size: Positive = 16  # texts per forward while whitening
     overwrite: bool = False  # replace an existing OUT/rewardlab.json
 
+    REQUIRED = (
+        "safety",
+        "helpfulness",
+        "output_dir",
+    )  # options that must be given (rewardlab.preflight checks them before anything loads)
+
 
 @owns_outputs
 def run_compose(cfg: ComposeConfig) -> Path:

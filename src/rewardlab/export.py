@@ -45,6 +45,8 @@ class ExportConfig(Bounded):
     push_to_hub: str | None = None
     private: bool = False  # with --push-to-hub: create the repo private
 
+    REQUIRED = ("model", "output")  # options that must be given (rewardlab.preflight checks them before anything loads)
+
 
 def _probe_items():
     out = []

@@ -41,6 +41,8 @@ class NormalizeConfig(ContractOptions, DeviceOptions):
     skip_invalid: bool = False  # skip malformed rows instead of stopping at the first
     dry_run: bool = False  # print the statistics without writing them
 
+    REQUIRED = ("model", "data")  # options that must be given (rewardlab.preflight checks them before anything loads)
+
     HELP = {"format": lambda: format_help(comparisons_only=False)}  # --help lists the formats, `single` too
 
 

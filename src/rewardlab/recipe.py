@@ -254,6 +254,44 @@ class Checkpointing:
     data_fingerprint: str
     keep: int = 2
     sharded: bool = False  # --fsdp: weights and optimizer are torch.distributed.checkpoint shards
+    # set by load_checkpoint: every process's open logging window at the resumed step (gathered_window's list)
+    resumed_window: list | None = None
+
+
+# --- the logging window across a kill ----------------------------------------------------------------------
+# how the windows of several processes combine when a run resumes on another number of processes (default: sum)
+WINDOW_COMBINE = {"r_min": min, "r_max": max}
+
+
+def gathered_window(window: dict, accelerator) -> list[dict]:
+    """Every process's open logging window (its sums, not its clock ``"t"``), gathered for a checkpoint, so a row
+    whose window spans a kill equals the uninterrupted run's row; a non-finite value (an empty window's min/max)
+    is stored as None."""
+    keys = sorted(k for k in window if k != "t")
+    local = torch.tensor([[float(window[k]) for k in keys]], dtype=torch.float64, device=accelerator.device)
+    rows = (accelerator.gather(local) if accelerator.num_processes > 1 else local).tolist()
+    return [{k: (v if math.isfinite(v) else None) for k, v in zip(keys, row)} for row in rows]
+
+
+def restored_window(fresh: dict, saved: list[dict] | None, rank: int, world: int) -> dict:
+    """The window to continue from: ``fresh`` (a new window: its types, its clock, its empty values) with this
+    process's saved sums; on another number of processes, process 0 takes them all combined (:data:`WINDOW_COMBINE`)."""
+    if not saved:
+        return fresh
+    if len(saved) == world:
+        mine = saved[rank]
+    elif rank == 0:
+        mine = {}
+        for k in saved[0]:
+            values = [w[k] for w in saved if w.get(k) is not None]
+            mine[k] = WINDOW_COMBINE.get(k, sum)(values) if values else None
+    else:
+        return fresh
+    out = dict(fresh)
+    for k, v in mine.items():
+        if k in fresh and v is not None:
+            out[k] = type(fresh[k])(v)
+    return out
 
 
 def config_defaults(config_class) -> dict:
@@ -278,23 +316,28 @@ def save_checkpoint(
     optimizer,
     scheduler,
     write_shards: Callable[[Path], None] | None = None,
+    window: dict | None = None,
 ) -> Path:
     """Write ``checkpoints/step-N`` via a temporary directory and a rename: a crash leaves the old one intact; only
     the newest ``ck.keep`` are kept. ``weights``: the module whose ``state_dict`` is saved (unsharded runs);
-    ``write_shards(dir)``: every process writes its shards there (sharded runs)."""
+    ``write_shards(dir)``: every process writes its shards there (sharded runs); ``window``: the open logging
+    window (:func:`gathered_window`; every process passes its own)."""
     accelerator.wait_for_everyone()
+    windows = gathered_window(window, accelerator) if window is not None else None
     final = ck.root / f"step-{step:08d}"
     tmp = ck.root / f".tmp-step-{step:08d}"
     temporary = (tmp,) if accelerator.is_main_process else ()
     if not ck.sharded:  # every process (DDP: the same weights), so all stop together instead of waiting on rank 0
         check_weights(weights.state_dict().items(), f"step {step}: refusing to write checkpoint {final}")
     with writing(final, temporary=temporary):  # a full disk: the temporary directory goes, the older checkpoints stay
-        _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, write_shards, final, tmp)
+        _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, write_shards, final, tmp, windows)
     accelerator.wait_for_everyone()
     return final
 
 
-def _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, write_shards, final: Path, tmp: Path):
+def _write_checkpoint(
+    ck, step, accelerator, weights, optimizer, scheduler, write_shards, final: Path, tmp: Path, windows=None
+):
     main = accelerator.is_main_process
     if main:
         ck.root.mkdir(parents=True, exist_ok=True)
@@ -319,7 +362,15 @@ def _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, writ
             tmp / "trainer.pt",
         )
         (tmp / "state.json").write_text(
-            dumps_strict({"step": step, "config": ck.key, "data_fingerprint": ck.data_fingerprint}, indent=2)
+            dumps_strict(
+                {
+                    "step": step,
+                    "config": ck.key,
+                    "data_fingerprint": ck.data_fingerprint,
+                    **({"metrics_window": windows} if windows is not None else {}),
+                },
+                indent=2,
+            )
         )
         readable_like_the_rest(tmp)  # safetensors writes its files 0600
         replace_dir(tmp, final)  # fsynced before the rename makes it the newest checkpoint
@@ -413,6 +464,7 @@ def load_checkpoint(
     torch.set_rng_state(tr["rng"]["torch"])
     np.random.set_state(tr["rng"]["numpy"])
     random.setstate(tr["rng"]["python"])
+    ck.resumed_window = state.get("metrics_window")
     print(f"rewardlab: resumed from {path} (step {state['step']})", file=sys.stderr)
     return state["step"]
 

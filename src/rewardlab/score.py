@@ -53,6 +53,8 @@ class ScoreConfig(ContractOptions, DeviceOptions):
     overwrite: bool = False  # replace an existing --output file
     with_text: bool = False  # also write each row's prompt and response(s) next to its score(s)
 
+    REQUIRED = ("model", "data")  # options that must be given (rewardlab.preflight checks them before anything loads)
+
     HELP = {"format": lambda: format_help(comparisons_only=False)}  # --help lists the formats, `single` too
 
 

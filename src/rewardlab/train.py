@@ -44,7 +44,7 @@ from rewardlab.bounds import (
     check_bounds,
 )
 from rewardlab.cli_help import registry_choices
-from rewardlab.collate import collate_packed, collate_pairs
+from rewardlab.collate import collate_packed, collate_pairs, preference_pairs
 from rewardlab.data import ReadOptions, fingerprint, load_comparisons, parse_score_weights, split_by_prompt, synthetic
 from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison, per_record
@@ -53,7 +53,7 @@ from rewardlab.finite import check_weights
 from rewardlab.interrupt import StopSignals, interrupted, resume_command
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.lora import apply_lora
-from rewardlab.losses import LossOptions, LossType, batch_loss, count_units
+from rewardlab.losses import LOSSES, LossOptions, LossType, batch_loss, count_units
 from rewardlab.losses import check_options as check_loss_options
 from rewardlab.metrics.accuracy import accuracy_summary
 from rewardlab.metrics.pairs import record_pairs
@@ -76,6 +76,7 @@ from rewardlab.recipe import (
     make_accelerator,
     make_optimizer,
     make_scheduler,
+    restored_window,
     update,
 )
 from rewardlab.recipe import save_checkpoint as recipe_save_checkpoint
@@ -277,6 +278,19 @@ class TrainResult:
 
 
 # ---------------------------------------------------------------------------------------------
+def check_loss_fields(loss: str, records: list[Comparison], source: str) -> None:
+    """A loss that reads the data's margins (``LossSpec.needs_margin``) needs one for every training pair: said
+    after the data is read, before the model loads, naming a record without one (not a failure at step 1)."""
+    if not LOSSES[LossType(loss)].needs_margin:
+        return
+    lacking = [c for c in records if any(m is None for _, _, m in preference_pairs(c))]
+    if lacking:
+        raise RewardlabError(
+            f"--loss {loss} needs a margin for every pair (a 'margin' column, or per-response 'scores'), but "
+            f"{len(lacking)} of {len(records)} training records in {source} have none (the first: id {lacking[0].id!r})"
+        )
+
+
 def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison], dict]:
     """The training and held-out records, and a summary of what was read (skipped rows, sizes)."""
     info: dict = {"skipped": []}
@@ -306,6 +320,7 @@ def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison
     train = usable
     if not train:
         raise RewardlabError(f"no training records in {cfg.data} (for loss {cfg.loss})")
+    check_loss_fields(cfg.loss, train, cfg.data)
     info.update(n_train=len(train), n_eval=len(held), n_skipped=len(info["skipped"]))
     return train, held, info
 
@@ -367,7 +382,7 @@ def _run_steps(run: ScalarRun) -> TrainResult:
         run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0, show=mode == "bar"
     )  # rank 0 draws it
     lines = progress.StepLog(mode, run.total_steps, run.start)
-    window = _new_window()
+    window = restored_window(_new_window(), run.ckpt.resumed_window, run.accelerator.process_index, run.world)
     with contextlib.closing(bar), StopSignals() as signals:  # Ctrl-C / SIGTERM: after the step, a checkpoint
         for step in range(run.start, run.total_steps):
             done = step + 1
@@ -390,7 +405,7 @@ def _run_steps(run: ScalarRun) -> TrainResult:
             written = None
             periodic = cfg.save_every and done % cfg.save_every == 0 and not _plugin_sharded(run.accelerator)
             if periodic or stop or signalled:  # (ZeRO-3 / Accelerate FSDP: no periodic ones, docs/scale-out.md)
-                written = save_checkpoint(run, done)
+                written = save_checkpoint(run, done, window)
             if signalled:
                 bar.close()
                 command = resume_command("train", cfg.output_dir)
@@ -661,11 +676,14 @@ def evaluate(run: ScalarRun) -> dict:
     return eval_accuracies(run.eval_recs, scores)
 
 
-def save_checkpoint(run: ScalarRun, step: int) -> Path:
+def save_checkpoint(run: ScalarRun, step: int, window: dict | None = None) -> Path:
+    """Checkpoint ``step``; ``window``: the open logging window, so the row that spans a kill is exact on resume."""
     fsdp = run.cfg.fsdp
     write_shards = (lambda d: _fsdp().save_sharded(d / _fsdp().SHARDED_DIR, run.rm, run.optimizer)) if fsdp else None
     weights = None if fsdp else run.accelerator.unwrap_model(run.rm).model
-    return recipe_save_checkpoint(run.ckpt, step, run.accelerator, weights, run.optimizer, run.scheduler, write_shards)
+    return recipe_save_checkpoint(
+        run.ckpt, step, run.accelerator, weights, run.optimizer, run.scheduler, write_shards, window=window
+    )
 
 
 def finish(run: ScalarRun) -> TrainResult:

@@ -82,6 +82,8 @@ class JudgeConfig:
     device: str | None = None  # hf: cpu | cuda | cuda:N (default: cuda when available)
     name: str | None = None  # the judge's name in reports (default: from the model)
 
+    REQUIRED = ("data",)  # options that must be given (rewardlab.preflight checks them before anything loads)
+
     HELP = {"mode": lambda: "one of: " + ", ".join(JUDGE_MODES)}  # --help lists the modes from their registry
 
     def __post_init__(self):

@@ -132,6 +132,8 @@ class TrainJudgeConfig:
     # a non-finite loss or gradient norm stops the run at that step; N > 0 skips up to N such updates instead
     skip_nonfinite: NonNegative = 0
 
+    REQUIRED = ("data",)  # options that must be given (rewardlab.preflight checks them before anything loads)
+
     # fields that may differ between a run and its resumption
     RESUMABLE = (
         "resume",

@@ -212,6 +212,9 @@ def train_regression(cfg) -> MultiObjectiveResult:
     }
     atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str) + "\n")
     for name, m in metrics.items():
+        if not m["n"]:  # no held-out row rates this attribute: nothing measured (the summary holds null)
+            print(f"held-out {name}: not measured (no held-out row rates it; n=0)")
+            continue
         pearson = "n/a" if m["pearson"] is None else f"{m['pearson']:.3f}"
         print(f"held-out {name}: MSE {m['mse']:.4f}, Pearson {pearson} (n={m['n']})")
     info = {"source": source, "n_read": len(train) + len(held), "n_train": len(train), "n_eval": len(held)}
@@ -470,6 +473,13 @@ def train_gating(cfg) -> MultiObjectiveResult:
         raise RewardlabError(
             "--objective gating needs --init-from a regression model (rewardlab train --objective regression)"
         )
+    train_recs, held_recs, source = _load_pairs(cfg)  # the data first: a file the gate cannot learn from says so
+    items, pairs, _ = _texts(train_recs)
+    if not pairs:
+        raise RewardlabError(
+            f"--objective gating: the {len(train_recs)} training records of {source} hold no strict pair (every "
+            "ranking is a tie, or there are none); the gate learns from preferences"
+        )
     rm = AttributeRewardModel.load(cfg.init_from)
     names = rm.attributes
     if cfg.verbosity_attribute not in names and cfg.debias:
@@ -477,10 +487,8 @@ def train_gating(cfg) -> MultiObjectiveResult:
             f"--verbosity-attribute {cfg.verbosity_attribute!r} is not an attribute of {cfg.init_from} "
             f"({', '.join(names)}); name one or pass --no-debias"
         )
-    train_recs, held_recs, source = _load_pairs(cfg)
     out = Path(cfg.output_dir)
     cache = cfg.feature_cache or out / "features"
-    items, pairs, _ = _texts(train_recs)
     feats, hit = cached_features(rm, items, cache, model_dir=cfg.init_from, batch_size=cfg.eval_batch_size)
     if cfg.reference_data:
         ref_items = _texts(load_comparisons(cfg.reference_data, format="auto").records)[0]
