@@ -124,6 +124,11 @@ def texts(*lengths, base=1):
     return [{"input_ids": [base + i] * n} for i, n in enumerate(lengths)]
 
 
+def _ready(b) -> bool:
+    """Whether the batcher holds queued work (whatever queues it keeps)."""
+    return b.queued_texts() > 0
+
+
 def sizes(jobs):
     return [len(j.feats) for j in jobs]
 
@@ -175,7 +180,7 @@ def test_sub_batches_keep_the_padded_size_within_the_token_budget(sim):
     clock, make = sim
     b = make(max_batch_tokens=12, max_batch_texts=64, max_wait_ms=0)
     fut = b.submit(texts(3, 5, 3, 5, 3, 3))
-    while b._queue:
+    while b.queued_texts():
         b._score(b._take())
     assert fut.result(0) == [3.0, 10.0, 9.0, 20.0, 15.0, 18.0]
     rm = b.rm
@@ -229,18 +234,21 @@ def test_queue_limit_admits_up_to_the_limit_and_refuses_beyond(sim):
 
 def test_a_request_is_split_into_pieces_of_at_most_max_batch_texts(sim):
     """SB6. max_batch_texts 2, a roomy token budget: a 5-text request becomes pieces of 2, 2 and 1 texts, one
-    forward each, and no forward ever holds more than 2 texts; a second request queued behind it is served
-    between its pieces (round-robin), and the rewards come back whole and in order."""
+    forward each, and no forward ever holds more than 2 texts; a one-text request queued behind it gets a forward
+    of its own between or before those pieces (not after all three), and the rewards come back whole and in
+    order."""
     clock, make = sim
     b = make(max_batch_texts=2, max_batch_tokens=1000, max_wait_ms=0)
     big = b.submit(texts(1, 1, 1, 1, 1))
     small = b.submit(texts(1, base=9))
     taken = []
-    while b._queue:
+    while _ready(b):
         jobs = b._take()
-        taken.append([len(j.feats) for j in jobs])
+        taken.append([(j.future is big, len(j.feats)) for j in jobs])
         b._score(jobs)
-    assert taken == [[2], [1], [2], [1]]
+    assert [n for forward in taken for is_big, n in forward if is_big] == [2, 2, 1]
+    assert len(taken) == 4 and all(len(forward) == 1 for forward in taken)
+    assert taken.index([(False, 1)]) < 3  # the small request is not last
     assert all(rows <= 2 for rows, _ in b.rm.forwards)
     assert big.result(0) == [1.0, 2.0, 3.0, 4.0, 5.0] and small.result(0) == [9.0]
 
@@ -474,7 +482,8 @@ def test_an_edited_rewardlab_json_with_cls_pooling_and_left_padding_is_refused(
     request, tmp_path, backbone, edit, refused
 ):
     """I3. An encoder reads [CLS] at position 0, which left padding moves: an edited rewardlab.json of a
-    cls-pooled model with padding_side "left" is refused at load naming the file and the key; the same
+    cls-pooled model with padding_side "left" is refused at load naming the file and the key (even with
+    --trust-modified, which accepts the edit to the sealed file but not a value the trainer refuses); the same
     model right-padded loads, and a last-token decoder may be left-padded."""
     from rewardlab.model import RewardModel
 
@@ -486,9 +495,9 @@ def test_an_edited_rewardlab_json_with_cls_pooling_and_left_padding_is_refused(
     if refused:
         assert spec["pooling"] == "cls"
         with pytest.raises(RewardlabError, match=r"rewardlab\.json: padding_side.*right-padded"):
-            RewardModel.load(d)
+            RewardModel.load(d, trust_modified=True)  # the edit itself is trusted; the value is still wrong
     else:
-        assert RewardModel.load(d).spec.padding_side == edit
+        assert RewardModel.load(d, trust_modified=True).spec.padding_side == edit
 
 
 # ==== survivors of scripts/mutate.py's own run (docs/mutation.md) ================================================
@@ -656,15 +665,17 @@ def test_rewardbench_published_section_weights_are_the_filtered_splits_sizes():
     assert set(SECTIONS["Chat Hard"]) == set(used["Chat Hard"])
 
 
-def test_llama2_whitening_on_a_one_row_reference_set_only_centres():
-    """multiobjective.scalarise: whitening needs a spread; with one reference row the std is taken as 1, so the
-    rule only subtracts that row's logit. Reference R = 0.5 (logit 0): mean 0, std 1; a row with R = σ(2) =
-    0.8808 then scores exactly logit = 2.0."""
-    rule = Llama2Rule(threshold=0.0).with_whitening(torch.tensor([[0.9, 0.5]]), ["harmlessness", "helpfulness"])
-    assert (rule.whiten_mean, rule.whiten_std) == (pytest.approx(0.0, abs=1e-6), 1.0)
-    r_two = 1 / (1 + math.exp(-2.0))
-    score = rule(torch.tensor([[0.9, r_two]]), ["harmlessness", "helpfulness"])
-    assert score.tolist() == pytest.approx([2.0], abs=1e-4)
+def test_llama2_whitening_needs_two_reference_rows_and_divides_by_their_std():
+    """multiobjective.scalarise: whitening needs a spread, so a one-row reference set is refused. Safety 0.9 is
+    above the threshold 0.01, so R is the helpfulness reward. Reference R = σ(−1), σ(1) (logits −1, 1): mean 0,
+    sample std √2; a row with R = σ(2) then scores (2 − 0) / √2 = 1.4142."""
+    attrs = ["harmlessness", "helpfulness"]
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    with pytest.raises(RewardlabError, match="at least two reference texts"):
+        Llama2Rule(threshold=0.01).with_whitening(torch.tensor([[0.9, 0.5]]), attrs)
+    rule = Llama2Rule(threshold=0.01).with_whitening(torch.tensor([[0.9, sig(-1)], [0.9, sig(1)]]), attrs)
+    assert (rule.whiten_mean, rule.whiten_std) == (pytest.approx(0.0, abs=1e-6), pytest.approx(math.sqrt(2), rel=1e-5))
+    assert rule(torch.tensor([[0.9, sig(2)]]), attrs).tolist() == pytest.approx([math.sqrt(2)], abs=1e-4)
 
 
 # ---- data parsers (ratings) ----
