@@ -75,7 +75,7 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path, tiny_llama, caps
         code, err = run_cli(capsys, _train(tiny_llama, data, out, flag))
     finally:
         stop(holder)
-    assert code == 2 and f"pid {holder.pid}" in err and "being written by" in err, err
+    assert code == 2 and f"pid {holder.pid}" in err and "a second run into the same output directory" in err, err
     after = snapshot(out)
     assert all(after.get(k) == v for k, v in before.items())  # nothing of the live run removed or changed
     assert run_cli(capsys, _train(tiny_llama, data, out, "--resume"))[0] == 0  # the holder gone: it is free
