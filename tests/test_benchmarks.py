@@ -592,7 +592,9 @@ def test_eval_cli_lists_benchmarks_and_rejects_bad_input(capsys, tmp_path):
     assert "rewardbench-2" in text and "mt-bench-human" in text
     assert main(["eval", "--benchmark", "rmb", "--data", str(FIX / "rmb")]) == 2
     assert "at least one model" in capsys.readouterr().err
-    assert main(["eval", "--model", "x", "--benchmark", "nope", "--data", "y"]) == 2
+    (tmp_path / "config.json").write_text("{}")  # a model directory and a data file that pass the path checks:
+    (tmp_path / "y").write_text("{}\n")  # the benchmark is what is at fault
+    assert main(["eval", "--model", str(tmp_path), "--benchmark", "nope", "--data", str(tmp_path / "y")]) == 2
     assert "unknown benchmark" in capsys.readouterr().err
 
 

@@ -330,11 +330,15 @@ def test_probe_command_with_a_reward_model_and_a_judge(tiny_llama, tmp_path, cap
 def test_probe_command_errors_are_clear(tmp_path, capsys):
     from rewardlab.cli import main
 
+    (tmp_path / "m").mkdir()  # a model directory that passes the path check: what is missing is --data
+    (tmp_path / "m" / "config.json").write_text("{}")
     assert main(["probe", "--model", str(tmp_path / "m")]) == 2
     assert "--data" in capsys.readouterr().err
-    assert main(["probe", "--data", "x.jsonl"]) == 2
+    data = tmp_path / "x.jsonl"
+    data.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
+    assert main(["probe", "--data", str(data)]) == 2
     assert "--model" in capsys.readouterr().err
-    assert main(["probe", "--model", "m", "--data", "x.jsonl", "--probes", "verbosity"]) == 2
+    assert main(["probe", "--model", str(tmp_path / "m"), "--data", str(data), "--probes", "verbosity"]) == 2
     assert "unknown probe" in capsys.readouterr().err
 
 
@@ -467,13 +471,11 @@ def test_train_records_the_augmentation_in_its_summary(tiny_llama, tmp_path):
     assert summary["data"]["n_train"] == aug["n_train_before"] + aug["n_added"]
 
 
-class ShortButPolite:
+class ShortButPolite(Scorer):
     """A pointwise scorer with a known preference: reward = −(words in the response) + 100 per polite
     FILLER sentence it contains. It prefers shorter answers, and polite ones above all."""
 
-    pointwise = True
-
-    def score(self, items, batch_size=32):
+    def score_items(self, items, opts, unsafe):
         return [-float(len(r.split())) + 100.0 * sum(f in r for f in T.FILLER) for _, r in items]
 
 
