@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 import typing
+from pathlib import Path
 
 from rewardlab import __version__
 from rewardlab.cli_help import field_comments, field_sections, light_config_class, registry_help
@@ -352,6 +353,39 @@ COMMANDS.update(
             "print the scoring contract a model gets (inferred for models trained elsewhere) and why",
             "rewardlab.loader:InspectConfig",
             cmd_inspect,
+        ),
+    }
+)
+
+
+def cmd_train_verifier(args) -> None:
+    from rewardlab.verifiers.train import TrainVerifierConfig, run_train_verifier  # lazy: --help stays light
+
+    result = run_train_verifier(build_config(TrainVerifierConfig, args))
+    if "stopped_after" in result or int(os.environ.get("RANK", "0")) != 0:
+        return
+    print(f"report: {result['config']['output_dir']}/report.md; model: {result.get('model_dir', '(not saved)')}")
+
+
+def cmd_eval_verifier(args) -> None:
+    from rewardlab.verifiers.run_eval import EvalVerifierConfig, run_eval_verifier  # lazy: --help stays light
+
+    cfg = build_config(EvalVerifierConfig, args)
+    run_eval_verifier(cfg)
+    print(Path(cfg.output).with_suffix(".md").read_text())
+
+
+COMMANDS.update(
+    {
+        "train-verifier": (
+            "train an outcome (ORM) or process (PRM) reward model on step-labelled solutions",
+            "rewardlab.verifiers.train:TrainVerifierConfig",
+            cmd_train_verifier,
+        ),
+        "eval-verifier": (
+            "evaluate verifiers (ProcessBench first-error F1) or any models (best-of-n on fixed candidates)",
+            "rewardlab.verifiers.run_eval:EvalVerifierConfig",
+            cmd_eval_verifier,
         ),
     }
 )

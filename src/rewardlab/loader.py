@@ -74,10 +74,24 @@ def load_reward_model(
         spec = _spec_json(path)
         if spec.get("kind") == COMPOSED_KIND:  # two reward models under the Llama 2 rule
             return ComposedLlama2Scorer.load(path, torch_dtype=torch_dtype, packing=packing, **load_kwargs)
+        if spec.get("kind") == "verifier":  # an ORM / PRM (rewardlab.verifiers): per-step scores + aggregate
+            from rewardlab.verifiers.model import VerifierModel  # lazy: the verifier package only when used
+
+            return VerifierModel.load(path, torch_dtype=torch_dtype, **load_kwargs)
         if spec.get("multiobjective"):  # K attribute outputs, scored by the recorded scaliser
             return MultiObjectiveScorer.load(path, torch_dtype=torch_dtype, packing=packing, **load_kwargs)
         return RewardModel.load(path, torch_dtype=torch_dtype, packing=packing, **load_kwargs)
     else:
+        from rewardlab.verifiers.model import VerifierModel, is_plain_token_classifier  # lazy, as above
+
+        if is_plain_token_classifier(path):  # a token-classification PRM trained elsewhere (TRL's PRMTrainer)
+            vm = VerifierModel.load_plain(path)
+            if say is not None:
+                say(
+                    f"{path}: a token-classification PRM without rewardlab.json: {vm.spec.head} head, marker "
+                    f"{vm.spec.fmt.marker!r} (checked per solution), aggregation {vm.spec.aggregation}"
+                )
+            return vm
         rm = load_foreign(path, opts, torch_dtype=torch_dtype, packing=packing)
     if say is not None:
         say(rm.contract.format())
