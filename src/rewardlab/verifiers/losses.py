@@ -109,14 +109,14 @@ def prm_two_class_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
 
 
 def correct_probability(logits: torch.Tensor, head: str) -> torch.Tensor:
-    """P(correct) per token: ``bce`` σ(logit) ([B, T] logits), ``two_class`` softmax class 1, ``ternary``
-    softmax class 2 (+1) ([B, T, C] logits) → [B, T].
+    """P(correct) per token: a one-output head (``bce``, ``orm_token``, ``orm_mean_logit``: [B, T] logits) σ(logit);
+    ``two_class`` softmax class 1, ``ternary`` softmax class 2 (+1) ([B, T, C] logits) → [B, T].
 
     >>> correct_probability(torch.tensor([[0.0]]), "bce").tolist(), correct_probability(
     ...     torch.tensor([[[0.0, 0.0, 0.0]]]), "ternary").tolist()
     ([[0.5]], [[0.3333333432674408]])
     """
-    if head == "bce":
+    if HEADS[head][0] == 1:
         return torch.sigmoid(logits)
     probs = torch.softmax(logits, dim=-1)
     return probs[..., 1] if head == "two_class" else probs[..., 2]

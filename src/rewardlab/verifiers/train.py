@@ -73,6 +73,7 @@ class TrainVerifierConfig:
     head: str = "auto"  # prm: bce | two_class (TRL's) | ternary; auto: ternary for ternary labels, else bce
     orm_loss: str = "token"  # orm: token (per-token BCE) | mean_logit (BCE of sigmoid(mean token logit))
     backbone: str = "smollm2-135m"  # embedded name (smollm2-135m, minilm), local directory or hub id
+    head_dropout: Fraction | None = None  # dropout before the token head while training; None: the backbone's (0.1)
     train_layers: Positive | None = None  # decoders: train only the last N blocks (+ final norm) and the head
     aggregation: str | None = None  # default solution score: min | prod | last | mean | last_token | mean_last_M
     # steps
@@ -196,14 +197,17 @@ def trainable_solutions(problems: list[Problem], objective: str) -> tuple[list[S
 
 
 def build_model(cfg: TrainVerifierConfig, head: str, scheme: str) -> VerifierModel:
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
     path = resolve_backbone(cfg.backbone)
     torch.manual_seed(cfg.seed)
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForTokenClassification.from_pretrained(path, num_labels=HEADS[head][0])
+    config = AutoConfig.from_pretrained(path, num_labels=HEADS[head][0])
+    if cfg.head_dropout is not None:
+        config.classifier_dropout = cfg.head_dropout
+    model = AutoModelForTokenClassification.from_pretrained(path, config=config)
     model.config.pad_token_id = tok.pad_token_id
     fmt = StepFormat(cfg.marker, cfg.prompt_separator, cfg.marker_special)
     if cfg.marker_special:
