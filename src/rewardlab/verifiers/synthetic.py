@@ -120,8 +120,11 @@ def check(prompt: str, response: str) -> float | None:
     return float(int(answers[-1]) == running_values(*parsed)[-1])
 
 
-def make_problems(n: int, seed: int = 0, per_problem: int = 4, p_correct: float = 0.4) -> list[Problem]:
-    """``n`` problems of 2–4 operations, each with ``per_problem`` solutions: correct with probability
+def make_problems(
+    n: int, seed: int = 0, per_problem: int = 4, p_correct: float = 0.4, operations=("add", "subtract")
+) -> list[Problem]:
+    """``n`` problems of 2–4 ``operations`` (default add and subtract: a small model can learn the facts; add
+    ``"multiply by"`` for a harder task), each with ``per_problem`` solutions: correct with probability
     ``p_correct``, else an error at a uniformly chosen operation step (offset ±1..3). Labels by :func:`step_labels`
     (so the generator cannot disagree with the checker); outcome by :func:`check`."""
     rng = random.Random(seed)

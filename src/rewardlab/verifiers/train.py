@@ -26,6 +26,7 @@ import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -72,7 +73,7 @@ class TrainVerifierConfig:
     objective: str = "prm"  # orm | prm
     head: str = "auto"  # prm: bce | two_class (TRL's) | ternary; auto: ternary for ternary labels, else bce
     orm_loss: str = "token"  # orm: token (per-token BCE) | mean_logit (BCE of sigmoid(mean token logit))
-    backbone: str = "smollm2-135m"  # embedded name (smollm2-135m, minilm), local directory or hub id
+    backbone: str = "tiny-causal"  # tiny-causal (random-init Llama, trained from scratch), minilm, smollm2-135m, a directory
     head_dropout: Fraction | None = None  # dropout before the token head while training; None: the backbone's (0.1)
     train_layers: Positive | None = None  # decoders: train only the last N blocks (+ final norm) and the head
     aggregation: str | None = None  # default solution score: min | prod | last | mean | last_token | mean_last_M
@@ -196,10 +197,36 @@ def trainable_solutions(problems: list[Problem], objective: str) -> tuple[list[S
     return kept, len(sols) - len(kept)
 
 
+TINY_CAUSAL = "tiny-causal"  # a 4-layer, 128-wide Llama with rewardlab.tiny's BPE, randomly initialised (no download)
+
+
+def backbone_path(name: str) -> str:
+    """``tiny-causal``: written once under the rewardlab cache (tmp + rename); anything else:
+    :func:`rewardlab.backbones.resolve_backbone`."""
+    if name != TINY_CAUSAL:
+        return resolve_backbone(name)
+    import os
+    import tempfile
+
+    from rewardlab.backbones import cache_dir
+    from rewardlab.tiny import make_tiny_causal_lm
+
+    target = cache_dir() / "backbones" / "tiny-causal-h128-l4"
+    if not (target / "config.json").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+        make_tiny_causal_lm(tmp, seed=0, hidden=128, layers=4)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process won the race
+            pass
+    return str(target)
+
+
 def build_model(cfg: TrainVerifierConfig, head: str, scheme: str) -> VerifierModel:
     from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
-    path = resolve_backbone(cfg.backbone)
+    path = backbone_path(cfg.backbone)
     torch.manual_seed(cfg.seed)
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
