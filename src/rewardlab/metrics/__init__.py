@@ -3,8 +3,8 @@
 The package holds one module per seam: :mod:`.pairs` (the pairs a judgement implies, their outcomes and
 margins), :mod:`.ties` (tie policies and credit), :mod:`.accuracy` (pair and record accuracy, per source),
 :mod:`.calibration`, :mod:`.statistics` (bootstrap intervals, reward-length correlation),
-:mod:`.best_of_n` and :mod:`.summary` (:func:`~rewardlab.metrics.summary.evaluate_scores`, everything at
-once). Judge-vote metrics (win / loss / tie, agreement) live with their benchmark,
+:mod:`.best_of_n` (accuracy on fixed candidates; the unbiased best-of-n estimator of proxy and gold) and
+:mod:`.summary` (:func:`~rewardlab.metrics.summary.evaluate_scores`, everything at once). Judge-vote metrics (win / loss / tie, agreement) live with their benchmark,
 :mod:`rewardlab.benchmarks.mtbench`.
 
 Everything here works on the rewards a model gave to the responses of :class:`Comparison` records:
