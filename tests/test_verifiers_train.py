@@ -110,3 +110,6 @@ def test_candidates_report_by_hand():
     b = r["baselines"]
     assert b["oracle"]["value"] == 1.0 and b["random"]["value"] == pytest.approx(5 / 12)
     assert b["majority_vote"]["value"] == 0.25
+    bon = r["best_of_n"]  # n = 1: the mean correctness (5/12); n = 2 = N of the smaller problem: top-1 of P2 (½),
+    assert bon["ns"] == [1, 2] and bon["accuracy"][0] == pytest.approx(5 / 12)  # P1: best of 2 of 3 (C(i-1,1)/3)
+    assert bon["accuracy"][1] == pytest.approx((1.0 * (2 / 3) + 0.0 * (1 / 3) + 0.5) / 2)

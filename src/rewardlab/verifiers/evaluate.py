@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from rewardlab.metrics.best_of_n import best_of_n_curve
 from rewardlab.metrics.statistics import bootstrap_ci
 
 
@@ -190,13 +191,16 @@ def candidates_report(groups: list[dict], seed: int = 0) -> dict:
 
 
 def best_of_n_accuracy(groups: list[dict], seed: int = 0) -> dict:
-    """Best-of-n accuracy for n = 1 … the smallest candidate count, by the shared estimator (expected gold of
-    the proxy-argmax of n of the N candidates drawn without replacement, ties averaged)."""
-    from rewardlab.metrics import best_of_n as bon  # the shared estimator (issue 26)
-
-    if not hasattr(bon, "best_of_n_curve"):  # TODO(i26): remove once the estimator is on main
-        return {"error": "rewardlab.metrics.best_of_n.best_of_n_curve is not on this branch yet (issue 26)"}
+    """Best-of-n accuracy for n = 1 … the smallest candidate count, by the shared estimator
+    (:func:`rewardlab.metrics.best_of_n.best_of_n_curve`: the exact expected correctness of the score-argmax of n
+    of the N candidates drawn without replacement, ties averaged; gold = is_correct as 0/1)."""
     N = min(len(g["scores"]) for g in groups)
-    ns = list(range(1, N + 1))
-    curve = bon.best_of_n_curve([g["scores"] for g in groups], [g["correct"] for g in groups], ns)
-    return {"estimator": "rewardlab.metrics.best_of_n.best_of_n_curve (gold = is_correct)", "ns": ns, "curve": curve}
+    curve = best_of_n_curve([g["scores"] for g in groups], [g["correct"] for g in groups], seed=seed)
+    return {
+        "ns": curve["ns"],
+        "accuracy": curve["gold"],
+        "ci95": curve["gold_ci"],
+        "estimator": curve["estimator"] + " (gold = is_correct)",
+        "interval": curve["interval"],
+        "n_candidates_min": N,
+    }

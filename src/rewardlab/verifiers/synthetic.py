@@ -2,8 +2,9 @@
 
 A problem: "Start with 7. Add 5, then multiply by 3, then subtract 4. What is the result?" A solution is one
 step per line, ``7 + 5 = 12`` / ``12 * 3 = 36`` / ``36 - 4 = 32``, and the answer line ``A: 32``. A wrong
-solution has an error injected at a known step (its result off by 1 to 3); the later steps compute correctly from
-the wrong value, so the answer is wrong too. A step is labelled correct (1) when its result is the true running
+solution has an error injected at a known step — an arithmetic slip (its result off by 1 to 3) or a copy slip (it
+starts from the previous result off by 1 to 3); the later steps compute correctly from the wrong value, so the
+answer is wrong too. A step is labelled correct (1) when its result is the true running
 value (Math-Shepherd's sense: the right answer is still reachable), so every step from the first error on is 0.
 
 :func:`step_labels` and :func:`check` are the programs that decide: ``check(prompt, response)`` → 1.0 when the
@@ -65,16 +66,22 @@ def running_values(start: int, ops) -> list[int]:
     return out
 
 
-def solution_steps(start: int, ops, error_at: int | None = None, offset: int = 1) -> list[str]:
-    """The steps, with the result of step ``error_at`` (0-based) off by ``offset`` and the rest computed from it.
+def solution_steps(start: int, ops, error_at: int | None = None, offset: int = 1, kind: str = "arithmetic") -> list[str]:
+    """The steps, with an error at step ``error_at`` (0-based): ``arithmetic`` — its result off by ``offset``;
+    ``copy`` — it starts from the previous result off by ``offset`` (a value copied wrongly) and computes
+    correctly from there. Either way the later steps compute correctly from the wrong value.
 
     >>> solution_steps(7, [("add", 5), ("multiply by", 3)], error_at=0, offset=2)
     ['7 + 5 = 14', '14 * 3 = 42', 'A: 42']
+    >>> solution_steps(7, [("add", 5), ("multiply by", 3)], error_at=1, offset=-1, kind="copy")
+    ['7 + 5 = 12', '11 * 3 = 33', 'A: 33']
     """
     steps, v = [], start
     for k, (name, x) in enumerate(ops):
         sym, f = OPS[name]
-        r = f(v, x) + (offset if k == error_at else 0)
+        if k == error_at and kind == "copy":
+            v += offset
+        r = f(v, x) + (offset if k == error_at and kind == "arithmetic" else 0)
         steps.append(f"{v} {sym} {x} = {r}")
         v = r
     return steps + [f"A: {v}"]
@@ -121,11 +128,18 @@ def check(prompt: str, response: str) -> float | None:
 
 
 def make_problems(
-    n: int, seed: int = 0, per_problem: int = 4, p_correct: float = 0.4, operations=("add", "subtract")
+    n: int,
+    seed: int = 0,
+    per_problem: int = 4,
+    p_correct: float = 0.4,
+    operations=("add", "subtract"),
+    error_kinds=("arithmetic", "copy"),
 ) -> list[Problem]:
     """``n`` problems of 2–4 ``operations`` (default add and subtract: a small model can learn the facts; add
     ``"multiply by"`` for a harder task), each with ``per_problem`` solutions: correct with probability
-    ``p_correct``, else an error at a uniformly chosen operation step (offset ±1..3). Labels by :func:`step_labels`
+    ``p_correct``, else an error of one of ``error_kinds`` (:func:`solution_steps`; a copy error can be found by
+    comparing a step's first number with the previous result, an arithmetic slip only by doing the sum) at a
+    uniformly chosen operation step (offset ±1..3). Labels by :func:`step_labels`
     (so the generator cannot disagree with the checker); outcome by :func:`check`."""
     rng = random.Random(seed)
     problems = []
@@ -140,7 +154,7 @@ def make_problems(
         for j in range(per_problem):
             err = None if rng.random() < p_correct else rng.randrange(len(ops))
             offset = rng.choice([-3, -2, -1, 1, 2, 3])
-            steps = solution_steps(start, ops, err, offset)
+            steps = solution_steps(start, ops, err, offset, rng.choice(error_kinds))
             labels = tuple(float(v) for v in step_labels(prompt, steps))
             sols.append(
                 Solution(prompt, tuple(steps), check(prompt, "\n".join(steps)), labels, "binary", f"arith-{i}/{j}")
