@@ -113,3 +113,20 @@ def test_candidates_report_by_hand():
     bon = r["best_of_n"]  # n = 1: the mean correctness (5/12); n = 2 = N of the smaller problem: top-1 of P2 (½),
     assert bon["ns"] == [1, 2] and bon["accuracy"][0] == pytest.approx(5 / 12)  # P1: best of 2 of 3 (C(i-1,1)/3)
     assert bon["accuracy"][1] == pytest.approx((1.0 * (2 / 3) + 0.0 * (1 / 3) + 0.5) / 2)
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one(tiny_llama, tmp_path):
+    """torchrun, 2 processes (gloo): each takes half of every step's solutions, the gradients are summed; the
+    losses per step and the trained weights equal the 1-process run's (head dropout off: it draws per process)."""
+    from tests.launch import torchrun_train
+
+    args = ["--backbone", tiny_llama, "--synthetic-problems", "12", "--eval-fraction", "0.5", "--batch-size", "4",
+            "--lr", "1e-3", "--head-dropout", "0", "-q"]  # fmt: skip
+    assert main(["train-verifier", *args, "--output-dir", str(tmp_path / "one")]) == 0
+    run = torchrun_train([*args, "--output-dir", str(tmp_path / "two")], command="train-verifier")
+    assert run.returncode == 0, run.stderr[-2000:]
+    one, two = _steps(tmp_path / "one"), _steps(tmp_path / "two")
+    assert len(one) == len(two) and all(abs(a["loss"] - b["loss"]) <= 1e-5 for a, b in zip(one, two))
+    w1, w2 = (load_file(str(tmp_path / d / "model/model.safetensors")) for d in ("one", "two"))
+    assert all(torch.allclose(w1[k], w2[k], atol=1e-5) for k in w1)

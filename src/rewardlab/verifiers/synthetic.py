@@ -66,7 +66,9 @@ def running_values(start: int, ops) -> list[int]:
     return out
 
 
-def solution_steps(start: int, ops, error_at: int | None = None, offset: int = 1, kind: str = "arithmetic") -> list[str]:
+def solution_steps(
+    start: int, ops, error_at: int | None = None, offset: int = 1, kind: str = "arithmetic"
+) -> list[str]:
     """The steps, with an error at step ``error_at`` (0-based): ``arithmetic`` — its result off by ``offset``;
     ``copy`` — it starts from the previous result off by ``offset`` (a value copied wrongly) and computes
     correctly from there. Either way the later steps compute correctly from the wrong value.

@@ -73,7 +73,9 @@ class TrainVerifierConfig:
     objective: str = "prm"  # orm | prm
     head: str = "auto"  # prm: bce | two_class (TRL's) | ternary; auto: ternary for ternary labels, else bce
     orm_loss: str = "token"  # orm: token (per-token BCE) | mean_logit (BCE of sigmoid(mean token logit))
-    backbone: str = "tiny-causal"  # tiny-causal (random-init Llama, trained from scratch), minilm, smollm2-135m, a directory
+    backbone: str = (
+        "tiny-causal"  # tiny-causal (random-init Llama, trained from scratch), minilm, smollm2-135m, a directory
+    )
     head_dropout: Fraction | None = None  # dropout before the token head while training; None: the backbone's (0.1)
     train_layers: Positive | None = None  # decoders: train only the last N blocks (+ final norm) and the head
     aggregation: str | None = None  # default solution score: min | prod | last | mean | last_token | mean_last_M
