@@ -82,7 +82,10 @@ def load_reward_model(
             return MultiObjectiveScorer.load(path, torch_dtype=torch_dtype, packing=packing, **load_kwargs)
         return RewardModel.load(path, torch_dtype=torch_dtype, packing=packing, **load_kwargs)
     else:
-        from rewardlab.verifiers.model import VerifierModel, is_plain_token_classifier  # lazy, as above
+        from rewardlab.verifiers.model import (
+            VerifierModel,
+            is_plain_token_classifier,
+        )  # lazy: the verifier package only when used
 
         if is_plain_token_classifier(path):  # a token-classification PRM trained elsewhere (TRL's PRMTrainer)
             vm = VerifierModel.load_plain(path)

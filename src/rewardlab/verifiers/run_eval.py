@@ -20,9 +20,11 @@ from rewardlab.atomic import atomic_write_text, json_safe
 from rewardlab.bounds import Fraction, Positive, Seed
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
+from rewardlab.loader import load_reward_model
 from rewardlab.verifiers.aggregate import check_aggregation
 from rewardlab.verifiers.evaluate import candidates_report, processbench_report
 from rewardlab.verifiers.readers import read_verifier_data
+from rewardlab.verifiers.train import split_problems
 
 
 @dataclass
@@ -57,8 +59,6 @@ class EvalVerifierConfig:
 
 
 def _load(path: str, trust_modified: bool):
-    from rewardlab.loader import load_reward_model
-
     return load_reward_model(path, trust_modified=trust_modified)
 
 
@@ -72,8 +72,6 @@ def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
     data = read_verifier_data(cfg.data, cfg.format, limit=cfg.limit)
     problems = data.problems
     if cfg.held_out_fraction is not None:
-        from rewardlab.verifiers.train import split_problems
-
         problems = split_problems(problems, cfg.held_out_fraction, cfg.split_seed)[1]
     sols = [s for p in problems for s in p.solutions]
     results: dict = {}

@@ -27,7 +27,7 @@ OPS = {
 _PROMPT = re.compile(r"^Start with (-?\d+)\. (.+)\. What is the result\?$")
 _OP = re.compile(r"^(add|subtract|multiply by) (\d+)$")
 _STEP = re.compile(r"^(-?\d+) ([-+*]) (\d+) = (-?\d+)$")
-_ANSWER = re.compile(r"^A: (-?\d+)$")
+ANSWER = re.compile(r"^A: (-?\d+)$")
 
 
 def make_prompt(start: int, ops: list[tuple[str, int]]) -> str:
@@ -103,7 +103,7 @@ def step_labels(prompt: str, steps) -> list[int | None]:
     truth = running_values(*parsed)
     out: list[int | None] = []
     for k, s in enumerate(steps):
-        m, a = _STEP.match(s.strip()), _ANSWER.match(s.strip())
+        m, a = _STEP.match(s.strip()), ANSWER.match(s.strip())
         if m and k < len(truth):
             out.append(int(int(m.group(4)) == truth[k]))
         elif a:
@@ -123,7 +123,7 @@ def check(prompt: str, response: str) -> float | None:
     parsed = parse_prompt(prompt)
     if parsed is None:
         return None
-    answers = [m.group(1) for line in split_lines(response) if (m := _ANSWER.match(line))]
+    answers = [m.group(1) for line in split_lines(response) if (m := ANSWER.match(line))]
     if not answers:
         return None
     return float(int(answers[-1]) == running_values(*parsed)[-1])

@@ -21,17 +21,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shlex
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
 from rewardlab.atomic import atomic_write_text, json_safe
-from rewardlab.backbones import resolve_backbone
+from rewardlab.backbones import cache_dir, resolve_backbone
 from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, Positive, PositiveFloat, Seed
 from rewardlab.errors import DataError, RewardlabError
 from rewardlab.jsonstrict import dumps_strict
@@ -46,12 +49,15 @@ from rewardlab.recipe import (
     make_accelerator,
     run_steps,
 )
+from rewardlab.tiny import make_tiny_causal_lm
 from rewardlab.verifiers.aggregate import check_aggregation
+from rewardlab.verifiers.evaluate import candidates_report, processbench_report
 from rewardlab.verifiers.losses import HEADS
 from rewardlab.verifiers.model import VerifierModel, VerifierSpec
 from rewardlab.verifiers.readers import VERIFIER_FORMATS, read_verifier_data
 from rewardlab.verifiers.records import Problem, Solution
 from rewardlab.verifiers.steps import StepFormat, add_special_marker
+from rewardlab.verifiers.synthetic import ANSWER, make_problems
 
 RUN_WRITES = ("model", "checkpoints", "metrics.jsonl", "report.json", "report.md")
 
@@ -166,8 +172,6 @@ def split_problems(problems: list[Problem], fraction: float, seed: int) -> tuple
 
 def load_problems(cfg: TrainVerifierConfig) -> tuple[list[Problem], list[Problem], dict]:
     if cfg.data == "synthetic":
-        from rewardlab.verifiers.synthetic import make_problems
-
         problems = make_problems(cfg.synthetic_problems, seed=cfg.seed)
         info = {
             "data": "synthetic (embedded arithmetic chains)",
@@ -207,12 +211,6 @@ def backbone_path(name: str) -> str:
     :func:`rewardlab.backbones.resolve_backbone`."""
     if name != TINY_CAUSAL:
         return resolve_backbone(name)
-    import os
-    import tempfile
-
-    from rewardlab.backbones import cache_dir
-    from rewardlab.tiny import make_tiny_causal_lm
-
     target = cache_dir() / "backbones" / "tiny-causal-h128-l4"
     if not (target / "config.json").exists():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -226,8 +224,6 @@ def backbone_path(name: str) -> str:
 
 
 def build_model(cfg: TrainVerifierConfig, head: str, scheme: str) -> VerifierModel:
-    from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
-
     path = backbone_path(cfg.backbone)
     torch.manual_seed(cfg.seed)
     tok = AutoTokenizer.from_pretrained(path)
@@ -252,7 +248,7 @@ def build_model(cfg: TrainVerifierConfig, head: str, scheme: str) -> VerifierMod
         causal=causal,
     )
     if cfg.train_layers is not None:
-        from rewardlab.judges.train import freeze_below
+        from rewardlab.judges.train import freeze_below  # lazy: the judges' modules only for --train-layers
 
         freeze_below(model, cfg.train_layers)
         for p in model.score.parameters() if hasattr(model, "score") else model.classifier.parameters():
@@ -326,9 +322,6 @@ def train_loop(cfg, vm: VerifierModel, sols, enc, ckpt, accelerator, metrics, lo
 def evaluate_held_out(vm: VerifierModel, problems: list[Problem], batch_size: int, seed: int = 0) -> dict:
     """PRM-protocol F1 on held-out solutions whose first error is known (ProcessBench's rule; the threshold
     chosen on these rows, so it is an optimistic figure and says so) and best-of-n on problems with outcomes."""
-    from rewardlab.verifiers.evaluate import candidates_report, processbench_report
-    from rewardlab.verifiers.synthetic import _ANSWER
-
     sols = [s for p in problems for s in p.solutions]
     if not sols:
         return {}
@@ -348,7 +341,7 @@ def evaluate_held_out(vm: VerifierModel, problems: list[Problem], batch_size: in
         if len(p.solutions) >= 2 and all(s.outcome is not None for s in p.solutions):
             answers = []
             for s in p.solutions:
-                m = _ANSWER.match(s.steps[-1].strip())
+                m = ANSWER.match(s.steps[-1].strip())
                 answers.append(m.group(1) if m else s.steps[-1].strip())
             groups.append(
                 {
