@@ -169,3 +169,21 @@ def test_loader_takes_plain_token_classifier(tiny_llama, tmp_path):
     assert isinstance(vm, VerifierModel) and vm.spec.head == "two_class" and vm.spec.trained_elsewhere
     assert "without rewardlab.json" in said[0]
     assert len(vm.score([("Q", "a\nb"), ("Q", "c")])) == 2
+
+
+def test_score_command_writes_step_scores(tiny_llama, tmp_path, capsys):
+    from rewardlab.cli import main
+
+    vm = _verifier(tiny_llama)
+    vm.save(tmp_path / "m")
+    data = tmp_path / "s.jsonl"
+    data.write_text(json.dumps({"prompt": "What is 1 plus 2?", "response": "1 plus 2 is 3.\n\nA: 3"}) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["score", "--model", str(tmp_path / "m"), "--data", str(data), "--output", str(out), "-q"]) == 0
+    row = json.loads(out.read_text())
+    want = vm.score_steps([("What is 1 plus 2?", ["1 plus 2 is 3.", "A: 3"])])[0]
+    assert row["step_scores"] == pytest.approx(want["step_scores"], abs=1e-6) and row["aggregation"] == "min"
+    assert row["score"] == pytest.approx(min(want["step_scores"]), abs=1e-6) and row["step_rule"] == "lines"
+    rc = main(["score", "--model", str(tmp_path / "m"), "--data", str(data), "--output", str(out), "--overwrite",
+               "--normalize", "-q"])  # fmt: skip
+    assert rc == 2 and "--normalize does not apply" in capsys.readouterr().err

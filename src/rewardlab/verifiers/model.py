@@ -155,8 +155,13 @@ class VerifierModel(torch.nn.Module):
         finally:
             self.train(was)
 
-    def score_rows(self, items, batch_size: int = 16, aggregation: str | None = None, **_ignored) -> list[dict]:
-        """(prompt, response) pairs, each response split into steps one per non-empty line (``step_rule``)."""
+    def score_rows(
+        self, items, batch_size: int = 16, aggregation: str | None = None, normalize: bool = False, **_layout
+    ) -> list[dict]:
+        """(prompt, response) pairs, each response split into steps one per non-empty line (``step_rule``).
+        ``_layout`` (padding side, packing, token budget, unsafe tags) does not change a verifier's scores."""
+        if normalize:
+            raise ModelContractError("a verifier's scores are probabilities: --normalize does not apply")
         solutions = [(p, split_lines(r)) for p, r in items]
         for i, (_, s) in enumerate(solutions):
             if not s:
@@ -174,9 +179,7 @@ class VerifierModel(torch.nn.Module):
 
     def score(self, items, batch_size: int = 16, normalize: bool = False, aggregation: str | None = None, **_):
         """The scorer interface: one float per (prompt, response) (see :meth:`score_rows`)."""
-        if normalize:
-            raise ModelContractError("a verifier's scores are probabilities: --normalize does not apply")
-        return [r["score"] for r in self.score_rows(items, batch_size, aggregation)]
+        return [r["score"] for r in self.score_rows(items, batch_size, aggregation, normalize)]
 
     # --- save / load --------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

@@ -432,11 +432,7 @@ def run_train_verifier(cfg: TrainVerifierConfig, command: str | None = None) -> 
     result["held_out"] = evaluate_held_out(vm, held, cfg.eval_batch_size, cfg.seed) if held else {}
     result["eval_seconds"] = time.perf_counter() - t
     result["total_seconds"] = time.perf_counter() - t0
-    result["command"] = command or "rewardlab train-verifier " + " ".join(
-        f"--{k.replace('_', '-')} {shlex.quote(str(v))}"
-        for k, v in asdict(cfg).items()
-        if v != getattr(TrainVerifierConfig, k, None)
-    )
+    result["command"] = command or command_line(cfg)
     result["config"] = asdict(cfg)
     accelerator.wait_for_everyone()
     accelerator.end_training()
@@ -448,6 +444,17 @@ def run_train_verifier(cfg: TrainVerifierConfig, command: str | None = None) -> 
         atomic_write_text(out / "report.json", dumps_strict(result, indent=2, ensure_ascii=False) + "\n")
         atomic_write_text(out / "report.md", render_report(result))
     return result
+
+
+def command_line(cfg: TrainVerifierConfig) -> str:
+    """The options that differ from the defaults, as a command line (booleans as --flag / --no-flag)."""
+    parts = ["rewardlab", "train-verifier"]
+    for k, v in asdict(cfg).items():
+        if v == getattr(TrainVerifierConfig, k, None):
+            continue
+        flag = "--" + k.replace("_", "-")
+        parts += [flag if v else "--no-" + flag[2:]] if isinstance(v, bool) else [flag, shlex.quote(str(v))]
+    return " ".join(parts)
 
 
 def _f(x) -> str:
