@@ -187,3 +187,43 @@ def test_score_command_writes_step_scores(tiny_llama, tmp_path, capsys):
     rc = main(["score", "--model", str(tmp_path / "m"), "--data", str(data), "--output", str(out), "--overwrite",
                "--normalize", "-q"])  # fmt: skip
     assert rc == 2 and "--normalize does not apply" in capsys.readouterr().err
+
+
+def test_eval_verifier_command(tiny_llama, tmp_path, capsys):
+    """processbench: the threshold chosen on the named split and recorded, per split model + baselines;
+    candidates: one entry per aggregation, each equal to aggregating the same one-forward step scores."""
+    from rewardlab.cli import main
+
+    vm = _verifier(tiny_llama)
+    vm.save(tmp_path / "m")
+    rows = [
+        {"id": f"toy-{i}", "problem": f"What is {i} plus 1?", "steps": [f"{i} plus 1 is {i + 1}.", f"A: {i + d}"],
+         "label": -1 if d == 1 else 1, "final_answer_correct": d == 1}
+        for i, d in [(1, 1), (2, 2), (3, 1), (4, 3)]
+    ]  # fmt: skip
+    pb = tmp_path / "pb.json"
+    pb.write_text(json.dumps(rows))
+    out = tmp_path / "pb-eval.json"
+    args = ["eval-verifier", "--model", str(tmp_path / "m"), "--data", str(pb), "-q"]
+    assert main([*args, "--threshold-split", "toy", "--output", str(out)]) == 0
+    r = json.loads(out.read_text())["results"][str(tmp_path / "m")]
+    assert "chosen on split 'toy'" in r["threshold_rule"] and set(r["splits"]) == {"toy"}
+    assert r["splits"]["toy"]["never_wrong"]["f1"] == 0.0 and r["splits"]["toy"]["n"] == 4
+    capsys.readouterr()
+    assert main([*args, "--threshold-split", "gsm8k", "--output", str(tmp_path / "x.json")]) == 2  # before scoring
+    err = capsys.readouterr().err
+    assert "--threshold-split 'gsm8k' is not a split of" in err and "toy" in err and "Traceback" not in err
+    assert not (tmp_path / "x.json").exists()
+    gs = tmp_path / "g.jsonl"
+    gs.write_text(
+        json.dumps({"question": "Q?", "a": {"solution": "x\nA: 1", "is_correct": True},
+                    "b": {"solution": "y\nA: 2", "is_correct": False}}) + "\n"
+    )  # fmt: skip
+    out2 = tmp_path / "c.json"
+    assert main(["eval-verifier", "--benchmark", "candidates", "--model", str(tmp_path / "m"), "--data", str(gs),
+                 "--aggregation", "min", "--aggregation", "prod", "--output", str(out2), "-q"]) == 0  # fmt: skip
+    res = json.loads(out2.read_text())["results"]
+    steps = vm.score_steps([("Q?", ["x", "A: 1"]), ("Q?", ["y", "A: 2"])])
+    top = max(range(2), key=lambda i: min(steps[i]["step_scores"]))
+    assert res[f"{tmp_path / 'm'} [min]"]["top1"]["value"] == [1.0, 0.0][top]
+    assert set(res) == {f"{tmp_path / 'm'} [min]", f"{tmp_path / 'm'} [prod]"}

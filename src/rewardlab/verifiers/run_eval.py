@@ -21,7 +21,7 @@ from rewardlab.bounds import Fraction, Positive, Seed
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.loader import load_reward_model
-from rewardlab.verifiers.aggregate import check_aggregation
+from rewardlab.verifiers.aggregate import aggregate, check_aggregation
 from rewardlab.verifiers.evaluate import candidates_report, processbench_report
 from rewardlab.verifiers.readers import read_verifier_data
 from rewardlab.verifiers.train import split_problems
@@ -58,14 +58,13 @@ class EvalVerifierConfig:
                 raise RewardlabError(f"--aggregation: {e}") from None
 
 
-def _load(path: str, trust_modified: bool):
-    return load_reward_model(path, trust_modified=trust_modified)
+def _split(solution_id: str) -> str:
+    """ProcessBench's split of a row: its id's prefix (``gsm8k-12`` → ``gsm8k``)."""
+    return solution_id.rsplit("-", 1)[0] if "-" in solution_id else "all"
 
 
-def _variants(rm, aggregations: list[str]) -> list[str | None]:
-    if not hasattr(rm, "score_steps"):
-        return [None]
-    return list(aggregations) or [rm.spec.aggregation]
+def _aggregate(name: str, scored: dict) -> float:
+    return aggregate(name, [v for v in scored["step_scores"] if v is not None], scored["token_probs"])
 
 
 def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
@@ -74,43 +73,46 @@ def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
     if cfg.held_out_fraction is not None:
         problems = split_problems(problems, cfg.held_out_fraction, cfg.split_seed)[1]
     sols = [s for p in problems for s in p.solutions]
+    splits = sorted({_split(s.id) for s in sols})
+    if cfg.benchmark == "processbench" and cfg.threshold is None and cfg.threshold_split not in splits:
+        raise RewardlabError(
+            f"--threshold-split {cfg.threshold_split!r} is not a split of {cfg.data} (its splits: {', '.join(splits)}); "
+            "name one of them or give --threshold"
+        )
     results: dict = {}
     for path in cfg.model:
-        rm = _load(path, cfg.trust_modified)
-        for agg in _variants(rm, cfg.aggregation):
-            name = path if agg is None else f"{path} [{agg}]"
-            if cfg.benchmark == "processbench":
-                if not hasattr(rm, "score_steps"):
-                    raise RewardlabError(f"{path}: --benchmark processbench needs per-step scores (a verifier model)")
-                scored = rm.score_steps([(s.prompt, list(s.steps)) for s in sols], agg, cfg.batch_size)
-                rows = [
-                    {
-                        "split": s.id.rsplit("-", 1)[0] if "-" in s.id else "all",
-                        "label": s.first_error,
-                        "step_scores": r["step_scores"],
-                    }
-                    for s, r in zip(sols, scored)
-                ]
-                results[name] = processbench_report(rows, cfg.threshold_split, cfg.threshold)
-            else:
-                if agg is not None:
-                    scores = [
-                        r["score"]
-                        for r in rm.score_steps([(s.prompt, list(s.steps)) for s in sols], agg, cfg.batch_size)
-                    ]
-                else:
-                    scores = rm.score([(s.prompt, "\n".join(s.steps)) for s in sols], batch_size=cfg.batch_size)
-                by_id = dict(zip((s.id for s in sols), scores))
-                groups = [
-                    {
-                        "scores": [by_id[s.id] for s in p.solutions],
-                        "correct": [s.outcome for s in p.solutions],
-                        "answers": [s.steps[-1].strip() for s in p.solutions],
-                    }
-                    for p in problems
-                ]
-                results[name] = candidates_report(groups, cfg.seed)
-                results[name]["aggregation"] = agg or "the model's own score"
+        rm = load_reward_model(path, trust_modified=cfg.trust_modified)
+        verifier = hasattr(rm, "score_steps")
+        if cfg.benchmark == "processbench":
+            if not verifier:
+                raise RewardlabError(f"{path}: --benchmark processbench needs per-step scores (a verifier model)")
+            scored = rm.score_steps([(s.prompt, list(s.steps)) for s in sols], batch_size=cfg.batch_size)
+            rows = [
+                {"split": _split(s.id), "label": s.first_error, "step_scores": r["step_scores"]}
+                for s, r in zip(sols, scored)
+            ]
+            results[path] = processbench_report(rows, cfg.threshold_split, cfg.threshold)
+            continue
+        if verifier:  # one forward per solution; every aggregation reads the same step / token scores
+            scored = rm.score_steps([(s.prompt, list(s.steps)) for s in sols], batch_size=cfg.batch_size)
+            variants = {
+                f"{path} [{agg}]": (agg, [_aggregate(agg, r) for r in scored])
+                for agg in (cfg.aggregation or [rm.spec.aggregation])
+            }
+        else:  # any other scorer: the solution text, its steps joined by newlines
+            scores = rm.score([(s.prompt, "\n".join(s.steps)) for s in sols], batch_size=cfg.batch_size)
+            variants = {path: ("the model's own score", scores)}
+        for name, (how, scores) in variants.items():
+            by_id = dict(zip((s.id for s in sols), scores))
+            groups = [
+                {
+                    "scores": [by_id[s.id] for s in p.solutions],
+                    "correct": [s.outcome for s in p.solutions],
+                    "answers": [s.steps[-1].strip() for s in p.solutions],
+                }
+                for p in problems
+            ]
+            results[name] = {**candidates_report(groups, cfg.seed), "aggregation": how}
     report = json_safe(
         {
             "benchmark": cfg.benchmark,
