@@ -619,7 +619,9 @@ def test_served_unsafe_tag_reaches_a_llama2_scaliser_and_is_refused_by_other_sca
     spec = json.loads((model / "rewardlab.json").read_text())
     spec["multiobjective"]["scaliser"] = {"type": "llama2", "threshold": 1e-9}  # never below: untagged takes R_h
     spec["normalization"] = None
-    (model / "rewardlab.json").write_text(json.dumps(spec))
+    from rewardlab.model import sealed_json
+
+    (model / "rewardlab.json").write_text(sealed_json(spec))  # sealed as rewardlab writes it (else refused)
     scorer = load_reward_model(str(model), say=None)
     assert scorer.reads_unsafe_tags
     items = [(body["prompt"], r) for r in body["responses"]]

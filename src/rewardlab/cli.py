@@ -163,10 +163,15 @@ def cmd_train(args) -> None:
     from rewardlab.train import TrainConfig, train  # lazy: --help stays light (torch, transformers)
 
     cfg = build_config(TrainConfig, args)
+    from rewardlab.hub import check_can_push, push_to_hub  # lazy: --help stays light
+
+    check_can_push(cfg.push_to_hub)  # before training: a repo id, a token, a hub not switched off
     result = train(cfg)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun / accelerate launch, rank 0 speaks
         return
     print(train_summary(result, cfg))
+    if cfg.push_to_hub and Path(result.model_dir).is_dir():  # a finished run (not --stop-after)
+        print(f"uploaded with its model card (README.md): {push_to_hub(result.model_dir, cfg.push_to_hub)}")
 
 
 def cmd_score(args) -> None:
@@ -205,6 +210,8 @@ def cmd_quickstart(args) -> None:
     from rewardlab.train import TrainConfig  # lazy: --help stays light (torch, transformers)
 
     cfg = build_config(TrainConfig, args, base=QUICKSTART_DEFAULTS)
+    if cfg.push_to_hub:
+        raise RewardlabError("quickstart does not upload: `rewardlab export --push-to-hub REPO` after it")
     from rewardlab.run_report import report_summary  # lazy: --help stays light (torch, transformers)
 
     report = run_quickstart(cfg)
@@ -238,6 +245,8 @@ def cmd_export(args) -> None:
         f"exported {'merged LoRA' if info['merged'] else 'full'} model: {info['output']} "
         f"(max |score difference| on {info['probes']} probes: {info['max_abs_diff']:.2e})"
     )
+    if "url" in info:
+        print(f"uploaded with its model card (README.md): {info['url']}")
 
 
 def cmd_normalize(args) -> None:
@@ -472,12 +481,29 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    from rewardlab import interrupt  # lazy: the --help path stays light
+    from rewardlab.atomic import write_fault  # lazy: the --help start-up path
+    from rewardlab.ownership import owning  # lazy: the --help start-up path
+
+    interrupt.set_command_line(argv)  # for the `--resume` command an interrupted run prints
     try:
-        args.func(args)
+        with owning():  # the output directories this command locked are released when it ends
+            args.func(args)
     except RewardlabError as e:
-        print(f"rewardlab {args.command}: error: {e}", file=sys.stderr)
+        code = getattr(e, "exit_code", 2)  # 130: stopped on a signal after a checkpoint (rewardlab.interrupt)
+        print(f"rewardlab {args.command}: {'error: ' if code == 2 else ''}{e}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop's steps (or twice): no traceback
+        print(f"\nrewardlab {args.command}: interrupted", file=sys.stderr)
+        return interrupt.EXIT_CODE
+    except OSError as e:  # a full or read-only disk met by a writer outside rewardlab's own (a library's save)
+        fault = write_fault(e, e.filename or "the output")
+        if fault is None:
+            raise
+        print(f"rewardlab {args.command}: error: {fault}", file=sys.stderr)
         return 2
     finally:  # this call's --quiet / --verbose only (main() is also called in-process, e.g. by tests)
+        interrupt.set_command_line(None)
         if previous is None:
             os.environ.pop(progress.ENV, None)
         else:

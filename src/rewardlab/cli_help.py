@@ -24,7 +24,7 @@ from pathlib import Path
 SOURCE_ATTR = "__rewardlab_source__"
 HELP_ATTR = "__rewardlab_help__"
 # modules a config's annotations and bases may come from that import neither torch nor transformers
-LIGHT_MODULES = ("rewardlab.bounds", "rewardlab.contract_options")
+LIGHT_MODULES = ("rewardlab.bounds", "rewardlab.contract_options", "rewardlab.device")
 HEADER_MAX_WORDS = 1
 
 

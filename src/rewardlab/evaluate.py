@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab import progress
+from rewardlab.atomic import atomic_write_text
 from rewardlab.benchmarks import detect_benchmark, get_benchmark
 from rewardlab.benchmarks.base import score_records, skipped_summary
 from rewardlab.bounds import NonNegative, Positive, Seed
@@ -26,26 +27,30 @@ from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import ReadOptions, fingerprint, parse_score_weights
 from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison
+from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import RewardlabError
 from rewardlab.evalsets import as_paths, load_eval_comparisons
 from rewardlab.jsonstrict import dumps_strict
+from rewardlab.judges.judge import row_unreadable
 from rewardlab.judges.run import eval_note, judge_from_spec
 from rewardlab.loader import load_reward_model
 from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.metrics.ties import TiePolicy
 from rewardlab.multiobjective.serving import multiobjective_note
 from rewardlab.outputs import claim_output_dir
+from rewardlab.ownership import owns_outputs
 from rewardlab.probes.profile import bias_profile
 from rewardlab.provenance import provenance
 from rewardlab.report import write_report
 from rewardlab.splits import trained_on
+from rewardlab.truncation import truncation_counts, truncation_line, truncation_warnings
 
 # what eval writes into output_dir: --overwrite removes these first
 EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
 
 
 @dataclass
-class EvalConfig(ContractOptions):
+class EvalConfig(ContractOptions, DeviceOptions):
     # models
     model: list[str] = field(
         default_factory=list
@@ -60,7 +65,9 @@ class EvalConfig(ContractOptions):
     )  # files or directories (several: each file a subset, rewardlab.evalsets)
     format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
-    skip_invalid: bool = True  # skip rows that cannot be scored and report them (--no-skip-invalid: stop at the first)
+    # skip rows that cannot be scored and count them in the report (--no-skip-invalid: stop at the first). On here,
+    # off in train/score/judge: a report says what it skipped, while a trained model or a scores file would not
+    skip_invalid: bool = True
     limit: Positive | None = None  # use only the first N records
     run: str = ""  # a training run directory: evaluate exactly its held-out records (split.json); model: RUN/model
     # evaluation
@@ -98,6 +105,16 @@ def evaluate_model(
     return evaluate_scores(records, scores, seed=seed, n_boot=n_boot, tie_policy=policy), scores
 
 
+def unreadable_verdicts(scorer, records: list[Comparison]) -> list[bool] | None:
+    """For an LLM judge, one flag per record: no readable verdict in its last call (a pairwise judge's pair
+    whose verdict could not be parsed, a rating or verifier judge's response with no parsed sample); None for a
+    scorer without verdicts (a reward model) or when its rows do not line up with ``records``."""
+    rows = getattr(scorer, "last_rows", None)
+    if not rows or len(rows) != len(records):
+        return None
+    return [row_unreadable(row) for row in rows]
+
+
 def evaluate_benchmark(
     scorer,
     bench,
@@ -114,7 +131,14 @@ def evaluate_benchmark(
     and ``result["benchmark"]``, the benchmark rule's result (which records the tie policy it used).
     """
     scores = _scores(scorer, records, batch_size)
-    bench_result = bench.score(records, scores, tie_policy=tie_policy, seed=seed, n_boot=n_boot)
+    bench_result = bench.score(
+        records,
+        scores,
+        tie_policy=tie_policy,
+        seed=seed,
+        n_boot=n_boot,
+        unreadable=unreadable_verdicts(scorer, records),
+    )
     credits = bench_result.pop("per_example", None) or [None] * len(records)
     keep = [i for i, r in enumerate(records) if bench.pairwise(r)]
     result: dict[str, Any] = {}
@@ -165,9 +189,7 @@ def write_examples(
 ) -> list[dict]:
     """Write :func:`example_rows` as JSONL to ``path``; return the rows."""
     rows = example_rows(records, scores, credits, pairwise)
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(dumps_strict(row, ensure_ascii=False) + "\n")
+    atomic_write_text(path, "".join(dumps_strict(row, ensure_ascii=False) + "\n" for row in rows))
     return rows
 
 
@@ -181,7 +203,13 @@ def model_name(path: str, taken: dict) -> str:
 JUDGE_PREFIX = "judge:"
 
 
-def load_scorer(path: str, options: ContractOptions | None = None, trust_modified: bool = False, packing: bool = False):
+def load_scorer(
+    path: str,
+    options: ContractOptions | None = None,
+    trust_modified: bool = False,
+    packing: bool = False,
+    devices: DeviceOptions | None = None,
+):
     """A rewardlab model directory, any other reward model (:func:`rewardlab.loader.load_reward_model`), or
     ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`).
 
@@ -193,7 +221,7 @@ def load_scorer(path: str, options: ContractOptions | None = None, trust_modifie
 
     progress.status(f"loading the model {path}")
     # only rewardlab dirs are hashed
-    return load_reward_model(path, options, trust_modified=trust_modified, packing=packing)
+    return load_reward_model(path, options, trust_modified=trust_modified, packing=packing, devices=devices)
 
 
 def model_provenance(path: str | None, scorer: Any) -> dict:
@@ -214,6 +242,8 @@ def model_provenance(path: str | None, scorer: Any) -> dict:
                 "versions": d.get("versions"),
             }
         )
+    if getattr(scorer, "placement", None):  # --device / --dtype as resolved (rewardlab.device)
+        info["placement"] = dict(scorer.placement)
     if getattr(scorer, "modified_files", None):  # loaded with --trust-modified despite these mismatches
         info["trust_modified"] = list(scorer.modified_files)
     describe = getattr(scorer, "describe", None)
@@ -252,6 +282,7 @@ def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[
     return records, skipped, notes
 
 
+@owns_outputs
 def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: list | None = None) -> Path:
 
     if not cfg.model and not cfg.judge:
@@ -267,7 +298,13 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         TiePolicy.parse(cfg.tie_policy, seed=cfg.seed)
     except ValueError as e:
         raise RewardlabError(str(e)) from e
-    claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=EVAL_WRITES)
+    claim_output_dir(
+        cfg.output_dir,
+        overwrite=cfg.overwrite,
+        written=EVAL_WRITES,
+        inputs={"--data": as_paths(cfg.data) if cfg.data else None, "--model": cfg.model},
+        command="rewardlab eval",
+    )
     load_notes: list[str] = []
     if records is None:
         records, skipped, load_notes = _load_records(cfg, bench)
@@ -279,7 +316,9 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     results, examples, tok = {}, {}, None
     pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
-        rm = load_scorer(path, contract_options(cfg), cfg.trust_modified, packing=cfg.packing)
+        rm = load_scorer(
+            path, contract_options(cfg), cfg.trust_modified, packing=cfg.packing, devices=device_options(cfg)
+        )
         tok = getattr(rm, "tokenizer", tok)
         name = model_name(getattr(rm, "name", path), results)
         if bench is None:
@@ -290,6 +329,12 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
                 rm, bench, records, cfg.batch_size, cfg.seed, cfg.tie_policy, cfg.n_boot
             )
         results[name]["model"] = model_provenance(path, rm)
+        results[name]["truncation"] = cut = truncation_counts(rm, records)
+        if cut is not None:
+            load_notes.append(truncation_line(name, cut))
+            for warning in truncation_warnings(name, cut):
+                print(f"rewardlab eval: warning: {warning}", file=sys.stderr)
+                load_notes.append(f"warning: {warning}")
         if cfg.probes:
             results[name]["bias_profile"] = bias_profile(
                 rm,
@@ -329,5 +374,16 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         notes.append(f"rows that cannot be scored were skipped and not counted{skipped_summary(skipped)}")
     prov = provenance(config=cfg.__dict__, data_fingerprint=fingerprint(records), tokenizer=tok)
     title = "rewardlab evaluation" + (f": {bench.title}" if bench is not None else "")
-    write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples)
+    curves_note = (
+        None
+        if getattr(cfg, "run", None)
+        # eval --run: the curves' held-out split is this data
+        else (
+            "These curves are the model's own training run (its metrics.jsonl): loss and accuracy on its training "
+            "data and accuracy on that run's own held-out split, not results on "
+            + (data_names or "the data evaluated here")
+            + "."
+        )
+    )
+    write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples, curves_note=curves_note)
     return out

@@ -20,6 +20,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from rewardlab.contract_options import ContractOptions
 from rewardlab.data.record import Prompt
+from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError
 from rewardlab.foreign import Contract, ForeignTextEncoder, _check_options
 from rewardlab.model import RewardModel, ScoringSpec, package_versions
@@ -211,7 +212,7 @@ def load_implicit(
     def lm(p):
         try:
             return AutoModelForCausalLM.from_pretrained(
-                p, dtype=torch_dtype, trust_remote_code=opts.trust_remote_code
+                p, dtype=torch_dtype, trust_remote_code=opts.trust_remote_code, **pretrained_kwargs()
             ).eval()
         except (OSError, ValueError) as e:
             raise ModelContractError(f"cannot load {p} as a causal LM: {str(e).splitlines()[0]}") from e

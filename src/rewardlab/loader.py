@@ -11,7 +11,6 @@ is a foreign reward model whose contract is inferred, printed and stored (:mod:`
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,11 @@ from typing import Callable
 import torch
 
 from rewardlab.contract_options import ContractOptions, contract_options
+from rewardlab.device import DeviceOptions, placed, resolve
 from rewardlab.errors import ModelContractError
 from rewardlab.foreign import infer_contract, load_foreign
 from rewardlab.implicit import implicit_contract, load_implicit
+from rewardlab.integrity import parse_rewardlab_json
 from rewardlab.model import SPEC_FILE, RewardModel, ScoringSpec
 from rewardlab.multiobjective.composed import COMPOSED_KIND, ComposedLlama2Scorer
 from rewardlab.multiobjective.serving import MultiObjectiveScorer
@@ -37,10 +38,8 @@ def is_rewardlab_dir(path: str | Path) -> bool:
 
 
 def _spec_json(path: str | Path) -> dict:
-    try:
-        return json.loads((Path(path) / SPEC_FILE).read_text())
-    except ValueError as e:
-        raise ModelContractError(f"{Path(path) / SPEC_FILE} is not valid JSON: {e}") from None
+    """The JSON object of ``path``'s ``rewardlab.json`` (a malformed one: an error naming the file)."""
+    return parse_rewardlab_json(path)
 
 
 def load_reward_model(
@@ -50,6 +49,7 @@ def load_reward_model(
     torch_dtype=torch.float32,
     say: Callable[[str], None] | None = announce,
     packing: bool = False,
+    devices: DeviceOptions | None = None,
     **load_kwargs,
 ):
     """The one model-loading entry point: a rewardlab directory through its checked contract
@@ -59,7 +59,26 @@ def load_reward_model(
     ``packing`` (the ``--packing`` load option) is decided here, once: a :class:`RewardModel` is built with it
     (its ``score()`` then packs unless the caller says otherwise; architectures the packed forward does not
     cover score padded), and the scorers that cannot pack (multi-objective, composed, implicit, foreign
-    models) refuse it with an error naming ``--packing`` and the model."""
+    models) refuse it with an error naming ``--packing`` and the model.
+
+    ``devices`` (``--device``, ``--dtype``, ``--attn-implementation``, ``--quantize``; :mod:`rewardlab.device`):
+    checked and resolved before any weights load, the choice told to ``say``, every ``from_pretrained`` of the
+    scorer run under it (the weights are created on the device in the dtype), and recorded as the scorer's
+    ``placement`` (eval's provenance, serve's ``/info``). None: the CPU in ``torch_dtype``, as before."""
+    placement = resolve(devices, path) if devices is not None else None
+    if placement is None:
+        return _load(path, opts, torch_dtype, say, packing, load_kwargs)
+    if say is not None:
+        say(f"rewardlab: {placement.line()}")
+    with placed(placement):
+        rm = _load(path, opts, placement.torch_dtype, say, packing, load_kwargs)
+    if placement.quantize is None and callable(getattr(rm, "to", None)):  # parts built outside from_pretrained
+        rm.to(placement.device)  # (a gate, a value head) follow; quantized weights cannot be moved, and are placed
+    rm.placement = placement.describe()
+    return rm
+
+
+def _load(path: str, opts, torch_dtype, say, packing: bool, load_kwargs: dict):
     opts = opts or ContractOptions()
     if opts.ref_model is not None or opts.ref_free:
         rm = load_implicit(path, opts, torch_dtype=torch_dtype, packing=packing)
@@ -126,7 +145,7 @@ def run_inspect(cfg: InspectConfig) -> str:
         lines.append(f"  {'scaliser':<19} {d.get('scaliser')!r}")
         return "\n".join(lines)
     if is_rewardlab_dir(cfg.model):
-        spec = ScoringSpec.from_json(json.loads((Path(cfg.model) / SPEC_FILE).read_text()))
+        spec = ScoringSpec.from_json(_spec_json(cfg.model), str(Path(cfg.model) / SPEC_FILE))
         lines = [f"scoring contract for {cfg.model}: rewardlab model, fixed by its {SPEC_FILE} (checked on load)"]
         for name in (
             "template",

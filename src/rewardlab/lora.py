@@ -17,6 +17,7 @@ from pathlib import Path
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from rewardlab.backbones import resolve_backbone
+from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError, RewardlabError
 
 HEAD_NAMES = ("score", "classifier")
@@ -94,7 +95,9 @@ def load_adapter_model(path: str | Path, spec, tokenizer, torch_dtype):
     config = AutoConfig.from_pretrained(base)
     config.num_labels = 1
     config.pad_token_id = spec.pad_token_id
-    model = AutoModelForSequenceClassification.from_pretrained(base, config=config, dtype=torch_dtype)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, config=config, dtype=torch_dtype, **pretrained_kwargs()
+    )
     if model.get_input_embeddings().weight.shape[0] < len(tokenizer):
         raise ModelContractError(f"{path}: the tokenizer has {len(tokenizer)} tokens, the base {base} fewer")
     model.config.pad_token_id = spec.pad_token_id

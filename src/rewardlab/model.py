@@ -21,13 +21,15 @@ Truncation (``truncation="prompt_left"``, the default): when a text exceeds ``ma
 dropped from the *start of the prompt* first (keeping a leading BOS), so the whole response and the end
 of the prompt survive; only if the response alone is too long is the response cut from its right, keeping
 the template's closing tokens. ``truncation="right"`` cuts the end like a plain tokenizer would.
+``truncation="left"`` (foreign models' default, as reward-bench's ``run_rm.py`` sets ``tokenizer.truncation_side
+= "left"``) cuts the start of the text like a tokenizer with ``truncation_side="left"``: the tokenizer's added
+special tokens (and a BOS the template itself writes) stay, the text's first tokens go.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,19 +37,22 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from rewardlab.atomic import readable_like_the_rest
+from rewardlab.atomic import atomic_write_text, readable_like_the_rest
 from rewardlab.backbones import resolve_backbone
 from rewardlab.data.record import Comparison, Prompt, per_record, prompt_as_messages
+from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError
 from rewardlab.finite import check_rewards, check_weights
-from rewardlab.integrity import check_spec_values, file_hashes, verify_model_dir
+from rewardlab.integrity import SEAL, check_spec_values, file_hashes, read_rewardlab_json, seal, verify_model_dir
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.layout import pad_batch  # noqa: F401  (importable from here as before)
 from rewardlab.lora import load_adapter_model
+from rewardlab.normstats import normalize_with
 from rewardlab.packing import packed_forward, packing_support, score_packed
 from rewardlab.progress import bar as progress_bar
 from rewardlab.progress import track
 from rewardlab.provenance import library_versions
+from rewardlab.specfields import checked_fields
 
 SPEC_FILE = "rewardlab.json"
 SPEC_VERSION = 1
@@ -71,7 +76,7 @@ class ScoringSpec:
     pad_token_id: int
     padding_side: str  # "right" | "left"
     max_length: int
-    truncation: str = "prompt_left"  # "prompt_left" | "right"
+    truncation: str = "prompt_left"  # "prompt_left" | "right" | "left" (foreign models: a tokenizer cut on the left)
     normalization: dict | None = None  # {"mean": float, "std": float} applied by score(normalize=True)
     data_fingerprint: str | None = None
     versions: dict = field(default_factory=dict)
@@ -97,20 +102,22 @@ class ScoringSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> "ScoringSpec":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ModelContractError(
-                f"{SPEC_FILE} has unknown fields {sorted(unknown)} (written by a newer rewardlab?)"
-            )
-        return cls(**d)
+    def from_json(cls, d: dict, source: str = SPEC_FILE) -> "ScoringSpec":
+        """The spec in ``d`` (a ``rewardlab.json`` object read from ``source``): every field of its type, or a
+        :class:`ModelContractError` naming the file and the field (:func:`rewardlab.specfields.checked_fields`)."""
+        if isinstance(d, dict):
+            d = {k: v for k, v in d.items() if k != SEAL}
+        return cls(**checked_fields(cls, d, source))
+
+
+def sealed_json(spec: dict) -> str:
+    """The text of a ``rewardlab.json`` holding ``spec``, sealed (:func:`rewardlab.integrity.seal`)."""
+    return dumps_strict(seal(json.loads(dumps_strict(spec))), indent=2, ensure_ascii=False) + "\n"
 
 
 def write_spec(path: Path, spec: dict) -> None:
-    """Write ``path/rewardlab.json`` with ``spec`` and the hashes of the scoring files now in ``path``."""
-    spec = {**spec, "file_hashes": file_hashes(path)}
-    (path / SPEC_FILE).write_text(dumps_strict(spec, indent=2, ensure_ascii=False) + "\n")
+    """Write ``path/rewardlab.json`` with ``spec`` and the hashes of the scoring files now in ``path``, sealed."""
+    atomic_write_text(path / SPEC_FILE, sealed_json({**spec, "file_hashes": file_hashes(path)}))
 
 
 def _plain_conversation(messages: list[dict]) -> str:
@@ -155,6 +162,8 @@ class TextEncoder:
             return {"input_ids": ids}
         if self.spec.truncation == "right":
             return {"input_ids": ids[: self.spec.max_length]}
+        if self.spec.truncation == "left":
+            return {"input_ids": self._truncate_left(text)}
         return {
             "input_ids": self._truncate_prompt_left(
                 ids, enc["offset_mapping"], len(prefix), len(prefix) + len(response)
@@ -180,10 +189,36 @@ class TextEncoder:
         keep_resp = max(self.spec.max_length - len(head_ids) - len(tail_ids), 1)
         return (head_ids + resp_ids[:keep_resp] + tail_ids)[-self.spec.max_length :]
 
+    def untruncated_length(self, prompt: Prompt, response: str) -> int:
+        """Tokens the text would have before any cut to ``max_length`` (more than ``max_length``: it is cut)."""
+        prefix, response, suffix = self.render(prompt, response)
+        if self.spec.template == "pair":
+            return len(self.tok(prefix, response)["input_ids"])
+        return len(self.tok(prefix + response + suffix, add_special_tokens=self.spec.add_special_tokens)["input_ids"])
+
+    def _truncate_left(self, text: str) -> list[int]:
+        """The text's ids cut on the left to ``max_length``, as ``tokenizer(text, truncation=True, max_length=L)``
+        with ``truncation_side="left"`` cuts them: the tokenizer's added special tokens stay. Without added
+        special tokens, a BOS that the template writes first stays too (reward-bench's tokenizer adds its own
+        BOS there and the template's is the one cut)."""
+        limit = self.spec.max_length
+        if self.spec.add_special_tokens:
+            side = self.tok.truncation_side
+            self.tok.truncation_side = "left"
+            try:
+                return list(self.tok(text, add_special_tokens=True, truncation=True, max_length=limit)["input_ids"])
+            finally:
+                self.tok.truncation_side = side
+        ids = list(self.tok(text, add_special_tokens=False)["input_ids"])
+        bos = self.tok.bos_token_id
+        if bos is not None and ids and ids[0] == bos and limit > 1:
+            return [bos] + ids[len(ids) - (limit - 1) :]
+        return ids[len(ids) - limit :]
+
     def _encode_pair(self, prompt_text: str, response: str) -> dict:
         truncation = "only_first" if self.spec.truncation == "prompt_left" else "longest_first"
         side = self.tok.truncation_side
-        self.tok.truncation_side = "left" if self.spec.truncation == "prompt_left" else "right"
+        self.tok.truncation_side = "left" if self.spec.truncation in ("prompt_left", "left") else "right"
         try:
             enc = self.tok(prompt_text, response, truncation=truncation, max_length=self.spec.max_length)
         except Exception:  # response alone longer than max_length
@@ -217,19 +252,12 @@ def package_versions() -> dict:
     return {k: versions[k] for k in ("rewardlab", "torch", "transformers", "accelerate", "python")}
 
 
-def normalized(stats: dict | None, rewards: list) -> list:
-    """``(r − mean) / std`` with a model's ``normalization`` statistics (a zero or non-finite std counts as 1); in
-    rows ``[score, part, …]`` (a multi-objective server row) only the score changes."""
-    if not stats:
-        raise ModelContractError(
-            "this model has no normalisation statistics (rewardlab.json 'normalization'; "
-            "run `rewardlab normalize --model DIR --data samples.jsonl`)"
-        )
-    std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
-    return [
-        [(r[0] - stats["mean"]) / std, *r[1:]] if isinstance(r, (list, tuple)) else (r - stats["mean"]) / std
-        for r in rewards
-    ]
+def normalized(stats: dict | None, rewards: list, source: str = SPEC_FILE) -> list:
+    """``(r − mean) / std`` with a model's ``normalization`` statistics, checked first
+    (:func:`rewardlab.normstats.checked_normalization`: a negative, zero, non-finite or rounding-noise std is an
+    error naming ``source``, never a silent "normalised" answer); in rows ``[score, part, …]`` (a multi-objective
+    server row) only the score changes."""
+    return normalize_with(stats, rewards, source)
 
 
 class RewardModel(torch.nn.Module):
@@ -358,12 +386,12 @@ class RewardModel(torch.nn.Module):
                 f"{path} has no {SPEC_FILE}: not a rewardlab model directory "
                 "(use `rewardlab train --backbone` to start from a plain checkpoint)"
             )
-        spec = ScoringSpec.from_json(json.loads(spec_path.read_text()))
+        warn = lambda m: print(m, file=sys.stderr)  # noqa: E731
+        raw, sealed = read_rewardlab_json(path, trust_modified=trust_modified, warn=warn)
+        spec = ScoringSpec.from_json(raw, str(spec_path))
         if spec.format_version > SPEC_VERSION:
             raise ModelContractError(f"{spec_path}: format_version {spec.format_version} is newer than this rewardlab")
-        modified = verify_model_dir(
-            path, spec.file_hashes, trust_modified=trust_modified, warn=lambda m: print(m, file=sys.stderr)
-        )
+        modified = sealed + verify_model_dir(path, spec.file_hashes, trust_modified=trust_modified, warn=warn)
         check_spec_values(spec, str(spec_path))
         try:
             tok = AutoTokenizer.from_pretrained(path)
@@ -372,7 +400,7 @@ class RewardModel(torch.nn.Module):
         if (path / "adapter_config.json").exists():  # a LoRA model (rewardlab.lora): base backbone + adapter
             model = load_adapter_model(path, spec, tok, torch_dtype)
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)
+            model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype, **pretrained_kwargs())
         check_weights(model.state_dict().items(), f"{path}: refusing to load")
         problems = []
         if tok.pad_token != spec.pad_token or tok.pad_token_id != spec.pad_token_id:
@@ -397,7 +425,9 @@ class RewardModel(torch.nn.Module):
                 problems.append(f"{key}: model was trained with {getattr(spec, key)!r}, asked for {value!r}")
         if problems:
             raise ModelContractError(f"{spec_path} does not match: " + "; ".join(problems))
-        return cls(model, tok, spec, packing=packing, modified_files=modified)
+        rm = cls(model, tok, spec, packing=packing, modified_files=modified)
+        rm.spec_source = str(spec_path)
+        return rm
 
     def save(self, path: str | Path, state_dict: dict | None = None) -> None:
         """Write the directory; ``state_dict`` (keys of ``self.model``) overrides the weights, e.g. the full
@@ -473,8 +503,10 @@ class RewardModel(torch.nn.Module):
             out = self.normalize(out)
         return out
 
+    spec_source = SPEC_FILE  # where the spec was read (load): what a refusal of its statistics names
+
     def normalize(self, rewards: list[float]) -> list[float]:
-        return normalized(self.spec.normalization, rewards)
+        return normalized(self.spec.normalization, rewards, self.spec_source)
 
     def score_comparisons(
         self,

@@ -42,9 +42,10 @@ import torch
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
-from rewardlab.atomic import atomic_write_text, fsync_tree, readable_like_the_rest, replace_dir
+from rewardlab.atomic import append_text, atomic_write_text, fsync_tree, readable_like_the_rest, replace_dir, writing
 from rewardlab.errors import RewardlabError
 from rewardlab.finite import NonFiniteError, check_weights, step_problem
+from rewardlab.interrupt import StopSignals, interrupted, resume_command
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.optim import MasterAdamW
 
@@ -216,8 +217,7 @@ class MetricsLog:
         self.history.append(rec)
         if not self.main or self.path is None:
             return
-        with open(self.path, "a") as f:
-            f.write(dumps_strict(rec) + "\n")
+        append_text(self.path, dumps_strict(rec) + "\n")
         if self.trackers is not None:
             self.trackers.log(rec)
 
@@ -285,9 +285,17 @@ def save_checkpoint(
     accelerator.wait_for_everyone()
     final = ck.root / f"step-{step:08d}"
     tmp = ck.root / f".tmp-step-{step:08d}"
-    main = accelerator.is_main_process
+    temporary = (tmp,) if accelerator.is_main_process else ()
     if not ck.sharded:  # every process (DDP: the same weights), so all stop together instead of waiting on rank 0
         check_weights(weights.state_dict().items(), f"step {step}: refusing to write checkpoint {final}")
+    with writing(final, temporary=temporary):  # a full disk: the temporary directory goes, the older checkpoints stay
+        _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, write_shards, final, tmp)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, write_shards, final: Path, tmp: Path):
+    main = accelerator.is_main_process
     if main:
         ck.root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -318,8 +326,6 @@ def save_checkpoint(
         fsync_tree(ck.root, files=False)
         for old in sorted(p for p in ck.root.glob("step-*"))[: -ck.keep]:
             shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
 
 
 def read_checkpoint(ck: Path, sharded: bool = False) -> tuple[dict, dict | None, dict]:
@@ -518,44 +524,51 @@ def run_steps(
     guard = NonFiniteGuard(opts.skip_nonfinite, ckpt.root if ckpt is not None else None, main)
     module.train()
     history, t0 = [], time.perf_counter()
-    for s in range(start, plan.total):
-        done = s + 1
-        epoch, items = plan.step(s)
-        sums = step_loss(items[rank::world], items)
-        all_reduce_grads(params, world)
-        result = update(
-            optimizer,
-            scheduler,
-            params,
-            step=done,
-            loss_sum=sums["loss"],
-            max_grad_norm=opts.max_grad_norm,
-            guard=guard,
-            any_process=any_process(accelerator),
-        )
-        if world > 1:
-            values = torch.tensor(list(sums.values()), dtype=torch.float64, device=accelerator.device)
-            sums = dict(zip(sums, accelerator.reduce(values, reduction="sum").tolist()))
-        rec = {
-            "step": done,
-            "epoch": epoch,
-            **row(sums, items),
-            "lr": scheduler.get_last_lr()[0],
-            "grad_norm": result.grad_norm,
-            "seconds": time.perf_counter() - t0,
-            **({"skipped_nonfinite": guard.skipped} if guard.skipped else {}),
-        }
-        metrics.log(rec)
-        history.append(rec)
-        if on_row is not None:
-            on_row(rec, done == plan.total)
-        if done == plan.total:
-            break
-        stop = opts.stop_after is not None and done >= opts.stop_after
-        if (opts.save_every and done % opts.save_every == 0) or stop:
-            save_checkpoint(ckpt, done, accelerator, module, optimizer, scheduler)
-        if stop:
-            module.eval()
-            return LoopResult(done, False, history)
+    with StopSignals() as signals:  # Ctrl-C / SIGTERM: the step finishes, a checkpoint, Interrupted (exit 130)
+        for s in range(start, plan.total):
+            done = s + 1
+            epoch, items = plan.step(s)
+            sums = step_loss(items[rank::world], items)
+            all_reduce_grads(params, world)
+            result = update(
+                optimizer,
+                scheduler,
+                params,
+                step=done,
+                loss_sum=sums["loss"],
+                max_grad_norm=opts.max_grad_norm,
+                guard=guard,
+                any_process=any_process(accelerator),
+            )
+            if world > 1:
+                values = torch.tensor(list(sums.values()), dtype=torch.float64, device=accelerator.device)
+                sums = dict(zip(sums, accelerator.reduce(values, reduction="sum").tolist()))
+            rec = {
+                "step": done,
+                "epoch": epoch,
+                **row(sums, items),
+                "lr": scheduler.get_last_lr()[0],
+                "grad_norm": result.grad_norm,
+                "seconds": time.perf_counter() - t0,
+                **({"skipped_nonfinite": guard.skipped} if guard.skipped else {}),
+            }
+            metrics.log(rec)
+            history.append(rec)
+            if on_row is not None:
+                on_row(rec, done == plan.total)
+            if done == plan.total:
+                break
+            stop = opts.stop_after is not None and done >= opts.stop_after
+            signalled = signals.agreed(accelerator)
+            written = "none (no checkpoint directory)"
+            if ckpt is not None and ((opts.save_every and done % opts.save_every == 0) or stop or signalled):
+                written = str(save_checkpoint(ckpt, done, accelerator, module, optimizer, scheduler))
+            if signalled:
+                module.eval()
+                command = resume_command("train-judge", str(ckpt.root.parent) if ckpt is not None else ".")
+                raise interrupted(signals.received, done, plan.total, written, command)
+            if stop:
+                module.eval()
+                return LoopResult(done, False, history)
     module.eval()
     return LoopResult(plan.total, True, history)

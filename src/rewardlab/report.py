@@ -209,7 +209,8 @@ def report_tables(results: dict[str, dict]) -> list[dict]:
             "rows": [[label, *(get(results[c]) for c in columns)] for label, get in HEADLINE_ROWS],
             "text": [
                 "Accuracy counts a win as 1 and a tie as the tie policy says (strict: 0); intervals are "
-                "bootstrap 95% over records."
+                "bootstrap 95% over the sampled units: prompts (all records of a prompt drawn together), or "
+                "benchmark items shown in both orders."
             ],
         }
     ]
@@ -281,8 +282,10 @@ def render_markdown(
     provenance: dict,
     notes: list[str] | None = None,
     curves: dict[str, list[dict]] | None = None,
+    curves_note: str | None = None,
 ) -> str:
-    """The Markdown text :func:`write_report` writes to ``report.md``."""
+    """The Markdown text :func:`write_report` writes to ``report.md``; ``curves_note`` says what the training
+    curves are (an evaluation report: the model's own training run, not this data)."""
     lines = [f"# {title}", ""]
     for table in report_tables(results):
         lines += [f"## {table['heading']}", ""]
@@ -293,7 +296,8 @@ def render_markdown(
     for column, rows in (curves or {}).items():
         table = curve_table(rows)
         if table:
-            lines += [f"## Training curves: {column}", ""]
+            lines += [f"## Training curves: {column}" + (" (its own training run)" if curves_note else ""), ""]
+            lines += [curves_note, ""] if curves_note else []
             lines += _table(table[0], [[fmt(v) for v in row] for row in table[1]])
             lines += ["", "From the run's `metrics.jsonl` (every row is there; the report.html plots them).", ""]
     if notes:
@@ -346,6 +350,7 @@ def write_report(
     examples: dict[str, list[dict]] | None = None,
     html: bool = True,
     curves: dict[str, Any] | None = None,
+    curves_note: str | None = None,
 ) -> tuple[Path, Path]:
     """Write ``out_dir/report.json``, ``out_dir/report.md`` and (``html=True``) ``out_dir/report.html``;
     return ``(json_path, md_path)`` (the HTML is ``json_path.with_name("report.html")``).
@@ -364,7 +369,9 @@ def write_report(
 
     ``curves`` maps a column to its run directory (or model directory, or metrics rows); by default each column's
     ``model.path`` is looked at. A column whose run has a ``metrics.jsonl`` gets training curves (a table in the
-    Markdown, a plot in the HTML; the rows are in ``report.json`` under ``curves``).
+    Markdown, a plot in the HTML; the rows are in ``report.json`` under ``curves``). ``curves_note`` (kept in
+    ``report.json`` as ``curves_note``) heads them in both: an evaluation on other data says they are the
+    model's own training run, so its held-out points are not read as results on this data.
     """
     if not results:
         raise ValueError("write_report needs at least one result column")
@@ -374,12 +381,19 @@ def write_report(
     found = _find_curves(results, curves)
     if found:
         payload["curves"] = _clean(found)
+        if curves_note:
+            payload["curves_note"] = curves_note
     json_path, md_path = out / "report.json", out / "report.md"
     atomic_write_text(json_path, json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     atomic_write_text(
         md_path,
         render_markdown(
-            payload["results"], str(title), payload["provenance"] or {}, payload["notes"], payload.get("curves")
+            payload["results"],
+            str(title),
+            payload["provenance"] or {},
+            payload["notes"],
+            payload.get("curves"),
+            payload.get("curves_note"),
         ),
     )
     if html:

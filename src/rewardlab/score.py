@@ -20,15 +20,18 @@ from rewardlab.data import ReadOptions, load_comparisons, parse_score_weights
 from rewardlab.data.fields import identical_responses_are_ties
 from rewardlab.data.formats import format_help
 from rewardlab.data.readers import iter_rows
+from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import DataError
 from rewardlab.foreign import write_contract
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.loader import load_reward_model
+from rewardlab.normstats import checked_normalization
 from rewardlab.outputs import claim_output_file
+from rewardlab.ownership import owns_outputs
 
 
 @dataclass
-class ScoreConfig(ContractOptions):
+class ScoreConfig(ContractOptions, DeviceOptions):
     # model
     model: str = ""  # a rewardlab model directory, or any reward model (directory or hub id; rewardlab.foreign)
     trust_modified: bool = False  # load a model whose files differ from the hashes in rewardlab.json (warned)
@@ -123,15 +126,22 @@ def _scored(rm, items, cfg: ScoreConfig, unsafe: list[bool]) -> tuple[list[float
     return scores, [{} for _ in items] if attrs is None else [{"attributes": a} for a in attrs]
 
 
+@owns_outputs
 def run_score(cfg: ScoreConfig) -> Path:
     options = ReadOptions(score_weights=parse_score_weights(cfg.score_weights))  # bad weights fail before loading
     if options.score_weights is not None and cfg.format == "single":
         raise DataError("--score-weights applies to comparisons, not single prompt/response rows", path=cfg.data)
-    claim_output_file(cfg.output, overwrite=cfg.overwrite)
+    target = claim_output_file(cfg.output, overwrite=cfg.overwrite, inputs={"--data": cfg.data, "--model": cfg.model})
     progress.status(f"loading the model {cfg.model}")
     rm = load_reward_model(
-        cfg.model, contract_options(cfg), trust_modified=cfg.trust_modified, packing=cfg.packing
+        cfg.model,
+        contract_options(cfg),
+        trust_modified=cfg.trust_modified,
+        packing=cfg.packing,
+        devices=device_options(cfg),
     )  # --packing is a load option: decided here, refused for models that cannot pack
+    if cfg.normalize:  # statistics that cannot normalise are refused before any scoring
+        checked_normalization(rm.spec.normalization, f"{cfg.model}/rewardlab.json")
     read_singles = cfg.format == "single" or (cfg.format == "auto" and options.score_weights is None)
     singles = _single_rows(cfg.data, cfg.limit) if read_singles else None
     out_rows = []
@@ -172,7 +182,7 @@ def run_score(cfg: ScoreConfig) -> Path:
             i += c.k
         for err in loaded.skipped:
             print(f"rewardlab score: skipped {err}")
-    out = _write(Path(cfg.output), out_rows)
+    out = _write(target, out_rows)
     write_contract(out, rm)  # a foreign model's inferred contract, next to its scores
     return out
 

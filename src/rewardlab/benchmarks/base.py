@@ -71,6 +71,8 @@ class Benchmark:
     chosen-vs-rejected metrics and plots (False e.g. for a human tie vote).
     ``reads_comparisons``: the data is plain comparisons in any reader format (``--format``, ``--score-weights``
     apply), not a benchmark's fixed schema read by ``loader``.
+    ``reads_unreadable``: the rule takes ``unreadable=`` (one bool per record: a judge gave no readable verdict
+    for it) and scores those as the benchmark's own code does; for the other rules the count is only reported.
     """
 
     name: str
@@ -83,6 +85,7 @@ class Benchmark:
     reference: str
     pairwise: Callable[[Comparison], bool] = lambda record: True
     reads_comparisons: bool = False
+    reads_unreadable: bool = False
 
     def load(self, path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
         return self.loader(path, limit=limit, skip_invalid=skip_invalid)
@@ -94,8 +97,11 @@ class Benchmark:
         tie_policy: TiePolicy | str | None = "published",
         seed: int = 0,
         n_boot: int = 1000,
+        unreadable: Sequence[bool] | None = None,
     ) -> dict:
-        """Apply the rule; the result also records the benchmark, version and tie policy used."""
+        """Apply the rule; the result also records the benchmark, version and tie policy used. ``unreadable``
+        (a judge's records without a readable verdict) goes to a rule that ``reads_unreadable``; the result's
+        ``n_unreadable`` counts them either way (None: the scorer has no verdicts to read, e.g. a reward model)."""
         if isinstance(records, BenchmarkData):
             records = records.records
         records = list(records)
@@ -109,7 +115,12 @@ class Benchmark:
             if not all(math.isfinite(float(x)) for x in row):
                 raise ValueError(f"record {i} ({record.id}): rewards must be finite, got {list(row)}")
         policy = TiePolicy.parse(tie_policy, seed=seed)
-        out = self.rule(records, [[float(x) for x in row] for row in scores], policy, seed, n_boot)
+        if unreadable is not None and len(unreadable) != len(records):
+            raise ValueError(f"{len(unreadable)} unreadable flags but {len(records)} records")
+        extra = {"unreadable": list(unreadable)} if self.reads_unreadable and unreadable is not None else {}
+        out = self.rule(records, [[float(x) for x in row] for row in scores], policy, seed, n_boot, **extra)
+        if unreadable is not None:
+            out.setdefault("n_unreadable", int(sum(bool(u) for u in unreadable)))
         rules = {what: str(policy.resolve(name)) for what, name in self.published_ties.items()}
         return {
             "benchmark": self.name,
@@ -226,15 +237,27 @@ def _load_rows(
     return data
 
 
+SHOWN_REASONS = 3  # skipped_summary names this many reasons, then says how many more there are
+
+
 def skipped_summary(skipped: list, excluded: int = 0) -> str:
-    """``": 3 rows skipped as invalid (2× missing; 1× empty ...), first: FILE, line 2 ..."`` ('' when none)."""
+    """``": 3 rows skipped as invalid (2× missing; 1× empty ...), first: FILE, line 2 ..."`` ('' when none). The
+    :data:`SHOWN_REASONS` most frequent reasons are named; the rest as ``"… and N more reasons (M rows)"``."""
     parts = []
     if skipped:
         reasons: dict[str, int] = {}
         for e in skipped:
             key = getattr(e, "reason", str(e))
             reasons[key] = reasons.get(key, 0) + 1
-        why = "; ".join(f"{n}× {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+        ranked = sorted(reasons.items(), key=lambda kv: -kv[1])
+        why = "; ".join(f"{n}× {r}" for r, n in ranked[:SHOWN_REASONS])
+        hidden = ranked[SHOWN_REASONS:]
+        if hidden:  # never let the shown reasons pass for all of them
+            rows = sum(n for _, n in hidden)
+            why += (
+                f"; … and {len(hidden)} more reason{'s' if len(hidden) != 1 else ''} "
+                f"({rows} row{'s' if rows != 1 else ''})"
+            )
         parts.append(
             f"{len(skipped)} row{'s' if len(skipped) != 1 else ''} skipped as invalid ({why}); first: {skipped[0]}"
         )
@@ -391,19 +414,24 @@ def score_records(scorer: Any, records: Sequence[Comparison], batch_size: int = 
 # result helpers
 
 
-def subset_table(names: Sequence[str], credits: Sequence[float], seed: int = 0, n_boot: int = 1000) -> dict:
-    """``{subset: {n, score, ci95}}`` (score = mean credit; CI: bootstrap over examples), in order of
-    first appearance."""
+def subset_table(
+    names: Sequence[str], credits: Sequence[float], seed: int = 0, n_boot: int = 1000, groups: Sequence | None = None
+) -> dict:
+    """``{subset: {n, score, ci95}}`` (score = mean credit; CI: bootstrap over examples, or over ``groups`` when
+    given: one key per example, :func:`~rewardlab.metrics.statistics.sampling_units`, so the examples of one
+    prompt or item are drawn together), in order of first appearance."""
     names = list(names)
     credits = np.asarray(credits, dtype=np.float64)
+    keys = None if groups is None else np.asarray(list(groups), dtype=object)
     out = {}
     for name in dict.fromkeys(names):
         mask = np.asarray([n == name for n in names])
         values = credits[mask]
+        unit = None if keys is None else keys[mask].tolist()
         out[name] = {
             "n": int(values.size),
             "score": float(values.mean()),
-            "ci95": list(bootstrap_ci(values, n=n_boot, seed=seed)) if n_boot > 0 else None,
+            "ci95": list(bootstrap_ci(values, n=n_boot, seed=seed, groups=unit)) if n_boot > 0 else None,
         }
     return out
 

@@ -186,6 +186,15 @@ class Judge:
         }
 
 
+def row_unreadable(row: dict) -> bool:
+    """Whether a judge's row (``judge.last_rows``) lacks a readable verdict: a pair whose verdict could not be
+    parsed (``pairs[*].verdict`` None), or a response no sample of which was parsed (``responses[*].rated`` /
+    ``scored`` False). Its reward is then a stand-in (½, the scale's middle), not a verdict."""
+    if any(p.get("verdict") is None for p in row.get("pairs") or ()):
+        return True
+    return any(not r.get("rated", r.get("scored", True)) for r in row.get("responses") or ())
+
+
 _short = model_label
 
 

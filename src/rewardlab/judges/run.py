@@ -30,6 +30,7 @@ from rewardlab.judges.factory import make_backend
 from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
 from rewardlab.judges.templates import JudgeTemplate
 from rewardlab.outputs import claim_output_file
+from rewardlab.ownership import owns_outputs
 from rewardlab.settings import Sourced, read_key_values, read_yaml, validate
 
 
@@ -220,11 +221,12 @@ def summary_path(output: str | Path) -> Path:
     return output.with_name((name[: -len(".jsonl")] if name.endswith(".jsonl") else name) + ".summary.json")
 
 
+@owns_outputs
 def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     """Judge every record of ``cfg.data``; write the JSONL and the summary; return ``(output, summary)``."""
     if not cfg.data:
         raise RewardlabError("--data is required")
-    claim_output_file(cfg.output, overwrite=cfg.overwrite)
+    target = claim_output_file(cfg.output, overwrite=cfg.overwrite, inputs={"--data": cfg.data})
     loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
     records = loaded.records
     if not records:
@@ -234,10 +236,13 @@ def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     judge.score_comparisons(records)
     seconds = time.perf_counter() - t
     out = Path(cfg.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8") as f:
-        for row in judge.last_rows:
-            f.write(dumps_strict(json_safe({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(
+        target,
+        "".join(
+            dumps_strict(json_safe({"mode": judge.mode, **row}), ensure_ascii=False) + "\n" for row in judge.last_rows
+        ),
+    )
     summary = dict(judge.last_summary)
     summary.update(
         data=cfg.data,

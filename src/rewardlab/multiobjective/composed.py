@@ -31,7 +31,6 @@ pads each member's part (and the request's ``unsafe`` tag, :data:`UNSAFE_KEY`), 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -39,12 +38,15 @@ from pathlib import Path
 
 import torch
 
+from rewardlab.atomic import atomic_write_text
 from rewardlab.data.record import per_record
 from rewardlab.errors import ModelContractError, RewardlabError
 from rewardlab.finite import check_rewards
-from rewardlab.model import SPEC_FILE, RewardModel, normalized
-from rewardlab.multiobjective.scalarise import Llama2Rule
+from rewardlab.integrity import SEAL, parse_rewardlab_json, read_rewardlab_json
+from rewardlab.model import SPEC_FILE, RewardModel, normalized, sealed_json
+from rewardlab.multiobjective.scalarise import Llama2Rule, scaliser_from_json
 from rewardlab.multiobjective.serving import UNSAFE_KEY, MultiObjectiveScorer, unsafe_column
+from rewardlab.specfields import checked_fields
 
 COMPOSED_KIND = "llama2-composed"
 FORMAT_VERSION = 1
@@ -80,21 +82,45 @@ class ComposedSpec:
 
     @classmethod
     def from_json(cls, d: dict, source: str) -> "ComposedSpec":
-        known = {"kind", "format_version", "safety", "helpfulness", "scaliser", "normalization", "multiobjective"}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ModelContractError(f"{source}: unknown fields {unknown}")
-        if d.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelContractError(f"{source}: format_version {d['format_version']} is newer than this rewardlab")
+        """The composition in ``d`` (read from ``source``): each section of its type and values (members, the
+        Llama 2 rule over the two roles with a finite threshold and whitening), else :class:`ModelContractError`
+        naming the field."""
+        if isinstance(d, dict):
+            d = {k: v for k, v in d.items() if k != SEAL}
+        spec = cls(**checked_fields(cls, d, source))
+        if spec.kind != COMPOSED_KIND:
+            raise ModelContractError(f"{source}: kind must be {COMPOSED_KIND!r}, got {spec.kind!r}")
+        if spec.format_version > FORMAT_VERSION:
+            raise ModelContractError(f"{source}: format_version {spec.format_version} is newer than this rewardlab")
         for name in NAMES:
-            m = d.get(name)
-            if (
-                not isinstance(m, dict)
-                or not isinstance(m.get("path"), str)
-                or m.get("squash") not in ("sigmoid", "none")
-            ):
-                raise ModelContractError(f'{source}: {name} must be {{"path": str, "squash": sigmoid|none, …}}')
-        return cls(**{k: v for k, v in d.items()})
+            checked_fields(Member, getattr(spec, name), source, name)
+            if getattr(spec, name)["squash"] not in ("sigmoid", "none"):
+                raise ModelContractError(f"{source}: {name}.squash must be sigmoid or none")
+        rule = scaliser_from_json(spec.scaliser, source, "scaliser")
+        if rule.kind != "llama2" or (rule.safety, rule.helpfulness) != NAMES:
+            raise ModelContractError(
+                f"{source}: scaliser must be the llama2 rule with safety 'safety' and helpfulness 'helpfulness'"
+            )
+        if spec.multiobjective != {"attributes": list(NAMES)}:
+            raise ModelContractError(f'{source}: multiobjective must be {{"attributes": {list(NAMES)}}}')
+        return spec
+
+
+@dataclass
+class Member:
+    """A member's record in a composed ``rewardlab.json``."""
+
+    path: str
+    squash: str
+    rewardlab_json_sha256: str | None = None
+    attribute: str | None = None
+
+
+def write_composed_spec(out: Path, spec: dict) -> Path:
+    """Write ``out/rewardlab.json`` holding composition ``spec``, checked and sealed; atomic."""
+    ComposedSpec.from_json(spec, str(out / SPEC_FILE))
+    atomic_write_text(out / SPEC_FILE, sealed_json(spec))
+    return out / SPEC_FILE
 
 
 class _Member:
@@ -118,7 +144,7 @@ class _Member:
 
 
 def _load_member(path: Path, torch_dtype, trust_modified: bool):
-    spec = json.loads((path / SPEC_FILE).read_text())
+    spec = parse_rewardlab_json(path)
     if spec.get("kind") == COMPOSED_KIND:
         raise ModelContractError(
             f"{path}: a member of a composed model must be a trained model, not another composition"
@@ -142,6 +168,7 @@ class ComposedLlama2Scorer(torch.nn.Module):
         self.model.config = safety.scorer.model.config
         self.encoder = _PairEncoder(safety.scorer, helpfulness.scorer)
         self.spec, self.safety, self.helpfulness = spec, safety, helpfulness
+        self.source = SPEC_FILE  # where the spec was read (load)
         self.modified_files = modified_files
         self.rule = Llama2Rule(**{k: v for k, v in spec.scaliser.items() if k != "type"})
         self.tokenizer = getattr(safety.scorer, "tokenizer", None)
@@ -157,8 +184,9 @@ class ComposedLlama2Scorer(torch.nn.Module):
             raise ModelContractError(cls.refuses_packing)
         path = Path(path)
         source = str(path / SPEC_FILE)
-        spec = ComposedSpec.from_json(json.loads((path / SPEC_FILE).read_text()), source)
-        members, modified = [], []
+        raw, sealed = read_rewardlab_json(path, trust_modified=trust_modified, warn=lambda m: print(m, file=sys.stderr))
+        spec = ComposedSpec.from_json(raw, source)
+        members, modified = [], list(sealed)
         for name in NAMES:
             m = getattr(spec, name)
             where = (path / m["path"]) if not os.path.isabs(m["path"]) else Path(m["path"])
@@ -176,7 +204,9 @@ class ComposedLlama2Scorer(torch.nn.Module):
         rule = spec.scaliser
         if rule.get("type") != "llama2":
             raise ModelContractError(f"{source}: scaliser must be the llama2 rule, not {rule.get('type')!r}")
-        return cls(spec, members[0], members[1], modified)
+        scorer = cls(spec, members[0], members[1], modified)
+        scorer.source = source
+        return scorer
 
     # ---- the scorer interface ------------------------------------------------------------------------
     def rewards(self, items, batch_size: int = 16) -> torch.Tensor:
@@ -224,7 +254,7 @@ class ComposedLlama2Scorer(torch.nn.Module):
 
     def normalize(self, rewards: list) -> list:
         """``(r − mean) / std`` of the scalar (:func:`rewardlab.model.normalized`)."""
-        return normalized(self.spec.normalization, rewards)
+        return normalized(self.spec.normalization, rewards, self.source)
 
     def describe(self) -> dict:
         return {

@@ -13,9 +13,11 @@ import numpy as np
 HEADING = "Bias profile"
 TEXT = (
     "Share of probe pairs in which the model rewards the biased variant above the chosen response (ties ½), "
-    'Wilson 95% interval; lower is better. "control" is the same share before the text was added '
-    '(the worse response as it was); "reward shift" is the mean r(biased) − r(worse response), bootstrap '
-    "95% interval. position (judges): share of orders in which the response shown first wins. "
+    'Wilson 95% interval; lower is better. "control" is the same share without the factor under test '
+    "(length: the worse response as it was; filler: the same number of the response's own words instead of "
+    'the polite sentences); "reward shift" is the mean r(biased) − r(control variant), bootstrap 95% interval '
+    "(its sign is the direction of the preference). position (judges): share of orders in which the response "
+    "shown first wins. "
     "Probe texts: rewardlab.probes.templates."
 )
 MISSING = "—"

@@ -37,6 +37,7 @@ import hmac
 import json
 import os
 import re
+import sys
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -51,10 +52,12 @@ from starlette.concurrency import run_in_threadpool
 
 from rewardlab import __version__
 from rewardlab.contract_options import contract_options
+from rewardlab.device import device_options, resolve
 from rewardlab.errors import ModelContractError, RewardlabError
 from rewardlab.finite import NonFiniteError, check_weights, nonfinite_tensors
 from rewardlab.loader import load_reward_model
 from rewardlab.multiobjective.serving import UNSAFE_KEY
+from rewardlab.normstats import checked_normalization
 from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.docs import add_offline_docs
@@ -326,13 +329,16 @@ def _validation_message(errors) -> str:
 
 def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     """The FastAPI app for ``cfg`` (loads ``cfg.model`` unless a loaded ``rm`` is given)."""
-    if rm is None:
-        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
-        rm = load_reward_model(cfg.model, contract_options(cfg), torch_dtype=dtype, trust_modified=cfg.trust_modified)
+    if rm is None:  # --device/--dtype/...: the weights are loaded onto the device (rewardlab.device)
+        rm = load_reward_model(
+            cfg.model, contract_options(cfg), trust_modified=cfg.trust_modified, devices=device_options(cfg)
+        )
+    else:  # a model loaded by the caller: moved to --device
+        rm.to(resolve(device_options(cfg)).device)
     if cfg.packing and getattr(rm, "refuses_packing", None):  # K-output models: said before serving, not per request
         raise RewardlabError(rm.refuses_packing)
-    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    rm.to(device)
+    if cfg.normalize:  # --normalize with statistics that cannot normalise: refused before serving
+        checked_normalization(rm.spec.normalization, f"{cfg.model}/rewardlab.json")
     rm.eval()
     multi = getattr(rm, "multiobjective", False)
     check_weights(rm.model.state_dict().items(), f"{cfg.model or 'model'}: refusing to serve")
@@ -423,6 +429,8 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
                 ) from None
 
     def wants_norm(flag: bool | None) -> bool:
+        """Whether to normalise; 422 when asked for and the model's statistics cannot (missing, or refused by
+        :func:`rewardlab.normstats.checked_normalization`), so "normalized": true is never said of raw rewards."""
         norm = cfg.normalize if flag is None else flag
         if norm and not rm.spec.normalization:
             raise HTTPException(
@@ -430,6 +438,11 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
                 "normalize was asked for but this model has no normalisation statistics "
                 "(run `rewardlab normalize --model DIR --data samples.jsonl`)",
             )
+        if norm:
+            try:
+                checked_normalization(rm.spec.normalization, f"{cfg.model}/rewardlab.json")
+            except ModelContractError as e:
+                raise HTTPException(422, f"normalize was asked for but {e}") from None
         return norm
 
     def wants_tags(tags: list[bool] | None) -> list[bool] | None:
@@ -537,6 +550,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             "batching": cfg.batching,
             "normalization": bool(rm.spec.normalization),
             "device": str(batcher.device),
+            **({"placement": rm.placement} if getattr(rm, "placement", None) else {}),
             "torch_threads": torch.get_num_threads(),
             **({"trust_modified": rm.modified_files} if getattr(rm, "modified_files", None) else {}),
         }
@@ -598,4 +612,9 @@ def run_serve(cfg: ServeConfig) -> None:
         f"(batching {'on' if cfg.batching else 'off'}{', token required' if (cfg.token or os.environ.get(TOKEN_ENV)) else ''})",
         flush=True,
     )
-    server.run()
+    try:
+        server.run()  # SIGINT/SIGTERM: in-flight requests answered, the batcher stopped, then the signal re-raised
+    except KeyboardInterrupt:  # Ctrl-C, after that clean shutdown: say so and end now, without a traceback
+        print("rewardlab serve: stopped (SIGINT); in-flight requests were answered", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)  # not sys.exit: the interpreter's final garbage collection of the model took ~10 s here

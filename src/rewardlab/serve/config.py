@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from rewardlab.bounds import NonNegativeFloat, Port, Positive, PositiveFloat
 from rewardlab.contract_options import ContractOptions
+from rewardlab.device import DeviceOptions
 from rewardlab.errors import RewardlabError
 
 
 @dataclass
-class ServeConfig(ContractOptions):
+class ServeConfig(ContractOptions, DeviceOptions):
     # model
     model: str = (
         ""  # a rewardlab model directory (a LoRA adapter directory works too), or any reward model (rewardlab.foreign)
@@ -33,8 +34,6 @@ class ServeConfig(ContractOptions):
     max_text_chars: Positive = 65536  # characters in one prompt or response: 413
     # scoring
     normalize: bool = False  # default for requests that do not say (the model's saved mean/std)
-    device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
-    dtype: str = "float32"  # float32 | bfloat16 | float16
     num_threads: Positive | None = None  # torch intra-op threads (default: torch's choice)
     # process
     shutdown_timeout: NonNegativeFloat = 30.0  # seconds to finish in-flight requests after SIGINT/SIGTERM
@@ -44,8 +43,6 @@ class ServeConfig(ContractOptions):
     trust_modified: bool = False  # serve a model whose files differ from the hashes in rewardlab.json (/health says)
 
     def __post_init__(self):
-        if self.dtype not in ("float32", "bfloat16", "float16"):
-            raise RewardlabError(f"dtype must be float32, bfloat16 or float16, not {self.dtype!r}")
         for name in (
             "max_batch_tokens",
             "max_batch_texts",
