@@ -26,7 +26,7 @@ from rewardlab.atomic import atomic_write_text, readable_like_the_rest
 from rewardlab.errors import ModelContractError
 from rewardlab.finite import check_weights
 from rewardlab.integrity import file_hashes, verify_model_dir
-from rewardlab.verifiers.aggregate import aggregate, check_aggregation
+from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
 from rewardlab.verifiers.losses import IGNORE, correct_probability
 from rewardlab.verifiers.records import STEP_RULE, split_lines
 from rewardlab.verifiers.steps import Encoded, StepFormat, encode, marker_id
@@ -50,6 +50,11 @@ class VerifierSpec:
     kind: str = VERIFIER_KIND
     file_hashes: dict | None = None
     trained_elsewhere: bool = False  # a plain token-classification PRM loaded without rewardlab.json
+
+    @property
+    def normalization(self):
+        """A verifier has no reward statistics to normalise with (``score --normalize`` asks before scoring)."""
+        raise ModelContractError("a verifier's scores are probabilities: --normalize does not apply")
 
     @property
     def fmt(self) -> StepFormat:
@@ -127,8 +132,8 @@ class VerifierModel(torch.nn.Module):
                     steps = [float(probs[row, p]) if p is not None else None for p in e.step_positions]
                     tokens = probs[row, e.completion_start : e.end].tolist()
                     kept = [s for s in steps if s is not None]
-                    out[i] = {
-                        "score": aggregate(agg, kept, tokens),
+                    out[i] = {  # None: every step lies beyond max_length (counted by the evaluators)
+                        "score": aggregate(agg, kept, tokens) if kept or agg not in STEP_AGGREGATIONS else None,
                         "aggregation": agg,
                         "step_scores": steps,
                         "token_probs": tokens,
@@ -167,6 +172,12 @@ class VerifierModel(torch.nn.Module):
             if not s:
                 raise ModelContractError(f"item {i}: the response has no non-empty line (no step to score)")
         rows = self.score_steps(solutions, aggregation, batch_size)
+        cut = [i for i, r in enumerate(rows) if r["score"] is None]
+        if cut:
+            raise ModelContractError(
+                f"item {cut[0]} (and {len(cut) - 1} more): every step lies beyond the model's max_length "
+                f"{self.spec.max_length}; nothing to score"
+            )
         return [
             {
                 "score": r["score"],

@@ -21,7 +21,7 @@ from rewardlab.bounds import Fraction, Positive, Seed
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.loader import load_reward_model
-from rewardlab.verifiers.aggregate import aggregate, check_aggregation
+from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
 from rewardlab.verifiers.evaluate import candidates_report, processbench_report
 from rewardlab.verifiers.readers import read_verifier_data
 from rewardlab.verifiers.train import split_problems
@@ -63,8 +63,12 @@ def _split(solution_id: str) -> str:
     return solution_id.rsplit("-", 1)[0] if "-" in solution_id else "all"
 
 
-def _aggregate(name: str, scored: dict) -> float:
-    return aggregate(name, [v for v in scored["step_scores"] if v is not None], scored["token_probs"])
+def _aggregate(name: str, scored: dict) -> float | None:
+    """``name`` over a scored solution's kept steps; None when every step was cut off by max_length."""
+    kept = [v for v in scored["step_scores"] if v is not None]
+    if not kept and name in STEP_AGGREGATIONS:
+        return None
+    return aggregate(name, kept, scored["token_probs"])
 
 
 def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
@@ -92,6 +96,7 @@ def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
                 for s, r in zip(sols, scored)
             ]
             results[path] = processbench_report(rows, cfg.threshold_split, cfg.threshold)
+            results[path]["rows_with_steps_cut"] = sum(any(v is None for v in r["step_scores"]) for r in rows)
             continue
         if verifier:  # one forward per solution; every aggregation reads the same step / token scores
             scored = rm.score_steps([(s.prompt, list(s.steps)) for s in sols], batch_size=cfg.batch_size)
@@ -104,15 +109,20 @@ def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
             variants = {path: ("the model's own score", scores)}
         for name, (how, scores) in variants.items():
             by_id = dict(zip((s.id for s in sols), scores))
+            kept = [p for p in problems if all(by_id[s.id] is not None for s in p.solutions)]
             groups = [
                 {
                     "scores": [by_id[s.id] for s in p.solutions],
                     "correct": [s.outcome for s in p.solutions],
                     "answers": [s.steps[-1].strip() for s in p.solutions],
                 }
-                for p in problems
+                for p in kept
             ]
-            results[name] = {**candidates_report(groups, cfg.seed), "aggregation": how}
+            results[name] = {
+                **candidates_report(groups, cfg.seed),
+                "aggregation": how,
+                "problems_unscored_truncated": len(problems) - len(kept),  # a solution with every step cut off
+            }
     report = json_safe(
         {
             "benchmark": cfg.benchmark,

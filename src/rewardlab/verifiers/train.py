@@ -336,8 +336,11 @@ def evaluate_held_out(vm: VerifierModel, problems: list[Problem], batch_size: in
         out["first_error"] = processbench_report(rows, "held_out")
         out["first_error"]["note"] = "threshold chosen on the same held-out rows (optimistic)"
     by_id = {s.id: r for s, r in zip(sols, scored)}
-    groups = []
+    groups, unscored = [], 0
     for p in problems:
+        if any(by_id[s.id]["score"] is None for s in p.solutions):
+            unscored += 1  # a solution whose every step lies beyond max_length
+            continue
         if len(p.solutions) >= 2 and all(s.outcome is not None for s in p.solutions):
             answers = []
             for s in p.solutions:
@@ -350,6 +353,8 @@ def evaluate_held_out(vm: VerifierModel, problems: list[Problem], batch_size: in
                     "answers": answers,
                 }
             )
+    out["problems_unscored_truncated"] = unscored
+    out["solutions_with_steps_cut"] = sum(any(v is None for v in r["step_scores"]) for r in scored)
     if groups:
         out["candidates"] = candidates_report(groups, seed)
     return out
