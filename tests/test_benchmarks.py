@@ -23,6 +23,7 @@ from rewardlab.errors import DataError, RewardlabError
 from rewardlab.metrics.best_of_n import best_of_n
 from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.metrics.ties import TiePolicy, beat_all_credit, compare_credit
+from rewardlab.scoring.protocol import Capabilities, Scorer
 
 FIX = Path(__file__).parent / "fixtures" / "benchmarks"
 TAG = re.compile(r"\[r=([-0-9.]+)\]")
@@ -32,8 +33,10 @@ def tag(text: str) -> float:
     return float(TAG.search(text).group(1))
 
 
-class TagScorer:
+class TagScorer(Scorer):
     """Reads each response's reward from its ``[r=X]`` tag; counts what it was asked."""
+
+    capabilities = Capabilities(pointwise=False, batched_forward=False)
 
     def __init__(self):
         self.calls = 0
@@ -45,8 +48,8 @@ class TagScorer:
         return [[tag(x) for x in r.responses] for r in records]
 
 
-class PointwiseTagScorer:
-    pointwise = True
+class PointwiseTagScorer(Scorer):
+    capabilities = Capabilities(pointwise=True)
 
     def __init__(self):
         self.items = []
@@ -483,7 +486,9 @@ def test_score_records_pointwise_dedups_and_matches_comparison_path():
 
 
 def test_scorer_returning_wrong_shapes_is_an_error():
-    class Bad:
+    class Bad(Scorer):
+        capabilities = Capabilities(pointwise=False, batched_forward=False)
+
         def score_comparisons(self, records, batch_size=1):
             return [[0.0] for _ in records]
 

@@ -12,6 +12,7 @@ from rewardlab.benchmarks import detect_benchmark, get_benchmark
 from rewardlab.errors import DataError
 from rewardlab.evaluate import evaluate_benchmark
 from rewardlab.metrics.ties import TiePolicy
+from rewardlab.scoring.protocol import Capabilities, Scorer
 
 FIX = Path(__file__).parent / "fixtures" / "benchmarks" / "evalbiasbench.json"
 BENCH = get_benchmark("evalbiasbench")
@@ -112,15 +113,17 @@ def test_both_orders_are_needed():
         BENCH.score(data.records[:3], [[1, 0]] * 3)
 
 
-class FirstShownWins:
+class FirstShownWins(Scorer):
     """A judge with pure position bias: it prefers whatever it is shown first."""
+
+    capabilities = Capabilities(pointwise=False, batched_forward=False)
 
     def score_comparisons(self, records, batch_size=None):
         return [[1.0, 0.0] for _ in records]
 
 
-class ByLength:
-    pointwise = True
+class ByLength(Scorer):
+    capabilities = Capabilities(pointwise=True)
 
     def score(self, items, batch_size=32):
         return [float(len(r)) for _, r in items]

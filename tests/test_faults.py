@@ -801,6 +801,7 @@ def test_train_judge_and_export_refuse_an_existing_output(tmp_path, saved_model,
     out = tmp_path / "judge-run"
     out.mkdir()
     (out / "report.md").write_text("an earlier run")
+    write_jsonl(tmp_path / "d.jsonl", rows(4))  # the data exists: the output directory is what is refused
     before = snapshot(out)
     code, err = run_cli(capsys, ["train-judge", "--data", str(tmp_path / "d.jsonl"), "--output-dir", str(out)])
     assert code == 2 and f"--output-dir {out} is not empty (report.md)" in err and snapshot(out) == before

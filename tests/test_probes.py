@@ -13,6 +13,7 @@ from rewardlab.errors import RewardlabError
 from rewardlab.probes import pairs as P
 from rewardlab.probes import templates as T
 from rewardlab.probes.profile import bias_profile, parse_probe_names, wilson_interval
+from rewardlab.scoring.protocol import Capabilities, Scorer
 
 CHAT = (
     {"role": "system", "content": "Be brief."},
@@ -195,10 +196,10 @@ def test_wilson_interval_worked_and_against_scipy():
     assert wilson_interval(0, 0) is None
 
 
-class LengthScorer:
+class LengthScorer(Scorer):
     """A pointwise "reward model" whose reward is the response's length in characters."""
 
-    pointwise = True
+    capabilities = Capabilities(pointwise=True)
 
     def score(self, items, batch_size=32):
         return [float(len(r)) for _, r in items]
@@ -226,8 +227,8 @@ def test_profile_of_a_pure_length_reward():
     assert "position" in prof["skipped"] and "position" not in prof["probes"]  # pointwise: no order
 
 
-class TieScorer:
-    pointwise = True
+class TieScorer(Scorer):
+    capabilities = Capabilities(pointwise=True)
 
     def score(self, items, batch_size=32):
         return [1.0] * len(items)
@@ -238,15 +239,19 @@ def test_exact_ties_count_half():
     assert prof["biased_preferred"] == 0.5 and prof["ties"] == 5 and prof["shift"] == 0.0
 
 
-class FirstWins:
+class FirstWins(Scorer):
     """A comparison judge that always prefers the response shown first."""
+
+    capabilities = Capabilities(pointwise=False, batched_forward=False)
 
     def score_comparisons(self, records, batch_size=None):
         return [[1.0] + [0.0] * (r.k - 1) for r in records]
 
 
-class LongerWins:
+class LongerWins(Scorer):
     """A comparison judge that prefers the longer response, whatever the order."""
+
+    capabilities = Capabilities(pointwise=False, batched_forward=False)
 
     def score_comparisons(self, records, batch_size=None):
         return [[float(len(x)) for x in r.responses] for r in records]
@@ -485,3 +490,19 @@ def test_length_probe_reports_a_short_preference_that_polite_filler_would_hide()
     assert length["shift"] == pytest.approx(-sum(words) / 5) and length["shift"] < 0
     assert length["effect"] <= 0
     assert fill["shift"] == pytest.approx(200.0) and fill["biased_preferred"] == 1.0
+
+
+def test_length_pairs_whose_doubled_answer_is_cut_are_counted(tiny_llama):
+    """Known answer: max_length 40. Two worse answers are "No." (doubled: a few tokens, the text fits); two are
+    30 words (doubled: 60 words, far over 40 tokens, so the model sees them cut and the factor is not applied):
+    n_cut = 2, and shift_uncut is the mean shift of the two pairs that fit."""
+    from rewardlab.model import RewardModel
+
+    rm = RewardModel.from_backbone(tiny_llama, max_length=40)
+    long = " ".join(["apple"] * 30)
+    recs = [Comparison(f"Q{i}?", ("Yes, it is.", "No." if i < 2 else long), chosen=0, id=str(i)) for i in range(4)]
+    got = bias_profile(rm, recs, ["length"], n_boot=0, keep_pairs=True)["probes"]["length"]
+    rows = bias_profile(rm, recs, ["length"], n_boot=0, keep_pairs=True)["pairs"]["length"]
+    assert got["n_cut"] == 2
+    fits = [r["r_biased"] - r["r_base"] for r in rows[:2]]
+    assert got["shift_uncut"] == pytest.approx(sum(fits) / 2)

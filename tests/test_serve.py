@@ -413,7 +413,7 @@ def test_batcher_interleaves_a_small_request_with_a_large_one(offline):
     b.start()
     b._thread.join(30)
     assert len(done_at) == 7
-    assert done_at[1] == (False, True)  # the small request was scored second
+    assert done_at[0] == (False, True)  # the small (single-piece) request was scored first
     assert done_at[-1] == (True, True)
 
 

@@ -149,25 +149,24 @@ def test_saved_model_plain_transformers_same_outputs(tiny_llama, tmp_path):
     rows = loaded.score_rows([("What is 1 plus 2?", "1 plus 2 is 3.\n\nA: 3")])
     probs = torch.softmax(want[0], -1)[:, 1]
     e = loaded.encode("What is 1 plus 2?", ["1 plus 2 is 3.", "A: 3"])
-    assert rows[0]["step_scores"] == pytest.approx([float(probs[p]) for p in e.step_positions], abs=1e-6)
-    assert rows[0]["score"] == pytest.approx(math.prod(rows[0]["step_scores"]), abs=1e-6)
+    assert rows[0]["steps"] == pytest.approx([float(probs[p]) for p in e.step_positions], abs=1e-6)
+    assert rows[0]["score"] == pytest.approx(math.prod(rows[0]["steps"]), abs=1e-6)
     assert rows[0]["aggregation"] == "prod" and rows[0]["step_rule"] == "lines"
     (tmp_path / "m" / "tokenizer.json").write_text("{}")  # integrity: an edited tokenizer is refused, named
     with pytest.raises(ModelContractError, match="tokenizer.json was modified"):
         load_reward_model(str(tmp_path / "m"))
 
 
-def test_loader_takes_plain_token_classifier(tiny_llama, tmp_path):
+def test_loader_takes_plain_token_classifier(tiny_llama, tmp_path, capsys):
     from rewardlab.loader import load_reward_model
 
     model = AutoModelForTokenClassification.from_pretrained(tiny_llama, num_labels=2)
     model.config.pad_token_id = 0
     model.save_pretrained(tmp_path / "trl")
     AutoTokenizer.from_pretrained(tiny_llama).save_pretrained(tmp_path / "trl")
-    said = []
-    vm = load_reward_model(str(tmp_path / "trl"), say=said.append)
+    vm = load_reward_model(str(tmp_path / "trl"))
     assert isinstance(vm, VerifierModel) and vm.spec.head == "two_class" and vm.spec.trained_elsewhere
-    assert "without rewardlab.json" in said[0]
+    assert vm.kind == "token-classification-prm" and "without rewardlab.json" in capsys.readouterr().err
     assert len(vm.score([("Q", "a\nb"), ("Q", "c")])) == 2
 
 
@@ -182,7 +181,7 @@ def test_score_command_writes_step_scores(tiny_llama, tmp_path, capsys):
     assert main(["score", "--model", str(tmp_path / "m"), "--data", str(data), "--output", str(out), "-q"]) == 0
     row = json.loads(out.read_text())
     want = vm.score_steps([("What is 1 plus 2?", ["1 plus 2 is 3.", "A: 3"])])[0]
-    assert row["step_scores"] == pytest.approx(want["step_scores"], abs=1e-6) and row["aggregation"] == "min"
+    assert row["steps"] == pytest.approx(want["step_scores"], abs=1e-6) and row["aggregation"] == "min"
     assert row["score"] == pytest.approx(min(want["step_scores"]), abs=1e-6) and row["step_rule"] == "lines"
     rc = main(["score", "--model", str(tmp_path / "m"), "--data", str(data), "--output", str(out), "--overwrite",
                "--normalize", "-q"])  # fmt: skip

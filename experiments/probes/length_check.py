@@ -15,6 +15,7 @@ prefers shorter answers (shorter_preferred > 0.5, rho < 0) must get a negative l
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -25,10 +26,14 @@ from rewardlab.loader import load_reward_model
 from rewardlab.metrics.statistics import bootstrap_ci, length_correlation
 from rewardlab.probes.profile import bias_profile, win_credit
 
+# a run written by a rewardlab before its model seal (contract_hashes) loads only with trust_modified; set
+# REWARDLAB_TRUST_MODIFIED=1 for such a run (the output records it)
+TRUST_MODIFIED = os.environ.get("REWARDLAB_TRUST_MODIFIED") == "1"
+
 
 def main(run_dir: str, out: str | None = None) -> dict:
     held, _ = held_out_of_run(run_dir)
-    rm = load_reward_model(f"{run_dir}/model", say=None)
+    rm = load_reward_model(f"{run_dir}/model", say=None, trust_modified=TRUST_MODIFIED)
     scores = score_records(rm, held, batch_size=32)
     credit = []  # 1 when the shorter response gets the higher reward
     for record, row in zip(held, scores):
@@ -42,6 +47,7 @@ def main(run_dir: str, out: str | None = None) -> dict:
     profile = bias_profile(rm, held, ["length", "filler"], n_boot=1000, keep_pairs=False)["probes"]
     result = {
         "run": run_dir,
+        "trust_modified": TRUST_MODIFIED,
         "n_held_out_records": len(held),
         "n_pairs_of_unequal_length": len(credit),
         "shorter_preferred": float(np.mean(credit)),

@@ -7,6 +7,7 @@ New cases, generated here (not the issue's repros), each run through the real co
 * ``ok``       — the command succeeded and the result is right (e.g. a link inside the tree written through);
 * ``warned``   — loaded with ``--trust-modified``: allowed, and said on stderr;
 * ``traceback``— any other exception, or "Traceback" on stderr;
+* ``hang``     — no answer within :data:`CASE_TIMEOUT_S`;
 * ``silent``   — exit 0 where the oracle says the answer is wrong or something not its own was changed or left
   behind (an input replaced, a device turned into a file, a ``.tmp`` left, a score computed from refused stats).
 
@@ -47,6 +48,15 @@ from rewardlab.cli import main  # noqa: E402
 from rewardlab.errors import RewardlabError  # noqa: E402
 
 RESULTS: list[dict] = []
+CASE_TIMEOUT_S = 60  # a case that has not answered by then is a hang (e.g. opening a FIFO for writing)
+
+
+class Hung(BaseException):
+    pass
+
+
+def _hung(signum, frame):
+    raise Hung()
 
 
 # ---- running a case ------------------------------------------------------------------------------------------
@@ -55,13 +65,19 @@ def cli(argv: list[str]) -> tuple[int | None, str, str | None]:
     err, out = io.StringIO(), io.StringIO()
     tb = None
     code = None
+    signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(CASE_TIMEOUT_S)
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:
             code = main(argv)
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else 2
+        except Hung:
+            tb = f"HUNG: no answer in {CASE_TIMEOUT_S} s"
         except BaseException:
             tb = traceback.format_exc()
+        finally:
+            signal.alarm(0)
     text = err.getvalue()
     if "Traceback" in text:
         tb = tb or text
@@ -69,8 +85,10 @@ def cli(argv: list[str]) -> tuple[int | None, str, str | None]:
 
 
 def record(cls: str, name: str, outcome: str, detail: str = "") -> None:
+    if outcome == "traceback" and detail.startswith("HUNG"):
+        outcome = "hang"
     RESULTS.append({"class": cls, "case": name, "outcome": outcome, "detail": detail[-400:]})
-    mark = {"refusal": ".", "ok": "+", "warned": "w", "traceback": "T", "silent": "S"}[outcome]
+    mark = {"refusal": ".", "ok": "+", "warned": "w", "traceback": "T", "silent": "S", "hang": "H"}[outcome]
     print(mark, end="", flush=True)
 
 
@@ -457,7 +475,6 @@ def _honest_scores(path: Path) -> list[float]:
 
 def contract(w: World) -> None:
     cls = "contract"
-    from rewardlab.integrity import SEAL
 
     edits_by_kind = {
         "scalar": {
@@ -536,7 +553,7 @@ def contract(w: World) -> None:
     # deletions of each top-level field, sealed or not
     for kind in ("scalar", "mo", "composed"):
         spec0 = json.loads((getattr(w, kind) / "rewardlab.json").read_text())
-        for field in [k for k in spec0 if k != SEAL] + [SEAL]:
+        for field in list(spec0):  # every top-level field, the seal itself included
             for trust in (False, True):
                 d = w.fresh("contract-del")
                 m = w.copy_model(kind, d)
@@ -748,14 +765,14 @@ def table(results: list[dict]) -> str:
     by = defaultdict(Counter)
     for r in results:
         by[r["class"]][r["outcome"]] += 1
-    cols = ["cases", "tracebacks", "silent wrong", "refusals", "ok / warned"]
+    cols = ["cases", "tracebacks", "silent wrong", "hangs", "refusals", "ok / warned"]
     lines = ["| class | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     total = Counter()
     for cls, c in list(by.items()) + [("**total**", None)]:
         c = c if c is not None else total
         if cls != "**total**":
             total.update(c)
-        row = [sum(c.values()), c["traceback"], c["silent"], c["refusal"], c["ok"] + c["warned"]]
+        row = [sum(c.values()), c["traceback"], c["silent"], c["hang"], c["refusal"], c["ok"] + c["warned"]]
         lines.append(f"| {cls} | " + " | ".join(map(str, row)) + " |")
     return "\n".join(lines)
 
@@ -781,7 +798,7 @@ def main_() -> int:
             step(w)
     print(f"\n\n{table(RESULTS)}\n\n{len(RESULTS)} cases in {time.time() - t0:.0f} s")
     for r in RESULTS:
-        if r["outcome"] in ("traceback", "silent"):
+        if r["outcome"] in ("traceback", "silent", "hang"):
             print(f"\n[{r['outcome']}] {r['class']}: {r['case']}\n  {r['detail'].strip()[-300:]}")
     if args.out:
         Path(args.out).write_text(json.dumps(RESULTS, indent=1))

@@ -25,6 +25,7 @@ from rewardlab.atomic import readable_like_the_rest
 from rewardlab.errors import RewardlabError
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED = ("minilm", "smollm2-135m")  # the names resolve_backbone knows (rewardlab.preflight reads this line)
 ALIASES = {"all-minilm-l6-v2": "minilm", "smollm2-135m-instruct": "smollm2-135m", "smollm2": "smollm2-135m"}
 
 

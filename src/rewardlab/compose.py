@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 
 from rewardlab.atomic import atomic_write_bytes
-from rewardlab.bounds import Positive
+from rewardlab.bounds import Bounded, Positive
+from rewardlab.data.singles import single_rows
 from rewardlab.errors import RewardlabError
 from rewardlab.model import SPEC_FILE
 from rewardlab.multiobjective.composed import (
@@ -26,11 +27,10 @@ from rewardlab.multiobjective.composed import (
 from rewardlab.multiobjective.scalarise import Llama2Rule
 from rewardlab.outputs import claim_output_dir
 from rewardlab.ownership import owns_outputs
-from rewardlab.score import _single_rows
 
 
 @dataclass
-class ComposeConfig:
+class ComposeConfig(Bounded):
     safety: str = ""  # the safety reward model directory (a rewardlab model)
     helpfulness: str = ""  # the helpfulness reward model directory (a rewardlab model)
     output_dir: str = ""  # where the composed rewardlab.json is written (no weights are copied)
@@ -40,6 +40,12 @@ class ComposeConfig:
     reference_data: str | None = None  # prompt/response rows: whiten logit(R) with their mean/std
     batch_size: Positive = 16  # texts per forward while whitening
     overwrite: bool = False  # replace an existing OUT/rewardlab.json
+
+    REQUIRED = (
+        "safety",
+        "helpfulness",
+        "output_dir",
+    )  # options that must be given (rewardlab.preflight checks them before anything loads)
 
 
 @owns_outputs
@@ -83,7 +89,7 @@ def run_compose(cfg: ComposeConfig) -> Path:
         write_composed_spec(out, spec.to_json())
         scorer = ComposedLlama2Scorer.load(out)  # the members load (and their attributes exist) before anything else
         if cfg.reference_data:
-            rows = _single_rows(cfg.reference_data)
+            rows = single_rows(cfg.reference_data)
             if not rows:
                 raise RewardlabError(f"--reference-data {cfg.reference_data}: expected prompt/response rows")
             r = scorer.rewards([(x["prompt"], x["response"]) for x in rows], cfg.batch_size)

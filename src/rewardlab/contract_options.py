@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rewardlab.bounds import NonNegative, Positive
+from rewardlab.bounds import Bounded, NonNegative, Positive
 
 TEMPLATES = ("chat", "plain", "join", "pair")
 TRUNCATIONS = ("left", "right", "prompt_left")
 
 
 @dataclass
-class ContractOptions:
+class ContractOptions(Bounded):
     # models without rewardlab.json (foreign models, rewardlab.foreign): None = inferred from the model
     template: str | None = None  # chat | plain | join | pair, or a Jinja chat-template file (foreign models)
     max_length: Positive | None = (

@@ -17,7 +17,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from rewardlab.atomic import publish_dir
-from rewardlab.bounds import NonNegativeFloat
+from rewardlab.bounds import Bounded, NonNegativeFloat
 from rewardlab.errors import RewardlabError
 from rewardlab.hub import check_can_push, push_to_hub
 from rewardlab.lora import is_peft
@@ -33,7 +33,7 @@ PROBES = [
 
 
 @dataclass
-class ExportConfig:
+class ExportConfig(Bounded):
     model: str = ""  # a rewardlab model directory (LoRA adapter or full)
     output: str = ""  # where the plain transformers directory goes (must not exist, unless --overwrite)
     merge: bool = False  # fold LoRA adapters into the weights (required for a LoRA model)
@@ -44,6 +44,8 @@ class ExportConfig:
     # huggingface_hub (needs a token; rewardlab.hub)
     push_to_hub: str | None = None
     private: bool = False  # with --push-to-hub: create the repo private
+
+    REQUIRED = ("model", "output")  # options that must be given (rewardlab.preflight checks them before anything loads)
 
 
 def _probe_items():

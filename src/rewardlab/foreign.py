@@ -47,6 +47,7 @@ from rewardlab.data.record import Prompt, prompt_as_messages
 from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError
 from rewardlab.model import ENCODER_TYPES, SPEC_FILE, RewardModel, ScoringSpec, TextEncoder, package_versions
+from rewardlab.scoring.protocol import Capabilities, LoadRequest, ScoreOptions, ScoreRow
 
 HUGE_MAX_LENGTH = 10**7  # tokenizers without a limit report ~1e30
 FALLBACK_MAX_LENGTH = 2048  # reward-bench's run_rm.py --max_length default
@@ -193,14 +194,33 @@ class ForeignRewardModel(RewardModel):
     evaluation, benchmarks, probes and the server use it unchanged. ``contract`` says how it scores. It never
     packs (built with ``packing=False``): :func:`load_foreign` refuses the ``--packing`` load option."""
 
+    kind = "foreign"
+
     def __init__(self, model, tokenizer, spec: ScoringSpec, contract: Contract, read: Callable):
         super().__init__(model, tokenizer, spec)
         self.contract, self._read = contract, read
         self.encoder = ForeignTextEncoder(tokenizer, spec, openrlhf=contract.kind == "openrlhf")
         self.n_attributes: int | None = None  # a custom-code model's per-attribute rewards (set by the load's probe)
+        self.capabilities = Capabilities(output="scalar", packing_refusal=packing_refusal(contract.model))
 
-    def describe(self) -> dict:
-        return {"contract": self.contract.to_json()}
+    def set_attributes(self, n: int | None) -> None:
+        """Record the load probe's finding: the output has ``n`` per-attribute ``rewards`` (None: none)."""
+        self.n_attributes = n
+        output = "attributes" if n is not None else "scalar"
+        self.capabilities = Capabilities(output=output, packing_refusal=self.capabilities.packing_refusal)
+
+    @property
+    def attributes(self) -> list[str]:
+        return self.attribute_names() or []
+
+    @classmethod
+    def open(cls, path: str, request: LoadRequest) -> "ForeignRewardModel":
+        kw = {} if request.torch_dtype is None else {"torch_dtype": request.torch_dtype}
+        return load_foreign(path, request.options, packing=request.packing, **kw)
+
+    @classmethod
+    def inspect(cls, path: str, options: ContractOptions) -> str:
+        return infer_contract(path, options)[3].format()
 
     def _output(self, input_ids, attention_mask=None, token_type_ids=None):
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -247,20 +267,17 @@ class ForeignRewardModel(RewardModel):
                 out[i] = dict(zip(names, row))
         return out
 
-    def score(
-        self,
-        items,
-        batch_size: int = 16,
-        normalize: bool = False,
-        padding_side: str | None = None,
-        packing: bool | None = None,
-        token_budget: int | None = None,
-    ) -> list[float]:
-        if packing:
-            raise ModelContractError(packing_refusal(self.contract.model))
-        return super().score(
-            items, batch_size=batch_size, normalize=normalize, padding_side=padding_side, packing=False
-        )
+    def score_items(self, items: list, opts: ScoreOptions, unsafe=None) -> list[float]:
+        return super().score_items(items, dataclasses.replace(opts, packing=False), unsafe)
+
+    def score_rows(self, items, options: ScoreOptions | None = None, /, *, unsafe=None, **keywords) -> list[ScoreRow]:
+        """The scalar, and for a custom-code model whose output has ``rewards`` the per-attribute rewards."""
+        opts = self.options(options, keywords)
+        rows: list[ScoreRow] = [{"score": s} for s in self.score(items, opts)]
+        if self.capabilities.output == "attributes":
+            for row, attrs in zip(rows, self.attribute_scores(items, batch_size=opts.batch_size)):
+                row["attributes"] = attrs
+        return rows
 
 
 def _reader(kind: str, config, opts: ContractOptions, contract: Contract) -> Callable:
@@ -607,7 +624,7 @@ def load_foreign(
         with torch.no_grad():
             probe = rm._output(**rm.collate([rm.encoder.encode("a", "b")]))
         rewards = getattr(probe, "rewards", None)
-        rm.n_attributes = int(rewards.shape[-1]) if isinstance(rewards, torch.Tensor) and rewards.dim() == 2 else None
+        rm.set_attributes(int(rewards.shape[-1]) if isinstance(rewards, torch.Tensor) and rewards.dim() == 2 else None)
         try:
             read(probe)
         except ModelContractError as e:
@@ -623,8 +640,7 @@ def load_foreign(
 
 def contract_of(scorer) -> dict | None:
     """The contract a loaded scorer reports (foreign and implicit models), for reports and score outputs."""
-    contract = getattr(scorer, "contract", None)
-    return contract.to_json() if contract is not None else None
+    return scorer.contract.to_json() if scorer.contract is not None else None
 
 
 def write_contract(path: Path, scorer) -> Path | None:

@@ -39,11 +39,19 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from rewardlab.atomic import atomic_write_text, readable_like_the_rest
 from rewardlab.backbones import resolve_backbone
-from rewardlab.data.record import Comparison, Prompt, per_record, prompt_as_messages
+from rewardlab.data.record import Prompt, prompt_as_messages
 from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError
-from rewardlab.finite import check_rewards, check_weights
-from rewardlab.integrity import SEAL, check_spec_values, file_hashes, read_rewardlab_json, seal, verify_model_dir
+from rewardlab.finite import check_weights
+from rewardlab.integrity import (
+    SEAL,
+    check_spec_values,
+    file_hashes,
+    parse_rewardlab_json,
+    read_rewardlab_json,
+    seal,
+    verify_model_dir,
+)
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.layout import pad_batch  # noqa: F401  (importable from here as before)
 from rewardlab.lora import load_adapter_model
@@ -52,9 +60,11 @@ from rewardlab.packing import packed_forward, packing_support, score_packed
 from rewardlab.progress import bar as progress_bar
 from rewardlab.progress import track
 from rewardlab.provenance import library_versions
+from rewardlab.scoring.kinds import SPEC_FILE as _KINDS_SPEC_FILE
+from rewardlab.scoring.protocol import Capabilities, LoadRequest, ScoreOptions, Scorer
 from rewardlab.specfields import checked_fields
 
-SPEC_FILE = "rewardlab.json"
+SPEC_FILE = _KINDS_SPEC_FILE  # "rewardlab.json"
 SPEC_VERSION = 1
 _SENTINEL = "\u2063RLRESPONSE\u2063"
 PAD_CANDIDATES = ("<|endoftext|>", "<pad>", "[PAD]", "<|pad|>", "<|finetune_right_pad_id|>")
@@ -260,8 +270,12 @@ def normalized(stats: dict | None, rewards: list, source: str = SPEC_FILE) -> li
     return normalize_with(stats, rewards, source)
 
 
-class RewardModel(torch.nn.Module):
-    """A sequence-classification model with one output, its tokenizer and its :class:`ScoringSpec`."""
+class RewardModel(torch.nn.Module, Scorer):
+    """A sequence-classification model with one output, its tokenizer and its :class:`ScoringSpec`
+    (scorer kind ``reward-model``: scalar, pointwise, packs where the packed forward covers it)."""
+
+    kind = "reward-model"
+    capabilities = Capabilities(output="scalar", pointwise=True, packs=True)
 
     def __init__(
         self,
@@ -460,47 +474,36 @@ class RewardModel(torch.nn.Module):
         return pad_batch(features, self.spec.pad_token_id, padding_side or self.spec.padding_side)
 
     @torch.no_grad()
-    def score(
-        self,
-        items: list[tuple[Prompt, str]],
-        batch_size: int = 16,
-        normalize: bool = False,
-        padding_side: str | None = None,
-        packing: bool | None = None,
-        token_budget: int | None = None,
-    ) -> list[float]:
-        """Score (prompt, response) pairs. Batches are length-sorted to cut padding; order is preserved.
+    def score_items(self, items: list, opts: ScoreOptions, unsafe=None) -> list[float]:
+        """Score (prompt, response) pairs (:meth:`Scorer.score`). Batches are length-sorted to cut padding; order
+        is preserved.
 
-        ``packing=True``: padding-free rows (a row per prompt group, or groups packed into rows of
-        ``token_budget`` tokens), each prompt's tokens computed once for all its responses (:func:`rewardlab.packing.score_packed`; models it does not cover take this padded path).
+        ``opts.packing=True``: padding-free rows (a row per prompt group, or groups packed into rows of
+        ``opts.token_budget`` tokens), each prompt's tokens computed once for all its responses
+        (:func:`rewardlab.packing.score_packed`; models it does not cover take this padded path).
         ``None``: what the model was built with (``RewardModel(..., packing=)`` / ``load(..., packing=)``, the
         ``--packing`` load option; default False), so callers that only pass ``batch_size`` (evaluation, the
         benchmarks, the probes) score the way the command asked."""
-        if packing is None:
-            packing = self.packing
+        packing = self.packing if opts.packing is None else opts.packing
         was_training = self.training
         self.eval()
         if packing and self.packing_mode() is not None:
             try:
-                out = check_rewards(score_packed(self, items, token_budget), "scoring")
+                return score_packed(self, items, opts.token_budget)
             finally:
                 self.train(was_training)
-            return self.normalize(out) if normalize else out
         device = next(self.model.parameters()).device
         feats = [self.encoder.encode(p, r) for p, r in track(items, "tokenize", unit="text")]
         order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
         out = [0.0] * len(feats)
         with progress_bar(len(order), "score", unit="text") as bar:
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = {k: v.to(device) for k, v in self.collate([feats[i] for i in idx], padding_side).items()}
+            for start in range(0, len(order), opts.batch_size):
+                idx = order[start : start + opts.batch_size]
+                batch = {k: v.to(device) for k, v in self.collate([feats[i] for i in idx], opts.padding_side).items()}
                 for i, r in zip(idx, self(**batch).tolist()):
                     out[i] = r
                 bar.update(len(idx))
         self.train(was_training)
-        check_rewards(out, "scoring")
-        if normalize:
-            out = self.normalize(out)
         return out
 
     spec_source = SPEC_FILE  # where the spec was read (load): what a refusal of its statistics names
@@ -508,16 +511,37 @@ class RewardModel(torch.nn.Module):
     def normalize(self, rewards: list[float]) -> list[float]:
         return normalized(self.spec.normalization, rewards, self.spec_source)
 
-    def score_comparisons(
-        self,
-        records: list[Comparison],
-        batch_size: int = 16,
-        packing: bool | None = None,
-        token_budget: int | None = None,
-    ) -> list[list[float]]:
-        """Rewards for every response of every record, as ``[[r_0, r_1, ...], ...]``."""
-        flat = [(c.prompt, resp) for c in records for resp in c.responses]
-        return per_record(records, self.score(flat, batch_size=batch_size, packing=packing, token_budget=token_budget))
+    def spec_json(self) -> dict:
+        return self.spec.to_json()
+
+    def text_encoder(self) -> "TextEncoder":
+        return self.encoder
+
+    # ---- the scorer kind (rewardlab.scoring.kinds) ----------------------------------------------
+    @classmethod
+    def open(cls, path: str, request: LoadRequest) -> "RewardModel":
+        kw = {} if request.torch_dtype is None else {"torch_dtype": request.torch_dtype}
+        return cls.load(
+            path, expect=request.expect, trust_modified=request.trust_modified, packing=request.packing, **kw
+        )
+
+    @classmethod
+    def inspect(cls, path: str, options=None) -> str:
+        spec = ScoringSpec.from_json(parse_rewardlab_json(path), str(Path(path) / SPEC_FILE))
+        lines = [f"scoring contract for {path}: rewardlab model, fixed by its {SPEC_FILE} (checked on load)"]
+        for name in (
+            "template",
+            "pooling",
+            "add_special_tokens",
+            "pad_token",
+            "pad_token_id",
+            "padding_side",
+            "max_length",
+            "truncation",
+            "normalization",
+        ):
+            lines.append(f"  {name:<19} {getattr(spec, name)!r}")
+        return "\n".join(lines)
 
 
 ENCODER_TYPES = {

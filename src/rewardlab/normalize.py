@@ -19,6 +19,7 @@ from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import load_comparisons
 from rewardlab.data.formats import format_help
+from rewardlab.data.singles import single_rows
 from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import RewardlabError
 from rewardlab.integrity import read_rewardlab_json
@@ -28,7 +29,6 @@ from rewardlab.multiobjective.composed import COMPOSED_KIND, ComposedSpec
 from rewardlab.normstats import checked_normalization, measured
 from rewardlab.outputs import claim_in_place
 from rewardlab.ownership import owns_outputs
-from rewardlab.score import _single_rows
 
 
 @dataclass
@@ -40,6 +40,8 @@ class NormalizeConfig(ContractOptions, DeviceOptions):
     limit: Positive | None = None  # use only the first N rows
     skip_invalid: bool = False  # skip malformed rows instead of stopping at the first
     dry_run: bool = False  # print the statistics without writing them
+
+    REQUIRED = ("model", "data")  # options that must be given (rewardlab.preflight checks them before anything loads)
 
     HELP = {"format": lambda: format_help(comparisons_only=False)}  # --help lists the formats, `single` too
 
@@ -78,7 +80,7 @@ def run_normalize(cfg: NormalizeConfig) -> dict:
     if not cfg.dry_run:  # the model directory is this command's output: writable, and written by it alone
         claim_in_place(cfg.model, flag="--model", command="rewardlab normalize")
     rm = load_reward_model(cfg.model, contract_options(cfg), devices=device_options(cfg))
-    singles = _single_rows(cfg.data, cfg.limit) if cfg.format in ("auto", "single") else None
+    singles = single_rows(cfg.data, cfg.limit) if cfg.format in ("auto", "single") else None
     if singles is not None:
         items = [(r["prompt"], r["response"]) for r in singles]
     else:

@@ -309,3 +309,19 @@ def claim_in_place(path: str | os.PathLike, *, flag: str, command: str = "reward
     _check_writable(path, flag)
     acquire(path, command)
     return path
+
+
+# what `rewardlab train` writes (every objective) into output_dir: --overwrite removes these (and only these) first
+TRAIN_WRITES = (
+    "model",
+    "checkpoints",
+    "metrics.jsonl",
+    "train_summary.json",
+    "tensorboard",
+    "mlruns",
+    "split.json",
+    "report.md",
+    "report.html",
+    "report.json",
+    "examples-trained.jsonl",
+)

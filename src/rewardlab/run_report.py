@@ -10,10 +10,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rewardlab.cells import _get, fmt
-from rewardlab.evaluate import write_examples
+from rewardlab.cells import _get, fmt, with_ci
 from rewardlab.provenance import provenance
-from rewardlab.report import _with_ci, write_report
+from rewardlab.report import write_examples, write_report
 from rewardlab.truncation import truncation_line
 
 
@@ -95,7 +94,7 @@ def summary_table(results: dict[str, dict]) -> str:
                 name,
                 fmt(_get(r, "n_records")),
                 fmt(_get(r, "n_pairs")),
-                _with_ci(_get(r, "accuracy"), _get(r, "accuracy_ci95")),
+                with_ci(_get(r, "accuracy"), _get(r, "accuracy_ci95")),
                 fmt(bench),
             ]
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import math
 import os
 import shutil
@@ -32,9 +33,18 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 
 from rewardlab import progress, trackers
 from rewardlab.atomic import atomic_write_text, publish_dir
-from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, OpenFraction, Positive, PositiveFloat, Seed
+from rewardlab.bounds import (
+    Fraction,
+    NonNegative,
+    NonNegativeFloat,
+    OpenFraction,
+    Positive,
+    PositiveFloat,
+    Seed,
+    check_bounds,
+)
 from rewardlab.cli_help import registry_choices
-from rewardlab.collate import collate_pairs
+from rewardlab.collate import collate_packed, collate_pairs, preference_pairs
 from rewardlab.data import ReadOptions, fingerprint, load_comparisons, parse_score_weights, split_by_prompt, synthetic
 from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison, per_record
@@ -43,18 +53,17 @@ from rewardlab.finite import check_weights
 from rewardlab.interrupt import StopSignals, interrupted, resume_command
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.lora import apply_lora
-from rewardlab.losses import LossOptions, LossType, batch_loss, count_units
+from rewardlab.losses import LOSSES, LossOptions, LossType, batch_loss, count_units
 from rewardlab.losses import check_options as check_loss_options
 from rewardlab.metrics.accuracy import accuracy_summary
 from rewardlab.metrics.pairs import record_pairs
 from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.model import RewardModel
-from rewardlab.multiobjective.train import OBJECTIVES, init_from_attribute
-from rewardlab.multiobjective.train import check_options as check_multiobjective
+from rewardlab.multiobjective.model import init_from_attribute
+from rewardlab.multiobjective.options import MultiObjectiveOptions
 from rewardlab.normstats import measured
-from rewardlab.outputs import check_free_space, claim_output_dir, disk_bytes
+from rewardlab.outputs import TRAIN_WRITES, check_free_space, claim_output_dir, disk_bytes
 from rewardlab.ownership import acquire, owns_outputs
-from rewardlab.packing import collate_packed
 from rewardlab.probes.augment import augment_records, parse_augment
 from rewardlab.recipe import (
     Checkpointing,
@@ -67,16 +76,16 @@ from rewardlab.recipe import (
     make_accelerator,
     make_optimizer,
     make_scheduler,
+    restored_window,
     update,
 )
 from rewardlab.recipe import save_checkpoint as recipe_save_checkpoint
-from rewardlab.run_report import write_train_report
 from rewardlab.samplers import SAMPLERS, StepSampler
 from rewardlab.splits import write_split
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(MultiObjectiveOptions):
     # data
     data: str = "embedded"  # a file / saved dataset / hub name, or "embedded" (rewardlab.data.synthetic)
     format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
@@ -140,26 +149,6 @@ class TrainConfig:
         "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (autocast) | bf16-pure (bf16 weights, fp32 masters)
     )
     seed: Seed = 0  # model head init, data order, dropout
-    # multi-objective
-    # rewardlab.multiobjective: preference (a scalar BT-family model) | regression (K attribute outputs, masked
-    # MSE) | gating (ArmoRM stage 2 on a regression model given by --init-from)
-    objective: str = "preference"
-    attributes: str | None = None  # regression: rating columns / attributes, e.g. "helpfulness,correctness"
-    attribute_scales: str | None = None  # scales of attributes without a known one, e.g. "quality=0:9"
-    weights: str | None = None  # regression scaliser: nemotron | equal | llama2[:...] | helpfulness=0.3,...
-    stage1: str = "gradient"  # regression: gradient (train backbone + head) | ridge (frozen features, closed form)
-    init_from: str | None = None  # gating: the regression model; preference: start BT from its --init-attribute
-    init_attribute: str | None = None  # preference --init-from: the attribute whose output becomes the reward
-    reference_data: str | None = None  # gating: pairs the verbosity λ are fitted on (default: the training pairs)
-    debias: bool = True  # gating: verbosity debiasing r' = r - λ·r_verbosity before the gate
-    verbosity_attribute: str = "verbosity"  # gating: the attribute whose reward measures verbosity
-    debias_threshold: NonNegativeFloat = 0.03  # λ_j: smallest grid value with Spearman(r'_j, r_verbosity) <= this
-    gate_hidden: Positive = 1024  # gate MLP width (ArmoRM: 1024)
-    gate_layers: Positive = 3  # gate hidden layers
-    gate_steps: Positive = 500  # gating: optimizer steps of the gate (backbone and probes frozen)
-    gate_batch_size: Positive = 1024  # gating: pairs per gate step (on cached features)
-    gate_lr: PositiveFloat = 1e-3  # gating: AdamW learning rate of the gate (cosine schedule)
-    feature_cache: str | None = None  # where cached hidden states go (default: OUTPUT_DIR/features)
     # distributed
     # shard weights, gradients and optimizer states over the processes with PyTorch FSDP2 (rewardlab.fsdp; run under
     # torchrun, CPU/gloo or GPU); checkpoints are sharded, the saved model is whole
@@ -210,6 +199,7 @@ class TrainConfig:
     )  # output_dir: however spelt, or moved
 
     def __post_init__(self):
+        check_bounds(self)  # the declared ranges bind however the config is built
         if self.loss not in {t.value for t in LossType}:  # fail early with the list of valid names
             raise RewardlabError(f"loss must be one of {', '.join(t.value for t in LossType)}, not {self.loss!r}")
         try:
@@ -238,9 +228,7 @@ class TrainConfig:
             raise RewardlabError(f"precision must be auto, fp32, bf16 or bf16-pure, not {self.precision!r}")
         if self.gradient_checkpointing_every < 1:
             raise RewardlabError("gradient_checkpointing_every must be at least 1")
-        if self.objective not in ("preference", *OBJECTIVES):
-            raise RewardlabError(f"objective must be preference, {', '.join(OBJECTIVES)}, not {self.objective!r}")
-        check_multiobjective(self)
+        self.check_multiobjective()
         if self.objective == "preference" and bool(self.init_from) != bool(self.init_attribute):
             raise RewardlabError("--init-from a regression model and --init-attribute go together for a preference run")
         if self.fsdp and self.precision == "bf16-pure":
@@ -269,17 +257,40 @@ class TrainConfig:
 
 
 @dataclass
+class HeldOut:
+    """A finished run's held-out records, their scores and the tokenizer: what its report is written from."""
+
+    records: list[Comparison]
+    scores: list[list[float]] | None
+    tokenizer: object = None
+
+
+@dataclass
 class TrainResult:
     model_dir: Path
     steps: int
     metrics: list[dict] = field(default_factory=list)
     final_eval: dict | None = None
-    report: Path | None = None  # report.md in the run directory (rank 0, finished runs)
+    report: Path | None = None  # report.md in the run directory (written by the command: rank 0, finished runs)
     data_info: dict = field(default_factory=dict)
     elapsed_s: float = 0.0
+    held_out: HeldOut | None = None  # a finished preference run on rank 0 (None after --stop-after)
 
 
 # ---------------------------------------------------------------------------------------------
+def check_loss_fields(loss: str, records: list[Comparison], source: str) -> None:
+    """A loss that reads the data's margins (``LossSpec.needs_margin``) needs one for every training pair: said
+    after the data is read, before the model loads, naming a record without one (not a failure at step 1)."""
+    if not LOSSES[LossType(loss)].needs_margin:
+        return
+    lacking = [c for c in records if any(m is None for _, _, m in preference_pairs(c))]
+    if lacking:
+        raise RewardlabError(
+            f"--loss {loss} needs a margin for every pair (a 'margin' column, or per-response 'scores'), but "
+            f"{len(lacking)} of {len(records)} training records in {source} have none (the first: id {lacking[0].id!r})"
+        )
+
+
 def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison], dict]:
     """The training and held-out records, and a summary of what was read (skipped rows, sizes)."""
     info: dict = {"skipped": []}
@@ -309,6 +320,7 @@ def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison
     train = usable
     if not train:
         raise RewardlabError(f"no training records in {cfg.data} (for loss {cfg.loss})")
+    check_loss_fields(cfg.loss, train, cfg.data)
     info.update(n_train=len(train), n_eval=len(held), n_skipped=len(info["skipped"]))
     return train, held, info
 
@@ -327,20 +339,15 @@ def make_sampler(records: list, cfg: TrainConfig, world: int, lengths: list[int]
 
 
 # ---------------------------------------------------------------------------------------------
-# what train writes into output_dir: --overwrite removes these (and only these) first
-TRAIN_WRITES = (
-    "model",
-    "checkpoints",
-    "metrics.jsonl",
-    "train_summary.json",
-    "tensorboard",
-    "mlruns",
-    "split.json",
-    "report.md",
-    "report.html",
-    "report.json",
-    "examples-trained.jsonl",
-)
+
+
+# the trainer of each --objective, by dotted name (imported when that objective runs): the scalar trainer below
+# knows no feature package; a new objective is one entry here and its module
+TRAINERS = {
+    "preference": "rewardlab.train:train_preference",
+    "regression": "rewardlab.multiobjective.train:train_regression_run",
+    "gating": "rewardlab.multiobjective.train:train_gating_run",
+}
 
 
 def train_inputs(cfg: TrainConfig) -> dict:
@@ -350,25 +357,15 @@ def train_inputs(cfg: TrainConfig) -> dict:
 
 @owns_outputs
 def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
-    """Set up, run the steps (logging, evaluating and checkpointing between them), then evaluate and save.
-    ``output_claimed``: the caller already checked ``output_dir`` (:func:`rewardlab.outputs.claim_output_dir`)."""
-    if cfg.objective in OBJECTIVES:  # multi-objective runs: the same output-directory rule
-        resumable = cfg.objective == "regression" and cfg.stage1 == "gradient"  # the runs with checkpoints
-        if cfg.resume and not resumable:
-            raise RewardlabError(
-                f"--resume continues preference and --objective regression --stage1 gradient runs; "
-                f"--objective {cfg.objective} --stage1 {cfg.stage1} has no checkpoints"
-            )
-        if not output_claimed and int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 claims
-            claim_output_dir(
-                cfg.output_dir,
-                resume=cfg.resume if resumable else None,
-                overwrite=cfg.overwrite,
-                written=TRAIN_WRITES,
-                inputs=train_inputs(cfg),
-                command="rewardlab train",
-            )
-        return OBJECTIVES[cfg.objective](cfg)
+    """Train ``cfg.objective``'s model (:data:`TRAINERS`). ``output_claimed``: the caller already checked
+    ``output_dir`` (:func:`rewardlab.outputs.claim_output_dir`). The run's report is written by the command that
+    asked for it (``rewardlab train``: :func:`rewardlab.run_report.write_train_report` from the result)."""
+    module, _, name = TRAINERS[cfg.objective].partition(":")
+    return getattr(importlib.import_module(module), name)(cfg, output_claimed=output_claimed)
+
+
+def train_preference(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
+    """Set up, run the steps (logging, evaluating and checkpointing between them), then evaluate and save."""
     run = setup(cfg, output_claimed)
     try:
         return _run_steps(run)
@@ -385,7 +382,7 @@ def _run_steps(run: ScalarRun) -> TrainResult:
         run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0, show=mode == "bar"
     )  # rank 0 draws it
     lines = progress.StepLog(mode, run.total_steps, run.start)
-    window = _new_window()
+    window = restored_window(_new_window(), run.ckpt.resumed_window, run.accelerator.process_index, run.world)
     with contextlib.closing(bar), StopSignals() as signals:  # Ctrl-C / SIGTERM: after the step, a checkpoint
         for step in range(run.start, run.total_steps):
             done = step + 1
@@ -408,7 +405,7 @@ def _run_steps(run: ScalarRun) -> TrainResult:
             written = None
             periodic = cfg.save_every and done % cfg.save_every == 0 and not _plugin_sharded(run.accelerator)
             if periodic or stop or signalled:  # (ZeRO-3 / Accelerate FSDP: no periodic ones, docs/scale-out.md)
-                written = save_checkpoint(run, done)
+                written = save_checkpoint(run, done, window)
             if signalled:
                 bar.close()
                 command = resume_command("train", cfg.output_dir)
@@ -679,11 +676,14 @@ def evaluate(run: ScalarRun) -> dict:
     return eval_accuracies(run.eval_recs, scores)
 
 
-def save_checkpoint(run: ScalarRun, step: int) -> Path:
+def save_checkpoint(run: ScalarRun, step: int, window: dict | None = None) -> Path:
+    """Checkpoint ``step``; ``window``: the open logging window, so the row that spans a kill is exact on resume."""
     fsdp = run.cfg.fsdp
     write_shards = (lambda d: _fsdp().save_sharded(d / _fsdp().SHARDED_DIR, run.rm, run.optimizer)) if fsdp else None
     weights = None if fsdp else run.accelerator.unwrap_model(run.rm).model
-    return recipe_save_checkpoint(run.ckpt, step, run.accelerator, weights, run.optimizer, run.scheduler, write_shards)
+    return recipe_save_checkpoint(
+        run.ckpt, step, run.accelerator, weights, run.optimizer, run.scheduler, write_shards, window=window
+    )
 
 
 def finish(run: ScalarRun) -> TrainResult:
@@ -742,14 +742,10 @@ def finish(run: ScalarRun) -> TrainResult:
     accelerator.wait_for_everyone()
     _end(accelerator, run.own_group)
     elapsed = time.perf_counter() - run.t_start
-    report = (
-        write_train_report(
-            out, cfg, run.data_info, final_eval, total_steps, elapsed, run.eval_recs, scores, rm.tokenizer
-        )
-        if run.main
-        else None
+    held_out = HeldOut(run.eval_recs, scores, rm.tokenizer) if run.main else None  # what the report reads
+    return TrainResult(
+        out / "model", total_steps, run.metrics.history, final_eval, None, run.data_info, elapsed, held_out
     )
-    return TrainResult(out / "model", total_steps, run.metrics.history, final_eval, report, run.data_info, elapsed)
 
 
 # ---------------------------------------------------------------------------------------------

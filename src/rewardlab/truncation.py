@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from rewardlab.model import TextEncoder
-
 WARN_RATE = 0.05  # warn when more than this share of a subset's texts is cut to max_length
 
 
@@ -22,8 +20,8 @@ def truncation_counts(scorer: Any, records: Sequence) -> dict | None:
     """``{max_length, truncation, n_texts, n_truncated, rate, warn_rate, per_subset: {name: {n_texts,
     n_truncated, rate}}}`` for ``records`` under ``scorer``'s contract; None when the scorer has no token limit
     rewardlab can read (an LLM judge, a composed scorer)."""
-    encoder = getattr(scorer, "encoder", None)
-    if not isinstance(encoder, TextEncoder):
+    encoder = scorer.text_encoder()  # the declared interface (rewardlab.scoring.protocol)
+    if encoder is None:
         return None
     limit = int(encoder.spec.max_length)
     per: dict[str, list[int]] = {}

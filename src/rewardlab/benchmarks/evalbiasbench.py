@@ -44,7 +44,8 @@ from typing import Sequence
 
 import numpy as np
 
-from rewardlab.benchmarks.base import Benchmark, BenchmarkData, iter_local_rows
+from rewardlab.benchmarks.base import Benchmark, BenchmarkData
+from rewardlab.data.local import iter_local_rows
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError
 from rewardlab.metrics.statistics import bootstrap_ci

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from rewardlab.atomic import atomic_write_text, json_safe, publish_dir, readable_like_the_rest
-from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, Positive, PositiveFloat, Seed
+from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, Positive, PositiveFloat, Seed, check_bounds
 from rewardlab.cells import fmt
 from rewardlab.data import fingerprint, load_comparisons, split_by_prompt
 from rewardlab.errors import RewardlabError
@@ -132,6 +132,8 @@ class TrainJudgeConfig:
     # a non-finite loss or gradient norm stops the run at that step; N > 0 skips up to N such updates instead
     skip_nonfinite: NonNegative = 0
 
+    REQUIRED = ("data",)  # options that must be given (rewardlab.preflight checks them before anything loads)
+
     # fields that may differ between a run and its resumption
     RESUMABLE = (
         "resume",
@@ -149,6 +151,7 @@ class TrainJudgeConfig:
     )  # output_dir: however spelt, or moved
 
     def __post_init__(self):
+        check_bounds(self)  # the declared ranges bind however the config is built
         if self.method not in ("genrm", "cloud"):
             raise RewardlabError(f"--method must be genrm or cloud, got {self.method!r}")
         if not self.data:

@@ -230,6 +230,8 @@ class AttributeRewardModel(torch.nn.Module):
         ``rewardlab.json`` with the hashes of every scoring file (gate included)."""
         path = Path(path)
         check_weights(self.model.state_dict().items(), f"refusing to write {path}")
+        if self.gate is not None:
+            check_weights(self.gate.state_dict().items(), f"refusing to write {path} (the gate)")
         path.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(path, safe_serialization=True)
         self.tokenizer.save_pretrained(path)
@@ -400,3 +402,35 @@ def output_rows(rm: AttributeRewardModel, scores: MultiScores) -> list[dict]:
             row["gate"] = dict(zip(names, scores.gate[i].tolist()))
         rows.append(row)
     return rows
+
+
+# --- regression → BT ----------------------------------------------------------------------------------------
+def init_from_attribute(model_dir: str, attribute: str, out_dir: Path) -> Path:
+    """A 1-output checkpoint (no ``rewardlab.json``: a plain backbone for ``RewardModel.from_backbone``) whose head is
+    the regression head's row for ``attribute``, so its reward equals that attribute's output."""
+    rm = AttributeRewardModel.load(model_dir)
+    if attribute not in rm.attributes:
+        raise RewardlabError(
+            f"--init-attribute {attribute!r} is not an attribute of {model_dir} ({', '.join(rm.attributes)})"
+        )
+    k = rm.attributes.index(attribute)
+    head = find_head(rm.model)
+    with torch.no_grad():
+        weight = head.weight[k : k + 1].clone()
+        bias = None if head.bias is None else head.bias[k : k + 1].clone()
+        new = torch.nn.Linear(head.in_features, 1, bias=bias is not None)
+        new.weight.copy_(weight)
+        if bias is not None:
+            new.bias.copy_(bias)
+    for name in ("score", "classifier"):
+        if getattr(rm.model, name, None) is head:
+            setattr(rm.model, name, new)
+    rm.model.config.num_labels = 1
+    rm.model.config.id2label = {0: attribute}
+    rm.model.config.label2id = {attribute: 0}
+    rm.model.num_labels = 1
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rm.model.save_pretrained(out_dir, safe_serialization=True)
+    rm.tokenizer.save_pretrained(out_dir)
+    return out_dir

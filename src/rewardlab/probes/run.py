@@ -12,18 +12,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rewardlab.atomic import atomic_write_text
-from rewardlab.bounds import NonNegative, Positive, Seed
+from rewardlab.bounds import NonNegative, Positive, Seed, check_bounds
+from rewardlab.cells import model_name
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import fingerprint, load_comparisons
 from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import RewardlabError
-from rewardlab.evaluate import JUDGE_PREFIX, load_scorer, model_name, model_provenance
+from rewardlab.loader import load_scorer, model_provenance
 from rewardlab.outputs import claim_output_dir
 from rewardlab.ownership import owns_outputs
 from rewardlab.probes.pairs import PROBES
 from rewardlab.probes.profile import bias_profile, build_pairs, parse_probe_names
 from rewardlab.probes.report import bias_tables
 from rewardlab.provenance import provenance
+from rewardlab.scoring.kinds import JUDGE_PREFIX
 
 # what probe writes into output_dir: --overwrite removes these first
 PROBE_WRITES = ("probes.json", "probes.md", "probe-pairs-*.jsonl")
@@ -48,6 +50,7 @@ class ProbeConfig(ContractOptions, DeviceOptions):
     trust_modified: bool = False  # load models whose files differ from the hashes in rewardlab.json (reported)
 
     def __post_init__(self):
+        check_bounds(self)  # the declared ranges bind however the config is built
         parse_probe_names(self.probes)
 
 
@@ -94,7 +97,7 @@ def run_probe(cfg: ProbeConfig) -> Path:
     results: dict[str, dict] = {}
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
         scorer = load_scorer(path, contract_options(cfg), cfg.trust_modified, devices=device_options(cfg))
-        name = model_name(getattr(scorer, "name", path), results)
+        name = model_name(scorer.name or path, results)
         profile = bias_profile(scorer, records, names, seed=cfg.seed, n_boot=cfg.n_boot, batch_size=cfg.batch_size)
         pairs = build_pairs(records, list(profile["pairs"]), cfg.seed, pointwise=False)
         lines = []

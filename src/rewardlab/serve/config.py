@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rewardlab.bounds import NonNegativeFloat, Port, Positive, PositiveFloat
+from rewardlab.bounds import NonNegativeFloat, Port, Positive, PositiveFloat, check_bounds
 from rewardlab.contract_options import ContractOptions
 from rewardlab.device import DeviceOptions
 from rewardlab.errors import RewardlabError
@@ -26,6 +26,9 @@ class ServeConfig(ContractOptions, DeviceOptions):
     max_batch_texts: Positive = 256  # texts per forward
     max_wait_ms: NonNegativeFloat = 5.0  # how long the first queued request may wait for others to join it
     max_queue_texts: Positive = 8192  # texts waiting for a forward; beyond this requests get 503
+    # a forward takes at most about this long (its tokens capped by the measured seconds per token; 0: no cap), so a
+    # small request waits for about one such forward while large requests stream; single-piece requests go first
+    max_forward_ms: NonNegativeFloat = 25.0
     packing: bool = False  # padding-free packed forwards (rewardlab.packing; prompts shared by responses run once)
     token_budget: Positive | None = None  # pack prompt groups into rows of this many tokens (default: a row per group)
     # request limits (4xx with a message beyond them)
@@ -42,7 +45,10 @@ class ServeConfig(ContractOptions, DeviceOptions):
     log_level: str = "warning"  # uvicorn log level: critical | error | warning | info | debug
     trust_modified: bool = False  # serve a model whose files differ from the hashes in rewardlab.json (/health says)
 
+    REQUIRED = ("model",)  # options that must be given (rewardlab.preflight checks them before anything loads)
+
     def __post_init__(self):
+        check_bounds(self)  # the declared ranges bind however the config is built
         for name in (
             "max_batch_tokens",
             "max_batch_texts",

@@ -26,6 +26,7 @@ from rewardlab.atomic import atomic_write_text, readable_like_the_rest
 from rewardlab.errors import ModelContractError
 from rewardlab.finite import check_weights
 from rewardlab.integrity import file_hashes, verify_model_dir
+from rewardlab.scoring.protocol import Capabilities, LoadRequest, ScoreOptions, Scorer
 from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
 from rewardlab.verifiers.losses import IGNORE, correct_probability
 from rewardlab.verifiers.records import STEP_RULE, split_lines
@@ -87,12 +88,21 @@ def prompt_text(prompt) -> str:
     return prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
 
 
-class VerifierModel(torch.nn.Module):
-    """An ORM or a PRM: ``model`` (a token-classification transformer), ``tok`` and ``spec``."""
+class VerifierModel(torch.nn.Module, Scorer):
+    """An ORM or a PRM: ``model`` (a token-classification transformer), ``tok`` and ``spec``; the scorer kind
+    ``verifier`` (per-step output)."""
+
+    kind = VERIFIER_KIND
+    capabilities = Capabilities(
+        output="steps",
+        packing_refusal="--packing: a verifier scores one forward per solution (no packed path)",
+        batched_forward=False,
+    )
 
     def __init__(self, model, tok, spec: VerifierSpec):
         super().__init__()
         self.model, self.tok, self.spec = model, tok, spec
+        self.tokenizer = tok
         self.mid = marker_id(tok, spec.fmt)
         self.modified_files: list[str] = []
 
@@ -160,13 +170,9 @@ class VerifierModel(torch.nn.Module):
         finally:
             self.train(was)
 
-    def score_rows(
-        self, items, batch_size: int = 16, aggregation: str | None = None, normalize: bool = False, **_layout
-    ) -> list[dict]:
-        """(prompt, response) pairs, each response split into steps one per non-empty line (``step_rule``).
-        ``_layout`` (padding side, packing, token budget, unsafe tags) does not change a verifier's scores."""
-        if normalize:
-            raise ModelContractError("a verifier's scores are probabilities: --normalize does not apply")
+    def aggregated(self, items, aggregation: str | None = None, batch_size: int = 16) -> list[dict]:
+        """(prompt, response) pairs, each response split into steps one per non-empty line (``step_rule``), scored
+        by ``aggregation`` (default: the model's): per item ``score``, ``aggregation``, ``step_rule``, ``steps``."""
         solutions = [(p, split_lines(r)) for p, r in items]
         for i, (_, s) in enumerate(solutions):
             if not s:
@@ -179,18 +185,50 @@ class VerifierModel(torch.nn.Module):
                 f"{self.spec.max_length}; nothing to score"
             )
         return [
-            {
-                "score": r["score"],
-                "aggregation": r["aggregation"],
-                "step_rule": STEP_RULE,
-                "step_scores": r["step_scores"],
-            }
+            {"score": r["score"], "aggregation": r["aggregation"], "step_rule": STEP_RULE, "steps": r["step_scores"]}
             for r in rows
         ]
 
-    def score(self, items, batch_size: int = 16, normalize: bool = False, aggregation: str | None = None, **_):
-        """The scorer interface: one float per (prompt, response) (see :meth:`score_rows`)."""
-        return [r["score"] for r in self.score_rows(items, batch_size, aggregation, normalize)]
+    # --- the scorer interface (rewardlab.scoring.protocol) ------------------------------------------------
+    def score_items(self, items: list, opts: ScoreOptions, unsafe=None) -> list[float]:
+        """The default aggregation's score per (prompt, response) (:meth:`aggregated`); padding side and token
+        budget do not change a verifier's scores."""
+        return [r["score"] for r in self.aggregated(items, None, opts.batch_size)]
+
+    def score_rows(self, items, options: ScoreOptions | None = None, /, *, unsafe=None, **keywords) -> list[dict]:
+        """Per item ``score`` (the default aggregation), ``steps`` (per-step scores), ``aggregation``, ``step_rule``."""
+        opts = self.options(options, keywords)
+        if opts.normalize:
+            self.normalize([])
+        return self.aggregated(list(items), None, opts.batch_size)
+
+    def normalize(self, rewards: list) -> list:
+        raise ModelContractError("a verifier's scores are probabilities: --normalize does not apply")
+
+    def spec_json(self) -> dict | None:
+        return asdict(self.spec)
+
+    @classmethod
+    def open(cls, path: str, request: LoadRequest) -> "VerifierModel":
+        if request.packing:
+            raise ModelContractError(cls.capabilities.packing_refusal)
+        return cls.load(path, torch_dtype=request.torch_dtype or torch.float32, trust_modified=request.trust_modified)
+
+    @classmethod
+    def inspect(cls, path: str, options) -> str:
+        spec = json.loads((Path(path) / SPEC_FILE).read_text())
+        keys = (
+            "objective",
+            "head",
+            "label_scheme",
+            "step_format",
+            "aggregation",
+            "template",
+            "step_rule",
+            "max_length",
+        )
+        lines = [f"scoring contract for {path}: a verifier ({SPEC_FILE}, checked on load)"]
+        return "\n".join(lines + [f"  {k:<19} {spec.get(k)!r}" for k in keys])
 
     # --- save / load --------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -244,6 +282,32 @@ class VerifierModel(torch.nn.Module):
             trained_elsewhere=True,
         )
         return cls(model.eval(), tok, spec)
+
+
+class PlainTokenClassificationPRM(VerifierModel):
+    """The scorer kind ``token-classification-prm``: a token-classification PRM trained elsewhere (no
+    ``rewardlab.json``), opened with :meth:`VerifierModel.load_plain`; what it assumed is printed."""
+
+    kind = "token-classification-prm"
+
+    @classmethod
+    def open(cls, path: str, request: LoadRequest) -> "VerifierModel":
+        if request.packing:
+            raise ModelContractError(cls.capabilities.packing_refusal)
+        vm = cls.load_plain(path)
+        print(
+            f"{path}: a token-classification PRM without rewardlab.json: {vm.spec.head} head, marker "
+            f"{vm.spec.fmt.marker!r} (checked per solution), aggregation {vm.spec.aggregation}",
+            file=sys.stderr,
+        )
+        return vm
+
+    @classmethod
+    def inspect(cls, path: str, options) -> str:
+        return (
+            f"scoring contract for {path}: a token-classification PRM trained elsewhere (no {SPEC_FILE}): "
+            "1 output → sigmoid, 2 → class 1, 3 → class +1; marker '\\n' (checked per solution); aggregation min"
+        )
 
 
 def is_plain_token_classifier(path: str | Path) -> bool:
