@@ -52,6 +52,7 @@ def main() -> None:
     t_loop = time.perf_counter() - t
 
     diffs = [abs(a - b) for r, ref in zip(one, loop) for a, b in zip(r["step_scores"], ref) if a is not None]
+    assert all((a is None) == (b is None) for r, ref in zip(one, loop) for a, b in zip(r["step_scores"], ref))
     cut = sum(v is None for r in one for v in r["step_scores"])
     res = {
         "data": args.data,

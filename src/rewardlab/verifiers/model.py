@@ -142,8 +142,9 @@ class VerifierModel(torch.nn.Module, Scorer):
                     steps = [float(probs[row, p]) if p is not None else None for p in e.step_positions]
                     tokens = probs[row, e.completion_start : e.end].tolist()
                     kept = [s for s in steps if s is not None]
-                    out[i] = {  # None: every step lies beyond max_length (counted by the evaluators)
-                        "score": aggregate(agg, kept, tokens) if kept or agg not in STEP_AGGREGATIONS else None,
+                    scoreable = kept if agg in STEP_AGGREGATIONS else tokens
+                    out[i] = {  # None: every step (or token) lies beyond max_length (counted by the evaluators)
+                        "score": aggregate(agg, kept, tokens) if scoreable else None,
                         "aggregation": agg,
                         "step_scores": steps,
                         "token_probs": tokens,
@@ -154,7 +155,7 @@ class VerifierModel(torch.nn.Module, Scorer):
         return out
 
     @torch.no_grad()
-    def score_per_prefix(self, prompt, steps) -> list[float]:
+    def score_per_prefix(self, prompt, steps) -> list[float | None]:
         """TRL's documented inference: one forward per step prefix, the step's score at the prefix's last
         marker (for the equality test and the benchmark; :meth:`score_steps` needs one forward)."""
         was = self.training
@@ -165,7 +166,8 @@ class VerifierModel(torch.nn.Module, Scorer):
                 e = self.encode(prompt, steps[:k])
                 b = self.batch([e])
                 probs = correct_probability(self(b["input_ids"], b["attention_mask"]), self.spec.head)
-                out.append(float(probs[0, e.step_positions[-1]]))
+                p = e.step_positions[-1]  # None: the prefix's last marker lies beyond max_length
+                out.append(None if p is None else float(probs[0, p]))
             return out
         finally:
             self.train(was)

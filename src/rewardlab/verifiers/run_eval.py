@@ -64,9 +64,9 @@ def _split(solution_id: str) -> str:
 
 
 def _aggregate(name: str, scored: dict) -> float | None:
-    """``name`` over a scored solution's kept steps; None when every step was cut off by max_length."""
+    """``name`` over a scored solution's kept steps (or tokens); None when max_length cut off all of them."""
     kept = [v for v in scored["step_scores"] if v is not None]
-    if not kept and name in STEP_AGGREGATIONS:
+    if not (kept if name in STEP_AGGREGATIONS else scored["token_probs"]):
         return None
     return aggregate(name, kept, scored["token_probs"])
 
@@ -86,7 +86,7 @@ def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
     results: dict = {}
     for path in cfg.model:
         rm = load_reward_model(path, trust_modified=cfg.trust_modified)
-        verifier = hasattr(rm, "score_steps")
+        verifier = rm.capabilities.output == "steps"
         if cfg.benchmark == "processbench":
             if not verifier:
                 raise RewardlabError(f"{path}: --benchmark processbench needs per-step scores (a verifier model)")
