@@ -414,6 +414,39 @@ COMMANDS.update(
 )
 
 
+def cmd_train_verifier(args) -> None:
+    from rewardlab.verifiers.train import TrainVerifierConfig, run_train_verifier  # lazy: --help stays light
+
+    result = run_train_verifier(build_config(TrainVerifierConfig, args))
+    if "stopped_after" in result or int(os.environ.get("RANK", "0")) != 0:
+        return
+    print(f"report: {result['config']['output_dir']}/report.md; model: {result.get('model_dir', '(not saved)')}")
+
+
+def cmd_eval_verifier(args) -> None:
+    from rewardlab.verifiers.run_eval import EvalVerifierConfig, run_eval_verifier  # lazy: --help stays light
+
+    cfg = build_config(EvalVerifierConfig, args)
+    run_eval_verifier(cfg)
+    print(Path(cfg.output).with_suffix(".md").read_text())
+
+
+COMMANDS.update(
+    {
+        "train-verifier": (
+            "train an outcome (ORM) or process (PRM) reward model on step-labelled solutions",
+            "rewardlab.verifiers.train:TrainVerifierConfig",
+            cmd_train_verifier,
+        ),
+        "eval-verifier": (
+            "evaluate verifiers (ProcessBench first-error F1) or any models (best-of-n on fixed candidates)",
+            "rewardlab.verifiers.run_eval:EvalVerifierConfig",
+            cmd_eval_verifier,
+        ),
+    }
+)
+
+
 COMMAND_BASES = {"quickstart": QUICKSTART_DEFAULTS}
 EPILOGS = {
     "train": "Distributed: the same command under `torchrun --nproc_per_node N -m rewardlab.cli train ...` or "

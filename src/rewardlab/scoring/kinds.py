@@ -13,6 +13,7 @@ A new kind = its module (a :class:`~rewardlab.scoring.protocol.Scorer` subclass 
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,17 @@ KINDS: dict[str, Kind] = {
             fixed_contract=False,
         ),
         Kind("judge", "rewardlab.judges.run:JudgeKind", "an LLM judge (judge:SPEC)", fixed_contract=False),
+        Kind(
+            "verifier",
+            "rewardlab.verifiers.model:VerifierModel",
+            "an outcome or process reward model (ORM / PRM): per-step scores and a named aggregation",
+        ),
+        Kind(
+            "token-classification-prm",
+            "rewardlab.verifiers.model:PlainTokenClassificationPRM",
+            "a token-classification PRM trained elsewhere (e.g. TRL's PRMTrainer), no rewardlab.json",
+            fixed_contract=False,
+        ),
     )
 }
 
@@ -89,13 +101,22 @@ def kind_of(path: str, options: ContractOptions | None = None) -> str:
         return "dpo-implicit"
     spec = read_spec(path)
     if spec is None:
-        return "foreign"
+        return "token-classification-prm" if _token_classifier(path) else "foreign"
     name = spec.get("kind") or ("multiobjective" if spec.get("multiobjective") else "reward-model")
     if name not in KINDS:
         raise ModelContractError(
             f"{Path(path) / SPEC_FILE}: kind {name!r} is not a scorer kind this rewardlab knows ({', '.join(KINDS)})"
         )
     return name
+
+
+def _token_classifier(path: str) -> bool:
+    """A local directory whose config.json names a ``*ForTokenClassification`` architecture (read as JSON)."""
+    try:
+        archs = json.loads((Path(path) / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        return False
+    return any(isinstance(a, str) and a.endswith("ForTokenClassification") for a in archs)
 
 
 def get_kind(name: str) -> Kind:

@@ -1,0 +1,324 @@
+"""The verifier model: a standard ``AutoModelForTokenClassification`` plus its :class:`VerifierSpec`.
+
+A saved verifier is a plain transformers token-classification directory (so plain transformers reproduces the
+per-token outputs, and vLLM serves it through ``token_classify``) with ``rewardlab.json`` (``kind: "verifier"``)
+recording the objective, head, label scheme, step format (marker, prompt separator), default aggregation, the
+template and the step rule, plus the sha256 of every scoring file (:mod:`rewardlab.integrity`, checked at load).
+
+Scoring is **one forward per solution**: with a causal backbone the output at a step's marker sees only the
+prompt and the steps up to it, so it equals what a forward over that prefix alone gives (TRL's documented
+inference runs one forward per prefix); :meth:`VerifierModel.score_per_prefix` is that loop, kept for the test
+and the benchmark. With a bidirectional encoder (MiniLM) a step's score also sees the later steps: one forward is
+then a different model from the per-prefix one, and the spec records ``causal: false``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+
+from rewardlab.atomic import atomic_write_text, readable_like_the_rest
+from rewardlab.errors import ModelContractError
+from rewardlab.finite import check_weights
+from rewardlab.integrity import file_hashes, verify_model_dir
+from rewardlab.scoring.protocol import Capabilities, LoadRequest, ScoreOptions, Scorer
+from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
+from rewardlab.verifiers.losses import IGNORE, correct_probability
+from rewardlab.verifiers.records import STEP_RULE, split_lines
+from rewardlab.verifiers.steps import Encoded, StepFormat, encode, marker_id
+
+SPEC_FILE = "rewardlab.json"
+VERIFIER_KIND = "verifier"
+TEMPLATE = "{prompt}{prompt_separator}{step_1}{marker}{step_2}{marker}…{step_K}{marker}"
+
+
+@dataclass
+class VerifierSpec:
+    objective: str = "prm"  # orm | prm
+    head: str = "bce"  # orm_token | orm_mean_logit | bce | two_class | ternary (rewardlab.verifiers.losses.HEADS)
+    label_scheme: str = "binary"  # binary | ternary | soft (PRM); the ORM's outcome is 0/1
+    step_format: dict = field(default_factory=lambda: StepFormat().to_json())
+    aggregation: str = "min"  # the default solution score (rewardlab.verifiers.aggregate)
+    max_length: int = 1024
+    causal: bool = True
+    template: str = TEMPLATE
+    step_rule: str = STEP_RULE  # how score(items) splits a response into steps
+    kind: str = VERIFIER_KIND
+    file_hashes: dict | None = None
+    trained_elsewhere: bool = False  # a plain token-classification PRM loaded without rewardlab.json
+
+    @property
+    def normalization(self):
+        """A verifier has no reward statistics to normalise with (``score --normalize`` asks before scoring)."""
+        raise ModelContractError("a verifier's scores are probabilities: --normalize does not apply")
+
+    @property
+    def fmt(self) -> StepFormat:
+        return StepFormat(**self.step_format)
+
+
+def collate(encoded: list[Encoded], labels, outcomes, pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded batch of encoded solutions: ``input_ids``/``attention_mask`` [B, T]; ``labels`` [B, T]
+    (a step's label at its marker token, :data:`IGNORE` elsewhere, floats kept); ``completion_mask`` [B, T]
+    (the tokens of step 1 … the last kept marker: what an ORM trains on); ``outcome`` [B] (NaN when unknown)."""
+    T = max(len(e.ids) for e in encoded)
+    B = len(encoded)
+    ids = torch.full((B, T), pad_id, dtype=torch.long)
+    attn = torch.zeros((B, T), dtype=torch.long)
+    lab = torch.full((B, T), IGNORE, dtype=torch.float32)
+    comp = torch.zeros((B, T), dtype=torch.bool)
+    for b, e in enumerate(encoded):
+        ids[b, : len(e.ids)] = torch.tensor(e.ids)
+        attn[b, : len(e.ids)] = 1
+        comp[b, e.completion_start : e.end] = True
+        for k, p in enumerate(e.step_positions):
+            if p is not None and labels is not None and labels[b] is not None and labels[b][k] is not None:
+                lab[b, p] = float(labels[b][k])
+    out = torch.tensor([float("nan") if o is None else float(o) for o in (outcomes or [None] * B)])
+    return {"input_ids": ids, "attention_mask": attn, "labels": lab, "completion_mask": comp, "outcome": out}
+
+
+def prompt_text(prompt) -> str:
+    """A verifier reads the prompt as text; chat messages are joined by newlines (content only)."""
+    return prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
+
+
+class VerifierModel(torch.nn.Module, Scorer):
+    """An ORM or a PRM: ``model`` (a token-classification transformer), ``tok`` and ``spec``; the scorer kind
+    ``verifier`` (per-step output)."""
+
+    kind = VERIFIER_KIND
+    capabilities = Capabilities(
+        output="steps",
+        packing_refusal="--packing: a verifier scores one forward per solution (no packed path)",
+        batched_forward=False,
+    )
+
+    def __init__(self, model, tok, spec: VerifierSpec):
+        super().__init__()
+        self.model, self.tok, self.spec = model, tok, spec
+        self.tokenizer = tok
+        self.mid = marker_id(tok, spec.fmt)
+        self.modified_files: list[str] = []
+
+    # --- forward ------------------------------------------------------------------------------------------
+    def forward(self, input_ids, attention_mask) -> torch.Tensor:
+        """[B, T] logits (one-output heads) or [B, T, C]."""
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+        return logits[..., 0] if logits.shape[-1] == 1 else logits
+
+    def encode(self, prompt, steps, labels=None, name="") -> Encoded:
+        return encode(self.tok, self.spec.fmt, self.mid, prompt_text(prompt), steps, labels, self.spec.max_length, name)
+
+    def batch(self, encoded: list[Encoded], labels=None, outcomes=None) -> dict[str, torch.Tensor]:
+        device = next(self.model.parameters()).device
+        b = collate(encoded, labels, outcomes, self.tok.pad_token_id)
+        return {k: v.to(device) for k, v in b.items()}
+
+    # --- scoring ------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def score_steps(self, solutions, aggregation: str | None = None, batch_size: int = 16) -> list[dict]:
+        """``solutions``: (prompt, [steps]) pairs → per solution ``{"score", "aggregation", "step_scores",
+        "token_probs", "steps_scored"}``: one forward per solution (batched, length-sorted), P(correct) at each
+        step's marker and at every completion token; ``score`` by ``aggregation`` (default: the model's)."""
+        agg = check_aggregation(aggregation or self.spec.aggregation)
+        was = self.training
+        self.eval()
+        enc = [self.encode(p, s, name=f"solution {i}") for i, (p, s) in enumerate(solutions)]
+        order = sorted(range(len(enc)), key=lambda i: len(enc[i].ids))
+        out: list[dict | None] = [None] * len(enc)
+        try:
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                b = self.batch([enc[i] for i in idx])
+                probs = correct_probability(self(b["input_ids"], b["attention_mask"]), self.spec.head).cpu()
+                for row, i in enumerate(idx):
+                    e = enc[i]
+                    steps = [float(probs[row, p]) if p is not None else None for p in e.step_positions]
+                    tokens = probs[row, e.completion_start : e.end].tolist()
+                    kept = [s for s in steps if s is not None]
+                    scoreable = kept if agg in STEP_AGGREGATIONS else tokens
+                    out[i] = {  # None: every step (or token) lies beyond max_length (counted by the evaluators)
+                        "score": aggregate(agg, kept, tokens) if scoreable else None,
+                        "aggregation": agg,
+                        "step_scores": steps,
+                        "token_probs": tokens,
+                        "steps_scored": len(kept),
+                    }
+        finally:
+            self.train(was)
+        return out
+
+    @torch.no_grad()
+    def score_per_prefix(self, prompt, steps) -> list[float | None]:
+        """TRL's documented inference: one forward per step prefix, the step's score at the prefix's last
+        marker (for the equality test and the benchmark; :meth:`score_steps` needs one forward)."""
+        was = self.training
+        self.eval()
+        try:
+            out = []
+            for k in range(1, len(steps) + 1):
+                e = self.encode(prompt, steps[:k])
+                b = self.batch([e])
+                probs = correct_probability(self(b["input_ids"], b["attention_mask"]), self.spec.head)
+                p = e.step_positions[-1]  # None: the prefix's last marker lies beyond max_length
+                out.append(None if p is None else float(probs[0, p]))
+            return out
+        finally:
+            self.train(was)
+
+    def aggregated(self, items, aggregation: str | None = None, batch_size: int = 16) -> list[dict]:
+        """(prompt, response) pairs, each response split into steps one per non-empty line (``step_rule``), scored
+        by ``aggregation`` (default: the model's): per item ``score``, ``aggregation``, ``step_rule``, ``steps``."""
+        solutions = [(p, split_lines(r)) for p, r in items]
+        for i, (_, s) in enumerate(solutions):
+            if not s:
+                raise ModelContractError(f"item {i}: the response has no non-empty line (no step to score)")
+        rows = self.score_steps(solutions, aggregation, batch_size)
+        cut = [i for i, r in enumerate(rows) if r["score"] is None]
+        if cut:
+            raise ModelContractError(
+                f"item {cut[0]} (and {len(cut) - 1} more): every step lies beyond the model's max_length "
+                f"{self.spec.max_length}; nothing to score"
+            )
+        return [
+            {"score": r["score"], "aggregation": r["aggregation"], "step_rule": STEP_RULE, "steps": r["step_scores"]}
+            for r in rows
+        ]
+
+    # --- the scorer interface (rewardlab.scoring.protocol) ------------------------------------------------
+    def score_items(self, items: list, opts: ScoreOptions, unsafe=None) -> list[float]:
+        """The default aggregation's score per (prompt, response) (:meth:`aggregated`); padding side and token
+        budget do not change a verifier's scores."""
+        return [r["score"] for r in self.aggregated(items, None, opts.batch_size)]
+
+    def score_rows(self, items, options: ScoreOptions | None = None, /, *, unsafe=None, **keywords) -> list[dict]:
+        """Per item ``score`` (the default aggregation), ``steps`` (per-step scores), ``aggregation``, ``step_rule``."""
+        opts = self.options(options, keywords)
+        if opts.normalize:
+            self.normalize([])
+        return self.aggregated(list(items), None, opts.batch_size)
+
+    def normalize(self, rewards: list) -> list:
+        raise ModelContractError("a verifier's scores are probabilities: --normalize does not apply")
+
+    def spec_json(self) -> dict | None:
+        return asdict(self.spec)
+
+    @classmethod
+    def open(cls, path: str, request: LoadRequest) -> "VerifierModel":
+        if request.packing:
+            raise ModelContractError(cls.capabilities.packing_refusal)
+        return cls.load(path, torch_dtype=request.torch_dtype or torch.float32, trust_modified=request.trust_modified)
+
+    @classmethod
+    def inspect(cls, path: str, options) -> str:
+        spec = json.loads((Path(path) / SPEC_FILE).read_text())
+        keys = (
+            "objective",
+            "head",
+            "label_scheme",
+            "step_format",
+            "aggregation",
+            "template",
+            "step_rule",
+            "max_length",
+        )
+        lines = [f"scoring contract for {path}: a verifier ({SPEC_FILE}, checked on load)"]
+        return "\n".join(lines + [f"  {k:<19} {spec.get(k)!r}" for k in keys])
+
+    # --- save / load --------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        check_weights(self.model.state_dict().items(), f"refusing to save {path}")
+        self.model.save_pretrained(path, safe_serialization=True)
+        self.tok.save_pretrained(path)
+        readable_like_the_rest(path)
+        spec = asdict(self.spec)
+        spec["file_hashes"] = file_hashes(path)
+        atomic_write_text(path / SPEC_FILE, json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path, *, torch_dtype=torch.float32, trust_modified: bool = False, **_) -> "VerifierModel":
+        path = Path(path)
+        raw = json.loads((path / SPEC_FILE).read_text())
+        try:
+            spec = VerifierSpec(**raw)
+            check_aggregation(spec.aggregation)
+        except (TypeError, ValueError) as e:
+            raise ModelContractError(f"{path / SPEC_FILE}: not a verifier spec: {e}") from None
+        modified = verify_model_dir(
+            path, spec.file_hashes, trust_modified=trust_modified, warn=lambda m: print(m, file=sys.stderr)
+        )
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForTokenClassification.from_pretrained(path, dtype=torch_dtype)
+        check_weights(model.state_dict().items(), f"{path}: refusing to load")
+        vm = cls(model.eval(), tok, spec)
+        vm.modified_files = modified
+        return vm
+
+    @classmethod
+    def load_plain(cls, path: str | Path, marker: str = "\n", aggregation: str = "min", **_) -> "VerifierModel":
+        """A token-classification PRM trained elsewhere (no ``rewardlab.json``): 1 output → σ, 2 → class 1 (TRL),
+        3 → class +1; the marker (default ``"\\n"``, TRL's separator) is checked like any other."""
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForTokenClassification.from_pretrained(path)
+        heads = {1: "bce", 2: "two_class", 3: "ternary"}
+        if model.config.num_labels not in heads:
+            raise ModelContractError(
+                f"{path}: a token-classification PRM needs 1, 2 or 3 labels, not {model.config.num_labels}"
+            )
+        spec = VerifierSpec(
+            head=heads[model.config.num_labels],
+            label_scheme="ternary" if model.config.num_labels == 3 else "binary",
+            step_format=StepFormat(marker, marker).to_json(),
+            aggregation=aggregation,
+            max_length=getattr(tok, "model_max_length", 1024) if getattr(tok, "model_max_length", 0) < 10**6 else 1024,
+            causal=not getattr(model.config, "is_encoder_decoder", False) and "Bert" not in type(model).__name__,
+            trained_elsewhere=True,
+        )
+        return cls(model.eval(), tok, spec)
+
+
+class PlainTokenClassificationPRM(VerifierModel):
+    """The scorer kind ``token-classification-prm``: a token-classification PRM trained elsewhere (no
+    ``rewardlab.json``), opened with :meth:`VerifierModel.load_plain`; what it assumed is printed."""
+
+    kind = "token-classification-prm"
+
+    @classmethod
+    def open(cls, path: str, request: LoadRequest) -> "VerifierModel":
+        if request.packing:
+            raise ModelContractError(cls.capabilities.packing_refusal)
+        vm = cls.load_plain(path)
+        print(
+            f"{path}: a token-classification PRM without rewardlab.json: {vm.spec.head} head, marker "
+            f"{vm.spec.fmt.marker!r} (checked per solution), aggregation {vm.spec.aggregation}",
+            file=sys.stderr,
+        )
+        return vm
+
+    @classmethod
+    def inspect(cls, path: str, options) -> str:
+        return (
+            f"scoring contract for {path}: a token-classification PRM trained elsewhere (no {SPEC_FILE}): "
+            "1 output → sigmoid, 2 → class 1, 3 → class +1; marker '\\n' (checked per solution); aggregation min"
+        )
+
+
+def is_plain_token_classifier(path: str | Path) -> bool:
+    """A local directory whose config names a ``*ForTokenClassification`` architecture."""
+    p = Path(path)
+    if not (p / "config.json").is_file():
+        return False
+    try:
+        archs = AutoConfig.from_pretrained(p).architectures or []
+    except (OSError, ValueError):
+        return False
+    return any(a.endswith("ForTokenClassification") for a in archs)

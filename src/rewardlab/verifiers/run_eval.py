@@ -1,0 +1,185 @@
+"""``rewardlab eval-verifier``: any loadable models on ProcessBench rows or on fixed candidates, side by side.
+
+* ``--benchmark processbench``: the published first-error protocol (:mod:`rewardlab.verifiers.evaluate`); the
+  split of a row is its id's prefix (``gsm8k-12`` → ``gsm8k``); the threshold is chosen on ``--threshold-split``
+  (or given by ``--threshold``) and recorded. Needs per-step scores: a verifier (ORM or PRM).
+* ``--benchmark candidates``: best-of-n on a file of solutions with outcome labels (the GSM8K solutions): every
+  model — a verifier under each ``--aggregation``, or any other scorer the loader returns (a BT model scores the
+  solution text, its steps joined by newlines) — on the same problems; ``--held-out-fraction`` keeps only the
+  problems that ``train-verifier``'s problem-hash split (same fraction and ``--split-seed``) held out.
+
+Writes ``--output`` (JSON) and the same path with ``.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rewardlab.atomic import atomic_write_text, json_safe
+from rewardlab.bounds import Fraction, Positive, Seed
+from rewardlab.errors import RewardlabError
+from rewardlab.jsonstrict import dumps_strict
+from rewardlab.loader import load_reward_model
+from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
+from rewardlab.verifiers.evaluate import candidates_report, processbench_report
+from rewardlab.verifiers.readers import read_verifier_data
+from rewardlab.verifiers.train import split_problems
+
+
+@dataclass
+class EvalVerifierConfig:
+    model: list[str] = field(default_factory=list)  # model directories (verifiers, BT models, ...); repeatable
+    benchmark: str = "processbench"  # processbench | candidates
+    data: str = ""  # ProcessBench rows (processbench) or solutions with outcomes (candidates)
+    format: str = "auto"  # the data's verifier format (auto-detected)
+    aggregation: list[str] = field(default_factory=list)  # verifier aggregations to report (default: the model's)
+    threshold_split: str = "gsm8k"  # processbench: the split whose F1-maximising threshold is used everywhere
+    threshold: float | None = None  # processbench: a fixed threshold instead
+    held_out_fraction: Fraction | None = None  # candidates: keep only the problems train-verifier held out
+    split_seed: Seed = 0  # the seed of that split
+    limit: Positive | None = None  # rows read
+    batch_size: Positive = 16  # solutions per forward
+    seed: Seed = 0  # bootstrap
+    trust_modified: bool = False  # load models whose files differ from rewardlab.json (warned)
+    output: str = "verifier-eval.json"  # JSON report; the Markdown table goes next to it (.md)
+
+    def __post_init__(self):
+        if self.benchmark not in ("processbench", "candidates"):
+            raise RewardlabError(f"--benchmark must be processbench or candidates, got {self.benchmark!r}")
+        if not self.model:
+            raise RewardlabError("--model is required (one or more model directories)")
+        if not self.data:
+            raise RewardlabError("--data is required")
+        for a in self.aggregation:
+            try:
+                check_aggregation(a)
+            except ValueError as e:
+                raise RewardlabError(f"--aggregation: {e}") from None
+
+
+def _split(solution_id: str) -> str:
+    """ProcessBench's split of a row: its id's prefix (``gsm8k-12`` → ``gsm8k``)."""
+    return solution_id.rsplit("-", 1)[0] if "-" in solution_id else "all"
+
+
+def _aggregate(name: str, scored: dict) -> float | None:
+    """``name`` over a scored solution's kept steps (or tokens); None when max_length cut off all of them."""
+    kept = [v for v in scored["step_scores"] if v is not None]
+    if not (kept if name in STEP_AGGREGATIONS else scored["token_probs"]):
+        return None
+    return aggregate(name, kept, scored["token_probs"])
+
+
+def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
+    data = read_verifier_data(cfg.data, cfg.format, limit=cfg.limit)
+    problems = data.problems
+    if cfg.held_out_fraction is not None:
+        problems = split_problems(problems, cfg.held_out_fraction, cfg.split_seed)[1]
+    sols = [s for p in problems for s in p.solutions]
+    splits = sorted({_split(s.id) for s in sols})
+    if cfg.benchmark == "processbench" and cfg.threshold is None and cfg.threshold_split not in splits:
+        raise RewardlabError(
+            f"--threshold-split {cfg.threshold_split!r} is not a split of {cfg.data} (its splits: {', '.join(splits)}); "
+            "name one of them or give --threshold"
+        )
+    results: dict = {}
+    for path in cfg.model:
+        rm = load_reward_model(path, trust_modified=cfg.trust_modified)
+        verifier = rm.capabilities.output == "steps"
+        if cfg.benchmark == "processbench":
+            if not verifier:
+                raise RewardlabError(f"{path}: --benchmark processbench needs per-step scores (a verifier model)")
+            scored = rm.score_steps([(s.prompt, list(s.steps)) for s in sols], batch_size=cfg.batch_size)
+            rows = [
+                {"split": _split(s.id), "label": s.first_error, "step_scores": r["step_scores"]}
+                for s, r in zip(sols, scored)
+            ]
+            results[path] = processbench_report(rows, cfg.threshold_split, cfg.threshold)
+            results[path]["rows_with_steps_cut"] = sum(any(v is None for v in r["step_scores"]) for r in rows)
+            continue
+        if verifier:  # one forward per solution; every aggregation reads the same step / token scores
+            scored = rm.score_steps([(s.prompt, list(s.steps)) for s in sols], batch_size=cfg.batch_size)
+            variants = {
+                f"{path} [{agg}]": (agg, [_aggregate(agg, r) for r in scored])
+                for agg in (cfg.aggregation or [rm.spec.aggregation])
+            }
+        else:  # any other scorer: the solution text, its steps joined by newlines
+            scores = rm.score([(s.prompt, "\n".join(s.steps)) for s in sols], batch_size=cfg.batch_size)
+            variants = {path: ("the model's own score", scores)}
+        for name, (how, scores) in variants.items():
+            by_id = dict(zip((s.id for s in sols), scores))
+            kept = [p for p in problems if all(by_id[s.id] is not None for s in p.solutions)]
+            groups = [
+                {
+                    "scores": [by_id[s.id] for s in p.solutions],
+                    "correct": [s.outcome for s in p.solutions],
+                    "answers": [s.steps[-1].strip() for s in p.solutions],
+                }
+                for p in kept
+            ]
+            results[name] = {
+                **candidates_report(groups, cfg.seed),
+                "aggregation": how,
+                "problems_unscored_truncated": len(problems) - len(kept),  # a solution with every step cut off
+            }
+    report = json_safe(
+        {
+            "benchmark": cfg.benchmark,
+            "data": cfg.data,
+            "problems": len(problems),
+            "solutions": len(sols),
+            "results": results,
+            "config": asdict(cfg),
+        }
+    )
+    out = Path(cfg.output)
+    atomic_write_text(out, dumps_strict(report, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out.with_suffix(".md"), render(report))
+    return report
+
+
+def _f(x) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def _ci(v) -> str:
+    ci = v.get("ci95") if isinstance(v, dict) else None
+    return "—" if not ci else f"{ci[0]:.3f}–{ci[1]:.3f}"
+
+
+def render(report: dict) -> str:
+    lines = [
+        f"# eval-verifier: {report['benchmark']} on {report['data']} ({report['problems']} problems, "
+        f"{report['solutions']} solutions)",
+        "",
+    ]
+    if report["benchmark"] == "processbench":
+        lines += [
+            "| model | split | threshold | acc_err | acc_cor | F1 | never-wrong F1 | random-step F1 |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, r in report["results"].items():
+            for sp, v in r["splits"].items():
+                lines.append(
+                    f"| {name} | {sp} | {r['threshold']:.4f} | {_f(v['model']['acc_err'])} | "
+                    f"{_f(v['model']['acc_cor'])} | {_f(v['model']['f1'])} | {_f(v['never_wrong']['f1'])} | "
+                    f"{_f(v['random_step']['f1'])} |"
+                )
+        lines += [
+            "",
+            "Threshold rule: " + "; ".join(f"{n}: {r['threshold_rule']}" for n, r in report["results"].items()),
+        ]
+    else:
+        lines += ["| model (aggregation) | top-1 = best-of-N | 95% CI | pairwise | 95% CI |", "|---|---|---|---|---|"]
+        base = None
+        for name, r in report["results"].items():
+            lines.append(
+                f"| {name} | {_f(r['top1']['value'])} | {_ci(r['top1'])} | {_f(r['pairwise']['value'])} | {_ci(r['pairwise'])} |"
+            )
+            base = r["baselines"]
+        if base:
+            lines += ["", "| baseline | value | 95% CI |", "|---|---|---|"]
+            lines += [f"| {k} | {_f(v['value'])} | {_ci(v)} |" for k, v in base.items()]
+        lines += ["", "Intervals: 95% percentile bootstrap over problems (1000 resamples); ties at the top averaged."]
+    return "\n".join(lines) + "\n"
