@@ -106,7 +106,7 @@ def test_a_wrong_flag_is_caught():
     """The checker itself: a misspelt flag or a bad value fails, a good line passes."""
     _check_parses(["train", "--data", "x.jsonl", "--lr", "2e-5"], "here")
     with pytest.raises(AssertionError, match="does not parse"):
-        _check_parses(["train", "--learning-rate", "2e-5"], "here")
+        _check_parses(["train", "--learnin-rate", "2e-5"], "here")  # misspelt (--learning-rate is an alias)
     with pytest.raises(AssertionError, match="loss"):
         _check_parses(["train", "--loss", "hinge"], "here")
     assert rewardlab_argv(["torchrun", "--nproc_per_node", "2", "-m", "rewardlab.cli", "train", "..."]) == ["train"]
