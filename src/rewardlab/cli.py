@@ -357,6 +357,19 @@ COMMANDS.update(
 )
 
 
+def cmd_sample(args) -> None:
+    from rewardlab.bon.sample import SampleConfig, run_sample  # lazy: --help stays light (torch, transformers)
+
+    print(f"samples: {run_sample(build_config(SampleConfig, args))}")
+
+
+COMMANDS["sample"] = (
+    "sample N responses per prompt from a causal LM policy (resumable)",
+    "rewardlab.bon.sample:SampleConfig",
+    cmd_sample,
+)
+
+
 COMMAND_BASES = {"quickstart": QUICKSTART_DEFAULTS}
 EPILOGS = {
     "train": "Distributed: the same command under `torchrun --nproc_per_node N -m rewardlab.cli train ...` or "
