@@ -114,6 +114,7 @@ def test_gao_analysis_on_the_synthetic_case():
     assert lo <= out["n_star"] <= hi
     assert out["observed_peak_n"] == 8
     assert out["inside_share"] == 1.0
+    assert out["shape"].startswith("rises then falls")
     assert out["kl_star"] == pytest.approx(out["d_star"] ** 2)
     with pytest.raises(ValueError, match="must start at 1"):
         gao_analysis(np.zeros((2, 2)), [2, 4], [0.1, 0.6])
@@ -128,6 +129,7 @@ def test_gao_no_peak_when_gold_keeps_rising():
     out = gao_analysis(np.asarray(curve["per_prompt"]["gold"]), ns, [kl_bound(n) for n in ns], n_boot=50)
     assert out["n_star"] is None
     assert out["observed_peak_n"] == 16
+    assert out["shape"].startswith(("keeps rising", "rises; peak past"))
 
 
 # ------------------------------------------------------------------------------------------------ ensembles

@@ -370,6 +370,19 @@ COMMANDS["sample"] = (
 )
 
 
+def cmd_bon(args) -> None:
+    from rewardlab.bon.analysis import BonConfig, run_bon  # lazy: --help stays light (torch, transformers)
+
+    print(f"best-of-n report: {run_bon(build_config(BonConfig, args))}")
+
+
+COMMANDS["bon"] = (
+    "best-of-n curves of proxy and gold reward, KL, Gao fit, ensembles (over-optimization)",
+    "rewardlab.bon.analysis:BonConfig",
+    cmd_bon,
+)
+
+
 COMMAND_BASES = {"quickstart": QUICKSTART_DEFAULTS}
 EPILOGS = {
     "train": "Distributed: the same command under `torchrun --nproc_per_node N -m rewardlab.cli train ...` or "

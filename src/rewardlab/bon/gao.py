@@ -36,6 +36,15 @@ def peak(alpha: float, beta: float) -> float | None:
     return alpha / (2 * beta) if beta > 0 and alpha > 0 else None
 
 
+def shape(alpha: float, beta: float, n_star: float | None) -> str:
+    """The fitted curve in words: peaks inside the measured n, past them, keeps rising, or never rises."""
+    if alpha <= 0:
+        return "never rises (alpha <= 0: gold falls from n = 1)"
+    if beta <= 0:
+        return "keeps rising (beta <= 0: no peak)"
+    return "rises then falls (peak inside the measured n)" if n_star is not None else "rises; peak past the largest n"
+
+
 def n_at_kl(kl_target: float, ns: Sequence[int], kls: Sequence[float]) -> float | None:
     """The n whose KL is ``kl_target``, linear in log n between the measured points (``kls`` ascending with
     ``ns``); None when it lies beyond the largest KL (the peak is past the largest n measured)."""
@@ -79,6 +88,7 @@ def gao_analysis(
         "peak_past_largest_n": dstar is not None and nstar is None,
         "fitted_delta_gold": (d * (alpha - beta * d)).tolist(),
         "observed_peak_n": ns[int(np.argmax(mean))],
+        "shape": shape(alpha, beta, nstar),
         "fit": FIT,
         "n_star_ci": None,
         "peaked_share": None,

@@ -1,0 +1,57 @@
+"""Data-parallel scoring: under ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE`` > 1) each process scores
+one shard of the items and the scores are gathered back **in input order**, so every process ends with the list
+one process would have made. CPU runs use gloo.
+
+Shards are contiguous blocks in input order (process r takes items ``[r·⌈M/W⌉, (r+1)·⌈M/W⌉)``), so the samples
+of one prompt usually stay together and length-sorted batching inside a shard works as it does in one process.
+A scorer's result for an item does not depend on its batch-mates (``RewardModel.score`` pads or packs each row
+so that the score is the same), which is what makes the gathered list equal to one process's.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+
+def world() -> tuple[int, int]:
+    """``(rank, world_size)``: from the launcher's environment, starting the gloo / NCCL group once if needed."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return 0, 1
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def shard_bounds(m: int, rank: int, size: int) -> tuple[int, int]:
+    """Process ``rank``'s block of ``m`` items: 5 items over 2 processes → [0, 3) and [3, 5)."""
+    per = -(-m // size)
+    return min(rank * per, m), min((rank + 1) * per, m)
+
+
+def gather_in_order(local: list, rank: int, size: int) -> list:
+    """Every process's block, concatenated in rank order (``all_gather_object``), on every process."""
+    if size == 1:
+        return list(local)
+    import torch.distributed as dist
+
+    blocks: list = [None] * size
+    dist.all_gather_object(blocks, local)
+    return [x for block in blocks for x in block]
+
+
+def score_items(rm, items: Sequence, batch_size: int = 16, **score_kwargs) -> list[float]:
+    """``rm.score`` over ``items`` — data-parallel when launched with several processes — in input order."""
+    from rewardlab import progress
+
+    rank, size = world()
+    lo, hi = shard_bounds(len(items), rank, size)
+    mine = list(items[lo:hi])
+    if size > 1:
+        progress.status(f"process {rank}/{size}: scoring items {lo}..{hi - 1}", level=2)
+    local = rm.score(mine, batch_size=batch_size, **score_kwargs) if mine else []
+    return gather_in_order([float(x) for x in local], rank, size)
