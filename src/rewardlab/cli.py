@@ -383,6 +383,19 @@ COMMANDS["bon"] = (
 )
 
 
+def cmd_select(args) -> None:
+    from rewardlab.bon.rejection import SelectConfig, run_select  # lazy: --help stays light (torch, transformers)
+
+    print(f"selected: {run_select(build_config(SelectConfig, args))}")
+
+
+COMMANDS["select"] = (
+    "rejection sampling: keep the best responses under a proxy or ensemble, as an SFT dataset",
+    "rewardlab.bon.rejection:SelectConfig",
+    cmd_select,
+)
+
+
 COMMAND_BASES = {"quickstart": QUICKSTART_DEFAULTS}
 EPILOGS = {
     "train": "Distributed: the same command under `torchrun --nproc_per_node N -m rewardlab.cli train ...` or "

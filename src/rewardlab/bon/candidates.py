@@ -5,7 +5,9 @@ Two row shapes, told apart per row (SHAPES: shared with the verifiers):
 * one row per prompt: ``{"id"?, "prompt": str | [messages], "responses": [str, ...], "gold": [number | bool |
   null, ...]?, "meta"?: {...}}`` — what ``rewardlab sample`` writes (plus ``logprobs``, ``sampling``);
 * one row per sample: ``{"id"?, "prompt", "response", "gold"?, "meta"?}``, grouped by prompt in file order
-  (consecutive rows with the same prompt form one set; the same prompt again later is a second set).
+  (consecutive rows with the same prompt form one set; the same prompt again later is a second set); TRL's SFT
+  rows (``{"messages": [..., assistant]}`` or ``{"prompt", "completion"}``, what ``rewardlab select`` writes)
+  are read as such rows.
 
 Gold ``null`` (a checker that could not decide) stays ``None``: it is counted by the analysis, never read as 0.
 """
@@ -58,6 +60,35 @@ def _bad(loc: dict, field_name: str, msg: str):
     raise DataError(msg, path=loc.get("path", "?"), line=loc.get("line"), row=loc.get("row"), field=field_name)
 
 
+def _assistant_text(loc: dict, value, field_name: str) -> str:
+    if isinstance(value, str):
+        return value
+    if (
+        isinstance(value, list)
+        and len(value) == 1
+        and isinstance(value[0], dict)
+        and value[0].get("role") == "assistant"
+    ):
+        if isinstance(value[0].get("content"), str):
+            return value[0]["content"]
+    _bad(loc, field_name, "expected text or one {role: assistant, content} message")
+
+
+def _sft_row(loc: dict, row: dict) -> dict:
+    """An SFT row (TRL's ``messages``, or ``prompt`` + ``completion``, as ``rewardlab select`` writes) as a
+    one-sample row: the prompt is every message but the last, the response the last (assistant) message."""
+    if "messages" in row:
+        msgs = row["messages"]
+        if not isinstance(msgs, list) or len(msgs) < 2 or not isinstance(msgs[-1], dict):
+            _bad(loc, "messages", "expected the prompt's messages followed by the assistant's answer")
+        response = _assistant_text(loc, [msgs[-1]], "messages")
+        return {**{k: v for k, v in row.items() if k != "messages"}, "prompt": msgs[:-1], "response": response}
+    if "completion" in row and "response" not in row and "responses" not in row:
+        response = _assistant_text(loc, row["completion"], "completion")
+        return {**{k: v for k, v in row.items() if k != "completion"}, "response": response}
+    return row
+
+
 def read_candidates(path: str | Path) -> list[CandidateSet]:
     """Every candidate set of ``path`` (JSONL / JSON / any file :func:`iter_rows` reads), in file order.
     A bad row stops with the file, line and field."""
@@ -66,6 +97,7 @@ def read_candidates(path: str | Path) -> list[CandidateSet]:
     name = Path(path).name
     for loc, row in iter_rows(str(path)):
         where = loc.get("line", loc.get("row"))
+        row = _sft_row(loc, row)
         prompt = _prompt(loc, row.get("prompt"))
         meta = row.get("meta") or {}
         if not isinstance(meta, dict):
