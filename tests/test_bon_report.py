@@ -183,16 +183,14 @@ def test_bon_refusals_before_work(tmp_path, tiny_rms, capsys, monkeypatch):
 
 def test_nonfinite_score_stops_with_the_sample_id(tmp_path, tiny_rms, capsys, monkeypatch):
     samples = _embedded_samples(tmp_path / "s.jsonl", n=4)
-    import rewardlab.bon.parallel as par
-
-    real = par.score_items
+    real = analysis_mod.score_items
 
     def poisoned(rm, items, **kw):
         s = real(rm, items, **kw)
         s[5] = float("nan")  # prompt 1 (4 samples each), sample 1
         return s
 
-    monkeypatch.setattr(par, "score_items", poisoned)
+    monkeypatch.setattr(analysis_mod, "score_items", poisoned)
     out = tmp_path / "rep"
     code = main(["bon", "--samples", str(samples), "--proxy", tiny_rms[0], "--output-dir", str(out)])
     err = capsys.readouterr().err

@@ -1,7 +1,9 @@
 """``rewardlab score``: batched, length-sorted inference over a file, one JSON line per input row.
 
 Input rows are either comparisons in any format the readers accept (every response is scored) or
-single ``{"prompt": ..., "response": ...}`` rows (policy samples). Output keeps the input order.
+single ``{"prompt": ..., "response": ...}`` rows (policy samples). Output keeps the input order. Under
+``torchrun`` / ``accelerate launch`` each process scores one block of the texts and process 0 writes them all, in
+input order (:mod:`rewardlab.sharding`).
 With ``--format auto`` a file of rated prompt/response rows (HelpSteer2) is read as single rows, unless
 ``--score-weights`` is given: weights combine ratings into the score that orders a comparison's responses, so
 the file is then read as comparisons (``chosen`` in the output follows the weights).
@@ -25,6 +27,7 @@ from rewardlab.foreign import write_contract
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.loader import load_reward_model
 from rewardlab.outputs import claim_output_file
+from rewardlab.sharding import is_main_process, map_sharded, score_items
 
 
 @dataclass
@@ -103,15 +106,16 @@ def _scored(rm, items, cfg: ScoreConfig, unsafe: list[bool]) -> tuple[list[float
     tags; multi-output custom-code models add ``attributes``; any other model adds nothing."""
     rows = getattr(rm, "score_rows", None)
     if callable(rows):
-        out = rows(
+        out = map_sharded(
+            lambda part, tags: rows(
+                part, batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side, unsafe=tags
+            ),
             items,
-            batch_size=cfg.batch_size,
-            normalize=cfg.normalize,
-            padding_side=cfg.padding_side,
-            unsafe=unsafe,
+            unsafe,
         )
         return [r["score"] for r in out], [{k: v for k, v in r.items() if k != "score"} for r in out]
-    scores = rm.score(
+    scores = score_items(
+        rm,
         items,
         batch_size=cfg.batch_size,
         normalize=cfg.normalize,
@@ -119,7 +123,7 @@ def _scored(rm, items, cfg: ScoreConfig, unsafe: list[bool]) -> tuple[list[float
         token_budget=cfg.token_budget,
     )
     get = getattr(rm, "attribute_scores", None)
-    attrs = get(items, batch_size=cfg.batch_size) if callable(get) else None
+    attrs = map_sharded(lambda part: get(part, batch_size=cfg.batch_size), items) if callable(get) else None
     return scores, [{} for _ in items] if attrs is None else [{"attributes": a} for a in attrs]
 
 
@@ -172,8 +176,10 @@ def run_score(cfg: ScoreConfig) -> Path:
             i += c.k
         for err in loaded.skipped:
             print(f"rewardlab score: skipped {err}")
-    out = _write(Path(cfg.output), out_rows)
-    write_contract(out, rm)  # a foreign model's inferred contract, next to its scores
+    out = Path(cfg.output)
+    if is_main_process():  # data-parallel: every process holds all the scores; one writes them
+        _write(out, out_rows)
+        write_contract(out, rm)  # a foreign model's inferred contract, next to its scores
     return out
 
 

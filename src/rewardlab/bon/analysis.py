@@ -21,10 +21,14 @@ from rewardlab.bon.ensemble import combine, describe
 from rewardlab.bon.gao import gao_analysis
 from rewardlab.bon.gold import GOLD_CHECKERS, LABELS, gold_help, run_checker
 from rewardlab.bon.kl import KL_METHODS, kl_curve
+from rewardlab.bon.report import write_bon_report
 from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, Seed
 from rewardlab.cells import model_label
 from rewardlab.errors import RewardlabError
+from rewardlab.loader import load_reward_model
 from rewardlab.metrics.best_of_n import best_of_n_curve
+from rewardlab.outputs import claim_output_dir
+from rewardlab.sharding import score_items
 
 
 @dataclass
@@ -32,15 +36,13 @@ class BonConfig:
     # data
     samples: str = "samples.jsonl"  # candidate sets: rewardlab sample's cache, or rows of prompt + responses (one row per prompt) or prompt + response (one row per sample)
     # models
-    proxy: list[str] = field(
-        default_factory=list
-    )  # proxy reward models (any model the loader takes); two or more also make ensembles
+    # proxy reward models (any model the loader takes); two or more also make ensembles
+    proxy: list[str] = field(default_factory=list)
     gold: str = "embedded"  # the gold reward: a checker name, 'labels' (the file's gold values) or a reward model
     batch_size: Positive = 16  # texts per forward when scoring
     # ensembles
-    ensemble: list[str] = field(
-        default_factory=lambda: ["mean", "min", "uwo"]
-    )  # objectives for 2+ proxies: mean, min (worst case), uwo (mean − λ·variance)
+    # objectives for 2+ proxies (default all three): mean, min (worst case), uwo (mean − λ·variance)
+    ensemble: list[str] | None = None
     uwo_lambda: NonNegativeFloat = 0.5  # λ of the uwo objective
     standardize: bool = True  # ensembles: standardize each member over all samples first (members' scales differ)
     # analysis
@@ -55,6 +57,7 @@ class BonConfig:
     HELP = {"gold": gold_help, "kl": lambda: "; ".join(f"{k}: {v}" for k, v in KL_METHODS.items())}
 
 
+ENSEMBLE_OBJECTIVES = ("mean", "min", "uwo")
 OUTPUTS = ("report.json", "report.md", "report.html", "scores.jsonl")
 
 
@@ -108,9 +111,6 @@ def _split(sets: list[CandidateSet], flat: list) -> list[list]:
 def score_model(path: str, items: list[tuple], sets: list[CandidateSet], batch_size: int, role: str) -> list[float]:
     """One model's score for every sample (the loader's scorer, ``score(items)``), in order. A non-finite score
     stops with the model and the sample id (``prompt id#index``)."""
-    from rewardlab.bon.parallel import score_items
-    from rewardlab.loader import load_reward_model
-
     progress.status(f"loading the {role} {path}")
     rm = load_reward_model(path)
     scores = score_items(rm, items, batch_size=batch_size)
@@ -191,7 +191,7 @@ def analyse(
     names = list(proxies)
     if len(names) >= 2:
         members = np.stack([np.concatenate([np.asarray(r, dtype=np.float64) for r in proxies[n]]) for n in names])
-        for obj in cfg.ensemble:
+        for obj in cfg.ensemble or ENSEMBLE_OBJECTIVES:
             combined = combine(members, obj, lam=cfg.uwo_lambda, standardize=cfg.standardize)
             scorers[f"ensemble-{obj}"] = (
                 _split(sets, combined.tolist()),
@@ -233,14 +233,11 @@ def analyse(
 
 
 def run_bon(cfg: BonConfig) -> Path:
-    from rewardlab.bon.report import write_bon_report
-    from rewardlab.outputs import claim_output_dir
-
     if not cfg.proxy:
         raise RewardlabError("--proxy: give at least one proxy reward model")
     if cfg.kl not in KL_METHODS:
         raise RewardlabError(f"--kl {cfg.kl!r}: choose one of {', '.join(KL_METHODS)}")
-    bad = [o for o in cfg.ensemble if o not in ("mean", "min", "uwo")]
+    bad = [o for o in cfg.ensemble or [] if o not in ENSEMBLE_OBJECTIVES]
     if bad:
         raise RewardlabError(f"--ensemble {bad[0]!r}: choose from mean, min, uwo")
     out = claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=OUTPUTS)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from rewardlab.data.synthetic import TASKS
+
 Checker = Callable[[dict, object, str], "float | None"]
 
 
 def _embedded(meta: dict, prompt, response: str) -> float | None:
     """The embedded preference tasks' programs (:data:`rewardlab.data.synthetic.TASKS`), chosen by ``meta['task']``."""
-    from rewardlab.data.synthetic import TASKS
-
     task = TASKS.get(meta.get("task"))
     if task is None:
         raise ValueError(f"meta.task {meta.get('task')!r} is not an embedded task ({', '.join(TASKS)})")

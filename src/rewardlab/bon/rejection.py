@@ -16,18 +16,22 @@ rule and the counts. :func:`rewardlab.bon.candidates.read_candidates` reads both
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from rewardlab.atomic import atomic_write_text
+from rewardlab.bon.analysis import _items, _split, score_model
 from rewardlab.bon.candidates import CandidateSet, read_candidates
 from rewardlab.bon.ensemble import OBJECTIVES, combine, describe
 from rewardlab.bounds import NonNegativeFloat, Positive
+from rewardlab.cells import model_label
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.outputs import claim_output_file
+from rewardlab.provenance import provenance
 
 FORMATS = ("messages", "prompt-completion")
 
@@ -40,9 +44,8 @@ class SelectConfig:
         None  # rewardlab bon's scores.jsonl for these samples: its proxy scores are used, nothing is re-scored
     )
     # scorer
-    proxy: list[str] = field(
-        default_factory=list
-    )  # reward models to score with (when --scores is not given); two or more: --by picks an ensemble
+    # reward models to score with (when --scores is not given); two or more: --by picks an ensemble
+    proxy: list[str] = field(default_factory=list)
     by: str | None = (
         None  # which score selects: a proxy's name in --scores, or mean / min / uwo over all the proxies (default: the only proxy, else min)
     )
@@ -83,8 +86,6 @@ def to_row(s: CandidateSet, j: int, reward: float, fmt: str) -> dict:
 
 
 def _scores_file(cfg: SelectConfig, sets: list[CandidateSet]) -> dict[str, list[list[float]]]:
-    import json
-
     rows = [json.loads(x) for x in Path(cfg.scores).read_text(encoding="utf-8").splitlines() if x.strip()]
     if [r.get("id") for r in rows] != [s.id for s in sets]:
         raise RewardlabError(f"--scores {cfg.scores} is not for --samples {cfg.samples}: its prompt ids differ")
@@ -103,9 +104,6 @@ def run_select(cfg: SelectConfig) -> Path:
         proxies = _scores_file(cfg, sets)
         source = f"proxy scores from {cfg.scores}"
     else:
-        from rewardlab.bon.analysis import _items, _split, score_model
-        from rewardlab.cells import model_label
-
         items = _items(sets)
         proxies = {
             model_label(p): _split(sets, score_model(p, items, sets, cfg.batch_size, "proxy")) for p in cfg.proxy
@@ -134,8 +132,6 @@ def run_select(cfg: SelectConfig) -> Path:
         if cfg.top_k
         else f"the top {cfg.per_prompt} response(s) of every prompt"
     )
-    from rewardlab.provenance import provenance
-
     prov = {
         "samples": cfg.samples,
         "scores": source,

@@ -9,6 +9,7 @@ and each ensemble) with its bootstrap 95% band, and gold vs n per task. Every �
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from rewardlab.cells import fmt
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.provenance import provenance
 from rewardlab.report_html import _CSS, PALETTE, _e, _png, _provenance_html, _table_html
+from rewardlab.sharding import is_main_process
 
 KL_AXIS = {"bound": "√KL, KL = log n − (n−1)/n (bound)", "estimate": "√KL, KL = Beirami et al. estimate"}
 
@@ -270,11 +272,7 @@ def render_html(results: dict, prov: dict) -> str:
 
 def write_bon_report(out: Path, cfg, results: dict, sets, proxies: dict, gold: list) -> None:
     """All four files (process 0 only, when data-parallel)."""
-    from dataclasses import asdict
-
-    from rewardlab.bon.parallel import world
-
-    if world()[0] != 0:
+    if not is_main_process():
         return
     out.mkdir(parents=True, exist_ok=True)
     prov = provenance(asdict(cfg))

@@ -26,7 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab import progress
+from rewardlab.backbones import resolve_backbone
+from rewardlab.bon.candidates import _prompt
 from rewardlab.bounds import Positive, PositiveFloat, PositiveFraction, Seed
+from rewardlab.data.readers import iter_rows
+from rewardlab.data.synthetic import generate
 from rewardlab.errors import DataError, RewardlabError
 from rewardlab.jsonstrict import dumps_strict
 
@@ -68,12 +72,7 @@ def read_prompts(cfg: SampleConfig) -> list[Prompt]:
     """The prompts in order: the embedded tasks' (``synthetic.generate(limit or 20, prompt_seed)``: prompt + the
     facts its checker reads) or a file's rows (``prompt``; ``id`` and ``meta`` optional)."""
     if cfg.prompts == "embedded":
-        from rewardlab.data.synthetic import generate
-
         return [Prompt(r.id, r.prompt, dict(r.meta)) for r in generate(cfg.limit or 20, seed=cfg.prompt_seed)]
-    from rewardlab.bon.candidates import _prompt
-    from rewardlab.data.readers import iter_rows
-
     out = []
     for loc, row in iter_rows(cfg.prompts):
         if cfg.limit is not None and len(out) >= cfg.limit:
@@ -97,9 +96,7 @@ def read_prompts(cfg: SampleConfig) -> list[Prompt]:
 def load_policy_tokenizer(cfg: SampleConfig, prompts: list[Prompt]):
     """The policy's tokenizer, refused before any model is loaded when it cannot generate for these prompts:
     no pad token (unless ``allow_eos_as_pad``), or chat-message prompts without a chat template."""
-    from transformers import AutoTokenizer
-
-    from rewardlab.backbones import resolve_backbone
+    from transformers import AutoTokenizer  # lazy: transformers only when a command runs, not for --help
 
     path = resolve_backbone(cfg.policy)
     try:
@@ -209,8 +206,8 @@ def sample_group(model, tok, texts: list[str], cfg: SampleConfig, seed: int, eos
     """``cfg.n`` samples of each text: ``[[{"response", "logprobs", "num_tokens", "finished", "token_ids"}, ...]
     per text]``.
     The ``len(texts)·n`` sequences run in chunks of ``batch_size`` under one seeded generator sequence."""
-    import torch
-    from transformers import GenerationConfig
+    import torch  # lazy: torch only when a command runs, not for --help
+    from transformers import GenerationConfig  # lazy: as above
 
     gen = GenerationConfig(
         do_sample=True,
@@ -300,7 +297,7 @@ def run_sample(cfg: SampleConfig) -> Path:
 
 
 def _load_policy(cfg: SampleConfig, path: str):
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM  # lazy: as above
 
     try:
         model = AutoModelForCausalLM.from_pretrained(path)

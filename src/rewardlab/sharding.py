@@ -10,21 +10,29 @@ so that the score is the same), which is what makes the gathered list equal to o
 
 from __future__ import annotations
 
+import atexit
 import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 
 def world() -> tuple[int, int]:
-    """``(rank, world_size)``: from the launcher's environment, starting the gloo / NCCL group once if needed."""
+    """``(rank, world_size)``: from the launcher's environment, starting the gloo / NCCL group once if needed
+    (and ending it when the process exits)."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return 0, 1
-    import torch
-    import torch.distributed as dist
+    import torch  # lazy: only a multi-process run needs torch.distributed
+    import torch.distributed as dist  # lazy: as above
 
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
     return dist.get_rank(), dist.get_world_size()
+
+
+def is_main_process() -> bool:
+    """Process 0 (or the only process): the one that writes outputs."""
+    return world()[0] == 0
 
 
 def shard_bounds(m: int, rank: int, size: int) -> tuple[int, int]:
@@ -37,21 +45,25 @@ def gather_in_order(local: list, rank: int, size: int) -> list:
     """Every process's block, concatenated in rank order (``all_gather_object``), on every process."""
     if size == 1:
         return list(local)
-    import torch.distributed as dist
+    import torch.distributed as dist  # lazy: only a multi-process run needs torch.distributed
 
     blocks: list = [None] * size
     dist.all_gather_object(blocks, local)
     return [x for block in blocks for x in block]
 
 
+def map_sharded(fn: Callable[..., list], *seqs: Sequence) -> list:
+    """``fn(*shards)`` on this process's block of each sequence (all the same length), the results gathered in
+    input order on every process; one process: ``fn(*seqs)``."""
+    rank, size = world()
+    if size == 1:
+        return list(fn(*seqs))
+    lo, hi = shard_bounds(len(seqs[0]), rank, size)
+    parts = [list(s[lo:hi]) for s in seqs]
+    local = list(fn(*parts)) if hi > lo else []
+    return gather_in_order(local, rank, size)
+
+
 def score_items(rm, items: Sequence, batch_size: int = 16, **score_kwargs) -> list[float]:
     """``rm.score`` over ``items`` — data-parallel when launched with several processes — in input order."""
-    from rewardlab import progress
-
-    rank, size = world()
-    lo, hi = shard_bounds(len(items), rank, size)
-    mine = list(items[lo:hi])
-    if size > 1:
-        progress.status(f"process {rank}/{size}: scoring items {lo}..{hi - 1}", level=2)
-    local = rm.score(mine, batch_size=batch_size, **score_kwargs) if mine else []
-    return gather_in_order([float(x) for x in local], rank, size)
+    return map_sharded(lambda part: [float(x) for x in rm.score(part, batch_size=batch_size, **score_kwargs)], items)
