@@ -147,6 +147,7 @@ def make_figures(results: dict) -> list[dict]:
     a1.set(xlabel=KL_AXIS[kl], ylabel="gold reward of best-of-n", title="gold vs √KL (dashed: Gao fit)")
     a2.set(xscale="log", xlabel="n (log scale)", ylabel="gold reward of best-of-n", title="gold vs n")
     a2.set_xticks(ns, [str(int(n)) for n in ns])
+    a2.minorticks_off()
     a1.legend(fontsize=8)
     figs.append(
         {
@@ -168,6 +169,7 @@ def make_figures(results: dict) -> list[dict]:
     a1.set(xlabel=KL_AXIS[kl], ylabel="proxy score of best-of-n", title="proxy vs √KL")
     a2.set(xscale="log", xlabel="n (log scale)", ylabel="proxy score of best-of-n", title="proxy vs n")
     a2.set_xticks(ns, [str(int(n)) for n in ns])
+    a2.minorticks_off()
     a1.legend(fontsize=8)
     figs.append(
         {
@@ -191,6 +193,7 @@ def make_figures(results: dict) -> list[dict]:
                     _band(ax, ns, e["by_task"][t], "gold", PALETTE[i % len(PALETTE)], name)
             ax.set(xscale="log", title=f"{t} ({e['by_task'][t]['n_prompts']} prompts)", xlabel="n", ylabel="gold")
             ax.set_xticks(ns, [str(int(n)) for n in ns])
+            ax.minorticks_off()
         for ax in axes[len(tasks) :]:
             ax.set_visible(False)
         axes[0].legend(fontsize=7)
