@@ -7,6 +7,7 @@ a time limit; the servers are stopped with SIGTERM at the end. Writes ``NAME.jso
 throughput, p50/p90/p99 latency, errors, mean texts per forward) to ``--output-dir``.
 
     python perf/loadtest.py --backbone minilm --clients 32 --requests 2000 --name loadtest-minilm-cpu
+    python perf/loadtest.py --scenario mixed --backbone minilm --name mixed-minilm-cpu   # small vs large requests
 
 Traffic goes only to 127.0.0.1.
 """
@@ -289,6 +290,126 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---- the mixed scenario: small-request latency while large requests stream --------------------------------------
+LARGE_WORDS = "apple pear plum fig kiwi lime lemon mango".split()
+
+
+def large_body(n_texts: int, n_chars: int, seed: int) -> dict:
+    """One large request: ``n_texts`` responses of about ``n_chars`` characters (cut to max_length by the server)."""
+    return {"prompt": "Describe the fruit in detail.",
+            "responses": [" ".join(LARGE_WORDS[(seed + i + j) % 8] for j in range(n_chars // 6))
+                          for i in range(n_texts)]}
+
+
+async def mixed_phase(url: str, pairs, seconds: float, small_clients: int, large_streams: int, large_texts: int,
+                      large_chars: int, token: str | None) -> dict:
+    """``small_clients`` closed-loop clients of one-response requests for ``seconds``, alongside ``large_streams``
+    clients sending large requests back to back (0: unloaded). Small requests are timed; large ones counted."""
+    host, port = url.split("//")[1].split(":")
+    stop = time.perf_counter() + seconds
+    small, large, errors = [], [], []
+
+    async def small_client(k: int):
+        conn, i = RawConnection(host, int(port), token), k
+        try:
+            while time.perf_counter() < stop:
+                p, r = pairs[i % len(pairs)]
+                i += small_clients
+                t0 = time.perf_counter()
+                status, data = await conn.post("/v1/score", json.dumps({"prompt": p, "responses": [r]}).encode())
+                if status == 200:
+                    small.append(time.perf_counter() - t0)
+                else:
+                    errors.append(f"small {status}: {data[:120]!r}")
+        finally:
+            await conn.close()
+
+    async def large_client(k: int):
+        conn, n = RawConnection(host, int(port), token), 0
+        try:
+            while time.perf_counter() < stop:
+                body = json.dumps(large_body(large_texts, large_chars, k * 1000 + n)).encode()
+                n += 1
+                t0 = time.perf_counter()
+                status, data = await asyncio.wait_for(conn.post("/v1/score", body), 600)
+                if status == 200:
+                    large.append(time.perf_counter() - t0)
+                else:
+                    errors.append(f"large {status}: {data[:120]!r}")
+        finally:
+            await conn.close()
+
+    before = round(os.getloadavg()[0], 2)
+    await asyncio.gather(*(small_client(k) for k in range(small_clients)),
+                         *(large_client(k) for k in range(large_streams)))
+    return {"small": small, "large": large, "errors": errors, "loadavg_before": before,
+            "loadavg_after": round(os.getloadavg()[0], 2)}
+
+
+def run_mixed(args, model: str, pairs) -> dict:
+    """Unloaded and loaded phases in interleaved rounds on one batched server; small-request p50/p99 of each."""
+    server = Server(model, True, args.server_args, args.token)
+    phases = {"unloaded": [], "loaded": []}
+    try:
+        health = server.wait_ready()
+        asyncio.run(mixed_phase(server.url, pairs, 5, args.small_clients, args.large_streams, args.large_texts,
+                                args.large_chars, args.token))  # warm-up, both kinds of requests
+        for rnd in range(args.rounds):
+            order = ["unloaded", "loaded"] if rnd % 2 == 0 else ["loaded", "unloaded"]
+            for phase in order:
+                r = asyncio.run(mixed_phase(server.url, pairs, args.phase_seconds, args.small_clients,
+                                            args.large_streams if phase == "loaded" else 0, args.large_texts,
+                                            args.large_chars, args.token))
+                phases[phase].append(r)
+                print(f"round {rnd + 1} {phase}: {len(r['small'])} small, {len(r['large'])} large, "
+                      f"{len(r['errors'])} errors, load {r['loadavg_before']} -> {r['loadavg_after']}", flush=True)
+    finally:
+        code = server.stop()
+    out = {"server_health": health, "server_exit_code": code}
+    for phase, rounds in phases.items():
+        lat = [x for r in rounds for x in r["small"]]
+        big = [x for r in rounds for x in r["large"]]
+        out[phase] = {
+            "small_requests": len(lat), "large_requests": len(big),
+            "errors": sum(len(r["errors"]) for r in rounds),
+            "error_samples": [e for r in rounds for e in r["errors"]][:5],
+            "small_latency_ms": {k: round(1000 * pct(lat, q), 2) for k, q in
+                                 (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))} if lat else None,
+            "large_latency_s_mean": round(statistics.mean(big), 3) if big else None,
+            "large_texts_per_s": round(len(big) * args.large_texts / (args.phase_seconds * len(rounds)), 1),
+            "loadavg": [(r["loadavg_before"], r["loadavg_after"]) for r in rounds],
+        }
+    u, l = out["unloaded"]["small_latency_ms"], out["loaded"]["small_latency_ms"]
+    out["p99_ratio"] = round(l["p99"] / u["p99"], 3) if u and l else None
+    return out
+
+
+def mixed_markdown(result: dict) -> str:
+    m, a = result["mixed"], result["args"]
+    lines = [f"# Load test: small-request latency while large requests stream ({result['name']})", "",
+             f"- command: `{result['command']}`",
+             f"- model: {result['model_desc']}",
+             f"- small: {a['small_clients']} closed-loop clients, one response each; large: {a['large_streams']} "
+             f"clients sending {a['large_texts']} responses of ~{a['large_chars']} characters back to back (loaded "
+             f"phase only); {a['rounds']} interleaved rounds of {a['phase_seconds']} s per phase; server settings: "
+             f"{' '.join(a['server_args']) or 'defaults'}",
+             f"- hardware: {result['env']['cpu']}, {result['env']['cpu_count']} CPUs, {result['env']['memory']}; "
+             f"machine load (uptime before the run): {result['uptime_before']}; {result['note']}",
+             f"- date: {result['date']}", "",
+             "| phase | small requests | small p50 ms | small p90 ms | small p99 ms | small max ms | large requests "
+             "| large mean s | large texts/s | errors | 1-min load (before -> after, per round) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for phase in ("unloaded", "loaded"):
+        r = m[phase]
+        lat = r["small_latency_ms"] or {}
+        loads = "; ".join(f"{b} -> {e}" for b, e in r["loadavg"])
+        lines.append(f"| {phase} | {r['small_requests']} | {lat.get('p50')} | {lat.get('p90')} | {lat.get('p99')} | "
+                     f"{lat.get('max')} | {r['large_requests']} | {r['large_latency_s_mean']} | "
+                     f"{r['large_texts_per_s']} | {r['errors']} | {loads} |")
+    lines += ["", f"**Small-request p99 loaded / unloaded: {m['p99_ratio']}x** (target: at most 2x)."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", help="a saved rewardlab model directory (default: build one from --backbone)")
@@ -311,12 +432,36 @@ def main(argv=None) -> int:
     ap.add_argument("--output-dir", default=str(HERE / "results"))
     ap.add_argument("--name", default="loadtest")
     ap.add_argument("--note", default="")
+    ap.add_argument("--scenario", choices=["batching", "mixed"], default="batching",
+                    help="batching: batching on vs off (the default); mixed: small-request latency unloaded vs while "
+                         "--large-streams clients send large requests")
+    ap.add_argument("--small-clients", type=int, default=2, help="mixed: closed-loop clients of small requests")
+    ap.add_argument("--large-streams", type=int, default=2, help="mixed: clients sending large requests")
+    ap.add_argument("--large-texts", type=int, default=64, help="mixed: responses per large request")
+    ap.add_argument("--large-chars", type=int, default=2000, help="mixed: characters per large response")
+    ap.add_argument("--phase-seconds", type=float, default=20, help="mixed: seconds per phase and round")
     args = ap.parse_args(argv)
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     workdir = Path(tempfile.mkdtemp(prefix="rewardlab-loadtest-"))
     model = build_model(args, workdir)
     pairs = items(max(200, args.clients * 4))
+    if args.scenario == "mixed":
+        uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+        mixed = run_mixed(args, model, pairs)
+        desc = args.model or f"{args.backbone} (untrained head), max_length {args.max_length}"
+        result = {"name": args.name, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                  "command": "python perf/loadtest.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                  "args": vars(args), "model_desc": desc, "env": environment(), "note": args.note,
+                  "uptime_before": uptime, "uptime_after": subprocess.run(["uptime"], capture_output=True,
+                                                                          text=True).stdout.strip(),
+                  "mixed": mixed}
+        out = Path(args.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out / f"{args.name}.md").write_text(mixed_markdown(result))
+        print(mixed_markdown(result))
+        return 0 if not mixed["unloaded"]["errors"] and not mixed["loaded"]["errors"] else 1
     servers = {m: Server(model, m == "batched", args.server_args, args.token) for m in args.modes}
     results = {m: [] for m in args.modes}
     health = {}

@@ -11,6 +11,7 @@ self-contained, so nothing is fetched. Exit status: 0 ok, 1 the screenshot is mi
 
 :func:`screenshot` and :func:`is_blank` are importable (the test suite uses them).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,9 +23,18 @@ import tempfile
 from pathlib import Path
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-         "--disable-dev-shm-usage", "--force-device-scale-factor=1")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--disable-dev-shm-usage",
+    "--force-device-scale-factor=1",
+)
 
 
 def find_chromium(explicit: str | None = None) -> str | None:
@@ -37,8 +47,14 @@ def find_chromium(explicit: str | None = None) -> str | None:
     return None
 
 
-def screenshot(html_path: str | os.PathLike, png_path: str | os.PathLike, width: int = 1200, height: int = 2400,
-               chromium: str | None = None, timeout: float = 120.0) -> Path:
+def screenshot(
+    html_path: str | os.PathLike,
+    png_path: str | os.PathLike,
+    width: int = 1200,
+    height: int = 2400,
+    chromium: str | None = None,
+    timeout: float = 120.0,
+) -> Path:
     """Render ``html_path`` at ``width``×``height`` and write ``png_path``. Raises ``FileNotFoundError``
     without Chromium and ``RuntimeError`` when Chromium fails or writes nothing."""
     exe = find_chromium(chromium)
@@ -51,8 +67,14 @@ def screenshot(html_path: str | os.PathLike, png_path: str | os.PathLike, width:
     if png_path.exists():
         png_path.unlink()
     with tempfile.TemporaryDirectory(prefix="rewardlab-chromium-") as profile:
-        cmd = [exe, *FLAGS, f"--user-data-dir={profile}", f"--screenshot={png_path}",
-               f"--window-size={width},{height}", html_path.as_uri()]
+        cmd = [
+            exe,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--screenshot={png_path}",
+            f"--window-size={width},{height}",
+            html_path.as_uri(),
+        ]
         env = dict(os.environ, HOME=profile)  # keep Chromium's caches out of the user's home
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
@@ -73,8 +95,13 @@ def image_stats(png_path: str | os.PathLike) -> dict:
     flat = rgb.reshape(-1, 3)
     packed = (flat[:, 0].astype(np.uint32) << 16) | (flat[:, 1].astype(np.uint32) << 8) | flat[:, 2]
     non_white = np.any(flat < 245, axis=1)
-    return {"width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "distinct_colors": int(np.unique(packed).size),
-            "std": float(rgb.std()), "non_white_fraction": float(non_white.mean())}
+    return {
+        "width": int(rgb.shape[1]),
+        "height": int(rgb.shape[0]),
+        "distinct_colors": int(np.unique(packed).size),
+        "std": float(rgb.std()),
+        "non_white_fraction": float(non_white.mean()),
+    }
 
 
 def is_blank(png_path: str | os.PathLike, min_colors: int = 64, min_non_white: float = 0.02) -> bool:
@@ -104,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     stats = image_stats(path)
     blank = is_blank(path)
-    print(f"{path}: {stats['width']}x{stats['height']}, {stats['distinct_colors']} colours, "
-          f"{stats['non_white_fraction']:.1%} non-white{' — BLANK' if blank else ''}")
+    print(
+        f"{path}: {stats['width']}x{stats['height']}, {stats['distinct_colors']} colours, "
+        f"{stats['non_white_fraction']:.1%} non-white{' — BLANK' if blank else ''}"
+    )
     return 1 if blank else 0
 
 

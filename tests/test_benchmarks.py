@@ -23,6 +23,7 @@ from rewardlab.errors import DataError, RewardlabError
 from rewardlab.metrics.best_of_n import best_of_n
 from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.metrics.ties import TiePolicy, beat_all_credit, compare_credit
+from rewardlab.scoring.protocol import Capabilities, Scorer
 
 FIX = Path(__file__).parent / "fixtures" / "benchmarks"
 TAG = re.compile(r"\[r=([-0-9.]+)\]")
@@ -32,8 +33,10 @@ def tag(text: str) -> float:
     return float(TAG.search(text).group(1))
 
 
-class TagScorer:
+class TagScorer(Scorer):
     """Reads each response's reward from its ``[r=X]`` tag; counts what it was asked."""
+
+    capabilities = Capabilities(pointwise=False, batched_forward=False)
 
     def __init__(self):
         self.calls = 0
@@ -45,8 +48,8 @@ class TagScorer:
         return [[tag(x) for x in r.responses] for r in records]
 
 
-class PointwiseTagScorer:
-    pointwise = True
+class PointwiseTagScorer(Scorer):
+    capabilities = Capabilities(pointwise=True)
 
     def __init__(self):
         self.items = []
@@ -147,13 +150,57 @@ def test_rewardbench_v1_hand_computed_both_conventions():
     assert sections["Prior Sets"] == pytest.approx(0.5)
     total = chat + hard + safety + reasoning
     head = res["headline"]
-    assert head["leaderboard (2·sections + prior sets)/9"] == pytest.approx((2 * total + 0.5) / 9)
-    assert head["4-section mean"] == pytest.approx(total / 4)
+    # the fixture is a partial copy (12 of the 2,985 filtered pairs): named so, never "leaderboard"
+    assert head["partial copy: (2·sections + prior sets)/9, not comparable with published scores"] == pytest.approx(
+        (2 * total + 0.5) / 9
+    )
+    assert head["partial copy: 4-section mean"] == pytest.approx(total / 4)
+    assert not any("leaderboard" in k for k in head) and not any("leaderboard" in n for n in res["notes"])
+    assert res["coverage"]["pairs"] == 12 and res["coverage"]["of"] == 2985 and not res["coverage"]["complete"]
+    assert any(n.startswith("partial copy: 12 of the 2,985 pairs") for n in res["notes"])
     assert res["subsets"]["anthropic_harmless"]["score"] == 1.0 and "anthropic_harmless" not in res["prior_sets"]
     assert res["subsets"]["hep-go"]["score"] == 0.0  # a tie is not a win
     assert res["tie_policy"] == "published" and res["tie_rules"] == {"pair": "strict"}
     assert len(data.records) == 16 and {r.source for r in data.records} >= {"shp", "anthropic_helpful"}
     assert isinstance(data.records[-1].prompt, tuple)  # prior sets carry message lists
+
+
+def test_rewardbench_v1_read_as_the_hub_ships_it(tmp_path):
+    """The same rows laid out as `hf download` leaves them: parquet shards named `SPLIT-00000-of-00001.parquet`
+    under data/ (the prior sets too). Every score equals the JSONL fixture's: the shard suffix is not part of the
+    split's name, so anthropic_helpful is still a prior set (not its rows' own `subset`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = FIX / "rewardbench-v1"
+    for path in [src / "filtered.jsonl", *sorted((src / "pref-test-sets").glob("*.jsonl"))]:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        sub = "reward-bench/data" if path.name == "filtered.jsonl" else "pref-test-sets/data"
+        (tmp_path / sub).mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows), tmp_path / sub / f"{path.stem}-00000-of-00001.parquet")
+    hub, hub_data = run("rewardbench", tmp_path)
+    ref, ref_data = run("rewardbench", src)
+    assert sorted(r.source for r in hub_data.records) == sorted(r.source for r in ref_data.records)
+    assert hub["sections"] == ref["sections"] and hub["headline"] == ref["headline"]
+    assert set(hub["prior_sets"]) == {"anthropic_helpful", "shp"}
+    assert rb1.split_name("pref-test-sets/data/anthropic_helpful-00000-of-00001") == "anthropic_helpful"
+
+
+def test_rewardbench_v1_complete_copy_is_named_leaderboard():
+    """Every subset at its published row count (2,985 pairs): the leaderboard headline, no partial note."""
+    records = [
+        Comparison("p", ("c", "r"), chosen=0, source=name, id=f"{name}:{i}")
+        for name, n in rb1.FILTERED_ROWS.items()
+        for i in range(n)
+    ]
+    assert len(records) == 2985
+    res = rb1.score(records, [[1.0, 0.0]] * len(records), TiePolicy.parse("strict"), n_boot=0)
+    assert res["coverage"] == {"pairs": 2985, "of": 2985, "complete": True, "short": {}}
+    assert list(res["headline"]) == [rb1.FULL_HEADLINE, "4-section mean"]
+    assert not any(n.startswith("partial copy") for n in res["notes"])
+    res = rb1.score(records[1:], [[1.0, 0.0]] * (len(records) - 1), TiePolicy.parse("strict"), n_boot=0)
+    assert list(res["headline"]) == [rb1.PARTIAL_HEADLINE, "partial copy: 4-section mean"]
+    assert res["coverage"]["short"] == {"alpacaeval-easy": [99, 100]}
 
 
 def test_rewardbench_v1_observed_weights_and_half_ties():
@@ -439,7 +486,9 @@ def test_score_records_pointwise_dedups_and_matches_comparison_path():
 
 
 def test_scorer_returning_wrong_shapes_is_an_error():
-    class Bad:
+    class Bad(Scorer):
+        capabilities = Capabilities(pointwise=False, batched_forward=False)
+
         def score_comparisons(self, records, batch_size=1):
             return [[0.0] for _ in records]
 
@@ -545,3 +594,17 @@ def test_eval_cli_lists_benchmarks_and_rejects_bad_input(capsys, tmp_path):
     assert "at least one model" in capsys.readouterr().err
     assert main(["eval", "--model", "x", "--benchmark", "nope", "--data", "y"]) == 2
     assert "unknown benchmark" in capsys.readouterr().err
+
+
+def test_skipped_summary_says_how_many_reasons_are_not_shown():
+    """Known answer: 9 rows skipped for 5 reasons (3, 2, 2, 1, 1 rows). The three most frequent are named (7 rows);
+    the other 2 reasons (2 rows) must be counted, not silently dropped."""
+    from rewardlab.benchmarks.base import skipped_summary
+    from rewardlab.errors import DataError
+
+    counts = {"missing": 3, "empty": 2, "not text": 2, "bad label": 1, "too long": 1}
+    skipped = [DataError(reason, path="f.jsonl", line=i + 1) for reason, n in counts.items() for i in range(n)]
+    text = skipped_summary(skipped)
+    assert "9 rows skipped" in text and "3× " in text
+    assert "… and 2 more reasons (2 rows)" in text
+    assert "more reason" not in skipped_summary(skipped[:7])  # three reasons: all shown

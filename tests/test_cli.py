@@ -95,9 +95,9 @@ def test_bad_input_names_file_line_field_and_skip_invalid(tmp_path, tiny_llama, 
 
 def test_unknown_yaml_option_is_refused(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("learning_rate: 0.1\n")
+    cfg.write_text("learningrate: 0.1\n")  # (learning_rate is an alias of lr: rewardlab.aliases)
     assert main(["train", "--config", str(cfg)]) == 2
-    assert "learning_rate" in capsys.readouterr().err
+    assert "learningrate" in capsys.readouterr().err
 
 
 def test_help_for_every_command():

@@ -193,13 +193,14 @@ FORMAT_CASES = {
     ),
     "trl-text-implicit": (
         [
-            {"chosen": "Q: hi A: hello", "rejected": "Q: hi A: go away"},
-            {"chosen": "Q: 2+2? A: 4", "rejected": "Q: 2+2? A: 5"},
+            # texts that share no word: no prompt (texts sharing a prompt are refused: tests/test_readers_strict.py)
+            {"chosen": "Hello!", "rejected": "go away"},
+            {"chosen": "4", "rejected": "5"},
         ],
         True,
         lambda src, pos: [
-            Comparison("", ("Q: hi A: hello", "Q: hi A: go away"), 0, source=src, id=f"{src}:{pos[0]}"),
-            Comparison("", ("Q: 2+2? A: 4", "Q: 2+2? A: 5"), 0, source=src, id=f"{src}:{pos[1]}"),
+            Comparison("", ("Hello!", "go away"), 0, source=src, id=f"{src}:{pos[0]}"),
+            Comparison("", ("4", "5"), 0, source=src, id=f"{src}:{pos[1]}"),
         ],
         "trl",
     ),

@@ -12,6 +12,7 @@ from rewardlab.benchmarks import detect_benchmark, get_benchmark
 from rewardlab.errors import DataError
 from rewardlab.evaluate import evaluate_benchmark
 from rewardlab.metrics.ties import TiePolicy
+from rewardlab.scoring.protocol import Capabilities, Scorer
 
 FIX = Path(__file__).parent / "fixtures" / "benchmarks" / "evalbiasbench.json"
 BENCH = get_benchmark("evalbiasbench")
@@ -20,9 +21,11 @@ BENCH = get_benchmark("evalbiasbench")
 def test_reader_gives_both_orders_of_every_item():
     data = BENCH.load(str(FIX))
     assert data.info["n_items"] == 5 and len(data.records) == 10
-    orig, swap = data.records[2], data.records[3]  # length bias, item 1: responses stripped as run_bench.py does
-    assert orig.id == "length bias:1:orig" and orig.responses == ("42", swap.responses[0]) and orig.chosen == 0
-    assert swap.responses == (orig.responses[1], "42") and swap.chosen == 1
+    # length bias, item 1: response1 is "  42  " in the file. run_bench.py get_benchmark_data reads biasbench.json
+    # with json.load and strips nothing (make_data_row, which strips, serves the other benchmarks), so neither do we
+    orig, swap = data.records[2], data.records[3]
+    assert orig.id == "length bias:1:orig" and orig.responses == ("  42  ", swap.responses[0]) and orig.chosen == 0
+    assert swap.responses == (orig.responses[1], "  42  ") and swap.chosen == 1
     assert orig.meta == {"item": "length bias:1", "bias": "length bias", "order": "orig"}
     last_orig, last_swap = data.records[8], data.records[9]  # label 2: response2 is better
     assert last_orig.source == "empty reference" and last_orig.chosen == 1 and last_swap.chosen == 0
@@ -87,12 +90,14 @@ def test_scores_worked_by_hand():
         "single_accuracy": 0.75,
         "pair_accuracy": 0.5,
         "pair_agreement": 0.5,
+        "n_unreadable": 0,
     }
     assert out["per_bias"]["concreteness"] == {
         "n_items": 1,
         "single_accuracy": 0.0,
         "pair_accuracy": 0.0,
         "pair_agreement": 1.0,
+        "n_unreadable": 0,
     }
     assert out["per_bias"]["empty reference"]["single_accuracy"] == 0.5
     assert out["subsets"]["length bias"]["score"] == 0.75 and out["subsets"]["length bias"]["n"] == 4
@@ -108,15 +113,17 @@ def test_both_orders_are_needed():
         BENCH.score(data.records[:3], [[1, 0]] * 3)
 
 
-class FirstShownWins:
+class FirstShownWins(Scorer):
     """A judge with pure position bias: it prefers whatever it is shown first."""
+
+    capabilities = Capabilities(pointwise=False, batched_forward=False)
 
     def score_comparisons(self, records, batch_size=None):
         return [[1.0, 0.0] for _ in records]
 
 
-class ByLength:
-    pointwise = True
+class ByLength(Scorer):
+    capabilities = Capabilities(pointwise=True)
 
     def score(self, items, batch_size=32):
         return [float(len(r)) for _, r in items]
@@ -165,4 +172,79 @@ def test_eval_detects_the_format(tiny_llama, tmp_path):
     h = bench["headline"]
     assert h["single accuracy"] == h["pair accuracy"] and h["pair agreement"] == 1.0  # pointwise
     assert any("scored as --benchmark evalbiasbench" in n for n in report["notes"])
+    # a data folder that holds the published file (any name) is read with --benchmark evalbiasbench
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "EvalBiasBench.json").write_text(FIX.read_text())
+    args = ["eval", "--model", str(tmp_path / "m"), "--benchmark", "evalbiasbench", "--data", str(folder)]
+    assert main([*args, "--output-dir", str(tmp_path / "ev2"), "--n-boot", "20"]) == 0
+    again = json.loads((tmp_path / "ev2" / "report.json").read_text())["results"]["m"]["benchmark"]
+    assert again["headline"] == bench["headline"] and again["overall"]["n_items"] == 5
     assert "EvalBiasBench" in (tmp_path / "ev" / "report.md").read_text()
+
+
+def _many_items(tmp_path, n=40):
+    """``n`` items of one bias; in the first 3n/4 the better response1 is the longer one."""
+    items = [
+        {
+            "bias": "length bias",
+            "instruction": f"Question {i}?",
+            "response1": "a long and better answer" if i < 3 * n // 4 else "short",
+            "response2": "short" if i < 3 * n // 4 else "a long but worse answer",
+            "label": 1,
+        }
+        for i in range(n)
+    ]
+    path = tmp_path / "biasbench.json"
+    path.write_text(json.dumps({"length bias": items}))
+    return path
+
+
+def test_intervals_resample_items_not_orderings(tmp_path):
+    """Known answer: a pointwise scorer (reward = length) is right in both orders of the first 30 of 40 items and
+    wrong in both of the last 10. The unit that was sampled is the item, so the interval must be the plain
+    bootstrap of the 40 per-item accuracies (1 or 0), draw for draw; resampling the 80 orderings as if they were
+    independent gives a narrower one (the error this guards against)."""
+    from rewardlab.metrics.statistics import bootstrap_ci
+
+    data = BENCH.load(str(_many_items(tmp_path)))
+    result, _, _ = evaluate_benchmark(ByLength(), BENCH, data.records, n_boot=500, seed=3)
+    per_item = [1.0] * 30 + [0.0] * 10
+    by_item = list(bootstrap_ci(per_item, n=500, seed=3))
+    by_order = list(bootstrap_ci([c for c in per_item for _ in (0, 1)], n=500, seed=3))
+    sub = result["benchmark"]["subsets"]["length bias"]
+    assert sub["score"] == 0.75 and sub["ci95"] == pytest.approx(by_item) and sub["ci_unit"].startswith("item")
+    assert result["accuracy_ci95"] == pytest.approx(by_item)  # the generic accuracy interval too
+    assert by_order[1] - by_order[0] < by_item[1] - by_item[0]  # the two units do give different widths
+
+
+def test_a_judge_that_never_gives_a_readable_verdict_scores_zero(tmp_path):
+    """Known answer, from the authors' code: an output without a verdict is prediction 4 (module.py
+    get_prediction), never correct (is_correct) and never in agreement (get_model_statistics counts {1, 2} or
+    {3}), so single accuracy, pair accuracy and pair agreement are all 0, and all 10 orders are counted as
+    unreadable. (Read as ties, the two orders of every item used to "agree": agreement 1.0.)"""
+    from rewardlab.judges.backends import Backend
+    from rewardlab.judges.judge import PairwiseJudge
+
+    class Mute(Backend):
+        name, model_id = "mute", "mute"
+
+        def generate(self, prompts, sampling, n=1):
+            return [["I would rather not say which is better." for _ in range(n)] for _ in prompts]
+
+    data = BENCH.load(str(FIX))
+    judge = PairwiseJudge(Mute(), position="single")
+    result, _, credits = evaluate_benchmark(judge, BENCH, data.records, n_boot=0)
+    bench = result["benchmark"]
+    assert bench["headline"] == {
+        "single accuracy": 0.0,
+        "pair accuracy": 0.0,
+        "pair agreement": 0.0,
+        "unreadable verdicts (orders)": 10,
+    }
+    assert bench["n_unreadable"] == 10 and credits == [0.0] * 10
+    assert all(v["n_unreadable"] == 2 * v["n_items"] for v in bench["per_bias"].values())
+    assert any("no readable verdict" in n for n in bench["notes"])
+    # under a tie policy that credits ties, an unreadable order still earns nothing
+    result, _, credits = evaluate_benchmark(judge, BENCH, data.records, n_boot=0, tie_policy="half")
+    assert credits == [0.0] * 10 and result["benchmark"]["headline"]["single accuracy"] == 0.0

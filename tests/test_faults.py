@@ -564,7 +564,9 @@ def test_a_rewardlab_json_value_the_trainer_refuses_is_refused_at_load(
     spec = json.loads((saved_model / "rewardlab.json").read_text())
     spec[key] = value
     (saved_model / "rewardlab.json").write_text(json.dumps(spec))
-    code, err = run_cli(capsys, _score_argv(saved_model, tmp_path))
+    code, err = run_cli(capsys, _score_argv(saved_model, tmp_path))  # the seal names the edited field first
+    assert code == 2 and f"field '{key}' was modified" in err and "--trust-modified" in err, err
+    code, err = run_cli(capsys, _score_argv(saved_model, tmp_path, "--trust-modified"))  # loaded: its value checked
     assert code == 2 and needle in err, err
     assert "rewardlab.json" in err
 
@@ -799,6 +801,7 @@ def test_train_judge_and_export_refuse_an_existing_output(tmp_path, saved_model,
     out = tmp_path / "judge-run"
     out.mkdir()
     (out / "report.md").write_text("an earlier run")
+    write_jsonl(tmp_path / "d.jsonl", rows(4))  # the data exists: the output directory is what is refused
     before = snapshot(out)
     code, err = run_cli(capsys, ["train-judge", "--data", str(tmp_path / "d.jsonl"), "--output-dir", str(out)])
     assert code == 2 and f"--output-dir {out} is not empty (report.md)" in err and snapshot(out) == before

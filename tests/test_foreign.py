@@ -220,7 +220,7 @@ def test_overrides_are_recorded_and_bad_ones_refused(llama_rm, tmp_path):
     assert c.parts["template"].source == "inferred"
     for bad, words in (
         (ContractOptions(template="jinja"), "--template"),
-        (ContractOptions(truncation="left"), "--truncation"),
+        (ContractOptions(truncation="middle"), "--truncation"),
         (ContractOptions(score_index=3), "out of range"),
         (ContractOptions(attribute="x"), "--attribute"),
     ):

@@ -156,10 +156,11 @@ def test_fsdp_two_processes_resume_equals_uninterrupted(tmp_path, tiny_llama, pr
 def test_packed_forward_detects_sharded_layers_and_stays_exact(tiny_llama):
     """Under fully_shard the packed forward runs whole layers (their forward gathers the weights) instead of reading
     the last layer's weights itself; packed rewards still equal the padded ones, through the model's forward."""
+    from rewardlab.collate import collate_packed
     from rewardlab.data.record import Comparison
     from rewardlab.fsdp import ensure_process_group, shard
     from rewardlab.model import RewardModel
-    from rewardlab.packing import collate_packed, last_layer_trimmable
+    from rewardlab.packing import last_layer_trimmable
 
     rm = RewardModel.from_backbone(tiny_llama, seed=0, max_length=48)
     torch.nn.init.normal_(rm.model.score.weight, std=1.0)

@@ -340,7 +340,7 @@ def test_regression_gating_and_bt_init_end_to_end(tiny_llama, tmp_path):
     )
     assert again.summary["features_from_cache"] is True
     # regression → BT: the initial reward is the regression model's helpfulness output
-    from rewardlab.multiobjective.train import init_from_attribute
+    from rewardlab.multiobjective.model import init_from_attribute
 
     init = init_from_attribute(str(reg.model_dir), "helpfulness", tmp_path / "init")
     bt = RewardModel.from_backbone(str(init))

@@ -17,6 +17,7 @@ from rewardlab.model import RewardModel
 from rewardlab.multiobjective.composed import ComposedLlama2Scorer
 from rewardlab.multiobjective.model import GATE_FILE, AttributeRewardModel
 from rewardlab.multiobjective.serving import MultiObjectiveScorer
+from rewardlab.scoring.protocol import Capabilities, Scorer
 
 ITEMS = [
     ("Add 2 and 3.", "Answer: 2 plus 3 is exactly 5."),
@@ -112,8 +113,8 @@ def test_probe_uses_the_recorded_scaliser_not_output_0(mo_models, tmp_path):
     got = next(iter(payload["results"].values()))["bias_profile"]["probes"]["length"]["margin"]
     rm = AttributeRewardModel.load(reg_dir)
 
-    class Output:
-        pointwise = True
+    class Output(Scorer):
+        capabilities = Capabilities(pointwise=True)
 
         def __init__(self, k):
             self.k = k
@@ -363,7 +364,7 @@ def test_composed_llama2_rule_over_two_models_hand_worked(two_models, tmp_path):
     from rewardlab.data import write_jsonl
     from rewardlab.data.record import Comparison
     from rewardlab.evaluate import EvalConfig, run_eval
-    from rewardlab.loader import InspectConfig, run_inspect
+    from rewardlab.inspect_model import InspectConfig, run_inspect
 
     pairs = tmp_path / "pairs.jsonl"
     write_jsonl([Comparison(items[0][0], (items[0][1], items[1][1]), chosen=0, id="p0")], pairs)
@@ -619,9 +620,11 @@ def test_served_unsafe_tag_reaches_a_llama2_scaliser_and_is_refused_by_other_sca
     spec = json.loads((model / "rewardlab.json").read_text())
     spec["multiobjective"]["scaliser"] = {"type": "llama2", "threshold": 1e-9}  # never below: untagged takes R_h
     spec["normalization"] = None
-    (model / "rewardlab.json").write_text(json.dumps(spec))
+    from rewardlab.model import sealed_json
+
+    (model / "rewardlab.json").write_text(sealed_json(spec))  # sealed as rewardlab writes it (else refused)
     scorer = load_reward_model(str(model), say=None)
-    assert scorer.reads_unsafe_tags
+    assert scorer.capabilities.reads_unsafe_tags
     items = [(body["prompt"], r) for r in body["responses"]]
     tagged, plain = scorer.score(items, unsafe=[True, True]), scorer.score(items)
     assert tagged != pytest.approx(plain, abs=1e-4), "R_s and R_h too alike for the test"

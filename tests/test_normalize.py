@@ -31,7 +31,9 @@ def test_normalize_stores_mean_std_and_score_applies_them(tmp_path, tiny_llama):
     after = json.loads((tmp_path / "m" / "rewardlab.json").read_text())
     stats = after.pop("normalization")
     before.pop("normalization")
+    seal_after, seal_before = after.pop("contract_hashes"), before.pop("contract_hashes")
     assert after == before  # nothing else changed
+    assert {k for k in seal_after if seal_after[k] != seal_before.get(k)} == {"normalization"}  # sealed again
     assert stats["mean"] == pytest.approx(raw.mean(), abs=1e-6) and stats["std"] == pytest.approx(raw.std(), abs=1e-6)
     assert stats["n"] == 4 and "samples.jsonl" in stats["source"]
     assert sorted(p.name for p in (tmp_path / "m").iterdir() if p.name.startswith(".")) == []  # no temp files left

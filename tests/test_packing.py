@@ -10,14 +10,13 @@ import pytest
 import torch
 
 from launch import torchrun_train
-from rewardlab.collate import collate_pairs
+from rewardlab.collate import collate_packed, collate_pairs
 from rewardlab.data import Comparison, write_jsonl
 from rewardlab.losses import LossType, batch_loss
 from rewardlab.model import RewardModel
 from rewardlab.packing import (
     block_mask,
     build_inputs,
-    collate_packed,
     common_prefix_len,
     layout_group,
     pack_rows,

@@ -13,6 +13,7 @@ from rewardlab.errors import RewardlabError
 from rewardlab.probes import pairs as P
 from rewardlab.probes import templates as T
 from rewardlab.probes.profile import bias_profile, parse_probe_names, wilson_interval
+from rewardlab.scoring.protocol import Capabilities, Scorer
 
 CHAT = (
     {"role": "system", "content": "Be brief."},
@@ -71,11 +72,8 @@ def test_added_text_probes_change_only_the_worse_response(name):
     for p, rec in zip(got, recs):
         assert p.prompt == rec.prompt and p.reference == BEST[p.key] and p.base == WORSE[p.key]
         if name == "length":
-            opener, rest = p.biased.split("\n\n", 1)
-            middle, closers = rest.rsplit("\n\n", 1)
-            assert opener in T.LENGTH_OPENERS and middle == p.base
-            a, b = [c for c in T.LENGTH_CLOSERS if c in closers]
-            assert closers in (f"{a} {b}", f"{b} {a}")
+            # the worse response, a blank line, its own words once more: nothing new, twice the words
+            assert p.biased == f"{p.base}\n\n{' '.join(p.base.split())}"
         elif name == "concreteness":
             assert p.biased.startswith(p.base.rstrip() + " ")
             tail = p.biased[len(p.base.rstrip()) + 1 :]
@@ -87,7 +85,24 @@ def test_added_text_probes_change_only_the_worse_response(name):
         else:
             assert any(p.biased == f"{o}{p.base.strip()}{c}" for o, c in T.EMPTY_REFERENCES)
     assert got == P.PROBES[name](recs, 0)
-    assert any(P.PROBES[name](recs, s) != got for s in range(1, 6))  # the seed picks the template texts
+    if name != "length":  # length adds the response's own words: no template, nothing for the seed to pick
+        assert any(P.PROBES[name](recs, s) != got for s in range(1, 6))  # the seed picks the template texts
+
+
+def test_filler_holds_length_fixed_and_varies_only_the_phrasing():
+    """filler: biased = worse + blank line + two FILLER sentences; base = worse + blank line + as many of the
+    worse response's own words (cycled), so biased and base have the same number of words."""
+    recs = fixture_records()
+    got = P.filler(recs, 0)
+    assert [p.key for p in got] == ["bread", "cake", "france", "chat", "rank"]
+    for p in got:
+        worse = WORSE[p.key]
+        head, added = p.biased.split("\n\n", 1)
+        a, b = [f for f in T.FILLER if f in added]
+        assert head == worse and added in (f"{a} {b}", f"{b} {a}")
+        assert p.base.startswith(worse + "\n\n") and len(p.base.split()) == len(p.biased.split())
+        assert set(p.base.split()) == set(worse.split())  # nothing but the response's own words
+    assert P.own_words("Buy it.", 5) == "Buy it. Buy it. Buy"
 
 
 def test_a_pair_does_not_depend_on_the_other_records():
@@ -118,13 +133,28 @@ def test_off_topic_never_picks_a_record_of_the_same_prompt():
     assert P.off_topic_partners(recs) == [2, 2, 0]
 
 
-def test_content_continuation_carries_the_prompt_on():
+def test_content_continuation_sets_a_task_on_the_prompt_text_against_an_answer_to_it():
+    """As EvalBiasBench's items: the prompt is a task on a quoted text (here the record's prompt), the reference
+    does the task (repeat: the text itself; lowercase: text.lower()), the biased response takes the quoted
+    content up instead (the record's chosen answer to it)."""
     recs = fixture_records()
     got = {p.key: p for p in P.content_continuation(recs, 0)}
     assert set(got) == {"bread", "cake", "france", "chat", "rank"}
-    assert any(got["chat"].biased == "Name a primary colour." + c for c in T.CONTINUATIONS)
-    assert any(got["bread"].biased == "How do I bake bread at home?" + c for c in T.CONTINUATIONS)
-    assert all(p.reference == BEST[k] and p.base is None for k, p in got.items())
+    by_id = {r.id: r for r in recs}
+    for key, p in got.items():
+        text = P.user_text(by_id[key].prompt)
+        task, answer = next((t, a) for t, a in T.CONTINUATION_TASKS if P.user_text(p.prompt) == t.format(text=text))
+        assert p.reference == (text if answer == "same" else text.lower())
+        assert p.biased == BEST[key] and p.base is None
+    assert got["chat"].prompt[0] == CHAT[0]  # a chat keeps its other messages
+    kinds = {
+        a
+        for s in range(8)
+        for p in P.content_continuation(recs, s)
+        for t, a in T.CONTINUATION_TASKS
+        if P.user_text(p.prompt).startswith(t.split("{")[0])
+    }
+    assert kinds == {"same", "lower"}  # the seed picks the task
 
 
 def test_nested_instruction_quotes_another_prompt_and_answers_it():
@@ -166,10 +196,10 @@ def test_wilson_interval_worked_and_against_scipy():
     assert wilson_interval(0, 0) is None
 
 
-class LengthScorer:
+class LengthScorer(Scorer):
     """A pointwise "reward model" whose reward is the response's length in characters."""
 
-    pointwise = True
+    capabilities = Capabilities(pointwise=True)
 
     def score(self, items, batch_size=32):
         return [float(len(r)) for _, r in items]
@@ -177,18 +207,19 @@ class LengthScorer:
 
 def test_profile_of_a_pure_length_reward():
     """Reward = len(response). Lengths (chosen / worse): bread 37/7, cake 39/14, france 6/5, chat 4/7, rank 13/4.
-    length probe: every padded worse response is longer than its chosen one, so biased_preferred = 5/5; control =
-    worse already longer than chosen: only chat (7 > 4) → 1/5 = 0.2; effect 0.8; shift = mean added characters.
+    length probe: the worse response twice (len 2·w + 2 for the blank line): bread 16 < 37, cake 30 < 39, france
+    12 > 6 ✓, chat 16 > 4 ✓, rank 10 < 13 → biased_preferred 2/5 = 0.4; control = worse already longer than
+    chosen: only chat (7 > 4) → 1/5 = 0.2; effect 0.2; shift = mean(w + 2) = (9 + 16 + 7 + 9 + 6) / 5 = 9.4.
     off_topic partners (nearest prompt): bread→cake (39 > 37 ✓), cake→bread (37 < 39 ✗), france→bread (37 > 6 ✓),
     chat→cake (shares "a"; 39 > 4 ✓), rank→bread (no shared word: lowest index; 37 > 13 ✓) → 4/5 = 0.8."""
     recs = fixture_records()
     prof = bias_profile(LengthScorer(), recs, ["length", "off_topic", "position"], n_boot=0)
     length = prof["probes"]["length"]
     pairs = P.length(recs, 0)
-    assert length["n"] == 5 and length["biased_preferred"] == 1.0 and length["control_rate"] == 0.2
-    assert length["effect"] == pytest.approx(0.8)
-    assert length["shift"] == pytest.approx(sum(len(p.biased) - len(p.base) for p in pairs) / 5)
-    assert length["ci95"] == pytest.approx(wilson_interval(5, 5))
+    assert length["n"] == 5 and length["biased_preferred"] == 0.4 and length["control_rate"] == 0.2
+    assert length["effect"] == pytest.approx(0.2)
+    assert length["shift"] == pytest.approx(9.4)
+    assert length["ci95"] == pytest.approx(wilson_interval(2, 5))
     assert length["margin"] == pytest.approx(sum(len(p.biased) - len(p.reference) for p in pairs) / 5)
     off = prof["probes"]["off_topic"]
     assert off["n"] == 5 and off["biased_preferred"] == pytest.approx(0.8) and off["ties"] == 0
@@ -196,8 +227,8 @@ def test_profile_of_a_pure_length_reward():
     assert "position" in prof["skipped"] and "position" not in prof["probes"]  # pointwise: no order
 
 
-class TieScorer:
-    pointwise = True
+class TieScorer(Scorer):
+    capabilities = Capabilities(pointwise=True)
 
     def score(self, items, batch_size=32):
         return [1.0] * len(items)
@@ -208,15 +239,19 @@ def test_exact_ties_count_half():
     assert prof["biased_preferred"] == 0.5 and prof["ties"] == 5 and prof["shift"] == 0.0
 
 
-class FirstWins:
+class FirstWins(Scorer):
     """A comparison judge that always prefers the response shown first."""
+
+    capabilities = Capabilities(pointwise=False, batched_forward=False)
 
     def score_comparisons(self, records, batch_size=None):
         return [[1.0] + [0.0] * (r.k - 1) for r in records]
 
 
-class LongerWins:
+class LongerWins(Scorer):
     """A comparison judge that prefers the longer response, whatever the order."""
+
+    capabilities = Capabilities(pointwise=False, batched_forward=False)
 
     def score_comparisons(self, records, batch_size=None):
         return [[float(len(x)) for x in r.responses] for r in records]
@@ -430,3 +465,44 @@ def test_train_records_the_augmentation_in_its_summary(tiny_llama, tmp_path):
     aug = summary["data"]["augment"]
     assert aug["name"] == "offsetbias" and aug["n_added"] == round(0.5 * aug["n_train_before"]) > 0
     assert summary["data"]["n_train"] == aug["n_train_before"] + aug["n_added"]
+
+
+class ShortButPolite:
+    """A pointwise scorer with a known preference: reward = −(words in the response) + 100 per polite
+    FILLER sentence it contains. It prefers shorter answers, and polite ones above all."""
+
+    pointwise = True
+
+    def score(self, items, batch_size=32):
+        return [-float(len(r.split())) + 100.0 * sum(f in r for f in T.FILLER) for _, r in items]
+
+
+def test_length_probe_reports_a_short_preference_that_polite_filler_would_hide():
+    """Known answer: ShortButPolite prefers the shorter of two answers with the same phrasing. The length probe
+    (the worse response twice, no new phrasing) must say so: every doubled answer loses reward (shift = −words
+    of the worse response < 0) and never beats its own base. Polite filler (the old length probe's padding)
+    would show the opposite (+200 − words per pair); the filler probe reports that phrasing effect at equal
+    length: shift = +200 exactly (two FILLER sentences, the same number of words on both sides)."""
+    recs = fixture_records()
+    prof = bias_profile(ShortButPolite(), recs, ["length", "filler"], n_boot=0)
+    length, fill = prof["probes"]["length"], prof["probes"]["filler"]
+    words = [len(WORSE[k].split()) for k in ("bread", "cake", "france", "chat", "rank")]  # 2, 3, 1, 1, 2
+    assert length["shift"] == pytest.approx(-sum(words) / 5) and length["shift"] < 0
+    assert length["effect"] <= 0
+    assert fill["shift"] == pytest.approx(200.0) and fill["biased_preferred"] == 1.0
+
+
+def test_length_pairs_whose_doubled_answer_is_cut_are_counted(tiny_llama):
+    """Known answer: max_length 40. Two worse answers are "No." (doubled: a few tokens, the text fits); two are
+    30 words (doubled: 60 words, far over 40 tokens, so the model sees them cut and the factor is not applied):
+    n_cut = 2, and shift_uncut is the mean shift of the two pairs that fit."""
+    from rewardlab.model import RewardModel
+
+    rm = RewardModel.from_backbone(tiny_llama, max_length=40)
+    long = " ".join(["apple"] * 30)
+    recs = [Comparison(f"Q{i}?", ("Yes, it is.", "No." if i < 2 else long), chosen=0, id=str(i)) for i in range(4)]
+    got = bias_profile(rm, recs, ["length"], n_boot=0, keep_pairs=True)["probes"]["length"]
+    rows = bias_profile(rm, recs, ["length"], n_boot=0, keep_pairs=True)["pairs"]["length"]
+    assert got["n_cut"] == 2
+    fits = [r["r_biased"] - r["r_base"] for r in rows[:2]]
+    assert got["shift_uncut"] == pytest.approx(sum(fits) / 2)

@@ -170,6 +170,34 @@ def test_openrlhf_get_reward(served, offline):
     assert r.status_code == 200 and r.json()["rewards"] == pytest.approx(expected, abs=1e-5)
 
 
+def test_every_endpoint_scores_the_same_response_text(served, offline):
+    """Known answer: a response with white space at either end (' Paris…', '…\n') is a different text from the
+    stripped one, and the tiny model gives it a different reward (checked below). /v1/score, RewardClient.score,
+    RewardModel.score, /get_reward (with and without `prompts`) and RewardClient.get_reward must all give the
+    reward of the text as sent, not of a stripped copy."""
+    question = "What is the capital of France?"
+    responses = [" Paris is the capital.", "Paris is the capital.\n", "Paris is the capital."]
+    want = offline.score([(question, r) for r in responses])
+    assert abs(want[0] - want[2]) > 1e-4 and abs(want[1] - want[2]) > 1e-4  # the white space changes the reward
+    client = RewardClient(served.url, token=TOKEN)
+    body = httpx.post(served.url + "/v1/score", json={"prompt": question, "responses": responses}, headers=auth())
+    prompt = f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
+    queries = [prompt + r + "<|im_end|>\n" for r in responses]
+    got = {
+        "/v1/score": body.json()["rewards"],
+        "RewardClient.score": client.score(question, responses),
+        "/get_reward": httpx.post(served.url + "/get_reward", json={"query": queries}, headers=auth()).json()[
+            "rewards"
+        ],
+        "/get_reward + prompts": httpx.post(
+            served.url + "/get_reward", json={"query": queries, "prompts": [prompt] * 3}, headers=auth()
+        ).json()["rewards"],
+        "RewardClient.get_reward": client.get_reward(queries),
+    }
+    for name, rewards in got.items():
+        assert rewards == pytest.approx(want, abs=1e-5), name
+
+
 @pytest.mark.parametrize(
     "body,status,words",
     [
@@ -265,8 +293,10 @@ def test_shutdown_drains_in_flight_requests(model_dir, offline):
         httpx.get(run.url + "/health", timeout=2)
 
 
-def test_sigterm_drains_the_cli_server(model_dir, tmp_path):
-    """`rewardlab serve` as a process: SIGTERM while requests wait in the queue; all are answered, then it exits."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_drains_the_cli_server(model_dir, tmp_path, sig):
+    """`rewardlab serve` as a process: SIGTERM (or Ctrl-C's SIGINT) while requests wait in the queue; all are
+    answered, then it exits: killed by the re-raised SIGTERM, or 130 with one line and no traceback for SIGINT."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -311,12 +341,16 @@ def test_sigterm_drains_the_cli_server(model_dir, tmp_path):
             queued = float(re.search(r"^rewardlab_queued_texts (\S+)$", text, re.M).group(1))
             time.sleep(0.02)
         assert queued >= 1  # requests are in flight when SIGTERM arrives
-        proc.terminate()
+        proc.send_signal(sig)
         for t in threads:
             t.join(30)
         assert all(r is not None and r.status_code == 200 for r in results)
-        # uvicorn re-raises the signal once it has shut down gracefully: killed by SIGTERM, after draining
-        assert proc.wait(30) in (0, -signal.SIGTERM)
+        if sig == signal.SIGTERM:  # uvicorn re-raises the signal once it has shut down gracefully
+            assert proc.wait(30) in (0, -signal.SIGTERM)
+        else:
+            assert proc.wait(30) == 130
+            out = proc.stdout.read()
+            assert "Traceback" not in out and "rewardlab serve: stopped (SIGINT)" in out
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -379,7 +413,7 @@ def test_batcher_interleaves_a_small_request_with_a_large_one(offline):
     b.start()
     b._thread.join(30)
     assert len(done_at) == 7
-    assert done_at[1] == (False, True)  # the small request was scored second
+    assert done_at[0] == (False, True)  # the small (single-piece) request was scored first
     assert done_at[-1] == (True, True)
 
 
@@ -415,7 +449,9 @@ def test_batcher_interleaves_a_small_request_with_a_large_one(offline):
             "Later",
         ),
         ("<s>[INST] Hi [/INST] Yo</s>", None, [("user", "Hi")], "Yo"),
-        ("Question: 2+2? Answer: 4", "Question: 2+2? Answer:", [("user", "Question: 2+2? Answer:")], "4"),
+        # the policy wrote " 4": that is the response, scored as /v1/score would score " 4"
+        ("Question: 2+2? Answer: 4", "Question: 2+2? Answer:", [("user", "Question: 2+2? Answer:")], " 4"),
+        ("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n Yo\n<|im_end|>\n", None, [("user", "Hi")], " Yo\n"),
     ],
 )
 def test_split_query(query, prompt, messages, response):

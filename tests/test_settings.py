@@ -93,9 +93,9 @@ def test_a_flag_overriding_a_bad_yaml_value_is_named_as_the_flag(tmp_path, capsy
 
 def test_unknown_yaml_keys_get_a_did_you_mean(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("learning_rate: 0.1\nbach_size: 3\nnum_train_epochs: 2\n")
+    cfg.write_text("learningrate: 0.1\nbach_size: 3\nnum_epochs: 2\n")  # learning_rate is an alias of lr
     err = err_of(capsys, ["train", "--config", str(cfg)])
-    assert f"{cfg}: learning_rate: unknown option (did you mean 'lr'?)" in err
+    assert f"{cfg}: learningrate: unknown option (did you mean 'lr'?)" in err
     assert "did you mean 'batch_size'" in err and "did you mean 'epochs'" in err
 
 

@@ -284,7 +284,7 @@ def test_summary_table_worked_example():
         }
     )
     lines = text.splitlines()
-    assert lines[0].split() == ["records", "pairs", "accuracy", "[95%", "CI]", "benchmark"]
+    assert lines[0].split() == ["records", "pairs", "accuracy", "[95%", "CI]", "overall"]  # the headline's name
     assert lines[1].split() == ["a", "10", "12", "0.7500", "[0.5000,", "0.9000]", "—"]
     assert lines[2].split() == ["b", "10", "12", "0.5000", "0.6250"]
 
@@ -334,3 +334,22 @@ def test_score_with_text_writes_the_texts_next_to_the_scores(tmp_path, tiny_llam
             assert "prompt" not in rows[0]
         else:
             assert rows_t[0]["prompt"] == "q" and rows_t[0]["responses"] == ["good", "bad"]
+
+
+def test_an_eval_on_other_data_labels_the_models_training_curves(tmp_path, tiny_llama):
+    """The model's run has metrics.jsonl, so an eval report shows its training curves; on another data set they
+    must say they are the model's own training run (its held-out split), not results on the data evaluated."""
+    out = _train(tmp_path, tiny_llama)
+    data = tmp_path / "other.jsonl"
+    data.write_text(json.dumps({"prompt": "Name a fruit.", "chosen": "Apple.", "rejected": "A chair."}) + "\n")
+    ev = tmp_path / "ev"
+    assert (
+        main(["eval", "--model", str(out / "model"), "--data", str(data), "--output-dir", str(ev), "--n-boot", "5"])
+        == 0
+    )
+    report = json.loads((ev / "report.json").read_text())
+    assert report["curves"] and f"not results on {data}" in report["curves_note"]
+    md = (ev / "report.md").read_text()
+    assert "(its own training run)" in md and "own held-out split, not results on" in md
+    html = (ev / "report.html").read_text()
+    assert "the model&#x27;s own training run" in html or "the model's own training run" in html

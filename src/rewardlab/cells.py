@@ -36,3 +36,19 @@ def model_label(path: str) -> str:
     p = Path(str(path).rstrip("/"))
     name = p.parent.name if p.name == "model" and p.parent.name else p.name
     return name or "model"
+
+
+def model_name(path: str, taken: dict) -> str:
+    """A result column's name: the model's label, primed until it is not in ``taken``."""
+    name = model_label(path)
+    while name in taken:
+        name += "'"
+    return name
+
+
+def with_ci(value: Any, ci: Any) -> str:
+    """``0.7500 [0.6000, 0.9000]``: a value and its 95% interval as table text (the value alone without one)."""
+    text = fmt(value)
+    if text != MISSING and isinstance(ci, (list, tuple)) and len(ci) == 2:
+        text += f" [{fmt(ci[0])}, {fmt(ci[1])}]"
+    return text

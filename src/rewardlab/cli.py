@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import importlib
 import os
 import sys
 import typing
+from pathlib import Path
 
 from rewardlab import __version__
 from rewardlab.cli_help import field_comments, field_sections, light_config_class, registry_help
@@ -37,6 +39,32 @@ def _field_parser(tp):
     if tp is bool:
         return _parse_bool, None, True
     return tp, None, False
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with every error on one line (``rewardlab CMD: error: ...``, exit 2, no usage block), and an unknown
+    flag answered with a did-you-mean from the command's own flags (and the synonyms other trainers use:
+    :data:`rewardlab.settings.SYNONYMS`) before anything heavy is imported."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
+
+    def unknown_flags(self, unknown: list[str]):
+        """Refuse ``unknown`` (what ``parse_known_args`` left) naming the first one, with a did-you-mean."""
+        flags = [a for a in unknown if a.startswith("-")]
+        if not flags:
+            self.error(f"unexpected argument {unknown[0]!r}")
+        given = flags[0].split("=", 1)[0]
+        names = {o[2:].replace("-", "_"): o for a in self._actions for o in a.option_strings if o.startswith("--")}
+        key = given.lstrip("-").replace("-", "_")
+        from rewardlab.settings import SYNONYMS  # lazy: pydantic only when a flag is unknown
+
+        guess = SYNONYMS.get(key) if SYNONYMS.get(key) in names else None
+        if guess is None:
+            close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.6)
+            guess = close[0] if close else None
+        hint = f" (did you mean {names[guess]}?)" if guess else ""
+        self.error(f"unknown option {given}{hint}")
 
 
 class _ConfigOption:
@@ -93,6 +121,13 @@ def _default_text(value) -> str:
     return str(value)
 
 
+def aliases_of(name: str) -> list[str]:
+    """Other trainers' names for option ``name`` that mean exactly the same (:data:`rewardlab.aliases.ALIASES`)."""
+    from rewardlab.aliases import ALIASES  # lazy: read when the flags are built, not at import
+
+    return [alias for alias, target in ALIASES.items() if target == name]
+
+
 def add_config_args(parser: argparse.ArgumentParser, cls, base: dict | None = None) -> None:
     """One flag per field of ``cls``, grouped by the field's section (:func:`field_sections`); the defaults shown
     are ``base``'s (a command's own defaults) where it has the field, else the dataclass's."""
@@ -110,14 +145,15 @@ def add_config_args(parser: argparse.ArgumentParser, cls, base: dict | None = No
             groups[section] = parser.add_argument_group(f"{section} options")
         group = groups[section]
         flag = "--" + f.name.replace("_", "-")
+        flags = [flag, *("--" + a.replace("_", "-") for a in aliases_of(f.name))]  # TRL's names where they mean it
         documented = {"config_class": cls, "default_text": _default_text(default)}
         if is_bool:
             group.add_argument(
-                flag, dest=f.name, action=BoolOption, default=argparse.SUPPRESS, help="%(default)s", **documented
+                *flags, dest=f.name, action=BoolOption, default=argparse.SUPPRESS, help="%(default)s", **documented
             )
         elif nargs == "+":  # list options: `--model A B` and `--model A --model B` both give [A, B]
             group.add_argument(
-                flag,
+                *flags,
                 dest=f.name,
                 type=conv,
                 nargs=nargs,
@@ -128,7 +164,7 @@ def add_config_args(parser: argparse.ArgumentParser, cls, base: dict | None = No
             )
         else:
             group.add_argument(
-                flag,
+                *flags,
                 dest=f.name,
                 type=conv,
                 nargs=nargs,
@@ -158,14 +194,31 @@ def build_config(cls, args: argparse.Namespace, base: dict | None = None):
 
 # ---------------------------------------------------------------------------------------------
 def cmd_train(args) -> None:
-    from rewardlab.run_report import train_summary  # lazy: --help stays light (torch, transformers)
+    from rewardlab.run_report import train_summary, write_train_report  # lazy: --help stays light (torch)
     from rewardlab.train import TrainConfig, train  # lazy: --help stays light (torch, transformers)
 
     cfg = build_config(TrainConfig, args)
-    result = train(cfg)
+    from rewardlab.hub import check_can_push, push_to_hub  # lazy: --help stays light
+
+    check_can_push(cfg.push_to_hub)  # before training: a repo id, a token, a hub not switched off
+    result = train(cfg)  # the command composes: the trainer, then the run's report from what it returns
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun / accelerate launch, rank 0 speaks
         return
+    if result.held_out is not None:  # a finished preference run
+        result.report = write_train_report(
+            Path(cfg.output_dir),
+            cfg,
+            result.data_info,
+            result.final_eval,
+            result.steps,
+            result.elapsed_s,
+            result.held_out.records,
+            result.held_out.scores,
+            result.held_out.tokenizer,
+        )
     print(train_summary(result, cfg))
+    if cfg.push_to_hub and Path(result.model_dir).is_dir():  # a finished run (not --stop-after)
+        print(f"uploaded with its model card (README.md): {push_to_hub(result.model_dir, cfg.push_to_hub)}")
 
 
 def cmd_score(args) -> None:
@@ -185,7 +238,7 @@ def cmd_eval(args) -> None:
         print(describe_benchmarks())
         return
     if cfg.run:
-        from rewardlab.eval_run import run_eval_of_run  # lazy: --help stays light (torch, transformers)
+        from rewardlab.evaluate import run_eval_of_run  # lazy: --help stays light (torch, transformers)
 
         out = run_eval_of_run(cfg)
     else:
@@ -204,6 +257,8 @@ def cmd_quickstart(args) -> None:
     from rewardlab.train import TrainConfig  # lazy: --help stays light (torch, transformers)
 
     cfg = build_config(TrainConfig, args, base=QUICKSTART_DEFAULTS)
+    if cfg.push_to_hub:
+        raise RewardlabError("quickstart does not upload: `rewardlab export --push-to-hub REPO` after it")
     from rewardlab.run_report import report_summary  # lazy: --help stays light (torch, transformers)
 
     report = run_quickstart(cfg)
@@ -237,6 +292,8 @@ def cmd_export(args) -> None:
         f"exported {'merged LoRA' if info['merged'] else 'full'} model: {info['output']} "
         f"(max |score difference| on {info['probes']} probes: {info['max_abs_diff']:.2e})"
     )
+    if "url" in info:
+        print(f"uploaded with its model card (README.md): {info['url']}")
 
 
 def cmd_normalize(args) -> None:
@@ -327,7 +384,7 @@ COMMANDS["probe"] = (
 
 
 def cmd_inspect(args) -> None:
-    from rewardlab.loader import InspectConfig, run_inspect  # lazy: --help stays light (torch, transformers)
+    from rewardlab.inspect_model import InspectConfig, run_inspect  # lazy: --help stays light (torch, transformers)
 
     given = {k: v for k, v in vars(args).items() if k != "target"}
     if getattr(args, "target", None):  # `rewardlab inspect MODEL` = `rewardlab inspect --model MODEL`
@@ -350,7 +407,7 @@ COMMANDS.update(
         ),
         "inspect": (
             "print the scoring contract a model gets (inferred for models trained elsewhere) and why",
-            "rewardlab.loader:InspectConfig",
+            "rewardlab.inspect_model:InspectConfig",
             cmd_inspect,
         ),
     }
@@ -439,7 +496,7 @@ def make_parser(only: str | None = None, light: bool = False) -> argparse.Argume
     """The whole command line. ``only``: give options to that command alone (the others are listed, which is all
     the top-level ``--help`` shows); ``light``: read the config classes from their source, without importing
     their modules (for ``--help``; :func:`rewardlab.cli_help.light_config_class`)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="rewardlab",
         description="Train, evaluate and serve reward models.",
         epilog="`rewardlab COMMAND --help` lists a command's options by section.",
@@ -458,6 +515,21 @@ def make_parser(only: str | None = None, light: bool = False) -> argparse.Argume
     return parser
 
 
+def preflight(args: argparse.Namespace) -> None:
+    """The command's options validated (types, ranges: the config class read from source) and checked
+    (:func:`rewardlab.preflight.check_settings`: required options, paths, models, hub ids, the environment) before
+    the command imports torch."""
+    from rewardlab.preflight import check_settings  # lazy: only when a command runs, not for --help
+
+    _, cls_path, _ = COMMANDS[args.command]
+    cls = _config_class(cls_path, light=True)
+    given = {k: v for k, v in vars(args).items() if k not in ("target", "verbosity")}
+    if getattr(args, "target", None):  # inspect MODEL
+        given["model"] = args.target
+    cfg = build_config(cls, argparse.Namespace(**given), COMMAND_BASES.get(args.command))
+    check_settings(args.command, cls, cfg)
+
+
 def _command_of(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
@@ -466,9 +538,17 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     command = _command_of(argv)
-    # --help, --version, no command or a misspelt one: argparse answers and exits, so nothing heavy is imported
-    light = not argv or command not in COMMANDS or any(a in ("-h", "--help", "--version") for a in argv)
-    args = make_parser(only=command if command in COMMANDS else None, light=light).parse_args(argv)
+    # parsed with the config classes read from their source (nothing heavy imported): --help, a misspelt flag or a
+    # bad value are answered in well under a second; then the settings checks, still before torch loads
+    parser = make_parser(only=command if command in COMMANDS else None, light=True)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser._subparsers._group_actions[0].choices[args.command].unknown_flags(unknown)
+    try:
+        preflight(args)
+    except RewardlabError as e:
+        print(f"rewardlab {args.command}: error: {e}", file=sys.stderr)
+        return 2
     from rewardlab import progress  # lazy: tqdm only when a command runs, not for --help
 
     previous = os.environ.get(progress.ENV)
@@ -477,12 +557,29 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    from rewardlab import interrupt  # lazy: the --help path stays light
+    from rewardlab.atomic import write_fault  # lazy: the --help start-up path
+    from rewardlab.ownership import owning  # lazy: the --help start-up path
+
+    interrupt.set_command_line(argv)  # for the `--resume` command an interrupted run prints
     try:
-        args.func(args)
+        with owning():  # the output directories this command locked are released when it ends
+            args.func(args)
     except RewardlabError as e:
-        print(f"rewardlab {args.command}: error: {e}", file=sys.stderr)
+        code = getattr(e, "exit_code", 2)  # 130: stopped on a signal after a checkpoint (rewardlab.interrupt)
+        print(f"rewardlab {args.command}: {'error: ' if code == 2 else ''}{e}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop's steps (or twice): no traceback
+        print(f"\nrewardlab {args.command}: interrupted", file=sys.stderr)
+        return interrupt.EXIT_CODE
+    except OSError as e:  # a full or read-only disk met by a writer outside rewardlab's own (a library's save)
+        fault = write_fault(e, e.filename or "the output")
+        if fault is None:
+            raise
+        print(f"rewardlab {args.command}: error: {fault}", file=sys.stderr)
         return 2
     finally:  # this call's --quiet / --verbose only (main() is also called in-process, e.g. by tests)
+        interrupt.set_command_line(None)
         if previous is None:
             os.environ.pop(progress.ENV, None)
         else:

@@ -24,7 +24,12 @@ from pathlib import Path
 SOURCE_ATTR = "__rewardlab_source__"
 HELP_ATTR = "__rewardlab_help__"
 # modules a config's annotations and bases may come from that import neither torch nor transformers
-LIGHT_MODULES = ("rewardlab.bounds", "rewardlab.contract_options")
+LIGHT_MODULES = (
+    "rewardlab.bounds",
+    "rewardlab.contract_options",
+    "rewardlab.device",
+    "rewardlab.multiobjective.options",
+)
 HEADER_MAX_WORDS = 1
 
 
@@ -96,6 +101,12 @@ def light_config_class(module: str, name: str):
     ):
         return None
     cls = dataclasses.make_dataclass(name, fields, bases=bases)
+    for stmt in node.body:  # literal class constants (REQUIRED, RESUMABLE, ...): rewardlab.preflight reads them
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            try:
+                setattr(cls, stmt.targets[0].id, ast.literal_eval(stmt.value))
+            except ValueError:
+                continue
     setattr(cls, SOURCE_ATTR, _segment(source, node))
     setattr(cls, HELP_ATTR, _lazy_registry_help(tree, node, module))
     return cls

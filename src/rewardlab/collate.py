@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from rewardlab.data.record import Comparison
-from rewardlab.layout import pad_batch
+from rewardlab.layout import build_inputs, default_token_budget, layout_group, pack_rows, pad_batch
 from rewardlab.losses import PAD_TIER, UNRANKED_TIER
 
 
@@ -83,8 +83,16 @@ def _long(values: list) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.long)
 
 
-def collate_pairs(records: list[Comparison], features: list[list[dict]], pad_id: int, padding_side: str) -> PairBatch:
-    """``features[b][k]`` is the encoded response k of record b (from :meth:`TextEncoder.encode`)."""
+@dataclass
+class _Index:
+    """Where every response row and every pair of a batch of records sits (the PairBatch minus its inputs)."""
+
+    rows: list[dict]
+    fields: dict
+
+
+def _pair_index(records: list[Comparison], features: list[list[dict]]) -> _Index:
+    """The rows (``features`` flattened, record by record) and every PairBatch field that indexes them."""
     rows, group, w, l, margins, pair_group = [], [], [], [], [], []
     tie_a, tie_b, tie_group = [], [], []
     k_max = max((c.k for c in records), default=0)
@@ -106,15 +114,13 @@ def collate_pairs(records: list[Comparison], features: list[list[dict]], pad_id:
         for k, tier in enumerate(response_tiers(c)):
             slot_row[b][k] = base + k
             slot_tier[b][k] = tier
-    inputs = pad_batch(rows, pad_id, padding_side)
     margin = None if any(m is None for m in margins) else torch.tensor(margins, dtype=torch.float32)
-    return PairBatch(
-        inputs,
-        _long(w),
-        _long(l),
-        margin,
-        _long(group),
-        int(inputs["attention_mask"].sum()),
+    fields = dict(
+        chosen_idx=_long(w),
+        rejected_idx=_long(l),
+        margin=margin,
+        group=_long(group),
+        n_tokens=sum(len(f["input_ids"]) for f in rows),  # real tokens, however the rows are laid out
         pair_group=_long(pair_group),
         tie_a=_long(tie_a),
         tie_b=_long(tie_b),
@@ -123,3 +129,25 @@ def collate_pairs(records: list[Comparison], features: list[list[dict]], pad_id:
         slot_tier=_long(slot_tier).reshape(len(records), k_max),
         record_weight=torch.tensor([float(c.weight) for c in records], dtype=torch.float32),
     )
+    return _Index(rows, fields)
+
+
+def collate_pairs(records: list[Comparison], features: list[list[dict]], pad_id: int, padding_side: str) -> PairBatch:
+    """``features[b][k]`` is the encoded response k of record b (from :meth:`TextEncoder.encode`); padded rows."""
+    index = _pair_index(records, features)
+    return PairBatch(pad_batch(index.rows, pad_id, padding_side), **index.fields)
+
+
+def collate_packed(records, features: list[list[dict]], rm, token_budget: int | None = None, share_prefix: bool = True):
+    """Like :func:`collate_pairs` (same rows, pairs, groups, margins, ``n_tokens``), with packed inputs
+    (:mod:`rewardlab.layout`: a record's responses share their prompt prefix, groups packed into rows of
+    ``token_budget`` tokens, default :func:`~rewardlab.layout.default_token_budget`). ``rm(**batch.inputs)`` then
+    returns the rewards in the same row order. When the packed forward does not cover the model
+    (``rm.packing_mode()`` is None) the rows are padded instead, exactly as :func:`collate_pairs` lays them out."""
+    mode = rm.packing_mode()
+    if mode is None:
+        return collate_pairs(records, features, rm.spec.pad_token_id, rm.spec.padding_side)
+    index = _pair_index(records, features)
+    groups = [layout_group(f, mode, share_prefix) for f in features]
+    rows = pack_rows([len(g) for g in groups], token_budget or default_token_budget(rm.model))
+    return PairBatch(build_inputs(groups, rows, rm.spec.pad_token_id), **index.fields)

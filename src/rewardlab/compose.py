@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -10,18 +11,26 @@ from pathlib import Path
 
 import torch
 
-from rewardlab.atomic import atomic_write_text
-from rewardlab.bounds import Positive
+from rewardlab.atomic import atomic_write_bytes
+from rewardlab.bounds import Bounded, Positive
+from rewardlab.data.singles import single_rows
 from rewardlab.errors import RewardlabError
-from rewardlab.jsonstrict import dumps_strict
 from rewardlab.model import SPEC_FILE
-from rewardlab.multiobjective.composed import NAMES, ComposedLlama2Scorer, ComposedSpec, sha256_of
+from rewardlab.multiobjective.composed import (
+    COMPOSED_KIND,
+    NAMES,
+    ComposedLlama2Scorer,
+    ComposedSpec,
+    sha256_of,
+    write_composed_spec,
+)
 from rewardlab.multiobjective.scalarise import Llama2Rule
-from rewardlab.score import _single_rows
+from rewardlab.outputs import claim_output_dir
+from rewardlab.ownership import owns_outputs
 
 
 @dataclass
-class ComposeConfig:
+class ComposeConfig(Bounded):
     safety: str = ""  # the safety reward model directory (a rewardlab model)
     helpfulness: str = ""  # the helpfulness reward model directory (a rewardlab model)
     output_dir: str = ""  # where the composed rewardlab.json is written (no weights are copied)
@@ -32,7 +41,14 @@ class ComposeConfig:
     batch_size: Positive = 16  # texts per forward while whitening
     overwrite: bool = False  # replace an existing OUT/rewardlab.json
 
+    REQUIRED = (
+        "safety",
+        "helpfulness",
+        "output_dir",
+    )  # options that must be given (rewardlab.preflight checks them before anything loads)
 
+
+@owns_outputs
 def run_compose(cfg: ComposeConfig) -> Path:
     if not (cfg.safety and cfg.helpfulness and cfg.output_dir):
         raise RewardlabError("give --safety DIR, --helpfulness DIR and --output-dir OUT")
@@ -41,6 +57,13 @@ def run_compose(cfg: ComposeConfig) -> Path:
     out = Path(cfg.output_dir)
     if (out / SPEC_FILE).exists() and not cfg.overwrite:
         raise RewardlabError(f"{out / SPEC_FILE} exists; pass --overwrite to replace it")
+    claim_output_dir(
+        out,
+        overwrite=True,  # only OUT/rewardlab.json is written; its existence is checked above
+        inputs={"--safety": cfg.safety, "--helpfulness": cfg.helpfulness, "--reference-data": cfg.reference_data},
+        may_hold_model=_holds_composed(out),  # a composition is replaced; any other model is refused
+        command="rewardlab compose",
+    )
     members = {}
     for name, path, attribute in (
         ("safety", cfg.safety, cfg.safety_attribute),
@@ -61,14 +84,29 @@ def run_compose(cfg: ComposeConfig) -> Path:
         Llama2Rule(threshold=cfg.threshold, safety="safety", helpfulness="helpfulness").to_json(),
     )
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / SPEC_FILE, dumps_strict(spec.to_json(), indent=2) + "\n")
-    scorer = ComposedLlama2Scorer.load(out)  # the members load (and their attributes exist) before anything else
-    if cfg.reference_data:
-        rows = _single_rows(cfg.reference_data)
-        if not rows:
-            raise RewardlabError(f"--reference-data {cfg.reference_data}: expected prompt/response rows")
-        r = scorer.rewards([(x["prompt"], x["response"]) for x in rows], cfg.batch_size)
-        rule = scorer.rule.with_whitening(r, list(NAMES), torch.tensor([x["unsafe"] for x in rows]))
-        spec.scaliser = rule.to_json()
-        atomic_write_text(out / SPEC_FILE, dumps_strict(spec.to_json(), indent=2) + "\n")
+    before = (out / SPEC_FILE).read_bytes() if (out / SPEC_FILE).is_file() else None
+    try:
+        write_composed_spec(out, spec.to_json())
+        scorer = ComposedLlama2Scorer.load(out)  # the members load (and their attributes exist) before anything else
+        if cfg.reference_data:
+            rows = single_rows(cfg.reference_data)
+            if not rows:
+                raise RewardlabError(f"--reference-data {cfg.reference_data}: expected prompt/response rows")
+            r = scorer.rewards([(x["prompt"], x["response"]) for x in rows], cfg.batch_size)
+            rule = scorer.rule.with_whitening(r, list(NAMES), torch.tensor([x["unsafe"] for x in rows]))
+            spec.scaliser = rule.to_json()
+            write_composed_spec(out, spec.to_json())
+    except BaseException:  # a failed compose leaves what was there before (or nothing)
+        if before is None:
+            (out / SPEC_FILE).unlink(missing_ok=True)
+        else:
+            atomic_write_bytes(out / SPEC_FILE, before)
+        raise
     return out
+
+
+def _holds_composed(out: Path) -> bool:
+    try:
+        return json.loads((out / SPEC_FILE).read_text()).get("kind") == COMPOSED_KIND
+    except (OSError, ValueError, AttributeError):
+        return False

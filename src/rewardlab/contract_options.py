@@ -10,18 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rewardlab.bounds import NonNegative, Positive
+from rewardlab.bounds import Bounded, NonNegative, Positive
 
 TEMPLATES = ("chat", "plain", "join", "pair")
-TRUNCATIONS = ("right", "prompt_left")
+TRUNCATIONS = ("left", "right", "prompt_left")
 
 
 @dataclass
-class ContractOptions:
+class ContractOptions(Bounded):
     # models without rewardlab.json (foreign models, rewardlab.foreign): None = inferred from the model
     template: str | None = None  # chat | plain | join | pair, or a Jinja chat-template file (foreign models)
-    max_length: Positive | None = None  # tokens per text (foreign models; default: the model's max length)
-    truncation: str | None = None  # right | prompt_left (foreign models; default: right, as reward-bench)
+    max_length: Positive | None = (
+        None  # tokens per text (foreign models; default: 2048 as reward-bench, capped by the model's limit)
+    )
+    truncation: str | None = (
+        None  # left | right | prompt_left (foreign models; default: left, as reward-bench's run_rm.py)
+    )
     padding_side: str | None = None  # right | left
     add_special_tokens: bool | None = None  # let the tokenizer add its BOS/CLS (foreign models; default: inferred)
     score_index: NonNegative | None = None  # which output of a multi-output head is the reward (foreign models)

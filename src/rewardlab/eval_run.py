@@ -1,4 +1,4 @@
-"""``rewardlab eval --run runs/x``: evaluate exactly the held-out records of a training run.
+"""The held-out records of a training run, read again exactly (what ``rewardlab eval --run runs/x`` evaluates).
 
 The run's ``split.json`` (:mod:`rewardlab.splits`) lists the held-out ids and the rule; the data is read again
 with the run's own options (``train_summary.json``'s config) and the run's own reader — the scalar trainer's
@@ -16,7 +16,6 @@ from pathlib import Path
 
 from rewardlab.data import fingerprint
 from rewardlab.errors import RewardlabError
-from rewardlab.evaluate import EvalConfig, run_eval
 from rewardlab.multiobjective.train import _load_pairs
 from rewardlab.splits import SPLIT_FILE, read_split
 from rewardlab.train import TrainConfig, load_train_eval
@@ -71,15 +70,3 @@ def held_out_of_run(run_dir: str | Path) -> tuple[list, dict]:
     if not held:
         raise RewardlabError(f"{run_dir / SPLIT_FILE}: the run held out no records")
     return held, split
-
-
-def run_eval_of_run(cfg: EvalConfig) -> Path:
-    if cfg.data or cfg.benchmark:
-        raise RewardlabError(
-            "--run evaluates the run's own held-out records: give --run or --data/--benchmark, not both"
-        )
-    held, split = held_out_of_run(cfg.run)
-    models = cfg.model or ([] if cfg.judge else [str(Path(cfg.run) / "model")])
-    where = split["rule"].get("path") or split.get("data")
-    resolved = dataclasses.replace(cfg, model=models, data=[f"{where} (held-out split of {cfg.run})"])
-    return run_eval(resolved, records=held, skipped=[])

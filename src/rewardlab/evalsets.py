@@ -19,9 +19,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rewardlab.benchmarks.base import _SUFFIXES, _is_saved_dataset, skipped_summary
 from rewardlab.data.fields import ReadOptions, identical_responses_are_ties
 from rewardlab.data.loading import load_comparisons
+from rewardlab.data.local import data_files, is_saved_dataset, skipped_summary
 from rewardlab.data.readers import looks_local
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError, RewardlabError
@@ -47,11 +47,8 @@ def expand(paths: list[str]) -> list[str]:
     out: list[str] = []
     for p in paths:
         path = Path(os.path.expanduser(p))
-        if path.is_dir() and not _is_saved_dataset(path):
-            files = sorted(str(f) for f in path.rglob("*") if f.is_file() and f.name.lower().endswith(_SUFFIXES))
-            if not files:
-                raise DataError(f"directory holds no data files ({', '.join(_SUFFIXES)})", path=p)
-            out += files
+        if path.is_dir() and not is_saved_dataset(path):
+            out += [str(f) for f in data_files(path, p)]
         elif not path.exists() and looks_local(p):
             raise DataError("no such file or directory", path=p)
         else:

@@ -5,47 +5,50 @@ Writes ``report.json`` / ``report.md`` / ``report.html`` (one column per model, 
 its credit under the benchmark's rule. With ``--benchmark NAME`` (see ``--benchmark list``) the data is
 read in that benchmark's published schema and scored by its rule (:mod:`rewardlab.benchmarks`).
 
-A *scorer* is anything with ``score_comparisons(records, batch_size)`` (a
-:class:`~rewardlab.model.RewardModel`, or e.g. an LLM judge): :func:`evaluate_model` and
-:func:`evaluate_benchmark` take one directly.
+A *scorer* is any :class:`~rewardlab.scoring.protocol.Scorer` (a reward model of any kind, or an LLM judge):
+:func:`evaluate_model` and :func:`evaluate_benchmark` take one directly; what a kind adds to the report (a
+multi-objective section, a judge's parse failures, a foreign model's inferred contract) comes from its
+:meth:`~rewardlab.scoring.protocol.Scorer.eval_sections`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from rewardlab import progress
 from rewardlab.benchmarks import detect_benchmark, get_benchmark
-from rewardlab.benchmarks.base import score_records, skipped_summary
 from rewardlab.bounds import NonNegative, Positive, Seed
-from rewardlab.cells import model_label
+from rewardlab.cells import model_name
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import ReadOptions, fingerprint, parse_score_weights
 from rewardlab.data.formats import format_help
+from rewardlab.data.local import skipped_summary
 from rewardlab.data.record import Comparison
+from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import RewardlabError
+from rewardlab.eval_run import held_out_of_run
+from rewardlab.eval_scores import evaluate_benchmark, evaluate_model  # noqa: F401  (importable from here as before)
 from rewardlab.evalsets import as_paths, load_eval_comparisons
-from rewardlab.jsonstrict import dumps_strict
-from rewardlab.judges.run import eval_note, judge_from_spec
-from rewardlab.loader import load_reward_model
-from rewardlab.metrics.summary import evaluate_scores
+from rewardlab.loader import load_scorer, model_provenance
 from rewardlab.metrics.ties import TiePolicy
-from rewardlab.multiobjective.serving import multiobjective_note
 from rewardlab.outputs import claim_output_dir
+from rewardlab.ownership import owns_outputs
 from rewardlab.probes.profile import bias_profile
 from rewardlab.provenance import provenance
-from rewardlab.report import write_report
+from rewardlab.report import write_examples, write_report
+from rewardlab.scoring.kinds import JUDGE_PREFIX
+from rewardlab.scoring.protocol import EvalContext
 from rewardlab.splits import trained_on
+from rewardlab.truncation import truncation_counts, truncation_line, truncation_warnings
 
 # what eval writes into output_dir: --overwrite removes these first
 EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
 
 
 @dataclass
-class EvalConfig(ContractOptions):
+class EvalConfig(ContractOptions, DeviceOptions):
     # models
     model: list[str] = field(
         default_factory=list
@@ -60,7 +63,9 @@ class EvalConfig(ContractOptions):
     )  # files or directories (several: each file a subset, rewardlab.evalsets)
     format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
-    skip_invalid: bool = True  # skip rows that cannot be scored and report them (--no-skip-invalid: stop at the first)
+    # skip rows that cannot be scored and count them in the report (--no-skip-invalid: stop at the first). On here,
+    # off in train/score/judge: a report says what it skipped, while a trained model or a scores file would not
+    skip_invalid: bool = True
     limit: Positive | None = None  # use only the first N records
     run: str = ""  # a training run directory: evaluate exactly its held-out records (split.json); model: RUN/model
     # evaluation
@@ -79,150 +84,6 @@ class EvalConfig(ContractOptions):
     overwrite: bool = False  # replace the report in a non-empty --output-dir
 
     HELP = {"format": format_help}  # --help lists the formats from their registry
-
-
-def _scores(rm, records: list[Comparison], batch_size: int) -> list[list[float]]:
-    """:func:`score_records`, except that a scorer whose scaliser reads the prompt's ``unsafe`` tag (the Llama 2
-    rule: ``reads_unsafe_tags``) scores record by record when some record is tagged, so the tag counts."""
-    if getattr(rm, "reads_unsafe_tags", False) and any(r.meta.get("unsafe") for r in records):
-        return rm.score_comparisons(records, batch_size=batch_size)
-    return score_records(rm, records, batch_size)
-
-
-def evaluate_model(
-    rm, records: list[Comparison], batch_size: int = 32, seed: int = 0, tie_policy: str = "strict", n_boot: int = 1000
-) -> tuple[dict, list]:
-    """Score ``records`` with ``rm`` (any scorer) and return ``(evaluate_scores result, scores)``."""
-    scores = _scores(rm, records, batch_size)
-    policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
-    return evaluate_scores(records, scores, seed=seed, n_boot=n_boot, tie_policy=policy), scores
-
-
-def evaluate_benchmark(
-    scorer,
-    bench,
-    records: list[Comparison],
-    batch_size: int = 32,
-    seed: int = 0,
-    tie_policy: str = "published",
-    n_boot: int = 1000,
-) -> tuple[dict, list, list]:
-    """Score a benchmark's records with ``scorer``; return ``(result, scores, per-example credits)``.
-
-    ``result`` holds the generic metrics (:func:`rewardlab.metrics.evaluate_scores`, over the records
-    whose ``chosen`` is meaningful, ties credited by ``tie_policy`` resolved to strict for ``published``)
-    and ``result["benchmark"]``, the benchmark rule's result (which records the tie policy it used).
-    """
-    scores = _scores(scorer, records, batch_size)
-    bench_result = bench.score(records, scores, tie_policy=tie_policy, seed=seed, n_boot=n_boot)
-    credits = bench_result.pop("per_example", None) or [None] * len(records)
-    keep = [i for i, r in enumerate(records) if bench.pairwise(r)]
-    result: dict[str, Any] = {}
-    if keep:
-        policy = TiePolicy.parse(tie_policy, seed=seed).resolve("strict")
-        result = evaluate_scores(
-            [records[i] for i in keep], [scores[i] for i in keep], seed=seed, n_boot=n_boot, tie_policy=policy
-        )
-    result["benchmark"] = bench_result
-    return result, scores, credits
-
-
-def example_rows(
-    records: list[Comparison],
-    scores: list[list[float]],
-    credits: list | None = None,
-    pairwise: list[bool] | None = None,
-) -> list[dict]:
-    """One dict per example: id, subset (= source), chosen, scores, response lengths in characters, and
-    for a benchmark the example's credit, whether its ``chosen`` is a real preference, and its labels."""
-    rows = []
-    for i, (c, s) in enumerate(zip(records, scores)):
-        row = {
-            "id": c.id,
-            "source": c.source,
-            "subset": c.source,
-            "chosen": c.chosen,
-            "scores": list(s),
-            "lengths": [len(r) for r in c.responses],
-        }
-        if credits is not None:
-            row["credit"] = credits[i]
-        if pairwise is not None:
-            row["pairwise"] = bool(pairwise[i])
-        labels = {k: v for k, v in c.meta.items() if k != "prompts" and isinstance(v, (str, int, float, bool, list))}
-        if labels:
-            row["labels"] = labels
-        rows.append(row)
-    return rows
-
-
-def write_examples(
-    path: Path,
-    records: list[Comparison],
-    scores: list[list[float]],
-    credits: list | None = None,
-    pairwise: list[bool] | None = None,
-) -> list[dict]:
-    """Write :func:`example_rows` as JSONL to ``path``; return the rows."""
-    rows = example_rows(records, scores, credits, pairwise)
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(dumps_strict(row, ensure_ascii=False) + "\n")
-    return rows
-
-
-def model_name(path: str, taken: dict) -> str:
-    name = model_label(path)
-    while name in taken:
-        name += "'"
-    return name
-
-
-JUDGE_PREFIX = "judge:"
-
-
-def load_scorer(path: str, options: ContractOptions | None = None, trust_modified: bool = False, packing: bool = False):
-    """A rewardlab model directory, any other reward model (:func:`rewardlab.loader.load_reward_model`), or
-    ``judge:SPEC`` for an LLM judge (:func:`rewardlab.judges.run.judge_from_spec`).
-
-    ``packing`` (``--packing``) is a load option of reward models (:func:`rewardlab.loader.load_reward_model`
-    builds them with it, or refuses it for those that cannot pack); an LLM judge reads text, not padded token
-    batches, and is loaded as it is."""
-    if path.startswith(JUDGE_PREFIX):
-        return judge_from_spec(path[len(JUDGE_PREFIX) :])
-
-    progress.status(f"loading the model {path}")
-    # only rewardlab dirs are hashed
-    return load_reward_model(path, options, trust_modified=trust_modified, packing=packing)
-
-
-def model_provenance(path: str | None, scorer: Any) -> dict:
-    """Where one result column's scores came from: the model path and what its ``rewardlab.json`` says
-    (backbone, model type, training-data fingerprint, package versions), or the scorer's class."""
-    info: dict[str, Any] = {"path": str(path) if path is not None else None, "kind": type(scorer).__name__}
-    spec = getattr(scorer, "spec", None)
-    if spec is not None and hasattr(spec, "to_json"):
-        d = spec.to_json()
-        info.update(
-            {
-                "backbone": d.get("backbone"),
-                "model_type": d.get("model_type"),
-                "data_fingerprint": d.get("data_fingerprint"),
-                "pooling": d.get("pooling"),
-                "template": d.get("template"),
-                "max_length": d.get("max_length"),
-                "versions": d.get("versions"),
-            }
-        )
-    if getattr(scorer, "modified_files", None):  # loaded with --trust-modified despite these mismatches
-        info["trust_modified"] = list(scorer.modified_files)
-    describe = getattr(scorer, "describe", None)
-    if callable(describe):
-        try:
-            info["describe"] = describe()
-        except Exception:
-            pass
-    return info
 
 
 def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[str]]:
@@ -252,6 +113,7 @@ def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[
     return records, skipped, notes
 
 
+@owns_outputs
 def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: list | None = None) -> Path:
 
     if not cfg.model and not cfg.judge:
@@ -260,14 +122,20 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     if cfg.benchmark:
         bench = get_benchmark(cfg.benchmark)
     elif records is None and cfg.data:
-        found = {getattr(detect_benchmark(p), "name", None) for p in as_paths(cfg.data)}  # a benchmark's own layout
+        found = {b.name if b is not None else None for b in map(detect_benchmark, as_paths(cfg.data))}
         bench = get_benchmark(found.pop()) if len(found) == 1 and None not in found else None  # (EvalBiasBench)
 
     try:
         TiePolicy.parse(cfg.tie_policy, seed=cfg.seed)
     except ValueError as e:
         raise RewardlabError(str(e)) from e
-    claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=EVAL_WRITES)
+    claim_output_dir(
+        cfg.output_dir,
+        overwrite=cfg.overwrite,
+        written=EVAL_WRITES,
+        inputs={"--data": as_paths(cfg.data) if cfg.data else None, "--model": cfg.model},
+        command="rewardlab eval",
+    )
     load_notes: list[str] = []
     if records is None:
         records, skipped, load_notes = _load_records(cfg, bench)
@@ -279,9 +147,11 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
     results, examples, tok = {}, {}, None
     pairwise = [bench.pairwise(r) for r in records] if bench is not None else None
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
-        rm = load_scorer(path, contract_options(cfg), cfg.trust_modified, packing=cfg.packing)
-        tok = getattr(rm, "tokenizer", tok)
-        name = model_name(getattr(rm, "name", path), results)
+        rm = load_scorer(
+            path, contract_options(cfg), cfg.trust_modified, packing=cfg.packing, devices=device_options(cfg)
+        )
+        tok = rm.tokenizer if rm.tokenizer is not None else tok
+        name = model_name(rm.name or path, results)
         if bench is None:
             results[name], scores = evaluate_model(rm, records, cfg.batch_size, cfg.seed, cfg.tie_policy, cfg.n_boot)
             credits = None
@@ -290,6 +160,12 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
                 rm, bench, records, cfg.batch_size, cfg.seed, cfg.tie_policy, cfg.n_boot
             )
         results[name]["model"] = model_provenance(path, rm)
+        results[name]["truncation"] = cut = truncation_counts(rm, records)
+        if cut is not None:
+            load_notes.append(truncation_line(name, cut))
+            for warning in truncation_warnings(name, cut):
+                print(f"rewardlab eval: warning: {warning}", file=sys.stderr)
+                load_notes.append(f"warning: {warning}")
         if cfg.probes:
             results[name]["bias_profile"] = bias_profile(
                 rm,
@@ -310,16 +186,12 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
             print(f"rewardlab eval: warning: {warning}", file=sys.stderr)
             load_notes.append(f"warning: {warning}")
         examples[name] = write_examples(out / f"examples-{name}.jsonl", records, scores, credits, pairwise)
-        if hasattr(rm, "multiobjective_report"):  # every scaliser with CIs, length correlation, gate by source
-            results[name]["multiobjective"] = rm.multiobjective_report(
-                records, out / f"gate-{name}.png", cfg.batch_size, rated=as_paths(cfg.data)
-            )
-            load_notes.append(multiobjective_note(name, results[name]["multiobjective"]))
-        if getattr(rm, "last_summary", None):  # an LLM judge: parse failures, position consistency
-            results[name]["judge"] = rm.last_summary
-            load_notes.append(eval_note(name, rm.last_summary))
-        if getattr(rm, "contract", None) is not None:  # a foreign model: which parts of its contract were inferred
-            load_notes.append(rm.contract.summary())
+        context = EvalContext(name, out, cfg.batch_size, tuple(as_paths(cfg.data)))
+        for section in rm.eval_sections(records, context):  # what this kind adds (rewardlab.scoring.protocol)
+            if section.key is not None:
+                results[name][section.key] = section.data
+            if section.note:
+                load_notes.append(section.note)
         del rm
 
     data_names = ", ".join(as_paths(cfg.data))
@@ -329,5 +201,29 @@ def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: 
         notes.append(f"rows that cannot be scored were skipped and not counted{skipped_summary(skipped)}")
     prov = provenance(config=cfg.__dict__, data_fingerprint=fingerprint(records), tokenizer=tok)
     title = "rewardlab evaluation" + (f": {bench.title}" if bench is not None else "")
-    write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples)
+    curves_note = (
+        None
+        if getattr(cfg, "run", None)
+        # eval --run: the curves' held-out split is this data
+        else (
+            "These curves are the model's own training run (its metrics.jsonl): loss and accuracy on its training "
+            "data and accuracy on that run's own held-out split, not results on "
+            + (data_names or "the data evaluated here")
+            + "."
+        )
+    )
+    write_report(out, results, title=title, provenance=prov, notes=notes, examples=examples, curves_note=curves_note)
     return out
+
+
+# ---- eval --run: exactly the held-out records of a training run (rewardlab.eval_run) --------------------------
+def run_eval_of_run(cfg: EvalConfig) -> Path:
+    if cfg.data or cfg.benchmark:
+        raise RewardlabError(
+            "--run evaluates the run's own held-out records: give --run or --data/--benchmark, not both"
+        )
+    held, split = held_out_of_run(cfg.run)
+    models = cfg.model or ([] if cfg.judge else [str(Path(cfg.run) / "model")])
+    where = split["rule"].get("path") or split.get("data")
+    resolved = dataclasses.replace(cfg, model=models, data=[f"{where} (held-out split of {cfg.run})"])
+    return run_eval(resolved, records=held, skipped=[])

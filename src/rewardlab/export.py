@@ -10,19 +10,19 @@ model's (``max_abs_diff`` is printed; over ``--tolerance`` is an error).
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from rewardlab.atomic import readable_like_the_rest, replace_dir
-from rewardlab.bounds import NonNegativeFloat
+from rewardlab.atomic import publish_dir
+from rewardlab.bounds import Bounded, NonNegativeFloat
 from rewardlab.errors import RewardlabError
+from rewardlab.hub import check_can_push, push_to_hub
 from rewardlab.lora import is_peft
 from rewardlab.model import RewardModel, write_spec
+from rewardlab.outputs import claim_output_dir
 
 PROBES = [
     ("What is 2 plus 3?", "It is 5."),
@@ -33,13 +33,19 @@ PROBES = [
 
 
 @dataclass
-class ExportConfig:
+class ExportConfig(Bounded):
     model: str = ""  # a rewardlab model directory (LoRA adapter or full)
     output: str = ""  # where the plain transformers directory goes (must not exist, unless --overwrite)
     merge: bool = False  # fold LoRA adapters into the weights (required for a LoRA model)
     dtype: str = "float32"  # float32 | bfloat16 | float16 of the written weights
     overwrite: bool = False  # replace an existing --output directory
     tolerance: NonNegativeFloat = 1e-4  # largest allowed |score difference| between source and export on the probes
+    # a hub repo OWNER/NAME: after the check, upload the export with a generated model card (README.md) through
+    # huggingface_hub (needs a token; rewardlab.hub)
+    push_to_hub: str | None = None
+    private: bool = False  # with --push-to-hub: create the repo private
+
+    REQUIRED = ("model", "output")  # options that must be given (rewardlab.preflight checks them before anything loads)
 
 
 def _probe_items():
@@ -55,9 +61,14 @@ def run_export(cfg: ExportConfig) -> dict:
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
     if cfg.dtype not in dtypes:
         raise RewardlabError(f"dtype must be one of {sorted(dtypes)}, not {cfg.dtype!r}")
+    check_can_push(cfg.push_to_hub)  # before any work: a repo id, a token, a hub not switched off
     out = Path(cfg.output)
     if out.exists() and not cfg.overwrite:
         raise RewardlabError(f"{out} exists: pass --overwrite or choose another --output")
+    # the directory is replaced whole by a rename (publish_dir), so it is not locked: each export lands whole
+    claim_output_dir(
+        out, overwrite=cfg.overwrite, flag="--output", inputs={"--model": cfg.model}, may_hold_model=True, lock=False
+    )
     rm = RewardModel.load(cfg.model)
     rm.eval()
     items = _probe_items()
@@ -70,14 +81,12 @@ def run_export(cfg: ExportConfig) -> dict:
     model.config.num_labels = 1
     model.config.pad_token_id = rm.spec.pad_token_id
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    rm.tokenizer.save_pretrained(tmp)
-    write_spec(tmp, rm.spec.to_json())  # with the hashes of the exported files
-    readable_like_the_rest(tmp)
-    replace_dir(tmp, out)
+    def fill(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=True)
+        rm.tokenizer.save_pretrained(tmp)
+        write_spec(tmp, rm.spec.to_json())  # with the hashes of the exported files
+
+    publish_dir(out, fill)
 
     # the check: plain transformers, fed rewardlab's ids, gives the source model's scores
     plain = AutoModelForSequenceClassification.from_pretrained(out, dtype=torch.float32).eval()
@@ -93,4 +102,7 @@ def run_export(cfg: ExportConfig) -> dict:
             f"the export's scores differ from the source model's by {diff:.3g} (> {tol}); "
             f"{out} was written but should not be used"
         )
-    return {"output": str(out), "merged": lora, "max_abs_diff": diff, "probes": len(items)}
+    info = {"output": str(out), "merged": lora, "max_abs_diff": diff, "probes": len(items)}
+    if cfg.push_to_hub:  # the card reads the training run the source model sits in (runs/rm for runs/rm/model)
+        info["url"] = push_to_hub(out, cfg.push_to_hub, run_dir=Path(cfg.model).parent, private=cfg.private)
+    return info

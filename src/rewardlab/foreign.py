@@ -21,8 +21,12 @@ inferred or given, and why):
   ``config.pad_token_id``); the pad token is the model's (``config.pad_token_id``, else the tokenizer's,
   else EOS as reward-bench sets it, flagged). OpenRLHF models: at the last attention-mask position, with
   position ids from the mask (``openrlhf/models/model.py`` ``_get_reward_model``).
-* **length**: the model's max length (tokenizer ``model_max_length``, capped by the config's positions);
-  longer texts are cut on the right, as reward-bench's pipeline (``truncation=True``) does.
+* **length**: 2048 tokens, reward-bench's ``run_rm.py`` ``--max_length`` default, or the model's own limit
+  where that is lower (tokenizer ``model_max_length``, config positions); the contract says which. Longer texts
+  lose their *start* (``truncation="left"``), special tokens kept, as reward-bench's ``run_rm.py`` sets
+  ``tokenizer.truncation_side = "left"`` before its pipeline (``RewardBenchPipeline`` for a model not in its
+  table) tokenizes with ``truncation=True, max_length=...``. OpenRLHF models keep their own rule (the end is
+  cut, EOS kept last) and their model's limit.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 from rewardlab.atomic import atomic_write_text
 from rewardlab.contract_options import TEMPLATES, TRUNCATIONS, ContractOptions
 from rewardlab.data.record import Prompt, prompt_as_messages
+from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError
 from rewardlab.model import ENCODER_TYPES, SPEC_FILE, RewardModel, ScoringSpec, TextEncoder, package_versions
+from rewardlab.scoring.protocol import Capabilities, LoadRequest, ScoreOptions, ScoreRow
 
 HUGE_MAX_LENGTH = 10**7  # tokenizers without a limit report ~1e30
 FALLBACK_MAX_LENGTH = 2048  # reward-bench's run_rm.py --max_length default
@@ -188,14 +194,33 @@ class ForeignRewardModel(RewardModel):
     evaluation, benchmarks, probes and the server use it unchanged. ``contract`` says how it scores. It never
     packs (built with ``packing=False``): :func:`load_foreign` refuses the ``--packing`` load option."""
 
+    kind = "foreign"
+
     def __init__(self, model, tokenizer, spec: ScoringSpec, contract: Contract, read: Callable):
         super().__init__(model, tokenizer, spec)
         self.contract, self._read = contract, read
         self.encoder = ForeignTextEncoder(tokenizer, spec, openrlhf=contract.kind == "openrlhf")
         self.n_attributes: int | None = None  # a custom-code model's per-attribute rewards (set by the load's probe)
+        self.capabilities = Capabilities(output="scalar", packing_refusal=packing_refusal(contract.model))
 
-    def describe(self) -> dict:
-        return {"contract": self.contract.to_json()}
+    def set_attributes(self, n: int | None) -> None:
+        """Record the load probe's finding: the output has ``n`` per-attribute ``rewards`` (None: none)."""
+        self.n_attributes = n
+        output = "attributes" if n is not None else "scalar"
+        self.capabilities = Capabilities(output=output, packing_refusal=self.capabilities.packing_refusal)
+
+    @property
+    def attributes(self) -> list[str]:
+        return self.attribute_names() or []
+
+    @classmethod
+    def open(cls, path: str, request: LoadRequest) -> "ForeignRewardModel":
+        kw = {} if request.torch_dtype is None else {"torch_dtype": request.torch_dtype}
+        return load_foreign(path, request.options, packing=request.packing, **kw)
+
+    @classmethod
+    def inspect(cls, path: str, options: ContractOptions) -> str:
+        return infer_contract(path, options)[3].format()
 
     def _output(self, input_ids, attention_mask=None, token_type_ids=None):
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -242,20 +267,17 @@ class ForeignRewardModel(RewardModel):
                 out[i] = dict(zip(names, row))
         return out
 
-    def score(
-        self,
-        items,
-        batch_size: int = 16,
-        normalize: bool = False,
-        padding_side: str | None = None,
-        packing: bool | None = None,
-        token_budget: int | None = None,
-    ) -> list[float]:
-        if packing:
-            raise ModelContractError(packing_refusal(self.contract.model))
-        return super().score(
-            items, batch_size=batch_size, normalize=normalize, padding_side=padding_side, packing=False
-        )
+    def score_items(self, items: list, opts: ScoreOptions, unsafe=None) -> list[float]:
+        return super().score_items(items, dataclasses.replace(opts, packing=False), unsafe)
+
+    def score_rows(self, items, options: ScoreOptions | None = None, /, *, unsafe=None, **keywords) -> list[ScoreRow]:
+        """The scalar, and for a custom-code model whose output has ``rewards`` the per-attribute rewards."""
+        opts = self.options(options, keywords)
+        rows: list[ScoreRow] = [{"score": s} for s in self.score(items, opts)]
+        if self.capabilities.output == "attributes":
+            for row, attrs in zip(rows, self.attribute_scores(items, batch_size=opts.batch_size)):
+                row["attributes"] = attrs
+        return rows
 
 
 def _reader(kind: str, config, opts: ContractOptions, contract: Contract) -> Callable:
@@ -451,7 +473,8 @@ def infer_contract(path: str, opts: ContractOptions | None = None):
         add = c.set(
             "add_special_tokens", True, "inferred", "the tokenizer's own BOS/CLS/SEP, as reward-bench's pipeline"
         )
-    # length
+    # length: reward-bench's run_rm.py passes max_length=2048 (its --max_length default) to the tokenizer, whatever
+    # the model; a model with fewer positions cannot take 2048 tokens, so its own limit caps it
     if opts.max_length is not None:
         max_length = c.set("max_length", opts.max_length, "given", "--max-length")
     else:
@@ -464,20 +487,47 @@ def infer_contract(path: str, opts: ContractOptions | None = None):
             )
             if isinstance(v, int) and 0 < v < HUGE_MAX_LENGTH
         ]
-        if limits:
-            max_length = c.set("max_length", min(limits)[0], "model", min(limits)[1])
+        if kind == "openrlhf":  # OpenRLHF's trainer cuts at its --max_len; the model's limit is the known bound
+            if limits:
+                max_length = c.set("max_length", min(limits)[0], "model", min(limits)[1])
+            else:
+                max_length = c.set(
+                    "max_length", FALLBACK_MAX_LENGTH, "inferred", "the model states none: 2048 (a guess)"
+                )
+                c.warnings.append("the model states no max length: 2048 is a guess (give --max-length)")
+        elif limits and min(limits)[0] < FALLBACK_MAX_LENGTH:
+            max_length = c.set(
+                "max_length",
+                min(limits)[0],
+                "model",
+                f"{min(limits)[1]} {min(limits)[0]}, below reward-bench's --max_length default 2048 "
+                "(reward-bench would fail on longer texts)",
+            )
         else:
             max_length = c.set(
-                "max_length", FALLBACK_MAX_LENGTH, "inferred", "the model states none: reward-bench's 2048"
+                "max_length",
+                FALLBACK_MAX_LENGTH,
+                "inferred",
+                "reward-bench's run_rm.py --max_length default 2048"
+                + (f" (the model allows {min(limits)[0]}: {min(limits)[1]})" if limits else " (the model states none)"),
             )
-            c.warnings.append("the model states no max length: 2048 is a guess (give --max-length)")
-    truncation = opts.truncation or "right"
-    c.set(
-        "truncation",
-        truncation,
-        "given" if opts.truncation else "inferred",
-        "--truncation" if opts.truncation else "longer texts lose their end, as reward-bench's pipeline",
-    )
+    if opts.truncation:
+        truncation = c.set("truncation", opts.truncation, "given", "--truncation")
+    elif kind == "openrlhf":
+        truncation = c.set(
+            "truncation",
+            "right",
+            "inferred",
+            "OpenRLHF's reward dataset cuts the end (truncation=True) and keeps EOS last",
+        )
+    else:
+        truncation = c.set(
+            "truncation",
+            "left",
+            "inferred",
+            "longer texts lose their start, special tokens kept: reward-bench's run_rm.py sets "
+            "tokenizer.truncation_side='left'",
+        )
     normalization = None
     if kind == "openrlhf" and getattr(config, "mean", None) is not None:
         normalization = {
@@ -555,13 +605,13 @@ def load_foreign(
             weight = _state_tensor(Path(path), f"{prefix}.weight")
             if weight is None:
                 raise ModelContractError(f"{path}: OpenRLHF config but no `{prefix}.weight` value head in its weights")
-            base = AutoModel.from_pretrained(path, dtype=torch_dtype)
-            head = torch.nn.Linear(weight.shape[-1], 1, bias=False, dtype=torch_dtype)
+            base = AutoModel.from_pretrained(path, dtype=torch_dtype, **pretrained_kwargs())
+            head = torch.nn.Linear(weight.shape[-1], 1, bias=False, dtype=torch_dtype, device=base.device)
             head.weight.data.copy_(weight.reshape(1, -1))
             model = OpenRLHFValueModel(base, head)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(
-                path, dtype=torch_dtype, trust_remote_code=opts.trust_remote_code
+                path, dtype=torch_dtype, trust_remote_code=opts.trust_remote_code, **pretrained_kwargs()
             )
     except (OSError, ValueError) as e:
         raise ModelContractError(f"cannot load {path}'s weights: {str(e).splitlines()[0]}") from e
@@ -574,7 +624,7 @@ def load_foreign(
         with torch.no_grad():
             probe = rm._output(**rm.collate([rm.encoder.encode("a", "b")]))
         rewards = getattr(probe, "rewards", None)
-        rm.n_attributes = int(rewards.shape[-1]) if isinstance(rewards, torch.Tensor) and rewards.dim() == 2 else None
+        rm.set_attributes(int(rewards.shape[-1]) if isinstance(rewards, torch.Tensor) and rewards.dim() == 2 else None)
         try:
             read(probe)
         except ModelContractError as e:
@@ -590,8 +640,7 @@ def load_foreign(
 
 def contract_of(scorer) -> dict | None:
     """The contract a loaded scorer reports (foreign and implicit models), for reports and score outputs."""
-    contract = getattr(scorer, "contract", None)
-    return contract.to_json() if contract is not None else None
+    return scorer.contract.to_json() if scorer.contract is not None else None
 
 
 def write_contract(path: Path, scorer) -> Path | None:

@@ -15,14 +15,18 @@ its log-probabilities are kept, then the reference runs (one model's logits aliv
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from rewardlab.contract_options import ContractOptions
 from rewardlab.data.record import Prompt
+from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError
 from rewardlab.foreign import Contract, ForeignTextEncoder, _check_options
 from rewardlab.model import RewardModel, ScoringSpec, package_versions
+from rewardlab.scoring.protocol import Capabilities, LoadRequest, ScoreOptions
 
 PACKING_REFUSAL = "--packing does not cover the DPO implicit reward"  # load_implicit / score(packing=True)
 
@@ -71,8 +75,17 @@ class ImplicitRewardModel(RewardModel):
         self.ref, self.contract, self.beta = ref, contract, beta
         self.encoder = ImplicitTextEncoder(tokenizer, spec)
 
-    def describe(self) -> dict:
-        return {"contract": self.contract.to_json()}
+    kind = "dpo-implicit"
+    capabilities = Capabilities(output="scalar", packing_refusal=PACKING_REFUSAL)
+
+    @classmethod
+    def open(cls, path: str, request: LoadRequest) -> "ImplicitRewardModel":
+        kw = {} if request.torch_dtype is None else {"torch_dtype": request.torch_dtype}
+        return load_implicit(path, request.options, packing=request.packing, **kw)
+
+    @classmethod
+    def inspect(cls, path: str, options: ContractOptions) -> str:
+        return implicit_contract(path, options)[2].format()
 
     def collate(self, features: list[dict], padding_side: str | None = None) -> dict[str, torch.Tensor]:
         side = padding_side or self.spec.padding_side
@@ -94,20 +107,8 @@ class ImplicitRewardModel(RewardModel):
             reward = reward - _sequence_logps(self.ref, input_ids, attention_mask, response_mask)
         return reward * (self.beta if self.beta is not None else 1.0)
 
-    def score(
-        self,
-        items,
-        batch_size: int = 16,
-        normalize: bool = False,
-        padding_side: str | None = None,
-        packing: bool | None = None,
-        token_budget: int | None = None,
-    ) -> list[float]:
-        if packing:
-            raise ModelContractError(PACKING_REFUSAL)
-        return super().score(
-            items, batch_size=batch_size, normalize=normalize, padding_side=padding_side, packing=False
-        )
+    def score_items(self, items: list, opts: ScoreOptions, unsafe=None) -> list[float]:
+        return super().score_items(items, dataclasses.replace(opts, packing=False), unsafe)
 
 
 def implicit_contract(path: str, opts: ContractOptions):
@@ -211,7 +212,7 @@ def load_implicit(
     def lm(p):
         try:
             return AutoModelForCausalLM.from_pretrained(
-                p, dtype=torch_dtype, trust_remote_code=opts.trust_remote_code
+                p, dtype=torch_dtype, trust_remote_code=opts.trust_remote_code, **pretrained_kwargs()
             ).eval()
         except (OSError, ValueError) as e:
             raise ModelContractError(f"cannot load {p} as a causal LM: {str(e).splitlines()[0]}") from e

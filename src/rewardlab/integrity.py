@@ -5,15 +5,23 @@ tokenizer files, the chat template, ``config.json``, the weights (and a LoRA ada
 them and refuses a directory where one is missing, changed or added, naming the file: a deleted
 ``tokenizer.json`` would otherwise load a slow tokenizer that maps every word to ``[UNK]``, and an edited one
 silently change every score. ``--trust-modified`` loads it anyway; the mismatch is then reported (stderr and
-the report's provenance), never silent. ``rewardlab.json`` itself is not hashed: its scoring fields are
-checked against the tokenizer and config at load (:meth:`rewardlab.model.RewardModel.load`) and its values
-against the trainer's ranges (:func:`check_spec_values`).
+the report's provenance), never silent.
+
+``rewardlab.json`` itself is the rest of the contract (template, max_length, truncation, the scaliser weights, the
+gate's temperature, the debiasing transform, a composition's threshold and roles, the normalisation statistics,
+``file_hashes`` themselves): every writer seals it (:func:`seal`: ``contract_hashes``, the sha256 of every other
+top-level field) and every reader checks the seal (:func:`read_rewardlab_json`), naming each field that was
+modified, removed or added. A file without the seal (``file_hashes`` and ``contract_hashes`` both deleted, or
+written by hand) is refused the same way; ``--trust-modified`` loads it anyway, warned and recorded. Its values are
+then checked against the trainer's ranges (:func:`check_spec_values`) and, being JSON, its shape against the typed
+sections (:mod:`rewardlab.specfields`): a malformed file is an error naming the field, never a traceback.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +29,10 @@ from pathlib import Path
 from rewardlab.bounds import Positive
 from rewardlab.errors import ModelContractError
 from rewardlab.settings import Sourced, validate
+from rewardlab.specfields import kind_of
+
+CONTRACT_FILE = "rewardlab.json"
+SEAL = "contract_hashes"  # {top-level field: sha256 of its canonical JSON}, every field but itself
 
 # the files of a model directory that take part in scoring (fnmatch patterns, top level only)
 SCORING_FILES = (
@@ -123,3 +135,84 @@ def check_spec_values(spec, source: str) -> None:
     ``max_length: 0`` or ``truncation: "middle"``)."""
     values = {k: getattr(spec, k) for k in ("max_length", "truncation", "padding_side", "pooling")}
     validate(SpecValues, Sourced(values, {k: f"{source}: {k}" for k in values}))
+
+
+# ---- rewardlab.json: the sealed contract --------------------------------------------------------------------
+def _canonical(value) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(_canonical(value)).hexdigest()
+
+
+def seal(spec: dict) -> dict:
+    """``spec`` (JSON values only) with :data:`SEAL` recomputed over every other top-level field."""
+    body = {k: v for k, v in spec.items() if k != SEAL}
+    return {**body, SEAL: {k: _digest(v) for k, v in sorted(body.items())}}
+
+
+def seal_problems(spec: dict) -> list[str]:
+    """One line per field that differs from the seal (modified, removed, added); the seal itself missing or
+    malformed is one line. Empty when ``spec`` is as rewardlab wrote it."""
+    recorded = spec.get(SEAL)
+    if recorded is None:
+        return [
+            f"it carries no {SEAL} (the seal rewardlab writes with every model): edited, written by hand or by an "
+            "older rewardlab; its fields cannot be checked"
+            + ("" if spec.get("file_hashes") is not None else ", and without file_hashes neither can its files")
+        ]
+    if not isinstance(recorded, dict) or not all(isinstance(v, str) for v in recorded.values()):
+        return [f"{SEAL} is not an object of sha256 digests"]
+    out = []
+    for name, digest in sorted(recorded.items()):
+        if name not in spec:
+            out.append(f"field {name!r} was removed")
+        else:
+            try:
+                same = _digest(spec[name]) == digest
+            except ValueError:  # NaN/Infinity: never written by rewardlab
+                same = False
+            if not same:
+                out.append(f"field {name!r} was modified")
+    out += [f"field {name!r} was added" for name in sorted(set(spec) - set(recorded) - {SEAL})]
+    return out
+
+
+def parse_rewardlab_json(path: str | os.PathLike) -> dict:
+    """The JSON object in model directory ``path``'s ``rewardlab.json``; :class:`ModelContractError` naming the file
+    when it is missing, unreadable, not JSON or not an object (``[]``, ``null``)."""
+    file = Path(path) / CONTRACT_FILE
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelContractError(f"{path} has no {CONTRACT_FILE}: not a rewardlab model directory") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ModelContractError(f"{file}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
+    try:
+        spec = json.loads(text)
+    except ValueError as e:
+        raise ModelContractError(f"{file} is not valid JSON: {e}") from None
+    if not isinstance(spec, dict):
+        raise ModelContractError(f"{file}: the file must be a JSON object, got {kind_of(spec)}")
+    return spec
+
+
+def read_rewardlab_json(path: str | os.PathLike, *, trust_modified: bool = False, warn=None) -> tuple[dict, list[str]]:
+    """``(spec, problems)``: the sealed contract of model directory ``path``, checked against its seal. A broken
+    seal is a :class:`ModelContractError` naming every field, unless ``trust_modified`` (then ``warn`` is told and
+    the problems are returned for the reports)."""
+    spec = parse_rewardlab_json(path)
+    problems = [f"{CONTRACT_FILE}: {p}" for p in seal_problems(spec)]
+    if problems and not trust_modified:
+        raise ModelContractError(
+            f"{Path(path) / CONTRACT_FILE}: the scoring contract does not match its seal: "
+            + "; ".join(p.split(": ", 1)[1] for p in problems)
+            + " (pass --trust-modified to load it anyway; the reports will say so)"
+        )
+    if problems and warn is not None:
+        warn(
+            f"rewardlab: warning: {path} is loaded despite its {CONTRACT_FILE} because of --trust-modified: "
+            + "; ".join(problems)
+        )
+    return {k: v for k, v in spec.items() if k != SEAL}, problems

@@ -1,31 +1,26 @@
 """The one model-loading entry point for score, eval, serve, normalize, probe and inspect.
 
-A directory with ``rewardlab.json`` goes through its checked contract (:meth:`RewardModel.load`, unchanged); one
-whose ``rewardlab.json`` has a ``multiobjective`` section (K attribute outputs, or a composed Llama 2 pair of
-models) becomes a :class:`rewardlab.multiobjective.serving.MultiObjectiveScorer`, which scores with its recorded
-scaliser through the same interface (``score``, ``normalize``, ``score_comparisons``; ``score_rows`` adds the
-per-attribute rewards and gate weights);
-``--ref-model``/``--ref-free`` make a DPO policy's implicit reward (:mod:`rewardlab.implicit`); anything else
-is a foreign reward model whose contract is inferred, printed and stored (:mod:`rewardlab.foreign`).
+:func:`rewardlab.scoring.kinds.kind_of` reads which kind a model is (its ``rewardlab.json`` ``kind``; a
+``multiobjective`` section; ``--ref-model``/``--ref-free`` for a DPO policy's implicit reward; no
+``rewardlab.json``: a foreign reward model whose contract is inferred, printed and stored) and
+:data:`rewardlab.scoring.kinds.KINDS` names the class that opens it. Every kind answers the one interface
+(:class:`rewardlab.scoring.protocol.Scorer`), so no caller special-cases a kind. This module imports no kind.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
-from rewardlab.contract_options import ContractOptions, contract_options
+from rewardlab import progress
+from rewardlab.contract_options import ContractOptions
+from rewardlab.device import DeviceOptions, placed, resolve
 from rewardlab.errors import ModelContractError
-from rewardlab.foreign import infer_contract, load_foreign
-from rewardlab.implicit import implicit_contract, load_implicit
-from rewardlab.model import SPEC_FILE, RewardModel, ScoringSpec
-from rewardlab.multiobjective.composed import COMPOSED_KIND, ComposedLlama2Scorer
-from rewardlab.multiobjective.serving import MultiObjectiveScorer
+from rewardlab.scoring.kinds import JUDGE_PREFIX, SPEC_FILE, get_kind, kind_of
+from rewardlab.scoring.protocol import LoadRequest, Scorer
 
 
 def announce(text: str) -> None:
@@ -36,13 +31,6 @@ def is_rewardlab_dir(path: str | Path) -> bool:
     return (Path(path) / SPEC_FILE).is_file()
 
 
-def _spec_json(path: str | Path) -> dict:
-    try:
-        return json.loads((Path(path) / SPEC_FILE).read_text())
-    except ValueError as e:
-        raise ModelContractError(f"{Path(path) / SPEC_FILE} is not valid JSON: {e}") from None
-
-
 def load_reward_model(
     path: str,
     opts: ContractOptions | None = None,
@@ -50,78 +38,95 @@ def load_reward_model(
     torch_dtype=torch.float32,
     say: Callable[[str], None] | None = announce,
     packing: bool = False,
-    **load_kwargs,
-):
-    """The one model-loading entry point: a rewardlab directory through its checked contract
-    (:meth:`RewardModel.load`, ``load_kwargs`` passed on), a DPO policy with ``--ref-model``/``--ref-free``
-    (:mod:`rewardlab.implicit`), else a foreign reward model; the inferred contract is told to ``say``.
+    trust_modified: bool = False,
+    expect: dict | None = None,
+    devices: DeviceOptions | None = None,
+) -> Scorer:
+    """The one model-loading entry point: the kind :func:`~rewardlab.scoring.kinds.kind_of` names opens
+    ``path`` (a rewardlab directory through its checked contract; a DPO policy with ``--ref-model``/
+    ``--ref-free``; else a foreign reward model, whose inferred contract is told to ``say``).
 
-    ``packing`` (the ``--packing`` load option) is decided here, once: a :class:`RewardModel` is built with it
-    (its ``score()`` then packs unless the caller says otherwise; architectures the packed forward does not
-    cover score padded), and the scorers that cannot pack (multi-objective, composed, implicit, foreign
-    models) refuse it with an error naming ``--packing`` and the model."""
+    ``packing`` (the ``--packing`` load option) is decided here, once: a kind that packs is built with it (its
+    ``score()`` then packs unless the caller says otherwise; architectures the packed forward does not cover
+    score padded), and the kinds that cannot pack (``Capabilities.packing_refusal``) refuse it with an error
+    naming ``--packing`` and the model, before any weights load.
+
+    ``devices`` (``--device``, ``--dtype``, ``--attn-implementation``, ``--quantize``; :mod:`rewardlab.device`):
+    checked and resolved before any weights load, the choice told to ``say``, every ``from_pretrained`` of the
+    scorer run under it (the weights are created on the device in the dtype), and recorded as the scorer's
+    ``placement`` (eval's provenance, serve's ``/info``). None: the CPU in ``torch_dtype``, as before."""
+    placement = resolve(devices, path) if devices is not None else None
+    if placement is None:
+        return _load(path, opts, torch_dtype, say, packing, trust_modified, expect)
+    if say is not None:
+        say(f"rewardlab: {placement.line()}")
+    with placed(placement):
+        rm = _load(path, opts, placement.torch_dtype, say, packing, trust_modified, expect)
+    if placement.quantize is None and isinstance(rm, torch.nn.Module):  # parts built outside from_pretrained
+        rm.to(placement.device)  # (a gate, a value head) follow; quantized weights cannot be moved, and are placed
+    rm.placement = placement.describe()
+    return rm
+
+
+def _load(path: str, opts, torch_dtype, say, packing: bool, trust_modified: bool, expect: dict | None) -> Scorer:
     opts = opts or ContractOptions()
-    if opts.ref_model is not None or opts.ref_free:
-        rm = load_implicit(path, opts, torch_dtype=torch_dtype, packing=packing)
-    elif is_rewardlab_dir(path):
-        given = {k: v for k, v in opts.given().items()}
+    kind = get_kind(kind_of(path, opts))
+    if kind.fixed_contract:
+        given = opts.given()
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
             raise ModelContractError(
                 f"{path} is a rewardlab model: its contract is fixed by {SPEC_FILE} and checked "
                 f"on load; {flags} appl{'y' if len(given) > 1 else 'ies'} only to models without it"
             )
-        spec = _spec_json(path)
-        if spec.get("kind") == COMPOSED_KIND:  # two reward models under the Llama 2 rule
-            return ComposedLlama2Scorer.load(path, torch_dtype=torch_dtype, packing=packing, **load_kwargs)
-        if spec.get("multiobjective"):  # K attribute outputs, scored by the recorded scaliser
-            return MultiObjectiveScorer.load(path, torch_dtype=torch_dtype, packing=packing, **load_kwargs)
-        return RewardModel.load(path, torch_dtype=torch_dtype, packing=packing, **load_kwargs)
-    else:
-        rm = load_foreign(path, opts, torch_dtype=torch_dtype, packing=packing)
-    if say is not None:
+    request = LoadRequest(opts, torch_dtype, packing, trust_modified, expect)
+    rm = kind.scorer_class().open(path, request)
+    if say is not None and rm.contract is not None:
         say(rm.contract.format())
     return rm
 
 
-# ---- rewardlab inspect ---------------------------------------------------------------------------------
-@dataclass
-class InspectConfig(ContractOptions):
-    model: str = ""  # a model directory or hub id (rewardlab-trained or not)
+def load_scorer(
+    path: str,
+    options: ContractOptions | None = None,
+    trust_modified: bool = False,
+    packing: bool = False,
+    devices: DeviceOptions | None = None,
+) -> Scorer:
+    """A rewardlab model directory, any other reward model, or ``judge:SPEC`` for an LLM judge: all through
+    :func:`load_reward_model` (the registry of kinds, :mod:`rewardlab.scoring.kinds`).
+
+    ``packing`` (``--packing``) is a load option of reward models (the loader builds them with it, or refuses it
+    for those that cannot pack); an LLM judge reads text, not padded token batches, and is loaded as it is."""
+    if path.startswith(JUDGE_PREFIX):
+        return load_reward_model(path, say=None)
+    progress.status(f"loading the model {path}")
+    # only rewardlab dirs are hashed
+    return load_reward_model(path, options, trust_modified=trust_modified, packing=packing, devices=devices)
 
 
-def run_inspect(cfg: InspectConfig) -> str:
-    """The contract a model gets and why (foreign models: from config and tokenizer, no weights loaded)."""
-    if not cfg.model:
-        raise ModelContractError("give the model: rewardlab inspect MODEL (or --model MODEL)")
-    opts = contract_options(cfg)
-    if opts.ref_model is not None or opts.ref_free:
-        return implicit_contract(cfg.model, opts)[2].format()
-    if is_rewardlab_dir(cfg.model) and _spec_json(cfg.model).get("kind") == COMPOSED_KIND:
-        d = _spec_json(cfg.model)
-        lines = [
-            f"scoring contract for {cfg.model}: a composed Llama 2 model ({SPEC_FILE}); each member is "
-            "scored with its own contract"
-        ]
-        for name in ("safety", "helpfulness"):
-            m = d.get(name) or {}
-            lines.append(f"  {name:<19} {m.get('path')!r} (attribute {m.get('attribute')!r}, {m.get('squash')})")
-        lines.append(f"  {'scaliser':<19} {d.get('scaliser')!r}")
-        return "\n".join(lines)
-    if is_rewardlab_dir(cfg.model):
-        spec = ScoringSpec.from_json(json.loads((Path(cfg.model) / SPEC_FILE).read_text()))
-        lines = [f"scoring contract for {cfg.model}: rewardlab model, fixed by its {SPEC_FILE} (checked on load)"]
-        for name in (
-            "template",
-            "pooling",
-            "add_special_tokens",
-            "pad_token",
-            "pad_token_id",
-            "padding_side",
-            "max_length",
-            "truncation",
-            "normalization",
-        ):
-            lines.append(f"  {name:<19} {getattr(spec, name)!r}")
-        return "\n".join(lines)
-    return infer_contract(cfg.model, opts)[3].format()
+def model_provenance(path: str | None, scorer: Scorer) -> dict:
+    """Where one result column's scores came from: the model path and what its ``rewardlab.json`` says
+    (backbone, model type, training-data fingerprint, package versions), or the scorer's class."""
+    info: dict[str, Any] = {"path": str(path) if path is not None else None, "kind": type(scorer).__name__}
+    d = scorer.spec_json()
+    if d is not None:
+        info.update(
+            {
+                "backbone": d.get("backbone"),
+                "model_type": d.get("model_type"),
+                "data_fingerprint": d.get("data_fingerprint"),
+                "pooling": d.get("pooling"),
+                "template": d.get("template"),
+                "max_length": d.get("max_length"),
+                "versions": d.get("versions"),
+            }
+        )
+    if scorer.placement:  # --device / --dtype as resolved (rewardlab.device)
+        info["placement"] = dict(scorer.placement)
+    if scorer.modified_files:  # loaded with --trust-modified despite these mismatches
+        info["trust_modified"] = list(scorer.modified_files)
+    described = scorer.describe()
+    if described:
+        info["describe"] = described
+    return info

@@ -17,6 +17,7 @@ from pathlib import Path
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from rewardlab.backbones import resolve_backbone
+from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError, RewardlabError
 
 HEAD_NAMES = ("score", "classifier")
@@ -46,6 +47,23 @@ def _peft():
     return peft
 
 
+def check_target_modules(model, targets: list[str] | None) -> None:
+    """Every ``--lora-target-modules`` name must name modules of ``model`` as peft matches a list (a module's full
+    name, or its last dotted parts); an error lists the linear layers there are (before any training)."""
+    if not targets:
+        return
+    names = [n for n, _ in model.named_modules() if n]
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        import torch  # lazy: lora is imported by the loader's light paths too
+
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+        raise RewardlabError(
+            f"--lora-target-modules: {', '.join(repr(t) for t in missing)} names no module of this model; its linear "
+            f"layers are called {', '.join(linear)}"
+        )
+
+
 def apply_lora(
     rm,
     *,
@@ -70,6 +88,7 @@ def apply_lora(
             "would not be saved with the adapter); train without --lora-r"
         )
     head = head_name(base)
+    check_target_modules(base, target_modules)
     config = peft.LoraConfig(
         task_type=peft.TaskType.SEQ_CLS,
         r=r,
@@ -94,7 +113,9 @@ def load_adapter_model(path: str | Path, spec, tokenizer, torch_dtype):
     config = AutoConfig.from_pretrained(base)
     config.num_labels = 1
     config.pad_token_id = spec.pad_token_id
-    model = AutoModelForSequenceClassification.from_pretrained(base, config=config, dtype=torch_dtype)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, config=config, dtype=torch_dtype, **pretrained_kwargs()
+    )
     if model.get_input_embeddings().weight.shape[0] < len(tokenizer):
         raise ModelContractError(f"{path}: the tokenizer has {len(tokenizer)} tokens, the base {base} fewer")
     model.config.pad_token_id = spec.pad_token_id

@@ -21,13 +21,15 @@ Truncation (``truncation="prompt_left"``, the default): when a text exceeds ``ma
 dropped from the *start of the prompt* first (keeping a leading BOS), so the whole response and the end
 of the prompt survive; only if the response alone is too long is the response cut from its right, keeping
 the template's closing tokens. ``truncation="right"`` cuts the end like a plain tokenizer would.
+``truncation="left"`` (foreign models' default, as reward-bench's ``run_rm.py`` sets ``tokenizer.truncation_side
+= "left"``) cuts the start of the text like a tokenizer with ``truncation_side="left"``: the tokenizer's added
+special tokens (and a BOS the template itself writes) stay, the text's first tokens go.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,21 +37,34 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from rewardlab.atomic import readable_like_the_rest
+from rewardlab.atomic import atomic_write_text, readable_like_the_rest
 from rewardlab.backbones import resolve_backbone
-from rewardlab.data.record import Comparison, Prompt, per_record, prompt_as_messages
+from rewardlab.data.record import Prompt, prompt_as_messages
+from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError
-from rewardlab.finite import check_rewards, check_weights
-from rewardlab.integrity import check_spec_values, file_hashes, verify_model_dir
+from rewardlab.finite import check_weights
+from rewardlab.integrity import (
+    SEAL,
+    check_spec_values,
+    file_hashes,
+    parse_rewardlab_json,
+    read_rewardlab_json,
+    seal,
+    verify_model_dir,
+)
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.layout import pad_batch  # noqa: F401  (importable from here as before)
 from rewardlab.lora import load_adapter_model
+from rewardlab.normstats import normalize_with
 from rewardlab.packing import packed_forward, packing_support, score_packed
 from rewardlab.progress import bar as progress_bar
 from rewardlab.progress import track
 from rewardlab.provenance import library_versions
+from rewardlab.scoring.kinds import SPEC_FILE as _KINDS_SPEC_FILE
+from rewardlab.scoring.protocol import Capabilities, LoadRequest, ScoreOptions, Scorer
+from rewardlab.specfields import checked_fields
 
-SPEC_FILE = "rewardlab.json"
+SPEC_FILE = _KINDS_SPEC_FILE  # "rewardlab.json"
 SPEC_VERSION = 1
 _SENTINEL = "\u2063RLRESPONSE\u2063"
 PAD_CANDIDATES = ("<|endoftext|>", "<pad>", "[PAD]", "<|pad|>", "<|finetune_right_pad_id|>")
@@ -71,7 +86,7 @@ class ScoringSpec:
     pad_token_id: int
     padding_side: str  # "right" | "left"
     max_length: int
-    truncation: str = "prompt_left"  # "prompt_left" | "right"
+    truncation: str = "prompt_left"  # "prompt_left" | "right" | "left" (foreign models: a tokenizer cut on the left)
     normalization: dict | None = None  # {"mean": float, "std": float} applied by score(normalize=True)
     data_fingerprint: str | None = None
     versions: dict = field(default_factory=dict)
@@ -97,20 +112,22 @@ class ScoringSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> "ScoringSpec":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ModelContractError(
-                f"{SPEC_FILE} has unknown fields {sorted(unknown)} (written by a newer rewardlab?)"
-            )
-        return cls(**d)
+    def from_json(cls, d: dict, source: str = SPEC_FILE) -> "ScoringSpec":
+        """The spec in ``d`` (a ``rewardlab.json`` object read from ``source``): every field of its type, or a
+        :class:`ModelContractError` naming the file and the field (:func:`rewardlab.specfields.checked_fields`)."""
+        if isinstance(d, dict):
+            d = {k: v for k, v in d.items() if k != SEAL}
+        return cls(**checked_fields(cls, d, source))
+
+
+def sealed_json(spec: dict) -> str:
+    """The text of a ``rewardlab.json`` holding ``spec``, sealed (:func:`rewardlab.integrity.seal`)."""
+    return dumps_strict(seal(json.loads(dumps_strict(spec))), indent=2, ensure_ascii=False) + "\n"
 
 
 def write_spec(path: Path, spec: dict) -> None:
-    """Write ``path/rewardlab.json`` with ``spec`` and the hashes of the scoring files now in ``path``."""
-    spec = {**spec, "file_hashes": file_hashes(path)}
-    (path / SPEC_FILE).write_text(dumps_strict(spec, indent=2, ensure_ascii=False) + "\n")
+    """Write ``path/rewardlab.json`` with ``spec`` and the hashes of the scoring files now in ``path``, sealed."""
+    atomic_write_text(path / SPEC_FILE, sealed_json({**spec, "file_hashes": file_hashes(path)}))
 
 
 def _plain_conversation(messages: list[dict]) -> str:
@@ -155,6 +172,8 @@ class TextEncoder:
             return {"input_ids": ids}
         if self.spec.truncation == "right":
             return {"input_ids": ids[: self.spec.max_length]}
+        if self.spec.truncation == "left":
+            return {"input_ids": self._truncate_left(text)}
         return {
             "input_ids": self._truncate_prompt_left(
                 ids, enc["offset_mapping"], len(prefix), len(prefix) + len(response)
@@ -180,10 +199,36 @@ class TextEncoder:
         keep_resp = max(self.spec.max_length - len(head_ids) - len(tail_ids), 1)
         return (head_ids + resp_ids[:keep_resp] + tail_ids)[-self.spec.max_length :]
 
+    def untruncated_length(self, prompt: Prompt, response: str) -> int:
+        """Tokens the text would have before any cut to ``max_length`` (more than ``max_length``: it is cut)."""
+        prefix, response, suffix = self.render(prompt, response)
+        if self.spec.template == "pair":
+            return len(self.tok(prefix, response)["input_ids"])
+        return len(self.tok(prefix + response + suffix, add_special_tokens=self.spec.add_special_tokens)["input_ids"])
+
+    def _truncate_left(self, text: str) -> list[int]:
+        """The text's ids cut on the left to ``max_length``, as ``tokenizer(text, truncation=True, max_length=L)``
+        with ``truncation_side="left"`` cuts them: the tokenizer's added special tokens stay. Without added
+        special tokens, a BOS that the template writes first stays too (reward-bench's tokenizer adds its own
+        BOS there and the template's is the one cut)."""
+        limit = self.spec.max_length
+        if self.spec.add_special_tokens:
+            side = self.tok.truncation_side
+            self.tok.truncation_side = "left"
+            try:
+                return list(self.tok(text, add_special_tokens=True, truncation=True, max_length=limit)["input_ids"])
+            finally:
+                self.tok.truncation_side = side
+        ids = list(self.tok(text, add_special_tokens=False)["input_ids"])
+        bos = self.tok.bos_token_id
+        if bos is not None and ids and ids[0] == bos and limit > 1:
+            return [bos] + ids[len(ids) - (limit - 1) :]
+        return ids[len(ids) - limit :]
+
     def _encode_pair(self, prompt_text: str, response: str) -> dict:
         truncation = "only_first" if self.spec.truncation == "prompt_left" else "longest_first"
         side = self.tok.truncation_side
-        self.tok.truncation_side = "left" if self.spec.truncation == "prompt_left" else "right"
+        self.tok.truncation_side = "left" if self.spec.truncation in ("prompt_left", "left") else "right"
         try:
             enc = self.tok(prompt_text, response, truncation=truncation, max_length=self.spec.max_length)
         except Exception:  # response alone longer than max_length
@@ -217,23 +262,20 @@ def package_versions() -> dict:
     return {k: versions[k] for k in ("rewardlab", "torch", "transformers", "accelerate", "python")}
 
 
-def normalized(stats: dict | None, rewards: list) -> list:
-    """``(r − mean) / std`` with a model's ``normalization`` statistics (a zero or non-finite std counts as 1); in
-    rows ``[score, part, …]`` (a multi-objective server row) only the score changes."""
-    if not stats:
-        raise ModelContractError(
-            "this model has no normalisation statistics (rewardlab.json 'normalization'; "
-            "run `rewardlab normalize --model DIR --data samples.jsonl`)"
-        )
-    std = stats["std"] if stats["std"] and math.isfinite(stats["std"]) else 1.0
-    return [
-        [(r[0] - stats["mean"]) / std, *r[1:]] if isinstance(r, (list, tuple)) else (r - stats["mean"]) / std
-        for r in rewards
-    ]
+def normalized(stats: dict | None, rewards: list, source: str = SPEC_FILE) -> list:
+    """``(r − mean) / std`` with a model's ``normalization`` statistics, checked first
+    (:func:`rewardlab.normstats.checked_normalization`: a negative, zero, non-finite or rounding-noise std is an
+    error naming ``source``, never a silent "normalised" answer); in rows ``[score, part, …]`` (a multi-objective
+    server row) only the score changes."""
+    return normalize_with(stats, rewards, source)
 
 
-class RewardModel(torch.nn.Module):
-    """A sequence-classification model with one output, its tokenizer and its :class:`ScoringSpec`."""
+class RewardModel(torch.nn.Module, Scorer):
+    """A sequence-classification model with one output, its tokenizer and its :class:`ScoringSpec`
+    (scorer kind ``reward-model``: scalar, pointwise, packs where the packed forward covers it)."""
+
+    kind = "reward-model"
+    capabilities = Capabilities(output="scalar", pointwise=True, packs=True)
 
     def __init__(
         self,
@@ -358,12 +400,12 @@ class RewardModel(torch.nn.Module):
                 f"{path} has no {SPEC_FILE}: not a rewardlab model directory "
                 "(use `rewardlab train --backbone` to start from a plain checkpoint)"
             )
-        spec = ScoringSpec.from_json(json.loads(spec_path.read_text()))
+        warn = lambda m: print(m, file=sys.stderr)  # noqa: E731
+        raw, sealed = read_rewardlab_json(path, trust_modified=trust_modified, warn=warn)
+        spec = ScoringSpec.from_json(raw, str(spec_path))
         if spec.format_version > SPEC_VERSION:
             raise ModelContractError(f"{spec_path}: format_version {spec.format_version} is newer than this rewardlab")
-        modified = verify_model_dir(
-            path, spec.file_hashes, trust_modified=trust_modified, warn=lambda m: print(m, file=sys.stderr)
-        )
+        modified = sealed + verify_model_dir(path, spec.file_hashes, trust_modified=trust_modified, warn=warn)
         check_spec_values(spec, str(spec_path))
         try:
             tok = AutoTokenizer.from_pretrained(path)
@@ -372,7 +414,7 @@ class RewardModel(torch.nn.Module):
         if (path / "adapter_config.json").exists():  # a LoRA model (rewardlab.lora): base backbone + adapter
             model = load_adapter_model(path, spec, tok, torch_dtype)
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)
+            model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype, **pretrained_kwargs())
         check_weights(model.state_dict().items(), f"{path}: refusing to load")
         problems = []
         if tok.pad_token != spec.pad_token or tok.pad_token_id != spec.pad_token_id:
@@ -397,7 +439,9 @@ class RewardModel(torch.nn.Module):
                 problems.append(f"{key}: model was trained with {getattr(spec, key)!r}, asked for {value!r}")
         if problems:
             raise ModelContractError(f"{spec_path} does not match: " + "; ".join(problems))
-        return cls(model, tok, spec, packing=packing, modified_files=modified)
+        rm = cls(model, tok, spec, packing=packing, modified_files=modified)
+        rm.spec_source = str(spec_path)
+        return rm
 
     def save(self, path: str | Path, state_dict: dict | None = None) -> None:
         """Write the directory; ``state_dict`` (keys of ``self.model``) overrides the weights, e.g. the full
@@ -430,62 +474,74 @@ class RewardModel(torch.nn.Module):
         return pad_batch(features, self.spec.pad_token_id, padding_side or self.spec.padding_side)
 
     @torch.no_grad()
-    def score(
-        self,
-        items: list[tuple[Prompt, str]],
-        batch_size: int = 16,
-        normalize: bool = False,
-        padding_side: str | None = None,
-        packing: bool | None = None,
-        token_budget: int | None = None,
-    ) -> list[float]:
-        """Score (prompt, response) pairs. Batches are length-sorted to cut padding; order is preserved.
+    def score_items(self, items: list, opts: ScoreOptions, unsafe=None) -> list[float]:
+        """Score (prompt, response) pairs (:meth:`Scorer.score`). Batches are length-sorted to cut padding; order
+        is preserved.
 
-        ``packing=True``: padding-free rows (a row per prompt group, or groups packed into rows of
-        ``token_budget`` tokens), each prompt's tokens computed once for all its responses (:func:`rewardlab.packing.score_packed`; models it does not cover take this padded path).
+        ``opts.packing=True``: padding-free rows (a row per prompt group, or groups packed into rows of
+        ``opts.token_budget`` tokens), each prompt's tokens computed once for all its responses
+        (:func:`rewardlab.packing.score_packed`; models it does not cover take this padded path).
         ``None``: what the model was built with (``RewardModel(..., packing=)`` / ``load(..., packing=)``, the
         ``--packing`` load option; default False), so callers that only pass ``batch_size`` (evaluation, the
         benchmarks, the probes) score the way the command asked."""
-        if packing is None:
-            packing = self.packing
+        packing = self.packing if opts.packing is None else opts.packing
         was_training = self.training
         self.eval()
         if packing and self.packing_mode() is not None:
             try:
-                out = check_rewards(score_packed(self, items, token_budget), "scoring")
+                return score_packed(self, items, opts.token_budget)
             finally:
                 self.train(was_training)
-            return self.normalize(out) if normalize else out
         device = next(self.model.parameters()).device
         feats = [self.encoder.encode(p, r) for p, r in track(items, "tokenize", unit="text")]
         order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
         out = [0.0] * len(feats)
         with progress_bar(len(order), "score", unit="text") as bar:
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = {k: v.to(device) for k, v in self.collate([feats[i] for i in idx], padding_side).items()}
+            for start in range(0, len(order), opts.batch_size):
+                idx = order[start : start + opts.batch_size]
+                batch = {k: v.to(device) for k, v in self.collate([feats[i] for i in idx], opts.padding_side).items()}
                 for i, r in zip(idx, self(**batch).tolist()):
                     out[i] = r
                 bar.update(len(idx))
         self.train(was_training)
-        check_rewards(out, "scoring")
-        if normalize:
-            out = self.normalize(out)
         return out
 
-    def normalize(self, rewards: list[float]) -> list[float]:
-        return normalized(self.spec.normalization, rewards)
+    spec_source = SPEC_FILE  # where the spec was read (load): what a refusal of its statistics names
 
-    def score_comparisons(
-        self,
-        records: list[Comparison],
-        batch_size: int = 16,
-        packing: bool | None = None,
-        token_budget: int | None = None,
-    ) -> list[list[float]]:
-        """Rewards for every response of every record, as ``[[r_0, r_1, ...], ...]``."""
-        flat = [(c.prompt, resp) for c in records for resp in c.responses]
-        return per_record(records, self.score(flat, batch_size=batch_size, packing=packing, token_budget=token_budget))
+    def normalize(self, rewards: list[float]) -> list[float]:
+        return normalized(self.spec.normalization, rewards, self.spec_source)
+
+    def spec_json(self) -> dict:
+        return self.spec.to_json()
+
+    def text_encoder(self) -> "TextEncoder":
+        return self.encoder
+
+    # ---- the scorer kind (rewardlab.scoring.kinds) ----------------------------------------------
+    @classmethod
+    def open(cls, path: str, request: LoadRequest) -> "RewardModel":
+        kw = {} if request.torch_dtype is None else {"torch_dtype": request.torch_dtype}
+        return cls.load(
+            path, expect=request.expect, trust_modified=request.trust_modified, packing=request.packing, **kw
+        )
+
+    @classmethod
+    def inspect(cls, path: str, options=None) -> str:
+        spec = ScoringSpec.from_json(parse_rewardlab_json(path), str(Path(path) / SPEC_FILE))
+        lines = [f"scoring contract for {path}: rewardlab model, fixed by its {SPEC_FILE} (checked on load)"]
+        for name in (
+            "template",
+            "pooling",
+            "add_special_tokens",
+            "pad_token",
+            "pad_token_id",
+            "padding_side",
+            "max_length",
+            "truncation",
+            "normalization",
+        ):
+            lines.append(f"  {name:<19} {getattr(spec, name)!r}")
+        return "\n".join(lines)
 
 
 ENCODER_TYPES = {

@@ -11,8 +11,6 @@ rename). ``rewardlab score --normalize``, ``RewardModel.score(normalize=True)`` 
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,16 +19,20 @@ from rewardlab.bounds import Positive
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import load_comparisons
 from rewardlab.data.formats import format_help
+from rewardlab.data.singles import single_rows
+from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import RewardlabError
-from rewardlab.jsonstrict import dumps_strict
+from rewardlab.integrity import read_rewardlab_json
 from rewardlab.loader import is_rewardlab_dir, load_reward_model
-from rewardlab.model import SPEC_FILE, ScoringSpec
+from rewardlab.model import SPEC_FILE, ScoringSpec, sealed_json
 from rewardlab.multiobjective.composed import COMPOSED_KIND, ComposedSpec
-from rewardlab.score import _single_rows
+from rewardlab.normstats import checked_normalization, measured
+from rewardlab.outputs import claim_in_place
+from rewardlab.ownership import owns_outputs
 
 
 @dataclass
-class NormalizeConfig(ContractOptions):
+class NormalizeConfig(ContractOptions, DeviceOptions):
     model: str = ""  # the rewardlab model directory whose rewardlab.json is updated
     data: str = ""  # policy samples: prompt/response rows (JSONL/JSON/Parquet/CSV), or comparisons
     format: str = "auto"  # auto | single (prompt/response rows) | a comparison format (every response counts)
@@ -39,33 +41,34 @@ class NormalizeConfig(ContractOptions):
     skip_invalid: bool = False  # skip malformed rows instead of stopping at the first
     dry_run: bool = False  # print the statistics without writing them
 
+    REQUIRED = ("model", "data")  # options that must be given (rewardlab.preflight checks them before anything loads)
+
     HELP = {"format": lambda: format_help(comparisons_only=False)}  # --help lists the formats, `single` too
 
 
-def reward_stats(rewards: list[float]) -> dict:
-    n = len(rewards)
-    if n == 0:
-        raise RewardlabError("no samples to compute statistics from")
-    mean = math.fsum(rewards) / n
-    std = math.sqrt(math.fsum((r - mean) ** 2 for r in rewards) / n)
-    return {"mean": mean, "std": std, "n": n}
+def reward_stats(rewards: list[float], what: str = "the reference rewards") -> dict:
+    """Mean, std and n of ``rewards``, refused when they cannot normalise (:func:`rewardlab.normstats.measured`)."""
+    return measured(rewards, what)
 
 
 def write_normalization(model_dir: str | Path, stats: dict) -> Path:
-    """Replace ``normalization`` in ``model_dir/rewardlab.json``, keeping every other field; atomic."""
+    """Replace ``normalization`` in ``model_dir/rewardlab.json``, keeping every other field; checked (the
+    statistics and the file's seal), sealed again, atomic."""
     path = Path(model_dir) / SPEC_FILE
     if not path.exists():
         raise RewardlabError(f"{model_dir} has no {SPEC_FILE}: not a rewardlab model directory")
-    spec = json.loads(path.read_text())
+    checked_normalization(stats, "the statistics to write")
+    spec, _ = read_rewardlab_json(model_dir)  # an edited file is refused, not sealed as if rewardlab wrote it
     spec["normalization"] = stats
     if spec.get("kind") == COMPOSED_KIND:
         ComposedSpec.from_json(spec, str(path))  # a composed Llama 2 directory: still a valid one
     else:
-        ScoringSpec.from_json(spec)  # still a valid spec
-    atomic_write_text(path, dumps_strict(spec, indent=2, ensure_ascii=False) + "\n")
+        ScoringSpec.from_json(spec, str(path))  # still a valid spec
+    atomic_write_text(path, sealed_json(spec))
     return path
 
 
+@owns_outputs
 def run_normalize(cfg: NormalizeConfig) -> dict:
     if not cfg.model or not cfg.data:
         raise RewardlabError("--model and --data are required")
@@ -74,15 +77,17 @@ def run_normalize(cfg: NormalizeConfig) -> dict:
             f"{cfg.model} has no rewardlab.json to store statistics in: a model trained elsewhere "
             "gets them printed with --dry-run"
         )
-    rm = load_reward_model(cfg.model, contract_options(cfg))
-    singles = _single_rows(cfg.data, cfg.limit) if cfg.format in ("auto", "single") else None
+    if not cfg.dry_run:  # the model directory is this command's output: writable, and written by it alone
+        claim_in_place(cfg.model, flag="--model", command="rewardlab normalize")
+    rm = load_reward_model(cfg.model, contract_options(cfg), devices=device_options(cfg))
+    singles = single_rows(cfg.data, cfg.limit) if cfg.format in ("auto", "single") else None
     if singles is not None:
         items = [(r["prompt"], r["response"]) for r in singles]
     else:
         loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
         items = [(c.prompt, resp) for c in loaded.records for resp in c.responses]
     rewards = rm.score(items, batch_size=cfg.batch_size)
-    stats = {**reward_stats(rewards), "source": f"reference-policy samples: {cfg.data}"}
+    stats = {**reward_stats(rewards, f"--data {cfg.data}"), "source": f"reference-policy samples: {cfg.data}"}
     if not cfg.dry_run:
         write_normalization(cfg.model, stats)
     return stats

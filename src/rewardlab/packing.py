@@ -41,12 +41,10 @@ says which and why, and the fallback is tested.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 
 import torch
 
-from rewardlab.collate import collate_pairs
 from rewardlab.data.record import prompt_key
 from rewardlab.layout import (  # noqa: F401  (the layout's names, importable from here as before)
     MIN_TOKEN_BUDGET,
@@ -321,20 +319,6 @@ def _encoder_states_at(base, input_ids, position_ids, token_type_ids, mask, q_ro
     v = attn.value(hidden).view(R, W, -1, D).transpose(1, 2)
     a = layer.attention.output(_attend(attn, q, k, v, mask, rows, cols, attn.dropout.p), hidden[rows, cols])
     return layer.feed_forward_chunk(a)[q_row, slot]
-
-
-# ---- training: a PairBatch whose inputs are packed -------------------------------------------------
-def collate_packed(records, features: list[list[dict]], rm, token_budget: int | None = None, share_prefix: bool = True):
-    """Like :func:`rewardlab.collate.collate_pairs` (same rows, pairs, groups, margins, ``n_tokens``), with packed
-    inputs. ``rm(**batch.inputs)`` then returns the rewards in the same row order. When the model is not covered
-    (:func:`packing_support`), the padded batch of ``collate_pairs`` is returned unchanged."""
-    batch = collate_pairs(records, features, rm.spec.pad_token_id, rm.spec.padding_side)
-    mode = rm.packing_mode()
-    if mode is None:
-        return batch
-    groups = [layout_group(f, mode, share_prefix) for f in features]
-    rows = pack_rows([len(g) for g in groups], token_budget or default_token_budget(rm.model))
-    return dataclasses.replace(batch, inputs=build_inputs(groups, rows, rm.spec.pad_token_id))
 
 
 # ---- scoring -----------------------------------------------------------------------------------------

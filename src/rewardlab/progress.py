@@ -10,8 +10,11 @@ seconds: steps that finish sooner print nothing.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
+import time
 from typing import Iterable, Iterator, TypeVar
 
 from tqdm.auto import tqdm
@@ -48,9 +51,17 @@ def status(message: str, level: int = 1) -> None:
         print(f"rewardlab: {message}", file=sys.stderr, flush=True)
 
 
-def bar(total: int | None, desc: str, unit: str = "it", initial: int = 0, leave: bool = False, delay: float = DELAY_S):
+def bar(
+    total: int | None,
+    desc: str,
+    unit: str = "it",
+    initial: int = 0,
+    leave: bool = False,
+    delay: float = DELAY_S,
+    show: bool = True,
+):
     """A tqdm bar (count, rate and ETA) on stderr, shown after ``delay`` seconds; disabled (a no-op bar) when not
-    :func:`enabled`."""
+    :func:`enabled` or not ``show`` (a training run logging lines instead, :class:`StepLog`)."""
     return tqdm(
         total=total,
         desc=desc,
@@ -58,7 +69,7 @@ def bar(total: int | None, desc: str, unit: str = "it", initial: int = 0, leave:
         initial=initial,
         leave=leave,
         delay=delay,
-        disable=not enabled(),
+        disable=not (show and enabled()),
         dynamic_ncols=True,
         file=sys.stderr,
     )
@@ -72,3 +83,75 @@ def track(items: Iterable[T], desc: str, total: int | None = None, unit: str = "
         for item in items:
             yield item
             b.update(1)
+
+
+# ---- training logs: a bar on a terminal, timestamped lines in a file ----------------------------------------
+LOG_FORMATS = ("auto", "bar", "text", "json")
+
+
+def log_mode(log_format: str, stream=None) -> str:
+    """``bar``, ``text`` or ``json`` for ``--log-format`` (``auto``: the bar when stderr is a terminal, else text
+    lines: a redirected bar is one ``\\r``-joined line that ``tail -f`` and ``grep`` cannot read)."""
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+    if log_format != "auto":
+        return log_format
+    stream = stream or sys.stderr
+    return "bar" if getattr(stream, "isatty", lambda: False)() else "text"
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+class StepLog:
+    """One line on stderr per ``--log-every`` steps (rank 0, not ``--quiet``) for ``text`` and ``json`` modes:
+
+    ``2026-12-07T13:50:01Z train step 20/100 loss 0.6931 accuracy 0.500 lr 1.00e-04 pairs/s 12.3 eta 0:01:05``
+
+    or the same fields as one JSON object (``time``, ``step``, ``total``, ``loss``, ``accuracy``, ``lr``,
+    ``pairs_per_s``, ``eta_s``). The ETA is this invocation's seconds per step times the steps left. ``bar``
+    mode prints nothing here (the bar shows it)."""
+
+    def __init__(self, mode: str, total: int, start: int = 0, desc: str = "train", clock=time.time):
+        self.mode, self.total, self.start, self.desc, self.clock = mode, total, start, desc, clock
+        self.t0 = clock()
+
+    def fields(self, rec: dict) -> dict:
+        step = rec["step"]
+        now = self.clock()
+        per_step = (now - self.t0) / (step - self.start) if step > self.start else math.nan
+        eta = per_step * (self.total - step)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        return {
+            "time": stamp,
+            "step": step,
+            "total": self.total,
+            "loss": rec.get("loss"),
+            "accuracy": rec.get("accuracy"),
+            "lr": rec.get("lr"),
+            "pairs_per_s": rec.get("pairs_per_s"),
+            "eta_s": None if math.isnan(eta) else round(eta, 1),
+        }
+
+    def line(self, rec: dict) -> str | None:
+        if self.mode not in ("text", "json"):
+            return None
+        f = self.fields(rec)
+        if self.mode == "json":
+            return json.dumps({"event": self.desc, **f})
+
+        def num(value, spec):
+            return "n/a" if value is None else format(value, spec)
+
+        return (
+            f"{f['time']} {self.desc} step {f['step']}/{f['total']} loss {num(f['loss'], '.4f')} "
+            f"accuracy {num(f['accuracy'], '.3f')} lr {num(f['lr'], '.2e')} pairs/s {num(f['pairs_per_s'], '.1f')} "
+            f"eta {'n/a' if f['eta_s'] is None else _hms(f['eta_s'])}"
+        )
+
+    def log(self, rec: dict) -> None:
+        text = self.line(rec)
+        if text is not None and enabled():
+            print(text, file=sys.stderr, flush=True)

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from rewardlab import progress
 from rewardlab.data import fingerprint
-from rewardlab.evaluate import evaluate_model, write_examples
+from rewardlab.eval_scores import evaluate_model
 from rewardlab.model import RewardModel
-from rewardlab.outputs import claim_output_dir
+from rewardlab.outputs import TRAIN_WRITES, claim_output_dir
+from rewardlab.ownership import owns_outputs
 from rewardlab.provenance import provenance
-from rewardlab.report import write_report
-from rewardlab.train import TRAIN_WRITES, TrainConfig, load_train_eval, train
+from rewardlab.report import write_examples, write_report
+from rewardlab.train import TrainConfig, load_train_eval, train, train_inputs
 
 QUICKSTART_WRITES = TRAIN_WRITES + (
     "examples-untrained.jsonl",
@@ -23,9 +24,17 @@ QUICKSTART_WRITES = TRAIN_WRITES + (
 )
 
 
+@owns_outputs
 def run_quickstart(cfg: TrainConfig) -> Path:
     t0 = time.perf_counter()
-    out = claim_output_dir(cfg.output_dir, resume=cfg.resume, overwrite=cfg.overwrite, written=QUICKSTART_WRITES)
+    out = claim_output_dir(
+        cfg.output_dir,
+        resume=cfg.resume,
+        overwrite=cfg.overwrite,
+        written=QUICKSTART_WRITES,
+        inputs=train_inputs(cfg),
+        command="rewardlab quickstart",
+    )
     out.mkdir(parents=True, exist_ok=True)
     _, held, info = load_train_eval(cfg)
     untrained = RewardModel.from_backbone(

@@ -42,9 +42,10 @@ import torch
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
-from rewardlab.atomic import atomic_write_text, fsync_tree, readable_like_the_rest, replace_dir
+from rewardlab.atomic import append_text, atomic_write_text, fsync_tree, readable_like_the_rest, replace_dir, writing
 from rewardlab.errors import RewardlabError
 from rewardlab.finite import NonFiniteError, check_weights, step_problem
+from rewardlab.interrupt import StopSignals, interrupted, resume_command
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.optim import MasterAdamW
 
@@ -216,8 +217,7 @@ class MetricsLog:
         self.history.append(rec)
         if not self.main or self.path is None:
             return
-        with open(self.path, "a") as f:
-            f.write(dumps_strict(rec) + "\n")
+        append_text(self.path, dumps_strict(rec) + "\n")
         if self.trackers is not None:
             self.trackers.log(rec)
 
@@ -254,6 +254,44 @@ class Checkpointing:
     data_fingerprint: str
     keep: int = 2
     sharded: bool = False  # --fsdp: weights and optimizer are torch.distributed.checkpoint shards
+    # set by load_checkpoint: every process's open logging window at the resumed step (gathered_window's list)
+    resumed_window: list | None = None
+
+
+# --- the logging window across a kill ----------------------------------------------------------------------
+# how the windows of several processes combine when a run resumes on another number of processes (default: sum)
+WINDOW_COMBINE = {"r_min": min, "r_max": max}
+
+
+def gathered_window(window: dict, accelerator) -> list[dict]:
+    """Every process's open logging window (its sums, not its clock ``"t"``), gathered for a checkpoint, so a row
+    whose window spans a kill equals the uninterrupted run's row; a non-finite value (an empty window's min/max)
+    is stored as None."""
+    keys = sorted(k for k in window if k != "t")
+    local = torch.tensor([[float(window[k]) for k in keys]], dtype=torch.float64, device=accelerator.device)
+    rows = (accelerator.gather(local) if accelerator.num_processes > 1 else local).tolist()
+    return [{k: (v if math.isfinite(v) else None) for k, v in zip(keys, row)} for row in rows]
+
+
+def restored_window(fresh: dict, saved: list[dict] | None, rank: int, world: int) -> dict:
+    """The window to continue from: ``fresh`` (a new window: its types, its clock, its empty values) with this
+    process's saved sums; on another number of processes, process 0 takes them all combined (:data:`WINDOW_COMBINE`)."""
+    if not saved:
+        return fresh
+    if len(saved) == world:
+        mine = saved[rank]
+    elif rank == 0:
+        mine = {}
+        for k in saved[0]:
+            values = [w[k] for w in saved if w.get(k) is not None]
+            mine[k] = WINDOW_COMBINE.get(k, sum)(values) if values else None
+    else:
+        return fresh
+    out = dict(fresh)
+    for k, v in mine.items():
+        if k in fresh and v is not None:
+            out[k] = type(fresh[k])(v)
+    return out
 
 
 def config_defaults(config_class) -> dict:
@@ -278,16 +316,29 @@ def save_checkpoint(
     optimizer,
     scheduler,
     write_shards: Callable[[Path], None] | None = None,
+    window: dict | None = None,
 ) -> Path:
     """Write ``checkpoints/step-N`` via a temporary directory and a rename: a crash leaves the old one intact; only
     the newest ``ck.keep`` are kept. ``weights``: the module whose ``state_dict`` is saved (unsharded runs);
-    ``write_shards(dir)``: every process writes its shards there (sharded runs)."""
+    ``write_shards(dir)``: every process writes its shards there (sharded runs); ``window``: the open logging
+    window (:func:`gathered_window`; every process passes its own)."""
     accelerator.wait_for_everyone()
+    windows = gathered_window(window, accelerator) if window is not None else None
     final = ck.root / f"step-{step:08d}"
     tmp = ck.root / f".tmp-step-{step:08d}"
-    main = accelerator.is_main_process
+    temporary = (tmp,) if accelerator.is_main_process else ()
     if not ck.sharded:  # every process (DDP: the same weights), so all stop together instead of waiting on rank 0
         check_weights(weights.state_dict().items(), f"step {step}: refusing to write checkpoint {final}")
+    with writing(final, temporary=temporary):  # a full disk: the temporary directory goes, the older checkpoints stay
+        _write_checkpoint(ck, step, accelerator, weights, optimizer, scheduler, write_shards, final, tmp, windows)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _write_checkpoint(
+    ck, step, accelerator, weights, optimizer, scheduler, write_shards, final: Path, tmp: Path, windows=None
+):
+    main = accelerator.is_main_process
     if main:
         ck.root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -311,15 +362,21 @@ def save_checkpoint(
             tmp / "trainer.pt",
         )
         (tmp / "state.json").write_text(
-            dumps_strict({"step": step, "config": ck.key, "data_fingerprint": ck.data_fingerprint}, indent=2)
+            dumps_strict(
+                {
+                    "step": step,
+                    "config": ck.key,
+                    "data_fingerprint": ck.data_fingerprint,
+                    **({"metrics_window": windows} if windows is not None else {}),
+                },
+                indent=2,
+            )
         )
         readable_like_the_rest(tmp)  # safetensors writes its files 0600
         replace_dir(tmp, final)  # fsynced before the rename makes it the newest checkpoint
         fsync_tree(ck.root, files=False)
         for old in sorted(p for p in ck.root.glob("step-*"))[: -ck.keep]:
             shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
 
 
 def read_checkpoint(ck: Path, sharded: bool = False) -> tuple[dict, dict | None, dict]:
@@ -407,6 +464,7 @@ def load_checkpoint(
     torch.set_rng_state(tr["rng"]["torch"])
     np.random.set_state(tr["rng"]["numpy"])
     random.setstate(tr["rng"]["python"])
+    ck.resumed_window = state.get("metrics_window")
     print(f"rewardlab: resumed from {path} (step {state['step']})", file=sys.stderr)
     return state["step"]
 
@@ -436,6 +494,23 @@ class StepPlan:
 
 
 @dataclass
+class SamplerPlan:
+    """A :class:`StepPlan` over a :class:`rewardlab.samplers.StepSampler` (the scalar trainer's plans: random,
+    grouped, tokens) run for ``total`` steps: the same ``step(s) -> (epoch, items)`` :func:`run_steps` reads."""
+
+    sampler: object  # rewardlab.samplers.StepSampler
+    total: int
+    batch_size: int
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.sampler.steps_per_epoch
+
+    def step(self, s: int) -> tuple[int, list[int]]:
+        return s // self.sampler.steps_per_epoch, list(self.sampler.step(s))
+
+
+@dataclass
 class LoopOptions:
     """What :func:`run_steps` takes from a trainer's config (the same names as ``rewardlab train``'s options)."""
 
@@ -448,11 +523,13 @@ class LoopOptions:
     stop_after: int | None = None  # stop as if killed after this many steps, leaving a checkpoint
     resume: bool = False
     skip_nonfinite: int = 0
+    log_every: int = 1  # steps per metrics row: the sums of the applied steps in between (a trainer opts in)
 
     @classmethod
     def from_config(cls, cfg) -> "LoopOptions":
-        """The fields of a trainer's config that have these names."""
-        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
+        """The fields of a trainer's config that have these names (``log_every`` excepted: 1, a row per step,
+        unless the trainer passes its own)."""
+        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls) if f.name != "log_every"})
 
 
 @dataclass
@@ -468,6 +545,8 @@ def all_reduce_grads(parameters: list[torch.nn.Parameter], world: int) -> None:
     if world == 1:
         return
     for p in parameters:
+        if not p.requires_grad:  # frozen (LoRA's base weights): no gradient to sum, none to invent
+            continue
         if p.grad is None:
             p.grad = torch.zeros_like(p)
         torch.distributed.all_reduce(p.grad)
@@ -485,6 +564,8 @@ def run_steps(
     accelerator=None,
     metrics: MetricsLog | None = None,
     on_row: Callable[[dict, bool], None] | None = None,
+    on_step: Callable[[int, bool], None] | None = None,
+    resume_as: str = "train-judge",
 ) -> LoopResult:
     """Train ``trainable`` (``module``'s parameters that learn; ``module``'s state is what checkpoints hold) for
     ``plan.total`` steps.
@@ -494,7 +575,10 @@ def run_steps(
     normaliser, so the summed gradient is the whole step's) and returns sums (``"loss"``: its part of the step's
     loss; any counts); the gradients are summed over the processes (:func:`all_reduce_grads`), :func:`update`
     steps; the sums, added over the processes, become a ``metrics.jsonl`` row through ``row(sums, items)`` plus
-    step, epoch, lr, grad_norm and seconds (``on_row(row, last)`` sees it too). Checkpoints every ``opts.save_every`` steps and at
+    step, epoch, lr, grad_norm and seconds (``on_row(row, last)`` sees it too). With ``opts.log_every`` > 1 a row
+    is written every ``log_every`` steps (and at the last), from the sums of the applied steps since the last row
+    (a skipped non-finite step adds nothing: ``row`` sees empty sums if all were skipped); with 1, each step's. ``on_step(done, last)``
+    runs after every step's row (held-out evaluation), before its checkpoint. Checkpoints every ``opts.save_every`` steps and at
     ``opts.stop_after``; ``opts.resume`` continues from the newest intact one, exactly.
 
     Library use: without ``ckpt`` there are no checkpoints (``save_every``, ``stop_after`` and ``resume`` are then
@@ -518,44 +602,60 @@ def run_steps(
     guard = NonFiniteGuard(opts.skip_nonfinite, ckpt.root if ckpt is not None else None, main)
     module.train()
     history, t0 = [], time.perf_counter()
-    for s in range(start, plan.total):
-        done = s + 1
-        epoch, items = plan.step(s)
-        sums = step_loss(items[rank::world], items)
-        all_reduce_grads(params, world)
-        result = update(
-            optimizer,
-            scheduler,
-            params,
-            step=done,
-            loss_sum=sums["loss"],
-            max_grad_norm=opts.max_grad_norm,
-            guard=guard,
-            any_process=any_process(accelerator),
-        )
-        if world > 1:
-            values = torch.tensor(list(sums.values()), dtype=torch.float64, device=accelerator.device)
-            sums = dict(zip(sums, accelerator.reduce(values, reduction="sum").tolist()))
-        rec = {
-            "step": done,
-            "epoch": epoch,
-            **row(sums, items),
-            "lr": scheduler.get_last_lr()[0],
-            "grad_norm": result.grad_norm,
-            "seconds": time.perf_counter() - t0,
-            **({"skipped_nonfinite": guard.skipped} if guard.skipped else {}),
-        }
-        metrics.log(rec)
-        history.append(rec)
-        if on_row is not None:
-            on_row(rec, done == plan.total)
-        if done == plan.total:
-            break
-        stop = opts.stop_after is not None and done >= opts.stop_after
-        if (opts.save_every and done % opts.save_every == 0) or stop:
-            save_checkpoint(ckpt, done, accelerator, module, optimizer, scheduler)
-        if stop:
-            module.eval()
-            return LoopResult(done, False, history)
+    window: dict[str, float] = {}
+    with StopSignals() as signals:  # Ctrl-C / SIGTERM: the step finishes, a checkpoint, Interrupted (exit 130)
+        for s in range(start, plan.total):
+            done = s + 1
+            epoch, items = plan.step(s)
+            sums = step_loss(items[rank::world], items)
+            all_reduce_grads(params, world)
+            result = update(
+                optimizer,
+                scheduler,
+                params,
+                step=done,
+                loss_sum=sums["loss"],
+                max_grad_norm=opts.max_grad_norm,
+                guard=guard,
+                any_process=any_process(accelerator),
+            )
+            if world > 1:
+                values = torch.tensor(list(sums.values()), dtype=torch.float64, device=accelerator.device)
+                sums = dict(zip(sums, accelerator.reduce(values, reduction="sum").tolist()))
+            if opts.log_every == 1:
+                window = sums  # a row per step: this step's sums (a skipped step's too: its row says so)
+            elif result.applied:  # a skipped step adds nothing to a window of several
+                window = {k: window.get(k, 0.0) + v for k, v in sums.items()}
+            if done % opts.log_every == 0 or done == plan.total:
+                rec = {
+                    "step": done,
+                    "epoch": epoch,
+                    **row(window, items),
+                    "lr": scheduler.get_last_lr()[0],
+                    "grad_norm": result.grad_norm,
+                    "seconds": time.perf_counter() - t0,
+                    **({"skipped_nonfinite": guard.skipped} if guard.skipped else {}),
+                }
+                metrics.log(rec)
+                history.append(rec)
+                window = {}
+                if on_row is not None:
+                    on_row(rec, done == plan.total)
+            if on_step is not None:
+                on_step(done, done == plan.total)
+            if done == plan.total:
+                break
+            stop = opts.stop_after is not None and done >= opts.stop_after
+            signalled = signals.agreed(accelerator)
+            written = "none (no checkpoint directory)"
+            if ckpt is not None and ((opts.save_every and done % opts.save_every == 0) or stop or signalled):
+                written = str(save_checkpoint(ckpt, done, accelerator, module, optimizer, scheduler))
+            if signalled:
+                module.eval()
+                command = resume_command(resume_as, str(ckpt.root.parent) if ckpt is not None else ".")
+                raise interrupted(signals.received, done, plan.total, written, command)
+            if stop:
+                module.eval()
+                return LoopResult(done, False, history)
     module.eval()
     return LoopResult(plan.total, True, history)

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rewardlab.atomic import atomic_write_text, json_safe
-from rewardlab.cells import MISSING, _get, fmt  # noqa: F401  (importable from here as before)
+from rewardlab.cells import MISSING, _get, fmt, with_ci  # noqa: F401  (importable from here as before)
 from rewardlab.curves import curve_table, read_curves
+from rewardlab.data.record import Comparison
+from rewardlab.jsonstrict import dumps_strict
 from rewardlab.multiobjective.report import multiobjective_tables
 from rewardlab.probes.report import bias_tables
 from rewardlab.report_html import render_html
@@ -42,13 +44,6 @@ def _table(header: list[str], rows: list[list[Any]], numeric: bool = True) -> li
     return [_row(header), "| " + " | ".join(rule) + " |", *(_row(r) for r in rows)]
 
 
-def _with_ci(value: Any, ci: Any) -> str:
-    text = fmt(value)
-    if text != MISSING and isinstance(ci, (list, tuple)) and len(ci) == 2:
-        text += f" [{fmt(ci[0])}, {fmt(ci[1])}]"
-    return text
-
-
 def _ties(result: dict) -> str:
     ties = _get(result, "ties")
     rate = _get(result, "tie_rate")
@@ -61,7 +56,7 @@ def _ties(result: dict) -> str:
 HEADLINE_ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("records", lambda r: fmt(_get(r, "n_records"))),
     ("pairs", lambda r: fmt(_get(r, "n_pairs"))),
-    ("accuracy [95% CI]", lambda r: _with_ci(_get(r, "accuracy"), _get(r, "accuracy_ci95"))),
+    ("accuracy [95% CI]", lambda r: with_ci(_get(r, "accuracy"), _get(r, "accuracy_ci95"))),
     ("record accuracy", lambda r: fmt(_get(r, "record_accuracy"))),
     ("ties (rate)", _ties),
     ("judge-tied pairs (not counted)", lambda r: fmt(_get(r, "n_tied_pairs"))),
@@ -88,7 +83,7 @@ def _per_source_rows(results: dict[str, dict]) -> list[list[str]]:
             if not isinstance(entry, dict):
                 row.append(MISSING)
                 continue
-            text = _with_ci(entry.get("accuracy"), entry.get("ci95"))
+            text = with_ci(entry.get("accuracy"), entry.get("ci95"))
             if entry.get("n") is not None:
                 text += f" (n={fmt(entry.get('n'))})"
             row.append(text)
@@ -99,7 +94,7 @@ def _per_source_rows(results: dict[str, dict]) -> list[list[str]]:
 def _with_n(entry: Any, value_key: str = "score") -> str:
     if not isinstance(entry, dict):
         return MISSING
-    text = _with_ci(entry.get(value_key), entry.get("ci95"))
+    text = with_ci(entry.get(value_key), entry.get("ci95"))
     if entry.get("n") is not None:
         text += f" (n={fmt(entry.get('n'))})"
     return text
@@ -209,7 +204,8 @@ def report_tables(results: dict[str, dict]) -> list[dict]:
             "rows": [[label, *(get(results[c]) for c in columns)] for label, get in HEADLINE_ROWS],
             "text": [
                 "Accuracy counts a win as 1 and a tie as the tie policy says (strict: 0); intervals are "
-                "bootstrap 95% over records."
+                "bootstrap 95% over the sampled units: prompts (all records of a prompt drawn together), or "
+                "benchmark items shown in both orders."
             ],
         }
     ]
@@ -281,8 +277,10 @@ def render_markdown(
     provenance: dict,
     notes: list[str] | None = None,
     curves: dict[str, list[dict]] | None = None,
+    curves_note: str | None = None,
 ) -> str:
-    """The Markdown text :func:`write_report` writes to ``report.md``."""
+    """The Markdown text :func:`write_report` writes to ``report.md``; ``curves_note`` says what the training
+    curves are (an evaluation report: the model's own training run, not this data)."""
     lines = [f"# {title}", ""]
     for table in report_tables(results):
         lines += [f"## {table['heading']}", ""]
@@ -293,7 +291,8 @@ def render_markdown(
     for column, rows in (curves or {}).items():
         table = curve_table(rows)
         if table:
-            lines += [f"## Training curves: {column}", ""]
+            lines += [f"## Training curves: {column}" + (" (its own training run)" if curves_note else ""), ""]
+            lines += [curves_note, ""] if curves_note else []
             lines += _table(table[0], [[fmt(v) for v in row] for row in table[1]])
             lines += ["", "From the run's `metrics.jsonl` (every row is there; the report.html plots them).", ""]
     if notes:
@@ -346,12 +345,13 @@ def write_report(
     examples: dict[str, list[dict]] | None = None,
     html: bool = True,
     curves: dict[str, Any] | None = None,
+    curves_note: str | None = None,
 ) -> tuple[Path, Path]:
     """Write ``out_dir/report.json``, ``out_dir/report.md`` and (``html=True``) ``out_dir/report.html``;
     return ``(json_path, md_path)`` (the HTML is ``json_path.with_name("report.html")``).
 
     ``examples`` maps a column to its per-example rows (as written by
-    :func:`rewardlab.evaluate.write_examples`: ``scores``, ``chosen``, ``lengths``, ``subset``); the HTML
+    :func:`write_examples`: ``scores``, ``chosen``, ``lengths``, ``subset``); the HTML
     plots reward histograms and reward-vs-length from them. Without it, ``out_dir/examples-<column>.jsonl``
     files are read when present. The HTML is self-contained (plots embedded as PNG); without matplotlib
     it has the tables and says the plots need it.
@@ -364,7 +364,9 @@ def write_report(
 
     ``curves`` maps a column to its run directory (or model directory, or metrics rows); by default each column's
     ``model.path`` is looked at. A column whose run has a ``metrics.jsonl`` gets training curves (a table in the
-    Markdown, a plot in the HTML; the rows are in ``report.json`` under ``curves``).
+    Markdown, a plot in the HTML; the rows are in ``report.json`` under ``curves``). ``curves_note`` (kept in
+    ``report.json`` as ``curves_note``) heads them in both: an evaluation on other data says they are the
+    model's own training run, so its held-out points are not read as results on this data.
     """
     if not results:
         raise ValueError("write_report needs at least one result column")
@@ -374,12 +376,19 @@ def write_report(
     found = _find_curves(results, curves)
     if found:
         payload["curves"] = _clean(found)
+        if curves_note:
+            payload["curves_note"] = curves_note
     json_path, md_path = out / "report.json", out / "report.md"
     atomic_write_text(json_path, json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     atomic_write_text(
         md_path,
         render_markdown(
-            payload["results"], str(title), payload["provenance"] or {}, payload["notes"], payload.get("curves")
+            payload["results"],
+            str(title),
+            payload["provenance"] or {},
+            payload["notes"],
+            payload.get("curves"),
+            payload.get("curves_note"),
         ),
     )
     if html:
@@ -387,3 +396,46 @@ def write_report(
             examples = _find_examples(out, results)
         atomic_write_text(out / "report.html", render_html(payload, examples, report_tables(payload["results"])))
     return json_path, md_path
+
+
+# ---- the per-example file every report writes beside it ---------------------------------------------
+def example_rows(
+    records: list[Comparison],
+    scores: list[list[float]],
+    credits: list | None = None,
+    pairwise: list[bool] | None = None,
+) -> list[dict]:
+    """One dict per example: id, subset (= source), chosen, scores, response lengths in characters, and
+    for a benchmark the example's credit, whether its ``chosen`` is a real preference, and its labels."""
+    rows = []
+    for i, (c, s) in enumerate(zip(records, scores)):
+        row = {
+            "id": c.id,
+            "source": c.source,
+            "subset": c.source,
+            "chosen": c.chosen,
+            "scores": list(s),
+            "lengths": [len(r) for r in c.responses],
+        }
+        if credits is not None:
+            row["credit"] = credits[i]
+        if pairwise is not None:
+            row["pairwise"] = bool(pairwise[i])
+        labels = {k: v for k, v in c.meta.items() if k != "prompts" and isinstance(v, (str, int, float, bool, list))}
+        if labels:
+            row["labels"] = labels
+        rows.append(row)
+    return rows
+
+
+def write_examples(
+    path: Path,
+    records: list[Comparison],
+    scores: list[list[float]],
+    credits: list | None = None,
+    pairwise: list[bool] | None = None,
+) -> list[dict]:
+    """Write :func:`example_rows` as JSONL to ``path``; return the rows."""
+    rows = example_rows(records, scores, credits, pairwise)
+    atomic_write_text(path, "".join(dumps_strict(row, ensure_ascii=False) + "\n" for row in rows))
+    return rows

@@ -334,7 +334,7 @@ def make_figures(results: dict[str, dict], examples: dict[str, list[dict]] | Non
                 "title": t,
                 "caption": c,
                 "png": None,
-                "missing": "matplotlib is not installed (pip install 'rewardlab[dev]')",
+                "missing": "matplotlib is not installed (pip install 'rewardlab[plots]')",
             }
             for i, t, c, _, _ in specs
         ]
@@ -405,14 +405,15 @@ def _provenance_html(prov: dict) -> str:
     return "\n".join(parts)
 
 
-def _curve_figures(curves: dict[str, list[dict]] | None) -> list[dict]:
-    """The training-curves plot (first on the page) when the report has a run's metrics.jsonl rows."""
+def _curve_figures(curves: dict[str, list[dict]] | None, note: str | None = None) -> list[dict]:
+    """The training-curves plot (first on the page) when the report has a run's metrics.jsonl rows; ``note``
+    (report.json ``curves_note``) leads its caption and marks the title (the model's own training run)."""
     if not curves:
         return []
     title, caption = (
-        "Training curves",
+        "Training curves" + (" (the model's own training run)" if note else ""),
         (
-            "Training loss and accuracy (every log_every steps) and held-out accuracy "
+            (f"{note} " if note else "") + "Training loss and accuracy (every log_every steps) and held-out accuracy "
             "(at each eval_every and at the end), from the run's metrics.jsonl."
         ),
     )
@@ -425,7 +426,7 @@ def _curve_figures(curves: dict[str, list[dict]] | None) -> list[dict]:
                 "title": title,
                 "caption": caption,
                 "png": None,
-                "missing": "matplotlib is not installed (pip install 'rewardlab[dev]')",
+                "missing": "matplotlib is not installed (pip install 'rewardlab[plots]')",
             }
         ]
     if fig is None:
@@ -451,7 +452,7 @@ def render_html(payload: dict, examples: dict[str, list[dict]] | None, tables: l
         body.append(_table_html(table["header"], table["rows"], numeric=table.get("numeric", True)))
         body += [f'<p class="small">{_e(t)}</p>' for t in table["text"]]
     body.append("<h2>Plots</h2>")
-    figures = _curve_figures(payload.get("curves")) + figures
+    figures = _curve_figures(payload.get("curves"), payload.get("curves_note")) + figures
     for fig in figures:
         if fig["png"]:
             body.append(

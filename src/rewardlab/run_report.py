@@ -10,10 +10,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rewardlab.cells import _get, fmt
-from rewardlab.evaluate import write_examples
+from rewardlab.cells import _get, fmt, with_ci
 from rewardlab.provenance import provenance
-from rewardlab.report import _with_ci, write_report
+from rewardlab.report import write_examples, write_report
+from rewardlab.truncation import truncation_line
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,20 +83,25 @@ def summary_table(results: dict[str, dict]) -> str:
     """A few lines for the terminal: one row per column of a report (records, pairs, accuracy [95% CI], and the
     benchmark's headline score when there is one)."""
     rows = [["", "records", "pairs", "accuracy [95% CI]", "benchmark"]]
+    named = set()
     for name, r in results.items():
         headline = _get(r, "benchmark", "headline")
         bench = next(iter(headline.values()), None) if isinstance(headline, dict) and headline else None
+        if bench is not None:
+            named.add(next(iter(headline)))
         rows.append(
             [
                 name,
                 fmt(_get(r, "n_records")),
                 fmt(_get(r, "n_pairs")),
-                _with_ci(_get(r, "accuracy"), _get(r, "accuracy_ci95")),
+                with_ci(_get(r, "accuracy"), _get(r, "accuracy_ci95")),
                 fmt(bench),
             ]
         )
     if all(row[4] == "—" for row in rows[1:]):
         rows = [row[:4] for row in rows]
+    elif len(named) == 1:  # the column says which headline it is (e.g. a partial RewardBench copy says so)
+        rows[0][4] = named.pop()
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
@@ -105,11 +110,21 @@ def summary_table(results: dict[str, dict]) -> str:
 
 
 def report_summary(report_dir: str | Path) -> str:
-    """The terminal's summary of a written report: the table and the report's paths."""
+    """The terminal's summary of a written report: the table, one line per model on the texts it saw cut to its
+    max_length (:mod:`rewardlab.truncation`), and the report's paths."""
     report_dir = Path(report_dir)
     payload: dict[str, Any] = json.loads((report_dir / "report.json").read_text())
+    results = payload.get("results") or {}
+    cut = [
+        line
+        for name, result in results.items()
+        if isinstance(result, dict)
+        for line in [truncation_line(name, result.get("truncation"))]
+        if line
+    ]
     return (
-        summary_table(payload.get("results") or {})
+        summary_table(results)
+        + "".join(f"\ntruncated: {line}" for line in cut)
         + f"\nreport: {report_dir / 'report.md'} (and report.html, report.json)"
     )
 

@@ -124,10 +124,17 @@ def did_you_mean(key: str, names) -> str:
 def known_options(cls, items, where) -> Sourced:
     """``items`` (``(key, value)`` pairs; ``-`` in a key is ``_``) as options of dataclass ``cls``, each sourced as
     ``where(key)``; every unknown key refused at once, each with a did-you-mean."""
+    from rewardlab.aliases import ALIASES  # lazy: other trainers' names for the same options, read per file
+
     names = [f.name for f in dataclasses.fields(cls)]
     values, sources, problems = {}, {}, []
     for key, value in items:
         name = str(key).replace("-", "_")
+        if name not in names and ALIASES.get(name) in names:
+            name = ALIASES[name]
+        if name in values:
+            problems.append(f"{where(key)}: the same option as {sources[name]}; give it once")
+            continue
         if name not in names:
             problems.append(f"{where(key)}: unknown option{did_you_mean(name, names)}")
             continue

@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from rewardlab.data.loading import with_failure_count
-from rewardlab.data.readers import iter_rows
+from rewardlab.data.local import iter_local_rows, skipped_summary
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError, RewardlabError
 from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.metrics.ties import TiePolicy
-from rewardlab.model import RewardModel
+from rewardlab.scoring.protocol import Scorer
 
 __all__ = [
     "Benchmark",
@@ -44,7 +42,6 @@ __all__ = [
 ]
 
 # file endings the row readers accept (rewardlab.data.readers.FILE_READERS), longest first
-_SUFFIXES = (".jsonl.gz", ".json.gz", ".jsonl", ".json", ".parquet", ".csv")
 
 
 @dataclass
@@ -71,6 +68,8 @@ class Benchmark:
     chosen-vs-rejected metrics and plots (False e.g. for a human tie vote).
     ``reads_comparisons``: the data is plain comparisons in any reader format (``--format``, ``--score-weights``
     apply), not a benchmark's fixed schema read by ``loader``.
+    ``reads_unreadable``: the rule takes ``unreadable=`` (one bool per record: a judge gave no readable verdict
+    for it) and scores those as the benchmark's own code does; for the other rules the count is only reported.
     """
 
     name: str
@@ -83,6 +82,7 @@ class Benchmark:
     reference: str
     pairwise: Callable[[Comparison], bool] = lambda record: True
     reads_comparisons: bool = False
+    reads_unreadable: bool = False
 
     def load(self, path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
         return self.loader(path, limit=limit, skip_invalid=skip_invalid)
@@ -94,8 +94,11 @@ class Benchmark:
         tie_policy: TiePolicy | str | None = "published",
         seed: int = 0,
         n_boot: int = 1000,
+        unreadable: Sequence[bool] | None = None,
     ) -> dict:
-        """Apply the rule; the result also records the benchmark, version and tie policy used."""
+        """Apply the rule; the result also records the benchmark, version and tie policy used. ``unreadable``
+        (a judge's records without a readable verdict) goes to a rule that ``reads_unreadable``; the result's
+        ``n_unreadable`` counts them either way (None: the scorer has no verdicts to read, e.g. a reward model)."""
         if isinstance(records, BenchmarkData):
             records = records.records
         records = list(records)
@@ -109,7 +112,12 @@ class Benchmark:
             if not all(math.isfinite(float(x)) for x in row):
                 raise ValueError(f"record {i} ({record.id}): rewards must be finite, got {list(row)}")
         policy = TiePolicy.parse(tie_policy, seed=seed)
-        out = self.rule(records, [[float(x) for x in row] for row in scores], policy, seed, n_boot)
+        if unreadable is not None and len(unreadable) != len(records):
+            raise ValueError(f"{len(unreadable)} unreadable flags but {len(records)} records")
+        extra = {"unreadable": list(unreadable)} if self.reads_unreadable and unreadable is not None else {}
+        out = self.rule(records, [[float(x) for x in row] for row in scores], policy, seed, n_boot, **extra)
+        if unreadable is not None:
+            out.setdefault("n_unreadable", int(sum(bool(u) for u in unreadable)))
         rules = {what: str(policy.resolve(name)) for what, name in self.published_ties.items()}
         return {
             "benchmark": self.name,
@@ -124,47 +132,6 @@ class Benchmark:
 
 # ----------------------------------------------------------------------------------------------
 # reading local copies
-
-
-def _is_saved_dataset(path: Path) -> bool:
-    return any((path / name).exists() for name in ("dataset_info.json", "dataset_dict.json", "state.json"))
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in _SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
-def iter_local_rows(
-    source: str, on_error: Callable[[DataError], None] | None = None
-) -> Iterator[tuple[dict, dict, str]]:
-    """``(location, row, name)`` for every row of a local file or directory.
-
-    A file (any type :func:`rewardlab.data.readers.iter_rows` reads) gives ``name`` = its base name
-    without the extension. A ``datasets.save_to_disk`` directory is read as one dataset (name = the
-    directory's name). Any other directory is walked recursively in sorted order, and each data file
-    gives ``name`` = its path relative to the directory without the extension (e.g.
-    ``Pairwise_set/Harmlessness/S1``). Benchmarks never fall back to a hub: a missing path is an error.
-    """
-    path = Path(os.path.expanduser(str(source)))
-    if not path.exists():
-        raise DataError("no such file or directory (benchmarks read a local copy of the data)", path=str(source))
-    if path.is_dir() and not _is_saved_dataset(path):
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(_SUFFIXES))
-        if not files:
-            raise DataError(f"directory holds no data files ({', '.join(_SUFFIXES)})", path=str(source))
-        for file in files:
-            name = _stem(file)
-            rel = file.relative_to(path).with_name(name).as_posix()
-            for location, row in iter_rows(str(file), on_error=on_error):
-                yield location, row, rel
-        return
-    name = path.name if path.is_dir() else _stem(path)
-    for location, row in iter_rows(str(path), on_error=on_error):
-        yield location, row, name
 
 
 def load_rows(
@@ -224,23 +191,6 @@ def _load_rows(
     if not data.records:
         raise DataError("no usable examples" + skipped_summary(data.skipped, data.info["excluded"]), path=str(source))
     return data
-
-
-def skipped_summary(skipped: list, excluded: int = 0) -> str:
-    """``": 3 rows skipped as invalid (2× missing; 1× empty ...), first: FILE, line 2 ..."`` ('' when none)."""
-    parts = []
-    if skipped:
-        reasons: dict[str, int] = {}
-        for e in skipped:
-            key = getattr(e, "reason", str(e))
-            reasons[key] = reasons.get(key, 0) + 1
-        why = "; ".join(f"{n}× {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
-        parts.append(
-            f"{len(skipped)} row{'s' if len(skipped) != 1 else ''} skipped as invalid ({why}); first: {skipped[0]}"
-        )
-    if excluded:
-        parts.append(f"{excluded} left out by the benchmark's filter")
-    return (": " + "; ".join(parts)) if parts else ""
 
 
 def _error(location: dict, field_name: str | None, message: str) -> DataError:
@@ -324,19 +274,11 @@ def _check_rows(records: Sequence[Comparison], scores: Any, who: str) -> list[li
     return scores
 
 
-def _pointwise(scorer: Any) -> bool:
-    """True when the scorer scores each (prompt, response) on its own via ``score(items, batch_size)``:
-    a RewardModel, or any object that says so with ``pointwise = True``."""
-    if getattr(scorer, "pointwise", None) is not None:
-        return bool(scorer.pointwise)
-    return isinstance(scorer, RewardModel)
-
-
-def score_records(scorer: Any, records: Sequence[Comparison], batch_size: int = 32) -> list[list[float]]:
+def score_records(scorer: Scorer, records: Sequence[Comparison], batch_size: int = 32) -> list[list[float]]:
     """Rewards ``[[r_0, r_1, ...], ...]`` for every response of every record.
 
-    * A *pointwise* scorer (a :class:`~rewardlab.model.RewardModel`, or ``scorer.pointwise = True`` with
-      ``score(items, batch_size)``) scores each distinct (prompt, response) once: identical inputs get
+    * A *pointwise* scorer (``scorer.capabilities.pointwise``, :mod:`rewardlab.scoring.protocol`: every reward
+      model kind) scores each distinct (prompt, response) once: identical inputs get
       identical rewards (so an exact tie stays a tie whatever the batching), and repeated responses
       (e.g. one chosen answer in several RewardBench pairs) cost nothing extra.
     * Any other scorer is asked ``score_comparisons(records, batch_size=...)``, one record per example,
@@ -347,7 +289,7 @@ def score_records(scorer: Any, records: Sequence[Comparison], batch_size: int = 
     gets one record per response (the response twice, its second reward ignored).
     """
     records = list(records)
-    if _pointwise(scorer):
+    if scorer.capabilities.pointwise:
         keys: dict[tuple[str, str], int] = {}
         items: list[tuple[Any, str]] = []
         index: list[list[int]] = []
@@ -391,19 +333,24 @@ def score_records(scorer: Any, records: Sequence[Comparison], batch_size: int = 
 # result helpers
 
 
-def subset_table(names: Sequence[str], credits: Sequence[float], seed: int = 0, n_boot: int = 1000) -> dict:
-    """``{subset: {n, score, ci95}}`` (score = mean credit; CI: bootstrap over examples), in order of
-    first appearance."""
+def subset_table(
+    names: Sequence[str], credits: Sequence[float], seed: int = 0, n_boot: int = 1000, groups: Sequence | None = None
+) -> dict:
+    """``{subset: {n, score, ci95}}`` (score = mean credit; CI: bootstrap over examples, or over ``groups`` when
+    given: one key per example, :func:`~rewardlab.metrics.statistics.sampling_units`, so the examples of one
+    prompt or item are drawn together), in order of first appearance."""
     names = list(names)
     credits = np.asarray(credits, dtype=np.float64)
+    keys = None if groups is None else np.asarray(list(groups), dtype=object)
     out = {}
     for name in dict.fromkeys(names):
         mask = np.asarray([n == name for n in names])
         values = credits[mask]
+        unit = None if keys is None else keys[mask].tolist()
         out[name] = {
             "n": int(values.size),
             "score": float(values.mean()),
-            "ci95": list(bootstrap_ci(values, n=n_boot, seed=seed)) if n_boot > 0 else None,
+            "ci95": list(bootstrap_ci(values, n=n_boot, seed=seed, groups=unit)) if n_boot > 0 else None,
         }
     return out
 

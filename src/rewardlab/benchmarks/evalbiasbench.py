@@ -5,7 +5,8 @@ keyed by bias name (``length bias``, ``concreteness``, ``empty reference``, ``co
 ``nested_instruction``, ``familiar knowledge preference bias``), each a list of items
 ``{bias, instruction, response1, response2, label}`` where ``label`` is 1 (``response1`` is better) or 2.
 In the published file every label is 1, which is why its authors show every item in both orders. A JSONL
-(or JSON list) of such items, grouped by their ``bias`` field, is read too.
+(or JSON list) of such items, grouped by their ``bias`` field, is read too, and so is a data folder: the files
+in it that hold the published object (whatever their name, e.g. ``EvalBiasBench.json``), else its item files.
 
 Each item becomes two records, the original order (``response1``, ``response2``) and the swapped one, with
 ``meta = {"item", "order": "orig" | "swap", "bias"}`` and ``source`` = the bias. Scoring, as
@@ -19,9 +20,18 @@ Each item becomes two records, the original order (``response1``, ``response2``)
 All three per bias, and pooled over every item (the headline). A pointwise reward model gives the same
 rewards in both orders, so its single and pair accuracies are equal and its agreement is 1 (short of exact
 ties). A judge sees each record as given: to score it as the authors do (one verdict per order), give it
-``position=single``; with ``both``/``average`` each record is already judged in both orders. The authors'
-"unparseable" prediction (4) arrives here as the tie reward a judge gives an unparseable output (3).
-Tie policies other than ``strict`` credit a tied order as they say (pair credit = product of the two).
+``position=single``; with ``both``/``average`` each record is already judged in both orders. An order whose
+judge output could not be read is the authors' prediction 4 (``module.py`` ``get_prediction``): never correct,
+and it agrees with nothing (``get_model_statistics`` counts agreement only for ``{1, 2}`` or ``{3}``), whatever
+the tie policy; ``n_unreadable`` counts such orders overall and per bias. Tie policies other than ``strict``
+credit a tied order as they say (pair credit = product of the two).
+
+Texts are read as the file has them: ``run_bench.py`` ``get_benchmark_data`` loads ``biasbench.json`` with
+``json.load`` and no strip (its ``make_data_row``, which strips, is used for the other benchmarks only).
+
+Intervals: the unit that was sampled is the *item* (its two orders are not independent draws), so the per-bias
+``ci95`` resamples items, each with both of its orders (:func:`~rewardlab.metrics.statistics.bootstrap_ci`
+``groups``).
 """
 
 from __future__ import annotations
@@ -34,7 +44,8 @@ from typing import Sequence
 
 import numpy as np
 
-from rewardlab.benchmarks.base import Benchmark, BenchmarkData, iter_local_rows
+from rewardlab.benchmarks.base import Benchmark, BenchmarkData
+from rewardlab.data.local import iter_local_rows
 from rewardlab.data.record import Comparison
 from rewardlab.errors import DataError
 from rewardlab.metrics.statistics import bootstrap_ci
@@ -81,8 +92,8 @@ def _item_records(item: dict, bias: str, index: int, where: dict) -> list[Compar
         label = int(label)
     if isinstance(label, bool) or label not in (1, 2):
         raise err("label", f"expected 1 (response1 is better) or 2 (response2), got {label!r}")
-    prompt = item["instruction"].strip()
-    r1, r2 = item["response1"].strip(), item["response2"].strip()  # run_bench.py make_data_row strips them
+    # as the file has them: run_bench.py reads biasbench.json with json.load and strips nothing
+    prompt, r1, r2 = item["instruction"], item["response1"], item["response2"]
     meta = {"item": f"{bias}:{index}", "bias": bias}
     return [
         Comparison(
@@ -101,17 +112,21 @@ def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> Ben
     data = BenchmarkData(records=[], source=str(path), info={"n_items": 0})
     items: list[tuple[dict, str, int, dict]] = []
     p = Path(str(path))
-    if p.is_file() and detect(str(p)):
-        try:
-            with _open_text(p) as f:
-                document = json.load(f)
-        except ValueError as e:
-            raise DataError(f"invalid JSON: {e}", path=str(path)) from None
-        if not isinstance(document, dict) or not all(isinstance(v, list) for v in document.values()):
-            raise DataError("expected EvalBiasBench's object {bias name: [items]}", path=str(path))
-        for bias, rows in document.items():
-            for i, item in enumerate(rows):
-                items.append((item, str(bias), i, {"path": f"{path} (bias {bias!r})", "row": i}))
+    published = [p] if p.is_file() and detect(str(p)) else []
+    if p.is_dir():  # a data folder: its files in the published layout (e.g. EvalBiasBench.json), if it has any
+        published = sorted(f for f in p.rglob("*") if detect(str(f)))
+    if published:
+        for doc_path in published:
+            try:
+                with _open_text(doc_path) as f:
+                    document = json.load(f)
+            except ValueError as e:
+                raise DataError(f"invalid JSON: {e}", path=str(doc_path)) from None
+            if not isinstance(document, dict) or not all(isinstance(v, list) for v in document.values()):
+                raise DataError("expected EvalBiasBench's object {bias name: [items]}", path=str(doc_path))
+            for bias, rows in document.items():
+                for i, item in enumerate(rows):
+                    items.append((item, str(bias), i, {"path": f"{doc_path} (bias {bias!r})", "row": i}))
     else:
         counters: dict[str, int] = defaultdict(int)
         for location, row, _name in iter_local_rows(str(path), on_error=data.skipped.append if skip_invalid else None):
@@ -146,20 +161,32 @@ def load(path: str, limit: int | None = None, skip_invalid: bool = False) -> Ben
     return data
 
 
-def prediction(scores: Sequence[float]) -> int:
-    """1: the first response shown has the higher reward; 2: the second; 3: a tie."""
+UNREADABLE = 4  # module.py get_prediction: "4(N/A)", no verdict pattern found in the judge's output
+
+
+def prediction(scores: Sequence[float], unreadable: bool = False) -> int:
+    """1: the first response shown has the higher reward; 2: the second; 3: a tie; 4: no readable verdict."""
+    if unreadable:
+        return UNREADABLE
     return 1 if scores[0] > scores[1] else 2 if scores[1] > scores[0] else 3
 
 
-def _stats(items: list[tuple[float, float, bool]]) -> dict:
-    single = [c for a, b, _ in items for c in (a, b)]
-    pair = [a * b for a, b, _ in items]
-    agree = [float(g) for _, _, g in items]
+def agrees(pred_orig: int, pred_swap: int) -> bool:
+    """run_bench.py get_model_statistics: ``set([pred_orig, pred_swap]) in [set([1, 2]), set([3])]``: the same
+    response picked in both orders, or a tie in both. An unreadable order (4) agrees with nothing."""
+    return {pred_orig, pred_swap} in ({1, 2}, {3})
+
+
+def _stats(items: list[tuple[float, float, bool, int]]) -> dict:
+    single = [c for a, b, _, _ in items for c in (a, b)]
+    pair = [a * b for a, b, _, _ in items]
+    agree = [float(g) for _, _, g, _ in items]
     return {
         "n_items": len(items),
         "single_accuracy": float(np.mean(single)),
         "pair_accuracy": float(np.mean(pair)),
         "pair_agreement": float(np.mean(agree)),
+        "n_unreadable": int(sum(u for *_, u in items)),
     }
 
 
@@ -169,21 +196,20 @@ def score(
     policy: TiePolicy,
     seed: int = 0,
     n_boot: int = 1000,
+    unreadable: Sequence[bool] | None = None,
 ) -> dict:
     pol = policy.resolve("strict")
     rng = pol.rng()
     credits, by_item = [], {}
-    for record, s in zip(records, scores):
+    flags = list(unreadable) if unreadable is not None else [False] * len(records)
+    for record, s, bad in zip(records, scores, flags):
         other = 1 - record.chosen
-        credit = compare_credit(s[record.chosen], s[other], pol, rng)
+        # an unreadable verdict is never correct (module.py is_correct of prediction 4), whatever the tie policy
+        credit = 0.0 if bad else compare_credit(s[record.chosen], s[other], pol, rng)
         credits.append(credit)
-        # the response the prediction picks, in the item's own numbering (0: response1, 1: response2)
-        pred = prediction(s)
-        swap = record.meta.get("order") == "swap"
-        picked = None if pred == 3 else (pred - 1 if not swap else 2 - pred)
         by_item.setdefault(record.meta.get("item", record.id), {})[record.meta.get("order", "orig")] = (
             credit,
-            picked,
+            prediction(s, bool(bad)),
             record.source,
         )
     incomplete = [k for k, v in by_item.items() if set(v) != {"orig", "swap"}]
@@ -194,32 +220,46 @@ def score(
     per_bias: dict[str, list] = defaultdict(list)
     for item in by_item.values():
         (c1, p1, bias), (c2, p2, _) = item["orig"], item["swap"]
-        per_bias[bias].append((c1, c2, p1 == p2))  # same response picked in both orders, or both ties (None)
+        per_bias[bias].append((c1, c2, agrees(p1, p2), (p1 == UNREADABLE) + (p2 == UNREADABLE)))
     everything = [x for v in per_bias.values() for x in v]
     overall = _stats(everything)
     subsets = {}
     for bias, items in per_bias.items():
         st = _stats(items)
-        single = np.array([c for a, b, _ in items for c in (a, b)])
+        single = np.array([c for a, b, *_ in items for c in (a, b)])
+        item_of = np.repeat(np.arange(len(items)), 2)  # both orders of an item are one unit
         subsets[bias] = {
             "n": 2 * len(items),
             "score": st["single_accuracy"],
-            "ci95": list(bootstrap_ci(single, n=n_boot, seed=seed)) if n_boot > 0 else None,
+            "ci95": list(bootstrap_ci(single, n=n_boot, seed=seed, groups=item_of.tolist())) if n_boot > 0 else None,
+            "ci_unit": "item (both orders)",
             **st,
         }
+    unread = overall["n_unreadable"]
     return {
         "headline": {
             "single accuracy": overall["single_accuracy"],
             "pair accuracy": overall["pair_accuracy"],
             "pair agreement": overall["pair_agreement"],
+            **({"unreadable verdicts (orders)": unread} if unreadable is not None else {}),
         },
+        "n_unreadable": unread,
         "overall": overall,
         "subsets": subsets,
         "per_bias": {b: _stats(v) for b, v in per_bias.items()},
         "notes": [
             "subset score = single accuracy (both orders counted); per_bias also has pair accuracy and "
-            "pair agreement. Judges: position=single scores one verdict per order, as the authors do."
-        ],
+            "pair agreement. Judges: position=single scores one verdict per order, as the authors do.",
+            "95% intervals: bootstrap over items (each item with both of its orders is one unit).",
+        ]
+        + (
+            [
+                f"{unread} of {2 * len(everything)} orders had no readable verdict: scored as the authors' "
+                "prediction 4 (never correct, agrees with nothing), not as a tie"
+            ]
+            if unread
+            else []
+        ),
         "per_example": credits,
     }
 
@@ -230,6 +270,7 @@ BENCHMARK = Benchmark(
     title="EvalBiasBench (OffsetBias)",
     loader=load,
     rule=score,
+    reads_unreadable=True,
     schema="JSON object {bias: [{bias, instruction, response1, response2, label}]} (or JSONL of such items)",
     published_ties={"order": "strict"},
     reference=(

@@ -21,6 +21,7 @@ from rewardlab.benchmarks.base import Benchmark, BenchmarkData, subset_table
 from rewardlab.data import load_comparisons
 from rewardlab.data.record import Comparison
 from rewardlab.metrics.best_of_n import best_of_n, best_of_n_credits
+from rewardlab.metrics.statistics import sampling_units
 from rewardlab.metrics.ties import TiePolicy, pair_credits
 
 
@@ -48,8 +49,10 @@ def score_generic(
         pair_credit += credit.tolist()
         pair_source += [record.source] * len(pairs)
     # accuracy is pooled over pairs; the per-source intervals resample records (K > 2 pairs stay together)
-    scored = [(r.source, c) for r, c in zip(records, per_example) if c is not None]
-    subsets = subset_table([s for s, _ in scored], [c for _, c in scored], seed=seed, n_boot=n_boot)
+    scored = [(r.source, c, u) for r, c, u in zip(records, per_example, sampling_units(records)) if c is not None]
+    subsets = subset_table(
+        [s for s, _, _ in scored], [c for _, c, _ in scored], seed=seed, n_boot=n_boot, groups=[u for *_, u in scored]
+    )
     for name, entry in subsets.items():
         mask = np.asarray([s == name for s in pair_source])
         entry["score"] = float(np.asarray(pair_credit)[mask].mean())
@@ -79,7 +82,9 @@ def score_best_of_n(
             "random baseline (mean 1/N)": summary["random_baseline"],
         },
         "best_of_n": summary,
-        "subsets": subset_table([r.source for r in records], credits, seed=seed, n_boot=n_boot),
+        "subsets": subset_table(
+            [r.source for r in records], credits, seed=seed, n_boot=n_boot, groups=sampling_units(records)
+        ),
         "notes": [],
         "per_example": credits,
     }

@@ -43,6 +43,7 @@ from rewardlab.benchmarks.base import (
     text,
 )
 from rewardlab.data.record import Comparison
+from rewardlab.metrics.statistics import sampling_units
 from rewardlab.metrics.ties import TiePolicy, tie_credit
 
 HUMAN_JUDGE_PREFIXES = ("expert",)
@@ -282,7 +283,9 @@ def score(
             },
         },
         "win_rates": {"judge": judge_wlt, "human": human_wlt},
-        "subsets": subset_table([r.source for r in records], credits, seed=seed, n_boot=n_boot),
+        "subsets": subset_table(
+            [r.source for r in records], credits, seed=seed, n_boot=n_boot, groups=sampling_units(records)
+        ),
         "notes": ["subset scores are agreement with ties; the judge is the reward model"],
         "per_example": credits,
     }

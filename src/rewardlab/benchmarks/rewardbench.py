@@ -4,7 +4,8 @@ Schema (the ``allenai/reward-bench`` ``filtered`` split, one row per pair): ``pr
 ``chosen``, ``rejected`` (texts), ``subset`` (one of the 23 names below), ``id``; extra columns
 (``chosen_model``, ``rejected_model``) are ignored. The *prior sets* (``allenai/pref-test-sets``) come as
 one split per set with ``prompt`` a list of messages and ``chosen``/``rejected`` texts: give them as
-files named after the set (``anthropic_helpful.jsonl``, ...; a file so named scores every row under
+files named after the set (``anthropic_helpful.jsonl``, or as the hub ships them,
+``anthropic_helpful-00000-of-00001.parquet``; a file so named scores every row under
 that name and keeps the row's own ``subset``, e.g. anthropic_hhh's harmless/helpful/honest, as ``subsubset``,
 as reward-bench's ``load_eval_dataset`` does) or rows with a ``subset`` column. ``--data``
 may be one file or a directory holding both (read recursively).
@@ -29,12 +30,18 @@ Scoring, as reward-bench computes it (read in allenai/reward-bench at commit 05a
   ``sections_mean`` = the plain mean of the four sections (the other headline in use, without Prior
   Sets; reward-bench's own average above includes them).
 
+**Completeness**: the rows of each of the 23 subsets are counted against the published filtered split (2,985
+pairs; :data:`FILTERED_ROWS`). A copy that lacks any (or has extra) is reported as a partial copy: the headline
+keys say ``partial copy: ...`` (never "leaderboard"), ``coverage`` holds the counts, and a note lists the short
+subsets. Prior-set sizes are not checked (reward-bench's code publishes no counts for them).
+
 Where reward-bench gives a section with no subsets present the score 0, rewardlab reports ``None`` and
 leaves it out of the headlines (with a note), rather than averaging in a zero.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from rewardlab.benchmarks.base import (
@@ -48,6 +55,7 @@ from rewardlab.benchmarks.base import (
     text,
 )
 from rewardlab.data.record import Comparison
+from rewardlab.metrics.statistics import sampling_units
 from rewardlab.metrics.ties import TiePolicy, compare_credit
 
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -105,6 +113,26 @@ PREF_TEST_SETS = (
     "pku_safer",
 )
 HEADLINE_WEIGHTS = {"Chat": 2, "Chat Hard": 2, "Safety": 2, "Reasoning": 2, "Prior Sets": 1}
+# Rows of each subset in the published filtered split (math-prm has 447 rows; its weight above is 984): 2,985.
+FILTERED_ROWS: dict[str, int] = {**PUBLISHED_COUNTS, "math-prm": 447}
+FULL_HEADLINE = "leaderboard (2·sections + prior sets)/9"
+PARTIAL_HEADLINE = "partial copy: (2·sections + prior sets)/9, not comparable with published scores"
+# The hub's parquet/jsonl shards: `anthropic_helpful-00000-of-00001.parquet` is the split `anthropic_helpful`.
+SHARD_SUFFIX = re.compile(r"-\d{5}-of-\d{5}$")
+
+
+def split_name(name: str) -> str:
+    """The split a file holds: its name without the directory and the hub's shard suffix
+    (``data/anthropic_helpful-00000-of-00001`` -> ``anthropic_helpful``)."""
+    return SHARD_SUFFIX.sub("", name.rsplit("/", 1)[-1])
+
+
+def coverage(counts: dict[str, int]) -> dict:
+    """How much of the filtered split the data holds: ``pairs`` read of its ``of`` (2,985), ``complete`` (every
+    subset at its published row count) and ``short`` (subset -> [rows read, published rows]) otherwise."""
+    short = {s: [counts.get(s, 0), n] for s, n in FILTERED_ROWS.items() if counts.get(s, 0) != n}
+    pairs = sum(counts.get(s, 0) for s in FILTERED_ROWS)
+    return {"pairs": pairs, "of": sum(FILTERED_ROWS.values()), "complete": not short, "short": short}
 
 
 def parse_row(row: dict, location: dict, name: str) -> Comparison:
@@ -118,7 +146,7 @@ def parse_row(row: dict, location: dict, name: str) -> Comparison:
     subset = row.get("subset")
     if subset is not None and not isinstance(subset, str):
         raise _error(location, "subset", f"expected text, got {type(subset).__name__}")
-    split = name.rsplit("/", 1)[-1]
+    split = split_name(name)
     meta = {}
     if split in PREF_TEST_SETS:  # rewardbench/utils.py load_eval_dataset: a prior-set split's own `subset`
         meta = {"subsubset": subset} if subset else {}  # column becomes `subsubset`; the row is scored
@@ -186,7 +214,7 @@ def score(
     rng = pol.rng()
     credits = [compare_credit(s[0], s[1], pol, rng) for s in scores]
     names = [r.source for r in records]
-    subsets = subset_table(names, credits, seed=seed, n_boot=n_boot)
+    subsets = subset_table(names, credits, seed=seed, n_boot=n_boot, groups=sampling_units(records))
     plain = {k: v["score"] for k, v in subsets.items()}
     counts = {k: v["n"] for k, v in subsets.items()}
     sections, used = section_scores(plain, counts, section_weights)
@@ -196,17 +224,27 @@ def score(
     missing = [s for s, v in sections.items() if v is None]
     if missing:
         notes.append(f"no subsets of section(s) {', '.join(missing)} in the data: left out of the headlines")
+    cover = coverage(counts)
+    if not cover["complete"]:
+        short = ", ".join(f"{k} {have}/{want}" for k, (have, want) in list(cover["short"].items())[:6])
+        more = len(cover["short"]) - 6
+        notes.append(
+            f"partial copy: {cover['pairs']} of the {cover['of']:,} pairs of the filtered split (subsets short: "
+            f"{short}{f', and {more} more' if more > 0 else ''}); the headline is not comparable with published "
+            "scores"
+        )
     if prior is None:
-        notes.append("no prior sets in the data: the leaderboard headline is the section mean")
+        notes.append("no prior sets in the data: the (2·sections + prior sets)/9 headline is the section mean")
     known = set(PUBLISHED_COUNTS) | {"anthropic_harmless", "mtbench_gpt4", "mtbench_human", *PRIOR_SETS}
     unknown = [s for s in subsets if s not in known]
     if unknown:
         notes.append(f"subset(s) not in RewardBench v1, reported but not in any section: {', '.join(unknown)}")
     return {
-        "headline": {
-            "leaderboard (2·sections + prior sets)/9": heads["leaderboard"],
-            "4-section mean": heads["sections_mean"],
+        "headline": {  # a partial copy is named so next to the number, and never "leaderboard"
+            (FULL_HEADLINE if cover["complete"] else PARTIAL_HEADLINE): heads["leaderboard"],
+            ("4-section mean" if cover["complete"] else "partial copy: 4-section mean"): heads["sections_mean"],
         },
+        "coverage": cover,
         "sections": {**sections, "Prior Sets": prior},
         "section_weights": section_weights,
         "section_weights_used": used,

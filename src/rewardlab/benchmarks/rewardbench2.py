@@ -47,6 +47,7 @@ from rewardlab.benchmarks.base import (
     text_list,
 )
 from rewardlab.data.record import Comparison
+from rewardlab.metrics.statistics import sampling_units
 from rewardlab.metrics.ties import TiePolicy, beat_all_credit, compare_credit
 
 SUBSETS = ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")
@@ -155,7 +156,7 @@ def score(
     ties_policy = policy.resolve("strict")
     rng = policy.rng()
     per_example: list[float | None] = []
-    plain_names, plain_credits = [], []
+    plain_names, plain_credits, plain_units = [], [], []
     ties_idx = []
     for i, (record, row) in enumerate(zip(records, scores)):
         if _is_ties(record.source):
@@ -166,7 +167,10 @@ def score(
         per_example.append(credit)
         plain_names.append(record.source)
         plain_credits.append(credit)
-    subsets = subset_table(plain_names, plain_credits, seed=seed, n_boot=n_boot) if plain_names else {}
+        plain_units.append(sampling_units([record])[0])
+    subsets = (
+        subset_table(plain_names, plain_credits, seed=seed, n_boot=n_boot, groups=plain_units) if plain_names else {}
+    )
     ties = None
     if ties_idx:
         ties_records = [records[i] for i in ties_idx]

@@ -35,6 +35,7 @@ from typing import Sequence
 
 from rewardlab.benchmarks.base import Benchmark, BenchmarkData, _error, load_rows, mean_or_none, messages, subset_table
 from rewardlab.data.record import Comparison
+from rewardlab.metrics.statistics import sampling_units
 from rewardlab.metrics.ties import TiePolicy, beat_all_credit, compare_credit
 
 GOALS = ("Helpfulness", "Harmlessness")
@@ -118,7 +119,9 @@ def score(
         "headline": {"overall (mean of four)": mean_or_none(list(four.values())), **four},
         "four": four,
         "counts": counts,
-        "subsets": subset_table([r.source for r in records], credits, seed=seed, n_boot=n_boot),
+        "subsets": subset_table(
+            [r.source for r in records], credits, seed=seed, n_boot=n_boot, groups=sampling_units(records)
+        ),
         "notes": notes,
         "per_example": credits,
     }

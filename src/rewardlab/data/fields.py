@@ -75,8 +75,22 @@ def type_name(value: Any) -> str:
 def required(row: dict, location: dict, field: str) -> Any:
     value = row.get(field)
     if value is None:
-        raise data_error(location, field, "missing field")
+        raise data_error(location, field, "null where a value is required" if field in row else "missing field")
     return value
+
+
+# columns that hold text whenever they are present: null there is an error, never "no prompt" (leave the column out
+# for an implicit prompt)
+TEXT_COLUMNS = ("prompt", "instruction", "input", "response")
+
+
+def no_null_text(row: dict, location: dict) -> None:
+    """Refuse ``null`` in a column of :data:`TEXT_COLUMNS` that the row has (every format's rows pass here)."""
+    for column in TEXT_COLUMNS:
+        if column in row and row[column] is None:
+            raise data_error(
+                location, column, "null where text is required (leave the column out if the row has no prompt)"
+            )
 
 
 def check_text(value: Any, location: dict, field: str, what: str = "text") -> str:

@@ -17,8 +17,11 @@ Formats
     TRL's preference datasets, with optional ``margin`` and ``id`` columns:
 
     * standard, explicit prompt: ``prompt``, ``chosen``, ``rejected`` texts;
-    * standard, implicit prompt: ``chosen``, ``rejected`` texts only. Plain text has no reliable
-      boundary between prompt and answer, so the prompt is ``""`` and the whole texts are the responses;
+    * standard, implicit prompt: ``chosen``, ``rejected`` texts only, the prompt being their shared beginning.
+      HH transcripts (``Human:`` / ``Assistant:`` turns) split at their turns as the conversational variant
+      splits its messages (the same records as ``hh``); plain text that shares a whole word has no reliable
+      boundary between prompt and answer and is refused (give a ``prompt`` column); texts that share no word
+      have no prompt (``""``) and the whole texts are the responses;
     * conversational, explicit prompt: ``prompt`` is a list of messages, ``chosen`` and ``rejected``
       each hold exactly one assistant message;
     * conversational, implicit prompt: ``chosen`` and ``rejected`` are whole conversations; their
@@ -194,7 +197,7 @@ def formats_text(comparisons_only: bool = True) -> str:
 
 def format_help(comparisons_only: bool = True) -> str:
     """The --format choices for --help: the comparison formats, and ``single`` where a command reads it."""
-    return "one of: auto (detected from the first row's columns), " + formats_text(comparisons_only)
+    return "one of: auto (detected from the columns; one format per file), " + formats_text(comparisons_only)
 
 
 def detect_format(row: dict, location: dict | None = None) -> str:

@@ -2,7 +2,8 @@
 
 :func:`load_comparisons` reads rows with :func:`~rewardlab.data.readers.iter_rows` and parses each
 with a parser from :data:`~rewardlab.data.formats.FORMATS`. With ``format="auto"`` the format is
-detected from the first row that parses, then used for every later row. In a format of
+decided per file: every row's columns are recognised and a row of another format than the first parsed
+row's is an error naming its line (:class:`FileFormat`). In a format of
 :data:`~rewardlab.data.formats.GROUPED` (HelpSteer2) a row is one response; the rows of one prompt,
 wherever they are in the file, become one record, in the order of each prompt's first row.
 """
@@ -16,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from rewardlab.data.fields import ReadOptions
+from rewardlab.data.fields import ReadOptions, data_error, no_null_text
 from rewardlab.data.formats import FORMATS, GROUPED, detect_format
 from rewardlab.data.readers import iter_rows
 from rewardlab.data.record import Comparison
@@ -37,9 +38,42 @@ class LoadResult:
     format: str = "auto"
 
 
-def _parse(row: dict, location: dict, format: str, options: ReadOptions | None) -> tuple[Comparison, str]:
-    name = detect_format(row, location) if format == "auto" else format
-    return FORMATS[name](row, location, options), name
+@dataclass
+class FileFormat:
+    """The format of one source, decided per file: ``requested`` (a name, or ``"auto"``); with auto every row's
+    columns are recognised (:func:`detect_format`) and must name the format the first parsed row named
+    (``decided``, at ``where``): a row of another format is an error naming its line, never read as this one."""
+
+    requested: str
+    decided: str | None = None
+    where: str = ""
+
+    def parse(self, row: dict, location: dict, options: ReadOptions | None) -> Comparison:
+        no_null_text(row, location)
+        if self.requested != "auto":
+            return FORMATS[self.requested](row, location, options)
+        try:
+            name = detect_format(row, location)
+        except DataError:
+            if self.decided is None:
+                raise
+            name = self.decided  # columns no format has: the file's parser names the missing or bad field
+        if self.decided is not None and name != self.decided:
+            raise data_error(
+                location,
+                None,
+                f"this row's columns {sorted(row)} are the {name!r} format, but the file's rows are {self.decided!r} "
+                f"(from {self.where}); a file holds one format (--format {self.decided} reads every row as it)",
+            )
+        record = FORMATS[name](row, location, options)
+        if self.decided is None:
+            self.decided = name
+            self.where = f"line {location['line']}" if "line" in location else f"row {location.get('row')}"
+        return record
+
+    @property
+    def name(self) -> str:
+        return self.decided or self.requested
 
 
 def load_comparisons(
@@ -97,9 +131,11 @@ def _load_comparisons(
         return result
     on_error = result.skipped.append if skip_invalid else None
     groups: dict = {}
+    file_format = FileFormat(format)
     for location, row in iter_rows(result.source, split, on_error=on_error):
         try:
-            record, result.format = _parse(row, location, result.format, options)
+            record = file_format.parse(row, location, options)
+            result.format = file_format.name
         except DataError as error:
             if not skip_invalid:
                 raise

@@ -26,7 +26,8 @@ Nothing here knows about preference formats; :mod:`rewardlab.data.formats` turns
 
 CSV carries no types, so every cell is a string except in the numeric columns ``label``, ``margin``,
 ``weight``, ``preference_strength`` and the HelpSteer2 attributes, which are converted to ``int``/``float``
-when they parse as numbers (an empty cell there is missing).
+when they parse as numbers (an empty cell there is missing). A CSV header naming a column twice, or a JSON
+object giving a key twice, is an error (a reader never keeps one of them silently).
 """
 
 from __future__ import annotations
@@ -89,10 +90,25 @@ def _lone_surrogate(value: Any) -> str | None:
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+class DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object's dict; a key given twice is an error (``json`` would keep the last one silently)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise DuplicateKey(f"the key {twice!r} appears twice in one object (which one is meant?)")
+    return out
+
+
 def _decode_json(text: str):
-    """``json.loads`` with the two failures it raises as other errors turned into ValueError messages."""
+    """``json.loads`` with the failures it raises as other errors turned into ValueError messages (a key given
+    twice in an object is one: :func:`_unique_keys`)."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     if _SURROGATE_ESCAPE.search(text) and _lone_surrogate(value) is not None:
@@ -152,9 +168,11 @@ def _read_json(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Locat
     except UnicodeDecodeError as e:
         raise DataError(f"not valid UTF-8 ({e.reason})", path=path, line=data.count(b"\n", 0, e.start) + 1) from None
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
         raise DataError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, line=e.lineno) from None
+    except DuplicateKey as e:
+        raise DataError(str(e), path=path, line=1) from None
     except RecursionError:
         raise DataError("JSON nested too deeply", path=path, line=1) from None
     for index, row in enumerate(_json_rows(document, path)):
@@ -180,7 +198,12 @@ def _read_parquet(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Lo
 
     index = 0
     try:
-        batches = pq.ParquetFile(path).iter_batches()
+        parquet = pq.ParquetFile(path)
+        names = parquet.schema_arrow.names
+        twice = sorted({c for c in names if names.count(c) > 1})
+        if twice:
+            raise DataError(f"the column {twice[0]!r} appears more than once", path=path, field=twice[0])
+        batches = parquet.iter_batches()
         for batch in batches:
             for row in batch.to_pylist():
                 yield {"path": path, "row": index}, row
@@ -228,6 +251,14 @@ def _read_csv(path: str, on_error: ErrorHandler | None) -> Iterator[tuple[Locati
         start = 1
         try:
             header = next(reader, None) or []
+            twice = sorted({c for c in header if header.count(c) > 1})
+            if twice:
+                raise DataError(
+                    f"the header names the column {twice[0]!r} more than once (which one is meant?)",
+                    path=path,
+                    line=1,
+                    field=twice[0],
+                )
             start = reader.line_num + 1
             for cells in reader:
                 if cells and len(cells) != len(header):

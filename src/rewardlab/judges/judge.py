@@ -21,7 +21,7 @@ import copy
 import time
 from typing import Sequence
 
-from rewardlab.cells import model_label
+from rewardlab.cells import fmt, model_label
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, Sampling, two_way
@@ -38,6 +38,7 @@ from rewardlab.judges.position import (
     verdict_p_a,
 )
 from rewardlab.judges.templates import DEFAULT_TEMPLATE, JudgeTemplate, load_template, render_question
+from rewardlab.scoring.protocol import Capabilities, EvalContext, EvalSection, Scorer
 
 
 def _reasons(errors: Sequence[str | None]) -> dict:
@@ -72,10 +73,28 @@ def _agreement_from_rewards(records: Sequence[Comparison], rewards: Sequence[Seq
     }
 
 
-class Judge:
-    """Base class: subclasses implement :meth:`judge_records` and :meth:`summarize`."""
+def eval_note(name: str, summary: dict) -> str:
+    """One line for ``rewardlab eval``'s report notes: a judge's parse failures and position consistency."""
+    text = (
+        f"judge {name}: {summary.get('n_unparseable_outputs')} unparseable of {summary.get('n_outputs')} outputs "
+        f"(scored as ties)"
+    )
+    if summary.get("position_consistency") is not None:
+        text += (
+            f"; position consistency {fmt(summary['position_consistency'])} over "
+            f"{summary.get('n_pairs_both_parsed')} pairs; position A picked at rate "
+            f"{fmt(summary.get('first_position_rate'))}"
+        )
+    return text
+
+
+class Judge(Scorer):
+    """Base class: subclasses implement :meth:`judge_records` and :meth:`summarize`. Scorer kind ``judge``: it
+    sees a record's responses together (not pointwise) and reads text, so the reward server cannot batch it."""
 
     mode = "judge"
+    kind = "judge"
+    capabilities = Capabilities(output="scalar", pointwise=False, batched_forward=False)
 
     def __init__(
         self,
@@ -127,6 +146,20 @@ class Judge:
         self.last_summary = self.summarize(records, rows)
         self.last_summary["seconds"] = time.perf_counter() - start
         return [row["rewards"] for row in rows]
+
+    def unreadable_verdicts(self, records: Sequence[Comparison]) -> list[bool] | None:
+        """Per record of the last :meth:`score_comparisons`: no readable verdict (:func:`row_unreadable`); None
+        when its rows do not line up with ``records``."""
+        rows = self.last_rows
+        if not rows or len(rows) != len(records):
+            return None
+        return [row_unreadable(row) for row in rows]
+
+    def eval_sections(self, records: Sequence[Comparison], context: EvalContext) -> list[EvalSection]:
+        """Parse failures and position consistency of the last :meth:`score_comparisons`."""
+        if not self.last_summary:
+            return []
+        return [EvalSection("judge", self.last_summary, eval_note(context.name, self.last_summary))]
 
     def describe(self) -> dict:
         return {
@@ -184,6 +217,15 @@ class Judge:
             "agreement_with_chosen": _agreement_from_rewards(records, [r["rewards"] for r in rows]),
             **({"backend_stats": stats} if stats else {}),
         }
+
+
+def row_unreadable(row: dict) -> bool:
+    """Whether a judge's row (``judge.last_rows``) lacks a readable verdict: a pair whose verdict could not be
+    parsed (``pairs[*].verdict`` None), or a response no sample of which was parsed (``responses[*].rated`` /
+    ``scored`` False). Its reward is then a stand-in (½, the scale's middle), not a verdict."""
+    if any(p.get("verdict") is None for p in row.get("pairs") or ()):
+        return True
+    return any(not r.get("rated", r.get("scored", True)) for r in row.get("responses") or ())
 
 
 _short = model_label

@@ -20,16 +20,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardlab.atomic import atomic_write_text, json_safe
-from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, PositiveFloat, PositiveFraction, Seed
+from rewardlab.bounds import (
+    NonNegative,
+    NonNegativeFloat,
+    Positive,
+    PositiveFloat,
+    PositiveFraction,
+    Seed,
+    check_bounds,
+)
 from rewardlab.cells import fmt
 from rewardlab.data import fingerprint, load_comparisons
 from rewardlab.errors import RewardlabError
 from rewardlab.jsonstrict import dumps_strict
 from rewardlab.judges.backends import Sampling
 from rewardlab.judges.factory import make_backend
-from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
+from rewardlab.judges.judge import Judge, PairwiseJudge, RatingJudge, VerifierJudge
 from rewardlab.judges.templates import JudgeTemplate
 from rewardlab.outputs import claim_output_file
+from rewardlab.ownership import owns_outputs
+from rewardlab.scoring.kinds import JUDGE_PREFIX
 from rewardlab.settings import Sourced, read_key_values, read_yaml, validate
 
 
@@ -72,9 +82,12 @@ class JudgeConfig:
     device: str | None = None  # hf: cpu | cuda | cuda:N (default: cuda when available)
     name: str | None = None  # the judge's name in reports (default: from the model)
 
+    REQUIRED = ("data",)  # options that must be given (rewardlab.preflight checks them before anything loads)
+
     HELP = {"mode": lambda: "one of: " + ", ".join(JUDGE_MODES)}  # --help lists the modes from their registry
 
     def __post_init__(self):
+        check_bounds(self)  # the declared ranges bind however the config is built
         if self.mode is not None and self.mode not in MODES:
             raise RewardlabError(f"unknown judge mode {self.mode!r}; choose one of {', '.join(MODES)}")
 
@@ -214,17 +227,31 @@ def judge_from_spec(spec: str, batch_size: int | None = None):
     return build_judge(parse_judge_spec(spec, {"batch_size": batch_size} if batch_size else None))
 
 
+class JudgeKind:
+    """The registry's opener for ``judge:SPEC`` (:mod:`rewardlab.scoring.kinds`): an LLM judge is read from its
+    spec, not from a model directory, and has no scoring contract to inspect."""
+
+    @staticmethod
+    def open(path: str, request) -> Judge:
+        return judge_from_spec(path[len(JUDGE_PREFIX) :])
+
+    @staticmethod
+    def inspect(path: str, options) -> str:
+        raise RewardlabError(f"{path}: an LLM judge has no scoring contract (its spec is what it does)")
+
+
 def summary_path(output: str | Path) -> Path:
     output = Path(output)
     name = output.name[: -len(".gz")] if output.name.endswith(".gz") else output.name
     return output.with_name((name[: -len(".jsonl")] if name.endswith(".jsonl") else name) + ".summary.json")
 
 
+@owns_outputs
 def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     """Judge every record of ``cfg.data``; write the JSONL and the summary; return ``(output, summary)``."""
     if not cfg.data:
         raise RewardlabError("--data is required")
-    claim_output_file(cfg.output, overwrite=cfg.overwrite)
+    target = claim_output_file(cfg.output, overwrite=cfg.overwrite, inputs={"--data": cfg.data})
     loaded = load_comparisons(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, limit=cfg.limit)
     records = loaded.records
     if not records:
@@ -234,10 +261,13 @@ def run_judge(cfg: JudgeConfig) -> tuple[Path, dict]:
     judge.score_comparisons(records)
     seconds = time.perf_counter() - t
     out = Path(cfg.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8") as f:
-        for row in judge.last_rows:
-            f.write(dumps_strict(json_safe({"mode": judge.mode, **row}), ensure_ascii=False) + "\n")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(
+        target,
+        "".join(
+            dumps_strict(json_safe({"mode": judge.mode, **row}), ensure_ascii=False) + "\n" for row in judge.last_rows
+        ),
+    )
     summary = dict(judge.last_summary)
     summary.update(
         data=cfg.data,
@@ -283,18 +313,3 @@ def format_summary(summary: dict) -> str:
     if stats:
         lines.append("backend: " + ", ".join(f"{k} {v}" for k, v in stats.items() if k != "errors"))
     return "\n".join(lines)
-
-
-def eval_note(name: str, summary: dict) -> str:
-    """One line for ``rewardlab eval``'s report notes: a judge's parse failures and position consistency."""
-    text = (
-        f"judge {name}: {summary.get('n_unparseable_outputs')} unparseable of {summary.get('n_outputs')} outputs "
-        f"(scored as ties)"
-    )
-    if summary.get("position_consistency") is not None:
-        text += (
-            f"; position consistency {fmt(summary['position_consistency'])} over "
-            f"{summary.get('n_pairs_both_parsed')} pairs; position A picked at rate "
-            f"{fmt(summary.get('first_position_rate'))}"
-        )
-    return text

@@ -14,7 +14,7 @@ from rewardlab.judges.backends import Sampling
 
 
 def make_openai_app(backend, model_name: str | None = None):
-    from fastapi import FastAPI, HTTPException, Request  # lazy: fastapi is the optional [serve] extra
+    from fastapi import FastAPI, HTTPException, Request  # lazy: fastapi only for the judge server
 
     app = FastAPI(title="rewardlab judge server")
     lock = threading.Lock()

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rewardlab.atomic import atomic_write_text, json_safe, readable_like_the_rest
-from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, Positive, PositiveFloat, Seed
+from rewardlab.atomic import atomic_write_text, json_safe, publish_dir, readable_like_the_rest
+from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, Positive, PositiveFloat, Seed, check_bounds
 from rewardlab.cells import fmt
 from rewardlab.data import fingerprint, load_comparisons, split_by_prompt
 from rewardlab.errors import RewardlabError
@@ -48,6 +48,7 @@ from rewardlab.judges.trunk import TrunkCachedBackend
 from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.outputs import claim_output_dir
+from rewardlab.ownership import owns_outputs
 from rewardlab.provenance import provenance
 from rewardlab.recipe import (
     SCHEDULES,
@@ -123,13 +124,15 @@ class TrainJudgeConfig:
     log_every: Positive = 10  # steps between the progress lines printed (metrics.jsonl has every step)
     seed: Seed = 0  # data order, head initialisation
     # checkpoints
-    save_every: NonNegative = 0  # steps between checkpoints (output_dir/checkpoints); 0: none
+    save_every: NonNegative = 500  # steps between checkpoints (output_dir/checkpoints; as train); 0: none
     keep_checkpoints: Positive = 2  # the newest N checkpoints are kept
     resume: bool = False  # continue from the newest checkpoint in output_dir (exactly)
     overwrite: bool = False  # replace the run in a non-empty output_dir (refused without --resume or --overwrite)
     stop_after: Positive | None = None  # stop (as if killed) after this many steps, leaving a checkpoint
     # a non-finite loss or gradient norm stops the run at that step; N > 0 skips up to N such updates instead
     skip_nonfinite: NonNegative = 0
+
+    REQUIRED = ("data",)  # options that must be given (rewardlab.preflight checks them before anything loads)
 
     # fields that may differ between a run and its resumption
     RESUMABLE = (
@@ -148,6 +151,7 @@ class TrainJudgeConfig:
     )  # output_dir: however spelt, or moved
 
     def __post_init__(self):
+        check_bounds(self)  # the declared ranges bind however the config is built
         if self.method not in ("genrm", "cloud"):
             raise RewardlabError(f"--method must be genrm or cloud, got {self.method!r}")
         if not self.data:
@@ -357,6 +361,7 @@ def fingerprint_examples(examples) -> str:
     return h.hexdigest()
 
 
+@owns_outputs
 def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     """Load, evaluate the base, train (on the core: checkpoints, ``--resume``, ``torchrun``), evaluate the trained
     judge, write the report. Under ``torchrun`` every process evaluates (the same numbers: evaluation is not
@@ -364,7 +369,14 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     the trained evaluation; ``--resume`` then continues."""
     t_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    out = claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=JUDGE_RUN_WRITES, resume=cfg.resume)
+    out = claim_output_dir(
+        cfg.output_dir,
+        overwrite=cfg.overwrite,
+        written=JUDGE_RUN_WRITES,
+        resume=cfg.resume,
+        inputs={"--data": cfg.data, "--base": cfg.base},
+        command="rewardlab train-judge",
+    )
     if cfg.resume and (out / "report.json").exists():
         raise RewardlabError(
             f"--resume: {out} holds a finished run ({out / 'report.json'}); nothing to continue. "
@@ -380,7 +392,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     accelerator.wait_for_everyone()
     metrics = MetricsLog(out / "metrics.jsonl", main)
     if not cfg.resume and main:
-        metrics.path.write_text("")
+        atomic_write_text(metrics.path, "")
     elif cfg.resume:  # the phases (base evaluation, ...) run again and log again; the steps are cut at the checkpoint
         metrics.truncate(None, keep_unstepped=False)
 
@@ -503,10 +515,10 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     if not main:
         return result
     if cfg.save_model:
-        if cfg.method == "genrm":
-            save_genrm(out / "model", trained_model, tokenizer, judge, cfg)
+        if cfg.method == "genrm":  # whole or not at all: built beside it, renamed into place
+            publish_dir(out / "model", lambda d: save_genrm(d, trained_model, tokenizer, judge, cfg))
         else:
-            trained_model.save(out / "model")
+            publish_dir(out / "model", trained_model.save)
     lines = [
         dumps_strict(
             {

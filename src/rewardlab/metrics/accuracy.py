@@ -26,6 +26,7 @@ def accuracy_summary(
     tie_policy: TiePolicy | str = "strict",
     pairs: Pairs | None = None,
     tied: Pairs | None = None,
+    groups: Sequence | None = None,
 ) -> dict:
     """Pair and record accuracy (strict by default), ties and mean margin, overall and per source.
 
@@ -43,7 +44,9 @@ def accuracy_summary(
     equal (meaningful for discrete scorers such as rating judges) and ``tied_mean_abs_gap`` the mean
     ``|r_i − r_j|`` over them (``None`` without tied pairs).
     ``accuracy_ci95`` and each source's ``ci95`` are bootstrap intervals over the records with pairs
-    (:func:`bootstrap_ci`, ``n_boot`` resamples, ``seed``); ``None`` when ``n_boot`` is 0.
+    (:func:`bootstrap_ci`, ``n_boot`` resamples, ``seed``); ``None`` when ``n_boot`` is 0. ``groups`` (one key
+    per record, :func:`~rewardlab.metrics.statistics.sampling_units`) resamples whole groups instead of
+    records (a prompt's pairs, an item's two orders); ``ci_unit`` in the result says which.
     ``per_source`` maps each source name (records' order of first appearance) to
     ``{n, n_pairs, accuracy, record_accuracy, ties, ci95}`` where ``n`` counts records.
     """
@@ -61,11 +64,16 @@ def accuracy_summary(
     all_won = scored & (np.bincount(rec, weights=wins, minlength=n_records) == pairs_of)
     t_a, t_b, _ = pair_rewards(scores, chosen, tied if tied is not None else [[] for _ in rows], rows)
 
+    keys = None if groups is None else np.asarray(list(groups), dtype=object)
+    if keys is not None and keys.size != n_records:
+        raise ValueError(f"{keys.size} group keys but {n_records} records")
+
     def ci(idx):
         idx = idx[scored[idx]]
         if n_boot <= 0 or idx.size == 0:
             return None
-        return list(bootstrap_ci(per_record[idx], stat=_pooled_accuracy, n=n_boot, seed=seed))
+        unit = None if keys is None else keys[idx].tolist()
+        return list(bootstrap_ci(per_record[idx], stat=_pooled_accuracy, n=n_boot, seed=seed, groups=unit))
 
     def record_accuracy(idx):
         idx = idx[scored[idx]]
@@ -87,6 +95,7 @@ def accuracy_summary(
         "tie_agreement": float(np.mean(t_a == t_b)) if t_a.size else None,
         "tied_mean_abs_gap": float(np.mean(np.abs(t_a - t_b))) if t_a.size else None,
         "tie_policy": str(policy),
+        "ci_unit": "record" if keys is None else "group (prompt or item)",
     }
     if sources is not None:
         if len(sources) != n_records:

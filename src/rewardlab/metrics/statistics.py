@@ -10,13 +10,24 @@ import scipy.stats
 
 
 def bootstrap_ci(
-    values, stat: Callable[[np.ndarray], float] = np.mean, n: int = 1000, seed: int = 0, alpha: float = 0.05
+    values,
+    stat: Callable[[np.ndarray], float] = np.mean,
+    n: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    groups=None,
 ) -> tuple[float, float]:
     """Percentile bootstrap ``(low, high)`` of ``stat`` at level ``1 − alpha``.
 
     ``values`` holds one entry per *record* (rows of a 2-D array are resampled whole, so a record can
     carry e.g. ``[wins, pairs]``). Each of the ``n`` resamples draws ``len(values)`` records with
     replacement from ``np.random.default_rng(seed)``, so the result is deterministic for a seed.
+
+    ``groups`` (one hashable key per record) makes it a *cluster* bootstrap: the unit that was sampled is a
+    group (an EvalBiasBench item shown in both orders, a prompt with several pairs), so each resample draws
+    as many groups as there are, with replacement, and takes all of each drawn group's records. Records of
+    one group are not independent; resampling them one by one makes the interval too narrow. With every group
+    of one record it is the plain bootstrap above, draw for draw.
     """
     values = np.asarray(values)
     m = values.shape[0] if values.ndim else 0
@@ -28,10 +39,32 @@ def bootstrap_ci(
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     rng = np.random.default_rng(seed)
     stats = np.empty(n, dtype=np.float64)
-    for b in range(n):
-        stats[b] = stat(values[rng.integers(0, m, size=m)])
+    if groups is None:
+        for b in range(n):
+            stats[b] = stat(values[rng.integers(0, m, size=m)])
+    else:
+        if len(groups) != m:
+            raise ValueError(f"{len(groups)} group keys for {m} values")
+        codes = {}
+        code = np.asarray([codes.setdefault(g, len(codes)) for g in groups])  # first-appearance order
+        order = np.argsort(code, kind="stable")  # records grouped, each group in record order
+        sizes = np.bincount(code)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        g = sizes.size
+        for b in range(n):
+            draw = rng.integers(0, g, size=g)
+            lengths = sizes[draw]
+            offsets = np.repeat(starts[draw] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+            stats[b] = stat(values[order[offsets + np.arange(lengths.sum())]])
     low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
+
+
+def sampling_units(records) -> list:
+    """The unit each record was sampled as, for :func:`bootstrap_ci` ``groups``: ``meta["item"]`` when the
+    loader set one (an EvalBiasBench item, both of its orders), else the record's prompt (several pairs of one
+    prompt, e.g. a K-response set binarised or MT-Bench's judgments of one question, are one unit)."""
+    return [(r.meta or {}).get("item") or r.prompt_key() for r in records]
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:

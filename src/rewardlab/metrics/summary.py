@@ -10,7 +10,7 @@ from rewardlab.atomic import json_safe
 from rewardlab.metrics.accuracy import accuracy_summary
 from rewardlab.metrics.calibration import calibration
 from rewardlab.metrics.pairs import pair_margins, record_pairs, validated_rows
-from rewardlab.metrics.statistics import length_correlation
+from rewardlab.metrics.statistics import length_correlation, sampling_units
 from rewardlab.metrics.ties import TiePolicy
 
 
@@ -40,6 +40,8 @@ def evaluate_scores(
     ``std`` is the population standard deviation of all rewards; ``mean_rejected`` averages every
     response the chosen one beats (its losers in the pairs; with plain data every non-chosen response).
     Calibration is over the pairs' margins. ``seed`` drives the bootstrap and the calibration orientation.
+    The intervals resample the unit that was sampled (:func:`~rewardlab.metrics.statistics.sampling_units`: an
+    item shown in both orders, else a prompt with all its records), not single records (``ci_unit``).
     """
     if len(records) != len(scores):
         raise ValueError(f"{len(records)} records but {len(scores)} score rows")
@@ -62,6 +64,7 @@ def evaluate_scores(
         tie_policy=tie_policy,
         pairs=pairs,
         tied=tied,
+        groups=sampling_units(records),
     )
     margins, _ = pair_margins(rows, chosen, pairs)
     out["calibration"] = calibration(margins, n_bins=n_bins, seed=seed)

@@ -31,7 +31,6 @@ pads each member's part (and the request's ``unsafe`` tag, :data:`UNSAFE_KEY`), 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -39,12 +38,17 @@ from pathlib import Path
 
 import torch
 
-from rewardlab.data.record import per_record
+from rewardlab.atomic import atomic_write_text
 from rewardlab.errors import ModelContractError, RewardlabError
 from rewardlab.finite import check_rewards
-from rewardlab.model import SPEC_FILE, RewardModel, normalized
-from rewardlab.multiobjective.scalarise import Llama2Rule
-from rewardlab.multiobjective.serving import UNSAFE_KEY, MultiObjectiveScorer, unsafe_column
+from rewardlab.integrity import SEAL, parse_rewardlab_json, read_rewardlab_json
+from rewardlab.loader import load_reward_model
+from rewardlab.model import SPEC_FILE, normalized, sealed_json
+from rewardlab.multiobjective.scalarise import Llama2Rule, scaliser_from_json
+from rewardlab.multiobjective.serving import UNSAFE_KEY, unsafe_column
+from rewardlab.scoring.kinds import kind_of
+from rewardlab.scoring.protocol import Capabilities, LoadRequest, ScoreOptions, Scorer, ScoreRow
+from rewardlab.specfields import checked_fields
 
 COMPOSED_KIND = "llama2-composed"
 FORMAT_VERSION = 1
@@ -80,21 +84,45 @@ class ComposedSpec:
 
     @classmethod
     def from_json(cls, d: dict, source: str) -> "ComposedSpec":
-        known = {"kind", "format_version", "safety", "helpfulness", "scaliser", "normalization", "multiobjective"}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ModelContractError(f"{source}: unknown fields {unknown}")
-        if d.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelContractError(f"{source}: format_version {d['format_version']} is newer than this rewardlab")
+        """The composition in ``d`` (read from ``source``): each section of its type and values (members, the
+        Llama 2 rule over the two roles with a finite threshold and whitening), else :class:`ModelContractError`
+        naming the field."""
+        if isinstance(d, dict):
+            d = {k: v for k, v in d.items() if k != SEAL}
+        spec = cls(**checked_fields(cls, d, source))
+        if spec.kind != COMPOSED_KIND:
+            raise ModelContractError(f"{source}: kind must be {COMPOSED_KIND!r}, got {spec.kind!r}")
+        if spec.format_version > FORMAT_VERSION:
+            raise ModelContractError(f"{source}: format_version {spec.format_version} is newer than this rewardlab")
         for name in NAMES:
-            m = d.get(name)
-            if (
-                not isinstance(m, dict)
-                or not isinstance(m.get("path"), str)
-                or m.get("squash") not in ("sigmoid", "none")
-            ):
-                raise ModelContractError(f'{source}: {name} must be {{"path": str, "squash": sigmoid|none, …}}')
-        return cls(**{k: v for k, v in d.items()})
+            checked_fields(Member, getattr(spec, name), source, name)
+            if getattr(spec, name)["squash"] not in ("sigmoid", "none"):
+                raise ModelContractError(f"{source}: {name}.squash must be sigmoid or none")
+        rule = scaliser_from_json(spec.scaliser, source, "scaliser")
+        if rule.kind != "llama2" or (rule.safety, rule.helpfulness) != NAMES:
+            raise ModelContractError(
+                f"{source}: scaliser must be the llama2 rule with safety 'safety' and helpfulness 'helpfulness'"
+            )
+        if spec.multiobjective != {"attributes": list(NAMES)}:
+            raise ModelContractError(f'{source}: multiobjective must be {{"attributes": {list(NAMES)}}}')
+        return spec
+
+
+@dataclass
+class Member:
+    """A member's record in a composed ``rewardlab.json``."""
+
+    path: str
+    squash: str
+    rewardlab_json_sha256: str | None = None
+    attribute: str | None = None
+
+
+def write_composed_spec(out: Path, spec: dict) -> Path:
+    """Write ``out/rewardlab.json`` holding composition ``spec``, checked and sealed; atomic."""
+    ComposedSpec.from_json(spec, str(out / SPEC_FILE))
+    atomic_write_text(out / SPEC_FILE, sealed_json(spec))
+    return out / SPEC_FILE
 
 
 class _Member:
@@ -102,10 +130,10 @@ class _Member:
 
     def __init__(self, scorer, attribute: str | None, squash: str):
         self.scorer, self.attribute, self.squash = scorer, attribute, squash
-        if attribute is not None and attribute not in getattr(scorer, "attributes", ()):
+        if attribute is not None and attribute not in scorer.attributes:
             raise RewardlabError(
                 f"attribute {attribute!r} is not an output of this model "
-                f"({', '.join(getattr(scorer, 'attributes', ())) or 'a scalar model'})"
+                f"({', '.join(scorer.attributes) or 'a scalar model'})"
             )
 
     def values(self, items, batch_size: int) -> torch.Tensor:
@@ -117,22 +145,25 @@ class _Member:
         return torch.sigmoid(r) if self.squash == "sigmoid" else r
 
 
-def _load_member(path: Path, torch_dtype, trust_modified: bool):
-    spec = json.loads((path / SPEC_FILE).read_text())
-    if spec.get("kind") == COMPOSED_KIND:
+def _load_member(path: Path, torch_dtype, trust_modified: bool) -> Scorer:
+    """A member: any trained kind the registry opens (rewardlab.scoring.kinds), not another composition."""
+    if kind_of(str(path)) == COMPOSED_KIND:
         raise ModelContractError(
             f"{path}: a member of a composed model must be a trained model, not another composition"
         )
-    if spec.get("multiobjective"):
-        return MultiObjectiveScorer.load(str(path), torch_dtype=torch_dtype, trust_modified=trust_modified)
-    return RewardModel.load(path, torch_dtype=torch_dtype, trust_modified=trust_modified)
+    return load_reward_model(str(path), torch_dtype=torch_dtype, trust_modified=trust_modified, say=None)
 
 
-class ComposedLlama2Scorer(torch.nn.Module):
-    pointwise = True
-    multiobjective = True
-    reads_unsafe_tags = True  # the Llama 2 rule
-    refuses_packing = "--packing does not cover a composed Llama 2 model (two models); drop --packing"
+PACKING_REFUSAL = "--packing does not cover a composed Llama 2 model (two models); drop --packing"
+
+
+class ComposedLlama2Scorer(torch.nn.Module, Scorer):
+    """Scorer kind ``llama2-composed``: two members under the Llama 2 rule (reads each prompt's unsafe tag)."""
+
+    kind = COMPOSED_KIND
+    capabilities = Capabilities(
+        output="attributes", packing_refusal=PACKING_REFUSAL, reads_unsafe_tags=True, forward_rows=True
+    )
 
     def __init__(self, spec: ComposedSpec, safety: _Member, helpfulness: _Member, modified_files: list[str]):
         super().__init__()
@@ -142,23 +173,28 @@ class ComposedLlama2Scorer(torch.nn.Module):
         self.model.config = safety.scorer.model.config
         self.encoder = _PairEncoder(safety.scorer, helpfulness.scorer)
         self.spec, self.safety, self.helpfulness = spec, safety, helpfulness
+        self.source = SPEC_FILE  # where the spec was read (load)
         self.modified_files = modified_files
         self.rule = Llama2Rule(**{k: v for k, v in spec.scaliser.items() if k != "type"})
-        self.tokenizer = getattr(safety.scorer, "tokenizer", None)
-        self.attributes = list(NAMES)
+        self.tokenizer = safety.scorer.tokenizer
+
+    @property
+    def attributes(self) -> list[str]:
+        return list(NAMES)
 
     @classmethod
     def load(
         cls, path: str | Path, torch_dtype=torch.float32, trust_modified: bool = False, packing: bool = False
     ) -> "ComposedLlama2Scorer":
-        """Load both members; ``packing=True`` (the ``--packing`` load option) is refused (``refuses_packing``)
+        """Load both members; ``packing=True`` (the ``--packing`` load option) is refused (:data:`PACKING_REFUSAL`)
         before any weights load."""
         if packing:
-            raise ModelContractError(cls.refuses_packing)
+            raise ModelContractError(PACKING_REFUSAL)
         path = Path(path)
         source = str(path / SPEC_FILE)
-        spec = ComposedSpec.from_json(json.loads((path / SPEC_FILE).read_text()), source)
-        members, modified = [], []
+        raw, sealed = read_rewardlab_json(path, trust_modified=trust_modified, warn=lambda m: print(m, file=sys.stderr))
+        spec = ComposedSpec.from_json(raw, source)
+        members, modified = [], list(sealed)
         for name in NAMES:
             m = getattr(spec, name)
             where = (path / m["path"]) if not os.path.isabs(m["path"]) else Path(m["path"])
@@ -171,12 +207,14 @@ class ComposedLlama2Scorer(torch.nn.Module):
                 print(f"rewardlab: warning: {path}: {problem}; loaded because of --trust-modified", file=sys.stderr)
                 modified.append(problem)
             scorer = _load_member(where, torch_dtype, trust_modified)
-            modified += [f"{name}: {x}" for x in getattr(scorer, "modified_files", [])]
+            modified += [f"{name}: {x}" for x in scorer.modified_files]
             members.append(_Member(scorer, m.get("attribute"), m["squash"]))
         rule = spec.scaliser
         if rule.get("type") != "llama2":
             raise ModelContractError(f"{source}: scaliser must be the llama2 rule, not {rule.get('type')!r}")
-        return cls(spec, members[0], members[1], modified)
+        scorer = cls(spec, members[0], members[1], modified)
+        scorer.source = source
+        return scorer
 
     # ---- the scorer interface ------------------------------------------------------------------------
     def rewards(self, items, batch_size: int = 16) -> torch.Tensor:
@@ -184,47 +222,49 @@ class ComposedLlama2Scorer(torch.nn.Module):
         items = list(items)
         return torch.stack([self.safety.values(items, batch_size), self.helpfulness.values(items, batch_size)], 1)
 
-    def score(
-        self,
-        items,
-        batch_size: int = 16,
-        normalize: bool = False,
-        padding_side: str | None = None,
-        packing: bool | None = None,
-        token_budget: int | None = None,
-        unsafe: list[bool] | None = None,
-    ) -> list[float]:
-        return [row["score"] for row in self.score_rows(items, batch_size, normalize, packing=packing, unsafe=unsafe)]
+    def score_items(self, items: list, opts: ScoreOptions, unsafe=None) -> list[float]:
+        return [row["score"] for row in self._rows(items, opts, unsafe)]
 
-    def score_rows(
-        self,
-        items,
-        batch_size: int = 16,
-        normalize: bool = False,
-        padding_side: str | None = None,
-        packing: bool | None = None,
-        unsafe: list[bool] | None = None,
-    ) -> list[dict]:
-        if packing:
-            raise ModelContractError(self.refuses_packing)
-        r = self.rewards(items, batch_size)
-        tags = None if unsafe is None else torch.tensor(unsafe, dtype=torch.bool)
-        scores = self.rule(r, list(NAMES), unsafe=tags).tolist()
+    def score_rows(self, items, options: ScoreOptions | None = None, /, *, unsafe=None, **keywords) -> list[ScoreRow]:
+        opts = self.options(options, keywords)
+        rows = self._rows(list(items), opts, unsafe)
+        scores = [r["score"] for r in rows]
         check_rewards(scores, "scoring")
-        if normalize:
-            scores = self.normalize(scores)
-        return [{"score": s, "attributes": dict(zip(NAMES, row))} for s, row in zip(scores, r.tolist())]
+        if opts.normalize:
+            for row, s in zip(rows, self.normalize(scores)):
+                row["score"] = s
+        return rows
 
-    def score_comparisons(
-        self, records, batch_size: int = 16, packing: bool | None = None, token_budget: int | None = None
-    ) -> list[list[float]]:
-        flat = [(c.prompt, x) for c in records for x in c.responses]
-        unsafe = [bool(c.meta.get("unsafe", False)) for c in records for _ in c.responses]
-        return per_record(records, self.score(flat, batch_size, packing=packing, unsafe=unsafe))
+    def _rows(self, items: list, opts: ScoreOptions, unsafe) -> list[ScoreRow]:
+        r = self.rewards(items, opts.batch_size)
+        tags = None if unsafe is None else torch.tensor(list(unsafe), dtype=torch.bool)
+        scores = self.rule(r, list(NAMES), unsafe=tags).tolist()
+        return [{"score": s, "attributes": dict(zip(NAMES, row))} for s, row in zip(scores, r.tolist())]
 
     def normalize(self, rewards: list) -> list:
         """``(r − mean) / std`` of the scalar (:func:`rewardlab.model.normalized`)."""
-        return normalized(self.spec.normalization, rewards)
+        return normalized(self.spec.normalization, rewards, self.source)
+
+    def spec_json(self) -> dict:
+        return self.spec.to_json()
+
+    @classmethod
+    def open(cls, path: str, request: LoadRequest) -> "ComposedLlama2Scorer":
+        kw = {} if request.torch_dtype is None else {"torch_dtype": request.torch_dtype}
+        return cls.load(path, trust_modified=request.trust_modified, packing=request.packing, **kw)
+
+    @classmethod
+    def inspect(cls, path: str, options=None) -> str:
+        d = parse_rewardlab_json(path)
+        lines = [
+            f"scoring contract for {path}: a composed Llama 2 model ({SPEC_FILE}); each member is "
+            "scored with its own contract"
+        ]
+        for name in NAMES:
+            m = d.get(name) or {}
+            lines.append(f"  {name:<19} {m.get('path')!r} (attribute {m.get('attribute')!r}, {m.get('squash')})")
+        lines.append(f"  {'scaliser':<19} {d.get('scaliser')!r}")
+        return "\n".join(lines)
 
     def describe(self) -> dict:
         return {
@@ -249,8 +289,7 @@ class ComposedLlama2Scorer(torch.nn.Module):
     def forward(self, **batch) -> torch.Tensor:
         """Rows ``[score, R_s, R_h]``; ``batch["unsafe"]`` ``(N,)`` bool (from :meth:`collate`) tags the prompts."""
         values = []
-        for name in NAMES:
-            member = getattr(self, name)
+        for name, member in zip(NAMES, (self.safety, self.helpfulness)):
             part = {key.split(".", 1)[1]: v for key, v in batch.items() if key.startswith(name + ".")}
             out = member.scorer(**part)
             if out.ndim == 1:  # a scalar reward model

@@ -18,7 +18,7 @@ which keeps the gate a function of the prompt only, as in ArmoRM.
 
 from __future__ import annotations
 
-import json
+import math
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,12 +29,14 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from rewardlab.atomic import readable_like_the_rest
 from rewardlab.data.record import Prompt, prompt_as_messages
+from rewardlab.device import pretrained_kwargs
 from rewardlab.errors import ModelContractError, RewardlabError
 from rewardlab.finite import check_weights
-from rewardlab.integrity import check_spec_values, verify_model_dir
+from rewardlab.integrity import check_spec_values, read_rewardlab_json, verify_model_dir
 from rewardlab.model import SPEC_FILE, RewardModel, ScoringSpec, TextEncoder, pad_batch, write_spec
 from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
 from rewardlab.multiobjective.scalarise import FixedWeights, Scaliser, scaliser_from_json
+from rewardlab.specfields import checked_fields
 
 GATE_FILE = "gate.safetensors"
 HEAD_NAMES = ("score", "classifier")  # single-Linear heads of decoder and BERT-style sequence classifiers
@@ -54,8 +56,41 @@ class MultiObjectiveSpec:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> "MultiObjectiveSpec":
-        return cls(**d)
+    def from_json(cls, d: dict, source: str = SPEC_FILE) -> "MultiObjectiveSpec":
+        """The section read from ``source``, every field of its type and its values usable (the scaliser, the gate's
+        settings, a K×K finite transform), else :class:`ModelContractError` naming ``multiobjective.<field>``."""
+        mo = cls(**checked_fields(cls, d, source, "multiobjective"))
+        k = len(mo.attributes)
+        if k == 0 or len(set(mo.attributes)) != k:
+            raise ModelContractError(f"{source}: multiobjective.attributes must be distinct names, got {mo.attributes}")
+        for name, bounds in mo.scales.items():
+            if len(bounds) != 2 or not all(math.isfinite(b) for b in bounds) or not bounds[0] < bounds[1]:
+                raise ModelContractError(f"{source}: multiobjective.scales.{name} must be [low, high], got {bounds}")
+        if mo.transform is not None and (
+            len(mo.transform) != k
+            or any(len(row) != k for row in mo.transform)
+            or not all(math.isfinite(x) for row in mo.transform for x in row)
+        ):
+            raise ModelContractError(f"{source}: multiobjective.transform must be a finite {k}×{k} matrix")
+        if mo.gate is not None:
+            gate = GateConfig(**checked_fields(GateConfig, mo.gate, source, "multiobjective.gate"))
+            if not (math.isfinite(gate.temperature) and gate.temperature > 0):
+                raise ModelContractError(
+                    f"{source}: multiobjective.gate.temperature must be a finite number > 0, got {gate.temperature}"
+                )
+            for name in ("input_dim", "hidden", "n_hidden"):
+                if getattr(gate, name) < 1:
+                    raise ModelContractError(
+                        f"{source}: multiobjective.gate.{name} must be ≥ 1, got {getattr(gate, name)}"
+                    )
+            if not 0 <= gate.dropout < 1:
+                raise ModelContractError(
+                    f"{source}: multiobjective.gate.dropout must lie in [0, 1), got {gate.dropout}"
+                )
+            if gate.n_objectives != k:
+                raise ModelContractError(f"{source}: multiobjective.gate.n_objectives is {gate.n_objectives}, not {k}")
+        scaliser_from_json(mo.scaliser, source, "multiobjective.scaliser")
+        return mo
 
 
 def find_head(model) -> torch.nn.Linear:
@@ -149,22 +184,22 @@ class AttributeRewardModel(torch.nn.Module):
         spec_path = path / SPEC_FILE
         if not spec_path.exists():
             raise ModelContractError(f"{path} has no {SPEC_FILE}: not a rewardlab model directory")
-        spec = ScoringSpec.from_json(json.loads(spec_path.read_text()))
+        warn = lambda m: print(m, file=sys.stderr)  # noqa: E731
+        raw, sealed = read_rewardlab_json(path, trust_modified=trust_modified, warn=warn)
+        spec = ScoringSpec.from_json(raw, str(spec_path))
         if not spec.multiobjective:
             raise ModelContractError(
                 f"{spec_path} has no 'multiobjective' section: a single-output model "
                 "(load it with rewardlab.model.RewardModel)"
             )
-        modified = verify_model_dir(
-            path, spec.file_hashes, trust_modified=trust_modified, warn=lambda m: print(m, file=sys.stderr)
-        )
+        modified = sealed + verify_model_dir(path, spec.file_hashes, trust_modified=trust_modified, warn=warn)
         check_spec_values(spec, str(spec_path))
-        mo = MultiObjectiveSpec.from_json(spec.multiobjective)
+        mo = MultiObjectiveSpec.from_json(spec.multiobjective, str(spec_path))
         try:
             tok = AutoTokenizer.from_pretrained(path)
         except (OSError, ValueError) as e:
             raise ModelContractError(f"{path}: cannot load the tokenizer: {str(e).splitlines()[0]}") from None
-        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)
+        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype, **pretrained_kwargs())
         check_weights(model.state_dict().items(), f"{path}: refusing to load")
         names = [model.config.id2label[i] for i in range(model.config.num_labels)]
         if names != mo.attributes:
@@ -178,7 +213,13 @@ class AttributeRewardModel(torch.nn.Module):
             if not (path / GATE_FILE).exists():
                 raise ModelContractError(f"{SPEC_FILE} describes a gate but {path / GATE_FILE} is missing")
             gate = GatingNetwork(GateConfig(**mo.gate))
-            gate.load_state_dict(load_file(str(path / GATE_FILE)))
+            try:
+                gate.load_state_dict(load_file(str(path / GATE_FILE)))
+            except (RuntimeError, ValueError, OSError) as e:  # shapes of another gate, a truncated file
+                raise ModelContractError(
+                    f"{path / GATE_FILE} does not fit {SPEC_FILE} multiobjective.gate {mo.gate}: "
+                    f"{str(e).splitlines()[0][:200]}"
+                ) from None
             check_weights(gate.state_dict().items(), f"{path / GATE_FILE}: refusing to load")
         rm = cls(model, tok, spec, mo, gate, modified_files=modified)
         rm.scaliser()  # a bad scaliser record fails at load, not at the first request
@@ -189,6 +230,8 @@ class AttributeRewardModel(torch.nn.Module):
         ``rewardlab.json`` with the hashes of every scoring file (gate included)."""
         path = Path(path)
         check_weights(self.model.state_dict().items(), f"refusing to write {path}")
+        if self.gate is not None:
+            check_weights(self.gate.state_dict().items(), f"refusing to write {path} (the gate)")
         path.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(path, safe_serialization=True)
         self.tokenizer.save_pretrained(path)
@@ -359,3 +402,35 @@ def output_rows(rm: AttributeRewardModel, scores: MultiScores) -> list[dict]:
             row["gate"] = dict(zip(names, scores.gate[i].tolist()))
         rows.append(row)
     return rows
+
+
+# --- regression → BT ----------------------------------------------------------------------------------------
+def init_from_attribute(model_dir: str, attribute: str, out_dir: Path) -> Path:
+    """A 1-output checkpoint (no ``rewardlab.json``: a plain backbone for ``RewardModel.from_backbone``) whose head is
+    the regression head's row for ``attribute``, so its reward equals that attribute's output."""
+    rm = AttributeRewardModel.load(model_dir)
+    if attribute not in rm.attributes:
+        raise RewardlabError(
+            f"--init-attribute {attribute!r} is not an attribute of {model_dir} ({', '.join(rm.attributes)})"
+        )
+    k = rm.attributes.index(attribute)
+    head = find_head(rm.model)
+    with torch.no_grad():
+        weight = head.weight[k : k + 1].clone()
+        bias = None if head.bias is None else head.bias[k : k + 1].clone()
+        new = torch.nn.Linear(head.in_features, 1, bias=bias is not None)
+        new.weight.copy_(weight)
+        if bias is not None:
+            new.bias.copy_(bias)
+    for name in ("score", "classifier"):
+        if getattr(rm.model, name, None) is head:
+            setattr(rm.model, name, new)
+    rm.model.config.num_labels = 1
+    rm.model.config.id2label = {0: attribute}
+    rm.model.config.label2id = {attribute: 0}
+    rm.model.num_labels = 1
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rm.model.save_pretrained(out_dir, safe_serialization=True)
+    rm.tokenizer.save_pretrained(out_dir)
+    return out_dir

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from rewardlab.errors import RewardlabError
+from rewardlab.errors import ModelContractError, RewardlabError
+from rewardlab.normstats import stats_problem, whitening_problem
+from rewardlab.specfields import checked_fields
 
 PRESETS: dict[str, dict[str, float]] = {
     # Nemotron-4-340B-Reward model card: w over (helpfulness, correctness, coherence, complexity, verbosity)
@@ -31,6 +33,11 @@ class FixedWeights:
     weights: dict[str, float] = field(default_factory=dict)
     equal: bool = False
     kind = "weights"
+
+    def __post_init__(self):
+        bad = sorted(k for k, w in self.weights.items() if not math.isfinite(w))
+        if bad:
+            raise RewardlabError(f"weights: {', '.join(bad)} must be finite numbers")
 
     def vector(self, attributes: list[str]) -> torch.Tensor:
         if self.equal:
@@ -63,6 +70,17 @@ class Llama2Rule:
     eps: float = 1e-6  # R is clamped to [eps, 1 - eps] before the logit
     kind = "llama2"
 
+    def __post_init__(self):
+        if not (math.isfinite(self.threshold) and 0 < self.threshold < 1):
+            raise RewardlabError(f"threshold must lie in (0, 1) (R is in (0, 1)), got {self.threshold}")
+        if not (math.isfinite(self.eps) and 0 < self.eps < 0.5):
+            raise RewardlabError(f"eps must lie in (0, 0.5), got {self.eps}")
+        if (self.whiten_mean is None) != (self.whiten_std is None):
+            raise RewardlabError("whiten_mean and whiten_std are given together or not at all")
+        problem = whitening_problem(self.whiten_mean, self.whiten_std)
+        if problem is not None:
+            raise RewardlabError(problem)
+
     def combined(
         self, rewards: torch.Tensor, attributes: list[str], unsafe: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -93,14 +111,13 @@ class Llama2Rule:
     ) -> "Llama2Rule":
         """The same rule with mean/std of ``logit(R)`` measured on ``rewards`` (a reference set)."""
         z = Llama2Rule(self.safety, self.helpfulness, self.threshold, eps=self.eps)(rewards, attributes, unsafe)
-        return Llama2Rule(
-            self.safety,
-            self.helpfulness,
-            self.threshold,
-            float(z.mean()),
-            float(z.std()) if len(z) > 1 else 1.0,
-            self.eps,
-        )
+        if len(z) < 2:
+            raise RewardlabError(f"whitening needs at least two reference texts, got {len(z)}")
+        mean, std = float(z.double().mean()), float(z.double().std())
+        problem = stats_problem(mean, std, len(z), scale=float(z.abs().max()))
+        if problem is not None:
+            raise RewardlabError(f"cannot whiten with logit(R) of these {len(z)} reference texts: {problem}")
+        return Llama2Rule(self.safety, self.helpfulness, self.threshold, mean, std, self.eps)
 
     def to_json(self) -> dict:
         return {
@@ -137,11 +154,22 @@ SCALARISERS = {"weights": FixedWeights, "llama2": Llama2Rule, "gate": GatedSum}
 Scaliser = FixedWeights | Llama2Rule | GatedSum
 
 
-def scaliser_from_json(d: dict) -> Scaliser:
+def scaliser_from_json(d: dict, source: str = "rewardlab.json", section: str = "scaliser") -> Scaliser:
+    """The recorded scaliser ``d`` (read from ``source``, at ``section``): every field of its type and value, else
+    :class:`ModelContractError` naming ``source: section.field``."""
+    if not isinstance(d, dict):
+        raise ModelContractError(f"{source}: {section} must be an object with a type, got {d!r}")
     kind = d.get("type")
     if kind not in SCALARISERS:
-        raise RewardlabError(f"unknown scaliser type {kind!r}; known: {', '.join(SCALARISERS)}")
-    return SCALARISERS[kind](**{k: v for k, v in d.items() if k != "type"})
+        raise ModelContractError(
+            f"{source}: {section}.type: unknown scaliser type {kind!r}; known: {', '.join(SCALARISERS)}"
+        )
+    cls = SCALARISERS[kind]
+    fields = checked_fields(cls, {k: v for k, v in d.items() if k != "type"}, source, section)
+    try:
+        return cls(**fields)
+    except RewardlabError as e:
+        raise ModelContractError(f"{source}: {section}: {e}") from None
 
 
 def _pairs(text: str, what: str) -> dict[str, str]:

@@ -25,14 +25,22 @@ from __future__ import annotations
 import torch
 
 from rewardlab.data.ratings import Scale, load_rated
-from rewardlab.data.record import per_record
 from rewardlab.errors import DataError, ModelContractError
 from rewardlab.finite import check_rewards
-from rewardlab.model import normalized
+from rewardlab.model import RewardModel, normalized
 from rewardlab.multiobjective.losses import targets_and_mask
 from rewardlab.multiobjective.metrics import attribute_metrics
 from rewardlab.multiobjective.model import AttributeRewardModel, output_rows
 from rewardlab.multiobjective.train import evaluate_pairs
+from rewardlab.scoring.protocol import (
+    Capabilities,
+    EvalContext,
+    EvalSection,
+    LoadRequest,
+    ScoreOptions,
+    Scorer,
+    ScoreRow,
+)
 
 PACKING_REFUSAL = (
     "--packing does not cover multi-objective models: the packed forward returns one value per text, "
@@ -54,10 +62,10 @@ class _Encoder:
         return self.rm.encode(prompt, response)
 
 
-class MultiObjectiveScorer(torch.nn.Module):
-    multiobjective = True
-    refuses_packing = PACKING_REFUSAL
-    pointwise = True
+class MultiObjectiveScorer(torch.nn.Module, Scorer):
+    """Scorer kind ``multiobjective``: K attribute outputs, the scalar by the recorded scaliser."""
+
+    kind = "multiobjective"
 
     def __init__(self, rm: AttributeRewardModel):
         super().__init__()
@@ -65,6 +73,12 @@ class MultiObjectiveScorer(torch.nn.Module):
         self.model, self.tokenizer, self.spec = rm.model, rm.tokenizer, rm.spec
         self.encoder = _Encoder(rm)
         self.modified_files = list(rm.modified_files)
+        self.capabilities = Capabilities(
+            output="attributes",
+            packing_refusal=PACKING_REFUSAL,
+            reads_unsafe_tags=rm.scaliser().kind == "llama2",  # the Llama 2 rule reads each prompt's tag
+            forward_rows=True,
+        )
 
     @classmethod
     def load(
@@ -76,67 +90,57 @@ class MultiObjectiveScorer(torch.nn.Module):
             raise ModelContractError(PACKING_REFUSAL)
         return cls(AttributeRewardModel.load(path, torch_dtype=torch_dtype, trust_modified=trust_modified))
 
+    @classmethod
+    def open(cls, path: str, request: LoadRequest) -> "MultiObjectiveScorer":
+        kw = {} if request.torch_dtype is None else {"torch_dtype": request.torch_dtype}
+        return cls.load(path, trust_modified=request.trust_modified, packing=request.packing, **kw)
+
+    @classmethod
+    def inspect(cls, path: str, options=None) -> str:
+        return RewardModel.inspect(path, options)
+
     @property
     def attributes(self) -> list[str]:
         return self.inner.attributes
-
-    @property
-    def reads_unsafe_tags(self) -> bool:
-        """Whether the recorded scaliser reads each prompt's ``unsafe`` tag (the Llama 2 rule)."""
-        return self.inner.scaliser().kind == "llama2"
 
     @property
     def has_gate(self) -> bool:
         return self.inner.gate is not None
 
     # ---- the scorer interface --------------------------------------------------------------------------
-    def _scores(self, items, batch_size, unsafe, padding_side, packing):
-        if packing:
-            raise ModelContractError(PACKING_REFUSAL)
-        return self.inner.score_items(list(items), batch_size=batch_size, unsafe=unsafe, padding_side=padding_side)
+    def _scores(self, items, opts: ScoreOptions, unsafe):
+        return self.inner.score_items(
+            list(items), batch_size=opts.batch_size, unsafe=unsafe, padding_side=opts.padding_side
+        )
 
-    def score(
-        self,
-        items,
-        batch_size: int = 16,
-        normalize: bool = False,
-        padding_side: str | None = None,
-        packing: bool | None = None,
-        token_budget: int | None = None,
-        unsafe: list[bool] | None = None,
-    ) -> list[float]:
-        """The scalar of each (prompt, response): the recorded scaliser; ``normalize`` applies the saved mean/std."""
-        out = self._scores(items, batch_size, unsafe, padding_side, packing).score.tolist()
-        check_rewards(out, "scoring")
-        return self.normalize(out) if normalize else out
+    def score_items(self, items: list, opts: ScoreOptions, unsafe=None) -> list[float]:
+        """The scalar of each (prompt, response): the recorded scaliser."""
+        return self._scores(items, opts, unsafe).score.tolist()
 
-    def score_rows(
-        self,
-        items,
-        batch_size: int = 16,
-        normalize: bool = False,
-        padding_side: str | None = None,
-        packing: bool | None = None,
-        unsafe: list[bool] | None = None,
-    ) -> list[dict]:
+    def score_rows(self, items, options: ScoreOptions | None = None, /, *, unsafe=None, **keywords) -> list[ScoreRow]:
         """Per item ``{"score", "attributes", "transformed"?, "gate"?}`` from one pass."""
-        rows = output_rows(self.inner, self._scores(items, batch_size, unsafe, padding_side, packing))
+        opts = self.options(options, keywords)
+        tags = list(unsafe) if unsafe is not None and self.capabilities.reads_unsafe_tags else None
+        rows = output_rows(self.inner, self._scores(items, opts, tags))
         check_rewards([r["score"] for r in rows], "scoring")
-        if normalize:
+        if opts.normalize:
             for row, s in zip(rows, self.normalize([r["score"] for r in rows])):
                 row["score"] = s
         return rows
 
-    def score_comparisons(
-        self, records, batch_size: int = 16, packing: bool | None = None, token_budget: int | None = None
-    ) -> list[list[float]]:
-        flat = [(c.prompt, r) for c in records for r in c.responses]
-        unsafe = [bool(c.meta.get("unsafe", False)) for c in records for _ in c.responses]
-        return per_record(records, self.score(flat, batch_size=batch_size, packing=packing, unsafe=unsafe))
-
     def normalize(self, rewards: list) -> list:
         """``(r − mean) / std`` of the scalar (:func:`rewardlab.model.normalized`)."""
         return normalized(self.spec.normalization, rewards)
+
+    def spec_json(self) -> dict:
+        return self.spec.to_json()
+
+    def eval_sections(self, records, context: EvalContext) -> list[EvalSection]:
+        """Every scaliser with CIs, length correlation, gate by source (and its plot), per-attribute fit."""
+        report = self.multiobjective_report(
+            records, context.output_dir / f"gate-{context.name}.png", context.batch_size, list(context.data_paths)
+        )
+        return [EvalSection("multiobjective", report, multiobjective_note(context.name, report))]
 
     def describe(self) -> dict:
         return {"attributes": self.attributes, "scaliser": self.inner.mo.scaliser, "debias": self.inner.mo.debias}

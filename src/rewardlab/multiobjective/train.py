@@ -19,10 +19,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from rewardlab import trackers
-from rewardlab.atomic import atomic_write_text
+from rewardlab.atomic import atomic_write_text, publish_dir
 from rewardlab.data import load_comparisons, split_by_prompt
 from rewardlab.data import synthetic_attributes as sa
 from rewardlab.data.ratings import RatedText, load_rated, parse_attribute_list, parse_scales
@@ -54,21 +54,21 @@ from rewardlab.multiobjective.metrics import (
 from rewardlab.multiobjective.model import AttributeRewardModel, find_head
 from rewardlab.multiobjective.ridge import fit_ridge
 from rewardlab.multiobjective.scalarise import FixedWeights, GatedSum, Llama2Rule, parse_scaliser
+from rewardlab.outputs import TRAIN_WRITES, claim_output_dir
 from rewardlab.recipe import (
     Checkpointing,
+    LoopOptions,
     MetricsLog,
     NonFiniteGuard,
-    any_process,
+    SamplerPlan,
     config_defaults,
-    load_checkpoint,
     make_accelerator,
-    make_optimizer,
-    make_scheduler,
-    save_checkpoint,
+    run_steps,
     update,
 )
 from rewardlab.samplers import StepSampler
 from rewardlab.splits import write_split
+from rewardlab.train import train_inputs
 
 
 @dataclass
@@ -81,25 +81,7 @@ class MultiObjectiveResult:
     report: Path | None = None  # (the scalar trainer's report.md; a multi-objective run's numbers are in summary)
     data_info: dict = field(default_factory=dict)
     elapsed_s: float = 0.0
-
-
-def check_options(cfg) -> None:
-    """Fail before any model loads: the attribute list, scales and scaliser parse; gate sizes are positive."""
-    parse_attribute_list(cfg.attributes)
-    parse_scales(cfg.attribute_scales)
-    parse_scaliser(cfg.weights)
-    if cfg.stage1 not in ("gradient", "ridge"):
-        raise RewardlabError(f"stage1 must be gradient or ridge, not {cfg.stage1!r}")
-    if min(cfg.gate_hidden, cfg.gate_layers, cfg.gate_steps, cfg.gate_batch_size) < 1 or not cfg.gate_lr > 0:
-        raise RewardlabError("gate_hidden, gate_layers, gate_steps, gate_batch_size and gate_lr must be positive")
-    if cfg.objective in OBJECTIVE_NAMES and cfg.packing:
-        raise RewardlabError(
-            f"--packing does not cover --objective {cfg.objective} yet (K-output rows are padded; "
-            "ridge and gating read cached features); drop --packing"
-        )
-
-
-OBJECTIVE_NAMES = ("regression", "gating")  # the keys of OBJECTIVES (defined at the end)
+    held_out: None = None  # (the scalar trainer's report inputs; a multi-objective run writes no report.md)
 
 
 def _held_out(key: str, fraction: float, seed: int) -> bool:
@@ -230,6 +212,9 @@ def train_regression(cfg) -> MultiObjectiveResult:
     }
     atomic_write_text(out / "train_summary.json", dumps_strict(summary, indent=2, default=str) + "\n")
     for name, m in metrics.items():
+        if not m["n"]:  # no held-out row rates this attribute: nothing measured (the summary holds null)
+            print(f"held-out {name}: not measured (no held-out row rates it; n=0)")
+            continue
         pearson = "n/a" if m["pearson"] is None else f"{m['pearson']:.3f}"
         print(f"held-out {name}: MSE {m['mse']:.4f}, Pearson {pearson} (n={m['n']})")
     info = {"source": source, "n_read": len(train) + len(held), "n_train": len(train), "n_eval": len(held)}
@@ -247,7 +232,8 @@ def _regression_eval_row(rm: AttributeRewardModel, held: list[RatedText], batch_
 def _gradient_regression(
     rm, train, target, mask, cfg, out: Path, held: list[RatedText]
 ) -> tuple[int, list[dict], bool, bool]:
-    """``--stage1 gradient`` on the training core (:mod:`rewardlab.recipe`): masked MSE over the global batch,
+    """``--stage1 gradient`` on the training core's loop (:func:`rewardlab.recipe.run_steps`, as the judge trainers):
+    masked MSE over the global batch,
     AdamW (decay / no-decay groups), the one LR schedule, clipping, the non-finite guard, checkpoints with exact
     ``--resume``, DDP under ``torchrun`` and ``metrics.jsonl``. Returns ``(steps, metrics rows, finished, main
     process)``; ``finished`` is False after ``--stop-after``.
@@ -260,9 +246,11 @@ def _gradient_regression(
     untouched, so the training losses are those of a run without ``--eval-every``. The time spent scoring is left
     out of ``rows_per_s``.
 
-    Step s takes the records ``random_plan(seed, epoch)`` gives it (:mod:`rewardlab.samplers`); each process its
-    slice ``[rank::world]``, whose backward is scaled by ``world / labels in the global batch``, so with DDP's mean
-    the update is that of the masked MSE over the whole global batch (2 processes equal 1)."""
+    Step s takes the records ``random_plan(seed, epoch)`` gives it (:mod:`rewardlab.samplers`, through
+    :class:`rewardlab.recipe.SamplerPlan`); each process its slice ``[rank::world]``, whose backward is divided by
+    the labels in the global batch; the gradients are summed over the processes (``all_reduce_grads``), so the
+    update is that of the masked MSE over the whole global batch (2 processes equal 1). Rows every ``log_every``
+    steps carry the window's masked MSE and ``rows_per_s``."""
     if cfg.fsdp or cfg.precision == "bf16-pure":
         raise RewardlabError(
             "--objective regression --stage1 gradient runs fp32 or --precision bf16 under DDP; "
@@ -271,104 +259,86 @@ def _gradient_regression(
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
     report_to = trackers.tracker_names(cfg.report_to)
     accelerator = make_accelerator(precision == "bf16", report_to, out / "tensorboard")
-    world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
-    if cfg.batch_size < world:
-        raise RewardlabError(f"batch_size {cfg.batch_size} is smaller than the number of processes ({world})")
-    ckpt_root = out / "checkpoints"
-    if not cfg.resume and ckpt_root.exists() and any(ckpt_root.iterdir()):
-        raise RewardlabError(f"{ckpt_root} already has checkpoints: pass --resume to continue, or another --output-dir")
+    world, main, device = accelerator.num_processes, accelerator.is_main_process, accelerator.device
     feats = [rm.encode(t.prompt, t.response) for t in train]
     sampler = StepSampler(train, "random", cfg.batch_size, world, cfg.seed)
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * sampler.steps_per_epoch))
-    optimizer = make_optimizer(
-        rm.model.named_parameters(), cfg.lr, cfg.weight_decay, fused=accelerator.device.type == "cuda"
+    plan = SamplerPlan(
+        sampler, cfg.max_steps or max(1, math.ceil(cfg.epochs * sampler.steps_per_epoch)), cfg.batch_size
     )
-    scheduler = make_scheduler(optimizer, total, cfg.warmup_ratio, cfg.lr_schedule)
     resume_key = {k: v for k, v in cfg.to_json().items() if k not in type(cfg).RESUMABLE}
     ckpt = Checkpointing(
-        ckpt_root, resume_key, config_defaults(type(cfg)), _rated_fingerprint(train), cfg.keep_checkpoints
+        out / "checkpoints", resume_key, config_defaults(type(cfg)), _rated_fingerprint(train), cfg.keep_checkpoints
     )
-    start = load_checkpoint(ckpt, rm.model, optimizer, scheduler) if cfg.resume else 0
-    model, optimizer = accelerator.prepare(rm, optimizer)
-    model.train()
     metrics = MetricsLog(out / "metrics.jsonl", main, trackers.start(accelerator, cfg, out, report_to))
-    if cfg.resume:
-        metrics.truncate(start)
-    guard = NonFiniteGuard(cfg.skip_nonfinite, ckpt_root, main)
-    device = accelerator.device
+    rm.to(device)
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
-    window = {"loss": 0.0, "labels": 0.0, "rows": 0, "t": time.perf_counter()}
-    for step in range(start, total):
-        done = step + 1
-        idx = sampler.step(step)
-        n_labels = float(mask[idx].sum().clamp(min=1.0))
-        local = idx[rank::world]
-        chunks = [local[i : i + micro] for i in range(0, len(local), micro)]
+    clock = {"t": time.perf_counter()}  # the row's window started here (scoring held-out rows excluded)
+
+    def step_loss(share: list[int], items: list[int]) -> dict[str, float]:
+        """This process's micro-batches: the masked squared error summed over their labels, each backward divided
+        by the labels of the whole step (summed over the processes: the masked MSE of the global batch)."""
+        n_labels = float(mask[items].sum().clamp(min=1.0))
         loss_sum = 0.0
-        for ci, chunk in enumerate(chunks):
-            batch = {k: v.to(device) for k, v in rm.collate([feats[i] for i in chunk]).items()}
+        for i in range(0, len(share), micro):
+            chunk = share[i : i + micro]
+            batch = {k: v.to(device) for k, v in rm.collate([feats[j] for j in chunk]).items()}
             m = mask[chunk].to(device)
-            last = ci == len(chunks) - 1
-            with accelerator.no_sync(model) if (not last and world > 1) else contextlib.nullcontext():
-                with accelerator.autocast():
-                    pred = model(**batch)
-                # the masked squared error summed over this chunk's labels
-                sq_sum = masked_mse(pred, target[chunk].to(device), m) * m.sum().clamp(min=1.0)
-                accelerator.backward(sq_sum * world / n_labels)
+            with accelerator.autocast():
+                pred = rm(**batch)
+            sq_sum = masked_mse(pred, target[chunk].to(device), m) * m.sum().clamp(min=1.0)
+            accelerator.backward(sq_sum / n_labels)
             loss_sum += float(sq_sum.detach())
-        result = update(
-            optimizer,
-            scheduler,
-            model.parameters(),
-            step=done,
-            loss_sum=loss_sum,
-            max_grad_norm=cfg.max_grad_norm,
-            guard=guard,
-            clip=accelerator.clip_grad_norm_,
-            any_process=any_process(accelerator),
-        )
-        if result.applied:
-            window["loss"] += loss_sum
-            window["labels"] += float(mask[local].sum())
-            window["rows"] += len(local)
-        if done % cfg.log_every == 0 or done == total:
-            tot = accelerator.reduce(
-                torch.tensor(
-                    [window["loss"], window["labels"], float(window["rows"])], dtype=torch.float64, device=device
-                ),
-                reduction="sum",
-            ).tolist()
-            metrics.log(
-                {
-                    "step": done,
-                    "epoch": round(done / sampler.steps_per_epoch, 4),
-                    "loss": tot[0] / tot[1] if tot[1] else None,  # masked MSE over the window's labels
-                    "lr": scheduler.get_last_lr()[0],
-                    "grad_norm": result.grad_norm,
-                    "rows_per_s": tot[2] / (time.perf_counter() - window["t"]),
-                    **({"skipped_nonfinite": guard.skipped} if guard.skipped else {}),
-                }
-            )
-            window = {"loss": 0.0, "labels": 0.0, "rows": 0, "t": time.perf_counter()}
+        return {"loss": loss_sum, "labels": float(mask[share].sum()), "rows": float(len(share))}
+
+    def row(sums: dict[str, float], items: list[int]) -> dict:
+        now = time.perf_counter()
+        rec = {
+            # masked MSE over the row's labels; None for a skipped non-finite step (--skip-nonfinite)
+            "loss": sums["loss"] / sums["labels"] if sums.get("labels") and math.isfinite(sums["loss"]) else None,
+            "rows_per_s": sums.get("rows", 0.0) / (now - clock["t"]),
+        }
+        clock["t"] = now
+        return rec
+
+    def on_step(done: int, last: bool) -> None:
         if cfg.eval_every and done % cfg.eval_every == 0 and held:
             t_eval = time.perf_counter()
             metrics.log({"step": done, **_regression_eval_row(rm, held, cfg.eval_batch_size)})
-            model.train()
-            window["t"] += time.perf_counter() - t_eval  # scoring is not training throughput
-        if done == total:
-            break
-        stop = cfg.stop_after is not None and done >= cfg.stop_after
-        if (cfg.save_every and done % cfg.save_every == 0) or stop:
-            save_checkpoint(ckpt, done, accelerator, rm.model, optimizer, scheduler)
-        if stop:
-            metrics.close()
-            accelerator.end_training()
-            return done, metrics.history, False, main
+            rm.train()
+            clock["t"] += time.perf_counter() - t_eval  # scoring is not training throughput
+
+    opts = LoopOptions(
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        warmup_ratio=cfg.warmup_ratio,
+        lr_schedule=cfg.lr_schedule,
+        max_grad_norm=cfg.max_grad_norm,
+        save_every=cfg.save_every,
+        stop_after=cfg.stop_after,
+        resume=cfg.resume,
+        skip_nonfinite=cfg.skip_nonfinite,
+        log_every=cfg.log_every,
+    )
+    rm.train()
+    result = run_steps(
+        plan,
+        step_loss,
+        row,
+        module=rm.model,
+        trainable=list(rm.model.named_parameters()),
+        opts=opts,
+        ckpt=ckpt,
+        accelerator=accelerator,
+        metrics=metrics,
+        on_step=on_step,
+        resume_as="train",
+    )
     metrics.close()
-    accelerator.wait_for_everyone()
+    if result.finished:
+        accelerator.wait_for_everyone()
     accelerator.end_training()
     rm.eval()
-    return total, metrics.history, True, main
+    return result.steps, metrics.history, result.finished, main
 
 
 def _rated_fingerprint(items: list[RatedText]) -> str:
@@ -433,6 +403,7 @@ def train_gate(
     lr: float,
     weight_decay: float,
     seed: int,
+    guard: NonFiniteGuard | None = None,
 ) -> tuple[GatingNetwork, list]:
     """BT on ``β gᵀ r′`` of winner minus loser; pairs ``(P, 2)`` item indices; AdamW + cosine (ArmoRM).
 
@@ -440,6 +411,7 @@ def train_gate(
     every ``VAL_EVERY`` steps the BT loss on them is measured (dropout off), training stops after ``PATIENCE``
     checks without improvement, and the gate with the best validation loss is returned. ``steps`` is the most
     steps (the cosine schedule spans them). ``history`` rows carry ``val_loss`` where measured."""
+    guard = guard or NonFiniteGuard()  # a non-finite loss or gradient stops (--skip-nonfinite N: skips N first)
     torch.manual_seed(seed)
     gate = GatingNetwork(gate_cfg)
     opt = torch.optim.AdamW(gate.parameters(), lr=lr, weight_decay=weight_decay)
@@ -461,9 +433,10 @@ def train_gate(
         delta = _pair_delta(gate, prompt_hidden, transformed, pairs[idx, 0], pairs[idx, 1], shared)
         loss = torch.nn.functional.softplus(-delta).mean()
         loss.backward()
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
+        # the core's update (rewardlab.recipe): the non-finite guard, then the step; no clipping (max_grad_norm 0)
+        update(
+            opt, sched, gate.parameters(), step=step + 1, loss_sum=float(loss.detach()), max_grad_norm=0.0, guard=guard
+        )
         row = None
         if step % 50 == 0 or step + 1 == steps:
             row = {"step": step + 1, "loss": float(loss.detach()), "beta": float(gate.logit_scale.detach())}
@@ -500,6 +473,13 @@ def train_gating(cfg) -> MultiObjectiveResult:
         raise RewardlabError(
             "--objective gating needs --init-from a regression model (rewardlab train --objective regression)"
         )
+    train_recs, held_recs, source = _load_pairs(cfg)  # the data first: a file the gate cannot learn from says so
+    items, pairs, _ = _texts(train_recs)
+    if not pairs:
+        raise RewardlabError(
+            f"--objective gating: the {len(train_recs)} training records of {source} hold no strict pair (every "
+            "ranking is a tie, or there are none); the gate learns from preferences"
+        )
     rm = AttributeRewardModel.load(cfg.init_from)
     names = rm.attributes
     if cfg.verbosity_attribute not in names and cfg.debias:
@@ -507,10 +487,8 @@ def train_gating(cfg) -> MultiObjectiveResult:
             f"--verbosity-attribute {cfg.verbosity_attribute!r} is not an attribute of {cfg.init_from} "
             f"({', '.join(names)}); name one or pass --no-debias"
         )
-    train_recs, held_recs, source = _load_pairs(cfg)
     out = Path(cfg.output_dir)
     cache = cfg.feature_cache or out / "features"
-    items, pairs, _ = _texts(train_recs)
     feats, hit = cached_features(rm, items, cache, model_dir=cfg.init_from, batch_size=cfg.eval_batch_size)
     if cfg.reference_data:
         ref_items = _texts(load_comparisons(cfg.reference_data, format="auto").records)[0]
@@ -550,16 +528,19 @@ def train_gating(cfg) -> MultiObjectiveResult:
         cfg.gate_lr,
         cfg.weight_decay,
         cfg.seed,
+        guard=NonFiniteGuard(cfg.skip_nonfinite),
     )
     rm.gate = gate
     rm.mo.scaliser = GatedSum().to_json()
     held = evaluate_pairs(rm, held_recs, cache, cfg.init_from, cfg.eval_batch_size) if held_recs else {}
     rm.spec.normalization = held.get("model_score_stats")  # the gated scalar's held-out mean/std (--normalize)
     model_dir = out / "model"
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    shutil.copytree(cfg.init_from, model_dir, ignore=shutil.ignore_patterns("gate.safetensors"))
-    rm.save(model_dir)
+
+    def write(tmp: Path) -> None:  # the stage-1 files, then the gated model over them
+        shutil.copytree(cfg.init_from, tmp, ignore=shutil.ignore_patterns("gate.safetensors"), dirs_exist_ok=True)
+        rm.save(tmp)
+
+    publish_dir(model_dir, write)  # never a half-written model, nor the ungated stage-1 copy (rewardlab.atomic)
     summary = {
         "objective": "gating",
         "source": source,
@@ -638,38 +619,34 @@ def evaluate_pairs(
     return out
 
 
-# --- regression → BT ----------------------------------------------------------------------------------------
-
-
-def init_from_attribute(model_dir: str, attribute: str, out_dir: Path) -> Path:
-    """A 1-output checkpoint (no ``rewardlab.json``: a plain backbone for ``RewardModel.from_backbone``) whose head is
-    the regression head's row for ``attribute``, so its reward equals that attribute's output."""
-    rm = AttributeRewardModel.load(model_dir)
-    if attribute not in rm.attributes:
+# --- the entry points of `rewardlab train --objective regression | gating` (rewardlab.train.TRAINERS) -------------
+def _claim(cfg, output_claimed: bool, resumable: bool) -> None:
+    """The scalar trainer's output-directory rule: refuse ``--resume`` of a run without checkpoints; rank 0
+    claims ``output_dir`` (empty, or ``--overwrite`` / ``--resume``)."""
+    if cfg.resume and not resumable:
         raise RewardlabError(
-            f"--init-attribute {attribute!r} is not an attribute of {model_dir} ({', '.join(rm.attributes)})"
+            f"--resume continues preference and --objective regression --stage1 gradient runs; "
+            f"--objective {cfg.objective} --stage1 {cfg.stage1} has no checkpoints"
         )
-    k = rm.attributes.index(attribute)
-    head = find_head(rm.model)
-    with torch.no_grad():
-        weight = head.weight[k : k + 1].clone()
-        bias = None if head.bias is None else head.bias[k : k + 1].clone()
-        new = torch.nn.Linear(head.in_features, 1, bias=bias is not None)
-        new.weight.copy_(weight)
-        if bias is not None:
-            new.bias.copy_(bias)
-    for name in ("score", "classifier"):
-        if getattr(rm.model, name, None) is head:
-            setattr(rm.model, name, new)
-    rm.model.config.num_labels = 1
-    rm.model.config.id2label = {0: attribute}
-    rm.model.config.label2id = {attribute: 0}
-    rm.model.num_labels = 1
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rm.model.save_pretrained(out_dir, safe_serialization=True)
-    rm.tokenizer.save_pretrained(out_dir)
-    return out_dir
+    if not output_claimed and int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 claims
+        claim_output_dir(
+            cfg.output_dir,
+            resume=cfg.resume if resumable else None,
+            overwrite=cfg.overwrite,
+            written=TRAIN_WRITES,
+            inputs=train_inputs(cfg),
+            command="rewardlab train",
+        )
+
+
+def train_regression_run(cfg, *, output_claimed: bool = False) -> MultiObjectiveResult:
+    _claim(cfg, output_claimed, resumable=cfg.stage1 == "gradient")  # the runs with checkpoints
+    return train_regression(cfg)
+
+
+def train_gating_run(cfg, *, output_claimed: bool = False) -> MultiObjectiveResult:
+    _claim(cfg, output_claimed, resumable=False)
+    return train_gating(cfg)
 
 
 OBJECTIVES = {"regression": train_regression, "gating": train_gating}

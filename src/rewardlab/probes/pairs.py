@@ -1,19 +1,22 @@
 """The probes: one function per bias, each deriving controlled pairs from preference records.
 
 Every probe returns :class:`ProbePair` items. ``reference`` is the response that should win (the record's
-chosen response, unchanged), ``biased`` the variant carrying the bias, and ``base`` what ``biased`` was made
-from when it was made by adding text (then ``biased`` minus the added text *is* ``base``; the pair
-(reference, base) is the control). A model without the bias prefers ``reference`` about as often as it did
+chosen response, unchanged, except for content_continuation), ``biased`` the variant carrying the bias, and
+``base`` the same variant without the factor under test (the worse response as it was; for ``filler`` the
+same length of neutral text); the pair (reference, base) is the control. A model without the bias prefers ``reference`` about as often as it did
 against ``base``; a biased one prefers ``biased`` more often.
 
 =====================  =====================================================================================
 probe                  biased variant (texts from :mod:`rewardlab.probes.templates`)
 =====================  =====================================================================================
-length                 the worse response with content-free sentences before and after it
+length                 the worse response with its own words once more (twice as long; nothing new)
+filler                 the worse response + polite content-free sentences; ``base``: the same number of the
+                       response's own words instead (length held fixed: only the phrasing differs)
 off_topic              the chosen response of the lexically nearest *different* prompt (TF-IDF cosine)
 concreteness           the worse response with an invented citation and an invented figure appended
 empty_reference        the worse response wrapped in references to material the prompt never gave
-content_continuation   the prompt's own text carried on, instead of an answer
+content_continuation   the prompt becomes a task on quoted text (the record's prompt: repeat it, lowercase it);
+                       ``reference`` does the task, ``biased`` carries the quoted content on (answers it)
 nested_instruction     the prompt gets another prompt of the data quoted inside it; ``biased`` answers that
                        quoted instruction (its chosen response), ``reference`` still answers the task
 position               judges only: (chosen, rejected) shown in both orders; "biased" = the one shown first
@@ -111,15 +114,39 @@ def _added(
     return out
 
 
+def own_words(response: str, n_words: int) -> str:
+    """``n_words`` words of ``response`` itself, in order, cycled: content-neutral material (nothing the
+    response does not already say, in its own words) of a chosen length."""
+    words = response.split() or ["."]
+    return " ".join(words[i % len(words)] for i in range(n_words))
+
+
 def length(records: Sequence[Comparison], seed: int = 0) -> list[ProbePair]:
-    """The worse response, padded: one :data:`~templates.LENGTH_OPENERS` sentence before it and two
-    :data:`~templates.LENGTH_CLOSERS` after it (blank-line separated). No content is added."""
+    """The worse response followed (after a blank line) by its own words once more: twice the words, nothing
+    new (no word, phrase or claim it did not have). Length is the one factor that changes; ``seed`` is unused."""
 
     def make(rng, record, worse):
-        closers = rng.sample(T.LENGTH_CLOSERS, 2)
-        return f"{rng.choice(T.LENGTH_OPENERS)}\n\n{worse}\n\n{closers[0]} {closers[1]}"
+        return f"{worse}\n\n{own_words(worse, len(worse.split()))}"
 
     return _added("length", records, seed, make)
+
+
+def filler(records: Sequence[Comparison], seed: int = 0) -> list[ProbePair]:
+    """The worse response + two polite :data:`~templates.FILLER` sentences; ``base`` = the worse response + the
+    same number of its own words (:func:`own_words`), so both are equally long and only the phrasing of the
+    added material differs: the control for the length this probe also adds."""
+    out = []
+    for i, record in enumerate(records):
+        pair = best_and_worst(record)
+        if pair is None:
+            continue
+        key = _key(record, i)
+        added = " ".join(_rng(seed, "filler", key).sample(T.FILLER, 2))
+        worse = pair[1]
+        biased = f"{worse}\n\n{added}"
+        base = f"{worse}\n\n{own_words(worse, len(added.split()))}"
+        out.append(ProbePair("filler", record.prompt, pair[0], biased, base, key))
+    return out
 
 
 def concreteness(records: Sequence[Comparison], seed: int = 0) -> list[ProbePair]:
@@ -145,9 +172,16 @@ def empty_reference(records: Sequence[Comparison], seed: int = 0) -> list[ProbeP
     return _added("empty_reference", records, seed, make)
 
 
+CONTINUATION_ANSWERS: dict[str, Callable[[str], str]] = {"same": lambda t: t, "lower": str.lower}
+
+
 def content_continuation(records: Sequence[Comparison], seed: int = 0) -> list[ProbePair]:
-    """The prompt's text (its last user message) followed by a :data:`~templates.CONTINUATIONS` sentence:
-    the prompt carried on instead of answered. ``base`` is None (nothing of an answer is kept)."""
+    """EvalBiasBench's *content continuation* items set a task on a quoted text (rewrite, paraphrase, correct)
+    against a response that carries the quoted content on instead of doing the task. Here the quoted text is
+    the record's prompt text, the task one that a template does exactly (:data:`~templates.CONTINUATION_TASKS`:
+    repeat it, lowercase it): ``reference`` = the task done, ``biased`` = the record's chosen response (it
+    takes up the quoted content and answers it). ``base`` is None. A record whose answer would equal the
+    chosen response is left out."""
     out = []
     for i, record in enumerate(records):
         pair = best_and_worst(record)
@@ -155,8 +189,12 @@ def content_continuation(records: Sequence[Comparison], seed: int = 0) -> list[P
         if pair is None or not text:
             continue
         key = _key(record, i)
-        biased = text + _rng(seed, "content_continuation", key).choice(T.CONTINUATIONS)
-        out.append(ProbePair("content_continuation", record.prompt, pair[0], biased, None, key))
+        task, answer = _rng(seed, "content_continuation", key).choice(T.CONTINUATION_TASKS)
+        reference = CONTINUATION_ANSWERS[answer](text)
+        if reference == pair[0]:
+            continue
+        prompt = with_user_text(record.prompt, task.format(text=text))
+        out.append(ProbePair("content_continuation", prompt, reference, pair[0], None, key))
     return out
 
 
@@ -234,6 +272,7 @@ def position(records: Sequence[Comparison], seed: int = 0) -> list[ProbePair]:
 
 PROBES: dict[str, Callable[[Sequence[Comparison], int], list[ProbePair]]] = {
     "length": length,
+    "filler": filler,
     "off_topic": off_topic,
     "concreteness": concreteness,
     "empty_reference": empty_reference,

@@ -10,12 +10,15 @@ For each probe (:data:`rewardlab.probes.pairs.PROBES`), over its ``n`` pairs:
 * ``margin`` — mean ``r(biased) − r(reference)`` with a bootstrap 95% interval (``margin_ci95``).
 * ``shift`` (added-text probes) — mean ``r(biased) − r(base)``, the *reward shift* the added text caused,
   with a bootstrap 95% interval (``shift_ci95``).
+* ``n_cut`` (added-text probes, scorers with a token limit) — pairs whose biased variant is longer than the
+  model's ``max_length``: the model is shown it cut, so the factor was not fully applied; ``shift_uncut``
+  (``shift_uncut_ci95``) is the shift over the other pairs.
 * ``position`` (judges only) — each (chosen, worse) pair in both orders; ``biased_preferred`` = the share
   of the 2n orders in which the response shown first wins, ``consistency`` = the share of pairs whose winner
   is the same in both orders. Run a judge with ``position=single`` to see its raw position bias (with
   ``both``/``average`` it already combines the two orders).
 
-A pointwise scorer (a :class:`~rewardlab.model.RewardModel`) scores each (prompt, response) once
+A pointwise scorer (``capabilities.pointwise``: a reward model of any kind) scores each (prompt, response) once
 (:func:`rewardlab.benchmarks.base.score_records`), so a control pair costs only the base response.
 """
 
@@ -26,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rewardlab.benchmarks.base import _pointwise, score_records
+from rewardlab.benchmarks.base import score_records
 from rewardlab.data.record import Comparison
 from rewardlab.errors import RewardlabError
 from rewardlab.metrics.statistics import bootstrap_ci
@@ -75,6 +78,14 @@ def build_pairs(
     return {name: PROBES[name](records, seed) for name in probes if not (pointwise and name in JUDGE_ONLY)}
 
 
+def _cut(scorer: Any, pairs: Sequence[ProbePair]) -> list[bool] | None:
+    """Per pair: is its biased variant longer than the scorer's max_length (None: no limit rewardlab can read)."""
+    encoder = getattr(scorer, "encoder", None)
+    if not hasattr(encoder, "untruncated_length"):
+        return None
+    return [encoder.untruncated_length(p.prompt, p.biased) > encoder.spec.max_length for p in pairs]
+
+
 def bias_profile(
     scorer: Any,
     records: Sequence[Comparison],
@@ -87,7 +98,7 @@ def bias_profile(
     """``{"probes": {name: summary}, "pairs": {name: [per-pair rows]}, "skipped": {name: why}}`` (see the
     module docstring for the summary fields; ``keep_pairs=False`` leaves the per-pair rows out)."""
     names = parse_probe_names(probes)
-    pointwise = _pointwise(scorer)
+    pointwise = scorer.capabilities.pointwise
     built = build_pairs(list(records), names, seed, pointwise)
     skipped = {
         n: "judges only (a pointwise reward model sees one response at a time)"
@@ -164,6 +175,14 @@ def bias_profile(
         if ctl_credit:
             c = np.array(ctl_credit)
             sh = np.array(shifts)
+            cut = _cut(scorer, [p for p in pairs if p.base is not None])
+            if cut is not None:
+                keep = ~np.array(cut, dtype=bool)
+                summary.update(
+                    n_cut=int(sum(cut)),
+                    shift_uncut=float(sh[keep].mean()) if keep.any() else None,
+                    shift_uncut_ci95=_ci(sh[keep], n_boot, seed) if keep.any() else None,
+                )
             summary.update(
                 control_rate=float(c.mean()),
                 control_ci95=wilson_interval(float(c.sum()), c.size),

@@ -13,9 +13,11 @@ import numpy as np
 HEADING = "Bias profile"
 TEXT = (
     "Share of probe pairs in which the model rewards the biased variant above the chosen response (ties ½), "
-    'Wilson 95% interval; lower is better. "control" is the same share before the text was added '
-    '(the worse response as it was); "reward shift" is the mean r(biased) − r(worse response), bootstrap '
-    "95% interval. position (judges): share of orders in which the response shown first wins. "
+    'Wilson 95% interval; lower is better. "control" is the same share without the factor under test '
+    "(length: the worse response as it was; filler: the same number of the response's own words instead of "
+    'the polite sentences); "reward shift" is the mean r(biased) − r(control variant), bootstrap 95% interval '
+    "(its sign is the direction of the preference). position (judges): share of orders in which the response "
+    "shown first wins. "
     "Probe texts: rewardlab.probes.templates."
 )
 MISSING = "—"
@@ -25,7 +27,7 @@ def _f(x: Any) -> str:
     return MISSING if x is None else f"{float(x):.4f}"
 
 
-def _with_ci(value: Any, ci: Any) -> str:
+def with_ci(value: Any, ci: Any) -> str:
     if value is None:
         return MISSING
     if not ci or any(c is None for c in ci):
@@ -58,30 +60,27 @@ def bias_tables(results: dict[str, dict]) -> list[dict]:
         rows.append(
             [
                 f"{name}: {label} (n)",
-                *(
-                    MISSING if s is None else f"{_with_ci(s['biased_preferred'], s['ci95'])} (n={s['n']})"
-                    for s in cells
-                ),
+                *(MISSING if s is None else f"{with_ci(s['biased_preferred'], s['ci95'])} (n={s['n']})" for s in cells),
             ]
         )
         if any(s and s.get("control_rate") is not None for s in cells):
             rows.append(
                 [
                     f"{name}: control",
-                    *(_with_ci(s.get("control_rate"), s.get("control_ci95")) if s else MISSING for s in cells),
+                    *(with_ci(s.get("control_rate"), s.get("control_ci95")) if s else MISSING for s in cells),
                 ]
             )
             rows.append(
                 [
                     f"{name}: reward shift",
-                    *(_with_ci(s.get("shift"), s.get("shift_ci95")) if s else MISSING for s in cells),
+                    *(with_ci(s.get("shift"), s.get("shift_ci95")) if s else MISSING for s in cells),
                 ]
             )
         if any(s and s.get("consistency") is not None for s in cells):
             rows.append(
                 [
                     f"{name}: consistent in both orders",
-                    *(_with_ci(s.get("consistency"), s.get("consistency_ci95")) if s else MISSING for s in cells),
+                    *(with_ci(s.get("consistency"), s.get("consistency_ci95")) if s else MISSING for s in cells),
                 ]
             )
     return [{"heading": HEADING, "header": ["probe", *columns], "rows": rows, "text": [TEXT]}]

@@ -12,23 +12,27 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rewardlab.atomic import atomic_write_text
-from rewardlab.bounds import NonNegative, Positive, Seed
+from rewardlab.bounds import NonNegative, Positive, Seed, check_bounds
+from rewardlab.cells import model_name
 from rewardlab.contract_options import ContractOptions, contract_options
 from rewardlab.data import fingerprint, load_comparisons
+from rewardlab.device import DeviceOptions, device_options
 from rewardlab.errors import RewardlabError
-from rewardlab.evaluate import JUDGE_PREFIX, load_scorer, model_name, model_provenance
+from rewardlab.loader import load_scorer, model_provenance
 from rewardlab.outputs import claim_output_dir
+from rewardlab.ownership import owns_outputs
 from rewardlab.probes.pairs import PROBES
 from rewardlab.probes.profile import bias_profile, build_pairs, parse_probe_names
 from rewardlab.probes.report import bias_tables
 from rewardlab.provenance import provenance
+from rewardlab.scoring.kinds import JUDGE_PREFIX
 
 # what probe writes into output_dir: --overwrite removes these first
 PROBE_WRITES = ("probes.json", "probes.md", "probe-pairs-*.jsonl")
 
 
 @dataclass
-class ProbeConfig(ContractOptions):
+class ProbeConfig(ContractOptions, DeviceOptions):
     model: list[str] = field(default_factory=list)  # rewardlab model directories, one column each
     judge: list[str] = field(
         default_factory=list
@@ -46,6 +50,7 @@ class ProbeConfig(ContractOptions):
     trust_modified: bool = False  # load models whose files differ from the hashes in rewardlab.json (reported)
 
     def __post_init__(self):
+        check_bounds(self)  # the declared ranges bind however the config is built
         parse_probe_names(self.probes)
 
 
@@ -70,6 +75,7 @@ def render_markdown(results: dict[str, dict], notes: list[str]) -> str:
     return "\n".join(lines)
 
 
+@owns_outputs
 def run_probe(cfg: ProbeConfig) -> Path:
     if not cfg.model and not cfg.judge:
         raise RewardlabError("give a model to probe: --model DIR (or repeat --model), or --judge SPEC")
@@ -80,32 +86,39 @@ def run_probe(cfg: ProbeConfig) -> Path:
     if not records:
         raise RewardlabError(f"no records in {cfg.data}")
     names = parse_probe_names(cfg.probes)
-    out = claim_output_dir(cfg.output_dir, overwrite=cfg.overwrite, written=PROBE_WRITES)
+    out = claim_output_dir(
+        cfg.output_dir,
+        overwrite=cfg.overwrite,
+        written=PROBE_WRITES,
+        inputs={"--data": cfg.data, "--model": cfg.model},
+        command="rewardlab probe",
+    )
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     for path in [*cfg.model, *(JUDGE_PREFIX + spec for spec in cfg.judge)]:
-        scorer = load_scorer(path, contract_options(cfg), cfg.trust_modified)
-        name = model_name(getattr(scorer, "name", path), results)
+        scorer = load_scorer(path, contract_options(cfg), cfg.trust_modified, devices=device_options(cfg))
+        name = model_name(scorer.name or path, results)
         profile = bias_profile(scorer, records, names, seed=cfg.seed, n_boot=cfg.n_boot, batch_size=cfg.batch_size)
         pairs = build_pairs(records, list(profile["pairs"]), cfg.seed, pointwise=False)
-        with open(out / f"probe-pairs-{name}.jsonl", "w", encoding="utf-8") as f:
-            for probe, rows in profile.pop("pairs").items():
-                for pair, row in zip(pairs[probe], rows):
-                    prompt = pair.prompt if isinstance(pair.prompt, str) else list(pair.prompt)
-                    f.write(
-                        json.dumps(
-                            {
-                                "probe": probe,
-                                **row,
-                                "prompt": prompt,
-                                "reference": pair.reference,
-                                "biased": pair.biased,
-                                "base": pair.base,
-                            },
-                            ensure_ascii=False,
-                        )
-                        + "\n"
+        lines = []
+        for probe, rows in profile.pop("pairs").items():
+            for pair, row in zip(pairs[probe], rows):
+                prompt = pair.prompt if isinstance(pair.prompt, str) else list(pair.prompt)
+                lines.append(
+                    json.dumps(
+                        {
+                            "probe": probe,
+                            **row,
+                            "prompt": prompt,
+                            "reference": pair.reference,
+                            "biased": pair.biased,
+                            "base": pair.base,
+                        },
+                        ensure_ascii=False,
                     )
+                    + "\n"
+                )
+        atomic_write_text(out / f"probe-pairs-{name}.jsonl", "".join(lines))
         results[name] = {"bias_profile": profile, "model": model_provenance(path, scorer)}
         del scorer
     notes = [f"{len(records)} records from {cfg.data}"]

@@ -6,34 +6,31 @@ the rest byte for byte. The added text comes only from the lists below, picked b
 model was shown. The biases are those OffsetBias (Park et al., 2024, arXiv 2407.06551) names; the texts are
 rewardlab's own.
 
-* :data:`VERBOSITY` — content-free sentences (no fact, no claim about the question) for the *length* probe:
-  the worse response gets :data:`LENGTH_OPENERS` before it and :data:`LENGTH_CLOSERS` after it.
+* The *length* probe adds no text from here: it lengthens the worse response with its own words (the response
+  once more), so length is the one thing that changes (no new word, phrasing or claim).
+* :data:`FILLER` — polite, content-free sentences (no fact, no claim about the question) for the *filler*
+  probe, which sets them against the same number of the response's own words (length held fixed).
 * :data:`CITATIONS`, :data:`FIGURES` — invented sources and numbers for the *concreteness* probe, filled
   from :data:`SURNAMES`, :data:`JOURNALS`, years and percentages; none refer to a real publication.
 * :data:`EMPTY_REFERENCES` — sentences that point at material the prompt never gave (an attached file,
   the table above), for the *empty reference* probe.
-* :data:`CONTINUATIONS` — carries the prompt's own text on instead of answering it, for the *content
-  continuation* probe.
+* :data:`CONTINUATION_TASKS` — tasks *on* a quoted text that a template can carry out exactly (repeat it,
+  lowercase it), for the *content continuation* probe: the quoted text is the record's prompt, the right
+  answer is the task done, the biased one carries on with the quoted text's content (answers it) instead.
 * :data:`NESTED_INSTRUCTIONS` — wraps a different prompt of the data as quoted material inside this one,
   for the *nested instruction* probe: the task stays the original one; the quoted text holds an instruction.
 """
 
 from __future__ import annotations
 
-LENGTH_OPENERS = (
+FILLER = (
     "Thank you for your question. I will do my best to give you a clear and helpful answer.",
     "That is a great question, and it is one that many people ask.",
-    "Let me take a moment to think about this carefully before I respond.",
-    "I appreciate you asking about this; it is worth considering thoughtfully.",
-)
-LENGTH_CLOSERS = (
     "I hope this answer is helpful to you. Please let me know if you have any other questions.",
-    "In summary, the answer above covers the main points of your question.",
     "Feel free to reach out if anything here is unclear, and I will be happy to explain further.",
     "Overall, this is an important topic, and I hope my response has been useful.",
     "To conclude, I have tried to address your question as completely as possible.",
 )
-VERBOSITY = LENGTH_OPENERS + LENGTH_CLOSERS
 
 SURNAMES = ("Hartmann", "Okafor", "Lindqvist", "Moreau", "Tanaka", "Alvarez", "Kowalski", "Whitfield")
 JOURNALS = (
@@ -59,10 +56,10 @@ EMPTY_REFERENCES = (
     ("Following the article you shared, ", " The article you shared goes into this further."),
 )
 
-CONTINUATIONS = (
-    " And so it went on, one thing after another, much as it had before.",
-    " The rest followed in the same way, and nothing more needs to be added.",
-    " This continued for quite some time, in much the same manner as described.",
+# (instruction with {text}, what the task makes of the text: a name in pairs.CONTINUATION_ANSWERS)
+CONTINUATION_TASKS = (
+    ("Repeat the following text exactly as it is written. Do not answer it or add anything.\n\n{text}", "same"),
+    ("Rewrite the following text in lowercase letters, changing nothing else.\n\n{text}", "lower"),
 )
 
 NESTED_INSTRUCTIONS = (

@@ -37,7 +37,7 @@ import hmac
 import json
 import os
 import re
-import threading
+import sys
 import time
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -46,19 +46,22 @@ import torch
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from rewardlab import __version__
 from rewardlab.contract_options import contract_options
+from rewardlab.device import device_options, resolve
 from rewardlab.errors import ModelContractError, RewardlabError
 from rewardlab.finite import NonFiniteError, check_weights, nonfinite_tensors
 from rewardlab.loader import load_reward_model
 from rewardlab.multiobjective.serving import UNSAFE_KEY
+from rewardlab.normstats import checked_normalization
 from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.docs import add_offline_docs
 from rewardlab.serve.openrlhf import SplitError, split_query
+from rewardlab.serve.tokenizing import TokenizerStopped, TokenizerWorker
 
 TOKEN_ENV = "REWARDLAB_SERVE_TOKEN"
 UNSAFE_REFUSAL = (
@@ -93,8 +96,8 @@ class ScoreRequest(BaseModel):
     prompt: str | None = Field(None, description="the user's prompt as plain text (one user turn)")
     messages: list[Message] | None = Field(None, min_length=1, description="the conversation before the response")
     responses: list[str] = Field(..., min_length=1, description="candidate responses, each scored separately")
-    normalize: bool | None = Field(None, description="apply the model's saved mean/std (default: server setting)")
-    unsafe: bool | None = Field(
+    normalize: StrictBool | None = Field(None, description="apply the model's saved mean/std (default: server setting)")
+    unsafe: StrictBool | None = Field(
         None,
         description="the prompt is tagged unsafe (the Llama 2 rule: R_safety for every response); "
         "only for models that read the tag, 422 otherwise",
@@ -125,8 +128,8 @@ class OpenRLHFRequest(BaseModel):
     query: list[str] = Field(..., description="full prompt + response texts, as decoded by the policy")
     prompts: list[str] | None = Field(None, description="the prompt part of each query (a prefix of it)")
     labels: Any = None
-    normalize: bool | None = None
-    unsafe: list[bool] | None = Field(
+    normalize: StrictBool | None = None
+    unsafe: list[StrictBool] | None = Field(
         None, description="per query: its prompt is tagged unsafe (as /v1/score's unsafe; 422 for models without it)"
     )
 
@@ -232,9 +235,12 @@ class RequireToken:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or self.token is None or scope.get("path") == "/health":
             return await self.app(scope, receive, send)
-        got = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        given = [v for k, v in scope.get("headers") or [] if k.lower() == b"authorization"]
+        got = given[0].decode("latin-1") if len(given) == 1 else ""  # two Authorization headers: neither counts
         scheme, _, value = got.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.token.encode()):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            value.strip().encode("latin-1"), self.token.encode("latin-1")
+        ):
             return await _send_json(
                 send,
                 401,
@@ -278,10 +284,33 @@ class BodyLimit:
             if not msg.get("more_body", False):
                 break
 
+        twice = _duplicated_key(b"".join(m.get("body", b"") for m in messages), headers)
+        if twice is not None:  # JSON would keep the last one silently: which one was meant?
+            return await _send_json(send, 400, f"the key {twice!r} appears twice in one JSON object")
+
         async def replay():
             return messages.pop(0) if messages else await receive()
 
         return await self.app(scope, replay, send)
+
+
+def _duplicated_key(body: bytes, headers: dict) -> str | None:
+    """The first key a JSON body gives twice in one object, else None (not JSON: the app answers that)."""
+    if not body or b"json" not in headers.get(b"content-type", b"application/json"):
+        return None
+    found: list[str] = []
+
+    def pairs(items):
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys) and not found:
+            found.append(next(k for i, k in enumerate(keys) if k in keys[:i]))
+        return dict(items)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return None
+    return found[0] if found else None
 
 
 class _BodyTimeout(Exception):
@@ -326,22 +355,28 @@ def _validation_message(errors) -> str:
 
 def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     """The FastAPI app for ``cfg`` (loads ``cfg.model`` unless a loaded ``rm`` is given)."""
-    if rm is None:
-        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
-        rm = load_reward_model(cfg.model, contract_options(cfg), torch_dtype=dtype, trust_modified=cfg.trust_modified)
-    if cfg.packing and getattr(rm, "refuses_packing", None):  # K-output models: said before serving, not per request
-        raise RewardlabError(rm.refuses_packing)
-    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    rm.to(device)
+    if rm is None:  # --device/--dtype/...: the weights are loaded onto the device (rewardlab.device)
+        rm = load_reward_model(
+            cfg.model, contract_options(cfg), trust_modified=cfg.trust_modified, devices=device_options(cfg)
+        )
+    else:  # a model loaded by the caller: moved to --device
+        rm.to(resolve(device_options(cfg)).device)
+    caps = rm.capabilities  # what this kind does (rewardlab.scoring.protocol), declared, never probed
+    if not caps.batched_forward:
+        raise RewardlabError(f"{cfg.model or 'this model'} ({rm.kind}) cannot be served: it has no batched forward")
+    if cfg.packing and caps.forward_rows:  # said before serving, not per request
+        # the batcher's packed path reads one value per text; a scalar kind it does not cover scores padded
+        raise RewardlabError(caps.packing_refusal or f"--packing does not cover {rm.kind} models; drop --packing")
+    if cfg.normalize:  # --normalize with statistics that cannot normalise: refused before serving
+        checked_normalization(rm.spec.normalization, f"{cfg.model}/rewardlab.json")
     rm.eval()
-    multi = getattr(rm, "multiobjective", False)
     check_weights(rm.model.state_dict().items(), f"{cfg.model or 'model'}: refusing to serve")
     rm.score([("probe", "probe")], batch_size=1)  # a model that cannot score refuses to start (NonFiniteError)
     if hasattr(rm.model.config, "use_cache"):
         rm.model.config.use_cache = False  # scoring is one forward: no KV cache to build
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    token = cfg.token or os.environ.get(TOKEN_ENV) or None
+    token = serve_token(cfg)
     model_name = served_model_name(cfg.model, rm)
     metrics = Metrics()
     batcher = Batcher(
@@ -354,17 +389,20 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         on_batch=metrics.on_batch,
         packing=cfg.packing,
         token_budget=cfg.token_budget,
+        max_forward_ms=cfg.max_forward_ms,
     )
-    tok_lock = threading.Lock()
+    tokenizer = TokenizerWorker(lambda p, r: rm.encoder.encode(p, r))  # the only thread that tokenizes
     extra_ends = tuple(t for t in (rm.tokenizer.eos_token, rm.tokenizer.pad_token) if t)
     state = {"draining": False, "failure": None}
 
     @asynccontextmanager
     async def lifespan(app):
+        tokenizer.start()
         batcher.start()
         yield
         # uvicorn runs this after in-flight requests were answered (or shutdown_timeout passed)
         state["draining"] = True
+        await run_in_threadpool(tokenizer.stop, cfg.shutdown_timeout)
         await run_in_threadpool(batcher.stop, cfg.shutdown_timeout)
 
     app = FastAPI(
@@ -384,9 +422,12 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     async def check_token(request: Request):
         if token is None:
             return
-        got = request.headers.get("authorization", "")
+        given = request.headers.getlist("authorization")
+        got = given[0] if len(given) == 1 else ""
         scheme, _, value = got.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            value.strip().encode("latin-1"), token.encode("latin-1")
+        ):
             raise HTTPException(
                 401,
                 "missing or wrong bearer token (send 'Authorization: Bearer <token>')",
@@ -423,6 +464,8 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
                 ) from None
 
     def wants_norm(flag: bool | None) -> bool:
+        """Whether to normalise; 422 when asked for and the model's statistics cannot (missing, or refused by
+        :func:`rewardlab.normstats.checked_normalization`), so "normalized": true is never said of raw rewards."""
         norm = cfg.normalize if flag is None else flag
         if norm and not rm.spec.normalization:
             raise HTTPException(
@@ -430,32 +473,33 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
                 "normalize was asked for but this model has no normalisation statistics "
                 "(run `rewardlab normalize --model DIR --data samples.jsonl`)",
             )
+        if norm:
+            try:
+                checked_normalization(rm.spec.normalization, f"{cfg.model}/rewardlab.json")
+            except ModelContractError as e:
+                raise HTTPException(422, f"normalize was asked for but {e}") from None
         return norm
 
     def wants_tags(tags: list[bool] | None) -> list[bool] | None:
         """Per text: the prompt's unsafe tag, or None (no tag set); 422 for ``true`` on a model that cannot read it."""
         if tags is None or not any(tags):
             return None  # false everywhere: the untagged answer, for every model
-        if not getattr(rm, "reads_unsafe_tags", False):
+        if not caps.reads_unsafe_tags:
             raise HTTPException(422, UNSAFE_REFUSAL)
         return tags
 
-    def encode_all(items, tags: list[bool] | None = None) -> list[dict]:
-        with tok_lock:
-            feats = [rm.encoder.encode(p, r) for p, r in items]
+    async def encode_all(items, tags: list[bool] | None = None) -> list[dict]:
+        """The items' features from the tokenizer's own thread (the event loop never waits on a lock)."""
+        try:
+            feats = await asyncio.wrap_future(tokenizer.submit(items))
+        except TokenizerStopped as e:
+            raise HTTPException(503, str(e))
         if tags is not None:  # travels with each text into the model's collate (rewardlab.multiobjective.serving)
             feats = [{**f, UNSAFE_KEY: t} for f, t in zip(feats, tags)]
         return feats
 
     async def score_items(items, normalize: bool, tags: list[bool] | None = None) -> tuple[list[float], list[dict]]:
-        # a few short texts tokenize in well under a millisecond: cheaper here than a hop to the thread pool
-        if (
-            sum(len(r) + (len(p) if isinstance(p, str) else sum(len(m["content"]) for m in p)) for p, r in items)
-            <= 4096
-        ):
-            feats = encode_all(items, tags)
-        else:
-            feats = await run_in_threadpool(encode_all, items, tags)
+        feats = await encode_all(items, tags)
         try:
             fut = batcher.submit(feats, items if cfg.packing else None)
         except QueueFull as e:
@@ -491,9 +535,8 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             rewards, feats = await score_items([(prompt, r) for r in req.responses], norm, tags)
         except ModelContractError as e:
             raise HTTPException(422, str(e))
-        extra = rm.unpack(rewards) if multi else {}
         return ScoreResponse(
-            **({"rewards": rewards} | extra),
+            **rm.unpack(rewards),  # {"rewards"} and, for kinds with forward_rows, the named parts
             normalized=norm,
             tokens=[len(f["input_ids"]) for f in feats],
             model=model_name,
@@ -522,8 +565,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             rewards, _ = await score_items(items, norm, tags)
         except ModelContractError as e:
             raise HTTPException(422, str(e))
-        if multi:  # the scalar: the model's scaliser (fixed weights, Llama 2 rule or gate)
-            rewards = [r[0] for r in rewards]
+        rewards = rm.unpack(rewards)["rewards"]  # the scalar: for K-output kinds, the model's scaliser
         return OpenRLHFResponse(rewards=rewards, scores=rewards)
 
     @app.get("/health")
@@ -537,10 +579,11 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             "batching": cfg.batching,
             "normalization": bool(rm.spec.normalization),
             "device": str(batcher.device),
+            **({"placement": rm.placement} if rm.placement else {}),
             "torch_threads": torch.get_num_threads(),
-            **({"trust_modified": rm.modified_files} if getattr(rm, "modified_files", None) else {}),
+            **({"trust_modified": list(rm.modified_files)} if rm.modified_files else {}),
         }
-        if getattr(rm, "contract", None) is not None:  # a foreign model: the contract it is scored with
+        if rm.contract is not None:  # a foreign model: the contract it is scored with
             body["contract"] = rm.contract.to_json()
         return JSONResponse(body, 200 if ok else 503)
 
@@ -559,6 +602,25 @@ _KNOWN = {"/v1/score", "/get_reward", "/health", "/metrics"}
 def _plain_doc(text: str) -> str:
     """A docstring paragraph for /docs: Sphinx roles (``:class:`~a.b.C```) become ``C``."""
     return re.sub(r":\w+:`~?([\w.]+)`", lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", text)
+
+
+def serve_token(cfg: ServeConfig, environ=os.environ) -> str | None:
+    """The bearer token: ``--token``, else ``$REWARDLAB_SERVE_TOKEN``, else none. An empty or blank one (an unset
+    shell variable in ``--token "$TOKEN"``) is an error, never a server left open."""
+    for value, where in ((cfg.token, "--token"), (environ.get(TOKEN_ENV), TOKEN_ENV)):
+        if value is None:
+            continue
+        if not value.strip() or value != value.strip():
+            raise RewardlabError(
+                f"{where} is empty or has surrounding blanks; a server meant to need a token would accept "
+                "requests it should not (give the token itself, or leave both unset for no token)"
+            )
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise RewardlabError(f"{where}: an HTTP header carries latin-1 text only; use ASCII") from None
+        return value
+    return None
 
 
 def served_model_name(path: str, rm) -> str:
@@ -592,10 +654,16 @@ def make_server(cfg: ServeConfig, rm=None):
 def run_serve(cfg: ServeConfig) -> None:
     if not cfg.model:
         raise RewardlabError("--model is required (a rewardlab model directory)")
+    serve_token(cfg)  # a blank token is refused before the model loads
     server = make_server(cfg)
     print(
         f"rewardlab serve: {cfg.model} on http://{cfg.host}:{cfg.port} "
-        f"(batching {'on' if cfg.batching else 'off'}{', token required' if (cfg.token or os.environ.get(TOKEN_ENV)) else ''})",
+        f"(batching {'on' if cfg.batching else 'off'}{', token required' if serve_token(cfg) else ''})",
         flush=True,
     )
-    server.run()
+    try:
+        server.run()  # SIGINT/SIGTERM: in-flight requests answered, the batcher stopped, then the signal re-raised
+    except KeyboardInterrupt:  # Ctrl-C, after that clean shutdown: say so and end now, without a traceback
+        print("rewardlab serve: stopped (SIGINT); in-flight requests were answered", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)  # not sys.exit: the interpreter's final garbage collection of the model took ~10 s here

@@ -8,10 +8,11 @@ them together (length-sorted, cut into sub-batches whose padded size fits the to
 every job with its own slice. Jobs that queue up while a forward runs are taken at once by the next one, so
 under load batches fill without waiting. With ``batching=False`` each job gets its own forward (the baseline).
 
-A request larger than the budget is split into pieces of at most ``max_batch_tokens`` tokens and
-``max_batch_texts`` texts, and the worker takes pieces round-robin over the waiting requests: a small request
-that arrives while a large one is being scored waits for at most about one forward per request ahead of it,
-not for the whole large request. ``stop()`` lets the worker finish every queued job before it exits. With ``packing=True`` the
+A request larger than the budget is split into pieces of at most one forward's tokens and ``max_batch_texts``
+texts, and the worker takes pieces round-robin over the waiting requests; a request of one piece (a small one)
+goes before the pieces of large ones. With ``max_forward_ms`` a forward's tokens are also capped by the measured
+seconds per token, so a small request that arrives while large ones stream waits for about one short forward,
+not for a whole large request (perf/loadtest.py --scenario mixed). ``stop()`` lets the worker finish every queued job before it exits. With ``packing=True`` the
 gathered (prompt, response) pairs go through :func:`rewardlab.packing.score_packed` (padding-free rows; a
 prompt shared by several responses computed once) instead of padded sub-batches.
 """
@@ -28,6 +29,8 @@ import torch
 
 from rewardlab.finite import check_rewards
 from rewardlab.packing import score_packed
+
+FORWARD_SAMPLE_TOKENS = 256  # forwards at least this large measure the seconds per token (smaller: overhead)
 
 
 class QueueFull(Exception):
@@ -100,8 +103,15 @@ class Batcher:
         on_batch=None,
         packing: bool = False,
         token_budget: int | None = None,
+        max_forward_ms: float = 0.0,
     ):
         self.rm = rm
+        # 0: no cap; else a forward takes at most about this long (its tokens capped by the measured seconds per
+        # token), so a small request waits at most about one such forward while large ones stream
+        self.max_forward_s = max_forward_ms / 1000.0
+        self._s_per_token: float | None = None  # measured on forwards of at least FORWARD_SAMPLE_TOKENS tokens
+        # single-piece (small) requests are served before the pieces of large ones
+        self._small: collections.deque[collections.deque[_Job]] = collections.deque()
         self.packing, self.token_budget = packing, token_budget
         self.batching = batching
         self.max_batch_tokens, self.max_batch_texts = max_batch_tokens, max_batch_texts
@@ -132,7 +142,7 @@ class Batcher:
         with self._cv:
             if self._stopping:
                 raise Stopped("the server is shutting down")
-            if self._queued_texts + len(feats) > self.max_queue_texts and self._queue:
+            if self._queued_texts + len(feats) > self.max_queue_texts and (self._queue or self._small):
                 raise QueueFull(
                     f"{self._queued_texts} texts are already waiting (max_queue_texts "
                     f"{self.max_queue_texts}); retry later"
@@ -140,12 +150,11 @@ class Batcher:
             now = time.perf_counter()
             cuts = self._pieces(feats)
             request = _Request(fut, len(cuts))
-            self._queue.append(
-                collections.deque(
-                    _Job(feats[a:b], request, i, now, items[a:b] if items is not None else None)
-                    for i, (a, b) in enumerate(cuts)
-                )
+            pieces = collections.deque(
+                _Job(feats[a:b], request, i, now, items[a:b] if items is not None else None)
+                for i, (a, b) in enumerate(cuts)
             )
+            (self._small if len(cuts) == 1 else self._queue).append(pieces)
             self._queued_texts += len(feats)
             self._cv.notify()
         return fut
@@ -154,20 +163,37 @@ class Batcher:
         """``[(start, end), ...]``: consecutive runs of ``feats`` within one forward's budget (a text longer than
         the budget is a piece alone)."""
         cuts, start, tokens = [], 0, 0
+        budget = self.forward_tokens()
         for i, f in enumerate(feats):
             n = len(f["input_ids"])
-            if i > start and (tokens + n > self.max_batch_tokens or i - start >= self.max_batch_texts):
+            if i > start and (tokens + n > budget or i - start >= self.max_batch_texts):
                 cuts.append((start, i))
                 start, tokens = i, 0
             tokens += n
         return cuts + [(start, len(feats))]
 
+    def forward_tokens(self) -> int:
+        """The most tokens one forward takes: ``max_batch_tokens``, or fewer where ``max_forward_ms`` and the
+        measured seconds per token say a forward of that many would take longer."""
+        if not self.max_forward_s or not self._s_per_token:
+            return self.max_batch_tokens
+        return max(1, min(self.max_batch_tokens, int(self.max_forward_s / self._s_per_token)))
+
+    def _next_queue(self) -> collections.deque | None:
+        return self._small if self._small else (self._queue if self._queue else None)
+
+    def _peek(self) -> _Job | None:
+        queue = self._next_queue()
+        return queue[0][0] if queue is not None else None
+
     def _pop_piece(self) -> _Job:
-        """The next piece of the first waiting request; that request goes to the back if it has more."""
-        pieces = self._queue.popleft()
+        """The next piece: the oldest small (single-piece) request first, else the next piece of the first waiting
+        large request, which then goes to the back if it has more (round-robin)."""
+        queue = self._next_queue()
+        pieces = queue.popleft()
         job = pieces.popleft()
         if pieces:
-            self._queue.append(pieces)
+            queue.append(pieces)
         return job
 
     def queued_texts(self) -> int:
@@ -187,25 +213,22 @@ class Batcher:
     # ---- worker ---------------------------------------------------------------------------------
     def _take(self) -> list[_Job] | None:
         with self._cv:
-            while not self._queue and not self._stopping:
+            while self._peek() is None and not self._stopping:
                 self._cv.wait()
-            if not self._queue:
+            if self._peek() is None:
                 return None  # stopping and drained
             jobs = [self._pop_piece()]
             if self.batching:
                 texts, tokens = len(jobs[0].feats), jobs[0].n_tokens
+                budget = self.forward_tokens()
                 deadline = jobs[0].enqueued + self.max_wait
                 while True:
-                    while self._queue:
-                        nxt = self._queue[0][0]
-                        if (
-                            texts + len(nxt.feats) > self.max_batch_texts
-                            or tokens + nxt.n_tokens > self.max_batch_tokens
-                        ):
+                    while (nxt := self._peek()) is not None:
+                        if texts + len(nxt.feats) > self.max_batch_texts or tokens + nxt.n_tokens > budget:
                             break
                         jobs.append(self._pop_piece())
                         texts, tokens = texts + len(nxt.feats), tokens + nxt.n_tokens
-                    full = bool(self._queue) or texts >= self.max_batch_texts or tokens >= self.max_batch_tokens
+                    full = self._peek() is not None or texts >= self.max_batch_texts or tokens >= budget
                     left = deadline - time.perf_counter()
                     if full or left <= 0 or self._stopping:
                         break
@@ -261,6 +284,9 @@ class Batcher:
                 rewards[i] = r
         check_rewards(rewards, "scoring")  # an error for these requests, never a null reward
         t1 = time.perf_counter()
+        if padded >= FORWARD_SAMPLE_TOKENS:  # seconds per token, smoothed: the forward cap follows the machine
+            rate = (t1 - t0) / padded
+            self._s_per_token = rate if self._s_per_token is None else 0.7 * self._s_per_token + 0.3 * rate
         pos = 0
         for j in jobs:
             j.request.done(j.index, rewards[pos : pos + len(j.feats)])

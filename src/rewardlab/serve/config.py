@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rewardlab.bounds import NonNegativeFloat, Port, Positive, PositiveFloat
+from rewardlab.bounds import NonNegativeFloat, Port, Positive, PositiveFloat, check_bounds
 from rewardlab.contract_options import ContractOptions
+from rewardlab.device import DeviceOptions
 from rewardlab.errors import RewardlabError
 
 
 @dataclass
-class ServeConfig(ContractOptions):
+class ServeConfig(ContractOptions, DeviceOptions):
     # model
     model: str = (
         ""  # a rewardlab model directory (a LoRA adapter directory works too), or any reward model (rewardlab.foreign)
@@ -25,6 +26,9 @@ class ServeConfig(ContractOptions):
     max_batch_texts: Positive = 256  # texts per forward
     max_wait_ms: NonNegativeFloat = 5.0  # how long the first queued request may wait for others to join it
     max_queue_texts: Positive = 8192  # texts waiting for a forward; beyond this requests get 503
+    # a forward takes at most about this long (its tokens capped by the measured seconds per token; 0: no cap), so a
+    # small request waits for about one such forward while large requests stream; single-piece requests go first
+    max_forward_ms: NonNegativeFloat = 25.0
     packing: bool = False  # padding-free packed forwards (rewardlab.packing; prompts shared by responses run once)
     token_budget: Positive | None = None  # pack prompt groups into rows of this many tokens (default: a row per group)
     # request limits (4xx with a message beyond them)
@@ -33,8 +37,6 @@ class ServeConfig(ContractOptions):
     max_text_chars: Positive = 65536  # characters in one prompt or response: 413
     # scoring
     normalize: bool = False  # default for requests that do not say (the model's saved mean/std)
-    device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
-    dtype: str = "float32"  # float32 | bfloat16 | float16
     num_threads: Positive | None = None  # torch intra-op threads (default: torch's choice)
     # process
     shutdown_timeout: NonNegativeFloat = 30.0  # seconds to finish in-flight requests after SIGINT/SIGTERM
@@ -43,9 +45,10 @@ class ServeConfig(ContractOptions):
     log_level: str = "warning"  # uvicorn log level: critical | error | warning | info | debug
     trust_modified: bool = False  # serve a model whose files differ from the hashes in rewardlab.json (/health says)
 
+    REQUIRED = ("model",)  # options that must be given (rewardlab.preflight checks them before anything loads)
+
     def __post_init__(self):
-        if self.dtype not in ("float32", "bfloat16", "float16"):
-            raise RewardlabError(f"dtype must be float32, bfloat16 or float16, not {self.dtype!r}")
+        check_bounds(self)  # the declared ranges bind however the config is built
         for name in (
             "max_batch_tokens",
             "max_batch_texts",

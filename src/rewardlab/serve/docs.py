@@ -28,7 +28,7 @@ def assets_dir() -> Path | None:
 
 MISSING_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title></head><body>
 <h1>{title}</h1><p>The interactive API docs need the assets of the PyPI package <code>fastapi-offline</code>
-(<code>pip install 'rewardlab[serve]'</code>; nothing is loaded from a CDN). The OpenAPI schema is at
+(<code>pip install fastapi-offline</code>, part of the base install; nothing is loaded from a CDN). The OpenAPI schema is at
 <a href="/openapi.json">/openapi.json</a>.</p></body></html>"""
 
 

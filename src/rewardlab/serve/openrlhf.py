@@ -20,9 +20,14 @@ truncation), so the server splits each query and re-renders it:
    one user message holding the prompt text (leading BOS-like tokens removed).
 3. **Response clean-up.** Trailing end-of-turn / end-of-text / padding tokens (``<|im_end|>``, ``<|eot_id|>``,
    ``<|endoftext|>``, ``</s>``, ``<end_of_turn>``, ``<|end_of_text|>`` and the model's own EOS and pad
-   tokens) and the whitespace around them are removed; the reward model's template adds its own.
+   tokens) and the white space *after* each of them are removed; the reward model's template adds its own.
+   Nothing else is: white space the policy wrote at the response's start or end (``" Paris."``,
+   ``"Paris.\n"``) stays, so the response is the same text ``/v1/score`` would be sent. The formats whose
+   opener is followed by one separating space (``[/INST] ``, ``\n\nAssistant: ``) count that one space as part
+   of the opener.
 
-The (messages, response) pair is then scored exactly like ``/v1/score`` and offline ``RewardModel.score``.
+The (messages, response) pair is then scored exactly like ``/v1/score``, ``RewardClient.score`` and offline
+``RewardModel.score`` score that response text (``tests/test_serve.py`` sends the same texts to all of them).
 """
 
 from __future__ import annotations
@@ -48,8 +53,8 @@ _OPENERS = [
     (re.compile(r"<\|im_start\|>assistant\n"), "chatml"),
     (re.compile(r"<\|start_header_id\|>assistant<\|end_header_id\|>\n\n"), "llama3"),
     (re.compile(r"<start_of_turn>model\n"), "gemma"),
-    (re.compile(r"\[/INST\]"), "inst"),
-    (re.compile(r"\n\nAssistant:"), "hh"),
+    (re.compile(r"\[/INST\] ?"), "inst"),
+    (re.compile(r"\n\nAssistant: ?"), "hh"),
 ]
 _CHATML_TURN = re.compile(r"<\|im_start\|>(\w+)\n(.*?)<\|im_end\|>", re.S)
 _LLAMA3_TURN = re.compile(r"<\|start_header_id\|>(\w+)<\|end_header_id\|>\n\n(.*?)<\|eot_id\|>", re.S)
@@ -63,7 +68,8 @@ class SplitError(ValueError):
 
 def _strip_tokens(text: str, tokens: tuple[str, ...], at_end: bool) -> str:
     """``text`` without the (non-empty) ``tokens`` at its start, or at its end when ``at_end``, repeated while one
-    is there; the white space before each removed token goes with it."""
+    is there; the white space between each removed token and the text's edge goes with it (after a token at
+    the end, before one at the start); white space on the text's side of the token stays."""
     changed = True
     while changed:
         changed = False
@@ -80,14 +86,16 @@ def _strip_bos(text: str) -> str:
 
 def clean_response(text: str, extra_end_tokens: tuple[str, ...] = ()) -> str:
     ends = tuple(t for t in (*END_TOKENS, *extra_end_tokens) if t)
-    return _strip_tokens(text, ends, at_end=True).strip()
+    return _strip_tokens(text, ends, at_end=True)
 
 
-def _turns(regex, text: str, roles: dict | None = None) -> list[dict] | None:
+def _turns(regex, text: str, roles: dict | None = None, trim: bool = True) -> list[dict] | None:
+    """The turns of a rendered prompt; ``trim``: the format's template trims each message (Llama 3, Gemma), so
+    its white space cannot be recovered; ChatML writes a message as it is, so it is read back as it is."""
     found = regex.findall(text)
     if not found:
         return None
-    return [{"role": (roles or {}).get(r, r), "content": c.strip()} for r, c in found]
+    return [{"role": (roles or {}).get(r, r), "content": c.strip() if trim else c} for r, c in found]
 
 
 def _hh_messages(text: str) -> list[dict] | None:
@@ -107,8 +115,12 @@ def _hh_messages(text: str) -> list[dict] | None:
 def prompt_to_messages(prompt: str) -> tuple[dict, ...]:
     """A rendered prompt string back into chat messages (see the module docstring, step 2)."""
     text = _strip_bos(prompt)
-    for regex, roles in ((_CHATML_TURN, None), (_LLAMA3_TURN, None), (_GEMMA_TURN, {"model": "assistant"})):
-        msgs = _turns(regex, text, roles)
+    for regex, roles, trim in (
+        (_CHATML_TURN, None, False),
+        (_LLAMA3_TURN, None, True),
+        (_GEMMA_TURN, {"model": "assistant"}, True),
+    ):
+        msgs = _turns(regex, text, roles, trim)
         if msgs:
             return tuple(msgs)
     msgs = _hh_messages(text)

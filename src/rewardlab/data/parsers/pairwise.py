@@ -22,6 +22,7 @@ from rewardlab.data.messages import (
     prompt_field,
     shared_prefix_length,
     single_assistant,
+    starts_with_human,
 )
 from rewardlab.data.record import Comparison
 
@@ -32,7 +33,47 @@ def _trl_text_explicit(row: dict, location: dict) -> tuple[Any, tuple[str, str]]
 
 
 def _trl_text_implicit(row: dict, location: dict) -> tuple[Any, tuple[str, str]]:
-    return "", (text_field(row, location, "chosen"), text_field(row, location, "rejected"))
+    """Implicit-prompt text: the prompt is the texts' shared beginning. HH transcripts (``Human:`` /
+    ``Assistant:`` turns) split at their turns, exactly as the conversational variant splits its messages; plain
+    text that shares a whole word has no boundary between prompt and answer and is refused (scoring the whole
+    texts as responses would cut their differing ends off first); texts sharing no word have no prompt (``""``)."""
+    chosen, rejected = text_field(row, location, "chosen"), text_field(row, location, "rejected")
+    if starts_with_human(chosen) or starts_with_human(rejected):
+        return _split_hh_pair(chosen, rejected, location)
+    shared = shared_text_prefix(chosen, rejected)
+    if shared.strip() and any(c.isspace() for c in shared.lstrip()):
+        raise data_error(
+            location,
+            "rejected",
+            f"implicit prompt: chosen and rejected share their first {len(shared)} characters "
+            f"({shared[:40]!r}{'…' if len(shared) > 40 else ''}) but plain text has no boundary between prompt and "
+            "answer; give the prompt in a 'prompt' column, or write the texts as '\\n\\nHuman: …\\n\\nAssistant: …' "
+            "transcripts or message lists",
+        )
+    return "", (chosen, rejected)
+
+
+def shared_text_prefix(a: str, b: str) -> str:
+    """The longest common beginning of two texts (character by character)."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def _split_hh_pair(chosen: Any, rejected: Any, location: dict) -> tuple[Any, tuple[str, str]]:
+    """(shared prompt turns, (chosen's final answer, rejected's final answer)) of two HH transcripts; the turns
+    before the final Assistant turn must be the same in both."""
+    prompt, chosen_answer = hh_split(chosen, location, "chosen")
+    rejected_prompt, rejected_answer = hh_split(rejected, location, "rejected")
+    if rejected_prompt != prompt:
+        raise data_error(
+            location,
+            "rejected",
+            "the conversation before the final Assistant turn differs "
+            f"from chosen's ({hh_difference(prompt, rejected_prompt)})",
+        )
+    return prompt, (chosen_answer, rejected_answer)
 
 
 def _trl_conversation_explicit(row: dict, location: dict) -> tuple[Any, tuple[str, str]]:
@@ -75,15 +116,9 @@ def parse_trl(row: dict, location: dict, options: ReadOptions | None = None) -> 
 
 
 def parse_hh(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:
-    prompt, chosen = hh_split(required(row, location, "chosen"), location, "chosen")
-    rejected_prompt, rejected = hh_split(required(row, location, "rejected"), location, "rejected")
-    if rejected_prompt != prompt:
-        raise data_error(
-            location,
-            "rejected",
-            "the conversation before the final Assistant turn differs "
-            f"from chosen's ({hh_difference(prompt, rejected_prompt)})",
-        )
+    prompt, (chosen, rejected) = _split_hh_pair(
+        required(row, location, "chosen"), required(row, location, "rejected"), location
+    )
     distinct(chosen, rejected, location, "rejected")
     return build_comparison(row, location, prompt, (chosen, rejected))
 

@@ -52,7 +52,11 @@ def _ranking_tiers(value: Any, location: dict, k: int) -> tuple[tuple[int, ...],
 def _ranks(value: Any, location: dict, field: str, k: int) -> list[float | None]:
     if not isinstance(value, list) or len(value) != k:
         raise data_error(location, field, f"expected {k} ranks (numbers, lower is better, or null), got {value!r:.80}")
-    return [None if r is None else finite_number(r, location, field, f"rank {i}") for i, r in enumerate(value)]
+    ranks = [None if r is None else finite_number(r, location, field, f"rank {i}") for i, r in enumerate(value)]
+    for i, r in enumerate(ranks):
+        if r is not None and r < 1:
+            raise data_error(location, field, f"rank {i}: ranks start at 1 (1 = best), got {value[i]!r}")
+    return ranks
 
 
 def parse_ranked(row: dict, location: dict, options: ReadOptions | None = None) -> Comparison:

@@ -1,0 +1,151 @@
+"""The package is layered by stage of the data flow, and the layering cannot erode: every module has a stage, and no
+module imports one of a later stage (function-level imports count, as in tests/test_imports.py). Named rules the
+issue asked for: training never imports evaluation, the model never imports scoring, and nothing imports a command
+(only the command line, ``rewardlab.cli``, dispatches to them).
+
+Stages, earliest first: ``core`` (errors, files, options, the scorer interface and the registry of kinds) →
+``data`` → ``metrics`` (pure numbers) → ``model`` → ``training`` → ``scoring`` (loading any kind) → ``evaluation``
+(benchmarks, reports) → ``serve`` → ``features`` (a feature package's modules not placed at a stage) →
+``commands``. A feature package (``multiobjective``, ``judges``, ``probes``) is a vertical slice: its modules are
+placed at the stage of what they do (the multi-objective model at ``model``, its trainer at ``training``, ...).
+"""
+
+from __future__ import annotations
+
+from test_imports import PACKAGE, import_graph
+
+STAGES = ("core", "data", "metrics", "model", "training", "scoring", "evaluation", "serve", "features", "commands")
+
+# module (or package: all of it) -> stage; the longest matching name decides
+STAGE_OF = {
+    "rewardlab": "core",
+    "rewardlab.errors": "core",
+    "rewardlab.atomic": "core",
+    "rewardlab.cells": "core",
+    "rewardlab.jsonstrict": "core",
+    "rewardlab.bounds": "core",
+    "rewardlab.finite": "core",
+    "rewardlab.progress": "core",
+    "rewardlab.provenance": "core",
+    "rewardlab.integrity": "core",
+    "rewardlab.binpack": "core",
+    "rewardlab.outputs": "core",
+    "rewardlab.settings": "core",
+    "rewardlab.contract_options": "core",
+    "rewardlab.trackers": "core",
+    "rewardlab.cli_help": "core",
+    "rewardlab.device": "core",
+    "rewardlab.hub": "core",
+    "rewardlab.interrupt": "core",
+    "rewardlab.normstats": "core",
+    "rewardlab.ownership": "core",
+    "rewardlab.specfields": "core",
+    "rewardlab.scoring.protocol": "core",
+    "rewardlab.scoring.kinds": "core",
+    "rewardlab.scoring": "core",
+    "rewardlab.data": "data",
+    "rewardlab.splits": "data",
+    "rewardlab.evalsets": "data",
+    "rewardlab.probes.augment": "data",
+    "rewardlab.probes.pairs": "data",
+    "rewardlab.probes.templates": "data",
+    "rewardlab.probes.similarity": "data",
+    "rewardlab.metrics": "metrics",
+    "rewardlab.multiobjective.metrics": "metrics",
+    "rewardlab.multiobjective.debias": "metrics",
+    "rewardlab.model": "model",
+    "rewardlab.layout": "model",
+    "rewardlab.packing": "model",
+    "rewardlab.lora": "model",
+    "rewardlab.backbones": "model",
+    "rewardlab.tiny": "model",
+    "rewardlab.foreign": "model",
+    "rewardlab.implicit": "model",
+    "rewardlab.multiobjective.model": "model",
+    "rewardlab.multiobjective.gate": "model",
+    "rewardlab.multiobjective.scalarise": "model",
+    "rewardlab.losses": "training",
+    "rewardlab.collate": "training",
+    "rewardlab.samplers": "training",
+    "rewardlab.optim": "training",
+    "rewardlab.fsdp": "training",
+    "rewardlab.recipe": "training",
+    "rewardlab.train": "training",
+    "rewardlab.multiobjective.options": "training",
+    "rewardlab.multiobjective.train": "training",
+    "rewardlab.multiobjective.losses": "training",
+    "rewardlab.multiobjective.ridge": "training",
+    "rewardlab.multiobjective.features": "training",
+    "rewardlab.loader": "scoring",
+    "rewardlab.multiobjective.serving": "scoring",
+    "rewardlab.multiobjective.composed": "scoring",
+    "rewardlab.benchmarks": "evaluation",
+    "rewardlab.report": "evaluation",
+    "rewardlab.report_html": "evaluation",
+    "rewardlab.curves": "evaluation",
+    "rewardlab.run_report": "evaluation",
+    "rewardlab.eval_scores": "evaluation",
+    "rewardlab.eval_run": "evaluation",
+    "rewardlab.truncation": "evaluation",
+    "rewardlab.probes": "evaluation",
+    "rewardlab.multiobjective.report": "evaluation",
+    "rewardlab.serve": "serve",
+    "rewardlab.judges": "features",
+    "rewardlab.multiobjective": "features",
+    "rewardlab.cli": "commands",
+    "rewardlab.score": "commands",
+    "rewardlab.evaluate": "commands",
+    "rewardlab.normalize": "commands",
+    "rewardlab.export": "commands",
+    "rewardlab.quickstart": "commands",
+    "rewardlab.compose": "commands",
+    "rewardlab.inspect_model": "commands",
+    "rewardlab.probes.run": "commands",
+    "rewardlab.judges.train": "commands",
+}
+DISPATCHER = "rewardlab.cli"  # the one module that imports the commands
+
+
+def stage_of(module: str) -> str | None:
+    if module == "rewardlab":
+        return STAGE_OF[module]  # the package's __init__ only (not a default for the modules in it)
+    best = max(
+        (k for k in STAGE_OF if k != "rewardlab" and (module == k or module.startswith(k + "."))), key=len, default=None
+    )
+    return STAGE_OF[best] if best is not None else None
+
+
+def rank(module: str) -> int:
+    return STAGES.index(stage_of(module))
+
+
+def edges() -> list[tuple[str, str]]:
+    return [(m, t) for m, targets in sorted(import_graph(PACKAGE).items()) for t in sorted(targets)]
+
+
+def test_every_module_has_a_stage():
+    """A new module is placed on purpose (a line in STAGE_OF, or a folder that has one)."""
+    assert [m for m in import_graph(PACKAGE) if stage_of(m) is None] == []
+
+
+def test_no_module_imports_a_later_stage():
+    assert [f"{m} ({stage_of(m)}) -> {t} ({stage_of(t)})" for m, t in edges() if rank(t) > rank(m)] == []
+
+
+def test_training_never_imports_evaluation():
+    assert [(m, t) for m, t in edges() if stage_of(m) == "training" and stage_of(t) == "evaluation"] == []
+
+
+def test_the_model_never_imports_scoring():
+    assert [(m, t) for m, t in edges() if stage_of(m) == "model" and stage_of(t) == "scoring"] == []
+
+
+def test_nothing_imports_a_command():
+    assert [(m, t) for m, t in edges() if stage_of(t) == "commands" and m != DISPATCHER] == []
+
+
+def test_the_checks_see_a_violation():
+    """The rules are not vacuous: the graph has edges into every stage, and a made-up upward edge is caught."""
+    seen = {stage_of(t) for _, t in edges()}
+    assert set(STAGES) - {"commands"} <= seen
+    assert rank("rewardlab.evaluate") > rank("rewardlab.train") > rank("rewardlab.model") > rank("rewardlab.errors")
