@@ -197,3 +197,21 @@ def test_nonfinite_score_stops_with_the_sample_id(tmp_path, tiny_rms, capsys, mo
     assert code == 2 and "Traceback" not in err
     assert "gave a non-finite score (nan) to sample synthetic-0-1#1" in err
     assert not any(out.glob("*"))
+
+
+def test_scorer_nonfinite_error_names_the_sample(tmp_path, tiny_rms, capsys, monkeypatch):
+    """The scorer's own check (rewardlab.finite) names text #5; bon turns it into the sample id: 4 samples a
+    prompt, so #5 is prompt 1's sample 1."""
+    from rewardlab.finite import NonFiniteError
+
+    samples = _embedded_samples(tmp_path / "s.jsonl", n=4)
+
+    def raising(rm, items, **kw):
+        raise NonFiniteError("scoring: the model gave a non-finite reward (nan) for text #5; its weights overflow")
+
+    monkeypatch.setattr(analysis_mod, "score_items", raising)
+    out = tmp_path / "rep"
+    assert main(["bon", "--samples", str(samples), "--proxy", tiny_rms[0], "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "non-finite score to sample synthetic-0-1#1" in err
+    assert not any(out.glob("*"))

@@ -1,7 +1,9 @@
 """``rewardlab score``: batched, length-sorted inference over a file, one JSON line per input row.
 
 Input rows are either comparisons in any format the readers accept (every response is scored) or
-single ``{"prompt": ..., "response": ...}`` rows (policy samples). Output keeps the input order.
+single ``{"prompt": ..., "response": ...}`` rows (policy samples). Output keeps the input order. Under
+``torchrun`` / ``accelerate launch`` each process scores one block of the texts and process 0 writes them all, in
+input order (:mod:`rewardlab.sharding`).
 With ``--format auto`` a file of rated prompt/response rows (HelpSteer2) is read as single rows, unless
 ``--score-weights`` is given: weights combine ratings into the score that orders a comparison's responses, so
 the file is then read as comparisons (``chosen`` in the output follows the weights).

@@ -10,6 +10,7 @@ says how many and which.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +26,11 @@ from rewardlab.bon.report import write_bon_report
 from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, Seed
 from rewardlab.cells import model_label
 from rewardlab.errors import RewardlabError
+from rewardlab.finite import NonFiniteError
 from rewardlab.loader import load_reward_model
 from rewardlab.metrics.best_of_n import best_of_n_curve
 from rewardlab.outputs import claim_output_dir
-from rewardlab.sharding import score_items
+from rewardlab.sharding import score_items, world
 
 
 @dataclass
@@ -113,7 +115,14 @@ def score_model(path: str, items: list[tuple], sets: list[CandidateSet], batch_s
     stops with the model and the sample id (``prompt id#index``)."""
     progress.status(f"loading the {role} {path}")
     rm = load_reward_model(path)
-    scores = score_items(rm, items, batch_size=batch_size)
+    try:
+        scores = score_items(rm, items, batch_size=batch_size)
+    except NonFiniteError as e:  # the scorer's own check names the text's index; say which sample that is
+        m = re.search(r"text #(\d+)", str(e))
+        where = _sample_id(sets, int(m.group(1))) if m and world()[1] == 1 else "(see the index above)"
+        raise RewardlabError(
+            f"{role} {path} gave a non-finite score to sample {where}: {e}; nothing was written"
+        ) from None
     arr = np.asarray(scores, dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
