@@ -21,7 +21,7 @@ from rewardlab.bon.candidates import CandidateSet, read_candidates
 from rewardlab.bon.ensemble import combine, describe
 from rewardlab.bon.gao import gao_analysis
 from rewardlab.bon.gold import GOLD_CHECKERS, LABELS, gold_help, run_checker
-from rewardlab.bon.kl import KL_METHODS, kl_curve
+from rewardlab.bon.kl import KL_METHODS, kl_curve, kl_help
 from rewardlab.bon.report import write_bon_report
 from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, Seed
 from rewardlab.cells import model_label
@@ -56,7 +56,7 @@ class BonConfig:
     output_dir: str = "bon-report"  # report.json, report.md, report.html and scores.jsonl
     overwrite: bool = False  # replace the files of an existing report in --output-dir
 
-    HELP = {"gold": gold_help, "kl": lambda: "; ".join(f"{k}: {v}" for k, v in KL_METHODS.items())}
+    HELP = {"gold": gold_help, "kl": kl_help}
 
 
 ENSEMBLE_OBJECTIVES = ("mean", "min", "uwo")

@@ -28,6 +28,11 @@ KL_ESTIMATE = (
 KL_METHODS = {"bound": KL_BOUND, "estimate": KL_ESTIMATE}
 
 
+def kl_help() -> str:
+    """``--kl``'s choices, for --help."""
+    return "; ".join(f"{k}: {v}" for k, v in KL_METHODS.items())
+
+
 def kl_bound(n: int) -> float:
     """``log n − (n−1)/n`` nats: n = 1 → 0, n = 2 → log 2 − 1/2 ≈ 0.1931, n = 4 → log 4 − 3/4 ≈ 0.6363."""
     if n < 1:
