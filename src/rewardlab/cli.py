@@ -447,6 +447,45 @@ COMMANDS.update(
 )
 
 
+def cmd_sample(args) -> None:
+    from rewardlab.bon.sample import SampleConfig, run_sample  # lazy: --help stays light (torch, transformers)
+
+    print(f"samples: {run_sample(build_config(SampleConfig, args))}")
+
+
+COMMANDS["sample"] = (
+    "sample N responses per prompt from a causal LM policy (resumable)",
+    "rewardlab.bon.sample:SampleConfig",
+    cmd_sample,
+)
+
+
+def cmd_bon(args) -> None:
+    from rewardlab.bon.analysis import BonConfig, run_bon  # lazy: --help stays light (torch, transformers)
+
+    print(f"best-of-n report: {run_bon(build_config(BonConfig, args))}")
+
+
+COMMANDS["bon"] = (
+    "best-of-n curves of proxy and gold reward, KL, Gao fit, ensembles (over-optimization)",
+    "rewardlab.bon.analysis:BonConfig",
+    cmd_bon,
+)
+
+
+def cmd_select(args) -> None:
+    from rewardlab.bon.rejection import SelectConfig, run_select  # lazy: --help stays light (torch, transformers)
+
+    print(f"selected: {run_select(build_config(SelectConfig, args))}")
+
+
+COMMANDS["select"] = (
+    "rejection sampling: keep the best responses under a proxy or ensemble, as an SFT dataset",
+    "rewardlab.bon.rejection:SelectConfig",
+    cmd_select,
+)
+
+
 COMMAND_BASES = {"quickstart": QUICKSTART_DEFAULTS}
 EPILOGS = {
     "train": "Distributed: the same command under `torchrun --nproc_per_node N -m rewardlab.cli train ...` or "

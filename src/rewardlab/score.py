@@ -1,7 +1,9 @@
 """``rewardlab score``: batched, length-sorted inference over a file, one JSON line per input row.
 
 Input rows are either comparisons in any format the readers accept (every response is scored) or
-single ``{"prompt": ..., "response": ...}`` rows (policy samples). Output keeps the input order.
+single ``{"prompt": ..., "response": ...}`` rows (policy samples). Output keeps the input order. Under
+``torchrun`` / ``accelerate launch`` each process scores one block of the texts and process 0 writes them all, in
+input order (:mod:`rewardlab.sharding`).
 With ``--format auto`` a file of rated prompt/response rows (HelpSteer2) is read as single rows, unless
 ``--score-weights`` is given: weights combine ratings into the score that orders a comparison's responses, so
 the file is then read as comparisons (``chosen`` in the output follows the weights).
@@ -29,6 +31,7 @@ from rewardlab.normstats import checked_normalization
 from rewardlab.outputs import claim_output_file
 from rewardlab.ownership import owns_outputs
 from rewardlab.scoring.protocol import ScoreOptions, Scorer
+from rewardlab.sharding import is_main_process, map_sharded
 
 
 @dataclass
@@ -65,7 +68,7 @@ def _scored(rm: Scorer, items, cfg: ScoreConfig, unsafe: list[bool]) -> tuple[li
     opts = ScoreOptions(
         batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side, token_budget=cfg.token_budget
     )
-    out = rm.score_rows(items, opts, unsafe=unsafe)
+    out = map_sharded(lambda part, tags: rm.score_rows(part, opts, unsafe=tags), items, unsafe)  # data-parallel
     return [r["score"] for r in out], [{k: v for k, v in r.items() if k != "score"} for r in out]
 
 
@@ -125,6 +128,8 @@ def run_score(cfg: ScoreConfig) -> Path:
             i += c.k
         for err in loaded.skipped:
             print(f"rewardlab score: skipped {err}")
+    if not is_main_process():  # data-parallel: every process holds all the scores; process 0 writes them
+        return target
     out = _write(target, out_rows)
     write_contract(out, rm)  # a foreign model's inferred contract, next to its scores
     return out

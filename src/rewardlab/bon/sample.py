@@ -1,0 +1,308 @@
+"""``rewardlab sample``: N responses per prompt from a causal LM policy, appended to a JSONL cache that resumes.
+
+One JSONL row per prompt (the candidate-set shape :mod:`rewardlab.bon.candidates` reads)::
+
+    {"id", "prompt", "meta"?, "responses": [N texts], "logprobs": [[token log-probs], ...],
+     "num_tokens": [...], "finished": [...], "sampling": {the settings}}
+
+Exact resume: prompts are processed in fixed *groups* (``max(1, batch_size // n)`` whole prompts, their
+``n`` copies generated together; ``batch_size`` sequences per ``generate`` call), each group under its own seed
+``(seed, group index)``, so a group's samples do not depend on what ran before. A group's rows are written (and
+flushed) when it completes; on restart the cache is read, a partial last line (an interrupted write) is cut off,
+the settings are compared with the run's (a different setting is refused, named), and only the prompts not yet
+in the cache are sampled. Interrupted + resumed = uninterrupted, row for row.
+
+``logprobs`` are each generated token's log-probability under the policy's *raw* distribution (log-softmax of
+its logits: temperature 1, no top-p), up to and including the end-of-sequence token when one was generated
+(``finished``); ``num_tokens`` counts them. The response text stops before the end-of-sequence token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewardlab import progress
+from rewardlab.backbones import resolve_backbone
+from rewardlab.bon.candidates import _prompt
+from rewardlab.bounds import Positive, PositiveFloat, PositiveFraction, Seed
+from rewardlab.data.readers import iter_rows
+from rewardlab.data.synthetic import generate
+from rewardlab.errors import DataError, RewardlabError
+from rewardlab.jsonstrict import dumps_strict
+
+LOGPROBS = "token log-probs under the policy's raw logits (log-softmax, temperature 1, no top-p)"
+RESUME_KEYS = ("policy", "policy_config_sha256", "n", "temperature", "top_p", "max_new_tokens", "batch_size", "seed")
+
+
+@dataclass
+class SampleConfig:
+    # policy
+    policy: str = "smollm2-135m"  # the policy: a causal LM directory or hub id, or smollm2-135m (embedded, no download)
+    allow_eos_as_pad: bool = False  # a tokenizer without a pad token pads with its EOS token (otherwise refused)
+    # prompts
+    prompts: str = "embedded"  # 'embedded' (the embedded tasks, checkable by their gold checkers) or a file of rows with 'prompt' (text or messages), optional 'id' and 'meta'
+    limit: Positive | None = (
+        None  # only the first N prompts of the file; with 'embedded', how many prompts (default 20)
+    )
+    prompt_seed: Seed = 0  # 'embedded': the seed of the generated prompts
+    # sampling
+    n: Positive = 8  # samples per prompt (N)
+    temperature: PositiveFloat = 0.7  # sampling temperature
+    top_p: PositiveFraction = 1.0  # nucleus sampling: keep the smallest set of tokens with this much probability
+    max_new_tokens: Positive = 64  # longest response, in tokens
+    batch_size: Positive = 16  # sequences per generate call; whole prompts are grouped (a setting of the cache)
+    seed: Seed = 0  # the sampling seed (each prompt group gets its own, from this)
+    # output
+    output: str = "samples.jsonl"  # the JSONL cache: one row per prompt; an existing one is resumed
+    overwrite: bool = False  # start the cache afresh instead of resuming it
+
+
+@dataclass
+class Prompt:
+    id: str
+    prompt: str | list
+    meta: dict
+
+
+def read_prompts(cfg: SampleConfig) -> list[Prompt]:
+    """The prompts in order: the embedded tasks' (``synthetic.generate(limit or 20, prompt_seed)``: prompt + the
+    facts its checker reads) or a file's rows (``prompt``; ``id`` and ``meta`` optional)."""
+    if cfg.prompts == "embedded":
+        return [Prompt(r.id, r.prompt, dict(r.meta)) for r in generate(cfg.limit or 20, seed=cfg.prompt_seed)]
+    out = []
+    for loc, row in iter_rows(cfg.prompts):
+        if cfg.limit is not None and len(out) >= cfg.limit:
+            break
+        prompt = _prompt(loc, row.get("prompt"))
+        meta = row.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise DataError("expected an object", path=cfg.prompts, line=loc.get("line"), field="meta")
+        out.append(
+            Prompt(str(row.get("id", f"{Path(cfg.prompts).name}:{loc.get('line', loc.get('row'))}")), prompt, meta)
+        )
+    if not out:
+        raise DataError("no prompts in the file", path=cfg.prompts)
+    ids = [p.id for p in out]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise DataError(f"prompt id {dup!r} appears twice (ids key the resumable cache)", path=cfg.prompts, field="id")
+    return out
+
+
+def load_policy_tokenizer(cfg: SampleConfig, prompts: list[Prompt]):
+    """The policy's tokenizer, refused before any model is loaded when it cannot generate for these prompts:
+    no pad token (unless ``allow_eos_as_pad``), or chat-message prompts without a chat template."""
+    from transformers import AutoTokenizer  # lazy: transformers only when a command runs, not for --help
+
+    path = resolve_backbone(cfg.policy)
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise RewardlabError(f"--policy {cfg.policy}: cannot load its tokenizer ({type(e).__name__}: {e})") from None
+    if tok.pad_token is None:
+        if not cfg.allow_eos_as_pad or tok.eos_token is None:
+            raise RewardlabError(
+                f"--policy {cfg.policy}: its tokenizer has no pad token, so batched prompts cannot be padded; "
+                "pass --allow-eos-as-pad to pad with its EOS token"
+            )
+        tok.pad_token = tok.eos_token
+    if not tok.chat_template:
+        chat = next((p for p in prompts if not isinstance(p.prompt, str)), None)
+        if chat is not None:
+            raise RewardlabError(
+                f"--policy {cfg.policy}: prompt {chat.id!r} is a list of chat messages but the tokenizer has no chat "
+                "template to render it"
+            )
+    tok.padding_side = "left"
+    return path, tok
+
+
+def prompt_text(tok, prompt: str | list) -> str:
+    """The text the policy continues: the chat template with a generation prompt when the tokenizer has one
+    (a text prompt is one user message), else the text itself."""
+    if tok.chat_template:
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return prompt
+
+
+def settings_of(cfg: SampleConfig, path: str, tok) -> dict:
+    """What the cache records (and, for :data:`RESUME_KEYS`, must match on resume)."""
+    config = Path(path) / "config.json"
+    sha = hashlib.sha256(config.read_bytes()).hexdigest() if config.is_file() else None
+    return {
+        "policy": cfg.policy,
+        "policy_config_sha256": sha,
+        "n": cfg.n,
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p,
+        "top_k": "off",
+        "max_new_tokens": cfg.max_new_tokens,
+        "batch_size": cfg.batch_size,
+        "seed": cfg.seed,
+        "prompt_format": "chat template" if tok.chat_template else "plain text",
+        "logprobs": LOGPROBS,
+    }
+
+
+def read_cache(path: Path) -> list[dict]:
+    """The complete rows of an existing cache. Text after the last newline is a row whose write was interrupted:
+    it is cut off the file (reported) and sampled again. A bad complete line is an error naming it."""
+    data = path.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1]
+    rows = []
+    for i, line in enumerate(complete.split(b"\n")[:-1]):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as e:
+            raise DataError(f"not a JSON row ({e}); the cache is damaged", path=str(path), line=i + 1) from None
+        if not isinstance(row, dict):
+            raise DataError("not a JSON object; the cache is damaged", path=str(path), line=i + 1)
+        rows.append(row)
+    if len(complete) < len(data):
+        progress.status(f"{path}: removing an incomplete last row left by an interrupted run")
+        with open(path, "r+b") as f:
+            f.truncate(len(complete))
+    return rows
+
+
+def check_resume(path: Path, rows: list[dict], settings: dict, prompts: list[Prompt]) -> None:
+    """Refuse to extend a cache made with other settings or for other prompts (naming the difference)."""
+    for k, row in enumerate(rows):
+        old = row.get("sampling") or {}
+        for key in RESUME_KEYS:
+            if old.get(key) != settings[key]:
+                raise RewardlabError(
+                    f"{path} was sampled with {key}={old.get(key)!r} but this run asks {key}={settings[key]!r}: "
+                    "run with the cache's settings to resume it, or pass --overwrite (or another --output)"
+                )
+        if k >= len(prompts) or row.get("id") != prompts[k].id:
+            want = prompts[k].id if k < len(prompts) else "nothing (fewer prompts now)"
+            raise RewardlabError(
+                f"{path} line {k + 1} holds prompt {row.get('id')!r} where this run's prompts have {want!r}: "
+                "it was made from other prompts; pass --overwrite or another --output"
+            )
+
+
+def groups(num_prompts: int, n: int, batch_size: int) -> list[range]:
+    """Prompt index ranges sampled together: ``max(1, batch_size // n)`` prompts each. 5 prompts, n = 4,
+    batch 8 → [0, 2), [2, 4), [4, 5)."""
+    per = max(1, batch_size // n)
+    return [range(s, min(s + per, num_prompts)) for s in range(0, num_prompts, per)]
+
+
+def group_seed(seed: int, index: int) -> int:
+    """The seed of one prompt group: a hash of ``(seed, index)``, so neighbouring groups are unrelated."""
+    return int.from_bytes(hashlib.sha256(f"rewardlab-sample/{seed}/{index}".encode()).digest()[:8], "little") % 2**63
+
+
+def sample_group(model, tok, texts: list[str], cfg: SampleConfig, seed: int, eos_ids: set[int]) -> list[list[dict]]:
+    """``cfg.n`` samples of each text: ``[[{"response", "logprobs", "num_tokens", "finished", "token_ids"}, ...]
+    per text]``.
+    The ``len(texts)·n`` sequences run in chunks of ``batch_size`` under one seeded generator sequence."""
+    import torch  # lazy: torch only when a command runs, not for --help
+    from transformers import GenerationConfig  # lazy: as above
+
+    gen = GenerationConfig(
+        do_sample=True,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        top_k=0,
+        max_new_tokens=cfg.max_new_tokens,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=sorted(eos_ids),
+        return_dict_in_generate=True,
+        output_logits=True,
+    )
+    seqs = [t for t in texts for _ in range(cfg.n)]
+    out: list[dict] = []
+    torch.manual_seed(seed)
+    for start in range(0, len(seqs), cfg.batch_size):
+        chunk = seqs[start : start + cfg.batch_size]
+        enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.inference_mode():
+            res = model.generate(**enc, generation_config=gen)
+        new = res.sequences[:, enc["input_ids"].shape[1] :]  # (B, T)
+        logits = torch.stack(res.logits, dim=1).float()  # (B, T, V): raw, before temperature / top-p
+        lp = torch.log_softmax(logits, dim=-1).gather(2, new.unsqueeze(-1)).squeeze(-1)  # (B, T)
+        for b in range(new.shape[0]):
+            ids = new[b].tolist()
+            end = next((i for i, t in enumerate(ids) if t in eos_ids), None)
+            keep = len(ids) if end is None else end + 1
+            text_ids = ids if end is None else ids[:end]
+            out.append(
+                {
+                    "response": tok.decode(text_ids, skip_special_tokens=True),
+                    "logprobs": lp[b, :keep].tolist(),
+                    "num_tokens": keep,
+                    "finished": end is not None,
+                    "token_ids": ids[:keep],  # not written to the cache (tests read it)
+                }
+            )
+    return [out[i * cfg.n : (i + 1) * cfg.n] for i in range(len(texts))]
+
+
+def run_sample(cfg: SampleConfig) -> Path:
+    """Sample, resuming ``cfg.output`` when it exists (unless ``overwrite``). Returns the cache's path."""
+    out = Path(cfg.output)
+    if out.is_dir():
+        raise RewardlabError(f"--output {out} is a directory; give a file name")
+    prompts = read_prompts(cfg)
+    path, tok = load_policy_tokenizer(cfg, prompts)
+    settings = settings_of(cfg, path, tok)
+    done: list[dict] = []
+    if out.exists() and not cfg.overwrite:
+        done = read_cache(out)
+        check_resume(out, done, settings, prompts)
+    elif out.exists():
+        out.unlink()
+    if len(done) == len(prompts):
+        progress.status(f"{out}: all {len(prompts)} prompts already sampled")
+        return out
+    texts = [prompt_text(tok, p.prompt) for p in prompts]  # before the model: a template error costs nothing
+    progress.status(f"loading the policy {cfg.policy}")
+    model = _load_policy(cfg, path)
+    eos = model.generation_config.eos_token_id
+    eos_ids = {tok.eos_token_id} | set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+    eos_ids.discard(None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        open(out, "a", encoding="utf-8") as f,
+        progress.bar(len(prompts) * cfg.n, "sampling", unit="sample", initial=len(done) * cfg.n) as bar,
+    ):
+        for gi, grp in enumerate(groups(len(prompts), cfg.n, cfg.batch_size)):
+            todo = [i for i in grp if i >= len(done)]
+            if not todo:
+                continue
+            samples = sample_group(model, tok, [texts[i] for i in grp], cfg, group_seed(cfg.seed, gi), eos_ids)
+            for i, s in zip(grp, samples):
+                if i < len(done):  # a group cut short by an interruption: its written rows stay as they are
+                    continue
+                p = prompts[i]
+                row = {"id": p.id, "prompt": p.prompt, **({"meta": p.meta} if p.meta else {})}
+                row["responses"] = [x["response"] for x in s]
+                row.update({k: [x[k] for x in s] for k in ("logprobs", "num_tokens", "finished")})
+                row["sampling"] = settings
+                f.write(dumps_strict(row, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+            bar.update(len(todo) * cfg.n)
+    return out
+
+
+def _load_policy(cfg: SampleConfig, path: str):
+    from transformers import AutoModelForCausalLM  # lazy: as above
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path)
+    except (OSError, ValueError, KeyError) as e:
+        raise RewardlabError(
+            f"--policy {cfg.policy}: cannot load it as a causal LM ({type(e).__name__}: {e})"
+        ) from None
+    return model.eval()
