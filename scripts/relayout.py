@@ -51,6 +51,8 @@ MOVES = {
     "rewardlab.contract_options": "rewardlab.core.contract_options",
     "rewardlab.trackers": "rewardlab.core.trackers",
     "rewardlab.cli_help": "rewardlab.core.cli_help",
+    "rewardlab.aliases": "rewardlab.core.aliases",
+    "rewardlab.preflight": "rewardlab.core.preflight",
     "rewardlab.device": "rewardlab.core.device",
     "rewardlab.hub": "rewardlab.core.hub",
     "rewardlab.interrupt": "rewardlab.core.interrupt",

@@ -34,6 +34,8 @@ STAGE_OF = {
     "rewardlab.contract_options": "core",
     "rewardlab.trackers": "core",
     "rewardlab.cli_help": "core",
+    "rewardlab.aliases": "core",
+    "rewardlab.preflight": "core",
     "rewardlab.device": "core",
     "rewardlab.hub": "core",
     "rewardlab.interrupt": "core",

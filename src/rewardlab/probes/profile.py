@@ -80,8 +80,8 @@ def build_pairs(
 
 def _cut(scorer: Any, pairs: Sequence[ProbePair]) -> list[bool] | None:
     """Per pair: is its biased variant longer than the scorer's max_length (None: no limit rewardlab can read)."""
-    encoder = getattr(scorer, "encoder", None)
-    if not hasattr(encoder, "untruncated_length"):
+    encoder = scorer.text_encoder()  # the declared interface (rewardlab.scoring.protocol)
+    if encoder is None:
         return None
     return [encoder.untruncated_length(p.prompt, p.biased) > encoder.spec.max_length for p in pairs]
 
