@@ -52,7 +52,7 @@ MOVES = {
     "rewardlab.trackers": "rewardlab.core.trackers",
     "rewardlab.cli_help": "rewardlab.core.cli_help",
     "rewardlab.aliases": "rewardlab.core.aliases",
-    "rewardlab.preflight": "rewardlab.core.preflight",
+    "rewardlab.preflight": "rewardlab.commands.preflight",
     "rewardlab.device": "rewardlab.core.device",
     "rewardlab.hub": "rewardlab.core.hub",
     "rewardlab.interrupt": "rewardlab.core.interrupt",

@@ -35,7 +35,7 @@ STAGE_OF = {
     "rewardlab.trackers": "core",
     "rewardlab.cli_help": "core",
     "rewardlab.aliases": "core",
-    "rewardlab.preflight": "core",
+    "rewardlab.preflight": "commands",
     "rewardlab.device": "core",
     "rewardlab.hub": "core",
     "rewardlab.interrupt": "core",
