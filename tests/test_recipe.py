@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rewardlab.finite import NonFiniteError
-from rewardlab.recipe import NonFiniteGuard, lr_factor, make_optimizer, make_scheduler, update
+from rewardlab.core.finite import NonFiniteError
+from rewardlab.training.recipe import NonFiniteGuard, lr_factor, make_optimizer, make_scheduler, update
 
 
 def _model():

@@ -44,8 +44,11 @@ class Tally:
 # ---- readers ------------------------------------------------------------------------------------------------------
 GOOD = {
     "trl": {"prompt": "P?", "chosen": "Yes.", "rejected": "No."},
-    "conv": {"prompt": [{"role": "user", "content": "Hi"}], "chosen": [{"role": "assistant", "content": "Hello"}],
-             "rejected": [{"role": "assistant", "content": "Bye"}]},
+    "conv": {
+        "prompt": [{"role": "user", "content": "Hi"}],
+        "chosen": [{"role": "assistant", "content": "Hello"}],
+        "rejected": [{"role": "assistant", "content": "Bye"}],
+    },
     "hh": {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello", "rejected": "\n\nHuman: Hi\n\nAssistant: Bye"},
     "pairwise": {"input": "I?", "output_1": "A.", "output_2": "B.", "label": 2},
     "rewardlab": {"prompt": "P?", "responses": ["A.", "B.", "C."], "chosen": 1},
@@ -55,12 +58,28 @@ GOOD = {
     "helpsteer2_pref": {"prompt": "P?", "response_1": "A.", "response_2": "B.", "preference_strength": 2},
 }
 # what the good row reads as: (chosen response text)
-BEST = {"trl": "Yes.", "conv": "Hello", "hh": "Hello", "pairwise": "B.", "rewardlab": "B.", "ranked": "B.",
-        "nectar": "B.", "ratings": "B.", "helpsteer2_pref": "B."}
-TEXT_FIELDS = {"trl": ["prompt", "chosen", "rejected"], "hh": ["chosen", "rejected"],
-               "pairwise": ["input", "output_1", "output_2"], "rewardlab": ["prompt"], "ranked": ["prompt"],
-               "nectar": ["prompt"], "ratings": ["prompt"], "helpsteer2_pref": ["prompt", "response_1", "response_2"],
-               "conv": []}
+BEST = {
+    "trl": "Yes.",
+    "conv": "Hello",
+    "hh": "Hello",
+    "pairwise": "B.",
+    "rewardlab": "B.",
+    "ranked": "B.",
+    "nectar": "B.",
+    "ratings": "B.",
+    "helpsteer2_pref": "B.",
+}
+TEXT_FIELDS = {
+    "trl": ["prompt", "chosen", "rejected"],
+    "hh": ["chosen", "rejected"],
+    "pairwise": ["input", "output_1", "output_2"],
+    "rewardlab": ["prompt"],
+    "ranked": ["prompt"],
+    "nectar": ["prompt"],
+    "ratings": ["prompt"],
+    "helpsteer2_pref": ["prompt", "response_1", "response_2"],
+    "conv": [],
+}
 
 
 def reader_cases():
@@ -78,8 +97,15 @@ def reader_cases():
         cases.append((f"{fmt} good + unknown column", ".jsonl", jsonl([{**good, "note": "x"}]), ACCEPT, best_is(fmt)))
         cases.append((f"{fmt} good twice", ".jsonl", jsonl([good, good]), ACCEPT, lambda r: len(r) == 2))
         for field in TEXT_FIELDS[fmt]:
-            for label, value in (("null", None), ("int", 7), ("list of int", [1]), ("dict", {"a": 1}),
-                                 ("blank", "   "), ("empty", ""), ("bool", True)):
+            for label, value in (
+                ("null", None),
+                ("int", 7),
+                ("list of int", [1]),
+                ("dict", {"a": 1}),
+                ("blank", "   "),
+                ("empty", ""),
+                ("bool", True),
+            ):
                 row = {**good, field: value}
                 # empty prompt "" in the native format means "no prompt" (documented); elsewhere empty text is refused
                 expected = ACCEPT if (fmt == "rewardlab" and field == "prompt" and value == "") else REFUSE
@@ -104,40 +130,58 @@ def reader_cases():
         expected = ACCEPT if bad is None else REFUSE  # null rank: unranked (documented)
         cases.append((f"nectar rank {bad!r}", ".jsonl", jsonl([row]), expected, None))
     for bad in ([0, 0, 1], [3, 0, 1], [[0, 1], 1], [-1, 0, 1], [], [[]], ["0", 1, 2]):
-        cases.append((f"ranking {bad}", ".jsonl", jsonl([{**GOOD["ranked"], "ranks": None, "ranking": bad}]),
-                      REFUSE, None))
+        cases.append(
+            (f"ranking {bad}", ".jsonl", jsonl([{**GOOD["ranked"], "ranks": None, "ranking": bad}]), REFUSE, None)
+        )
     # indices left out rank below all listed ones (documented): [0, 1] of three responses prefers 0
-    cases.append(("ranking [0, 1] of 3", ".jsonl", jsonl([{**GOOD["ranked"], "ranks": None, "ranking": [0, 1]}]),
-                  ACCEPT, lambda recs: recs[0].chosen == 0))
+    cases.append(
+        (
+            "ranking [0, 1] of 3",
+            ".jsonl",
+            jsonl([{**GOOD["ranked"], "ranks": None, "ranking": [0, 1]}]),
+            ACCEPT,
+            lambda recs: recs[0].chosen == 0,
+        )
+    )
     # implicit-prompt text rows
     for chosen, rejected, expected in (
-        ("The sky is blue.", "The sky is green.", REFUSE), ("Blue.", "Green.", ACCEPT),
-        ("Q: 2+2? A: 4", "Q: 2+2? A: 5", REFUSE), ("I agree", "It depends", ACCEPT),
+        ("The sky is blue.", "The sky is green.", REFUSE),
+        ("Blue.", "Green.", ACCEPT),
+        ("Q: 2+2? A: 4", "Q: 2+2? A: 5", REFUSE),
+        ("I agree", "It depends", ACCEPT),
         ("\n\nHuman: Hi\n\nAssistant: Yes", "\n\nHuman: Hi\n\nAssistant: No", ACCEPT),
         ("Human: Hi\n\nAssistant: Yes", "Human: Hi\n\nAssistant: No", ACCEPT),
         ("\n\nHuman: Hi\n\nAssistant: Yes", "\n\nHuman: Bye\n\nAssistant: No", REFUSE),
     ):
         check = None
         if expected == ACCEPT and "Human" in chosen:
+
             def check(recs, c=chosen):
                 return recs[0].responses[0] == c.rsplit("Assistant:", 1)[1].strip() and recs[0].prompt != ""
+
         for fmt in ("auto", "trl"):
             cases.append((f"implicit {chosen[:12]!r} --format {fmt}", ".jsonl", jsonl([{"chosen": chosen,
                           "rejected": rejected}]), expected, check, fmt))  # fmt: skip
     # CSV headers
-    for header, expected in (("prompt,chosen,rejected", ACCEPT), ("prompt,chosen,rejected,chosen", REFUSE),
-                             ("prompt,prompt,chosen,rejected", REFUSE), ("prompt,chosen,rejected,", ACCEPT)):
+    for header, expected in (
+        ("prompt,chosen,rejected", ACCEPT),
+        ("prompt,chosen,rejected,chosen", REFUSE),
+        ("prompt,prompt,chosen,rejected", REFUSE),
+        ("prompt,chosen,rejected,", ACCEPT),
+    ):
         n = header.count(",") + 1
-        cells = ["P?", "Yes.", "No.", ""][:n] if header.endswith(",") else (["P?", "Yes.", "No.", "x"][:n]
-                                                                            if "prompt,prompt" not in header
-                                                                            else ["P?", "P2", "Yes.", "No."])
+        cells = (
+            ["P?", "Yes.", "No.", ""][:n]
+            if header.endswith(",")
+            else (["P?", "Yes.", "No.", "x"][:n] if "prompt,prompt" not in header else ["P?", "P2", "Yes.", "No."])
+        )
         cases.append((f"csv header {header!r}", ".csv", header + "\n" + ",".join(cells) + "\n", expected, None))
     return [c if len(c) == 6 else (*c, "auto") for c in cases]
 
 
 def run_readers(tally: Tally) -> None:
+    from rewardlab.core.errors import DataError
     from rewardlab.data import load_comparisons
-    from rewardlab.errors import DataError
 
     tmp = Path(tempfile.mkdtemp(prefix="faults-readers-"))
     for i, (name, suffix, text, expected, check, fmt) in enumerate(reader_cases()):
@@ -202,16 +246,38 @@ def settings_cases(t: Path):
     (model / "rewardlab.json").write_text("{}")
     data = t / "d.jsonl"
     data.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
-    bad_paths = {"missing": str(t / "no" / "dir"), "file": str(t / "file.txt"), "empty dir": str(t / "empty"),
-                 "dataset dir": str(ds), "uncached hub id": "someorg/not-cached-model"}
+    bad_paths = {
+        "missing": str(t / "no" / "dir"),
+        "file": str(t / "file.txt"),
+        "empty dir": str(t / "empty"),
+        "dataset dir": str(ds),
+        "uncached hub id": "someorg/not-cached-model",
+    }
     cases = []  # (argv, env, expected: refuse | accept)
-    model_options = [("train", "--backbone"), ("train-judge", "--base"), ("train-judge", "--teacher"),
-                     ("judge", "--model"), ("score", "--model"), ("eval", "--model"), ("serve", "--model"),
-                     ("normalize", "--model"), ("export", "--model"), ("inspect", "--model"), ("probe", "--model"),
-                     ("score", "--ref-model"), ("eval", "--judge")]
-    need = {"score": ["--data", str(data)], "normalize": ["--data", str(data)], "judge": ["--data", str(data)],
-            "train-judge": ["--data", str(data)], "eval": ["--data", str(data)], "export": ["--output", str(t / "o")],
-            "probe": ["--data", str(data)]}
+    model_options = [
+        ("train", "--backbone"),
+        ("train-judge", "--base"),
+        ("train-judge", "--teacher"),
+        ("judge", "--model"),
+        ("score", "--model"),
+        ("eval", "--model"),
+        ("serve", "--model"),
+        ("normalize", "--model"),
+        ("export", "--model"),
+        ("inspect", "--model"),
+        ("probe", "--model"),
+        ("score", "--ref-model"),
+        ("eval", "--judge"),
+    ]
+    need = {
+        "score": ["--data", str(data)],
+        "normalize": ["--data", str(data)],
+        "judge": ["--data", str(data)],
+        "train-judge": ["--data", str(data)],
+        "eval": ["--data", str(data)],
+        "export": ["--output", str(t / "o")],
+        "probe": ["--data", str(data)],
+    }
     for cmd, opt in model_options:
         for kind, value in bad_paths.items():
             argv = [cmd, opt, value, *need.get(cmd, [])]
@@ -221,8 +287,13 @@ def settings_cases(t: Path):
     for kind, value in bad_paths.items():
         if kind == "uncached hub id" or kind == "dataset dir":
             continue
-        for cmd, opt in (("train", "--data"), ("train", "--eval-data"), ("score", "--data"), ("judge", "--data"),
-                         ("train", "--reference-data")):
+        for cmd, opt in (
+            ("train", "--data"),
+            ("train", "--eval-data"),
+            ("score", "--data"),
+            ("judge", "--data"),
+            ("train", "--reference-data"),
+        ):
             if kind in ("empty dir",) and opt != "--eval-data":
                 continue
             argv = [cmd, opt, value] + (["--model", str(model)] if cmd in ("score",) else [])
@@ -235,39 +306,71 @@ def settings_cases(t: Path):
             cases.append((["train", "--objective", "gating", opt, value], {}, REFUSE))
     cases.append((["train", "--feature-cache", str(t / "file.txt")], {}, REFUSE))
     cases.append((["train", "--backbone", str(mo)], {}, REFUSE))
-    cases.append((["compose", "--safety", str(t / "no"), "--helpfulness", str(model), "--output-dir", str(t / "c")],
-                  {}, REFUSE))
+    cases.append(
+        (["compose", "--safety", str(t / "no"), "--helpfulness", str(model), "--output-dir", str(t / "c")], {}, REFUSE)
+    )
     cases.append((["eval", "--run", str(t / "no-run")], {}, REFUSE))
     # required options
-    for argv in (["score"], ["score", "--model", str(model)], ["serve"], ["normalize", "--model", str(model)],
-                 ["export", "--model", str(model)], ["judge"], ["train-judge"], ["compose"]):
+    for argv in (
+        ["score"],
+        ["score", "--model", str(model)],
+        ["serve"],
+        ["normalize", "--model", str(model)],
+        ["export", "--model", str(model)],
+        ["judge"],
+        ["train-judge"],
+        ["compose"],
+    ):
         cases.append((argv, {}, REFUSE))
     # misspelt flags and bad values on every command
-    typos = {"train": ["--bacth-size", "--learning_rate", "--max_steps", "--ouput-dir", "--epoch-s"],
-             "score": ["--modle", "--batchsize", "--ouput"], "eval": ["--benchmrk", "--modle"],
-             "serve": ["--prot", "--max-batch-token", "--tokne"], "judge": ["--mdoel", "--temprature"],
-             "train-judge": ["--bse", "--lrr"], "normalize": ["--dryrun"], "probe": ["--probe-lst"],
-             "export": ["--mereg"], "compose": ["--treshold"], "inspect": ["--modl"], "quickstart": ["--lr-rate"]}
+    typos = {
+        "train": ["--bacth-size", "--learning_rate", "--max_steps", "--ouput-dir", "--epoch-s"],
+        "score": ["--modle", "--batchsize", "--ouput"],
+        "eval": ["--benchmrk", "--modle"],
+        "serve": ["--prot", "--max-batch-token", "--tokne"],
+        "judge": ["--mdoel", "--temprature"],
+        "train-judge": ["--bse", "--lrr"],
+        "normalize": ["--dryrun"],
+        "probe": ["--probe-lst"],
+        "export": ["--mereg"],
+        "compose": ["--treshold"],
+        "inspect": ["--modl"],
+        "quickstart": ["--lr-rate"],
+    }
     for cmd, flags in typos.items():
         for flag in flags:
             cases.append(([cmd, flag, "1"], {}, REFUSE))
-    values = [("train", "--batch-size", v) for v in ("0", "-1", "many", "1.5", "")] + \
-             [("train", "--lr", v) for v in ("nan", "inf", "-1", "0", "fast")] + \
-             [("train", "--eval-fraction", v) for v in ("1.5", "-0.1", "nan")] + \
-             [("serve", "--port", v) for v in ("70000", "-1", "http")] + \
-             [("score", "--batch-size", v) for v in ("0", "x")] + \
-             [("train", "--resume", v) for v in ("maybe",)] + [("judge", "--temperature", v) for v in ("-1", "nan")]
+    values = (
+        [("train", "--batch-size", v) for v in ("0", "-1", "many", "1.5", "")]
+        + [("train", "--lr", v) for v in ("nan", "inf", "-1", "0", "fast")]
+        + [("train", "--eval-fraction", v) for v in ("1.5", "-0.1", "nan")]
+        + [("serve", "--port", v) for v in ("70000", "-1", "http")]
+        + [("score", "--batch-size", v) for v in ("0", "x")]
+        + [("train", "--resume", v) for v in ("maybe",)]
+        + [("judge", "--temperature", v) for v in ("-1", "nan")]
+    )
     for cmd, flag, value in values:
         extra = {"serve": ["--model", str(model)], "score": ["--model", str(model), "--data", str(data)]}.get(cmd, [])
         cases.append(([cmd, flag, value, *extra], {}, REFUSE))
-    for env in ({"RANK": "abc"}, {"RANK": "-1"}, {"WORLD_SIZE": "0"}, {"RANK": "3", "WORLD_SIZE": "2"},
-                {"LOCAL_RANK": "x"}, {"LOCAL_RANK": "2", "LOCAL_WORLD_SIZE": "2"}, {"WORLD_SIZE": "two"}):
+    for env in (
+        {"RANK": "abc"},
+        {"RANK": "-1"},
+        {"WORLD_SIZE": "0"},
+        {"RANK": "3", "WORLD_SIZE": "2"},
+        {"LOCAL_RANK": "x"},
+        {"LOCAL_RANK": "2", "LOCAL_WORLD_SIZE": "2"},
+        {"WORLD_SIZE": "two"},
+    ):
         cases.append((["train"], env, REFUSE))
     # good settings reach the command (the stub)
-    for argv in (["train", "--learning-rate", "1e-4"], ["train", "--num-train-epochs", "2"],
-                 ["score", "--model", str(model), "--data", str(data)], ["serve", "--model", str(model)],
-                 ["train", "--data", str(data), "--backbone", str(model)], ["eval", "--model", str(model),
-                                                                             "--data", str(data)]):
+    for argv in (
+        ["train", "--learning-rate", "1e-4"],
+        ["train", "--num-train-epochs", "2"],
+        ["score", "--model", str(model), "--data", str(data)],
+        ["serve", "--model", str(model)],
+        ["train", "--data", str(data), "--backbone", str(model)],
+        ["eval", "--model", str(model), "--data", str(data)],
+    ):
         cases.append((argv, {}, ACCEPT))
     cases.append((["train"], {"RANK": "0", "WORLD_SIZE": "1"}, ACCEPT))
     return cases
@@ -279,8 +382,13 @@ def run_settings(tally: Tally) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
         env.pop(k, None)
-    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps([(a, e) for a, e, _ in cases])],
-                          capture_output=True, text=True, env=env, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps([(a, e) for a, e, _ in cases])],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-3000:])
     got = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -304,42 +412,76 @@ def server_cases():
     ok = {"prompt": "hi", "responses": ["a", "b"]}
     auth = {"Authorization": "Bearer s3cret"}
     cases = []  # (method, path, headers, body (dict | bytes | None), expected status class or exact, check)
-    for hdr in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "bearer"}, {"Authorization": "Basic s3cret"},
-                {"Authorization": "Bearer  s3cret x"}, {"Authorization": "Token s3cret"},
-                [("Authorization", "Bearer nope"), ("Authorization", "Bearer s3cret")]):
+    for hdr in (
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "bearer"},
+        {"Authorization": "Basic s3cret"},
+        {"Authorization": "Bearer  s3cret x"},
+        {"Authorization": "Token s3cret"},
+        [("Authorization", "Bearer nope"), ("Authorization", "Bearer s3cret")],
+    ):
         for path in ("/v1/score", "/get_reward", "/metrics", "/openapi.json"):
             body = ok if path == "/v1/score" else ({"query": ["hi a"]} if path == "/get_reward" else None)
             cases.append(("POST" if body else "GET", path, hdr, body, 401, None))
     bad_bodies = [
-        b"", b"{", b"[]", b"null", b"1", b'"x"', b'{"prompt": "hi"}', b'{"responses": ["a"]}',
-        b'{"prompt": "hi", "responses": []}', b'{"prompt": "hi", "responses": "a"}',
-        b'{"prompt": "hi", "responses": [1]}', b'{"prompt": "hi", "responses": [null]}',
-        b'{"prompt": 3, "responses": ["a"]}', b'{"prompt": null, "responses": ["a"]}',
+        b"",
+        b"{",
+        b"[]",
+        b"null",
+        b"1",
+        b'"x"',
+        b'{"prompt": "hi"}',
+        b'{"responses": ["a"]}',
+        b'{"prompt": "hi", "responses": []}',
+        b'{"prompt": "hi", "responses": "a"}',
+        b'{"prompt": "hi", "responses": [1]}',
+        b'{"prompt": "hi", "responses": [null]}',
+        b'{"prompt": 3, "responses": ["a"]}',
+        b'{"prompt": null, "responses": ["a"]}',
         b'{"prompt": "hi", "messages": [{"role": "user", "content": "x"}], "responses": ["a"]}',
-        b'{"messages": [], "responses": ["a"]}', b'{"messages": [{"role": "bot", "content": "x"}], "responses": ["a"]}',
+        b'{"messages": [], "responses": ["a"]}',
+        b'{"messages": [{"role": "bot", "content": "x"}], "responses": ["a"]}',
         b'{"messages": [{"role": "user"}], "responses": ["a"]}',
         b'{"messages": [{"role": "user", "content": 5}], "responses": ["a"]}',
         b'{"prompt": "hi", "responses": ["a"], "normalize": "yes"}',
         b'{"prompt": "hi", "responses": ["a"], "normalize": true}',
-        b'{"prompt": "hi", "responses": ["a"], "unsafe": true}', b'{"prompt": "hi", "responses": ["a"], "extra": 1}',
-        b'{"prompt": "hi", "responses": ["a\\ud800"]}', b'{"prompt": "\\udfff", "responses": ["a"]}',
-        b'{"prompt": "hi", "responses": ["a"], "unsafe": "no"}', b'{"prompt": "hi", "responses": [' +
-        b",".join([b'"x"'] * 300) + b"]}", b'{"prompt": "' + b"x" * 70000 + b'", "responses": ["a"]}',
+        b'{"prompt": "hi", "responses": ["a"], "unsafe": true}',
+        b'{"prompt": "hi", "responses": ["a"], "extra": 1}',
+        b'{"prompt": "hi", "responses": ["a\\ud800"]}',
+        b'{"prompt": "\\udfff", "responses": ["a"]}',
+        b'{"prompt": "hi", "responses": ["a"], "unsafe": "no"}',
+        b'{"prompt": "hi", "responses": [' + b",".join([b'"x"'] * 300) + b"]}",
+        b'{"prompt": "' + b"x" * 70000 + b'", "responses": ["a"]}',
         b'{"prompt": "hi", "prompt": "ho", "responses": ["a"]}',
     ]
     for body in bad_bodies:
         cases.append(("POST", "/v1/score", auth, body, "4xx", None))
     cases.append(("POST", "/get_reward", auth, {"query": []}, 200, None))  # no queries: no rewards
-    reward_bodies = [b'{"query": "hi"}', b'{"query": ["hi"], "prompts": ["a", "b"]}',
-                     b'{"query": ["hi there"], "prompts": ["bye"]}', b'{"query": [1]}', b'{"query": ["x"], '
-                     b'"unsafe": [true]}', b'{"query": ["x"], "unsafe": [true, false]}', b'{"prompts": ["x"]}',
-                     b'{"query": ["x"], "normalize": true}', b"{}"]
+    reward_bodies = [
+        b'{"query": "hi"}',
+        b'{"query": ["hi"], "prompts": ["a", "b"]}',
+        b'{"query": ["hi there"], "prompts": ["bye"]}',
+        b'{"query": [1]}',
+        b'{"query": ["x"], "unsafe": [true]}',
+        b'{"query": ["x"], "unsafe": [true, false]}',
+        b'{"prompts": ["x"]}',
+        b'{"query": ["x"], "normalize": true}',
+        b"{}",
+    ]
     for body in reward_bodies:
         cases.append(("POST", "/get_reward", auth, body, "4xx", None))
-    goods = [{"prompt": "hi", "responses": ["a", "b"]}, {"prompt": "What is 2+3?", "responses": ["5", "6", "five"]},
-             {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
-              "responses": ["Hello!"]}, {"prompt": "é ü 中文 🙂", "responses": ["ok 🙂"]},
-             {"prompt": "x" * 3000, "responses": ["y" * 3000]}, {"prompt": "hi", "responses": ["a"], "unsafe": False}]
+    goods = [
+        {"prompt": "hi", "responses": ["a", "b"]},
+        {"prompt": "What is 2+3?", "responses": ["5", "6", "five"]},
+        {
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+            "responses": ["Hello!"],
+        },
+        {"prompt": "é ü 中文 🙂", "responses": ["ok 🙂"]},
+        {"prompt": "x" * 3000, "responses": ["y" * 3000]},
+        {"prompt": "hi", "responses": ["a"], "unsafe": False},
+    ]
     for body in goods:
         cases.append(("POST", "/v1/score", auth, body, 200, "score"))
     cases.append(("GET", "/health", {}, None, 200, None))
@@ -353,9 +495,9 @@ def run_server(tally: Tally) -> None:
     from fastapi.testclient import TestClient
 
     from rewardlab.model import RewardModel
+    from rewardlab.models.tiny import make_tiny_causal_lm
     from rewardlab.serve.app import create_app
     from rewardlab.serve.config import ServeConfig
-    from rewardlab.tiny import make_tiny_causal_lm
 
     rm = RewardModel.from_backbone(str(make_tiny_causal_lm(Path(tempfile.mkdtemp()))), max_length=48)
     app = create_app(ServeConfig(token="s3cret", max_wait_ms=0, max_text_chars=65536), rm)
@@ -365,14 +507,17 @@ def run_server(tally: Tally) -> None:
             kw = {"headers": headers}
             if isinstance(body, (bytes, bytearray)):
                 kw["content"] = body
-                kw["headers"] = {**dict(headers if isinstance(headers, dict) else {}),
-                                 "content-type": "application/json"}
+                kw["headers"] = {
+                    **dict(headers if isinstance(headers, dict) else {}),
+                    "content-type": "application/json",
+                }
             elif body is not None:
                 kw["json"] = body
             r = client.request(method, path, **kw)
             try:
-                detail = r.json().get("detail") if r.headers.get("content-type", "").startswith("application/json") \
-                    else None
+                detail = (
+                    r.json().get("detail") if r.headers.get("content-type", "").startswith("application/json") else None
+                )
             except ValueError:
                 detail = None
             if r.status_code >= 500:
@@ -396,16 +541,22 @@ def run_server(tally: Tally) -> None:
 
 
 def table(tally: Tally) -> str:
-    lines = ["| class | cases | tracebacks | silent wrong | refusals (clean errors) | correct answers |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| class | cases | tracebacks | silent wrong | refusals (clean errors) | correct answers |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     total = {"cases": 0, "tracebacks": 0, "silent wrong": 0, "refusals": 0, "correct": 0}
     for cls, row in tally.rows.items():
-        lines.append(f"| {cls} | {row['cases']} | {row['tracebacks']} | {row['silent wrong']} | {row['refusals']} | "
-                     f"{row['correct']} |")
+        lines.append(
+            f"| {cls} | {row['cases']} | {row['tracebacks']} | {row['silent wrong']} | {row['refusals']} | "
+            f"{row['correct']} |"
+        )
         for k in total:
             total[k] += row[k]
-    lines.append(f"| **all** | {total['cases']} | {total['tracebacks']} | {total['silent wrong']} | "
-                 f"{total['refusals']} | {total['correct']} |")
+    lines.append(
+        f"| **all** | {total['cases']} | {total['tracebacks']} | {total['silent wrong']} | "
+        f"{total['refusals']} | {total['correct']} |"
+    )
     return "\n".join(lines)
 
 

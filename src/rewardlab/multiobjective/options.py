@@ -1,5 +1,5 @@
 """The multi-objective section of ``rewardlab train``'s options: its own typed config, which
-:class:`rewardlab.train.TrainConfig` takes in (a base class: ``--help`` lists these fields under their sections, and
+:class:`rewardlab.training.train.TrainConfig` takes in (a base class: ``--help`` lists these fields under their sections, and
 every field is a flag). Imports nothing heavy: ``--help`` reads it from source.
 
 :meth:`MultiObjectiveOptions.check_multiobjective` fails before any model loads: the objective is known, the
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rewardlab.bounds import Bounded, NonNegativeFloat, Positive, PositiveFloat
-from rewardlab.errors import RewardlabError
+from rewardlab.core.bounds import Bounded, NonNegativeFloat, Positive, PositiveFloat
+from rewardlab.core.errors import RewardlabError
 
 OBJECTIVE_NAMES = ("regression", "gating")  # the multi-objective trainers (rewardlab.multiobjective.train)
 
