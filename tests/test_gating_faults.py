@@ -78,8 +78,11 @@ def test_a_crash_during_the_final_save_leaves_no_ungated_model(ridge_model, tmp_
         raise KeyboardInterrupt("killed during the save")
 
     monkeypatch.setattr(AttributeRewardModel, "save", crash)
-    with pytest.raises(KeyboardInterrupt):
-        main(_gating(ridge_model, out))
+    try:
+        code = main(_gating(ridge_model, out))  # the command line reports an interrupt (exit 130)
+    except KeyboardInterrupt:
+        code = None
+    assert code != 0
     assert not (out / "model").exists()
 
 
