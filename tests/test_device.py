@@ -99,7 +99,7 @@ def test_the_weights_are_loaded_in_the_dtype_with_the_attention_asked_for(encode
     assert rm.model.config._attn_implementation == "eager"
     assert rm.placement["attn_implementation"] == "eager"
     plain = load_reward_model(str(encoder_model))  # no devices: fp32 on the CPU, as before; nothing recorded
-    assert {p.dtype for p in plain.model.parameters()} == {torch.float32} and not hasattr(plain, "placement")
+    assert {p.dtype for p in plain.model.parameters()} == {torch.float32} and getattr(plain, "placement", None) is None
 
 
 @pytest.mark.parametrize(

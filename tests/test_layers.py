@@ -30,7 +30,7 @@ STAGE_OF = {
     "rewardlab.multiobjective.metrics": "metrics",
     "rewardlab.multiobjective.debias": "metrics",
     "rewardlab.models": "model",
-    "rewardlab.model": "model",  # the public re-export of rewardlab.models.reward_model
+    "rewardlab.model": "model",  # the public re-export of models.reward_model (relayout: keep)
     "rewardlab.multiobjective.model": "model",
     "rewardlab.multiobjective.gate": "model",
     "rewardlab.multiobjective.scalarise": "model",

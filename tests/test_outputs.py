@@ -310,7 +310,7 @@ def test_multiobjective_training_on_a_full_disk_ends_in_one_line(tmp_path, tiny_
         assert run_cli(capsys, [*base, "--objective", "regression", "--stage1", "ridge", "--backbone", tiny_llama,
                                 "--weights", "equal", "--output-dir", str(reg)])[0] == 0  # fmt: skip
         argv = [*base, "--objective", "gating", "--init-from", str(reg / "model"), "--gate-hidden", "8",
-                "--gate-layers", "1", "--gate-steps", "3", "--output-dir", str(tmp_path / "g")]  # fmt: skip
+                "--gate-layers", "1", "--gate-steps", "3", "--save-every", "0", "--output-dir", str(tmp_path / "g")]  # fmt: skip
     else:
         argv = [*base, "--objective", "regression", "--stage1", "ridge", "--backbone", tiny_llama, "--weights",
                 "equal", "--output-dir", str(reg)]  # fmt: skip

@@ -75,19 +75,32 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path, tiny_llama, caps
         code, err = run_cli(capsys, _train(tiny_llama, data, out, flag))
     finally:
         stop(holder)
-    assert code == 2 and f"pid {holder.pid}" in err and "being written by" in err, err
+    assert code == 2 and f"pid {holder.pid}" in err and "a second run into the same output directory" in err, err
     after = snapshot(out)
     assert all(after.get(k) == v for k, v in before.items())  # nothing of the live run removed or changed
     assert run_cli(capsys, _train(tiny_llama, data, out, "--resume"))[0] == 0  # the holder gone: it is free
 
 
-def test_every_writing_command_that_claims_a_directory_is_refused_while_it_is_held(tmp_path, capsys):
+def test_every_writing_command_that_claims_a_directory_is_refused_while_it_is_held(tmp_path, tiny_llama, capsys):
+    from rewardlab.models.reward_model import RewardModel
+
     model_dir = tmp_path / "m"
-    model_dir.mkdir()
+    RewardModel.from_backbone(tiny_llama, max_length=32).save(model_dir)
     out = tmp_path / "ev"
     holder = hold(out)
     try:
-        code, err = run_cli(capsys, ["eval", "--model", str(model_dir), "--data", "x", "--output-dir", str(out)])
+        code, err = run_cli(
+            capsys,
+            [
+                "eval",
+                "--model",
+                str(model_dir),
+                "--data",
+                str(write_jsonl(tmp_path / "d.jsonl", rows(2))),
+                "--output-dir",
+                str(out),
+            ],
+        )
         assert code == 2 and f"pid {holder.pid}" in err
         code, err = run_cli(capsys, ["probe", "--model", str(model_dir), "--data", "x", "--output-dir", str(out)])
         assert code == 2  # probe reads its data first: that error or the holder, never a second writer

@@ -197,6 +197,6 @@ def test_gating_on_data_where_every_ranking_is_tied_is_an_error_before_work(tmp_
     data = tmp_path / "tied.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     code = main(["train", "--objective", "gating", "--init-from", str(paths / "regression-model"), "--data",
-                 str(data), "--format", "ranked", "--output-dir", str(tmp_path / "g")])  # fmt: skip
+                 str(data), "--format", "ranked", "--output-dir", str(tmp_path / "g"), "--save-every", "0"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "hold no strict pair" in err and "Traceback" not in err

@@ -148,3 +148,17 @@ def test_validate_without_cli():
     assert (c.lr, c.max_steps) == (2e-3, 7)
     with pytest.raises(RewardlabError, match=r"x.yaml: lr: must be a finite number"):
         validate(TrainConfig, Sourced({"lr": "nan"}, {"lr": "x.yaml: lr"}))
+
+
+def test_periodic_checkpoints_default_to_500_steps_except_for_gating():
+    """Not given, ``--save-every`` means every 500 steps for the trainers that checkpoint; gating keeps none (its
+    option check refuses an explicit ``--save-every``, so the default must not count as given); a value given wins."""
+    from rewardlab.training.train import TrainConfig
+
+    assert TrainConfig().periodic_save_every == 500
+    assert TrainConfig(objective="gating").periodic_save_every == 0
+    assert TrainConfig(save_every=3).periodic_save_every == 3
+    assert TrainConfig(save_every=0).periodic_save_every == 0
+    TrainConfig(objective="gating").check_multiobjective()  # the default is not an explicit --save-every
+    with pytest.raises(RewardlabError, match="--save-every"):
+        TrainConfig(objective="gating", save_every=500).check_multiobjective()

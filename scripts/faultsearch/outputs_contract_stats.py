@@ -728,7 +728,7 @@ def disks(w: World) -> None:
             "regression": ["train", "--objective", "regression", "--stage1", "ridge", "--backbone", w.tiny, "--data",
                            "embedded", "--embedded-size", "20", "--output-dir", str(d / "reg")],
             "gating": ["train", "--objective", "gating", "--init-from", str(reg / "model"), "--data", "embedded",
-                       "--embedded-size", "20", "--gate-hidden", "4", "--gate-layers", "1", "--gate-steps", "2",
+                       "--embedded-size", "20", "--gate-hidden", "4", "--gate-layers", "1", "--gate-steps", "2", "--save-every", "0",
                        "--output-dir", str(d / "g")],
         }  # fmt: skip
 

@@ -313,7 +313,7 @@ def _gradient_regression(
         warmup_ratio=cfg.warmup_ratio,
         lr_schedule=cfg.lr_schedule,
         max_grad_norm=cfg.max_grad_norm,
-        save_every=cfg.save_every,
+        save_every=cfg.periodic_save_every,
         stop_after=cfg.stop_after,
         resume=cfg.resume,
         skip_nonfinite=cfg.skip_nonfinite,

@@ -169,8 +169,9 @@ class TrainConfig(MultiObjectiveOptions):
     eval_every: NonNegative = 0  # steps between held-out evaluations; 0: only at the end
     eval_batch_size: Positive = 32  # texts per forward when scoring the held-out split
     # checkpoints
-    # steps between checkpoints (0: none; Ctrl-C / SIGTERM always write one): a killed run loses at most this many
-    save_every: NonNegative = 500
+    # steps between checkpoints (default: 500 where the trainer checkpoints; --objective gating has none; 0: none;
+    # Ctrl-C / SIGTERM always write one): a killed run loses at most this many
+    save_every: NonNegative | None = None
     keep_checkpoints: Positive = 2  # the newest N periodic checkpoints are kept
     resume: bool = False  # continue from the newest checkpoint in output_dir (exactly)
     overwrite: bool = False  # replace the run in a non-empty output_dir (refused without --resume or --overwrite)
@@ -197,6 +198,15 @@ class TrainConfig(MultiObjectiveOptions):
         "overwrite",
         "output_dir",
     )  # output_dir: however spelt, or moved
+    DEFAULT_SAVE_EVERY = 500  # periodic checkpoints when --save-every is not given (the trainers that checkpoint)
+
+    @property
+    def periodic_save_every(self) -> int:
+        """Steps between periodic checkpoints: ``--save-every`` when given, else 500 (gating, which trains on cached
+        features and keeps no checkpoints, gets 0: its option check refuses an explicit ``--save-every``)."""
+        if self.save_every is not None:
+            return self.save_every
+        return 0 if self.objective == "gating" else self.DEFAULT_SAVE_EVERY
 
     def __post_init__(self):
         check_bounds(self)  # the declared ranges bind however the config is built
@@ -403,7 +413,8 @@ def _run_steps(run: ScalarRun) -> TrainResult:
             stop = cfg.stop_after is not None and done >= cfg.stop_after
             signalled = signals.agreed(run.accelerator)
             written = None
-            periodic = cfg.save_every and done % cfg.save_every == 0 and not _plugin_sharded(run.accelerator)
+            every = cfg.periodic_save_every
+            periodic = every and done % every == 0 and not _plugin_sharded(run.accelerator)
             if periodic or stop or signalled:  # (ZeRO-3 / Accelerate FSDP: no periodic ones, docs/scale-out.md)
                 written = save_checkpoint(run, done, window)
             if signalled:
@@ -908,7 +919,7 @@ def _check_free_space(out: Path, rm: RewardModel, cfg: TrainConfig) -> None:
     are kept, ``keep_checkpoints + 1`` of them (weights + AdamW's two moments each), plus 10%."""
     weights = sum(p.numel() * p.element_size() for p in rm.model.state_dict().values())
     trainable = sum(p.numel() * 4 for p in rm.parameters() if p.requires_grad)
-    n_ckpt = cfg.keep_checkpoints + 1 if (cfg.save_every or cfg.stop_after) else 0
+    n_ckpt = cfg.keep_checkpoints + 1 if (cfg.periodic_save_every or cfg.stop_after) else 0
     need = int(1.1 * (weights + n_ckpt * (weights + 2 * trainable)))
     # what the run already has there (its checkpoints on --resume, its model) is not written again on top
     have = disk_bytes([out / "model", out / "checkpoints"])
