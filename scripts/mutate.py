@@ -14,7 +14,7 @@ compared before and after.
     nice -n 10 .venv/bin/python scripts/mutate.py --module losses --limit 40 --seed 1
     .venv/bin/python scripts/mutate.py --module finite --list            # the mutants, no test run
     .venv/bin/python scripts/mutate.py --module serve_batcher --line 235  # only the mutants of line 235
-    .venv/bin/python scripts/mutate.py --file src/rewardlab/finite.py --tests tests/test_faults.py \\
+    .venv/bin/python scripts/mutate.py --file src/rewardlab/core/finite.py --tests tests/test_faults.py \\
         --replace 39 "not all(" "not any("                             # one hand-written mutation
 
 ``--json FILE`` writes every result (for ``docs/mutation.md``).

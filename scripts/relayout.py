@@ -51,6 +51,9 @@ MOVES = {
     "rewardlab.contract_options": "rewardlab.core.contract_options",
     "rewardlab.trackers": "rewardlab.core.trackers",
     "rewardlab.cli_help": "rewardlab.core.cli_help",
+    "rewardlab.aliases": "rewardlab.core.aliases",
+    "rewardlab.preflight": "rewardlab.commands.preflight",
+    "rewardlab.sharding": "rewardlab.scoring.sharding",
     "rewardlab.device": "rewardlab.core.device",
     "rewardlab.hub": "rewardlab.core.hub",
     "rewardlab.interrupt": "rewardlab.core.interrupt",
@@ -121,6 +124,7 @@ SHIMS = {
     '__all__ = ["RewardModel", "ScoringSpec", "TextEncoder"]\n',
 }
 
+KEEP = "relayout: keep"  # a line with this comment names an old path on purpose (the public re-export)
 TREES = ("src", "tests", "docs", "perf", "experiments", "scripts")
 FILES = ("CONTRIBUTING.md", "pyproject.toml")
 SUFFIXES = (".py", ".md", ".sh", ".toml", ".yaml", ".yml", ".txt", ".cfg")
@@ -192,9 +196,11 @@ def _rewrite_from_package(text: str) -> str:
 
 def _public_line(line: str) -> bool:
     """``from rewardlab.model import RewardModel`` importing only documented public names: left as users write it."""
+    if KEEP in line:
+        return True
     for module, names in PUBLIC.items():
-        m = re.match(rf"\s*from {re.escape(module)} import ([\w ,]+)\s*(#.*)?$", line)
-        if m and {n.strip() for n in m.group(1).split(",")} <= set(names):
+        m = re.search(rf"from {re.escape(module)} import ([\w ,]+)", line)
+        if m and {n.strip() for n in m.group(1).split(",") if n.strip()} <= set(names):
             return True
     return False
 
@@ -204,7 +210,7 @@ def rewrite_text(text: str, keep_public: bool) -> str:
     text = _rewrite_from_package(text)
     out = []
     for line in text.splitlines(keepends=True):
-        if keep_public and _public_line(line):
+        if (keep_public and _public_line(line)) or KEEP in line:
             out.append(line)
             continue
         line = pattern.sub(lambda m: MOVES[m.group(1)], line)

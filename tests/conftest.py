@@ -15,21 +15,21 @@ hf_logging.disable_progress_bar()
 
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory):
-    from rewardlab.tiny import make_tiny_causal_lm
+    from rewardlab.models.tiny import make_tiny_causal_lm
 
     return str(make_tiny_causal_lm(tmp_path_factory.mktemp("tiny-llama")))
 
 
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory):
-    from rewardlab.tiny import make_tiny_encoder
+    from rewardlab.models.tiny import make_tiny_encoder
 
     return str(make_tiny_encoder(tmp_path_factory.mktemp("tiny-bert")))
 
 
 @pytest.fixture(scope="session")
 def tiny_qwen2(tmp_path_factory):
-    from rewardlab.tiny import make_tiny_decoder
+    from rewardlab.models.tiny import make_tiny_decoder
 
     return str(make_tiny_decoder(tmp_path_factory.mktemp("tiny-qwen2"), "qwen2"))
 

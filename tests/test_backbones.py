@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rewardlab.backbones import resolve_backbone
-from rewardlab.model import RewardModel
+from rewardlab.models.backbones import resolve_backbone
+from rewardlab.models.reward_model import RewardModel
 
 
 def test_minilm_resolves_to_package_dir_and_loads():
@@ -31,7 +31,7 @@ def test_smollm2_gguf_trains_saves_and_matches_plain_transformers(tmp_path):
     from transformers import AutoModelForSequenceClassification
 
     from rewardlab.data import Comparison, write_jsonl
-    from rewardlab.train import TrainConfig, train
+    from rewardlab.training.train import TrainConfig, train
 
     rm = RewardModel.from_backbone("smollm2-135m", max_length=128)
     assert rm.spec.template == "chat" and rm.spec.eos_token == "<|im_end|>"

@@ -18,12 +18,12 @@ import pytest
 from rewardlab.benchmarks import REGISTRY, describe_benchmarks, get_benchmark, score_records
 from rewardlab.benchmarks import rewardbench as rb1
 from rewardlab.benchmarks.mtbench import agreement, vote_from_rewards, win_loss_tie
+from rewardlab.core.errors import DataError, RewardlabError
+from rewardlab.core.scorer import Capabilities, Scorer
 from rewardlab.data.record import Comparison
-from rewardlab.errors import DataError, RewardlabError
 from rewardlab.metrics.best_of_n import best_of_n
 from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.metrics.ties import TiePolicy, beat_all_credit, compare_credit
-from rewardlab.scoring.protocol import Capabilities, Scorer
 
 FIX = Path(__file__).parent / "fixtures" / "benchmarks"
 TAG = re.compile(r"\[r=([-0-9.]+)\]")
@@ -503,7 +503,7 @@ def test_scorer_returning_wrong_shapes_is_an_error():
 
 @pytest.fixture(scope="module")
 def two_models(tmp_path_factory, tiny_llama):
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     root = tmp_path_factory.mktemp("bench-models")
     paths = []
@@ -519,7 +519,7 @@ def test_scores_do_not_change_with_batch_size(two_models):
     """RewardBench v1 fixture scored by a tiny random model at batch sizes 1, 3, 5 and 64: the rewards agree
     to 1e-6 (batches differ only in padding), identical inputs get bit-identical rewards (the hep-go pair
     stays an exact tie), and every benchmark number is the same."""
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     rm = RewardModel.load(two_models[0])
     bench = get_benchmark("rewardbench")
@@ -602,7 +602,7 @@ def test_skipped_summary_says_how_many_reasons_are_not_shown():
     """Known answer: 9 rows skipped for 5 reasons (3, 2, 2, 1, 1 rows). The three most frequent are named (7 rows);
     the other 2 reasons (2 rows) must be counted, not silently dropped."""
     from rewardlab.benchmarks.base import skipped_summary
-    from rewardlab.errors import DataError
+    from rewardlab.core.errors import DataError
 
     counts = {"missing": 3, "empty": 2, "not text": 2, "bad label": 1, "too long": 1}
     skipped = [DataError(reason, path="f.jsonl", line=i + 1) for reason, n in counts.items() for i in range(n)]

@@ -1,8 +1,8 @@
 """The one bin packer (best-fit decreasing), worked by hand, and its two users agreeing on it."""
 
-from rewardlab.binpack import best_fit_decreasing
-from rewardlab.layout import pack_rows
-from rewardlab.samplers import pack
+from rewardlab.core.binpack import best_fit_decreasing
+from rewardlab.models.layout import pack_rows
+from rewardlab.training.samplers import pack
 
 
 def test_best_fit_puts_an_item_in_the_fullest_bin_that_fits():

@@ -12,8 +12,8 @@ from rewardlab.bon import analysis as analysis_mod
 from rewardlab.bon.analysis import BonConfig, analyse, check_ns, default_ns
 from rewardlab.bon.candidates import read_candidates
 from rewardlab.cli import main
-from rewardlab.errors import RewardlabError
-from rewardlab.model import RewardModel
+from rewardlab.core.errors import RewardlabError
+from rewardlab.models.reward_model import RewardModel
 
 
 def write_jsonl(path, rows):
@@ -170,11 +170,11 @@ def test_bon_command_end_to_end(tmp_path, tiny_rms, capsys):
 def test_bon_refusals_before_work(tmp_path, tiny_rms, capsys, monkeypatch):
     samples = _embedded_samples(tmp_path / "s.jsonl", n=4)
     out = tmp_path / "rep"
-    import rewardlab.loader
+    import rewardlab.scoring.loader
 
     loads = []
-    real = rewardlab.loader.load_reward_model
-    monkeypatch.setattr(rewardlab.loader, "load_reward_model", lambda *a, **k: loads.append(a) or real(*a, **k))
+    real = rewardlab.scoring.loader.load_reward_model
+    monkeypatch.setattr(rewardlab.scoring.loader, "load_reward_model", lambda *a, **k: loads.append(a) or real(*a, **k))
     code = main(["bon", "--samples", str(samples), "--proxy", tiny_rms[0], "--ns", "1", "8", "--output-dir", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and "n=8 but prompt 'synthetic-0-0' has only N=4" in err
@@ -200,9 +200,9 @@ def test_nonfinite_score_stops_with_the_sample_id(tmp_path, tiny_rms, capsys, mo
 
 
 def test_scorer_nonfinite_error_names_the_sample(tmp_path, tiny_rms, capsys, monkeypatch):
-    """The scorer's own check (rewardlab.finite) names text #5; bon turns it into the sample id: 4 samples a
+    """The scorer's own check (rewardlab.core.finite) names text #5; bon turns it into the sample id: 4 samples a
     prompt, so #5 is prompt 1's sample 1."""
-    from rewardlab.finite import NonFiniteError
+    from rewardlab.core.finite import NonFiniteError
 
     samples = _embedded_samples(tmp_path / "s.jsonl", n=4)
 

@@ -13,7 +13,7 @@ from rewardlab.bon import sample as sample_mod
 from rewardlab.bon.candidates import read_candidates
 from rewardlab.bon.sample import SampleConfig, groups, run_sample
 from rewardlab.cli import main
-from rewardlab.errors import RewardlabError
+from rewardlab.core.errors import RewardlabError
 
 
 def cfg(policy, out, **kw) -> SampleConfig:

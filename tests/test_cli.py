@@ -67,7 +67,7 @@ def test_train_score_eval_with_yaml_config(tmp_path, tiny_llama, capsys):
 
 
 def test_single_prompt_response_rows_are_scored(tmp_path, tiny_llama):
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     rm = RewardModel.from_backbone(tiny_llama)
     rm.save(tmp_path / "m")
@@ -95,7 +95,7 @@ def test_bad_input_names_file_line_field_and_skip_invalid(tmp_path, tiny_llama, 
 
 def test_unknown_yaml_option_is_refused(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("learningrate: 0.1\n")  # (learning_rate is an alias of lr: rewardlab.aliases)
+    cfg.write_text("learningrate: 0.1\n")  # (learning_rate is an alias of lr: rewardlab.core.aliases)
     assert main(["train", "--config", str(cfg)]) == 2
     assert "learningrate" in capsys.readouterr().err
 
@@ -123,7 +123,7 @@ def test_option_help_is_read_from_the_config_comments():
     from dataclasses import dataclass
 
     from rewardlab.cli import field_comments
-    from rewardlab.train import TrainConfig
+    from rewardlab.training.train import TrainConfig
 
     @dataclass
     class Demo:
@@ -147,7 +147,7 @@ def test_real_hh_pairs_train_eval_and_plain_transformers_agree(tmp_path):
     """A few real MiniLM steps on the Anthropic HH harmless pairs, then eval, then plain transformers."""
     from transformers import AutoModelForSequenceClassification
 
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     out = tmp_path / "hh"
     assert (
@@ -228,7 +228,7 @@ def test_score_weights_change_the_chosen_response_in_eval_and_score(tmp_path, ti
     The model's rewards do not depend on the weights, so with 3 records (no reward ties) the weighted accuracy is
     1 − the default one, and the two differ (k/3 ≠ 1 − k/3). `score` reads an auto-format HelpSteer2 file as
     single rows unless weights are given, so the unweighted run names --format helpsteer2."""
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     RewardModel.from_backbone(tiny_llama).save(tmp_path / "m")
     rows = [
@@ -303,7 +303,7 @@ def test_every_option_of_every_command_has_help_text():
     import dataclasses
 
     from rewardlab.cli import COMMANDS, _config_class
-    from rewardlab.cli_help import field_comments
+    from rewardlab.core.cli_help import field_comments
 
     missing = []
     for name, (_, path, _) in COMMANDS.items():
@@ -317,7 +317,7 @@ def test_every_option_of_every_command_has_help_text():
 def test_a_comment_inside_a_wrapped_field_documents_it(tmp_path):
     import dataclasses
 
-    from rewardlab.cli_help import field_comments
+    from rewardlab.core.cli_help import field_comments
 
     # fmt: off
     @dataclasses.dataclass

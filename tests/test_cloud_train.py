@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from rewardlab.data.record import Comparison
 from rewardlab.judges.cloud import CloudRewardModel, cloud_features, train_cloud
-from rewardlab.recipe import LoopOptions
+from rewardlab.training.recipe import LoopOptions
 
 CRITIQUES = [["Right and short.", "Close but off.", "Wrong sum."], ["Helpful.", "Also helpful.", "Unhelpful."]]
 
@@ -101,7 +101,7 @@ def test_cloud_nonfinite_loss_stops_the_run(model, monkeypatch):
     """A NaN loss stops CLoud training at that step with the core's message (before, a NaN LM term was replaced
     by 0 and the run went on)."""
     import rewardlab.judges.cloud as cloud
-    from rewardlab.finite import NonFiniteError
+    from rewardlab.core.finite import NonFiniteError
 
     real = F.cross_entropy
     monkeypatch.setattr(cloud.F, "cross_entropy", lambda *a, **kw: real(*a, **kw) * float("nan"))

@@ -1,4 +1,4 @@
-"""Declared ranges (rewardlab.bounds) bind however a config is built: from flags, YAML, or in Python."""
+"""Declared ranges (rewardlab.core.bounds) bind however a config is built: from flags, YAML, or in Python."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from rewardlab.bounds import out_of_bounds
-from rewardlab.errors import RewardlabError
+from rewardlab.core.bounds import out_of_bounds
+from rewardlab.core.errors import RewardlabError
 
 
 def test_a_config_built_in_python_is_checked():
-    from rewardlab.train import TrainConfig
+    from rewardlab.training.train import TrainConfig
 
     with pytest.raises(RewardlabError, match=r"TrainConfig: lr = -1.0: must be > 0.0"):
         TrainConfig(lr=-1.0)
@@ -27,10 +27,10 @@ def test_a_config_built_in_python_is_checked():
 @pytest.mark.parametrize(
     "module, name, field, value",
     [
-        ("rewardlab.evaluate", "EvalConfig", "n_boot", -1),
+        ("rewardlab.commands.evaluate", "EvalConfig", "n_boot", -1),
         ("rewardlab.serve.config", "ServeConfig", "port", 70000),
-        ("rewardlab.score", "ScoreConfig", "batch_size", 0),
-        ("rewardlab.export", "ExportConfig", "tolerance", -1.0),
+        ("rewardlab.commands.score", "ScoreConfig", "batch_size", 0),
+        ("rewardlab.commands.export", "ExportConfig", "tolerance", -1.0),
         ("rewardlab.judges.train", "TrainJudgeConfig", "lr", -1.0),
     ],
 )
@@ -48,7 +48,7 @@ def test_every_command_config_binds_its_ranges(module, name, field, value):
 
 def test_out_of_bounds_names_each_problem():
     """lr = 0 breaks Gt(0); eval_fraction = 2 breaks Le(1): two problems, in field order."""
-    from rewardlab.train import TrainConfig
+    from rewardlab.training.train import TrainConfig
 
     cfg = TrainConfig()
     object.__setattr__(cfg, "lr", 0.0)

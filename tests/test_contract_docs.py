@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from rewardlab.model import RewardModel
+from rewardlab.models.reward_model import RewardModel
 
 PROMPT, RESPONSE = 'Write a sentence that uses the word "ocean".', "The ocean is calm today."
 

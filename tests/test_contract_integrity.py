@@ -1,6 +1,6 @@
-"""The whole contract is sealed (rewardlab.integrity), malformed rewardlab.json is an error naming the field
-(rewardlab.specfields), and normalisation / whitening statistics are checked where written and where read
-(rewardlab.normstats): issue 23, items 3 and 4. Every case goes through the one loader the commands use."""
+"""The whole contract is sealed (rewardlab.core.integrity), malformed rewardlab.json is an error naming the field
+(rewardlab.core.specfields), and normalisation / whitening statistics are checked where written and where read
+(rewardlab.core.normstats): issue 23, items 3 and 4. Every case goes through the one loader the commands use."""
 
 from __future__ import annotations
 
@@ -39,12 +39,12 @@ def edit(d: Path, change) -> None:
 def built(tiny_llama, tmp_path_factory):
     """A scalar model (with statistics), a K-output model with a gate, a transform and fixed weights, and a
     composition over two scalar models, whitened on reference rows: each as rewardlab writes it."""
-    from rewardlab.compose import ComposeConfig, run_compose
-    from rewardlab.model import RewardModel
+    from rewardlab.commands.compose import ComposeConfig, run_compose
+    from rewardlab.commands.normalize import NormalizeConfig, run_normalize
+    from rewardlab.models.reward_model import RewardModel
     from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
     from rewardlab.multiobjective.model import AttributeRewardModel
     from rewardlab.multiobjective.scalarise import FixedWeights
-    from rewardlab.normalize import NormalizeConfig, run_normalize
 
     tmp = tmp_path_factory.mktemp("contract")
     samples = write_jsonl(tmp / "samples.jsonl", SAMPLES)
@@ -170,7 +170,7 @@ def test_deleting_file_hashes_is_refused_unless_trusted(copy, tmp_path, capsys):
 
 
 def test_every_writer_seals_what_it_writes(built):
-    from rewardlab.integrity import seal_problems
+    from rewardlab.core.integrity import seal_problems
 
     for kind in ("scalar", "mo", "composed"):
         spec = spec_of(built[kind])
@@ -250,7 +250,7 @@ def test_score_never_answers_with_statistics_that_cannot_normalise(copy, tmp_pat
 def test_the_server_never_says_normalized_without_normalising(copy, capsys):
     from fastapi.testclient import TestClient
 
-    from rewardlab.errors import RewardlabError
+    from rewardlab.core.errors import RewardlabError
     from rewardlab.serve.app import create_app
     from rewardlab.serve.config import ServeConfig
 
@@ -279,8 +279,8 @@ def test_measured_statistics_worked_by_hand():
     """rewards 1, 2, 3, 4: mean 10/4 = 2.5; squared deviations 2.25 + 0.25 + 0.25 + 2.25 = 5, /4 = 1.25, std
     √1.25 = 1.118034. Five times 0.3 plus float32 noise of 1e-8: std ≈ 4e-9 ≤ the floor 1e-6 · max(1e-6/1e-6, |r|)
     = 1e-6: refused. One score: n = 1 < 2, refused."""
-    from rewardlab.errors import RewardlabError
-    from rewardlab.normstats import measured, stats_problem
+    from rewardlab.core.errors import RewardlabError
+    from rewardlab.core.normstats import measured, stats_problem
 
     got = measured([1.0, 2.0, 3.0, 4.0], "x")
     assert got["mean"] == 2.5 and got["std"] == pytest.approx(1.118034, abs=1e-6) and got["n"] == 4
@@ -310,7 +310,7 @@ def test_composed_whitening_and_threshold_are_checked_where_read(copy, tmp_path,
 
 
 def test_whitening_is_checked_where_written(tmp_path):
-    from rewardlab.errors import RewardlabError
+    from rewardlab.core.errors import RewardlabError
     from rewardlab.multiobjective.scalarise import Llama2Rule
 
     rule = Llama2Rule("safety", "helpfulness")
@@ -327,8 +327,8 @@ def test_whitening_is_checked_where_written(tmp_path):
 
 def test_the_trainer_records_no_statistics_it_could_not_normalise_with(capsys):
     """Held-out rewards that are all equal (a model that scores every text the same) give no statistics."""
-    from rewardlab.errors import RewardlabError
-    from rewardlab.normstats import measured
+    from rewardlab.core.errors import RewardlabError
+    from rewardlab.core.normstats import measured
 
     with pytest.raises(RewardlabError):
         measured([0.25] * 6, "the held-out rewards")

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from rewardlab.cli import main
-from rewardlab.contract_options import ContractOptions
-from rewardlab.errors import ModelContractError
-from rewardlab.loader import load_reward_model
+from rewardlab.core.contract_options import ContractOptions
+from rewardlab.core.errors import ModelContractError
+from rewardlab.scoring.loader import load_reward_model
 
 FIXTURE = Path(__file__).parent / "fixtures" / "custom_code" / "modeling_tiny_armo.py"
 NAMES = ["helpfulness", "correctness", "verbosity"]

@@ -14,10 +14,10 @@ from typing import Callable
 
 import pytest
 
+from rewardlab.core.errors import DataError
 from rewardlab.data import FORMATS, Comparison, LoadResult, fingerprint, load_comparisons, split_by_prompt, write_jsonl
 from rewardlab.data.formats import detect_format
 from rewardlab.data.readers import iter_rows
-from rewardlab.errors import DataError
 
 HH_FILE = "/work/shared/data/hh-rlhf-harmless-base-test.jsonl.gz"
 

@@ -1,4 +1,4 @@
-"""``--device`` / ``--dtype`` / ``--attn-implementation`` / ``--quantize`` (rewardlab.device): one implementation
+"""``--device`` / ``--dtype`` / ``--attn-implementation`` / ``--quantize`` (rewardlab.core.device): one implementation
 for every command that loads a model; checked before any weights load; printed and recorded."""
 
 import json
@@ -6,12 +6,12 @@ import json
 import pytest
 import torch
 
-from rewardlab import device as dev
 from rewardlab.cli import main
-from rewardlab.device import DeviceOptions, Placement, resolve
-from rewardlab.evaluate import load_scorer, model_provenance
-from rewardlab.loader import load_reward_model
-from rewardlab.model import RewardModel
+from rewardlab.commands.evaluate import load_scorer, model_provenance
+from rewardlab.core import device as dev
+from rewardlab.core.device import DeviceOptions, Placement, resolve
+from rewardlab.models.reward_model import RewardModel
+from rewardlab.scoring.loader import load_reward_model
 
 PAIRS = [
     {"prompt": "What is 2 plus 3?", "chosen": "It is 5.", "rejected": "It is 7, I think, or maybe 8."},

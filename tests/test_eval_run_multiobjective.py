@@ -12,7 +12,7 @@ from rewardlab.cli import main
 from rewardlab.data import load_comparisons, write_jsonl
 from rewardlab.data import synthetic_attributes as sa
 from rewardlab.multiobjective.train import _load_pairs
-from rewardlab.train import TrainConfig, load_train_eval, train
+from rewardlab.training.train import TrainConfig, load_train_eval, train
 
 GATE = ["--gate-hidden", "8", "--gate-layers", "1", "--gate-steps", "5"]
 

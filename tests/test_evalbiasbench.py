@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from rewardlab.benchmarks import detect_benchmark, get_benchmark
-from rewardlab.errors import DataError
-from rewardlab.evaluate import evaluate_benchmark
+from rewardlab.commands.evaluate import evaluate_benchmark
+from rewardlab.core.errors import DataError
+from rewardlab.core.scorer import Capabilities, Scorer
 from rewardlab.metrics.ties import TiePolicy
-from rewardlab.scoring.protocol import Capabilities, Scorer
 
 FIX = Path(__file__).parent / "fixtures" / "benchmarks" / "evalbiasbench.json"
 BENCH = get_benchmark("evalbiasbench")
@@ -143,7 +143,7 @@ def test_judges_are_scored_in_both_orders():
 
 def test_eval_detects_the_format(tiny_llama, tmp_path):
     from rewardlab.cli import main
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     assert detect_benchmark(str(FIX)) is BENCH
     assert detect_benchmark(str(FIX.with_name("generic.jsonl"))) is None

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from rewardlab.cli import main
+from rewardlab.core.errors import DataError
 from rewardlab.data import load_comparisons
-from rewardlab.errors import DataError
-from rewardlab.evalsets import load_eval_comparisons
+from rewardlab.data.evalsets import load_eval_comparisons
 
 
 def _llmbar(path, rows):
@@ -67,7 +67,7 @@ def test_error_counts_the_other_failing_rows(tmp_path):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, tiny_llama):
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     rm = RewardModel.from_backbone(tiny_llama, max_length=48, seed=0)
     d = tmp_path_factory.mktemp("evalsets") / "model"

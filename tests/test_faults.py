@@ -91,7 +91,7 @@ def _train_args(tiny_llama, data, out, *extra):
 
 
 def test_nonfinite_loss_stops_at_its_step_keeps_good_checkpoints_and_skip_continues(tmp_path, tiny_llama, capsys):
-    from rewardlab.samplers import random_plan
+    from rewardlab.training.samplers import random_plan
 
     heavy = random_plan(24, 4, 1, 0, 0)[3][0]  # a row of the 4th step (seed 0, epoch 0)
     data = write_jsonl(tmp_path / "d.jsonl", rows(24, heavy=heavy))
@@ -126,7 +126,7 @@ def test_nonfinite_loss_stops_at_its_step_keeps_good_checkpoints_and_skip_contin
 def test_checkpoint_of_nonfinite_weights_is_refused_and_the_good_ones_kept(tmp_path, tiny_llama, capsys, monkeypatch):
     """A weight turns Inf after step 2's update (finite loss and gradient: the guard let it through). The checkpoint
     of step 2 is refused (every process checks, so none waits on another), step 1's is kept, exit 2, no traceback."""
-    import rewardlab.train as train_module
+    import rewardlab.training.train as train_module
 
     real = train_module.train_step
 
@@ -151,7 +151,7 @@ def _nan_model(tmp_path, tiny_llama) -> Path:
     rewardlab.json hashes recorded for the NaN weights."""
     from safetensors.torch import load_file, save_file
 
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     d = tmp_path / "nanmodel"
     RewardModel.from_backbone(tiny_llama, max_length=48).save(d)
@@ -159,7 +159,7 @@ def _nan_model(tmp_path, tiny_llama) -> Path:
     head = next(k for k in state if k.startswith("score") or "classifier" in k)
     state[head] = torch.full_like(state[head], math.nan)
     save_file(state, str(d / "model.safetensors"), metadata={"format": "pt"})
-    from rewardlab.model import write_spec
+    from rewardlab.models.reward_model import write_spec
 
     write_spec(d, json.loads((d / "rewardlab.json").read_text()))  # hashes as if saved so: only the NaN is wrong
     return d
@@ -182,8 +182,8 @@ def test_a_model_with_nan_weights_is_refused_at_load(tmp_path, tiny_llama, capsy
 
 
 def test_nonfinite_weights_are_never_saved(tmp_path, tiny_llama):
-    from rewardlab.finite import NonFiniteError
-    from rewardlab.model import RewardModel
+    from rewardlab.core.finite import NonFiniteError
+    from rewardlab.models.reward_model import RewardModel
 
     rm = RewardModel.from_backbone(tiny_llama, max_length=48)
     with torch.no_grad():
@@ -196,7 +196,7 @@ def test_nonfinite_weights_are_never_saved(tmp_path, tiny_llama):
 def test_server_answers_an_error_not_null_and_health_turns_unhealthy(tmp_path, tiny_llama):
     from fastapi.testclient import TestClient
 
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
     from rewardlab.serve.app import create_app
     from rewardlab.serve.config import ServeConfig
 
@@ -295,7 +295,7 @@ def test_resume_from_a_moved_directory_spelt_relatively_has_no_duplicated_steps(
 
 
 def test_score_and_eval_outputs_are_not_overwritten_silently(tmp_path, tiny_llama, capsys):
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     model = tmp_path / "m"
     RewardModel.from_backbone(tiny_llama, max_length=48).save(model)
@@ -367,7 +367,7 @@ def test_every_json_file_a_run_writes_is_strict_json(tmp_path, tiny_llama, capsy
 def test_strict_json_turns_undefined_statistics_into_null():
     import numpy as np
 
-    from rewardlab.jsonstrict import dumps_strict
+    from rewardlab.core.jsonstrict import dumps_strict
 
     assert (
         dumps_strict({"a": math.nan, "b": [1.5, math.inf, np.float32("nan")], "c": np.float64(2.0)})
@@ -407,7 +407,7 @@ def test_broken_input_files_are_errors_naming_file_and_line(tmp_path, tiny_llama
 
 
 def test_score_of_an_empty_file_is_an_error_not_an_empty_output(tmp_path, tiny_llama, capsys):
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     RewardModel.from_backbone(tiny_llama, max_length=48).save(tmp_path / "m")
     (tmp_path / "e.jsonl").write_text("\n\n")
@@ -427,7 +427,7 @@ def test_score_of_an_empty_file_is_an_error_not_an_empty_output(tmp_path, tiny_l
 
 
 def test_a_list_response_in_prompt_response_rows_names_the_line(tmp_path, tiny_llama, capsys):
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     RewardModel.from_backbone(tiny_llama, max_length=48).save(tmp_path / "m")
     write_jsonl(tmp_path / "r.jsonl", [{"prompt": "p", "response": "ok"}, {"prompt": "p", "response": ["a", "b"]}])
@@ -461,9 +461,9 @@ def test_a_missing_local_looking_path_fails_at_once(tmp_path, monkeypatch):
     """``data/train`` (no extension) where ``data/`` is here is a local path, not a hub id: no hub retries."""
     import time
 
+    from rewardlab.core.errors import DataError
     from rewardlab.data import load_comparisons
     from rewardlab.data.readers import looks_local
-    from rewardlab.errors import DataError
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
@@ -479,7 +479,7 @@ def test_a_missing_local_looking_path_fails_at_once(tmp_path, monkeypatch):
 # ---- 2. the model contract ----------------------------------------------------------------------
 @pytest.fixture
 def saved_model(tmp_path, tiny_llama):
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     d = tmp_path / "m"
     RewardModel.from_backbone(tiny_llama, max_length=48).save(d)
@@ -737,7 +737,7 @@ class Served:
 
 @pytest.fixture(scope="module")
 def tiny_rm(tiny_llama):
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     return RewardModel.from_backbone(tiny_llama, max_length=48)
 

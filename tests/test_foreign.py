@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from rewardlab.cli import main
-from rewardlab.contract_options import ContractOptions
-from rewardlab.errors import ModelContractError
-from rewardlab.foreign import ForeignRewardModel, infer_contract
-from rewardlab.loader import load_reward_model
+from rewardlab.core.contract_options import ContractOptions
+from rewardlab.core.errors import ModelContractError
+from rewardlab.models.foreign import ForeignRewardModel, infer_contract
+from rewardlab.scoring.loader import load_reward_model
 
 PAIRS = [
     ("What is 2 plus 3?", "It is 5.", "It is 7."),
@@ -47,7 +47,7 @@ def llama_rm(tmp_path_factory, tiny_llama):
 def gpt2_rm(tmp_path_factory):
     from transformers import AutoTokenizer
 
-    from rewardlab.tiny import make_tiny_decoder
+    from rewardlab.models.tiny import make_tiny_decoder
 
     lm = make_tiny_decoder(tmp_path_factory.mktemp("gpt2-lm"), "gpt2")
     tok = AutoTokenizer.from_pretrained(lm)
@@ -250,7 +250,7 @@ def test_multi_output_head_needs_a_choice(tmp_path, tiny_llama):
 
 
 def test_rewardlab_models_keep_their_checked_contract(tmp_path, tiny_llama):
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     rm = RewardModel.from_backbone(tiny_llama, max_length=32)
     rm.save(tmp_path / "m")
@@ -371,7 +371,7 @@ def test_packing_is_refused_on_load_naming_the_option_and_the_model(llama_rm, tm
         err = capsys.readouterr().err
         assert f"--packing covers rewardlab-trained models only; drop it for {llama_rm}" in err, err
         assert "Traceback" not in err
-    import rewardlab.foreign as foreign
+    import rewardlab.models.foreign as foreign
 
     def no_weights(*a, **k):
         raise AssertionError("weights loaded before --packing was refused")

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from launch import torchrun_train
-from rewardlab.errors import RewardlabError
-from rewardlab.fsdp import SHARDED_DIR
-from rewardlab.train import TrainConfig, train
+from rewardlab.core.errors import RewardlabError
+from rewardlab.training.fsdp import SHARDED_DIR
+from rewardlab.training.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +82,8 @@ def test_fsdp_checkpoint_with_a_nonfinite_shard_is_refused_and_the_world_ends(
     """A weight made Inf after step 2's update (the loss and gradient were finite, so the guard let it through):
     the sharded checkpoint of step 2 is refused naming it, step 1's stays the newest, and the world of one that
     --fsdp started is ended although the run stopped with an error. Without the check the shards would be written."""
-    import rewardlab.train as train_module
-    from rewardlab.finite import NonFiniteError
+    import rewardlab.training.train as train_module
+    from rewardlab.core.finite import NonFiniteError
 
     real = train_module.train_step
 
@@ -156,11 +156,11 @@ def test_fsdp_two_processes_resume_equals_uninterrupted(tmp_path, tiny_llama, pr
 def test_packed_forward_detects_sharded_layers_and_stays_exact(tiny_llama):
     """Under fully_shard the packed forward runs whole layers (their forward gathers the weights) instead of reading
     the last layer's weights itself; packed rewards still equal the padded ones, through the model's forward."""
-    from rewardlab.collate import collate_packed
     from rewardlab.data.record import Comparison
-    from rewardlab.fsdp import ensure_process_group, shard
-    from rewardlab.model import RewardModel
-    from rewardlab.packing import last_layer_trimmable
+    from rewardlab.models.packing import last_layer_trimmable
+    from rewardlab.models.reward_model import RewardModel
+    from rewardlab.training.collate import collate_packed
+    from rewardlab.training.fsdp import ensure_process_group, shard
 
     rm = RewardModel.from_backbone(tiny_llama, seed=0, max_length=48)
     torch.nn.init.normal_(rm.model.score.weight, std=1.0)

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from rewardlab.core.errors import DataError
 from rewardlab.data import load_comparisons
-from rewardlab.errors import DataError
 
 FRUITS = "apple pear plum fig kiwi lime lemon mango".split()
 

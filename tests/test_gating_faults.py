@@ -14,7 +14,7 @@ from rewardlab.multiobjective.model import AttributeRewardModel
 
 @pytest.fixture(scope="module")
 def ridge_model(tiny_llama, tmp_path_factory):
-    from rewardlab.train import TrainConfig, train
+    from rewardlab.training.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("ridge")
     cfg = TrainConfig(

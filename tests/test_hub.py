@@ -1,4 +1,4 @@
-"""--push-to-hub (rewardlab.hub): the model card generated from a real run, and the upload through huggingface_hub
+"""--push-to-hub (rewardlab.core.hub): the model card generated from a real run, and the upload through huggingface_hub
 with only its network client (HfApi) replaced by a recorder. The real upload cannot run here (no hub)."""
 
 import json
@@ -7,8 +7,8 @@ import huggingface_hub
 import pytest
 
 from rewardlab.cli import main
+from rewardlab.core.hub import model_card
 from rewardlab.data import Comparison, write_jsonl
-from rewardlab.hub import model_card
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from rewardlab.cli import main
-from rewardlab.contract_options import ContractOptions
-from rewardlab.errors import ModelContractError
-from rewardlab.loader import load_reward_model
+from rewardlab.core.contract_options import ContractOptions
+from rewardlab.core.errors import ModelContractError
+from rewardlab.scoring.loader import load_reward_model
 
 ITEMS = [
     ("What is 2 plus 3?", "It is 5."),
@@ -21,7 +21,7 @@ ITEMS = [
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    from rewardlab.tiny import make_tiny_causal_lm
+    from rewardlab.models.tiny import make_tiny_causal_lm
 
     policy = make_tiny_causal_lm(tmp_path_factory.mktemp("policy"), seed=5)
     ref = make_tiny_causal_lm(tmp_path_factory.mktemp("ref"), seed=6)

@@ -97,7 +97,7 @@ def test_cycle_finder_finds_a_circle_through_a_function_local_import(tmp_path):
 
 def test_package_has_no_import_cycle():
     graph = import_graph(PACKAGE)
-    assert "rewardlab.packing" in graph and "rewardlab.layout" in graph["rewardlab.collate"]
+    assert "rewardlab.models.packing" in graph and "rewardlab.models.layout" in graph["rewardlab.training.collate"]
     assert cycles(graph) == []
 
 

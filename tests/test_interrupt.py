@@ -1,4 +1,4 @@
-"""Ctrl-C (SIGINT) and SIGTERM in training (rewardlab.interrupt): the step finishes, a checkpoint is written, the
+"""Ctrl-C (SIGINT) and SIGTERM in training (rewardlab.core.interrupt): the step finishes, a checkpoint is written, the
 exact ``--resume`` command is printed, the exit code is 130, no traceback; resuming gives the uninterrupted
 weights bit for bit."""
 
@@ -15,10 +15,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import rewardlab.train as train_module
+import rewardlab.training.train as train_module
 from rewardlab.cli import main
+from rewardlab.core.interrupt import EXIT_CODE, StopSignals, resume_command, set_command_line
 from rewardlab.data import Comparison, write_jsonl
-from rewardlab.interrupt import EXIT_CODE, StopSignals, resume_command, set_command_line
 
 WORDS = "apple pear plum fig kiwi lime lemon mango grape melon peach berry".split()
 

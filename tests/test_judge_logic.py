@@ -5,8 +5,8 @@ import math
 
 import pytest
 
+from rewardlab.core.errors import RewardlabError
 from rewardlab.data import Comparison
-from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, Sampling, candidate_logprobs, two_way
 from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge, _agreement_from_rewards
 from rewardlab.judges.parsers import get_pairwise_parser, make_rating_parser, parse_yes_no
@@ -391,7 +391,7 @@ def test_a_calls_batch_size_reaches_the_backend_without_changing_the_judge():
 
 
 def test_judge_specs_and_templates_are_validated_like_command_options(tmp_path):
-    """A judge spec and a template file go through rewardlab.settings, as flags and --config do: declared ranges
+    """A judge spec and a template file go through rewardlab.core.settings, as flags and --config do: declared ranges
     (samples >= 1), real booleans, a did-you-mean for a misspelt key, each error naming the spec and the option.
     The old spec parser took samples=0, read skip_invalid=maybe as False and ignored a YAML spec's batch_size."""
     with pytest.raises(

@@ -7,11 +7,11 @@ import types
 import pytest
 import torch
 
+from rewardlab.core.errors import RewardlabError
 from rewardlab.data import Comparison, write_jsonl
-from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Sampling, two_way
 from rewardlab.judges.judge import PairwiseJudge, RatingJudge, VerifierJudge
-from rewardlab.recipe import LoopOptions, lr_factor
+from rewardlab.training.recipe import LoopOptions, lr_factor
 
 RECORDS = [
     Comparison("What is 2 plus 3?", ("It is 5.", "It is 6, I think, or maybe 7."), chosen=0, id="r0", source="math"),
@@ -186,7 +186,7 @@ def test_train_judge_genrm_on_tiny(tiny_llama, data_file, tmp_path):
     assert "base_eval" in report and "trained_eval" in report and report["command"].startswith("rewardlab train-judge")
     # learned to answer with a verdict token: the loss falls from ~5.9 to ~1.0 (the recorded run: 5.8512 →
     # 1.0155). Before the training core the last loss was 0.9361: GenRM's own warmup reached the peak lr one step
-    # earlier than the one schedule (rewardlab.recipe.lr_factor) every trainer now uses.
+    # earlier than the one schedule (rewardlab.training.recipe.lr_factor) every trainer now uses.
     rows = [json.loads(line) for line in open(out / "metrics.jsonl") if '"loss"' in line]
     assert len(rows) == 21 and rows[-1]["loss"] < 0.25 * rows[0]["loss"]
     assert report["history_tail"][-1]["loss"] == rows[-1]["loss"]
@@ -381,8 +381,8 @@ def test_llamacpp_backend_calls(monkeypatch):
 
 def test_trunk_cache_matches_full_model(tiny_llama):
     from rewardlab.judges.hf import HFBackend
-    from rewardlab.judges.train import freeze_below
     from rewardlab.judges.trunk import TrunkCachedBackend
+    from rewardlab.training.freeze import freeze_below
 
     full = HFBackend(tiny_llama, device="cpu", batch_size=2)
     info = freeze_below(full.model, 1)

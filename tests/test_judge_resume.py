@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from launch import torchrun_train
 from rewardlab.cli import main
 from rewardlab.data import Comparison, write_jsonl
-from rewardlab.recipe import StepPlan
+from rewardlab.training.recipe import StepPlan
 
 
 @pytest.fixture(scope="module")

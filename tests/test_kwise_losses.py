@@ -10,9 +10,9 @@ import math
 import pytest
 import torch
 
-from rewardlab.collate import collate_pairs, preference_pairs, response_tiers
 from rewardlab.data.record import Comparison
-from rewardlab.losses import (
+from rewardlab.training.collate import collate_pairs, preference_pairs, response_tiers
+from rewardlab.training.losses import (
     LOSSES,
     PAD_TIER,
     UNRANKED_TIER,

@@ -3,10 +3,10 @@ module imports one of a later stage (function-level imports count, as in tests/t
 issue asked for: training never imports evaluation, the model never imports scoring, and nothing imports a command
 (only the command line, ``rewardlab.cli``, dispatches to them).
 
-Stages, earliest first: ``core`` (errors, files, options, the scorer interface and the registry of kinds) →
-``data`` → ``metrics`` (pure numbers) → ``model`` → ``training`` → ``scoring`` (loading any kind) → ``evaluation``
-(benchmarks, reports) → ``serve`` → ``features`` (a feature package's modules not placed at a stage) →
-``commands``. A feature package (``multiobjective``, ``judges``, ``probes``) is a vertical slice: its modules are
+Stages, earliest first, each a folder of the package: ``core/`` (errors, files, options, the scorer interface and
+the registry of kinds) → ``data/`` → ``metrics/`` (pure numbers) → ``models/`` → ``training/`` → ``scoring/``
+(loading any kind) → ``evaluation/`` (and ``benchmarks/``: scores, reports) → ``serve/`` → ``features`` (a feature
+package's modules not placed at a stage) → ``commands/`` (and ``cli.py``, the dispatcher). A feature package (``multiobjective``, ``judges``, ``probes``) is a vertical slice: its modules are
 placed at the stage of what they do (the multi-objective model at ``model``, its trainer at ``training``, ...).
 """
 
@@ -16,36 +16,12 @@ from test_imports import PACKAGE, import_graph
 
 STAGES = ("core", "data", "metrics", "model", "training", "scoring", "evaluation", "serve", "features", "commands")
 
-# module (or package: all of it) -> stage; the longest matching name decides
+# module or folder (all of it) -> stage; the longest matching name decides. The stage folders are the stages; a
+# feature package's modules are placed one by one.
 STAGE_OF = {
-    "rewardlab": "core",
-    "rewardlab.errors": "core",
-    "rewardlab.atomic": "core",
-    "rewardlab.cells": "core",
-    "rewardlab.jsonstrict": "core",
-    "rewardlab.bounds": "core",
-    "rewardlab.finite": "core",
-    "rewardlab.progress": "core",
-    "rewardlab.provenance": "core",
-    "rewardlab.integrity": "core",
-    "rewardlab.binpack": "core",
-    "rewardlab.outputs": "core",
-    "rewardlab.settings": "core",
-    "rewardlab.contract_options": "core",
-    "rewardlab.trackers": "core",
-    "rewardlab.cli_help": "core",
-    "rewardlab.device": "core",
-    "rewardlab.hub": "core",
-    "rewardlab.interrupt": "core",
-    "rewardlab.normstats": "core",
-    "rewardlab.ownership": "core",
-    "rewardlab.specfields": "core",
-    "rewardlab.scoring.protocol": "core",
-    "rewardlab.scoring.kinds": "core",
-    "rewardlab.scoring": "core",
+    "rewardlab": "core",  # the package's __init__ only
+    "rewardlab.core": "core",
     "rewardlab.data": "data",
-    "rewardlab.splits": "data",
-    "rewardlab.evalsets": "data",
     "rewardlab.probes.augment": "data",
     "rewardlab.probes.pairs": "data",
     "rewardlab.probes.templates": "data",
@@ -53,53 +29,31 @@ STAGE_OF = {
     "rewardlab.metrics": "metrics",
     "rewardlab.multiobjective.metrics": "metrics",
     "rewardlab.multiobjective.debias": "metrics",
-    "rewardlab.model": "model",
-    "rewardlab.layout": "model",
-    "rewardlab.packing": "model",
-    "rewardlab.lora": "model",
-    "rewardlab.backbones": "model",
-    "rewardlab.tiny": "model",
-    "rewardlab.foreign": "model",
-    "rewardlab.implicit": "model",
+    "rewardlab.models": "model",
+    "rewardlab.model": "model",  # the public re-export of models.reward_model (relayout: keep)
     "rewardlab.multiobjective.model": "model",
     "rewardlab.multiobjective.gate": "model",
     "rewardlab.multiobjective.scalarise": "model",
-    "rewardlab.losses": "training",
-    "rewardlab.collate": "training",
-    "rewardlab.samplers": "training",
-    "rewardlab.optim": "training",
-    "rewardlab.fsdp": "training",
-    "rewardlab.recipe": "training",
-    "rewardlab.train": "training",
+    "rewardlab.training": "training",
     "rewardlab.multiobjective.options": "training",
     "rewardlab.multiobjective.train": "training",
     "rewardlab.multiobjective.losses": "training",
     "rewardlab.multiobjective.ridge": "training",
     "rewardlab.multiobjective.features": "training",
-    "rewardlab.loader": "scoring",
+    "rewardlab.scoring": "scoring",
     "rewardlab.multiobjective.serving": "scoring",
     "rewardlab.multiobjective.composed": "scoring",
+    "rewardlab.evaluation": "evaluation",
     "rewardlab.benchmarks": "evaluation",
-    "rewardlab.report": "evaluation",
-    "rewardlab.report_html": "evaluation",
-    "rewardlab.curves": "evaluation",
-    "rewardlab.run_report": "evaluation",
-    "rewardlab.eval_scores": "evaluation",
-    "rewardlab.eval_run": "evaluation",
-    "rewardlab.truncation": "evaluation",
     "rewardlab.probes": "evaluation",
     "rewardlab.multiobjective.report": "evaluation",
     "rewardlab.serve": "serve",
     "rewardlab.judges": "features",
+    "rewardlab.verifiers": "features",  # ORM / PRM: records, model, trainer, evaluation (a vertical slice)
+    "rewardlab.bon": "features",  # sampling, best-of-n analysis, rejection sampling (a vertical slice)
     "rewardlab.multiobjective": "features",
+    "rewardlab.commands": "commands",
     "rewardlab.cli": "commands",
-    "rewardlab.score": "commands",
-    "rewardlab.evaluate": "commands",
-    "rewardlab.normalize": "commands",
-    "rewardlab.export": "commands",
-    "rewardlab.quickstart": "commands",
-    "rewardlab.compose": "commands",
-    "rewardlab.inspect_model": "commands",
     "rewardlab.probes.run": "commands",
     "rewardlab.judges.train": "commands",
 }
@@ -148,4 +102,9 @@ def test_the_checks_see_a_violation():
     """The rules are not vacuous: the graph has edges into every stage, and a made-up upward edge is caught."""
     seen = {stage_of(t) for _, t in edges()}
     assert set(STAGES) - {"commands"} <= seen
-    assert rank("rewardlab.evaluate") > rank("rewardlab.train") > rank("rewardlab.model") > rank("rewardlab.errors")
+    assert (
+        rank("rewardlab.commands.evaluate")
+        > rank("rewardlab.training.train")
+        > rank("rewardlab.models.reward_model")
+        > rank("rewardlab.core.errors")
+    )

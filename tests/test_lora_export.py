@@ -9,10 +9,10 @@ import torch
 from safetensors.torch import load_file
 
 from rewardlab.cli import main
+from rewardlab.core.errors import RewardlabError
 from rewardlab.data import Comparison, write_jsonl
-from rewardlab.errors import RewardlabError
-from rewardlab.model import RewardModel
-from rewardlab.train import TrainConfig, train
+from rewardlab.models.reward_model import RewardModel
+from rewardlab.training.train import TrainConfig, train
 
 ITEMS = [
     ("Say something about apple", "I like apple a lot."),
@@ -102,7 +102,7 @@ def test_export_merge_loads_in_plain_transformers_and_matches(lora_run):
 
 
 def test_export_refuses_lora_without_merge_and_existing_output(lora_run):
-    from rewardlab.export import ExportConfig, run_export
+    from rewardlab.commands.export import ExportConfig, run_export
 
     _, _, model_dir, out = lora_run
     with pytest.raises(RewardlabError, match="--merge"):

@@ -3,7 +3,14 @@ import math
 import pytest
 import torch
 
-from rewardlab.losses import LossType, bradley_terry, bradley_terry_softplus, margin_loss, pair_loss, reward_centering
+from rewardlab.training.losses import (
+    LossType,
+    bradley_terry,
+    bradley_terry_softplus,
+    margin_loss,
+    pair_loss,
+    reward_centering,
+)
 
 
 def test_bradley_terry_worked_numbers():

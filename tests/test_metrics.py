@@ -1,4 +1,4 @@
-"""Hand-worked tests for rewardlab.metrics, rewardlab.report and rewardlab.provenance."""
+"""Hand-worked tests for rewardlab.metrics, rewardlab.evaluation.report and rewardlab.core.provenance."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from rewardlab import provenance as provenance_mod
+from rewardlab.core import provenance as provenance_mod
+from rewardlab.core.provenance import git_info, provenance, tokenizer_info
 from rewardlab.data.record import Comparison
+from rewardlab.evaluation.report import render_markdown, write_report
 from rewardlab.metrics.accuracy import accuracy_summary
 from rewardlab.metrics.calibration import calibration, expected_calibration_error
 from rewardlab.metrics.pairs import pair_margins, pairwise_outcomes
 from rewardlab.metrics.statistics import bootstrap_ci, length_correlation
 from rewardlab.metrics.summary import evaluate_scores
-from rewardlab.provenance import git_info, provenance, tokenizer_info
-from rewardlab.report import render_markdown, write_report
 
 LN3 = math.log(3.0)  # σ(ln 3) = 3 / (3 + 1) = 0.75
 
@@ -428,7 +428,7 @@ def test_tokenizer_special_tokens():
 def test_tokenizer_info_on_a_real_tokenizer():
     """The tiny ChatML tokenizer: pad token = eos token = <|im_end|>, with equal ids."""
     pytest.importorskip("tokenizers")
-    from rewardlab.tiny import CHATML, make_tiny_tokenizer
+    from rewardlab.models.tiny import CHATML, make_tiny_tokenizer
 
     info = tokenizer_info(make_tiny_tokenizer())
     json.dumps(info)
@@ -494,7 +494,7 @@ def test_tiered_records_count_strict_pairs_only():
         pairwise_outcomes([[1, 2]], [0], [[(0, 2)]])
 
     from rewardlab.benchmarks.generic import GENERIC
-    from rewardlab.train import eval_accuracies
+    from rewardlab.training.train import eval_accuracies
 
     bench = GENERIC.score(_tiered(), TIERED_SCORES, n_boot=0)
     assert bench["headline"]["accuracy"] == pytest.approx(5 / 7) and list(bench["subsets"]) == ["x"]
@@ -545,7 +545,7 @@ def test_plain_data_numbers_are_unchanged():
     assert out["n_tied_pairs"] == 0 and out["tie_agreement"] is None
     rejected = [s for row, c in zip(scores, chosen) for j, s in enumerate(row) if j != c]
     assert out["reward_stats"]["mean_rejected"] == pytest.approx(np.mean(rejected))
-    from rewardlab.train import eval_accuracies
+    from rewardlab.training.train import eval_accuracies
 
     assert eval_accuracies(records, scores)["eval_record_accuracy"] == pytest.approx(record)
     assert eval_accuracies(records, scores)["eval_accuracy"] == pytest.approx(accuracy)

@@ -1,6 +1,6 @@
 """Windowed ``metrics.jsonl`` rows across a kill (issue 23 item 10): a row whose logging window spans the stop equals
 the uninterrupted run's row after ``--resume`` (every field but the timing ones), because the open window's sums are
-saved in the checkpoint (rewardlab.recipe.gathered_window / restored_window). Before, the resumed row counted only
+saved in the checkpoint (rewardlab.training.recipe.gathered_window / restored_window). Before, the resumed row counted only
 the steps after the checkpoint."""
 
 import json

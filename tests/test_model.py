@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from rewardlab.errors import ModelContractError
-from rewardlab.model import SPEC_FILE, RewardModel
+from rewardlab.core.errors import ModelContractError
+from rewardlab.models.reward_model import SPEC_FILE, RewardModel
 
 ITEMS = [
     ("What is 12 plus 30?", "The answer is 42."),

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from rewardlab.core.errors import DataError, RewardlabError
 from rewardlab.data.ratings import load_rated
-from rewardlab.errors import DataError, RewardlabError
 from rewardlab.multiobjective.debias import LAMBDA_GRID, find_lambdas, transform_matrix
 from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
 from rewardlab.multiobjective.losses import masked_mse, targets_and_mask
@@ -277,7 +277,7 @@ def test_nemo_row_in_a_preference_run_says_what_to_do(tmp_path):
 
 
 def _cfg(tmp_path, **kw):
-    from rewardlab.train import TrainConfig
+    from rewardlab.training.train import TrainConfig
 
     base = dict(output_dir=str(tmp_path / kw.pop("name", "run")), eval_batch_size=16, log_every=1)
     base.update(kw)
@@ -285,8 +285,8 @@ def _cfg(tmp_path, **kw):
 
 
 def test_regression_gating_and_bt_init_end_to_end(tiny_llama, tmp_path):
-    from rewardlab.model import RewardModel
-    from rewardlab.train import train
+    from rewardlab.models.reward_model import RewardModel
+    from rewardlab.training.train import train
 
     reg = train(
         _cfg(
@@ -350,7 +350,7 @@ def test_regression_gating_and_bt_init_end_to_end(tiny_llama, tmp_path):
 
 
 def test_gating_refuses_bad_settings(tiny_llama, tmp_path):
-    from rewardlab.train import TrainConfig, train
+    from rewardlab.training.train import TrainConfig, train
 
     with pytest.raises(RewardlabError, match="objective"):
         TrainConfig(objective="armo")
@@ -365,7 +365,7 @@ def test_real_helpsteer2_rows_read_and_train(tiny_llama, tmp_path, name):
     path = SHARED / name
     if not path.exists():
         pytest.skip(f"{path} not present")
-    from rewardlab.train import train
+    from rewardlab.training.train import train
 
     rated = load_rated(str(path))
     assert len(rated.items) == 8
@@ -393,7 +393,7 @@ def test_real_helpsteer2_rows_read_and_train(tiny_llama, tmp_path, name):
 @pytest.fixture(scope="module")
 def gated_model(tiny_llama, tmp_path_factory):
     """A ridge regression model on the embedded attributes and a small gate trained on it (read, never changed)."""
-    from rewardlab.train import train
+    from rewardlab.training.train import train
 
     tmp_path = tmp_path_factory.mktemp("gated")
     reg = train(
@@ -424,7 +424,7 @@ def gated_model(tiny_llama, tmp_path_factory):
 
 
 def test_score_writes_rewards_gate_and_score(gated_model, tmp_path):
-    from rewardlab.score import ScoreConfig, run_score
+    from rewardlab.commands.score import ScoreConfig, run_score
 
     data = _write(tmp_path, [{"prompt": "Add 2 and 3.", "response": "5"}, {"prompt": "hi", "response": "Hello!"}])
     out = run_score(ScoreConfig(model=str(gated_model), data=data, output=str(tmp_path / "s.jsonl")))
@@ -478,9 +478,9 @@ def test_serve_returns_attributes_gate_and_scalar(gated_model, tmp_path):
 
 
 def test_eval_reports_every_scaliser_and_gate_plot(gated_model, tmp_path):
+    from rewardlab.commands.evaluate import EvalConfig, run_eval
     from rewardlab.data import synthetic_attributes as sa
     from rewardlab.data import write_jsonl
-    from rewardlab.evaluate import EvalConfig, run_eval
 
     pairs = sa.generate_pairs(12, seed=5)
     data = tmp_path / "pairs.jsonl"
@@ -503,7 +503,7 @@ def test_lora_regression_saves_a_merged_plain_model(tiny_llama, tmp_path):
     whose outputs equal the model's own (reloaded) outputs; the weights moved from the backbone's."""
     from transformers import AutoModelForSequenceClassification
 
-    from rewardlab.train import train
+    from rewardlab.training.train import train
 
     result = train(
         _cfg(
@@ -561,8 +561,8 @@ def test_cli_bad_rating_stops_with_file_line_field_and_no_traceback(tmp_path, ca
 def test_llama2_scaliser_is_whitened_on_training_rows_and_reads_unsafe_tags(tiny_llama, tmp_path):
     """--weights llama2: rewardlab.json records mean/std of logit(R) on the training rows, and score reads the
     ``unsafe`` tag of a row (R = R_safety for it whatever R_safety is)."""
-    from rewardlab.score import ScoreConfig, run_score
-    from rewardlab.train import train
+    from rewardlab.commands.score import ScoreConfig, run_score
+    from rewardlab.training.train import train
 
     result = train(
         _cfg(

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from rewardlab.errors import ModelContractError, RewardlabError
-from rewardlab.loader import load_reward_model
-from rewardlab.model import RewardModel
+from rewardlab.core.errors import ModelContractError, RewardlabError
+from rewardlab.core.scorer import Capabilities, Scorer
+from rewardlab.models.reward_model import RewardModel
 from rewardlab.multiobjective.composed import ComposedLlama2Scorer
 from rewardlab.multiobjective.model import GATE_FILE, AttributeRewardModel
 from rewardlab.multiobjective.serving import MultiObjectiveScorer
-from rewardlab.scoring.protocol import Capabilities, Scorer
+from rewardlab.scoring.loader import load_reward_model
 
 ITEMS = [
     ("Add 2 and 3.", "Answer: 2 plus 3 is exactly 5."),
@@ -27,7 +27,7 @@ ITEMS = [
 
 
 def _cfg(tmp_path, **kw):
-    from rewardlab.train import TrainConfig
+    from rewardlab.training.train import TrainConfig
 
     base = dict(output_dir=str(tmp_path / kw.pop("name", "run")), eval_batch_size=16, log_every=1)
     base.update(kw)
@@ -43,7 +43,7 @@ def _write(tmp_path, rows, name="d.jsonl"):
 @pytest.fixture(scope="module")
 def mo_models(tiny_llama, tmp_path_factory):
     """A ridge regression model scored by ``verbosity`` alone (output 3, not output 0) and a gated model from it."""
-    from rewardlab.train import train
+    from rewardlab.training.train import train
 
     tmp = tmp_path_factory.mktemp("mo")
     reg = train(
@@ -132,10 +132,10 @@ def test_normalize_uses_the_recorded_scaliser_and_score_applies_it(mo_models, tm
     `score --normalize` returns (s − mean)/std. The trainer already recorded held-out stats of that scalar."""
     import shutil
 
+    from rewardlab.commands.normalize import NormalizeConfig, run_normalize
+    from rewardlab.commands.score import ScoreConfig, run_score
     from rewardlab.multiobjective.train import load_rated_split
-    from rewardlab.normalize import NormalizeConfig, run_normalize
-    from rewardlab.score import ScoreConfig, run_score
-    from rewardlab.train import TrainConfig
+    from rewardlab.training.train import TrainConfig
 
     reg_dir, _ = mo_models
     spec = json.loads((reg_dir / "rewardlab.json").read_text())
@@ -214,7 +214,7 @@ def test_tampered_gate_file_stops_the_load_naming_it(mo_models, tmp_path, capsys
 
 
 def test_packing_is_refused_clearly_and_bf16_loads(mo_models, tmp_path, capsys):
-    from rewardlab.score import ScoreConfig, run_score
+    from rewardlab.commands.score import ScoreConfig, run_score
     from rewardlab.serve.app import create_app
     from rewardlab.serve.config import ServeConfig
 
@@ -231,7 +231,7 @@ def test_packing_is_refused_clearly_and_bf16_loads(mo_models, tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "eval: error: --packing does not cover multi-objective models" in err and "Traceback" not in err
-    from rewardlab.train import TrainConfig
+    from rewardlab.training.train import TrainConfig
 
     with pytest.raises(RewardlabError, match="--packing does not cover --objective regression"):
         TrainConfig(objective="regression", data="embedded", packing=True)
@@ -245,9 +245,9 @@ def test_eval_reports_per_attribute_fit_scalisers_length_and_gate_plot(mo_models
     """On eval data that carries ratings (columns rows of the model's attributes) and comparisons, report.json has
     per-attribute MSE/Pearson/Spearman equal to attribute_metrics on those rows, accuracy under every scaliser with
     CIs and the length correlations; report.md has the section; report.html embeds the gate plot."""
+    from rewardlab.commands.evaluate import EvalConfig, run_eval
     from rewardlab.data import synthetic_attributes as sa
     from rewardlab.data import write_jsonl
-    from rewardlab.evaluate import EvalConfig, run_eval
     from rewardlab.multiobjective.losses import targets_and_mask
     from rewardlab.multiobjective.metrics import attribute_metrics
 
@@ -316,8 +316,8 @@ def test_composed_llama2_rule_over_two_models_hand_worked(two_models, tmp_path):
     """R_s = σ(r_safety), R_h = σ(r_helpfulness) from the two members; the threshold is put between the R_s of items
     0 and 1, so item 0 (R_s below it) takes R_s, item 1 takes R_h, and item 1 tagged unsafe takes R_s again; the score
     is logit(R), whitened with the mean/std of logit(R) over the reference rows (worked out here by hand)."""
-    from rewardlab.compose import ComposeConfig, run_compose
-    from rewardlab.score import ScoreConfig, run_score
+    from rewardlab.commands.compose import ComposeConfig, run_compose
+    from rewardlab.commands.score import ScoreConfig, run_score
 
     safety, helpful = two_models
     items = ITEMS[:2]
@@ -361,10 +361,10 @@ def test_composed_llama2_rule_over_two_models_hand_worked(two_models, tmp_path):
     assert rows[hi]["score"] == pytest.approx(tagged[hi], abs=1e-5)
     assert rows[lo]["attributes"]["safety"] == pytest.approx(r_s[lo], abs=1e-6)
     # eval and inspect load it through the same loader
+    from rewardlab.commands.evaluate import EvalConfig, run_eval
+    from rewardlab.commands.inspect import InspectConfig, run_inspect
     from rewardlab.data import write_jsonl
     from rewardlab.data.record import Comparison
-    from rewardlab.evaluate import EvalConfig, run_eval
-    from rewardlab.inspect_model import InspectConfig, run_inspect
 
     pairs = tmp_path / "pairs.jsonl"
     write_jsonl([Comparison(items[0][0], (items[0][1], items[1][1]), chosen=0, id="p0")], pairs)
@@ -397,7 +397,7 @@ def test_composed_model_serves_and_refuses_a_changed_member(two_models, mo_model
 
     from fastapi.testclient import TestClient
 
-    from rewardlab.compose import ComposeConfig, run_compose
+    from rewardlab.commands.compose import ComposeConfig, run_compose
     from rewardlab.serve.app import create_app
     from rewardlab.serve.config import ServeConfig
 
@@ -425,7 +425,7 @@ def test_composed_model_serves_and_refuses_a_changed_member(two_models, mo_model
     assert [a["helpfulness"] for a in body["attributes"]] == pytest.approx(
         [w["attributes"]["helpfulness"] for w in want], abs=1e-5
     )
-    from rewardlab.normalize import NormalizeConfig, run_normalize
+    from rewardlab.commands.normalize import NormalizeConfig, run_normalize
 
     samples = _write(tmp_path, [{"prompt": p, "response": r} for p, r in items], "samples.jsonl")
     stats = run_normalize(NormalizeConfig(model=str(out), data=samples))  # the composed rewardlab.json is updated
@@ -445,8 +445,8 @@ def test_composed_model_serves_and_refuses_a_changed_member(two_models, mo_model
 def test_comparison_rows_carry_the_unsafe_tag(tmp_path):
     """A comparison row's boolean ``unsafe`` reaches ``meta`` (and is written back by ``to_json``); anything else
     stops with the file, line and field."""
+    from rewardlab.core.errors import DataError
     from rewardlab.data import load_comparisons, write_jsonl
-    from rewardlab.errors import DataError
 
     path = _write(
         tmp_path,
@@ -501,7 +501,7 @@ def test_gate_training_stops_early_and_keeps_the_best_validation_gate():
 def test_score_comparisons_write_the_parts_per_response(mo_models, tmp_path):
     """Comparison rows: ``scores`` and, per response in order, ``attributes``, ``transformed`` and ``gate``, equal to
     offline scoring of those (prompt, response) items."""
-    from rewardlab.score import ScoreConfig, run_score
+    from rewardlab.commands.score import ScoreConfig, run_score
 
     _, gate_dir = mo_models
     data = _write(tmp_path, [{"prompt": ITEMS[0][0], "chosen": ITEMS[0][1], "rejected": "It is 7, roughly."}])
@@ -522,8 +522,8 @@ def test_eval_on_real_helpsteer2_rows_reports_each_attribute(tiny_llama, tmp_pat
     path = Path(__file__).resolve().parents[2] / "shared" / "data" / "helpsteer2-sample.jsonl"
     if not path.exists():
         pytest.skip(f"{path} not present")
-    from rewardlab.evaluate import EvalConfig, run_eval
-    from rewardlab.train import train
+    from rewardlab.commands.evaluate import EvalConfig, run_eval
+    from rewardlab.training.train import train
 
     result = train(
         _cfg(
@@ -554,7 +554,7 @@ def test_served_unsafe_tag_takes_the_safety_path_and_the_threshold_decides_witho
     untagged texts take R_h and the tag alone changes the answer."""
     from fastapi.testclient import TestClient
 
-    from rewardlab.compose import ComposeConfig, run_compose
+    from rewardlab.commands.compose import ComposeConfig, run_compose
     from rewardlab.serve.app import create_app
     from rewardlab.serve.client import RewardClient
     from rewardlab.serve.config import ServeConfig
@@ -620,7 +620,7 @@ def test_served_unsafe_tag_reaches_a_llama2_scaliser_and_is_refused_by_other_sca
     spec = json.loads((model / "rewardlab.json").read_text())
     spec["multiobjective"]["scaliser"] = {"type": "llama2", "threshold": 1e-9}  # never below: untagged takes R_h
     spec["normalization"] = None
-    from rewardlab.model import sealed_json
+    from rewardlab.models.reward_model import sealed_json
 
     (model / "rewardlab.json").write_text(sealed_json(spec))  # sealed as rewardlab writes it (else refused)
     scorer = load_reward_model(str(model), say=None)

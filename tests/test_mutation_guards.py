@@ -16,9 +16,9 @@ from safetensors.torch import load_file
 
 from rewardlab.data import write_jsonl
 from rewardlab.data.record import Comparison
-from rewardlab.model import RewardModel
-from rewardlab.recipe import lr_factor
-from rewardlab.train import TrainConfig, eval_accuracies, train
+from rewardlab.models.reward_model import RewardModel
+from rewardlab.training.recipe import lr_factor
+from rewardlab.training.train import TrainConfig, eval_accuracies, train
 
 WORDS = "apple pear plum fig kiwi lime lemon mango".split()
 

@@ -17,11 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from rewardlab.collate import collate_pairs
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.finite import NonFiniteError, check_rewards, check_weights
 from rewardlab.data.record import Comparison
-from rewardlab.errors import RewardlabError
-from rewardlab.finite import NonFiniteError, check_rewards, check_weights
-from rewardlab.losses import LossOptions, batch_loss, bt_ties_loss, check_options, plackett_luce
 from rewardlab.metrics.pairs import validated_rows
 from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.metrics.ties import beat_all_credit, compare_credit, pair_credits
@@ -31,6 +29,8 @@ from rewardlab.multiobjective.ridge import fit_ridge, ridge_solve
 from rewardlab.multiobjective.scalarise import Llama2Rule
 from rewardlab.serve import batcher as batcher_module
 from rewardlab.serve.batcher import Batcher, QueueFull
+from rewardlab.training.collate import collate_pairs
+from rewardlab.training.losses import LossOptions, batch_loss, bt_ties_loss, check_options, plackett_luce
 
 
 # ==== serve batcher: scheduling on a simulated clock (SB2–SB6) =====================================================
@@ -466,8 +466,8 @@ def test_a_multiobjective_reward_row_with_one_nan_is_an_error():
 
 def test_seed_range_ends_below_two_to_the_32():
     """S3 boundary: numpy seeds are < 2³²: 4294967295 is accepted, 4294967296 refused naming the option."""
-    from rewardlab.settings import Sourced, validate
-    from rewardlab.train import TrainConfig
+    from rewardlab.core.settings import Sourced, validate
+    from rewardlab.training.train import TrainConfig
 
     assert validate(TrainConfig, Sourced({"seed": 2**32 - 1}, {"seed": "--seed"})).seed == 2**32 - 1
     with pytest.raises(RewardlabError, match="--seed: .*less than 4294967296"):
@@ -485,7 +485,7 @@ def test_an_edited_rewardlab_json_with_cls_pooling_and_left_padding_is_refused(
     cls-pooled model with padding_side "left" is refused at load naming the file and the key (even with
     --trust-modified, which accepts the edit to the sealed file but not a value the trainer refuses); the same
     model right-padded loads, and a last-token decoder may be left-padded."""
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     d = tmp_path / "m"
     RewardModel.from_backbone(request.getfixturevalue(backbone), max_length=32).save(d)
@@ -504,7 +504,7 @@ def test_an_edited_rewardlab_json_with_cls_pooling_and_left_padding_is_refused(
 def test_pair_batch_layout_indexes_rows_by_record():
     """collate: a K = 3 record then a K = 2 record are rows 0–2 and 3–4; ``group`` (N,) names each row's record:
     (0, 0, 0, 1, 1); the padded view has row −1 and PAD_TIER in the K = 2 record's third slot."""
-    from rewardlab.losses import PAD_TIER
+    from rewardlab.training.losses import PAD_TIER
 
     batch = _batch([Comparison("p", ("a", "b", "c"), chosen=1), Comparison("q", ("d", "e"), chosen=0)])
     assert batch.group.tolist() == [0, 0, 0, 1, 1]
@@ -590,8 +590,8 @@ def test_packed_scoring_with_rows_wider_than_the_forward_budget_scores_each_row_
     """packing: a forward budget of 4 tokens is narrower than every row (each is a prompt plus a response, ≥ 8
     tokens); each forward then takes one row (``max(1, budget // width)``), and the rewards equal the padded
     path's. (Zero rows per forward would never advance: a hang, caught by the mutation run's timeout.)"""
-    from rewardlab.model import RewardModel
-    from rewardlab.packing import score_packed
+    from rewardlab.models.packing import score_packed
+    from rewardlab.models.reward_model import RewardModel
 
     rm = RewardModel.from_backbone(tiny_llama, seed=0, max_length=48)
     items = [("Say hi.", "Hi!"), ("Say hi.", "Hello there."), ("Name a fruit.", "Apple.")]
@@ -603,7 +603,7 @@ def test_key_value_text_becomes_sourced_options_skipping_empty_parts():
     sourced as ``<what>: key`` (the empty parts are skipped, not errors); an unknown key is refused naming it."""
     import dataclasses
 
-    from rewardlab.settings import read_key_values
+    from rewardlab.core.settings import read_key_values
 
     @dataclasses.dataclass
     class Opts:
@@ -622,7 +622,7 @@ def test_file_hash_is_the_sha256_of_the_whole_file(tmp_path):
     and changing its last byte changes the hash (a file edited past the first chunk is noticed)."""
     import hashlib
 
-    from rewardlab.integrity import sha256_file
+    from rewardlab.core.integrity import sha256_file
 
     data = bytes(range(256)) * (10 * 1024 + 1)  # 2,621,696 bytes: two full chunks and a part
     f = tmp_path / "model.safetensors"
@@ -686,8 +686,8 @@ def test_ratings_parser_averages_aspect_objects_and_refuses_a_non_object():
     """data.parsers.ratings: a completion's ``ratings`` object {helpfulness 4, honesty 2} scores their mean 3;
     {helpfulness 1, honesty 3} scores 2, so the first is chosen. A rating that is neither a number nor an
     object ("good") is refused naming the completion."""
+    from rewardlab.core.errors import DataError
     from rewardlab.data.parsers.ratings import parse_ratings
-    from rewardlab.errors import DataError
 
     row = {
         "prompt": "p",
@@ -705,8 +705,8 @@ def test_ratings_parser_averages_aspect_objects_and_refuses_a_non_object():
 
 def test_ratings_parser_takes_two_completions_and_refuses_one():
     """data.parsers.ratings: a comparison needs at least two completions: two are a record, one is refused."""
+    from rewardlab.core.errors import DataError
     from rewardlab.data.parsers.ratings import parse_ratings
-    from rewardlab.errors import DataError
 
     two = [{"response": "a", "score": 1}, {"response": "b", "score": 2}]
     assert parse_ratings({"prompt": "p", "completions": two}, LOC).k == 2
@@ -716,8 +716,8 @@ def test_ratings_parser_takes_two_completions_and_refuses_one():
 
 def test_helpsteer2_ratings_run_from_0_to_4_inclusive():
     """data.parsers.ratings: HelpSteer2's attributes are rated 0–4: helpfulness 4 and 0 are read, 4.5 refused."""
+    from rewardlab.core.errors import DataError
     from rewardlab.data.parsers.ratings import parse_helpsteer2
-    from rewardlab.errors import DataError
 
     assert parse_helpsteer2({"prompt": "p", "response": "r", "helpfulness": 4}, LOC).score == 4.0
     assert parse_helpsteer2({"prompt": "p", "response": "r", "helpfulness": 0}, LOC).score == 0.0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rewardlab.cli import main
-from rewardlab.model import RewardModel
+from rewardlab.models.reward_model import RewardModel
 
 SAMPLES = [
     {"prompt": "What is 2 plus 3?", "response": "It is 5."},

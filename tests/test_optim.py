@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from rewardlab.optim import MasterAdamW
+from rewardlab.training.optim import MasterAdamW
 
 
 def _step(opt, params, grad=1.0):
@@ -71,7 +71,7 @@ def test_bf16_pure_training(tmp_path, tiny_bert, resume):
     from safetensors.torch import load_file
 
     from rewardlab.data import Comparison, write_jsonl
-    from rewardlab.train import TrainConfig, train
+    from rewardlab.training.train import TrainConfig, train
 
     words = "apple pear plum fig kiwi lime lemon mango grape melon peach berry".split()
     records = [

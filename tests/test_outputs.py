@@ -1,4 +1,4 @@
-"""The one output claim (rewardlab.outputs) and the one write layer (rewardlab.atomic), through the commands.
+"""The one output claim (rewardlab.core.outputs) and the one write layer (rewardlab.core.atomic), through the commands.
 
 Issue 23, items 1 and 7: an output never destroys what is not its own (devices, FIFOs, links out of the tree, the
 command's own inputs, another model), and a full or read-only disk ends every writing command with one line naming
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from tests.test_faults import rows, snapshot, write_jsonl
 
-from rewardlab import atomic
 from rewardlab.cli import main
+from rewardlab.core import atomic
 
 
 def run_cli(capsys, argv):
@@ -35,7 +35,7 @@ def leftovers(root: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, tiny_llama):
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     d = tmp_path_factory.mktemp("model") / "m"
     RewardModel.from_backbone(tiny_llama, max_length=48, seed=0).save(d)
@@ -122,7 +122,7 @@ def test_score_refuses_an_output_that_would_change_the_model_it_reads(tmp_path, 
 
 def test_compose_into_a_members_directory_is_refused_and_the_member_still_loads(tmp_path, model, capsys):
     """Before: ``compose --output-dir <member> --overwrite`` replaced the member's rewardlab.json, then failed."""
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     before = snapshot(model)
     argv = ["compose", "--safety", str(model), "--helpfulness", str(model), "--output-dir", str(model), "--overwrite"]
@@ -168,7 +168,7 @@ def test_overwrite_refuses_to_remove_a_fifo_among_the_files_it_would_replace(tmp
 # ---- 7. writability and space, up front ---------------------------------------------------------------------
 def test_a_read_only_place_is_refused_before_any_work(tmp_path, model, data, capsys, monkeypatch):
     """The claim's write probe meets the file system's answer (EROFS here, injected: root writes through modes)."""
-    from rewardlab import outputs
+    from rewardlab.core import outputs
 
     real_open = os.open
 
@@ -187,7 +187,7 @@ def test_a_read_only_place_is_refused_before_any_work(tmp_path, model, data, cap
 def test_free_space_is_checked_up_front_for_a_file_output(tmp_path, model, data, capsys, monkeypatch):
     import shutil as sh
 
-    from rewardlab.outputs import OutputClaimError, claim_output_file
+    from rewardlab.core.outputs import OutputClaimError, claim_output_file
 
     real = sh.disk_usage
     monkeypatch.setattr(sh, "disk_usage", lambda p: real(p)._replace(free=10))
@@ -375,7 +375,7 @@ def test_resume_after_freeing_space_counts_its_own_checkpoints_as_present(
 
 
 def test_the_write_layer_removes_its_temporary_file_and_names_the_path(tmp_path, monkeypatch):
-    from rewardlab.atomic import OutputWriteError, atomic_write_text, publish_dir
+    from rewardlab.core.atomic import OutputWriteError, atomic_write_text, publish_dir
 
     target = tmp_path / "a.json"
     target.write_text("old")
@@ -388,7 +388,7 @@ def test_the_write_layer_removes_its_temporary_file_and_names_the_path(tmp_path,
 
 
 def test_a_non_disk_error_is_not_disguised(tmp_path, monkeypatch):
-    from rewardlab.atomic import atomic_write_text
+    from rewardlab.core.atomic import atomic_write_text
 
     inject(monkeypatch, errno.EIO)
     with pytest.raises(OSError) as e:
@@ -397,8 +397,8 @@ def test_a_non_disk_error_is_not_disguised(tmp_path, monkeypatch):
 
 
 def test_the_metrics_log_on_a_full_disk_names_its_file(tmp_path, monkeypatch):
-    from rewardlab.atomic import OutputWriteError
-    from rewardlab.recipe import MetricsLog
+    from rewardlab.core.atomic import OutputWriteError
+    from rewardlab.training.recipe import MetricsLog
 
     log = MetricsLog(tmp_path / "metrics.jsonl")
     log.log({"step": 1})

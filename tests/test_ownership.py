@@ -1,4 +1,4 @@
-"""Run ownership (rewardlab.ownership, taken by rewardlab.outputs.claim_output_dir): one run writes an output
+"""Run ownership (rewardlab.core.ownership, taken by rewardlab.core.outputs.claim_output_dir): one run writes an output
 directory at a time; a second writer, a second --overwrite or a concurrent --resume is refused naming the holder's
 pid; a lock of a killed process is detected as stale and named; workers left by a killed torchrun launcher keep
 the directory theirs (issue 23, item 2). Holders are real processes (``kill -9`` included)."""
@@ -17,11 +17,11 @@ import pytest
 from tests.test_faults import rows, snapshot, write_jsonl
 
 from rewardlab.cli import main
-from rewardlab.ownership import DOOR, LOCK_NAMES, OwnershipError, acquire, owning
+from rewardlab.core.ownership import DOOR, LOCK_NAMES, OwnershipError, acquire, owning
 
 HOLD = """
 import sys, time
-from rewardlab.ownership import acquire
+from rewardlab.core.ownership import acquire
 acquire(sys.argv[1], "rewardlab train")
 print("ready", flush=True)
 time.sleep(120)
@@ -82,7 +82,7 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path, tiny_llama, caps
 
 
 def test_every_writing_command_that_claims_a_directory_is_refused_while_it_is_held(tmp_path, tiny_llama, capsys):
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     model_dir = tmp_path / "m"
     RewardModel.from_backbone(tiny_llama, max_length=32).save(model_dir)
@@ -147,7 +147,7 @@ def test_workers_left_by_a_killed_launcher_keep_the_directory(tmp_path):
 
 def test_a_worker_waits_for_its_own_main_process(tmp_path, monkeypatch):
     """A rank > 0 joins only a door naming its own launch (not a stale one of another)."""
-    from rewardlab import ownership
+    from rewardlab.core import ownership
 
     out = tmp_path / "run"
     out.mkdir()
@@ -162,7 +162,7 @@ def test_a_worker_waits_for_its_own_main_process(tmp_path, monkeypatch):
 
 
 def test_claims_are_reentrant_in_one_process_and_released_with_the_command(tmp_path):
-    from rewardlab.outputs import claim_output_dir
+    from rewardlab.core.outputs import claim_output_dir
 
     out = tmp_path / "run"
     with owning():

@@ -1,4 +1,4 @@
-"""The packed, prefix-shared fast path (rewardlab.packing) equals the padded forward: rewards, gradients, scoring,
+"""The packed, prefix-shared fast path (rewardlab.models.packing) equals the padded forward: rewards, gradients, scoring,
 training; and models it does not cover take the padded path explicitly."""
 
 import json
@@ -10,11 +10,8 @@ import pytest
 import torch
 
 from launch import torchrun_train
-from rewardlab.collate import collate_packed, collate_pairs
 from rewardlab.data import Comparison, write_jsonl
-from rewardlab.losses import LossType, batch_loss
-from rewardlab.model import RewardModel
-from rewardlab.packing import (
+from rewardlab.models.packing import (
     block_mask,
     build_inputs,
     common_prefix_len,
@@ -23,6 +20,9 @@ from rewardlab.packing import (
     packing_support,
     width_buckets,
 )
+from rewardlab.models.reward_model import RewardModel
+from rewardlab.training.collate import collate_packed, collate_pairs
+from rewardlab.training.losses import LossType, batch_loss
 
 TOL = 1e-4  # the issue's bound for fp32; measured ≤ 1e-6 for rewards, ≤ 1e-6 relative for gradients
 # The equality tests run on this device: `REWARDLAB_TEST_DEVICE=cuda pytest tests/test_packing.py` checks the fast
@@ -50,7 +50,7 @@ RECORDS = [
 
 @pytest.fixture(scope="module")
 def decoders(tmp_path_factory):
-    from rewardlab.tiny import make_tiny_decoder
+    from rewardlab.models.tiny import make_tiny_decoder
 
     return {arch: str(make_tiny_decoder(tmp_path_factory.mktemp(arch), arch)) for arch in ("qwen3", "mistral", "gpt2")}
 
@@ -145,7 +145,7 @@ def test_packed_rewards_and_gradients_equal_padded(arch, tiny_llama, tiny_bert, 
 @pytest.mark.parametrize("order", ["ascending", "descending", "one_row_each"])
 def test_rows_in_any_order_and_width(order, tiny_llama):
     """Rows are run in runs of similar width, reordered inside; the rewards must come back in collate order."""
-    from rewardlab.packing import packed_forward
+    from rewardlab.models.packing import packed_forward
 
     rm = _model(tiny_llama)
     feats = _features(rm, RECORDS)
@@ -208,7 +208,7 @@ def test_uncovered_architecture_falls_back_to_padded(decoders):
     items = [(c.prompt, r) for c in RECORDS for r in c.responses]
     assert rm.score(items, packing=True) == rm.score(items)
     llama_inputs = build_inputs([layout_group(f, "causal") for f in feats], [[i] for i in range(len(feats))], 0)
-    from rewardlab.errors import ModelContractError
+    from rewardlab.core.errors import ModelContractError
 
     with pytest.raises(ModelContractError, match="packing does not cover"):
         rm(**llama_inputs)
@@ -223,7 +223,7 @@ def test_short_sliding_window_is_not_packed(tiny_qwen2):
 
 def test_lora_model_packs(tiny_llama):
     pytest.importorskip("peft")
-    from rewardlab.lora import apply_lora
+    from rewardlab.models.lora import apply_lora
 
     rm = _model(tiny_llama)
     apply_lora(rm, r=4, alpha=8)
@@ -257,7 +257,7 @@ def pref_file(tmp_path_factory):
 
 
 def _train(tmp_path, name, backbone, data, **kw):
-    from rewardlab.train import TrainConfig, train
+    from rewardlab.training.train import TrainConfig, train
 
     cfg = TrainConfig(
         data=data,
@@ -305,7 +305,7 @@ def test_packed_resume_is_exact(tmp_path, tiny_bert, pref_file):
 
 def test_cli_score_packing(tmp_path, tiny_llama, pref_file, monkeypatch):
     """score --packing takes the packed path (the load option reaches the model: score_packed is counted)."""
-    import rewardlab.model as model_module
+    import rewardlab.models.reward_model as model_module
     from rewardlab.cli import main
 
     rm = _model(tiny_llama)
@@ -357,11 +357,11 @@ def test_cli_eval_packing(tmp_path, tiny_llama, pref_file):
 
 def test_eval_packing_is_a_load_option_that_takes_the_packed_path(tmp_path, tiny_llama, pref_file, monkeypatch):
     """--packing reaches the scorer when it is built (the loader's ``packing``), not by an attribute set on it
-    afterwards: eval --packing runs rewardlab.packing.score_packed (counted), eval without it never does; the
+    afterwards: eval --packing runs rewardlab.models.packing.score_packed (counted), eval without it never does; the
     scores agree. Fails if evaluate stops passing ``packing`` to the loader, or the loader to RewardModel.load."""
-    import rewardlab.model as model_module
-    from rewardlab.evaluate import EvalConfig, run_eval
-    from rewardlab.loader import load_reward_model
+    import rewardlab.models.reward_model as model_module
+    from rewardlab.commands.evaluate import EvalConfig, run_eval
+    from rewardlab.scoring.loader import load_reward_model
 
     rm = _model(tiny_llama)
     rm.save(tmp_path / "m")
@@ -433,7 +433,7 @@ def test_trimmed_last_layer_equals_the_full_forward(arch, tiny_llama, tiny_bert,
     """The fast path runs the last layer with queries at the read tokens only; rewards and gradients equal
     running it over every token (the same packed rows through the base model's own forward), with and without
     gradient checkpointing."""
-    from rewardlab import packing
+    from rewardlab.models import packing
 
     rm = _model(
         _backbone(arch, tiny_llama, tiny_bert, tiny_qwen2, decoders),
@@ -463,7 +463,7 @@ def test_trimmed_last_layer_equals_the_full_forward(arch, tiny_llama, tiny_bert,
 
 
 def test_sharded_or_uncovered_layers_keep_the_full_forward(tiny_llama, decoders):
-    from rewardlab import packing
+    from rewardlab.models import packing
 
     rm = _model(tiny_llama)
     assert packing.last_layer_trimmable(rm.model) == ""

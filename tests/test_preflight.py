@@ -1,4 +1,4 @@
-"""Setting checks before work (rewardlab.preflight and the one-line parser of rewardlab.cli): every bad path, option,
+"""Setting checks before work (rewardlab.commands.preflight and the one-line parser of rewardlab.cli): every bad path, option,
 flag or environment variable is one line, exit 2, no traceback, and answered before torch is imported (checked in a
 fresh interpreter through ``sys.modules``, never by timing). The checks that need the model or the data (LoRA
 target modules, a loss's margins, multi-objective data) stop before the first step."""
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rewardlab import preflight
 from rewardlab.cli import main, make_parser
-from rewardlab.errors import RewardlabError
+from rewardlab.commands import preflight
+from rewardlab.core.errors import RewardlabError
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -117,8 +117,8 @@ def test_trl_names_are_aliases_of_the_same_options_and_listed_in_help(capsys, tm
     help_text = capsys.readouterr().out
     assert "--lr LR, --learning-rate LR" in help_text and "--model-name-or-path" in help_text
     # the same alias in a --config file; giving both spellings is refused
-    from rewardlab.settings import read_yaml
-    from rewardlab.train import TrainConfig
+    from rewardlab.core.settings import read_yaml
+    from rewardlab.training.train import TrainConfig
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("learning_rate: 0.001\n")
@@ -177,7 +177,7 @@ def test_lora_target_modules_that_name_nothing_are_refused_before_step_one(tiny_
 def test_a_margin_loss_on_data_without_margins_is_refused_before_the_model_loads(tiny_llama, tmp_path, capsys,
                                                                                  monkeypatch):  # fmt: skip
     """Before: a ValueError traceback at step 1. Now: after reading the data, before the backbone loads."""
-    import rewardlab.train as train_module
+    import rewardlab.training.train as train_module
 
     loaded = []
     real = train_module.RewardModel.from_backbone

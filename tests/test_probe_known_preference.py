@@ -36,7 +36,7 @@ def _length_pairs(prefer: str, n: int, seed: int) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def length_models(tmp_path_factory, tiny_bert):
-    from rewardlab.train import TrainConfig, train
+    from rewardlab.training.train import TrainConfig, train
 
     out = {}
     for prefer in ("short", "long"):
@@ -60,8 +60,8 @@ def length_models(tmp_path_factory, tiny_bert):
 @pytest.mark.slow
 @pytest.mark.parametrize("prefer,sign", [("short", -1), ("long", 1)])
 def test_length_probe_reports_the_trained_sign(length_models, prefer, sign):
-    from rewardlab.loader import load_reward_model
     from rewardlab.probes.profile import bias_profile
+    from rewardlab.scoring.loader import load_reward_model
 
     rm = load_reward_model(length_models[prefer], say=None)
     rng = random.Random(7)

@@ -8,12 +8,12 @@ import re
 
 import pytest
 
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.scorer import Capabilities, Scorer
 from rewardlab.data.record import Comparison
-from rewardlab.errors import RewardlabError
 from rewardlab.probes import pairs as P
 from rewardlab.probes import templates as T
 from rewardlab.probes.profile import bias_profile, parse_probe_names, wilson_interval
-from rewardlab.scoring.protocol import Capabilities, Scorer
 
 CHAT = (
     {"role": "system", "content": "Be brief."},
@@ -274,7 +274,7 @@ def test_position_probe_scores_judges_in_both_orders():
 def test_probe_command_with_a_reward_model_and_a_judge(tiny_llama, tmp_path, capsys):
     from rewardlab.cli import main
     from rewardlab.data import write_jsonl
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     RewardModel.from_backbone(tiny_llama, max_length=64).save(tmp_path / "m")
     data = tmp_path / "d.jsonl"
@@ -347,7 +347,7 @@ def test_eval_probes_adds_a_bias_profile_section_for_every_model(tiny_llama, tmp
     --probes the section and the plot are absent."""
     from rewardlab.cli import main
     from rewardlab.data import write_jsonl
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     for seed in (0, 1):
         RewardModel.from_backbone(tiny_llama, max_length=64, seed=seed).save(tmp_path / f"m{seed}")
@@ -390,7 +390,7 @@ def test_parse_augment():
     ]:
         with pytest.raises(RewardlabError, match=match):
             parse_augment(bad)
-    from rewardlab.train import TrainConfig
+    from rewardlab.training.train import TrainConfig
 
     with pytest.raises(RewardlabError, match="augment"):
         TrainConfig(augment="offsetbias:2")
@@ -425,7 +425,7 @@ def test_offsetbias_records_are_off_topic_negatives_from_the_given_records():
 def test_augmentation_never_crosses_the_train_eval_split():
     """On the embedded data: the added records' prompts and both responses come from the training side; no
     held-out prompt or response is used; the held-out split is the same as without the augmentation."""
-    from rewardlab.train import TrainConfig, load_train_eval
+    from rewardlab.training.train import TrainConfig, load_train_eval
 
     base = dict(embedded_size=300, eval_fraction=0.2)
     train0, held0, info0 = load_train_eval(TrainConfig(**base))
@@ -498,7 +498,7 @@ def test_length_pairs_whose_doubled_answer_is_cut_are_counted(tiny_llama):
     """Known answer: max_length 40. Two worse answers are "No." (doubled: a few tokens, the text fits); two are
     30 words (doubled: 60 words, far over 40 tokens, so the model sees them cut and the factor is not applied):
     n_cut = 2, and shift_uncut is the mean shift of the two pairs that fit."""
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     rm = RewardModel.from_backbone(tiny_llama, max_length=40)
     long = " ".join(["apple"] * 30)

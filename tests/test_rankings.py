@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from rewardlab.core.errors import DataError
 from rewardlab.data import Comparison, ReadOptions, load_comparisons, parse_score_weights, write_jsonl
 from rewardlab.data.formats import detect_format
 from rewardlab.data.record import tiers_from_scores
-from rewardlab.errors import DataError
 
 
 def write(tmp_path, rows, name="data.jsonl"):
@@ -67,7 +67,7 @@ def test_scores_become_rankings_with_ties():
     assert (tied.chosen, tied.tiers, tied.ranking, tied.scores) == (1, ((1,), (0, 2)), None, (3.0, 5.0, 3.0))
     strict = Comparison.from_scores("p", ("a", "b", "c"), (1, 2, 3))
     assert (strict.chosen, strict.ranking, strict.tiers) == (2, (2, 1, 0), None)
-    from rewardlab.collate import preference_pairs
+    from rewardlab.training.collate import preference_pairs
 
     assert preference_pairs(tied) == [(1, 0, 2.0), (1, 2, 2.0)]
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from rewardlab.core.errors import DataError
 from rewardlab.data import load_comparisons
-from rewardlab.errors import DataError
 
 HH = [
     {
@@ -54,7 +54,7 @@ def test_hh_transcripts_in_trl_implicit_text_form_are_split_like_the_hh_reader(t
 
 
 def test_hh_rows_read_as_trl_are_not_scored_as_tied_whole_transcripts(tmp_path, tiny_llama):
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     rm = RewardModel.from_backbone(tiny_llama, max_length=24, seed=0)
     records = load_comparisons(_jsonl(tmp_path / "hh.jsonl", HH), format="trl").records

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rewardlab.errors import RewardlabError
-from rewardlab.finite import NonFiniteError
-from rewardlab.recipe import (
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.finite import NonFiniteError
+from rewardlab.training.recipe import (
     Checkpointing,
     LoopOptions,
     MetricsLog,

@@ -12,15 +12,15 @@ import pytest
 
 from rewardlab.benchmarks import REGISTRY
 from rewardlab.cli import add_config_args
-from rewardlab.cli_help import source_registry
+from rewardlab.commands.evaluate import EvalConfig, _load_records
+from rewardlab.commands.score import ScoreConfig
+from rewardlab.core.cli_help import source_registry
+from rewardlab.core.errors import DataError, RewardlabError
 from rewardlab.data.formats import FORMAT_SPECS, FORMATS, GROUPED, SPECS, detect_format
-from rewardlab.errors import DataError, RewardlabError
-from rewardlab.evaluate import EvalConfig, _load_records
 from rewardlab.judges.factory import BACKENDS, make_backend
 from rewardlab.judges.run import JUDGE_MODES, MODES, JudgeConfig, build_judge
-from rewardlab.losses import LOSSES, LossOptions, LossType
-from rewardlab.score import ScoreConfig
-from rewardlab.train import TrainConfig
+from rewardlab.training.losses import LOSSES, LossOptions, LossType
+from rewardlab.training.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 README = "\n\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
@@ -52,7 +52,7 @@ def test_losses_registry_help_and_readme_agree():
         assert spec.label_smoothing == ("label_smoothing" in spec.options)
     # --help names every loss, read from the registry's source (importing it would load torch for `train --help`);
     # the docs' table has one row per loss with its help line
-    assert source_registry("rewardlab.losses", "LOSSES") == list(LOSSES)
+    assert source_registry("rewardlab.training.losses", "LOSSES") == list(LOSSES)
     text = _help(TrainConfig)
     assert "one of: " + " | ".join(LOSSES) in text
     assert _table_names("| `--loss` |") == list(LOSSES)
@@ -61,7 +61,7 @@ def test_losses_registry_help_and_readme_agree():
 
 
 def test_a_loss_spec_has_one_way_to_compute():
-    from rewardlab.losses import LossSpec
+    from rewardlab.training.losses import LossSpec
 
     with pytest.raises(TypeError, match="exactly one"):
         LossSpec("h", "u")
@@ -149,11 +149,11 @@ def test_architecture_doc_names_each_registry():
     import rewardlab.data.formats
     import rewardlab.judges.factory
     import rewardlab.judges.run
-    import rewardlab.losses
+    import rewardlab.training.losses
 
     for module, name in (
-        (rewardlab.losses, "LOSSES"),
-        (rewardlab.losses, "LossSpec"),
+        (rewardlab.training.losses, "LOSSES"),
+        (rewardlab.training.losses, "LossSpec"),
         (rewardlab.data.formats, "FORMAT_SPECS"),
         (rewardlab.data.formats, "FormatSpec"),
         (rewardlab.benchmarks, "REGISTRY"),

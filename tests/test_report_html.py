@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from rewardlab.data.record import Comparison
+from rewardlab.evaluation.report import example_rows, write_report
 from rewardlab.metrics.summary import evaluate_scores
-from rewardlab.report import example_rows, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 PLOTS = ("subsets", "histograms", "reliability", "length")

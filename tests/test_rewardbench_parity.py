@@ -28,7 +28,7 @@ import torch
 from rewardlab.benchmarks import get_benchmark
 from rewardlab.benchmarks.rewardbench import PUBLISHED_COUNTS, SECTIONS
 from rewardlab.cli import main
-from rewardlab.contract_options import ContractOptions
+from rewardlab.core.contract_options import ContractOptions
 from rewardlab.data.record import Comparison
 
 # reward-bench's rewardbench/constants.py, restated: the published weights (math-prm counts 984) and sections
@@ -324,7 +324,7 @@ def test_double_bos_is_handled_as_reward_bench_does(bos_model):
     infers add_special_tokens=False (one BOS). Llama's rotary positions are relative, so the two agree."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from rewardlab.loader import load_reward_model
+    from rewardlab.scoring.loader import load_reward_model
 
     tok = AutoTokenizer.from_pretrained(bos_model)
     assert tok("a")["input_ids"][0] == tok.bos_token_id  # the tokenizer adds BOS
@@ -414,7 +414,7 @@ def test_texts_over_the_limit_are_cut_on_the_left_as_reward_bench_does(short_lim
     response gets the same reward per prompt and the numbers differ."""
     from transformers import AutoTokenizer
 
-    from rewardlab.loader import load_reward_model
+    from rewardlab.scoring.loader import load_reward_model
 
     rm = load_reward_model(short_limit_model, say=None)
     c = rm.contract
@@ -443,7 +443,7 @@ def test_a_model_that_takes_more_than_2048_tokens_is_cut_at_reward_bench_default
     2048 (inferred, and the contract names reward-bench's default and the model's own limit)."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from rewardlab.foreign import infer_contract
+    from rewardlab.models.foreign import infer_contract
 
     config = AutoConfig.from_pretrained(tiny_llama, num_labels=1, max_position_embeddings=4096)
     config.architectures = ["LlamaForSequenceClassification"]

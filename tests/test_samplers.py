@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rewardlab.data.record import Comparison
-from rewardlab.samplers import StepSampler, pack, prompt_groups, random_plan
+from rewardlab.training.samplers import StepSampler, pack, prompt_groups, random_plan
 
 # 30 records over 12 prompts: prompt j has 1 + (j * 7) % 4 records (1..4)
 RECORDS = [

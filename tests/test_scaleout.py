@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rewardlab.train import TrainConfig, train
+from rewardlab.training.train import TrainConfig, train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "accelerate"
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from rewardlab.contract_options import ContractOptions
-from rewardlab.errors import ModelContractError
-from rewardlab.loader import load_reward_model
-from rewardlab.scoring import kinds
-from rewardlab.scoring.kinds import KINDS, Kind, kind_of
-from rewardlab.scoring.protocol import Capabilities, LoadRequest, ScoreOptions, Scorer
+from rewardlab.core import kinds
+from rewardlab.core.contract_options import ContractOptions
+from rewardlab.core.errors import ModelContractError
+from rewardlab.core.kinds import KINDS, Kind, kind_of
+from rewardlab.core.scorer import Capabilities, LoadRequest, ScoreOptions, Scorer
+from rewardlab.scoring.loader import load_reward_model
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "rewardlab"
 
@@ -92,7 +92,7 @@ def test_every_kind_resolves_to_an_opener_whose_kind_is_its_registry_name():
 
 
 def test_spec_file_name_is_the_models():
-    from rewardlab.model import SPEC_FILE
+    from rewardlab.models.reward_model import SPEC_FILE
 
     assert kinds.SPEC_FILE == SPEC_FILE == "rewardlab.json"
 
@@ -185,7 +185,7 @@ def test_nonfinite_rewards_of_any_kind_are_refused(tmp_path, toy_kind):
         def score_items(self, items, opts, unsafe=None):
             return [float("nan")] * len(items)
 
-    from rewardlab.finite import NonFiniteError
+    from rewardlab.core.finite import NonFiniteError
 
     with pytest.raises(NonFiniteError):
         Broken("x").score([("p", "a")])
@@ -205,7 +205,7 @@ def test_a_recordwise_scorer_has_no_pointwise_score():
     class Recordwise(Scorer):
         capabilities = Capabilities(pointwise=False, batched_forward=False)
 
-    from rewardlab.errors import RewardlabError
+    from rewardlab.core.errors import RewardlabError
 
     with pytest.raises(RewardlabError, match="scores a record's responses together"):
         Recordwise().score([("p", "a")])

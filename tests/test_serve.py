@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rewardlab.model import RewardModel
+from rewardlab.models.reward_model import RewardModel
 from rewardlab.serve.app import make_server
 from rewardlab.serve.batcher import Batcher
 from rewardlab.serve.client import RewardClient, RewardServerError
@@ -130,7 +130,7 @@ def test_concurrent_requests_each_get_their_own_offline_rewards(served, offline)
 
 
 def test_packed_server_matches_offline(model_dir, offline):
-    """--packing: the batcher runs rewardlab.packing's padding-free forward; rewards equal the padded offline ones."""
+    """--packing: the batcher runs rewardlab.models.packing's padding-free forward; rewards equal the padded offline ones."""
     run = Running(ServeConfig(model=model_dir, packing=True, max_wait_ms=20))
     try:
         client = RewardClient(run.url)

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from rewardlab.model import RewardModel  # noqa: E402
+from rewardlab.models.reward_model import RewardModel  # noqa: E402
 from rewardlab.serve.app import create_app  # noqa: E402
 from rewardlab.serve.config import ServeConfig  # noqa: E402
 from rewardlab.serve.docs import MISSING_PAGE, assets_dir  # noqa: E402

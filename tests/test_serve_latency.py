@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from rewardlab.errors import RewardlabError
+from rewardlab.core.errors import RewardlabError
 from rewardlab.serve.app import TOKEN_ENV, serve_token
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.tokenizing import TokenizerWorker
@@ -89,7 +89,7 @@ def test_a_blank_token_is_refused_never_an_open_server(token, env, ok):
 def test_missing_wrong_and_doubled_tokens_are_401_the_right_one_200(tiny_llama):
     from fastapi.testclient import TestClient
 
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
     from rewardlab.serve.app import create_app
 
     rm = RewardModel.from_backbone(tiny_llama, max_length=32)
@@ -111,7 +111,7 @@ def test_a_key_given_twice_and_a_string_for_a_boolean_are_refused(tiny_llama):
     read as false (200); now 400 / 422 naming the key."""
     from fastapi.testclient import TestClient
 
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
     from rewardlab.serve.app import create_app
 
     rm = RewardModel.from_backbone(tiny_llama, max_length=32)

@@ -1,4 +1,4 @@
-"""Every option of every command validated before any work starts, from flags and YAML alike (rewardlab.settings)."""
+"""Every option of every command validated before any work starts, from flags and YAML alike (rewardlab.core.settings)."""
 
 import dataclasses
 import importlib
@@ -6,11 +6,11 @@ import typing
 
 import pytest
 
-from rewardlab import settings
 from rewardlab.cli import COMMANDS, QUICKSTART_DEFAULTS, build_config, main, make_parser
-from rewardlab.errors import RewardlabError
-from rewardlab.settings import Sourced, validate
-from rewardlab.train import TrainConfig
+from rewardlab.core import settings
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.settings import Sourced, validate
+from rewardlab.training.train import TrainConfig
 
 
 def config_of(argv, base=None):
@@ -153,7 +153,7 @@ def test_validate_without_cli():
 def test_periodic_checkpoints_default_to_500_steps_except_for_gating():
     """Not given, ``--save-every`` means every 500 steps for the trainers that checkpoint; gating keeps none (its
     option check refuses an explicit ``--save-every``, so the default must not count as given); a value given wins."""
-    from rewardlab.train import TrainConfig
+    from rewardlab.training.train import TrainConfig
 
     assert TrainConfig().periodic_save_every == 500
     assert TrainConfig(objective="gating").periodic_save_every == 0

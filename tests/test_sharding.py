@@ -1,4 +1,4 @@
-"""Data-parallel scoring (rewardlab.sharding): blocks, order, and 2 processes (torchrun, gloo) = 1 process for
+"""Data-parallel scoring (rewardlab.scoring.sharding): blocks, order, and 2 processes (torchrun, gloo) = 1 process for
 ``rewardlab score`` and ``rewardlab bon``."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import torch
 from tests.launch import torchrun_train
 
 from rewardlab.cli import main
-from rewardlab.model import RewardModel
-from rewardlab.sharding import gather_in_order, map_sharded, shard_bounds
+from rewardlab.models.reward_model import RewardModel
+from rewardlab.scoring.sharding import gather_in_order, map_sharded, shard_bounds
 
 
 def test_shard_bounds_cover_in_order():

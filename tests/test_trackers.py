@@ -10,8 +10,8 @@ import math
 import pytest
 
 from rewardlab.cli import main
-from rewardlab.errors import RewardlabError
-from rewardlab.trackers import TAGS, tagged, tracker_names
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.trackers import TAGS, tagged, tracker_names
 
 
 def test_tagged_keeps_known_numbers_and_drops_counts():

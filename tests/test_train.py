@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from launch import torchrun_train
 from rewardlab.data import Comparison, write_jsonl
-from rewardlab.train import TrainConfig, train
+from rewardlab.training.train import TrainConfig, train
 
 WORDS = "apple pear plum fig kiwi lime lemon mango grape melon peach berry".split()
 
@@ -66,7 +66,7 @@ def test_accumulation_4x1_equals_1x4(tmp_path, tiny_llama, pref_file):
 
 def test_micro_batches_by_records_and_tokens():
     """tokens 5, 3, 9, 2, 2 with at most 2 records and 8 tokens: [5, 3] (8), [9] (alone: over the cap), [2, 2]."""
-    from rewardlab.train import micro_batches
+    from rewardlab.training.train import micro_batches
 
     recs = list("abcde")
     assert micro_batches(recs, [5, 3, 9, 2, 2], 2, 8) == [["a", "b"], ["c"], ["d", "e"]]
@@ -100,7 +100,7 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_llama, tiny_bert, pref_file,
 
 
 def test_refuses_to_overwrite_and_to_resume_changed_config(tmp_path, tiny_llama, pref_file):
-    from rewardlab.errors import RewardlabError
+    from rewardlab.core.errors import RewardlabError
 
     run(tmp_path, "x", tiny_llama, pref_file, batch_size=4, max_steps=4, stop_after=2)
     with pytest.raises(RewardlabError, match="--resume"):
@@ -124,7 +124,7 @@ def test_refuses_to_overwrite_and_to_resume_changed_config(tmp_path, tiny_llama,
 def test_resumes_a_checkpoint_written_before_a_config_field_existed(tmp_path, tiny_llama, pref_file):
     """A field missing from the checkpoint's saved config was added to TrainConfig later: the run that wrote it
     behaved as the field's default, so resuming with the default is allowed and with another value refused."""
-    from rewardlab.errors import RewardlabError
+    from rewardlab.core.errors import RewardlabError
 
     run(tmp_path, "old", tiny_llama, pref_file, batch_size=4, max_steps=4, stop_after=2)
     state_path = tmp_path / "old" / "checkpoints" / "step-00000002" / "state.json"
@@ -151,7 +151,7 @@ def test_selective_checkpointing_gives_the_same_training(tmp_path, tiny_llama, p
     """Checkpointing recomputes activations in the backward; the update is unchanged (every layer, or layers 0, 2, ..)."""
     from transformers import AutoModelForSequenceClassification
 
-    from rewardlab.train import enable_checkpointing
+    from rewardlab.training.train import enable_checkpointing
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_llama)
     n_layers = model.config.num_hidden_layers

@@ -1,4 +1,4 @@
-"""Training logs without a terminal (rewardlab.progress.StepLog): one timestamped line per --log-every steps, or
+"""Training logs without a terminal (rewardlab.core.progress.StepLog): one timestamped line per --log-every steps, or
 JSON lines with --log-format json, instead of a progress bar that a file receives as one \\r-joined line."""
 
 import json
@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from rewardlab.cli import main
+from rewardlab.core.progress import StepLog, log_mode
 from rewardlab.data import Comparison, write_jsonl
-from rewardlab.progress import StepLog, log_mode
 
 LINE = re.compile(
     r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) train step (\d+)/20 loss (\d+\.\d{4}) accuracy (\d\.\d{3}) "

@@ -12,13 +12,13 @@ import torch
 from safetensors.torch import load_file
 
 from launch import torchrun_train
-from rewardlab.errors import RewardlabError
-from rewardlab.finite import NonFiniteError
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.finite import NonFiniteError
 from rewardlab.multiobjective.losses import masked_mse, targets_and_mask
 from rewardlab.multiobjective.model import AttributeRewardModel
 from rewardlab.multiobjective.train import _regression_eval, load_rated_split
-from rewardlab.samplers import random_plan
-from rewardlab.train import TrainConfig, train
+from rewardlab.training.samplers import random_plan
+from rewardlab.training.train import TrainConfig, train
 
 
 def _cfg(tmp_path, name, backbone, **kw) -> TrainConfig:

@@ -1,19 +1,19 @@
 """Evaluation never truncates silently: texts cut to max_length are counted per subset and model, shown in the
-terminal summary and the report (json, md, html), and warned about past rewardlab.truncation.WARN_RATE."""
+terminal summary and the report (json, md, html), and warned about past rewardlab.evaluation.truncation.WARN_RATE."""
 
 from __future__ import annotations
 
 import json
 
 from rewardlab.cli import main
-from rewardlab.truncation import WARN_RATE
+from rewardlab.evaluation.truncation import WARN_RATE
 
 
 def test_eval_counts_and_reports_truncated_texts(tiny_llama, tmp_path, capsys):
     """Known answer: max_length 32. The "long" subset's responses are 60 words (hundreds of tokens): every one of
     its 3 × 2 texts is cut. The "short" subset's texts ("Hi?" / "Yes." in the ChatML template, about a dozen
     tokens) are not: 0 of 4. Only "long" passes the 5% warning threshold."""
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     RewardModel.from_backbone(tiny_llama, max_length=32).save(tmp_path / "m")
     long_answer = " ".join(["the quick brown fox jumps over the lazy dog"] * 7)[:400]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rewardlab.cli import COMMANDS, main, make_parser
-from rewardlab.cli_help import field_comments, field_sections, light_config_class
+from rewardlab.core.cli_help import field_comments, field_sections, light_config_class
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -258,7 +258,7 @@ def test_quiet_silences_status_lines(tmp_path, tiny_llama, capsys):
 
 
 def test_progress_shows_on_rank_0_only_and_follows_the_verbosity(monkeypatch):
-    from rewardlab import progress
+    from rewardlab.core import progress
 
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.setenv(progress.ENV, "normal")
@@ -275,7 +275,7 @@ def test_progress_shows_on_rank_0_only_and_follows_the_verbosity(monkeypatch):
 
 
 def test_summary_table_worked_example():
-    from rewardlab.run_report import summary_table
+    from rewardlab.evaluation.run_report import summary_table
 
     text = summary_table(
         {
@@ -290,7 +290,7 @@ def test_summary_table_worked_example():
 
 
 def test_skip_reasons_group_messages_without_their_line():
-    from rewardlab.run_report import skip_reasons
+    from rewardlab.evaluation.run_report import skip_reasons
 
     msgs = [
         "bad.jsonl, line 6, field 'rejected': chosen and rejected are identical",
@@ -304,7 +304,7 @@ def test_skip_reasons_group_messages_without_their_line():
 
 
 def test_score_with_text_writes_the_texts_next_to_the_scores(tmp_path, tiny_llama):
-    from rewardlab.model import RewardModel
+    from rewardlab.models.reward_model import RewardModel
 
     model = tmp_path / "m"
     RewardModel.from_backbone(tiny_llama, max_length=32).save(model)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rewardlab.errors import DataError
+from rewardlab.core.errors import DataError
 from rewardlab.verifiers import aggregate, evaluate, readers, records, synthetic
 from rewardlab.verifiers.readers import read_verifier_data
 

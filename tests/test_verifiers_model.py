@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-from rewardlab.errors import ModelContractError
+from rewardlab.core.errors import ModelContractError
 from rewardlab.verifiers import losses, steps
 from rewardlab.verifiers.losses import IGNORE
 from rewardlab.verifiers.model import VerifierModel, VerifierSpec, collate
@@ -129,7 +129,7 @@ def test_loss_on_model_outputs_matches_hand_formula(tiny_llama):
 
 
 def test_saved_model_plain_transformers_same_outputs(tiny_llama, tmp_path):
-    from rewardlab.loader import load_reward_model
+    from rewardlab.scoring.loader import load_reward_model
 
     vm = _verifier(tiny_llama, head="two_class", aggregation="prod")
     vm.save(tmp_path / "m")
@@ -158,7 +158,7 @@ def test_saved_model_plain_transformers_same_outputs(tiny_llama, tmp_path):
 
 
 def test_loader_takes_plain_token_classifier(tiny_llama, tmp_path, capsys):
-    from rewardlab.loader import load_reward_model
+    from rewardlab.scoring.loader import load_reward_model
 
     model = AutoModelForTokenClassification.from_pretrained(tiny_llama, num_labels=2)
     model.config.pad_token_id = 0

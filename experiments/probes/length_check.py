@@ -21,10 +21,10 @@ import sys
 import numpy as np
 
 from rewardlab.benchmarks.base import score_records
-from rewardlab.eval_run import held_out_of_run
-from rewardlab.loader import load_reward_model
+from rewardlab.evaluation.held_out import held_out_of_run
 from rewardlab.metrics.statistics import bootstrap_ci, length_correlation
 from rewardlab.probes.profile import bias_profile, win_credit
+from rewardlab.scoring.loader import load_reward_model
 
 # a run written by a rewardlab before its model seal (contract_hashes) loads only with trust_modified; set
 # REWARDLAB_TRUST_MODIFIED=1 for such a run (the output records it)

@@ -43,9 +43,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from rewardlab import atomic  # noqa: E402
 from rewardlab.cli import main  # noqa: E402
-from rewardlab.errors import RewardlabError  # noqa: E402
+from rewardlab.core import atomic  # noqa: E402
+from rewardlab.core.errors import RewardlabError  # noqa: E402
 
 RESULTS: list[dict] = []
 CASE_TIMEOUT_S = 60  # a case that has not answered by then is a hang (e.g. opening a FIFO for writing)
@@ -151,13 +151,13 @@ def pairs(n: int, salt: str = "") -> list[dict]:
 # ---- fixtures -------------------------------------------------------------------------------------------------
 class World:
     def __init__(self, root: Path):
-        from rewardlab.compose import ComposeConfig, run_compose
+        from rewardlab.commands.compose import ComposeConfig, run_compose
+        from rewardlab.commands.normalize import NormalizeConfig, run_normalize
         from rewardlab.model import RewardModel
+        from rewardlab.models.tiny import make_tiny_causal_lm
         from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
         from rewardlab.multiobjective.model import AttributeRewardModel
         from rewardlab.multiobjective.scalarise import FixedWeights
-        from rewardlab.normalize import NormalizeConfig, run_normalize
-        from rewardlab.tiny import make_tiny_causal_lm
 
         self.root = root
         self.tiny = str(make_tiny_causal_lm(root / "tiny"))
@@ -360,7 +360,7 @@ def output_targets(w: World) -> None:
 # ---- class 2: run ownership -----------------------------------------------------------------------------------
 HOLD = """
 import os, sys, time
-from rewardlab.ownership import acquire
+from rewardlab.core.ownership import acquire
 acquire(sys.argv[1], "rewardlab train")
 print("ready", flush=True)
 time.sleep(300)
@@ -468,7 +468,7 @@ def ownership(w: World) -> None:
 
 # ---- class 3: the contract -------------------------------------------------------------------------------------
 def _honest_scores(path: Path) -> list[float]:
-    from rewardlab.loader import load_reward_model
+    from rewardlab.scoring.loader import load_reward_model
 
     return load_reward_model(str(path), say=None).score([("Hi there?", "Hello."), ("Name a fruit.", "Pear.")])
 

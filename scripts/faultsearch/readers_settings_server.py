@@ -180,8 +180,8 @@ def reader_cases():
 
 
 def run_readers(tally: Tally) -> None:
+    from rewardlab.core.errors import DataError
     from rewardlab.data import load_comparisons
-    from rewardlab.errors import DataError
 
     tmp = Path(tempfile.mkdtemp(prefix="faults-readers-"))
     for i, (name, suffix, text, expected, check, fmt) in enumerate(reader_cases()):
@@ -495,9 +495,9 @@ def run_server(tally: Tally) -> None:
     from fastapi.testclient import TestClient
 
     from rewardlab.model import RewardModel
+    from rewardlab.models.tiny import make_tiny_causal_lm
     from rewardlab.serve.app import create_app
     from rewardlab.serve.config import ServeConfig
-    from rewardlab.tiny import make_tiny_causal_lm
 
     rm = RewardModel.from_backbone(str(make_tiny_causal_lm(Path(tempfile.mkdtemp()))), max_length=48)
     app = create_app(ServeConfig(token="s3cret", max_wait_ms=0, max_text_chars=65536), rm)

@@ -16,8 +16,8 @@ import typing
 from pathlib import Path
 
 from rewardlab import __version__
-from rewardlab.cli_help import field_comments, field_sections, light_config_class, registry_help
-from rewardlab.errors import RewardlabError
+from rewardlab.core.cli_help import field_comments, field_sections, light_config_class, registry_help
+from rewardlab.core.errors import RewardlabError
 
 
 def _parse_bool(s: str) -> bool:
@@ -44,7 +44,7 @@ def _field_parser(tp):
 class OneLineParser(argparse.ArgumentParser):
     """argparse with every error on one line (``rewardlab CMD: error: ...``, exit 2, no usage block), and an unknown
     flag answered with a did-you-mean from the command's own flags (and the synonyms other trainers use:
-    :data:`rewardlab.settings.SYNONYMS`) before anything heavy is imported."""
+    :data:`rewardlab.core.settings.SYNONYMS`) before anything heavy is imported."""
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
@@ -57,7 +57,7 @@ class OneLineParser(argparse.ArgumentParser):
         given = flags[0].split("=", 1)[0]
         names = {o[2:].replace("-", "_"): o for a in self._actions for o in a.option_strings if o.startswith("--")}
         key = given.lstrip("-").replace("-", "_")
-        from rewardlab.settings import SYNONYMS  # lazy: pydantic only when a flag is unknown
+        from rewardlab.core.settings import SYNONYMS  # lazy: pydantic only when a flag is unknown
 
         guess = SYNONYMS.get(key) if SYNONYMS.get(key) in names else None
         if guess is None:
@@ -122,8 +122,8 @@ def _default_text(value) -> str:
 
 
 def aliases_of(name: str) -> list[str]:
-    """Other trainers' names for option ``name`` that mean exactly the same (:data:`rewardlab.aliases.ALIASES`)."""
-    from rewardlab.aliases import ALIASES  # lazy: read when the flags are built, not at import
+    """Other trainers' names for option ``name`` that mean exactly the same (:data:`rewardlab.core.aliases.ALIASES`)."""
+    from rewardlab.core.aliases import ALIASES  # lazy: read when the flags are built, not at import
 
     return [alias for alias, target in ALIASES.items() if target == name]
 
@@ -177,8 +177,8 @@ def add_config_args(parser: argparse.ArgumentParser, cls, base: dict | None = No
 
 def build_config(cls, args: argparse.Namespace, base: dict | None = None):
     """Dataclass defaults < ``base`` (a command's own defaults) < YAML ``--config`` < command-line flags, every
-    value validated against the field's type and declared range (:mod:`rewardlab.settings`)."""
-    from rewardlab.settings import (
+    value validated against the field's type and declared range (:mod:`rewardlab.core.settings`)."""
+    from rewardlab.core.settings import (
         Sourced,
         read_yaml,
         validate,
@@ -194,11 +194,11 @@ def build_config(cls, args: argparse.Namespace, base: dict | None = None):
 
 # ---------------------------------------------------------------------------------------------
 def cmd_train(args) -> None:
-    from rewardlab.run_report import train_summary, write_train_report  # lazy: --help stays light (torch)
-    from rewardlab.train import TrainConfig, train  # lazy: --help stays light (torch, transformers)
+    from rewardlab.evaluation.run_report import train_summary, write_train_report  # lazy: --help stays light (torch)
+    from rewardlab.training.train import TrainConfig, train  # lazy: --help stays light (torch, transformers)
 
     cfg = build_config(TrainConfig, args)
-    from rewardlab.hub import check_can_push, push_to_hub  # lazy: --help stays light
+    from rewardlab.core.hub import check_can_push, push_to_hub  # lazy: --help stays light
 
     check_can_push(cfg.push_to_hub)  # before training: a repo id, a token, a hub not switched off
     result = train(cfg)  # the command composes: the trainer, then the run's report from what it returns
@@ -222,14 +222,14 @@ def cmd_train(args) -> None:
 
 
 def cmd_score(args) -> None:
-    from rewardlab.score import ScoreConfig, run_score  # lazy: --help stays light (torch, transformers)
+    from rewardlab.commands.score import ScoreConfig, run_score  # lazy: --help stays light (torch, transformers)
 
     print(f"scores: {run_score(build_config(ScoreConfig, args))}")
 
 
 def cmd_eval(args) -> None:
-    from rewardlab.evaluate import EvalConfig, run_eval  # lazy: --help stays light (torch, transformers)
-    from rewardlab.run_report import report_summary  # lazy: --help stays light (torch, transformers)
+    from rewardlab.commands.evaluate import EvalConfig, run_eval  # lazy: --help stays light (torch, transformers)
+    from rewardlab.evaluation.run_report import report_summary  # lazy: --help stays light (torch, transformers)
 
     cfg = build_config(EvalConfig, args)
     if cfg.benchmark.strip().lower() in ("list", "help", "?"):
@@ -238,7 +238,7 @@ def cmd_eval(args) -> None:
         print(describe_benchmarks())
         return
     if cfg.run:
-        from rewardlab.evaluate import run_eval_of_run  # lazy: --help stays light (torch, transformers)
+        from rewardlab.commands.evaluate import run_eval_of_run  # lazy: --help stays light (torch, transformers)
 
         out = run_eval_of_run(cfg)
     else:
@@ -253,25 +253,25 @@ QUICKSTART_DEFAULTS = {"output_dir": "runs/quickstart", "lr": 1e-4, "overwrite":
 
 
 def cmd_quickstart(args) -> None:
-    from rewardlab.quickstart import run_quickstart  # lazy: --help stays light (torch, transformers)
-    from rewardlab.train import TrainConfig  # lazy: --help stays light (torch, transformers)
+    from rewardlab.commands.quickstart import run_quickstart  # lazy: --help stays light (torch, transformers)
+    from rewardlab.training.train import TrainConfig  # lazy: --help stays light (torch, transformers)
 
     cfg = build_config(TrainConfig, args, base=QUICKSTART_DEFAULTS)
     if cfg.push_to_hub:
         raise RewardlabError("quickstart does not upload: `rewardlab export --push-to-hub REPO` after it")
-    from rewardlab.run_report import report_summary  # lazy: --help stays light (torch, transformers)
+    from rewardlab.evaluation.run_report import report_summary  # lazy: --help stays light (torch, transformers)
 
     report = run_quickstart(cfg)
     print(report_summary(report.parent))
 
 
 COMMANDS = {
-    "train": ("train a reward model", "rewardlab.train:TrainConfig", cmd_train),
-    "score": ("score a file with a trained model", "rewardlab.score:ScoreConfig", cmd_score),
-    "eval": ("evaluate one or more models on held-out comparisons", "rewardlab.evaluate:EvalConfig", cmd_eval),
+    "train": ("train a reward model", "rewardlab.training.train:TrainConfig", cmd_train),
+    "score": ("score a file with a trained model", "rewardlab.commands.score:ScoreConfig", cmd_score),
+    "eval": ("evaluate one or more models on held-out comparisons", "rewardlab.commands.evaluate:EvalConfig", cmd_eval),
     "quickstart": (
         "the default job: evaluate the untrained model, train, evaluate, report",
-        "rewardlab.train:TrainConfig",
+        "rewardlab.training.train:TrainConfig",
         cmd_quickstart,
     ),
 }
@@ -285,7 +285,7 @@ def cmd_serve(args) -> None:
 
 
 def cmd_export(args) -> None:
-    from rewardlab.export import ExportConfig, run_export  # lazy: --help stays light (torch, transformers)
+    from rewardlab.commands.export import ExportConfig, run_export  # lazy: --help stays light (torch, transformers)
 
     info = run_export(build_config(ExportConfig, args))
     print(
@@ -297,7 +297,10 @@ def cmd_export(args) -> None:
 
 
 def cmd_normalize(args) -> None:
-    from rewardlab.normalize import NormalizeConfig, run_normalize  # lazy: --help stays light (torch, transformers)
+    from rewardlab.commands.normalize import (  # lazy: --help stays light (torch, transformers)
+        NormalizeConfig,
+        run_normalize,
+    )
 
     cfg = build_config(NormalizeConfig, args)
     stats = run_normalize(cfg)
@@ -310,12 +313,12 @@ COMMANDS.update(
         "serve": ("serve a model over HTTP with request batching", "rewardlab.serve.config:ServeConfig", cmd_serve),
         "export": (
             "write a plain transformers directory (--merge folds LoRA adapters in)",
-            "rewardlab.export:ExportConfig",
+            "rewardlab.commands.export:ExportConfig",
             cmd_export,
         ),
         "normalize": (
             "store mean/std of a reference policy's sample rewards in the model's rewardlab.json",
-            "rewardlab.normalize:NormalizeConfig",
+            "rewardlab.commands.normalize:NormalizeConfig",
             cmd_normalize,
         ),
     }
@@ -384,7 +387,7 @@ COMMANDS["probe"] = (
 
 
 def cmd_inspect(args) -> None:
-    from rewardlab.inspect_model import InspectConfig, run_inspect  # lazy: --help stays light (torch, transformers)
+    from rewardlab.commands.inspect import InspectConfig, run_inspect  # lazy: --help stays light (torch, transformers)
 
     given = {k: v for k, v in vars(args).items() if k != "target"}
     if getattr(args, "target", None):  # `rewardlab inspect MODEL` = `rewardlab inspect --model MODEL`
@@ -393,7 +396,7 @@ def cmd_inspect(args) -> None:
 
 
 def cmd_compose(args) -> None:
-    from rewardlab.compose import ComposeConfig, run_compose  # lazy: the --help start-up path
+    from rewardlab.commands.compose import ComposeConfig, run_compose  # lazy: the --help start-up path
 
     print(f"composed Llama 2 model written to {run_compose(build_config(ComposeConfig, args))}")
 
@@ -402,12 +405,12 @@ COMMANDS.update(
     {
         "compose": (
             "write a model directory that scores with Llama 2's rule over a safety and a helpfulness model",
-            "rewardlab.compose:ComposeConfig",
+            "rewardlab.commands.compose:ComposeConfig",
             cmd_compose,
         ),
         "inspect": (
             "print the scoring contract a model gets (inferred for models trained elsewhere) and why",
-            "rewardlab.inspect_model:InspectConfig",
+            "rewardlab.commands.inspect:InspectConfig",
             cmd_inspect,
         ),
     }
@@ -528,7 +531,7 @@ def _add_verbosity(p: argparse.ArgumentParser) -> None:
 def make_parser(only: str | None = None, light: bool = False) -> argparse.ArgumentParser:
     """The whole command line. ``only``: give options to that command alone (the others are listed, which is all
     the top-level ``--help`` shows); ``light``: read the config classes from their source, without importing
-    their modules (for ``--help``; :func:`rewardlab.cli_help.light_config_class`)."""
+    their modules (for ``--help``; :func:`rewardlab.core.cli_help.light_config_class`)."""
     parser = OneLineParser(
         prog="rewardlab",
         description="Train, evaluate and serve reward models.",
@@ -550,9 +553,9 @@ def make_parser(only: str | None = None, light: bool = False) -> argparse.Argume
 
 def preflight(args: argparse.Namespace) -> None:
     """The command's options validated (types, ranges: the config class read from source) and checked
-    (:func:`rewardlab.preflight.check_settings`: required options, paths, models, hub ids, the environment) before
+    (:func:`rewardlab.commands.preflight.check_settings`: required options, paths, models, hub ids, the environment) before
     the command imports torch."""
-    from rewardlab.preflight import check_settings  # lazy: only when a command runs, not for --help
+    from rewardlab.commands.preflight import check_settings  # lazy: only when a command runs, not for --help
 
     _, cls_path, _ = COMMANDS[args.command]
     cls = _config_class(cls_path, light=True)
@@ -582,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     except RewardlabError as e:
         print(f"rewardlab {args.command}: error: {e}", file=sys.stderr)
         return 2
-    from rewardlab import progress  # lazy: tqdm only when a command runs, not for --help
+    from rewardlab.core import progress  # lazy: tqdm only when a command runs, not for --help
 
     previous = os.environ.get(progress.ENV)
     progress.set_verbosity(vars(args).pop("verbosity", None) or previous or "normal")
@@ -590,16 +593,16 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    from rewardlab import interrupt  # lazy: the --help path stays light
-    from rewardlab.atomic import write_fault  # lazy: the --help start-up path
-    from rewardlab.ownership import owning  # lazy: the --help start-up path
+    from rewardlab.core import interrupt  # lazy: the --help path stays light
+    from rewardlab.core.atomic import write_fault  # lazy: the --help start-up path
+    from rewardlab.core.ownership import owning  # lazy: the --help start-up path
 
     interrupt.set_command_line(argv)  # for the `--resume` command an interrupted run prints
     try:
         with owning():  # the output directories this command locked are released when it ends
             args.func(args)
     except RewardlabError as e:
-        code = getattr(e, "exit_code", 2)  # 130: stopped on a signal after a checkpoint (rewardlab.interrupt)
+        code = getattr(e, "exit_code", 2)  # 130: stopped on a signal after a checkpoint (rewardlab.core.interrupt)
         print(f"rewardlab {args.command}: {'error: ' if code == 2 else ''}{e}", file=sys.stderr)
         return code
     except KeyboardInterrupt:  # Ctrl-C outside a training loop's steps (or twice): no traceback

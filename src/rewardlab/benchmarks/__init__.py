@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from rewardlab.benchmarks import evalbiasbench, generic, mtbench, rewardbench, rewardbench2, rmb
 from rewardlab.benchmarks.base import Benchmark, BenchmarkData, score_records
-from rewardlab.errors import RewardlabError
+from rewardlab.core.errors import RewardlabError
 
 REGISTRY: dict[str, Benchmark] = {
     b.name: b

@@ -7,7 +7,7 @@ check them against hand-computed values without any model.
 
 Scoring goes through :func:`score_records`, which asks any *scorer* for rewards: an object with
 ``score_comparisons(records, batch_size)`` returning one list of rewards per record (a
-:class:`~rewardlab.model.RewardModel`, or an LLM judge that returns per-response scores).
+:class:`~rewardlab.models.reward_model.RewardModel`, or an LLM judge that returns per-response scores).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from rewardlab.core.errors import DataError, RewardlabError
+from rewardlab.core.scorer import Scorer
 from rewardlab.data.loading import with_failure_count
 from rewardlab.data.local import iter_local_rows, skipped_summary
 from rewardlab.data.record import Comparison
-from rewardlab.errors import DataError, RewardlabError
 from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.metrics.ties import TiePolicy
-from rewardlab.scoring.protocol import Scorer
 
 __all__ = [
     "Benchmark",
@@ -277,7 +277,7 @@ def _check_rows(records: Sequence[Comparison], scores: Any, who: str) -> list[li
 def score_records(scorer: Scorer, records: Sequence[Comparison], batch_size: int = 32) -> list[list[float]]:
     """Rewards ``[[r_0, r_1, ...], ...]`` for every response of every record.
 
-    * A *pointwise* scorer (``scorer.capabilities.pointwise``, :mod:`rewardlab.scoring.protocol`: every reward
+    * A *pointwise* scorer (``scorer.capabilities.pointwise``, :mod:`rewardlab.core.scorer`: every reward
       model kind) scores each distinct (prompt, response) once: identical inputs get
       identical rewards (so an exact tie stays a tie whatever the batching), and repeated responses
       (e.g. one chosen answer in several RewardBench pairs) cost nothing extra.

@@ -45,9 +45,9 @@ from typing import Sequence
 import numpy as np
 
 from rewardlab.benchmarks.base import Benchmark, BenchmarkData
+from rewardlab.core.errors import DataError
 from rewardlab.data.local import iter_local_rows
 from rewardlab.data.record import Comparison
-from rewardlab.errors import DataError
 from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.metrics.ties import TiePolicy, compare_credit
 

@@ -31,7 +31,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rewardlab.atomic import json_safe
 from rewardlab.benchmarks.base import (
     Benchmark,
     BenchmarkData,
@@ -42,6 +41,7 @@ from rewardlab.benchmarks.base import (
     subset_table,
     text,
 )
+from rewardlab.core.atomic import json_safe
 from rewardlab.data.record import Comparison
 from rewardlab.metrics.statistics import sampling_units
 from rewardlab.metrics.ties import TiePolicy, tie_credit

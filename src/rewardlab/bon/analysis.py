@@ -16,21 +16,21 @@ from pathlib import Path
 
 import numpy as np
 
-from rewardlab import progress
 from rewardlab.bon.candidates import CandidateSet, read_candidates
 from rewardlab.bon.ensemble import combine, describe
 from rewardlab.bon.gao import gao_analysis
 from rewardlab.bon.gold import GOLD_CHECKERS, LABELS, gold_help, run_checker
 from rewardlab.bon.kl import KL_METHODS, kl_curve, kl_help
 from rewardlab.bon.report import write_bon_report
-from rewardlab.bounds import NonNegative, NonNegativeFloat, Positive, Seed
-from rewardlab.cells import model_label
-from rewardlab.errors import RewardlabError
-from rewardlab.finite import NonFiniteError
-from rewardlab.loader import load_reward_model
+from rewardlab.core import progress
+from rewardlab.core.bounds import NonNegative, NonNegativeFloat, Positive, Seed
+from rewardlab.core.cells import model_label
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.finite import NonFiniteError
+from rewardlab.core.outputs import claim_output_dir
 from rewardlab.metrics.best_of_n import best_of_n_curve
-from rewardlab.outputs import claim_output_dir
-from rewardlab.sharding import score_items, world
+from rewardlab.scoring.loader import load_reward_model
+from rewardlab.scoring.sharding import score_items, world
 
 
 @dataclass

@@ -18,8 +18,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rewardlab.core.errors import DataError
 from rewardlab.data.readers import iter_rows
-from rewardlab.errors import DataError
 
 
 @dataclass

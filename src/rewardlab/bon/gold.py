@@ -23,8 +23,20 @@ def _embedded(meta: dict, prompt, response: str) -> float | None:
     return task.reward(meta, response)
 
 
+def _arithmetic_chains(meta: dict, prompt, response: str) -> float | None:
+    """The verifiers' embedded multi-step arithmetic task (:func:`rewardlab.verifiers.synthetic.check`): 1.0 when the
+    last ``A:`` line equals the chain's true result, 0.0 when it does not, None when it cannot be decided."""
+    from rewardlab.verifiers.synthetic import check  # lazy: the verifier package only for this gold
+
+    return check(prompt, response) if isinstance(prompt, str) else None
+
+
 GOLD_CHECKERS: dict[str, tuple[Checker, str]] = {
     "embedded": (_embedded, "the embedded tasks' checkers (rewardlab.data.synthetic), read from each prompt's meta"),
+    "arithmetic-chains": (
+        _arithmetic_chains,
+        "the verifiers' embedded multi-step arithmetic task (rewardlab.verifiers.synthetic.check): the final A: line",
+    ),
 }
 LABELS = "labels"  # --gold labels: the 'gold' values in the samples file
 

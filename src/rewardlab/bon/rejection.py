@@ -22,16 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from rewardlab.atomic import atomic_write_text
 from rewardlab.bon.analysis import _items, _split, score_model
 from rewardlab.bon.candidates import CandidateSet, read_candidates
 from rewardlab.bon.ensemble import OBJECTIVES, combine, describe
-from rewardlab.bounds import NonNegativeFloat, Positive
-from rewardlab.cells import model_label
-from rewardlab.errors import RewardlabError
-from rewardlab.jsonstrict import dumps_strict
-from rewardlab.outputs import claim_output_file
-from rewardlab.provenance import provenance
+from rewardlab.core.atomic import atomic_write_text
+from rewardlab.core.bounds import NonNegativeFloat, Positive
+from rewardlab.core.cells import model_label
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.jsonstrict import dumps_strict
+from rewardlab.core.outputs import claim_output_file
+from rewardlab.core.provenance import provenance
 
 FORMATS = ("messages", "prompt-completion")
 

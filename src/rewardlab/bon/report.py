@@ -1,6 +1,6 @@
 """The best-of-N report: ``scores.jsonl`` (every sample's proxy and gold scores), ``report.json`` (all numbers,
 each with how it was made), ``report.md`` and ``report.html`` (the tables and plots, in the style of eval's
-report: :mod:`rewardlab.report_html`'s page styles, embedded PNGs, provenance).
+report: :mod:`rewardlab.evaluation.report_html`'s page styles, embedded PNGs, provenance).
 
 Plots: gold vs √KL (with the Gao fit), gold vs n, proxy vs n and proxy vs √KL, one line per scorer (each proxy
 and each ensemble) with its bootstrap 95% band, and gold vs n per task. Every √KL axis names the KL it uses.
@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rewardlab.atomic import atomic_write_text
 from rewardlab.bon.kl import KL_METHODS
-from rewardlab.cells import fmt
-from rewardlab.jsonstrict import dumps_strict
-from rewardlab.provenance import provenance
-from rewardlab.report_html import _CSS, PALETTE, _e, _png, _provenance_html, _table_html
-from rewardlab.sharding import is_main_process
+from rewardlab.core.atomic import atomic_write_text
+from rewardlab.core.cells import fmt
+from rewardlab.core.jsonstrict import dumps_strict
+from rewardlab.core.provenance import provenance
+from rewardlab.evaluation.report_html import _CSS, PALETTE, _e, _png, _provenance_html, _table_html
+from rewardlab.scoring.sharding import is_main_process
 
 KL_AXIS = {"bound": "√KL, KL = log n − (n−1)/n (bound)", "estimate": "√KL, KL = Beirami et al. estimate"}
 

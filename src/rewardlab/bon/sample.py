@@ -25,14 +25,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewardlab import progress
-from rewardlab.backbones import resolve_backbone
 from rewardlab.bon.candidates import _prompt
-from rewardlab.bounds import Positive, PositiveFloat, PositiveFraction, Seed
+from rewardlab.core import progress
+from rewardlab.core.bounds import Positive, PositiveFloat, PositiveFraction, Seed
+from rewardlab.core.errors import DataError, RewardlabError
+from rewardlab.core.jsonstrict import dumps_strict
 from rewardlab.data.readers import iter_rows
 from rewardlab.data.synthetic import generate
-from rewardlab.errors import DataError, RewardlabError
-from rewardlab.jsonstrict import dumps_strict
+from rewardlab.models.backbones import resolve_backbone
 
 LOGPROBS = "token log-probs under the policy's raw logits (log-softmax, temperature 1, no top-p)"
 RESUME_KEYS = ("policy", "policy_config_sha256", "n", "temperature", "top_p", "max_new_tokens", "batch_size", "seed")

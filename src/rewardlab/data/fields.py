@@ -13,9 +13,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from rewardlab.core.errors import DataError
 from rewardlab.data.readers import looks_local
 from rewardlab.data.record import Comparison
-from rewardlab.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def optional_name(row: dict, location: dict, field: str) -> str | None:
 
 
 # Training refuses a comparison whose responses are identical; evaluation reads it as an exact tie (credited by
-# the tie policy), inside `identical_responses_are_ties()` (rewardlab.evalsets).
+# the tie policy), inside `identical_responses_are_ties()` (rewardlab.data.evalsets).
 IDENTICAL_IS_TIE: ContextVar[bool] = ContextVar("rewardlab_identical_is_tie", default=False)
 
 

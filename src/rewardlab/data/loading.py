@@ -17,11 +17,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from rewardlab.core.errors import DataError
 from rewardlab.data.fields import ReadOptions, data_error, no_null_text
 from rewardlab.data.formats import FORMATS, GROUPED, detect_format
 from rewardlab.data.readers import iter_rows
 from rewardlab.data.record import Comparison
-from rewardlab.errors import DataError
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Local copies of data sets: which files a path names, their rows with a location, and how skipped rows are told.
 
-One library for the comparison loaders (:mod:`rewardlab.evalsets`) and the benchmarks
+One library for the comparison loaders (:mod:`rewardlab.data.evalsets`) and the benchmarks
 (:mod:`rewardlab.benchmarks.base`): a file is read by :func:`rewardlab.data.readers.iter_rows`; a
 ``datasets.save_to_disk`` directory is one data set; any other directory is walked recursively in sorted order for
 files with a :data:`DATA_SUFFIXES` suffix.
@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Callable, Iterator
 
+from rewardlab.core.errors import DataError
 from rewardlab.data.readers import iter_rows
-from rewardlab.errors import DataError
 
 DATA_SUFFIXES = (".jsonl.gz", ".json.gz", ".jsonl", ".json", ".parquet", ".csv")
 

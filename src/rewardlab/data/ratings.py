@@ -37,13 +37,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from rewardlab.core.errors import DataError
 from rewardlab.data.fields import data_error, default_id, source_name, unsafe_meta
 from rewardlab.data.fields import text_field as _text
 from rewardlab.data.messages import prompt_field as _prompt
 from rewardlab.data.parsers.ratings import HELPSTEER2_ATTRIBUTES
 from rewardlab.data.readers import iter_rows
 from rewardlab.data.record import Prompt
-from rewardlab.errors import DataError
 
 NEMO_ATTRIBUTES = ("quality", "toxicity", "humor", "creativity", *HELPSTEER2_ATTRIBUTES)
 NEMO_MISSING = -100

@@ -1,7 +1,7 @@
 """Raw row sources: turn a file, a saved dataset directory or a hub dataset name into plain dict rows.
 
 :func:`iter_rows` yields ``(location, row)`` pairs. ``location`` says where the row came from, in the
-shape :class:`~rewardlab.errors.DataError` reports:
+shape :class:`~rewardlab.core.errors.DataError` reports:
 
 * ``{"path": str, "line": int}`` — 1-based physical line, for JSONL and CSV (the CSV header is line 1,
   and a CSV record spanning several lines is reported at its first line);
@@ -41,7 +41,7 @@ import re
 import zlib
 from typing import Any, Callable, Iterator
 
-from rewardlab.errors import DataError
+from rewardlab.core.errors import DataError
 
 Location = dict  # {"path": str, "line": int} or {"path": str, "row": int}
 Row = dict

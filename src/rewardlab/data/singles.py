@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rewardlab.core.errors import DataError
 from rewardlab.data.readers import iter_rows
-from rewardlab.errors import DataError
 
 
 def single_rows(path: str, limit: int | None = None) -> list[dict] | None:

@@ -26,7 +26,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
-from rewardlab.errors import RewardlabError
+from rewardlab.core.errors import RewardlabError
 
 Messages = list  # list[{"role": str, "content": str}]
 NEG_INF = float("-inf")

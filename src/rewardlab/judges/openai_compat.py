@@ -34,8 +34,8 @@ from typing import Any, Sequence
 
 import httpx
 
-from rewardlab import progress
-from rewardlab.atomic import atomic_write_text
+from rewardlab.core import progress
+from rewardlab.core.atomic import atomic_write_text
 from rewardlab.judges.backends import Backend, BackendError, Messages, Sampling, candidate_logprobs
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}

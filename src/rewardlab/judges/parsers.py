@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from rewardlab.errors import RewardlabError
+from rewardlab.core.errors import RewardlabError
 
 
 @dataclass(frozen=True)

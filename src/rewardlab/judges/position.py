@@ -27,7 +27,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
-from rewardlab.errors import RewardlabError
+from rewardlab.core.errors import RewardlabError
 
 POSITION_MODES = ("single", "random_swap", "both", "average")
 

@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewardlab.atomic import atomic_write_text, json_safe
-from rewardlab.bounds import (
+from rewardlab.core.atomic import atomic_write_text, json_safe
+from rewardlab.core.bounds import (
     NonNegative,
     NonNegativeFloat,
     Positive,
@@ -29,18 +29,18 @@ from rewardlab.bounds import (
     Seed,
     check_bounds,
 )
-from rewardlab.cells import fmt
+from rewardlab.core.cells import fmt
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.jsonstrict import dumps_strict
+from rewardlab.core.kinds import JUDGE_PREFIX
+from rewardlab.core.outputs import claim_output_file
+from rewardlab.core.ownership import owns_outputs
+from rewardlab.core.settings import Sourced, read_key_values, read_yaml, validate
 from rewardlab.data import fingerprint, load_comparisons
-from rewardlab.errors import RewardlabError
-from rewardlab.jsonstrict import dumps_strict
 from rewardlab.judges.backends import Sampling
 from rewardlab.judges.factory import make_backend
 from rewardlab.judges.judge import Judge, PairwiseJudge, RatingJudge, VerifierJudge
 from rewardlab.judges.templates import JudgeTemplate
-from rewardlab.outputs import claim_output_file
-from rewardlab.ownership import owns_outputs
-from rewardlab.scoring.kinds import JUDGE_PREFIX
-from rewardlab.settings import Sourced, read_key_values, read_yaml, validate
 
 
 @dataclass
@@ -82,7 +82,7 @@ class JudgeConfig:
     device: str | None = None  # hf: cpu | cuda | cuda:N (default: cuda when available)
     name: str | None = None  # the judge's name in reports (default: from the model)
 
-    REQUIRED = ("data",)  # options that must be given (rewardlab.preflight checks them before anything loads)
+    REQUIRED = ("data",)  # options that must be given (rewardlab.commands.preflight checks them before anything loads)
 
     HELP = {"mode": lambda: "one of: " + ", ".join(JUDGE_MODES)}  # --help lists the modes from their registry
 
@@ -209,7 +209,7 @@ MODES = tuple(JUDGE_MODES)
 
 def parse_judge_spec(spec: str, defaults: dict | None = None) -> JudgeConfig:
     """A :class:`JudgeConfig` from a YAML/JSON file, ``key=value,key=value`` or a bare model, validated like every
-    command's options (:mod:`rewardlab.settings`: types, ranges, unknown keys with a did-you-mean, each error naming
+    command's options (:mod:`rewardlab.core.settings`: types, ranges, unknown keys with a did-you-mean, each error naming
     the option and the spec). ``defaults`` (e.g. ``eval``'s batch size) apply where the spec does not say."""
     path = Path(spec)
     if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
@@ -228,7 +228,7 @@ def judge_from_spec(spec: str, batch_size: int | None = None):
 
 
 class JudgeKind:
-    """The registry's opener for ``judge:SPEC`` (:mod:`rewardlab.scoring.kinds`): an LLM judge is read from its
+    """The registry's opener for ``judge:SPEC`` (:mod:`rewardlab.core.kinds`): an LLM judge is read from its
     spec, not from a model directory, and has no scoring contract to inspect."""
 
     @staticmethod

@@ -27,9 +27,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.settings import Sourced, read_yaml, validate
 from rewardlab.data.record import Prompt, prompt_as_messages
-from rewardlab.errors import RewardlabError
-from rewardlab.settings import Sourced, read_yaml, validate
 
 KINDS = ("pairwise", "single", "verify", "critique")
 _FIELD = re.compile(r"\{(question|answer|answer_a|answer_b)\}")

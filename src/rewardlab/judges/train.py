@@ -33,12 +33,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rewardlab.atomic import atomic_write_text, json_safe, publish_dir, readable_like_the_rest
-from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, Positive, PositiveFloat, Seed, check_bounds
-from rewardlab.cells import fmt
+from rewardlab.core.atomic import atomic_write_text, json_safe, publish_dir, readable_like_the_rest
+from rewardlab.core.bounds import Fraction, NonNegative, NonNegativeFloat, Positive, PositiveFloat, Seed, check_bounds
+from rewardlab.core.cells import fmt
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.jsonstrict import dumps_strict
+from rewardlab.core.outputs import claim_output_dir
+from rewardlab.core.ownership import owns_outputs
+from rewardlab.core.provenance import provenance
 from rewardlab.data import fingerprint, load_comparisons, split_by_prompt
-from rewardlab.errors import RewardlabError
-from rewardlab.jsonstrict import dumps_strict
 from rewardlab.judges.backends import Sampling
 from rewardlab.judges.cloud import CloudRewardModel, CritiqueJudge, generate_critiques, train_cloud
 from rewardlab.judges.hf import HFBackend
@@ -47,10 +50,8 @@ from rewardlab.judges.position import swap_coin
 from rewardlab.judges.trunk import TrunkCachedBackend
 from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.metrics.summary import evaluate_scores
-from rewardlab.outputs import claim_output_dir
-from rewardlab.ownership import owns_outputs
-from rewardlab.provenance import provenance
-from rewardlab.recipe import (
+from rewardlab.training.freeze import freeze_below
+from rewardlab.training.recipe import (
     SCHEDULES,
     Checkpointing,
     LoopOptions,
@@ -132,7 +133,7 @@ class TrainJudgeConfig:
     # a non-finite loss or gradient norm stops the run at that step; N > 0 skips up to N such updates instead
     skip_nonfinite: NonNegative = 0
 
-    REQUIRED = ("data",)  # options that must be given (rewardlab.preflight checks them before anything loads)
+    REQUIRED = ("data",)  # options that must be given (rewardlab.commands.preflight checks them before anything loads)
 
     # fields that may differ between a run and its resumption
     RESUMABLE = (
@@ -250,30 +251,6 @@ def genrm_examples(judge, records, both_orders: bool, seed: int) -> list[tuple[l
     return out
 
 
-def freeze_below(model, n_layers: int) -> dict:
-    """Freeze every weight except the last ``n_layers`` decoder blocks and the final norm (a cheap CPU option:
-    no backward pass below them). Returns ``{"trainable": n, "total": n}`` parameter counts."""
-    base = getattr(model, "model", None) or getattr(model, "transformer", None)
-    layers = getattr(base, "layers", None) or getattr(base, "h", None)
-    if layers is None:
-        raise RewardlabError(f"--train-layers: cannot find the decoder blocks of {type(model).__name__}")
-    if not 0 < n_layers <= len(layers):
-        raise RewardlabError(f"--train-layers must be in 1..{len(layers)}, got {n_layers}")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for block in list(layers)[len(layers) - n_layers :]:
-        for p in block.parameters():
-            p.requires_grad_(True)
-    norm = getattr(base, "norm", None) or getattr(base, "ln_f", None)
-    if norm is not None:
-        for p in norm.parameters():
-            p.requires_grad_(True)
-    return {
-        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "total": sum(p.numel() for p in model.parameters()),
-    }
-
-
 def genrm_plan(n_examples: int, both_orders: bool, epochs: int, batch_size: int, seed: int) -> StepPlan:
     """The examples of every step: each epoch shuffles the pairs of examples (the two orders of a pair stay next
     to each other, so in one batch when ``batch_size`` is even), one ``random.Random(seed)`` across the epochs."""
@@ -294,7 +271,7 @@ def checkpointing(cfg: TrainJudgeConfig, out, data_fingerprint: str) -> Checkpoi
 
 
 def train_genrm(cfg: TrainJudgeConfig, judge, examples, ckpt, accelerator, metrics, log) -> LoopResult:
-    """Next-token training of the verdict on the training core (:func:`rewardlab.recipe.run_steps`): the
+    """Next-token training of the verdict on the training core (:func:`rewardlab.training.recipe.run_steps`): the
     cross-entropy of the target token (``A`` / ``B``) as the first token of the reply, summed over a step's
     examples and divided by their number; ``micro_batch_size`` examples per forward; under ``torchrun`` each
     process takes its share of a step's examples. Schedule, clipping, the non-finite guard, checkpoints and

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import torch
 
-from rewardlab.errors import RewardlabError
+from rewardlab.core.errors import RewardlabError
 from rewardlab.judges.hf import HFBackend
 
 

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rewardlab.atomic import json_safe
+from rewardlab.core.atomic import json_safe
 from rewardlab.metrics.pairs import validated_rows
 from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.metrics.ties import TiePolicy, beat_all_credit

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rewardlab.atomic import json_safe
+from rewardlab.core.atomic import json_safe
 from rewardlab.metrics.accuracy import accuracy_summary
 from rewardlab.metrics.calibration import calibration
 from rewardlab.metrics.pairs import pair_margins, record_pairs, validated_rows

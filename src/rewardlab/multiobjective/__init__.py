@@ -9,7 +9,7 @@
   plus the gate and transform stored next to it.
 * :mod:`.features` — hidden states computed once and cached.
 * :mod:`.train` — ``rewardlab train --objective regression | gating`` and regression → BT initialisation.
-* :mod:`.serving` — :class:`MultiObjectiveScorer`, what :func:`rewardlab.loader.load_reward_model` returns for these
+* :mod:`.serving` — :class:`MultiObjectiveScorer`, what :func:`rewardlab.scoring.loader.load_reward_model` returns for these
   models: one scorer interface for score, eval, probe, normalize and serve.
 * :mod:`.composed` — Llama 2's rule over two separate reward models (a directory written by ``rewardlab compose``).
 * :mod:`.report` — the multi-objective section of ``rewardlab eval``'s report.

@@ -20,7 +20,7 @@ Integrity: the member's ``rewardlab.json`` sha256 is recorded (that file in turn
 scoring files, checked when the member loads), so a retrained or edited member stops the load naming it;
 ``--trust-modified`` loads anyway (warned, listed in ``modified_files``).
 
-``rewardlab.loader.load_reward_model`` returns a :class:`ComposedLlama2Scorer` for such a directory: score, eval,
+``rewardlab.scoring.loader.load_reward_model`` returns a :class:`ComposedLlama2Scorer` for such a directory: score, eval,
 probe and normalize use it like any scorer (``score``, ``score_rows``, ``score_comparisons``, ``normalize``), and
 ``rewardlab serve`` batches it like any model: each text is encoded for both members (``encoder``), ``collate``
 pads each member's part (and the request's ``unsafe`` tag, :data:`UNSAFE_KEY`), and ``forward`` answers rows
@@ -38,17 +38,17 @@ from pathlib import Path
 
 import torch
 
-from rewardlab.atomic import atomic_write_text
-from rewardlab.errors import ModelContractError, RewardlabError
-from rewardlab.finite import check_rewards
-from rewardlab.integrity import SEAL, parse_rewardlab_json, read_rewardlab_json
-from rewardlab.loader import load_reward_model
-from rewardlab.model import SPEC_FILE, normalized, sealed_json
+from rewardlab.core.atomic import atomic_write_text
+from rewardlab.core.errors import ModelContractError, RewardlabError
+from rewardlab.core.finite import check_rewards
+from rewardlab.core.integrity import SEAL, parse_rewardlab_json, read_rewardlab_json
+from rewardlab.core.kinds import kind_of
+from rewardlab.core.scorer import Capabilities, LoadRequest, ScoreOptions, Scorer, ScoreRow
+from rewardlab.core.specfields import checked_fields
+from rewardlab.models.reward_model import SPEC_FILE, normalized, sealed_json
 from rewardlab.multiobjective.scalarise import Llama2Rule, scaliser_from_json
 from rewardlab.multiobjective.serving import UNSAFE_KEY, unsafe_column
-from rewardlab.scoring.kinds import kind_of
-from rewardlab.scoring.protocol import Capabilities, LoadRequest, ScoreOptions, Scorer, ScoreRow
-from rewardlab.specfields import checked_fields
+from rewardlab.scoring.loader import load_reward_model
 
 COMPOSED_KIND = "llama2-composed"
 FORMAT_VERSION = 1
@@ -146,7 +146,7 @@ class _Member:
 
 
 def _load_member(path: Path, torch_dtype, trust_modified: bool) -> Scorer:
-    """A member: any trained kind the registry opens (rewardlab.scoring.kinds), not another composition."""
+    """A member: any trained kind the registry opens (rewardlab.core.kinds), not another composition."""
     if kind_of(str(path)) == COMPOSED_KIND:
         raise ModelContractError(
             f"{path}: a member of a composed model must be a trained model, not another composition"
@@ -242,7 +242,7 @@ class ComposedLlama2Scorer(torch.nn.Module, Scorer):
         return [{"score": s, "attributes": dict(zip(NAMES, row))} for s, row in zip(scores, r.tolist())]
 
     def normalize(self, rewards: list) -> list:
-        """``(r − mean) / std`` of the scalar (:func:`rewardlab.model.normalized`)."""
+        """``(r − mean) / std`` of the scalar (:func:`rewardlab.models.reward_model.normalized`)."""
         return normalized(self.spec.normalization, rewards, self.source)
 
     def spec_json(self) -> dict:

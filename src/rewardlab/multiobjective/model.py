@@ -27,16 +27,16 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from rewardlab.atomic import readable_like_the_rest
+from rewardlab.core.atomic import readable_like_the_rest
+from rewardlab.core.device import pretrained_kwargs
+from rewardlab.core.errors import ModelContractError, RewardlabError
+from rewardlab.core.finite import check_weights
+from rewardlab.core.integrity import check_spec_values, read_rewardlab_json, verify_model_dir
+from rewardlab.core.specfields import checked_fields
 from rewardlab.data.record import Prompt, prompt_as_messages
-from rewardlab.device import pretrained_kwargs
-from rewardlab.errors import ModelContractError, RewardlabError
-from rewardlab.finite import check_weights
-from rewardlab.integrity import check_spec_values, read_rewardlab_json, verify_model_dir
-from rewardlab.model import SPEC_FILE, RewardModel, ScoringSpec, TextEncoder, pad_batch, write_spec
+from rewardlab.models.reward_model import SPEC_FILE, RewardModel, ScoringSpec, TextEncoder, pad_batch, write_spec
 from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
 from rewardlab.multiobjective.scalarise import FixedWeights, Scaliser, scaliser_from_json
-from rewardlab.specfields import checked_fields
 
 GATE_FILE = "gate.safetensors"
 HEAD_NAMES = ("score", "classifier")  # single-Linear heads of decoder and BERT-style sequence classifiers
@@ -178,7 +178,7 @@ class AttributeRewardModel(torch.nn.Module):
         cls, path: str | Path, *, torch_dtype=torch.float32, trust_modified: bool = False
     ) -> "AttributeRewardModel":
         """Load a saved directory. The scoring files (weights, tokenizer, config, ``gate.safetensors``) must match the
-        hashes in ``rewardlab.json`` (:mod:`rewardlab.integrity`); ``trust_modified`` loads a mismatch anyway (warned,
+        hashes in ``rewardlab.json`` (:mod:`rewardlab.core.integrity`); ``trust_modified`` loads a mismatch anyway (warned,
         kept in ``modified_files``). The gate and the scaliser always run in float32."""
         path = Path(path)
         spec_path = path / SPEC_FILE
@@ -190,7 +190,7 @@ class AttributeRewardModel(torch.nn.Module):
         if not spec.multiobjective:
             raise ModelContractError(
                 f"{spec_path} has no 'multiobjective' section: a single-output model "
-                "(load it with rewardlab.model.RewardModel)"
+                "(load it with rewardlab.models.reward_model.RewardModel)"
             )
         modified = sealed + verify_model_dir(path, spec.file_hashes, trust_modified=trust_modified, warn=warn)
         check_spec_values(spec, str(spec_path))

@@ -1,5 +1,5 @@
 """The multi-objective section of ``rewardlab train``'s options: its own typed config, which
-:class:`rewardlab.train.TrainConfig` takes in (a base class: ``--help`` lists these fields under their sections, and
+:class:`rewardlab.training.train.TrainConfig` takes in (a base class: ``--help`` lists these fields under their sections, and
 every field is a flag). Imports nothing heavy: ``--help`` reads it from source.
 
 :meth:`MultiObjectiveOptions.check_multiobjective` fails before any model loads: the objective is known, the
@@ -10,10 +10,11 @@ cannot honour (``--packing``; for gating, whose gate trains on cached features i
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from rewardlab.bounds import Bounded, NonNegativeFloat, Positive, PositiveFloat
-from rewardlab.errors import RewardlabError
+from rewardlab.core.bounds import Bounded, NonNegativeFloat, Positive, PositiveFloat
+from rewardlab.core.errors import RewardlabError
 
 OBJECTIVE_NAMES = ("regression", "gating")  # the multi-objective trainers (rewardlab.multiobjective.train)
 
@@ -59,14 +60,12 @@ class MultiObjectiveOptions(Bounded):
                 f"--packing does not cover --objective {self.objective} yet (K-output rows are padded; "
                 "ridge and gating read cached features); drop --packing"
             )
-        if self.objective == "gating":
+        if self.objective == "gating":  # the options a run gives that gating would otherwise leave unused
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
             given = [
                 flag
-                for flag, value in (
-                    ("--save-every", getattr(self, "save_every", 0)),
-                    ("--stop-after", getattr(self, "stop_after", None)),
-                )
-                if value
+                for flag, name in (("--save-every", "save_every"), ("--stop-after", "stop_after"))
+                if getattr(self, name, None) not in (None, 0, defaults.get(name))
             ]
             if given:
                 raise RewardlabError(

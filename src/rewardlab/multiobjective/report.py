@@ -12,7 +12,7 @@ plus ``attributes``, the per-attribute fit when the eval data carries ratings):
 * mean gate weights by prompt source (a table, and a bar chart: ``gate-<column>.png`` next to the report, and
   embedded in the HTML).
 
-Imports nothing from :mod:`rewardlab.report` (which imports this).
+Imports nothing from :mod:`rewardlab.evaluation.report` (which imports this).
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from rewardlab.errors import ModelContractError, RewardlabError
-from rewardlab.normstats import stats_problem, whitening_problem
-from rewardlab.specfields import checked_fields
+from rewardlab.core.errors import ModelContractError, RewardlabError
+from rewardlab.core.normstats import stats_problem, whitening_problem
+from rewardlab.core.specfields import checked_fields
 
 PRESETS: dict[str, dict[str, float]] = {
     # Nemotron-4-340B-Reward model card: w over (helpfulness, correctness, coherence, complexity, verbosity)

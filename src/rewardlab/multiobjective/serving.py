@@ -1,6 +1,6 @@
 """A K-output model behind the one scorer interface that score, eval, probes, normalize and serve use.
 
-:func:`rewardlab.loader.load_reward_model` returns a :class:`MultiObjectiveScorer` for a directory whose
+:func:`rewardlab.scoring.loader.load_reward_model` returns a :class:`MultiObjectiveScorer` for a directory whose
 ``rewardlab.json`` has a ``multiobjective`` section (and for a composed Llama 2 directory,
 :mod:`rewardlab.multiobjective.composed`), so no command special-cases these models:
 
@@ -24,15 +24,9 @@ from __future__ import annotations
 
 import torch
 
-from rewardlab.data.ratings import Scale, load_rated
-from rewardlab.errors import DataError, ModelContractError
-from rewardlab.finite import check_rewards
-from rewardlab.model import RewardModel, normalized
-from rewardlab.multiobjective.losses import targets_and_mask
-from rewardlab.multiobjective.metrics import attribute_metrics
-from rewardlab.multiobjective.model import AttributeRewardModel, output_rows
-from rewardlab.multiobjective.train import evaluate_pairs
-from rewardlab.scoring.protocol import (
+from rewardlab.core.errors import DataError, ModelContractError
+from rewardlab.core.finite import check_rewards
+from rewardlab.core.scorer import (
     Capabilities,
     EvalContext,
     EvalSection,
@@ -41,6 +35,12 @@ from rewardlab.scoring.protocol import (
     Scorer,
     ScoreRow,
 )
+from rewardlab.data.ratings import Scale, load_rated
+from rewardlab.models.reward_model import RewardModel, normalized
+from rewardlab.multiobjective.losses import targets_and_mask
+from rewardlab.multiobjective.metrics import attribute_metrics
+from rewardlab.multiobjective.model import AttributeRewardModel, output_rows
+from rewardlab.multiobjective.train import evaluate_pairs
 
 PACKING_REFUSAL = (
     "--packing does not cover multi-objective models: the packed forward returns one value per text, "
@@ -129,7 +129,7 @@ class MultiObjectiveScorer(torch.nn.Module, Scorer):
         return rows
 
     def normalize(self, rewards: list) -> list:
-        """``(r − mean) / std`` of the scalar (:func:`rewardlab.model.normalized`)."""
+        """``(r − mean) / std`` of the scalar (:func:`rewardlab.models.reward_model.normalized`)."""
         return normalized(self.spec.normalization, rewards)
 
     def spec_json(self) -> dict:

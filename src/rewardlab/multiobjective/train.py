@@ -1,7 +1,7 @@
 """``rewardlab train --objective regression | gating`` and the regression → BT initialisation.
 
 :data:`OBJECTIVES` maps an objective name to its run function ``(cfg) -> MultiObjectiveResult``; ``cfg`` is a
-:class:`rewardlab.train.TrainConfig` (read, never changed).
+:class:`rewardlab.training.train.TrainConfig` (read, never changed).
 
 * ``regression`` — a K-output head, one output per ``--attributes`` name, masked MSE (missing ratings count 0).
   ``--stage1 gradient`` trains backbone and head (AdamW); ``--stage1 ridge`` keeps the backbone frozen, caches its
@@ -11,7 +11,7 @@
 * ``gating`` — ArmoRM stage 2 from ``--init-from`` a regression model: backbone and head frozen, features cached,
   λ found on ``--reference-data`` (default: the training pairs, chosen and rejected pooled), the gate trained with
   BT on the *transformed* rewards, softmax over the objectives. Writes ``model/`` (the regression directory plus
-  ``gate.safetensors`` and the transform in ``rewardlab.json``) and ``split.json`` (:mod:`rewardlab.splits`: the
+  ``gate.safetensors`` and the transform in ``rewardlab.json``) and ``split.json`` (:mod:`rewardlab.data.splits`: the
   held-out pairs of :func:`_load_pairs`, which ``rewardlab eval --run`` scores again).
 * :func:`init_from_attribute` — HelpSteer2-Preference: a 1-output checkpoint whose head is the regression head's
   row for ``--init-attribute``, the starting point of a BT / Scaled BT run (``--objective preference``).
@@ -31,14 +31,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rewardlab import trackers
-from rewardlab.atomic import atomic_write_text, publish_dir
+from rewardlab.core import trackers
+from rewardlab.core.atomic import atomic_write_text, publish_dir
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.jsonstrict import dumps_strict
+from rewardlab.core.outputs import TRAIN_WRITES, claim_output_dir
 from rewardlab.data import load_comparisons, split_by_prompt
 from rewardlab.data import synthetic_attributes as sa
 from rewardlab.data.ratings import RatedText, load_rated, parse_attribute_list, parse_scales
-from rewardlab.errors import RewardlabError
-from rewardlab.jsonstrict import dumps_strict
-from rewardlab.lora import apply_lora
+from rewardlab.data.splits import write_split
+from rewardlab.models.lora import apply_lora
 from rewardlab.multiobjective.debias import find_lambdas, spearman, transform_matrix
 from rewardlab.multiobjective.features import cached_features
 from rewardlab.multiobjective.gate import GateConfig, GatingNetwork
@@ -54,8 +56,7 @@ from rewardlab.multiobjective.metrics import (
 from rewardlab.multiobjective.model import AttributeRewardModel, find_head
 from rewardlab.multiobjective.ridge import fit_ridge
 from rewardlab.multiobjective.scalarise import FixedWeights, GatedSum, Llama2Rule, parse_scaliser
-from rewardlab.outputs import TRAIN_WRITES, claim_output_dir
-from rewardlab.recipe import (
+from rewardlab.training.recipe import (
     Checkpointing,
     LoopOptions,
     MetricsLog,
@@ -66,9 +67,8 @@ from rewardlab.recipe import (
     run_steps,
     update,
 )
-from rewardlab.samplers import StepSampler
-from rewardlab.splits import write_split
-from rewardlab.train import train_inputs
+from rewardlab.training.samplers import StepSampler
+from rewardlab.training.train import train_inputs
 
 
 @dataclass
@@ -232,7 +232,7 @@ def _regression_eval_row(rm: AttributeRewardModel, held: list[RatedText], batch_
 def _gradient_regression(
     rm, train, target, mask, cfg, out: Path, held: list[RatedText]
 ) -> tuple[int, list[dict], bool, bool]:
-    """``--stage1 gradient`` on the training core's loop (:func:`rewardlab.recipe.run_steps`, as the judge trainers):
+    """``--stage1 gradient`` on the training core's loop (:func:`rewardlab.training.recipe.run_steps`, as the judge trainers):
     masked MSE over the global batch,
     AdamW (decay / no-decay groups), the one LR schedule, clipping, the non-finite guard, checkpoints with exact
     ``--resume``, DDP under ``torchrun`` and ``metrics.jsonl``. Returns ``(steps, metrics rows, finished, main
@@ -246,8 +246,8 @@ def _gradient_regression(
     untouched, so the training losses are those of a run without ``--eval-every``. The time spent scoring is left
     out of ``rows_per_s``.
 
-    Step s takes the records ``random_plan(seed, epoch)`` gives it (:mod:`rewardlab.samplers`, through
-    :class:`rewardlab.recipe.SamplerPlan`); each process its slice ``[rank::world]``, whose backward is divided by
+    Step s takes the records ``random_plan(seed, epoch)`` gives it (:mod:`rewardlab.training.samplers`, through
+    :class:`rewardlab.training.recipe.SamplerPlan`); each process its slice ``[rank::world]``, whose backward is divided by
     the labels in the global batch; the gradients are summed over the processes (``all_reduce_grads``), so the
     update is that of the masked MSE over the whole global batch (2 processes equal 1). Rows every ``log_every``
     steps carry the window's masked MSE and ``rows_per_s``."""
@@ -433,7 +433,7 @@ def train_gate(
         delta = _pair_delta(gate, prompt_hidden, transformed, pairs[idx, 0], pairs[idx, 1], shared)
         loss = torch.nn.functional.softplus(-delta).mean()
         loss.backward()
-        # the core's update (rewardlab.recipe): the non-finite guard, then the step; no clipping (max_grad_norm 0)
+        # the core's update (rewardlab.training.recipe): the non-finite guard, then the step; no clipping (max_grad_norm 0)
         update(
             opt, sched, gate.parameters(), step=step + 1, loss_sum=float(loss.detach()), max_grad_norm=0.0, guard=guard
         )
@@ -540,7 +540,7 @@ def train_gating(cfg) -> MultiObjectiveResult:
         shutil.copytree(cfg.init_from, tmp, ignore=shutil.ignore_patterns("gate.safetensors"), dirs_exist_ok=True)
         rm.save(tmp)
 
-    publish_dir(model_dir, write)  # never a half-written model, nor the ungated stage-1 copy (rewardlab.atomic)
+    publish_dir(model_dir, write)  # never a half-written model, nor the ungated stage-1 copy (rewardlab.core.atomic)
     summary = {
         "objective": "gating",
         "source": source,
@@ -619,7 +619,7 @@ def evaluate_pairs(
     return out
 
 
-# --- the entry points of `rewardlab train --objective regression | gating` (rewardlab.train.TRAINERS) -------------
+# --- the entry points of `rewardlab train --objective regression | gating` (rewardlab.training.train.TRAINERS) -------------
 def _claim(cfg, output_claimed: bool, resumable: bool) -> None:
     """The scalar trainer's output-directory rule: refuse ``--resume`` of a run without checkpoints; rank 0
     claims ``output_dir`` (empty, or ``--overwrite`` / ``--resume``)."""

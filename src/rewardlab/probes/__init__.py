@@ -10,5 +10,5 @@
 * :mod:`rewardlab.probes.report` — the "Bias profile" table and plot of ``rewardlab eval --probes``.
 * :mod:`rewardlab.probes.augment` — ``train --augment offsetbias[:FRACTION]``: off-topic negatives.
 
-Nothing is imported here, so :mod:`rewardlab.report` can use :mod:`rewardlab.probes.report` without a cycle.
+Nothing is imported here, so :mod:`rewardlab.evaluation.report` can use :mod:`rewardlab.probes.report` without a cycle.
 """

@@ -17,8 +17,8 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
+from rewardlab.core.errors import RewardlabError
 from rewardlab.data.record import Comparison
-from rewardlab.errors import RewardlabError
 from rewardlab.probes.pairs import best_and_worst, off_topic_partners
 
 DEFAULT_FRACTION = 0.1

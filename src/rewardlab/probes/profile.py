@@ -30,8 +30,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from rewardlab.benchmarks.base import score_records
+from rewardlab.core.errors import RewardlabError
 from rewardlab.data.record import Comparison
-from rewardlab.errors import RewardlabError
 from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.probes.pairs import JUDGE_ONLY, PROBES, ProbePair
 
@@ -80,7 +80,7 @@ def build_pairs(
 
 def _cut(scorer: Any, pairs: Sequence[ProbePair]) -> list[bool] | None:
     """Per pair: is its biased variant longer than the scorer's max_length (None: no limit rewardlab can read)."""
-    encoder = scorer.text_encoder()  # declared by the kind (rewardlab.scoring.protocol); None: no single limit
+    encoder = scorer.text_encoder()  # the declared interface (rewardlab.core.scorer)
     if encoder is None:
         return None
     return [encoder.untruncated_length(p.prompt, p.biased) > encoder.spec.max_length for p in pairs]

@@ -1,7 +1,7 @@
 """The "Bias profile" section of a report: one table (a column per model) and one plot.
 
 Both read ``result["bias_profile"]`` (:func:`rewardlab.probes.profile.bias_profile`) of each result column;
-columns without one are shown as "—". Imports nothing from :mod:`rewardlab.report` (which imports this).
+columns without one are shown as "—". Imports nothing from :mod:`rewardlab.evaluation.report` (which imports this).
 """
 
 from __future__ import annotations

@@ -11,21 +11,21 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rewardlab.atomic import atomic_write_text
-from rewardlab.bounds import NonNegative, Positive, Seed, check_bounds
-from rewardlab.cells import model_name
-from rewardlab.contract_options import ContractOptions, contract_options
+from rewardlab.core.atomic import atomic_write_text
+from rewardlab.core.bounds import NonNegative, Positive, Seed, check_bounds
+from rewardlab.core.cells import model_name
+from rewardlab.core.contract_options import ContractOptions, contract_options
+from rewardlab.core.device import DeviceOptions, device_options
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.kinds import JUDGE_PREFIX
+from rewardlab.core.outputs import claim_output_dir
+from rewardlab.core.ownership import owns_outputs
+from rewardlab.core.provenance import provenance
 from rewardlab.data import fingerprint, load_comparisons
-from rewardlab.device import DeviceOptions, device_options
-from rewardlab.errors import RewardlabError
-from rewardlab.loader import load_scorer, model_provenance
-from rewardlab.outputs import claim_output_dir
-from rewardlab.ownership import owns_outputs
 from rewardlab.probes.pairs import PROBES
 from rewardlab.probes.profile import bias_profile, build_pairs, parse_probe_names
 from rewardlab.probes.report import bias_tables
-from rewardlab.provenance import provenance
-from rewardlab.scoring.kinds import JUDGE_PREFIX
+from rewardlab.scoring.loader import load_scorer, model_provenance
 
 # what probe writes into output_dir: --overwrite removes these first
 PROBE_WRITES = ("probes.json", "probes.md", "probe-pairs-*.jsonl")

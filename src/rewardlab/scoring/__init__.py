@@ -1,1 +1,2 @@
-"""Scoring: the one scorer interface (:mod:`.protocol`) and the registry of model kinds (:mod:`.kinds`)."""
+"""Scoring: opening any model kind (:mod:`.loader`, through the registry :mod:`rewardlab.core.kinds`; every kind
+answers the one interface, :mod:`rewardlab.core.scorer`)."""

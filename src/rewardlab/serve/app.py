@@ -1,4 +1,4 @@
-"""The reward server: FastAPI + uvicorn around one :class:`~rewardlab.model.RewardModel` and a batching worker.
+"""The reward server: FastAPI + uvicorn around one :class:`~rewardlab.models.reward_model.RewardModel` and a batching worker.
 
 Endpoints (JSON; every error is ``{"detail": "<message>"}`` with a 4xx/5xx status):
 
@@ -50,13 +50,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from rewardlab import __version__
-from rewardlab.contract_options import contract_options
-from rewardlab.device import device_options, resolve
-from rewardlab.errors import ModelContractError, RewardlabError
-from rewardlab.finite import NonFiniteError, check_weights, nonfinite_tensors
-from rewardlab.loader import load_reward_model
+from rewardlab.core.contract_options import contract_options
+from rewardlab.core.device import device_options, resolve
+from rewardlab.core.errors import ModelContractError, RewardlabError
+from rewardlab.core.finite import NonFiniteError, check_weights, nonfinite_tensors
+from rewardlab.core.normstats import checked_normalization
 from rewardlab.multiobjective.serving import UNSAFE_KEY
-from rewardlab.normstats import checked_normalization
+from rewardlab.scoring.loader import load_reward_model
 from rewardlab.serve.batcher import Batcher, QueueFull, Stopped
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.docs import add_offline_docs
@@ -355,13 +355,13 @@ def _validation_message(errors) -> str:
 
 def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     """The FastAPI app for ``cfg`` (loads ``cfg.model`` unless a loaded ``rm`` is given)."""
-    if rm is None:  # --device/--dtype/...: the weights are loaded onto the device (rewardlab.device)
+    if rm is None:  # --device/--dtype/...: the weights are loaded onto the device (rewardlab.core.device)
         rm = load_reward_model(
             cfg.model, contract_options(cfg), trust_modified=cfg.trust_modified, devices=device_options(cfg)
         )
     else:  # a model loaded by the caller: moved to --device
         rm.to(resolve(device_options(cfg)).device)
-    caps = rm.capabilities  # what this kind does (rewardlab.scoring.protocol), declared, never probed
+    caps = rm.capabilities  # what this kind does (rewardlab.core.scorer), declared, never probed
     if not caps.batched_forward:
         raise RewardlabError(f"{cfg.model or 'this model'} ({rm.kind}) cannot be served: it has no batched forward")
     if cfg.packing and caps.forward_rows:  # said before serving, not per request
@@ -465,7 +465,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
 
     def wants_norm(flag: bool | None) -> bool:
         """Whether to normalise; 422 when asked for and the model's statistics cannot (missing, or refused by
-        :func:`rewardlab.normstats.checked_normalization`), so "normalized": true is never said of raw rewards."""
+        :func:`rewardlab.core.normstats.checked_normalization`), so "normalized": true is never said of raw rewards."""
         norm = cfg.normalize if flag is None else flag
         if norm and not rm.spec.normalization:
             raise HTTPException(

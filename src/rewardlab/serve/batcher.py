@@ -13,7 +13,7 @@ texts, and the worker takes pieces round-robin over the waiting requests; a requ
 goes before the pieces of large ones. With ``max_forward_ms`` a forward's tokens are also capped by the measured
 seconds per token, so a small request that arrives while large ones stream waits for about one short forward,
 not for a whole large request (perf/loadtest.py --scenario mixed). ``stop()`` lets the worker finish every queued job before it exits. With ``packing=True`` the
-gathered (prompt, response) pairs go through :func:`rewardlab.packing.score_packed` (padding-free rows; a
+gathered (prompt, response) pairs go through :func:`rewardlab.models.packing.score_packed` (padding-free rows; a
 prompt shared by several responses computed once) instead of padded sub-batches.
 """
 
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from rewardlab.finite import check_rewards
-from rewardlab.packing import score_packed
+from rewardlab.core.finite import check_rewards
+from rewardlab.models.packing import score_packed
 
 FORWARD_SAMPLE_TOKENS = 256  # forwards at least this large measure the seconds per token (smaller: overhead)
 
@@ -273,7 +273,7 @@ class Batcher:
         padded = 0
         subs = self._sub_batches(order, lengths)
         if self.packing and all(j.items is not None for j in jobs):
-            # rewardlab.packing: padding-free rows, a prompt shared by several responses computed once
+            # rewardlab.models.packing: padding-free rows, a prompt shared by several responses computed once
             rewards = score_packed(self.rm, [it for j in jobs for it in j.items], self.token_budget)
             subs = []
             padded = sum(lengths)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rewardlab.bounds import NonNegativeFloat, Port, Positive, PositiveFloat, check_bounds
-from rewardlab.contract_options import ContractOptions
-from rewardlab.device import DeviceOptions
-from rewardlab.errors import RewardlabError
+from rewardlab.core.bounds import NonNegativeFloat, Port, Positive, PositiveFloat, check_bounds
+from rewardlab.core.contract_options import ContractOptions
+from rewardlab.core.device import DeviceOptions
+from rewardlab.core.errors import RewardlabError
 
 
 @dataclass
 class ServeConfig(ContractOptions, DeviceOptions):
     # model
-    model: str = (
-        ""  # a rewardlab model directory (a LoRA adapter directory works too), or any reward model (rewardlab.foreign)
-    )
+    model: str = ""  # a rewardlab model directory (a LoRA adapter directory works too), or any reward model (rewardlab.models.foreign)
     # server
     host: str = "127.0.0.1"  # interface to listen on (127.0.0.1: this machine only)
     port: Port = 8000  # TCP port
@@ -29,7 +27,9 @@ class ServeConfig(ContractOptions, DeviceOptions):
     # a forward takes at most about this long (its tokens capped by the measured seconds per token; 0: no cap), so a
     # small request waits for about one such forward while large requests stream; single-piece requests go first
     max_forward_ms: NonNegativeFloat = 25.0
-    packing: bool = False  # padding-free packed forwards (rewardlab.packing; prompts shared by responses run once)
+    packing: bool = (
+        False  # padding-free packed forwards (rewardlab.models.packing; prompts shared by responses run once)
+    )
     token_budget: Positive | None = None  # pack prompt groups into rows of this many tokens (default: a row per group)
     # request limits (4xx with a message beyond them)
     max_request_bytes: Positive = 4 * 1024 * 1024  # 413
@@ -45,7 +45,7 @@ class ServeConfig(ContractOptions, DeviceOptions):
     log_level: str = "warning"  # uvicorn log level: critical | error | warning | info | debug
     trust_modified: bool = False  # serve a model whose files differ from the hashes in rewardlab.json (/health says)
 
-    REQUIRED = ("model",)  # options that must be given (rewardlab.preflight checks them before anything loads)
+    REQUIRED = ("model",)  # options that must be given (rewardlab.commands.preflight checks them before anything loads)
 
     def __post_init__(self):
         check_bounds(self)  # the declared ranges bind however the config is built

@@ -3,7 +3,7 @@
 A saved verifier is a plain transformers token-classification directory (so plain transformers reproduces the
 per-token outputs, and vLLM serves it through ``token_classify``) with ``rewardlab.json`` (``kind: "verifier"``)
 recording the objective, head, label scheme, step format (marker, prompt separator), default aggregation, the
-template and the step rule, plus the sha256 of every scoring file (:mod:`rewardlab.integrity`, checked at load).
+template and the step rule, plus the sha256 of every scoring file (:mod:`rewardlab.core.integrity`, checked at load).
 
 Scoring is **one forward per solution**: with a causal backbone the output at a step's marker sees only the
 prompt and the steps up to it, so it equals what a forward over that prefix alone gives (TRL's documented
@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
-from rewardlab.atomic import atomic_write_text, readable_like_the_rest
-from rewardlab.errors import ModelContractError
-from rewardlab.finite import check_weights
-from rewardlab.integrity import file_hashes, verify_model_dir
-from rewardlab.scoring.protocol import Capabilities, LoadRequest, ScoreOptions, Scorer
+from rewardlab.core.atomic import atomic_write_text, readable_like_the_rest
+from rewardlab.core.errors import ModelContractError
+from rewardlab.core.finite import check_weights
+from rewardlab.core.integrity import file_hashes, verify_model_dir
+from rewardlab.core.scorer import Capabilities, LoadRequest, ScoreOptions, Scorer
 from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
 from rewardlab.verifiers.losses import IGNORE, correct_probability
 from rewardlab.verifiers.records import STEP_RULE, split_lines
@@ -191,7 +191,7 @@ class VerifierModel(torch.nn.Module, Scorer):
             for r in rows
         ]
 
-    # --- the scorer interface (rewardlab.scoring.protocol) ------------------------------------------------
+    # --- the scorer interface (rewardlab.core.scorer) ------------------------------------------------
     def score_items(self, items: list, opts: ScoreOptions, unsafe=None) -> list[float]:
         """The default aggregation's score per (prompt, response) (:meth:`aggregated`); padding side and token
         budget do not change a verifier's scores."""

@@ -17,7 +17,7 @@ Formats (:data:`VERIFIER_FORMATS`, detected from the first row's fields unless `
 The label scheme of a file (``binary`` / ``ternary`` / ``soft``) is ``scheme`` when given, else decided from
 all its labels: all in {0, 1} → binary, any negative → ternary, otherwise soft. A bad row (a label count that is
 not the step count, a label outside the scheme, an empty step, a problem with no solution) raises
-:class:`~rewardlab.errors.DataError` naming the file, line (or row) and field; with ``skip_invalid`` it is
+:class:`~rewardlab.core.errors.DataError` naming the file, line (or row) and field; with ``skip_invalid`` it is
 skipped and counted in :attr:`VerifierData.skipped`.
 """
 
@@ -26,8 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from rewardlab.core.errors import DataError
 from rewardlab.data.readers import iter_rows
-from rewardlab.errors import DataError
 from rewardlab.verifiers.records import (
     SCHEMES,
     Problem,

@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rewardlab.atomic import atomic_write_text, json_safe
-from rewardlab.bounds import Fraction, Positive, Seed
-from rewardlab.errors import RewardlabError
-from rewardlab.jsonstrict import dumps_strict
-from rewardlab.loader import load_reward_model
+from rewardlab.core.atomic import atomic_write_text, json_safe
+from rewardlab.core.bounds import Fraction, Positive, Seed
+from rewardlab.core.errors import RewardlabError
+from rewardlab.core.jsonstrict import dumps_strict
+from rewardlab.scoring.loader import load_reward_model
 from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
 from rewardlab.verifiers.evaluate import candidates_report, processbench_report
 from rewardlab.verifiers.readers import read_verifier_data

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rewardlab.errors import RewardlabError
+from rewardlab.core.errors import RewardlabError
 
 
 class MarkerError(RewardlabError):

@@ -2,7 +2,7 @@
 
 A command of its own rather than ``train --objective``: ``train``'s config is the pairwise one (pairs, BT
 losses, pooling), while a verifier's data are solutions with step labels and its options are the step marker,
-the head and the aggregation. The loop is the core's (:func:`rewardlab.recipe.run_steps`): schedule, clipping,
+the head and the aggregation. The loop is the core's (:func:`rewardlab.training.recipe.run_steps`): schedule, clipping,
 the non-finite guard, checkpoints, exact ``--resume``, ``--stop-after`` and ``torchrun`` worlds.
 
 * ``--objective orm``: per-token BCE with the outcome on every completion token, prompt masked (``--orm-loss
@@ -33,13 +33,14 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
-from rewardlab.atomic import atomic_write_text, json_safe
-from rewardlab.backbones import cache_dir, resolve_backbone
-from rewardlab.bounds import Fraction, NonNegative, NonNegativeFloat, Positive, PositiveFloat, Seed
-from rewardlab.errors import DataError, RewardlabError
-from rewardlab.jsonstrict import dumps_strict
-from rewardlab.outputs import claim_output_dir
-from rewardlab.recipe import (
+from rewardlab.core.atomic import atomic_write_text, json_safe
+from rewardlab.core.bounds import Fraction, NonNegative, NonNegativeFloat, Positive, PositiveFloat, Seed
+from rewardlab.core.errors import DataError, RewardlabError
+from rewardlab.core.jsonstrict import dumps_strict
+from rewardlab.core.outputs import claim_output_dir
+from rewardlab.models.backbones import cache_dir, resolve_backbone
+from rewardlab.models.tiny import make_tiny_causal_lm
+from rewardlab.training.recipe import (
     SCHEDULES,
     Checkpointing,
     LoopOptions,
@@ -49,7 +50,6 @@ from rewardlab.recipe import (
     make_accelerator,
     run_steps,
 )
-from rewardlab.tiny import make_tiny_causal_lm
 from rewardlab.verifiers.aggregate import check_aggregation
 from rewardlab.verifiers.evaluate import candidates_report, processbench_report
 from rewardlab.verifiers.losses import HEADS
@@ -203,12 +203,14 @@ def trainable_solutions(problems: list[Problem], objective: str) -> tuple[list[S
     return kept, len(sols) - len(kept)
 
 
-TINY_CAUSAL = "tiny-causal"  # a 4-layer, 128-wide Llama with rewardlab.tiny's BPE, randomly initialised (no download)
+TINY_CAUSAL = (
+    "tiny-causal"  # a 4-layer, 128-wide Llama with rewardlab.models.tiny's BPE, randomly initialised (no download)
+)
 
 
 def backbone_path(name: str) -> str:
     """``tiny-causal``: written once under the rewardlab cache (tmp + rename); anything else:
-    :func:`rewardlab.backbones.resolve_backbone`."""
+    :func:`rewardlab.models.backbones.resolve_backbone`."""
     if name != TINY_CAUSAL:
         return resolve_backbone(name)
     target = cache_dir() / "backbones" / "tiny-causal-h128-l4"
@@ -248,7 +250,7 @@ def build_model(cfg: TrainVerifierConfig, head: str, scheme: str) -> VerifierMod
         causal=causal,
     )
     if cfg.train_layers is not None:
-        from rewardlab.judges.train import freeze_below  # lazy: the judges' modules only for --train-layers
+        from rewardlab.training.freeze import freeze_below  # lazy: only for --train-layers
 
         freeze_below(model, cfg.train_layers)
         for p in model.score.parameters() if hasattr(model, "score") else model.classifier.parameters():

@@ -1,0 +1,236 @@
+"""Where and in what precision a command runs a model: one implementation of ``--device``, ``--dtype``,
+``--attn-implementation`` and ``--quantize`` for every command that loads a model (score, eval, probe,
+normalize, serve, inspect's siblings). ``train`` keeps ``--precision`` (mixed precision is a training matter).
+
+Every such command's config inherits :class:`DeviceOptions` (as it inherits
+:class:`rewardlab.core.contract_options.ContractOptions`); :func:`resolve` turns the options into a
+:class:`Placement` (after checking them: a bad value, a device that is not there, FlashAttention-2 or
+bitsandbytes not installed are refused with the reason, before any weights load), and
+:func:`rewardlab.scoring.loader.load_reward_model` loads under it: every ``from_pretrained`` of a scorer reads
+:func:`pretrained_kwargs` (``device_map``, ``attn_implementation``, ``quantization_config``), so the weights
+are created on the device in the dtype, whatever kind of scorer it is.
+
+``--dtype auto``: float32 on the CPU (CPU half precision is slow and rounds); on a GPU the checkpoint's recorded
+``torch_dtype`` when it is a half type (bfloat16 falling back to float16 where the GPU has no bfloat16), else
+bfloat16 where the GPU supports it, else float32. The choice and its reason are printed and recorded (eval's
+report, serve's ``/info``).
+
+This module imports no torch at import time (``--help`` reads the config classes from source).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewardlab.core.errors import RewardlabError
+
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16"}
+DTYPES.update({"float16": "float16", "fp16": "float16", "half": "float16"})
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
+QUANTIZATIONS = ("4bit", "8bit")
+
+
+@dataclass
+class DeviceOptions:
+    # device
+    device: str = "auto"  # auto (cuda when present, else mps, else cpu) | cpu | cuda | cuda:N | mps
+    # auto (cpu: float32; GPU: the checkpoint's torch_dtype, else bfloat16 where supported) | float32 | bfloat16 |
+    # float16
+    dtype: str = "auto"
+    attn_implementation: str | None = None  # eager | sdpa | flash_attention_2 (default: transformers' choice)
+    quantize: str | None = None  # 4bit | 8bit: load the weights quantized with bitsandbytes (CUDA only)
+
+
+def device_options(cfg) -> DeviceOptions:
+    """The :class:`DeviceOptions` part of any command config (missing fields take their defaults)."""
+    names = DeviceOptions.__dataclass_fields__
+    return DeviceOptions(**{n: getattr(cfg, n) for n in names if hasattr(cfg, n)})
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What :func:`resolve` chose: ``device`` (``cpu``, ``cuda:0``, ``mps``), ``dtype`` (a torch dtype name),
+    ``why`` (how the dtype was chosen), ``attn_implementation`` and ``quantize`` (None: not asked for)."""
+
+    device: str
+    dtype: str
+    why: str
+    attn_implementation: str | None = None
+    quantize: str | None = None
+
+    @property
+    def torch_dtype(self):
+        import torch  # lazy: this module stays light for --help
+
+        return getattr(torch, self.dtype)
+
+    def describe(self) -> dict:
+        """What reports record (``placement`` in eval's provenance, serve's ``/info``)."""
+        return {
+            "device": self.device,
+            "dtype": self.dtype,
+            "dtype_reason": self.why,
+            "attn_implementation": self.attn_implementation or "default",
+            "quantize": self.quantize,
+        }
+
+    def line(self) -> str:
+        """``model on cpu in float32 (--dtype auto: float32 on the CPU)`` (printed before scoring)."""
+        extra = "".join(
+            f", {text}"
+            for text in (
+                self.attn_implementation and f"attention {self.attn_implementation}",
+                self.quantize and f"{self.quantize} weights",
+            )
+            if text
+        )
+        return f"model on {self.device} in {self.dtype} ({self.why}){extra}"
+
+
+def _bad(option: str, value, expected: str) -> RewardlabError:
+    return RewardlabError(f"--{option} {value}: {expected}")
+
+
+def _device(requested: str) -> str:
+    import torch  # lazy: this module stays light for --help
+
+    name = requested.strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return f"cuda:{torch.cuda.current_device()}"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if name == "cpu":
+        return "cpu"
+    if name == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise _bad("device", requested, "MPS (Apple GPU) is not available on this machine")
+        return "mps"
+    kind, _, index = name.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise _bad("device", requested, "expected auto, cpu, cuda, cuda:N or mps")
+    if not torch.cuda.is_available():
+        raise _bad("device", requested, "CUDA is not available here (torch sees no GPU); use --device cpu or auto")
+    n = int(index or torch.cuda.current_device())
+    if n >= torch.cuda.device_count():
+        raise _bad("device", requested, f"this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return f"cuda:{n}"
+
+
+def checkpoint_dtype(model_path: str | None) -> str | None:
+    """The ``torch_dtype`` (or ``dtype``) a local checkpoint's ``config.json`` records, else None."""
+    if not model_path:
+        return None
+    try:
+        config = json.loads((Path(model_path) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    value = config.get("torch_dtype") or config.get("dtype")
+    return DTYPES.get(str(value).replace("torch.", "")) if value else None
+
+
+def _bf16_ok(device: str) -> bool:
+    import torch  # lazy: this module stays light for --help
+
+    if device.startswith("cuda"):
+        return bool(torch.cuda.is_bf16_supported())
+    return device in ("cpu", "mps")
+
+
+def _dtype(requested: str, device: str, model_path: str | None) -> tuple[str, str]:
+    name = requested.strip().lower()
+    if name != "auto":
+        if name not in DTYPES:
+            raise _bad("dtype", requested, "expected auto, float32, bfloat16 or float16 (or fp32, bf16, fp16)")
+        dtype = DTYPES[name]
+        if dtype == "bfloat16" and not _bf16_ok(device):
+            raise _bad("dtype", requested, f"{device} does not support bfloat16; use float16 or float32")
+        return dtype, f"--dtype {requested}"
+    if device == "cpu":
+        return "float32", "--dtype auto: float32 on the CPU"
+    recorded = checkpoint_dtype(model_path)
+    if recorded in ("bfloat16", "float16"):
+        if recorded == "bfloat16" and not _bf16_ok(device):
+            return "float16", f"--dtype auto: the checkpoint's bfloat16, as float16 ({device} has no bfloat16)"
+        return recorded, f"--dtype auto: the checkpoint's torch_dtype {recorded}"
+    if _bf16_ok(device):
+        return "bfloat16", f"--dtype auto: bfloat16 on {device} (checkpoint: {recorded or 'no torch_dtype recorded'})"
+    return "float32", f"--dtype auto: float32 ({device} has no bfloat16)"
+
+
+def _attn(requested: str | None) -> str | None:
+    if requested is None:
+        return None
+    if requested not in ATTN_IMPLEMENTATIONS:
+        raise _bad("attn-implementation", requested, f"expected one of {', '.join(ATTN_IMPLEMENTATIONS)}")
+    if requested == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+        raise _bad(
+            "attn-implementation",
+            requested,
+            "the flash-attn package is not installed (pip install flash-attn; it needs a CUDA GPU); "
+            "use sdpa, PyTorch's fused attention, instead",
+        )
+    return requested
+
+
+def _quantize(requested: str | None, device: str) -> str | None:
+    if requested is None:
+        return None
+    if requested not in QUANTIZATIONS:
+        raise _bad("quantize", requested, f"expected one of {', '.join(QUANTIZATIONS)}")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise _bad(
+            "quantize",
+            requested,
+            "the bitsandbytes package is not installed (pip install bitsandbytes; it needs a CUDA GPU)",
+        )
+    if not device.startswith("cuda"):
+        raise _bad("quantize", requested, f"bitsandbytes quantized weights run on a CUDA GPU, not {device}")
+    return requested
+
+
+def resolve(opts: DeviceOptions, model_path: str | None = None) -> Placement:
+    """The :class:`Placement` ``opts`` ask for, checked (a :class:`RewardlabError` naming the option and the
+    reason otherwise); ``model_path``: where ``--dtype auto`` reads the checkpoint's ``torch_dtype``."""
+    attn = _attn(opts.attn_implementation)  # package checks first: they need no torch
+    device = _device(opts.device)
+    quantize = _quantize(opts.quantize, device)
+    dtype, why = _dtype(opts.dtype, device, model_path)
+    return Placement(device=device, dtype=dtype, why=why, attn_implementation=attn, quantize=quantize)
+
+
+_ACTIVE: contextvars.ContextVar[Placement | None] = contextvars.ContextVar("rewardlab_placement", default=None)
+
+
+@contextlib.contextmanager
+def placed(placement: Placement | None):
+    """Every ``from_pretrained`` of a scorer inside reads this placement (:func:`pretrained_kwargs`)."""
+    token = _ACTIVE.set(placement)
+    try:
+        yield placement
+    finally:
+        _ACTIVE.reset(token)
+
+
+def pretrained_kwargs() -> dict:
+    """The ``from_pretrained`` keywords of the active placement (none outside :func:`placed`): ``device_map``
+    (the weights are created on the device), ``attn_implementation`` and a bitsandbytes ``quantization_config``.
+    The dtype travels as the loaders' own ``torch_dtype`` argument."""
+    p = _ACTIVE.get()
+    if p is None:
+        return {}
+    out: dict = {"device_map": {"": p.device}}
+    if p.attn_implementation:
+        out["attn_implementation"] = p.attn_implementation
+    if p.quantize:
+        from transformers import BitsAndBytesConfig  # lazy: only with --quantize (bitsandbytes checked)
+
+        bits = {"4bit": {"load_in_4bit": True, "bnb_4bit_compute_dtype": p.torch_dtype}, "8bit": {"load_in_8bit": True}}
+        out["quantization_config"] = BitsAndBytesConfig(**bits[p.quantize])
+    return out

@@ -1,0 +1,1 @@
+"""Scores to numbers to reports: :mod:`.scores`, the report writers, training curves."""
