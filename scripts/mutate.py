@@ -45,10 +45,10 @@ KILLS = "tests/test_mutation_kills.py"
 
 # module name -> (source file under src/rewardlab, the test files that cover it)
 MODULES: dict[str, tuple[str, list[str]]] = {
-    "losses": ("losses.py", [KILLS, "tests/test_losses.py", "tests/test_kwise_losses.py"]),
-    "collate": ("collate.py", [KILLS, "tests/test_kwise_losses.py", "tests/test_losses.py"]),
-    "packing": ("packing.py", ["tests/test_packing.py"]),
-    "recipe": ("recipe.py", ["tests/test_recipe.py", "tests/test_mutation_guards.py", "tests/test_scaleout.py"]),
+    "losses": ("training/losses.py", [KILLS, "tests/test_losses.py", "tests/test_kwise_losses.py"]),
+    "collate": ("training/collate.py", [KILLS, "tests/test_kwise_losses.py", "tests/test_losses.py"]),
+    "packing": ("models/packing.py", ["tests/test_packing.py"]),
+    "recipe": ("training/recipe.py", ["tests/test_recipe.py", "tests/test_mutation_guards.py", "tests/test_scaleout.py"]),
     "metrics_ties": ("metrics/ties.py", [KILLS, "tests/test_metrics.py", "tests/test_benchmarks.py"]),
     "metrics_accuracy": ("metrics/accuracy.py", [KILLS, "tests/test_metrics.py"]),
     "metrics_pairs": ("metrics/pairs.py", [KILLS, "tests/test_metrics.py"]),
@@ -58,10 +58,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "mo_debias": ("multiobjective/debias.py", [KILLS, "tests/test_multiobjective.py"]),
     "mo_ridge": ("multiobjective/ridge.py", [KILLS, "tests/test_multiobjective.py"]),
     "mo_scalarise": ("multiobjective/scalarise.py", [KILLS, "tests/test_multiobjective.py"]),
-    "settings": ("settings.py", ["tests/test_settings.py"]),
-    "bounds": ("bounds.py", [KILLS, "tests/test_settings.py"]),
+    "settings": ("core/settings.py", ["tests/test_settings.py"]),
+    "bounds": ("core/bounds.py", [KILLS, "tests/test_settings.py"]),
     "integrity": (
-        "integrity.py",
+        "core/integrity.py",
         [
             KILLS,
             "tests/test_lora_export.py",
@@ -70,7 +70,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/test_faults.py",
         ],
     ),
-    "finite": ("finite.py", [KILLS, "tests/test_faults.py"]),
+    "finite": ("core/finite.py", [KILLS, "tests/test_faults.py"]),
     "serve_batcher": ("serve/batcher.py", [KILLS, "tests/test_serve.py"]),
     "parsers_pairwise": ("data/parsers/pairwise.py", ["tests/test_data.py", "tests/test_fuzz_readers.py"]),
     "parsers_ratings": (
@@ -79,6 +79,12 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     ),
     "parsers_native": ("data/parsers/native.py", ["tests/test_data.py", "tests/test_fuzz_readers.py"]),
     "record": ("data/record.py", [KILLS, "tests/test_data.py"]),
+    # the verifiers (ORM / PRM) and best-of-N packages
+    "verifier_losses": ("verifiers/losses.py", ["tests/test_verifiers_model.py"]),
+    "verifier_aggregate": ("verifiers/aggregate.py", ["tests/test_verifiers_train.py", "tests/test_verifiers_model.py"]),
+    "best_of_n": ("metrics/best_of_n.py", ["tests/test_best_of_n_estimator.py", "tests/test_metrics.py"]),
+    "bon_ensemble": ("bon/ensemble.py", ["tests/test_bon_metrics.py"]),
+    "bon_kl": ("bon/kl.py", ["tests/test_bon_metrics.py"]),
 }
 
 COMPARE = {"<": "<=", "<=": "<", ">": ">=", ">=": ">", "==": "!=", "!=": "=="}

@@ -610,6 +610,10 @@ def run_steps(
     module.train()
     history, t0 = [], time.perf_counter()
     window: dict[str, float] = {}
+    if opts.resume and ckpt.resumed_window:  # the open window spans the stop: its sums (already summed over the
+        # processes, so the same on each; any number of processes may resume) continue, so the row equals the
+        # uninterrupted run's
+        window = {k: float(v) for k, v in ckpt.resumed_window[0].items() if v is not None}
     with StopSignals() as signals:  # Ctrl-C / SIGTERM: the step finishes, a checkpoint, Interrupted (exit 130)
         for s in range(start, plan.total):
             done = s + 1
@@ -656,7 +660,7 @@ def run_steps(
             signalled = signals.agreed(accelerator)
             written = "none (no checkpoint directory)"
             if ckpt is not None and ((opts.save_every and done % opts.save_every == 0) or stop or signalled):
-                written = str(save_checkpoint(ckpt, done, accelerator, module, optimizer, scheduler))
+                written = str(save_checkpoint(ckpt, done, accelerator, module, optimizer, scheduler, window=window))
             if signalled:
                 module.eval()
                 command = resume_command(resume_as, str(ckpt.root.parent) if ckpt is not None else ".")
