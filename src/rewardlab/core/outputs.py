@@ -28,29 +28,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from rewardlab.core.errors import RewardlabError
+from rewardlab.core.integrity import SCORING_FILES
 from rewardlab.core.ownership import LOCK_NAMES, acquire, is_main_process
 
 MODEL_FILE = "rewardlab.json"
-# names a model directory reads (rewardlab.core.integrity.SCORING_FILES plus the contract itself)
-MODEL_FILES = (
-    MODEL_FILE,
-    "config.json",
-    "tokenizer*.json",
-    "tokenizer.model",
-    "*.model",
-    "vocab.*",
-    "merges.txt",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "chat_template*",
-    "*.safetensors",
-    "*.safetensors.index.json",
-    "adapter_config.json",
-    "*.bin",
-    "*.tiktoken",
-    "head.*",
-    "gate.safetensors",
-)
+MODEL_FILES = (MODEL_FILE, *SCORING_FILES)  # the names a model directory reads: the contract and its scoring files
 Inputs = Mapping[str, "str | os.PathLike | Iterable[str | os.PathLike] | None"]
 
 
