@@ -81,9 +81,12 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "record": ("data/record.py", [KILLS, "tests/test_data.py"]),
     # the verifiers (ORM / PRM) and best-of-N packages
     "verifier_losses": ("verifiers/losses.py", ["tests/test_verifiers_model.py"]),
-    "verifier_aggregate": ("verifiers/aggregate.py", ["tests/test_verifiers_train.py", "tests/test_verifiers_model.py"]),
-    "best_of_n": ("metrics/best_of_n.py", ["tests/test_best_of_n_estimator.py", "tests/test_metrics.py"]),
-    "bon_ensemble": ("bon/ensemble.py", ["tests/test_bon_metrics.py"]),
+    "verifier_aggregate": ("verifiers/aggregate.py", ["tests/test_verifiers_aggregate.py", "tests/test_verifiers_model.py"]),
+    "best_of_n": (
+        "metrics/best_of_n.py",
+        ["tests/test_mutation_kills_bon.py", "tests/test_best_of_n_estimator.py", "tests/test_metrics.py"],
+    ),
+    "bon_ensemble": ("bon/ensemble.py", ["tests/test_mutation_kills_bon.py", "tests/test_bon_metrics.py"]),
     "bon_kl": ("bon/kl.py", ["tests/test_bon_metrics.py"]),
 }
 
