@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -86,6 +87,7 @@ def main() -> None:
     }
     res["speedup_tokens_per_s"] = res["rewardlab_sample"]["tokens_per_s"] / res["plain_generate_loop"]["tokens_per_s"]
     Path(a.output).parent.mkdir(parents=True, exist_ok=True)
+    res["command"] = " ".join(["python", *sys.argv])
     Path(a.output).write_text(json.dumps(res, indent=1) + "\n")
     print("| sampler | tokens | seconds | tokens/s |\n|---|---|---|---|")
     for k in ("plain_generate_loop", "rewardlab_sample"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -70,6 +71,7 @@ def main() -> None:
         "max_abs_score_difference": max(diffs),
         "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
+        "command": " ".join(["python", *sys.argv]),
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,6 +88,8 @@ def main() -> None:
         "",
         f"speed-up {res['speedup']:.1f}x; max |score difference| {res['max_abs_score_difference']:.2e}; "
         f"steps cut by max_length: {cut}",
+        "",
+        f"command: `{res['command']}`",
     ]
     (out / "bench.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
