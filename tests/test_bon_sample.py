@@ -173,3 +173,20 @@ def test_cache_damaged_in_the_middle_is_an_error(tmp_path, tiny_llama):
     out.write_text("not json\n" + lines[1] + "\n")
     with pytest.raises(RewardlabError, match="line 1.*not a JSON row"):
         run_sample(cfg(tiny_llama, out, limit=2, n=1))
+
+
+def test_the_cache_is_claimed_like_every_output(tmp_path, capsys):
+    """sample goes through the shared output claim before the policy loads: the prompts file itself, a FIFO or a
+    directory as --output are refused (exit 2, one line), and the prompts file is untouched."""
+    import os
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "What is 1 plus 1?"}\n')
+    before = prompts.read_text()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for output, said in ((prompts, "--prompts"), (fifo, "FIFO"), (tmp_path, "directory")):
+        assert main(["sample", "--prompts", str(prompts), "--output", str(output), "--policy", "nosuch", "-q"]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err, err
+    assert prompts.read_text() == before

@@ -226,3 +226,48 @@ def test_eval_verifier_command(tiny_llama, tmp_path, capsys):
     top = max(range(2), key=lambda i: min(steps[i]["step_scores"]))
     assert res[f"{tmp_path / 'm'} [min]"]["top1"]["value"] == [1.0, 0.0][top]
     assert set(res) == {f"{tmp_path / 'm'} [min]", f"{tmp_path / 'm'} [prod]"}
+
+
+def test_an_edited_verifier_contract_is_refused_naming_the_field(tiny_llama, tmp_path, capsys):
+    """The verifier's rewardlab.json is sealed like every rewardlab.json: changing the aggregation (min → max would
+    change every solution score) or deleting file_hashes (turning the file checks off) is refused, naming the
+    field; --trust-modified loads it and the scorer reports what was modified."""
+    from rewardlab.scoring.loader import load_reward_model
+
+    vm = _verifier(tiny_llama, aggregation="min")
+    vm.save(tmp_path / "m")
+    path = tmp_path / "m" / "rewardlab.json"
+    sealed = json.loads(path.read_text())
+    assert load_reward_model(str(tmp_path / "m")).spec.aggregation == "min"
+    path.write_text(json.dumps({**sealed, "aggregation": "last"}))
+    with pytest.raises(ModelContractError, match="aggregation"):
+        load_reward_model(str(tmp_path / "m"))
+    trusted = load_reward_model(str(tmp_path / "m"), trust_modified=True)
+    assert trusted.spec.aggregation == "last" and any("aggregation" in m for m in trusted.modified_files)
+    path.write_text(json.dumps({k: v for k, v in sealed.items() if k != "file_hashes"}))
+    with pytest.raises(ModelContractError, match="file_hashes"):
+        load_reward_model(str(tmp_path / "m"))
+
+
+def test_eval_verifier_claims_its_output_before_any_work(tiny_llama, tmp_path, capsys):
+    """eval-verifier goes through the shared output claim: an existing report needs --overwrite, and the data file
+    is never written over, even with --overwrite (exit 2, one line, the data unchanged)."""
+    from rewardlab.cli import main
+
+    vm = _verifier(tiny_llama)
+    vm.save(tmp_path / "m")
+    pb = tmp_path / "pb.json"
+    pb.write_text(json.dumps([{"id": "toy-1", "problem": "What is 1 plus 1?", "steps": ["1 plus 1 is 2.", "A: 2"],
+                               "label": -1, "final_answer_correct": True}]))  # fmt: skip
+    before = pb.read_text()
+    args = ["eval-verifier", "--model", str(tmp_path / "m"), "--data", str(pb), "--threshold", "0.5", "-q"]
+    (tmp_path / "old.json").write_text("{}")
+    assert main([*args, "--output", str(tmp_path / "old.json")]) == 2
+    err = capsys.readouterr().err
+    assert "exists: pass --overwrite" in err and "Traceback" not in err
+    assert (tmp_path / "old.json").read_text() == "{}"
+    assert main([*args, "--output", str(pb), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "--data" in err and "Traceback" not in err and pb.read_text() == before
+    assert main([*args, "--output", str(tmp_path / "old.json"), "--overwrite"]) == 0
+    assert "results" in json.loads((tmp_path / "old.json").read_text())

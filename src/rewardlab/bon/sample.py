@@ -30,6 +30,7 @@ from rewardlab.core import progress
 from rewardlab.core.bounds import Positive, PositiveFloat, PositiveFraction, Seed
 from rewardlab.core.errors import DataError, RewardlabError
 from rewardlab.core.jsonstrict import dumps_strict
+from rewardlab.core.outputs import claim_output_file
 from rewardlab.data.readers import iter_rows
 from rewardlab.data.synthetic import generate
 from rewardlab.models.backbones import resolve_backbone
@@ -250,9 +251,10 @@ def sample_group(model, tok, texts: list[str], cfg: SampleConfig, seed: int, eos
 
 def run_sample(cfg: SampleConfig) -> Path:
     """Sample, resuming ``cfg.output`` when it exists (unless ``overwrite``). Returns the cache's path."""
-    out = Path(cfg.output)
-    if out.is_dir():
-        raise RewardlabError(f"--output {out} is a directory; give a file name")
+    # the shared output claim (an existing cache is resumed, so it may exist): never a directory, a FIFO or device,
+    # a link out of its folder, or the --prompts file itself
+    prompt_file = None if cfg.prompts == "embedded" else cfg.prompts
+    out = claim_output_file(cfg.output, overwrite=True, inputs={"--prompts": prompt_file})
     prompts = read_prompts(cfg)
     path, tok = load_policy_tokenizer(cfg, prompts)
     settings = settings_of(cfg, path, tok)

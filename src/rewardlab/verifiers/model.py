@@ -25,7 +25,7 @@ from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokeni
 from rewardlab.core.atomic import atomic_write_text, readable_like_the_rest
 from rewardlab.core.errors import ModelContractError
 from rewardlab.core.finite import check_weights
-from rewardlab.core.integrity import file_hashes, verify_model_dir
+from rewardlab.core.integrity import SEAL, file_hashes, read_rewardlab_json, seal, verify_model_dir
 from rewardlab.core.scorer import Capabilities, LoadRequest, ScoreOptions, Scorer
 from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
 from rewardlab.verifiers.losses import IGNORE, correct_probability
@@ -242,19 +242,23 @@ class VerifierModel(torch.nn.Module, Scorer):
         readable_like_the_rest(path)
         spec = asdict(self.spec)
         spec["file_hashes"] = file_hashes(path)
-        atomic_write_text(path / SPEC_FILE, json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+        # sealed like every rewardlab.json (rewardlab.core.integrity.seal): an edited aggregation, marker or
+        # template is named on load, not scored silently
+        atomic_write_text(path / SPEC_FILE, json.dumps(seal(spec), indent=2, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, path: str | Path, *, torch_dtype=torch.float32, trust_modified: bool = False, **_) -> "VerifierModel":
         path = Path(path)
-        raw = json.loads((path / SPEC_FILE).read_text())
+        warn = lambda m: print(m, file=sys.stderr)  # noqa: E731
+        raw, sealed_problems = read_rewardlab_json(path, trust_modified=trust_modified, warn=warn)
+        raw = {k: v for k, v in raw.items() if k != SEAL}
         try:
             spec = VerifierSpec(**raw)
             check_aggregation(spec.aggregation)
         except (TypeError, ValueError) as e:
             raise ModelContractError(f"{path / SPEC_FILE}: not a verifier spec: {e}") from None
-        modified = verify_model_dir(
-            path, spec.file_hashes, trust_modified=trust_modified, warn=lambda m: print(m, file=sys.stderr)
+        modified = sealed_problems + list(
+            verify_model_dir(path, spec.file_hashes, trust_modified=trust_modified, warn=warn)
         )
         tok = AutoTokenizer.from_pretrained(path)
         model = AutoModelForTokenClassification.from_pretrained(path, dtype=torch_dtype)

@@ -14,12 +14,12 @@ Writes ``--output`` (JSON) and the same path with ``.md``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from rewardlab.core.atomic import atomic_write_text, json_safe
 from rewardlab.core.bounds import Fraction, Positive, Seed
 from rewardlab.core.errors import RewardlabError
 from rewardlab.core.jsonstrict import dumps_strict
+from rewardlab.core.outputs import claim_output_file
 from rewardlab.scoring.loader import load_reward_model
 from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
 from rewardlab.verifiers.evaluate import candidates_report, processbench_report
@@ -43,6 +43,7 @@ class EvalVerifierConfig:
     seed: Seed = 0  # bootstrap
     trust_modified: bool = False  # load models whose files differ from rewardlab.json (warned)
     output: str = "verifier-eval.json"  # JSON report; the Markdown table goes next to it (.md)
+    overwrite: bool = False  # replace an existing --output (and its .md)
 
     def __post_init__(self):
         if self.benchmark not in ("processbench", "candidates"):
@@ -72,6 +73,10 @@ def _aggregate(name: str, scored: dict) -> float | None:
 
 
 def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
+    # the shared output claim, before any work: no device/FIFO/link out, never an input or a model's file
+    inputs = {"--data": cfg.data, "--model": cfg.model}
+    out = claim_output_file(cfg.output, overwrite=cfg.overwrite, inputs=inputs)
+    claim_output_file(out.with_suffix(".md"), overwrite=cfg.overwrite, flag="--output (.md)", inputs=inputs)
     data = read_verifier_data(cfg.data, cfg.format, limit=cfg.limit)
     problems = data.problems
     if cfg.held_out_fraction is not None:
@@ -133,7 +138,6 @@ def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
             "config": asdict(cfg),
         }
     )
-    out = Path(cfg.output)
     atomic_write_text(out, dumps_strict(report, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(out.with_suffix(".md"), render(report))
     return report
