@@ -88,7 +88,7 @@ def test_every_bad_setting_is_one_line_exit_2_before_torch_loads(paths):
         (["train", "--learning_rate", "1e-4"], {}, "unknown option --learning_rate (did you mean --lr?)"),
         (["train", "--max-stpes", "3"], {}, "did you mean --max-steps?"),
         (["train", "--batch-size", "many"], {}, "--batch-size"),
-        (["train-judge", "--base", "./no/dir", "--data", str(t / "data.jsonl")], {}, "--base ./no/dir: no such"),
+        (["train-judge", "--backbone", "./no/dir", "--data", str(t / "data.jsonl")], {}, "--backbone ./no/dir: no"),
         (["judge", "--model", "./no/dir", "--data", str(t / "data.jsonl")], {}, "--model ./no/dir: no such"),
         (["eval", "--model", "./no/dir", "--data", str(t / "data.jsonl")], {}, "--model ./no/dir: no such directory"),
         (["serve", "--model", "./no/dir"], {}, "--model ./no/dir: no such directory"),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rewardlab.benchmarks import detect_benchmark, get_benchmark
+from rewardlab.core import progress
 from rewardlab.core.bounds import NonNegative, Positive, Seed
 from rewardlab.core.cells import model_name
 from rewardlab.core.contract_options import ContractOptions, contract_options
@@ -82,8 +83,15 @@ class EvalConfig(ContractOptions, DeviceOptions):
     # output
     output_dir: str = "runs/eval"  # report.json / report.md / report.html and examples-<model>.jsonl go here
     overwrite: bool = False  # replace the report in a non-empty --output-dir
+    # progress: auto (a bar on a terminal, else one timestamped line every $REWARDLAB_LOG_INTERVAL seconds) | bar |
+    # text | json
+    log_format: str = "auto"
 
     HELP = {"format": format_help}  # --help lists the formats from their registry
+
+    def __post_init__(self):
+        super().__post_init__()  # the declared ranges
+        progress.check_log_format(self.log_format)
 
 
 def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[str]]:
@@ -115,7 +123,12 @@ def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[
 
 @owns_outputs
 def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: list | None = None) -> Path:
+    """Score ``records`` (else ``cfg.data``'s) with every model and judge; write the report; its directory back."""
+    with progress.logging_as(cfg.log_format):  # every bar inside: a bar on a terminal, else timestamped lines
+        return _evaluate_and_report(cfg, records, skipped)
 
+
+def _evaluate_and_report(cfg: EvalConfig, records: list[Comparison] | None, skipped: list | None) -> Path:
     if not cfg.model and not cfg.judge:
         raise RewardlabError("give at least one model: --model DIR [DIR ...] (or repeat --model), or --judge SPEC")
     bench = None

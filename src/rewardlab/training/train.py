@@ -371,7 +371,8 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
     ``output_dir`` (:func:`rewardlab.core.outputs.claim_output_dir`). The run's report is written by the command that
     asked for it (``rewardlab train``: :func:`rewardlab.evaluation.run_report.write_train_report` from the result)."""
     module, _, name = TRAINERS[cfg.objective].partition(":")
-    return getattr(importlib.import_module(module), name)(cfg, output_claimed=output_claimed)
+    with progress.logging_as(cfg.log_format):  # every bar of the run (tokenizing, held-out scoring) follows it
+        return getattr(importlib.import_module(module), name)(cfg, output_claimed=output_claimed)
 
 
 def train_preference(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
@@ -389,7 +390,7 @@ def _run_steps(run: ScalarRun) -> TrainResult:
     cfg = run.cfg
     mode = progress.log_mode(cfg.log_format)  # a bar on a terminal; timestamped lines (or JSON) in a file
     bar = progress.bar(
-        run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0, show=mode == "bar"
+        run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0, show=mode == "bar", mode=mode
     )  # rank 0 draws it
     lines = progress.StepLog(mode, run.total_steps, run.start)
     window = restored_window(_new_window(), run.ckpt.resumed_window, run.accelerator.process_index, run.world)
