@@ -249,8 +249,9 @@ class LineBar:
         stream=None,
     ):
         self.total, self.desc, self.unit, self.n, self.initial = total, desc, unit, initial, initial
-        self.delay, self.mode, self.disable, self.clock = delay, mode, disable, clock
+        self.mode, self.disable, self.clock = mode, disable, clock
         self.interval = log_interval() if interval is None else interval
+        self.delay = min(delay, self.interval)  # REWARDLAB_LOG_INTERVAL=0: a line at every update from the first
         self.stream = stream
         self.t0 = clock()
         self.last: float | None = None  # when the last line was printed
