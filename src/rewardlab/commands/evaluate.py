@@ -65,7 +65,8 @@ class EvalConfig(ContractOptions, DeviceOptions):
     format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
     # skip rows that cannot be scored and count them in the report (--no-skip-invalid: stop at the first). On here,
-    # off in train/score/judge: a report says what it skipped, while a trained model or a scores file would not
+    # off in train/score/judge (and every other command): a report says what it skipped, while a trained model or a
+    # scores file would not (docs/cli.md)
     skip_invalid: bool = True
     limit: Positive | None = None  # use only the first N records
     run: str = ""  # a training run directory: evaluate exactly its held-out records (split.json); model: RUN/model

@@ -47,7 +47,9 @@ class ScoreConfig(ContractOptions, DeviceOptions):
     data: str = ""  # file to score: comparisons (every response scored) or prompt/response rows
     format: str = "auto"  # the input format: single (prompt/response rows) or a comparison format (FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
-    skip_invalid: bool = False  # skip malformed comparisons (listed) instead of stopping at the first
+    # skip malformed comparisons (listed) instead of stopping at the first. Off: a scores file would miss rows
+    # silently (eval's default is on: its report counts what it skipped; docs/cli.md)
+    skip_invalid: bool = False
     limit: Positive | None = None  # score only the first N rows
     # scoring
     batch_size: Positive = 16  # texts per forward (length-sorted batches)

@@ -50,7 +50,9 @@ class JudgeConfig(DeviceOptions):
     # data
     data: str = ""  # comparisons to judge (any format train reads)
     format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
-    skip_invalid: bool = False  # skip malformed records instead of stopping at the first
+    # skip malformed records instead of stopping at the first. Off: a judgments file would miss rows silently (eval's
+    # default is on: its report counts what it skipped; docs/cli.md)
+    skip_invalid: bool = False
     limit: Positive | None = None  # judge only the first N records
     # output
     output: str = "runs/judge/judgments.jsonl"  # JSONL of judgments, one row per record; a summary JSON next to it

@@ -92,7 +92,9 @@ class TrainConfig(MultiObjectiveOptions):
     eval_data: str | None = None  # default: a held-out split of `data` by prompt hash
     eval_fraction: Fraction = 0.1  # share of prompts held out when eval_data is not given
     split_seed: Seed = 0  # seed of the prompt-hash split
-    skip_invalid: bool = False  # skip malformed rows (counted and reported) instead of stopping at the first
+    # skip malformed rows (counted and reported) instead of stopping at the first. Off: a model trained without
+    # them would not say so (eval's default is on: its report counts what it skipped; docs/cli.md)
+    skip_invalid: bool = False
     limit: Positive | None = None  # use only the first N records of `data`
     augment: str | None = (
         None  # offsetbias[:FRACTION]: add off-topic negatives built from the training split (rewardlab.probes.augment)
