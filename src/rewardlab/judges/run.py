@@ -6,7 +6,7 @@ raw outputs and verdicts, parse failures, ratings, p(Yes), critiques) and ``<out
 the file's ``chosen``, backend statistics such as cache hits and retries, timing, the judge's settings).
 
 A judge *spec* (``rewardlab eval --judge SPEC``) is a YAML/JSON file of :class:`JudgeConfig` fields, or
-``key=value`` pairs separated by commas (``mode=logprob,model=runs/judge/model,position=average``), or just a
+``key=value`` pairs separated by commas (``mode=logprob,model=runs/train-judge/model,position=average``), or just a
 model (``smollm2-135m``, a directory) for the default pairwise judge. A model directory written by
 ``rewardlab train-judge`` carries ``judge.json`` (mode, template, truncation), used unless overridden.
 """

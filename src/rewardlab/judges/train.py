@@ -98,7 +98,9 @@ class TrainJudgeConfig(TrainDeviceOptions):
     # old name, still accepted)
     backbone: str = "smollm2-135m"
     teacher: str | None = None  # cloud: the model that writes training critiques (default: the backbone)
-    output_dir: str = "runs/judge"  # model/, report.md, metrics
+    # model/, report.md, metrics (not runs/judge: `judge` writes its judgments there by default, and a non-empty
+    # output directory is refused)
+    output_dir: str = "runs/train-judge"
     template: str | None = None  # default pair-token (genrm) / critique (cloud)
     # truncation
     max_question_tokens: Positive = 192  # the conversation keeps its last tokens
