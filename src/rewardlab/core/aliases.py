@@ -46,9 +46,10 @@ def renamed_value(old: str, value, config_class):
     new, values = renamed_in(config_class)[old]
     if values is None:
         return new, value
-    if value not in values:  # e.g. a YAML `bf16: maybe`: the new option's check names the value
+    try:
+        return new, values[value]
+    except (KeyError, TypeError):  # e.g. a YAML `bf16: maybe` or a list: the new option's check names the value
         return new, value
-    return new, values[value]
 
 
 def renamed_note(given: str, new: str, value=None) -> str:

@@ -388,7 +388,6 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     device = placement.device
     if main:
         print(f"rewardlab: train-judge {placement.line()}", file=sys.stderr, flush=True)
-    if main:
         out.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
     metrics = MetricsLog(out / "metrics.jsonl", main)
