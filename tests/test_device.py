@@ -280,3 +280,34 @@ def test_training_precision_auto():
     assert dev.training_precision("fp32", "cpu")[0] == "fp32" and dev.training_precision("bf16", "cpu")[0] == "bf16"
     with pytest.raises(Exception, match="--precision half: expected one of auto, fp32, bf16"):
         dev.training_precision("half", "cpu")
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_train_builds_its_backbone_with_the_attention_asked_for(tiny_llama, attn):
+    """train --attn-implementation (before: only the scoring commands had it): the backbone is loaded with it."""
+    rm = RewardModel.from_backbone(tiny_llama, max_length=32, attn_implementation=attn)
+    assert rm.model.config._attn_implementation == attn
+
+
+def test_train_records_the_attention_and_refuses_what_cannot_run(tmp_path, tiny_llama, pairs_file, monkeypatch, capsys):
+    seen = []
+    real = RewardModel.from_backbone.__func__
+
+    def spy(cls, *args, **kwargs):
+        rm = real(cls, *args, **kwargs)
+        seen.append(rm.model.config._attn_implementation)
+        return rm
+
+    monkeypatch.setattr(RewardModel, "from_backbone", classmethod(spy))
+    args = ["train", "--backbone", tiny_llama, "--data", str(pairs_file), "--max-steps", "1", "--batch-size", "2",
+            "--max-length", "32", "--eval-fraction", "0", "--report-to", "none", "-q"]  # fmt: skip
+    assert main([*args, "--output-dir", str(tmp_path / "r"), "--attn-implementation", "eager"]) == 0
+    assert seen == ["eager"]
+    summary = json.loads((tmp_path / "r" / "train_summary.json").read_text())
+    assert summary["config"]["attn_implementation"] == "eager"
+    capsys.readouterr()
+    assert (
+        main([*args, "--output-dir", str(tmp_path / "g"), "--attn-implementation", "sdpa", "--objective", "gating"])
+        == 2
+    )
+    assert "--attn-implementation applies to --objective preference" in capsys.readouterr().err

@@ -184,6 +184,34 @@ def _dtype(requested: str, device: str, model_path: str | None) -> tuple[str, st
     return "float32", f"--dtype auto: float32 ({device} has no bfloat16)"
 
 
+def check_attn_implementation(requested: str | None) -> str | None:
+    """``--attn-implementation`` checked (a known name; flash-attn installed for flash_attention_2) without torch:
+    a trainer's config refuses a bad one when it is built, before anything loads."""
+    return _attn(requested)
+
+
+def check_without_torch(option: str, value) -> None:
+    """What can be told of a device option's value before torch loads (``rewardlab.commands.preflight``): a known
+    name, and the package it needs installed. Whether the machine has the device (or a GPU bfloat16) is
+    :func:`resolve`'s, when the command runs."""
+    if value is None:
+        return
+    if option == "attn_implementation":
+        _attn(value)
+    elif option == "quantize":
+        if value not in QUANTIZATIONS:
+            raise _bad("quantize", value, f"expected one of {', '.join(QUANTIZATIONS)}")
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise _bad("quantize", value, "the bitsandbytes package is not installed (pip install bitsandbytes; "
+                       "it needs a CUDA GPU)")  # fmt: skip
+    elif option == "dtype" and value.strip().lower() not in ("auto", *DTYPES):
+        raise _bad("dtype", value, "expected auto, float32, bfloat16 or float16 (or fp32, bf16, fp16)")
+    elif option == "device":
+        kind, _, index = value.strip().lower().partition(":")
+        if kind not in ("auto", "cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+            raise _bad("device", value, "expected auto, cpu, cuda, cuda:N or mps")
+
+
 def _attn(requested: str | None) -> str | None:
     if requested is None:
         return None

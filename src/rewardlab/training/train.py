@@ -44,6 +44,7 @@ from rewardlab.core.bounds import (
     check_bounds,
 )
 from rewardlab.core.cli_help import registry_choices
+from rewardlab.core.device import check_attn_implementation
 from rewardlab.core.errors import RewardlabError
 from rewardlab.core.finite import check_weights
 from rewardlab.core.interrupt import StopSignals, interrupted, resume_command
@@ -102,6 +103,9 @@ class TrainConfig(MultiObjectiveOptions):
     embedded_size: Positive = 4000  # records generated when data == "embedded"
     # model
     backbone: str = "minilm"  # embedded name (minilm, smollm2-135m), local dir or hub id
+    # eager | sdpa | flash_attention_2 (default: transformers' choice), as the scoring commands' (--objective
+    # preference; checked before anything loads)
+    attn_implementation: str | None = None
     max_length: Positive = 256  # tokens per (prompt, response) text
     truncation: str = "prompt_left"  # prompt_left (cut the prompt's start, keep the response) | right
     padding_side: str | None = None  # default: right (encoders must be right-padded)
@@ -235,6 +239,12 @@ class TrainConfig(MultiObjectiveOptions):
         if self.log_format not in progress.LOG_FORMATS:
             raise RewardlabError(
                 f"log_format must be one of {', '.join(progress.LOG_FORMATS)}, not {self.log_format!r}"
+            )
+        check_attn_implementation(self.attn_implementation)  # light: a name and an installed package
+        if self.attn_implementation is not None and self.objective != "preference":
+            raise RewardlabError(
+                f"--attn-implementation applies to --objective preference, not {self.objective} "
+                "(its model is built with transformers' default attention)"
             )
         if self.precision not in ("auto", "fp32", "bf16", "bf16-pure"):
             raise RewardlabError(f"precision must be auto, fp32, bf16 or bf16-pure, not {self.precision!r}")
@@ -512,7 +522,12 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
     if cfg.init_from:  # HelpSteer2-Preference: start from a regression model's attribute output
         backbone = str(init_from_attribute(cfg.init_from, cfg.init_attribute, out / "init"))
     rm = RewardModel.from_backbone(
-        backbone, max_length=cfg.max_length, padding_side=cfg.padding_side, truncation=cfg.truncation, seed=cfg.seed
+        backbone,
+        max_length=cfg.max_length,
+        padding_side=cfg.padding_side,
+        truncation=cfg.truncation,
+        seed=cfg.seed,
+        attn_implementation=cfg.attn_implementation,
     )
     rm.spec.data_fingerprint = data_fp
     if cfg.gradient_checkpointing:
