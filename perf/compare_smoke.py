@@ -23,14 +23,19 @@ import time
 from pathlib import Path
 
 NUMBERS = ("final_loss", "heldout_accuracy", "max_abs_diff_vs_hf", "steps")  # must not change
-SPEEDS = ("pairs_per_s", "texts_per_s")
+SPEEDS = ("pairs_per_s", "pairs_per_cpu_s", "texts_per_s", "texts_per_cpu_s")  # wall, and per CPU-second
 
 
-def run_once(tree: Path, data: str, out: Path) -> tuple[dict, str, float]:
+def run_once(tree: Path, data: str, out: Path, reuse: bool = False) -> tuple[dict, str, float]:
     env = {**os.environ, "PYTHONPATH": str(tree / "src")}
     cmd = [sys.executable, "perf/bench_train.py", "--config", "smoke", "--data", data, "--out", str(out)]
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=tree, env=env, check=True, capture_output=True, text=True)
+    if reuse and (out / "bench.json").exists():  # --reuse: the tables again from the runs already made
+        done = None
+    else:
+        done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+    if not (out / "bench.json").exists():  # (exit 1 when a configuration fails, e.g. TRL not installed: it is said)
+        raise SystemExit(f"{shlex.join(cmd)} wrote no bench.json:\n{done.stderr[-3000:] if done else ''}")
     line = f"cd {shlex.quote(str(tree))} && PYTHONPATH={shlex.quote(str(tree / 'src'))} {shlex.join(cmd)}"
     return json.loads((out / "bench.json").read_text())["results"], line, time.perf_counter() - t0
 
@@ -42,6 +47,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--reuse", action="store_true", help="read the runs already in OUT/work instead of running them")
     args = p.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -51,7 +57,7 @@ def main() -> None:
     commands: list[str] = []
     for r in range(args.rounds):
         for side in ("before", "after"):  # interleaved
-            results, line, secs = run_once(trees[side], data, out / "work" / f"{side}-{r}")
+            results, line, secs = run_once(trees[side], data, out / "work" / f"{side}-{r}", args.reuse)
             runs[side].append(results)
             commands.append(line)
             print(f"round {r} {side}: {secs:.0f} s", flush=True)
@@ -64,7 +70,7 @@ def main() -> None:
             row[side] = {
                 "numbers": [{k: res.get(k) for k in NUMBERS if k in res} for res in rounds],
                 **{k: [res[k] for res in rounds if k in res] for k in SPEEDS if any(k in res for res in rounds)},
-                "error": [res["error"][:200] for res in rounds if "error" in res] or None,
+                "error": [res["error"].strip().splitlines()[-1][:200] for res in rounds if "error" in res] or None,
             }
         numbers = [n for side in ("before", "after") for n in row[side]["numbers"]]
         row["numbers_identical"] = all(n == numbers[0] for n in numbers)
@@ -94,19 +100,22 @@ def main() -> None:
         f"{args.rounds} rounds, each `before` then `after`, one sitting, same Python ({sys.executable}). "
         "Speeds: median round; numbers: every round of both sides.",
         "",
-        "| configuration | numbers identical | speed before | speed after | after / before |",
-        "| --- | --- | --- | --- | --- |",
+        "| configuration | numbers (every round, both sides) | identical | speed | before (rounds) | after (rounds) "
+        "| after / before (medians) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, row in table.items():
+        shown = json.dumps(row["before"]["numbers"][0]) if row["before"]["numbers"][0] else ""
         for k in SPEEDS:
             if f"{k}_median_before" in row:
+                rounds = {side: ", ".join(f"{v:.2f}" for v in row[side][k]) for side in ("before", "after")}
                 lines.append(
-                    f"| {name} | {row['numbers_identical']} | {row[f'{k}_median_before']:.2f} {k} | "
-                    f"{row[f'{k}_median_after']:.2f} {k} | {row[f'{k}_after_over_before']:.3f} |"
+                    f"| {name} | {shown} | {row['numbers_identical']} | {k} | {rounds['before']} | "
+                    f"{rounds['after']} | {row[f'{k}_after_over_before']:.3f} |"
                 )
         if not any(f"{k}_median_before" in row for k in SPEEDS):
             err = (row["before"]["error"] or ["?"])[0]
-            lines.append(f"| {name} | {row['numbers_identical']} | not run: {err} | | |")
+            lines.append(f"| {name} | | | not run: {err} | | | |")
     lines += ["", "Commands, in the order run:", "", *[f"    {c}" for c in commands], ""]
     (out / "compare.md").write_text("\n".join(lines))
     print("\n".join(lines))
