@@ -126,7 +126,7 @@ def make_figures(results: dict) -> list[dict]:
                 "title": "Best-of-n plots",
                 "caption": "",
                 "png": None,
-                "missing": "matplotlib is not installed (pip install 'rewardlab[dev]')",
+                "missing": "matplotlib is not installed (pip install 'rewardlab[plots]')",
             }
         ]
     ns = np.asarray(results["ns"], dtype=float)
