@@ -141,11 +141,12 @@ def main() -> None:
         f = out / k / "train_summary.json"
         if f.exists():
             s = json.loads(f.read_text())
-            fe = s.get("final_eval") or {}
+            fe, data = s.get("final_eval") or {}, s.get("data") or {}
             trains[k] = {
                 "steps": s.get("steps"),
+                "train_pairs": data.get("n_train"),
+                "own_split_pairs": data.get("n_eval"),
                 "own_split_accuracy": fe.get("accuracy"),
-                "own_split_pairs": fe.get("n_records"),
             }
     samples = json.loads((out / "samples.jsonl").open().readline())["sampling"]
     summary = {
