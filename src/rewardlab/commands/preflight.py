@@ -304,7 +304,25 @@ def check_writable_model(cfg) -> None:
             )
 
 
-COMMAND_CHECKS: dict[str, Callable[[object], None]] = {"normalize": check_writable_model}
+def check_train_quantize(cfg) -> None:
+    """``train --quantize`` with the options it needs and those it cannot go with (QLoRA: ``--lora-r``, no
+    ``--fsdp``, ``--objective preference``), before torch loads; the trainer's config checks the same again."""
+    from rewardlab.core.device import check_training_quantize  # lazy: light (no torch), only when a command runs
+
+    check_training_quantize(
+        getattr(cfg, "quantize", None),
+        lora_r=getattr(cfg, "lora_r", 0),
+        fsdp=getattr(cfg, "fsdp", False),
+        objective=getattr(cfg, "objective", "preference"),
+        precision=getattr(cfg, "precision", "auto"),
+    )
+
+
+COMMAND_CHECKS: dict[str, Callable[[object], None]] = {
+    "normalize": check_writable_model,
+    "train": check_train_quantize,
+    "quickstart": check_train_quantize,
+}
 
 
 def check_required(cls, cfg) -> None:
