@@ -310,6 +310,8 @@ def check_training_quantize(quantize: str | None, *, lora_r: int, fsdp: bool, ob
     a frozen quantized backbone of a preference model, on one device per process."""
     if quantize is None:
         return
+    if quantize not in QUANTIZATIONS:
+        raise _bad("quantize", quantize, f"expected one of {', '.join(QUANTIZATIONS)}")
     flag = f"--quantize {quantize}"
     if objective != "preference":
         raise RewardlabError(f"{flag} applies to --objective preference, not {objective}")

@@ -264,10 +264,10 @@ class TrainConfig(MultiObjectiveOptions):
                 "--fsdp keeps fp32 shards and computes in bf16 with --precision bf16; "
                 "--precision bf16-pure is not supported with it"
             )
-        check_quantize(self.quantize)  # light: a name and an installed package
-        check_training_quantize(
+        check_training_quantize(  # QLoRA: --lora-r, no --fsdp, a preference model
             self.quantize, lora_r=self.lora_r, fsdp=self.fsdp, objective=self.objective, precision=self.precision
         )
+        check_quantize(self.quantize)  # light: a name and an installed package
         if self.fsdp and self.lora_r:
             raise RewardlabError("--fsdp does not shard LoRA adapters; use --lora-r 0 or drop --fsdp")
 
