@@ -12,6 +12,7 @@ from rewardlab.cli import main
 from rewardlab.core.errors import ModelContractError
 from rewardlab.verifiers.losses import HEADS
 from rewardlab.verifiers.model import VerifierModel, VerifierSpec
+from rewardlab.verifiers.packed import pack_solutions, packed_logits
 from rewardlab.verifiers.steps import StepFormat
 from rewardlab.verifiers.synthetic import make_problems
 
@@ -76,6 +77,11 @@ def test_packed_logits_equal_separate_forwards(tiny_llama, head, attn):
         padded = vm.batch_logits(vm.batch(enc))
     valid = pb.valid if packed.dim() == 2 else pb.valid[..., None].expand_as(packed)
     assert (packed - padded)[valid].abs().max().item() <= 1e-5
+    assert pb.inputs["input_ids"].shape[0] == 3  # one problem per row (TOKEN_BUDGET 0)
+    shared_rows = pack_solutions(enc, keys, vm.tok.pad_token_id, token_budget=512)  # several problems in a row
+    assert shared_rows.inputs["input_ids"].shape[0] < 3
+    with torch.no_grad():
+        assert (packed_logits(vm.model, shared_rows) - packed_logits(vm.model, pb)).abs().max().item() <= 1e-5
 
 
 def test_score_steps_packed_equals_padded(tiny_llama):

@@ -29,7 +29,7 @@ from rewardlab.core.integrity import SEAL, file_hashes, read_rewardlab_json, sea
 from rewardlab.core.scorer import Capabilities, LoadRequest, ScoreOptions, Scorer
 from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
 from rewardlab.verifiers.losses import IGNORE, correct_probability
-from rewardlab.verifiers.packed import pack_solutions, packed_logits, packed_support, token_budget
+from rewardlab.verifiers.packed import pack_solutions, packed_logits, packed_support
 from rewardlab.verifiers.records import STEP_RULE, split_lines
 from rewardlab.verifiers.steps import Encoded, StepFormat, encode, marker_id
 
@@ -136,7 +136,7 @@ class VerifierModel(torch.nn.Module, Scorer):
         b = {k: v.to(device) for k, v in collate(encoded, labels, outcomes, self.tok.pad_token_id).items()}
         if self.packing:
             keys = keys if keys is not None else list(range(len(encoded)))
-            b["packed"] = pack_solutions(encoded, keys, self.tok.pad_token_id, token_budget(self.model)).to(device)
+            b["packed"] = pack_solutions(encoded, keys, self.tok.pad_token_id).to(device)
         return b
 
     def batch_logits(self, b: dict) -> torch.Tensor:
