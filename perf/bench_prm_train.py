@@ -214,7 +214,7 @@ def markdown(report: dict) -> str:
         f"Model: Llama {a['layers']} layers × hidden {a['hidden']} (random init, local files); rows: "
         f"{report['prep']['solutions']} solutions of the embedded arithmetic task ({report['prep']['problems']} "
         f"problems × 4); batch {a['batch_size']} solutions, {a['steps']} steps (first {a['warmup_steps']} not timed), "
-        f"{a['threads']} thread(s), {a['rounds']} interleaved rounds, median shown. Tokens per solution "
+        f"{a['threads']} thread(s), {a['rounds']} interleaved rounds ({a['first_round_only']}: the first only), median shown. Tokens per solution "
         f"{report['tokens']['tokens_per_solution']:.1f}, of which prompt {report['tokens']['prompt_tokens_per_solution']:.1f} "
         f"({100 * report['tokens']['share_of_tokens_in_prompt']:.0f}%). {report['machine']}.",
         "",
@@ -256,6 +256,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--first-round-only", default="trl-defaults", help="configurations run in round 1 only (slow)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--prep", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -270,6 +271,8 @@ def main() -> None:
     base = [sys.executable, __file__] + [a for a in sys.argv[1:]]
     for r in range(args.rounds):
         for name in rounds:
+            if r > 0 and name in args.first_round_only.split(","):
+                continue
             cmd = base + ["--child", name, "--prep", str(out / "work" / "prep.json")]
             p = subprocess.run(cmd, capture_output=True, text=True)
             line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)

@@ -81,7 +81,13 @@ def test_packed_logits_equal_separate_forwards(tiny_llama, head, attn):
     shared_rows = pack_solutions(enc, keys, vm.tok.pad_token_id, token_budget=512)  # several problems in a row
     assert shared_rows.inputs["input_ids"].shape[0] < 3
     with torch.no_grad():
-        assert (packed_logits(vm.model, shared_rows) - packed_logits(vm.model, pb)).abs().max().item() <= 1e-5
+        full = packed_logits(vm.model, pb)
+        assert (packed_logits(vm.model, shared_rows) - full).abs().max().item() <= 1e-5
+        # a PRM's training forward: only the labelled step-end tokens, the last layer at those tokens alone
+        reads = b["labels"] != -100
+        trimmed = packed_logits(vm.model, pb, reads)
+        assert int(reads.sum()) > 0 and (trimmed[reads] - full[reads]).abs().max().item() <= 1e-5
+        assert trimmed[~reads].abs().max().item() == 0.0
 
 
 def test_score_steps_packed_equals_padded(tiny_llama):

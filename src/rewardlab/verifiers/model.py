@@ -139,12 +139,15 @@ class VerifierModel(torch.nn.Module, Scorer):
             b["packed"] = pack_solutions(encoded, keys, self.tok.pad_token_id).to(device)
         return b
 
-    def batch_logits(self, b: dict) -> torch.Tensor:
+    def batch_logits(self, b: dict, labelled_only: bool = False) -> torch.Tensor:
         """The logits of a :meth:`batch` ([B, T] one-output heads, else [B, T, C]): from the packed forward when the
-        batch carries ``packed``, else :meth:`forward` on the padded rows; the same values either way (tested ≤ 1e-5)."""
+        batch carries ``packed``, else :meth:`forward` on the padded rows; the same values either way (tested ≤ 1e-5).
+        ``labelled_only`` (a PRM's training step): the packed forward computes the positions with a step label only
+        (its last layer at those tokens alone; 0 elsewhere, where the PRM losses read nothing)."""
         if "packed" not in b:
             return self(b["input_ids"], b["attention_mask"])
-        logits = packed_logits(self.model, b["packed"])
+        reads = (b["labels"] != IGNORE) if labelled_only else None
+        logits = packed_logits(self.model, b["packed"], reads)
         return logits[..., 0] if logits.shape[-1] == 1 else logits
 
     # --- scoring ------------------------------------------------------------------------------------------

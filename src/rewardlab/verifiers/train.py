@@ -324,7 +324,7 @@ def train_loop(cfg, vm: VerifierModel, sols, enc, ckpt, accelerator, metrics, lo
                 [sols[i].outcome for i in idx],
                 keys=[sols[i].prompt for i in idx],
             )
-            per = loss_fn(vm.batch_logits(b), b)
+            per = loss_fn(vm.batch_logits(b, labelled_only=vm.spec.objective == "prm"), b)
             loss = per.sum() / len(items)
             loss.backward()
             total += loss.item()
