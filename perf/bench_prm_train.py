@@ -114,7 +114,7 @@ def run_rewardlab(args, prep: dict, packing: str) -> dict:
     cfg = tv.TrainVerifierConfig(
         data=prep["data"], format="trl", backbone=prep["model"], head="two_class", head_dropout=0.0,
         batch_size=args.batch_size, lr=args.lr, warmup_ratio=0.0, lr_schedule="constant", max_length=512,
-        eval_fraction=0.0, stop_after=args.steps, packing=packing, output_dir=str(Path(args.out) / "runs" / packing),
+        eval_fraction=0.0, stop_after=args.steps, packing=packing, output_dir=str(Path(args.out) / "work" / "runs" / packing),
         overwrite=True, save_model=False, device="cpu", log_every=10**6,
     )  # fmt: skip
     result = tv.run_train_verifier(cfg)
@@ -141,7 +141,7 @@ def run_trl(args, prep: dict, defaults: bool) -> dict:
     rows = [{**r, "prompt": r["prompt"] + "\n"} for r in rows]  # rewardlab's prompt separator: the same token ids
     extra = {} if defaults else {"bf16": False, "gradient_checkpointing": False}
     cfg = PRMConfig(
-        output_dir=str(Path(args.out) / "runs" / ("trl-defaults" if defaults else "trl")), max_steps=args.steps,
+        output_dir=str(Path(args.out) / "work" / "runs" / ("trl-defaults" if defaults else "trl")), max_steps=args.steps,
         per_device_train_batch_size=args.batch_size, learning_rate=args.lr, lr_scheduler_type="constant",
         report_to=[], save_strategy="no", use_cpu=True, seed=0, logging_steps=10**6, dataloader_num_workers=0,
         disable_tqdm=True, **extra,
