@@ -298,8 +298,9 @@ def plan_for(groups: list[list[int]], epochs: int, batch_size: int, seed: int) -
     """Each epoch shuffles the problems and keeps a problem's solutions together (so a step's solutions of one
     problem can share their prompt's forward, :mod:`rewardlab.verifiers.packed`); the same order packed or not.
 
-    >>> plan_for([[0, 1], [2, 3], [4]], 1, 2, 0).orders
-    [[0, 1, 4, 2, 3]]
+    >>> plan = plan_for([[0, 1], [2, 3], [4]], 1, 2, 0)
+    >>> [plan.step(s)[1] for s in range(plan.total)]
+    [[0, 1], [4, 2], [3]]
     """
     rng, orders = random.Random(seed), []
     for _ in range(epochs):
