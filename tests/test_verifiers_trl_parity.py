@@ -38,6 +38,8 @@ from rewardlab.verifiers.losses import prm_two_class_ce  # noqa: E402
 from rewardlab.verifiers.synthetic import make_problems  # noqa: E402
 from rewardlab.verifiers.train import TrainVerifierConfig, build_model  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
+
 
 @pytest.fixture(scope="module")
 def bos_llama(tiny_llama, tmp_path_factory):
