@@ -14,8 +14,8 @@ Files (all from ../shared/data, nothing copied into the repository):
 * ``bt-pairs.jsonl`` — every (correct, incorrect) pair of solutions of one training question,
   ``{prompt, chosen, rejected}``, the steps joined by newlines (BT data).
 * ``processbench-eval.json`` — ProcessBench gsm8k rows whose problem is **not** a training question (the
-  dataset's questions are GSM8K test questions too: some are ours), each id renamed to ``thr-…`` or ``test-…`` by
-  a second question hash (seed + 1), so the PRM's threshold is chosen on ``thr`` and reported on ``test``.
+  dataset's questions are GSM8K test questions too: some are ours), each id renamed to ``thr-…`` or ``test-…`` (eval-verifier splits ``thr-gsm8k`` and ``test-gsm8k``) by
+  a second question hash (seed + 1), so the PRM's threshold is chosen on ``thr-gsm8k`` and reported on ``test-gsm8k``.
 * ``split.json`` — the counts.
 
 ``--train-questions N`` trains on a seeded sample of N of the training questions (the CPU budget); the

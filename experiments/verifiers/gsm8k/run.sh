@@ -35,7 +35,7 @@ cp "$WORK/split.json" "$OUT/split.json"
 #    optimiser settings, run side by side (one thread each); each model's evaluation follows its training:
 #    best-of-n on the 214 held-out questions (eval-verifier selects the same split again: --held-out-fraction 0.3
 #    --split-seed 0), the verifiers under each aggregation; the PRM also on ProcessBench gsm8k rows of questions not
-#    trained on, its threshold chosen on split "thr" (reported on "thr" and "test").
+#    trained on, its threshold chosen on split "thr-gsm8k" (reported on it and on "test-gsm8k").
 COMMON=(--backbone minilm --max-length 512 --epochs 1 --batch-size 8 --lr 1e-4 --warmup-ratio 0.1 --seed 0)
 VER=(--marker "[SEP]" --prompt-separator "[SEP]" --eval-fraction 0 --overwrite)
 AGG=(--aggregation min --aggregation prod --aggregation last --aggregation mean --aggregation last_token)
@@ -57,7 +57,7 @@ ORM_PID=$!
       --output-dir "$WORK/prm" > "$WORK/prm.log" 2>&1
   candidates prm "${AGG[@]}" &
   timed eval-processbench-prm "$RL" eval-verifier --benchmark processbench --data "$WORK/processbench-eval.json" \
-      --threshold-split thr --model "$WORK/prm/model" --output "$WORK/processbench-prm.json" --overwrite \
+      --threshold-split thr-gsm8k --model "$WORK/prm/model" --output "$WORK/processbench-prm.json" --overwrite \
       > "$WORK/eval-processbench-prm.log" 2>&1
   wait
 ) &

@@ -88,7 +88,7 @@ def main(out: Path) -> None:
         "## ProcessBench gsm8k, rows of questions not trained on",
         "",
         f"{split['processbench_rows_dropped_training_question']} of {split['processbench_rows']} rows dropped "
-        "(their problem is a training question). Threshold chosen on split `thr`, reported on both.",
+        "(their problem is a training question). Threshold chosen on split `thr-gsm8k`, reported on both.",
         "",
         "| model | threshold | split | rows | acc_err | acc_cor | F1 | never-wrong F1 | random-step F1 | steps cut |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -111,10 +111,19 @@ def main(out: Path) -> None:
     ]
     for name, wall, user, sys_ in times:
         summary["times"][name] = {"wall_s": float(wall), "user_s": float(user), "sys_s": float(sys_)}
-        lines.append(f"| {name} | {float(wall):.0f} | {float(user):.0f} | {float(sys_):.0f} |")
-    cpu = sum(t["user_s"] + t["sys_s"] for t in summary["times"].values())
+        lines.append(
+            f"| {name} | {float(wall):.0f} | {user if user == 'nan' else f'{float(user):.0f}'} | {sys_ if sys_ == 'nan' else f'{float(sys_):.0f}'} |"
+        )
+    cpu = sum(
+        t["user_s"] + t["sys_s"] for t in summary["times"].values() if t["user_s"] == t["user_s"]
+    )  # nan: not recorded
     summary["cpu_seconds_total"] = cpu
-    lines += ["", f"CPU seconds, all steps: {cpu:.0f} (training ran its three models side by side)."]
+    lines += [
+        "",
+        f"CPU seconds, all steps with a recorded CPU time: {cpu:.0f}. The three trainings ran side by side, one thread "
+        "each, on a machine whose load average was 7–18 (other helpers' work): wall seconds are mostly waiting. "
+        "`nan`: not recorded (see the README).",
+    ]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     plot(summary, base, out / "best_of_n.png")
