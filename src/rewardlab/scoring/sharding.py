@@ -14,6 +14,10 @@ import atexit
 import os
 from typing import Callable, Sequence
 
+from rewardlab.core.sharding import gather_in_order, shard_bounds  # re-exported: moved to core/ for the trainer
+
+__all__ = ["gather_in_order", "is_main_process", "map_sharded", "score_items", "shard_bounds", "world"]
+
 
 def world() -> tuple[int, int]:
     """``(rank, world_size)``: from the launcher's environment, starting the gloo / NCCL group once if needed
@@ -33,23 +37,6 @@ def world() -> tuple[int, int]:
 def is_main_process() -> bool:
     """Process 0 (or the only process): the one that writes outputs."""
     return world()[0] == 0
-
-
-def shard_bounds(m: int, rank: int, size: int) -> tuple[int, int]:
-    """Process ``rank``'s block of ``m`` items: 5 items over 2 processes → [0, 3) and [3, 5)."""
-    per = -(-m // size)
-    return min(rank * per, m), min((rank + 1) * per, m)
-
-
-def gather_in_order(local: list, rank: int, size: int) -> list:
-    """Every process's block, concatenated in rank order (``all_gather_object``), on every process."""
-    if size == 1:
-        return list(local)
-    import torch.distributed as dist  # lazy: only a multi-process run needs torch.distributed
-
-    blocks: list = [None] * size
-    dist.all_gather_object(blocks, local)
-    return [x for block in blocks for x in block]
 
 
 def map_sharded(fn: Callable[..., list], *seqs: Sequence) -> list:

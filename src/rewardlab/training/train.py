@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedType, gather_object, set_seed
+from accelerate.utils import DistributedType, set_seed
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from rewardlab.core import progress, trackers
@@ -44,6 +44,7 @@ from rewardlab.core.bounds import (
     check_bounds,
 )
 from rewardlab.core.cli_help import registry_choices
+from rewardlab.core.device import check_attn_implementation
 from rewardlab.core.errors import RewardlabError
 from rewardlab.core.finite import check_weights
 from rewardlab.core.interrupt import StopSignals, interrupted, resume_command
@@ -51,6 +52,7 @@ from rewardlab.core.jsonstrict import dumps_strict
 from rewardlab.core.normstats import measured
 from rewardlab.core.outputs import TRAIN_WRITES, check_free_space, claim_output_dir, disk_bytes
 from rewardlab.core.ownership import acquire, owns_outputs
+from rewardlab.core.sharding import gather_in_order, shard_bounds
 from rewardlab.data import ReadOptions, fingerprint, load_comparisons, parse_score_weights, split_by_prompt, synthetic
 from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison, per_record
@@ -61,6 +63,7 @@ from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.models.lora import apply_lora
 from rewardlab.models.reward_model import RewardModel
 from rewardlab.multiobjective.model import init_from_attribute
+from rewardlab.multiobjective.options import TRAINERS as MULTIOBJECTIVE_TRAINERS
 from rewardlab.multiobjective.options import MultiObjectiveOptions
 from rewardlab.probes.augment import augment_records, parse_augment
 from rewardlab.training.collate import collate_packed, collate_pairs, preference_pairs
@@ -81,7 +84,7 @@ from rewardlab.training.recipe import (
     update,
 )
 from rewardlab.training.recipe import save_checkpoint as recipe_save_checkpoint
-from rewardlab.training.samplers import SAMPLERS, StepSampler
+from rewardlab.training.samplers import SAMPLERS, StepPlan
 
 
 @dataclass
@@ -92,7 +95,9 @@ class TrainConfig(MultiObjectiveOptions):
     eval_data: str | None = None  # default: a held-out split of `data` by prompt hash
     eval_fraction: Fraction = 0.1  # share of prompts held out when eval_data is not given
     split_seed: Seed = 0  # seed of the prompt-hash split
-    skip_invalid: bool = False  # skip malformed rows (counted and reported) instead of stopping at the first
+    # skip malformed rows (counted and reported) instead of stopping at the first. Off: a model trained without
+    # them would not say so (eval's default is on: its report counts what it skipped; docs/cli.md)
+    skip_invalid: bool = False
     limit: Positive | None = None  # use only the first N records of `data`
     augment: str | None = (
         None  # offsetbias[:FRACTION]: add off-topic negatives built from the training split (rewardlab.probes.augment)
@@ -100,6 +105,9 @@ class TrainConfig(MultiObjectiveOptions):
     embedded_size: Positive = 4000  # records generated when data == "embedded"
     # model
     backbone: str = "minilm"  # embedded name (minilm, smollm2-135m), local dir or hub id
+    # eager | sdpa | flash_attention_2 (default: transformers' choice), as the scoring commands' (--objective
+    # preference; checked before anything loads)
+    attn_implementation: str | None = None
     max_length: Positive = 256  # tokens per (prompt, response) text
     truncation: str = "prompt_left"  # prompt_left (cut the prompt's start, keep the response) | right
     padding_side: str | None = None  # default: right (encoders must be right-padded)
@@ -234,6 +242,12 @@ class TrainConfig(MultiObjectiveOptions):
             raise RewardlabError(
                 f"log_format must be one of {', '.join(progress.LOG_FORMATS)}, not {self.log_format!r}"
             )
+        check_attn_implementation(self.attn_implementation)  # light: a name and an installed package
+        if self.attn_implementation is not None and self.objective != "preference":
+            raise RewardlabError(
+                f"--attn-implementation applies to --objective preference, not {self.objective} "
+                "(its model is built with transformers' default attention)"
+            )
         if self.precision not in ("auto", "fp32", "bf16", "bf16-pure"):
             raise RewardlabError(f"precision must be auto, fp32, bf16 or bf16-pure, not {self.precision!r}")
         if self.gradient_checkpointing_every < 1:
@@ -335,29 +349,29 @@ def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison
     return train, held, info
 
 
-def make_sampler(records: list, cfg: TrainConfig, world: int, lengths: list[int] | None = None):
-    """The run's :class:`rewardlab.training.samplers.StepSampler`: step k's global batch is ``sampler.step(k)``.
+def make_plan(records: list, cfg: TrainConfig, world: int, lengths: list[int] | None = None) -> StepPlan:
+    """The run's :class:`rewardlab.training.samplers.StepPlan` (``--sampler``): step k's global batch is
+    ``plan.step(k)[1]``; ``plan.total`` is ``--max-steps``, else ``--epochs`` epochs (at least one step).
 
     Default ``random``: a seeded permutation per epoch, cut in batch_size chunks; with several processes,
     the last partial batch of an epoch is dropped so every process gets data. Every sampler's plan is a
     pure function of (seed, epoch). ``lengths``: real tokens of each record (for ``sampler="tokens"``).
     """
     try:
-        return StepSampler(records, cfg.sampler, cfg.batch_size, world, cfg.seed, lengths, cfg.max_tokens)
+        plan = StepPlan.sampled(records, cfg.sampler, cfg.batch_size, world, cfg.seed, lengths, cfg.max_tokens)
     except ValueError as e:
         raise RewardlabError(str(e)) from None
+    plan.total = cfg.max_steps or max(1, math.ceil(cfg.epochs * plan.steps_per_epoch))
+    return plan
 
 
 # ---------------------------------------------------------------------------------------------
 
 
 # the trainer of each --objective, by dotted name (imported when that objective runs): the scalar trainer below
-# knows no feature package; a new objective is one entry here and its module
-TRAINERS = {
-    "preference": "rewardlab.training.train:train_preference",
-    "regression": "rewardlab.multiobjective.train:train_regression_run",
-    "gating": "rewardlab.multiobjective.train:train_gating_run",
-}
+# knows no feature package; a new objective is one entry here (a multi-objective one: in
+# rewardlab.multiobjective.options.TRAINERS, which --objective's check reads too) and its module
+TRAINERS = {"preference": "rewardlab.training.train:train_preference", **MULTIOBJECTIVE_TRAINERS}
 
 
 def train_inputs(cfg: TrainConfig) -> dict:
@@ -371,7 +385,8 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
     ``output_dir`` (:func:`rewardlab.core.outputs.claim_output_dir`). The run's report is written by the command that
     asked for it (``rewardlab train``: :func:`rewardlab.evaluation.run_report.write_train_report` from the result)."""
     module, _, name = TRAINERS[cfg.objective].partition(":")
-    return getattr(importlib.import_module(module), name)(cfg, output_claimed=output_claimed)
+    with progress.logging_as(cfg.log_format):  # every bar of the run (tokenizing, held-out scoring) follows it
+        return getattr(importlib.import_module(module), name)(cfg, output_claimed=output_claimed)
 
 
 def train_preference(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
@@ -389,7 +404,7 @@ def _run_steps(run: ScalarRun) -> TrainResult:
     cfg = run.cfg
     mode = progress.log_mode(cfg.log_format)  # a bar on a terminal; timestamped lines (or JSON) in a file
     bar = progress.bar(
-        run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0, show=mode == "bar"
+        run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0, show=mode == "bar", mode=mode
     )  # rank 0 draws it
     lines = progress.StepLog(mode, run.total_steps, run.start)
     window = restored_window(_new_window(), run.ckpt.resumed_window, run.accelerator.process_index, run.world)
@@ -439,7 +454,7 @@ class ScalarRun:
     model: torch.nn.Module  # what the engine runs (DDP wrapper, FSDP root, or rm)
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
-    sampler: StepSampler  # step k's global batch is sampler.step(k)
+    plan: StepPlan  # step k's global batch is plan.step(k)[1]
     train_recs: list[Comparison]
     eval_recs: list[Comparison]
     data_info: dict
@@ -509,7 +524,12 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
     if cfg.init_from:  # HelpSteer2-Preference: start from a regression model's attribute output
         backbone = str(init_from_attribute(cfg.init_from, cfg.init_attribute, out / "init"))
     rm = RewardModel.from_backbone(
-        backbone, max_length=cfg.max_length, padding_side=cfg.padding_side, truncation=cfg.truncation, seed=cfg.seed
+        backbone,
+        max_length=cfg.max_length,
+        padding_side=cfg.padding_side,
+        truncation=cfg.truncation,
+        seed=cfg.seed,
+        attn_implementation=cfg.attn_implementation,
     )
     rm.spec.data_fingerprint = data_fp
     if cfg.gradient_checkpointing:
@@ -536,8 +556,8 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
         for c in progress.track(train_recs, "tokenize", unit="rec")
     }
     n_tokens = {id(c): sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs}
-    sampler = make_sampler(train_recs, cfg, world, [n_tokens[id(c)] for c in train_recs])
-    total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * sampler.steps_per_epoch))
+    plan = make_plan(train_recs, cfg, world, [n_tokens[id(c)] for c in train_recs])
+    total_steps = plan.total
     optimizer = make_optimizer(
         rm.named_parameters(),
         cfg.lr,
@@ -576,7 +596,7 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
         model,
         optimizer,
         scheduler,
-        sampler,
+        plan,
         train_recs,
         eval_recs,
         data_info,
@@ -599,7 +619,7 @@ def train_step(run: ScalarRun, step: int, window: dict) -> UpdateResult:
     cfg, accelerator, model, rm = run.cfg, run.accelerator, run.model, run.rm
     world, rank = run.world, accelerator.process_index
     step_window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0}
-    global_batch = [run.train_recs[i] for i in run.sampler.step(step)]
+    global_batch = [run.train_recs[i] for i in run.plan.step(step)[1]]
     n_units = count_units(cfg.loss, global_batch)
     local = global_batch[rank::world]
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
@@ -662,7 +682,7 @@ def log_window(run: ScalarRun, window: dict, done: int, last: UpdateResult) -> d
     n_skipped = run.guard.skipped
     rec = {
         "step": done,
-        "epoch": round(done / run.sampler.steps_per_epoch, 4),
+        "epoch": round(done / run.plan.steps_per_epoch, 4),
         # None: every step of the window was skipped
         "loss": tot["loss"] / tot["units"] if tot["units"] else None,
         "accuracy": tot["acc"] / tot["pairs"] if tot["pairs"] else None,
@@ -800,18 +820,15 @@ def _score_across_processes(
     flat = [(c.prompt, r) for c in records for r in c.responses]
     world, rank = accelerator.num_processes, accelerator.process_index
     if world == 1:
-        mine = rm.score(flat, batch_size=batch_size, packing=packing, token_budget=token_budget)
-        gathered = mine
-    else:
-        share = math.ceil(len(flat) / world)
-        part = flat[rank * share : (rank + 1) * share]
-        n_real = len(part)
-        part = part + [flat[0]] * (share - n_real)
-        # padded, not packed: the number of packed forwards depends on the texts, and sharded engines need
-        # every process to run the same number
-        mine = rm.score(part, batch_size=batch_size, packing=False)[:n_real]
-        gathered = [s for chunk in gather_object([mine]) for s in chunk]
-    return per_record(records, gathered)
+        return per_record(records, rm.score(flat, batch_size=batch_size, packing=packing, token_budget=token_budget))
+    lo, hi = shard_bounds(len(flat), rank, world)  # rewardlab.core.sharding: the blocks data-parallel scoring uses
+    part = flat[lo:hi]
+    n_real = len(part)
+    part = part + [flat[0]] * (shard_bounds(len(flat), 0, world)[1] - n_real)  # every share as long as the first
+    # padded, not packed: the number of packed forwards depends on the texts, and sharded engines need
+    # every process to run the same number
+    mine = list(rm.score(part, batch_size=batch_size, packing=False)[:n_real])
+    return per_record(records, gather_in_order(mine, rank, world))
 
 
 def micro_batches(records: list, tokens: list[int], max_records: int, max_tokens: int | None = None) -> list[list]:
