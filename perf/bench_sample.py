@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -100,6 +101,37 @@ def summary(runs: list[dict]) -> dict:
     }
 
 
+def render_md(res: dict) -> str:
+    """The table of a result JSON (``--render JSON`` rewrites its .md without measuring again)."""
+    ratios = res["speedup_per_repeat"]
+    lines = [
+        f"# Sampler throughput ({res['policy']}, {res['parameters']:,} parameters, {res['threads']} threads)",
+        "",
+        f"`{res['command']}`",
+        "",
+        f"{res['prompts']} prompts × N = {res['n']}, max new tokens {res['max_new_tokens']}, temperature "
+        f"{res['temperature']}, top-p {res['top_p']}, top-k off; rewardlab batch {res['batch_size']} sequences, plain "
+        f"loop one prompt ({res['n']} sequences) per call. {res['repeats']} repeats, the arms interleaved (A B, B A, "
+        "…) in one process on one loaded model. Tokens: generated up to and including EOS. Time: the generation "
+        "calls only." + (f" Load average before / after: {res['loadavg']}." if "loadavg" in res else ""),
+        "",
+        "| sampler | tokens/s median | min | max | pooled | tokens (all repeats) | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for k in ARMS:
+        s = res[k]
+        lines.append(
+            f"| {k} | {s['tokens_per_s_median']:.3f} | {s['tokens_per_s_min']:.3f} | {s['tokens_per_s_max']:.3f} | "
+            f"{s['tokens_per_s_pooled']:.3f} | {s['tokens_total']} | {s['seconds_total']:.1f} |"
+        )
+    lines += [
+        "",
+        f"Speed-up (rewardlab / plain, tokens/s, same repeat): median {res['speedup_median']:.2f}×, "
+        f"range {min(ratios):.2f}–{max(ratios):.2f}×; pooled {res['speedup_pooled']:.2f}×.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--policy", default="smollm2-135m")
@@ -111,7 +143,13 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--output", default="perf/results/bench_sample.json")
+    ap.add_argument("--render", help="only rewrite the .md of this result JSON")
     a = ap.parse_args()
+    if a.render:
+        res = json.loads(Path(a.render).read_text())
+        Path(a.render).with_suffix(".md").write_text(render_md(res))
+        return
+    load_before = os.getloadavg()
     cfg = SampleConfig(
         policy=a.policy,
         limit=a.prompts,
@@ -165,34 +203,12 @@ def main() -> None:
         res["rewardlab_sample"]["tokens_per_s_pooled"] / res["plain_generate_loop"]["tokens_per_s_pooled"]
     )
     res["command"] = " ".join([".venv/bin/python", *sys.argv])
+    res["loadavg"] = [round(x, 1) for x in (*load_before, *os.getloadavg())]
     Path(a.output).parent.mkdir(parents=True, exist_ok=True)
     Path(a.output).write_text(json.dumps(res, indent=1) + "\n")
-    lines = [
-        f"# Sampler throughput ({a.policy}, {res['parameters']:,} parameters, {res['threads']} threads)",
-        "",
-        f"`{res['command']}`",
-        "",
-        f"{a.prompts} prompts × N = {a.n}, max new tokens {a.max_new_tokens}, temperature {a.temperature}, "
-        f"top-p {a.top_p}, top-k off; rewardlab batch {a.batch_size} sequences, plain loop one prompt "
-        f"({a.n} sequences) per call. {a.repeats} repeats, the arms interleaved (A B, B A, …) in one process on one "
-        "loaded model. Tokens: generated up to and including EOS. Time: the generation calls only.",
-        "",
-        "| sampler | tokens/s median | min | max | pooled | tokens (all repeats) | seconds |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for k in ARMS:
-        s = res[k]
-        lines.append(
-            f"| {k} | {s['tokens_per_s_median']:.1f} | {s['tokens_per_s_min']:.1f} | {s['tokens_per_s_max']:.1f} | "
-            f"{s['tokens_per_s_pooled']:.1f} | {s['tokens_total']} | {s['seconds_total']:.1f} |"
-        )
-    lines += [
-        "",
-        f"Speed-up (rewardlab / plain, tokens/s, same repeat): median {res['speedup_median']:.2f}×, "
-        f"range {min(ratios):.2f}–{max(ratios):.2f}×; pooled {res['speedup_pooled']:.2f}×.",
-    ]
-    Path(a.output).with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    text = render_md(res)
+    Path(a.output).with_suffix(".md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

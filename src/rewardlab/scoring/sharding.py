@@ -164,6 +164,9 @@ def map_sharded(fn: Callable[..., list], *seqs: Sequence, what: str = "its shard
     if size == 1:
         return exchange(lambda: list(fn(*seqs)), what=what)[0]
     lo, hi = shard_bounds(len(seqs[0]), rank, size)
+    from rewardlab.core import progress  # lazy: tqdm only when there is work to show
+
+    progress.status(f"{what}: {len(seqs[0])} items over {size} processes (data-parallel)")  # process 0 shows it
     parts = [list(s[lo:hi]) for s in seqs]
     blocks = exchange(lambda: list(fn(*parts)) if hi > lo else [], offset=lo, what=f"{what} (items {lo}..{hi - 1})")
     return [x for block in blocks for x in block]
