@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.core.cells import MISSING, _get, fmt
+from rewardlab.evaluation.bars import grouped_barh
 from rewardlab.evaluation.curves import curves_figure
 from rewardlab.metrics.statistics import length_correlation
 from rewardlab.multiobjective.report import fig_gate_by_source, gate_columns
@@ -137,28 +138,8 @@ def _fig_subsets(results: dict[str, dict]):
     height = 0.32 * n_g * max(1, n_c) ** 0.5 + 1.4
     fig = Figure(figsize=(10, min(max(height, 2.6), 30)), layout="constrained")
     ax = fig.subplots()
-    bar_h = 0.8 / n_c
-    y = np.arange(n_g)
-    for k, column in enumerate(columns):
-        vals, lo, hi = [], [], []
-        for g in groups:
-            v, low, high = values[column].get(g, (None, None, None))
-            vals.append(np.nan if v is None else v)
-            lo.append(0.0 if v is None or low is None else max(v - low, 0.0))
-            hi.append(0.0 if v is None or high is None else max(high - v, 0.0))
-        pos = y - 0.4 + bar_h * (k + 0.5)
-        ax.barh(
-            pos,
-            vals,
-            height=bar_h * 0.92,
-            xerr=[lo, hi],
-            color=PALETTE[k % len(PALETTE)],
-            error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333"},
-            label=column,
-        )
-    ax.set_yticks(y)
+    grouped_barh(ax, groups, columns, values, PALETTE)
     ax.set_yticklabels(groups, fontsize=8)
-    ax.invert_yaxis()
     top = [x for c in values.values() for v in c.values() for x in (v[0], v[2]) if x is not None]
     ax.set_xlim(min(0.0, *top) if top else 0.0, max(1.0, *top) if top else 1.0)
     ax.axvline(0.5, color="#999", lw=0.8, ls="--")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+from rewardlab.evaluation.bars import grouped_barh
 
 HEADING = "Bias profile"
 TEXT = (
@@ -100,30 +100,18 @@ def fig_bias_profile(results: dict[str, dict]):
     columns = [c for c in results if _profile(results[c])]
     fig = Figure(figsize=(9, 0.45 * len(names) * max(1, len(columns)) ** 0.5 + 1.6), layout="constrained")
     ax = fig.subplots()
-    y = np.arange(len(names))
-    bar_h = 0.8 / len(columns)
-    for k, column in enumerate(columns):
+    values = {}
+    for column in columns:
         prof = _profile(results[column])
-        vals, lo, hi = [], [], []
+        values[column] = {}
         for name in names:
             s = prof.get(name)
-            v = None if s is None else s["biased_preferred"]
-            ci = None if s is None else s.get("ci95")
-            vals.append(np.nan if v is None else v)
-            lo.append(0.0 if v is None or not ci else max(v - ci[0], 0.0))
-            hi.append(0.0 if v is None or not ci else max(ci[1] - v, 0.0))
-        ax.barh(
-            y - 0.4 + bar_h * (k + 0.5),
-            vals,
-            height=bar_h * 0.92,
-            xerr=[lo, hi],
-            color=PALETTE[k % len(PALETTE)],
-            error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333"},
-            label=column,
-        )
-    ax.set_yticks(y)
+            if s is None:
+                continue
+            ci = s.get("ci95")
+            values[column][name] = (s["biased_preferred"], *(ci if ci else (None, None)))
+    grouped_barh(ax, names, columns, values, PALETTE)
     ax.set_yticklabels(names, fontsize=9)
-    ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.axvline(0.5, color="#999", lw=0.8, ls="--")
     ax.set_xlabel("share of pairs where the biased variant is preferred (Wilson 95% interval)")
