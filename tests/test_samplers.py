@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rewardlab.data.record import Comparison
-from rewardlab.training.samplers import StepSampler, pack, prompt_groups, random_plan
+from rewardlab.training.samplers import StepPlan, pack, prompt_groups, random_plan
 
 # 30 records over 12 prompts: prompt j has 1 + (j * 7) % 4 records (1..4)
 RECORDS = [
@@ -36,7 +36,7 @@ def test_pack_worked_example():
 
 @pytest.mark.parametrize("world", [1, 2])
 def test_grouped_sampler_keeps_prompts_together(world):
-    s = StepSampler(RECORDS, "grouped", batch_size=6, world=world, seed=3)
+    s = StepPlan.sampled(RECORDS, "grouped", batch_size=6, world=world, seed=3)
     groups = prompt_groups(RECORDS)
     group_of = {i: g for g, members in enumerate(groups) for i in members}
     for epoch in range(4):
@@ -50,20 +50,20 @@ def test_grouped_sampler_keeps_prompts_together(world):
             for g in {group_of[i] for i in step}:  # a prompt's records are all in this step
                 assert set(groups[g]) <= set(step)
     assert s.plan(0) != s.plan(1)  # the composition changes between epochs
-    again = StepSampler(RECORDS, "grouped", batch_size=6, world=world, seed=3)
+    again = StepPlan.sampled(RECORDS, "grouped", batch_size=6, world=world, seed=3)
     assert [again.step(k) for k in range(3 * s.steps_per_epoch)] == [s.step(k) for k in range(3 * s.steps_per_epoch)]
     assert sum(len(g) for g in groups) == 30 and math.ceil(30 / 6) <= s.steps_per_epoch
 
 
 def test_grouped_sampler_oversized_prompt_gets_its_own_step():
     records = [Comparison("big", (f"a{i}", f"b{i}")) for i in range(5)] + [Comparison("small", ("a", "b"))]
-    plan = StepSampler(records, "grouped", batch_size=3).plan(0)
+    plan = StepPlan.sampled(records, "grouped", batch_size=3).plan(0)
     assert sorted(map(sorted, plan)) == [[0, 1, 2, 3, 4], [5]]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_token_sampler_respects_the_budget(seed):
-    s = StepSampler(RECORDS, "tokens", batch_size=1, seed=seed, lengths=LENGTHS, max_tokens=200)
+    s = StepPlan.sampled(RECORDS, "tokens", batch_size=1, seed=seed, lengths=LENGTHS, max_tokens=200)
     counts = set()
     for epoch in range(3):
         plan = s.plan(epoch)
@@ -79,17 +79,20 @@ def test_token_sampler_respects_the_budget(seed):
 
 def test_step_count_does_not_depend_on_the_seed():
     counts = Counter(
-        StepSampler(RECORDS, "tokens", lengths=LENGTHS, max_tokens=150, seed=seed).steps_per_epoch for seed in range(10)
+        StepPlan.sampled(RECORDS, "tokens", lengths=LENGTHS, max_tokens=150, seed=seed).steps_per_epoch
+        for seed in range(10)
     )
     assert len(counts) == 1
-    counts = Counter(StepSampler(RECORDS, "grouped", batch_size=5, seed=seed).steps_per_epoch for seed in range(10))
+    counts = Counter(
+        StepPlan.sampled(RECORDS, "grouped", batch_size=5, seed=seed).steps_per_epoch for seed in range(10)
+    )
     assert len(counts) == 1
 
 
 def test_sampler_argument_errors():
     with pytest.raises(ValueError, match="sampler must be"):
-        StepSampler(RECORDS, "bogus")
+        StepPlan.sampled(RECORDS, "bogus")
     with pytest.raises(ValueError, match="max_tokens"):
-        StepSampler(RECORDS, "tokens")
+        StepPlan.sampled(RECORDS, "tokens")
     with pytest.raises(ValueError, match="at least 4 records"):
-        StepSampler(RECORDS[:1], "grouped", batch_size=8, world=4)
+        StepPlan.sampled(RECORDS[:1], "grouped", batch_size=8, world=4)

@@ -1,4 +1,8 @@
-"""What every benchmark shares: the :class:`Benchmark` entry, loaded data, local row reading, scoring.
+"""What every benchmark shares: the :class:`Benchmark` entry, loaded data, reading local rows, scoring.
+
+Rows are read and their fields checked by the data stage's one library (:func:`rewardlab.data.loading.load_local_records`,
+:mod:`rewardlab.data.fields`, :func:`rewardlab.data.messages.message_list`), so a bad benchmark row is reported as a bad
+training row is: file, line or row, field, and how many other rows fail.
 
 A benchmark is a *loader* (a local copy of the data in its published schema → :class:`BenchmarkData`,
 one :class:`~rewardlab.data.Comparison` per benchmark example) and a *scoring rule* (the examples and
@@ -12,17 +16,16 @@ Scoring goes through :func:`score_records`, which asks any *scorer* for rewards:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from rewardlab.core.errors import DataError, RewardlabError
+from rewardlab.core.errors import RewardlabError
 from rewardlab.core.scorer import Scorer
-from rewardlab.data.loading import with_failure_count
-from rewardlab.data.local import iter_local_rows, skipped_summary
+from rewardlab.data.loading import load_local_records
+from rewardlab.data.local import iter_local_rows, skipped_summary  # noqa: F401 (skipped_summary: re-exported)
 from rewardlab.data.record import Comparison
 from rewardlab.metrics.statistics import bootstrap_ci
 from rewardlab.metrics.ties import TiePolicy
@@ -35,10 +38,6 @@ __all__ = [
     "score_records",
     "subset_table",
     "mean_or_none",
-    "messages",
-    "text",
-    "text_list",
-    "int_field",
 ]
 
 # file endings the row readers accept (rewardlab.data.readers.FILE_READERS), longest first
@@ -142,120 +141,13 @@ def load_rows(
     skip_invalid: bool = False,
     keep: Callable[[Comparison], bool] | None = None,
 ) -> BenchmarkData:
-    """Read ``source`` with :func:`iter_local_rows` and turn each row into a record with
-    ``parse(row, location, name)``. Bad rows raise :class:`DataError` naming file, line/row and field,
-    or with ``skip_invalid`` are collected in ``skipped``. ``keep`` filters parsed records (counted in
+    """Read ``source`` with :func:`rewardlab.data.loading.load_local_records` (the comparison loader's rule for a
+    bad row) and turn each row into a record with ``parse(row, location, name)``, whose field checks are
+    :mod:`rewardlab.data.fields`'. Bad rows raise :class:`DataError` naming file, line/row and field, or with
+    ``skip_invalid`` are collected in ``skipped``. ``keep`` filters parsed records (counted in
     ``info["excluded"]``); ``limit`` caps the records kept."""
-    try:
-        return _load_rows(source, parse, limit=limit, skip_invalid=skip_invalid, keep=keep)
-    except DataError as error:
-        if skip_invalid or (error.line is None and error.row is None):
-            raise
-        try:
-            others = len(_load_rows(source, parse, skip_invalid=True, keep=keep).skipped) - 1
-        except DataError:  # no usable row at all
-            others = -1
-        if others < 0:
-            raise error from None
-        raise with_failure_count(error, others) from None
-
-
-def _load_rows(
-    source: str,
-    parse: Callable[[dict, dict, str], Comparison],
-    *,
-    limit: int | None = None,
-    skip_invalid: bool = False,
-    keep: Callable[[Comparison], bool] | None = None,
-) -> BenchmarkData:
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
-    data = BenchmarkData(records=[], source=str(source), info={"excluded": 0})
-    on_error = data.skipped.append if skip_invalid else None
-    if limit == 0:
-        return data
-    for location, row, name in iter_local_rows(source, on_error=on_error):
-        try:
-            record = parse(row, location, name)
-        except DataError as error:
-            if not skip_invalid:
-                raise
-            data.skipped.append(error)
-            continue
-        if keep is not None and not keep(record):
-            data.info["excluded"] += 1
-            continue
-        data.records.append(record)
-        if limit is not None and len(data.records) >= limit:
-            break
-    if not data.records:
-        raise DataError("no usable examples" + skipped_summary(data.skipped, data.info["excluded"]), path=str(source))
-    return data
-
-
-def _error(location: dict, field_name: str | None, message: str) -> DataError:
-    return DataError(
-        message, path=location.get("path", "?"), line=location.get("line"), row=location.get("row"), field=field_name
-    )
-
-
-def text(row: dict, location: dict, name: str, *, allow_empty: bool = False) -> str:
-    """A required text column."""
-    if name not in row or row[name] is None:
-        raise _error(location, name, "missing")
-    value = row[name]
-    if not isinstance(value, str):
-        raise _error(location, name, f"expected text, got {type(value).__name__}")
-    if not allow_empty and not value.strip():
-        raise _error(location, name, "empty text")
-    return value
-
-
-def int_field(row: dict, location: dict, name: str, default: int | None = None) -> int:
-    value = row.get(name, default)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise _error(location, name, f"expected an integer, got {value!r}")
-    return int(value)
-
-
-def messages(value: Any, location: dict, name: str) -> tuple[dict, ...]:
-    """A conversation: a list of ``{"role", "content"}`` objects (other keys, e.g. RMB's ``language``,
-    are dropped)."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)  # CSV cells hold JSON text
-        except ValueError:
-            raise _error(location, name, "expected a list of messages") from None
-    if not isinstance(value, (list, tuple)) or not value:
-        raise _error(location, name, f"expected a non-empty list of messages, got {type(value).__name__}")
-    out = []
-    for i, m in enumerate(value):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            raise _error(location, name, f"message {i}: expected {{'role': text, 'content': text}}")
-        out.append({"role": m["role"], "content": m["content"]})
-    return tuple(out)
-
-
-def text_list(row: dict, location: dict, name: str) -> list[str]:
-    """A column holding one text or a list of texts (CSV: JSON text)."""
-    value = row.get(name)
-    if isinstance(value, str):
-        stripped = value.strip()
-        if stripped.startswith("["):
-            try:
-                value = json.loads(stripped)
-            except ValueError:
-                pass
-        if isinstance(value, str):
-            value = [value]
-    if not isinstance(value, (list, tuple)) or not value:
-        raise _error(location, name, f"expected a non-empty list of texts, got {value!r:.60}")
-    for i, v in enumerate(value):
-        if not isinstance(v, str):
-            raise _error(location, name, f"item {i}: expected text, got {type(v).__name__}")
-    return list(value)
+    read = load_local_records(source, parse, limit=limit, skip_invalid=skip_invalid, keep=keep)
+    return BenchmarkData(read.records, str(source), read.skipped, {"excluded": read.excluded})
 
 
 # ----------------------------------------------------------------------------------------------

@@ -31,17 +31,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rewardlab.benchmarks.base import (
-    Benchmark,
-    BenchmarkData,
-    _error,
-    int_field,
-    load_rows,
-    messages,
-    subset_table,
-    text,
-)
+from rewardlab.benchmarks.base import Benchmark, BenchmarkData, load_rows, subset_table
 from rewardlab.core.atomic import json_safe
+from rewardlab.data.fields import data_error, int_field, text_field
+from rewardlab.data.messages import message_list
 from rewardlab.data.record import Comparison
 from rewardlab.metrics.statistics import sampling_units
 from rewardlab.metrics.ties import TiePolicy, tie_credit
@@ -169,22 +162,22 @@ def _split_turn(conv: tuple[dict, ...], turn: int, location: dict, name: str) ->
             seen += 1
             if seen == turn:
                 return conv[:i], m["content"]
-    raise _error(location, name, f"has no assistant message for turn {turn}")
+    raise data_error(location, name, f"has no assistant message for turn {turn}")
 
 
 def parse_row(row: dict, location: dict, name: str) -> Comparison:
     turn = int_field(row, location, "turn", default=1)
     if turn < 1:
-        raise _error(location, "turn", f"expected 1 or more, got {turn}")
-    model_a, model_b = text(row, location, "model_a"), text(row, location, "model_b")
-    winner = text(row, location, "winner")
+        raise data_error(location, "turn", f"expected 1 or more, got {turn}")
+    model_a, model_b = text_field(row, location, "model_a"), text_field(row, location, "model_b")
+    winner = text_field(row, location, "winner")
     if winner not in ("model_a", "model_b") and "tie" not in winner:
-        raise _error(location, "winner", f"expected model_a, model_b or tie, got {winner!r}")
+        raise data_error(location, "winner", f"expected model_a, model_b or tie, got {winner!r}")
     prompt_a, answer_a = _split_turn(
-        messages(row.get("conversation_a"), location, "conversation_a"), turn, location, "conversation_a"
+        message_list(row.get("conversation_a"), location, "conversation_a"), turn, location, "conversation_a"
     )
     prompt_b, answer_b = _split_turn(
-        messages(row.get("conversation_b"), location, "conversation_b"), turn, location, "conversation_b"
+        message_list(row.get("conversation_b"), location, "conversation_b"), turn, location, "conversation_b"
     )
     judge = row.get("judge", "")
     qid = row.get("question_id", "")

@@ -44,16 +44,9 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from rewardlab.benchmarks.base import (
-    Benchmark,
-    BenchmarkData,
-    _error,
-    load_rows,
-    mean_or_none,
-    messages,
-    subset_table,
-    text,
-)
+from rewardlab.benchmarks.base import Benchmark, BenchmarkData, load_rows, mean_or_none, subset_table
+from rewardlab.data.fields import data_error, text_field
+from rewardlab.data.messages import message_list
 from rewardlab.data.record import Comparison
 from rewardlab.metrics.statistics import sampling_units
 from rewardlab.metrics.ties import TiePolicy, compare_credit
@@ -138,14 +131,14 @@ def coverage(counts: dict[str, int]) -> dict:
 def parse_row(row: dict, location: dict, name: str) -> Comparison:
     prompt = row.get("prompt")
     if isinstance(prompt, (list, tuple)):
-        prompt = messages(prompt, location, "prompt")
+        prompt = message_list(prompt, location, "prompt")
     else:
-        prompt = text(row, location, "prompt", allow_empty=True)
-    chosen = text(row, location, "chosen", allow_empty=True)
-    rejected = text(row, location, "rejected", allow_empty=True)
+        prompt = text_field(row, location, "prompt", allow_empty=True)
+    chosen = text_field(row, location, "chosen", allow_empty=True)
+    rejected = text_field(row, location, "rejected", allow_empty=True)
     subset = row.get("subset")
     if subset is not None and not isinstance(subset, str):
-        raise _error(location, "subset", f"expected text, got {type(subset).__name__}")
+        raise data_error(location, "subset", f"expected text, got {type(subset).__name__}")
     split = split_name(name)
     meta = {}
     if split in PREF_TEST_SETS:  # rewardbench/utils.py load_eval_dataset: a prior-set split's own `subset`

@@ -35,17 +35,8 @@ from typing import Sequence
 
 import numpy as np
 
-from rewardlab.benchmarks.base import (
-    Benchmark,
-    BenchmarkData,
-    _error,
-    int_field,
-    load_rows,
-    mean_or_none,
-    subset_table,
-    text,
-    text_list,
-)
+from rewardlab.benchmarks.base import Benchmark, BenchmarkData, load_rows, mean_or_none, subset_table
+from rewardlab.data.fields import data_error, int_field, text_field, text_list
 from rewardlab.data.record import Comparison
 from rewardlab.metrics.statistics import sampling_units
 from rewardlab.metrics.ties import TiePolicy, beat_all_credit, compare_credit
@@ -65,23 +56,23 @@ def _is_ties(subset: str) -> bool:
 
 
 def parse_row(row: dict, location: dict, name: str) -> Comparison:
-    prompt = text(row, location, "prompt", allow_empty=True)
+    prompt = text_field(row, location, "prompt", allow_empty=True)
     chosen = text_list(row, location, "chosen")
     rejected = text_list(row, location, "rejected")
     num_correct = int_field(row, location, "num_correct", default=len(chosen))
     if not 1 <= num_correct <= len(chosen):
-        raise _error(location, "num_correct", f"expected 1..{len(chosen)} (the chosen answers), got {num_correct}")
+        raise data_error(location, "num_correct", f"expected 1..{len(chosen)} (the chosen answers), got {num_correct}")
     subset = row.get("subset")
     if not isinstance(subset, str) or not subset.strip():
-        raise _error(location, "subset", f"expected a subset name, got {subset!r}")
+        raise data_error(location, "subset", f"expected a subset name, got {subset!r}")
     rid = row.get("id")
     rid = str(rid) if rid is not None and rid != "" else f"{name}:{location.get('line', location.get('row'))}"
     if _is_ties(subset):
         kind, _, number = rid.partition(":")
         if kind not in ("ref", "tied") or not number.strip().lstrip("-").isdigit():
-            raise _error(location, "id", f"a Ties row needs id 'ref:<n>' or 'tied:<n>', got {rid!r}")
+            raise data_error(location, "id", f"a Ties row needs id 'ref:<n>' or 'tied:<n>', got {rid!r}")
         if kind == "tied" and num_correct < 2:
-            raise _error(location, "num_correct", "a tied Ties row needs at least two correct answers")
+            raise data_error(location, "num_correct", "a tied Ties row needs at least two correct answers")
     return Comparison(
         prompt, tuple(chosen) + tuple(rejected), chosen=0, source=subset, id=rid, meta={"num_correct": num_correct}
     )

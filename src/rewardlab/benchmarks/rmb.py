@@ -33,7 +33,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from rewardlab.benchmarks.base import Benchmark, BenchmarkData, _error, load_rows, mean_or_none, messages, subset_table
+from rewardlab.benchmarks.base import Benchmark, BenchmarkData, load_rows, mean_or_none, subset_table
+from rewardlab.data.fields import data_error
+from rewardlab.data.messages import message_list
 from rewardlab.data.record import Comparison
 from rewardlab.metrics.statistics import sampling_units
 from rewardlab.metrics.ties import TiePolicy, beat_all_credit, compare_credit
@@ -46,7 +48,7 @@ def _answer(value, location: dict, name: str) -> str:
     if isinstance(value, dict):
         value = value.get("answer")
     if not isinstance(value, str):
-        raise _error(location, name, "expected {'answer': text, 'llm_name': ...}")
+        raise data_error(location, name, "expected {'answer': text, 'llm_name': ...}")
     return value
 
 
@@ -60,21 +62,21 @@ def _goal(path: str) -> str:
 
 
 def parse_row(row: dict, location: dict, name: str) -> Comparison:
-    prompt = messages(row.get("conversation_input"), location, "conversation_input")
+    prompt = message_list(row.get("conversation_input"), location, "conversation_input")
     category = row.get("category_path")
     category = category if isinstance(category, str) and category else name
     if "bon_best" in row or "loser_list" in row:
         best = _answer(row.get("bon_best"), location, "bon_best")
         losers = row.get("loser_list")
         if not isinstance(losers, list) or not losers:
-            raise _error(location, "loser_list", "expected a non-empty list of answers")
+            raise data_error(location, "loser_list", "expected a non-empty list of answers")
         responses = (best, *(_answer(x, location, "loser_list") for x in losers))
         kind, uid = "bon", row.get("bon_uid")
     elif "chosen" in row and "reject" in row:
         responses = (_answer(row["chosen"], location, "chosen"), _answer(row["reject"], location, "reject"))
         kind, uid = "pairwise", row.get("pair_uid")
     else:
-        raise _error(
+        raise data_error(
             location, None, "neither an RMB pairwise row (chosen, reject) nor a BoN row (bon_best, loser_list)"
         )
     uid = str(uid) if uid is not None and uid != "" else f"{name}:{location.get('line', location.get('row'))}"

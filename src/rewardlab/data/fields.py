@@ -1,12 +1,17 @@
 """Checked fields of one raw row: locations and errors, typed field readers, the record's names and weight.
 
+The one field-check library of the comparison formats (:mod:`rewardlab.data.parsers`) and the benchmarks
+(:mod:`rewardlab.benchmarks`).
+
 Every check raises :class:`DataError` naming the file, the line or row and the column at fault
 (:func:`data_error`). :class:`ReadOptions` says how readers turn several ratings into one score.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import numbers
 import os
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -93,16 +98,38 @@ def no_null_text(row: dict, location: dict) -> None:
             )
 
 
-def check_text(value: Any, location: dict, field: str, what: str = "text") -> str:
+def check_text(value: Any, location: dict, field: str, what: str = "text", *, allow_empty: bool = False) -> str:
+    """``value`` as text; ``allow_empty``: empty or whitespace-only text passes (a benchmark's published rows)."""
     if not isinstance(value, str):
         raise data_error(location, field, f"expected {what}, got {type_name(value)}")
-    if not value.strip():
+    if not allow_empty and not value.strip():
         raise data_error(location, field, f"empty or whitespace-only {what}")
     return value
 
 
-def text_field(row: dict, location: dict, field: str) -> str:
-    return check_text(required(row, location, field), location, field)
+def text_field(row: dict, location: dict, field: str, *, allow_empty: bool = False) -> str:
+    """The required text ``row[field]`` (:func:`required`, :func:`check_text`)."""
+    return check_text(required(row, location, field), location, field, allow_empty=allow_empty)
+
+
+def text_list(row: dict, location: dict, field: str) -> list[str]:
+    """A column holding one text or a non-empty list of texts (a CSV cell: the list as JSON text)."""
+    value = row.get(field)
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            try:
+                value = json.loads(stripped)
+            except ValueError:
+                pass
+        if isinstance(value, str):
+            value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise data_error(location, field, f"expected a non-empty list of texts, got {value!r:.60}")
+    for i, v in enumerate(value):
+        if not isinstance(v, str):
+            raise data_error(location, field, f"item {i}: expected text, got {type_name(v)}")
+    return list(value)
 
 
 def is_int(value: Any) -> bool:
@@ -115,6 +142,17 @@ def int_in(row: dict, location: dict, field: str, allowed, expected: str) -> int
     if not is_int(value) or value not in allowed:
         raise data_error(location, field, f"expected {expected}, got {value!r}")
     return value
+
+
+def int_field(row: dict, location: dict, field: str, default: int | None = None) -> int:
+    """The integer ``row[field]`` (``default`` when absent); a CSV cell's digits (``"3"``, ``"-1"``) count, a bool
+    does not."""
+    value = row.get(field, default)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):  # numpy integers are Integral
+        raise data_error(location, field, f"expected an integer, got {value!r}")
+    return int(value)
 
 
 def is_number(value: Any) -> bool:

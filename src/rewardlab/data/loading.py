@@ -6,6 +6,10 @@ decided per file: every row's columns are recognised and a row of another format
 row's is an error naming its line (:class:`FileFormat`). In a format of
 :data:`~rewardlab.data.formats.GROUPED` (HelpSteer2) a row is one response; the rows of one prompt,
 wherever they are in the file, become one record, in the order of each prompt's first row.
+
+:func:`load_local_records` is the row loader of the benchmarks: a local copy in a benchmark's published schema,
+each row parsed by the benchmark's own function; both loaders report a bad row the same way
+(:func:`first_error_counted`).
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 from rewardlab.core.errors import DataError
 from rewardlab.data.fields import ReadOptions, data_error, no_null_text
 from rewardlab.data.formats import FORMATS, GROUPED, detect_format
+from rewardlab.data.local import iter_local_rows, skipped_summary
 from rewardlab.data.readers import iter_rows
 from rewardlab.data.record import Comparison
 
@@ -84,12 +89,28 @@ def load_comparisons(
     limit: int | None = None,
     options: ReadOptions | None = None,
 ) -> LoadResult:
+    if skip_invalid:
+        return _load_comparisons(source, format, split, True, limit, options)
+    return first_error_counted(
+        lambda: _load_comparisons(source, format, split, False, limit, options),
+        lambda: len(_load_comparisons(source, format, split, True, None, options).skipped),
+    )
+
+
+def first_error_counted(load: Callable[[], Any], count_bad_rows: Callable[[], int]) -> Any:
+    """``load()``, which stops at the first bad row; when a row fails, its :class:`DataError` comes back saying
+    how many other rows fail too (:func:`with_failure_count`), counted by ``count_bad_rows()`` (a second read that
+    skips them). An error of no row (a missing file), or a source with no usable row at all (the count raising
+    too), comes back as it was. The one rule of the comparison loader and the benchmarks' (:func:`load_local_records`)."""
     try:
-        return _load_comparisons(source, format, split, skip_invalid, limit, options)
+        return load()
     except DataError as error:
-        if skip_invalid or (error.line is None and error.row is None):
+        if error.line is None and error.row is None:
             raise
-        others = len(_load_comparisons(source, format, split, True, None, options).skipped) - 1
+        try:
+            others = count_bad_rows() - 1
+        except DataError:  # no usable row at all
+            raise error from None
         raise with_failure_count(error, max(others, 0)) from None
 
 
@@ -97,7 +118,9 @@ def with_failure_count(error: DataError, others: int) -> DataError:
     """``error`` saying how its row is numbered and how many other rows of the source fail too."""
     numbering = "line numbers are 1-based" if error.line is not None else "row numbers are 0-based"
     rest = (
-        (f"{others} other row{'s' if others != 1 else ''} fail too; --skip-invalid leaves them out and reports them")
+        (
+            f"{others} other {'rows fail' if others != 1 else 'row fails'} too; --skip-invalid leaves them out and reports them"
+        )
         if others
         else "no other row fails"
     )
@@ -157,6 +180,63 @@ def _load_comparisons(
                 raise
             result.skipped.append(error)
     return result
+
+
+@dataclass
+class LocalRecords:
+    """What :func:`load_local_records` read: the records kept, one :class:`DataError` per row left out (only with
+    ``skip_invalid``) and the count of records ``keep`` excluded."""
+
+    records: list = field(default_factory=list)
+    skipped: list[DataError] = field(default_factory=list)
+    excluded: int = 0
+
+
+def load_local_records(
+    source: str,
+    parse: Callable[[dict, dict, str], Any],
+    *,
+    limit: int | None = None,
+    skip_invalid: bool = False,
+    keep: Callable[[Any], bool] | None = None,
+) -> LocalRecords:
+    """Read the local file or directory ``source`` (:func:`rewardlab.data.local.iter_local_rows`) and turn each row
+    into a record with ``parse(row, location, name)`` (a benchmark's parser, checking fields with
+    :mod:`rewardlab.data.fields`). A bad row raises :class:`DataError` naming file, line/row and field and how many
+    other rows fail (:func:`first_error_counted`), or with ``skip_invalid`` is collected in ``skipped``. ``keep``
+    filters parsed records (counted in ``excluded``); ``limit`` caps the records kept. No usable record at all is
+    an error saying why (:func:`rewardlab.data.local.skipped_summary`)."""
+    if skip_invalid:
+        return _load_local_records(source, parse, limit, True, keep)
+    return first_error_counted(
+        lambda: _load_local_records(source, parse, limit, False, keep),
+        lambda: len(_load_local_records(source, parse, None, True, keep).skipped),
+    )
+
+
+def _load_local_records(source, parse, limit, skip_invalid, keep) -> LocalRecords:
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    data = LocalRecords()
+    if limit == 0:
+        return data
+    for location, row, name in iter_local_rows(source, on_error=data.skipped.append if skip_invalid else None):
+        try:
+            record = parse(row, location, name)
+        except DataError as error:
+            if not skip_invalid:
+                raise
+            data.skipped.append(error)
+            continue
+        if keep is not None and not keep(record):
+            data.excluded += 1
+            continue
+        data.records.append(record)
+        if limit is not None and len(data.records) >= limit:
+            break
+    if not data.records:
+        raise DataError("no usable examples" + skipped_summary(data.skipped, data.excluded), path=str(source))
+    return data
 
 
 def _canonical_json(record: Comparison) -> str:

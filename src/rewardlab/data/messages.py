@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -29,6 +30,25 @@ def checked_messages(value: Any, location: dict, field: str) -> tuple[dict, ...]
     if not isinstance(value, list) or not value:
         raise data_error(location, field, f"expected a non-empty list of messages, got {type_name(value)}")
     return tuple(checked_message(item, location, field, i) for i, item in enumerate(value))
+
+
+def message_list(value: Any, location: dict, field: str) -> tuple[dict, ...]:
+    """A conversation as a benchmark publishes it: a non-empty list of ``{"role": text, "content": text}``
+    objects, or that list as JSON text (a CSV cell); any role name and empty content pass, other keys (e.g.
+    RMB's ``language``) are dropped. (:func:`checked_messages` is the stricter check of training data.)"""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise data_error(location, field, "expected a list of messages") from None
+    if not isinstance(value, (list, tuple)) or not value:
+        raise data_error(location, field, f"expected a non-empty list of messages, got {type_name(value)}")
+    out = []
+    for i, m in enumerate(value):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise data_error(location, field, f"message {i}: expected {{'role': text, 'content': text}}")
+        out.append({"role": m["role"], "content": m["content"]})
+    return tuple(out)
 
 
 def single_assistant(messages: tuple[dict, ...], location: dict, field: str) -> str:

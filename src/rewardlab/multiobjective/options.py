@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from rewardlab.core.bounds import Bounded, NonNegativeFloat, Positive, PositiveFloat
 from rewardlab.core.errors import RewardlabError
 
-OBJECTIVE_NAMES = ("regression", "gating")  # the multi-objective trainers (rewardlab.multiobjective.train)
+# the multi-objective trainers of ``--objective``, by dotted name (imported when that objective runs);
+# rewardlab.training.train.TRAINERS is the scalar trainer's "preference" plus these
+TRAINERS = {
+    "regression": "rewardlab.multiobjective.train:train_regression_run",
+    "gating": "rewardlab.multiobjective.train:train_gating_run",
+}
+OBJECTIVE_NAMES = tuple(TRAINERS)  # the multi-objective objectives
 
 
 @dataclass
@@ -48,8 +54,9 @@ class MultiObjectiveOptions(Bounded):
         from rewardlab.data.ratings import parse_attribute_list, parse_scales  # lazy: --help stays light
         from rewardlab.multiobjective.scalarise import parse_scaliser  # lazy: --help stays light (torch)
 
-        if self.objective not in ("preference", *OBJECTIVE_NAMES):
-            raise RewardlabError(f"objective must be preference, {', '.join(OBJECTIVE_NAMES)}, not {self.objective!r}")
+        objectives = ("preference", *OBJECTIVE_NAMES)  # rewardlab.training.train.TRAINERS' keys
+        if self.objective not in objectives:
+            raise RewardlabError(f"objective must be {', '.join(objectives)}, not {self.objective!r}")
         parse_attribute_list(self.attributes)
         parse_scales(self.attribute_scales)
         parse_scaliser(self.weights)

@@ -60,14 +60,12 @@ from rewardlab.training.recipe import (
     Checkpointing,
     LoopOptions,
     MetricsLog,
-    NonFiniteGuard,
-    SamplerPlan,
+    OneProcess,
+    StepPlan,
     config_defaults,
     make_accelerator,
     run_steps,
-    update,
 )
-from rewardlab.training.samplers import StepSampler
 from rewardlab.training.train import train_inputs
 
 
@@ -247,7 +245,7 @@ def _gradient_regression(
     out of ``rows_per_s``.
 
     Step s takes the records ``random_plan(seed, epoch)`` gives it (:mod:`rewardlab.training.samplers`, through
-    :class:`rewardlab.training.recipe.SamplerPlan`); each process its slice ``[rank::world]``, whose backward is divided by
+    :meth:`rewardlab.training.samplers.StepPlan.sampled`); each process its slice ``[rank::world]``, whose backward is divided by
     the labels in the global batch; the gradients are summed over the processes (``all_reduce_grads``), so the
     update is that of the masked MSE over the whole global batch (2 processes equal 1). Rows every ``log_every``
     steps carry the window's masked MSE and ``rows_per_s``."""
@@ -261,10 +259,8 @@ def _gradient_regression(
     accelerator = make_accelerator(precision == "bf16", report_to, out / "tensorboard")
     world, main, device = accelerator.num_processes, accelerator.is_main_process, accelerator.device
     feats = [rm.encode(t.prompt, t.response) for t in train]
-    sampler = StepSampler(train, "random", cfg.batch_size, world, cfg.seed)
-    plan = SamplerPlan(
-        sampler, cfg.max_steps or max(1, math.ceil(cfg.epochs * sampler.steps_per_epoch)), cfg.batch_size
-    )
+    plan = StepPlan.sampled(train, "random", cfg.batch_size, world, cfg.seed)
+    plan.total = cfg.max_steps or max(1, math.ceil(cfg.epochs * plan.steps_per_epoch))
     resume_key = {k: v for k, v in cfg.to_json().items() if k not in type(cfg).RESUMABLE}
     ckpt = Checkpointing(
         out / "checkpoints", resume_key, config_defaults(type(cfg)), _rated_fingerprint(train), cfg.keep_checkpoints
@@ -403,21 +399,20 @@ def train_gate(
     lr: float,
     weight_decay: float,
     seed: int,
-    guard: NonFiniteGuard | None = None,
+    skip_nonfinite: int = 0,
 ) -> tuple[GatingNetwork, list]:
-    """BT on ``β gᵀ r′`` of winner minus loser; pairs ``(P, 2)`` item indices; AdamW + cosine (ArmoRM).
+    """BT on ``β gᵀ r′`` of winner minus loser; pairs ``(P, 2)`` item indices; AdamW + cosine (ArmoRM), on the
+    training core's loop (:func:`rewardlab.training.recipe.run_steps`: the one optimizer, schedule, update and
+    non-finite guard; ``skip_nonfinite`` as ``--skip-nonfinite``), in this process alone, no checkpoints.
 
-    Early stopping: with at least ``10 × MIN_VAL_PAIRS`` pairs, a seeded ``VAL_FRACTION`` of them is held back;
-    every ``VAL_EVERY`` steps the BT loss on them is measured (dropout off), training stops after ``PATIENCE``
-    checks without improvement, and the gate with the best validation loss is returned. ``steps`` is the most
-    steps (the cosine schedule spans them). ``history`` rows carry ``val_loss`` where measured."""
-    guard = guard or NonFiniteGuard()  # a non-finite loss or gradient stops (--skip-nonfinite N: skips N first)
+    Step s draws ``min(batch_size, P)`` training pairs with replacement from a generator seeded with ``seed``
+    (:func:`_gate_plan`). Early stopping: with at least ``10 × MIN_VAL_PAIRS`` pairs, a seeded ``VAL_FRACTION`` of
+    them is held back; every ``VAL_EVERY`` steps the BT loss on them is measured (dropout off), training stops
+    after ``PATIENCE`` checks without improvement, and the gate with the best validation loss is returned.
+    ``steps`` is the most steps (the cosine schedule spans them). ``history`` rows (every 50th step from the first,
+    the last, and each check) carry ``step``, ``loss``, ``beta`` and ``val_loss`` where measured."""
     torch.manual_seed(seed)
     gate = GatingNetwork(gate_cfg)
-    opt = torch.optim.AdamW(gate.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, steps))))
-    gen = torch.Generator().manual_seed(seed)
-    history = []
     # Chosen and rejected of a pair share the prompt, so (causal LMs, and encoders reading the prompt alone) the same
     # gate input: one gate forward per pair, β gᵀ(r′_w − r′_l), half the work and one dropout mask per prompt.
     shared = torch.equal(prompt_hidden[pairs[:, 0]], prompt_hidden[pairs[:, 1]])
@@ -426,21 +421,24 @@ def train_gate(
         perm = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed + 1))
         n_val = max(MIN_VAL_PAIRS, int(VAL_FRACTION * len(pairs)))
         val, pairs = pairs[perm[:n_val]], pairs[perm[n_val:]]
-    best, best_state, bad_checks = math.inf, None, 0
-    gate.train()
-    for step in range(steps):
-        idx = torch.randint(len(pairs), (min(batch_size, len(pairs)),), generator=gen)
-        delta = _pair_delta(gate, prompt_hidden, transformed, pairs[idx, 0], pairs[idx, 1], shared)
-        loss = torch.nn.functional.softplus(-delta).mean()
+    history: list[dict] = []
+    state = {"loss": math.nan, "best": math.inf, "best_state": None, "bad_checks": 0}
+
+    def step_loss(share: list[int], items: list[int]) -> dict[str, float]:
+        idx = torch.tensor(share, dtype=torch.long)
+        loss = torch.nn.functional.softplus(
+            -_pair_delta(gate, prompt_hidden, transformed, pairs[idx, 0], pairs[idx, 1], shared)
+        ).mean()
         loss.backward()
-        # the core's update (rewardlab.training.recipe): the non-finite guard, then the step; no clipping (max_grad_norm 0)
-        update(
-            opt, sched, gate.parameters(), step=step + 1, loss_sum=float(loss.detach()), max_grad_norm=0.0, guard=guard
-        )
+        state["loss"] = float(loss.detach())
+        return {"loss": state["loss"]}
+
+    def on_step(done: int, last: bool) -> bool:
+        """The history row of step ``done`` and the validation check; True: stop early."""
         row = None
-        if step % 50 == 0 or step + 1 == steps:
-            row = {"step": step + 1, "loss": float(loss.detach()), "beta": float(gate.logit_scale.detach())}
-        if val is not None and ((step + 1) % VAL_EVERY == 0 or step + 1 == steps):
+        if (done - 1) % 50 == 0 or last:
+            row = {"step": done, "loss": state["loss"], "beta": float(gate.logit_scale.detach())}
+        if val is not None and (done % VAL_EVERY == 0 or last):
             gate.eval()
             with torch.no_grad():
                 val_loss = float(
@@ -449,22 +447,46 @@ def train_gate(
                     ).mean()
                 )
             gate.train()
-            row = row or {"step": step + 1, "loss": float(loss.detach()), "beta": float(gate.logit_scale.detach())}
+            row = row or {"step": done, "loss": state["loss"], "beta": float(gate.logit_scale.detach())}
             row["val_loss"] = val_loss
-            if val_loss < best - 1e-4:
-                best, bad_checks = val_loss, 0
-                best_state = {k: v.detach().clone() for k, v in gate.state_dict().items()}
+            if val_loss < state["best"] - 1e-4:
+                state["best"], state["bad_checks"] = val_loss, 0
+                state["best_state"] = {k: v.detach().clone() for k, v in gate.state_dict().items()}
             else:
-                bad_checks += 1
+                state["bad_checks"] += 1
         if row is not None:
             history.append(row)
-        if val is not None and bad_checks >= PATIENCE:
-            history.append({"step": step + 1, "stopped_early": True, "best_val_loss": best})
-            break
-    if best_state is not None:
-        gate.load_state_dict(best_state)
+        if val is not None and state["bad_checks"] >= PATIENCE:
+            history.append({"step": done, "stopped_early": True, "best_val_loss": state["best"]})
+            return True
+        return False
+
+    run_steps(
+        _gate_plan(len(pairs), steps, batch_size, seed),
+        step_loss,
+        lambda sums, items: {},  # the gate's rows are its own (on_step): step, loss, beta, val_loss
+        module=gate,
+        trainable=list(gate.named_parameters()),
+        # no clipping (ArmoRM's); the cosine schedule without warmup; the core's guard (--skip-nonfinite)
+        opts=LoopOptions(
+            lr=lr, weight_decay=weight_decay, lr_schedule="cosine", max_grad_norm=0.0, skip_nonfinite=skip_nonfinite
+        ),
+        accelerator=OneProcess(),
+        on_step=on_step,
+    )
+    if state["best_state"] is not None:
+        gate.load_state_dict(state["best_state"])
     gate.eval()
     return gate, history
+
+
+def _gate_plan(n_pairs: int, steps: int, batch_size: int, seed: int) -> StepPlan:
+    """``steps`` steps of ``min(batch_size, n_pairs)`` pair indices each, drawn with replacement (one epoch of a
+    :class:`rewardlab.training.samplers.StepPlan`): step s takes the s-th draw of a generator seeded with ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    size = min(batch_size, n_pairs)
+    order = [i for _ in range(steps) for i in torch.randint(n_pairs, (size,), generator=gen).tolist()]
+    return StepPlan([order], size)
 
 
 def train_gating(cfg) -> MultiObjectiveResult:
@@ -528,7 +550,7 @@ def train_gating(cfg) -> MultiObjectiveResult:
         cfg.gate_lr,
         cfg.weight_decay,
         cfg.seed,
-        guard=NonFiniteGuard(cfg.skip_nonfinite),
+        skip_nonfinite=cfg.skip_nonfinite,
     )
     rm.gate = gate
     rm.mo.scaliser = GatedSum().to_json()

@@ -30,8 +30,21 @@ import re
 from typing import Any, Callable, Sequence
 
 from rewardlab.core.errors import RewardlabError
+from rewardlab.core.sharding import gather_in_order, shard_bounds  # re-exported: moved to core/ for the trainer
 
 FAULT_ENV = "REWARDLAB_FAULT_INJECT"
+__all__ = [
+    "FAULT_ENV",
+    "NonFiniteInShard",
+    "ProcessFailed",
+    "exchange",
+    "gather_in_order",
+    "is_main_process",
+    "map_sharded",
+    "score_items",
+    "shard_bounds",
+    "world",
+]
 _steps_done = [0]  # this process's sharded parts so far (for the fault injection's @STEP)
 
 
@@ -61,12 +74,6 @@ def world() -> tuple[int, int]:
 def is_main_process() -> bool:
     """Process 0 (or the only process): the one that writes outputs."""
     return world()[0] == 0
-
-
-def shard_bounds(m: int, rank: int, size: int) -> tuple[int, int]:
-    """Process ``rank``'s block of ``m`` items: 5 items over 2 processes → [0, 3) and [3, 5)."""
-    per = -(-m // size)
-    return min(rank * per, m), min((rank + 1) * per, m)
 
 
 def inject_fault(rank: int) -> None:
@@ -143,17 +150,6 @@ def exchange(part: Callable[[], Any], *, offset: int = 0, what: str = "its part"
     if error is not None and r == rank and not isinstance(error, (RewardlabError, MemoryError)):
         raise error  # a bug where it happened: its traceback; the others stop with the one line
     raise cls(message)
-
-
-def gather_in_order(local: list, rank: int, size: int) -> list:
-    """Every process's block, concatenated in rank order (``all_gather_object``), on every process."""
-    if size == 1:
-        return list(local)
-    import torch.distributed as dist  # lazy: only a multi-process run needs torch.distributed
-
-    blocks: list = [None] * size
-    dist.all_gather_object(blocks, local)
-    return [x for block in blocks for x in block]
 
 
 def map_sharded(fn: Callable[..., list], *seqs: Sequence, what: str = "its shard") -> list:

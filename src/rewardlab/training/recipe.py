@@ -14,18 +14,21 @@ warms up, decays, clips, guards against NaN and resumes the same way:
   the config's resume key and the data fingerprint) written through a temporary directory and a rename, read back
   exactly (the newest intact one);
 * :class:`MetricsLog` — ``metrics.jsonl`` rows (rank 0) and the experiment trackers, cut back to the resumed step;
-* :func:`run_steps` — the whole loop for a trainer whose step is "a loss over some items": a :class:`StepPlan`
-  (which items each step takes), the rank's share of them under ``torchrun`` (gradients summed with
-  :func:`all_reduce_grads`), the update, logging, periodic checkpoints, ``--stop-after`` and exact ``--resume``.
-  GenRM and CLoud (:mod:`rewardlab.judges.train`) run on it.
+* :func:`run_steps` — the whole loop for a trainer whose step is "a loss over some items": a
+  :class:`rewardlab.training.samplers.StepPlan` (which items each step takes; the one plan, re-exported here),
+  the rank's share of them under ``torchrun`` (gradients summed with :func:`all_reduce_grads`), the update,
+  logging, periodic checkpoints, ``--stop-after``, exact ``--resume`` and early stopping (``on_step``).
+  GenRM and CLoud (:mod:`rewardlab.judges.train`), the verifiers, multi-objective regression and the gate run on
+  it.
 
 A new trainer: build the model and a ``step_loss(share, items)`` that runs the forward and the backward of its
-items and returns the summed loss (and any counts to log); hand both to :func:`run_steps`. The scalar and the
-regression trainers write their loop out with the same parts, because they also evaluate and pack.
+items and returns the summed loss (and any counts to log); hand both to :func:`run_steps`. The scalar trainer writes its loop
+out with the same parts, because it also packs and shards (FSDP).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -55,6 +58,7 @@ from rewardlab.core.finite import NonFiniteError, check_weights, step_problem
 from rewardlab.core.interrupt import StopSignals, interrupted, resume_command
 from rewardlab.core.jsonstrict import dumps_strict
 from rewardlab.training.optim import MasterAdamW
+from rewardlab.training.samplers import StepPlan
 
 SCHEDULES = ("linear", "cosine", "constant")
 
@@ -478,46 +482,6 @@ def load_checkpoint(
 
 # --- the loop ----------------------------------------------------------------------------------------------
 @dataclass
-class StepPlan:
-    """The items every optimizer step takes: per epoch an order of item indices, cut into ``batch_size`` slices
-    (an epoch's last slice may be shorter). Step ``s`` (0-based) is a pure function of ``s``, so a resumed run
-    takes the same items as an uninterrupted one."""
-
-    orders: list[list[int]]  # orders[epoch]: the item indices of that epoch, in training order
-    batch_size: int
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.orders[0]) / self.batch_size)
-
-    @property
-    def total(self) -> int:
-        return self.steps_per_epoch * len(self.orders)
-
-    def step(self, s: int) -> tuple[int, list[int]]:
-        """``(epoch, item indices)`` of step ``s``."""
-        epoch, i = divmod(s, self.steps_per_epoch)
-        return epoch, self.orders[epoch][i * self.batch_size : (i + 1) * self.batch_size]
-
-
-@dataclass
-class SamplerPlan:
-    """A :class:`StepPlan` over a :class:`rewardlab.training.samplers.StepSampler` (the scalar trainer's plans: random,
-    grouped, tokens) run for ``total`` steps: the same ``step(s) -> (epoch, items)`` :func:`run_steps` reads."""
-
-    sampler: object  # rewardlab.training.samplers.StepSampler
-    total: int
-    batch_size: int
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.sampler.steps_per_epoch
-
-    def step(self, s: int) -> tuple[int, list[int]]:
-        return s // self.sampler.steps_per_epoch, list(self.sampler.step(s))
-
-
-@dataclass
 class LoopOptions:
     """What :func:`run_steps` takes from a trainer's config (the same names as ``rewardlab train``'s options)."""
 
@@ -537,6 +501,19 @@ class LoopOptions:
         """The fields of a trainer's config that have these names (``log_every`` excepted: 1, a row per step,
         unless the trainer passes its own)."""
         return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls) if f.name != "log_every"})
+
+
+class OneProcess:
+    """What :func:`run_steps` reads of an Accelerator, for a loop that runs in this process alone whatever the
+    launcher: the gate (:mod:`rewardlab.multiobjective.train`) trains on its cached features in one process."""
+
+    num_processes = 1
+    process_index = 0
+    is_main_process = True
+    device = torch.device("cpu")
+
+    def wait_for_everyone(self) -> None:
+        pass
 
 
 @dataclass
@@ -571,7 +548,7 @@ def run_steps(
     accelerator=None,
     metrics: MetricsLog | None = None,
     on_row: Callable[[dict, bool], None] | None = None,
-    on_step: Callable[[int, bool], None] | None = None,
+    on_step: Callable[[int, bool], bool | None] | None = None,
     resume_as: str = "train-judge",
 ) -> LoopResult:
     """Train ``trainable`` (``module``'s parameters that learn; ``module``'s state is what checkpoints hold) for
@@ -585,7 +562,8 @@ def run_steps(
     step, epoch, lr, grad_norm and seconds (``on_row(row, last)`` sees it too). With ``opts.log_every`` > 1 a row
     is written every ``log_every`` steps (and at the last), from the sums of the applied steps since the last row
     (a skipped non-finite step adds nothing: ``row`` sees empty sums if all were skipped); with 1, each step's. ``on_step(done, last)``
-    runs after every step's row (held-out evaluation), before its checkpoint. Checkpoints every ``opts.save_every`` steps and at
+    runs after every step's row (held-out evaluation), before its checkpoint; when it returns True the run ends
+    there, finished (early stopping: the gate's validation loss; every process must return the same). Checkpoints every ``opts.save_every`` steps and at
     ``opts.stop_after``; ``opts.resume`` continues from the newest intact one, exactly.
 
     Library use: without ``ckpt`` there are no checkpoints (``save_every``, ``stop_after`` and ``resume`` are then
@@ -614,7 +592,9 @@ def run_steps(
         # processes, so the same on each; any number of processes may resume) continue, so the row equals the
         # uninterrupted run's
         window = {k: float(v) for k, v in ckpt.resumed_window[0].items() if v is not None}
-    with StopSignals() as signals:  # Ctrl-C / SIGTERM: the step finishes, a checkpoint, Interrupted (exit 130)
+    # Ctrl-C / SIGTERM: the step finishes, a checkpoint, Interrupted (exit 130); without a checkpoint directory
+    # there is nothing to resume from, so a signal stops the run at once, as it would any program
+    with StopSignals() if ckpt is not None else contextlib.nullcontext(StopSignals()) as signals:
         for s in range(start, plan.total):
             done = s + 1
             epoch, items = plan.step(s)
@@ -652,8 +632,9 @@ def run_steps(
                 window = {}
                 if on_row is not None:
                     on_row(rec, done == plan.total)
-            if on_step is not None:
-                on_step(done, done == plan.total)
+            if on_step is not None and on_step(done, done == plan.total):
+                module.eval()
+                return LoopResult(done, True, history)
             if done == plan.total:
                 break
             stop = opts.stop_after is not None and done >= opts.stop_after

@@ -1,7 +1,9 @@
-"""Which comparisons make up each optimizer step. Every plan is a pure function of (seed, epoch).
+"""Which items make up each optimizer step: :class:`StepPlan`, the one step plan every trainer's loop reads, and
+the samplers that make the scalar trainer's. Every plan is a pure function of (seed, epoch).
 
 An epoch's *plan* is a list of steps, each a list of record indices (the global batch of that step, before
-it is split over processes and micro-batches). Three samplers:
+it is split over processes and micro-batches). A :class:`StepPlan` is either fixed orders cut into batches (the
+judge and verifier trainers, the gate) or one of three samplers (``--sampler``):
 
 ``random`` (default)
     A seeded permutation cut into ``batch_size`` chunks — exactly the trainer's original order. With
@@ -85,11 +87,38 @@ def token_plan(lengths: Sequence[int], max_tokens: int, world: int, seed: int, e
     return [s for s in pack(list(lengths), max_tokens, seed, epoch) if len(s) >= world]
 
 
-class StepSampler:
-    """The plan of every epoch for one run; ``step(s)`` is the record indices of global step ``s``."""
+class StepPlan:
+    """Which items every optimizer step of a run takes: the one plan every trainer's loop reads
+    (:func:`rewardlab.training.recipe.run_steps`, the scalar trainer).
 
-    def __init__(
-        self,
+    An epoch is a list of steps (item-index lists, the global batch before it is split over processes and
+    micro-batches); step ``s`` (0-based) is position ``s mod steps_per_epoch`` of epoch ``s // steps_per_epoch``.
+    :meth:`step` is a pure function of ``s`` (each epoch's steps are a pure function of the epoch), so a resumed
+    run takes the same items as an uninterrupted one. Made two ways:
+
+    * ``StepPlan(orders, batch_size)`` — an order of item indices per epoch, cut into ``batch_size`` slices (an
+      epoch's last slice may be shorter); ``total`` covers every epoch (the judge and verifier trainers, the gate);
+    * :meth:`sampled` — a sampler of this module (``random``, ``grouped``, ``tokens``) over records, run for
+      ``total`` steps (the scalar and regression trainers).
+    """
+
+    def __init__(self, orders: Sequence[Sequence[int]], batch_size: int):
+        fixed = [list(o) for o in orders]
+        per_epoch = math.ceil(len(fixed[0]) / batch_size)
+        self._start(lambda epoch: _slices(fixed[epoch], batch_size), per_epoch, per_epoch * len(fixed), batch_size)
+
+    def _start(self, epoch_steps, steps_per_epoch: int, total: int, batch_size: int) -> None:
+        self._epoch_steps, self.steps_per_epoch, self.total, self.batch_size = (
+            epoch_steps,
+            steps_per_epoch,
+            total,
+            batch_size,
+        )
+        self._cache: tuple[int, list[list[int]]] | None = None
+
+    @classmethod
+    def sampled(
+        cls,
         records: Sequence,
         sampler: str = "random",
         batch_size: int = 16,
@@ -97,35 +126,43 @@ class StepSampler:
         seed: int = 0,
         lengths: Sequence[int] | None = None,
         max_tokens: int | None = None,
-    ):
+        total: int | None = None,
+    ) -> "StepPlan":
+        """The plan of sampler ``sampler`` over ``records`` (seeded by ``seed``; with ``world`` processes, steps
+        with fewer records than processes are dropped), ``total`` steps (None: one epoch). ``lengths``: the real
+        tokens of every record, for ``tokens`` (with ``max_tokens``)."""
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, not {sampler!r}")
         if sampler == "tokens" and (max_tokens is None or lengths is None):
             raise ValueError("the tokens sampler needs max_tokens and the token count of every record")
-        self.n, self.sampler, self.batch_size, self.world, self.seed = len(records), sampler, batch_size, world, seed
-        self.lengths, self.max_tokens = (list(lengths) if lengths is not None else None), max_tokens
-        self.groups = prompt_groups(records) if sampler == "grouped" else None
-        self._cache: tuple[int, list[list[int]]] | None = None
+        n, sizes = len(records), (list(lengths) if lengths is not None else None)
+        groups = prompt_groups(records) if sampler == "grouped" else None
+        epoch_steps = {
+            "random": lambda epoch: random_plan(n, batch_size, world, seed, epoch),
+            "grouped": lambda epoch: grouped_plan(groups, batch_size, world, seed, epoch),
+            "tokens": lambda epoch: token_plan(sizes, max_tokens, world, seed, epoch),
+        }[sampler]
         if sampler == "random":
-            self.steps_per_epoch = random_steps_per_epoch(self.n, batch_size, world)
+            per_epoch = random_steps_per_epoch(n, batch_size, world)
         else:
-            self.steps_per_epoch = len(self.plan(0))
-            if self.steps_per_epoch == 0:
+            per_epoch = len(epoch_steps(0))
+            if per_epoch == 0:
                 raise ValueError(f"no step has at least {world} records (one per process)")
+        plan = cls.__new__(cls)
+        plan._start(epoch_steps, per_epoch, per_epoch if total is None else total, batch_size)
+        return plan
 
     def plan(self, epoch: int) -> list[list[int]]:
         """The steps of ``epoch`` (the last epoch asked for is cached)."""
         if self._cache is None or self._cache[0] != epoch:
-            self._cache = (epoch, _PLANS[self.sampler](self, epoch))
+            self._cache = (epoch, self._epoch_steps(epoch))
         return self._cache[1]
 
-    def step(self, step: int) -> list[int]:
-        epoch, pos = divmod(step, self.steps_per_epoch)
-        return self.plan(epoch)[pos]
+    def step(self, s: int) -> tuple[int, list[int]]:
+        """``(epoch, item indices)`` of step ``s``."""
+        epoch, pos = divmod(s, self.steps_per_epoch)
+        return epoch, list(self.plan(epoch)[pos])
 
 
-_PLANS = {
-    "random": lambda s, epoch: random_plan(s.n, s.batch_size, s.world, s.seed, epoch),
-    "grouped": lambda s, epoch: grouped_plan(s.groups, s.batch_size, s.world, s.seed, epoch),
-    "tokens": lambda s, epoch: token_plan(s.lengths, s.max_tokens, s.world, s.seed, epoch),
-}
+def _slices(order: list[int], batch_size: int) -> list[list[int]]:
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]

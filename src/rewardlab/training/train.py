@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedType, gather_object, set_seed
+from accelerate.utils import DistributedType, set_seed
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from rewardlab.core import progress, trackers
@@ -51,6 +51,7 @@ from rewardlab.core.jsonstrict import dumps_strict
 from rewardlab.core.normstats import measured
 from rewardlab.core.outputs import TRAIN_WRITES, check_free_space, claim_output_dir, disk_bytes
 from rewardlab.core.ownership import acquire, owns_outputs
+from rewardlab.core.sharding import gather_in_order, shard_bounds
 from rewardlab.data import ReadOptions, fingerprint, load_comparisons, parse_score_weights, split_by_prompt, synthetic
 from rewardlab.data.formats import format_help
 from rewardlab.data.record import Comparison, per_record
@@ -61,6 +62,7 @@ from rewardlab.metrics.summary import evaluate_scores
 from rewardlab.models.lora import apply_lora
 from rewardlab.models.reward_model import RewardModel
 from rewardlab.multiobjective.model import init_from_attribute
+from rewardlab.multiobjective.options import TRAINERS as MULTIOBJECTIVE_TRAINERS
 from rewardlab.multiobjective.options import MultiObjectiveOptions
 from rewardlab.probes.augment import augment_records, parse_augment
 from rewardlab.training.collate import collate_packed, collate_pairs, preference_pairs
@@ -81,7 +83,7 @@ from rewardlab.training.recipe import (
     update,
 )
 from rewardlab.training.recipe import save_checkpoint as recipe_save_checkpoint
-from rewardlab.training.samplers import SAMPLERS, StepSampler
+from rewardlab.training.samplers import SAMPLERS, StepPlan
 
 
 @dataclass
@@ -335,29 +337,29 @@ def load_train_eval(cfg: TrainConfig) -> tuple[list[Comparison], list[Comparison
     return train, held, info
 
 
-def make_sampler(records: list, cfg: TrainConfig, world: int, lengths: list[int] | None = None):
-    """The run's :class:`rewardlab.training.samplers.StepSampler`: step k's global batch is ``sampler.step(k)``.
+def make_plan(records: list, cfg: TrainConfig, world: int, lengths: list[int] | None = None) -> StepPlan:
+    """The run's :class:`rewardlab.training.samplers.StepPlan` (``--sampler``): step k's global batch is
+    ``plan.step(k)[1]``; ``plan.total`` is ``--max-steps``, else ``--epochs`` epochs (at least one step).
 
     Default ``random``: a seeded permutation per epoch, cut in batch_size chunks; with several processes,
     the last partial batch of an epoch is dropped so every process gets data. Every sampler's plan is a
     pure function of (seed, epoch). ``lengths``: real tokens of each record (for ``sampler="tokens"``).
     """
     try:
-        return StepSampler(records, cfg.sampler, cfg.batch_size, world, cfg.seed, lengths, cfg.max_tokens)
+        plan = StepPlan.sampled(records, cfg.sampler, cfg.batch_size, world, cfg.seed, lengths, cfg.max_tokens)
     except ValueError as e:
         raise RewardlabError(str(e)) from None
+    plan.total = cfg.max_steps or max(1, math.ceil(cfg.epochs * plan.steps_per_epoch))
+    return plan
 
 
 # ---------------------------------------------------------------------------------------------
 
 
 # the trainer of each --objective, by dotted name (imported when that objective runs): the scalar trainer below
-# knows no feature package; a new objective is one entry here and its module
-TRAINERS = {
-    "preference": "rewardlab.training.train:train_preference",
-    "regression": "rewardlab.multiobjective.train:train_regression_run",
-    "gating": "rewardlab.multiobjective.train:train_gating_run",
-}
+# knows no feature package; a new objective is one entry here (a multi-objective one: in
+# rewardlab.multiobjective.options.TRAINERS, which --objective's check reads too) and its module
+TRAINERS = {"preference": "rewardlab.training.train:train_preference", **MULTIOBJECTIVE_TRAINERS}
 
 
 def train_inputs(cfg: TrainConfig) -> dict:
@@ -439,7 +441,7 @@ class ScalarRun:
     model: torch.nn.Module  # what the engine runs (DDP wrapper, FSDP root, or rm)
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
-    sampler: StepSampler  # step k's global batch is sampler.step(k)
+    plan: StepPlan  # step k's global batch is plan.step(k)[1]
     train_recs: list[Comparison]
     eval_recs: list[Comparison]
     data_info: dict
@@ -536,8 +538,8 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
         for c in progress.track(train_recs, "tokenize", unit="rec")
     }
     n_tokens = {id(c): sum(len(f["input_ids"]) for f in features[id(c)]) for c in train_recs}
-    sampler = make_sampler(train_recs, cfg, world, [n_tokens[id(c)] for c in train_recs])
-    total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * sampler.steps_per_epoch))
+    plan = make_plan(train_recs, cfg, world, [n_tokens[id(c)] for c in train_recs])
+    total_steps = plan.total
     optimizer = make_optimizer(
         rm.named_parameters(),
         cfg.lr,
@@ -576,7 +578,7 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
         model,
         optimizer,
         scheduler,
-        sampler,
+        plan,
         train_recs,
         eval_recs,
         data_info,
@@ -599,7 +601,7 @@ def train_step(run: ScalarRun, step: int, window: dict) -> UpdateResult:
     cfg, accelerator, model, rm = run.cfg, run.accelerator, run.model, run.rm
     world, rank = run.world, accelerator.process_index
     step_window = {"loss": 0.0, "units": 0, "acc": 0.0, "pairs": 0, "tokens": 0}
-    global_batch = [run.train_recs[i] for i in run.sampler.step(step)]
+    global_batch = [run.train_recs[i] for i in run.plan.step(step)[1]]
     n_units = count_units(cfg.loss, global_batch)
     local = global_batch[rank::world]
     micro = cfg.micro_batch_size or math.ceil(cfg.batch_size / world)
@@ -662,7 +664,7 @@ def log_window(run: ScalarRun, window: dict, done: int, last: UpdateResult) -> d
     n_skipped = run.guard.skipped
     rec = {
         "step": done,
-        "epoch": round(done / run.sampler.steps_per_epoch, 4),
+        "epoch": round(done / run.plan.steps_per_epoch, 4),
         # None: every step of the window was skipped
         "loss": tot["loss"] / tot["units"] if tot["units"] else None,
         "accuracy": tot["acc"] / tot["pairs"] if tot["pairs"] else None,
@@ -800,18 +802,15 @@ def _score_across_processes(
     flat = [(c.prompt, r) for c in records for r in c.responses]
     world, rank = accelerator.num_processes, accelerator.process_index
     if world == 1:
-        mine = rm.score(flat, batch_size=batch_size, packing=packing, token_budget=token_budget)
-        gathered = mine
-    else:
-        share = math.ceil(len(flat) / world)
-        part = flat[rank * share : (rank + 1) * share]
-        n_real = len(part)
-        part = part + [flat[0]] * (share - n_real)
-        # padded, not packed: the number of packed forwards depends on the texts, and sharded engines need
-        # every process to run the same number
-        mine = rm.score(part, batch_size=batch_size, packing=False)[:n_real]
-        gathered = [s for chunk in gather_object([mine]) for s in chunk]
-    return per_record(records, gathered)
+        return per_record(records, rm.score(flat, batch_size=batch_size, packing=packing, token_budget=token_budget))
+    lo, hi = shard_bounds(len(flat), rank, world)  # rewardlab.core.sharding: the blocks data-parallel scoring uses
+    part = flat[lo:hi]
+    n_real = len(part)
+    part = part + [flat[0]] * (shard_bounds(len(flat), 0, world)[1] - n_real)  # every share as long as the first
+    # padded, not packed: the number of packed forwards depends on the texts, and sharded engines need
+    # every process to run the same number
+    mine = list(rm.score(part, batch_size=batch_size, packing=False)[:n_real])
+    return per_record(records, gather_in_order(mine, rank, world))
 
 
 def micro_batches(records: list, tokens: list[int], max_records: int, max_tokens: int | None = None) -> list[list]:
