@@ -215,3 +215,29 @@ def test_scorer_nonfinite_error_names_the_sample(tmp_path, tiny_rms, capsys, mon
     err = capsys.readouterr().err
     assert "Traceback" not in err and "non-finite score to sample synthetic-0-1#1" in err
     assert not any(out.glob("*"))
+
+
+def test_summary_says_how_many_resamples_the_n_star_interval_covers():
+    """The n* interval is taken over the resamples whose fit peaks inside the measured n only; the summary row
+    must say what share those are, or a 65%-of-resamples interval reads as a 95% one. Hand-made: n* 3.7 with
+    interval [1.3, 6.5] from 654 of 1000 resamples → '65%'; a fit with no peak (β ≤ 0) whose resamples peak inside
+    in 20 of 1000 → '2%'; no bootstrap (inside_share None) → nothing added."""
+    from rewardlab.bon.report import summary_rows
+
+    def scorer(gao):
+        curve = {"gold": [0.1, 0.3, 0.2], "gold_ci": None, "proxy": [0.0, 1.0, 2.0], "proxy_ci": None}
+        base = {"alpha": 0.1, "beta": 0.05, "n_star": None, "n_star_ci": None, "shape": "keeps rising"}
+        return {"curve": curve, "gao": {**base, **gao}}
+
+    results = {
+        "ns": [1, 2, 4],
+        "scorers": {
+            "peaks": scorer({"n_star": 3.7, "n_star_ci": [1.3, 6.5], "inside_share": 0.654}),
+            "rises": scorer({"beta": -0.01, "inside_share": 0.02}),
+            "no-boot": scorer({"n_star": 3.7, "inside_share": None}),
+        },
+    }
+    peaks, rises, no_boot = (row[-1] for row in summary_rows(results))
+    assert peaks == "3.7000 [1.3000, 6.5000]; 65% of resamples peak inside the measured n"
+    assert rises == "keeps rising; 2% of resamples peak inside the measured n"
+    assert no_boot == "3.7000"

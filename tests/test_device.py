@@ -160,10 +160,154 @@ def test_placement_line_and_record():
     assert p.describe()["attn_implementation"] == "sdpa" and p.torch_dtype is torch.bfloat16
 
 
-@pytest.mark.parametrize("command", ["score", "eval", "probe", "normalize", "serve"])
+@pytest.mark.parametrize("command", ["score", "eval", "probe", "normalize", "serve", "judge", "train-judge"])
 def test_every_command_that_runs_a_model_has_the_device_flags(command, capsys):
+    """The scoring commands and judge: all four; train-judge (a trainer: float32 weights, --precision) the two that
+    say where it runs. Before: judge and train-judge had a --device of their own (cpu | cuda | cuda:N, no auto)."""
     with pytest.raises(SystemExit):
         main([command, "--help"])
     out = capsys.readouterr().out
-    for flag in ("--device", "--dtype", "--attn-implementation", "--quantize"):
+    flags = ("--device", "--attn-implementation") if command == "train-judge" else ("--dtype", "--quantize")
+    for flag in ("--device", "--attn-implementation", *flags):
         assert flag in out, (command, flag)
+    assert "auto (cuda when present, else mps, else cpu)" in " ".join(out.split())  # the shared --device
+
+
+# ---- judge and train-judge on the shared device options -------------------------------------------------------
+@pytest.fixture
+def pairs_file(tmp_path):
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in PAIRS))
+    return data
+
+
+def _judge(tiny, data, out, *flags):
+    return ["judge", "--model", tiny, "--data", str(data), "--output", str(out), "--mode", "logprob",
+            "--max-question-tokens", "16", "--max-answer-tokens", "8", "--limit", "2", *flags]  # fmt: skip
+
+
+def test_a_judge_loads_in_the_dtype_asked_for_and_records_it(tmp_path, tiny_llama, pairs_file, capsys):
+    """bfloat16 on the CPU: the weights are bfloat16, the line printed and the summary say so, and the verdict
+    probabilities stay within bf16 rounding of float32's (p(A) is a softmax of two logits: |Δp| ≤ 0.05 here)."""
+    out32, out16 = tmp_path / "fp32.jsonl", tmp_path / "bf16.jsonl"
+    assert main(_judge(tiny_llama, pairs_file, out32, "--device", "cpu")) == 0
+    assert "judge model on cpu in float32 (--dtype auto: float32 on the CPU)" in capsys.readouterr().err
+    assert main(_judge(tiny_llama, pairs_file, out16, "--device", "cpu", "--dtype", "bfloat16")) == 0
+    assert "judge model on cpu in bfloat16 (--dtype bfloat16)" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "bf16.summary.json").read_text())
+    placement = summary["judge"]["placement"]
+    assert placement["device"] == "cpu" and placement["dtype"] == "bfloat16" and summary["judge"]["dtype"] == "bfloat16"
+    r32 = [json.loads(x)["rewards"] for x in out32.read_text().splitlines()]
+    r16 = [json.loads(x)["rewards"] for x in out16.read_text().splitlines()]
+    assert len(r32) == len(r16) == 2
+    for a, b in zip(r32, r16):
+        assert max(abs(x - y) for x, y in zip(a, b)) <= 0.05, (a, b)
+
+
+def test_the_judge_backend_loads_under_the_placement(tiny_llama):
+    from rewardlab.judges.hf import HFBackend
+
+    b = HFBackend(tiny_llama, placement=resolve(DeviceOptions(device="cpu", dtype="bf16", attn_implementation="eager")))
+    assert {p.dtype for p in b.model.parameters()} == {torch.bfloat16}
+    assert (
+        b.model.config._attn_implementation == "eager" and b.describe()["placement"]["attn_implementation"] == "eager"
+    )
+    plain = HFBackend(tiny_llama, device="cpu")  # a Python caller's device: the same checks, float32 on a CPU
+    assert {p.dtype for p in plain.model.parameters()} == {torch.float32} and plain.placement["dtype"] == "float32"
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--quantize", "4bit"], "--quantize 4bit: the bitsandbytes package is not installed"),
+        (["--attn-implementation", "flash_attention_2"], "the flash-attn package is not installed"),
+        (["--device", "tpu"], "--device tpu: expected auto, cpu, cuda, cuda:N or mps"),
+        (["--dtype", "float8"], "--dtype float8: expected auto, float32, bfloat16 or float16"),
+        (["--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--dtype", "bf16"], "--dtype: for a local"),
+    ],
+)
+def test_a_judge_setting_this_machine_cannot_run_is_refused(tmp_path, tiny_llama, pairs_file, capsys, flags, words):
+    if "bitsandbytes" in words and dev.importlib.util.find_spec("bitsandbytes") is not None:
+        pytest.skip("bitsandbytes is installed here")
+    if "flash-attn" in words and dev.importlib.util.find_spec("flash_attn") is not None:
+        pytest.skip("flash-attn is installed here")
+    out = tmp_path / "j.jsonl"
+    assert main(_judge(tiny_llama, pairs_file, out, *flags)) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def _train_judge(tiny, data, out, *flags):
+    return ["train-judge", "--backbone", tiny, "--data", str(data), "--output-dir", str(out), "--eval-fraction",
+            "0.4", "--max-train", "2", "--batch-size", "2", "--max-question-tokens", "16", "--max-answer-tokens",
+            "8", "--no-eval-before", "--no-save-model", "--save-every", "0", "-q", *flags]  # fmt: skip
+
+
+def test_train_judge_records_its_device_and_precision(tmp_path, tiny_llama, pairs_file, capsys):
+    """--precision bf16 on the CPU: float32 weights, bf16 autocast, printed and in report.json's placement."""
+    out = tmp_path / "tj"
+    assert main(_train_judge(tiny_llama, pairs_file, out, "--device", "cpu", "--precision", "bf16")) == 0
+    assert "train-judge model on cpu in float32 (a trainer keeps float32 weights; --precision bf16), bfloat16" in (
+        capsys.readouterr().err
+    )
+    placement = json.loads((out / "report.json").read_text())["placement"]
+    assert placement["device"] == "cpu" and placement["dtype"] == "float32" and placement["autocast"] == "bfloat16"
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--device", "tpu"], "--device tpu: expected auto, cpu, cuda, cuda:N or mps"),
+        (["--attn-implementation", "fast"], "--attn-implementation fast: expected one of eager, sdpa"),
+        (["--precision", "bf16-pure"], "bf16-pure is train's: train-judge keeps float32 weights"),
+        (["--method", "cloud", "--precision", "bf16"], "critique-out-loud (cloud) trains in fp32"),
+    ],
+)
+def test_a_train_judge_setting_that_cannot_run_is_refused_before_training(
+    tmp_path, tiny_llama, pairs_file, capsys, flags, words
+):
+    out = tmp_path / "tj"
+    assert main(_train_judge(tiny_llama, pairs_file, out, *flags)) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert not (out / "metrics.jsonl").exists() and not (out / "checkpoints").exists()
+
+
+def test_training_precision_auto():
+    """auto: bf16 autocast on a CUDA GPU with bfloat16, else fp32 (the CPU, an older GPU)."""
+    assert dev.training_precision("auto", "cpu") == ("fp32", "--precision auto: fp32 on cpu")
+    assert dev.training_precision("fp32", "cpu")[0] == "fp32" and dev.training_precision("bf16", "cpu")[0] == "bf16"
+    with pytest.raises(Exception, match="--precision half: expected one of auto, fp32, bf16"):
+        dev.training_precision("half", "cpu")
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_train_builds_its_backbone_with_the_attention_asked_for(tiny_llama, attn):
+    """train --attn-implementation (before: only the scoring commands had it): the backbone is loaded with it."""
+    rm = RewardModel.from_backbone(tiny_llama, max_length=32, attn_implementation=attn)
+    assert rm.model.config._attn_implementation == attn
+
+
+def test_train_records_the_attention_and_refuses_what_cannot_run(tmp_path, tiny_llama, pairs_file, monkeypatch, capsys):
+    seen = []
+    real = RewardModel.from_backbone.__func__
+
+    def spy(cls, *args, **kwargs):
+        rm = real(cls, *args, **kwargs)
+        seen.append(rm.model.config._attn_implementation)
+        return rm
+
+    monkeypatch.setattr(RewardModel, "from_backbone", classmethod(spy))
+    args = ["train", "--backbone", tiny_llama, "--data", str(pairs_file), "--max-steps", "1", "--batch-size", "2",
+            "--max-length", "32", "--eval-fraction", "0", "--report-to", "none", "-q"]  # fmt: skip
+    assert main([*args, "--output-dir", str(tmp_path / "r"), "--attn-implementation", "eager"]) == 0
+    assert seen == ["eager"]
+    summary = json.loads((tmp_path / "r" / "train_summary.json").read_text())
+    assert summary["config"]["attn_implementation"] == "eager"
+    capsys.readouterr()
+    assert (
+        main([*args, "--output-dir", str(tmp_path / "g"), "--attn-implementation", "sdpa", "--objective", "gating"])
+        == 2
+    )
+    assert "--attn-implementation applies to --objective preference" in capsys.readouterr().err

@@ -157,7 +157,7 @@ def test_train_judge_genrm_on_tiny(tiny_llama, data_file, tmp_path):
             "train-judge",
             "--data",
             data_file,
-            "--base",
+            "--backbone",
             tiny_llama,
             "--output-dir",
             str(out),
@@ -224,7 +224,7 @@ def test_train_judge_cloud_on_tiny(tiny_llama, data_file, tmp_path):
 
     cfg = TrainJudgeConfig(
         data=data_file,
-        base=tiny_llama,
+        backbone=tiny_llama,
         method="cloud",
         output_dir=str(tmp_path / "cloud"),
         eval_fraction=0.3,
@@ -414,7 +414,7 @@ def test_train_judge_with_cached_trunk(tiny_llama, data_file, tmp_path):
 
     cfg = TrainJudgeConfig(
         data=data_file,
-        base=tiny_llama,
+        backbone=tiny_llama,
         output_dir=str(tmp_path / "j"),
         eval_fraction=0.3,
         train_layers=1,

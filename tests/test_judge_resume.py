@@ -32,7 +32,7 @@ def _args(tiny_llama, data_file, out, method: str, *extra) -> list[str]:
         "train-judge",
         "--data",
         data_file,
-        "--base",
+        "--backbone",
         tiny_llama,
         "--output-dir",
         str(out),

@@ -292,7 +292,7 @@ def test_every_writing_command_on_a_full_disk_ends_in_one_line(
 @pytest.mark.slow
 def test_train_judge_on_a_full_disk_ends_in_one_line(tmp_path, data, tiny_llama, capsys, monkeypatch):
     argv = [
-        "train-judge", "--base", tiny_llama, "--data", str(data), "--output-dir", str(tmp_path / "tj"),
+        "train-judge", "--backbone", tiny_llama, "--data", str(data), "--output-dir", str(tmp_path / "tj"),
         "--max-train", "2", "--max-eval", "2", "--eval-before", "false", "--batch-size", "2", "--device", "cpu",
         "--max-question-tokens", "32", "--max-answer-tokens", "16", "--eval-fraction", "0.5",
     ]  # fmt: skip

@@ -107,7 +107,7 @@ def test_recipe_parses_and_runs_two_steps_on_a_tiny_model(recipe, tiny_llama, tm
     else:
         assert command == "train-judge"
         args += [
-            "--base",
+            "--backbone",
             tiny_llama,
             "--max-train",
             "4",

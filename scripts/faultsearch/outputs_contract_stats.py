@@ -313,7 +313,7 @@ def output_targets(w: World) -> None:
                       "--probes", "length"],
             "compose": ["compose", "--safety", str(w.scalar), "--helpfulness", str(w.scalar), "--output-dir", str(out)],
             "export": ["export", "--model", str(w.scalar), "--output", str(out)],
-            "train-judge": ["train-judge", "--base", w.tiny, "--data", data, "--output-dir", str(out)],
+            "train-judge": ["train-judge", "--backbone", w.tiny, "--data", data, "--output-dir", str(out)],
             "train": ["train", "--backbone", w.tiny, "--data", data, "--output-dir", str(out), "--max-steps", "1",
                       "--batch-size", "2", "--max-length", "32", "--eval-fraction", "0"],
         }[command]  # fmt: skip
@@ -393,7 +393,7 @@ def ownership(w: World) -> None:
                                   "--overwrite", "--n-boot", "3", "--probes", "length"],
             "quickstart --overwrite": ["quickstart", "--backbone", w.tiny, "--output-dir", str(out), "--max-steps", "1",
                                        "--embedded-size", "40", "--batch-size", "2", "--overwrite"],
-            "train-judge --resume": ["train-judge", "--base", w.tiny, "--data", str(w.data), "--output-dir", str(out),
+            "train-judge --resume": ["train-judge", "--backbone", w.tiny, "--data", str(w.data), "--output-dir", str(out),
                                      "--resume"],
         }[command]  # fmt: skip
 

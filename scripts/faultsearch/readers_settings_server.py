@@ -256,7 +256,7 @@ def settings_cases(t: Path):
     cases = []  # (argv, env, expected: refuse | accept)
     model_options = [
         ("train", "--backbone"),
-        ("train-judge", "--base"),
+        ("train-judge", "--backbone"),
         ("train-judge", "--teacher"),
         ("judge", "--model"),
         ("score", "--model"),

@@ -16,6 +16,7 @@ import typing
 from pathlib import Path
 
 from rewardlab import __version__
+from rewardlab.core.aliases import forget_notes
 from rewardlab.core.cli_help import field_comments, field_sections, light_config_class, registry_help
 from rewardlab.core.errors import RewardlabError
 
@@ -57,9 +58,9 @@ class OneLineParser(argparse.ArgumentParser):
         given = flags[0].split("=", 1)[0]
         names = {o[2:].replace("-", "_"): o for a in self._actions for o in a.option_strings if o.startswith("--")}
         key = given.lstrip("-").replace("-", "_")
-        from rewardlab.core.settings import SYNONYMS  # lazy: pydantic only when a flag is unknown
+        from rewardlab.core.settings import synonym  # lazy: pydantic only when a flag is unknown
 
-        guess = SYNONYMS.get(key) if SYNONYMS.get(key) in names else None
+        guess = synonym(key, names)
         if guess is None:
             close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.6)
             guess = close[0] if close else None
@@ -86,6 +87,25 @@ class ExtendOption(_ConfigOption, argparse._ExtendAction):
 
 class BoolOption(_ConfigOption, argparse.BooleanOptionalAction):
     pass
+
+
+class RenamedOption(argparse.Action):
+    """A deprecated earlier name of a config option (:data:`rewardlab.core.aliases.RENAMED`): sets the option, with a
+    one-line note on stderr. ``values``: an old boolean flag (``--bf16`` / ``--no-bf16``) maps to these values."""
+
+    def __init__(self, option_strings, dest, values_map=None, **kwargs):
+        self.values_map = values_map
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from rewardlab.core.aliases import renamed_note  # lazy: read when a deprecated name is given
+
+        if self.values_map is not None:
+            values = self.values_map[not option_string.startswith("--no-")]
+            renamed_note(option_string, self.dest, value=values)
+        else:
+            renamed_note(option_string, self.dest)
+        setattr(namespace, self.dest, values)
 
 
 class ConfigHelpFormatter(argparse.HelpFormatter):
@@ -128,9 +148,46 @@ def aliases_of(name: str) -> list[str]:
     return [alias for alias, target in ALIASES.items() if target == name]
 
 
+def _add_renamed(group, cls, field_name: str, conv, nargs) -> None:
+    """The deprecated earlier names of ``field_name`` in ``cls`` (:data:`rewardlab.core.aliases.RENAMED`)."""
+    from rewardlab.core.aliases import renamed_in  # lazy: read when the flags are built, not at import
+
+    for old, (new, values_map) in renamed_in(cls).items():
+        if new != field_name:
+            continue
+        flag, target = "--" + old.replace("_", "-"), "--" + new.replace("_", "-")
+        if values_map is not None:  # an old boolean flag
+            shown = ", ".join(
+                f"{f}{old.replace('_', '-')}: {target} {values_map[v]}" for f, v in (("--", True), ("--no-", False))
+            )
+            group.add_argument(
+                flag,
+                "--no-" + old.replace("_", "-"),
+                dest=new,
+                nargs=0,
+                action=RenamedOption,
+                values_map=values_map,
+                default=argparse.SUPPRESS,
+                help=f"deprecated ({shown})",
+            )
+        else:
+            group.add_argument(
+                flag,
+                dest=new,
+                type=conv,
+                nargs=nargs,
+                action=RenamedOption,
+                default=argparse.SUPPRESS,
+                metavar=new.upper(),
+                help=f"deprecated: the old name of {target}",
+            )
+
+
 def add_config_args(parser: argparse.ArgumentParser, cls, base: dict | None = None) -> None:
     """One flag per field of ``cls``, grouped by the field's section (:func:`field_sections`); the defaults shown
-    are ``base``'s (a command's own defaults) where it has the field, else the dataclass's."""
+    are ``base``'s (a command's own defaults) where it has the field, else the dataclass's. Other trainers' names
+    (:data:`rewardlab.core.aliases.ALIASES`) are extra spellings of a flag; rewardlab's deprecated earlier names
+    (``RENAMED``) are flags of their own that set the field with a note."""
     parser.formatter_class = ConfigHelpFormatter
     parser.add_argument("--config", help="YAML file with any of the options below; flags override it")
     hints = typing.get_type_hints(cls)
@@ -173,6 +230,7 @@ def add_config_args(parser: argparse.ArgumentParser, cls, base: dict | None = No
                 help="%(default)s",
                 **documented,
             )
+        _add_renamed(group, cls, f.name, conv, nargs)
 
 
 def build_config(cls, args: argparse.Namespace, base: dict | None = None):
@@ -573,6 +631,7 @@ def _command_of(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    forget_notes()  # each command notes a deprecated name it is given once
     command = _command_of(argv)
     # parsed with the config classes read from their source (nothing heavy imported): --help, a misspelt flag or a
     # bad value are answered in well under a second; then the settings checks, still before torch loads

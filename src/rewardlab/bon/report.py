@@ -47,6 +47,9 @@ def summary_rows(results: dict) -> list[list[str]]:
             )
         else:
             nstar = g["shape"]
+        if "skipped" not in g and g.get("inside_share") is not None:
+            # the interval is over the resamples that peak inside the measured n only: say how many those are
+            nstar += f"; {g['inside_share']:.0%} of resamples peak inside the measured n"
         rows.append(
             [
                 name,
@@ -126,7 +129,7 @@ def make_figures(results: dict) -> list[dict]:
                 "title": "Best-of-n plots",
                 "caption": "",
                 "png": None,
-                "missing": "matplotlib is not installed (pip install 'rewardlab[dev]')",
+                "missing": "matplotlib is not installed (pip install 'rewardlab[plots]')",
             }
         ]
     ns = np.asarray(results["ns"], dtype=float)

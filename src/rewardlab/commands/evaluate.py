@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rewardlab.benchmarks import detect_benchmark, get_benchmark
+from rewardlab.core import progress
 from rewardlab.core.bounds import NonNegative, Positive, Seed
 from rewardlab.core.cells import model_name
 from rewardlab.core.contract_options import ContractOptions, contract_options
@@ -64,7 +65,8 @@ class EvalConfig(ContractOptions, DeviceOptions):
     format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
     score_weights: str | None = None  # ratings → one score, e.g. "helpfulness=1,correctness=0.5" (as in train)
     # skip rows that cannot be scored and count them in the report (--no-skip-invalid: stop at the first). On here,
-    # off in train/score/judge: a report says what it skipped, while a trained model or a scores file would not
+    # off in train/score/judge (and every other command): a report says what it skipped, while a trained model or a
+    # scores file would not (docs/cli.md)
     skip_invalid: bool = True
     limit: Positive | None = None  # use only the first N records
     run: str = ""  # a training run directory: evaluate exactly its held-out records (split.json); model: RUN/model
@@ -82,8 +84,15 @@ class EvalConfig(ContractOptions, DeviceOptions):
     # output
     output_dir: str = "runs/eval"  # report.json / report.md / report.html and examples-<model>.jsonl go here
     overwrite: bool = False  # replace the report in a non-empty --output-dir
+    # progress: auto (a bar on a terminal, else one timestamped line every $REWARDLAB_LOG_INTERVAL seconds) | bar |
+    # text | json
+    log_format: str = "auto"
 
     HELP = {"format": format_help}  # --help lists the formats from their registry
+
+    def __post_init__(self):
+        super().__post_init__()  # the declared ranges
+        progress.check_log_format(self.log_format)
 
 
 def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[str]]:
@@ -115,7 +124,12 @@ def _load_records(cfg: EvalConfig, bench) -> tuple[list[Comparison], list, list[
 
 @owns_outputs
 def run_eval(cfg: EvalConfig, records: list[Comparison] | None = None, skipped: list | None = None) -> Path:
+    """Score ``records`` (else ``cfg.data``'s) with every model and judge; write the report; its directory back."""
+    with progress.logging_as(cfg.log_format):  # every bar inside: a bar on a terminal, else timestamped lines
+        return _evaluate_and_report(cfg, records, skipped)
 
+
+def _evaluate_and_report(cfg: EvalConfig, records: list[Comparison] | None, skipped: list | None) -> Path:
     if not cfg.model and not cfg.judge:
         raise RewardlabError("give at least one model: --model DIR [DIR ...] (or repeat --model), or --judge SPEC")
     bench = None

@@ -38,7 +38,9 @@ class NormalizeConfig(ContractOptions, DeviceOptions):
     format: str = "auto"  # auto | single (prompt/response rows) | a comparison format (every response counts)
     batch_size: Positive = 16  # texts per forward
     limit: Positive | None = None  # use only the first N rows
-    skip_invalid: bool = False  # skip malformed rows instead of stopping at the first
+    # skip malformed rows instead of stopping at the first. Off: the statistics would leave rows out silently (eval's
+    # default is on: its report counts what it skipped; docs/cli.md)
+    skip_invalid: bool = False
     dry_run: bool = False  # print the statistics without writing them
 
     REQUIRED = (

@@ -244,6 +244,14 @@ def _run_dir(name: str, cfg, command: str) -> None:
     check_existing_dir(flag(name), getattr(cfg, name) or "")
 
 
+def _device_option(name: str, cfg, command: str) -> None:
+    if command in ("export", "train-verifier"):  # their --dtype / --device are their own (checked by them)
+        return
+    from rewardlab.core.device import check_without_torch  # lazy: light (no torch), only when a command runs
+
+    check_without_torch(name, getattr(cfg, name))
+
+
 Check = Callable[[str, object, str], None]  # (field name, config, command)
 FIELD_CHECKS: dict[str, Check] = {
     "backbone": _backbone,
@@ -262,6 +270,10 @@ FIELD_CHECKS: dict[str, Check] = {
     "prompts": _data,
     "feature_cache": _cache,
     "run": _run_dir,
+    "device": _device_option,  # --device / --dtype / --attn-implementation / --quantize: names and packages
+    "dtype": _device_option,
+    "attn_implementation": _device_option,
+    "quantize": _device_option,
 }
 
 

@@ -1,6 +1,8 @@
 """Where and in what precision a command runs a model: one implementation of ``--device``, ``--dtype``,
 ``--attn-implementation`` and ``--quantize`` for every command that loads a model (score, eval, probe,
-normalize, serve, inspect's siblings). ``train`` keeps ``--precision`` (mixed precision is a training matter).
+normalize, serve, judge). A command that trains (``train-judge``) takes :class:`TrainDeviceOptions`
+(``--device``, ``--attn-implementation``): its weights are float32 and its arithmetic is ``--precision`` (auto: bf16
+autocast on a GPU, fp32 on the CPU), as ``train``'s (:func:`training_precision`, :func:`resolve_training`).
 
 Every such command's config inherits :class:`DeviceOptions` (as it inherits
 :class:`rewardlab.core.contract_options.ContractOptions`); :func:`resolve` turns the options into a
@@ -36,13 +38,17 @@ QUANTIZATIONS = ("4bit", "8bit")
 
 
 @dataclass
-class DeviceOptions:
+class TrainDeviceOptions:
     # device
     device: str = "auto"  # auto (cuda when present, else mps, else cpu) | cpu | cuda | cuda:N | mps
+    attn_implementation: str | None = None  # eager | sdpa | flash_attention_2 (default: transformers' choice)
+
+
+@dataclass
+class DeviceOptions(TrainDeviceOptions):
     # auto (cpu: float32; GPU: the checkpoint's torch_dtype, else bfloat16 where supported) | float32 | bfloat16 |
     # float16
     dtype: str = "auto"
-    attn_implementation: str | None = None  # eager | sdpa | flash_attention_2 (default: transformers' choice)
     quantize: str | None = None  # 4bit | 8bit: load the weights quantized with bitsandbytes (CUDA only)
 
 
@@ -52,16 +58,21 @@ def device_options(cfg) -> DeviceOptions:
     return DeviceOptions(**{n: getattr(cfg, n) for n in names if hasattr(cfg, n)})
 
 
+PRECISIONS = ("auto", "fp32", "bf16")  # a trainer's --precision (train adds bf16-pure: bf16 weights, fp32 masters)
+
+
 @dataclass(frozen=True)
 class Placement:
     """What :func:`resolve` chose: ``device`` (``cpu``, ``cuda:0``, ``mps``), ``dtype`` (a torch dtype name),
-    ``why`` (how the dtype was chosen), ``attn_implementation`` and ``quantize`` (None: not asked for)."""
+    ``why`` (how the dtype was chosen), ``attn_implementation`` and ``quantize`` (None: not asked for); a trainer's
+    placement adds ``autocast`` (the ``--precision`` arithmetic over the float32 weights)."""
 
     device: str
     dtype: str
     why: str
     attn_implementation: str | None = None
     quantize: str | None = None
+    autocast: str | None = None  # training: the dtype of the autocast arithmetic (--precision bf16), else None
 
     @property
     def torch_dtype(self):
@@ -69,15 +80,23 @@ class Placement:
 
         return getattr(torch, self.dtype)
 
+    @property
+    def torch_autocast(self):
+        """The torch dtype of a trainer's autocast (None: none)."""
+        import torch  # lazy: this module stays light for --help
+
+        return getattr(torch, self.autocast) if self.autocast else None
+
     def describe(self) -> dict:
         """What reports record (``placement`` in eval's provenance, serve's ``/info``)."""
-        return {
+        out = {
             "device": self.device,
             "dtype": self.dtype,
             "dtype_reason": self.why,
             "attn_implementation": self.attn_implementation or "default",
             "quantize": self.quantize,
         }
+        return {**out, "autocast": self.autocast} if self.autocast else out
 
     def line(self) -> str:
         """``model on cpu in float32 (--dtype auto: float32 on the CPU)`` (printed before scoring)."""
@@ -86,6 +105,7 @@ class Placement:
             for text in (
                 self.attn_implementation and f"attention {self.attn_implementation}",
                 self.quantize and f"{self.quantize} weights",
+                self.autocast and f"{self.autocast} autocast",
             )
             if text
         )
@@ -164,6 +184,34 @@ def _dtype(requested: str, device: str, model_path: str | None) -> tuple[str, st
     return "float32", f"--dtype auto: float32 ({device} has no bfloat16)"
 
 
+def check_attn_implementation(requested: str | None) -> str | None:
+    """``--attn-implementation`` checked (a known name; flash-attn installed for flash_attention_2) without torch:
+    a trainer's config refuses a bad one when it is built, before anything loads."""
+    return _attn(requested)
+
+
+def check_without_torch(option: str, value) -> None:
+    """What can be told of a device option's value before torch loads (``rewardlab.commands.preflight``): a known
+    name, and the package it needs installed. Whether the machine has the device (or a GPU bfloat16) is
+    :func:`resolve`'s, when the command runs."""
+    if value is None:
+        return
+    if option == "attn_implementation":
+        _attn(value)
+    elif option == "quantize":
+        if value not in QUANTIZATIONS:
+            raise _bad("quantize", value, f"expected one of {', '.join(QUANTIZATIONS)}")
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise _bad("quantize", value, "the bitsandbytes package is not installed (pip install bitsandbytes; "
+                       "it needs a CUDA GPU)")  # fmt: skip
+    elif option == "dtype" and value.strip().lower() not in ("auto", *DTYPES):
+        raise _bad("dtype", value, "expected auto, float32, bfloat16 or float16 (or fp32, bf16, fp16)")
+    elif option == "device":
+        kind, _, index = value.strip().lower().partition(":")
+        if kind not in ("auto", "cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+            raise _bad("device", value, "expected auto, cpu, cuda, cuda:N or mps")
+
+
 def _attn(requested: str | None) -> str | None:
     if requested is None:
         return None
@@ -203,6 +251,36 @@ def resolve(opts: DeviceOptions, model_path: str | None = None) -> Placement:
     quantize = _quantize(opts.quantize, device)
     dtype, why = _dtype(opts.dtype, device, model_path)
     return Placement(device=device, dtype=dtype, why=why, attn_implementation=attn, quantize=quantize)
+
+
+def training_precision(requested: str, device: str) -> tuple[str, str]:
+    """``(fp32 | bf16, why)`` for a trainer's ``--precision`` on ``device`` (auto: bf16 autocast on a CUDA GPU that
+    has bfloat16, else fp32)."""
+    name = requested.strip().lower()
+    if name not in PRECISIONS:
+        raise _bad("precision", requested, f"expected one of {', '.join(PRECISIONS)}")
+    if name != "auto":
+        if name == "bf16" and not _bf16_ok(device):
+            raise _bad("precision", requested, f"{device} does not support bfloat16; use fp32")
+        return name, f"--precision {requested}"
+    if device.startswith("cuda") and _bf16_ok(device):
+        return "bf16", f"--precision auto: bf16 autocast on {device}"
+    return "fp32", f"--precision auto: fp32 on {device}"
+
+
+def resolve_training(opts: TrainDeviceOptions, precision: str, device: str | None = None) -> Placement:
+    """A trainer's :class:`Placement`: the checked ``--device`` (``device``, when given, wins: the process's device
+    under ``torchrun``), ``--attn-implementation``, float32 weights and ``--precision``'s autocast."""
+    attn = _attn(opts.attn_implementation)
+    where = _device(device or opts.device)
+    arithmetic, why = training_precision(precision, where)
+    return Placement(
+        device=where,
+        dtype="float32",
+        why=f"a trainer keeps float32 weights; {why}",
+        attn_implementation=attn,
+        autocast="bfloat16" if arithmetic == "bf16" else None,
+    )
 
 
 _ACTIVE: contextvars.ContextVar[Placement | None] = contextvars.ContextVar("rewardlab_placement", default=None)

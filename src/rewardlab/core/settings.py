@@ -59,7 +59,28 @@ SYNONYMS = {
     "model_path": "model",
     "input": "data",
     "output_file": "output",
+    # one name per concept across commands: what another command (or trainer) calls the same thing
+    "base": "backbone",
+    "base_model": "backbone",
+    "model": "backbone",  # train, train-judge: the model trained is the backbone (score/eval/serve: --model)
+    "backbone": "model",  # score, eval, serve, judge: the model run is --model
+    "bf16": ("precision", "dtype"),  # a trainer: --precision bf16; a scoring command: --dtype bfloat16
+    "fp16": ("precision", "dtype"),
+    "mixed_precision": "precision",
+    "torch_dtype": ("dtype", "precision"),
+    "dtype": "precision",  # train, train-judge (their weights are float32; --precision is the arithmetic)
+    "precision": "dtype",  # score, eval, judge, serve, probe, normalize
+    "load_in_4bit": "quantize",
+    "load_in_8bit": "quantize",
+    "device_map": "device",
 }
+
+
+def synonym(key: str, names) -> str | None:
+    """The option of ``names`` that :data:`SYNONYMS` says ``key`` means (the first of several that is there)."""
+    guesses = SYNONYMS.get(key, ())
+    return next((g for g in ((guesses,) if isinstance(guesses, str) else guesses) if g in names), None)
+
 
 _CONFIG = pydantic.ConfigDict(allow_inf_nan=False, coerce_numbers_to_str=True, extra="forbid", strict=False)
 
@@ -114,8 +135,8 @@ def _strip_optional(tp):
 def did_you_mean(key: str, names) -> str:
     """`` (did you mean 'lr'?)`` for a misspelt or foreign option name, else ``""``."""
     names = list(names)
-    guess = SYNONYMS.get(key)
-    if guess not in names:
+    guess = synonym(key, names)
+    if guess is None:
         close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
         guess = close[0] if close else None
     return f" (did you mean {guess!r}?)" if guess else ""
@@ -124,14 +145,25 @@ def did_you_mean(key: str, names) -> str:
 def known_options(cls, items, where) -> Sourced:
     """``items`` (``(key, value)`` pairs; ``-`` in a key is ``_``) as options of dataclass ``cls``, each sourced as
     ``where(key)``; every unknown key refused at once, each with a did-you-mean."""
-    from rewardlab.core.aliases import ALIASES  # lazy: other trainers' names for the same options, read per file
+    from rewardlab.core.aliases import (  # lazy: other names for the same options, read per file
+        ALIASES,
+        renamed_in,
+        renamed_note,
+        renamed_value,
+    )
 
     names = [f.name for f in dataclasses.fields(cls)]
+    renamed = renamed_in(cls)
     values, sources, problems = {}, {}, []
     for key, value in items:
         name = str(key).replace("-", "_")
         if name not in names and ALIASES.get(name) in names:
             name = ALIASES[name]
+        elif name not in names and name in renamed:  # a deprecated earlier name: set the option, with a note
+            old = name
+            name, new_value = renamed_value(old, value, cls)
+            renamed_note(where(key), name, value=None if renamed[old][1] is None else new_value)
+            value = new_value
         if name in values:
             problems.append(f"{where(key)}: the same option as {sources[name]}; give it once")
             continue

@@ -37,13 +37,14 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
 
 from rewardlab.core.atomic import readable_like_the_rest
+from rewardlab.core.device import Placement
 from rewardlab.core.errors import RewardlabError
 from rewardlab.data.record import Comparison, per_record
 from rewardlab.judges.backends import Backend, Sampling
-from rewardlab.judges.hf import HFBackend
+from rewardlab.judges.hf import HFBackend, load_causal_lm, placement_for
 from rewardlab.judges.judge import Judge, _agreement_from_rewards, _reasons
 from rewardlab.judges.templates import JudgeTemplate, load_template, render_question
 from rewardlab.models.backbones import resolve_backbone
@@ -88,12 +89,13 @@ class CloudRewardModel(torch.nn.Module):
         device: str | None = None,
         max_critique_tokens: int = 128,
         batch_size: int = 8,
+        placement: Placement | None = None,
     ) -> "CloudRewardModel":
-        """``batch_size``: texts per forward when the model writes and scores critiques."""
+        """``batch_size``: texts per forward when the model writes and scores critiques; ``placement``: where the
+        float32 weights load (else ``device``, None: auto)."""
         path = resolve_backbone(base)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         tok = AutoTokenizer.from_pretrained(path)
-        lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device)
+        lm = load_causal_lm(path, placement or placement_for(path, device, torch.float32))
         torch.manual_seed(seed)
         hidden = lm.config.hidden_size
         head = torch.nn.Linear(hidden, 1)
@@ -102,7 +104,11 @@ class CloudRewardModel(torch.nn.Module):
         return cls(lm, tok, template, head, max_critique_tokens, base, batch_size)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None, batch_size: int = 8) -> "CloudRewardModel":
+    def load(
+        cls, path: str | Path, device: str | None = None, batch_size: int = 8, placement: Placement | None = None
+    ) -> "CloudRewardModel":
+        """A saved critique-out-loud model; ``placement`` (``judge``'s ``--device`` / ``--dtype`` / ...) where its
+        language model loads (else ``device`` in float32); the scalar head follows it onto the device."""
         path = Path(path)
         if not (path / META_FILE).exists():
             raise RewardlabError(
@@ -110,9 +116,8 @@ class CloudRewardModel(torch.nn.Module):
                 "(train one with `rewardlab train-judge --method cloud`)"
             )
         meta = json.loads((path / META_FILE).read_text())
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         tok = AutoTokenizer.from_pretrained(path)
-        lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device)
+        lm = load_causal_lm(str(path), placement or placement_for(str(path), device, torch.float32))
         state = load_file(str(path / HEAD_FILE))
         head = torch.nn.Linear(state["weight"].shape[1], 1)
         head.load_state_dict(state)

@@ -16,7 +16,7 @@ from rewardlab.judges.backends import Backend
 def _hf(model: str, o: dict) -> Backend:
     from rewardlab.judges.hf import HFBackend  # lazy: torch and transformers only for an hf backend
 
-    return HFBackend(model, batch_size=o["batch_size"], device=o["device"])
+    return HFBackend(model, batch_size=o["batch_size"], placement=o["placement"])
 
 
 def _openai(model: str, o: dict) -> Backend:
@@ -56,10 +56,11 @@ def make_backend(
     max_retries: int = 4,
     cache_dir: str | None = None,
     batch_size: int = 8,
-    device: str | None = None,
+    placement=None,
     raise_errors: bool = False,
 ) -> Backend:
-    """A backend by name: ``hf`` (local transformers), ``openai`` (needs ``base_url``), ``llamacpp``."""
+    """A backend by name: ``hf`` (local transformers; ``placement``: a :class:`rewardlab.core.device.Placement`, None:
+    auto), ``openai`` (needs ``base_url``), ``llamacpp``."""
     build = BACKENDS.get(backend)
     if build is None:
         raise RewardlabError(f"unknown judge backend {backend!r}; choose {', '.join(BACKENDS)}")
@@ -73,7 +74,7 @@ def make_backend(
             "max_retries": max_retries,
             "cache_dir": cache_dir,
             "batch_size": batch_size,
-            "device": device,
+            "placement": placement,
             "raise_errors": raise_errors,
         },
     )

@@ -20,9 +20,25 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
+from rewardlab.core.device import DeviceOptions, Placement, placed, pretrained_kwargs, resolve
 from rewardlab.core.progress import bar as progress_bar
 from rewardlab.judges.backends import NEG_INF, TRUNCATION_MARK, Backend, BackendError, Messages, Sampling, logsumexp
 from rewardlab.models.backbones import resolve_backbone
+
+
+def placement_for(path: str, device: str | None = None, dtype: torch.dtype | None = None) -> Placement:
+    """A Python caller's ``device`` / ``dtype`` (None: ``auto``) as the checked :class:`Placement` the commands'
+    ``--device`` / ``--dtype`` give (:func:`rewardlab.core.device.resolve`)."""
+    name = "auto" if dtype is None else str(dtype).replace("torch.", "")
+    return resolve(DeviceOptions(device=str(device) if device else "auto", dtype=name), path)
+
+
+def load_causal_lm(path: str, placement: Placement):
+    """The causal LM at ``path`` created on ``placement``'s device, in its dtype, with its attention and
+    quantization: the same ``from_pretrained`` keywords as every scorer (:func:`rewardlab.core.device.pretrained_kwargs`)."""
+    with placed(placement):
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=placement.torch_dtype, **pretrained_kwargs())
+    return model
 
 
 def _plain(messages: Messages) -> str:
@@ -42,16 +58,19 @@ class HFBackend(Backend):
         dtype: torch.dtype | None = None,
         progress: bool | None = None,
         autocast: torch.dtype | None = None,
+        placement: Placement | None = None,
     ):
+        """``placement`` (the commands' ``--device`` / ``--dtype`` / ``--attn-implementation`` / ``--quantize``,
+        resolved) says where and how the weights load; without it ``device`` / ``dtype`` (None: auto) do."""
+        self.placement = None
         if isinstance(model, str):
             self.model_id = model
             path = resolve_backbone(model)
-            device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-            if dtype is None:
-                dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+            placement = placement or placement_for(path, device, dtype)
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+            model = load_causal_lm(path, placement)
             model.eval()
+            self.placement = placement.describe()
         else:
             if tokenizer is None:
                 raise ValueError("HFBackend(model=<module>) needs its tokenizer")
@@ -248,4 +267,5 @@ class HFBackend(Backend):
             "autocast": str(self.autocast).replace("torch.", "") if self.autocast else None,
             "chat_template": self.chat,
             "batch_size": self.batch_size,
+            "placement": self.placement,  # --device / --dtype as resolved, and why (None: a model given in memory)
         }

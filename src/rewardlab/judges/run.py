@@ -6,7 +6,7 @@ raw outputs and verdicts, parse failures, ratings, p(Yes), critiques) and ``<out
 the file's ``chosen``, backend statistics such as cache hits and retries, timing, the judge's settings).
 
 A judge *spec* (``rewardlab eval --judge SPEC``) is a YAML/JSON file of :class:`JudgeConfig` fields, or
-``key=value`` pairs separated by commas (``mode=logprob,model=runs/judge/model,position=average``), or just a
+``key=value`` pairs separated by commas (``mode=logprob,model=runs/train-judge/model,position=average``), or just a
 model (``smollm2-135m``, a directory) for the default pairwise judge. A model directory written by
 ``rewardlab train-judge`` carries ``judge.json`` (mode, template, truncation), used unless overridden.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +31,13 @@ from rewardlab.core.bounds import (
     check_bounds,
 )
 from rewardlab.core.cells import fmt
+from rewardlab.core.device import DeviceOptions, Placement, device_options, resolve
 from rewardlab.core.errors import RewardlabError
 from rewardlab.core.jsonstrict import dumps_strict
 from rewardlab.core.kinds import JUDGE_PREFIX
 from rewardlab.core.outputs import claim_output_file
 from rewardlab.core.ownership import owns_outputs
-from rewardlab.core.settings import Sourced, read_key_values, read_yaml, validate
+from rewardlab.core.settings import Sourced, flag_name, read_key_values, read_yaml, validate
 from rewardlab.data import fingerprint, load_comparisons
 from rewardlab.judges.backends import Sampling
 from rewardlab.judges.factory import make_backend
@@ -44,11 +46,13 @@ from rewardlab.judges.templates import JudgeTemplate
 
 
 @dataclass
-class JudgeConfig:
+class JudgeConfig(DeviceOptions):
     # data
     data: str = ""  # comparisons to judge (any format train reads)
     format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
-    skip_invalid: bool = False  # skip malformed records instead of stopping at the first
+    # skip malformed records instead of stopping at the first. Off: a judgments file would miss rows silently (eval's
+    # default is on: its report counts what it skipped; docs/cli.md)
+    skip_invalid: bool = False
     limit: Positive | None = None  # judge only the first N records
     # output
     output: str = "runs/judge/judgments.jsonl"  # JSONL of judgments, one row per record; a summary JSON next to it
@@ -79,7 +83,6 @@ class JudgeConfig:
     max_question_tokens: Positive | None = None  # the conversation keeps its last N tokens (default: all)
     max_answer_tokens: Positive | None = None  # each response keeps its first N tokens (default: all)
     # runtime
-    device: str | None = None  # hf: cpu | cuda | cuda:N (default: cuda when available)
     name: str | None = None  # the judge's name in reports (default: from the model)
 
     REQUIRED = ("data",)  # options that must be given (rewardlab.commands.preflight checks them before anything loads)
@@ -90,6 +93,12 @@ class JudgeConfig:
         check_bounds(self)  # the declared ranges bind however the config is built
         if self.mode is not None and self.mode not in MODES:
             raise RewardlabError(f"unknown judge mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        placed = [flag_name(k) for k, v in dataclasses.asdict(DeviceOptions()).items() if getattr(self, k) != v]
+        if self.backend != "hf" and placed:  # a served or llama.cpp model is placed by its server, not here
+            raise RewardlabError(
+                f"{', '.join(placed)}: for a local transformers model (--backend hf); a --backend {self.backend} "
+                "model is placed by whatever runs it"
+            )
 
 
 def _judge_meta(model: str) -> dict:
@@ -120,6 +129,17 @@ def build_judge(cfg: JudgeConfig):
     return build(cfg, mode, template, sampling, meta, trunc)
 
 
+def judge_placement(cfg: JudgeConfig, path: str) -> Placement:
+    """``--device`` / ``--dtype`` / ``--attn-implementation`` / ``--quantize`` of an ``hf`` judge, checked before its
+    weights load (:func:`rewardlab.core.device.resolve`) and printed; recorded in the summary (the backend's
+    ``placement``)."""
+    from rewardlab.models.backbones import resolve_backbone  # lazy: imports transformers; judge --help stays light
+
+    placement = resolve(device_options(cfg), resolve_backbone(path))
+    print(f"rewardlab: judge {placement.line()}", file=sys.stderr)
+    return placement
+
+
 def _backend(cfg: JudgeConfig):
     return make_backend(
         cfg.backend,
@@ -131,7 +151,7 @@ def _backend(cfg: JudgeConfig):
         max_retries=cfg.max_retries,
         cache_dir=cfg.cache_dir,
         batch_size=cfg.batch_size,
-        device=cfg.device,
+        placement=judge_placement(cfg, cfg.model) if cfg.backend == "hf" else None,
     )
 
 
@@ -181,7 +201,7 @@ def _critique_judge(cfg, mode, template, sampling, meta, trunc):
 
     if cfg.backend != "hf":
         raise RewardlabError("critique mode runs a local critique-out-loud model (--backend hf)")
-    model = CloudRewardModel.load(cfg.model, device=cfg.device)
+    model = CloudRewardModel.load(cfg.model, placement=judge_placement(cfg, cfg.model))
     return CritiqueJudge(
         model,
         sampling=Sampling(

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from rewardlab.core.atomic import atomic_write_text, json_safe, publish_dir, readable_like_the_rest
 from rewardlab.core.bounds import Fraction, NonNegative, NonNegativeFloat, Positive, PositiveFloat, Seed, check_bounds
 from rewardlab.core.cells import fmt
+from rewardlab.core.device import PRECISIONS, TrainDeviceOptions, resolve_training
 from rewardlab.core.errors import RewardlabError
 from rewardlab.core.jsonstrict import dumps_strict
 from rewardlab.core.outputs import claim_output_dir
@@ -79,11 +80,13 @@ JUDGE_RUN_WRITES = (
 
 
 @dataclass
-class TrainJudgeConfig:
+class TrainJudgeConfig(TrainDeviceOptions):
     # data
     data: str = ""  # training comparisons (any format train reads)
     format: str = "auto"  # auto | rewardlab | trl | hh | pairwise | ratings | helpsteer2 | helpsteer2_pref | ranked
-    skip_invalid: bool = False  # skip malformed records instead of stopping at the first
+    # skip malformed records (counted in the report) instead of stopping at the first. Off, as in train: a model
+    # trained without them would not say so; eval's default is on (its report counts what it skipped)
+    skip_invalid: bool = False
     limit: Positive | None = None  # records read from data
     eval_data: str | None = None  # held-out file; default: a prompt-hash split of data
     eval_fraction: Fraction = 0.1  # share of prompts held out when eval_data is not given
@@ -91,9 +94,13 @@ class TrainJudgeConfig:
     max_eval: Positive | None = None  # held-out records (the first ones, in file order)
     # model
     method: str = "genrm"  # genrm | cloud
-    base: str = "smollm2-135m"  # the causal LM to train: embedded name (smollm2-135m), directory or hub id
-    teacher: str | None = None  # cloud: the model that writes training critiques (default: base)
-    output_dir: str = "runs/judge"  # model/, report.md, metrics
+    # the causal LM to train, as train's --backbone: embedded name (smollm2-135m), directory or hub id (--base: the
+    # old name, still accepted)
+    backbone: str = "smollm2-135m"
+    teacher: str | None = None  # cloud: the model that writes training critiques (default: the backbone)
+    # model/, report.md, metrics (not runs/judge: `judge` writes its judgments there by default, and a non-empty
+    # output directory is refused)
+    output_dir: str = "runs/train-judge"
     template: str | None = None  # default pair-token (genrm) / critique (cloud)
     # truncation
     max_question_tokens: Positive = 192  # the conversation keeps its last tokens
@@ -116,9 +123,10 @@ class TrainJudgeConfig:
     gradient_checkpointing: bool = False  # recompute activations in the backward: less memory, more compute
     train_layers: Positive | None = None  # train only the last N transformer blocks (+ final norm); None = all weights
     cache_trunk: bool = True  # with train_layers: run the frozen blocks once per prompt (rewardlab.judges.trunk)
-    # hardware
-    bf16: bool | None = None  # default: on for CUDA
-    device: str | None = None  # cpu | cuda | cuda:N (default: cuda when available)
+    # precision
+    # as train's: auto (bf16 autocast on a GPU with bfloat16, fp32 on the CPU) | fp32 | bf16 (autocast; the weights
+    # stay float32). --bf16 / --no-bf16: the old names of bf16 / fp32
+    precision: str = "auto"
     # output
     eval_before: bool = True  # also evaluate the untrained base (the report's first column)
     save_model: bool = True  # write the trained judge to output_dir/model
@@ -150,6 +158,7 @@ class TrainJudgeConfig:
         "save_model",
         "device",
     )  # output_dir: however spelt, or moved
+    # --base and --bf16 were this command's names for train's --backbone and --precision (rewardlab.core.aliases)
 
     def __post_init__(self):
         check_bounds(self)  # the declared ranges bind however the config is built
@@ -159,6 +168,17 @@ class TrainJudgeConfig:
             raise RewardlabError("--data is required")
         if self.lr_schedule not in SCHEDULES:
             raise RewardlabError(f"--lr-schedule must be {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
+        if self.precision not in PRECISIONS:
+            raise RewardlabError(
+                f"--precision must be {', '.join(PRECISIONS)}, got {self.precision!r}"
+                + (
+                    " (bf16-pure is train's: train-judge keeps float32 weights)"
+                    if self.precision == "bf16-pure"
+                    else ""
+                )
+            )
+        if self.method == "cloud" and self.precision == "bf16":
+            raise RewardlabError("--precision bf16 applies to --method genrm; critique-out-loud (cloud) trains in fp32")
 
 
 def _load(cfg: TrainJudgeConfig):
@@ -351,7 +371,7 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
         overwrite=cfg.overwrite,
         written=JUDGE_RUN_WRITES,
         resume=cfg.resume,
-        inputs={"--data": cfg.data, "--base": cfg.base},
+        inputs={"--data": cfg.data, "--backbone": cfg.backbone},
         command="rewardlab train-judge",
     )
     if cfg.resume and (out / "report.json").exists():
@@ -362,9 +382,12 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
     train, evaluation, data_info = _load(cfg)
     accelerator = make_accelerator(False, [], out / "tensorboard")
     main = accelerator.is_main_process
-    device = str(accelerator.device) if accelerator.num_processes > 1 else cfg.device
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    # --device / --attn-implementation / --precision, checked before any weights load (under torchrun: the process's)
+    precision = cfg.precision if cfg.method == "genrm" else "fp32"  # critique-out-loud trains in fp32
+    placement = resolve_training(cfg, precision, str(accelerator.device) if accelerator.num_processes > 1 else None)
+    device = placement.device
     if main:
+        print(f"rewardlab: train-judge {placement.line()}", file=sys.stderr, flush=True)
         out.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
     metrics = MetricsLog(out / "metrics.jsonl", main)
@@ -383,16 +406,20 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
                 flush=True,
             )
 
-    result: dict = {"method": cfg.method, "base": cfg.base, "data": data_info, "processes": accelerator.num_processes}
+    result: dict = {
+        "method": cfg.method,
+        "base": cfg.backbone,
+        "data": data_info,
+        "processes": accelerator.num_processes,
+        "placement": placement.describe(),  # device, float32 weights, the autocast, and why
+    }
     kept: dict[str, list] = {}
     if cfg.method == "genrm":
-        bf16 = cfg.bf16 if cfg.bf16 is not None else device.startswith("cuda")
         backend = HFBackend(
-            cfg.base,
+            cfg.backbone,
             batch_size=cfg.eval_batch_size,
-            device=device,
-            dtype=torch.float32,
-            autocast=torch.bfloat16 if bf16 else None,
+            placement=placement,
+            autocast=placement.torch_autocast,
         )
         if cfg.train_layers is not None:
             result["trainable"] = freeze_below(backend.model, cfg.train_layers)
@@ -425,10 +452,10 @@ def run_train_judge(cfg: TrainJudgeConfig, command: str | None = None) -> dict:
         trained_model, tokenizer = backend.model, backend.tok
     else:
         model = CloudRewardModel.from_base(
-            cfg.base,
+            cfg.backbone,
             template=cfg.template or "critique",
             seed=cfg.seed,
-            device=device,
+            placement=placement,
             max_critique_tokens=cfg.max_critique_tokens,
             batch_size=cfg.eval_batch_size,
         )
@@ -523,7 +550,7 @@ def save_genrm(model_dir: Path, model, tokenizer, judge, cfg: TrainJudgeConfig) 
         "position": "average",
         "max_question_tokens": cfg.max_question_tokens,
         "max_answer_tokens": cfg.max_answer_tokens,
-        "trained_from": cfg.base,
+        "trained_from": cfg.backbone,
         "method": "genrm",
     }
     atomic_write_text(model_dir / JUDGE_META, dumps_strict(meta, indent=2) + "\n")
@@ -539,7 +566,7 @@ def _critiques(cfg, out: Path, model, train, sampling, train_fingerprint: str, d
     (every process the same, deterministically) and written there by the main process."""
     key = {
         "train_fingerprint": train_fingerprint,
-        "teacher": cfg.teacher or cfg.base,
+        "teacher": cfg.teacher or cfg.backbone,
         "template": model.template.to_json(),
         "max_new_tokens": sampling.max_new_tokens,
         "max_question_tokens": cfg.max_question_tokens,
@@ -554,7 +581,7 @@ def _critiques(cfg, out: Path, model, train, sampling, train_fingerprint: str, d
         if saved.get("key") == json_safe(key) and len(saved.get("critiques", [])) == len(train):
             return saved["critiques"]
         print(f"rewardlab: {path} was written for other records or settings; generating again", file=sys.stderr)
-    teacher = model.backend if not cfg.teacher or cfg.teacher == cfg.base else HFBackend(cfg.teacher, device=device)
+    teacher = model.backend if not cfg.teacher or cfg.teacher == cfg.backbone else HFBackend(cfg.teacher, device=device)
     critiques = generate_critiques(
         teacher, model.template, train, sampling, cfg.max_question_tokens, cfg.max_answer_tokens
     )

@@ -318,8 +318,10 @@ class RewardModel(torch.nn.Module, Scorer):
         use_chat_template: bool = True,
         torch_dtype: torch.dtype = torch.float32,
         seed: int | None = None,
+        attn_implementation: str | None = None,
     ) -> "RewardModel":
-        """Put a fresh scalar head on any causal-LM or encoder checkpoint (local dir, embedded name or hub id)."""
+        """Put a fresh scalar head on any causal-LM or encoder checkpoint (local dir, embedded name or hub id);
+        ``attn_implementation``: transformers' attention kernel (eager, sdpa, flash_attention_2; None: its choice)."""
         path = resolve_backbone(backbone)
         tok = AutoTokenizer.from_pretrained(path)
         config = AutoConfig.from_pretrained(path)
@@ -352,7 +354,8 @@ class RewardModel(torch.nn.Module, Scorer):
                 setattr(config, attr, 0.0)
         if seed is not None:
             torch.manual_seed(seed)  # the new head's initialisation
-        model = AutoModelForSequenceClassification.from_pretrained(path, config=config, dtype=torch_dtype)
+        attention = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        model = AutoModelForSequenceClassification.from_pretrained(path, config=config, dtype=torch_dtype, **attention)
         if add:
             model.resize_token_embeddings(len(tok))
         model.config.pad_token_id = tok.pad_token_id

@@ -39,7 +39,9 @@ class ProbeConfig(ContractOptions, DeviceOptions):
     )  # LLM judges: a model, key=value,... or a YAML (rewardlab.judges.run)
     data: str = ""  # preference data (any format `train` reads); probe pairs are derived from it
     format: str = "auto"  # the input format (rewardlab.data.formats.FORMAT_SPECS)
-    skip_invalid: bool = False  # skip malformed rows (counted) instead of stopping at the first
+    # skip malformed rows (counted) instead of stopping at the first. Off, as in train and score (eval's default is
+    # on; docs/cli.md)
+    skip_invalid: bool = False
     limit: Positive | None = None  # use only the first N records
     probes: str = "all"  # comma list of probes (length, off_topic, concreteness, empty_reference, ...) or all
     seed: Seed = 0  # seeds every probe's choice of template texts

@@ -44,6 +44,7 @@ from rewardlab.core.bounds import (
     check_bounds,
 )
 from rewardlab.core.cli_help import registry_choices
+from rewardlab.core.device import check_attn_implementation
 from rewardlab.core.errors import RewardlabError
 from rewardlab.core.finite import check_weights
 from rewardlab.core.interrupt import StopSignals, interrupted, resume_command
@@ -94,7 +95,9 @@ class TrainConfig(MultiObjectiveOptions):
     eval_data: str | None = None  # default: a held-out split of `data` by prompt hash
     eval_fraction: Fraction = 0.1  # share of prompts held out when eval_data is not given
     split_seed: Seed = 0  # seed of the prompt-hash split
-    skip_invalid: bool = False  # skip malformed rows (counted and reported) instead of stopping at the first
+    # skip malformed rows (counted and reported) instead of stopping at the first. Off: a model trained without
+    # them would not say so (eval's default is on: its report counts what it skipped; docs/cli.md)
+    skip_invalid: bool = False
     limit: Positive | None = None  # use only the first N records of `data`
     augment: str | None = (
         None  # offsetbias[:FRACTION]: add off-topic negatives built from the training split (rewardlab.probes.augment)
@@ -102,6 +105,9 @@ class TrainConfig(MultiObjectiveOptions):
     embedded_size: Positive = 4000  # records generated when data == "embedded"
     # model
     backbone: str = "minilm"  # embedded name (minilm, smollm2-135m), local dir or hub id
+    # eager | sdpa | flash_attention_2 (default: transformers' choice), as the scoring commands' (--objective
+    # preference; checked before anything loads)
+    attn_implementation: str | None = None
     max_length: Positive = 256  # tokens per (prompt, response) text
     truncation: str = "prompt_left"  # prompt_left (cut the prompt's start, keep the response) | right
     padding_side: str | None = None  # default: right (encoders must be right-padded)
@@ -235,6 +241,12 @@ class TrainConfig(MultiObjectiveOptions):
         if self.log_format not in progress.LOG_FORMATS:
             raise RewardlabError(
                 f"log_format must be one of {', '.join(progress.LOG_FORMATS)}, not {self.log_format!r}"
+            )
+        check_attn_implementation(self.attn_implementation)  # light: a name and an installed package
+        if self.attn_implementation is not None and self.objective != "preference":
+            raise RewardlabError(
+                f"--attn-implementation applies to --objective preference, not {self.objective} "
+                "(its model is built with transformers' default attention)"
             )
         if self.precision not in ("auto", "fp32", "bf16", "bf16-pure"):
             raise RewardlabError(f"precision must be auto, fp32, bf16 or bf16-pure, not {self.precision!r}")
@@ -373,7 +385,8 @@ def train(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
     ``output_dir`` (:func:`rewardlab.core.outputs.claim_output_dir`). The run's report is written by the command that
     asked for it (``rewardlab train``: :func:`rewardlab.evaluation.run_report.write_train_report` from the result)."""
     module, _, name = TRAINERS[cfg.objective].partition(":")
-    return getattr(importlib.import_module(module), name)(cfg, output_claimed=output_claimed)
+    with progress.logging_as(cfg.log_format):  # every bar of the run (tokenizing, held-out scoring) follows it
+        return getattr(importlib.import_module(module), name)(cfg, output_claimed=output_claimed)
 
 
 def train_preference(cfg: TrainConfig, *, output_claimed: bool = False) -> TrainResult:
@@ -391,7 +404,7 @@ def _run_steps(run: ScalarRun) -> TrainResult:
     cfg = run.cfg
     mode = progress.log_mode(cfg.log_format)  # a bar on a terminal; timestamped lines (or JSON) in a file
     bar = progress.bar(
-        run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0, show=mode == "bar"
+        run.total_steps, "train", unit="step", initial=run.start, leave=True, delay=0, show=mode == "bar", mode=mode
     )  # rank 0 draws it
     lines = progress.StepLog(mode, run.total_steps, run.start)
     window = restored_window(_new_window(), run.ckpt.resumed_window, run.accelerator.process_index, run.world)
@@ -511,7 +524,12 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
     if cfg.init_from:  # HelpSteer2-Preference: start from a regression model's attribute output
         backbone = str(init_from_attribute(cfg.init_from, cfg.init_attribute, out / "init"))
     rm = RewardModel.from_backbone(
-        backbone, max_length=cfg.max_length, padding_side=cfg.padding_side, truncation=cfg.truncation, seed=cfg.seed
+        backbone,
+        max_length=cfg.max_length,
+        padding_side=cfg.padding_side,
+        truncation=cfg.truncation,
+        seed=cfg.seed,
+        attn_implementation=cfg.attn_implementation,
     )
     rm.spec.data_fingerprint = data_fp
     if cfg.gradient_checkpointing:
