@@ -260,5 +260,19 @@ def render(report: dict) -> str:
         if base:
             lines += ["", "| baseline | value | 95% CI |", "|---|---|---|"]
             lines += [f"| {k} | {_f(v['value'])} | {_ci(v)} |" for k, v in base.items()]
+            first = next(iter(report["results"].values()))["best_of_n"]
+            lines += [
+                "",
+                f"Best-of-n accuracy ({first['estimator']}):",
+                "",
+                "| model (aggregation) | " + " | ".join(f"n={n}" for n in first["ns"]) + " |",
+                "|---|" + "---|" * len(first["ns"]),
+            ]
+            for name, r in report["results"].items():
+                b = r["best_of_n"]
+                cells = " | ".join(
+                    f"{_f(a)} ({_ci({'ci95': c})})" for a, c in zip(b["accuracy"], b["ci95"] or [None] * len(b["ns"]))
+                )
+                lines.append(f"| {name} | {cells} |")
         lines += ["", "Intervals: 95% percentile bootstrap over problems (1000 resamples); ties at the top averaged."]
     return "\n".join(lines) + "\n"
