@@ -34,6 +34,18 @@ def tiny_qwen2(tmp_path_factory):
     return str(make_tiny_decoder(tmp_path_factory.mktemp("tiny-qwen2"), "qwen2"))
 
 
+@pytest.fixture
+def fresh_accelerate_state():
+    """Accelerate keeps one process-wide ``AcceleratorState``: a TRL trainer built after another test set it with a
+    different mixed precision (TRL's configs default to bf16) raises "AcceleratorState has already been initialized".
+    Tests that build a TRL trainer start and end with a fresh one."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 @pytest.fixture(params=["llama", "bert"])
 def tiny_backbone(request, tiny_llama, tiny_bert):
     return {"llama": tiny_llama, "bert": tiny_bert}[request.param]

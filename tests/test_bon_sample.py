@@ -186,7 +186,9 @@ def test_the_cache_is_claimed_like_every_output(tmp_path, capsys):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     for output, said in ((prompts, "--prompts"), (fifo, "FIFO"), (tmp_path, "directory")):
-        assert main(["sample", "--prompts", str(prompts), "--output", str(output), "--policy", "nosuch", "-q"]) == 2
+        assert (
+            main(["sample", "--prompts", str(prompts), "--output", str(output), "--policy", "smollm2-135m", "-q"]) == 2
+        )
         err = capsys.readouterr().err
         assert said in err and "Traceback" not in err, err
     assert prompts.read_text() == before

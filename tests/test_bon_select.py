@@ -121,7 +121,7 @@ def test_trl_reads_the_output(files, tiny_llama):
 
 
 @pytest.mark.slow
-def test_trl_sft_trainer_trains_on_it(files, tiny_llama):
+def test_trl_sft_trainer_trains_on_it(files, tiny_llama, fresh_accelerate_state):
     """One SFTTrainer step on the selected file, loaded with datasets as it is."""
     pytest.importorskip("trl")
     from datasets import load_dataset

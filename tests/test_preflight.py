@@ -213,3 +213,32 @@ def test_gating_on_data_where_every_ranking_is_tied_is_an_error_before_work(tmp_
                  str(data), "--format", "ranked", "--output-dir", str(tmp_path / "g"), "--save-every", "0"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "hold no strict pair" in err and "Traceback" not in err
+
+
+def test_sample_policy_and_prompts_are_checked_before_torch_loads(paths):
+    """``sample --policy nosuch`` used to load torch, try the network, then fail; now, like every model option, an
+    unknown hub id (offline), a missing directory or a file is one line before torch, and so is a missing
+    ``--prompts`` file; the embedded policy passes (next test)."""
+    t = paths
+    out = str(t / "s.jsonl")
+    cases = [
+        (["sample", "--policy", "nosuch", "--output", out], {}, "--policy nosuch: not an embedded name"),
+        (["sample", "--policy", "nosuch", "--output", out], {}, "HF_HUB_OFFLINE is set"),
+        (["sample", "--policy", "./no/policy", "--output", out], {}, "--policy ./no/policy: no such directory"),
+        (["sample", "--policy", str(t / "file.txt"), "--output", out], {}, "is a file, not a model directory"),
+        (["sample", "--prompts", "./no/prompts.jsonl", "--output", out], {}, "--prompts ./no/prompts.jsonl: no such"),
+    ]
+    got = _run_fresh(cases)
+    for case in got["cases"]:
+        assert case["code"] == 2 and case["needle"] in case["err"], case
+        assert "Traceback" not in case["err"] and len(case["err"].strip().splitlines()) == 1, case
+    assert not got["torch_imported"] and not got["transformers_imported"]
+
+
+def test_sample_policy_unknown_hub_id_without_network_is_an_error_at_once(monkeypatch):
+    """Not offline by setting, but no network: answered after the one short reachability check, naming the option."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(preflight, "hub_reachable", lambda timeout=0: False)
+    with pytest.raises(RewardlabError, match="--policy nosuch: not an embedded name .* cannot be reached"):
+        preflight._policy("policy", type("C", (), {"policy": "nosuch"})(), "sample")
+    preflight._policy("policy", type("C", (), {"policy": "smollm2-135m"})(), "sample")  # embedded: fine

@@ -75,3 +75,40 @@ def test_bon_two_processes_equal_one(rm_and_data, tmp_path):
     assert [x["id"] for x in a] == [x["id"] for x in b] and [x["gold"] for x in a] == [x["gold"] for x in b]
     for x, y in zip(a, b):
         assert y["proxy"]["rm"] == pytest.approx(x["proxy"]["rm"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_score_under_accelerate_launch_equals_one_process(rm_and_data, tmp_path):
+    """``accelerate launch`` with the shipped CPU config (configs/accelerate/ddp_cpu.yaml: 2 processes started
+    torchrun-style, gloo): ``rewardlab score`` shards over them as under torchrun, the same rows in input order as
+    one process, written once by process 0. (``accelerate launch --num_processes 2 --cpu`` starts ONE process in
+    accelerate 1.x: its multi-CPU launch goes through mpirun; docs/best-of-n.md says so.)"""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.launch import free_port
+
+    d = rm_and_data
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    args = ["--model", str(d / "rm"), "--data", str(d / "singles.jsonl"), "--batch-size", "4"]
+    assert main(["score", *args, "--output", str(one)]) == 0
+    accelerate = shutil.which("accelerate") or str(Path(sys.executable).parent / "accelerate")
+    config = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "ddp_cpu.yaml"
+    launch = [accelerate, "launch", "--config_file", str(config), "--num_processes", "2"]
+    launch += ["--main_process_port", str(free_port())]
+    r = subprocess.run(
+        [*launch, "-m", "rewardlab.cli", "score", *args, "--output", str(two)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "scoring: 21 items over 2 processes (data-parallel)" in r.stderr  # 2 processes ran, not 1
+    a = [json.loads(x) for x in one.read_text().splitlines()]
+    b = [json.loads(x) for x in two.read_text().splitlines()]
+    assert [x["id"] for x in a] == [x["id"] for x in b] and len(a) == 21
+    assert [x["score"] for x in b] == pytest.approx([x["score"] for x in a], abs=1e-6)

@@ -226,6 +226,12 @@ def test_eval_verifier_command(tiny_llama, tmp_path, capsys):
     top = max(range(2), key=lambda i: min(steps[i]["step_scores"]))
     assert res[f"{tmp_path / 'm'} [min]"]["top1"]["value"] == [1.0, 0.0][top]
     assert set(res) == {f"{tmp_path / 'm'} [min]", f"{tmp_path / 'm'} [prod]"}
+    # the Markdown report carries the best-of-n curve (n = 1 … N) of every model next to its top-1: with one
+    # question of two candidates, n=1 is the mean correctness 0.5 and n=2 the top-1 credit
+    md = out2.with_suffix(".md").read_text()
+    top1 = res[f"{tmp_path / 'm'} [min]"]["top1"]["value"]
+    assert "| model (aggregation) | n=1 | n=2 |" in md
+    assert f"| {tmp_path / 'm'} [min] | 0.500 (" in md and f") | {top1:.3f} (" in md
 
 
 def test_an_edited_verifier_contract_is_refused_naming_the_field(tiny_llama, tmp_path, capsys):

@@ -45,7 +45,14 @@ def test_first_step_loss_worked_by_hand(tiny_llama, tmp_path):
     """The first row's loss is the mean over the step's solutions of prm_bce on the untrained model, recomputed
     here from the same initial weights (seeded head) and the same first-step solutions."""
     from rewardlab.verifiers.losses import prm_bce
-    from rewardlab.verifiers.train import TrainVerifierConfig, build_model, load_problems, plan_for, trainable_solutions
+    from rewardlab.verifiers.train import (
+        TrainVerifierConfig,
+        build_model,
+        load_problems,
+        plan_for,
+        problem_groups,
+        trainable_solutions,
+    )
 
     assert _train(tiny_llama, tmp_path / "r", "--stop-after", "1", "--head-dropout", "0") == 0
     cfg = TrainVerifierConfig(
@@ -54,7 +61,7 @@ def test_first_step_loss_worked_by_hand(tiny_llama, tmp_path):
     train, _, info = load_problems(cfg)
     sols, _ = trainable_solutions(train, "prm")
     vm = build_model(cfg, "bce", "binary")
-    _, items = plan_for(len(sols), 1, 4, 0).step(0)
+    _, items = plan_for(problem_groups(sols), 1, 4, 0).step(0)
     enc = [vm.encode(sols[i].prompt, sols[i].steps) for i in items]
     b = vm.batch(enc, [sols[i].step_labels for i in items])
     with torch.no_grad():

@@ -30,7 +30,7 @@ from rewardlab.core.finite import NonFiniteError
 from rewardlab.core.outputs import claim_output_dir
 from rewardlab.metrics.best_of_n import best_of_n_curve
 from rewardlab.scoring.loader import load_reward_model
-from rewardlab.scoring.sharding import score_items, world
+from rewardlab.scoring.sharding import NonFiniteInShard, score_items
 
 
 @dataclass
@@ -117,9 +117,9 @@ def score_model(path: str, items: list[tuple], sets: list[CandidateSet], batch_s
     rm = load_reward_model(path)
     try:
         scores = score_items(rm, items, batch_size=batch_size)
-    except NonFiniteError as e:  # the scorer's own check names the text's index; say which sample that is
-        m = re.search(r"text #(\d+)", str(e))
-        where = _sample_id(sets, int(m.group(1))) if m and world()[1] == 1 else "(see the index above)"
+    except (NonFiniteError, NonFiniteInShard) as e:  # the scorer's check names the text's index (in the whole
+        m = re.search(r"text #(\d+)", str(e))  # input, also data-parallel); say which sample that is
+        where = _sample_id(sets, int(m.group(1))) if m else "(see the index above)"
         raise RewardlabError(
             f"{role} {path} gave a non-finite score to sample {where}: {e}; nothing was written"
         ) from None

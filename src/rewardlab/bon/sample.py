@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from rewardlab.core.outputs import claim_output_file
 from rewardlab.data.readers import iter_rows
 from rewardlab.data.synthetic import generate
 from rewardlab.models.backbones import resolve_backbone
+from rewardlab.scoring.sharding import exchange, world
 
 LOGPROBS = "token log-probs under the policy's raw logits (log-softmax, temperature 1, no top-p)"
 RESUME_KEYS = ("policy", "policy_config_sha256", "n", "temperature", "top_p", "max_new_tokens", "batch_size", "seed")
@@ -250,52 +252,87 @@ def sample_group(model, tok, texts: list[str], cfg: SampleConfig, seed: int, eos
 
 
 def run_sample(cfg: SampleConfig) -> Path:
-    """Sample, resuming ``cfg.output`` when it exists (unless ``overwrite``). Returns the cache's path."""
-    # the shared output claim (an existing cache is resumed, so it may exist): never a directory, a FIFO or device,
-    # a link out of its folder, or the --prompts file itself
+    """Sample, resuming ``cfg.output`` when it exists (unless ``overwrite``). Returns the cache's path.
+
+    Data-parallel under ``torchrun`` / ``accelerate launch``: the prompt groups are dealt out in rounds (round k:
+    process r samples group ``k·W + r``), each group under its own seed as in one process, so the samples do not
+    depend on the number of processes; process 0 alone reads, cuts and appends the cache, writing each round's rows
+    in prompt order once every process has delivered them. A process that fails stops all of them
+    (:func:`rewardlab.scoring.sharding.exchange`); the rounds already written stay and ``--resume`` goes on."""
+    rank, size = world()
     prompt_file = None if cfg.prompts == "embedded" else cfg.prompts
-    out = claim_output_file(cfg.output, overwrite=True, inputs={"--prompts": prompt_file})
-    prompts = read_prompts(cfg)
-    path, tok = load_policy_tokenizer(cfg, prompts)
-    settings = settings_of(cfg, path, tok)
-    done: list[dict] = []
-    if out.exists() and not cfg.overwrite:
-        done = read_cache(out)
-        check_resume(out, done, settings, prompts)
-    elif out.exists():
-        out.unlink()
-    if len(done) == len(prompts):
+    out = Path(cfg.output)
+    state: dict = {}
+
+    def prepare() -> int:  # every process reads the prompts and the tokenizer; process 0 alone touches the cache
+        if rank == 0:  # the shared output claim (an existing cache is resumed, so it may exist): never a
+            # directory, a FIFO or device, a link out of its folder, or the --prompts file itself
+            claim_output_file(cfg.output, overwrite=True, inputs={"--prompts": prompt_file})
+        state["prompts"] = prompts = read_prompts(cfg)
+        state["path"], state["tok"] = path, tok = load_policy_tokenizer(cfg, prompts)
+        state["settings"] = settings = settings_of(cfg, path, tok)
+        state["texts"] = [prompt_text(tok, p.prompt) for p in prompts]  # before the model: template errors are cheap
+        if rank != 0:
+            return 0
+        if out.exists() and not cfg.overwrite:
+            done = read_cache(out)
+            check_resume(out, done, settings, prompts)
+            return len(done)
+        if out.exists():
+            out.unlink()
+        return 0
+
+    done = exchange(prepare, what="reading the prompts, the policy's tokenizer and the cache")[0]
+    prompts, tok, settings, texts = state["prompts"], state["tok"], state["settings"], state["texts"]
+    if done == len(prompts):
         progress.status(f"{out}: all {len(prompts)} prompts already sampled")
         return out
-    texts = [prompt_text(tok, p.prompt) for p in prompts]  # before the model: a template error costs nothing
     progress.status(f"loading the policy {cfg.policy}")
-    model = _load_policy(cfg, path)
+    exchange(lambda: state.update(model=_load_policy(cfg, state["path"])), what="loading the policy")
+    model = state["model"]
     eos = model.generation_config.eos_token_id
     eos_ids = {tok.eos_token_id} | set(eos if isinstance(eos, list) else [] if eos is None else [eos])
     eos_ids.discard(None)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        open(out, "a", encoding="utf-8") as f,
-        progress.bar(len(prompts) * cfg.n, "sampling", unit="sample", initial=len(done) * cfg.n) as bar,
-    ):
-        for gi, grp in enumerate(groups(len(prompts), cfg.n, cfg.batch_size)):
-            todo = [i for i in grp if i >= len(done)]
-            if not todo:
+    all_groups = groups(len(prompts), cfg.n, cfg.batch_size)
+    todo = [gi for gi, grp in enumerate(all_groups) if grp.stop > done]
+
+    def rows_of(gi: int) -> list[dict]:
+        grp = all_groups[gi]
+        samples = sample_group(model, tok, [texts[i] for i in grp], cfg, group_seed(cfg.seed, gi), eos_ids)
+        rows = []
+        for i, s in zip(grp, samples):
+            if i < done:  # a group cut short by an interruption: its written rows stay as they are
                 continue
-            samples = sample_group(model, tok, [texts[i] for i in grp], cfg, group_seed(cfg.seed, gi), eos_ids)
-            for i, s in zip(grp, samples):
-                if i < len(done):  # a group cut short by an interruption: its written rows stay as they are
-                    continue
-                p = prompts[i]
-                row = {"id": p.id, "prompt": p.prompt, **({"meta": p.meta} if p.meta else {})}
-                row["responses"] = [x["response"] for x in s]
-                row.update({k: [x[k] for x in s] for k in ("logprobs", "num_tokens", "finished")})
-                row["sampling"] = settings
-                f.write(dumps_strict(row, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-            bar.update(len(todo) * cfg.n)
+            p = prompts[i]
+            row = {"id": p.id, "prompt": p.prompt, **({"meta": p.meta} if p.meta else {})}
+            row["responses"] = [x["response"] for x in s]
+            row.update({k: [x[k] for x in s] for k in ("logprobs", "num_tokens", "finished")})
+            row["sampling"] = settings
+            rows.append(row)
+        return rows
+
+    if rank == 0:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        open(out, "a", encoding="utf-8") if rank == 0 else _nothing() as f,
+        progress.bar(len(prompts) * cfg.n, "sampling", unit="sample", initial=done * cfg.n) as bar,
+    ):
+        for k in range(0, len(todo), size):
+            mine = todo[k + rank] if k + rank < len(todo) else None
+            first, last = all_groups[todo[k]].start, all_groups[todo[min(k + size, len(todo)) - 1]].stop - 1
+            blocks = exchange(lambda: [] if mine is None else rows_of(mine), what=f"sampling (prompts {first}..{last})")
+            rows = [row for block in blocks for row in block]
+            if f is not None:
+                f.write("".join(dumps_strict(row, ensure_ascii=False) + "\n" for row in rows))
+                f.flush()
+                os.fsync(f.fileno())
+            bar.update(len(rows) * cfg.n)
     return out
+
+
+@contextmanager
+def _nothing():
+    yield None
 
 
 def _load_policy(cfg: SampleConfig, path: str):

@@ -210,6 +210,12 @@ def _backbone(name: str, cfg, command: str) -> None:
         check_model_source(flag(name), value, embedded=True, backbone=True)
 
 
+def _policy(name: str, cfg, command: str) -> None:
+    """``sample --policy``: an embedded name, a causal LM directory or a hub id answerable now."""
+    for value in _each(getattr(cfg, name)):
+        check_model_source(flag(name), value, embedded=True)
+
+
 def _init_from(name: str, cfg, command: str) -> None:
     for value in _each(getattr(cfg, name)):
         check_model_dir(flag(name), value)
@@ -273,10 +279,12 @@ FIELD_CHECKS: dict[str, Check] = {
     "safety": _init_from,
     "helpfulness": _init_from,
     "init_from": _init_from,
+    "policy": _policy,
     "judge": _judges,
     "data": _data,
     "eval_data": _data,
     "reference_data": _data,
+    "prompts": _data,
     "feature_cache": _cache,
     "run": _run_dir,
     "device": _device_option,  # --device / --dtype / --attn-implementation / --quantize: names and packages

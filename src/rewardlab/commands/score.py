@@ -84,7 +84,7 @@ def _scored(rm: Scorer, items, cfg: ScoreConfig, unsafe: list[bool]) -> tuple[li
     opts = ScoreOptions(
         batch_size=cfg.batch_size, normalize=cfg.normalize, padding_side=cfg.padding_side, token_budget=cfg.token_budget
     )
-    out = map_sharded(lambda part, tags: rm.score_rows(part, opts, unsafe=tags), items, unsafe)  # data-parallel
+    out = map_sharded(lambda part, tags: rm.score_rows(part, opts, unsafe=tags), items, unsafe, what="scoring")
     return [r["score"] for r in out], [{k: v for k, v in r.items() if k != "score"} for r in out]
 
 

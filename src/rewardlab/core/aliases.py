@@ -22,6 +22,8 @@ ALIASES = {  # alias -> rewardlab's field (a command without that field gets no 
     "eval_steps": "eval_every",  # steps between held-out evaluations
     "save_total_limit": "keep_checkpoints",  # the newest N checkpoints are kept
     "model_name_or_path": "backbone",  # TRL's scripts: the model to put the reward head on
+    "num_return_sequences": "n",  # transformers' generate: samples per prompt (`sample --n`, which torchrun's and
+    # accelerate's own parsers take for an ambiguous abbreviation of theirs: --nnodes, --nproc-per-node, …)
 }
 
 # old name -> (the field it sets, the config classes that had the old name, {old value: new value} or None).

@@ -29,7 +29,8 @@ from rewardlab.core.integrity import SEAL, file_hashes, read_rewardlab_json, sea
 from rewardlab.core.scorer import Capabilities, LoadRequest, ScoreOptions, Scorer
 from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
 from rewardlab.verifiers.losses import IGNORE, correct_probability
-from rewardlab.verifiers.records import STEP_RULE, split_lines
+from rewardlab.verifiers.packed import pack_solutions, packed_logits, packed_support
+from rewardlab.verifiers.records import STEP_RULE, prompt_text, split_lines
 from rewardlab.verifiers.steps import Encoded, StepFormat, encode, marker_id
 
 SPEC_FILE = "rewardlab.json"
@@ -83,11 +84,6 @@ def collate(encoded: list[Encoded], labels, outcomes, pad_id: int) -> dict[str, 
     return {"input_ids": ids, "attention_mask": attn, "labels": lab, "completion_mask": comp, "outcome": out}
 
 
-def prompt_text(prompt) -> str:
-    """A verifier reads the prompt as text; chat messages are joined by newlines (content only)."""
-    return prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
-
-
 class VerifierModel(torch.nn.Module, Scorer):
     """An ORM or a PRM: ``model`` (a token-classification transformer), ``tok`` and ``spec``; the scorer kind
     ``verifier`` (per-step output)."""
@@ -99,12 +95,26 @@ class VerifierModel(torch.nn.Module, Scorer):
         batched_forward=False,
     )
 
+    check_aggregation = staticmethod(check_aggregation)  # an aggregation's name → itself; ValueError listing them
+
     def __init__(self, model, tok, spec: VerifierSpec):
         super().__init__()
         self.model, self.tok, self.spec = model, tok, spec
         self.tokenizer = tok
         self.mid = marker_id(tok, spec.fmt)
         self.modified_files: list[str] = []
+        self.packing = False  # the packed prefix-shared forward (rewardlab.verifiers.packed); set by use_packing
+
+    def use_packing(self, mode: str) -> str:
+        """``mode``: ``auto`` (packed where :func:`~rewardlab.verifiers.packed.packed_support` covers the backbone),
+        ``on`` (refuse otherwise: :class:`ModelContractError`) or ``off``. Returns why packing is off ("" when on)."""
+        if mode not in ("auto", "on", "off"):
+            raise ModelContractError(f"--packing must be auto, on or off, got {mode!r}")
+        ok, why = packed_support(self.model, self.spec.causal, self.spec.max_length)
+        if mode == "on" and not ok:
+            raise ModelContractError(f"--packing on: the packed prefix-shared path does not cover this model: {why}")
+        self.packing = ok and mode != "off"
+        return "" if self.packing else (why or "--packing off")
 
     # --- forward ------------------------------------------------------------------------------------------
     def forward(self, input_ids, attention_mask) -> torch.Tensor:
@@ -115,44 +125,90 @@ class VerifierModel(torch.nn.Module, Scorer):
     def encode(self, prompt, steps, labels=None, name="") -> Encoded:
         return encode(self.tok, self.spec.fmt, self.mid, prompt_text(prompt), steps, labels, self.spec.max_length, name)
 
-    def batch(self, encoded: list[Encoded], labels=None, outcomes=None) -> dict[str, torch.Tensor]:
+    def batch(self, encoded: list[Encoded], labels=None, outcomes=None, keys=None) -> dict:
+        """The padded batch of :func:`collate` on the model's device; with :attr:`packing` on, also ``packed``: the
+        packed layout (:func:`~rewardlab.verifiers.packed.pack_solutions`; ``keys[b]``: solution b's prompt, the
+        same key = one prefix-shared group; default: each solution alone)."""
         device = next(self.model.parameters()).device
-        b = collate(encoded, labels, outcomes, self.tok.pad_token_id)
-        return {k: v.to(device) for k, v in b.items()}
+        b = {k: v.to(device) for k, v in collate(encoded, labels, outcomes, self.tok.pad_token_id).items()}
+        if self.packing:
+            keys = keys if keys is not None else list(range(len(encoded)))
+            b["packed"] = pack_solutions(encoded, keys, self.tok.pad_token_id).to(device)
+        return b
+
+    def batch_logits(self, b: dict, labelled_only: bool = False) -> torch.Tensor:
+        """The logits of a :meth:`batch` ([B, T] one-output heads, else [B, T, C]): from the packed forward when the
+        batch carries ``packed``, else :meth:`forward` on the padded rows; the same values either way (tested ≤ 1e-5).
+        ``labelled_only`` (a PRM's training step): the packed forward computes the positions with a step label only
+        (its last layer at those tokens alone; 0 elsewhere, where the PRM losses read nothing)."""
+        if "packed" not in b:
+            return self(b["input_ids"], b["attention_mask"])
+        reads = (b["labels"] != IGNORE) if labelled_only else None
+        logits = packed_logits(self.model, b["packed"], reads)
+        return logits[..., 0] if logits.shape[-1] == 1 else logits
 
     # --- scoring ------------------------------------------------------------------------------------------
     @torch.no_grad()
     def score_steps(self, solutions, aggregation: str | None = None, batch_size: int = 16) -> list[dict]:
         """``solutions``: (prompt, [steps]) pairs → per solution ``{"score", "aggregation", "step_scores",
-        "token_probs", "steps_scored"}``: one forward per solution (batched, length-sorted), P(correct) at each
+        "token_probs", "steps_scored"}``: one forward per solution (batched, length-sorted; with :attr:`packing`, the solutions of one prompt
+        batched together and their prompt computed once), P(correct) at each
         step's marker and at every completion token; ``score`` by ``aggregation`` (default: the model's)."""
         agg = check_aggregation(aggregation or self.spec.aggregation)
         was = self.training
         self.eval()
         enc = [self.encode(p, s, name=f"solution {i}") for i, (p, s) in enumerate(solutions)]
-        order = sorted(range(len(enc)), key=lambda i: len(enc[i].ids))
+        keys = [prompt_text(p) for p, _ in solutions]
+        # padded: length-sorted batches; packed: the solutions of one prompt together, so their prompt is shared
+        order = sorted(range(len(enc)), key=(lambda i: (keys[i], i)) if self.packing else (lambda i: len(enc[i].ids)))
         out: list[dict | None] = [None] * len(enc)
         try:
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
-                b = self.batch([enc[i] for i in idx])
-                probs = correct_probability(self(b["input_ids"], b["attention_mask"]), self.spec.head).cpu()
+                b = self.batch([enc[i] for i in idx], keys=[keys[i] for i in idx])
+                probs = correct_probability(self.batch_logits(b), self.spec.head).cpu()
                 for row, i in enumerate(idx):
                     e = enc[i]
-                    steps = [float(probs[row, p]) if p is not None else None for p in e.step_positions]
-                    tokens = probs[row, e.completion_start : e.end].tolist()
-                    kept = [s for s in steps if s is not None]
-                    scoreable = kept if agg in STEP_AGGREGATIONS else tokens
-                    out[i] = {  # None: every step (or token) lies beyond max_length (counted by the evaluators)
-                        "score": aggregate(agg, kept, tokens) if scoreable else None,
-                        "aggregation": agg,
-                        "step_scores": steps,
-                        "token_probs": tokens,
-                        "steps_scored": len(kept),
-                    }
+                    out[i] = self.read_scores(probs[row], e.step_positions, e.completion_start, e.end, agg)
         finally:
             self.train(was)
         return out
+
+    def read_scores(self, probs, step_positions, completion_start: int, end: int, aggregation: str) -> dict:
+        """One solution's ``{"score", "aggregation", "step_scores", "token_probs", "steps_scored"}`` from its row
+        of P(correct) ``probs`` [T] (:func:`~rewardlab.verifiers.losses.correct_probability`): the step scores at
+        the markers (None: cut off), the completion's token probabilities, ``score`` by ``aggregation`` (None:
+        every step, or token, lies beyond max_length; the evaluators count those)."""
+        steps = [float(probs[p]) if p is not None else None for p in step_positions]
+        tokens = probs[completion_start:end].tolist()
+        kept = [s for s in steps if s is not None]
+        scoreable = kept if aggregation in STEP_AGGREGATIONS else tokens
+        return {
+            "score": aggregate(aggregation, kept, tokens) if scoreable else None,
+            "aggregation": aggregation,
+            "step_scores": steps,
+            "token_probs": tokens,
+            "steps_scored": len(kept),
+        }
+
+    def correct_probability(self, logits: torch.Tensor) -> torch.Tensor:
+        """P(correct) per token from :meth:`forward`'s logits ([B, T] or [B, T, C] → [B, T]), by the model's head."""
+        return correct_probability(logits, self.spec.head)
+
+    # --- vLLM's token_classify (rewardlab.verifiers.pooling; served on /pooling by rewardlab.serve.verifier) -----
+    def pooling_features(self, prompt, response) -> dict:
+        """One input's tokens and step ends: ``prompt`` None and a text, or a prompt and its steps (a list) or
+        its response (a text, one step per non-empty line); refused whole when it does not fit max_length."""
+        from rewardlab.verifiers.pooling import features  # lazy: only the server and its tests ask
+
+        return features(self, prompt, response)
+
+    def token_rows(self, feats: list[dict], activation: bool = True, aggregation: str | None = None) -> list[dict]:
+        """Per input of :meth:`pooling_features`: per-token rows [T, C] (σ / softmax, or the raw logits), and for
+        a solution its step rows, step scores and their aggregate (default: the model's), named."""
+        from rewardlab.verifiers.pooling import token_rows  # lazy: only the server and its tests ask
+
+        return token_rows(self, feats, activation, check_aggregation(aggregation or self.spec.aggregation))
 
     @torch.no_grad()
     def score_per_prefix(self, prompt, steps) -> list[float | None]:

@@ -35,6 +35,7 @@ from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokeni
 
 from rewardlab.core.atomic import atomic_write_text, json_safe
 from rewardlab.core.bounds import Fraction, NonNegative, NonNegativeFloat, Positive, PositiveFloat, Seed
+from rewardlab.core.device import TrainDeviceOptions, resolve_training
 from rewardlab.core.errors import DataError, RewardlabError
 from rewardlab.core.jsonstrict import dumps_strict
 from rewardlab.core.outputs import claim_output_dir
@@ -63,7 +64,7 @@ RUN_WRITES = ("model", "checkpoints", "metrics.jsonl", "report.json", "report.md
 
 
 @dataclass
-class TrainVerifierConfig:
+class TrainVerifierConfig(TrainDeviceOptions):
     # data
     data: str = (
         "synthetic"  # solutions file (trl | processbench | gsm8k_solutions | math_shepherd), or synthetic (embedded)
@@ -101,8 +102,8 @@ class TrainVerifierConfig:
     batch_size: Positive = 8  # solutions per optimizer step, over all processes
     micro_batch_size: Positive | None = None  # solutions per forward (default: the whole share)
     eval_batch_size: Positive = 16  # solutions per forward when scoring
+    packing: str = "auto"  # auto: a problem's solutions share their prompt's forward where the backbone is covered (causal Llama/Qwen/Mistral), else padded | on: refuse otherwise | off
     seed: Seed = 0  # data order, head initialisation, split
-    device: str | None = None  # cpu | cuda (default: cuda when available)
     # output
     output_dir: str = "runs/verifier"  # model/, metrics.jsonl, report.json, report.md
     save_model: bool = True  # write output_dir/model
@@ -142,8 +143,15 @@ class TrainVerifierConfig:
             raise RewardlabError(f"--format must be auto or one of {', '.join(VERIFIER_FORMATS)}, got {self.format!r}")
         if self.lr_schedule not in SCHEDULES:
             raise RewardlabError(f"--lr-schedule must be {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
+        if self.packing not in ("auto", "on", "off"):
+            raise RewardlabError(f"--packing must be auto, on or off, got {self.packing!r}")
         if not self.marker:
             raise RewardlabError("--marker must not be empty")
+        if not self.prompt_separator:
+            raise RewardlabError(
+                "--prompt-separator must not be empty: a separator between the prompt and step 1, always "
+                "(TRL trains without one and infers with one)"
+            )
         if self.aggregation is not None:
             try:
                 check_aggregation(self.aggregation)
@@ -234,7 +242,8 @@ def build_model(cfg: TrainVerifierConfig, head: str, scheme: str) -> VerifierMod
     config = AutoConfig.from_pretrained(path, num_labels=HEADS[head][0])
     if cfg.head_dropout is not None:
         config.classifier_dropout = cfg.head_dropout
-    model = AutoModelForTokenClassification.from_pretrained(path, config=config)
+    attn = {"attn_implementation": cfg.attn_implementation} if cfg.attn_implementation else {}
+    model = AutoModelForTokenClassification.from_pretrained(path, config=config, **attn)
     model.config.pad_token_id = tok.pad_token_id
     fmt = StepFormat(cfg.marker, cfg.prompt_separator, cfg.marker_special)
     if cfg.marker_special:
@@ -278,12 +287,27 @@ def fingerprint(enc, sols: list[Solution]) -> str:
     return h.hexdigest()
 
 
-def plan_for(n: int, epochs: int, batch_size: int, seed: int) -> StepPlan:
+def problem_groups(sols: list[Solution]) -> list[list[int]]:
+    """Solution indices per prompt, in order of first appearance (the solutions of one problem)."""
+    by_prompt: dict[str, list[int]] = {}
+    for i, s in enumerate(sols):
+        by_prompt.setdefault(s.prompt, []).append(i)
+    return list(by_prompt.values())
+
+
+def plan_for(groups: list[list[int]], epochs: int, batch_size: int, seed: int) -> StepPlan:
+    """Each epoch shuffles the problems and keeps a problem's solutions together (so a step's solutions of one
+    problem can share their prompt's forward, :mod:`rewardlab.verifiers.packed`); the same order packed or not.
+
+    >>> plan = plan_for([[0, 1], [2, 3], [4]], 1, 2, 0)
+    >>> [plan.step(s)[1] for s in range(plan.total)]
+    [[0, 1], [4, 2], [3]]
+    """
     rng, orders = random.Random(seed), []
     for _ in range(epochs):
-        order = list(range(n))
+        order = list(range(len(groups)))
         rng.shuffle(order)
-        orders.append(order)
+        orders.append([i for g in order for i in groups[g]])
     return StepPlan(orders, batch_size)
 
 
@@ -296,8 +320,13 @@ def train_loop(cfg, vm: VerifierModel, sols, enc, ckpt, accelerator, metrics, lo
         total = 0.0
         for m in range(0, len(share), micro):
             idx = share[m : m + micro]
-            b = vm.batch([enc[i] for i in idx], [sols[i].step_labels for i in idx], [sols[i].outcome for i in idx])
-            per = loss_fn(vm(b["input_ids"], b["attention_mask"]), b)
+            b = vm.batch(
+                [enc[i] for i in idx],
+                [sols[i].step_labels for i in idx],
+                [sols[i].outcome for i in idx],
+                keys=[sols[i].prompt for i in idx],
+            )
+            per = loss_fn(vm.batch_logits(b, labelled_only=vm.spec.objective == "prm"), b)
             loss = per.sum() / len(items)
             loss.backward()
             total += loss.item()
@@ -308,7 +337,7 @@ def train_loop(cfg, vm: VerifierModel, sols, enc, ckpt, accelerator, metrics, lo
 
     torch.manual_seed(cfg.seed)
     return run_steps(
-        plan_for(len(sols), cfg.epochs, cfg.batch_size, cfg.seed),
+        plan_for(problem_groups(sols), cfg.epochs, cfg.batch_size, cfg.seed),
         step_loss,
         row,
         module=vm.model,
@@ -377,12 +406,15 @@ def run_train_verifier(cfg: TrainVerifierConfig, command: str | None = None) -> 
     accelerator = make_accelerator(False, [], out / "tensorboard")
     main = accelerator.is_main_process
     vm = build_model(cfg, head, info["scheme"])
-    device = (
-        str(accelerator.device)
-        if accelerator.num_processes > 1
-        else (cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    )
-    vm.model.to(device)
+    # --device / --attn-implementation as every trainer (core.device); float32 weights, no autocast (a verifier's
+    # per-token sigmoids are trained in fp32). Under torchrun the process's own device wins.
+    placement = resolve_training(cfg, "fp32", str(accelerator.device) if accelerator.num_processes > 1 else None)
+    if main:
+        print(f"rewardlab: train-verifier {placement.line()}", file=sys.stderr, flush=True)
+    vm.model.to(placement.device)
+    packing_off = vm.use_packing(cfg.packing)  # --packing on refuses here (ModelContractError), before training
+    if packing_off and cfg.packing == "auto":
+        print(f"rewardlab: packing off (padded batches): {packing_off}", file=sys.stderr)
     enc, dropped, cut = encode_all(vm, sols, cfg.on_truncation)  # refuses before training
     if cut:
         print(
@@ -428,7 +460,9 @@ def run_train_verifier(cfg: TrainVerifierConfig, command: str | None = None) -> 
         "left_out_without_labels": left_out,
         "truncation": {"max_length": cfg.max_length, "solutions_cut": cut, "step_labels_dropped": dropped},
         "step_format": vm.spec.step_format,
+        "packing": {"mode": cfg.packing, "used": vm.packing, "reason_off": packing_off or None},
         "processes": accelerator.num_processes,
+        "placement": placement.describe(),  # device, float32 weights, and why
         "train_seconds": time.perf_counter() - t,
         "history_tail": loop.history[-3:],
     }
@@ -478,6 +512,8 @@ def render_report(r: dict) -> str:
         f"separator {r['step_format']['prompt_separator']!r}; causal backbone: {r['causal']}",
         f"- truncation (max_length {r['truncation']['max_length']}): {r['truncation']['solutions_cut']} solutions cut, "
         f"{r['truncation']['step_labels_dropped']} step labels dropped",
+        f"- packing (--packing {r['packing']['mode']}): "
+        + ("prefix-shared packed forward" if r["packing"]["used"] else f"padded ({r['packing']['reason_off']})"),
         f"- train seconds: {r['train_seconds']:.1f}",
     ]
     h = r.get("held_out") or {}
