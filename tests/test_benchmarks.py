@@ -437,6 +437,7 @@ def test_registry_lists_every_benchmark():
         "best-of-n",
         "mt-bench-human",
         "evalbiasbench",
+        "processbench",
     }
     assert get_benchmark("RB2") is REGISTRY["rewardbench-2"] and get_benchmark("rewardbench-v1").name == "rewardbench"
     for bench in REGISTRY.values():

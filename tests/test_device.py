@@ -160,14 +160,17 @@ def test_placement_line_and_record():
     assert p.describe()["attn_implementation"] == "sdpa" and p.torch_dtype is torch.bfloat16
 
 
-@pytest.mark.parametrize("command", ["score", "eval", "probe", "normalize", "serve", "judge", "train-judge"])
+@pytest.mark.parametrize(
+    "command", ["score", "eval", "probe", "normalize", "serve", "judge", "train-judge", "train-verifier"]
+)
 def test_every_command_that_runs_a_model_has_the_device_flags(command, capsys):
     """The scoring commands and judge: all four; train-judge (a trainer: float32 weights, --precision) the two that
     say where it runs. Before: judge and train-judge had a --device of their own (cpu | cuda | cuda:N, no auto)."""
     with pytest.raises(SystemExit):
         main([command, "--help"])
     out = capsys.readouterr().out
-    flags = ("--device", "--attn-implementation") if command == "train-judge" else ("--dtype", "--quantize")
+    trainer = command in ("train-judge", "train-verifier")  # float32 weights: no --dtype, no --quantize
+    flags = ("--device", "--attn-implementation") if trainer else ("--dtype", "--quantize")
     for flag in ("--device", "--attn-implementation", *flags):
         assert flag in out, (command, flag)
     assert "auto (cuda when present, else mps, else cpu)" in " ".join(out.split())  # the shared --device
@@ -253,6 +256,23 @@ def test_train_judge_records_its_device_and_precision(tmp_path, tiny_llama, pair
     )
     placement = json.loads((out / "report.json").read_text())["placement"]
     assert placement["device"] == "cpu" and placement["dtype"] == "float32" and placement["autocast"] == "bfloat16"
+
+
+def test_train_verifier_records_its_device(tmp_path, tiny_llama, capsys):
+    """train-verifier on the shared trainer placement (before: its own --device, cpu | cuda, recorded nowhere):
+    printed, and in report.json; a device name it cannot use is refused before training, naming the option."""
+    out = tmp_path / "tv"
+    args = ["train-verifier", "--backbone", tiny_llama, "--synthetic-problems", "6", "--eval-fraction", "0",
+            "--batch-size", "4", "--epochs", "1", "--output-dir", str(out), "-q"]  # fmt: skip
+    assert main([*args, "--device", "cpu", "--attn-implementation", "eager"]) == 0
+    assert "train-verifier model on cpu in float32 (a trainer keeps float32 weights" in capsys.readouterr().err
+    placement = json.loads((out / "report.json").read_text())["placement"]
+    assert placement["device"] == "cpu" and placement["dtype"] == "float32" and placement.get("autocast") is None
+    assert placement["attn_implementation"] == "eager"
+    assert main([*args[:-3], "--output-dir", str(tmp_path / "bad"), "--device", "tpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--device tpu: expected auto, cpu, cuda, cuda:N or mps" in err and "Traceback" not in err
+    assert not (tmp_path / "bad" / "metrics.jsonl").exists()
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,8 @@ STAGE_OF = {
     "rewardlab.probes.pairs": "data",
     "rewardlab.probes.templates": "data",
     "rewardlab.probes.similarity": "data",
+    "rewardlab.verifiers.records": "data",  # step-labelled solutions and their readers (ProcessBench's loader)
+    "rewardlab.verifiers.readers": "data",
     "rewardlab.metrics": "metrics",
     "rewardlab.multiobjective.metrics": "metrics",
     "rewardlab.multiobjective.debias": "metrics",

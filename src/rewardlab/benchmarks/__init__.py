@@ -15,6 +15,7 @@ generic            any comparison file: pairwise accuracy, per source
 best-of-n          any comparison file with N candidates: gold-at-top accuracy vs random 1/N
 mt-bench-human     MT-Bench human judgments: judge–human agreement with/without ties, W/L/T
 evalbiasbench      EvalBiasBench (OffsetBias): per-bias single/pair accuracy and pair agreement, both orders
+processbench       ProcessBench: a verifier's first wrong step vs the label, F1 of acc_err/acc_cor per split
 =================  =========================================================================
 
 ``detect_benchmark(path)`` names the benchmark a file's own layout gives away (EvalBiasBench's JSON object
@@ -25,7 +26,7 @@ Each module's docstring says exactly where its formula was read.
 
 from __future__ import annotations
 
-from rewardlab.benchmarks import evalbiasbench, generic, mtbench, rewardbench, rewardbench2, rmb
+from rewardlab.benchmarks import evalbiasbench, generic, mtbench, processbench, rewardbench, rewardbench2, rmb
 from rewardlab.benchmarks.base import Benchmark, BenchmarkData, score_records
 from rewardlab.core.errors import RewardlabError
 
@@ -39,6 +40,7 @@ REGISTRY: dict[str, Benchmark] = {
         generic.BEST_OF_N,
         mtbench.BENCHMARK,
         evalbiasbench.BENCHMARK,
+        processbench.BENCHMARK,
     )
 }
 # benchmarks recognised from the file itself: name -> detect(path) -> bool
@@ -55,6 +57,7 @@ ALIASES = {
     "judge-agreement": "mt-bench-human",
     "biasbench": "evalbiasbench",
     "eval-bias-bench": "evalbiasbench",
+    "process-bench": "processbench",
 }
 
 __all__ = [

@@ -69,6 +69,9 @@ class Benchmark:
     apply), not a benchmark's fixed schema read by ``loader``.
     ``reads_unreadable``: the rule takes ``unreadable=`` (one bool per record: a judge gave no readable verdict
     for it) and scores those as the benchmark's own code does; for the other rules the count is only reported.
+    ``scores``: what the rule reads — ``"responses"`` (one reward per response, any scorer: :meth:`score`) or
+    ``"steps"`` (per-step scores of a verifier: ``loader`` gives solutions, ``rule(rows, threshold_split,
+    threshold)``; ProcessBench, run by :func:`rewardlab.verifiers.run_eval.processbench_results`).
     """
 
     name: str
@@ -82,6 +85,7 @@ class Benchmark:
     pairwise: Callable[[Comparison], bool] = lambda record: True
     reads_comparisons: bool = False
     reads_unreadable: bool = False
+    scores: str = "responses"  # what the rule reads: "responses" (a reward per response) or "steps" (a verifier's)
 
     def load(self, path: str, limit: int | None = None, skip_invalid: bool = False) -> BenchmarkData:
         return self.loader(path, limit=limit, skip_invalid=skip_invalid)

@@ -43,6 +43,7 @@ from rewardlab.evaluation.truncation import truncation_counts, truncation_line, 
 from rewardlab.metrics.ties import TiePolicy
 from rewardlab.probes.profile import bias_profile
 from rewardlab.scoring.loader import load_scorer, model_provenance
+from rewardlab.verifiers.run_eval import run_step_benchmark
 
 # what eval writes into output_dir: --overwrite removes these first
 EVAL_WRITES = ("examples-*.jsonl", "report.json", "report.md", "report.html")
@@ -74,6 +75,8 @@ class EvalConfig(ContractOptions, DeviceOptions):
     benchmark: str = (
         ""  # a benchmark name from `--benchmark list` (e.g. rewardbench, rewardbench-2, rmb); "" = plain eval
     )
+    threshold_split: str = ""  # processbench: the split whose F1-maximising step threshold is used for every split
+    threshold: float | None = None  # processbench: a fixed step threshold instead (a step below it is wrong)
     tie_policy: str = "published"  # published | strict | half | fractional | random[:SEED]
     n_boot: NonNegative = 1000  # bootstrap resamples for the 95% intervals
     seed: Seed = 0  # bootstrap resampling and random tie policies
@@ -150,6 +153,11 @@ def _evaluate_and_report(cfg: EvalConfig, records: list[Comparison] | None, skip
         inputs={"--data": as_paths(cfg.data) if cfg.data else None, "--model": cfg.model},
         command="rewardlab eval",
     )
+    if bench is not None and bench.scores == "steps":  # a verifier's per-step scores (ProcessBench)
+        load = lambda p: load_scorer(
+            p, contract_options(cfg), cfg.trust_modified, packing=cfg.packing, devices=device_options(cfg)
+        )  # noqa: E731
+        return run_step_benchmark(bench, cfg, load)
     load_notes: list[str] = []
     if records is None:
         records, skipped, load_notes = _load_records(cfg, bench)

@@ -125,7 +125,7 @@ def report_summary(report_dir: str | Path) -> str:
     return (
         summary_table(results)
         + "".join(f"\ntruncated: {line}" for line in cut)
-        + f"\nreport: {report_dir / 'report.md'} (and report.html, report.json)"
+        + f"\nreport: {report_dir / 'report.md'} (and {'report.html, ' * (report_dir / 'report.html').exists()}report.json)"
     )
 
 

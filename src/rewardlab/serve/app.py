@@ -14,6 +14,10 @@ Endpoints (JSON; every error is ``{"detail": "<message>"}`` with a 4xx/5xx statu
     OpenRLHF's remote reward model API: ``{"query": [str, ...], "prompts": [str, ...]?, "labels": ?,
     "normalize": bool?, "unsafe": [bool, ...]?}`` -> ``{"rewards": [...], "scores": [...]}`` (how queries are
     split: :mod:`rewardlab.serve.openrlhf`; ``unsafe``: one tag per query, as for ``/v1/score``).
+``POST /pooling``
+    vLLM's pooling API with ``task: "token_classify"``: per-token rows, and per-step rows for ``{"prompt", "steps"}``
+    inputs, for a verifier (ORM / PRM); any other model answers 400 (:mod:`rewardlab.serve.verifier`, which also
+    says how a verifier's ``/v1/score`` and ``/get_reward`` give the aggregate of its step scores, named).
 ``GET /health``
     ``{"status": "ok", "model": <the model directory as given, or its backbone>, "queued_texts": ...}``; no token
     needed; 503 while shutting down. ``/docs`` and ``/redoc`` are served with no network (:mod:`rewardlab.serve.docs`).
@@ -62,6 +66,7 @@ from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.docs import add_offline_docs
 from rewardlab.serve.openrlhf import SplitError, split_query
 from rewardlab.serve.tokenizing import TokenizerStopped, TokenizerWorker
+from rewardlab.serve.verifier import add_pooling_route, serving_view
 
 TOKEN_ENV = "REWARDLAB_SERVE_TOKEN"
 UNSAFE_REFUSAL = (
@@ -119,6 +124,9 @@ class ScoreResponse(BaseModel):
     attributes: list[dict[str, float]] | None = Field(None, description="per-attribute rewards (K-output models)")
     transformed: list[dict[str, float]] | None = Field(None, description="rewards after verbosity debiasing")
     gate: list[dict[str, float]] | None = Field(None, description="gate weights over the objectives (sum to 1)")
+    # verifiers only (rewardlab.serve.verifier): how the per-step scores became the reward
+    aggregation: str | None = Field(None, description="verifiers: the aggregation of the step scores (min, prod, ...)")
+    step_rule: str | None = Field(None, description="verifiers: how a response was split into steps (lines)")
 
 
 class OpenRLHFRequest(BaseModel):
@@ -145,6 +153,7 @@ class OpenRLHFRequest(BaseModel):
 class OpenRLHFResponse(BaseModel):
     rewards: list[float]
     scores: list[float]
+    aggregation: str | None = Field(None, description="verifiers: the aggregation of the step scores")
 
 
 # ---- metrics ------------------------------------------------------------------------------------
@@ -361,6 +370,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
         )
     else:  # a model loaded by the caller: moved to --device
         rm.to(resolve(device_options(cfg)).device)
+    rm = serving_view(rm, cfg)  # a verifier: its steps' aggregate through the batcher (rewardlab.serve.verifier)
     caps = rm.capabilities  # what this kind does (rewardlab.core.scorer), declared, never probed
     if not caps.batched_forward:
         raise RewardlabError(f"{cfg.model or 'this model'} ({rm.kind}) cannot be served: it has no batched forward")
@@ -565,8 +575,10 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
             rewards, _ = await score_items(items, norm, tags)
         except ModelContractError as e:
             raise HTTPException(422, str(e))
-        rewards = rm.unpack(rewards)["rewards"]  # the scalar: for K-output kinds, the model's scaliser
-        return OpenRLHFResponse(rewards=rewards, scores=rewards)
+        parts = rm.unpack(rewards)  # the scalar: for K-output kinds, the model's scaliser; verifiers: the aggregate
+        return OpenRLHFResponse(rewards=parts["rewards"], scores=parts["rewards"], aggregation=parts.get("aggregation"))
+
+    add_pooling_route(app, rm, model_name=model_name, tokenizer=tokenizer, auth=auth, check_sizes=check_sizes)
 
     @app.get("/health")
     async def health():
@@ -596,7 +608,7 @@ def create_app(cfg: ServeConfig, rm=None) -> FastAPI:
     return app
 
 
-_KNOWN = {"/v1/score", "/get_reward", "/health", "/metrics"}
+_KNOWN = {"/v1/score", "/get_reward", "/pooling", "/health", "/metrics"}
 
 
 def _plain_doc(text: str) -> str:

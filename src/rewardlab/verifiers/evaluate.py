@@ -1,6 +1,7 @@
 """Verifier evaluation: ProcessBench's first-error protocol and best-of-n on fixed candidates.
 
-**ProcessBench** (QwenLM/ProcessBench ``run_eval.py``): a model predicts the index of the first step it judges
+**ProcessBench** (QwenLM/ProcessBench ``run_eval.py``; the protocol lives with the benchmark registry's entry,
+:mod:`rewardlab.benchmarks.processbench`, and is imported here): a model predicts the index of the first step it judges
 wrong (−1: none). Per split: ``acc_err`` = mean(pred == label) over the erroneous rows (label ≥ 0), ``acc_cor`` =
 mean(pred == −1) over the all-correct rows, ``f1`` = 2·acc_err·acc_cor / (acc_err + acc_cor) (0 when both are 0);
 the overall F1 is the mean over splits. A PRM outputs probabilities, so a step is judged wrong when its score is
@@ -23,96 +24,15 @@ from typing import Sequence
 
 import numpy as np
 
+from rewardlab.benchmarks.processbench import (  # noqa: F401  (the protocol, importable from here as before)
+    choose_threshold,
+    first_wrong,
+    processbench_report,
+    processbench_scores,
+    random_step_baseline,
+)
 from rewardlab.metrics.best_of_n import best_of_n_curve
 from rewardlab.metrics.statistics import bootstrap_ci
-
-
-def first_wrong(step_scores: Sequence[float | None], threshold: float) -> int:
-    """Index of the first step scored below ``threshold`` (None = cut off: not judged), −1 if none.
-
-    >>> first_wrong([0.9, 0.4, 0.1], 0.5), first_wrong([0.9, 0.8], 0.5)
-    (1, -1)
-    """
-    return next((i for i, s in enumerate(step_scores) if s is not None and s < threshold), -1)
-
-
-def processbench_scores(preds: Sequence[int], labels: Sequence[int]) -> dict:
-    """acc_err, acc_cor and their harmonic mean F1 for one split (see the module docstring).
-
-    Worked (6 rows): labels (2, 0, 1, −1, −1, −1), preds (2, 1, 1, −1, 0, −1): erroneous rows right 2 of 3
-    → acc_err = 2/3; correct rows right 2 of 3 → acc_cor = 2/3; F1 = 2·(4/9)/(4/3) = 2/3.
-
-    >>> r = processbench_scores([2, 1, 1, -1, 0, -1], [2, 0, 1, -1, -1, -1])
-    >>> round(r["acc_err"], 4), round(r["acc_cor"], 4), round(r["f1"], 4), r["n_err"], r["n_cor"]
-    (0.6667, 0.6667, 0.6667, 3, 3)
-    """
-    preds, labels = np.asarray(preds), np.asarray(labels)
-    err, cor = labels >= 0, labels == -1
-    acc_err = float(np.mean(preds[err] == labels[err])) if err.any() else float("nan")
-    acc_cor = float(np.mean(preds[cor] == -1)) if cor.any() else float("nan")
-    f1 = 0.0 if acc_err + acc_cor == 0 else 2 * acc_err * acc_cor / (acc_err + acc_cor)
-    return {"acc_err": acc_err, "acc_cor": acc_cor, "f1": f1, "n_err": int(err.sum()), "n_cor": int(cor.sum())}
-
-
-def random_step_baseline(n_steps: Sequence[int], labels: Sequence[int]) -> dict:
-    """Expected scores of a predictor uniform over {−1, 0, …, K−1} (exact: each row is right with 1/(K+1)).
-
-    >>> r = random_step_baseline([3, 1], [0, -1])  # 1/4 on the erroneous row, 1/2 on the correct one
-    >>> r["acc_err"], r["acc_cor"], round(r["f1"], 4)
-    (0.25, 0.5, 0.3333)
-    """
-    p = 1.0 / (np.asarray(n_steps) + 1.0)
-    labels = np.asarray(labels)
-    acc_err = float(p[labels >= 0].mean()) if (labels >= 0).any() else float("nan")
-    acc_cor = float(p[labels == -1].mean()) if (labels == -1).any() else float("nan")
-    f1 = 0.0 if acc_err + acc_cor == 0 else 2 * acc_err * acc_cor / (acc_err + acc_cor)
-    return {"acc_err": acc_err, "acc_cor": acc_cor, "f1": f1}
-
-
-def choose_threshold(step_scores: Sequence[Sequence[float | None]], labels: Sequence[int]) -> float:
-    """The threshold with the highest F1 on these rows; candidates: every step score seen (a step is wrong when
-    strictly below) and 1.0 + ε… all tied candidates → the smallest. ``labels``: ProcessBench labels."""
-    seen = sorted({s for row in step_scores for s in row if s is not None})
-    candidates = [0.0] + [(a + b) / 2 for a, b in zip(seen, seen[1:])] + [seen[-1] + 1e-9 if seen else 1.0]
-    best, best_f1 = candidates[0], -1.0
-    for t in candidates:
-        f1 = processbench_scores([first_wrong(r, t) for r in step_scores], labels)["f1"]
-        if f1 > best_f1 + 1e-12:
-            best, best_f1 = t, f1
-    return float(best)
-
-
-def processbench_report(rows: list[dict], threshold_split: str, threshold: float | None = None) -> dict:
-    """``rows``: ``{"split", "label", "step_scores"}``. The threshold: ``threshold`` when given, else chosen on
-    ``threshold_split`` (:func:`choose_threshold`); per split the model's and the baselines' scores; ``f1_mean``
-    over splits."""
-    splits = sorted({r["split"] for r in rows})
-    if threshold is None:
-        if threshold_split not in splits:
-            raise ValueError(f"threshold split {threshold_split!r} is not among the splits {splits}")
-        sel = [r for r in rows if r["split"] == threshold_split]
-        threshold = choose_threshold([r["step_scores"] for r in sel], [r["label"] for r in sel])
-        how = f"chosen on split {threshold_split!r} (F1-maximising over its step scores)"
-    else:
-        how = "given"
-    per = {}
-    for sp in splits:
-        sel = [r for r in rows if r["split"] == sp]
-        labels = [r["label"] for r in sel]
-        preds = [first_wrong(r["step_scores"], threshold) for r in sel]
-        per[sp] = {
-            "model": processbench_scores(preds, labels),
-            "never_wrong": processbench_scores([-1] * len(sel), labels),
-            "random_step": random_step_baseline([len(r["step_scores"]) for r in sel], labels),
-            "n": len(sel),
-        }
-    return {
-        "protocol": "ProcessBench: first step scored below the threshold vs label; F1 = harmonic mean of acc_err and acc_cor",
-        "threshold": threshold,
-        "threshold_rule": how,
-        "splits": per,
-        "f1_mean": float(np.mean([per[s]["model"]["f1"] for s in splits])),
-    }
 
 
 # --- best-of-n on fixed candidates -------------------------------------------------------------------------

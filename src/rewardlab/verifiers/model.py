@@ -30,7 +30,7 @@ from rewardlab.core.scorer import Capabilities, LoadRequest, ScoreOptions, Score
 from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
 from rewardlab.verifiers.losses import IGNORE, correct_probability
 from rewardlab.verifiers.packed import pack_solutions, packed_logits, packed_support
-from rewardlab.verifiers.records import STEP_RULE, split_lines
+from rewardlab.verifiers.records import STEP_RULE, prompt_text, split_lines
 from rewardlab.verifiers.steps import Encoded, StepFormat, encode, marker_id
 
 SPEC_FILE = "rewardlab.json"
@@ -84,11 +84,6 @@ def collate(encoded: list[Encoded], labels, outcomes, pad_id: int) -> dict[str, 
     return {"input_ids": ids, "attention_mask": attn, "labels": lab, "completion_mask": comp, "outcome": out}
 
 
-def prompt_text(prompt) -> str:
-    """A verifier reads the prompt as text; chat messages are joined by newlines (content only)."""
-    return prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
-
-
 class VerifierModel(torch.nn.Module, Scorer):
     """An ORM or a PRM: ``model`` (a token-classification transformer), ``tok`` and ``spec``; the scorer kind
     ``verifier`` (per-step output)."""
@@ -99,6 +94,8 @@ class VerifierModel(torch.nn.Module, Scorer):
         packing_refusal="--packing: a verifier scores one forward per solution (no packed path)",
         batched_forward=False,
     )
+
+    check_aggregation = staticmethod(check_aggregation)  # an aggregation's name → itself; ValueError listing them
 
     def __init__(self, model, tok, spec: VerifierSpec):
         super().__init__()
@@ -172,20 +169,46 @@ class VerifierModel(torch.nn.Module, Scorer):
                 probs = correct_probability(self.batch_logits(b), self.spec.head).cpu()
                 for row, i in enumerate(idx):
                     e = enc[i]
-                    steps = [float(probs[row, p]) if p is not None else None for p in e.step_positions]
-                    tokens = probs[row, e.completion_start : e.end].tolist()
-                    kept = [s for s in steps if s is not None]
-                    scoreable = kept if agg in STEP_AGGREGATIONS else tokens
-                    out[i] = {  # None: every step (or token) lies beyond max_length (counted by the evaluators)
-                        "score": aggregate(agg, kept, tokens) if scoreable else None,
-                        "aggregation": agg,
-                        "step_scores": steps,
-                        "token_probs": tokens,
-                        "steps_scored": len(kept),
-                    }
+                    out[i] = self.read_scores(probs[row], e.step_positions, e.completion_start, e.end, agg)
         finally:
             self.train(was)
         return out
+
+    def read_scores(self, probs, step_positions, completion_start: int, end: int, aggregation: str) -> dict:
+        """One solution's ``{"score", "aggregation", "step_scores", "token_probs", "steps_scored"}`` from its row
+        of P(correct) ``probs`` [T] (:func:`~rewardlab.verifiers.losses.correct_probability`): the step scores at
+        the markers (None: cut off), the completion's token probabilities, ``score`` by ``aggregation`` (None:
+        every step, or token, lies beyond max_length; the evaluators count those)."""
+        steps = [float(probs[p]) if p is not None else None for p in step_positions]
+        tokens = probs[completion_start:end].tolist()
+        kept = [s for s in steps if s is not None]
+        scoreable = kept if aggregation in STEP_AGGREGATIONS else tokens
+        return {
+            "score": aggregate(aggregation, kept, tokens) if scoreable else None,
+            "aggregation": aggregation,
+            "step_scores": steps,
+            "token_probs": tokens,
+            "steps_scored": len(kept),
+        }
+
+    def correct_probability(self, logits: torch.Tensor) -> torch.Tensor:
+        """P(correct) per token from :meth:`forward`'s logits ([B, T] or [B, T, C] → [B, T]), by the model's head."""
+        return correct_probability(logits, self.spec.head)
+
+    # --- vLLM's token_classify (rewardlab.verifiers.pooling; served on /pooling by rewardlab.serve.verifier) -----
+    def pooling_features(self, prompt, response) -> dict:
+        """One input's tokens and step ends: ``prompt`` None and a text, or a prompt and its steps (a list) or
+        its response (a text, one step per non-empty line); refused whole when it does not fit max_length."""
+        from rewardlab.verifiers.pooling import features  # lazy: only the server and its tests ask
+
+        return features(self, prompt, response)
+
+    def token_rows(self, feats: list[dict], activation: bool = True, aggregation: str | None = None) -> list[dict]:
+        """Per input of :meth:`pooling_features`: per-token rows [T, C] (σ / softmax, or the raw logits), and for
+        a solution its step rows, step scores and their aggregate (default: the model's), named."""
+        from rewardlab.verifiers.pooling import token_rows  # lazy: only the server and its tests ask
+
+        return token_rows(self, feats, activation, check_aggregation(aggregation or self.spec.aggregation))
 
     @torch.no_grad()
     def score_per_prefix(self, prompt, steps) -> list[float | None]:

@@ -122,4 +122,9 @@ def split_lines(response: str) -> list[str]:
     return [line.strip() for line in response.split("\n") if line.strip()]
 
 
+def prompt_text(prompt) -> str:
+    """A verifier reads the prompt as text; chat messages are joined by newlines (content only)."""
+    return prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
+
+
 STEP_RULE = "lines"  # the name recorded with every score that came from split_lines

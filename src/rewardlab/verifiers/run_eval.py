@@ -14,15 +14,19 @@ Writes ``--output`` (JSON) and the same path with ``.md``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from rewardlab.benchmarks import get_benchmark
+from rewardlab.benchmarks.processbench import split_of
 from rewardlab.core.atomic import atomic_write_text, json_safe
 from rewardlab.core.bounds import Fraction, Positive, Seed
 from rewardlab.core.errors import RewardlabError
 from rewardlab.core.jsonstrict import dumps_strict
 from rewardlab.core.outputs import claim_output_file
+from rewardlab.core.provenance import provenance
 from rewardlab.scoring.loader import load_reward_model
 from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
-from rewardlab.verifiers.evaluate import candidates_report, processbench_report
+from rewardlab.verifiers.evaluate import candidates_report
 from rewardlab.verifiers.readers import read_verifier_data
 from rewardlab.verifiers.train import split_problems
 
@@ -59,11 +63,6 @@ class EvalVerifierConfig:
                 raise RewardlabError(f"--aggregation: {e}") from None
 
 
-def _split(solution_id: str) -> str:
-    """ProcessBench's split of a row: its id's prefix (``gsm8k-12`` → ``gsm8k``)."""
-    return solution_id.rsplit("-", 1)[0] if "-" in solution_id else "all"
-
-
 def _aggregate(name: str, scored: dict) -> float | None:
     """``name`` over a scored solution's kept steps (or tokens); None when max_length cut off all of them."""
     kept = [v for v in scored["step_scores"] if v is not None]
@@ -72,38 +71,94 @@ def _aggregate(name: str, scored: dict) -> float | None:
     return aggregate(name, kept, scored["token_probs"])
 
 
-def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
-    # the shared output claim, before any work: no device/FIFO/link out, never an input or a model's file
-    inputs = {"--data": cfg.data, "--model": cfg.model}
-    out = claim_output_file(cfg.output, overwrite=cfg.overwrite, inputs=inputs)
-    claim_output_file(out.with_suffix(".md"), overwrite=cfg.overwrite, flag="--output (.md)", inputs=inputs)
-    data = read_verifier_data(cfg.data, cfg.format, limit=cfg.limit)
-    problems = data.problems
-    if cfg.held_out_fraction is not None:
-        problems = split_problems(problems, cfg.held_out_fraction, cfg.split_seed)[1]
-    sols = [s for p in problems for s in p.solutions]
-    splits = sorted({_split(s.id) for s in sols})
-    if cfg.benchmark == "processbench" and cfg.threshold is None and cfg.threshold_split not in splits:
+def processbench_results(
+    models, solutions, threshold_split: str, threshold: float | None, batch_size: int, load, data="the data"
+) -> dict:
+    """The ProcessBench protocol for each model (the registry's entry, ``get_benchmark("processbench")``: its rule
+    over the one-forward step scores); what ``rewardlab eval --benchmark processbench`` and ``rewardlab
+    eval-verifier`` both run. ``load(path)`` opens a model (each command as it loads models). The threshold split
+    and the labels are checked before any model loads; a model without per-step scores is refused naming its kind."""
+    bench = get_benchmark("processbench")
+    splits = sorted({split_of(s.id) for s in solutions})
+    if threshold is None and threshold_split not in splits:
         raise RewardlabError(
-            f"--threshold-split {cfg.threshold_split!r} is not a split of {cfg.data} (its splits: {', '.join(splits)}); "
+            f"--threshold-split {threshold_split!r} is not a split of {data} (its splits: {', '.join(splits)}); "
             "name one of them or give --threshold"
         )
-    results: dict = {}
+    unknown = [s.id for s in solutions if s.first_error is None]
+    if unknown:
+        raise RewardlabError(
+            f"{data}: {len(unknown)} solutions have no first-error label (the first: {unknown[0]!r}); ProcessBench "
+            "needs a 'label' per row, or step labels up to the first wrong step"
+        )
+    results = {}
+    for path in models:
+        rm = load(path)
+        if rm.capabilities.output != "steps":
+            raise RewardlabError(
+                f"{path}: --benchmark processbench needs per-step scores, and this model ({rm.kind}) gives one score "
+                "per response; a verifier has them (kind verifier, from train-verifier, or token-classification-prm)"
+            )
+        scored = rm.score_steps([(s.prompt, list(s.steps)) for s in solutions], batch_size=batch_size)
+        rows = [
+            {"split": split_of(s.id), "label": s.first_error, "step_scores": r["step_scores"]}
+            for s, r in zip(solutions, scored)
+        ]
+        results[path] = bench.rule(rows, threshold_split, threshold)
+        results[path]["rows_with_steps_cut"] = sum(any(v is None for v in r["step_scores"]) for r in rows)
+    return results
+
+
+def run_step_benchmark(bench, cfg, load) -> Path:
+    """``rewardlab eval --benchmark processbench`` (a registry entry with ``scores="steps"``): ``cfg`` is eval's
+    config (its ``--data`` files read by the entry's loader, ``--threshold-split`` / ``--threshold``); the same
+    :func:`processbench_results` as ``eval-verifier``; writes ``report.json`` and ``report.md`` into
+    ``--output-dir`` (claimed by eval before this runs). Options that do not apply are refused before any work."""
+    given = {"--judge": bool(cfg.judge), "--probes": cfg.probes, "--score-weights": cfg.score_weights is not None}
+    for flag in (f for f, on in given.items() if on):
+        raise RewardlabError(f"{flag} does not apply to --benchmark {bench.name} (a verifier's per-step scores)")
+    if cfg.threshold_split == "" and cfg.threshold is None:
+        raise RewardlabError(
+            f"--benchmark {bench.name}: name the split the threshold is chosen on (--threshold-split, e.g. gsm8k) "
+            "or give --threshold"
+        )
+    paths = [cfg.data] if isinstance(cfg.data, str) else list(cfg.data)
+    sols, left = [], cfg.limit
+    for path in paths:
+        if left is not None and left <= 0:
+            break
+        data = bench.load(path, limit=left)
+        sols += data.records
+        left = None if left is None else cfg.limit - len(sols)
+    where = ", ".join(paths)
+    results = processbench_results(cfg.model, sols, cfg.threshold_split, cfg.threshold, cfg.batch_size, load, where)
+    for r in results.values():  # what the terminal's summary table reads (rewardlab.evaluation.run_report)
+        r["n_records"] = len(sols)
+        r["benchmark"] = {"headline": {"ProcessBench F1 (mean over splits)": r["f1_mean"]}}
+    report = {
+        "benchmark": bench.name,
+        "version": bench.version,
+        "reference": bench.reference,
+        "data": where,
+        "problems": len({s.prompt for s in sols}),
+        "solutions": len(sols),
+        "results": results,
+        "provenance": provenance(config=vars(cfg)),
+    }
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "report.json", dumps_strict(json_safe(report), indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out / "report.md", render(report))
+    return out
+
+
+def candidates_results(cfg: EvalVerifierConfig, problems, load) -> dict:
+    """Best-of-n on fixed candidates for each model (each ``--aggregation`` of a verifier: its own entry)."""
+    sols = [s for p in problems for s in p.solutions]
+    results = {}
     for path in cfg.model:
-        rm = load_reward_model(path, trust_modified=cfg.trust_modified)
-        verifier = rm.capabilities.output == "steps"
-        if cfg.benchmark == "processbench":
-            if not verifier:
-                raise RewardlabError(f"{path}: --benchmark processbench needs per-step scores (a verifier model)")
-            scored = rm.score_steps([(s.prompt, list(s.steps)) for s in sols], batch_size=cfg.batch_size)
-            rows = [
-                {"split": _split(s.id), "label": s.first_error, "step_scores": r["step_scores"]}
-                for s, r in zip(sols, scored)
-            ]
-            results[path] = processbench_report(rows, cfg.threshold_split, cfg.threshold)
-            results[path]["rows_with_steps_cut"] = sum(any(v is None for v in r["step_scores"]) for r in rows)
-            continue
-        if verifier:  # one forward per solution; every aggregation reads the same step / token scores
+        rm = load(path)
+        if rm.capabilities.output == "steps":  # one forward per solution; every aggregation reads the same scores
             scored = rm.score_steps([(s.prompt, list(s.steps)) for s in sols], batch_size=cfg.batch_size)
             variants = {
                 f"{path} [{agg}]": (agg, [_aggregate(agg, r) for r in scored])
@@ -128,6 +183,26 @@ def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
                 "aggregation": how,
                 "problems_unscored_truncated": len(problems) - len(kept),  # a solution with every step cut off
             }
+    return results
+
+
+def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
+    # the shared output claim, before any work: no device/FIFO/link out, never an input or a model's file
+    inputs = {"--data": cfg.data, "--model": cfg.model}
+    out = claim_output_file(cfg.output, overwrite=cfg.overwrite, inputs=inputs)
+    claim_output_file(out.with_suffix(".md"), overwrite=cfg.overwrite, flag="--output (.md)", inputs=inputs)
+    data = read_verifier_data(cfg.data, cfg.format, limit=cfg.limit)
+    problems = data.problems
+    if cfg.held_out_fraction is not None:
+        problems = split_problems(problems, cfg.held_out_fraction, cfg.split_seed)[1]
+    sols = [s for p in problems for s in p.solutions]
+    load = lambda path: load_reward_model(path, trust_modified=cfg.trust_modified)  # noqa: E731
+    if cfg.benchmark == "processbench":
+        results = processbench_results(
+            cfg.model, sols, cfg.threshold_split, cfg.threshold, cfg.batch_size, load, cfg.data
+        )
+    else:
+        results = candidates_results(cfg, problems, load)
     report = json_safe(
         {
             "benchmark": cfg.benchmark,

@@ -35,6 +35,7 @@ from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokeni
 
 from rewardlab.core.atomic import atomic_write_text, json_safe
 from rewardlab.core.bounds import Fraction, NonNegative, NonNegativeFloat, Positive, PositiveFloat, Seed
+from rewardlab.core.device import TrainDeviceOptions, resolve_training
 from rewardlab.core.errors import DataError, RewardlabError
 from rewardlab.core.jsonstrict import dumps_strict
 from rewardlab.core.outputs import claim_output_dir
@@ -63,7 +64,7 @@ RUN_WRITES = ("model", "checkpoints", "metrics.jsonl", "report.json", "report.md
 
 
 @dataclass
-class TrainVerifierConfig:
+class TrainVerifierConfig(TrainDeviceOptions):
     # data
     data: str = (
         "synthetic"  # solutions file (trl | processbench | gsm8k_solutions | math_shepherd), or synthetic (embedded)
@@ -103,7 +104,6 @@ class TrainVerifierConfig:
     eval_batch_size: Positive = 16  # solutions per forward when scoring
     packing: str = "auto"  # auto: a problem's solutions share their prompt's forward where the backbone is covered (causal Llama/Qwen/Mistral), else padded | on: refuse otherwise | off
     seed: Seed = 0  # data order, head initialisation, split
-    device: str | None = None  # cpu | cuda (default: cuda when available)
     # output
     output_dir: str = "runs/verifier"  # model/, metrics.jsonl, report.json, report.md
     save_model: bool = True  # write output_dir/model
@@ -242,7 +242,8 @@ def build_model(cfg: TrainVerifierConfig, head: str, scheme: str) -> VerifierMod
     config = AutoConfig.from_pretrained(path, num_labels=HEADS[head][0])
     if cfg.head_dropout is not None:
         config.classifier_dropout = cfg.head_dropout
-    model = AutoModelForTokenClassification.from_pretrained(path, config=config)
+    attn = {"attn_implementation": cfg.attn_implementation} if cfg.attn_implementation else {}
+    model = AutoModelForTokenClassification.from_pretrained(path, config=config, **attn)
     model.config.pad_token_id = tok.pad_token_id
     fmt = StepFormat(cfg.marker, cfg.prompt_separator, cfg.marker_special)
     if cfg.marker_special:
@@ -405,12 +406,12 @@ def run_train_verifier(cfg: TrainVerifierConfig, command: str | None = None) -> 
     accelerator = make_accelerator(False, [], out / "tensorboard")
     main = accelerator.is_main_process
     vm = build_model(cfg, head, info["scheme"])
-    device = (
-        str(accelerator.device)
-        if accelerator.num_processes > 1
-        else (cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    )
-    vm.model.to(device)
+    # --device / --attn-implementation as every trainer (core.device); float32 weights, no autocast (a verifier's
+    # per-token sigmoids are trained in fp32). Under torchrun the process's own device wins.
+    placement = resolve_training(cfg, "fp32", str(accelerator.device) if accelerator.num_processes > 1 else None)
+    if main:
+        print(f"rewardlab: train-verifier {placement.line()}", file=sys.stderr, flush=True)
+    vm.model.to(placement.device)
     packing_off = vm.use_packing(cfg.packing)  # --packing on refuses here (ModelContractError), before training
     if packing_off and cfg.packing == "auto":
         print(f"rewardlab: packing off (padded batches): {packing_off}", file=sys.stderr)
@@ -461,6 +462,7 @@ def run_train_verifier(cfg: TrainVerifierConfig, command: str | None = None) -> 
         "step_format": vm.spec.step_format,
         "packing": {"mode": cfg.packing, "used": vm.packing, "reason_off": packing_off or None},
         "processes": accelerator.num_processes,
+        "placement": placement.describe(),  # device, float32 weights, and why
         "train_seconds": time.perf_counter() - t,
         "history_tail": loop.history[-3:],
     }
