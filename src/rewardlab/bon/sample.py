@@ -25,6 +25,7 @@ other tokens than the first version (``generate``) for the same seed, so the set
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 from contextlib import contextmanager
@@ -73,7 +74,7 @@ class SampleConfig:
     temperature: PositiveFloat = 0.7  # sampling temperature
     top_p: PositiveFraction = 1.0  # nucleus sampling: keep the smallest set of tokens with this much probability
     max_new_tokens: Positive = 64  # longest response, in tokens
-    batch_size: Positive = 16  # sequences per generate call; whole prompts are grouped (a setting of the cache)
+    batch_size: Positive = 16  # sequences decoded together; whole prompts are grouped (a setting of the cache)
     seed: Seed = 0  # the sampling seed (each prompt group gets its own, from this)
     # output
     output: str = "samples.jsonl"  # the JSONL cache: one row per prompt; an existing one is resumed
@@ -262,8 +263,6 @@ def decode_chunk(model, ids, mask, copies: int, cfg: SampleConfig, generator, eo
     the draw is from softmax(top_p_filter(logits / temperature)) with ``generator``. A finished sequence (EOS
     drawn) gets ``pad_id`` afterwards. Stops when every sequence finished or at ``max_new_tokens``.
     Returns (tokens (B, T), log-probs (B, T)), B = P·copies."""
-    import inspect
-
     import torch  # lazy: as above
 
     keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
