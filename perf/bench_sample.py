@@ -8,7 +8,10 @@ Tokens counted the same way in both arms: each sequence's generated tokens up to
 end-of-sequence token (padding after it is not counted; a batch keeps computing it, which is the batched arm's
 cost). Both arms sample, so their token counts differ by chance; each repeat's counts are in the JSON. Time:
 ``time.perf_counter`` around the generation calls only (the model is loaded before; no file is written). The
-rewardlab arm also computes every token's log-probability (the cache keeps them); the plain loop does not.
+rewardlab arm also computes every token's log-probability (the cache keeps them); the plain loop does not. The
+rewardlab arm is its own decoding loop (:func:`rewardlab.bon.sample.decode_chunk`: each prompt prefilled once, its
+KV cache shared by its N samples); ``generate(num_return_sequences=N)`` copies the prompt N times before the
+prefill.
 
     .venv/bin/python perf/bench_sample.py --policy smollm2-135m --prompts 4 --n 8 --max-new-tokens 16 \\
         --batch-size 32 --repeats 3 --output perf/results/bench_sample.json
@@ -77,7 +80,7 @@ def plain_loop(model, tok, texts: list[str], cfg: SampleConfig, eos_ids: set[int
 
 
 def rewardlab_groups(model, tok, texts: list[str], cfg: SampleConfig, eos_ids: set[int], seed: int):
-    """Arm B: ``run_sample``'s loop: whole prompts grouped, ``batch_size`` sequences per ``generate``, log-probs."""
+    """Arm B: ``run_sample``'s loop: whole prompts grouped, ``batch_size`` sequences a batch, prefill shared, log-probs."""
     tokens, t0 = 0, time.perf_counter()
     for gi, grp in enumerate(groups(len(texts), cfg.n, cfg.batch_size)):
         for samples in sample_group(model, tok, [texts[i] for i in grp], cfg, group_seed(seed, gi), eos_ids):

@@ -192,3 +192,67 @@ def test_the_cache_is_claimed_like_every_output(tmp_path, capsys):
         err = capsys.readouterr().err
         assert said in err and "Traceback" not in err, err
     assert prompts.read_text() == before
+
+
+def test_chunks_of_worked():
+    """3 texts, n = 2, batch 4 → 2 texts a chunk (4 sequences), then the third; 1 text, n = 5, batch 2 → its
+    copies 2, 2, 1 at a time."""
+    assert sample_mod.chunks_of(3, 2, 4) == [([0, 1], 2), ([2], 2)]
+    assert sample_mod.chunks_of(1, 5, 2) == [([0], 2), ([0], 2), ([0], 1)]
+    assert sample_mod.chunks_of(2, 3, 3) == [([0], 3), ([1], 3)]
+
+
+def test_top_p_filter_worked():
+    """Probabilities (0.5, 0.3, 0.2) as log-probs, top-p 0.75: sorted ascending the cumulative mass is 0.2, 0.5,
+    1.0; removed while ≤ 1 − 0.75 = 0.25: only the 0.2 token. Top-p 0.4: 0.2 and 0.5 ≤ 0.6 go, the 0.5 token stays.
+    A tiny top-p keeps the most likely token (never an empty set)."""
+    scores = torch.tensor([[0.5, 0.3, 0.2]]).log()
+    inf = float("-inf")
+    assert sample_mod.top_p_filter(scores, 0.75)[0, 2] == inf
+    assert torch.isfinite(sample_mod.top_p_filter(scores, 0.75)[0, :2]).all()
+    assert torch.isfinite(sample_mod.top_p_filter(scores, 0.4)).tolist() == [[True, False, False]]
+    assert torch.isfinite(sample_mod.top_p_filter(scores, 1e-6)).tolist() == [[True, False, False]]
+
+
+@pytest.mark.parametrize("top_p", [1.0, 0.9])
+def test_shared_prefill_equals_one_prefill_per_sample(tiny_llama, top_p):
+    """Invariance: prefilling 2 prompts once and repeating their KV cache 3× along the batch draws the same tokens
+    (same generator seed) as prefilling each of the 6 sequences itself, with the same log-probs up to float noise,
+    and none of them left the (B, T) shape."""
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    tok.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama).eval()
+    c = SampleConfig(n=3, temperature=1.3, top_p=top_p, max_new_tokens=7)
+    enc = tok(["a short one", "a rather longer prompt than that"], return_tensors="pt", padding=True)
+    eos = {tok.eos_token_id}
+    with torch.inference_mode():
+        shared = sample_mod.decode_chunk(
+            model, enc["input_ids"], enc["attention_mask"], 3, c, torch.Generator().manual_seed(5), eos, 0
+        )
+        rep = {k: v.repeat_interleave(3, 0) for k, v in enc.items()}
+        each = sample_mod.decode_chunk(
+            model, rep["input_ids"], rep["attention_mask"], 1, c, torch.Generator().manual_seed(5), eos, 0
+        )
+    assert shared[0].shape == (6, 7)
+    assert torch.equal(shared[0], each[0])
+    assert len({tuple(r) for r in shared[0].tolist()}) > 2  # the copies really differ: not one sample repeated
+    torch.testing.assert_close(shared[1], each[1], atol=1e-5, rtol=1e-5)
+
+
+def test_cache_of_the_old_sampler_is_refused_naming_why(tmp_path, tiny_llama, capsys):
+    """A cache written by the first sampler (model.generate, no 'sampler' in its settings) is not extended with the
+    new sampler's samples: exit 2, one line saying which sampler wrote it and why, the file untouched."""
+    out = tmp_path / "s.jsonl"
+    argv = ["sample", "--policy", tiny_llama, "--limit", "2", "--n", "2", "--max-new-tokens", "4", "--output", str(out)]
+    assert main([*argv[:4], "1", *argv[5:]]) == 0  # one prompt of two: the resume would sample the second
+    row = json.loads(out.read_text())
+    del row["sampling"]["sampler"]
+    out.write_text(json.dumps(row) + "\n")
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "written by another version of the sampler (the first one, model.generate" in err
+    assert "draws other tokens for the same seed" in err
+    assert out.read_bytes() == before

@@ -6,8 +6,8 @@ One JSONL row per prompt (the candidate-set shape :mod:`rewardlab.bon.candidates
      "num_tokens": [...], "finished": [...], "sampling": {the settings}}
 
 Exact resume: prompts are processed in fixed *groups* (``max(1, batch_size // n)`` whole prompts, their
-``n`` copies generated together; ``batch_size`` sequences per ``generate`` call), each group under its own seed
-``(seed, group index)``, so a group's samples do not depend on what ran before. A group's rows are written (and
+``n`` copies generated together, at most ``batch_size`` sequences per forward batch), each group under its own
+seed ``(seed, group index)``, so a group's samples do not depend on what ran before. A group's rows are written (and
 flushed) when it completes; on restart the cache is read, a partial last line (an interrupted write) is cut off,
 the settings are compared with the run's (a different setting is refused, named), and only the prompts not yet
 in the cache are sampled. Interrupted + resumed = uninterrupted, row for row.
@@ -15,11 +15,17 @@ in the cache are sampled. Interrupted + resumed = uninterrupted, row for row.
 ``logprobs`` are each generated token's log-probability under the policy's *raw* distribution (log-softmax of
 its logits: temperature 1, no top-p), up to and including the end-of-sequence token when one was generated
 (``finished``); ``num_tokens`` counts them. The response text stops before the end-of-sequence token.
+
+The decoding loop is rewardlab's own (:func:`decode_chunk`), not ``model.generate``: each prompt is prefilled
+once and its KV cache shared by its N samples, and only the drawn token's log-prob is kept per step. It draws
+other tokens than the first version (``generate``) for the same seed, so the settings record ``sampler``
+(:data:`SAMPLER`) and a cache of another version is refused on resume.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 from contextlib import contextmanager
@@ -38,7 +44,18 @@ from rewardlab.models.backbones import resolve_backbone
 from rewardlab.scoring.sharding import exchange, world
 
 LOGPROBS = "token log-probs under the policy's raw logits (log-softmax, temperature 1, no top-p)"
-RESUME_KEYS = ("policy", "policy_config_sha256", "n", "temperature", "top_p", "max_new_tokens", "batch_size", "seed")
+SAMPLER = "rewardlab-sample/2: prompt prefilled once per chunk, KV cache shared by its N samples, seeded generator"
+RESUME_KEYS = (
+    "sampler",
+    "policy",
+    "policy_config_sha256",
+    "n",
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+    "batch_size",
+    "seed",
+)
 
 
 @dataclass
@@ -57,7 +74,7 @@ class SampleConfig:
     temperature: PositiveFloat = 0.7  # sampling temperature
     top_p: PositiveFraction = 1.0  # nucleus sampling: keep the smallest set of tokens with this much probability
     max_new_tokens: Positive = 64  # longest response, in tokens
-    batch_size: Positive = 16  # sequences per generate call; whole prompts are grouped (a setting of the cache)
+    batch_size: Positive = 16  # sequences decoded together; whole prompts are grouped (a setting of the cache)
     seed: Seed = 0  # the sampling seed (each prompt group gets its own, from this)
     # output
     output: str = "samples.jsonl"  # the JSONL cache: one row per prompt; an existing one is resumed
@@ -138,6 +155,7 @@ def settings_of(cfg: SampleConfig, path: str, tok) -> dict:
     config = Path(path) / "config.json"
     sha = hashlib.sha256(config.read_bytes()).hexdigest() if config.is_file() else None
     return {
+        "sampler": SAMPLER,
         "policy": cfg.policy,
         "policy_config_sha256": sha,
         "n": cfg.n,
@@ -179,6 +197,12 @@ def check_resume(path: Path, rows: list[dict], settings: dict, prompts: list[Pro
     """Refuse to extend a cache made with other settings or for other prompts (naming the difference)."""
     for k, row in enumerate(rows):
         old = row.get("sampling") or {}
+        if old.get("sampler") != SAMPLER:
+            was = old.get("sampler") or "the first one, model.generate with each sample prefilling its prompt"
+            raise RewardlabError(
+                f"{path} was written by another version of the sampler ({was}); this one ({SAMPLER}) draws other "
+                "tokens for the same seed, so the two are not mixed in one cache: pass --overwrite (or another --output)"
+            )
         for key in RESUME_KEYS:
             if old.get(key) != settings[key]:
                 raise RewardlabError(
@@ -205,41 +229,96 @@ def group_seed(seed: int, index: int) -> int:
     return int.from_bytes(hashlib.sha256(f"rewardlab-sample/{seed}/{index}".encode()).digest()[:8], "little") % 2**63
 
 
+def chunks_of(num_texts: int, n: int, batch_size: int) -> list[tuple[list[int], int]]:
+    """How a group's ``num_texts·n`` sequences are generated: ``(text indices, copies of each)`` per forward batch
+    of at most ``batch_size`` sequences. ``n ≤ batch_size``: ``batch_size // n`` whole texts a chunk, ``n`` copies
+    each; ``n > batch_size``: one text a chunk, its copies ``batch_size`` at a time. 3 texts, n = 2, batch 4 →
+    ``[([0, 1], 2), ([2], 2)]``; 1 text, n = 5, batch 2 → ``[([0], 2), ([0], 2), ([0], 1)]``."""
+    if n <= batch_size:
+        per = batch_size // n
+        return [(list(range(s, min(s + per, num_texts))), n) for s in range(0, num_texts, per)]
+    return [([t], min(batch_size, n - c)) for t in range(num_texts) for c in range(0, n, batch_size)]
+
+
+def top_p_filter(scores, top_p: float):
+    """``scores`` (B, V) with every token outside the nucleus set to -inf: tokens sorted by probability, the
+    least likely removed while their cumulative probability is ≤ 1 − top_p, the most likely always kept (the rule
+    of transformers' ``TopPLogitsWarper``). Probabilities (0.5, 0.3, 0.2), top-p 0.75 → the 0.2 token goes
+    (0.2 ≤ 0.25), the 0.3 token stays (0.5 > 0.25)."""
+    import torch  # lazy: as above
+
+    ordered, order = torch.sort(scores, descending=False)
+    remove = ordered.softmax(-1).cumsum(-1) <= (1 - top_p)
+    remove[..., -1:] = False
+    return scores.masked_fill(remove.scatter(1, order, remove), float("-inf"))
+
+
+def decode_chunk(model, ids, mask, copies: int, cfg: SampleConfig, generator, eos_ids: set[int], pad_id: int):
+    """Sample ``copies`` continuations of each of the prompts ``ids`` (P, L; left-padded, ``mask`` (P, L)).
+
+    The prompts run through the policy **once** (prefill); their KV cache and last-position logits are then
+    repeated ``copies`` times along the batch (``DynamicCache.batch_repeat_interleave``: row ``p·copies + j`` is
+    copy j of prompt p) and the P·copies sequences decode one token a step from it. Each step: the raw logits'
+    log-softmax at the drawn token is the token's log-prob (only that (B,) vector is kept, never (B, V) per step);
+    the draw is from softmax(top_p_filter(logits / temperature)) with ``generator``. A finished sequence (EOS
+    drawn) gets ``pad_id`` afterwards. Stops when every sequence finished or at ``max_new_tokens``.
+    Returns (tokens (B, T), log-probs (B, T)), B = P·copies."""
+    import torch  # lazy: as above
+
+    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    res = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **keep)
+    cache = res.cache
+    cache.batch_repeat_interleave(copies)
+    logits = res.logits[:, -1].float().repeat_interleave(copies, 0)  # (B, V): raw
+    mask = mask.repeat_interleave(copies, 0)
+    pos = pos[:, -1:].repeat_interleave(copies, 0)
+    eos = torch.tensor(sorted(eos_ids), device=ids.device)
+    done = torch.zeros(logits.shape[0], dtype=torch.bool, device=ids.device)
+    tokens, logprobs = [], []
+    for step in range(cfg.max_new_tokens):
+        scores = logits / cfg.temperature
+        if cfg.top_p < 1.0:
+            scores = top_p_filter(scores, cfg.top_p)
+        drawn = torch.multinomial(scores.softmax(-1), 1, generator=generator)[:, 0]
+        drawn = torch.where(done, torch.full_like(drawn, pad_id), drawn)
+        logprobs.append(torch.log_softmax(logits, -1).gather(1, drawn[:, None])[:, 0])
+        tokens.append(drawn)
+        done |= torch.isin(drawn, eos)
+        if bool(done.all()) or step == cfg.max_new_tokens - 1:
+            break
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+        pos = pos + 1
+        res = model(
+            input_ids=drawn[:, None], attention_mask=mask, position_ids=pos, cache=cache, use_cache=True, **keep
+        )
+        cache = res.cache
+        logits = res.logits[:, -1].float()
+    return torch.stack(tokens, 1), torch.stack(logprobs, 1)
+
+
 def sample_group(model, tok, texts: list[str], cfg: SampleConfig, seed: int, eos_ids: set[int]) -> list[list[dict]]:
     """``cfg.n`` samples of each text: ``[[{"response", "logprobs", "num_tokens", "finished", "token_ids"}, ...]
-    per text]``.
-    The ``len(texts)·n`` sequences run in chunks of ``batch_size`` under one seeded generator sequence."""
+    per text]``. The chunks of :func:`chunks_of` run through :func:`decode_chunk` in order under one generator
+    seeded with ``seed`` (nothing global is seeded), so a group's samples depend only on its texts, the settings and
+    ``seed``."""
     import torch  # lazy: torch only when a command runs, not for --help
-    from transformers import GenerationConfig  # lazy: as above
 
-    gen = GenerationConfig(
-        do_sample=True,
-        temperature=cfg.temperature,
-        top_p=cfg.top_p,
-        top_k=0,
-        max_new_tokens=cfg.max_new_tokens,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=sorted(eos_ids),
-        return_dict_in_generate=True,
-        output_logits=True,
-    )
-    seqs = [t for t in texts for _ in range(cfg.n)]
-    out: list[dict] = []
-    torch.manual_seed(seed)
-    for start in range(0, len(seqs), cfg.batch_size):
-        chunk = seqs[start : start + cfg.batch_size]
-        enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    per_text: list[list[dict]] = [[] for _ in texts]
+    for idx, copies in chunks_of(len(texts), cfg.n, cfg.batch_size):
+        enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False).to(device)
         with torch.inference_mode():
-            res = model.generate(**enc, generation_config=gen)
-        new = res.sequences[:, enc["input_ids"].shape[1] :]  # (B, T)
-        logits = torch.stack(res.logits, dim=1).float()  # (B, T, V): raw, before temperature / top-p
-        lp = torch.log_softmax(logits, dim=-1).gather(2, new.unsqueeze(-1)).squeeze(-1)  # (B, T)
+            new, lp = decode_chunk(
+                model, enc["input_ids"], enc["attention_mask"], copies, cfg, generator, eos_ids, tok.pad_token_id
+            )
         for b in range(new.shape[0]):
             ids = new[b].tolist()
             end = next((i for i, t in enumerate(ids) if t in eos_ids), None)
             keep = len(ids) if end is None else end + 1
             text_ids = ids if end is None else ids[:end]
-            out.append(
+            per_text[idx[b // copies]].append(
                 {
                     "response": tok.decode(text_ids, skip_special_tokens=True),
                     "logprobs": lp[b, :keep].tolist(),
@@ -248,7 +327,7 @@ def sample_group(model, tok, texts: list[str], cfg: SampleConfig, seed: int, eos
                     "token_ids": ids[:keep],  # not written to the cache (tests read it)
                 }
             )
-    return [out[i * cfg.n : (i + 1) * cfg.n] for i in range(len(texts))]
+    return per_text
 
 
 def run_sample(cfg: SampleConfig) -> Path:
