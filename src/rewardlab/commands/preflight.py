@@ -252,6 +252,23 @@ def _device_option(name: str, cfg, command: str) -> None:
     check_without_torch(name, getattr(cfg, name))
 
 
+def _quantize_option(name: str, cfg, command: str) -> None:
+    """A trainer's ``--quantize`` (QLoRA) with the options it needs and those it cannot go with (``--lora-r``, no
+    ``--fsdp``, ``--objective preference``) first (the trainer's config checks the same again), then the name and
+    the package as every command's."""
+    if command in ("train", "quickstart"):
+        from rewardlab.core.device import check_training_quantize  # lazy: light (no torch)
+
+        check_training_quantize(
+            getattr(cfg, name),
+            lora_r=getattr(cfg, "lora_r", 0),
+            fsdp=getattr(cfg, "fsdp", False),
+            objective=getattr(cfg, "objective", "preference"),
+            precision=getattr(cfg, "precision", "auto"),
+        )
+    _device_option(name, cfg, command)
+
+
 Check = Callable[[str, object, str], None]  # (field name, config, command)
 FIELD_CHECKS: dict[str, Check] = {
     "backbone": _backbone,
@@ -273,7 +290,7 @@ FIELD_CHECKS: dict[str, Check] = {
     "device": _device_option,  # --device / --dtype / --attn-implementation / --quantize: names and packages
     "dtype": _device_option,
     "attn_implementation": _device_option,
-    "quantize": _device_option,
+    "quantize": _quantize_option,
 }
 
 

@@ -49,7 +49,7 @@ class DeviceOptions(TrainDeviceOptions):
     # auto (cpu: float32; GPU: the checkpoint's torch_dtype, else bfloat16 where supported) | float32 | bfloat16 |
     # float16
     dtype: str = "auto"
-    quantize: str | None = None  # 4bit | 8bit: load the weights quantized with bitsandbytes (CUDA only)
+    quantize: str | None = None  # 4bit (NF4) | 8bit: load the weights quantized with bitsandbytes (CUDA; CPU: >= 0.50)
 
 
 def device_options(cfg) -> DeviceOptions:
@@ -199,11 +199,7 @@ def check_without_torch(option: str, value) -> None:
     if option == "attn_implementation":
         _attn(value)
     elif option == "quantize":
-        if value not in QUANTIZATIONS:
-            raise _bad("quantize", value, f"expected one of {', '.join(QUANTIZATIONS)}")
-        if importlib.util.find_spec("bitsandbytes") is None:
-            raise _bad("quantize", value, "the bitsandbytes package is not installed (pip install bitsandbytes; "
-                       "it needs a CUDA GPU)")  # fmt: skip
+        check_quantize(value)
     elif option == "dtype" and value.strip().lower() not in ("auto", *DTYPES):
         raise _bad("dtype", value, "expected auto, float32, bfloat16 or float16 (or fp32, bf16, fp16)")
     elif option == "device":
@@ -227,20 +223,107 @@ def _attn(requested: str | None) -> str | None:
     return requested
 
 
-def _quantize(requested: str | None, device: str) -> str | None:
+BNB_CPU_SINCE = (0, 50)  # the bitsandbytes release whose CPU backend rewardlab was tested with (0.50.2)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit()) or "0"
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def check_quantize(requested: str | None) -> str | None:
+    """``--quantize``'s name and its package, without torch: None, or a known name with bitsandbytes installed."""
     if requested is None:
         return None
     if requested not in QUANTIZATIONS:
         raise _bad("quantize", requested, f"expected one of {', '.join(QUANTIZATIONS)}")
     if importlib.util.find_spec("bitsandbytes") is None:
+        raise _bad("quantize", requested, "the bitsandbytes package is not installed (pip install bitsandbytes)")
+    return requested
+
+
+def check_quantize_device(requested: str, device: str) -> None:
+    """bitsandbytes' quantized weights run on a CUDA GPU, and on the CPU from bitsandbytes 0.50 (its CPU backend;
+    tested with 0.50.2: 4-bit and 8-bit loading, scoring and LoRA training); nowhere else (MPS)."""
+    if device.startswith("cuda"):
+        return
+    if device == "cpu":
+        from importlib.metadata import version  # lazy: only with --quantize
+
+        installed = version("bitsandbytes")
+        if _version(installed) >= BNB_CPU_SINCE:
+            return
         raise _bad(
             "quantize",
             requested,
-            "the bitsandbytes package is not installed (pip install bitsandbytes; it needs a CUDA GPU)",
+            f"bitsandbytes {installed} runs quantized weights only on a CUDA GPU; its CPU backend needs "
+            f"bitsandbytes {'.'.join(map(str, BNB_CPU_SINCE))} or later (pip install -U bitsandbytes)",
         )
-    if not device.startswith("cuda"):
-        raise _bad("quantize", requested, f"bitsandbytes quantized weights run on a CUDA GPU, not {device}")
+    raise _bad("quantize", requested, f"bitsandbytes quantized weights run on a CUDA GPU or the CPU, not {device}")
+
+
+def _quantize(requested: str | None, device: str) -> str | None:
+    if check_quantize(requested) is None:
+        return None
+    check_quantize_device(requested, device)
     return requested
+
+
+def quantization_config(quantize: str, compute_dtype: str):
+    """The ``BitsAndBytesConfig`` of ``--quantize``: 4bit is QLoRA's (Dettmers et al. 2023): NF4 weights, double
+    quantization of the scales, the matmuls in ``compute_dtype``; 8bit is LLM.int8()."""
+    import torch  # lazy: this module stays light for --help
+    from transformers import BitsAndBytesConfig  # lazy: only with --quantize (bitsandbytes checked)
+
+    if quantize == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=getattr(torch, compute_dtype),
+    )
+
+
+def training_compute_dtype(device: str) -> str:
+    """A quantized trainer's 4-bit matmul dtype: bfloat16 where ``device`` has it, else float16 on a GPU, else float32."""
+    if _bf16_ok(device):
+        return "bfloat16"
+    return "float16" if device.startswith("cuda") else "float32"
+
+
+def quantized_loading(quantize: str, device: str) -> dict:
+    """The ``from_pretrained`` keywords of a quantized trainer's backbone on ``device`` (checked): the
+    ``quantization_config`` (4bit: matmuls in :func:`training_compute_dtype`) and ``device_map`` (the weights are
+    quantized where they are created); ``describe``: what was chosen, for the status line and the run's summary."""
+    check_quantize_device(quantize, device)
+    compute = training_compute_dtype(device)
+    how = "LLM.int8()" if quantize == "8bit" else f"NF4, double quantization, {compute} matmuls"
+    return {"quantization_config": quantization_config(quantize, compute), "device_map": {"": device}, "describe": how}
+
+
+def check_training_quantize(quantize: str | None, *, lora_r: int, fsdp: bool, objective: str, precision: str) -> None:
+    """``train --quantize`` (QLoRA) with the rest of a training config, without torch: it trains LoRA adapters over
+    a frozen quantized backbone of a preference model, on one device per process."""
+    if quantize is None:
+        return
+    if quantize not in QUANTIZATIONS:
+        raise _bad("quantize", quantize, f"expected one of {', '.join(QUANTIZATIONS)}")
+    flag = f"--quantize {quantize}"
+    if objective != "preference":
+        raise RewardlabError(f"{flag} applies to --objective preference, not {objective}")
+    if fsdp:
+        raise RewardlabError(f"{flag} and --fsdp do not go together: FSDP does not shard quantized weights; drop one")
+    if not lora_r:
+        raise RewardlabError(
+            f"{flag} trains LoRA adapters over the frozen quantized backbone (QLoRA): it needs --lora-r > 0 "
+            "(e.g. --lora-r 16); quantized weights themselves cannot be trained"
+        )
+    if precision == "bf16-pure":
+        raise RewardlabError(f"{flag} keeps the adapters and the head in float32: use --precision auto, fp32 or bf16")
 
 
 def resolve(opts: DeviceOptions, model_path: str | None = None) -> Placement:
@@ -307,8 +390,5 @@ def pretrained_kwargs() -> dict:
     if p.attn_implementation:
         out["attn_implementation"] = p.attn_implementation
     if p.quantize:
-        from transformers import BitsAndBytesConfig  # lazy: only with --quantize (bitsandbytes checked)
-
-        bits = {"4bit": {"load_in_4bit": True, "bnb_4bit_compute_dtype": p.torch_dtype}, "8bit": {"load_in_8bit": True}}
-        out["quantization_config"] = BitsAndBytesConfig(**bits[p.quantize])
+        out["quantization_config"] = quantization_config(p.quantize, p.dtype)
     return out

@@ -49,6 +49,12 @@ def train_notes(data_info: dict, steps: int, elapsed_s: float, cfg) -> list[str]
         f"{steps} optimizer steps of {cfg.batch_size} comparisons, loss {cfg.loss}, lr {cfg.lr}, "
         f"backbone {cfg.backbone}; {elapsed_s:.0f} s"
     )
+    if getattr(cfg, "quantize", None):
+        notes.append(
+            f"QLoRA: the backbone loaded {cfg.quantize} with bitsandbytes (frozen), LoRA r={cfg.lora_r} adapters and "
+            "the float32 head trained; the held-out scores above were made over the quantized backbone, the saved "
+            "adapter loads on the full-precision base (`score --quantize` reloads it quantized)"
+        )
     return notes
 
 

@@ -64,6 +64,44 @@ def check_target_modules(model, targets: list[str] | None) -> None:
         )
 
 
+def prepare_quantized(rm) -> None:
+    """QLoRA's preparation of a backbone loaded quantized (``train --quantize``), before :func:`apply_lora`: peft's
+    ``prepare_model_for_kbit_training`` freezes every weight and casts the non-quantized ones (norms, embeddings)
+    to float32; the scalar head is then float32 too (LoRA's ``modules_to_save`` trains a copy of it in full).
+    rewardlab's own activation checkpointing (``--gradient-checkpointing``) is left to the trainer."""
+    peft = _peft()
+    rm.model = peft.prepare_model_for_kbit_training(rm.model, use_gradient_checkpointing=False)
+    getattr(rm.model, head_name(rm.model)).float()
+
+
+class TrainableWeights:
+    """What a quantized (QLoRA) run's checkpoints hold, in ``state_dict`` / ``load_state_dict`` form: the trainable
+    parameters only (the LoRA matrices and the head). The frozen quantized weights are not saved: a resumed run
+    rebuilds them from the base exactly as the run did when it started (bitsandbytes' quantization is deterministic),
+    and their packed form (with its quantization state) does not load back into a freshly quantized model."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def state_dict(self) -> dict:
+        return {n: p.detach() for n, p in self.model.named_parameters() if p.requires_grad}
+
+    def load_state_dict(self, state: dict) -> None:
+        import torch  # lazy: lora is imported by the loader's light paths too
+
+        own = dict((n, p) for n, p in self.model.named_parameters() if p.requires_grad)
+        if set(state) != set(own):
+            odd = sorted(set(state) ^ set(own))
+            raise KeyError(f"the checkpoint's trainable tensors are not this model's (e.g. {odd[0]})")
+        with torch.no_grad():
+            for name, value in state.items():
+                if own[name].shape != value.shape:
+                    raise ValueError(
+                        f"{name}: shape {tuple(value.shape)} in the checkpoint, {tuple(own[name].shape)} here"
+                    )
+                own[name].copy_(value)
+
+
 def apply_lora(
     rm,
     *,

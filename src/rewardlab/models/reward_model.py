@@ -319,9 +319,12 @@ class RewardModel(torch.nn.Module, Scorer):
         torch_dtype: torch.dtype = torch.float32,
         seed: int | None = None,
         attn_implementation: str | None = None,
+        load_kwargs: dict | None = None,
     ) -> "RewardModel":
         """Put a fresh scalar head on any causal-LM or encoder checkpoint (local dir, embedded name or hub id);
-        ``attn_implementation``: transformers' attention kernel (eager, sdpa, flash_attention_2; None: its choice)."""
+        ``attn_implementation``: transformers' attention kernel (eager, sdpa, flash_attention_2; None: its choice);
+        ``load_kwargs``: more ``from_pretrained`` keywords (``train --quantize``: ``quantization_config``,
+        ``device_map``; :func:`rewardlab.core.device.quantized_loading`)."""
         path = resolve_backbone(backbone)
         tok = AutoTokenizer.from_pretrained(path)
         config = AutoConfig.from_pretrained(path)
@@ -355,7 +358,9 @@ class RewardModel(torch.nn.Module, Scorer):
         if seed is not None:
             torch.manual_seed(seed)  # the new head's initialisation
         attention = {"attn_implementation": attn_implementation} if attn_implementation else {}
-        model = AutoModelForSequenceClassification.from_pretrained(path, config=config, dtype=torch_dtype, **attention)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, config=config, dtype=torch_dtype, **attention, **(load_kwargs or {})
+        )
         if add:
             model.resize_token_embeddings(len(tok))
         model.config.pad_token_id = tok.pad_token_id

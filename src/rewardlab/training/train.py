@@ -44,7 +44,7 @@ from rewardlab.core.bounds import (
     check_bounds,
 )
 from rewardlab.core.cli_help import registry_choices
-from rewardlab.core.device import check_attn_implementation
+from rewardlab.core.device import check_attn_implementation, check_quantize, check_training_quantize, quantized_loading
 from rewardlab.core.errors import RewardlabError
 from rewardlab.core.finite import check_weights
 from rewardlab.core.interrupt import StopSignals, interrupted, resume_command
@@ -60,7 +60,7 @@ from rewardlab.data.splits import write_split
 from rewardlab.metrics.accuracy import accuracy_summary
 from rewardlab.metrics.pairs import record_pairs
 from rewardlab.metrics.summary import evaluate_scores
-from rewardlab.models.lora import apply_lora
+from rewardlab.models.lora import TrainableWeights, apply_lora, prepare_quantized
 from rewardlab.models.reward_model import RewardModel
 from rewardlab.multiobjective.model import init_from_attribute
 from rewardlab.multiobjective.options import TRAINERS as MULTIOBJECTIVE_TRAINERS
@@ -152,6 +152,10 @@ class TrainConfig(MultiObjectiveOptions):
     lora_alpha: PositiveFloat = 16.0  # LoRA scaling: alpha / r
     lora_dropout: OpenFraction = 0.0  # 0: deterministic, like the rest of rewardlab's training
     lora_target_modules: list[str] | None = None  # default: every linear layer except the head
+    # QLoRA: 4bit (NF4, double quantization, bf16 matmuls where the device has bfloat16) | 8bit (LLM.int8()): load the
+    # backbone quantized with bitsandbytes (CUDA; CPU: bitsandbytes >= 0.50) and train LoRA adapters over it (needs
+    # --lora-r; --objective preference, no --fsdp). The saved model is the adapter + the base's path (docs/training.md)
+    quantize: str | None = None
     # precision
     precision: str = (
         "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (autocast) | bf16-pure (bf16 weights, fp32 masters)
@@ -260,6 +264,10 @@ class TrainConfig(MultiObjectiveOptions):
                 "--fsdp keeps fp32 shards and computes in bf16 with --precision bf16; "
                 "--precision bf16-pure is not supported with it"
             )
+        check_training_quantize(  # QLoRA: --lora-r, no --fsdp, a preference model
+            self.quantize, lora_r=self.lora_r, fsdp=self.fsdp, objective=self.objective, precision=self.precision
+        )
+        check_quantize(self.quantize)  # light: a name and an installed package
         if self.fsdp and self.lora_r:
             raise RewardlabError("--fsdp does not shard LoRA adapters; use --lora-r 0 or drop --fsdp")
 
@@ -521,6 +529,11 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
     )
     data_fp = fingerprint(train_recs)
     backbone = cfg.backbone
+    quantized = {}
+    if cfg.quantize:  # on this process's device (bitsandbytes checked there: CUDA, or the CPU from 0.50)
+        quantized = quantized_loading(cfg.quantize, str(accelerator.device))
+        progress.status(f"loading the backbone in {cfg.quantize} on {accelerator.device} ({quantized['describe']})")
+        quantized = {k: v for k, v in quantized.items() if k != "describe"}
     if cfg.init_from:  # HelpSteer2-Preference: start from a regression model's attribute output
         backbone = str(init_from_attribute(cfg.init_from, cfg.init_attribute, out / "init"))
     rm = RewardModel.from_backbone(
@@ -530,8 +543,11 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
         truncation=cfg.truncation,
         seed=cfg.seed,
         attn_implementation=cfg.attn_implementation,
+        load_kwargs=quantized,
     )
     rm.spec.data_fingerprint = data_fp
+    if cfg.quantize:  # QLoRA: the quantized weights frozen, norms and the head in float32, before the adapters
+        prepare_quantized(rm)
     if cfg.gradient_checkpointing:
         enable_checkpointing(rm.model, cfg.gradient_checkpointing_every)
     if cfg.lora_r:
@@ -574,7 +590,7 @@ def setup(cfg: TrainConfig, output_claimed: bool = False) -> ScalarRun:
     if cfg.resume:
         start = load_checkpoint(
             ckpt,
-            rm.model,
+            _checkpointed(cfg, rm.model),
             optimizer,
             scheduler,
             read_shards=lambda d: _fsdp().load_sharded(d / _fsdp().SHARDED_DIR, rm, optimizer),
@@ -711,7 +727,7 @@ def save_checkpoint(run: ScalarRun, step: int, window: dict | None = None) -> Pa
     """Checkpoint ``step``; ``window``: the open logging window, so the row that spans a kill is exact on resume."""
     fsdp = run.cfg.fsdp
     write_shards = (lambda d: _fsdp().save_sharded(d / _fsdp().SHARDED_DIR, run.rm, run.optimizer)) if fsdp else None
-    weights = None if fsdp else run.accelerator.unwrap_model(run.rm).model
+    weights = None if fsdp else _checkpointed(run.cfg, run.accelerator.unwrap_model(run.rm).model)
     return recipe_save_checkpoint(
         run.ckpt, step, run.accelerator, weights, run.optimizer, run.scheduler, write_shards, window=window
     )
@@ -786,6 +802,12 @@ def _fsdp():
     )
 
     return fsdp
+
+
+def _checkpointed(cfg: TrainConfig, model):
+    """What a checkpoint saves and restores of ``model``: all its weights; with ``--quantize`` the trainable ones
+    (:class:`rewardlab.models.lora.TrainableWeights`: the frozen quantized backbone is rebuilt from the base)."""
+    return TrainableWeights(model) if cfg.quantize else model
 
 
 def _end(accelerator, own_group: bool) -> None:
