@@ -91,6 +91,7 @@ def test_a_signal_mid_run_checkpoints_says_how_to_resume_and_resume_is_exact(
 
     monkeypatch.setattr(train_module, "train_step", step_with_a_signal)
     args = _args(tiny_llama, pref_file, tmp_path / "part", 6)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)  # SIG_IGN when run in the background
     assert main(args) == EXIT_CODE
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -100,7 +101,7 @@ def test_a_signal_mid_run_checkpoints_says_how_to_resume_and_resume_is_exact(
     assert not (tmp_path / "part" / "model").exists()
     command = err.strip().splitlines()[-1].strip()
     assert command == shlex.join(["rewardlab", *args, "--resume"])
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are given back
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # the handlers given back
 
     monkeypatch.setattr(train_module, "train_step", real_step)
     assert main(shlex.split(command)[1:]) == 0

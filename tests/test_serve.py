@@ -317,6 +317,8 @@ def test_sigterm_drains_the_cli_server(model_dir, tmp_path, sig):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # as from a terminal: a shell's background job inherits SIGINT ignored, and then Ctrl-C cannot reach it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     url = f"http://127.0.0.1:{port}"
     try:
