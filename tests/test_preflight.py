@@ -242,3 +242,15 @@ def test_sample_policy_unknown_hub_id_without_network_is_an_error_at_once(monkey
     with pytest.raises(RewardlabError, match="--policy nosuch: not an embedded name .* cannot be reached"):
         preflight._policy("policy", type("C", (), {"policy": "nosuch"})(), "sample")
     preflight._policy("policy", type("C", (), {"policy": "smollm2-135m"})(), "sample")  # embedded: fine
+
+
+def test_a_judge_spec_as_a_model_passes_the_model_check_and_a_missing_spec_file_is_named():
+    """``--model judge:SPEC`` is a registered kind (core.kinds, docs/architecture.md); the model check read it as a
+    path and refused it ("not a local directory ... cannot be reached") for score, eval, bon and eval-verifier. Now a
+    key=value spec passes to the command, a named spec file must exist, and a bare judge model is checked as one."""
+    for command in ("score", "eval", "eval-verifier"):
+        preflight._reward_models("model", type("C", (), {"model": ["judge:mode=verifier"]})(), command)
+    with pytest.raises(RewardlabError, match=r"--model judge: ./no/judge.yaml: no such file"):
+        preflight._reward_models("model", type("C", (), {"model": ["judge:./no/judge.yaml"]})(), "eval-verifier")
+    with pytest.raises(RewardlabError, match=r"--model judge: \(a judge model\) ./no/dir: no such directory"):
+        preflight._reward_models("model", type("C", (), {"model": "judge:./no/dir"})(), "score")

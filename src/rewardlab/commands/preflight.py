@@ -32,6 +32,7 @@ from typing import Callable
 from urllib.parse import urlparse
 
 from rewardlab.core.errors import RewardlabError
+from rewardlab.core.kinds import JUDGE_PREFIX
 
 # the names `rewardlab.models.backbones.resolve_backbone` knows (read from its source: that module imports transformers)
 _BACKBONES_MODULE = "rewardlab.models.backbones"
@@ -198,6 +199,9 @@ def _each(values) -> list[str]:
 
 def _reward_models(name: str, cfg, command: str) -> None:
     for value in _each(getattr(cfg, name)):
+        if value.startswith(JUDGE_PREFIX) and command != "judge":  # `--model judge:SPEC`: an LLM judge (core.kinds)
+            _judge_spec(f"{flag(name)} {JUDGE_PREFIX}", value[len(JUDGE_PREFIX) :])
+            continue
         if command == "judge":
             if getattr(cfg, "backend", "hf") == "hf":
                 check_model_source(flag(name), value, embedded=True)
@@ -229,11 +233,17 @@ def _data(name: str, cfg, command: str) -> None:
 def _judges(name: str, cfg, command: str) -> None:
     """``--judge`` specs: a bare model is an hf judge's model (key=value and YAML specs are read by the command)."""
     for spec in _each(getattr(cfg, name)):
-        if "=" in spec or Path(spec).suffix in (".yaml", ".yml", ".json"):
-            if Path(spec).suffix in (".yaml", ".yml", ".json") and "=" not in spec and not Path(spec).is_file():
-                raise RewardlabError(f"{flag(name)} {spec}: no such file")
-            continue
-        check_model_source(f"{flag(name)} (a judge model)", spec, embedded=True)
+        _judge_spec(flag(name), spec)
+
+
+def _judge_spec(option: str, spec: str) -> None:
+    """A judge spec: key=value and YAML/JSON specs are read by the command (a named spec file must exist); a bare
+    value is an hf judge's model."""
+    if "=" in spec or Path(spec).suffix in (".yaml", ".yml", ".json"):
+        if Path(spec).suffix in (".yaml", ".yml", ".json") and "=" not in spec and not Path(spec).is_file():
+            raise RewardlabError(f"{option} {spec}: no such file")
+        return
+    check_model_source(f"{option} (a judge model)", spec, embedded=True)
 
 
 def _cache(name: str, cfg, command: str) -> None:
