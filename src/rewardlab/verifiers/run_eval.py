@@ -24,6 +24,7 @@ from rewardlab.core.errors import RewardlabError
 from rewardlab.core.jsonstrict import dumps_strict
 from rewardlab.core.outputs import claim_output_file
 from rewardlab.core.provenance import provenance
+from rewardlab.data.record import Comparison
 from rewardlab.scoring.loader import load_reward_model
 from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
 from rewardlab.verifiers.evaluate import candidates_report
@@ -163,6 +164,17 @@ def candidates_results(cfg: EvalVerifierConfig, problems, load) -> dict:
             variants = {
                 f"{path} [{agg}]": (agg, [_aggregate(agg, r) for r in scored])
                 for agg in (cfg.aggregation or [rm.spec.aggregation])
+            }
+        elif not rm.capabilities.pointwise:  # a record-wise scorer (an LLM judge): one record per problem
+            records = [
+                Comparison(p.solutions[0].prompt, tuple("\n".join(s.steps) for s in p.solutions)) for p in problems
+            ]
+            rows = rm.score_comparisons(records, batch_size=cfg.batch_size)
+            variants = {
+                path: (
+                    "the judge's reward for each solution, a problem's solutions judged as one record",
+                    [x for r in rows for x in r],
+                )
             }
         else:  # any other scorer: the solution text, its steps joined by newlines
             scores = rm.score([(s.prompt, "\n".join(s.steps)) for s in sols], batch_size=cfg.batch_size)
