@@ -39,3 +39,28 @@ def test_a_judge_on_candidates_reports_its_own_rewards(tiny_llama, tmp_path):
 
     want = sum(top1(r, c) for r, c in zip(rewards, correct)) / len(QUESTIONS)
     assert abs(res["top1"]["value"] - want) < 1e-9
+
+
+def test_candidates_html_puts_every_model_side_by_side_with_the_figure(tiny_llama, tmp_path, capsys):
+    """The .html beside the JSON: every model's row with the JSON's own numbers, the baselines, the best-of-n figure;
+    claimed like the JSON (an existing page is not replaced without --overwrite)."""
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    data = tmp_path / "g.jsonl"
+    data.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    out = tmp_path / "c.json"
+    args = ["eval-verifier", "--benchmark", "candidates", "--model", f"judge:mode=verifier,model={tiny_llama}",
+            "--data", str(data), "--output", str(out), "-q"]  # fmt: skip
+    assert main(args) == 0
+    page = out.with_suffix(".html").read_text()
+    ((name, r),) = json.loads(out.read_text())["results"].items()
+    top1 = r["top1"]
+    assert name in page and f"{top1['value']:.3f} [{top1['ci95'][0]:.3f}, {top1['ci95'][1]:.3f}]" in page
+    assert "majority_vote" in page and "data:image/png;base64," in page
+    out.unlink()
+    out.with_suffix(".md").unlink()
+    capsys.readouterr()
+    assert main(args) == 2  # the page is still there
+    err = capsys.readouterr().err
+    assert "c.html" in err and "Traceback" not in err and not out.exists()

@@ -29,6 +29,7 @@ from rewardlab.scoring.loader import load_reward_model
 from rewardlab.verifiers.aggregate import STEP_AGGREGATIONS, aggregate, check_aggregation
 from rewardlab.verifiers.evaluate import candidates_report
 from rewardlab.verifiers.readers import read_verifier_data
+from rewardlab.verifiers.report_html import candidates_html
 from rewardlab.verifiers.train import split_problems
 
 
@@ -203,6 +204,8 @@ def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
     inputs = {"--data": cfg.data, "--model": cfg.model}
     out = claim_output_file(cfg.output, overwrite=cfg.overwrite, inputs=inputs)
     claim_output_file(out.with_suffix(".md"), overwrite=cfg.overwrite, flag="--output (.md)", inputs=inputs)
+    if cfg.benchmark == "candidates":
+        claim_output_file(out.with_suffix(".html"), overwrite=cfg.overwrite, flag="--output (.html)", inputs=inputs)
     data = read_verifier_data(cfg.data, cfg.format, limit=cfg.limit)
     problems = data.problems
     if cfg.held_out_fraction is not None:
@@ -227,6 +230,8 @@ def run_eval_verifier(cfg: EvalVerifierConfig) -> dict:
     )
     atomic_write_text(out, dumps_strict(report, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(out.with_suffix(".md"), render(report))
+    if cfg.benchmark == "candidates":  # every model side by side with the best-of-n figure
+        atomic_write_text(out.with_suffix(".html"), candidates_html(report))
     return report
 
 
