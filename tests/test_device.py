@@ -331,3 +331,15 @@ def test_train_records_the_attention_and_refuses_what_cannot_run(tmp_path, tiny_
         == 2
     )
     assert "--attn-implementation applies to --objective preference" in capsys.readouterr().err
+
+
+def test_a_trainer_under_torchrun_on_cpu_takes_accelerates_device_name():
+    """Accelerate names a CPU process's device "cpu:0" under torchrun; the trainers pass it on as the process's
+    device. It was refused as a --device value, so every 2-process train-verifier run on CPU stopped at start."""
+    from rewardlab.core.device import TrainDeviceOptions, resolve_training
+    from rewardlab.core.errors import RewardlabError
+
+    assert resolve_training(TrainDeviceOptions(), "fp32", "cpu:0").device == "cpu"
+    assert resolve_training(TrainDeviceOptions(device="cpu"), "fp32", "cpu").device == "cpu"
+    with pytest.raises(RewardlabError, match="--device tpu"):
+        resolve_training(TrainDeviceOptions(device="tpu"), "fp32")

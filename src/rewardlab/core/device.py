@@ -355,6 +355,8 @@ def resolve_training(opts: TrainDeviceOptions, precision: str, device: str | Non
     """A trainer's :class:`Placement`: the checked ``--device`` (``device``, when given, wins: the process's device
     under ``torchrun``), ``--attn-implementation``, float32 weights and ``--precision``'s autocast."""
     attn = _attn(opts.attn_implementation)
+    if device is not None and device.partition(":")[0] == "cpu":  # Accelerate's name for a CPU process under torchrun
+        device = "cpu"  # is "cpu:0"; a CPU has no index to keep
     where = _device(device or opts.device)
     arithmetic, why = training_precision(precision, where)
     return Placement(
